@@ -1,0 +1,99 @@
+// Diagnostics are data: collected, never thrown across stages, rendered once at the edge
+// (CLI, library). A stage reports with `report(code, message, span)`; `renderDiagnostic`
+// turns the span into `file:line:col`, the source line and a caret.
+
+import type { Span } from "./syntax/ast.js";
+
+export interface Diagnostic {
+  /** Stable code, e.g. `E0101`; see the catalogue in grammar/reference.md. */
+  code: string;
+  message: string;
+  span: Span;
+}
+
+export interface Location {
+  line: number; // from 1
+  column: number; // from 1, in Unicode code points, a tab counting as one
+  lineText: string;
+}
+
+/** Line and column of a UTF-16 offset. Lines end at "\n" (a preceding "\r" is dropped from the text). */
+export function locate(source: string, offset: number): Location {
+  const at = Math.max(0, Math.min(offset, source.length));
+  let lineStart = source.lastIndexOf("\n", at - 1) + 1;
+  let line = 1;
+  for (let i = source.indexOf("\n"); i !== -1 && i < lineStart; i = source.indexOf("\n", i + 1)) line++;
+  let lineEnd = source.indexOf("\n", lineStart);
+  if (lineEnd === -1) lineEnd = source.length;
+  if (lineEnd > lineStart && source.charCodeAt(lineEnd - 1) === 13) lineEnd--;
+  // A byte-order mark at the start of the file is not a column.
+  const textStart = lineStart === 0 && source.charCodeAt(0) === 0xfeff ? 1 : lineStart;
+  const column = countCodePoints(source, textStart, Math.max(textStart, at)) + 1;
+  return { line, column, lineText: source.slice(textStart, lineEnd) };
+}
+
+function countCodePoints(s: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < to) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+    n++;
+  }
+  return n;
+}
+
+/** Longest source line echoed under a diagnostic; a 1 MB line is cut around the caret. */
+const MAX_ECHO = 200;
+
+export function renderDiagnostic(file: string, source: string, d: Diagnostic): string {
+  const loc = locate(source, d.span.start);
+  let text = Array.from(loc.lineText);
+  let caretAt = loc.column - 1;
+  let prefix = "";
+  if (text.length > MAX_ECHO) {
+    const from = Math.max(0, Math.min(caretAt - MAX_ECHO / 2, text.length - MAX_ECHO));
+    text = text.slice(from, from + MAX_ECHO);
+    caretAt -= from;
+    if (from > 0) prefix = "...";
+  }
+  // Control characters (NUL, escapes) are shown as a visible placeholder so a diagnostic
+  // never writes raw terminal escapes.
+  const shown = text.map((ch) => (ch === "\t" ? " " : /[\u0000-\u001f\u007f]/.test(ch) ? "\u00b7" : ch)).join("");
+  const width = Math.max(1, Math.min(Array.from(loc.lineText).length - loc.column + 1, d.span.end - d.span.start, 80));
+  return (
+    `${file}:${loc.line}:${loc.column}: error: ${d.message}\n` +
+    `  ${prefix}${shown}\n` +
+    `  ${" ".repeat(prefix.length + caretAt)}${"^".repeat(Math.max(1, width))}`
+  );
+}
+
+/** Edit distance for "did you mean" suggestions. */
+export function closest(name: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(1, Math.floor(name.length / 3)) + 1;
+  for (const c of candidates) {
+    if (c === name) continue;
+    const d = editDistance(name, c, bestDistance);
+    if (d < bestDistance || (d === bestDistance && best !== undefined && c < best)) {
+      if (d < bestDistance) best = c;
+      bestDistance = Math.min(bestDistance, d);
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string, limit: number): number {
+  if (Math.abs(a.length - b.length) >= limit) return limit;
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}
