@@ -1,0 +1,125 @@
+// The pipeline, end to end: parse, check, differentiate, schedule and emit. Each stage
+// lives in its own folder (syntax/, check/, ir/, diff/, emit/); this file only wires them
+// and turns their diagnostics into the records callers see.
+
+import { renderDiagnostic, locate, type Diagnostic } from "./diagnostics.js";
+import { parse } from "./syntax/parser.js";
+import { checkSource, type CheckedProgram } from "./check/checker.js";
+import { differentiate } from "./diff/reverse.js";
+import type { Node } from "./ir/graph.js";
+import { scalarize } from "./ir/scalarize.js";
+import { printStraightLine, type Sink } from "./emit/straight.js";
+import { key, printModule, type ModuleParts } from "./emit/module.js";
+import { VERSION } from "./version.js";
+
+export interface CompileOptions {
+  /** Shown in diagnostics and in the generated module's comments. Default `input.expr`. */
+  filename?: string;
+  /** `ts` (default) gives a TypeScript module; `js` an ES module plus its declaration file. */
+  format?: "ts" | "js";
+  /** Argument checks in the generated functions (default true). */
+  checks?: boolean;
+}
+
+export interface DiagnosticRecord {
+  code: string;
+  message: string;
+  file: string;
+  line: number;
+  column: number;
+  /** `file:line:col: error: message`, the source line and a caret. */
+  text: string;
+}
+
+export interface CompileStats {
+  /** Scalar operations after CSE and simplification. */
+  forwardOperations: number;
+  backwardOperations: number;
+}
+
+export type CompileResult =
+  | { ok: true; code: string; declaration?: string; diagnostics: []; stats: CompileStats }
+  | { ok: false; diagnostics: DiagnosticRecord[] };
+
+/** Compile `.expr` source text to module text. Touches no file system. */
+export function compile(source: string, options: CompileOptions = {}): CompileResult {
+  const filename = options.filename ?? "input.expr";
+  const fail = (ds: Diagnostic[]): CompileResult => ({ ok: false, diagnostics: ds.map((d) => record(filename, source, d)) });
+  const parsed = parse(source);
+  if (parsed.diagnostics.length) return fail(parsed.diagnostics);
+  const checked = checkSource(parsed.program, source);
+  if (!checked.checked) return fail(checked.diagnostics);
+  const parts = lower(checked.checked, filename, options.checks ?? true);
+  const format = options.format ?? "ts";
+  const stats = { forwardOperations: parts.forwardOperations, backwardOperations: parts.backwardOperations };
+  if (format === "ts") return { ok: true, code: printModule(parts.module, "ts"), diagnostics: [], stats };
+  return { ok: true, code: printModule(parts.module, "js"), declaration: printModule(parts.module, "dts"), diagnostics: [], stats };
+}
+
+function record(file: string, source: string, d: Diagnostic): DiagnosticRecord {
+  const loc = locate(source, d.span.start);
+  return { code: d.code, message: d.message, file, line: loc.line, column: loc.column, text: renderDiagnostic(file, source, d) };
+}
+
+/** Differentiate and print the kernels of a checked program. */
+function lower(program: CheckedProgram, sourceName: string, checks: boolean) {
+  const { graph, args, outputs } = program;
+  const params = args.filter((a) => a.role === "param").map((a) => a.node);
+  const seeds = outputs.map((o) => graph.input(o.name, "seed", o.node.shape));
+  const guarded = outputs.length > 1;
+  const grads = differentiate(graph, outputs.map((o, k) => ({ output: o.node, seed: seeds[k], guarded })), params);
+
+  const scalar = scalarize(graph, [...outputs.map((o) => o.node), ...grads]);
+  const argIndex = new Map(args.map((a, i) => [`${a.role}:${a.name}`, i]));
+  const seedIndex = new Map(outputs.map((o, k) => [o.name, k]));
+  const leafName = (n: Node): string | undefined => {
+    const input = n.op === "input" ? n : n.op === "gather" && n.args[0].op === "input" ? n.args[0] : undefined;
+    if (!input) return undefined;
+    const base = input.role === "seed" ? `s${seedIndex.get(input.name!)}` : `a${argIndex.get(`${input.role}:${input.name}`)}`;
+    return n === input ? base : `${base}[${n.map!.offset}]`;
+  };
+
+  const tensorOutputs = outputs.map((o, k) => (o.node.shape.length ? `const o${k} = outputs[${key(o.name)}];` : "")).filter(Boolean);
+  const outputSinks = (): Sink[] =>
+    outputs.flatMap((o, k) =>
+      scalar.elements(o.node).map((e, j) => ({
+        node: e,
+        store: (x: string) => (o.node.shape.length ? `o${k}[${j}] = ${x};` : `outputs[${key(o.name)}] = ${x};`),
+      })),
+    );
+  const paramArgs = args.filter((a) => a.role === "param");
+  const gradSinks: Sink[] = paramArgs.flatMap((p, k) =>
+    scalar.elements(grads[k]).map((e, j) => ({
+      node: e,
+      store: (x: string) => (p.shape.length ? `g${k}[${j}] = ${x};` : `grad[${key(p.name)}] = ${x};`),
+    })),
+  );
+
+  const fwd = printStraightLine(scalar.graph, outputSinks(), leafName);
+  const outSinks = outputSinks();
+  const bwd = printStraightLine(scalar.graph, [...outSinks, ...gradSinks], leafName);
+  const outputStores = bwd.stores.slice(0, outSinks.length);
+  const gradStores = bwd.stores.slice(outSinks.length);
+  const tensorGrads = paramArgs.map((p, k) => (p.shape.length ? `const g${k} = grad[${key(p.name)}];` : "")).filter(Boolean);
+
+  const module: ModuleParts = {
+    sourceName,
+    version: VERSION,
+    args: args.map((a) => ({ name: a.name, role: a.role, shape: a.shape, size: a.node.size })),
+    outputs: outputs.map((o) => ({ name: o.name, shape: o.node.shape, size: o.node.size })),
+    forward: [...tensorOutputs, ...fwd.statements, ...fwd.stores],
+    backward: [
+      ...bwd.statements,
+      "if (outputs !== undefined) {",
+      ...tensorOutputs.map((s) => "  " + s),
+      ...outputStores.map((s) => "  " + s),
+      "}",
+      ...tensorGrads,
+      ...gradStores,
+    ],
+    declarations: [],
+    helpers: new Set([...fwd.helpers, ...bwd.helpers]),
+    checks,
+  };
+  return { module, forwardOperations: fwd.operations, backwardOperations: bwd.operations };
+}

@@ -1,0 +1,97 @@
+// Reverse-mode accumulation over the IR: one walk over the nodes in reverse topological
+// order (descending ids), applying each node's rule from rules.ts to its summed adjoint and
+// accumulating contributions into the operands that depend on a param. Gradient nodes are
+// built in the same hash-consed graph, so they share every subexpression with the forward
+// pass and with each other.
+
+import { sameShape, type Graph, type IndexMap, type Node } from "../ir/graph.js";
+import type { ElementwiseName } from "../ir/ops.js";
+import { RULES, type RuleContext } from "./rules.js";
+
+export interface Seeded {
+  output: Node;
+  seed: Node;
+  /** The seed may be an exact zero standing for "left out": its terms must vanish, not become NaN. */
+  guarded: boolean;
+}
+
+/** The gradient of the seeded outputs with respect to each param, in the order given. */
+export function differentiate(graph: Graph, seeded: readonly Seeded[], params: readonly Node[]): Node[] {
+  const top = graph.nodes.length;
+  // needsGrad[id]: the node depends on a param, so its operands may receive gradient.
+  const needsGrad = new Uint8Array(top);
+  for (const n of graph.nodes.slice(0, top)) {
+    if (n.op === "input") needsGrad[n.id] = n.role === "param" ? 1 : 0;
+    else if (n.op === "gate") needsGrad[n.id] = n.args.slice(1, 1 + n.arity!).some((a) => needsGrad[a.id]) ? 1 : 0;
+    else needsGrad[n.id] = n.args.some((a) => needsGrad[a.id]) ? 1 : 0;
+  }
+
+  const dense = new Map<number, Node[]>();
+  const scattered = new Map<number, { values: Node; map: IndexMap }[]>();
+  const guarded = new Uint8Array(top);
+
+  const add = (target: Node, c: Node | { values: Node; map: IndexMap }, isGuarded: boolean) => {
+    if (!needsGrad[target.id]) return;
+    if (isGuarded) guarded[target.id] = 1;
+    if ("id" in c) {
+      // Broadcast operands: a scalar beside tensors receives the sum over elements.
+      if (!sameShape(c.shape, target.shape)) c = target.size === 1 && target.shape.length === 0 ? graph.reduce("sum", c) : graph.broadcast(c, target.shape);
+      const list = dense.get(target.id);
+      if (list) list.push(c);
+      else dense.set(target.id, [c]);
+    } else {
+      const list = scattered.get(target.id);
+      if (list) list.push(c);
+      else scattered.set(target.id, [c]);
+    }
+  };
+
+  const adjointOf = (n: Node): Node | undefined => {
+    const parts = dense.get(n.id);
+    const scatters = scattered.get(n.id);
+    let sum: Node | undefined;
+    if (parts) for (const p of parts) sum = sum ? graph.elementwise("add", [sum, p]) : p;
+    if (scatters) {
+      const s = graph.scatter(scatters, n.shape);
+      sum = sum ? graph.elementwise("add", [sum, s]) : s;
+    }
+    dense.delete(n.id);
+    scattered.delete(n.id);
+    return sum;
+  };
+
+  for (const { output, seed, guarded: g } of seeded) add(output, seed, g);
+
+  let currentGuarded = false;
+  const context: RuleContext = {
+    graph,
+    e: (op: ElementwiseName, ...args: Node[]) => graph.elementwise(op, args),
+    c: (value: number) => graph.constant(value),
+    chain: (g, local) => graph.elementwise(currentGuarded ? "chainmul" : "mul", [g, local]),
+    guard: () => {
+      currentGuarded = true;
+    },
+  };
+
+  const paramSet = new Set(params.map((p) => p.id));
+  const gradients = new Map<number, Node>();
+  for (let id = top - 1; id >= 0; id--) {
+    const node = graph.nodes[id];
+    if (!needsGrad[id]) continue;
+    const g = adjointOf(node);
+    if (!g) continue;
+    if (paramSet.has(id)) {
+      gradients.set(id, g);
+      continue;
+    }
+    const rule = RULES[node.op];
+    if (!rule) throw new Error(`internal: no derivative rule for '${node.op}'`);
+    currentGuarded = guarded[id] === 1;
+    const contributions = rule(context, node, g);
+    const ruleGuarded = currentGuarded;
+    contributions.forEach((c, k) => {
+      if (c) add(node.args[k], c, ruleGuarded);
+    });
+  }
+  return params.map((p) => gradients.get(p.id) ?? graph.zeros(p.shape));
+}

@@ -1,0 +1,142 @@
+// Derivative rules, one per IR operation: given the node and its upstream gradient `g`
+// (the adjoint, shaped like the node), the contribution to each operand, in operand order
+// (`undefined`: none). This is CS231n's "upstream gradient times local gradient"; local
+// gradients reuse forward nodes (`exp`'s derivative is the `exp` node itself, the sigmoid's
+// is `out * (1 - out)`), so the backward pass shares work with the forward pass.
+//
+// A contribution may be shaped like the node while its operand is a broadcast scalar; the
+// driver (reverse.ts) sums it. Reads through an index map return `{ values, map }`, which the
+// driver gathers into one scatter per operand.
+
+import type { Graph, IndexMap, Node, Op } from "../ir/graph.js";
+import { rowMajor } from "../ir/graph.js";
+import type { ElementwiseName } from "../ir/ops.js";
+
+export type Contribution = Node | { values: Node; map: IndexMap } | undefined;
+
+export interface RuleContext {
+  graph: Graph;
+  /** An elementwise node. */
+  e(op: ElementwiseName, ...args: Node[]): Node;
+  c(value: number): Node;
+  /** upstream * local, guarded against 0 * Infinity where the upstream may be a masked zero. */
+  chain(g: Node, local: Node): Node;
+  /** Mark the contributions of this rule as possibly masked zeros (see `where`). */
+  guard(): void;
+}
+
+export type Rule = (d: RuleContext, node: Node, g: Node) => Contribution[];
+
+const none: Rule = () => [];
+
+function transpose(graph: Graph, m: Node): Node {
+  const [rows, cols] = m.shape;
+  return graph.gather(m, [cols, rows], { offset: 0, strides: [1, cols] });
+}
+
+/** outer(u, v)[i, j] = u[i] * v[j] */
+function outer(d: RuleContext, u: Node, v: Node): Node {
+  const shape = [u.size, v.size];
+  return d.e("mul", d.graph.gather(u, shape, { offset: 0, strides: [1, 0] }), d.graph.gather(v, shape, { offset: 0, strides: [0, 1] }));
+}
+
+/** Tie-splitting weight of `a` in max/min: 1 where it wins, 1/2 on a tie. */
+function winWeight(d: RuleContext, wins: "gt" | "lt", a: Node, b: Node): Node {
+  return d.e("add", d.e(wins, a, b), d.e("mul", d.c(0.5), d.e("eq", a, b)));
+}
+
+/** Adjoint of max/min reductions: the gradient is split evenly between tied extrema. */
+const extremum: Rule = (d, n, g) => {
+  const [x] = n.args;
+  const hit = d.e("eq", x, n);
+  return [d.chain(g, d.e("div", hit, d.graph.reduce("sum", hit)))];
+};
+
+export const RULES: Record<Op, Rule | null> = {
+  // Leaves: the driver collects their adjoints.
+  const: none,
+  input: none,
+
+  neg: (d, n, g) => [d.e("neg", g)],
+  add: (d, n, g) => [g, g],
+  sub: (d, n, g) => [g, d.e("neg", g)],
+  mul: (d, { args: [a, b] }, g) => [d.chain(g, b), d.chain(g, a)],
+  div: (d, n, g) => {
+    const [a, b] = n.args;
+    return [d.chain(g, d.e("div", d.c(1), b)), d.chain(g, d.e("neg", d.e("div", n, b)))];
+  },
+  pow: (d, n, g) => {
+    const [a, b] = n.args;
+    return [d.chain(g, d.e("mul", b, d.e("pow", a, d.e("sub", b, d.c(1))))), d.chain(g, d.e("mul", n, d.e("log", a)))];
+  },
+  exp: (d, n, g) => [d.chain(g, n)],
+  expm1: (d, n, g) => [d.chain(g, d.e("add", n, d.c(1)))],
+  log: (d, { args: [a] }, g) => [d.chain(g, d.e("div", d.c(1), a))],
+  log1p: (d, { args: [a] }, g) => [d.chain(g, d.e("div", d.c(1), d.e("add", a, d.c(1))))],
+  sqrt: (d, n, g) => [d.chain(g, d.e("div", d.c(0.5), n))],
+  sin: (d, { args: [a] }, g) => [d.chain(g, d.e("cos", a))],
+  cos: (d, { args: [a] }, g) => [d.chain(g, d.e("neg", d.e("sin", a)))],
+  tan: (d, n, g) => [d.chain(g, d.e("add", d.c(1), d.e("mul", n, n)))],
+  asin: (d, { args: [a] }, g) => [d.chain(g, d.e("div", d.c(1), d.e("sqrt", d.e("sub", d.c(1), d.e("mul", a, a)))))],
+  acos: (d, { args: [a] }, g) => [d.chain(g, d.e("div", d.c(-1), d.e("sqrt", d.e("sub", d.c(1), d.e("mul", a, a)))))],
+  atan: (d, { args: [a] }, g) => [d.chain(g, d.e("div", d.c(1), d.e("add", d.c(1), d.e("mul", a, a))))],
+  sinh: (d, { args: [a] }, g) => [d.chain(g, d.e("cosh", a))],
+  cosh: (d, { args: [a] }, g) => [d.chain(g, d.e("sinh", a))],
+  tanh: (d, n, g) => [d.chain(g, d.e("sub", d.c(1), d.e("mul", n, n)))],
+  sigmoid: (d, n, g) => [d.chain(g, d.e("mul", n, d.e("sub", d.c(1), n)))],
+  softplus: (d, { args: [a] }, g) => [d.chain(g, d.e("sigmoid", a))],
+  relu: (d, { args: [a] }, g) => [d.chain(g, d.e("gt", a, d.c(0)))],
+  abs: (d, { args: [a] }, g) => [d.chain(g, d.e("sign", a))],
+  sign: none,
+  floor: none,
+  ceil: none,
+  max: (d, { args: [a, b] }, g) => [d.chain(g, winWeight(d, "gt", a, b)), d.chain(g, winWeight(d, "gt", b, a))],
+  min: (d, { args: [a, b] }, g) => [d.chain(g, winWeight(d, "lt", a, b)), d.chain(g, winWeight(d, "lt", b, a))],
+  atan2: (d, { args: [y, x] }, g) => {
+    const r2 = d.e("add", d.e("mul", x, x), d.e("mul", y, y));
+    return [d.chain(g, d.e("div", x, r2)), d.chain(g, d.e("neg", d.e("div", y, r2)))];
+  },
+  lt: none,
+  le: none,
+  gt: none,
+  ge: none,
+  eq: none,
+  ne: none,
+  // Only the selected branch receives gradient; the other gets an exact zero that later
+  // products must not turn into NaN, hence guard().
+  where: (d, { args: [c] }, g) => {
+    d.guard();
+    const zero = d.c(0);
+    return [undefined, d.e("where", c, g, zero), d.e("where", c, zero, g)];
+  },
+  chainmul: null,
+  lseFinish: null,
+
+  matmul: (d, { args: [a, b] }, g) => {
+    const [ra, rb] = [a.shape.length, b.shape.length];
+    const mm = (x: Node, y: Node) => d.graph.matmul(x, y);
+    if (ra === 2 && rb === 2) return [mm(g, transpose(d.graph, b)), mm(transpose(d.graph, a), g)];
+    if (ra === 2 && rb === 1) return [outer(d, g, b), mm(g, a)];
+    if (ra === 1 && rb === 2) return [mm(b, g), outer(d, a, g)];
+    return [d.chain(g, b), d.chain(g, a)];
+  },
+  sum: (d, { args: [x] }, g) => [d.graph.broadcast(g, x.shape)],
+  prod: (d, { args: [x] }, g) => [d.chain(g, d.graph.prodExcept(x))],
+  rmax: extremum,
+  rmin: extremum,
+  logsumexp: (d, n, g) => [d.chain(g, d.e("exp", d.e("sub", n.args[0], n)))],
+  prodexcept: null,
+
+  gather: (d, n, g) => [{ values: g, map: n.map! }],
+  scatter: (d, n, g) => n.args.map((part, k) => d.graph.gather(g, part.shape, n.maps![k])),
+  pack: (d, n, g) => {
+    const part = n.args[0];
+    const strides = rowMajor(part.shape);
+    return n.args.map((_, k) => d.graph.gather(g, part.shape, { offset: k * part.size, strides }));
+  },
+  // args: [forward, ...arguments, ...local gradients]; only the arguments receive gradient.
+  gate: (d, n, g) => {
+    const k = n.arity!;
+    return [undefined, ...n.args.slice(1, 1 + k).map((_, i) => d.chain(g, n.args[1 + k + i]))];
+  },
+};

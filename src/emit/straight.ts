@@ -1,0 +1,93 @@
+// Straight-line code for a scalar graph: one `const` per shared or deep subexpression, in
+// topological order, and single-use subexpressions inlined into their user (up to a depth,
+// so V8's parser never meets a thousand nested parentheses). Every temporary is named
+// `t<n>`, and names from the source never become identifiers, so the two cannot collide.
+
+import type { Graph, Node } from "../ir/graph.js";
+import { ELEMENTWISE, type ElementwiseOp } from "../ir/ops.js";
+import { reachable } from "../ir/scalarize.js";
+
+export interface Sink {
+  node: Node;
+  /** The statement that stores the value, given its expression. */
+  store: (expr: string) => string;
+}
+
+export interface Printed {
+  /** The computation, then one store per sink, in sink order. */
+  statements: string[];
+  stores: string[];
+  helpers: Set<string>;
+  /** Scalar operations computed (constants and argument reads excluded). */
+  operations: number;
+}
+
+const MAX_INLINE_DEPTH = 12;
+
+/** A JavaScript numeric literal for any double, parenthesised when negative. */
+export function literal(v: number): string {
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "Infinity";
+  if (v === -Infinity) return "(-Infinity)";
+  if (Object.is(v, -0)) return "(-0)";
+  return v < 0 ? `(${String(v)})` : String(v);
+}
+
+/**
+ * `leaf` names argument reads (`a0`, `a0[3]`, `s1`) and returns undefined for other nodes;
+ * `prefix` keeps temporaries of several functions in one module apart.
+ */
+export function printStraightLine(graph: Graph, sinks: readonly Sink[], leaf: (n: Node) => string | undefined, prefix = "t"): Printed {
+  const needed = reachable(graph, sinks.map((s) => s.node));
+  const uses = new Uint32Array(graph.nodes.length);
+  for (const n of graph.nodes) if (needed[n.id]) for (const a of n.args) uses[a.id]++;
+  for (const s of sinks) uses[s.node.id] += 2; // a sink's value is always named
+
+  const text: string[] = new Array(graph.nodes.length);
+  const depth = new Uint8Array(graph.nodes.length);
+  const statements: string[] = [];
+  const helpers = new Set<string>();
+  let operations = 0;
+  let temporaries = 0;
+
+  for (const n of graph.nodes) {
+    if (!needed[n.id]) continue;
+    if (n.op === "const") {
+      text[n.id] = literal(n.value!);
+      continue;
+    }
+    const name = leaf(n);
+    if (name !== undefined) {
+      text[n.id] = name;
+      continue;
+    }
+    const op = ELEMENTWISE[n.op as keyof typeof ELEMENTWISE] as ElementwiseOp | undefined;
+    if (!op || n.size !== 1) throw new Error(`internal: '${n.op}' in straight-line code`);
+    for (const h of op.helpers ?? []) helpers.add(h);
+    operations++;
+    const expr = op.print(...n.args.map((a) => text[a.id]));
+    const d = 1 + Math.max(0, ...n.args.map((a) => depth[a.id]));
+    if (uses[n.id] === 1 && d < MAX_INLINE_DEPTH && expr.length < 200) {
+      text[n.id] = expr;
+      depth[n.id] = d;
+    } else {
+      const t = `${prefix}${temporaries++}`;
+      statements.push(`const ${t} = ${stripOuter(expr)};`);
+      text[n.id] = t;
+    }
+  }
+  const stores = sinks.map((s) => s.store(stripOuter(text[s.node.id])));
+  return { statements, stores, helpers, operations };
+}
+
+/** `(a + b)` -> `a + b` when the parentheses enclose the whole expression. */
+function stripOuter(expr: string): string {
+  if (!expr.startsWith("(") || !expr.endsWith(")")) return expr;
+  let level = 0;
+  for (let i = 0; i < expr.length; i++) {
+    if (expr[i] === "(") level++;
+    else if (expr[i] === ")") level--;
+    if (level === 0 && i < expr.length - 1) return expr;
+  }
+  return expr.slice(1, -1);
+}

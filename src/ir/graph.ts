@@ -1,0 +1,257 @@
+// The IR: a hash-consed DAG of tensor operations. `Graph` is the only way to make a node,
+// and it returns the existing node when the same operation on the same operands was built
+// before, so common subexpressions are one node by construction. Operands of commutative
+// operations are put in a canonical order first; constants fold and the exact
+// simplifications listed in grammar/reference.md apply as nodes are built.
+//
+// Operands always exist before the node that uses them, so node ids are a topological
+// order: passes walk `graph.nodes` forwards or backwards, never recursively.
+
+import { ELEMENTWISE, isElementwise, reduceValues, type ElementwiseName, type ReductionName } from "./ops.js";
+
+export type Shape = readonly number[];
+
+/**
+ * An affine index map: the element at multi-index `idx` of the result reads the operand's
+ * flat element `offset + sum(strides[d] * idx[d])`. Indexing, rows, transposes and
+ * broadcasts are all gathers.
+ */
+export interface IndexMap {
+  offset: number;
+  strides: readonly number[];
+}
+
+export type Op =
+  | "const"
+  | "input"
+  | ElementwiseName
+  | "matmul"
+  | ReductionName
+  | "prodexcept"
+  | "gather"
+  | "scatter"
+  | "pack"
+  | "gate";
+
+export interface Node {
+  readonly id: number;
+  readonly op: Op;
+  readonly args: readonly Node[];
+  readonly shape: Shape;
+  readonly size: number;
+  /** const: the value. */
+  readonly value?: number;
+  /** input: the argument's name and whether it is differentiated. */
+  readonly name?: string;
+  readonly role?: "input" | "param" | "seed";
+  /** gather: how result elements read the operand. scatter: one map per operand. */
+  readonly map?: IndexMap;
+  readonly maps?: readonly IndexMap[];
+  /** gate: the number of gate arguments; args are [forward, ...arguments, ...local gradients]. */
+  readonly arity?: number;
+}
+
+export const sizeOf = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);
+export const formatShape = (shape: Shape): string => (shape.length === 0 ? "scalar" : `[${shape.join(", ")}]`);
+export const sameShape = (a: Shape, b: Shape): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/** Row-major strides of a shape: `[m, n]` -> `[n, 1]`. */
+export function rowMajor(shape: Shape): number[] {
+  const strides = new Array<number>(shape.length);
+  let s = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    strides[d] = s;
+    s *= shape[d];
+  }
+  return strides;
+}
+
+/** Flat operand element read by result element `flat` (row-major over `shape`). */
+export function mapIndex(map: IndexMap, shape: Shape, flat: number): number {
+  let at = map.offset;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    const i = flat % shape[d];
+    flat = (flat - i) / shape[d];
+    at += map.strides[d] * i;
+  }
+  return at;
+}
+
+function numberKey(v: number): string {
+  return Object.is(v, -0) ? "-0" : String(v);
+}
+
+function mapKey(m: IndexMap): string {
+  return `${m.offset}:${m.strides.join(",")}`;
+}
+
+export class Graph {
+  readonly nodes: Node[] = [];
+  private readonly table = new Map<string, Node>();
+
+  private make(op: Op, args: readonly Node[], shape: Shape, extra: Partial<Node> = {}, attrKey = ""): Node {
+    let key = op;
+    for (const a of args) key += " " + a.id;
+    if (attrKey) key += " |" + attrKey;
+    key += " :" + shape.join("x");
+    const found = this.table.get(key);
+    if (found) return found;
+    const node: Node = { id: this.nodes.length, op, args, shape, size: sizeOf(shape), ...extra };
+    this.nodes.push(node);
+    this.table.set(key, node);
+    return node;
+  }
+
+  constant(value: number): Node {
+    return this.make("const", [], [], { value }, numberKey(value));
+  }
+
+  input(name: string, role: "input" | "param" | "seed", shape: Shape): Node {
+    return this.make("input", [], shape, { name, role }, role + JSON.stringify(name));
+  }
+
+  /** A tensor of `shape` whose elements all equal the scalar `x`. */
+  broadcast(x: Node, shape: Shape): Node {
+    if (sameShape(x.shape, shape)) return x;
+    if (x.size !== 1) throw new Error(`internal: cannot broadcast ${formatShape(x.shape)} to ${formatShape(shape)}`);
+    return this.gather(x, shape, { offset: 0, strides: shape.map(() => 0) });
+  }
+
+  zeros(shape: Shape): Node {
+    return this.broadcast(this.constant(0), shape);
+  }
+
+  elementwise(op: ElementwiseName, operands: readonly Node[]): Node {
+    const spec = ELEMENTWISE[op];
+    if (operands.length !== spec.arity) throw new Error(`internal: ${op} takes ${spec.arity} operands`);
+    let shape: Shape = [];
+    for (const a of operands) {
+      if (a.shape.length === 0) continue;
+      if (shape.length === 0) shape = a.shape;
+      else if (!sameShape(shape, a.shape)) throw new Error(`internal: ${op} on ${formatShape(shape)} and ${formatShape(a.shape)}`);
+    }
+    const simpler = this.simplify(op, operands, shape);
+    if (simpler) return simpler;
+    let args = operands;
+    if ("commutative" in spec && spec.commutative && args[0].id > args[1].id) args = [args[1], args[0]];
+    return this.make(op, args, shape);
+  }
+
+  /** Constant folding and the exact simplifications of the reference; undefined when none applies. */
+  private simplify(op: ElementwiseName, x: readonly Node[], shape: Shape): Node | undefined {
+    if (x.every((a) => a.op === "const")) {
+      return this.constant((ELEMENTWISE[op].evaluate as (...v: number[]) => number)(...x.map((a) => a.value!)));
+    }
+    const is = (a: Node, v: number) => a.op === "const" && a.value === v;
+    const fits = (a: Node) => sameShape(a.shape, shape);
+    const [a, b] = x;
+    switch (op) {
+      case "neg":
+        if (a.op === "neg") return a.args[0];
+        break;
+      case "add":
+        if (is(b, 0) && fits(a)) return a;
+        if (is(a, 0) && fits(b)) return b;
+        break;
+      case "sub":
+        if (is(b, 0) && fits(a)) return a;
+        if (is(a, 0) && fits(b)) return this.elementwise("neg", [b]);
+        if (a === b) return this.zeros(shape);
+        break;
+      case "mul":
+        if (is(b, 1) && fits(a)) return a;
+        if (is(a, 1) && fits(b)) return b;
+        if (is(a, 0) || is(b, 0)) return this.zeros(shape);
+        if (is(b, -1) && fits(a)) return this.elementwise("neg", [a]);
+        if (is(a, -1) && fits(b)) return this.elementwise("neg", [b]);
+        break;
+      case "chainmul":
+        if (is(a, 0)) return this.zeros(shape);
+        if (b.op === "const" && Number.isFinite(b.value)) return this.elementwise("mul", [a, b]);
+        break;
+      case "div":
+        if (is(b, 1) && fits(a)) return a;
+        break;
+      case "pow":
+        if (is(b, 1) && fits(a)) return a;
+        if (is(b, 0)) return this.broadcast(this.constant(1), shape);
+        if (is(b, 2)) return this.elementwise("mul", [a, a]);
+        break;
+      case "where": {
+        const [c, t, f] = x;
+        if (c.op === "const") {
+          const pick = c.value !== 0 ? t : f;
+          if (fits(pick)) return pick;
+        }
+        if (t === f && fits(t)) return t;
+        break;
+      }
+    }
+    return undefined;
+  }
+
+  matmul(a: Node, b: Node): Node {
+    const [ra, rb] = [a.shape.length, b.shape.length];
+    let shape: Shape;
+    if (ra === 2 && rb === 2) shape = [a.shape[0], b.shape[1]];
+    else if (ra === 2 && rb === 1) shape = [a.shape[0]];
+    else if (ra === 1 && rb === 2) shape = [b.shape[1]];
+    else shape = [];
+    return this.make("matmul", [a, b], shape);
+  }
+
+  reduce(kind: ReductionName, x: Node): Node {
+    if (x.shape.length === 0) return x;
+    if (x.op === "const") return this.constant(reduceValues(kind, [x.value!]));
+    return this.make(kind, [x], []);
+  }
+
+  /** The product of all elements but the one at each position (the adjoint of `prod`). */
+  prodExcept(x: Node): Node {
+    return this.make("prodexcept", [x], x.shape);
+  }
+
+  gather(x: Node, shape: Shape, map: IndexMap): Node {
+    // Reading one element through gathers and packs: follow them to the source element.
+    if (shape.length === 0) {
+      let source = x;
+      let at = map.offset;
+      for (;;) {
+        if (source.op === "gather") {
+          at = mapIndex(source.map!, source.shape, at);
+          source = source.args[0];
+        } else if (source.op === "pack") {
+          const part = source.args[0].size;
+          const k = Math.floor(at / part);
+          at -= k * part;
+          source = source.args[k];
+        } else break;
+      }
+      if (source.size === 1) return source.shape.length === 0 ? source : this.make("gather", [source], [], { map: { offset: 0, strides: [] } }, "0:");
+      x = source;
+      map = { offset: at, strides: [] };
+    } else if (sameShape(shape, x.shape) && map.offset === 0 && map.strides.every((s, d) => s === rowMajor(shape)[d])) {
+      return x;
+    }
+    return this.make("gather", [x], shape, { map }, mapKey(map));
+  }
+
+  /** The adjoint of gathers: each part's elements are added into a zero tensor of `shape`. */
+  scatter(parts: readonly { values: Node; map: IndexMap }[], shape: Shape): Node {
+    const maps = parts.map((p) => p.map);
+    return this.make("scatter", parts.map((p) => p.values), shape, { maps }, maps.map(mapKey).join(";"));
+  }
+
+  /** Stack equal-shaped parts along a new leading axis (array literals, comprehensions). */
+  pack(parts: readonly Node[]): Node {
+    return this.make("pack", parts, [parts.length, ...parts[0].shape]);
+  }
+
+  /**
+   * A user function with analytic local gradients: its value is `forward`; backward sends
+   * `upstream * locals[k]` to `args[k]`.
+   */
+  gate(forward: Node, args: readonly Node[], locals: readonly Node[]): Node {
+    return this.make("gate", [forward, ...args, ...locals], forward.shape, { arity: args.length }, String(args.length));
+  }
+}

@@ -1,0 +1,141 @@
+// The elementwise operations of the IR, one row each: arity, whether operands commute
+// (hash-consing sorts them), how to evaluate one element (constant folding and the
+// reference interpreter use this), and how to print one element as JavaScript.
+// Derivative rules live in ../diff/rules.ts, keyed by the same names.
+//
+// Adding an elementwise built-in: a row here, a rule in diff/rules.ts, a line in
+// check/builtins.ts mapping the source name to the op, and a line in the reference.
+
+export interface ElementwiseOp {
+  arity: 1 | 2 | 3;
+  commutative?: boolean;
+  /** Value of one element, with JavaScript's IEEE semantics. */
+  evaluate: (...x: number[]) => number;
+  /** JavaScript for one element; operands are already-printed expressions. */
+  print: (...x: string[]) => string;
+  /** Module-level helper functions the printed form calls. */
+  helpers?: string[];
+}
+
+const call = (f: string) => (...x: string[]) => `${f}(${x.join(", ")})`;
+const infix = (op: string) => (a: string, b: string) => `(${a} ${op} ${b})`;
+
+// Stable forms used by the evaluator and emitted as helpers into generated modules.
+export function sigmoid(x: number): number {
+  if (x >= 0) return 1 / (1 + Math.exp(-x));
+  const e = Math.exp(x);
+  return e / (1 + e);
+}
+export function softplus(x: number): number {
+  return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
+}
+
+/** JavaScript text of the helpers, by name; written into a module only when used. */
+export const HELPER_SOURCE: Record<string, string> = {
+  sigmoid:
+    "function sigmoid(x) {\n  if (x >= 0) return 1 / (1 + Math.exp(-x));\n  const e = Math.exp(x);\n  return e / (1 + e);\n}",
+  lseFinish: "function lseFinish(m, s) {\n  return m === Infinity || m === -Infinity || m !== m ? m : m + Math.log(s);\n}",
+  softplus: "function softplus(x) {\n  return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));\n}",
+};
+
+export const ELEMENTWISE = {
+  neg: { arity: 1, evaluate: (a) => -a, print: (a) => `(-${a})` },
+  exp: { arity: 1, evaluate: Math.exp, print: call("Math.exp") },
+  log: { arity: 1, evaluate: Math.log, print: call("Math.log") },
+  sqrt: { arity: 1, evaluate: Math.sqrt, print: call("Math.sqrt") },
+  sin: { arity: 1, evaluate: Math.sin, print: call("Math.sin") },
+  cos: { arity: 1, evaluate: Math.cos, print: call("Math.cos") },
+  tan: { arity: 1, evaluate: Math.tan, print: call("Math.tan") },
+  asin: { arity: 1, evaluate: Math.asin, print: call("Math.asin") },
+  acos: { arity: 1, evaluate: Math.acos, print: call("Math.acos") },
+  atan: { arity: 1, evaluate: Math.atan, print: call("Math.atan") },
+  sinh: { arity: 1, evaluate: Math.sinh, print: call("Math.sinh") },
+  cosh: { arity: 1, evaluate: Math.cosh, print: call("Math.cosh") },
+  tanh: { arity: 1, evaluate: Math.tanh, print: call("Math.tanh") },
+  sigmoid: { arity: 1, evaluate: sigmoid, print: call("sigmoid"), helpers: ["sigmoid"] },
+  softplus: { arity: 1, evaluate: softplus, print: call("softplus"), helpers: ["softplus"] },
+  relu: { arity: 1, evaluate: (a) => (a > 0 ? a : 0), print: (a) => `(${a} > 0 ? ${a} : 0)` },
+  abs: { arity: 1, evaluate: Math.abs, print: call("Math.abs") },
+  sign: { arity: 1, evaluate: Math.sign, print: call("Math.sign") },
+  floor: { arity: 1, evaluate: Math.floor, print: call("Math.floor") },
+  ceil: { arity: 1, evaluate: Math.ceil, print: call("Math.ceil") },
+  log1p: { arity: 1, evaluate: Math.log1p, print: call("Math.log1p") },
+  expm1: { arity: 1, evaluate: Math.expm1, print: call("Math.expm1") },
+
+  add: { arity: 2, commutative: true, evaluate: (a, b) => a + b, print: infix("+") },
+  sub: { arity: 2, evaluate: (a, b) => a - b, print: infix("-") },
+  mul: { arity: 2, commutative: true, evaluate: (a, b) => a * b, print: infix("*") },
+  div: { arity: 2, evaluate: (a, b) => a / b, print: infix("/") },
+  pow: { arity: 2, evaluate: Math.pow, print: call("Math.pow") },
+  max: { arity: 2, commutative: true, evaluate: (a, b) => Math.max(a, b), print: call("Math.max") },
+  min: { arity: 2, commutative: true, evaluate: (a, b) => Math.min(a, b), print: call("Math.min") },
+  atan2: { arity: 2, evaluate: Math.atan2, print: call("Math.atan2") },
+  lt: { arity: 2, evaluate: (a, b) => +(a < b), print: (a, b) => `(${a} < ${b} ? 1 : 0)` },
+  le: { arity: 2, evaluate: (a, b) => +(a <= b), print: (a, b) => `(${a} <= ${b} ? 1 : 0)` },
+  gt: { arity: 2, evaluate: (a, b) => +(a > b), print: (a, b) => `(${a} > ${b} ? 1 : 0)` },
+  ge: { arity: 2, evaluate: (a, b) => +(a >= b), print: (a, b) => `(${a} >= ${b} ? 1 : 0)` },
+  eq: { arity: 2, commutative: true, evaluate: (a, b) => +(a === b), print: (a, b) => `(${a} === ${b} ? 1 : 0)` },
+  ne: { arity: 2, commutative: true, evaluate: (a, b) => +(a !== b), print: (a, b) => `(${a} !== ${b} ? 1 : 0)` },
+  /** `where(c, a, b)`: a where c is non-zero, else b. */
+  where: { arity: 3, evaluate: (c, a, b) => (c !== 0 ? a : b), print: (c, a, b) => `(${c} !== 0 ? ${a} : ${b})` },
+  /**
+   * Backward only: the chain-rule product `upstream * local` when the upstream may be a
+   * masked zero (from `where`, or an output left out of the seed). A zero upstream
+   * contributes exactly zero, even when the local gradient is infinite or NaN.
+   */
+  /**
+   * Scalar form of logsumexp's last step: `m + log(s)`, `m` the maximum and `s` the sum of
+   * `exp(x - m)`; an infinite or NaN maximum is the answer itself. Made by scalarize only.
+   */
+  lseFinish: {
+    arity: 2,
+    evaluate: (m, s) => (m === Infinity || m === -Infinity || m !== m ? m : m + Math.log(s)),
+    print: call("lseFinish"),
+    helpers: ["lseFinish"],
+  },
+  chainmul: { arity: 2, evaluate: (g, l) => (g === 0 ? 0 : g * l), print: (g, l) => `(${g} === 0 ? 0 : ${g} * ${l})` },
+} satisfies Record<string, ElementwiseOp>;
+
+export type ElementwiseName = keyof typeof ELEMENTWISE;
+
+export function isElementwise(op: string): op is ElementwiseName {
+  return Object.prototype.hasOwnProperty.call(ELEMENTWISE, op);
+}
+
+/** Reductions over all trailing axes after the kept leading ones. */
+export const REDUCTIONS = ["sum", "prod", "rmax", "rmin", "logsumexp"] as const;
+export type ReductionName = (typeof REDUCTIONS)[number];
+
+export function reduceValues(kind: ReductionName, xs: ArrayLike<number>): number {
+  switch (kind) {
+    case "sum": {
+      let s = 0;
+      for (let i = 0; i < xs.length; i++) s += xs[i];
+      return s;
+    }
+    case "prod": {
+      let p = 1;
+      for (let i = 0; i < xs.length; i++) p *= xs[i];
+      return p;
+    }
+    case "rmax": {
+      let m = -Infinity;
+      for (let i = 0; i < xs.length; i++) m = Math.max(m, xs[i]);
+      return m;
+    }
+    case "rmin": {
+      let m = Infinity;
+      for (let i = 0; i < xs.length; i++) m = Math.min(m, xs[i]);
+      return m;
+    }
+    case "logsumexp": {
+      let m = -Infinity;
+      for (let i = 0; i < xs.length; i++) m = Math.max(m, xs[i]);
+      if (m === -Infinity || m === Infinity || m !== m) return m;
+      let s = 0;
+      for (let i = 0; i < xs.length; i++) s += Math.exp(xs[i] - m);
+      return m + Math.log(s);
+    }
+  }
+}
+

@@ -1,0 +1,131 @@
+// Scalarization: rewrite a tensor graph as a graph of scalar operations, one node per
+// element, for straight-line (unrolled) code. Indexing, rows, transposes and packs cost
+// nothing here: they only pick elements. Rebuilding in a fresh hash-consed graph shares
+// equal element expressions across tensor boundaries (CSE that crosses elements) and folds
+// the zeros that scatters and broadcasts leave.
+
+import { Graph, mapIndex, type Node } from "./graph.js";
+
+export interface Scalarized {
+  graph: Graph;
+  /** Elements (row-major) of each tensor node of the source graph that was requested. */
+  elements: (node: Node) => Node[];
+}
+
+/** Scalarize the nodes that `roots` need, in one forward walk. */
+export function scalarize(source: Graph, roots: readonly Node[]): Scalarized {
+  const needed = reachable(source, roots);
+  const g = new Graph();
+  const out: Node[][] = new Array(source.nodes.length);
+  const zero = g.constant(0);
+  const chain = (op: "add" | "mul" | "max" | "min", xs: Node[]) => xs.reduce((acc, x) => g.elementwise(op, [acc, x]));
+
+  for (const n of source.nodes) {
+    if (!needed[n.id]) continue;
+    const a = n.args.map((x) => out[x.id]);
+    let e: Node[];
+    switch (n.op) {
+      case "const":
+        e = [g.constant(n.value!)];
+        break;
+      case "input": {
+        const leaf = g.input(n.name!, n.role!, n.shape);
+        e = n.shape.length === 0 ? [leaf] : Array.from({ length: n.size }, (_, k) => g.gather(leaf, [], { offset: k, strides: [] }));
+        break;
+      }
+      case "matmul": {
+        const [A, B] = n.args;
+        const [x, y] = a;
+        const inner = A.shape[A.shape.length - 1];
+        const rows = A.shape.length === 2 ? A.shape[0] : 1;
+        const cols = B.shape.length === 2 ? B.shape[1] : 1;
+        e = [];
+        for (let i = 0; i < rows; i++)
+          for (let j = 0; j < cols; j++) {
+            const terms: Node[] = [];
+            for (let k = 0; k < inner; k++) terms.push(g.elementwise("mul", [x[i * inner + k], y[k * cols + j]]));
+            e.push(chain("add", terms));
+          }
+        break;
+      }
+      case "sum":
+        e = [chain("add", a[0])];
+        break;
+      case "prod":
+        e = [chain("mul", a[0])];
+        break;
+      case "rmax":
+        e = [chain("max", a[0])];
+        break;
+      case "rmin":
+        e = [chain("min", a[0])];
+        break;
+      case "logsumexp": {
+        const m = chain("max", a[0]);
+        const s = chain("add", a[0].map((x) => g.elementwise("exp", [g.elementwise("sub", [x, m])])));
+        e = [g.elementwise("lseFinish", [m, s])];
+        break;
+      }
+      case "prodexcept": {
+        // prefix[i] * suffix[i+1]: the product of all other elements without dividing.
+        const x = a[0];
+        const suffix: Node[] = new Array(x.length + 1);
+        suffix[x.length] = g.constant(1);
+        for (let i = x.length - 1; i >= 0; i--) suffix[i] = g.elementwise("mul", [x[i], suffix[i + 1]]);
+        e = [];
+        let prefix = g.constant(1);
+        for (let i = 0; i < x.length; i++) {
+          e.push(g.elementwise("mul", [prefix, suffix[i + 1]]));
+          prefix = g.elementwise("mul", [prefix, x[i]]);
+        }
+        break;
+      }
+      case "gather":
+        e = Array.from({ length: n.size }, (_, k) => a[0][mapIndex(n.map!, n.shape, k)]);
+        break;
+      case "scatter": {
+        e = new Array(n.size).fill(zero);
+        n.args.forEach((part, p) => {
+          for (let k = 0; k < part.size; k++) {
+            const at = mapIndex(n.maps![p], part.shape, k);
+            e[at] = g.elementwise("add", [e[at], a[p][k]]);
+          }
+        });
+        break;
+      }
+      case "pack":
+        e = a.flat();
+        break;
+      case "gate":
+        e = a[0];
+        break;
+      default: {
+        // Elementwise: scalars broadcast.
+        e = Array.from({ length: n.size }, (_, k) => g.elementwise(n.op as never, a.map((x) => (x.length === 1 ? x[0] : x[k]))));
+      }
+    }
+    out[n.id] = e;
+  }
+  return {
+    graph: g,
+    elements: (node) => {
+      const e = out[node.id];
+      if (!e) throw new Error("internal: element of a node that was not scalarized");
+      return e;
+    },
+  };
+}
+
+/** Marks (by id) the nodes that `roots` depend on; an explicit stack, never recursion. */
+export function reachable(graph: Graph, roots: readonly Node[]): Uint8Array {
+  const seen = new Uint8Array(graph.nodes.length);
+  const stack = [...roots];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (seen[n.id]) continue;
+    seen[n.id] = 1;
+    // A gate's forward value is its first operand; backward uses only the rest.
+    for (const x of n.args) if (!seen[x.id]) stack.push(x);
+  }
+  return seen;
+}
