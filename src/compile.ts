@@ -37,8 +37,14 @@ export interface CompileStats {
   backwardOperations: number;
 }
 
+/** What a module takes and gives, for tools that drive it (gradc check, benchmarks). */
+export interface ModuleInterface {
+  args: { name: string; role: "input" | "param"; shape: number[] }[];
+  outputs: { name: string; shape: number[] }[];
+}
+
 export type CompileResult =
-  | { ok: true; code: string; declaration?: string; diagnostics: []; stats: CompileStats }
+  | { ok: true; code: string; declaration?: string; diagnostics: []; stats: CompileStats; interface: ModuleInterface }
   | { ok: false; diagnostics: DiagnosticRecord[] };
 
 /** Compile `.expr` source text to module text. Touches no file system. */
@@ -52,8 +58,22 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
   const parts = lower(checked.checked, filename, options.checks ?? true);
   const format = options.format ?? "ts";
   const stats = { forwardOperations: parts.forwardOperations, backwardOperations: parts.backwardOperations };
-  if (format === "ts") return { ok: true, code: printModule(parts.module, "ts"), diagnostics: [], stats };
-  return { ok: true, code: printModule(parts.module, "js"), declaration: printModule(parts.module, "dts"), diagnostics: [], stats };
+  const iface: ModuleInterface = {
+    args: parts.module.args.map((a) => ({ name: a.name, role: a.role, shape: [...a.shape] })),
+    outputs: parts.module.outputs.map((o) => ({ name: o.name, shape: [...o.shape] })),
+  };
+  const result = { ok: true as const, diagnostics: [] as [], stats, interface: iface };
+  if (format === "ts") return { ...result, code: printModule(parts.module, "ts") };
+  return { ...result, code: printModule(parts.module, "js"), declaration: printModule(parts.module, "dts") };
+}
+
+/** Parse and check only: the IR of a program, for tools (`gradc graph`, `gradc check`). */
+export function analyze(source: string, filename = "input.expr"): { program?: CheckedProgram; diagnostics: DiagnosticRecord[] } {
+  const parsed = parse(source);
+  if (parsed.diagnostics.length) return { diagnostics: parsed.diagnostics.map((d) => record(filename, source, d)) };
+  const checked = checkSource(parsed.program, source);
+  if (!checked.checked) return { diagnostics: checked.diagnostics.map((d) => record(filename, source, d)) };
+  return { program: checked.checked, diagnostics: [] };
 }
 
 function record(file: string, source: string, d: Diagnostic): DiagnosticRecord {

@@ -15,8 +15,11 @@ export interface Seeded {
   guarded: boolean;
 }
 
-/** The gradient of the seeded outputs with respect to each param, in the order given. */
-export function differentiate(graph: Graph, seeded: readonly Seeded[], params: readonly Node[]): Node[] {
+/**
+ * The gradient of the seeded outputs with respect to each of `wanted` (params, or any
+ * node: `gradc graph` asks for every node's adjoint), in the order given.
+ */
+export function differentiate(graph: Graph, seeded: readonly Seeded[], wanted: readonly Node[]): Node[] {
   const top = graph.nodes.length;
   // needsGrad[id]: the node depends on a param, so its operands may receive gradient.
   const needsGrad = new Uint8Array(top);
@@ -73,17 +76,14 @@ export function differentiate(graph: Graph, seeded: readonly Seeded[], params: r
     },
   };
 
-  const paramSet = new Set(params.map((p) => p.id));
+  const wantedSet = new Set(wanted.map((p) => p.id));
   const gradients = new Map<number, Node>();
   for (let id = top - 1; id >= 0; id--) {
     const node = graph.nodes[id];
     if (!needsGrad[id]) continue;
     const g = adjointOf(node);
     if (!g) continue;
-    if (paramSet.has(id)) {
-      gradients.set(id, g);
-      continue;
-    }
+    if (wantedSet.has(id)) gradients.set(id, g);
     const rule = RULES[node.op];
     if (!rule) throw new Error(`internal: no derivative rule for '${node.op}'`);
     currentGuarded = guarded[id] === 1;
@@ -93,5 +93,5 @@ export function differentiate(graph: Graph, seeded: readonly Seeded[], params: r
       if (c) add(node.args[k], c, ruleGuarded);
     });
   }
-  return params.map((p) => gradients.get(p.id) ?? graph.zeros(p.shape));
+  return wanted.map((p) => gradients.get(p.id) ?? graph.zeros(p.shape));
 }
