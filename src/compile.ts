@@ -9,6 +9,9 @@ import { differentiate } from "./diff/reverse.js";
 import type { Node } from "./ir/graph.js";
 import { scalarize } from "./ir/scalarize.js";
 import { printStraightLine, type Sink } from "./emit/straight.js";
+import { printLoops } from "./emit/loops.js";
+import { reachable } from "./ir/scalarize.js";
+import type { Graph } from "./ir/graph.js";
 import { key, printModule, type ModuleParts } from "./emit/module.js";
 import { VERSION } from "./version.js";
 
@@ -19,7 +22,18 @@ export interface CompileOptions {
   format?: "ts" | "js";
   /** Argument checks in the generated functions (default true). */
   checks?: boolean;
+  /**
+   * `auto` (default): straight-line code up to UNROLL_LIMIT scalar operations, loops over
+   * tensors beyond. `unrolled` or `loops` force one form (benchmarks, tests).
+   */
+  emit?: "auto" | "unrolled" | "loops";
 }
+
+/**
+ * Estimated scalar operations of backward above which tensor operations become loops.
+ * Measured with bench/ (README, "Unrolled or loops"): below it, unrolled code is faster.
+ */
+export const UNROLL_LIMIT = 2000;
 
 export interface DiagnosticRecord {
   code: string;
@@ -55,7 +69,7 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
   if (parsed.diagnostics.length) return fail(parsed.diagnostics);
   const checked = checkSource(parsed.program, source);
   if (!checked.checked) return fail(checked.diagnostics);
-  const parts = lower(checked.checked, filename, options.checks ?? true);
+  const parts = lower(checked.checked, filename, options.checks ?? true, options.emit ?? "auto");
   const format = options.format ?? "ts";
   const stats = { forwardOperations: parts.forwardOperations, backwardOperations: parts.backwardOperations };
   const iface: ModuleInterface = {
@@ -82,12 +96,15 @@ function record(file: string, source: string, d: Diagnostic): DiagnosticRecord {
 }
 
 /** Differentiate and print the kernels of a checked program. */
-function lower(program: CheckedProgram, sourceName: string, checks: boolean) {
+function lower(program: CheckedProgram, sourceName: string, checks: boolean, emit: "auto" | "unrolled" | "loops") {
   const { graph, args, outputs } = program;
   const params = args.filter((a) => a.role === "param").map((a) => a.node);
   const seeds = outputs.map((o) => graph.input(o.name, "seed", o.node.shape));
   const guarded = outputs.length > 1;
   const grads = differentiate(graph, outputs.map((o, k) => ({ output: o.node, seed: seeds[k], guarded })), params);
+  const roots = [...outputs.map((o) => o.node), ...grads];
+  const loops = emit === "loops" || (emit === "auto" && estimateOperations(graph, roots) > UNROLL_LIMIT);
+  if (loops) return lowerToLoops(program, sourceName, checks, grads);
 
   const scalar = scalarize(graph, [...outputs.map((o) => o.node), ...grads]);
   const argIndex = new Map(args.map((a, i) => [`${a.role}:${a.name}`, i]));
@@ -138,6 +155,61 @@ function lower(program: CheckedProgram, sourceName: string, checks: boolean) {
       ...gradStores,
     ],
     declarations: [],
+    helpers: new Set([...fwd.helpers, ...bwd.helpers]),
+    checks,
+  };
+  return { module, forwardOperations: fwd.operations, backwardOperations: bwd.operations };
+}
+
+/** Scalar operations the tensor nodes that `roots` need would take, unrolled. */
+function estimateOperations(graph: Graph, roots: readonly Node[]): number {
+  const needed = reachable(graph, roots);
+  let total = 0;
+  for (const n of graph.nodes) {
+    if (!needed[n.id]) continue;
+    if (n.op === "matmul") total += 2 * n.args[0].size * (n.args[1].shape.length === 2 ? n.args[1].shape[1] : 1);
+    else if (n.op !== "const" && n.op !== "input" && n.op !== "gather" && n.op !== "pack" && n.op !== "gate") total += Math.max(n.size, n.args[0]?.size ?? 1);
+  }
+  return total;
+}
+
+function moduleShape(program: CheckedProgram) {
+  return {
+    args: program.args.map((a) => ({ name: a.name, role: a.role, shape: a.shape, size: a.node.size })),
+    outputs: program.outputs.map((o) => ({ name: o.name, shape: o.node.shape, size: o.node.size })),
+  };
+}
+
+/** Loop code: tensors stay tensors, in module-level buffers. */
+function lowerToLoops(program: CheckedProgram, sourceName: string, checks: boolean, grads: Node[]) {
+  const { graph, args, outputs } = program;
+  const argIndex = new Map(args.map((a, i) => [`${a.role}:${a.name}`, i]));
+  const seedIndex = new Map(outputs.map((o, k) => [o.name, k]));
+  const leafName = (n: Node): string | undefined =>
+    n.op !== "input" ? undefined : n.role === "seed" ? `s${seedIndex.get(n.name!)}` : `a${argIndex.get(`${n.role}:${n.name}`)}`;
+  const outputSinks = outputs.map((o, k) =>
+    o.node.shape.length ? { node: o.node, tensor: `outputs[${key(o.name)}]` } : { node: o.node, scalar: (x: string) => `outputs[${key(o.name)}] = ${x};` },
+  );
+  const paramArgs = args.filter((a) => a.role === "param");
+  const gradSinks = paramArgs.map((p, k) =>
+    p.shape.length ? { node: grads[k], tensor: `grad[${key(p.name)}]` } : { node: grads[k], scalar: (x: string) => `grad[${key(p.name)}] = ${x};` },
+  );
+  const fwd = printLoops(graph, outputSinks, leafName);
+  const bwd = printLoops(graph, [...outputSinks, ...gradSinks], leafName);
+  const buffers = new Map([...fwd.buffers, ...bwd.buffers]);
+  const module: ModuleParts = {
+    sourceName,
+    version: VERSION,
+    ...moduleShape(program),
+    forward: [...fwd.statements, ...fwd.stores.flat()],
+    backward: [
+      ...bwd.statements,
+      "if (outputs !== undefined) {",
+      ...bwd.stores.slice(0, outputSinks.length).flat().map((s) => "  " + s),
+      "}",
+      ...bwd.stores.slice(outputSinks.length).flat(),
+    ],
+    declarations: [...buffers.keys()].sort((a, b) => Number(a.slice(3)) - Number(b.slice(3))).map((b) => buffers.get(b)!),
     helpers: new Set([...fwd.helpers, ...bwd.helpers]),
     checks,
   };

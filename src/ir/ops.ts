@@ -34,6 +34,8 @@ export function softplus(x: number): number {
 export const HELPER_SOURCE: Record<string, string> = {
   sigmoid:
     "function sigmoid(x) {\n  if (x >= 0) return 1 / (1 + Math.exp(-x));\n  const e = Math.exp(x);\n  return e / (1 + e);\n}",
+  relu: "function relu(x) {\n  return x > 0 ? x : 0;\n}",
+  chainMul: "function chainMul(g, local) {\n  return g === 0 ? 0 : g * local;\n}",
   lseFinish: "function lseFinish(m, s) {\n  return m === Infinity || m === -Infinity || m !== m ? m : m + Math.log(s);\n}",
   softplus: "function softplus(x) {\n  return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));\n}",
 };
@@ -54,7 +56,7 @@ export const ELEMENTWISE = {
   tanh: { arity: 1, evaluate: Math.tanh, print: call("Math.tanh") },
   sigmoid: { arity: 1, evaluate: sigmoid, print: call("sigmoid"), helpers: ["sigmoid"] },
   softplus: { arity: 1, evaluate: softplus, print: call("softplus"), helpers: ["softplus"] },
-  relu: { arity: 1, evaluate: (a) => (a > 0 ? a : 0), print: (a) => `(${a} > 0 ? ${a} : 0)` },
+  relu: { arity: 1, evaluate: (a) => (a > 0 ? a : 0), print: call("relu"), helpers: ["relu"] },
   abs: { arity: 1, evaluate: Math.abs, print: call("Math.abs") },
   sign: { arity: 1, evaluate: Math.sign, print: call("Math.sign") },
   floor: { arity: 1, evaluate: Math.floor, print: call("Math.floor") },
@@ -93,7 +95,7 @@ export const ELEMENTWISE = {
     print: call("lseFinish"),
     helpers: ["lseFinish"],
   },
-  chainmul: { arity: 2, evaluate: (g, l) => (g === 0 ? 0 : g * l), print: (g, l) => `(${g} === 0 ? 0 : ${g} * ${l})` },
+  chainmul: { arity: 2, evaluate: (g, l) => (g === 0 ? 0 : g * l), print: call("chainMul"), helpers: ["chainMul"] },
 } satisfies Record<string, ElementwiseOp>;
 
 export type ElementwiseName = keyof typeof ELEMENTWISE;
