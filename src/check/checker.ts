@@ -56,6 +56,12 @@ interface Scope {
   inDef?: string;
 }
 
+/** A comprehension body that vectorize() cannot express as whole-vector operations. */
+class Unbatchable {}
+
+/** Comprehensions at least this long become vector operations when their body allows it. */
+const VECTORIZE_MIN = 16;
+
 class CheckError {
   constructor(readonly span: Span, readonly message: string, readonly code: string) {}
 }
@@ -457,9 +463,21 @@ class Checker {
     return [from, to];
   }
 
-  /** Each step evaluates the body with the loop variable bound to a compile-time integer. */
+  /**
+   * A comprehension becomes whole-vector operations when its body is elementwise arithmetic
+   * and built-ins over reads at affine indices (`x[i+1] - x[i]^2`); otherwise each step
+   * evaluates the body with the loop variable bound to a compile-time integer.
+   */
   private unroll(e: Extract<Expr, { kind: "comprehension" | "generator" }>, scope: Scope, compileTime: boolean): Node {
     const [from, to] = this.range(e, scope);
+    if (!compileTime && to - from >= VECTORIZE_MIN) {
+      try {
+        const { node, batched } = this.batch(e.body, scope, e.variable, from, to - from);
+        return batched ? node : this.graph.broadcast(node, [to - from]);
+      } catch (err) {
+        if (!(err instanceof Unbatchable)) throw err;
+      }
+    }
     const parts: Node[] = [];
     const locals = new Map<string, Binding>();
     const inner: Scope = { ...scope, locals: [...scope.locals, locals] };
@@ -468,6 +486,81 @@ class Checker {
       parts.push(this.evaluate(e.body, inner, compileTime));
     }
     return this.stack(parts, parts.map(() => e.body.span), "comprehension");
+  }
+
+  /** The body over all steps at once: a node of shape [n] when it depends on the loop variable. */
+  private batch(e: Expr, scope: Scope, variable: string, from: number, n: number): { node: Node; batched: boolean } {
+    const whole = (x: Expr) => this.batch(x, scope, variable, from, n);
+    const plain = (node: Node) => {
+      if (node.shape.length) throw new Unbatchable();
+      return { node, batched: false };
+    };
+    switch (e.kind) {
+      case "number":
+        return plain(this.evaluate(e, scope, false));
+      case "name":
+        if (e.name === variable) throw new Unbatchable();
+        return plain(this.evaluate(e, scope, false));
+      case "unary": {
+        const x = whole(e.operand);
+        return { node: e.op === "-" ? this.graph.elementwise("neg", [x.node]) : x.node, batched: x.batched };
+      }
+      case "binary": {
+        const op = BINARY_OP[e.op];
+        if (!op) throw new Unbatchable();
+        const [a, b] = [whole(e.left), whole(e.right)];
+        return { node: this.graph.elementwise(op, [a.node, b.node]), batched: a.batched || b.batched };
+      }
+      case "call": {
+        const op = UNARY[e.callee] ?? ELEMENTWISE_N[e.callee];
+        if (!op || this.defs.has(e.callee) || e.args.length !== (op === "where" ? 3 : e.callee in UNARY ? 1 : 2)) throw new Unbatchable();
+        const args = e.args.map(whole);
+        return { node: this.graph.elementwise(op, args.map((a) => a.node)), batched: args.some((a) => a.batched) };
+      }
+      case "index": {
+        if (e.target.kind !== "name" || e.target.name === variable) throw new Unbatchable();
+        const target = this.evaluate(e.target, scope, false);
+        if (e.indices.length !== target.shape.length) throw new Unbatchable();
+        const forms = e.indices.map((ix) => this.affine(ix, scope, variable));
+        if (forms.every((f) => f.coef === 0)) return plain(this.evaluate(e, scope, false));
+        // Every step's index must be in range; if not, unrolling reports the exact step.
+        forms.forEach((f, d) => {
+          const first = f.coef * from + f.offset;
+          const last = f.coef * (from + n - 1) + f.offset;
+          if (Math.min(first, last) < 0 || Math.max(first, last) >= target.shape[d]) throw new Unbatchable();
+        });
+        const strides = target.shape.length === 2 ? [target.shape[1], 1] : [1];
+        const offset = forms.reduce((s, f, d) => s + (f.coef * from + f.offset) * strides[d], 0);
+        const stride = forms.reduce((s, f, d) => s + f.coef * strides[d], 0);
+        return { node: this.graph.gather(target, [n], { offset, strides: [stride] }), batched: true };
+      }
+      default:
+        throw new Unbatchable();
+    }
+  }
+
+  /** An index expression as `coef * variable + offset`, or Unbatchable. */
+  private affine(e: Expr, scope: Scope, variable: string): { coef: number; offset: number } {
+    switch (e.kind) {
+      case "name":
+        if (e.name === variable) return { coef: 1, offset: 0 };
+        break;
+      case "unary": {
+        const x = this.affine(e.operand, scope, variable);
+        return e.op === "-" ? { coef: -x.coef, offset: -x.offset } : x;
+      }
+      case "binary": {
+        if (e.op !== "+" && e.op !== "-" && e.op !== "*") break;
+        const [a, b] = [this.affine(e.left, scope, variable), this.affine(e.right, scope, variable)];
+        if (e.op === "+") return { coef: a.coef + b.coef, offset: a.offset + b.offset };
+        if (e.op === "-") return { coef: a.coef - b.coef, offset: a.offset - b.offset };
+        if (a.coef !== 0 && b.coef !== 0) throw new Unbatchable();
+        return { coef: a.coef * b.offset + b.coef * a.offset, offset: a.offset * b.offset };
+      }
+    }
+    const v = this.evaluate(e, scope, true);
+    if (v.op !== "const" || !Number.isInteger(v.value)) throw new Unbatchable();
+    return { coef: 0, offset: v.value! };
   }
 
   private comprehension(e: Extract<Expr, { kind: "comprehension" }>, scope: Scope, compileTime: boolean): Node {

@@ -53,7 +53,13 @@ export function differentiate(graph: Graph, seeded: readonly Seeded[], wanted: r
     const parts = dense.get(n.id);
     const scatters = scattered.get(n.id);
     let sum: Node | undefined;
-    if (parts) for (const p of parts) sum = sum ? graph.elementwise("add", [sum, p]) : p;
+    // Equal contributions (x*x sends g*x twice) are added once and scaled: k*c.
+    const counts = new Map<Node, number>();
+    if (parts) for (const p of parts) counts.set(p, (counts.get(p) ?? 0) + 1);
+    for (const [p, k] of counts) {
+      const term = k === 1 ? p : graph.elementwise("mul", [graph.constant(k), p]);
+      sum = sum ? graph.elementwise("add", [sum, term]) : term;
+    }
     if (scatters) {
       const s = graph.scatter(scatters, n.shape);
       sum = sum ? graph.elementwise("add", [sum, s]) : s;

@@ -152,6 +152,7 @@ export class Graph {
       case "add":
         if (is(b, 0) && fits(a)) return a;
         if (is(a, 0) && fits(b)) return b;
+        if (a === b) return this.elementwise("mul", [this.constant(2), a]);
         break;
       case "sub":
         if (is(b, 0) && fits(a)) return a;
