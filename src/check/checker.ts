@@ -579,8 +579,9 @@ class Checker {
       return reduceAll(this.graph, name as (typeof REDUCERS)[number], packed);
     }
     const def = this.defs.get(name);
-    if (def && def.order < scope.visibleBefore + (scope.inDef ? 0 : 0)) return this.inline(def, e, scope, compileTime);
+    if (def && def.order < scope.visibleBefore) return this.inline(def, e, scope, compileTime);
     if (!BUILTIN_NAMES.has(name)) {
+      if (def && scope.inDef === name) this.fail(e.calleeSpan, `'${name}' cannot call itself: defs are inlined, so recursion would never end`, "E0224");
       if (def) this.fail(e.calleeSpan, `'${name}' is used before its definition`, "E0220");
       this.fail(e.calleeSpan, this.unknownFunction(name), "E0220");
     }
