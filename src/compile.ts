@@ -192,7 +192,7 @@ function lowerToLoops(program: CheckedProgram, sourceName: string, checks: boole
   );
   const paramArgs = args.filter((a) => a.role === "param");
   const gradSinks = paramArgs.map((p, k) =>
-    p.shape.length ? { node: grads[k], tensor: `grad[${key(p.name)}]` } : { node: grads[k], scalar: (x: string) => `grad[${key(p.name)}] = ${x};` },
+    p.shape.length ? { node: grads[k], tensor: `grad[${key(p.name)}]`, direct: true } : { node: grads[k], scalar: (x: string) => `grad[${key(p.name)}] = ${x};` },
   );
   const fwd = printLoops(graph, outputSinks, leafName);
   const bwd = printLoops(graph, [...outputSinks, ...gradSinks], leafName);

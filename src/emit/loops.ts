@@ -1,28 +1,35 @@
 // Loop code for large tensor programs. Fully unrolled code past a few thousand operations
 // runs tens of times slower than a loop (V8 never optimizes a function over 61,440 bytes of
-// bytecode; see README, "Unrolled or loops"), so here each tensor operation becomes a loop
-// over flat Float64Array buffers allocated once per module, while scalar work stays
-// straight-line.
+// bytecode; see README, "Unrolled or loops"), so here tensor operations become loops over
+// flat Float64Array buffers allocated once per module, while small things stay unrolled:
+// an axis of at most SMALL_EXTENT elements is written out with literal indices, and a
+// tensor of at most SMALL_TENSOR elements lives in local constants, not in a buffer.
 //
-// What is materialized: matmuls, packs, scatters, reductions' inputs that are read twice,
-// and elementwise nodes with several users. An elementwise node with one elementwise (or
-// summing) user of the same shape is fused into that user's loop; reads through index maps
-// (rows, transposes, broadcasts, element reads) are inlined as index arithmetic.
+// What is stored: matmuls, packs, scatters, and elementwise nodes with several users or
+// with a user that reads them at other indices. An elementwise node with one elementwise
+// (or summing) user of the same shape is fused into that user's loop; reads through index
+// maps (rows, transposes, shifts, broadcasts, element reads) become index arithmetic.
 
 import { rowMajor, type Graph, type Node } from "../ir/graph.js";
 import { ELEMENTWISE, isElementwise, type ElementwiseOp } from "../ir/ops.js";
 import { reachable } from "../ir/scalarize.js";
 import { literal } from "./straight.js";
 
+export const SMALL_EXTENT = 4;
+export const SMALL_TENSOR = 4;
+
 export interface LoopSink {
   node: Node;
   /** For a scalar: the statement storing expression `x`. */
   scalar?: (x: string) => string;
-  /** For a tensor: the holder (a Float64Array expression) to fill. */
+  /** For a tensor: the holder (a Float64Array) to fill. */
   tensor?: string;
+  /** The holder may be used as the node's own storage (gradients; never read by anything else). */
+  direct?: boolean;
 }
 
 export interface LoopCode {
+  /** Local aliases of module buffers, then the computation. */
   statements: string[];
   stores: string[][];
   helpers: Set<string>;
@@ -31,13 +38,37 @@ export interface LoopCode {
   operations: number;
 }
 
-type Kind = "scalar" | "buffer" | "inline" | "leaf";
+/** An index: a constant plus loop variables with coefficients, folded as it is built. */
+interface Ix {
+  c: number;
+  v: [string, number][];
+}
+const lit = (c: number): Ix => ({ c, v: [] });
+const variable = (name: string): Ix => ({ c: 0, v: [[name, 1]] });
+function ixAdd(a: Ix, b: Ix, k = 1): Ix {
+  const v = new Map(a.v);
+  for (const [n, c] of b.v) v.set(n, (v.get(n) ?? 0) + k * c);
+  return { c: a.c + k * b.c, v: [...v].filter(([, c]) => c !== 0) };
+}
+const isLiteral = (x: Ix) => x.v.length === 0;
+function ixText(x: Ix): string {
+  const parts = x.v.map(([n, c]) => (c === 1 ? n : `${n} * ${c}`));
+  if (x.c !== 0 || parts.length === 0) parts.push(String(x.c));
+  return parts.join(" + ");
+}
+/** Flat index of a multi-index over `shape`, row-major. */
+function flatten(shape: readonly number[], idx: Ix[]): Ix {
+  const strides = rowMajor(shape);
+  return idx.reduce((acc, x, d) => ixAdd(acc, x, strides[d]), lit(0));
+}
+
+type Storage = "scalar" | "scalars" | "buffer" | "inline" | "leaf";
 
 export function printLoops(graph: Graph, sinks: readonly LoopSink[], leaf: (n: Node) => string | undefined): LoopCode {
   const resolve = (n: Node): Node => (n.op === "gate" ? resolve(n.args[0]) : n);
   const roots = sinks.map((s) => resolve(s.node));
   const needed = reachable(graph, roots);
-  // Gates are aliases of their forward value: do not schedule their local gradients.
+  // Uses counted from the roots down; a gate is an alias of its forward value.
   const uses = new Uint32Array(graph.nodes.length);
   const consumer: (Node | undefined)[] = new Array(graph.nodes.length);
   const live = new Uint8Array(graph.nodes.length);
@@ -54,131 +85,230 @@ export function printLoops(graph: Graph, sinks: readonly LoopSink[], leaf: (n: N
     }
   }
   for (const r of roots) uses[r.id] += 2;
+  // Gradient holders that can be a node's storage: the first direct sink of each node.
+  const holderOf = new Map<number, string>();
+  for (const s of sinks) if (s.direct && s.tensor && !holderOf.has(resolve(s.node).id) && resolve(s.node).size > SMALL_TENSOR) holderOf.set(resolve(s.node).id, s.tensor);
 
-  const kind: Kind[] = new Array(graph.nodes.length);
+  const storage: Storage[] = new Array(graph.nodes.length);
   const name: string[] = new Array(graph.nodes.length);
   const statements: string[] = [];
+  const aliases: string[] = [];
   const helpers = new Set<string>();
   const buffers = new Map<string, string>();
   let operations = 0;
 
-  const isLeaf = (n: Node) => n.op === "const" || leaf(n) !== undefined;
-  const addressable = (n: Node) => kind[n.id] === "buffer" || (n.op === "input" && isLeaf(n));
-  const fusable = (n: Node, user: Node | undefined) =>
-    isElementwise(n.op) && uses[n.id] === 1 && user !== undefined && n.shape.length > 0 &&
-    ((isElementwise(user.op) && user.size === n.size) || user.op === "sum" || user.op === "prod" || user.op === "rmax" || user.op === "rmin");
-
-  /** Flat index expression of a multi-index over `shape`. */
-  const flat = (shape: readonly number[], idx: string[]) => {
-    const strides = rowMajor(shape);
-    return idx.map((v, d) => (strides[d] === 1 ? v : `${v} * ${strides[d]}`)).join(" + ") || "0";
+  const use = (op: ElementwiseOp) => {
+    for (const h of op.helpers ?? []) helpers.add(h);
+    return op;
   };
+  const elementwiseOp = (n: Node) => use(ELEMENTWISE[n.op as keyof typeof ELEMENTWISE] as ElementwiseOp);
 
-  /** JavaScript for element `idx` (one index expression per axis) of node `n`. */
-  const element = (n0: Node, idx: string[]): string => {
+  /** JavaScript for element `idx` of node `n`. */
+  const element = (n0: Node, idx: Ix[]): string => {
     const n = resolve(n0);
     if (n.op === "const") return literal(n.value!);
-    if (n.size === 1 && n.shape.length === 0) return name[n.id];
-    switch (kind[n.id]) {
+    if (n.size === 1) {
+      if (storage[n.id] === "scalar") return name[n.id];
+      if (storage[n.id] !== "inline") return storage[n.id] === "scalars" ? `${name[n.id]}_0` : `${name[n.id]}[0]`;
+    }
+    switch (storage[n.id]) {
+      case "scalar":
+        return name[n.id];
       case "buffer":
       case "leaf":
-        return `${name[n.id]}[${flat(n.shape, idx)}]`;
+        return `${name[n.id]}[${ixText(flatten(n.shape, idx))}]`;
+      case "scalars": {
+        const at = flatten(n.shape, idx);
+        if (!isLiteral(at)) throw new Error(`internal: small tensor read at a variable index`);
+        return `${name[n.id]}_${at.c}`;
+      }
       case "inline": {
         if (n.op === "gather") {
           const source = resolve(n.args[0]);
           if (source.size === 1) return element(source, []);
-          const terms = [String(n.map!.offset), ...idx.map((v, d) => (n.map!.strides[d] === 0 ? "" : n.map!.strides[d] === 1 ? v : `${v} * ${n.map!.strides[d]}`))].filter((t) => t && t !== "0");
-          return `${name[source.id]}[${terms.join(" + ") || "0"}]`;
+          const at = idx.reduce((acc, x, d) => ixAdd(acc, x, n.map!.strides[d]), lit(n.map!.offset));
+          return elementAtFlat(source, at);
         }
-        const op = ELEMENTWISE[n.op as keyof typeof ELEMENTWISE] as ElementwiseOp;
-        for (const h of op.helpers ?? []) helpers.add(h);
-        return op.print(...n.args.map((a) => element(a, a.shape.length ? idx : [])));
+        if (n.op === "matmul") {
+          // A short dot product, fused into its user: sum over q of a[i, q] * b[q, j].
+          const [a, b] = n.args.map(resolve);
+          const inner = a.shape[a.shape.length - 1];
+          const [i, j] = a.shape.length === 2 && b.shape.length === 2 ? idx : a.shape.length === 2 ? [idx[0], undefined] : [undefined, idx[0]];
+          const terms = Array.from({ length: inner }, (_, q) => `${element(a, i ? [i, lit(q)] : [lit(q)])} * ${element(b, j ? [lit(q), j] : [lit(q)])}`);
+          return `(${terms.join(" + ")})`;
+        }
+        return elementwiseOp(n).print(...n.args.map((a) => element(a, resolve(a).shape.length ? idx : [])));
       }
     }
     throw new Error(`internal: no element of '${n.op}'`);
   };
-
-  let loopDepth = 0;
-  const indexNames = ["i", "j", "k", "l"];
-  /** Nested loops over `shape`; `body` receives the index variables. */
-  const loops = (shape: readonly number[], body: (idx: string[]) => string[]): string[] => {
-    const idx = shape.map((_, d) => indexNames[loopDepth + d] ?? `i${loopDepth + d}`);
-    loopDepth += shape.length;
-    let inner = body(idx);
-    loopDepth -= shape.length;
-    for (let d = shape.length - 1; d >= 0; d--) {
-      inner = [`for (let ${idx[d]} = 0; ${idx[d]} < ${shape[d]}; ${idx[d]}++) {`, ...inner.map((s) => "  " + s), "}"];
+  /** Element at a flat index of a stored node. */
+  const elementAtFlat = (n: Node, at: Ix): string => {
+    if (storage[n.id] === "scalars") {
+      if (!isLiteral(at)) throw new Error("internal: small tensor read at a variable index");
+      return `${name[n.id]}_${at.c}`;
     }
-    return inner;
+    if (storage[n.id] === "buffer" || storage[n.id] === "leaf") return `${name[n.id]}[${ixText(at)}]`;
+    throw new Error(`internal: flat read of '${n.op}' stored as ${storage[n.id]}`);
   };
 
-  const buffer = (n: Node) => {
+  let depth = 0;
+  const indexNames = ["i", "j", "k", "l"];
+  /**
+   * Loops over `shape`: axes longer than SMALL_EXTENT become `for` loops, outermost; short
+   * axes are unrolled inside them with literal indices (one loop of three statements, not
+   * three loops).
+   */
+  const loops = (shape: readonly number[], body: (idx: Ix[]) => string[]): string[] => {
+    const big = shape.map((_, d) => d).filter((d) => shape[d] > SMALL_EXTENT);
+    const small = shape.map((_, d) => d).filter((d) => shape[d] <= SMALL_EXTENT);
+    const idx: Ix[] = new Array(shape.length);
+    const unrolled = (k: number): string[] => {
+      if (k === small.length) return body([...idx]);
+      const out: string[] = [];
+      for (let v = 0; v < shape[small[k]]; v++) {
+        idx[small[k]] = lit(v);
+        out.push(...unrolled(k + 1));
+      }
+      return out;
+    };
+    const looped = (k: number): string[] => {
+      if (k === big.length) return unrolled(0);
+      const v = indexNames[depth] ?? `i${depth}`;
+      idx[big[k]] = variable(v);
+      depth++;
+      const inner = looped(k + 1);
+      depth--;
+      return [`for (let ${v} = 0; ${v} < ${shape[big[k]]}; ${v}++) {`, ...inner.map((s) => "  " + s), "}"];
+    };
+    return looped(0);
+  };
+
+  /** Give `n` storage: a gradient holder, local constants when small, else a module buffer. */
+  const allocate = (n: Node): Storage => {
+    const holder = holderOf.get(n.id);
+    if (holder) {
+      const local = `h${n.id}`;
+      aliases.push(`const ${local} = ${holder};`);
+      name[n.id] = local;
+      return (storage[n.id] = "buffer");
+    }
+    if (n.size <= SMALL_TENSOR) {
+      name[n.id] = `t${n.id}`;
+      return (storage[n.id] = "scalars");
+    }
     const b = `buf${n.id}`;
     buffers.set(b, `const ${b} = new Float64Array(${n.size});`);
-    name[n.id] = b;
-    kind[n.id] = "buffer";
-    return b;
+    aliases.push(`const b${n.id} = ${b};`);
+    name[n.id] = `b${n.id}`;
+    return (storage[n.id] = "buffer");
+  };
+  /** The statement writing element `at` of stored node `n`. */
+  const write = (n: Node, at: Ix, expr: string, op = "=", kind = storage[n.id]): string => {
+    if (kind === "scalars") {
+      if (!isLiteral(at)) throw new Error("internal: small tensor written at a variable index");
+      return op === "=" ? `const ${name[n.id]}_${at.c} = ${expr};` : `${name[n.id]}_${at.c} ${op} ${expr};`;
+    }
+    return `${name[n.id]}[${ixText(at)}] ${op} ${expr};`;
+  };
+
+  const fusable = (n: Node) => {
+    const user = consumer[n.id];
+    return uses[n.id] === 1 && user !== undefined && n.shape.length > 0 && user.op !== "gate" &&
+      ((isElementwise(user.op) && user.size === n.size) || user.op === "sum" || user.op === "prod" || user.op === "rmax" || user.op === "rmin");
+  };
+
+  /** Store an elementwise (or gather) node computed from its operands. */
+  const materialize = (n: Node) => {
+    const kind = allocate(n);
+    storage[n.id] = "inline"; // computed from operands while its own loop is written
+    const body = loops(n.shape, (idx) => [write(n, flatten(n.shape, idx), element(n, idx), "=", kind)]);
+    storage[n.id] = kind;
+    statements.push(...body);
   };
 
   for (const n of graph.nodes) {
     if (!needed[n.id] || !live[n.id] || n.op === "gate") continue;
-    const leafName = leaf(n);
     if (n.op === "const") continue;
+    const leafName = leaf(n);
     if (leafName !== undefined) {
       name[n.id] = leafName;
-      kind[n.id] = n.shape.length === 0 ? "scalar" : "leaf";
+      storage[n.id] = n.shape.length === 0 ? "scalar" : "leaf";
       continue;
     }
-    const scalarOut = n.shape.length === 0;
     const t = `t${n.id}`;
-    // Operands that must be addressable (read at arbitrary indices or more than once).
     const args = n.args.map(resolve);
+    const scalarResult = (expr: string) => {
+      statements.push(`const ${t} = ${expr};`);
+      name[n.id] = t;
+      storage[n.id] = "scalar";
+    };
 
     if (n.op === "gather") {
       const source = args[0];
-      if (!addressable(source) && source.size !== 1) materialize(source);
-      if (scalarOut) {
-        statements.push(`const ${t} = ${source.size === 1 ? element(source, []) : `${name[source.id]}[${n.map!.offset}]`};`);
-        name[n.id] = t;
-        kind[n.id] = "scalar";
-      } else {
-        kind[n.id] = "inline";
-      }
+      if (storage[source.id] === "inline" && source.size !== 1) materialize(source);
+      if (n.shape.length === 0) scalarResult(source.size === 1 ? element(source, []) : elementAtFlat(source, lit(n.map!.offset)));
+      else storage[n.id] = "inline";
       continue;
     }
     if (isElementwise(n.op)) {
       operations += n.size;
-      if (scalarOut) {
-        const op = ELEMENTWISE[n.op as keyof typeof ELEMENTWISE] as ElementwiseOp;
-        for (const h of op.helpers ?? []) helpers.add(h);
-        statements.push(`const ${t} = ${op.print(...args.map((a) => element(a, [])))};`);
-        name[n.id] = t;
-        kind[n.id] = "scalar";
-        continue;
-      }
-      kind[n.id] = "inline";
-      if (!fusable(n, consumer[n.id]) || needsAddress(n)) materialize(n);
+      if (n.shape.length === 0) scalarResult(stripParens(elementwiseOp(n).print(...args.map((a) => element(a, [])))));
+      else if (fusable(n)) storage[n.id] = "inline";
+      else materialize(n);
       continue;
     }
     switch (n.op) {
       case "matmul": {
         const [a, b] = args;
-        operations += 2 * (a.shape.length === 2 ? a.shape[0] : 1) * a.shape[a.shape.length - 1] * (b.shape.length === 2 ? b.shape[1] : 1);
         const inner = a.shape[a.shape.length - 1];
         const rows = a.shape.length === 2 ? a.shape[0] : 0;
         const cols = b.shape.length === 2 ? b.shape[1] : 0;
-        // `q` runs over the inner dimension; loops() names its indices i, j.
-        const dotLoop = (aAt: string[], bAt: string[]) => `for (let q = 0; q < ${inner}; q++) s += ${element(a, aAt)} * ${element(b, bAt)};`;
-        if (scalarOut) {
-          statements.push(`let ${t} = 0;`, `for (let q = 0; q < ${inner}; q++) ${t} += ${element(a, ["q"])} * ${element(b, ["q"])};`);
+        operations += 2 * Math.max(rows, 1) * inner * Math.max(cols, 1);
+        // One dot product of length `inner`: an expression when short, else a loop into `acc`.
+        const dot = (aAt: (q: Ix) => Ix[], bAt: (q: Ix) => Ix[], store: (expr: string) => string, acc: string): string[] => {
+          if (inner <= SMALL_EXTENT) {
+            const terms = Array.from({ length: inner }, (_, q) => `${element(a, aAt(lit(q)))} * ${element(b, bAt(lit(q)))}`);
+            return [store(terms.join(" + "))];
+          }
+          const q = variable("q");
+          return [`let ${acc} = 0;`, `for (let q = 0; q < ${inner}; q++) ${acc} += ${element(a, aAt(q))} * ${element(b, bAt(q))};`, store(acc)];
+        };
+        if (n.shape.length === 0) {
+          statements.push(...dot((q) => [q], (q) => [q], (x) => `const ${t} = ${x};`, `${t}acc`));
           name[n.id] = t;
-          kind[n.id] = "scalar";
+          storage[n.id] = "scalar";
           break;
         }
-        const out = buffer(n);
-        if (rows && cols) statements.push(...loops([rows, cols], ([i, j]) => ["let s = 0;", dotLoop([i, "q"], ["q", j]), `${out}[${i} * ${cols} + ${j}] = s;`]));
-        else if (rows) statements.push(...loops([rows], ([i]) => ["let s = 0;", dotLoop([i, "q"], ["q"]), `${out}[${i}] = s;`]));
-        else statements.push(...loops([cols], ([j]) => ["let s = 0;", dotLoop(["q"], ["q", j]), `${out}[${j}] = s;`]));
+        if (inner <= SMALL_EXTENT && fusable(n)) {
+          storage[n.id] = "inline";
+          break;
+        }
+        if (n.size <= SMALL_TENSOR && inner > SMALL_EXTENT) {
+          // A few long dot products: one pass over the inner axis, one accumulator each.
+          allocate(n);
+          const q = variable("q");
+          const cells = Array.from({ length: n.size }, (_, k) => (rows && cols ? [lit(Math.floor(k / cols)), lit(k % cols)] : [lit(k)]));
+          const terms = cells.map((idx) => {
+            const [i, j] = rows && cols ? idx : rows ? [idx[0], undefined] : [undefined, idx[0]];
+            return `${element(a, i ? [i, q] : [q])} * ${element(b, j ? [q, j] : [q])}`;
+          });
+          statements.push(...cells.map((_, k) => `let ${t}s${k} = 0;`));
+          statements.push(`for (let i = 0; i < ${inner}; i++) {`, ...terms.map((x, k) => `  ${t}s${k} += ${x.replace(/\bq\b/g, "i")};`), "}");
+          statements.push(...cells.map((_, k) => write(n, lit(k), `${t}s${k}`)));
+          break;
+        }
+        const aOf = (i: Ix | undefined) => (q: Ix) => (i ? [i, q] : [q]);
+        const bOf = (j: Ix | undefined) => (q: Ix) => (j ? [q, j] : [q]);
+        let accCount = 0;
+        const body = (idx: Ix[]) => {
+          const [i, j] = rows && cols ? idx : rows ? [idx[0], undefined] : [undefined, idx[0]];
+          const at = flatten(n.shape, idx);
+          const acc = isLiteral(at) ? `${t}s${accCount++}` : "s";
+          return dot(aOf(i), bOf(j), (x) => write(n, at, x), acc);
+        };
+        allocate(n);
+        statements.push(...loops(n.shape, body));
         break;
       }
       case "sum":
@@ -187,53 +317,59 @@ export function printLoops(graph: Graph, sinks: readonly LoopSink[], leaf: (n: N
       case "rmin": {
         const x = args[0];
         operations += x.size;
-        const [init, step] = {
-          sum: ["0", (e: string) => `${t} += ${e};`],
-          prod: ["1", (e: string) => `${t} *= ${e};`],
-          rmax: ["-Infinity", (e: string) => `${t} = Math.max(${t}, ${e});`],
-          rmin: ["Infinity", (e: string) => `${t} = Math.min(${t}, ${e});`],
-        }[n.op] as [string, (e: string) => string];
+        const init = { sum: "0", prod: "1", rmax: "-Infinity", rmin: "Infinity" }[n.op];
+        const step = (e: string) => (n.op === "sum" ? `${t} += ${e};` : n.op === "prod" ? `${t} *= ${e};` : `${t} = Math.${n.op === "rmax" ? "max" : "min"}(${t}, ${e});`);
         statements.push(`let ${t} = ${init};`, ...loops(x.shape, (idx) => [step(element(x, idx))]));
         name[n.id] = t;
-        kind[n.id] = "scalar";
+        storage[n.id] = "scalar";
         break;
       }
       case "logsumexp": {
         const x = args[0];
+        if (storage[x.id] === "inline") materialize(x);
         operations += 3 * x.size;
-        helpers.add("lseFinish");
+        use(ELEMENTWISE.lseFinish);
         statements.push(`let ${t}m = -Infinity;`, ...loops(x.shape, (idx) => [`${t}m = Math.max(${t}m, ${element(x, idx)});`]));
         statements.push(`let ${t}s = 0;`, ...loops(x.shape, (idx) => [`${t}s += Math.exp(${element(x, idx)} - ${t}m);`]));
-        statements.push(`const ${t} = lseFinish(${t}m, ${t}s);`);
-        name[n.id] = t;
-        kind[n.id] = "scalar";
+        scalarResult(`lseFinish(${t}m, ${t}s)`);
         break;
       }
       case "prodexcept": {
+        // prefix[i] * suffix[i+1]: the product of the other elements, exact at zeros.
         const x = args[0];
+        if (storage[x.id] === "inline") materialize(x);
         operations += 3 * x.size;
-        const out = buffer(n);
-        statements.push(`let ${t}p = 1;`, `for (let i = 0; i < ${n.size}; i++) { ${out}[i] = ${t}p; ${t}p *= ${element(x, ["i"])}; }`);
-        statements.push(`${t}p = 1;`, `for (let i = ${n.size - 1}; i >= 0; i--) { ${out}[i] *= ${t}p; ${t}p *= ${element(x, ["i"])}; }`);
+        allocate(n);
+        const at = (i: number) => elementAtFlat(x, lit(i));
+        if (storage[n.id] === "scalars") {
+          for (let i = 0; i < n.size; i++) {
+            const others = Array.from({ length: n.size }, (_, k) => k).filter((k) => k !== i).map(at);
+            statements.push(write(n, lit(i), others.join(" * ") || "1"));
+          }
+        } else {
+          const self = name[n.id];
+          const xi = elementAtFlat(x, variable("i"));
+          statements.push(`let ${t}p = 1;`, `for (let i = 0; i < ${n.size}; i++) { ${self}[i] = ${t}p; ${t}p *= ${xi}; }`);
+          statements.push(`${t}p = 1;`, `for (let i = ${n.size - 1}; i >= 0; i--) { ${self}[i] *= ${t}p; ${t}p *= ${xi}; }`);
+        }
         break;
       }
       case "pack": {
-        const out = buffer(n);
+        allocate(n);
         const part = args[0];
         args.forEach((p, k) => {
-          if (p.shape.length === 0) statements.push(`${out}[${k}] = ${element(p, [])};`);
-          else statements.push(...loops(part.shape, (idx) => [`${out}[${k * part.size} + ${flat(part.shape, idx)}] = ${element(p, idx)};`]));
+          statements.push(...loops(part.shape, (idx) => [write(n, ixAdd(flatten(part.shape, idx), lit(k * part.size)), element(p, idx))]));
         });
         break;
       }
       case "scatter": {
-        const out = buffer(n);
-        statements.push(`${out}.fill(0);`);
+        allocate(n);
+        if (storage[n.id] === "scalars") for (let k = 0; k < n.size; k++) statements.push(`let ${name[n.id]}_${k} = 0;`);
+        else statements.push(`${name[n.id]}.fill(0);`);
         args.forEach((p, k) => {
           const map = n.maps![k];
-          const target = (idx: string[]) => [String(map.offset), ...idx.map((v, d) => (map.strides[d] === 0 ? "" : map.strides[d] === 1 ? v : `${v} * ${map.strides[d]}`))].filter((s) => s && s !== "0").join(" + ") || "0";
           operations += p.size;
-          statements.push(...loops(p.shape, (idx) => [`${out}[${target(idx)}] += ${element(p, idx)};`]));
+          statements.push(...loops(p.shape, (idx) => [write(n, idx.reduce((acc, x, d) => ixAdd(acc, x, map.strides[d]), lit(map.offset)), element(p, idx), "+=")]));
         });
         break;
       }
@@ -244,28 +380,102 @@ export function printLoops(graph: Graph, sinks: readonly LoopSink[], leaf: (n: N
 
   const stores = sinks.map((s) => {
     const n = resolve(s.node);
-    if (s.scalar) return [s.scalar(element(n, []))];
+    if (s.scalar) return [s.scalar(stripParens(element(n, [])))];
+    if (holderOf.get(n.id) === s.tensor) return [];
     if (n.size === 1 && n.shape.length === 0) return [`${s.tensor}.fill(${element(n, [])});`];
-    if (kind[n.id] === "buffer") return [`${s.tensor}.set(${name[n.id]});`];
-    return loops(n.shape, (idx) => [`${s.tensor}[${flat(n.shape, idx)}] = ${element(n, idx)};`]);
+    if (storage[n.id] === "buffer") return [`${s.tensor}.set(${name[n.id]});`];
+    return [`{`, `  const out = ${s.tensor};`, ...loops(n.shape, (idx) => [`  out[${ixText(flatten(n.shape, idx))}] = ${element(n, idx)};`]), `}`];
   });
-  return { statements, stores, helpers, buffers, operations };
+  return { statements: [...aliases, ...fuseLoops(statements)], stores, helpers, buffers, operations };
+}
 
-  function materialize(n: Node) {
-    const out = buffer(n);
-    statements.push(...loops(n.shape, (idx) => [`${out}[${flat(n.shape, idx)}] = ${elementOf(n, idx)};`]));
+interface Block {
+  lines: string[];
+  /** `for (let i = 0; i < N; i++) {` of a top-level loop, else undefined. */
+  header?: string;
+}
+
+/**
+ * Merge consecutive top-level loops over the same range when every buffer one of them
+ * writes is touched by the others only at the loop index itself (`b[i]`): the backward
+ * pass of a layer then walks its hidden units once, as hand-written code does. Constant
+ * initialisations of fresh accumulators (`let t = 0;`) between such loops move above them.
+ */
+function fuseLoops(lines: string[]): string[] {
+  const blocks: Block[] = [];
+  for (let k = 0; k < lines.length; k++) {
+    const line = lines[k];
+    if (/^for \(let i = 0; i < \d+; i\+\+\) \{$/.test(line)) {
+      let end = k + 1;
+      while (lines[end] !== "}") end++;
+      blocks.push({ lines: lines.slice(k + 1, end), header: line });
+      k = end;
+    } else blocks.push({ lines: [line] });
   }
-  /** The element of an inline node computed from its operands (not from its own buffer). */
-  function elementOf(n: Node, idx: string[]): string {
-    const saved = kind[n.id];
-    kind[n.id] = "inline";
-    const e = element(n, idx);
-    kind[n.id] = saved;
-    return e;
+  const out: string[] = [];
+  let group: Block[] = [];
+  let hoisted: string[] = [];
+  const flush = () => {
+    if (group.length === 1) out.push(...hoisted, group[0].header!, ...group[0].lines, "}");
+    else if (group.length > 1)
+      out.push(...hoisted, group[0].header!, ...group.flatMap((b) => (b.lines.some((l) => /^\s*let /.test(l)) ? ["  {", ...b.lines.map((l) => "  " + l), "  }"] : b.lines)), "}");
+    group = [];
+    hoisted = [];
+  };
+  for (const b of blocks) {
+    if (b.header && group.length && b.header === group[0].header && independent(group, b)) {
+      group.push(b);
+      continue;
+    }
+    if (!b.header && group.length && /^let t\w+ = (0|1|-Infinity|Infinity);$/.test(b.lines[0])) {
+      hoisted.push(b.lines[0]);
+      continue;
+    }
+    flush();
+    if (b.header) group = [b];
+    else out.push(...b.lines);
   }
-  /** Its user reads it at other indices than its own (matmul, gather, logsumexp, pack...). */
-  function needsAddress(n: Node): boolean {
-    const user = consumer[n.id];
-    return uses[n.id] !== 1 || !user || !(isElementwise(user.op) || ["sum", "prod", "rmax", "rmin"].includes(user.op));
+  flush();
+  return out;
+}
+
+const BUFFER_ACCESS = /\b([bh]\d+)\[([^\]]*)\]/g;
+
+/** Buffers written by one side and used by the other are only ever indexed `[i]`. */
+function independent(group: Block[], next: Block): boolean {
+  const accesses = (ls: string[]) => {
+    const written = new Set<string>();
+    const used = new Map<string, Set<string>>();
+    for (const l of ls) {
+      if (/^\s*for /.test(l)) return undefined; // nested loops: leave alone
+      for (const m of l.matchAll(BUFFER_ACCESS)) {
+        if (!used.has(m[1])) used.set(m[1], new Set());
+        used.get(m[1])!.add(m[2]);
+      }
+      const w = /^\s*([bh]\d+)\[/.exec(l);
+      if (w) written.add(w[1]);
+      const acc = /^\s*(t\w+) (?:=|\+=|\*=) /.exec(l);
+      if (acc) accumulators.add(acc[1]);
+    }
+    return { written, used, accumulators, text: ls.join("\n") };
+  };
+  const accumulators = new Set<string>();
+  const a = accesses(group.flatMap((b) => b.lines));
+  const b = accesses(next.lines);
+  if (!a || !b) return false;
+  // An accumulator (a reduction running in the loop) is complete only after the loop.
+  for (const t of accumulators) if (new RegExp(`\\b${t}\\b`).test(a.text) && new RegExp(`\\b${t}\\b`).test(b.text)) return false;
+  const shared = [...a.written].filter((x) => b.used.has(x)).concat([...b.written].filter((x) => a.used.has(x)));
+  return shared.every((x) => [...(a.used.get(x) ?? []), ...(b.used.get(x) ?? [])].every((ix) => ix === "i"));
+}
+
+function stripParens(expr: string): string {
+  if (!expr.startsWith("(") || !expr.endsWith(")")) return expr;
+  let level = 0;
+  for (let i = 0; i < expr.length; i++) {
+    if (expr[i] === "(") level++;
+    else if (expr[i] === ")") level--;
+    if (level === 0 && i < expr.length - 1) return expr;
   }
+  return expr.slice(1, -1);
 }
