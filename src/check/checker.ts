@@ -618,6 +618,16 @@ class Checker {
     return result;
   }
 
+  /**
+   * A gate's backward sends gradient only to its arguments, so a param that its body reads
+   * directly would silently get none: that is an error, with the fix in the message.
+   */
+  private checkGateInputs(name: string, span: Span, forward: Node, args: readonly Node[]) {
+    const lost = paramsBehind(forward, args);
+    if (lost.length)
+      this.fail(span, `gate '${name}' reads the param '${lost[0].name}' directly, so backward would give it no gradient; pass it as an argument with its own 'grad' line`, "E0248");
+  }
+
   /** Inline a def at a call: its body sees its parameters and the names declared before it. */
   private inline(def: Def, e: Extract<Expr, { kind: "call" }>, scope: Scope, compileTime: boolean): Node {
     const s = def.statement;
@@ -654,11 +664,28 @@ class Checker {
           this.fail(line.value.span, `the local gradient of '${p.name}' is ${formatShape(lShape)} but '${p.name}' is ${formatShape(arg.shape)} here`, "E0247");
         return local;
       });
-      result = compileTime ? forward : this.graph.gate(forward, args, locs);
+      if (!compileTime) this.checkGateInputs(s.name, s.nameSpan, forward, args);
+      result = compileTime ? forward : this.graph.gate(s.name, forward, args, locs);
     }
     this.calls.set(key, result);
     return result;
   }
+}
+
+/** Walks the forward body of a gate, stopping at its arguments: a param found is lost. */
+function paramsBehind(forward: Node, args: readonly Node[]): Node[] {
+  const stop = new Set(args.map((a) => a.id));
+  const seen = new Set<number>();
+  const found: Node[] = [];
+  const stack = [forward];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (seen.has(n.id) || stop.has(n.id)) continue;
+    seen.add(n.id);
+    if (n.op === "input" && n.role === "param") found.push(n);
+    stack.push(...(n.op === "gate" ? n.args.slice(0, 1 + n.arity!) : n.args));
+  }
+  return found;
 }
 
 function suggest(name: string, candidates: Iterable<string>): string {

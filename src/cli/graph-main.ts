@@ -6,7 +6,7 @@ import { analyze } from "../compile.js";
 import { readSource, writeAll } from "./files.js";
 import { parseAt } from "./check.js";
 import type { CliTools } from "./main.js";
-import { buildDot, renderSvg } from "./graph.js";
+import { buildDot, checkAt, renderSvg } from "./graph.js";
 
 export async function graphMain(argv: string[], tools: CliTools): Promise<number> {
   const p = tools.parseArgs(argv, new Set(["--at", "-o", "--output"]), new Set());
@@ -27,8 +27,8 @@ export async function graphMain(argv: string[], tools: CliTools): Promise<number
     tools.printDiagnostics(analyzed.diagnostics);
     return 1;
   }
-  for (const name of at.keys())
-    if (!analyzed.program.args.some((a) => a.name === name)) throw new tools.UsageError(`--at ${name}: the program has no input or param '${name}'`);
+  const wrong = checkAt(analyzed.program, at);
+  if (wrong) throw new tools.UsageError(wrong);
   const dot = buildDot(analyzed.program, at.size ? at : undefined);
   writeAll([{ path: output, text: ext === ".dot" ? dot : await renderSvg(dot) }]);
   return 0;

@@ -93,6 +93,7 @@ export function printLoops(graph: Graph, sinks: readonly LoopSink[], leaf: (n: N
   const name: string[] = new Array(graph.nodes.length);
   const statements: string[] = [];
   const aliases: string[] = [];
+  const hoisted = new Map<string, string>();
   const helpers = new Set<string>();
   const buffers = new Map<string, string>();
   let operations = 0;
@@ -114,8 +115,9 @@ export function printLoops(graph: Graph, sinks: readonly LoopSink[], leaf: (n: N
     switch (storage[n.id]) {
       case "scalar":
         return name[n.id];
-      case "buffer":
       case "leaf":
+        return leafRead(n, flatten(n.shape, idx));
+      case "buffer":
         return `${name[n.id]}[${ixText(flatten(n.shape, idx))}]`;
       case "scalars": {
         const at = flatten(n.shape, idx);
@@ -148,9 +150,20 @@ export function printLoops(graph: Graph, sinks: readonly LoopSink[], leaf: (n: N
       if (!isLiteral(at)) throw new Error("internal: small tensor read at a variable index");
       return `${name[n.id]}_${at.c}`;
     }
-    if (storage[n.id] === "buffer" || storage[n.id] === "leaf") return `${name[n.id]}[${ixText(at)}]`;
+    if (storage[n.id] === "leaf") return leafRead(n, at);
+    if (storage[n.id] === "buffer") return `${name[n.id]}[${ixText(at)}]`;
     throw new Error(`internal: flat read of '${n.op}' stored as ${storage[n.id]}`);
   };
+  /**
+   * An argument element. At a fixed position it is read once, into a local: the loops that
+   * use it write typed arrays V8 cannot prove distinct from it, so it would reload it.
+   */
+  function leafRead(n: Node, at: Ix): string {
+    if (!isLiteral(at)) return `${name[n.id]}[${ixText(at)}]`;
+    const local = `${name[n.id]}_${at.c}`;
+    if (!hoisted.has(local)) hoisted.set(local, `const ${local} = ${name[n.id]}[${at.c}];`);
+    return local;
+  }
 
   let depth = 0;
   const indexNames = ["i", "j", "k", "l"];
@@ -304,7 +317,7 @@ export function printLoops(graph: Graph, sinks: readonly LoopSink[], leaf: (n: N
         const body = (idx: Ix[]) => {
           const [i, j] = rows && cols ? idx : rows ? [idx[0], undefined] : [undefined, idx[0]];
           const at = flatten(n.shape, idx);
-          const acc = isLiteral(at) ? `${t}s${accCount++}` : "s";
+          const acc = isLiteral(at) ? `${t}s${accCount++}` : `${t}s`;
           return dot(aOf(i), bOf(j), (x) => write(n, at, x), acc);
         };
         allocate(n);
@@ -386,7 +399,10 @@ export function printLoops(graph: Graph, sinks: readonly LoopSink[], leaf: (n: N
     if (storage[n.id] === "buffer") return [`${s.tensor}.set(${name[n.id]});`];
     return [`{`, `  const out = ${s.tensor};`, ...loops(n.shape, (idx) => [`  out[${ixText(flatten(n.shape, idx))}] = ${element(n, idx)};`]), `}`];
   });
-  return { statements: [...aliases, ...fuseLoops(statements)], stores, helpers, buffers, operations };
+  const fused = fuseLoops(statements);
+  for (const b of fused.scalarized) buffers.delete(`buf${b.slice(1)}`);
+  const keptAliases = aliases.filter((a) => !fused.scalarized.has(a.slice(6, a.indexOf(" ", 6))));
+  return { statements: [...keptAliases, ...hoisted.values(), ...fused.lines], stores, helpers, buffers, operations };
 }
 
 interface Block {
@@ -398,10 +414,12 @@ interface Block {
 /**
  * Merge consecutive top-level loops over the same range when every buffer one of them
  * writes is touched by the others only at the loop index itself (`b[i]`): the backward
- * pass of a layer then walks its hidden units once, as hand-written code does. Constant
- * initialisations of fresh accumulators (`let t = 0;`) between such loops move above them.
+ * pass of a layer then walks its hidden units once, as hand-written code does. Fresh
+ * accumulators (`let t = 0;`) and zero fills of buffers the loops do not touch move above
+ * them. A buffer that a merged loop writes and reads only at `[i]`, and nothing else reads,
+ * becomes a local constant of the loop body (`bN_i`), and its module buffer goes.
  */
-function fuseLoops(lines: string[]): string[] {
+function fuseLoops(lines: string[]): { lines: string[]; scalarized: Set<string> } {
   const blocks: Block[] = [];
   for (let k = 0; k < lines.length; k++) {
     const line = lines[k];
@@ -412,31 +430,65 @@ function fuseLoops(lines: string[]): string[] {
       k = end;
     } else blocks.push({ lines: [line] });
   }
-  const out: string[] = [];
-  let group: Block[] = [];
-  let hoisted: string[] = [];
+  const groups: { hoisted: string[]; loops: Block[] }[] = [];
+  const out: (string | { group: number })[] = [];
+  let current: { hoisted: string[]; loops: Block[] } | undefined;
   const flush = () => {
-    if (group.length === 1) out.push(...hoisted, group[0].header!, ...group[0].lines, "}");
-    else if (group.length > 1)
-      out.push(...hoisted, group[0].header!, ...group.flatMap((b) => (b.lines.some((l) => /^\s*let /.test(l)) ? ["  {", ...b.lines.map((l) => "  " + l), "  }"] : b.lines)), "}");
-    group = [];
-    hoisted = [];
+    if (current) out.push({ group: groups.push(current) - 1 });
+    current = undefined;
   };
   for (const b of blocks) {
-    if (b.header && group.length && b.header === group[0].header && independent(group, b)) {
-      group.push(b);
+    if (b.header && current && b.header === current.loops[0].header && independent(current.loops, b)) {
+      current.loops.push(b);
       continue;
     }
-    if (!b.header && group.length && /^let t\w+ = (0|1|-Infinity|Infinity);$/.test(b.lines[0])) {
-      hoisted.push(b.lines[0]);
+    const line = b.lines[0];
+    const fill = /^([bh]\d+)\.fill\(0\);$/.exec(line);
+    if (!b.header && current && (/^let t\w+ = (0|1|-Infinity|Infinity);$/.test(line) || (fill && !current.loops.some((l) => l.lines.some((x) => x.includes(fill[1] + "[")))))) {
+      current.hoisted.push(line);
       continue;
     }
     flush();
-    if (b.header) group = [b];
-    else out.push(...b.lines);
+    if (b.header) current = { hoisted: [], loops: [b] };
+    else out.push(line);
   }
   flush();
-  return out;
+
+  // Buffers used anywhere outside a loop body can not become locals.
+  const usedOutside = new Map<string, number>();
+  const count = (text: string, group: number) => {
+    for (const m of text.matchAll(/\b(b\d+)\b/g)) {
+      const seen = usedOutside.get(m[1]);
+      usedOutside.set(m[1], seen === undefined || seen === group ? group : -1);
+    }
+  };
+  out.forEach((item) => {
+    if (typeof item === "string") count(item, -1);
+    else for (const l of [...groups[item.group].hoisted, ...groups[item.group].loops.flatMap((b) => b.lines)]) count(l, item.group);
+  });
+  const scalarized = new Set<string>();
+  const result: string[] = [];
+  for (const item of out) {
+    if (typeof item === "string") {
+      result.push(item);
+      continue;
+    }
+    const g = groups[item.group];
+    let body = g.loops.flatMap((b) => b.lines);
+    const locals = [...new Set(body.flatMap((l) => [...l.matchAll(/\b(b\d+)\[([^\]]*)\]/g)].map((m) => m[1])))].filter((b) => {
+      if (usedOutside.get(b) !== item.group) return false;
+      const uses = body.flatMap((l) => [...l.matchAll(new RegExp(`\\b${b}\\[([^\\]]*)\\]`, "g"))].map((m) => m[1]));
+      const firstWrite = body.findIndex((l) => l.startsWith(`  ${b}[i] = `));
+      const firstUse = body.findIndex((l) => l.includes(`${b}[`));
+      return uses.every((ix) => ix === "i") && firstWrite !== -1 && firstWrite === firstUse && body.filter((l) => l.startsWith(`  ${b}[i] = `)).length === 1;
+    });
+    for (const b of locals) {
+      scalarized.add(b);
+      body = body.map((l) => (l.startsWith(`  ${b}[i] = `) ? `  const ${b}_i = ${l.slice(`  ${b}[i] = `.length)}` : l).replaceAll(`${b}[i]`, `${b}_i`));
+    }
+    result.push(...g.hoisted, g.loops[0].header!, ...body, "}");
+  }
+  return { lines: result, scalarized };
 }
 
 const BUFFER_ACCESS = /\b([bh]\d+)\[([^\]]*)\]/g;

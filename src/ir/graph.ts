@@ -7,7 +7,7 @@
 // Operands always exist before the node that uses them, so node ids are a topological
 // order: passes walk `graph.nodes` forwards or backwards, never recursively.
 
-import { ELEMENTWISE, isElementwise, reduceValues, type ElementwiseName, type ReductionName } from "./ops.js";
+import { ELEMENTWISE, type ElementwiseName, type ReductionName } from "./ops.js";
 
 export type Shape = readonly number[];
 
@@ -41,7 +41,7 @@ export interface Node {
   readonly size: number;
   /** const: the value. */
   readonly value?: number;
-  /** input: the argument's name and whether it is differentiated. */
+  /** input: the argument's name (its role says whether it is differentiated); gate: the def's name. */
   readonly name?: string;
   readonly role?: "input" | "param" | "seed";
   /** gather: how result elements read the operand. scatter: one map per operand. */
@@ -203,7 +203,6 @@ export class Graph {
 
   reduce(kind: ReductionName, x: Node): Node {
     if (x.shape.length === 0) return x;
-    if (x.op === "const") return this.constant(reduceValues(kind, [x.value!]));
     return this.make(kind, [x], []);
   }
 
@@ -252,7 +251,7 @@ export class Graph {
    * A user function with analytic local gradients: its value is `forward`; backward sends
    * `upstream * locals[k]` to `args[k]`.
    */
-  gate(forward: Node, args: readonly Node[], locals: readonly Node[]): Node {
-    return this.make("gate", [forward, ...args, ...locals], forward.shape, { arity: args.length }, String(args.length));
+  gate(name: string, forward: Node, args: readonly Node[], locals: readonly Node[]): Node {
+    return this.make("gate", [forward, ...args, ...locals], forward.shape, { arity: args.length, name }, `${args.length} ${JSON.stringify(name)}`);
   }
 }

@@ -124,8 +124,10 @@ export function reachable(graph: Graph, roots: readonly Node[]): Uint8Array {
     const n = stack.pop()!;
     if (seen[n.id]) continue;
     seen[n.id] = 1;
-    // A gate's forward value is its first operand; backward uses only the rest.
-    for (const x of n.args) if (!seen[x.id]) stack.push(x);
+    // A gate's value is its first operand; its local gradients are reached, when backward
+    // needs them, through the adjoint nodes that use them.
+    const operands = n.op === "gate" ? n.args.slice(0, 1) : n.args;
+    for (const x of operands) if (!seen[x.id]) stack.push(x);
   }
   return seen;
 }
