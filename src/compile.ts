@@ -16,7 +16,11 @@ import { key, printModule, type ModuleParts } from "./emit/module.js";
 import { VERSION } from "./version.js";
 
 export interface CompileOptions {
-  /** Shown in diagnostics and in the generated module's comments. Default `input.expr`. */
+  /**
+   * Shown in diagnostics as given; the generated module names only its last path
+   * segment, so the output does not depend on where the file was compiled from.
+   * Default `input.expr`.
+   */
   filename?: string;
   /** `ts` (default) gives a TypeScript module; `js` an ES module plus its declaration file. */
   format?: "ts" | "js";
@@ -69,7 +73,8 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
   if (parsed.diagnostics.length) return fail(parsed.diagnostics);
   const checked = checkSource(parsed.program, source);
   if (!checked.checked) return fail(checked.diagnostics);
-  const parts = lower(checked.checked, filename, options.checks ?? true, options.emit ?? "auto");
+  const sourceName = filename.split(/[\\/]/).pop() || filename;
+  const parts = lower(checked.checked, sourceName, options.checks ?? true, options.emit ?? "auto");
   const format = options.format ?? "ts";
   const stats = { forwardOperations: parts.forwardOperations, backwardOperations: parts.backwardOperations };
   const iface: ModuleInterface = {

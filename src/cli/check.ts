@@ -154,7 +154,7 @@ export async function checkCommand(argv: string[], tools: CliTools): Promise<num
     process.stderr.write(`gradc: error: ${source.message}\n`);
     return 1;
   }
-  const result = compile(source.text, { filename: basename(input), format: "js" });
+  const result = compile(source.text, { filename: input, format: "js" });
   if (!result.ok) {
     tools.printDiagnostics(result.diagnostics);
     return 1;

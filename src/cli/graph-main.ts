@@ -22,7 +22,7 @@ export async function graphMain(argv: string[], tools: CliTools): Promise<number
     process.stderr.write(`gradc: error: ${source.message}\n`);
     return 1;
   }
-  const analyzed = analyze(source.text, basename(input));
+  const analyzed = analyze(source.text, input);
   if (!analyzed.program) {
     tools.printDiagnostics(analyzed.diagnostics);
     return 1;

@@ -3,23 +3,27 @@
 // program has errors, 2 for a wrong command line. Diagnostics go to stderr as
 // `file:line:col: error: message` with the source line and a caret; never a stack trace.
 
-import { basename, dirname, extname, join } from "node:path";
-import { statSync } from "node:fs";
-import { compile, type DiagnosticRecord } from "../compile.js";
+import type { DiagnosticRecord } from "../compile.js";
 import { VERSION } from "../version.js";
-import { deferInterrupts, readSource, writeAll } from "./files.js";
+import { deferInterrupts } from "./files.js";
 import { checkCommand } from "./check.js";
-import { renderDiagnostic } from "../diagnostics.js";
+import { compileCommand } from "./compile-command.js";
 
 const HELP = `gradc ${VERSION}: compile .expr math programs into standalone forward/backward modules
 
 Usage:
-  gradc compile <file.expr>... [-o <path>] [--format ts|js] [--no-checks] [--stats]
-      One input and -o a file, or several inputs and -o a directory. The output format
-      follows the extension: .ts gives TypeScript; .js or .mjs an ES module plus its
-      declaration file (.d.ts, or .d.mts for .mjs). Without -o, writes <name>.ts beside
-      each input. --no-checks leaves argument checks out of the generated functions;
-      --stats prints the operation counts of forward and backward.
+  gradc compile <file.expr | folder>... [-o <path>] [--format ts|js] [--no-checks]
+                [--stats] [--check | --watch]
+      One input and -o a file, or several inputs (or a folder) and -o a directory. The
+      output format follows the extension: .ts gives TypeScript; .js or .mjs an ES module
+      plus its declaration file (.d.ts, or .d.mts for .mjs). Without -o, writes
+      <name>.ts beside each input. A folder is walked for .expr files, its tree mirrored
+      under -o, with an index module exporting every model by name.
+      --no-checks  leave argument checks out of the generated functions
+      --stats      print the operation counts of forward and backward
+      --check      compile in memory and exit 1 naming each output that is missing or
+                   differs from what would be written (for CI); writes nothing
+      --watch      recompile each source when it changes; keeps going after errors
   gradc check <file.expr> [--at name=v1,v2,...]... [--points N] [--seed N] [--threshold T]
       Compares backward with central finite differences at random points (or --at) and
       prints the largest relative error per param; exit 1 past the threshold (1e-7).
@@ -80,65 +84,6 @@ function printDiagnostics(ds: DiagnosticRecord[]) {
   if (n > 1) process.stderr.write(`${n} errors\n`);
 }
 
-function compileCommand(argv: string[]): number {
-  const p = parseArgs(argv, new Set(["-o", "--output", "--format"]), new Set(["--no-checks", "--stats"]));
-  if (p.positional.length === 0) throw new UsageError("compile needs at least one .expr file");
-  const output = one(p, "-o") ?? one(p, "--output");
-  const format = one(p, "--format");
-  if (format !== undefined && format !== "ts" && format !== "js") throw new UsageError(`--format must be 'ts' or 'js', got '${format}'`);
-  const inputs = [...new Set(p.positional)];
-  let toDirectory = false;
-  if (inputs.length > 1) {
-    if (output === undefined) toDirectory = false;
-    else if (/\.(ts|js|mjs)$/.test(output) && !isDirectory(output)) throw new UsageError(`several inputs need -o to be a directory, got the file '${output}'`);
-    else toDirectory = true;
-  } else if (output !== undefined && (isDirectory(output) || output.endsWith("/"))) toDirectory = true;
-
-  const files: { path: string; text: string }[] = [];
-  let failed = false;
-  for (const input of inputs) {
-    const name = basename(input, extname(input));
-    const target = output === undefined ? join(dirname(input), `${name}.${format === "js" ? "mjs" : "ts"}`) : toDirectory ? join(output, `${name}.${format === "js" ? "mjs" : "ts"}`) : output;
-    const ext = extname(target);
-    const fmt = (format ?? (ext === ".js" || ext === ".mjs" ? "js" : ext === ".ts" ? "ts" : undefined)) as "ts" | "js" | undefined;
-    if (!fmt) throw new UsageError(`cannot tell the output format from '${target}': use a .ts, .js or .mjs name, or --format`);
-    const source = readSource(input);
-    if (!source.ok) {
-      failed = true;
-      if (source.offset !== undefined && source.text !== undefined)
-        process.stderr.write(renderDiagnostic(input, source.text, { code: "E0100", message: source.message, span: { start: source.offset, end: source.offset + 1 } }) + "\n");
-      else process.stderr.write(`gradc: error: ${source.message}\n`);
-      continue;
-    }
-    const result = compile(source.text, { filename: basename(input), format: fmt, checks: !p.flags.has("--no-checks") });
-    if (!result.ok) {
-      failed = true;
-      printDiagnostics(result.diagnostics);
-      continue;
-    }
-    files.push({ path: target, text: result.code });
-    if (result.declaration !== undefined) files.push({ path: target.replace(/\.mjs$/, ".d.mts").replace(/\.js$/, ".d.ts").replace(/\.ts$/, ".d.ts"), text: result.declaration });
-    if (p.flags.has("--stats")) {
-      const { forwardOperations: f, backwardOperations: b } = result.stats;
-      process.stdout.write(`${input}: forward ${f} operations, backward ${b} operations (backward/forward ${(b / Math.max(1, f)).toFixed(2)})\n`);
-    }
-  }
-  if (failed) {
-    if (files.length) process.stderr.write("gradc: nothing was written because of the errors above\n");
-    return 1;
-  }
-  writeAll(files);
-  return 0;
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === "--help" || command === "-h" || command === "help") {
@@ -155,17 +100,20 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case "compile":
-      return compileCommand(rest);
+      return compileCommand(rest, tools);
     case "check":
-      return checkCommand(rest, { parseArgs: (a, v, b) => parseArgs(a, v, b), one, UsageError, printDiagnostics });
+      return checkCommand(rest, tools);
     case "graph": {
+      // Graphviz (WebAssembly) loads only for this command.
       const { graphMain } = await import("./graph-main.js");
-      return graphMain(rest, { parseArgs: (a, v, b) => parseArgs(a, v, b), one, UsageError, printDiagnostics });
+      return graphMain(rest, tools);
     }
     default:
       throw new UsageError(`unknown command '${command}' (commands: compile, check, graph)`);
   }
 }
+
+const tools: CliTools = { parseArgs, one, UsageError, printDiagnostics };
 
 export type CliTools = {
   parseArgs: (argv: string[], valued: Set<string>, booleans: Set<string>) => Parsed;
