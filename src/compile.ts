@@ -4,7 +4,7 @@
 
 import { renderDiagnostic, locate, type Diagnostic } from "./diagnostics.js";
 import { parse } from "./syntax/parser.js";
-import { checkSource, type CheckedProgram } from "./check/checker.js";
+import { checkSource, type Argument, type CheckedProgram, type Output } from "./check/checker.js";
 import { differentiate } from "./diff/reverse.js";
 import type { Node } from "./ir/graph.js";
 import { scalarize } from "./ir/scalarize.js";
@@ -12,7 +12,7 @@ import { printStraightLine, type Sink } from "./emit/straight.js";
 import { printLoops } from "./emit/loops.js";
 import { reachable } from "./ir/scalarize.js";
 import type { Graph } from "./ir/graph.js";
-import { key, printModule, type ModuleParts } from "./emit/module.js";
+import { commentSafe, key, printModule, type ModuleParts } from "./emit/module.js";
 import { VERSION } from "./version.js";
 
 export interface CompileOptions {
@@ -74,7 +74,7 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
   const checked = checkSource(parsed.program, source);
   if (!checked.checked) return fail(checked.diagnostics);
   const sourceName = filename.split(/[\\/]/).pop() || filename;
-  const parts = lower(checked.checked, sourceName, options.checks ?? true, options.emit ?? "auto");
+  const parts = lower(checked.checked, sourceName, source, options.checks ?? true, options.emit ?? "auto");
   const format = options.format ?? "ts";
   const stats = { forwardOperations: parts.forwardOperations, backwardOperations: parts.backwardOperations };
   const iface: ModuleInterface = {
@@ -101,7 +101,7 @@ function record(file: string, source: string, d: Diagnostic): DiagnosticRecord {
 }
 
 /** Differentiate and print the kernels of a checked program. */
-function lower(program: CheckedProgram, sourceName: string, checks: boolean, emit: "auto" | "unrolled" | "loops") {
+function lower(program: CheckedProgram, sourceName: string, source: string, checks: boolean, emit: "auto" | "unrolled" | "loops") {
   const { graph, args, outputs } = program;
   const params = args.filter((a) => a.role === "param").map((a) => a.node);
   const seeds = outputs.map((o) => graph.input(o.name, "seed", o.node.shape));
@@ -109,7 +109,12 @@ function lower(program: CheckedProgram, sourceName: string, checks: boolean, emi
   const grads = differentiate(graph, outputs.map((o, k) => ({ output: o.node, seed: seeds[k], guarded })), params);
   const roots = [...outputs.map((o) => o.node), ...grads];
   const loops = emit === "loops" || (emit === "auto" && estimateOperations(graph, roots) > UNROLL_LIMIT);
-  if (loops) return lowerToLoops(program, sourceName, checks, grads);
+  const where = (line: number) => `${commentSafe(sourceName)}:${line}`;
+  const lineOf = (offset: number) => locate(source, offset).line;
+  // Comments before the stores: which output, which param's gradient, from which line.
+  const outputNote = (o: Output) => `// output ${commentSafe(o.name)} (${where(lineOf(o.span.start))})`;
+  const gradNote = (p: Argument) => `// gradient of ${commentSafe(p.name)} (param at ${where(p.node.line ?? 1)})`;
+  if (loops) return lowerToLoops(program, sourceName, checks, grads, where, outputNote, gradNote);
 
   const scalar = scalarize(graph, [...outputs.map((o) => o.node), ...grads]);
   const argIndex = new Map(args.map((a, i) => [`${a.role}:${a.name}`, i]));
@@ -137,11 +142,23 @@ function lower(program: CheckedProgram, sourceName: string, checks: boolean, emi
     })),
   );
 
-  const fwd = printStraightLine(scalar.graph, outputSinks(), leafName);
+  const fwd = printStraightLine(scalar.graph, outputSinks(), leafName, where);
   const outSinks = outputSinks();
-  const bwd = printStraightLine(scalar.graph, [...outSinks, ...gradSinks], leafName);
-  const outputStores = bwd.stores.slice(0, outSinks.length);
-  const gradStores = bwd.stores.slice(outSinks.length);
+  const bwd = printStraightLine(scalar.graph, [...outSinks, ...gradSinks], leafName, where);
+  // Stores grouped per output and per param, each under its comment.
+  const group = (stores: string[], sizes: number[], notes: string[]) => {
+    const out: string[] = [];
+    let at = 0;
+    sizes.forEach((n, k) => {
+      out.push(notes[k], ...stores.slice(at, at + n));
+      at += n;
+    });
+    return out;
+  };
+  const outputSizes = outputs.map((o) => o.node.size);
+  const outputNotes = outputs.map(outputNote);
+  const outputStores = group(bwd.stores.slice(0, outSinks.length), outputSizes, outputNotes);
+  const gradStores = group(bwd.stores.slice(outSinks.length), paramArgs.map((p) => p.node.size), paramArgs.map(gradNote));
   const tensorGrads = paramArgs.map((p, k) => (p.shape.length ? `const g${k} = grad[${key(p.name)}];` : "")).filter(Boolean);
 
   const module: ModuleParts = {
@@ -149,7 +166,7 @@ function lower(program: CheckedProgram, sourceName: string, checks: boolean, emi
     version: VERSION,
     args: args.map((a) => ({ name: a.name, role: a.role, shape: a.shape, size: a.node.size })),
     outputs: outputs.map((o) => ({ name: o.name, shape: o.node.shape, size: o.node.size })),
-    forward: [...tensorOutputs, ...fwd.statements, ...fwd.stores],
+    forward: [...tensorOutputs, ...fwd.statements, ...group(fwd.stores, outputSizes, outputNotes)],
     backward: [
       ...bwd.statements,
       "if (outputs !== undefined) {",
@@ -186,7 +203,15 @@ function moduleShape(program: CheckedProgram) {
 }
 
 /** Loop code: tensors stay tensors, in module-level buffers. */
-function lowerToLoops(program: CheckedProgram, sourceName: string, checks: boolean, grads: Node[]) {
+function lowerToLoops(
+  program: CheckedProgram,
+  sourceName: string,
+  checks: boolean,
+  grads: Node[],
+  where: (line: number) => string,
+  outputNote: (o: Output) => string,
+  gradNote: (p: Argument) => string,
+) {
   const { graph, args, outputs } = program;
   const argIndex = new Map(args.map((a, i) => [`${a.role}:${a.name}`, i]));
   const seedIndex = new Map(outputs.map((o, k) => [o.name, k]));
@@ -199,20 +224,22 @@ function lowerToLoops(program: CheckedProgram, sourceName: string, checks: boole
   const gradSinks = paramArgs.map((p, k) =>
     p.shape.length ? { node: grads[k], tensor: `grad[${key(p.name)}]`, direct: true } : { node: grads[k], scalar: (x: string) => `grad[${key(p.name)}] = ${x};` },
   );
-  const fwd = printLoops(graph, outputSinks, leafName);
-  const bwd = printLoops(graph, [...outputSinks, ...gradSinks], leafName);
+  const fwd = printLoops(graph, outputSinks, leafName, where);
+  const bwd = printLoops(graph, [...outputSinks, ...gradSinks], leafName, where);
+  const noted = (stores: string[][], notes: string[]) => stores.flatMap((s, k) => (s.length ? [notes[k], ...s] : []));
+  const outputNotes = outputs.map(outputNote);
   const buffers = new Map([...fwd.buffers, ...bwd.buffers]);
   const module: ModuleParts = {
     sourceName,
     version: VERSION,
     ...moduleShape(program),
-    forward: [...fwd.statements, ...fwd.stores.flat()],
+    forward: [...fwd.statements, ...noted(fwd.stores, outputNotes)],
     backward: [
       ...bwd.statements,
       "if (outputs !== undefined) {",
-      ...bwd.stores.slice(0, outputSinks.length).flat().map((s) => "  " + s),
+      ...noted(bwd.stores.slice(0, outputSinks.length), outputNotes).map((s) => "  " + s),
       "}",
-      ...bwd.stores.slice(outputSinks.length).flat(),
+      ...noted(bwd.stores.slice(outputSinks.length), paramArgs.map(gradNote)),
     ],
     declarations: [...buffers.keys()].sort((a, b) => Number(a.slice(3)) - Number(b.slice(3))).map((b) => buffers.get(b)!),
     helpers: new Set([...fwd.helpers, ...bwd.helpers]),

@@ -98,8 +98,21 @@ class Checker {
       if (s.kind === "declare") for (const item of s.items) this.noteDeclared(item.name, item.nameSpan);
       else if (s.kind === "const" || s.kind === "assign") this.noteDeclared(s.name, s.nameSpan);
     }
+    const lineStarts = [0];
+    for (let i = this.source.indexOf("\n"); i !== -1; i = this.source.indexOf("\n", i + 1)) lineStarts.push(i + 1);
+    const lineOf = (offset: number) => {
+      let lo = 0;
+      let hi = lineStarts.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (lineStarts[mid] <= offset) lo = mid;
+        else hi = mid - 1;
+      }
+      return lo + 1;
+    };
     for (const s of program.statements) {
       this.order++;
+      this.graph.line = lineOf(s.span.start);
       try {
         this.statement(s);
       } catch (e) {

@@ -93,6 +93,7 @@ export function differentiate(graph: Graph, seeded: readonly Seeded[], wanted: r
     const rule = RULES[node.op];
     if (!rule) throw new Error(`internal: no derivative rule for '${node.op}'`);
     currentGuarded = guarded[id] === 1;
+    graph.line = node.line; // gradient nodes are credited to the line of the node they come from
     const contributions = rule(context, node, g);
     const ruleGuarded = currentGuarded;
     contributions.forEach((c, k) => {

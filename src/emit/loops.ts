@@ -64,7 +64,12 @@ function flatten(shape: readonly number[], idx: Ix[]): Ix {
 
 type Storage = "scalar" | "scalars" | "buffer" | "inline" | "leaf";
 
-export function printLoops(graph: Graph, sinks: readonly LoopSink[], leaf: (n: Node) => string | undefined): LoopCode {
+export function printLoops(
+  graph: Graph,
+  sinks: readonly LoopSink[],
+  leaf: (n: Node) => string | undefined,
+  where: (line: number) => string = (line) => `line ${line}`,
+): LoopCode {
   const resolve = (n: Node): Node => (n.op === "gate" ? resolve(n.args[0]) : n);
   const roots = sinks.map((s) => resolve(s.node));
   const needed = reachable(graph, roots);
@@ -97,6 +102,7 @@ export function printLoops(graph: Graph, sinks: readonly LoopSink[], leaf: (n: N
   const helpers = new Set<string>();
   const buffers = new Map<string, string>();
   let operations = 0;
+  let lastLine: number | undefined;
 
   const use = (op: ElementwiseOp) => {
     for (const h of op.helpers ?? []) helpers.add(h);
@@ -251,6 +257,11 @@ export function printLoops(graph: Graph, sinks: readonly LoopSink[], leaf: (n: N
     }
     const t = `t${n.id}`;
     const args = n.args.map(resolve);
+    // A comment where the source line changes, so a profile or stack trace leads back.
+    if (n.line !== undefined && n.line !== lastLine) {
+      statements.push(`// ${where(n.line)}`);
+      lastLine = n.line;
+    }
     const scalarResult = (expr: string) => {
       statements.push(`const ${t} = ${expr};`);
       name[n.id] = t;
@@ -443,6 +454,10 @@ function fuseLoops(lines: string[]): { lines: string[]; scalarized: Set<string> 
       continue;
     }
     const line = b.lines[0];
+    if (!b.header && current && line.startsWith("// ")) {
+      current.hoisted.push(line);
+      continue;
+    }
     const fill = /^([bh]\d+)\.fill\(0\);$/.exec(line);
     if (!b.header && current && (/^let t\w+ = (0|1|-Infinity|Infinity);$/.test(line) || (fill && !current.loops.some((l) => l.lines.some((x) => x.includes(fill[1] + "[")))))) {
       current.hoisted.push(line);

@@ -37,7 +37,13 @@ export function literal(v: number): string {
  * `leaf` names argument reads (`a0`, `a0[3]`, `s1`) and returns undefined for other nodes;
  * `prefix` keeps temporaries of several functions in one module apart.
  */
-export function printStraightLine(graph: Graph, sinks: readonly Sink[], leaf: (n: Node) => string | undefined, prefix = "t"): Printed {
+export function printStraightLine(
+  graph: Graph,
+  sinks: readonly Sink[],
+  leaf: (n: Node) => string | undefined,
+  where: (line: number) => string = (line) => `line ${line}`,
+  prefix = "t",
+): Printed {
   const needed = reachable(graph, sinks.map((s) => s.node));
   const uses = new Uint32Array(graph.nodes.length);
   for (const n of graph.nodes) if (needed[n.id]) for (const a of n.args) uses[a.id]++;
@@ -49,6 +55,7 @@ export function printStraightLine(graph: Graph, sinks: readonly Sink[], leaf: (n
   const helpers = new Set<string>();
   let operations = 0;
   let temporaries = 0;
+  let lastLine: number | undefined;
 
   for (const n of graph.nodes) {
     if (!needed[n.id]) continue;
@@ -72,6 +79,9 @@ export function printStraightLine(graph: Graph, sinks: readonly Sink[], leaf: (n
       depth[n.id] = d;
     } else {
       const t = `${prefix}${temporaries++}`;
+      // A comment where the source line changes, so a profile or stack trace leads back.
+      if (n.line !== undefined && n.line !== lastLine) statements.push(`// ${where(n.line)}`);
+      lastLine = n.line ?? lastLine;
       statements.push(`const ${t} = ${stripOuter(expr)};`);
       text[n.id] = t;
     }

@@ -49,6 +49,8 @@ export interface Node {
   readonly maps?: readonly IndexMap[];
   /** gate: the number of gate arguments; args are [forward, ...arguments, ...local gradients]. */
   readonly arity?: number;
+  /** The source line whose statement first built this node (comments in generated code). */
+  readonly line?: number;
 }
 
 export const sizeOf = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);
@@ -88,6 +90,8 @@ function mapKey(m: IndexMap): string {
 export class Graph {
   readonly nodes: Node[] = [];
   private readonly table = new Map<string, Node>();
+  /** The source line that new nodes come from; set by whoever builds them. */
+  line: number | undefined;
 
   private make(op: Op, args: readonly Node[], shape: Shape, extra: Partial<Node> = {}, attrKey = ""): Node {
     let key = op;
@@ -96,7 +100,7 @@ export class Graph {
     key += " :" + shape.join("x");
     const found = this.table.get(key);
     if (found) return found;
-    const node: Node = { id: this.nodes.length, op, args, shape, size: sizeOf(shape), ...extra };
+    const node: Node = { id: this.nodes.length, op, args, shape, size: sizeOf(shape), ...extra, line: this.line };
     this.nodes.push(node);
     this.table.set(key, node);
     return node;

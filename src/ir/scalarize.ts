@@ -22,6 +22,7 @@ export function scalarize(source: Graph, roots: readonly Node[]): Scalarized {
 
   for (const n of source.nodes) {
     if (!needed[n.id]) continue;
+    g.line = n.line;
     const a = n.args.map((x) => out[x.id]);
     let e: Node[];
     switch (n.op) {
