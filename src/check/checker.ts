@@ -88,6 +88,10 @@ class Checker {
   /** Every top-level value name and where it is declared, to say "used before its declaration". */
   private readonly declaredAnywhere = new Map<string, Span>();
   private readonly calls = new Map<string, Node | undefined>();
+  private readonly poisoned = new Map<string, number>();
+  /** Every def name and where it is defined, to say "used before its definition". */
+  private readonly defsAnywhere = new Map<string, Span>();
+  private readonly brokenDefs = new Set<string>();
   private readonly args: Argument[] = [];
   private readonly outputs: Output[] = [];
   private order = 0;
@@ -97,6 +101,7 @@ class Checker {
     for (const s of program.statements) {
       if (s.kind === "declare") for (const item of s.items) this.noteDeclared(item.name, item.nameSpan);
       else if (s.kind === "const" || s.kind === "assign") this.noteDeclared(s.name, s.nameSpan);
+      else if (s.kind === "def" && !this.defsAnywhere.has(s.name)) this.defsAnywhere.set(s.name, s.nameSpan);
     }
     const lineStarts = [0];
     for (let i = this.source.indexOf("\n"); i !== -1; i = this.source.indexOf("\n", i + 1)) lineStarts.push(i + 1);
@@ -113,12 +118,18 @@ class Checker {
     for (const s of program.statements) {
       this.order++;
       this.graph.line = lineOf(s.span.start);
+      const before = this.diagnostics.length;
       try {
         this.statement(s);
       } catch (e) {
-        if (e instanceof CheckError) this.report(e.code, e.message, e.span);
-        else throw e;
+        if (e instanceof CheckError) {
+          if (e.message) this.report(e.code, e.message, e.span);
+        } else throw e;
       }
+      // Names a broken statement meant to declare are poisoned: later uses fail silently,
+      // so one mistake gives one diagnostic.
+      for (const name of declaredBy(s)) if (!this.top.has(name)) this.poisoned.set(name, this.order);
+      if (s.kind === "def" && (this.diagnostics.length > before || !this.defs.has(s.name))) this.brokenDefs.add(s.name);
     }
     if (this.outputs.length === 0 && this.diagnostics.length === 0) {
       const end = program.statements.length ? program.statements[program.statements.length - 1].span : { start: 0, end: 0 };
@@ -153,8 +164,8 @@ class Checker {
           try {
             this.declare(s.role, item);
           } catch (e) {
-            if (e instanceof CheckError) this.report(e.code, e.message, e.span);
-            else throw e;
+            if (!(e instanceof CheckError)) throw e;
+            if (e.message) this.report(e.code, e.message, e.span);
           }
         }
         return;
@@ -174,6 +185,7 @@ class Checker {
       }
       case "export": {
         const b = this.top.get(s.name);
+        if (!b && this.poisoned.has(s.name)) throw new CheckError(s.nameSpan, "", "");
         if (!b) this.fail(s.nameSpan, this.unknownName(s.name, topScope), "E0201");
         this.addOutput(s.name, b.node, s.nameSpan);
         return;
@@ -305,6 +317,8 @@ class Checker {
   }
 
   private unknownFunction(name: string): string {
+    const later = this.defsAnywhere.get(name);
+    if (later && !this.defs.has(name)) return `'${name}' is used before its definition (${this.where(later)})`;
     if (this.top.has(name) || this.declaredAnywhere.has(name)) return `'${name}' is a value, not a function`;
     return `unknown function '${name}'${suggest(name, [...BUILTIN_NAMES, ...this.defs.keys()])}`;
   }
@@ -366,6 +380,7 @@ class Checker {
         return this.graph.constant(e.value);
       case "name": {
         const b = this.lookup(e.name, scope);
+        if (!b && (this.poisoned.get(e.name) ?? Infinity) < scope.visibleBefore) throw new CheckError(e.span, "", "");
         if (!b) this.fail(e.span, this.unknownName(e.name, scope), "E0201");
         if (compileTime && (b.kind === "input" || b.kind === "param" || b.kind === "value" || b.kind === "parameter") && b.node.op !== "const")
           this.fail(e.span, `'${e.name}' is ${b.kind === "value" ? "a computed value" : `a${b.kind === "input" ? "n" : ""} ${b.kind}`}, not a compile-time constant`, "E0212");
@@ -591,11 +606,13 @@ class Checker {
       const packed = this.unroll(generator, scope, compileTime);
       return reduceAll(this.graph, name as (typeof REDUCERS)[number], packed);
     }
+    if (this.brokenDefs.has(name) && !BUILTIN_NAMES.has(name)) throw new CheckError(e.span, "", "");
     const def = this.defs.get(name);
     if (def && def.order < scope.visibleBefore) return this.inline(def, e, scope, compileTime);
     if (!BUILTIN_NAMES.has(name)) {
       if (def && scope.inDef === name) this.fail(e.calleeSpan, `'${name}' cannot call itself: defs are inlined, so recursion would never end`, "E0224");
-      if (def) this.fail(e.calleeSpan, `'${name}' is used before its definition`, "E0220");
+      const later = def?.statement.nameSpan ?? this.defsAnywhere.get(name);
+      if (later) this.fail(e.calleeSpan, `'${name}' is used before its definition (${this.where(later)})`, "E0220");
       this.fail(e.calleeSpan, this.unknownFunction(name), "E0220");
     }
     const args = e.args.map((a) => this.evaluate(a, scope, compileTime));
@@ -683,6 +700,13 @@ class Checker {
     this.calls.set(key, result);
     return result;
   }
+}
+
+/** The top-level names a statement binds. */
+function declaredBy(s: Statement): string[] {
+  if (s.kind === "declare") return s.items.map((i) => i.name);
+  if (s.kind === "const" || s.kind === "assign") return [s.name];
+  return [];
 }
 
 /** Walks the forward body of a gate, stopping at its arguments: a param found is lost. */

@@ -1,0 +1,32 @@
+// Types for `import * as model from "./model.expr"` in an app built with the gradc bundler
+// plugin (src/plugin/index.ts). The exports of a compiled module depend on the file, so
+// these are generic: argument, output and gradient names are any string. For the exact
+// types of each file, build with the plugin's `dts: true`, which writes `model.expr.d.ts`
+// beside the source (found by TypeScript under moduleResolution "bundler").
+//
+// Use: `/// <reference types="gradc/client" />` in a .d.ts of the app, or
+// `"types": ["gradc/client"]` in its tsconfig.json.
+
+declare module "*.expr" {
+  /** One property per `input` and `param`: a number for a scalar, a flat row-major array for a tensor. */
+  export type Args = Record<string, number | ArrayLike<number>>;
+  /** One property per `output`: a number for a scalar, a flat row-major Float64Array for a tensor. */
+  export type Outputs = Record<string, number | Float64Array>;
+  /** Upstream gradients of the outputs; an output left out contributes nothing. */
+  export type Seed = Record<string, number | ArrayLike<number>>;
+  /** One gradient per `param`, shaped like it. */
+  export type Grads = Record<string, number | Float64Array>;
+
+  /** Forward pass: computes the outputs. */
+  export function forward(args: Args): Outputs;
+  /** Backward pass: the outputs and the gradient of the seeded outputs with respect to every param. */
+  export function backward(args: Args, seed?: Seed): { outputs: Outputs; grad: Grads };
+  /** Makes the holders that forwardInto and backwardInto fill. */
+  export function createOutputs(): Outputs;
+  /** Makes gradient holders for backwardInto. */
+  export function createGrad(): Grads;
+  /** Forward pass into preallocated outputs; allocates nothing. */
+  export function forwardInto(args: Args, outputs: Outputs): Outputs;
+  /** Backward pass into preallocated gradients (and outputs, when given); allocates nothing. */
+  export function backwardInto(args: Args, seed: Seed | undefined, grad: Grads, outputs?: Outputs): Grads;
+}
