@@ -10,6 +10,7 @@ import type { Node } from "./ir/graph.js";
 import { scalarize } from "./ir/scalarize.js";
 import { printStraightLine, type Sink } from "./emit/straight.js";
 import { printLoops } from "./emit/loops.js";
+import { splitBody } from "./emit/split.js";
 import { reachable } from "./ir/scalarize.js";
 import type { Graph } from "./ir/graph.js";
 import { commentSafe, key, printModule, type ModuleParts } from "./emit/module.js";
@@ -180,7 +181,28 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
     helpers: new Set([...fwd.helpers, ...bwd.helpers]),
     checks,
   };
-  return { module, forwardOperations: fwd.operations, backwardOperations: bwd.operations };
+  return { module: splitLongBodies(module), forwardOperations: fwd.operations, backwardOperations: bwd.operations };
+}
+
+/**
+ * Bodies too long for V8 to optimize (or even to enter) become part functions; the
+ * stores at the end, from the first output comment or the outputs block on, stay.
+ */
+function splitLongBodies(module: ModuleParts): ModuleParts {
+  const context = [...module.args.map((_, i) => `a${i}`), ...module.outputs.map((_, k) => `s${k}`), "grad", "outputs"];
+  const split = (body: string[], name: string) => {
+    let tail = body.findIndex((l) => l === "if (outputs !== undefined) {" || l.startsWith("// output "));
+    if (tail === -1) tail = body.length;
+    return splitBody(body, body.length - tail, name, context);
+  };
+  const forward = split(module.forward, "forward");
+  const backward = split(module.backward, "backward");
+  return {
+    ...module,
+    forward: forward?.body ?? module.forward,
+    backward: backward?.body ?? module.backward,
+    declarations: [...module.declarations, ...(forward?.declarations ?? []), ...(backward?.declarations ?? [])],
+  };
 }
 
 /** Scalar operations the tensor nodes that `roots` need would take, unrolled. */
@@ -245,5 +267,5 @@ function lowerToLoops(
     helpers: new Set([...fwd.helpers, ...bwd.helpers]),
     checks,
   };
-  return { module, forwardOperations: fwd.operations, backwardOperations: bwd.operations };
+  return { module: splitLongBodies(module), forwardOperations: fwd.operations, backwardOperations: bwd.operations };
 }

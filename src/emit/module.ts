@@ -116,14 +116,17 @@ export function printModule(m: ModuleParts, lang: Language): string {
   const check = m.checks ? ["  checkArgs(args);"] : [];
   doc("Forward pass into preallocated outputs; allocates nothing");
   out(`export function forwardInto(args${T(": Args")}, outputs${T(": Outputs")})${T(": Outputs")} {`, ...check, ...reads);
-  out(...m.forward.map((s) => "  " + s), "  return outputs;", "}", "");
+  // Bodies can be long: pushed line by line, never spread into one call's arguments.
+  for (const s of m.forward) lines.push("  " + s);
+  out("  return outputs;", "}", "");
   doc("Forward pass: computes the outputs");
   out(`export function forward(args${T(": Args")})${T(": Outputs")} {`, "  return forwardInto(args, createOutputs());", "}", "");
 
   doc("Backward pass into preallocated gradients (and outputs, when given); allocates nothing");
   out(`export function backwardInto(args${T(": Args")}, seed${T(": Seed | undefined")}, grad${T(": Grads")}, outputs${T("?: Outputs")})${T(": Grads")} {`, ...check, ...reads);
   out(...seedReads(m, file, T).map((s) => "  " + s));
-  out(...m.backward.map((s) => "  " + s), "  return grad;", "}", "");
+  for (const s of m.backward) lines.push("  " + s);
+  out("  return grad;", "}", "");
   doc("Backward pass: outputs and the gradient of the seeded outputs with respect to every param");
   out(`export function backward(args${T(": Args")}, seed${T("?: Seed")})${T(": { outputs: Outputs; grad: Grads }")} {`);
   out("  const outputs = createOutputs();", "  const grad = backwardInto(args, seed, createGrad(), outputs);", "  return { outputs, grad };", "}");

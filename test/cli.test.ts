@@ -1,0 +1,259 @@
+// The command line (modules.md, "The CLI"), run as a user runs it: `node dist/cli/main.js`
+// in a child process, in a temporary folder. Exit statuses 0/1/2, --help and --version,
+// output formats chosen by extension, several inputs into a folder, nothing written when
+// a program has errors, `check` on every example and on a gate with a wrong grad line,
+// and `--stats`.
+
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { compile } from "../src/compile.js";
+import { ensureBuilt, gradc, ROOT } from "./support/cli.js";
+import { assertClose, importFile } from "./support/load.js";
+
+const EXAMPLES = join(ROOT, "examples", "cs231n");
+const exampleFiles = readdirSync(EXAMPLES)
+  .filter((f) => f.endsWith(".expr"))
+  .sort();
+const VERSION = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
+
+let dir: string;
+let n = 0;
+/** A fresh empty folder for one test. */
+const folder = () => {
+  const d = join(dir, `t${n++}`);
+  mkdirSync(d);
+  return d;
+};
+/** Everything in a folder, sorted (temporaries left behind would show up here). */
+const listing = (d: string) => readdirSync(d).sort();
+
+beforeAll(() => {
+  ensureBuilt();
+  dir = mkdtempSync(join(tmpdir(), "gradc-cli-"));
+}, 120_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("help, version and usage errors", () => {
+  it("--help: exit 0, usage on stdout mentioning every command", () => {
+    const r = gradc(["--help"]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/gradc compile/);
+    expect(r.stdout).toMatch(/gradc check/);
+    expect(r.stdout).toMatch(/gradc graph/);
+    expect(r.stdout).toMatch(/-o/);
+    expect(r.stderr).toBe("");
+  });
+
+  it("compile --help: exit 0", () => {
+    const r = gradc(["compile", "--help"]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/compile/);
+  });
+
+  it("--version prints the package.json version", () => {
+    const r = gradc(["--version"]);
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toMatch(new RegExp(`(^|\\s)${VERSION.replace(/\./g, "\\.")}$`));
+  });
+
+  it.each([
+    ["an unknown option", ["compile", "examples/cs231n/neuron.expr", "--bogus"], /--bogus/],
+    ["an unknown command", ["frobnicate", "x.expr"], /frobnicate/],
+    ["compile without inputs", ["compile", "-o", "x.ts"], /compile/],
+    ["-o without a value", ["compile", "examples/cs231n/neuron.expr", "-o"], /-o/],
+    ["a bad --format", ["compile", "examples/cs231n/neuron.expr", "--format", "xml", "-o", "x.ts"], /format/],
+    ["several inputs and -o a file", ["compile", "examples/cs231n/neuron.expr", "examples/cs231n/circuit.expr", "-o", "both.ts"], /director/],
+    ["an output name without a known extension", ["compile", "examples/cs231n/neuron.expr", "-o", "x.txt"], /x\.txt/],
+    ["check without a file", ["check"], /check/],
+  ])("%s: exit 2, a message on stderr, nothing on stdout", (_, args, mention) => {
+    const cwd = folder();
+    const r = gradc(args.map((a) => (a.startsWith("examples/") ? join(ROOT, a) : a)), { cwd });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(mention);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(listing(cwd)).toEqual([]);
+  });
+
+  it("no arguments at all: exit 2 (usage)", () => {
+    expect(gradc([]).status).toBe(2);
+  });
+});
+
+describe("compile", () => {
+  it("-o neuron.mjs writes neuron.mjs and neuron.d.mts, and the module gives the CS231n numbers", async () => {
+    const cwd = folder();
+    const r = gradc(["compile", join(EXAMPLES, "neuron.expr"), "-o", join(cwd, "neuron.mjs")]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(listing(cwd)).toEqual(["neuron.d.mts", "neuron.mjs"]);
+    const expected = compile(readFileSync(join(EXAMPLES, "neuron.expr"), "utf8"), { filename: "neuron.expr", format: "js" });
+    expect(expected.ok).toBe(true);
+    if (!expected.ok) return;
+    expect(readFileSync(join(cwd, "neuron.mjs"), "utf8")).toBe(expected.code);
+    expect(readFileSync(join(cwd, "neuron.d.mts"), "utf8")).toBe(expected.declaration);
+
+    const m = await importFile(join(cwd, "neuron.mjs"));
+    const { outputs, grad } = m.backward({ w: [2, -3, -3], x: [-1, -2] });
+    assertClose(outputs.f, 0.7310585786300049, 1e-12, "f");
+    assertClose(grad.w, [-0.19661193324148185, -0.3932238664829637, 0.19661193324148185], 1e-12, "df/dw");
+    assertClose(grad.x, [0.3932238664829637, -0.5898357997244456], 1e-12, "df/dx");
+  });
+
+  it("-o x.ts writes TypeScript and nothing else", () => {
+    const cwd = folder();
+    const r = gradc(["compile", join(EXAMPLES, "circuit.expr"), "-o", "x.ts"], { cwd });
+    expect(r.status).toBe(0);
+    expect(listing(cwd)).toEqual(["x.ts"]);
+    const expected = compile(readFileSync(join(EXAMPLES, "circuit.expr"), "utf8"), { filename: "circuit.expr", format: "ts" });
+    expect(expected.ok && readFileSync(join(cwd, "x.ts"), "utf8") === expected.code).toBe(true);
+    expect(readFileSync(join(cwd, "x.ts"), "utf8")).toMatch(/export type Args/);
+  });
+
+  it("-o x.js writes x.js and x.d.ts", () => {
+    const cwd = folder();
+    const r = gradc(["compile", join(EXAMPLES, "circuit.expr"), "-o", "x.js"], { cwd });
+    expect(r.status).toBe(0);
+    expect(listing(cwd)).toEqual(["x.d.ts", "x.js"]);
+    expect(readFileSync(join(cwd, "x.js"), "utf8")).not.toMatch(/export type/);
+    expect(readFileSync(join(cwd, "x.d.ts"), "utf8")).toMatch(/export declare function forward/);
+  });
+
+  it("--format js overrides a .ts name's format", () => {
+    const cwd = folder();
+    const r = gradc(["compile", join(EXAMPLES, "circuit.expr"), "--format", "js", "-o", "out/"], { cwd });
+    expect(r.status).toBe(0);
+    expect(listing(join(cwd, "out"))).toEqual(["circuit.d.mts", "circuit.mjs"]);
+  });
+
+  it("several inputs with -o dir/ write one module per input", () => {
+    const cwd = folder();
+    const inputs = ["circuit.expr", "neuron.expr", "hinge.expr"].map((f) => join(EXAMPLES, f));
+    const r = gradc(["compile", ...inputs, "-o", "out/"], { cwd });
+    expect(r.status).toBe(0);
+    expect(listing(join(cwd, "out"))).toEqual(["circuit.ts", "hinge.ts", "neuron.ts"]);
+    for (const input of inputs) {
+      const expected = compile(readFileSync(input, "utf8"), { filename: basename(input), format: "ts" });
+      expect(expected.ok && readFileSync(join(cwd, "out", basename(input).replace(".expr", ".ts")), "utf8") === expected.code, input).toBe(true);
+    }
+  });
+
+  it("several inputs with -o dir/ and --format js", () => {
+    const cwd = folder();
+    const r = gradc(["compile", join(EXAMPLES, "circuit.expr"), join(EXAMPLES, "neuron.expr"), "--format", "js", "-o", "out"], { cwd });
+    expect(r.status).toBe(0);
+    expect(listing(join(cwd, "out"))).toEqual(["circuit.d.mts", "circuit.mjs", "neuron.d.mts", "neuron.mjs"]);
+  });
+
+  it("the same input gives byte-identical output on every run", () => {
+    const cwd = folder();
+    for (const out of ["a.mjs", "b.mjs"]) expect(gradc(["compile", join(EXAMPLES, "softmax.expr"), "-o", out], { cwd }).status).toBe(0);
+    expect(readFileSync(join(cwd, "a.mjs"), "utf8")).toBe(readFileSync(join(cwd, "b.mjs"), "utf8"));
+    expect(readFileSync(join(cwd, "a.d.mts"), "utf8")).toBe(readFileSync(join(cwd, "b.d.mts"), "utf8"));
+  });
+
+  it("--stats prints the operation counts of forward and backward", () => {
+    const cwd = folder();
+    const r = gradc(["compile", join(EXAMPLES, "neuron.expr"), "--stats", "-o", "n.mjs"], { cwd });
+    expect(r.status).toBe(0);
+    const result = compile(readFileSync(join(EXAMPLES, "neuron.expr"), "utf8"), { filename: "neuron.expr", format: "js" });
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    const { forwardOperations: f, backwardOperations: b } = result.stats;
+    expect(f).toBeGreaterThan(0);
+    expect(b).toBeGreaterThan(0);
+    expect(r.stdout).toMatch(new RegExp(`forward ${f} operations, backward ${b} operations`));
+    expect(listing(cwd)).toEqual(["n.d.mts", "n.mjs"]);
+  });
+});
+
+describe("a failed compile writes nothing", () => {
+  const BAD = "param x\noutput f = sigmoidd(x)\n";
+
+  it("an existing output file is left untouched, no declaration file or temporary appears", () => {
+    const cwd = folder();
+    writeFileSync(join(cwd, "bad.expr"), BAD);
+    writeFileSync(join(cwd, "out.mjs"), "OLD CONTENT");
+    const r = gradc(["compile", "bad.expr", "-o", "out.mjs"], { cwd });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^bad\.expr:2:12: error: unknown function 'sigmoidd'/);
+    expect(readFileSync(join(cwd, "out.mjs"), "utf8")).toBe("OLD CONTENT");
+    expect(listing(cwd)).toEqual(["bad.expr", "out.mjs"]);
+  });
+
+  it("with several inputs, one bad input means no file is written at all", () => {
+    const cwd = folder();
+    writeFileSync(join(cwd, "bad.expr"), BAD);
+    mkdirSync(join(cwd, "out"));
+    writeFileSync(join(cwd, "out", "circuit.ts"), "OLD");
+    const r = gradc(["compile", join(EXAMPLES, "circuit.expr"), "bad.expr", join(EXAMPLES, "neuron.expr"), "-o", "out/"], { cwd });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/bad\.expr:2:12: error:/);
+    expect(listing(join(cwd, "out"))).toEqual(["circuit.ts"]);
+    expect(readFileSync(join(cwd, "out", "circuit.ts"), "utf8")).toBe("OLD");
+  });
+
+  it("a missing input: exit 1, nothing written", () => {
+    const cwd = folder();
+    const r = gradc(["compile", "missing.expr", "-o", "out.ts"], { cwd });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/missing\.expr/);
+    expect(listing(cwd)).toEqual([]);
+  });
+});
+
+describe("check", () => {
+  it.each(exampleFiles)("passes on examples/cs231n/%s (exit 0)", (file) => {
+    const r = gradc(["check", join(EXAMPLES, file)]);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).not.toMatch(/FAIL/);
+  });
+
+  it("fails on a gate with a wrong grad line (exit 1), naming the parameter", () => {
+    const cwd = folder();
+    writeFileSync(join(cwd, "gate.expr"), "def sig(z) = 1/(1+exp(-z))\ngrad z = out * out\nparam w\ninput x\noutput f = sig(w * x)\n");
+    const r = gradc(["check", "gate.expr"], { cwd });
+    expect(r.status).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/\bw\b.*FAIL|'w'/);
+    expect(r.stdout).toMatch(/^w\s+1\s+\S+\s+FAIL$/m);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it("passes on the same gate with the right grad line", () => {
+    const cwd = folder();
+    writeFileSync(join(cwd, "gate.expr"), "def sig(z) = 1/(1+exp(-z))\ngrad z = out * (1 - out)\nparam w\ninput x\noutput f = sig(w * x)\n");
+    const r = gradc(["check", "gate.expr"], { cwd });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^w\s+1\s+\S+\s+ok$/m);
+  });
+
+  it("--at fixes the point", () => {
+    const r = gradc(["check", join(EXAMPLES, "circuit.expr"), "--at", "x=-2", "--at", "y=5", "--at", "z=-4"]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/1 point/);
+  });
+
+  it("--at with an unknown name is a usage error (exit 2)", () => {
+    const r = gradc(["check", join(EXAMPLES, "circuit.expr"), "--at", "nope=1"]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/nope/);
+  });
+
+  it("a program with errors: exit 1", () => {
+    const cwd = folder();
+    writeFileSync(join(cwd, "bad.expr"), "param x\noutput f = y\n");
+    const r = gradc(["check", "bad.expr"], { cwd });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^bad\.expr:2:12: error: unknown name 'y'/);
+  });
+});
+
+describe("the package", () => {
+  it("package.json names the gradc command and dist/cli/main.js exists with a shebang", () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { bin: Record<string, string> };
+    expect(pkg.bin.gradc).toMatch(/dist\/cli\/main\.js$/);
+    expect(existsSync(join(ROOT, pkg.bin.gradc))).toBe(true);
+    expect(readFileSync(join(ROOT, pkg.bin.gradc), "utf8").startsWith("#!/usr/bin/env node")).toBe(true);
+  });
+});
