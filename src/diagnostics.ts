@@ -62,7 +62,8 @@ export function renderDiagnostic(file: string, source: string, d: Diagnostic): s
   // Control characters (NUL, escapes) are shown as a visible placeholder so a diagnostic
   // never writes raw terminal escapes.
   const shown = text.map((ch) => (ch === "\t" ? " " : /[\u0000-\u001f\u007f]/.test(ch) ? "\u00b7" : ch)).join("");
-  const width = Math.max(1, Math.min(Array.from(loc.lineText).length - loc.column + 1, d.span.end - d.span.start, 80));
+  const spanWidth = countCodePoints(source, d.span.start, Math.min(d.span.end, source.length));
+  const width = Math.max(1, Math.min(Array.from(loc.lineText).length - loc.column + 1, spanWidth, 80));
   return (
     `${file}:${loc.line}:${loc.column}: error: ${d.message}\n` +
     `  ${prefix}${shown}\n` +
@@ -70,30 +71,40 @@ export function renderDiagnostic(file: string, source: string, d: Diagnostic): s
   );
 }
 
-/** Edit distance for "did you mean" suggestions. */
+/**
+ * The candidate a misspelt name most likely meant, for "did you mean" suggestions: the same
+ * name in another case, or the closest by edit distance (a swap of two neighbouring letters
+ * counts as one edit) within 1 edit for names of 3 to 5 letters and 2 for longer ones.
+ * Names of one or two letters get no guess: any other short name would be one edit away.
+ */
 export function closest(name: string, candidates: Iterable<string>): string | undefined {
+  const limit = name.length <= 2 ? 0 : name.length <= 5 ? 1 : 2;
   let best: string | undefined;
-  let bestDistance = Math.max(1, Math.floor(name.length / 3)) + 1;
+  let bestDistance = Infinity;
   for (const c of candidates) {
     if (c === name) continue;
-    const d = editDistance(name, c, bestDistance);
+    const d = c.toLowerCase() === name.toLowerCase() ? 0 : editDistance(name, c, limit + 1);
+    if (d > limit && d !== 0) continue;
     if (d < bestDistance || (d === bestDistance && best !== undefined && c < best)) {
-      if (d < bestDistance) best = c;
-      bestDistance = Math.min(bestDistance, d);
+      best = c;
+      bestDistance = d;
     }
   }
   return best;
 }
 
-function editDistance(a: string, b: string, limit: number): number {
-  if (Math.abs(a.length - b.length) >= limit) return limit;
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+/** Optimal string alignment distance (Levenshtein plus adjacent swaps), capped at `cap`. */
+function editDistance(a: string, b: string, cap: number): number {
+  if (Math.abs(a.length - b.length) >= cap) return cap;
+  const rows: number[][] = [Array.from({ length: b.length + 1 }, (_, j) => j)];
   for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
+    const row = [i];
     for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      let d = Math.min(rows[i - 1][j] + 1, row[j - 1] + 1, rows[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2][j - 2] + 1);
+      row[j] = d;
     }
-    prev = cur;
+    rows.push(row);
   }
-  return prev[b.length];
+  return Math.min(cap, rows[a.length][b.length]);
 }

@@ -237,7 +237,9 @@ class Checker {
       if (out) this.fail(out.span, `a gate cannot name an argument 'out': in its 'grad' lines 'out' is the gate's value`, "E0243");
       const given = new Set<string>();
       for (const g of s.grads) {
-        if (!seen.has(g.name)) this.fail(g.nameSpan, `'${g.name}' is not a parameter of '${s.name}'${suggest(g.name, seen)}`, "E0244");
+        // With one parameter, it is what the grad line meant.
+        const meant = seen.size === 1 ? ` (did you mean '${[...seen][0]}'?)` : suggest(g.name, seen);
+        if (!seen.has(g.name)) this.fail(g.nameSpan, `'${g.name}' is not a parameter of '${s.name}'${meant}`, "E0244");
         if (given.has(g.name)) this.fail(g.nameSpan, `'${s.name}' has two 'grad' lines for '${g.name}'`, "E0245");
         given.add(g.name);
       }
