@@ -533,7 +533,15 @@ function independent(group: Block[], next: Block): boolean {
   // An accumulator (a reduction running in the loop) is complete only after the loop.
   for (const t of accumulators) if (new RegExp(`\\b${t}\\b`).test(a.text) && new RegExp(`\\b${t}\\b`).test(b.text)) return false;
   const shared = [...a.written].filter((x) => b.used.has(x)).concat([...b.written].filter((x) => a.used.has(x)));
-  return shared.every((x) => [...(a.used.get(x) ?? []), ...(b.used.get(x) ?? [])].every((ix) => ix === "i"));
+  // A buffer only ever accumulated into (`x[..] += ...`, as scatters do) may be hit at any
+  // index in any order: addition commutes, and nothing reads it inside the loops.
+  const lines = [...group.flatMap((g) => g.lines), ...next.lines];
+  const onlyAccumulated = (x: string) =>
+    lines.every((l) => {
+      const hits = [...l.matchAll(new RegExp(`\\b${x}\\[`, "g"))].length;
+      return hits === 0 || (hits === 1 && new RegExp(`^\\s*${x}\\[[^\\]]*\\] \\+= `).test(l));
+    });
+  return shared.every((x) => onlyAccumulated(x) || [...(a.used.get(x) ?? []), ...(b.used.get(x) ?? [])].every((ix) => ix === "i"));
 }
 
 function stripParens(expr: string): string {
