@@ -81,11 +81,23 @@ export function forwardInto(args, outputs) {
   let t13s0 = 0;
   let t13s1 = 0;
   let t13s2 = 0;
+  // twolayer.expr:29
+  let t15m = -Infinity;
+  let t15s = 0;
+  let t18 = 0;
+  // twolayer.expr:30
+  let t23 = 0;
+  let t25 = 0;
   for (let i = 0; i < 100; i++) {
     const b12_i = relu((a4[i] + (a3[i * 2] * a0_0 + a3[i * 2 + 1] * a0_1)));
     t13s0 += a5[i] * b12_i;
     t13s1 += a5[i + 100] * b12_i;
     t13s2 += a5[i + 200] * b12_i;
+    t23 += (a3[i * 2] * a3[i * 2]);
+    t23 += (a3[i * 2 + 1] * a3[i * 2 + 1]);
+    t25 += (a5[i] * a5[i]);
+    t25 += (a5[i + 100] * a5[i + 100]);
+    t25 += (a5[i + 200] * a5[i + 200]);
   }
   const t13_0 = t13s0;
   const t13_1 = t13s1;
@@ -93,32 +105,18 @@ export function forwardInto(args, outputs) {
   const t14_0 = (a6_0 + t13_0);
   const t14_1 = (a6_1 + t13_1);
   const t14_2 = (a6_2 + t13_2);
-  // twolayer.expr:29
-  let t15m = -Infinity;
   t15m = Math.max(t15m, t14_0);
   t15m = Math.max(t15m, t14_1);
   t15m = Math.max(t15m, t14_2);
-  let t15s = 0;
   t15s += Math.exp(t14_0 - t15m);
   t15s += Math.exp(t14_1 - t15m);
   t15s += Math.exp(t14_2 - t15m);
   const t15 = lseFinish(t15m, t15s);
-  let t18 = 0;
   t18 += (a1_0 * (t14_0 - t15));
   t18 += (a1_1 * (t14_1 - t15));
   t18 += (a1_2 * (t14_2 - t15));
   const t19 = -t18;
-  // twolayer.expr:30
   const t21 = a2 * 0.5;
-  let t23 = 0;
-  let t25 = 0;
-  for (let i = 0; i < 100; i++) {
-    t23 += (a3[i * 2] * a3[i * 2]);
-    t23 += (a3[i * 2 + 1] * a3[i * 2 + 1]);
-    t25 += (a5[i] * a5[i]);
-    t25 += (a5[i + 100] * a5[i + 100]);
-    t25 += (a5[i + 200] * a5[i + 200]);
-  }
   const t26 = t23 + t25;
   const t27 = t21 * t26;
   const t28 = t19 + t27;
@@ -161,12 +159,28 @@ export function backwardInto(args, seed, grad, outputs) {
   let t13s0 = 0;
   let t13s1 = 0;
   let t13s2 = 0;
+  // twolayer.expr:29
+  let t15m = -Infinity;
+  let t15s = 0;
+  let t18 = 0;
+  // twolayer.expr:30
+  let t23 = 0;
+  let t25 = 0;
+  // twolayer.expr:29
+  let t41 = 0;
+  // twolayer.expr:28
+  // twolayer.expr:27
   for (let i = 0; i < 100; i++) {
     b11[i] = (a4[i] + (a3[i * 2] * a0_0 + a3[i * 2 + 1] * a0_1));
     b12[i] = relu(b11[i]);
     t13s0 += a5[i] * b12[i];
     t13s1 += a5[i + 100] * b12[i];
     t13s2 += a5[i + 200] * b12[i];
+    t23 += (a3[i * 2] * a3[i * 2]);
+    t23 += (a3[i * 2 + 1] * a3[i * 2 + 1]);
+    t25 += (a5[i] * a5[i]);
+    t25 += (a5[i + 100] * a5[i + 100]);
+    t25 += (a5[i + 200] * a5[i + 200]);
   }
   const t13_0 = t13s0;
   const t13_1 = t13s1;
@@ -174,12 +188,9 @@ export function backwardInto(args, seed, grad, outputs) {
   const t14_0 = (a6_0 + t13_0);
   const t14_1 = (a6_1 + t13_1);
   const t14_2 = (a6_2 + t13_2);
-  // twolayer.expr:29
-  let t15m = -Infinity;
   t15m = Math.max(t15m, t14_0);
   t15m = Math.max(t15m, t14_1);
   t15m = Math.max(t15m, t14_2);
-  let t15s = 0;
   t15s += Math.exp(t14_0 - t15m);
   t15s += Math.exp(t14_1 - t15m);
   t15s += Math.exp(t14_2 - t15m);
@@ -187,40 +198,25 @@ export function backwardInto(args, seed, grad, outputs) {
   const t16_0 = (t14_0 - t15);
   const t16_1 = (t14_1 - t15);
   const t16_2 = (t14_2 - t15);
-  let t18 = 0;
   t18 += (a1_0 * t16_0);
   t18 += (a1_1 * t16_1);
   t18 += (a1_2 * t16_2);
   const t19 = -t18;
-  // twolayer.expr:30
   const t21 = a2 * 0.5;
-  let t23 = 0;
-  let t25 = 0;
-  for (let i = 0; i < 100; i++) {
-    t23 += (a3[i * 2] * a3[i * 2]);
-    t23 += (a3[i * 2 + 1] * a3[i * 2 + 1]);
-    t25 += (a5[i] * a5[i]);
-    t25 += (a5[i + 100] * a5[i + 100]);
-    t25 += (a5[i + 200] * a5[i + 200]);
-  }
   const t26 = t23 + t25;
   const t27 = t21 * t26;
   const t28 = t19 + t27;
   const t31 = t21 * s0;
-  // twolayer.expr:29
   const t36 = -s0;
   const t39_0 = (a1_0 * t36);
   const t39_1 = (a1_1 * t36);
   const t39_2 = (a1_2 * t36);
-  let t41 = 0;
   t41 += (-t39_0);
   t41 += (-t39_1);
   t41 += (-t39_2);
   const t44_0 = (t39_0 + (t41 * Math.exp(t16_0)));
   const t44_1 = (t39_1 + (t41 * Math.exp(t16_1)));
   const t44_2 = (t39_2 + (t41 * Math.exp(t16_2)));
-  // twolayer.expr:28
-  // twolayer.expr:27
   // twolayer.expr:25
   // twolayer.expr:23
   for (let i = 0; i < 100; i++) {

@@ -448,10 +448,17 @@ function fuseLoops(lines: string[]): { lines: string[]; scalarized: Set<string> 
     if (current) out.push({ group: groups.push(current) - 1 });
     current = undefined;
   };
+  // Straight-line statements after the current group that a later loop may move above.
+  let trailing: string[] = [];
+  const names = (ls: string[]) => new Set(ls.flatMap((l) => [...l.matchAll(/\b(?:t\w+|[bh]\d+)\b/g)].map((m) => m[0])));
   for (const b of blocks) {
     if (b.header && current && b.header === current.loops[0].header && independent(current.loops, b)) {
-      current.loops.push(b);
-      continue;
+      // Moving the loop above the trailing statements is safe when they share no value or buffer.
+      const crossed = names(trailing);
+      if (![...names(b.lines)].some((n) => crossed.has(n))) {
+        current.loops.push(b);
+        continue;
+      }
     }
     const line = b.lines[0];
     if (!b.header && current && line.startsWith("// ")) {
@@ -463,11 +470,18 @@ function fuseLoops(lines: string[]): { lines: string[]; scalarized: Set<string> 
       current.hoisted.push(line);
       continue;
     }
+    if (!b.header && current) {
+      trailing.push(...b.lines);
+      continue;
+    }
     flush();
+    out.push(...trailing);
+    trailing = [];
     if (b.header) current = { hoisted: [], loops: [b] };
     else out.push(line);
   }
   flush();
+  out.push(...trailing);
 
   // Buffers used anywhere outside a loop body can not become locals.
   const usedOutside = new Map<string, number>();

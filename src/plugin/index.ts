@@ -183,20 +183,25 @@ function factory(options: GradcPluginOptions | undefined, meta: UnpluginContextM
   return { name: "gradc", enforce: "pre", load: { filter: { id: EXPR_ID }, handler: loadHook(opts) } };
 }
 
-/** The plugin for every bundler unplugin supports: `unplugin.vite(options)`, `unplugin.webpack(options)`... */
-export const unplugin: UnpluginInstance<GradcPluginOptions | undefined, false> = createUnplugin(factory);
+/** The plugin for every bundler unplugin supports. */
+export type GradcUnplugin = UnpluginInstance<GradcPluginOptions | undefined, false>;
 
+/** The plugin for every bundler unplugin supports: `unplugin.vite(options)`, `unplugin.webpack(options)`... */
+export const unplugin: GradcUnplugin = createUnplugin(factory);
+
+// Annotated through GradcUnplugin, so the declaration file names each bundler's plugin type
+// through unplugin's own exports, whichever bundlers are installed.
 /** Vite plugin: `plugins: [vite()]`. */
-export const vite = unplugin.vite;
+export const vite: GradcUnplugin["vite"] = unplugin.vite;
 /** Rollup plugin: `plugins: [rollup()]`. */
-export const rollup = unplugin.rollup;
+export const rollup: GradcUnplugin["rollup"] = unplugin.rollup;
 /** Rolldown plugin: `plugins: [rolldown()]`. */
-export const rolldown = unplugin.rolldown;
+export const rolldown: GradcUnplugin["rolldown"] = unplugin.rolldown;
 /** esbuild plugin: `plugins: [esbuild()]`. */
-export const esbuild = unplugin.esbuild;
+export const esbuild: GradcUnplugin["esbuild"] = unplugin.esbuild;
 /** webpack plugin: `plugins: [webpack()]`. */
-export const webpack = unplugin.webpack;
+export const webpack: GradcUnplugin["webpack"] = unplugin.webpack;
 /** Rspack plugin: `plugins: [rspack()]`. */
-export const rspack = unplugin.rspack;
+export const rspack: GradcUnplugin["rspack"] = unplugin.rspack;
 
 export default unplugin;
