@@ -29,7 +29,7 @@ function reference(n: number, x0: number, c: number[]) {
 
 describe("long bodies become part functions", () => {
   for (const emit of ["unrolled", "loops"] as const) {
-    it(`a 3000-statement chain (${emit})`, async () => {
+    it(`a 3000-statement chain (${emit})`, { timeout: 60_000 }, async () => {
       const n = 3000;
       const { module, code } = await load(chain(n), { emit });
       expect(code).toMatch(/function backwardPart\d+\(/);

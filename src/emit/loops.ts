@@ -450,11 +450,11 @@ function fuseLoops(lines: string[]): { lines: string[]; scalarized: Set<string> 
   };
   // Straight-line statements after the current group that a later loop may move above.
   let trailing: string[] = [];
+  let crossed = new Set<string>(); // the values and buffers the trailing statements mention
   const names = (ls: string[]) => new Set(ls.flatMap((l) => [...l.matchAll(/\b(?:t\w+|[bh]\d+)\b/g)].map((m) => m[0])));
   for (const b of blocks) {
     if (b.header && current && b.header === current.loops[0].header && independent(current.loops, b)) {
       // Moving the loop above the trailing statements is safe when they share no value or buffer.
-      const crossed = names(trailing);
       if (![...names(b.lines)].some((n) => crossed.has(n))) {
         current.loops.push(b);
         continue;
@@ -472,11 +472,13 @@ function fuseLoops(lines: string[]): { lines: string[]; scalarized: Set<string> 
     }
     if (!b.header && current) {
       trailing.push(...b.lines);
+      for (const n of names(b.lines)) crossed.add(n);
       continue;
     }
     flush();
     out.push(...trailing);
     trailing = [];
+    crossed = new Set();
     if (b.header) current = { hoisted: [], loops: [b] };
     else out.push(line);
   }
