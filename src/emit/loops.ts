@@ -16,6 +16,8 @@ import { reachable } from "../ir/scalarize.js";
 import { literal } from "./straight.js";
 
 export const SMALL_EXTENT = 4;
+/** Dot products at least this long keep four partial sums. */
+export const LONG_DOT = 32;
 export const SMALL_TENSOR = 4;
 
 export interface LoopSink {
@@ -296,7 +298,20 @@ export function printLoops(
             return [store(terms.join(" + "))];
           }
           const q = variable("q");
-          return [`let ${acc} = 0;`, `for (let q = 0; q < ${inner}; q++) ${acc} += ${element(a, aAt(q))} * ${element(b, bAt(q))};`, store(acc)];
+          const term = (k: number) => `${element(a, aAt(ixAdd(q, lit(k))))} * ${element(b, bAt(ixAdd(q, lit(k))))}`;
+          if (inner < LONG_DOT) return [`let ${acc} = 0;`, `for (let q = 0; q < ${inner}; q++) ${acc} += ${term(0)};`, store(acc)];
+          // A long dot product is bound by the latency of one running sum: four sums in
+          // flight, as in hand-tuned code.
+          const sums = [0, 1, 2, 3].map((k) => `${acc}${k}`);
+          const whole = inner - (inner % 4);
+          return [
+            `let ${sums.map((v) => `${v} = 0`).join(", ")};`,
+            `for (let q = 0; q < ${whole}; q += 4) {`,
+            ...sums.map((v, k) => `  ${v} += ${term(k)};`),
+            "}",
+            ...(whole < inner ? [`for (let q = ${whole}; q < ${inner}; q++) ${sums[0]} += ${term(0)};`] : []),
+            store(`(${sums[0]} + ${sums[1]}) + (${sums[2]} + ${sums[3]})`),
+          ];
         };
         if (n.shape.length === 0) {
           statements.push(...dot((q) => [q], (q) => [q], (x) => `const ${t} = ${x};`, `${t}acc`));
