@@ -10,10 +10,9 @@
 // (or summing) user of the same shape is fused into that user's loop; reads through index
 // maps (rows, transposes, shifts, broadcasts, element reads) become index arithmetic.
 
-import { rowMajor, type Graph, type Node } from "../ir/graph.js";
+import { reachable, rowMajor, type Graph, type Node } from "../ir/graph.js";
 import { ELEMENTWISE, isElementwise, type ElementwiseOp } from "../ir/ops.js";
-import { reachable } from "../ir/scalarize.js";
-import { literal } from "./straight.js";
+import { literal, stripOuter } from "./straight.js";
 
 export const SMALL_EXTENT = 4;
 /** Dot products at least this long keep four partial sums. */
@@ -279,7 +278,7 @@ export function printLoops(
     }
     if (isElementwise(n.op)) {
       operations += n.size;
-      if (n.shape.length === 0) scalarResult(stripParens(elementwiseOp(n).print(...args.map((a) => element(a, [])))));
+      if (n.shape.length === 0) scalarResult(stripOuter(elementwiseOp(n).print(...args.map((a) => element(a, [])))));
       else if (fusable(n)) storage[n.id] = "inline";
       else materialize(n);
       continue;
@@ -419,7 +418,7 @@ export function printLoops(
 
   const stores = sinks.map((s) => {
     const n = resolve(s.node);
-    if (s.scalar) return [s.scalar(stripParens(element(n, [])))];
+    if (s.scalar) return [s.scalar(stripOuter(element(n, [])))];
     if (holderOf.get(n.id) === s.tensor) return [];
     if (n.size === 1 && n.shape.length === 0) return [`${s.tensor}.fill(${element(n, [])});`];
     if (storage[n.id] === "buffer") return [`${s.tensor}.set(${name[n.id]});`];
@@ -573,15 +572,4 @@ function independent(group: Block[], next: Block): boolean {
       return hits === 0 || (hits === 1 && new RegExp(`^\\s*${x}\\[[^\\]]*\\] \\+= `).test(l));
     });
   return shared.every((x) => onlyAccumulated(x) || [...(a.used.get(x) ?? []), ...(b.used.get(x) ?? [])].every((ix) => ix === "i"));
-}
-
-function stripParens(expr: string): string {
-  if (!expr.startsWith("(") || !expr.endsWith(")")) return expr;
-  let level = 0;
-  for (let i = 0; i < expr.length; i++) {
-    if (expr[i] === "(") level++;
-    else if (expr[i] === ")") level--;
-    if (level === 0 && i < expr.length - 1) return expr;
-  }
-  return expr.slice(1, -1);
 }

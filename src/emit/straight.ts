@@ -3,9 +3,8 @@
 // so V8's parser never meets a thousand nested parentheses). Every temporary is named
 // `t<n>`, and names from the source never become identifiers, so the two cannot collide.
 
-import type { Graph, Node } from "../ir/graph.js";
+import { reachable, type Graph, type Node } from "../ir/graph.js";
 import { ELEMENTWISE, type ElementwiseOp } from "../ir/ops.js";
-import { reachable } from "../ir/scalarize.js";
 
 export interface Sink {
   node: Node;
@@ -91,7 +90,7 @@ export function printStraightLine(
 }
 
 /** `(a + b)` -> `a + b` when the parentheses enclose the whole expression. */
-function stripOuter(expr: string): string {
+export function stripOuter(expr: string): string {
   if (!expr.startsWith("(") || !expr.endsWith(")")) return expr;
   let level = 0;
   for (let i = 0; i < expr.length; i++) {

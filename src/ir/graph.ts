@@ -259,3 +259,19 @@ export class Graph {
     return this.make("gate", [forward, ...args, ...locals], forward.shape, { arity: args.length, name }, `${args.length} ${JSON.stringify(name)}`);
   }
 }
+
+/** Marks (by id) the nodes that `roots` depend on; an explicit stack, never recursion. */
+export function reachable(graph: Graph, roots: readonly Node[]): Uint8Array {
+  const seen = new Uint8Array(graph.nodes.length);
+  const stack = [...roots];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (seen[n.id]) continue;
+    seen[n.id] = 1;
+    // A gate's value is its first operand; its local gradients are reached, when backward
+    // needs them, through the adjoint nodes that use them.
+    const operands = n.op === "gate" ? n.args.slice(0, 1) : n.args;
+    for (const x of operands) if (!seen[x.id]) stack.push(x);
+  }
+  return seen;
+}

@@ -7,7 +7,7 @@
 // Infinity. Compiled modules are tested against it, and tools (`gradc graph`) use it to show
 // values and gradients without compiling.
 
-import { mapIndex, type Graph, type Node } from "./graph.js";
+import { mapIndex, reachable, type Graph, type Node } from "./graph.js";
 import { ELEMENTWISE, isElementwise, reduceValues, type ElementwiseOp, type ReductionName } from "./ops.js";
 import { differentiate } from "../diff/reverse.js";
 import type { CheckedProgram } from "../check/checker.js";
@@ -31,7 +31,7 @@ export function evaluateGraph(graph: Graph, values: ReadonlyMap<string, Value>, 
 
 /** Like evaluateGraph, but returns every evaluated node's value, indexed by node id. */
 export function evaluateAll(graph: Graph, values: ReadonlyMap<string, Value>, roots: readonly Node[]): (Float64Array | undefined)[] {
-  const needed = neededBy(graph, roots);
+  const needed = reachable(graph, roots);
   const out: (Float64Array | undefined)[] = new Array(graph.nodes.length);
   for (const n of graph.nodes) {
     if (needed[n.id]) out[n.id] = evaluateNode(n, n.args.map((a) => out[a.id]!), values);
@@ -39,21 +39,6 @@ export function evaluateAll(graph: Graph, values: ReadonlyMap<string, Value>, ro
   return out;
 }
 
-/** Marks (by id) the nodes needed to evaluate `roots`; an explicit stack, never recursion. */
-function neededBy(graph: Graph, roots: readonly Node[]): Uint8Array {
-  const seen = new Uint8Array(graph.nodes.length);
-  const stack = [...roots];
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (seen[n.id]) continue;
-    seen[n.id] = 1;
-    // A gate's value is its forward operand; its arguments and local gradients are read
-    // only by the adjoint nodes that use them.
-    const operands = n.op === "gate" ? [n.args[0]] : n.args;
-    for (const x of operands) if (!seen[x.id]) stack.push(x);
-  }
-  return seen;
-}
 
 function evaluateNode(n: Node, a: Float64Array[], values: ReadonlyMap<string, Value>): Float64Array {
   switch (n.op) {

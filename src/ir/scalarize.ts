@@ -4,7 +4,7 @@
 // equal element expressions across tensor boundaries (CSE that crosses elements) and folds
 // the zeros that scatters and broadcasts leave.
 
-import { Graph, mapIndex, type Node } from "./graph.js";
+import { Graph, mapIndex, reachable, type Node } from "./graph.js";
 
 export interface Scalarized {
   graph: Graph;
@@ -115,20 +115,4 @@ export function scalarize(source: Graph, roots: readonly Node[]): Scalarized {
       return e;
     },
   };
-}
-
-/** Marks (by id) the nodes that `roots` depend on; an explicit stack, never recursion. */
-export function reachable(graph: Graph, roots: readonly Node[]): Uint8Array {
-  const seen = new Uint8Array(graph.nodes.length);
-  const stack = [...roots];
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (seen[n.id]) continue;
-    seen[n.id] = 1;
-    // A gate's value is its first operand; its local gradients are reached, when backward
-    // needs them, through the adjoint nodes that use them.
-    const operands = n.op === "gate" ? n.args.slice(0, 1) : n.args;
-    for (const x of operands) if (!seen[x.id]) stack.push(x);
-  }
-  return seen;
 }
