@@ -76,18 +76,15 @@ export function forwardInto(args, outputs) {
   const a1_0 = a1[0];
   const a1_1 = a1[1];
   const a1_2 = a1[2];
-  // twolayer.expr:27
-  // twolayer.expr:28
   let t13s0 = 0;
   let t13s1 = 0;
   let t13s2 = 0;
-  // twolayer.expr:29
   let t15m = -Infinity;
   let t15s = 0;
   let t18 = 0;
-  // twolayer.expr:30
   let t23 = 0;
   let t25 = 0;
+  // twolayer.expr:27
   for (let i = 0; i < 100; i++) {
     const b12_i = relu((a4[i] + (a3[i * 2] * a0_0 + a3[i * 2 + 1] * a0_1)));
     t13s0 += a5[i] * b12_i;
@@ -99,12 +96,14 @@ export function forwardInto(args, outputs) {
     t25 += (a5[i + 100] * a5[i + 100]);
     t25 += (a5[i + 200] * a5[i + 200]);
   }
+  // twolayer.expr:28
   const t13_0 = t13s0;
   const t13_1 = t13s1;
   const t13_2 = t13s2;
   const t14_0 = (a6_0 + t13_0);
   const t14_1 = (a6_1 + t13_1);
   const t14_2 = (a6_2 + t13_2);
+  // twolayer.expr:29
   t15m = Math.max(t15m, t14_0);
   t15m = Math.max(t15m, t14_1);
   t15m = Math.max(t15m, t14_2);
@@ -116,6 +115,7 @@ export function forwardInto(args, outputs) {
   t18 += (a1_1 * (t14_1 - t15));
   t18 += (a1_2 * (t14_2 - t15));
   const t19 = -t18;
+  // twolayer.expr:30
   const t21 = a2 * 0.5;
   const t26 = t23 + t25;
   const t27 = t21 * t26;
@@ -154,21 +154,15 @@ export function backwardInto(args, seed, grad, outputs) {
   const a1_0 = a1[0];
   const a1_1 = a1[1];
   const a1_2 = a1[2];
-  // twolayer.expr:27
-  // twolayer.expr:28
   let t13s0 = 0;
   let t13s1 = 0;
   let t13s2 = 0;
-  // twolayer.expr:29
   let t15m = -Infinity;
   let t15s = 0;
   let t18 = 0;
-  // twolayer.expr:30
   let t23 = 0;
   let t25 = 0;
-  // twolayer.expr:29
   let t41 = 0;
-  // twolayer.expr:28
   // twolayer.expr:27
   for (let i = 0; i < 100; i++) {
     b11[i] = (a4[i] + (a3[i * 2] * a0_0 + a3[i * 2 + 1] * a0_1));
@@ -182,12 +176,14 @@ export function backwardInto(args, seed, grad, outputs) {
     t25 += (a5[i + 100] * a5[i + 100]);
     t25 += (a5[i + 200] * a5[i + 200]);
   }
+  // twolayer.expr:28
   const t13_0 = t13s0;
   const t13_1 = t13s1;
   const t13_2 = t13s2;
   const t14_0 = (a6_0 + t13_0);
   const t14_1 = (a6_1 + t13_1);
   const t14_2 = (a6_2 + t13_2);
+  // twolayer.expr:29
   t15m = Math.max(t15m, t14_0);
   t15m = Math.max(t15m, t14_1);
   t15m = Math.max(t15m, t14_2);
@@ -202,11 +198,13 @@ export function backwardInto(args, seed, grad, outputs) {
   t18 += (a1_1 * t16_1);
   t18 += (a1_2 * t16_2);
   const t19 = -t18;
+  // twolayer.expr:30
   const t21 = a2 * 0.5;
   const t26 = t23 + t25;
   const t27 = t21 * t26;
   const t28 = t19 + t27;
   const t31 = t21 * s0;
+  // twolayer.expr:29
   const t36 = -s0;
   const t39_0 = (a1_0 * t36);
   const t39_1 = (a1_1 * t36);
@@ -217,8 +215,8 @@ export function backwardInto(args, seed, grad, outputs) {
   const t44_0 = (t39_0 + (t41 * Math.exp(t16_0)));
   const t44_1 = (t39_1 + (t41 * Math.exp(t16_1)));
   const t44_2 = (t39_2 + (t41 * Math.exp(t16_2)));
-  // twolayer.expr:25
-  // twolayer.expr:23
+  // twolayer.expr:28
+  // twolayer.expr:27
   for (let i = 0; i < 100; i++) {
     h51[i] = ((t44_0 * a5[i] + t44_1 * a5[i + 100] + t44_2 * a5[i + 200]) * (b11[i] > 0 ? 1 : 0));
     h57[i] = ((t44_0 * b12[i]) + (2 * (a5[i] * t31)));
@@ -227,6 +225,8 @@ export function backwardInto(args, seed, grad, outputs) {
     h59[i * 2] = ((h51[i] * a0_0) + (2 * (a3[i * 2] * t31)));
     h59[i * 2 + 1] = ((h51[i] * a0_1) + (2 * (a3[i * 2 + 1] * t31)));
   }
+  // twolayer.expr:25
+  // twolayer.expr:23
   if (outputs !== undefined) {
     // output loss (twolayer.expr:30)
     outputs["loss"] = t28;

@@ -15,6 +15,8 @@ import { ELEMENTWISE, isElementwise, type ElementwiseOp } from "../ir/ops.js";
 import { literal, stripOuter } from "./straight.js";
 
 export const SMALL_EXTENT = 4;
+/** How many statements back a loop looks for an earlier loop to join. */
+const MERGE_WINDOW = 64;
 /** Dot products at least this long keep four partial sums. */
 export const LONG_DOT = 32;
 export const SMALL_TENSOR = 4;
@@ -455,49 +457,50 @@ function fuseLoops(lines: string[]): { lines: string[]; scalarized: Set<string> 
       k = end;
     } else blocks.push({ lines: [line] });
   }
-  const groups: { hoisted: string[]; loops: Block[] }[] = [];
-  const out: (string | { group: number })[] = [];
-  let current: { hoisted: string[]; loops: Block[] } | undefined;
-  const flush = () => {
-    if (current) out.push({ group: groups.push(current) - 1 });
-    current = undefined;
-  };
-  // Straight-line statements after the current group that a later loop may move above.
-  let trailing: string[] = [];
-  let crossed = new Set<string>(); // the values and buffers the trailing statements mention
+  // Fresh accumulators with constant initial values (`let t = 0;`) go to the top, so that
+  // no loop is kept from moving by the declaration of its own accumulator.
+  const declarations = blocks.filter((b) => !b.header && /^let t\w+ = (0|1|-Infinity|Infinity);$/.test(b.lines[0])).map((b) => b.lines[0]);
+  type Item = { group: { hoisted: string[]; loops: Block[] }; names: Set<string> } | { line: string; names: Set<string> };
+  const items: Item[] = [];
   const names = (ls: string[]) => new Set(ls.flatMap((l) => [...l.matchAll(/\b(?:t\w+|[bh]\d+)\b/g)].map((m) => m[0])));
   for (const b of blocks) {
-    if (b.header && current && b.header === current.loops[0].header && independent(current.loops, b)) {
-      // Moving the loop above the trailing statements is safe when they share no value or buffer.
-      if (![...names(b.lines)].some((n) => crossed.has(n))) {
-        current.loops.push(b);
-        continue;
+    if (!b.header) {
+      if (!declarations.includes(b.lines[0]) || !/^let /.test(b.lines[0])) items.push({ line: b.lines[0], names: names(b.lines) });
+      continue;
+    }
+    const own = names(b.lines);
+    // The nearest earlier loop over the same range that this one can join: everything in
+    // between shares nothing with it, except zero fills of buffers it accumulates into,
+    // which move up with it.
+    let merged = false;
+    for (let j = items.length - 1; j >= Math.max(0, items.length - MERGE_WINDOW); j--) {
+      const item = items[j];
+      if ("group" in item && item.group.loops[0].header === b.header && independent(item.group.loops, b)) {
+        const between = items.slice(j + 1);
+        const fills = between.filter((x) => "line" in x && /^[bh]\d+\.fill\(0\);$/.test(x.line) && own.has(x.line.slice(0, x.line.indexOf("."))));
+        const blocked = between.some((x) => !fills.includes(x) && [...own].some((n) => x.names.has(n)));
+        const fillsFree = fills.every((f) => {
+          const buffer = (f as { line: string }).line.slice(0, (f as { line: string }).line.indexOf("."));
+          return !item.names.has(buffer) && between.every((x) => x === f || !x.names.has(buffer));
+        });
+        if (!blocked && fillsFree) {
+          item.group.hoisted.push(...fills.map((f) => (f as { line: string }).line));
+          for (const f of fills) items.splice(items.indexOf(f), 1);
+          item.group.loops.push(b);
+          for (const n of own) item.names.add(n);
+          merged = true;
+        }
+        break;
       }
     }
-    const line = b.lines[0];
-    if (!b.header && current && line.startsWith("// ")) {
-      current.hoisted.push(line);
-      continue;
-    }
-    const fill = /^([bh]\d+)\.fill\(0\);$/.exec(line);
-    if (!b.header && current && (/^let t\w+ = (0|1|-Infinity|Infinity);$/.test(line) || (fill && !current.loops.some((l) => l.lines.some((x) => x.includes(fill[1] + "[")))))) {
-      current.hoisted.push(line);
-      continue;
-    }
-    if (!b.header && current) {
-      trailing.push(...b.lines);
-      for (const n of names(b.lines)) crossed.add(n);
-      continue;
-    }
-    flush();
-    out.push(...trailing);
-    trailing = [];
-    crossed = new Set();
-    if (b.header) current = { hoisted: [], loops: [b] };
-    else out.push(line);
+    if (!merged) items.push({ group: { hoisted: [], loops: [b] }, names: own });
   }
-  flush();
-  out.push(...trailing);
+  const groups: { hoisted: string[]; loops: Block[] }[] = [];
+  const out: (string | { group: number })[] = [...declarations];
+  for (const item of items) {
+    if ("line" in item) out.push(item.line);
+    else out.push({ group: groups.push(item.group) - 1 });
+  }
 
   // Buffers used anywhere outside a loop body can not become locals.
   const usedOutside = new Map<string, number>();
