@@ -426,7 +426,7 @@ export function printLoops(
     if (storage[n.id] === "buffer") return [`${s.tensor}.set(${name[n.id]});`];
     return [`{`, `  const out = ${s.tensor};`, ...loops(n.shape, (idx) => [`  out[${ixText(flatten(n.shape, idx))}] = ${element(n, idx)};`]), `}`];
   });
-  const fused = fuseLoops(statements);
+  const fused = fuseLoops(statements, (buffer) => graph.nodes[Number(buffer.slice(1))].size);
   for (const b of fused.scalarized) buffers.delete(`buf${b.slice(1)}`);
   const keptAliases = aliases.filter((a) => !fused.scalarized.has(a.slice(6, a.indexOf(" ", 6))));
   return { statements: [...keptAliases, ...hoisted.values(), ...fused.lines], stores, helpers, buffers, operations };
@@ -446,7 +446,7 @@ interface Block {
  * them. A buffer that a merged loop writes and reads only at `[i]`, and nothing else reads,
  * becomes a local constant of the loop body (`bN_i`), and its module buffer goes.
  */
-function fuseLoops(lines: string[]): { lines: string[]; scalarized: Set<string> } {
+function fuseLoops(lines: string[], sizeOf: (buffer: string) => number): { lines: string[]; scalarized: Set<string> } {
   const blocks: Block[] = [];
   for (let k = 0; k < lines.length; k++) {
     const line = lines[k];
@@ -534,9 +534,40 @@ function fuseLoops(lines: string[]): { lines: string[]; scalarized: Set<string> 
       scalarized.add(b);
       body = body.map((l) => (l.startsWith(`  ${b}[i] = `) ? `  const ${b}_i = ${l.slice(`  ${b}[i] = `.length)}` : l).replaceAll(`${b}[i]`, `${b}_i`));
     }
-    result.push(...g.hoisted, g.loops[0].header!, ...body, "}");
+    const carried = carryShiftedSums(g.hoisted, g.loops[0].header!, body, sizeOf);
+    result.push(...carried.before, g.loops[0].header!, ...carried.body, "}", ...carried.after);
   }
   return { lines: result, scalarized };
+}
+
+/**
+ * A zero-filled buffer of n + 1 elements that a loop over n only accumulates into at `[i]`
+ * and `[i + 1]` (the adjoint of reading x[i] and x[i+1], as in Rosenbrock or a chain of
+ * springs) is written once per element instead: what iteration i adds to element i + 1 is
+ * carried to the next iteration, and the zero fill goes.
+ */
+function carryShiftedSums(hoisted: string[], header: string, body: string[], sizeOf: (buffer: string) => number) {
+  const n = Number(/i < (\d+);/.exec(header)![1]);
+  const before = [...hoisted];
+  const after: string[] = [];
+  for (const fill of hoisted) {
+    const m = /^([bh]\d+)\.fill\(0\);$/.exec(fill);
+    if (!m || sizeOf(m[1]) !== n + 1) continue;
+    const x = m[1];
+    const uses = body.filter((l) => l.includes(`${x}[`));
+    const here = body.findIndex((l) => l.startsWith(`  ${x}[i] += `));
+    const next = body.findIndex((l) => l.startsWith(`  ${x}[i + 1] += `));
+    if (uses.length !== 2 || here === -1 || next === -1 || body.some((l) => (l.match(new RegExp(`\\b${x}\\[`, "g")) ?? []).length > 1)) continue;
+    const carry = `${x}carry`;
+    before.splice(before.indexOf(fill), 1, `let ${carry} = 0;`);
+    const own = body[here].slice(`  ${x}[i] += `.length, -1);
+    const shifted = body[next].slice(`  ${x}[i + 1] += `.length, -1);
+    body = body.map((l, k) => (k === here ? `  ${x}[i] = ${carry} + ${own};` : k === next ? `  ${carry} = ${shifted};` : l));
+    // The carry must be read before it is overwritten.
+    if (next < here) [body[here], body[next]] = [body[next], body[here]];
+    after.push(`${x}[${n}] = ${carry};`);
+  }
+  return { before, body, after };
 }
 
 const BUFFER_ACCESS = /\b([bh]\d+)\[([^\]]*)\]/g;
