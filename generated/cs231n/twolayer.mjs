@@ -143,9 +143,9 @@ export function backwardInto(args, seed, grad, outputs) {
   const s0 = seed === undefined ? 1 : seedScalar(seed["loss"], "loss");
   const b11 = buf11;
   const b12 = buf12;
-  const h51 = grad["b1"];
-  const h57 = grad["W2"];
-  const h59 = grad["W1"];
+  const h49 = grad["b1"];
+  const h55 = grad["W2"];
+  const h57 = grad["W1"];
   const a0_0 = a0[0];
   const a0_1 = a0[1];
   const a6_0 = a6[0];
@@ -166,7 +166,7 @@ export function backwardInto(args, seed, grad, outputs) {
   // twolayer.expr:27
   for (let i = 0; i < 100; i++) {
     b11[i] = (a4[i] + (a3[i * 2] * a0_0 + a3[i * 2 + 1] * a0_1));
-    b12[i] = relu(b11[i]);
+    b12[i] = (b11[i] > 0 ? b11[i] : 0);
     t13s0 += a5[i] * b12[i];
     t13s1 += a5[i + 100] * b12[i];
     t13s2 += a5[i + 200] * b12[i];
@@ -218,12 +218,12 @@ export function backwardInto(args, seed, grad, outputs) {
   // twolayer.expr:28
   // twolayer.expr:27
   for (let i = 0; i < 100; i++) {
-    h51[i] = ((t44_0 * a5[i] + t44_1 * a5[i + 100] + t44_2 * a5[i + 200]) * (b11[i] > 0 ? 1 : 0));
-    h57[i] = ((t44_0 * b12[i]) + (2 * (a5[i] * t31)));
-    h57[i + 100] = ((t44_1 * b12[i]) + (2 * (a5[i + 100] * t31)));
-    h57[i + 200] = ((t44_2 * b12[i]) + (2 * (a5[i + 200] * t31)));
-    h59[i * 2] = ((h51[i] * a0_0) + (2 * (a3[i * 2] * t31)));
-    h59[i * 2 + 1] = ((h51[i] * a0_1) + (2 * (a3[i * 2 + 1] * t31)));
+    h49[i] = (b11[i] > 0 ? (t44_0 * a5[i] + t44_1 * a5[i + 100] + t44_2 * a5[i + 200]) : 0);
+    h55[i] = ((t44_0 * b12[i]) + (2 * (a5[i] * t31)));
+    h55[i + 100] = ((t44_1 * b12[i]) + (2 * (a5[i + 100] * t31)));
+    h55[i + 200] = ((t44_2 * b12[i]) + (2 * (a5[i + 200] * t31)));
+    h57[i * 2] = ((h49[i] * a0_0) + (2 * (a3[i * 2] * t31)));
+    h57[i * 2 + 1] = ((h49[i] * a0_1) + (2 * (a3[i * 2 + 1] * t31)));
   }
   // twolayer.expr:25
   // twolayer.expr:23

@@ -85,7 +85,7 @@ export const RULES: Record<Op, Rule | null> = {
   tanh: (d, n, g) => [d.chain(g, d.e("sub", d.c(1), d.e("mul", n, n)))],
   sigmoid: (d, n, g) => [d.chain(g, d.e("mul", n, d.e("sub", d.c(1), n)))],
   softplus: (d, { args: [a] }, g) => [d.chain(g, d.e("sigmoid", a))],
-  relu: (d, { args: [a] }, g) => [d.chain(g, d.e("gt", a, d.c(0)))],
+  relu: (d, { args: [a] }, g) => [d.e("reluGrad", g, a)],
   abs: (d, { args: [a] }, g) => [d.chain(g, d.e("sign", a))],
   sign: none,
   floor: none,
@@ -110,6 +110,7 @@ export const RULES: Record<Op, Rule | null> = {
     return [undefined, d.e("where", c, g, zero), d.e("where", c, zero, g)];
   },
   chainmul: null,
+  reluGrad: null,
   lseFinish: null,
 
   matmul: (d, { args: [a, b] }, g) => {

@@ -87,7 +87,9 @@ export function printModule(m: ModuleParts, lang: Language): string {
     return lines.join("\n") + "\n";
   }
 
-  for (const h of [...m.helpers].sort()) out(ts ? typedHelper(HELPER_SOURCE[h]) : HELPER_SOURCE[h], "");
+  // Helpers the code calls (an op may print inline after all, as relu does for simple operands).
+  const calls = (h: string) => [m.forward, m.backward, m.declarations].some((body) => body.some((l) => l.includes(`${h}(`)));
+  for (const h of [...m.helpers].sort()) if (calls(h)) out(ts ? typedHelper(HELPER_SOURCE[h]) : HELPER_SOURCE[h], "");
   printSupport(m, out, T);
   for (const d of m.declarations) out(d);
   if (m.declarations.length) out("");

@@ -170,6 +170,7 @@ export class Graph {
         if (is(b, -1) && fits(a)) return this.elementwise("neg", [a]);
         if (is(a, -1) && fits(b)) return this.elementwise("neg", [b]);
         break;
+      case "reluGrad":
       case "chainmul":
         if (is(a, 0)) return this.zeros(shape);
         if (b.op === "const" && Number.isFinite(b.value)) return this.elementwise("mul", [a, b]);

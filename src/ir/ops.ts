@@ -56,7 +56,8 @@ export const ELEMENTWISE = {
   tanh: { arity: 1, evaluate: Math.tanh, print: call("Math.tanh") },
   sigmoid: { arity: 1, evaluate: sigmoid, print: call("sigmoid"), helpers: ["sigmoid"] },
   softplus: { arity: 1, evaluate: softplus, print: call("softplus"), helpers: ["softplus"] },
-  relu: { arity: 1, evaluate: (a) => (a > 0 ? a : 0), print: call("relu"), helpers: ["relu"] },
+  // A variable or array read is cheap to name twice; anything else goes through the helper.
+  relu: { arity: 1, evaluate: (a) => (a > 0 ? a : 0), print: (a) => (/^[\w$]+(\[[^\]]*\])?$/.test(a) ? `(${a} > 0 ? ${a} : 0)` : `relu(${a})`), helpers: ["relu"] },
   abs: { arity: 1, evaluate: Math.abs, print: call("Math.abs") },
   sign: { arity: 1, evaluate: Math.sign, print: call("Math.sign") },
   floor: { arity: 1, evaluate: Math.floor, print: call("Math.floor") },
@@ -95,6 +96,12 @@ export const ELEMENTWISE = {
     print: call("lseFinish"),
     helpers: ["lseFinish"],
   },
+  /**
+   * Backward only: relu's chain rule, `g` where `x > 0` and exactly 0 elsewhere (even for
+   * an infinite or NaN `g`, as PyTorch's threshold_backward). A select, so the upstream
+   * gradient of an inactive unit is never computed.
+   */
+  reluGrad: { arity: 2, evaluate: (g, x) => (x > 0 ? g : 0), print: (g, x) => `(${x} > 0 ? ${g} : 0)` },
   chainmul: { arity: 2, evaluate: (g, l) => (g === 0 ? 0 : g * l), print: call("chainMul"), helpers: ["chainMul"] },
 } satisfies Record<string, ElementwiseOp>;
 
