@@ -35,9 +35,11 @@ export interface CompileOptions {
 
 /**
  * Estimated scalar operations of backward above which tensor operations become loops.
- * Measured with bench/ (README, "Unrolled or loops"): below it, unrolled code is faster.
+ * Measured by bench/crossover.mjs (README, "Unrolled or loops"): after warm-up, straight-line
+ * code is up to 2x faster below about 300 operations, even near 500, and slower beyond
+ * (1.3-2.9x at 600-5,000); it also takes V8 far longer to optimize.
  */
-export const UNROLL_LIMIT = 2000;
+export const UNROLL_LIMIT = 400;
 
 export interface DiagnosticRecord {
   code: string;
@@ -53,6 +55,8 @@ export interface CompileStats {
   /** Scalar operations after CSE and simplification. */
   forwardOperations: number;
   backwardOperations: number;
+  /** The form chosen: straight-line code, or loops over tensors. */
+  emitted: "unrolled" | "loops";
 }
 
 /** What a module takes and gives, for tools that drive it (gradc check, benchmarks). */
@@ -76,7 +80,7 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
   const sourceName = filename.split(/[\\/]/).pop() || filename;
   const parts = lower(checked.checked, sourceName, source, options.checks ?? true, options.emit ?? "auto");
   const format = options.format ?? "ts";
-  const stats = { forwardOperations: parts.forwardOperations, backwardOperations: parts.backwardOperations };
+  const stats: CompileStats = { forwardOperations: parts.forwardOperations, backwardOperations: parts.backwardOperations, emitted: parts.emitted };
   const iface: ModuleInterface = {
     args: parts.module.args.map((a) => ({ name: a.name, role: a.role, shape: [...a.shape] })),
     outputs: parts.module.outputs.map((o) => ({ name: o.name, shape: [...o.shape] })),
@@ -180,7 +184,7 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
     helpers: new Set([...fwd.helpers, ...bwd.helpers]),
     checks,
   };
-  return { module: splitLongBodies(module), forwardOperations: fwd.operations, backwardOperations: bwd.operations };
+  return { module: splitLongBodies(module), forwardOperations: fwd.operations, backwardOperations: bwd.operations, emitted: "unrolled" as const };
 }
 
 /**
@@ -266,5 +270,5 @@ function lowerToLoops(
     helpers: new Set([...fwd.helpers, ...bwd.helpers]),
     checks,
   };
-  return { module: splitLongBodies(module), forwardOperations: fwd.operations, backwardOperations: bwd.operations };
+  return { module: splitLongBodies(module), forwardOperations: fwd.operations, backwardOperations: bwd.operations, emitted: "loops" as const };
 }
