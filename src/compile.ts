@@ -9,7 +9,7 @@ import { differentiate } from "./diff/reverse.js";
 import { reachable, type Node } from "./ir/graph.js";
 import { scalarize } from "./ir/scalarize.js";
 import { printStraightLine, type Sink } from "./emit/straight.js";
-import { printLoops } from "./emit/loops.js";
+import { printLoops, SMALL_TENSOR } from "./emit/loops.js";
 import { splitBody } from "./emit/split.js";
 import type { Graph } from "./ir/graph.js";
 import { commentSafe, key, printModule, type ModuleParts } from "./emit/module.js";
@@ -112,7 +112,10 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
   const guarded = outputs.length > 1;
   const grads = differentiate(graph, outputs.map((o, k) => ({ output: o.node, seed: seeds[k], guarded })), params);
   const roots = [...outputs.map((o) => o.node), ...grads];
-  const loops = emit === "loops" || (emit === "auto" && estimateOperations(graph, roots) > UNROLL_LIMIT);
+  // Loops pay when there is tensor work for them; a long program of scalar statements
+  // stays straight-line (split into parts when long).
+  const estimate = emit === "auto" ? estimateOperations(graph, roots) : undefined;
+  const loops = emit === "loops" || (estimate !== undefined && estimate.total > UNROLL_LIMIT && estimate.tensor > UNROLL_LIMIT / 2);
   const where = (line: number) => `${commentSafe(sourceName)}:${line}`;
   const lineOf = (offset: number) => locate(source, offset).line;
   // Comments before the stores: which output, which param's gradient, from which line.
@@ -208,16 +211,23 @@ function splitLongBodies(module: ModuleParts): ModuleParts {
   };
 }
 
-/** Scalar operations the tensor nodes that `roots` need would take, unrolled. */
-function estimateOperations(graph: Graph, roots: readonly Node[]): number {
+/**
+ * Scalar operations the nodes that `roots` need would take, unrolled: in all, and in
+ * operations on tensors larger than SMALL_TENSOR (the work a loop can take over).
+ */
+function estimateOperations(graph: Graph, roots: readonly Node[]): { total: number; tensor: number } {
   const needed = reachable(graph, roots);
   let total = 0;
+  let tensor = 0;
   for (const n of graph.nodes) {
     if (!needed[n.id]) continue;
-    if (n.op === "matmul") total += 2 * n.args[0].size * (n.args[1].shape.length === 2 ? n.args[1].shape[1] : 1);
-    else if (n.op !== "const" && n.op !== "input" && n.op !== "gather" && n.op !== "pack" && n.op !== "gate") total += Math.max(n.size, n.args[0]?.size ?? 1);
+    let cost = 0;
+    if (n.op === "matmul") cost = 2 * n.args[0].size * (n.args[1].shape.length === 2 ? n.args[1].shape[1] : 1);
+    else if (n.op !== "const" && n.op !== "input" && n.op !== "gather" && n.op !== "pack" && n.op !== "gate") cost = Math.max(n.size, n.args[0]?.size ?? 1);
+    total += cost;
+    if (Math.max(n.size, n.args[0]?.size ?? 1) > SMALL_TENSOR) tensor += cost;
   }
-  return total;
+  return { total, tensor };
 }
 
 function moduleShape(program: CheckedProgram) {

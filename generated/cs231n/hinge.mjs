@@ -49,7 +49,7 @@ export function forwardInto(args, outputs) {
   // hinge.expr:8
   const t0 = (a0[2] * a1[2]) + ((a0[0] * a1[0]) + (a0[1] * a1[1]));
   // hinge.expr:10
-  const t1 = (Math.max(0, ((a0[2] - t0) + 1)) * (1 - a1[2])) + ((Math.max(0, ((a0[0] - t0) + 1)) * (1 - a1[0])) + (Math.max(0, ((a0[1] - t0) + 1)) * (1 - a1[1])));
+  const t1 = (Math.max(0, (1 + (a0[2] - t0))) * (1 - a1[2])) + ((Math.max(0, (1 + (a0[0] - t0))) * (1 - a1[0])) + (Math.max(0, (1 + (a0[1] - t0))) * (1 - a1[1])));
   // output loss (hinge.expr:10)
   outputs["loss"] = t1;
   return outputs;
@@ -69,18 +69,18 @@ export function backwardInto(args, seed, grad, outputs) {
   // hinge.expr:8
   const t0 = (a0[2] * a1[2]) + ((a0[0] * a1[0]) + (a0[1] * a1[1]));
   // hinge.expr:9
-  const t1 = (a0[0] - t0) + 1;
-  const t2 = (a0[1] - t0) + 1;
-  const t3 = (a0[2] - t0) + 1;
+  const t1 = 1 + (a0[0] - t0);
+  const t2 = 1 + (a0[1] - t0);
+  const t3 = 1 + (a0[2] - t0);
   // hinge.expr:10
   const t4 = 1 - a1[0];
   const t5 = 1 - a1[1];
   const t6 = 1 - a1[2];
   const t7 = (Math.max(0, t3) * t6) + ((Math.max(0, t1) * t4) + (Math.max(0, t2) * t5));
   // hinge.expr:9
-  const t8 = (t4 * s0) * ((0.5 * (0 === t1 ? 1 : 0)) + (t1 > 0 ? 1 : 0));
-  const t9 = (t5 * s0) * ((0.5 * (0 === t2 ? 1 : 0)) + (t2 > 0 ? 1 : 0));
-  const t10 = (t6 * s0) * ((0.5 * (0 === t3 ? 1 : 0)) + (t3 > 0 ? 1 : 0));
+  const t8 = (s0 * t4) * ((0.5 * (0 === t1 ? 1 : 0)) + (t1 > 0 ? 1 : 0));
+  const t9 = (s0 * t5) * ((0.5 * (0 === t2 ? 1 : 0)) + (t2 > 0 ? 1 : 0));
+  const t10 = (s0 * t6) * ((0.5 * (0 === t3 ? 1 : 0)) + (t3 > 0 ? 1 : 0));
   const t11 = (-t10) + ((-t8) + (-t9));
   // hinge.expr:8
   const t12 = t8 + (a1[0] * t11);

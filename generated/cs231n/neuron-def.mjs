@@ -48,7 +48,7 @@ export function forwardInto(args, outputs) {
   const a0 = args["w"];
   const a1 = args["x"];
   // neuron-def.expr:7
-  const t0 = 1 / (1 + Math.exp((-(a0[2] + ((a0[0] * a1[0]) + (a0[1] * a1[1]))))));
+  const t0 = 1 / (1 + Math.exp((-(((a0[0] * a1[0]) + (a0[1] * a1[1])) + a0[2]))));
   // output f (neuron-def.expr:7)
   outputs["f"] = t0;
   return outputs;
@@ -66,7 +66,7 @@ export function backwardInto(args, seed, grad, outputs) {
   const a1 = args["x"];
   const s0 = seed === undefined ? 1 : seedScalar(seed["f"], "f");
   // neuron-def.expr:7
-  const t0 = Math.exp((-(a0[2] + ((a0[0] * a1[0]) + (a0[1] * a1[1])))));
+  const t0 = Math.exp((-(((a0[0] * a1[0]) + (a0[1] * a1[1])) + a0[2])));
   const t1 = 1 + t0;
   const t2 = 1 / t1;
   const t3 = -(t0 * (s0 * (-(t2 / t1))));

@@ -48,7 +48,7 @@ export function forwardInto(args, outputs) {
   const a0 = args["w"];
   const a1 = args["x"];
   // neuron-gate.expr:10
-  const t0 = 1 / (1 + Math.exp((-(a0[2] + ((a0[0] * a1[0]) + (a0[1] * a1[1]))))));
+  const t0 = 1 / (1 + Math.exp((-(((a0[0] * a1[0]) + (a0[1] * a1[1])) + a0[2]))));
   // output f (neuron-gate.expr:10)
   outputs["f"] = t0;
   return outputs;
@@ -66,7 +66,7 @@ export function backwardInto(args, seed, grad, outputs) {
   const a1 = args["x"];
   const s0 = seed === undefined ? 1 : seedScalar(seed["f"], "f");
   // neuron-gate.expr:10
-  const t0 = 1 / (1 + Math.exp((-(a0[2] + ((a0[0] * a1[0]) + (a0[1] * a1[1]))))));
+  const t0 = 1 / (1 + Math.exp((-(((a0[0] * a1[0]) + (a0[1] * a1[1])) + a0[2]))));
   const t1 = (t0 * (1 - t0)) * s0;
   // neuron-gate.expr:9
   const t2 = a1[1] * t1;

@@ -54,7 +54,7 @@ export function forwardInto(args, outputs) {
   const a0 = args["w"];
   const a1 = args["x"];
   // neuron.expr:5
-  const t0 = sigmoid((a0[2] + ((a0[0] * a1[0]) + (a0[1] * a1[1]))));
+  const t0 = sigmoid((((a0[0] * a1[0]) + (a0[1] * a1[1])) + a0[2]));
   // output f (neuron.expr:5)
   outputs["f"] = t0;
   return outputs;
@@ -72,7 +72,7 @@ export function backwardInto(args, seed, grad, outputs) {
   const a1 = args["x"];
   const s0 = seed === undefined ? 1 : seedScalar(seed["f"], "f");
   // neuron.expr:5
-  const t0 = sigmoid((a0[2] + ((a0[0] * a1[0]) + (a0[1] * a1[1]))));
+  const t0 = sigmoid((((a0[0] * a1[0]) + (a0[1] * a1[1])) + a0[2]));
   const t1 = s0 * (t0 * (1 - t0));
   const t2 = a1[1] * t1;
   const t3 = a0[1] * t1;

@@ -85,39 +85,41 @@ export function backwardInto(args, seed, grad, outputs) {
   const a3 = args["W"];
   const a4 = args["b"];
   const s0 = seed === undefined ? 1 : seedScalar(seed["loss"], "loss");
-  // softmax.expr:24
-  const t0 = a4[0] + ((a0[0] * a3[0]) + (a0[1] * a3[1]));
-  const t1 = a4[1] + ((a0[0] * a3[2]) + (a0[1] * a3[3]));
-  const t2 = a4[2] + ((a0[0] * a3[4]) + (a0[1] * a3[5]));
-  // softmax.expr:25
-  const t3 = Math.max(t2, Math.max(t0, t1));
-  const t4 = lseFinish(t3, (Math.exp((t2 - t3)) + (Math.exp((t0 - t3)) + Math.exp((t1 - t3)))));
-  const t5 = t0 - t4;
-  const t6 = t1 - t4;
-  const t7 = t2 - t4;
   // softmax.expr:26
-  const t8 = a2 * 0.5;
-  const t9 = (-((a1[2] * t7) + ((a1[0] * t5) + (a1[1] * t6)))) + (t8 * ((a3[5] * a3[5]) + ((a3[4] * a3[4]) + ((a3[3] * a3[3]) + ((a3[2] * a3[2]) + ((a3[0] * a3[0]) + (a3[1] * a3[1])))))));
-  const t10 = t8 * s0;
+  const t0 = a2 * 0.5;
+  const t1 = t0 * s0;
   // softmax.expr:25
-  const t11 = -s0;
-  const t12 = a1[0] * t11;
-  const t13 = a1[1] * t11;
-  const t14 = a1[2] * t11;
+  const t2 = -s0;
+  // softmax.expr:24
+  const t3 = a4[0] + ((a0[0] * a3[0]) + (a0[1] * a3[1]));
+  const t4 = a4[1] + ((a0[0] * a3[2]) + (a0[1] * a3[3]));
+  const t5 = a4[2] + ((a0[0] * a3[4]) + (a0[1] * a3[5]));
+  // softmax.expr:25
+  const t6 = Math.max(t5, Math.max(t3, t4));
+  const t7 = lseFinish(t6, (Math.exp((t5 - t6)) + (Math.exp((t3 - t6)) + Math.exp((t4 - t6)))));
+  const t8 = t3 - t7;
+  const t9 = t4 - t7;
+  const t10 = t5 - t7;
+  // softmax.expr:26
+  const t11 = (-((a1[2] * t10) + ((a1[0] * t8) + (a1[1] * t9)))) + (t0 * ((a3[5] * a3[5]) + ((a3[4] * a3[4]) + ((a3[3] * a3[3]) + ((a3[2] * a3[2]) + ((a3[0] * a3[0]) + (a3[1] * a3[1])))))));
+  // softmax.expr:25
+  const t12 = t2 * a1[0];
+  const t13 = t2 * a1[1];
+  const t14 = t2 * a1[2];
   const t15 = (-t14) + ((-t12) + (-t13));
-  const t16 = t12 + (t15 * Math.exp(t5));
-  const t17 = t13 + (t15 * Math.exp(t6));
-  const t18 = t14 + (t15 * Math.exp(t7));
+  const t16 = t12 + (t15 * Math.exp(t8));
+  const t17 = t13 + (t15 * Math.exp(t9));
+  const t18 = t14 + (t15 * Math.exp(t10));
   // softmax.expr:22
-  const t19 = (a0[0] * t16) + (2 * (a3[0] * t10));
-  const t20 = (a0[1] * t16) + (2 * (a3[1] * t10));
-  const t21 = (a0[0] * t17) + (2 * (a3[2] * t10));
-  const t22 = (a0[1] * t17) + (2 * (a3[3] * t10));
-  const t23 = (a0[0] * t18) + (2 * (a3[4] * t10));
-  const t24 = (a0[1] * t18) + (2 * (a3[5] * t10));
+  const t19 = (a0[0] * t16) + (2 * (t1 * a3[0]));
+  const t20 = (a0[1] * t16) + (2 * (t1 * a3[1]));
+  const t21 = (a0[0] * t17) + (2 * (t1 * a3[2]));
+  const t22 = (a0[1] * t17) + (2 * (t1 * a3[3]));
+  const t23 = (a0[0] * t18) + (2 * (t1 * a3[4]));
+  const t24 = (a0[1] * t18) + (2 * (t1 * a3[5]));
   if (outputs !== undefined) {
     // output loss (softmax.expr:26)
-    outputs["loss"] = t9;
+    outputs["loss"] = t11;
   }
   const g0 = grad["W"];
   const g1 = grad["b"];

@@ -460,12 +460,15 @@ function fuseLoops(lines: string[], sizeOf: (buffer: string) => number): { lines
   // Fresh accumulators with constant initial values (`let t = 0;`) go to the top, so that
   // no loop is kept from moving by the declaration of its own accumulator.
   const declarations = blocks.filter((b) => !b.header && /^let t\w+ = (0|1|-Infinity|Infinity);$/.test(b.lines[0])).map((b) => b.lines[0]);
-  type Item = { group: { hoisted: string[]; loops: Block[] }; names: Set<string> } | { line: string; names: Set<string> };
+  // The names of an item are read only when a loop looks back past it: computed then, once.
+  type Item = ({ group: { hoisted: string[]; loops: Block[] } } | { line: string }) & { known?: Set<string> };
   const items: Item[] = [];
   const names = (ls: string[]) => new Set(ls.flatMap((l) => [...l.matchAll(/\b(?:t\w+|[bh]\d+)\b/g)].map((m) => m[0])));
+  const namesOf = (item: Item) => (item.known ??= names("line" in item ? [item.line] : item.group.loops.flatMap((l) => l.lines)));
+  const declared = new Set(declarations);
   for (const b of blocks) {
     if (!b.header) {
-      if (!declarations.includes(b.lines[0]) || !/^let /.test(b.lines[0])) items.push({ line: b.lines[0], names: names(b.lines) });
+      if (!declared.has(b.lines[0])) items.push({ line: b.lines[0] });
       continue;
     }
     const own = names(b.lines);
@@ -478,22 +481,22 @@ function fuseLoops(lines: string[], sizeOf: (buffer: string) => number): { lines
       if ("group" in item && item.group.loops[0].header === b.header && independent(item.group.loops, b)) {
         const between = items.slice(j + 1);
         const fills = between.filter((x) => "line" in x && /^[bh]\d+\.fill\(0\);$/.test(x.line) && own.has(x.line.slice(0, x.line.indexOf("."))));
-        const blocked = between.some((x) => !fills.includes(x) && [...own].some((n) => x.names.has(n)));
+        const blocked = between.some((x) => !fills.includes(x) && [...own].some((n) => namesOf(x).has(n)));
         const fillsFree = fills.every((f) => {
           const buffer = (f as { line: string }).line.slice(0, (f as { line: string }).line.indexOf("."));
-          return !item.names.has(buffer) && between.every((x) => x === f || !x.names.has(buffer));
+          return !namesOf(item).has(buffer) && between.every((x) => x === f || !namesOf(x).has(buffer));
         });
         if (!blocked && fillsFree) {
           item.group.hoisted.push(...fills.map((f) => (f as { line: string }).line));
           for (const f of fills) items.splice(items.indexOf(f), 1);
           item.group.loops.push(b);
-          for (const n of own) item.names.add(n);
+          for (const n of own) namesOf(item).add(n);
           merged = true;
         }
         break;
       }
     }
-    if (!merged) items.push({ group: { hoisted: [], loops: [b] }, names: own });
+    if (!merged) items.push({ group: { hoisted: [], loops: [b] }, known: own });
   }
   const groups: { hoisted: string[]; loops: Block[] }[] = [];
   const out: (string | { group: number })[] = [...declarations];

@@ -1,8 +1,9 @@
-// Scalarization: rewrite a tensor graph as a graph of scalar operations, one node per
-// element, for straight-line (unrolled) code. Indexing, rows, transposes and packs cost
-// nothing here: they only pick elements. Rebuilding in a fresh hash-consed graph shares
-// equal element expressions across tensor boundaries (CSE that crosses elements) and folds
-// the zeros that scatters and broadcasts leave.
+// Scalarization: express every tensor node as scalar nodes, one per element, for
+// straight-line (unrolled) code. Indexing, rows, transposes and packs cost nothing here:
+// they only pick elements. The element nodes are built in the same hash-consed graph, so
+// equal element expressions are shared across tensor boundaries (CSE that crosses elements)
+// and the zeros that scatters and broadcasts leave fold away; a scalar node whose operands
+// are scalars is its own element, so a program of scalar statements is not copied.
 
 import { Graph, mapIndex, reachable, type Node } from "./graph.js";
 
@@ -12,28 +13,31 @@ export interface Scalarized {
   elements: (node: Node) => Node[];
 }
 
-/** Scalarize the nodes that `roots` need, in one forward walk. */
-export function scalarize(source: Graph, roots: readonly Node[]): Scalarized {
-  const needed = reachable(source, roots);
-  const g = new Graph();
-  const out: Node[][] = new Array(source.nodes.length);
+/** Scalarize the nodes that `roots` need, in one forward walk over the nodes that exist now. */
+export function scalarize(g: Graph, roots: readonly Node[]): Scalarized {
+  const needed = reachable(g, roots);
+  const top = g.nodes.length;
+  const out: Node[][] = new Array(top);
   const zero = g.constant(0);
   const chain = (op: "add" | "mul" | "max" | "min", xs: Node[]) => xs.reduce((acc, x) => g.elementwise(op, [acc, x]));
 
-  for (const n of source.nodes) {
+  for (let id = 0; id < top; id++) {
+    const n = g.nodes[id];
     if (!needed[n.id]) continue;
+    if (n.shape.length === 0 && n.op !== "gate" && n.args.every((x) => x.shape.length === 0 && out[x.id]?.[0] === x)) {
+      out[n.id] = [n];
+      continue;
+    }
     g.line = n.line;
     const a = n.args.map((x) => out[x.id]);
     let e: Node[];
     switch (n.op) {
       case "const":
-        e = [g.constant(n.value!)];
+        e = [n];
         break;
-      case "input": {
-        const leaf = g.input(n.name!, n.role!, n.shape);
-        e = n.shape.length === 0 ? [leaf] : Array.from({ length: n.size }, (_, k) => g.gather(leaf, [], { offset: k, strides: [] }));
+      case "input":
+        e = n.shape.length === 0 ? [n] : Array.from({ length: n.size }, (_, k) => g.gather(n, [], { offset: k, strides: [] }));
         break;
-      }
       case "matmul": {
         const [A, B] = n.args;
         const [x, y] = a;
