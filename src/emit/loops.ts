@@ -461,10 +461,12 @@ function fuseLoops(lines: string[], sizeOf: (buffer: string) => number): { lines
   // no loop is kept from moving by the declaration of its own accumulator.
   const declarations = blocks.filter((b) => !b.header && /^let t\w+ = (0|1|-Infinity|Infinity);$/.test(b.lines[0])).map((b) => b.lines[0]);
   // The names of an item are read only when a loop looks back past it: computed then, once.
-  type Item = ({ group: { hoisted: string[]; loops: Block[] } } | { line: string }) & { known?: Set<string> };
+  type Group = { hoisted: string[]; loops: Block[]; peeled: string[] };
+  type Item = ({ group: Group } | { line: string }) & { known?: Set<string> };
   const items: Item[] = [];
   const names = (ls: string[]) => new Set(ls.flatMap((l) => [...l.matchAll(/\b(?:t\w+|[bh]\d+)\b/g)].map((m) => m[0])));
-  const namesOf = (item: Item) => (item.known ??= names("line" in item ? [item.line] : item.group.loops.flatMap((l) => l.lines)));
+  const namesOf = (item: Item) => (item.known ??= names("line" in item ? [item.line] : [...item.group.loops.flatMap((l) => l.lines), ...item.group.peeled]));
+  const extent = (header: string) => Number(/i < (\d+);/.exec(header)![1]);
   const declared = new Set(declarations);
   for (const b of blocks) {
     if (!b.header) {
@@ -478,7 +480,10 @@ function fuseLoops(lines: string[], sizeOf: (buffer: string) => number): { lines
     let merged = false;
     for (let j = items.length - 1; j >= Math.max(0, items.length - MERGE_WINDOW); j--) {
       const item = items[j];
-      if ("group" in item && item.group.loops[0].header === b.header && independent(item.group.loops, b)) {
+      // A loop one step longer joins too, its last step peeled off after the loop (x[i+1] - x[i]
+      // runs over n - 1 steps beside sums over n).
+      const longer = "group" in item && extent(b.header) === extent(item.group.loops[0].header!) + 1;
+      if ("group" in item && (item.group.loops[0].header === b.header || longer) && independent(item.group.loops, b)) {
         const between = items.slice(j + 1);
         const fills = between.filter((x) => "line" in x && /^[bh]\d+\.fill\(0\);$/.test(x.line) && own.has(x.line.slice(0, x.line.indexOf("."))));
         const blocked = between.some((x) => !fills.includes(x) && [...own].some((n) => namesOf(x).has(n)));
@@ -489,16 +494,20 @@ function fuseLoops(lines: string[], sizeOf: (buffer: string) => number): { lines
         if (!blocked && fillsFree) {
           item.group.hoisted.push(...fills.map((f) => (f as { line: string }).line));
           for (const f of fills) items.splice(items.indexOf(f), 1);
-          item.group.loops.push(b);
+          if (longer) {
+            const last = String(extent(b.header) - 1);
+            item.group.peeled.push(...b.lines.map((l) => l.replace(/\bi\b/g, last)));
+            item.group.loops.push({ lines: b.lines, header: item.group.loops[0].header });
+          } else item.group.loops.push(b);
           for (const n of own) namesOf(item).add(n);
           merged = true;
         }
         break;
       }
     }
-    if (!merged) items.push({ group: { hoisted: [], loops: [b] }, known: own });
+    if (!merged) items.push({ group: { hoisted: [], loops: [b], peeled: [] }, known: own });
   }
-  const groups: { hoisted: string[]; loops: Block[] }[] = [];
+  const groups: Group[] = [];
   const out: (string | { group: number })[] = [...declarations];
   for (const item of items) {
     if ("line" in item) out.push(item.line);
@@ -515,7 +524,10 @@ function fuseLoops(lines: string[], sizeOf: (buffer: string) => number): { lines
   };
   out.forEach((item) => {
     if (typeof item === "string") count(item, -1);
-    else for (const l of [...groups[item.group].hoisted, ...groups[item.group].loops.flatMap((b) => b.lines)]) count(l, item.group);
+    else {
+      for (const l of [...groups[item.group].hoisted, ...groups[item.group].loops.flatMap((b) => b.lines)]) count(l, item.group);
+      for (const l of groups[item.group].peeled) count(l, -1); // a peeled step reads at a fixed index
+    }
   });
   const scalarized = new Set<string>();
   const result: string[] = [];
@@ -539,6 +551,7 @@ function fuseLoops(lines: string[], sizeOf: (buffer: string) => number): { lines
     }
     const carried = carryShiftedSums(g.hoisted, g.loops[0].header!, body, sizeOf);
     result.push(...carried.before, g.loops[0].header!, ...carried.body, "}", ...carried.after);
+    if (g.peeled.length) result.push("{", ...g.peeled, "}");
   }
   return { lines: result, scalarized };
 }
