@@ -108,7 +108,10 @@ function record(file: string, source: string, d: Diagnostic): DiagnosticRecord {
 function lower(program: CheckedProgram, sourceName: string, source: string, checks: boolean, emit: "auto" | "unrolled" | "loops") {
   const { graph, args, outputs } = program;
   const params = args.filter((a) => a.role === "param").map((a) => a.node);
-  const seeds = outputs.map((o) => graph.input(o.name, "seed", o.node.shape));
+  // The loss case (one scalar output): differentiate with seed 1, so no product with the
+  // seed runs through the gradient, and scale the gradients afterwards if a seed is given.
+  const lossCase = outputs.length === 1 && outputs[0].node.shape.length === 0;
+  const seeds = outputs.map((o) => (lossCase ? graph.constant(1) : graph.input(o.name, "seed", o.node.shape)));
   const guarded = outputs.length > 1;
   const grads = differentiate(graph, outputs.map((o, k) => ({ output: o.node, seed: seeds[k], guarded })), params);
   const roots = [...outputs.map((o) => o.node), ...grads];
@@ -182,6 +185,7 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
       "}",
       ...tensorGrads,
       ...gradStores,
+      ...(lossCase ? seedScaling(paramArgs) : []),
     ],
     declarations: [],
     helpers: new Set([...fwd.helpers, ...bwd.helpers]),
@@ -230,6 +234,18 @@ function estimateOperations(graph: Graph, roots: readonly Node[]): { total: numb
   return { total, tensor };
 }
 
+/** The loss case was differentiated with seed 1: a given seed scales every gradient. */
+function seedScaling(params: readonly Argument[]): string[] {
+  if (params.length === 0) return [];
+  return [
+    "if (s0 !== 1) {",
+    ...params.map((p) =>
+      p.shape.length ? `  for (let k = 0, g = grad[${key(p.name)}]; k < ${p.node.size}; k++) g[k] *= s0;` : `  grad[${key(p.name)}] *= s0;`,
+    ),
+    "}",
+  ];
+}
+
 function moduleShape(program: CheckedProgram) {
   return {
     args: program.args.map((a) => ({ name: a.name, role: a.role, shape: a.shape, size: a.node.size })),
@@ -275,6 +291,7 @@ function lowerToLoops(
       ...noted(bwd.stores.slice(0, outputSinks.length), outputNotes).map((s) => "  " + s),
       "}",
       ...noted(bwd.stores.slice(outputSinks.length), paramArgs.map(gradNote)),
+      ...(outputs.length === 1 && outputs[0].node.shape.length === 0 ? seedScaling(paramArgs) : []),
     ],
     declarations: [...buffers.keys()].sort((a, b) => Number(a.slice(3)) - Number(b.slice(3))).map((b) => buffers.get(b)!),
     helpers: new Set([...fwd.helpers, ...bwd.helpers]),

@@ -71,18 +71,21 @@ export function backwardInto(args, seed, grad, outputs) {
   const t0 = a0 + a1;
   // circuit.expr:7
   const t1 = a2 * t0;
-  const t2 = t0 * s0;
-  const t3 = a2 * s0;
   if (outputs !== undefined) {
     // output f (circuit.expr:7)
     outputs["f"] = t1;
   }
   // gradient of x (param at circuit.expr:3)
-  grad["x"] = t3;
+  grad["x"] = a2;
   // gradient of y (param at circuit.expr:4)
-  grad["y"] = t3;
+  grad["y"] = a2;
   // gradient of z (param at circuit.expr:5)
-  grad["z"] = t2;
+  grad["z"] = t0;
+  if (s0 !== 1) {
+    grad["x"] *= s0;
+    grad["y"] *= s0;
+    grad["z"] *= s0;
+  }
   return grad;
 }
 

@@ -78,9 +78,9 @@ export function backwardInto(args, seed, grad, outputs) {
   const t6 = 1 - a1[2];
   const t7 = (Math.max(0, t3) * t6) + ((Math.max(0, t1) * t4) + (Math.max(0, t2) * t5));
   // hinge.expr:9
-  const t8 = (s0 * t4) * ((0.5 * (0 === t1 ? 1 : 0)) + (t1 > 0 ? 1 : 0));
-  const t9 = (s0 * t5) * ((0.5 * (0 === t2 ? 1 : 0)) + (t2 > 0 ? 1 : 0));
-  const t10 = (s0 * t6) * ((0.5 * (0 === t3 ? 1 : 0)) + (t3 > 0 ? 1 : 0));
+  const t8 = t4 * ((0.5 * (0 === t1 ? 1 : 0)) + (t1 > 0 ? 1 : 0));
+  const t9 = t5 * ((0.5 * (0 === t2 ? 1 : 0)) + (t2 > 0 ? 1 : 0));
+  const t10 = t6 * ((0.5 * (0 === t3 ? 1 : 0)) + (t3 > 0 ? 1 : 0));
   const t11 = (-t10) + ((-t8) + (-t9));
   // hinge.expr:8
   const t12 = t8 + (a1[0] * t11);
@@ -95,6 +95,9 @@ export function backwardInto(args, seed, grad, outputs) {
   g0[0] = t12;
   g0[1] = t13;
   g0[2] = t14;
+  if (s0 !== 1) {
+    for (let k = 0, g = grad["s"]; k < 3; k++) g[k] *= s0;
+  }
   return grad;
 }
 

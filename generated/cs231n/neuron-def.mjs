@@ -69,7 +69,7 @@ export function backwardInto(args, seed, grad, outputs) {
   const t0 = Math.exp((-(((a0[0] * a1[0]) + (a0[1] * a1[1])) + a0[2])));
   const t1 = 1 + t0;
   const t2 = 1 / t1;
-  const t3 = -(t0 * (s0 * (-(t2 / t1))));
+  const t3 = -(t0 * (-(t2 / t1)));
   const t4 = a1[1] * t3;
   const t5 = a0[1] * t3;
   const t6 = a1[0] * t3;
@@ -87,6 +87,10 @@ export function backwardInto(args, seed, grad, outputs) {
   // gradient of x (param at neuron-def.expr:6)
   g1[0] = t7;
   g1[1] = t5;
+  if (s0 !== 1) {
+    for (let k = 0, g = grad["w"]; k < 3; k++) g[k] *= s0;
+    for (let k = 0, g = grad["x"]; k < 2; k++) g[k] *= s0;
+  }
   return grad;
 }
 

@@ -73,7 +73,7 @@ export function backwardInto(args, seed, grad, outputs) {
   const s0 = seed === undefined ? 1 : seedScalar(seed["f"], "f");
   // neuron.expr:5
   const t0 = sigmoid((((a0[0] * a1[0]) + (a0[1] * a1[1])) + a0[2]));
-  const t1 = s0 * (t0 * (1 - t0));
+  const t1 = t0 * (1 - t0);
   const t2 = a1[1] * t1;
   const t3 = a0[1] * t1;
   const t4 = a1[0] * t1;
@@ -91,6 +91,10 @@ export function backwardInto(args, seed, grad, outputs) {
   // gradient of x (param at neuron.expr:4)
   g1[0] = t5;
   g1[1] = t3;
+  if (s0 !== 1) {
+    for (let k = 0, g = grad["w"]; k < 3; k++) g[k] *= s0;
+    for (let k = 0, g = grad["x"]; k < 2; k++) g[k] *= s0;
+  }
   return grad;
 }
 

@@ -87,53 +87,51 @@ export function backwardInto(args, seed, grad, outputs) {
   const s0 = seed === undefined ? 1 : seedScalar(seed["loss"], "loss");
   // softmax.expr:26
   const t0 = a2 * 0.5;
-  const t1 = t0 * s0;
-  // softmax.expr:25
-  const t2 = -s0;
   // softmax.expr:24
-  const t3 = a4[0] + ((a0[0] * a3[0]) + (a0[1] * a3[1]));
-  const t4 = a4[1] + ((a0[0] * a3[2]) + (a0[1] * a3[3]));
-  const t5 = a4[2] + ((a0[0] * a3[4]) + (a0[1] * a3[5]));
+  const t1 = a4[0] + ((a0[0] * a3[0]) + (a0[1] * a3[1]));
+  const t2 = a4[1] + ((a0[0] * a3[2]) + (a0[1] * a3[3]));
+  const t3 = a4[2] + ((a0[0] * a3[4]) + (a0[1] * a3[5]));
   // softmax.expr:25
-  const t6 = Math.max(t5, Math.max(t3, t4));
-  const t7 = lseFinish(t6, (Math.exp((t5 - t6)) + (Math.exp((t3 - t6)) + Math.exp((t4 - t6)))));
-  const t8 = t3 - t7;
-  const t9 = t4 - t7;
-  const t10 = t5 - t7;
+  const t4 = Math.max(t3, Math.max(t1, t2));
+  const t5 = lseFinish(t4, (Math.exp((t3 - t4)) + (Math.exp((t1 - t4)) + Math.exp((t2 - t4)))));
+  const t6 = t1 - t5;
+  const t7 = t2 - t5;
+  const t8 = t3 - t5;
   // softmax.expr:26
-  const t11 = (-((a1[2] * t10) + ((a1[0] * t8) + (a1[1] * t9)))) + (t0 * ((a3[5] * a3[5]) + ((a3[4] * a3[4]) + ((a3[3] * a3[3]) + ((a3[2] * a3[2]) + ((a3[0] * a3[0]) + (a3[1] * a3[1])))))));
+  const t9 = (-((a1[2] * t8) + ((a1[0] * t6) + (a1[1] * t7)))) + (t0 * ((a3[5] * a3[5]) + ((a3[4] * a3[4]) + ((a3[3] * a3[3]) + ((a3[2] * a3[2]) + ((a3[0] * a3[0]) + (a3[1] * a3[1])))))));
   // softmax.expr:25
-  const t12 = t2 * a1[0];
-  const t13 = t2 * a1[1];
-  const t14 = t2 * a1[2];
-  const t15 = (-t14) + ((-t12) + (-t13));
-  const t16 = t12 + (t15 * Math.exp(t8));
-  const t17 = t13 + (t15 * Math.exp(t9));
-  const t18 = t14 + (t15 * Math.exp(t10));
+  const t10 = a1[2] + (a1[0] + a1[1]);
+  const t11 = (-a1[0]) + (t10 * Math.exp(t6));
+  const t12 = (-a1[1]) + (t10 * Math.exp(t7));
+  const t13 = (-a1[2]) + (t10 * Math.exp(t8));
   // softmax.expr:22
-  const t19 = (a0[0] * t16) + (2 * (t1 * a3[0]));
-  const t20 = (a0[1] * t16) + (2 * (t1 * a3[1]));
-  const t21 = (a0[0] * t17) + (2 * (t1 * a3[2]));
-  const t22 = (a0[1] * t17) + (2 * (t1 * a3[3]));
-  const t23 = (a0[0] * t18) + (2 * (t1 * a3[4]));
-  const t24 = (a0[1] * t18) + (2 * (t1 * a3[5]));
+  const t14 = (a0[0] * t11) + (2 * (t0 * a3[0]));
+  const t15 = (a0[1] * t11) + (2 * (t0 * a3[1]));
+  const t16 = (a0[0] * t12) + (2 * (t0 * a3[2]));
+  const t17 = (a0[1] * t12) + (2 * (t0 * a3[3]));
+  const t18 = (a0[0] * t13) + (2 * (t0 * a3[4]));
+  const t19 = (a0[1] * t13) + (2 * (t0 * a3[5]));
   if (outputs !== undefined) {
     // output loss (softmax.expr:26)
-    outputs["loss"] = t11;
+    outputs["loss"] = t9;
   }
   const g0 = grad["W"];
   const g1 = grad["b"];
   // gradient of W (param at softmax.expr:21)
-  g0[0] = t19;
-  g0[1] = t20;
-  g0[2] = t21;
-  g0[3] = t22;
-  g0[4] = t23;
-  g0[5] = t24;
+  g0[0] = t14;
+  g0[1] = t15;
+  g0[2] = t16;
+  g0[3] = t17;
+  g0[4] = t18;
+  g0[5] = t19;
   // gradient of b (param at softmax.expr:22)
-  g1[0] = t16;
-  g1[1] = t17;
-  g1[2] = t18;
+  g1[0] = t11;
+  g1[1] = t12;
+  g1[2] = t13;
+  if (s0 !== 1) {
+    for (let k = 0, g = grad["W"]; k < 6; k++) g[k] *= s0;
+    for (let k = 0, g = grad["b"]; k < 3; k++) g[k] *= s0;
+  }
   return grad;
 }
 

@@ -79,6 +79,12 @@ export function mapIndex(map: IndexMap, shape: Shape, flat: number): number {
   return at;
 }
 
+function powerOfTwo(v: number): boolean {
+  if (!Number.isFinite(v) || v === 0) return false;
+  const m = Math.abs(v);
+  return 2 ** Math.round(Math.log2(m)) === m;
+}
+
 function numberKey(v: number): string {
   return Object.is(v, -0) ? "-0" : String(v);
 }
@@ -169,6 +175,17 @@ export class Graph {
         if (is(a, 0) || is(b, 0)) return this.zeros(shape);
         if (is(b, -1) && fits(a)) return this.elementwise("neg", [a]);
         if (is(a, -1) && fits(b)) return this.elementwise("neg", [b]);
+        {
+          // c1 * (c2 * x) -> (c1 c2) * x when either constant is a power of two: scaling by
+          // 2^k commutes with rounding, so the product is exact (barring overflow).
+          const [c, other] = a.op === "const" ? [a, b] : b.op === "const" ? [b, a] : [undefined, undefined];
+          if (c && other && other.op === "mul") {
+            const [p, q] = other.args;
+            const [c2, x] = p.op === "const" ? [p, q] : q.op === "const" ? [q, p] : [undefined, undefined];
+            if (c2 && x && (powerOfTwo(c.value!) || powerOfTwo(c2.value!)) && Number.isFinite(c.value! * c2.value!) && c.value! * c2.value! !== 0)
+              return this.elementwise("mul", [this.constant(c.value! * c2.value!), x]);
+          }
+        }
         break;
       case "reluGrad":
       case "chainmul":
