@@ -38,8 +38,7 @@ export function createOutputs() {
 
 /** Makes gradient holders for backwardInto (neuron-gate.expr) */
 export function createGrad() {
-  const buffer = new Float64Array(5);
-  return { "w": buffer.subarray(0, 3), "x": buffer.subarray(3, 5) };
+  return { "w": new Float64Array(3), "x": new Float64Array(2) };
 }
 
 /** Forward pass into preallocated outputs; allocates nothing (neuron-gate.expr) */

@@ -98,11 +98,14 @@ export function printModule(m: ModuleParts, lang: Language): string {
     const tensors = items.filter((i) => i.shape.length);
     const total = tensors.reduce((s, t) => s + t.size, 0);
     const body: string[] = [];
-    if (tensors.length > 1) body.push(`  const buffer = new Float64Array(${total});`);
+    // Arrays of up to 64 bytes live on V8's heap and cost little each; past that each array
+    // gets an off-heap store (microseconds), so one buffer with views serves them all.
+    const shared = tensors.length > 1 && total > 8;
+    if (shared) body.push(`  const buffer = new Float64Array(${total});`);
     let at = 0;
     const fields = items.map((i) => {
       if (!i.shape.length) return `${literalKey(i.name)}: NaN`;
-      const view = tensors.length > 1 ? `buffer.subarray(${at}, ${at + i.size})` : `new Float64Array(${i.size})`;
+      const view = shared ? `buffer.subarray(${at}, ${at + i.size})` : `new Float64Array(${i.size})`;
       at += i.size;
       return `${literalKey(i.name)}: ${view}`;
     });

@@ -11,9 +11,9 @@
 // b<n>/h<n> for buffer and holder aliases: this pass relies on exactly that.
 
 /** Bodies longer than this many lines are split. */
-export const SPLIT_LINES = 4000;
+export const SPLIT_LINES = 1500;
 /** Lines per part function. */
-export const PART_LINES = 1000;
+export const PART_LINES = 400;
 
 export interface SplitBody {
   /** Module-level declarations: the register file and the part functions. */
