@@ -268,7 +268,7 @@ function lowerToLoops(
   const seedIndex = new Map(outputs.map((o, k) => [o.name, k]));
   const leafName = (n: Node): string | undefined =>
     n.op !== "input" ? undefined : n.role === "seed" ? `s${seedIndex.get(n.name!)}` : `a${argIndex.get(`${n.role}:${n.name}`)}`;
-  const outputSinks = outputs.map((o, k) =>
+  const outputSinks = outputs.map((o) =>
     o.node.shape.length ? { node: o.node, tensor: `outputs[${key(o.name)}]` } : { node: o.node, scalar: (x: string) => `outputs[${key(o.name)}] = ${x};` },
   );
   const paramArgs = args.filter((a) => a.role === "param");

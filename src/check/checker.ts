@@ -370,11 +370,6 @@ class Checker {
     }
   }
 
-  /** Like expr, but failure propagates (the caller's statement stops). */
-  private must(e: Expr, scope: Scope, compileTime: boolean): Node {
-    return this.evaluate(e, scope, compileTime);
-  }
-
   private evaluate(e: Expr, scope: Scope, compileTime: boolean): Node {
     switch (e.kind) {
       case "number":

@@ -6,7 +6,7 @@
 
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { compile, type ModuleInterface } from "../compile.js";
 import { readSource } from "./files.js";

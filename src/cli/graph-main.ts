@@ -1,7 +1,7 @@
 // `gradc graph`: wiring of the command line to graph.ts (DOT, and SVG through Graphviz
 // built for WebAssembly, so no system Graphviz is needed).
 
-import { basename, extname } from "node:path";
+import { extname } from "node:path";
 import { analyze } from "../compile.js";
 import { readSource, writeAll } from "./files.js";
 import { parseAt } from "./check.js";

@@ -62,7 +62,7 @@ export const RULES: Record<Op, Rule | null> = {
   sub: (d, n, g) => [g, d.e("neg", g)],
   mul: (d, { args: [a, b] }, g) => [d.chain(g, b), d.chain(g, a)],
   div: (d, n, g) => {
-    const [a, b] = n.args;
+    const b = n.args[1];
     return [d.chain(g, d.e("div", d.c(1), b)), d.chain(g, d.e("neg", d.e("div", n, b)))];
   },
   pow: (d, n, g) => {

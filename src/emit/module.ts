@@ -53,7 +53,6 @@ export function printModule(m: ModuleParts, lang: Language): string {
   const ts = lang !== "js";
   const T = (annotation: string) => (ts ? annotation : "");
   const params = m.args.filter((a) => a.role === "param");
-  const file = key(m.sourceName);
   const lines: string[] = [];
   const out = (...l: string[]) => lines.push(...l);
 
@@ -129,7 +128,7 @@ export function printModule(m: ModuleParts, lang: Language): string {
 
   doc("Backward pass into preallocated gradients (and outputs, when given); allocates nothing");
   out(`export function backwardInto(args${T(": Args")}, seed${T(": Seed | undefined")}, grad${T(": Grads")}, outputs${T("?: Outputs")})${T(": Grads")} {`, ...check, ...reads);
-  out(...seedReads(m, file, T).map((s) => "  " + s));
+  out(...seedReads(m).map((s) => "  " + s));
   for (const s of m.backward) lines.push("  " + s);
   out("  return grad;", "}", "");
   doc("Backward pass: outputs and the gradient of the seeded outputs with respect to every param");
@@ -139,7 +138,7 @@ export function printModule(m: ModuleParts, lang: Language): string {
 }
 
 /** Seeds: `s<k>` per output. The loss case (one scalar output) defaults to 1. */
-function seedReads(m: ModuleParts, file: string, T: (a: string) => string): string[] {
+function seedReads(m: ModuleParts): string[] {
   const lossCase = m.outputs.length === 1 && m.outputs[0].shape.length === 0;
   const s: string[] = [];
   if (lossCase) {
