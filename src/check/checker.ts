@@ -500,7 +500,9 @@ class Checker {
         const { node, batched } = this.batch(e.body, scope, e.variable, from, to - from);
         return batched ? node : this.graph.broadcast(node, [to - from]);
       } catch (err) {
-        if (!(err instanceof Unbatchable)) throw err;
+        // Whatever the vectorizer cannot read (a `%` index, a name it resolves without the
+        // loop variable in scope) is left to unrolling, which reports real errors exactly.
+        if (!(err instanceof Unbatchable) && !(err instanceof CheckError)) throw err;
       }
     }
     const parts: Node[] = [];
@@ -706,20 +708,29 @@ function declaredBy(s: Statement): string[] {
   return [];
 }
 
-/** Walks the forward body of a gate, stopping at its arguments: a param found is lost. */
+/**
+ * The params a gate's forward value depends on that none of its arguments depends on:
+ * backward, which sends gradient only to the arguments, would give them none. (Comparing
+ * the two sets, not walking "around" the arguments, because simplification may rewrite
+ * `-(-x)` inside the body to the `x` behind an argument `-x`.)
+ */
 function paramsBehind(forward: Node, args: readonly Node[]): Node[] {
-  const stop = new Set(args.map((a) => a.id));
-  const seen = new Set<number>();
-  const found: Node[] = [];
-  const stack = [forward];
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (seen.has(n.id) || stop.has(n.id)) continue;
-    seen.add(n.id);
-    if (n.op === "input" && n.role === "param") found.push(n);
-    stack.push(...(n.op === "gate" ? n.args.slice(0, 1 + n.arity!) : n.args));
-  }
-  return found;
+  const paramsOf = (roots: readonly Node[]) => {
+    const seen = new Set<number>();
+    const found = new Map<number, Node>();
+    const stack = [...roots];
+    while (stack.length) {
+      const n = stack.pop()!;
+      if (seen.has(n.id)) continue;
+      seen.add(n.id);
+      if (n.op === "input" && n.role === "param") found.set(n.id, n);
+      stack.push(...(n.op === "gate" ? n.args.slice(0, 1 + n.arity!) : n.args));
+    }
+    return found;
+  };
+  const reached = paramsOf([forward]);
+  const passed = paramsOf(args);
+  return [...reached.values()].filter((p) => !passed.has(p.id));
 }
 
 function suggest(name: string, candidates: Iterable<string>): string {

@@ -344,7 +344,7 @@ export function printLoops(
         const body = (idx: Ix[]) => {
           const [i, j] = rows && cols ? idx : rows ? [idx[0], undefined] : [undefined, idx[0]];
           const at = flatten(n.shape, idx);
-          const acc = isLiteral(at) ? `${t}s${accCount++}` : `${t}s`;
+          const acc = `${t}s${accCount++}`; // unique: unrolled short axes put several in one loop body
           return dot(aOf(i), bOf(j), (x) => write(n, at, x), acc);
         };
         allocate(n);
@@ -421,12 +421,13 @@ export function printLoops(
   const stores = sinks.map((s) => {
     const n = resolve(s.node);
     if (s.scalar) return [s.scalar(stripOuter(element(n, [])))];
-    if (holderOf.get(n.id) === s.tensor) return [];
+    if (holderOf.get(n.id) === s.tensor && name[n.id] === `h${n.id}`) return []; // computed in place
     if (n.size === 1 && n.shape.length === 0) return [`${s.tensor}.fill(${element(n, [])});`];
     if (storage[n.id] === "buffer") return [`${s.tensor}.set(${name[n.id]});`];
     return [`{`, `  const out = ${s.tensor};`, ...loops(n.shape, (idx) => [`  out[${ixText(flatten(n.shape, idx))}] = ${element(n, idx)};`]), `}`];
   });
-  const fused = fuseLoops(statements, (buffer) => graph.nodes[Number(buffer.slice(1))].size);
+  // The stores read buffers too: fusion must not turn those into loop locals.
+  const fused = fuseLoops(statements, (buffer) => graph.nodes[Number(buffer.slice(1))].size, stores.flat().join("\n"));
   for (const b of fused.scalarized) buffers.delete(`buf${b.slice(1)}`);
   const keptAliases = aliases.filter((a) => !fused.scalarized.has(a.slice(6, a.indexOf(" ", 6))));
   return { statements: [...keptAliases, ...hoisted.values(), ...fused.lines], stores, helpers, buffers, operations };
@@ -446,7 +447,7 @@ interface Block {
  * them. A buffer that a merged loop writes and reads only at `[i]`, and nothing else reads,
  * becomes a local constant of the loop body (`bN_i`), and its module buffer goes.
  */
-function fuseLoops(lines: string[], sizeOf: (buffer: string) => number): { lines: string[]; scalarized: Set<string> } {
+function fuseLoops(lines: string[], sizeOf: (buffer: string) => number, readAfter: string): { lines: string[]; scalarized: Set<string> } {
   const blocks: Block[] = [];
   for (let k = 0; k < lines.length; k++) {
     const line = lines[k];
@@ -522,6 +523,7 @@ function fuseLoops(lines: string[], sizeOf: (buffer: string) => number): { lines
       usedOutside.set(m[1], seen === undefined || seen === group ? group : -1);
     }
   };
+  count(readAfter, -1);
   out.forEach((item) => {
     if (typeof item === "string") count(item, -1);
     else {
