@@ -188,6 +188,7 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
       ...(lossCase ? seedScaling(paramArgs) : []),
     ],
     declarations: [],
+    parts: [],
     helpers: new Set([...fwd.helpers, ...bwd.helpers]),
     checks,
   };
@@ -212,6 +213,7 @@ function splitLongBodies(module: ModuleParts): ModuleParts {
     forward: forward?.body ?? module.forward,
     backward: backward?.body ?? module.backward,
     declarations: [...module.declarations, ...(forward?.declarations ?? []), ...(backward?.declarations ?? [])],
+    parts: [...(forward?.parts ?? []), ...(backward?.parts ?? [])],
   };
 }
 
@@ -240,7 +242,7 @@ function seedScaling(params: readonly Argument[]): string[] {
   return [
     "if (s0 !== 1) {",
     ...params.map((p) =>
-      p.shape.length ? `  for (let k = 0, g = grad[${key(p.name)}]; k < ${p.node.size}; k++) g[k] *= s0;` : `  grad[${key(p.name)}] *= s0;`,
+      p.shape.length ? `  for (let k = 0, g = grad[${key(p.name)}]; k < ${p.node.size}; k++) g[k] = g[k] * s0;` : `  grad[${key(p.name)}] *= s0;`,
     ),
     "}",
   ];
@@ -294,6 +296,7 @@ function lowerToLoops(
       ...(outputs.length === 1 && outputs[0].node.shape.length === 0 ? seedScaling(paramArgs) : []),
     ],
     declarations: [...buffers.keys()].sort((a, b) => Number(a.slice(3)) - Number(b.slice(3))).map((b) => buffers.get(b)!),
+    parts: [],
     helpers: new Set([...fwd.helpers, ...bwd.helpers]),
     checks,
   };

@@ -96,7 +96,7 @@ export function backwardInto(args, seed, grad, outputs) {
   g0[1] = t13;
   g0[2] = t14;
   if (s0 !== 1) {
-    for (let k = 0, g = grad["s"]; k < 3; k++) g[k] *= s0;
+    for (let k = 0, g = grad["s"]; k < 3; k++) g[k] = g[k] * s0;
   }
   return grad;
 }

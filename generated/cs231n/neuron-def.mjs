@@ -87,8 +87,8 @@ export function backwardInto(args, seed, grad, outputs) {
   g1[0] = t7;
   g1[1] = t5;
   if (s0 !== 1) {
-    for (let k = 0, g = grad["w"]; k < 3; k++) g[k] *= s0;
-    for (let k = 0, g = grad["x"]; k < 2; k++) g[k] *= s0;
+    for (let k = 0, g = grad["w"]; k < 3; k++) g[k] = g[k] * s0;
+    for (let k = 0, g = grad["x"]; k < 2; k++) g[k] = g[k] * s0;
   }
   return grad;
 }

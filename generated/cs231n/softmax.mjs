@@ -129,8 +129,8 @@ export function backwardInto(args, seed, grad, outputs) {
   g1[1] = t12;
   g1[2] = t13;
   if (s0 !== 1) {
-    for (let k = 0, g = grad["W"]; k < 6; k++) g[k] *= s0;
-    for (let k = 0, g = grad["b"]; k < 3; k++) g[k] *= s0;
+    for (let k = 0, g = grad["W"]; k < 6; k++) g[k] = g[k] * s0;
+    for (let k = 0, g = grad["b"]; k < 3; k++) g[k] = g[k] * s0;
   }
   return grad;
 }

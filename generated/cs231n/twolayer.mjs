@@ -237,10 +237,10 @@ export function backwardInto(args, seed, grad, outputs) {
     out[2] = t42_2;
   }
   if (s0 !== 1) {
-    for (let k = 0, g = grad["W1"]; k < 200; k++) g[k] *= s0;
-    for (let k = 0, g = grad["b1"]; k < 100; k++) g[k] *= s0;
-    for (let k = 0, g = grad["W2"]; k < 300; k++) g[k] *= s0;
-    for (let k = 0, g = grad["b2"]; k < 3; k++) g[k] *= s0;
+    for (let k = 0, g = grad["W1"]; k < 200; k++) g[k] = g[k] * s0;
+    for (let k = 0, g = grad["b1"]; k < 100; k++) g[k] = g[k] * s0;
+    for (let k = 0, g = grad["W2"]; k < 300; k++) g[k] = g[k] * s0;
+    for (let k = 0, g = grad["b2"]; k < 3; k++) g[k] = g[k] * s0;
   }
   return grad;
 }

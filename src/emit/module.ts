@@ -7,6 +7,7 @@
 
 import type { Shape } from "../ir/graph.js";
 import { HELPER_SOURCE } from "../ir/ops.js";
+import type { Part } from "./split.js";
 
 export interface ModuleArg {
   name: string;
@@ -30,8 +31,10 @@ export interface ModuleParts {
   forward: string[];
   /** Statements of backwardInto after argument and seed reads; they write `grad` and, when given, `outputs`. */
   backward: string[];
-  /** Module-level declarations (scratch buffers, loop kernels). */
+  /** Module-level declarations (scratch buffers, the register file of split bodies). */
   declarations: string[];
+  /** Part functions of long bodies (emit/split.ts), called from forwardInto and backwardInto. */
+  parts: Part[];
   helpers: Set<string>;
   checks: boolean;
 }
@@ -87,11 +90,25 @@ export function printModule(m: ModuleParts, lang: Language): string {
   }
 
   // Helpers the code calls (an op may print inline after all, as relu does for simple operands).
-  const calls = (h: string) => [m.forward, m.backward, m.declarations].some((body) => body.some((l) => l.includes(`${h}(`)));
+  const calls = (h: string) => [m.forward, m.backward, m.declarations, ...m.parts.map((p) => p.lines)].some((body) => body.some((l) => l.includes(`${h}(`)));
   for (const h of [...m.helpers].sort()) if (calls(h)) out(ts ? typedHelper(HELPER_SOURCE[h]) : HELPER_SOURCE[h], "");
   printSupport(m, out, T);
-  for (const d of m.declarations) out(d);
+  for (const d of m.declarations) out(ts ? nonNullReads(d) : d);
   if (m.declarations.length) out("");
+  // Part functions take the locals of the function they came from: arguments `a<i>`, seeds
+  // `s<k>`, `grad` and `outputs`, typed as there.
+  const typeOf = (param: string): string => {
+    const k = Number(param.slice(1));
+    if (param === "grad") return "Grads";
+    if (param === "outputs") return "Outputs | undefined";
+    const shape = param.startsWith("a") ? m.args[k].shape : m.outputs[k].shape;
+    return shape.length ? "ArrayLike<number>" : "number";
+  };
+  for (const part of m.parts) {
+    out(`function ${part.name}(${part.params.map((p) => p + T(`: ${typeOf(p)}`)).join(", ")})${T(": void")} {`);
+    for (const l of part.lines) lines.push("  " + (ts ? nonNullReads(l) : l));
+    out("}", "");
+  }
 
   const holders = (items: { name: string; shape: Shape; size: number }[]) => {
     const tensors = items.filter((i) => i.shape.length);
@@ -121,7 +138,7 @@ export function printModule(m: ModuleParts, lang: Language): string {
   doc("Forward pass into preallocated outputs; allocates nothing");
   out(`export function forwardInto(args${T(": Args")}, outputs${T(": Outputs")})${T(": Outputs")} {`, ...check, ...reads);
   // Bodies can be long: pushed line by line, never spread into one call's arguments.
-  for (const s of m.forward) lines.push("  " + s);
+  for (const s of m.forward) lines.push("  " + (ts ? nonNullReads(s) : s));
   out("  return outputs;", "}", "");
   doc("Forward pass: computes the outputs");
   out(`export function forward(args${T(": Args")})${T(": Outputs")} {`, "  return forwardInto(args, createOutputs());", "}", "");
@@ -129,7 +146,7 @@ export function printModule(m: ModuleParts, lang: Language): string {
   doc("Backward pass into preallocated gradients (and outputs, when given); allocates nothing");
   out(`export function backwardInto(args${T(": Args")}, seed${T(": Seed | undefined")}, grad${T(": Grads")}, outputs${T("?: Outputs")})${T(": Grads")} {`, ...check, ...reads);
   out(...seedReads(m).map((s) => "  " + s));
-  for (const s of m.backward) lines.push("  " + s);
+  for (const s of m.backward) lines.push("  " + (ts ? nonNullReads(s) : s));
   out("  return grad;", "}", "");
   doc("Backward pass: outputs and the gradient of the seeded outputs with respect to every param");
   out(`export function backward(args${T(": Args")}, seed${T("?: Seed")})${T(": { outputs: Outputs; grad: Grads }")} {`);
@@ -210,6 +227,20 @@ function printSupport(m: ModuleParts, out: (...l: string[]) => void, T: (a: stri
       "",
     );
   }
+}
+
+/**
+ * TypeScript only: `a0[3]` -> `a0[3]!` for every element read of the kernels' arrays, so
+ * the module also type-checks under `noUncheckedIndexedAccess` (where reading an
+ * `ArrayLike<number>` or a `Float64Array` gives `number | undefined`). Writes
+ * (`x[i] = `, `x[i] += `) are left alone. The kernels' array names are ours: arguments
+ * `a<n>`, seeds `s<n>`, outputs `o<n>`/`out`, gradients `g<n>`/`h<n>`/`g`, buffers
+ * `b<n>`/`buf<n>`, the register file `...Registers`.
+ */
+function nonNullReads(line: string): string {
+  // A compound update reads too: `b[i] += e;` -> `b[i] = b[i]! + (e);`.
+  line = line.replace(/^(\s*)((?:[asoghb]\d+|buf\d+|out|g|\w+Registers)\[[^\[\]]*\]) ([-+*])= (.*);$/, "$1$2 = $2 $3 ($4);");
+  return line.replace(/\b((?:[asoghb]\d+|buf\d+|out|g|\w+Registers)\[[^\[\]]*\])(?!\s*(?:=(?!=)|\+=|\*=|-=))/g, "$1!");
 }
 
 /** Add number annotations to a helper's JavaScript source. */

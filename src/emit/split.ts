@@ -15,9 +15,18 @@ export const SPLIT_LINES = 1500;
 /** Lines per part function. */
 export const PART_LINES = 400;
 
+export interface Part {
+  name: string;
+  /** Names from the calling function it takes (argument and seed locals, `grad`, `outputs`). */
+  params: string[];
+  lines: string[];
+}
+
 export interface SplitBody {
-  /** Module-level declarations: the register file and the part functions. */
+  /** Module-level declaration of the register file. */
   declarations: string[];
+  /** The part functions, printed by the module printer (which knows the parameter types). */
+  parts: Part[];
   /** The new body: the part calls, then the tail. */
   body: string[];
 }
@@ -64,25 +73,56 @@ export function splitBody(body: string[], tail: number, name: string, context: s
   const shared = (n: string) => {
     if (!register.has(n)) register.set(n, register.size);
   };
+  const valueNames = (line: string) => {
+    const found: string[] = [];
+    codeOnly(line, (code) => {
+      for (const m of code.matchAll(VALUE_NAME)) found.push(m[0]);
+      return code;
+    });
+    return found;
+  };
   parts.forEach((lines, p) => {
-    for (const line of lines) for (const m of line.matchAll(VALUE_NAME)) if (declaredIn.has(m[0]) && declaredIn.get(m[0]) !== p) shared(m[0]);
+    for (const line of lines) for (const n of valueNames(line)) if (declaredIn.has(n) && declaredIn.get(n) !== p) shared(n);
   });
-  for (const line of stores) for (const m of line.matchAll(VALUE_NAME)) if (declaredIn.has(m[0])) shared(m[0]);
+  for (const line of stores) for (const n of valueNames(line)) if (declaredIn.has(n)) shared(n);
 
   const file = `${name}Registers`;
   const rewrite = (line: string) =>
-    line
-      .replace(DECLARATION, (whole, n: string) => (register.has(n) ? `${file}[${register.get(n)}] = ` : whole))
-      .replace(VALUE_NAME, (n) => (register.has(n) ? `${file}[${register.get(n)}]` : n));
+    codeOnly(line.replace(DECLARATION, (whole, n: string) => (register.has(n) ? `${file}[${register.get(n)}] = ` : whole)), (code) =>
+      code.replace(VALUE_NAME, (n) => (register.has(n) ? `${file}[${register.get(n)}]` : n)),
+    );
   const declarations = [`const ${file} = new Float64Array(${Math.max(1, register.size)});`, ""];
+  const functions: Part[] = [];
   const calls: string[] = [];
   parts.forEach((lines, p) => {
     const text = lines.join("\n");
     const used = context.filter((c) => new RegExp(`\\b${c}\\b`).test(text) || aliases.some((a) => a.includes(` = ${c}`) && text.includes(a.slice(6, a.indexOf(" =", 6)))));
     const neededAliases = aliases.filter((a) => new RegExp(`\\b${a.slice(6, a.indexOf(" =", 6))}\\b`).test(text));
     const params = context.filter((c) => used.includes(c) || neededAliases.some((a) => new RegExp(`\\b${c}\\b`).test(a.slice(a.indexOf("=")))));
-    declarations.push(`function ${name}Part${p}(${params.join(", ")}) {`, ...neededAliases.map((a) => "  " + a), ...lines.map((l) => "  " + rewrite(l)), "}", "");
+    functions.push({ name: `${name}Part${p}`, params, lines: [...neededAliases, ...lines.map(rewrite)] });
     calls.push(`${name}Part${p}(${params.join(", ")});`);
   });
-  return { declarations, body: [...aliases, ...calls, ...stores.map(rewrite)] };
+  return { declarations, parts: functions, body: [...aliases, ...calls, ...stores.map(rewrite)] };
+}
+
+/**
+ * Apply `f` to the code of a line, not to its string literals (source names are quoted
+ * property keys, and may look like temporaries: `outputs["t1"]`) nor its `//` comment.
+ */
+function codeOnly(line: string, f: (code: string) => string): string {
+  let result = "";
+  let code = "";
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (c === '"') {
+      let end = i + 1;
+      while (end < line.length && line[end] !== '"') end += line[end] === "\\" ? 2 : 1;
+      result += f(code) + line.slice(i, end + 1);
+      code = "";
+      i = end;
+    } else if (c === "/" && line[i + 1] === "/") {
+      return result + f(code) + line.slice(i);
+    } else code += c;
+  }
+  return result + f(code);
 }

@@ -1,0 +1,57 @@
+// Generated TypeScript in projects with the strictest flags people turn on:
+// noUncheckedIndexedAccess (array reads are `number | undefined`), exactOptionalPropertyTypes
+// and noPropertyAccessFromIndexSignature, beside strict. Straight-line, loop and split code,
+// scalar and tensor outputs, one output and several.
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { Project, ts } from "ts-morph";
+import { compile } from "../src/compile.js";
+
+function chain(n: number): string {
+  const lines = ["param x0", "param c[3]"];
+  for (let i = 1; i <= n; i++) lines.push(`x${i} = 0.5 * x${i - 1} + 0.1 * sin(x${i - 1}) + c[${i % 3}]`);
+  return [...lines, `output f = x${n}`, "output g = x1 * c[0]"].join("\n");
+}
+
+const programs: [string, string, "auto" | "unrolled" | "loops"][] = [
+  ["neuron", readFileSync("examples/cs231n/neuron.expr", "utf8"), "auto"],
+  ["twolayer", readFileSync("examples/cs231n/twolayer.expr", "utf8"), "auto"],
+  ["hinge", readFileSync("examples/cs231n/hinge.expr", "utf8"), "loops"],
+  ["rosenbrock", "param x[100]\noutput f = sum(100*(x[i+1] - x[i]^2)^2 + (1 - x[i])^2 for i in 0..99)", "auto"],
+  ["several outputs", "param u[6], a\noutput f = a * sum(u)\noutput g = exp(u)", "loops"],
+  ["a split body", chain(600), "auto"],
+];
+
+describe("generated TypeScript type-checks under the strictest flags", () => {
+  it("every program, and a caller", () => {
+    const project = new Project({
+      useInMemoryFileSystem: true,
+      compilerOptions: {
+        strict: true,
+        noUncheckedIndexedAccess: true,
+        exactOptionalPropertyTypes: true,
+        noPropertyAccessFromIndexSignature: true,
+        noImplicitReturns: true,
+        target: ts.ScriptTarget.ES2022,
+        module: ts.ModuleKind.ESNext,
+        moduleResolution: ts.ModuleResolutionKind.Bundler,
+        lib: ["lib.es2022.d.ts"],
+        noEmit: true,
+        skipDefaultLibCheck: true,
+      },
+    });
+    programs.forEach(([name, source, emit], k) => {
+      const r = compile(source, { filename: `${name}.expr`, format: "ts", emit });
+      if (!r.ok) throw new Error(r.diagnostics.map((d) => d.text).join("\n"));
+      if (name === "a split body") expect(r.code).toMatch(/function backwardPart0\(/);
+      project.createSourceFile(`m${k}.ts`, r.code);
+    });
+    project.createSourceFile(
+      "caller.ts",
+      'import { backward, createGrad, backwardInto } from "./m0.js";\n' +
+        "const r = backward({ w: [2, -3, -3], x: [-1, -2] });\nconst g: Float64Array = r.grad.w;\nbackwardInto({ w: [1, 2, 3], x: [4, 5] }, undefined, createGrad());\nexport { g };\n",
+    );
+    const errors = project.getPreEmitDiagnostics().map((d) => `${d.getSourceFile()?.getBaseName()}:${d.getLineNumber()}: ${ts.flattenDiagnosticMessageText(d.getMessageText(), "\n")}`);
+    expect(errors).toEqual([]);
+  }, 60_000);
+});
