@@ -127,7 +127,7 @@ export function printLoops(
       case "leaf":
         return leafRead(n, flatten(n.shape, idx));
       case "buffer":
-        return `${name[n.id]}[${ixText(flatten(n.shape, idx))}]`;
+        return hoist(name[n.id], flatten(n.shape, idx));
       case "scalars": {
         const at = flatten(n.shape, idx);
         if (!isLiteral(at)) throw new Error(`internal: small tensor read at a variable index`);
@@ -160,7 +160,7 @@ export function printLoops(
       return `${name[n.id]}_${at.c}`;
     }
     if (storage[n.id] === "leaf") return leafRead(n, at);
-    if (storage[n.id] === "buffer") return `${name[n.id]}[${ixText(at)}]`;
+    if (storage[n.id] === "buffer") return hoist(name[n.id], at);
     throw new Error(`internal: flat read of '${n.op}' stored as ${storage[n.id]}`);
   };
   /**
@@ -168,7 +168,7 @@ export function printLoops(
    * use it write typed arrays V8 cannot prove distinct from it, so it would reload it.
    */
   function leafRead(n: Node, at: Ix): string {
-    if (!isLiteral(at)) return `${name[n.id]}[${ixText(at)}]`;
+    if (!isLiteral(at)) return hoist(name[n.id], at);
     const local = `${name[n.id]}_${at.c}`;
     if (!hoisted.has(local)) hoisted.set(local, `const ${local} = ${name[n.id]}[${at.c}];`);
     return local;
@@ -176,6 +176,29 @@ export function printLoops(
 
   let depth = 0;
   const indexNames = ["i", "j", "k", "l"];
+  /** The `for` loops being written, outermost first, each with reads hoisted to its body's top. */
+  const levels: { variable: string; prelude: string[]; reads: Map<string, string> }[] = [];
+  let hoistedReads = 0;
+  /**
+   * An array read in a nest of loops that does not depend on the innermost loop is read
+   * once per iteration of the loop it does depend on: the arrays written in the nest may
+   * be views of one buffer, so V8 would reload it every time. (Only reads of operands: a
+   * node's loop nest writes only its own storage.)
+   */
+  const hoist = (array: string, at: Ix): string => {
+    const text = `${array}[${ixText(at)}]`;
+    if (levels.length < 2) return text;
+    const used = at.v.map(([n]) => levels.findIndex((l) => l.variable === n));
+    if (used.some((l) => l === -1) || used.includes(levels.length - 1)) return text;
+    const level = levels[Math.max(0, ...used)];
+    let local = level.reads.get(text);
+    if (!local) {
+      local = `r${hoistedReads++}`;
+      level.reads.set(text, local);
+      level.prelude.push(`const ${local} = ${text};`);
+    }
+    return local;
+  };
   /**
    * Loops over `shape`: axes longer than SMALL_EXTENT become `for` loops, outermost; short
    * axes are unrolled inside them with literal indices (one loop of three statements, not
@@ -199,9 +222,12 @@ export function printLoops(
       const v = indexNames[depth] ?? `i${depth}`;
       idx[big[k]] = variable(v);
       depth++;
+      const level = { variable: v, prelude: [] as string[], reads: new Map<string, string>() };
+      levels.push(level);
       const inner = looped(k + 1);
+      levels.pop();
       depth--;
-      return [`for (let ${v} = 0; ${v} < ${shape[big[k]]}; ${v}++) {`, ...inner.map((s) => "  " + s), "}"];
+      return [`for (let ${v} = 0; ${v} < ${shape[big[k]]}; ${v}++) {`, ...[...level.prelude, ...inner].map((s) => "  " + s), "}"];
     };
     return looped(0);
   };
