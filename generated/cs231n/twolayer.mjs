@@ -143,9 +143,9 @@ export function backwardInto(args, seed, grad, outputs) {
   const s0 = seed === undefined ? 1 : seedScalar(seed["loss"], "loss");
   const b11 = buf11;
   const b12 = buf12;
-  const h47 = grad["b1"];
-  const h53 = grad["W2"];
-  const h55 = grad["W1"];
+  const h46 = grad["b1"];
+  const h52 = grad["W2"];
+  const h54 = grad["W1"];
   const a0_0 = a0[0];
   const a0_1 = a0[1];
   const a6_0 = a6[0];
@@ -162,7 +162,7 @@ export function backwardInto(args, seed, grad, outputs) {
   let t18 = 0;
   let t23 = 0;
   let t25 = 0;
-  let t39 = 0;
+  let t38 = 0;
   // twolayer.expr:27
   for (let i = 0; i < 100; i++) {
     b11[i] = (a4[i] + (a3[i * 2] * a0_0 + a3[i * 2 + 1] * a0_1));
@@ -204,24 +204,21 @@ export function backwardInto(args, seed, grad, outputs) {
   const t27 = t21 * t26;
   const t28 = t19 + t27;
   // twolayer.expr:29
-  const t37_0 = (a1_0 * (-1));
-  const t37_1 = (a1_1 * (-1));
-  const t37_2 = (a1_2 * (-1));
-  t39 += (-t37_0);
-  t39 += (-t37_1);
-  t39 += (-t37_2);
-  const t42_0 = (t37_0 + (t39 * Math.exp(t16_0)));
-  const t42_1 = (t37_1 + (t39 * Math.exp(t16_1)));
-  const t42_2 = (t37_2 + (t39 * Math.exp(t16_2)));
+  t38 += a1_0;
+  t38 += a1_1;
+  t38 += a1_2;
+  const t41_0 = ((-a1_0) + (t38 * Math.exp(t16_0)));
+  const t41_1 = ((-a1_1) + (t38 * Math.exp(t16_1)));
+  const t41_2 = ((-a1_2) + (t38 * Math.exp(t16_2)));
   // twolayer.expr:28
   // twolayer.expr:27
   for (let i = 0; i < 100; i++) {
-    h47[i] = (b11[i] > 0 ? (t42_0 * a5[i] + t42_1 * a5[i + 100] + t42_2 * a5[i + 200]) : 0);
-    h53[i] = ((t42_0 * b12[i]) + (2 * (a5[i] * t21)));
-    h53[i + 100] = ((t42_1 * b12[i]) + (2 * (a5[i + 100] * t21)));
-    h53[i + 200] = ((t42_2 * b12[i]) + (2 * (a5[i + 200] * t21)));
-    h55[i * 2] = ((h47[i] * a0_0) + (2 * (a3[i * 2] * t21)));
-    h55[i * 2 + 1] = ((h47[i] * a0_1) + (2 * (a3[i * 2 + 1] * t21)));
+    h46[i] = (b11[i] > 0 ? (t41_0 * a5[i] + t41_1 * a5[i + 100] + t41_2 * a5[i + 200]) : 0);
+    h52[i] = ((t41_0 * b12[i]) + (2 * (a5[i] * t21)));
+    h52[i + 100] = ((t41_1 * b12[i]) + (2 * (a5[i + 100] * t21)));
+    h52[i + 200] = ((t41_2 * b12[i]) + (2 * (a5[i + 200] * t21)));
+    h54[i * 2] = ((h46[i] * a0_0) + (2 * (a3[i * 2] * t21)));
+    h54[i * 2 + 1] = ((h46[i] * a0_1) + (2 * (a3[i * 2 + 1] * t21)));
   }
   // twolayer.expr:25
   // twolayer.expr:23
@@ -232,9 +229,9 @@ export function backwardInto(args, seed, grad, outputs) {
   // gradient of b2 (param at twolayer.expr:25)
   {
     const out = grad["b2"];
-    out[0] = t42_0;
-    out[1] = t42_1;
-    out[2] = t42_2;
+    out[0] = t41_0;
+    out[1] = t41_1;
+    out[2] = t41_2;
   }
   if (s0 !== 1) {
     for (let k = 0, g = grad["W1"]; k < 200; k++) g[k] = g[k] * s0;

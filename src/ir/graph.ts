@@ -131,15 +131,20 @@ export class Graph {
     return this.broadcast(this.constant(0), shape);
   }
 
-  elementwise(op: ElementwiseName, operands: readonly Node[]): Node {
+  elementwise(op: ElementwiseName, given: readonly Node[]): Node {
     const spec = ELEMENTWISE[op];
-    if (operands.length !== spec.arity) throw new Error(`internal: ${op} takes ${spec.arity} operands`);
+    if (given.length !== spec.arity) throw new Error(`internal: ${op} takes ${spec.arity} operands`);
     let shape: Shape = [];
-    for (const a of operands) {
+    for (const a of given) {
       if (a.shape.length === 0) continue;
       if (shape.length === 0) shape = a.shape;
       else if (!sameShape(shape, a.shape)) throw new Error(`internal: ${op} on ${formatShape(shape)} and ${formatShape(a.shape)}`);
     }
+    // A scalar broadcast to a tensor beside a real tensor operand is just the scalar:
+    // elementwise operations broadcast scalars themselves, and constants then fold.
+    const broadcastScalar = (a: Node) => a.op === "gather" && a.args[0].shape.length === 0 && a.map!.strides.every((x) => x === 0);
+    const full = given.some((a) => a.shape.length > 0 && !broadcastScalar(a));
+    const operands = full ? given.map((a) => (broadcastScalar(a) ? a.args[0] : a)) : given;
     const simpler = this.simplify(op, operands, shape);
     if (simpler) return simpler;
     let args = operands;
