@@ -50,26 +50,33 @@ const MAX_ECHO = 200;
 
 export function renderDiagnostic(file: string, source: string, d: Diagnostic): string {
   const loc = locate(source, d.span.start);
-  let text = Array.from(loc.lineText);
-  let caretAt = loc.column - 1;
-  let prefix = "";
-  if (text.length > MAX_ECHO) {
-    const from = Math.max(0, Math.min(caretAt - MAX_ECHO / 2, text.length - MAX_ECHO));
-    text = text.slice(from, from + MAX_ECHO);
-    caretAt -= from;
-    if (from > 0) prefix = "...";
-  }
+  // Only a window of the line around the caret is split into code points and echoed, so a
+  // 1 MB line costs no more than a short one.
+  const at = Math.max(0, Math.min(d.span.start, source.length));
+  let lineStart = source.lastIndexOf("\n", at - 1) + 1;
+  if (lineStart === 0 && source.charCodeAt(0) === 0xfeff) lineStart = 1;
+  const caretUnits = Math.min(at - lineStart, loc.lineText.length);
+  let from = Math.max(0, caretUnits - 2 * MAX_ECHO);
+  if (from > 0 && isLowSurrogate(loc.lineText.charCodeAt(from))) from--;
+  const around = Array.from(loc.lineText.slice(from, Math.min(loc.lineText.length, caretUnits + 2 * MAX_ECHO)));
+  const caretInAround = countCodePoints(loc.lineText, from, caretUnits);
+  const start = Math.max(0, Math.min(caretInAround - MAX_ECHO / 2, around.length - MAX_ECHO));
+  const text = around.slice(start, start + MAX_ECHO);
+  const caretAt = caretInAround - start;
+  const prefix = from > 0 || start > 0 ? "..." : "";
   // Control characters (NUL, escapes) are shown as a visible placeholder so a diagnostic
   // never writes raw terminal escapes.
   const shown = text.map((ch) => (ch === "\t" ? " " : /[\u0000-\u001f\u007f]/.test(ch) ? "\u00b7" : ch)).join("");
-  const spanWidth = countCodePoints(source, d.span.start, Math.min(d.span.end, source.length));
-  const width = Math.max(1, Math.min(Array.from(loc.lineText).length - loc.column + 1, spanWidth, 80));
+  const spanWidth = countCodePoints(source, at, Math.min(d.span.end, source.length, at + 400));
+  const width = Math.max(1, Math.min(text.length - caretAt, spanWidth, 80));
   return (
     `${file}:${loc.line}:${loc.column}: error: ${d.message}\n` +
     `  ${prefix}${shown}\n` +
-    `  ${" ".repeat(prefix.length + caretAt)}${"^".repeat(Math.max(1, width))}`
+    `  ${" ".repeat(prefix.length + caretAt)}${"^".repeat(width)}`
   );
 }
+
+const isLowSurrogate = (c: number) => c >= 0xdc00 && c <= 0xdfff;
 
 /**
  * The candidate a misspelt name most likely meant, for "did you mean" suggestions: the same
