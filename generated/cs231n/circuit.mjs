@@ -17,6 +17,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("circuit.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("circuit.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("circuit.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgs(args) {
@@ -24,6 +25,11 @@ function checkArgs(args) {
   checkScalar(args["x"], "x");
   checkScalar(args["y"], "y");
   checkScalar(args["z"], "z");
+}
+
+function seedOf(seed, name) {
+  if (seed === null || typeof seed !== "object" || Array.isArray(seed)) throw new TypeError("circuit.expr" + ": the seed must be an object of upstream gradients by output name, got " + describe(seed));
+  return Object.prototype.hasOwnProperty.call(seed, name) ? (seed)[name] : undefined;
 }
 
 function seedScalar(v, name) {
@@ -66,7 +72,7 @@ export function backwardInto(args, seed, grad, outputs) {
   const a0 = args["x"];
   const a1 = args["y"];
   const a2 = args["z"];
-  const s0 = seed === undefined ? 1 : seedScalar(seed["f"], "f");
+  const s0 = seed === undefined ? 1 : seedScalar(seedOf(seed, "f"), "f");
   // circuit.expr:6
   const t0 = a0 + a1;
   // circuit.expr:7

@@ -17,12 +17,18 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("neuron-gate.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("neuron-gate.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("neuron-gate.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("neuron-gate.expr" + ": expected an object of arguments, got " + describe(args));
   checkTensor(args["w"], "w", 3);
   checkTensor(args["x"], "x", 2);
+}
+
+function seedOf(seed, name) {
+  if (seed === null || typeof seed !== "object" || Array.isArray(seed)) throw new TypeError("neuron-gate.expr" + ": the seed must be an object of upstream gradients by output name, got " + describe(seed));
+  return Object.prototype.hasOwnProperty.call(seed, name) ? (seed)[name] : undefined;
 }
 
 function seedScalar(v, name) {
@@ -63,7 +69,7 @@ export function backwardInto(args, seed, grad, outputs) {
   checkArgs(args);
   const a0 = args["w"];
   const a1 = args["x"];
-  const s0 = seed === undefined ? 1 : seedScalar(seed["f"], "f");
+  const s0 = seed === undefined ? 1 : seedScalar(seedOf(seed, "f"), "f");
   // neuron-gate.expr:10
   const t0 = 1 / (1 + Math.exp((-(((a0[0] * a1[0]) + (a0[1] * a1[1])) + a0[2]))));
   const t1 = t0 * (1 - t0);

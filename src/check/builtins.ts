@@ -32,8 +32,15 @@ export function reduceAll(graph: Graph, name: (typeof REDUCERS)[number], x: Node
   switch (name) {
     case "mean":
       return graph.elementwise("div", [graph.reduce("sum", x), graph.constant(x.size)]);
-    case "norm":
-      return graph.elementwise("sqrt", [graph.reduce("sum", graph.elementwise("mul", [x, x]))]);
+    case "norm": {
+      // max|x| * sqrt(sum((x / max|x|)^2)): the squares neither overflow (3e300) nor
+      // underflow (3e-300); a zero vector has norm 0. The scale passes no gradient itself.
+      if (x.shape.length === 0) return graph.elementwise("abs", [x]);
+      const scale = graph.elementwise("stop", [graph.reduce("rmax", graph.elementwise("abs", [x]))]);
+      const scaled = graph.elementwise("div", [x, scale]);
+      const norm = graph.elementwise("mul", [scale, graph.elementwise("sqrt", [graph.reduce("sum", graph.elementwise("mul", [scaled, scaled]))])]);
+      return graph.elementwise("where", [graph.elementwise("gt", [scale, graph.constant(0)]), norm, graph.constant(0)]);
+    }
     default:
       return graph.reduce(kind[name], x);
   }
@@ -53,8 +60,12 @@ export function applyOther(graph: Graph, name: (typeof OTHERS)[number], args: No
     case "softmax":
     case "log_softmax": {
       if (x.shape.length !== 1) return `'${name}' takes a vector, got ${x.shape.length === 0 ? "a scalar" : `a matrix ${formatShape(x.shape)}`}`;
-      const shifted = graph.elementwise("sub", [x, graph.reduce("logsumexp", x)]);
-      return name === "softmax" ? graph.elementwise("exp", [shifted]) : shifted;
+      // Shifted by the maximum, through which no gradient flows: exp(x - m) / sum and
+      // (x - m) - log(sum) stay exact where x - logsumexp(x) would round away log(sum).
+      const shifted = graph.elementwise("sub", [x, graph.elementwise("stop", [graph.reduce("rmax", x)])]);
+      const e = graph.elementwise("exp", [shifted]);
+      const total = graph.reduce("sum", e);
+      return name === "softmax" ? graph.elementwise("div", [e, total]) : graph.elementwise("sub", [shifted, graph.elementwise("log", [total])]);
     }
     case "transpose": {
       if (x.shape.length !== 2) return `'transpose' takes a matrix, got ${x.shape.length === 0 ? "a scalar" : `a vector ${formatShape(x.shape)}`}`;

@@ -65,9 +65,14 @@ export const RULES: Record<Op, Rule | null> = {
     const b = n.args[1];
     return [d.chain(g, d.e("div", d.c(1), b)), d.chain(g, d.e("neg", d.e("div", n, b)))];
   },
+  // b a^(b-1) and a^b log a, with the limits the formulas miss at a = 0: d/da a^0 = 0
+  // (not 0 * Infinity) and d/db 0^b = 0 for b > 0 (not 0 * -Infinity).
   pow: (d, n, g) => {
     const [a, b] = n.args;
-    return [d.chain(g, d.e("mul", b, d.e("pow", a, d.e("sub", b, d.c(1))))), d.chain(g, d.e("mul", n, d.e("log", a)))];
+    const zero = d.c(0);
+    const da = d.e("where", d.e("eq", b, zero), zero, d.e("mul", b, d.e("pow", a, d.e("sub", b, d.c(1)))));
+    const db = d.e("where", d.e("eq", n, zero), zero, d.e("mul", n, d.e("log", a)));
+    return [d.chain(g, da), d.chain(g, db)];
   },
   exp: (d, n, g) => [d.chain(g, n)],
   expm1: (d, n, g) => [d.chain(g, d.e("add", n, d.c(1)))],
@@ -92,9 +97,13 @@ export const RULES: Record<Op, Rule | null> = {
   ceil: none,
   max: (d, { args: [a, b] }, g) => [d.chain(g, winWeight(d, "gt", a, b)), d.chain(g, winWeight(d, "gt", b, a))],
   min: (d, { args: [a, b] }, g) => [d.chain(g, winWeight(d, "lt", a, b)), d.chain(g, winWeight(d, "lt", b, a))],
+  // x / (x² + y²) and -y / (x² + y²), computed on x and y scaled by max(|x|, |y|) so that
+  // neither the squares nor their sum underflow or overflow.
   atan2: (d, { args: [y, x] }, g) => {
-    const r2 = d.e("add", d.e("mul", x, x), d.e("mul", y, y));
-    return [d.chain(g, d.e("div", x, r2)), d.chain(g, d.e("neg", d.e("div", y, r2)))];
+    const s = d.e("max", d.e("abs", x), d.e("abs", y));
+    const [xs, ys] = [d.e("div", x, s), d.e("div", y, s)];
+    const r2 = d.e("add", d.e("mul", xs, xs), d.e("mul", ys, ys));
+    return [d.chain(g, d.e("div", d.e("div", xs, r2), s)), d.chain(g, d.e("neg", d.e("div", d.e("div", ys, r2), s)))];
   },
   lt: none,
   le: none,
@@ -110,6 +119,7 @@ export const RULES: Record<Op, Rule | null> = {
     return [undefined, d.e("where", c, g, zero), d.e("where", c, zero, g)];
   },
   chainmul: null,
+  stop: none,
   reluGrad: null,
   lseFinish: null,
 
@@ -125,7 +135,12 @@ export const RULES: Record<Op, Rule | null> = {
   prod: (d, { args: [x] }, g) => [d.chain(g, d.graph.prodExcept(x))],
   rmax: extremum,
   rmin: extremum,
-  logsumexp: (d, n, g) => [d.chain(g, d.e("exp", d.e("sub", n.args[0], n)))],
+  // softmax, as exp(x - max) / sum(exp(x - max)): exp(x - out) would lose log(sum) next to
+  // a huge max (1e300 + log 2 is 1e300).
+  logsumexp: (d, { args: [x] }, g) => {
+    const e = d.e("exp", d.e("sub", x, d.graph.reduce("rmax", x)));
+    return [d.chain(g, d.e("div", e, d.graph.reduce("sum", e)))];
+  },
   prodexcept: null,
 
   gather: (d, n, g) => [{ values: g, map: n.map! }],

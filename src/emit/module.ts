@@ -160,7 +160,7 @@ function seedReads(m: ModuleParts): string[] {
   const s: string[] = [];
   if (lossCase) {
     const o = m.outputs[0];
-    s.push(`const s0 = seed === undefined ? 1 : seedScalar(seed[${key(o.name)}], ${key(o.name)});`);
+    s.push(`const s0 = seed === undefined ? 1 : seedScalar(seedOf(seed, ${key(o.name)}), ${key(o.name)});`);
     return s;
   }
   const names = m.outputs.map((o) => o.name).join(", ");
@@ -168,7 +168,7 @@ function seedReads(m: ModuleParts): string[] {
     `if (seed === undefined) throw new Error(${key(`backward of ${m.sourceName} needs a seed: an upstream gradient for each output (${names}), e.g. backward(args, { ${m.outputs.map((o) => `${JSON.stringify(o.name)}: ${o.shape.length ? `[...${o.size} numbers]` : "1"}`).join(", ")} })`)});`,
   );
   m.outputs.forEach((o, k) => {
-    s.push(o.shape.length ? `const s${k} = seedTensor(seed[${key(o.name)}], ${key(o.name)}, ${o.size});` : `const s${k} = seedScalar(seed[${key(o.name)}], ${key(o.name)});`);
+    s.push(o.shape.length ? `const s${k} = seedTensor(seedOf(seed, ${key(o.name)}), ${key(o.name)}, ${o.size});` : `const s${k} = seedScalar(seedOf(seed, ${key(o.name)}), ${key(o.name)});`);
   });
   return s;
 }
@@ -197,6 +197,8 @@ function printSupport(m: ModuleParts, out: (...l: string[]) => void, T: (a: stri
     `  const a = v${T(" as ArrayLike<unknown>")};`,
     `  if (a.length !== length) throw new RangeError(${file} + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);`,
     `  if (typeof a[0] !== "number") throw new TypeError(${file} + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));`,
+    // A typed array holds numbers by construction; a plain array is checked element by element.
+    `  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError(${file} + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));`,
     `}`,
     "",
     `function checkArgs(args${T(": Args")})${T(": void")} {`,
@@ -207,6 +209,13 @@ function printSupport(m: ModuleParts, out: (...l: string[]) => void, T: (a: stri
   );
   const hasTensorOutput = m.outputs.some((o) => o.shape.length);
   out(
+    // Seeds are read as own properties: an output named toString or constructor that is
+    // left out of the seed must not pick up Object.prototype's.
+    `function seedOf(seed${anyT}, name${T(": string")})${T(": unknown")} {`,
+    `  if (seed === null || typeof seed !== "object" || Array.isArray(seed)) throw new TypeError(${file} + ": the seed must be an object of upstream gradients by output name, got " + describe(seed));`,
+    `  return Object.prototype.hasOwnProperty.call(seed, name) ? (seed${T(" as Record<string, unknown>")})[name] : undefined;`,
+    `}`,
+    "",
     `function seedScalar(v${anyT}, name${T(": string")})${T(": number")} {`,
     `  if (v === undefined) return 0;`,
     `  if (typeof v !== "number") throw new TypeError(${file} + ": the seed of '" + name + "' must be a number, got " + describe(v));`,

@@ -164,6 +164,9 @@ export class Graph {
       case "neg":
         if (a.op === "neg") return a.args[0];
         break;
+      case "stop":
+        if (a.op === "stop") return a;
+        break;
       case "add":
         if (is(b, 0) && fits(a)) return a;
         if (is(a, 0) && fits(b)) return b;

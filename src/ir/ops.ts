@@ -34,7 +34,6 @@ export function softplus(x: number): number {
 export const HELPER_SOURCE: Record<string, string> = {
   sigmoid:
     "function sigmoid(x) {\n  if (x >= 0) return 1 / (1 + Math.exp(-x));\n  const e = Math.exp(x);\n  return e / (1 + e);\n}",
-  relu: "function relu(x) {\n  return x > 0 ? x : 0;\n}",
   chainMul: "function chainMul(g, local) {\n  return g === 0 ? 0 : g * local;\n}",
   lseFinish: "function lseFinish(m, s) {\n  return m === Infinity || m === -Infinity || m !== m ? m : m + Math.log(s);\n}",
   softplus: "function softplus(x) {\n  return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));\n}",
@@ -57,7 +56,8 @@ export const ELEMENTWISE = {
   sigmoid: { arity: 1, evaluate: sigmoid, print: call("sigmoid"), helpers: ["sigmoid"] },
   softplus: { arity: 1, evaluate: softplus, print: call("softplus"), helpers: ["softplus"] },
   // A variable or array read is cheap to name twice; anything else goes through the helper.
-  relu: { arity: 1, evaluate: (a) => (a > 0 ? a : 0), print: (a) => (/^[\w$]+(\[[^\]]*\])?$/.test(a) ? `(${a} > 0 ? ${a} : 0)` : `relu(${a})`), helpers: ["relu"] },
+  // Math.max keeps NaN a NaN (and turns -0 into 0); V8 compiles it to one instruction.
+  relu: { arity: 1, evaluate: (a) => Math.max(a, 0), print: (a) => `Math.max(${a}, 0)` },
   abs: { arity: 1, evaluate: Math.abs, print: call("Math.abs") },
   sign: { arity: 1, evaluate: Math.sign, print: call("Math.sign") },
   floor: { arity: 1, evaluate: Math.floor, print: call("Math.floor") },
@@ -96,6 +96,8 @@ export const ELEMENTWISE = {
     print: call("lseFinish"),
     helpers: ["lseFinish"],
   },
+  /** Its operand's value, through which no gradient flows (the shift of stable softmax). */
+  stop: { arity: 1, evaluate: (a) => a, print: (a) => a },
   /**
    * Backward only: relu's chain rule, `g` where `x > 0` and exactly 0 elsewhere (even for
    * an infinite or NaN `g`, as PyTorch's threshold_backward). A select, so the upstream

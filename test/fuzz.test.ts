@@ -1,0 +1,56 @@
+// Differential fuzzing, the short run inside `npm test` (the long run with a random seed is
+// `npm run fuzz`, scripts/fuzz.mjs). Random well-typed programs from
+// test/support/arbitrary.ts are compiled with emit "unrolled" and "loops" (both must
+// succeed), run at random points, the two forms compared (1e-12 relative), the
+// allocation-free forms compared, and backward compared with central finite differences.
+// A failure is shrunk by fast-check to a minimal program, printed with what differed; add it
+// to test/regressions.test.ts.
+
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { BINARY_FORMS, checkProgram, GATES, printProgram, programArb, REDUCERS, UNARY_FORMS, type CheckStats } from "./support/arbitrary.js";
+
+const SEED = 20_251_128;
+const RUNS = 200;
+
+describe("differential fuzzing", () => {
+  it("the generator covers the language: every built-in, @, gates, loops long and short, affine reads", () => {
+    const texts = fc.sample(programArb(), { seed: SEED, numRuns: 400 }).map((p) => printProgram(p));
+    const all = texts.join("\n");
+    const builtins = [
+      "exp", "log", "sqrt", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "sigmoid", "relu", "softplus", "abs",
+      "sign", "floor", "ceil", "log1p", "expm1", "pow", "max", "min", "atan2", "where", ...REDUCERS, "dot", "softmax", "log_softmax", "transpose",
+    ];
+    const missing = builtins.filter((b) => !new RegExp(`\\b${b}\\(`).test(all));
+    expect(missing).toEqual([]);
+    const count = (re: RegExp) => texts.filter((t) => re.test(t)).length;
+    expect(count(/ @ /)).toBeGreaterThan(40);
+    expect(count(/^grad /m)).toBeGreaterThan(40);
+    expect(count(/\^ /)).toBeGreaterThan(40);
+    expect(count(/ (<|<=|>|>=|==|!=) /)).toBeGreaterThan(40);
+    expect(count(/for \w+ in -?\d+\.\.(1[6-9]|2\d|K)/)).toBeGreaterThan(40); // 16 steps or more
+    expect(count(/\w\[(i|j|a|sum) \+ 1\]/)).toBeGreaterThan(10); // x[i+1]
+    expect(count(/ % /)).toBeGreaterThan(10);
+    expect(count(/^def fn/m)).toBeGreaterThan(20);
+    expect(new Set(UNARY_FORMS).size + new Set(BINARY_FORMS).size + GATES.length).toBeGreaterThan(40);
+  });
+
+  it(`${RUNS} random programs (seed ${SEED}): the two forms agree and backward matches finite differences`, { timeout: 180_000 }, () => {
+    const stats: CheckStats = { compared: 0, skipped: 0, compileMs: 0 };
+    const started = performance.now();
+    const details = fc.check(
+      fc.property(programArb(), (p) => checkProgram(p, { stats })),
+      { seed: SEED, numRuns: RUNS },
+    );
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    if (details.failed) {
+      const program = details.counterexample ? printProgram(details.counterexample[0]) : "(none)";
+      const error = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+      throw new Error(`fuzzing failed after ${details.numRuns} programs and ${details.numShrinks} shrinks (seed ${SEED}, path ${details.counterexamplePath}):\n${error.split("\n--- program ---")[0]}\nminimal program:\n${program}`);
+    }
+    console.log(`fuzz: ${details.numRuns} programs in ${seconds} s (compile ${(stats.compileMs / 1000).toFixed(1)} s); ${stats.compared} gradient elements compared, ${stats.skipped} skipped near kinks`);
+    expect(details.numRuns).toBe(RUNS);
+    // The finite-difference check did real work.
+    expect(stats.compared).toBeGreaterThan(RUNS * 5);
+  });
+});
