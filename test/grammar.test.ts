@@ -6,6 +6,7 @@
 // lists must be exactly the grammar's quoted tokens, so neither can gain one alone.
 
 import { readFileSync } from "node:fs";
+import { mulberry32 } from "../src/random.js";
 import { describe, expect, it } from "vitest";
 import { KEYWORDS, PUNCTUATORS } from "../src/syntax/lexer.js";
 import { BINARY_OPERATORS, parse } from "../src/syntax/parser.js";
@@ -14,14 +15,6 @@ import { type Grammar, type Node, SentenceGenerator, isLexical, readEbnf, termin
 const grammarText = readFileSync(new URL("../grammar/expr.ebnf", import.meta.url), "utf8");
 const grammar = readEbnf(grammarText);
 
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Characters a comment may hold: anything but a line feed, odd ones included. */
 const COMMENT_POOL = [..."abc XYZ 019 #$!.;()[]=+-*/\"'\t\r", "\u0000", "\u00e9", "\u{1F600}", "\uFEFF"];

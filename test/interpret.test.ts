@@ -4,6 +4,7 @@
 // same IR and the adjoint nodes that `differentiate` builds. Also a few ops checked by hand
 // (prodexcept without division, stable logsumexp, scatter, pack, matmul shapes).
 
+import { mulberry32 } from "../src/random.js";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,14 +41,8 @@ function program(source: string) {
 
 /** Deterministic values in [-2, 2). */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 4 - 2;
-  };
+  const next = mulberry32(seed);
+  return () => next() * 4 - 2;
 }
 
 function randomArgs(source: string, seed: number): Record<string, Value> {

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { compile, type ModuleInterface } from "../compile.js";
 import { readSource } from "./files.js";
+import { mulberry32 } from "../random.js";
 import type { CliTools } from "./main.js";
 
 type Module = {
@@ -17,16 +18,6 @@ type Module = {
   backward(args: Record<string, unknown>, seed?: Record<string, unknown>): { outputs: Record<string, number | Float64Array>; grad: Record<string, number | Float64Array> };
 };
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function parseAt(values: string[], usage: (m: string) => Error): Map<string, number[]> {
   const at = new Map<string, number[]>();

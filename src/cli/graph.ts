@@ -9,6 +9,7 @@
 // the DOT out with Graphviz compiled to WebAssembly (@viz-js/viz), so no system Graphviz
 // is needed. The output depends only on the program and the values, byte for byte.
 
+import { mulberry32 } from "../random.js";
 import { instance } from "@viz-js/viz";
 import type { CheckedProgram } from "../check/checker.js";
 import { differentiate } from "../diff/reverse.js";
@@ -63,14 +64,7 @@ export function checkAt(program: CheckedProgram, at: ReadonlyMap<string, readonl
 function pseudoRandom(name: string, size: number): number[] {
   let h = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  let state = h >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(h);
   return Array.from({ length: size }, () => Math.round((next() * 2 - 1) * 100) / 100 + 0);
 }
 

@@ -5,6 +5,7 @@
 // table of fifty cases that share a program compiles it once.
 
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mulberry32 } from "../../src/random.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -78,16 +79,7 @@ export async function importFile(path: string): Promise<GeneratedModule> {
 // ---- numbers ----------------------------------------------------------------------------
 
 /** mulberry32: a small seeded generator, so every "random point" is reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 /** Uniform in [lo, hi). */
 export function uniform(random: () => number, lo: number, hi: number): number {
