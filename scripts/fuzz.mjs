@@ -4,16 +4,16 @@
 // test/fuzz.test.ts runs the same check briefly with a fixed seed inside `npm test`.
 //
 //   node scripts/fuzz.mjs [--seed N] [--time SECONDS] [--runs N] [--depth N] [--dims N,M]
-//                         [--constant-indices] [--ignore REGEX]
+//                         [--ignore REGEX]
 //
-// Defaults: a random seed, 600 seconds, no limit on runs, depth 3, dims n <= 5, m <= 4. The run goes in batches
-// of 200 programs (seeds seed, seed+1, ...); each failure is shrunk by fast-check to a
-// minimal program and printed, and the run goes on with the next batch. At the end: the
-// seed, the programs tried, the time and the distinct failures. Exit 1 when any failed.
-// `--constant-indices` prints out-of-range loop reads as constants instead of `% n` (to
-// look past that known bug while it is open); `--ignore REGEX` counts a failure whose message
-// matches as passed (to look past known bugs that would end every batch). The TypeScript sources are loaded through
-// Vite's module runner, so no build step is needed.
+// Defaults: a random seed, 600 seconds, no limit on programs, expression depth 3, n <= 5
+// and m <= 4 (`--dims`). The run goes in batches of 200 programs (seeds seed, seed+1, ...);
+// each failure is shrunk by fast-check to a minimal program and printed, and the run goes
+// on with the next batch. At the end: the seed, the programs tried, the time and the
+// distinct failures, each with its minimal program; exit 1 when any failed. `--ignore
+// REGEX` counts a failure whose message matches as passed, to look past a known bug that
+// would end every batch. The TypeScript sources are loaded through Vite's module runner,
+// so no build step is needed.
 
 import { runnerImport } from "vite";
 import fc from "fast-check";
@@ -31,7 +31,6 @@ const seconds = Number(option("--time", "600"));
 const maxRuns = Number(option("--runs", "Infinity"));
 const depth = Number(option("--depth", "3"));
 const [maxN, maxM] = option("--dims", "5,4").split(",").map(Number);
-const outOfRange = process.argv.includes("--constant-indices") ? "constant" : "wrap";
 const ignore = option("--ignore", undefined) === undefined ? undefined : new RegExp(option("--ignore"));
 const BATCH = 200;
 let ignored = 0;
@@ -40,7 +39,7 @@ const { module: A } = await runnerImport(join(root, "test/support/arbitrary.ts")
 
 console.log(`gradc fuzz: seed ${seed}, up to ${seconds} s${Number.isFinite(maxRuns) ? `, ${maxRuns} programs` : ""}, depth ${depth}`);
 const started = performance.now();
-const stats = { compared: 0, skipped: 0, compileMs: 0 };
+const stats = { compared: 0, skipped: 0, compileMs: 0, rounding: 0 };
 const failures = new Map();
 let tried = 0;
 let batch = 0;
@@ -49,7 +48,7 @@ while ((performance.now() - started) / 1000 < seconds && tried < maxRuns) {
   const left = Math.min(BATCH, maxRuns - tried);
   const property = fc.property(A.programArb({ depth, maxN, maxM }), (p) => {
     try {
-      A.checkProgram(p, { stats, outOfRange });
+      A.checkProgram(p, { stats });
     } catch (e) {
       if (ignore && e instanceof Error && ignore.test(e.message)) return void ignored++;
       throw e;
@@ -58,7 +57,7 @@ while ((performance.now() - started) / 1000 < seconds && tried < maxRuns) {
   const details = fc.check(property, { seed: batchSeed, numRuns: left, interruptAfterTimeLimit: Math.max(1000, seconds * 1000 - (performance.now() - started)) });
   tried += details.numRuns;
   if (details.failed && details.counterexample) {
-    const source = A.printProgram(details.counterexample[0], { outOfRange });
+    const source = A.printProgram(details.counterexample[0]);
     const error = details.errorInstance;
     const message = error instanceof Error ? error.message : String(error);
     const kind = error instanceof A.FuzzFailure ? error.kind : "error";
@@ -69,14 +68,17 @@ while ((performance.now() - started) / 1000 < seconds && tried < maxRuns) {
     else seen.count++;
     console.log(`\n[batch seed ${batchSeed}] FAILURE after ${details.numRuns} programs (${details.numShrinks} shrinks):\n${message}`);
   }
-  process.stdout.write(`\r${tried} programs, ${((performance.now() - started) / 1000).toFixed(0)} s, ${failures.size} distinct failures   `);
+  const progress = `${tried} programs, ${((performance.now() - started) / 1000).toFixed(0)} s, ${failures.size} distinct failures`;
+  if (process.stdout.isTTY) process.stdout.write(`\r${progress}   `);
+  else if (batch % 10 === 0) console.log(progress);
 }
 const elapsed = (performance.now() - started) / 1000;
 console.log(`\n\nseed ${seed}: ${tried} programs in ${elapsed.toFixed(1)} s (compile ${(stats.compileMs / 1000).toFixed(1)} s)`);
 if (ignore) console.log(`failures ignored (matching ${ignore}): ${ignored}`);
 console.log(`gradient elements compared with finite differences: ${stats.compared}, skipped near kinks: ${stats.skipped}`);
+console.log(`differences between the forms past 1e-12 accepted as rounding of ill-conditioned values: ${stats.rounding}`);
 if (failures.size === 0) console.log("no failures");
 for (const [key, f] of failures) {
-  console.log(`\n=== ${key} (seen ${f.count}x; reproduce: --seed ${f.seed} --runs ${BATCH}) ===\n${f.source}${f.message.split("\n--- program ---")[0]}`);
+  console.log(`\n=== ${key} (seen ${f.count}x; batch seed ${f.seed}, fast-check path ${f.path}) ===\n${f.source}${f.message.split("\n--- program ---")[0]}`);
 }
 process.exitCode = failures.size ? 1 : 0;

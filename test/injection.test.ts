@@ -113,7 +113,7 @@ const SPECIAL = [
  * inputs, a const, a plain def and its parameters, a gate and its parameter, bindings, a
  * loop variable, outputs (new and exported). `names[k]` fills the k-th slot.
  */
-function namedProgram(names: string[]): { source: string; scalars: string[]; vectors: string[]; outputs: string[] } {
+function namedProgram(names: readonly string[]): { source: string; scalars: string[]; vectors: string[]; outputs: string[] } {
   let k = 0;
   const next = () => names[k++ % names.length];
   const [input, vinput, konst, def0, dp1, dp2, gate0, gp, let1, let2, loop] = Array.from({ length: 11 }, next);
@@ -145,7 +145,7 @@ describe("names special in JavaScript, or spelled like the generated code's own 
   // Rotate the list so each name lands in different places across the cases.
   const rotations = [0, 11, 23, 37, 52, 66].map((r) => [r, [...SPECIAL.slice(r), ...SPECIAL.slice(0, r)]] as const);
   const benign = namedProgram(Array.from({ length: 60 }, (_, k) => `n${k}`));
-  const uniqueNames = (names: string[]) => {
+  const uniqueNames = (names: readonly string[]) => {
     // 47 slots from a list of distinct names: every program uses distinct names.
     expect(new Set(names.slice(0, 47)).size).toBe(47);
     return names;
@@ -179,8 +179,8 @@ describe("names special in JavaScript, or spelled like the generated code's own 
       expect(Object.getOwnPropertyNames(m.createOutputs())).toEqual(p.outputs);
       expect(Object.getOwnPropertyNames(grad)).toEqual([...p.scalars, ...p.vectors]);
       expect(Object.getOwnPropertyNames(m.createGrad())).toEqual([...p.scalars, ...p.vectors]);
-      // d outputs[0] / d scalars[k] = input * (k + 1), plus the gate's 2 * scalars[0] for k = 0.
-      p.scalars.forEach((s, k) => expect(Object.getOwnPropertyDescriptor(grad, s)!.value, s).toBeCloseTo(2 * (k + 1) + (k === 0 ? 0 : 0), 12));
+      // d outputs[0] / d scalars[k] = input * (k + 1) (the gate adds 2 * scalars[0], which is 0).
+      p.scalars.forEach((s, k) => expect(Object.getOwnPropertyDescriptor(grad, s)!.value, s).toBeCloseTo(2 * (k + 1), 12));
       expect(Object.getOwnPropertyDescriptor(outputs, p.outputs[2])!.value).toBe(0.2);
     }
   });

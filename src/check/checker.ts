@@ -59,6 +59,9 @@ interface Scope {
 /** A comprehension body that vectorize() cannot express as whole-vector operations. */
 class Unbatchable {}
 
+/** Longest comprehension unrolled step by step (a vectorized one may be longer). */
+const MAX_UNROLLED_STEPS = 100_000;
+
 /** Comprehensions at least this long become vector operations when their body allows it. */
 const VECTORIZE_MIN = 16;
 
@@ -505,6 +508,8 @@ class Checker {
         if (!(err instanceof Unbatchable) && !(err instanceof CheckError)) throw err;
       }
     }
+    if (to - from > MAX_UNROLLED_STEPS)
+      this.fail(e.span, `this loop of ${to - from} steps would be unrolled (its body is not elementwise arithmetic over affine indices, which becomes a vector operation), and at most ${MAX_UNROLLED_STEPS} steps are unrolled`, "E0253");
     const parts: Node[] = [];
     const locals = new Map<string, Binding>();
     const inner: Scope = { ...scope, locals: [...scope.locals, locals] };

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { compile, type ModuleInterface } from "../compile.js";
-import { readSource } from "./files.js";
+import { readFailure, readSource } from "./files.js";
 import { mulberry32 } from "../random.js";
 import type { CliTools } from "./main.js";
 
@@ -157,7 +157,7 @@ export async function checkCommand(argv: string[], tools: CliTools): Promise<num
   const input = p.positional[0];
   const source = readSource(input);
   if (!source.ok) {
-    process.stderr.write(`gradc: error: ${source.message}\n`);
+    process.stderr.write(readFailure(input, source) + "\n");
     return 1;
   }
   const result = compile(source.text, { filename: input, format: "js" });

@@ -6,10 +6,9 @@
 // under -o, and an index module written there that exports every model by name.
 
 import { existsSync, readdirSync, readFileSync, statSync, watch } from "node:fs";
-import { basename, dirname, extname, join, relative, sep } from "node:path";
+import { basename, dirname, extname, join, relative, resolve, sep } from "node:path";
 import { compile } from "../compile.js";
-import { renderDiagnostic } from "../diagnostics.js";
-import { readSource, writeAll } from "./files.js";
+import { readFailure, readSource, writeAll } from "./files.js";
 import type { CliTools } from "./main.js";
 
 interface Planned {
@@ -118,6 +117,13 @@ function makePlan(inputs: string[], options: Options, tools: CliTools): Plan {
     if (!format) throw new tools.UsageError(`cannot tell the output format from '${target}': use a .ts, .js or .mjs name, or --format`);
     units.push({ input, target, format });
   }
+  // An output never overwrites a source (`-o model.expr`, or a source named m.ts beside its default output).
+  const sources = new Set(inputs.filter((i) => !isDirectory(i)).map((i) => resolve(i)));
+  for (const u of units) sources.add(resolve(u.input));
+  for (const u of units) {
+    for (const out of [u.target, declarationPath(u.target)])
+      if (sources.has(resolve(out))) throw new tools.UsageError(`the output '${out}' of '${u.input}' would overwrite a source file; choose another -o`);
+  }
   const targets = new Map<string, string>();
   for (const u of units) {
     const other = targets.get(u.target);
@@ -158,9 +164,7 @@ function build(plan: Plan, options: Options, tools: CliTools, only: Set<string> 
     const source = readSource(u.input);
     if (!source.ok) {
       ok = false;
-      if (source.offset !== undefined && source.text !== undefined)
-        process.stderr.write(renderDiagnostic(u.input, source.text, { code: "E0100", message: source.message, span: { start: source.offset, end: source.offset + 1 } }) + "\n");
-      else process.stderr.write(`gradc: error: ${source.message}\n`);
+      process.stderr.write(readFailure(u.input, source) + "\n");
       continue;
     }
     const result = compile(source.text, { filename: u.input, format: u.format, checks: options.checks });

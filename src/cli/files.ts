@@ -4,6 +4,7 @@
 
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, basename, join } from "node:path";
+import { renderDiagnostic } from "../diagnostics.js";
 
 export type ReadResult = { ok: true; text: string } | { ok: false; message: string; offset?: number; text?: string };
 
@@ -54,28 +55,49 @@ function firstInvalidUtf8(b: Uint8Array): number {
 
 let temporaries = 0;
 
-/** Write each file whole: all to temporaries first, then renames, so a failure leaves the old outputs. */
+/** An output that cannot be written: a message naming it, not a crash. */
+export class WriteError extends Error {}
+
+/**
+ * Write each file whole: all to temporaries first, then renames, so a failure leaves the
+ * old outputs. Ctrl-C during the writes is held until they are done and the temporaries
+ * removed (a compile before them stops at once: nothing has been written yet).
+ */
 export function writeAll(files: readonly { path: string; text: string }[]): void {
   const staged: { temp: string; path: string }[] = [];
+  let interrupted = false;
+  const hold = () => {
+    interrupted = true;
+  };
+  process.on("SIGINT", hold);
+  process.on("SIGTERM", hold);
+  let current = "";
   try {
     for (const f of files) {
+      current = f.path;
       mkdirSync(dirname(f.path) || ".", { recursive: true });
       const temp = join(dirname(f.path), `.${basename(f.path)}.${process.pid}.${temporaries++}.tmp`);
       staged.push({ temp, path: f.path });
       writeFileSync(temp, f.text);
     }
-    for (const s of staged) renameSync(s.temp, s.path);
+    for (const s of staged) {
+      current = s.path;
+      renameSync(s.temp, s.path);
+    }
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new WriteError(`cannot write '${current}'${code ? ` (${code === "ENOTDIR" || code === "EEXIST" ? "a part of the path is a file, not a folder" : code === "EACCES" ? "permission denied" : code})` : ""}; nothing was written`);
   } finally {
     for (const s of staged) rmSync(s.temp, { force: true });
+    process.off("SIGINT", hold);
+    process.off("SIGTERM", hold);
+    if (interrupted) process.exit(130);
   }
 }
 
-/**
- * Ctrl-C waits for the synchronous write in progress to finish (and its temporaries to be
- * removed) instead of killing the process between a write and its rename.
- */
-export function deferInterrupts(): void {
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => process.exit(130));
-  }
+/** The message for a source that could not be read, with its position when it is bad UTF-8. */
+export function readFailure(path: string, failure: Extract<ReadResult, { ok: false }>): string {
+  if (failure.offset !== undefined && failure.text !== undefined)
+    return renderDiagnostic(path, failure.text, { code: "E0100", message: failure.message, span: { start: failure.offset, end: failure.offset + 1 } });
+  return `gradc: error: ${failure.message}`;
 }

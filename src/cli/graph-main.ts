@@ -3,7 +3,7 @@
 
 import { extname } from "node:path";
 import { analyze } from "../compile.js";
-import { readSource, writeAll } from "./files.js";
+import { readFailure, readSource, writeAll } from "./files.js";
 import { parseAt } from "./check.js";
 import type { CliTools } from "./main.js";
 import { buildDot, checkAt, renderSvg } from "./graph.js";
@@ -19,7 +19,7 @@ export async function graphMain(argv: string[], tools: CliTools): Promise<number
   const input = p.positional[0];
   const source = readSource(input);
   if (!source.ok) {
-    process.stderr.write(`gradc: error: ${source.message}\n`);
+    process.stderr.write(readFailure(input, source) + "\n");
     return 1;
   }
   const analyzed = analyze(source.text, input);

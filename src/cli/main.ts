@@ -5,7 +5,7 @@
 
 import type { DiagnosticRecord } from "../compile.js";
 import { VERSION } from "../version.js";
-import { deferInterrupts } from "./files.js";
+import { WriteError } from "./files.js";
 import { checkCommand } from "./check.js";
 import { compileCommand } from "./compile-command.js";
 
@@ -122,7 +122,6 @@ export type CliTools = {
   printDiagnostics: (ds: DiagnosticRecord[]) => void;
 };
 
-deferInterrupts();
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
@@ -131,6 +130,9 @@ main(process.argv.slice(2)).then(
     if (e instanceof UsageError) {
       process.stderr.write(`gradc: ${e.message}\nRun 'gradc --help' for usage.\n`);
       process.exitCode = 2;
+    } else if (e instanceof WriteError) {
+      process.stderr.write(`gradc: error: ${e.message}\n`);
+      process.exitCode = 1;
     } else {
       // A bug in gradc, not in the user's program: say so in one line, no stack trace.
       process.stderr.write(`gradc: internal error: ${e instanceof Error ? e.message : String(e)}\nPlease report this with the input that caused it.\n`);

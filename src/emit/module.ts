@@ -198,7 +198,7 @@ function printSupport(m: ModuleParts, out: (...l: string[]) => void, T: (a: stri
     `  if (a.length !== length) throw new RangeError(${file} + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);`,
     `  if (typeof a[0] !== "number") throw new TypeError(${file} + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));`,
     // A typed array holds numbers by construction; a plain array is checked element by element.
-    `  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError(${file} + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));`,
+    `  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError(${file} + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));`,
     `}`,
     "",
     `function checkArgs(args${T(": Args")})${T(": void")} {`,
@@ -231,6 +231,8 @@ function printSupport(m: ModuleParts, out: (...l: string[]) => void, T: (a: stri
       `function seedTensor(v${anyT}, name${T(": string")}, length${T(": number")})${T(": ArrayLike<number>")} {`,
       `  if (v === undefined) return NO_SEED;`,
       `  if (v === null || typeof v !== "object" || (v${T(" as ArrayLike<unknown>")}).length !== length) throw new RangeError(${file} + ": the seed of '" + name + "' must be a flat array of " + length + " numbers, got " + describe(v));`,
+      `  const a = v${T(" as ArrayLike<unknown>")};`,
+      `  if (typeof a[0] !== "number" || (Array.isArray(a) && a.some((x) => typeof x !== "number"))) throw new TypeError(${file} + ": the seed of '" + name + "' must be a flat array of numbers");`,
       `  return v${T(" as ArrayLike<number>")};`,
       `}`,
       "",

@@ -11,10 +11,12 @@
 // `x[3-i]`) stay in range; a read that cannot fit is printed wrapped, `x[(i+1) % 20]`.
 //
 // Values stay in domains where gradients exist: `log(1 + e*e)`, `sqrt(1 + e*e)`,
-// `asin(0.5*tanh(e))`, `e / (1 + d*d)`, `(1 + e*e) ^ tanh(d)`, `norm(1 + e*e)`, and
+// `asin(0.5*tanh(e))`, `e / (1 + d*d)`, `(1 + e*e) ^ tanh(d)`, `norm(1 + e*e)`,
+// `floor(2*tanh(e))` (a few steps, never a dense staircase that looks like a slope), and
 // `where(e > 0, sqrt(e), d)` (the guarded branch: NaN on the side not taken must not
 // leak). Kinks and jumps (relu, abs, max, min, floor, sign, comparisons, where) are kept:
-// `checkProgram` skips the points where two finite-difference steps disagree.
+// `checkProgram` skips an element where two central-difference steps disagree, or where the
+// one-sided differences do (a jump at the point itself).
 //
 // `checkProgram` compiles a program with emit "unrolled" and "loops" (both must succeed),
 // runs both at random points, compares outputs and gradients (1e-12 relative), compares
@@ -50,7 +52,6 @@ export function dimsOf(shape: Shape, d: Dims): number[] {
   if (isVector(shape)) return [d[shape]];
   return AXES[shape].map((a) => d[a]);
 }
-const sizeOf = (shape: Shape, d: Dims) => dimsOf(shape, d).reduce((a, b) => a * b, 1);
 
 /**
  * `@` in its four forms, by result shape: [m,n]@[n] -> [m], [m,n]@[n,p] -> [m,p],
@@ -319,14 +320,6 @@ export function programArb(options: ProgramOptions = {}): fc.Arbitrary<FuzzProgr
 
 // ---- printing -----------------------------------------------------------------------------
 
-export interface PrintOptions {
-  /**
-   * How a loop read that cannot stay in range is printed: `wrap` (the default) as
-   * `x[(i+1) % 20]`, `constant` as a constant index (sidesteps the `%` reads of long loops).
-   */
-  outOfRange?: "wrap" | "constant";
-}
-
 /** Printed text and its precedence: 1 comparison, 2 `+ -`, 3 `* / @`, 4 unary, 5 `^`, 6 postfix, 7 primary. */
 interface P {
   t: string;
@@ -335,7 +328,6 @@ interface P {
 
 interface Ctx {
   prog: FuzzProgram;
-  options: PrintOptions;
   lets: { name: string; sh: Shape }[];
   /** Inside a plain def body: its parameter names. */
   defParams?: string[];
@@ -469,7 +461,6 @@ function indexText(ctx: Ctx, ix: Idx, axis: VectorShape): string {
   const text = ix.a === 1 ? (c === 0 ? v : c > 0 ? `${v} + ${c}` : `${v} - ${-c}`) : ix.a === 2 ? (c === 0 ? `2*${v}` : c > 0 ? `2*${v} + ${c}` : `2*${v} - ${-c}`) : `${c} - ${v}`;
   const [first, last] = [ix.a * loop.lo + c, ix.a * (loop.hi - 1) + c];
   if (Math.min(first, last) >= 0 && Math.max(first, last) < dim) return text;
-  if (ctx.options.outOfRange === "constant") return String(mod(ix.b, dim));
   return `(${text}) % ${dimText(ctx, axis)}`;
 }
 
@@ -519,6 +510,11 @@ function printEx(e: Ex, ctx: Ctx): P {
           return fn(e.f, fn("tanh", x.t).t);
         case "log1p":
           return fn(e.f, sq(x));
+        case "floor":
+        case "ceil":
+          // A few steps in all: a staircase of many steps within one finite-difference
+          // step (floor of a value moving by thousands) looks smooth, with slope != 0.
+          return fn(e.f, `2*tanh(${x.t})`);
         case "neg":
           return { t: `-${wrap(x, 4)}`, p: 4 };
         case "pos":
@@ -634,8 +630,8 @@ function printMore(e: Ex, ctx: Ctx): P {
 }
 
 /** The source text of a program. */
-export function printProgram(prog: FuzzProgram, options: PrintOptions = {}): string {
-  const ctx: Ctx = { prog, options, lets: [], defs: [], loops: [], used: new Set() };
+export function printProgram(prog: FuzzProgram): string {
+  const ctx: Ctx = { prog, lets: [], defs: [], loops: [], used: new Set() };
   const statements: string[] = [];
   prog.defs.forEach((d, k) => {
     if (d.kind === "gate") {
@@ -750,7 +746,11 @@ export function agree(a: number, b: number, tol: number): boolean {
 
 const flatten = (v: Num | undefined): number[] => (v === undefined ? [] : typeof v === "number" ? [v] : Array.from(v));
 
-function compareRecords(what: string, a: Record_, b: Record_, tol: number, source: string, kind: "forms" | "gradient" = "forms") {
+/** A mismatch that `compareRecords` may accept after all (see `roundingOnly` in checkSource). */
+type Tolerate = (key: string, i: number, x: number, y: number) => boolean;
+
+function compareRecords(what: string, a: Record_, b: Record_, tol: number, source: string, tolerate?: Tolerate) {
+  const kind = "forms";
   const ka = Object.keys(a);
   const kb = Object.keys(b);
   if (ka.join(",") !== kb.join(",")) throw new FuzzFailure(kind, source, `${what}: keys differ: [${ka}] and [${kb}]`);
@@ -758,7 +758,7 @@ function compareRecords(what: string, a: Record_, b: Record_, tol: number, sourc
     const [x, y] = [flatten(a[k]), flatten(b[k])];
     if (typeof a[k] !== typeof b[k] || x.length !== y.length) throw new FuzzFailure(kind, source, `${what}.${k}: kinds differ: ${String(a[k])} and ${String(b[k])}`);
     x.forEach((v, i) => {
-      if (!agree(v, y[i], tol)) throw new FuzzFailure(kind, source, `${what}.${k}[${i}]: ${v} and ${y[i]} (relative tolerance ${tol})`);
+      if (!agree(v, y[i], tol) && !tolerate?.(k, i, v, y[i])) throw new FuzzFailure(kind, source, `${what}.${k}[${i}]: ${v} and ${y[i]} (relative tolerance ${tol})`);
     });
   }
 }
@@ -769,6 +769,8 @@ export interface CheckStats {
   skipped: number;
   /** Milliseconds in compile (both forms). */
   compileMs: number;
+  /** Differences between the forms past 1e-12 accepted as rounding (ill-conditioned values). */
+  rounding?: number;
 }
 
 export interface CheckOptions {
@@ -833,13 +835,35 @@ export function checkSource(source: string, options: CheckOptions = {}): void {
       });
     }
 
-    // The two forms agree, and each form's functions agree with each other.
+    // The two forms agree, and each form's functions agree with each other, to 1e-12
+    // relative. The forms may add and multiply in different orders; where a value is
+    // ill-conditioned (sin of a product of fifteen numbers), that alone can move it past
+    // 1e-12. Such a difference is accepted when rounding every argument differently (by
+    // 2e-15 relative) moves the unrolled form's value by a tenth of it or more.
     const ru = call("backward (unrolled)", () => mu.backward(args, seed));
     const rl = call("backward (loops)", () => ml.backward(args, seed));
-    compareRecords("outputs unrolled/loops", ru.outputs, rl.outputs, 1e-12, source);
-    compareRecords("grad unrolled/loops", ru.grad, rl.grad, 1e-12, source);
-    compareRecords("forward/backward outputs (unrolled)", call("forward (unrolled)", () => mu.forward(args)), ru.outputs, 1e-12, source);
-    compareRecords("forward/backward outputs (loops)", call("forward (loops)", () => ml.forward(args)), rl.outputs, 1e-12, source);
+    const wobble = (part: "outputs" | "grad", key: string, i: number, x: number): number => {
+      const r = mulberry32(hash(source) ^ 0x5bd1e995);
+      const nudge = (v: number) => v * (1 + (r() * 2 - 1) * 2e-15);
+      let most = 0;
+      for (let t = 0; t < 4; t++) {
+        const moved = Object.fromEntries(Object.entries(args).map(([k, v]) => [k, typeof v === "number" ? nudge(v) : v.map(nudge)]));
+        const again = mu.backward(moved, seed)[part][key];
+        most = Math.max(most, Math.abs((typeof again === "number" ? again : again[i]) - x));
+      }
+      return most;
+    };
+    const roundingOnly =
+      (part: "outputs" | "grad"): Tolerate =>
+      (key, i, x, y) => {
+        const accepted = Number.isFinite(x) && Number.isFinite(y) && Math.abs(x - y) <= 10 * wobble(part, key, i, x);
+        if (accepted && stats) stats.rounding = (stats.rounding ?? 0) + 1;
+        return accepted;
+      };
+    compareRecords("outputs unrolled/loops", ru.outputs, rl.outputs, 1e-12, source, roundingOnly("outputs"));
+    compareRecords("grad unrolled/loops", ru.grad, rl.grad, 1e-12, source, roundingOnly("grad"));
+    compareRecords("forward/backward outputs (unrolled)", call("forward (unrolled)", () => mu.forward(args)), ru.outputs, 1e-12, source, roundingOnly("outputs"));
+    compareRecords("forward/backward outputs (loops)", call("forward (loops)", () => ml.forward(args)), rl.outputs, 1e-12, source, roundingOnly("outputs"));
 
     // Backward against central finite differences of F = sum over seeded outputs of seed . output.
     const holder = mu.createOutputs();
@@ -909,6 +933,6 @@ export function checkSource(source: string, options: CheckOptions = {}): void {
 }
 
 /** Print and check a generated program. */
-export function checkProgram(prog: FuzzProgram, options: CheckOptions & PrintOptions = {}): void {
-  checkSource(printProgram(prog, options), options);
+export function checkProgram(prog: FuzzProgram, options: CheckOptions = {}): void {
+  checkSource(printProgram(prog), options);
 }
