@@ -155,7 +155,7 @@ function mutate(source: string, mutations: Mutation[]): string {
   return t.join("");
 }
 
-describe("random and mutated sources never make compile throw", () => {
+describe("random and mutated sources never make compile throw", { timeout: 60_000 }, () => {
   it("random strings of any code points (400 of them)", () => {
     fc.assert(
       fc.property(fc.string({ unit: "binary", maxLength: 300 }), (s) => {
@@ -216,7 +216,7 @@ const nested: [string, string][] = [
   ["( then ] 100 000", `param x\noutput f = ${"([".repeat(DEPTH / 2)}x${")]".repeat(DEPTH / 2)}`],
 ];
 
-describe("100 000-deep nesting is a diagnostic, not a stack overflow", () => {
+describe("100 000-deep nesting is a diagnostic, not a stack overflow", { timeout: 60_000 }, () => {
   it.each(nested)("%s (library)", (what, source) => {
     const r = compileWithin(what, source, 5_000);
     expectDiagnostics(r, what);
@@ -242,7 +242,7 @@ describe("100 000-deep nesting is a diagnostic, not a stack overflow", () => {
 
 // ---- big sources ----------------------------------------------------------------------------
 
-describe("big sources", () => {
+describe("big sources", { timeout: 60_000 }, () => {
   it("a 10 MB source (a 10 MB comment and a program) compiles", () => {
     const source = `# ${"comment ".repeat(10 * 1024 * 1024 / 8)}\nparam x\noutput f = x * x\n`;
     expect(source.length).toBeGreaterThan(10 * 1024 * 1024);
@@ -350,7 +350,7 @@ describe("big sources", () => {
   });
 });
 
-describe("long loops that cannot become vector operations", () => {
+describe("long loops that cannot become vector operations", { timeout: 60_000 }, () => {
   // Found here: a comprehension the vectorizer cannot take (the loop variable used as a
   // value) is unrolled step by step whatever its length, and ranges up to 10 000 000 steps
   // are accepted (E0253). `sum(x^i for i in 0..200000)` takes 40 s and 1.7 GB;
@@ -373,7 +373,7 @@ describe("long loops that cannot become vector operations", () => {
 
 // ---- invalid UTF-8 and random bytes through the CLI -----------------------------------------
 
-describe("the CLI reads bytes: invalid UTF-8 is a diagnostic with a position", () => {
+describe("the CLI reads bytes: invalid UTF-8 is a diagnostic with a position", { timeout: 60_000 }, () => {
   // Each bad sequence follows "output f = x # café " on line 2: column 21 in code points.
   const cases: [string, number[]][] = [
     ["a lone continuation byte 0x80", [0x80]],
@@ -436,7 +436,7 @@ describe("the CLI reads bytes: invalid UTF-8 is a diagnostic with a position", (
 // for the straight-line form; here: the same in the loop form, element types past element 0,
 // seeds, and holders.
 
-describe("generated argument checks", () => {
+describe("generated argument checks", { timeout: 60_000 }, () => {
   const SOURCE = "input x\nparam w[3]\nparam M[2, 3]\noutput f = x * sum(w) + sum(M @ w)\noutput g = w * 2";
   const good = () => ({ x: 1, w: [1, 2, 3], M: [1, 2, 3, 4, 5, 6] });
   const seed = { f: 1, g: [1, 1, 1] };
@@ -543,7 +543,7 @@ describe("generated argument checks", () => {
 
 // ---- no data lost (CLI) ---------------------------------------------------------------------
 
-describe("no data lost", () => {
+describe("no data lost", { timeout: 60_000 }, () => {
   const GOOD = "param w[2]\nparam x\noutput f = sigmoid(w[0] * x + w[1])\n";
   const BAD = "param x\noutput f = y + x\n";
 

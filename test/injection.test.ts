@@ -141,7 +141,7 @@ function namedProgram(names: readonly string[]): { source: string; scalars: stri
   return { source: lines.join("\n") + "\n", scalars, vectors, outputs };
 }
 
-describe("names special in JavaScript, or spelled like the generated code's own names", () => {
+describe("names special in JavaScript, or spelled like the generated code's own names", { timeout: 60_000 }, () => {
   // Rotate the list so each name lands in different places across the cases.
   const rotations = [0, 11, 23, 37, 52, 66].map((r) => [r, [...SPECIAL.slice(r), ...SPECIAL.slice(0, r)]] as const);
   const benign = namedProgram(Array.from({ length: 60 }, (_, k) => `n${k}`));
@@ -209,7 +209,7 @@ describe("names special in JavaScript, or spelled like the generated code's own 
   });
 });
 
-describe("text that is not a name cannot become one", () => {
+describe("text that is not a name cannot become one", { timeout: 60_000 }, () => {
   it.each([
     ["a unicode escape in a name", "param a\\u0062\noutput f = a"],
     ["an escaped quote", 'param a\noutput f = a\\"'],
@@ -252,7 +252,7 @@ describe("text that is not a name cannot become one", () => {
 
 // ---- numbers ------------------------------------------------------------------------------
 
-describe("numbers reach the module as numeric literals of the same value", () => {
+describe("numbers reach the module as numeric literals of the same value", { timeout: 60_000 }, () => {
   it.each([
     ["1e308", 1e308],
     ["0.1", 0.1],
@@ -304,7 +304,7 @@ describe("numbers reach the module as numeric literals of the same value", () =>
 
 // ---- the file name ------------------------------------------------------------------------
 
-describe("the filename option", () => {
+describe("the filename option", { timeout: 60_000 }, () => {
   const SOURCE = "param w[2]\nparam x\noutput f = w[0] * x + w[1]\n";
   const hostile = [
     "a*/b.expr",

@@ -70,7 +70,7 @@ const UNARY: Record<string, { value: (x: number) => number; derivative: (x: numb
   expm1: { value: Math.expm1, derivative: Math.exp },
 };
 
-describe("elementwise built-ins at ±0, ±1e-300, ±1e300, ±Infinity and NaN", () => {
+describe("elementwise built-ins at ±0, ±1e-300, ±1e300, ±Infinity and NaN", { timeout: 60_000 }, () => {
   const cases = Object.keys(UNARY).flatMap((f) => FORMS.map((emit) => [f, emit] as const));
 
   it.each(cases)("%s (%s): scalar", (f, emit) => {
@@ -141,7 +141,7 @@ const BINARY: Record<string, { source: string; value: (a: number, b: number) => 
   where: { source: "where(a, b, 2 * b)", value: (c, b) => (c !== 0 ? b : 2 * b), da: () => 0, db: (c) => (c !== 0 ? 1 : 2) },
 };
 
-describe("two-argument built-ins over all pairs of edge points", () => {
+describe("two-argument built-ins over all pairs of edge points", { timeout: 60_000 }, () => {
   const cases = Object.keys(BINARY).flatMap((f) => FORMS.map((emit) => [f, emit] as const));
   it.each(cases)("%s (%s)", (f, emit) => {
     const op = BINARY[f];
@@ -166,7 +166,7 @@ describe("two-argument built-ins over all pairs of edge points", () => {
 
 // ---- reductions and vector functions --------------------------------------------------------
 
-describe("reductions and vector functions at the edges", () => {
+describe("reductions and vector functions at the edges", { timeout: 60_000 }, () => {
   /** [source, v, expected value, expected gradient (seed 1 per element for vector outputs)] */
   const table: [string, number[], number | number[], number[]][] = [
     ["logsumexp(v)", [1000, 1000], 1000 + Math.LN2, [0.5, 0.5]],

@@ -16,7 +16,7 @@ function diagnostics(source: string, emit: (typeof EMITS)[number]): string[] {
   return r.ok ? [] : r.diagnostics.map((d) => d.text);
 }
 
-describe("the checker", () => {
+describe("the checker", { timeout: 60_000 }, () => {
   // Found by the fuzzer: `[u[(i) % 1] for i in 0..17]`. The vectorizer (16+ steps) reads
   // the index `(i + 1) % 20` as a compile-time constant without the loop variable in
   // scope, so it reports "unknown name 'i'" instead of falling back to unrolling; when the
@@ -51,7 +51,7 @@ describe("the checker", () => {
   });
 });
 
-describe("the loop emitter", () => {
+describe("the loop emitter", { timeout: 60_000 }, () => {
   // Found by the fuzzer: `output f = u` with u of 5 or more elements (fewer live in locals).
   it.each(EMITS)("an output that is a tensor param passes its seed back as the gradient (%s)", async (emit) => {
     for (const [source, n] of [["param u[5]\noutput f = u", 5], ["param C[3, 3]\noutput f = C", 9], ["param x[17]\noutput f = x", 17]] as const) {
@@ -133,7 +133,7 @@ describe("the loop emitter", () => {
   });
 });
 
-describe("the straight-line emitter", () => {
+describe("the straight-line emitter", { timeout: 60_000 }, () => {
   // Found by the fuzzer (a depth-4 program with `output t0`): past 1,500 lines, backward is
   // split into parts that keep temporaries in `backwardRegisters`, and the rename of `t<k>`
   // to `backwardRegisters[k]` also rewrites source names spelled like temporaries inside
