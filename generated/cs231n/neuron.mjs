@@ -8,6 +8,7 @@ function sigmoid(x) {
 
 function describe(v) {
   if (v === null) return "null";
+  if (v === undefined) return "undefined";
   if (Array.isArray(v)) return "an array of length " + v.length;
   if (typeof v === "string") return "a string";
   return typeof v === "object" ? "an object" : typeof v + " " + String(v);

@@ -180,6 +180,7 @@ function printSupport(m: ModuleParts, out: (...l: string[]) => void, T: (a: stri
   out(
     `function describe(v${anyT})${T(": string")} {`,
     `  if (v === null) return "null";`,
+    `  if (v === undefined) return "undefined";`,
     `  if (Array.isArray(v)) return "an array of length " + v.length;`,
     `  if (typeof v === "string") return "a string";`,
     `  return typeof v === "object" ? "an object" : typeof v + " " + String(v);`,
