@@ -6,42 +6,17 @@
 //   scores = W @ x + b
 //   loss = -sum(y * log_softmax(scores)) + 0.5*reg*sum(W*W)
 
+import { lossSeed, scalarArg, tensorArg } from "./args.mjs";
+
 const D = 2, K = 3;
 
 const scores = new Float64Array(K); // scratch for one call
 let lse = 0; // log-sum-exp of the scores, set by lossOf
 
-function tensorArg(args, name, length) {
-  const v = args[name];
-  if (v == null || typeof v !== "object" || typeof v.length !== "number") {
-    throw new TypeError(`argument '${name}' must be an array of ${length} numbers`);
-  }
-  if (v.length !== length) {
-    throw new RangeError(`argument '${name}' must have length ${length}, got ${v.length}`);
-  }
-  return v;
-}
-
-function scalarArg(args, name) {
-  const v = args[name];
-  if (typeof v !== "number") throw new TypeError(`argument '${name}' must be a number`);
-  return v;
-}
-
 function checkArgs(args) {
   if (args == null || typeof args !== "object") throw new TypeError("args must be an object");
   tensorArg(args, "x", D); tensorArg(args, "y", K); scalarArg(args, "reg");
   tensorArg(args, "W", K * D); tensorArg(args, "b", K);
-}
-
-function lossSeed(seed) {
-  if (seed === undefined) return 1; // one scalar output: the loss case
-  if (seed === null || typeof seed !== "object") throw new TypeError("seed must be an object");
-  if (!Object.prototype.hasOwnProperty.call(seed, "loss")) return 0; // contributes nothing
-  const s = seed.loss;
-  if (typeof s === "number") return s;
-  if (s != null && typeof s.length === "number" && s.length === 1) return s[0];
-  throw new TypeError("seed 'loss' must be a number");
 }
 
 /** Forward pass: returns the loss; leaves the scores and lse in scratch. */

@@ -6,39 +6,14 @@
 //   h = relu(W1 @ x + b1); scores = W2 @ h + b2
 //   loss = -sum(y * log_softmax(scores)) + 0.5*reg*(sum(W1*W1) + sum(W2*W2))
 
+import { lossSeed, scalarArg, tensorArg } from "./args.mjs";
+
 const D = 2, H = 100, K = 3;
 
 // Scratch for one call (the module is single-threaded, so sharing is safe).
 const z1 = new Float64Array(H); // pre-activation of the hidden layer
 const hid = new Float64Array(H); // relu(z1)
 const scores = new Float64Array(K);
-
-function tensorArg(args, name, length) {
-  const v = args[name];
-  if (v == null || typeof v !== "object" || typeof v.length !== "number") {
-    throw new TypeError(`argument '${name}' must be an array of ${length} numbers`);
-  }
-  if (v.length !== length) {
-    throw new RangeError(`argument '${name}' must have length ${length}, got ${v.length}`);
-  }
-  return v;
-}
-
-function scalarArg(args, name) {
-  const v = args[name];
-  if (typeof v !== "number") throw new TypeError(`argument '${name}' must be a number`);
-  return v;
-}
-
-function lossSeed(seed) {
-  if (seed === undefined) return 1; // one scalar output: the loss case
-  if (seed === null || typeof seed !== "object") throw new TypeError("seed must be an object");
-  if (!Object.prototype.hasOwnProperty.call(seed, "loss")) return 0; // contributes nothing
-  const s = seed.loss;
-  if (typeof s === "number") return s;
-  if (s != null && typeof s.length === "number" && s.length === 1) return s[0];
-  throw new TypeError("seed 'loss' must be a number");
-}
 
 let lse = 0; // log-sum-exp of the scores, set by lossOf
 
