@@ -10,7 +10,7 @@ import { reachable, type Node } from "./ir/graph.js";
 import { scalarize } from "./ir/scalarize.js";
 import { printStraightLine, type Sink } from "./emit/straight.js";
 import { printLoops, SMALL_TENSOR } from "./emit/loops.js";
-import { splitBody } from "./emit/split.js";
+import { splitBody, type Part } from "./emit/split.js";
 import type { Graph } from "./ir/graph.js";
 import { commentSafe, key, printModule, type ModuleParts } from "./emit/module.js";
 import { VERSION } from "./version.js";
@@ -185,10 +185,10 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
       "}",
       ...tensorGrads,
       ...gradStores,
-      ...(lossCase ? seedScaling(paramArgs) : []),
+      ...(lossCase ? seedScaling(paramArgs).call : []),
     ],
     declarations: [],
-    parts: [],
+    parts: lossCase ? seedScaling(paramArgs).parts : [],
     helpers: new Set([...fwd.helpers, ...bwd.helpers]),
     checks,
   };
@@ -213,7 +213,7 @@ function splitLongBodies(module: ModuleParts): ModuleParts {
     forward: forward?.body ?? module.forward,
     backward: backward?.body ?? module.backward,
     declarations: [...module.declarations, ...(forward?.declarations ?? []), ...(backward?.declarations ?? [])],
-    parts: [...(forward?.parts ?? []), ...(backward?.parts ?? [])],
+    parts: [...module.parts, ...(forward?.parts ?? []), ...(backward?.parts ?? [])],
   };
 }
 
@@ -237,15 +237,14 @@ function estimateOperations(graph: Graph, roots: readonly Node[]): { total: numb
 }
 
 /** The loss case was differentiated with seed 1: a given seed scales every gradient. */
-function seedScaling(params: readonly Argument[]): string[] {
-  if (params.length === 0) return [];
-  return [
-    "if (s0 !== 1) {",
-    ...params.map((p) =>
-      p.shape.length ? `  for (let k = 0, g = grad[${key(p.name)}]; k < ${p.node.size}; k++) g[k] = g[k] * s0;` : `  grad[${key(p.name)}] *= s0;`,
-    ),
-    "}",
-  ];
+function seedScaling(params: readonly Argument[]): { call: string[]; parts: Part[] } {
+  if (params.length === 0) return { call: [], parts: [] };
+  // A function of its own keeps backwardInto small enough for V8 to inline it into a
+  // training loop.
+  const lines = params.map((p) =>
+    p.shape.length ? `for (let k = 0, g = grad[${key(p.name)}]; k < ${p.node.size}; k++) g[k] = g[k] * s0;` : `grad[${key(p.name)}] *= s0;`,
+  );
+  return { call: ["if (s0 !== 1) scaleGradients(grad, s0);"], parts: [{ name: "scaleGradients", params: ["grad", "s0"], lines }] };
 }
 
 function moduleShape(program: CheckedProgram) {
@@ -293,10 +292,10 @@ function lowerToLoops(
       ...noted(bwd.stores.slice(0, outputSinks.length), outputNotes).map((s) => "  " + s),
       "}",
       ...noted(bwd.stores.slice(outputSinks.length), paramArgs.map(gradNote)),
-      ...(outputs.length === 1 && outputs[0].node.shape.length === 0 ? seedScaling(paramArgs) : []),
+      ...(outputs.length === 1 && outputs[0].node.shape.length === 0 ? seedScaling(paramArgs).call : []),
     ],
     declarations: [...buffers.keys()].sort((a, b) => Number(a.slice(3)) - Number(b.slice(3))).map((b) => buffers.get(b)!),
-    parts: [],
+    parts: outputs.length === 1 && outputs[0].node.shape.length === 0 ? seedScaling(paramArgs).parts : [],
     helpers: new Set([...fwd.helpers, ...bwd.helpers]),
     checks,
   };

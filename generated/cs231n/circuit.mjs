@@ -13,6 +13,7 @@ function checkScalar(v, name) {
 }
 
 function checkTensor(v, name, length) {
+  if (v instanceof Float64Array && v.length === length) return; // the usual case, at once
   if (v === undefined) throw new TypeError("circuit.expr" + ": argument '" + name + "' is missing: expected a flat array of " + length + " numbers");
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("circuit.expr" + ": argument '" + name + "' must be a flat array of " + length + " numbers, got " + describe(v));
   const a = v;
@@ -21,11 +22,8 @@ function checkTensor(v, name, length) {
   if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("circuit.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
-function checkArgs(args) {
+function checkArgsObject(args) {
   if (args === null || typeof args !== "object") throw new TypeError("circuit.expr" + ": expected an object of arguments, got " + describe(args));
-  checkScalar(args["x"], "x");
-  checkScalar(args["y"], "y");
-  checkScalar(args["z"], "z");
 }
 
 function seedOf(seed, name) {
@@ -37,6 +35,12 @@ function seedScalar(v, name) {
   if (v === undefined) return 0;
   if (typeof v !== "number") throw new TypeError("circuit.expr" + ": the seed of '" + name + "' must be a number, got " + describe(v));
   return v;
+}
+
+function scaleGradients(grad, s0) {
+  grad["x"] *= s0;
+  grad["y"] *= s0;
+  grad["z"] *= s0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (circuit.expr) */
@@ -51,10 +55,13 @@ export function createGrad() {
 
 /** Forward pass into preallocated outputs; allocates nothing (circuit.expr) */
 export function forwardInto(args, outputs) {
-  checkArgs(args);
+  checkArgsObject(args);
   const a0 = args["x"];
+  checkScalar(a0, "x");
   const a1 = args["y"];
+  checkScalar(a1, "y");
   const a2 = args["z"];
+  checkScalar(a2, "z");
   // circuit.expr:7
   const t0 = a2 * (a0 + a1);
   // output f (circuit.expr:7)
@@ -69,10 +76,13 @@ export function forward(args) {
 
 /** Backward pass into preallocated gradients (and outputs, when given); allocates nothing (circuit.expr) */
 export function backwardInto(args, seed, grad, outputs) {
-  checkArgs(args);
+  checkArgsObject(args);
   const a0 = args["x"];
+  checkScalar(a0, "x");
   const a1 = args["y"];
+  checkScalar(a1, "y");
   const a2 = args["z"];
+  checkScalar(a2, "z");
   const s0 = seed === undefined ? 1 : seedScalar(seedOf(seed, "f"), "f");
   // circuit.expr:6
   const t0 = a0 + a1;
@@ -88,11 +98,7 @@ export function backwardInto(args, seed, grad, outputs) {
   grad["y"] = a2;
   // gradient of z (param at circuit.expr:5)
   grad["z"] = t0;
-  if (s0 !== 1) {
-    grad["x"] *= s0;
-    grad["y"] *= s0;
-    grad["z"] *= s0;
-  }
+  if (s0 !== 1) scaleGradients(grad, s0);
   return grad;
 }
 

@@ -13,6 +13,7 @@ function checkScalar(v, name) {
 }
 
 function checkTensor(v, name, length) {
+  if (v instanceof Float64Array && v.length === length) return; // the usual case, at once
   if (v === undefined) throw new TypeError("hinge.expr" + ": argument '" + name + "' is missing: expected a flat array of " + length + " numbers");
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("hinge.expr" + ": argument '" + name + "' must be a flat array of " + length + " numbers, got " + describe(v));
   const a = v;
@@ -21,10 +22,8 @@ function checkTensor(v, name, length) {
   if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("hinge.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
-function checkArgs(args) {
+function checkArgsObject(args) {
   if (args === null || typeof args !== "object") throw new TypeError("hinge.expr" + ": expected an object of arguments, got " + describe(args));
-  checkTensor(args["s"], "s", 3);
-  checkTensor(args["y"], "y", 3);
 }
 
 function seedOf(seed, name) {
@@ -36,6 +35,10 @@ function seedScalar(v, name) {
   if (v === undefined) return 0;
   if (typeof v !== "number") throw new TypeError("hinge.expr" + ": the seed of '" + name + "' must be a number, got " + describe(v));
   return v;
+}
+
+function scaleGradients(grad, s0) {
+  for (let k = 0, g = grad["s"]; k < 3; k++) g[k] = g[k] * s0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (hinge.expr) */
@@ -50,9 +53,11 @@ export function createGrad() {
 
 /** Forward pass into preallocated outputs; allocates nothing (hinge.expr) */
 export function forwardInto(args, outputs) {
-  checkArgs(args);
+  checkArgsObject(args);
   const a0 = args["s"];
+  checkTensor(a0, "s", 3);
   const a1 = args["y"];
+  checkTensor(a1, "y", 3);
   // hinge.expr:8
   const t0 = (a0[2] * a1[2]) + ((a0[0] * a1[0]) + (a0[1] * a1[1]));
   // hinge.expr:10
@@ -69,9 +74,11 @@ export function forward(args) {
 
 /** Backward pass into preallocated gradients (and outputs, when given); allocates nothing (hinge.expr) */
 export function backwardInto(args, seed, grad, outputs) {
-  checkArgs(args);
+  checkArgsObject(args);
   const a0 = args["s"];
+  checkTensor(a0, "s", 3);
   const a1 = args["y"];
+  checkTensor(a1, "y", 3);
   const s0 = seed === undefined ? 1 : seedScalar(seedOf(seed, "loss"), "loss");
   // hinge.expr:8
   const t0 = (a0[2] * a1[2]) + ((a0[0] * a1[0]) + (a0[1] * a1[1]));
@@ -102,9 +109,7 @@ export function backwardInto(args, seed, grad, outputs) {
   g0[0] = t12;
   g0[1] = t13;
   g0[2] = t14;
-  if (s0 !== 1) {
-    for (let k = 0, g = grad["s"]; k < 3; k++) g[k] = g[k] * s0;
-  }
+  if (s0 !== 1) scaleGradients(grad, s0);
   return grad;
 }
 

@@ -13,6 +13,7 @@ function checkScalar(v, name) {
 }
 
 function checkTensor(v, name, length) {
+  if (v instanceof Float64Array && v.length === length) return; // the usual case, at once
   if (v === undefined) throw new TypeError("neuron-gate.expr" + ": argument '" + name + "' is missing: expected a flat array of " + length + " numbers");
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("neuron-gate.expr" + ": argument '" + name + "' must be a flat array of " + length + " numbers, got " + describe(v));
   const a = v;
@@ -21,10 +22,8 @@ function checkTensor(v, name, length) {
   if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("neuron-gate.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
-function checkArgs(args) {
+function checkArgsObject(args) {
   if (args === null || typeof args !== "object") throw new TypeError("neuron-gate.expr" + ": expected an object of arguments, got " + describe(args));
-  checkTensor(args["w"], "w", 3);
-  checkTensor(args["x"], "x", 2);
 }
 
 function seedOf(seed, name) {
@@ -36,6 +35,11 @@ function seedScalar(v, name) {
   if (v === undefined) return 0;
   if (typeof v !== "number") throw new TypeError("neuron-gate.expr" + ": the seed of '" + name + "' must be a number, got " + describe(v));
   return v;
+}
+
+function scaleGradients(grad, s0) {
+  for (let k = 0, g = grad["w"]; k < 3; k++) g[k] = g[k] * s0;
+  for (let k = 0, g = grad["x"]; k < 2; k++) g[k] = g[k] * s0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (neuron-gate.expr) */
@@ -50,9 +54,11 @@ export function createGrad() {
 
 /** Forward pass into preallocated outputs; allocates nothing (neuron-gate.expr) */
 export function forwardInto(args, outputs) {
-  checkArgs(args);
+  checkArgsObject(args);
   const a0 = args["w"];
+  checkTensor(a0, "w", 3);
   const a1 = args["x"];
+  checkTensor(a1, "x", 2);
   // neuron-gate.expr:10
   const t0 = 1 / (1 + Math.exp((-(((a0[0] * a1[0]) + (a0[1] * a1[1])) + a0[2]))));
   // output f (neuron-gate.expr:10)
@@ -67,9 +73,11 @@ export function forward(args) {
 
 /** Backward pass into preallocated gradients (and outputs, when given); allocates nothing (neuron-gate.expr) */
 export function backwardInto(args, seed, grad, outputs) {
-  checkArgs(args);
+  checkArgsObject(args);
   const a0 = args["w"];
+  checkTensor(a0, "w", 3);
   const a1 = args["x"];
+  checkTensor(a1, "x", 2);
   const s0 = seed === undefined ? 1 : seedScalar(seedOf(seed, "f"), "f");
   // neuron-gate.expr:10
   const t0 = 1 / (1 + Math.exp((-(((a0[0] * a1[0]) + (a0[1] * a1[1])) + a0[2]))));
@@ -92,10 +100,7 @@ export function backwardInto(args, seed, grad, outputs) {
   // gradient of x (param at neuron-gate.expr:8)
   g1[0] = t5;
   g1[1] = t3;
-  if (s0 !== 1) {
-    for (let k = 0, g = grad["w"]; k < 3; k++) g[k] = g[k] * s0;
-    for (let k = 0, g = grad["x"]; k < 2; k++) g[k] = g[k] * s0;
-  }
+  if (s0 !== 1) scaleGradients(grad, s0);
   return grad;
 }
 

@@ -19,6 +19,7 @@ function checkScalar(v, name) {
 }
 
 function checkTensor(v, name, length) {
+  if (v instanceof Float64Array && v.length === length) return; // the usual case, at once
   if (v === undefined) throw new TypeError("neuron.expr" + ": argument '" + name + "' is missing: expected a flat array of " + length + " numbers");
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("neuron.expr" + ": argument '" + name + "' must be a flat array of " + length + " numbers, got " + describe(v));
   const a = v;
@@ -27,10 +28,8 @@ function checkTensor(v, name, length) {
   if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("neuron.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
-function checkArgs(args) {
+function checkArgsObject(args) {
   if (args === null || typeof args !== "object") throw new TypeError("neuron.expr" + ": expected an object of arguments, got " + describe(args));
-  checkTensor(args["w"], "w", 3);
-  checkTensor(args["x"], "x", 2);
 }
 
 function seedOf(seed, name) {
@@ -42,6 +41,11 @@ function seedScalar(v, name) {
   if (v === undefined) return 0;
   if (typeof v !== "number") throw new TypeError("neuron.expr" + ": the seed of '" + name + "' must be a number, got " + describe(v));
   return v;
+}
+
+function scaleGradients(grad, s0) {
+  for (let k = 0, g = grad["w"]; k < 3; k++) g[k] = g[k] * s0;
+  for (let k = 0, g = grad["x"]; k < 2; k++) g[k] = g[k] * s0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (neuron.expr) */
@@ -56,9 +60,11 @@ export function createGrad() {
 
 /** Forward pass into preallocated outputs; allocates nothing (neuron.expr) */
 export function forwardInto(args, outputs) {
-  checkArgs(args);
+  checkArgsObject(args);
   const a0 = args["w"];
+  checkTensor(a0, "w", 3);
   const a1 = args["x"];
+  checkTensor(a1, "x", 2);
   // neuron.expr:5
   const t0 = sigmoid((((a0[0] * a1[0]) + (a0[1] * a1[1])) + a0[2]));
   // output f (neuron.expr:5)
@@ -73,9 +79,11 @@ export function forward(args) {
 
 /** Backward pass into preallocated gradients (and outputs, when given); allocates nothing (neuron.expr) */
 export function backwardInto(args, seed, grad, outputs) {
-  checkArgs(args);
+  checkArgsObject(args);
   const a0 = args["w"];
+  checkTensor(a0, "w", 3);
   const a1 = args["x"];
+  checkTensor(a1, "x", 2);
   const s0 = seed === undefined ? 1 : seedScalar(seedOf(seed, "f"), "f");
   // neuron.expr:5
   const t0 = sigmoid((((a0[0] * a1[0]) + (a0[1] * a1[1])) + a0[2]));
@@ -97,10 +105,7 @@ export function backwardInto(args, seed, grad, outputs) {
   // gradient of x (param at neuron.expr:4)
   g1[0] = t5;
   g1[1] = t3;
-  if (s0 !== 1) {
-    for (let k = 0, g = grad["w"]; k < 3; k++) g[k] = g[k] * s0;
-    for (let k = 0, g = grad["x"]; k < 2; k++) g[k] = g[k] * s0;
-  }
+  if (s0 !== 1) scaleGradients(grad, s0);
   return grad;
 }
 

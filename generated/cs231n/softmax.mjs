@@ -13,6 +13,7 @@ function checkScalar(v, name) {
 }
 
 function checkTensor(v, name, length) {
+  if (v instanceof Float64Array && v.length === length) return; // the usual case, at once
   if (v === undefined) throw new TypeError("softmax.expr" + ": argument '" + name + "' is missing: expected a flat array of " + length + " numbers");
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("softmax.expr" + ": argument '" + name + "' must be a flat array of " + length + " numbers, got " + describe(v));
   const a = v;
@@ -21,13 +22,8 @@ function checkTensor(v, name, length) {
   if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("softmax.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
-function checkArgs(args) {
+function checkArgsObject(args) {
   if (args === null || typeof args !== "object") throw new TypeError("softmax.expr" + ": expected an object of arguments, got " + describe(args));
-  checkTensor(args["x"], "x", 2);
-  checkTensor(args["y"], "y", 3);
-  checkScalar(args["reg"], "reg");
-  checkTensor(args["W"], "W", 6);
-  checkTensor(args["b"], "b", 3);
 }
 
 function seedOf(seed, name) {
@@ -39,6 +35,11 @@ function seedScalar(v, name) {
   if (v === undefined) return 0;
   if (typeof v !== "number") throw new TypeError("softmax.expr" + ": the seed of '" + name + "' must be a number, got " + describe(v));
   return v;
+}
+
+function scaleGradients(grad, s0) {
+  for (let k = 0, g = grad["W"]; k < 6; k++) g[k] = g[k] * s0;
+  for (let k = 0, g = grad["b"]; k < 3; k++) g[k] = g[k] * s0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (softmax.expr) */
@@ -54,12 +55,17 @@ export function createGrad() {
 
 /** Forward pass into preallocated outputs; allocates nothing (softmax.expr) */
 export function forwardInto(args, outputs) {
-  checkArgs(args);
+  checkArgsObject(args);
   const a0 = args["x"];
+  checkTensor(a0, "x", 2);
   const a1 = args["y"];
+  checkTensor(a1, "y", 3);
   const a2 = args["reg"];
+  checkScalar(a2, "reg");
   const a3 = args["W"];
+  checkTensor(a3, "W", 6);
   const a4 = args["b"];
+  checkTensor(a4, "b", 3);
   // softmax.expr:24
   const t0 = a4[0] + ((a0[0] * a3[0]) + (a0[1] * a3[1]));
   const t1 = a4[1] + ((a0[0] * a3[2]) + (a0[1] * a3[3]));
@@ -84,12 +90,17 @@ export function forward(args) {
 
 /** Backward pass into preallocated gradients (and outputs, when given); allocates nothing (softmax.expr) */
 export function backwardInto(args, seed, grad, outputs) {
-  checkArgs(args);
+  checkArgsObject(args);
   const a0 = args["x"];
+  checkTensor(a0, "x", 2);
   const a1 = args["y"];
+  checkTensor(a1, "y", 3);
   const a2 = args["reg"];
+  checkScalar(a2, "reg");
   const a3 = args["W"];
+  checkTensor(a3, "W", 6);
   const a4 = args["b"];
+  checkTensor(a4, "b", 3);
   const s0 = seed === undefined ? 1 : seedScalar(seedOf(seed, "loss"), "loss");
   // softmax.expr:26
   const t0 = a2 * 0.5;
@@ -138,10 +149,7 @@ export function backwardInto(args, seed, grad, outputs) {
   g1[0] = t15;
   g1[1] = t16;
   g1[2] = t17;
-  if (s0 !== 1) {
-    for (let k = 0, g = grad["W"]; k < 6; k++) g[k] = g[k] * s0;
-    for (let k = 0, g = grad["b"]; k < 3; k++) g[k] = g[k] * s0;
-  }
+  if (s0 !== 1) scaleGradients(grad, s0);
   return grad;
 }
 

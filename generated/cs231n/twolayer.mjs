@@ -13,6 +13,7 @@ function checkScalar(v, name) {
 }
 
 function checkTensor(v, name, length) {
+  if (v instanceof Float64Array && v.length === length) return; // the usual case, at once
   if (v === undefined) throw new TypeError("twolayer.expr" + ": argument '" + name + "' is missing: expected a flat array of " + length + " numbers");
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("twolayer.expr" + ": argument '" + name + "' must be a flat array of " + length + " numbers, got " + describe(v));
   const a = v;
@@ -21,15 +22,8 @@ function checkTensor(v, name, length) {
   if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("twolayer.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
-function checkArgs(args) {
+function checkArgsObject(args) {
   if (args === null || typeof args !== "object") throw new TypeError("twolayer.expr" + ": expected an object of arguments, got " + describe(args));
-  checkTensor(args["x"], "x", 2);
-  checkTensor(args["y"], "y", 3);
-  checkScalar(args["reg"], "reg");
-  checkTensor(args["W1"], "W1", 200);
-  checkTensor(args["b1"], "b1", 100);
-  checkTensor(args["W2"], "W2", 300);
-  checkTensor(args["b2"], "b2", 3);
 }
 
 function seedOf(seed, name) {
@@ -46,6 +40,13 @@ function seedScalar(v, name) {
 const buf11 = new Float64Array(100);
 const buf12 = new Float64Array(100);
 
+function scaleGradients(grad, s0) {
+  for (let k = 0, g = grad["W1"]; k < 200; k++) g[k] = g[k] * s0;
+  for (let k = 0, g = grad["b1"]; k < 100; k++) g[k] = g[k] * s0;
+  for (let k = 0, g = grad["W2"]; k < 300; k++) g[k] = g[k] * s0;
+  for (let k = 0, g = grad["b2"]; k < 3; k++) g[k] = g[k] * s0;
+}
+
 /** Makes the holders that forwardInto and backwardInto fill (twolayer.expr) */
 export function createOutputs() {
   return { "loss": NaN };
@@ -59,14 +60,21 @@ export function createGrad() {
 
 /** Forward pass into preallocated outputs; allocates nothing (twolayer.expr) */
 export function forwardInto(args, outputs) {
-  checkArgs(args);
+  checkArgsObject(args);
   const a0 = args["x"];
+  checkTensor(a0, "x", 2);
   const a1 = args["y"];
+  checkTensor(a1, "y", 3);
   const a2 = args["reg"];
+  checkScalar(a2, "reg");
   const a3 = args["W1"];
+  checkTensor(a3, "W1", 200);
   const a4 = args["b1"];
+  checkTensor(a4, "b1", 100);
   const a5 = args["W2"];
+  checkTensor(a5, "W2", 300);
   const a6 = args["b2"];
+  checkTensor(a6, "b2", 3);
   const a0_0 = a0[0];
   const a0_1 = a0[1];
   const a6_0 = a6[0];
@@ -135,14 +143,21 @@ export function forward(args) {
 
 /** Backward pass into preallocated gradients (and outputs, when given); allocates nothing (twolayer.expr) */
 export function backwardInto(args, seed, grad, outputs) {
-  checkArgs(args);
+  checkArgsObject(args);
   const a0 = args["x"];
+  checkTensor(a0, "x", 2);
   const a1 = args["y"];
+  checkTensor(a1, "y", 3);
   const a2 = args["reg"];
+  checkScalar(a2, "reg");
   const a3 = args["W1"];
+  checkTensor(a3, "W1", 200);
   const a4 = args["b1"];
+  checkTensor(a4, "b1", 100);
   const a5 = args["W2"];
+  checkTensor(a5, "W2", 300);
   const a6 = args["b2"];
+  checkTensor(a6, "b2", 3);
   const s0 = seed === undefined ? 1 : seedScalar(seedOf(seed, "loss"), "loss");
   const b11 = buf11;
   const b12 = buf12;
@@ -242,12 +257,7 @@ export function backwardInto(args, seed, grad, outputs) {
     out[1] = t48_1;
     out[2] = t48_2;
   }
-  if (s0 !== 1) {
-    for (let k = 0, g = grad["W1"]; k < 200; k++) g[k] = g[k] * s0;
-    for (let k = 0, g = grad["b1"]; k < 100; k++) g[k] = g[k] * s0;
-    for (let k = 0, g = grad["W2"]; k < 300; k++) g[k] = g[k] * s0;
-    for (let k = 0, g = grad["b2"]; k < 3; k++) g[k] = g[k] * s0;
-  }
+  if (s0 !== 1) scaleGradients(grad, s0);
   return grad;
 }
 

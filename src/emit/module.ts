@@ -133,8 +133,12 @@ export function printModule(m: ModuleParts, lang: Language): string {
   doc("Makes gradient holders for backwardInto");
   out(`export function createGrad()${T(": Grads")} {`, ...holders(params), "}", "");
 
-  const reads = m.args.map((a, i) => `  const a${i} = args[${key(a.name)}];`);
-  const check = m.checks ? ["  checkArgs(args);"] : [];
+  // Each argument is read once and checked where it is read.
+  const check = m.checks ? ["  checkArgsObject(args);"] : [];
+  const reads = m.args.flatMap((a, i) => [
+    `  const a${i} = args[${key(a.name)}];`,
+    ...(m.checks ? [a.shape.length ? `  checkTensor(a${i}, ${key(a.name)}, ${a.size});` : `  checkScalar(a${i}, ${key(a.name)});`] : []),
+  ]);
   doc("Forward pass into preallocated outputs; allocates nothing");
   out(`export function forwardInto(args${T(": Args")}, outputs${T(": Outputs")})${T(": Outputs")} {`, ...check, ...reads);
   // Bodies can be long: pushed line by line, never spread into one call's arguments.
@@ -193,6 +197,7 @@ function printSupport(m: ModuleParts, out: (...l: string[]) => void, T: (a: stri
     `}`,
     "",
     `function checkTensor(v${anyT}, name${T(": string")}, length${T(": number")})${T(": void")} {`,
+    `  if (v instanceof Float64Array && v.length === length) return; // the usual case, at once`,
     `  if (v === undefined) throw new TypeError(${file} + ": argument '" + name + "' is missing: expected a flat array of " + length + " numbers");`,
     `  if (v === null || typeof v !== "object" || typeof (v${T(" as { length?: unknown }")}).length !== "number") throw new TypeError(${file} + ": argument '" + name + "' must be a flat array of " + length + " numbers, got " + describe(v));`,
     `  const a = v${T(" as ArrayLike<unknown>")};`,
@@ -202,9 +207,8 @@ function printSupport(m: ModuleParts, out: (...l: string[]) => void, T: (a: stri
     `  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError(${file} + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));`,
     `}`,
     "",
-    `function checkArgs(args${T(": Args")})${T(": void")} {`,
+    `function checkArgsObject(args${T(": unknown")})${T(": void")} {`,
     `  if (args === null || typeof args !== "object") throw new TypeError(${file} + ": expected an object of arguments, got " + describe(args));`,
-    ...m.args.map((a) => (a.shape.length ? `  checkTensor(args[${key(a.name)}], ${key(a.name)}, ${a.size});` : `  checkScalar(args[${key(a.name)}], ${key(a.name)});`)),
     `}`,
     "",
   );
