@@ -4,12 +4,11 @@
 // a program has errors, `check` on every example and on a gate with a wrong grad line,
 // and `--stats`.
 
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compile } from "../src/compile.js";
-import { ensureBuilt, gradc, ROOT } from "./support/cli.js";
+import { ensureBuilt, gradc, ROOT, tempFolders } from "./support/cli.js";
 import { assertClose, importFile } from "./support/load.js";
 
 const EXAMPLES = join(ROOT, "examples", "cs231n");
@@ -18,22 +17,15 @@ const exampleFiles = readdirSync(EXAMPLES)
   .sort();
 const VERSION = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
 
-let dir: string;
-let n = 0;
 /** A fresh empty folder for one test. */
-const folder = () => {
-  const d = join(dir, `t${n++}`);
-  mkdirSync(d);
-  return d;
-};
+const { folder, cleanup } = tempFolders("gradc-cli-");
 /** Everything in a folder, sorted (temporaries left behind would show up here). */
 const listing = (d: string) => readdirSync(d).sort();
 
 beforeAll(() => {
   ensureBuilt();
-  dir = mkdtempSync(join(tmpdir(), "gradc-cli-"));
 }, 120_000);
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(cleanup);
 
 describe("help, version and usage errors", () => {
   it("--help: exit 0, usage on stdout mentioning every command", () => {

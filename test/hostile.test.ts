@@ -15,13 +15,12 @@
 import * as acorn from "acorn";
 import fc from "fast-check";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compile, type CompileResult } from "../src/compile.js";
 import { instantiate, printProgram, programArb } from "./support/arbitrary.js";
-import { ensureBuilt, MAIN, ROOT } from "./support/cli.js";
+import { ensureBuilt, MAIN, ROOT, tempFolders } from "./support/cli.js";
 import { load } from "./support/load.js";
 
 const EXAMPLES = join(ROOT, "examples", "cs231n");
@@ -33,20 +32,14 @@ const exampleSources = readdirSync(EXAMPLES)
 /** Every timed input and its time, for the summary printed at the end. */
 const timings: { what: string; ms: number }[] = [];
 
-let dir: string;
-let n = 0;
-const folder = () => {
-  const d = join(dir, `t${n++}`);
-  mkdirSync(d);
-  return d;
-};
+/** A fresh empty folder for one test. */
+const { folder, cleanup } = tempFolders("gradc-hostile-");
 
 beforeAll(() => {
   ensureBuilt();
-  dir = mkdtempSync(join(tmpdir(), "gradc-hostile-"));
 }, 120_000);
 afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
+  cleanup();
   const slowest = [...timings].sort((a, b) => b.ms - a.ms).slice(0, 5);
   console.log(`hostile inputs: ${timings.length} timed; slowest: ${slowest.map((t) => `${t.what} ${t.ms.toFixed(0)} ms`).join(", ")}`);
 });

@@ -24,6 +24,7 @@
 
 import fc from "fast-check";
 import { compile } from "../../src/compile.js";
+import { mulberry32 } from "../../src/random.js";
 
 // ---- shapes -----------------------------------------------------------------------------
 
@@ -718,17 +719,8 @@ export class FuzzFailure extends Error {
   }
 }
 
-/** mulberry32. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the project's one seeded generator (src/random.ts). */
+export { mulberry32 };
 
 /** FNV-1a of a string: points are a function of the program, so shrinking is repeatable. */
 function hash(text: string): number {

@@ -6,7 +6,8 @@
 // that dist/cli/main.js is fresh afterwards.
 
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -79,4 +80,24 @@ export function gradc(args: string[], options: { cwd?: string; timeout?: number 
   });
   if (r.error) throw r.error;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * Fresh empty folders for CLI tests, all under one temporary folder: `folder()` makes the
+ * next one, `cleanup()` removes them all (call it from afterAll).
+ */
+export function tempFolders(prefix: string): { folder: () => string; cleanup: () => void } {
+  let root: string | undefined;
+  let n = 0;
+  return {
+    folder: () => {
+      root ??= mkdtempSync(join(tmpdir(), prefix));
+      const d = join(root, `t${n++}`);
+      mkdirSync(d);
+      return d;
+    },
+    cleanup: () => {
+      if (root) rmSync(root, { recursive: true, force: true });
+    },
+  };
 }
