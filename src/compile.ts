@@ -137,13 +137,12 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
   };
 
   const tensorOutputs = outputs.map((o, k) => (o.node.shape.length ? `const o${k} = outputs[${key(o.name)}];` : "")).filter(Boolean);
-  const outputSinks = (): Sink[] =>
-    outputs.flatMap((o, k) =>
+  const outSinks: Sink[] = outputs.flatMap((o, k) =>
       scalar.elements(o.node).map((e, j) => ({
         node: e,
         store: (x: string) => (o.node.shape.length ? `o${k}[${j}] = ${x};` : `outputs[${key(o.name)}] = ${x};`),
       })),
-    );
+  );
   const paramArgs = args.filter((a) => a.role === "param");
   const gradSinks: Sink[] = paramArgs.flatMap((p, k) =>
     scalar.elements(grads[k]).map((e, j) => ({
@@ -152,8 +151,7 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
     })),
   );
 
-  const fwd = printStraightLine(scalar.graph, outputSinks(), leafName, where);
-  const outSinks = outputSinks();
+  const fwd = printStraightLine(scalar.graph, outSinks, leafName, where);
   const bwd = printStraightLine(scalar.graph, [...outSinks, ...gradSinks], leafName, where);
   // Stores grouped per output and per param, each under its comment.
   const group = (stores: string[], sizes: number[], notes: string[]) => {
@@ -174,8 +172,7 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
   const module: ModuleParts = {
     sourceName,
     version: VERSION,
-    args: args.map((a) => ({ name: a.name, role: a.role, shape: a.shape, size: a.node.size })),
-    outputs: outputs.map((o) => ({ name: o.name, shape: o.node.shape, size: o.node.size })),
+    ...moduleShape(program),
     forward: [...tensorOutputs, ...fwd.statements, ...group(fwd.stores, outputSizes, outputNotes)],
     backward: [
       ...bwd.statements,
