@@ -53,15 +53,20 @@ export function createGrad() {
   return { "x": NaN, "y": NaN, "z": NaN };
 }
 
+function checkArgs(args) {
+  checkArgsObject(args);
+  const given = args;
+  checkScalar(given["x"], "x");
+  checkScalar(given["y"], "y");
+  checkScalar(given["z"], "z");
+}
+
 /** Forward pass into preallocated outputs; allocates nothing (circuit.expr) */
 export function forwardInto(args, outputs) {
-  checkArgsObject(args);
+  checkArgs(args);
   const a0 = args["x"];
-  checkScalar(a0, "x");
   const a1 = args["y"];
-  checkScalar(a1, "y");
   const a2 = args["z"];
-  checkScalar(a2, "z");
   // circuit.expr:7
   const t0 = a2 * (a0 + a1);
   // output f (circuit.expr:7)
@@ -76,13 +81,10 @@ export function forward(args) {
 
 /** Backward pass into preallocated gradients (and outputs, when given); allocates nothing (circuit.expr) */
 export function backwardInto(args, seed, grad, outputs) {
-  checkArgsObject(args);
+  checkArgs(args);
   const a0 = args["x"];
-  checkScalar(a0, "x");
   const a1 = args["y"];
-  checkScalar(a1, "y");
   const a2 = args["z"];
-  checkScalar(a2, "z");
   const s0 = seed === undefined ? 1 : seedScalar(seedOf(seed, "f"), "f");
   // circuit.expr:6
   const t0 = a0 + a1;

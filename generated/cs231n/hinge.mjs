@@ -51,13 +51,18 @@ export function createGrad() {
   return { "s": new Float64Array(3) };
 }
 
+function checkArgs(args) {
+  checkArgsObject(args);
+  const given = args;
+  checkTensor(given["s"], "s", 3);
+  checkTensor(given["y"], "y", 3);
+}
+
 /** Forward pass into preallocated outputs; allocates nothing (hinge.expr) */
 export function forwardInto(args, outputs) {
-  checkArgsObject(args);
+  checkArgs(args);
   const a0 = args["s"];
-  checkTensor(a0, "s", 3);
   const a1 = args["y"];
-  checkTensor(a1, "y", 3);
   // hinge.expr:8
   const t0 = (a0[2] * a1[2]) + ((a0[0] * a1[0]) + (a0[1] * a1[1]));
   // hinge.expr:10
@@ -74,11 +79,9 @@ export function forward(args) {
 
 /** Backward pass into preallocated gradients (and outputs, when given); allocates nothing (hinge.expr) */
 export function backwardInto(args, seed, grad, outputs) {
-  checkArgsObject(args);
+  checkArgs(args);
   const a0 = args["s"];
-  checkTensor(a0, "s", 3);
   const a1 = args["y"];
-  checkTensor(a1, "y", 3);
   const s0 = seed === undefined ? 1 : seedScalar(seedOf(seed, "loss"), "loss");
   // hinge.expr:8
   const t0 = (a0[2] * a1[2]) + ((a0[0] * a1[0]) + (a0[1] * a1[1]));

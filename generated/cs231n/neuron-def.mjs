@@ -52,13 +52,18 @@ export function createGrad() {
   return { "w": new Float64Array(3), "x": new Float64Array(2) };
 }
 
+function checkArgs(args) {
+  checkArgsObject(args);
+  const given = args;
+  checkTensor(given["w"], "w", 3);
+  checkTensor(given["x"], "x", 2);
+}
+
 /** Forward pass into preallocated outputs; allocates nothing (neuron-def.expr) */
 export function forwardInto(args, outputs) {
-  checkArgsObject(args);
+  checkArgs(args);
   const a0 = args["w"];
-  checkTensor(a0, "w", 3);
   const a1 = args["x"];
-  checkTensor(a1, "x", 2);
   // neuron-def.expr:7
   const t0 = 1 / (1 + Math.exp((-(((a0[0] * a1[0]) + (a0[1] * a1[1])) + a0[2]))));
   // output f (neuron-def.expr:7)
@@ -73,11 +78,9 @@ export function forward(args) {
 
 /** Backward pass into preallocated gradients (and outputs, when given); allocates nothing (neuron-def.expr) */
 export function backwardInto(args, seed, grad, outputs) {
-  checkArgsObject(args);
+  checkArgs(args);
   const a0 = args["w"];
-  checkTensor(a0, "w", 3);
   const a1 = args["x"];
-  checkTensor(a1, "x", 2);
   const s0 = seed === undefined ? 1 : seedScalar(seedOf(seed, "f"), "f");
   // neuron-def.expr:7
   const t0 = Math.exp((-(((a0[0] * a1[0]) + (a0[1] * a1[1])) + a0[2])));

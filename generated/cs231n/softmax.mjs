@@ -53,19 +53,24 @@ export function createGrad() {
   return { "W": buffer.subarray(0, 6), "b": buffer.subarray(6, 9) };
 }
 
+function checkArgs(args) {
+  checkArgsObject(args);
+  const given = args;
+  checkTensor(given["x"], "x", 2);
+  checkTensor(given["y"], "y", 3);
+  checkScalar(given["reg"], "reg");
+  checkTensor(given["W"], "W", 6);
+  checkTensor(given["b"], "b", 3);
+}
+
 /** Forward pass into preallocated outputs; allocates nothing (softmax.expr) */
 export function forwardInto(args, outputs) {
-  checkArgsObject(args);
+  checkArgs(args);
   const a0 = args["x"];
-  checkTensor(a0, "x", 2);
   const a1 = args["y"];
-  checkTensor(a1, "y", 3);
   const a2 = args["reg"];
-  checkScalar(a2, "reg");
   const a3 = args["W"];
-  checkTensor(a3, "W", 6);
   const a4 = args["b"];
-  checkTensor(a4, "b", 3);
   // softmax.expr:24
   const t0 = a4[0] + ((a0[0] * a3[0]) + (a0[1] * a3[1]));
   const t1 = a4[1] + ((a0[0] * a3[2]) + (a0[1] * a3[3]));
@@ -90,17 +95,12 @@ export function forward(args) {
 
 /** Backward pass into preallocated gradients (and outputs, when given); allocates nothing (softmax.expr) */
 export function backwardInto(args, seed, grad, outputs) {
-  checkArgsObject(args);
+  checkArgs(args);
   const a0 = args["x"];
-  checkTensor(a0, "x", 2);
   const a1 = args["y"];
-  checkTensor(a1, "y", 3);
   const a2 = args["reg"];
-  checkScalar(a2, "reg");
   const a3 = args["W"];
-  checkTensor(a3, "W", 6);
   const a4 = args["b"];
-  checkTensor(a4, "b", 3);
   const s0 = seed === undefined ? 1 : seedScalar(seedOf(seed, "loss"), "loss");
   // softmax.expr:26
   const t0 = a2 * 0.5;

@@ -37,7 +37,6 @@ function seedScalar(v, name) {
   return v;
 }
 
-const buf11 = new Float64Array(100);
 const buf12 = new Float64Array(100);
 
 function scaleGradients(grad, s0) {
@@ -58,23 +57,28 @@ export function createGrad() {
   return { "W1": buffer.subarray(0, 200), "b1": buffer.subarray(200, 300), "W2": buffer.subarray(300, 600), "b2": buffer.subarray(600, 603) };
 }
 
+function checkArgs(args) {
+  checkArgsObject(args);
+  const given = args;
+  checkTensor(given["x"], "x", 2);
+  checkTensor(given["y"], "y", 3);
+  checkScalar(given["reg"], "reg");
+  checkTensor(given["W1"], "W1", 200);
+  checkTensor(given["b1"], "b1", 100);
+  checkTensor(given["W2"], "W2", 300);
+  checkTensor(given["b2"], "b2", 3);
+}
+
 /** Forward pass into preallocated outputs; allocates nothing (twolayer.expr) */
 export function forwardInto(args, outputs) {
-  checkArgsObject(args);
+  checkArgs(args);
   const a0 = args["x"];
-  checkTensor(a0, "x", 2);
   const a1 = args["y"];
-  checkTensor(a1, "y", 3);
   const a2 = args["reg"];
-  checkScalar(a2, "reg");
   const a3 = args["W1"];
-  checkTensor(a3, "W1", 200);
   const a4 = args["b1"];
-  checkTensor(a4, "b1", 100);
   const a5 = args["W2"];
-  checkTensor(a5, "W2", 300);
   const a6 = args["b2"];
-  checkTensor(a6, "b2", 3);
   const a0_0 = a0[0];
   const a0_1 = a0[1];
   const a6_0 = a6[0];
@@ -93,15 +97,20 @@ export function forwardInto(args, outputs) {
   let t30 = 0;
   // twolayer.expr:27
   for (let i = 0; i < 100; i++) {
-    const b12_i = Math.max((a4[i] + (a3[i * 2] * a0_0 + a3[i * 2 + 1] * a0_1)), 0);
-    t13s0 += a5[i] * b12_i;
-    t13s1 += a5[i + 100] * b12_i;
-    t13s2 += a5[i + 200] * b12_i;
-    t28 += (a3[i * 2] * a3[i * 2]);
-    t28 += (a3[i * 2 + 1] * a3[i * 2 + 1]);
-    t30 += (a5[i] * a5[i]);
-    t30 += (a5[i + 100] * a5[i + 100]);
-    t30 += (a5[i + 200] * a5[i + 200]);
+    const a3_ix2 = a3[i * 2];
+    const a3_ix2p1 = a3[i * 2 + 1];
+    const b12_i = Math.max((a4[i] + (a3_ix2 * a0_0 + a3_ix2p1 * a0_1)), 0);
+    const a5_i = a5[i];
+    t13s0 += a5_i * b12_i;
+    const a5_ip100 = a5[i + 100];
+    t13s1 += a5_ip100 * b12_i;
+    const a5_ip200 = a5[i + 200];
+    t13s2 += a5_ip200 * b12_i;
+    t28 += (a3_ix2 * a3_ix2);
+    t28 += (a3_ix2p1 * a3_ix2p1);
+    t30 += (a5_i * a5_i);
+    t30 += (a5_ip100 * a5_ip100);
+    t30 += (a5_ip200 * a5_ip200);
   }
   // twolayer.expr:28
   const t13_0 = t13s0;
@@ -143,23 +152,15 @@ export function forward(args) {
 
 /** Backward pass into preallocated gradients (and outputs, when given); allocates nothing (twolayer.expr) */
 export function backwardInto(args, seed, grad, outputs) {
-  checkArgsObject(args);
+  checkArgs(args);
   const a0 = args["x"];
-  checkTensor(a0, "x", 2);
   const a1 = args["y"];
-  checkTensor(a1, "y", 3);
   const a2 = args["reg"];
-  checkScalar(a2, "reg");
   const a3 = args["W1"];
-  checkTensor(a3, "W1", 200);
   const a4 = args["b1"];
-  checkTensor(a4, "b1", 100);
   const a5 = args["W2"];
-  checkTensor(a5, "W2", 300);
   const a6 = args["b2"];
-  checkTensor(a6, "b2", 3);
   const s0 = seed === undefined ? 1 : seedScalar(seedOf(seed, "loss"), "loss");
-  const b11 = buf11;
   const b12 = buf12;
   const h55 = grad["b1"];
   const h61 = grad["W2"];
@@ -183,16 +184,21 @@ export function backwardInto(args, seed, grad, outputs) {
   let t43 = 0;
   // twolayer.expr:27
   for (let i = 0; i < 100; i++) {
-    b11[i] = (a4[i] + (a3[i * 2] * a0_0 + a3[i * 2 + 1] * a0_1));
-    b12[i] = Math.max(b11[i], 0);
-    t13s0 += a5[i] * b12[i];
-    t13s1 += a5[i + 100] * b12[i];
-    t13s2 += a5[i + 200] * b12[i];
-    t28 += (a3[i * 2] * a3[i * 2]);
-    t28 += (a3[i * 2 + 1] * a3[i * 2 + 1]);
-    t30 += (a5[i] * a5[i]);
-    t30 += (a5[i + 100] * a5[i + 100]);
-    t30 += (a5[i + 200] * a5[i + 200]);
+    const b12_i = Math.max((a4[i] + (a3[i * 2] * a0_0 + a3[i * 2 + 1] * a0_1)), 0);
+    const a3_ix2 = a3[i * 2];
+    const a3_ix2p1 = a3[i * 2 + 1];
+    b12[i] = b12_i;
+    const a5_i = a5[i];
+    t13s0 += a5_i * b12_i;
+    const a5_ip100 = a5[i + 100];
+    t13s1 += a5_ip100 * b12_i;
+    const a5_ip200 = a5[i + 200];
+    t13s2 += a5_ip200 * b12_i;
+    t28 += (a3_ix2 * a3_ix2);
+    t28 += (a3_ix2p1 * a3_ix2p1);
+    t30 += (a5_i * a5_i);
+    t30 += (a5_ip100 * a5_ip100);
+    t30 += (a5_ip200 * a5_ip200);
   }
   // twolayer.expr:28
   const t13_0 = t13s0;
@@ -234,17 +240,17 @@ export function backwardInto(args, seed, grad, outputs) {
   const t48_0 = ((-a1_0) + (t18_0 * t45));
   const t48_1 = ((-a1_1) + (t18_1 * t45));
   const t48_2 = ((-a1_2) + (t18_2 * t45));
-  // twolayer.expr:28
   // twolayer.expr:27
   for (let i = 0; i < 100; i++) {
-    h55[i] = (b11[i] > 0 ? (t48_0 * a5[i] + t48_1 * a5[i + 100] + t48_2 * a5[i + 200]) : 0);
-    h61[i] = ((t48_0 * b12[i]) + (2 * (a5[i] * t26)));
-    h61[i + 100] = ((t48_1 * b12[i]) + (2 * (a5[i + 100] * t26)));
-    h61[i + 200] = ((t48_2 * b12[i]) + (2 * (a5[i + 200] * t26)));
-    h63[i * 2] = ((h55[i] * a0_0) + (2 * (a3[i * 2] * t26)));
-    h63[i * 2 + 1] = ((h55[i] * a0_1) + (2 * (a3[i * 2 + 1] * t26)));
+    const h55_i = (b12[i] > 0 ? (t48_0 * a5[i] + t48_1 * a5[i + 100] + t48_2 * a5[i + 200]) : 0);
+    const b12_i = b12[i];
+    h55[i] = h55_i;
+    h61[i] = ((t48_0 * b12_i) + (2 * (a5[i] * t26)));
+    h61[i + 100] = ((t48_1 * b12_i) + (2 * (a5[i + 100] * t26)));
+    h61[i + 200] = ((t48_2 * b12_i) + (2 * (a5[i + 200] * t26)));
+    h63[i * 2] = ((h55_i * a0_0) + (2 * (a3[i * 2] * t26)));
+    h63[i * 2 + 1] = ((h55_i * a0_1) + (2 * (a3[i * 2 + 1] * t26)));
   }
-  // twolayer.expr:25
   // twolayer.expr:23
   if (outputs !== undefined) {
     // output loss (twolayer.expr:30)

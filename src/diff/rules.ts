@@ -90,7 +90,9 @@ export const RULES: Record<Op, Rule | null> = {
   tanh: (d, n, g) => [d.chain(g, d.e("sub", d.c(1), d.e("mul", n, n)))],
   sigmoid: (d, n, g) => [d.chain(g, d.e("mul", n, d.e("sub", d.c(1), n)))],
   softplus: (d, { args: [a] }, g) => [d.chain(g, d.e("sigmoid", a))],
-  relu: (d, { args: [a] }, g) => [d.e("reluGrad", g, a)],
+  // relu(x) > 0 exactly where x > 0 (NaN in neither): testing the output keeps the
+  // pre-activation dead after the forward pass, as in hand-written code.
+  relu: (d, n, g) => [d.e("reluGrad", g, n)],
   abs: (d, { args: [a] }, g) => [d.chain(g, d.e("sign", a))],
   sign: none,
   floor: none,

@@ -456,7 +456,9 @@ export function printLoops(
   const fused = fuseLoops(statements, (buffer) => graph.nodes[Number(buffer.slice(1))].size, stores.flat().join("\n"));
   for (const b of fused.scalarized) buffers.delete(`buf${b.slice(1)}`);
   const keptAliases = aliases.filter((a) => !fused.scalarized.has(a.slice(6, a.indexOf(" ", 6))));
-  return { statements: [...keptAliases, ...hoisted.values(), ...fused.lines], stores, helpers, buffers, operations };
+  // A source-line comment whose code moved into an earlier loop is left heading nothing.
+  const lines = fused.lines.filter((l, k) => !(l.startsWith("// ") && fused.lines[k + 1]?.startsWith("// ")));
+  return { statements: [...keptAliases, ...hoisted.values(), ...lines], stores, helpers, buffers, operations };
 }
 
 interface Block {
@@ -474,6 +476,24 @@ interface Block {
  * becomes a local constant of the loop body (`bN_i`), and its module buffer goes.
  */
 function fuseLoops(lines: string[], sizeOf: (buffer: string) => number, readAfter: string): { lines: string[]; scalarized: Set<string> } {
+  const extent = (header: string) => Number(/i < (\d+);/.exec(header)![1]);
+  /** Carry the group's shifted sums now when `next` could join it then. */
+  const carryEarly = (group: { hoisted: string[]; loops: Block[]; after: string[] }, next: Block) => {
+    const header = group.loops[0].header!;
+    const carried = carryShiftedSums(group.hoisted, header, group.loops.flatMap((l) => l.lines), sizeOf);
+    if (carried.after.length === 0) return;
+    const whole: Block = { lines: carried.body, header };
+    if (!independent([whole], { ...next, header })) return;
+    group.loops = [whole];
+    group.hoisted = carried.before;
+    group.after.push(...carried.after);
+  };
+  /** `x[n] = xcarry;` after a loop over n, or a read of such an `x[n]`, with x carried. */
+  const carriedLast = (group: { after: string[]; loops: Block[] }, line: string) => {
+    const n = extent(group.loops[0].header!);
+    const accesses = [...line.matchAll(/\b(b\d+)\[([^\]]*)\]/g)];
+    return accesses.length > 0 && accesses.every((m) => m[2] === String(n) && group.after.includes(`${m[1]}[${n}] = ${m[1]}carry;`)) && !/\bb\d+\b(?!\[)/.test(line.replace(/\bb\d+carry\b/g, ""));
+  };
   const blocks: Block[] = [];
   for (let k = 0; k < lines.length; k++) {
     const line = lines[k];
@@ -488,12 +508,13 @@ function fuseLoops(lines: string[], sizeOf: (buffer: string) => number, readAfte
   // no loop is kept from moving by the declaration of its own accumulator.
   const declarations = blocks.filter((b) => !b.header && /^let t\w+ = (0|1|-Infinity|Infinity);$/.test(b.lines[0])).map((b) => b.lines[0]);
   // The names of an item are read only when a loop looks back past it: computed then, once.
-  type Group = { hoisted: string[]; loops: Block[]; peeled: string[] };
+  // `after`: statements right after the loop (the last element of a carried sum), before the
+  // peeled last step.
+  type Group = { hoisted: string[]; loops: Block[]; peeled: string[]; after: string[] };
   type Item = ({ group: Group } | { line: string }) & { known?: Set<string> };
   const items: Item[] = [];
   const names = (ls: string[]) => new Set(ls.flatMap((l) => [...l.matchAll(/\b(?:t\w+|[bh]\d+)\b/g)].map((m) => m[0])));
   const namesOf = (item: Item) => (item.known ??= names("line" in item ? [item.line] : [...item.group.loops.flatMap((l) => l.lines), ...item.group.peeled]));
-  const extent = (header: string) => Number(/i < (\d+);/.exec(header)![1]);
   const declared = new Set(declarations);
   for (const b of blocks) {
     if (!b.header) {
@@ -510,6 +531,9 @@ function fuseLoops(lines: string[], sizeOf: (buffer: string) => number, readAfte
       // A loop one step longer joins too, its last step peeled off after the loop (x[i+1] - x[i]
       // runs over n - 1 steps beside sums over n).
       const longer = "group" in item && extent(b.header) === extent(item.group.loops[0].header!) + 1;
+      // A loop that reads a sum the group carries (see carryShiftedSums) can join once the sum
+      // is carried: each element is then complete in its own iteration.
+      if ("group" in item && (item.group.loops[0].header === b.header || longer) && !independent(item.group.loops, b)) carryEarly(item.group, b);
       if ("group" in item && (item.group.loops[0].header === b.header || longer) && independent(item.group.loops, b)) {
         const between = items.slice(j + 1);
         const fills = between.filter((x) => "line" in x && /^[bh]\d+\.fill\(0\);$/.test(x.line) && own.has(x.line.slice(0, x.line.indexOf("."))));
@@ -532,7 +556,7 @@ function fuseLoops(lines: string[], sizeOf: (buffer: string) => number, readAfte
         break;
       }
     }
-    if (!merged) items.push({ group: { hoisted: [], loops: [b], peeled: [] }, known: own });
+    if (!merged) items.push({ group: { hoisted: [], loops: [b], peeled: [], after: [] }, known: own });
   }
   const groups: Group[] = [];
   const out: (string | { group: number })[] = [...declarations];
@@ -554,7 +578,9 @@ function fuseLoops(lines: string[], sizeOf: (buffer: string) => number, readAfte
     if (typeof item === "string") count(item, -1);
     else {
       for (const l of [...groups[item.group].hoisted, ...groups[item.group].loops.flatMap((b) => b.lines)]) count(l, item.group);
-      for (const l of groups[item.group].peeled) count(l, -1); // a peeled step reads at a fixed index
+      // The statements after the loop and its peeled step read at a fixed index: a buffer used
+      // there too is kept, unless it is a carried sum whose last element only they use.
+      for (const l of [...groups[item.group].after, ...groups[item.group].peeled]) count(l, carriedLast(groups[item.group], l) ? item.group : -1);
     }
   });
   const scalarized = new Set<string>();
@@ -578,8 +604,11 @@ function fuseLoops(lines: string[], sizeOf: (buffer: string) => number, readAfte
       body = body.map((l) => (l.startsWith(`  ${b}[i] = `) ? `  const ${b}_i = ${l.slice(`  ${b}[i] = `.length)}` : l).replaceAll(`${b}[i]`, `${b}_i`));
     }
     const carried = carryShiftedSums(g.hoisted, g.loops[0].header!, body, sizeOf);
-    result.push(...carried.before, g.loops[0].header!, ...carried.body, "}", ...carried.after);
-    if (g.peeled.length) result.push("{", ...g.peeled, "}");
+    result.push(...carried.before, g.loops[0].header!, ...bindElementReads(carried.body), "}", ...carried.after);
+    let tail = [...g.after, ...g.peeled];
+    for (const b of locals) tail = tail.map((l) => l.replace(`${b}[${extent(g.loops[0].header!)}] = `, `const ${b}_last = `).replaceAll(`${b}[${extent(g.loops[0].header!)}]`, `${b}_last`));
+    result.push(...tail.slice(0, g.after.length));
+    if (g.peeled.length) result.push("{", ...tail.slice(g.after.length), "}");
   }
   return { lines: result, scalarized };
 }
@@ -612,6 +641,55 @@ function carryShiftedSums(hoisted: string[], header: string, body: string[], siz
     after.push(`${x}[${n}] = ${carry};`);
   }
   return { before, body, after };
+}
+
+/**
+ * An array element that one loop body uses more than once goes into a local constant: the
+ * element written by `x[i] = e;` and read further down, and an element only read, several
+ * times. Every write in the body is to a typed array V8 cannot prove distinct from the others,
+ * so it would load the element again at each use. (The spiral net's backward loop reads the
+ * hidden layer's element four times, and its bias gradient twice after writing it.)
+ */
+function bindElementReads(body: string[]): string[] {
+  if (body.some((l) => /^\s*for /.test(l) || !l.startsWith("  ") || l.startsWith("   "))) return body; // nested code: leave alone
+  const access = /\b([abh]\d+)\[([^\[\]]*)\]/g;
+  const writeOf = (l: string) => /^ {2}([abh]\d+)\[([^\[\]]*)\] (=|\+=|\*=|-=) /.exec(l);
+  const written = new Map<string, number>();
+  for (const l of body) {
+    const w = writeOf(l);
+    if (w) written.set(w[1], (written.get(w[1]) ?? 0) + 1);
+  }
+  const localOf = (array: string, index: string) => `${array}_${index.replace(/ \+ /g, "p").replace(/ \* /g, "x")}`;
+  const out = body.slice();
+  const seen = new Set<string>();
+  for (let k = 0; k < out.length; k++) {
+    for (const m of [...out[k].matchAll(access)]) {
+      const [text, array, index] = m;
+      if (seen.has(text) || !/^[\w +*]+$/.test(index)) continue;
+      seen.add(text);
+      const local = localOf(array, index);
+      const w = writeOf(out[k]);
+      const isWrite = w !== null && w[1] === array && w[2] === index && m.index === 2;
+      if (isWrite) {
+        // Written once with `=`, read further down: the value is at hand.
+        if (written.get(array) !== 1 || w![3] !== "=" ) continue;
+        if (!out.slice(k + 1).some((l) => l.includes(text))) continue;
+        const value = out[k].slice(2 + text.length + 3, -1);
+        out.splice(k, 1, `  const ${local} = ${value};`, `  ${text} = ${local};`);
+        for (let j = k + 2; j < out.length; j++) out[j] = out[j].replaceAll(text, local);
+        k++;
+        continue;
+      }
+      // Only read, never written in the body, at least twice: read once.
+      if (written.has(array)) continue;
+      const uses = out.slice(k).reduce((n, l) => n + l.split(text).length - 1, 0);
+      if (uses < 2) continue;
+      for (let j = k; j < out.length; j++) out[j] = out[j].replaceAll(text, local);
+      out.splice(k, 0, `  const ${local} = ${text};`);
+      k++;
+    }
+  }
+  return out;
 }
 
 const BUFFER_ACCESS = /\b([bh]\d+)\[([^\]]*)\]/g;

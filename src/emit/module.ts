@@ -133,12 +133,18 @@ export function printModule(m: ModuleParts, lang: Language): string {
   doc("Makes gradient holders for backwardInto");
   out(`export function createGrad()${T(": Grads")} {`, ...holders(params), "}", "");
 
-  // Each argument is read once and checked where it is read.
-  const check = m.checks ? ["  checkArgsObject(args);"] : [];
-  const reads = m.args.flatMap((a, i) => [
-    `  const a${i} = args[${key(a.name)}];`,
-    ...(m.checks ? [a.shape.length ? `  checkTensor(a${i}, ${key(a.name)}, ${a.size});` : `  checkScalar(a${i}, ${key(a.name)});`] : []),
-  ]);
+  // All checks in one call before the arguments are read: with the check calls among the
+  // reads (V8 does not inline them: no feedback yet when a long loop gets the function
+  // optimized), the argument values live across calls and the loops reload and unbox them on
+  // every iteration (measured: the chain model's backward 12-20% slower).
+  const check = m.checks ? ["  checkArgs(args);"] : [];
+  const reads = m.args.map((a, i) => `  const a${i} = args[${key(a.name)}];`);
+  if (m.checks) {
+    out(`function checkArgs(args${T(": unknown")})${T(": void")} {`, "  checkArgsObject(args);");
+    if (m.args.length) out(`  const given = args${T(" as Record<string, unknown>")};`);
+    m.args.forEach((a) => out(a.shape.length ? `  checkTensor(given[${key(a.name)}], ${key(a.name)}, ${a.size});` : `  checkScalar(given[${key(a.name)}], ${key(a.name)});`));
+    out("}", "");
+  }
   doc("Forward pass into preallocated outputs; allocates nothing");
   out(`export function forwardInto(args${T(": Args")}, outputs${T(": Outputs")})${T(": Outputs")} {`, ...check, ...reads);
   // Bodies can be long: pushed line by line, never spread into one call's arguments.

@@ -157,8 +157,12 @@ export class Graph {
     if (x.every((a) => a.op === "const")) {
       return this.constant((ELEMENTWISE[op].evaluate as (...v: number[]) => number)(...x.map((a) => a.value!)));
     }
-    const is = (a: Node, v: number) => a.op === "const" && a.value === v;
-    const fits = (a: Node) => sameShape(a.shape, shape);
+    // A constant broadcast to a tensor (the seed 1 spread over a sum's operand) is that
+    // constant for the rules below.
+    const valueOf = (a: Node) => (a.op === "const" ? a.value : a.op === "gather" && a.args[0].op === "const" ? a.args[0].value : undefined);
+    const is = (a: Node, v: number) => valueOf(a) === v;
+    // A scalar operand left over stands for the whole tensor: broadcast it to the result's shape.
+    const fit = (a: Node) => this.broadcast(a, shape);
     const [a, b] = x;
     switch (op) {
       case "neg":
@@ -168,21 +172,21 @@ export class Graph {
         if (a.op === "stop") return a;
         break;
       case "add":
-        if (is(b, 0) && fits(a)) return a;
-        if (is(a, 0) && fits(b)) return b;
+        if (is(b, 0)) return fit(a);
+        if (is(a, 0)) return fit(b);
         if (a === b) return this.elementwise("mul", [this.constant(2), a]);
         break;
       case "sub":
-        if (is(b, 0) && fits(a)) return a;
-        if (is(a, 0) && fits(b)) return this.elementwise("neg", [b]);
+        if (is(b, 0)) return fit(a);
+        if (is(a, 0)) return fit(this.elementwise("neg", [b]));
         if (a === b) return this.zeros(shape);
         break;
       case "mul":
-        if (is(b, 1) && fits(a)) return a;
-        if (is(a, 1) && fits(b)) return b;
+        if (is(b, 1)) return fit(a);
+        if (is(a, 1)) return fit(b);
         if (is(a, 0) || is(b, 0)) return this.zeros(shape);
-        if (is(b, -1) && fits(a)) return this.elementwise("neg", [a]);
-        if (is(a, -1) && fits(b)) return this.elementwise("neg", [b]);
+        if (is(b, -1)) return fit(this.elementwise("neg", [a]));
+        if (is(a, -1)) return fit(this.elementwise("neg", [b]));
         {
           // c1 * (c2 * x) -> (c1 c2) * x when either constant is a power of two: scaling by
           // 2^k commutes with rounding, so the product is exact (barring overflow).
@@ -195,16 +199,23 @@ export class Graph {
           }
         }
         break;
-      case "reluGrad":
-      case "chainmul":
+      case "reluGrad": {
         if (is(a, 0)) return this.zeros(shape);
-        if (b.op === "const" && Number.isFinite(b.value)) return this.elementwise("mul", [a, b]);
+        const v = valueOf(b);
+        if (v !== undefined) return v > 0 ? fit(a) : this.zeros(shape);
         break;
+      }
+      case "chainmul": {
+        if (is(a, 0)) return this.zeros(shape);
+        const v = valueOf(b);
+        if (v !== undefined && Number.isFinite(v)) return this.elementwise("mul", [a, b]);
+        break;
+      }
       case "div":
-        if (is(b, 1) && fits(a)) return a;
+        if (is(b, 1)) return fit(a);
         break;
       case "pow":
-        if (is(b, 1) && fits(a)) return a;
+        if (is(b, 1)) return fit(a);
         if (is(b, 0)) return this.broadcast(this.constant(1), shape);
         if (is(b, 2)) return this.elementwise("mul", [a, a]);
         break;
@@ -212,9 +223,9 @@ export class Graph {
         const [c, t, f] = x;
         if (c.op === "const") {
           const pick = c.value !== 0 ? t : f;
-          if (fits(pick)) return pick;
+          return fit(pick);
         }
-        if (t === f && fits(t)) return t;
+        if (t === f) return fit(t);
         break;
       }
     }

@@ -1,0 +1,96 @@
+// What the loop emitter promises about the code it writes, beyond its values (test/loops.test.ts
+// and the fuzzer check those): the rewrites that make the benchmark models' loops as lean as
+// hand-written ones (bench/RESULTS.md). Each test fails when its rewrite is taken out.
+import { describe, expect, it } from "vitest";
+import { Graph } from "../src/ir/graph.js";
+import { compileJs, load, numericGradient } from "./support/load.js";
+
+const twoLayer = [
+  "input x[2], y[3]",
+  "param W1[100, 2], b1[100], W2[3, 100], b2[3]",
+  "h = relu(W1 @ x + b1)",
+  "output loss = -sum(y * log_softmax(W2 @ h + b2))",
+].join("\n");
+
+const chain = [
+  "const N = 60",
+  "input k, rest, mg",
+  "param x[N], y[N]",
+  "springs = sum(0.5 * k * (sqrt((x[i+1] - x[i])^2 + (y[i+1] - y[i])^2) - rest)^2 for i in 0..N-1)",
+  "output energy = springs + mg * sum(y)",
+].join("\n");
+
+/** The body of the exported function `name`. */
+function functionBody(code: string, name: string): string {
+  const start = code.indexOf(`export function ${name}(`);
+  return code.slice(start, code.indexOf("\n}\n", start));
+}
+
+/** The bodies of the top-level `for` loops of a function body. */
+function loopBodies(body: string): string[] {
+  return [...body.matchAll(/\n {2}for \(let i = [^\n]*\{\n([\s\S]*?)\n {2}\}/g)].map((m) => m[1]);
+}
+
+const moduleBuffers = (code: string) => (code.match(/^const buf\d+ = new Float64Array/gm) ?? []).length;
+
+describe("the two-layer net's loops", () => {
+  const { code } = compileJs(twoLayer, { emit: "loops" });
+  const backward = functionBody(code, "backwardInto");
+
+  it("keep only the hidden layer between the forward and backward passes (relu's gradient tests its output)", () => {
+    expect(moduleBuffers(code)).toBe(1);
+  });
+
+  it("load each element of a buffer once per loop iteration", () => {
+    const bodies = loopBodies(backward);
+    expect(bodies.length).toBeGreaterThanOrEqual(2);
+    for (const body of bodies) {
+      const reads = [...body.matchAll(/\b([bh]\d+\[[^\]]*\])(?! =)/g)].map((m) => m[1]);
+      expect(reads.length, body).toBe(new Set(reads).size);
+    }
+  });
+});
+
+describe("the chain of springs", () => {
+  it("walks the masses once in backward: the carried sum is read in the same pass, no buffer", () => {
+    const { code } = compileJs(chain, { emit: "loops" });
+    expect(moduleBuffers(code)).toBe(0);
+    expect(loopBodies(functionBody(code, "backwardInto"))).toHaveLength(1);
+  });
+
+  it("and its gradient matches finite differences and the straight-line code", async () => {
+    const looped = (await load(chain, { emit: "loops" })).module;
+    const unrolled = (await load(chain, { emit: "unrolled" })).module;
+    const x = Array.from({ length: 60 }, (_, i) => 1.2 * i + 0.1 * Math.sin(7 * i));
+    const y = Array.from({ length: 60 }, (_, i) => 0.3 * Math.cos(3 * i));
+    const args = { k: 50, rest: 1, mg: 0.25, x, y };
+    const got = looped.backward(args).grad;
+    const want = unrolled.backward(args).grad;
+    for (const name of ["x", "y"]) {
+      const g = got[name] as Float64Array;
+      const w = want[name] as Float64Array;
+      for (let i = 0; i < 60; i++) expect(Math.abs(g[i] - w[i])).toBeLessThan(1e-12 * (1 + Math.abs(w[i])));
+      const fd = numericGradient((a) => looped.forward(a).energy as number, args, name) as number[];
+      for (let i = 0; i < 60; i++) expect(Math.abs(g[i] - fd[i])).toBeLessThan(1e-6 * (1 + Math.abs(fd[i])));
+    }
+  });
+});
+
+describe("simplifications with a constant spread over a tensor", () => {
+  it("x * 1 and x + 0 are x, broadcast to the tensor's shape", () => {
+    const g = new Graph();
+    const s = g.input("s", "param", []);
+    const ones = g.broadcast(g.constant(1), [5]);
+    const zeros = g.zeros([5]);
+    const product = g.elementwise("mul", [ones, s]);
+    expect(product).toBe(g.broadcast(s, [5]));
+    expect(g.elementwise("add", [s, zeros])).toBe(g.broadcast(s, [5]));
+  });
+
+  it("relu's chain rule with a constant test passes the upstream gradient or exactly 0", () => {
+    const g = new Graph();
+    const u = g.input("u", "param", [3]);
+    expect(g.elementwise("reluGrad", [u, g.constant(2)])).toBe(u);
+    expect(g.elementwise("reluGrad", [u, g.broadcast(g.constant(-1), [3])])).toBe(g.zeros([3]));
+  });
+});
