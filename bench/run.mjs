@@ -16,7 +16,7 @@ import { LABELS, moduleContender, tapeContender, tfjsContender } from './lib/con
 import { compileExpr, failureLine, gradcMissing, importGenerated } from './lib/gradc.mjs';
 import { ROOT, commandLine, formatBytes, formatNs, formatRatio, machineLine, markdownTable, writeResultsSection } from './lib/report.mjs';
 import { loadTf } from './lib/tfjs.mjs';
-import { timeUnits } from './lib/timing.mjs';
+import { pairedRatio, timeUnits } from './lib/timing.mjs';
 
 const MODELS = ['neuron', 'spiral', 'softmax', 'rosenbrock', 'chain'];
 const OPS = { backward: 'backward', forward: 'forward', backwardAlloc: 'allocating backward' };
@@ -131,7 +131,7 @@ async function addGradc(name, args, contenders) {
 /** The table of one model: a row per contender, times in ns per call. */
 function modelTable(stats) {
   const get = (key, op) => stats.get(`${key}.${op}`);
-  const ratio = (a, b) => (a && b ? formatRatio(a.median / b.median) : '–');
+  const ratio = (a, b) => (a && b ? formatRatio(pairedRatio(a, b)) : '–');
   const rows = Object.keys(LABELS).map((key) => {
     const bwd = get(key, 'backward');
     const fwd = get(key, 'forward');
@@ -173,7 +173,12 @@ are timed in the allocation-free form (\`backwardInto(args, undefined, grad, out
 params are \`tf.variable\`s made once, inputs are converted from the arrays on every call,
 backward is \`tf.variableGrads\` (gradients left as tensors, then disposed), forward reads the
 loss back. Tape: leaf Values made from the arrays on every call, graph built, \`backward()\`,
-gradients read into arrays. "X ÷ this" > 1 means this row is faster than X. "bwd spread" is half
+gradients read into arrays. Ratios are medians of the ratios within a round (the two timed
+within milliseconds of each other; this shared machine has spells at half speed that a ratio of
+medians would carry), so they need not equal the ratio of the medians shown. Arguments, gradient
+holders and outputs reach each call as parameters (see bench/lib/contenders.mjs: V8 would
+otherwise fold constant arrays into the code of whichever module is small enough to inline). "X ÷ this" > 1
+means this row is faster than X. "bwd spread" is half
 the interquartile range of the backward rounds, relative to the median: the noise of this run.
 
 ${sections.join('\n\n')}

@@ -18,10 +18,11 @@ let sink; // every batch's last result lands here, so that no call can be optimi
 const now = () => process.hrtime.bigint();
 const msSince = (start) => Number(now() - start) / 1e6;
 
-/** Time per call in ns of one batch of `calls` calls. */
+/** Time per call in ns of one batch of `calls` calls (`batch.params`: its further arguments). */
 function timeBatch(batch, calls) {
+  const p = batch.params;
   const start = now();
-  sink = batch(calls);
+  sink = p ? batch(calls, p[0], p[1], p[2]) : batch(calls);
   return Number(now() - start) / calls;
 }
 
@@ -46,9 +47,21 @@ function quantile(sorted, q) {
 }
 
 /**
+ * The ratio of two units' times, `a` over `b`: the median over the rounds both took part in of
+ * the ratio within the round. The two were timed within milliseconds of each other then, so a
+ * change of the machine's speed between rounds (this shared machine has spells at half speed)
+ * cancels out, where a ratio of medians would carry it.
+ */
+export function pairedRatio(a, b) {
+  const ratios = [];
+  for (const [round, ns] of a.byRound) if (b.byRound.has(round)) ratios.push(ns / b.byRound.get(round));
+  return ratios.length ? median(ratios) : a.median / b.median;
+}
+
+/**
  * Times `units` ([{ id, batch, slow }], `batch(n)` making n calls). Returns a Map from id to
- * { median, q1, q3, drift, rounds, calls, attempts }: times in ns per call, calls per batch,
- * attempts the number of times the timed rounds were run.
+ * { median, q1, q3, drift, rounds, byRound, calls, attempts }: times in ns per call (byRound: by
+ * round number), calls per batch, attempts the number of times the timed rounds were run.
  */
 export function timeUnits(units, { rounds, batchMs, slowStride, minWarmupMs, maxWarmupMs }) {
   const plans = units.map((unit) => {
@@ -79,9 +92,14 @@ export function timeUnits(units, { rounds, batchMs, slowStride, minWarmupMs, max
   for (let attempt = 1; attempt <= 2; attempt++) {
     for (const plan of plans) plan.samples = [];
     for (let round = 0; round < rounds; round++) {
-      for (const plan of inRound(round)) plan.samples.push(timeBatch(plan.unit.batch, plan.calls));
+      for (const plan of inRound(round)) plan.samples.push([round, timeBatch(plan.unit.batch, plan.calls)]);
     }
-    results = new Map(plans.map((plan) => [plan.unit.id, { ...summary(plan.samples), calls: plan.calls, attempts: attempt }]));
+    results = new Map(
+      plans.map((plan) => [
+        plan.unit.id,
+        { ...summary(plan.samples.map(([, ns]) => ns)), byRound: new Map(plan.samples), calls: plan.calls, attempts: attempt },
+      ]),
+    );
     if ([...results.values()].every((r) => r.drift >= 0.8)) break;
   }
   return results;
