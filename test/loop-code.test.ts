@@ -76,6 +76,38 @@ describe("the chain of springs", () => {
   });
 });
 
+describe("Rosenbrock's backward pass", () => {
+  it("has no negation left: the adjoint of a difference is subtracted, not added negated", () => {
+    const { code } = compileJs("param x[100]\noutput f = sum(100*(x[i+1] - x[i]^2)^2 + (1 - x[i])^2 for i in 0..99)", { emit: "loops" });
+    const backward = functionBody(code, "backwardInto");
+    expect(backward).not.toMatch(/\(-/);
+    expect(loopBodies(backward)).toHaveLength(1);
+  });
+});
+
+describe("negations move outward, exactly", () => {
+  const g = new Graph();
+  const [a, b] = ["a", "b"].map((n) => g.input(n, "param", [4]));
+  const neg = (x: typeof a) => g.elementwise("neg", [x]);
+
+  it("a + -b is a - b, and -a + b is b - a", () => {
+    expect(g.elementwise("add", [a, neg(b)])).toBe(g.elementwise("sub", [a, b]));
+    expect(g.elementwise("add", [neg(a), b])).toBe(g.elementwise("sub", [b, a]));
+  });
+
+  it("a - -b is a + b, and -a - b is -(a + b)", () => {
+    expect(g.elementwise("sub", [a, neg(b)])).toBe(g.elementwise("add", [a, b]));
+    expect(g.elementwise("sub", [neg(a), b])).toBe(neg(g.elementwise("add", [a, b])));
+  });
+
+  it("(-a) b, a (-b), (-a) / b and a / (-b) are negated products and quotients", () => {
+    expect(g.elementwise("mul", [neg(a), b])).toBe(neg(g.elementwise("mul", [a, b])));
+    expect(g.elementwise("mul", [a, neg(b)])).toBe(neg(g.elementwise("mul", [a, b])));
+    expect(g.elementwise("div", [neg(a), b])).toBe(neg(g.elementwise("div", [a, b])));
+    expect(g.elementwise("div", [a, neg(b)])).toBe(neg(g.elementwise("div", [a, b])));
+  });
+});
+
 describe("simplifications with a constant spread over a tensor", () => {
   it("x * 1 and x + 0 are x, broadcast to the tensor's shape", () => {
     const g = new Graph();

@@ -13,7 +13,6 @@ function checkScalar(v, name) {
 }
 
 function checkTensor(v, name, length) {
-  if (v instanceof Float64Array && v.length === length) return; // the usual case, at once
   if (v === undefined) throw new TypeError("circuit.expr" + ": argument '" + name + "' is missing: expected a flat array of " + length + " numbers");
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("circuit.expr" + ": argument '" + name + "' must be a flat array of " + length + " numbers, got " + describe(v));
   const a = v;
@@ -54,11 +53,14 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
-  checkArgsObject(args);
+  if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  checkScalar(given["x"], "x");
-  checkScalar(given["y"], "y");
-  checkScalar(given["z"], "z");
+  const v0 = given["x"];
+  if (typeof v0 !== "number") checkScalar(v0, "x");
+  const v1 = given["y"];
+  if (typeof v1 !== "number") checkScalar(v1, "y");
+  const v2 = given["z"];
+  if (typeof v2 !== "number") checkScalar(v2, "z");
 }
 
 /** Forward pass into preallocated outputs; allocates nothing (circuit.expr) */

@@ -13,7 +13,6 @@ function checkScalar(v, name) {
 }
 
 function checkTensor(v, name, length) {
-  if (v instanceof Float64Array && v.length === length) return; // the usual case, at once
   if (v === undefined) throw new TypeError("hinge.expr" + ": argument '" + name + "' is missing: expected a flat array of " + length + " numbers");
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("hinge.expr" + ": argument '" + name + "' must be a flat array of " + length + " numbers, got " + describe(v));
   const a = v;
@@ -52,10 +51,12 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
-  checkArgsObject(args);
+  if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  checkTensor(given["s"], "s", 3);
-  checkTensor(given["y"], "y", 3);
+  const v0 = given["s"];
+  if (!(v0 instanceof Float64Array && v0.length === 3)) checkTensor(v0, "s", 3);
+  const v1 = given["y"];
+  if (!(v1 instanceof Float64Array && v1.length === 3)) checkTensor(v1, "y", 3);
 }
 
 /** Forward pass into preallocated outputs; allocates nothing (hinge.expr) */
@@ -98,11 +99,11 @@ export function backwardInto(args, seed, grad, outputs) {
   const t8 = t4 * ((0.5 * (0 === t1 ? 1 : 0)) + (t1 > 0 ? 1 : 0));
   const t9 = t5 * ((0.5 * (0 === t2 ? 1 : 0)) + (t2 > 0 ? 1 : 0));
   const t10 = t6 * ((0.5 * (0 === t3 ? 1 : 0)) + (t3 > 0 ? 1 : 0));
-  const t11 = (-t10) + ((-t8) + (-t9));
+  const t11 = t10 + (t8 + t9);
   // hinge.expr:8
-  const t12 = t8 + (a1[0] * t11);
-  const t13 = t9 + (a1[1] * t11);
-  const t14 = t10 + (a1[2] * t11);
+  const t12 = t8 - (a1[0] * t11);
+  const t13 = t9 - (a1[1] * t11);
+  const t14 = t10 - (a1[2] * t11);
   if (outputs !== undefined) {
     // output loss (hinge.expr:10)
     outputs["loss"] = t7;

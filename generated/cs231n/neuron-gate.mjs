@@ -13,7 +13,6 @@ function checkScalar(v, name) {
 }
 
 function checkTensor(v, name, length) {
-  if (v instanceof Float64Array && v.length === length) return; // the usual case, at once
   if (v === undefined) throw new TypeError("neuron-gate.expr" + ": argument '" + name + "' is missing: expected a flat array of " + length + " numbers");
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("neuron-gate.expr" + ": argument '" + name + "' must be a flat array of " + length + " numbers, got " + describe(v));
   const a = v;
@@ -53,10 +52,12 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
-  checkArgsObject(args);
+  if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  checkTensor(given["w"], "w", 3);
-  checkTensor(given["x"], "x", 2);
+  const v0 = given["w"];
+  if (!(v0 instanceof Float64Array && v0.length === 3)) checkTensor(v0, "w", 3);
+  const v1 = given["x"];
+  if (!(v1 instanceof Float64Array && v1.length === 2)) checkTensor(v1, "x", 2);
 }
 
 /** Forward pass into preallocated outputs; allocates nothing (neuron-gate.expr) */

@@ -13,7 +13,6 @@ function checkScalar(v, name) {
 }
 
 function checkTensor(v, name, length) {
-  if (v instanceof Float64Array && v.length === length) return; // the usual case, at once
   if (v === undefined) throw new TypeError("softmax.expr" + ": argument '" + name + "' is missing: expected a flat array of " + length + " numbers");
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("softmax.expr" + ": argument '" + name + "' must be a flat array of " + length + " numbers, got " + describe(v));
   const a = v;
@@ -54,13 +53,18 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
-  checkArgsObject(args);
+  if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  checkTensor(given["x"], "x", 2);
-  checkTensor(given["y"], "y", 3);
-  checkScalar(given["reg"], "reg");
-  checkTensor(given["W"], "W", 6);
-  checkTensor(given["b"], "b", 3);
+  const v0 = given["x"];
+  if (!(v0 instanceof Float64Array && v0.length === 2)) checkTensor(v0, "x", 2);
+  const v1 = given["y"];
+  if (!(v1 instanceof Float64Array && v1.length === 3)) checkTensor(v1, "y", 3);
+  const v2 = given["reg"];
+  if (typeof v2 !== "number") checkScalar(v2, "reg");
+  const v3 = given["W"];
+  if (!(v3 instanceof Float64Array && v3.length === 6)) checkTensor(v3, "W", 6);
+  const v4 = given["b"];
+  if (!(v4 instanceof Float64Array && v4.length === 3)) checkTensor(v4, "b", 3);
 }
 
 /** Forward pass into preallocated outputs; allocates nothing (softmax.expr) */
@@ -82,7 +86,7 @@ export function forwardInto(args, outputs) {
   const t6 = t2 - t3;
   const t7 = Math.log((Math.exp(t6) + (Math.exp(t4) + Math.exp(t5))));
   // softmax.expr:26
-  const t8 = (-((a1[2] * (t6 - t7)) + ((a1[0] * (t4 - t7)) + (a1[1] * (t5 - t7))))) + ((a2 * 0.5) * ((a3[5] * a3[5]) + ((a3[4] * a3[4]) + ((a3[3] * a3[3]) + ((a3[2] * a3[2]) + ((a3[0] * a3[0]) + (a3[1] * a3[1])))))));
+  const t8 = ((a2 * 0.5) * ((a3[5] * a3[5]) + ((a3[4] * a3[4]) + ((a3[3] * a3[3]) + ((a3[2] * a3[2]) + ((a3[0] * a3[0]) + (a3[1] * a3[1]))))))) - ((a1[2] * (t6 - t7)) + ((a1[0] * (t4 - t7)) + (a1[1] * (t5 - t7))));
   // output loss (softmax.expr:26)
   outputs["loss"] = t8;
   return outputs;
@@ -119,12 +123,12 @@ export function backwardInto(args, seed, grad, outputs) {
   const t11 = t10 + (t8 + t9);
   const t12 = Math.log(t11);
   // softmax.expr:26
-  const t13 = (-((a1[2] * (t7 - t12)) + ((a1[0] * (t5 - t12)) + (a1[1] * (t6 - t12))))) + (t0 * ((a3[5] * a3[5]) + ((a3[4] * a3[4]) + ((a3[3] * a3[3]) + ((a3[2] * a3[2]) + ((a3[0] * a3[0]) + (a3[1] * a3[1])))))));
+  const t13 = (t0 * ((a3[5] * a3[5]) + ((a3[4] * a3[4]) + ((a3[3] * a3[3]) + ((a3[2] * a3[2]) + ((a3[0] * a3[0]) + (a3[1] * a3[1]))))))) - ((a1[2] * (t7 - t12)) + ((a1[0] * (t5 - t12)) + (a1[1] * (t6 - t12))));
   // softmax.expr:25
   const t14 = (a1[2] + (a1[0] + a1[1])) * (1 / t11);
-  const t15 = (-a1[0]) + (t8 * t14);
-  const t16 = (-a1[1]) + (t9 * t14);
-  const t17 = (-a1[2]) + (t10 * t14);
+  const t15 = (t8 * t14) - a1[0];
+  const t16 = (t9 * t14) - a1[1];
+  const t17 = (t10 * t14) - a1[2];
   // softmax.expr:22
   const t18 = (a0[0] * t15) + (2 * (t0 * a3[0]));
   const t19 = (a0[1] * t15) + (2 * (t0 * a3[1]));

@@ -13,7 +13,6 @@ function checkScalar(v, name) {
 }
 
 function checkTensor(v, name, length) {
-  if (v instanceof Float64Array && v.length === length) return; // the usual case, at once
   if (v === undefined) throw new TypeError("twolayer.expr" + ": argument '" + name + "' is missing: expected a flat array of " + length + " numbers");
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("twolayer.expr" + ": argument '" + name + "' must be a flat array of " + length + " numbers, got " + describe(v));
   const a = v;
@@ -58,15 +57,22 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
-  checkArgsObject(args);
+  if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  checkTensor(given["x"], "x", 2);
-  checkTensor(given["y"], "y", 3);
-  checkScalar(given["reg"], "reg");
-  checkTensor(given["W1"], "W1", 200);
-  checkTensor(given["b1"], "b1", 100);
-  checkTensor(given["W2"], "W2", 300);
-  checkTensor(given["b2"], "b2", 3);
+  const v0 = given["x"];
+  if (!(v0 instanceof Float64Array && v0.length === 2)) checkTensor(v0, "x", 2);
+  const v1 = given["y"];
+  if (!(v1 instanceof Float64Array && v1.length === 3)) checkTensor(v1, "y", 3);
+  const v2 = given["reg"];
+  if (typeof v2 !== "number") checkScalar(v2, "reg");
+  const v3 = given["W1"];
+  if (!(v3 instanceof Float64Array && v3.length === 200)) checkTensor(v3, "W1", 200);
+  const v4 = given["b1"];
+  if (!(v4 instanceof Float64Array && v4.length === 100)) checkTensor(v4, "b1", 100);
+  const v5 = given["W2"];
+  if (!(v5 instanceof Float64Array && v5.length === 300)) checkTensor(v5, "W2", 300);
+  const v6 = given["b2"];
+  if (!(v6 instanceof Float64Array && v6.length === 3)) checkTensor(v6, "b2", 3);
 }
 
 /** Forward pass into preallocated outputs; allocates nothing (twolayer.expr) */
@@ -134,12 +140,11 @@ export function forwardInto(args, outputs) {
   t23 += (a1_0 * (t17_0 - t20));
   t23 += (a1_1 * (t17_1 - t20));
   t23 += (a1_2 * (t17_2 - t20));
-  const t24 = -t23;
   // twolayer.expr:30
   const t26 = a2 * 0.5;
   const t31 = t28 + t30;
   const t32 = t26 * t31;
-  const t33 = t24 + t32;
+  const t33 = t32 - t23;
   // output loss (twolayer.expr:30)
   outputs["loss"] = t33;
   return outputs;
@@ -225,21 +230,20 @@ export function backwardInto(args, seed, grad, outputs) {
   t23 += (a1_0 * (t17_0 - t20));
   t23 += (a1_1 * (t17_1 - t20));
   t23 += (a1_2 * (t17_2 - t20));
-  const t24 = -t23;
   // twolayer.expr:30
   const t26 = a2 * 0.5;
   const t31 = t28 + t30;
   const t32 = t26 * t31;
-  const t33 = t24 + t32;
+  const t33 = t32 - t23;
   // twolayer.expr:29
   t43 += a1_0;
   t43 += a1_1;
   t43 += a1_2;
   const t44 = 1 / t19;
   const t45 = t43 * t44;
-  const t48_0 = ((-a1_0) + (t18_0 * t45));
-  const t48_1 = ((-a1_1) + (t18_1 * t45));
-  const t48_2 = ((-a1_2) + (t18_2 * t45));
+  const t48_0 = ((t18_0 * t45) - a1_0);
+  const t48_1 = ((t18_1 * t45) - a1_1);
+  const t48_2 = ((t18_2 * t45) - a1_2);
   // twolayer.expr:27
   for (let i = 0; i < 100; i++) {
     const h55_i = (b12[i] > 0 ? (t48_0 * a5[i] + t48_1 * a5[i + 100] + t48_2 * a5[i + 200]) : 0);

@@ -263,7 +263,8 @@ export function printLoops(
   const fusable = (n: Node) => {
     const user = consumer[n.id];
     return uses[n.id] === 1 && user !== undefined && n.shape.length > 0 && user.op !== "gate" &&
-      ((isElementwise(user.op) && user.size === n.size) || user.op === "sum" || user.op === "prod" || user.op === "rmax" || user.op === "rmin");
+      ((isElementwise(user.op) && user.size === n.size) || user.op === "sum" || user.op === "prod" || user.op === "rmax" || user.op === "rmin" ||
+        (user.op === "scatter" && n.op === "neg"));
   };
 
   /** Store an elementwise (or gather) node computed from its operands. */
@@ -435,7 +436,10 @@ export function printLoops(
         args.forEach((p, k) => {
           const map = n.maps![k];
           operations += p.size;
-          statements.push(...loops(p.shape, (idx) => [write(n, idx.reduce((acc, x, d) => ixAdd(acc, x, map.strides[d]), lit(map.offset)), element(p, idx), "+=")]));
+          // A negated part fused here is subtracted: the adjoint of `a - b` sends -g to b.
+          const negated = p.op === "neg" && storage[p.id] === "inline";
+          const at = (idx: Ix[]) => idx.reduce((acc, x, d) => ixAdd(acc, x, map.strides[d]), lit(map.offset));
+          statements.push(...loops(p.shape, (idx) => [write(n, at(idx), negated ? element(p.args[0], idx) : element(p, idx), negated ? "-=" : "+=")]));
         });
         break;
       }
@@ -628,14 +632,16 @@ function carryShiftedSums(hoisted: string[], header: string, body: string[], siz
     if (!m || sizeOf(m[1]) !== n + 1) continue;
     const x = m[1];
     const uses = body.filter((l) => l.includes(`${x}[`));
-    const here = body.findIndex((l) => l.startsWith(`  ${x}[i] += `));
-    const next = body.findIndex((l) => l.startsWith(`  ${x}[i + 1] += `));
+    // `x[i] += e` or `x[i] -= e` (a negated part)
+    const update = (l: string) => /^ {2}(\w+)\[(.*?)\] ([-+])= (.*);$/.exec(l) ?? undefined;
+    const here = body.findIndex((l) => update(l)?.[1] === x && update(l)?.[2] === "i");
+    const next = body.findIndex((l) => update(l)?.[1] === x && update(l)?.[2] === "i + 1");
     if (uses.length !== 2 || here === -1 || next === -1 || body.some((l) => (l.match(new RegExp(`\\b${x}\\[`, "g")) ?? []).length > 1)) continue;
     const carry = `${x}carry`;
     before.splice(before.indexOf(fill), 1, `let ${carry} = 0;`);
-    const own = body[here].slice(`  ${x}[i] += `.length, -1);
-    const shifted = body[next].slice(`  ${x}[i + 1] += `.length, -1);
-    body = body.map((l, k) => (k === here ? `  ${x}[i] = ${carry} + ${own};` : k === next ? `  ${carry} = ${shifted};` : l));
+    const [, , , ownSign, own] = update(body[here])!;
+    const [, , , shiftedSign, shifted] = update(body[next])!;
+    body = body.map((l, k) => (k === here ? `  ${x}[i] = ${carry} ${ownSign} ${own};` : k === next ? `  ${carry} = ${shiftedSign === "-" ? `-(${shifted})` : shifted};` : l));
     // The carry must be read before it is overwritten.
     if (next < here) [body[here], body[next]] = [body[next], body[here]];
     after.push(`${x}[${n}] = ${carry};`);
@@ -725,7 +731,7 @@ function independent(group: Block[], next: Block): boolean {
   const onlyAccumulated = (x: string) =>
     lines.every((l) => {
       const hits = [...l.matchAll(new RegExp(`\\b${x}\\[`, "g"))].length;
-      return hits === 0 || (hits === 1 && new RegExp(`^\\s*${x}\\[[^\\]]*\\] \\+= `).test(l));
+      return hits === 0 || (hits === 1 && new RegExp(`^\\s*${x}\\[[^\\]]*\\] [-+]= `).test(l));
     });
   return shared.every((x) => onlyAccumulated(x) || [...(a.used.get(x) ?? []), ...(b.used.get(x) ?? [])].every((ix) => ix === "i"));
 }

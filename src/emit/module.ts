@@ -140,9 +140,14 @@ export function printModule(m: ModuleParts, lang: Language): string {
   const check = m.checks ? ["  checkArgs(args);"] : [];
   const reads = m.args.map((a, i) => `  const a${i} = args[${key(a.name)}];`);
   if (m.checks) {
-    out(`function checkArgs(args${T(": unknown")})${T(": void")} {`, "  checkArgsObject(args);");
+    // The usual case is tested here, small enough for V8 to inline; the check functions,
+    // too long to inline, run only when it fails (to throw, or to look at a plain array).
+    out(`function checkArgs(args${T(": unknown")})${T(": void")} {`, `  if (args === null || typeof args !== "object") checkArgsObject(args);`);
     if (m.args.length) out(`  const given = args${T(" as Record<string, unknown>")};`);
-    m.args.forEach((a) => out(a.shape.length ? `  checkTensor(given[${key(a.name)}], ${key(a.name)}, ${a.size});` : `  checkScalar(given[${key(a.name)}], ${key(a.name)});`));
+    m.args.forEach((a, i) => {
+      out(`  const v${i} = given[${key(a.name)}];`);
+      out(a.shape.length ? `  if (!(v${i} instanceof Float64Array && v${i}.length === ${a.size})) checkTensor(v${i}, ${key(a.name)}, ${a.size});` : `  if (typeof v${i} !== "number") checkScalar(v${i}, ${key(a.name)});`);
+    });
     out("}", "");
   }
   doc("Forward pass into preallocated outputs; allocates nothing");
@@ -203,7 +208,6 @@ function printSupport(m: ModuleParts, out: (...l: string[]) => void, T: (a: stri
     `}`,
     "",
     `function checkTensor(v${anyT}, name${T(": string")}, length${T(": number")})${T(": void")} {`,
-    `  if (v instanceof Float64Array && v.length === length) return; // the usual case, at once`,
     `  if (v === undefined) throw new TypeError(${file} + ": argument '" + name + "' is missing: expected a flat array of " + length + " numbers");`,
     `  if (v === null || typeof v !== "object" || typeof (v${T(" as { length?: unknown }")}).length !== "number") throw new TypeError(${file} + ": argument '" + name + "' must be a flat array of " + length + " numbers, got " + describe(v));`,
     `  const a = v${T(" as ArrayLike<unknown>")};`,

@@ -171,15 +171,23 @@ export class Graph {
       case "stop":
         if (a.op === "stop") return a;
         break;
+      // Negations move outward and turn sums into differences, where IEEE arithmetic allows it
+      // exactly (x + -y is x - y; (-x) y is -(x y), signed zeros included): the backward pass
+      // of a difference is full of them, and each costs an instruction and a constant load.
       case "add":
         if (is(b, 0)) return fit(a);
         if (is(a, 0)) return fit(b);
         if (a === b) return this.elementwise("mul", [this.constant(2), a]);
+        if (b.op === "neg") return this.elementwise("sub", [a, b.args[0]]);
+        if (a.op === "neg") return this.elementwise("sub", [b, a.args[0]]);
         break;
       case "sub":
         if (is(b, 0)) return fit(a);
         if (is(a, 0)) return fit(this.elementwise("neg", [b]));
         if (a === b) return this.zeros(shape);
+        if (b.op === "neg") return this.elementwise("add", [a, b.args[0]]);
+        // (-x) - y is -(x + y), but for the sign of a zero result, as x + 0 -> x already is.
+        if (a.op === "neg") return this.elementwise("neg", [this.elementwise("add", [a.args[0], b])]);
         break;
       case "mul":
         if (is(b, 1)) return fit(a);
@@ -187,6 +195,8 @@ export class Graph {
         if (is(a, 0) || is(b, 0)) return this.zeros(shape);
         if (is(b, -1)) return fit(this.elementwise("neg", [a]));
         if (is(a, -1)) return fit(this.elementwise("neg", [b]));
+        if (a.op === "neg") return this.elementwise("neg", [this.elementwise("mul", [a.args[0], b])]);
+        if (b.op === "neg") return this.elementwise("neg", [this.elementwise("mul", [a, b.args[0]])]);
         {
           // c1 * (c2 * x) -> (c1 c2) * x when either constant is a power of two: scaling by
           // 2^k commutes with rounding, so the product is exact (barring overflow).
@@ -213,6 +223,8 @@ export class Graph {
       }
       case "div":
         if (is(b, 1)) return fit(a);
+        if (a.op === "neg") return this.elementwise("neg", [this.elementwise("div", [a.args[0], b])]);
+        if (b.op === "neg") return this.elementwise("neg", [this.elementwise("div", [a, b.args[0]])]);
         break;
       case "pow":
         if (is(b, 1)) return fit(a);
