@@ -26,9 +26,12 @@ function functionBody(code: string, name: string): string {
   return code.slice(start, code.indexOf("\n}\n", start));
 }
 
-/** The bodies of the top-level `for` loops of a function body. */
+/**
+ * The bodies of the top-level `for` loops of a function body; of a loop unrolled by four
+ * (`for (let i0 = 0; ...)` around four blocks), the first step's block.
+ */
 function loopBodies(body: string): string[] {
-  return [...body.matchAll(/\n {2}for \(let i = [^\n]*\{\n([\s\S]*?)\n {2}\}/g)].map((m) => m[1]);
+  return [...body.matchAll(/\n {2}for \(let i0? = 0;[^\n]*\{\n([\s\S]*?)\n {2}\}(?=\n)/g)].map((m) => (/^ {4}\{\n {6}const i = i0;/.test(m[1]) ? m[1].slice(0, m[1].indexOf("\n    }")) : m[1]));
 }
 
 const moduleBuffers = (code: string) => (code.match(/^const buf\d+ = new Float64Array/gm) ?? []).length;
@@ -82,6 +85,28 @@ describe("Rosenbrock's backward pass", () => {
     const backward = functionBody(code, "backwardInto");
     expect(backward).not.toMatch(/\(-/);
     expect(loopBodies(backward)).toHaveLength(1);
+  });
+});
+
+describe("unrolled loops", () => {
+  const source = "param x[10], W[3, 10]\noutput f = sum(tanh(W @ x)) + sum(x * x * x)";
+
+  it("run four steps per iteration, then the remaining steps", () => {
+    const { code } = compileJs(source, { emit: "loops" });
+    expect(code).toContain("for (let i0 = 0; i0 < 8; i0 += 4) {");
+    expect(code).toContain("for (let i = 8; i < 10; i++) {");
+  });
+
+  it("give the straight-line code's values", async () => {
+    const looped = (await load(source, { emit: "loops" })).module;
+    const unrolled = (await load(source, { emit: "unrolled" })).module;
+    const args = { x: Array.from({ length: 10 }, (_, i) => Math.sin(i + 1)), W: Array.from({ length: 30 }, (_, i) => Math.cos(3 * i)) };
+    const [a, b] = [looped.backward(args), unrolled.backward(args)];
+    expect(Math.abs((a.outputs.f as number) - (b.outputs.f as number))).toBeLessThan(1e-12);
+    for (const name of ["x", "W"]) {
+      const [ga, gb] = [a.grad[name] as Float64Array, b.grad[name] as Float64Array];
+      ga.forEach((v, i) => expect(Math.abs(v - gb[i])).toBeLessThan(1e-12));
+    }
   });
 });
 

@@ -102,21 +102,75 @@ export function forwardInto(args, outputs) {
   let t28 = 0;
   let t30 = 0;
   // twolayer.expr:27
-  for (let i = 0; i < 100; i++) {
-    const a3_ix2 = a3[i * 2];
-    const a3_ix2p1 = a3[i * 2 + 1];
-    const b12_i = Math.max((a4[i] + (a3_ix2 * a0_0 + a3_ix2p1 * a0_1)), 0);
-    const a5_i = a5[i];
-    t13s0 += a5_i * b12_i;
-    const a5_ip100 = a5[i + 100];
-    t13s1 += a5_ip100 * b12_i;
-    const a5_ip200 = a5[i + 200];
-    t13s2 += a5_ip200 * b12_i;
-    t28 += (a3_ix2 * a3_ix2);
-    t28 += (a3_ix2p1 * a3_ix2p1);
-    t30 += (a5_i * a5_i);
-    t30 += (a5_ip100 * a5_ip100);
-    t30 += (a5_ip200 * a5_ip200);
+  for (let i0 = 0; i0 < 100; i0 += 4) {
+    {
+      const i = i0;
+      const a3_ix2 = a3[i * 2];
+      const a3_ix2p1 = a3[i * 2 + 1];
+      const b12_i = Math.max((a4[i] + (a3_ix2 * a0_0 + a3_ix2p1 * a0_1)), 0);
+      const a5_i = a5[i];
+      t13s0 += a5_i * b12_i;
+      const a5_ip100 = a5[i + 100];
+      t13s1 += a5_ip100 * b12_i;
+      const a5_ip200 = a5[i + 200];
+      t13s2 += a5_ip200 * b12_i;
+      t28 += (a3_ix2 * a3_ix2);
+      t28 += (a3_ix2p1 * a3_ix2p1);
+      t30 += (a5_i * a5_i);
+      t30 += (a5_ip100 * a5_ip100);
+      t30 += (a5_ip200 * a5_ip200);
+    }
+    {
+      const i = i0 + 1;
+      const a3_ix2 = a3[i * 2];
+      const a3_ix2p1 = a3[i * 2 + 1];
+      const b12_i = Math.max((a4[i] + (a3_ix2 * a0_0 + a3_ix2p1 * a0_1)), 0);
+      const a5_i = a5[i];
+      t13s0 += a5_i * b12_i;
+      const a5_ip100 = a5[i + 100];
+      t13s1 += a5_ip100 * b12_i;
+      const a5_ip200 = a5[i + 200];
+      t13s2 += a5_ip200 * b12_i;
+      t28 += (a3_ix2 * a3_ix2);
+      t28 += (a3_ix2p1 * a3_ix2p1);
+      t30 += (a5_i * a5_i);
+      t30 += (a5_ip100 * a5_ip100);
+      t30 += (a5_ip200 * a5_ip200);
+    }
+    {
+      const i = i0 + 2;
+      const a3_ix2 = a3[i * 2];
+      const a3_ix2p1 = a3[i * 2 + 1];
+      const b12_i = Math.max((a4[i] + (a3_ix2 * a0_0 + a3_ix2p1 * a0_1)), 0);
+      const a5_i = a5[i];
+      t13s0 += a5_i * b12_i;
+      const a5_ip100 = a5[i + 100];
+      t13s1 += a5_ip100 * b12_i;
+      const a5_ip200 = a5[i + 200];
+      t13s2 += a5_ip200 * b12_i;
+      t28 += (a3_ix2 * a3_ix2);
+      t28 += (a3_ix2p1 * a3_ix2p1);
+      t30 += (a5_i * a5_i);
+      t30 += (a5_ip100 * a5_ip100);
+      t30 += (a5_ip200 * a5_ip200);
+    }
+    {
+      const i = i0 + 3;
+      const a3_ix2 = a3[i * 2];
+      const a3_ix2p1 = a3[i * 2 + 1];
+      const b12_i = Math.max((a4[i] + (a3_ix2 * a0_0 + a3_ix2p1 * a0_1)), 0);
+      const a5_i = a5[i];
+      t13s0 += a5_i * b12_i;
+      const a5_ip100 = a5[i + 100];
+      t13s1 += a5_ip100 * b12_i;
+      const a5_ip200 = a5[i + 200];
+      t13s2 += a5_ip200 * b12_i;
+      t28 += (a3_ix2 * a3_ix2);
+      t28 += (a3_ix2p1 * a3_ix2p1);
+      t30 += (a5_i * a5_i);
+      t30 += (a5_ip100 * a5_ip100);
+      t30 += (a5_ip200 * a5_ip200);
+    }
   }
   // twolayer.expr:28
   const t13_0 = t13s0;
@@ -188,22 +242,79 @@ export function backwardInto(args, seed, grad, outputs) {
   let t30 = 0;
   let t43 = 0;
   // twolayer.expr:27
-  for (let i = 0; i < 100; i++) {
-    const b12_i = Math.max((a4[i] + (a3[i * 2] * a0_0 + a3[i * 2 + 1] * a0_1)), 0);
-    const a3_ix2 = a3[i * 2];
-    const a3_ix2p1 = a3[i * 2 + 1];
-    b12[i] = b12_i;
-    const a5_i = a5[i];
-    t13s0 += a5_i * b12_i;
-    const a5_ip100 = a5[i + 100];
-    t13s1 += a5_ip100 * b12_i;
-    const a5_ip200 = a5[i + 200];
-    t13s2 += a5_ip200 * b12_i;
-    t28 += (a3_ix2 * a3_ix2);
-    t28 += (a3_ix2p1 * a3_ix2p1);
-    t30 += (a5_i * a5_i);
-    t30 += (a5_ip100 * a5_ip100);
-    t30 += (a5_ip200 * a5_ip200);
+  for (let i0 = 0; i0 < 100; i0 += 4) {
+    {
+      const i = i0;
+      const b12_i = Math.max((a4[i] + (a3[i * 2] * a0_0 + a3[i * 2 + 1] * a0_1)), 0);
+      const a3_ix2 = a3[i * 2];
+      const a3_ix2p1 = a3[i * 2 + 1];
+      b12[i] = b12_i;
+      const a5_i = a5[i];
+      t13s0 += a5_i * b12_i;
+      const a5_ip100 = a5[i + 100];
+      t13s1 += a5_ip100 * b12_i;
+      const a5_ip200 = a5[i + 200];
+      t13s2 += a5_ip200 * b12_i;
+      t28 += (a3_ix2 * a3_ix2);
+      t28 += (a3_ix2p1 * a3_ix2p1);
+      t30 += (a5_i * a5_i);
+      t30 += (a5_ip100 * a5_ip100);
+      t30 += (a5_ip200 * a5_ip200);
+    }
+    {
+      const i = i0 + 1;
+      const b12_i = Math.max((a4[i] + (a3[i * 2] * a0_0 + a3[i * 2 + 1] * a0_1)), 0);
+      const a3_ix2 = a3[i * 2];
+      const a3_ix2p1 = a3[i * 2 + 1];
+      b12[i] = b12_i;
+      const a5_i = a5[i];
+      t13s0 += a5_i * b12_i;
+      const a5_ip100 = a5[i + 100];
+      t13s1 += a5_ip100 * b12_i;
+      const a5_ip200 = a5[i + 200];
+      t13s2 += a5_ip200 * b12_i;
+      t28 += (a3_ix2 * a3_ix2);
+      t28 += (a3_ix2p1 * a3_ix2p1);
+      t30 += (a5_i * a5_i);
+      t30 += (a5_ip100 * a5_ip100);
+      t30 += (a5_ip200 * a5_ip200);
+    }
+    {
+      const i = i0 + 2;
+      const b12_i = Math.max((a4[i] + (a3[i * 2] * a0_0 + a3[i * 2 + 1] * a0_1)), 0);
+      const a3_ix2 = a3[i * 2];
+      const a3_ix2p1 = a3[i * 2 + 1];
+      b12[i] = b12_i;
+      const a5_i = a5[i];
+      t13s0 += a5_i * b12_i;
+      const a5_ip100 = a5[i + 100];
+      t13s1 += a5_ip100 * b12_i;
+      const a5_ip200 = a5[i + 200];
+      t13s2 += a5_ip200 * b12_i;
+      t28 += (a3_ix2 * a3_ix2);
+      t28 += (a3_ix2p1 * a3_ix2p1);
+      t30 += (a5_i * a5_i);
+      t30 += (a5_ip100 * a5_ip100);
+      t30 += (a5_ip200 * a5_ip200);
+    }
+    {
+      const i = i0 + 3;
+      const b12_i = Math.max((a4[i] + (a3[i * 2] * a0_0 + a3[i * 2 + 1] * a0_1)), 0);
+      const a3_ix2 = a3[i * 2];
+      const a3_ix2p1 = a3[i * 2 + 1];
+      b12[i] = b12_i;
+      const a5_i = a5[i];
+      t13s0 += a5_i * b12_i;
+      const a5_ip100 = a5[i + 100];
+      t13s1 += a5_ip100 * b12_i;
+      const a5_ip200 = a5[i + 200];
+      t13s2 += a5_ip200 * b12_i;
+      t28 += (a3_ix2 * a3_ix2);
+      t28 += (a3_ix2p1 * a3_ix2p1);
+      t30 += (a5_i * a5_i);
+      t30 += (a5_ip100 * a5_ip100);
+      t30 += (a5_ip200 * a5_ip200);
+    }
   }
   // twolayer.expr:28
   const t13_0 = t13s0;
@@ -245,15 +356,51 @@ export function backwardInto(args, seed, grad, outputs) {
   const t48_1 = ((t18_1 * t45) - a1_1);
   const t48_2 = ((t18_2 * t45) - a1_2);
   // twolayer.expr:27
-  for (let i = 0; i < 100; i++) {
-    const h55_i = (b12[i] > 0 ? (t48_0 * a5[i] + t48_1 * a5[i + 100] + t48_2 * a5[i + 200]) : 0);
-    const b12_i = b12[i];
-    h55[i] = h55_i;
-    h61[i] = ((t48_0 * b12_i) + (2 * (a5[i] * t26)));
-    h61[i + 100] = ((t48_1 * b12_i) + (2 * (a5[i + 100] * t26)));
-    h61[i + 200] = ((t48_2 * b12_i) + (2 * (a5[i + 200] * t26)));
-    h63[i * 2] = ((h55_i * a0_0) + (2 * (a3[i * 2] * t26)));
-    h63[i * 2 + 1] = ((h55_i * a0_1) + (2 * (a3[i * 2 + 1] * t26)));
+  for (let i0 = 0; i0 < 100; i0 += 4) {
+    {
+      const i = i0;
+      const h55_i = (b12[i] > 0 ? (t48_0 * a5[i] + t48_1 * a5[i + 100] + t48_2 * a5[i + 200]) : 0);
+      const b12_i = b12[i];
+      h55[i] = h55_i;
+      h61[i] = ((t48_0 * b12_i) + (2 * (a5[i] * t26)));
+      h61[i + 100] = ((t48_1 * b12_i) + (2 * (a5[i + 100] * t26)));
+      h61[i + 200] = ((t48_2 * b12_i) + (2 * (a5[i + 200] * t26)));
+      h63[i * 2] = ((h55_i * a0_0) + (2 * (a3[i * 2] * t26)));
+      h63[i * 2 + 1] = ((h55_i * a0_1) + (2 * (a3[i * 2 + 1] * t26)));
+    }
+    {
+      const i = i0 + 1;
+      const h55_i = (b12[i] > 0 ? (t48_0 * a5[i] + t48_1 * a5[i + 100] + t48_2 * a5[i + 200]) : 0);
+      const b12_i = b12[i];
+      h55[i] = h55_i;
+      h61[i] = ((t48_0 * b12_i) + (2 * (a5[i] * t26)));
+      h61[i + 100] = ((t48_1 * b12_i) + (2 * (a5[i + 100] * t26)));
+      h61[i + 200] = ((t48_2 * b12_i) + (2 * (a5[i + 200] * t26)));
+      h63[i * 2] = ((h55_i * a0_0) + (2 * (a3[i * 2] * t26)));
+      h63[i * 2 + 1] = ((h55_i * a0_1) + (2 * (a3[i * 2 + 1] * t26)));
+    }
+    {
+      const i = i0 + 2;
+      const h55_i = (b12[i] > 0 ? (t48_0 * a5[i] + t48_1 * a5[i + 100] + t48_2 * a5[i + 200]) : 0);
+      const b12_i = b12[i];
+      h55[i] = h55_i;
+      h61[i] = ((t48_0 * b12_i) + (2 * (a5[i] * t26)));
+      h61[i + 100] = ((t48_1 * b12_i) + (2 * (a5[i + 100] * t26)));
+      h61[i + 200] = ((t48_2 * b12_i) + (2 * (a5[i + 200] * t26)));
+      h63[i * 2] = ((h55_i * a0_0) + (2 * (a3[i * 2] * t26)));
+      h63[i * 2 + 1] = ((h55_i * a0_1) + (2 * (a3[i * 2 + 1] * t26)));
+    }
+    {
+      const i = i0 + 3;
+      const h55_i = (b12[i] > 0 ? (t48_0 * a5[i] + t48_1 * a5[i + 100] + t48_2 * a5[i + 200]) : 0);
+      const b12_i = b12[i];
+      h55[i] = h55_i;
+      h61[i] = ((t48_0 * b12_i) + (2 * (a5[i] * t26)));
+      h61[i + 100] = ((t48_1 * b12_i) + (2 * (a5[i + 100] * t26)));
+      h61[i + 200] = ((t48_2 * b12_i) + (2 * (a5[i + 200] * t26)));
+      h63[i * 2] = ((h55_i * a0_0) + (2 * (a3[i * 2] * t26)));
+      h63[i * 2 + 1] = ((h55_i * a0_1) + (2 * (a3[i * 2 + 1] * t26)));
+    }
   }
   // twolayer.expr:23
   if (outputs !== undefined) {
