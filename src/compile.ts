@@ -36,8 +36,9 @@ export interface CompileOptions {
 /**
  * Estimated scalar operations of backward above which tensor operations become loops.
  * Measured by bench/crossover.mjs (README, "Unrolled or loops"): after warm-up, straight-line
- * code is up to 2x faster below about 300 operations, even near 500, and slower beyond
- * (1.3-2.9x at 600-5,000); it also takes V8 far longer to optimize.
+ * code is up to 2x faster below about 250 operations, about even from 300 to 550 on a layer,
+ * and slower beyond (1.4-3x at 500-4,000 on Rosenbrock); it also takes V8 far longer to
+ * optimize.
  */
 export const UNROLL_LIMIT = 400;
 

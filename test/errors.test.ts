@@ -84,6 +84,8 @@ const CASES: [string, string, string[]][] = [
   ["dimension -1", "param x[-1]\noutput o = 1", ["1:9 a dimension must be a positive integer, got -1"]],
   ["dimension from a fractional const", "const N = 2.5\nparam w[N]\noutput o = 1", ["2:9 a dimension must be a positive integer, got 2.5"]],
   ["three dimensions", "param w[2, 2, 2]\noutput f = 1", ["1:15 too many dimensions: a declaration is a scalar, a vector [n] or a matrix [m, n]"]],
+  ["a tensor past a Float64Array", "param W[100000, 100000]\noutput f = sum(W)", ["1:7 'W' has 10,000,000,000 elements; a tensor can have at most 4,294,967,296 (the most a Float64Array holds)"]],
+  ["params past one gradient buffer", "param W[60000, 60000], V[60000, 60000]\noutput f = sum(W) + sum(V)", ["1:24 the params have 7,200,000,000 elements in all with 'V'; their gradients share one Float64Array of at most 4,294,967,296"]],
   // arrays and ranges
   ["ragged array literal", "output f = sum([[1, 2], [3]])", ["1:25 array elements must all have the same shape: [2] and [1]"]],
   ["array of a scalar and a vector", "param x\noutput o = [x, [x, x]]", ["2:16 array elements must all have the same shape: scalar and [2]"]],

@@ -61,6 +61,8 @@ class Unbatchable {}
 
 /** Longest comprehension unrolled step by step (a vectorized one may be longer). */
 const MAX_UNROLLED_STEPS = 100_000;
+/** V8's largest typed array length: 2^32 elements (32 GiB of float64). */
+const MAX_TENSOR_ELEMENTS = 2 ** 32;
 
 /** Comprehensions at least this long become vector operations when their body allows it. */
 const VECTORIZE_MIN = 16;
@@ -98,6 +100,8 @@ class Checker {
   private readonly args: Argument[] = [];
   private readonly outputs: Output[] = [];
   private order = 0;
+  /** Elements of the tensor params declared so far (their gradients share one buffer). */
+  private paramElements = 0;
   private source = "";
 
   run(program: Program): { checked?: CheckedProgram; diagnostics: Diagnostic[] } {
@@ -207,6 +211,17 @@ class Checker {
       if (!Number.isInteger(v) || v < 1) this.fail(d.span, `a dimension must be a positive integer, got ${v}`, "E0211");
       return v;
     });
+    // The generated module holds each tensor, and all param gradients together, in one
+    // Float64Array: past V8's limit it would fail when it runs, not here.
+    const size = shape.reduce((a, b) => a * b, 1);
+    const count = (n: number) => n.toLocaleString("en-US");
+    if (size > MAX_TENSOR_ELEMENTS)
+      this.fail(item.nameSpan, `'${item.name}' has ${count(size)} elements; a tensor can have at most ${count(MAX_TENSOR_ELEMENTS)} (the most a Float64Array holds)`, "E0218");
+    if (role === "param" && shape.length > 0) {
+      this.paramElements += size;
+      if (this.paramElements > MAX_TENSOR_ELEMENTS)
+        this.fail(item.nameSpan, `the params have ${count(this.paramElements)} elements in all with '${item.name}'; their gradients share one Float64Array of at most ${count(MAX_TENSOR_ELEMENTS)}`, "E0218");
+    }
     const node = this.graph.input(item.name, role, shape);
     this.args.push({ name: item.name, role, shape, node });
     this.bind(item.name, node, role, item.nameSpan);
