@@ -8,9 +8,10 @@
 // interleaved rounds (lib/timing.mjs). Prints one table per model and writes them to
 // bench/RESULTS.md. Options: --models=a,b (a subset) and --quick (a fast smoke run), neither of
 // which writes RESULTS.md; --no-gradc (leave gradc out). Exit status 1 when a check fails.
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
 import { checkContender, checkPublished } from './lib/check.mjs';
 import { LABELS, moduleContender, tapeContender, tfjsContender } from './lib/contenders.mjs';
 import { compileExpr, failureLine, gradcMissing, importGenerated } from './lib/gradc.mjs';
@@ -58,6 +59,10 @@ for (const name of selected) {
   }
 
   const contenders = [moduleContender('hand', hand, args)];
+  // Where there is one, the hand-written module with its long loops unrolled by four, as gradc
+  // unrolls its innermost loops: what that technique alone is worth, written by hand.
+  const unrolled = path.join(ROOT, 'bench', 'hand', `${name}-unrolled.mjs`);
+  if (existsSync(unrolled)) contenders.push(moduleContender('handUnrolled', await import(pathToFileURL(unrolled).href), args));
   const gradcNote = await addGradc(name, args, contenders);
   if (gradcNote) notes.push(`gradc: ${gradcNote}`);
   const tensorsBefore = tf.memory().numTensors;
@@ -132,7 +137,7 @@ async function addGradc(name, args, contenders) {
 function modelTable(stats) {
   const get = (key, op) => stats.get(`${key}.${op}`);
   const ratio = (a, b) => (a && b ? formatRatio(pairedRatio(a, b)) : '–');
-  const rows = Object.keys(LABELS).map((key) => {
+  const rows = Object.keys(LABELS).filter((key) => key !== 'handUnrolled' || get(key, 'backward')).map((key) => {
     const bwd = get(key, 'backward');
     const fwd = get(key, 'forward');
     const peers = ['tfjs', 'tape'].map(
@@ -168,7 +173,8 @@ How to read the tables: times are ns per call, medians over ${settings.rounds} i
 (TF.js and the tape: one round in ${settings.slowStride}), each round timing every contender once on a
 batch of calls worth about ${settings.batchMs} ms, after interleaved warm-up rounds (${settings.minWarmupMs / 1000} s at least, then
 until the times settle, ${settings.maxWarmupMs / 1000} s at most). hand-written and gradc
-are timed in the allocation-free form (\`backwardInto(args, undefined, grad, outputs)\`,
+(and, for the models with a \`bench/hand/NAME-unrolled.mjs\`, the hand-written code with its long
+loops unrolled by four, as gradc unrolls its innermost loops) are timed in the allocation-free form (\`backwardInto(args, undefined, grad, outputs)\`,
 \`forwardInto(args, outputs)\`); "allocating backward" is their \`backward(args)\`. TF.js:
 params are \`tf.variable\`s made once, inputs are converted from the arrays on every call,
 backward is \`tf.variableGrads\` (gradients left as tensors, then disposed), forward reads the

@@ -3,11 +3,11 @@
 // flat row-major arrays, dot products with four accumulators, scratch allocated once.
 import { tensorArg, seedOf, dotRow, crossEntropy } from './shared.mjs';
 
-const D = 784; // inputs
-const K = 10; // classes
-const scores = new Float64Array(K); // W @ x + b, then d loss / d scores
+export const D = 784; // inputs
+export const K = 10; // classes
+export const scores = new Float64Array(K); // W @ x + b, then d loss / d scores
 
-function check(args) {
+export function check(args) {
   tensorArg(args.x, 'x', D);
   tensorArg(args.y, 'y', K);
   tensorArg(args.W, 'W', K * D);
@@ -15,7 +15,7 @@ function check(args) {
 }
 
 /** Fills `scores` with W @ x + b. */
-function scoresOf(args) {
+export function scoresOf(args) {
   const { x, W, b } = args;
   for (let k = 0; k < K; k++) scores[k] = b[k] + dotRow(W, k * D, x, D);
 }
