@@ -1,6 +1,6 @@
 // The long differential fuzzing run (`npm run fuzz`): random well-typed programs from
-// test/support/arbitrary.ts, each compiled with emit "unrolled" and "loops", run at random
-// points, the two forms compared with each other and backward with finite differences.
+// test/support/arbitrary.ts, each compiled with emit "unrolled", "loops" and "tape", run at
+// random points, the forms compared with each other and backward with finite differences.
 // test/fuzz.test.ts runs the same check briefly with a fixed seed inside `npm test`.
 //
 //   node scripts/fuzz.mjs [--seed N] [--time SECONDS] [--runs N] [--depth N] [--dims N,M]

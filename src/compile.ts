@@ -9,6 +9,8 @@ import { differentiate } from "./diff/reverse.js";
 import { reachable, type Node } from "./ir/graph.js";
 import { scalarize } from "./ir/scalarize.js";
 import { printStraightLine, type Sink } from "./emit/straight.js";
+import { printTape, tapeInterpreter, type TapeCode, type TapeLeaf } from "./emit/tape.js";
+import { isElementwise } from "./ir/ops.js";
 import { printLoops, SMALL_TENSOR } from "./emit/loops.js";
 import { splitBody, type Part } from "./emit/split.js";
 import type { Graph } from "./ir/graph.js";
@@ -28,9 +30,10 @@ export interface CompileOptions {
   checks?: boolean;
   /**
    * `auto` (default): straight-line code up to UNROLL_LIMIT scalar operations, loops over
-   * tensors beyond. `unrolled` or `loops` force one form (benchmarks, tests).
+   * tensors beyond, and a tape for scalar programs past TAPE_LIMIT operations. `unrolled`,
+   * `loops` or `tape` force one form (benchmarks, tests).
    */
-  emit?: "auto" | "unrolled" | "loops";
+  emit?: "auto" | "unrolled" | "loops" | "tape";
 }
 
 /**
@@ -41,6 +44,16 @@ export interface CompileOptions {
  * optimize.
  */
 export const UNROLL_LIMIT = 400;
+
+/**
+ * Scalar operations of backward (after CSE) above which a program without tensor work is
+ * emitted as a tape (emit/tape.ts) rather than straight-line code. Measured on chains of
+ * scalar statements (`npm run bench:scale-scalar`, README "Unrolled or loops"): split
+ * straight-line code of 11,000 backward operations runs at 4-5 ns per operation within
+ * seconds, but at 33,000 it takes 20 s of calls to get below 10 ns (30 ns before) and at
+ * 110,000 a minute (50-60 ns before); the tape runs at 7-11 ns per operation from the start.
+ */
+export const TAPE_LIMIT = 20_000;
 
 export interface DiagnosticRecord {
   code: string;
@@ -57,7 +70,7 @@ export interface CompileStats {
   forwardOperations: number;
   backwardOperations: number;
   /** The form chosen: straight-line code, or loops over tensors. */
-  emitted: "unrolled" | "loops";
+  emitted: "unrolled" | "loops" | "tape";
 }
 
 /** What a module takes and gives, for tools that drive it (gradc check, benchmarks). */
@@ -106,7 +119,7 @@ function record(file: string, source: string, d: Diagnostic): DiagnosticRecord {
 }
 
 /** Differentiate and print the kernels of a checked program. */
-function lower(program: CheckedProgram, sourceName: string, source: string, checks: boolean, emit: "auto" | "unrolled" | "loops") {
+function lower(program: CheckedProgram, sourceName: string, source: string, checks: boolean, emit: "auto" | "unrolled" | "loops" | "tape") {
   const { graph, args, outputs } = program;
   const params = args.filter((a) => a.role === "param").map((a) => a.node);
   // The loss case (one scalar output): differentiate with seed 1, so no product with the
@@ -152,8 +165,17 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
     })),
   );
 
-  const fwd = printStraightLine(scalar.graph, outSinks, leafName, where);
-  const bwd = printStraightLine(scalar.graph, [...outSinks, ...gradSinks], leafName, where);
+  // Very long scalar programs become a tape (emit/tape.ts) instead of straight-line code.
+  const tape = emit === "tape" || (emit === "auto" && scalarOperations(scalar.graph, [...outSinks, ...gradSinks].map((s) => s.node)) > TAPE_LIMIT);
+  const opcodes = new Map<string, number>();
+  const tapeLeaf = (input: Node): TapeLeaf | undefined => {
+    if (input.role === "seed") return { local: `s${seedIndex.get(input.name!)}`, size: input.size, scalar: input.shape.length === 0 };
+    const i = argIndex.get(`${input.role}:${input.name}`);
+    return i === undefined ? undefined : { local: `a${i}`, size: input.size, scalar: input.shape.length === 0 };
+  };
+  const fwd = tape ? printTape(scalar.graph, outSinks, tapeLeaf, "forward", opcodes) : printStraightLine(scalar.graph, outSinks, leafName, where);
+  const bwd = tape ? printTape(scalar.graph, [...outSinks, ...gradSinks], tapeLeaf, "backward", opcodes) : printStraightLine(scalar.graph, [...outSinks, ...gradSinks], leafName, where);
+  const tapeParts = tape ? { declarations: [...(fwd as TapeCode).declarations, ...(bwd as TapeCode).declarations], parts: [tapeInterpreter([...opcodes.keys()])] } : { declarations: [], parts: [] };
   // Stores grouped per output and per param, each under its comment.
   const group = (stores: string[], sizes: number[], notes: string[]) => {
     const out: string[] = [];
@@ -185,12 +207,21 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
       ...gradStores,
       ...(lossCase ? seedScaling(paramArgs).call : []),
     ],
-    declarations: [],
-    parts: lossCase ? seedScaling(paramArgs).parts : [],
+    declarations: tapeParts.declarations,
+    parts: [...(lossCase ? seedScaling(paramArgs).parts : []), ...tapeParts.parts],
     helpers: new Set([...fwd.helpers, ...bwd.helpers]),
     checks,
   };
-  return { module: splitLongBodies(module), forwardOperations: fwd.operations, backwardOperations: bwd.operations, emitted: "unrolled" as const };
+  const emitted = tape ? ("tape" as const) : ("unrolled" as const);
+  return { module: tape ? module : splitLongBodies(module), forwardOperations: fwd.operations, backwardOperations: bwd.operations, emitted };
+}
+
+/** Scalar operations (elementwise nodes) that `roots` need in a scalar graph. */
+function scalarOperations(graph: Graph, roots: readonly Node[]): number {
+  const needed = reachable(graph, roots);
+  let count = 0;
+  for (const n of graph.nodes) if (needed[n.id] && isElementwise(n.op)) count++;
+  return count;
 }
 
 /**

@@ -1,7 +1,8 @@
 // Differential fuzzing, the short run inside `npm test` (the long run with a random seed is
 // `npm run fuzz`, scripts/fuzz.mjs). Random well-typed programs from
-// test/support/arbitrary.ts are compiled with emit "unrolled" and "loops" (both must
-// succeed), run at random points, the two forms compared (1e-12 relative), the
+// test/support/arbitrary.ts are compiled with emit "unrolled", "loops" and "tape" (each
+// must succeed), run at random points, the forms compared (1e-12 relative; the tape equal to
+// the straight-line code), the
 // allocation-free forms compared, and backward compared with central finite differences.
 // A failure is shrunk by fast-check to a minimal program, printed with what differed; add it
 // to test/regressions.test.ts.
@@ -35,7 +36,7 @@ describe("differential fuzzing", () => {
     expect(new Set(UNARY_FORMS).size + new Set(BINARY_FORMS).size + GATES.length).toBeGreaterThan(40);
   });
 
-  it(`${RUNS} random programs (seed ${SEED}): the two forms agree and backward matches finite differences`, { timeout: 180_000 }, () => {
+  it(`${RUNS} random programs (seed ${SEED}): the three forms agree and backward matches finite differences`, { timeout: 180_000 }, () => {
     const stats: CheckStats = { compared: 0, skipped: 0, compileMs: 0, rounding: 0 };
     const started = performance.now();
     const details = fc.check(

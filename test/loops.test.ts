@@ -1,5 +1,5 @@
-// Differential test of the two code shapes: every program compiled as straight-line code
-// and as loops must give the same outputs and gradients. The loop emitter unrolls short
+// Differential test of the code shapes: every program compiled as straight-line code, as
+// loops and as a tape must give the same outputs and gradients. The loop emitter unrolls short
 // axes, keeps small tensors in locals, fuses and merges loops; this is what keeps those
 // rewrites honest.
 import { describe, expect, it } from "vitest";
@@ -27,10 +27,10 @@ function random(seed: number) {
   };
 }
 
-describe("straight-line and loop code agree", () => {
+describe("straight-line, loop and tape code agree", () => {
   for (const [name, source] of programs) {
     it(name, async () => {
-      const modes = ["unrolled", "loops"] as const;
+      const modes = ["unrolled", "loops", "tape"] as const;
       const modules = await Promise.all(
         modes.map(async (emit) => {
           const loaded = await load(source, { emit });
@@ -44,13 +44,15 @@ describe("straight-line and loop code agree", () => {
       for (const a of iface.args) args[a.name] = a.shape.length ? Array.from({ length: size(a.shape) }, rnd) : rnd();
       const lossCase = iface.outputs.length === 1 && iface.outputs[0].shape.length === 0;
       const seed = lossCase ? undefined : Object.fromEntries(iface.outputs.map((o) => [o.name, o.shape.length ? Array.from({ length: size(o.shape) }, rnd) : rnd()]));
-      const [a, b] = modules.map(({ m }) => m.backward(args, seed));
+      const [a, b, c] = modules.map(({ m }) => m.backward(args, seed));
       for (const part of ["outputs", "grad"] as const) {
         for (const key of Object.keys(a[part])) {
-          const x = Array.from(typeof a[part][key] === "number" ? [a[part][key] as number] : (a[part][key] as Float64Array));
-          const y = Array.from(typeof b[part][key] === "number" ? [b[part][key] as number] : (b[part][key] as Float64Array));
+          const values = (r: typeof a) => Array.from(typeof r[part][key] === "number" ? [r[part][key] as number] : (r[part][key] as Float64Array));
+          const [x, y, z] = [values(a), values(b), values(c)];
           expect(y.length).toBe(x.length);
           x.forEach((v, i) => expect(Math.abs(v - y[i])).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(v))));
+          // The tape runs the straight-line code's operations in the same order: equal, bit for bit.
+          expect(z).toEqual(x);
         }
       }
       // The allocation-free form of the loop code equals its allocating form.

@@ -1,6 +1,6 @@
 // Generated TypeScript in projects with the strictest flags people turn on:
 // noUncheckedIndexedAccess (array reads are `number | undefined`), exactOptionalPropertyTypes
-// and noPropertyAccessFromIndexSignature, beside strict. Straight-line, loop and split code,
+// and noPropertyAccessFromIndexSignature, beside strict. Straight-line, loop, split and tape code,
 // scalar and tensor outputs, one output and several.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
@@ -13,13 +13,15 @@ function chain(n: number): string {
   return [...lines, `output f = x${n}`, "output g = x1 * c[0]"].join("\n");
 }
 
-const programs: [string, string, "auto" | "unrolled" | "loops"][] = [
+const programs: [string, string, "auto" | "unrolled" | "loops" | "tape"][] = [
   ["neuron", readFileSync("examples/cs231n/neuron.expr", "utf8"), "auto"],
   ["twolayer", readFileSync("examples/cs231n/twolayer.expr", "utf8"), "auto"],
   ["hinge", readFileSync("examples/cs231n/hinge.expr", "utf8"), "loops"],
   ["rosenbrock", "param x[100]\noutput f = sum(100*(x[i+1] - x[i]^2)^2 + (1 - x[i])^2 for i in 0..99)", "auto"],
   ["several outputs", "param u[6], a\noutput f = a * sum(u)\noutput g = exp(u)", "loops"],
   ["a split body", chain(600), "auto"],
+  ["a tape", chain(20), "tape"],
+  ["a tape with tensor outputs and seeds", "param u[6], a\ninput v[6]\noutput f = a * sum(u * v)\noutput g = relu(u) * sigmoid(v)", "tape"],
 ];
 
 describe("generated TypeScript type-checks under the strictest flags", () => {
@@ -44,6 +46,7 @@ describe("generated TypeScript type-checks under the strictest flags", () => {
       const r = compile(source, { filename: `${name}.expr`, format: "ts", emit });
       if (!r.ok) throw new Error(r.diagnostics.map((d) => d.text).join("\n"));
       if (name === "a split body") expect(r.code).toMatch(/function backwardPart0\(/);
+      if (emit === "tape") expect(r.code).toMatch(/function runTape\(/);
       project.createSourceFile(`m${k}.ts`, r.code);
     });
     project.createSourceFile(

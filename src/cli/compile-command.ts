@@ -177,7 +177,7 @@ function build(plan: Plan, options: Options, tools: CliTools, only: Set<string> 
     if (result.declaration !== undefined) files.push({ path: declarationPath(u.target), text: result.declaration });
     if (options.stats) {
       const { forwardOperations: f, backwardOperations: b, emitted } = result.stats;
-      process.stdout.write(`${u.input}: forward ${f} operations, backward ${b} operations (backward/forward ${(b / Math.max(1, f)).toFixed(2)}), ${emitted === "loops" ? "loops over tensors" : "straight-line code"}\n`);
+      process.stdout.write(`${u.input}: forward ${f} operations, backward ${b} operations (backward/forward ${(b / Math.max(1, f)).toFixed(2)}), ${emitted === "loops" ? "loops over tensors" : emitted === "tape" ? "a tape (one instruction per scalar operation)" : "straight-line code"}\n`);
     }
     if (only) process.stdout.write(`compiled ${u.input} -> ${u.target} in ${(performance.now() - started).toFixed(0)} ms\n`);
   }

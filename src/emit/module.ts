@@ -100,6 +100,9 @@ export function printModule(m: ModuleParts, lang: Language): string {
   const typeOf = (param: string): string => {
     const k = Number(param.slice(1));
     if (param === "grad") return "Grads";
+    if (param === "tapeCode") return "Int32Array";
+    if (param === "tapeRegisters") return "Float64Array";
+    if (param === "first") return "number";
     if (param === "outputs") return "Outputs | undefined";
     const shape = param.startsWith("a") ? m.args[k].shape : m.outputs[k].shape;
     return shape.length ? "ArrayLike<number>" : "number";
@@ -261,12 +264,12 @@ function printSupport(m: ModuleParts, out: (...l: string[]) => void, T: (a: stri
  * `ArrayLike<number>` or a `Float64Array` gives `number | undefined`). Writes
  * (`x[i] = `, `x[i] += `) are left alone. The kernels' array names are ours: arguments
  * `a<n>`, seeds `s<n>`, outputs `o<n>`/`out`, gradients `g<n>`/`h<n>`/`g`, buffers
- * `b<n>`/`buf<n>`, the register file `...Registers`.
+ * `b<n>`/`buf<n>`, the register files `...Registers`, the tape interpreter's `tapeCode`.
  */
 function nonNullReads(line: string): string {
   // A compound update reads too: `b[i] += e;` -> `b[i] = b[i]! + (e);`.
-  line = line.replace(/^(\s*)((?:[asoghb]\d+|buf\d+|out|g|\w+Registers)\[[^\[\]]*\]) ([-+*])= (.*);$/, "$1$2 = $2 $3 ($4);");
-  return line.replace(/\b((?:[asoghb]\d+|buf\d+|out|g|\w+Registers)\[[^\[\]]*\])(?!\s*(?:=(?!=)|\+=|\*=|-=))/g, "$1!");
+  line = line.replace(/^(\s*)((?:[asoghb]\d+|buf\d+|out|g|\w+Registers|tapeCode)\[[^\[\]]*\]) ([-+*])= (.*);$/, "$1$2 = $2 $3 ($4);");
+  return line.replace(/\b((?:[asoghb]\d+|buf\d+|out|g|\w+Registers|tapeCode)\[[^\[\]]*\])(?!\s*(?:=(?!=)|\+=|\*=|-=))/g, "$1!");
 }
 
 /** Add number annotations to a helper's JavaScript source. */

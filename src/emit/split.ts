@@ -17,7 +17,10 @@ export const PART_LINES = 400;
 
 export interface Part {
   name: string;
-  /** Names from the calling function it takes (argument and seed locals, `grad`, `outputs`). */
+  /**
+   * Names from the calling function it takes (argument and seed locals, `grad`, `outputs`), or
+   * the tape interpreter's `tapeCode`, `tapeRegisters` and `first` (emit/tape.ts).
+   */
   params: string[];
   lines: string[];
 }

@@ -18,8 +18,9 @@
 // `checkProgram` skips an element where two central-difference steps disagree, or where the
 // one-sided differences do (a jump at the point itself).
 //
-// `checkProgram` compiles a program with emit "unrolled" and "loops" (both must succeed),
-// runs both at random points, compares outputs and gradients (1e-12 relative), compares
+// `checkProgram` compiles a program with emit "unrolled", "loops" and "tape" (each must
+// succeed), runs them at random points, compares outputs and gradients (1e-12 relative
+// between straight-line and loop code; the tape must equal the straight-line code), compares
 // the allocation-free forms, and compares backward with central finite differences.
 
 import fc from "fast-check";
@@ -759,7 +760,7 @@ export interface CheckStats {
   /** Gradient elements compared with finite differences, and skipped (near a kink or jump). */
   compared: number;
   skipped: number;
-  /** Milliseconds in compile (both forms). */
+  /** Milliseconds in compile (every form). */
   compileMs: number;
   /** Differences between the forms past 1e-12 accepted as rounding (ill-conditioned values). */
   rounding?: number;
@@ -771,9 +772,9 @@ export interface CheckOptions {
   stats?: CheckStats;
 }
 
-/** Compile with both emitters; each must succeed. */
+/** Compile with every emitter (straight-line, loops, tape); each must succeed. */
 export function compileBoth(source: string) {
-  return (["unrolled", "loops"] as const).map((emit) => {
+  return (["unrolled", "loops", "tape"] as const).map((emit) => {
     let r: ReturnType<typeof compile>;
     try {
       r = compile(source, { filename: "fuzz.expr", format: "js", emit });
@@ -792,11 +793,11 @@ export function compileBoth(source: string) {
 export function checkSource(source: string, options: CheckOptions = {}): void {
   const stats = options.stats;
   const started = performance.now();
-  const [unrolled, loops] = compileBoth(source);
+  const [unrolled, loops, tape] = compileBoth(source);
   if (stats) stats.compileMs += performance.now() - started;
-  let mu: FuzzModule, ml: FuzzModule;
+  let mu: FuzzModule, ml: FuzzModule, mt: FuzzModule;
   try {
-    [mu, ml] = [instantiate(unrolled.code), instantiate(loops.code)];
+    [mu, ml, mt] = [instantiate(unrolled.code), instantiate(loops.code), instantiate(tape.code)];
   } catch (e) {
     throw new FuzzFailure("throw", source, `the generated module does not load: ${String(e)}`);
   }
@@ -852,6 +853,11 @@ export function checkSource(source: string, options: CheckOptions = {}): void {
         if (accepted && stats) stats.rounding = (stats.rounding ?? 0) + 1;
         return accepted;
       };
+    // The tape runs the straight-line code's operations in its order: equal, bit for bit.
+    const rt = call("backward (tape)", () => mt.backward(args, seed));
+    compareRecords("outputs unrolled/tape", ru.outputs, rt.outputs, 0, source);
+    compareRecords("grad unrolled/tape", ru.grad, rt.grad, 0, source);
+    compareRecords("forward outputs unrolled/tape", call("forward (tape)", () => mt.forward(args)), ru.outputs, 0, source);
     compareRecords("outputs unrolled/loops", ru.outputs, rl.outputs, 1e-12, source, roundingOnly("outputs"));
     compareRecords("grad unrolled/loops", ru.grad, rl.grad, 1e-12, source, roundingOnly("grad"));
     compareRecords("forward/backward outputs (unrolled)", call("forward (unrolled)", () => mu.forward(args)), ru.outputs, 1e-12, source, roundingOnly("outputs"));

@@ -1,0 +1,146 @@
+// Tape code for very long scalar programs. A chain of tens of thousands of dependent scalar
+// statements has no tensor work for loops, and as straight-line code (split into part
+// functions) it runs for minutes in V8's baseline tiers, at 50 ns per operation and more,
+// before TurboFan has compiled every part (README, "Unrolled or loops"). Here the program
+// becomes data instead: one instruction per scalar operation in an Int32Array, run by a
+// small interpreter (a switch over the operations the program uses) that V8 optimizes at
+// once, over a Float64Array of registers: about 10 ns per operation from the first call.
+//
+// Registers: the constants (set once, when the module loads), then one block per argument
+// and seed (copied in at each call), then one register per operation, in graph order, so an
+// instruction's destination is implicit. Operands are stored as distances back from the
+// destination, which keeps the numbers in the module short (most operands are recent).
+
+import { reachable, type Graph, type Node } from "../ir/graph.js";
+import { ELEMENTWISE, type ElementwiseOp } from "../ir/ops.js";
+import { literal } from "./straight.js";
+import type { Part } from "./split.js";
+
+/** Where an argument's (or a seed's) elements come from: its local (`a0`, `s1`), scalar or not. */
+export interface TapeLeaf {
+  local: string;
+  size: number;
+  scalar: boolean;
+}
+
+export interface TapeSink {
+  node: Node;
+  store: (expr: string) => string;
+}
+
+export interface TapeCode {
+  /** Module-level: the instructions and the register file, constants in place. */
+  declarations: string[];
+  /** The function's statements: copy the arguments in, run the tape. */
+  statements: string[];
+  /** One store per sink, reading its register. */
+  stores: string[];
+  helpers: Set<string>;
+  operations: number;
+  /** Operations in opcode order (the interpreter's cases). */
+  ops: string[];
+}
+
+/**
+ * The tape of the nodes `sinks` need. `leafOf` maps an input (argument or seed) node to its
+ * local; `name` (`forward`, `backward`) keeps the tapes of the two functions apart; `opcodes` is shared by them
+ * so that one interpreter serves both (it grows as new operations appear).
+ */
+export function printTape(
+  graph: Graph,
+  sinks: readonly TapeSink[],
+  leafOf: (input: Node) => TapeLeaf | undefined,
+  name: string,
+  opcodes: Map<string, number>,
+): TapeCode {
+  const needed = reachable(graph, sinks.map((s) => s.node));
+  const register = new Int32Array(graph.nodes.length).fill(-1);
+  const constants: number[] = [];
+  const code: number[] = [];
+  const helpers = new Set<string>();
+  const copies: string[] = [];
+  const blocks = new Map<Node, number>(); // input node -> first register of its block
+  let next = 0;
+
+  // Constants first: their registers are set once, when the module loads.
+  for (const n of graph.nodes) {
+    if (needed[n.id] && n.op === "const") {
+      register[n.id] = next++;
+      constants.push(n.value!);
+    }
+  }
+  const registers = `${name}TapeRegisters`;
+  const block = (input: Node): number => {
+    let at = blocks.get(input);
+    if (at === undefined) {
+      const leaf = leafOf(input);
+      if (!leaf) throw new Error(`internal: '${input.name}' has no local for the tape`);
+      at = next;
+      next += leaf.size;
+      blocks.set(input, at);
+      // Element by element: a plain array works too, and a missing seed's stand-in may be longer.
+      copies.push(leaf.scalar ? `${registers}[${at}] = ${leaf.local};` : `for (let k = 0; k < ${leaf.size}; k++) ${registers}[${at} + k] = ${leaf.local}[k];`);
+    }
+    return at;
+  };
+  // Arguments and seeds: read directly (a scalar) or through an element read (a gather).
+  for (const n of graph.nodes) {
+    if (!needed[n.id] || n.op === "const") continue;
+    if (n.op === "input") register[n.id] = block(n);
+    else if (n.op === "gather" && n.args[0].op === "input") register[n.id] = block(n.args[0]) + n.map!.offset;
+  }
+  const first = next;
+  let operations = 0;
+  for (const n of graph.nodes) {
+    if (!needed[n.id] || register[n.id] !== -1) continue;
+    const op = ELEMENTWISE[n.op as keyof typeof ELEMENTWISE] as ElementwiseOp | undefined;
+    if (!op || n.size !== 1) throw new Error(`internal: '${n.op}' on a tape`);
+    for (const h of op.helpers ?? []) helpers.add(h);
+    if (!opcodes.has(n.op)) opcodes.set(n.op, opcodes.size);
+    register[n.id] = next;
+    code.push(opcodes.get(n.op)!, ...n.args.map((a) => next - register[a.id]));
+    next++;
+    operations++;
+  }
+  const tapeCode = `${name}TapeCode`;
+  const declarations = [
+    `const ${tapeCode} = new Int32Array([${code.join(",")}]);`,
+    `const ${registers} = new Float64Array(${next});`,
+  ];
+  if (constants.length) declarations.push(`${registers}.set([${constants.map(literal).join(", ")}]);`);
+  const read = (n: Node) => (n.op === "const" ? literal(n.value!) : `${registers}[${register[n.id]}]`);
+  return {
+    declarations,
+    statements: [...copies, `runTape(${tapeCode}, ${registers}, ${first});`],
+    stores: sinks.map((s) => s.store(read(s.node))),
+    helpers,
+    operations,
+    ops: [...opcodes.keys()],
+  };
+}
+
+/**
+ * The interpreter: one case per operation in `ops` (opcode = position), printed by the
+ * operation's own printer over register reads, so it computes exactly what straight-line
+ * code would.
+ */
+export function tapeInterpreter(ops: readonly string[]): Part {
+  const cases = ops.map((name, opcode) => {
+    const op = ELEMENTWISE[name as keyof typeof ELEMENTWISE] as ElementwiseOp;
+    const operands = ["x", "y", "z"].slice(0, op.arity);
+    const reads = operands.map((v, k) => `const ${v} = d - tapeCode[pc + ${k + 1}];`).join(" ");
+    const value = op.print(...operands.map((v) => `tapeRegisters[${v}]`));
+    return `    case ${opcode}: { ${reads} tapeRegisters[d] = ${value}; pc += ${op.arity + 1}; break; }`;
+  });
+  return {
+    name: "runTape",
+    params: ["tapeCode", "tapeRegisters", "first"],
+    lines: [
+      "for (let pc = 0, d = first, end = tapeCode.length; pc < end; d++) {",
+      "  switch (tapeCode[pc]) {",
+      ...cases,
+      "  }",
+      "}",
+    ],
+  };
+}
