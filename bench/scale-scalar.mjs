@@ -30,10 +30,11 @@ for (const n of SIZES) {
   const run = runNode(cli, ['compile', source, '-o', out, '--stats'], { measureMemory: true, timeoutMs: 300_000 });
   if (!run.ok) {
     console.log(`failed: ${run.failure}`);
-    rows.push([n.toLocaleString('en-US'), run.failure, '–', '–', '–', ...MARKS_S.map(() => '–')]);
+    rows.push([n.toLocaleString('en-US'), run.failure, '–', '–', '–', '–', ...MARKS_S.map(() => '–')]);
     continue;
   }
   const stats = /forward (\d+) operations, backward (\d+) operations/.exec(run.stdout);
+  const form = /a tape/.test(run.stdout) ? 'tape' : /straight-line/.test(run.stdout) ? 'straight-line' : '?';
   const [forward, backward] = stats ? [Number(stats[1]), Number(stats[2])] : [NaN, NaN];
   const mod = await import(pathToFileURL(out).href);
   const args = { x0: 0.4, c: new Float64Array([0.3, -0.2, 0.7]) };
@@ -60,22 +61,24 @@ for (const n of SIZES) {
     `${(run.ms / 1000).toFixed(2)} s`,
     `${((run.maxRssKiB ?? NaN) / 1024).toFixed(0)} MiB`,
     `${(statSync(out).size / 1024 / 1024).toFixed(1)} MiB`,
+    form,
     ...at.map((ns) => ns.toFixed(2)),
   ]);
 }
 rmSync(dir, { recursive: true, force: true });
 const table = markdownTable(
-  ['statements', 'scalar operations (forward + backward)', 'compile time (CLI process)', 'compile peak RSS', 'module size', ...MARKS_S.map((s) => `backward ns/op at ${s} s`)],
+  ['statements', 'scalar operations (forward + backward)', 'compile time (CLI process)', 'compile peak RSS', 'module size', 'code', ...MARKS_S.map((s) => `backward ns/op at ${s} s`)],
   rows,
-  ['r', 'r', 'r', 'r', 'r', ...MARKS_S.map(() => 'r')],
+  ['r', 'r', 'r', 'r', 'r', 'l', ...MARKS_S.map(() => 'r')],
 );
 console.log('\n' + table);
 writeResultsSection(
   'scale-scalar',
   `## Scale: long chains of scalar statements\n\n${machineLine()}. Command: \`npm run bench:scale-scalar\`. ` +
     `Programs of n statements \`x_i = 0.5 * x_(i-1) + 0.1 * sin(x_(i-1)) + c[i % 3]\`: the graph has a node per operation, ` +
-    `the code stays straight-line (no tensor work for loops) and is split into part functions of 400 lines. ` +
-    `Backward ns per operation over the second before each mark of calling it without pause: V8 runs the part ` +
-    `functions in its baseline tiers until TurboFan has compiled them on one background thread.\n\n${table}\n`,
+    `there is no tensor work for loops, so the code is straight-line (split into part functions of 400 lines) up to ` +
+    `20,000 backward operations and a tape beyond (src/emit/tape.ts). ` +
+    `Backward ns per operation over the second before each mark of calling it without pause: V8 runs straight-line ` +
+    `part functions in its baseline tiers until TurboFan has compiled them, one at a time.\n\n${table}\n`,
 );
 console.log(`run time: ${((performance.now() - started) / 1000).toFixed(0)} s`);
