@@ -9,7 +9,7 @@ import { differentiate } from "./diff/reverse.js";
 import { reachable, type Node } from "./ir/graph.js";
 import { scalarize } from "./ir/scalarize.js";
 import { printStraightLine, type Sink } from "./emit/straight.js";
-import { printTape, tapeInterpreter, type TapeCode, type TapeLeaf } from "./emit/tape.js";
+import { printTape, tapeInterpreter, type Opcode, type TapeCode, type TapeLeaf } from "./emit/tape.js";
 import { isElementwise } from "./ir/ops.js";
 import { printLoops, SMALL_TENSOR } from "./emit/loops.js";
 import { splitBody, type Part } from "./emit/split.js";
@@ -51,7 +51,8 @@ export const UNROLL_LIMIT = 400;
  * scalar statements (`npm run bench:scale-scalar`, README "Unrolled or loops"): split
  * straight-line code of 11,000 backward operations runs at 4-5 ns per operation within
  * seconds, but at 33,000 it takes 20 s of calls to get below 10 ns (30 ns before) and at
- * 110,000 a minute (50-60 ns before); the tape runs at 7-11 ns per operation from the start.
+ * 110,000 a minute (50-60 ns before); the tape runs at about 4 ns per operation from the
+ * first calls.
  */
 export const TAPE_LIMIT = 20_000;
 
@@ -167,7 +168,7 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
 
   // Very long scalar programs become a tape (emit/tape.ts) instead of straight-line code.
   const tape = emit === "tape" || (emit === "auto" && scalarOperations(scalar.graph, [...outSinks, ...gradSinks].map((s) => s.node)) > TAPE_LIMIT);
-  const opcodes = new Map<string, number>();
+  const opcodes = new Map<string, Opcode>();
   const tapeLeaf = (input: Node): TapeLeaf | undefined => {
     if (input.role === "seed") return { local: `s${seedIndex.get(input.name!)}`, size: input.size, scalar: input.shape.length === 0 };
     const i = argIndex.get(`${input.role}:${input.name}`);
@@ -175,7 +176,7 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
   };
   const fwd = tape ? printTape(scalar.graph, outSinks, tapeLeaf, "forward", opcodes) : printStraightLine(scalar.graph, outSinks, leafName, where);
   const bwd = tape ? printTape(scalar.graph, [...outSinks, ...gradSinks], tapeLeaf, "backward", opcodes) : printStraightLine(scalar.graph, [...outSinks, ...gradSinks], leafName, where);
-  const tapeParts = tape ? { declarations: [...(fwd as TapeCode).declarations, ...(bwd as TapeCode).declarations], parts: [tapeInterpreter([...opcodes.keys()])] } : { declarations: [], parts: [] };
+  const tapeParts = tape ? { declarations: [...(fwd as TapeCode).declarations, ...(bwd as TapeCode).declarations], parts: [tapeInterpreter(opcodes.values())] } : { declarations: [], parts: [] };
   // Stores grouped per output and per param, each under its comment.
   const group = (stores: string[], sizes: number[], notes: string[]) => {
     const out: string[] = [];

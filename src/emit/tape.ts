@@ -1,13 +1,16 @@
 // Tape code for very long scalar programs. A chain of tens of thousands of dependent scalar
 // statements has no tensor work for loops, and as straight-line code (split into part
-// functions) it runs for minutes in V8's baseline tiers, at 50 ns per operation and more,
-// before TurboFan has compiled every part (README, "Unrolled or loops"). Here the program
-// becomes data instead: one instruction per scalar operation in an Int32Array, run by a
-// small interpreter (a switch over the operations the program uses) that V8 optimizes at
-// once, over a Float64Array of registers: about 10 ns per operation from the first call.
+// functions) it runs for seconds to minutes in V8's baseline tiers, at 30-60 ns per
+// operation, before TurboFan has compiled every part (README, "Unrolled or loops"). Here the
+// program becomes data instead: instructions in an Int32Array, run by a small interpreter (a
+// switch over the instruction kinds the program uses) that V8 optimizes at once, over a
+// Float64Array of registers. An instruction computes an operation together with the
+// operations only it uses, up to three levels, as straight-line code inlines them, so the
+// interpreter dispatches once per two or three operations: about 4 ns per operation from
+// the first calls, as fast as small straight-line code.
 //
 // Registers: the constants (set once, when the module loads), then one block per argument
-// and seed (copied in at each call), then one register per operation, in graph order, so an
+// and seed (copied in at each call), then one register per instruction, in graph order, so an
 // instruction's destination is implicit. Operands are stored as distances back from the
 // destination, which keeps the numbers in the module short (most operands are recent).
 
@@ -37,21 +40,31 @@ export interface TapeCode {
   stores: string[];
   helpers: Set<string>;
   operations: number;
-  /** Operations in opcode order (the interpreter's cases). */
-  ops: string[];
 }
+
+/** One instruction kind: a shape of fused operations over `operands` registers. */
+export interface Opcode {
+  code: number;
+  operands: number;
+  /** The JavaScript computing it from the operands' texts. */
+  print: (reads: string[]) => string;
+}
+
+/** Levels of operations one instruction may hold (the straight-line printer inlines deeper). */
+const FUSED_DEPTH = 3;
 
 /**
  * The tape of the nodes `sinks` need. `leafOf` maps an input (argument or seed) node to its
- * local; `name` (`forward`, `backward`) keeps the tapes of the two functions apart; `opcodes` is shared by them
- * so that one interpreter serves both (it grows as new operations appear).
+ * local; `name` (`forward`, `backward`) keeps the tapes of the two functions apart;
+ * `opcodes`, by shape of fused operations, is shared by them so that one interpreter serves
+ * both (it grows as new shapes appear).
  */
 export function printTape(
   graph: Graph,
   sinks: readonly TapeSink[],
   leafOf: (input: Node) => TapeLeaf | undefined,
   name: string,
-  opcodes: Map<string, number>,
+  opcodes: Map<string, Opcode>,
 ): TapeCode {
   const needed = reachable(graph, sinks.map((s) => s.node));
   const register = new Int32Array(graph.nodes.length).fill(-1);
@@ -90,17 +103,39 @@ export function printTape(
     else if (n.op === "gather" && n.args[0].op === "input") register[n.id] = block(n.args[0]) + n.map!.offset;
   }
   const first = next;
+  // An operation whose value only one other operation uses joins that operation's
+  // instruction (up to FUSED_DEPTH levels), as straight-line code inlines it into its user:
+  // fewer dispatches, and no register. Each distinct shape of fused operations is one opcode.
+  const uses = new Uint32Array(graph.nodes.length);
+  for (const n of graph.nodes) if (needed[n.id]) for (const a of n.args) uses[a.id]++;
+  for (const s of sinks) uses[s.node.id] += 2;
+  const depth = new Uint8Array(graph.nodes.length);
+  const shape: string[] = new Array(graph.nodes.length);
+  const slots: Node[][] = new Array(graph.nodes.length);
+  const printers: ((reads: string[], at: { k: number }) => string)[] = new Array(graph.nodes.length);
   let operations = 0;
   for (const n of graph.nodes) {
     if (!needed[n.id] || register[n.id] !== -1) continue;
     const op = ELEMENTWISE[n.op as keyof typeof ELEMENTWISE] as ElementwiseOp | undefined;
     if (!op || n.size !== 1) throw new Error(`internal: '${n.op}' on a tape`);
     for (const h of op.helpers ?? []) helpers.add(h);
-    if (!opcodes.has(n.op)) opcodes.set(n.op, opcodes.size);
-    register[n.id] = next;
-    code.push(opcodes.get(n.op)!, ...n.args.map((a) => next - register[a.id]));
-    next++;
     operations++;
+    const fused = (a: Node) => register[a.id] === -1;
+    depth[n.id] = 1 + Math.max(0, ...n.args.map((a) => (fused(a) ? depth[a.id] : 0)));
+    shape[n.id] = `${n.op}(${n.args.map((a) => (fused(a) ? shape[a.id] : "$")).join(",")})`;
+    slots[n.id] = n.args.flatMap((a) => (fused(a) ? slots[a.id] : [a]));
+    const parts = n.args.map((a) => (fused(a) ? printers[a.id] : (reads: string[], at: { k: number }) => reads[at.k++]));
+    printers[n.id] = (reads, at) => op.print(...parts.map((p) => p(reads, at)));
+    if (uses[n.id] === 1 && depth[n.id] < FUSED_DEPTH) continue; // its user's instruction computes it
+    let opcode = opcodes.get(shape[n.id]);
+    if (!opcode) {
+      const print = printers[n.id];
+      opcode = { code: opcodes.size, operands: slots[n.id].length, print: (reads) => print(reads, { k: 0 }) };
+      opcodes.set(shape[n.id], opcode);
+    }
+    register[n.id] = next;
+    code.push(opcode.code, ...slots[n.id].map((a) => next - register[a.id]));
+    next++;
   }
   const tapeCode = `${name}TapeCode`;
   const declarations = [
@@ -115,22 +150,19 @@ export function printTape(
     stores: sinks.map((s) => s.store(read(s.node))),
     helpers,
     operations,
-    ops: [...opcodes.keys()],
   };
 }
 
 /**
- * The interpreter: one case per operation in `ops` (opcode = position), printed by the
- * operation's own printer over register reads, so it computes exactly what straight-line
- * code would.
+ * The interpreter: one case per opcode, printed by the operations' own printers over
+ * register reads, so it computes exactly what straight-line code would.
  */
-export function tapeInterpreter(ops: readonly string[]): Part {
-  const cases = ops.map((name, opcode) => {
-    const op = ELEMENTWISE[name as keyof typeof ELEMENTWISE] as ElementwiseOp;
-    const operands = ["x", "y", "z"].slice(0, op.arity);
-    const reads = operands.map((v, k) => `const ${v} = d - tapeCode[pc + ${k + 1}];`).join(" ");
-    const value = op.print(...operands.map((v) => `tapeRegisters[${v}]`));
-    return `    case ${opcode}: { ${reads} tapeRegisters[d] = ${value}; pc += ${op.arity + 1}; break; }`;
+export function tapeInterpreter(opcodes: Iterable<Opcode>): Part {
+  const cases = [...opcodes].map(({ code, operands, print }) => {
+    const names = Array.from({ length: operands }, (_, k) => `x${k}`);
+    const reads = names.map((v, k) => `const ${v} = d - tapeCode[pc + ${k + 1}];`).join(" ");
+    const value = print(names.map((v) => `tapeRegisters[${v}]`));
+    return `    case ${code}: { ${reads} tapeRegisters[d] = ${value}; pc += ${operands + 1}; break; }`;
   });
   return {
     name: "runTape",
