@@ -50,6 +50,31 @@ describe("the tape", () => {
     for (const name of ["A", "D"]) expect(flat(a.grad[name])).toEqual(flat(b.grad[name]));
   });
 
+  it("keeps the interpreter to a bounded number of instruction kinds, whatever the program", async () => {
+    // Statements u(a * k) op v(b * k) of 256 shapes (one instruction each): past 200 kinds,
+    // new shapes are split into one-operation instructions.
+    const fns = ["sin", "cos", "tanh", "exp", "sigmoid", "softplus", "atan", "abs"];
+    const ops = ["+", "-", "*", "/"];
+    const lines = ["param p[2]"];
+    const terms: string[] = [];
+    for (let k = 0; k < 300; k++) {
+      const [u, v, op] = [fns[k % 8], fns[(k >> 3) % 8], ops[(k >> 6) % 4]];
+      lines.push(`y${k} = ${u}(p[0] * ${k + 1}) ${op} ${v}(p[1] * ${k + 2})`);
+      terms.push(`y${k}`);
+    }
+    lines.push(`output f = ${terms.join(" + ")}`);
+    const source = lines.join("\n");
+    const loaded = await load(source, { emit: "tape" });
+    const kinds = (loaded.code.match(/^\s+case \d+:/gm) ?? []).length;
+    expect(kinds).toBeGreaterThan(150);
+    expect(kinds).toBeLessThanOrEqual(200 + 40);
+    const straight = (await load(source, { emit: "unrolled" })).module;
+    const args = { p: [0.03, -0.02] };
+    const [a, b] = [loaded.module.backward(args), straight.backward(args)];
+    expect(a.outputs.f).toBe(b.outputs.f);
+    expect(flat(a.grad.p)).toEqual(flat(b.grad.p));
+  });
+
   it("holds arguments given as plain arrays and as Float64Arrays alike, call after call", async () => {
     const tape = (await load("param w[3], s\ninput x[3]\noutput f = s * sum(w * x) + relu(s)", { emit: "tape" })).module;
     const a = tape.backward({ w: [1, 2, 3], s: 2, x: [4, 5, 6] });

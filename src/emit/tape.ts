@@ -52,6 +52,11 @@ export interface Opcode {
 
 /** Levels of operations one instruction may hold (the straight-line printer inlines deeper). */
 const FUSED_DEPTH = 3;
+/**
+ * Instruction kinds past which new shapes are split into one-operation instructions: the
+ * interpreter is one function, and V8 optimizes none over 61,440 bytes of bytecode.
+ */
+const MAX_SHAPES = 200;
 
 /**
  * The tape of the nodes `sinks` need. `leafOf` maps an input (argument or seed) node to its
@@ -113,20 +118,22 @@ export function printTape(
   const shape: string[] = new Array(graph.nodes.length);
   const slots: Node[][] = new Array(graph.nodes.length);
   const printers: ((reads: string[], at: { k: number }) => string)[] = new Array(graph.nodes.length);
-  let operations = 0;
-  for (const n of graph.nodes) {
-    if (!needed[n.id] || register[n.id] !== -1) continue;
-    const op = ELEMENTWISE[n.op as keyof typeof ELEMENTWISE] as ElementwiseOp | undefined;
-    if (!op || n.size !== 1) throw new Error(`internal: '${n.op}' on a tape`);
-    for (const h of op.helpers ?? []) helpers.add(h);
-    operations++;
-    const fused = (a: Node) => register[a.id] === -1;
+  const fused = (a: Node) => register[a.id] === -1;
+  /** Shape, operand registers and printer of `n` with its fused operands inside. */
+  const describe = (n: Node, op: ElementwiseOp) => {
     depth[n.id] = 1 + Math.max(0, ...n.args.map((a) => (fused(a) ? depth[a.id] : 0)));
     shape[n.id] = `${n.op}(${n.args.map((a) => (fused(a) ? shape[a.id] : "$")).join(",")})`;
     slots[n.id] = n.args.flatMap((a) => (fused(a) ? slots[a.id] : [a]));
     const parts = n.args.map((a) => (fused(a) ? printers[a.id] : (reads: string[], at: { k: number }) => reads[at.k++]));
     printers[n.id] = (reads, at) => op.print(...parts.map((p) => p(reads, at)));
-    if (uses[n.id] === 1 && depth[n.id] < FUSED_DEPTH) continue; // its user's instruction computes it
+  };
+  const opOf = (n: Node) => ELEMENTWISE[n.op as keyof typeof ELEMENTWISE] as ElementwiseOp;
+  /** `n`'s instruction; past MAX_SHAPES kinds, a new shape is split into one-operation ones. */
+  const instruction = (n: Node): void => {
+    if (!opcodes.has(shape[n.id]) && opcodes.size >= MAX_SHAPES && n.args.some(fused)) {
+      for (const a of n.args) if (fused(a)) instruction(a);
+      describe(n, opOf(n));
+    }
     let opcode = opcodes.get(shape[n.id]);
     if (!opcode) {
       const print = printers[n.id];
@@ -136,6 +143,17 @@ export function printTape(
     register[n.id] = next;
     code.push(opcode.code, ...slots[n.id].map((a) => next - register[a.id]));
     next++;
+  };
+  let operations = 0;
+  for (const n of graph.nodes) {
+    if (!needed[n.id] || register[n.id] !== -1) continue;
+    const op = ELEMENTWISE[n.op as keyof typeof ELEMENTWISE] as ElementwiseOp | undefined;
+    if (!op || n.size !== 1) throw new Error(`internal: '${n.op}' on a tape`);
+    for (const h of op.helpers ?? []) helpers.add(h);
+    operations++;
+    describe(n, op);
+    if (uses[n.id] === 1 && depth[n.id] < FUSED_DEPTH) continue; // its user's instruction computes it
+    instruction(n);
   }
   const tapeCode = `${name}TapeCode`;
   const declarations = [
