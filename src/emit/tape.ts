@@ -115,34 +115,42 @@ export function printTape(
   for (const n of graph.nodes) if (needed[n.id]) for (const a of n.args) uses[a.id]++;
   for (const s of sinks) uses[s.node.id] += 2;
   const depth = new Uint8Array(graph.nodes.length);
-  const shape: string[] = new Array(graph.nodes.length);
-  const slots: Node[][] = new Array(graph.nodes.length);
-  const printers: ((reads: string[], at: { k: number }) => string)[] = new Array(graph.nodes.length);
+  type Printer = (reads: string[], at: { k: number }) => string;
+  const shape: (string | undefined)[] = new Array(graph.nodes.length);
+  const slots: (Node[] | undefined)[] = new Array(graph.nodes.length);
+  const printers: (Printer | undefined)[] = new Array(graph.nodes.length);
   const fused = (a: Node) => register[a.id] === -1;
   /** Shape, operand registers and printer of `n` with its fused operands inside. */
   const describe = (n: Node, op: ElementwiseOp) => {
     depth[n.id] = 1 + Math.max(0, ...n.args.map((a) => (fused(a) ? depth[a.id] : 0)));
     shape[n.id] = `${n.op}(${n.args.map((a) => (fused(a) ? shape[a.id] : "$")).join(",")})`;
-    slots[n.id] = n.args.flatMap((a) => (fused(a) ? slots[a.id] : [a]));
-    const parts = n.args.map((a) => (fused(a) ? printers[a.id] : (reads: string[], at: { k: number }) => reads[at.k++]));
+    slots[n.id] = n.args.flatMap((a) => (fused(a) ? slots[a.id]! : [a]));
+    const parts = n.args.map((a): Printer => (fused(a) ? printers[a.id]! : (reads, at) => reads[at.k++]!));
     printers[n.id] = (reads, at) => op.print(...parts.map((p) => p(reads, at)));
   };
   const opOf = (n: Node) => ELEMENTWISE[n.op as keyof typeof ELEMENTWISE] as ElementwiseOp;
   /** `n`'s instruction; past MAX_SHAPES kinds, a new shape is split into one-operation ones. */
   const instruction = (n: Node): void => {
-    if (!opcodes.has(shape[n.id]) && opcodes.size >= MAX_SHAPES && n.args.some(fused)) {
+    if (!opcodes.has(shape[n.id]!) && opcodes.size >= MAX_SHAPES && n.args.some(fused)) {
       for (const a of n.args) if (fused(a)) instruction(a);
       describe(n, opOf(n));
     }
-    let opcode = opcodes.get(shape[n.id]);
+    let opcode = opcodes.get(shape[n.id]!);
     if (!opcode) {
-      const print = printers[n.id];
-      opcode = { code: opcodes.size, operands: slots[n.id].length, print: (reads) => print(reads, { k: 0 }) };
-      opcodes.set(shape[n.id], opcode);
+      const print = printers[n.id]!;
+      opcode = { code: opcodes.size, operands: slots[n.id]!.length, print: (reads) => print(reads, { k: 0 }) };
+      opcodes.set(shape[n.id]!, opcode);
     }
     register[n.id] = next;
-    code.push(opcode.code, ...slots[n.id].map((a) => next - register[a.id]));
+    code.push(opcode.code, ...slots[n.id]!.map((a) => next - register[a.id]));
     next++;
+    release(n);
+  };
+  /** Forget what describe() kept for `n` and the operations fused into it (memory: 1e6 nodes). */
+  const release = (n: Node): void => {
+    for (const a of n.args) if (fused(a) && shape[a.id] !== undefined) release(a);
+    // (Overwritten, not deleted: deleting from a large array turns it into a hash table.)
+    shape[n.id] = slots[n.id] = printers[n.id] = undefined;
   };
   let operations = 0;
   for (const n of graph.nodes) {
