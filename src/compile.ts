@@ -51,7 +51,7 @@ export const UNROLL_LIMIT = 400;
  * scalar statements (`npm run bench:scale-scalar`, README "Unrolled or loops"): split
  * straight-line code of 11,000 backward operations runs at 4-5 ns per operation within
  * seconds, but at 33,000 it takes 20 s of calls to get below 10 ns (30 ns before) and at
- * 110,000 a minute (50-60 ns before); the tape runs at about 4 ns per operation from the
+ * 110,000 a minute (50-60 ns before); the tape runs at 4-6 ns per operation from the
  * first calls.
  */
 export const TAPE_LIMIT = 20_000;
