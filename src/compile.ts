@@ -9,7 +9,7 @@ import { differentiate } from "./diff/reverse.js";
 import { reachable, type Node } from "./ir/graph.js";
 import { scalarize } from "./ir/scalarize.js";
 import { printStraightLine, type Sink } from "./emit/straight.js";
-import { printTape, tapeInterpreter, type Opcode, type TapeCode, type TapeLeaf } from "./emit/tape.js";
+import { printTapes, type TapeLeaf } from "./emit/tape.js";
 import { isElementwise } from "./ir/ops.js";
 import { printLoops, SMALL_TENSOR } from "./emit/loops.js";
 import { splitBody, type Part } from "./emit/split.js";
@@ -70,7 +70,7 @@ export interface CompileStats {
   /** Scalar operations after CSE and simplification. */
   forwardOperations: number;
   backwardOperations: number;
-  /** The form chosen: straight-line code, or loops over tensors. */
+  /** The form chosen: straight-line code, loops over tensors, or a tape (emit/tape.ts). */
   emitted: "unrolled" | "loops" | "tape";
 }
 
@@ -167,16 +167,16 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
   );
 
   // Very long scalar programs become a tape (emit/tape.ts) instead of straight-line code.
-  const tape = emit === "tape" || (emit === "auto" && scalarOperations(scalar.graph, [...outSinks, ...gradSinks].map((s) => s.node)) > TAPE_LIMIT);
-  const opcodes = new Map<string, Opcode>();
+  const allSinks = [...outSinks, ...gradSinks];
+  const tape = emit === "tape" || (emit === "auto" && scalarOperations(scalar.graph, allSinks.map((s) => s.node)) > TAPE_LIMIT);
   const tapeLeaf = (input: Node): TapeLeaf | undefined => {
     if (input.role === "seed") return { local: `s${seedIndex.get(input.name!)}`, size: input.size, scalar: input.shape.length === 0 };
     const i = argIndex.get(`${input.role}:${input.name}`);
     return i === undefined ? undefined : { local: `a${i}`, size: input.size, scalar: input.shape.length === 0 };
   };
-  const fwd = tape ? printTape(scalar.graph, outSinks, tapeLeaf, "forward", opcodes) : printStraightLine(scalar.graph, outSinks, leafName, where);
-  const bwd = tape ? printTape(scalar.graph, [...outSinks, ...gradSinks], tapeLeaf, "backward", opcodes) : printStraightLine(scalar.graph, [...outSinks, ...gradSinks], leafName, where);
-  const tapeParts = tape ? { declarations: [...(fwd as TapeCode).declarations, ...(bwd as TapeCode).declarations], parts: [tapeInterpreter(opcodes.values())] } : { declarations: [], parts: [] };
+  const { fwd, bwd, declarations, parts } = tape
+    ? printTapes(scalar.graph, outSinks, allSinks, tapeLeaf)
+    : { fwd: printStraightLine(scalar.graph, outSinks, leafName, where), bwd: printStraightLine(scalar.graph, allSinks, leafName, where), declarations: [], parts: [] };
   // Stores grouped per output and per param, each under its comment.
   const group = (stores: string[], sizes: number[], notes: string[]) => {
     const out: string[] = [];
@@ -208,8 +208,8 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
       ...gradStores,
       ...(lossCase ? seedScaling(paramArgs).call : []),
     ],
-    declarations: tapeParts.declarations,
-    parts: [...(lossCase ? seedScaling(paramArgs).parts : []), ...tapeParts.parts],
+    declarations,
+    parts: [...(lossCase ? seedScaling(paramArgs).parts : []), ...parts],
     helpers: new Set([...fwd.helpers, ...bwd.helpers]),
     checks,
   };

@@ -520,16 +520,17 @@ interface Block {
  */
 function fuseLoops(lines: string[], sizeOf: (buffer: string) => number, readAfter: string): { lines: string[]; scalarized: Set<string> } {
   const extent = (header: string) => Number(/i < (\d+);/.exec(header)![1]);
-  /** Carry the group's shifted sums now when `next` could join it then. */
-  const carryEarly = (group: { hoisted: string[]; loops: Block[]; after: string[] }, next: Block) => {
+  /** Carry the group's shifted sums now when `next` can join it then; whether it can. */
+  const carryEarly = (group: { hoisted: string[]; loops: Block[]; after: string[] }, next: Block): boolean => {
     const header = group.loops[0].header!;
     const carried = carryShiftedSums(group.hoisted, header, group.loops.flatMap((l) => l.lines), sizeOf);
-    if (carried.after.length === 0) return;
+    if (carried.after.length === 0) return false;
     const whole: Block = { lines: carried.body, header };
-    if (!independent([whole], { ...next, header })) return;
+    if (!independent([whole], { ...next, header })) return false;
     group.loops = [whole];
     group.hoisted = carried.before;
     group.after.push(...carried.after);
+    return true;
   };
   /** `x[n] = xcarry;` after a loop over n, or a read of such an `x[n]`, with x carried. */
   const carriedLast = (group: { after: string[]; loops: Block[] }, line: string) => {
@@ -576,8 +577,8 @@ function fuseLoops(lines: string[], sizeOf: (buffer: string) => number, readAfte
       const longer = "group" in item && extent(b.header) === extent(item.group.loops[0].header!) + 1;
       // A loop that reads a sum the group carries (see carryShiftedSums) can join once the sum
       // is carried: each element is then complete in its own iteration.
-      if ("group" in item && (item.group.loops[0].header === b.header || longer) && !independent(item.group.loops, b)) carryEarly(item.group, b);
-      if ("group" in item && (item.group.loops[0].header === b.header || longer) && independent(item.group.loops, b)) {
+      const joins = "group" in item && (item.group.loops[0].header === b.header || longer) && (independent(item.group.loops, b) || carryEarly(item.group, b));
+      if (joins) {
         const between = items.slice(j + 1);
         const fills = between.filter((x) => "line" in x && /^[bh]\d+\.fill\(0\);$/.test(x.line) && own.has(x.line.slice(0, x.line.indexOf("."))));
         const blocked = between.some((x) => !fills.includes(x) && [...own].some((n) => namesOf(x).has(n)));
@@ -648,8 +649,10 @@ function fuseLoops(lines: string[], sizeOf: (buffer: string) => number, readAfte
     }
     const carried = carryShiftedSums(g.hoisted, g.loops[0].header!, body, sizeOf);
     result.push(...carried.before, g.loops[0].header!, ...bindElementReads(carried.body), "}", ...carried.after);
+    // A carried sum that became a local: its last element, after the loop, a local too.
+    const last = extent(g.loops[0].header!);
     let tail = [...g.after, ...g.peeled];
-    for (const b of locals) tail = tail.map((l) => l.replace(`${b}[${extent(g.loops[0].header!)}] = `, `const ${b}_last = `).replaceAll(`${b}[${extent(g.loops[0].header!)}]`, `${b}_last`));
+    for (const b of locals) tail = tail.map((l) => l.replace(`${b}[${last}] = `, `const ${b}_last = `).replaceAll(`${b}[${last}]`, `${b}_last`));
     result.push(...tail.slice(0, g.after.length));
     if (g.peeled.length) result.push("{", ...tail.slice(g.after.length), "}");
   }
@@ -673,13 +676,14 @@ function carryShiftedSums(hoisted: string[], header: string, body: string[], siz
     const uses = body.filter((l) => l.includes(`${x}[`));
     // `x[i] += e` or `x[i] -= e` (a negated part)
     const update = (l: string) => /^ {2}(\w+)\[(.*?)\] ([-+])= (.*);$/.exec(l) ?? undefined;
-    const here = body.findIndex((l) => update(l)?.[1] === x && update(l)?.[2] === "i");
-    const next = body.findIndex((l) => update(l)?.[1] === x && update(l)?.[2] === "i + 1");
+    const updates = body.map(update);
+    const here = updates.findIndex((u) => u?.[1] === x && u[2] === "i");
+    const next = updates.findIndex((u) => u?.[1] === x && u[2] === "i + 1");
     if (uses.length !== 2 || here === -1 || next === -1 || body.some((l) => (l.match(new RegExp(`\\b${x}\\[`, "g")) ?? []).length > 1)) continue;
     const carry = `${x}carry`;
     before.splice(before.indexOf(fill), 1, `let ${carry} = 0;`);
-    const [, , , ownSign, own] = update(body[here])!;
-    const [, , , shiftedSign, shifted] = update(body[next])!;
+    const [, , , ownSign, own] = updates[here]!;
+    const [, , , shiftedSign, shifted] = updates[next]!;
     body = body.map((l, k) => (k === here ? `  ${x}[i] = ${carry} ${ownSign} ${own};` : k === next ? `  ${carry} = ${shiftedSign === "-" ? `-(${shifted})` : shifted};` : l));
     // The carry must be read before it is overwritten.
     if (next < here) [body[here], body[next]] = [body[next], body[here]];

@@ -64,7 +64,7 @@ const MAX_SHAPES = 200;
  * `opcodes`, by shape of fused operations, is shared by them so that one interpreter serves
  * both (it grows as new shapes appear).
  */
-export function printTape(
+function printTape(
   graph: Graph,
   sinks: readonly TapeSink[],
   leafOf: (input: Node) => TapeLeaf | undefined,
@@ -180,10 +180,26 @@ export function printTape(
 }
 
 /**
+ * The tapes of forward (`forwardSinks`) and backward (`backwardSinks`), their module-level
+ * declarations and the one interpreter both run.
+ */
+export function printTapes(
+  graph: Graph,
+  forwardSinks: readonly TapeSink[],
+  backwardSinks: readonly TapeSink[],
+  leafOf: (input: Node) => TapeLeaf | undefined,
+): { fwd: TapeCode; bwd: TapeCode; declarations: string[]; parts: Part[] } {
+  const opcodes = new Map<string, Opcode>();
+  const fwd = printTape(graph, forwardSinks, leafOf, "forward", opcodes);
+  const bwd = printTape(graph, backwardSinks, leafOf, "backward", opcodes);
+  return { fwd, bwd, declarations: [...fwd.declarations, ...bwd.declarations], parts: [tapeInterpreter(opcodes.values())] };
+}
+
+/**
  * The interpreter: one case per opcode, printed by the operations' own printers over
  * register reads, so it computes exactly what straight-line code would.
  */
-export function tapeInterpreter(opcodes: Iterable<Opcode>): Part {
+function tapeInterpreter(opcodes: Iterable<Opcode>): Part {
   const cases = [...opcodes].map(({ code, operands, print }) => {
     const names = Array.from({ length: operands }, (_, k) => `x${k}`);
     const reads = names.map((v, k) => `const ${v} = d - tapeCode[pc + ${k + 1}];`).join(" ");
