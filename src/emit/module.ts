@@ -89,7 +89,7 @@ export function printModule(m: ModuleParts, lang: Language): string {
     return lines.join("\n") + "\n";
   }
 
-  // Helpers the code calls (an op may print inline after all, as relu does for simple operands).
+  // Only the helpers the printed code calls.
   const calls = (h: string) => [m.forward, m.backward, m.declarations, ...m.parts.map((p) => p.lines)].some((body) => body.some((l) => l.includes(`${h}(`)));
   for (const h of [...m.helpers].sort()) if (calls(h)) out(ts ? typedHelper(HELPER_SOURCE[h]) : HELPER_SOURCE[h], "");
   printSupport(m, out, T);
