@@ -142,13 +142,11 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
   if (loops) return lowerToLoops(program, sourceName, checks, grads, where, outputNote, gradNote);
 
   const scalar = scalarize(graph, [...outputs.map((o) => o.node), ...grads]);
-  const argIndex = new Map(args.map((a, i) => [`${a.role}:${a.name}`, i]));
-  const seedIndex = new Map(outputs.map((o, k) => [o.name, k]));
+  const localOf = inputLocals(program);
   const leafName = (n: Node): string | undefined => {
     const input = n.op === "input" ? n : n.op === "gather" && n.args[0].op === "input" ? n.args[0] : undefined;
     if (!input) return undefined;
-    const base = input.role === "seed" ? `s${seedIndex.get(input.name!)}` : `a${argIndex.get(`${input.role}:${input.name}`)}`;
-    return n === input ? base : `${base}[${n.map!.offset}]`;
+    return n === input ? localOf(input) : `${localOf(input)}[${n.map!.offset}]`;
   };
 
   const tensorOutputs = outputs.map((o, k) => (o.node.shape.length ? `const o${k} = outputs[${key(o.name)}];` : "")).filter(Boolean);
@@ -169,11 +167,7 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
   // Very long scalar programs become a tape (emit/tape.ts) instead of straight-line code.
   const allSinks = [...outSinks, ...gradSinks];
   const tape = emit === "tape" || (emit === "auto" && scalarOperations(scalar.graph, allSinks.map((s) => s.node)) > TAPE_LIMIT);
-  const tapeLeaf = (input: Node): TapeLeaf | undefined => {
-    if (input.role === "seed") return { local: `s${seedIndex.get(input.name!)}`, size: input.size, scalar: input.shape.length === 0 };
-    const i = argIndex.get(`${input.role}:${input.name}`);
-    return i === undefined ? undefined : { local: `a${i}`, size: input.size, scalar: input.shape.length === 0 };
-  };
+  const tapeLeaf = (input: Node): TapeLeaf => ({ local: localOf(input), size: input.size, scalar: input.shape.length === 0 });
   const { fwd, bwd, declarations, parts } = tape
     ? printTapes(scalar.graph, outSinks, allSinks, tapeLeaf)
     : { fwd: printStraightLine(scalar.graph, outSinks, leafName, where), bwd: printStraightLine(scalar.graph, allSinks, leafName, where), declarations: [], parts: [] };
@@ -277,6 +271,13 @@ function seedScaling(params: readonly Argument[]): { call: string[]; parts: Part
   return { call: ["if (s0 !== 1) scaleGradients(grad, s0);"], parts: [{ name: "scaleGradients", params: ["grad", "s0"], lines }] };
 }
 
+/** The local of the generated functions that holds an input node: `a<i>` for argument i, `s<k>` for output k's seed. */
+function inputLocals({ args, outputs }: CheckedProgram): (input: Node) => string {
+  const argIndex = new Map(args.map((a, i) => [`${a.role}:${a.name}`, i]));
+  const seedIndex = new Map(outputs.map((o, k) => [o.name, k]));
+  return (input) => (input.role === "seed" ? `s${seedIndex.get(input.name!)}` : `a${argIndex.get(`${input.role}:${input.name}`)}`);
+}
+
 function moduleShape(program: CheckedProgram) {
   return {
     args: program.args.map((a) => ({ name: a.name, role: a.role, shape: a.shape, size: a.node.size })),
@@ -295,10 +296,8 @@ function lowerToLoops(
   gradNote: (p: Argument) => string,
 ) {
   const { graph, args, outputs } = program;
-  const argIndex = new Map(args.map((a, i) => [`${a.role}:${a.name}`, i]));
-  const seedIndex = new Map(outputs.map((o, k) => [o.name, k]));
-  const leafName = (n: Node): string | undefined =>
-    n.op !== "input" ? undefined : n.role === "seed" ? `s${seedIndex.get(n.name!)}` : `a${argIndex.get(`${n.role}:${n.name}`)}`;
+  const localOf = inputLocals(program);
+  const leafName = (n: Node): string | undefined => (n.op === "input" ? localOf(n) : undefined);
   const outputSinks = outputs.map((o) =>
     o.node.shape.length ? { node: o.node, tensor: `outputs[${key(o.name)}]` } : { node: o.node, scalar: (x: string) => `outputs[${key(o.name)}] = ${x};` },
   );

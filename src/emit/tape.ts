@@ -67,7 +67,7 @@ const MAX_SHAPES = 200;
 function printTape(
   graph: Graph,
   sinks: readonly TapeSink[],
-  leafOf: (input: Node) => TapeLeaf | undefined,
+  leafOf: (input: Node) => TapeLeaf,
   name: string,
   opcodes: Map<string, Opcode>,
 ): TapeCode {
@@ -92,7 +92,6 @@ function printTape(
     let at = blocks.get(input);
     if (at === undefined) {
       const leaf = leafOf(input);
-      if (!leaf) throw new Error(`internal: '${input.name}' has no local for the tape`);
       at = next;
       next += leaf.size;
       blocks.set(input, at);
@@ -187,7 +186,7 @@ export function printTapes(
   graph: Graph,
   forwardSinks: readonly TapeSink[],
   backwardSinks: readonly TapeSink[],
-  leafOf: (input: Node) => TapeLeaf | undefined,
+  leafOf: (input: Node) => TapeLeaf,
 ): { fwd: TapeCode; bwd: TapeCode; declarations: string[]; parts: Part[] } {
   const opcodes = new Map<string, Opcode>();
   const fwd = printTape(graph, forwardSinks, leafOf, "forward", opcodes);
