@@ -8,6 +8,8 @@ import { sameShape, type Graph, type IndexMap, type Node } from "../ir/graph.js"
 import type { ElementwiseName } from "../ir/ops.js";
 import { RULES, type RuleContext } from "./rules.js";
 
+const isPrefix = (short: readonly number[], long: readonly number[]) => short.length < long.length && short.every((d, k) => d === long[k]);
+
 export interface Seeded {
   output: Node;
   seed: Node;
@@ -38,7 +40,8 @@ export function differentiate(graph: Graph, seeded: readonly Seeded[], wanted: r
     if (isGuarded) guarded[target.id] = 1;
     if ("id" in c) {
       // Broadcast operands: a scalar beside tensors receives the sum over elements.
-      if (!sameShape(c.shape, target.shape)) c = target.size === 1 && target.shape.length === 0 ? graph.reduce("sum", c) : graph.broadcast(c, target.shape);
+      // A batched gate's per-row scalar argument beside its row tensors receives the sum over each row.
+      if (!sameShape(c.shape, target.shape)) c = isPrefix(target.shape, c.shape) ? graph.reduce("sum", c, target.shape.length) : graph.broadcast(c, target.shape);
       const list = dense.get(target.id);
       if (list) list.push(c);
       else dense.set(target.id, [c]);

@@ -48,8 +48,10 @@ function winWeight(d: RuleContext, wins: "gt" | "lt", a: Node, b: Node): Node {
 /** Adjoint of max/min reductions: the gradient is split evenly between tied extrema. */
 const extremum: Rule = (d, n, g) => {
   const [x] = n.args;
-  const hit = d.e("eq", x, n);
-  return [d.chain(g, d.e("div", hit, d.graph.reduce("sum", hit)))];
+  const keep = n.keep ?? 0;
+  const spread = (v: Node) => d.graph.expand(v, x.shape);
+  const hit = d.e("eq", x, spread(n));
+  return [d.chain(spread(g), d.e("div", hit, spread(d.graph.reduce("sum", hit, keep))))];
 };
 
 export const RULES: Record<Op, Rule | null> = {
@@ -107,6 +109,8 @@ export const RULES: Record<Op, Rule | null> = {
     const r2 = d.e("add", d.e("mul", xs, xs), d.e("mul", ys, ys));
     return [d.chain(g, d.e("div", d.e("div", xs, r2), s)), d.chain(g, d.e("neg", d.e("div", d.e("div", ys, r2), s)))];
   },
+  // Index arithmetic: integers in, integers out, nothing to differentiate.
+  mod: none,
   lt: none,
   le: none,
   gt: none,
@@ -133,17 +137,26 @@ export const RULES: Record<Op, Rule | null> = {
     if (ra === 1 && rb === 2) return [mm(b, g), outer(d, a, g)];
     return [d.chain(g, b), d.chain(g, a)];
   },
-  sum: (d, { args: [x] }, g) => [d.graph.broadcast(g, x.shape)],
-  prod: (d, { args: [x] }, g) => [d.chain(g, d.graph.prodExcept(x))],
+  // Reductions keep their first `keep` axes: the upstream is repeated over the reduced ones.
+  sum: (d, { args: [x] }, g) => [d.graph.expand(g, x.shape)],
+  prod: (d, { args: [x], keep }, g) => [d.chain(d.graph.expand(g, x.shape), d.graph.prodExcept(x, keep ?? 0))],
   rmax: extremum,
   rmin: extremum,
   // softmax, as exp(x - max) / sum(exp(x - max)): exp(x - out) would lose log(sum) next to
   // a huge max (1e300 + log 2 is 1e300).
-  logsumexp: (d, { args: [x] }, g) => {
-    const e = d.e("exp", d.e("sub", x, d.graph.reduce("rmax", x)));
-    return [d.chain(g, d.e("div", e, d.graph.reduce("sum", e)))];
+  logsumexp: (d, { args: [x], keep }, g) => {
+    const spread = (v: Node) => d.graph.expand(v, x.shape);
+    const e = d.e("exp", d.e("sub", x, spread(d.graph.reduce("rmax", x, keep ?? 0))));
+    return [d.chain(spread(g), d.e("div", e, spread(d.graph.reduce("sum", e, keep ?? 0))))];
   },
   prodexcept: null,
+  tensor: none,
+  iota: none,
+  // A loop variable is batched away before anything is differentiated.
+  loopvar: null,
+  // Picking by index sends the gradient back to the picked elements; indices get none.
+  take: (d, n, g) => [d.graph.put(g, n.args[1], n.axis!, n.args[0].shape), undefined],
+  put: (d, n, g) => [d.graph.take(g, n.args[1], n.axis!), undefined],
 
   gather: (d, n, g) => [{ values: g, map: n.map! }],
   scatter: (d, n, g) => n.args.map((part, k) => d.graph.gather(g, part.shape, n.maps![k])),

@@ -23,12 +23,17 @@ export interface IndexMap {
 
 export type Op =
   | "const"
+  | "tensor"
   | "input"
+  | "loopvar"
+  | "iota"
   | ElementwiseName
   | "matmul"
   | ReductionName
   | "prodexcept"
   | "gather"
+  | "take"
+  | "put"
   | "scatter"
   | "pack"
   | "gate";
@@ -39,8 +44,18 @@ export interface Node {
   readonly args: readonly Node[];
   readonly shape: Shape;
   readonly size: number;
-  /** const: the value. */
+  /** const: the value. iota: the first element (element k is value + k). */
   readonly value?: number;
+  /** tensor: the elements, row-major (a constant tensor: index tables, tensor consts). */
+  readonly values?: readonly number[];
+  /**
+   * Reductions and prodexcept: how many leading axes are kept (the trailing ones are
+   * reduced; 0 reduces every element to a scalar). take, put: the axis indexed.
+   */
+  readonly keep?: number;
+  readonly axis?: number;
+  /** loopvar: the loop it stands for (unique per comprehension), its first value and its number of steps. */
+  readonly loop?: { id: number; from: number; extent: number };
   /** input: the argument's name (its role says whether it is differentiated); gate: the def's name. */
   readonly name?: string;
   readonly role?: "input" | "param" | "seed";
@@ -51,6 +66,19 @@ export interface Node {
   readonly arity?: number;
   /** The source line whose statement first built this node (comments in generated code). */
   readonly line?: number;
+}
+
+/** NumPy's broadcast of two shapes, or undefined when they do not broadcast. */
+export function broadcastShapes(a: Shape, b: Shape): number[] | undefined {
+  const rank = Math.max(a.length, b.length);
+  const out = new Array<number>(rank);
+  for (let k = 1; k <= rank; k++) {
+    const x = a[a.length - k] ?? 1;
+    const y = b[b.length - k] ?? 1;
+    if (x !== y && x !== 1 && y !== 1) return undefined;
+    out[rank - k] = x === 1 ? y : x;
+  }
+  return out;
 }
 
 export const sizeOf = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);
@@ -77,6 +105,38 @@ export function mapIndex(map: IndexMap, shape: Shape, flat: number): number {
     at += map.strides[d] * i;
   }
   return at;
+}
+
+/**
+ * The map of `gather(gather(x, inner), outer)` read directly from `x`, when each step of an
+ * outer axis moves along one inner axis without wrapping into the next; else undefined.
+ */
+export function composeMaps(outer: IndexMap, outerShape: Shape, inner: IndexMap, innerShape: Shape): IndexMap | undefined {
+  const own = rowMajor(innerShape);
+  // The inner multi-index of the outer map's first element.
+  const start = new Array<number>(innerShape.length);
+  let rest = outer.offset;
+  for (let a = 0; a < innerShape.length; a++) {
+    start[a] = Math.floor(rest / own[a]);
+    rest -= start[a] * own[a];
+  }
+  const low = start.slice();
+  const high = start.slice();
+  const strides = outerShape.map((extent, d) => {
+    const step = outer.strides[d];
+    if (step === 0 || extent === 1) return 0;
+    let axis = -1;
+    for (let a = 0; a < innerShape.length; a++) if (innerShape[a] > 1 && step % own[a] === 0) { axis = a; break; }
+    if (axis === -1) return NaN;
+    const c = step / own[axis];
+    if (c > 0) high[axis] += c * (extent - 1);
+    else low[axis] += c * (extent - 1);
+    return c * inner.strides[axis];
+  });
+  if (strides.some(Number.isNaN)) return undefined;
+  for (let a = 0; a < innerShape.length; a++) if (low[a] < 0 || high[a] >= innerShape[a]) return undefined;
+  const offset = start.reduce((acc, j, a) => acc + j * inner.strides[a], inner.offset);
+  return { offset, strides };
 }
 
 function powerOfTwo(v: number): boolean {
@@ -244,8 +304,14 @@ export class Graph {
     return undefined;
   }
 
+  /**
+   * NumPy's matmul. Vectors and matrices are one `matmul` node (its loops are tuned); stacks of
+   * matrices are a contraction: both operands gathered onto the iteration space
+   * `[...batch, m, p, k]`, multiplied, and summed over `k`, which loop code fuses into one nest.
+   */
   matmul(a: Node, b: Node): Node {
     const [ra, rb] = [a.shape.length, b.shape.length];
+    if (ra > 2 || rb > 2) return this.stackedMatmul(a, b);
     let shape: Shape;
     if (ra === 2 && rb === 2) shape = [a.shape[0], b.shape[1]];
     else if (ra === 2 && rb === 1) shape = [a.shape[0]];
@@ -254,14 +320,94 @@ export class Graph {
     return this.make("matmul", [a, b], shape);
   }
 
-  reduce(kind: ReductionName, x: Node): Node {
-    if (x.shape.length === 0) return x;
-    return this.make(kind, [x], []);
+  /**
+   * Reduce the trailing axes of `x` after the first `keep` (0: every element, to a scalar).
+   * Reducing other axes is a transposing gather first, so one op covers `axis=`.
+   */
+  private stackedMatmul(a: Node, b: Node): Node {
+    const aMat = a.shape.length >= 2;
+    const bMat = b.shape.length >= 2;
+    const k = a.shape[a.shape.length - 1];
+    const m = aMat ? a.shape[a.shape.length - 2] : undefined;
+    const p = bMat ? b.shape[b.shape.length - 1] : undefined;
+    const aBatch = a.shape.slice(0, Math.max(0, a.shape.length - 2));
+    const bBatch = b.shape.slice(0, Math.max(0, b.shape.length - 2));
+    const batch = broadcastShapes(aBatch, bBatch);
+    if (!batch) throw new Error(`internal: matmul batch shapes ${formatShape(aBatch)} and ${formatShape(bBatch)}`);
+    const space = [...batch, ...(m !== undefined ? [m] : []), ...(p !== undefined ? [p] : []), k];
+    const batchStrides = (x: Node, own: Shape) => {
+      const strides = rowMajor(x.shape);
+      const lead = batch.length - own.length;
+      return batch.map((d, i) => (i < lead || own[i - lead] === 1 ? 0 : strides[i - lead]));
+    };
+    const aStrides = [...batchStrides(a, aBatch), ...(m !== undefined ? [k] : []), ...(p !== undefined ? [0] : []), 1];
+    const bStrides = [...batchStrides(b, bBatch), ...(m !== undefined ? [0] : []), ...(p !== undefined ? [1] : []), p ?? 1];
+    const product = this.elementwise("mul", [this.gather(a, space, { offset: 0, strides: aStrides }), this.gather(b, space, { offset: 0, strides: bStrides })]);
+    return this.reduce("sum", product, space.length - 1);
   }
 
-  /** The product of all elements but the one at each position (the adjoint of `prod`). */
-  prodExcept(x: Node): Node {
-    return this.make("prodexcept", [x], x.shape);
+  reduce(kind: ReductionName, x: Node, keep = 0): Node {
+    if (keep >= x.shape.length) return x;
+    return this.make(kind, [x], x.shape.slice(0, keep), keep ? { keep } : {}, keep ? String(keep) : "");
+  }
+
+  /**
+   * The product of the other elements of its group at each position (the adjoint of
+   * `prod`); groups are the trailing axes after `keep`, as in `reduce`.
+   */
+  prodExcept(x: Node, keep = 0): Node {
+    return this.make("prodexcept", [x], x.shape, keep ? { keep } : {}, keep ? String(keep) : "");
+  }
+
+  /** `x` (shaped like a prefix of `shape`) repeated along the trailing axes of `shape`. */
+  expand(x: Node, shape: Shape): Node {
+    if (x.shape.length === shape.length) return x;
+    if (x.shape.length === 0) return this.broadcast(x, shape);
+    const strides = [...rowMajor(x.shape), ...shape.slice(x.shape.length).map(() => 0)];
+    return this.gather(x, shape, { offset: 0, strides });
+  }
+
+  /**
+   * NumPy broadcasting of `x` to `shape`: axes aligned at the end, a missing leading axis or
+   * an axis of size 1 stretched. The caller has checked that the shapes broadcast.
+   */
+  broadcastTo(x: Node, shape: Shape): Node {
+    if (sameShape(x.shape, shape)) return x;
+    if (x.size === 1) return this.broadcast(x.shape.length ? this.gather(x, [], { offset: 0, strides: [] }) : x, shape);
+    const own = rowMajor(x.shape);
+    const lead = shape.length - x.shape.length;
+    const strides = shape.map((d, k) => (k < lead || x.shape[k - lead] === 1 ? 0 : own[k - lead]));
+    return this.gather(x, shape, { offset: 0, strides });
+  }
+
+  /** A compile-time tensor (index tables, tensor consts); a single element is a `const`. */
+  tensor(values: readonly number[], shape: Shape): Node {
+    if (shape.length === 0) return this.constant(values[0]);
+    return this.make("tensor", [], shape, { values }, values.map(numberKey).join(","));
+  }
+
+  /** The variable of a comprehension while its body is built once (check/ batches it away). */
+  loopVariable(id: number, from: number, extent: number): Node {
+    return this.make("loopvar", [], [], { loop: { id, from, extent } }, String(id));
+  }
+
+  /** `[from, from + 1, ..., from + n - 1]`: a batched loop variable. */
+  iota(from: number, n: number): Node {
+    return this.make("iota", [], [n], { value: from }, numberKey(from));
+  }
+
+  /**
+   * Elements of `x` picked along `axis` by an integer-valued `index` (NumPy's `take`): the
+   * result is `x.shape[:axis] ++ index.shape ++ x.shape[axis+1:]`. Indices must be in range.
+   */
+  take(x: Node, index: Node, axis: number): Node {
+    const shape = [...x.shape.slice(0, axis), ...index.shape, ...x.shape.slice(axis + 1)];
+    return this.make("take", [x, index], shape, { axis }, String(axis));
+  }
+
+  /** The adjoint of `take`: zeros of `shape`, with `values` added at the indices (repeated ones add up). */
+  put(values: Node, index: Node, axis: number, shape: Shape): Node {
+    return this.make("put", [values, index], shape, { axis }, String(axis));
   }
 
   gather(x: Node, shape: Shape, map: IndexMap): Node {
@@ -285,6 +431,10 @@ export class Graph {
       map = { offset: at, strides: [] };
     } else if (sameShape(shape, x.shape) && map.offset === 0 && map.strides.every((s, d) => s === rowMajor(shape)[d])) {
       return x;
+    } else if (x.op === "gather") {
+      // A view of a view is one view when the outer one walks whole axes of the inner one.
+      const composed = composeMaps(map, shape, x.map!, x.shape);
+      if (composed) return this.gather(x.args[0], shape, composed);
     }
     return this.make("gather", [x], shape, { map }, mapKey(map));
   }

@@ -52,10 +52,49 @@ function evaluateNode(n: Node, a: Float64Array[], values: ReadonlyMap<string, Va
     case "prod":
     case "rmax":
     case "rmin":
-    case "logsumexp":
-      return Float64Array.of(reduceValues(n.op as ReductionName, a[0]));
-    case "prodexcept":
-      return prodExcept(a[0]);
+    case "logsumexp": {
+      // Each kept element reduces its own contiguous group of the operand.
+      const group = n.args[0].size / Math.max(1, n.size);
+      const r = new Float64Array(n.size);
+      for (let k = 0; k < n.size; k++) r[k] = reduceValues(n.op as ReductionName, a[0].subarray(k * group, (k + 1) * group));
+      return r;
+    }
+    case "prodexcept": {
+      const keptSize = n.shape.slice(0, n.keep ?? 0).reduce((x, y) => x * y, 1);
+      const group = n.size / keptSize;
+      const r = new Float64Array(n.size);
+      for (let k = 0; k < keptSize; k++) r.set(prodExcept(a[0].subarray(k * group, (k + 1) * group)), k * group);
+      return r;
+    }
+    case "tensor":
+      return Float64Array.from(n.values!);
+    case "iota":
+      return Float64Array.from({ length: n.size }, (_, k) => n.value! + k);
+    case "loopvar":
+      throw new Error("internal: a loop variable outside its comprehension");
+    case "take":
+    case "put": {
+      // Both walk the elements of the taken tensor: outer axes, then the index, then inner axes.
+      const [source, index] = n.args;
+      const full = n.op === "take" ? source.shape : n.shape;
+      const outer = full.slice(0, n.axis!).reduce((x, y) => x * y, 1);
+      const along = full[n.axis!];
+      const inner = full.slice(n.axis! + 1).reduce((x, y) => x * y, 1);
+      const r = new Float64Array(n.size);
+      const idx = a[1];
+      for (let o = 0; o < outer; o++)
+        for (let q = 0; q < index.size; q++) {
+          const at = idx[q];
+          if (!(at >= 0 && at < along && Number.isInteger(at))) throw new RangeError(`index ${at} out of range for an axis of ${along}`);
+          for (let i = 0; i < inner; i++) {
+            const whole = (o * along + at) * inner + i;
+            const picked = (o * index.size + q) * inner + i;
+            if (n.op === "take") r[picked] = a[0][whole];
+            else r[whole] += a[0][picked];
+          }
+        }
+      return r;
+    }
     case "gather": {
       const r = new Float64Array(n.size);
       for (let k = 0; k < n.size; k++) r[k] = a[0][mapIndex(n.map!, n.shape, k)];

@@ -39,6 +39,7 @@ export const HELPER_SOURCE: Record<string, string> = {
   // (the spiral net's forward pass: 0.8x the time).
   relu: "function relu(x) {\n  return x <= 0 ? 0 : x;\n}",
   lseFinish: "function lseFinish(m, s) {\n  return m === Infinity || m === -Infinity || m !== m ? m : m + Math.log(s);\n}",
+  mod: "function mod(a, b) {\n  return a - b * Math.floor(a / b);\n}",
   softplus: "function softplus(x) {\n  return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));\n}",
 };
 
@@ -76,6 +77,8 @@ export const ELEMENTWISE = {
   max: { arity: 2, commutative: true, evaluate: (a, b) => Math.max(a, b), print: call("Math.max") },
   min: { arity: 2, commutative: true, evaluate: (a, b) => Math.min(a, b), print: call("Math.min") },
   atan2: { arity: 2, evaluate: Math.atan2, print: call("Math.atan2") },
+  /** `%` of the language, on loop variables (index arithmetic): the mathematical modulo. */
+  mod: { arity: 2, evaluate: (a, b) => a - b * Math.floor(a / b), print: call("mod"), helpers: ["mod"] },
   lt: { arity: 2, evaluate: (a, b) => +(a < b), print: (a, b) => `(${a} < ${b} ? 1 : 0)` },
   le: { arity: 2, evaluate: (a, b) => +(a <= b), print: (a, b) => `(${a} <= ${b} ? 1 : 0)` },
   gt: { arity: 2, evaluate: (a, b) => +(a > b), print: (a, b) => `(${a} > ${b} ? 1 : 0)` },

@@ -21,6 +21,37 @@ export function scalarize(g: Graph, roots: readonly Node[]): Scalarized {
   const zero = g.constant(0);
   const chain = (op: "add" | "mul" | "max" | "min", xs: Node[]) => xs.reduce((acc, x) => g.elementwise(op, [acc, x]));
 
+  const reduceGroup = (op: string, xs: Node[]): Node => {
+    switch (op) {
+      case "sum":
+        return chain("add", xs);
+      case "prod":
+        return chain("mul", xs);
+      case "rmax":
+        return chain("max", xs);
+      case "rmin":
+        return chain("min", xs);
+      default: {
+        const m = chain("max", xs);
+        const s = chain("add", xs.map((x) => g.elementwise("exp", [g.elementwise("sub", [x, m])])));
+        return g.elementwise("lseFinish", [m, s]);
+      }
+    }
+  };
+  // prefix[i] * suffix[i+1]: the product of all other elements without dividing.
+  const productsOfOthers = (x: Node[]): Node[] => {
+    const suffix: Node[] = new Array(x.length + 1);
+    suffix[x.length] = g.constant(1);
+    for (let i = x.length - 1; i >= 0; i--) suffix[i] = g.elementwise("mul", [x[i], suffix[i + 1]]);
+    const e: Node[] = [];
+    let prefix = g.constant(1);
+    for (let i = 0; i < x.length; i++) {
+      e.push(g.elementwise("mul", [prefix, suffix[i + 1]]));
+      prefix = g.elementwise("mul", [prefix, x[i]]);
+    }
+    return e;
+  };
+
   for (let id = 0; id < top; id++) {
     const n = g.nodes[id];
     if (!needed[n.id]) continue;
@@ -54,35 +85,46 @@ export function scalarize(g: Graph, roots: readonly Node[]): Scalarized {
         break;
       }
       case "sum":
-        e = [chain("add", a[0])];
-        break;
       case "prod":
-        e = [chain("mul", a[0])];
-        break;
       case "rmax":
-        e = [chain("max", a[0])];
-        break;
       case "rmin":
-        e = [chain("min", a[0])];
-        break;
       case "logsumexp": {
-        const m = chain("max", a[0]);
-        const s = chain("add", a[0].map((x) => g.elementwise("exp", [g.elementwise("sub", [x, m])])));
-        e = [g.elementwise("lseFinish", [m, s])];
+        // Each kept element reduces its own contiguous group of the operand's elements.
+        const group = a[0].length / n.size;
+        e = [];
+        for (let k = 0; k < n.size; k++) e.push(reduceGroup(n.op, a[0].slice(k * group, (k + 1) * group)));
         break;
       }
       case "prodexcept": {
-        // prefix[i] * suffix[i+1]: the product of all other elements without dividing.
-        const x = a[0];
-        const suffix: Node[] = new Array(x.length + 1);
-        suffix[x.length] = g.constant(1);
-        for (let i = x.length - 1; i >= 0; i--) suffix[i] = g.elementwise("mul", [x[i], suffix[i + 1]]);
+        const group = n.args[0].shape.slice(n.keep ?? 0).reduce((x, y) => x * y, 1);
         e = [];
-        let prefix = g.constant(1);
-        for (let i = 0; i < x.length; i++) {
-          e.push(g.elementwise("mul", [prefix, suffix[i + 1]]));
-          prefix = g.elementwise("mul", [prefix, x[i]]);
-        }
+        for (let k = 0; k < n.size; k += group) e.push(...productsOfOthers(a[0].slice(k, k + group)));
+        break;
+      }
+      case "tensor":
+        e = n.values!.map((v) => g.constant(v));
+        break;
+      case "iota":
+        e = Array.from({ length: n.size }, (_, k) => g.constant(n.value! + k));
+        break;
+      case "take":
+      case "put": {
+        // Only compile-time indices can be scalarized (run-time ones keep their loops).
+        const index = a[1].map((x) => (x.op === "const" ? x.value! : NaN));
+        if (index.some(Number.isNaN)) throw new Error("internal: a take by run-time indices in straight-line code");
+        const full = n.op === "take" ? n.args[0].shape : n.shape;
+        const outer = full.slice(0, n.axis!).reduce((x, y) => x * y, 1);
+        const along = full[n.axis!];
+        const inner = full.slice(n.axis! + 1).reduce((x, y) => x * y, 1);
+        e = n.op === "take" ? [] : new Array(n.size).fill(zero);
+        for (let o = 0; o < outer; o++)
+          for (let q = 0; q < index.length; q++)
+            for (let i = 0; i < inner; i++) {
+              const whole = (o * along + index[q]) * inner + i;
+              const picked = (o * index.length + q) * inner + i;
+              if (n.op === "take") e.push(a[0][whole]);
+              else e[whole] = g.elementwise("add", [e[whole], a[0][picked]]);
+            }
         break;
       }
       case "gather":
