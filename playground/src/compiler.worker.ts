@@ -1,0 +1,86 @@
+// The compiler worker: every compile, drawing and gradient check of the page runs here,
+// off the main thread. It uses gradc's public entry points only: compile() for code,
+// stats and diagnostics, analyze() and `gradc graph`'s buildDot/renderSvg for the circuit
+// picture with values and gradients.
+
+import { analyze, compile, type ModuleInterface } from "../../src/compile.js";
+import { buildDot, renderSvg } from "../../src/cli/graph.js";
+import { mulberry32 } from "../../src/random.js";
+import { gradientCheck, THRESHOLD, type LoadedModule } from "./gradient-check.js";
+import type { At, CheckReply, CompileReply, CompilerRequest, Envelope, GraphResult } from "./protocol.js";
+
+/** Graphs with more nodes than this are not laid out: the picture would be unreadable and slow. */
+const MAX_DRAWN_NODES = 400;
+
+const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Values for an argument the page has none for: one decimal in [-1, 1], never 0, seeded by its name. */
+function defaultValues(name: string, size: number): number[] {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  const next = mulberry32(h);
+  return Array.from({ length: size }, () => Math.round((next() * 2 - 1) * 10) / 10 || 0.5);
+}
+
+/** `at` where it names an argument with the right number of values, defaults elsewhere. */
+function completeAt(iface: ModuleInterface, at: At): At {
+  const out: At = {};
+  for (const a of iface.args) {
+    const size = sizeOf(a.shape);
+    const given = Object.hasOwn(at, a.name) ? at[a.name] : undefined;
+    out[a.name] = given && given.length === size && given.every(Number.isFinite) ? given : defaultValues(a.name, size);
+  }
+  return out;
+}
+
+async function draw(source: string, at: At): Promise<GraphResult> {
+  const analyzed = analyze(source, "playground.expr");
+  if (!analyzed.program) return { note: "no graph: the program has errors" };
+  if (analyzed.program.graph.nodes.length > 4 * MAX_DRAWN_NODES) return { note: `no graph: ${analyzed.program.graph.nodes.length} operations are too many to draw` };
+  const dot = buildDot(analyzed.program, new Map(Object.entries(at)));
+  const drawn = dot.match(/^ {2}n\d+ \[/gm)?.length ?? 0;
+  if (drawn > MAX_DRAWN_NODES) return { note: `no graph: ${drawn} nodes are too many to draw` };
+  return { svg: await renderSvg(dot) };
+}
+
+async function load(code: string): Promise<LoadedModule> {
+  const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
+  try {
+    return (await import(/* @vite-ignore */ url)) as LoadedModule;
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+}
+
+async function handle(request: CompilerRequest): Promise<CompileReply | CheckReply> {
+  if (request.kind === "check") {
+    const result = compile(request.source, { filename: "playground.expr", format: "js" });
+    if (!result.ok) return { ok: false, diagnostics: result.diagnostics, rows: [], points: 0, threshold: THRESHOLD };
+    const rows = gradientCheck(await load(result.code), result.interface, request.points);
+    return { ok: rows.every((r) => r.maxError <= THRESHOLD), diagnostics: [], rows, points: request.points, threshold: THRESHOLD };
+  }
+  const t0 = performance.now();
+  const options = request.kind === "compile" ? { format: request.format, emit: request.emit } : {};
+  const result = compile(request.source, { filename: "playground.expr", ...options });
+  const ms = performance.now() - t0;
+  if (!result.ok) return { ok: false, diagnostics: result.diagnostics, at: request.at, ms };
+  const at = completeAt(result.interface, request.at);
+  let graph: GraphResult;
+  try {
+    graph = await draw(request.source, at);
+  } catch (e) {
+    graph = { note: `no graph: ${(e as Error).message}` };
+  }
+  const reply: CompileReply = { ok: true, diagnostics: [], code: result.code, stats: result.stats, interface: result.interface, at, ms, graph };
+  if (request.kind === "graph") delete reply.code;
+  return reply;
+}
+
+self.onmessage = async (event: MessageEvent<Envelope<CompilerRequest>>) => {
+  const { id, body } = event.data;
+  try {
+    self.postMessage({ id, body: await handle(body) });
+  } catch (e) {
+    self.postMessage({ id, error: e instanceof Error ? e.message : String(e) });
+  }
+};
