@@ -70,7 +70,7 @@ const CASES: [string, string, string[]][] = [
   ["index by an input", "param w[3]\ninput k\noutput o = w[k]", ["3:14 'k' is an input, not a compile-time constant"]],
   ["index by an element", "param w[3]\noutput o = w[w[0]]", ["2:14 'w' is a param, not a compile-time constant"]],
   ["too many indices on a vector", "param w[3]\noutput f = w[0, 1]", ["2:17 too many indices: 'w' is [3]"]],
-  ["too many indices on a matrix", "param M[2, 3]\noutput o = M[0, 0, 0]", ["2:20 too many indices: index a vector as v[i] and a matrix as M[i, j] or M[i]"]],
+  ["too many indices on a matrix", "param M[2, 3]\noutput o = M[0, 0, 0]", ["2:20 too many indices: 'M' is [2, 3]"]],
   ["indexing a scalar", "param x\noutput f = x[0]", ["2:12 cannot index 'x', a scalar"]],
   // compile-time values
   ["% on a param", "param x\noutput f = x % 2", ["2:14 '%' is only for compile-time integers (index arithmetic)"]],
@@ -83,7 +83,7 @@ const CASES: [string, string, string[]][] = [
   ["dimension 0 in a matrix", "param x[2, 0]\noutput o = 1", ["1:12 a dimension must be a positive integer, got 0"]],
   ["dimension -1", "param x[-1]\noutput o = 1", ["1:9 a dimension must be a positive integer, got -1"]],
   ["dimension from a fractional const", "const N = 2.5\nparam w[N]\noutput o = 1", ["2:9 a dimension must be a positive integer, got 2.5"]],
-  ["three dimensions", "param w[2, 2, 2]\noutput f = 1", ["1:15 too many dimensions: a declaration is a scalar, a vector [n] or a matrix [m, n]"]],
+  ["three dimensions", "param w[2, 2, 2]\noutput f = 1", ["1:15 'w' has 3 dimensions; shapes are scalars, vectors [n] or matrices [m, n]"]],
   ["a tensor past a Float64Array", "param W[100000, 100000]\noutput f = sum(W)", ["1:7 'W' has 10,000,000,000 elements; a tensor can have at most 4,294,967,296 (the most a Float64Array holds)"]],
   ["params past one gradient buffer", "param W[60000, 60000], V[60000, 60000]\noutput f = sum(W) + sum(V)", ["1:24 the params have 7,200,000,000 elements in all with 'V'; their gradients share one Float64Array of at most 4,294,967,296"]],
   // arrays and ranges

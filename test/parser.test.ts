@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from "vitest";
 import { locate } from "../src/diagnostics.js";
-import type { Expr, Span, Statement } from "../src/syntax/ast.js";
+import type { Expr, IndexItem, Span, Statement } from "../src/syntax/ast.js";
 import { tokenize } from "../src/syntax/lexer.js";
 import { parse } from "../src/syntax/parser.js";
 
@@ -21,10 +21,12 @@ function sx(e: Expr): string {
       return `(${e.op} ${sx(e.operand)})`;
     case "binary":
       return `(${e.op} ${sx(e.left)} ${sx(e.right)})`;
+    case "string":
+      return JSON.stringify(e.value);
     case "call":
-      return `(call ${[e.callee, ...e.args.map(sx)].join(" ")})`;
+      return `(call ${[e.callee, ...e.args.map(sx), ...e.named.map((n) => `${n.name}=${sx(n.value)}`)].join(" ")})`;
     case "index":
-      return `(index ${[e.target, ...e.indices].map(sx).join(" ")})`;
+      return `(index ${[sx(e.target), ...e.indices.map(sxItem)].join(" ")})`;
     case "array":
       return `[${e.elements.map(sx).join(" ")}]`;
     case "comprehension":
@@ -33,10 +35,20 @@ function sx(e: Expr): string {
   }
 }
 
+/** A slice is `(: from to step)`, `_` for a part left out. */
+function sxItem(item: IndexItem): string {
+  if (item.kind !== "slice") return sx(item);
+  const part = (e: Expr | undefined) => (e ? sx(e) : "_");
+  return `(: ${part(item.from)} ${part(item.to)} ${part(item.step)})`;
+}
+
 function sxStatement(s: Statement): string {
   switch (s.kind) {
-    case "declare":
-      return `(${s.role} ${s.items.map((d) => (d.dims.length ? `(${[d.name, ...d.dims.map(sx)].join(" ")})` : d.name)).join(" ")})`;
+    case "declare": {
+      const item = (d: (typeof s.items)[number]) =>
+        (d.dims.length ? `(${[d.name, ...d.dims.map(sx)].join(" ")})` : d.name) + (d.integer ? ":int" : "");
+      return `(${s.role} ${s.items.map(item).join(" ")})`;
+    }
     case "const":
       return `(const ${s.name} ${sx(s.value)})`;
     case "assign":
@@ -134,6 +146,50 @@ const expressions: [string, string][] = [
   ["(a +\n b) * [1,\n\n 2]", "(* (+ a b) [1 2])"],
   ["f(a, # the first\n  b)", "(call f a b)"],
   ["[1,\r\n 2]", "[1 2]"],
+  // version 2: slices (`..` stays the range of comprehensions)
+  ["x[1:]", "(index x (: 1 _ _))"],
+  ["x[:-1]", "(index x (: _ (- 1) _))"],
+  ["x[a:b]", "(index x (: a b _))"],
+  ["x[a:b:s]", "(index x (: a b s))"],
+  ["x[::2]", "(index x (: _ _ 2))"],
+  ["x[1::3]", "(index x (: 1 _ 3))"],
+  ["x[:]", "(index x (: _ _ _))"],
+  ["x[::]", "(index x (: _ _ _))"],
+  ["x[1:2:]", "(index x (: 1 2 _))"],
+  ["x[:n:-1]", "(index x (: _ n (- 1)))"],
+  ["M[:, j]", "(index M (: _ _ _) j)"],
+  ["T[i, 1:3, :]", "(index T i (: 1 3 _) (: _ _ _))"],
+  ["x[-1]", "(index x (- 1))"],
+  ["x[i : i + 3]", "(index x (: i (+ i 3) _))"],
+  ["x[(i - 1) % n : n]", "(index x (: (% (- i 1) n) n _))"],
+  ["x[1:N][0]", "(index (index x (: 1 N _)) 0)"],
+  ["x[f(a):g(b)]", "(index x (: (call f a) (call g b) _))"],
+  ["p[1:] - p[:-1]", "(- (index p (: 1 _ _)) (index p (: _ (- 1) _)))"],
+  ["[x[i:i+3] for i in 0..n-2]", "(comp i 0 (- n 2) (index x (: i (+ i 3) _)))"],
+  ["x[1 :\n 2]", "(index x (: 1 2 _))"],
+  // any number of indices
+  ["M[1, 2, 3]", "(index M 1 2 3)"],
+  ["T[0, 1, 2, 3, 4, 5, 6]", "(index T 0 1 2 3 4 5 6)"],
+  // named arguments, after the positional ones; true and false are names
+  ["sum(x, axis=1)", "(call sum x axis=1)"],
+  ["sum(x, axis=[0, 2], keepdims=true)", "(call sum x axis=[0 2] keepdims=true)"],
+  ["softmax(t, axis=-1)", "(call softmax t axis=(- 1))"],
+  ["concat([a, b], axis=0)", "(call concat [a b] axis=0)"],
+  ["x - mean(x, axis = -1, keepdims = false)", "(- x (call mean x axis=(- 1) keepdims=false))"],
+  ["sum(X[i] for i in 0..n, axis=0)", "(call sum (gen i 0 n (index X i)) axis=0)"],
+  ["stack([a, b])", "(call stack [a b])"],
+  ["f(axis=1)", "(call f axis=1)"],
+  ["f(a == b, c)", "(call f (== a b) c)"],
+  ["f(a,\n  axis=1)", "(call f a axis=1)"],
+  ["true + false", "(+ true false)"],
+  // strings
+  ["einsum(\"ij,jk->ik\", A, B)", "(call einsum \"ij,jk->ik\" A B)"],
+  ["einsum(\"i, i ->\", a, b)", "(call einsum \"i, i ->\" a b)"],
+  ["f(\"\")", "(call f \"\")"],
+  ["f(\"a#b\") # a comment", "(call f \"a#b\")"],
+  ["f(\"\\\")", "(call f \"\\\\\")"],
+  ["f(\"\u00e9\u{1F600}\")", "(call f \"\u00e9\u{1F600}\")"],
+  ["\"s\" + 1", "(+ \"s\" 1)"],
 ];
 
 const programs: [string, string][] = [
@@ -163,6 +219,28 @@ const programs: [string, string][] = [
   ["v = [1,\n  2,\n  3,\n]", "(= v [1 2 3])"],
   ["param delete, constructor, __proto__, Math, default, arguments, eval, out", "(param delete constructor __proto__ Math default arguments eval out)"],
   ["param sum\noutput s = sum(sum)", "(param sum) (output s (call sum sum))"],
+  // version 2: dim, int, any rank
+  ["dim N", "(dim N)"],
+  ["dim N, M", "(dim N M)"],
+  ["dim N\ninput X[N, 2]\noutput s = sum(X) / N", "(dim N) (input (X N 2)) (output s (/ (call sum X) N))"],
+  ["a = 1; dim N", "(= a 1) (dim N)"],
+  ["dim dim", "(dim dim)"],
+  ["dim = 3", "(= dim 3)"],
+  ["dim = dim + 1", "(= dim (+ dim 1))"],
+  ["param dim", "(param dim)"],
+  ["output dim", "(export dim)"],
+  ["y = f(dim) * dim", "(= y (* (call f dim) dim))"],
+  ["input y[N] int, x[N, 2]", "(input (y N):int (x N 2))"],
+  ["input obs[P, 2] int", "(input (obs P 2):int)"],
+  ["input n int", "(input n:int)"],
+  ["input int", "(input int)"],
+  ["input int int", "(input int:int)"],
+  ["input x, int", "(input x int)"],
+  ["input int[3] int, int2", "(input (int 3):int int2)"],
+  ["param int", "(param int)"],
+  ["int = 3\ny = int + 1", "(= int 3) (= y (+ int 1))"],
+  ["param T[2, 3, 4]", "(param (T 2 3 4))"],
+  ["param T[1, 2, 3, 4, 5, 6, 7]", "(param (T 1 2 3 4 5 6 7))"],
   ["param w[3]\nparam x[2]\noutput f = sigmoid(w[0]*x[0] + w[1]*x[1] + w[2])", "(param (w 3)) (param (x 2)) (output f (call sigmoid (+ (+ (* (index w 0) (index x 0)) (* (index w 1) (index x 1))) (index w 2))))"],
 ];
 
@@ -194,7 +272,30 @@ const errorCases: [string, string][] = [
   ["x = (f)(y)", "1:8 E0117 only a function name can be called (write '*' to multiply)"],
   ["x = 2(y)", "1:6 E0117 only a function name can be called (write '*' to multiply)"],
   ["x = f(a)(b)", "1:9 E0117 only a function name can be called (write '*' to multiply)"],
-  ["x = M[1, 2, 3]", "1:13 E0118 too many indices: index a vector as v[i] and a matrix as M[i, j] or M[i]"],
+  ["x = a ** 2", "1:7 E0121 '**' is not an operator: write 'a ^ b' for a power"],
+  ["x = a**-b", "1:6 E0121 '**' is not an operator: write 'a ^ b' for a power"],
+  ["x = a * * 2", "1:9 E0103 expected an expression, found '*'"],
+  // strings
+  ["x = \"ij", "1:5 E0120 a string must end on the line it starts: expected '\"' before the end of input"],
+  ["x = f(\"ij\ny = 2", "1:7 E0120 a string must end on the line it starts: expected '\"' before the end of the line"],
+  ["x = \"a\r\nb\"", "1:5 E0120 a string must end on the line it starts: expected '\"' before the end of the line | 2:2 E0120 a string must end on the line it starts: expected '\"' before the end of input"],
+  // slices
+  ["x = M[1:2:3:4]", "1:12 E0104 expected ',' or ']' to close '[', found ':'"],
+  ["x = v[]", "1:7 E0103 expected an expression, found ']'"],
+  ["x = v[1..3]", "1:8 E0112 unexpected '..' here: a range 'a..b' only follows 'for i in'"],
+  ["x = v[1:", "1:6 E0105 '[' is never closed: expected ']' before the end of input"],
+  ["x = a:b", "1:6 E0116 expected the end of the statement (a newline or ';'), found ':'"],
+  ["x = f(a:b)", "1:8 E0104 expected ',' or ')' to close '(', found ':'"],
+  ["x = [1:2]", "1:7 E0104 expected ',' or ']' to close '[', found ':'"],
+  // named arguments
+  ["x = sum(axis=1, x)", "1:17 E0122 a positional argument cannot follow the named argument 'axis': put positional arguments first"],
+  ["x = sum(axis=0, x for i in 0..3)", "1:17 E0122 a positional argument cannot follow the named argument 'axis': put positional arguments first"],
+  ["x = sum(x, axis=1, keepdims=true, axis=2)", "1:35 E0123 the argument 'axis' is given twice"],
+  ["x = sum(a for i in 0..3, axis=0, b)", "1:32 E0110 a generator 'e for i in a..b' must be the only argument of the call"],
+  ["x = f(x, axis=)", "1:15 E0103 expected an expression, found ')'"],
+  ["x = f(x, axis=1,)", "1:17 E0103 expected an expression, found ')'"],
+  ["x = f(1=2)", "1:8 E0104 expected ',' or ')' to close '(', found '='"],
+  ["x = f(param=2)", "1:7 E0108 'param' is a keyword and cannot be a name"],
   // unclosed and unmatched brackets
   ["x = (a + b", "1:5 E0105 '(' is never closed: expected ')' before the end of input"],
   ["x = f(1, [2,", "1:10 E0105 '[' is never closed: expected ']' before the end of input"],
@@ -223,7 +324,17 @@ const errorCases: [string, string][] = [
   ["def f(a, 1) = a", "1:10 E0104 expected a parameter name, found '1'"],
   ["input a b", "1:9 E0116 expected ',' between the declared names, found 'b'"],
   ["input a,", "1:9 E0104 expected a name to declare after 'input', found end of input"],
-  ["input M[2, 3, 4]", "1:15 E0118 too many dimensions: a declaration is a scalar, a vector [n] or a matrix [m, n]"],
+  // dim and int
+  ["dim N[3]", "1:6 E0124 'N' is a dim, a single size: it takes no shape ('dim N')"],
+  ["dim N int", "1:7 E0125 'int' marks an integer input; a dim is a size and always an integer"],
+  ["param w[3] int", "1:12 E0125 only inputs can be integer: params are differentiated"],
+  ["param w int, v", "1:9 E0125 only inputs can be integer: params are differentiated"],
+  ["dim N M", "1:7 E0116 expected ',' between the declared names, found 'M'"],
+  ["dim N,", "1:7 E0104 expected a name to declare after 'dim', found end of input"],
+  ["dim for", "1:5 E0108 'for' is a keyword and cannot be a name"],
+  ["dim 3", "1:5 E0114 expected '=' after 'dim', found '3'"],
+  ["input y int int", "1:13 E0116 expected ',' between the declared names, found 'int'"],
+  ["x = (1\ndim N\ny = )", "1:5 E0105 '(' is never closed: expected ')' before the next statement | 3:5 E0103 expected an expression, found ')'"],
   ["output", "1:7 E0104 expected a name after 'output', found end of input"],
   ["output y = ", "1:12 E0103 expected an expression, found end of input"],
   // keywords
@@ -275,6 +386,10 @@ const tokenCases: [string, string][] = [
   ["a # c\r\nb;c", "name:a newline:\n name:b punct:; name:c"],
   ["(a\nb)[\nc]\nd", "punct:( name:a name:b punct:) punct:[ name:c punct:] newline:\n name:d"],
   ["))\nx", "punct:) punct:) newline:\n name:x"],
+  ["x[1:2]", "name:x punct:[ number:1 punct:: number:2 punct:]"],
+  ["\"a b\" \"\" \"#\"x", "string:\"a b\" string:\"\" string:\"#\" name:x"],
+  ["dim int true false", "name:dim name:int name:true name:false"],
+  ["a**b", "name:a punct:* punct:* name:b"],
 ];
 
 describe("lexer", () => {
@@ -314,8 +429,8 @@ function* nodes(e: Expr): Generator<Expr> {
   const children: Expr[] =
     e.kind === "unary" ? [e.operand]
     : e.kind === "binary" ? [e.left, e.right]
-    : e.kind === "call" ? e.args
-    : e.kind === "index" ? [e.target, ...e.indices]
+    : e.kind === "call" ? [...e.args, ...e.named.map((n) => n.value)]
+    : e.kind === "index" ? [e.target, ...e.indices.flatMap((i) => (i.kind === "slice" ? [i.from, i.to, i.step].filter((p) => p !== undefined) : [i]))]
     : e.kind === "array" ? e.elements
     : e.kind === "comprehension" || e.kind === "generator" ? [e.body, e.from, e.to]
     : [];
@@ -357,6 +472,40 @@ describe("spans", () => {
     expect(def.params.map((p) => text(source, p.span))).toEqual(["a", "bb"]);
     expect(def.grads.map((g) => text(source, g.nameSpan))).toEqual(["a", "bb"]);
     expect(text(source, def.nameSpan)).toBe("f");
+  });
+});
+
+describe("spans of version 2 forms", () => {
+  it("slices, named arguments and strings", () => {
+    const source = 'y = T[i, 1:3, :][::2] + sum(x, axis = -1, keepdims=true) + einsum("ij->", A)';
+    const value = parse(source).program.statements[0];
+    if (value.kind !== "assign") throw new Error("unexpected statement");
+    const all = [...nodes(value.value)];
+    const shown = all.map((n) => text(source, n.span));
+    expect(shown).toContain("T[i, 1:3, :][::2]");
+    expect(shown).toContain('"ij->"');
+    const index = all.find((n) => n.kind === "index" && n.target.kind === "index");
+    if (index?.kind !== "index" || index.target.kind !== "index") throw new Error("no index");
+    expect(index.indices.map((i) => text(source, i.span))).toEqual(["::2"]);
+    expect(index.target.indices.map((i) => text(source, i.span))).toEqual(["i", "1:3", ":"]);
+    const sum = all.find((n) => n.kind === "call" && n.callee === "sum");
+    if (sum?.kind !== "call") throw new Error("no call");
+    expect(text(source, sum.span)).toBe("sum(x, axis = -1, keepdims=true)");
+    expect(sum.named.map((n) => [text(source, n.span), text(source, n.nameSpan), text(source, n.value.span)])).toEqual([
+      ["axis = -1", "axis", "-1"],
+      ["keepdims=true", "keepdims", "true"],
+    ]);
+    const string = all.find((n) => n.kind === "string");
+    expect(string?.kind === "string" && string.value).toBe("ij->");
+  });
+
+  it("dim statements and integer inputs", () => {
+    const source = "dim N, M # sizes\ninput y[N] int, x";
+    const [dim, input] = parse(source).program.statements;
+    if (dim.kind !== "declare" || input.kind !== "declare") throw new Error("unexpected statements");
+    expect(text(source, dim.span)).toBe("dim N, M");
+    expect(dim.items.map((d) => [text(source, d.span), d.dims.length, d.integer])).toEqual([["N", 0, undefined], ["M", 0, undefined]]);
+    expect(input.items.map((d) => [text(source, d.span), d.integer])).toEqual([["y[N] int", true], ["x", undefined]]);
   });
 });
 
@@ -450,7 +599,7 @@ describe("random input never throws", () => {
     const vocabulary = [
       "input", "param", "const", "output", "def", "grad", "for", "in", "x", "f", "sum", "1", ".5", "2e3",
       "+", "-", "*", "/", "@", "%", "^", "<", "<=", ">", ">=", "==", "!=", "=", "(", ")", "[", "]", ",", "..",
-      ";", "\n", "\r\n", "#", "$", "\u0000", "\uFEFF",
+      ";", "\n", "\r\n", "#", "$", "\u0000", "\uFEFF", ":", "\"", "dim", "int", "axis=", "**", "\"ij\"",
     ];
     for (let n = 0; n < 500; n++) {
       const length = Math.floor(random() * 60);

@@ -167,6 +167,7 @@ class Checker {
     const topScope: Scope = { locals: [], visibleBefore: this.order };
     switch (s.kind) {
       case "declare":
+        if (s.role === "dim") this.fail(s.span, "'dim' is not supported yet", "E0299");
         for (const item of s.items) {
           try {
             this.declare(s.role, item);
@@ -204,6 +205,7 @@ class Checker {
 
   private declare(role: "input" | "param", item: Declared) {
     this.checkNewName(item.name, item.nameSpan);
+    if (item.integer) this.fail(item.span, "'int' is not supported yet", "E0299");
     if (item.dims.length > 2) this.fail(item.dims[2].span, `'${item.name}' has ${item.dims.length} dimensions; shapes are scalars, vectors [n] or matrices [m, n]`, "E0210");
     const scope: Scope = { locals: [], visibleBefore: this.order };
     const shape = item.dims.map((d) => {
@@ -292,9 +294,14 @@ class Checker {
         case "call":
           if (!BUILTIN_NAMES.has(e.callee) && !this.defs.has(e.callee)) this.report("E0220", this.unknownFunction(e.callee), e.calleeSpan);
           for (const a of e.args) stack.push({ e: a, bound: names });
+          for (const a of e.named) stack.push({ e: a.value, bound: names });
           break;
         case "index":
-          stack.push({ e: e.target, bound: names }, ...e.indices.map((i) => ({ e: i, bound: names })));
+          stack.push({ e: e.target, bound: names });
+          for (const i of e.indices) {
+            if (i.kind !== "slice") stack.push({ e: i, bound: names });
+            else for (const part of [i.from, i.to, i.step]) if (part) stack.push({ e: part, bound: names });
+          }
           break;
         case "array":
           for (const x of e.elements) stack.push({ e: x, bound: names });
@@ -417,6 +424,8 @@ class Checker {
         return this.comprehension(e, scope, compileTime);
       case "generator":
         this.fail(e.span, "a generator 'e for i in a..b' can only be the argument of sum, prod, max, min or mean", "E0221");
+      case "string":
+        this.fail(e.span, "'string' is not supported yet", "E0299");
     }
   }
 
@@ -467,6 +476,7 @@ class Checker {
     if (rank === 0) this.fail(e.span, `cannot index ${label ? `'${label}', a scalar` : "a scalar"}`, "E0206");
     if (e.indices.length > rank) this.fail(e.indices[rank].span, `too many indices: ${label ? `'${label}'` : "the value"} is ${formatShape(target.shape)}`, "E0207");
     const at = e.indices.map((ix, d) => {
+      if (ix.kind === "slice") this.fail(ix.span, "'slice' is not supported yet", "E0299");
       const v = this.integer(ix, scope, "an index");
       if (v < 0 || v >= target.shape[d]) {
         const named = label ? `${label}${formatShape(target.shape)}` : `shape ${formatShape(target.shape)}`;
@@ -560,7 +570,7 @@ class Checker {
       }
       case "call": {
         const op = UNARY[e.callee] ?? ELEMENTWISE_N[e.callee];
-        if (!op || this.defs.has(e.callee) || e.args.length !== (op === "where" ? 3 : e.callee in UNARY ? 1 : 2)) throw new Unbatchable();
+        if (!op || this.defs.has(e.callee) || e.named.length > 0 || e.args.length !== (op === "where" ? 3 : e.callee in UNARY ? 1 : 2)) throw new Unbatchable();
         const args = e.args.map(whole);
         return { node: this.graph.elementwise(op, args.map((a) => a.node)), batched: args.some((a) => a.batched) };
       }
@@ -568,7 +578,10 @@ class Checker {
         if (e.target.kind !== "name" || e.target.name === variable) throw new Unbatchable();
         const target = this.evaluate(e.target, scope, false);
         if (e.indices.length !== target.shape.length) throw new Unbatchable();
-        const forms = e.indices.map((ix) => this.affine(ix, scope, variable));
+        const forms = e.indices.map((ix) => {
+          if (ix.kind === "slice") throw new Unbatchable();
+          return this.affine(ix, scope, variable);
+        });
         if (forms.every((f) => f.coef === 0)) return plain(this.evaluate(e, scope, false));
         // Every step's index must be in range; if not, unrolling reports the exact step.
         forms.forEach((f, d) => {
@@ -616,6 +629,7 @@ class Checker {
 
   private call(e: Extract<Expr, { kind: "call" }>, scope: Scope, compileTime: boolean): Node {
     const name = e.callee;
+    if (e.named.length > 0) this.fail(e.named[0].span, `'${e.named[0].name}=' is not supported yet`, "E0299");
     const generator = e.args.length === 1 && e.args[0].kind === "generator" ? e.args[0] : undefined;
     if (generator) {
       if (!(REDUCERS as readonly string[]).includes(name) || name === "norm" || name === "logsumexp") {

@@ -15,6 +15,13 @@
 // number unless another `.` follows, so `0..3` is `0`, `..`, `3`. A number run into
 // letters, digits or `_` (`2x`, `1e`, `3_000`) is one invalid-number diagnostic, not two
 // tokens. `1e999` is a number whose value is Infinity; the checker rejects it.
+//
+// Strings (`"ij,jk->ik"`, for einsum) are double-quoted, have no escapes and end on the
+// line they start: a line break or the end of input before the closing `"` is reported
+// and the string ends there, so the rest of the file is not swallowed.
+//
+// `dim` and `int` are not keywords: they mean something only in one position each
+// (a statement start, after an input item), which the parser decides.
 
 import type { Diagnostic } from "../diagnostics.js";
 import { MAX_CHARACTER_ERRORS, SyntaxCode, SyntaxMessage, showCharacter } from "./messages.js";
@@ -25,14 +32,14 @@ export type Keyword = (typeof KEYWORDS)[number];
 /** Every operator and punctuation token, longest first where one is a prefix of another. */
 export const PUNCTUATORS = [
   "<=", ">=", "==", "!=", "..",
-  "+", "-", "*", "/", "@", "%", "^", "<", ">", "=", "(", ")", "[", "]", ",", ";",
+  "+", "-", "*", "/", "@", "%", "^", "<", ">", "=", "(", ")", "[", "]", ",", ";", ":",
 ] as const;
 
-export type TokenType = "name" | "keyword" | "number" | "punct" | "newline" | "eof";
+export type TokenType = "name" | "keyword" | "number" | "string" | "punct" | "newline" | "eof";
 
 export interface Token {
   type: TokenType;
-  /** Source text; "\n" for a newline, "" at the end of input. */
+  /** Source text (with its quotes for a string); "\n" for a newline, "" at the end of input. */
   text: string;
   /** Numeric value of a number token (Infinity for `1e999`); 0 for other tokens. */
   value: number;
@@ -47,7 +54,7 @@ export interface Token {
 const KEYWORD_SET: ReadonlySet<string> = new Set(KEYWORDS);
 
 const TAB = 9, LF = 10, VT = 11, FF = 12, CR = 13, SPACE = 32;
-const HASH = 35, DOT = 46, UNDERSCORE = 95;
+const QUOTE = 34, HASH = 35, DOT = 46, UNDERSCORE = 95;
 
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
@@ -116,6 +123,7 @@ export class Lexer {
       }
       if (isIdentStart(c)) return this.readWord(start);
       if (isDigit(c) || (c === DOT && isDigit(src.charCodeAt(start + 1)))) return this.readNumber(start);
+      if (c === QUOTE) return this.readString(start);
       const op = this.readPunctuator(start, c);
       if (op !== undefined) return op;
       this.skipUnexpected(start);
@@ -198,6 +206,29 @@ export class Lexer {
     return this.token("number", start, p, value);
   }
 
+  /** `"..."`; without its closing quote on the same line, reported and ended at the line break. */
+  private readString(start: number): Token {
+    const src = this.source;
+    let p = start + 1;
+    for (;;) {
+      const c = src.charCodeAt(p);
+      if (c === QUOTE) {
+        this.pos = p + 1;
+        return this.token("string", start, p + 1);
+      }
+      if (p >= src.length || c === LF || c === CR) {
+        this.report({
+          code: SyntaxCode.unterminatedString,
+          message: SyntaxMessage.unterminatedString(p >= src.length),
+          span: { start, end: p },
+        });
+        this.pos = p;
+        return this.token("string", start, p);
+      }
+      p++;
+    }
+  }
+
   private readPunctuator(start: number, c: number): Token | undefined {
     const next = this.source.charCodeAt(start + 1);
     let len = 0;
@@ -218,7 +249,7 @@ export class Lexer {
         if (this.depth > 0) this.depth--;
         len = 1;
         break;
-      case 43: case 45: case 42: case 47: case 64: case 37: case 94: case 44: case 59: // + - * / @ % ^ , ;
+      case 43: case 45: case 42: case 47: case 64: case 37: case 94: case 44: case 59: case 58: // + - * / @ % ^ , ; :
         len = 1;
         break;
     }

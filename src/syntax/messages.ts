@@ -39,10 +39,22 @@ export const SyntaxCode = {
   expectedStatementEnd: "E0116",
   /** A call whose callee is not a plain name: `(f)(x)`, `2(x)`, `f(x)(y)`. */
   notCallable: "E0117",
-  /** A declaration or index with more than two dimensions. */
-  tooManyDimensions: "E0118",
+  // E0118 (more than two dimensions or indices) is retired: version 2 shapes and
+  // indices have any rank. The code is not reused.
   /** The diagnostic limit was reached; parsing stopped. */
   tooManyErrors: "E0119",
+  /** A string literal still open at the end of its line: `"ij,jk`. */
+  unterminatedString: "E0120",
+  /** `x ** 2`: the power operator is `^`. */
+  powerOperator: "E0121",
+  /** `f(axis=1, x)`: named arguments come after the positional ones. */
+  positionalAfterNamed: "E0122",
+  /** `f(x, axis=1, axis=2)`. */
+  repeatedNamedArgument: "E0123",
+  /** `dim N[3]`: a dim is one size, it has no shape. */
+  dimWithShape: "E0124",
+  /** `param w int` or `dim N int`: only inputs can be integer. */
+  misplacedInt: "E0125",
 } as const;
 
 /** Nesting limit (parentheses, brackets, unary signs, `^`, calls, index chains). */
@@ -74,8 +86,15 @@ export const SyntaxMessage = {
   chainedComparison: (op: string) =>
     `comparisons cannot be chained ('a < b < c'): add parentheses around the comparison before '${op}'`,
   notCallable: () => "only a function name can be called (write '*' to multiply)",
-  tooManyDimensions: () => "too many dimensions: a declaration is a scalar, a vector [n] or a matrix [m, n]",
-  tooManyIndices: () => "too many indices: index a vector as v[i] and a matrix as M[i, j] or M[i]",
+  unterminatedString: (atEnd: boolean) =>
+    `a string must end on the line it starts: expected '"' before the end of ${atEnd ? "input" : "the line"}`,
+  powerOperator: () => "'**' is not an operator: write 'a ^ b' for a power",
+  positionalAfterNamed: (name: string) =>
+    `a positional argument cannot follow the named argument '${clip(name)}': put positional arguments first`,
+  repeatedNamedArgument: (name: string) => `the argument '${clip(name)}' is given twice`,
+  dimWithShape: (name: string) => `'${clip(name)}' is a dim, a single size: it takes no shape ('dim ${clip(name)}')`,
+  intOnParam: () => "only inputs can be integer: params are differentiated",
+  intOnDim: () => "'int' marks an integer input; a dim is a size and always an integer",
   tooManyErrors: (n: number) => `too many syntax errors (${n}); stopping here`,
 };
 

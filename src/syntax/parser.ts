@@ -21,9 +21,15 @@
 // Spans follow acorn: a node starts at its first token and ends at the end of the last
 // token consumed, so `(a+b)*c` covers the parentheses while the inner `a+b` does not.
 // A `def` node's span also covers its `grad` lines.
+//
+// Two words are keywords only in one position, so that every version 1 program keeps
+// its names: `dim` starts a declaration when it opens a statement and a name follows it
+// on the same line (`dim = 3`, `param dim`, `f(dim)` use a value named dim), and `int`
+// marks an integer input when it follows a declared item (`input y[N] int`), so
+// `input int` declares a scalar named int and `input int int` an integer one.
 
 import type { Diagnostic } from "../diagnostics.js";
-import type { BinaryOp, Declared, Expr, GradLine, Program, Span, Statement } from "./ast.js";
+import type { BinaryOp, Declared, Expr, GradLine, IndexItem, NamedArgument, Program, Span, Statement } from "./ast.js";
 import { Lexer, type Token } from "./lexer.js";
 import { MAX_DIAGNOSTICS, MAX_NESTING, SyntaxCode, SyntaxMessage, clip } from "./messages.js";
 
@@ -177,6 +183,21 @@ class Parser {
     if (!t.nlBefore) return false;
     if (t.type === "keyword") return STATEMENT_KEYWORDS.has(t.text);
     if (t.type !== "name") return false;
+    if (this.startsDim()) return true;
+    const after = this.lexer.peek();
+    return after.type === "punct" && after.text === "=";
+  }
+
+  /** Is the current token the `dim` of `dim N`, a name (or a misused keyword) following on the same line? */
+  private startsDim(): boolean {
+    if (this.tok.type !== "name" || this.tok.text !== "dim") return false;
+    const after = this.lexer.peek();
+    return (after.type === "name" || after.type === "keyword") && !after.nlBefore;
+  }
+
+  /** Is the current token the name of a named argument, `axis` in `axis=1`? */
+  private startsNamedArgument(): boolean {
+    if (this.tok.type !== "name") return false;
     const after = this.lexer.peek();
     return after.type === "punct" && after.text === "=";
   }
@@ -298,6 +319,7 @@ class Parser {
         this.fail(SyntaxCode.keywordAsName, SyntaxMessage.keywordAsName(t.text), t);
       }
     }
+    if (this.startsDim()) return this.parseDeclare("dim");
     if (t.type === "name") return this.parseAssign();
     if (this.isPunct(")") || this.isPunct("]")) this.fail(SyntaxCode.unmatchedBracket, SyntaxMessage.unmatched(t.text), t);
     return this.unexpected(
@@ -306,8 +328,8 @@ class Parser {
     );
   }
 
-  /** `input a, b[3], M[2, 3]` and `param ...` */
-  private parseDeclare(role: "input" | "param"): Statement {
+  /** `input a, b[3], M[2, 3]`, `input y[N] int`, `param ...` and `dim N, M` */
+  private parseDeclare(role: "input" | "param" | "dim"): Statement {
     const start = this.tok.start;
     this.next();
     const items: Declared[] = [];
@@ -319,20 +341,29 @@ class Parser {
     return { kind: "declare", role, items, span: this.finish(start) };
   }
 
-  private parseDeclared(role: string): Declared {
+  /** One item: a name, its dims of any rank, and for an input `int`. */
+  private parseDeclared(role: "input" | "param" | "dim"): Declared {
     const name = this.expectName(`a name to declare after '${role}'`);
     const dims: Expr[] = [];
     if (this.isPunct("[")) {
+      if (role === "dim") this.fail(SyntaxCode.dimWithShape, SyntaxMessage.dimWithShape(name.text), this.tok);
       this.openBracket();
       for (;;) {
         dims.push(this.parseExpression());
         if (!this.isPunct(",")) break;
         this.next();
-        if (dims.length === 2) this.fail(SyntaxCode.tooManyDimensions, SyntaxMessage.tooManyDimensions(), this.tok);
       }
       this.closeBracket("]", "',' or ']' to close '['");
     }
-    return { name: name.text, nameSpan: spanOf(name), dims, span: this.finish(name.start) };
+    const declared: Declared = { name: name.text, nameSpan: spanOf(name), dims, span: this.finish(name.start) };
+    if (this.tok.type === "name" && this.tok.text === "int") {
+      if (role === "param") this.fail(SyntaxCode.misplacedInt, SyntaxMessage.intOnParam(), this.tok);
+      if (role === "dim") this.fail(SyntaxCode.misplacedInt, SyntaxMessage.intOnDim(), this.tok);
+      this.next();
+      declared.integer = true;
+      declared.span = this.finish(name.start);
+    }
+    return declared;
   }
 
   /** `const N = expr` */
@@ -419,6 +450,9 @@ class Parser {
         this.fail(SyntaxCode.chainedComparison, SyntaxMessage.chainedComparison(opTok.text), opTok);
       }
       this.next();
+      if (opTok.text === "*" && this.isPunct("*") && this.tok.start === opTok.end) {
+        this.fail(SyntaxCode.powerOperator, SyntaxMessage.powerOperator(), { start: opTok.start, end: this.tok.end });
+      }
       const rightStart = this.tok.start;
       const right = this.parseExprOp(this.parseMaybeUnary(), rightStart, info.prec);
       left = {
@@ -478,16 +512,35 @@ class Parser {
     }
   }
 
+  /** `t[item, ...]`, any number of items (the checker compares them with the rank). */
   private parseIndex(target: Expr, start: number): Expr {
     this.openBracket();
-    const indices = [this.parseExpression()];
+    const indices = [this.parseIndexItem()];
     while (this.isPunct(",")) {
       this.next();
-      if (indices.length === 2) this.fail(SyntaxCode.tooManyDimensions, SyntaxMessage.tooManyIndices(), this.tok);
-      indices.push(this.parseExpression());
+      indices.push(this.parseIndexItem());
     }
     this.closeBracket("]", "',' or ']' to close '['");
     return { kind: "index", target, indices, span: this.finish(start) };
+  }
+
+  /** An index `e`, or a slice `from:to:step` whose parts may each be left out (`:`, `::2`, `1:`). */
+  private parseIndexItem(): IndexItem {
+    const start = this.tok.start;
+    const from = this.isPunct(":") ? undefined : this.parseExpression();
+    if (!this.isPunct(":")) return from!;
+    this.next();
+    const to = this.endsSlicePart() ? undefined : this.parseExpression();
+    let step: Expr | undefined;
+    if (this.isPunct(":")) {
+      this.next();
+      if (!this.endsSlicePart()) step = this.parseExpression();
+    }
+    return { kind: "slice", ...(from && { from }), ...(to && { to }), ...(step && { step }), span: this.finish(start) };
+  }
+
+  private endsSlicePart(): boolean {
+    return this.isPunct(":") || this.isPunct(",") || this.isPunct("]");
   }
 
   private parsePrimary(): Expr {
@@ -496,6 +549,11 @@ class Parser {
       case "number":
         this.next();
         return { kind: "number", value: t.value, text: t.text, span: spanOf(t) };
+      case "string": {
+        this.next();
+        const closed = t.text.length > 1 && t.text.endsWith('"');
+        return { kind: "string", value: t.text.slice(1, closed ? -1 : undefined), span: spanOf(t) };
+      }
       case "name": {
         const after = this.lexer.peek();
         if (after.type === "punct" && after.text === "(") return this.parseCall();
@@ -520,29 +578,51 @@ class Parser {
     return this.unexpected(SyntaxCode.expectedExpression, "an expression");
   }
 
-  /** `f(a, b)`, or `f(e for i in a..b)` where the generator is the only argument. */
+  /**
+   * `f(a, b)`, `f(x, axis=1, keepdims=true)`, or `f(e for i in a..b)` where the generator
+   * is the only positional argument (named ones may follow it: `sum(X[i] for i in 0..n, axis=0)`).
+   */
   private parseCall(): Expr {
     const callee = this.tok;
     this.next();
     this.openBracket();
     const args: Expr[] = [];
+    const named: NamedArgument[] = [];
+    const names = new Set<string>();
+    let generator = false;
     if (!this.isPunct(")")) {
       for (;;) {
-        const argStart = this.tok.start;
-        const arg = this.parseExpression();
-        if (this.isKeyword("for")) {
-          if (args.length > 0) this.fail(SyntaxCode.misplacedFor, SyntaxMessage.generatorNotAlone(), this.tok);
-          args.push({ kind: "generator", body: arg, ...this.parseForClause(), span: this.finish(argStart) });
-          if (this.isPunct(",")) this.fail(SyntaxCode.misplacedFor, SyntaxMessage.generatorNotAlone(), this.tok);
-          break;
+        if (this.startsNamedArgument()) {
+          const name = this.tok;
+          if (names.has(name.text)) this.fail(SyntaxCode.repeatedNamedArgument, SyntaxMessage.repeatedNamedArgument(name.text), name);
+          names.add(name.text);
+          this.next();
+          this.next(); // =
+          const value = this.parseExpression();
+          named.push({ name: name.text, nameSpan: spanOf(name), value, span: this.finish(name.start) });
+        } else {
+          const argStart = this.tok.start;
+          const arg = this.parseExpression();
+          if (named.length > 0) {
+            const last = named[named.length - 1].name;
+            this.fail(SyntaxCode.positionalAfterNamed, SyntaxMessage.positionalAfterNamed(last), this.finish(argStart));
+          }
+          if (this.isKeyword("for")) {
+            if (args.length > 0) this.fail(SyntaxCode.misplacedFor, SyntaxMessage.generatorNotAlone(), this.tok);
+            args.push({ kind: "generator", body: arg, ...this.parseForClause(), span: this.finish(argStart) });
+            generator = true;
+          } else {
+            args.push(arg);
+          }
         }
-        args.push(arg);
         if (!this.isPunct(",")) break;
+        const comma = this.tok;
         this.next();
+        if (generator && !this.startsNamedArgument()) this.fail(SyntaxCode.misplacedFor, SyntaxMessage.generatorNotAlone(), comma);
       }
     }
     this.closeBracket(")", "',' or ')' to close '('");
-    return { kind: "call", callee: callee.text, calleeSpan: spanOf(callee), args, span: this.finish(callee.start) };
+    return { kind: "call", callee: callee.text, calleeSpan: spanOf(callee), args, named, span: this.finish(callee.start) };
   }
 
   /** `[e, ...]` (a trailing comma is allowed) or `[e for i in a..b]`. */
