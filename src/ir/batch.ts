@@ -97,6 +97,18 @@ function batchNode(graph: Graph, node: Node, n: number, batched: Map<number, Nod
     }
     case "take":
       return batchTake(graph, node, n, has, full, loop);
+    case "scatter":
+      // Step k's parts land in step k's slot of the result; a part that does not depend on
+      // the loop lands in every slot.
+      return graph.scatter(
+        node.args.map((part, k) => ({ values: full(part), map: { offset: node.maps![k].offset, strides: [node.size, ...node.maps![k].strides] } })),
+        out,
+      );
+    case "put": {
+      const [values, index] = node.args;
+      if (has(index)) throw new Unbatchable("an index that depends on the loop variable in the adjoint of a gather by index");
+      return graph.put(full(values), index, node.axis! + 1, out);
+    }
     case "gate": {
       const k = node.arity!;
       const forward = full(node.args[0]);

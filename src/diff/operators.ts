@@ -1,0 +1,222 @@
+// The derivative operators of the language (gradient, vjp, jvp, jacobian, hessian) as
+// functions that build IR: the checker calls them with the nodes of `y`, `x` (and `v`,
+// `u`) and gets a node back, which is an ordinary value: it can be used, printed, and
+// differentiated again, by these operators or by `backward`.
+//
+// `x` stands for an independent variable: a param, an input, or a placeholder for a `def`
+// parameter (later replaced by the call's argument with `substitute`). The derivative
+// moves only `x`; every other leaf is held fixed, whatever its role.
+//
+// Every result is passed through `differentiable` before it is returned, which makes the
+// next order right: inside a gate's local gradients `out` reads the gate's forward body, so
+// differentiating them again would go through the body; the rebuilt graph reads the gate
+// itself there, whose derivative is its `grad` lines. Backward-only operations (chainmul,
+// reluGrad, prodexcept) are written with operations that have derivative rules, with the
+// same values.
+
+import { rowMajor, sameShape, type Graph, type Node, type Shape } from "../ir/graph.js";
+import { isElementwise } from "../ir/ops.js";
+import { batchOver, Unbatchable } from "../ir/batch.js";
+import { cone, remake, substitute } from "../ir/rebuild.js";
+import { differentiate } from "./reverse.js";
+import { pushforward } from "./forward.js";
+
+export { substitute };
+
+const ones = (graph: Graph, shape: Shape) => graph.broadcast(graph.constant(1), shape);
+
+/** The same elements under another shape (row-major order). */
+function reshape(graph: Graph, x: Node, shape: Shape): Node {
+  return graph.gather(x, shape, { offset: 0, strides: rowMajor(shape) });
+}
+
+/** `[0, 1, ..., size - 1]` shaped like `shape`: the flat position of each element. */
+function positions(graph: Graph, shape: Shape): Node {
+  return graph.tensor(Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, k) => k), shape);
+}
+
+/** A fresh loop variable over `0..extent-1`; negative ids never meet the checker's. */
+function freshLoop(graph: Graph, extent: number): Node {
+  return graph.loopVariable(-1 - graph.nodes.length, 0, extent);
+}
+
+/**
+ * `u^T dy/dx` by reverse accumulation, before `differentiable`. The reverse pass moves
+ * params only, so `x` is first replaced by a fresh param placeholder, and back afterwards.
+ */
+function pullback(graph: Graph, y: Node, x: Node, u: Node, guarded: boolean): Node {
+  const own = x.op === "input" && x.role === "param";
+  const p = own ? x : graph.input(`#d${graph.nodes.length}`, "param", x.shape);
+  // y may itself hold backward-only operations (a derivative not yet made differentiable).
+  const yp = differentiable(graph, own ? y : substitute(graph, y, x, p), { gates: false });
+  const [g] = differentiate(graph, [{ output: yp, seed: u, guarded }], [p]);
+  return own ? g : substitute(graph, g, p, x);
+}
+
+/** `gradient(y, x)`: dy/dx for a scalar `y`, shaped like `x`. */
+export function gradient(graph: Graph, y: Node, x: Node): Node {
+  if (y.size !== 1) throw new Error(`internal: gradient of a non-scalar ${y.shape}`);
+  return vjp(graph, y, x, y.shape.length ? ones(graph, y.shape) : graph.constant(1));
+}
+
+/** `vjp(y, x, u)`: `u^T J`, shaped like `x`; `u` is shaped like `y`. */
+export function vjp(graph: Graph, y: Node, x: Node, u: Node): Node {
+  if (!sameShape(u.shape, y.shape)) throw new Error(`internal: vjp seed of another shape than y`);
+  return differentiable(graph, pullback(graph, y, x, u, false));
+}
+
+/** `jvp(y, x, v)`: `J v`, shaped like `y`; `v` is shaped like `x` (forward accumulation). */
+export function jvp(graph: Graph, y: Node, x: Node, v: Node): Node {
+  const [t] = pushforward(graph, [y], new Map([[x, v]]));
+  return differentiable(graph, t);
+}
+
+/**
+ * Whether `y` is an elementwise map of `x` (same shape, every step from `x` to `y` an
+ * elementwise operation or a gate on operands shaped like `x`): its Jacobian is diagonal.
+ */
+export function isElementwiseMap(graph: Graph, y: Node, x: Node): boolean {
+  if (!sameShape(y.shape, x.shape)) return false;
+  const depends = new Set<number>([x.id]);
+  for (const n of cone(graph, [y])) {
+    if (n.id <= x.id) continue;
+    const operands = n.op === "gate" ? n.args.slice(1, 1 + n.arity!) : n.args;
+    const moving = operands.filter((a) => depends.has(a.id));
+    if (!moving.length) continue;
+    if (!(isElementwise(n.op) || n.op === "gate") || !sameShape(n.shape, x.shape)) return false;
+    if (moving.some((a) => !sameShape(a.shape, x.shape))) return false;
+    depends.add(n.id);
+  }
+  return true;
+}
+
+/**
+ * `jacobian(y, x)`: shape `y.shape ++ x.shape`. A diagonal Jacobian is its derivative
+ * vector placed on the diagonal; otherwise min(m, n) passes, forward (one per element of
+ * `x`) or reverse (one per element of `y`), built once over a loop variable that picks the
+ * one-hot direction and batched into one tensor computation.
+ */
+export function jacobian(graph: Graph, y: Node, x: Node): Node {
+  return jacobianOf(graph, y, x).node;
+}
+
+function jacobianOf(graph: Graph, y: Node, x: Node): { node: Node; diagonal: boolean } {
+  const shape = [...y.shape, ...x.shape];
+  const [m, n] = [y.size, x.size];
+  if (n === 1) return { node: reshape(graph, jvp(graph, y, x, ones(graph, x.shape)), shape), diagonal: m === 1 };
+  if (m === 1) return { node: reshape(graph, vjp(graph, y, x, ones(graph, y.shape)), shape), diagonal: false };
+  if (isElementwiseMap(graph, y, x)) {
+    const d = jvp(graph, y, x, ones(graph, x.shape));
+    return { node: graph.scatter([{ values: d, map: { offset: 0, strides: rowMajor(x.shape).map((s) => s * (n + 1)) } }], shape), diagonal: true };
+  }
+  const forward = n <= m;
+  const steps = forward ? n : m;
+  const direction = forward ? x.shape : y.shape;
+  const pass = (oneHot: Node) =>
+    forward ? pushforward(graph, [y], new Map([[x, oneHot]]), { guarded: true })[0] : pullback(graph, y, x, oneHot, true);
+  let stacked: Node;
+  try {
+    const loop = freshLoop(graph, steps);
+    stacked = batchOver(graph, loop, pass(graph.elementwise("eq", [positions(graph, direction), loop])));
+  } catch (e) {
+    if (!(e instanceof Unbatchable)) throw e;
+    // No batching rule for something in the pass: one pass per direction.
+    const cols: Node[] = [];
+    for (let k = 0; k < steps; k++)
+      cols.push(pass(graph.tensor(Array.from({ length: steps }, (_, j) => (j === k ? 1 : 0)), direction)));
+    stacked = graph.pack(cols);
+  }
+  // Forward passes give columns, stacked as [n, ...y.shape]; reverse ones give rows.
+  const J = forward
+    ? graph.gather(stacked, shape, { offset: 0, strides: [...rowMajor(y.shape), ...rowMajor(x.shape).map((s) => s * m)] })
+    : reshape(graph, stacked, shape);
+  return { node: differentiable(graph, J), diagonal: false };
+}
+
+/**
+ * `hessian(y, x)`: the Jacobian of the gradient (forward over reverse). The passes give
+ * `H[i, j]` and `H[j, i]` by different roundings, so the result takes the upper triangle
+ * (i <= j) and mirrors it: exactly symmetric. A diagonal Hessian is symmetric already.
+ */
+export function hessian(graph: Graph, y: Node, x: Node): Node {
+  const { node: H, diagonal } = jacobianOf(graph, gradient(graph, y, x), x);
+  const n = x.size;
+  if (diagonal) return H;
+  const flat = reshape(graph, H, [n, n]);
+  const mirrored = graph.gather(flat, [n, n], { offset: 0, strides: [1, n] });
+  const upper = graph.tensor(Array.from({ length: n * n }, (_, k) => (Math.floor(k / n) <= k % n ? 1 : 0)), [n, n]);
+  return reshape(graph, graph.elementwise("where", [upper, flat, mirrored]), H.shape);
+}
+
+/**
+ * `root` rebuilt so that differentiating it again follows the language's conventions: a
+ * gate's local gradients read the gate where they read its forward value (`out`), and the
+ * backward-only operations become differentiable ones with the same values:
+ * chainmul(g, l) is where(g == 0, 0, g l), reluGrad(g, x) is where(x > 0, g, 0), and
+ * prodexcept multiplies each group with the element itself replaced by 1.
+ */
+export function differentiable(graph: Graph, root: Node, options: { gates: boolean } = { gates: true }): Node {
+  const nodes = cone(graph, [root]);
+  const gateOf = options.gates ? gatesByForward(graph) : new Map<number, Node>();
+  const done = new Map<number, Node>();
+  const get = (a: Node) => done.get(a.id) ?? a;
+  const saved = graph.line;
+  for (const n of nodes) {
+    if (done.has(n.id)) continue;
+    graph.line = n.line;
+    const gate = gateOf.get(n.id);
+    if (gate) {
+      // Readers of the forward value read the gate; the gate keeps its forward operand and
+      // local gradients, and takes its (rebuilt) arguments, all of which come before.
+      const k = gate.arity!;
+      const args = gate.args.slice(1, 1 + k).map(get);
+      const made = graph.gate(gate.name!, gate.args[0], args, gate.args.slice(1 + k));
+      done.set(n.id, made);
+      done.set(gate.id, made);
+      continue;
+    }
+    // A gate keeps its forward operand (only a value); its arguments and local gradients follow.
+    const args = n.args.map((a, k) => (n.op === "gate" && k === 0 ? a : get(a)));
+    let made: Node;
+    if (n.op === "chainmul") {
+      const [g, l] = args;
+      made = graph.elementwise("where", [graph.elementwise("eq", [g, graph.constant(0)]), graph.constant(0), graph.elementwise("mul", [g, l])]);
+    } else if (n.op === "reluGrad") {
+      const [g, x] = args;
+      made = graph.elementwise("where", [graph.elementwise("gt", [x, graph.constant(0)]), g, graph.constant(0)]);
+    } else if (n.op === "prodexcept") made = lowerProdExcept(graph, args[0], n.keep ?? 0);
+    else made = remake(graph, n, args);
+    if (made !== n) done.set(n.id, made);
+  }
+  graph.line = saved;
+  return get(root);
+}
+
+const gateIndex = new WeakMap<Graph, { scanned: number; gates: Map<number, Node> }>();
+
+/**
+ * The gate whose forward operand each node is (the first such gate), unless the forward
+ * operand is one of the gate's arguments (def f(z) = z). A derivative may read a gate's
+ * local gradients without reading the gate, so the whole graph is indexed, once.
+ */
+function gatesByForward(graph: Graph): Map<number, Node> {
+  let index = gateIndex.get(graph);
+  if (!index) gateIndex.set(graph, (index = { scanned: 0, gates: new Map() }));
+  for (; index.scanned < graph.nodes.length; index.scanned++) {
+    const n = graph.nodes[index.scanned];
+    if (n.op === "gate" && !index.gates.has(n.args[0].id) && !n.args.slice(1, 1 + n.arity!).includes(n.args[0])) index.gates.set(n.args[0].id, n);
+  }
+  return index.gates;
+}
+
+/** prodexcept(x) as prod over each group with the element itself replaced by 1 (no division). */
+function lowerProdExcept(graph: Graph, x: Node, keep: number): Node {
+  const kept = x.shape.slice(0, keep);
+  const m = x.size / kept.reduce((a, b) => a * b, 1);
+  const eye = graph.tensor(Array.from({ length: m * m }, (_, k) => (Math.floor(k / m) === k % m ? 1 : 0)), [m, m]);
+  const full = [...kept, m, m];
+  const eyes = graph.gather(eye, full, { offset: 0, strides: [...kept.map(() => 0), m, 1] });
+  const rows = graph.gather(reshape(graph, x, [...kept, m]), full, { offset: 0, strides: [...rowMajor(kept).map((s) => s * m), 0, 1] });
+  const product = graph.reduce("prod", graph.elementwise("where", [eyes, graph.constant(1), rows]), keep + 1);
+  return reshape(graph, product, x.shape);
+}
