@@ -11,7 +11,7 @@ import { scalarize } from "./ir/scalarize.js";
 import { printStraightLine, type Sink } from "./emit/straight.js";
 import { printTapes, type TapeLeaf } from "./emit/tape.js";
 import { isElementwise } from "./ir/ops.js";
-import { printLoops, SMALL_TENSOR } from "./emit/loops.js";
+import { printLoops, SMALL_TENSOR } from "./loops/index.js";
 import { splitBody, type Part } from "./emit/split.js";
 import type { Graph } from "./ir/graph.js";
 import { commentSafe, key, printModule, type ModuleParts } from "./emit/module.js";
@@ -299,11 +299,11 @@ function lowerToLoops(
   const localOf = inputLocals(program);
   const leafName = (n: Node): string | undefined => (n.op === "input" ? localOf(n) : undefined);
   const outputSinks = outputs.map((o) =>
-    o.node.shape.length ? { node: o.node, tensor: `outputs[${key(o.name)}]` } : { node: o.node, scalar: (x: string) => `outputs[${key(o.name)}] = ${x};` },
+    o.node.shape.length ? { node: o.node, tensor: `outputs[${key(o.name)}]` } : { node: o.node, scalar: `outputs[${key(o.name)}]` },
   );
   const paramArgs = args.filter((a) => a.role === "param");
   const gradSinks = paramArgs.map((p, k) =>
-    p.shape.length ? { node: grads[k], tensor: `grad[${key(p.name)}]`, direct: true } : { node: grads[k], scalar: (x: string) => `grad[${key(p.name)}] = ${x};` },
+    p.shape.length ? { node: grads[k], tensor: `grad[${key(p.name)}]`, direct: true } : { node: grads[k], scalar: `grad[${key(p.name)}]` },
   );
   const fwd = printLoops(graph, outputSinks, leafName, where);
   const bwd = printLoops(graph, [...outputSinks, ...gradSinks], leafName, where);

@@ -113,11 +113,11 @@ export function forwardInto(args, outputs) {
       const a3_ix2p1 = a3[i * 2 + 1];
       const b12_i = relu((a4[i] + (a3_ix2 * a0_0 + a3_ix2p1 * a0_1)));
       const a5_i = a5[i];
-      t13s0 += a5_i * b12_i;
+      t13s0 += (a5_i * b12_i);
       const a5_ip100 = a5[i + 100];
-      t13s1 += a5_ip100 * b12_i;
+      t13s1 += (a5_ip100 * b12_i);
       const a5_ip200 = a5[i + 200];
-      t13s2 += a5_ip200 * b12_i;
+      t13s2 += (a5_ip200 * b12_i);
       t28 += (a3_ix2 * a3_ix2);
       t28 += (a3_ix2p1 * a3_ix2p1);
       t30 += (a5_i * a5_i);
@@ -130,11 +130,11 @@ export function forwardInto(args, outputs) {
       const a3_ix2p1 = a3[i * 2 + 1];
       const b12_i = relu((a4[i] + (a3_ix2 * a0_0 + a3_ix2p1 * a0_1)));
       const a5_i = a5[i];
-      t13s0 += a5_i * b12_i;
+      t13s0 += (a5_i * b12_i);
       const a5_ip100 = a5[i + 100];
-      t13s1 += a5_ip100 * b12_i;
+      t13s1 += (a5_ip100 * b12_i);
       const a5_ip200 = a5[i + 200];
-      t13s2 += a5_ip200 * b12_i;
+      t13s2 += (a5_ip200 * b12_i);
       t28 += (a3_ix2 * a3_ix2);
       t28 += (a3_ix2p1 * a3_ix2p1);
       t30 += (a5_i * a5_i);
@@ -147,11 +147,11 @@ export function forwardInto(args, outputs) {
       const a3_ix2p1 = a3[i * 2 + 1];
       const b12_i = relu((a4[i] + (a3_ix2 * a0_0 + a3_ix2p1 * a0_1)));
       const a5_i = a5[i];
-      t13s0 += a5_i * b12_i;
+      t13s0 += (a5_i * b12_i);
       const a5_ip100 = a5[i + 100];
-      t13s1 += a5_ip100 * b12_i;
+      t13s1 += (a5_ip100 * b12_i);
       const a5_ip200 = a5[i + 200];
-      t13s2 += a5_ip200 * b12_i;
+      t13s2 += (a5_ip200 * b12_i);
       t28 += (a3_ix2 * a3_ix2);
       t28 += (a3_ix2p1 * a3_ix2p1);
       t30 += (a5_i * a5_i);
@@ -164,11 +164,11 @@ export function forwardInto(args, outputs) {
       const a3_ix2p1 = a3[i * 2 + 1];
       const b12_i = relu((a4[i] + (a3_ix2 * a0_0 + a3_ix2p1 * a0_1)));
       const a5_i = a5[i];
-      t13s0 += a5_i * b12_i;
+      t13s0 += (a5_i * b12_i);
       const a5_ip100 = a5[i + 100];
-      t13s1 += a5_ip100 * b12_i;
+      t13s1 += (a5_ip100 * b12_i);
       const a5_ip200 = a5[i + 200];
-      t13s2 += a5_ip200 * b12_i;
+      t13s2 += (a5_ip200 * b12_i);
       t28 += (a3_ix2 * a3_ix2);
       t28 += (a3_ix2p1 * a3_ix2p1);
       t30 += (a5_i * a5_i);
@@ -249,16 +249,16 @@ export function backwardInto(args, seed, grad, outputs) {
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
       const i = i0;
-      const b12_i = relu((a4[i] + (a3[i * 2] * a0_0 + a3[i * 2 + 1] * a0_1)));
       const a3_ix2 = a3[i * 2];
       const a3_ix2p1 = a3[i * 2 + 1];
+      const b12_i = relu((a4[i] + (a3_ix2 * a0_0 + a3_ix2p1 * a0_1)));
       b12[i] = b12_i;
       const a5_i = a5[i];
-      t13s0 += a5_i * b12_i;
+      t13s0 += (a5_i * b12_i);
       const a5_ip100 = a5[i + 100];
-      t13s1 += a5_ip100 * b12_i;
+      t13s1 += (a5_ip100 * b12_i);
       const a5_ip200 = a5[i + 200];
-      t13s2 += a5_ip200 * b12_i;
+      t13s2 += (a5_ip200 * b12_i);
       t28 += (a3_ix2 * a3_ix2);
       t28 += (a3_ix2p1 * a3_ix2p1);
       t30 += (a5_i * a5_i);
@@ -267,16 +267,16 @@ export function backwardInto(args, seed, grad, outputs) {
     }
     {
       const i = i0 + 1;
-      const b12_i = relu((a4[i] + (a3[i * 2] * a0_0 + a3[i * 2 + 1] * a0_1)));
       const a3_ix2 = a3[i * 2];
       const a3_ix2p1 = a3[i * 2 + 1];
+      const b12_i = relu((a4[i] + (a3_ix2 * a0_0 + a3_ix2p1 * a0_1)));
       b12[i] = b12_i;
       const a5_i = a5[i];
-      t13s0 += a5_i * b12_i;
+      t13s0 += (a5_i * b12_i);
       const a5_ip100 = a5[i + 100];
-      t13s1 += a5_ip100 * b12_i;
+      t13s1 += (a5_ip100 * b12_i);
       const a5_ip200 = a5[i + 200];
-      t13s2 += a5_ip200 * b12_i;
+      t13s2 += (a5_ip200 * b12_i);
       t28 += (a3_ix2 * a3_ix2);
       t28 += (a3_ix2p1 * a3_ix2p1);
       t30 += (a5_i * a5_i);
@@ -285,16 +285,16 @@ export function backwardInto(args, seed, grad, outputs) {
     }
     {
       const i = i0 + 2;
-      const b12_i = relu((a4[i] + (a3[i * 2] * a0_0 + a3[i * 2 + 1] * a0_1)));
       const a3_ix2 = a3[i * 2];
       const a3_ix2p1 = a3[i * 2 + 1];
+      const b12_i = relu((a4[i] + (a3_ix2 * a0_0 + a3_ix2p1 * a0_1)));
       b12[i] = b12_i;
       const a5_i = a5[i];
-      t13s0 += a5_i * b12_i;
+      t13s0 += (a5_i * b12_i);
       const a5_ip100 = a5[i + 100];
-      t13s1 += a5_ip100 * b12_i;
+      t13s1 += (a5_ip100 * b12_i);
       const a5_ip200 = a5[i + 200];
-      t13s2 += a5_ip200 * b12_i;
+      t13s2 += (a5_ip200 * b12_i);
       t28 += (a3_ix2 * a3_ix2);
       t28 += (a3_ix2p1 * a3_ix2p1);
       t30 += (a5_i * a5_i);
@@ -303,16 +303,16 @@ export function backwardInto(args, seed, grad, outputs) {
     }
     {
       const i = i0 + 3;
-      const b12_i = relu((a4[i] + (a3[i * 2] * a0_0 + a3[i * 2 + 1] * a0_1)));
       const a3_ix2 = a3[i * 2];
       const a3_ix2p1 = a3[i * 2 + 1];
+      const b12_i = relu((a4[i] + (a3_ix2 * a0_0 + a3_ix2p1 * a0_1)));
       b12[i] = b12_i;
       const a5_i = a5[i];
-      t13s0 += a5_i * b12_i;
+      t13s0 += (a5_i * b12_i);
       const a5_ip100 = a5[i + 100];
-      t13s1 += a5_ip100 * b12_i;
+      t13s1 += (a5_ip100 * b12_i);
       const a5_ip200 = a5[i + 200];
-      t13s2 += a5_ip200 * b12_i;
+      t13s2 += (a5_ip200 * b12_i);
       t28 += (a3_ix2 * a3_ix2);
       t28 += (a3_ix2p1 * a3_ix2p1);
       t30 += (a5_i * a5_i);
@@ -363,45 +363,57 @@ export function backwardInto(args, seed, grad, outputs) {
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
       const i = i0;
-      const h55_i = (b12[i] > 0 ? (t48_0 * a5[i] + t48_1 * a5[i + 100] + t48_2 * a5[i + 200]) : 0);
+      const a5_i = a5[i];
+      const a5_ip100 = a5[i + 100];
+      const a5_ip200 = a5[i + 200];
       const b12_i = b12[i];
+      const h55_i = b12_i > 0 ? (t48_0 * a5_i + t48_1 * a5_ip100 + t48_2 * a5_ip200) : 0;
       h55[i] = h55_i;
-      h61[i] = ((t48_0 * b12_i) + (2 * (a5[i] * t26)));
-      h61[i + 100] = ((t48_1 * b12_i) + (2 * (a5[i + 100] * t26)));
-      h61[i + 200] = ((t48_2 * b12_i) + (2 * (a5[i + 200] * t26)));
+      h61[i] = ((t48_0 * b12_i) + (2 * (a5_i * t26)));
+      h61[i + 100] = ((t48_1 * b12_i) + (2 * (a5_ip100 * t26)));
+      h61[i + 200] = ((t48_2 * b12_i) + (2 * (a5_ip200 * t26)));
       h63[i * 2] = ((h55_i * a0_0) + (2 * (a3[i * 2] * t26)));
       h63[i * 2 + 1] = ((h55_i * a0_1) + (2 * (a3[i * 2 + 1] * t26)));
     }
     {
       const i = i0 + 1;
-      const h55_i = (b12[i] > 0 ? (t48_0 * a5[i] + t48_1 * a5[i + 100] + t48_2 * a5[i + 200]) : 0);
+      const a5_i = a5[i];
+      const a5_ip100 = a5[i + 100];
+      const a5_ip200 = a5[i + 200];
       const b12_i = b12[i];
+      const h55_i = b12_i > 0 ? (t48_0 * a5_i + t48_1 * a5_ip100 + t48_2 * a5_ip200) : 0;
       h55[i] = h55_i;
-      h61[i] = ((t48_0 * b12_i) + (2 * (a5[i] * t26)));
-      h61[i + 100] = ((t48_1 * b12_i) + (2 * (a5[i + 100] * t26)));
-      h61[i + 200] = ((t48_2 * b12_i) + (2 * (a5[i + 200] * t26)));
+      h61[i] = ((t48_0 * b12_i) + (2 * (a5_i * t26)));
+      h61[i + 100] = ((t48_1 * b12_i) + (2 * (a5_ip100 * t26)));
+      h61[i + 200] = ((t48_2 * b12_i) + (2 * (a5_ip200 * t26)));
       h63[i * 2] = ((h55_i * a0_0) + (2 * (a3[i * 2] * t26)));
       h63[i * 2 + 1] = ((h55_i * a0_1) + (2 * (a3[i * 2 + 1] * t26)));
     }
     {
       const i = i0 + 2;
-      const h55_i = (b12[i] > 0 ? (t48_0 * a5[i] + t48_1 * a5[i + 100] + t48_2 * a5[i + 200]) : 0);
+      const a5_i = a5[i];
+      const a5_ip100 = a5[i + 100];
+      const a5_ip200 = a5[i + 200];
       const b12_i = b12[i];
+      const h55_i = b12_i > 0 ? (t48_0 * a5_i + t48_1 * a5_ip100 + t48_2 * a5_ip200) : 0;
       h55[i] = h55_i;
-      h61[i] = ((t48_0 * b12_i) + (2 * (a5[i] * t26)));
-      h61[i + 100] = ((t48_1 * b12_i) + (2 * (a5[i + 100] * t26)));
-      h61[i + 200] = ((t48_2 * b12_i) + (2 * (a5[i + 200] * t26)));
+      h61[i] = ((t48_0 * b12_i) + (2 * (a5_i * t26)));
+      h61[i + 100] = ((t48_1 * b12_i) + (2 * (a5_ip100 * t26)));
+      h61[i + 200] = ((t48_2 * b12_i) + (2 * (a5_ip200 * t26)));
       h63[i * 2] = ((h55_i * a0_0) + (2 * (a3[i * 2] * t26)));
       h63[i * 2 + 1] = ((h55_i * a0_1) + (2 * (a3[i * 2 + 1] * t26)));
     }
     {
       const i = i0 + 3;
-      const h55_i = (b12[i] > 0 ? (t48_0 * a5[i] + t48_1 * a5[i + 100] + t48_2 * a5[i + 200]) : 0);
+      const a5_i = a5[i];
+      const a5_ip100 = a5[i + 100];
+      const a5_ip200 = a5[i + 200];
       const b12_i = b12[i];
+      const h55_i = b12_i > 0 ? (t48_0 * a5_i + t48_1 * a5_ip100 + t48_2 * a5_ip200) : 0;
       h55[i] = h55_i;
-      h61[i] = ((t48_0 * b12_i) + (2 * (a5[i] * t26)));
-      h61[i + 100] = ((t48_1 * b12_i) + (2 * (a5[i + 100] * t26)));
-      h61[i + 200] = ((t48_2 * b12_i) + (2 * (a5[i + 200] * t26)));
+      h61[i] = ((t48_0 * b12_i) + (2 * (a5_i * t26)));
+      h61[i + 100] = ((t48_1 * b12_i) + (2 * (a5_ip100 * t26)));
+      h61[i + 200] = ((t48_2 * b12_i) + (2 * (a5_ip200 * t26)));
       h63[i * 2] = ((h55_i * a0_0) + (2 * (a3[i * 2] * t26)));
       h63[i * 2 + 1] = ((h55_i * a0_1) + (2 * (a3[i * 2 + 1] * t26)));
     }

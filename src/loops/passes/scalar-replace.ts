@@ -1,0 +1,163 @@
+// Scalar replacement: elements that live in locals instead of memory.
+//   - A scratch buffer that one top-level loop writes at `[i]` (once, before any read) and
+//     reads only at `[i]`, and that nothing else touches except its element n (one past the
+//     loop, the last element of a carried sum) written once right after the loop, becomes a
+//     local of the loop body (`b11_i`, `b11_last`), and its module buffer goes.
+//   - In a loop body, an element written once with `=` and read further down is read from the
+//     local its value went into; an element only read, several times, is loaded once. Every
+//     store is to a typed array V8 cannot prove distinct from the others, so it would load
+//     the element again at each use. (The spiral net's backward loop reads the hidden
+//     layer's element four times, and its bias gradient twice after writing it.)
+
+import { accesses, affineKey, bufferKey, hasNested, isVariable, load, local, mapExpr, visitExpr, type Affine, type Buffer, type Expr, type Stmt } from "../ir.js";
+
+type Loop = Extract<Stmt, { k: "loop" }>;
+
+/** Scratch buffers of `body` that can become loop locals; `stores` run after it and keep what they read. */
+export function replaceBuffers(body: readonly Stmt[], stores: readonly Stmt[]): { body: Stmt[]; replaced: Set<string> } {
+  // Where each scratch buffer is accessed: top-level statement positions.
+  const at = new Map<string, number[]>();
+  body.forEach((s, k) => {
+    for (const p of accesses([s]).buffers) {
+      if (p.buffer.kind !== "scratch") continue;
+      const list = at.get(p.buffer.name) ?? [];
+      if (list[list.length - 1] !== k) list.push(k);
+      at.set(p.buffer.name, list);
+    }
+  });
+  const inStores = new Set(accesses(stores).buffers.map((p) => p.buffer.name));
+  const out = [...body];
+  const replaced = new Set<string>();
+  body.forEach((s, k) => {
+    if (s.k !== "loop" || s.from !== 0 || s.step !== 1 || hasNested(s.body)) return;
+    const loop = s as Loop;
+    const last = loop.extent;
+    // One walk over the body: per scratch buffer, its accesses there.
+    const inside = new Map<string, { first: number; writes: number; atV: boolean; firstCount: number }>();
+    loop.body.forEach((x, j) => {
+      for (const p of accesses([x]).buffers) {
+        if (p.buffer.kind !== "scratch") continue;
+        let e = inside.get(p.buffer.name);
+        if (!e) inside.set(p.buffer.name, (e = { first: j, writes: 0, atV: true, firstCount: 0 }));
+        if (p.write) e.writes++;
+        e.atV &&= p.index !== undefined && isVariable(p.index, loop.v);
+        if (e.first === j) e.firstCount++;
+      }
+    });
+    for (const [name, e] of inside) {
+      if (inStores.has(name)) continue;
+      const positions = at.get(name)!;
+      if (positions.some((p) => p < k)) continue;
+      // Inside: one `x[i] = e` before any other access, every access at [i].
+      const def = loop.body[e.first];
+      if (def.k !== "store" || def.buffer.name !== name || def.op !== "=" || e.firstCount !== 1 || e.writes !== 1 || !e.atV) continue;
+      // Outside: after the loop, element `last` only, first written at top level.
+      const later = positions.filter((p) => p > k);
+      const outside = later.flatMap((p) => accesses([body[p]]).buffers.filter((x) => x.buffer.name === name));
+      if (!outside.every((p) => p.index && p.index.terms.length === 0 && p.index.c === last)) continue;
+      if (later.length) {
+        const head = body[later[0]];
+        if (head.k !== "store" || head.buffer.name !== name || head.op !== "=" || accesses([head]).buffers.filter((x) => x.buffer.name === name).length !== 1) continue;
+      }
+      replaced.add(name);
+      const inner = `${name}_${loop.v}`;
+      const tail = `${name}_last`;
+      const toLocal = (e: Expr, v: string) => (e.k === "load" && e.buffer.name === name ? local(v) : e);
+      const rewrite = (x: Stmt, v: string): Stmt[] => {
+        const mapped = mapStmtsShallow(x, (e) => mapExpr(e, (y) => toLocal(y, v)));
+        if (mapped.k === "store" && mapped.buffer.name === name) return [{ k: "let", name: v, value: mapped.value }];
+        return [mapped];
+      };
+      const current = out[k] as Loop;
+      out[k] = { ...current, body: current.body.flatMap((x) => rewrite(x, inner)) };
+      for (const p of later) out[p] = rewriteDeep(out[p], (x) => rewrite(x, tail));
+    }
+  });
+  return { body: out, replaced };
+}
+
+/** A statement with `f` applied to its own expressions (not nested statements). */
+function mapStmtsShallow(s: Stmt, f: (e: Expr) => Expr): Stmt {
+  switch (s.k) {
+    case "store":
+    case "let":
+    case "assign":
+    case "fill":
+    case "result":
+      return { ...s, value: f(s.value) } as Stmt;
+    default:
+      return s;
+  }
+}
+
+/** `s` with every statement in it (itself included) replaced by `f`'s statements. */
+function rewriteDeep(s: Stmt, f: (s: Stmt) => Stmt[]): Stmt {
+  if (s.k === "loop" || s.k === "block") return { ...s, body: s.body.flatMap((x) => (x.k === "loop" || x.k === "block" ? [rewriteDeep(x, f)] : f(x))) };
+  const r = f(s);
+  return r.length === 1 ? r[0] : { k: "block", body: r };
+}
+
+/** Local name of an element: `a2_ix2p1` for `a2[i * 2 + 1]`. */
+export function elementLocal(b: Buffer, x: Affine): string {
+  const n = (c: number) => (c < 0 ? `m${-c}` : String(c));
+  const parts = x.terms.map(([v, c]) => (c === 1 ? v : `${v}x${n(c)}`));
+  if (x.c !== 0 || parts.length === 0) parts.push(n(x.c));
+  return `${b.name}_${parts.join("p")}`;
+}
+
+const bindable = (b: Buffer) => b.kind === "argument" || b.kind === "scratch" || b.kind === "holder";
+const keyOf = (b: Buffer, x: Affine) => `${bufferKey(b)}${affineKey(x)}`;
+
+/** Repeated element reads of each top-level loop body bound once (see the file's comment). */
+export function bindElementReads(body: readonly Stmt[]): Stmt[] {
+  return body.map((s) => (s.k === "loop" && !hasNested(s.body) ? { ...s, body: bindBody(s.body) } : s));
+}
+
+function bindBody(body: readonly Stmt[]): Stmt[] {
+  const writes = new Map<string, number>();
+  const count = new Map<string, number>();
+  const order: { key: string; buffer: Buffer; index: Affine; write: boolean; stmt: number }[][] = [];
+  body.forEach((s, k) => {
+    const list: (typeof order)[number] = [];
+    if (s.k === "store" && bindable(s.buffer)) writes.set(s.buffer.name, (writes.get(s.buffer.name) ?? 0) + 1);
+    if (s.k === "store" && bindable(s.buffer) && !s.dynamic) {
+      list.push({ key: keyOf(s.buffer, s.index), buffer: s.buffer, index: s.index, write: true, stmt: k });
+    }
+    if (s.k === "store" || s.k === "let" || s.k === "assign" || s.k === "fill" || s.k === "result")
+      visitExpr(s.value, (e) => {
+        if (e.k === "load" && bindable(e.buffer) && !e.dynamic) list.push({ key: keyOf(e.buffer, e.index), buffer: e.buffer, index: e.index, write: false, stmt: k });
+      });
+    for (const a of list) count.set(a.key, (count.get(a.key) ?? 0) + 1);
+    order.push(list);
+  });
+  const bound = new Map<string, string>();
+  const seen = new Set<string>();
+  const out: Stmt[] = [];
+  const bind = (e: Expr): Expr => (e.k === "load" && !e.dynamic ? (bound.has(keyOf(e.buffer, e.index)) ? local(bound.get(keyOf(e.buffer, e.index))!) : e) : e);
+  body.forEach((s, k) => {
+    let defined: { name: string } | undefined;
+    const before: Stmt[] = [];
+    order[k].forEach((a, position) => {
+      if (seen.has(a.key)) return;
+      seen.add(a.key);
+      const name = elementLocal(a.buffer, a.index);
+      if (a.write && position === 0) {
+        // Written once with `=`, read further down: the value is at hand.
+        if (writes.get(a.buffer.name) !== 1 || s.k !== "store" || s.op !== "=" || count.get(a.key)! < 2) return;
+        defined = { name };
+        return;
+      }
+      if (a.write || writes.has(a.buffer.name) || count.get(a.key)! < 2) return;
+      // Only read, never written in the body, at least twice: read once.
+      before.push({ k: "let", name, value: load(a.buffer, a.index) });
+      bound.set(a.key, name);
+    });
+    out.push(...before);
+    const value = (x: Expr) => mapExpr(x, bind);
+    if (defined && s.k === "store") {
+      out.push({ k: "let", name: defined.name, value: value(s.value) }, { ...s, value: local(defined.name) });
+      bound.set(keyOf(s.buffer, s.index), defined.name);
+    } else out.push(mapStmtsShallow(s, value));
+  });
+  return out;
+}

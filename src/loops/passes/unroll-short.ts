@@ -1,0 +1,34 @@
+// Short axes written out: a loop of at most SMALL_EXTENT steps becomes that many copies of
+// its body with the variable replaced by a literal, so that small tensors kept in locals
+// (`t7_0`, `t7_1`) can be named and a [3, 100] tensor is one loop of three statements, not
+// three loops. Locals declared inside a copy get the step as a suffix, so copies of a dot
+// product's accumulator stay apart. Loops nest as deep as a tensor's rank: the recursion is
+// bounded.
+
+import { SMALL_EXTENT } from "../lower.js";
+import { lit, renameLocals, substituteStmts, type Stmt } from "../ir.js";
+
+export function unrollShortLoops(body: readonly Stmt[]): Stmt[] {
+  const out: Stmt[] = [];
+  for (const s of body) {
+    if (s.k === "block") {
+      out.push({ ...s, body: unrollShortLoops(s.body) });
+      continue;
+    }
+    if (s.k !== "loop") {
+      out.push(s);
+      continue;
+    }
+    const inner = unrollShortLoops(s.body);
+    if (s.extent > SMALL_EXTENT || s.step !== 1) {
+      out.push({ ...s, body: inner });
+      continue;
+    }
+    const declared = new Set(inner.filter((x) => x.k === "let").map((x) => (x as { name: string }).name));
+    for (let step = 0; step < s.extent; step++) {
+      const copy = substituteStmts(inner, s.v, lit(s.from + step));
+      out.push(...(declared.size ? renameLocals(copy, (n) => (declared.has(n) ? `${n}_${step}` : n)) : copy));
+    }
+  }
+  return out;
+}
