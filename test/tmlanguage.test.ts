@@ -152,6 +152,66 @@ output f = sigmoid(w[0]*x[0] + w[1]*x[1] + w[2])  # note
   });
 });
 
+describe("version 2 forms", () => {
+  it("slices: the ':' of an index item", () => {
+    const line = "y = M[:, j] + x[1::2] + x[a:b:s]";
+    const colons = tokenize(line).filter((t) => t.text === ":");
+    expect(colons.length).toBe(5);
+    for (const t of colons) expect(t.scopes.at(-1)).toBe("punctuation.separator.slice.expr");
+    expect(scope(line, "b")).toBe("variable.other.expr");
+  });
+
+  it("named arguments, with true and false as their values; a comparison is not one", () => {
+    const line = "s = sum(x, axis=-1, keepdims=true) + f(a == b)";
+    expect(scope(line, "axis")).toBe("variable.parameter.named.expr");
+    expect(scope(line, "keepdims")).toBe("variable.parameter.named.expr");
+    expect(scope(line, "=", 1)).toBe("keyword.operator.assignment.expr");
+    expect(scope(line, "true")).toBe("constant.language.boolean.expr");
+    expect(scope(line, "a")).toBe("variable.other.expr");
+    expect(scope(line, "==")).toBe("keyword.operator.comparison.expr");
+    expect(scope("y = true + 1", "true")).toBe("variable.other.expr");
+    expect(scope("v = sum(X[i] for i in 0..n, axis=0)", "axis")).toBe("variable.parameter.named.expr");
+  });
+
+  it("strings, with no comment inside; one left open is marked", () => {
+    const line = 'C = einsum("ij,jk->ik", A, B) + g("a#b")';
+    expect(scope(line, "ij,jk->ik")).toBe("string.quoted.double.expr");
+    expect(scope(line, '"')).toBe("punctuation.definition.string.begin.expr");
+    expect(scope(line, '"', 1)).toBe("punctuation.definition.string.end.expr");
+    expect(scope(line, "a#b")).toBe("string.quoted.double.expr");
+    expect(scope(line, "einsum")).toMatch(/^(support\.function\.builtin|entity\.name\.function\.call)\.expr$/);
+    expect(scope('x = "ij', '"ij')).toBe("invalid.illegal.unterminated-string.expr");
+  });
+
+  it("dim starts a declaration only before a name; elsewhere it is a name", () => {
+    expect(scope("dim N, M", "dim")).toBe("keyword.other.declaration.dim.expr");
+    expect(scope("dim N, M", "N")).toBe("variable.other.declaration.expr");
+    expect(scope("dim N, M", "M")).toBe("variable.other.declaration.expr");
+    expect(scope("a = 1; dim N", "dim")).toBe("keyword.other.declaration.dim.expr");
+    expect(scope("dim = 3", "dim")).toBe("variable.other.expr");
+    expect(scope("y = f(dim) + dim", "dim", 1)).toBe("variable.other.expr");
+    expect(scope("param dim", "dim")).toBe("variable.other.declaration.expr");
+    expect(scope("output dim", "dim")).toBe("variable.other.output.expr");
+  });
+
+  it("int after an input's name or shape; a name elsewhere", () => {
+    const line = "input y[N] int, n int, x[N, 2]";
+    expect(scope(line, "int")).toBe("storage.type.int.expr");
+    expect(scope(line, "int", 1)).toBe("storage.type.int.expr");
+    expect(scope(line, "n")).toBe("variable.other.declaration.expr");
+    expect(scope(line, "x")).toBe("variable.other.declaration.expr");
+    expect(scope("input int", "int")).toBe("variable.other.declaration.expr");
+    expect(scope("input int int", "int", 1)).toBe("storage.type.int.expr");
+    expect(scope("param int", "int")).toBe("variable.other.declaration.expr");
+    expect(scope("y = int + 1", "int")).toBe("variable.other.expr");
+  });
+
+  it("'**' is marked as an error (the power is '^')", () => {
+    expect(scope("y = x ** 2", "**")).toBe("invalid.illegal.operator.expr");
+    expect(scope("y = x * 2", "*")).toBe("keyword.operator.arithmetic.expr");
+  });
+});
+
 describe("agreement with the compiler", () => {
   it("every keyword of the lexer is a keyword", () => {
     for (const k of KEYWORDS) expect(scope(`${k}`, k), k).toMatch(/^keyword\./);
