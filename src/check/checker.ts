@@ -8,9 +8,12 @@
 import type { Diagnostic } from "../diagnostics.js";
 import { closest } from "../diagnostics.js";
 import type { BinaryOp, Declared, Expr, Program, Span, Statement } from "../syntax/ast.js";
-import { formatShape, Graph, sameShape, type Node, type Shape } from "../ir/graph.js";
+import { broadcastShapes, formatShape, Graph, rowMajor, sameShape, type Node, type Shape } from "../ir/graph.js";
 import type { ElementwiseName } from "../ir/ops.js";
-import { applyOther, BUILTIN_NAMES, ELEMENTWISE_N, OTHERS, REDUCERS, reduceAll, UNARY } from "./builtins.js";
+import { batchOver, Unbatchable } from "../ir/batch.js";
+import { evaluateGraph } from "../ir/interpret.js";
+import { builtin, BUILTIN_NAMES, DERIVATIVES, REDUCERS, type BuiltinArg, type NamedArg } from "./builtins.js";
+import { broadcastOperands, ShapeError } from "./tensor.js";
 
 export interface Argument {
   name: string;
@@ -56,16 +59,13 @@ interface Scope {
   inDef?: string;
 }
 
-/** A comprehension body that vectorize() cannot express as whole-vector operations. */
-class Unbatchable {}
+/** Thrown instead of reporting while a comprehension is tried batched (see `speculate`). */
+class Speculation {}
 
-/** Longest comprehension unrolled step by step (a vectorized one may be longer). */
+/** Longest comprehension evaluated step by step (a batched one may be longer). */
 const MAX_UNROLLED_STEPS = 100_000;
 /** V8's largest typed array length: 2^32 elements (32 GiB of float64). */
 const MAX_TENSOR_ELEMENTS = 2 ** 32;
-
-/** Comprehensions at least this long become vector operations when their body allows it. */
-const VECTORIZE_MIN = 16;
 
 class CheckError {
   constructor(readonly span: Span, readonly message: string, readonly code: string) {}
@@ -100,6 +100,10 @@ class Checker {
   private readonly args: Argument[] = [];
   private readonly outputs: Output[] = [];
   private order = 0;
+  /** Loop variables made so far (each comprehension gets its own). */
+  private loops = 0;
+  /** Above 0 while a comprehension is tried batched: diagnostics then abort the attempt. */
+  private speculating = 0;
   /** Elements of the tensor params declared so far (their gradients share one buffer). */
   private paramElements = 0;
   private source = "";
@@ -151,6 +155,7 @@ class Checker {
   }
 
   private report(code: string, message: string, span: Span) {
+    if (this.speculating) throw new Speculation();
     const key = `${span.start}:${message}`;
     if (this.reported.has(key)) return;
     this.reported.add(key);
@@ -179,8 +184,7 @@ class Checker {
         return;
       case "const": {
         this.checkNewName(s.name, s.nameSpan);
-        const value = this.constant(s.value, topScope, "a const");
-        this.bind(s.name, this.graph.constant(value), "const", s.nameSpan);
+        this.bind(s.name, this.constTensor(s.value, topScope), "const", s.nameSpan);
         return;
       }
       case "assign": {
@@ -206,7 +210,6 @@ class Checker {
   private declare(role: "input" | "param", item: Declared) {
     this.checkNewName(item.name, item.nameSpan);
     if (item.integer) this.fail(item.span, "'int' is not supported yet", "E0299");
-    if (item.dims.length > 2) this.fail(item.dims[2].span, `'${item.name}' has ${item.dims.length} dimensions; shapes are scalars, vectors [n] or matrices [m, n]`, "E0210");
     const scope: Scope = { locals: [], visibleBefore: this.order };
     const shape = item.dims.map((d) => {
       const v = this.constant(d, scope, "a dimension");
@@ -371,6 +374,16 @@ class Checker {
     return node.value!;
   }
 
+  /** A const's value: a number, or a tensor of numbers folded now (`const R = [[0, -1], [1, 0]]`). */
+  private constTensor(e: Expr, scope: Scope): Node {
+    const node = this.expr(e, scope, true);
+    if (!node) throw new CheckError(e.span, "", "");
+    const values = node.op === "const" ? [node.value!] : Array.from(evaluateGraph(this.graph, new Map(), [node])[0]);
+    const bad = values.find((v) => !Number.isFinite(v));
+    if (bad !== undefined) this.fail(e.span, `a const must be a finite number, got ${bad}`, "E0213");
+    return this.graph.tensor(values, node.shape);
+  }
+
   private integer(e: Expr, scope: Scope, what: string): number {
     const v = this.constant(e, scope, what);
     if (!Number.isInteger(v)) this.fail(e.span, `${what} must be an integer, got ${v}`, "E0214");
@@ -403,8 +416,10 @@ class Checker {
       case "name": {
         const b = this.lookup(e.name, scope);
         if (!b && (this.poisoned.get(e.name) ?? Infinity) < scope.visibleBefore) throw new CheckError(e.span, "", "");
+        if (!b && (e.name === "true" || e.name === "false"))
+          this.fail(e.span, `'${e.name}' is only a value of a named argument, as in keepdims=${e.name}`, "E0261");
         if (!b) this.fail(e.span, this.unknownName(e.name, scope), "E0201");
-        if (compileTime && (b.kind === "input" || b.kind === "param" || b.kind === "value" || b.kind === "parameter") && b.node.op !== "const")
+        if (compileTime && (b.kind === "input" || b.kind === "param" || b.kind === "value" || b.kind === "parameter") && !isCompileTime(b.node))
           this.fail(e.span, `'${e.name}' is ${b.kind === "value" ? "a computed value" : `a${b.kind === "input" ? "n" : ""} ${b.kind}`}, not a compile-time constant`, "E0212");
         return b.node;
       }
@@ -423,9 +438,9 @@ class Checker {
       case "comprehension":
         return this.comprehension(e, scope, compileTime);
       case "generator":
-        this.fail(e.span, "a generator 'e for i in a..b' can only be the argument of sum, prod, max, min or mean", "E0221");
+        this.fail(e.span, "a generator 'e for i in a..b' can only be the argument of sum, prod, max, min, mean, norm or logsumexp", "E0221");
       case "string":
-        this.fail(e.span, "'string' is not supported yet", "E0299");
+        this.fail(e.span, "a string can only be an argument of a built-in that takes one, as in einsum(\"ij,jk->ik\", A, B)", "E0265");
     }
   }
 
@@ -448,48 +463,226 @@ class Checker {
   private binary(e: Extract<Expr, { kind: "binary" }>, a: Node, b: Node): Node {
     if (e.op === "@") return this.matmul(e, a, b);
     if (e.op === "%") {
-      if (a.op !== "const" || b.op !== "const" || !Number.isInteger(a.value) || !Number.isInteger(b.value))
+      // Index arithmetic: compile-time integers, or loop variables (a value at each step).
+      if (a.op === "const" && b.op === "const" && Number.isInteger(a.value) && Number.isInteger(b.value)) {
+        if (b.value === 0) this.fail(e.opSpan, "'%' by zero", "E0217");
+        return this.graph.constant(a.value! - b.value! * Math.floor(a.value! / b.value!));
+      }
+      if (a.shape.length || b.shape.length || !isCompileTime(a) || !isCompileTime(b) || (b.op === "const" && (b.value === 0 || !Number.isInteger(b.value))))
         this.fail(e.opSpan, "'%' is only for compile-time integers (index arithmetic)", "E0216");
-      if (b.value === 0) this.fail(e.opSpan, "'%' by zero", "E0217");
-      return this.graph.constant(a.value! - b.value! * Math.floor(a.value! / b.value!));
+      return this.graph.elementwise("mod", [a, b]);
     }
-    if (a.shape.length && b.shape.length && !sameShape(a.shape, b.shape)) {
-      const verb = VERB[e.op]!;
-      const phrase = verb === "raise" ? `raise shape ${formatShape(a.shape)} to the power of shape ${formatShape(b.shape)}` : `${verb} shapes ${formatShape(a.shape)} and ${formatShape(b.shape)}`;
-      this.fail(e.opSpan, `cannot ${phrase}`, "E0203");
-    }
-    return this.graph.elementwise(BINARY_OP[e.op]!, [a, b]);
+    const verb = VERB[e.op]!;
+    const operands = this.shapes(e.opSpan, () =>
+      broadcastOperands(this.graph, [a, b], (x, y) =>
+        verb === "raise"
+          ? `cannot raise shape ${formatShape(x)} to the power of shape ${formatShape(y)}: cannot broadcast shapes ${formatShape(x)} and ${formatShape(y)}`
+          : `cannot ${verb} shapes ${formatShape(x)} and ${formatShape(y)}: cannot broadcast shapes ${formatShape(x)} and ${formatShape(y)}`,
+      ),
+    );
+    return this.graph.elementwise(BINARY_OP[e.op]!, operands);
   }
 
+  /** Runs a shape rule of check/tensor.ts or builtins.ts, turning its errors into diagnostics at `span`. */
+  private shapes<T>(span: Span, rule: () => T, spans?: (at: number | string) => Span | undefined): T {
+    try {
+      return rule();
+    } catch (err) {
+      if (!(err instanceof ShapeError)) throw err;
+      this.fail((err.at !== undefined && spans?.(err.at)) || span, err.message, err.code);
+    }
+  }
+
+  /** NumPy's matmul: vectors and matrices, and stacks of matrices whose leading axes broadcast. */
   private matmul(e: Extract<Expr, { kind: "binary" }>, a: Node, b: Node): Node {
     if (a.shape.length === 0 || b.shape.length === 0) this.fail(e.opSpan, `'@' multiplies vectors and matrices, got ${formatShape(a.shape)} @ ${formatShape(b.shape)}; use '*' to scale`, "E0204");
     const inner = a.shape[a.shape.length - 1];
-    const other = b.shape[0];
+    const other = b.shape.length === 1 ? b.shape[0] : b.shape[b.shape.length - 2];
     if (inner !== other) this.fail(e.opSpan, `cannot multiply ${formatShape(a.shape)} @ ${formatShape(b.shape)}: inner dimensions ${inner} and ${other} differ`, "E0205");
+    const aBatch = a.shape.slice(0, Math.max(0, a.shape.length - 2));
+    const bBatch = b.shape.slice(0, Math.max(0, b.shape.length - 2));
+    if (!broadcastShapes(aBatch, bBatch))
+      this.fail(e.opSpan, `cannot multiply ${formatShape(a.shape)} @ ${formatShape(b.shape)}: cannot broadcast shapes ${formatShape(aBatch)} and ${formatShape(bBatch)} of the stacked matrices`, "E0205");
     return this.graph.matmul(a, b);
   }
 
+  /**
+   * `t[...]`: indices remove their axis, slices keep it, missing trailing items are `:`.
+   * Compile-time items make one view of `t`; an index or a slice start that depends on a
+   * loop variable picks along its axis with `take`, which batching turns back into a view
+   * (or a gather through a table of indices when it is not affine).
+   */
   private index(e: Extract<Expr, { kind: "index" }>, scope: Scope, compileTime: boolean): Node {
     const target = this.evaluate(e.target, scope, compileTime);
     const label = e.target.kind === "name" ? e.target.name : undefined;
-    const rank = target.shape.length;
+    const shape = target.shape;
+    const rank = shape.length;
+    const named = label ? `${label}${formatShape(shape)}` : `shape ${formatShape(shape)}`;
     if (rank === 0) this.fail(e.span, `cannot index ${label ? `'${label}', a scalar` : "a scalar"}`, "E0206");
-    if (e.indices.length > rank) this.fail(e.indices[rank].span, `too many indices: ${label ? `'${label}'` : "the value"} is ${formatShape(target.shape)}`, "E0207");
-    const at = e.indices.map((ix, d) => {
-      if (ix.kind === "slice") this.fail(ix.span, "'slice' is not supported yet", "E0299");
-      const v = this.integer(ix, scope, "an index");
-      if (v < 0 || v >= target.shape[d]) {
-        const named = label ? `${label}${formatShape(target.shape)}` : `shape ${formatShape(target.shape)}`;
-        this.fail(ix.span, `index ${v} out of range for ${named}`, "E0208");
+    if (e.indices.length > rank) this.fail(e.indices[rank].span, `too many indices: ${label ? `'${label}'` : "the value"} is ${formatShape(shape)}`, "E0207");
+    const own = rowMajor(shape);
+    let offset = 0;
+    const viewShape: number[] = [];
+    const viewStrides: number[] = [];
+    /** Picks that wait for the view: the view axis they act on, and what they do. */
+    const later: { axis: number; index?: Node; window?: { start: Node; length: number; step: number } }[] = [];
+    e.indices.forEach((item, d) => {
+      const n = shape[d];
+      if (item.kind !== "slice") {
+        const { node, fixed } = this.indexValue(item, scope);
+        if (fixed !== undefined) {
+          const at = fixed < 0 && !this.mentionsLoopVariable(item, scope) ? fixed + n : fixed;
+          if (at < 0 || at >= n) this.fail(item.span, `index ${fixed} out of range for ${named}`, "E0208");
+          offset += at * own[d];
+          return;
+        }
+        if (node.shape.length > 0) {
+          // An array of integers known at compile time: one take along this axis.
+          const values = this.integerTable(node, item.span, n, named);
+          later.push({ axis: viewShape.length, index: this.graph.tensor(values, node.shape) });
+        } else {
+          this.checkLoopIndex(node, item.span, 0, n, named);
+          later.push({ axis: viewShape.length, index: node });
+        }
+        viewShape.push(n);
+        viewStrides.push(own[d]);
+        return;
       }
-      return v;
+      const step = item.step ? this.integer(item.step, scope, "a slice step") : 1;
+      if (step < 1) this.fail(item.step!.span, `a slice step must be a positive integer, got ${step}`, "E0266");
+      const bound = (x: Expr | undefined, fallback: number) => {
+        if (!x) return { fixed: fallback };
+        const v = this.indexValue(x, scope);
+        if (v.node.shape.length) this.fail(x.span, "a slice bound must be a single integer", "E0266");
+        if (v.fixed === undefined) return { node: v.node };
+        return { fixed: v.fixed < 0 && !this.mentionsLoopVariable(x, scope) ? v.fixed + n : v.fixed };
+      };
+      const from = bound(item.from, 0);
+      const to = bound(item.to, n);
+      const text = `${item.from ? exprText(this.source, item.from) : ""}:${item.to ? exprText(this.source, item.to) : ""}${item.step ? `:${step}` : ""}`;
+      if (from.fixed !== undefined && to.fixed !== undefined) {
+        if (from.fixed < 0 || to.fixed > n || from.fixed > n || to.fixed < 0) this.fail(item.span, `slice ${text} is out of range for ${named}`, "E0267");
+        if (to.fixed <= from.fixed) this.fail(item.span, `slice ${text} of ${named} is empty`, "E0267");
+        const length = Math.ceil((to.fixed - from.fixed) / step);
+        offset += from.fixed * own[d];
+        viewShape.push(length);
+        viewStrides.push(own[d] * step);
+        return;
+      }
+      // A window that moves with a loop variable: its length must not.
+      const start = from.node ?? this.graph.constant(from.fixed!);
+      const end = to.node ?? this.graph.constant(to.fixed!);
+      const span = linearDifference(end, start);
+      if (span === undefined)
+        this.fail(item.span, `the slice ${text} must have the same length at every step: write its end as its start plus a compile-time length, as in x[i:i+3]`, "E0267");
+      if (span <= 0) this.fail(item.span, `slice ${text} of ${named} is empty`, "E0267");
+      const length = Math.ceil(span / step);
+      this.checkLoopIndex(start, item.span, 0, n - (length - 1) * step, named, `slice ${text}`);
+      later.push({ axis: viewShape.length, window: { start, length, step } });
+      viewShape.push(n);
+      viewStrides.push(own[d]);
     });
-    if (rank === 2 && at.length === 1) {
-      const cols = target.shape[1];
-      return this.graph.gather(target, [cols], { offset: at[0] * cols, strides: [1] });
+    for (let d = e.indices.length; d < rank; d++) {
+      viewShape.push(shape[d]);
+      viewStrides.push(own[d]);
     }
-    const offset = rank === 2 ? at[0] * target.shape[1] + at[1] : at[0];
-    return this.graph.gather(target, [], { offset, strides: [] });
+    let result = this.graph.gather(target, viewShape, { offset, strides: viewStrides });
+    // From the last axis to the first, so the axis numbers of the earlier ones stay valid.
+    for (let k = later.length - 1; k >= 0; k--) {
+      const { axis, index, window } = later[k];
+      if (index) {
+        result = this.graph.take(result, index, axis);
+        continue;
+      }
+      // All windows of the axis stacked on a new first axis, then the one at `start` taken.
+      const { start, length, step } = window!;
+      const s = result.shape;
+      const strides = rowMajor(s);
+      const starts = s[axis] - (length - 1) * step;
+      const windows = this.graph.gather(result, [starts, ...s.slice(0, axis), length, ...s.slice(axis + 1)], {
+        offset: 0,
+        strides: [strides[axis], ...strides.slice(0, axis), strides[axis] * step, ...strides.slice(axis + 1)],
+      });
+      result = this.graph.take(windows, start, 0);
+    }
+    return result;
+  }
+
+  /** An index or slice bound: its node, and its value when it is a compile-time integer. */
+  private indexValue(x: Expr, scope: Scope): { node: Node; fixed?: number } {
+    const node = this.evaluate(x, scope, true);
+    if (node.op === "const") {
+      if (!Number.isInteger(node.value)) this.fail(x.span, `an index must be an integer, got ${node.value}`, "E0214");
+      return { node, fixed: node.value };
+    }
+    if (!isCompileTime(node)) this.fail(x.span, `an index must be known at compile time: use numbers, consts and loop variables`, "E0212");
+    return { node };
+  }
+
+  /** Whether an index expression names a loop variable in scope (negative values then never count from the end). */
+  private mentionsLoopVariable(x: Expr, scope: Scope): boolean {
+    const stack: Expr[] = [x];
+    while (stack.length) {
+      const y = stack.pop()!;
+      if (y.kind === "name") {
+        if (this.lookup(y.name, scope)?.kind === "loop variable") return true;
+      } else if (y.kind === "unary") stack.push(y.operand);
+      else if (y.kind === "binary") stack.push(y.left, y.right);
+      else if (y.kind === "call") stack.push(...y.args);
+    }
+    return false;
+  }
+
+  /** The integers of a compile-time index array, each in `0..n-1`. */
+  private integerTable(node: Node, span: Span, n: number, named: string): number[] {
+    const values = Array.from(evaluateGraph(this.graph, new Map(), [node])[0]);
+    for (const v of values) {
+      if (!Number.isInteger(v)) this.fail(span, `an index must be an integer, got ${v}`, "E0214");
+      if (v < 0 || v >= n) this.fail(span, `index ${v} out of range for ${named}`, "E0208");
+    }
+    return values;
+  }
+
+  /**
+   * An index that depends on loop variables must be an integer in `low..high-1` at every
+   * step: checked from its affine form, or else step by step.
+   */
+  private checkLoopIndex(node: Node, span: Span, low: number, high: number, named: string, what?: string) {
+    const loops = loopVariablesOf(node);
+    const form = linearForm(node);
+    let min: number;
+    let max: number;
+    let integral: boolean;
+    if (form) {
+      min = max = form.constant;
+      integral = Number.isInteger(form.constant);
+      for (const [loop, coef] of form.terms) {
+        const { from, extent } = loop.loop!;
+        const [a, b] = [coef * from, coef * (from + extent - 1)];
+        min += Math.min(a, b);
+        max += Math.max(a, b);
+        integral &&= Number.isInteger(coef);
+      }
+    } else {
+      const steps = loops.reduce((n, l) => n * l.loop!.extent, 1);
+      if (steps > 10_000_000) this.fail(span, "this index is too complex to check at every step: write it as an affine expression of the loop variables", "E0268");
+      let all = node;
+      for (const loop of [...loops].sort((a, b) => b.id - a.id)) all = batchOver(this.graph, loop, all);
+      const values = evaluateGraph(this.graph, new Map(), [all])[0];
+      min = Infinity;
+      max = -Infinity;
+      integral = true;
+      for (const v of values) {
+        min = Math.min(min, v);
+        max = Math.max(max, v);
+        integral &&= Number.isInteger(v);
+      }
+    }
+    if (!integral) this.fail(span, `an index must be an integer at every step`, "E0214");
+    if (min < low || max >= high) {
+      const bad = min < low ? min : max;
+      this.fail(span, what ? `${what} starts at ${bad} at some step, out of range for ${named}` : `index ${bad} out of range for ${named} (at some step of the loop)`, "E0208");
+    }
   }
 
   private array(e: Extract<Expr, { kind: "array" }>, scope: Scope, compileTime: boolean): Node {
@@ -500,7 +693,6 @@ class Checker {
 
   private stack(parts: Node[], spans: Span[], what: "array" | "comprehension"): Node {
     const first = parts[0].shape;
-    if (first.length > 1) this.fail(spans[0], `${what} elements must be scalars or vectors, got a matrix ${formatShape(first)}`, "E0250");
     parts.forEach((p, i) => {
       if (!sameShape(p.shape, first))
         this.fail(spans[i], `${what} elements must all have the same shape: ${formatShape(first)} and ${formatShape(p.shape)}`, "E0251");
@@ -517,24 +709,24 @@ class Checker {
   }
 
   /**
-   * A comprehension becomes whole-vector operations when its body is elementwise arithmetic
-   * and built-ins over reads at affine indices (`x[i+1] - x[i]^2`); otherwise each step
-   * evaluates the body with the loop variable bound to a compile-time integer.
+   * `[body for i in a..b]`: the body is built once over a symbolic loop variable and batched
+   * over every step (ir/batch.ts), so the program stays one tensor operation per body
+   * operation, whatever the number of steps. A body no batching rule covers (an inner range
+   * that depends on `i`, a shape that does) is evaluated step by step instead.
    */
-  private unroll(e: Extract<Expr, { kind: "comprehension" | "generator" }>, scope: Scope, compileTime: boolean): Node {
+  private comprehension(e: Extract<Expr, { kind: "comprehension" | "generator" }>, scope: Scope, compileTime: boolean): Node {
     const [from, to] = this.range(e, scope);
-    if (!compileTime && to - from >= VECTORIZE_MIN) {
-      try {
-        const { node, batched } = this.batch(e.body, scope, e.variable, from, to - from);
-        return batched ? node : this.graph.broadcast(node, [to - from]);
-      } catch (err) {
-        // Whatever the vectorizer cannot read (a `%` index, a name it resolves without the
-        // loop variable in scope) is left to unrolling, which reports real errors exactly.
-        if (!(err instanceof Unbatchable) && !(err instanceof CheckError)) throw err;
-      }
+    if (!compileTime) {
+      const batched = this.speculate(() => {
+        const loop = this.graph.loopVariable(this.loops++, from, to - from);
+        const locals = new Map<string, Binding>([[e.variable, { node: loop, kind: "loop variable", order: 0, span: e.variableSpan }]]);
+        const body = this.evaluate(e.body, { ...scope, locals: [...scope.locals, locals] }, false);
+        return batchOver(this.graph, loop, body);
+      });
+      if (batched) return batched;
     }
     if (to - from > MAX_UNROLLED_STEPS)
-      this.fail(e.span, `this loop of ${to - from} steps would be unrolled (its body is not elementwise arithmetic over affine indices, which becomes a vector operation), and at most ${MAX_UNROLLED_STEPS} steps are unrolled`, "E0253");
+      this.fail(e.span, `this loop of ${to - from} steps would be unrolled (its body cannot be batched: an inner range or a shape depends on '${e.variable}'), and at most ${MAX_UNROLLED_STEPS} steps are unrolled`, "E0253");
     const parts: Node[] = [];
     const locals = new Map<string, Binding>();
     const inner: Scope = { ...scope, locals: [...scope.locals, locals] };
@@ -545,140 +737,83 @@ class Checker {
     return this.stack(parts, parts.map(() => e.body.span), "comprehension");
   }
 
-  /** The body over all steps at once: a node of shape [n] when it depends on the loop variable. */
-  private batch(e: Expr, scope: Scope, variable: string, from: number, n: number): { node: Node; batched: boolean } {
-    const whole = (x: Expr) => this.batch(x, scope, variable, from, n);
-    const plain = (node: Node) => {
-      if (node.shape.length) throw new Unbatchable();
-      return { node, batched: false };
-    };
-    switch (e.kind) {
-      case "number":
-        return plain(this.evaluate(e, scope, false));
-      case "name":
-        if (e.name === variable) throw new Unbatchable();
-        return plain(this.evaluate(e, scope, false));
-      case "unary": {
-        const x = whole(e.operand);
-        return { node: e.op === "-" ? this.graph.elementwise("neg", [x.node]) : x.node, batched: x.batched };
-      }
-      case "binary": {
-        const op = BINARY_OP[e.op];
-        if (!op) throw new Unbatchable();
-        const [a, b] = [whole(e.left), whole(e.right)];
-        return { node: this.graph.elementwise(op, [a.node, b.node]), batched: a.batched || b.batched };
-      }
-      case "call": {
-        const op = UNARY[e.callee] ?? ELEMENTWISE_N[e.callee];
-        if (!op || this.defs.has(e.callee) || e.named.length > 0 || e.args.length !== (op === "where" ? 3 : e.callee in UNARY ? 1 : 2)) throw new Unbatchable();
-        const args = e.args.map(whole);
-        return { node: this.graph.elementwise(op, args.map((a) => a.node)), batched: args.some((a) => a.batched) };
-      }
-      case "index": {
-        if (e.target.kind !== "name" || e.target.name === variable) throw new Unbatchable();
-        const target = this.evaluate(e.target, scope, false);
-        if (e.indices.length !== target.shape.length) throw new Unbatchable();
-        const forms = e.indices.map((ix) => {
-          if (ix.kind === "slice") throw new Unbatchable();
-          return this.affine(ix, scope, variable);
-        });
-        if (forms.every((f) => f.coef === 0)) return plain(this.evaluate(e, scope, false));
-        // Every step's index must be in range; if not, unrolling reports the exact step.
-        forms.forEach((f, d) => {
-          const first = f.coef * from + f.offset;
-          const last = f.coef * (from + n - 1) + f.offset;
-          if (Math.min(first, last) < 0 || Math.max(first, last) >= target.shape[d]) throw new Unbatchable();
-        });
-        const strides = target.shape.length === 2 ? [target.shape[1], 1] : [1];
-        const offset = forms.reduce((s, f, d) => s + (f.coef * from + f.offset) * strides[d], 0);
-        const stride = forms.reduce((s, f, d) => s + f.coef * strides[d], 0);
-        return { node: this.graph.gather(target, [n], { offset, strides: [stride] }), batched: true };
-      }
-      default:
-        throw new Unbatchable();
+  /**
+   * Runs `attempt` with diagnostics held back; on any error (or a body that cannot be
+   * batched) undoes what it memoized and returns undefined, so the caller can take the
+   * step-by-step path, which reports real mistakes exactly.
+   */
+  private speculate(attempt: () => Node): Node | undefined {
+    const memoized = this.calls.size;
+    this.speculating++;
+    try {
+      return attempt();
+    } catch (err) {
+      if (!(err instanceof CheckError) && !(err instanceof Unbatchable) && !(err instanceof Speculation)) throw err;
+      const added = [...this.calls.keys()].slice(memoized);
+      for (const k of added) this.calls.delete(k);
+      return undefined;
+    } finally {
+      this.speculating--;
     }
-  }
-
-  /** An index expression as `coef * variable + offset`, or Unbatchable. */
-  private affine(e: Expr, scope: Scope, variable: string): { coef: number; offset: number } {
-    switch (e.kind) {
-      case "name":
-        if (e.name === variable) return { coef: 1, offset: 0 };
-        break;
-      case "unary": {
-        const x = this.affine(e.operand, scope, variable);
-        return e.op === "-" ? { coef: -x.coef, offset: -x.offset } : x;
-      }
-      case "binary": {
-        if (e.op !== "+" && e.op !== "-" && e.op !== "*") break;
-        const [a, b] = [this.affine(e.left, scope, variable), this.affine(e.right, scope, variable)];
-        if (e.op === "+") return { coef: a.coef + b.coef, offset: a.offset + b.offset };
-        if (e.op === "-") return { coef: a.coef - b.coef, offset: a.offset - b.offset };
-        if (a.coef !== 0 && b.coef !== 0) throw new Unbatchable();
-        return { coef: a.coef * b.offset + b.coef * a.offset, offset: a.offset * b.offset };
-      }
-    }
-    const v = this.evaluate(e, scope, true);
-    if (v.op !== "const" || !Number.isInteger(v.value)) throw new Unbatchable();
-    return { coef: 0, offset: v.value! };
-  }
-
-  private comprehension(e: Extract<Expr, { kind: "comprehension" }>, scope: Scope, compileTime: boolean): Node {
-    return this.unroll(e, scope, compileTime);
   }
 
   private call(e: Extract<Expr, { kind: "call" }>, scope: Scope, compileTime: boolean): Node {
     const name = e.callee;
-    if (e.named.length > 0) this.fail(e.named[0].span, `'${e.named[0].name}=' is not supported yet`, "E0299");
     const generator = e.args.length === 1 && e.args[0].kind === "generator" ? e.args[0] : undefined;
     if (generator) {
-      if (!(REDUCERS as readonly string[]).includes(name) || name === "norm" || name === "logsumexp") {
-        if (!(REDUCERS as readonly string[]).includes(name))
-          this.fail(generator.span, `a generator 'e for i in a..b' can only be the argument of sum, prod, max, min, mean, norm or logsumexp`, "E0221");
-      }
-      const packed = this.unroll(generator, scope, compileTime);
-      return reduceAll(this.graph, name as (typeof REDUCERS)[number], packed);
+      if (!(REDUCERS as readonly string[]).includes(name))
+        this.fail(generator.span, `a generator 'e for i in a..b' can only be the argument of sum, prod, max, min, mean, norm or logsumexp`, "E0221");
+      const packed = this.comprehension(generator, scope, compileTime);
+      return this.applyBuiltin(e, name, [{ node: packed }], scope, compileTime);
     }
     if (this.brokenDefs.has(name) && !BUILTIN_NAMES.has(name)) throw new CheckError(e.span, "", "");
     const def = this.defs.get(name);
-    if (def && def.order < scope.visibleBefore) return this.inline(def, e, scope, compileTime);
+    if (def && def.order < scope.visibleBefore) {
+      if (e.named.length) this.fail(e.named[0].span, `'${name}' takes no named arguments`, "E0264");
+      return this.inline(def, e, scope, compileTime);
+    }
     if (!BUILTIN_NAMES.has(name)) {
       if (def && scope.inDef === name) this.fail(e.calleeSpan, `'${name}' cannot call itself: defs are inlined, so recursion would never end`, "E0224");
       const later = def?.statement.nameSpan ?? this.defsAnywhere.get(name);
       if (later) this.fail(e.calleeSpan, `'${name}' is used before its definition (${this.where(later)})`, "E0220");
       this.fail(e.calleeSpan, this.unknownFunction(name), "E0220");
     }
-    const args = e.args.map((a) => this.evaluate(a, scope, compileTime));
+    if ((DERIVATIVES as readonly string[]).includes(name)) this.fail(e.calleeSpan, `'${name}' is not supported yet`, "E0299");
+    const args: BuiltinArg[] = e.args.map((a) => {
+      if (a.kind === "string") return { text: a.value };
+      if (a.kind === "array" && a.elements.length > 0 && (name === "concat" || name === "stack")) {
+        const list = a.elements.map((x) => this.evaluate(x, scope, compileTime));
+        const node = list.every((p) => sameShape(p.shape, list[0].shape)) ? this.graph.pack(list) : undefined;
+        return { list, node };
+      }
+      return { node: this.evaluate(a, scope, compileTime) };
+    });
+    return this.applyBuiltin(e, name, args, scope, compileTime);
+  }
+
+  private applyBuiltin(e: Extract<Expr, { kind: "call" }>, name: string, args: BuiltinArg[], scope: Scope, compileTime: boolean): Node {
+    const entry = builtin(name)!;
     const argc = args.length;
-    const needs = (n: number) => {
-      if (argc !== n) this.fail(e.span, `'${name}' takes ${n} argument${n > 1 ? "s" : ""}, got ${argc}`, "E0222");
-    };
-    if (name in UNARY) {
-      needs(1);
-      return this.graph.elementwise(UNARY[name], args);
+    const [fewest, most] = entry.arity;
+    if (argc < fewest || argc > most) {
+      if (name === "max" || name === "min") this.fail(e.span, `'${name}' takes one argument (reduce) or two (elementwise), got ${argc}`, "E0222");
+      const takes = fewest === most ? `${fewest} argument${fewest === 1 ? "" : "s"}` : most === Infinity ? `at least ${fewest} arguments` : `${fewest} or ${most} arguments`;
+      const hint = argc === 2 && entry.named?.includes("axis") ? `; an axis is a named argument: ${name}(${exprText(this.source, e.args[0])}, axis=${exprText(this.source, e.args[1])})` : "";
+      this.fail(e.span, `'${name}' takes ${takes}, got ${argc}${hint}`, "E0222");
     }
-    if ((name === "max" || name === "min") && argc === 1) return reduceAll(this.graph, name, args[0]);
-    if ((REDUCERS as readonly string[]).includes(name) && name !== "max" && name !== "min") {
-      needs(1);
-      return reduceAll(this.graph, name as (typeof REDUCERS)[number], args[0]);
+    const named = new Map<string, NamedArg>();
+    for (const a of e.named) {
+      if (!entry.named?.includes(a.name)) {
+        const options = entry.named ?? [];
+        const meant = options.length ? suggest(a.name, options) || ` (it takes ${options.map((o) => `${o}=`).join(", ")})` : ` (it takes none)`;
+        this.fail(a.nameSpan, `'${name}' has no named argument '${a.name}'${meant}`, "E0264");
+      }
+      if (a.value.kind === "name" && (a.value.name === "true" || a.value.name === "false") && !this.lookup(a.value.name, scope)) named.set(a.name, { flag: a.value.name === "true" });
+      else if (a.value.kind === "array" && a.value.elements.length > 0) named.set(a.name, { node: this.graph.pack(a.value.elements.map((x) => this.evaluate(x, scope, compileTime))) });
+      else named.set(a.name, { node: this.evaluate(a.value, scope, compileTime) });
     }
-    if (name in ELEMENTWISE_N) {
-      const op = ELEMENTWISE_N[name];
-      if (op === "max" || op === "min") {
-        if (argc !== 1 && argc !== 2) this.fail(e.span, `'${name}' takes one argument (reduce) or two (elementwise), got ${argc}`, "E0222");
-      } else needs(op === "where" ? 3 : 2);
-      let shape: Shape = [];
-      args.forEach((a, i) => {
-        if (a.shape.length === 0) return;
-        if (shape.length && !sameShape(shape, a.shape))
-          this.fail(e.args[i].span, `'${name}' needs equal shapes or scalars, got ${formatShape(shape)} and ${formatShape(a.shape)}`, "E0203");
-        shape = a.shape;
-      });
-      return this.graph.elementwise(op, args);
-    }
-    const result = applyOther(this.graph, name as (typeof OTHERS)[number], args);
-    if (typeof result === "string") this.fail(e.span, result, "E0223");
-    return result;
+    const spanOf = (at: number | string) => (typeof at === "number" ? e.args[at]?.span : e.named.find((a) => a.name === at)?.value.span);
+    return this.shapes(e.span, () => entry.apply({ graph: this.graph, name, args, named }), spanOf);
   }
 
   /**
@@ -776,4 +911,88 @@ export function checkSource(program: Program, source: string): { checked?: Check
   const c = new Checker();
   c.setSource(source);
   return c.run(program);
+}
+
+/** Whether `x` is known at compile time, or at each step of its loops (no argument reaches it). */
+function isCompileTime(x: Node): boolean {
+  const stack = [x];
+  const seen = new Set<number>();
+  while (stack.length) {
+    const y = stack.pop()!;
+    if (seen.has(y.id)) continue;
+    seen.add(y.id);
+    if (y.op === "input" || y.op === "gate") return false;
+    stack.push(...y.args);
+  }
+  return true;
+}
+
+/** The loop variables `x` depends on. */
+function loopVariablesOf(x: Node): Node[] {
+  const found: Node[] = [];
+  const stack = [x];
+  const seen = new Set<number>();
+  while (stack.length) {
+    const y = stack.pop()!;
+    if (seen.has(y.id)) continue;
+    seen.add(y.id);
+    if (y.op === "loopvar") found.push(y);
+    stack.push(...y.args);
+  }
+  return found;
+}
+
+interface LinearForm {
+  terms: Map<Node, number>;
+  constant: number;
+}
+
+/** `x` as `constant + sum(coef * loop variable)`, when it is built that way with + - and constant factors. */
+function linearForm(x: Node): LinearForm | undefined {
+  const order: Node[] = [];
+  const stack = [x];
+  const seen = new Set<number>();
+  while (stack.length) {
+    const y = stack.pop()!;
+    if (seen.has(y.id)) continue;
+    seen.add(y.id);
+    order.push(y);
+    stack.push(...y.args);
+  }
+  order.sort((a, b) => a.id - b.id);
+  const forms = new Map<number, LinearForm>();
+  const combine = (a: LinearForm, b: LinearForm, k: number): LinearForm => {
+    const terms = new Map(a.terms);
+    for (const [v, c] of b.terms) terms.set(v, (terms.get(v) ?? 0) + k * c);
+    for (const [v, c] of terms) if (c === 0) terms.delete(v);
+    return { terms, constant: a.constant + k * b.constant };
+  };
+  const scale = (a: LinearForm, k: number): LinearForm => ({ terms: new Map([...a.terms].map(([v, c]) => [v, c * k])), constant: a.constant * k });
+  for (const y of order) {
+    let f: LinearForm | undefined;
+    const [a, b] = y.args.map((arg) => forms.get(arg.id));
+    if (y.op === "const") f = { terms: new Map(), constant: y.value! };
+    else if (y.op === "loopvar") f = { terms: new Map([[y, 1]]), constant: 0 };
+    else if (y.op === "neg" && a) f = scale(a, -1);
+    else if (y.op === "add" && a && b) f = combine(a, b, 1);
+    else if (y.op === "sub" && a && b) f = combine(a, b, -1);
+    else if (y.op === "mul" && a && b && (a.terms.size === 0 || b.terms.size === 0)) f = a.terms.size === 0 ? scale(b, a.constant) : scale(a, b.constant);
+    if (!f) return undefined;
+    forms.set(y.id, f);
+  }
+  return forms.get(x.id);
+}
+
+/** `a - b` when it is the same at every step of their loops. */
+function linearDifference(a: Node, b: Node): number | undefined {
+  const [fa, fb] = [linearForm(a), linearForm(b)];
+  if (!fa || !fb) return undefined;
+  for (const [v, c] of fa.terms) if ((fb.terms.get(v) ?? 0) !== c) return undefined;
+  for (const [v, c] of fb.terms) if ((fa.terms.get(v) ?? 0) !== c) return undefined;
+  return fa.constant - fb.constant;
+}
+
+/** The source text of an expression, for messages (`slice 0:12`). */
+function exprText(source: string, e: { span: Span }): string {
+  return source.slice(e.span.start, e.span.end);
 }
