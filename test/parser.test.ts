@@ -333,6 +333,7 @@ const errorCases: [string, string][] = [
   ["dim N,", "1:7 E0104 expected a name to declare after 'dim', found end of input"],
   ["dim for", "1:5 E0108 'for' is a keyword and cannot be a name"],
   ["dim 3", "1:5 E0114 expected '=' after 'dim', found '3'"],
+  ["input y int[3]", "1:12 E0125 'int' goes after the shape: write 'y[...] int'"],
   ["input y int int", "1:13 E0116 expected ',' between the declared names, found 'int'"],
   ["x = (1\ndim N\ny = )", "1:5 E0105 '(' is never closed: expected ')' before the next statement | 3:5 E0103 expected an expression, found ')'"],
   ["output", "1:7 E0104 expected a name after 'output', found end of input"],
@@ -554,6 +555,16 @@ describe("limits", () => {
     const { program, diagnostics } = parse(source);
     expect(diagnostics).toEqual([]);
     expect(program.statements.length).toBe(Math.ceil(10_000_000 / line.length));
+  });
+
+  it("reads 100 000 index items, slices and named arguments in one pass", () => {
+    const items = Array.from({ length: 100000 }, (_, i) => (i % 2 ? "1:-1:2" : "i")).join(", ");
+    const named = Array.from({ length: 100000 }, (_, i) => `a${i}=${i}`).join(", ");
+    const { program, diagnostics } = parse(`x = T[${items}]\ny = f(x, ${named})`);
+    expect(diagnostics).toEqual([]);
+    const [x, y] = program.statements;
+    expect(x.kind === "assign" && x.value.kind === "index" && x.value.indices.length).toBe(100000);
+    expect(y.kind === "assign" && y.value.kind === "call" && y.value.named.length).toBe(100000);
   });
 
   it("stops after 1000 diagnostics", () => {

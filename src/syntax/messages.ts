@@ -94,6 +94,7 @@ export const SyntaxMessage = {
   repeatedNamedArgument: (name: string) => `the argument '${clip(name)}' is given twice`,
   dimWithShape: (name: string) => `'${clip(name)}' is a dim, a single size: it takes no shape ('dim ${clip(name)}')`,
   intOnParam: () => "only inputs can be integer: params are differentiated",
+  intBeforeShape: (name: string) => `'int' goes after the shape: write '${clip(name)}[...] int'`,
   intOnDim: () => "'int' marks an integer input; a dim is a size and always an integer",
   tooManyErrors: (n: number) => `too many syntax errors (${n}); stopping here`,
 };

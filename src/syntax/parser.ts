@@ -360,6 +360,7 @@ class Parser {
       if (role === "param") this.fail(SyntaxCode.misplacedInt, SyntaxMessage.intOnParam(), this.tok);
       if (role === "dim") this.fail(SyntaxCode.misplacedInt, SyntaxMessage.intOnDim(), this.tok);
       this.next();
+      if (this.isPunct("[")) this.fail(SyntaxCode.misplacedInt, SyntaxMessage.intBeforeShape(name.text), this.tok);
       declared.integer = true;
       declared.span = this.finish(name.start);
     }
