@@ -14,6 +14,7 @@ import { batchOver, Unbatchable } from "../ir/batch.js";
 import { evaluateGraph } from "../ir/interpret.js";
 import { builtin, BUILTIN_NAMES, DERIVATIVES, REDUCERS, type BuiltinArg, type NamedArg } from "./builtins.js";
 import { broadcastOperands, ShapeError } from "./tensor.js";
+import { gradient, hessian, jacobian, jvp, substitute, vjp } from "../diff/operators.js";
 
 export interface Argument {
   name: string;
@@ -104,6 +105,9 @@ class Checker {
   private loops = 0;
   /** Above 0 while a comprehension is tried batched: diagnostics then abort the attempt. */
   private speculating = 0;
+  /** Placeholders made for def parameters that are differentiated with respect to. */
+  private placeholders = 0;
+  private readonly differentiating = new Map<string, boolean>();
   /** Elements of the tensor params declared so far (their gradients share one buffer). */
   private paramElements = 0;
   private source = "";
@@ -778,7 +782,7 @@ class Checker {
       if (later) this.fail(e.calleeSpan, `'${name}' is used before its definition (${this.where(later)})`, "E0220");
       this.fail(e.calleeSpan, this.unknownFunction(name), "E0220");
     }
-    if ((DERIVATIVES as readonly string[]).includes(name)) this.fail(e.calleeSpan, `'${name}' is not supported yet`, "E0299");
+    if ((DERIVATIVES as readonly string[]).includes(name)) return this.derivative(e, scope);
     const args: BuiltinArg[] = e.args.map((a) => {
       if (a.kind === "string") return { text: a.value };
       if (a.kind === "array" && a.elements.length > 0 && (name === "concat" || name === "stack")) {
@@ -820,6 +824,82 @@ class Checker {
    * A gate's backward sends gradient only to its arguments, so a param that its body reads
    * directly would silently get none: that is an error, with the fix in the message.
    */
+  /** Whether a def's body or grad lines call a derivative operator (its parameters are then independent variables). */
+  private differentiates(def: Def): boolean {
+    const memo = this.differentiating.get(def.statement.name);
+    if (memo !== undefined) return memo;
+    const stack: Expr[] = [def.statement.body, ...def.statement.grads.map((g) => g.value)];
+    let found = false;
+    while (stack.length && !found) {
+      const x = stack.pop()!;
+      switch (x.kind) {
+        case "call":
+          if ((DERIVATIVES as readonly string[]).includes(x.callee)) found = true;
+          stack.push(...x.args, ...x.named.map((a) => a.value));
+          break;
+        case "unary":
+          stack.push(x.operand);
+          break;
+        case "binary":
+          stack.push(x.left, x.right);
+          break;
+        case "index":
+          stack.push(x.target);
+          for (const i of x.indices) if (i.kind === "slice") stack.push(...[i.from, i.to, i.step].filter((p): p is Expr => p !== undefined));
+          else stack.push(i);
+          break;
+        case "array":
+          stack.push(...x.elements);
+          break;
+        case "comprehension":
+        case "generator":
+          stack.push(x.body, x.from, x.to);
+          break;
+      }
+    }
+    this.differentiating.set(def.statement.name, found);
+    return found;
+  }
+
+  /**
+   * `gradient(y, x)`, `jacobian(y, x)`, `hessian(y, x)`, `jvp(y, x, v)`, `vjp(y, x, u)`: `x`
+   * names a param, an input, or a parameter of the enclosing def; everything else is held fixed.
+   */
+  private derivative(e: Extract<Expr, { kind: "call" }>, scope: Scope): Node {
+    const name = e.callee as (typeof DERIVATIVES)[number];
+    const want = name === "jvp" || name === "vjp" ? 3 : 2;
+    if (e.named.length) this.fail(e.named[0].span, `'${name}' takes no named arguments`, "E0264");
+    if (e.args.length !== want) {
+      const form = { gradient: "gradient(y, x)", jacobian: "jacobian(y, x)", hessian: "hessian(y, x)", jvp: "jvp(y, x, v)", vjp: "vjp(y, x, u)" }[name];
+      this.fail(e.span, `'${name}' takes ${want} arguments, as in ${form}; got ${e.args.length}`, "E0222");
+    }
+    const xExpr = e.args[1];
+    const binding = xExpr.kind === "name" ? this.lookup(xExpr.name, scope) : undefined;
+    if (!binding || binding.node.op !== "input" || binding.node.role === "seed")
+      this.fail(xExpr.span, `'${name}' differentiates with respect to a param, an input or a parameter of the enclosing def, named as it is declared`, "E0270");
+    const x = binding.node;
+    const y = this.evaluate(e.args[0], scope, false);
+    const extra = want === 3 ? this.evaluate(e.args[2], scope, false) : undefined;
+    if ((name === "gradient" || name === "hessian") && y.shape.length)
+      this.fail(e.args[0].span, `'${name}' needs a scalar y, got ${formatShape(y.shape)}; for a tensor use jacobian(y, x) or vjp(y, x, u)`, "E0271");
+    if (name === "jvp" && !sameShape(extra!.shape, x.shape))
+      this.fail(e.args[2].span, `the direction v of 'jvp' must be shaped like ${xExpr.kind === "name" ? `'${xExpr.name}'` : "x"} ${formatShape(x.shape)}, got ${formatShape(extra!.shape)}`, "E0271");
+    if (name === "vjp" && !sameShape(extra!.shape, y.shape))
+      this.fail(e.args[2].span, `the seed u of 'vjp' must be shaped like y ${formatShape(y.shape)}, got ${formatShape(extra!.shape)}`, "E0271");
+    switch (name) {
+      case "gradient":
+        return gradient(this.graph, y, x);
+      case "hessian":
+        return hessian(this.graph, y, x);
+      case "jacobian":
+        return jacobian(this.graph, y, x);
+      case "jvp":
+        return jvp(this.graph, y, x, extra!);
+      case "vjp":
+        return vjp(this.graph, y, x, extra!);
+    }
+  }
+
   private checkGateInputs(name: string, span: Span, forward: Node, args: readonly Node[]) {
     const lost = paramsBehind(forward, args);
     if (lost.length)
@@ -839,20 +919,28 @@ class Checker {
       return memo;
     }
     this.calls.set(key, undefined);
+    // A def that differentiates with respect to its parameters sees each as an independent
+    // variable: a placeholder while its body is built, replaced by the argument afterwards,
+    // so `gradient(energy(q), q)` holds everything else fixed even when the argument is `p[i]`.
+    const independent = !compileTime && this.differentiates(def);
+    const bound = independent ? args.map((a) => this.graph.input(`#${s.name}.${this.placeholders++}`, "input", a.shape)) : args;
     const locals = new Map<string, Binding>();
-    s.params.forEach((p, i) => locals.set(p.name, { node: args[i], kind: "parameter", order: 0, span: p.span }));
+    s.params.forEach((p, i) => locals.set(p.name, { node: bound[i], kind: "parameter", order: 0, span: p.span }));
     const inner: Scope = { locals: [locals], visibleBefore: def.order, inDef: s.name };
-    const forward = this.expr(s.body, inner, compileTime);
-    if (!forward) throw new CheckError(e.span, "", "");
+    const built = this.expr(s.body, inner, compileTime);
+    if (!built) throw new CheckError(e.span, "", "");
+    const actual = (x: Node) => (independent ? bound.reduce((acc, b, i) => substitute(this.graph, acc, b, args[i]), x) : x);
+    const forward = actual(built);
     let result = forward;
     if (s.grads.length) {
       const withOut = new Map(locals);
-      withOut.set("out", { node: forward, kind: "value", order: 0, span: s.nameSpan });
+      withOut.set("out", { node: built, kind: "value", order: 0, span: s.nameSpan });
       const gradScope: Scope = { locals: [withOut], visibleBefore: def.order, inDef: s.name };
       const locs = s.params.map((p, i) => {
         const line = s.grads.find((g) => g.name === p.name)!;
-        const local = this.expr(line.value, gradScope, compileTime);
-        if (!local) throw new CheckError(e.span, "", "");
+        const builtLocal = this.expr(line.value, gradScope, compileTime);
+        if (!builtLocal) throw new CheckError(e.span, "", "");
+        const local = actual(builtLocal);
         const arg = args[i];
         const lShape = local.shape.length ? local.shape : forward.shape;
         if (local.shape.length && forward.shape.length && !sameShape(local.shape, forward.shape) ) {

@@ -1,0 +1,123 @@
+// Derivatives as values in the language (language.md, "Derivative operators"): gradient,
+// jacobian, hessian, jvp and vjp, nested, inside defs (with respect to a def's parameter)
+// and comprehensions, and differentiated again by backward. Values are checked against
+// hand-derived formulas and finite differences, through the interpreter and compiled code.
+
+import { describe, expect, it } from "vitest";
+import { analyze, compile } from "../src/compile.js";
+import { interpretProgram, type Value } from "../src/ir/interpret.js";
+import { load, numericGradient, rng } from "./support/load.js";
+
+function program(source: string) {
+  const analyzed = analyze(source, "t.expr");
+  if (!analyzed.program) throw new Error(analyzed.diagnostics.map((d) => d.text).join("\n"));
+  return analyzed.program;
+}
+const list = (v: number | Float64Array | number[]) => (typeof v === "number" ? [v] : Array.from(v));
+function close(got: ArrayLike<number> | number, want: ArrayLike<number> | number, tol: number, what: string) {
+  const [g, w] = [list(got as never), list(want as never)];
+  expect(g.length, what).toBe(w.length);
+  g.forEach((v, k) => expect(Math.abs(v - w[k]), `${what}[${k}]: ${v} vs ${w[k]}`).toBeLessThan(tol * (1 + Math.abs(w[k]))));
+}
+const outputs = (source: string, args: Record<string, Value>) => interpretProgram(program(source), args).outputs;
+
+describe("gradient, hessian, jacobian, jvp, vjp", () => {
+  const args = { x: [0.3, -1.2, 0.7], v: [1, 2, -1], u: [0.5, -2] };
+  const x = args.x;
+
+  it("gradient and hessian of sum(x^3) + x0 x1 by hand", () => {
+    const src = "param x[3]\nf = sum(x ^ 3) + x[0] * x[1]\noutput g = gradient(f, x)\noutput H = hessian(f, x)";
+    const out = outputs(src, args);
+    close(out.g, [3 * x[0] ** 2 + x[1], 3 * x[1] ** 2 + x[0], 3 * x[2] ** 2], 1e-12, "gradient");
+    close(out.H, [6 * x[0], 1, 0, 1, 6 * x[1], 0, 0, 0, 6 * x[2]], 1e-12, "hessian");
+  });
+
+  it("a dense Hessian is exactly symmetric", () => {
+    const src = "param x[4]\noutput H = hessian(exp(x[0] * x[1] + sin(x[2] * x[3] * x[0])) + sum(x) ^ 3, x)";
+    const H = list(outputs(src, { x: [0.3, -0.2, 0.5, 0.9] }).H);
+    for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) expect(H[i * 4 + j]).toBe(H[j * 4 + i]);
+  });
+
+  it("jacobian of a map R^3 -> R^2, and jvp and vjp agreeing with it", () => {
+    const src = "param x[3]\ninput v[3], u[2]\ny = [x[0] * x[1], sin(x[2]) + x[0]]\noutput J = jacobian(y, x)\noutput Jv = jvp(y, x, v)\noutput uJ = vjp(y, x, u)";
+    const out = outputs(src, args);
+    const J = [x[1], x[0], 0, 1, 0, Math.cos(x[2])];
+    close(out.J, J, 1e-12, "jacobian");
+    close(out.Jv, [0, 1].map((i) => [0, 1, 2].reduce((s, j) => s + J[i * 3 + j] * args.v[j], 0)), 1e-12, "jvp");
+    close(out.uJ, [0, 1, 2].map((j) => [0, 1].reduce((s, i) => s + args.u[i] * J[i * 3 + j], 0)), 1e-12, "vjp");
+  });
+
+  it("the Jacobian of an elementwise map is diagonal", () => {
+    const out = outputs("param x[3]\noutput J = jacobian(tanh(x), x)", args);
+    close(out.J, [0, 1, 2].flatMap((i) => [0, 1, 2].map((j) => (i === j ? 1 - Math.tanh(x[i]) ** 2 : 0))), 1e-12, "diagonal");
+  });
+
+  it("nested: a Hessian-vector product as gradient(dot(gradient(f, x), v), x)", () => {
+    const src = "param x[3]\ninput v[3]\nf = sum(exp(x) * x[1])\noutput hv = gradient(dot(gradient(f, x), v), x)\noutput H = hessian(f, x)";
+    const out = outputs(src, args);
+    const H = list(out.H);
+    close(out.hv, [0, 1, 2].map((i) => [0, 1, 2].reduce((s, j) => s + H[i * 3 + j] * args.v[j], 0)), 1e-12, "hvp");
+  });
+
+  it("a gate's second derivative comes from its grad line", () => {
+    // The grad line is deliberately not the body's derivative: 2 * out instead of cos(z).
+    const src = "def g(z) = sin(z)\ngrad z = 2 * out\nparam x\noutput d2 = gradient(gradient(g(x), x), x)";
+    const out = outputs(src, { x: 0.4 });
+    close(out.d2, [4 * Math.sin(0.4)], 1e-12, "d/dx (2 out) = 2 * 2 out");
+  });
+
+  it("relu'' = 0, where leaks no NaN, and a tie in max splits at every order", () => {
+    const out = outputs("param x\noutput a = gradient(gradient(relu(x) ^ 2, x), x)\noutput b = gradient(gradient(where(x > 0, sqrt(x), 0), x), x)\noutput c = gradient(max(x, x), x)", { x: -1 });
+    expect(out.a).toBe(0);
+    expect(out.b).toBe(0);
+    expect(out.c).toBe(1);
+  });
+
+  it("with respect to a def's parameter, holding the rest fixed", () => {
+    const src = "param p[3], w\ndef energy(q) = w * sum(q ^ 2) + q[0] * w\ndef force(q) = -gradient(energy(q), q)\noutput F = force(p * 2)";
+    const out = outputs(src, { p: [1, 2, 3], w: 0.5 });
+    close(out.F, [-(2 * 0.5 * 2 + 0.5), -(2 * 0.5 * 4), -(2 * 0.5 * 6)], 1e-12, "force");
+  });
+
+  it("inside a comprehension: one gradient per row", () => {
+    const src = "input X[4, 2]\nparam w[2]\noutput G = [gradient(sin(dot(w, X[i])), w) for i in 0..4]";
+    const X = [0.1, 0.2, -0.3, 0.4, 0.5, -0.6, 0.7, 0.8];
+    const w = [0.9, -1.1];
+    const out = outputs(src, { X, w });
+    const want = [0, 1, 2, 3].flatMap((i) => {
+      const c = Math.cos(w[0] * X[2 * i] + w[1] * X[2 * i + 1]);
+      return [c * X[2 * i], c * X[2 * i + 1]];
+    });
+    close(out.G, want, 1e-12, "rows");
+  });
+
+  it("an output built from a gradient is differentiated again by backward (compiled)", async () => {
+    const src = "param x[3]\noutput penalty = sum(gradient(sum(sin(x) * x), x) ^ 2)";
+    const { module } = await load(src, { emit: "unrolled" });
+    const a = { x: [0.2, -0.5, 1.1] };
+    const got = module.backward(a).grad.x as Float64Array;
+    const fd = numericGradient((v) => module.forward(v).penalty as number, a, "x") as number[];
+    close(got, fd, 1e-6, "d penalty / dx");
+    const looped = (await load(src, { emit: "loops" })).module.backward(a).grad.x as Float64Array;
+    close(looped, got, 1e-12, "loops agree");
+  });
+
+  it("a least-squares Jacobian of 20 residuals in 3 parameters, compiled", async () => {
+    const src = "input t[20], y[20]\nparam p[3]\nr = p[0] * exp(-p[1] * t) + p[2] - y\noutput J = jacobian(r, p)";
+    const next = rng(4);
+    const a = { t: Array.from({ length: 20 }, (_, i) => i / 10), y: Array.from({ length: 20 }, () => next()), p: [1.5, 0.7, -0.2] };
+    const want = a.t.flatMap((t) => [Math.exp(-0.7 * t), -1.5 * t * Math.exp(-0.7 * t), 1]);
+    for (const emit of ["unrolled", "loops"] as const) close((await load(src, { emit })).module.forward(a).J as Float64Array, want, 1e-12, emit);
+  });
+
+  it("mistakes are diagnostics", () => {
+    const msg = (src: string) => {
+      const r = compile(src);
+      return r.ok ? "compiled" : r.diagnostics[0].message;
+    };
+    expect(msg("param x[3]\noutput g = gradient(x, x)")).toBe("'gradient' needs a scalar y, got [3]; for a tensor use jacobian(y, x) or vjp(y, x, u)");
+    expect(msg("param x[3]\ny = 2 * x\noutput g = gradient(sum(y), y)")).toBe("'gradient' differentiates with respect to a param, an input or a parameter of the enclosing def, named as it is declared");
+    expect(msg("param x[3]\ninput v[2]\noutput g = jvp(sin(x), x, v)")).toBe("the direction v of 'jvp' must be shaped like 'x' [3], got [2]");
+    expect(msg("param x[3]\noutput g = hessian(sum(x))")).toBe("'hessian' takes 2 arguments, as in hessian(y, x); got 1");
+  });
+});
