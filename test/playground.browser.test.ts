@@ -91,8 +91,8 @@ describe.skipIf(!executablePath)("the playground in Chromium", () => {
     const kb = (n: number) => `${(n / 1024).toFixed(0)} KiB`;
     console.log(
       `playground: first load ${kb(gzip(/^index.*\.(js|css)$/) + gzipSync(readFileSync(join(out, "index.html"))).length)} gzip (page), ` +
-        `compiler worker ${kb(gzip(/^compiler/))}, trainer worker ${kb(gzip(/^trainer/))}; ` +
-        `editor ready after ${await page.getAttribute("body", "data-editor")} ms, first graph drawn after ${await page.getAttribute("body", "data-ready")} ms (${ready} ms by the test's clock)`,
+        `compiler worker ${kb(gzip(/^compiler/))}, Graphviz and the graph drawing ${kb(gzip(/^graph/))}, trainer worker ${kb(gzip(/^trainer/))}; ` +
+        `editor ready after ${await page.getAttribute("body", "data-editor")} ms, first compile shown after ${await page.getAttribute("body", "data-compiled")} ms, first graph drawn after ${await page.getAttribute("body", "data-ready")} ms (${ready} ms by the test's clock)`,
     );
   }, 30_000);
 

@@ -3,16 +3,20 @@
 // stats and diagnostics, analyze() and `gradc graph`'s buildDot/renderSvg for the circuit
 // picture with values and gradients.
 
-import { analyze, compile, type ModuleInterface } from "../../src/compile.js";
-import { buildDot, renderSvg } from "../../src/cli/graph.js";
+import { analyze, compile } from "../../src/compile.js";
 import { mulberry32 } from "../../src/random.js";
 import { gradientCheck, THRESHOLD, type LoadedModule } from "./gradient-check.js";
-import type { At, CheckReply, CompileReply, CompilerRequest, Envelope, GraphResult } from "./protocol.js";
+import type { At, CheckReply, CompileReply, CompilerRequest, Envelope, GraphReply, GraphResult } from "./protocol.js";
+
+// Drawing needs Graphviz (WebAssembly, most of the worker's bytes): it is a chunk of its own,
+// fetched beside the first compile, so that compiles and diagnostics do not wait for it.
+let graphTools: Promise<typeof import("../../src/cli/graph.js")> | undefined;
+const loadGraphTools = () => (graphTools ??= import("../../src/cli/graph.js"));
 
 /** Graphs with more nodes than this are not laid out: the picture would be unreadable and slow. */
 const MAX_DRAWN_NODES = 400;
 
-const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 /** Values for an argument the page has none for: one decimal in [-1, 1], never 0, seeded by its name. */
 function defaultValues(name: string, size: number): number[] {
@@ -23,9 +27,9 @@ function defaultValues(name: string, size: number): number[] {
 }
 
 /** `at` where it names an argument with the right number of values, defaults elsewhere. */
-function completeAt(iface: ModuleInterface, at: At): At {
+function completeAt(args: readonly { name: string; shape: readonly number[] }[], at: At): At {
   const out: At = {};
-  for (const a of iface.args) {
+  for (const a of args) {
     const size = sizeOf(a.shape);
     const given = Object.hasOwn(at, a.name) ? at[a.name] : undefined;
     out[a.name] = given && given.length === size && given.every(Number.isFinite) ? given : defaultValues(a.name, size);
@@ -33,14 +37,25 @@ function completeAt(iface: ModuleInterface, at: At): At {
   return out;
 }
 
-async function draw(source: string, at: At): Promise<GraphResult> {
+async function draw(source: string, requested: At): Promise<GraphReply> {
   const analyzed = analyze(source, "playground.expr");
-  if (!analyzed.program) return { note: "no graph: the program has errors" };
-  if (analyzed.program.graph.nodes.length > 4 * MAX_DRAWN_NODES) return { note: `no graph: ${analyzed.program.graph.nodes.length} operations are too many to draw` };
+  if (!analyzed.program) return { at: requested, graph: { note: "no graph: the program has errors" } };
+  const at = completeAt(analyzed.program.args, requested);
+  const count = analyzed.program.graph.nodes.length;
+  if (count > 4 * MAX_DRAWN_NODES) return { at, graph: { note: `no graph: ${count} operations are too many to draw` } };
+  const { buildDot, renderSvg } = await loadGraphTools();
   const dot = buildDot(analyzed.program, new Map(Object.entries(at)));
   const drawn = dot.match(/^ {2}n\d+ \[/gm)?.length ?? 0;
-  if (drawn > MAX_DRAWN_NODES) return { note: `no graph: ${drawn} nodes are too many to draw` };
-  return { svg: await renderSvg(dot) };
+  let graph: GraphResult;
+  if (drawn > MAX_DRAWN_NODES) graph = { note: `no graph: ${drawn} nodes are too many to draw` };
+  else {
+    try {
+      graph = { svg: await renderSvg(dot) };
+    } catch (e) {
+      graph = { note: `no graph: ${(e as Error).message}` };
+    }
+  }
+  return { at, graph };
 }
 
 async function load(code: string): Promise<LoadedModule> {
@@ -52,7 +67,8 @@ async function load(code: string): Promise<LoadedModule> {
   }
 }
 
-async function handle(request: CompilerRequest): Promise<CompileReply | CheckReply> {
+async function handle(request: CompilerRequest): Promise<CompileReply | GraphReply | CheckReply> {
+  if (request.kind === "graph") return draw(request.source, request.at);
   if (request.kind === "check") {
     const result = compile(request.source, { filename: "playground.expr", format: "js" });
     if (!result.ok) return { ok: false, diagnostics: result.diagnostics, rows: [], points: 0, threshold: THRESHOLD };
@@ -60,21 +76,15 @@ async function handle(request: CompilerRequest): Promise<CompileReply | CheckRep
     return { ok: rows.every((r) => r.maxError <= THRESHOLD), diagnostics: [], rows, points: request.points, threshold: THRESHOLD };
   }
   const t0 = performance.now();
-  const options = request.kind === "compile" ? { format: request.format, emit: request.emit } : {};
-  const result = compile(request.source, { filename: "playground.expr", ...options });
+  const result = compile(request.source, { filename: "playground.expr", format: request.format, emit: request.emit });
   const ms = performance.now() - t0;
   if (!result.ok) return { ok: false, diagnostics: result.diagnostics, at: request.at, ms };
-  const at = completeAt(result.interface, request.at);
-  let graph: GraphResult;
-  try {
-    graph = await draw(request.source, at);
-  } catch (e) {
-    graph = { note: `no graph: ${(e as Error).message}` };
-  }
-  const reply: CompileReply = { ok: true, diagnostics: [], code: result.code, stats: result.stats, interface: result.interface, at, ms, graph };
-  if (request.kind === "graph") delete reply.code;
-  return reply;
+  const at = completeAt(result.interface.args, request.at);
+  return { ok: true, diagnostics: [], code: result.code, stats: result.stats, interface: result.interface, at, ms };
 }
+
+// Start loading Graphviz at once, beside the first compile.
+void loadGraphTools();
 
 self.onmessage = async (event: MessageEvent<Envelope<CompilerRequest>>) => {
   const { id, body } = event.data;

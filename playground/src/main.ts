@@ -15,7 +15,8 @@ import type { DiagnosticRecord } from "../../src/compile.js";
 import { exprLanguage } from "./highlight.js";
 import { PRESETS } from "./presets.js";
 import { checkTable } from "./gradient-check.js";
-import type { At, CheckReply, CompileReply, CompilerRequest, Emit, Envelope, TrainerProgress, TrainerReply, TrainerRequest } from "./protocol.js";
+import { makeSpiral, SPIRAL_SEED } from "../../examples/spiral/data.mjs";
+import type { At, CheckReply, CompileReply, CompilerRequest, Emit, Envelope, GraphReply, TrainerProgress, TrainerReply, TrainerRequest } from "./protocol.js";
 import "./style.css";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -43,7 +44,9 @@ function ask<T>(body: CompilerRequest): Promise<T> {
 // ---- state: the program's input values, and the URL hash -------------------------------
 
 let at: At = {};
-let latest = 0; // the newest request whose reply may update the panels
+// Replies can overtake edits: only the newest compile and the newest drawing may update the panels.
+let latestCompile = 0;
+let latestGraph = 0;
 let checked: string | undefined; // the source the gradient check's table is about
 const CHECK_HINT = $("check-output").textContent ?? "";
 
@@ -83,7 +86,7 @@ function showDiagnostics(list: DiagnosticRecord[]) {
 
 function renderInputs(reply: CompileReply) {
   const form = $<HTMLFormElement>("inputs");
-  const args = reply.interface?.args ?? [];
+  const args = (reply.interface?.args ?? []).map((a) => ({ name: a.name, role: a.role, shape: a.shape }));
   const same = form.dataset.args === JSON.stringify(args);
   if (!same) {
     form.replaceChildren();
@@ -106,7 +109,7 @@ function renderInputs(reply: CompileReply) {
   }
 }
 
-function renderGraph(reply: CompileReply) {
+function renderGraph(reply: GraphReply) {
   const box = $("graph");
   if (reply.graph?.svg) box.innerHTML = reply.graph.svg;
   else {
@@ -124,33 +127,44 @@ function renderCompiled(reply: CompileReply) {
   $("code").textContent = reply.code ?? "";
 }
 
-async function update(source: string, kind: "compile" | "graph"): Promise<CompileReply> {
-  const id = ++latest;
+/** Marks the panels that show the last program that compiled, while the text has errors. */
+function setStale(stale: boolean) {
+  for (const id of ["inputs", "graph", "stats", "code"]) $(id).classList.toggle("stale", stale);
+  document.body.dataset.state = stale ? "error" : "ok";
+}
+
+/** Draws the graph of `source` at the current values; the inputs show the values drawn. */
+async function redraw(source: string): Promise<void> {
+  const id = ++latestGraph;
+  const reply = await ask<GraphReply>({ kind: "graph", source, at });
+  if (id !== latestGraph || source !== view.state.doc.toString()) return;
+  renderGraph(reply);
+  writeHash(source);
+  if (!document.body.dataset.ready) document.body.dataset.ready = String(Math.round(performance.now()));
+}
+
+/** Compiles `source`: diagnostics, code, stats and inputs at once, then the graph. */
+async function update(source: string): Promise<CompileReply> {
+  const id = ++latestCompile;
   const format = $<HTMLSelectElement>("format").value as "ts" | "js";
   const emit = $<HTMLSelectElement>("emit").value as Emit;
-  const reply = await ask<CompileReply>(kind === "compile" ? { kind, source, format, emit, at } : { kind, source, at });
-  if (id !== latest) return reply; // a newer edit is on its way
+  const reply = await ask<CompileReply>({ kind: "compile", source, format, emit, at });
+  if (id !== latestCompile) return reply;
   showDiagnostics(reply.diagnostics);
-  if (reply.ok) {
-    at = reply.at;
-    renderInputs(reply);
-    renderGraph(reply);
-    if (kind === "compile") renderCompiled(reply);
-  }
+  setStale(!reply.ok);
+  if (!document.body.dataset.compiled) document.body.dataset.compiled = String(Math.round(performance.now()));
   if (checked !== undefined && checked !== source) {
     checked = undefined;
     $("check-output").className = "";
     $("check-output").textContent = CHECK_HINT;
   }
   if (reply.ok) {
-    writeHash(source);
-  } else {
-    $("graph").replaceChildren();
+    at = reply.at;
+    renderInputs(reply);
+    renderCompiled(reply);
+    void redraw(source);
   }
-  document.body.dataset.state = reply.ok ? "ok" : "error";
-  if (!document.body.dataset.ready) {
-    document.body.dataset.ready = String(Math.round(performance.now()));
-  }
+  writeHash(source);
   return reply;
 }
 
@@ -170,7 +184,7 @@ const highlight = HighlightStyle.define([
 const lint = linter(
   async (view) => {
     const source = view.state.doc.toString();
-    const reply = await update(source, "compile");
+    const reply = await update(source);
     if (view.state.doc.toString() !== source) return [];
     return reply.diagnostics.map((d): Diagnostic => ({ ...toRange(view.state.doc, d), severity: "error", message: d.text, source: d.code }));
   },
@@ -227,10 +241,10 @@ $<HTMLFormElement>("inputs").oninput = (event) => {
   }
   input.setCustomValidity("");
   at = { ...at, [input.name]: numbers };
-  void update(view.state.doc.toString(), "graph");
+  void redraw(view.state.doc.toString());
 };
 $<HTMLFormElement>("inputs").onsubmit = (event) => event.preventDefault();
-$("emit").onchange = $("format").onchange = () => void update(view.state.doc.toString(), "compile");
+$("emit").onchange = $("format").onchange = () => void update(view.state.doc.toString());
 
 $("share").onclick = async () => {
   writeHash(view.state.doc.toString());
@@ -258,20 +272,27 @@ $("check").onclick = async () => {
 
 // ---- the spiral ---------------------------------------------------------------------------
 
-const REGION = ["#f6c4c0", "#c4e6c4", "#bcd6f2"];
+const REGION_RGB = [[0xf6, 0xc4, 0xc0, 255], [0xc4, 0xe6, 0xc4, 255], [0xbc, 0xd6, 0xf2, 255]];
 const POINT = ["#c62828", "#2e7d32", "#1565c0"];
 let trainer: Worker | undefined;
 
-function drawSpiral(p: TrainerProgress) {
+/** The decision regions (when there are any yet) and the training points on top. */
+function drawSpiral(p: Pick<TrainerProgress, "cells" | "extent" | "points"> & { regions?: Uint8Array }) {
   const canvas = $<HTMLCanvasElement>("spiral");
   const ctx = canvas.getContext("2d")!;
   const size = canvas.width;
-  const cell = size / p.cells;
-  for (let r = 0; r < p.cells; r++)
-    for (let c = 0; c < p.cells; c++) {
-      ctx.fillStyle = REGION[p.regions[r * p.cells + c]];
-      ctx.fillRect(Math.floor(c * cell), Math.floor(r * cell), Math.ceil(cell), Math.ceil(cell));
-    }
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, size, size);
+  if (p.regions) {
+    // One pixel per cell, scaled up unsmoothed: thousands of fillRect calls would hold the
+    // main thread for tens of milliseconds on every redraw.
+    const image = new ImageData(p.cells, p.cells);
+    for (let k = 0; k < p.regions.length; k++) image.data.set(REGION_RGB[p.regions[k]], 4 * k);
+    const cells = new OffscreenCanvas(p.cells, p.cells);
+    cells.getContext("2d")!.putImageData(image, 0, 0);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(cells, 0, 0, size, size);
+  }
   const px = (v: number) => ((v + p.extent) / (2 * p.extent)) * size;
   for (let i = 0; i < p.points.labels.length; i++) {
     ctx.beginPath();
@@ -282,6 +303,13 @@ function drawSpiral(p: TrainerProgress) {
     ctx.lineWidth = 0.5;
     ctx.stroke();
   }
+}
+
+{
+  // The data before any training: the same points the trainer uses.
+  const data = makeSpiral({ seed: SPIRAL_SEED });
+  const extent = data.X.reduce((m: number, v: number) => Math.max(m, Math.abs(v)), 0) + 0.25;
+  drawSpiral({ cells: 1, extent, points: { X: data.X, labels: data.labels } });
 }
 
 $("train").onclick = () => {

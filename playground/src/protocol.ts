@@ -24,11 +24,16 @@ export interface CompileReply {
   code?: string;
   stats?: CompileStats;
   interface?: ModuleInterface;
-  /** The values the graph was drawn at: `at` where it fits the program, defaults elsewhere. */
+  /** The values for the graph: `at` where it fits the program, defaults elsewhere. */
   at: At;
-  graph?: GraphResult;
-  /** Milliseconds spent compiling (without drawing). */
+  /** Milliseconds spent compiling. */
   ms: number;
+}
+
+export interface GraphReply {
+  /** The values the graph was drawn at, as in CompileReply. */
+  at: At;
+  graph: GraphResult;
 }
 
 export interface CheckRow {
