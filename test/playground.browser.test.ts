@@ -50,6 +50,13 @@ function serve(dir: string): Promise<{ server: Server; url: string }> {
   }));
 }
 
+/** Replaces the editor's text as a paste would. */
+async function setProgram(page: Page, text: string) {
+  await page.click("#editor .cm-content");
+  await page.keyboard.press("Control+a");
+  await page.keyboard.insertText(text);
+}
+
 const graphText = (page: Page) => page.$$eval("#graph svg text", (ts) => ts.map((t) => t.textContent ?? ""));
 
 describe.skipIf(!executablePath)("the playground in Chromium", () => {
@@ -127,6 +134,10 @@ describe.skipIf(!executablePath)("the playground in Chromium", () => {
     expect(await page.$(".cm-lintRange-error")).toBeNull();
     expect(await page.$("#inputs input[name=a]")).not.toBeNull();
     expect(await graphText(page)).toContain("sigmoid");
+    // Highlighting: a called built-in, a keyword and a plain name each have their own colour.
+    const colour = (text: string) => page.$$eval(".cm-line span", (spans, t) => spans.filter((x) => x.textContent === t).map((x) => getComputedStyle(x).color)[0], text);
+    const [builtin, keyword, declared] = await Promise.all([colour("sigmoid"), colour("output"), colour("f")]);
+    expect(new Set([builtin, keyword, declared]).size).toBe(3);
     expect(page.url()).toContain("src=param+a");
   }, 30_000);
 
@@ -137,6 +148,15 @@ describe.skipIf(!executablePath)("the playground in Chromium", () => {
     expect(await page.getAttribute("#check-output", "class")).toBe("ok");
     expect(text).toMatch(/^a\s+1\s+\S+\s+ok$/m);
     expect(text).toMatch(/^b\s+1\s+\S+\s+ok$/m);
+
+    // A gate whose grad line is wrong (the README's example) fails the check.
+    await setProgram(page, "def sig(z) = 1 / (1 + exp(-z))\ngrad z = out * out\nparam w[3]\nparam x[2]\noutput f = sig(w[0]*x[0] + w[1]*x[1] + w[2])\n");
+    await page.waitForSelector("#inputs input[name=w]", { timeout: 10_000 });
+    await page.click("#check");
+    await page.waitForSelector("#check-output.fail", { timeout: 20_000 });
+    const failed = await page.textContent("#check-output");
+    expect(failed).toMatch(/^w\s+3\s+\S+\s+FAIL$/m);
+    expect(failed).toContain("the gradient of 'w' looks wrong");
   }, 30_000);
 
   it("opens a shared link with its program and values", async () => {
