@@ -15,6 +15,8 @@ import { printLoops, SMALL_TENSOR } from "./loops/index.js";
 import { splitBody, type Part } from "./emit/split.js";
 import type { Graph } from "./ir/graph.js";
 import { commentSafe, key, printModule, type ModuleParts } from "./emit/module.js";
+import { flatObjective, lowerFlat } from "./emit/flat.js";
+import { closest } from "./diagnostics.js";
 import { VERSION } from "./version.js";
 
 export interface CompileOptions {
@@ -34,6 +36,11 @@ export interface CompileOptions {
    * `loops` or `tape` force one form (benchmarks, tests).
    */
   emit?: "auto" | "unrolled" | "loops" | "tape";
+  /**
+   * The scalar output the flat form (valueFlat, valueAndGradFlat...) minimizes. Default: the
+   * program's only scalar output, if it has exactly one; otherwise no flat form.
+   */
+  objective?: string;
 }
 
 /**
@@ -93,7 +100,13 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
   const checked = checkSource(parsed.program, source);
   if (!checked.checked) return fail(checked.diagnostics);
   const sourceName = filename.split(/[\\/]/).pop() || filename;
+  const flat = flatObjective(checked.checked, options.objective);
+  if ("error" in flat) return fail([objectiveDiagnostic(checked.checked, options.objective!, flat.index)]);
   const parts = lower(checked.checked, sourceName, source, options.checks ?? true, options.emit ?? "auto");
+  if ("objective" in flat) {
+    const where = (line: number) => `${commentSafe(sourceName)}:${line}`;
+    parts.module.flat = lowerFlat(checked.checked, flat.objective, parts.emitted === "unrolled", where);
+  }
   const format = options.format ?? "ts";
   const stats: CompileStats = { forwardOperations: parts.forwardOperations, backwardOperations: parts.backwardOperations, emitted: parts.emitted };
   const iface: ModuleInterface = {
@@ -103,6 +116,22 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
   const result = { ok: true as const, diagnostics: [] as [], stats, interface: iface };
   if (format === "ts") return { ...result, code: printModule(parts.module, "ts") };
   return { ...result, code: printModule(parts.module, "js"), declaration: printModule(parts.module, "dts") };
+}
+
+/** `--objective NAME` that names no output (E0301) or a tensor output (E0302), in the user's terms. */
+function objectiveDiagnostic(program: CheckedProgram, name: string, index: number | undefined): Diagnostic {
+  const names = program.outputs.map((o) => `'${o.name}'`).join(", ");
+  if (index === undefined) {
+    const near = closest(name, program.outputs.map((o) => o.name));
+    const guess = near === undefined ? "" : ` (did you mean '${near}'?)`;
+    return { code: "E0301", message: `the objective '${name}' is not an output of this program${guess}; its outputs are ${names}`, span: program.outputs[0].span };
+  }
+  const o = program.outputs[index];
+  return {
+    code: "E0302",
+    message: `the objective '${name}' is a tensor output [${o.node.shape.join(", ")}]; the flat form minimizes a scalar: name a scalar output, or add one such as 'output loss = sum(${name}^2)'`,
+    span: o.span,
+  };
 }
 
 /** Parse and check only: the IR of a program, for tools (`gradc graph`, `gradc check`). */

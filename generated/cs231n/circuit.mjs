@@ -25,15 +25,69 @@ function checkArgsObject(args) {
   if (args === null || typeof args !== "object") throw new TypeError("circuit.expr" + ": expected an object of arguments, got " + describe(args));
 }
 
-function seedOf(seed, name) {
-  if (seed === null || typeof seed !== "object" || Array.isArray(seed)) throw new TypeError("circuit.expr" + ": the seed must be an object of upstream gradients by output name, got " + describe(seed));
-  return Object.prototype.hasOwnProperty.call(seed, name) ? (seed)[name] : undefined;
+function checkHolder(holder, what, name, length) {
+  const maker = what === "outputs" ? "createOutputs()" : "createGrad()";
+  if (holder === null || typeof holder !== "object") throw new TypeError("circuit.expr" + ": the " + what + " holder must be an object (make it with " + maker + "), got " + describe(holder));
+  const v = (holder)[name];
+  if (v === undefined) throw new TypeError("circuit.expr" + ": the " + what + " holder has no '" + name + "': expected a Float64Array of " + length + " numbers (make holders with " + maker + ")");
+  if (!Array.isArray(v) && !(ArrayBuffer.isView(v) && !(v instanceof DataView))) throw new TypeError("circuit.expr" + ": '" + name + "' of the " + what + " holder must be a Float64Array of " + length + " numbers, got " + describe(v));
+  const n = (v).length;
+  if (n !== length) throw new RangeError("circuit.expr" + ": '" + name + "' of the " + what + " holder must have length " + length + ", got length " + n);
 }
 
-function seedScalar(v, name) {
-  if (v === undefined) return 0;
-  if (typeof v !== "number") throw new TypeError("circuit.expr" + ": the seed of '" + name + "' must be a number, got " + describe(v));
-  return v;
+function seedObject(seed) {
+  if (seed === null || typeof seed !== "object" || Array.isArray(seed)) throw new TypeError("circuit.expr" + ": the seed must be an object of upstream gradients by output name, got " + describe(seed));
+}
+
+function unknownSeed(name) {
+  const outputs = ["f"];
+  const near = nearest(name, outputs);
+  throw new TypeError("circuit.expr" + ": the seed has '" + name + "', which is not an output" + (near === undefined ? "" : " (did you mean '" + near + "'?)") + "; the outputs are " + outputs.map((o) => "'" + o + "'").join(", "));
+}
+
+function nearest(name, candidates) {
+  const limit = name.length <= 2 ? 0 : name.length <= 5 ? 1 : 2;
+  let best;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = c.toLowerCase() === name.toLowerCase() ? 0 : editDistance(name, c);
+    if (d <= limit && d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a, b) {
+  const rows = [];
+  for (let i = 0; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        row.push(j);
+        continue;
+      }
+      const up = rows[i - 1];
+      let d = Math.min(up[j] + 1, row[j - 1] + 1, up[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2][j - 2] + 1);
+      row.push(d);
+    }
+    rows.push(row);
+  }
+  return rows[a.length][b.length];
+}
+
+function lossSeed(seed) {
+  seedObject(seed);
+  let s = 0;
+  for (const k in seed) {
+    if (!Object.prototype.hasOwnProperty.call(seed, k)) continue;
+    if (k === "f") s = (seed)[k];
+    else unknownSeed(k);
+  }
+  if (typeof s !== "number") throw new TypeError("circuit.expr" + ": the seed of '" + "f" + "' must be a number, got " + describe(s));
+  return s;
 }
 
 function scaleGradients(grad, s0) {
@@ -63,9 +117,18 @@ function checkArgs(args) {
   if (typeof v2 !== "number") checkScalar(v2, "z");
 }
 
+function checkGrad(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
+}
+
+function checkOutputs(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
+}
+
 /** Forward pass into preallocated outputs; allocates nothing (circuit.expr) */
 export function forwardInto(args, outputs) {
   checkArgs(args);
+  checkOutputs(outputs);
   const a0 = args["x"];
   const a1 = args["y"];
   const a2 = args["z"];
@@ -84,10 +147,12 @@ export function forward(args) {
 /** Backward pass into preallocated gradients (and outputs, when given); allocates nothing (circuit.expr) */
 export function backwardInto(args, seed, grad, outputs) {
   checkArgs(args);
+  checkGrad(grad);
+  if (outputs !== undefined) checkOutputs(outputs);
   const a0 = args["x"];
   const a1 = args["y"];
   const a2 = args["z"];
-  const s0 = seed === undefined ? 1 : seedScalar(seedOf(seed, "f"), "f");
+  const s0 = seed === undefined ? 1 : lossSeed(seed);
   // circuit.expr:6
   const t0 = a0 + a1;
   // circuit.expr:7
@@ -111,4 +176,64 @@ export function backward(args, seed) {
   const outputs = createOutputs();
   const grad = backwardInto(args, seed, createGrad(), outputs);
   return { outputs, grad };
+}
+
+function checkFlat(v, name, writable) {
+  const what = writable ? "a Float64Array or an array of 3 numbers (laid out as x)" : "a flat array of 3 numbers: every param's elements, in declaration order";
+  if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("circuit.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
+  const a = v;
+  if (a.length !== 3) throw new RangeError("circuit.expr" + ": '" + name + "' must have length 3 (paramSize), got length " + a.length);
+  if (!writable && Array.isArray(a)) for (let k = 0; k < 3; k++) if (typeof a[k] !== "number") throw new TypeError("circuit.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+}
+
+function checkParamHolders(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
+}
+
+/** Elements of all params (x, y, z, in this order): the length of the flat vector x (circuit.expr) */
+export const paramSize = 3;
+
+/** Writes the params, each flat and row-major, one after another into x (a new Float64Array when not given) (circuit.expr) */
+export function packParams(params, x) {
+  if (x !== undefined && !(x instanceof Float64Array && x.length === 3)) checkFlat(x, "x", true);
+  checkArgs(params);
+  const out = x === undefined ? new Float64Array(3) : x;
+  out[0] = params["x"];
+  out[1] = params["y"];
+  out[2] = params["z"];
+  return out;
+}
+
+/** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (circuit.expr) */
+export function unpackParams(x, params) {
+  if (!(x instanceof Float64Array ? x.length === 3 : Array.isArray(x) && x.length === 3 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number")) checkFlat(x, "x", false);
+  if (params !== undefined) checkParamHolders(params);
+  const out = params === undefined ? createGrad() : params;
+  out["x"] = x[0];
+  out["y"] = x[1];
+  out["z"] = x[2];
+  return out;
+}
+
+/** The objective 'f' at the params in x (circuit.expr) */
+export function valueFlat(x, inputs) {
+  if (!(x instanceof Float64Array ? x.length === 3 : Array.isArray(x) && x.length === 3 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number")) checkFlat(x, "x", false);
+  // circuit.expr:7
+  const t0 = x[2] * (x[0] + x[1]);
+  return t0;
+}
+
+/** The objective 'f' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (circuit.expr) */
+export function valueAndGradFlat(x, grad, inputs) {
+  if (!(x instanceof Float64Array ? x.length === 3 : Array.isArray(x) && x.length === 3 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number")) checkFlat(x, "x", false);
+  if (!(grad instanceof Float64Array ? grad.length === 3 : Array.isArray(grad) && grad.length === 3)) checkFlat(grad, "grad", true);
+  // circuit.expr:6
+  const t0 = x[0] + x[1];
+  // circuit.expr:7
+  const t1 = x[2] * t0;
+  const value = t1;
+  grad[0] = x[2];
+  grad[1] = x[2];
+  grad[2] = t0;
+  return value;
 }

@@ -25,15 +25,69 @@ function checkArgsObject(args) {
   if (args === null || typeof args !== "object") throw new TypeError("hinge.expr" + ": expected an object of arguments, got " + describe(args));
 }
 
-function seedOf(seed, name) {
-  if (seed === null || typeof seed !== "object" || Array.isArray(seed)) throw new TypeError("hinge.expr" + ": the seed must be an object of upstream gradients by output name, got " + describe(seed));
-  return Object.prototype.hasOwnProperty.call(seed, name) ? (seed)[name] : undefined;
+function checkHolder(holder, what, name, length) {
+  const maker = what === "outputs" ? "createOutputs()" : "createGrad()";
+  if (holder === null || typeof holder !== "object") throw new TypeError("hinge.expr" + ": the " + what + " holder must be an object (make it with " + maker + "), got " + describe(holder));
+  const v = (holder)[name];
+  if (v === undefined) throw new TypeError("hinge.expr" + ": the " + what + " holder has no '" + name + "': expected a Float64Array of " + length + " numbers (make holders with " + maker + ")");
+  if (!Array.isArray(v) && !(ArrayBuffer.isView(v) && !(v instanceof DataView))) throw new TypeError("hinge.expr" + ": '" + name + "' of the " + what + " holder must be a Float64Array of " + length + " numbers, got " + describe(v));
+  const n = (v).length;
+  if (n !== length) throw new RangeError("hinge.expr" + ": '" + name + "' of the " + what + " holder must have length " + length + ", got length " + n);
 }
 
-function seedScalar(v, name) {
-  if (v === undefined) return 0;
-  if (typeof v !== "number") throw new TypeError("hinge.expr" + ": the seed of '" + name + "' must be a number, got " + describe(v));
-  return v;
+function seedObject(seed) {
+  if (seed === null || typeof seed !== "object" || Array.isArray(seed)) throw new TypeError("hinge.expr" + ": the seed must be an object of upstream gradients by output name, got " + describe(seed));
+}
+
+function unknownSeed(name) {
+  const outputs = ["loss"];
+  const near = nearest(name, outputs);
+  throw new TypeError("hinge.expr" + ": the seed has '" + name + "', which is not an output" + (near === undefined ? "" : " (did you mean '" + near + "'?)") + "; the outputs are " + outputs.map((o) => "'" + o + "'").join(", "));
+}
+
+function nearest(name, candidates) {
+  const limit = name.length <= 2 ? 0 : name.length <= 5 ? 1 : 2;
+  let best;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = c.toLowerCase() === name.toLowerCase() ? 0 : editDistance(name, c);
+    if (d <= limit && d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a, b) {
+  const rows = [];
+  for (let i = 0; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        row.push(j);
+        continue;
+      }
+      const up = rows[i - 1];
+      let d = Math.min(up[j] + 1, row[j - 1] + 1, up[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2][j - 2] + 1);
+      row.push(d);
+    }
+    rows.push(row);
+  }
+  return rows[a.length][b.length];
+}
+
+function lossSeed(seed) {
+  seedObject(seed);
+  let s = 0;
+  for (const k in seed) {
+    if (!Object.prototype.hasOwnProperty.call(seed, k)) continue;
+    if (k === "loss") s = (seed)[k];
+    else unknownSeed(k);
+  }
+  if (typeof s !== "number") throw new TypeError("hinge.expr" + ": the seed of '" + "loss" + "' must be a number, got " + describe(s));
+  return s;
 }
 
 function scaleGradients(grad, s0) {
@@ -54,14 +108,26 @@ function checkArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
   const v0 = given["s"];
-  if (!(v0 instanceof Float64Array && v0.length === 3)) checkTensor(v0, "s", 3);
+  if (!(v0 instanceof Float64Array ? v0.length === 3 : Array.isArray(v0) && v0.length === 3 && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) checkTensor(v0, "s", 3);
   const v1 = given["y"];
-  if (!(v1 instanceof Float64Array && v1.length === 3)) checkTensor(v1, "y", 3);
+  if (!(v1 instanceof Float64Array ? v1.length === 3 : Array.isArray(v1) && v1.length === 3 && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) checkTensor(v1, "y", 3);
+}
+
+function checkGrad(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
+  const given = holder;
+  const h0 = given["s"];
+  if (!(h0 instanceof Float64Array && h0.length === 3)) checkHolder(holder, "grad", "s", 3);
+}
+
+function checkOutputs(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
 }
 
 /** Forward pass into preallocated outputs; allocates nothing (hinge.expr) */
 export function forwardInto(args, outputs) {
   checkArgs(args);
+  checkOutputs(outputs);
   const a0 = args["s"];
   const a1 = args["y"];
   // hinge.expr:8
@@ -81,9 +147,11 @@ export function forward(args) {
 /** Backward pass into preallocated gradients (and outputs, when given); allocates nothing (hinge.expr) */
 export function backwardInto(args, seed, grad, outputs) {
   checkArgs(args);
+  checkGrad(grad);
+  if (outputs !== undefined) checkOutputs(outputs);
   const a0 = args["s"];
   const a1 = args["y"];
-  const s0 = seed === undefined ? 1 : seedScalar(seedOf(seed, "loss"), "loss");
+  const s0 = seed === undefined ? 1 : lossSeed(seed);
   // hinge.expr:8
   const t0 = (a0[2] * a1[2]) + ((a0[0] * a1[0]) + (a0[1] * a1[1]));
   // hinge.expr:9
@@ -122,4 +190,101 @@ export function backward(args, seed) {
   const outputs = createOutputs();
   const grad = backwardInto(args, seed, createGrad(), outputs);
   return { outputs, grad };
+}
+
+function checkFlat(v, name, writable) {
+  const what = writable ? "a Float64Array or an array of 3 numbers (laid out as x)" : "a flat array of 3 numbers: every param's elements, in declaration order";
+  if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("hinge.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
+  const a = v;
+  if (a.length !== 3) throw new RangeError("hinge.expr" + ": '" + name + "' must have length 3 (paramSize), got length " + a.length);
+  if (!writable && Array.isArray(a)) for (let k = 0; k < 3; k++) if (typeof a[k] !== "number") throw new TypeError("hinge.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+}
+
+function checkInputs(args) {
+  if (args === null || typeof args !== "object") throw new TypeError("hinge.expr" + ": the flat functions need the inputs (y), got " + (args === undefined ? "nothing: '" + "y" + "' is missing" : describe(args)));
+  const given = args;
+  const v0 = given["y"];
+  if (!(v0 instanceof Float64Array ? v0.length === 3 : Array.isArray(v0) && v0.length === 3 && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) checkTensor(v0, "y", 3);
+}
+
+function checkParams(args) {
+  if (args === null || typeof args !== "object") checkArgsObject(args);
+  const given = args;
+  const v0 = given["s"];
+  if (!(v0 instanceof Float64Array ? v0.length === 3 : Array.isArray(v0) && v0.length === 3 && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) checkTensor(v0, "s", 3);
+}
+
+function checkParamHolders(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
+  const given = holder;
+  const h0 = given["s"];
+  if (!(h0 instanceof Float64Array && h0.length === 3)) checkHolder(holder, "params", "s", 3);
+}
+
+/** Elements of all params (s, in this order): the length of the flat vector x (hinge.expr) */
+export const paramSize = 3;
+
+/** Writes the params, each flat and row-major, one after another into x (a new Float64Array when not given) (hinge.expr) */
+export function packParams(params, x) {
+  if (x !== undefined && !(x instanceof Float64Array && x.length === 3)) checkFlat(x, "x", true);
+  checkParams(params);
+  const out = x === undefined ? new Float64Array(3) : x;
+  const p0 = params["s"];
+  for (let j = 0; j < 3; j++) out[0 + j] = p0[j];
+  return out;
+}
+
+/** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (hinge.expr) */
+export function unpackParams(x, params) {
+  if (!(x instanceof Float64Array ? x.length === 3 : Array.isArray(x) && x.length === 3 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number")) checkFlat(x, "x", false);
+  if (params !== undefined) checkParamHolders(params);
+  const out = params === undefined ? createGrad() : params;
+  const p0 = out["s"];
+  for (let j = 0; j < 3; j++) p0[j] = x[0 + j];
+  return out;
+}
+
+/** The objective 'loss' at the params in x (hinge.expr) */
+export function valueFlat(x, inputs) {
+  if (!(x instanceof Float64Array ? x.length === 3 : Array.isArray(x) && x.length === 3 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number")) checkFlat(x, "x", false);
+  checkInputs(inputs);
+  const a1 = inputs["y"];
+  // hinge.expr:8
+  const t0 = (x[2] * a1[2]) + ((x[0] * a1[0]) + (x[1] * a1[1]));
+  // hinge.expr:10
+  const t1 = (Math.max(0, (1 + (x[2] - t0))) * (1 - a1[2])) + ((Math.max(0, (1 + (x[0] - t0))) * (1 - a1[0])) + (Math.max(0, (1 + (x[1] - t0))) * (1 - a1[1])));
+  return t1;
+}
+
+/** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (hinge.expr) */
+export function valueAndGradFlat(x, grad, inputs) {
+  if (!(x instanceof Float64Array ? x.length === 3 : Array.isArray(x) && x.length === 3 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number")) checkFlat(x, "x", false);
+  if (!(grad instanceof Float64Array ? grad.length === 3 : Array.isArray(grad) && grad.length === 3)) checkFlat(grad, "grad", true);
+  checkInputs(inputs);
+  const a1 = inputs["y"];
+  // hinge.expr:8
+  const t0 = (x[2] * a1[2]) + ((x[0] * a1[0]) + (x[1] * a1[1]));
+  // hinge.expr:9
+  const t1 = 1 + (x[0] - t0);
+  const t2 = 1 + (x[1] - t0);
+  const t3 = 1 + (x[2] - t0);
+  // hinge.expr:10
+  const t4 = 1 - a1[0];
+  const t5 = 1 - a1[1];
+  const t6 = 1 - a1[2];
+  const t7 = (Math.max(0, t3) * t6) + ((Math.max(0, t1) * t4) + (Math.max(0, t2) * t5));
+  // hinge.expr:9
+  const t8 = t4 * ((0.5 * (0 === t1 ? 1 : 0)) + (t1 > 0 ? 1 : 0));
+  const t9 = t5 * ((0.5 * (0 === t2 ? 1 : 0)) + (t2 > 0 ? 1 : 0));
+  const t10 = t6 * ((0.5 * (0 === t3 ? 1 : 0)) + (t3 > 0 ? 1 : 0));
+  const t11 = t10 + (t8 + t9);
+  // hinge.expr:8
+  const t12 = t8 - (a1[0] * t11);
+  const t13 = t9 - (a1[1] * t11);
+  const t14 = t10 - (a1[2] * t11);
+  const value = t7;
+  grad[0] = t12;
+  grad[1] = t13;
+  grad[2] = t14;
+  return value;
 }

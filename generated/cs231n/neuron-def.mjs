@@ -25,15 +25,69 @@ function checkArgsObject(args) {
   if (args === null || typeof args !== "object") throw new TypeError("neuron-def.expr" + ": expected an object of arguments, got " + describe(args));
 }
 
-function seedOf(seed, name) {
-  if (seed === null || typeof seed !== "object" || Array.isArray(seed)) throw new TypeError("neuron-def.expr" + ": the seed must be an object of upstream gradients by output name, got " + describe(seed));
-  return Object.prototype.hasOwnProperty.call(seed, name) ? (seed)[name] : undefined;
+function checkHolder(holder, what, name, length) {
+  const maker = what === "outputs" ? "createOutputs()" : "createGrad()";
+  if (holder === null || typeof holder !== "object") throw new TypeError("neuron-def.expr" + ": the " + what + " holder must be an object (make it with " + maker + "), got " + describe(holder));
+  const v = (holder)[name];
+  if (v === undefined) throw new TypeError("neuron-def.expr" + ": the " + what + " holder has no '" + name + "': expected a Float64Array of " + length + " numbers (make holders with " + maker + ")");
+  if (!Array.isArray(v) && !(ArrayBuffer.isView(v) && !(v instanceof DataView))) throw new TypeError("neuron-def.expr" + ": '" + name + "' of the " + what + " holder must be a Float64Array of " + length + " numbers, got " + describe(v));
+  const n = (v).length;
+  if (n !== length) throw new RangeError("neuron-def.expr" + ": '" + name + "' of the " + what + " holder must have length " + length + ", got length " + n);
 }
 
-function seedScalar(v, name) {
-  if (v === undefined) return 0;
-  if (typeof v !== "number") throw new TypeError("neuron-def.expr" + ": the seed of '" + name + "' must be a number, got " + describe(v));
-  return v;
+function seedObject(seed) {
+  if (seed === null || typeof seed !== "object" || Array.isArray(seed)) throw new TypeError("neuron-def.expr" + ": the seed must be an object of upstream gradients by output name, got " + describe(seed));
+}
+
+function unknownSeed(name) {
+  const outputs = ["f"];
+  const near = nearest(name, outputs);
+  throw new TypeError("neuron-def.expr" + ": the seed has '" + name + "', which is not an output" + (near === undefined ? "" : " (did you mean '" + near + "'?)") + "; the outputs are " + outputs.map((o) => "'" + o + "'").join(", "));
+}
+
+function nearest(name, candidates) {
+  const limit = name.length <= 2 ? 0 : name.length <= 5 ? 1 : 2;
+  let best;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = c.toLowerCase() === name.toLowerCase() ? 0 : editDistance(name, c);
+    if (d <= limit && d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a, b) {
+  const rows = [];
+  for (let i = 0; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        row.push(j);
+        continue;
+      }
+      const up = rows[i - 1];
+      let d = Math.min(up[j] + 1, row[j - 1] + 1, up[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2][j - 2] + 1);
+      row.push(d);
+    }
+    rows.push(row);
+  }
+  return rows[a.length][b.length];
+}
+
+function lossSeed(seed) {
+  seedObject(seed);
+  let s = 0;
+  for (const k in seed) {
+    if (!Object.prototype.hasOwnProperty.call(seed, k)) continue;
+    if (k === "f") s = (seed)[k];
+    else unknownSeed(k);
+  }
+  if (typeof s !== "number") throw new TypeError("neuron-def.expr" + ": the seed of '" + "f" + "' must be a number, got " + describe(s));
+  return s;
 }
 
 function scaleGradients(grad, s0) {
@@ -55,14 +109,28 @@ function checkArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
   const v0 = given["w"];
-  if (!(v0 instanceof Float64Array && v0.length === 3)) checkTensor(v0, "w", 3);
+  if (!(v0 instanceof Float64Array ? v0.length === 3 : Array.isArray(v0) && v0.length === 3 && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) checkTensor(v0, "w", 3);
   const v1 = given["x"];
-  if (!(v1 instanceof Float64Array && v1.length === 2)) checkTensor(v1, "x", 2);
+  if (!(v1 instanceof Float64Array ? v1.length === 2 : Array.isArray(v1) && v1.length === 2 && typeof v1[0] === "number" && typeof v1[1] === "number")) checkTensor(v1, "x", 2);
+}
+
+function checkGrad(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
+  const given = holder;
+  const h0 = given["w"];
+  if (!(h0 instanceof Float64Array && h0.length === 3)) checkHolder(holder, "grad", "w", 3);
+  const h1 = given["x"];
+  if (!(h1 instanceof Float64Array && h1.length === 2)) checkHolder(holder, "grad", "x", 2);
+}
+
+function checkOutputs(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
 }
 
 /** Forward pass into preallocated outputs; allocates nothing (neuron-def.expr) */
 export function forwardInto(args, outputs) {
   checkArgs(args);
+  checkOutputs(outputs);
   const a0 = args["w"];
   const a1 = args["x"];
   // neuron-def.expr:7
@@ -80,9 +148,11 @@ export function forward(args) {
 /** Backward pass into preallocated gradients (and outputs, when given); allocates nothing (neuron-def.expr) */
 export function backwardInto(args, seed, grad, outputs) {
   checkArgs(args);
+  checkGrad(grad);
+  if (outputs !== undefined) checkOutputs(outputs);
   const a0 = args["w"];
   const a1 = args["x"];
-  const s0 = seed === undefined ? 1 : seedScalar(seedOf(seed, "f"), "f");
+  const s0 = seed === undefined ? 1 : lossSeed(seed);
   // neuron-def.expr:7
   const t0 = Math.exp((-(((a0[0] * a1[0]) + (a0[1] * a1[1])) + a0[2])));
   const t1 = 1 + t0;
@@ -114,4 +184,78 @@ export function backward(args, seed) {
   const outputs = createOutputs();
   const grad = backwardInto(args, seed, createGrad(), outputs);
   return { outputs, grad };
+}
+
+function checkFlat(v, name, writable) {
+  const what = writable ? "a Float64Array or an array of 5 numbers (laid out as x)" : "a flat array of 5 numbers: every param's elements, in declaration order";
+  if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("neuron-def.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
+  const a = v;
+  if (a.length !== 5) throw new RangeError("neuron-def.expr" + ": '" + name + "' must have length 5 (paramSize), got length " + a.length);
+  if (!writable && Array.isArray(a)) for (let k = 0; k < 5; k++) if (typeof a[k] !== "number") throw new TypeError("neuron-def.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+}
+
+function checkParamHolders(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
+  const given = holder;
+  const h0 = given["w"];
+  if (!(h0 instanceof Float64Array && h0.length === 3)) checkHolder(holder, "params", "w", 3);
+  const h1 = given["x"];
+  if (!(h1 instanceof Float64Array && h1.length === 2)) checkHolder(holder, "params", "x", 2);
+}
+
+/** Elements of all params (w, x, in this order): the length of the flat vector x (neuron-def.expr) */
+export const paramSize = 5;
+
+/** Writes the params, each flat and row-major, one after another into x (a new Float64Array when not given) (neuron-def.expr) */
+export function packParams(params, x) {
+  if (x !== undefined && !(x instanceof Float64Array && x.length === 5)) checkFlat(x, "x", true);
+  checkArgs(params);
+  const out = x === undefined ? new Float64Array(5) : x;
+  const p0 = params["w"];
+  for (let j = 0; j < 3; j++) out[0 + j] = p0[j];
+  const p1 = params["x"];
+  for (let j = 0; j < 2; j++) out[3 + j] = p1[j];
+  return out;
+}
+
+/** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (neuron-def.expr) */
+export function unpackParams(x, params) {
+  if (!(x instanceof Float64Array ? x.length === 5 : Array.isArray(x) && x.length === 5 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number" && typeof x[3] === "number" && typeof x[4] === "number")) checkFlat(x, "x", false);
+  if (params !== undefined) checkParamHolders(params);
+  const out = params === undefined ? createGrad() : params;
+  const p0 = out["w"];
+  for (let j = 0; j < 3; j++) p0[j] = x[0 + j];
+  const p1 = out["x"];
+  for (let j = 0; j < 2; j++) p1[j] = x[3 + j];
+  return out;
+}
+
+/** The objective 'f' at the params in x (neuron-def.expr) */
+export function valueFlat(x, inputs) {
+  if (!(x instanceof Float64Array ? x.length === 5 : Array.isArray(x) && x.length === 5 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number" && typeof x[3] === "number" && typeof x[4] === "number")) checkFlat(x, "x", false);
+  // neuron-def.expr:7
+  const t0 = 1 / (1 + Math.exp((-(((x[0] * x[3]) + (x[1] * x[4])) + x[2]))));
+  return t0;
+}
+
+/** The objective 'f' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (neuron-def.expr) */
+export function valueAndGradFlat(x, grad, inputs) {
+  if (!(x instanceof Float64Array ? x.length === 5 : Array.isArray(x) && x.length === 5 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number" && typeof x[3] === "number" && typeof x[4] === "number")) checkFlat(x, "x", false);
+  if (!(grad instanceof Float64Array ? grad.length === 5 : Array.isArray(grad) && grad.length === 5)) checkFlat(grad, "grad", true);
+  // neuron-def.expr:7
+  const t0 = Math.exp((-(((x[0] * x[3]) + (x[1] * x[4])) + x[2])));
+  const t1 = 1 + t0;
+  const t2 = 1 / t1;
+  const t3 = t0 * (t2 / t1);
+  const t4 = x[4] * t3;
+  const t5 = x[1] * t3;
+  const t6 = x[3] * t3;
+  const t7 = x[0] * t3;
+  const value = t2;
+  grad[0] = t6;
+  grad[1] = t4;
+  grad[2] = t3;
+  grad[3] = t7;
+  grad[4] = t5;
+  return value;
 }

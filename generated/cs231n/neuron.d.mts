@@ -18,6 +18,13 @@ export type Grads = {
   "w": Float64Array;
   "x": Float64Array;
 };
+/** The params alone, as packParams takes them. */
+export type Params = {
+  "w": ArrayLike<number>;
+  "x": ArrayLike<number>;
+};
+/** The inputs alone, as the flat functions take them. */
+export type Inputs = Record<string, never>;
 
 /** Makes the holders that forwardInto and backwardInto fill (neuron.expr) */
 export declare function createOutputs(): Outputs;
@@ -31,3 +38,13 @@ export declare function forwardInto(args: Args, outputs: Outputs): Outputs;
 export declare function backward(args: Args, seed?: Seed): { outputs: Outputs; grad: Grads };
 /** Backward pass into preallocated gradients (and outputs, when given); allocates nothing (neuron.expr) */
 export declare function backwardInto(args: Args, seed: Seed | undefined, grad: Grads, outputs?: Outputs): Grads;
+/** Elements of all params (w, x, in this order): the length of the flat vector x (neuron.expr) */
+export declare const paramSize: number;
+/** Writes the params, each flat and row-major, one after another into x (a new Float64Array when not given) (neuron.expr) */
+export declare function packParams(params: Params, x?: Float64Array): Float64Array;
+/** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (neuron.expr) */
+export declare function unpackParams(x: ArrayLike<number>, params?: Grads): Grads;
+/** The objective 'f' at the params in x (neuron.expr) */
+export declare function valueFlat(x: ArrayLike<number>, inputs?: Inputs): number;
+/** The objective 'f' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (neuron.expr) */
+export declare function valueAndGradFlat(x: ArrayLike<number>, grad: Float64Array | number[], inputs?: Inputs): number;

@@ -8,6 +8,12 @@ function describe(v) {
   return typeof v === "object" ? "an object" : typeof v + " " + String(v);
 }
 
+function allNumbers(v, length) {
+  if (!Array.isArray(v) || v.length !== length) return false;
+  for (let k = 0; k < length; k++) if (typeof v[k] !== "number") return false;
+  return true;
+}
+
 function checkScalar(v, name) {
   if (typeof v !== "number") throw new TypeError("softmax.expr" + ": argument '" + name + "' must be a number, got " + (v === undefined ? "nothing (missing)" : describe(v)));
 }
@@ -25,15 +31,69 @@ function checkArgsObject(args) {
   if (args === null || typeof args !== "object") throw new TypeError("softmax.expr" + ": expected an object of arguments, got " + describe(args));
 }
 
-function seedOf(seed, name) {
-  if (seed === null || typeof seed !== "object" || Array.isArray(seed)) throw new TypeError("softmax.expr" + ": the seed must be an object of upstream gradients by output name, got " + describe(seed));
-  return Object.prototype.hasOwnProperty.call(seed, name) ? (seed)[name] : undefined;
+function checkHolder(holder, what, name, length) {
+  const maker = what === "outputs" ? "createOutputs()" : "createGrad()";
+  if (holder === null || typeof holder !== "object") throw new TypeError("softmax.expr" + ": the " + what + " holder must be an object (make it with " + maker + "), got " + describe(holder));
+  const v = (holder)[name];
+  if (v === undefined) throw new TypeError("softmax.expr" + ": the " + what + " holder has no '" + name + "': expected a Float64Array of " + length + " numbers (make holders with " + maker + ")");
+  if (!Array.isArray(v) && !(ArrayBuffer.isView(v) && !(v instanceof DataView))) throw new TypeError("softmax.expr" + ": '" + name + "' of the " + what + " holder must be a Float64Array of " + length + " numbers, got " + describe(v));
+  const n = (v).length;
+  if (n !== length) throw new RangeError("softmax.expr" + ": '" + name + "' of the " + what + " holder must have length " + length + ", got length " + n);
 }
 
-function seedScalar(v, name) {
-  if (v === undefined) return 0;
-  if (typeof v !== "number") throw new TypeError("softmax.expr" + ": the seed of '" + name + "' must be a number, got " + describe(v));
-  return v;
+function seedObject(seed) {
+  if (seed === null || typeof seed !== "object" || Array.isArray(seed)) throw new TypeError("softmax.expr" + ": the seed must be an object of upstream gradients by output name, got " + describe(seed));
+}
+
+function unknownSeed(name) {
+  const outputs = ["loss"];
+  const near = nearest(name, outputs);
+  throw new TypeError("softmax.expr" + ": the seed has '" + name + "', which is not an output" + (near === undefined ? "" : " (did you mean '" + near + "'?)") + "; the outputs are " + outputs.map((o) => "'" + o + "'").join(", "));
+}
+
+function nearest(name, candidates) {
+  const limit = name.length <= 2 ? 0 : name.length <= 5 ? 1 : 2;
+  let best;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = c.toLowerCase() === name.toLowerCase() ? 0 : editDistance(name, c);
+    if (d <= limit && d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a, b) {
+  const rows = [];
+  for (let i = 0; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        row.push(j);
+        continue;
+      }
+      const up = rows[i - 1];
+      let d = Math.min(up[j] + 1, row[j - 1] + 1, up[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2][j - 2] + 1);
+      row.push(d);
+    }
+    rows.push(row);
+  }
+  return rows[a.length][b.length];
+}
+
+function lossSeed(seed) {
+  seedObject(seed);
+  let s = 0;
+  for (const k in seed) {
+    if (!Object.prototype.hasOwnProperty.call(seed, k)) continue;
+    if (k === "loss") s = (seed)[k];
+    else unknownSeed(k);
+  }
+  if (typeof s !== "number") throw new TypeError("softmax.expr" + ": the seed of '" + "loss" + "' must be a number, got " + describe(s));
+  return s;
 }
 
 function scaleGradients(grad, s0) {
@@ -56,20 +116,34 @@ function checkArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
   const v0 = given["x"];
-  if (!(v0 instanceof Float64Array && v0.length === 2)) checkTensor(v0, "x", 2);
+  if (!(v0 instanceof Float64Array ? v0.length === 2 : Array.isArray(v0) && v0.length === 2 && typeof v0[0] === "number" && typeof v0[1] === "number")) checkTensor(v0, "x", 2);
   const v1 = given["y"];
-  if (!(v1 instanceof Float64Array && v1.length === 3)) checkTensor(v1, "y", 3);
+  if (!(v1 instanceof Float64Array ? v1.length === 3 : Array.isArray(v1) && v1.length === 3 && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) checkTensor(v1, "y", 3);
   const v2 = given["reg"];
   if (typeof v2 !== "number") checkScalar(v2, "reg");
   const v3 = given["W"];
-  if (!(v3 instanceof Float64Array && v3.length === 6)) checkTensor(v3, "W", 6);
+  if (!(v3 instanceof Float64Array ? v3.length === 6 : Array.isArray(v3) && v3.length === 6 && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number" && typeof v3[3] === "number" && typeof v3[4] === "number" && typeof v3[5] === "number")) checkTensor(v3, "W", 6);
   const v4 = given["b"];
-  if (!(v4 instanceof Float64Array && v4.length === 3)) checkTensor(v4, "b", 3);
+  if (!(v4 instanceof Float64Array ? v4.length === 3 : Array.isArray(v4) && v4.length === 3 && typeof v4[0] === "number" && typeof v4[1] === "number" && typeof v4[2] === "number")) checkTensor(v4, "b", 3);
+}
+
+function checkGrad(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
+  const given = holder;
+  const h0 = given["W"];
+  if (!(h0 instanceof Float64Array && h0.length === 6)) checkHolder(holder, "grad", "W", 6);
+  const h1 = given["b"];
+  if (!(h1 instanceof Float64Array && h1.length === 3)) checkHolder(holder, "grad", "b", 3);
+}
+
+function checkOutputs(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
 }
 
 /** Forward pass into preallocated outputs; allocates nothing (softmax.expr) */
 export function forwardInto(args, outputs) {
   checkArgs(args);
+  checkOutputs(outputs);
   const a0 = args["x"];
   const a1 = args["y"];
   const a2 = args["reg"];
@@ -100,12 +174,14 @@ export function forward(args) {
 /** Backward pass into preallocated gradients (and outputs, when given); allocates nothing (softmax.expr) */
 export function backwardInto(args, seed, grad, outputs) {
   checkArgs(args);
+  checkGrad(grad);
+  if (outputs !== undefined) checkOutputs(outputs);
   const a0 = args["x"];
   const a1 = args["y"];
   const a2 = args["reg"];
   const a3 = args["W"];
   const a4 = args["b"];
-  const s0 = seed === undefined ? 1 : seedScalar(seedOf(seed, "loss"), "loss");
+  const s0 = seed === undefined ? 1 : lossSeed(seed);
   // softmax.expr:26
   const t0 = a2 * 0.5;
   // softmax.expr:24
@@ -162,4 +238,141 @@ export function backward(args, seed) {
   const outputs = createOutputs();
   const grad = backwardInto(args, seed, createGrad(), outputs);
   return { outputs, grad };
+}
+
+function checkFlat(v, name, writable) {
+  const what = writable ? "a Float64Array or an array of 9 numbers (laid out as x)" : "a flat array of 9 numbers: every param's elements, in declaration order";
+  if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("softmax.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
+  const a = v;
+  if (a.length !== 9) throw new RangeError("softmax.expr" + ": '" + name + "' must have length 9 (paramSize), got length " + a.length);
+  if (!writable && Array.isArray(a)) for (let k = 0; k < 9; k++) if (typeof a[k] !== "number") throw new TypeError("softmax.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+}
+
+function checkInputs(args) {
+  if (args === null || typeof args !== "object") throw new TypeError("softmax.expr" + ": the flat functions need the inputs (x, y, reg), got " + (args === undefined ? "nothing: '" + "x" + "' is missing" : describe(args)));
+  const given = args;
+  const v0 = given["x"];
+  if (!(v0 instanceof Float64Array ? v0.length === 2 : Array.isArray(v0) && v0.length === 2 && typeof v0[0] === "number" && typeof v0[1] === "number")) checkTensor(v0, "x", 2);
+  const v1 = given["y"];
+  if (!(v1 instanceof Float64Array ? v1.length === 3 : Array.isArray(v1) && v1.length === 3 && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) checkTensor(v1, "y", 3);
+  const v2 = given["reg"];
+  if (typeof v2 !== "number") checkScalar(v2, "reg");
+}
+
+function checkParams(args) {
+  if (args === null || typeof args !== "object") checkArgsObject(args);
+  const given = args;
+  const v0 = given["W"];
+  if (!(v0 instanceof Float64Array ? v0.length === 6 : Array.isArray(v0) && v0.length === 6 && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number")) checkTensor(v0, "W", 6);
+  const v1 = given["b"];
+  if (!(v1 instanceof Float64Array ? v1.length === 3 : Array.isArray(v1) && v1.length === 3 && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) checkTensor(v1, "b", 3);
+}
+
+function checkParamHolders(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
+  const given = holder;
+  const h0 = given["W"];
+  if (!(h0 instanceof Float64Array && h0.length === 6)) checkHolder(holder, "params", "W", 6);
+  const h1 = given["b"];
+  if (!(h1 instanceof Float64Array && h1.length === 3)) checkHolder(holder, "params", "b", 3);
+}
+
+/** Elements of all params (W, b, in this order): the length of the flat vector x (softmax.expr) */
+export const paramSize = 9;
+
+/** Writes the params, each flat and row-major, one after another into x (a new Float64Array when not given) (softmax.expr) */
+export function packParams(params, x) {
+  if (x !== undefined && !(x instanceof Float64Array && x.length === 9)) checkFlat(x, "x", true);
+  checkParams(params);
+  const out = x === undefined ? new Float64Array(9) : x;
+  const p0 = params["W"];
+  for (let j = 0; j < 6; j++) out[0 + j] = p0[j];
+  const p1 = params["b"];
+  for (let j = 0; j < 3; j++) out[6 + j] = p1[j];
+  return out;
+}
+
+/** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (softmax.expr) */
+export function unpackParams(x, params) {
+  if (!(x instanceof Float64Array ? x.length === 9 : allNumbers(x, 9))) checkFlat(x, "x", false);
+  if (params !== undefined) checkParamHolders(params);
+  const out = params === undefined ? createGrad() : params;
+  const p0 = out["W"];
+  for (let j = 0; j < 6; j++) p0[j] = x[0 + j];
+  const p1 = out["b"];
+  for (let j = 0; j < 3; j++) p1[j] = x[6 + j];
+  return out;
+}
+
+/** The objective 'loss' at the params in x (softmax.expr) */
+export function valueFlat(x, inputs) {
+  if (!(x instanceof Float64Array ? x.length === 9 : allNumbers(x, 9))) checkFlat(x, "x", false);
+  checkInputs(inputs);
+  const a0 = inputs["x"];
+  const a1 = inputs["y"];
+  const a2 = inputs["reg"];
+  // softmax.expr:24
+  const t0 = x[6] + ((a0[0] * x[0]) + (a0[1] * x[1]));
+  const t1 = x[7] + ((a0[0] * x[2]) + (a0[1] * x[3]));
+  const t2 = x[8] + ((a0[0] * x[4]) + (a0[1] * x[5]));
+  // softmax.expr:25
+  const t3 = Math.max(t2, Math.max(t0, t1));
+  const t4 = t0 - t3;
+  const t5 = t1 - t3;
+  const t6 = t2 - t3;
+  const t7 = Math.log((Math.exp(t6) + (Math.exp(t4) + Math.exp(t5))));
+  // softmax.expr:26
+  const t8 = ((a2 * 0.5) * ((x[5] * x[5]) + ((x[4] * x[4]) + ((x[3] * x[3]) + ((x[2] * x[2]) + ((x[0] * x[0]) + (x[1] * x[1]))))))) - ((a1[2] * (t6 - t7)) + ((a1[0] * (t4 - t7)) + (a1[1] * (t5 - t7))));
+  return t8;
+}
+
+/** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (softmax.expr) */
+export function valueAndGradFlat(x, grad, inputs) {
+  if (!(x instanceof Float64Array ? x.length === 9 : allNumbers(x, 9))) checkFlat(x, "x", false);
+  if (!(grad instanceof Float64Array ? grad.length === 9 : Array.isArray(grad) && grad.length === 9)) checkFlat(grad, "grad", true);
+  checkInputs(inputs);
+  const a0 = inputs["x"];
+  const a1 = inputs["y"];
+  const a2 = inputs["reg"];
+  // softmax.expr:26
+  const t0 = a2 * 0.5;
+  // softmax.expr:24
+  const t1 = x[6] + ((a0[0] * x[0]) + (a0[1] * x[1]));
+  const t2 = x[7] + ((a0[0] * x[2]) + (a0[1] * x[3]));
+  const t3 = x[8] + ((a0[0] * x[4]) + (a0[1] * x[5]));
+  // softmax.expr:25
+  const t4 = Math.max(t3, Math.max(t1, t2));
+  const t5 = t1 - t4;
+  const t6 = t2 - t4;
+  const t7 = t3 - t4;
+  const t8 = Math.exp(t5);
+  const t9 = Math.exp(t6);
+  const t10 = Math.exp(t7);
+  const t11 = t10 + (t8 + t9);
+  const t12 = Math.log(t11);
+  // softmax.expr:26
+  const t13 = (t0 * ((x[5] * x[5]) + ((x[4] * x[4]) + ((x[3] * x[3]) + ((x[2] * x[2]) + ((x[0] * x[0]) + (x[1] * x[1]))))))) - ((a1[2] * (t7 - t12)) + ((a1[0] * (t5 - t12)) + (a1[1] * (t6 - t12))));
+  // softmax.expr:25
+  const t14 = (a1[2] + (a1[0] + a1[1])) * (1 / t11);
+  const t15 = (t8 * t14) - a1[0];
+  const t16 = (t9 * t14) - a1[1];
+  const t17 = (t10 * t14) - a1[2];
+  // softmax.expr:22
+  const t18 = (a0[0] * t15) + (2 * (t0 * x[0]));
+  const t19 = (a0[1] * t15) + (2 * (t0 * x[1]));
+  const t20 = (a0[0] * t16) + (2 * (t0 * x[2]));
+  const t21 = (a0[1] * t16) + (2 * (t0 * x[3]));
+  const t22 = (a0[0] * t17) + (2 * (t0 * x[4]));
+  const t23 = (a0[1] * t17) + (2 * (t0 * x[5]));
+  const value = t13;
+  grad[0] = t18;
+  grad[1] = t19;
+  grad[2] = t20;
+  grad[3] = t21;
+  grad[4] = t22;
+  grad[5] = t23;
+  grad[6] = t15;
+  grad[7] = t16;
+  grad[8] = t17;
+  return value;
 }

@@ -12,6 +12,12 @@ function describe(v) {
   return typeof v === "object" ? "an object" : typeof v + " " + String(v);
 }
 
+function allNumbers(v, length) {
+  if (!Array.isArray(v) || v.length !== length) return false;
+  for (let k = 0; k < length; k++) if (typeof v[k] !== "number") return false;
+  return true;
+}
+
 function checkScalar(v, name) {
   if (typeof v !== "number") throw new TypeError("twolayer.expr" + ": argument '" + name + "' must be a number, got " + (v === undefined ? "nothing (missing)" : describe(v)));
 }
@@ -29,15 +35,69 @@ function checkArgsObject(args) {
   if (args === null || typeof args !== "object") throw new TypeError("twolayer.expr" + ": expected an object of arguments, got " + describe(args));
 }
 
-function seedOf(seed, name) {
-  if (seed === null || typeof seed !== "object" || Array.isArray(seed)) throw new TypeError("twolayer.expr" + ": the seed must be an object of upstream gradients by output name, got " + describe(seed));
-  return Object.prototype.hasOwnProperty.call(seed, name) ? (seed)[name] : undefined;
+function checkHolder(holder, what, name, length) {
+  const maker = what === "outputs" ? "createOutputs()" : "createGrad()";
+  if (holder === null || typeof holder !== "object") throw new TypeError("twolayer.expr" + ": the " + what + " holder must be an object (make it with " + maker + "), got " + describe(holder));
+  const v = (holder)[name];
+  if (v === undefined) throw new TypeError("twolayer.expr" + ": the " + what + " holder has no '" + name + "': expected a Float64Array of " + length + " numbers (make holders with " + maker + ")");
+  if (!Array.isArray(v) && !(ArrayBuffer.isView(v) && !(v instanceof DataView))) throw new TypeError("twolayer.expr" + ": '" + name + "' of the " + what + " holder must be a Float64Array of " + length + " numbers, got " + describe(v));
+  const n = (v).length;
+  if (n !== length) throw new RangeError("twolayer.expr" + ": '" + name + "' of the " + what + " holder must have length " + length + ", got length " + n);
 }
 
-function seedScalar(v, name) {
-  if (v === undefined) return 0;
-  if (typeof v !== "number") throw new TypeError("twolayer.expr" + ": the seed of '" + name + "' must be a number, got " + describe(v));
-  return v;
+function seedObject(seed) {
+  if (seed === null || typeof seed !== "object" || Array.isArray(seed)) throw new TypeError("twolayer.expr" + ": the seed must be an object of upstream gradients by output name, got " + describe(seed));
+}
+
+function unknownSeed(name) {
+  const outputs = ["loss"];
+  const near = nearest(name, outputs);
+  throw new TypeError("twolayer.expr" + ": the seed has '" + name + "', which is not an output" + (near === undefined ? "" : " (did you mean '" + near + "'?)") + "; the outputs are " + outputs.map((o) => "'" + o + "'").join(", "));
+}
+
+function nearest(name, candidates) {
+  const limit = name.length <= 2 ? 0 : name.length <= 5 ? 1 : 2;
+  let best;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = c.toLowerCase() === name.toLowerCase() ? 0 : editDistance(name, c);
+    if (d <= limit && d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a, b) {
+  const rows = [];
+  for (let i = 0; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        row.push(j);
+        continue;
+      }
+      const up = rows[i - 1];
+      let d = Math.min(up[j] + 1, row[j - 1] + 1, up[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2][j - 2] + 1);
+      row.push(d);
+    }
+    rows.push(row);
+  }
+  return rows[a.length][b.length];
+}
+
+function lossSeed(seed) {
+  seedObject(seed);
+  let s = 0;
+  for (const k in seed) {
+    if (!Object.prototype.hasOwnProperty.call(seed, k)) continue;
+    if (k === "loss") s = (seed)[k];
+    else unknownSeed(k);
+  }
+  if (typeof s !== "number") throw new TypeError("twolayer.expr" + ": the seed of '" + "loss" + "' must be a number, got " + describe(s));
+  return s;
 }
 
 const buf12 = new Float64Array(100);
@@ -64,24 +124,42 @@ function checkArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
   const v0 = given["x"];
-  if (!(v0 instanceof Float64Array && v0.length === 2)) checkTensor(v0, "x", 2);
+  if (!(v0 instanceof Float64Array ? v0.length === 2 : Array.isArray(v0) && v0.length === 2 && typeof v0[0] === "number" && typeof v0[1] === "number")) checkTensor(v0, "x", 2);
   const v1 = given["y"];
-  if (!(v1 instanceof Float64Array && v1.length === 3)) checkTensor(v1, "y", 3);
+  if (!(v1 instanceof Float64Array ? v1.length === 3 : Array.isArray(v1) && v1.length === 3 && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) checkTensor(v1, "y", 3);
   const v2 = given["reg"];
   if (typeof v2 !== "number") checkScalar(v2, "reg");
   const v3 = given["W1"];
-  if (!(v3 instanceof Float64Array && v3.length === 200)) checkTensor(v3, "W1", 200);
+  if (!(v3 instanceof Float64Array ? v3.length === 200 : allNumbers(v3, 200))) checkTensor(v3, "W1", 200);
   const v4 = given["b1"];
-  if (!(v4 instanceof Float64Array && v4.length === 100)) checkTensor(v4, "b1", 100);
+  if (!(v4 instanceof Float64Array ? v4.length === 100 : allNumbers(v4, 100))) checkTensor(v4, "b1", 100);
   const v5 = given["W2"];
-  if (!(v5 instanceof Float64Array && v5.length === 300)) checkTensor(v5, "W2", 300);
+  if (!(v5 instanceof Float64Array ? v5.length === 300 : allNumbers(v5, 300))) checkTensor(v5, "W2", 300);
   const v6 = given["b2"];
-  if (!(v6 instanceof Float64Array && v6.length === 3)) checkTensor(v6, "b2", 3);
+  if (!(v6 instanceof Float64Array ? v6.length === 3 : Array.isArray(v6) && v6.length === 3 && typeof v6[0] === "number" && typeof v6[1] === "number" && typeof v6[2] === "number")) checkTensor(v6, "b2", 3);
+}
+
+function checkGrad(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
+  const given = holder;
+  const h0 = given["W1"];
+  if (!(h0 instanceof Float64Array && h0.length === 200)) checkHolder(holder, "grad", "W1", 200);
+  const h1 = given["b1"];
+  if (!(h1 instanceof Float64Array && h1.length === 100)) checkHolder(holder, "grad", "b1", 100);
+  const h2 = given["W2"];
+  if (!(h2 instanceof Float64Array && h2.length === 300)) checkHolder(holder, "grad", "W2", 300);
+  const h3 = given["b2"];
+  if (!(h3 instanceof Float64Array && h3.length === 3)) checkHolder(holder, "grad", "b2", 3);
+}
+
+function checkOutputs(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
 }
 
 /** Forward pass into preallocated outputs; allocates nothing (twolayer.expr) */
 export function forwardInto(args, outputs) {
   checkArgs(args);
+  checkOutputs(outputs);
   const a0 = args["x"];
   const a1 = args["y"];
   const a2 = args["reg"];
@@ -101,10 +179,10 @@ export function forwardInto(args, outputs) {
   let t13s1 = 0;
   let t13s2 = 0;
   let t15 = -Infinity;
-  let t19 = 0;
-  let t23 = 0;
-  let t28 = 0;
+  let t20 = 0;
+  let t25 = 0;
   let t30 = 0;
+  let t32 = 0;
   // twolayer.expr:27
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
@@ -118,11 +196,11 @@ export function forwardInto(args, outputs) {
       t13s1 += (a5_ip100 * b12_i);
       const a5_ip200 = a5[i + 200];
       t13s2 += (a5_ip200 * b12_i);
-      t28 += (a3_ix2 * a3_ix2);
-      t28 += (a3_ix2p1 * a3_ix2p1);
-      t30 += (a5_i * a5_i);
-      t30 += (a5_ip100 * a5_ip100);
-      t30 += (a5_ip200 * a5_ip200);
+      t30 += (a3_ix2 * a3_ix2);
+      t30 += (a3_ix2p1 * a3_ix2p1);
+      t32 += (a5_i * a5_i);
+      t32 += (a5_ip100 * a5_ip100);
+      t32 += (a5_ip200 * a5_ip200);
     }
     {
       const i = i0 + 1;
@@ -135,11 +213,11 @@ export function forwardInto(args, outputs) {
       t13s1 += (a5_ip100 * b12_i);
       const a5_ip200 = a5[i + 200];
       t13s2 += (a5_ip200 * b12_i);
-      t28 += (a3_ix2 * a3_ix2);
-      t28 += (a3_ix2p1 * a3_ix2p1);
-      t30 += (a5_i * a5_i);
-      t30 += (a5_ip100 * a5_ip100);
-      t30 += (a5_ip200 * a5_ip200);
+      t30 += (a3_ix2 * a3_ix2);
+      t30 += (a3_ix2p1 * a3_ix2p1);
+      t32 += (a5_i * a5_i);
+      t32 += (a5_ip100 * a5_ip100);
+      t32 += (a5_ip200 * a5_ip200);
     }
     {
       const i = i0 + 2;
@@ -152,11 +230,11 @@ export function forwardInto(args, outputs) {
       t13s1 += (a5_ip100 * b12_i);
       const a5_ip200 = a5[i + 200];
       t13s2 += (a5_ip200 * b12_i);
-      t28 += (a3_ix2 * a3_ix2);
-      t28 += (a3_ix2p1 * a3_ix2p1);
-      t30 += (a5_i * a5_i);
-      t30 += (a5_ip100 * a5_ip100);
-      t30 += (a5_ip200 * a5_ip200);
+      t30 += (a3_ix2 * a3_ix2);
+      t30 += (a3_ix2p1 * a3_ix2p1);
+      t32 += (a5_i * a5_i);
+      t32 += (a5_ip100 * a5_ip100);
+      t32 += (a5_ip200 * a5_ip200);
     }
     {
       const i = i0 + 3;
@@ -169,11 +247,11 @@ export function forwardInto(args, outputs) {
       t13s1 += (a5_ip100 * b12_i);
       const a5_ip200 = a5[i + 200];
       t13s2 += (a5_ip200 * b12_i);
-      t28 += (a3_ix2 * a3_ix2);
-      t28 += (a3_ix2p1 * a3_ix2p1);
-      t30 += (a5_i * a5_i);
-      t30 += (a5_ip100 * a5_ip100);
-      t30 += (a5_ip200 * a5_ip200);
+      t30 += (a3_ix2 * a3_ix2);
+      t30 += (a3_ix2p1 * a3_ix2p1);
+      t32 += (a5_i * a5_i);
+      t32 += (a5_ip100 * a5_ip100);
+      t32 += (a5_ip200 * a5_ip200);
     }
   }
   // twolayer.expr:28
@@ -188,23 +266,23 @@ export function forwardInto(args, outputs) {
   t15 = Math.max(t15, t14_1);
   t15 = Math.max(t15, t14_2);
   const t16 = t15;
-  const t17_0 = (t14_0 - t16);
-  const t17_1 = (t14_1 - t16);
-  const t17_2 = (t14_2 - t16);
-  t19 += Math.exp(t17_0);
-  t19 += Math.exp(t17_1);
-  t19 += Math.exp(t17_2);
-  const t20 = Math.log(t19);
-  t23 += (a1_0 * (t17_0 - t20));
-  t23 += (a1_1 * (t17_1 - t20));
-  t23 += (a1_2 * (t17_2 - t20));
+  const t18_0 = (t14_0 - t16);
+  const t18_1 = (t14_1 - t16);
+  const t18_2 = (t14_2 - t16);
+  t20 += Math.exp(t18_0);
+  t20 += Math.exp(t18_1);
+  t20 += Math.exp(t18_2);
+  const t21 = Math.log(t20);
+  t25 += (a1_0 * (t18_0 - t21));
+  t25 += (a1_1 * (t18_1 - t21));
+  t25 += (a1_2 * (t18_2 - t21));
   // twolayer.expr:30
-  const t26 = a2 * 0.5;
-  const t31 = t28 + t30;
-  const t32 = t26 * t31;
-  const t33 = t32 - t23;
+  const t28 = a2 * 0.5;
+  const t33 = t30 + t32;
+  const t34 = t28 * t33;
+  const t35 = t34 - t25;
   // output loss (twolayer.expr:30)
-  outputs["loss"] = t33;
+  outputs["loss"] = t35;
   return outputs;
 }
 
@@ -216,6 +294,8 @@ export function forward(args) {
 /** Backward pass into preallocated gradients (and outputs, when given); allocates nothing (twolayer.expr) */
 export function backwardInto(args, seed, grad, outputs) {
   checkArgs(args);
+  checkGrad(grad);
+  if (outputs !== undefined) checkOutputs(outputs);
   const a0 = args["x"];
   const a1 = args["y"];
   const a2 = args["reg"];
@@ -223,11 +303,11 @@ export function backwardInto(args, seed, grad, outputs) {
   const a4 = args["b1"];
   const a5 = args["W2"];
   const a6 = args["b2"];
-  const s0 = seed === undefined ? 1 : seedScalar(seedOf(seed, "loss"), "loss");
+  const s0 = seed === undefined ? 1 : lossSeed(seed);
   const b12 = buf12;
-  const h55 = grad["b1"];
-  const h61 = grad["W2"];
-  const h63 = grad["W1"];
+  const h57 = grad["b1"];
+  const h63 = grad["W2"];
+  const h65 = grad["W1"];
   const a0_0 = a0[0];
   const a0_1 = a0[1];
   const a6_0 = a6[0];
@@ -240,11 +320,11 @@ export function backwardInto(args, seed, grad, outputs) {
   let t13s1 = 0;
   let t13s2 = 0;
   let t15 = -Infinity;
-  let t19 = 0;
-  let t23 = 0;
-  let t28 = 0;
+  let t20 = 0;
+  let t25 = 0;
   let t30 = 0;
-  let t43 = 0;
+  let t32 = 0;
+  let t45 = 0;
   // twolayer.expr:27
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
@@ -259,11 +339,11 @@ export function backwardInto(args, seed, grad, outputs) {
       t13s1 += (a5_ip100 * b12_i);
       const a5_ip200 = a5[i + 200];
       t13s2 += (a5_ip200 * b12_i);
-      t28 += (a3_ix2 * a3_ix2);
-      t28 += (a3_ix2p1 * a3_ix2p1);
-      t30 += (a5_i * a5_i);
-      t30 += (a5_ip100 * a5_ip100);
-      t30 += (a5_ip200 * a5_ip200);
+      t30 += (a3_ix2 * a3_ix2);
+      t30 += (a3_ix2p1 * a3_ix2p1);
+      t32 += (a5_i * a5_i);
+      t32 += (a5_ip100 * a5_ip100);
+      t32 += (a5_ip200 * a5_ip200);
     }
     {
       const i = i0 + 1;
@@ -277,11 +357,11 @@ export function backwardInto(args, seed, grad, outputs) {
       t13s1 += (a5_ip100 * b12_i);
       const a5_ip200 = a5[i + 200];
       t13s2 += (a5_ip200 * b12_i);
-      t28 += (a3_ix2 * a3_ix2);
-      t28 += (a3_ix2p1 * a3_ix2p1);
-      t30 += (a5_i * a5_i);
-      t30 += (a5_ip100 * a5_ip100);
-      t30 += (a5_ip200 * a5_ip200);
+      t30 += (a3_ix2 * a3_ix2);
+      t30 += (a3_ix2p1 * a3_ix2p1);
+      t32 += (a5_i * a5_i);
+      t32 += (a5_ip100 * a5_ip100);
+      t32 += (a5_ip200 * a5_ip200);
     }
     {
       const i = i0 + 2;
@@ -295,11 +375,11 @@ export function backwardInto(args, seed, grad, outputs) {
       t13s1 += (a5_ip100 * b12_i);
       const a5_ip200 = a5[i + 200];
       t13s2 += (a5_ip200 * b12_i);
-      t28 += (a3_ix2 * a3_ix2);
-      t28 += (a3_ix2p1 * a3_ix2p1);
-      t30 += (a5_i * a5_i);
-      t30 += (a5_ip100 * a5_ip100);
-      t30 += (a5_ip200 * a5_ip200);
+      t30 += (a3_ix2 * a3_ix2);
+      t30 += (a3_ix2p1 * a3_ix2p1);
+      t32 += (a5_i * a5_i);
+      t32 += (a5_ip100 * a5_ip100);
+      t32 += (a5_ip200 * a5_ip200);
     }
     {
       const i = i0 + 3;
@@ -313,11 +393,11 @@ export function backwardInto(args, seed, grad, outputs) {
       t13s1 += (a5_ip100 * b12_i);
       const a5_ip200 = a5[i + 200];
       t13s2 += (a5_ip200 * b12_i);
-      t28 += (a3_ix2 * a3_ix2);
-      t28 += (a3_ix2p1 * a3_ix2p1);
-      t30 += (a5_i * a5_i);
-      t30 += (a5_ip100 * a5_ip100);
-      t30 += (a5_ip200 * a5_ip200);
+      t30 += (a3_ix2 * a3_ix2);
+      t30 += (a3_ix2p1 * a3_ix2p1);
+      t32 += (a5_i * a5_i);
+      t32 += (a5_ip100 * a5_ip100);
+      t32 += (a5_ip200 * a5_ip200);
     }
   }
   // twolayer.expr:28
@@ -332,33 +412,33 @@ export function backwardInto(args, seed, grad, outputs) {
   t15 = Math.max(t15, t14_1);
   t15 = Math.max(t15, t14_2);
   const t16 = t15;
-  const t17_0 = (t14_0 - t16);
-  const t17_1 = (t14_1 - t16);
-  const t17_2 = (t14_2 - t16);
-  const t18_0 = Math.exp(t17_0);
-  const t18_1 = Math.exp(t17_1);
-  const t18_2 = Math.exp(t17_2);
-  t19 += t18_0;
-  t19 += t18_1;
-  t19 += t18_2;
-  const t20 = Math.log(t19);
-  t23 += (a1_0 * (t17_0 - t20));
-  t23 += (a1_1 * (t17_1 - t20));
-  t23 += (a1_2 * (t17_2 - t20));
+  const t18_0 = (t14_0 - t16);
+  const t18_1 = (t14_1 - t16);
+  const t18_2 = (t14_2 - t16);
+  const t19_0 = Math.exp(t18_0);
+  const t19_1 = Math.exp(t18_1);
+  const t19_2 = Math.exp(t18_2);
+  t20 += t19_0;
+  t20 += t19_1;
+  t20 += t19_2;
+  const t21 = Math.log(t20);
+  t25 += (a1_0 * (t18_0 - t21));
+  t25 += (a1_1 * (t18_1 - t21));
+  t25 += (a1_2 * (t18_2 - t21));
   // twolayer.expr:30
-  const t26 = a2 * 0.5;
-  const t31 = t28 + t30;
-  const t32 = t26 * t31;
-  const t33 = t32 - t23;
+  const t28 = a2 * 0.5;
+  const t33 = t30 + t32;
+  const t34 = t28 * t33;
+  const t35 = t34 - t25;
   // twolayer.expr:29
-  t43 += a1_0;
-  t43 += a1_1;
-  t43 += a1_2;
-  const t44 = 1 / t19;
-  const t45 = t43 * t44;
-  const t48_0 = ((t18_0 * t45) - a1_0);
-  const t48_1 = ((t18_1 * t45) - a1_1);
-  const t48_2 = ((t18_2 * t45) - a1_2);
+  t45 += a1_0;
+  t45 += a1_1;
+  t45 += a1_2;
+  const t46 = 1 / t20;
+  const t47 = t45 * t46;
+  const t50_0 = ((t19_0 * t47) - a1_0);
+  const t50_1 = ((t19_1 * t47) - a1_1);
+  const t50_2 = ((t19_2 * t47) - a1_2);
   // twolayer.expr:27
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
@@ -367,13 +447,13 @@ export function backwardInto(args, seed, grad, outputs) {
       const a5_ip100 = a5[i + 100];
       const a5_ip200 = a5[i + 200];
       const b12_i = b12[i];
-      const h55_i = b12_i > 0 ? (t48_0 * a5_i + t48_1 * a5_ip100 + t48_2 * a5_ip200) : 0;
-      h55[i] = h55_i;
-      h61[i] = ((t48_0 * b12_i) + (2 * (a5_i * t26)));
-      h61[i + 100] = ((t48_1 * b12_i) + (2 * (a5_ip100 * t26)));
-      h61[i + 200] = ((t48_2 * b12_i) + (2 * (a5_ip200 * t26)));
-      h63[i * 2] = ((h55_i * a0_0) + (2 * (a3[i * 2] * t26)));
-      h63[i * 2 + 1] = ((h55_i * a0_1) + (2 * (a3[i * 2 + 1] * t26)));
+      const h57_i = b12_i > 0 ? (t50_0 * a5_i + t50_1 * a5_ip100 + t50_2 * a5_ip200) : 0;
+      h57[i] = h57_i;
+      h63[i] = ((t50_0 * b12_i) + (2 * (a5_i * t28)));
+      h63[i + 100] = ((t50_1 * b12_i) + (2 * (a5_ip100 * t28)));
+      h63[i + 200] = ((t50_2 * b12_i) + (2 * (a5_ip200 * t28)));
+      h65[i * 2] = ((h57_i * a0_0) + (2 * (a3[i * 2] * t28)));
+      h65[i * 2 + 1] = ((h57_i * a0_1) + (2 * (a3[i * 2 + 1] * t28)));
     }
     {
       const i = i0 + 1;
@@ -381,13 +461,13 @@ export function backwardInto(args, seed, grad, outputs) {
       const a5_ip100 = a5[i + 100];
       const a5_ip200 = a5[i + 200];
       const b12_i = b12[i];
-      const h55_i = b12_i > 0 ? (t48_0 * a5_i + t48_1 * a5_ip100 + t48_2 * a5_ip200) : 0;
-      h55[i] = h55_i;
-      h61[i] = ((t48_0 * b12_i) + (2 * (a5_i * t26)));
-      h61[i + 100] = ((t48_1 * b12_i) + (2 * (a5_ip100 * t26)));
-      h61[i + 200] = ((t48_2 * b12_i) + (2 * (a5_ip200 * t26)));
-      h63[i * 2] = ((h55_i * a0_0) + (2 * (a3[i * 2] * t26)));
-      h63[i * 2 + 1] = ((h55_i * a0_1) + (2 * (a3[i * 2 + 1] * t26)));
+      const h57_i = b12_i > 0 ? (t50_0 * a5_i + t50_1 * a5_ip100 + t50_2 * a5_ip200) : 0;
+      h57[i] = h57_i;
+      h63[i] = ((t50_0 * b12_i) + (2 * (a5_i * t28)));
+      h63[i + 100] = ((t50_1 * b12_i) + (2 * (a5_ip100 * t28)));
+      h63[i + 200] = ((t50_2 * b12_i) + (2 * (a5_ip200 * t28)));
+      h65[i * 2] = ((h57_i * a0_0) + (2 * (a3[i * 2] * t28)));
+      h65[i * 2 + 1] = ((h57_i * a0_1) + (2 * (a3[i * 2 + 1] * t28)));
     }
     {
       const i = i0 + 2;
@@ -395,13 +475,13 @@ export function backwardInto(args, seed, grad, outputs) {
       const a5_ip100 = a5[i + 100];
       const a5_ip200 = a5[i + 200];
       const b12_i = b12[i];
-      const h55_i = b12_i > 0 ? (t48_0 * a5_i + t48_1 * a5_ip100 + t48_2 * a5_ip200) : 0;
-      h55[i] = h55_i;
-      h61[i] = ((t48_0 * b12_i) + (2 * (a5_i * t26)));
-      h61[i + 100] = ((t48_1 * b12_i) + (2 * (a5_ip100 * t26)));
-      h61[i + 200] = ((t48_2 * b12_i) + (2 * (a5_ip200 * t26)));
-      h63[i * 2] = ((h55_i * a0_0) + (2 * (a3[i * 2] * t26)));
-      h63[i * 2 + 1] = ((h55_i * a0_1) + (2 * (a3[i * 2 + 1] * t26)));
+      const h57_i = b12_i > 0 ? (t50_0 * a5_i + t50_1 * a5_ip100 + t50_2 * a5_ip200) : 0;
+      h57[i] = h57_i;
+      h63[i] = ((t50_0 * b12_i) + (2 * (a5_i * t28)));
+      h63[i + 100] = ((t50_1 * b12_i) + (2 * (a5_ip100 * t28)));
+      h63[i + 200] = ((t50_2 * b12_i) + (2 * (a5_ip200 * t28)));
+      h65[i * 2] = ((h57_i * a0_0) + (2 * (a3[i * 2] * t28)));
+      h65[i * 2 + 1] = ((h57_i * a0_1) + (2 * (a3[i * 2 + 1] * t28)));
     }
     {
       const i = i0 + 3;
@@ -409,26 +489,26 @@ export function backwardInto(args, seed, grad, outputs) {
       const a5_ip100 = a5[i + 100];
       const a5_ip200 = a5[i + 200];
       const b12_i = b12[i];
-      const h55_i = b12_i > 0 ? (t48_0 * a5_i + t48_1 * a5_ip100 + t48_2 * a5_ip200) : 0;
-      h55[i] = h55_i;
-      h61[i] = ((t48_0 * b12_i) + (2 * (a5_i * t26)));
-      h61[i + 100] = ((t48_1 * b12_i) + (2 * (a5_ip100 * t26)));
-      h61[i + 200] = ((t48_2 * b12_i) + (2 * (a5_ip200 * t26)));
-      h63[i * 2] = ((h55_i * a0_0) + (2 * (a3[i * 2] * t26)));
-      h63[i * 2 + 1] = ((h55_i * a0_1) + (2 * (a3[i * 2 + 1] * t26)));
+      const h57_i = b12_i > 0 ? (t50_0 * a5_i + t50_1 * a5_ip100 + t50_2 * a5_ip200) : 0;
+      h57[i] = h57_i;
+      h63[i] = ((t50_0 * b12_i) + (2 * (a5_i * t28)));
+      h63[i + 100] = ((t50_1 * b12_i) + (2 * (a5_ip100 * t28)));
+      h63[i + 200] = ((t50_2 * b12_i) + (2 * (a5_ip200 * t28)));
+      h65[i * 2] = ((h57_i * a0_0) + (2 * (a3[i * 2] * t28)));
+      h65[i * 2 + 1] = ((h57_i * a0_1) + (2 * (a3[i * 2 + 1] * t28)));
     }
   }
   // twolayer.expr:23
   if (outputs !== undefined) {
     // output loss (twolayer.expr:30)
-    outputs["loss"] = t33;
+    outputs["loss"] = t35;
   }
   // gradient of b2 (param at twolayer.expr:25)
   {
     const out = grad["b2"];
-    out[0] = t48_0;
-    out[1] = t48_1;
-    out[2] = t48_2;
+    out[0] = t50_0;
+    out[1] = t50_1;
+    out[2] = t50_2;
   }
   if (s0 !== 1) scaleGradients(grad, s0);
   return grad;
@@ -439,4 +519,127 @@ export function backward(args, seed) {
   const outputs = createOutputs();
   const grad = backwardInto(args, seed, createGrad(), outputs);
   return { outputs, grad };
+}
+
+function checkFlat(v, name, writable) {
+  const what = writable ? "a Float64Array or an array of 603 numbers (laid out as x)" : "a flat array of 603 numbers: every param's elements, in declaration order";
+  if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("twolayer.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
+  const a = v;
+  if (a.length !== 603) throw new RangeError("twolayer.expr" + ": '" + name + "' must have length 603 (paramSize), got length " + a.length);
+  if (!writable && Array.isArray(a)) for (let k = 0; k < 603; k++) if (typeof a[k] !== "number") throw new TypeError("twolayer.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+}
+
+function checkInputs(args) {
+  if (args === null || typeof args !== "object") throw new TypeError("twolayer.expr" + ": the flat functions need the inputs (x, y, reg), got " + (args === undefined ? "nothing: '" + "x" + "' is missing" : describe(args)));
+  const given = args;
+  const v0 = given["x"];
+  if (!(v0 instanceof Float64Array ? v0.length === 2 : Array.isArray(v0) && v0.length === 2 && typeof v0[0] === "number" && typeof v0[1] === "number")) checkTensor(v0, "x", 2);
+  const v1 = given["y"];
+  if (!(v1 instanceof Float64Array ? v1.length === 3 : Array.isArray(v1) && v1.length === 3 && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) checkTensor(v1, "y", 3);
+  const v2 = given["reg"];
+  if (typeof v2 !== "number") checkScalar(v2, "reg");
+}
+
+function checkParams(args) {
+  if (args === null || typeof args !== "object") checkArgsObject(args);
+  const given = args;
+  const v0 = given["W1"];
+  if (!(v0 instanceof Float64Array ? v0.length === 200 : allNumbers(v0, 200))) checkTensor(v0, "W1", 200);
+  const v1 = given["b1"];
+  if (!(v1 instanceof Float64Array ? v1.length === 100 : allNumbers(v1, 100))) checkTensor(v1, "b1", 100);
+  const v2 = given["W2"];
+  if (!(v2 instanceof Float64Array ? v2.length === 300 : allNumbers(v2, 300))) checkTensor(v2, "W2", 300);
+  const v3 = given["b2"];
+  if (!(v3 instanceof Float64Array ? v3.length === 3 : Array.isArray(v3) && v3.length === 3 && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number")) checkTensor(v3, "b2", 3);
+}
+
+function checkParamHolders(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
+  const given = holder;
+  const h0 = given["W1"];
+  if (!(h0 instanceof Float64Array && h0.length === 200)) checkHolder(holder, "params", "W1", 200);
+  const h1 = given["b1"];
+  if (!(h1 instanceof Float64Array && h1.length === 100)) checkHolder(holder, "params", "b1", 100);
+  const h2 = given["W2"];
+  if (!(h2 instanceof Float64Array && h2.length === 300)) checkHolder(holder, "params", "W2", 300);
+  const h3 = given["b2"];
+  if (!(h3 instanceof Float64Array && h3.length === 3)) checkHolder(holder, "params", "b2", 3);
+}
+
+/** Elements of all params (W1, b1, W2, b2, in this order): the length of the flat vector x (twolayer.expr) */
+export const paramSize = 603;
+
+/** Writes the params, each flat and row-major, one after another into x (a new Float64Array when not given) (twolayer.expr) */
+export function packParams(params, x) {
+  if (x !== undefined && !(x instanceof Float64Array && x.length === 603)) checkFlat(x, "x", true);
+  checkParams(params);
+  const out = x === undefined ? new Float64Array(603) : x;
+  const p0 = params["W1"];
+  for (let j = 0; j < 200; j++) out[0 + j] = p0[j];
+  const p1 = params["b1"];
+  for (let j = 0; j < 100; j++) out[200 + j] = p1[j];
+  const p2 = params["W2"];
+  for (let j = 0; j < 300; j++) out[300 + j] = p2[j];
+  const p3 = params["b2"];
+  for (let j = 0; j < 3; j++) out[600 + j] = p3[j];
+  return out;
+}
+
+/** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (twolayer.expr) */
+export function unpackParams(x, params) {
+  if (!(x instanceof Float64Array ? x.length === 603 : allNumbers(x, 603))) checkFlat(x, "x", false);
+  if (params !== undefined) checkParamHolders(params);
+  const out = params === undefined ? createGrad() : params;
+  const p0 = out["W1"];
+  for (let j = 0; j < 200; j++) p0[j] = x[0 + j];
+  const p1 = out["b1"];
+  for (let j = 0; j < 100; j++) p1[j] = x[200 + j];
+  const p2 = out["W2"];
+  for (let j = 0; j < 300; j++) p2[j] = x[300 + j];
+  const p3 = out["b2"];
+  for (let j = 0; j < 3; j++) p3[j] = x[600 + j];
+  return out;
+}
+
+const FLAT_PARAMS = new Float64Array(603);
+const NO_INPUT = new Float64Array(0);
+const FLAT_ARGS = { "x": NO_INPUT, "y": NO_INPUT, "reg": NaN, "W1": FLAT_PARAMS.subarray(0, 200), "b1": FLAT_PARAMS.subarray(200, 300), "W2": FLAT_PARAMS.subarray(300, 600), "b2": FLAT_PARAMS.subarray(600, 603) };
+const FLAT_GRAD = createGrad();
+const FLAT_OUTPUTS = createOutputs();
+const FLAT_SEED = undefined;
+
+function loadFlat(x, inputs) {
+  checkInputs(inputs);
+  const a0 = inputs["x"];
+  const a1 = inputs["y"];
+  const a2 = inputs["reg"];
+  FLAT_PARAMS.set(x);
+  FLAT_ARGS["x"] = a0;
+  FLAT_ARGS["y"] = a1;
+  FLAT_ARGS["reg"] = a2;
+}
+
+/** The objective 'loss' at the params in x (twolayer.expr) */
+export function valueFlat(x, inputs) {
+  if (!(x instanceof Float64Array ? x.length === 603 : allNumbers(x, 603))) checkFlat(x, "x", false);
+  loadFlat(x, inputs);
+  forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
+  return FLAT_OUTPUTS["loss"];
+}
+
+/** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (twolayer.expr) */
+export function valueAndGradFlat(x, grad, inputs) {
+  if (!(x instanceof Float64Array ? x.length === 603 : allNumbers(x, 603))) checkFlat(x, "x", false);
+  if (!(grad instanceof Float64Array ? grad.length === 603 : Array.isArray(grad) && grad.length === 603)) checkFlat(grad, "grad", true);
+  loadFlat(x, inputs);
+  backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
+  const g0 = FLAT_GRAD["W1"];
+  for (let j = 0; j < 200; j++) grad[0 + j] = g0[j];
+  const g1 = FLAT_GRAD["b1"];
+  for (let j = 0; j < 100; j++) grad[200 + j] = g1[j];
+  const g2 = FLAT_GRAD["W2"];
+  for (let j = 0; j < 300; j++) grad[300 + j] = g2[j];
+  const g3 = FLAT_GRAD["b2"];
+  for (let j = 0; j < 3; j++) grad[600 + j] = g3[j];
+  return FLAT_OUTPUTS["loss"];
 }

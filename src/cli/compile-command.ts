@@ -31,14 +31,16 @@ interface Options {
   format?: "ts" | "js";
   checks: boolean;
   stats: boolean;
+  /** `--objective NAME`: the scalar output of the flat form. */
+  objective?: string;
 }
 
 export async function compileCommand(argv: string[], tools: CliTools): Promise<number> {
-  const p = tools.parseArgs(argv, new Set(["-o", "--output", "--format"]), new Set(["--no-checks", "--stats", "--check", "--watch"]));
+  const p = tools.parseArgs(argv, new Set(["-o", "--output", "--format", "--objective"]), new Set(["--no-checks", "--stats", "--check", "--watch"]));
   if (p.positional.length === 0) throw new tools.UsageError("compile needs at least one .expr file or folder");
   const format = tools.one(p, "--format");
   if (format !== undefined && format !== "ts" && format !== "js") throw new tools.UsageError(`--format must be 'ts' or 'js', got '${format}'`);
-  const options: Options = { output: tools.one(p, "-o") ?? tools.one(p, "--output"), format, checks: !p.flags.has("--no-checks"), stats: p.flags.has("--stats") };
+  const options: Options = { output: tools.one(p, "-o") ?? tools.one(p, "--output"), format, checks: !p.flags.has("--no-checks"), stats: p.flags.has("--stats"), objective: tools.one(p, "--objective") };
   if (p.flags.has("--check") && p.flags.has("--watch")) throw new tools.UsageError("--check and --watch do not go together");
   const inputs = [...new Set(p.positional)];
   const plan = () => makePlan(inputs, options, tools);
@@ -167,7 +169,7 @@ function build(plan: Plan, options: Options, tools: CliTools, only: Set<string> 
       process.stderr.write(readFailure(u.input, source) + "\n");
       continue;
     }
-    const result = compile(source.text, { filename: u.input, format: u.format, checks: options.checks });
+    const result = compile(source.text, { filename: u.input, format: u.format, checks: options.checks, objective: options.objective });
     if (!result.ok) {
       ok = false;
       tools.printDiagnostics(result.diagnostics);

@@ -13,13 +13,16 @@ const HELP = `gradc ${VERSION}: compile .expr math programs into standalone forw
 
 Usage:
   gradc compile <file.expr | folder>... [-o <path>] [--format ts|js] [--no-checks]
-                [--stats] [--check | --watch]
+                [--objective NAME] [--stats] [--check | --watch]
       One input and -o a file, or several inputs (or a folder) and -o a directory. The
       output format follows the extension: .ts gives TypeScript; .js or .mjs an ES module
       plus its declaration file (.d.ts, or .d.mts for .mjs). Without -o, writes
       <name>.ts beside each input. A folder is walked for .expr files, its tree mirrored
       under -o, with an index module exporting every model by name.
       --no-checks  leave argument checks out of the generated functions
+      --objective NAME
+                   the scalar output that the flat form (valueFlat, valueAndGradFlat)
+                   minimizes; default: the only scalar output, when there is one
       --stats      print the operation counts of forward and backward
       --check      compile in memory and exit 1 naming each output that is missing or
                    differs from what would be written (for CI); writes nothing

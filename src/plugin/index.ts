@@ -28,6 +28,12 @@ export interface GradcPluginOptions {
   /** Code form, as the library's `emit` option (default `auto`). */
   emit?: CompileOptions["emit"];
   /**
+   * The scalar output of each module's flat form (valueFlat, valueAndGradFlat), as
+   * `gradc compile --objective`: a name for every module, or a function of the module's path
+   * giving a name or undefined (the default: the only scalar output).
+   */
+  objective?: string | ((file: string) => string | undefined);
+  /**
    * Write the exact declaration of each compiled module beside its source, rewritten only
    * when it changes. `true` or `"expr.d.ts"`: `model.expr.d.ts`, which TypeScript finds under
    * `moduleResolution: "bundler"` (Vite's default). `"d.expr.ts"`: `model.d.expr.ts`, the name
@@ -71,7 +77,7 @@ function compileFile(file: string, opts: GradcPluginOptions, warn: (message: str
     return failure([{ message: read.message, text, line: loc.line, column: loc.column, lineText: loc.lineText, width: 1 }]);
   }
   const source = read.text;
-  const result = compile(source, { filename: name, format: "js", checks: opts.checks, emit: opts.emit });
+  const result = compile(source, { filename: name, format: "js", checks: opts.checks, emit: opts.emit, objective: typeof opts.objective === "function" ? opts.objective(name) : opts.objective });
   if (!result.ok) {
     return failure(
       result.diagnostics.map((d) => ({

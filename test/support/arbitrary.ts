@@ -700,11 +700,11 @@ export interface FuzzModule {
 
 /**
  * A generated ES module as an object, without the file system: the module imports nothing
- * and its only exports are `export function` declarations, so dropping `export` and
- * returning the functions gives the same code to run.
+ * and its only exports are `export function` declarations (and the flat form's `export
+ * const paramSize`), so dropping `export` and returning the functions gives the same code to run.
  */
 export function instantiate(code: string): FuzzModule {
-  const body = code.replace(/^export function /gm, "function ");
+  const body = code.replace(/^export (function|const) /gm, "$1 ");
   if (/^export\b/m.test(body)) throw new Error("the generated module has an export that is not a function declaration");
   return new Function(`"use strict";\n${body}\nreturn { forward, backward, createOutputs, createGrad, forwardInto, backwardInto };`)() as FuzzModule;
 }

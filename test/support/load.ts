@@ -58,7 +58,7 @@ export function compileJs(source: string, options: Omit<CompileOptions, "format"
 
 /** Compile `source` (format "js") and import the module. Cached by source and options. */
 export function load(source: string, options: Omit<CompileOptions, "format"> = {}): Promise<Loaded> {
-  const cacheKey = JSON.stringify([source, options.filename ?? "test.expr", options.checks ?? true, options.emit ?? "auto"]);
+  const cacheKey = JSON.stringify([source, options.filename ?? "test.expr", options.checks ?? true, options.emit ?? "auto", options.objective ?? null]);
   let entry = cache.get(cacheKey);
   if (!entry) {
     entry = (async () => {

@@ -1,0 +1,123 @@
+// The errors of modules.md "Seeds and holders": a seed key that is no output, a seed of the
+// wrong length, a holder without a property or with an array of the wrong length, each a
+// TypeError or RangeError naming what is wrong, in the straight-line, loop and tape forms.
+// Also: the cheap checks of plain arrays still find every element that is not a number.
+import { describe, expect, it } from "vitest";
+import { load, type GeneratedModule } from "./support/load.js";
+
+const LOSS = "param w[3]\ninput x[3]\noutput loss = sum(w * x)^2";
+const SEVERAL = "param w[3], b\noutput loss = sum(w)^2 + b\noutput scores = w * b";
+const forms = ["unrolled", "loops", "tape"] as const;
+
+const w = [1, 2, 3];
+const x = [0.5, -1, 2];
+
+async function module(source: string, emit: (typeof forms)[number]): Promise<GeneratedModule> {
+  return (await load(source, { emit })).module;
+}
+
+describe.each(forms)("seeds (%s)", (emit) => {
+  it("a misspelled seed key of the loss is a TypeError naming it and the output it is near", async () => {
+    const m = await module(LOSS, emit);
+    expect(() => m.backward({ w, x }, { los: 1 })).toThrow(TypeError);
+    expect(() => m.backward({ w, x }, { los: 1 })).toThrow("test.expr: the seed has 'los', which is not an output (did you mean 'loss'?); the outputs are 'loss'");
+    expect(() => m.backwardInto({ w, x }, { LOSS: 1 }, m.createGrad())).toThrow("did you mean 'loss'?");
+  });
+
+  it("a key far from every output gets no guess; with the right key beside it, still an error", async () => {
+    const m = await module(LOSS, emit);
+    expect(() => m.backward({ w, x }, { loss: 1, gradient: 1 })).toThrow(/the seed has 'gradient', which is not an output; the outputs are 'loss'$/);
+  });
+
+  it("several outputs: a misspelled key is a TypeError, not zero gradients", async () => {
+    const m = await module(SEVERAL, emit);
+    expect(() => m.backward({ w, b: 2 }, { scroes: [1, 1, 1] })).toThrow("the seed has 'scroes', which is not an output (did you mean 'scores'?); the outputs are 'loss', 'scores'");
+    // The right keys still work, and a left-out output still contributes nothing.
+    const g = m.backward({ w, b: 2 }, { scores: [1, 0, 0] }).grad;
+    expect(Array.from(g.w as Float64Array)).toEqual([2, 0, 0]);
+    expect(g.b).toBe(1);
+  });
+
+  it("inherited keys are no seeds and no errors", async () => {
+    const m = await module(LOSS, emit);
+    const seed = Object.create({ other: 1 }) as Record<string, number>;
+    seed.loss = 2;
+    const g = m.backward({ w, x }, seed).grad.w as Float64Array;
+    const plain = m.backward({ w, x }).grad.w as Float64Array;
+    expect(Array.from(g)).toEqual(Array.from(plain).map((v) => 2 * v));
+  });
+
+  it("a seed of the wrong length is a RangeError naming the output and both lengths", async () => {
+    const m = await module(SEVERAL, emit);
+    expect(() => m.backward({ w, b: 2 }, { scores: [1, 1] })).toThrow(RangeError);
+    expect(() => m.backward({ w, b: 2 }, { scores: new Float64Array(4) })).toThrow("test.expr: the seed of 'scores' must have length 3 (flat, row-major), got length 4");
+    expect(() => m.backward({ w, b: 2 }, { scores: [1, "x", 1] })).toThrow(/the seed of 'scores' must be a flat array of numbers, but element 1 is a string/);
+  });
+
+  it("a seed of the loss that is not a number is a TypeError naming the output", async () => {
+    const m = await module(LOSS, emit);
+    expect(() => m.backward({ w, x }, { loss: "1" })).toThrow("test.expr: the seed of 'loss' must be a number, got a string");
+    expect(() => m.backward({ w, x }, [1])).toThrow(/the seed must be an object of upstream gradients by output name, got an array/);
+  });
+});
+
+describe.each(forms)("holders (%s)", (emit) => {
+  it("a grad holder without a param's array is a TypeError naming it", async () => {
+    const m = await module(LOSS, emit);
+    expect(() => m.backwardInto({ w, x }, undefined, {} as never)).toThrow(TypeError);
+    expect(() => m.backwardInto({ w, x }, undefined, {} as never)).toThrow("test.expr: the grad holder has no 'w': expected a Float64Array of 3 numbers (make holders with createGrad())");
+    expect(() => m.backwardInto({ w, x }, undefined, undefined as never)).toThrow("the grad holder must be an object (make it with createGrad()), got undefined");
+  });
+
+  it("a grad array of the wrong length is a RangeError naming it", async () => {
+    const m = await module(LOSS, emit);
+    expect(() => m.backwardInto({ w, x }, undefined, { w: new Float64Array(2) })).toThrow(RangeError);
+    expect(() => m.backwardInto({ w, x }, undefined, { w: new Float64Array(2) })).toThrow("test.expr: 'w' of the grad holder must have length 3, got length 2");
+    expect(() => m.backwardInto({ w, x }, undefined, { w: "abc" } as never)).toThrow("'w' of the grad holder must be a Float64Array of 3 numbers, got a string");
+  });
+
+  it("an outputs holder without a tensor output, or with the wrong length, names it", async () => {
+    const m = await module(SEVERAL, emit);
+    const args = { w, b: 2 };
+    expect(() => m.forwardInto(args, { loss: 0 } as never)).toThrow("test.expr: the outputs holder has no 'scores': expected a Float64Array of 3 numbers (make holders with createOutputs())");
+    expect(() => m.forwardInto(args, { loss: 0, scores: new Float64Array(5) })).toThrow(RangeError);
+    expect(() => m.backwardInto(args, { loss: 1 }, m.createGrad(), { loss: 0, scores: new Float64Array(5) })).toThrow("'scores' of the outputs holder must have length 3, got length 5");
+  });
+
+  it("plain arrays of the right length are holders too", async () => {
+    const m = await module(LOSS, emit);
+    const grad = { w: [0, 0, 0] } as unknown as Record<string, Float64Array>;
+    m.backwardInto({ w, x }, undefined, grad);
+    expect(grad.w).toEqual(Array.from(m.backward({ w, x }).grad.w as Float64Array));
+  });
+});
+
+describe("plain arrays are checked element by element on every call", () => {
+  // Short arrays are tested inline, long ones (more than 8 elements) in a loop.
+  it.each([3, 12])("a %i-element param", async (n) => {
+    const m = (await load(`param v[${n}]\noutput f = sum(v^2)`)).module;
+    const v = Array.from({ length: n }, (_, k) => k + 1);
+    expect((m.forward({ v }).f as number)).toBe(v.reduce((s, a) => s + a * a, 0));
+    for (const at of [0, n - 1]) {
+      const bad: unknown[] = v.slice();
+      bad[at] = String(bad[at]);
+      expect(() => m.forward({ v: bad })).toThrow(`argument 'v' must be a flat array of numbers, but element ${at} is a string`);
+      // Arrays change between calls: a checked array made wrong later is caught.
+      const reused: unknown[] = v.slice();
+      m.backward({ v: reused });
+      reused[at] = undefined;
+      expect(() => m.backward({ v: reused })).toThrow(TypeError);
+    }
+    const holey = new Array(n);
+    expect(() => m.forward({ v: holey })).toThrow(TypeError);
+  });
+});
+
+describe("--no-checks leaves the holder checks out too", () => {
+  it("no checkGrad or checkOutputs in the module", async () => {
+    const r = await load(LOSS, { checks: false });
+    expect(r.code).not.toMatch(/checkGrad|checkOutputs|checkHolder/);
+    // Seeds are still read by name: a misspelled seed is never silent.
+    expect(() => r.module.backward({ w, x }, { los: 1 })).toThrow("did you mean 'loss'?");
+  });
+});
