@@ -181,6 +181,7 @@ const expressions: [string, string][] = [
   ["f(axis=1)", "(call f axis=1)"],
   ["f(a == b, c)", "(call f (== a b) c)"],
   ["f(a,\n  axis=1)", "(call f a axis=1)"],
+  ["concat(\n  [a, b],\n  axis=0\n)", "(call concat [a b] axis=0)"],
   ["true + false", "(+ true false)"],
   // strings
   ["einsum(\"ij,jk->ik\", A, B)", "(call einsum \"ij,jk->ik\" A B)"],
@@ -324,6 +325,10 @@ const errorCases: [string, string][] = [
   ["def f(a, 1) = a", "1:10 E0104 expected a parameter name, found '1'"],
   ["input a b", "1:9 E0116 expected ',' between the declared names, found 'b'"],
   ["input a,", "1:9 E0104 expected a name to declare after 'input', found end of input"],
+  // a named argument on a line of its own continues the call, also while recovering
+  ["y = f(a, $,\n  axis=1)\nz = )", "1:10 E0101 unexpected character '$' | 3:5 E0103 expected an expression, found ')'"],
+  ["y = f(a, b\nz = 3", "1:6 E0105 '(' is never closed: expected ')' before the next statement"],
+  ["y = f(a,\nz = 3", "1:6 E0105 '(' is never closed: expected ')' before the end of input"],
   // dim and int
   ["dim N[3]", "1:6 E0124 'N' is a dim, a single size: it takes no shape ('dim N')"],
   ["dim N int", "1:7 E0125 'int' marks an integer input; a dim is a size and always an integer"],

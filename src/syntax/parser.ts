@@ -16,7 +16,8 @@
 // at all if the lexer already reported a bad character in it). A bracket left open would
 // swallow the rest of the file (newlines are skipped inside brackets); the lexer marks
 // tokens that follow a skipped newline, and a line that starts like a statement (`y =`,
-// `output`, `def`...) after one ends the broken statement, reported at the open bracket.
+// `output`, `def`...) after one ends the broken statement, reported at the open bracket;
+// `name =` right after a `,` is taken for a named argument on its own line instead.
 //
 // Spans follow acorn: a node starts at its first token and ends at the end of the last
 // token consumed, so `(a+b)*c` covers the parentheses while the inner `a+b` does not.
@@ -90,6 +91,8 @@ class Parser {
   private readonly lexer: Lexer;
   private tok: Token;
   private lastTokEnd = 0;
+  /** Text of the token before `tok` (a comma before a line break means the line continues). */
+  private lastTokText = "";
   /** Current nesting level (see enter()). */
   private nesting = 0;
   /** Brackets opened and not yet closed in the current statement, innermost last. */
@@ -162,6 +165,7 @@ class Parser {
 
   private next(): void {
     this.lastTokEnd = this.tok.end;
+    this.lastTokText = this.tok.text;
     this.tok = this.lexer.next();
   }
 
@@ -184,6 +188,8 @@ class Parser {
     if (t.type === "keyword") return STATEMENT_KEYWORDS.has(t.text);
     if (t.type !== "name") return false;
     if (this.startsDim()) return true;
+    // `name =` after a comma continues a call with a named argument (`axis=0`).
+    if (this.lastTokText === ",") return false;
     const after = this.lexer.peek();
     return after.type === "punct" && after.text === "=";
   }
