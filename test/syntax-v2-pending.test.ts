@@ -9,7 +9,6 @@ import { compile } from "../src/compile.js";
 /** [source, every diagnostic as `line:col code message`]. */
 const PENDING: [string, string][] = [
   ["dim N\ninput x[N]\noutput s = sum(x)", "1:1 E0299 'dim' is not supported yet"],
-  ["input y[3] int\noutput s = sum(y)", "1:7 E0299 'int' is not supported yet"],
 ];
 
 describe("version 2 forms the checker does not handle yet", () => {

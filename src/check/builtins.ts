@@ -10,7 +10,7 @@
 
 import { formatShape, rowMajor, sameShape, sizeOf, type Graph, type Node, type Shape } from "../ir/graph.js";
 import type { ElementwiseName, ReductionName } from "../ir/ops.js";
-import { alongLastAxis, broadcastOperands, normalizeAxes, normalizeAxis, permute, reduceAxes, reducedCount, reshape, ShapeError } from "./tensor.js";
+import { alongLastAxis, broadcastOperands, integerSource, normalizeAxes, normalizeAxis, permute, reduceAxes, reducedCount, reshape, ShapeError } from "./tensor.js";
 
 /** A positional argument as the checker found it. */
 export interface BuiltinArg {
@@ -360,6 +360,8 @@ const BUILTINS: Record<string, Builtin> = {
       const x = tensor(call, 0);
       const index = tensor(call, 1);
       const axis = singleAxis(call, x.shape.length, 0);
+      const data = integerSource(index);
+      if (data && !constantValues(index)) return call.graph.take(x, call.graph.checkIndex(index, x.shape[axis], data.name!), axis);
       const values = integers(index, "the indices of 'take'", 1);
       for (const v of values)
         if (v < 0 || v >= x.shape[axis]) throw new ShapeError(`index ${v} is out of range for axis ${axis} of ${formatShape(x.shape)}`, 1, "E0208");

@@ -13,7 +13,7 @@ import type { ElementwiseName } from "../ir/ops.js";
 import { batchOver, Unbatchable } from "../ir/batch.js";
 import { evaluateGraph } from "../ir/interpret.js";
 import { builtin, BUILTIN_NAMES, DERIVATIVES, REDUCERS, type BuiltinArg, type NamedArg } from "./builtins.js";
-import { broadcastOperands, ShapeError } from "./tensor.js";
+import { broadcastOperands, integerSource, permute, reshape, ShapeError } from "./tensor.js";
 import { gradient, hessian, jacobian, jvp, substitute, vjp } from "../diff/operators.js";
 
 export interface Argument {
@@ -21,6 +21,8 @@ export interface Argument {
   role: "input" | "param";
   shape: Shape;
   node: Node;
+  /** `input y[N] int`: whole numbers, which may index. */
+  integer?: boolean;
 }
 
 export interface Output {
@@ -213,7 +215,6 @@ class Checker {
 
   private declare(role: "input" | "param", item: Declared) {
     this.checkNewName(item.name, item.nameSpan);
-    if (item.integer) this.fail(item.span, "'int' is not supported yet", "E0299");
     const scope: Scope = { locals: [], visibleBefore: this.order };
     const shape = item.dims.map((d) => {
       const v = this.constant(d, scope, "a dimension");
@@ -231,8 +232,8 @@ class Checker {
       if (this.paramElements > MAX_TENSOR_ELEMENTS)
         this.fail(item.nameSpan, `the params have ${count(this.paramElements)} elements in all with '${item.name}'; their gradients share one Float64Array of at most ${count(MAX_TENSOR_ELEMENTS)}`, "E0218");
     }
-    const node = this.graph.input(item.name, role, shape);
-    this.args.push({ name: item.name, role, shape, node });
+    const node = this.graph.input(item.name, role, shape, item.integer === true);
+    this.args.push({ name: item.name, role, shape, node, ...(item.integer ? { integer: true } : {}) });
     this.bind(item.name, node, role, item.nameSpan);
   }
 
@@ -529,18 +530,21 @@ class Checker {
     const viewShape: number[] = [];
     const viewStrides: number[] = [];
     /** Picks that wait for the view: the view axis they act on, and what they do. */
-    const later: { axis: number; index?: Node; window?: { start: Node; length: number; step: number } }[] = [];
+    const later: { axis: number; index?: Node; data?: boolean; window?: { start: Node; length: number; step: number } }[] = [];
     e.indices.forEach((item, d) => {
       const n = shape[d];
       if (item.kind !== "slice") {
-        const { node, fixed } = this.indexValue(item, scope);
+        const { node, fixed, data } = this.indexValue(item, scope);
         if (fixed !== undefined) {
           const at = fixed < 0 && !this.mentionsLoopVariable(item, scope) ? fixed + n : fixed;
           if (at < 0 || at >= n) this.fail(item.span, `index ${fixed} out of range for ${named}`, "E0208");
           offset += at * own[d];
           return;
         }
-        if (node.shape.length > 0) {
+        if (data) {
+          // Elements of an integer input: checked against this axis when the module runs.
+          later.push({ axis: viewShape.length, index: this.graph.checkIndex(node, n, data.name!), data: true });
+        } else if (node.shape.length > 0) {
           // An array of integers known at compile time: one take along this axis.
           const values = this.integerTable(node, item.span, n, named);
           later.push({ axis: viewShape.length, index: this.graph.tensor(values, node.shape) });
@@ -591,6 +595,22 @@ class Checker {
       viewStrides.push(own[d]);
     }
     let result = this.graph.gather(target, viewShape, { offset, strides: viewStrides });
+    // Several single indices, one of them data (`L[i, y[i]]`): one pick through the flat
+    // index of those axes, so batching reads one element per step, not a row per step.
+    if (later.length > 1 && later.every((l) => l.index && l.index.shape.length === 0) && later.some((l) => l.data)) {
+      const axes = later.map((l) => l.axis);
+      const rest = result.shape.map((_, d) => d).filter((d) => !axes.includes(d));
+      const lengths = axes.map((a) => result.shape[a]);
+      const moved = permute(this.graph, result, [...axes, ...rest]);
+      const flatShape = [lengths.reduce((a, b) => a * b, 1), ...rest.map((d) => result.shape[d])];
+      let flat: Node | undefined;
+      later.forEach((l, k) => {
+        const scale = lengths.slice(k + 1).reduce((a, b) => a * b, 1);
+        const term = scale === 1 ? l.index! : this.graph.elementwise("mul", [l.index!, this.graph.constant(scale)]);
+        flat = flat ? this.graph.elementwise("add", [flat, term]) : term;
+      });
+      return this.graph.take(reshape(this.graph, moved, flatShape), flat!, 0);
+    }
     // From the last axis to the first, so the axis numbers of the earlier ones stay valid.
     for (let k = later.length - 1; k >= 0; k--) {
       const { axis, index, window } = later[k];
@@ -613,14 +633,20 @@ class Checker {
   }
 
   /** An index or slice bound: its node, and its value when it is a compile-time integer. */
-  private indexValue(x: Expr, scope: Scope): { node: Node; fixed?: number } {
-    const node = this.evaluate(x, scope, true);
+  private indexValue(x: Expr, scope: Scope): { node: Node; fixed?: number; data?: Node } {
+    const node = this.evaluate(x, scope, false);
     if (node.op === "const") {
       if (!Number.isInteger(node.value)) this.fail(x.span, `an index must be an integer, got ${node.value}`, "E0214");
       return { node, fixed: node.value };
     }
-    if (!isCompileTime(node)) this.fail(x.span, `an index must be known at compile time: use numbers, consts and loop variables`, "E0212");
-    return { node };
+    if (isCompileTime(node)) return { node };
+    const data = integerSource(node);
+    if (data) return { node, data };
+    const named = x.kind === "name" ? x.name : undefined;
+    const b = named !== undefined ? this.lookup(named, scope) : undefined;
+    if (b && (b.kind === "param" || b.kind === "input"))
+      this.fail(x.span, `'${named}' is a${b.kind === "input" ? "n" : ""} ${b.kind}, not a compile-time constant${b.kind === "input" ? ` (declare it 'input ${named}${b.node.shape.length ? formatShape(b.node.shape) : ""} int' to index with it)` : ""}`, "E0212");
+    this.fail(x.span, "an index must be known at compile time (numbers, consts, loop variables) or be elements of an integer input ('input y[N] int')", "E0212");
   }
 
   /** Whether an index expression names a loop variable in scope (negative values then never count from the end). */

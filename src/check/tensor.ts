@@ -93,3 +93,16 @@ export function alongLastAxis(graph: Graph, x: Node, axis: number): { moved: Nod
   perm.forEach((d, k) => (inverse[d] = k));
   return { moved: permute(graph, x, perm), back: (y) => permute(graph, y, inverse) };
 }
+
+/**
+ * The integer input that `x` reads when `x` is elements of one taken as they are (a view,
+ * or elements picked by index), so its values can index; otherwise undefined.
+ */
+export function integerSource(x: Node): Node | undefined {
+  let y = x;
+  for (;;) {
+    if (y.op === "input") return y.integer ? y : undefined;
+    if (y.op === "gather" || y.op === "take" || y.op === "checkindex") y = y.args[0];
+    else return undefined;
+  }
+}

@@ -135,6 +135,7 @@ export const TANGENTS: Record<Op, TangentRule> = {
   gather: (d, n, [t]) => t && d.graph.gather(t, n.shape, n.map!),
   take: (d, n, [t]) => t && d.graph.take(t, n.args[1], n.axis!),
   put: (d, n, [t]) => t && d.graph.put(t, n.args[1], n.axis!, n.shape),
+  checkindex: none,
   scatter: (d, n, t) => {
     const parts = n.args.flatMap((_, k) => (t[k] ? [{ values: t[k]!, map: n.maps![k] }] : []));
     return parts.length ? d.graph.scatter(parts, n.shape) : undefined;

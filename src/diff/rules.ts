@@ -157,6 +157,7 @@ export const RULES: Record<Op, Rule | null> = {
   // Picking by index sends the gradient back to the picked elements; indices get none.
   take: (d, n, g) => [d.graph.put(g, n.args[1], n.axis!, n.args[0].shape), undefined],
   put: (d, n, g) => [d.graph.take(g, n.args[1], n.axis!), undefined],
+  checkindex: none,
 
   gather: (d, n, g) => [{ values: g, map: n.map! }],
   scatter: (d, n, g) => n.args.map((part, k) => d.graph.gather(g, part.shape, n.maps![k])),

@@ -97,6 +97,8 @@ function batchNode(graph: Graph, node: Node, n: number, batched: Map<number, Nod
     }
     case "take":
       return batchTake(graph, node, n, has, full, loop);
+    case "checkindex":
+      return graph.checkIndex(full(node.args[0]), node.value!, node.name!);
     case "scatter":
       // Step k's parts land in step k's slot of the result; a part that does not depend on
       // the loop lands in every slot.
@@ -177,8 +179,8 @@ function batchTake(graph: Graph, node: Node, n: number, has: (x: Node) => boolea
   if (has(x)) throw new Unbatchable("an index that is not affine in the loop variable into a value that depends on it");
   const steps = full(index);
   if (readsLoopVariable(steps)) throw new Unbatchable("an index that is not affine in two loop variables");
-  const values = Array.from(evaluateGraph(graph, new Map(), [steps])[0]);
-  const table = graph.tensor(values, steps.shape);
+  // Indices known now become a table; indices read from data are taken as they are.
+  const table = readsData(steps) ? steps : graph.tensor(Array.from(evaluateGraph(graph, new Map(), [steps])[0]), steps.shape);
   const taken = graph.take(x, table, axis);
   if (axis === 0) return taken;
   // take put the steps at `axis`: move them to the front.
@@ -186,6 +188,20 @@ function batchTake(graph: Graph, node: Node, n: number, has: (x: Node) => boolea
   const own = rowMajor(shape);
   const order = [axis, ...shape.map((_, d) => d).filter((d) => d !== axis)];
   return graph.gather(taken, order.map((d) => shape[d]), { offset: 0, strides: order.map((d) => own[d]) });
+}
+
+/** Whether `x` reads an argument (an index read from an integer input). */
+function readsData(x: Node): boolean {
+  const stack = [x];
+  const seen = new Set<number>();
+  while (stack.length) {
+    const y = stack.pop()!;
+    if (seen.has(y.id)) continue;
+    seen.add(y.id);
+    if (y.op === "input") return true;
+    stack.push(...y.args);
+  }
+  return false;
 }
 
 /** Whether `x` depends on any loop variable (an index expression: a few nodes). */

@@ -34,6 +34,7 @@ export type Op =
   | "gather"
   | "take"
   | "put"
+  | "checkindex"
   | "scatter"
   | "pack"
   | "gate";
@@ -59,6 +60,8 @@ export interface Node {
   /** input: the argument's name (its role says whether it is differentiated); gate: the def's name. */
   readonly name?: string;
   readonly role?: "input" | "param" | "seed";
+  /** input: an integer input (`input y[N] int`), whose elements may index. */
+  readonly integer?: boolean;
   /** gather: how result elements read the operand. scatter: one map per operand. */
   readonly map?: IndexMap;
   readonly maps?: readonly IndexMap[];
@@ -176,8 +179,8 @@ export class Graph {
     return this.make("const", [], [], { value }, numberKey(value));
   }
 
-  input(name: string, role: "input" | "param" | "seed", shape: Shape): Node {
-    return this.make("input", [], shape, { name, role }, role + JSON.stringify(name));
+  input(name: string, role: "input" | "param" | "seed", shape: Shape, integer = false): Node {
+    return this.make("input", [], shape, integer ? { name, role, integer } : { name, role }, role + JSON.stringify(name));
   }
 
   /** A tensor of `shape` whose elements all equal the scalar `x`. */
@@ -403,6 +406,16 @@ export class Graph {
   take(x: Node, index: Node, axis: number): Node {
     const shape = [...x.shape.slice(0, axis), ...index.shape, ...x.shape.slice(axis + 1)];
     return this.make("take", [x, index], shape, { axis }, String(axis));
+  }
+
+  /**
+   * Elements of an integer input used as indices: the same values, each to be in
+   * `0..bound-1` when the module runs. The generated module checks them all before it
+   * computes anything (so a bad index leaves every holder as it was), naming the input
+   * `name`, the element and its value.
+   */
+  checkIndex(x: Node, bound: number, name: string): Node {
+    return this.make("checkindex", [x], x.shape, { value: bound, name }, `${bound} ${JSON.stringify(name)}`);
   }
 
   /** The adjoint of `take`: zeros of `shape`, with `values` added at the indices (repeated ones add up). */

@@ -68,6 +68,10 @@ function evaluateNode(n: Node, a: Float64Array[], values: ReadonlyMap<string, Va
     }
     case "tensor":
       return Float64Array.from(n.values!);
+    case "checkindex":
+      for (const v of a[0])
+        if (!(v >= 0 && v < n.value!)) throw new RangeError(`integer input '${n.name}' has ${v}, out of range 0..${n.value! - 1} for the axis it indexes`);
+      return a[0];
     case "iota":
       return Float64Array.from({ length: n.size }, (_, k) => n.value! + k);
     case "loopvar":

@@ -46,6 +46,8 @@ export function remake(graph: Graph, node: Node, args: readonly Node[]): Node {
       return graph.take(args[0], args[1], node.axis!);
     case "put":
       return graph.put(args[0], args[1], node.axis!, node.shape);
+    case "checkindex":
+      return graph.checkIndex(args[0], node.value!, node.name!);
     case "scatter":
       return graph.scatter(args.map((values, k) => ({ values, map: node.maps![k] })), node.shape);
     case "pack":

@@ -101,6 +101,9 @@ export function scalarize(g: Graph, roots: readonly Node[]): Scalarized {
         for (let k = 0; k < n.size; k += group) e.push(...productsOfOthers(a[0].slice(k, k + group)));
         break;
       }
+      case "checkindex":
+        e = a[0].map((x) => g.checkIndex(x, n.value!, n.name!));
+        break;
       case "tensor":
         e = n.values!.map((v) => g.constant(v));
         break;

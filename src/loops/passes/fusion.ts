@@ -13,7 +13,9 @@ export const MAX_FUSION_DEPTH = 16;
 
 /** A gate is an alias of its forward value. */
 export function resolve(n: Node): Node {
-  while (n.op === "gate") n = n.args[0];
+  // A gate's value is its forward operand; checked indices are their values (the module
+  // checks them before it computes).
+  while (n.op === "gate" || n.op === "checkindex") n = n.args[0];
   return n;
 }
 
@@ -37,7 +39,7 @@ export function planFusion(graph: Graph, roots: readonly Node[]): FusionPlan {
   for (let id = graph.nodes.length - 1; id >= 0; id--) {
     if (!live[id] || !needed[id]) continue;
     const n = graph.nodes[id];
-    if (n.op === "gate") continue;
+    if (n.op === "gate" || n.op === "checkindex") continue;
     for (const a0 of n.args) {
       const a = resolve(a0);
       live[a.id] = 1;

@@ -1,0 +1,110 @@
+// Integer inputs (language.md, "Indexing with data: integer inputs"): labels, edge lists
+// and observation tables whose elements index. Gathers at ranks 1-3, repeated indices whose
+// gradients add up (scatter-add, as PyTorch's index_add), range and integrality errors that
+// name the input, the element and the value and leave every holder untouched.
+
+import { describe, expect, it } from "vitest";
+import { analyze, compile } from "../src/compile.js";
+import { interpretProgram } from "../src/ir/interpret.js";
+import { load, numericGradient, rng } from "./support/load.js";
+
+const list = (v: number | Float64Array | number[]) => (typeof v === "number" ? [v] : Array.from(v));
+function close(got: ArrayLike<number> | number, want: ArrayLike<number> | number, tol: number, what: string) {
+  const [g, w] = [list(got as never), list(want as never)];
+  expect(g.length, what).toBe(w.length);
+  g.forEach((v, k) => expect(Math.abs(v - w[k]), `${what}[${k}]: ${v} vs ${w[k]}`).toBeLessThan(tol * (1 + Math.abs(w[k]))));
+}
+function program(source: string) {
+  const analyzed = analyze(source, "t.expr");
+  if (!analyzed.program) throw new Error(analyzed.diagnostics.map((d) => d.text).join("\n"));
+  return analyzed.program;
+}
+
+describe("integer inputs index", () => {
+  const loss = [
+    "const N = 6",
+    "const K = 3",
+    "input X[N, 2]",
+    "input y[N] int",
+    "param W[2, K], b[K]",
+    "scores = X @ W + b",
+    "output loss = -mean([log_softmax(scores, axis=1)[i, y[i]] for i in 0..N])",
+  ].join("\n");
+  const next = rng(7);
+  const args = {
+    X: Array.from({ length: 12 }, () => next() * 2 - 1),
+    y: Int32Array.from([0, 2, 1, 2, 2, 0]),
+    W: Array.from({ length: 6 }, () => next()),
+    b: [0.1, -0.2, 0.3],
+  };
+
+  it("the course's loss with integer labels equals the one-hot loss", async () => {
+    const oneHot = loss.replace("input y[N] int", "input Y[N, K]").replace("output loss = -mean([log_softmax(scores, axis=1)[i, y[i]] for i in 0..N])", "output loss = -sum(Y * log_softmax(scores, axis=1)) / N");
+    const Y = Array.from(args.y).flatMap((c) => [0, 1, 2].map((k) => (k === c ? 1 : 0)));
+    const { module } = await load(loss);
+    const { module: hot } = await load(oneHot);
+    const a = module.backward(args);
+    const h = hot.backward({ ...args, Y });
+    close(a.outputs.loss as number, h.outputs.loss as number, 1e-12, "loss");
+    close(a.grad.W as Float64Array, h.grad.W as Float64Array, 1e-12, "dW");
+    close(a.grad.b as Float64Array, h.grad.b as Float64Array, 1e-12, "db");
+  });
+
+  it("gathers rows t[y] (rank 2) and take along an axis (rank 3), with repeated indices adding up", async () => {
+    const src = "input e[5] int\nparam T[4, 3], U[2, 4, 3]\noutput o = sum(T[e] ^ 2) + sum(take(U, e, axis=1) * 0.5) ^ 2";
+    const a = { e: [3, 0, 3, 3, 1], T: Array.from({ length: 12 }, (_, k) => k / 7 - 0.5), U: Array.from({ length: 24 }, (_, k) => Math.sin(k)) };
+    const { module } = await load(src);
+    const g = module.backward(a).grad;
+    // d/dT of sum(T[e]^2): each row r gets 2 T[r] per occurrence of r in e.
+    const counts = [1, 1, 0, 3];
+    close(Array.from(g.T as Float64Array).slice(0, 12), Array.from({ length: 12 }, (_, k) => 2 * a.T[k] * counts[Math.floor(k / 3)]), 1e-12, "dT by hand");
+    for (const name of ["T", "U"]) close(g[name] as Float64Array, numericGradient((v) => module.forward(v).o as number, a, name) as number[], 1e-6, `d${name}`);
+    close(module.forward(a).o as number, interpretProgram(program(src), a).outputs.o as number, 1e-12, "interpreter");
+  });
+
+  it("an observation table picks a camera and a point per row, in one loop", async () => {
+    const src = [
+      "const P = 5",
+      "input obs[P, 2] int, feat[P, 2]",
+      "param cams[3, 2], pts[4, 2]",
+      "def residual(c, p, f) = c * p - f",
+      "output err = sum(sum(residual(cams[obs[i, 0]], pts[obs[i, 1]], feat[i]) ^ 2) for i in 0..P)",
+    ].join("\n");
+    const a = { obs: [0, 1, 2, 3, 1, 0, 0, 2, 2, 3], feat: Array.from({ length: 10 }, (_, k) => k / 10), cams: [1, 2, 0.5, -1, 1.5, 0.3], pts: [0.2, 0.4, -0.3, 1, 2, -2, 0.7, 0.1] };
+    const { module, code } = await load(src);
+    let want = 0;
+    for (let i = 0; i < 5; i++)
+      for (let d = 0; d < 2; d++) want += (a.cams[a.obs[2 * i] * 2 + d] * a.pts[a.obs[2 * i + 1] * 2 + d] - a.feat[2 * i + d]) ** 2;
+    close(module.forward(a).err as number, want, 1e-12, "err");
+    for (const name of ["cams", "pts"]) close(module.backward(a).grad[name] as Float64Array, numericGradient((v) => module.forward(v).err as number, a, name) as number[], 1e-6, `d${name}`);
+    expect(compile(src.replace("P = 5", "P = 100000")).ok).toBe(true);
+    expect(code.length).toBeLessThan(20_000);
+  });
+
+  it("an index out of range is a RangeError naming the input, element and value; nothing is written", async () => {
+    const { module } = await load(loss);
+    const grad = module.createGrad();
+    (grad.W as Float64Array).fill(7);
+    expect(() => module.backwardInto({ ...args, y: [0, 2, 1, 3, 2, 0] }, undefined, grad)).toThrow(RangeError);
+    expect(() => module.backwardInto({ ...args, y: [0, 2, 1, 3, 2, 0] }, undefined, grad)).toThrow(/'y' element \[3\] is 3, out of range 0\.\.2/);
+    expect(Array.from(grad.W as Float64Array).every((v) => v === 7)).toBe(true);
+    expect(() => module.forward({ ...args, y: [0, 2, -1, 1, 2, 0] })).toThrow(/'y' element \[2\] is -1/);
+  });
+
+  it("a non-integer element is a TypeError naming the input", async () => {
+    const { module } = await load(loss);
+    expect(() => module.forward({ ...args, y: [0, 2, 1.5, 1, 2, 0] })).toThrow(TypeError);
+    expect(() => module.forward({ ...args, y: [0, 2, 1.5, 1, 2, 0] })).toThrow(/'y' must hold whole numbers, but element \[2\] is 1.5/);
+  });
+
+  it("an element of an integer input is a number where a value is expected", async () => {
+    const { module } = await load("input y[4] int\nparam w\noutput o = w * sum(y) / 4");
+    close(module.forward({ y: [1, 2, 3, 4], w: 2 }).o as number, 5, 1e-15, "value");
+  });
+
+  it("an index from a non-integer input is an error that says how to declare it", () => {
+    const r = compile("input k\nparam w[3]\noutput o = w[k]");
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.diagnostics[0].message).toBe("'k' is an input, not a compile-time constant (declare it 'input k int' to index with it)");
+  });
+});
