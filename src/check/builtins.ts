@@ -8,7 +8,8 @@
 // Adding a built-in: an entry here (its shape rule and lowering), a derivative rule in
 // diff/rules.ts only if it needs a new IR op, and a line in grammar/reference.md.
 
-import { formatShape, rowMajor, sameShape, sizeOf, type Graph, type Node, type Shape } from "../ir/graph.js";
+import { broadcastShapes, formatShape, rowMajor, sameShape, sizeOf, type Graph, type Node, type Shape } from "../ir/graph.js";
+import { identities } from "../diff/rules.js";
 import type { ElementwiseName, ReductionName } from "../ir/ops.js";
 import { alongLastAxis, broadcastOperands, integerSource, normalizeAxes, normalizeAxis, permute, reduceAxes, reducedCount, reshape, ShapeError } from "./tensor.js";
 
@@ -368,18 +369,45 @@ const BUILTINS: Record<string, Builtin> = {
       return call.graph.take(x, call.graph.tensor(values, index.shape), axis);
     },
   },
-  det: notYet("det"),
-  inv: notYet("inv"),
-  solve: notYet("solve"),
+  det: { arity: [1, 1], apply: (call) => call.graph.det(squareMatrices(call, 0)) },
+  inv: {
+    arity: [1, 1],
+    apply: (call) => {
+      const a = squareMatrices(call, 0);
+      return call.graph.solve(a, identities(call.graph, a.shape));
+    },
+  },
+  solve: {
+    arity: [2, 2],
+    apply: (call) => {
+      const a = squareMatrices(call, 0);
+      const b = tensor(call, 1);
+      const g = call.graph;
+      const n = a.shape[a.shape.length - 1];
+      const stackA = a.shape.slice(0, -2);
+      // NumPy 2: b is one vector only when it has one axis; otherwise a stack of matrices of
+      // right-hand sides, whose stack axes broadcast with A's.
+      const vector = b.shape.length === 1;
+      if (b.shape.length === 0) throw new ShapeError(`'solve' takes a vector or a matrix of right-hand sides, got a scalar`, 1);
+      const rows = vector ? b.shape[0] : b.shape[b.shape.length - 2];
+      if (rows !== n) throw new ShapeError(`'solve': A is ${formatShape(a.shape)} but b has ${rows} rows; it needs ${n}`, 1, "E0272");
+      const k = vector ? 1 : b.shape[b.shape.length - 1];
+      const stackB = vector ? [] : b.shape.slice(0, -2);
+      const stack = broadcastShapes(stackA, stackB);
+      if (!stack) throw new ShapeError(`'solve' cannot broadcast the stacks ${formatShape(stackA)} and ${formatShape(stackB)}`, 1, "E0203");
+      const B = g.broadcastTo(vector ? reshape(g, b, [n, 1]) : b, [...stack, n, k]);
+      const x = g.solve(g.broadcastTo(a, [...stack, n, n]), B);
+      return vector ? reshape(g, x, [...stack, n]) : x;
+    },
+  },
 };
 
-function notYet(name: string): Builtin {
-  return {
-    arity: [0, Infinity],
-    apply: () => {
-      throw new ShapeError(`'${name}' is not supported yet`, undefined, "E0299");
-    },
-  };
+/** A square matrix or a stack of them, `[..., n, n]`. */
+function squareMatrices(call: BuiltinCall, k: number): Node {
+  const a = tensor(call, k);
+  const r = a.shape.length;
+  if (r < 2 || a.shape[r - 1] !== a.shape[r - 2]) throw new ShapeError(`'${call.name}' takes a square matrix (or a stack of them), got ${formatShape(a.shape)}`, k, "E0272");
+  return a;
 }
 
 function elementwise(op: ElementwiseName, arity: number): Builtin {

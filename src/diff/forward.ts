@@ -10,7 +10,7 @@
 
 import { rowMajor, sameShape, type Graph, type Node, type Op } from "../ir/graph.js";
 import type { ElementwiseName } from "../ir/ops.js";
-import { RULES, type RuleContext } from "./rules.js";
+import { RULES, transposeMatrices, type RuleContext } from "./rules.js";
 
 /** Tangents of a node's operands (undefined: zero) to the node's tangent (undefined: zero). */
 export type TangentRule = (d: RuleContext, node: Node, t: readonly (Node | undefined)[]) => Node | undefined;
@@ -136,6 +136,23 @@ export const TANGENTS: Record<Op, TangentRule> = {
   take: (d, n, [t]) => t && d.graph.take(t, n.args[1], n.axis!),
   put: (d, n, [t]) => t && d.graph.put(t, n.args[1], n.axis!, n.shape),
   checkindex: none,
+  // d(A^-1 B) = A^-1 (dB - dA X), with the same factorization; transposed alike.
+  solve: (d, n, [ta, tb]) => {
+    const [a] = n.args;
+    const change = ta && d.graph.matmul(n.transposed ? transposeMatrices(d.graph, ta) : ta, n);
+    const rhs = tb && change ? d.e("sub", tb, change) : tb ?? (change && d.e("neg", change));
+    return rhs && d.graph.solve(a, rhs, n.transposed);
+  },
+  // d det(A) = det(A) trace(A^-1 dA).
+  det: (d, n, [t]) => {
+    if (!t) return undefined;
+    const [a] = n.args;
+    const m = a.shape[a.shape.length - 1];
+    const stack = a.shape.slice(0, -2);
+    const s = d.graph.solve(a, t);
+    const diagonal = d.graph.gather(s, [...stack, m], { offset: 0, strides: [...rowMajor(stack).map((x) => x * m * m), m + 1] });
+    return d.e("mul", n, d.graph.reduce("sum", diagonal, stack.length));
+  },
   scatter: (d, n, t) => {
     const parts = n.args.flatMap((_, k) => (t[k] ? [{ values: t[k]!, map: n.maps![k] }] : []));
     return parts.length ? d.graph.scatter(parts, n.shape) : undefined;

@@ -34,6 +34,21 @@ function transpose(graph: Graph, m: Node): Node {
   return graph.gather(m, [cols, rows], { offset: 0, strides: [1, cols] });
 }
 
+/** Each matrix of a stack `[..., m, n]` transposed (a view). */
+export function transposeMatrices(graph: Graph, m: Node): Node {
+  const r = m.shape.length;
+  const strides = rowMajor(m.shape);
+  const shape = [...m.shape.slice(0, r - 2), m.shape[r - 1], m.shape[r - 2]];
+  return graph.gather(m, shape, { offset: 0, strides: [...strides.slice(0, r - 2), strides[r - 1], strides[r - 2]] });
+}
+
+/** Identity matrices shaped like the stack `shape` (`[..., n, n]`). */
+export function identities(graph: Graph, shape: readonly number[]): Node {
+  const n = shape[shape.length - 1];
+  const eye = graph.tensor(Array.from({ length: n * n }, (_, k) => (Math.floor(k / n) === k % n ? 1 : 0)), [n, n]);
+  return graph.broadcastTo(eye, shape);
+}
+
 /** outer(u, v)[i, j] = u[i] * v[j] */
 function outer(d: RuleContext, u: Node, v: Node): Node {
   const shape = [u.size, v.size];
@@ -158,6 +173,20 @@ export const RULES: Record<Op, Rule | null> = {
   take: (d, n, g) => [d.graph.put(g, n.args[1], n.axis!, n.args[0].shape), undefined],
   put: (d, n, g) => [d.graph.take(g, n.args[1], n.axis!), undefined],
   checkindex: none,
+  // X = A^-1 B: dB = A^-T G (Y, a solve with the same factorization), dA = -Y X^T; for
+  // X = A^-T B, dB = A^-1 G and dA = -X Y^T.
+  solve: (d, n, g) => {
+    const [a] = n.args;
+    const y = d.graph.solve(a, g, !n.transposed);
+    const dA = n.transposed ? d.graph.matmul(n, transposeMatrices(d.graph, y)) : d.graph.matmul(y, transposeMatrices(d.graph, n));
+    return [d.e("neg", dA), y];
+  },
+  // d det(A) / dA = det(A) A^-T, the inverse transposed being a transposed solve against I.
+  det: (d, n, g) => {
+    const [a] = n.args;
+    const invT = d.graph.solve(a, identities(d.graph, a.shape), true);
+    return [d.chain(d.graph.expand(g, a.shape), d.e("mul", d.graph.expand(n, a.shape), invT))];
+  },
 
   gather: (d, n, g) => [{ values: g, map: n.map! }],
   scatter: (d, n, g) => n.args.map((part, k) => d.graph.gather(g, part.shape, n.maps![k])),

@@ -97,6 +97,10 @@ function batchNode(graph: Graph, node: Node, n: number, batched: Map<number, Nod
     }
     case "take":
       return batchTake(graph, node, n, has, full, loop);
+    case "solve":
+      return graph.solve(full(node.args[0]), full(node.args[1]), node.transposed === true);
+    case "det":
+      return graph.det(full(node.args[0]));
     case "checkindex":
       return graph.checkIndex(full(node.args[0]), node.value!, node.name!);
     case "scatter":

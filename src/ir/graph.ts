@@ -35,6 +35,8 @@ export type Op =
   | "take"
   | "put"
   | "checkindex"
+  | "solve"
+  | "det"
   | "scatter"
   | "pack"
   | "gate";
@@ -60,6 +62,8 @@ export interface Node {
   /** input: the argument's name (its role says whether it is differentiated); gate: the def's name. */
   readonly name?: string;
   readonly role?: "input" | "param" | "seed";
+  /** solve: the system is `A^T X = B` rather than `A X = B` (the adjoint of a solve). */
+  readonly transposed?: boolean;
   /** input: an integer input (`input y[N] int`), whose elements may index. */
   readonly integer?: boolean;
   /** gather: how result elements read the operand. scatter: one map per operand. */
@@ -416,6 +420,21 @@ export class Graph {
    */
   checkIndex(x: Node, bound: number, name: string): Node {
     return this.make("checkindex", [x], x.shape, { value: bound, name }, `${bound} ${JSON.stringify(name)}`);
+  }
+
+  /**
+   * `X` with `A X = B` (`A^T X = B` when `transposed`), by LU factorization with partial
+   * pivoting when the module runs: `A` is `[...stack, n, n]`, `B` is `[...stack, n, k]` with
+   * the same stack axes (the built-ins broadcast and reshape to this form). A singular `A`
+   * gives non-finite values. Loop code factors each `A` once for all its solves.
+   */
+  solve(a: Node, b: Node, transposed = false): Node {
+    return this.make("solve", [a, b], b.shape, transposed ? { transposed } : {}, transposed ? "T" : "");
+  }
+
+  /** The determinant of each matrix of `[...stack, n, n]`, from the same factorization. */
+  det(a: Node): Node {
+    return this.make("det", [a], a.shape.slice(0, -2));
   }
 
   /** The adjoint of `take`: zeros of `shape`, with `values` added at the indices (repeated ones add up). */

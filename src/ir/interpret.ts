@@ -10,6 +10,7 @@
 import { mapIndex, reachable, type Graph, type Node } from "./graph.js";
 import { ELEMENTWISE, isElementwise, reduceValues, type ElementwiseOp, type ReductionName } from "./ops.js";
 import { differentiate } from "../diff/reverse.js";
+import { factor, linalg } from "./linalg.js";
 import type { CheckedProgram } from "../check/checker.js";
 
 /** An argument's value: a number for a scalar, a flat row-major array for a tensor. */
@@ -68,6 +69,24 @@ function evaluateNode(n: Node, a: Float64Array[], values: ReadonlyMap<string, Va
     }
     case "tensor":
       return Float64Array.from(n.values!);
+    case "solve": {
+      const [A, B] = n.args;
+      const m = A.shape[A.shape.length - 1];
+      const count = A.size / (m * m);
+      const { lu, piv } = factor(a[0], count, m);
+      const x = new Float64Array(n.size);
+      linalg.luSolve(lu, piv, a[1], x, count, m, B.shape[B.shape.length - 1], n.transposed === true);
+      return x;
+    }
+    case "det": {
+      const A = n.args[0];
+      const m = A.shape[A.shape.length - 1];
+      const count = A.size / (m * m);
+      const { lu, sign } = factor(a[0], count, m);
+      const d = new Float64Array(count);
+      linalg.luDet(lu, sign, d, count, m);
+      return d;
+    }
     case "checkindex":
       for (const v of a[0])
         if (!(v >= 0 && v < n.value!)) throw new RangeError(`integer input '${n.name}' has ${v}, out of range 0..${n.value! - 1} for the axis it indexes`);

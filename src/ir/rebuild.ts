@@ -46,6 +46,10 @@ export function remake(graph: Graph, node: Node, args: readonly Node[]): Node {
       return graph.take(args[0], args[1], node.axis!);
     case "put":
       return graph.put(args[0], args[1], node.axis!, node.shape);
+    case "solve":
+      return graph.solve(args[0], args[1], node.transposed === true);
+    case "det":
+      return graph.det(args[0]);
     case "checkindex":
       return graph.checkIndex(args[0], node.value!, node.name!);
     case "scatter":
