@@ -251,3 +251,12 @@ describe("number formatting", () => {
     expect(summarize([100], Array.from({ length: 100 }, (_, i) => (i === 7 ? -2.3 : 0.01)))).toBe("[100] mean -0.0131, |max| 2.3");
   });
 });
+
+describe("integer inputs", () => {
+  test("made-up values of an integer input are whole numbers in range of what it indexes", () => {
+    const dot = dotOf("input X[4, 3]\ninput y[4] int\noutput o = sum([X[i, y[i]] for i in 0..4])");
+    const values = /n\d+ -> n\d+ \[label=<<font color="#008000">\[4\] ([\d, ]+)<\/font>>\]/.exec(dot.slice(dot.indexOf('"y [4]"')));
+    expect(values, dot).not.toBeNull();
+    for (const v of values![1].split(", ").map(Number)) expect(Number.isInteger(v) && v >= 0 && v < 3).toBe(true);
+  });
+});

@@ -1110,3 +1110,20 @@ function linearDifference(a: Node, b: Node): number | undefined {
 function exprText(source: string, e: { span: Span }): string {
   return source.slice(e.span.start, e.span.end);
 }
+
+/**
+ * For each integer input, the number of values its elements may take: the smallest axis
+ * any of its elements indexes (tools that make up arguments, `gradc check` and `gradc
+ * graph`, draw integers below it). An integer input that never indexes gets 10.
+ */
+export function integerRanges(program: CheckedProgram): Map<string, number> {
+  const ranges = new Map<string, number>();
+  for (const a of program.args) if (a.integer) ranges.set(a.name, Infinity);
+  for (const n of program.graph.nodes) {
+    if (n.op !== "checkindex") continue;
+    const source = integerSource(n);
+    if (source && ranges.has(source.name!)) ranges.set(source.name!, Math.min(ranges.get(source.name!)!, n.value!));
+  }
+  for (const [name, r] of ranges) if (r === Infinity) ranges.set(name, 10);
+  return ranges;
+}

@@ -10,6 +10,7 @@
 // is needed. The output depends only on the program and the values, byte for byte.
 
 import { mulberry32 } from "../random.js";
+import { integerRanges } from "../check/checker.js";
 import { instance } from "@viz-js/viz";
 import type { CheckedProgram } from "../check/checker.js";
 import { differentiate } from "../diff/reverse.js";
@@ -60,12 +61,15 @@ export function checkAt(program: CheckedProgram, at: ReadonlyMap<string, readonl
   return undefined;
 }
 
-/** Deterministic pseudo-random values in [-1, 1], two decimals, from the argument's name. */
-function pseudoRandom(name: string, size: number): number[] {
+/**
+ * Deterministic pseudo-random values from the argument's name: in [-1, 1] with two
+ * decimals, or whole numbers in 0..range-1 for an integer input.
+ */
+function pseudoRandom(name: string, size: number, range?: number): number[] {
   let h = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
   const next = mulberry32(h);
-  return Array.from({ length: size }, () => Math.round((next() * 2 - 1) * 100) / 100 + 0);
+  return Array.from({ length: size }, () => (range === undefined ? Math.round((next() * 2 - 1) * 100) / 100 + 0 : Math.floor(next() * range)));
 }
 
 const INFIX: Partial<Record<Op, string>> = {
@@ -130,10 +134,11 @@ export function buildDot(program: CheckedProgram, at?: ReadonlyMap<string, reado
 
   const values = new Map<string, Value>();
   const guessed: string[] = [];
+  const ranges = integerRanges(program);
   for (const a of program.args) {
     const given = at?.get(a.name);
     if (!given) guessed.push(a.name);
-    values.set(inputKey(a.node), given ?? pseudoRandom(a.name, a.node.size));
+    values.set(inputKey(a.node), given ?? pseudoRandom(a.name, a.node.size, ranges.get(a.name)));
   }
 
   // The drawn nodes: reachable from the outputs through operands, a gate through its
