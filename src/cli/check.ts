@@ -1,17 +1,24 @@
 // `gradc check`: the numeric gradient check of CS231n. The program is compiled in memory
 // and loaded; at seeded random points (or the values of --at) every param element is moved
-// by a step chosen for its magnitude, and the five-point central difference
-// (-f(x+2h) + 8f(x+h) - 8f(x-h) + f(x-2h)) / 12h is compared with backward. Its error is
-// O(h^4), so a correct gradient shows relative errors near 1e-10, far below the 1e-7 line.
+// by steps scaled to the element and the five-point central difference is compared with
+// backward (diff/numeric.ts chooses the step where two consecutive ones agree, so short
+// length scales pass). Where an element's steps cross a kink (relu, abs, max), the point
+// is moved a little and the element checked there; only elements still at a kink after a
+// few moves are skipped, and counted. Then every derivative operator in the program
+// (gradient, jacobian, hessian, jvp, vjp) is compared with central differences of what it
+// differentiates, by the reference interpreter.
 
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { compile, type ModuleInterface } from "../compile.js";
+import { analyze, compile, type ModuleInterface } from "../compile.js";
 import { readFailure, readSource } from "./files.js";
 import { mulberry32 } from "../random.js";
 import type { CliTools } from "./main.js";
+import { centralDifference, checkDerivatives, elementScale, relativeError, SMOOTH, typicalSize, type DerivativeCheck, type Estimate } from "../diff/numeric.js";
+import { derivativesOf } from "../diff/operators.js";
+import { inputKey, type Value } from "../ir/interpret.js";
 
 type Module = {
   forward(args: Record<string, unknown>): Record<string, number | Float64Array>;
@@ -37,20 +44,14 @@ export interface CheckRow {
   size: number;
   maxError: number;
   worst?: { index: number; analytic: number; numeric: number };
-  /** Elements left out at some point because the function is not smooth there. */
+  /** Elements still not smooth within the steps after the point was moved MOVES times. */
   skipped?: number;
+  /** Elements checked at a point moved off a kink. */
+  moved?: number;
 }
 
-/**
- * Relative error of the check: |a - n| / max(|a|, |n|). The denominator has a floor of
- * 1e-4 max(1, |f|): finite differences carry rounding noise near 1e-12 |f|, so gradients
- * smaller than the floor are in effect compared in absolute terms.
- */
-function relativeError(a: number, n: number, scale: number): number {
-  const denominator = Math.max(Math.abs(a), Math.abs(n), 1e-4 * scale);
-  if (a === n) return 0;
-  return Math.abs(a - n) / denominator;
-}
+/** How many times the point is moved for one element before it is given up as skipped. */
+const MOVES = 5;
 
 export async function gradientCheck(code: string, iface: ModuleInterface, options: { at: Map<string, number[]>; points: number; seed: number }): Promise<CheckRow[]> {
   const dir = mkdtempSync(join(tmpdir(), "gradc-check-"));
@@ -104,30 +105,56 @@ export async function gradientCheck(code: string, iface: ModuleInterface, option
       }
       return f;
     };
-    const f0 = objective();
-    const { grad } = m.backward(argsOf(), lossCase ? undefined : seedObject);
+    let f0 = 0;
+    let grad: Record<string, number | Float64Array> = {};
+    const evaluate = () => {
+      f0 = objective();
+      grad = m.backward(argsOf(), lossCase ? undefined : seedObject).grad;
+    };
+    evaluate();
     params.forEach((p, k) => {
       const x = values.get(p.name)!;
-      const g = grad[p.name];
+      let typical = typicalSize(x);
       for (let i = 0; i < x.length; i++) {
-        const original = x[i];
-        const h = 1e-3 * Math.max(1, Math.abs(original));
-        const at = (d: number) => {
-          x[i] = original + d;
-          return objective();
-        };
-        const stencil = (s: number) => (-at(2 * s) + 8 * at(s) - 8 * at(-s) + at(-2 * s)) / (12 * s);
-        const numeric = stencil(h);
-        // Near a kink (relu, max, abs) the difference quotient crosses it and means nothing:
-        // a smooth function gives the same estimate at a quarter of the step.
-        const finer = stencil(h / 4);
-        x[i] = original;
-        // (The floor covers rounding noise, about 1e-16 |f| / h, in both estimates.)
-        if (Math.abs(numeric - finer) > 1e-6 * Math.max(Math.abs(numeric), Math.abs(finer), 1e-3 * Math.max(1, Math.abs(f0)))) {
+        // The estimate where the coarsest steps are smooth, else the best one seen; with the
+        // gradient at the same point.
+        let found: { estimate: Estimate; analytic: number; moved: boolean } | undefined;
+        for (let move = 0; ; move++) {
+          const original = x[i];
+          const estimate = centralDifference(
+            (d) => {
+              x[i] = original + d;
+              return [objective()];
+            },
+            elementScale(x[i], typical),
+            1e-4 * Math.max(1, Math.abs(f0)),
+          );
+          x[i] = original;
+          const g = grad[p.name];
+          const analytic = typeof g === "number" ? g : g[i];
+          if (!found || estimate.disagreement < found.estimate.disagreement) found = { estimate, analytic, moved: move > 0 };
+          if (estimate.coarse <= SMOOTH) {
+            found = { estimate, analytic, moved: move > 0 };
+            break;
+          }
+          if (move === MOVES) break;
+          // A kink (relu, abs, max...) lies within the coarse steps: move every param a
+          // little, far more than the steps, so that it is left well aside, and check there.
+          for (const q of params) {
+            const v = values.get(q.name)!;
+            const t = typicalSize(v);
+            for (let j = 0; j < v.length; j++) v[j] += 1e-3 * elementScale(v[j], t) * (random() * 2 - 1);
+          }
+          typical = typicalSize(x);
+          evaluate();
+        }
+        if (!found.estimate.smooth) {
           rows[k].skipped = (rows[k].skipped ?? 0) + 1;
           continue;
         }
-        const analytic = typeof g === "number" ? g : g[i];
+        if (found.moved) rows[k].moved = (rows[k].moved ?? 0) + 1;
+        const { analytic } = found;
+        const numeric = found.estimate.value[0];
         const e = relativeError(analytic, numeric, Math.max(1, Math.abs(f0)));
         if (Number.isNaN(e) || e > rows[k].maxError || (Number.isNaN(e) && !Number.isNaN(rows[k].maxError))) {
           rows[k].maxError = Number.isNaN(e) ? NaN : e;
@@ -168,20 +195,65 @@ export async function checkCommand(argv: string[], tools: CliTools): Promise<num
   for (const name of at.keys())
     if (!result.interface.args.some((a) => a.name === name)) throw usage(`--at ${name}: the program has no input or param '${name}'`);
   const rows = await gradientCheck(result.code, result.interface, { at, points: at.size ? 1 : points, seed });
+  const derivatives = derivativeChecks(source.text, input, at, seed);
   const width = Math.max(5, ...rows.map((r) => r.param.length));
-  process.stdout.write(`gradc check ${input}: ${at.size ? 1 : points} point(s), five-point central differences, threshold ${threshold}\n`);
+  process.stdout.write(`gradc check ${input}: ${at.size ? 1 : points} point(s), five-point central differences with steps per element, threshold ${threshold}\n`);
   process.stdout.write(`${"param".padEnd(width)}  ${"size".padStart(6)}  max relative error\n`);
   let bad = 0;
   for (const r of rows) {
     const ok = r.maxError <= threshold;
     if (!ok) bad++;
-    const note = r.skipped ? `  (${r.skipped} element${r.skipped === 1 ? "" : "s"} skipped at a kink)` : "";
+    const notes = [
+      r.moved ? `${r.moved} element${r.moved === 1 ? "" : "s"} checked at a moved point` : "",
+      r.skipped ? `${r.skipped} element${r.skipped === 1 ? "" : "s"} skipped at a kink` : "",
+    ].filter(Boolean);
+    const note = notes.length ? `  (${notes.join("; ")})` : "";
     process.stdout.write(`${r.param.padEnd(width)}  ${String(r.size).padStart(6)}  ${r.maxError.toExponential(2).padStart(9)}  ${ok ? "ok" : "FAIL"}${note}\n`);
   }
   if (rows.length === 0) process.stdout.write("(no params: nothing to check)\n");
+  if (derivatives.length) {
+    const label = (d: DerivativeCheck) => `${d.record.kind} by ${d.record.x.name}${d.record.line ? ` (line ${d.record.line})` : ""}`;
+    const w = Math.max(10, ...derivatives.map((d) => label(d).length));
+    process.stdout.write(`${"derivative".padEnd(w)}  ${"size".padStart(6)}  max relative error\n`);
+    for (const d of derivatives) {
+      const ok = d.unchecked === undefined && d.maxError <= threshold;
+      if (!ok && d.unchecked === undefined) bad++;
+      const notes = [
+        d.moved ? "checked at a moved point" : "",
+        d.skipped ? `${d.skipped} direction${d.skipped === 1 ? "" : "s"} skipped at a kink` : "",
+      ].filter(Boolean);
+      const status = d.unchecked !== undefined ? `not checked: ${d.unchecked}` : `${d.maxError.toExponential(2).padStart(9)}  ${ok ? "ok" : "FAIL"}`;
+      process.stdout.write(`${label(d).padEnd(w)}  ${String(d.record.result.size).padStart(6)}  ${status}${notes.length ? `  (${notes.join("; ")})` : ""}\n`);
+    }
+  }
   for (const r of rows) {
     if (r.maxError <= threshold || !r.worst) continue;
     process.stderr.write(`gradc: the gradient of '${r.param}' looks wrong: at element ${r.worst.index} backward gives ${r.worst.analytic}, finite differences ${r.worst.numeric}\n`);
   }
+  for (const d of derivatives) {
+    if (d.unchecked !== undefined || d.maxError <= threshold || !d.worst) continue;
+    process.stderr.write(
+      `gradc: the ${d.record.kind} by '${d.record.x.name}'${d.record.line ? ` on line ${d.record.line}` : ""} looks wrong: at element ${d.worst.index} it gives ${d.worst.analytic}, finite differences ${d.worst.numeric}\n`,
+    );
+  }
   return bad ? 1 : 0;
+}
+
+/**
+ * The derivative operators of the program, each at one seeded random point (or --at),
+ * against differences of what it differentiates.
+ */
+function derivativeChecks(source: string, filename: string, at: Map<string, number[]>, seed: number): DerivativeCheck[] {
+  const { program } = analyze(source, filename);
+  if (!program) return [];
+  const records = derivativesOf(program.graph);
+  if (!records.length) return [];
+  const random = mulberry32(seed + 1);
+  const values = new Map<string, Value>();
+  for (const a of program.args) {
+    const given = at.get(a.name);
+    const n = a.shape.reduce((x, y) => x * y, 1);
+    values.set(inputKey(a.node), Array.from({ length: n }, (_, i) => (given ? given[given.length === 1 ? 0 : i] : random() * 2 - 1)));
+  }
+  return checkDerivatives(program.graph, records, values, random);
 }

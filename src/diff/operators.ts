@@ -53,20 +53,87 @@ function pullback(graph: Graph, y: Node, x: Node, u: Node, guarded: boolean): No
   return own ? g : substitute(graph, g, p, x);
 }
 
+/**
+ * What each derivative operator was asked and gave, per graph, so that `gradc check` can
+ * compare every derivative in a program with finite differences of what it differentiates.
+ */
+export interface DerivativeRecord {
+  kind: "gradient" | "vjp" | "jvp" | "jacobian" | "hessian";
+  y: Node;
+  x: Node;
+  /** jvp: the direction v; vjp: the cotangent u. */
+  direction?: Node;
+  /** hessian: the gradient it is the Jacobian of. */
+  of?: Node;
+  result: Node;
+  /** The source line being built when the operator was called. */
+  line?: number;
+}
+
+const records = new WeakMap<Graph, DerivativeRecord[]>();
+
+/** The derivative operators called on `graph`, in call order. */
+export function derivativesOf(graph: Graph): readonly DerivativeRecord[] {
+  return records.get(graph) ?? [];
+}
+
+/**
+ * Runs one operator and records it. The passes set `graph.line` to credit derivative nodes
+ * to the lines of the nodes they come from; the caller's line is restored afterwards.
+ */
+function record(graph: Graph, kind: DerivativeRecord["kind"], y: Node, x: Node, build: () => { result: Node; direction?: Node; of?: Node }): Node {
+  const line = graph.line;
+  try {
+    const r = build();
+    let list = records.get(graph);
+    if (!list) records.set(graph, (list = []));
+    list.push({ kind, y, x, ...r, line });
+    return r.result;
+  } finally {
+    graph.line = line;
+  }
+}
+
 /** `gradient(y, x)`: dy/dx for a scalar `y`, shaped like `x`. */
 export function gradient(graph: Graph, y: Node, x: Node): Node {
-  if (y.size !== 1) throw new Error(`internal: gradient of a non-scalar ${y.shape}`);
-  return vjp(graph, y, x, y.shape.length ? ones(graph, y.shape) : graph.constant(1));
+  return record(graph, "gradient", y, x, () => ({ result: gradientOf(graph, y, x) }));
 }
 
 /** `vjp(y, x, u)`: `u^T J`, shaped like `x`; `u` is shaped like `y`. */
 export function vjp(graph: Graph, y: Node, x: Node, u: Node): Node {
-  if (!sameShape(u.shape, y.shape)) throw new Error(`internal: vjp seed of another shape than y`);
-  return differentiable(graph, pullback(graph, y, x, u, false));
+  return record(graph, "vjp", y, x, () => ({ direction: u, result: vjpOf(graph, y, x, u) }));
 }
 
 /** `jvp(y, x, v)`: `J v`, shaped like `y`; `v` is shaped like `x` (forward accumulation). */
 export function jvp(graph: Graph, y: Node, x: Node, v: Node): Node {
+  return record(graph, "jvp", y, x, () => ({ direction: v, result: jvpOf(graph, y, x, v) }));
+}
+
+/** `jacobian(y, x)`: shape `y.shape ++ x.shape` (see jacobianOf). */
+export function jacobian(graph: Graph, y: Node, x: Node): Node {
+  return record(graph, "jacobian", y, x, () => ({ result: jacobianOf(graph, y, x).node }));
+}
+
+/** `hessian(y, x)`: shape `x.shape ++ x.shape` (see hessianOf). */
+export function hessian(graph: Graph, y: Node, x: Node): Node {
+  return record(graph, "hessian", y, x, () => {
+    const of = gradientOf(graph, y, x);
+    return { of, result: hessianOf(graph, of, x) };
+  });
+}
+
+function gradientOf(graph: Graph, y: Node, x: Node): Node {
+  if (y.size !== 1) throw new Error(`internal: gradient of a non-scalar ${y.shape}`);
+  return vjpOf(graph, y, x, y.shape.length ? ones(graph, y.shape) : graph.constant(1));
+}
+
+function vjpOf(graph: Graph, y: Node, x: Node, u: Node): Node {
+  if (!sameShape(u.shape, y.shape)) throw new Error(`internal: vjp seed of another shape than y`);
+  return differentiable(graph, pullback(graph, y, x, u, false));
+}
+
+function jvpOf(graph: Graph, y: Node, x: Node, v: Node): Node {
+  if (!sameShape(v.shape, x.shape)) throw new Error(`internal: jvp direction of another shape than x`);
   const [t] = pushforward(graph, [y], new Map([[x, v]]));
   return differentiable(graph, t);
 }
@@ -91,22 +158,18 @@ export function isElementwiseMap(graph: Graph, y: Node, x: Node): boolean {
 }
 
 /**
- * `jacobian(y, x)`: shape `y.shape ++ x.shape`. A diagonal Jacobian is its derivative
- * vector placed on the diagonal; otherwise min(m, n) passes, forward (one per element of
- * `x`) or reverse (one per element of `y`), built once over a loop variable that picks the
- * one-hot direction and batched into one tensor computation.
+ * The Jacobian of `y` with respect to `x`. A diagonal Jacobian is its derivative vector
+ * placed on the diagonal; otherwise min(m, n) passes, forward (one per element of `x`) or
+ * reverse (one per element of `y`), built once over a loop variable that picks the one-hot
+ * direction and batched into one tensor computation.
  */
-export function jacobian(graph: Graph, y: Node, x: Node): Node {
-  return jacobianOf(graph, y, x).node;
-}
-
 function jacobianOf(graph: Graph, y: Node, x: Node): { node: Node; diagonal: boolean } {
   const shape = [...y.shape, ...x.shape];
   const [m, n] = [y.size, x.size];
-  if (n === 1) return { node: reshape(graph, jvp(graph, y, x, ones(graph, x.shape)), shape), diagonal: m === 1 };
-  if (m === 1) return { node: reshape(graph, vjp(graph, y, x, ones(graph, y.shape)), shape), diagonal: false };
+  if (n === 1) return { node: reshape(graph, jvpOf(graph, y, x, ones(graph, x.shape)), shape), diagonal: m === 1 };
+  if (m === 1) return { node: reshape(graph, vjpOf(graph, y, x, ones(graph, y.shape)), shape), diagonal: false };
   if (isElementwiseMap(graph, y, x)) {
-    const d = jvp(graph, y, x, ones(graph, x.shape));
+    const d = jvpOf(graph, y, x, ones(graph, x.shape));
     return { node: graph.scatter([{ values: d, map: { offset: 0, strides: rowMajor(x.shape).map((s) => s * (n + 1)) } }], shape), diagonal: true };
   }
   const forward = n <= m;
@@ -134,12 +197,12 @@ function jacobianOf(graph: Graph, y: Node, x: Node): { node: Node; diagonal: boo
 }
 
 /**
- * `hessian(y, x)`: the Jacobian of the gradient (forward over reverse). The passes give
+ * The Hessian as the Jacobian of the gradient `grad` (forward over reverse). The passes give
  * `H[i, j]` and `H[j, i]` by different roundings, so the result takes the upper triangle
  * (i <= j) and mirrors it: exactly symmetric. A diagonal Hessian is symmetric already.
  */
-export function hessian(graph: Graph, y: Node, x: Node): Node {
-  const { node: H, diagonal } = jacobianOf(graph, gradient(graph, y, x), x);
+function hessianOf(graph: Graph, grad: Node, x: Node): Node {
+  const { node: H, diagonal } = jacobianOf(graph, grad, x);
   const n = x.size;
   if (diagonal) return H;
   const flat = reshape(graph, H, [n, n]);

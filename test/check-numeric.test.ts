@@ -1,0 +1,111 @@
+// gradc check's numerics (diff/numeric.ts) and the command on programs that used to fail
+// or skip: steps per element (a short length scale passes), points moved off kinks (a
+// batched ReLU net is checked, not skipped), and every derivative operator of a program
+// compared with finite differences of what it differentiates.
+
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { Graph, type Node } from "../src/ir/graph.js";
+import { inputKey } from "../src/ir/interpret.js";
+import { centralDifference, checkDerivatives, SMOOTH } from "../src/diff/numeric.js";
+import { derivativesOf, gradient, hessian, jacobian, jvp, substitute, vjp } from "../src/diff/operators.js";
+import { mulberry32 } from "../src/random.js";
+import { ensureBuilt, gradc, tempFolders } from "./support/cli.js";
+
+describe("central differences with a step per element", () => {
+  test("a length scale of 0.01 at x = 0.5: the chosen step agrees with the derivative; one step of 1e-3 does not", () => {
+    const L = 0.01;
+    const x = 0.5;
+    const f = (d: number) => [Math.sin((x + d) / L)];
+    const exact = Math.cos(x / L) / L;
+    const est = centralDifference(f, 0.5, 1e-4);
+    expect(est.smooth).toBe(true);
+    expect(Math.abs(est.value[0] - exact) / Math.abs(exact)).toBeLessThan(1e-8);
+    const h = 1e-3;
+    const fixed = (-f(2 * h)[0] + 8 * f(h)[0] - 8 * f(-h)[0] + f(-2 * h)[0]) / (12 * h);
+    expect(Math.abs(fixed - exact) / Math.abs(exact)).toBeGreaterThan(1e-7);
+  });
+  test("a kink within the coarse steps only: finer steps agree; within all of them: not smooth", () => {
+    const near = centralDifference((d) => [Math.abs(3e-4 + d)], 1, 1e-4);
+    expect(near.coarse).toBeGreaterThan(SMOOTH);
+    expect(near.smooth).toBe(true);
+    expect(near.value[0]).toBeCloseTo(1, 9);
+    const at = centralDifference((d) => [Math.abs(1e-7 + d) * 3], 1, 1e-4);
+    expect(at.smooth).toBe(false);
+  });
+});
+
+describe("every derivative operator against differences of what it differentiates", () => {
+  const values = (g: Graph, pairs: [Node, number[]][]) => new Map(pairs.map(([n, v]) => [inputKey(n), v]));
+  test("gradient, vjp, jvp, jacobian, hessian, a def parameter and a loop body all pass", () => {
+    const g = new Graph();
+    const w = g.input("w", "param", [3]);
+    const v = g.input("v", "input", [3]);
+    const u = g.input("u", "input", [2]);
+    const A = g.tensor([1, 2, -1, 0.5, 0, 3], [2, 3]);
+    const y = g.elementwise("tanh", [g.matmul(A, g.elementwise("sin", [w]))]);
+    const s = g.reduce("logsumexp", g.elementwise("mul", [w, w]));
+    gradient(g, s, w);
+    vjp(g, y, w, u);
+    jvp(g, y, w, v);
+    jacobian(g, y, w);
+    hessian(g, s, w);
+    // def force(q) = -gradient(energy(q), q), with q a placeholder, used at w
+    const q = g.input("q", "input", [3]);
+    const force = gradient(g, g.reduce("sum", g.elementwise("mul", [g.elementwise("exp", [q]), w])), q);
+    substitute(g, force, q, g.elementwise("mul", [w, g.constant(2)]));
+    // a derivative inside a comprehension body over rows of X
+    const X = g.input("X", "input", [4, 3]);
+    const loop = g.loopVariable(1, 0, 4);
+    gradient(g, g.reduce("sum", g.elementwise("sin", [g.elementwise("mul", [g.take(X, loop, 0), w])])), w);
+    const checks = checkDerivatives(g, derivativesOf(g), values(g, [[w, [0.3, -0.8, 1.1]], [v, [1, -2, 0.5]], [u, [0.7, -1.3]], [X, Array.from({ length: 12 }, (_, k) => k / 7 - 0.8)]]), mulberry32(3));
+    expect(checks.map((c) => c.record.kind)).toEqual(["gradient", "vjp", "jvp", "jacobian", "hessian", "gradient", "gradient"]);
+    for (const c of checks) {
+      expect(c.unchecked, c.record.kind).toBeUndefined();
+      expect(c.compared, c.record.kind).toBeGreaterThan(0);
+      expect(c.maxError, c.record.kind).toBeLessThan(1e-8);
+    }
+  });
+  test("a wrong derivative fails", () => {
+    const g = new Graph();
+    const x = g.input("x", "param", [2]);
+    const y = g.reduce("sum", g.elementwise("exp", [x]));
+    const wrong = g.elementwise("mul", [g.elementwise("exp", [x]), g.constant(1.001)]);
+    const [c] = checkDerivatives(g, [{ kind: "gradient", y, x, result: wrong }], values(g, [[x, [0.1, 0.2]]]), mulberry32(1));
+    expect(c.maxError).toBeGreaterThan(5e-4);
+    expect(c.worst).toBeDefined();
+  });
+});
+
+describe("gradc check on short length scales and kinks", () => {
+  const { folder, cleanup } = tempFolders("gradc-check-");
+  beforeAll(() => ensureBuilt(), 120_000);
+  afterAll(cleanup);
+
+  test("a 16x16 cloth with springs of length 0.035 passes at its rest shape", () => {
+    const cwd = folder();
+    writeFileSync(
+      join(cwd, "cloth.expr"),
+      "const L = 0.035\nparam P[16, 16, 2]\noutput E = sum([sum([(norm(P[i, j + 1] - P[i, j]) - L)^2 for j in 0..15]) for i in 0..16]) + sum([sum([(norm(P[i + 1, j] - P[i, j]) - L)^2 for j in 0..16]) for i in 0..15])\n",
+    );
+    const P: number[] = [];
+    for (let i = 0; i < 16; i++) for (let j = 0; j < 16; j++) P.push(0.035 * i + 0.004 * Math.sin(7 * i + 3 * j), 0.035 * j + 0.004 * Math.cos(5 * i - 2 * j));
+    const r = gradc(["check", "cloth.expr", "--at", `P=${P.join(",")}`], { cwd });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^P\s+512\s+\S+\s+ok/m);
+    expect(r.stdout).not.toMatch(/skipped/);
+  });
+
+  test("a batched ReLU net: W1 is checked at points moved off its kinks, none skipped", () => {
+    const cwd = folder();
+    writeFileSync(
+      join(cwd, "net.expr"),
+      "const N = 100\ninput X[N, 4]\nparam W1[50, 4]\nparam b1[50]\nparam W2[50]\noutput loss = sum([dot(relu(W1 @ X[n] + b1), W2)^2 for n in 0..N]) / N\n",
+    );
+    const r = gradc(["check", "net.expr"], { cwd });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^W1\s+200\s+\S+\s+ok\s+\(\d+ elements checked at a moved point\)$/m);
+    expect(r.stdout).not.toMatch(/skipped/);
+  });
+});
