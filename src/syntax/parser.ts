@@ -17,7 +17,7 @@
 // swallow the rest of the file (newlines are skipped inside brackets); the lexer marks
 // tokens that follow a skipped newline, and a line that starts like a statement (`y =`,
 // `output`, `def`...) after one ends the broken statement, reported at the open bracket;
-// `name =` right after a `,` is taken for a named argument on its own line instead.
+// `name =` right after a `,` inside `( )` is taken for a named argument on its own line instead.
 //
 // Spans follow acorn: a node starts at its first token and ends at the end of the last
 // token consumed, so `(a+b)*c` covers the parentheses while the inner `a+b` does not.
@@ -188,8 +188,8 @@ class Parser {
     if (t.type === "keyword") return STATEMENT_KEYWORDS.has(t.text);
     if (t.type !== "name") return false;
     if (this.startsDim()) return true;
-    // `name =` after a comma continues a call with a named argument (`axis=0`).
-    if (this.lastTokText === ",") return false;
+    // `name =` after a comma inside `( )` continues a call with a named argument (`axis=0`).
+    if (this.lastTokText === "," && this.open[this.open.length - 1]?.text === "(") return false;
     const after = this.lexer.peek();
     return after.type === "punct" && after.text === "=";
   }
