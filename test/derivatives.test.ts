@@ -371,3 +371,63 @@ describe("independent variables that are not params", () => {
     expect(at(g, x, [0.4], [t])[0][0]).toBe(0.4);
   });
 });
+
+describe("sparse jacobians: columns (or rows) that share no row (column) in one pass", () => {
+  /** The extents of the loop variables a jacobian call made (one per batched computation). */
+  const passes = (g: Graph, before: number) => g.nodes.slice(before).filter((n) => n.op === "loopvar").map((n) => n.loop!.extent);
+  test("a three-point stencil over 10 elements takes 3 forward passes", () => {
+    const g = new Graph();
+    const x = g.input("x", "param", [10]);
+    const left = g.gather(x, [8], { offset: 0, strides: [1] });
+    const mid = g.gather(x, [8], { offset: 1, strides: [1] });
+    const right = g.gather(x, [8], { offset: 2, strides: [1] });
+    const y = e(g, "add", e(g, "mul", left, e(g, "sin", mid)), e(g, "mul", right, right));
+    const before = g.nodes.length;
+    const J = jacobian(g, y, x);
+    expect(passes(g, before)).toEqual([3]);
+    const xv = values(10, 31);
+    checkJacobian(g, x, y, J, xv);
+    const [Jv] = at(g, x, xv, [J]);
+    expect(Jv[0 * 10 + 5]).toBe(0); // structural zeros are exact
+  });
+  test("residuals on disjoint blocks of x (4 rows of 3 columns) take 1 reverse pass", () => {
+    const g = new Graph();
+    const x = g.input("x", "param", [12]);
+    const blocks = g.gather(x, [4, 3], { offset: 0, strides: [3, 1] });
+    const y = g.reduce("logsumexp", e(g, "mul", blocks, e(g, "cos", blocks)), 1);
+    const before = g.nodes.length;
+    const J = jacobian(g, y, x);
+    expect(passes(g, before)).toEqual([1]);
+    checkJacobian(g, x, y, J, values(12, 32));
+  });
+  test("rows picked by an index table: the pattern reads the table", () => {
+    const g = new Graph();
+    const x = g.input("x", "param", [6]);
+    const picked = g.take(x, g.tensor([0, 2, 4, 1, 3, 5], [3, 2]), 0);
+    const y = g.reduce("prod", e(g, "exp", picked), 1);
+    const before = g.nodes.length;
+    const J = jacobian(g, y, x);
+    expect(passes(g, before)).toEqual([1]);
+    checkJacobian(g, x, y, J, values(6, 33));
+  });
+  test("a tridiagonal hessian (Rosenbrock, n = 8): 3 passes, exactly symmetric", () => {
+    const g = new Graph();
+    const x = g.input("x", "param", [8]);
+    const head = g.gather(x, [7], { offset: 0, strides: [1] });
+    const tail = g.gather(x, [7], { offset: 1, strides: [1] });
+    const a = e(g, "sub", tail, e(g, "mul", head, head));
+    const b = e(g, "sub", g.constant(1), head);
+    const y = g.reduce("sum", e(g, "add", e(g, "mul", g.constant(100), e(g, "mul", a, a)), e(g, "mul", b, b)));
+    const before = g.nodes.length;
+    const H = hessian(g, y, x);
+    expect(passes(g, before)).toEqual([3]);
+    const xv = values(8, 34);
+    const [Hv] = at(g, x, xv, [H]);
+    for (let i = 0; i < 8; i++)
+      for (let j = 0; j < 8; j++) {
+        expect(Hv[i * 8 + j]).toBe(Hv[j * 8 + i]);
+        if (Math.abs(i - j) > 1) expect(Hv[i * 8 + j]).toBe(0);
+      }
+    checkJacobian(g, x, gradient(g, y, x), H, xv);
+  });
+});

@@ -20,6 +20,7 @@ import { batchOver, Unbatchable } from "../ir/batch.js";
 import { cone, remake, substitute } from "../ir/rebuild.js";
 import { differentiate } from "./reverse.js";
 import { pushforward } from "./forward.js";
+import { colorPattern, dependencePattern } from "./sparsity.js";
 
 export { substitute };
 
@@ -159,9 +160,11 @@ export function isElementwiseMap(graph: Graph, y: Node, x: Node): boolean {
 
 /**
  * The Jacobian of `y` with respect to `x`. A diagonal Jacobian is its derivative vector
- * placed on the diagonal; otherwise min(m, n) passes, forward (one per element of `x`) or
- * reverse (one per element of `y`), built once over a loop variable that picks the one-hot
- * direction and batched into one tensor computation.
+ * placed on the diagonal. Otherwise passes, forward (seeded in x) or reverse (seeded in y),
+ * built once over a loop variable that picks the seed and batched into one tensor
+ * computation: when the dependence pattern lets columns that share no row (or rows that
+ * share no column) go together, one pass per color (diff/sparsity.ts), the entries picked
+ * from the compressed passes and the structural zeros set; else min(m, n) one-hot passes.
  */
 function jacobianOf(graph: Graph, y: Node, x: Node): { node: Node; diagonal: boolean } {
   const shape = [...y.shape, ...x.shape];
@@ -172,28 +175,54 @@ function jacobianOf(graph: Graph, y: Node, x: Node): { node: Node; diagonal: boo
     const d = jvpOf(graph, y, x, ones(graph, x.shape));
     return { node: graph.scatter([{ values: d, map: { offset: 0, strides: rowMajor(x.shape).map((s) => s * (n + 1)) } }], shape), diagonal: true };
   }
-  const forward = n <= m;
-  const steps = forward ? n : m;
-  const direction = forward ? x.shape : y.shape;
-  const pass = (oneHot: Node) =>
-    forward ? pushforward(graph, [y], new Map([[x, oneHot]]), { guarded: true })[0] : pullback(graph, y, x, oneHot, true);
-  let stacked: Node;
-  try {
-    const loop = freshLoop(graph, steps);
-    stacked = batchOver(graph, loop, pass(graph.elementwise("eq", [positions(graph, direction), loop])));
-  } catch (e) {
-    if (!(e instanceof Unbatchable)) throw e;
-    // No batching rule for something in the pass: one pass per direction.
-    const cols: Node[] = [];
-    for (let k = 0; k < steps; k++)
-      cols.push(pass(graph.tensor(Array.from({ length: steps }, (_, j) => (j === k ? 1 : 0)), direction)));
-    stacked = graph.pack(cols);
+  // Columns (or rows) that share no row (column) go in one pass, when that saves passes.
+  const pattern = Math.min(m, n) > 2 ? dependencePattern(graph, y, x) : undefined;
+  if (pattern) {
+    const byColumns = colorPattern(pattern, m, n, false);
+    const byRows = colorPattern(pattern, m, n, true);
+    const forward = byColumns.colors <= byRows.colors;
+    const { color, colors } = forward ? byColumns : byRows;
+    if (colors < Math.min(m, n)) {
+      const stacked = stackedPasses(graph, y, x, forward, colors, graph.tensor(Array.from(color), forward ? x.shape : y.shape));
+      // J[i, j] is in the pass of j's color at row i (forward), or of i's color at column j.
+      const words = Math.ceil(n / 32);
+      const index: number[] = [];
+      const mask: number[] = [];
+      for (let i = 0; i < m; i++)
+        for (let j = 0; j < n; j++) {
+          index.push(forward ? color[j] * m + i : color[i] * n + j);
+          mask.push((pattern[i * words + (j >> 5)] >>> (j & 31)) & 1);
+        }
+      const picked = graph.take(reshape(graph, stacked, [colors * (forward ? m : n)]), graph.tensor(index, shape), 0);
+      const J = graph.elementwise("where", [graph.tensor(mask, shape), picked, graph.constant(0)]);
+      return { node: differentiable(graph, J), diagonal: false };
+    }
   }
+  const forward = n <= m;
+  const stacked = stackedPasses(graph, y, x, forward, forward ? n : m, positions(graph, forward ? x.shape : y.shape));
   // Forward passes give columns, stacked as [n, ...y.shape]; reverse ones give rows.
   const J = forward
     ? graph.gather(stacked, shape, { offset: 0, strides: [...rowMajor(y.shape), ...rowMajor(x.shape).map((s) => s * m)] })
     : reshape(graph, stacked, shape);
   return { node: differentiable(graph, J), diagonal: false };
+}
+
+/**
+ * `steps` passes, forward (tangent shaped like x) or reverse (seed shaped like y), pass k
+ * seeded with ones where `group` equals k: built once over a loop variable and batched,
+ * stacked as [steps, ...result shape].
+ */
+function stackedPasses(graph: Graph, y: Node, x: Node, forward: boolean, steps: number, group: Node): Node {
+  const pass = (seed: Node) => (forward ? pushforward(graph, [y], new Map([[x, seed]]), { guarded: true })[0] : pullback(graph, y, x, seed, true));
+  try {
+    const loop = freshLoop(graph, steps);
+    return batchOver(graph, loop, pass(graph.elementwise("eq", [group, loop])));
+  } catch (e) {
+    if (!(e instanceof Unbatchable)) throw e;
+    // No batching rule for something in the pass: one pass per step.
+    const groups = group.values ?? [group.value!];
+    return graph.pack(Array.from({ length: steps }, (_, k) => pass(graph.tensor(groups.map((c) => (c === k ? 1 : 0)), group.shape))));
+  }
 }
 
 /**
