@@ -130,7 +130,9 @@ describe.skipIf(!executablePath)("the playground in Chromium", () => {
     await page.keyboard.press("End");
     await page.keyboard.press("Shift+Home");
     await page.keyboard.type("output f = sigmoid(a * b)");
-    await page.waitForSelector("body[data-state=ok] #graph svg", { timeout: 10_000 });
+    await page.waitForSelector("body[data-state=ok]", { timeout: 10_000 });
+    // The graph follows the compile (Graphviz runs after the code and diagnostics are shown).
+    await page.waitForFunction(() => [...document.querySelectorAll("#graph svg text")].some((t) => t.textContent === "sigmoid"), null, { timeout: 10_000 });
     expect(await page.$(".cm-lintRange-error")).toBeNull();
     expect(await page.$("#inputs input[name=a]")).not.toBeNull();
     expect(await graphText(page)).toContain("sigmoid");
