@@ -30,7 +30,7 @@ let batchCount = 0;
  * scope; `batch.params` holds `values`' a, g and o, which the timing loop passes on every batch
  * from its own, megamorphic call site (see the top of the file).
  */
-function batchOf(context, call, values = {}) {
+export function batchOf(context, call, values = {}) {
   const names = Object.keys(context);
   const source = `// batch ${++batchCount}\nreturn function batch(n, a, g, o) {\n  let r;\n  for (let i = 0; i < n; i++) r = ${call};\n  return r;\n};`;
   const batch = new Function(...names, source)(...Object.values(context));
