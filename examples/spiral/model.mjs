@@ -195,3 +195,93 @@ export function trainTwoLayer(mod, data, opts = {}) {
   checkModule(mod, ["W1", "b1", "W2", "b2"], "twolayer");
   return train(mod, data, { ...opts, steps: opts.steps ?? 10000, logEvery: opts.logEvery ?? 1000 });
 }
+
+// ---- The batched modules (examples/cs231n/*-batched.expr) ---------------------------------
+// The course's own form: the module takes the whole data set (X[N, D], one-hot Y[N, K]) and
+// returns the mean loss with the L2 term counted once, so a step is one backwardInto call.
+// Weights are laid out as the course writes them (W1 [D, H], W2 [H, K]): the transposes of the
+// per-sample modules' W1 [H, D], W2 [K, H].
+
+/** The batched module's data arguments, allocated once: X as it is and one-hot rows Y. */
+export function batchArgs(data, reg) {
+  const { X, labels, count, K } = data;
+  const Y = new Float64Array(count * K);
+  for (let i = 0; i < count; i++) Y[i * K + labels[i]] = 1;
+  return { X, Y, reg };
+}
+
+/** The [cols, rows] transpose of a flat row-major [rows, cols] matrix. */
+export function transposed(m, rows, cols) {
+  const t = new Float64Array(m.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = m[r * cols + c];
+  return t;
+}
+
+/**
+ * Full-batch gradient descent with a batched module: one backwardInto per step, then
+ * params -= stepSize * grad. Logging as trainFullBatch. Returns the loss per step.
+ */
+export function trainBatched(mod, data, params, opts = {}) {
+  const { steps, stepSize = 1, reg = 1e-3, logEvery = 0, onLog, onStep } = opts;
+  const args = { ...batchArgs(data, reg), ...params };
+  const backwardInto = mod.backwardInto;
+  const grad = mod.createGrad();
+  const outputs = mod.createOutputs();
+  const names = Object.keys(params);
+  const p = names.map((k) => params[k]);
+  const g = names.map((k) => grad[k]);
+  const losses = new Float64Array(steps);
+  for (let step = 0; step < steps; step++) {
+    backwardInto(args, undefined, grad, outputs);
+    const loss = outputs.loss;
+    losses[step] = loss;
+    if (onLog && logEvery > 0 && step % logEvery === 0) onLog(step, loss);
+    for (let q = 0; q < p.length; q++) {
+      const pq = p[q], gq = g[q];
+      for (let k = 0; k < pq.length; k++) pq[k] -= stepSize * gq[k];
+    }
+    if (onStep) onStep(step + 1, steps, loss);
+  }
+  return losses;
+}
+
+/**
+ * Trains a batched module from the same initial weights as the per-sample path (the
+ * per-sample module's draws, transposed), so both paths follow one trajectory up to
+ * rounding. `perSample` is the matching per-sample module: it makes the initial weights and,
+ * with the trained weights transposed back, the predictor for the decision regions.
+ * `layers` lists [batched name, per-sample name, per-sample rows, cols] for each weight.
+ */
+function trainBatchedModel(mod, perSample, data, opts, layers) {
+  const { seed = INIT_SEED, reg = 1e-3 } = opts;
+  const start = initParams(perSample, seed);
+  const params = mod.createGrad();
+  for (const [name, value] of Object.entries(start)) {
+    const layer = layers.find(([, from]) => from === name);
+    params[name].set(layer ? transposed(value, layer[2], layer[3]) : value);
+  }
+  const t0 = performance.now();
+  const losses = trainBatched(mod, data, params, opts);
+  const ms = performance.now() - t0;
+  const outputs = mod.createOutputs();
+  const finalLoss = mod.forwardInto({ ...batchArgs(data, reg), ...params }, outputs).loss;
+  const back = { ...params };
+  for (const [name, , rows, cols] of layers) back[name] = transposed(params[name], cols, rows);
+  const predict = makePredictor(perSample, back, data.K);
+  return { params, losses, finalLoss, predict, accuracy: accuracy(predict, data), ms };
+}
+
+/** The softmax classifier, batched (softmax-batched.mjs; softmax.mjs for init and prediction). */
+export function trainSoftmaxBatched(mod, perSample, data, opts = {}) {
+  checkModule(mod, ["W", "b"], "softmax-batched");
+  const o = { ...opts, steps: opts.steps ?? 200, logEvery: opts.logEvery ?? 20 };
+  return trainBatchedModel(mod, perSample, data, o, [["W", "W", data.K, data.D]]);
+}
+
+/** The two-layer net, batched (twolayer-batched.mjs; twolayer.mjs for init and prediction). */
+export function trainTwoLayerBatched(mod, perSample, data, opts = {}) {
+  checkModule(mod, ["W1", "b1", "W2", "b2"], "twolayer-batched");
+  const o = { ...opts, steps: opts.steps ?? 10000, logEvery: opts.logEvery ?? 1000 };
+  const H = perSample.createGrad().b1.length;
+  return trainBatchedModel(mod, perSample, data, o, [["W1", "W1", H, data.D], ["W2", "W2", data.K, H]]);
+}
