@@ -334,11 +334,14 @@ function lowerToLoops(
   const gradSinks = paramArgs.map((p, k) =>
     p.shape.length ? { node: grads[k], tensor: `grad[${key(p.name)}]`, direct: true } : { node: grads[k], scalar: `grad[${key(p.name)}]` },
   );
-  const fwd = printLoops(graph, outputSinks, leafName, where);
-  const bwd = printLoops(graph, [...outputSinks, ...gradSinks], leafName, where);
+  // Long bodies become part functions that take these locals of forwardInto and backwardInto.
+  const context = [...args.map((_, i) => `a${i}`), ...outputs.map((_, k) => `s${k}`), "grad", "outputs"];
+  const fwd = printLoops(graph, outputSinks, leafName, where, { name: "forward", context });
+  const bwd = printLoops(graph, [...outputSinks, ...gradSinks], leafName, where, { name: "backward", context });
   const noted = (stores: string[][], notes: string[]) => stores.flatMap((s, k) => (s.length ? [notes[k], ...s] : []));
   const outputNotes = outputs.map(outputNote);
   const buffers = new Map([...fwd.buffers, ...bwd.buffers]);
+  const order = (name: string) => (name.startsWith("buf") ? Number(name.slice(3)) : Infinity);
   const module: ModuleParts = {
     sourceName,
     version: VERSION,
@@ -352,10 +355,11 @@ function lowerToLoops(
       ...noted(bwd.stores.slice(outputSinks.length), paramArgs.map(gradNote)),
       ...(outputs.length === 1 && outputs[0].node.shape.length === 0 ? seedScaling(paramArgs).call : []),
     ],
-    declarations: [...buffers.keys()].sort((a, b) => Number(a.slice(3)) - Number(b.slice(3))).map((b) => buffers.get(b)!),
-    parts: outputs.length === 1 && outputs[0].node.shape.length === 0 ? seedScaling(paramArgs).parts : [],
+    // Scratch buffers by node id, then the register files of split bodies.
+    declarations: [...buffers.keys()].sort((a, b) => order(a) - order(b) || (a < b ? -1 : 1)).map((b) => buffers.get(b)!),
+    parts: [...(outputs.length === 1 && outputs[0].node.shape.length === 0 ? seedScaling(paramArgs).parts : []), ...fwd.parts, ...bwd.parts],
     helpers: new Set([...fwd.helpers, ...bwd.helpers]),
     checks,
   };
-  return { module: splitLongBodies(module), forwardOperations: fwd.operations, backwardOperations: bwd.operations, emitted: "loops" as const };
+  return { module, forwardOperations: fwd.operations, backwardOperations: bwd.operations, emitted: "loops" as const };
 }

@@ -174,7 +174,6 @@ const buf355 = new Float64Array(350273);
 const buf359 = new Float64Array(31843);
 const backwardRegisters = new Float64Array(3);
 
-
 function scaleGradients(grad, s0) {
   for (let k = 0, g = grad["cams"]; k < 539; k++) g[k] = g[k] * s0;
   for (let k = 0, g = grad["pts"]; k < 23328; k++) g[k] = g[k] * s0;
@@ -1072,7 +1071,7 @@ function backwardPart1(a1, a4) {
     b219[i * 2] = (2 * b204_ix2);
     b219[i * 2 + 1] = (2 * b204_ix2p1);
   }
-  backwardRegisters[2] = backwardRegisters[0] + backwardRegisters[1];
+  backwardRegisters[2] = (backwardRegisters[0] + backwardRegisters[1]);
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;

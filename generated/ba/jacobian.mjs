@@ -391,10 +391,8 @@ const buf1996 = new Float64Array(95529);
 const buf1998 = new Float64Array(95529);
 const buf1999 = new Float64Array(477645);
 const buf2006 = new Float64Array(31843);
-const forwardRegisters = new Float64Array(8);
-
 const backwardRegisters = new Float64Array(8);
-
+const forwardRegisters = new Float64Array(8);
 
 function forwardPart0(a0, a2, a3, a4) {
   const b117 = buf117;

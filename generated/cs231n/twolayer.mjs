@@ -258,17 +258,17 @@ export function forwardInto(args, outputs) {
   const t13_0 = t13s0;
   const t13_1 = t13s1;
   const t13_2 = t13s2;
-  const t14_0 = (a6_0 + t13_0);
-  const t14_1 = (a6_1 + t13_1);
-  const t14_2 = (a6_2 + t13_2);
+  const t14_0 = a6_0 + t13_0;
+  const t14_1 = a6_1 + t13_1;
+  const t14_2 = a6_2 + t13_2;
   // twolayer.expr:29
   t15 = Math.max(t15, t14_0);
   t15 = Math.max(t15, t14_1);
   t15 = Math.max(t15, t14_2);
   const t16 = t15;
-  const t18_0 = (t14_0 - t16);
-  const t18_1 = (t14_1 - t16);
-  const t18_2 = (t14_2 - t16);
+  const t18_0 = t14_0 - t16;
+  const t18_1 = t14_1 - t16;
+  const t18_2 = t14_2 - t16;
   t20 += Math.exp(t18_0);
   t20 += Math.exp(t18_1);
   t20 += Math.exp(t18_2);
@@ -404,17 +404,17 @@ export function backwardInto(args, seed, grad, outputs) {
   const t13_0 = t13s0;
   const t13_1 = t13s1;
   const t13_2 = t13s2;
-  const t14_0 = (a6_0 + t13_0);
-  const t14_1 = (a6_1 + t13_1);
-  const t14_2 = (a6_2 + t13_2);
+  const t14_0 = a6_0 + t13_0;
+  const t14_1 = a6_1 + t13_1;
+  const t14_2 = a6_2 + t13_2;
   // twolayer.expr:29
   t15 = Math.max(t15, t14_0);
   t15 = Math.max(t15, t14_1);
   t15 = Math.max(t15, t14_2);
   const t16 = t15;
-  const t18_0 = (t14_0 - t16);
-  const t18_1 = (t14_1 - t16);
-  const t18_2 = (t14_2 - t16);
+  const t18_0 = t14_0 - t16;
+  const t18_1 = t14_1 - t16;
+  const t18_2 = t14_2 - t16;
   const t19_0 = Math.exp(t18_0);
   const t19_1 = Math.exp(t18_1);
   const t19_2 = Math.exp(t18_2);
@@ -436,9 +436,9 @@ export function backwardInto(args, seed, grad, outputs) {
   t45 += a1_2;
   const t46 = 1 / t20;
   const t47 = t45 * t46;
-  const t50_0 = ((t19_0 * t47) - a1_0);
-  const t50_1 = ((t19_1 * t47) - a1_1);
-  const t50_2 = ((t19_2 * t47) - a1_2);
+  const t50_0 = (t19_0 * t47) - a1_0;
+  const t50_1 = (t19_1 * t47) - a1_1;
+  const t50_2 = (t19_2 * t47) - a1_2;
   // twolayer.expr:27
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {

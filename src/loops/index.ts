@@ -11,14 +11,18 @@ import { mergeLoops } from "./passes/merge.js";
 import { partialSums } from "./passes/partial-sums.js";
 import { unrollInnermost } from "./passes/unroll.js";
 import { unrollShortLoops } from "./passes/unroll-short.js";
+import { splitLongBody } from "./passes/split.js";
+import { smallTensorsToLocals } from "./passes/locals.js";
+import type { Part } from "../emit/split.js";
 import { aliasLine, Printer, scratchDeclaration } from "./print.js";
 
 export { SMALL_EXTENT, SMALL_TENSOR, type LoopSink } from "./lower.js";
 
 export interface LoopFunction {
-  /** Local aliases of module buffers and holders, then argument elements read once. */
+  /** Argument elements read once per call. */
   prelude: Stmt[];
-  aliases: { name: string; source: string }[];
+  /** Local aliases of module buffers and holders. */
+  aliases: Buffer[];
   body: Stmt[];
   stores: Stmt[][];
   /** Module-level scratch buffers the function uses (constant tensors with their values). */
@@ -46,31 +50,47 @@ export function buildLoops(graph: Graph, sinks: readonly LoopSink[], leaf: (n: N
   body = bindElementReads(replaced.body);
   // A source-line comment whose code moved into an earlier loop is left heading nothing.
   body = body.filter((s, k) => !(s.k === "comment" && body[k + 1]?.k === "comment"));
-  body = unrollInnermost(body);
-  stores = stores.map(unrollInnermost);
+  body = smallTensorsToLocals(unrollInnermost(body));
+  stores = stores.map((s) => smallTensorsToLocals(unrollInnermost(s)));
   const kept = lowered.aliases.filter((b) => !replaced.replaced.has(b.name));
   const scratch = kept.filter((b) => b.kind === "scratch");
-  return { prelude: argumentReads.prelude, aliases: kept.map((b) => ({ name: b.name, source: b.source! })), body, stores, scratch, operations: lowered.operations };
+  return { prelude: argumentReads.prelude, aliases: kept, body, stores, scratch, operations: lowered.operations };
 }
 
 export interface LoopCode {
-  /** Local aliases of module buffers, then the computation. */
+  /** Local aliases of module buffers, then the computation (or the calls of its parts). */
   statements: string[];
   stores: string[][];
   helpers: Set<string>;
-  /** Module-level buffer declarations this code uses, by buffer name. */
+  /** Module-level declarations this code uses (scratch buffers, a register file), by name. */
   buffers: Map<string, string>;
+  /** Part functions of a long body. */
+  parts: Part[];
   operations: number;
 }
 
-/** Loop code for the sinks, printed. */
-export function printLoops(graph: Graph, sinks: readonly LoopSink[], leaf: (n: Node) => string | undefined, where?: (line: number) => string): LoopCode {
+/**
+ * Loop code for the sinks, printed. `name` and `context`: a long body is split into part
+ * functions `${name}Part<k>`, which take from `context` the caller's locals they use.
+ */
+export function printLoops(
+  graph: Graph,
+  sinks: readonly LoopSink[],
+  leaf: (n: Node) => string | undefined,
+  where?: (line: number) => string,
+  split?: { name: string; context: readonly string[] },
+): LoopCode {
   const f = buildLoops(graph, sinks, leaf, where);
   const printer = new Printer();
-  const statements = [...f.aliases.map((a) => `const ${a.name} = ${a.source};`), ...printer.stmts(f.prelude), ...printer.stmts(f.body)];
-  const stores = f.stores.map((s) => printer.stmts(s));
   const buffers = new Map(f.scratch.map((b) => [b.source!, scratchDeclaration(b)]));
-  return { statements, stores, helpers: printer.helpers, buffers, operations: f.operations };
+  const aliases = f.aliases.map(aliasLine);
+  const parted = split && splitLongBody(f, split.name, split.context, printer);
+  if (!parted) {
+    const statements = [...aliases, ...printer.stmts(f.prelude), ...printer.stmts(f.body)];
+    return { statements, stores: f.stores.map((s) => printer.stmts(s)), helpers: printer.helpers, buffers, parts: [], operations: f.operations };
+  }
+  buffers.set(parted.registers.name, `const ${parted.registers.name} = new Float64Array(${parted.registers.size});`);
+  const parts = parted.parts.map((p) => ({ name: p.name, params: p.params, lines: [...p.aliases.map(aliasLine), ...printer.stmts(p.body)] }));
+  const statements = [...aliases, ...printer.stmts(f.prelude), ...printer.stmts(parted.body)];
+  return { statements, stores: parted.stores.map((s) => printer.stmts(s)), helpers: printer.helpers, buffers, parts, operations: f.operations };
 }
-
-export { aliasLine };

@@ -72,7 +72,9 @@ export type Stmt =
   | { readonly k: "result"; readonly target: string; readonly value: Expr }
   /** A braced block; `bind` declares a loop variable at a fixed offset of another (unrolled steps). */
   | { readonly k: "block"; readonly body: Stmt[]; readonly bind?: { readonly v: string; readonly value: Affine }; readonly aliases?: readonly Buffer[] }
-  | { readonly k: "comment"; readonly text: string };
+  | { readonly k: "comment"; readonly text: string }
+  /** A call of a part function of a split body, with the caller's locals it takes. */
+  | { readonly k: "call"; readonly name: string; readonly args: readonly string[] };
 
 // ---------------------------------------------------------------------------------------
 // Affine indices

@@ -106,6 +106,9 @@ export class Printer {
       case "comment":
         out.push(`${indent}// ${s.text}`);
         return;
+      case "call":
+        out.push(`${indent}${s.name}(${s.args.join(", ")});`);
+        return;
     }
   }
 }
