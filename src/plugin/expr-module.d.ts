@@ -29,4 +29,21 @@ declare module "*.expr" {
   export function forwardInto(args: Args, outputs: Outputs): Outputs;
   /** Backward pass into preallocated gradients (and outputs, when given); allocates nothing. */
   export function backwardInto(args: Args, seed: Seed | undefined, grad: Grads, outputs?: Outputs): Grads;
+
+  // The flat form, for optimizers: exported only by modules with an objective (exactly one
+  // scalar output, or the plugin's `objective` option naming one).
+  /** The params alone, as packParams takes them. */
+  export type Params = Record<string, number | ArrayLike<number>>;
+  /** The inputs alone, as the flat functions take them. */
+  export type Inputs = Record<string, number | ArrayLike<number>>;
+  /** Elements of all params, in declaration order: the length of the flat vector x. */
+  export const paramSize: number;
+  /** Writes the params, each flat and row-major, one after another into x (a new Float64Array when not given). */
+  export function packParams(params: Params, x?: Float64Array): Float64Array;
+  /** Reads the params back from x into holders shaped like createGrad() (new ones when not given). */
+  export function unpackParams(x: ArrayLike<number>, params?: Grads): Grads;
+  /** The objective at the params in x. */
+  export function valueFlat(x: ArrayLike<number>, inputs?: Inputs): number;
+  /** The objective at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing. */
+  export function valueAndGradFlat(x: ArrayLike<number>, grad: Float64Array | number[], inputs?: Inputs): number;
 }
