@@ -207,6 +207,9 @@ function jacobianOf(graph: Graph, y: Node, x: Node): { node: Node; diagonal: boo
   return { node: differentiable(graph, J), diagonal: false };
 }
 
+/** Up to this many passes, each is built with its constant seed rather than batched. */
+const FEW_PASSES = 2;
+
 /**
  * `steps` passes, forward (tangent shaped like x) or reverse (seed shaped like y), pass k
  * seeded with ones where `group` equals k: built once over a loop variable and batched,
@@ -214,14 +217,17 @@ function jacobianOf(graph: Graph, y: Node, x: Node): { node: Node; diagonal: boo
  */
 function stackedPasses(graph: Graph, y: Node, x: Node, forward: boolean, steps: number, group: Node): Node {
   const pass = (seed: Node) => (forward ? pushforward(graph, [y], new Map([[x, seed]]), { guarded: true })[0] : pullback(graph, y, x, seed, true));
+  const groups = group.values ?? [group.value!];
+  const unrolled = () => graph.pack(Array.from({ length: steps }, (_, k) => pass(graph.tensor(groups.map((c) => (c === k ? 1 : 0)), group.shape))));
+  // A few passes are cheaper apart: each seed is a constant, whose zeros fold away.
+  if (steps <= FEW_PASSES) return unrolled();
   try {
     const loop = freshLoop(graph, steps);
     return batchOver(graph, loop, pass(graph.elementwise("eq", [group, loop])));
   } catch (e) {
     if (!(e instanceof Unbatchable)) throw e;
     // No batching rule for something in the pass: one pass per step.
-    const groups = group.values ?? [group.value!];
-    return graph.pack(Array.from({ length: steps }, (_, k) => pass(graph.tensor(groups.map((c) => (c === k ? 1 : 0)), group.shape))));
+    return unrolled();
   }
 }
 
