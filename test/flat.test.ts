@@ -2,10 +2,13 @@
 // unpackParams, valueFlat and valueAndGradFlat. Values and gradients against backward and
 // finite differences in every code form, the objective option and its diagnostics, the
 // errors of wrong lengths, and the TypeScript types of the new exports.
-import { describe, expect, it } from "vitest";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Project, ts } from "ts-morph";
 import { compile } from "../src/compile.js";
-import { assertClose, centralDifference, load, rng, uniform } from "./support/load.js";
+import { ensureBuilt, gradc, tempFolders } from "./support/cli.js";
+import { assertClose, centralDifference, importFile, load, rng, uniform } from "./support/load.js";
 
 /** The flat exports, beside the ones of every module. */
 interface FlatModule {
@@ -189,4 +192,28 @@ describe("types of the flat form", () => {
     project.createSourceFile("wrong.ts", 'import { valueFlat } from "./declared.js";\nexport const v = valueFlat([1, 2, 3]);\n');
     expect(project.getPreEmitDiagnostics().map((d) => d.getSourceFile()?.getBaseName())).toEqual(["wrong.ts"]);
   }, 60_000);
+});
+
+describe("--objective on the command line", () => {
+  const { folder, cleanup } = tempFolders("gradc-flat-");
+  beforeAll(() => ensureBuilt(), 120_000);
+  afterAll(cleanup);
+  const source = "param a, v[2]\noutput f = a^2 * v[0]\noutput g = a^3 + v[1]\n";
+
+  it("picks the objective of the flat form", async () => {
+    const dir = folder();
+    writeFileSync(join(dir, "m.expr"), source);
+    const r = gradc(["compile", join(dir, "m.expr"), "-o", join(dir, "m.mjs"), "--objective", "g"]);
+    expect(r.status).toBe(0);
+    const m = (await importFile(join(dir, "m.mjs"))) as unknown as FlatModule;
+    expect(m.valueFlat([2, 5, 7])).toBe(15);
+  });
+
+  it("an objective that is no output: exit 1 and E0301 in the user's terms", () => {
+    const dir = folder();
+    writeFileSync(join(dir, "m.expr"), source);
+    const r = gradc(["compile", join(dir, "m.expr"), "-o", join(dir, "m.mjs"), "--objective", "G"]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/m\.expr:2:8: error: the objective 'G' is not an output of this program \(did you mean 'g'\?\); its outputs are 'f', 'g'/);
+  });
 });
