@@ -79,6 +79,15 @@ export interface CompileStats {
   backwardOperations: number;
   /** The form chosen: straight-line code, loops over tensors, or a tape (emit/tape.ts). */
   emitted: "unrolled" | "loops" | "tape";
+  /** Per generated function: its form, why that form, and its operation count. */
+  functions: { forward: FunctionStats; backward: FunctionStats };
+}
+
+export interface FunctionStats {
+  form: "unrolled" | "loops" | "tape";
+  /** Why this form, in numbers: `loops: 12,400 operations > UNROLL_LIMIT 400, 12,000 of them on tensors > 200`. */
+  reason: string;
+  operations: number;
 }
 
 /** What a module takes and gives, for tools that drive it (gradc check, benchmarks). */
@@ -108,7 +117,13 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
     parts.module.flat = lowerFlat(checked.checked, flat.objective, parts.emitted === "unrolled", where);
   }
   const format = options.format ?? "ts";
-  const stats: CompileStats = { forwardOperations: parts.forwardOperations, backwardOperations: parts.backwardOperations, emitted: parts.emitted };
+  const perFunction = (operations: number): FunctionStats => ({ form: parts.emitted, reason: parts.reason, operations });
+  const stats: CompileStats = {
+    forwardOperations: parts.forwardOperations,
+    backwardOperations: parts.backwardOperations,
+    emitted: parts.emitted,
+    functions: { forward: perFunction(parts.forwardOperations), backward: perFunction(parts.backwardOperations) },
+  };
   const iface: ModuleInterface = {
     args: parts.module.args.map((a) => ({ name: a.name, role: a.role, shape: [...a.shape] })),
     outputs: parts.module.outputs.map((o) => ({ name: o.name, shape: [...o.shape] })),
@@ -163,12 +178,13 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
   // stays straight-line (split into parts when long).
   const estimate = emit === "auto" ? estimateOperations(graph, roots) : undefined;
   const loops = emit === "loops" || (estimate !== undefined && estimate.total > UNROLL_LIMIT && estimate.tensor > UNROLL_LIMIT / 2);
+  const why = formReason(emit, estimate, loops);
   const where = (line: number) => `${commentSafe(sourceName)}:${line}`;
   const lineOf = (offset: number) => locate(source, offset).line;
   // Comments before the stores: which output, which param's gradient, from which line.
   const outputNote = (o: Output) => `// output ${commentSafe(o.name)} (${where(lineOf(o.span.start))})`;
   const gradNote = (p: Argument) => `// gradient of ${commentSafe(p.name)} (param at ${where(p.node.line ?? 1)})`;
-  if (loops) return lowerToLoops(program, sourceName, checks, grads, where, outputNote, gradNote);
+  if (loops) return lowerToLoops(program, sourceName, checks, grads, where, outputNote, gradNote, why);
 
   const scalar = scalarize(graph, [...outputs.map((o) => o.node), ...grads]);
   const localOf = inputLocals(program);
@@ -195,7 +211,9 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
 
   // Very long scalar programs become a tape (emit/tape.ts) instead of straight-line code.
   const allSinks = [...outSinks, ...gradSinks];
-  const tape = emit === "tape" || (emit === "auto" && scalarOperations(scalar.graph, allSinks.map((s) => s.node)) > TAPE_LIMIT);
+  const scalarCount = emit === "auto" ? scalarOperations(scalar.graph, allSinks.map((s) => s.node)) : 0;
+  const tape = emit === "tape" || (emit === "auto" && scalarCount > TAPE_LIMIT);
+  const reason = emit === "auto" && tape ? `tape: ${count(scalarCount)} scalar operations > TAPE_LIMIT ${count(TAPE_LIMIT)}` : why;
   const tapeLeaf = (input: Node): TapeLeaf => ({ local: localOf(input), size: input.size, scalar: input.shape.length === 0 });
   const { fwd, bwd, declarations, parts } = tape
     ? printTapes(scalar.graph, outSinks, allSinks, tapeLeaf)
@@ -237,7 +255,22 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
     checks,
   };
   const emitted = tape ? ("tape" as const) : ("unrolled" as const);
-  return { module: tape ? module : splitLongBodies(module), forwardOperations: fwd.operations, backwardOperations: bwd.operations, emitted };
+  return { module: tape ? module : splitLongBodies(module), forwardOperations: fwd.operations, backwardOperations: bwd.operations, emitted, reason };
+}
+
+const count = (n: number) => n.toLocaleString("en-US");
+
+/** Why `lower` chose the form it did, in numbers (for `--stats`); a tape is decided later. */
+function formReason(emit: CompileOptions["emit"], estimate: { total: number; tensor: number } | undefined, loops: boolean): string {
+  if (emit !== "auto" && emit !== undefined) return `${emit}: asked for (emit "${emit}")`;
+  const { total, tensor } = estimate!;
+  if (!loops)
+    return total <= UNROLL_LIMIT
+      ? `unrolled: ${count(total)} operations <= UNROLL_LIMIT ${UNROLL_LIMIT}`
+      : `unrolled: ${count(tensor)} of ${count(total)} operations on tensors <= ${UNROLL_LIMIT / 2}`;
+  if (total > UNROLL_LIMIT && tensor > UNROLL_LIMIT / 2)
+    return `loops: ${count(total)} operations > UNROLL_LIMIT ${UNROLL_LIMIT}, ${count(tensor)} of them on tensors > ${UNROLL_LIMIT / 2}`;
+  return "loops: an operation only loop code has (an index read from an integer input, or a factorization)";
 }
 
 /** Scalar operations (elementwise nodes) that `roots` need in a scalar graph. */
@@ -323,6 +356,7 @@ function lowerToLoops(
   where: (line: number) => string,
   outputNote: (o: Output) => string,
   gradNote: (p: Argument) => string,
+  reason: string,
 ) {
   const { graph, args, outputs } = program;
   const localOf = inputLocals(program);
@@ -361,5 +395,5 @@ function lowerToLoops(
     helpers: new Set([...fwd.helpers, ...bwd.helpers]),
     checks,
   };
-  return { module, forwardOperations: fwd.operations, backwardOperations: bwd.operations, emitted: "loops" as const };
+  return { module, forwardOperations: fwd.operations, backwardOperations: bwd.operations, emitted: "loops" as const, reason };
 }

@@ -249,3 +249,46 @@ describe("the package", () => {
     expect(readFileSync(join(ROOT, pkg.bin.gradc), "utf8").startsWith("#!/usr/bin/env node")).toBe(true);
   });
 });
+
+describe("--emit and each function's form in --stats", () => {
+  it("--emit loops and --emit unrolled force the form, and --stats says so for forward and backward", { timeout: 60_000 }, () => {
+    const cwd = folder();
+    const loops = gradc(["compile", join(EXAMPLES, "twolayer.expr"), "--emit", "loops", "--stats", "-o", "l.mjs"], { cwd });
+    expect(loops.status).toBe(0);
+    expect(loops.stdout).toMatch(/\n {2}forward: loops, \d+ operations \(loops: asked for \(emit "loops"\)\)\n/);
+    expect(loops.stdout).toMatch(/\n {2}backward: loops, \d+ operations \(loops: asked for \(emit "loops"\)\)\n/);
+    // Unrolled by four: a loop of the hidden layer.
+    expect(readFileSync(join(cwd, "l.mjs"), "utf8")).toMatch(/i0 \+= 4\)/);
+    const unrolled = gradc(["compile", join(EXAMPLES, "twolayer.expr"), "--emit", "unrolled", "--stats", "-o", "u.mjs"], { cwd });
+    expect(unrolled.status).toBe(0);
+    expect(unrolled.stdout).toMatch(/\n {2}backward: unrolled, \d+ operations \(unrolled: asked for/);
+    expect(readFileSync(join(cwd, "u.mjs"), "utf8")).not.toMatch(/i0 \+= 4\)/);
+  });
+
+  it("auto: the reason is the operation count against UNROLL_LIMIT", { timeout: 60_000 }, () => {
+    const cwd = folder();
+    const big = gradc(["compile", join(EXAMPLES, "twolayer.expr"), "--stats", "-o", "t.mjs"], { cwd });
+    expect(big.status).toBe(0);
+    expect(big.stdout).toMatch(/\n {2}backward: loops, \d+ operations \(loops: [\d,]+ operations > UNROLL_LIMIT 400, [\d,]+ of them on tensors > 200\)\n/);
+    const small = gradc(["compile", join(EXAMPLES, "neuron.expr"), "--stats", "-o", "n.mjs"], { cwd });
+    expect(small.stdout).toMatch(/\n {2}forward: unrolled, \d+ operations \(unrolled: \d+ operations <= UNROLL_LIMIT 400\)\n/);
+    const result = compile(readFileSync(join(EXAMPLES, "twolayer.expr"), "utf8"), { filename: "twolayer.expr", format: "js" });
+    if (!result.ok) throw new Error("twolayer.expr does not compile");
+    expect(result.stats.functions.backward).toMatchObject({ form: "loops", operations: result.stats.backwardOperations });
+    expect(result.stats.functions.forward.operations).toBe(result.stats.forwardOperations);
+  });
+
+  it("a long scalar program becomes a tape, with the count against TAPE_LIMIT; another --emit value is a usage error", { timeout: 120_000 }, () => {
+    const cwd = folder();
+    const lines = ["param x0", "param c[3]"];
+    for (let i = 1; i <= 7000; i++) lines.push(`x${i} = 0.5 * x${i - 1} + 0.1 * sin(x${i - 1}) + c[${i % 3}]`);
+    lines.push("output f = x7000");
+    writeFileSync(join(cwd, "long.expr"), lines.join("\n"));
+    const r = gradc(["compile", "long.expr", "--stats", "-o", "long.mjs"], { cwd });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/\n {2}backward: tape, \d+ operations \(tape: [\d,]+ scalar operations > TAPE_LIMIT 20,000\)\n/);
+    const bad = gradc(["compile", "long.expr", "--emit", "fast"], { cwd });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--emit must be one of auto, unrolled, loops, tape, got 'fast'/);
+  });
+});

@@ -33,14 +33,27 @@ interface Options {
   stats: boolean;
   /** `--objective NAME`: the scalar output of the flat form. */
   objective?: string;
+  /** `--emit unrolled|loops|tape|auto`: the form of the generated functions. */
+  emit?: "auto" | "unrolled" | "loops" | "tape";
 }
 
+const FORMS = ["auto", "unrolled", "loops", "tape"] as const;
+
 export async function compileCommand(argv: string[], tools: CliTools): Promise<number> {
-  const p = tools.parseArgs(argv, new Set(["-o", "--output", "--format", "--objective"]), new Set(["--no-checks", "--stats", "--check", "--watch"]));
+  const p = tools.parseArgs(argv, new Set(["-o", "--output", "--format", "--objective", "--emit"]), new Set(["--no-checks", "--stats", "--check", "--watch"]));
   if (p.positional.length === 0) throw new tools.UsageError("compile needs at least one .expr file or folder");
   const format = tools.one(p, "--format");
   if (format !== undefined && format !== "ts" && format !== "js") throw new tools.UsageError(`--format must be 'ts' or 'js', got '${format}'`);
-  const options: Options = { output: tools.one(p, "-o") ?? tools.one(p, "--output"), format, checks: !p.flags.has("--no-checks"), stats: p.flags.has("--stats"), objective: tools.one(p, "--objective") };
+  const emit = tools.one(p, "--emit");
+  if (emit !== undefined && !(FORMS as readonly string[]).includes(emit)) throw new tools.UsageError(`--emit must be one of ${FORMS.join(", ")}, got '${emit}'`);
+  const options: Options = {
+    output: tools.one(p, "-o") ?? tools.one(p, "--output"),
+    format,
+    checks: !p.flags.has("--no-checks"),
+    stats: p.flags.has("--stats"),
+    objective: tools.one(p, "--objective"),
+    emit: emit as Options["emit"],
+  };
   if (p.flags.has("--check") && p.flags.has("--watch")) throw new tools.UsageError("--check and --watch do not go together");
   const inputs = [...new Set(p.positional)];
   const plan = () => makePlan(inputs, options, tools);
@@ -169,7 +182,7 @@ function build(plan: Plan, options: Options, tools: CliTools, only: Set<string> 
       process.stderr.write(readFailure(u.input, source) + "\n");
       continue;
     }
-    const result = compile(source.text, { filename: u.input, format: u.format, checks: options.checks, objective: options.objective });
+    const result = compile(source.text, { filename: u.input, format: u.format, checks: options.checks, objective: options.objective, emit: options.emit });
     if (!result.ok) {
       ok = false;
       tools.printDiagnostics(result.diagnostics);
@@ -180,6 +193,8 @@ function build(plan: Plan, options: Options, tools: CliTools, only: Set<string> 
     if (options.stats) {
       const { forwardOperations: f, backwardOperations: b, emitted } = result.stats;
       process.stdout.write(`${u.input}: forward ${f} operations, backward ${b} operations (backward/forward ${(b / Math.max(1, f)).toFixed(2)}), ${emitted === "loops" ? "loops over tensors" : emitted === "tape" ? "a tape (one instruction per scalar operation)" : "straight-line code"}\n`);
+      // Each function's form and why it was chosen.
+      for (const [name, s] of Object.entries(result.stats.functions)) process.stdout.write(`  ${name}: ${s.form}, ${s.operations} operations (${s.reason})\n`);
     }
     if (only) process.stdout.write(`compiled ${u.input} -> ${u.target} in ${(performance.now() - started).toFixed(0)} ms\n`);
   }

@@ -13,7 +13,7 @@ const HELP = `gradc ${VERSION}: compile .expr math programs into standalone forw
 
 Usage:
   gradc compile <file.expr | folder>... [-o <path>] [--format ts|js] [--no-checks]
-                [--objective NAME] [--stats] [--check | --watch]
+                [--objective NAME] [--emit auto|unrolled|loops|tape] [--stats] [--check | --watch]
       One input and -o a file, or several inputs (or a folder) and -o a directory. The
       output format follows the extension: .ts gives TypeScript; .js or .mjs an ES module
       plus its declaration file (.d.ts, or .d.mts for .mjs). Without -o, writes
@@ -23,7 +23,11 @@ Usage:
       --objective NAME
                    the scalar output that the flat form (valueFlat, valueAndGradFlat)
                    minimizes; default: the only scalar output, when there is one
-      --stats      print the operation counts of forward and backward
+      --emit FORM  the form of forward and backward: straight-line code (unrolled),
+                   loops over tensors (loops), a tape (tape), or chosen by size (auto,
+                   the default)
+      --stats      print the operation counts of forward and backward, and each one's
+                   form and why it was chosen
       --check      compile in memory and exit 1 naming each output that is missing or
                    differs from what would be written (for CI); writes nothing
       --watch      recompile each source when it changes; keeps going after errors
