@@ -11,6 +11,7 @@ import { differentiate } from "../src/diff/reverse.js";
 import { pushforward } from "../src/diff/forward.js";
 import { gradient, hessian, isElementwiseMap, jacobian, jvp, substitute, vjp } from "../src/diff/operators.js";
 import { mulberry32 } from "../src/random.js";
+import { batchOver } from "../src/ir/batch.js";
 
 function values(n: number, seed: number, lo = -2, hi = 2): number[] {
   const next = mulberry32(seed);
@@ -433,5 +434,39 @@ describe("sparse jacobians: columns (or rows) that share no row (column) in one 
         if (Math.abs(i - j) > 1) expect(Hv[i * 8 + j]).toBe(0);
       }
     checkJacobian(g, x, gradient(g, y, x), H, xv);
+  });
+});
+
+describe("batching rules for what derivative graphs contain", () => {
+  /** batchOver's result against the body evaluated at each step (the loop variable substituted). */
+  function checkBatched(g: Graph, loop: Node, body: Node, x: Node, xv: number[]) {
+    const batched = batchOver(g, loop, body);
+    const steps = loop.loop!.extent;
+    expect(batched.shape).toEqual([steps, ...body.shape]);
+    const [all] = at(g, x, xv, [batched]);
+    for (let k = 0; k < steps; k++) {
+      const [one] = at(g, x, xv, [substitute(g, body, loop, g.constant(loop.loop!.from + k))]);
+      expect(Array.from(all.slice(k * body.size, (k + 1) * body.size))).toEqual(Array.from(one));
+    }
+  }
+  test("put: values that depend on the loop, a fixed index table with repeats", () => {
+    const g = new Graph();
+    const x = g.input("x", "input", [3, 2]);
+    const loop = g.loopVariable(-7, 1, 4);
+    const body = g.put(e(g, "mul", x, loop), g.tensor([2, 0, 2], [3]), 0, [4, 2]);
+    checkBatched(g, loop, body, x, values(6, 40));
+  });
+  test("scatter: one part that depends on the loop, one that does not", () => {
+    const g = new Graph();
+    const x = g.input("x", "input", [3]);
+    const loop = g.loopVariable(-8, 0, 3);
+    const body = g.scatter(
+      [
+        { values: e(g, "add", x, loop), map: { offset: 0, strides: [2] } },
+        { values: e(g, "sin", x), map: { offset: 1, strides: [1] } },
+      ],
+      [6],
+    );
+    checkBatched(g, loop, body, x, values(3, 41));
   });
 });
