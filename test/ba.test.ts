@@ -30,7 +30,7 @@ function difference(f: (a: Args) => number, name: "cams" | "pts" | "w", k: numbe
   return (up - down) / (2 * h);
 }
 
-describe("bundle adjustment, the whole problem in one call (examples/ba/ba.expr)", () => {
+describe("bundle adjustment, the whole problem in one call (examples/ba/ba.expr)", { timeout: 60_000 }, () => {
   it("err and its gradient equal the hand-written loop over observations", async () => {
     const { module } = await load(source("ba"), { filename: "ba.expr" });
     const want = hand.backward(args);
@@ -86,7 +86,7 @@ describe("bundle adjustment, the whole problem in one call (examples/ba/ba.expr)
   });
 });
 
-describe("bundle adjustment's Jacobian blocks (examples/ba/jacobian.expr)", () => {
+describe("bundle adjustment's Jacobian blocks (examples/ba/jacobian.expr)", { timeout: 60_000 }, () => {
   const block = (i: number) => {
     const c = args.obs[2 * i];
     const m = args.obs[2 * i + 1];

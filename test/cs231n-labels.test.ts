@@ -16,7 +16,7 @@ import { assertClose, load } from "./support/load.js";
 const source = (name: string) => readFileSync(join(ROOT, "examples", "cs231n", `${name}.expr`), "utf8");
 const data = makeSpiral();
 
-describe("the two-layer net with integer labels (twolayer-labels.expr)", () => {
+describe("the two-layer net with integer labels (twolayer-labels.expr)", { timeout: 60_000 }, () => {
   it("reads y as the course does: loss and gradient equal the one-hot form's at a trained-looking point", async () => {
     const { module: labels } = await load(source("twolayer-labels"), { filename: "twolayer-labels.expr" });
     const { module: hot } = await load(source("twolayer-onehot"), { filename: "twolayer-onehot.expr" });

@@ -25,7 +25,7 @@ function differences(f: () => number, v: Float64Array, elements: number[]): numb
   });
 }
 
-describe("a cloth over a triangle list (examples/mesh/cloth.expr)", () => {
+describe("a cloth over a triangle list (examples/mesh/cloth.expr)", { timeout: 60_000 }, () => {
   const n = 20;
   const spacing = 0.1;
   const next = rng(31);

@@ -100,78 +100,74 @@ function lossSeed(seed) {
   return s;
 }
 
-const buf112 = new Float64Array(350273);
-const buf117 = new Float64Array(95529);
-const buf120 = new Float64Array(31843);
-const buf123 = new Float64Array(31843);
-const buf125 = new Float64Array(95529);
+const buf102 = new Float64Array(350273);
+const buf107 = new Float64Array(95529);
+const buf110 = new Float64Array(31843);
+const buf111 = new Float64Array(31843);
+const buf112 = new Float64Array(31843);
+const buf116 = new Float64Array(95529);
 const buf128 = new Float64Array(31843);
-const buf130 = new Float64Array(31843);
 const buf131 = new Float64Array(31843);
-const buf132 = new Float64Array(31843);
-const buf136 = new Float64Array(95529);
-const buf148 = new Float64Array(31843);
-const buf151 = new Float64Array(31843);
-const buf152 = new Float64Array(95529);
-const buf154 = new Float64Array(31843);
-const buf159 = new Float64Array(31843);
-const buf160 = new Float64Array(31843);
-const buf161 = new Float64Array(31843);
-const buf173 = new Float64Array(31843);
-const buf176 = new Float64Array(31843);
-const buf177 = new Float64Array(95529);
-const buf181 = new Float64Array(95529);
-const buf185 = new Float64Array(63686);
-const buf188 = new Float64Array(31843);
-const buf192 = new Float64Array(31843);
-const buf194 = new Float64Array(31843);
-const buf196 = new Float64Array(63686);
-const buf202 = new Float64Array(63686);
+const buf132 = new Float64Array(95529);
+const buf134 = new Float64Array(31843);
+const buf139 = new Float64Array(31843);
+const buf140 = new Float64Array(31843);
+const buf141 = new Float64Array(31843);
+const buf153 = new Float64Array(31843);
+const buf156 = new Float64Array(31843);
+const buf157 = new Float64Array(95529);
+const buf161 = new Float64Array(95529);
+const buf165 = new Float64Array(63686);
+const buf168 = new Float64Array(31843);
+const buf172 = new Float64Array(31843);
+const buf174 = new Float64Array(31843);
+const buf176 = new Float64Array(63686);
+const buf182 = new Float64Array(63686);
+const buf184 = new Float64Array(63686);
+const buf189 = new Float64Array(31843);
+const buf199 = new Float64Array(63686);
+const buf200 = new Float64Array(63686);
+const buf201 = new Float64Array(63686);
+const buf203 = new Float64Array(63686);
 const buf204 = new Float64Array(63686);
-const buf209 = new Float64Array(31843);
-const buf219 = new Float64Array(63686);
+const buf206 = new Float64Array(63686);
+const buf207 = new Float64Array(31843);
+const buf208 = new Float64Array(31843);
+const buf211 = new Float64Array(31843);
+const buf218 = new Float64Array(63686);
 const buf220 = new Float64Array(63686);
-const buf221 = new Float64Array(63686);
-const buf223 = new Float64Array(63686);
-const buf224 = new Float64Array(63686);
-const buf226 = new Float64Array(63686);
-const buf227 = new Float64Array(31843);
-const buf228 = new Float64Array(31843);
-const buf231 = new Float64Array(31843);
-const buf238 = new Float64Array(63686);
-const buf240 = new Float64Array(63686);
-const buf245 = new Float64Array(95529);
-const buf246 = new Float64Array(95529);
-const buf247 = new Float64Array(95529);
-const buf248 = new Float64Array(95529);
+const buf225 = new Float64Array(95529);
+const buf226 = new Float64Array(95529);
+const buf227 = new Float64Array(95529);
+const buf228 = new Float64Array(95529);
+const buf232 = new Float64Array(31843);
+const buf237 = new Float64Array(31843);
+const buf242 = new Float64Array(31843);
+const buf247 = new Float64Array(31843);
+const buf248 = new Float64Array(31843);
+const buf249 = new Float64Array(31843);
+const buf251 = new Float64Array(95529);
 const buf252 = new Float64Array(31843);
-const buf257 = new Float64Array(31843);
-const buf262 = new Float64Array(31843);
-const buf267 = new Float64Array(31843);
-const buf268 = new Float64Array(31843);
-const buf269 = new Float64Array(31843);
-const buf271 = new Float64Array(95529);
-const buf272 = new Float64Array(31843);
-const buf273 = new Float64Array(31843);
-const buf279 = new Float64Array(95529);
-const buf280 = new Float64Array(95529);
-const buf281 = new Float64Array(31843);
-const buf283 = new Float64Array(95529);
+const buf253 = new Float64Array(31843);
+const buf259 = new Float64Array(95529);
+const buf260 = new Float64Array(95529);
+const buf261 = new Float64Array(31843);
+const buf263 = new Float64Array(95529);
+const buf284 = new Float64Array(31843);
+const buf287 = new Float64Array(31843);
+const buf290 = new Float64Array(31843);
+const buf295 = new Float64Array(95529);
+const buf296 = new Float64Array(95529);
+const buf301 = new Float64Array(95529);
+const buf303 = new Float64Array(95529);
 const buf304 = new Float64Array(31843);
-const buf307 = new Float64Array(31843);
-const buf310 = new Float64Array(31843);
-const buf315 = new Float64Array(95529);
-const buf316 = new Float64Array(95529);
-const buf321 = new Float64Array(95529);
-const buf323 = new Float64Array(95529);
-const buf324 = new Float64Array(31843);
-const buf329 = new Float64Array(31843);
-const buf337 = new Float64Array(31843);
-const buf350 = new Float64Array(95529);
-const buf351 = new Float64Array(95529);
-const buf353 = new Float64Array(95529);
-const buf355 = new Float64Array(350273);
-const buf359 = new Float64Array(31843);
+const buf309 = new Float64Array(31843);
+const buf313 = new Float64Array(31843);
+const buf318 = new Float64Array(95529);
+const buf319 = new Float64Array(95529);
+const buf322 = new Float64Array(95529);
+const buf324 = new Float64Array(350273);
+const buf328 = new Float64Array(31843);
 const backwardRegisters = new Float64Array(3);
 
 function scaleGradients(grad, s0) {
@@ -181,2156 +177,2004 @@ function scaleGradients(grad, s0) {
 }
 
 function backwardPart0(a0, a2, a3) {
+  const b102 = buf102;
+  const b107 = buf107;
+  const b110 = buf110;
+  const b111 = buf111;
   const b112 = buf112;
-  const b117 = buf117;
-  const b120 = buf120;
-  const b123 = buf123;
-  const b125 = buf125;
+  const b116 = buf116;
   const b128 = buf128;
-  const b130 = buf130;
   const b131 = buf131;
   const b132 = buf132;
-  const b136 = buf136;
-  const b148 = buf148;
-  const b151 = buf151;
-  const b152 = buf152;
-  const b154 = buf154;
-  const b159 = buf159;
-  const b160 = buf160;
+  const b134 = buf134;
+  const b139 = buf139;
+  const b140 = buf140;
+  const b141 = buf141;
+  const b153 = buf153;
+  const b156 = buf156;
+  const b157 = buf157;
   const b161 = buf161;
-  const b173 = buf173;
-  const b176 = buf176;
-  const b177 = buf177;
   backwardRegisters[0] = 0;
   backwardRegisters[1] = 0;
-  // ba.expr:27
+  // ba.expr:29
   for (let i = 0; i < 31843; i++) {
     const r0 = a0[i * 2];
     for (let j0 = 0; j0 < 8; j0 += 4) {
       {
         const j = j0;
-        b112[i * 11 + j] = a2[j + 11 * r0];
+        b102[i * 11 + j] = a2[j + 11 * r0];
       }
       {
         const j = j0 + 1;
-        b112[i * 11 + j] = a2[j + 11 * r0];
+        b102[i * 11 + j] = a2[j + 11 * r0];
       }
       {
         const j = j0 + 2;
-        b112[i * 11 + j] = a2[j + 11 * r0];
+        b102[i * 11 + j] = a2[j + 11 * r0];
       }
       {
         const j = j0 + 3;
-        b112[i * 11 + j] = a2[j + 11 * r0];
+        b102[i * 11 + j] = a2[j + 11 * r0];
       }
     }
     for (let j = 8; j < 11; j++) {
-      b112[i * 11 + j] = a2[j + 11 * r0];
+      b102[i * 11 + j] = a2[j + 11 * r0];
     }
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
       const a0_ix2p1 = a0[i * 2 + 1];
-      b117[i * 3] = (a3[3 * a0_ix2p1] - b112[i * 11 + 3]);
-      b117[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b112[i * 11 + 4]);
-      b117[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b112[i * 11 + 5]);
-      let t119r0 = 0;
-      const b112_ix11 = b112[i * 11];
-      t119r0 += (b112_ix11 * b112_ix11);
-      const b112_ix11p1 = b112[i * 11 + 1];
-      t119r0 += (b112_ix11p1 * b112_ix11p1);
-      const b112_ix11p2 = b112[i * 11 + 2];
-      t119r0 += (b112_ix11p2 * b112_ix11p2);
-      const b119_i = t119r0;
-      b120[i] = (b119_i > 1e-30 ? 1 : 0);
-      let t122r0 = -Infinity;
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11));
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11p1));
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11p2));
-      const b122_i = t122r0;
-      const b123_i = b122_i;
-      b123[i] = b123_i;
-      b125[i * 3] = (b112_ix11 / b123_i);
-      b125[i * 3 + 1] = (b112_ix11p1 / b123_i);
-      b125[i * 3 + 2] = (b112_ix11p2 / b123_i);
+      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
+      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
+      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
+      let t109r0 = 0;
+      const b102_ix11 = b102[i * 11];
+      t109r0 += (b102_ix11 * b102_ix11);
+      const b102_ix11p1 = b102[i * 11 + 1];
+      t109r0 += (b102_ix11p1 * b102_ix11p1);
+      const b102_ix11p2 = b102[i * 11 + 2];
+      t109r0 += (b102_ix11p2 * b102_ix11p2);
+      const b109_i = t109r0;
+      const b110_i = Math.sqrt(b109_i);
+      b110[i] = b110_i;
+      b111[i] = (b110_i > 1e-15 ? 1 : 0);
+      b112[i] = Math.cos(b110_i);
+      b116[i * 3] = (b102_ix11 / b110_i);
+      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
+      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
     }
     {
       const i = i0 + 1;
       const a0_ix2p1 = a0[i * 2 + 1];
-      b117[i * 3] = (a3[3 * a0_ix2p1] - b112[i * 11 + 3]);
-      b117[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b112[i * 11 + 4]);
-      b117[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b112[i * 11 + 5]);
-      let t119r0 = 0;
-      const b112_ix11 = b112[i * 11];
-      t119r0 += (b112_ix11 * b112_ix11);
-      const b112_ix11p1 = b112[i * 11 + 1];
-      t119r0 += (b112_ix11p1 * b112_ix11p1);
-      const b112_ix11p2 = b112[i * 11 + 2];
-      t119r0 += (b112_ix11p2 * b112_ix11p2);
-      const b119_i = t119r0;
-      b120[i] = (b119_i > 1e-30 ? 1 : 0);
-      let t122r0 = -Infinity;
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11));
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11p1));
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11p2));
-      const b122_i = t122r0;
-      const b123_i = b122_i;
-      b123[i] = b123_i;
-      b125[i * 3] = (b112_ix11 / b123_i);
-      b125[i * 3 + 1] = (b112_ix11p1 / b123_i);
-      b125[i * 3 + 2] = (b112_ix11p2 / b123_i);
+      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
+      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
+      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
+      let t109r0 = 0;
+      const b102_ix11 = b102[i * 11];
+      t109r0 += (b102_ix11 * b102_ix11);
+      const b102_ix11p1 = b102[i * 11 + 1];
+      t109r0 += (b102_ix11p1 * b102_ix11p1);
+      const b102_ix11p2 = b102[i * 11 + 2];
+      t109r0 += (b102_ix11p2 * b102_ix11p2);
+      const b109_i = t109r0;
+      const b110_i = Math.sqrt(b109_i);
+      b110[i] = b110_i;
+      b111[i] = (b110_i > 1e-15 ? 1 : 0);
+      b112[i] = Math.cos(b110_i);
+      b116[i * 3] = (b102_ix11 / b110_i);
+      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
+      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
     }
     {
       const i = i0 + 2;
       const a0_ix2p1 = a0[i * 2 + 1];
-      b117[i * 3] = (a3[3 * a0_ix2p1] - b112[i * 11 + 3]);
-      b117[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b112[i * 11 + 4]);
-      b117[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b112[i * 11 + 5]);
-      let t119r0 = 0;
-      const b112_ix11 = b112[i * 11];
-      t119r0 += (b112_ix11 * b112_ix11);
-      const b112_ix11p1 = b112[i * 11 + 1];
-      t119r0 += (b112_ix11p1 * b112_ix11p1);
-      const b112_ix11p2 = b112[i * 11 + 2];
-      t119r0 += (b112_ix11p2 * b112_ix11p2);
-      const b119_i = t119r0;
-      b120[i] = (b119_i > 1e-30 ? 1 : 0);
-      let t122r0 = -Infinity;
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11));
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11p1));
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11p2));
-      const b122_i = t122r0;
-      const b123_i = b122_i;
-      b123[i] = b123_i;
-      b125[i * 3] = (b112_ix11 / b123_i);
-      b125[i * 3 + 1] = (b112_ix11p1 / b123_i);
-      b125[i * 3 + 2] = (b112_ix11p2 / b123_i);
+      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
+      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
+      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
+      let t109r0 = 0;
+      const b102_ix11 = b102[i * 11];
+      t109r0 += (b102_ix11 * b102_ix11);
+      const b102_ix11p1 = b102[i * 11 + 1];
+      t109r0 += (b102_ix11p1 * b102_ix11p1);
+      const b102_ix11p2 = b102[i * 11 + 2];
+      t109r0 += (b102_ix11p2 * b102_ix11p2);
+      const b109_i = t109r0;
+      const b110_i = Math.sqrt(b109_i);
+      b110[i] = b110_i;
+      b111[i] = (b110_i > 1e-15 ? 1 : 0);
+      b112[i] = Math.cos(b110_i);
+      b116[i * 3] = (b102_ix11 / b110_i);
+      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
+      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
     }
     {
       const i = i0 + 3;
       const a0_ix2p1 = a0[i * 2 + 1];
-      b117[i * 3] = (a3[3 * a0_ix2p1] - b112[i * 11 + 3]);
-      b117[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b112[i * 11 + 4]);
-      b117[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b112[i * 11 + 5]);
-      let t119r0 = 0;
-      const b112_ix11 = b112[i * 11];
-      t119r0 += (b112_ix11 * b112_ix11);
-      const b112_ix11p1 = b112[i * 11 + 1];
-      t119r0 += (b112_ix11p1 * b112_ix11p1);
-      const b112_ix11p2 = b112[i * 11 + 2];
-      t119r0 += (b112_ix11p2 * b112_ix11p2);
-      const b119_i = t119r0;
-      b120[i] = (b119_i > 1e-30 ? 1 : 0);
-      let t122r0 = -Infinity;
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11));
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11p1));
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11p2));
-      const b122_i = t122r0;
-      const b123_i = b122_i;
-      b123[i] = b123_i;
-      b125[i * 3] = (b112_ix11 / b123_i);
-      b125[i * 3 + 1] = (b112_ix11p1 / b123_i);
-      b125[i * 3 + 2] = (b112_ix11p2 / b123_i);
+      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
+      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
+      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
+      let t109r0 = 0;
+      const b102_ix11 = b102[i * 11];
+      t109r0 += (b102_ix11 * b102_ix11);
+      const b102_ix11p1 = b102[i * 11 + 1];
+      t109r0 += (b102_ix11p1 * b102_ix11p1);
+      const b102_ix11p2 = b102[i * 11 + 2];
+      t109r0 += (b102_ix11p2 * b102_ix11p2);
+      const b109_i = t109r0;
+      const b110_i = Math.sqrt(b109_i);
+      b110[i] = b110_i;
+      b111[i] = (b110_i > 1e-15 ? 1 : 0);
+      b112[i] = Math.cos(b110_i);
+      b116[i * 3] = (b102_ix11 / b110_i);
+      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
+      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
     }
   }
   for (let i = 31840; i < 31843; i++) {
     const a0_ix2p1 = a0[i * 2 + 1];
-    b117[i * 3] = (a3[3 * a0_ix2p1] - b112[i * 11 + 3]);
-    b117[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b112[i * 11 + 4]);
-    b117[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b112[i * 11 + 5]);
-    let t119r0 = 0;
-    const b112_ix11 = b112[i * 11];
-    t119r0 += (b112_ix11 * b112_ix11);
-    const b112_ix11p1 = b112[i * 11 + 1];
-    t119r0 += (b112_ix11p1 * b112_ix11p1);
-    const b112_ix11p2 = b112[i * 11 + 2];
-    t119r0 += (b112_ix11p2 * b112_ix11p2);
-    const b119_i = t119r0;
-    b120[i] = (b119_i > 1e-30 ? 1 : 0);
-    let t122r0 = -Infinity;
-    t122r0 = Math.max(t122r0, Math.abs(b112_ix11));
-    t122r0 = Math.max(t122r0, Math.abs(b112_ix11p1));
-    t122r0 = Math.max(t122r0, Math.abs(b112_ix11p2));
-    const b122_i = t122r0;
-    const b123_i = b122_i;
-    b123[i] = b123_i;
-    b125[i * 3] = (b112_ix11 / b123_i);
-    b125[i * 3 + 1] = (b112_ix11p1 / b123_i);
-    b125[i * 3 + 2] = (b112_ix11p2 / b123_i);
+    b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
+    b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
+    b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
+    let t109r0 = 0;
+    const b102_ix11 = b102[i * 11];
+    t109r0 += (b102_ix11 * b102_ix11);
+    const b102_ix11p1 = b102[i * 11 + 1];
+    t109r0 += (b102_ix11p1 * b102_ix11p1);
+    const b102_ix11p2 = b102[i * 11 + 2];
+    t109r0 += (b102_ix11p2 * b102_ix11p2);
+    const b109_i = t109r0;
+    const b110_i = Math.sqrt(b109_i);
+    b110[i] = b110_i;
+    b111[i] = (b110_i > 1e-15 ? 1 : 0);
+    b112[i] = Math.cos(b110_i);
+    b116[i * 3] = (b102_ix11 / b110_i);
+    b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
+    b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      let t127r0 = 0;
-      const b125_ix3 = b125[i * 3];
-      t127r0 += (b125_ix3 * b125_ix3);
-      const b125_ix3p1 = b125[i * 3 + 1];
-      t127r0 += (b125_ix3p1 * b125_ix3p1);
-      const b125_ix3p2 = b125[i * 3 + 2];
-      t127r0 += (b125_ix3p2 * b125_ix3p2);
-      const b127_i = t127r0;
-      const b128_i = Math.sqrt(b127_i);
-      b128[i] = b128_i;
-      const b123_i = b123[i];
-      const b130_i = b123_i > 0 ? 1 : 0;
-      b130[i] = b130_i;
-      const b131_i = b130_i !== 0 ? (b123_i * b128_i) : 0;
-      b131[i] = b131_i;
-      b132[i] = Math.cos(b131_i);
-      b136[i * 3] = (b112[i * 11] / b131_i);
-      b136[i * 3 + 1] = (b112[i * 11 + 1] / b131_i);
-      b136[i * 3 + 2] = (b112[i * 11 + 2] / b131_i);
+      const b116_ix3p1 = b116[i * 3 + 1];
+      const b107_ix3p2 = b107[i * 3 + 2];
+      const b116_ix3p2 = b116[i * 3 + 2];
+      const b107_ix3p1 = b107[i * 3 + 1];
+      const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
+      const b107_ix3 = b107[i * 3];
+      const b116_ix3 = b116[i * 3];
+      b128[i] = ((b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2));
+      b131[i] = ((b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3));
+      b132[i] = b125_i;
     }
     {
       const i = i0 + 1;
-      let t127r0 = 0;
-      const b125_ix3 = b125[i * 3];
-      t127r0 += (b125_ix3 * b125_ix3);
-      const b125_ix3p1 = b125[i * 3 + 1];
-      t127r0 += (b125_ix3p1 * b125_ix3p1);
-      const b125_ix3p2 = b125[i * 3 + 2];
-      t127r0 += (b125_ix3p2 * b125_ix3p2);
-      const b127_i = t127r0;
-      const b128_i = Math.sqrt(b127_i);
-      b128[i] = b128_i;
-      const b123_i = b123[i];
-      const b130_i = b123_i > 0 ? 1 : 0;
-      b130[i] = b130_i;
-      const b131_i = b130_i !== 0 ? (b123_i * b128_i) : 0;
-      b131[i] = b131_i;
-      b132[i] = Math.cos(b131_i);
-      b136[i * 3] = (b112[i * 11] / b131_i);
-      b136[i * 3 + 1] = (b112[i * 11 + 1] / b131_i);
-      b136[i * 3 + 2] = (b112[i * 11 + 2] / b131_i);
+      const b116_ix3p1 = b116[i * 3 + 1];
+      const b107_ix3p2 = b107[i * 3 + 2];
+      const b116_ix3p2 = b116[i * 3 + 2];
+      const b107_ix3p1 = b107[i * 3 + 1];
+      const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
+      const b107_ix3 = b107[i * 3];
+      const b116_ix3 = b116[i * 3];
+      b128[i] = ((b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2));
+      b131[i] = ((b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3));
+      b132[i] = b125_i;
     }
     {
       const i = i0 + 2;
-      let t127r0 = 0;
-      const b125_ix3 = b125[i * 3];
-      t127r0 += (b125_ix3 * b125_ix3);
-      const b125_ix3p1 = b125[i * 3 + 1];
-      t127r0 += (b125_ix3p1 * b125_ix3p1);
-      const b125_ix3p2 = b125[i * 3 + 2];
-      t127r0 += (b125_ix3p2 * b125_ix3p2);
-      const b127_i = t127r0;
-      const b128_i = Math.sqrt(b127_i);
-      b128[i] = b128_i;
-      const b123_i = b123[i];
-      const b130_i = b123_i > 0 ? 1 : 0;
-      b130[i] = b130_i;
-      const b131_i = b130_i !== 0 ? (b123_i * b128_i) : 0;
-      b131[i] = b131_i;
-      b132[i] = Math.cos(b131_i);
-      b136[i * 3] = (b112[i * 11] / b131_i);
-      b136[i * 3 + 1] = (b112[i * 11 + 1] / b131_i);
-      b136[i * 3 + 2] = (b112[i * 11 + 2] / b131_i);
+      const b116_ix3p1 = b116[i * 3 + 1];
+      const b107_ix3p2 = b107[i * 3 + 2];
+      const b116_ix3p2 = b116[i * 3 + 2];
+      const b107_ix3p1 = b107[i * 3 + 1];
+      const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
+      const b107_ix3 = b107[i * 3];
+      const b116_ix3 = b116[i * 3];
+      b128[i] = ((b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2));
+      b131[i] = ((b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3));
+      b132[i] = b125_i;
     }
     {
       const i = i0 + 3;
-      let t127r0 = 0;
-      const b125_ix3 = b125[i * 3];
-      t127r0 += (b125_ix3 * b125_ix3);
-      const b125_ix3p1 = b125[i * 3 + 1];
-      t127r0 += (b125_ix3p1 * b125_ix3p1);
-      const b125_ix3p2 = b125[i * 3 + 2];
-      t127r0 += (b125_ix3p2 * b125_ix3p2);
-      const b127_i = t127r0;
-      const b128_i = Math.sqrt(b127_i);
-      b128[i] = b128_i;
-      const b123_i = b123[i];
-      const b130_i = b123_i > 0 ? 1 : 0;
-      b130[i] = b130_i;
-      const b131_i = b130_i !== 0 ? (b123_i * b128_i) : 0;
-      b131[i] = b131_i;
-      b132[i] = Math.cos(b131_i);
-      b136[i * 3] = (b112[i * 11] / b131_i);
-      b136[i * 3 + 1] = (b112[i * 11 + 1] / b131_i);
-      b136[i * 3 + 2] = (b112[i * 11 + 2] / b131_i);
+      const b116_ix3p1 = b116[i * 3 + 1];
+      const b107_ix3p2 = b107[i * 3 + 2];
+      const b116_ix3p2 = b116[i * 3 + 2];
+      const b107_ix3p1 = b107[i * 3 + 1];
+      const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
+      const b107_ix3 = b107[i * 3];
+      const b116_ix3 = b116[i * 3];
+      b128[i] = ((b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2));
+      b131[i] = ((b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3));
+      b132[i] = b125_i;
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    let t127r0 = 0;
-    const b125_ix3 = b125[i * 3];
-    t127r0 += (b125_ix3 * b125_ix3);
-    const b125_ix3p1 = b125[i * 3 + 1];
-    t127r0 += (b125_ix3p1 * b125_ix3p1);
-    const b125_ix3p2 = b125[i * 3 + 2];
-    t127r0 += (b125_ix3p2 * b125_ix3p2);
-    const b127_i = t127r0;
-    const b128_i = Math.sqrt(b127_i);
-    b128[i] = b128_i;
-    const b123_i = b123[i];
-    const b130_i = b123_i > 0 ? 1 : 0;
-    b130[i] = b130_i;
-    const b131_i = b130_i !== 0 ? (b123_i * b128_i) : 0;
-    b131[i] = b131_i;
-    b132[i] = Math.cos(b131_i);
-    b136[i * 3] = (b112[i * 11] / b131_i);
-    b136[i * 3 + 1] = (b112[i * 11 + 1] / b131_i);
-    b136[i * 3 + 2] = (b112[i * 11 + 2] / b131_i);
+    const b116_ix3p1 = b116[i * 3 + 1];
+    const b107_ix3p2 = b107[i * 3 + 2];
+    const b116_ix3p2 = b116[i * 3 + 2];
+    const b107_ix3p1 = b107[i * 3 + 1];
+    const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
+    const b107_ix3 = b107[i * 3];
+    const b116_ix3 = b116[i * 3];
+    b128[i] = ((b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2));
+    b131[i] = ((b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3));
+    b132[i] = b125_i;
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      const b136_ix3p1 = b136[i * 3 + 1];
-      const b117_ix3p2 = b117[i * 3 + 2];
-      const b136_ix3p2 = b136[i * 3 + 2];
-      const b117_ix3p1 = b117[i * 3 + 1];
-      const b145_i = (b136_ix3p1 * b117_ix3p2) - (b136_ix3p2 * b117_ix3p1);
-      const b117_ix3 = b117[i * 3];
-      const b136_ix3 = b136[i * 3];
-      b148[i] = ((b136_ix3p2 * b117_ix3) - (b136_ix3 * b117_ix3p2));
-      b151[i] = ((b136_ix3 * b117_ix3p1) - (b136_ix3p1 * b117_ix3));
-      b152[i] = b145_i;
+      b132[i + 31843] = b128[i];
     }
     {
       const i = i0 + 1;
-      const b136_ix3p1 = b136[i * 3 + 1];
-      const b117_ix3p2 = b117[i * 3 + 2];
-      const b136_ix3p2 = b136[i * 3 + 2];
-      const b117_ix3p1 = b117[i * 3 + 1];
-      const b145_i = (b136_ix3p1 * b117_ix3p2) - (b136_ix3p2 * b117_ix3p1);
-      const b117_ix3 = b117[i * 3];
-      const b136_ix3 = b136[i * 3];
-      b148[i] = ((b136_ix3p2 * b117_ix3) - (b136_ix3 * b117_ix3p2));
-      b151[i] = ((b136_ix3 * b117_ix3p1) - (b136_ix3p1 * b117_ix3));
-      b152[i] = b145_i;
+      b132[i + 31843] = b128[i];
     }
     {
       const i = i0 + 2;
-      const b136_ix3p1 = b136[i * 3 + 1];
-      const b117_ix3p2 = b117[i * 3 + 2];
-      const b136_ix3p2 = b136[i * 3 + 2];
-      const b117_ix3p1 = b117[i * 3 + 1];
-      const b145_i = (b136_ix3p1 * b117_ix3p2) - (b136_ix3p2 * b117_ix3p1);
-      const b117_ix3 = b117[i * 3];
-      const b136_ix3 = b136[i * 3];
-      b148[i] = ((b136_ix3p2 * b117_ix3) - (b136_ix3 * b117_ix3p2));
-      b151[i] = ((b136_ix3 * b117_ix3p1) - (b136_ix3p1 * b117_ix3));
-      b152[i] = b145_i;
+      b132[i + 31843] = b128[i];
     }
     {
       const i = i0 + 3;
-      const b136_ix3p1 = b136[i * 3 + 1];
-      const b117_ix3p2 = b117[i * 3 + 2];
-      const b136_ix3p2 = b136[i * 3 + 2];
-      const b117_ix3p1 = b117[i * 3 + 1];
-      const b145_i = (b136_ix3p1 * b117_ix3p2) - (b136_ix3p2 * b117_ix3p1);
-      const b117_ix3 = b117[i * 3];
-      const b136_ix3 = b136[i * 3];
-      b148[i] = ((b136_ix3p2 * b117_ix3) - (b136_ix3 * b117_ix3p2));
-      b151[i] = ((b136_ix3 * b117_ix3p1) - (b136_ix3p1 * b117_ix3));
-      b152[i] = b145_i;
+      b132[i + 31843] = b128[i];
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    const b136_ix3p1 = b136[i * 3 + 1];
-    const b117_ix3p2 = b117[i * 3 + 2];
-    const b136_ix3p2 = b136[i * 3 + 2];
-    const b117_ix3p1 = b117[i * 3 + 1];
-    const b145_i = (b136_ix3p1 * b117_ix3p2) - (b136_ix3p2 * b117_ix3p1);
-    const b117_ix3 = b117[i * 3];
-    const b136_ix3 = b136[i * 3];
-    b148[i] = ((b136_ix3p2 * b117_ix3) - (b136_ix3 * b117_ix3p2));
-    b151[i] = ((b136_ix3 * b117_ix3p1) - (b136_ix3p1 * b117_ix3));
-    b152[i] = b145_i;
+    b132[i + 31843] = b128[i];
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      b152[i + 31843] = b148[i];
+      b132[i + 63686] = b131[i];
+      b134[i] = Math.sin(b110[i]);
+      let t139r0 = 0;
+      const b107_ix3 = b107[i * 3];
+      t139r0 += (b107_ix3 * b116[i * 3]);
+      const b107_ix3p1 = b107[i * 3 + 1];
+      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
+      const b107_ix3p2 = b107[i * 3 + 2];
+      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
+      const b139_i = t139r0;
+      b139[i] = b139_i;
+      const b140_i = 1 - b112[i];
+      b140[i] = b140_i;
+      b141[i] = (b139_i * b140_i);
+      const b102_ix11p1 = b102[i * 11 + 1];
+      const b102_ix11p2 = b102[i * 11 + 2];
+      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
+      const b102_ix11 = b102[i * 11];
+      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
+      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
+      b157[i] = b150_i;
     }
     {
       const i = i0 + 1;
-      b152[i + 31843] = b148[i];
+      b132[i + 63686] = b131[i];
+      b134[i] = Math.sin(b110[i]);
+      let t139r0 = 0;
+      const b107_ix3 = b107[i * 3];
+      t139r0 += (b107_ix3 * b116[i * 3]);
+      const b107_ix3p1 = b107[i * 3 + 1];
+      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
+      const b107_ix3p2 = b107[i * 3 + 2];
+      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
+      const b139_i = t139r0;
+      b139[i] = b139_i;
+      const b140_i = 1 - b112[i];
+      b140[i] = b140_i;
+      b141[i] = (b139_i * b140_i);
+      const b102_ix11p1 = b102[i * 11 + 1];
+      const b102_ix11p2 = b102[i * 11 + 2];
+      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
+      const b102_ix11 = b102[i * 11];
+      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
+      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
+      b157[i] = b150_i;
     }
     {
       const i = i0 + 2;
-      b152[i + 31843] = b148[i];
+      b132[i + 63686] = b131[i];
+      b134[i] = Math.sin(b110[i]);
+      let t139r0 = 0;
+      const b107_ix3 = b107[i * 3];
+      t139r0 += (b107_ix3 * b116[i * 3]);
+      const b107_ix3p1 = b107[i * 3 + 1];
+      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
+      const b107_ix3p2 = b107[i * 3 + 2];
+      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
+      const b139_i = t139r0;
+      b139[i] = b139_i;
+      const b140_i = 1 - b112[i];
+      b140[i] = b140_i;
+      b141[i] = (b139_i * b140_i);
+      const b102_ix11p1 = b102[i * 11 + 1];
+      const b102_ix11p2 = b102[i * 11 + 2];
+      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
+      const b102_ix11 = b102[i * 11];
+      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
+      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
+      b157[i] = b150_i;
     }
     {
       const i = i0 + 3;
-      b152[i + 31843] = b148[i];
+      b132[i + 63686] = b131[i];
+      b134[i] = Math.sin(b110[i]);
+      let t139r0 = 0;
+      const b107_ix3 = b107[i * 3];
+      t139r0 += (b107_ix3 * b116[i * 3]);
+      const b107_ix3p1 = b107[i * 3 + 1];
+      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
+      const b107_ix3p2 = b107[i * 3 + 2];
+      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
+      const b139_i = t139r0;
+      b139[i] = b139_i;
+      const b140_i = 1 - b112[i];
+      b140[i] = b140_i;
+      b141[i] = (b139_i * b140_i);
+      const b102_ix11p1 = b102[i * 11 + 1];
+      const b102_ix11p2 = b102[i * 11 + 2];
+      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
+      const b102_ix11 = b102[i * 11];
+      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
+      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
+      b157[i] = b150_i;
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    b152[i + 31843] = b148[i];
+    b132[i + 63686] = b131[i];
+    b134[i] = Math.sin(b110[i]);
+    let t139r0 = 0;
+    const b107_ix3 = b107[i * 3];
+    t139r0 += (b107_ix3 * b116[i * 3]);
+    const b107_ix3p1 = b107[i * 3 + 1];
+    t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
+    const b107_ix3p2 = b107[i * 3 + 2];
+    t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
+    const b139_i = t139r0;
+    b139[i] = b139_i;
+    const b140_i = 1 - b112[i];
+    b140[i] = b140_i;
+    b141[i] = (b139_i * b140_i);
+    const b102_ix11p1 = b102[i * 11 + 1];
+    const b102_ix11p2 = b102[i * 11 + 2];
+    const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
+    const b102_ix11 = b102[i * 11];
+    b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
+    b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
+    b157[i] = b150_i;
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      b152[i + 63686] = b151[i];
-      b154[i] = Math.sin(b131[i]);
-      let t159r0 = 0;
-      const b117_ix3 = b117[i * 3];
-      t159r0 += (b117_ix3 * b136[i * 3]);
-      const b117_ix3p1 = b117[i * 3 + 1];
-      t159r0 += (b117_ix3p1 * b136[i * 3 + 1]);
-      const b117_ix3p2 = b117[i * 3 + 2];
-      t159r0 += (b117_ix3p2 * b136[i * 3 + 2]);
-      const b159_i = t159r0;
-      b159[i] = b159_i;
-      const b160_i = 1 - b132[i];
-      b160[i] = b160_i;
-      b161[i] = (b159_i * b160_i);
-      const b112_ix11p1 = b112[i * 11 + 1];
-      const b112_ix11p2 = b112[i * 11 + 2];
-      const b170_i = (b117_ix3p2 * b112_ix11p1) - (b117_ix3p1 * b112_ix11p2);
-      const b112_ix11 = b112[i * 11];
-      b173[i] = ((b117_ix3 * b112_ix11p2) - (b117_ix3p2 * b112_ix11));
-      b176[i] = ((b117_ix3p1 * b112_ix11) - (b117_ix3 * b112_ix11p1));
-      b177[i] = b170_i;
+      b157[i + 31843] = b153[i];
     }
     {
       const i = i0 + 1;
-      b152[i + 63686] = b151[i];
-      b154[i] = Math.sin(b131[i]);
-      let t159r0 = 0;
-      const b117_ix3 = b117[i * 3];
-      t159r0 += (b117_ix3 * b136[i * 3]);
-      const b117_ix3p1 = b117[i * 3 + 1];
-      t159r0 += (b117_ix3p1 * b136[i * 3 + 1]);
-      const b117_ix3p2 = b117[i * 3 + 2];
-      t159r0 += (b117_ix3p2 * b136[i * 3 + 2]);
-      const b159_i = t159r0;
-      b159[i] = b159_i;
-      const b160_i = 1 - b132[i];
-      b160[i] = b160_i;
-      b161[i] = (b159_i * b160_i);
-      const b112_ix11p1 = b112[i * 11 + 1];
-      const b112_ix11p2 = b112[i * 11 + 2];
-      const b170_i = (b117_ix3p2 * b112_ix11p1) - (b117_ix3p1 * b112_ix11p2);
-      const b112_ix11 = b112[i * 11];
-      b173[i] = ((b117_ix3 * b112_ix11p2) - (b117_ix3p2 * b112_ix11));
-      b176[i] = ((b117_ix3p1 * b112_ix11) - (b117_ix3 * b112_ix11p1));
-      b177[i] = b170_i;
+      b157[i + 31843] = b153[i];
     }
     {
       const i = i0 + 2;
-      b152[i + 63686] = b151[i];
-      b154[i] = Math.sin(b131[i]);
-      let t159r0 = 0;
-      const b117_ix3 = b117[i * 3];
-      t159r0 += (b117_ix3 * b136[i * 3]);
-      const b117_ix3p1 = b117[i * 3 + 1];
-      t159r0 += (b117_ix3p1 * b136[i * 3 + 1]);
-      const b117_ix3p2 = b117[i * 3 + 2];
-      t159r0 += (b117_ix3p2 * b136[i * 3 + 2]);
-      const b159_i = t159r0;
-      b159[i] = b159_i;
-      const b160_i = 1 - b132[i];
-      b160[i] = b160_i;
-      b161[i] = (b159_i * b160_i);
-      const b112_ix11p1 = b112[i * 11 + 1];
-      const b112_ix11p2 = b112[i * 11 + 2];
-      const b170_i = (b117_ix3p2 * b112_ix11p1) - (b117_ix3p1 * b112_ix11p2);
-      const b112_ix11 = b112[i * 11];
-      b173[i] = ((b117_ix3 * b112_ix11p2) - (b117_ix3p2 * b112_ix11));
-      b176[i] = ((b117_ix3p1 * b112_ix11) - (b117_ix3 * b112_ix11p1));
-      b177[i] = b170_i;
+      b157[i + 31843] = b153[i];
     }
     {
       const i = i0 + 3;
-      b152[i + 63686] = b151[i];
-      b154[i] = Math.sin(b131[i]);
-      let t159r0 = 0;
-      const b117_ix3 = b117[i * 3];
-      t159r0 += (b117_ix3 * b136[i * 3]);
-      const b117_ix3p1 = b117[i * 3 + 1];
-      t159r0 += (b117_ix3p1 * b136[i * 3 + 1]);
-      const b117_ix3p2 = b117[i * 3 + 2];
-      t159r0 += (b117_ix3p2 * b136[i * 3 + 2]);
-      const b159_i = t159r0;
-      b159[i] = b159_i;
-      const b160_i = 1 - b132[i];
-      b160[i] = b160_i;
-      b161[i] = (b159_i * b160_i);
-      const b112_ix11p1 = b112[i * 11 + 1];
-      const b112_ix11p2 = b112[i * 11 + 2];
-      const b170_i = (b117_ix3p2 * b112_ix11p1) - (b117_ix3p1 * b112_ix11p2);
-      const b112_ix11 = b112[i * 11];
-      b173[i] = ((b117_ix3 * b112_ix11p2) - (b117_ix3p2 * b112_ix11));
-      b176[i] = ((b117_ix3p1 * b112_ix11) - (b117_ix3 * b112_ix11p1));
-      b177[i] = b170_i;
+      b157[i + 31843] = b153[i];
+    }
+  }
+  for (let i = 31840; i < 31843; i++) {
+    b157[i + 31843] = b153[i];
+  }
+  for (let i0 = 0; i0 < 31840; i0 += 4) {
+    {
+      const i = i0;
+      b157[i + 63686] = b156[i];
+    }
+    {
+      const i = i0 + 1;
+      b157[i + 63686] = b156[i];
+    }
+    {
+      const i = i0 + 2;
+      b157[i + 63686] = b156[i];
+    }
+    {
+      const i = i0 + 3;
+      b157[i + 63686] = b156[i];
+    }
+  }
+  for (let i = 31840; i < 31843; i++) {
+    b157[i + 63686] = b156[i];
+  }
+  for (let i0 = 0; i0 < 31840; i0 += 4) {
+    {
+      const i = i0;
+      const b111_i = b111[i];
+      const b107_ix3 = b107[i * 3];
+      const b112_i = b112[i];
+      const b134_i = b134[i];
+      const b141_i = b141[i];
+      b161[i * 3] = (b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]));
+      const b107_ix3p1 = b107[i * 3 + 1];
+      b161[i * 3 + 1] = (b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]));
+      const b107_ix3p2 = b107[i * 3 + 2];
+      b161[i * 3 + 2] = (b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]));
+    }
+    {
+      const i = i0 + 1;
+      const b111_i = b111[i];
+      const b107_ix3 = b107[i * 3];
+      const b112_i = b112[i];
+      const b134_i = b134[i];
+      const b141_i = b141[i];
+      b161[i * 3] = (b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]));
+      const b107_ix3p1 = b107[i * 3 + 1];
+      b161[i * 3 + 1] = (b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]));
+      const b107_ix3p2 = b107[i * 3 + 2];
+      b161[i * 3 + 2] = (b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]));
+    }
+    {
+      const i = i0 + 2;
+      const b111_i = b111[i];
+      const b107_ix3 = b107[i * 3];
+      const b112_i = b112[i];
+      const b134_i = b134[i];
+      const b141_i = b141[i];
+      b161[i * 3] = (b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]));
+      const b107_ix3p1 = b107[i * 3 + 1];
+      b161[i * 3 + 1] = (b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]));
+      const b107_ix3p2 = b107[i * 3 + 2];
+      b161[i * 3 + 2] = (b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]));
+    }
+    {
+      const i = i0 + 3;
+      const b111_i = b111[i];
+      const b107_ix3 = b107[i * 3];
+      const b112_i = b112[i];
+      const b134_i = b134[i];
+      const b141_i = b141[i];
+      b161[i * 3] = (b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]));
+      const b107_ix3p1 = b107[i * 3 + 1];
+      b161[i * 3 + 1] = (b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]));
+      const b107_ix3p2 = b107[i * 3 + 2];
+      b161[i * 3 + 2] = (b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]));
     }
   }
 }
 
 function backwardPart1(a1, a4) {
+  const b102 = buf102;
+  const b107 = buf107;
+  const b111 = buf111;
   const b112 = buf112;
-  const b117 = buf117;
-  const b120 = buf120;
-  const b131 = buf131;
+  const b116 = buf116;
   const b132 = buf132;
-  const b136 = buf136;
-  const b151 = buf151;
-  const b152 = buf152;
-  const b154 = buf154;
-  const b159 = buf159;
-  const b160 = buf160;
+  const b134 = buf134;
+  const b141 = buf141;
+  const b157 = buf157;
   const b161 = buf161;
-  const b173 = buf173;
+  const b165 = buf165;
+  const b168 = buf168;
+  const b172 = buf172;
+  const b174 = buf174;
   const b176 = buf176;
-  const b177 = buf177;
-  const b181 = buf181;
-  const b185 = buf185;
-  const b188 = buf188;
-  const b192 = buf192;
-  const b194 = buf194;
-  const b196 = buf196;
-  const b202 = buf202;
+  const b182 = buf182;
+  const b184 = buf184;
+  const b189 = buf189;
+  const b199 = buf199;
+  const b200 = buf200;
+  const b201 = buf201;
+  const b203 = buf203;
   const b204 = buf204;
-  const b209 = buf209;
-  const b219 = buf219;
-  const b220 = buf220;
-  const b221 = buf221;
+  const b206 = buf206;
+  const b207 = buf207;
+  const b208 = buf208;
+  const b211 = buf211;
+  const b218 = buf218;
   for (let i = 31840; i < 31843; i++) {
-    b152[i + 63686] = b151[i];
-    b154[i] = Math.sin(b131[i]);
-    let t159r0 = 0;
-    const b117_ix3 = b117[i * 3];
-    t159r0 += (b117_ix3 * b136[i * 3]);
-    const b117_ix3p1 = b117[i * 3 + 1];
-    t159r0 += (b117_ix3p1 * b136[i * 3 + 1]);
-    const b117_ix3p2 = b117[i * 3 + 2];
-    t159r0 += (b117_ix3p2 * b136[i * 3 + 2]);
-    const b159_i = t159r0;
-    b159[i] = b159_i;
-    const b160_i = 1 - b132[i];
-    b160[i] = b160_i;
-    b161[i] = (b159_i * b160_i);
-    const b112_ix11p1 = b112[i * 11 + 1];
-    const b112_ix11p2 = b112[i * 11 + 2];
-    const b170_i = (b117_ix3p2 * b112_ix11p1) - (b117_ix3p1 * b112_ix11p2);
-    const b112_ix11 = b112[i * 11];
-    b173[i] = ((b117_ix3 * b112_ix11p2) - (b117_ix3p2 * b112_ix11));
-    b176[i] = ((b117_ix3p1 * b112_ix11) - (b117_ix3 * b112_ix11p1));
-    b177[i] = b170_i;
+    const b111_i = b111[i];
+    const b107_ix3 = b107[i * 3];
+    const b112_i = b112[i];
+    const b134_i = b134[i];
+    const b141_i = b141[i];
+    b161[i * 3] = (b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]));
+    const b107_ix3p1 = b107[i * 3 + 1];
+    b161[i * 3 + 1] = (b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]));
+    const b107_ix3p2 = b107[i * 3 + 2];
+    b161[i * 3 + 2] = (b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]));
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      b177[i + 31843] = b173[i];
+      const b161_ix3p2 = b161[i * 3 + 2];
+      b165[i * 2] = (b161[i * 3] / b161_ix3p2);
+      b165[i * 2 + 1] = (b161[i * 3 + 1] / b161_ix3p2);
     }
     {
       const i = i0 + 1;
-      b177[i + 31843] = b173[i];
+      const b161_ix3p2 = b161[i * 3 + 2];
+      b165[i * 2] = (b161[i * 3] / b161_ix3p2);
+      b165[i * 2 + 1] = (b161[i * 3 + 1] / b161_ix3p2);
     }
     {
       const i = i0 + 2;
-      b177[i + 31843] = b173[i];
+      const b161_ix3p2 = b161[i * 3 + 2];
+      b165[i * 2] = (b161[i * 3] / b161_ix3p2);
+      b165[i * 2 + 1] = (b161[i * 3 + 1] / b161_ix3p2);
     }
     {
       const i = i0 + 3;
-      b177[i + 31843] = b173[i];
+      const b161_ix3p2 = b161[i * 3 + 2];
+      b165[i * 2] = (b161[i * 3] / b161_ix3p2);
+      b165[i * 2 + 1] = (b161[i * 3 + 1] / b161_ix3p2);
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    b177[i + 31843] = b173[i];
+    const b161_ix3p2 = b161[i * 3 + 2];
+    b165[i * 2] = (b161[i * 3] / b161_ix3p2);
+    b165[i * 2 + 1] = (b161[i * 3 + 1] / b161_ix3p2);
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      b177[i + 63686] = b176[i];
+      let t168r0 = 0;
+      const b165_ix2 = b165[i * 2];
+      t168r0 += (b165_ix2 * b165_ix2);
+      const b165_ix2p1 = b165[i * 2 + 1];
+      t168r0 += (b165_ix2p1 * b165_ix2p1);
+      const b168_i = t168r0;
+      b168[i] = b168_i;
+      const b172_i = b168_i * b168_i;
+      b172[i] = b172_i;
+      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * b172_i);
+      b174[i] = b174_i;
+      b176[i * 2] = (b165_ix2 * b174_i);
+      b176[i * 2 + 1] = (b165_ix2p1 * b174_i);
     }
     {
       const i = i0 + 1;
-      b177[i + 63686] = b176[i];
+      let t168r0 = 0;
+      const b165_ix2 = b165[i * 2];
+      t168r0 += (b165_ix2 * b165_ix2);
+      const b165_ix2p1 = b165[i * 2 + 1];
+      t168r0 += (b165_ix2p1 * b165_ix2p1);
+      const b168_i = t168r0;
+      b168[i] = b168_i;
+      const b172_i = b168_i * b168_i;
+      b172[i] = b172_i;
+      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * b172_i);
+      b174[i] = b174_i;
+      b176[i * 2] = (b165_ix2 * b174_i);
+      b176[i * 2 + 1] = (b165_ix2p1 * b174_i);
     }
     {
       const i = i0 + 2;
-      b177[i + 63686] = b176[i];
+      let t168r0 = 0;
+      const b165_ix2 = b165[i * 2];
+      t168r0 += (b165_ix2 * b165_ix2);
+      const b165_ix2p1 = b165[i * 2 + 1];
+      t168r0 += (b165_ix2p1 * b165_ix2p1);
+      const b168_i = t168r0;
+      b168[i] = b168_i;
+      const b172_i = b168_i * b168_i;
+      b172[i] = b172_i;
+      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * b172_i);
+      b174[i] = b174_i;
+      b176[i * 2] = (b165_ix2 * b174_i);
+      b176[i * 2 + 1] = (b165_ix2p1 * b174_i);
     }
     {
       const i = i0 + 3;
-      b177[i + 63686] = b176[i];
+      let t168r0 = 0;
+      const b165_ix2 = b165[i * 2];
+      t168r0 += (b165_ix2 * b165_ix2);
+      const b165_ix2p1 = b165[i * 2 + 1];
+      t168r0 += (b165_ix2p1 * b165_ix2p1);
+      const b168_i = t168r0;
+      b168[i] = b168_i;
+      const b172_i = b168_i * b168_i;
+      b172[i] = b172_i;
+      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * b172_i);
+      b174[i] = b174_i;
+      b176[i * 2] = (b165_ix2 * b174_i);
+      b176[i * 2 + 1] = (b165_ix2p1 * b174_i);
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    b177[i + 63686] = b176[i];
+    let t168r0 = 0;
+    const b165_ix2 = b165[i * 2];
+    t168r0 += (b165_ix2 * b165_ix2);
+    const b165_ix2p1 = b165[i * 2 + 1];
+    t168r0 += (b165_ix2p1 * b165_ix2p1);
+    const b168_i = t168r0;
+    b168[i] = b168_i;
+    const b172_i = b168_i * b168_i;
+    b172[i] = b172_i;
+    const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * b172_i);
+    b174[i] = b174_i;
+    b176[i * 2] = (b165_ix2 * b174_i);
+    b176[i * 2 + 1] = (b165_ix2p1 * b174_i);
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      const b120_i = b120[i];
-      const b117_ix3 = b117[i * 3];
-      const b132_i = b132[i];
-      const b154_i = b154[i];
-      const b161_i = b161[i];
-      b181[i * 3] = (b120_i !== 0 ? (((b117_ix3 * b132_i) + (b152[i] * b154_i)) + (b136[i * 3] * b161_i)) : (b117_ix3 + b177[i]));
-      const b117_ix3p1 = b117[i * 3 + 1];
-      b181[i * 3 + 1] = (b120_i !== 0 ? (((b117_ix3p1 * b132_i) + (b152[i + 31843] * b154_i)) + (b136[i * 3 + 1] * b161_i)) : (b117_ix3p1 + b177[i + 31843]));
-      const b117_ix3p2 = b117[i * 3 + 2];
-      b181[i * 3 + 2] = (b120_i !== 0 ? (((b117_ix3p2 * b132_i) + (b152[i + 63686] * b154_i)) + (b136[i * 3 + 2] * b161_i)) : (b117_ix3p2 + b177[i + 63686]));
+      const b102_ix11p6 = b102[i * 11 + 6];
+      b182[i * 2] = (((b176[i * 2] * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]);
+      b182[i * 2 + 1] = (((b176[i * 2 + 1] * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]);
     }
     {
       const i = i0 + 1;
-      const b120_i = b120[i];
-      const b117_ix3 = b117[i * 3];
-      const b132_i = b132[i];
-      const b154_i = b154[i];
-      const b161_i = b161[i];
-      b181[i * 3] = (b120_i !== 0 ? (((b117_ix3 * b132_i) + (b152[i] * b154_i)) + (b136[i * 3] * b161_i)) : (b117_ix3 + b177[i]));
-      const b117_ix3p1 = b117[i * 3 + 1];
-      b181[i * 3 + 1] = (b120_i !== 0 ? (((b117_ix3p1 * b132_i) + (b152[i + 31843] * b154_i)) + (b136[i * 3 + 1] * b161_i)) : (b117_ix3p1 + b177[i + 31843]));
-      const b117_ix3p2 = b117[i * 3 + 2];
-      b181[i * 3 + 2] = (b120_i !== 0 ? (((b117_ix3p2 * b132_i) + (b152[i + 63686] * b154_i)) + (b136[i * 3 + 2] * b161_i)) : (b117_ix3p2 + b177[i + 63686]));
+      const b102_ix11p6 = b102[i * 11 + 6];
+      b182[i * 2] = (((b176[i * 2] * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]);
+      b182[i * 2 + 1] = (((b176[i * 2 + 1] * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]);
     }
     {
       const i = i0 + 2;
-      const b120_i = b120[i];
-      const b117_ix3 = b117[i * 3];
-      const b132_i = b132[i];
-      const b154_i = b154[i];
-      const b161_i = b161[i];
-      b181[i * 3] = (b120_i !== 0 ? (((b117_ix3 * b132_i) + (b152[i] * b154_i)) + (b136[i * 3] * b161_i)) : (b117_ix3 + b177[i]));
-      const b117_ix3p1 = b117[i * 3 + 1];
-      b181[i * 3 + 1] = (b120_i !== 0 ? (((b117_ix3p1 * b132_i) + (b152[i + 31843] * b154_i)) + (b136[i * 3 + 1] * b161_i)) : (b117_ix3p1 + b177[i + 31843]));
-      const b117_ix3p2 = b117[i * 3 + 2];
-      b181[i * 3 + 2] = (b120_i !== 0 ? (((b117_ix3p2 * b132_i) + (b152[i + 63686] * b154_i)) + (b136[i * 3 + 2] * b161_i)) : (b117_ix3p2 + b177[i + 63686]));
+      const b102_ix11p6 = b102[i * 11 + 6];
+      b182[i * 2] = (((b176[i * 2] * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]);
+      b182[i * 2 + 1] = (((b176[i * 2 + 1] * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]);
     }
     {
       const i = i0 + 3;
-      const b120_i = b120[i];
-      const b117_ix3 = b117[i * 3];
-      const b132_i = b132[i];
-      const b154_i = b154[i];
-      const b161_i = b161[i];
-      b181[i * 3] = (b120_i !== 0 ? (((b117_ix3 * b132_i) + (b152[i] * b154_i)) + (b136[i * 3] * b161_i)) : (b117_ix3 + b177[i]));
-      const b117_ix3p1 = b117[i * 3 + 1];
-      b181[i * 3 + 1] = (b120_i !== 0 ? (((b117_ix3p1 * b132_i) + (b152[i + 31843] * b154_i)) + (b136[i * 3 + 1] * b161_i)) : (b117_ix3p1 + b177[i + 31843]));
-      const b117_ix3p2 = b117[i * 3 + 2];
-      b181[i * 3 + 2] = (b120_i !== 0 ? (((b117_ix3p2 * b132_i) + (b152[i + 63686] * b154_i)) + (b136[i * 3 + 2] * b161_i)) : (b117_ix3p2 + b177[i + 63686]));
+      const b102_ix11p6 = b102[i * 11 + 6];
+      b182[i * 2] = (((b176[i * 2] * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]);
+      b182[i * 2 + 1] = (((b176[i * 2 + 1] * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]);
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    const b120_i = b120[i];
-    const b117_ix3 = b117[i * 3];
-    const b132_i = b132[i];
-    const b154_i = b154[i];
-    const b161_i = b161[i];
-    b181[i * 3] = (b120_i !== 0 ? (((b117_ix3 * b132_i) + (b152[i] * b154_i)) + (b136[i * 3] * b161_i)) : (b117_ix3 + b177[i]));
-    const b117_ix3p1 = b117[i * 3 + 1];
-    b181[i * 3 + 1] = (b120_i !== 0 ? (((b117_ix3p1 * b132_i) + (b152[i + 31843] * b154_i)) + (b136[i * 3 + 1] * b161_i)) : (b117_ix3p1 + b177[i + 31843]));
-    const b117_ix3p2 = b117[i * 3 + 2];
-    b181[i * 3 + 2] = (b120_i !== 0 ? (((b117_ix3p2 * b132_i) + (b152[i + 63686] * b154_i)) + (b136[i * 3 + 2] * b161_i)) : (b117_ix3p2 + b177[i + 63686]));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b181_ix3p2 = b181[i * 3 + 2];
-      b185[i * 2] = (b181[i * 3] / b181_ix3p2);
-      b185[i * 2 + 1] = (b181[i * 3 + 1] / b181_ix3p2);
-    }
-    {
-      const i = i0 + 1;
-      const b181_ix3p2 = b181[i * 3 + 2];
-      b185[i * 2] = (b181[i * 3] / b181_ix3p2);
-      b185[i * 2 + 1] = (b181[i * 3 + 1] / b181_ix3p2);
-    }
-    {
-      const i = i0 + 2;
-      const b181_ix3p2 = b181[i * 3 + 2];
-      b185[i * 2] = (b181[i * 3] / b181_ix3p2);
-      b185[i * 2 + 1] = (b181[i * 3 + 1] / b181_ix3p2);
-    }
-    {
-      const i = i0 + 3;
-      const b181_ix3p2 = b181[i * 3 + 2];
-      b185[i * 2] = (b181[i * 3] / b181_ix3p2);
-      b185[i * 2 + 1] = (b181[i * 3 + 1] / b181_ix3p2);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b181_ix3p2 = b181[i * 3 + 2];
-    b185[i * 2] = (b181[i * 3] / b181_ix3p2);
-    b185[i * 2 + 1] = (b181[i * 3 + 1] / b181_ix3p2);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      let t188r0 = 0;
-      const b185_ix2 = b185[i * 2];
-      t188r0 += (b185_ix2 * b185_ix2);
-      const b185_ix2p1 = b185[i * 2 + 1];
-      t188r0 += (b185_ix2p1 * b185_ix2p1);
-      const b188_i = t188r0;
-      b188[i] = b188_i;
-      const b192_i = b188_i * b188_i;
-      b192[i] = b192_i;
-      const b194_i = (1 + (b112[i * 11 + 9] * b188_i)) + (b112[i * 11 + 10] * b192_i);
-      b194[i] = b194_i;
-      b196[i * 2] = (b185_ix2 * b194_i);
-      b196[i * 2 + 1] = (b185_ix2p1 * b194_i);
-    }
-    {
-      const i = i0 + 1;
-      let t188r0 = 0;
-      const b185_ix2 = b185[i * 2];
-      t188r0 += (b185_ix2 * b185_ix2);
-      const b185_ix2p1 = b185[i * 2 + 1];
-      t188r0 += (b185_ix2p1 * b185_ix2p1);
-      const b188_i = t188r0;
-      b188[i] = b188_i;
-      const b192_i = b188_i * b188_i;
-      b192[i] = b192_i;
-      const b194_i = (1 + (b112[i * 11 + 9] * b188_i)) + (b112[i * 11 + 10] * b192_i);
-      b194[i] = b194_i;
-      b196[i * 2] = (b185_ix2 * b194_i);
-      b196[i * 2 + 1] = (b185_ix2p1 * b194_i);
-    }
-    {
-      const i = i0 + 2;
-      let t188r0 = 0;
-      const b185_ix2 = b185[i * 2];
-      t188r0 += (b185_ix2 * b185_ix2);
-      const b185_ix2p1 = b185[i * 2 + 1];
-      t188r0 += (b185_ix2p1 * b185_ix2p1);
-      const b188_i = t188r0;
-      b188[i] = b188_i;
-      const b192_i = b188_i * b188_i;
-      b192[i] = b192_i;
-      const b194_i = (1 + (b112[i * 11 + 9] * b188_i)) + (b112[i * 11 + 10] * b192_i);
-      b194[i] = b194_i;
-      b196[i * 2] = (b185_ix2 * b194_i);
-      b196[i * 2 + 1] = (b185_ix2p1 * b194_i);
-    }
-    {
-      const i = i0 + 3;
-      let t188r0 = 0;
-      const b185_ix2 = b185[i * 2];
-      t188r0 += (b185_ix2 * b185_ix2);
-      const b185_ix2p1 = b185[i * 2 + 1];
-      t188r0 += (b185_ix2p1 * b185_ix2p1);
-      const b188_i = t188r0;
-      b188[i] = b188_i;
-      const b192_i = b188_i * b188_i;
-      b192[i] = b192_i;
-      const b194_i = (1 + (b112[i * 11 + 9] * b188_i)) + (b112[i * 11 + 10] * b192_i);
-      b194[i] = b194_i;
-      b196[i * 2] = (b185_ix2 * b194_i);
-      b196[i * 2 + 1] = (b185_ix2p1 * b194_i);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    let t188r0 = 0;
-    const b185_ix2 = b185[i * 2];
-    t188r0 += (b185_ix2 * b185_ix2);
-    const b185_ix2p1 = b185[i * 2 + 1];
-    t188r0 += (b185_ix2p1 * b185_ix2p1);
-    const b188_i = t188r0;
-    b188[i] = b188_i;
-    const b192_i = b188_i * b188_i;
-    b192[i] = b192_i;
-    const b194_i = (1 + (b112[i * 11 + 9] * b188_i)) + (b112[i * 11 + 10] * b192_i);
-    b194[i] = b194_i;
-    b196[i * 2] = (b185_ix2 * b194_i);
-    b196[i * 2 + 1] = (b185_ix2p1 * b194_i);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b112_ix11p6 = b112[i * 11 + 6];
-      b202[i * 2] = (((b196[i * 2] * b112_ix11p6) + b112[i * 11 + 7]) - a1[i * 2]);
-      b202[i * 2 + 1] = (((b196[i * 2 + 1] * b112_ix11p6) + b112[i * 11 + 8]) - a1[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 1;
-      const b112_ix11p6 = b112[i * 11 + 6];
-      b202[i * 2] = (((b196[i * 2] * b112_ix11p6) + b112[i * 11 + 7]) - a1[i * 2]);
-      b202[i * 2 + 1] = (((b196[i * 2 + 1] * b112_ix11p6) + b112[i * 11 + 8]) - a1[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 2;
-      const b112_ix11p6 = b112[i * 11 + 6];
-      b202[i * 2] = (((b196[i * 2] * b112_ix11p6) + b112[i * 11 + 7]) - a1[i * 2]);
-      b202[i * 2 + 1] = (((b196[i * 2 + 1] * b112_ix11p6) + b112[i * 11 + 8]) - a1[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 3;
-      const b112_ix11p6 = b112[i * 11 + 6];
-      b202[i * 2] = (((b196[i * 2] * b112_ix11p6) + b112[i * 11 + 7]) - a1[i * 2]);
-      b202[i * 2 + 1] = (((b196[i * 2 + 1] * b112_ix11p6) + b112[i * 11 + 8]) - a1[i * 2 + 1]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b112_ix11p6 = b112[i * 11 + 6];
-    b202[i * 2] = (((b196[i * 2] * b112_ix11p6) + b112[i * 11 + 7]) - a1[i * 2]);
-    b202[i * 2 + 1] = (((b196[i * 2 + 1] * b112_ix11p6) + b112[i * 11 + 8]) - a1[i * 2 + 1]);
+    const b102_ix11p6 = b102[i * 11 + 6];
+    b182[i * 2] = (((b176[i * 2] * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]);
+    b182[i * 2 + 1] = (((b176[i * 2 + 1] * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]);
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
       const a4_i = a4[i];
-      b204[i * 2] = (b202[i * 2] * a4_i);
-      b204[i * 2 + 1] = (b202[i * 2 + 1] * a4_i);
+      b184[i * 2] = (b182[i * 2] * a4_i);
+      b184[i * 2 + 1] = (b182[i * 2 + 1] * a4_i);
     }
     {
       const i = i0 + 1;
       const a4_i = a4[i];
-      b204[i * 2] = (b202[i * 2] * a4_i);
-      b204[i * 2 + 1] = (b202[i * 2 + 1] * a4_i);
+      b184[i * 2] = (b182[i * 2] * a4_i);
+      b184[i * 2 + 1] = (b182[i * 2 + 1] * a4_i);
     }
     {
       const i = i0 + 2;
       const a4_i = a4[i];
-      b204[i * 2] = (b202[i * 2] * a4_i);
-      b204[i * 2 + 1] = (b202[i * 2 + 1] * a4_i);
+      b184[i * 2] = (b182[i * 2] * a4_i);
+      b184[i * 2 + 1] = (b182[i * 2 + 1] * a4_i);
     }
     {
       const i = i0 + 3;
       const a4_i = a4[i];
-      b204[i * 2] = (b202[i * 2] * a4_i);
-      b204[i * 2 + 1] = (b202[i * 2 + 1] * a4_i);
+      b184[i * 2] = (b182[i * 2] * a4_i);
+      b184[i * 2 + 1] = (b182[i * 2 + 1] * a4_i);
     }
   }
   for (let i = 31840; i < 31843; i++) {
     const a4_i = a4[i];
-    b204[i * 2] = (b202[i * 2] * a4_i);
-    b204[i * 2 + 1] = (b202[i * 2 + 1] * a4_i);
+    b184[i * 2] = (b182[i * 2] * a4_i);
+    b184[i * 2 + 1] = (b182[i * 2 + 1] * a4_i);
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      let t206r0 = 0;
-      const b204_ix2 = b204[i * 2];
-      t206r0 += (b204_ix2 * b204_ix2);
-      const b204_ix2p1 = b204[i * 2 + 1];
-      t206r0 += (b204_ix2p1 * b204_ix2p1);
-      const b206_i = t206r0;
-      backwardRegisters[0] += b206_i;
+      let t186r0 = 0;
+      const b184_ix2 = b184[i * 2];
+      t186r0 += (b184_ix2 * b184_ix2);
+      const b184_ix2p1 = b184[i * 2 + 1];
+      t186r0 += (b184_ix2p1 * b184_ix2p1);
+      const b186_i = t186r0;
+      backwardRegisters[0] += b186_i;
       const a4_i = a4[i];
-      const b209_i = 1 - (a4_i * a4_i);
-      b209[i] = b209_i;
-      backwardRegisters[1] += (b209_i * b209_i);
-      b219[i * 2] = (2 * b204_ix2);
-      b219[i * 2 + 1] = (2 * b204_ix2p1);
+      const b189_i = 1 - (a4_i * a4_i);
+      b189[i] = b189_i;
+      backwardRegisters[1] += (b189_i * b189_i);
+      b199[i * 2] = (2 * b184_ix2);
+      b199[i * 2 + 1] = (2 * b184_ix2p1);
     }
     {
       const i = i0 + 1;
-      let t206r0 = 0;
-      const b204_ix2 = b204[i * 2];
-      t206r0 += (b204_ix2 * b204_ix2);
-      const b204_ix2p1 = b204[i * 2 + 1];
-      t206r0 += (b204_ix2p1 * b204_ix2p1);
-      const b206_i = t206r0;
-      backwardRegisters[0] += b206_i;
+      let t186r0 = 0;
+      const b184_ix2 = b184[i * 2];
+      t186r0 += (b184_ix2 * b184_ix2);
+      const b184_ix2p1 = b184[i * 2 + 1];
+      t186r0 += (b184_ix2p1 * b184_ix2p1);
+      const b186_i = t186r0;
+      backwardRegisters[0] += b186_i;
       const a4_i = a4[i];
-      const b209_i = 1 - (a4_i * a4_i);
-      b209[i] = b209_i;
-      backwardRegisters[1] += (b209_i * b209_i);
-      b219[i * 2] = (2 * b204_ix2);
-      b219[i * 2 + 1] = (2 * b204_ix2p1);
+      const b189_i = 1 - (a4_i * a4_i);
+      b189[i] = b189_i;
+      backwardRegisters[1] += (b189_i * b189_i);
+      b199[i * 2] = (2 * b184_ix2);
+      b199[i * 2 + 1] = (2 * b184_ix2p1);
     }
     {
       const i = i0 + 2;
-      let t206r0 = 0;
-      const b204_ix2 = b204[i * 2];
-      t206r0 += (b204_ix2 * b204_ix2);
-      const b204_ix2p1 = b204[i * 2 + 1];
-      t206r0 += (b204_ix2p1 * b204_ix2p1);
-      const b206_i = t206r0;
-      backwardRegisters[0] += b206_i;
+      let t186r0 = 0;
+      const b184_ix2 = b184[i * 2];
+      t186r0 += (b184_ix2 * b184_ix2);
+      const b184_ix2p1 = b184[i * 2 + 1];
+      t186r0 += (b184_ix2p1 * b184_ix2p1);
+      const b186_i = t186r0;
+      backwardRegisters[0] += b186_i;
       const a4_i = a4[i];
-      const b209_i = 1 - (a4_i * a4_i);
-      b209[i] = b209_i;
-      backwardRegisters[1] += (b209_i * b209_i);
-      b219[i * 2] = (2 * b204_ix2);
-      b219[i * 2 + 1] = (2 * b204_ix2p1);
+      const b189_i = 1 - (a4_i * a4_i);
+      b189[i] = b189_i;
+      backwardRegisters[1] += (b189_i * b189_i);
+      b199[i * 2] = (2 * b184_ix2);
+      b199[i * 2 + 1] = (2 * b184_ix2p1);
     }
     {
       const i = i0 + 3;
-      let t206r0 = 0;
-      const b204_ix2 = b204[i * 2];
-      t206r0 += (b204_ix2 * b204_ix2);
-      const b204_ix2p1 = b204[i * 2 + 1];
-      t206r0 += (b204_ix2p1 * b204_ix2p1);
-      const b206_i = t206r0;
-      backwardRegisters[0] += b206_i;
+      let t186r0 = 0;
+      const b184_ix2 = b184[i * 2];
+      t186r0 += (b184_ix2 * b184_ix2);
+      const b184_ix2p1 = b184[i * 2 + 1];
+      t186r0 += (b184_ix2p1 * b184_ix2p1);
+      const b186_i = t186r0;
+      backwardRegisters[0] += b186_i;
       const a4_i = a4[i];
-      const b209_i = 1 - (a4_i * a4_i);
-      b209[i] = b209_i;
-      backwardRegisters[1] += (b209_i * b209_i);
-      b219[i * 2] = (2 * b204_ix2);
-      b219[i * 2 + 1] = (2 * b204_ix2p1);
+      const b189_i = 1 - (a4_i * a4_i);
+      b189[i] = b189_i;
+      backwardRegisters[1] += (b189_i * b189_i);
+      b199[i * 2] = (2 * b184_ix2);
+      b199[i * 2 + 1] = (2 * b184_ix2p1);
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    let t206r0 = 0;
-    const b204_ix2 = b204[i * 2];
-    t206r0 += (b204_ix2 * b204_ix2);
-    const b204_ix2p1 = b204[i * 2 + 1];
-    t206r0 += (b204_ix2p1 * b204_ix2p1);
-    const b206_i = t206r0;
-    backwardRegisters[0] += b206_i;
+    let t186r0 = 0;
+    const b184_ix2 = b184[i * 2];
+    t186r0 += (b184_ix2 * b184_ix2);
+    const b184_ix2p1 = b184[i * 2 + 1];
+    t186r0 += (b184_ix2p1 * b184_ix2p1);
+    const b186_i = t186r0;
+    backwardRegisters[0] += b186_i;
     const a4_i = a4[i];
-    const b209_i = 1 - (a4_i * a4_i);
-    b209[i] = b209_i;
-    backwardRegisters[1] += (b209_i * b209_i);
-    b219[i * 2] = (2 * b204_ix2);
-    b219[i * 2 + 1] = (2 * b204_ix2p1);
+    const b189_i = 1 - (a4_i * a4_i);
+    b189[i] = b189_i;
+    backwardRegisters[1] += (b189_i * b189_i);
+    b199[i * 2] = (2 * b184_ix2);
+    b199[i * 2 + 1] = (2 * b184_ix2p1);
   }
   backwardRegisters[2] = (backwardRegisters[0] + backwardRegisters[1]);
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
       const a4_i = a4[i];
-      const b219_ix2 = b219[i * 2];
-      b220[i * 2] = (a4_i * b219_ix2);
-      const b219_ix2p1 = b219[i * 2 + 1];
-      b220[i * 2 + 1] = (a4_i * b219_ix2p1);
-      b221[i * 2] = (b202[i * 2] * b219_ix2);
-      b221[i * 2 + 1] = (b202[i * 2 + 1] * b219_ix2p1);
+      const b199_ix2 = b199[i * 2];
+      b200[i * 2] = (a4_i * b199_ix2);
+      const b199_ix2p1 = b199[i * 2 + 1];
+      b200[i * 2 + 1] = (a4_i * b199_ix2p1);
+      b201[i * 2] = (b182[i * 2] * b199_ix2);
+      b201[i * 2 + 1] = (b182[i * 2 + 1] * b199_ix2p1);
     }
     {
       const i = i0 + 1;
       const a4_i = a4[i];
-      const b219_ix2 = b219[i * 2];
-      b220[i * 2] = (a4_i * b219_ix2);
-      const b219_ix2p1 = b219[i * 2 + 1];
-      b220[i * 2 + 1] = (a4_i * b219_ix2p1);
-      b221[i * 2] = (b202[i * 2] * b219_ix2);
-      b221[i * 2 + 1] = (b202[i * 2 + 1] * b219_ix2p1);
+      const b199_ix2 = b199[i * 2];
+      b200[i * 2] = (a4_i * b199_ix2);
+      const b199_ix2p1 = b199[i * 2 + 1];
+      b200[i * 2 + 1] = (a4_i * b199_ix2p1);
+      b201[i * 2] = (b182[i * 2] * b199_ix2);
+      b201[i * 2 + 1] = (b182[i * 2 + 1] * b199_ix2p1);
     }
     {
       const i = i0 + 2;
       const a4_i = a4[i];
-      const b219_ix2 = b219[i * 2];
-      b220[i * 2] = (a4_i * b219_ix2);
-      const b219_ix2p1 = b219[i * 2 + 1];
-      b220[i * 2 + 1] = (a4_i * b219_ix2p1);
-      b221[i * 2] = (b202[i * 2] * b219_ix2);
-      b221[i * 2 + 1] = (b202[i * 2 + 1] * b219_ix2p1);
+      const b199_ix2 = b199[i * 2];
+      b200[i * 2] = (a4_i * b199_ix2);
+      const b199_ix2p1 = b199[i * 2 + 1];
+      b200[i * 2 + 1] = (a4_i * b199_ix2p1);
+      b201[i * 2] = (b182[i * 2] * b199_ix2);
+      b201[i * 2 + 1] = (b182[i * 2 + 1] * b199_ix2p1);
     }
     {
       const i = i0 + 3;
       const a4_i = a4[i];
-      const b219_ix2 = b219[i * 2];
-      b220[i * 2] = (a4_i * b219_ix2);
-      const b219_ix2p1 = b219[i * 2 + 1];
-      b220[i * 2 + 1] = (a4_i * b219_ix2p1);
-      b221[i * 2] = (b202[i * 2] * b219_ix2);
-      b221[i * 2 + 1] = (b202[i * 2 + 1] * b219_ix2p1);
+      const b199_ix2 = b199[i * 2];
+      b200[i * 2] = (a4_i * b199_ix2);
+      const b199_ix2p1 = b199[i * 2 + 1];
+      b200[i * 2 + 1] = (a4_i * b199_ix2p1);
+      b201[i * 2] = (b182[i * 2] * b199_ix2);
+      b201[i * 2 + 1] = (b182[i * 2 + 1] * b199_ix2p1);
+    }
+  }
+  for (let i = 31840; i < 31843; i++) {
+    const a4_i = a4[i];
+    const b199_ix2 = b199[i * 2];
+    b200[i * 2] = (a4_i * b199_ix2);
+    const b199_ix2p1 = b199[i * 2 + 1];
+    b200[i * 2 + 1] = (a4_i * b199_ix2p1);
+    b201[i * 2] = (b182[i * 2] * b199_ix2);
+    b201[i * 2 + 1] = (b182[i * 2 + 1] * b199_ix2p1);
+  }
+  for (let i0 = 0; i0 < 31840; i0 += 4) {
+    {
+      const i = i0;
+      const b102_ix11p6 = b102[i * 11 + 6];
+      const b200_ix2 = b200[i * 2];
+      b203[i * 2] = (b102_ix11p6 * b200_ix2);
+      const b200_ix2p1 = b200[i * 2 + 1];
+      b203[i * 2 + 1] = (b102_ix11p6 * b200_ix2p1);
+      b204[i * 2] = (b176[i * 2] * b200_ix2);
+      b204[i * 2 + 1] = (b176[i * 2 + 1] * b200_ix2p1);
+    }
+    {
+      const i = i0 + 1;
+      const b102_ix11p6 = b102[i * 11 + 6];
+      const b200_ix2 = b200[i * 2];
+      b203[i * 2] = (b102_ix11p6 * b200_ix2);
+      const b200_ix2p1 = b200[i * 2 + 1];
+      b203[i * 2 + 1] = (b102_ix11p6 * b200_ix2p1);
+      b204[i * 2] = (b176[i * 2] * b200_ix2);
+      b204[i * 2 + 1] = (b176[i * 2 + 1] * b200_ix2p1);
+    }
+    {
+      const i = i0 + 2;
+      const b102_ix11p6 = b102[i * 11 + 6];
+      const b200_ix2 = b200[i * 2];
+      b203[i * 2] = (b102_ix11p6 * b200_ix2);
+      const b200_ix2p1 = b200[i * 2 + 1];
+      b203[i * 2 + 1] = (b102_ix11p6 * b200_ix2p1);
+      b204[i * 2] = (b176[i * 2] * b200_ix2);
+      b204[i * 2 + 1] = (b176[i * 2 + 1] * b200_ix2p1);
+    }
+    {
+      const i = i0 + 3;
+      const b102_ix11p6 = b102[i * 11 + 6];
+      const b200_ix2 = b200[i * 2];
+      b203[i * 2] = (b102_ix11p6 * b200_ix2);
+      const b200_ix2p1 = b200[i * 2 + 1];
+      b203[i * 2 + 1] = (b102_ix11p6 * b200_ix2p1);
+      b204[i * 2] = (b176[i * 2] * b200_ix2);
+      b204[i * 2 + 1] = (b176[i * 2 + 1] * b200_ix2p1);
+    }
+  }
+  for (let i = 31840; i < 31843; i++) {
+    const b102_ix11p6 = b102[i * 11 + 6];
+    const b200_ix2 = b200[i * 2];
+    b203[i * 2] = (b102_ix11p6 * b200_ix2);
+    const b200_ix2p1 = b200[i * 2 + 1];
+    b203[i * 2 + 1] = (b102_ix11p6 * b200_ix2p1);
+    b204[i * 2] = (b176[i * 2] * b200_ix2);
+    b204[i * 2 + 1] = (b176[i * 2 + 1] * b200_ix2p1);
+  }
+  for (let i0 = 0; i0 < 31840; i0 += 4) {
+    {
+      const i = i0;
+      b206[i * 2] = (b165[i * 2] * b203[i * 2]);
+      b206[i * 2 + 1] = (b165[i * 2 + 1] * b203[i * 2 + 1]);
+    }
+    {
+      const i = i0 + 1;
+      b206[i * 2] = (b165[i * 2] * b203[i * 2]);
+      b206[i * 2 + 1] = (b165[i * 2 + 1] * b203[i * 2 + 1]);
+    }
+    {
+      const i = i0 + 2;
+      b206[i * 2] = (b165[i * 2] * b203[i * 2]);
+      b206[i * 2 + 1] = (b165[i * 2 + 1] * b203[i * 2 + 1]);
+    }
+    {
+      const i = i0 + 3;
+      b206[i * 2] = (b165[i * 2] * b203[i * 2]);
+      b206[i * 2 + 1] = (b165[i * 2 + 1] * b203[i * 2 + 1]);
+    }
+  }
+  for (let i = 31840; i < 31843; i++) {
+    b206[i * 2] = (b165[i * 2] * b203[i * 2]);
+    b206[i * 2 + 1] = (b165[i * 2 + 1] * b203[i * 2 + 1]);
+  }
+  b207.fill(0);
+  for (let i0 = 0; i0 < 31840; i0 += 4) {
+    {
+      const i = i0;
+      b207[i] += b206[i * 2];
+      b207[i] += b206[i * 2 + 1];
+      b208[i] = (b172[i] * b207[i]);
+      const b168_i = b168[i];
+      b211[i] = (b168_i * b207[i]);
+      const b214_i = (b102[i * 11 + 9] * b207[i]) + (2 * (b168_i * (b102[i * 11 + 10] * b207[i])));
+      const b174_i = b174[i];
+      b218[i * 2] = ((b174_i * b203[i * 2]) + (2 * (b165[i * 2] * b214_i)));
+      b218[i * 2 + 1] = ((b174_i * b203[i * 2 + 1]) + (2 * (b165[i * 2 + 1] * b214_i)));
+    }
+    {
+      const i = i0 + 1;
+      b207[i] += b206[i * 2];
+      b207[i] += b206[i * 2 + 1];
+      b208[i] = (b172[i] * b207[i]);
+      const b168_i = b168[i];
+      b211[i] = (b168_i * b207[i]);
+      const b214_i = (b102[i * 11 + 9] * b207[i]) + (2 * (b168_i * (b102[i * 11 + 10] * b207[i])));
+      const b174_i = b174[i];
+      b218[i * 2] = ((b174_i * b203[i * 2]) + (2 * (b165[i * 2] * b214_i)));
+      b218[i * 2 + 1] = ((b174_i * b203[i * 2 + 1]) + (2 * (b165[i * 2 + 1] * b214_i)));
+    }
+    {
+      const i = i0 + 2;
+      b207[i] += b206[i * 2];
+      b207[i] += b206[i * 2 + 1];
+      b208[i] = (b172[i] * b207[i]);
+      const b168_i = b168[i];
+      b211[i] = (b168_i * b207[i]);
+      const b214_i = (b102[i * 11 + 9] * b207[i]) + (2 * (b168_i * (b102[i * 11 + 10] * b207[i])));
+      const b174_i = b174[i];
+      b218[i * 2] = ((b174_i * b203[i * 2]) + (2 * (b165[i * 2] * b214_i)));
+      b218[i * 2 + 1] = ((b174_i * b203[i * 2 + 1]) + (2 * (b165[i * 2 + 1] * b214_i)));
+    }
+    {
+      const i = i0 + 3;
+      b207[i] += b206[i * 2];
+      b207[i] += b206[i * 2 + 1];
+      b208[i] = (b172[i] * b207[i]);
+      const b168_i = b168[i];
+      b211[i] = (b168_i * b207[i]);
+      const b214_i = (b102[i * 11 + 9] * b207[i]) + (2 * (b168_i * (b102[i * 11 + 10] * b207[i])));
+      const b174_i = b174[i];
+      b218[i * 2] = ((b174_i * b203[i * 2]) + (2 * (b165[i * 2] * b214_i)));
+      b218[i * 2 + 1] = ((b174_i * b203[i * 2 + 1]) + (2 * (b165[i * 2 + 1] * b214_i)));
     }
   }
 }
 
-function backwardPart2(a4) {
-  const b112 = buf112;
-  const b117 = buf117;
-  const b120 = buf120;
-  const b136 = buf136;
-  const b181 = buf181;
-  const b185 = buf185;
-  const b188 = buf188;
-  const b192 = buf192;
-  const b194 = buf194;
-  const b196 = buf196;
-  const b202 = buf202;
-  const b219 = buf219;
+function backwardPart2() {
+  const b102 = buf102;
+  const b107 = buf107;
+  const b111 = buf111;
+  const b116 = buf116;
+  const b132 = buf132;
+  const b134 = buf134;
+  const b140 = buf140;
+  const b161 = buf161;
+  const b165 = buf165;
+  const b168 = buf168;
+  const b172 = buf172;
+  const b174 = buf174;
+  const b203 = buf203;
+  const b206 = buf206;
+  const b207 = buf207;
+  const b208 = buf208;
+  const b211 = buf211;
+  const b218 = buf218;
   const b220 = buf220;
-  const b221 = buf221;
-  const b223 = buf223;
-  const b224 = buf224;
+  const b225 = buf225;
   const b226 = buf226;
   const b227 = buf227;
   const b228 = buf228;
-  const b231 = buf231;
-  const b238 = buf238;
-  const b240 = buf240;
-  const b245 = buf245;
-  const b246 = buf246;
+  const b232 = buf232;
+  const b237 = buf237;
+  const b242 = buf242;
   const b247 = buf247;
   const b248 = buf248;
+  const b249 = buf249;
+  const b251 = buf251;
   const b252 = buf252;
-  const b257 = buf257;
-  const b262 = buf262;
-  const b267 = buf267;
-  const b268 = buf268;
-  const b269 = buf269;
-  const b271 = buf271;
+  const b253 = buf253;
+  const b259 = buf259;
+  const b260 = buf260;
+  const b261 = buf261;
+  const b263 = buf263;
   for (let i = 31840; i < 31843; i++) {
-    const a4_i = a4[i];
-    const b219_ix2 = b219[i * 2];
-    b220[i * 2] = (a4_i * b219_ix2);
-    const b219_ix2p1 = b219[i * 2 + 1];
-    b220[i * 2 + 1] = (a4_i * b219_ix2p1);
-    b221[i * 2] = (b202[i * 2] * b219_ix2);
-    b221[i * 2 + 1] = (b202[i * 2 + 1] * b219_ix2p1);
+    b207[i] += b206[i * 2];
+    b207[i] += b206[i * 2 + 1];
+    b208[i] = (b172[i] * b207[i]);
+    const b168_i = b168[i];
+    b211[i] = (b168_i * b207[i]);
+    const b214_i = (b102[i * 11 + 9] * b207[i]) + (2 * (b168_i * (b102[i * 11 + 10] * b207[i])));
+    const b174_i = b174[i];
+    b218[i * 2] = ((b174_i * b203[i * 2]) + (2 * (b165[i * 2] * b214_i)));
+    b218[i * 2 + 1] = ((b174_i * b203[i * 2 + 1]) + (2 * (b165[i * 2 + 1] * b214_i)));
+  }
+  b225.fill(0);
+  for (let i0 = 0; i0 < 31840; i0 += 4) {
+    {
+      const i = i0;
+      const b218_ix2 = b218[i * 2];
+      const b161_ix3p2 = b161[i * 3 + 2];
+      b220[i * 2] = (b218_ix2 * (1 / b161_ix3p2));
+      const b218_ix2p1 = b218[i * 2 + 1];
+      b220[i * 2 + 1] = (b218_ix2p1 * (1 / b161_ix3p2));
+      b225[i * 3 + 2] -= (b218_ix2 * (b165[i * 2] / b161_ix3p2));
+      b225[i * 3 + 2] -= (b218_ix2p1 * (b165[i * 2 + 1] / b161_ix3p2));
+    }
+    {
+      const i = i0 + 1;
+      const b218_ix2 = b218[i * 2];
+      const b161_ix3p2 = b161[i * 3 + 2];
+      b220[i * 2] = (b218_ix2 * (1 / b161_ix3p2));
+      const b218_ix2p1 = b218[i * 2 + 1];
+      b220[i * 2 + 1] = (b218_ix2p1 * (1 / b161_ix3p2));
+      b225[i * 3 + 2] -= (b218_ix2 * (b165[i * 2] / b161_ix3p2));
+      b225[i * 3 + 2] -= (b218_ix2p1 * (b165[i * 2 + 1] / b161_ix3p2));
+    }
+    {
+      const i = i0 + 2;
+      const b218_ix2 = b218[i * 2];
+      const b161_ix3p2 = b161[i * 3 + 2];
+      b220[i * 2] = (b218_ix2 * (1 / b161_ix3p2));
+      const b218_ix2p1 = b218[i * 2 + 1];
+      b220[i * 2 + 1] = (b218_ix2p1 * (1 / b161_ix3p2));
+      b225[i * 3 + 2] -= (b218_ix2 * (b165[i * 2] / b161_ix3p2));
+      b225[i * 3 + 2] -= (b218_ix2p1 * (b165[i * 2 + 1] / b161_ix3p2));
+    }
+    {
+      const i = i0 + 3;
+      const b218_ix2 = b218[i * 2];
+      const b161_ix3p2 = b161[i * 3 + 2];
+      b220[i * 2] = (b218_ix2 * (1 / b161_ix3p2));
+      const b218_ix2p1 = b218[i * 2 + 1];
+      b220[i * 2 + 1] = (b218_ix2p1 * (1 / b161_ix3p2));
+      b225[i * 3 + 2] -= (b218_ix2 * (b165[i * 2] / b161_ix3p2));
+      b225[i * 3 + 2] -= (b218_ix2p1 * (b165[i * 2 + 1] / b161_ix3p2));
+    }
+  }
+  for (let i = 31840; i < 31843; i++) {
+    const b218_ix2 = b218[i * 2];
+    const b161_ix3p2 = b161[i * 3 + 2];
+    b220[i * 2] = (b218_ix2 * (1 / b161_ix3p2));
+    const b218_ix2p1 = b218[i * 2 + 1];
+    b220[i * 2 + 1] = (b218_ix2p1 * (1 / b161_ix3p2));
+    b225[i * 3 + 2] -= (b218_ix2 * (b165[i * 2] / b161_ix3p2));
+    b225[i * 3 + 2] -= (b218_ix2p1 * (b165[i * 2 + 1] / b161_ix3p2));
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      const b112_ix11p6 = b112[i * 11 + 6];
-      const b220_ix2 = b220[i * 2];
-      b223[i * 2] = (b112_ix11p6 * b220_ix2);
-      const b220_ix2p1 = b220[i * 2 + 1];
-      b223[i * 2 + 1] = (b112_ix11p6 * b220_ix2p1);
-      b224[i * 2] = (b196[i * 2] * b220_ix2);
-      b224[i * 2 + 1] = (b196[i * 2 + 1] * b220_ix2p1);
+      b225[i * 3] += b220[i * 2];
+      b225[i * 3 + 1] += b220[i * 2 + 1];
     }
     {
       const i = i0 + 1;
-      const b112_ix11p6 = b112[i * 11 + 6];
-      const b220_ix2 = b220[i * 2];
-      b223[i * 2] = (b112_ix11p6 * b220_ix2);
-      const b220_ix2p1 = b220[i * 2 + 1];
-      b223[i * 2 + 1] = (b112_ix11p6 * b220_ix2p1);
-      b224[i * 2] = (b196[i * 2] * b220_ix2);
-      b224[i * 2 + 1] = (b196[i * 2 + 1] * b220_ix2p1);
+      b225[i * 3] += b220[i * 2];
+      b225[i * 3 + 1] += b220[i * 2 + 1];
     }
     {
       const i = i0 + 2;
-      const b112_ix11p6 = b112[i * 11 + 6];
-      const b220_ix2 = b220[i * 2];
-      b223[i * 2] = (b112_ix11p6 * b220_ix2);
-      const b220_ix2p1 = b220[i * 2 + 1];
-      b223[i * 2 + 1] = (b112_ix11p6 * b220_ix2p1);
-      b224[i * 2] = (b196[i * 2] * b220_ix2);
-      b224[i * 2 + 1] = (b196[i * 2 + 1] * b220_ix2p1);
+      b225[i * 3] += b220[i * 2];
+      b225[i * 3 + 1] += b220[i * 2 + 1];
     }
     {
       const i = i0 + 3;
-      const b112_ix11p6 = b112[i * 11 + 6];
-      const b220_ix2 = b220[i * 2];
-      b223[i * 2] = (b112_ix11p6 * b220_ix2);
-      const b220_ix2p1 = b220[i * 2 + 1];
-      b223[i * 2 + 1] = (b112_ix11p6 * b220_ix2p1);
-      b224[i * 2] = (b196[i * 2] * b220_ix2);
-      b224[i * 2 + 1] = (b196[i * 2 + 1] * b220_ix2p1);
+      b225[i * 3] += b220[i * 2];
+      b225[i * 3 + 1] += b220[i * 2 + 1];
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    const b112_ix11p6 = b112[i * 11 + 6];
-    const b220_ix2 = b220[i * 2];
-    b223[i * 2] = (b112_ix11p6 * b220_ix2);
-    const b220_ix2p1 = b220[i * 2 + 1];
-    b223[i * 2 + 1] = (b112_ix11p6 * b220_ix2p1);
-    b224[i * 2] = (b196[i * 2] * b220_ix2);
-    b224[i * 2 + 1] = (b196[i * 2 + 1] * b220_ix2p1);
+    b225[i * 3] += b220[i * 2];
+    b225[i * 3 + 1] += b220[i * 2 + 1];
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      b226[i * 2] = (b185[i * 2] * b223[i * 2]);
-      b226[i * 2 + 1] = (b185[i * 2 + 1] * b223[i * 2 + 1]);
+      const b111_i = b111[i];
+      const b225_ix3 = b225[i * 3];
+      b226[i * 3] = (b111_i !== 0 ? b225_ix3 : 0);
+      const b225_ix3p1 = b225[i * 3 + 1];
+      b226[i * 3 + 1] = (b111_i !== 0 ? b225_ix3p1 : 0);
+      const b225_ix3p2 = b225[i * 3 + 2];
+      b226[i * 3 + 2] = (b111_i !== 0 ? b225_ix3p2 : 0);
+      b227[i * 3] = (b111_i !== 0 ? 0 : b225_ix3);
+      b227[i * 3 + 1] = (b111_i !== 0 ? 0 : b225_ix3p1);
+      b227[i * 3 + 2] = (b111_i !== 0 ? 0 : b225_ix3p2);
     }
     {
       const i = i0 + 1;
-      b226[i * 2] = (b185[i * 2] * b223[i * 2]);
-      b226[i * 2 + 1] = (b185[i * 2 + 1] * b223[i * 2 + 1]);
+      const b111_i = b111[i];
+      const b225_ix3 = b225[i * 3];
+      b226[i * 3] = (b111_i !== 0 ? b225_ix3 : 0);
+      const b225_ix3p1 = b225[i * 3 + 1];
+      b226[i * 3 + 1] = (b111_i !== 0 ? b225_ix3p1 : 0);
+      const b225_ix3p2 = b225[i * 3 + 2];
+      b226[i * 3 + 2] = (b111_i !== 0 ? b225_ix3p2 : 0);
+      b227[i * 3] = (b111_i !== 0 ? 0 : b225_ix3);
+      b227[i * 3 + 1] = (b111_i !== 0 ? 0 : b225_ix3p1);
+      b227[i * 3 + 2] = (b111_i !== 0 ? 0 : b225_ix3p2);
     }
     {
       const i = i0 + 2;
-      b226[i * 2] = (b185[i * 2] * b223[i * 2]);
-      b226[i * 2 + 1] = (b185[i * 2 + 1] * b223[i * 2 + 1]);
+      const b111_i = b111[i];
+      const b225_ix3 = b225[i * 3];
+      b226[i * 3] = (b111_i !== 0 ? b225_ix3 : 0);
+      const b225_ix3p1 = b225[i * 3 + 1];
+      b226[i * 3 + 1] = (b111_i !== 0 ? b225_ix3p1 : 0);
+      const b225_ix3p2 = b225[i * 3 + 2];
+      b226[i * 3 + 2] = (b111_i !== 0 ? b225_ix3p2 : 0);
+      b227[i * 3] = (b111_i !== 0 ? 0 : b225_ix3);
+      b227[i * 3 + 1] = (b111_i !== 0 ? 0 : b225_ix3p1);
+      b227[i * 3 + 2] = (b111_i !== 0 ? 0 : b225_ix3p2);
     }
     {
       const i = i0 + 3;
-      b226[i * 2] = (b185[i * 2] * b223[i * 2]);
-      b226[i * 2 + 1] = (b185[i * 2 + 1] * b223[i * 2 + 1]);
+      const b111_i = b111[i];
+      const b225_ix3 = b225[i * 3];
+      b226[i * 3] = (b111_i !== 0 ? b225_ix3 : 0);
+      const b225_ix3p1 = b225[i * 3 + 1];
+      b226[i * 3 + 1] = (b111_i !== 0 ? b225_ix3p1 : 0);
+      const b225_ix3p2 = b225[i * 3 + 2];
+      b226[i * 3 + 2] = (b111_i !== 0 ? b225_ix3p2 : 0);
+      b227[i * 3] = (b111_i !== 0 ? 0 : b225_ix3);
+      b227[i * 3 + 1] = (b111_i !== 0 ? 0 : b225_ix3p1);
+      b227[i * 3 + 2] = (b111_i !== 0 ? 0 : b225_ix3p2);
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    b226[i * 2] = (b185[i * 2] * b223[i * 2]);
-    b226[i * 2 + 1] = (b185[i * 2 + 1] * b223[i * 2 + 1]);
+    const b111_i = b111[i];
+    const b225_ix3 = b225[i * 3];
+    b226[i * 3] = (b111_i !== 0 ? b225_ix3 : 0);
+    const b225_ix3p1 = b225[i * 3 + 1];
+    b226[i * 3 + 1] = (b111_i !== 0 ? b225_ix3p1 : 0);
+    const b225_ix3p2 = b225[i * 3 + 2];
+    b226[i * 3 + 2] = (b111_i !== 0 ? b225_ix3p2 : 0);
+    b227[i * 3] = (b111_i !== 0 ? 0 : b225_ix3);
+    b227[i * 3 + 1] = (b111_i !== 0 ? 0 : b225_ix3p1);
+    b227[i * 3 + 2] = (b111_i !== 0 ? 0 : b225_ix3p2);
   }
-  b227.fill(0);
+  b228.fill(0);
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      b227[i] += b226[i * 2];
-      b227[i] += b226[i * 2 + 1];
-      b228[i] = (b192[i] * b227[i]);
-      const b188_i = b188[i];
-      b231[i] = (b188_i * b227[i]);
-      const b234_i = (b112[i * 11 + 9] * b227[i]) + (2 * (b188_i * (b112[i * 11 + 10] * b227[i])));
-      const b194_i = b194[i];
-      b238[i * 2] = ((b194_i * b223[i * 2]) + (2 * (b185[i * 2] * b234_i)));
-      b238[i * 2 + 1] = ((b194_i * b223[i * 2 + 1]) + (2 * (b185[i * 2 + 1] * b234_i)));
+      b228[i] += b227[i * 3];
+      b228[i + 31843] += b227[i * 3 + 1];
+      b228[i + 63686] += b227[i * 3 + 2];
     }
     {
       const i = i0 + 1;
-      b227[i] += b226[i * 2];
-      b227[i] += b226[i * 2 + 1];
-      b228[i] = (b192[i] * b227[i]);
-      const b188_i = b188[i];
-      b231[i] = (b188_i * b227[i]);
-      const b234_i = (b112[i * 11 + 9] * b227[i]) + (2 * (b188_i * (b112[i * 11 + 10] * b227[i])));
-      const b194_i = b194[i];
-      b238[i * 2] = ((b194_i * b223[i * 2]) + (2 * (b185[i * 2] * b234_i)));
-      b238[i * 2 + 1] = ((b194_i * b223[i * 2 + 1]) + (2 * (b185[i * 2 + 1] * b234_i)));
+      b228[i] += b227[i * 3];
+      b228[i + 31843] += b227[i * 3 + 1];
+      b228[i + 63686] += b227[i * 3 + 2];
     }
     {
       const i = i0 + 2;
-      b227[i] += b226[i * 2];
-      b227[i] += b226[i * 2 + 1];
-      b228[i] = (b192[i] * b227[i]);
-      const b188_i = b188[i];
-      b231[i] = (b188_i * b227[i]);
-      const b234_i = (b112[i * 11 + 9] * b227[i]) + (2 * (b188_i * (b112[i * 11 + 10] * b227[i])));
-      const b194_i = b194[i];
-      b238[i * 2] = ((b194_i * b223[i * 2]) + (2 * (b185[i * 2] * b234_i)));
-      b238[i * 2 + 1] = ((b194_i * b223[i * 2 + 1]) + (2 * (b185[i * 2 + 1] * b234_i)));
+      b228[i] += b227[i * 3];
+      b228[i + 31843] += b227[i * 3 + 1];
+      b228[i + 63686] += b227[i * 3 + 2];
     }
     {
       const i = i0 + 3;
-      b227[i] += b226[i * 2];
-      b227[i] += b226[i * 2 + 1];
-      b228[i] = (b192[i] * b227[i]);
-      const b188_i = b188[i];
-      b231[i] = (b188_i * b227[i]);
-      const b234_i = (b112[i * 11 + 9] * b227[i]) + (2 * (b188_i * (b112[i * 11 + 10] * b227[i])));
-      const b194_i = b194[i];
-      b238[i * 2] = ((b194_i * b223[i * 2]) + (2 * (b185[i * 2] * b234_i)));
-      b238[i * 2 + 1] = ((b194_i * b223[i * 2 + 1]) + (2 * (b185[i * 2 + 1] * b234_i)));
+      b228[i] += b227[i * 3];
+      b228[i + 31843] += b227[i * 3 + 1];
+      b228[i + 63686] += b227[i * 3 + 2];
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    b227[i] += b226[i * 2];
-    b227[i] += b226[i * 2 + 1];
-    b228[i] = (b192[i] * b227[i]);
-    const b188_i = b188[i];
-    b231[i] = (b188_i * b227[i]);
-    const b234_i = (b112[i * 11 + 9] * b227[i]) + (2 * (b188_i * (b112[i * 11 + 10] * b227[i])));
-    const b194_i = b194[i];
-    b238[i * 2] = ((b194_i * b223[i * 2]) + (2 * (b185[i * 2] * b234_i)));
-    b238[i * 2 + 1] = ((b194_i * b223[i * 2 + 1]) + (2 * (b185[i * 2 + 1] * b234_i)));
-  }
-  b245.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b238_ix2 = b238[i * 2];
-      const b181_ix3p2 = b181[i * 3 + 2];
-      b240[i * 2] = (b238_ix2 * (1 / b181_ix3p2));
-      const b238_ix2p1 = b238[i * 2 + 1];
-      b240[i * 2 + 1] = (b238_ix2p1 * (1 / b181_ix3p2));
-      b245[i * 3 + 2] -= (b238_ix2 * (b185[i * 2] / b181_ix3p2));
-      b245[i * 3 + 2] -= (b238_ix2p1 * (b185[i * 2 + 1] / b181_ix3p2));
-    }
-    {
-      const i = i0 + 1;
-      const b238_ix2 = b238[i * 2];
-      const b181_ix3p2 = b181[i * 3 + 2];
-      b240[i * 2] = (b238_ix2 * (1 / b181_ix3p2));
-      const b238_ix2p1 = b238[i * 2 + 1];
-      b240[i * 2 + 1] = (b238_ix2p1 * (1 / b181_ix3p2));
-      b245[i * 3 + 2] -= (b238_ix2 * (b185[i * 2] / b181_ix3p2));
-      b245[i * 3 + 2] -= (b238_ix2p1 * (b185[i * 2 + 1] / b181_ix3p2));
-    }
-    {
-      const i = i0 + 2;
-      const b238_ix2 = b238[i * 2];
-      const b181_ix3p2 = b181[i * 3 + 2];
-      b240[i * 2] = (b238_ix2 * (1 / b181_ix3p2));
-      const b238_ix2p1 = b238[i * 2 + 1];
-      b240[i * 2 + 1] = (b238_ix2p1 * (1 / b181_ix3p2));
-      b245[i * 3 + 2] -= (b238_ix2 * (b185[i * 2] / b181_ix3p2));
-      b245[i * 3 + 2] -= (b238_ix2p1 * (b185[i * 2 + 1] / b181_ix3p2));
-    }
-    {
-      const i = i0 + 3;
-      const b238_ix2 = b238[i * 2];
-      const b181_ix3p2 = b181[i * 3 + 2];
-      b240[i * 2] = (b238_ix2 * (1 / b181_ix3p2));
-      const b238_ix2p1 = b238[i * 2 + 1];
-      b240[i * 2 + 1] = (b238_ix2p1 * (1 / b181_ix3p2));
-      b245[i * 3 + 2] -= (b238_ix2 * (b185[i * 2] / b181_ix3p2));
-      b245[i * 3 + 2] -= (b238_ix2p1 * (b185[i * 2 + 1] / b181_ix3p2));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b238_ix2 = b238[i * 2];
-    const b181_ix3p2 = b181[i * 3 + 2];
-    b240[i * 2] = (b238_ix2 * (1 / b181_ix3p2));
-    const b238_ix2p1 = b238[i * 2 + 1];
-    b240[i * 2 + 1] = (b238_ix2p1 * (1 / b181_ix3p2));
-    b245[i * 3 + 2] -= (b238_ix2 * (b185[i * 2] / b181_ix3p2));
-    b245[i * 3 + 2] -= (b238_ix2p1 * (b185[i * 2 + 1] / b181_ix3p2));
+    b228[i] += b227[i * 3];
+    b228[i + 31843] += b227[i * 3 + 1];
+    b228[i + 63686] += b227[i * 3 + 2];
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      b245[i * 3] += b240[i * 2];
-      b245[i * 3 + 1] += b240[i * 2 + 1];
+      const b228_ip63686 = b228[i + 63686];
+      const b232_i = -b228_ip63686;
+      b232[i] = b232_i;
+      const b228_ip31843 = b228[i + 31843];
+      const b237_i = -b228_ip31843;
+      b237[i] = b237_i;
+      const b228_i = b228[i];
+      const b242_i = -b228_i;
+      b242[i] = b242_i;
+      const b107_ix3 = b107[i * 3];
+      const b107_ix3p1 = b107[i * 3 + 1];
+      b247[i] = (chainMul(b228_ip31843, b107_ix3) + chainMul(b242_i, b107_ix3p1));
+      const b107_ix3p2 = b107[i * 3 + 2];
+      b248[i] = (chainMul(b232_i, b107_ix3) + chainMul(b228_i, b107_ix3p2));
+      b249[i] = (chainMul(b228_ip63686, b107_ix3p1) + chainMul(b237_i, b107_ix3p2));
+      b251[i * 3] = chainMul(b226[i * 3], b116[i * 3]);
+      b251[i * 3 + 1] = chainMul(b226[i * 3 + 1], b116[i * 3 + 1]);
+      b251[i * 3 + 2] = chainMul(b226[i * 3 + 2], b116[i * 3 + 2]);
     }
     {
       const i = i0 + 1;
-      b245[i * 3] += b240[i * 2];
-      b245[i * 3 + 1] += b240[i * 2 + 1];
+      const b228_ip63686 = b228[i + 63686];
+      const b232_i = -b228_ip63686;
+      b232[i] = b232_i;
+      const b228_ip31843 = b228[i + 31843];
+      const b237_i = -b228_ip31843;
+      b237[i] = b237_i;
+      const b228_i = b228[i];
+      const b242_i = -b228_i;
+      b242[i] = b242_i;
+      const b107_ix3 = b107[i * 3];
+      const b107_ix3p1 = b107[i * 3 + 1];
+      b247[i] = (chainMul(b228_ip31843, b107_ix3) + chainMul(b242_i, b107_ix3p1));
+      const b107_ix3p2 = b107[i * 3 + 2];
+      b248[i] = (chainMul(b232_i, b107_ix3) + chainMul(b228_i, b107_ix3p2));
+      b249[i] = (chainMul(b228_ip63686, b107_ix3p1) + chainMul(b237_i, b107_ix3p2));
+      b251[i * 3] = chainMul(b226[i * 3], b116[i * 3]);
+      b251[i * 3 + 1] = chainMul(b226[i * 3 + 1], b116[i * 3 + 1]);
+      b251[i * 3 + 2] = chainMul(b226[i * 3 + 2], b116[i * 3 + 2]);
     }
     {
       const i = i0 + 2;
-      b245[i * 3] += b240[i * 2];
-      b245[i * 3 + 1] += b240[i * 2 + 1];
+      const b228_ip63686 = b228[i + 63686];
+      const b232_i = -b228_ip63686;
+      b232[i] = b232_i;
+      const b228_ip31843 = b228[i + 31843];
+      const b237_i = -b228_ip31843;
+      b237[i] = b237_i;
+      const b228_i = b228[i];
+      const b242_i = -b228_i;
+      b242[i] = b242_i;
+      const b107_ix3 = b107[i * 3];
+      const b107_ix3p1 = b107[i * 3 + 1];
+      b247[i] = (chainMul(b228_ip31843, b107_ix3) + chainMul(b242_i, b107_ix3p1));
+      const b107_ix3p2 = b107[i * 3 + 2];
+      b248[i] = (chainMul(b232_i, b107_ix3) + chainMul(b228_i, b107_ix3p2));
+      b249[i] = (chainMul(b228_ip63686, b107_ix3p1) + chainMul(b237_i, b107_ix3p2));
+      b251[i * 3] = chainMul(b226[i * 3], b116[i * 3]);
+      b251[i * 3 + 1] = chainMul(b226[i * 3 + 1], b116[i * 3 + 1]);
+      b251[i * 3 + 2] = chainMul(b226[i * 3 + 2], b116[i * 3 + 2]);
     }
     {
       const i = i0 + 3;
-      b245[i * 3] += b240[i * 2];
-      b245[i * 3 + 1] += b240[i * 2 + 1];
+      const b228_ip63686 = b228[i + 63686];
+      const b232_i = -b228_ip63686;
+      b232[i] = b232_i;
+      const b228_ip31843 = b228[i + 31843];
+      const b237_i = -b228_ip31843;
+      b237[i] = b237_i;
+      const b228_i = b228[i];
+      const b242_i = -b228_i;
+      b242[i] = b242_i;
+      const b107_ix3 = b107[i * 3];
+      const b107_ix3p1 = b107[i * 3 + 1];
+      b247[i] = (chainMul(b228_ip31843, b107_ix3) + chainMul(b242_i, b107_ix3p1));
+      const b107_ix3p2 = b107[i * 3 + 2];
+      b248[i] = (chainMul(b232_i, b107_ix3) + chainMul(b228_i, b107_ix3p2));
+      b249[i] = (chainMul(b228_ip63686, b107_ix3p1) + chainMul(b237_i, b107_ix3p2));
+      b251[i * 3] = chainMul(b226[i * 3], b116[i * 3]);
+      b251[i * 3 + 1] = chainMul(b226[i * 3 + 1], b116[i * 3 + 1]);
+      b251[i * 3 + 2] = chainMul(b226[i * 3 + 2], b116[i * 3 + 2]);
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    b245[i * 3] += b240[i * 2];
-    b245[i * 3 + 1] += b240[i * 2 + 1];
+    const b228_ip63686 = b228[i + 63686];
+    const b232_i = -b228_ip63686;
+    b232[i] = b232_i;
+    const b228_ip31843 = b228[i + 31843];
+    const b237_i = -b228_ip31843;
+    b237[i] = b237_i;
+    const b228_i = b228[i];
+    const b242_i = -b228_i;
+    b242[i] = b242_i;
+    const b107_ix3 = b107[i * 3];
+    const b107_ix3p1 = b107[i * 3 + 1];
+    b247[i] = (chainMul(b228_ip31843, b107_ix3) + chainMul(b242_i, b107_ix3p1));
+    const b107_ix3p2 = b107[i * 3 + 2];
+    b248[i] = (chainMul(b232_i, b107_ix3) + chainMul(b228_i, b107_ix3p2));
+    b249[i] = (chainMul(b228_ip63686, b107_ix3p1) + chainMul(b237_i, b107_ix3p2));
+    b251[i * 3] = chainMul(b226[i * 3], b116[i * 3]);
+    b251[i * 3 + 1] = chainMul(b226[i * 3 + 1], b116[i * 3 + 1]);
+    b251[i * 3 + 2] = chainMul(b226[i * 3 + 2], b116[i * 3 + 2]);
   }
+  b252.fill(0);
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      const b120_i = b120[i];
-      const b245_ix3 = b245[i * 3];
-      b246[i * 3] = (b120_i !== 0 ? b245_ix3 : 0);
-      const b245_ix3p1 = b245[i * 3 + 1];
-      b246[i * 3 + 1] = (b120_i !== 0 ? b245_ix3p1 : 0);
-      const b245_ix3p2 = b245[i * 3 + 2];
-      b246[i * 3 + 2] = (b120_i !== 0 ? b245_ix3p2 : 0);
-      b247[i * 3] = (b120_i !== 0 ? 0 : b245_ix3);
-      b247[i * 3 + 1] = (b120_i !== 0 ? 0 : b245_ix3p1);
-      b247[i * 3 + 2] = (b120_i !== 0 ? 0 : b245_ix3p2);
+      b252[i] += b251[i * 3];
+      b252[i] += b251[i * 3 + 1];
+      b252[i] += b251[i * 3 + 2];
+      b253[i] = chainMul(b252[i], b140[i]);
+      const b226_ix3 = b226[i * 3];
+      const b134_i = b134[i];
+      b259[i * 3] = chainMul(b226_ix3, b134_i);
+      const b226_ix3p1 = b226[i * 3 + 1];
+      b259[i * 3 + 1] = chainMul(b226_ix3p1, b134_i);
+      const b226_ix3p2 = b226[i * 3 + 2];
+      b259[i * 3 + 2] = chainMul(b226_ix3p2, b134_i);
+      b260[i * 3] = chainMul(b226_ix3, b132[i]);
+      b260[i * 3 + 1] = chainMul(b226_ix3p1, b132[i + 31843]);
+      b260[i * 3 + 2] = chainMul(b226_ix3p2, b132[i + 63686]);
     }
     {
       const i = i0 + 1;
-      const b120_i = b120[i];
-      const b245_ix3 = b245[i * 3];
-      b246[i * 3] = (b120_i !== 0 ? b245_ix3 : 0);
-      const b245_ix3p1 = b245[i * 3 + 1];
-      b246[i * 3 + 1] = (b120_i !== 0 ? b245_ix3p1 : 0);
-      const b245_ix3p2 = b245[i * 3 + 2];
-      b246[i * 3 + 2] = (b120_i !== 0 ? b245_ix3p2 : 0);
-      b247[i * 3] = (b120_i !== 0 ? 0 : b245_ix3);
-      b247[i * 3 + 1] = (b120_i !== 0 ? 0 : b245_ix3p1);
-      b247[i * 3 + 2] = (b120_i !== 0 ? 0 : b245_ix3p2);
+      b252[i] += b251[i * 3];
+      b252[i] += b251[i * 3 + 1];
+      b252[i] += b251[i * 3 + 2];
+      b253[i] = chainMul(b252[i], b140[i]);
+      const b226_ix3 = b226[i * 3];
+      const b134_i = b134[i];
+      b259[i * 3] = chainMul(b226_ix3, b134_i);
+      const b226_ix3p1 = b226[i * 3 + 1];
+      b259[i * 3 + 1] = chainMul(b226_ix3p1, b134_i);
+      const b226_ix3p2 = b226[i * 3 + 2];
+      b259[i * 3 + 2] = chainMul(b226_ix3p2, b134_i);
+      b260[i * 3] = chainMul(b226_ix3, b132[i]);
+      b260[i * 3 + 1] = chainMul(b226_ix3p1, b132[i + 31843]);
+      b260[i * 3 + 2] = chainMul(b226_ix3p2, b132[i + 63686]);
     }
     {
       const i = i0 + 2;
-      const b120_i = b120[i];
-      const b245_ix3 = b245[i * 3];
-      b246[i * 3] = (b120_i !== 0 ? b245_ix3 : 0);
-      const b245_ix3p1 = b245[i * 3 + 1];
-      b246[i * 3 + 1] = (b120_i !== 0 ? b245_ix3p1 : 0);
-      const b245_ix3p2 = b245[i * 3 + 2];
-      b246[i * 3 + 2] = (b120_i !== 0 ? b245_ix3p2 : 0);
-      b247[i * 3] = (b120_i !== 0 ? 0 : b245_ix3);
-      b247[i * 3 + 1] = (b120_i !== 0 ? 0 : b245_ix3p1);
-      b247[i * 3 + 2] = (b120_i !== 0 ? 0 : b245_ix3p2);
+      b252[i] += b251[i * 3];
+      b252[i] += b251[i * 3 + 1];
+      b252[i] += b251[i * 3 + 2];
+      b253[i] = chainMul(b252[i], b140[i]);
+      const b226_ix3 = b226[i * 3];
+      const b134_i = b134[i];
+      b259[i * 3] = chainMul(b226_ix3, b134_i);
+      const b226_ix3p1 = b226[i * 3 + 1];
+      b259[i * 3 + 1] = chainMul(b226_ix3p1, b134_i);
+      const b226_ix3p2 = b226[i * 3 + 2];
+      b259[i * 3 + 2] = chainMul(b226_ix3p2, b134_i);
+      b260[i * 3] = chainMul(b226_ix3, b132[i]);
+      b260[i * 3 + 1] = chainMul(b226_ix3p1, b132[i + 31843]);
+      b260[i * 3 + 2] = chainMul(b226_ix3p2, b132[i + 63686]);
     }
     {
       const i = i0 + 3;
-      const b120_i = b120[i];
-      const b245_ix3 = b245[i * 3];
-      b246[i * 3] = (b120_i !== 0 ? b245_ix3 : 0);
-      const b245_ix3p1 = b245[i * 3 + 1];
-      b246[i * 3 + 1] = (b120_i !== 0 ? b245_ix3p1 : 0);
-      const b245_ix3p2 = b245[i * 3 + 2];
-      b246[i * 3 + 2] = (b120_i !== 0 ? b245_ix3p2 : 0);
-      b247[i * 3] = (b120_i !== 0 ? 0 : b245_ix3);
-      b247[i * 3 + 1] = (b120_i !== 0 ? 0 : b245_ix3p1);
-      b247[i * 3 + 2] = (b120_i !== 0 ? 0 : b245_ix3p2);
+      b252[i] += b251[i * 3];
+      b252[i] += b251[i * 3 + 1];
+      b252[i] += b251[i * 3 + 2];
+      b253[i] = chainMul(b252[i], b140[i]);
+      const b226_ix3 = b226[i * 3];
+      const b134_i = b134[i];
+      b259[i * 3] = chainMul(b226_ix3, b134_i);
+      const b226_ix3p1 = b226[i * 3 + 1];
+      b259[i * 3 + 1] = chainMul(b226_ix3p1, b134_i);
+      const b226_ix3p2 = b226[i * 3 + 2];
+      b259[i * 3 + 2] = chainMul(b226_ix3p2, b134_i);
+      b260[i * 3] = chainMul(b226_ix3, b132[i]);
+      b260[i * 3 + 1] = chainMul(b226_ix3p1, b132[i + 31843]);
+      b260[i * 3 + 2] = chainMul(b226_ix3p2, b132[i + 63686]);
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    const b120_i = b120[i];
-    const b245_ix3 = b245[i * 3];
-    b246[i * 3] = (b120_i !== 0 ? b245_ix3 : 0);
-    const b245_ix3p1 = b245[i * 3 + 1];
-    b246[i * 3 + 1] = (b120_i !== 0 ? b245_ix3p1 : 0);
-    const b245_ix3p2 = b245[i * 3 + 2];
-    b246[i * 3 + 2] = (b120_i !== 0 ? b245_ix3p2 : 0);
-    b247[i * 3] = (b120_i !== 0 ? 0 : b245_ix3);
-    b247[i * 3 + 1] = (b120_i !== 0 ? 0 : b245_ix3p1);
-    b247[i * 3 + 2] = (b120_i !== 0 ? 0 : b245_ix3p2);
+    b252[i] += b251[i * 3];
+    b252[i] += b251[i * 3 + 1];
+    b252[i] += b251[i * 3 + 2];
+    b253[i] = chainMul(b252[i], b140[i]);
+    const b226_ix3 = b226[i * 3];
+    const b134_i = b134[i];
+    b259[i * 3] = chainMul(b226_ix3, b134_i);
+    const b226_ix3p1 = b226[i * 3 + 1];
+    b259[i * 3 + 1] = chainMul(b226_ix3p1, b134_i);
+    const b226_ix3p2 = b226[i * 3 + 2];
+    b259[i * 3 + 2] = chainMul(b226_ix3p2, b134_i);
+    b260[i * 3] = chainMul(b226_ix3, b132[i]);
+    b260[i * 3 + 1] = chainMul(b226_ix3p1, b132[i + 31843]);
+    b260[i * 3 + 2] = chainMul(b226_ix3p2, b132[i + 63686]);
   }
-  b248.fill(0);
+  b261.fill(0);
+  b263.fill(0);
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      b248[i] += b247[i * 3];
-      b248[i + 31843] += b247[i * 3 + 1];
-      b248[i + 63686] += b247[i * 3 + 2];
+      b261[i] += b260[i * 3];
+      b261[i] += b260[i * 3 + 1];
+      b261[i] += b260[i * 3 + 2];
+      b263[i] += b259[i * 3];
+      b263[i + 31843] += b259[i * 3 + 1];
+      b263[i + 63686] += b259[i * 3 + 2];
     }
     {
       const i = i0 + 1;
-      b248[i] += b247[i * 3];
-      b248[i + 31843] += b247[i * 3 + 1];
-      b248[i + 63686] += b247[i * 3 + 2];
+      b261[i] += b260[i * 3];
+      b261[i] += b260[i * 3 + 1];
+      b261[i] += b260[i * 3 + 2];
+      b263[i] += b259[i * 3];
+      b263[i + 31843] += b259[i * 3 + 1];
+      b263[i + 63686] += b259[i * 3 + 2];
     }
     {
       const i = i0 + 2;
-      b248[i] += b247[i * 3];
-      b248[i + 31843] += b247[i * 3 + 1];
-      b248[i + 63686] += b247[i * 3 + 2];
+      b261[i] += b260[i * 3];
+      b261[i] += b260[i * 3 + 1];
+      b261[i] += b260[i * 3 + 2];
+      b263[i] += b259[i * 3];
+      b263[i + 31843] += b259[i * 3 + 1];
+      b263[i + 63686] += b259[i * 3 + 2];
     }
     {
       const i = i0 + 3;
-      b248[i] += b247[i * 3];
-      b248[i + 31843] += b247[i * 3 + 1];
-      b248[i + 63686] += b247[i * 3 + 2];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b248[i] += b247[i * 3];
-    b248[i + 31843] += b247[i * 3 + 1];
-    b248[i + 63686] += b247[i * 3 + 2];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b248_ip63686 = b248[i + 63686];
-      const b252_i = -b248_ip63686;
-      b252[i] = b252_i;
-      const b248_ip31843 = b248[i + 31843];
-      const b257_i = -b248_ip31843;
-      b257[i] = b257_i;
-      const b248_i = b248[i];
-      const b262_i = -b248_i;
-      b262[i] = b262_i;
-      const b117_ix3 = b117[i * 3];
-      const b117_ix3p1 = b117[i * 3 + 1];
-      b267[i] = (chainMul(b248_ip31843, b117_ix3) + chainMul(b262_i, b117_ix3p1));
-      const b117_ix3p2 = b117[i * 3 + 2];
-      b268[i] = (chainMul(b252_i, b117_ix3) + chainMul(b248_i, b117_ix3p2));
-      b269[i] = (chainMul(b248_ip63686, b117_ix3p1) + chainMul(b257_i, b117_ix3p2));
-      b271[i * 3] = chainMul(b246[i * 3], b136[i * 3]);
-      b271[i * 3 + 1] = chainMul(b246[i * 3 + 1], b136[i * 3 + 1]);
-      b271[i * 3 + 2] = chainMul(b246[i * 3 + 2], b136[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      const b248_ip63686 = b248[i + 63686];
-      const b252_i = -b248_ip63686;
-      b252[i] = b252_i;
-      const b248_ip31843 = b248[i + 31843];
-      const b257_i = -b248_ip31843;
-      b257[i] = b257_i;
-      const b248_i = b248[i];
-      const b262_i = -b248_i;
-      b262[i] = b262_i;
-      const b117_ix3 = b117[i * 3];
-      const b117_ix3p1 = b117[i * 3 + 1];
-      b267[i] = (chainMul(b248_ip31843, b117_ix3) + chainMul(b262_i, b117_ix3p1));
-      const b117_ix3p2 = b117[i * 3 + 2];
-      b268[i] = (chainMul(b252_i, b117_ix3) + chainMul(b248_i, b117_ix3p2));
-      b269[i] = (chainMul(b248_ip63686, b117_ix3p1) + chainMul(b257_i, b117_ix3p2));
-      b271[i * 3] = chainMul(b246[i * 3], b136[i * 3]);
-      b271[i * 3 + 1] = chainMul(b246[i * 3 + 1], b136[i * 3 + 1]);
-      b271[i * 3 + 2] = chainMul(b246[i * 3 + 2], b136[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      const b248_ip63686 = b248[i + 63686];
-      const b252_i = -b248_ip63686;
-      b252[i] = b252_i;
-      const b248_ip31843 = b248[i + 31843];
-      const b257_i = -b248_ip31843;
-      b257[i] = b257_i;
-      const b248_i = b248[i];
-      const b262_i = -b248_i;
-      b262[i] = b262_i;
-      const b117_ix3 = b117[i * 3];
-      const b117_ix3p1 = b117[i * 3 + 1];
-      b267[i] = (chainMul(b248_ip31843, b117_ix3) + chainMul(b262_i, b117_ix3p1));
-      const b117_ix3p2 = b117[i * 3 + 2];
-      b268[i] = (chainMul(b252_i, b117_ix3) + chainMul(b248_i, b117_ix3p2));
-      b269[i] = (chainMul(b248_ip63686, b117_ix3p1) + chainMul(b257_i, b117_ix3p2));
-      b271[i * 3] = chainMul(b246[i * 3], b136[i * 3]);
-      b271[i * 3 + 1] = chainMul(b246[i * 3 + 1], b136[i * 3 + 1]);
-      b271[i * 3 + 2] = chainMul(b246[i * 3 + 2], b136[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      const b248_ip63686 = b248[i + 63686];
-      const b252_i = -b248_ip63686;
-      b252[i] = b252_i;
-      const b248_ip31843 = b248[i + 31843];
-      const b257_i = -b248_ip31843;
-      b257[i] = b257_i;
-      const b248_i = b248[i];
-      const b262_i = -b248_i;
-      b262[i] = b262_i;
-      const b117_ix3 = b117[i * 3];
-      const b117_ix3p1 = b117[i * 3 + 1];
-      b267[i] = (chainMul(b248_ip31843, b117_ix3) + chainMul(b262_i, b117_ix3p1));
-      const b117_ix3p2 = b117[i * 3 + 2];
-      b268[i] = (chainMul(b252_i, b117_ix3) + chainMul(b248_i, b117_ix3p2));
-      b269[i] = (chainMul(b248_ip63686, b117_ix3p1) + chainMul(b257_i, b117_ix3p2));
-      b271[i * 3] = chainMul(b246[i * 3], b136[i * 3]);
-      b271[i * 3 + 1] = chainMul(b246[i * 3 + 1], b136[i * 3 + 1]);
-      b271[i * 3 + 2] = chainMul(b246[i * 3 + 2], b136[i * 3 + 2]);
+      b261[i] += b260[i * 3];
+      b261[i] += b260[i * 3 + 1];
+      b261[i] += b260[i * 3 + 2];
+      b263[i] += b259[i * 3];
+      b263[i + 31843] += b259[i * 3 + 1];
+      b263[i + 63686] += b259[i * 3 + 2];
     }
   }
 }
 
-function backwardPart3() {
+function backwardPart3(a0, a4, grad) {
+  const b102 = buf102;
+  const b107 = buf107;
+  const b110 = buf110;
   const b112 = buf112;
-  const b117 = buf117;
-  const b123 = buf123;
-  const b128 = buf128;
-  const b130 = buf130;
-  const b131 = buf131;
-  const b132 = buf132;
-  const b136 = buf136;
-  const b152 = buf152;
-  const b154 = buf154;
-  const b159 = buf159;
-  const b160 = buf160;
-  const b161 = buf161;
-  const b246 = buf246;
+  const b116 = buf116;
+  const b134 = buf134;
+  const b139 = buf139;
+  const b141 = buf141;
+  const b189 = buf189;
+  const b200 = buf200;
+  const b201 = buf201;
+  const b204 = buf204;
+  const b208 = buf208;
+  const b211 = buf211;
+  const b226 = buf226;
+  const b227 = buf227;
+  const b228 = buf228;
+  const b232 = buf232;
+  const b237 = buf237;
+  const b242 = buf242;
+  const b247 = buf247;
   const b248 = buf248;
+  const b249 = buf249;
   const b252 = buf252;
-  const b257 = buf257;
-  const b262 = buf262;
-  const b267 = buf267;
-  const b268 = buf268;
-  const b269 = buf269;
-  const b271 = buf271;
-  const b272 = buf272;
-  const b273 = buf273;
-  const b279 = buf279;
-  const b280 = buf280;
-  const b281 = buf281;
-  const b283 = buf283;
+  const b253 = buf253;
+  const b259 = buf259;
+  const b260 = buf260;
+  const b261 = buf261;
+  const b263 = buf263;
+  const b284 = buf284;
+  const b287 = buf287;
+  const b290 = buf290;
+  const b295 = buf295;
+  const b296 = buf296;
+  const b301 = buf301;
+  const b303 = buf303;
   const b304 = buf304;
-  const b307 = buf307;
-  const b310 = buf310;
-  const b315 = buf315;
-  const b316 = buf316;
-  const b321 = buf321;
-  const b323 = buf323;
+  const b309 = buf309;
+  const b313 = buf313;
+  const b318 = buf318;
+  const b319 = buf319;
+  const b322 = buf322;
+  const h323 = grad["pts"];
   const b324 = buf324;
-  const b329 = buf329;
-  const b337 = buf337;
-  const b350 = buf350;
+  const b328 = buf328;
+  const h329 = grad["w"];
   for (let i = 31840; i < 31843; i++) {
-    const b248_ip63686 = b248[i + 63686];
-    const b252_i = -b248_ip63686;
-    b252[i] = b252_i;
-    const b248_ip31843 = b248[i + 31843];
-    const b257_i = -b248_ip31843;
-    b257[i] = b257_i;
-    const b248_i = b248[i];
-    const b262_i = -b248_i;
-    b262[i] = b262_i;
-    const b117_ix3 = b117[i * 3];
-    const b117_ix3p1 = b117[i * 3 + 1];
-    b267[i] = (chainMul(b248_ip31843, b117_ix3) + chainMul(b262_i, b117_ix3p1));
-    const b117_ix3p2 = b117[i * 3 + 2];
-    b268[i] = (chainMul(b252_i, b117_ix3) + chainMul(b248_i, b117_ix3p2));
-    b269[i] = (chainMul(b248_ip63686, b117_ix3p1) + chainMul(b257_i, b117_ix3p2));
-    b271[i * 3] = chainMul(b246[i * 3], b136[i * 3]);
-    b271[i * 3 + 1] = chainMul(b246[i * 3 + 1], b136[i * 3 + 1]);
-    b271[i * 3 + 2] = chainMul(b246[i * 3 + 2], b136[i * 3 + 2]);
+    b261[i] += b260[i * 3];
+    b261[i] += b260[i * 3 + 1];
+    b261[i] += b260[i * 3 + 2];
+    b263[i] += b259[i * 3];
+    b263[i + 31843] += b259[i * 3 + 1];
+    b263[i + 63686] += b259[i * 3 + 2];
   }
-  b272.fill(0);
+  b295.fill(0);
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      b272[i] += b271[i * 3];
-      b272[i] += b271[i * 3 + 1];
-      b272[i] += b271[i * 3 + 2];
-      b273[i] = chainMul(b272[i], b160[i]);
-      const b246_ix3 = b246[i * 3];
-      const b154_i = b154[i];
-      b279[i * 3] = chainMul(b246_ix3, b154_i);
-      const b246_ix3p1 = b246[i * 3 + 1];
-      b279[i * 3 + 1] = chainMul(b246_ix3p1, b154_i);
-      const b246_ix3p2 = b246[i * 3 + 2];
-      b279[i * 3 + 2] = chainMul(b246_ix3p2, b154_i);
-      b280[i * 3] = chainMul(b246_ix3, b152[i]);
-      b280[i * 3 + 1] = chainMul(b246_ix3p1, b152[i + 31843]);
-      b280[i * 3 + 2] = chainMul(b246_ix3p2, b152[i + 63686]);
+      const b263_ip63686 = b263[i + 63686];
+      const b267_i = -b263_ip63686;
+      const b263_ip31843 = b263[i + 31843];
+      const b272_i = -b263_ip31843;
+      const b263_i = b263[i];
+      const b277_i = -b263_i;
+      const b116_ix3p1 = b116[i * 3 + 1];
+      const b116_ix3 = b116[i * 3];
+      const b102_ix11 = b102[i * 11];
+      const b102_ix11p1 = b102[i * 11 + 1];
+      b284[i] = (chainMul(b263_i, b116_ix3p1) + (chainMul(b272_i, b116_ix3) + (chainMul(b237[i], b102_ix11) + chainMul(b228[i], b102_ix11p1))));
+      const b116_ix3p2 = b116[i * 3 + 2];
+      const b102_ix11p2 = b102[i * 11 + 2];
+      b287[i] = (chainMul(b277_i, b116_ix3p2) + (chainMul(b263_ip63686, b116_ix3) + (chainMul(b228[i + 63686], b102_ix11) + chainMul(b242[i], b102_ix11p2))));
+      b290[i] = (chainMul(b263_ip31843, b116_ix3p2) + (chainMul(b267_i, b116_ix3p1) + (chainMul(b232[i], b102_ix11p1) + chainMul(b228[i + 31843], b102_ix11p2))));
+      const b107_ix3 = b107[i * 3];
+      const b107_ix3p1 = b107[i * 3 + 1];
+      const b291_i = chainMul(b263_ip31843, b107_ix3) + chainMul(b277_i, b107_ix3p1);
+      const b107_ix3p2 = b107[i * 3 + 2];
+      const b292_i = chainMul(b267_i, b107_ix3) + chainMul(b263_i, b107_ix3p2);
+      const b293_i = chainMul(b263_ip63686, b107_ix3p1) + chainMul(b272_i, b107_ix3p2);
+      b295[i * 3 + 2] += b291_i;
+      b295[i * 3 + 1] += b292_i;
+      b295[i * 3] += b293_i;
     }
     {
       const i = i0 + 1;
-      b272[i] += b271[i * 3];
-      b272[i] += b271[i * 3 + 1];
-      b272[i] += b271[i * 3 + 2];
-      b273[i] = chainMul(b272[i], b160[i]);
-      const b246_ix3 = b246[i * 3];
-      const b154_i = b154[i];
-      b279[i * 3] = chainMul(b246_ix3, b154_i);
-      const b246_ix3p1 = b246[i * 3 + 1];
-      b279[i * 3 + 1] = chainMul(b246_ix3p1, b154_i);
-      const b246_ix3p2 = b246[i * 3 + 2];
-      b279[i * 3 + 2] = chainMul(b246_ix3p2, b154_i);
-      b280[i * 3] = chainMul(b246_ix3, b152[i]);
-      b280[i * 3 + 1] = chainMul(b246_ix3p1, b152[i + 31843]);
-      b280[i * 3 + 2] = chainMul(b246_ix3p2, b152[i + 63686]);
+      const b263_ip63686 = b263[i + 63686];
+      const b267_i = -b263_ip63686;
+      const b263_ip31843 = b263[i + 31843];
+      const b272_i = -b263_ip31843;
+      const b263_i = b263[i];
+      const b277_i = -b263_i;
+      const b116_ix3p1 = b116[i * 3 + 1];
+      const b116_ix3 = b116[i * 3];
+      const b102_ix11 = b102[i * 11];
+      const b102_ix11p1 = b102[i * 11 + 1];
+      b284[i] = (chainMul(b263_i, b116_ix3p1) + (chainMul(b272_i, b116_ix3) + (chainMul(b237[i], b102_ix11) + chainMul(b228[i], b102_ix11p1))));
+      const b116_ix3p2 = b116[i * 3 + 2];
+      const b102_ix11p2 = b102[i * 11 + 2];
+      b287[i] = (chainMul(b277_i, b116_ix3p2) + (chainMul(b263_ip63686, b116_ix3) + (chainMul(b228[i + 63686], b102_ix11) + chainMul(b242[i], b102_ix11p2))));
+      b290[i] = (chainMul(b263_ip31843, b116_ix3p2) + (chainMul(b267_i, b116_ix3p1) + (chainMul(b232[i], b102_ix11p1) + chainMul(b228[i + 31843], b102_ix11p2))));
+      const b107_ix3 = b107[i * 3];
+      const b107_ix3p1 = b107[i * 3 + 1];
+      const b291_i = chainMul(b263_ip31843, b107_ix3) + chainMul(b277_i, b107_ix3p1);
+      const b107_ix3p2 = b107[i * 3 + 2];
+      const b292_i = chainMul(b267_i, b107_ix3) + chainMul(b263_i, b107_ix3p2);
+      const b293_i = chainMul(b263_ip63686, b107_ix3p1) + chainMul(b272_i, b107_ix3p2);
+      b295[i * 3 + 2] += b291_i;
+      b295[i * 3 + 1] += b292_i;
+      b295[i * 3] += b293_i;
     }
     {
       const i = i0 + 2;
-      b272[i] += b271[i * 3];
-      b272[i] += b271[i * 3 + 1];
-      b272[i] += b271[i * 3 + 2];
-      b273[i] = chainMul(b272[i], b160[i]);
-      const b246_ix3 = b246[i * 3];
-      const b154_i = b154[i];
-      b279[i * 3] = chainMul(b246_ix3, b154_i);
-      const b246_ix3p1 = b246[i * 3 + 1];
-      b279[i * 3 + 1] = chainMul(b246_ix3p1, b154_i);
-      const b246_ix3p2 = b246[i * 3 + 2];
-      b279[i * 3 + 2] = chainMul(b246_ix3p2, b154_i);
-      b280[i * 3] = chainMul(b246_ix3, b152[i]);
-      b280[i * 3 + 1] = chainMul(b246_ix3p1, b152[i + 31843]);
-      b280[i * 3 + 2] = chainMul(b246_ix3p2, b152[i + 63686]);
+      const b263_ip63686 = b263[i + 63686];
+      const b267_i = -b263_ip63686;
+      const b263_ip31843 = b263[i + 31843];
+      const b272_i = -b263_ip31843;
+      const b263_i = b263[i];
+      const b277_i = -b263_i;
+      const b116_ix3p1 = b116[i * 3 + 1];
+      const b116_ix3 = b116[i * 3];
+      const b102_ix11 = b102[i * 11];
+      const b102_ix11p1 = b102[i * 11 + 1];
+      b284[i] = (chainMul(b263_i, b116_ix3p1) + (chainMul(b272_i, b116_ix3) + (chainMul(b237[i], b102_ix11) + chainMul(b228[i], b102_ix11p1))));
+      const b116_ix3p2 = b116[i * 3 + 2];
+      const b102_ix11p2 = b102[i * 11 + 2];
+      b287[i] = (chainMul(b277_i, b116_ix3p2) + (chainMul(b263_ip63686, b116_ix3) + (chainMul(b228[i + 63686], b102_ix11) + chainMul(b242[i], b102_ix11p2))));
+      b290[i] = (chainMul(b263_ip31843, b116_ix3p2) + (chainMul(b267_i, b116_ix3p1) + (chainMul(b232[i], b102_ix11p1) + chainMul(b228[i + 31843], b102_ix11p2))));
+      const b107_ix3 = b107[i * 3];
+      const b107_ix3p1 = b107[i * 3 + 1];
+      const b291_i = chainMul(b263_ip31843, b107_ix3) + chainMul(b277_i, b107_ix3p1);
+      const b107_ix3p2 = b107[i * 3 + 2];
+      const b292_i = chainMul(b267_i, b107_ix3) + chainMul(b263_i, b107_ix3p2);
+      const b293_i = chainMul(b263_ip63686, b107_ix3p1) + chainMul(b272_i, b107_ix3p2);
+      b295[i * 3 + 2] += b291_i;
+      b295[i * 3 + 1] += b292_i;
+      b295[i * 3] += b293_i;
     }
     {
       const i = i0 + 3;
-      b272[i] += b271[i * 3];
-      b272[i] += b271[i * 3 + 1];
-      b272[i] += b271[i * 3 + 2];
-      b273[i] = chainMul(b272[i], b160[i]);
-      const b246_ix3 = b246[i * 3];
-      const b154_i = b154[i];
-      b279[i * 3] = chainMul(b246_ix3, b154_i);
-      const b246_ix3p1 = b246[i * 3 + 1];
-      b279[i * 3 + 1] = chainMul(b246_ix3p1, b154_i);
-      const b246_ix3p2 = b246[i * 3 + 2];
-      b279[i * 3 + 2] = chainMul(b246_ix3p2, b154_i);
-      b280[i * 3] = chainMul(b246_ix3, b152[i]);
-      b280[i * 3 + 1] = chainMul(b246_ix3p1, b152[i + 31843]);
-      b280[i * 3 + 2] = chainMul(b246_ix3p2, b152[i + 63686]);
+      const b263_ip63686 = b263[i + 63686];
+      const b267_i = -b263_ip63686;
+      const b263_ip31843 = b263[i + 31843];
+      const b272_i = -b263_ip31843;
+      const b263_i = b263[i];
+      const b277_i = -b263_i;
+      const b116_ix3p1 = b116[i * 3 + 1];
+      const b116_ix3 = b116[i * 3];
+      const b102_ix11 = b102[i * 11];
+      const b102_ix11p1 = b102[i * 11 + 1];
+      b284[i] = (chainMul(b263_i, b116_ix3p1) + (chainMul(b272_i, b116_ix3) + (chainMul(b237[i], b102_ix11) + chainMul(b228[i], b102_ix11p1))));
+      const b116_ix3p2 = b116[i * 3 + 2];
+      const b102_ix11p2 = b102[i * 11 + 2];
+      b287[i] = (chainMul(b277_i, b116_ix3p2) + (chainMul(b263_ip63686, b116_ix3) + (chainMul(b228[i + 63686], b102_ix11) + chainMul(b242[i], b102_ix11p2))));
+      b290[i] = (chainMul(b263_ip31843, b116_ix3p2) + (chainMul(b267_i, b116_ix3p1) + (chainMul(b232[i], b102_ix11p1) + chainMul(b228[i + 31843], b102_ix11p2))));
+      const b107_ix3 = b107[i * 3];
+      const b107_ix3p1 = b107[i * 3 + 1];
+      const b291_i = chainMul(b263_ip31843, b107_ix3) + chainMul(b277_i, b107_ix3p1);
+      const b107_ix3p2 = b107[i * 3 + 2];
+      const b292_i = chainMul(b267_i, b107_ix3) + chainMul(b263_i, b107_ix3p2);
+      const b293_i = chainMul(b263_ip63686, b107_ix3p1) + chainMul(b272_i, b107_ix3p2);
+      b295[i * 3 + 2] += b291_i;
+      b295[i * 3 + 1] += b292_i;
+      b295[i * 3] += b293_i;
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    b272[i] += b271[i * 3];
-    b272[i] += b271[i * 3 + 1];
-    b272[i] += b271[i * 3 + 2];
-    b273[i] = chainMul(b272[i], b160[i]);
-    const b246_ix3 = b246[i * 3];
-    const b154_i = b154[i];
-    b279[i * 3] = chainMul(b246_ix3, b154_i);
-    const b246_ix3p1 = b246[i * 3 + 1];
-    b279[i * 3 + 1] = chainMul(b246_ix3p1, b154_i);
-    const b246_ix3p2 = b246[i * 3 + 2];
-    b279[i * 3 + 2] = chainMul(b246_ix3p2, b154_i);
-    b280[i * 3] = chainMul(b246_ix3, b152[i]);
-    b280[i * 3 + 1] = chainMul(b246_ix3p1, b152[i + 31843]);
-    b280[i * 3 + 2] = chainMul(b246_ix3p2, b152[i + 63686]);
-  }
-  b281.fill(0);
-  b283.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b281[i] += b280[i * 3];
-      b281[i] += b280[i * 3 + 1];
-      b281[i] += b280[i * 3 + 2];
-      b283[i] += b279[i * 3];
-      b283[i + 31843] += b279[i * 3 + 1];
-      b283[i + 63686] += b279[i * 3 + 2];
-    }
-    {
-      const i = i0 + 1;
-      b281[i] += b280[i * 3];
-      b281[i] += b280[i * 3 + 1];
-      b281[i] += b280[i * 3 + 2];
-      b283[i] += b279[i * 3];
-      b283[i + 31843] += b279[i * 3 + 1];
-      b283[i + 63686] += b279[i * 3 + 2];
-    }
-    {
-      const i = i0 + 2;
-      b281[i] += b280[i * 3];
-      b281[i] += b280[i * 3 + 1];
-      b281[i] += b280[i * 3 + 2];
-      b283[i] += b279[i * 3];
-      b283[i + 31843] += b279[i * 3 + 1];
-      b283[i + 63686] += b279[i * 3 + 2];
-    }
-    {
-      const i = i0 + 3;
-      b281[i] += b280[i * 3];
-      b281[i] += b280[i * 3 + 1];
-      b281[i] += b280[i * 3 + 2];
-      b283[i] += b279[i * 3];
-      b283[i + 31843] += b279[i * 3 + 1];
-      b283[i + 63686] += b279[i * 3 + 2];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b281[i] += b280[i * 3];
-    b281[i] += b280[i * 3 + 1];
-    b281[i] += b280[i * 3 + 2];
-    b283[i] += b279[i * 3];
-    b283[i + 31843] += b279[i * 3 + 1];
-    b283[i + 63686] += b279[i * 3 + 2];
-  }
-  b315.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b283_ip63686 = b283[i + 63686];
-      const b287_i = -b283_ip63686;
-      const b283_ip31843 = b283[i + 31843];
-      const b292_i = -b283_ip31843;
-      const b283_i = b283[i];
-      const b297_i = -b283_i;
-      const b136_ix3p1 = b136[i * 3 + 1];
-      const b136_ix3 = b136[i * 3];
-      const b112_ix11 = b112[i * 11];
-      const b112_ix11p1 = b112[i * 11 + 1];
-      b304[i] = (chainMul(b283_i, b136_ix3p1) + (chainMul(b292_i, b136_ix3) + (chainMul(b257[i], b112_ix11) + chainMul(b248[i], b112_ix11p1))));
-      const b136_ix3p2 = b136[i * 3 + 2];
-      const b112_ix11p2 = b112[i * 11 + 2];
-      b307[i] = (chainMul(b297_i, b136_ix3p2) + (chainMul(b283_ip63686, b136_ix3) + (chainMul(b248[i + 63686], b112_ix11) + chainMul(b262[i], b112_ix11p2))));
-      b310[i] = (chainMul(b283_ip31843, b136_ix3p2) + (chainMul(b287_i, b136_ix3p1) + (chainMul(b252[i], b112_ix11p1) + chainMul(b248[i + 31843], b112_ix11p2))));
-      const b117_ix3 = b117[i * 3];
-      const b117_ix3p1 = b117[i * 3 + 1];
-      const b311_i = chainMul(b283_ip31843, b117_ix3) + chainMul(b297_i, b117_ix3p1);
-      const b117_ix3p2 = b117[i * 3 + 2];
-      const b312_i = chainMul(b287_i, b117_ix3) + chainMul(b283_i, b117_ix3p2);
-      const b313_i = chainMul(b283_ip63686, b117_ix3p1) + chainMul(b292_i, b117_ix3p2);
-      b315[i * 3 + 2] += b311_i;
-      b315[i * 3 + 1] += b312_i;
-      b315[i * 3] += b313_i;
-    }
-    {
-      const i = i0 + 1;
-      const b283_ip63686 = b283[i + 63686];
-      const b287_i = -b283_ip63686;
-      const b283_ip31843 = b283[i + 31843];
-      const b292_i = -b283_ip31843;
-      const b283_i = b283[i];
-      const b297_i = -b283_i;
-      const b136_ix3p1 = b136[i * 3 + 1];
-      const b136_ix3 = b136[i * 3];
-      const b112_ix11 = b112[i * 11];
-      const b112_ix11p1 = b112[i * 11 + 1];
-      b304[i] = (chainMul(b283_i, b136_ix3p1) + (chainMul(b292_i, b136_ix3) + (chainMul(b257[i], b112_ix11) + chainMul(b248[i], b112_ix11p1))));
-      const b136_ix3p2 = b136[i * 3 + 2];
-      const b112_ix11p2 = b112[i * 11 + 2];
-      b307[i] = (chainMul(b297_i, b136_ix3p2) + (chainMul(b283_ip63686, b136_ix3) + (chainMul(b248[i + 63686], b112_ix11) + chainMul(b262[i], b112_ix11p2))));
-      b310[i] = (chainMul(b283_ip31843, b136_ix3p2) + (chainMul(b287_i, b136_ix3p1) + (chainMul(b252[i], b112_ix11p1) + chainMul(b248[i + 31843], b112_ix11p2))));
-      const b117_ix3 = b117[i * 3];
-      const b117_ix3p1 = b117[i * 3 + 1];
-      const b311_i = chainMul(b283_ip31843, b117_ix3) + chainMul(b297_i, b117_ix3p1);
-      const b117_ix3p2 = b117[i * 3 + 2];
-      const b312_i = chainMul(b287_i, b117_ix3) + chainMul(b283_i, b117_ix3p2);
-      const b313_i = chainMul(b283_ip63686, b117_ix3p1) + chainMul(b292_i, b117_ix3p2);
-      b315[i * 3 + 2] += b311_i;
-      b315[i * 3 + 1] += b312_i;
-      b315[i * 3] += b313_i;
-    }
-    {
-      const i = i0 + 2;
-      const b283_ip63686 = b283[i + 63686];
-      const b287_i = -b283_ip63686;
-      const b283_ip31843 = b283[i + 31843];
-      const b292_i = -b283_ip31843;
-      const b283_i = b283[i];
-      const b297_i = -b283_i;
-      const b136_ix3p1 = b136[i * 3 + 1];
-      const b136_ix3 = b136[i * 3];
-      const b112_ix11 = b112[i * 11];
-      const b112_ix11p1 = b112[i * 11 + 1];
-      b304[i] = (chainMul(b283_i, b136_ix3p1) + (chainMul(b292_i, b136_ix3) + (chainMul(b257[i], b112_ix11) + chainMul(b248[i], b112_ix11p1))));
-      const b136_ix3p2 = b136[i * 3 + 2];
-      const b112_ix11p2 = b112[i * 11 + 2];
-      b307[i] = (chainMul(b297_i, b136_ix3p2) + (chainMul(b283_ip63686, b136_ix3) + (chainMul(b248[i + 63686], b112_ix11) + chainMul(b262[i], b112_ix11p2))));
-      b310[i] = (chainMul(b283_ip31843, b136_ix3p2) + (chainMul(b287_i, b136_ix3p1) + (chainMul(b252[i], b112_ix11p1) + chainMul(b248[i + 31843], b112_ix11p2))));
-      const b117_ix3 = b117[i * 3];
-      const b117_ix3p1 = b117[i * 3 + 1];
-      const b311_i = chainMul(b283_ip31843, b117_ix3) + chainMul(b297_i, b117_ix3p1);
-      const b117_ix3p2 = b117[i * 3 + 2];
-      const b312_i = chainMul(b287_i, b117_ix3) + chainMul(b283_i, b117_ix3p2);
-      const b313_i = chainMul(b283_ip63686, b117_ix3p1) + chainMul(b292_i, b117_ix3p2);
-      b315[i * 3 + 2] += b311_i;
-      b315[i * 3 + 1] += b312_i;
-      b315[i * 3] += b313_i;
-    }
-    {
-      const i = i0 + 3;
-      const b283_ip63686 = b283[i + 63686];
-      const b287_i = -b283_ip63686;
-      const b283_ip31843 = b283[i + 31843];
-      const b292_i = -b283_ip31843;
-      const b283_i = b283[i];
-      const b297_i = -b283_i;
-      const b136_ix3p1 = b136[i * 3 + 1];
-      const b136_ix3 = b136[i * 3];
-      const b112_ix11 = b112[i * 11];
-      const b112_ix11p1 = b112[i * 11 + 1];
-      b304[i] = (chainMul(b283_i, b136_ix3p1) + (chainMul(b292_i, b136_ix3) + (chainMul(b257[i], b112_ix11) + chainMul(b248[i], b112_ix11p1))));
-      const b136_ix3p2 = b136[i * 3 + 2];
-      const b112_ix11p2 = b112[i * 11 + 2];
-      b307[i] = (chainMul(b297_i, b136_ix3p2) + (chainMul(b283_ip63686, b136_ix3) + (chainMul(b248[i + 63686], b112_ix11) + chainMul(b262[i], b112_ix11p2))));
-      b310[i] = (chainMul(b283_ip31843, b136_ix3p2) + (chainMul(b287_i, b136_ix3p1) + (chainMul(b252[i], b112_ix11p1) + chainMul(b248[i + 31843], b112_ix11p2))));
-      const b117_ix3 = b117[i * 3];
-      const b117_ix3p1 = b117[i * 3 + 1];
-      const b311_i = chainMul(b283_ip31843, b117_ix3) + chainMul(b297_i, b117_ix3p1);
-      const b117_ix3p2 = b117[i * 3 + 2];
-      const b312_i = chainMul(b287_i, b117_ix3) + chainMul(b283_i, b117_ix3p2);
-      const b313_i = chainMul(b283_ip63686, b117_ix3p1) + chainMul(b292_i, b117_ix3p2);
-      b315[i * 3 + 2] += b311_i;
-      b315[i * 3 + 1] += b312_i;
-      b315[i * 3] += b313_i;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b283_ip63686 = b283[i + 63686];
-    const b287_i = -b283_ip63686;
-    const b283_ip31843 = b283[i + 31843];
-    const b292_i = -b283_ip31843;
-    const b283_i = b283[i];
-    const b297_i = -b283_i;
-    const b136_ix3p1 = b136[i * 3 + 1];
-    const b136_ix3 = b136[i * 3];
-    const b112_ix11 = b112[i * 11];
-    const b112_ix11p1 = b112[i * 11 + 1];
-    b304[i] = (chainMul(b283_i, b136_ix3p1) + (chainMul(b292_i, b136_ix3) + (chainMul(b257[i], b112_ix11) + chainMul(b248[i], b112_ix11p1))));
-    const b136_ix3p2 = b136[i * 3 + 2];
-    const b112_ix11p2 = b112[i * 11 + 2];
-    b307[i] = (chainMul(b297_i, b136_ix3p2) + (chainMul(b283_ip63686, b136_ix3) + (chainMul(b248[i + 63686], b112_ix11) + chainMul(b262[i], b112_ix11p2))));
-    b310[i] = (chainMul(b283_ip31843, b136_ix3p2) + (chainMul(b287_i, b136_ix3p1) + (chainMul(b252[i], b112_ix11p1) + chainMul(b248[i + 31843], b112_ix11p2))));
-    const b117_ix3 = b117[i * 3];
-    const b117_ix3p1 = b117[i * 3 + 1];
-    const b311_i = chainMul(b283_ip31843, b117_ix3) + chainMul(b297_i, b117_ix3p1);
-    const b117_ix3p2 = b117[i * 3 + 2];
-    const b312_i = chainMul(b287_i, b117_ix3) + chainMul(b283_i, b117_ix3p2);
-    const b313_i = chainMul(b283_ip63686, b117_ix3p1) + chainMul(b292_i, b117_ix3p2);
-    b315[i * 3 + 2] += b311_i;
-    b315[i * 3 + 1] += b312_i;
-    b315[i * 3] += b313_i;
+    const b263_ip63686 = b263[i + 63686];
+    const b267_i = -b263_ip63686;
+    const b263_ip31843 = b263[i + 31843];
+    const b272_i = -b263_ip31843;
+    const b263_i = b263[i];
+    const b277_i = -b263_i;
+    const b116_ix3p1 = b116[i * 3 + 1];
+    const b116_ix3 = b116[i * 3];
+    const b102_ix11 = b102[i * 11];
+    const b102_ix11p1 = b102[i * 11 + 1];
+    b284[i] = (chainMul(b263_i, b116_ix3p1) + (chainMul(b272_i, b116_ix3) + (chainMul(b237[i], b102_ix11) + chainMul(b228[i], b102_ix11p1))));
+    const b116_ix3p2 = b116[i * 3 + 2];
+    const b102_ix11p2 = b102[i * 11 + 2];
+    b287[i] = (chainMul(b277_i, b116_ix3p2) + (chainMul(b263_ip63686, b116_ix3) + (chainMul(b228[i + 63686], b102_ix11) + chainMul(b242[i], b102_ix11p2))));
+    b290[i] = (chainMul(b263_ip31843, b116_ix3p2) + (chainMul(b267_i, b116_ix3p1) + (chainMul(b232[i], b102_ix11p1) + chainMul(b228[i + 31843], b102_ix11p2))));
+    const b107_ix3 = b107[i * 3];
+    const b107_ix3p1 = b107[i * 3 + 1];
+    const b291_i = chainMul(b263_ip31843, b107_ix3) + chainMul(b277_i, b107_ix3p1);
+    const b107_ix3p2 = b107[i * 3 + 2];
+    const b292_i = chainMul(b267_i, b107_ix3) + chainMul(b263_i, b107_ix3p2);
+    const b293_i = chainMul(b263_ip63686, b107_ix3p1) + chainMul(b272_i, b107_ix3p2);
+    b295[i * 3 + 2] += b291_i;
+    b295[i * 3 + 1] += b292_i;
+    b295[i * 3] += b293_i;
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      const b161_i = b161[i];
-      const b273_i = b273[i];
-      b316[i * 3] = ((chainMul(b246[i * 3], b161_i) + chainMul(b273_i, b117[i * 3])) + b315[i * 3]);
-      b316[i * 3 + 1] = ((chainMul(b246[i * 3 + 1], b161_i) + chainMul(b273_i, b117[i * 3 + 1])) + b315[i * 3 + 1]);
-      b316[i * 3 + 2] = ((chainMul(b246[i * 3 + 2], b161_i) + chainMul(b273_i, b117[i * 3 + 2])) + b315[i * 3 + 2]);
+      const b141_i = b141[i];
+      const b253_i = b253[i];
+      b296[i * 3] = ((chainMul(b226[i * 3], b141_i) + chainMul(b253_i, b107[i * 3])) + b295[i * 3]);
+      b296[i * 3 + 1] = ((chainMul(b226[i * 3 + 1], b141_i) + chainMul(b253_i, b107[i * 3 + 1])) + b295[i * 3 + 1]);
+      b296[i * 3 + 2] = ((chainMul(b226[i * 3 + 2], b141_i) + chainMul(b253_i, b107[i * 3 + 2])) + b295[i * 3 + 2]);
     }
     {
       const i = i0 + 1;
-      const b161_i = b161[i];
-      const b273_i = b273[i];
-      b316[i * 3] = ((chainMul(b246[i * 3], b161_i) + chainMul(b273_i, b117[i * 3])) + b315[i * 3]);
-      b316[i * 3 + 1] = ((chainMul(b246[i * 3 + 1], b161_i) + chainMul(b273_i, b117[i * 3 + 1])) + b315[i * 3 + 1]);
-      b316[i * 3 + 2] = ((chainMul(b246[i * 3 + 2], b161_i) + chainMul(b273_i, b117[i * 3 + 2])) + b315[i * 3 + 2]);
+      const b141_i = b141[i];
+      const b253_i = b253[i];
+      b296[i * 3] = ((chainMul(b226[i * 3], b141_i) + chainMul(b253_i, b107[i * 3])) + b295[i * 3]);
+      b296[i * 3 + 1] = ((chainMul(b226[i * 3 + 1], b141_i) + chainMul(b253_i, b107[i * 3 + 1])) + b295[i * 3 + 1]);
+      b296[i * 3 + 2] = ((chainMul(b226[i * 3 + 2], b141_i) + chainMul(b253_i, b107[i * 3 + 2])) + b295[i * 3 + 2]);
     }
     {
       const i = i0 + 2;
-      const b161_i = b161[i];
-      const b273_i = b273[i];
-      b316[i * 3] = ((chainMul(b246[i * 3], b161_i) + chainMul(b273_i, b117[i * 3])) + b315[i * 3]);
-      b316[i * 3 + 1] = ((chainMul(b246[i * 3 + 1], b161_i) + chainMul(b273_i, b117[i * 3 + 1])) + b315[i * 3 + 1]);
-      b316[i * 3 + 2] = ((chainMul(b246[i * 3 + 2], b161_i) + chainMul(b273_i, b117[i * 3 + 2])) + b315[i * 3 + 2]);
+      const b141_i = b141[i];
+      const b253_i = b253[i];
+      b296[i * 3] = ((chainMul(b226[i * 3], b141_i) + chainMul(b253_i, b107[i * 3])) + b295[i * 3]);
+      b296[i * 3 + 1] = ((chainMul(b226[i * 3 + 1], b141_i) + chainMul(b253_i, b107[i * 3 + 1])) + b295[i * 3 + 1]);
+      b296[i * 3 + 2] = ((chainMul(b226[i * 3 + 2], b141_i) + chainMul(b253_i, b107[i * 3 + 2])) + b295[i * 3 + 2]);
     }
     {
       const i = i0 + 3;
-      const b161_i = b161[i];
-      const b273_i = b273[i];
-      b316[i * 3] = ((chainMul(b246[i * 3], b161_i) + chainMul(b273_i, b117[i * 3])) + b315[i * 3]);
-      b316[i * 3 + 1] = ((chainMul(b246[i * 3 + 1], b161_i) + chainMul(b273_i, b117[i * 3 + 1])) + b315[i * 3 + 1]);
-      b316[i * 3 + 2] = ((chainMul(b246[i * 3 + 2], b161_i) + chainMul(b273_i, b117[i * 3 + 2])) + b315[i * 3 + 2]);
+      const b141_i = b141[i];
+      const b253_i = b253[i];
+      b296[i * 3] = ((chainMul(b226[i * 3], b141_i) + chainMul(b253_i, b107[i * 3])) + b295[i * 3]);
+      b296[i * 3 + 1] = ((chainMul(b226[i * 3 + 1], b141_i) + chainMul(b253_i, b107[i * 3 + 1])) + b295[i * 3 + 1]);
+      b296[i * 3 + 2] = ((chainMul(b226[i * 3 + 2], b141_i) + chainMul(b253_i, b107[i * 3 + 2])) + b295[i * 3 + 2]);
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    const b161_i = b161[i];
-    const b273_i = b273[i];
-    b316[i * 3] = ((chainMul(b246[i * 3], b161_i) + chainMul(b273_i, b117[i * 3])) + b315[i * 3]);
-    b316[i * 3 + 1] = ((chainMul(b246[i * 3 + 1], b161_i) + chainMul(b273_i, b117[i * 3 + 1])) + b315[i * 3 + 1]);
-    b316[i * 3 + 2] = ((chainMul(b246[i * 3 + 2], b161_i) + chainMul(b273_i, b117[i * 3 + 2])) + b315[i * 3 + 2]);
+    const b141_i = b141[i];
+    const b253_i = b253[i];
+    b296[i * 3] = ((chainMul(b226[i * 3], b141_i) + chainMul(b253_i, b107[i * 3])) + b295[i * 3]);
+    b296[i * 3 + 1] = ((chainMul(b226[i * 3 + 1], b141_i) + chainMul(b253_i, b107[i * 3 + 1])) + b295[i * 3 + 1]);
+    b296[i * 3 + 2] = ((chainMul(b226[i * 3 + 2], b141_i) + chainMul(b253_i, b107[i * 3 + 2])) + b295[i * 3 + 2]);
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      const b131_i = b131[i];
-      b321[i * 3] = chainMul(b316[i * 3], (-(b136[i * 3] / b131_i)));
-      b321[i * 3 + 1] = chainMul(b316[i * 3 + 1], (-(b136[i * 3 + 1] / b131_i)));
-      b321[i * 3 + 2] = chainMul(b316[i * 3 + 2], (-(b136[i * 3 + 2] / b131_i)));
-      b323[i * 3] = chainMul(b246[i * 3], b117[i * 3]);
-      b323[i * 3 + 1] = chainMul(b246[i * 3 + 1], b117[i * 3 + 1]);
-      b323[i * 3 + 2] = chainMul(b246[i * 3 + 2], b117[i * 3 + 2]);
+      const b110_i = b110[i];
+      b301[i * 3] = chainMul(b296[i * 3], (-(b116[i * 3] / b110_i)));
+      b301[i * 3 + 1] = chainMul(b296[i * 3 + 1], (-(b116[i * 3 + 1] / b110_i)));
+      b301[i * 3 + 2] = chainMul(b296[i * 3 + 2], (-(b116[i * 3 + 2] / b110_i)));
+      b303[i * 3] = chainMul(b226[i * 3], b107[i * 3]);
+      b303[i * 3 + 1] = chainMul(b226[i * 3 + 1], b107[i * 3 + 1]);
+      b303[i * 3 + 2] = chainMul(b226[i * 3 + 2], b107[i * 3 + 2]);
     }
     {
       const i = i0 + 1;
-      const b131_i = b131[i];
-      b321[i * 3] = chainMul(b316[i * 3], (-(b136[i * 3] / b131_i)));
-      b321[i * 3 + 1] = chainMul(b316[i * 3 + 1], (-(b136[i * 3 + 1] / b131_i)));
-      b321[i * 3 + 2] = chainMul(b316[i * 3 + 2], (-(b136[i * 3 + 2] / b131_i)));
-      b323[i * 3] = chainMul(b246[i * 3], b117[i * 3]);
-      b323[i * 3 + 1] = chainMul(b246[i * 3 + 1], b117[i * 3 + 1]);
-      b323[i * 3 + 2] = chainMul(b246[i * 3 + 2], b117[i * 3 + 2]);
+      const b110_i = b110[i];
+      b301[i * 3] = chainMul(b296[i * 3], (-(b116[i * 3] / b110_i)));
+      b301[i * 3 + 1] = chainMul(b296[i * 3 + 1], (-(b116[i * 3 + 1] / b110_i)));
+      b301[i * 3 + 2] = chainMul(b296[i * 3 + 2], (-(b116[i * 3 + 2] / b110_i)));
+      b303[i * 3] = chainMul(b226[i * 3], b107[i * 3]);
+      b303[i * 3 + 1] = chainMul(b226[i * 3 + 1], b107[i * 3 + 1]);
+      b303[i * 3 + 2] = chainMul(b226[i * 3 + 2], b107[i * 3 + 2]);
     }
     {
       const i = i0 + 2;
-      const b131_i = b131[i];
-      b321[i * 3] = chainMul(b316[i * 3], (-(b136[i * 3] / b131_i)));
-      b321[i * 3 + 1] = chainMul(b316[i * 3 + 1], (-(b136[i * 3 + 1] / b131_i)));
-      b321[i * 3 + 2] = chainMul(b316[i * 3 + 2], (-(b136[i * 3 + 2] / b131_i)));
-      b323[i * 3] = chainMul(b246[i * 3], b117[i * 3]);
-      b323[i * 3 + 1] = chainMul(b246[i * 3 + 1], b117[i * 3 + 1]);
-      b323[i * 3 + 2] = chainMul(b246[i * 3 + 2], b117[i * 3 + 2]);
+      const b110_i = b110[i];
+      b301[i * 3] = chainMul(b296[i * 3], (-(b116[i * 3] / b110_i)));
+      b301[i * 3 + 1] = chainMul(b296[i * 3 + 1], (-(b116[i * 3 + 1] / b110_i)));
+      b301[i * 3 + 2] = chainMul(b296[i * 3 + 2], (-(b116[i * 3 + 2] / b110_i)));
+      b303[i * 3] = chainMul(b226[i * 3], b107[i * 3]);
+      b303[i * 3 + 1] = chainMul(b226[i * 3 + 1], b107[i * 3 + 1]);
+      b303[i * 3 + 2] = chainMul(b226[i * 3 + 2], b107[i * 3 + 2]);
     }
     {
       const i = i0 + 3;
-      const b131_i = b131[i];
-      b321[i * 3] = chainMul(b316[i * 3], (-(b136[i * 3] / b131_i)));
-      b321[i * 3 + 1] = chainMul(b316[i * 3 + 1], (-(b136[i * 3 + 1] / b131_i)));
-      b321[i * 3 + 2] = chainMul(b316[i * 3 + 2], (-(b136[i * 3 + 2] / b131_i)));
-      b323[i * 3] = chainMul(b246[i * 3], b117[i * 3]);
-      b323[i * 3 + 1] = chainMul(b246[i * 3 + 1], b117[i * 3 + 1]);
-      b323[i * 3 + 2] = chainMul(b246[i * 3 + 2], b117[i * 3 + 2]);
+      const b110_i = b110[i];
+      b301[i * 3] = chainMul(b296[i * 3], (-(b116[i * 3] / b110_i)));
+      b301[i * 3 + 1] = chainMul(b296[i * 3 + 1], (-(b116[i * 3 + 1] / b110_i)));
+      b301[i * 3 + 2] = chainMul(b296[i * 3 + 2], (-(b116[i * 3 + 2] / b110_i)));
+      b303[i * 3] = chainMul(b226[i * 3], b107[i * 3]);
+      b303[i * 3 + 1] = chainMul(b226[i * 3 + 1], b107[i * 3 + 1]);
+      b303[i * 3 + 2] = chainMul(b226[i * 3 + 2], b107[i * 3 + 2]);
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    const b131_i = b131[i];
-    b321[i * 3] = chainMul(b316[i * 3], (-(b136[i * 3] / b131_i)));
-    b321[i * 3 + 1] = chainMul(b316[i * 3 + 1], (-(b136[i * 3 + 1] / b131_i)));
-    b321[i * 3 + 2] = chainMul(b316[i * 3 + 2], (-(b136[i * 3 + 2] / b131_i)));
-    b323[i * 3] = chainMul(b246[i * 3], b117[i * 3]);
-    b323[i * 3 + 1] = chainMul(b246[i * 3 + 1], b117[i * 3 + 1]);
-    b323[i * 3 + 2] = chainMul(b246[i * 3 + 2], b117[i * 3 + 2]);
+    const b110_i = b110[i];
+    b301[i * 3] = chainMul(b296[i * 3], (-(b116[i * 3] / b110_i)));
+    b301[i * 3 + 1] = chainMul(b296[i * 3 + 1], (-(b116[i * 3 + 1] / b110_i)));
+    b301[i * 3 + 2] = chainMul(b296[i * 3 + 2], (-(b116[i * 3 + 2] / b110_i)));
+    b303[i * 3] = chainMul(b226[i * 3], b107[i * 3]);
+    b303[i * 3 + 1] = chainMul(b226[i * 3 + 1], b107[i * 3 + 1]);
+    b303[i * 3 + 2] = chainMul(b226[i * 3 + 2], b107[i * 3 + 2]);
   }
+  b304.fill(0);
+  b309.fill(0);
+  b318.fill(0);
+  for (let i0 = 0; i0 < 31840; i0 += 4) {
+    {
+      const i = i0;
+      b304[i] += b303[i * 3];
+      b304[i] += b303[i * 3 + 1];
+      b304[i] += b303[i * 3 + 2];
+      b309[i] += b301[i * 3];
+      b309[i] += b301[i * 3 + 1];
+      b309[i] += b301[i * 3 + 2];
+      b313[i] = chainMul(((chainMul(b261[i], b112[i]) + chainMul((b304[i] - chainMul(b252[i], b139[i])), (-b134[i]))) + b309[i]), (0.5 / b110[i]));
+      b318[i * 3 + 2] += b284[i];
+      b318[i * 3 + 1] += b287[i];
+      b318[i * 3] += b290[i];
+    }
+    {
+      const i = i0 + 1;
+      b304[i] += b303[i * 3];
+      b304[i] += b303[i * 3 + 1];
+      b304[i] += b303[i * 3 + 2];
+      b309[i] += b301[i * 3];
+      b309[i] += b301[i * 3 + 1];
+      b309[i] += b301[i * 3 + 2];
+      b313[i] = chainMul(((chainMul(b261[i], b112[i]) + chainMul((b304[i] - chainMul(b252[i], b139[i])), (-b134[i]))) + b309[i]), (0.5 / b110[i]));
+      b318[i * 3 + 2] += b284[i];
+      b318[i * 3 + 1] += b287[i];
+      b318[i * 3] += b290[i];
+    }
+    {
+      const i = i0 + 2;
+      b304[i] += b303[i * 3];
+      b304[i] += b303[i * 3 + 1];
+      b304[i] += b303[i * 3 + 2];
+      b309[i] += b301[i * 3];
+      b309[i] += b301[i * 3 + 1];
+      b309[i] += b301[i * 3 + 2];
+      b313[i] = chainMul(((chainMul(b261[i], b112[i]) + chainMul((b304[i] - chainMul(b252[i], b139[i])), (-b134[i]))) + b309[i]), (0.5 / b110[i]));
+      b318[i * 3 + 2] += b284[i];
+      b318[i * 3 + 1] += b287[i];
+      b318[i * 3] += b290[i];
+    }
+    {
+      const i = i0 + 3;
+      b304[i] += b303[i * 3];
+      b304[i] += b303[i * 3 + 1];
+      b304[i] += b303[i * 3 + 2];
+      b309[i] += b301[i * 3];
+      b309[i] += b301[i * 3 + 1];
+      b309[i] += b301[i * 3 + 2];
+      b313[i] = chainMul(((chainMul(b261[i], b112[i]) + chainMul((b304[i] - chainMul(b252[i], b139[i])), (-b134[i]))) + b309[i]), (0.5 / b110[i]));
+      b318[i * 3 + 2] += b284[i];
+      b318[i * 3 + 1] += b287[i];
+      b318[i * 3] += b290[i];
+    }
+  }
+  for (let i = 31840; i < 31843; i++) {
+    b304[i] += b303[i * 3];
+    b304[i] += b303[i * 3 + 1];
+    b304[i] += b303[i * 3 + 2];
+    b309[i] += b301[i * 3];
+    b309[i] += b301[i * 3 + 1];
+    b309[i] += b301[i * 3 + 2];
+    b313[i] = chainMul(((chainMul(b261[i], b112[i]) + chainMul((b304[i] - chainMul(b252[i], b139[i])), (-b134[i]))) + b309[i]), (0.5 / b110[i]));
+    b318[i * 3 + 2] += b284[i];
+    b318[i * 3 + 1] += b287[i];
+    b318[i * 3] += b290[i];
+  }
+  for (let i0 = 0; i0 < 31840; i0 += 4) {
+    {
+      const i = i0;
+      const b112_i = b112[i];
+      const b253_i = b253[i];
+      b319[i * 3] = ((chainMul(b226[i * 3], b112_i) + (b227[i * 3] + chainMul(b253_i, b116[i * 3]))) + b318[i * 3]);
+      b319[i * 3 + 1] = ((chainMul(b226[i * 3 + 1], b112_i) + (b227[i * 3 + 1] + chainMul(b253_i, b116[i * 3 + 1]))) + b318[i * 3 + 1]);
+      b319[i * 3 + 2] = ((chainMul(b226[i * 3 + 2], b112_i) + (b227[i * 3 + 2] + chainMul(b253_i, b116[i * 3 + 2]))) + b318[i * 3 + 2]);
+      const b110_i = b110[i];
+      const b313_i = b313[i];
+      b322[i * 3] = (chainMul(b296[i * 3], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11])));
+      b322[i * 3 + 1] = (chainMul(b296[i * 3 + 1], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11 + 1])));
+      b322[i * 3 + 2] = (chainMul(b296[i * 3 + 2], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11 + 2])));
+    }
+    {
+      const i = i0 + 1;
+      const b112_i = b112[i];
+      const b253_i = b253[i];
+      b319[i * 3] = ((chainMul(b226[i * 3], b112_i) + (b227[i * 3] + chainMul(b253_i, b116[i * 3]))) + b318[i * 3]);
+      b319[i * 3 + 1] = ((chainMul(b226[i * 3 + 1], b112_i) + (b227[i * 3 + 1] + chainMul(b253_i, b116[i * 3 + 1]))) + b318[i * 3 + 1]);
+      b319[i * 3 + 2] = ((chainMul(b226[i * 3 + 2], b112_i) + (b227[i * 3 + 2] + chainMul(b253_i, b116[i * 3 + 2]))) + b318[i * 3 + 2]);
+      const b110_i = b110[i];
+      const b313_i = b313[i];
+      b322[i * 3] = (chainMul(b296[i * 3], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11])));
+      b322[i * 3 + 1] = (chainMul(b296[i * 3 + 1], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11 + 1])));
+      b322[i * 3 + 2] = (chainMul(b296[i * 3 + 2], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11 + 2])));
+    }
+    {
+      const i = i0 + 2;
+      const b112_i = b112[i];
+      const b253_i = b253[i];
+      b319[i * 3] = ((chainMul(b226[i * 3], b112_i) + (b227[i * 3] + chainMul(b253_i, b116[i * 3]))) + b318[i * 3]);
+      b319[i * 3 + 1] = ((chainMul(b226[i * 3 + 1], b112_i) + (b227[i * 3 + 1] + chainMul(b253_i, b116[i * 3 + 1]))) + b318[i * 3 + 1]);
+      b319[i * 3 + 2] = ((chainMul(b226[i * 3 + 2], b112_i) + (b227[i * 3 + 2] + chainMul(b253_i, b116[i * 3 + 2]))) + b318[i * 3 + 2]);
+      const b110_i = b110[i];
+      const b313_i = b313[i];
+      b322[i * 3] = (chainMul(b296[i * 3], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11])));
+      b322[i * 3 + 1] = (chainMul(b296[i * 3 + 1], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11 + 1])));
+      b322[i * 3 + 2] = (chainMul(b296[i * 3 + 2], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11 + 2])));
+    }
+    {
+      const i = i0 + 3;
+      const b112_i = b112[i];
+      const b253_i = b253[i];
+      b319[i * 3] = ((chainMul(b226[i * 3], b112_i) + (b227[i * 3] + chainMul(b253_i, b116[i * 3]))) + b318[i * 3]);
+      b319[i * 3 + 1] = ((chainMul(b226[i * 3 + 1], b112_i) + (b227[i * 3 + 1] + chainMul(b253_i, b116[i * 3 + 1]))) + b318[i * 3 + 1]);
+      b319[i * 3 + 2] = ((chainMul(b226[i * 3 + 2], b112_i) + (b227[i * 3 + 2] + chainMul(b253_i, b116[i * 3 + 2]))) + b318[i * 3 + 2]);
+      const b110_i = b110[i];
+      const b313_i = b313[i];
+      b322[i * 3] = (chainMul(b296[i * 3], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11])));
+      b322[i * 3 + 1] = (chainMul(b296[i * 3 + 1], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11 + 1])));
+      b322[i * 3 + 2] = (chainMul(b296[i * 3 + 2], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11 + 2])));
+    }
+  }
+  for (let i = 31840; i < 31843; i++) {
+    const b112_i = b112[i];
+    const b253_i = b253[i];
+    b319[i * 3] = ((chainMul(b226[i * 3], b112_i) + (b227[i * 3] + chainMul(b253_i, b116[i * 3]))) + b318[i * 3]);
+    b319[i * 3 + 1] = ((chainMul(b226[i * 3 + 1], b112_i) + (b227[i * 3 + 1] + chainMul(b253_i, b116[i * 3 + 1]))) + b318[i * 3 + 1]);
+    b319[i * 3 + 2] = ((chainMul(b226[i * 3 + 2], b112_i) + (b227[i * 3 + 2] + chainMul(b253_i, b116[i * 3 + 2]))) + b318[i * 3 + 2]);
+    const b110_i = b110[i];
+    const b313_i = b313[i];
+    b322[i * 3] = (chainMul(b296[i * 3], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11])));
+    b322[i * 3 + 1] = (chainMul(b296[i * 3 + 1], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11 + 1])));
+    b322[i * 3 + 2] = (chainMul(b296[i * 3 + 2], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11 + 2])));
+  }
+  h323.fill(0);
   b324.fill(0);
-  b329.fill(0);
-  b350.fill(0);
+  b328.fill(0);
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      b324[i] += b323[i * 3];
-      b324[i] += b323[i * 3 + 1];
-      b324[i] += b323[i * 3 + 2];
-      b329[i] += b321[i * 3];
-      b329[i] += b321[i * 3 + 1];
-      b329[i] += b321[i * 3 + 2];
-      b337[i] = chainMul(chainMul((b130[i] !== 0 ? ((chainMul(b281[i], b132[i]) + chainMul((b324[i] - chainMul(b272[i], b159[i])), (-b154[i]))) + b329[i]) : 0), b123[i]), (0.5 / b128[i]));
-      b350[i * 3 + 2] += b304[i];
-      b350[i * 3 + 1] += b307[i];
-      b350[i * 3] += b310[i];
+      const b319_ix3 = b319[i * 3];
+      h323[3 * a0[i * 2 + 1]] += b319_ix3;
+      const b319_ix3p1 = b319[i * 3 + 1];
+      h323[1 + 3 * a0[i * 2 + 1]] += b319_ix3p1;
+      const b319_ix3p2 = b319[i * 3 + 2];
+      h323[2 + 3 * a0[i * 2 + 1]] += b319_ix3p2;
+      b324[i * 11 + 7] += b200[i * 2];
+      b324[i * 11 + 8] += b200[i * 2 + 1];
+      b324[i * 11 + 6] += b204[i * 2];
+      b324[i * 11 + 6] += b204[i * 2 + 1];
+      b324[i * 11 + 10] += b208[i];
+      b324[i * 11 + 9] += b211[i];
+      b324[i * 11 + 2] += b247[i];
+      b324[i * 11 + 1] += b248[i];
+      b324[i * 11] += b249[i];
+      b324[i * 11 + 3] -= b319_ix3;
+      b324[i * 11 + 4] -= b319_ix3p1;
+      b324[i * 11 + 5] -= b319_ix3p2;
+      b324[i * 11] += b322[i * 3];
+      b324[i * 11 + 1] += b322[i * 3 + 1];
+      b324[i * 11 + 2] += b322[i * 3 + 2];
+      b328[i] += b201[i * 2];
+      b328[i] += b201[i * 2 + 1];
+      h329[i] = (b328[i] - (2 * (a4[i] * (2 * b189[i]))));
     }
     {
       const i = i0 + 1;
-      b324[i] += b323[i * 3];
-      b324[i] += b323[i * 3 + 1];
-      b324[i] += b323[i * 3 + 2];
-      b329[i] += b321[i * 3];
-      b329[i] += b321[i * 3 + 1];
-      b329[i] += b321[i * 3 + 2];
-      b337[i] = chainMul(chainMul((b130[i] !== 0 ? ((chainMul(b281[i], b132[i]) + chainMul((b324[i] - chainMul(b272[i], b159[i])), (-b154[i]))) + b329[i]) : 0), b123[i]), (0.5 / b128[i]));
-      b350[i * 3 + 2] += b304[i];
-      b350[i * 3 + 1] += b307[i];
-      b350[i * 3] += b310[i];
+      const b319_ix3 = b319[i * 3];
+      h323[3 * a0[i * 2 + 1]] += b319_ix3;
+      const b319_ix3p1 = b319[i * 3 + 1];
+      h323[1 + 3 * a0[i * 2 + 1]] += b319_ix3p1;
+      const b319_ix3p2 = b319[i * 3 + 2];
+      h323[2 + 3 * a0[i * 2 + 1]] += b319_ix3p2;
+      b324[i * 11 + 7] += b200[i * 2];
+      b324[i * 11 + 8] += b200[i * 2 + 1];
+      b324[i * 11 + 6] += b204[i * 2];
+      b324[i * 11 + 6] += b204[i * 2 + 1];
+      b324[i * 11 + 10] += b208[i];
+      b324[i * 11 + 9] += b211[i];
+      b324[i * 11 + 2] += b247[i];
+      b324[i * 11 + 1] += b248[i];
+      b324[i * 11] += b249[i];
+      b324[i * 11 + 3] -= b319_ix3;
+      b324[i * 11 + 4] -= b319_ix3p1;
+      b324[i * 11 + 5] -= b319_ix3p2;
+      b324[i * 11] += b322[i * 3];
+      b324[i * 11 + 1] += b322[i * 3 + 1];
+      b324[i * 11 + 2] += b322[i * 3 + 2];
+      b328[i] += b201[i * 2];
+      b328[i] += b201[i * 2 + 1];
+      h329[i] = (b328[i] - (2 * (a4[i] * (2 * b189[i]))));
     }
     {
       const i = i0 + 2;
-      b324[i] += b323[i * 3];
-      b324[i] += b323[i * 3 + 1];
-      b324[i] += b323[i * 3 + 2];
-      b329[i] += b321[i * 3];
-      b329[i] += b321[i * 3 + 1];
-      b329[i] += b321[i * 3 + 2];
-      b337[i] = chainMul(chainMul((b130[i] !== 0 ? ((chainMul(b281[i], b132[i]) + chainMul((b324[i] - chainMul(b272[i], b159[i])), (-b154[i]))) + b329[i]) : 0), b123[i]), (0.5 / b128[i]));
-      b350[i * 3 + 2] += b304[i];
-      b350[i * 3 + 1] += b307[i];
-      b350[i * 3] += b310[i];
+      const b319_ix3 = b319[i * 3];
+      h323[3 * a0[i * 2 + 1]] += b319_ix3;
+      const b319_ix3p1 = b319[i * 3 + 1];
+      h323[1 + 3 * a0[i * 2 + 1]] += b319_ix3p1;
+      const b319_ix3p2 = b319[i * 3 + 2];
+      h323[2 + 3 * a0[i * 2 + 1]] += b319_ix3p2;
+      b324[i * 11 + 7] += b200[i * 2];
+      b324[i * 11 + 8] += b200[i * 2 + 1];
+      b324[i * 11 + 6] += b204[i * 2];
+      b324[i * 11 + 6] += b204[i * 2 + 1];
+      b324[i * 11 + 10] += b208[i];
+      b324[i * 11 + 9] += b211[i];
+      b324[i * 11 + 2] += b247[i];
+      b324[i * 11 + 1] += b248[i];
+      b324[i * 11] += b249[i];
+      b324[i * 11 + 3] -= b319_ix3;
+      b324[i * 11 + 4] -= b319_ix3p1;
+      b324[i * 11 + 5] -= b319_ix3p2;
+      b324[i * 11] += b322[i * 3];
+      b324[i * 11 + 1] += b322[i * 3 + 1];
+      b324[i * 11 + 2] += b322[i * 3 + 2];
+      b328[i] += b201[i * 2];
+      b328[i] += b201[i * 2 + 1];
+      h329[i] = (b328[i] - (2 * (a4[i] * (2 * b189[i]))));
     }
     {
       const i = i0 + 3;
-      b324[i] += b323[i * 3];
-      b324[i] += b323[i * 3 + 1];
-      b324[i] += b323[i * 3 + 2];
-      b329[i] += b321[i * 3];
-      b329[i] += b321[i * 3 + 1];
-      b329[i] += b321[i * 3 + 2];
-      b337[i] = chainMul(chainMul((b130[i] !== 0 ? ((chainMul(b281[i], b132[i]) + chainMul((b324[i] - chainMul(b272[i], b159[i])), (-b154[i]))) + b329[i]) : 0), b123[i]), (0.5 / b128[i]));
-      b350[i * 3 + 2] += b304[i];
-      b350[i * 3 + 1] += b307[i];
-      b350[i * 3] += b310[i];
+      const b319_ix3 = b319[i * 3];
+      h323[3 * a0[i * 2 + 1]] += b319_ix3;
+      const b319_ix3p1 = b319[i * 3 + 1];
+      h323[1 + 3 * a0[i * 2 + 1]] += b319_ix3p1;
+      const b319_ix3p2 = b319[i * 3 + 2];
+      h323[2 + 3 * a0[i * 2 + 1]] += b319_ix3p2;
+      b324[i * 11 + 7] += b200[i * 2];
+      b324[i * 11 + 8] += b200[i * 2 + 1];
+      b324[i * 11 + 6] += b204[i * 2];
+      b324[i * 11 + 6] += b204[i * 2 + 1];
+      b324[i * 11 + 10] += b208[i];
+      b324[i * 11 + 9] += b211[i];
+      b324[i * 11 + 2] += b247[i];
+      b324[i * 11 + 1] += b248[i];
+      b324[i * 11] += b249[i];
+      b324[i * 11 + 3] -= b319_ix3;
+      b324[i * 11 + 4] -= b319_ix3p1;
+      b324[i * 11 + 5] -= b319_ix3p2;
+      b324[i * 11] += b322[i * 3];
+      b324[i * 11 + 1] += b322[i * 3 + 1];
+      b324[i * 11 + 2] += b322[i * 3 + 2];
+      b328[i] += b201[i * 2];
+      b328[i] += b201[i * 2 + 1];
+      h329[i] = (b328[i] - (2 * (a4[i] * (2 * b189[i]))));
     }
   }
 }
 
 function backwardPart4(a0, a4, grad) {
-  const b123 = buf123;
-  const b125 = buf125;
-  const b128 = buf128;
-  const b130 = buf130;
-  const b131 = buf131;
-  const b132 = buf132;
-  const b136 = buf136;
-  const b154 = buf154;
-  const b159 = buf159;
-  const b209 = buf209;
-  const b220 = buf220;
-  const b221 = buf221;
-  const b224 = buf224;
-  const b228 = buf228;
-  const b231 = buf231;
-  const b246 = buf246;
+  const b189 = buf189;
+  const b200 = buf200;
+  const b201 = buf201;
+  const b204 = buf204;
+  const b208 = buf208;
+  const b211 = buf211;
   const b247 = buf247;
-  const b267 = buf267;
-  const b268 = buf268;
-  const b269 = buf269;
-  const b272 = buf272;
-  const b273 = buf273;
-  const b281 = buf281;
-  const b304 = buf304;
-  const b307 = buf307;
-  const b310 = buf310;
-  const b316 = buf316;
-  const b321 = buf321;
-  const b323 = buf323;
+  const b248 = buf248;
+  const b249 = buf249;
+  const b319 = buf319;
+  const b322 = buf322;
+  const h323 = grad["pts"];
   const b324 = buf324;
-  const b329 = buf329;
-  const b337 = buf337;
-  const b350 = buf350;
-  const b351 = buf351;
-  const b353 = buf353;
-  const h354 = grad["pts"];
-  const b355 = buf355;
-  const h356 = grad["cams"];
-  const b359 = buf359;
-  const h360 = grad["w"];
+  const h325 = grad["cams"];
+  const b328 = buf328;
+  const h329 = grad["w"];
   for (let i = 31840; i < 31843; i++) {
-    b324[i] += b323[i * 3];
-    b324[i] += b323[i * 3 + 1];
-    b324[i] += b323[i * 3 + 2];
-    b329[i] += b321[i * 3];
-    b329[i] += b321[i * 3 + 1];
-    b329[i] += b321[i * 3 + 2];
-    b337[i] = chainMul(chainMul((b130[i] !== 0 ? ((chainMul(b281[i], b132[i]) + chainMul((b324[i] - chainMul(b272[i], b159[i])), (-b154[i]))) + b329[i]) : 0), b123[i]), (0.5 / b128[i]));
-    b350[i * 3 + 2] += b304[i];
-    b350[i * 3 + 1] += b307[i];
-    b350[i * 3] += b310[i];
+    const b319_ix3 = b319[i * 3];
+    h323[3 * a0[i * 2 + 1]] += b319_ix3;
+    const b319_ix3p1 = b319[i * 3 + 1];
+    h323[1 + 3 * a0[i * 2 + 1]] += b319_ix3p1;
+    const b319_ix3p2 = b319[i * 3 + 2];
+    h323[2 + 3 * a0[i * 2 + 1]] += b319_ix3p2;
+    b324[i * 11 + 7] += b200[i * 2];
+    b324[i * 11 + 8] += b200[i * 2 + 1];
+    b324[i * 11 + 6] += b204[i * 2];
+    b324[i * 11 + 6] += b204[i * 2 + 1];
+    b324[i * 11 + 10] += b208[i];
+    b324[i * 11 + 9] += b211[i];
+    b324[i * 11 + 2] += b247[i];
+    b324[i * 11 + 1] += b248[i];
+    b324[i * 11] += b249[i];
+    b324[i * 11 + 3] -= b319_ix3;
+    b324[i * 11 + 4] -= b319_ix3p1;
+    b324[i * 11 + 5] -= b319_ix3p2;
+    b324[i * 11] += b322[i * 3];
+    b324[i * 11 + 1] += b322[i * 3 + 1];
+    b324[i * 11 + 2] += b322[i * 3 + 2];
+    b328[i] += b201[i * 2];
+    b328[i] += b201[i * 2 + 1];
+    h329[i] = (b328[i] - (2 * (a4[i] * (2 * b189[i]))));
   }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b132_i = b132[i];
-      const b273_i = b273[i];
-      b351[i * 3] = ((chainMul(b246[i * 3], b132_i) + (b247[i * 3] + chainMul(b273_i, b136[i * 3]))) + b350[i * 3]);
-      b351[i * 3 + 1] = ((chainMul(b246[i * 3 + 1], b132_i) + (b247[i * 3 + 1] + chainMul(b273_i, b136[i * 3 + 1]))) + b350[i * 3 + 1]);
-      b351[i * 3 + 2] = ((chainMul(b246[i * 3 + 2], b132_i) + (b247[i * 3 + 2] + chainMul(b273_i, b136[i * 3 + 2]))) + b350[i * 3 + 2]);
-      const b131_i = b131[i];
-      const b337_i = b337[i];
-      const b123_i = b123[i];
-      b353[i * 3] = (chainMul(b316[i * 3], (1 / b131_i)) + chainMul((2 * chainMul(b337_i, b125[i * 3])), (1 / b123_i)));
-      b353[i * 3 + 1] = (chainMul(b316[i * 3 + 1], (1 / b131_i)) + chainMul((2 * chainMul(b337_i, b125[i * 3 + 1])), (1 / b123_i)));
-      b353[i * 3 + 2] = (chainMul(b316[i * 3 + 2], (1 / b131_i)) + chainMul((2 * chainMul(b337_i, b125[i * 3 + 2])), (1 / b123_i)));
-    }
-    {
-      const i = i0 + 1;
-      const b132_i = b132[i];
-      const b273_i = b273[i];
-      b351[i * 3] = ((chainMul(b246[i * 3], b132_i) + (b247[i * 3] + chainMul(b273_i, b136[i * 3]))) + b350[i * 3]);
-      b351[i * 3 + 1] = ((chainMul(b246[i * 3 + 1], b132_i) + (b247[i * 3 + 1] + chainMul(b273_i, b136[i * 3 + 1]))) + b350[i * 3 + 1]);
-      b351[i * 3 + 2] = ((chainMul(b246[i * 3 + 2], b132_i) + (b247[i * 3 + 2] + chainMul(b273_i, b136[i * 3 + 2]))) + b350[i * 3 + 2]);
-      const b131_i = b131[i];
-      const b337_i = b337[i];
-      const b123_i = b123[i];
-      b353[i * 3] = (chainMul(b316[i * 3], (1 / b131_i)) + chainMul((2 * chainMul(b337_i, b125[i * 3])), (1 / b123_i)));
-      b353[i * 3 + 1] = (chainMul(b316[i * 3 + 1], (1 / b131_i)) + chainMul((2 * chainMul(b337_i, b125[i * 3 + 1])), (1 / b123_i)));
-      b353[i * 3 + 2] = (chainMul(b316[i * 3 + 2], (1 / b131_i)) + chainMul((2 * chainMul(b337_i, b125[i * 3 + 2])), (1 / b123_i)));
-    }
-    {
-      const i = i0 + 2;
-      const b132_i = b132[i];
-      const b273_i = b273[i];
-      b351[i * 3] = ((chainMul(b246[i * 3], b132_i) + (b247[i * 3] + chainMul(b273_i, b136[i * 3]))) + b350[i * 3]);
-      b351[i * 3 + 1] = ((chainMul(b246[i * 3 + 1], b132_i) + (b247[i * 3 + 1] + chainMul(b273_i, b136[i * 3 + 1]))) + b350[i * 3 + 1]);
-      b351[i * 3 + 2] = ((chainMul(b246[i * 3 + 2], b132_i) + (b247[i * 3 + 2] + chainMul(b273_i, b136[i * 3 + 2]))) + b350[i * 3 + 2]);
-      const b131_i = b131[i];
-      const b337_i = b337[i];
-      const b123_i = b123[i];
-      b353[i * 3] = (chainMul(b316[i * 3], (1 / b131_i)) + chainMul((2 * chainMul(b337_i, b125[i * 3])), (1 / b123_i)));
-      b353[i * 3 + 1] = (chainMul(b316[i * 3 + 1], (1 / b131_i)) + chainMul((2 * chainMul(b337_i, b125[i * 3 + 1])), (1 / b123_i)));
-      b353[i * 3 + 2] = (chainMul(b316[i * 3 + 2], (1 / b131_i)) + chainMul((2 * chainMul(b337_i, b125[i * 3 + 2])), (1 / b123_i)));
-    }
-    {
-      const i = i0 + 3;
-      const b132_i = b132[i];
-      const b273_i = b273[i];
-      b351[i * 3] = ((chainMul(b246[i * 3], b132_i) + (b247[i * 3] + chainMul(b273_i, b136[i * 3]))) + b350[i * 3]);
-      b351[i * 3 + 1] = ((chainMul(b246[i * 3 + 1], b132_i) + (b247[i * 3 + 1] + chainMul(b273_i, b136[i * 3 + 1]))) + b350[i * 3 + 1]);
-      b351[i * 3 + 2] = ((chainMul(b246[i * 3 + 2], b132_i) + (b247[i * 3 + 2] + chainMul(b273_i, b136[i * 3 + 2]))) + b350[i * 3 + 2]);
-      const b131_i = b131[i];
-      const b337_i = b337[i];
-      const b123_i = b123[i];
-      b353[i * 3] = (chainMul(b316[i * 3], (1 / b131_i)) + chainMul((2 * chainMul(b337_i, b125[i * 3])), (1 / b123_i)));
-      b353[i * 3 + 1] = (chainMul(b316[i * 3 + 1], (1 / b131_i)) + chainMul((2 * chainMul(b337_i, b125[i * 3 + 1])), (1 / b123_i)));
-      b353[i * 3 + 2] = (chainMul(b316[i * 3 + 2], (1 / b131_i)) + chainMul((2 * chainMul(b337_i, b125[i * 3 + 2])), (1 / b123_i)));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b132_i = b132[i];
-    const b273_i = b273[i];
-    b351[i * 3] = ((chainMul(b246[i * 3], b132_i) + (b247[i * 3] + chainMul(b273_i, b136[i * 3]))) + b350[i * 3]);
-    b351[i * 3 + 1] = ((chainMul(b246[i * 3 + 1], b132_i) + (b247[i * 3 + 1] + chainMul(b273_i, b136[i * 3 + 1]))) + b350[i * 3 + 1]);
-    b351[i * 3 + 2] = ((chainMul(b246[i * 3 + 2], b132_i) + (b247[i * 3 + 2] + chainMul(b273_i, b136[i * 3 + 2]))) + b350[i * 3 + 2]);
-    const b131_i = b131[i];
-    const b337_i = b337[i];
-    const b123_i = b123[i];
-    b353[i * 3] = (chainMul(b316[i * 3], (1 / b131_i)) + chainMul((2 * chainMul(b337_i, b125[i * 3])), (1 / b123_i)));
-    b353[i * 3 + 1] = (chainMul(b316[i * 3 + 1], (1 / b131_i)) + chainMul((2 * chainMul(b337_i, b125[i * 3 + 1])), (1 / b123_i)));
-    b353[i * 3 + 2] = (chainMul(b316[i * 3 + 2], (1 / b131_i)) + chainMul((2 * chainMul(b337_i, b125[i * 3 + 2])), (1 / b123_i)));
-  }
-  h354.fill(0);
-  b355.fill(0);
-  b359.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b351_ix3 = b351[i * 3];
-      h354[3 * a0[i * 2 + 1]] += b351_ix3;
-      const b351_ix3p1 = b351[i * 3 + 1];
-      h354[1 + 3 * a0[i * 2 + 1]] += b351_ix3p1;
-      const b351_ix3p2 = b351[i * 3 + 2];
-      h354[2 + 3 * a0[i * 2 + 1]] += b351_ix3p2;
-      b355[i * 11 + 7] += b220[i * 2];
-      b355[i * 11 + 8] += b220[i * 2 + 1];
-      b355[i * 11 + 6] += b224[i * 2];
-      b355[i * 11 + 6] += b224[i * 2 + 1];
-      b355[i * 11 + 10] += b228[i];
-      b355[i * 11 + 9] += b231[i];
-      b355[i * 11 + 2] += b267[i];
-      b355[i * 11 + 1] += b268[i];
-      b355[i * 11] += b269[i];
-      b355[i * 11 + 3] -= b351_ix3;
-      b355[i * 11 + 4] -= b351_ix3p1;
-      b355[i * 11 + 5] -= b351_ix3p2;
-      b355[i * 11] += b353[i * 3];
-      b355[i * 11 + 1] += b353[i * 3 + 1];
-      b355[i * 11 + 2] += b353[i * 3 + 2];
-      b359[i] += b221[i * 2];
-      b359[i] += b221[i * 2 + 1];
-      h360[i] = (b359[i] - (2 * (a4[i] * (2 * b209[i]))));
-    }
-    {
-      const i = i0 + 1;
-      const b351_ix3 = b351[i * 3];
-      h354[3 * a0[i * 2 + 1]] += b351_ix3;
-      const b351_ix3p1 = b351[i * 3 + 1];
-      h354[1 + 3 * a0[i * 2 + 1]] += b351_ix3p1;
-      const b351_ix3p2 = b351[i * 3 + 2];
-      h354[2 + 3 * a0[i * 2 + 1]] += b351_ix3p2;
-      b355[i * 11 + 7] += b220[i * 2];
-      b355[i * 11 + 8] += b220[i * 2 + 1];
-      b355[i * 11 + 6] += b224[i * 2];
-      b355[i * 11 + 6] += b224[i * 2 + 1];
-      b355[i * 11 + 10] += b228[i];
-      b355[i * 11 + 9] += b231[i];
-      b355[i * 11 + 2] += b267[i];
-      b355[i * 11 + 1] += b268[i];
-      b355[i * 11] += b269[i];
-      b355[i * 11 + 3] -= b351_ix3;
-      b355[i * 11 + 4] -= b351_ix3p1;
-      b355[i * 11 + 5] -= b351_ix3p2;
-      b355[i * 11] += b353[i * 3];
-      b355[i * 11 + 1] += b353[i * 3 + 1];
-      b355[i * 11 + 2] += b353[i * 3 + 2];
-      b359[i] += b221[i * 2];
-      b359[i] += b221[i * 2 + 1];
-      h360[i] = (b359[i] - (2 * (a4[i] * (2 * b209[i]))));
-    }
-    {
-      const i = i0 + 2;
-      const b351_ix3 = b351[i * 3];
-      h354[3 * a0[i * 2 + 1]] += b351_ix3;
-      const b351_ix3p1 = b351[i * 3 + 1];
-      h354[1 + 3 * a0[i * 2 + 1]] += b351_ix3p1;
-      const b351_ix3p2 = b351[i * 3 + 2];
-      h354[2 + 3 * a0[i * 2 + 1]] += b351_ix3p2;
-      b355[i * 11 + 7] += b220[i * 2];
-      b355[i * 11 + 8] += b220[i * 2 + 1];
-      b355[i * 11 + 6] += b224[i * 2];
-      b355[i * 11 + 6] += b224[i * 2 + 1];
-      b355[i * 11 + 10] += b228[i];
-      b355[i * 11 + 9] += b231[i];
-      b355[i * 11 + 2] += b267[i];
-      b355[i * 11 + 1] += b268[i];
-      b355[i * 11] += b269[i];
-      b355[i * 11 + 3] -= b351_ix3;
-      b355[i * 11 + 4] -= b351_ix3p1;
-      b355[i * 11 + 5] -= b351_ix3p2;
-      b355[i * 11] += b353[i * 3];
-      b355[i * 11 + 1] += b353[i * 3 + 1];
-      b355[i * 11 + 2] += b353[i * 3 + 2];
-      b359[i] += b221[i * 2];
-      b359[i] += b221[i * 2 + 1];
-      h360[i] = (b359[i] - (2 * (a4[i] * (2 * b209[i]))));
-    }
-    {
-      const i = i0 + 3;
-      const b351_ix3 = b351[i * 3];
-      h354[3 * a0[i * 2 + 1]] += b351_ix3;
-      const b351_ix3p1 = b351[i * 3 + 1];
-      h354[1 + 3 * a0[i * 2 + 1]] += b351_ix3p1;
-      const b351_ix3p2 = b351[i * 3 + 2];
-      h354[2 + 3 * a0[i * 2 + 1]] += b351_ix3p2;
-      b355[i * 11 + 7] += b220[i * 2];
-      b355[i * 11 + 8] += b220[i * 2 + 1];
-      b355[i * 11 + 6] += b224[i * 2];
-      b355[i * 11 + 6] += b224[i * 2 + 1];
-      b355[i * 11 + 10] += b228[i];
-      b355[i * 11 + 9] += b231[i];
-      b355[i * 11 + 2] += b267[i];
-      b355[i * 11 + 1] += b268[i];
-      b355[i * 11] += b269[i];
-      b355[i * 11 + 3] -= b351_ix3;
-      b355[i * 11 + 4] -= b351_ix3p1;
-      b355[i * 11 + 5] -= b351_ix3p2;
-      b355[i * 11] += b353[i * 3];
-      b355[i * 11 + 1] += b353[i * 3 + 1];
-      b355[i * 11 + 2] += b353[i * 3 + 2];
-      b359[i] += b221[i * 2];
-      b359[i] += b221[i * 2 + 1];
-      h360[i] = (b359[i] - (2 * (a4[i] * (2 * b209[i]))));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b351_ix3 = b351[i * 3];
-    h354[3 * a0[i * 2 + 1]] += b351_ix3;
-    const b351_ix3p1 = b351[i * 3 + 1];
-    h354[1 + 3 * a0[i * 2 + 1]] += b351_ix3p1;
-    const b351_ix3p2 = b351[i * 3 + 2];
-    h354[2 + 3 * a0[i * 2 + 1]] += b351_ix3p2;
-    b355[i * 11 + 7] += b220[i * 2];
-    b355[i * 11 + 8] += b220[i * 2 + 1];
-    b355[i * 11 + 6] += b224[i * 2];
-    b355[i * 11 + 6] += b224[i * 2 + 1];
-    b355[i * 11 + 10] += b228[i];
-    b355[i * 11 + 9] += b231[i];
-    b355[i * 11 + 2] += b267[i];
-    b355[i * 11 + 1] += b268[i];
-    b355[i * 11] += b269[i];
-    b355[i * 11 + 3] -= b351_ix3;
-    b355[i * 11 + 4] -= b351_ix3p1;
-    b355[i * 11 + 5] -= b351_ix3p2;
-    b355[i * 11] += b353[i * 3];
-    b355[i * 11 + 1] += b353[i * 3 + 1];
-    b355[i * 11 + 2] += b353[i * 3 + 2];
-    b359[i] += b221[i * 2];
-    b359[i] += b221[i * 2 + 1];
-    h360[i] = (b359[i] - (2 * (a4[i] * (2 * b209[i]))));
-  }
-  h356.fill(0);
+  h325.fill(0);
   for (let i = 0; i < 31843; i++) {
     const r1 = a0[i * 2];
     for (let j0 = 0; j0 < 8; j0 += 4) {
       {
         const j = j0;
-        h356[j + 11 * r1] += b355[i * 11 + j];
+        h325[j + 11 * r1] += b324[i * 11 + j];
       }
       {
         const j = j0 + 1;
-        h356[j + 11 * r1] += b355[i * 11 + j];
+        h325[j + 11 * r1] += b324[i * 11 + j];
       }
       {
         const j = j0 + 2;
-        h356[j + 11 * r1] += b355[i * 11 + j];
+        h325[j + 11 * r1] += b324[i * 11 + j];
       }
       {
         const j = j0 + 3;
-        h356[j + 11 * r1] += b355[i * 11 + j];
+        h325[j + 11 * r1] += b324[i * 11 + j];
       }
     }
     for (let j = 8; j < 11; j++) {
-      h356[j + 11 * r1] += b355[i * 11 + j];
+      h325[j + 11 * r1] += b324[i * 11 + j];
     }
   }
 }
@@ -2385,746 +2229,633 @@ export function forwardInto(args, outputs) {
   const a2 = args["cams"];
   const a3 = args["pts"];
   const a4 = args["w"];
+  const b102 = buf102;
+  const b107 = buf107;
+  const b110 = buf110;
+  const b111 = buf111;
   const b112 = buf112;
-  const b117 = buf117;
-  const b120 = buf120;
-  const b123 = buf123;
-  const b125 = buf125;
+  const b116 = buf116;
+  const b128 = buf128;
   const b131 = buf131;
   const b132 = buf132;
-  const b136 = buf136;
-  const b148 = buf148;
-  const b151 = buf151;
-  const b152 = buf152;
-  const b154 = buf154;
+  const b134 = buf134;
+  const b141 = buf141;
+  const b153 = buf153;
+  const b156 = buf156;
+  const b157 = buf157;
   const b161 = buf161;
-  const b173 = buf173;
-  const b176 = buf176;
-  const b177 = buf177;
-  const b181 = buf181;
-  const b185 = buf185;
-  const b204 = buf204;
-  let t207 = 0;
-  let t211 = 0;
-  // ba.expr:27
+  const b165 = buf165;
+  const b184 = buf184;
+  let t187 = 0;
+  let t191 = 0;
+  // ba.expr:29
   for (let i = 0; i < 31843; i++) {
     const r0 = a0[i * 2];
     for (let j0 = 0; j0 < 8; j0 += 4) {
       {
         const j = j0;
-        b112[i * 11 + j] = a2[j + 11 * r0];
+        b102[i * 11 + j] = a2[j + 11 * r0];
       }
       {
         const j = j0 + 1;
-        b112[i * 11 + j] = a2[j + 11 * r0];
+        b102[i * 11 + j] = a2[j + 11 * r0];
       }
       {
         const j = j0 + 2;
-        b112[i * 11 + j] = a2[j + 11 * r0];
+        b102[i * 11 + j] = a2[j + 11 * r0];
       }
       {
         const j = j0 + 3;
-        b112[i * 11 + j] = a2[j + 11 * r0];
+        b102[i * 11 + j] = a2[j + 11 * r0];
       }
     }
     for (let j = 8; j < 11; j++) {
-      b112[i * 11 + j] = a2[j + 11 * r0];
+      b102[i * 11 + j] = a2[j + 11 * r0];
     }
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
       const a0_ix2p1 = a0[i * 2 + 1];
-      b117[i * 3] = (a3[3 * a0_ix2p1] - b112[i * 11 + 3]);
-      b117[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b112[i * 11 + 4]);
-      b117[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b112[i * 11 + 5]);
-      let t119r0 = 0;
-      const b112_ix11 = b112[i * 11];
-      t119r0 += (b112_ix11 * b112_ix11);
-      const b112_ix11p1 = b112[i * 11 + 1];
-      t119r0 += (b112_ix11p1 * b112_ix11p1);
-      const b112_ix11p2 = b112[i * 11 + 2];
-      t119r0 += (b112_ix11p2 * b112_ix11p2);
-      const b119_i = t119r0;
-      b120[i] = (b119_i > 1e-30 ? 1 : 0);
-      let t122r0 = -Infinity;
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11));
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11p1));
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11p2));
-      const b122_i = t122r0;
-      const b123_i = b122_i;
-      b123[i] = b123_i;
-      b125[i * 3] = (b112_ix11 / b123_i);
-      b125[i * 3 + 1] = (b112_ix11p1 / b123_i);
-      b125[i * 3 + 2] = (b112_ix11p2 / b123_i);
+      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
+      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
+      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
+      let t109r0 = 0;
+      const b102_ix11 = b102[i * 11];
+      t109r0 += (b102_ix11 * b102_ix11);
+      const b102_ix11p1 = b102[i * 11 + 1];
+      t109r0 += (b102_ix11p1 * b102_ix11p1);
+      const b102_ix11p2 = b102[i * 11 + 2];
+      t109r0 += (b102_ix11p2 * b102_ix11p2);
+      const b109_i = t109r0;
+      const b110_i = Math.sqrt(b109_i);
+      b110[i] = b110_i;
+      b111[i] = (b110_i > 1e-15 ? 1 : 0);
+      b112[i] = Math.cos(b110_i);
+      b116[i * 3] = (b102_ix11 / b110_i);
+      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
+      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
     }
     {
       const i = i0 + 1;
       const a0_ix2p1 = a0[i * 2 + 1];
-      b117[i * 3] = (a3[3 * a0_ix2p1] - b112[i * 11 + 3]);
-      b117[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b112[i * 11 + 4]);
-      b117[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b112[i * 11 + 5]);
-      let t119r0 = 0;
-      const b112_ix11 = b112[i * 11];
-      t119r0 += (b112_ix11 * b112_ix11);
-      const b112_ix11p1 = b112[i * 11 + 1];
-      t119r0 += (b112_ix11p1 * b112_ix11p1);
-      const b112_ix11p2 = b112[i * 11 + 2];
-      t119r0 += (b112_ix11p2 * b112_ix11p2);
-      const b119_i = t119r0;
-      b120[i] = (b119_i > 1e-30 ? 1 : 0);
-      let t122r0 = -Infinity;
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11));
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11p1));
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11p2));
-      const b122_i = t122r0;
-      const b123_i = b122_i;
-      b123[i] = b123_i;
-      b125[i * 3] = (b112_ix11 / b123_i);
-      b125[i * 3 + 1] = (b112_ix11p1 / b123_i);
-      b125[i * 3 + 2] = (b112_ix11p2 / b123_i);
+      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
+      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
+      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
+      let t109r0 = 0;
+      const b102_ix11 = b102[i * 11];
+      t109r0 += (b102_ix11 * b102_ix11);
+      const b102_ix11p1 = b102[i * 11 + 1];
+      t109r0 += (b102_ix11p1 * b102_ix11p1);
+      const b102_ix11p2 = b102[i * 11 + 2];
+      t109r0 += (b102_ix11p2 * b102_ix11p2);
+      const b109_i = t109r0;
+      const b110_i = Math.sqrt(b109_i);
+      b110[i] = b110_i;
+      b111[i] = (b110_i > 1e-15 ? 1 : 0);
+      b112[i] = Math.cos(b110_i);
+      b116[i * 3] = (b102_ix11 / b110_i);
+      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
+      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
     }
     {
       const i = i0 + 2;
       const a0_ix2p1 = a0[i * 2 + 1];
-      b117[i * 3] = (a3[3 * a0_ix2p1] - b112[i * 11 + 3]);
-      b117[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b112[i * 11 + 4]);
-      b117[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b112[i * 11 + 5]);
-      let t119r0 = 0;
-      const b112_ix11 = b112[i * 11];
-      t119r0 += (b112_ix11 * b112_ix11);
-      const b112_ix11p1 = b112[i * 11 + 1];
-      t119r0 += (b112_ix11p1 * b112_ix11p1);
-      const b112_ix11p2 = b112[i * 11 + 2];
-      t119r0 += (b112_ix11p2 * b112_ix11p2);
-      const b119_i = t119r0;
-      b120[i] = (b119_i > 1e-30 ? 1 : 0);
-      let t122r0 = -Infinity;
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11));
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11p1));
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11p2));
-      const b122_i = t122r0;
-      const b123_i = b122_i;
-      b123[i] = b123_i;
-      b125[i * 3] = (b112_ix11 / b123_i);
-      b125[i * 3 + 1] = (b112_ix11p1 / b123_i);
-      b125[i * 3 + 2] = (b112_ix11p2 / b123_i);
+      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
+      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
+      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
+      let t109r0 = 0;
+      const b102_ix11 = b102[i * 11];
+      t109r0 += (b102_ix11 * b102_ix11);
+      const b102_ix11p1 = b102[i * 11 + 1];
+      t109r0 += (b102_ix11p1 * b102_ix11p1);
+      const b102_ix11p2 = b102[i * 11 + 2];
+      t109r0 += (b102_ix11p2 * b102_ix11p2);
+      const b109_i = t109r0;
+      const b110_i = Math.sqrt(b109_i);
+      b110[i] = b110_i;
+      b111[i] = (b110_i > 1e-15 ? 1 : 0);
+      b112[i] = Math.cos(b110_i);
+      b116[i * 3] = (b102_ix11 / b110_i);
+      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
+      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
     }
     {
       const i = i0 + 3;
       const a0_ix2p1 = a0[i * 2 + 1];
-      b117[i * 3] = (a3[3 * a0_ix2p1] - b112[i * 11 + 3]);
-      b117[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b112[i * 11 + 4]);
-      b117[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b112[i * 11 + 5]);
-      let t119r0 = 0;
-      const b112_ix11 = b112[i * 11];
-      t119r0 += (b112_ix11 * b112_ix11);
-      const b112_ix11p1 = b112[i * 11 + 1];
-      t119r0 += (b112_ix11p1 * b112_ix11p1);
-      const b112_ix11p2 = b112[i * 11 + 2];
-      t119r0 += (b112_ix11p2 * b112_ix11p2);
-      const b119_i = t119r0;
-      b120[i] = (b119_i > 1e-30 ? 1 : 0);
-      let t122r0 = -Infinity;
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11));
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11p1));
-      t122r0 = Math.max(t122r0, Math.abs(b112_ix11p2));
-      const b122_i = t122r0;
-      const b123_i = b122_i;
-      b123[i] = b123_i;
-      b125[i * 3] = (b112_ix11 / b123_i);
-      b125[i * 3 + 1] = (b112_ix11p1 / b123_i);
-      b125[i * 3 + 2] = (b112_ix11p2 / b123_i);
+      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
+      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
+      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
+      let t109r0 = 0;
+      const b102_ix11 = b102[i * 11];
+      t109r0 += (b102_ix11 * b102_ix11);
+      const b102_ix11p1 = b102[i * 11 + 1];
+      t109r0 += (b102_ix11p1 * b102_ix11p1);
+      const b102_ix11p2 = b102[i * 11 + 2];
+      t109r0 += (b102_ix11p2 * b102_ix11p2);
+      const b109_i = t109r0;
+      const b110_i = Math.sqrt(b109_i);
+      b110[i] = b110_i;
+      b111[i] = (b110_i > 1e-15 ? 1 : 0);
+      b112[i] = Math.cos(b110_i);
+      b116[i * 3] = (b102_ix11 / b110_i);
+      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
+      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
     }
   }
   for (let i = 31840; i < 31843; i++) {
     const a0_ix2p1 = a0[i * 2 + 1];
-    b117[i * 3] = (a3[3 * a0_ix2p1] - b112[i * 11 + 3]);
-    b117[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b112[i * 11 + 4]);
-    b117[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b112[i * 11 + 5]);
-    let t119r0 = 0;
-    const b112_ix11 = b112[i * 11];
-    t119r0 += (b112_ix11 * b112_ix11);
-    const b112_ix11p1 = b112[i * 11 + 1];
-    t119r0 += (b112_ix11p1 * b112_ix11p1);
-    const b112_ix11p2 = b112[i * 11 + 2];
-    t119r0 += (b112_ix11p2 * b112_ix11p2);
-    const b119_i = t119r0;
-    b120[i] = (b119_i > 1e-30 ? 1 : 0);
-    let t122r0 = -Infinity;
-    t122r0 = Math.max(t122r0, Math.abs(b112_ix11));
-    t122r0 = Math.max(t122r0, Math.abs(b112_ix11p1));
-    t122r0 = Math.max(t122r0, Math.abs(b112_ix11p2));
-    const b122_i = t122r0;
-    const b123_i = b122_i;
-    b123[i] = b123_i;
-    b125[i * 3] = (b112_ix11 / b123_i);
-    b125[i * 3 + 1] = (b112_ix11p1 / b123_i);
-    b125[i * 3 + 2] = (b112_ix11p2 / b123_i);
+    b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
+    b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
+    b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
+    let t109r0 = 0;
+    const b102_ix11 = b102[i * 11];
+    t109r0 += (b102_ix11 * b102_ix11);
+    const b102_ix11p1 = b102[i * 11 + 1];
+    t109r0 += (b102_ix11p1 * b102_ix11p1);
+    const b102_ix11p2 = b102[i * 11 + 2];
+    t109r0 += (b102_ix11p2 * b102_ix11p2);
+    const b109_i = t109r0;
+    const b110_i = Math.sqrt(b109_i);
+    b110[i] = b110_i;
+    b111[i] = (b110_i > 1e-15 ? 1 : 0);
+    b112[i] = Math.cos(b110_i);
+    b116[i * 3] = (b102_ix11 / b110_i);
+    b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
+    b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      let t127r0 = 0;
-      const b125_ix3 = b125[i * 3];
-      t127r0 += (b125_ix3 * b125_ix3);
-      const b125_ix3p1 = b125[i * 3 + 1];
-      t127r0 += (b125_ix3p1 * b125_ix3p1);
-      const b125_ix3p2 = b125[i * 3 + 2];
-      t127r0 += (b125_ix3p2 * b125_ix3p2);
-      const b127_i = t127r0;
-      const b123_i = b123[i];
-      const b131_i = (b123_i > 0 ? 1 : 0) !== 0 ? (b123_i * Math.sqrt(b127_i)) : 0;
-      b131[i] = b131_i;
-      b132[i] = Math.cos(b131_i);
-      b136[i * 3] = (b112[i * 11] / b131_i);
-      b136[i * 3 + 1] = (b112[i * 11 + 1] / b131_i);
-      b136[i * 3 + 2] = (b112[i * 11 + 2] / b131_i);
+      const b116_ix3p1 = b116[i * 3 + 1];
+      const b107_ix3p2 = b107[i * 3 + 2];
+      const b116_ix3p2 = b116[i * 3 + 2];
+      const b107_ix3p1 = b107[i * 3 + 1];
+      const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
+      const b107_ix3 = b107[i * 3];
+      const b116_ix3 = b116[i * 3];
+      b128[i] = ((b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2));
+      b131[i] = ((b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3));
+      b132[i] = b125_i;
     }
     {
       const i = i0 + 1;
-      let t127r0 = 0;
-      const b125_ix3 = b125[i * 3];
-      t127r0 += (b125_ix3 * b125_ix3);
-      const b125_ix3p1 = b125[i * 3 + 1];
-      t127r0 += (b125_ix3p1 * b125_ix3p1);
-      const b125_ix3p2 = b125[i * 3 + 2];
-      t127r0 += (b125_ix3p2 * b125_ix3p2);
-      const b127_i = t127r0;
-      const b123_i = b123[i];
-      const b131_i = (b123_i > 0 ? 1 : 0) !== 0 ? (b123_i * Math.sqrt(b127_i)) : 0;
-      b131[i] = b131_i;
-      b132[i] = Math.cos(b131_i);
-      b136[i * 3] = (b112[i * 11] / b131_i);
-      b136[i * 3 + 1] = (b112[i * 11 + 1] / b131_i);
-      b136[i * 3 + 2] = (b112[i * 11 + 2] / b131_i);
+      const b116_ix3p1 = b116[i * 3 + 1];
+      const b107_ix3p2 = b107[i * 3 + 2];
+      const b116_ix3p2 = b116[i * 3 + 2];
+      const b107_ix3p1 = b107[i * 3 + 1];
+      const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
+      const b107_ix3 = b107[i * 3];
+      const b116_ix3 = b116[i * 3];
+      b128[i] = ((b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2));
+      b131[i] = ((b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3));
+      b132[i] = b125_i;
     }
     {
       const i = i0 + 2;
-      let t127r0 = 0;
-      const b125_ix3 = b125[i * 3];
-      t127r0 += (b125_ix3 * b125_ix3);
-      const b125_ix3p1 = b125[i * 3 + 1];
-      t127r0 += (b125_ix3p1 * b125_ix3p1);
-      const b125_ix3p2 = b125[i * 3 + 2];
-      t127r0 += (b125_ix3p2 * b125_ix3p2);
-      const b127_i = t127r0;
-      const b123_i = b123[i];
-      const b131_i = (b123_i > 0 ? 1 : 0) !== 0 ? (b123_i * Math.sqrt(b127_i)) : 0;
-      b131[i] = b131_i;
-      b132[i] = Math.cos(b131_i);
-      b136[i * 3] = (b112[i * 11] / b131_i);
-      b136[i * 3 + 1] = (b112[i * 11 + 1] / b131_i);
-      b136[i * 3 + 2] = (b112[i * 11 + 2] / b131_i);
+      const b116_ix3p1 = b116[i * 3 + 1];
+      const b107_ix3p2 = b107[i * 3 + 2];
+      const b116_ix3p2 = b116[i * 3 + 2];
+      const b107_ix3p1 = b107[i * 3 + 1];
+      const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
+      const b107_ix3 = b107[i * 3];
+      const b116_ix3 = b116[i * 3];
+      b128[i] = ((b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2));
+      b131[i] = ((b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3));
+      b132[i] = b125_i;
     }
     {
       const i = i0 + 3;
-      let t127r0 = 0;
-      const b125_ix3 = b125[i * 3];
-      t127r0 += (b125_ix3 * b125_ix3);
-      const b125_ix3p1 = b125[i * 3 + 1];
-      t127r0 += (b125_ix3p1 * b125_ix3p1);
-      const b125_ix3p2 = b125[i * 3 + 2];
-      t127r0 += (b125_ix3p2 * b125_ix3p2);
-      const b127_i = t127r0;
-      const b123_i = b123[i];
-      const b131_i = (b123_i > 0 ? 1 : 0) !== 0 ? (b123_i * Math.sqrt(b127_i)) : 0;
-      b131[i] = b131_i;
-      b132[i] = Math.cos(b131_i);
-      b136[i * 3] = (b112[i * 11] / b131_i);
-      b136[i * 3 + 1] = (b112[i * 11 + 1] / b131_i);
-      b136[i * 3 + 2] = (b112[i * 11 + 2] / b131_i);
+      const b116_ix3p1 = b116[i * 3 + 1];
+      const b107_ix3p2 = b107[i * 3 + 2];
+      const b116_ix3p2 = b116[i * 3 + 2];
+      const b107_ix3p1 = b107[i * 3 + 1];
+      const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
+      const b107_ix3 = b107[i * 3];
+      const b116_ix3 = b116[i * 3];
+      b128[i] = ((b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2));
+      b131[i] = ((b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3));
+      b132[i] = b125_i;
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    let t127r0 = 0;
-    const b125_ix3 = b125[i * 3];
-    t127r0 += (b125_ix3 * b125_ix3);
-    const b125_ix3p1 = b125[i * 3 + 1];
-    t127r0 += (b125_ix3p1 * b125_ix3p1);
-    const b125_ix3p2 = b125[i * 3 + 2];
-    t127r0 += (b125_ix3p2 * b125_ix3p2);
-    const b127_i = t127r0;
-    const b123_i = b123[i];
-    const b131_i = (b123_i > 0 ? 1 : 0) !== 0 ? (b123_i * Math.sqrt(b127_i)) : 0;
-    b131[i] = b131_i;
-    b132[i] = Math.cos(b131_i);
-    b136[i * 3] = (b112[i * 11] / b131_i);
-    b136[i * 3 + 1] = (b112[i * 11 + 1] / b131_i);
-    b136[i * 3 + 2] = (b112[i * 11 + 2] / b131_i);
+    const b116_ix3p1 = b116[i * 3 + 1];
+    const b107_ix3p2 = b107[i * 3 + 2];
+    const b116_ix3p2 = b116[i * 3 + 2];
+    const b107_ix3p1 = b107[i * 3 + 1];
+    const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
+    const b107_ix3 = b107[i * 3];
+    const b116_ix3 = b116[i * 3];
+    b128[i] = ((b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2));
+    b131[i] = ((b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3));
+    b132[i] = b125_i;
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      const b136_ix3p1 = b136[i * 3 + 1];
-      const b117_ix3p2 = b117[i * 3 + 2];
-      const b136_ix3p2 = b136[i * 3 + 2];
-      const b117_ix3p1 = b117[i * 3 + 1];
-      const b145_i = (b136_ix3p1 * b117_ix3p2) - (b136_ix3p2 * b117_ix3p1);
-      const b117_ix3 = b117[i * 3];
-      const b136_ix3 = b136[i * 3];
-      b148[i] = ((b136_ix3p2 * b117_ix3) - (b136_ix3 * b117_ix3p2));
-      b151[i] = ((b136_ix3 * b117_ix3p1) - (b136_ix3p1 * b117_ix3));
-      b152[i] = b145_i;
+      b132[i + 31843] = b128[i];
     }
     {
       const i = i0 + 1;
-      const b136_ix3p1 = b136[i * 3 + 1];
-      const b117_ix3p2 = b117[i * 3 + 2];
-      const b136_ix3p2 = b136[i * 3 + 2];
-      const b117_ix3p1 = b117[i * 3 + 1];
-      const b145_i = (b136_ix3p1 * b117_ix3p2) - (b136_ix3p2 * b117_ix3p1);
-      const b117_ix3 = b117[i * 3];
-      const b136_ix3 = b136[i * 3];
-      b148[i] = ((b136_ix3p2 * b117_ix3) - (b136_ix3 * b117_ix3p2));
-      b151[i] = ((b136_ix3 * b117_ix3p1) - (b136_ix3p1 * b117_ix3));
-      b152[i] = b145_i;
+      b132[i + 31843] = b128[i];
     }
     {
       const i = i0 + 2;
-      const b136_ix3p1 = b136[i * 3 + 1];
-      const b117_ix3p2 = b117[i * 3 + 2];
-      const b136_ix3p2 = b136[i * 3 + 2];
-      const b117_ix3p1 = b117[i * 3 + 1];
-      const b145_i = (b136_ix3p1 * b117_ix3p2) - (b136_ix3p2 * b117_ix3p1);
-      const b117_ix3 = b117[i * 3];
-      const b136_ix3 = b136[i * 3];
-      b148[i] = ((b136_ix3p2 * b117_ix3) - (b136_ix3 * b117_ix3p2));
-      b151[i] = ((b136_ix3 * b117_ix3p1) - (b136_ix3p1 * b117_ix3));
-      b152[i] = b145_i;
+      b132[i + 31843] = b128[i];
     }
     {
       const i = i0 + 3;
-      const b136_ix3p1 = b136[i * 3 + 1];
-      const b117_ix3p2 = b117[i * 3 + 2];
-      const b136_ix3p2 = b136[i * 3 + 2];
-      const b117_ix3p1 = b117[i * 3 + 1];
-      const b145_i = (b136_ix3p1 * b117_ix3p2) - (b136_ix3p2 * b117_ix3p1);
-      const b117_ix3 = b117[i * 3];
-      const b136_ix3 = b136[i * 3];
-      b148[i] = ((b136_ix3p2 * b117_ix3) - (b136_ix3 * b117_ix3p2));
-      b151[i] = ((b136_ix3 * b117_ix3p1) - (b136_ix3p1 * b117_ix3));
-      b152[i] = b145_i;
+      b132[i + 31843] = b128[i];
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    const b136_ix3p1 = b136[i * 3 + 1];
-    const b117_ix3p2 = b117[i * 3 + 2];
-    const b136_ix3p2 = b136[i * 3 + 2];
-    const b117_ix3p1 = b117[i * 3 + 1];
-    const b145_i = (b136_ix3p1 * b117_ix3p2) - (b136_ix3p2 * b117_ix3p1);
-    const b117_ix3 = b117[i * 3];
-    const b136_ix3 = b136[i * 3];
-    b148[i] = ((b136_ix3p2 * b117_ix3) - (b136_ix3 * b117_ix3p2));
-    b151[i] = ((b136_ix3 * b117_ix3p1) - (b136_ix3p1 * b117_ix3));
-    b152[i] = b145_i;
+    b132[i + 31843] = b128[i];
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      b152[i + 31843] = b148[i];
+      b132[i + 63686] = b131[i];
+      b134[i] = Math.sin(b110[i]);
+      let t139r0 = 0;
+      const b107_ix3 = b107[i * 3];
+      t139r0 += (b107_ix3 * b116[i * 3]);
+      const b107_ix3p1 = b107[i * 3 + 1];
+      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
+      const b107_ix3p2 = b107[i * 3 + 2];
+      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
+      const b139_i = t139r0;
+      b141[i] = (b139_i * (1 - b112[i]));
+      const b102_ix11p1 = b102[i * 11 + 1];
+      const b102_ix11p2 = b102[i * 11 + 2];
+      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
+      const b102_ix11 = b102[i * 11];
+      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
+      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
+      b157[i] = b150_i;
     }
     {
       const i = i0 + 1;
-      b152[i + 31843] = b148[i];
+      b132[i + 63686] = b131[i];
+      b134[i] = Math.sin(b110[i]);
+      let t139r0 = 0;
+      const b107_ix3 = b107[i * 3];
+      t139r0 += (b107_ix3 * b116[i * 3]);
+      const b107_ix3p1 = b107[i * 3 + 1];
+      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
+      const b107_ix3p2 = b107[i * 3 + 2];
+      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
+      const b139_i = t139r0;
+      b141[i] = (b139_i * (1 - b112[i]));
+      const b102_ix11p1 = b102[i * 11 + 1];
+      const b102_ix11p2 = b102[i * 11 + 2];
+      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
+      const b102_ix11 = b102[i * 11];
+      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
+      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
+      b157[i] = b150_i;
     }
     {
       const i = i0 + 2;
-      b152[i + 31843] = b148[i];
+      b132[i + 63686] = b131[i];
+      b134[i] = Math.sin(b110[i]);
+      let t139r0 = 0;
+      const b107_ix3 = b107[i * 3];
+      t139r0 += (b107_ix3 * b116[i * 3]);
+      const b107_ix3p1 = b107[i * 3 + 1];
+      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
+      const b107_ix3p2 = b107[i * 3 + 2];
+      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
+      const b139_i = t139r0;
+      b141[i] = (b139_i * (1 - b112[i]));
+      const b102_ix11p1 = b102[i * 11 + 1];
+      const b102_ix11p2 = b102[i * 11 + 2];
+      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
+      const b102_ix11 = b102[i * 11];
+      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
+      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
+      b157[i] = b150_i;
     }
     {
       const i = i0 + 3;
-      b152[i + 31843] = b148[i];
+      b132[i + 63686] = b131[i];
+      b134[i] = Math.sin(b110[i]);
+      let t139r0 = 0;
+      const b107_ix3 = b107[i * 3];
+      t139r0 += (b107_ix3 * b116[i * 3]);
+      const b107_ix3p1 = b107[i * 3 + 1];
+      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
+      const b107_ix3p2 = b107[i * 3 + 2];
+      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
+      const b139_i = t139r0;
+      b141[i] = (b139_i * (1 - b112[i]));
+      const b102_ix11p1 = b102[i * 11 + 1];
+      const b102_ix11p2 = b102[i * 11 + 2];
+      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
+      const b102_ix11 = b102[i * 11];
+      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
+      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
+      b157[i] = b150_i;
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    b152[i + 31843] = b148[i];
+    b132[i + 63686] = b131[i];
+    b134[i] = Math.sin(b110[i]);
+    let t139r0 = 0;
+    const b107_ix3 = b107[i * 3];
+    t139r0 += (b107_ix3 * b116[i * 3]);
+    const b107_ix3p1 = b107[i * 3 + 1];
+    t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
+    const b107_ix3p2 = b107[i * 3 + 2];
+    t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
+    const b139_i = t139r0;
+    b141[i] = (b139_i * (1 - b112[i]));
+    const b102_ix11p1 = b102[i * 11 + 1];
+    const b102_ix11p2 = b102[i * 11 + 2];
+    const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
+    const b102_ix11 = b102[i * 11];
+    b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
+    b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
+    b157[i] = b150_i;
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      b152[i + 63686] = b151[i];
-      b154[i] = Math.sin(b131[i]);
-      let t159r0 = 0;
-      const b117_ix3 = b117[i * 3];
-      t159r0 += (b117_ix3 * b136[i * 3]);
-      const b117_ix3p1 = b117[i * 3 + 1];
-      t159r0 += (b117_ix3p1 * b136[i * 3 + 1]);
-      const b117_ix3p2 = b117[i * 3 + 2];
-      t159r0 += (b117_ix3p2 * b136[i * 3 + 2]);
-      const b159_i = t159r0;
-      b161[i] = (b159_i * (1 - b132[i]));
-      const b112_ix11p1 = b112[i * 11 + 1];
-      const b112_ix11p2 = b112[i * 11 + 2];
-      const b170_i = (b117_ix3p2 * b112_ix11p1) - (b117_ix3p1 * b112_ix11p2);
-      const b112_ix11 = b112[i * 11];
-      b173[i] = ((b117_ix3 * b112_ix11p2) - (b117_ix3p2 * b112_ix11));
-      b176[i] = ((b117_ix3p1 * b112_ix11) - (b117_ix3 * b112_ix11p1));
-      b177[i] = b170_i;
+      b157[i + 31843] = b153[i];
     }
     {
       const i = i0 + 1;
-      b152[i + 63686] = b151[i];
-      b154[i] = Math.sin(b131[i]);
-      let t159r0 = 0;
-      const b117_ix3 = b117[i * 3];
-      t159r0 += (b117_ix3 * b136[i * 3]);
-      const b117_ix3p1 = b117[i * 3 + 1];
-      t159r0 += (b117_ix3p1 * b136[i * 3 + 1]);
-      const b117_ix3p2 = b117[i * 3 + 2];
-      t159r0 += (b117_ix3p2 * b136[i * 3 + 2]);
-      const b159_i = t159r0;
-      b161[i] = (b159_i * (1 - b132[i]));
-      const b112_ix11p1 = b112[i * 11 + 1];
-      const b112_ix11p2 = b112[i * 11 + 2];
-      const b170_i = (b117_ix3p2 * b112_ix11p1) - (b117_ix3p1 * b112_ix11p2);
-      const b112_ix11 = b112[i * 11];
-      b173[i] = ((b117_ix3 * b112_ix11p2) - (b117_ix3p2 * b112_ix11));
-      b176[i] = ((b117_ix3p1 * b112_ix11) - (b117_ix3 * b112_ix11p1));
-      b177[i] = b170_i;
+      b157[i + 31843] = b153[i];
     }
     {
       const i = i0 + 2;
-      b152[i + 63686] = b151[i];
-      b154[i] = Math.sin(b131[i]);
-      let t159r0 = 0;
-      const b117_ix3 = b117[i * 3];
-      t159r0 += (b117_ix3 * b136[i * 3]);
-      const b117_ix3p1 = b117[i * 3 + 1];
-      t159r0 += (b117_ix3p1 * b136[i * 3 + 1]);
-      const b117_ix3p2 = b117[i * 3 + 2];
-      t159r0 += (b117_ix3p2 * b136[i * 3 + 2]);
-      const b159_i = t159r0;
-      b161[i] = (b159_i * (1 - b132[i]));
-      const b112_ix11p1 = b112[i * 11 + 1];
-      const b112_ix11p2 = b112[i * 11 + 2];
-      const b170_i = (b117_ix3p2 * b112_ix11p1) - (b117_ix3p1 * b112_ix11p2);
-      const b112_ix11 = b112[i * 11];
-      b173[i] = ((b117_ix3 * b112_ix11p2) - (b117_ix3p2 * b112_ix11));
-      b176[i] = ((b117_ix3p1 * b112_ix11) - (b117_ix3 * b112_ix11p1));
-      b177[i] = b170_i;
+      b157[i + 31843] = b153[i];
     }
     {
       const i = i0 + 3;
-      b152[i + 63686] = b151[i];
-      b154[i] = Math.sin(b131[i]);
-      let t159r0 = 0;
-      const b117_ix3 = b117[i * 3];
-      t159r0 += (b117_ix3 * b136[i * 3]);
-      const b117_ix3p1 = b117[i * 3 + 1];
-      t159r0 += (b117_ix3p1 * b136[i * 3 + 1]);
-      const b117_ix3p2 = b117[i * 3 + 2];
-      t159r0 += (b117_ix3p2 * b136[i * 3 + 2]);
-      const b159_i = t159r0;
-      b161[i] = (b159_i * (1 - b132[i]));
-      const b112_ix11p1 = b112[i * 11 + 1];
-      const b112_ix11p2 = b112[i * 11 + 2];
-      const b170_i = (b117_ix3p2 * b112_ix11p1) - (b117_ix3p1 * b112_ix11p2);
-      const b112_ix11 = b112[i * 11];
-      b173[i] = ((b117_ix3 * b112_ix11p2) - (b117_ix3p2 * b112_ix11));
-      b176[i] = ((b117_ix3p1 * b112_ix11) - (b117_ix3 * b112_ix11p1));
-      b177[i] = b170_i;
+      b157[i + 31843] = b153[i];
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    b152[i + 63686] = b151[i];
-    b154[i] = Math.sin(b131[i]);
-    let t159r0 = 0;
-    const b117_ix3 = b117[i * 3];
-    t159r0 += (b117_ix3 * b136[i * 3]);
-    const b117_ix3p1 = b117[i * 3 + 1];
-    t159r0 += (b117_ix3p1 * b136[i * 3 + 1]);
-    const b117_ix3p2 = b117[i * 3 + 2];
-    t159r0 += (b117_ix3p2 * b136[i * 3 + 2]);
-    const b159_i = t159r0;
-    b161[i] = (b159_i * (1 - b132[i]));
-    const b112_ix11p1 = b112[i * 11 + 1];
-    const b112_ix11p2 = b112[i * 11 + 2];
-    const b170_i = (b117_ix3p2 * b112_ix11p1) - (b117_ix3p1 * b112_ix11p2);
-    const b112_ix11 = b112[i * 11];
-    b173[i] = ((b117_ix3 * b112_ix11p2) - (b117_ix3p2 * b112_ix11));
-    b176[i] = ((b117_ix3p1 * b112_ix11) - (b117_ix3 * b112_ix11p1));
-    b177[i] = b170_i;
+    b157[i + 31843] = b153[i];
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      b177[i + 31843] = b173[i];
+      b157[i + 63686] = b156[i];
     }
     {
       const i = i0 + 1;
-      b177[i + 31843] = b173[i];
+      b157[i + 63686] = b156[i];
     }
     {
       const i = i0 + 2;
-      b177[i + 31843] = b173[i];
+      b157[i + 63686] = b156[i];
     }
     {
       const i = i0 + 3;
-      b177[i + 31843] = b173[i];
+      b157[i + 63686] = b156[i];
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    b177[i + 31843] = b173[i];
+    b157[i + 63686] = b156[i];
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      b177[i + 63686] = b176[i];
+      const b111_i = b111[i];
+      const b107_ix3 = b107[i * 3];
+      const b112_i = b112[i];
+      const b134_i = b134[i];
+      const b141_i = b141[i];
+      b161[i * 3] = (b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]));
+      const b107_ix3p1 = b107[i * 3 + 1];
+      b161[i * 3 + 1] = (b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]));
+      const b107_ix3p2 = b107[i * 3 + 2];
+      b161[i * 3 + 2] = (b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]));
     }
     {
       const i = i0 + 1;
-      b177[i + 63686] = b176[i];
+      const b111_i = b111[i];
+      const b107_ix3 = b107[i * 3];
+      const b112_i = b112[i];
+      const b134_i = b134[i];
+      const b141_i = b141[i];
+      b161[i * 3] = (b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]));
+      const b107_ix3p1 = b107[i * 3 + 1];
+      b161[i * 3 + 1] = (b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]));
+      const b107_ix3p2 = b107[i * 3 + 2];
+      b161[i * 3 + 2] = (b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]));
     }
     {
       const i = i0 + 2;
-      b177[i + 63686] = b176[i];
+      const b111_i = b111[i];
+      const b107_ix3 = b107[i * 3];
+      const b112_i = b112[i];
+      const b134_i = b134[i];
+      const b141_i = b141[i];
+      b161[i * 3] = (b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]));
+      const b107_ix3p1 = b107[i * 3 + 1];
+      b161[i * 3 + 1] = (b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]));
+      const b107_ix3p2 = b107[i * 3 + 2];
+      b161[i * 3 + 2] = (b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]));
     }
     {
       const i = i0 + 3;
-      b177[i + 63686] = b176[i];
+      const b111_i = b111[i];
+      const b107_ix3 = b107[i * 3];
+      const b112_i = b112[i];
+      const b134_i = b134[i];
+      const b141_i = b141[i];
+      b161[i * 3] = (b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]));
+      const b107_ix3p1 = b107[i * 3 + 1];
+      b161[i * 3 + 1] = (b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]));
+      const b107_ix3p2 = b107[i * 3 + 2];
+      b161[i * 3 + 2] = (b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]));
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    b177[i + 63686] = b176[i];
+    const b111_i = b111[i];
+    const b107_ix3 = b107[i * 3];
+    const b112_i = b112[i];
+    const b134_i = b134[i];
+    const b141_i = b141[i];
+    b161[i * 3] = (b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]));
+    const b107_ix3p1 = b107[i * 3 + 1];
+    b161[i * 3 + 1] = (b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]));
+    const b107_ix3p2 = b107[i * 3 + 2];
+    b161[i * 3 + 2] = (b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]));
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      const b120_i = b120[i];
-      const b117_ix3 = b117[i * 3];
-      const b132_i = b132[i];
-      const b154_i = b154[i];
-      const b161_i = b161[i];
-      b181[i * 3] = (b120_i !== 0 ? (((b117_ix3 * b132_i) + (b152[i] * b154_i)) + (b136[i * 3] * b161_i)) : (b117_ix3 + b177[i]));
-      const b117_ix3p1 = b117[i * 3 + 1];
-      b181[i * 3 + 1] = (b120_i !== 0 ? (((b117_ix3p1 * b132_i) + (b152[i + 31843] * b154_i)) + (b136[i * 3 + 1] * b161_i)) : (b117_ix3p1 + b177[i + 31843]));
-      const b117_ix3p2 = b117[i * 3 + 2];
-      b181[i * 3 + 2] = (b120_i !== 0 ? (((b117_ix3p2 * b132_i) + (b152[i + 63686] * b154_i)) + (b136[i * 3 + 2] * b161_i)) : (b117_ix3p2 + b177[i + 63686]));
+      const b161_ix3p2 = b161[i * 3 + 2];
+      b165[i * 2] = (b161[i * 3] / b161_ix3p2);
+      b165[i * 2 + 1] = (b161[i * 3 + 1] / b161_ix3p2);
     }
     {
       const i = i0 + 1;
-      const b120_i = b120[i];
-      const b117_ix3 = b117[i * 3];
-      const b132_i = b132[i];
-      const b154_i = b154[i];
-      const b161_i = b161[i];
-      b181[i * 3] = (b120_i !== 0 ? (((b117_ix3 * b132_i) + (b152[i] * b154_i)) + (b136[i * 3] * b161_i)) : (b117_ix3 + b177[i]));
-      const b117_ix3p1 = b117[i * 3 + 1];
-      b181[i * 3 + 1] = (b120_i !== 0 ? (((b117_ix3p1 * b132_i) + (b152[i + 31843] * b154_i)) + (b136[i * 3 + 1] * b161_i)) : (b117_ix3p1 + b177[i + 31843]));
-      const b117_ix3p2 = b117[i * 3 + 2];
-      b181[i * 3 + 2] = (b120_i !== 0 ? (((b117_ix3p2 * b132_i) + (b152[i + 63686] * b154_i)) + (b136[i * 3 + 2] * b161_i)) : (b117_ix3p2 + b177[i + 63686]));
+      const b161_ix3p2 = b161[i * 3 + 2];
+      b165[i * 2] = (b161[i * 3] / b161_ix3p2);
+      b165[i * 2 + 1] = (b161[i * 3 + 1] / b161_ix3p2);
     }
     {
       const i = i0 + 2;
-      const b120_i = b120[i];
-      const b117_ix3 = b117[i * 3];
-      const b132_i = b132[i];
-      const b154_i = b154[i];
-      const b161_i = b161[i];
-      b181[i * 3] = (b120_i !== 0 ? (((b117_ix3 * b132_i) + (b152[i] * b154_i)) + (b136[i * 3] * b161_i)) : (b117_ix3 + b177[i]));
-      const b117_ix3p1 = b117[i * 3 + 1];
-      b181[i * 3 + 1] = (b120_i !== 0 ? (((b117_ix3p1 * b132_i) + (b152[i + 31843] * b154_i)) + (b136[i * 3 + 1] * b161_i)) : (b117_ix3p1 + b177[i + 31843]));
-      const b117_ix3p2 = b117[i * 3 + 2];
-      b181[i * 3 + 2] = (b120_i !== 0 ? (((b117_ix3p2 * b132_i) + (b152[i + 63686] * b154_i)) + (b136[i * 3 + 2] * b161_i)) : (b117_ix3p2 + b177[i + 63686]));
+      const b161_ix3p2 = b161[i * 3 + 2];
+      b165[i * 2] = (b161[i * 3] / b161_ix3p2);
+      b165[i * 2 + 1] = (b161[i * 3 + 1] / b161_ix3p2);
     }
     {
       const i = i0 + 3;
-      const b120_i = b120[i];
-      const b117_ix3 = b117[i * 3];
-      const b132_i = b132[i];
-      const b154_i = b154[i];
-      const b161_i = b161[i];
-      b181[i * 3] = (b120_i !== 0 ? (((b117_ix3 * b132_i) + (b152[i] * b154_i)) + (b136[i * 3] * b161_i)) : (b117_ix3 + b177[i]));
-      const b117_ix3p1 = b117[i * 3 + 1];
-      b181[i * 3 + 1] = (b120_i !== 0 ? (((b117_ix3p1 * b132_i) + (b152[i + 31843] * b154_i)) + (b136[i * 3 + 1] * b161_i)) : (b117_ix3p1 + b177[i + 31843]));
-      const b117_ix3p2 = b117[i * 3 + 2];
-      b181[i * 3 + 2] = (b120_i !== 0 ? (((b117_ix3p2 * b132_i) + (b152[i + 63686] * b154_i)) + (b136[i * 3 + 2] * b161_i)) : (b117_ix3p2 + b177[i + 63686]));
+      const b161_ix3p2 = b161[i * 3 + 2];
+      b165[i * 2] = (b161[i * 3] / b161_ix3p2);
+      b165[i * 2 + 1] = (b161[i * 3 + 1] / b161_ix3p2);
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    const b120_i = b120[i];
-    const b117_ix3 = b117[i * 3];
-    const b132_i = b132[i];
-    const b154_i = b154[i];
-    const b161_i = b161[i];
-    b181[i * 3] = (b120_i !== 0 ? (((b117_ix3 * b132_i) + (b152[i] * b154_i)) + (b136[i * 3] * b161_i)) : (b117_ix3 + b177[i]));
-    const b117_ix3p1 = b117[i * 3 + 1];
-    b181[i * 3 + 1] = (b120_i !== 0 ? (((b117_ix3p1 * b132_i) + (b152[i + 31843] * b154_i)) + (b136[i * 3 + 1] * b161_i)) : (b117_ix3p1 + b177[i + 31843]));
-    const b117_ix3p2 = b117[i * 3 + 2];
-    b181[i * 3 + 2] = (b120_i !== 0 ? (((b117_ix3p2 * b132_i) + (b152[i + 63686] * b154_i)) + (b136[i * 3 + 2] * b161_i)) : (b117_ix3p2 + b177[i + 63686]));
+    const b161_ix3p2 = b161[i * 3 + 2];
+    b165[i * 2] = (b161[i * 3] / b161_ix3p2);
+    b165[i * 2 + 1] = (b161[i * 3 + 1] / b161_ix3p2);
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      const b181_ix3p2 = b181[i * 3 + 2];
-      b185[i * 2] = (b181[i * 3] / b181_ix3p2);
-      b185[i * 2 + 1] = (b181[i * 3 + 1] / b181_ix3p2);
-    }
-    {
-      const i = i0 + 1;
-      const b181_ix3p2 = b181[i * 3 + 2];
-      b185[i * 2] = (b181[i * 3] / b181_ix3p2);
-      b185[i * 2 + 1] = (b181[i * 3 + 1] / b181_ix3p2);
-    }
-    {
-      const i = i0 + 2;
-      const b181_ix3p2 = b181[i * 3 + 2];
-      b185[i * 2] = (b181[i * 3] / b181_ix3p2);
-      b185[i * 2 + 1] = (b181[i * 3 + 1] / b181_ix3p2);
-    }
-    {
-      const i = i0 + 3;
-      const b181_ix3p2 = b181[i * 3 + 2];
-      b185[i * 2] = (b181[i * 3] / b181_ix3p2);
-      b185[i * 2 + 1] = (b181[i * 3 + 1] / b181_ix3p2);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b181_ix3p2 = b181[i * 3 + 2];
-    b185[i * 2] = (b181[i * 3] / b181_ix3p2);
-    b185[i * 2 + 1] = (b181[i * 3 + 1] / b181_ix3p2);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      let t188r0 = 0;
-      const b185_ix2 = b185[i * 2];
-      t188r0 += (b185_ix2 * b185_ix2);
-      const b185_ix2p1 = b185[i * 2 + 1];
-      t188r0 += (b185_ix2p1 * b185_ix2p1);
-      const b188_i = t188r0;
-      const b194_i = (1 + (b112[i * 11 + 9] * b188_i)) + (b112[i * 11 + 10] * (b188_i * b188_i));
-      const b112_ix11p6 = b112[i * 11 + 6];
+      let t168r0 = 0;
+      const b165_ix2 = b165[i * 2];
+      t168r0 += (b165_ix2 * b165_ix2);
+      const b165_ix2p1 = b165[i * 2 + 1];
+      t168r0 += (b165_ix2p1 * b165_ix2p1);
+      const b168_i = t168r0;
+      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
+      const b102_ix11p6 = b102[i * 11 + 6];
       const a4_i = a4[i];
-      b204[i * 2] = (((((b185_ix2 * b194_i) * b112_ix11p6) + b112[i * 11 + 7]) - a1[i * 2]) * a4_i);
-      b204[i * 2 + 1] = (((((b185_ix2p1 * b194_i) * b112_ix11p6) + b112[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i);
+      b184[i * 2] = (((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i);
+      b184[i * 2 + 1] = (((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i);
     }
     {
       const i = i0 + 1;
-      let t188r0 = 0;
-      const b185_ix2 = b185[i * 2];
-      t188r0 += (b185_ix2 * b185_ix2);
-      const b185_ix2p1 = b185[i * 2 + 1];
-      t188r0 += (b185_ix2p1 * b185_ix2p1);
-      const b188_i = t188r0;
-      const b194_i = (1 + (b112[i * 11 + 9] * b188_i)) + (b112[i * 11 + 10] * (b188_i * b188_i));
-      const b112_ix11p6 = b112[i * 11 + 6];
+      let t168r0 = 0;
+      const b165_ix2 = b165[i * 2];
+      t168r0 += (b165_ix2 * b165_ix2);
+      const b165_ix2p1 = b165[i * 2 + 1];
+      t168r0 += (b165_ix2p1 * b165_ix2p1);
+      const b168_i = t168r0;
+      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
+      const b102_ix11p6 = b102[i * 11 + 6];
       const a4_i = a4[i];
-      b204[i * 2] = (((((b185_ix2 * b194_i) * b112_ix11p6) + b112[i * 11 + 7]) - a1[i * 2]) * a4_i);
-      b204[i * 2 + 1] = (((((b185_ix2p1 * b194_i) * b112_ix11p6) + b112[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i);
+      b184[i * 2] = (((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i);
+      b184[i * 2 + 1] = (((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i);
     }
     {
       const i = i0 + 2;
-      let t188r0 = 0;
-      const b185_ix2 = b185[i * 2];
-      t188r0 += (b185_ix2 * b185_ix2);
-      const b185_ix2p1 = b185[i * 2 + 1];
-      t188r0 += (b185_ix2p1 * b185_ix2p1);
-      const b188_i = t188r0;
-      const b194_i = (1 + (b112[i * 11 + 9] * b188_i)) + (b112[i * 11 + 10] * (b188_i * b188_i));
-      const b112_ix11p6 = b112[i * 11 + 6];
+      let t168r0 = 0;
+      const b165_ix2 = b165[i * 2];
+      t168r0 += (b165_ix2 * b165_ix2);
+      const b165_ix2p1 = b165[i * 2 + 1];
+      t168r0 += (b165_ix2p1 * b165_ix2p1);
+      const b168_i = t168r0;
+      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
+      const b102_ix11p6 = b102[i * 11 + 6];
       const a4_i = a4[i];
-      b204[i * 2] = (((((b185_ix2 * b194_i) * b112_ix11p6) + b112[i * 11 + 7]) - a1[i * 2]) * a4_i);
-      b204[i * 2 + 1] = (((((b185_ix2p1 * b194_i) * b112_ix11p6) + b112[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i);
+      b184[i * 2] = (((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i);
+      b184[i * 2 + 1] = (((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i);
     }
     {
       const i = i0 + 3;
-      let t188r0 = 0;
-      const b185_ix2 = b185[i * 2];
-      t188r0 += (b185_ix2 * b185_ix2);
-      const b185_ix2p1 = b185[i * 2 + 1];
-      t188r0 += (b185_ix2p1 * b185_ix2p1);
-      const b188_i = t188r0;
-      const b194_i = (1 + (b112[i * 11 + 9] * b188_i)) + (b112[i * 11 + 10] * (b188_i * b188_i));
-      const b112_ix11p6 = b112[i * 11 + 6];
+      let t168r0 = 0;
+      const b165_ix2 = b165[i * 2];
+      t168r0 += (b165_ix2 * b165_ix2);
+      const b165_ix2p1 = b165[i * 2 + 1];
+      t168r0 += (b165_ix2p1 * b165_ix2p1);
+      const b168_i = t168r0;
+      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
+      const b102_ix11p6 = b102[i * 11 + 6];
       const a4_i = a4[i];
-      b204[i * 2] = (((((b185_ix2 * b194_i) * b112_ix11p6) + b112[i * 11 + 7]) - a1[i * 2]) * a4_i);
-      b204[i * 2 + 1] = (((((b185_ix2p1 * b194_i) * b112_ix11p6) + b112[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i);
+      b184[i * 2] = (((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i);
+      b184[i * 2 + 1] = (((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i);
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    let t188r0 = 0;
-    const b185_ix2 = b185[i * 2];
-    t188r0 += (b185_ix2 * b185_ix2);
-    const b185_ix2p1 = b185[i * 2 + 1];
-    t188r0 += (b185_ix2p1 * b185_ix2p1);
-    const b188_i = t188r0;
-    const b194_i = (1 + (b112[i * 11 + 9] * b188_i)) + (b112[i * 11 + 10] * (b188_i * b188_i));
-    const b112_ix11p6 = b112[i * 11 + 6];
+    let t168r0 = 0;
+    const b165_ix2 = b165[i * 2];
+    t168r0 += (b165_ix2 * b165_ix2);
+    const b165_ix2p1 = b165[i * 2 + 1];
+    t168r0 += (b165_ix2p1 * b165_ix2p1);
+    const b168_i = t168r0;
+    const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
+    const b102_ix11p6 = b102[i * 11 + 6];
     const a4_i = a4[i];
-    b204[i * 2] = (((((b185_ix2 * b194_i) * b112_ix11p6) + b112[i * 11 + 7]) - a1[i * 2]) * a4_i);
-    b204[i * 2 + 1] = (((((b185_ix2p1 * b194_i) * b112_ix11p6) + b112[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i);
+    b184[i * 2] = (((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i);
+    b184[i * 2 + 1] = (((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i);
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      let t206r0 = 0;
-      const b204_ix2 = b204[i * 2];
-      t206r0 += (b204_ix2 * b204_ix2);
-      const b204_ix2p1 = b204[i * 2 + 1];
-      t206r0 += (b204_ix2p1 * b204_ix2p1);
-      const b206_i = t206r0;
-      t207 += b206_i;
+      let t186r0 = 0;
+      const b184_ix2 = b184[i * 2];
+      t186r0 += (b184_ix2 * b184_ix2);
+      const b184_ix2p1 = b184[i * 2 + 1];
+      t186r0 += (b184_ix2p1 * b184_ix2p1);
+      const b186_i = t186r0;
+      t187 += b186_i;
       const a4_i = a4[i];
-      const b209_i = 1 - (a4_i * a4_i);
-      t211 += (b209_i * b209_i);
+      const b189_i = 1 - (a4_i * a4_i);
+      t191 += (b189_i * b189_i);
     }
     {
       const i = i0 + 1;
-      let t206r0 = 0;
-      const b204_ix2 = b204[i * 2];
-      t206r0 += (b204_ix2 * b204_ix2);
-      const b204_ix2p1 = b204[i * 2 + 1];
-      t206r0 += (b204_ix2p1 * b204_ix2p1);
-      const b206_i = t206r0;
-      t207 += b206_i;
+      let t186r0 = 0;
+      const b184_ix2 = b184[i * 2];
+      t186r0 += (b184_ix2 * b184_ix2);
+      const b184_ix2p1 = b184[i * 2 + 1];
+      t186r0 += (b184_ix2p1 * b184_ix2p1);
+      const b186_i = t186r0;
+      t187 += b186_i;
       const a4_i = a4[i];
-      const b209_i = 1 - (a4_i * a4_i);
-      t211 += (b209_i * b209_i);
+      const b189_i = 1 - (a4_i * a4_i);
+      t191 += (b189_i * b189_i);
     }
     {
       const i = i0 + 2;
-      let t206r0 = 0;
-      const b204_ix2 = b204[i * 2];
-      t206r0 += (b204_ix2 * b204_ix2);
-      const b204_ix2p1 = b204[i * 2 + 1];
-      t206r0 += (b204_ix2p1 * b204_ix2p1);
-      const b206_i = t206r0;
-      t207 += b206_i;
+      let t186r0 = 0;
+      const b184_ix2 = b184[i * 2];
+      t186r0 += (b184_ix2 * b184_ix2);
+      const b184_ix2p1 = b184[i * 2 + 1];
+      t186r0 += (b184_ix2p1 * b184_ix2p1);
+      const b186_i = t186r0;
+      t187 += b186_i;
       const a4_i = a4[i];
-      const b209_i = 1 - (a4_i * a4_i);
-      t211 += (b209_i * b209_i);
+      const b189_i = 1 - (a4_i * a4_i);
+      t191 += (b189_i * b189_i);
     }
     {
       const i = i0 + 3;
-      let t206r0 = 0;
-      const b204_ix2 = b204[i * 2];
-      t206r0 += (b204_ix2 * b204_ix2);
-      const b204_ix2p1 = b204[i * 2 + 1];
-      t206r0 += (b204_ix2p1 * b204_ix2p1);
-      const b206_i = t206r0;
-      t207 += b206_i;
+      let t186r0 = 0;
+      const b184_ix2 = b184[i * 2];
+      t186r0 += (b184_ix2 * b184_ix2);
+      const b184_ix2p1 = b184[i * 2 + 1];
+      t186r0 += (b184_ix2p1 * b184_ix2p1);
+      const b186_i = t186r0;
+      t187 += b186_i;
       const a4_i = a4[i];
-      const b209_i = 1 - (a4_i * a4_i);
-      t211 += (b209_i * b209_i);
+      const b189_i = 1 - (a4_i * a4_i);
+      t191 += (b189_i * b189_i);
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    let t206r0 = 0;
-    const b204_ix2 = b204[i * 2];
-    t206r0 += (b204_ix2 * b204_ix2);
-    const b204_ix2p1 = b204[i * 2 + 1];
-    t206r0 += (b204_ix2p1 * b204_ix2p1);
-    const b206_i = t206r0;
-    t207 += b206_i;
+    let t186r0 = 0;
+    const b184_ix2 = b184[i * 2];
+    t186r0 += (b184_ix2 * b184_ix2);
+    const b184_ix2p1 = b184[i * 2 + 1];
+    t186r0 += (b184_ix2p1 * b184_ix2p1);
+    const b186_i = t186r0;
+    t187 += b186_i;
     const a4_i = a4[i];
-    const b209_i = 1 - (a4_i * a4_i);
-    t211 += (b209_i * b209_i);
+    const b189_i = 1 - (a4_i * a4_i);
+    t191 += (b189_i * b189_i);
   }
-  const t212 = t207 + t211;
-  // output err (ba.expr:27)
-  outputs["err"] = t212;
+  const t192 = t187 + t191;
+  // output err (ba.expr:29)
+  outputs["err"] = t192;
   return outputs;
 }
 
@@ -3144,88 +2875,84 @@ export function backwardInto(args, seed, grad, outputs) {
   const a3 = args["pts"];
   const a4 = args["w"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
+  const b102 = buf102;
+  const b107 = buf107;
+  const b110 = buf110;
+  const b111 = buf111;
   const b112 = buf112;
-  const b117 = buf117;
-  const b120 = buf120;
-  const b123 = buf123;
-  const b125 = buf125;
+  const b116 = buf116;
   const b128 = buf128;
-  const b130 = buf130;
   const b131 = buf131;
   const b132 = buf132;
-  const b136 = buf136;
-  const b148 = buf148;
-  const b151 = buf151;
-  const b152 = buf152;
-  const b154 = buf154;
-  const b159 = buf159;
-  const b160 = buf160;
+  const b134 = buf134;
+  const b139 = buf139;
+  const b140 = buf140;
+  const b141 = buf141;
+  const b153 = buf153;
+  const b156 = buf156;
+  const b157 = buf157;
   const b161 = buf161;
-  const b173 = buf173;
+  const b165 = buf165;
+  const b168 = buf168;
+  const b172 = buf172;
+  const b174 = buf174;
   const b176 = buf176;
-  const b177 = buf177;
-  const b181 = buf181;
-  const b185 = buf185;
-  const b188 = buf188;
-  const b192 = buf192;
-  const b194 = buf194;
-  const b196 = buf196;
-  const b202 = buf202;
+  const b182 = buf182;
+  const b184 = buf184;
+  const b189 = buf189;
+  const b199 = buf199;
+  const b200 = buf200;
+  const b201 = buf201;
+  const b203 = buf203;
   const b204 = buf204;
-  const b209 = buf209;
-  const b219 = buf219;
+  const b206 = buf206;
+  const b207 = buf207;
+  const b208 = buf208;
+  const b211 = buf211;
+  const b218 = buf218;
   const b220 = buf220;
-  const b221 = buf221;
-  const b223 = buf223;
-  const b224 = buf224;
+  const b225 = buf225;
   const b226 = buf226;
   const b227 = buf227;
   const b228 = buf228;
-  const b231 = buf231;
-  const b238 = buf238;
-  const b240 = buf240;
-  const b245 = buf245;
-  const b246 = buf246;
+  const b232 = buf232;
+  const b237 = buf237;
+  const b242 = buf242;
   const b247 = buf247;
   const b248 = buf248;
+  const b249 = buf249;
+  const b251 = buf251;
   const b252 = buf252;
-  const b257 = buf257;
-  const b262 = buf262;
-  const b267 = buf267;
-  const b268 = buf268;
-  const b269 = buf269;
-  const b271 = buf271;
-  const b272 = buf272;
-  const b273 = buf273;
-  const b279 = buf279;
-  const b280 = buf280;
-  const b281 = buf281;
-  const b283 = buf283;
+  const b253 = buf253;
+  const b259 = buf259;
+  const b260 = buf260;
+  const b261 = buf261;
+  const b263 = buf263;
+  const b284 = buf284;
+  const b287 = buf287;
+  const b290 = buf290;
+  const b295 = buf295;
+  const b296 = buf296;
+  const b301 = buf301;
+  const b303 = buf303;
   const b304 = buf304;
-  const b307 = buf307;
-  const b310 = buf310;
-  const b315 = buf315;
-  const b316 = buf316;
-  const b321 = buf321;
-  const b323 = buf323;
+  const b309 = buf309;
+  const b313 = buf313;
+  const b318 = buf318;
+  const b319 = buf319;
+  const b322 = buf322;
+  const h323 = grad["pts"];
   const b324 = buf324;
-  const b329 = buf329;
-  const b337 = buf337;
-  const b350 = buf350;
-  const b351 = buf351;
-  const b353 = buf353;
-  const h354 = grad["pts"];
-  const b355 = buf355;
-  const h356 = grad["cams"];
-  const b359 = buf359;
-  const h360 = grad["w"];
+  const h325 = grad["cams"];
+  const b328 = buf328;
+  const h329 = grad["w"];
   backwardPart0(a0, a2, a3);
   backwardPart1(a1, a4);
-  backwardPart2(a4);
-  backwardPart3();
+  backwardPart2();
+  backwardPart3(a0, a4, grad);
   backwardPart4(a0, a4, grad);
   if (outputs !== undefined) {
-    // output err (ba.expr:27)
+    // output err (ba.expr:29)
     outputs["err"] = backwardRegisters[2];
   }
   if (s0 !== 1) scaleGradients(grad, s0);
