@@ -470,3 +470,24 @@ describe("batching rules for what derivative graphs contain", () => {
     checkBatched(g, loop, body, x, values(3, 41));
   });
 });
+
+describe("degenerate cases", () => {
+  test("y that does not depend on x: zeros of the right shapes at every operator", () => {
+    const g = new Graph();
+    const x = g.input("x", "param", [3]);
+    const w = g.input("w", "input", [4]);
+    const y = e(g, "sin", w);
+    const s = g.reduce("sum", y);
+    const nodes = [gradient(g, s, x), jacobian(g, y, x), hessian(g, s, x), jvp(g, y, x, g.tensor([1, 2, 3], [3])), vjp(g, y, x, w)];
+    expect(nodes.map((n) => n.shape)).toEqual([[3], [4, 3], [3, 3], [4], [3]]);
+    for (const v of at(g, x, [1, 2, 3], nodes, [[w, [1, 2, 3, 4]]])) expect(Array.from(v).every((a) => a === 0)).toBe(true);
+  });
+  test("scalar by scalar: jacobian and hessian are scalars", () => {
+    const g = new Graph();
+    const x = g.input("x", "input", []);
+    const y = e(g, "mul", e(g, "exp", x), x);
+    const [J, H] = at(g, x, [0.5], [jacobian(g, y, x), hessian(g, y, x)]);
+    expect(J[0]).toBeCloseTo(1.5 * Math.exp(0.5), 14);
+    expect(H[0]).toBeCloseTo(2.5 * Math.exp(0.5), 14);
+  });
+});
