@@ -109,3 +109,43 @@ describe("gradc check on short length scales and kinks", () => {
     expect(r.stdout).not.toMatch(/skipped/);
   });
 });
+
+describe("gradc check on derivative outputs and integer inputs", () => {
+  const { folder, cleanup } = tempFolders("gradc-check-d-");
+  beforeAll(() => ensureBuilt(), 120_000);
+  afterAll(cleanup);
+
+  test("every derivative operator gets a row; integer inputs are drawn as indices", () => {
+    const cwd = folder();
+    writeFileSync(
+      join(cwd, "d.expr"),
+      [
+        "param x[3]",
+        "input A[2, 3]",
+        "input y[4] int",
+        "def energy(q) = sum(exp(q) * q)",
+        "def force(q) = -gradient(energy(q), q)",
+        "output g = gradient(sum(sin(x) * x), x)",
+        "output J = jacobian(tanh(A @ x), x)",
+        "output H = hessian(sum(exp(A @ x)), x)",
+        "output F = force(x * 2)",
+        "output v = jvp(tanh(A @ x), x, A[0]) + vjp(tanh(A @ x), x, A[:, 0])[0:2]",
+        "output picked = sum(x[y[i]] for i in 0..4)",
+        "",
+      ].join("\n"),
+    );
+    const r = gradc(["check", "d.expr"], { cwd });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    for (const kind of ["gradient", "jacobian", "hessian", "jvp", "vjp"]) expect(r.stdout).toMatch(new RegExp(`^${kind} by \\S+ \\(line \\d+\\)\\s+\\d+\\s+\\S+\\s+ok$`, "m"));
+    expect(r.stdout).toMatch(/^gradient by \S+ \(line 9\)/m); // force's, at its call
+  });
+
+  test("a gradient through a gate with a wrong grad line fails, naming the operator and its line", () => {
+    const cwd = folder();
+    writeFileSync(join(cwd, "g.expr"), "def sq(z) = z * z\ngrad z = 3 * z\nparam x[2]\noutput g = gradient(sum(sq(x)), x)\n");
+    const r = gradc(["check", "g.expr"], { cwd });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/^gradient by x \(line 4\)\s+2\s+\S+\s+FAIL$/m);
+    expect(r.stderr).toMatch(/the gradient by 'x' on line 4 looks wrong/);
+  });
+});

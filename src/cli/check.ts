@@ -19,6 +19,7 @@ import type { CliTools } from "./main.js";
 import { centralDifference, checkDerivatives, elementScale, relativeError, SMOOTH, typicalSize, type DerivativeCheck, type Estimate } from "../diff/numeric.js";
 import { derivativesOf } from "../diff/operators.js";
 import { inputKey, type Value } from "../ir/interpret.js";
+import { integerRanges, type CheckedProgram } from "../check/checker.js";
 
 type Module = {
   forward(args: Record<string, unknown>): Record<string, number | Float64Array>;
@@ -53,7 +54,11 @@ export interface CheckRow {
 /** How many times the point is moved for one element before it is given up as skipped. */
 const MOVES = 5;
 
-export async function gradientCheck(code: string, iface: ModuleInterface, options: { at: Map<string, number[]>; points: number; seed: number }): Promise<CheckRow[]> {
+export async function gradientCheck(
+  code: string,
+  iface: ModuleInterface,
+  options: { at: Map<string, number[]>; points: number; seed: number; integers?: ReadonlyMap<string, number> },
+): Promise<CheckRow[]> {
   const dir = mkdtempSync(join(tmpdir(), "gradc-check-"));
   let m: Module;
   try {
@@ -74,7 +79,8 @@ export async function gradientCheck(code: string, iface: ModuleInterface, option
     for (const a of iface.args) {
       const given = options.at.get(a.name);
       const v = new Float64Array(size(a.shape));
-      for (let i = 0; i < v.length; i++) v[i] = given ? given[given.length === 1 ? 0 : i] : random() * 2 - 1;
+      const range = options.integers?.get(a.name);
+      for (let i = 0; i < v.length; i++) v[i] = given ? given[given.length === 1 ? 0 : i] : range !== undefined ? Math.floor(random() * range) : random() * 2 - 1;
       values.set(a.name, v);
     }
     const seeds = new Map<string, Float64Array>();
@@ -194,8 +200,12 @@ export async function checkCommand(argv: string[], tools: CliTools): Promise<num
   }
   for (const name of at.keys())
     if (!result.interface.args.some((a) => a.name === name)) throw usage(`--at ${name}: the program has no input or param '${name}'`);
-  const rows = await gradientCheck(result.code, result.interface, { at, points: at.size ? 1 : points, seed });
-  const derivatives = derivativeChecks(source.text, input, at, seed);
+  // The IR, for what the module does not say: which inputs are integers (drawn as whole
+  // numbers below the axes they index) and the derivative operators to check.
+  const { program } = analyze(source.text, input);
+  const integers = program ? integerRanges(program) : new Map<string, number>();
+  const rows = await gradientCheck(result.code, result.interface, { at, points: at.size ? 1 : points, seed, integers });
+  const derivatives = program ? derivativeChecks(program, at, seed, integers) : [];
   const width = Math.max(5, ...rows.map((r) => r.param.length));
   process.stdout.write(`gradc check ${input}: ${at.size ? 1 : points} point(s), five-point central differences with steps per element, threshold ${threshold}\n`);
   process.stdout.write(`${"param".padEnd(width)}  ${"size".padStart(6)}  max relative error\n`);
@@ -243,17 +253,19 @@ export async function checkCommand(argv: string[], tools: CliTools): Promise<num
  * The derivative operators of the program, each at one seeded random point (or --at),
  * against differences of what it differentiates.
  */
-function derivativeChecks(source: string, filename: string, at: Map<string, number[]>, seed: number): DerivativeCheck[] {
-  const { program } = analyze(source, filename);
-  if (!program) return [];
+function derivativeChecks(program: CheckedProgram, at: Map<string, number[]>, seed: number, integers: ReadonlyMap<string, number>): DerivativeCheck[] {
   const records = derivativesOf(program.graph);
   if (!records.length) return [];
   const random = mulberry32(seed + 1);
   const values = new Map<string, Value>();
   for (const a of program.args) {
     const given = at.get(a.name);
+    const range = integers.get(a.name);
     const n = a.shape.reduce((x, y) => x * y, 1);
-    values.set(inputKey(a.node), Array.from({ length: n }, (_, i) => (given ? given[given.length === 1 ? 0 : i] : random() * 2 - 1)));
+    values.set(
+      inputKey(a.node),
+      Array.from({ length: n }, (_, i) => (given ? given[given.length === 1 ? 0 : i] : range !== undefined ? Math.floor(random() * range) : random() * 2 - 1)),
+    );
   }
   return checkDerivatives(program.graph, records, values, random);
 }
