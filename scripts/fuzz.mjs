@@ -4,7 +4,13 @@
 // test/fuzz.test.ts runs the same check briefly with a fixed seed inside `npm test`.
 //
 //   node scripts/fuzz.mjs [--seed N] [--time SECONDS] [--runs N] [--depth N] [--dims N,M]
-//                         [--ignore REGEX]
+//                         [--ignore REGEX] [--v2]
+//
+// --v2 runs the version 2 generator (test/support/arbitrary-v2.ts) instead: comprehensions
+// over the rows of X[N, F] with inner reductions, defs and gates, non-affine index maps,
+// bodies that ignore the variable, broadcasting, slices and axis reductions; `--dims N`
+// is then the largest N (default 12; `--dims 10000` goes big), compared between the loop
+// form, the straight-line form and the interpreter where small, and finite differences.
 //
 // Defaults: a random seed, 600 seconds, no limit on programs, expression depth 3, n <= 5
 // and m <= 4 (`--dims`). The run goes in batches of 200 programs (seeds seed, seed+1, ...);
@@ -30,14 +36,20 @@ const seed = Number(option("--seed", String(Math.floor(Math.random() * 2 ** 31))
 const seconds = Number(option("--time", "600"));
 const maxRuns = Number(option("--runs", "Infinity"));
 const depth = Number(option("--depth", "3"));
-const [maxN, maxM] = option("--dims", "5,4").split(",").map(Number);
+const v2 = process.argv.includes("--v2");
+const [maxN, maxM] = option("--dims", v2 ? "12" : "5,4").split(",").map(Number);
 const ignore = option("--ignore", undefined) === undefined ? undefined : new RegExp(option("--ignore"));
 const BATCH = 200;
 let ignored = 0;
 
-const { module: A } = await runnerImport(join(root, "test/support/arbitrary.ts"), { root, configFile: false, logLevel: "error" });
+const { module: A1 } = await runnerImport(join(root, "test/support/arbitrary.ts"), { root, configFile: false, logLevel: "error" });
+const { module: A2 } = v2 ? await runnerImport(join(root, "test/support/arbitrary-v2.ts"), { root, configFile: false, logLevel: "error" }) : { module: null };
+// One interface over both generators: the program arbitrary, its check and its printer.
+const A = v2
+  ? { programArb: (o) => A2.programArbV2({ maxN: o.maxN, depth: o.depth }), checkProgram: (p, o) => A2.checkProgramV2(p, o.stats), printProgram: A2.printProgramV2, FuzzFailure: A1.FuzzFailure }
+  : A1;
 
-console.log(`gradc fuzz: seed ${seed}, up to ${seconds} s${Number.isFinite(maxRuns) ? `, ${maxRuns} programs` : ""}, depth ${depth}`);
+console.log(`gradc fuzz${v2 ? " (version 2 programs, N <= " + maxN + ")" : ""}: seed ${seed}, up to ${seconds} s${Number.isFinite(maxRuns) ? `, ${maxRuns} programs` : ""}, depth ${depth}`);
 const started = performance.now();
 const stats = { compared: 0, skipped: 0, compileMs: 0, rounding: 0 };
 const failures = new Map();
@@ -60,7 +72,7 @@ while ((performance.now() - started) / 1000 < seconds && tried < maxRuns) {
     const source = A.printProgram(details.counterexample[0]);
     const error = details.errorInstance;
     const message = error instanceof Error ? error.message : String(error);
-    const kind = error instanceof A.FuzzFailure ? error.kind : "error";
+    const kind = error instanceof Error && typeof error.kind === "string" ? error.kind : "error";
     // One entry per kind of failure and first line of its message, numbers masked.
     const key = `${kind}: ${message.split("\n")[0].replace(/-?\d+(\.\d+)?(e[-+]?\d+)?/g, "#").slice(0, 160)}`;
     const seen = failures.get(key);

@@ -10,6 +10,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { BINARY_FORMS, checkProgram, GATES, printProgram, programArb, REDUCERS, UNARY_FORMS, type CheckStats } from "./support/arbitrary.js";
+import { checkProgramV2, printProgramV2, programArbV2, type FuzzProgramV2 } from "./support/arbitrary-v2.js";
 
 const SEED = 20_251_128;
 const RUNS = 200;
@@ -53,5 +54,36 @@ describe("differential fuzzing", () => {
     expect(details.numRuns).toBe(RUNS);
     // The finite-difference check did real work.
     expect(stats.compared).toBeGreaterThan(RUNS * 5);
+  });
+
+  // Version 2 programs (test/support/arbitrary-v2.ts): batches X[N, F] through comprehensions,
+  // broadcasting, slices and axis reductions; small here, `npm run fuzz -- --v2 --dims 10000` goes big.
+  it("the version 2 generator covers rows, defs and gates in bodies, index maps, broadcasting, slices, axis reductions", () => {
+    const texts = fc.sample(programArbV2(), { seed: SEED, numRuns: 300 }).map(printProgramV2);
+    const count = (re: RegExp) => texts.filter((t) => re.test(t)).length;
+    expect(count(/for i in 0\.\.N/)).toBeGreaterThan(100);
+    expect(count(/\((i \* i|3 \* i \+ 1)\) % N\]/)).toBeGreaterThan(20); // non-affine index maps
+    expect(count(/X\[N - 1 - i\]|X\[\(i \+ 1\) % N\]/)).toBeGreaterThan(20);
+    expect(count(/\[(w|0\.5|c) for i in 0\.\.N\]/)).toBeGreaterThan(10); // a body that ignores i
+    expect(count(/(score|sig|soft)\(/)).toBeGreaterThan(60); // defs and the gate in bodies
+    expect(count(/(sum|max|logsumexp|mean)\(\(?[^()]*X\[i\]/)).toBeGreaterThan(20); // inner reductions of a row
+    expect(count(/keepdims=true/)).toBeGreaterThan(20);
+    expect(count(/axis=/)).toBeGreaterThan(60);
+    expect(count(/\[1:\]|\[:, 1:\]|\[::2\]/)).toBeGreaterThan(40);
+    expect(count(/reshape\(v, \[N, 1\]\)|\) \* w\b/)).toBeGreaterThan(30); // broadcasting
+  });
+
+  it("version 2 programs (seed 20251128): loops, auto, straight-line, tape and interpreter agree; backward matches finite differences", { timeout: 180_000 }, () => {
+    const stats: CheckStats = { compared: 0, skipped: 0, compileMs: 0 };
+    const report = (details: fc.RunDetails<[FuzzProgramV2]>) => {
+      if (!details.failed) return;
+      const program = details.counterexample ? printProgramV2(details.counterexample[0]) : "(none)";
+      const error = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+      throw new Error(`version 2 fuzzing failed (seed ${SEED}, path ${details.counterexamplePath}):\n${error.split("\n--- program ---")[0]}\nminimal program:\n${program}`);
+    };
+    report(fc.check(fc.property(programArbV2({ maxN: 12 }), (p) => checkProgramV2(p, stats)), { seed: SEED, numRuns: 40 }));
+    // a few at up to 10,000 rows: only the loop forms, gradients on a sample of elements
+    report(fc.check(fc.property(programArbV2({ maxN: 10_000, depth: 2 }), (p) => checkProgramV2(p, stats)), { seed: SEED + 1, numRuns: 4 }));
+    expect(stats.compared).toBeGreaterThan(200);
   });
 });

@@ -32,7 +32,7 @@ describe("the batched spiral modules", () => {
       for (let i = 0; i < data.count; i++) {
         const r = one.backward({ x: X.subarray(2 * i, 2 * i + 2), y: Y.subarray(3 * i, 3 * i + 3), reg, ...params });
         loss += (r.outputs.loss as number) / data.count;
-        for (const [p, g] of Object.entries(r.grad)) for (let k = 0; k < g.length; k++) sum[p][k] += (g as Tensor)[k] / data.count;
+        for (const [p, g] of Object.entries(r.grad)) for (let k = 0; k < (g as Tensor).length; k++) sum[p][k] += (g as Tensor)[k] / data.count;
       }
       const batchedParams: Record<string, Tensor> = { ...params };
       for (const [p, [rows, cols]] of Object.entries(layers)) batchedParams[p] = transposed(params[p], rows, cols);
