@@ -27,14 +27,20 @@ export interface FlatParts {
   helpers: Set<string>;
 }
 
-export type FlatChoice = { objective: number } | { none: true } | { error: "unknown" | "tensor"; index?: number };
+export type FlatChoice = { objective: number } | { none: true; reason?: string } | { error: "unknown" | "tensor"; index?: number };
 
 /**
  * Which output the flat form minimizes: the one `objective` names, or else the only scalar
  * output. `none` when there is no such output and none was asked for.
  */
 export function flatObjective(program: CheckedProgram, objective: string | undefined): FlatChoice {
-  const { outputs } = program;
+  const { outputs, args } = program;
+  // A param whose size is not a number known here is sized by a dim: its offsets in x would
+  // be functions of the sizes (modules.md: `paramSize(sizes)`, the dims read from `inputs`),
+  // which the flat form does not do yet. Such a program gets no flat form; `reason` is the
+  // text of the compile note to give when dims reach this far (the checker stops them today).
+  const sized = args.find((a) => a.role === "param" && !Number.isInteger(a.node.size));
+  if (sized) return { none: true, reason: `the param '${sized.name}' is sized by a dim: the flat form with paramSize(sizes) is not built yet` };
   if (objective !== undefined) {
     const index = outputs.findIndex((o) => o.name === objective);
     if (index === -1) return { error: "unknown" };
