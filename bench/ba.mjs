@@ -11,6 +11,7 @@
 // Every contender is checked against the reference before timing; timing is by interleaved
 // rounds (lib/timing.mjs), ratios are paired within rounds. Writes its section of RESULTS.md
 // unless --quick. Needs the CLI (see lib/gradc.mjs).
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { BA1, makeBundleAdjustment, makeBundleArgs } from './hand/ba.mjs';
 import { checkContender } from './lib/check.mjs';
@@ -184,6 +185,9 @@ for (const stats of [ba, spiral])
   for (const [id, { drift }] of stats) if (drift < 0.8) notes.push(`${id} got faster while timed, even on a second try (${drift.toFixed(2)}x): still warming up, or the load changed`);
 
 const seconds = (performance.now() - started) / 1000;
+// Other work on this shared machine moves every figure; the ratios are paired within rounds,
+// but the load is worth knowing when two runs disagree.
+notes.push(`load average (1 min) at the end of the run: ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores`);
 for (const note of notes) console.log(`- ${note}`);
 console.log(`\nrun time: ${seconds.toFixed(0)} s`);
 if (options.quick) {
