@@ -7,7 +7,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-// @ts-expect-error a plain JavaScript module without declarations
 import { BA1, makeBundleAdjustment, makeBundleArgs, reprojection } from "../bench/hand/ba.mjs";
 import { ROOT } from "./support/cli.js";
 import { assertClose, load, rng } from "./support/load.js";

@@ -6,9 +6,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-// @ts-expect-error a plain JavaScript module without declarations
 import { makeSpiral } from "../examples/spiral/data.mjs";
-// @ts-expect-error a plain JavaScript module without declarations
 import { initParams, labelArgs, trainBatched } from "../examples/cs231n/train-labels.mjs";
 import { ROOT } from "./support/cli.js";
 import { assertClose, load } from "./support/load.js";
