@@ -7,7 +7,8 @@
 //
 //   node examples/cs231n/train-labels.mjs [--steps N]
 //
-// The test (test/cs231n-labels.test.ts) and bench/ba.mjs use trainBatched and the helpers below.
+// The test (test/cs231n-labels.test.ts) and bench/ba.mjs use trainBatched and the helpers below;
+// a demo can draw the decision regions with makePredictor(run.params).
 
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
@@ -31,15 +32,14 @@ export function labelArgs(data, oneHot) {
   return { Y };
 }
 
-/** Fraction of the points whose largest score is their class (the course's accuracy). */
-export function accuracy(params, data) {
+/**
+ * predict(x0, x1) -> the class with the largest score under `params` (course layout), the
+ * form examples/spiral/render.mjs draws decision regions with.
+ */
+export function makePredictor(params, K = 3) {
   const { W1, b1, W2, b2 } = params;
-  const K = data.K;
   const hidden = new Float64Array(H);
-  let right = 0;
-  for (let i = 0; i < data.count; i++) {
-    const x0 = data.X[2 * i];
-    const x1 = data.X[2 * i + 1];
+  return function predict(x0, x1) {
     for (let h = 0; h < H; h++) hidden[h] = Math.max(0, x0 * W1[h] + x1 * W1[H + h] + b1[h]);
     let best = 0;
     let bestScore = -Infinity;
@@ -48,8 +48,15 @@ export function accuracy(params, data) {
       for (let h = 0; h < H; h++) s += hidden[h] * W2[h * K + c];
       if (s > bestScore) [best, bestScore] = [c, s];
     }
-    if (best === data.labels[i]) right++;
-  }
+    return best;
+  };
+}
+
+/** Fraction of the points whose largest score is their class (the course's accuracy). */
+export function accuracy(params, data) {
+  const predict = makePredictor(params, data.K);
+  let right = 0;
+  for (let i = 0; i < data.count; i++) if (predict(data.X[2 * i], data.X[2 * i + 1]) === data.labels[i]) right++;
   return right / data.count;
 }
 
