@@ -44,6 +44,8 @@ export function replaceBuffers(body: readonly Stmt[], stores: readonly Stmt[]): 
         if (e.first === j) e.firstCount++;
       }
     });
+    const chosen = new Set<string>();
+    const tails = new Map<number, Set<string>>();
     for (const [name, e] of inside) {
       if (inStores.has(name)) continue;
       const positions = at.get(name)!;
@@ -60,18 +62,19 @@ export function replaceBuffers(body: readonly Stmt[], stores: readonly Stmt[]): 
         if (head.k !== "store" || head.buffer.name !== name || head.op !== "=" || accesses([head]).buffers.filter((x) => x.buffer.name === name).length !== 1) continue;
       }
       replaced.add(name);
-      const inner = `${name}_${loop.v}`;
-      const tail = `${name}_last`;
-      const toLocal = (e: Expr, v: string) => (e.k === "load" && e.buffer.name === name ? local(v) : e);
-      const rewrite = (x: Stmt, v: string): Stmt[] => {
-        const mapped = mapStmtsShallow(x, (e) => mapExpr(e, (y) => toLocal(y, v)));
-        if (mapped.k === "store" && mapped.buffer.name === name) return [{ k: "let", name: v, value: mapped.value }];
-        return [mapped];
-      };
-      const current = out[k] as Loop;
-      out[k] = { ...current, body: current.body.flatMap((x) => rewrite(x, inner)) };
-      for (const p of later) out[p] = rewriteDeep(out[p], (x) => rewrite(x, tail));
+      chosen.add(name);
+      for (const p of later) (tails.get(p) ?? tails.set(p, new Set()).get(p)!).add(name);
     }
+    if (chosen.size === 0) return;
+    // One rewrite of the loop body, and one of each later statement, for all chosen buffers.
+    const rewrite = (x: Stmt, names: Set<string>, suffix: string): Stmt[] => {
+      const mapped = mapStmtsShallow(x, (e) => mapExpr(e, (y) => (y.k === "load" && names.has(y.buffer.name) ? local(`${y.buffer.name}_${suffix}`) : y)));
+      if (mapped.k === "store" && names.has(mapped.buffer.name)) return [{ k: "let", name: `${mapped.buffer.name}_${suffix}`, value: mapped.value }];
+      return [mapped];
+    };
+    const current = out[k] as Loop;
+    out[k] = { ...current, body: current.body.flatMap((x) => rewrite(x, chosen, loop.v)) };
+    for (const [p, names] of tails) out[p] = rewriteDeep(out[p], (x) => rewrite(x, names, "last"));
   });
   return { body: out, replaced };
 }

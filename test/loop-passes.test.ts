@@ -1,0 +1,297 @@
+// The loop-nest IR's passes, one at a time, on IR built by hand (src/loops/): each test
+// checks what the pass promises about the statements it returns, and runs them before and
+// after where values could change. Then the lowering of rank-general tensor operations
+// (keep-reductions, take, put, constant tensors, iota) against the reference interpreter,
+// and programs deep enough to overflow any recursion over the program.
+
+import { describe, expect, it } from "vitest";
+import { Graph, type Node } from "../src/ir/graph.js";
+import { HELPER_SOURCE } from "../src/ir/ops.js";
+import { evaluateGraph, inputKey } from "../src/ir/interpret.js";
+import { apply, lit, load, local, num, variable, affineAdd, type Buffer, type Stmt } from "../src/loops/ir.js";
+import { Printer } from "../src/loops/print.js";
+import { printLoops } from "../src/loops/index.js";
+import { unrollShortLoops } from "../src/loops/passes/unroll-short.js";
+import { partialSums } from "../src/loops/passes/partial-sums.js";
+import { mergeLoops, independent } from "../src/loops/passes/merge.js";
+import { carryShiftedSums } from "../src/loops/passes/carry.js";
+import { bindElementReads, replaceBuffers } from "../src/loops/passes/scalar-replace.js";
+import { hoistArgumentReads, hoistNestReads } from "../src/loops/passes/hoist.js";
+import { unrollInnermost } from "../src/loops/passes/unroll.js";
+import { smallTensorsToLocals } from "../src/loops/passes/locals.js";
+import { splitLongBody } from "../src/loops/passes/split.js";
+import { MAX_FUSION_DEPTH } from "../src/loops/passes/fusion.js";
+import { compile } from "../src/compile.js";
+import { load as loadModule } from "./support/load.js";
+
+const x: Buffer = { name: "a0", kind: "argument", size: 64 };
+const y: Buffer = { name: "a1", kind: "argument", size: 64 };
+const scratch = (id: number, size: number): Buffer => ({ name: `b${id}`, kind: "scratch", size, source: `buf${id}` });
+const holder: Buffer = { name: "h9", kind: "holder", size: 64, source: "out" };
+const i = variable("i");
+const loop = (extent: number, body: Stmt[], v = "i"): Stmt => ({ k: "loop", v, from: 0, extent, step: 1, body });
+const store = (buffer: Buffer, index: ReturnType<typeof lit>, value: Stmt extends never ? never : Parameters<typeof apply>[1], op: "=" | "+=" | "-=" = "="): Stmt => ({ k: "store", buffer, index, value, op });
+const print = (body: readonly Stmt[]) => new Printer().stmts(body).join("\n");
+
+/** Runs statements with the named arrays and returns them (and `result`, a local the statements may set). */
+function run(body: readonly Stmt[], arrays: Record<string, Float64Array>): Record<string, Float64Array> {
+  const printer = new Printer();
+  const lines = printer.stmts(body);
+  const names = Object.keys(arrays);
+  const helpers = [...printer.helpers].map((h) => HELPER_SOURCE[h]);
+  new Function(...names, [...helpers, ...lines].join("\n"))(...names.map((n) => arrays[n]));
+  return arrays;
+}
+const ramp = (n: number, k = 1) => Float64Array.from({ length: n }, (_, j) => Math.sin(k * (j + 1)));
+
+describe("unroll-short: short axes get literal indices", () => {
+  it("a loop of 3 steps becomes 3 copies, and a local declared in it is renamed per copy", () => {
+    const t: Buffer = { name: "t5", kind: "local", size: 3 };
+    const body = unrollShortLoops([
+      loop(3, [{ k: "let", name: "acc", value: load(x, affineAdd(variable("u"), lit(1))) }, store(t, variable("u"), local("acc"))], "u"),
+    ]);
+    expect(print(body)).toBe(["const acc_0 = a0[1];", "const t5_0 = acc_0;", "const acc_1 = a0[2];", "const t5_1 = acc_1;", "const acc_2 = a0[3];", "const t5_2 = acc_2;"].join("\n"));
+  });
+
+  it("a loop of 5 steps stays a loop", () => {
+    const body = unrollShortLoops([loop(5, [store(holder, i, load(x, i))])]);
+    expect(body).toHaveLength(1);
+    expect(body[0].k).toBe("loop");
+  });
+});
+
+describe("partial sums: a long dot product keeps four running sums", () => {
+  const dot = (n: number): Stmt[] => [
+    { k: "let", name: "acc", value: num(0), mutable: true, reassociate: true },
+    loop(n, [{ k: "assign", name: "acc", op: "+=", value: apply("mul", load(x, variable("q")), load(y, variable("q"))) }], "q"),
+    store(holder, lit(0), local("acc")),
+  ];
+  for (const n of [40, 43]) {
+    it(`${n} steps: four sums stepping by 4${n % 4 ? ", the rest into the first" : ""}, the same dot product within rounding`, () => {
+      const body = partialSums(dot(n));
+      const text = print(body);
+      expect(text).toContain(`for (let q = 0; q < ${n - (n % 4)}; q += 4) {`);
+      expect(text).toContain("acc3 += (a0[q + 3] * a1[q + 3]);");
+      if (n % 4) expect(text).toContain(`for (let q = ${n - (n % 4)}; q < ${n}; q++) {`);
+      const [a, b] = [ramp(64, 1), ramp(64, 2)];
+      const want = a.slice(0, n).reduce((s, v, j) => s + v * b[j], 0);
+      const got = run(body, { a0: a, a1: b, h9: new Float64Array(1) }).h9[0];
+      expect(Math.abs(got - want)).toBeLessThan(1e-14);
+    });
+  }
+
+  it("an accumulator not marked reassociate (a sum the source wrote) keeps its order", () => {
+    const body = dot(40);
+    body[0] = { k: "let", name: "acc", value: num(0), mutable: true };
+    expect(partialSums(body)).toEqual(body);
+  });
+});
+
+describe("merging loops", () => {
+  const b1 = scratch(1, 10);
+  it("a loop reading at [i] what the one before wrote at [i] joins it; a read at [i + 1] keeps them apart", () => {
+    const first = loop(10, [store(b1, i, apply("exp", load(x, i)))]);
+    const same = loop(10, [store(holder, i, apply("mul", load(b1, i), load(y, i)))]);
+    const shifted = loop(10, [store(holder, i, load(b1, affineAdd(i, lit(1))))]);
+    expect(mergeLoops([first, same]).filter((s) => s.k === "loop")).toHaveLength(1);
+    expect(mergeLoops([first, shifted]).filter((s) => s.k === "loop")).toHaveLength(2);
+    expect(independent((first as { body: Stmt[] }).body, (same as { body: Stmt[] }).body, "i")).toBe(true);
+  });
+
+  it("a running sum is complete only after its loop: a loop reading it stays apart", () => {
+    const sum = loop(10, [{ k: "assign", name: "s", op: "+=", value: load(x, i) }]);
+    const user = loop(10, [store(holder, i, apply("mul", load(x, i), local("s")))]);
+    const body = mergeLoops([{ k: "let", name: "s", value: num(0), mutable: true }, sum, user]);
+    expect(body.filter((s) => s.k === "loop")).toHaveLength(2);
+  });
+
+  it("a loop one step longer joins, its last step peeled; values unchanged", () => {
+    const a = loop(10, [store(holder, i, load(x, i))]);
+    const b = loop(11, [store(scratch(2, 11), i, apply("mul", num(2), load(y, i)))]);
+    const merged = mergeLoops([a, b]);
+    expect(merged.filter((s) => s.k === "loop")).toHaveLength(1);
+    expect(merged[merged.length - 1].k).toBe("block");
+    const arrays = () => ({ a0: ramp(64), a1: ramp(64, 3), h9: new Float64Array(64), b2: new Float64Array(11) });
+    expect(run(merged, arrays())).toEqual(run([a, b], arrays()));
+  });
+
+  it("a zero fill between two loops moves up with the loop that accumulates into it", () => {
+    const acc = scratch(3, 10);
+    const body = mergeLoops([loop(10, [store(holder, i, load(x, i))]), { k: "fill", buffer: acc, value: num(0) }, loop(10, [store(acc, i, load(y, i), "+=")])]);
+    expect(body.map((s) => s.k)).toEqual(["fill", "loop"]);
+  });
+});
+
+describe("carried shifted sums", () => {
+  it("x[i] += e; x[i + 1] -= f over n steps: x written once per element, the zero fill gone, same values", () => {
+    const h: Buffer = { name: "h4", kind: "holder", size: 11, source: "out" };
+    const fill: Stmt = { k: "fill", buffer: h, value: num(0) };
+    const body: Stmt[] = [store(h, i, apply("mul", load(x, i), load(x, i)), "+="), store(h, affineAdd(i, lit(1)), apply("sin", load(y, i)), "-=")];
+    const carried = carryShiftedSums([fill], "i", 10, body);
+    expect(carried.before).toEqual([{ k: "let", name: "h4carry", value: num(0), mutable: true }]);
+    expect(print(carried.body)).toBe(["h4[i] = (h4carry + (a0[i] * a0[i]));", "h4carry = -Math.sin(a1[i]);"].join("\n"));
+    expect(print(carried.after)).toBe("h4[10] = h4carry;");
+    const before = run([fill, loop(10, body)], { a0: ramp(64), a1: ramp(64, 2), h4: new Float64Array(11).fill(7) }).h4;
+    const after = run([...carried.before, loop(10, carried.body), ...carried.after], { a0: ramp(64), a1: ramp(64, 2), h4: new Float64Array(11).fill(7) }).h4;
+    expect(after).toEqual(before);
+  });
+});
+
+describe("scalar replacement", () => {
+  it("a scratch buffer written at [i] and read at [i] in one loop only becomes a local, and its buffer goes", () => {
+    const b5 = scratch(5, 10);
+    const body = [loop(10, [store(b5, i, apply("exp", load(x, i))), store(holder, i, apply("mul", load(b5, i), load(b5, i)))])];
+    const { body: out, replaced } = replaceBuffers(body, []);
+    expect([...replaced]).toEqual(["b5"]);
+    expect(print(out)).not.toContain("b5[");
+    expect(print(out)).toContain("const b5_i = Math.exp(a0[i]);");
+    // Read by the stores after it: kept.
+    expect([...replaceBuffers(body, [{ k: "copy", to: holder, from: b5 }]).replaced]).toEqual([]);
+  });
+
+  it("an element read twice is loaded once; an element written with = and read again is read from its local", () => {
+    const body = bindElementReads([loop(10, [store(holder, i, apply("mul", load(x, i), load(x, i))), store(scratch(6, 10), i, apply("add", load(holder, i), num(1)))])]);
+    const text = print(body);
+    expect(text.match(/a0\[i\]/g)).toHaveLength(1);
+    expect(text).toContain("const h9_i = a0_i * a0_i;");
+    expect(text).toContain("b6[i] = (h9_i + 1);");
+  });
+});
+
+describe("hoisting invariant reads", () => {
+  it("argument elements at constant indices are read once, at the top", () => {
+    const { prelude, lists } = hoistArgumentReads([[store(holder, lit(0), apply("add", load(x, lit(3)), load(x, lit(3))))]]);
+    expect(print(prelude)).toBe("const a0_3 = a0[3];");
+    expect(print(lists[0])).toBe("h9[0] = (a0_3 + a0_3);");
+  });
+
+  it("in a nest, a read that does not depend on the inner loop moves to the outer loop's body", () => {
+    const j = variable("j");
+    const nest = loop(8, [loop(8, [store(holder, affineAdd(affineAdd(lit(0), i, 8), j), apply("mul", load(x, i), load(y, j)))], "j")]);
+    const { body } = hoistNestReads([nest]);
+    expect(print(body)).toBe(["for (let i = 0; i < 8; i++) {", "  const r0 = a0[i];", "  for (let j = 0; j < 8; j++) {", "    h9[i * 8 + j] = (r0 * a1[j]);", "  }", "}"].join("\n"));
+  });
+});
+
+describe("unroll by four", () => {
+  it("an innermost loop of 10 steps runs 4 steps per iteration, then the last 2; same values", () => {
+    const body = [loop(10, [store(holder, i, apply("mul", load(x, i), num(3)))])];
+    const text = print(unrollInnermost(body));
+    expect(text).toContain("for (let i0 = 0; i0 < 8; i0 += 4) {");
+    expect(text).toContain("    const i = i0 + 3;");
+    expect(text).toContain("for (let i = 8; i < 10; i++) {");
+    const arrays = () => ({ a0: ramp(64), h9: new Float64Array(64) });
+    expect(run(unrollInnermost(body), arrays())).toEqual(run(body, arrays()));
+  });
+
+  it("loops of fewer than 8 steps, and loops around loops, stay", () => {
+    expect(unrollInnermost([loop(7, [store(holder, i, load(x, i))])])).toEqual([loop(7, [store(holder, i, load(x, i))])]);
+  });
+});
+
+describe("small tensors in locals, and splitting long bodies", () => {
+  it("a small tensor's elements become plain locals", () => {
+    const t: Buffer = { name: "t2", kind: "local", size: 2 };
+    const body = smallTensorsToLocals([{ k: "fill", buffer: t, value: num(0) }, store(t, lit(1), load(x, lit(0)), "+="), store(holder, lit(0), load(t, lit(1)))]);
+    expect(print(body)).toBe(["let t2_0 = 0;", "let t2_1 = 0;", "t2_1 += a0[0];", "h9[0] = t2_1;"].join("\n"));
+  });
+
+  it("a body of 3000 statements becomes parts; values crossing parts go through the register file", () => {
+    const body: Stmt[] = [{ k: "let", name: "v0", value: load(x, lit(0)) }];
+    for (let k = 1; k < 3000; k++) body.push({ k: "let", name: `v${k}`, value: apply("add", apply("mul", num(0.5), local(`v${k - 1}`)), load(x, lit(k % 64))) });
+    const stores: Stmt[][] = [[store(holder, lit(0), local("v2999"))]];
+    const split = splitLongBody({ aliases: [], prelude: [], body, stores }, "backward", ["a0", "grad"], new Printer())!;
+    expect(split.parts.length).toBeGreaterThan(5);
+    expect(split.parts.every((p) => p.body.length <= 400)).toBe(true);
+    expect(split.parts[0].params).toEqual(["a0"]);
+    expect(print(split.stores[0])).toMatch(/^h9\[0\] = backwardRegisters\[\d+\];$/);
+    // Run the parts in order, as the caller would.
+    const a0 = ramp(64);
+    const regs = new Float64Array(split.registers.size);
+    for (const p of split.parts) run(p.body, { a0, backwardRegisters: regs });
+    const h9 = run(split.stores[0], { backwardRegisters: regs, h9: new Float64Array(1) }).h9;
+    let v = a0[0];
+    for (let k = 1; k < 3000; k++) v = 0.5 * v + a0[k % 64];
+    expect(h9[0]).toBe(v);
+  });
+});
+
+/** A graph's nodes computed by loop code and by the reference interpreter. */
+function againstInterpreter(build: (g: Graph) => { inputs: Node[]; outputs: Node[] }) {
+  const g = new Graph();
+  const { inputs, outputs } = build(g);
+  const values = inputs.map((n, k) => (n.role === "input" && n.name?.startsWith("idx") ? Array.from({ length: n.size }, (_, j) => (j * 7 + k) % 3) : Array.from(ramp(n.size, k + 1))));
+  const code = printLoops(g, outputs.map((n, k) => (n.shape.length ? { node: n, tensor: `res[${k}]` } : { node: n, scalar: `res[${k}]` })), (n) => (inputs.includes(n) ? `a${inputs.indexOf(n)}` : undefined));
+  const text = [...[...code.helpers].map((h) => HELPER_SOURCE[h]), ...code.buffers.values(), ...code.statements, ...code.stores.flat(), "return res;"].join("\n");
+  const args = inputs.map((n, k) => (n.shape.length ? Float64Array.from(values[k]) : values[k][0]));
+  const out = outputs.map((n) => (n.shape.length ? new Float64Array(n.size) : 0));
+  const got = new Function(...inputs.map((_, k) => `a${k}`), "res", text)(...args, out) as (number | Float64Array)[];
+  const want = evaluateGraph(g, new Map(inputs.map((n, k) => [inputKey(n), n.shape.length ? values[k] : values[k][0]])), outputs);
+  outputs.forEach((n, k) => {
+    const w = Array.from(want[k]);
+    const v = n.shape.length ? Array.from(got[k] as Float64Array) : [got[k] as number];
+    expect(v.length).toBe(w.length);
+    v.forEach((e, j) => expect(Math.abs(e - w[j])).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(w[j]))));
+  });
+  return text;
+}
+
+describe("lowering, rank-general, against the reference interpreter", () => {
+  it("an elementwise op over [3, 5, 6] fused into a sum keeping 1 and 2 axes", () => {
+    againstInterpreter((g) => {
+      const a = g.input("a", "param", [3, 5, 6]);
+      const b = g.input("b", "param", [3, 5, 6]);
+      const e = g.elementwise("mul", [g.elementwise("sin", [a]), b]);
+      return { inputs: [a, b], outputs: [g.reduce("sum", e, 1), g.reduce("rmax", g.elementwise("exp", [a]), 2), g.reduce("prod", b, 0)] };
+    });
+  });
+
+  it("logsumexp and prodexcept keeping a leading axis", () => {
+    againstInterpreter((g) => {
+      const a = g.input("a", "param", [6, 7]);
+      const c = g.input("c", "param", [9]);
+      return { inputs: [a, c], outputs: [g.reduce("logsumexp", a, 1), g.prodExcept(a, 1), g.prodExcept(c)] };
+    });
+  });
+
+  it("take and put by a run-time index tensor, a constant tensor and iota", () => {
+    const text = againstInterpreter((g) => {
+      const t = g.input("t", "param", [3, 8]);
+      const idx = g.input("idx", "input", [10]);
+      const taken = g.take(t, idx, 0); // [10, 8]
+      const v = g.input("v", "param", [10, 8]);
+      const put = g.put(v, idx, 0, [3, 8]);
+      const c = g.tensor([1, -2, 3, 0.5, 5, 6, 7, 8], [8]);
+      const scaled = g.elementwise("mul", [taken, g.gather(c, [10, 8], { offset: 0, strides: [0, 1] })]);
+      const ramped = g.elementwise("add", [g.gather(g.iota(2, 8), [10, 8], { offset: 0, strides: [0, 1] }), v]);
+      return { inputs: [t, idx, v], outputs: [scaled, put, ramped, g.reduce("sum", scaled)] };
+    });
+    // An indirect load and an indirect `+=`, the index element read once per row.
+    expect(text).toMatch(/a0\[j \+ 8 \* r\d+\]/);
+    expect(text).toMatch(/b\d+\[j \+ 8 \* r\d+\] \+= /);
+    expect(text).toMatch(/new Float64Array\(\[1, \(-2\), 3/);
+  });
+
+  it(`a chain of 3000 fusable additions is stored every ${MAX_FUSION_DEPTH} levels, not one expression 3000 deep`, { timeout: 60_000 }, () => {
+    const text = againstInterpreter((g) => {
+      const a = g.input("a", "param", [6]);
+      let s = a;
+      for (let k = 0; k < 3000; k++) s = g.elementwise("add", [g.elementwise("mul", [s, g.constant(0.999)]), g.elementwise("sin", [a])]);
+      return { inputs: [a], outputs: [g.reduce("sum", s)] };
+    });
+    expect(Math.max(...text.split("\n").map((l) => l.length))).toBeLessThan(2000);
+  });
+});
+
+describe("deep programs", () => {
+  it("sum(M * [b for i in 0..N]) at N = 2000 compiles to loops, and its gradient is the column sums of M", async () => {
+    const source = "const N = 2000\nparam b[4]\ninput M[N, 4]\noutput l = sum(M * [b for i in 0..N])";
+    const result = compile(source, { emit: "loops" });
+    expect(result.ok).toBe(true);
+    const { module } = await loadModule(source, { emit: "loops" });
+    const M = Array.from({ length: 8000 }, (_, k) => Math.cos(k));
+    const { grad } = module.backward({ b: [1, 2, 3, 4], M });
+    const want = [0, 1, 2, 3].map((c) => M.filter((_, k) => k % 4 === c).reduce((s, v) => s + v, 0));
+    Array.from(grad.b as Float64Array).forEach((v, c) => expect(Math.abs(v - want[c])).toBeLessThan(1e-9));
+  });
+});
