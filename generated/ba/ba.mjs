@@ -116,26 +116,13 @@ const buf141 = new Float64Array(31843);
 const buf153 = new Float64Array(31843);
 const buf156 = new Float64Array(31843);
 const buf157 = new Float64Array(95529);
-const buf161 = new Float64Array(95529);
-const buf165 = new Float64Array(63686);
-const buf168 = new Float64Array(31843);
-const buf172 = new Float64Array(31843);
-const buf174 = new Float64Array(31843);
-const buf176 = new Float64Array(63686);
-const buf182 = new Float64Array(63686);
-const buf184 = new Float64Array(63686);
 const buf189 = new Float64Array(31843);
-const buf199 = new Float64Array(63686);
 const buf200 = new Float64Array(63686);
 const buf201 = new Float64Array(63686);
-const buf203 = new Float64Array(63686);
 const buf204 = new Float64Array(63686);
-const buf206 = new Float64Array(63686);
 const buf207 = new Float64Array(31843);
 const buf208 = new Float64Array(31843);
 const buf211 = new Float64Array(31843);
-const buf218 = new Float64Array(63686);
-const buf220 = new Float64Array(63686);
 const buf225 = new Float64Array(95529);
 const buf226 = new Float64Array(95529);
 const buf227 = new Float64Array(95529);
@@ -146,29 +133,16 @@ const buf242 = new Float64Array(31843);
 const buf247 = new Float64Array(31843);
 const buf248 = new Float64Array(31843);
 const buf249 = new Float64Array(31843);
-const buf251 = new Float64Array(95529);
 const buf252 = new Float64Array(31843);
 const buf253 = new Float64Array(31843);
-const buf259 = new Float64Array(95529);
-const buf260 = new Float64Array(95529);
 const buf261 = new Float64Array(31843);
 const buf263 = new Float64Array(95529);
-const buf284 = new Float64Array(31843);
-const buf287 = new Float64Array(31843);
-const buf290 = new Float64Array(31843);
 const buf295 = new Float64Array(95529);
-const buf296 = new Float64Array(95529);
-const buf301 = new Float64Array(95529);
-const buf303 = new Float64Array(95529);
 const buf304 = new Float64Array(31843);
 const buf309 = new Float64Array(31843);
-const buf313 = new Float64Array(31843);
 const buf318 = new Float64Array(95529);
-const buf319 = new Float64Array(95529);
-const buf322 = new Float64Array(95529);
 const buf324 = new Float64Array(350273);
 const buf328 = new Float64Array(31843);
-const backwardRegisters = new Float64Array(3);
 
 function scaleGradients(grad, s0) {
   for (let k = 0, g = grad["cams"]; k < 539; k++) g[k] = g[k] * s0;
@@ -176,7 +150,56 @@ function scaleGradients(grad, s0) {
   for (let k = 0, g = grad["w"]; k < 31843; k++) g[k] = g[k] * s0;
 }
 
-function backwardPart0(a0, a2, a3) {
+/** Makes the holders that forwardInto and backwardInto fill (ba.expr) */
+export function createOutputs() {
+  return { "err": NaN };
+}
+
+/** Makes gradient holders for backwardInto (ba.expr) */
+export function createGrad() {
+  const buffer = new Float64Array(55710);
+  return { "cams": buffer.subarray(0, 539), "pts": buffer.subarray(539, 23867), "w": buffer.subarray(23867, 55710) };
+}
+
+function checkArgs(args) {
+  if (args === null || typeof args !== "object") checkArgsObject(args);
+  const given = args;
+  const v0 = given["obs"];
+  if (!(v0 instanceof Float64Array ? v0.length === 63686 : allNumbers(v0, 63686))) checkTensor(v0, "obs", 63686);
+  const v1 = given["feat"];
+  if (!(v1 instanceof Float64Array ? v1.length === 63686 : allNumbers(v1, 63686))) checkTensor(v1, "feat", 63686);
+  const v2 = given["cams"];
+  if (!(v2 instanceof Float64Array ? v2.length === 539 : allNumbers(v2, 539))) checkTensor(v2, "cams", 539);
+  const v3 = given["pts"];
+  if (!(v3 instanceof Float64Array ? v3.length === 23328 : allNumbers(v3, 23328))) checkTensor(v3, "pts", 23328);
+  const v4 = given["w"];
+  if (!(v4 instanceof Float64Array ? v4.length === 31843 : allNumbers(v4, 31843))) checkTensor(v4, "w", 31843);
+}
+
+function checkGrad(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
+  const given = holder;
+  const h0 = given["cams"];
+  if (!(h0 instanceof Float64Array && h0.length === 539)) checkHolder(holder, "grad", "cams", 539);
+  const h1 = given["pts"];
+  if (!(h1 instanceof Float64Array && h1.length === 23328)) checkHolder(holder, "grad", "pts", 23328);
+  const h2 = given["w"];
+  if (!(h2 instanceof Float64Array && h2.length === 31843)) checkHolder(holder, "grad", "w", 31843);
+}
+
+function checkOutputs(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
+}
+
+/** Forward pass into preallocated outputs; allocates nothing (ba.expr) */
+export function forwardInto(args, outputs) {
+  checkArgs(args);
+  checkOutputs(outputs);
+  const a0 = args["obs"];
+  const a1 = args["feat"];
+  const a2 = args["cams"];
+  const a3 = args["pts"];
+  const a4 = args["w"];
   const b102 = buf102;
   const b107 = buf107;
   const b110 = buf110;
@@ -187,15 +210,12 @@ function backwardPart0(a0, a2, a3) {
   const b131 = buf131;
   const b132 = buf132;
   const b134 = buf134;
-  const b139 = buf139;
-  const b140 = buf140;
   const b141 = buf141;
   const b153 = buf153;
   const b156 = buf156;
   const b157 = buf157;
-  const b161 = buf161;
-  backwardRegisters[0] = 0;
-  backwardRegisters[1] = 0;
+  let t187 = 0;
+  let t191 = 0;
   // ba.expr:29
   for (let i = 0; i < 31843; i++) {
     const r0 = a0[i * 2];
@@ -243,6 +263,10 @@ function backwardPart0(a0, a2, a3) {
       b116[i * 3] = (b102_ix11 / b110_i);
       b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
       b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
+      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
+      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
+      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
+      b132[i] = b125_i;
     }
     {
       const i = i0 + 1;
@@ -265,6 +289,10 @@ function backwardPart0(a0, a2, a3) {
       b116[i * 3] = (b102_ix11 / b110_i);
       b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
       b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
+      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
+      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
+      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
+      b132[i] = b125_i;
     }
     {
       const i = i0 + 2;
@@ -287,6 +315,10 @@ function backwardPart0(a0, a2, a3) {
       b116[i * 3] = (b102_ix11 / b110_i);
       b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
       b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
+      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
+      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
+      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
+      b132[i] = b125_i;
     }
     {
       const i = i0 + 3;
@@ -309,6 +341,10 @@ function backwardPart0(a0, a2, a3) {
       b116[i * 3] = (b102_ix11 / b110_i);
       b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
       b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
+      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
+      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
+      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
+      b132[i] = b125_i;
     }
   }
   for (let i = 31840; i < 31843; i++) {
@@ -331,71 +367,560 @@ function backwardPart0(a0, a2, a3) {
     b116[i * 3] = (b102_ix11 / b110_i);
     b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
     b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
+    const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
+    b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
+    b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
+    b132[i] = b125_i;
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      const b116_ix3p1 = b116[i * 3 + 1];
-      const b107_ix3p2 = b107[i * 3 + 2];
-      const b116_ix3p2 = b116[i * 3 + 2];
-      const b107_ix3p1 = b107[i * 3 + 1];
-      const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
+      b132[i + 31843] = b128[i];
+    }
+    {
+      const i = i0 + 1;
+      b132[i + 31843] = b128[i];
+    }
+    {
+      const i = i0 + 2;
+      b132[i + 31843] = b128[i];
+    }
+    {
+      const i = i0 + 3;
+      b132[i + 31843] = b128[i];
+    }
+  }
+  for (let i = 31840; i < 31843; i++) {
+    b132[i + 31843] = b128[i];
+  }
+  for (let i0 = 0; i0 < 31840; i0 += 4) {
+    {
+      const i = i0;
+      b132[i + 63686] = b131[i];
+      b134[i] = Math.sin(b110[i]);
+      let t139r0 = 0;
       const b107_ix3 = b107[i * 3];
-      const b116_ix3 = b116[i * 3];
-      b128[i] = ((b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2));
-      b131[i] = ((b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3));
+      t139r0 += (b107_ix3 * b116[i * 3]);
+      const b107_ix3p1 = b107[i * 3 + 1];
+      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
+      const b107_ix3p2 = b107[i * 3 + 2];
+      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
+      const b139_i = t139r0;
+      b141[i] = (b139_i * (1 - b112[i]));
+      const b102_ix11p1 = b102[i * 11 + 1];
+      const b102_ix11p2 = b102[i * 11 + 2];
+      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
+      const b102_ix11 = b102[i * 11];
+      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
+      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
+      b157[i] = b150_i;
+    }
+    {
+      const i = i0 + 1;
+      b132[i + 63686] = b131[i];
+      b134[i] = Math.sin(b110[i]);
+      let t139r0 = 0;
+      const b107_ix3 = b107[i * 3];
+      t139r0 += (b107_ix3 * b116[i * 3]);
+      const b107_ix3p1 = b107[i * 3 + 1];
+      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
+      const b107_ix3p2 = b107[i * 3 + 2];
+      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
+      const b139_i = t139r0;
+      b141[i] = (b139_i * (1 - b112[i]));
+      const b102_ix11p1 = b102[i * 11 + 1];
+      const b102_ix11p2 = b102[i * 11 + 2];
+      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
+      const b102_ix11 = b102[i * 11];
+      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
+      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
+      b157[i] = b150_i;
+    }
+    {
+      const i = i0 + 2;
+      b132[i + 63686] = b131[i];
+      b134[i] = Math.sin(b110[i]);
+      let t139r0 = 0;
+      const b107_ix3 = b107[i * 3];
+      t139r0 += (b107_ix3 * b116[i * 3]);
+      const b107_ix3p1 = b107[i * 3 + 1];
+      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
+      const b107_ix3p2 = b107[i * 3 + 2];
+      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
+      const b139_i = t139r0;
+      b141[i] = (b139_i * (1 - b112[i]));
+      const b102_ix11p1 = b102[i * 11 + 1];
+      const b102_ix11p2 = b102[i * 11 + 2];
+      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
+      const b102_ix11 = b102[i * 11];
+      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
+      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
+      b157[i] = b150_i;
+    }
+    {
+      const i = i0 + 3;
+      b132[i + 63686] = b131[i];
+      b134[i] = Math.sin(b110[i]);
+      let t139r0 = 0;
+      const b107_ix3 = b107[i * 3];
+      t139r0 += (b107_ix3 * b116[i * 3]);
+      const b107_ix3p1 = b107[i * 3 + 1];
+      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
+      const b107_ix3p2 = b107[i * 3 + 2];
+      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
+      const b139_i = t139r0;
+      b141[i] = (b139_i * (1 - b112[i]));
+      const b102_ix11p1 = b102[i * 11 + 1];
+      const b102_ix11p2 = b102[i * 11 + 2];
+      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
+      const b102_ix11 = b102[i * 11];
+      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
+      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
+      b157[i] = b150_i;
+    }
+  }
+  for (let i = 31840; i < 31843; i++) {
+    b132[i + 63686] = b131[i];
+    b134[i] = Math.sin(b110[i]);
+    let t139r0 = 0;
+    const b107_ix3 = b107[i * 3];
+    t139r0 += (b107_ix3 * b116[i * 3]);
+    const b107_ix3p1 = b107[i * 3 + 1];
+    t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
+    const b107_ix3p2 = b107[i * 3 + 2];
+    t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
+    const b139_i = t139r0;
+    b141[i] = (b139_i * (1 - b112[i]));
+    const b102_ix11p1 = b102[i * 11 + 1];
+    const b102_ix11p2 = b102[i * 11 + 2];
+    const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
+    const b102_ix11 = b102[i * 11];
+    b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
+    b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
+    b157[i] = b150_i;
+  }
+  for (let i0 = 0; i0 < 31840; i0 += 4) {
+    {
+      const i = i0;
+      b157[i + 31843] = b153[i];
+    }
+    {
+      const i = i0 + 1;
+      b157[i + 31843] = b153[i];
+    }
+    {
+      const i = i0 + 2;
+      b157[i + 31843] = b153[i];
+    }
+    {
+      const i = i0 + 3;
+      b157[i + 31843] = b153[i];
+    }
+  }
+  for (let i = 31840; i < 31843; i++) {
+    b157[i + 31843] = b153[i];
+  }
+  for (let i0 = 0; i0 < 31840; i0 += 4) {
+    {
+      const i = i0;
+      b157[i + 63686] = b156[i];
+    }
+    {
+      const i = i0 + 1;
+      b157[i + 63686] = b156[i];
+    }
+    {
+      const i = i0 + 2;
+      b157[i + 63686] = b156[i];
+    }
+    {
+      const i = i0 + 3;
+      b157[i + 63686] = b156[i];
+    }
+  }
+  for (let i = 31840; i < 31843; i++) {
+    b157[i + 63686] = b156[i];
+  }
+  for (let i0 = 0; i0 < 31840; i0 += 4) {
+    {
+      const i = i0;
+      const b111_i = b111[i];
+      const b107_ix3 = b107[i * 3];
+      const b112_i = b112[i];
+      const b134_i = b134[i];
+      const b141_i = b141[i];
+      const b161_ix3 = b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]);
+      const b107_ix3p1 = b107[i * 3 + 1];
+      const b161_ix3p1 = b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]);
+      const b107_ix3p2 = b107[i * 3 + 2];
+      const b161_ix3p2 = b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]);
+      const b165_ix2 = b161_ix3 / b161_ix3p2;
+      const b165_ix2p1 = b161_ix3p1 / b161_ix3p2;
+      let t168r0 = 0;
+      t168r0 += (b165_ix2 * b165_ix2);
+      t168r0 += (b165_ix2p1 * b165_ix2p1);
+      const b168_i = t168r0;
+      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
+      const b102_ix11p6 = b102[i * 11 + 6];
+      const a4_i = a4[i];
+      const b184_ix2 = ((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i;
+      const b184_ix2p1 = ((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i;
+      let t186r0 = 0;
+      t186r0 += (b184_ix2 * b184_ix2);
+      t186r0 += (b184_ix2p1 * b184_ix2p1);
+      const b186_i = t186r0;
+      t187 += b186_i;
+      const b189_i = 1 - (a4_i * a4_i);
+      t191 += (b189_i * b189_i);
+    }
+    {
+      const i = i0 + 1;
+      const b111_i = b111[i];
+      const b107_ix3 = b107[i * 3];
+      const b112_i = b112[i];
+      const b134_i = b134[i];
+      const b141_i = b141[i];
+      const b161_ix3 = b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]);
+      const b107_ix3p1 = b107[i * 3 + 1];
+      const b161_ix3p1 = b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]);
+      const b107_ix3p2 = b107[i * 3 + 2];
+      const b161_ix3p2 = b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]);
+      const b165_ix2 = b161_ix3 / b161_ix3p2;
+      const b165_ix2p1 = b161_ix3p1 / b161_ix3p2;
+      let t168r0 = 0;
+      t168r0 += (b165_ix2 * b165_ix2);
+      t168r0 += (b165_ix2p1 * b165_ix2p1);
+      const b168_i = t168r0;
+      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
+      const b102_ix11p6 = b102[i * 11 + 6];
+      const a4_i = a4[i];
+      const b184_ix2 = ((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i;
+      const b184_ix2p1 = ((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i;
+      let t186r0 = 0;
+      t186r0 += (b184_ix2 * b184_ix2);
+      t186r0 += (b184_ix2p1 * b184_ix2p1);
+      const b186_i = t186r0;
+      t187 += b186_i;
+      const b189_i = 1 - (a4_i * a4_i);
+      t191 += (b189_i * b189_i);
+    }
+    {
+      const i = i0 + 2;
+      const b111_i = b111[i];
+      const b107_ix3 = b107[i * 3];
+      const b112_i = b112[i];
+      const b134_i = b134[i];
+      const b141_i = b141[i];
+      const b161_ix3 = b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]);
+      const b107_ix3p1 = b107[i * 3 + 1];
+      const b161_ix3p1 = b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]);
+      const b107_ix3p2 = b107[i * 3 + 2];
+      const b161_ix3p2 = b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]);
+      const b165_ix2 = b161_ix3 / b161_ix3p2;
+      const b165_ix2p1 = b161_ix3p1 / b161_ix3p2;
+      let t168r0 = 0;
+      t168r0 += (b165_ix2 * b165_ix2);
+      t168r0 += (b165_ix2p1 * b165_ix2p1);
+      const b168_i = t168r0;
+      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
+      const b102_ix11p6 = b102[i * 11 + 6];
+      const a4_i = a4[i];
+      const b184_ix2 = ((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i;
+      const b184_ix2p1 = ((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i;
+      let t186r0 = 0;
+      t186r0 += (b184_ix2 * b184_ix2);
+      t186r0 += (b184_ix2p1 * b184_ix2p1);
+      const b186_i = t186r0;
+      t187 += b186_i;
+      const b189_i = 1 - (a4_i * a4_i);
+      t191 += (b189_i * b189_i);
+    }
+    {
+      const i = i0 + 3;
+      const b111_i = b111[i];
+      const b107_ix3 = b107[i * 3];
+      const b112_i = b112[i];
+      const b134_i = b134[i];
+      const b141_i = b141[i];
+      const b161_ix3 = b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]);
+      const b107_ix3p1 = b107[i * 3 + 1];
+      const b161_ix3p1 = b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]);
+      const b107_ix3p2 = b107[i * 3 + 2];
+      const b161_ix3p2 = b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]);
+      const b165_ix2 = b161_ix3 / b161_ix3p2;
+      const b165_ix2p1 = b161_ix3p1 / b161_ix3p2;
+      let t168r0 = 0;
+      t168r0 += (b165_ix2 * b165_ix2);
+      t168r0 += (b165_ix2p1 * b165_ix2p1);
+      const b168_i = t168r0;
+      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
+      const b102_ix11p6 = b102[i * 11 + 6];
+      const a4_i = a4[i];
+      const b184_ix2 = ((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i;
+      const b184_ix2p1 = ((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i;
+      let t186r0 = 0;
+      t186r0 += (b184_ix2 * b184_ix2);
+      t186r0 += (b184_ix2p1 * b184_ix2p1);
+      const b186_i = t186r0;
+      t187 += b186_i;
+      const b189_i = 1 - (a4_i * a4_i);
+      t191 += (b189_i * b189_i);
+    }
+  }
+  for (let i = 31840; i < 31843; i++) {
+    const b111_i = b111[i];
+    const b107_ix3 = b107[i * 3];
+    const b112_i = b112[i];
+    const b134_i = b134[i];
+    const b141_i = b141[i];
+    const b161_ix3 = b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]);
+    const b107_ix3p1 = b107[i * 3 + 1];
+    const b161_ix3p1 = b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]);
+    const b107_ix3p2 = b107[i * 3 + 2];
+    const b161_ix3p2 = b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]);
+    const b165_ix2 = b161_ix3 / b161_ix3p2;
+    const b165_ix2p1 = b161_ix3p1 / b161_ix3p2;
+    let t168r0 = 0;
+    t168r0 += (b165_ix2 * b165_ix2);
+    t168r0 += (b165_ix2p1 * b165_ix2p1);
+    const b168_i = t168r0;
+    const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
+    const b102_ix11p6 = b102[i * 11 + 6];
+    const a4_i = a4[i];
+    const b184_ix2 = ((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i;
+    const b184_ix2p1 = ((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i;
+    let t186r0 = 0;
+    t186r0 += (b184_ix2 * b184_ix2);
+    t186r0 += (b184_ix2p1 * b184_ix2p1);
+    const b186_i = t186r0;
+    t187 += b186_i;
+    const b189_i = 1 - (a4_i * a4_i);
+    t191 += (b189_i * b189_i);
+  }
+  const t192 = t187 + t191;
+  // output err (ba.expr:29)
+  outputs["err"] = t192;
+  return outputs;
+}
+
+/** Forward pass: computes the outputs (ba.expr) */
+export function forward(args) {
+  return forwardInto(args, createOutputs());
+}
+
+/** Backward pass into preallocated gradients (and outputs, when given); allocates nothing (ba.expr) */
+export function backwardInto(args, seed, grad, outputs) {
+  checkArgs(args);
+  checkGrad(grad);
+  if (outputs !== undefined) checkOutputs(outputs);
+  const a0 = args["obs"];
+  const a1 = args["feat"];
+  const a2 = args["cams"];
+  const a3 = args["pts"];
+  const a4 = args["w"];
+  const s0 = seed === undefined ? 1 : lossSeed(seed);
+  const b102 = buf102;
+  const b107 = buf107;
+  const b110 = buf110;
+  const b111 = buf111;
+  const b112 = buf112;
+  const b116 = buf116;
+  const b128 = buf128;
+  const b131 = buf131;
+  const b132 = buf132;
+  const b134 = buf134;
+  const b139 = buf139;
+  const b140 = buf140;
+  const b141 = buf141;
+  const b153 = buf153;
+  const b156 = buf156;
+  const b157 = buf157;
+  const b189 = buf189;
+  const b200 = buf200;
+  const b201 = buf201;
+  const b204 = buf204;
+  const b207 = buf207;
+  const b208 = buf208;
+  const b211 = buf211;
+  const b225 = buf225;
+  const b226 = buf226;
+  const b227 = buf227;
+  const b228 = buf228;
+  const b232 = buf232;
+  const b237 = buf237;
+  const b242 = buf242;
+  const b247 = buf247;
+  const b248 = buf248;
+  const b249 = buf249;
+  const b252 = buf252;
+  const b253 = buf253;
+  const b261 = buf261;
+  const b263 = buf263;
+  const b295 = buf295;
+  const b304 = buf304;
+  const b309 = buf309;
+  const b318 = buf318;
+  const h323 = grad["pts"];
+  const b324 = buf324;
+  const h325 = grad["cams"];
+  const b328 = buf328;
+  const h329 = grad["w"];
+  let t187 = 0;
+  let t191 = 0;
+  // ba.expr:29
+  for (let i = 0; i < 31843; i++) {
+    const r0 = a0[i * 2];
+    for (let j0 = 0; j0 < 8; j0 += 4) {
+      {
+        const j = j0;
+        b102[i * 11 + j] = a2[j + 11 * r0];
+      }
+      {
+        const j = j0 + 1;
+        b102[i * 11 + j] = a2[j + 11 * r0];
+      }
+      {
+        const j = j0 + 2;
+        b102[i * 11 + j] = a2[j + 11 * r0];
+      }
+      {
+        const j = j0 + 3;
+        b102[i * 11 + j] = a2[j + 11 * r0];
+      }
+    }
+    for (let j = 8; j < 11; j++) {
+      b102[i * 11 + j] = a2[j + 11 * r0];
+    }
+  }
+  for (let i0 = 0; i0 < 31840; i0 += 4) {
+    {
+      const i = i0;
+      const a0_ix2p1 = a0[i * 2 + 1];
+      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
+      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
+      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
+      let t109r0 = 0;
+      const b102_ix11 = b102[i * 11];
+      t109r0 += (b102_ix11 * b102_ix11);
+      const b102_ix11p1 = b102[i * 11 + 1];
+      t109r0 += (b102_ix11p1 * b102_ix11p1);
+      const b102_ix11p2 = b102[i * 11 + 2];
+      t109r0 += (b102_ix11p2 * b102_ix11p2);
+      const b109_i = t109r0;
+      const b110_i = Math.sqrt(b109_i);
+      b110[i] = b110_i;
+      b111[i] = (b110_i > 1e-15 ? 1 : 0);
+      b112[i] = Math.cos(b110_i);
+      b116[i * 3] = (b102_ix11 / b110_i);
+      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
+      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
+      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
+      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
+      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
       b132[i] = b125_i;
     }
     {
       const i = i0 + 1;
-      const b116_ix3p1 = b116[i * 3 + 1];
-      const b107_ix3p2 = b107[i * 3 + 2];
-      const b116_ix3p2 = b116[i * 3 + 2];
-      const b107_ix3p1 = b107[i * 3 + 1];
-      const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
-      const b107_ix3 = b107[i * 3];
-      const b116_ix3 = b116[i * 3];
-      b128[i] = ((b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2));
-      b131[i] = ((b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3));
+      const a0_ix2p1 = a0[i * 2 + 1];
+      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
+      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
+      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
+      let t109r0 = 0;
+      const b102_ix11 = b102[i * 11];
+      t109r0 += (b102_ix11 * b102_ix11);
+      const b102_ix11p1 = b102[i * 11 + 1];
+      t109r0 += (b102_ix11p1 * b102_ix11p1);
+      const b102_ix11p2 = b102[i * 11 + 2];
+      t109r0 += (b102_ix11p2 * b102_ix11p2);
+      const b109_i = t109r0;
+      const b110_i = Math.sqrt(b109_i);
+      b110[i] = b110_i;
+      b111[i] = (b110_i > 1e-15 ? 1 : 0);
+      b112[i] = Math.cos(b110_i);
+      b116[i * 3] = (b102_ix11 / b110_i);
+      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
+      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
+      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
+      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
+      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
       b132[i] = b125_i;
     }
     {
       const i = i0 + 2;
-      const b116_ix3p1 = b116[i * 3 + 1];
-      const b107_ix3p2 = b107[i * 3 + 2];
-      const b116_ix3p2 = b116[i * 3 + 2];
-      const b107_ix3p1 = b107[i * 3 + 1];
-      const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
-      const b107_ix3 = b107[i * 3];
-      const b116_ix3 = b116[i * 3];
-      b128[i] = ((b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2));
-      b131[i] = ((b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3));
+      const a0_ix2p1 = a0[i * 2 + 1];
+      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
+      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
+      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
+      let t109r0 = 0;
+      const b102_ix11 = b102[i * 11];
+      t109r0 += (b102_ix11 * b102_ix11);
+      const b102_ix11p1 = b102[i * 11 + 1];
+      t109r0 += (b102_ix11p1 * b102_ix11p1);
+      const b102_ix11p2 = b102[i * 11 + 2];
+      t109r0 += (b102_ix11p2 * b102_ix11p2);
+      const b109_i = t109r0;
+      const b110_i = Math.sqrt(b109_i);
+      b110[i] = b110_i;
+      b111[i] = (b110_i > 1e-15 ? 1 : 0);
+      b112[i] = Math.cos(b110_i);
+      b116[i * 3] = (b102_ix11 / b110_i);
+      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
+      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
+      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
+      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
+      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
       b132[i] = b125_i;
     }
     {
       const i = i0 + 3;
-      const b116_ix3p1 = b116[i * 3 + 1];
-      const b107_ix3p2 = b107[i * 3 + 2];
-      const b116_ix3p2 = b116[i * 3 + 2];
-      const b107_ix3p1 = b107[i * 3 + 1];
-      const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
-      const b107_ix3 = b107[i * 3];
-      const b116_ix3 = b116[i * 3];
-      b128[i] = ((b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2));
-      b131[i] = ((b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3));
+      const a0_ix2p1 = a0[i * 2 + 1];
+      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
+      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
+      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
+      let t109r0 = 0;
+      const b102_ix11 = b102[i * 11];
+      t109r0 += (b102_ix11 * b102_ix11);
+      const b102_ix11p1 = b102[i * 11 + 1];
+      t109r0 += (b102_ix11p1 * b102_ix11p1);
+      const b102_ix11p2 = b102[i * 11 + 2];
+      t109r0 += (b102_ix11p2 * b102_ix11p2);
+      const b109_i = t109r0;
+      const b110_i = Math.sqrt(b109_i);
+      b110[i] = b110_i;
+      b111[i] = (b110_i > 1e-15 ? 1 : 0);
+      b112[i] = Math.cos(b110_i);
+      b116[i * 3] = (b102_ix11 / b110_i);
+      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
+      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
+      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
+      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
+      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
       b132[i] = b125_i;
     }
   }
   for (let i = 31840; i < 31843; i++) {
-    const b116_ix3p1 = b116[i * 3 + 1];
-    const b107_ix3p2 = b107[i * 3 + 2];
-    const b116_ix3p2 = b116[i * 3 + 2];
-    const b107_ix3p1 = b107[i * 3 + 1];
-    const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
-    const b107_ix3 = b107[i * 3];
-    const b116_ix3 = b116[i * 3];
-    b128[i] = ((b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2));
-    b131[i] = ((b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3));
+    const a0_ix2p1 = a0[i * 2 + 1];
+    b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
+    b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
+    b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
+    let t109r0 = 0;
+    const b102_ix11 = b102[i * 11];
+    t109r0 += (b102_ix11 * b102_ix11);
+    const b102_ix11p1 = b102[i * 11 + 1];
+    t109r0 += (b102_ix11p1 * b102_ix11p1);
+    const b102_ix11p2 = b102[i * 11 + 2];
+    t109r0 += (b102_ix11p2 * b102_ix11p2);
+    const b109_i = t109r0;
+    const b110_i = Math.sqrt(b109_i);
+    b110[i] = b110_i;
+    b111[i] = (b110_i > 1e-15 ? 1 : 0);
+    b112[i] = Math.cos(b110_i);
+    b116[i * 3] = (b102_ix11 / b110_i);
+    b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
+    b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
+    const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
+    b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
+    b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
     b132[i] = b125_i;
   }
   for (let i0 = 0; i0 < 31840; i0 += 4) {
@@ -582,851 +1107,86 @@ function backwardPart0(a0, a2, a3) {
   for (let i = 31840; i < 31843; i++) {
     b157[i + 63686] = b156[i];
   }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b111_i = b111[i];
-      const b107_ix3 = b107[i * 3];
-      const b112_i = b112[i];
-      const b134_i = b134[i];
-      const b141_i = b141[i];
-      b161[i * 3] = (b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]));
-      const b107_ix3p1 = b107[i * 3 + 1];
-      b161[i * 3 + 1] = (b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]));
-      const b107_ix3p2 = b107[i * 3 + 2];
-      b161[i * 3 + 2] = (b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]));
-    }
-    {
-      const i = i0 + 1;
-      const b111_i = b111[i];
-      const b107_ix3 = b107[i * 3];
-      const b112_i = b112[i];
-      const b134_i = b134[i];
-      const b141_i = b141[i];
-      b161[i * 3] = (b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]));
-      const b107_ix3p1 = b107[i * 3 + 1];
-      b161[i * 3 + 1] = (b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]));
-      const b107_ix3p2 = b107[i * 3 + 2];
-      b161[i * 3 + 2] = (b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]));
-    }
-    {
-      const i = i0 + 2;
-      const b111_i = b111[i];
-      const b107_ix3 = b107[i * 3];
-      const b112_i = b112[i];
-      const b134_i = b134[i];
-      const b141_i = b141[i];
-      b161[i * 3] = (b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]));
-      const b107_ix3p1 = b107[i * 3 + 1];
-      b161[i * 3 + 1] = (b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]));
-      const b107_ix3p2 = b107[i * 3 + 2];
-      b161[i * 3 + 2] = (b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]));
-    }
-    {
-      const i = i0 + 3;
-      const b111_i = b111[i];
-      const b107_ix3 = b107[i * 3];
-      const b112_i = b112[i];
-      const b134_i = b134[i];
-      const b141_i = b141[i];
-      b161[i * 3] = (b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]));
-      const b107_ix3p1 = b107[i * 3 + 1];
-      b161[i * 3 + 1] = (b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]));
-      const b107_ix3p2 = b107[i * 3 + 2];
-      b161[i * 3 + 2] = (b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]));
-    }
-  }
-}
-
-function backwardPart1(a1, a4) {
-  const b102 = buf102;
-  const b107 = buf107;
-  const b111 = buf111;
-  const b112 = buf112;
-  const b116 = buf116;
-  const b132 = buf132;
-  const b134 = buf134;
-  const b141 = buf141;
-  const b157 = buf157;
-  const b161 = buf161;
-  const b165 = buf165;
-  const b168 = buf168;
-  const b172 = buf172;
-  const b174 = buf174;
-  const b176 = buf176;
-  const b182 = buf182;
-  const b184 = buf184;
-  const b189 = buf189;
-  const b199 = buf199;
-  const b200 = buf200;
-  const b201 = buf201;
-  const b203 = buf203;
-  const b204 = buf204;
-  const b206 = buf206;
-  const b207 = buf207;
-  const b208 = buf208;
-  const b211 = buf211;
-  const b218 = buf218;
-  for (let i = 31840; i < 31843; i++) {
+  b207.fill(0);
+  b225.fill(0);
+  b228.fill(0);
+  for (let i = 0; i < 31843; i++) {
     const b111_i = b111[i];
     const b107_ix3 = b107[i * 3];
     const b112_i = b112[i];
     const b134_i = b134[i];
     const b141_i = b141[i];
-    b161[i * 3] = (b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]));
+    const b161_ix3 = b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]);
     const b107_ix3p1 = b107[i * 3 + 1];
-    b161[i * 3 + 1] = (b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]));
+    const b161_ix3p1 = b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]);
     const b107_ix3p2 = b107[i * 3 + 2];
-    b161[i * 3 + 2] = (b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b161_ix3p2 = b161[i * 3 + 2];
-      b165[i * 2] = (b161[i * 3] / b161_ix3p2);
-      b165[i * 2 + 1] = (b161[i * 3 + 1] / b161_ix3p2);
-    }
-    {
-      const i = i0 + 1;
-      const b161_ix3p2 = b161[i * 3 + 2];
-      b165[i * 2] = (b161[i * 3] / b161_ix3p2);
-      b165[i * 2 + 1] = (b161[i * 3 + 1] / b161_ix3p2);
-    }
-    {
-      const i = i0 + 2;
-      const b161_ix3p2 = b161[i * 3 + 2];
-      b165[i * 2] = (b161[i * 3] / b161_ix3p2);
-      b165[i * 2 + 1] = (b161[i * 3 + 1] / b161_ix3p2);
-    }
-    {
-      const i = i0 + 3;
-      const b161_ix3p2 = b161[i * 3 + 2];
-      b165[i * 2] = (b161[i * 3] / b161_ix3p2);
-      b165[i * 2 + 1] = (b161[i * 3 + 1] / b161_ix3p2);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b161_ix3p2 = b161[i * 3 + 2];
-    b165[i * 2] = (b161[i * 3] / b161_ix3p2);
-    b165[i * 2 + 1] = (b161[i * 3 + 1] / b161_ix3p2);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      let t168r0 = 0;
-      const b165_ix2 = b165[i * 2];
-      t168r0 += (b165_ix2 * b165_ix2);
-      const b165_ix2p1 = b165[i * 2 + 1];
-      t168r0 += (b165_ix2p1 * b165_ix2p1);
-      const b168_i = t168r0;
-      b168[i] = b168_i;
-      const b172_i = b168_i * b168_i;
-      b172[i] = b172_i;
-      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * b172_i);
-      b174[i] = b174_i;
-      b176[i * 2] = (b165_ix2 * b174_i);
-      b176[i * 2 + 1] = (b165_ix2p1 * b174_i);
-    }
-    {
-      const i = i0 + 1;
-      let t168r0 = 0;
-      const b165_ix2 = b165[i * 2];
-      t168r0 += (b165_ix2 * b165_ix2);
-      const b165_ix2p1 = b165[i * 2 + 1];
-      t168r0 += (b165_ix2p1 * b165_ix2p1);
-      const b168_i = t168r0;
-      b168[i] = b168_i;
-      const b172_i = b168_i * b168_i;
-      b172[i] = b172_i;
-      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * b172_i);
-      b174[i] = b174_i;
-      b176[i * 2] = (b165_ix2 * b174_i);
-      b176[i * 2 + 1] = (b165_ix2p1 * b174_i);
-    }
-    {
-      const i = i0 + 2;
-      let t168r0 = 0;
-      const b165_ix2 = b165[i * 2];
-      t168r0 += (b165_ix2 * b165_ix2);
-      const b165_ix2p1 = b165[i * 2 + 1];
-      t168r0 += (b165_ix2p1 * b165_ix2p1);
-      const b168_i = t168r0;
-      b168[i] = b168_i;
-      const b172_i = b168_i * b168_i;
-      b172[i] = b172_i;
-      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * b172_i);
-      b174[i] = b174_i;
-      b176[i * 2] = (b165_ix2 * b174_i);
-      b176[i * 2 + 1] = (b165_ix2p1 * b174_i);
-    }
-    {
-      const i = i0 + 3;
-      let t168r0 = 0;
-      const b165_ix2 = b165[i * 2];
-      t168r0 += (b165_ix2 * b165_ix2);
-      const b165_ix2p1 = b165[i * 2 + 1];
-      t168r0 += (b165_ix2p1 * b165_ix2p1);
-      const b168_i = t168r0;
-      b168[i] = b168_i;
-      const b172_i = b168_i * b168_i;
-      b172[i] = b172_i;
-      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * b172_i);
-      b174[i] = b174_i;
-      b176[i * 2] = (b165_ix2 * b174_i);
-      b176[i * 2 + 1] = (b165_ix2p1 * b174_i);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
+    const b161_ix3p2 = b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]);
+    const b165_ix2 = b161_ix3 / b161_ix3p2;
+    const b165_ix2p1 = b161_ix3p1 / b161_ix3p2;
     let t168r0 = 0;
-    const b165_ix2 = b165[i * 2];
     t168r0 += (b165_ix2 * b165_ix2);
-    const b165_ix2p1 = b165[i * 2 + 1];
     t168r0 += (b165_ix2p1 * b165_ix2p1);
     const b168_i = t168r0;
-    b168[i] = b168_i;
     const b172_i = b168_i * b168_i;
-    b172[i] = b172_i;
-    const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * b172_i);
-    b174[i] = b174_i;
-    b176[i * 2] = (b165_ix2 * b174_i);
-    b176[i * 2 + 1] = (b165_ix2p1 * b174_i);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b102_ix11p6 = b102[i * 11 + 6];
-      b182[i * 2] = (((b176[i * 2] * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]);
-      b182[i * 2 + 1] = (((b176[i * 2 + 1] * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 1;
-      const b102_ix11p6 = b102[i * 11 + 6];
-      b182[i * 2] = (((b176[i * 2] * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]);
-      b182[i * 2 + 1] = (((b176[i * 2 + 1] * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 2;
-      const b102_ix11p6 = b102[i * 11 + 6];
-      b182[i * 2] = (((b176[i * 2] * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]);
-      b182[i * 2 + 1] = (((b176[i * 2 + 1] * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 3;
-      const b102_ix11p6 = b102[i * 11 + 6];
-      b182[i * 2] = (((b176[i * 2] * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]);
-      b182[i * 2 + 1] = (((b176[i * 2 + 1] * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
+    const b102_ix11p9 = b102[i * 11 + 9];
+    const b102_ix11p10 = b102[i * 11 + 10];
+    const b174_i = (1 + (b102_ix11p9 * b168_i)) + (b102_ix11p10 * b172_i);
+    const b176_ix2 = b165_ix2 * b174_i;
+    const b176_ix2p1 = b165_ix2p1 * b174_i;
     const b102_ix11p6 = b102[i * 11 + 6];
-    b182[i * 2] = (((b176[i * 2] * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]);
-    b182[i * 2 + 1] = (((b176[i * 2 + 1] * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const a4_i = a4[i];
-      b184[i * 2] = (b182[i * 2] * a4_i);
-      b184[i * 2 + 1] = (b182[i * 2 + 1] * a4_i);
-    }
-    {
-      const i = i0 + 1;
-      const a4_i = a4[i];
-      b184[i * 2] = (b182[i * 2] * a4_i);
-      b184[i * 2 + 1] = (b182[i * 2 + 1] * a4_i);
-    }
-    {
-      const i = i0 + 2;
-      const a4_i = a4[i];
-      b184[i * 2] = (b182[i * 2] * a4_i);
-      b184[i * 2 + 1] = (b182[i * 2 + 1] * a4_i);
-    }
-    {
-      const i = i0 + 3;
-      const a4_i = a4[i];
-      b184[i * 2] = (b182[i * 2] * a4_i);
-      b184[i * 2 + 1] = (b182[i * 2 + 1] * a4_i);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
+    const b182_ix2 = ((b176_ix2 * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2];
+    const b182_ix2p1 = ((b176_ix2p1 * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1];
     const a4_i = a4[i];
-    b184[i * 2] = (b182[i * 2] * a4_i);
-    b184[i * 2 + 1] = (b182[i * 2 + 1] * a4_i);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      let t186r0 = 0;
-      const b184_ix2 = b184[i * 2];
-      t186r0 += (b184_ix2 * b184_ix2);
-      const b184_ix2p1 = b184[i * 2 + 1];
-      t186r0 += (b184_ix2p1 * b184_ix2p1);
-      const b186_i = t186r0;
-      backwardRegisters[0] += b186_i;
-      const a4_i = a4[i];
-      const b189_i = 1 - (a4_i * a4_i);
-      b189[i] = b189_i;
-      backwardRegisters[1] += (b189_i * b189_i);
-      b199[i * 2] = (2 * b184_ix2);
-      b199[i * 2 + 1] = (2 * b184_ix2p1);
-    }
-    {
-      const i = i0 + 1;
-      let t186r0 = 0;
-      const b184_ix2 = b184[i * 2];
-      t186r0 += (b184_ix2 * b184_ix2);
-      const b184_ix2p1 = b184[i * 2 + 1];
-      t186r0 += (b184_ix2p1 * b184_ix2p1);
-      const b186_i = t186r0;
-      backwardRegisters[0] += b186_i;
-      const a4_i = a4[i];
-      const b189_i = 1 - (a4_i * a4_i);
-      b189[i] = b189_i;
-      backwardRegisters[1] += (b189_i * b189_i);
-      b199[i * 2] = (2 * b184_ix2);
-      b199[i * 2 + 1] = (2 * b184_ix2p1);
-    }
-    {
-      const i = i0 + 2;
-      let t186r0 = 0;
-      const b184_ix2 = b184[i * 2];
-      t186r0 += (b184_ix2 * b184_ix2);
-      const b184_ix2p1 = b184[i * 2 + 1];
-      t186r0 += (b184_ix2p1 * b184_ix2p1);
-      const b186_i = t186r0;
-      backwardRegisters[0] += b186_i;
-      const a4_i = a4[i];
-      const b189_i = 1 - (a4_i * a4_i);
-      b189[i] = b189_i;
-      backwardRegisters[1] += (b189_i * b189_i);
-      b199[i * 2] = (2 * b184_ix2);
-      b199[i * 2 + 1] = (2 * b184_ix2p1);
-    }
-    {
-      const i = i0 + 3;
-      let t186r0 = 0;
-      const b184_ix2 = b184[i * 2];
-      t186r0 += (b184_ix2 * b184_ix2);
-      const b184_ix2p1 = b184[i * 2 + 1];
-      t186r0 += (b184_ix2p1 * b184_ix2p1);
-      const b186_i = t186r0;
-      backwardRegisters[0] += b186_i;
-      const a4_i = a4[i];
-      const b189_i = 1 - (a4_i * a4_i);
-      b189[i] = b189_i;
-      backwardRegisters[1] += (b189_i * b189_i);
-      b199[i * 2] = (2 * b184_ix2);
-      b199[i * 2 + 1] = (2 * b184_ix2p1);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
+    const b184_ix2 = b182_ix2 * a4_i;
+    const b184_ix2p1 = b182_ix2p1 * a4_i;
     let t186r0 = 0;
-    const b184_ix2 = b184[i * 2];
     t186r0 += (b184_ix2 * b184_ix2);
-    const b184_ix2p1 = b184[i * 2 + 1];
     t186r0 += (b184_ix2p1 * b184_ix2p1);
     const b186_i = t186r0;
-    backwardRegisters[0] += b186_i;
-    const a4_i = a4[i];
+    t187 += b186_i;
     const b189_i = 1 - (a4_i * a4_i);
     b189[i] = b189_i;
-    backwardRegisters[1] += (b189_i * b189_i);
-    b199[i * 2] = (2 * b184_ix2);
-    b199[i * 2 + 1] = (2 * b184_ix2p1);
-  }
-  backwardRegisters[2] = (backwardRegisters[0] + backwardRegisters[1]);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const a4_i = a4[i];
-      const b199_ix2 = b199[i * 2];
-      b200[i * 2] = (a4_i * b199_ix2);
-      const b199_ix2p1 = b199[i * 2 + 1];
-      b200[i * 2 + 1] = (a4_i * b199_ix2p1);
-      b201[i * 2] = (b182[i * 2] * b199_ix2);
-      b201[i * 2 + 1] = (b182[i * 2 + 1] * b199_ix2p1);
-    }
-    {
-      const i = i0 + 1;
-      const a4_i = a4[i];
-      const b199_ix2 = b199[i * 2];
-      b200[i * 2] = (a4_i * b199_ix2);
-      const b199_ix2p1 = b199[i * 2 + 1];
-      b200[i * 2 + 1] = (a4_i * b199_ix2p1);
-      b201[i * 2] = (b182[i * 2] * b199_ix2);
-      b201[i * 2 + 1] = (b182[i * 2 + 1] * b199_ix2p1);
-    }
-    {
-      const i = i0 + 2;
-      const a4_i = a4[i];
-      const b199_ix2 = b199[i * 2];
-      b200[i * 2] = (a4_i * b199_ix2);
-      const b199_ix2p1 = b199[i * 2 + 1];
-      b200[i * 2 + 1] = (a4_i * b199_ix2p1);
-      b201[i * 2] = (b182[i * 2] * b199_ix2);
-      b201[i * 2 + 1] = (b182[i * 2 + 1] * b199_ix2p1);
-    }
-    {
-      const i = i0 + 3;
-      const a4_i = a4[i];
-      const b199_ix2 = b199[i * 2];
-      b200[i * 2] = (a4_i * b199_ix2);
-      const b199_ix2p1 = b199[i * 2 + 1];
-      b200[i * 2 + 1] = (a4_i * b199_ix2p1);
-      b201[i * 2] = (b182[i * 2] * b199_ix2);
-      b201[i * 2 + 1] = (b182[i * 2 + 1] * b199_ix2p1);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const a4_i = a4[i];
-    const b199_ix2 = b199[i * 2];
+    t191 += (b189_i * b189_i);
+    const b199_ix2 = 2 * b184_ix2;
+    const b199_ix2p1 = 2 * b184_ix2p1;
     b200[i * 2] = (a4_i * b199_ix2);
-    const b199_ix2p1 = b199[i * 2 + 1];
     b200[i * 2 + 1] = (a4_i * b199_ix2p1);
-    b201[i * 2] = (b182[i * 2] * b199_ix2);
-    b201[i * 2 + 1] = (b182[i * 2 + 1] * b199_ix2p1);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b102_ix11p6 = b102[i * 11 + 6];
-      const b200_ix2 = b200[i * 2];
-      b203[i * 2] = (b102_ix11p6 * b200_ix2);
-      const b200_ix2p1 = b200[i * 2 + 1];
-      b203[i * 2 + 1] = (b102_ix11p6 * b200_ix2p1);
-      b204[i * 2] = (b176[i * 2] * b200_ix2);
-      b204[i * 2 + 1] = (b176[i * 2 + 1] * b200_ix2p1);
-    }
-    {
-      const i = i0 + 1;
-      const b102_ix11p6 = b102[i * 11 + 6];
-      const b200_ix2 = b200[i * 2];
-      b203[i * 2] = (b102_ix11p6 * b200_ix2);
-      const b200_ix2p1 = b200[i * 2 + 1];
-      b203[i * 2 + 1] = (b102_ix11p6 * b200_ix2p1);
-      b204[i * 2] = (b176[i * 2] * b200_ix2);
-      b204[i * 2 + 1] = (b176[i * 2 + 1] * b200_ix2p1);
-    }
-    {
-      const i = i0 + 2;
-      const b102_ix11p6 = b102[i * 11 + 6];
-      const b200_ix2 = b200[i * 2];
-      b203[i * 2] = (b102_ix11p6 * b200_ix2);
-      const b200_ix2p1 = b200[i * 2 + 1];
-      b203[i * 2 + 1] = (b102_ix11p6 * b200_ix2p1);
-      b204[i * 2] = (b176[i * 2] * b200_ix2);
-      b204[i * 2 + 1] = (b176[i * 2 + 1] * b200_ix2p1);
-    }
-    {
-      const i = i0 + 3;
-      const b102_ix11p6 = b102[i * 11 + 6];
-      const b200_ix2 = b200[i * 2];
-      b203[i * 2] = (b102_ix11p6 * b200_ix2);
-      const b200_ix2p1 = b200[i * 2 + 1];
-      b203[i * 2 + 1] = (b102_ix11p6 * b200_ix2p1);
-      b204[i * 2] = (b176[i * 2] * b200_ix2);
-      b204[i * 2 + 1] = (b176[i * 2 + 1] * b200_ix2p1);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b102_ix11p6 = b102[i * 11 + 6];
-    const b200_ix2 = b200[i * 2];
-    b203[i * 2] = (b102_ix11p6 * b200_ix2);
-    const b200_ix2p1 = b200[i * 2 + 1];
-    b203[i * 2 + 1] = (b102_ix11p6 * b200_ix2p1);
-    b204[i * 2] = (b176[i * 2] * b200_ix2);
-    b204[i * 2 + 1] = (b176[i * 2 + 1] * b200_ix2p1);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b206[i * 2] = (b165[i * 2] * b203[i * 2]);
-      b206[i * 2 + 1] = (b165[i * 2 + 1] * b203[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 1;
-      b206[i * 2] = (b165[i * 2] * b203[i * 2]);
-      b206[i * 2 + 1] = (b165[i * 2 + 1] * b203[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 2;
-      b206[i * 2] = (b165[i * 2] * b203[i * 2]);
-      b206[i * 2 + 1] = (b165[i * 2 + 1] * b203[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 3;
-      b206[i * 2] = (b165[i * 2] * b203[i * 2]);
-      b206[i * 2 + 1] = (b165[i * 2 + 1] * b203[i * 2 + 1]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b206[i * 2] = (b165[i * 2] * b203[i * 2]);
-    b206[i * 2 + 1] = (b165[i * 2 + 1] * b203[i * 2 + 1]);
-  }
-  b207.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b207[i] += b206[i * 2];
-      b207[i] += b206[i * 2 + 1];
-      b208[i] = (b172[i] * b207[i]);
-      const b168_i = b168[i];
-      b211[i] = (b168_i * b207[i]);
-      const b214_i = (b102[i * 11 + 9] * b207[i]) + (2 * (b168_i * (b102[i * 11 + 10] * b207[i])));
-      const b174_i = b174[i];
-      b218[i * 2] = ((b174_i * b203[i * 2]) + (2 * (b165[i * 2] * b214_i)));
-      b218[i * 2 + 1] = ((b174_i * b203[i * 2 + 1]) + (2 * (b165[i * 2 + 1] * b214_i)));
-    }
-    {
-      const i = i0 + 1;
-      b207[i] += b206[i * 2];
-      b207[i] += b206[i * 2 + 1];
-      b208[i] = (b172[i] * b207[i]);
-      const b168_i = b168[i];
-      b211[i] = (b168_i * b207[i]);
-      const b214_i = (b102[i * 11 + 9] * b207[i]) + (2 * (b168_i * (b102[i * 11 + 10] * b207[i])));
-      const b174_i = b174[i];
-      b218[i * 2] = ((b174_i * b203[i * 2]) + (2 * (b165[i * 2] * b214_i)));
-      b218[i * 2 + 1] = ((b174_i * b203[i * 2 + 1]) + (2 * (b165[i * 2 + 1] * b214_i)));
-    }
-    {
-      const i = i0 + 2;
-      b207[i] += b206[i * 2];
-      b207[i] += b206[i * 2 + 1];
-      b208[i] = (b172[i] * b207[i]);
-      const b168_i = b168[i];
-      b211[i] = (b168_i * b207[i]);
-      const b214_i = (b102[i * 11 + 9] * b207[i]) + (2 * (b168_i * (b102[i * 11 + 10] * b207[i])));
-      const b174_i = b174[i];
-      b218[i * 2] = ((b174_i * b203[i * 2]) + (2 * (b165[i * 2] * b214_i)));
-      b218[i * 2 + 1] = ((b174_i * b203[i * 2 + 1]) + (2 * (b165[i * 2 + 1] * b214_i)));
-    }
-    {
-      const i = i0 + 3;
-      b207[i] += b206[i * 2];
-      b207[i] += b206[i * 2 + 1];
-      b208[i] = (b172[i] * b207[i]);
-      const b168_i = b168[i];
-      b211[i] = (b168_i * b207[i]);
-      const b214_i = (b102[i * 11 + 9] * b207[i]) + (2 * (b168_i * (b102[i * 11 + 10] * b207[i])));
-      const b174_i = b174[i];
-      b218[i * 2] = ((b174_i * b203[i * 2]) + (2 * (b165[i * 2] * b214_i)));
-      b218[i * 2 + 1] = ((b174_i * b203[i * 2 + 1]) + (2 * (b165[i * 2 + 1] * b214_i)));
-    }
-  }
-}
-
-function backwardPart2() {
-  const b102 = buf102;
-  const b107 = buf107;
-  const b111 = buf111;
-  const b116 = buf116;
-  const b132 = buf132;
-  const b134 = buf134;
-  const b140 = buf140;
-  const b161 = buf161;
-  const b165 = buf165;
-  const b168 = buf168;
-  const b172 = buf172;
-  const b174 = buf174;
-  const b203 = buf203;
-  const b206 = buf206;
-  const b207 = buf207;
-  const b208 = buf208;
-  const b211 = buf211;
-  const b218 = buf218;
-  const b220 = buf220;
-  const b225 = buf225;
-  const b226 = buf226;
-  const b227 = buf227;
-  const b228 = buf228;
-  const b232 = buf232;
-  const b237 = buf237;
-  const b242 = buf242;
-  const b247 = buf247;
-  const b248 = buf248;
-  const b249 = buf249;
-  const b251 = buf251;
-  const b252 = buf252;
-  const b253 = buf253;
-  const b259 = buf259;
-  const b260 = buf260;
-  const b261 = buf261;
-  const b263 = buf263;
-  for (let i = 31840; i < 31843; i++) {
-    b207[i] += b206[i * 2];
-    b207[i] += b206[i * 2 + 1];
-    b208[i] = (b172[i] * b207[i]);
-    const b168_i = b168[i];
+    b201[i * 2] = (b182_ix2 * b199_ix2);
+    b201[i * 2 + 1] = (b182_ix2p1 * b199_ix2p1);
+    const b203_ix2 = b102_ix11p6 * b200[i * 2];
+    const b203_ix2p1 = b102_ix11p6 * b200[i * 2 + 1];
+    b204[i * 2] = (b176_ix2 * b200[i * 2]);
+    b204[i * 2 + 1] = (b176_ix2p1 * b200[i * 2 + 1]);
+    const b206_ix2 = b165_ix2 * b203_ix2;
+    const b206_ix2p1 = b165_ix2p1 * b203_ix2p1;
+    b207[i] += b206_ix2;
+    b207[i] += b206_ix2p1;
+    b208[i] = (b172_i * b207[i]);
     b211[i] = (b168_i * b207[i]);
-    const b214_i = (b102[i * 11 + 9] * b207[i]) + (2 * (b168_i * (b102[i * 11 + 10] * b207[i])));
-    const b174_i = b174[i];
-    b218[i * 2] = ((b174_i * b203[i * 2]) + (2 * (b165[i * 2] * b214_i)));
-    b218[i * 2 + 1] = ((b174_i * b203[i * 2 + 1]) + (2 * (b165[i * 2 + 1] * b214_i)));
-  }
-  b225.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b218_ix2 = b218[i * 2];
-      const b161_ix3p2 = b161[i * 3 + 2];
-      b220[i * 2] = (b218_ix2 * (1 / b161_ix3p2));
-      const b218_ix2p1 = b218[i * 2 + 1];
-      b220[i * 2 + 1] = (b218_ix2p1 * (1 / b161_ix3p2));
-      b225[i * 3 + 2] -= (b218_ix2 * (b165[i * 2] / b161_ix3p2));
-      b225[i * 3 + 2] -= (b218_ix2p1 * (b165[i * 2 + 1] / b161_ix3p2));
-    }
-    {
-      const i = i0 + 1;
-      const b218_ix2 = b218[i * 2];
-      const b161_ix3p2 = b161[i * 3 + 2];
-      b220[i * 2] = (b218_ix2 * (1 / b161_ix3p2));
-      const b218_ix2p1 = b218[i * 2 + 1];
-      b220[i * 2 + 1] = (b218_ix2p1 * (1 / b161_ix3p2));
-      b225[i * 3 + 2] -= (b218_ix2 * (b165[i * 2] / b161_ix3p2));
-      b225[i * 3 + 2] -= (b218_ix2p1 * (b165[i * 2 + 1] / b161_ix3p2));
-    }
-    {
-      const i = i0 + 2;
-      const b218_ix2 = b218[i * 2];
-      const b161_ix3p2 = b161[i * 3 + 2];
-      b220[i * 2] = (b218_ix2 * (1 / b161_ix3p2));
-      const b218_ix2p1 = b218[i * 2 + 1];
-      b220[i * 2 + 1] = (b218_ix2p1 * (1 / b161_ix3p2));
-      b225[i * 3 + 2] -= (b218_ix2 * (b165[i * 2] / b161_ix3p2));
-      b225[i * 3 + 2] -= (b218_ix2p1 * (b165[i * 2 + 1] / b161_ix3p2));
-    }
-    {
-      const i = i0 + 3;
-      const b218_ix2 = b218[i * 2];
-      const b161_ix3p2 = b161[i * 3 + 2];
-      b220[i * 2] = (b218_ix2 * (1 / b161_ix3p2));
-      const b218_ix2p1 = b218[i * 2 + 1];
-      b220[i * 2 + 1] = (b218_ix2p1 * (1 / b161_ix3p2));
-      b225[i * 3 + 2] -= (b218_ix2 * (b165[i * 2] / b161_ix3p2));
-      b225[i * 3 + 2] -= (b218_ix2p1 * (b165[i * 2 + 1] / b161_ix3p2));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b218_ix2 = b218[i * 2];
-    const b161_ix3p2 = b161[i * 3 + 2];
-    b220[i * 2] = (b218_ix2 * (1 / b161_ix3p2));
-    const b218_ix2p1 = b218[i * 2 + 1];
-    b220[i * 2 + 1] = (b218_ix2p1 * (1 / b161_ix3p2));
-    b225[i * 3 + 2] -= (b218_ix2 * (b165[i * 2] / b161_ix3p2));
-    b225[i * 3 + 2] -= (b218_ix2p1 * (b165[i * 2 + 1] / b161_ix3p2));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b225[i * 3] += b220[i * 2];
-      b225[i * 3 + 1] += b220[i * 2 + 1];
-    }
-    {
-      const i = i0 + 1;
-      b225[i * 3] += b220[i * 2];
-      b225[i * 3 + 1] += b220[i * 2 + 1];
-    }
-    {
-      const i = i0 + 2;
-      b225[i * 3] += b220[i * 2];
-      b225[i * 3 + 1] += b220[i * 2 + 1];
-    }
-    {
-      const i = i0 + 3;
-      b225[i * 3] += b220[i * 2];
-      b225[i * 3 + 1] += b220[i * 2 + 1];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b225[i * 3] += b220[i * 2];
-    b225[i * 3 + 1] += b220[i * 2 + 1];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b111_i = b111[i];
-      const b225_ix3 = b225[i * 3];
-      b226[i * 3] = (b111_i !== 0 ? b225_ix3 : 0);
-      const b225_ix3p1 = b225[i * 3 + 1];
-      b226[i * 3 + 1] = (b111_i !== 0 ? b225_ix3p1 : 0);
-      const b225_ix3p2 = b225[i * 3 + 2];
-      b226[i * 3 + 2] = (b111_i !== 0 ? b225_ix3p2 : 0);
-      b227[i * 3] = (b111_i !== 0 ? 0 : b225_ix3);
-      b227[i * 3 + 1] = (b111_i !== 0 ? 0 : b225_ix3p1);
-      b227[i * 3 + 2] = (b111_i !== 0 ? 0 : b225_ix3p2);
-    }
-    {
-      const i = i0 + 1;
-      const b111_i = b111[i];
-      const b225_ix3 = b225[i * 3];
-      b226[i * 3] = (b111_i !== 0 ? b225_ix3 : 0);
-      const b225_ix3p1 = b225[i * 3 + 1];
-      b226[i * 3 + 1] = (b111_i !== 0 ? b225_ix3p1 : 0);
-      const b225_ix3p2 = b225[i * 3 + 2];
-      b226[i * 3 + 2] = (b111_i !== 0 ? b225_ix3p2 : 0);
-      b227[i * 3] = (b111_i !== 0 ? 0 : b225_ix3);
-      b227[i * 3 + 1] = (b111_i !== 0 ? 0 : b225_ix3p1);
-      b227[i * 3 + 2] = (b111_i !== 0 ? 0 : b225_ix3p2);
-    }
-    {
-      const i = i0 + 2;
-      const b111_i = b111[i];
-      const b225_ix3 = b225[i * 3];
-      b226[i * 3] = (b111_i !== 0 ? b225_ix3 : 0);
-      const b225_ix3p1 = b225[i * 3 + 1];
-      b226[i * 3 + 1] = (b111_i !== 0 ? b225_ix3p1 : 0);
-      const b225_ix3p2 = b225[i * 3 + 2];
-      b226[i * 3 + 2] = (b111_i !== 0 ? b225_ix3p2 : 0);
-      b227[i * 3] = (b111_i !== 0 ? 0 : b225_ix3);
-      b227[i * 3 + 1] = (b111_i !== 0 ? 0 : b225_ix3p1);
-      b227[i * 3 + 2] = (b111_i !== 0 ? 0 : b225_ix3p2);
-    }
-    {
-      const i = i0 + 3;
-      const b111_i = b111[i];
-      const b225_ix3 = b225[i * 3];
-      b226[i * 3] = (b111_i !== 0 ? b225_ix3 : 0);
-      const b225_ix3p1 = b225[i * 3 + 1];
-      b226[i * 3 + 1] = (b111_i !== 0 ? b225_ix3p1 : 0);
-      const b225_ix3p2 = b225[i * 3 + 2];
-      b226[i * 3 + 2] = (b111_i !== 0 ? b225_ix3p2 : 0);
-      b227[i * 3] = (b111_i !== 0 ? 0 : b225_ix3);
-      b227[i * 3 + 1] = (b111_i !== 0 ? 0 : b225_ix3p1);
-      b227[i * 3 + 2] = (b111_i !== 0 ? 0 : b225_ix3p2);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b111_i = b111[i];
-    const b225_ix3 = b225[i * 3];
-    b226[i * 3] = (b111_i !== 0 ? b225_ix3 : 0);
-    const b225_ix3p1 = b225[i * 3 + 1];
-    b226[i * 3 + 1] = (b111_i !== 0 ? b225_ix3p1 : 0);
-    const b225_ix3p2 = b225[i * 3 + 2];
-    b226[i * 3 + 2] = (b111_i !== 0 ? b225_ix3p2 : 0);
-    b227[i * 3] = (b111_i !== 0 ? 0 : b225_ix3);
-    b227[i * 3 + 1] = (b111_i !== 0 ? 0 : b225_ix3p1);
-    b227[i * 3 + 2] = (b111_i !== 0 ? 0 : b225_ix3p2);
-  }
-  b228.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b228[i] += b227[i * 3];
-      b228[i + 31843] += b227[i * 3 + 1];
-      b228[i + 63686] += b227[i * 3 + 2];
-    }
-    {
-      const i = i0 + 1;
-      b228[i] += b227[i * 3];
-      b228[i + 31843] += b227[i * 3 + 1];
-      b228[i + 63686] += b227[i * 3 + 2];
-    }
-    {
-      const i = i0 + 2;
-      b228[i] += b227[i * 3];
-      b228[i + 31843] += b227[i * 3 + 1];
-      b228[i + 63686] += b227[i * 3 + 2];
-    }
-    {
-      const i = i0 + 3;
-      b228[i] += b227[i * 3];
-      b228[i + 31843] += b227[i * 3 + 1];
-      b228[i + 63686] += b227[i * 3 + 2];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
+    const b214_i = (b102_ix11p9 * b207[i]) + (2 * (b168_i * (b102_ix11p10 * b207[i])));
+    const b218_ix2 = (b174_i * b203_ix2) + (2 * (b165_ix2 * b214_i));
+    const b218_ix2p1 = (b174_i * b203_ix2p1) + (2 * (b165_ix2p1 * b214_i));
+    const b220_ix2 = b218_ix2 * (1 / b161_ix3p2);
+    const b220_ix2p1 = b218_ix2p1 * (1 / b161_ix3p2);
+    b225[i * 3 + 2] -= (b218_ix2 * (b165_ix2 / b161_ix3p2));
+    b225[i * 3 + 2] -= (b218_ix2p1 * (b165_ix2p1 / b161_ix3p2));
+    b225[i * 3] += b220_ix2;
+    b225[i * 3 + 1] += b220_ix2p1;
+    b226[i * 3] = (b111_i !== 0 ? b225[i * 3] : 0);
+    b226[i * 3 + 1] = (b111_i !== 0 ? b225[i * 3 + 1] : 0);
+    b226[i * 3 + 2] = (b111_i !== 0 ? b225[i * 3 + 2] : 0);
+    b227[i * 3] = (b111_i !== 0 ? 0 : b225[i * 3]);
+    b227[i * 3 + 1] = (b111_i !== 0 ? 0 : b225[i * 3 + 1]);
+    b227[i * 3 + 2] = (b111_i !== 0 ? 0 : b225[i * 3 + 2]);
     b228[i] += b227[i * 3];
     b228[i + 31843] += b227[i * 3 + 1];
     b228[i + 63686] += b227[i * 3 + 2];
   }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b228_ip63686 = b228[i + 63686];
-      const b232_i = -b228_ip63686;
-      b232[i] = b232_i;
-      const b228_ip31843 = b228[i + 31843];
-      const b237_i = -b228_ip31843;
-      b237[i] = b237_i;
-      const b228_i = b228[i];
-      const b242_i = -b228_i;
-      b242[i] = b242_i;
-      const b107_ix3 = b107[i * 3];
-      const b107_ix3p1 = b107[i * 3 + 1];
-      b247[i] = (chainMul(b228_ip31843, b107_ix3) + chainMul(b242_i, b107_ix3p1));
-      const b107_ix3p2 = b107[i * 3 + 2];
-      b248[i] = (chainMul(b232_i, b107_ix3) + chainMul(b228_i, b107_ix3p2));
-      b249[i] = (chainMul(b228_ip63686, b107_ix3p1) + chainMul(b237_i, b107_ix3p2));
-      b251[i * 3] = chainMul(b226[i * 3], b116[i * 3]);
-      b251[i * 3 + 1] = chainMul(b226[i * 3 + 1], b116[i * 3 + 1]);
-      b251[i * 3 + 2] = chainMul(b226[i * 3 + 2], b116[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      const b228_ip63686 = b228[i + 63686];
-      const b232_i = -b228_ip63686;
-      b232[i] = b232_i;
-      const b228_ip31843 = b228[i + 31843];
-      const b237_i = -b228_ip31843;
-      b237[i] = b237_i;
-      const b228_i = b228[i];
-      const b242_i = -b228_i;
-      b242[i] = b242_i;
-      const b107_ix3 = b107[i * 3];
-      const b107_ix3p1 = b107[i * 3 + 1];
-      b247[i] = (chainMul(b228_ip31843, b107_ix3) + chainMul(b242_i, b107_ix3p1));
-      const b107_ix3p2 = b107[i * 3 + 2];
-      b248[i] = (chainMul(b232_i, b107_ix3) + chainMul(b228_i, b107_ix3p2));
-      b249[i] = (chainMul(b228_ip63686, b107_ix3p1) + chainMul(b237_i, b107_ix3p2));
-      b251[i * 3] = chainMul(b226[i * 3], b116[i * 3]);
-      b251[i * 3 + 1] = chainMul(b226[i * 3 + 1], b116[i * 3 + 1]);
-      b251[i * 3 + 2] = chainMul(b226[i * 3 + 2], b116[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      const b228_ip63686 = b228[i + 63686];
-      const b232_i = -b228_ip63686;
-      b232[i] = b232_i;
-      const b228_ip31843 = b228[i + 31843];
-      const b237_i = -b228_ip31843;
-      b237[i] = b237_i;
-      const b228_i = b228[i];
-      const b242_i = -b228_i;
-      b242[i] = b242_i;
-      const b107_ix3 = b107[i * 3];
-      const b107_ix3p1 = b107[i * 3 + 1];
-      b247[i] = (chainMul(b228_ip31843, b107_ix3) + chainMul(b242_i, b107_ix3p1));
-      const b107_ix3p2 = b107[i * 3 + 2];
-      b248[i] = (chainMul(b232_i, b107_ix3) + chainMul(b228_i, b107_ix3p2));
-      b249[i] = (chainMul(b228_ip63686, b107_ix3p1) + chainMul(b237_i, b107_ix3p2));
-      b251[i * 3] = chainMul(b226[i * 3], b116[i * 3]);
-      b251[i * 3 + 1] = chainMul(b226[i * 3 + 1], b116[i * 3 + 1]);
-      b251[i * 3 + 2] = chainMul(b226[i * 3 + 2], b116[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      const b228_ip63686 = b228[i + 63686];
-      const b232_i = -b228_ip63686;
-      b232[i] = b232_i;
-      const b228_ip31843 = b228[i + 31843];
-      const b237_i = -b228_ip31843;
-      b237[i] = b237_i;
-      const b228_i = b228[i];
-      const b242_i = -b228_i;
-      b242[i] = b242_i;
-      const b107_ix3 = b107[i * 3];
-      const b107_ix3p1 = b107[i * 3 + 1];
-      b247[i] = (chainMul(b228_ip31843, b107_ix3) + chainMul(b242_i, b107_ix3p1));
-      const b107_ix3p2 = b107[i * 3 + 2];
-      b248[i] = (chainMul(b232_i, b107_ix3) + chainMul(b228_i, b107_ix3p2));
-      b249[i] = (chainMul(b228_ip63686, b107_ix3p1) + chainMul(b237_i, b107_ix3p2));
-      b251[i * 3] = chainMul(b226[i * 3], b116[i * 3]);
-      b251[i * 3 + 1] = chainMul(b226[i * 3 + 1], b116[i * 3 + 1]);
-      b251[i * 3 + 2] = chainMul(b226[i * 3 + 2], b116[i * 3 + 2]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
+  const t192 = t187 + t191;
+  b252.fill(0);
+  b261.fill(0);
+  b263.fill(0);
+  for (let i = 0; i < 31843; i++) {
     const b228_ip63686 = b228[i + 63686];
     const b232_i = -b228_ip63686;
     b232[i] = b232_i;
@@ -1442,306 +1202,38 @@ function backwardPart2() {
     const b107_ix3p2 = b107[i * 3 + 2];
     b248[i] = (chainMul(b232_i, b107_ix3) + chainMul(b228_i, b107_ix3p2));
     b249[i] = (chainMul(b228_ip63686, b107_ix3p1) + chainMul(b237_i, b107_ix3p2));
-    b251[i * 3] = chainMul(b226[i * 3], b116[i * 3]);
-    b251[i * 3 + 1] = chainMul(b226[i * 3 + 1], b116[i * 3 + 1]);
-    b251[i * 3 + 2] = chainMul(b226[i * 3 + 2], b116[i * 3 + 2]);
-  }
-  b252.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b252[i] += b251[i * 3];
-      b252[i] += b251[i * 3 + 1];
-      b252[i] += b251[i * 3 + 2];
-      b253[i] = chainMul(b252[i], b140[i]);
-      const b226_ix3 = b226[i * 3];
-      const b134_i = b134[i];
-      b259[i * 3] = chainMul(b226_ix3, b134_i);
-      const b226_ix3p1 = b226[i * 3 + 1];
-      b259[i * 3 + 1] = chainMul(b226_ix3p1, b134_i);
-      const b226_ix3p2 = b226[i * 3 + 2];
-      b259[i * 3 + 2] = chainMul(b226_ix3p2, b134_i);
-      b260[i * 3] = chainMul(b226_ix3, b132[i]);
-      b260[i * 3 + 1] = chainMul(b226_ix3p1, b132[i + 31843]);
-      b260[i * 3 + 2] = chainMul(b226_ix3p2, b132[i + 63686]);
-    }
-    {
-      const i = i0 + 1;
-      b252[i] += b251[i * 3];
-      b252[i] += b251[i * 3 + 1];
-      b252[i] += b251[i * 3 + 2];
-      b253[i] = chainMul(b252[i], b140[i]);
-      const b226_ix3 = b226[i * 3];
-      const b134_i = b134[i];
-      b259[i * 3] = chainMul(b226_ix3, b134_i);
-      const b226_ix3p1 = b226[i * 3 + 1];
-      b259[i * 3 + 1] = chainMul(b226_ix3p1, b134_i);
-      const b226_ix3p2 = b226[i * 3 + 2];
-      b259[i * 3 + 2] = chainMul(b226_ix3p2, b134_i);
-      b260[i * 3] = chainMul(b226_ix3, b132[i]);
-      b260[i * 3 + 1] = chainMul(b226_ix3p1, b132[i + 31843]);
-      b260[i * 3 + 2] = chainMul(b226_ix3p2, b132[i + 63686]);
-    }
-    {
-      const i = i0 + 2;
-      b252[i] += b251[i * 3];
-      b252[i] += b251[i * 3 + 1];
-      b252[i] += b251[i * 3 + 2];
-      b253[i] = chainMul(b252[i], b140[i]);
-      const b226_ix3 = b226[i * 3];
-      const b134_i = b134[i];
-      b259[i * 3] = chainMul(b226_ix3, b134_i);
-      const b226_ix3p1 = b226[i * 3 + 1];
-      b259[i * 3 + 1] = chainMul(b226_ix3p1, b134_i);
-      const b226_ix3p2 = b226[i * 3 + 2];
-      b259[i * 3 + 2] = chainMul(b226_ix3p2, b134_i);
-      b260[i * 3] = chainMul(b226_ix3, b132[i]);
-      b260[i * 3 + 1] = chainMul(b226_ix3p1, b132[i + 31843]);
-      b260[i * 3 + 2] = chainMul(b226_ix3p2, b132[i + 63686]);
-    }
-    {
-      const i = i0 + 3;
-      b252[i] += b251[i * 3];
-      b252[i] += b251[i * 3 + 1];
-      b252[i] += b251[i * 3 + 2];
-      b253[i] = chainMul(b252[i], b140[i]);
-      const b226_ix3 = b226[i * 3];
-      const b134_i = b134[i];
-      b259[i * 3] = chainMul(b226_ix3, b134_i);
-      const b226_ix3p1 = b226[i * 3 + 1];
-      b259[i * 3 + 1] = chainMul(b226_ix3p1, b134_i);
-      const b226_ix3p2 = b226[i * 3 + 2];
-      b259[i * 3 + 2] = chainMul(b226_ix3p2, b134_i);
-      b260[i * 3] = chainMul(b226_ix3, b132[i]);
-      b260[i * 3 + 1] = chainMul(b226_ix3p1, b132[i + 31843]);
-      b260[i * 3 + 2] = chainMul(b226_ix3p2, b132[i + 63686]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b252[i] += b251[i * 3];
-    b252[i] += b251[i * 3 + 1];
-    b252[i] += b251[i * 3 + 2];
-    b253[i] = chainMul(b252[i], b140[i]);
     const b226_ix3 = b226[i * 3];
-    const b134_i = b134[i];
-    b259[i * 3] = chainMul(b226_ix3, b134_i);
+    const b251_ix3 = chainMul(b226_ix3, b116[i * 3]);
     const b226_ix3p1 = b226[i * 3 + 1];
-    b259[i * 3 + 1] = chainMul(b226_ix3p1, b134_i);
+    const b251_ix3p1 = chainMul(b226_ix3p1, b116[i * 3 + 1]);
     const b226_ix3p2 = b226[i * 3 + 2];
-    b259[i * 3 + 2] = chainMul(b226_ix3p2, b134_i);
-    b260[i * 3] = chainMul(b226_ix3, b132[i]);
-    b260[i * 3 + 1] = chainMul(b226_ix3p1, b132[i + 31843]);
-    b260[i * 3 + 2] = chainMul(b226_ix3p2, b132[i + 63686]);
-  }
-  b261.fill(0);
-  b263.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b261[i] += b260[i * 3];
-      b261[i] += b260[i * 3 + 1];
-      b261[i] += b260[i * 3 + 2];
-      b263[i] += b259[i * 3];
-      b263[i + 31843] += b259[i * 3 + 1];
-      b263[i + 63686] += b259[i * 3 + 2];
-    }
-    {
-      const i = i0 + 1;
-      b261[i] += b260[i * 3];
-      b261[i] += b260[i * 3 + 1];
-      b261[i] += b260[i * 3 + 2];
-      b263[i] += b259[i * 3];
-      b263[i + 31843] += b259[i * 3 + 1];
-      b263[i + 63686] += b259[i * 3 + 2];
-    }
-    {
-      const i = i0 + 2;
-      b261[i] += b260[i * 3];
-      b261[i] += b260[i * 3 + 1];
-      b261[i] += b260[i * 3 + 2];
-      b263[i] += b259[i * 3];
-      b263[i + 31843] += b259[i * 3 + 1];
-      b263[i + 63686] += b259[i * 3 + 2];
-    }
-    {
-      const i = i0 + 3;
-      b261[i] += b260[i * 3];
-      b261[i] += b260[i * 3 + 1];
-      b261[i] += b260[i * 3 + 2];
-      b263[i] += b259[i * 3];
-      b263[i + 31843] += b259[i * 3 + 1];
-      b263[i + 63686] += b259[i * 3 + 2];
-    }
-  }
-}
-
-function backwardPart3(a0, a4, grad) {
-  const b102 = buf102;
-  const b107 = buf107;
-  const b110 = buf110;
-  const b112 = buf112;
-  const b116 = buf116;
-  const b134 = buf134;
-  const b139 = buf139;
-  const b141 = buf141;
-  const b189 = buf189;
-  const b200 = buf200;
-  const b201 = buf201;
-  const b204 = buf204;
-  const b208 = buf208;
-  const b211 = buf211;
-  const b226 = buf226;
-  const b227 = buf227;
-  const b228 = buf228;
-  const b232 = buf232;
-  const b237 = buf237;
-  const b242 = buf242;
-  const b247 = buf247;
-  const b248 = buf248;
-  const b249 = buf249;
-  const b252 = buf252;
-  const b253 = buf253;
-  const b259 = buf259;
-  const b260 = buf260;
-  const b261 = buf261;
-  const b263 = buf263;
-  const b284 = buf284;
-  const b287 = buf287;
-  const b290 = buf290;
-  const b295 = buf295;
-  const b296 = buf296;
-  const b301 = buf301;
-  const b303 = buf303;
-  const b304 = buf304;
-  const b309 = buf309;
-  const b313 = buf313;
-  const b318 = buf318;
-  const b319 = buf319;
-  const b322 = buf322;
-  const h323 = grad["pts"];
-  const b324 = buf324;
-  const b328 = buf328;
-  const h329 = grad["w"];
-  for (let i = 31840; i < 31843; i++) {
-    b261[i] += b260[i * 3];
-    b261[i] += b260[i * 3 + 1];
-    b261[i] += b260[i * 3 + 2];
-    b263[i] += b259[i * 3];
-    b263[i + 31843] += b259[i * 3 + 1];
-    b263[i + 63686] += b259[i * 3 + 2];
+    const b251_ix3p2 = chainMul(b226_ix3p2, b116[i * 3 + 2]);
+    b252[i] += b251_ix3;
+    b252[i] += b251_ix3p1;
+    b252[i] += b251_ix3p2;
+    b253[i] = chainMul(b252[i], b140[i]);
+    const b134_i = b134[i];
+    const b259_ix3 = chainMul(b226_ix3, b134_i);
+    const b259_ix3p1 = chainMul(b226_ix3p1, b134_i);
+    const b259_ix3p2 = chainMul(b226_ix3p2, b134_i);
+    const b260_ix3 = chainMul(b226_ix3, b132[i]);
+    const b260_ix3p1 = chainMul(b226_ix3p1, b132[i + 31843]);
+    const b260_ix3p2 = chainMul(b226_ix3p2, b132[i + 63686]);
+    b261[i] += b260_ix3;
+    b261[i] += b260_ix3p1;
+    b261[i] += b260_ix3p2;
+    b263[i] += b259_ix3;
+    b263[i + 31843] += b259_ix3p1;
+    b263[i + 63686] += b259_ix3p2;
   }
   b295.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b263_ip63686 = b263[i + 63686];
-      const b267_i = -b263_ip63686;
-      const b263_ip31843 = b263[i + 31843];
-      const b272_i = -b263_ip31843;
-      const b263_i = b263[i];
-      const b277_i = -b263_i;
-      const b116_ix3p1 = b116[i * 3 + 1];
-      const b116_ix3 = b116[i * 3];
-      const b102_ix11 = b102[i * 11];
-      const b102_ix11p1 = b102[i * 11 + 1];
-      b284[i] = (chainMul(b263_i, b116_ix3p1) + (chainMul(b272_i, b116_ix3) + (chainMul(b237[i], b102_ix11) + chainMul(b228[i], b102_ix11p1))));
-      const b116_ix3p2 = b116[i * 3 + 2];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      b287[i] = (chainMul(b277_i, b116_ix3p2) + (chainMul(b263_ip63686, b116_ix3) + (chainMul(b228[i + 63686], b102_ix11) + chainMul(b242[i], b102_ix11p2))));
-      b290[i] = (chainMul(b263_ip31843, b116_ix3p2) + (chainMul(b267_i, b116_ix3p1) + (chainMul(b232[i], b102_ix11p1) + chainMul(b228[i + 31843], b102_ix11p2))));
-      const b107_ix3 = b107[i * 3];
-      const b107_ix3p1 = b107[i * 3 + 1];
-      const b291_i = chainMul(b263_ip31843, b107_ix3) + chainMul(b277_i, b107_ix3p1);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      const b292_i = chainMul(b267_i, b107_ix3) + chainMul(b263_i, b107_ix3p2);
-      const b293_i = chainMul(b263_ip63686, b107_ix3p1) + chainMul(b272_i, b107_ix3p2);
-      b295[i * 3 + 2] += b291_i;
-      b295[i * 3 + 1] += b292_i;
-      b295[i * 3] += b293_i;
-    }
-    {
-      const i = i0 + 1;
-      const b263_ip63686 = b263[i + 63686];
-      const b267_i = -b263_ip63686;
-      const b263_ip31843 = b263[i + 31843];
-      const b272_i = -b263_ip31843;
-      const b263_i = b263[i];
-      const b277_i = -b263_i;
-      const b116_ix3p1 = b116[i * 3 + 1];
-      const b116_ix3 = b116[i * 3];
-      const b102_ix11 = b102[i * 11];
-      const b102_ix11p1 = b102[i * 11 + 1];
-      b284[i] = (chainMul(b263_i, b116_ix3p1) + (chainMul(b272_i, b116_ix3) + (chainMul(b237[i], b102_ix11) + chainMul(b228[i], b102_ix11p1))));
-      const b116_ix3p2 = b116[i * 3 + 2];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      b287[i] = (chainMul(b277_i, b116_ix3p2) + (chainMul(b263_ip63686, b116_ix3) + (chainMul(b228[i + 63686], b102_ix11) + chainMul(b242[i], b102_ix11p2))));
-      b290[i] = (chainMul(b263_ip31843, b116_ix3p2) + (chainMul(b267_i, b116_ix3p1) + (chainMul(b232[i], b102_ix11p1) + chainMul(b228[i + 31843], b102_ix11p2))));
-      const b107_ix3 = b107[i * 3];
-      const b107_ix3p1 = b107[i * 3 + 1];
-      const b291_i = chainMul(b263_ip31843, b107_ix3) + chainMul(b277_i, b107_ix3p1);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      const b292_i = chainMul(b267_i, b107_ix3) + chainMul(b263_i, b107_ix3p2);
-      const b293_i = chainMul(b263_ip63686, b107_ix3p1) + chainMul(b272_i, b107_ix3p2);
-      b295[i * 3 + 2] += b291_i;
-      b295[i * 3 + 1] += b292_i;
-      b295[i * 3] += b293_i;
-    }
-    {
-      const i = i0 + 2;
-      const b263_ip63686 = b263[i + 63686];
-      const b267_i = -b263_ip63686;
-      const b263_ip31843 = b263[i + 31843];
-      const b272_i = -b263_ip31843;
-      const b263_i = b263[i];
-      const b277_i = -b263_i;
-      const b116_ix3p1 = b116[i * 3 + 1];
-      const b116_ix3 = b116[i * 3];
-      const b102_ix11 = b102[i * 11];
-      const b102_ix11p1 = b102[i * 11 + 1];
-      b284[i] = (chainMul(b263_i, b116_ix3p1) + (chainMul(b272_i, b116_ix3) + (chainMul(b237[i], b102_ix11) + chainMul(b228[i], b102_ix11p1))));
-      const b116_ix3p2 = b116[i * 3 + 2];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      b287[i] = (chainMul(b277_i, b116_ix3p2) + (chainMul(b263_ip63686, b116_ix3) + (chainMul(b228[i + 63686], b102_ix11) + chainMul(b242[i], b102_ix11p2))));
-      b290[i] = (chainMul(b263_ip31843, b116_ix3p2) + (chainMul(b267_i, b116_ix3p1) + (chainMul(b232[i], b102_ix11p1) + chainMul(b228[i + 31843], b102_ix11p2))));
-      const b107_ix3 = b107[i * 3];
-      const b107_ix3p1 = b107[i * 3 + 1];
-      const b291_i = chainMul(b263_ip31843, b107_ix3) + chainMul(b277_i, b107_ix3p1);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      const b292_i = chainMul(b267_i, b107_ix3) + chainMul(b263_i, b107_ix3p2);
-      const b293_i = chainMul(b263_ip63686, b107_ix3p1) + chainMul(b272_i, b107_ix3p2);
-      b295[i * 3 + 2] += b291_i;
-      b295[i * 3 + 1] += b292_i;
-      b295[i * 3] += b293_i;
-    }
-    {
-      const i = i0 + 3;
-      const b263_ip63686 = b263[i + 63686];
-      const b267_i = -b263_ip63686;
-      const b263_ip31843 = b263[i + 31843];
-      const b272_i = -b263_ip31843;
-      const b263_i = b263[i];
-      const b277_i = -b263_i;
-      const b116_ix3p1 = b116[i * 3 + 1];
-      const b116_ix3 = b116[i * 3];
-      const b102_ix11 = b102[i * 11];
-      const b102_ix11p1 = b102[i * 11 + 1];
-      b284[i] = (chainMul(b263_i, b116_ix3p1) + (chainMul(b272_i, b116_ix3) + (chainMul(b237[i], b102_ix11) + chainMul(b228[i], b102_ix11p1))));
-      const b116_ix3p2 = b116[i * 3 + 2];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      b287[i] = (chainMul(b277_i, b116_ix3p2) + (chainMul(b263_ip63686, b116_ix3) + (chainMul(b228[i + 63686], b102_ix11) + chainMul(b242[i], b102_ix11p2))));
-      b290[i] = (chainMul(b263_ip31843, b116_ix3p2) + (chainMul(b267_i, b116_ix3p1) + (chainMul(b232[i], b102_ix11p1) + chainMul(b228[i + 31843], b102_ix11p2))));
-      const b107_ix3 = b107[i * 3];
-      const b107_ix3p1 = b107[i * 3 + 1];
-      const b291_i = chainMul(b263_ip31843, b107_ix3) + chainMul(b277_i, b107_ix3p1);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      const b292_i = chainMul(b267_i, b107_ix3) + chainMul(b263_i, b107_ix3p2);
-      const b293_i = chainMul(b263_ip63686, b107_ix3p1) + chainMul(b272_i, b107_ix3p2);
-      b295[i * 3 + 2] += b291_i;
-      b295[i * 3 + 1] += b292_i;
-      b295[i * 3] += b293_i;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
+  b304.fill(0);
+  b309.fill(0);
+  b318.fill(0);
+  h323.fill(0);
+  b324.fill(0);
+  b328.fill(0);
+  for (let i = 0; i < 31843; i++) {
     const b263_ip63686 = b263[i + 63686];
     const b267_i = -b263_ip63686;
     const b263_ip31843 = b263[i + 31843];
@@ -1752,11 +1244,11 @@ function backwardPart3(a0, a4, grad) {
     const b116_ix3 = b116[i * 3];
     const b102_ix11 = b102[i * 11];
     const b102_ix11p1 = b102[i * 11 + 1];
-    b284[i] = (chainMul(b263_i, b116_ix3p1) + (chainMul(b272_i, b116_ix3) + (chainMul(b237[i], b102_ix11) + chainMul(b228[i], b102_ix11p1))));
+    const b284_i = chainMul(b263_i, b116_ix3p1) + (chainMul(b272_i, b116_ix3) + (chainMul(b237[i], b102_ix11) + chainMul(b228[i], b102_ix11p1)));
     const b116_ix3p2 = b116[i * 3 + 2];
     const b102_ix11p2 = b102[i * 11 + 2];
-    b287[i] = (chainMul(b277_i, b116_ix3p2) + (chainMul(b263_ip63686, b116_ix3) + (chainMul(b228[i + 63686], b102_ix11) + chainMul(b242[i], b102_ix11p2))));
-    b290[i] = (chainMul(b263_ip31843, b116_ix3p2) + (chainMul(b267_i, b116_ix3p1) + (chainMul(b232[i], b102_ix11p1) + chainMul(b228[i + 31843], b102_ix11p2))));
+    const b287_i = chainMul(b277_i, b116_ix3p2) + (chainMul(b263_ip63686, b116_ix3) + (chainMul(b228[i + 63686], b102_ix11) + chainMul(b242[i], b102_ix11p2)));
+    const b290_i = chainMul(b263_ip31843, b116_ix3p2) + (chainMul(b267_i, b116_ix3p1) + (chainMul(b232[i], b102_ix11p1) + chainMul(b228[i + 31843], b102_ix11p2)));
     const b107_ix3 = b107[i * 3];
     const b107_ix3p1 = b107[i * 3 + 1];
     const b291_i = chainMul(b263_ip31843, b107_ix3) + chainMul(b277_i, b107_ix3p1);
@@ -1766,372 +1258,40 @@ function backwardPart3(a0, a4, grad) {
     b295[i * 3 + 2] += b291_i;
     b295[i * 3 + 1] += b292_i;
     b295[i * 3] += b293_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b141_i = b141[i];
-      const b253_i = b253[i];
-      b296[i * 3] = ((chainMul(b226[i * 3], b141_i) + chainMul(b253_i, b107[i * 3])) + b295[i * 3]);
-      b296[i * 3 + 1] = ((chainMul(b226[i * 3 + 1], b141_i) + chainMul(b253_i, b107[i * 3 + 1])) + b295[i * 3 + 1]);
-      b296[i * 3 + 2] = ((chainMul(b226[i * 3 + 2], b141_i) + chainMul(b253_i, b107[i * 3 + 2])) + b295[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      const b141_i = b141[i];
-      const b253_i = b253[i];
-      b296[i * 3] = ((chainMul(b226[i * 3], b141_i) + chainMul(b253_i, b107[i * 3])) + b295[i * 3]);
-      b296[i * 3 + 1] = ((chainMul(b226[i * 3 + 1], b141_i) + chainMul(b253_i, b107[i * 3 + 1])) + b295[i * 3 + 1]);
-      b296[i * 3 + 2] = ((chainMul(b226[i * 3 + 2], b141_i) + chainMul(b253_i, b107[i * 3 + 2])) + b295[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      const b141_i = b141[i];
-      const b253_i = b253[i];
-      b296[i * 3] = ((chainMul(b226[i * 3], b141_i) + chainMul(b253_i, b107[i * 3])) + b295[i * 3]);
-      b296[i * 3 + 1] = ((chainMul(b226[i * 3 + 1], b141_i) + chainMul(b253_i, b107[i * 3 + 1])) + b295[i * 3 + 1]);
-      b296[i * 3 + 2] = ((chainMul(b226[i * 3 + 2], b141_i) + chainMul(b253_i, b107[i * 3 + 2])) + b295[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      const b141_i = b141[i];
-      const b253_i = b253[i];
-      b296[i * 3] = ((chainMul(b226[i * 3], b141_i) + chainMul(b253_i, b107[i * 3])) + b295[i * 3]);
-      b296[i * 3 + 1] = ((chainMul(b226[i * 3 + 1], b141_i) + chainMul(b253_i, b107[i * 3 + 1])) + b295[i * 3 + 1]);
-      b296[i * 3 + 2] = ((chainMul(b226[i * 3 + 2], b141_i) + chainMul(b253_i, b107[i * 3 + 2])) + b295[i * 3 + 2]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
+    const b226_ix3 = b226[i * 3];
     const b141_i = b141[i];
     const b253_i = b253[i];
-    b296[i * 3] = ((chainMul(b226[i * 3], b141_i) + chainMul(b253_i, b107[i * 3])) + b295[i * 3]);
-    b296[i * 3 + 1] = ((chainMul(b226[i * 3 + 1], b141_i) + chainMul(b253_i, b107[i * 3 + 1])) + b295[i * 3 + 1]);
-    b296[i * 3 + 2] = ((chainMul(b226[i * 3 + 2], b141_i) + chainMul(b253_i, b107[i * 3 + 2])) + b295[i * 3 + 2]);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b110_i = b110[i];
-      b301[i * 3] = chainMul(b296[i * 3], (-(b116[i * 3] / b110_i)));
-      b301[i * 3 + 1] = chainMul(b296[i * 3 + 1], (-(b116[i * 3 + 1] / b110_i)));
-      b301[i * 3 + 2] = chainMul(b296[i * 3 + 2], (-(b116[i * 3 + 2] / b110_i)));
-      b303[i * 3] = chainMul(b226[i * 3], b107[i * 3]);
-      b303[i * 3 + 1] = chainMul(b226[i * 3 + 1], b107[i * 3 + 1]);
-      b303[i * 3 + 2] = chainMul(b226[i * 3 + 2], b107[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      const b110_i = b110[i];
-      b301[i * 3] = chainMul(b296[i * 3], (-(b116[i * 3] / b110_i)));
-      b301[i * 3 + 1] = chainMul(b296[i * 3 + 1], (-(b116[i * 3 + 1] / b110_i)));
-      b301[i * 3 + 2] = chainMul(b296[i * 3 + 2], (-(b116[i * 3 + 2] / b110_i)));
-      b303[i * 3] = chainMul(b226[i * 3], b107[i * 3]);
-      b303[i * 3 + 1] = chainMul(b226[i * 3 + 1], b107[i * 3 + 1]);
-      b303[i * 3 + 2] = chainMul(b226[i * 3 + 2], b107[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      const b110_i = b110[i];
-      b301[i * 3] = chainMul(b296[i * 3], (-(b116[i * 3] / b110_i)));
-      b301[i * 3 + 1] = chainMul(b296[i * 3 + 1], (-(b116[i * 3 + 1] / b110_i)));
-      b301[i * 3 + 2] = chainMul(b296[i * 3 + 2], (-(b116[i * 3 + 2] / b110_i)));
-      b303[i * 3] = chainMul(b226[i * 3], b107[i * 3]);
-      b303[i * 3 + 1] = chainMul(b226[i * 3 + 1], b107[i * 3 + 1]);
-      b303[i * 3 + 2] = chainMul(b226[i * 3 + 2], b107[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      const b110_i = b110[i];
-      b301[i * 3] = chainMul(b296[i * 3], (-(b116[i * 3] / b110_i)));
-      b301[i * 3 + 1] = chainMul(b296[i * 3 + 1], (-(b116[i * 3 + 1] / b110_i)));
-      b301[i * 3 + 2] = chainMul(b296[i * 3 + 2], (-(b116[i * 3 + 2] / b110_i)));
-      b303[i * 3] = chainMul(b226[i * 3], b107[i * 3]);
-      b303[i * 3 + 1] = chainMul(b226[i * 3 + 1], b107[i * 3 + 1]);
-      b303[i * 3 + 2] = chainMul(b226[i * 3 + 2], b107[i * 3 + 2]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
+    const b296_ix3 = (chainMul(b226_ix3, b141_i) + chainMul(b253_i, b107_ix3)) + b295[i * 3];
+    const b226_ix3p1 = b226[i * 3 + 1];
+    const b296_ix3p1 = (chainMul(b226_ix3p1, b141_i) + chainMul(b253_i, b107_ix3p1)) + b295[i * 3 + 1];
+    const b226_ix3p2 = b226[i * 3 + 2];
+    const b296_ix3p2 = (chainMul(b226_ix3p2, b141_i) + chainMul(b253_i, b107_ix3p2)) + b295[i * 3 + 2];
     const b110_i = b110[i];
-    b301[i * 3] = chainMul(b296[i * 3], (-(b116[i * 3] / b110_i)));
-    b301[i * 3 + 1] = chainMul(b296[i * 3 + 1], (-(b116[i * 3 + 1] / b110_i)));
-    b301[i * 3 + 2] = chainMul(b296[i * 3 + 2], (-(b116[i * 3 + 2] / b110_i)));
-    b303[i * 3] = chainMul(b226[i * 3], b107[i * 3]);
-    b303[i * 3 + 1] = chainMul(b226[i * 3 + 1], b107[i * 3 + 1]);
-    b303[i * 3 + 2] = chainMul(b226[i * 3 + 2], b107[i * 3 + 2]);
-  }
-  b304.fill(0);
-  b309.fill(0);
-  b318.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b304[i] += b303[i * 3];
-      b304[i] += b303[i * 3 + 1];
-      b304[i] += b303[i * 3 + 2];
-      b309[i] += b301[i * 3];
-      b309[i] += b301[i * 3 + 1];
-      b309[i] += b301[i * 3 + 2];
-      b313[i] = chainMul(((chainMul(b261[i], b112[i]) + chainMul((b304[i] - chainMul(b252[i], b139[i])), (-b134[i]))) + b309[i]), (0.5 / b110[i]));
-      b318[i * 3 + 2] += b284[i];
-      b318[i * 3 + 1] += b287[i];
-      b318[i * 3] += b290[i];
-    }
-    {
-      const i = i0 + 1;
-      b304[i] += b303[i * 3];
-      b304[i] += b303[i * 3 + 1];
-      b304[i] += b303[i * 3 + 2];
-      b309[i] += b301[i * 3];
-      b309[i] += b301[i * 3 + 1];
-      b309[i] += b301[i * 3 + 2];
-      b313[i] = chainMul(((chainMul(b261[i], b112[i]) + chainMul((b304[i] - chainMul(b252[i], b139[i])), (-b134[i]))) + b309[i]), (0.5 / b110[i]));
-      b318[i * 3 + 2] += b284[i];
-      b318[i * 3 + 1] += b287[i];
-      b318[i * 3] += b290[i];
-    }
-    {
-      const i = i0 + 2;
-      b304[i] += b303[i * 3];
-      b304[i] += b303[i * 3 + 1];
-      b304[i] += b303[i * 3 + 2];
-      b309[i] += b301[i * 3];
-      b309[i] += b301[i * 3 + 1];
-      b309[i] += b301[i * 3 + 2];
-      b313[i] = chainMul(((chainMul(b261[i], b112[i]) + chainMul((b304[i] - chainMul(b252[i], b139[i])), (-b134[i]))) + b309[i]), (0.5 / b110[i]));
-      b318[i * 3 + 2] += b284[i];
-      b318[i * 3 + 1] += b287[i];
-      b318[i * 3] += b290[i];
-    }
-    {
-      const i = i0 + 3;
-      b304[i] += b303[i * 3];
-      b304[i] += b303[i * 3 + 1];
-      b304[i] += b303[i * 3 + 2];
-      b309[i] += b301[i * 3];
-      b309[i] += b301[i * 3 + 1];
-      b309[i] += b301[i * 3 + 2];
-      b313[i] = chainMul(((chainMul(b261[i], b112[i]) + chainMul((b304[i] - chainMul(b252[i], b139[i])), (-b134[i]))) + b309[i]), (0.5 / b110[i]));
-      b318[i * 3 + 2] += b284[i];
-      b318[i * 3 + 1] += b287[i];
-      b318[i * 3] += b290[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b304[i] += b303[i * 3];
-    b304[i] += b303[i * 3 + 1];
-    b304[i] += b303[i * 3 + 2];
-    b309[i] += b301[i * 3];
-    b309[i] += b301[i * 3 + 1];
-    b309[i] += b301[i * 3 + 2];
-    b313[i] = chainMul(((chainMul(b261[i], b112[i]) + chainMul((b304[i] - chainMul(b252[i], b139[i])), (-b134[i]))) + b309[i]), (0.5 / b110[i]));
-    b318[i * 3 + 2] += b284[i];
-    b318[i * 3 + 1] += b287[i];
-    b318[i * 3] += b290[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b112_i = b112[i];
-      const b253_i = b253[i];
-      b319[i * 3] = ((chainMul(b226[i * 3], b112_i) + (b227[i * 3] + chainMul(b253_i, b116[i * 3]))) + b318[i * 3]);
-      b319[i * 3 + 1] = ((chainMul(b226[i * 3 + 1], b112_i) + (b227[i * 3 + 1] + chainMul(b253_i, b116[i * 3 + 1]))) + b318[i * 3 + 1]);
-      b319[i * 3 + 2] = ((chainMul(b226[i * 3 + 2], b112_i) + (b227[i * 3 + 2] + chainMul(b253_i, b116[i * 3 + 2]))) + b318[i * 3 + 2]);
-      const b110_i = b110[i];
-      const b313_i = b313[i];
-      b322[i * 3] = (chainMul(b296[i * 3], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11])));
-      b322[i * 3 + 1] = (chainMul(b296[i * 3 + 1], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11 + 1])));
-      b322[i * 3 + 2] = (chainMul(b296[i * 3 + 2], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11 + 2])));
-    }
-    {
-      const i = i0 + 1;
-      const b112_i = b112[i];
-      const b253_i = b253[i];
-      b319[i * 3] = ((chainMul(b226[i * 3], b112_i) + (b227[i * 3] + chainMul(b253_i, b116[i * 3]))) + b318[i * 3]);
-      b319[i * 3 + 1] = ((chainMul(b226[i * 3 + 1], b112_i) + (b227[i * 3 + 1] + chainMul(b253_i, b116[i * 3 + 1]))) + b318[i * 3 + 1]);
-      b319[i * 3 + 2] = ((chainMul(b226[i * 3 + 2], b112_i) + (b227[i * 3 + 2] + chainMul(b253_i, b116[i * 3 + 2]))) + b318[i * 3 + 2]);
-      const b110_i = b110[i];
-      const b313_i = b313[i];
-      b322[i * 3] = (chainMul(b296[i * 3], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11])));
-      b322[i * 3 + 1] = (chainMul(b296[i * 3 + 1], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11 + 1])));
-      b322[i * 3 + 2] = (chainMul(b296[i * 3 + 2], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11 + 2])));
-    }
-    {
-      const i = i0 + 2;
-      const b112_i = b112[i];
-      const b253_i = b253[i];
-      b319[i * 3] = ((chainMul(b226[i * 3], b112_i) + (b227[i * 3] + chainMul(b253_i, b116[i * 3]))) + b318[i * 3]);
-      b319[i * 3 + 1] = ((chainMul(b226[i * 3 + 1], b112_i) + (b227[i * 3 + 1] + chainMul(b253_i, b116[i * 3 + 1]))) + b318[i * 3 + 1]);
-      b319[i * 3 + 2] = ((chainMul(b226[i * 3 + 2], b112_i) + (b227[i * 3 + 2] + chainMul(b253_i, b116[i * 3 + 2]))) + b318[i * 3 + 2]);
-      const b110_i = b110[i];
-      const b313_i = b313[i];
-      b322[i * 3] = (chainMul(b296[i * 3], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11])));
-      b322[i * 3 + 1] = (chainMul(b296[i * 3 + 1], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11 + 1])));
-      b322[i * 3 + 2] = (chainMul(b296[i * 3 + 2], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11 + 2])));
-    }
-    {
-      const i = i0 + 3;
-      const b112_i = b112[i];
-      const b253_i = b253[i];
-      b319[i * 3] = ((chainMul(b226[i * 3], b112_i) + (b227[i * 3] + chainMul(b253_i, b116[i * 3]))) + b318[i * 3]);
-      b319[i * 3 + 1] = ((chainMul(b226[i * 3 + 1], b112_i) + (b227[i * 3 + 1] + chainMul(b253_i, b116[i * 3 + 1]))) + b318[i * 3 + 1]);
-      b319[i * 3 + 2] = ((chainMul(b226[i * 3 + 2], b112_i) + (b227[i * 3 + 2] + chainMul(b253_i, b116[i * 3 + 2]))) + b318[i * 3 + 2]);
-      const b110_i = b110[i];
-      const b313_i = b313[i];
-      b322[i * 3] = (chainMul(b296[i * 3], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11])));
-      b322[i * 3 + 1] = (chainMul(b296[i * 3 + 1], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11 + 1])));
-      b322[i * 3 + 2] = (chainMul(b296[i * 3 + 2], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11 + 2])));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
+    const b301_ix3 = chainMul(b296_ix3, (-(b116_ix3 / b110_i)));
+    const b301_ix3p1 = chainMul(b296_ix3p1, (-(b116_ix3p1 / b110_i)));
+    const b301_ix3p2 = chainMul(b296_ix3p2, (-(b116_ix3p2 / b110_i)));
+    const b303_ix3 = chainMul(b226_ix3, b107_ix3);
+    const b303_ix3p1 = chainMul(b226_ix3p1, b107_ix3p1);
+    const b303_ix3p2 = chainMul(b226_ix3p2, b107_ix3p2);
+    b304[i] += b303_ix3;
+    b304[i] += b303_ix3p1;
+    b304[i] += b303_ix3p2;
+    b309[i] += b301_ix3;
+    b309[i] += b301_ix3p1;
+    b309[i] += b301_ix3p2;
     const b112_i = b112[i];
-    const b253_i = b253[i];
-    b319[i * 3] = ((chainMul(b226[i * 3], b112_i) + (b227[i * 3] + chainMul(b253_i, b116[i * 3]))) + b318[i * 3]);
-    b319[i * 3 + 1] = ((chainMul(b226[i * 3 + 1], b112_i) + (b227[i * 3 + 1] + chainMul(b253_i, b116[i * 3 + 1]))) + b318[i * 3 + 1]);
-    b319[i * 3 + 2] = ((chainMul(b226[i * 3 + 2], b112_i) + (b227[i * 3 + 2] + chainMul(b253_i, b116[i * 3 + 2]))) + b318[i * 3 + 2]);
-    const b110_i = b110[i];
-    const b313_i = b313[i];
-    b322[i * 3] = (chainMul(b296[i * 3], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11])));
-    b322[i * 3 + 1] = (chainMul(b296[i * 3 + 1], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11 + 1])));
-    b322[i * 3 + 2] = (chainMul(b296[i * 3 + 2], (1 / b110_i)) + (2 * chainMul(b313_i, b102[i * 11 + 2])));
-  }
-  h323.fill(0);
-  b324.fill(0);
-  b328.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b319_ix3 = b319[i * 3];
-      h323[3 * a0[i * 2 + 1]] += b319_ix3;
-      const b319_ix3p1 = b319[i * 3 + 1];
-      h323[1 + 3 * a0[i * 2 + 1]] += b319_ix3p1;
-      const b319_ix3p2 = b319[i * 3 + 2];
-      h323[2 + 3 * a0[i * 2 + 1]] += b319_ix3p2;
-      b324[i * 11 + 7] += b200[i * 2];
-      b324[i * 11 + 8] += b200[i * 2 + 1];
-      b324[i * 11 + 6] += b204[i * 2];
-      b324[i * 11 + 6] += b204[i * 2 + 1];
-      b324[i * 11 + 10] += b208[i];
-      b324[i * 11 + 9] += b211[i];
-      b324[i * 11 + 2] += b247[i];
-      b324[i * 11 + 1] += b248[i];
-      b324[i * 11] += b249[i];
-      b324[i * 11 + 3] -= b319_ix3;
-      b324[i * 11 + 4] -= b319_ix3p1;
-      b324[i * 11 + 5] -= b319_ix3p2;
-      b324[i * 11] += b322[i * 3];
-      b324[i * 11 + 1] += b322[i * 3 + 1];
-      b324[i * 11 + 2] += b322[i * 3 + 2];
-      b328[i] += b201[i * 2];
-      b328[i] += b201[i * 2 + 1];
-      h329[i] = (b328[i] - (2 * (a4[i] * (2 * b189[i]))));
-    }
-    {
-      const i = i0 + 1;
-      const b319_ix3 = b319[i * 3];
-      h323[3 * a0[i * 2 + 1]] += b319_ix3;
-      const b319_ix3p1 = b319[i * 3 + 1];
-      h323[1 + 3 * a0[i * 2 + 1]] += b319_ix3p1;
-      const b319_ix3p2 = b319[i * 3 + 2];
-      h323[2 + 3 * a0[i * 2 + 1]] += b319_ix3p2;
-      b324[i * 11 + 7] += b200[i * 2];
-      b324[i * 11 + 8] += b200[i * 2 + 1];
-      b324[i * 11 + 6] += b204[i * 2];
-      b324[i * 11 + 6] += b204[i * 2 + 1];
-      b324[i * 11 + 10] += b208[i];
-      b324[i * 11 + 9] += b211[i];
-      b324[i * 11 + 2] += b247[i];
-      b324[i * 11 + 1] += b248[i];
-      b324[i * 11] += b249[i];
-      b324[i * 11 + 3] -= b319_ix3;
-      b324[i * 11 + 4] -= b319_ix3p1;
-      b324[i * 11 + 5] -= b319_ix3p2;
-      b324[i * 11] += b322[i * 3];
-      b324[i * 11 + 1] += b322[i * 3 + 1];
-      b324[i * 11 + 2] += b322[i * 3 + 2];
-      b328[i] += b201[i * 2];
-      b328[i] += b201[i * 2 + 1];
-      h329[i] = (b328[i] - (2 * (a4[i] * (2 * b189[i]))));
-    }
-    {
-      const i = i0 + 2;
-      const b319_ix3 = b319[i * 3];
-      h323[3 * a0[i * 2 + 1]] += b319_ix3;
-      const b319_ix3p1 = b319[i * 3 + 1];
-      h323[1 + 3 * a0[i * 2 + 1]] += b319_ix3p1;
-      const b319_ix3p2 = b319[i * 3 + 2];
-      h323[2 + 3 * a0[i * 2 + 1]] += b319_ix3p2;
-      b324[i * 11 + 7] += b200[i * 2];
-      b324[i * 11 + 8] += b200[i * 2 + 1];
-      b324[i * 11 + 6] += b204[i * 2];
-      b324[i * 11 + 6] += b204[i * 2 + 1];
-      b324[i * 11 + 10] += b208[i];
-      b324[i * 11 + 9] += b211[i];
-      b324[i * 11 + 2] += b247[i];
-      b324[i * 11 + 1] += b248[i];
-      b324[i * 11] += b249[i];
-      b324[i * 11 + 3] -= b319_ix3;
-      b324[i * 11 + 4] -= b319_ix3p1;
-      b324[i * 11 + 5] -= b319_ix3p2;
-      b324[i * 11] += b322[i * 3];
-      b324[i * 11 + 1] += b322[i * 3 + 1];
-      b324[i * 11 + 2] += b322[i * 3 + 2];
-      b328[i] += b201[i * 2];
-      b328[i] += b201[i * 2 + 1];
-      h329[i] = (b328[i] - (2 * (a4[i] * (2 * b189[i]))));
-    }
-    {
-      const i = i0 + 3;
-      const b319_ix3 = b319[i * 3];
-      h323[3 * a0[i * 2 + 1]] += b319_ix3;
-      const b319_ix3p1 = b319[i * 3 + 1];
-      h323[1 + 3 * a0[i * 2 + 1]] += b319_ix3p1;
-      const b319_ix3p2 = b319[i * 3 + 2];
-      h323[2 + 3 * a0[i * 2 + 1]] += b319_ix3p2;
-      b324[i * 11 + 7] += b200[i * 2];
-      b324[i * 11 + 8] += b200[i * 2 + 1];
-      b324[i * 11 + 6] += b204[i * 2];
-      b324[i * 11 + 6] += b204[i * 2 + 1];
-      b324[i * 11 + 10] += b208[i];
-      b324[i * 11 + 9] += b211[i];
-      b324[i * 11 + 2] += b247[i];
-      b324[i * 11 + 1] += b248[i];
-      b324[i * 11] += b249[i];
-      b324[i * 11 + 3] -= b319_ix3;
-      b324[i * 11 + 4] -= b319_ix3p1;
-      b324[i * 11 + 5] -= b319_ix3p2;
-      b324[i * 11] += b322[i * 3];
-      b324[i * 11 + 1] += b322[i * 3 + 1];
-      b324[i * 11 + 2] += b322[i * 3 + 2];
-      b328[i] += b201[i * 2];
-      b328[i] += b201[i * 2 + 1];
-      h329[i] = (b328[i] - (2 * (a4[i] * (2 * b189[i]))));
-    }
-  }
-}
-
-function backwardPart4(a0, a4, grad) {
-  const b189 = buf189;
-  const b200 = buf200;
-  const b201 = buf201;
-  const b204 = buf204;
-  const b208 = buf208;
-  const b211 = buf211;
-  const b247 = buf247;
-  const b248 = buf248;
-  const b249 = buf249;
-  const b319 = buf319;
-  const b322 = buf322;
-  const h323 = grad["pts"];
-  const b324 = buf324;
-  const h325 = grad["cams"];
-  const b328 = buf328;
-  const h329 = grad["w"];
-  for (let i = 31840; i < 31843; i++) {
-    const b319_ix3 = b319[i * 3];
+    const b313_i = chainMul(((chainMul(b261[i], b112_i) + chainMul((b304[i] - chainMul(b252[i], b139[i])), (-b134[i]))) + b309[i]), (0.5 / b110_i));
+    b318[i * 3 + 2] += b284_i;
+    b318[i * 3 + 1] += b287_i;
+    b318[i * 3] += b290_i;
+    const b319_ix3 = (chainMul(b226_ix3, b112_i) + (b227[i * 3] + chainMul(b253_i, b116_ix3))) + b318[i * 3];
+    const b319_ix3p1 = (chainMul(b226_ix3p1, b112_i) + (b227[i * 3 + 1] + chainMul(b253_i, b116_ix3p1))) + b318[i * 3 + 1];
+    const b319_ix3p2 = (chainMul(b226_ix3p2, b112_i) + (b227[i * 3 + 2] + chainMul(b253_i, b116_ix3p2))) + b318[i * 3 + 2];
+    const b322_ix3 = chainMul(b296_ix3, (1 / b110_i)) + (2 * chainMul(b313_i, b102_ix11));
+    const b322_ix3p1 = chainMul(b296_ix3p1, (1 / b110_i)) + (2 * chainMul(b313_i, b102_ix11p1));
+    const b322_ix3p2 = chainMul(b296_ix3p2, (1 / b110_i)) + (2 * chainMul(b313_i, b102_ix11p2));
     h323[3 * a0[i * 2 + 1]] += b319_ix3;
-    const b319_ix3p1 = b319[i * 3 + 1];
     h323[1 + 3 * a0[i * 2 + 1]] += b319_ix3p1;
-    const b319_ix3p2 = b319[i * 3 + 2];
     h323[2 + 3 * a0[i * 2 + 1]] += b319_ix3p2;
     b324[i * 11 + 7] += b200[i * 2];
     b324[i * 11 + 8] += b200[i * 2 + 1];
@@ -2145,9 +1305,9 @@ function backwardPart4(a0, a4, grad) {
     b324[i * 11 + 3] -= b319_ix3;
     b324[i * 11 + 4] -= b319_ix3p1;
     b324[i * 11 + 5] -= b319_ix3p2;
-    b324[i * 11] += b322[i * 3];
-    b324[i * 11 + 1] += b322[i * 3 + 1];
-    b324[i * 11 + 2] += b322[i * 3 + 2];
+    b324[i * 11] += b322_ix3;
+    b324[i * 11 + 1] += b322_ix3p1;
+    b324[i * 11 + 2] += b322_ix3p2;
     b328[i] += b201[i * 2];
     b328[i] += b201[i * 2 + 1];
     h329[i] = (b328[i] - (2 * (a4[i] * (2 * b189[i]))));
@@ -2177,783 +1337,9 @@ function backwardPart4(a0, a4, grad) {
       h325[j + 11 * r1] += b324[i * 11 + j];
     }
   }
-}
-
-/** Makes the holders that forwardInto and backwardInto fill (ba.expr) */
-export function createOutputs() {
-  return { "err": NaN };
-}
-
-/** Makes gradient holders for backwardInto (ba.expr) */
-export function createGrad() {
-  const buffer = new Float64Array(55710);
-  return { "cams": buffer.subarray(0, 539), "pts": buffer.subarray(539, 23867), "w": buffer.subarray(23867, 55710) };
-}
-
-function checkArgs(args) {
-  if (args === null || typeof args !== "object") checkArgsObject(args);
-  const given = args;
-  const v0 = given["obs"];
-  if (!(v0 instanceof Float64Array ? v0.length === 63686 : allNumbers(v0, 63686))) checkTensor(v0, "obs", 63686);
-  const v1 = given["feat"];
-  if (!(v1 instanceof Float64Array ? v1.length === 63686 : allNumbers(v1, 63686))) checkTensor(v1, "feat", 63686);
-  const v2 = given["cams"];
-  if (!(v2 instanceof Float64Array ? v2.length === 539 : allNumbers(v2, 539))) checkTensor(v2, "cams", 539);
-  const v3 = given["pts"];
-  if (!(v3 instanceof Float64Array ? v3.length === 23328 : allNumbers(v3, 23328))) checkTensor(v3, "pts", 23328);
-  const v4 = given["w"];
-  if (!(v4 instanceof Float64Array ? v4.length === 31843 : allNumbers(v4, 31843))) checkTensor(v4, "w", 31843);
-}
-
-function checkGrad(holder) {
-  if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["cams"];
-  if (!(h0 instanceof Float64Array && h0.length === 539)) checkHolder(holder, "grad", "cams", 539);
-  const h1 = given["pts"];
-  if (!(h1 instanceof Float64Array && h1.length === 23328)) checkHolder(holder, "grad", "pts", 23328);
-  const h2 = given["w"];
-  if (!(h2 instanceof Float64Array && h2.length === 31843)) checkHolder(holder, "grad", "w", 31843);
-}
-
-function checkOutputs(holder) {
-  if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
-}
-
-/** Forward pass into preallocated outputs; allocates nothing (ba.expr) */
-export function forwardInto(args, outputs) {
-  checkArgs(args);
-  checkOutputs(outputs);
-  const a0 = args["obs"];
-  const a1 = args["feat"];
-  const a2 = args["cams"];
-  const a3 = args["pts"];
-  const a4 = args["w"];
-  const b102 = buf102;
-  const b107 = buf107;
-  const b110 = buf110;
-  const b111 = buf111;
-  const b112 = buf112;
-  const b116 = buf116;
-  const b128 = buf128;
-  const b131 = buf131;
-  const b132 = buf132;
-  const b134 = buf134;
-  const b141 = buf141;
-  const b153 = buf153;
-  const b156 = buf156;
-  const b157 = buf157;
-  const b161 = buf161;
-  const b165 = buf165;
-  const b184 = buf184;
-  let t187 = 0;
-  let t191 = 0;
-  // ba.expr:29
-  for (let i = 0; i < 31843; i++) {
-    const r0 = a0[i * 2];
-    for (let j0 = 0; j0 < 8; j0 += 4) {
-      {
-        const j = j0;
-        b102[i * 11 + j] = a2[j + 11 * r0];
-      }
-      {
-        const j = j0 + 1;
-        b102[i * 11 + j] = a2[j + 11 * r0];
-      }
-      {
-        const j = j0 + 2;
-        b102[i * 11 + j] = a2[j + 11 * r0];
-      }
-      {
-        const j = j0 + 3;
-        b102[i * 11 + j] = a2[j + 11 * r0];
-      }
-    }
-    for (let j = 8; j < 11; j++) {
-      b102[i * 11 + j] = a2[j + 11 * r0];
-    }
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
-      let t109r0 = 0;
-      const b102_ix11 = b102[i * 11];
-      t109r0 += (b102_ix11 * b102_ix11);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      t109r0 += (b102_ix11p1 * b102_ix11p1);
-      const b102_ix11p2 = b102[i * 11 + 2];
-      t109r0 += (b102_ix11p2 * b102_ix11p2);
-      const b109_i = t109r0;
-      const b110_i = Math.sqrt(b109_i);
-      b110[i] = b110_i;
-      b111[i] = (b110_i > 1e-15 ? 1 : 0);
-      b112[i] = Math.cos(b110_i);
-      b116[i * 3] = (b102_ix11 / b110_i);
-      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-    }
-    {
-      const i = i0 + 1;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
-      let t109r0 = 0;
-      const b102_ix11 = b102[i * 11];
-      t109r0 += (b102_ix11 * b102_ix11);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      t109r0 += (b102_ix11p1 * b102_ix11p1);
-      const b102_ix11p2 = b102[i * 11 + 2];
-      t109r0 += (b102_ix11p2 * b102_ix11p2);
-      const b109_i = t109r0;
-      const b110_i = Math.sqrt(b109_i);
-      b110[i] = b110_i;
-      b111[i] = (b110_i > 1e-15 ? 1 : 0);
-      b112[i] = Math.cos(b110_i);
-      b116[i * 3] = (b102_ix11 / b110_i);
-      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-    }
-    {
-      const i = i0 + 2;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
-      let t109r0 = 0;
-      const b102_ix11 = b102[i * 11];
-      t109r0 += (b102_ix11 * b102_ix11);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      t109r0 += (b102_ix11p1 * b102_ix11p1);
-      const b102_ix11p2 = b102[i * 11 + 2];
-      t109r0 += (b102_ix11p2 * b102_ix11p2);
-      const b109_i = t109r0;
-      const b110_i = Math.sqrt(b109_i);
-      b110[i] = b110_i;
-      b111[i] = (b110_i > 1e-15 ? 1 : 0);
-      b112[i] = Math.cos(b110_i);
-      b116[i * 3] = (b102_ix11 / b110_i);
-      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-    }
-    {
-      const i = i0 + 3;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
-      let t109r0 = 0;
-      const b102_ix11 = b102[i * 11];
-      t109r0 += (b102_ix11 * b102_ix11);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      t109r0 += (b102_ix11p1 * b102_ix11p1);
-      const b102_ix11p2 = b102[i * 11 + 2];
-      t109r0 += (b102_ix11p2 * b102_ix11p2);
-      const b109_i = t109r0;
-      const b110_i = Math.sqrt(b109_i);
-      b110[i] = b110_i;
-      b111[i] = (b110_i > 1e-15 ? 1 : 0);
-      b112[i] = Math.cos(b110_i);
-      b116[i * 3] = (b102_ix11 / b110_i);
-      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const a0_ix2p1 = a0[i * 2 + 1];
-    b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-    b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-    b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
-    let t109r0 = 0;
-    const b102_ix11 = b102[i * 11];
-    t109r0 += (b102_ix11 * b102_ix11);
-    const b102_ix11p1 = b102[i * 11 + 1];
-    t109r0 += (b102_ix11p1 * b102_ix11p1);
-    const b102_ix11p2 = b102[i * 11 + 2];
-    t109r0 += (b102_ix11p2 * b102_ix11p2);
-    const b109_i = t109r0;
-    const b110_i = Math.sqrt(b109_i);
-    b110[i] = b110_i;
-    b111[i] = (b110_i > 1e-15 ? 1 : 0);
-    b112[i] = Math.cos(b110_i);
-    b116[i * 3] = (b102_ix11 / b110_i);
-    b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-    b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b116_ix3p1 = b116[i * 3 + 1];
-      const b107_ix3p2 = b107[i * 3 + 2];
-      const b116_ix3p2 = b116[i * 3 + 2];
-      const b107_ix3p1 = b107[i * 3 + 1];
-      const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
-      const b107_ix3 = b107[i * 3];
-      const b116_ix3 = b116[i * 3];
-      b128[i] = ((b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2));
-      b131[i] = ((b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3));
-      b132[i] = b125_i;
-    }
-    {
-      const i = i0 + 1;
-      const b116_ix3p1 = b116[i * 3 + 1];
-      const b107_ix3p2 = b107[i * 3 + 2];
-      const b116_ix3p2 = b116[i * 3 + 2];
-      const b107_ix3p1 = b107[i * 3 + 1];
-      const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
-      const b107_ix3 = b107[i * 3];
-      const b116_ix3 = b116[i * 3];
-      b128[i] = ((b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2));
-      b131[i] = ((b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3));
-      b132[i] = b125_i;
-    }
-    {
-      const i = i0 + 2;
-      const b116_ix3p1 = b116[i * 3 + 1];
-      const b107_ix3p2 = b107[i * 3 + 2];
-      const b116_ix3p2 = b116[i * 3 + 2];
-      const b107_ix3p1 = b107[i * 3 + 1];
-      const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
-      const b107_ix3 = b107[i * 3];
-      const b116_ix3 = b116[i * 3];
-      b128[i] = ((b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2));
-      b131[i] = ((b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3));
-      b132[i] = b125_i;
-    }
-    {
-      const i = i0 + 3;
-      const b116_ix3p1 = b116[i * 3 + 1];
-      const b107_ix3p2 = b107[i * 3 + 2];
-      const b116_ix3p2 = b116[i * 3 + 2];
-      const b107_ix3p1 = b107[i * 3 + 1];
-      const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
-      const b107_ix3 = b107[i * 3];
-      const b116_ix3 = b116[i * 3];
-      b128[i] = ((b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2));
-      b131[i] = ((b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3));
-      b132[i] = b125_i;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b116_ix3p1 = b116[i * 3 + 1];
-    const b107_ix3p2 = b107[i * 3 + 2];
-    const b116_ix3p2 = b116[i * 3 + 2];
-    const b107_ix3p1 = b107[i * 3 + 1];
-    const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
-    const b107_ix3 = b107[i * 3];
-    const b116_ix3 = b116[i * 3];
-    b128[i] = ((b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2));
-    b131[i] = ((b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3));
-    b132[i] = b125_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b132[i + 31843] = b128[i];
-    }
-    {
-      const i = i0 + 1;
-      b132[i + 31843] = b128[i];
-    }
-    {
-      const i = i0 + 2;
-      b132[i + 31843] = b128[i];
-    }
-    {
-      const i = i0 + 3;
-      b132[i + 31843] = b128[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b132[i + 31843] = b128[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b132[i + 63686] = b131[i];
-      b134[i] = Math.sin(b110[i]);
-      let t139r0 = 0;
-      const b107_ix3 = b107[i * 3];
-      t139r0 += (b107_ix3 * b116[i * 3]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
-      const b139_i = t139r0;
-      b141[i] = (b139_i * (1 - b112[i]));
-      const b102_ix11p1 = b102[i * 11 + 1];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-      const b102_ix11 = b102[i * 11];
-      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-      b157[i] = b150_i;
-    }
-    {
-      const i = i0 + 1;
-      b132[i + 63686] = b131[i];
-      b134[i] = Math.sin(b110[i]);
-      let t139r0 = 0;
-      const b107_ix3 = b107[i * 3];
-      t139r0 += (b107_ix3 * b116[i * 3]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
-      const b139_i = t139r0;
-      b141[i] = (b139_i * (1 - b112[i]));
-      const b102_ix11p1 = b102[i * 11 + 1];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-      const b102_ix11 = b102[i * 11];
-      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-      b157[i] = b150_i;
-    }
-    {
-      const i = i0 + 2;
-      b132[i + 63686] = b131[i];
-      b134[i] = Math.sin(b110[i]);
-      let t139r0 = 0;
-      const b107_ix3 = b107[i * 3];
-      t139r0 += (b107_ix3 * b116[i * 3]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
-      const b139_i = t139r0;
-      b141[i] = (b139_i * (1 - b112[i]));
-      const b102_ix11p1 = b102[i * 11 + 1];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-      const b102_ix11 = b102[i * 11];
-      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-      b157[i] = b150_i;
-    }
-    {
-      const i = i0 + 3;
-      b132[i + 63686] = b131[i];
-      b134[i] = Math.sin(b110[i]);
-      let t139r0 = 0;
-      const b107_ix3 = b107[i * 3];
-      t139r0 += (b107_ix3 * b116[i * 3]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
-      const b139_i = t139r0;
-      b141[i] = (b139_i * (1 - b112[i]));
-      const b102_ix11p1 = b102[i * 11 + 1];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-      const b102_ix11 = b102[i * 11];
-      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-      b157[i] = b150_i;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b132[i + 63686] = b131[i];
-    b134[i] = Math.sin(b110[i]);
-    let t139r0 = 0;
-    const b107_ix3 = b107[i * 3];
-    t139r0 += (b107_ix3 * b116[i * 3]);
-    const b107_ix3p1 = b107[i * 3 + 1];
-    t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-    const b107_ix3p2 = b107[i * 3 + 2];
-    t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
-    const b139_i = t139r0;
-    b141[i] = (b139_i * (1 - b112[i]));
-    const b102_ix11p1 = b102[i * 11 + 1];
-    const b102_ix11p2 = b102[i * 11 + 2];
-    const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-    const b102_ix11 = b102[i * 11];
-    b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-    b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-    b157[i] = b150_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b157[i + 31843] = b153[i];
-    }
-    {
-      const i = i0 + 1;
-      b157[i + 31843] = b153[i];
-    }
-    {
-      const i = i0 + 2;
-      b157[i + 31843] = b153[i];
-    }
-    {
-      const i = i0 + 3;
-      b157[i + 31843] = b153[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b157[i + 31843] = b153[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b157[i + 63686] = b156[i];
-    }
-    {
-      const i = i0 + 1;
-      b157[i + 63686] = b156[i];
-    }
-    {
-      const i = i0 + 2;
-      b157[i + 63686] = b156[i];
-    }
-    {
-      const i = i0 + 3;
-      b157[i + 63686] = b156[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b157[i + 63686] = b156[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b111_i = b111[i];
-      const b107_ix3 = b107[i * 3];
-      const b112_i = b112[i];
-      const b134_i = b134[i];
-      const b141_i = b141[i];
-      b161[i * 3] = (b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]));
-      const b107_ix3p1 = b107[i * 3 + 1];
-      b161[i * 3 + 1] = (b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]));
-      const b107_ix3p2 = b107[i * 3 + 2];
-      b161[i * 3 + 2] = (b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]));
-    }
-    {
-      const i = i0 + 1;
-      const b111_i = b111[i];
-      const b107_ix3 = b107[i * 3];
-      const b112_i = b112[i];
-      const b134_i = b134[i];
-      const b141_i = b141[i];
-      b161[i * 3] = (b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]));
-      const b107_ix3p1 = b107[i * 3 + 1];
-      b161[i * 3 + 1] = (b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]));
-      const b107_ix3p2 = b107[i * 3 + 2];
-      b161[i * 3 + 2] = (b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]));
-    }
-    {
-      const i = i0 + 2;
-      const b111_i = b111[i];
-      const b107_ix3 = b107[i * 3];
-      const b112_i = b112[i];
-      const b134_i = b134[i];
-      const b141_i = b141[i];
-      b161[i * 3] = (b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]));
-      const b107_ix3p1 = b107[i * 3 + 1];
-      b161[i * 3 + 1] = (b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]));
-      const b107_ix3p2 = b107[i * 3 + 2];
-      b161[i * 3 + 2] = (b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]));
-    }
-    {
-      const i = i0 + 3;
-      const b111_i = b111[i];
-      const b107_ix3 = b107[i * 3];
-      const b112_i = b112[i];
-      const b134_i = b134[i];
-      const b141_i = b141[i];
-      b161[i * 3] = (b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]));
-      const b107_ix3p1 = b107[i * 3 + 1];
-      b161[i * 3 + 1] = (b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]));
-      const b107_ix3p2 = b107[i * 3 + 2];
-      b161[i * 3 + 2] = (b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b111_i = b111[i];
-    const b107_ix3 = b107[i * 3];
-    const b112_i = b112[i];
-    const b134_i = b134[i];
-    const b141_i = b141[i];
-    b161[i * 3] = (b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]));
-    const b107_ix3p1 = b107[i * 3 + 1];
-    b161[i * 3 + 1] = (b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]));
-    const b107_ix3p2 = b107[i * 3 + 2];
-    b161[i * 3 + 2] = (b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b161_ix3p2 = b161[i * 3 + 2];
-      b165[i * 2] = (b161[i * 3] / b161_ix3p2);
-      b165[i * 2 + 1] = (b161[i * 3 + 1] / b161_ix3p2);
-    }
-    {
-      const i = i0 + 1;
-      const b161_ix3p2 = b161[i * 3 + 2];
-      b165[i * 2] = (b161[i * 3] / b161_ix3p2);
-      b165[i * 2 + 1] = (b161[i * 3 + 1] / b161_ix3p2);
-    }
-    {
-      const i = i0 + 2;
-      const b161_ix3p2 = b161[i * 3 + 2];
-      b165[i * 2] = (b161[i * 3] / b161_ix3p2);
-      b165[i * 2 + 1] = (b161[i * 3 + 1] / b161_ix3p2);
-    }
-    {
-      const i = i0 + 3;
-      const b161_ix3p2 = b161[i * 3 + 2];
-      b165[i * 2] = (b161[i * 3] / b161_ix3p2);
-      b165[i * 2 + 1] = (b161[i * 3 + 1] / b161_ix3p2);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b161_ix3p2 = b161[i * 3 + 2];
-    b165[i * 2] = (b161[i * 3] / b161_ix3p2);
-    b165[i * 2 + 1] = (b161[i * 3 + 1] / b161_ix3p2);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      let t168r0 = 0;
-      const b165_ix2 = b165[i * 2];
-      t168r0 += (b165_ix2 * b165_ix2);
-      const b165_ix2p1 = b165[i * 2 + 1];
-      t168r0 += (b165_ix2p1 * b165_ix2p1);
-      const b168_i = t168r0;
-      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
-      const b102_ix11p6 = b102[i * 11 + 6];
-      const a4_i = a4[i];
-      b184[i * 2] = (((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i);
-      b184[i * 2 + 1] = (((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i);
-    }
-    {
-      const i = i0 + 1;
-      let t168r0 = 0;
-      const b165_ix2 = b165[i * 2];
-      t168r0 += (b165_ix2 * b165_ix2);
-      const b165_ix2p1 = b165[i * 2 + 1];
-      t168r0 += (b165_ix2p1 * b165_ix2p1);
-      const b168_i = t168r0;
-      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
-      const b102_ix11p6 = b102[i * 11 + 6];
-      const a4_i = a4[i];
-      b184[i * 2] = (((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i);
-      b184[i * 2 + 1] = (((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i);
-    }
-    {
-      const i = i0 + 2;
-      let t168r0 = 0;
-      const b165_ix2 = b165[i * 2];
-      t168r0 += (b165_ix2 * b165_ix2);
-      const b165_ix2p1 = b165[i * 2 + 1];
-      t168r0 += (b165_ix2p1 * b165_ix2p1);
-      const b168_i = t168r0;
-      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
-      const b102_ix11p6 = b102[i * 11 + 6];
-      const a4_i = a4[i];
-      b184[i * 2] = (((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i);
-      b184[i * 2 + 1] = (((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i);
-    }
-    {
-      const i = i0 + 3;
-      let t168r0 = 0;
-      const b165_ix2 = b165[i * 2];
-      t168r0 += (b165_ix2 * b165_ix2);
-      const b165_ix2p1 = b165[i * 2 + 1];
-      t168r0 += (b165_ix2p1 * b165_ix2p1);
-      const b168_i = t168r0;
-      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
-      const b102_ix11p6 = b102[i * 11 + 6];
-      const a4_i = a4[i];
-      b184[i * 2] = (((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i);
-      b184[i * 2 + 1] = (((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    let t168r0 = 0;
-    const b165_ix2 = b165[i * 2];
-    t168r0 += (b165_ix2 * b165_ix2);
-    const b165_ix2p1 = b165[i * 2 + 1];
-    t168r0 += (b165_ix2p1 * b165_ix2p1);
-    const b168_i = t168r0;
-    const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
-    const b102_ix11p6 = b102[i * 11 + 6];
-    const a4_i = a4[i];
-    b184[i * 2] = (((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i);
-    b184[i * 2 + 1] = (((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      let t186r0 = 0;
-      const b184_ix2 = b184[i * 2];
-      t186r0 += (b184_ix2 * b184_ix2);
-      const b184_ix2p1 = b184[i * 2 + 1];
-      t186r0 += (b184_ix2p1 * b184_ix2p1);
-      const b186_i = t186r0;
-      t187 += b186_i;
-      const a4_i = a4[i];
-      const b189_i = 1 - (a4_i * a4_i);
-      t191 += (b189_i * b189_i);
-    }
-    {
-      const i = i0 + 1;
-      let t186r0 = 0;
-      const b184_ix2 = b184[i * 2];
-      t186r0 += (b184_ix2 * b184_ix2);
-      const b184_ix2p1 = b184[i * 2 + 1];
-      t186r0 += (b184_ix2p1 * b184_ix2p1);
-      const b186_i = t186r0;
-      t187 += b186_i;
-      const a4_i = a4[i];
-      const b189_i = 1 - (a4_i * a4_i);
-      t191 += (b189_i * b189_i);
-    }
-    {
-      const i = i0 + 2;
-      let t186r0 = 0;
-      const b184_ix2 = b184[i * 2];
-      t186r0 += (b184_ix2 * b184_ix2);
-      const b184_ix2p1 = b184[i * 2 + 1];
-      t186r0 += (b184_ix2p1 * b184_ix2p1);
-      const b186_i = t186r0;
-      t187 += b186_i;
-      const a4_i = a4[i];
-      const b189_i = 1 - (a4_i * a4_i);
-      t191 += (b189_i * b189_i);
-    }
-    {
-      const i = i0 + 3;
-      let t186r0 = 0;
-      const b184_ix2 = b184[i * 2];
-      t186r0 += (b184_ix2 * b184_ix2);
-      const b184_ix2p1 = b184[i * 2 + 1];
-      t186r0 += (b184_ix2p1 * b184_ix2p1);
-      const b186_i = t186r0;
-      t187 += b186_i;
-      const a4_i = a4[i];
-      const b189_i = 1 - (a4_i * a4_i);
-      t191 += (b189_i * b189_i);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    let t186r0 = 0;
-    const b184_ix2 = b184[i * 2];
-    t186r0 += (b184_ix2 * b184_ix2);
-    const b184_ix2p1 = b184[i * 2 + 1];
-    t186r0 += (b184_ix2p1 * b184_ix2p1);
-    const b186_i = t186r0;
-    t187 += b186_i;
-    const a4_i = a4[i];
-    const b189_i = 1 - (a4_i * a4_i);
-    t191 += (b189_i * b189_i);
-  }
-  const t192 = t187 + t191;
-  // output err (ba.expr:29)
-  outputs["err"] = t192;
-  return outputs;
-}
-
-/** Forward pass: computes the outputs (ba.expr) */
-export function forward(args) {
-  return forwardInto(args, createOutputs());
-}
-
-/** Backward pass into preallocated gradients (and outputs, when given); allocates nothing (ba.expr) */
-export function backwardInto(args, seed, grad, outputs) {
-  checkArgs(args);
-  checkGrad(grad);
-  if (outputs !== undefined) checkOutputs(outputs);
-  const a0 = args["obs"];
-  const a1 = args["feat"];
-  const a2 = args["cams"];
-  const a3 = args["pts"];
-  const a4 = args["w"];
-  const s0 = seed === undefined ? 1 : lossSeed(seed);
-  const b102 = buf102;
-  const b107 = buf107;
-  const b110 = buf110;
-  const b111 = buf111;
-  const b112 = buf112;
-  const b116 = buf116;
-  const b128 = buf128;
-  const b131 = buf131;
-  const b132 = buf132;
-  const b134 = buf134;
-  const b139 = buf139;
-  const b140 = buf140;
-  const b141 = buf141;
-  const b153 = buf153;
-  const b156 = buf156;
-  const b157 = buf157;
-  const b161 = buf161;
-  const b165 = buf165;
-  const b168 = buf168;
-  const b172 = buf172;
-  const b174 = buf174;
-  const b176 = buf176;
-  const b182 = buf182;
-  const b184 = buf184;
-  const b189 = buf189;
-  const b199 = buf199;
-  const b200 = buf200;
-  const b201 = buf201;
-  const b203 = buf203;
-  const b204 = buf204;
-  const b206 = buf206;
-  const b207 = buf207;
-  const b208 = buf208;
-  const b211 = buf211;
-  const b218 = buf218;
-  const b220 = buf220;
-  const b225 = buf225;
-  const b226 = buf226;
-  const b227 = buf227;
-  const b228 = buf228;
-  const b232 = buf232;
-  const b237 = buf237;
-  const b242 = buf242;
-  const b247 = buf247;
-  const b248 = buf248;
-  const b249 = buf249;
-  const b251 = buf251;
-  const b252 = buf252;
-  const b253 = buf253;
-  const b259 = buf259;
-  const b260 = buf260;
-  const b261 = buf261;
-  const b263 = buf263;
-  const b284 = buf284;
-  const b287 = buf287;
-  const b290 = buf290;
-  const b295 = buf295;
-  const b296 = buf296;
-  const b301 = buf301;
-  const b303 = buf303;
-  const b304 = buf304;
-  const b309 = buf309;
-  const b313 = buf313;
-  const b318 = buf318;
-  const b319 = buf319;
-  const b322 = buf322;
-  const h323 = grad["pts"];
-  const b324 = buf324;
-  const h325 = grad["cams"];
-  const b328 = buf328;
-  const h329 = grad["w"];
-  backwardPart0(a0, a2, a3);
-  backwardPart1(a1, a4);
-  backwardPart2();
-  backwardPart3(a0, a4, grad);
-  backwardPart4(a0, a4, grad);
   if (outputs !== undefined) {
     // output err (ba.expr:29)
-    outputs["err"] = backwardRegisters[2];
+    outputs["err"] = t192;
   }
   if (s0 !== 1) scaleGradients(grad, s0);
   return grad;

@@ -147,19 +147,15 @@ const buf1728 = new Float64Array(31843);
 const buf1733 = new Float64Array(63686);
 const buf1734 = new Float64Array(63686);
 const buf1736 = new Float64Array(63686);
-const buf1739 = new Float64Array(31843);
 const buf1740 = new Float64Array(63686);
 const buf1745 = new Float64Array(31843);
 const buf1746 = new Float64Array(31843);
-const buf1748 = new Float64Array(31843);
 const buf1750 = new Float64Array(31843);
 const buf1751 = new Float64Array(31843);
-const buf1755 = new Float64Array(31843);
 const buf1759 = new Float64Array(31843);
 const buf1760 = new Float64Array(31843);
 const buf1766 = new Float64Array(63686);
 const buf1767 = new Float64Array(63686);
-const buf1770 = new Float64Array(63686);
 const buf1775 = new Float64Array(95529);
 const buf1776 = new Float64Array(95529);
 const buf1777 = new Float64Array(95529);
@@ -169,9 +165,6 @@ const buf1795 = new Float64Array(31843);
 const buf1802 = new Float64Array(31843);
 const buf1808 = new Float64Array(31843);
 const buf1815 = new Float64Array(31843);
-const buf1820 = new Float64Array(31843);
-const buf1821 = new Float64Array(31843);
-const buf1822 = new Float64Array(31843);
 const buf1823 = new Float64Array(95529);
 const buf1828 = new Float64Array(31843);
 const buf1829 = new Float64Array(31843);
@@ -186,9 +179,6 @@ const buf1866 = new Float64Array(31843);
 const buf1873 = new Float64Array(31843);
 const buf1879 = new Float64Array(31843);
 const buf1886 = new Float64Array(31843);
-const buf1893 = new Float64Array(31843);
-const buf1896 = new Float64Array(31843);
-const buf1899 = new Float64Array(31843);
 const buf1904 = new Float64Array(95529);
 const buf1905 = new Float64Array(95529);
 const buf1906 = new Float64Array(95529);
@@ -199,24 +189,18 @@ const buf1926 = new Float64Array(31843);
 const buf1928 = new Float64Array(31843);
 const buf1929 = new Float64Array(31843);
 const buf1936 = new Float64Array(95529);
-const buf1937 = new Float64Array(95529);
-const buf1940 = new Float64Array(95529);
 const buf1944 = new Float64Array(63686);
 const buf1945 = new Float64Array(63686);
 const buf1947 = new Float64Array(63686);
-const buf1950 = new Float64Array(31843);
 const buf1951 = new Float64Array(63686);
 const buf1956 = new Float64Array(31843);
 const buf1957 = new Float64Array(31843);
-const buf1959 = new Float64Array(31843);
 const buf1961 = new Float64Array(31843);
 const buf1962 = new Float64Array(31843);
-const buf1966 = new Float64Array(31843);
 const buf1970 = new Float64Array(31843);
 const buf1971 = new Float64Array(31843);
 const buf1977 = new Float64Array(63686);
 const buf1978 = new Float64Array(63686);
-const buf1980 = new Float64Array(63686);
 const buf1985 = new Float64Array(95529);
 const buf1986 = new Float64Array(95529);
 const buf1987 = new Float64Array(95529);
@@ -226,9 +210,6 @@ const buf2005 = new Float64Array(31843);
 const buf2012 = new Float64Array(31843);
 const buf2018 = new Float64Array(31843);
 const buf2025 = new Float64Array(31843);
-const buf2030 = new Float64Array(31843);
-const buf2031 = new Float64Array(31843);
-const buf2032 = new Float64Array(31843);
 const buf2033 = new Float64Array(95529);
 const buf2038 = new Float64Array(31843);
 const buf2039 = new Float64Array(31843);
@@ -243,9 +224,6 @@ const buf2076 = new Float64Array(31843);
 const buf2083 = new Float64Array(31843);
 const buf2089 = new Float64Array(31843);
 const buf2096 = new Float64Array(31843);
-const buf2103 = new Float64Array(31843);
-const buf2106 = new Float64Array(31843);
-const buf2109 = new Float64Array(31843);
 const buf2114 = new Float64Array(95529);
 const buf2115 = new Float64Array(95529);
 const buf2116 = new Float64Array(95529);
@@ -256,28 +234,18 @@ const buf2135 = new Float64Array(31843);
 const buf2137 = new Float64Array(31843);
 const buf2138 = new Float64Array(31843);
 const buf2145 = new Float64Array(95529);
-const buf2146 = new Float64Array(95529);
-const buf2149 = new Float64Array(95529);
-const buf2150 = new Float64Array(63686);
 const buf2154 = new Float64Array(477645);
 const buf2158 = new Float64Array(477645);
 const buf2159 = new Float64Array(955290);
 const buf2162 = new Float64Array(31843);
 const buf2167 = new Float64Array(955290);
 const buf2202 = new Float64Array(63686);
-const buf2207 = new Float64Array(95529);
 const buf2212 = new Float64Array(95529);
-const buf2214 = new Float64Array(95529);
 const buf2215 = new Float64Array(31843);
 const buf2217 = new Float64Array(31843);
-const buf2219 = new Float64Array(31843);
 const buf2222 = new Float64Array(31843);
-const buf2224 = new Float64Array(31843);
 const buf2228 = new Float64Array(95529);
 const buf2232 = new Float64Array(95529);
-const buf2238 = new Float64Array(95529);
-const buf2242 = new Float64Array(95529);
-const buf2245 = new Float64Array(95529);
 const buf2250 = new Float64Array(31843);
 const buf2254 = new Float64Array(31843);
 const buf2259 = new Float64Array(31843);
@@ -296,7 +264,6 @@ const buf2321 = new Float64Array(95529);
 const buf2323 = new Float64Array(95529);
 const buf2327 = new Float64Array(95529);
 const buf2331 = new Float64Array(95529);
-const buf2334 = new Float64Array(95529);
 const buf2336 = new Float64Array(31843);
 const buf2339 = new Float64Array(31843);
 const buf2341 = new Float64Array(31843);
@@ -315,36 +282,13 @@ const buf2395 = new Float64Array(31843);
 const buf2400 = new Float64Array(31843);
 const buf2405 = new Float64Array(31843);
 const buf2417 = new Float64Array(95529);
-const buf2428 = new Float64Array(95529);
-const buf2434 = new Float64Array(63686);
-const buf2438 = new Float64Array(63686);
-const buf2441 = new Float64Array(63686);
-const buf2445 = new Float64Array(63686);
-const buf2447 = new Float64Array(63686);
 const buf2448 = new Float64Array(31843);
-const buf2452 = new Float64Array(31843);
-const buf2456 = new Float64Array(31843);
-const buf2460 = new Float64Array(31843);
-const buf2464 = new Float64Array(31843);
-const buf2468 = new Float64Array(31843);
-const buf2476 = new Float64Array(63686);
-const buf2480 = new Float64Array(63686);
-const buf2485 = new Float64Array(63686);
-const buf2490 = new Float64Array(63686);
-const buf2502 = new Float64Array(95529);
 const buf2507 = new Float64Array(95529);
-const buf2509 = new Float64Array(95529);
 const buf2510 = new Float64Array(31843);
 const buf2512 = new Float64Array(31843);
-const buf2514 = new Float64Array(31843);
 const buf2517 = new Float64Array(31843);
-const buf2519 = new Float64Array(31843);
 const buf2523 = new Float64Array(95529);
 const buf2527 = new Float64Array(95529);
-const buf2533 = new Float64Array(95529);
-const buf2537 = new Float64Array(95529);
-const buf2540 = new Float64Array(95529);
-const buf2541 = new Float64Array(95529);
 const buf2546 = new Float64Array(31843);
 const buf2550 = new Float64Array(31843);
 const buf2555 = new Float64Array(31843);
@@ -363,7 +307,6 @@ const buf2617 = new Float64Array(95529);
 const buf2619 = new Float64Array(95529);
 const buf2623 = new Float64Array(95529);
 const buf2627 = new Float64Array(95529);
-const buf2630 = new Float64Array(95529);
 const buf2632 = new Float64Array(31843);
 const buf2635 = new Float64Array(31843);
 const buf2637 = new Float64Array(31843);
@@ -382,40 +325,16 @@ const buf2691 = new Float64Array(31843);
 const buf2696 = new Float64Array(31843);
 const buf2701 = new Float64Array(31843);
 const buf2713 = new Float64Array(95529);
-const buf2724 = new Float64Array(95529);
-const buf2730 = new Float64Array(63686);
-const buf2734 = new Float64Array(63686);
-const buf2737 = new Float64Array(63686);
-const buf2738 = new Float64Array(63686);
-const buf2742 = new Float64Array(63686);
-const buf2744 = new Float64Array(63686);
 const buf2745 = new Float64Array(31843);
-const buf2749 = new Float64Array(31843);
-const buf2753 = new Float64Array(31843);
-const buf2757 = new Float64Array(31843);
-const buf2761 = new Float64Array(31843);
-const buf2765 = new Float64Array(31843);
-const buf2773 = new Float64Array(63686);
-const buf2777 = new Float64Array(63686);
-const buf2782 = new Float64Array(63686);
-const buf2787 = new Float64Array(63686);
 const buf2796 = new Float64Array(63686);
 const buf2802 = new Float64Array(95529);
 const buf2803 = new Float64Array(95529);
 const buf2808 = new Float64Array(31843);
-const buf2813 = new Float64Array(63686);
-const buf2814 = new Float64Array(63686);
 const buf2819 = new Float64Array(31843);
-const buf2823 = new Float64Array(31843);
 const buf2827 = new Float64Array(63686);
-const buf2829 = new Float64Array(63686);
-const buf2833 = new Float64Array(63686);
 const buf2834 = new Float64Array(31843);
 const buf2841 = new Float64Array(31843);
 const buf2853 = new Float64Array(31843);
-const buf2860 = new Float64Array(63686);
-const buf2861 = new Float64Array(63686);
-const buf2864 = new Float64Array(63686);
 const buf2865 = new Float64Array(95529);
 const buf2866 = new Float64Array(95529);
 const buf2867 = new Float64Array(95529);
@@ -426,32 +345,19 @@ const buf2882 = new Float64Array(31843);
 const buf2891 = new Float64Array(31843);
 const buf2896 = new Float64Array(31843);
 const buf2901 = new Float64Array(31843);
-const buf2905 = new Float64Array(95529);
 const buf2906 = new Float64Array(31843);
 const buf2913 = new Float64Array(31843);
-const buf2920 = new Float64Array(95529);
 const buf2922 = new Float64Array(31843);
-const buf2926 = new Float64Array(95529);
 const buf2927 = new Float64Array(95529);
-const buf2956 = new Float64Array(31843);
-const buf2967 = new Float64Array(31843);
-const buf2978 = new Float64Array(31843);
 const buf3000 = new Float64Array(95529);
-const buf3001 = new Float64Array(95529);
-const buf3005 = new Float64Array(95529);
-const buf3009 = new Float64Array(95529);
 const buf3012 = new Float64Array(31843);
 const buf3019 = new Float64Array(31843);
-const buf3021 = new Float64Array(31843);
 const buf3030 = new Float64Array(95529);
-const buf3031 = new Float64Array(95529);
-const buf3036 = new Float64Array(95529);
 const buf3037 = new Float64Array(477645);
 const buf3044 = new Float64Array(31843);
 const backwardRegisters = new Float64Array(4);
-const forwardRegisters = new Float64Array(4);
 
-function forwardPart0(a0, a2, a3, a4) {
+function backwardPart0(a0, a1, a2, a3, a4) {
   const b107 = buf107;
   const b108 = buf108;
   const b1644 = buf1644;
@@ -470,425 +376,6 @@ function forwardPart0(a0, a2, a3, a4) {
   const b1695 = buf1695;
   const b1698 = buf1698;
   const b1699 = buf1699;
-  // jacobian.expr:31
-  forwardRegisters[0] = (0 === b108[0] ? 1 : 0);
-  forwardRegisters[1] = (0 === b108[1] ? 1 : 0);
-  forwardRegisters[2] = (0 === b107[0] ? 1 : 0);
-  forwardRegisters[3] = (0 === b107[1] ? 1 : 0);
-  b1644.fill(0);
-  for (let i = 0; i < 31843; i++) {
-    const r0 = a0[i * 2];
-    for (let j0 = 0; j0 < 8; j0 += 4) {
-      {
-        const j = j0;
-        b1644[i * 15 + j] += a2[j + 11 * r0];
-      }
-      {
-        const j = j0 + 1;
-        b1644[i * 15 + j] += a2[j + 11 * r0];
-      }
-      {
-        const j = j0 + 2;
-        b1644[i * 15 + j] += a2[j + 11 * r0];
-      }
-      {
-        const j = j0 + 3;
-        b1644[i * 15 + j] += a2[j + 11 * r0];
-      }
-    }
-    for (let j = 8; j < 11; j++) {
-      b1644[i * 15 + j] += a2[j + 11 * r0];
-    }
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b1644[i * 15 + 11] += a3[3 * a0_ix2p1];
-      b1644[i * 15 + 12] += a3[1 + 3 * a0_ix2p1];
-      b1644[i * 15 + 13] += a3[2 + 3 * a0_ix2p1];
-      b1644[i * 15 + 14] += a4[i];
-    }
-    {
-      const i = i0 + 1;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b1644[i * 15 + 11] += a3[3 * a0_ix2p1];
-      b1644[i * 15 + 12] += a3[1 + 3 * a0_ix2p1];
-      b1644[i * 15 + 13] += a3[2 + 3 * a0_ix2p1];
-      b1644[i * 15 + 14] += a4[i];
-    }
-    {
-      const i = i0 + 2;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b1644[i * 15 + 11] += a3[3 * a0_ix2p1];
-      b1644[i * 15 + 12] += a3[1 + 3 * a0_ix2p1];
-      b1644[i * 15 + 13] += a3[2 + 3 * a0_ix2p1];
-      b1644[i * 15 + 14] += a4[i];
-    }
-    {
-      const i = i0 + 3;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b1644[i * 15 + 11] += a3[3 * a0_ix2p1];
-      b1644[i * 15 + 12] += a3[1 + 3 * a0_ix2p1];
-      b1644[i * 15 + 13] += a3[2 + 3 * a0_ix2p1];
-      b1644[i * 15 + 14] += a4[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const a0_ix2p1 = a0[i * 2 + 1];
-    b1644[i * 15 + 11] += a3[3 * a0_ix2p1];
-    b1644[i * 15 + 12] += a3[1 + 3 * a0_ix2p1];
-    b1644[i * 15 + 13] += a3[2 + 3 * a0_ix2p1];
-    b1644[i * 15 + 14] += a4[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1649[i * 3] = (b1644[i * 15 + 11] - b1644[i * 15 + 3]);
-      b1649[i * 3 + 1] = (b1644[i * 15 + 12] - b1644[i * 15 + 4]);
-      b1649[i * 3 + 2] = (b1644[i * 15 + 13] - b1644[i * 15 + 5]);
-      let t1651r0 = 0;
-      const b1644_ix15 = b1644[i * 15];
-      t1651r0 += (b1644_ix15 * b1644_ix15);
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      t1651r0 += (b1644_ix15p1 * b1644_ix15p1);
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      t1651r0 += (b1644_ix15p2 * b1644_ix15p2);
-      const b1651_i = t1651r0;
-      const b1652_i = Math.sqrt(b1651_i);
-      b1652[i] = b1652_i;
-      b1653[i] = (b1652_i > 1e-15 ? 1 : 0);
-      b1654[i] = Math.cos(b1652_i);
-      b1658[i * 3] = (b1644_ix15 / b1652_i);
-      b1658[i * 3 + 1] = (b1644_ix15p1 / b1652_i);
-      b1658[i * 3 + 2] = (b1644_ix15p2 / b1652_i);
-    }
-    {
-      const i = i0 + 1;
-      b1649[i * 3] = (b1644[i * 15 + 11] - b1644[i * 15 + 3]);
-      b1649[i * 3 + 1] = (b1644[i * 15 + 12] - b1644[i * 15 + 4]);
-      b1649[i * 3 + 2] = (b1644[i * 15 + 13] - b1644[i * 15 + 5]);
-      let t1651r0 = 0;
-      const b1644_ix15 = b1644[i * 15];
-      t1651r0 += (b1644_ix15 * b1644_ix15);
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      t1651r0 += (b1644_ix15p1 * b1644_ix15p1);
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      t1651r0 += (b1644_ix15p2 * b1644_ix15p2);
-      const b1651_i = t1651r0;
-      const b1652_i = Math.sqrt(b1651_i);
-      b1652[i] = b1652_i;
-      b1653[i] = (b1652_i > 1e-15 ? 1 : 0);
-      b1654[i] = Math.cos(b1652_i);
-      b1658[i * 3] = (b1644_ix15 / b1652_i);
-      b1658[i * 3 + 1] = (b1644_ix15p1 / b1652_i);
-      b1658[i * 3 + 2] = (b1644_ix15p2 / b1652_i);
-    }
-    {
-      const i = i0 + 2;
-      b1649[i * 3] = (b1644[i * 15 + 11] - b1644[i * 15 + 3]);
-      b1649[i * 3 + 1] = (b1644[i * 15 + 12] - b1644[i * 15 + 4]);
-      b1649[i * 3 + 2] = (b1644[i * 15 + 13] - b1644[i * 15 + 5]);
-      let t1651r0 = 0;
-      const b1644_ix15 = b1644[i * 15];
-      t1651r0 += (b1644_ix15 * b1644_ix15);
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      t1651r0 += (b1644_ix15p1 * b1644_ix15p1);
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      t1651r0 += (b1644_ix15p2 * b1644_ix15p2);
-      const b1651_i = t1651r0;
-      const b1652_i = Math.sqrt(b1651_i);
-      b1652[i] = b1652_i;
-      b1653[i] = (b1652_i > 1e-15 ? 1 : 0);
-      b1654[i] = Math.cos(b1652_i);
-      b1658[i * 3] = (b1644_ix15 / b1652_i);
-      b1658[i * 3 + 1] = (b1644_ix15p1 / b1652_i);
-      b1658[i * 3 + 2] = (b1644_ix15p2 / b1652_i);
-    }
-    {
-      const i = i0 + 3;
-      b1649[i * 3] = (b1644[i * 15 + 11] - b1644[i * 15 + 3]);
-      b1649[i * 3 + 1] = (b1644[i * 15 + 12] - b1644[i * 15 + 4]);
-      b1649[i * 3 + 2] = (b1644[i * 15 + 13] - b1644[i * 15 + 5]);
-      let t1651r0 = 0;
-      const b1644_ix15 = b1644[i * 15];
-      t1651r0 += (b1644_ix15 * b1644_ix15);
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      t1651r0 += (b1644_ix15p1 * b1644_ix15p1);
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      t1651r0 += (b1644_ix15p2 * b1644_ix15p2);
-      const b1651_i = t1651r0;
-      const b1652_i = Math.sqrt(b1651_i);
-      b1652[i] = b1652_i;
-      b1653[i] = (b1652_i > 1e-15 ? 1 : 0);
-      b1654[i] = Math.cos(b1652_i);
-      b1658[i * 3] = (b1644_ix15 / b1652_i);
-      b1658[i * 3 + 1] = (b1644_ix15p1 / b1652_i);
-      b1658[i * 3 + 2] = (b1644_ix15p2 / b1652_i);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1649[i * 3] = (b1644[i * 15 + 11] - b1644[i * 15 + 3]);
-    b1649[i * 3 + 1] = (b1644[i * 15 + 12] - b1644[i * 15 + 4]);
-    b1649[i * 3 + 2] = (b1644[i * 15 + 13] - b1644[i * 15 + 5]);
-    let t1651r0 = 0;
-    const b1644_ix15 = b1644[i * 15];
-    t1651r0 += (b1644_ix15 * b1644_ix15);
-    const b1644_ix15p1 = b1644[i * 15 + 1];
-    t1651r0 += (b1644_ix15p1 * b1644_ix15p1);
-    const b1644_ix15p2 = b1644[i * 15 + 2];
-    t1651r0 += (b1644_ix15p2 * b1644_ix15p2);
-    const b1651_i = t1651r0;
-    const b1652_i = Math.sqrt(b1651_i);
-    b1652[i] = b1652_i;
-    b1653[i] = (b1652_i > 1e-15 ? 1 : 0);
-    b1654[i] = Math.cos(b1652_i);
-    b1658[i * 3] = (b1644_ix15 / b1652_i);
-    b1658[i * 3 + 1] = (b1644_ix15p1 / b1652_i);
-    b1658[i * 3 + 2] = (b1644_ix15p2 / b1652_i);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1658_ix3p1 = b1658[i * 3 + 1];
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      const b1658_ix3p2 = b1658[i * 3 + 2];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      const b1667_i = (b1658_ix3p1 * b1649_ix3p2) - (b1658_ix3p2 * b1649_ix3p1);
-      const b1649_ix3 = b1649[i * 3];
-      const b1658_ix3 = b1658[i * 3];
-      b1670[i] = ((b1658_ix3p2 * b1649_ix3) - (b1658_ix3 * b1649_ix3p2));
-      b1673[i] = ((b1658_ix3 * b1649_ix3p1) - (b1658_ix3p1 * b1649_ix3));
-      b1674[i] = b1667_i;
-    }
-    {
-      const i = i0 + 1;
-      const b1658_ix3p1 = b1658[i * 3 + 1];
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      const b1658_ix3p2 = b1658[i * 3 + 2];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      const b1667_i = (b1658_ix3p1 * b1649_ix3p2) - (b1658_ix3p2 * b1649_ix3p1);
-      const b1649_ix3 = b1649[i * 3];
-      const b1658_ix3 = b1658[i * 3];
-      b1670[i] = ((b1658_ix3p2 * b1649_ix3) - (b1658_ix3 * b1649_ix3p2));
-      b1673[i] = ((b1658_ix3 * b1649_ix3p1) - (b1658_ix3p1 * b1649_ix3));
-      b1674[i] = b1667_i;
-    }
-    {
-      const i = i0 + 2;
-      const b1658_ix3p1 = b1658[i * 3 + 1];
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      const b1658_ix3p2 = b1658[i * 3 + 2];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      const b1667_i = (b1658_ix3p1 * b1649_ix3p2) - (b1658_ix3p2 * b1649_ix3p1);
-      const b1649_ix3 = b1649[i * 3];
-      const b1658_ix3 = b1658[i * 3];
-      b1670[i] = ((b1658_ix3p2 * b1649_ix3) - (b1658_ix3 * b1649_ix3p2));
-      b1673[i] = ((b1658_ix3 * b1649_ix3p1) - (b1658_ix3p1 * b1649_ix3));
-      b1674[i] = b1667_i;
-    }
-    {
-      const i = i0 + 3;
-      const b1658_ix3p1 = b1658[i * 3 + 1];
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      const b1658_ix3p2 = b1658[i * 3 + 2];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      const b1667_i = (b1658_ix3p1 * b1649_ix3p2) - (b1658_ix3p2 * b1649_ix3p1);
-      const b1649_ix3 = b1649[i * 3];
-      const b1658_ix3 = b1658[i * 3];
-      b1670[i] = ((b1658_ix3p2 * b1649_ix3) - (b1658_ix3 * b1649_ix3p2));
-      b1673[i] = ((b1658_ix3 * b1649_ix3p1) - (b1658_ix3p1 * b1649_ix3));
-      b1674[i] = b1667_i;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1658_ix3p1 = b1658[i * 3 + 1];
-    const b1649_ix3p2 = b1649[i * 3 + 2];
-    const b1658_ix3p2 = b1658[i * 3 + 2];
-    const b1649_ix3p1 = b1649[i * 3 + 1];
-    const b1667_i = (b1658_ix3p1 * b1649_ix3p2) - (b1658_ix3p2 * b1649_ix3p1);
-    const b1649_ix3 = b1649[i * 3];
-    const b1658_ix3 = b1658[i * 3];
-    b1670[i] = ((b1658_ix3p2 * b1649_ix3) - (b1658_ix3 * b1649_ix3p2));
-    b1673[i] = ((b1658_ix3 * b1649_ix3p1) - (b1658_ix3p1 * b1649_ix3));
-    b1674[i] = b1667_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1674[i + 31843] = b1670[i];
-    }
-    {
-      const i = i0 + 1;
-      b1674[i + 31843] = b1670[i];
-    }
-    {
-      const i = i0 + 2;
-      b1674[i + 31843] = b1670[i];
-    }
-    {
-      const i = i0 + 3;
-      b1674[i + 31843] = b1670[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1674[i + 31843] = b1670[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1674[i + 63686] = b1673[i];
-      b1676[i] = Math.sin(b1652[i]);
-      let t1681r0 = 0;
-      const b1649_ix3 = b1649[i * 3];
-      t1681r0 += (b1649_ix3 * b1658[i * 3]);
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      t1681r0 += (b1649_ix3p1 * b1658[i * 3 + 1]);
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      t1681r0 += (b1649_ix3p2 * b1658[i * 3 + 2]);
-      const b1681_i = t1681r0;
-      b1681[i] = b1681_i;
-      const b1682_i = 1 - b1654[i];
-      b1682[i] = b1682_i;
-      b1683[i] = (b1681_i * b1682_i);
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      const b1692_i = (b1649_ix3p2 * b1644_ix15p1) - (b1649_ix3p1 * b1644_ix15p2);
-      const b1644_ix15 = b1644[i * 15];
-      b1695[i] = ((b1649_ix3 * b1644_ix15p2) - (b1649_ix3p2 * b1644_ix15));
-      b1698[i] = ((b1649_ix3p1 * b1644_ix15) - (b1649_ix3 * b1644_ix15p1));
-      b1699[i] = b1692_i;
-    }
-    {
-      const i = i0 + 1;
-      b1674[i + 63686] = b1673[i];
-      b1676[i] = Math.sin(b1652[i]);
-      let t1681r0 = 0;
-      const b1649_ix3 = b1649[i * 3];
-      t1681r0 += (b1649_ix3 * b1658[i * 3]);
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      t1681r0 += (b1649_ix3p1 * b1658[i * 3 + 1]);
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      t1681r0 += (b1649_ix3p2 * b1658[i * 3 + 2]);
-      const b1681_i = t1681r0;
-      b1681[i] = b1681_i;
-      const b1682_i = 1 - b1654[i];
-      b1682[i] = b1682_i;
-      b1683[i] = (b1681_i * b1682_i);
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      const b1692_i = (b1649_ix3p2 * b1644_ix15p1) - (b1649_ix3p1 * b1644_ix15p2);
-      const b1644_ix15 = b1644[i * 15];
-      b1695[i] = ((b1649_ix3 * b1644_ix15p2) - (b1649_ix3p2 * b1644_ix15));
-      b1698[i] = ((b1649_ix3p1 * b1644_ix15) - (b1649_ix3 * b1644_ix15p1));
-      b1699[i] = b1692_i;
-    }
-    {
-      const i = i0 + 2;
-      b1674[i + 63686] = b1673[i];
-      b1676[i] = Math.sin(b1652[i]);
-      let t1681r0 = 0;
-      const b1649_ix3 = b1649[i * 3];
-      t1681r0 += (b1649_ix3 * b1658[i * 3]);
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      t1681r0 += (b1649_ix3p1 * b1658[i * 3 + 1]);
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      t1681r0 += (b1649_ix3p2 * b1658[i * 3 + 2]);
-      const b1681_i = t1681r0;
-      b1681[i] = b1681_i;
-      const b1682_i = 1 - b1654[i];
-      b1682[i] = b1682_i;
-      b1683[i] = (b1681_i * b1682_i);
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      const b1692_i = (b1649_ix3p2 * b1644_ix15p1) - (b1649_ix3p1 * b1644_ix15p2);
-      const b1644_ix15 = b1644[i * 15];
-      b1695[i] = ((b1649_ix3 * b1644_ix15p2) - (b1649_ix3p2 * b1644_ix15));
-      b1698[i] = ((b1649_ix3p1 * b1644_ix15) - (b1649_ix3 * b1644_ix15p1));
-      b1699[i] = b1692_i;
-    }
-    {
-      const i = i0 + 3;
-      b1674[i + 63686] = b1673[i];
-      b1676[i] = Math.sin(b1652[i]);
-      let t1681r0 = 0;
-      const b1649_ix3 = b1649[i * 3];
-      t1681r0 += (b1649_ix3 * b1658[i * 3]);
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      t1681r0 += (b1649_ix3p1 * b1658[i * 3 + 1]);
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      t1681r0 += (b1649_ix3p2 * b1658[i * 3 + 2]);
-      const b1681_i = t1681r0;
-      b1681[i] = b1681_i;
-      const b1682_i = 1 - b1654[i];
-      b1682[i] = b1682_i;
-      b1683[i] = (b1681_i * b1682_i);
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      const b1692_i = (b1649_ix3p2 * b1644_ix15p1) - (b1649_ix3p1 * b1644_ix15p2);
-      const b1644_ix15 = b1644[i * 15];
-      b1695[i] = ((b1649_ix3 * b1644_ix15p2) - (b1649_ix3p2 * b1644_ix15));
-      b1698[i] = ((b1649_ix3p1 * b1644_ix15) - (b1649_ix3 * b1644_ix15p1));
-      b1699[i] = b1692_i;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1674[i + 63686] = b1673[i];
-    b1676[i] = Math.sin(b1652[i]);
-    let t1681r0 = 0;
-    const b1649_ix3 = b1649[i * 3];
-    t1681r0 += (b1649_ix3 * b1658[i * 3]);
-    const b1649_ix3p1 = b1649[i * 3 + 1];
-    t1681r0 += (b1649_ix3p1 * b1658[i * 3 + 1]);
-    const b1649_ix3p2 = b1649[i * 3 + 2];
-    t1681r0 += (b1649_ix3p2 * b1658[i * 3 + 2]);
-    const b1681_i = t1681r0;
-    b1681[i] = b1681_i;
-    const b1682_i = 1 - b1654[i];
-    b1682[i] = b1682_i;
-    b1683[i] = (b1681_i * b1682_i);
-    const b1644_ix15p1 = b1644[i * 15 + 1];
-    const b1644_ix15p2 = b1644[i * 15 + 2];
-    const b1692_i = (b1649_ix3p2 * b1644_ix15p1) - (b1649_ix3p1 * b1644_ix15p2);
-    const b1644_ix15 = b1644[i * 15];
-    b1695[i] = ((b1649_ix3 * b1644_ix15p2) - (b1649_ix3p2 * b1644_ix15));
-    b1698[i] = ((b1649_ix3p1 * b1644_ix15) - (b1649_ix3 * b1644_ix15p1));
-    b1699[i] = b1692_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1699[i + 31843] = b1695[i];
-    }
-    {
-      const i = i0 + 1;
-      b1699[i + 31843] = b1695[i];
-    }
-    {
-      const i = i0 + 2;
-      b1699[i + 31843] = b1695[i];
-    }
-    {
-      const i = i0 + 3;
-      b1699[i + 31843] = b1695[i];
-    }
-  }
-}
-
-function forwardPart1() {
-  const b108 = buf108;
-  const b1644 = buf1644;
-  const b1649 = buf1649;
-  const b1652 = buf1652;
-  const b1653 = buf1653;
-  const b1654 = buf1654;
-  const b1658 = buf1658;
-  const b1674 = buf1674;
-  const b1676 = buf1676;
-  const b1683 = buf1683;
-  const b1695 = buf1695;
-  const b1698 = buf1698;
-  const b1699 = buf1699;
   const b1703 = buf1703;
   const b1707 = buf1707;
   const b1710 = buf1710;
@@ -903,4462 +390,16 @@ function forwardPart1() {
   const b1733 = buf1733;
   const b1734 = buf1734;
   const b1736 = buf1736;
-  const b1739 = buf1739;
-  const b1740 = buf1740;
-  const b1748 = buf1748;
-  const b1755 = buf1755;
-  const b1766 = buf1766;
-  for (let i = 31840; i < 31843; i++) {
-    b1699[i + 31843] = b1695[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1699[i + 63686] = b1698[i];
-    }
-    {
-      const i = i0 + 1;
-      b1699[i + 63686] = b1698[i];
-    }
-    {
-      const i = i0 + 2;
-      b1699[i + 63686] = b1698[i];
-    }
-    {
-      const i = i0 + 3;
-      b1699[i + 63686] = b1698[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1699[i + 63686] = b1698[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1653_i = b1653[i];
-      const b1649_ix3 = b1649[i * 3];
-      const b1654_i = b1654[i];
-      const b1676_i = b1676[i];
-      const b1683_i = b1683[i];
-      b1703[i * 3] = (b1653_i !== 0 ? (((b1649_ix3 * b1654_i) + (b1674[i] * b1676_i)) + (b1658[i * 3] * b1683_i)) : (b1649_ix3 + b1699[i]));
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b1703[i * 3 + 1] = (b1653_i !== 0 ? (((b1649_ix3p1 * b1654_i) + (b1674[i + 31843] * b1676_i)) + (b1658[i * 3 + 1] * b1683_i)) : (b1649_ix3p1 + b1699[i + 31843]));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b1703[i * 3 + 2] = (b1653_i !== 0 ? (((b1649_ix3p2 * b1654_i) + (b1674[i + 63686] * b1676_i)) + (b1658[i * 3 + 2] * b1683_i)) : (b1649_ix3p2 + b1699[i + 63686]));
-    }
-    {
-      const i = i0 + 1;
-      const b1653_i = b1653[i];
-      const b1649_ix3 = b1649[i * 3];
-      const b1654_i = b1654[i];
-      const b1676_i = b1676[i];
-      const b1683_i = b1683[i];
-      b1703[i * 3] = (b1653_i !== 0 ? (((b1649_ix3 * b1654_i) + (b1674[i] * b1676_i)) + (b1658[i * 3] * b1683_i)) : (b1649_ix3 + b1699[i]));
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b1703[i * 3 + 1] = (b1653_i !== 0 ? (((b1649_ix3p1 * b1654_i) + (b1674[i + 31843] * b1676_i)) + (b1658[i * 3 + 1] * b1683_i)) : (b1649_ix3p1 + b1699[i + 31843]));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b1703[i * 3 + 2] = (b1653_i !== 0 ? (((b1649_ix3p2 * b1654_i) + (b1674[i + 63686] * b1676_i)) + (b1658[i * 3 + 2] * b1683_i)) : (b1649_ix3p2 + b1699[i + 63686]));
-    }
-    {
-      const i = i0 + 2;
-      const b1653_i = b1653[i];
-      const b1649_ix3 = b1649[i * 3];
-      const b1654_i = b1654[i];
-      const b1676_i = b1676[i];
-      const b1683_i = b1683[i];
-      b1703[i * 3] = (b1653_i !== 0 ? (((b1649_ix3 * b1654_i) + (b1674[i] * b1676_i)) + (b1658[i * 3] * b1683_i)) : (b1649_ix3 + b1699[i]));
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b1703[i * 3 + 1] = (b1653_i !== 0 ? (((b1649_ix3p1 * b1654_i) + (b1674[i + 31843] * b1676_i)) + (b1658[i * 3 + 1] * b1683_i)) : (b1649_ix3p1 + b1699[i + 31843]));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b1703[i * 3 + 2] = (b1653_i !== 0 ? (((b1649_ix3p2 * b1654_i) + (b1674[i + 63686] * b1676_i)) + (b1658[i * 3 + 2] * b1683_i)) : (b1649_ix3p2 + b1699[i + 63686]));
-    }
-    {
-      const i = i0 + 3;
-      const b1653_i = b1653[i];
-      const b1649_ix3 = b1649[i * 3];
-      const b1654_i = b1654[i];
-      const b1676_i = b1676[i];
-      const b1683_i = b1683[i];
-      b1703[i * 3] = (b1653_i !== 0 ? (((b1649_ix3 * b1654_i) + (b1674[i] * b1676_i)) + (b1658[i * 3] * b1683_i)) : (b1649_ix3 + b1699[i]));
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b1703[i * 3 + 1] = (b1653_i !== 0 ? (((b1649_ix3p1 * b1654_i) + (b1674[i + 31843] * b1676_i)) + (b1658[i * 3 + 1] * b1683_i)) : (b1649_ix3p1 + b1699[i + 31843]));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b1703[i * 3 + 2] = (b1653_i !== 0 ? (((b1649_ix3p2 * b1654_i) + (b1674[i + 63686] * b1676_i)) + (b1658[i * 3 + 2] * b1683_i)) : (b1649_ix3p2 + b1699[i + 63686]));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1653_i = b1653[i];
-    const b1649_ix3 = b1649[i * 3];
-    const b1654_i = b1654[i];
-    const b1676_i = b1676[i];
-    const b1683_i = b1683[i];
-    b1703[i * 3] = (b1653_i !== 0 ? (((b1649_ix3 * b1654_i) + (b1674[i] * b1676_i)) + (b1658[i * 3] * b1683_i)) : (b1649_ix3 + b1699[i]));
-    const b1649_ix3p1 = b1649[i * 3 + 1];
-    b1703[i * 3 + 1] = (b1653_i !== 0 ? (((b1649_ix3p1 * b1654_i) + (b1674[i + 31843] * b1676_i)) + (b1658[i * 3 + 1] * b1683_i)) : (b1649_ix3p1 + b1699[i + 31843]));
-    const b1649_ix3p2 = b1649[i * 3 + 2];
-    b1703[i * 3 + 2] = (b1653_i !== 0 ? (((b1649_ix3p2 * b1654_i) + (b1674[i + 63686] * b1676_i)) + (b1658[i * 3 + 2] * b1683_i)) : (b1649_ix3p2 + b1699[i + 63686]));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1703_ix3p2 = b1703[i * 3 + 2];
-      b1707[i * 2] = (b1703[i * 3] / b1703_ix3p2);
-      b1707[i * 2 + 1] = (b1703[i * 3 + 1] / b1703_ix3p2);
-    }
-    {
-      const i = i0 + 1;
-      const b1703_ix3p2 = b1703[i * 3 + 2];
-      b1707[i * 2] = (b1703[i * 3] / b1703_ix3p2);
-      b1707[i * 2 + 1] = (b1703[i * 3 + 1] / b1703_ix3p2);
-    }
-    {
-      const i = i0 + 2;
-      const b1703_ix3p2 = b1703[i * 3 + 2];
-      b1707[i * 2] = (b1703[i * 3] / b1703_ix3p2);
-      b1707[i * 2 + 1] = (b1703[i * 3 + 1] / b1703_ix3p2);
-    }
-    {
-      const i = i0 + 3;
-      const b1703_ix3p2 = b1703[i * 3 + 2];
-      b1707[i * 2] = (b1703[i * 3] / b1703_ix3p2);
-      b1707[i * 2 + 1] = (b1703[i * 3 + 1] / b1703_ix3p2);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1703_ix3p2 = b1703[i * 3 + 2];
-    b1707[i * 2] = (b1703[i * 3] / b1703_ix3p2);
-    b1707[i * 2 + 1] = (b1703[i * 3 + 1] / b1703_ix3p2);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      let t1710r0 = 0;
-      const b1707_ix2 = b1707[i * 2];
-      t1710r0 += (b1707_ix2 * b1707_ix2);
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      t1710r0 += (b1707_ix2p1 * b1707_ix2p1);
-      const b1710_i = t1710r0;
-      b1710[i] = b1710_i;
-      const b1714_i = b1710_i * b1710_i;
-      b1714[i] = b1714_i;
-      const b1716_i = (1 + (b1644[i * 15 + 9] * b1710_i)) + (b1644[i * 15 + 10] * b1714_i);
-      b1716[i] = b1716_i;
-      b1718[i * 2] = (b1707_ix2 * b1716_i);
-      b1718[i * 2 + 1] = (b1707_ix2p1 * b1716_i);
-      const b1703_ix3p2 = b1703[i * 3 + 2];
-      b1724[i] = (1 / b1703_ix3p2);
-      b1725[i * 2] = (b1707_ix2 / b1703_ix3p2);
-      b1725[i * 2 + 1] = (b1707_ix2p1 / b1703_ix3p2);
-      const b1652_i = b1652[i];
-      b1726[i] = (1 / b1652_i);
-      b1727[i * 3] = (b1658[i * 3] / b1652_i);
-      b1727[i * 3 + 1] = (b1658[i * 3 + 1] / b1652_i);
-      b1727[i * 3 + 2] = (b1658[i * 3 + 2] / b1652_i);
-      b1728[i] = (0.5 / b1652_i);
-      const b1644_ix15p14 = b1644[i * 15 + 14];
-      b1733[i * 2] = (forwardRegisters[0] !== 0 ? 0 : (b108[0] * b1644_ix15p14));
-      b1733[i * 2 + 1] = (forwardRegisters[1] !== 0 ? 0 : (b108[1] * b1644_ix15p14));
-    }
-    {
-      const i = i0 + 1;
-      let t1710r0 = 0;
-      const b1707_ix2 = b1707[i * 2];
-      t1710r0 += (b1707_ix2 * b1707_ix2);
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      t1710r0 += (b1707_ix2p1 * b1707_ix2p1);
-      const b1710_i = t1710r0;
-      b1710[i] = b1710_i;
-      const b1714_i = b1710_i * b1710_i;
-      b1714[i] = b1714_i;
-      const b1716_i = (1 + (b1644[i * 15 + 9] * b1710_i)) + (b1644[i * 15 + 10] * b1714_i);
-      b1716[i] = b1716_i;
-      b1718[i * 2] = (b1707_ix2 * b1716_i);
-      b1718[i * 2 + 1] = (b1707_ix2p1 * b1716_i);
-      const b1703_ix3p2 = b1703[i * 3 + 2];
-      b1724[i] = (1 / b1703_ix3p2);
-      b1725[i * 2] = (b1707_ix2 / b1703_ix3p2);
-      b1725[i * 2 + 1] = (b1707_ix2p1 / b1703_ix3p2);
-      const b1652_i = b1652[i];
-      b1726[i] = (1 / b1652_i);
-      b1727[i * 3] = (b1658[i * 3] / b1652_i);
-      b1727[i * 3 + 1] = (b1658[i * 3 + 1] / b1652_i);
-      b1727[i * 3 + 2] = (b1658[i * 3 + 2] / b1652_i);
-      b1728[i] = (0.5 / b1652_i);
-      const b1644_ix15p14 = b1644[i * 15 + 14];
-      b1733[i * 2] = (forwardRegisters[0] !== 0 ? 0 : (b108[0] * b1644_ix15p14));
-      b1733[i * 2 + 1] = (forwardRegisters[1] !== 0 ? 0 : (b108[1] * b1644_ix15p14));
-    }
-    {
-      const i = i0 + 2;
-      let t1710r0 = 0;
-      const b1707_ix2 = b1707[i * 2];
-      t1710r0 += (b1707_ix2 * b1707_ix2);
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      t1710r0 += (b1707_ix2p1 * b1707_ix2p1);
-      const b1710_i = t1710r0;
-      b1710[i] = b1710_i;
-      const b1714_i = b1710_i * b1710_i;
-      b1714[i] = b1714_i;
-      const b1716_i = (1 + (b1644[i * 15 + 9] * b1710_i)) + (b1644[i * 15 + 10] * b1714_i);
-      b1716[i] = b1716_i;
-      b1718[i * 2] = (b1707_ix2 * b1716_i);
-      b1718[i * 2 + 1] = (b1707_ix2p1 * b1716_i);
-      const b1703_ix3p2 = b1703[i * 3 + 2];
-      b1724[i] = (1 / b1703_ix3p2);
-      b1725[i * 2] = (b1707_ix2 / b1703_ix3p2);
-      b1725[i * 2 + 1] = (b1707_ix2p1 / b1703_ix3p2);
-      const b1652_i = b1652[i];
-      b1726[i] = (1 / b1652_i);
-      b1727[i * 3] = (b1658[i * 3] / b1652_i);
-      b1727[i * 3 + 1] = (b1658[i * 3 + 1] / b1652_i);
-      b1727[i * 3 + 2] = (b1658[i * 3 + 2] / b1652_i);
-      b1728[i] = (0.5 / b1652_i);
-      const b1644_ix15p14 = b1644[i * 15 + 14];
-      b1733[i * 2] = (forwardRegisters[0] !== 0 ? 0 : (b108[0] * b1644_ix15p14));
-      b1733[i * 2 + 1] = (forwardRegisters[1] !== 0 ? 0 : (b108[1] * b1644_ix15p14));
-    }
-    {
-      const i = i0 + 3;
-      let t1710r0 = 0;
-      const b1707_ix2 = b1707[i * 2];
-      t1710r0 += (b1707_ix2 * b1707_ix2);
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      t1710r0 += (b1707_ix2p1 * b1707_ix2p1);
-      const b1710_i = t1710r0;
-      b1710[i] = b1710_i;
-      const b1714_i = b1710_i * b1710_i;
-      b1714[i] = b1714_i;
-      const b1716_i = (1 + (b1644[i * 15 + 9] * b1710_i)) + (b1644[i * 15 + 10] * b1714_i);
-      b1716[i] = b1716_i;
-      b1718[i * 2] = (b1707_ix2 * b1716_i);
-      b1718[i * 2 + 1] = (b1707_ix2p1 * b1716_i);
-      const b1703_ix3p2 = b1703[i * 3 + 2];
-      b1724[i] = (1 / b1703_ix3p2);
-      b1725[i * 2] = (b1707_ix2 / b1703_ix3p2);
-      b1725[i * 2 + 1] = (b1707_ix2p1 / b1703_ix3p2);
-      const b1652_i = b1652[i];
-      b1726[i] = (1 / b1652_i);
-      b1727[i * 3] = (b1658[i * 3] / b1652_i);
-      b1727[i * 3 + 1] = (b1658[i * 3 + 1] / b1652_i);
-      b1727[i * 3 + 2] = (b1658[i * 3 + 2] / b1652_i);
-      b1728[i] = (0.5 / b1652_i);
-      const b1644_ix15p14 = b1644[i * 15 + 14];
-      b1733[i * 2] = (forwardRegisters[0] !== 0 ? 0 : (b108[0] * b1644_ix15p14));
-      b1733[i * 2 + 1] = (forwardRegisters[1] !== 0 ? 0 : (b108[1] * b1644_ix15p14));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    let t1710r0 = 0;
-    const b1707_ix2 = b1707[i * 2];
-    t1710r0 += (b1707_ix2 * b1707_ix2);
-    const b1707_ix2p1 = b1707[i * 2 + 1];
-    t1710r0 += (b1707_ix2p1 * b1707_ix2p1);
-    const b1710_i = t1710r0;
-    b1710[i] = b1710_i;
-    const b1714_i = b1710_i * b1710_i;
-    b1714[i] = b1714_i;
-    const b1716_i = (1 + (b1644[i * 15 + 9] * b1710_i)) + (b1644[i * 15 + 10] * b1714_i);
-    b1716[i] = b1716_i;
-    b1718[i * 2] = (b1707_ix2 * b1716_i);
-    b1718[i * 2 + 1] = (b1707_ix2p1 * b1716_i);
-    const b1703_ix3p2 = b1703[i * 3 + 2];
-    b1724[i] = (1 / b1703_ix3p2);
-    b1725[i * 2] = (b1707_ix2 / b1703_ix3p2);
-    b1725[i * 2 + 1] = (b1707_ix2p1 / b1703_ix3p2);
-    const b1652_i = b1652[i];
-    b1726[i] = (1 / b1652_i);
-    b1727[i * 3] = (b1658[i * 3] / b1652_i);
-    b1727[i * 3 + 1] = (b1658[i * 3 + 1] / b1652_i);
-    b1727[i * 3 + 2] = (b1658[i * 3 + 2] / b1652_i);
-    b1728[i] = (0.5 / b1652_i);
-    const b1644_ix15p14 = b1644[i * 15 + 14];
-    b1733[i * 2] = (forwardRegisters[0] !== 0 ? 0 : (b108[0] * b1644_ix15p14));
-    b1733[i * 2 + 1] = (forwardRegisters[1] !== 0 ? 0 : (b108[1] * b1644_ix15p14));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1734[i * 2] = (0 === b1733[i * 2] ? 1 : 0);
-      b1734[i * 2 + 1] = (0 === b1733[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 1;
-      b1734[i * 2] = (0 === b1733[i * 2] ? 1 : 0);
-      b1734[i * 2 + 1] = (0 === b1733[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 2;
-      b1734[i * 2] = (0 === b1733[i * 2] ? 1 : 0);
-      b1734[i * 2 + 1] = (0 === b1733[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 3;
-      b1734[i * 2] = (0 === b1733[i * 2] ? 1 : 0);
-      b1734[i * 2 + 1] = (0 === b1733[i * 2 + 1] ? 1 : 0);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1734[i * 2] = (0 === b1733[i * 2] ? 1 : 0);
-    b1734[i * 2 + 1] = (0 === b1733[i * 2 + 1] ? 1 : 0);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1734_ix2 = b1734[i * 2];
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      const b1733_ix2 = b1733[i * 2];
-      b1736[i * 2] = (b1734_ix2 !== 0 ? 0 : (b1644_ix15p6 * b1733_ix2));
-      const b1734_ix2p1 = b1734[i * 2 + 1];
-      const b1733_ix2p1 = b1733[i * 2 + 1];
-      b1736[i * 2 + 1] = (b1734_ix2p1 !== 0 ? 0 : (b1644_ix15p6 * b1733_ix2p1));
-      let t1739r0 = 0;
-      t1739r0 += (b1734_ix2 !== 0 ? 0 : (b1718[i * 2] * b1733_ix2));
-      t1739r0 += (b1734_ix2p1 !== 0 ? 0 : (b1718[i * 2 + 1] * b1733_ix2p1));
-      b1739[i] = t1739r0;
-    }
-    {
-      const i = i0 + 1;
-      const b1734_ix2 = b1734[i * 2];
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      const b1733_ix2 = b1733[i * 2];
-      b1736[i * 2] = (b1734_ix2 !== 0 ? 0 : (b1644_ix15p6 * b1733_ix2));
-      const b1734_ix2p1 = b1734[i * 2 + 1];
-      const b1733_ix2p1 = b1733[i * 2 + 1];
-      b1736[i * 2 + 1] = (b1734_ix2p1 !== 0 ? 0 : (b1644_ix15p6 * b1733_ix2p1));
-      let t1739r0 = 0;
-      t1739r0 += (b1734_ix2 !== 0 ? 0 : (b1718[i * 2] * b1733_ix2));
-      t1739r0 += (b1734_ix2p1 !== 0 ? 0 : (b1718[i * 2 + 1] * b1733_ix2p1));
-      b1739[i] = t1739r0;
-    }
-    {
-      const i = i0 + 2;
-      const b1734_ix2 = b1734[i * 2];
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      const b1733_ix2 = b1733[i * 2];
-      b1736[i * 2] = (b1734_ix2 !== 0 ? 0 : (b1644_ix15p6 * b1733_ix2));
-      const b1734_ix2p1 = b1734[i * 2 + 1];
-      const b1733_ix2p1 = b1733[i * 2 + 1];
-      b1736[i * 2 + 1] = (b1734_ix2p1 !== 0 ? 0 : (b1644_ix15p6 * b1733_ix2p1));
-      let t1739r0 = 0;
-      t1739r0 += (b1734_ix2 !== 0 ? 0 : (b1718[i * 2] * b1733_ix2));
-      t1739r0 += (b1734_ix2p1 !== 0 ? 0 : (b1718[i * 2 + 1] * b1733_ix2p1));
-      b1739[i] = t1739r0;
-    }
-    {
-      const i = i0 + 3;
-      const b1734_ix2 = b1734[i * 2];
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      const b1733_ix2 = b1733[i * 2];
-      b1736[i * 2] = (b1734_ix2 !== 0 ? 0 : (b1644_ix15p6 * b1733_ix2));
-      const b1734_ix2p1 = b1734[i * 2 + 1];
-      const b1733_ix2p1 = b1733[i * 2 + 1];
-      b1736[i * 2 + 1] = (b1734_ix2p1 !== 0 ? 0 : (b1644_ix15p6 * b1733_ix2p1));
-      let t1739r0 = 0;
-      t1739r0 += (b1734_ix2 !== 0 ? 0 : (b1718[i * 2] * b1733_ix2));
-      t1739r0 += (b1734_ix2p1 !== 0 ? 0 : (b1718[i * 2 + 1] * b1733_ix2p1));
-      b1739[i] = t1739r0;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1734_ix2 = b1734[i * 2];
-    const b1644_ix15p6 = b1644[i * 15 + 6];
-    const b1733_ix2 = b1733[i * 2];
-    b1736[i * 2] = (b1734_ix2 !== 0 ? 0 : (b1644_ix15p6 * b1733_ix2));
-    const b1734_ix2p1 = b1734[i * 2 + 1];
-    const b1733_ix2p1 = b1733[i * 2 + 1];
-    b1736[i * 2 + 1] = (b1734_ix2p1 !== 0 ? 0 : (b1644_ix15p6 * b1733_ix2p1));
-    let t1739r0 = 0;
-    t1739r0 += (b1734_ix2 !== 0 ? 0 : (b1718[i * 2] * b1733_ix2));
-    t1739r0 += (b1734_ix2p1 !== 0 ? 0 : (b1718[i * 2 + 1] * b1733_ix2p1));
-    b1739[i] = t1739r0;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1740[i * 2] = (0 === b1736[i * 2] ? 1 : 0);
-      b1740[i * 2 + 1] = (0 === b1736[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 1;
-      b1740[i * 2] = (0 === b1736[i * 2] ? 1 : 0);
-      b1740[i * 2 + 1] = (0 === b1736[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 2;
-      b1740[i * 2] = (0 === b1736[i * 2] ? 1 : 0);
-      b1740[i * 2 + 1] = (0 === b1736[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 3;
-      b1740[i * 2] = (0 === b1736[i * 2] ? 1 : 0);
-      b1740[i * 2 + 1] = (0 === b1736[i * 2 + 1] ? 1 : 0);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1740[i * 2] = (0 === b1736[i * 2] ? 1 : 0);
-    b1740[i * 2 + 1] = (0 === b1736[i * 2 + 1] ? 1 : 0);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      let t1745r0 = 0;
-      const b1740_ix2 = b1740[i * 2];
-      const b1707_ix2 = b1707[i * 2];
-      const b1736_ix2 = b1736[i * 2];
-      t1745r0 += (b1740_ix2 !== 0 ? 0 : (b1707_ix2 * b1736_ix2));
-      const b1740_ix2p1 = b1740[i * 2 + 1];
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      const b1736_ix2p1 = b1736[i * 2 + 1];
-      t1745r0 += (b1740_ix2p1 !== 0 ? 0 : (b1707_ix2p1 * b1736_ix2p1));
-      const b1745_i = t1745r0;
-      const b1746_i = 0 === b1745_i ? 1 : 0;
-      b1748[i] = (b1746_i !== 0 ? 0 : (b1714[i] * b1745_i));
-      const b1750_i = b1746_i !== 0 ? 0 : (b1644[i * 15 + 10] * b1745_i);
-      const b1710_i = b1710[i];
-      b1755[i] = (b1746_i !== 0 ? 0 : (b1710_i * b1745_i));
-      const b1759_i = (b1746_i !== 0 ? 0 : (b1644[i * 15 + 9] * b1745_i)) + (2 * ((0 === b1750_i ? 1 : 0) !== 0 ? 0 : (b1710_i * b1750_i)));
-      const b1760_i = 0 === b1759_i ? 1 : 0;
-      const b1716_i = b1716[i];
-      b1766[i * 2] = ((b1740_ix2 !== 0 ? 0 : (b1716_i * b1736_ix2)) + (2 * (b1760_i !== 0 ? 0 : (b1707_ix2 * b1759_i))));
-      b1766[i * 2 + 1] = ((b1740_ix2p1 !== 0 ? 0 : (b1716_i * b1736_ix2p1)) + (2 * (b1760_i !== 0 ? 0 : (b1707_ix2p1 * b1759_i))));
-    }
-    {
-      const i = i0 + 1;
-      let t1745r0 = 0;
-      const b1740_ix2 = b1740[i * 2];
-      const b1707_ix2 = b1707[i * 2];
-      const b1736_ix2 = b1736[i * 2];
-      t1745r0 += (b1740_ix2 !== 0 ? 0 : (b1707_ix2 * b1736_ix2));
-      const b1740_ix2p1 = b1740[i * 2 + 1];
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      const b1736_ix2p1 = b1736[i * 2 + 1];
-      t1745r0 += (b1740_ix2p1 !== 0 ? 0 : (b1707_ix2p1 * b1736_ix2p1));
-      const b1745_i = t1745r0;
-      const b1746_i = 0 === b1745_i ? 1 : 0;
-      b1748[i] = (b1746_i !== 0 ? 0 : (b1714[i] * b1745_i));
-      const b1750_i = b1746_i !== 0 ? 0 : (b1644[i * 15 + 10] * b1745_i);
-      const b1710_i = b1710[i];
-      b1755[i] = (b1746_i !== 0 ? 0 : (b1710_i * b1745_i));
-      const b1759_i = (b1746_i !== 0 ? 0 : (b1644[i * 15 + 9] * b1745_i)) + (2 * ((0 === b1750_i ? 1 : 0) !== 0 ? 0 : (b1710_i * b1750_i)));
-      const b1760_i = 0 === b1759_i ? 1 : 0;
-      const b1716_i = b1716[i];
-      b1766[i * 2] = ((b1740_ix2 !== 0 ? 0 : (b1716_i * b1736_ix2)) + (2 * (b1760_i !== 0 ? 0 : (b1707_ix2 * b1759_i))));
-      b1766[i * 2 + 1] = ((b1740_ix2p1 !== 0 ? 0 : (b1716_i * b1736_ix2p1)) + (2 * (b1760_i !== 0 ? 0 : (b1707_ix2p1 * b1759_i))));
-    }
-    {
-      const i = i0 + 2;
-      let t1745r0 = 0;
-      const b1740_ix2 = b1740[i * 2];
-      const b1707_ix2 = b1707[i * 2];
-      const b1736_ix2 = b1736[i * 2];
-      t1745r0 += (b1740_ix2 !== 0 ? 0 : (b1707_ix2 * b1736_ix2));
-      const b1740_ix2p1 = b1740[i * 2 + 1];
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      const b1736_ix2p1 = b1736[i * 2 + 1];
-      t1745r0 += (b1740_ix2p1 !== 0 ? 0 : (b1707_ix2p1 * b1736_ix2p1));
-      const b1745_i = t1745r0;
-      const b1746_i = 0 === b1745_i ? 1 : 0;
-      b1748[i] = (b1746_i !== 0 ? 0 : (b1714[i] * b1745_i));
-      const b1750_i = b1746_i !== 0 ? 0 : (b1644[i * 15 + 10] * b1745_i);
-      const b1710_i = b1710[i];
-      b1755[i] = (b1746_i !== 0 ? 0 : (b1710_i * b1745_i));
-      const b1759_i = (b1746_i !== 0 ? 0 : (b1644[i * 15 + 9] * b1745_i)) + (2 * ((0 === b1750_i ? 1 : 0) !== 0 ? 0 : (b1710_i * b1750_i)));
-      const b1760_i = 0 === b1759_i ? 1 : 0;
-      const b1716_i = b1716[i];
-      b1766[i * 2] = ((b1740_ix2 !== 0 ? 0 : (b1716_i * b1736_ix2)) + (2 * (b1760_i !== 0 ? 0 : (b1707_ix2 * b1759_i))));
-      b1766[i * 2 + 1] = ((b1740_ix2p1 !== 0 ? 0 : (b1716_i * b1736_ix2p1)) + (2 * (b1760_i !== 0 ? 0 : (b1707_ix2p1 * b1759_i))));
-    }
-    {
-      const i = i0 + 3;
-      let t1745r0 = 0;
-      const b1740_ix2 = b1740[i * 2];
-      const b1707_ix2 = b1707[i * 2];
-      const b1736_ix2 = b1736[i * 2];
-      t1745r0 += (b1740_ix2 !== 0 ? 0 : (b1707_ix2 * b1736_ix2));
-      const b1740_ix2p1 = b1740[i * 2 + 1];
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      const b1736_ix2p1 = b1736[i * 2 + 1];
-      t1745r0 += (b1740_ix2p1 !== 0 ? 0 : (b1707_ix2p1 * b1736_ix2p1));
-      const b1745_i = t1745r0;
-      const b1746_i = 0 === b1745_i ? 1 : 0;
-      b1748[i] = (b1746_i !== 0 ? 0 : (b1714[i] * b1745_i));
-      const b1750_i = b1746_i !== 0 ? 0 : (b1644[i * 15 + 10] * b1745_i);
-      const b1710_i = b1710[i];
-      b1755[i] = (b1746_i !== 0 ? 0 : (b1710_i * b1745_i));
-      const b1759_i = (b1746_i !== 0 ? 0 : (b1644[i * 15 + 9] * b1745_i)) + (2 * ((0 === b1750_i ? 1 : 0) !== 0 ? 0 : (b1710_i * b1750_i)));
-      const b1760_i = 0 === b1759_i ? 1 : 0;
-      const b1716_i = b1716[i];
-      b1766[i * 2] = ((b1740_ix2 !== 0 ? 0 : (b1716_i * b1736_ix2)) + (2 * (b1760_i !== 0 ? 0 : (b1707_ix2 * b1759_i))));
-      b1766[i * 2 + 1] = ((b1740_ix2p1 !== 0 ? 0 : (b1716_i * b1736_ix2p1)) + (2 * (b1760_i !== 0 ? 0 : (b1707_ix2p1 * b1759_i))));
-    }
-  }
-}
-
-function forwardPart2() {
-  const b1644 = buf1644;
-  const b1649 = buf1649;
-  const b1653 = buf1653;
-  const b1658 = buf1658;
-  const b1674 = buf1674;
-  const b1676 = buf1676;
-  const b1682 = buf1682;
-  const b1707 = buf1707;
-  const b1710 = buf1710;
-  const b1714 = buf1714;
-  const b1716 = buf1716;
-  const b1724 = buf1724;
-  const b1725 = buf1725;
-  const b1736 = buf1736;
-  const b1740 = buf1740;
-  const b1748 = buf1748;
-  const b1755 = buf1755;
-  const b1766 = buf1766;
-  const b1767 = buf1767;
-  const b1770 = buf1770;
-  const b1775 = buf1775;
-  const b1776 = buf1776;
-  const b1777 = buf1777;
-  const b1782 = buf1782;
-  const b1789 = buf1789;
-  const b1795 = buf1795;
-  const b1802 = buf1802;
-  const b1808 = buf1808;
-  const b1815 = buf1815;
-  const b1820 = buf1820;
-  const b1821 = buf1821;
-  const b1822 = buf1822;
-  const b1823 = buf1823;
-  const b1828 = buf1828;
-  const b1829 = buf1829;
-  const b1831 = buf1831;
-  const b1834 = buf1834;
-  const b1842 = buf1842;
-  const b1845 = buf1845;
-  for (let i = 31840; i < 31843; i++) {
-    let t1745r0 = 0;
-    const b1740_ix2 = b1740[i * 2];
-    const b1707_ix2 = b1707[i * 2];
-    const b1736_ix2 = b1736[i * 2];
-    t1745r0 += (b1740_ix2 !== 0 ? 0 : (b1707_ix2 * b1736_ix2));
-    const b1740_ix2p1 = b1740[i * 2 + 1];
-    const b1707_ix2p1 = b1707[i * 2 + 1];
-    const b1736_ix2p1 = b1736[i * 2 + 1];
-    t1745r0 += (b1740_ix2p1 !== 0 ? 0 : (b1707_ix2p1 * b1736_ix2p1));
-    const b1745_i = t1745r0;
-    const b1746_i = 0 === b1745_i ? 1 : 0;
-    b1748[i] = (b1746_i !== 0 ? 0 : (b1714[i] * b1745_i));
-    const b1750_i = b1746_i !== 0 ? 0 : (b1644[i * 15 + 10] * b1745_i);
-    const b1710_i = b1710[i];
-    b1755[i] = (b1746_i !== 0 ? 0 : (b1710_i * b1745_i));
-    const b1759_i = (b1746_i !== 0 ? 0 : (b1644[i * 15 + 9] * b1745_i)) + (2 * ((0 === b1750_i ? 1 : 0) !== 0 ? 0 : (b1710_i * b1750_i)));
-    const b1760_i = 0 === b1759_i ? 1 : 0;
-    const b1716_i = b1716[i];
-    b1766[i * 2] = ((b1740_ix2 !== 0 ? 0 : (b1716_i * b1736_ix2)) + (2 * (b1760_i !== 0 ? 0 : (b1707_ix2 * b1759_i))));
-    b1766[i * 2 + 1] = ((b1740_ix2p1 !== 0 ? 0 : (b1716_i * b1736_ix2p1)) + (2 * (b1760_i !== 0 ? 0 : (b1707_ix2p1 * b1759_i))));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1767[i * 2] = (0 === b1766[i * 2] ? 1 : 0);
-      b1767[i * 2 + 1] = (0 === b1766[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 1;
-      b1767[i * 2] = (0 === b1766[i * 2] ? 1 : 0);
-      b1767[i * 2 + 1] = (0 === b1766[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 2;
-      b1767[i * 2] = (0 === b1766[i * 2] ? 1 : 0);
-      b1767[i * 2 + 1] = (0 === b1766[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 3;
-      b1767[i * 2] = (0 === b1766[i * 2] ? 1 : 0);
-      b1767[i * 2 + 1] = (0 === b1766[i * 2 + 1] ? 1 : 0);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1767[i * 2] = (0 === b1766[i * 2] ? 1 : 0);
-    b1767[i * 2 + 1] = (0 === b1766[i * 2 + 1] ? 1 : 0);
-  }
-  b1775.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1767_ix2 = b1767[i * 2];
-      const b1766_ix2 = b1766[i * 2];
-      const b1724_i = b1724[i];
-      b1770[i * 2] = (b1767_ix2 !== 0 ? 0 : (b1766_ix2 * b1724_i));
-      const b1767_ix2p1 = b1767[i * 2 + 1];
-      const b1766_ix2p1 = b1766[i * 2 + 1];
-      b1770[i * 2 + 1] = (b1767_ix2p1 !== 0 ? 0 : (b1766_ix2p1 * b1724_i));
-      let t1774r0 = 0;
-      t1774r0 += (b1767_ix2 !== 0 ? 0 : (-(b1725[i * 2] * b1766_ix2)));
-      t1774r0 += (b1767_ix2p1 !== 0 ? 0 : (-(b1725[i * 2 + 1] * b1766_ix2p1)));
-      const b1774_i = t1774r0;
-      b1775[i * 3 + 2] += b1774_i;
-    }
-    {
-      const i = i0 + 1;
-      const b1767_ix2 = b1767[i * 2];
-      const b1766_ix2 = b1766[i * 2];
-      const b1724_i = b1724[i];
-      b1770[i * 2] = (b1767_ix2 !== 0 ? 0 : (b1766_ix2 * b1724_i));
-      const b1767_ix2p1 = b1767[i * 2 + 1];
-      const b1766_ix2p1 = b1766[i * 2 + 1];
-      b1770[i * 2 + 1] = (b1767_ix2p1 !== 0 ? 0 : (b1766_ix2p1 * b1724_i));
-      let t1774r0 = 0;
-      t1774r0 += (b1767_ix2 !== 0 ? 0 : (-(b1725[i * 2] * b1766_ix2)));
-      t1774r0 += (b1767_ix2p1 !== 0 ? 0 : (-(b1725[i * 2 + 1] * b1766_ix2p1)));
-      const b1774_i = t1774r0;
-      b1775[i * 3 + 2] += b1774_i;
-    }
-    {
-      const i = i0 + 2;
-      const b1767_ix2 = b1767[i * 2];
-      const b1766_ix2 = b1766[i * 2];
-      const b1724_i = b1724[i];
-      b1770[i * 2] = (b1767_ix2 !== 0 ? 0 : (b1766_ix2 * b1724_i));
-      const b1767_ix2p1 = b1767[i * 2 + 1];
-      const b1766_ix2p1 = b1766[i * 2 + 1];
-      b1770[i * 2 + 1] = (b1767_ix2p1 !== 0 ? 0 : (b1766_ix2p1 * b1724_i));
-      let t1774r0 = 0;
-      t1774r0 += (b1767_ix2 !== 0 ? 0 : (-(b1725[i * 2] * b1766_ix2)));
-      t1774r0 += (b1767_ix2p1 !== 0 ? 0 : (-(b1725[i * 2 + 1] * b1766_ix2p1)));
-      const b1774_i = t1774r0;
-      b1775[i * 3 + 2] += b1774_i;
-    }
-    {
-      const i = i0 + 3;
-      const b1767_ix2 = b1767[i * 2];
-      const b1766_ix2 = b1766[i * 2];
-      const b1724_i = b1724[i];
-      b1770[i * 2] = (b1767_ix2 !== 0 ? 0 : (b1766_ix2 * b1724_i));
-      const b1767_ix2p1 = b1767[i * 2 + 1];
-      const b1766_ix2p1 = b1766[i * 2 + 1];
-      b1770[i * 2 + 1] = (b1767_ix2p1 !== 0 ? 0 : (b1766_ix2p1 * b1724_i));
-      let t1774r0 = 0;
-      t1774r0 += (b1767_ix2 !== 0 ? 0 : (-(b1725[i * 2] * b1766_ix2)));
-      t1774r0 += (b1767_ix2p1 !== 0 ? 0 : (-(b1725[i * 2 + 1] * b1766_ix2p1)));
-      const b1774_i = t1774r0;
-      b1775[i * 3 + 2] += b1774_i;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1767_ix2 = b1767[i * 2];
-    const b1766_ix2 = b1766[i * 2];
-    const b1724_i = b1724[i];
-    b1770[i * 2] = (b1767_ix2 !== 0 ? 0 : (b1766_ix2 * b1724_i));
-    const b1767_ix2p1 = b1767[i * 2 + 1];
-    const b1766_ix2p1 = b1766[i * 2 + 1];
-    b1770[i * 2 + 1] = (b1767_ix2p1 !== 0 ? 0 : (b1766_ix2p1 * b1724_i));
-    let t1774r0 = 0;
-    t1774r0 += (b1767_ix2 !== 0 ? 0 : (-(b1725[i * 2] * b1766_ix2)));
-    t1774r0 += (b1767_ix2p1 !== 0 ? 0 : (-(b1725[i * 2 + 1] * b1766_ix2p1)));
-    const b1774_i = t1774r0;
-    b1775[i * 3 + 2] += b1774_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1775[i * 3] += b1770[i * 2];
-      b1775[i * 3 + 1] += b1770[i * 2 + 1];
-    }
-    {
-      const i = i0 + 1;
-      b1775[i * 3] += b1770[i * 2];
-      b1775[i * 3 + 1] += b1770[i * 2 + 1];
-    }
-    {
-      const i = i0 + 2;
-      b1775[i * 3] += b1770[i * 2];
-      b1775[i * 3 + 1] += b1770[i * 2 + 1];
-    }
-    {
-      const i = i0 + 3;
-      b1775[i * 3] += b1770[i * 2];
-      b1775[i * 3 + 1] += b1770[i * 2 + 1];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1775[i * 3] += b1770[i * 2];
-    b1775[i * 3 + 1] += b1770[i * 2 + 1];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1653_i = b1653[i];
-      const b1775_ix3 = b1775[i * 3];
-      b1776[i * 3] = (b1653_i !== 0 ? b1775_ix3 : 0);
-      const b1775_ix3p1 = b1775[i * 3 + 1];
-      b1776[i * 3 + 1] = (b1653_i !== 0 ? b1775_ix3p1 : 0);
-      const b1775_ix3p2 = b1775[i * 3 + 2];
-      b1776[i * 3 + 2] = (b1653_i !== 0 ? b1775_ix3p2 : 0);
-      b1777[i * 3] = (b1653_i !== 0 ? 0 : b1775_ix3);
-      b1777[i * 3 + 1] = (b1653_i !== 0 ? 0 : b1775_ix3p1);
-      b1777[i * 3 + 2] = (b1653_i !== 0 ? 0 : b1775_ix3p2);
-    }
-    {
-      const i = i0 + 1;
-      const b1653_i = b1653[i];
-      const b1775_ix3 = b1775[i * 3];
-      b1776[i * 3] = (b1653_i !== 0 ? b1775_ix3 : 0);
-      const b1775_ix3p1 = b1775[i * 3 + 1];
-      b1776[i * 3 + 1] = (b1653_i !== 0 ? b1775_ix3p1 : 0);
-      const b1775_ix3p2 = b1775[i * 3 + 2];
-      b1776[i * 3 + 2] = (b1653_i !== 0 ? b1775_ix3p2 : 0);
-      b1777[i * 3] = (b1653_i !== 0 ? 0 : b1775_ix3);
-      b1777[i * 3 + 1] = (b1653_i !== 0 ? 0 : b1775_ix3p1);
-      b1777[i * 3 + 2] = (b1653_i !== 0 ? 0 : b1775_ix3p2);
-    }
-    {
-      const i = i0 + 2;
-      const b1653_i = b1653[i];
-      const b1775_ix3 = b1775[i * 3];
-      b1776[i * 3] = (b1653_i !== 0 ? b1775_ix3 : 0);
-      const b1775_ix3p1 = b1775[i * 3 + 1];
-      b1776[i * 3 + 1] = (b1653_i !== 0 ? b1775_ix3p1 : 0);
-      const b1775_ix3p2 = b1775[i * 3 + 2];
-      b1776[i * 3 + 2] = (b1653_i !== 0 ? b1775_ix3p2 : 0);
-      b1777[i * 3] = (b1653_i !== 0 ? 0 : b1775_ix3);
-      b1777[i * 3 + 1] = (b1653_i !== 0 ? 0 : b1775_ix3p1);
-      b1777[i * 3 + 2] = (b1653_i !== 0 ? 0 : b1775_ix3p2);
-    }
-    {
-      const i = i0 + 3;
-      const b1653_i = b1653[i];
-      const b1775_ix3 = b1775[i * 3];
-      b1776[i * 3] = (b1653_i !== 0 ? b1775_ix3 : 0);
-      const b1775_ix3p1 = b1775[i * 3 + 1];
-      b1776[i * 3 + 1] = (b1653_i !== 0 ? b1775_ix3p1 : 0);
-      const b1775_ix3p2 = b1775[i * 3 + 2];
-      b1776[i * 3 + 2] = (b1653_i !== 0 ? b1775_ix3p2 : 0);
-      b1777[i * 3] = (b1653_i !== 0 ? 0 : b1775_ix3);
-      b1777[i * 3 + 1] = (b1653_i !== 0 ? 0 : b1775_ix3p1);
-      b1777[i * 3 + 2] = (b1653_i !== 0 ? 0 : b1775_ix3p2);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1653_i = b1653[i];
-    const b1775_ix3 = b1775[i * 3];
-    b1776[i * 3] = (b1653_i !== 0 ? b1775_ix3 : 0);
-    const b1775_ix3p1 = b1775[i * 3 + 1];
-    b1776[i * 3 + 1] = (b1653_i !== 0 ? b1775_ix3p1 : 0);
-    const b1775_ix3p2 = b1775[i * 3 + 2];
-    b1776[i * 3 + 2] = (b1653_i !== 0 ? b1775_ix3p2 : 0);
-    b1777[i * 3] = (b1653_i !== 0 ? 0 : b1775_ix3);
-    b1777[i * 3 + 1] = (b1653_i !== 0 ? 0 : b1775_ix3p1);
-    b1777[i * 3 + 2] = (b1653_i !== 0 ? 0 : b1775_ix3p2);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1777_ix3p2 = b1777[i * 3 + 2];
-      const b1782_i = 0 === (-b1777_ix3p2) ? 1 : 0;
-      b1782[i] = b1782_i;
-      const b1789_i = 0 === b1777_ix3p2 ? 1 : 0;
-      b1789[i] = b1789_i;
-      const b1777_ix3p1 = b1777[i * 3 + 1];
-      const b1795_i = 0 === (-b1777_ix3p1) ? 1 : 0;
-      b1795[i] = b1795_i;
-      const b1802_i = 0 === b1777_ix3p1 ? 1 : 0;
-      b1802[i] = b1802_i;
-      const b1777_ix3 = b1777[i * 3];
-      const b1808_i = 0 === (-b1777_ix3) ? 1 : 0;
-      b1808[i] = b1808_i;
-      const b1815_i = 0 === b1777_ix3 ? 1 : 0;
-      b1815[i] = b1815_i;
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b1820[i] = ((b1802_i !== 0 ? 0 : (b1649_ix3 * b1777_ix3p1)) + (b1808_i !== 0 ? 0 : (-(b1649_ix3p1 * b1777_ix3))));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b1821[i] = ((b1782_i !== 0 ? 0 : (-(b1649_ix3 * b1777_ix3p2))) + (b1815_i !== 0 ? 0 : (b1649_ix3p2 * b1777_ix3)));
-      b1822[i] = ((b1789_i !== 0 ? 0 : (b1649_ix3p1 * b1777_ix3p2)) + (b1795_i !== 0 ? 0 : (-(b1649_ix3p2 * b1777_ix3p1))));
-      b1823[i * 3] = (0 === b1776[i * 3] ? 1 : 0);
-      b1823[i * 3 + 1] = (0 === b1776[i * 3 + 1] ? 1 : 0);
-      b1823[i * 3 + 2] = (0 === b1776[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 1;
-      const b1777_ix3p2 = b1777[i * 3 + 2];
-      const b1782_i = 0 === (-b1777_ix3p2) ? 1 : 0;
-      b1782[i] = b1782_i;
-      const b1789_i = 0 === b1777_ix3p2 ? 1 : 0;
-      b1789[i] = b1789_i;
-      const b1777_ix3p1 = b1777[i * 3 + 1];
-      const b1795_i = 0 === (-b1777_ix3p1) ? 1 : 0;
-      b1795[i] = b1795_i;
-      const b1802_i = 0 === b1777_ix3p1 ? 1 : 0;
-      b1802[i] = b1802_i;
-      const b1777_ix3 = b1777[i * 3];
-      const b1808_i = 0 === (-b1777_ix3) ? 1 : 0;
-      b1808[i] = b1808_i;
-      const b1815_i = 0 === b1777_ix3 ? 1 : 0;
-      b1815[i] = b1815_i;
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b1820[i] = ((b1802_i !== 0 ? 0 : (b1649_ix3 * b1777_ix3p1)) + (b1808_i !== 0 ? 0 : (-(b1649_ix3p1 * b1777_ix3))));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b1821[i] = ((b1782_i !== 0 ? 0 : (-(b1649_ix3 * b1777_ix3p2))) + (b1815_i !== 0 ? 0 : (b1649_ix3p2 * b1777_ix3)));
-      b1822[i] = ((b1789_i !== 0 ? 0 : (b1649_ix3p1 * b1777_ix3p2)) + (b1795_i !== 0 ? 0 : (-(b1649_ix3p2 * b1777_ix3p1))));
-      b1823[i * 3] = (0 === b1776[i * 3] ? 1 : 0);
-      b1823[i * 3 + 1] = (0 === b1776[i * 3 + 1] ? 1 : 0);
-      b1823[i * 3 + 2] = (0 === b1776[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 2;
-      const b1777_ix3p2 = b1777[i * 3 + 2];
-      const b1782_i = 0 === (-b1777_ix3p2) ? 1 : 0;
-      b1782[i] = b1782_i;
-      const b1789_i = 0 === b1777_ix3p2 ? 1 : 0;
-      b1789[i] = b1789_i;
-      const b1777_ix3p1 = b1777[i * 3 + 1];
-      const b1795_i = 0 === (-b1777_ix3p1) ? 1 : 0;
-      b1795[i] = b1795_i;
-      const b1802_i = 0 === b1777_ix3p1 ? 1 : 0;
-      b1802[i] = b1802_i;
-      const b1777_ix3 = b1777[i * 3];
-      const b1808_i = 0 === (-b1777_ix3) ? 1 : 0;
-      b1808[i] = b1808_i;
-      const b1815_i = 0 === b1777_ix3 ? 1 : 0;
-      b1815[i] = b1815_i;
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b1820[i] = ((b1802_i !== 0 ? 0 : (b1649_ix3 * b1777_ix3p1)) + (b1808_i !== 0 ? 0 : (-(b1649_ix3p1 * b1777_ix3))));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b1821[i] = ((b1782_i !== 0 ? 0 : (-(b1649_ix3 * b1777_ix3p2))) + (b1815_i !== 0 ? 0 : (b1649_ix3p2 * b1777_ix3)));
-      b1822[i] = ((b1789_i !== 0 ? 0 : (b1649_ix3p1 * b1777_ix3p2)) + (b1795_i !== 0 ? 0 : (-(b1649_ix3p2 * b1777_ix3p1))));
-      b1823[i * 3] = (0 === b1776[i * 3] ? 1 : 0);
-      b1823[i * 3 + 1] = (0 === b1776[i * 3 + 1] ? 1 : 0);
-      b1823[i * 3 + 2] = (0 === b1776[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 3;
-      const b1777_ix3p2 = b1777[i * 3 + 2];
-      const b1782_i = 0 === (-b1777_ix3p2) ? 1 : 0;
-      b1782[i] = b1782_i;
-      const b1789_i = 0 === b1777_ix3p2 ? 1 : 0;
-      b1789[i] = b1789_i;
-      const b1777_ix3p1 = b1777[i * 3 + 1];
-      const b1795_i = 0 === (-b1777_ix3p1) ? 1 : 0;
-      b1795[i] = b1795_i;
-      const b1802_i = 0 === b1777_ix3p1 ? 1 : 0;
-      b1802[i] = b1802_i;
-      const b1777_ix3 = b1777[i * 3];
-      const b1808_i = 0 === (-b1777_ix3) ? 1 : 0;
-      b1808[i] = b1808_i;
-      const b1815_i = 0 === b1777_ix3 ? 1 : 0;
-      b1815[i] = b1815_i;
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b1820[i] = ((b1802_i !== 0 ? 0 : (b1649_ix3 * b1777_ix3p1)) + (b1808_i !== 0 ? 0 : (-(b1649_ix3p1 * b1777_ix3))));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b1821[i] = ((b1782_i !== 0 ? 0 : (-(b1649_ix3 * b1777_ix3p2))) + (b1815_i !== 0 ? 0 : (b1649_ix3p2 * b1777_ix3)));
-      b1822[i] = ((b1789_i !== 0 ? 0 : (b1649_ix3p1 * b1777_ix3p2)) + (b1795_i !== 0 ? 0 : (-(b1649_ix3p2 * b1777_ix3p1))));
-      b1823[i * 3] = (0 === b1776[i * 3] ? 1 : 0);
-      b1823[i * 3 + 1] = (0 === b1776[i * 3 + 1] ? 1 : 0);
-      b1823[i * 3 + 2] = (0 === b1776[i * 3 + 2] ? 1 : 0);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1777_ix3p2 = b1777[i * 3 + 2];
-    const b1782_i = 0 === (-b1777_ix3p2) ? 1 : 0;
-    b1782[i] = b1782_i;
-    const b1789_i = 0 === b1777_ix3p2 ? 1 : 0;
-    b1789[i] = b1789_i;
-    const b1777_ix3p1 = b1777[i * 3 + 1];
-    const b1795_i = 0 === (-b1777_ix3p1) ? 1 : 0;
-    b1795[i] = b1795_i;
-    const b1802_i = 0 === b1777_ix3p1 ? 1 : 0;
-    b1802[i] = b1802_i;
-    const b1777_ix3 = b1777[i * 3];
-    const b1808_i = 0 === (-b1777_ix3) ? 1 : 0;
-    b1808[i] = b1808_i;
-    const b1815_i = 0 === b1777_ix3 ? 1 : 0;
-    b1815[i] = b1815_i;
-    const b1649_ix3 = b1649[i * 3];
-    const b1649_ix3p1 = b1649[i * 3 + 1];
-    b1820[i] = ((b1802_i !== 0 ? 0 : (b1649_ix3 * b1777_ix3p1)) + (b1808_i !== 0 ? 0 : (-(b1649_ix3p1 * b1777_ix3))));
-    const b1649_ix3p2 = b1649[i * 3 + 2];
-    b1821[i] = ((b1782_i !== 0 ? 0 : (-(b1649_ix3 * b1777_ix3p2))) + (b1815_i !== 0 ? 0 : (b1649_ix3p2 * b1777_ix3)));
-    b1822[i] = ((b1789_i !== 0 ? 0 : (b1649_ix3p1 * b1777_ix3p2)) + (b1795_i !== 0 ? 0 : (-(b1649_ix3p2 * b1777_ix3p1))));
-    b1823[i * 3] = (0 === b1776[i * 3] ? 1 : 0);
-    b1823[i * 3 + 1] = (0 === b1776[i * 3 + 1] ? 1 : 0);
-    b1823[i * 3 + 2] = (0 === b1776[i * 3 + 2] ? 1 : 0);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      let t1828r0 = 0;
-      const b1823_ix3 = b1823[i * 3];
-      const b1776_ix3 = b1776[i * 3];
-      t1828r0 += (b1823_ix3 !== 0 ? 0 : (b1658[i * 3] * b1776_ix3));
-      const b1823_ix3p1 = b1823[i * 3 + 1];
-      const b1776_ix3p1 = b1776[i * 3 + 1];
-      t1828r0 += (b1823_ix3p1 !== 0 ? 0 : (b1658[i * 3 + 1] * b1776_ix3p1));
-      const b1823_ix3p2 = b1823[i * 3 + 2];
-      const b1776_ix3p2 = b1776[i * 3 + 2];
-      t1828r0 += (b1823_ix3p2 !== 0 ? 0 : (b1658[i * 3 + 2] * b1776_ix3p2));
-      const b1828_i = t1828r0;
-      b1828[i] = b1828_i;
-      const b1829_i = 0 === b1828_i ? 1 : 0;
-      b1829[i] = b1829_i;
-      const b1831_i = b1829_i !== 0 ? 0 : (b1682[i] * b1828_i);
-      b1831[i] = b1831_i;
-      b1834[i] = (0 === b1831_i ? 1 : 0);
-      const b1676_i = b1676[i];
-      b1842[i * 3] = (b1823_ix3 !== 0 ? 0 : (b1676_i * b1776_ix3));
-      b1842[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : (b1676_i * b1776_ix3p1));
-      b1842[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : (b1676_i * b1776_ix3p2));
-      let t1845r0 = 0;
-      t1845r0 += (b1823_ix3 !== 0 ? 0 : (b1674[i] * b1776_ix3));
-      t1845r0 += (b1823_ix3p1 !== 0 ? 0 : (b1674[i + 31843] * b1776_ix3p1));
-      t1845r0 += (b1823_ix3p2 !== 0 ? 0 : (b1674[i + 63686] * b1776_ix3p2));
-      b1845[i] = t1845r0;
-    }
-    {
-      const i = i0 + 1;
-      let t1828r0 = 0;
-      const b1823_ix3 = b1823[i * 3];
-      const b1776_ix3 = b1776[i * 3];
-      t1828r0 += (b1823_ix3 !== 0 ? 0 : (b1658[i * 3] * b1776_ix3));
-      const b1823_ix3p1 = b1823[i * 3 + 1];
-      const b1776_ix3p1 = b1776[i * 3 + 1];
-      t1828r0 += (b1823_ix3p1 !== 0 ? 0 : (b1658[i * 3 + 1] * b1776_ix3p1));
-      const b1823_ix3p2 = b1823[i * 3 + 2];
-      const b1776_ix3p2 = b1776[i * 3 + 2];
-      t1828r0 += (b1823_ix3p2 !== 0 ? 0 : (b1658[i * 3 + 2] * b1776_ix3p2));
-      const b1828_i = t1828r0;
-      b1828[i] = b1828_i;
-      const b1829_i = 0 === b1828_i ? 1 : 0;
-      b1829[i] = b1829_i;
-      const b1831_i = b1829_i !== 0 ? 0 : (b1682[i] * b1828_i);
-      b1831[i] = b1831_i;
-      b1834[i] = (0 === b1831_i ? 1 : 0);
-      const b1676_i = b1676[i];
-      b1842[i * 3] = (b1823_ix3 !== 0 ? 0 : (b1676_i * b1776_ix3));
-      b1842[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : (b1676_i * b1776_ix3p1));
-      b1842[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : (b1676_i * b1776_ix3p2));
-      let t1845r0 = 0;
-      t1845r0 += (b1823_ix3 !== 0 ? 0 : (b1674[i] * b1776_ix3));
-      t1845r0 += (b1823_ix3p1 !== 0 ? 0 : (b1674[i + 31843] * b1776_ix3p1));
-      t1845r0 += (b1823_ix3p2 !== 0 ? 0 : (b1674[i + 63686] * b1776_ix3p2));
-      b1845[i] = t1845r0;
-    }
-    {
-      const i = i0 + 2;
-      let t1828r0 = 0;
-      const b1823_ix3 = b1823[i * 3];
-      const b1776_ix3 = b1776[i * 3];
-      t1828r0 += (b1823_ix3 !== 0 ? 0 : (b1658[i * 3] * b1776_ix3));
-      const b1823_ix3p1 = b1823[i * 3 + 1];
-      const b1776_ix3p1 = b1776[i * 3 + 1];
-      t1828r0 += (b1823_ix3p1 !== 0 ? 0 : (b1658[i * 3 + 1] * b1776_ix3p1));
-      const b1823_ix3p2 = b1823[i * 3 + 2];
-      const b1776_ix3p2 = b1776[i * 3 + 2];
-      t1828r0 += (b1823_ix3p2 !== 0 ? 0 : (b1658[i * 3 + 2] * b1776_ix3p2));
-      const b1828_i = t1828r0;
-      b1828[i] = b1828_i;
-      const b1829_i = 0 === b1828_i ? 1 : 0;
-      b1829[i] = b1829_i;
-      const b1831_i = b1829_i !== 0 ? 0 : (b1682[i] * b1828_i);
-      b1831[i] = b1831_i;
-      b1834[i] = (0 === b1831_i ? 1 : 0);
-      const b1676_i = b1676[i];
-      b1842[i * 3] = (b1823_ix3 !== 0 ? 0 : (b1676_i * b1776_ix3));
-      b1842[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : (b1676_i * b1776_ix3p1));
-      b1842[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : (b1676_i * b1776_ix3p2));
-      let t1845r0 = 0;
-      t1845r0 += (b1823_ix3 !== 0 ? 0 : (b1674[i] * b1776_ix3));
-      t1845r0 += (b1823_ix3p1 !== 0 ? 0 : (b1674[i + 31843] * b1776_ix3p1));
-      t1845r0 += (b1823_ix3p2 !== 0 ? 0 : (b1674[i + 63686] * b1776_ix3p2));
-      b1845[i] = t1845r0;
-    }
-    {
-      const i = i0 + 3;
-      let t1828r0 = 0;
-      const b1823_ix3 = b1823[i * 3];
-      const b1776_ix3 = b1776[i * 3];
-      t1828r0 += (b1823_ix3 !== 0 ? 0 : (b1658[i * 3] * b1776_ix3));
-      const b1823_ix3p1 = b1823[i * 3 + 1];
-      const b1776_ix3p1 = b1776[i * 3 + 1];
-      t1828r0 += (b1823_ix3p1 !== 0 ? 0 : (b1658[i * 3 + 1] * b1776_ix3p1));
-      const b1823_ix3p2 = b1823[i * 3 + 2];
-      const b1776_ix3p2 = b1776[i * 3 + 2];
-      t1828r0 += (b1823_ix3p2 !== 0 ? 0 : (b1658[i * 3 + 2] * b1776_ix3p2));
-      const b1828_i = t1828r0;
-      b1828[i] = b1828_i;
-      const b1829_i = 0 === b1828_i ? 1 : 0;
-      b1829[i] = b1829_i;
-      const b1831_i = b1829_i !== 0 ? 0 : (b1682[i] * b1828_i);
-      b1831[i] = b1831_i;
-      b1834[i] = (0 === b1831_i ? 1 : 0);
-      const b1676_i = b1676[i];
-      b1842[i * 3] = (b1823_ix3 !== 0 ? 0 : (b1676_i * b1776_ix3));
-      b1842[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : (b1676_i * b1776_ix3p1));
-      b1842[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : (b1676_i * b1776_ix3p2));
-      let t1845r0 = 0;
-      t1845r0 += (b1823_ix3 !== 0 ? 0 : (b1674[i] * b1776_ix3));
-      t1845r0 += (b1823_ix3p1 !== 0 ? 0 : (b1674[i + 31843] * b1776_ix3p1));
-      t1845r0 += (b1823_ix3p2 !== 0 ? 0 : (b1674[i + 63686] * b1776_ix3p2));
-      b1845[i] = t1845r0;
-    }
-  }
-}
-
-function forwardPart3() {
-  const b107 = buf107;
-  const b1644 = buf1644;
-  const b1649 = buf1649;
-  const b1654 = buf1654;
-  const b1658 = buf1658;
-  const b1674 = buf1674;
-  const b1676 = buf1676;
-  const b1681 = buf1681;
-  const b1682 = buf1682;
-  const b1683 = buf1683;
-  const b1726 = buf1726;
-  const b1727 = buf1727;
-  const b1728 = buf1728;
-  const b1776 = buf1776;
-  const b1777 = buf1777;
-  const b1782 = buf1782;
-  const b1789 = buf1789;
-  const b1795 = buf1795;
-  const b1802 = buf1802;
-  const b1808 = buf1808;
-  const b1815 = buf1815;
-  const b1823 = buf1823;
-  const b1828 = buf1828;
-  const b1829 = buf1829;
-  const b1831 = buf1831;
-  const b1834 = buf1834;
-  const b1842 = buf1842;
-  const b1845 = buf1845;
-  const b1893 = buf1893;
-  const b1896 = buf1896;
-  const b1899 = buf1899;
-  const b1904 = buf1904;
-  const b1905 = buf1905;
-  const b1906 = buf1906;
-  const b1928 = buf1928;
-  const b1929 = buf1929;
-  const b1936 = buf1936;
-  const b1937 = buf1937;
-  const b1940 = buf1940;
-  const b1944 = buf1944;
-  for (let i = 31840; i < 31843; i++) {
-    let t1828r0 = 0;
-    const b1823_ix3 = b1823[i * 3];
-    const b1776_ix3 = b1776[i * 3];
-    t1828r0 += (b1823_ix3 !== 0 ? 0 : (b1658[i * 3] * b1776_ix3));
-    const b1823_ix3p1 = b1823[i * 3 + 1];
-    const b1776_ix3p1 = b1776[i * 3 + 1];
-    t1828r0 += (b1823_ix3p1 !== 0 ? 0 : (b1658[i * 3 + 1] * b1776_ix3p1));
-    const b1823_ix3p2 = b1823[i * 3 + 2];
-    const b1776_ix3p2 = b1776[i * 3 + 2];
-    t1828r0 += (b1823_ix3p2 !== 0 ? 0 : (b1658[i * 3 + 2] * b1776_ix3p2));
-    const b1828_i = t1828r0;
-    b1828[i] = b1828_i;
-    const b1829_i = 0 === b1828_i ? 1 : 0;
-    b1829[i] = b1829_i;
-    const b1831_i = b1829_i !== 0 ? 0 : (b1682[i] * b1828_i);
-    b1831[i] = b1831_i;
-    b1834[i] = (0 === b1831_i ? 1 : 0);
-    const b1676_i = b1676[i];
-    b1842[i * 3] = (b1823_ix3 !== 0 ? 0 : (b1676_i * b1776_ix3));
-    b1842[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : (b1676_i * b1776_ix3p1));
-    b1842[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : (b1676_i * b1776_ix3p2));
-    let t1845r0 = 0;
-    t1845r0 += (b1823_ix3 !== 0 ? 0 : (b1674[i] * b1776_ix3));
-    t1845r0 += (b1823_ix3p1 !== 0 ? 0 : (b1674[i + 31843] * b1776_ix3p1));
-    t1845r0 += (b1823_ix3p2 !== 0 ? 0 : (b1674[i + 63686] * b1776_ix3p2));
-    b1845[i] = t1845r0;
-  }
-  b1904.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1842_ix3p2 = b1842[i * 3 + 2];
-      const b1853_i = 0 === (-b1842_ix3p2) ? 1 : 0;
-      const b1860_i = 0 === b1842_ix3p2 ? 1 : 0;
-      const b1842_ix3p1 = b1842[i * 3 + 1];
-      const b1866_i = 0 === (-b1842_ix3p1) ? 1 : 0;
-      const b1873_i = 0 === b1842_ix3p1 ? 1 : 0;
-      const b1842_ix3 = b1842[i * 3];
-      const b1879_i = 0 === (-b1842_ix3) ? 1 : 0;
-      const b1886_i = 0 === b1842_ix3 ? 1 : 0;
-      const b1658_ix3p1 = b1658[i * 3 + 1];
-      const b1658_ix3 = b1658[i * 3];
-      const b1644_ix15 = b1644[i * 15];
-      const b1777_ix3p1 = b1777[i * 3 + 1];
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      const b1777_ix3 = b1777[i * 3];
-      b1893[i] = ((b1886_i !== 0 ? 0 : (b1658_ix3p1 * b1842_ix3)) + ((b1866_i !== 0 ? 0 : (-(b1658_ix3 * b1842_ix3p1))) + ((b1795[i] !== 0 ? 0 : (-(b1644_ix15 * b1777_ix3p1))) + (b1815[i] !== 0 ? 0 : (b1644_ix15p1 * b1777_ix3)))));
-      const b1658_ix3p2 = b1658[i * 3 + 2];
-      const b1777_ix3p2 = b1777[i * 3 + 2];
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      b1896[i] = ((b1879_i !== 0 ? 0 : (-(b1658_ix3p2 * b1842_ix3))) + ((b1860_i !== 0 ? 0 : (b1658_ix3 * b1842_ix3p2)) + ((b1789[i] !== 0 ? 0 : (b1644_ix15 * b1777_ix3p2)) + (b1808[i] !== 0 ? 0 : (-(b1644_ix15p2 * b1777_ix3))))));
-      b1899[i] = ((b1873_i !== 0 ? 0 : (b1658_ix3p2 * b1842_ix3p1)) + ((b1853_i !== 0 ? 0 : (-(b1658_ix3p1 * b1842_ix3p2))) + ((b1782[i] !== 0 ? 0 : (-(b1644_ix15p1 * b1777_ix3p2))) + (b1802[i] !== 0 ? 0 : (b1644_ix15p2 * b1777_ix3p1)))));
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      const b1900_i = (b1873_i !== 0 ? 0 : (b1649_ix3 * b1842_ix3p1)) + (b1879_i !== 0 ? 0 : (-(b1649_ix3p1 * b1842_ix3)));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      const b1901_i = (b1853_i !== 0 ? 0 : (-(b1649_ix3 * b1842_ix3p2))) + (b1886_i !== 0 ? 0 : (b1649_ix3p2 * b1842_ix3));
-      const b1902_i = (b1860_i !== 0 ? 0 : (b1649_ix3p1 * b1842_ix3p2)) + (b1866_i !== 0 ? 0 : (-(b1649_ix3p2 * b1842_ix3p1)));
-      b1904[i * 3 + 2] += b1900_i;
-      b1904[i * 3 + 1] += b1901_i;
-      b1904[i * 3] += b1902_i;
-    }
-    {
-      const i = i0 + 1;
-      const b1842_ix3p2 = b1842[i * 3 + 2];
-      const b1853_i = 0 === (-b1842_ix3p2) ? 1 : 0;
-      const b1860_i = 0 === b1842_ix3p2 ? 1 : 0;
-      const b1842_ix3p1 = b1842[i * 3 + 1];
-      const b1866_i = 0 === (-b1842_ix3p1) ? 1 : 0;
-      const b1873_i = 0 === b1842_ix3p1 ? 1 : 0;
-      const b1842_ix3 = b1842[i * 3];
-      const b1879_i = 0 === (-b1842_ix3) ? 1 : 0;
-      const b1886_i = 0 === b1842_ix3 ? 1 : 0;
-      const b1658_ix3p1 = b1658[i * 3 + 1];
-      const b1658_ix3 = b1658[i * 3];
-      const b1644_ix15 = b1644[i * 15];
-      const b1777_ix3p1 = b1777[i * 3 + 1];
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      const b1777_ix3 = b1777[i * 3];
-      b1893[i] = ((b1886_i !== 0 ? 0 : (b1658_ix3p1 * b1842_ix3)) + ((b1866_i !== 0 ? 0 : (-(b1658_ix3 * b1842_ix3p1))) + ((b1795[i] !== 0 ? 0 : (-(b1644_ix15 * b1777_ix3p1))) + (b1815[i] !== 0 ? 0 : (b1644_ix15p1 * b1777_ix3)))));
-      const b1658_ix3p2 = b1658[i * 3 + 2];
-      const b1777_ix3p2 = b1777[i * 3 + 2];
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      b1896[i] = ((b1879_i !== 0 ? 0 : (-(b1658_ix3p2 * b1842_ix3))) + ((b1860_i !== 0 ? 0 : (b1658_ix3 * b1842_ix3p2)) + ((b1789[i] !== 0 ? 0 : (b1644_ix15 * b1777_ix3p2)) + (b1808[i] !== 0 ? 0 : (-(b1644_ix15p2 * b1777_ix3))))));
-      b1899[i] = ((b1873_i !== 0 ? 0 : (b1658_ix3p2 * b1842_ix3p1)) + ((b1853_i !== 0 ? 0 : (-(b1658_ix3p1 * b1842_ix3p2))) + ((b1782[i] !== 0 ? 0 : (-(b1644_ix15p1 * b1777_ix3p2))) + (b1802[i] !== 0 ? 0 : (b1644_ix15p2 * b1777_ix3p1)))));
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      const b1900_i = (b1873_i !== 0 ? 0 : (b1649_ix3 * b1842_ix3p1)) + (b1879_i !== 0 ? 0 : (-(b1649_ix3p1 * b1842_ix3)));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      const b1901_i = (b1853_i !== 0 ? 0 : (-(b1649_ix3 * b1842_ix3p2))) + (b1886_i !== 0 ? 0 : (b1649_ix3p2 * b1842_ix3));
-      const b1902_i = (b1860_i !== 0 ? 0 : (b1649_ix3p1 * b1842_ix3p2)) + (b1866_i !== 0 ? 0 : (-(b1649_ix3p2 * b1842_ix3p1)));
-      b1904[i * 3 + 2] += b1900_i;
-      b1904[i * 3 + 1] += b1901_i;
-      b1904[i * 3] += b1902_i;
-    }
-    {
-      const i = i0 + 2;
-      const b1842_ix3p2 = b1842[i * 3 + 2];
-      const b1853_i = 0 === (-b1842_ix3p2) ? 1 : 0;
-      const b1860_i = 0 === b1842_ix3p2 ? 1 : 0;
-      const b1842_ix3p1 = b1842[i * 3 + 1];
-      const b1866_i = 0 === (-b1842_ix3p1) ? 1 : 0;
-      const b1873_i = 0 === b1842_ix3p1 ? 1 : 0;
-      const b1842_ix3 = b1842[i * 3];
-      const b1879_i = 0 === (-b1842_ix3) ? 1 : 0;
-      const b1886_i = 0 === b1842_ix3 ? 1 : 0;
-      const b1658_ix3p1 = b1658[i * 3 + 1];
-      const b1658_ix3 = b1658[i * 3];
-      const b1644_ix15 = b1644[i * 15];
-      const b1777_ix3p1 = b1777[i * 3 + 1];
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      const b1777_ix3 = b1777[i * 3];
-      b1893[i] = ((b1886_i !== 0 ? 0 : (b1658_ix3p1 * b1842_ix3)) + ((b1866_i !== 0 ? 0 : (-(b1658_ix3 * b1842_ix3p1))) + ((b1795[i] !== 0 ? 0 : (-(b1644_ix15 * b1777_ix3p1))) + (b1815[i] !== 0 ? 0 : (b1644_ix15p1 * b1777_ix3)))));
-      const b1658_ix3p2 = b1658[i * 3 + 2];
-      const b1777_ix3p2 = b1777[i * 3 + 2];
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      b1896[i] = ((b1879_i !== 0 ? 0 : (-(b1658_ix3p2 * b1842_ix3))) + ((b1860_i !== 0 ? 0 : (b1658_ix3 * b1842_ix3p2)) + ((b1789[i] !== 0 ? 0 : (b1644_ix15 * b1777_ix3p2)) + (b1808[i] !== 0 ? 0 : (-(b1644_ix15p2 * b1777_ix3))))));
-      b1899[i] = ((b1873_i !== 0 ? 0 : (b1658_ix3p2 * b1842_ix3p1)) + ((b1853_i !== 0 ? 0 : (-(b1658_ix3p1 * b1842_ix3p2))) + ((b1782[i] !== 0 ? 0 : (-(b1644_ix15p1 * b1777_ix3p2))) + (b1802[i] !== 0 ? 0 : (b1644_ix15p2 * b1777_ix3p1)))));
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      const b1900_i = (b1873_i !== 0 ? 0 : (b1649_ix3 * b1842_ix3p1)) + (b1879_i !== 0 ? 0 : (-(b1649_ix3p1 * b1842_ix3)));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      const b1901_i = (b1853_i !== 0 ? 0 : (-(b1649_ix3 * b1842_ix3p2))) + (b1886_i !== 0 ? 0 : (b1649_ix3p2 * b1842_ix3));
-      const b1902_i = (b1860_i !== 0 ? 0 : (b1649_ix3p1 * b1842_ix3p2)) + (b1866_i !== 0 ? 0 : (-(b1649_ix3p2 * b1842_ix3p1)));
-      b1904[i * 3 + 2] += b1900_i;
-      b1904[i * 3 + 1] += b1901_i;
-      b1904[i * 3] += b1902_i;
-    }
-    {
-      const i = i0 + 3;
-      const b1842_ix3p2 = b1842[i * 3 + 2];
-      const b1853_i = 0 === (-b1842_ix3p2) ? 1 : 0;
-      const b1860_i = 0 === b1842_ix3p2 ? 1 : 0;
-      const b1842_ix3p1 = b1842[i * 3 + 1];
-      const b1866_i = 0 === (-b1842_ix3p1) ? 1 : 0;
-      const b1873_i = 0 === b1842_ix3p1 ? 1 : 0;
-      const b1842_ix3 = b1842[i * 3];
-      const b1879_i = 0 === (-b1842_ix3) ? 1 : 0;
-      const b1886_i = 0 === b1842_ix3 ? 1 : 0;
-      const b1658_ix3p1 = b1658[i * 3 + 1];
-      const b1658_ix3 = b1658[i * 3];
-      const b1644_ix15 = b1644[i * 15];
-      const b1777_ix3p1 = b1777[i * 3 + 1];
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      const b1777_ix3 = b1777[i * 3];
-      b1893[i] = ((b1886_i !== 0 ? 0 : (b1658_ix3p1 * b1842_ix3)) + ((b1866_i !== 0 ? 0 : (-(b1658_ix3 * b1842_ix3p1))) + ((b1795[i] !== 0 ? 0 : (-(b1644_ix15 * b1777_ix3p1))) + (b1815[i] !== 0 ? 0 : (b1644_ix15p1 * b1777_ix3)))));
-      const b1658_ix3p2 = b1658[i * 3 + 2];
-      const b1777_ix3p2 = b1777[i * 3 + 2];
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      b1896[i] = ((b1879_i !== 0 ? 0 : (-(b1658_ix3p2 * b1842_ix3))) + ((b1860_i !== 0 ? 0 : (b1658_ix3 * b1842_ix3p2)) + ((b1789[i] !== 0 ? 0 : (b1644_ix15 * b1777_ix3p2)) + (b1808[i] !== 0 ? 0 : (-(b1644_ix15p2 * b1777_ix3))))));
-      b1899[i] = ((b1873_i !== 0 ? 0 : (b1658_ix3p2 * b1842_ix3p1)) + ((b1853_i !== 0 ? 0 : (-(b1658_ix3p1 * b1842_ix3p2))) + ((b1782[i] !== 0 ? 0 : (-(b1644_ix15p1 * b1777_ix3p2))) + (b1802[i] !== 0 ? 0 : (b1644_ix15p2 * b1777_ix3p1)))));
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      const b1900_i = (b1873_i !== 0 ? 0 : (b1649_ix3 * b1842_ix3p1)) + (b1879_i !== 0 ? 0 : (-(b1649_ix3p1 * b1842_ix3)));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      const b1901_i = (b1853_i !== 0 ? 0 : (-(b1649_ix3 * b1842_ix3p2))) + (b1886_i !== 0 ? 0 : (b1649_ix3p2 * b1842_ix3));
-      const b1902_i = (b1860_i !== 0 ? 0 : (b1649_ix3p1 * b1842_ix3p2)) + (b1866_i !== 0 ? 0 : (-(b1649_ix3p2 * b1842_ix3p1)));
-      b1904[i * 3 + 2] += b1900_i;
-      b1904[i * 3 + 1] += b1901_i;
-      b1904[i * 3] += b1902_i;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1842_ix3p2 = b1842[i * 3 + 2];
-    const b1853_i = 0 === (-b1842_ix3p2) ? 1 : 0;
-    const b1860_i = 0 === b1842_ix3p2 ? 1 : 0;
-    const b1842_ix3p1 = b1842[i * 3 + 1];
-    const b1866_i = 0 === (-b1842_ix3p1) ? 1 : 0;
-    const b1873_i = 0 === b1842_ix3p1 ? 1 : 0;
-    const b1842_ix3 = b1842[i * 3];
-    const b1879_i = 0 === (-b1842_ix3) ? 1 : 0;
-    const b1886_i = 0 === b1842_ix3 ? 1 : 0;
-    const b1658_ix3p1 = b1658[i * 3 + 1];
-    const b1658_ix3 = b1658[i * 3];
-    const b1644_ix15 = b1644[i * 15];
-    const b1777_ix3p1 = b1777[i * 3 + 1];
-    const b1644_ix15p1 = b1644[i * 15 + 1];
-    const b1777_ix3 = b1777[i * 3];
-    b1893[i] = ((b1886_i !== 0 ? 0 : (b1658_ix3p1 * b1842_ix3)) + ((b1866_i !== 0 ? 0 : (-(b1658_ix3 * b1842_ix3p1))) + ((b1795[i] !== 0 ? 0 : (-(b1644_ix15 * b1777_ix3p1))) + (b1815[i] !== 0 ? 0 : (b1644_ix15p1 * b1777_ix3)))));
-    const b1658_ix3p2 = b1658[i * 3 + 2];
-    const b1777_ix3p2 = b1777[i * 3 + 2];
-    const b1644_ix15p2 = b1644[i * 15 + 2];
-    b1896[i] = ((b1879_i !== 0 ? 0 : (-(b1658_ix3p2 * b1842_ix3))) + ((b1860_i !== 0 ? 0 : (b1658_ix3 * b1842_ix3p2)) + ((b1789[i] !== 0 ? 0 : (b1644_ix15 * b1777_ix3p2)) + (b1808[i] !== 0 ? 0 : (-(b1644_ix15p2 * b1777_ix3))))));
-    b1899[i] = ((b1873_i !== 0 ? 0 : (b1658_ix3p2 * b1842_ix3p1)) + ((b1853_i !== 0 ? 0 : (-(b1658_ix3p1 * b1842_ix3p2))) + ((b1782[i] !== 0 ? 0 : (-(b1644_ix15p1 * b1777_ix3p2))) + (b1802[i] !== 0 ? 0 : (b1644_ix15p2 * b1777_ix3p1)))));
-    const b1649_ix3 = b1649[i * 3];
-    const b1649_ix3p1 = b1649[i * 3 + 1];
-    const b1900_i = (b1873_i !== 0 ? 0 : (b1649_ix3 * b1842_ix3p1)) + (b1879_i !== 0 ? 0 : (-(b1649_ix3p1 * b1842_ix3)));
-    const b1649_ix3p2 = b1649[i * 3 + 2];
-    const b1901_i = (b1853_i !== 0 ? 0 : (-(b1649_ix3 * b1842_ix3p2))) + (b1886_i !== 0 ? 0 : (b1649_ix3p2 * b1842_ix3));
-    const b1902_i = (b1860_i !== 0 ? 0 : (b1649_ix3p1 * b1842_ix3p2)) + (b1866_i !== 0 ? 0 : (-(b1649_ix3p2 * b1842_ix3p1)));
-    b1904[i * 3 + 2] += b1900_i;
-    b1904[i * 3 + 1] += b1901_i;
-    b1904[i * 3] += b1902_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1683_i = b1683[i];
-      const b1834_i = b1834[i];
-      const b1831_i = b1831[i];
-      b1905[i * 3] = (((b1823[i * 3] !== 0 ? 0 : (b1683_i * b1776[i * 3])) + (b1834_i !== 0 ? 0 : (b1649[i * 3] * b1831_i))) + b1904[i * 3]);
-      b1905[i * 3 + 1] = (((b1823[i * 3 + 1] !== 0 ? 0 : (b1683_i * b1776[i * 3 + 1])) + (b1834_i !== 0 ? 0 : (b1649[i * 3 + 1] * b1831_i))) + b1904[i * 3 + 1]);
-      b1905[i * 3 + 2] = (((b1823[i * 3 + 2] !== 0 ? 0 : (b1683_i * b1776[i * 3 + 2])) + (b1834_i !== 0 ? 0 : (b1649[i * 3 + 2] * b1831_i))) + b1904[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      const b1683_i = b1683[i];
-      const b1834_i = b1834[i];
-      const b1831_i = b1831[i];
-      b1905[i * 3] = (((b1823[i * 3] !== 0 ? 0 : (b1683_i * b1776[i * 3])) + (b1834_i !== 0 ? 0 : (b1649[i * 3] * b1831_i))) + b1904[i * 3]);
-      b1905[i * 3 + 1] = (((b1823[i * 3 + 1] !== 0 ? 0 : (b1683_i * b1776[i * 3 + 1])) + (b1834_i !== 0 ? 0 : (b1649[i * 3 + 1] * b1831_i))) + b1904[i * 3 + 1]);
-      b1905[i * 3 + 2] = (((b1823[i * 3 + 2] !== 0 ? 0 : (b1683_i * b1776[i * 3 + 2])) + (b1834_i !== 0 ? 0 : (b1649[i * 3 + 2] * b1831_i))) + b1904[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      const b1683_i = b1683[i];
-      const b1834_i = b1834[i];
-      const b1831_i = b1831[i];
-      b1905[i * 3] = (((b1823[i * 3] !== 0 ? 0 : (b1683_i * b1776[i * 3])) + (b1834_i !== 0 ? 0 : (b1649[i * 3] * b1831_i))) + b1904[i * 3]);
-      b1905[i * 3 + 1] = (((b1823[i * 3 + 1] !== 0 ? 0 : (b1683_i * b1776[i * 3 + 1])) + (b1834_i !== 0 ? 0 : (b1649[i * 3 + 1] * b1831_i))) + b1904[i * 3 + 1]);
-      b1905[i * 3 + 2] = (((b1823[i * 3 + 2] !== 0 ? 0 : (b1683_i * b1776[i * 3 + 2])) + (b1834_i !== 0 ? 0 : (b1649[i * 3 + 2] * b1831_i))) + b1904[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      const b1683_i = b1683[i];
-      const b1834_i = b1834[i];
-      const b1831_i = b1831[i];
-      b1905[i * 3] = (((b1823[i * 3] !== 0 ? 0 : (b1683_i * b1776[i * 3])) + (b1834_i !== 0 ? 0 : (b1649[i * 3] * b1831_i))) + b1904[i * 3]);
-      b1905[i * 3 + 1] = (((b1823[i * 3 + 1] !== 0 ? 0 : (b1683_i * b1776[i * 3 + 1])) + (b1834_i !== 0 ? 0 : (b1649[i * 3 + 1] * b1831_i))) + b1904[i * 3 + 1]);
-      b1905[i * 3 + 2] = (((b1823[i * 3 + 2] !== 0 ? 0 : (b1683_i * b1776[i * 3 + 2])) + (b1834_i !== 0 ? 0 : (b1649[i * 3 + 2] * b1831_i))) + b1904[i * 3 + 2]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1683_i = b1683[i];
-    const b1834_i = b1834[i];
-    const b1831_i = b1831[i];
-    b1905[i * 3] = (((b1823[i * 3] !== 0 ? 0 : (b1683_i * b1776[i * 3])) + (b1834_i !== 0 ? 0 : (b1649[i * 3] * b1831_i))) + b1904[i * 3]);
-    b1905[i * 3 + 1] = (((b1823[i * 3 + 1] !== 0 ? 0 : (b1683_i * b1776[i * 3 + 1])) + (b1834_i !== 0 ? 0 : (b1649[i * 3 + 1] * b1831_i))) + b1904[i * 3 + 1]);
-    b1905[i * 3 + 2] = (((b1823[i * 3 + 2] !== 0 ? 0 : (b1683_i * b1776[i * 3 + 2])) + (b1834_i !== 0 ? 0 : (b1649[i * 3 + 2] * b1831_i))) + b1904[i * 3 + 2]);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1906[i * 3] = (0 === b1905[i * 3] ? 1 : 0);
-      b1906[i * 3 + 1] = (0 === b1905[i * 3 + 1] ? 1 : 0);
-      b1906[i * 3 + 2] = (0 === b1905[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 1;
-      b1906[i * 3] = (0 === b1905[i * 3] ? 1 : 0);
-      b1906[i * 3 + 1] = (0 === b1905[i * 3 + 1] ? 1 : 0);
-      b1906[i * 3 + 2] = (0 === b1905[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 2;
-      b1906[i * 3] = (0 === b1905[i * 3] ? 1 : 0);
-      b1906[i * 3 + 1] = (0 === b1905[i * 3 + 1] ? 1 : 0);
-      b1906[i * 3 + 2] = (0 === b1905[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 3;
-      b1906[i * 3] = (0 === b1905[i * 3] ? 1 : 0);
-      b1906[i * 3 + 1] = (0 === b1905[i * 3 + 1] ? 1 : 0);
-      b1906[i * 3 + 2] = (0 === b1905[i * 3 + 2] ? 1 : 0);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1906[i * 3] = (0 === b1905[i * 3] ? 1 : 0);
-    b1906[i * 3 + 1] = (0 === b1905[i * 3 + 1] ? 1 : 0);
-    b1906[i * 3 + 2] = (0 === b1905[i * 3 + 2] ? 1 : 0);
-  }
-  b1936.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      let t1913r0 = 0;
-      t1913r0 += (b1906[i * 3] !== 0 ? 0 : (-(b1727[i * 3] * b1905[i * 3])));
-      t1913r0 += (b1906[i * 3 + 1] !== 0 ? 0 : (-(b1727[i * 3 + 1] * b1905[i * 3 + 1])));
-      t1913r0 += (b1906[i * 3 + 2] !== 0 ? 0 : (-(b1727[i * 3 + 2] * b1905[i * 3 + 2])));
-      const b1913_i = t1913r0;
-      let t1918r0 = 0;
-      t1918r0 += (b1823[i * 3] !== 0 ? 0 : (b1649[i * 3] * b1776[i * 3]));
-      t1918r0 += (b1823[i * 3 + 1] !== 0 ? 0 : (b1649[i * 3 + 1] * b1776[i * 3 + 1]));
-      t1918r0 += (b1823[i * 3 + 2] !== 0 ? 0 : (b1649[i * 3 + 2] * b1776[i * 3 + 2]));
-      const b1918_i = t1918r0;
-      const b1919_i = b1918_i - (b1829[i] !== 0 ? 0 : (b1681[i] * b1828[i]));
-      const b1845_i = b1845[i];
-      const b1925_i = ((0 === b1919_i ? 1 : 0) !== 0 ? 0 : (-(b1676[i] * b1919_i))) + (((0 === b1845_i ? 1 : 0) !== 0 ? 0 : (b1654[i] * b1845_i)) + b1913_i);
-      const b1928_i = (0 === b1925_i ? 1 : 0) !== 0 ? 0 : (b1728[i] * b1925_i);
-      b1928[i] = b1928_i;
-      b1929[i] = (0 === b1928_i ? 1 : 0);
-      b1936[i * 3 + 2] += b1893[i];
-      b1936[i * 3 + 1] += b1896[i];
-      b1936[i * 3] += b1899[i];
-    }
-    {
-      const i = i0 + 1;
-      let t1913r0 = 0;
-      t1913r0 += (b1906[i * 3] !== 0 ? 0 : (-(b1727[i * 3] * b1905[i * 3])));
-      t1913r0 += (b1906[i * 3 + 1] !== 0 ? 0 : (-(b1727[i * 3 + 1] * b1905[i * 3 + 1])));
-      t1913r0 += (b1906[i * 3 + 2] !== 0 ? 0 : (-(b1727[i * 3 + 2] * b1905[i * 3 + 2])));
-      const b1913_i = t1913r0;
-      let t1918r0 = 0;
-      t1918r0 += (b1823[i * 3] !== 0 ? 0 : (b1649[i * 3] * b1776[i * 3]));
-      t1918r0 += (b1823[i * 3 + 1] !== 0 ? 0 : (b1649[i * 3 + 1] * b1776[i * 3 + 1]));
-      t1918r0 += (b1823[i * 3 + 2] !== 0 ? 0 : (b1649[i * 3 + 2] * b1776[i * 3 + 2]));
-      const b1918_i = t1918r0;
-      const b1919_i = b1918_i - (b1829[i] !== 0 ? 0 : (b1681[i] * b1828[i]));
-      const b1845_i = b1845[i];
-      const b1925_i = ((0 === b1919_i ? 1 : 0) !== 0 ? 0 : (-(b1676[i] * b1919_i))) + (((0 === b1845_i ? 1 : 0) !== 0 ? 0 : (b1654[i] * b1845_i)) + b1913_i);
-      const b1928_i = (0 === b1925_i ? 1 : 0) !== 0 ? 0 : (b1728[i] * b1925_i);
-      b1928[i] = b1928_i;
-      b1929[i] = (0 === b1928_i ? 1 : 0);
-      b1936[i * 3 + 2] += b1893[i];
-      b1936[i * 3 + 1] += b1896[i];
-      b1936[i * 3] += b1899[i];
-    }
-    {
-      const i = i0 + 2;
-      let t1913r0 = 0;
-      t1913r0 += (b1906[i * 3] !== 0 ? 0 : (-(b1727[i * 3] * b1905[i * 3])));
-      t1913r0 += (b1906[i * 3 + 1] !== 0 ? 0 : (-(b1727[i * 3 + 1] * b1905[i * 3 + 1])));
-      t1913r0 += (b1906[i * 3 + 2] !== 0 ? 0 : (-(b1727[i * 3 + 2] * b1905[i * 3 + 2])));
-      const b1913_i = t1913r0;
-      let t1918r0 = 0;
-      t1918r0 += (b1823[i * 3] !== 0 ? 0 : (b1649[i * 3] * b1776[i * 3]));
-      t1918r0 += (b1823[i * 3 + 1] !== 0 ? 0 : (b1649[i * 3 + 1] * b1776[i * 3 + 1]));
-      t1918r0 += (b1823[i * 3 + 2] !== 0 ? 0 : (b1649[i * 3 + 2] * b1776[i * 3 + 2]));
-      const b1918_i = t1918r0;
-      const b1919_i = b1918_i - (b1829[i] !== 0 ? 0 : (b1681[i] * b1828[i]));
-      const b1845_i = b1845[i];
-      const b1925_i = ((0 === b1919_i ? 1 : 0) !== 0 ? 0 : (-(b1676[i] * b1919_i))) + (((0 === b1845_i ? 1 : 0) !== 0 ? 0 : (b1654[i] * b1845_i)) + b1913_i);
-      const b1928_i = (0 === b1925_i ? 1 : 0) !== 0 ? 0 : (b1728[i] * b1925_i);
-      b1928[i] = b1928_i;
-      b1929[i] = (0 === b1928_i ? 1 : 0);
-      b1936[i * 3 + 2] += b1893[i];
-      b1936[i * 3 + 1] += b1896[i];
-      b1936[i * 3] += b1899[i];
-    }
-    {
-      const i = i0 + 3;
-      let t1913r0 = 0;
-      t1913r0 += (b1906[i * 3] !== 0 ? 0 : (-(b1727[i * 3] * b1905[i * 3])));
-      t1913r0 += (b1906[i * 3 + 1] !== 0 ? 0 : (-(b1727[i * 3 + 1] * b1905[i * 3 + 1])));
-      t1913r0 += (b1906[i * 3 + 2] !== 0 ? 0 : (-(b1727[i * 3 + 2] * b1905[i * 3 + 2])));
-      const b1913_i = t1913r0;
-      let t1918r0 = 0;
-      t1918r0 += (b1823[i * 3] !== 0 ? 0 : (b1649[i * 3] * b1776[i * 3]));
-      t1918r0 += (b1823[i * 3 + 1] !== 0 ? 0 : (b1649[i * 3 + 1] * b1776[i * 3 + 1]));
-      t1918r0 += (b1823[i * 3 + 2] !== 0 ? 0 : (b1649[i * 3 + 2] * b1776[i * 3 + 2]));
-      const b1918_i = t1918r0;
-      const b1919_i = b1918_i - (b1829[i] !== 0 ? 0 : (b1681[i] * b1828[i]));
-      const b1845_i = b1845[i];
-      const b1925_i = ((0 === b1919_i ? 1 : 0) !== 0 ? 0 : (-(b1676[i] * b1919_i))) + (((0 === b1845_i ? 1 : 0) !== 0 ? 0 : (b1654[i] * b1845_i)) + b1913_i);
-      const b1928_i = (0 === b1925_i ? 1 : 0) !== 0 ? 0 : (b1728[i] * b1925_i);
-      b1928[i] = b1928_i;
-      b1929[i] = (0 === b1928_i ? 1 : 0);
-      b1936[i * 3 + 2] += b1893[i];
-      b1936[i * 3 + 1] += b1896[i];
-      b1936[i * 3] += b1899[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    let t1913r0 = 0;
-    t1913r0 += (b1906[i * 3] !== 0 ? 0 : (-(b1727[i * 3] * b1905[i * 3])));
-    t1913r0 += (b1906[i * 3 + 1] !== 0 ? 0 : (-(b1727[i * 3 + 1] * b1905[i * 3 + 1])));
-    t1913r0 += (b1906[i * 3 + 2] !== 0 ? 0 : (-(b1727[i * 3 + 2] * b1905[i * 3 + 2])));
-    const b1913_i = t1913r0;
-    let t1918r0 = 0;
-    t1918r0 += (b1823[i * 3] !== 0 ? 0 : (b1649[i * 3] * b1776[i * 3]));
-    t1918r0 += (b1823[i * 3 + 1] !== 0 ? 0 : (b1649[i * 3 + 1] * b1776[i * 3 + 1]));
-    t1918r0 += (b1823[i * 3 + 2] !== 0 ? 0 : (b1649[i * 3 + 2] * b1776[i * 3 + 2]));
-    const b1918_i = t1918r0;
-    const b1919_i = b1918_i - (b1829[i] !== 0 ? 0 : (b1681[i] * b1828[i]));
-    const b1845_i = b1845[i];
-    const b1925_i = ((0 === b1919_i ? 1 : 0) !== 0 ? 0 : (-(b1676[i] * b1919_i))) + (((0 === b1845_i ? 1 : 0) !== 0 ? 0 : (b1654[i] * b1845_i)) + b1913_i);
-    const b1928_i = (0 === b1925_i ? 1 : 0) !== 0 ? 0 : (b1728[i] * b1925_i);
-    b1928[i] = b1928_i;
-    b1929[i] = (0 === b1928_i ? 1 : 0);
-    b1936[i * 3 + 2] += b1893[i];
-    b1936[i * 3 + 1] += b1896[i];
-    b1936[i * 3] += b1899[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1654_i = b1654[i];
-      const b1834_i = b1834[i];
-      const b1831_i = b1831[i];
-      b1937[i * 3] = (((b1823[i * 3] !== 0 ? 0 : (b1654_i * b1776[i * 3])) + (b1777[i * 3] + (b1834_i !== 0 ? 0 : (b1658[i * 3] * b1831_i)))) + b1936[i * 3]);
-      b1937[i * 3 + 1] = (((b1823[i * 3 + 1] !== 0 ? 0 : (b1654_i * b1776[i * 3 + 1])) + (b1777[i * 3 + 1] + (b1834_i !== 0 ? 0 : (b1658[i * 3 + 1] * b1831_i)))) + b1936[i * 3 + 1]);
-      b1937[i * 3 + 2] = (((b1823[i * 3 + 2] !== 0 ? 0 : (b1654_i * b1776[i * 3 + 2])) + (b1777[i * 3 + 2] + (b1834_i !== 0 ? 0 : (b1658[i * 3 + 2] * b1831_i)))) + b1936[i * 3 + 2]);
-      const b1726_i = b1726[i];
-      const b1929_i = b1929[i];
-      const b1928_i = b1928[i];
-      b1940[i * 3] = ((b1906[i * 3] !== 0 ? 0 : (b1905[i * 3] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15] * b1928_i))));
-      b1940[i * 3 + 1] = ((b1906[i * 3 + 1] !== 0 ? 0 : (b1905[i * 3 + 1] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15 + 1] * b1928_i))));
-      b1940[i * 3 + 2] = ((b1906[i * 3 + 2] !== 0 ? 0 : (b1905[i * 3 + 2] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15 + 2] * b1928_i))));
-      const b1644_ix15p14 = b1644[i * 15 + 14];
-      b1944[i * 2] = (forwardRegisters[2] !== 0 ? 0 : (b1644_ix15p14 * b107[0]));
-      b1944[i * 2 + 1] = (forwardRegisters[3] !== 0 ? 0 : (b1644_ix15p14 * b107[1]));
-    }
-    {
-      const i = i0 + 1;
-      const b1654_i = b1654[i];
-      const b1834_i = b1834[i];
-      const b1831_i = b1831[i];
-      b1937[i * 3] = (((b1823[i * 3] !== 0 ? 0 : (b1654_i * b1776[i * 3])) + (b1777[i * 3] + (b1834_i !== 0 ? 0 : (b1658[i * 3] * b1831_i)))) + b1936[i * 3]);
-      b1937[i * 3 + 1] = (((b1823[i * 3 + 1] !== 0 ? 0 : (b1654_i * b1776[i * 3 + 1])) + (b1777[i * 3 + 1] + (b1834_i !== 0 ? 0 : (b1658[i * 3 + 1] * b1831_i)))) + b1936[i * 3 + 1]);
-      b1937[i * 3 + 2] = (((b1823[i * 3 + 2] !== 0 ? 0 : (b1654_i * b1776[i * 3 + 2])) + (b1777[i * 3 + 2] + (b1834_i !== 0 ? 0 : (b1658[i * 3 + 2] * b1831_i)))) + b1936[i * 3 + 2]);
-      const b1726_i = b1726[i];
-      const b1929_i = b1929[i];
-      const b1928_i = b1928[i];
-      b1940[i * 3] = ((b1906[i * 3] !== 0 ? 0 : (b1905[i * 3] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15] * b1928_i))));
-      b1940[i * 3 + 1] = ((b1906[i * 3 + 1] !== 0 ? 0 : (b1905[i * 3 + 1] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15 + 1] * b1928_i))));
-      b1940[i * 3 + 2] = ((b1906[i * 3 + 2] !== 0 ? 0 : (b1905[i * 3 + 2] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15 + 2] * b1928_i))));
-      const b1644_ix15p14 = b1644[i * 15 + 14];
-      b1944[i * 2] = (forwardRegisters[2] !== 0 ? 0 : (b1644_ix15p14 * b107[0]));
-      b1944[i * 2 + 1] = (forwardRegisters[3] !== 0 ? 0 : (b1644_ix15p14 * b107[1]));
-    }
-    {
-      const i = i0 + 2;
-      const b1654_i = b1654[i];
-      const b1834_i = b1834[i];
-      const b1831_i = b1831[i];
-      b1937[i * 3] = (((b1823[i * 3] !== 0 ? 0 : (b1654_i * b1776[i * 3])) + (b1777[i * 3] + (b1834_i !== 0 ? 0 : (b1658[i * 3] * b1831_i)))) + b1936[i * 3]);
-      b1937[i * 3 + 1] = (((b1823[i * 3 + 1] !== 0 ? 0 : (b1654_i * b1776[i * 3 + 1])) + (b1777[i * 3 + 1] + (b1834_i !== 0 ? 0 : (b1658[i * 3 + 1] * b1831_i)))) + b1936[i * 3 + 1]);
-      b1937[i * 3 + 2] = (((b1823[i * 3 + 2] !== 0 ? 0 : (b1654_i * b1776[i * 3 + 2])) + (b1777[i * 3 + 2] + (b1834_i !== 0 ? 0 : (b1658[i * 3 + 2] * b1831_i)))) + b1936[i * 3 + 2]);
-      const b1726_i = b1726[i];
-      const b1929_i = b1929[i];
-      const b1928_i = b1928[i];
-      b1940[i * 3] = ((b1906[i * 3] !== 0 ? 0 : (b1905[i * 3] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15] * b1928_i))));
-      b1940[i * 3 + 1] = ((b1906[i * 3 + 1] !== 0 ? 0 : (b1905[i * 3 + 1] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15 + 1] * b1928_i))));
-      b1940[i * 3 + 2] = ((b1906[i * 3 + 2] !== 0 ? 0 : (b1905[i * 3 + 2] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15 + 2] * b1928_i))));
-      const b1644_ix15p14 = b1644[i * 15 + 14];
-      b1944[i * 2] = (forwardRegisters[2] !== 0 ? 0 : (b1644_ix15p14 * b107[0]));
-      b1944[i * 2 + 1] = (forwardRegisters[3] !== 0 ? 0 : (b1644_ix15p14 * b107[1]));
-    }
-    {
-      const i = i0 + 3;
-      const b1654_i = b1654[i];
-      const b1834_i = b1834[i];
-      const b1831_i = b1831[i];
-      b1937[i * 3] = (((b1823[i * 3] !== 0 ? 0 : (b1654_i * b1776[i * 3])) + (b1777[i * 3] + (b1834_i !== 0 ? 0 : (b1658[i * 3] * b1831_i)))) + b1936[i * 3]);
-      b1937[i * 3 + 1] = (((b1823[i * 3 + 1] !== 0 ? 0 : (b1654_i * b1776[i * 3 + 1])) + (b1777[i * 3 + 1] + (b1834_i !== 0 ? 0 : (b1658[i * 3 + 1] * b1831_i)))) + b1936[i * 3 + 1]);
-      b1937[i * 3 + 2] = (((b1823[i * 3 + 2] !== 0 ? 0 : (b1654_i * b1776[i * 3 + 2])) + (b1777[i * 3 + 2] + (b1834_i !== 0 ? 0 : (b1658[i * 3 + 2] * b1831_i)))) + b1936[i * 3 + 2]);
-      const b1726_i = b1726[i];
-      const b1929_i = b1929[i];
-      const b1928_i = b1928[i];
-      b1940[i * 3] = ((b1906[i * 3] !== 0 ? 0 : (b1905[i * 3] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15] * b1928_i))));
-      b1940[i * 3 + 1] = ((b1906[i * 3 + 1] !== 0 ? 0 : (b1905[i * 3 + 1] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15 + 1] * b1928_i))));
-      b1940[i * 3 + 2] = ((b1906[i * 3 + 2] !== 0 ? 0 : (b1905[i * 3 + 2] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15 + 2] * b1928_i))));
-      const b1644_ix15p14 = b1644[i * 15 + 14];
-      b1944[i * 2] = (forwardRegisters[2] !== 0 ? 0 : (b1644_ix15p14 * b107[0]));
-      b1944[i * 2 + 1] = (forwardRegisters[3] !== 0 ? 0 : (b1644_ix15p14 * b107[1]));
-    }
-  }
-}
-
-function forwardPart4() {
-  const b107 = buf107;
-  const b1644 = buf1644;
-  const b1653 = buf1653;
-  const b1654 = buf1654;
-  const b1658 = buf1658;
-  const b1707 = buf1707;
-  const b1710 = buf1710;
-  const b1714 = buf1714;
-  const b1716 = buf1716;
-  const b1718 = buf1718;
-  const b1724 = buf1724;
-  const b1725 = buf1725;
-  const b1726 = buf1726;
-  const b1776 = buf1776;
-  const b1777 = buf1777;
-  const b1823 = buf1823;
-  const b1831 = buf1831;
-  const b1834 = buf1834;
-  const b1905 = buf1905;
-  const b1906 = buf1906;
-  const b1928 = buf1928;
-  const b1929 = buf1929;
-  const b1936 = buf1936;
-  const b1937 = buf1937;
-  const b1940 = buf1940;
-  const b1944 = buf1944;
-  const b1945 = buf1945;
-  const b1947 = buf1947;
-  const b1950 = buf1950;
-  const b1951 = buf1951;
-  const b1959 = buf1959;
-  const b1966 = buf1966;
-  const b1977 = buf1977;
-  const b1978 = buf1978;
-  const b1980 = buf1980;
-  const b1985 = buf1985;
-  const b1986 = buf1986;
-  const b1987 = buf1987;
-  for (let i = 31840; i < 31843; i++) {
-    const b1654_i = b1654[i];
-    const b1834_i = b1834[i];
-    const b1831_i = b1831[i];
-    b1937[i * 3] = (((b1823[i * 3] !== 0 ? 0 : (b1654_i * b1776[i * 3])) + (b1777[i * 3] + (b1834_i !== 0 ? 0 : (b1658[i * 3] * b1831_i)))) + b1936[i * 3]);
-    b1937[i * 3 + 1] = (((b1823[i * 3 + 1] !== 0 ? 0 : (b1654_i * b1776[i * 3 + 1])) + (b1777[i * 3 + 1] + (b1834_i !== 0 ? 0 : (b1658[i * 3 + 1] * b1831_i)))) + b1936[i * 3 + 1]);
-    b1937[i * 3 + 2] = (((b1823[i * 3 + 2] !== 0 ? 0 : (b1654_i * b1776[i * 3 + 2])) + (b1777[i * 3 + 2] + (b1834_i !== 0 ? 0 : (b1658[i * 3 + 2] * b1831_i)))) + b1936[i * 3 + 2]);
-    const b1726_i = b1726[i];
-    const b1929_i = b1929[i];
-    const b1928_i = b1928[i];
-    b1940[i * 3] = ((b1906[i * 3] !== 0 ? 0 : (b1905[i * 3] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15] * b1928_i))));
-    b1940[i * 3 + 1] = ((b1906[i * 3 + 1] !== 0 ? 0 : (b1905[i * 3 + 1] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15 + 1] * b1928_i))));
-    b1940[i * 3 + 2] = ((b1906[i * 3 + 2] !== 0 ? 0 : (b1905[i * 3 + 2] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15 + 2] * b1928_i))));
-    const b1644_ix15p14 = b1644[i * 15 + 14];
-    b1944[i * 2] = (forwardRegisters[2] !== 0 ? 0 : (b1644_ix15p14 * b107[0]));
-    b1944[i * 2 + 1] = (forwardRegisters[3] !== 0 ? 0 : (b1644_ix15p14 * b107[1]));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1945[i * 2] = (0 === b1944[i * 2] ? 1 : 0);
-      b1945[i * 2 + 1] = (0 === b1944[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 1;
-      b1945[i * 2] = (0 === b1944[i * 2] ? 1 : 0);
-      b1945[i * 2 + 1] = (0 === b1944[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 2;
-      b1945[i * 2] = (0 === b1944[i * 2] ? 1 : 0);
-      b1945[i * 2 + 1] = (0 === b1944[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 3;
-      b1945[i * 2] = (0 === b1944[i * 2] ? 1 : 0);
-      b1945[i * 2 + 1] = (0 === b1944[i * 2 + 1] ? 1 : 0);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1945[i * 2] = (0 === b1944[i * 2] ? 1 : 0);
-    b1945[i * 2 + 1] = (0 === b1944[i * 2 + 1] ? 1 : 0);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1945_ix2 = b1945[i * 2];
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      const b1944_ix2 = b1944[i * 2];
-      b1947[i * 2] = (b1945_ix2 !== 0 ? 0 : (b1644_ix15p6 * b1944_ix2));
-      const b1945_ix2p1 = b1945[i * 2 + 1];
-      const b1944_ix2p1 = b1944[i * 2 + 1];
-      b1947[i * 2 + 1] = (b1945_ix2p1 !== 0 ? 0 : (b1644_ix15p6 * b1944_ix2p1));
-      let t1950r0 = 0;
-      t1950r0 += (b1945_ix2 !== 0 ? 0 : (b1718[i * 2] * b1944_ix2));
-      t1950r0 += (b1945_ix2p1 !== 0 ? 0 : (b1718[i * 2 + 1] * b1944_ix2p1));
-      b1950[i] = t1950r0;
-    }
-    {
-      const i = i0 + 1;
-      const b1945_ix2 = b1945[i * 2];
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      const b1944_ix2 = b1944[i * 2];
-      b1947[i * 2] = (b1945_ix2 !== 0 ? 0 : (b1644_ix15p6 * b1944_ix2));
-      const b1945_ix2p1 = b1945[i * 2 + 1];
-      const b1944_ix2p1 = b1944[i * 2 + 1];
-      b1947[i * 2 + 1] = (b1945_ix2p1 !== 0 ? 0 : (b1644_ix15p6 * b1944_ix2p1));
-      let t1950r0 = 0;
-      t1950r0 += (b1945_ix2 !== 0 ? 0 : (b1718[i * 2] * b1944_ix2));
-      t1950r0 += (b1945_ix2p1 !== 0 ? 0 : (b1718[i * 2 + 1] * b1944_ix2p1));
-      b1950[i] = t1950r0;
-    }
-    {
-      const i = i0 + 2;
-      const b1945_ix2 = b1945[i * 2];
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      const b1944_ix2 = b1944[i * 2];
-      b1947[i * 2] = (b1945_ix2 !== 0 ? 0 : (b1644_ix15p6 * b1944_ix2));
-      const b1945_ix2p1 = b1945[i * 2 + 1];
-      const b1944_ix2p1 = b1944[i * 2 + 1];
-      b1947[i * 2 + 1] = (b1945_ix2p1 !== 0 ? 0 : (b1644_ix15p6 * b1944_ix2p1));
-      let t1950r0 = 0;
-      t1950r0 += (b1945_ix2 !== 0 ? 0 : (b1718[i * 2] * b1944_ix2));
-      t1950r0 += (b1945_ix2p1 !== 0 ? 0 : (b1718[i * 2 + 1] * b1944_ix2p1));
-      b1950[i] = t1950r0;
-    }
-    {
-      const i = i0 + 3;
-      const b1945_ix2 = b1945[i * 2];
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      const b1944_ix2 = b1944[i * 2];
-      b1947[i * 2] = (b1945_ix2 !== 0 ? 0 : (b1644_ix15p6 * b1944_ix2));
-      const b1945_ix2p1 = b1945[i * 2 + 1];
-      const b1944_ix2p1 = b1944[i * 2 + 1];
-      b1947[i * 2 + 1] = (b1945_ix2p1 !== 0 ? 0 : (b1644_ix15p6 * b1944_ix2p1));
-      let t1950r0 = 0;
-      t1950r0 += (b1945_ix2 !== 0 ? 0 : (b1718[i * 2] * b1944_ix2));
-      t1950r0 += (b1945_ix2p1 !== 0 ? 0 : (b1718[i * 2 + 1] * b1944_ix2p1));
-      b1950[i] = t1950r0;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1945_ix2 = b1945[i * 2];
-    const b1644_ix15p6 = b1644[i * 15 + 6];
-    const b1944_ix2 = b1944[i * 2];
-    b1947[i * 2] = (b1945_ix2 !== 0 ? 0 : (b1644_ix15p6 * b1944_ix2));
-    const b1945_ix2p1 = b1945[i * 2 + 1];
-    const b1944_ix2p1 = b1944[i * 2 + 1];
-    b1947[i * 2 + 1] = (b1945_ix2p1 !== 0 ? 0 : (b1644_ix15p6 * b1944_ix2p1));
-    let t1950r0 = 0;
-    t1950r0 += (b1945_ix2 !== 0 ? 0 : (b1718[i * 2] * b1944_ix2));
-    t1950r0 += (b1945_ix2p1 !== 0 ? 0 : (b1718[i * 2 + 1] * b1944_ix2p1));
-    b1950[i] = t1950r0;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1951[i * 2] = (0 === b1947[i * 2] ? 1 : 0);
-      b1951[i * 2 + 1] = (0 === b1947[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 1;
-      b1951[i * 2] = (0 === b1947[i * 2] ? 1 : 0);
-      b1951[i * 2 + 1] = (0 === b1947[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 2;
-      b1951[i * 2] = (0 === b1947[i * 2] ? 1 : 0);
-      b1951[i * 2 + 1] = (0 === b1947[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 3;
-      b1951[i * 2] = (0 === b1947[i * 2] ? 1 : 0);
-      b1951[i * 2 + 1] = (0 === b1947[i * 2 + 1] ? 1 : 0);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1951[i * 2] = (0 === b1947[i * 2] ? 1 : 0);
-    b1951[i * 2 + 1] = (0 === b1947[i * 2 + 1] ? 1 : 0);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      let t1956r0 = 0;
-      const b1951_ix2 = b1951[i * 2];
-      const b1707_ix2 = b1707[i * 2];
-      const b1947_ix2 = b1947[i * 2];
-      t1956r0 += (b1951_ix2 !== 0 ? 0 : (b1707_ix2 * b1947_ix2));
-      const b1951_ix2p1 = b1951[i * 2 + 1];
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      const b1947_ix2p1 = b1947[i * 2 + 1];
-      t1956r0 += (b1951_ix2p1 !== 0 ? 0 : (b1707_ix2p1 * b1947_ix2p1));
-      const b1956_i = t1956r0;
-      const b1957_i = 0 === b1956_i ? 1 : 0;
-      b1959[i] = (b1957_i !== 0 ? 0 : (b1714[i] * b1956_i));
-      const b1961_i = b1957_i !== 0 ? 0 : (b1644[i * 15 + 10] * b1956_i);
-      const b1710_i = b1710[i];
-      b1966[i] = (b1957_i !== 0 ? 0 : (b1710_i * b1956_i));
-      const b1970_i = (b1957_i !== 0 ? 0 : (b1644[i * 15 + 9] * b1956_i)) + (2 * ((0 === b1961_i ? 1 : 0) !== 0 ? 0 : (b1710_i * b1961_i)));
-      const b1971_i = 0 === b1970_i ? 1 : 0;
-      const b1716_i = b1716[i];
-      b1977[i * 2] = ((b1951_ix2 !== 0 ? 0 : (b1716_i * b1947_ix2)) + (2 * (b1971_i !== 0 ? 0 : (b1707_ix2 * b1970_i))));
-      b1977[i * 2 + 1] = ((b1951_ix2p1 !== 0 ? 0 : (b1716_i * b1947_ix2p1)) + (2 * (b1971_i !== 0 ? 0 : (b1707_ix2p1 * b1970_i))));
-    }
-    {
-      const i = i0 + 1;
-      let t1956r0 = 0;
-      const b1951_ix2 = b1951[i * 2];
-      const b1707_ix2 = b1707[i * 2];
-      const b1947_ix2 = b1947[i * 2];
-      t1956r0 += (b1951_ix2 !== 0 ? 0 : (b1707_ix2 * b1947_ix2));
-      const b1951_ix2p1 = b1951[i * 2 + 1];
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      const b1947_ix2p1 = b1947[i * 2 + 1];
-      t1956r0 += (b1951_ix2p1 !== 0 ? 0 : (b1707_ix2p1 * b1947_ix2p1));
-      const b1956_i = t1956r0;
-      const b1957_i = 0 === b1956_i ? 1 : 0;
-      b1959[i] = (b1957_i !== 0 ? 0 : (b1714[i] * b1956_i));
-      const b1961_i = b1957_i !== 0 ? 0 : (b1644[i * 15 + 10] * b1956_i);
-      const b1710_i = b1710[i];
-      b1966[i] = (b1957_i !== 0 ? 0 : (b1710_i * b1956_i));
-      const b1970_i = (b1957_i !== 0 ? 0 : (b1644[i * 15 + 9] * b1956_i)) + (2 * ((0 === b1961_i ? 1 : 0) !== 0 ? 0 : (b1710_i * b1961_i)));
-      const b1971_i = 0 === b1970_i ? 1 : 0;
-      const b1716_i = b1716[i];
-      b1977[i * 2] = ((b1951_ix2 !== 0 ? 0 : (b1716_i * b1947_ix2)) + (2 * (b1971_i !== 0 ? 0 : (b1707_ix2 * b1970_i))));
-      b1977[i * 2 + 1] = ((b1951_ix2p1 !== 0 ? 0 : (b1716_i * b1947_ix2p1)) + (2 * (b1971_i !== 0 ? 0 : (b1707_ix2p1 * b1970_i))));
-    }
-    {
-      const i = i0 + 2;
-      let t1956r0 = 0;
-      const b1951_ix2 = b1951[i * 2];
-      const b1707_ix2 = b1707[i * 2];
-      const b1947_ix2 = b1947[i * 2];
-      t1956r0 += (b1951_ix2 !== 0 ? 0 : (b1707_ix2 * b1947_ix2));
-      const b1951_ix2p1 = b1951[i * 2 + 1];
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      const b1947_ix2p1 = b1947[i * 2 + 1];
-      t1956r0 += (b1951_ix2p1 !== 0 ? 0 : (b1707_ix2p1 * b1947_ix2p1));
-      const b1956_i = t1956r0;
-      const b1957_i = 0 === b1956_i ? 1 : 0;
-      b1959[i] = (b1957_i !== 0 ? 0 : (b1714[i] * b1956_i));
-      const b1961_i = b1957_i !== 0 ? 0 : (b1644[i * 15 + 10] * b1956_i);
-      const b1710_i = b1710[i];
-      b1966[i] = (b1957_i !== 0 ? 0 : (b1710_i * b1956_i));
-      const b1970_i = (b1957_i !== 0 ? 0 : (b1644[i * 15 + 9] * b1956_i)) + (2 * ((0 === b1961_i ? 1 : 0) !== 0 ? 0 : (b1710_i * b1961_i)));
-      const b1971_i = 0 === b1970_i ? 1 : 0;
-      const b1716_i = b1716[i];
-      b1977[i * 2] = ((b1951_ix2 !== 0 ? 0 : (b1716_i * b1947_ix2)) + (2 * (b1971_i !== 0 ? 0 : (b1707_ix2 * b1970_i))));
-      b1977[i * 2 + 1] = ((b1951_ix2p1 !== 0 ? 0 : (b1716_i * b1947_ix2p1)) + (2 * (b1971_i !== 0 ? 0 : (b1707_ix2p1 * b1970_i))));
-    }
-    {
-      const i = i0 + 3;
-      let t1956r0 = 0;
-      const b1951_ix2 = b1951[i * 2];
-      const b1707_ix2 = b1707[i * 2];
-      const b1947_ix2 = b1947[i * 2];
-      t1956r0 += (b1951_ix2 !== 0 ? 0 : (b1707_ix2 * b1947_ix2));
-      const b1951_ix2p1 = b1951[i * 2 + 1];
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      const b1947_ix2p1 = b1947[i * 2 + 1];
-      t1956r0 += (b1951_ix2p1 !== 0 ? 0 : (b1707_ix2p1 * b1947_ix2p1));
-      const b1956_i = t1956r0;
-      const b1957_i = 0 === b1956_i ? 1 : 0;
-      b1959[i] = (b1957_i !== 0 ? 0 : (b1714[i] * b1956_i));
-      const b1961_i = b1957_i !== 0 ? 0 : (b1644[i * 15 + 10] * b1956_i);
-      const b1710_i = b1710[i];
-      b1966[i] = (b1957_i !== 0 ? 0 : (b1710_i * b1956_i));
-      const b1970_i = (b1957_i !== 0 ? 0 : (b1644[i * 15 + 9] * b1956_i)) + (2 * ((0 === b1961_i ? 1 : 0) !== 0 ? 0 : (b1710_i * b1961_i)));
-      const b1971_i = 0 === b1970_i ? 1 : 0;
-      const b1716_i = b1716[i];
-      b1977[i * 2] = ((b1951_ix2 !== 0 ? 0 : (b1716_i * b1947_ix2)) + (2 * (b1971_i !== 0 ? 0 : (b1707_ix2 * b1970_i))));
-      b1977[i * 2 + 1] = ((b1951_ix2p1 !== 0 ? 0 : (b1716_i * b1947_ix2p1)) + (2 * (b1971_i !== 0 ? 0 : (b1707_ix2p1 * b1970_i))));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    let t1956r0 = 0;
-    const b1951_ix2 = b1951[i * 2];
-    const b1707_ix2 = b1707[i * 2];
-    const b1947_ix2 = b1947[i * 2];
-    t1956r0 += (b1951_ix2 !== 0 ? 0 : (b1707_ix2 * b1947_ix2));
-    const b1951_ix2p1 = b1951[i * 2 + 1];
-    const b1707_ix2p1 = b1707[i * 2 + 1];
-    const b1947_ix2p1 = b1947[i * 2 + 1];
-    t1956r0 += (b1951_ix2p1 !== 0 ? 0 : (b1707_ix2p1 * b1947_ix2p1));
-    const b1956_i = t1956r0;
-    const b1957_i = 0 === b1956_i ? 1 : 0;
-    b1959[i] = (b1957_i !== 0 ? 0 : (b1714[i] * b1956_i));
-    const b1961_i = b1957_i !== 0 ? 0 : (b1644[i * 15 + 10] * b1956_i);
-    const b1710_i = b1710[i];
-    b1966[i] = (b1957_i !== 0 ? 0 : (b1710_i * b1956_i));
-    const b1970_i = (b1957_i !== 0 ? 0 : (b1644[i * 15 + 9] * b1956_i)) + (2 * ((0 === b1961_i ? 1 : 0) !== 0 ? 0 : (b1710_i * b1961_i)));
-    const b1971_i = 0 === b1970_i ? 1 : 0;
-    const b1716_i = b1716[i];
-    b1977[i * 2] = ((b1951_ix2 !== 0 ? 0 : (b1716_i * b1947_ix2)) + (2 * (b1971_i !== 0 ? 0 : (b1707_ix2 * b1970_i))));
-    b1977[i * 2 + 1] = ((b1951_ix2p1 !== 0 ? 0 : (b1716_i * b1947_ix2p1)) + (2 * (b1971_i !== 0 ? 0 : (b1707_ix2p1 * b1970_i))));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1978[i * 2] = (0 === b1977[i * 2] ? 1 : 0);
-      b1978[i * 2 + 1] = (0 === b1977[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 1;
-      b1978[i * 2] = (0 === b1977[i * 2] ? 1 : 0);
-      b1978[i * 2 + 1] = (0 === b1977[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 2;
-      b1978[i * 2] = (0 === b1977[i * 2] ? 1 : 0);
-      b1978[i * 2 + 1] = (0 === b1977[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 3;
-      b1978[i * 2] = (0 === b1977[i * 2] ? 1 : 0);
-      b1978[i * 2 + 1] = (0 === b1977[i * 2 + 1] ? 1 : 0);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1978[i * 2] = (0 === b1977[i * 2] ? 1 : 0);
-    b1978[i * 2 + 1] = (0 === b1977[i * 2 + 1] ? 1 : 0);
-  }
-  b1985.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1978_ix2 = b1978[i * 2];
-      const b1724_i = b1724[i];
-      const b1977_ix2 = b1977[i * 2];
-      b1980[i * 2] = (b1978_ix2 !== 0 ? 0 : (b1724_i * b1977_ix2));
-      const b1978_ix2p1 = b1978[i * 2 + 1];
-      const b1977_ix2p1 = b1977[i * 2 + 1];
-      b1980[i * 2 + 1] = (b1978_ix2p1 !== 0 ? 0 : (b1724_i * b1977_ix2p1));
-      let t1984r0 = 0;
-      t1984r0 += (b1978_ix2 !== 0 ? 0 : (-(b1725[i * 2] * b1977_ix2)));
-      t1984r0 += (b1978_ix2p1 !== 0 ? 0 : (-(b1725[i * 2 + 1] * b1977_ix2p1)));
-      const b1984_i = t1984r0;
-      b1985[i * 3 + 2] += b1984_i;
-    }
-    {
-      const i = i0 + 1;
-      const b1978_ix2 = b1978[i * 2];
-      const b1724_i = b1724[i];
-      const b1977_ix2 = b1977[i * 2];
-      b1980[i * 2] = (b1978_ix2 !== 0 ? 0 : (b1724_i * b1977_ix2));
-      const b1978_ix2p1 = b1978[i * 2 + 1];
-      const b1977_ix2p1 = b1977[i * 2 + 1];
-      b1980[i * 2 + 1] = (b1978_ix2p1 !== 0 ? 0 : (b1724_i * b1977_ix2p1));
-      let t1984r0 = 0;
-      t1984r0 += (b1978_ix2 !== 0 ? 0 : (-(b1725[i * 2] * b1977_ix2)));
-      t1984r0 += (b1978_ix2p1 !== 0 ? 0 : (-(b1725[i * 2 + 1] * b1977_ix2p1)));
-      const b1984_i = t1984r0;
-      b1985[i * 3 + 2] += b1984_i;
-    }
-    {
-      const i = i0 + 2;
-      const b1978_ix2 = b1978[i * 2];
-      const b1724_i = b1724[i];
-      const b1977_ix2 = b1977[i * 2];
-      b1980[i * 2] = (b1978_ix2 !== 0 ? 0 : (b1724_i * b1977_ix2));
-      const b1978_ix2p1 = b1978[i * 2 + 1];
-      const b1977_ix2p1 = b1977[i * 2 + 1];
-      b1980[i * 2 + 1] = (b1978_ix2p1 !== 0 ? 0 : (b1724_i * b1977_ix2p1));
-      let t1984r0 = 0;
-      t1984r0 += (b1978_ix2 !== 0 ? 0 : (-(b1725[i * 2] * b1977_ix2)));
-      t1984r0 += (b1978_ix2p1 !== 0 ? 0 : (-(b1725[i * 2 + 1] * b1977_ix2p1)));
-      const b1984_i = t1984r0;
-      b1985[i * 3 + 2] += b1984_i;
-    }
-    {
-      const i = i0 + 3;
-      const b1978_ix2 = b1978[i * 2];
-      const b1724_i = b1724[i];
-      const b1977_ix2 = b1977[i * 2];
-      b1980[i * 2] = (b1978_ix2 !== 0 ? 0 : (b1724_i * b1977_ix2));
-      const b1978_ix2p1 = b1978[i * 2 + 1];
-      const b1977_ix2p1 = b1977[i * 2 + 1];
-      b1980[i * 2 + 1] = (b1978_ix2p1 !== 0 ? 0 : (b1724_i * b1977_ix2p1));
-      let t1984r0 = 0;
-      t1984r0 += (b1978_ix2 !== 0 ? 0 : (-(b1725[i * 2] * b1977_ix2)));
-      t1984r0 += (b1978_ix2p1 !== 0 ? 0 : (-(b1725[i * 2 + 1] * b1977_ix2p1)));
-      const b1984_i = t1984r0;
-      b1985[i * 3 + 2] += b1984_i;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1978_ix2 = b1978[i * 2];
-    const b1724_i = b1724[i];
-    const b1977_ix2 = b1977[i * 2];
-    b1980[i * 2] = (b1978_ix2 !== 0 ? 0 : (b1724_i * b1977_ix2));
-    const b1978_ix2p1 = b1978[i * 2 + 1];
-    const b1977_ix2p1 = b1977[i * 2 + 1];
-    b1980[i * 2 + 1] = (b1978_ix2p1 !== 0 ? 0 : (b1724_i * b1977_ix2p1));
-    let t1984r0 = 0;
-    t1984r0 += (b1978_ix2 !== 0 ? 0 : (-(b1725[i * 2] * b1977_ix2)));
-    t1984r0 += (b1978_ix2p1 !== 0 ? 0 : (-(b1725[i * 2 + 1] * b1977_ix2p1)));
-    const b1984_i = t1984r0;
-    b1985[i * 3 + 2] += b1984_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1985[i * 3] += b1980[i * 2];
-      b1985[i * 3 + 1] += b1980[i * 2 + 1];
-    }
-    {
-      const i = i0 + 1;
-      b1985[i * 3] += b1980[i * 2];
-      b1985[i * 3 + 1] += b1980[i * 2 + 1];
-    }
-    {
-      const i = i0 + 2;
-      b1985[i * 3] += b1980[i * 2];
-      b1985[i * 3 + 1] += b1980[i * 2 + 1];
-    }
-    {
-      const i = i0 + 3;
-      b1985[i * 3] += b1980[i * 2];
-      b1985[i * 3 + 1] += b1980[i * 2 + 1];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1985[i * 3] += b1980[i * 2];
-    b1985[i * 3 + 1] += b1980[i * 2 + 1];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1653_i = b1653[i];
-      const b1985_ix3 = b1985[i * 3];
-      b1986[i * 3] = (b1653_i !== 0 ? b1985_ix3 : 0);
-      const b1985_ix3p1 = b1985[i * 3 + 1];
-      b1986[i * 3 + 1] = (b1653_i !== 0 ? b1985_ix3p1 : 0);
-      const b1985_ix3p2 = b1985[i * 3 + 2];
-      b1986[i * 3 + 2] = (b1653_i !== 0 ? b1985_ix3p2 : 0);
-      b1987[i * 3] = (b1653_i !== 0 ? 0 : b1985_ix3);
-      b1987[i * 3 + 1] = (b1653_i !== 0 ? 0 : b1985_ix3p1);
-      b1987[i * 3 + 2] = (b1653_i !== 0 ? 0 : b1985_ix3p2);
-    }
-    {
-      const i = i0 + 1;
-      const b1653_i = b1653[i];
-      const b1985_ix3 = b1985[i * 3];
-      b1986[i * 3] = (b1653_i !== 0 ? b1985_ix3 : 0);
-      const b1985_ix3p1 = b1985[i * 3 + 1];
-      b1986[i * 3 + 1] = (b1653_i !== 0 ? b1985_ix3p1 : 0);
-      const b1985_ix3p2 = b1985[i * 3 + 2];
-      b1986[i * 3 + 2] = (b1653_i !== 0 ? b1985_ix3p2 : 0);
-      b1987[i * 3] = (b1653_i !== 0 ? 0 : b1985_ix3);
-      b1987[i * 3 + 1] = (b1653_i !== 0 ? 0 : b1985_ix3p1);
-      b1987[i * 3 + 2] = (b1653_i !== 0 ? 0 : b1985_ix3p2);
-    }
-    {
-      const i = i0 + 2;
-      const b1653_i = b1653[i];
-      const b1985_ix3 = b1985[i * 3];
-      b1986[i * 3] = (b1653_i !== 0 ? b1985_ix3 : 0);
-      const b1985_ix3p1 = b1985[i * 3 + 1];
-      b1986[i * 3 + 1] = (b1653_i !== 0 ? b1985_ix3p1 : 0);
-      const b1985_ix3p2 = b1985[i * 3 + 2];
-      b1986[i * 3 + 2] = (b1653_i !== 0 ? b1985_ix3p2 : 0);
-      b1987[i * 3] = (b1653_i !== 0 ? 0 : b1985_ix3);
-      b1987[i * 3 + 1] = (b1653_i !== 0 ? 0 : b1985_ix3p1);
-      b1987[i * 3 + 2] = (b1653_i !== 0 ? 0 : b1985_ix3p2);
-    }
-    {
-      const i = i0 + 3;
-      const b1653_i = b1653[i];
-      const b1985_ix3 = b1985[i * 3];
-      b1986[i * 3] = (b1653_i !== 0 ? b1985_ix3 : 0);
-      const b1985_ix3p1 = b1985[i * 3 + 1];
-      b1986[i * 3 + 1] = (b1653_i !== 0 ? b1985_ix3p1 : 0);
-      const b1985_ix3p2 = b1985[i * 3 + 2];
-      b1986[i * 3 + 2] = (b1653_i !== 0 ? b1985_ix3p2 : 0);
-      b1987[i * 3] = (b1653_i !== 0 ? 0 : b1985_ix3);
-      b1987[i * 3 + 1] = (b1653_i !== 0 ? 0 : b1985_ix3p1);
-      b1987[i * 3 + 2] = (b1653_i !== 0 ? 0 : b1985_ix3p2);
-    }
-  }
-}
-
-function forwardPart5() {
-  const b1644 = buf1644;
-  const b1649 = buf1649;
-  const b1653 = buf1653;
-  const b1658 = buf1658;
-  const b1674 = buf1674;
-  const b1676 = buf1676;
-  const b1682 = buf1682;
-  const b1985 = buf1985;
-  const b1986 = buf1986;
-  const b1987 = buf1987;
-  const b1992 = buf1992;
-  const b1999 = buf1999;
-  const b2005 = buf2005;
-  const b2012 = buf2012;
-  const b2018 = buf2018;
-  const b2025 = buf2025;
-  const b2030 = buf2030;
-  const b2031 = buf2031;
-  const b2032 = buf2032;
-  const b2033 = buf2033;
-  const b2038 = buf2038;
-  const b2039 = buf2039;
-  const b2041 = buf2041;
-  const b2044 = buf2044;
-  const b2052 = buf2052;
-  const b2055 = buf2055;
-  const b2103 = buf2103;
-  const b2106 = buf2106;
-  const b2109 = buf2109;
-  const b2114 = buf2114;
-  for (let i = 31840; i < 31843; i++) {
-    const b1653_i = b1653[i];
-    const b1985_ix3 = b1985[i * 3];
-    b1986[i * 3] = (b1653_i !== 0 ? b1985_ix3 : 0);
-    const b1985_ix3p1 = b1985[i * 3 + 1];
-    b1986[i * 3 + 1] = (b1653_i !== 0 ? b1985_ix3p1 : 0);
-    const b1985_ix3p2 = b1985[i * 3 + 2];
-    b1986[i * 3 + 2] = (b1653_i !== 0 ? b1985_ix3p2 : 0);
-    b1987[i * 3] = (b1653_i !== 0 ? 0 : b1985_ix3);
-    b1987[i * 3 + 1] = (b1653_i !== 0 ? 0 : b1985_ix3p1);
-    b1987[i * 3 + 2] = (b1653_i !== 0 ? 0 : b1985_ix3p2);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1987_ix3p2 = b1987[i * 3 + 2];
-      const b1992_i = 0 === (-b1987_ix3p2) ? 1 : 0;
-      b1992[i] = b1992_i;
-      const b1999_i = 0 === b1987_ix3p2 ? 1 : 0;
-      b1999[i] = b1999_i;
-      const b1987_ix3p1 = b1987[i * 3 + 1];
-      const b2005_i = 0 === (-b1987_ix3p1) ? 1 : 0;
-      b2005[i] = b2005_i;
-      const b2012_i = 0 === b1987_ix3p1 ? 1 : 0;
-      b2012[i] = b2012_i;
-      const b1987_ix3 = b1987[i * 3];
-      const b2018_i = 0 === (-b1987_ix3) ? 1 : 0;
-      b2018[i] = b2018_i;
-      const b2025_i = 0 === b1987_ix3 ? 1 : 0;
-      b2025[i] = b2025_i;
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b2030[i] = ((b2012_i !== 0 ? 0 : (b1649_ix3 * b1987_ix3p1)) + (b2018_i !== 0 ? 0 : (-(b1649_ix3p1 * b1987_ix3))));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b2031[i] = ((b1992_i !== 0 ? 0 : (-(b1649_ix3 * b1987_ix3p2))) + (b2025_i !== 0 ? 0 : (b1649_ix3p2 * b1987_ix3)));
-      b2032[i] = ((b1999_i !== 0 ? 0 : (b1649_ix3p1 * b1987_ix3p2)) + (b2005_i !== 0 ? 0 : (-(b1649_ix3p2 * b1987_ix3p1))));
-      b2033[i * 3] = (0 === b1986[i * 3] ? 1 : 0);
-      b2033[i * 3 + 1] = (0 === b1986[i * 3 + 1] ? 1 : 0);
-      b2033[i * 3 + 2] = (0 === b1986[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 1;
-      const b1987_ix3p2 = b1987[i * 3 + 2];
-      const b1992_i = 0 === (-b1987_ix3p2) ? 1 : 0;
-      b1992[i] = b1992_i;
-      const b1999_i = 0 === b1987_ix3p2 ? 1 : 0;
-      b1999[i] = b1999_i;
-      const b1987_ix3p1 = b1987[i * 3 + 1];
-      const b2005_i = 0 === (-b1987_ix3p1) ? 1 : 0;
-      b2005[i] = b2005_i;
-      const b2012_i = 0 === b1987_ix3p1 ? 1 : 0;
-      b2012[i] = b2012_i;
-      const b1987_ix3 = b1987[i * 3];
-      const b2018_i = 0 === (-b1987_ix3) ? 1 : 0;
-      b2018[i] = b2018_i;
-      const b2025_i = 0 === b1987_ix3 ? 1 : 0;
-      b2025[i] = b2025_i;
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b2030[i] = ((b2012_i !== 0 ? 0 : (b1649_ix3 * b1987_ix3p1)) + (b2018_i !== 0 ? 0 : (-(b1649_ix3p1 * b1987_ix3))));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b2031[i] = ((b1992_i !== 0 ? 0 : (-(b1649_ix3 * b1987_ix3p2))) + (b2025_i !== 0 ? 0 : (b1649_ix3p2 * b1987_ix3)));
-      b2032[i] = ((b1999_i !== 0 ? 0 : (b1649_ix3p1 * b1987_ix3p2)) + (b2005_i !== 0 ? 0 : (-(b1649_ix3p2 * b1987_ix3p1))));
-      b2033[i * 3] = (0 === b1986[i * 3] ? 1 : 0);
-      b2033[i * 3 + 1] = (0 === b1986[i * 3 + 1] ? 1 : 0);
-      b2033[i * 3 + 2] = (0 === b1986[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 2;
-      const b1987_ix3p2 = b1987[i * 3 + 2];
-      const b1992_i = 0 === (-b1987_ix3p2) ? 1 : 0;
-      b1992[i] = b1992_i;
-      const b1999_i = 0 === b1987_ix3p2 ? 1 : 0;
-      b1999[i] = b1999_i;
-      const b1987_ix3p1 = b1987[i * 3 + 1];
-      const b2005_i = 0 === (-b1987_ix3p1) ? 1 : 0;
-      b2005[i] = b2005_i;
-      const b2012_i = 0 === b1987_ix3p1 ? 1 : 0;
-      b2012[i] = b2012_i;
-      const b1987_ix3 = b1987[i * 3];
-      const b2018_i = 0 === (-b1987_ix3) ? 1 : 0;
-      b2018[i] = b2018_i;
-      const b2025_i = 0 === b1987_ix3 ? 1 : 0;
-      b2025[i] = b2025_i;
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b2030[i] = ((b2012_i !== 0 ? 0 : (b1649_ix3 * b1987_ix3p1)) + (b2018_i !== 0 ? 0 : (-(b1649_ix3p1 * b1987_ix3))));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b2031[i] = ((b1992_i !== 0 ? 0 : (-(b1649_ix3 * b1987_ix3p2))) + (b2025_i !== 0 ? 0 : (b1649_ix3p2 * b1987_ix3)));
-      b2032[i] = ((b1999_i !== 0 ? 0 : (b1649_ix3p1 * b1987_ix3p2)) + (b2005_i !== 0 ? 0 : (-(b1649_ix3p2 * b1987_ix3p1))));
-      b2033[i * 3] = (0 === b1986[i * 3] ? 1 : 0);
-      b2033[i * 3 + 1] = (0 === b1986[i * 3 + 1] ? 1 : 0);
-      b2033[i * 3 + 2] = (0 === b1986[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 3;
-      const b1987_ix3p2 = b1987[i * 3 + 2];
-      const b1992_i = 0 === (-b1987_ix3p2) ? 1 : 0;
-      b1992[i] = b1992_i;
-      const b1999_i = 0 === b1987_ix3p2 ? 1 : 0;
-      b1999[i] = b1999_i;
-      const b1987_ix3p1 = b1987[i * 3 + 1];
-      const b2005_i = 0 === (-b1987_ix3p1) ? 1 : 0;
-      b2005[i] = b2005_i;
-      const b2012_i = 0 === b1987_ix3p1 ? 1 : 0;
-      b2012[i] = b2012_i;
-      const b1987_ix3 = b1987[i * 3];
-      const b2018_i = 0 === (-b1987_ix3) ? 1 : 0;
-      b2018[i] = b2018_i;
-      const b2025_i = 0 === b1987_ix3 ? 1 : 0;
-      b2025[i] = b2025_i;
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b2030[i] = ((b2012_i !== 0 ? 0 : (b1649_ix3 * b1987_ix3p1)) + (b2018_i !== 0 ? 0 : (-(b1649_ix3p1 * b1987_ix3))));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b2031[i] = ((b1992_i !== 0 ? 0 : (-(b1649_ix3 * b1987_ix3p2))) + (b2025_i !== 0 ? 0 : (b1649_ix3p2 * b1987_ix3)));
-      b2032[i] = ((b1999_i !== 0 ? 0 : (b1649_ix3p1 * b1987_ix3p2)) + (b2005_i !== 0 ? 0 : (-(b1649_ix3p2 * b1987_ix3p1))));
-      b2033[i * 3] = (0 === b1986[i * 3] ? 1 : 0);
-      b2033[i * 3 + 1] = (0 === b1986[i * 3 + 1] ? 1 : 0);
-      b2033[i * 3 + 2] = (0 === b1986[i * 3 + 2] ? 1 : 0);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1987_ix3p2 = b1987[i * 3 + 2];
-    const b1992_i = 0 === (-b1987_ix3p2) ? 1 : 0;
-    b1992[i] = b1992_i;
-    const b1999_i = 0 === b1987_ix3p2 ? 1 : 0;
-    b1999[i] = b1999_i;
-    const b1987_ix3p1 = b1987[i * 3 + 1];
-    const b2005_i = 0 === (-b1987_ix3p1) ? 1 : 0;
-    b2005[i] = b2005_i;
-    const b2012_i = 0 === b1987_ix3p1 ? 1 : 0;
-    b2012[i] = b2012_i;
-    const b1987_ix3 = b1987[i * 3];
-    const b2018_i = 0 === (-b1987_ix3) ? 1 : 0;
-    b2018[i] = b2018_i;
-    const b2025_i = 0 === b1987_ix3 ? 1 : 0;
-    b2025[i] = b2025_i;
-    const b1649_ix3 = b1649[i * 3];
-    const b1649_ix3p1 = b1649[i * 3 + 1];
-    b2030[i] = ((b2012_i !== 0 ? 0 : (b1649_ix3 * b1987_ix3p1)) + (b2018_i !== 0 ? 0 : (-(b1649_ix3p1 * b1987_ix3))));
-    const b1649_ix3p2 = b1649[i * 3 + 2];
-    b2031[i] = ((b1992_i !== 0 ? 0 : (-(b1649_ix3 * b1987_ix3p2))) + (b2025_i !== 0 ? 0 : (b1649_ix3p2 * b1987_ix3)));
-    b2032[i] = ((b1999_i !== 0 ? 0 : (b1649_ix3p1 * b1987_ix3p2)) + (b2005_i !== 0 ? 0 : (-(b1649_ix3p2 * b1987_ix3p1))));
-    b2033[i * 3] = (0 === b1986[i * 3] ? 1 : 0);
-    b2033[i * 3 + 1] = (0 === b1986[i * 3 + 1] ? 1 : 0);
-    b2033[i * 3 + 2] = (0 === b1986[i * 3 + 2] ? 1 : 0);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      let t2038r0 = 0;
-      const b2033_ix3 = b2033[i * 3];
-      const b1986_ix3 = b1986[i * 3];
-      t2038r0 += (b2033_ix3 !== 0 ? 0 : (b1658[i * 3] * b1986_ix3));
-      const b2033_ix3p1 = b2033[i * 3 + 1];
-      const b1986_ix3p1 = b1986[i * 3 + 1];
-      t2038r0 += (b2033_ix3p1 !== 0 ? 0 : (b1658[i * 3 + 1] * b1986_ix3p1));
-      const b2033_ix3p2 = b2033[i * 3 + 2];
-      const b1986_ix3p2 = b1986[i * 3 + 2];
-      t2038r0 += (b2033_ix3p2 !== 0 ? 0 : (b1658[i * 3 + 2] * b1986_ix3p2));
-      const b2038_i = t2038r0;
-      b2038[i] = b2038_i;
-      const b2039_i = 0 === b2038_i ? 1 : 0;
-      b2039[i] = b2039_i;
-      const b2041_i = b2039_i !== 0 ? 0 : (b1682[i] * b2038_i);
-      b2041[i] = b2041_i;
-      b2044[i] = (0 === b2041_i ? 1 : 0);
-      const b1676_i = b1676[i];
-      b2052[i * 3] = (b2033_ix3 !== 0 ? 0 : (b1676_i * b1986_ix3));
-      b2052[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : (b1676_i * b1986_ix3p1));
-      b2052[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : (b1676_i * b1986_ix3p2));
-      let t2055r0 = 0;
-      t2055r0 += (b2033_ix3 !== 0 ? 0 : (b1674[i] * b1986_ix3));
-      t2055r0 += (b2033_ix3p1 !== 0 ? 0 : (b1674[i + 31843] * b1986_ix3p1));
-      t2055r0 += (b2033_ix3p2 !== 0 ? 0 : (b1674[i + 63686] * b1986_ix3p2));
-      b2055[i] = t2055r0;
-    }
-    {
-      const i = i0 + 1;
-      let t2038r0 = 0;
-      const b2033_ix3 = b2033[i * 3];
-      const b1986_ix3 = b1986[i * 3];
-      t2038r0 += (b2033_ix3 !== 0 ? 0 : (b1658[i * 3] * b1986_ix3));
-      const b2033_ix3p1 = b2033[i * 3 + 1];
-      const b1986_ix3p1 = b1986[i * 3 + 1];
-      t2038r0 += (b2033_ix3p1 !== 0 ? 0 : (b1658[i * 3 + 1] * b1986_ix3p1));
-      const b2033_ix3p2 = b2033[i * 3 + 2];
-      const b1986_ix3p2 = b1986[i * 3 + 2];
-      t2038r0 += (b2033_ix3p2 !== 0 ? 0 : (b1658[i * 3 + 2] * b1986_ix3p2));
-      const b2038_i = t2038r0;
-      b2038[i] = b2038_i;
-      const b2039_i = 0 === b2038_i ? 1 : 0;
-      b2039[i] = b2039_i;
-      const b2041_i = b2039_i !== 0 ? 0 : (b1682[i] * b2038_i);
-      b2041[i] = b2041_i;
-      b2044[i] = (0 === b2041_i ? 1 : 0);
-      const b1676_i = b1676[i];
-      b2052[i * 3] = (b2033_ix3 !== 0 ? 0 : (b1676_i * b1986_ix3));
-      b2052[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : (b1676_i * b1986_ix3p1));
-      b2052[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : (b1676_i * b1986_ix3p2));
-      let t2055r0 = 0;
-      t2055r0 += (b2033_ix3 !== 0 ? 0 : (b1674[i] * b1986_ix3));
-      t2055r0 += (b2033_ix3p1 !== 0 ? 0 : (b1674[i + 31843] * b1986_ix3p1));
-      t2055r0 += (b2033_ix3p2 !== 0 ? 0 : (b1674[i + 63686] * b1986_ix3p2));
-      b2055[i] = t2055r0;
-    }
-    {
-      const i = i0 + 2;
-      let t2038r0 = 0;
-      const b2033_ix3 = b2033[i * 3];
-      const b1986_ix3 = b1986[i * 3];
-      t2038r0 += (b2033_ix3 !== 0 ? 0 : (b1658[i * 3] * b1986_ix3));
-      const b2033_ix3p1 = b2033[i * 3 + 1];
-      const b1986_ix3p1 = b1986[i * 3 + 1];
-      t2038r0 += (b2033_ix3p1 !== 0 ? 0 : (b1658[i * 3 + 1] * b1986_ix3p1));
-      const b2033_ix3p2 = b2033[i * 3 + 2];
-      const b1986_ix3p2 = b1986[i * 3 + 2];
-      t2038r0 += (b2033_ix3p2 !== 0 ? 0 : (b1658[i * 3 + 2] * b1986_ix3p2));
-      const b2038_i = t2038r0;
-      b2038[i] = b2038_i;
-      const b2039_i = 0 === b2038_i ? 1 : 0;
-      b2039[i] = b2039_i;
-      const b2041_i = b2039_i !== 0 ? 0 : (b1682[i] * b2038_i);
-      b2041[i] = b2041_i;
-      b2044[i] = (0 === b2041_i ? 1 : 0);
-      const b1676_i = b1676[i];
-      b2052[i * 3] = (b2033_ix3 !== 0 ? 0 : (b1676_i * b1986_ix3));
-      b2052[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : (b1676_i * b1986_ix3p1));
-      b2052[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : (b1676_i * b1986_ix3p2));
-      let t2055r0 = 0;
-      t2055r0 += (b2033_ix3 !== 0 ? 0 : (b1674[i] * b1986_ix3));
-      t2055r0 += (b2033_ix3p1 !== 0 ? 0 : (b1674[i + 31843] * b1986_ix3p1));
-      t2055r0 += (b2033_ix3p2 !== 0 ? 0 : (b1674[i + 63686] * b1986_ix3p2));
-      b2055[i] = t2055r0;
-    }
-    {
-      const i = i0 + 3;
-      let t2038r0 = 0;
-      const b2033_ix3 = b2033[i * 3];
-      const b1986_ix3 = b1986[i * 3];
-      t2038r0 += (b2033_ix3 !== 0 ? 0 : (b1658[i * 3] * b1986_ix3));
-      const b2033_ix3p1 = b2033[i * 3 + 1];
-      const b1986_ix3p1 = b1986[i * 3 + 1];
-      t2038r0 += (b2033_ix3p1 !== 0 ? 0 : (b1658[i * 3 + 1] * b1986_ix3p1));
-      const b2033_ix3p2 = b2033[i * 3 + 2];
-      const b1986_ix3p2 = b1986[i * 3 + 2];
-      t2038r0 += (b2033_ix3p2 !== 0 ? 0 : (b1658[i * 3 + 2] * b1986_ix3p2));
-      const b2038_i = t2038r0;
-      b2038[i] = b2038_i;
-      const b2039_i = 0 === b2038_i ? 1 : 0;
-      b2039[i] = b2039_i;
-      const b2041_i = b2039_i !== 0 ? 0 : (b1682[i] * b2038_i);
-      b2041[i] = b2041_i;
-      b2044[i] = (0 === b2041_i ? 1 : 0);
-      const b1676_i = b1676[i];
-      b2052[i * 3] = (b2033_ix3 !== 0 ? 0 : (b1676_i * b1986_ix3));
-      b2052[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : (b1676_i * b1986_ix3p1));
-      b2052[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : (b1676_i * b1986_ix3p2));
-      let t2055r0 = 0;
-      t2055r0 += (b2033_ix3 !== 0 ? 0 : (b1674[i] * b1986_ix3));
-      t2055r0 += (b2033_ix3p1 !== 0 ? 0 : (b1674[i + 31843] * b1986_ix3p1));
-      t2055r0 += (b2033_ix3p2 !== 0 ? 0 : (b1674[i + 63686] * b1986_ix3p2));
-      b2055[i] = t2055r0;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    let t2038r0 = 0;
-    const b2033_ix3 = b2033[i * 3];
-    const b1986_ix3 = b1986[i * 3];
-    t2038r0 += (b2033_ix3 !== 0 ? 0 : (b1658[i * 3] * b1986_ix3));
-    const b2033_ix3p1 = b2033[i * 3 + 1];
-    const b1986_ix3p1 = b1986[i * 3 + 1];
-    t2038r0 += (b2033_ix3p1 !== 0 ? 0 : (b1658[i * 3 + 1] * b1986_ix3p1));
-    const b2033_ix3p2 = b2033[i * 3 + 2];
-    const b1986_ix3p2 = b1986[i * 3 + 2];
-    t2038r0 += (b2033_ix3p2 !== 0 ? 0 : (b1658[i * 3 + 2] * b1986_ix3p2));
-    const b2038_i = t2038r0;
-    b2038[i] = b2038_i;
-    const b2039_i = 0 === b2038_i ? 1 : 0;
-    b2039[i] = b2039_i;
-    const b2041_i = b2039_i !== 0 ? 0 : (b1682[i] * b2038_i);
-    b2041[i] = b2041_i;
-    b2044[i] = (0 === b2041_i ? 1 : 0);
-    const b1676_i = b1676[i];
-    b2052[i * 3] = (b2033_ix3 !== 0 ? 0 : (b1676_i * b1986_ix3));
-    b2052[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : (b1676_i * b1986_ix3p1));
-    b2052[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : (b1676_i * b1986_ix3p2));
-    let t2055r0 = 0;
-    t2055r0 += (b2033_ix3 !== 0 ? 0 : (b1674[i] * b1986_ix3));
-    t2055r0 += (b2033_ix3p1 !== 0 ? 0 : (b1674[i + 31843] * b1986_ix3p1));
-    t2055r0 += (b2033_ix3p2 !== 0 ? 0 : (b1674[i + 63686] * b1986_ix3p2));
-    b2055[i] = t2055r0;
-  }
-  b2114.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b2052_ix3p2 = b2052[i * 3 + 2];
-      const b2063_i = 0 === (-b2052_ix3p2) ? 1 : 0;
-      const b2070_i = 0 === b2052_ix3p2 ? 1 : 0;
-      const b2052_ix3p1 = b2052[i * 3 + 1];
-      const b2076_i = 0 === (-b2052_ix3p1) ? 1 : 0;
-      const b2083_i = 0 === b2052_ix3p1 ? 1 : 0;
-      const b2052_ix3 = b2052[i * 3];
-      const b2089_i = 0 === (-b2052_ix3) ? 1 : 0;
-      const b2096_i = 0 === b2052_ix3 ? 1 : 0;
-      const b1658_ix3p1 = b1658[i * 3 + 1];
-      const b1658_ix3 = b1658[i * 3];
-      const b1644_ix15 = b1644[i * 15];
-      const b1987_ix3p1 = b1987[i * 3 + 1];
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      const b1987_ix3 = b1987[i * 3];
-      b2103[i] = ((b2096_i !== 0 ? 0 : (b1658_ix3p1 * b2052_ix3)) + ((b2076_i !== 0 ? 0 : (-(b1658_ix3 * b2052_ix3p1))) + ((b2005[i] !== 0 ? 0 : (-(b1644_ix15 * b1987_ix3p1))) + (b2025[i] !== 0 ? 0 : (b1644_ix15p1 * b1987_ix3)))));
-      const b1658_ix3p2 = b1658[i * 3 + 2];
-      const b1987_ix3p2 = b1987[i * 3 + 2];
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      b2106[i] = ((b2089_i !== 0 ? 0 : (-(b1658_ix3p2 * b2052_ix3))) + ((b2070_i !== 0 ? 0 : (b1658_ix3 * b2052_ix3p2)) + ((b1999[i] !== 0 ? 0 : (b1644_ix15 * b1987_ix3p2)) + (b2018[i] !== 0 ? 0 : (-(b1644_ix15p2 * b1987_ix3))))));
-      b2109[i] = ((b2083_i !== 0 ? 0 : (b1658_ix3p2 * b2052_ix3p1)) + ((b2063_i !== 0 ? 0 : (-(b1658_ix3p1 * b2052_ix3p2))) + ((b1992[i] !== 0 ? 0 : (-(b1644_ix15p1 * b1987_ix3p2))) + (b2012[i] !== 0 ? 0 : (b1644_ix15p2 * b1987_ix3p1)))));
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      const b2110_i = (b2083_i !== 0 ? 0 : (b1649_ix3 * b2052_ix3p1)) + (b2089_i !== 0 ? 0 : (-(b1649_ix3p1 * b2052_ix3)));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      const b2111_i = (b2063_i !== 0 ? 0 : (-(b1649_ix3 * b2052_ix3p2))) + (b2096_i !== 0 ? 0 : (b1649_ix3p2 * b2052_ix3));
-      const b2112_i = (b2070_i !== 0 ? 0 : (b1649_ix3p1 * b2052_ix3p2)) + (b2076_i !== 0 ? 0 : (-(b1649_ix3p2 * b2052_ix3p1)));
-      b2114[i * 3 + 2] += b2110_i;
-      b2114[i * 3 + 1] += b2111_i;
-      b2114[i * 3] += b2112_i;
-    }
-    {
-      const i = i0 + 1;
-      const b2052_ix3p2 = b2052[i * 3 + 2];
-      const b2063_i = 0 === (-b2052_ix3p2) ? 1 : 0;
-      const b2070_i = 0 === b2052_ix3p2 ? 1 : 0;
-      const b2052_ix3p1 = b2052[i * 3 + 1];
-      const b2076_i = 0 === (-b2052_ix3p1) ? 1 : 0;
-      const b2083_i = 0 === b2052_ix3p1 ? 1 : 0;
-      const b2052_ix3 = b2052[i * 3];
-      const b2089_i = 0 === (-b2052_ix3) ? 1 : 0;
-      const b2096_i = 0 === b2052_ix3 ? 1 : 0;
-      const b1658_ix3p1 = b1658[i * 3 + 1];
-      const b1658_ix3 = b1658[i * 3];
-      const b1644_ix15 = b1644[i * 15];
-      const b1987_ix3p1 = b1987[i * 3 + 1];
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      const b1987_ix3 = b1987[i * 3];
-      b2103[i] = ((b2096_i !== 0 ? 0 : (b1658_ix3p1 * b2052_ix3)) + ((b2076_i !== 0 ? 0 : (-(b1658_ix3 * b2052_ix3p1))) + ((b2005[i] !== 0 ? 0 : (-(b1644_ix15 * b1987_ix3p1))) + (b2025[i] !== 0 ? 0 : (b1644_ix15p1 * b1987_ix3)))));
-      const b1658_ix3p2 = b1658[i * 3 + 2];
-      const b1987_ix3p2 = b1987[i * 3 + 2];
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      b2106[i] = ((b2089_i !== 0 ? 0 : (-(b1658_ix3p2 * b2052_ix3))) + ((b2070_i !== 0 ? 0 : (b1658_ix3 * b2052_ix3p2)) + ((b1999[i] !== 0 ? 0 : (b1644_ix15 * b1987_ix3p2)) + (b2018[i] !== 0 ? 0 : (-(b1644_ix15p2 * b1987_ix3))))));
-      b2109[i] = ((b2083_i !== 0 ? 0 : (b1658_ix3p2 * b2052_ix3p1)) + ((b2063_i !== 0 ? 0 : (-(b1658_ix3p1 * b2052_ix3p2))) + ((b1992[i] !== 0 ? 0 : (-(b1644_ix15p1 * b1987_ix3p2))) + (b2012[i] !== 0 ? 0 : (b1644_ix15p2 * b1987_ix3p1)))));
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      const b2110_i = (b2083_i !== 0 ? 0 : (b1649_ix3 * b2052_ix3p1)) + (b2089_i !== 0 ? 0 : (-(b1649_ix3p1 * b2052_ix3)));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      const b2111_i = (b2063_i !== 0 ? 0 : (-(b1649_ix3 * b2052_ix3p2))) + (b2096_i !== 0 ? 0 : (b1649_ix3p2 * b2052_ix3));
-      const b2112_i = (b2070_i !== 0 ? 0 : (b1649_ix3p1 * b2052_ix3p2)) + (b2076_i !== 0 ? 0 : (-(b1649_ix3p2 * b2052_ix3p1)));
-      b2114[i * 3 + 2] += b2110_i;
-      b2114[i * 3 + 1] += b2111_i;
-      b2114[i * 3] += b2112_i;
-    }
-    {
-      const i = i0 + 2;
-      const b2052_ix3p2 = b2052[i * 3 + 2];
-      const b2063_i = 0 === (-b2052_ix3p2) ? 1 : 0;
-      const b2070_i = 0 === b2052_ix3p2 ? 1 : 0;
-      const b2052_ix3p1 = b2052[i * 3 + 1];
-      const b2076_i = 0 === (-b2052_ix3p1) ? 1 : 0;
-      const b2083_i = 0 === b2052_ix3p1 ? 1 : 0;
-      const b2052_ix3 = b2052[i * 3];
-      const b2089_i = 0 === (-b2052_ix3) ? 1 : 0;
-      const b2096_i = 0 === b2052_ix3 ? 1 : 0;
-      const b1658_ix3p1 = b1658[i * 3 + 1];
-      const b1658_ix3 = b1658[i * 3];
-      const b1644_ix15 = b1644[i * 15];
-      const b1987_ix3p1 = b1987[i * 3 + 1];
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      const b1987_ix3 = b1987[i * 3];
-      b2103[i] = ((b2096_i !== 0 ? 0 : (b1658_ix3p1 * b2052_ix3)) + ((b2076_i !== 0 ? 0 : (-(b1658_ix3 * b2052_ix3p1))) + ((b2005[i] !== 0 ? 0 : (-(b1644_ix15 * b1987_ix3p1))) + (b2025[i] !== 0 ? 0 : (b1644_ix15p1 * b1987_ix3)))));
-      const b1658_ix3p2 = b1658[i * 3 + 2];
-      const b1987_ix3p2 = b1987[i * 3 + 2];
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      b2106[i] = ((b2089_i !== 0 ? 0 : (-(b1658_ix3p2 * b2052_ix3))) + ((b2070_i !== 0 ? 0 : (b1658_ix3 * b2052_ix3p2)) + ((b1999[i] !== 0 ? 0 : (b1644_ix15 * b1987_ix3p2)) + (b2018[i] !== 0 ? 0 : (-(b1644_ix15p2 * b1987_ix3))))));
-      b2109[i] = ((b2083_i !== 0 ? 0 : (b1658_ix3p2 * b2052_ix3p1)) + ((b2063_i !== 0 ? 0 : (-(b1658_ix3p1 * b2052_ix3p2))) + ((b1992[i] !== 0 ? 0 : (-(b1644_ix15p1 * b1987_ix3p2))) + (b2012[i] !== 0 ? 0 : (b1644_ix15p2 * b1987_ix3p1)))));
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      const b2110_i = (b2083_i !== 0 ? 0 : (b1649_ix3 * b2052_ix3p1)) + (b2089_i !== 0 ? 0 : (-(b1649_ix3p1 * b2052_ix3)));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      const b2111_i = (b2063_i !== 0 ? 0 : (-(b1649_ix3 * b2052_ix3p2))) + (b2096_i !== 0 ? 0 : (b1649_ix3p2 * b2052_ix3));
-      const b2112_i = (b2070_i !== 0 ? 0 : (b1649_ix3p1 * b2052_ix3p2)) + (b2076_i !== 0 ? 0 : (-(b1649_ix3p2 * b2052_ix3p1)));
-      b2114[i * 3 + 2] += b2110_i;
-      b2114[i * 3 + 1] += b2111_i;
-      b2114[i * 3] += b2112_i;
-    }
-    {
-      const i = i0 + 3;
-      const b2052_ix3p2 = b2052[i * 3 + 2];
-      const b2063_i = 0 === (-b2052_ix3p2) ? 1 : 0;
-      const b2070_i = 0 === b2052_ix3p2 ? 1 : 0;
-      const b2052_ix3p1 = b2052[i * 3 + 1];
-      const b2076_i = 0 === (-b2052_ix3p1) ? 1 : 0;
-      const b2083_i = 0 === b2052_ix3p1 ? 1 : 0;
-      const b2052_ix3 = b2052[i * 3];
-      const b2089_i = 0 === (-b2052_ix3) ? 1 : 0;
-      const b2096_i = 0 === b2052_ix3 ? 1 : 0;
-      const b1658_ix3p1 = b1658[i * 3 + 1];
-      const b1658_ix3 = b1658[i * 3];
-      const b1644_ix15 = b1644[i * 15];
-      const b1987_ix3p1 = b1987[i * 3 + 1];
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      const b1987_ix3 = b1987[i * 3];
-      b2103[i] = ((b2096_i !== 0 ? 0 : (b1658_ix3p1 * b2052_ix3)) + ((b2076_i !== 0 ? 0 : (-(b1658_ix3 * b2052_ix3p1))) + ((b2005[i] !== 0 ? 0 : (-(b1644_ix15 * b1987_ix3p1))) + (b2025[i] !== 0 ? 0 : (b1644_ix15p1 * b1987_ix3)))));
-      const b1658_ix3p2 = b1658[i * 3 + 2];
-      const b1987_ix3p2 = b1987[i * 3 + 2];
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      b2106[i] = ((b2089_i !== 0 ? 0 : (-(b1658_ix3p2 * b2052_ix3))) + ((b2070_i !== 0 ? 0 : (b1658_ix3 * b2052_ix3p2)) + ((b1999[i] !== 0 ? 0 : (b1644_ix15 * b1987_ix3p2)) + (b2018[i] !== 0 ? 0 : (-(b1644_ix15p2 * b1987_ix3))))));
-      b2109[i] = ((b2083_i !== 0 ? 0 : (b1658_ix3p2 * b2052_ix3p1)) + ((b2063_i !== 0 ? 0 : (-(b1658_ix3p1 * b2052_ix3p2))) + ((b1992[i] !== 0 ? 0 : (-(b1644_ix15p1 * b1987_ix3p2))) + (b2012[i] !== 0 ? 0 : (b1644_ix15p2 * b1987_ix3p1)))));
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      const b2110_i = (b2083_i !== 0 ? 0 : (b1649_ix3 * b2052_ix3p1)) + (b2089_i !== 0 ? 0 : (-(b1649_ix3p1 * b2052_ix3)));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      const b2111_i = (b2063_i !== 0 ? 0 : (-(b1649_ix3 * b2052_ix3p2))) + (b2096_i !== 0 ? 0 : (b1649_ix3p2 * b2052_ix3));
-      const b2112_i = (b2070_i !== 0 ? 0 : (b1649_ix3p1 * b2052_ix3p2)) + (b2076_i !== 0 ? 0 : (-(b1649_ix3p2 * b2052_ix3p1)));
-      b2114[i * 3 + 2] += b2110_i;
-      b2114[i * 3 + 1] += b2111_i;
-      b2114[i * 3] += b2112_i;
-    }
-  }
-}
-
-function forwardPart6(a1, a4) {
-  const b107 = buf107;
-  const b108 = buf108;
-  const b1644 = buf1644;
-  const b1649 = buf1649;
-  const b1654 = buf1654;
-  const b1658 = buf1658;
-  const b1676 = buf1676;
-  const b1681 = buf1681;
-  const b1683 = buf1683;
-  const b1718 = buf1718;
-  const b1726 = buf1726;
-  const b1727 = buf1727;
-  const b1728 = buf1728;
-  const b1733 = buf1733;
-  const b1739 = buf1739;
-  const b1748 = buf1748;
-  const b1755 = buf1755;
-  const b1820 = buf1820;
-  const b1821 = buf1821;
-  const b1822 = buf1822;
-  const b1937 = buf1937;
-  const b1940 = buf1940;
-  const b1944 = buf1944;
-  const b1950 = buf1950;
-  const b1959 = buf1959;
-  const b1966 = buf1966;
-  const b1986 = buf1986;
-  const b1987 = buf1987;
-  const b1992 = buf1992;
-  const b1999 = buf1999;
-  const b2005 = buf2005;
-  const b2012 = buf2012;
-  const b2018 = buf2018;
-  const b2025 = buf2025;
-  const b2030 = buf2030;
-  const b2031 = buf2031;
-  const b2032 = buf2032;
-  const b2033 = buf2033;
-  const b2038 = buf2038;
-  const b2039 = buf2039;
-  const b2041 = buf2041;
-  const b2044 = buf2044;
-  const b2052 = buf2052;
-  const b2055 = buf2055;
-  const b2103 = buf2103;
-  const b2106 = buf2106;
-  const b2109 = buf2109;
-  const b2114 = buf2114;
-  const b2115 = buf2115;
-  const b2116 = buf2116;
-  const b2137 = buf2137;
-  const b2138 = buf2138;
-  const b2145 = buf2145;
-  const b2146 = buf2146;
-  const b2149 = buf2149;
-  const b2150 = buf2150;
-  const b2154 = buf2154;
-  const b2158 = buf2158;
-  const b2159 = buf2159;
-  const b2162 = buf2162;
-  for (let i = 31840; i < 31843; i++) {
-    const b2052_ix3p2 = b2052[i * 3 + 2];
-    const b2063_i = 0 === (-b2052_ix3p2) ? 1 : 0;
-    const b2070_i = 0 === b2052_ix3p2 ? 1 : 0;
-    const b2052_ix3p1 = b2052[i * 3 + 1];
-    const b2076_i = 0 === (-b2052_ix3p1) ? 1 : 0;
-    const b2083_i = 0 === b2052_ix3p1 ? 1 : 0;
-    const b2052_ix3 = b2052[i * 3];
-    const b2089_i = 0 === (-b2052_ix3) ? 1 : 0;
-    const b2096_i = 0 === b2052_ix3 ? 1 : 0;
-    const b1658_ix3p1 = b1658[i * 3 + 1];
-    const b1658_ix3 = b1658[i * 3];
-    const b1644_ix15 = b1644[i * 15];
-    const b1987_ix3p1 = b1987[i * 3 + 1];
-    const b1644_ix15p1 = b1644[i * 15 + 1];
-    const b1987_ix3 = b1987[i * 3];
-    b2103[i] = ((b2096_i !== 0 ? 0 : (b1658_ix3p1 * b2052_ix3)) + ((b2076_i !== 0 ? 0 : (-(b1658_ix3 * b2052_ix3p1))) + ((b2005[i] !== 0 ? 0 : (-(b1644_ix15 * b1987_ix3p1))) + (b2025[i] !== 0 ? 0 : (b1644_ix15p1 * b1987_ix3)))));
-    const b1658_ix3p2 = b1658[i * 3 + 2];
-    const b1987_ix3p2 = b1987[i * 3 + 2];
-    const b1644_ix15p2 = b1644[i * 15 + 2];
-    b2106[i] = ((b2089_i !== 0 ? 0 : (-(b1658_ix3p2 * b2052_ix3))) + ((b2070_i !== 0 ? 0 : (b1658_ix3 * b2052_ix3p2)) + ((b1999[i] !== 0 ? 0 : (b1644_ix15 * b1987_ix3p2)) + (b2018[i] !== 0 ? 0 : (-(b1644_ix15p2 * b1987_ix3))))));
-    b2109[i] = ((b2083_i !== 0 ? 0 : (b1658_ix3p2 * b2052_ix3p1)) + ((b2063_i !== 0 ? 0 : (-(b1658_ix3p1 * b2052_ix3p2))) + ((b1992[i] !== 0 ? 0 : (-(b1644_ix15p1 * b1987_ix3p2))) + (b2012[i] !== 0 ? 0 : (b1644_ix15p2 * b1987_ix3p1)))));
-    const b1649_ix3 = b1649[i * 3];
-    const b1649_ix3p1 = b1649[i * 3 + 1];
-    const b2110_i = (b2083_i !== 0 ? 0 : (b1649_ix3 * b2052_ix3p1)) + (b2089_i !== 0 ? 0 : (-(b1649_ix3p1 * b2052_ix3)));
-    const b1649_ix3p2 = b1649[i * 3 + 2];
-    const b2111_i = (b2063_i !== 0 ? 0 : (-(b1649_ix3 * b2052_ix3p2))) + (b2096_i !== 0 ? 0 : (b1649_ix3p2 * b2052_ix3));
-    const b2112_i = (b2070_i !== 0 ? 0 : (b1649_ix3p1 * b2052_ix3p2)) + (b2076_i !== 0 ? 0 : (-(b1649_ix3p2 * b2052_ix3p1)));
-    b2114[i * 3 + 2] += b2110_i;
-    b2114[i * 3 + 1] += b2111_i;
-    b2114[i * 3] += b2112_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1683_i = b1683[i];
-      const b2044_i = b2044[i];
-      const b2041_i = b2041[i];
-      b2115[i * 3] = (((b2033[i * 3] !== 0 ? 0 : (b1683_i * b1986[i * 3])) + (b2044_i !== 0 ? 0 : (b1649[i * 3] * b2041_i))) + b2114[i * 3]);
-      b2115[i * 3 + 1] = (((b2033[i * 3 + 1] !== 0 ? 0 : (b1683_i * b1986[i * 3 + 1])) + (b2044_i !== 0 ? 0 : (b1649[i * 3 + 1] * b2041_i))) + b2114[i * 3 + 1]);
-      b2115[i * 3 + 2] = (((b2033[i * 3 + 2] !== 0 ? 0 : (b1683_i * b1986[i * 3 + 2])) + (b2044_i !== 0 ? 0 : (b1649[i * 3 + 2] * b2041_i))) + b2114[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      const b1683_i = b1683[i];
-      const b2044_i = b2044[i];
-      const b2041_i = b2041[i];
-      b2115[i * 3] = (((b2033[i * 3] !== 0 ? 0 : (b1683_i * b1986[i * 3])) + (b2044_i !== 0 ? 0 : (b1649[i * 3] * b2041_i))) + b2114[i * 3]);
-      b2115[i * 3 + 1] = (((b2033[i * 3 + 1] !== 0 ? 0 : (b1683_i * b1986[i * 3 + 1])) + (b2044_i !== 0 ? 0 : (b1649[i * 3 + 1] * b2041_i))) + b2114[i * 3 + 1]);
-      b2115[i * 3 + 2] = (((b2033[i * 3 + 2] !== 0 ? 0 : (b1683_i * b1986[i * 3 + 2])) + (b2044_i !== 0 ? 0 : (b1649[i * 3 + 2] * b2041_i))) + b2114[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      const b1683_i = b1683[i];
-      const b2044_i = b2044[i];
-      const b2041_i = b2041[i];
-      b2115[i * 3] = (((b2033[i * 3] !== 0 ? 0 : (b1683_i * b1986[i * 3])) + (b2044_i !== 0 ? 0 : (b1649[i * 3] * b2041_i))) + b2114[i * 3]);
-      b2115[i * 3 + 1] = (((b2033[i * 3 + 1] !== 0 ? 0 : (b1683_i * b1986[i * 3 + 1])) + (b2044_i !== 0 ? 0 : (b1649[i * 3 + 1] * b2041_i))) + b2114[i * 3 + 1]);
-      b2115[i * 3 + 2] = (((b2033[i * 3 + 2] !== 0 ? 0 : (b1683_i * b1986[i * 3 + 2])) + (b2044_i !== 0 ? 0 : (b1649[i * 3 + 2] * b2041_i))) + b2114[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      const b1683_i = b1683[i];
-      const b2044_i = b2044[i];
-      const b2041_i = b2041[i];
-      b2115[i * 3] = (((b2033[i * 3] !== 0 ? 0 : (b1683_i * b1986[i * 3])) + (b2044_i !== 0 ? 0 : (b1649[i * 3] * b2041_i))) + b2114[i * 3]);
-      b2115[i * 3 + 1] = (((b2033[i * 3 + 1] !== 0 ? 0 : (b1683_i * b1986[i * 3 + 1])) + (b2044_i !== 0 ? 0 : (b1649[i * 3 + 1] * b2041_i))) + b2114[i * 3 + 1]);
-      b2115[i * 3 + 2] = (((b2033[i * 3 + 2] !== 0 ? 0 : (b1683_i * b1986[i * 3 + 2])) + (b2044_i !== 0 ? 0 : (b1649[i * 3 + 2] * b2041_i))) + b2114[i * 3 + 2]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1683_i = b1683[i];
-    const b2044_i = b2044[i];
-    const b2041_i = b2041[i];
-    b2115[i * 3] = (((b2033[i * 3] !== 0 ? 0 : (b1683_i * b1986[i * 3])) + (b2044_i !== 0 ? 0 : (b1649[i * 3] * b2041_i))) + b2114[i * 3]);
-    b2115[i * 3 + 1] = (((b2033[i * 3 + 1] !== 0 ? 0 : (b1683_i * b1986[i * 3 + 1])) + (b2044_i !== 0 ? 0 : (b1649[i * 3 + 1] * b2041_i))) + b2114[i * 3 + 1]);
-    b2115[i * 3 + 2] = (((b2033[i * 3 + 2] !== 0 ? 0 : (b1683_i * b1986[i * 3 + 2])) + (b2044_i !== 0 ? 0 : (b1649[i * 3 + 2] * b2041_i))) + b2114[i * 3 + 2]);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b2116[i * 3] = (0 === b2115[i * 3] ? 1 : 0);
-      b2116[i * 3 + 1] = (0 === b2115[i * 3 + 1] ? 1 : 0);
-      b2116[i * 3 + 2] = (0 === b2115[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 1;
-      b2116[i * 3] = (0 === b2115[i * 3] ? 1 : 0);
-      b2116[i * 3 + 1] = (0 === b2115[i * 3 + 1] ? 1 : 0);
-      b2116[i * 3 + 2] = (0 === b2115[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 2;
-      b2116[i * 3] = (0 === b2115[i * 3] ? 1 : 0);
-      b2116[i * 3 + 1] = (0 === b2115[i * 3 + 1] ? 1 : 0);
-      b2116[i * 3 + 2] = (0 === b2115[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 3;
-      b2116[i * 3] = (0 === b2115[i * 3] ? 1 : 0);
-      b2116[i * 3 + 1] = (0 === b2115[i * 3 + 1] ? 1 : 0);
-      b2116[i * 3 + 2] = (0 === b2115[i * 3 + 2] ? 1 : 0);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b2116[i * 3] = (0 === b2115[i * 3] ? 1 : 0);
-    b2116[i * 3 + 1] = (0 === b2115[i * 3 + 1] ? 1 : 0);
-    b2116[i * 3 + 2] = (0 === b2115[i * 3 + 2] ? 1 : 0);
-  }
-  b2145.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      let t2122r0 = 0;
-      t2122r0 += (b2116[i * 3] !== 0 ? 0 : (-(b1727[i * 3] * b2115[i * 3])));
-      t2122r0 += (b2116[i * 3 + 1] !== 0 ? 0 : (-(b1727[i * 3 + 1] * b2115[i * 3 + 1])));
-      t2122r0 += (b2116[i * 3 + 2] !== 0 ? 0 : (-(b1727[i * 3 + 2] * b2115[i * 3 + 2])));
-      const b2122_i = t2122r0;
-      let t2127r0 = 0;
-      t2127r0 += (b2033[i * 3] !== 0 ? 0 : (b1649[i * 3] * b1986[i * 3]));
-      t2127r0 += (b2033[i * 3 + 1] !== 0 ? 0 : (b1649[i * 3 + 1] * b1986[i * 3 + 1]));
-      t2127r0 += (b2033[i * 3 + 2] !== 0 ? 0 : (b1649[i * 3 + 2] * b1986[i * 3 + 2]));
-      const b2127_i = t2127r0;
-      const b2128_i = b2127_i - (b2039[i] !== 0 ? 0 : (b1681[i] * b2038[i]));
-      const b2055_i = b2055[i];
-      const b2134_i = ((0 === b2128_i ? 1 : 0) !== 0 ? 0 : (-(b1676[i] * b2128_i))) + (((0 === b2055_i ? 1 : 0) !== 0 ? 0 : (b1654[i] * b2055_i)) + b2122_i);
-      const b2137_i = (0 === b2134_i ? 1 : 0) !== 0 ? 0 : (b1728[i] * b2134_i);
-      b2137[i] = b2137_i;
-      b2138[i] = (0 === b2137_i ? 1 : 0);
-      b2145[i * 3 + 2] += b2103[i];
-      b2145[i * 3 + 1] += b2106[i];
-      b2145[i * 3] += b2109[i];
-    }
-    {
-      const i = i0 + 1;
-      let t2122r0 = 0;
-      t2122r0 += (b2116[i * 3] !== 0 ? 0 : (-(b1727[i * 3] * b2115[i * 3])));
-      t2122r0 += (b2116[i * 3 + 1] !== 0 ? 0 : (-(b1727[i * 3 + 1] * b2115[i * 3 + 1])));
-      t2122r0 += (b2116[i * 3 + 2] !== 0 ? 0 : (-(b1727[i * 3 + 2] * b2115[i * 3 + 2])));
-      const b2122_i = t2122r0;
-      let t2127r0 = 0;
-      t2127r0 += (b2033[i * 3] !== 0 ? 0 : (b1649[i * 3] * b1986[i * 3]));
-      t2127r0 += (b2033[i * 3 + 1] !== 0 ? 0 : (b1649[i * 3 + 1] * b1986[i * 3 + 1]));
-      t2127r0 += (b2033[i * 3 + 2] !== 0 ? 0 : (b1649[i * 3 + 2] * b1986[i * 3 + 2]));
-      const b2127_i = t2127r0;
-      const b2128_i = b2127_i - (b2039[i] !== 0 ? 0 : (b1681[i] * b2038[i]));
-      const b2055_i = b2055[i];
-      const b2134_i = ((0 === b2128_i ? 1 : 0) !== 0 ? 0 : (-(b1676[i] * b2128_i))) + (((0 === b2055_i ? 1 : 0) !== 0 ? 0 : (b1654[i] * b2055_i)) + b2122_i);
-      const b2137_i = (0 === b2134_i ? 1 : 0) !== 0 ? 0 : (b1728[i] * b2134_i);
-      b2137[i] = b2137_i;
-      b2138[i] = (0 === b2137_i ? 1 : 0);
-      b2145[i * 3 + 2] += b2103[i];
-      b2145[i * 3 + 1] += b2106[i];
-      b2145[i * 3] += b2109[i];
-    }
-    {
-      const i = i0 + 2;
-      let t2122r0 = 0;
-      t2122r0 += (b2116[i * 3] !== 0 ? 0 : (-(b1727[i * 3] * b2115[i * 3])));
-      t2122r0 += (b2116[i * 3 + 1] !== 0 ? 0 : (-(b1727[i * 3 + 1] * b2115[i * 3 + 1])));
-      t2122r0 += (b2116[i * 3 + 2] !== 0 ? 0 : (-(b1727[i * 3 + 2] * b2115[i * 3 + 2])));
-      const b2122_i = t2122r0;
-      let t2127r0 = 0;
-      t2127r0 += (b2033[i * 3] !== 0 ? 0 : (b1649[i * 3] * b1986[i * 3]));
-      t2127r0 += (b2033[i * 3 + 1] !== 0 ? 0 : (b1649[i * 3 + 1] * b1986[i * 3 + 1]));
-      t2127r0 += (b2033[i * 3 + 2] !== 0 ? 0 : (b1649[i * 3 + 2] * b1986[i * 3 + 2]));
-      const b2127_i = t2127r0;
-      const b2128_i = b2127_i - (b2039[i] !== 0 ? 0 : (b1681[i] * b2038[i]));
-      const b2055_i = b2055[i];
-      const b2134_i = ((0 === b2128_i ? 1 : 0) !== 0 ? 0 : (-(b1676[i] * b2128_i))) + (((0 === b2055_i ? 1 : 0) !== 0 ? 0 : (b1654[i] * b2055_i)) + b2122_i);
-      const b2137_i = (0 === b2134_i ? 1 : 0) !== 0 ? 0 : (b1728[i] * b2134_i);
-      b2137[i] = b2137_i;
-      b2138[i] = (0 === b2137_i ? 1 : 0);
-      b2145[i * 3 + 2] += b2103[i];
-      b2145[i * 3 + 1] += b2106[i];
-      b2145[i * 3] += b2109[i];
-    }
-    {
-      const i = i0 + 3;
-      let t2122r0 = 0;
-      t2122r0 += (b2116[i * 3] !== 0 ? 0 : (-(b1727[i * 3] * b2115[i * 3])));
-      t2122r0 += (b2116[i * 3 + 1] !== 0 ? 0 : (-(b1727[i * 3 + 1] * b2115[i * 3 + 1])));
-      t2122r0 += (b2116[i * 3 + 2] !== 0 ? 0 : (-(b1727[i * 3 + 2] * b2115[i * 3 + 2])));
-      const b2122_i = t2122r0;
-      let t2127r0 = 0;
-      t2127r0 += (b2033[i * 3] !== 0 ? 0 : (b1649[i * 3] * b1986[i * 3]));
-      t2127r0 += (b2033[i * 3 + 1] !== 0 ? 0 : (b1649[i * 3 + 1] * b1986[i * 3 + 1]));
-      t2127r0 += (b2033[i * 3 + 2] !== 0 ? 0 : (b1649[i * 3 + 2] * b1986[i * 3 + 2]));
-      const b2127_i = t2127r0;
-      const b2128_i = b2127_i - (b2039[i] !== 0 ? 0 : (b1681[i] * b2038[i]));
-      const b2055_i = b2055[i];
-      const b2134_i = ((0 === b2128_i ? 1 : 0) !== 0 ? 0 : (-(b1676[i] * b2128_i))) + (((0 === b2055_i ? 1 : 0) !== 0 ? 0 : (b1654[i] * b2055_i)) + b2122_i);
-      const b2137_i = (0 === b2134_i ? 1 : 0) !== 0 ? 0 : (b1728[i] * b2134_i);
-      b2137[i] = b2137_i;
-      b2138[i] = (0 === b2137_i ? 1 : 0);
-      b2145[i * 3 + 2] += b2103[i];
-      b2145[i * 3 + 1] += b2106[i];
-      b2145[i * 3] += b2109[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    let t2122r0 = 0;
-    t2122r0 += (b2116[i * 3] !== 0 ? 0 : (-(b1727[i * 3] * b2115[i * 3])));
-    t2122r0 += (b2116[i * 3 + 1] !== 0 ? 0 : (-(b1727[i * 3 + 1] * b2115[i * 3 + 1])));
-    t2122r0 += (b2116[i * 3 + 2] !== 0 ? 0 : (-(b1727[i * 3 + 2] * b2115[i * 3 + 2])));
-    const b2122_i = t2122r0;
-    let t2127r0 = 0;
-    t2127r0 += (b2033[i * 3] !== 0 ? 0 : (b1649[i * 3] * b1986[i * 3]));
-    t2127r0 += (b2033[i * 3 + 1] !== 0 ? 0 : (b1649[i * 3 + 1] * b1986[i * 3 + 1]));
-    t2127r0 += (b2033[i * 3 + 2] !== 0 ? 0 : (b1649[i * 3 + 2] * b1986[i * 3 + 2]));
-    const b2127_i = t2127r0;
-    const b2128_i = b2127_i - (b2039[i] !== 0 ? 0 : (b1681[i] * b2038[i]));
-    const b2055_i = b2055[i];
-    const b2134_i = ((0 === b2128_i ? 1 : 0) !== 0 ? 0 : (-(b1676[i] * b2128_i))) + (((0 === b2055_i ? 1 : 0) !== 0 ? 0 : (b1654[i] * b2055_i)) + b2122_i);
-    const b2137_i = (0 === b2134_i ? 1 : 0) !== 0 ? 0 : (b1728[i] * b2134_i);
-    b2137[i] = b2137_i;
-    b2138[i] = (0 === b2137_i ? 1 : 0);
-    b2145[i * 3 + 2] += b2103[i];
-    b2145[i * 3 + 1] += b2106[i];
-    b2145[i * 3] += b2109[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1654_i = b1654[i];
-      const b2044_i = b2044[i];
-      const b2041_i = b2041[i];
-      b2146[i * 3] = (((b2033[i * 3] !== 0 ? 0 : (b1654_i * b1986[i * 3])) + (b1987[i * 3] + (b2044_i !== 0 ? 0 : (b1658[i * 3] * b2041_i)))) + b2145[i * 3]);
-      b2146[i * 3 + 1] = (((b2033[i * 3 + 1] !== 0 ? 0 : (b1654_i * b1986[i * 3 + 1])) + (b1987[i * 3 + 1] + (b2044_i !== 0 ? 0 : (b1658[i * 3 + 1] * b2041_i)))) + b2145[i * 3 + 1]);
-      b2146[i * 3 + 2] = (((b2033[i * 3 + 2] !== 0 ? 0 : (b1654_i * b1986[i * 3 + 2])) + (b1987[i * 3 + 2] + (b2044_i !== 0 ? 0 : (b1658[i * 3 + 2] * b2041_i)))) + b2145[i * 3 + 2]);
-      const b1726_i = b1726[i];
-      const b2138_i = b2138[i];
-      const b2137_i = b2137[i];
-      b2149[i * 3] = ((b2116[i * 3] !== 0 ? 0 : (b1726_i * b2115[i * 3])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15] * b2137_i))));
-      b2149[i * 3 + 1] = ((b2116[i * 3 + 1] !== 0 ? 0 : (b1726_i * b2115[i * 3 + 1])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15 + 1] * b2137_i))));
-      b2149[i * 3 + 2] = ((b2116[i * 3 + 2] !== 0 ? 0 : (b1726_i * b2115[i * 3 + 2])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15 + 2] * b2137_i))));
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      b2150[i * 2] = (((b1718[i * 2] * b1644_ix15p6) + b1644[i * 15 + 7]) - a1[i * 2]);
-      b2150[i * 2 + 1] = (((b1718[i * 2 + 1] * b1644_ix15p6) + b1644[i * 15 + 8]) - a1[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 1;
-      const b1654_i = b1654[i];
-      const b2044_i = b2044[i];
-      const b2041_i = b2041[i];
-      b2146[i * 3] = (((b2033[i * 3] !== 0 ? 0 : (b1654_i * b1986[i * 3])) + (b1987[i * 3] + (b2044_i !== 0 ? 0 : (b1658[i * 3] * b2041_i)))) + b2145[i * 3]);
-      b2146[i * 3 + 1] = (((b2033[i * 3 + 1] !== 0 ? 0 : (b1654_i * b1986[i * 3 + 1])) + (b1987[i * 3 + 1] + (b2044_i !== 0 ? 0 : (b1658[i * 3 + 1] * b2041_i)))) + b2145[i * 3 + 1]);
-      b2146[i * 3 + 2] = (((b2033[i * 3 + 2] !== 0 ? 0 : (b1654_i * b1986[i * 3 + 2])) + (b1987[i * 3 + 2] + (b2044_i !== 0 ? 0 : (b1658[i * 3 + 2] * b2041_i)))) + b2145[i * 3 + 2]);
-      const b1726_i = b1726[i];
-      const b2138_i = b2138[i];
-      const b2137_i = b2137[i];
-      b2149[i * 3] = ((b2116[i * 3] !== 0 ? 0 : (b1726_i * b2115[i * 3])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15] * b2137_i))));
-      b2149[i * 3 + 1] = ((b2116[i * 3 + 1] !== 0 ? 0 : (b1726_i * b2115[i * 3 + 1])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15 + 1] * b2137_i))));
-      b2149[i * 3 + 2] = ((b2116[i * 3 + 2] !== 0 ? 0 : (b1726_i * b2115[i * 3 + 2])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15 + 2] * b2137_i))));
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      b2150[i * 2] = (((b1718[i * 2] * b1644_ix15p6) + b1644[i * 15 + 7]) - a1[i * 2]);
-      b2150[i * 2 + 1] = (((b1718[i * 2 + 1] * b1644_ix15p6) + b1644[i * 15 + 8]) - a1[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 2;
-      const b1654_i = b1654[i];
-      const b2044_i = b2044[i];
-      const b2041_i = b2041[i];
-      b2146[i * 3] = (((b2033[i * 3] !== 0 ? 0 : (b1654_i * b1986[i * 3])) + (b1987[i * 3] + (b2044_i !== 0 ? 0 : (b1658[i * 3] * b2041_i)))) + b2145[i * 3]);
-      b2146[i * 3 + 1] = (((b2033[i * 3 + 1] !== 0 ? 0 : (b1654_i * b1986[i * 3 + 1])) + (b1987[i * 3 + 1] + (b2044_i !== 0 ? 0 : (b1658[i * 3 + 1] * b2041_i)))) + b2145[i * 3 + 1]);
-      b2146[i * 3 + 2] = (((b2033[i * 3 + 2] !== 0 ? 0 : (b1654_i * b1986[i * 3 + 2])) + (b1987[i * 3 + 2] + (b2044_i !== 0 ? 0 : (b1658[i * 3 + 2] * b2041_i)))) + b2145[i * 3 + 2]);
-      const b1726_i = b1726[i];
-      const b2138_i = b2138[i];
-      const b2137_i = b2137[i];
-      b2149[i * 3] = ((b2116[i * 3] !== 0 ? 0 : (b1726_i * b2115[i * 3])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15] * b2137_i))));
-      b2149[i * 3 + 1] = ((b2116[i * 3 + 1] !== 0 ? 0 : (b1726_i * b2115[i * 3 + 1])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15 + 1] * b2137_i))));
-      b2149[i * 3 + 2] = ((b2116[i * 3 + 2] !== 0 ? 0 : (b1726_i * b2115[i * 3 + 2])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15 + 2] * b2137_i))));
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      b2150[i * 2] = (((b1718[i * 2] * b1644_ix15p6) + b1644[i * 15 + 7]) - a1[i * 2]);
-      b2150[i * 2 + 1] = (((b1718[i * 2 + 1] * b1644_ix15p6) + b1644[i * 15 + 8]) - a1[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 3;
-      const b1654_i = b1654[i];
-      const b2044_i = b2044[i];
-      const b2041_i = b2041[i];
-      b2146[i * 3] = (((b2033[i * 3] !== 0 ? 0 : (b1654_i * b1986[i * 3])) + (b1987[i * 3] + (b2044_i !== 0 ? 0 : (b1658[i * 3] * b2041_i)))) + b2145[i * 3]);
-      b2146[i * 3 + 1] = (((b2033[i * 3 + 1] !== 0 ? 0 : (b1654_i * b1986[i * 3 + 1])) + (b1987[i * 3 + 1] + (b2044_i !== 0 ? 0 : (b1658[i * 3 + 1] * b2041_i)))) + b2145[i * 3 + 1]);
-      b2146[i * 3 + 2] = (((b2033[i * 3 + 2] !== 0 ? 0 : (b1654_i * b1986[i * 3 + 2])) + (b1987[i * 3 + 2] + (b2044_i !== 0 ? 0 : (b1658[i * 3 + 2] * b2041_i)))) + b2145[i * 3 + 2]);
-      const b1726_i = b1726[i];
-      const b2138_i = b2138[i];
-      const b2137_i = b2137[i];
-      b2149[i * 3] = ((b2116[i * 3] !== 0 ? 0 : (b1726_i * b2115[i * 3])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15] * b2137_i))));
-      b2149[i * 3 + 1] = ((b2116[i * 3 + 1] !== 0 ? 0 : (b1726_i * b2115[i * 3 + 1])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15 + 1] * b2137_i))));
-      b2149[i * 3 + 2] = ((b2116[i * 3 + 2] !== 0 ? 0 : (b1726_i * b2115[i * 3 + 2])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15 + 2] * b2137_i))));
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      b2150[i * 2] = (((b1718[i * 2] * b1644_ix15p6) + b1644[i * 15 + 7]) - a1[i * 2]);
-      b2150[i * 2 + 1] = (((b1718[i * 2 + 1] * b1644_ix15p6) + b1644[i * 15 + 8]) - a1[i * 2 + 1]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1654_i = b1654[i];
-    const b2044_i = b2044[i];
-    const b2041_i = b2041[i];
-    b2146[i * 3] = (((b2033[i * 3] !== 0 ? 0 : (b1654_i * b1986[i * 3])) + (b1987[i * 3] + (b2044_i !== 0 ? 0 : (b1658[i * 3] * b2041_i)))) + b2145[i * 3]);
-    b2146[i * 3 + 1] = (((b2033[i * 3 + 1] !== 0 ? 0 : (b1654_i * b1986[i * 3 + 1])) + (b1987[i * 3 + 1] + (b2044_i !== 0 ? 0 : (b1658[i * 3 + 1] * b2041_i)))) + b2145[i * 3 + 1]);
-    b2146[i * 3 + 2] = (((b2033[i * 3 + 2] !== 0 ? 0 : (b1654_i * b1986[i * 3 + 2])) + (b1987[i * 3 + 2] + (b2044_i !== 0 ? 0 : (b1658[i * 3 + 2] * b2041_i)))) + b2145[i * 3 + 2]);
-    const b1726_i = b1726[i];
-    const b2138_i = b2138[i];
-    const b2137_i = b2137[i];
-    b2149[i * 3] = ((b2116[i * 3] !== 0 ? 0 : (b1726_i * b2115[i * 3])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15] * b2137_i))));
-    b2149[i * 3 + 1] = ((b2116[i * 3 + 1] !== 0 ? 0 : (b1726_i * b2115[i * 3 + 1])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15 + 1] * b2137_i))));
-    b2149[i * 3 + 2] = ((b2116[i * 3 + 2] !== 0 ? 0 : (b1726_i * b2115[i * 3 + 2])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15 + 2] * b2137_i))));
-    const b1644_ix15p6 = b1644[i * 15 + 6];
-    b2150[i * 2] = (((b1718[i * 2] * b1644_ix15p6) + b1644[i * 15 + 7]) - a1[i * 2]);
-    b2150[i * 2 + 1] = (((b1718[i * 2 + 1] * b1644_ix15p6) + b1644[i * 15 + 8]) - a1[i * 2 + 1]);
-  }
-  b2154.fill(0);
-  b2158.fill(0);
-  for (let i = 0; i < 31843; i++) {
-    let t2153r0 = 0;
-    const b2150_ix2 = b2150[i * 2];
-    t2153r0 += (forwardRegisters[0] !== 0 ? 0 : (b108[0] * b2150_ix2));
-    const b2150_ix2p1 = b2150[i * 2 + 1];
-    t2153r0 += (forwardRegisters[1] !== 0 ? 0 : (b108[1] * b2150_ix2p1));
-    const b2153_i = t2153r0;
-    b2154[i * 15 + 7] += b1733[i * 2];
-    b2154[i * 15 + 8] += b1733[i * 2 + 1];
-    b2154[i * 15 + 6] += b1739[i];
-    b2154[i * 15 + 10] += b1748[i];
-    b2154[i * 15 + 9] += b1755[i];
-    b2154[i * 15 + 2] += b1820[i];
-    b2154[i * 15 + 1] += b1821[i];
-    b2154[i * 15] += b1822[i];
-    const b1937_ix3 = b1937[i * 3];
-    b2154[i * 15 + 3] -= b1937_ix3;
-    const b1937_ix3p1 = b1937[i * 3 + 1];
-    b2154[i * 15 + 4] -= b1937_ix3p1;
-    const b1937_ix3p2 = b1937[i * 3 + 2];
-    b2154[i * 15 + 5] -= b1937_ix3p2;
-    b2154[i * 15] += b1940[i * 3];
-    b2154[i * 15 + 1] += b1940[i * 3 + 1];
-    b2154[i * 15 + 2] += b1940[i * 3 + 2];
-    b2154[i * 15 + 14] += b2153_i;
-    b2154[i * 15 + 11] += b1937_ix3;
-    b2154[i * 15 + 12] += b1937_ix3p1;
-    b2154[i * 15 + 13] += b1937_ix3p2;
-    let t2157r0 = 0;
-    t2157r0 += (forwardRegisters[2] !== 0 ? 0 : (b107[0] * b2150_ix2));
-    t2157r0 += (forwardRegisters[3] !== 0 ? 0 : (b107[1] * b2150_ix2p1));
-    const b2157_i = t2157r0;
-    b2158[i * 15 + 7] += b1944[i * 2];
-    b2158[i * 15 + 8] += b1944[i * 2 + 1];
-    b2158[i * 15 + 6] += b1950[i];
-    b2158[i * 15 + 10] += b1959[i];
-    b2158[i * 15 + 9] += b1966[i];
-    b2158[i * 15 + 2] += b2030[i];
-    b2158[i * 15 + 1] += b2031[i];
-    b2158[i * 15] += b2032[i];
-    const b2146_ix3 = b2146[i * 3];
-    b2158[i * 15 + 3] -= b2146_ix3;
-    const b2146_ix3p1 = b2146[i * 3 + 1];
-    b2158[i * 15 + 4] -= b2146_ix3p1;
-    const b2146_ix3p2 = b2146[i * 3 + 2];
-    b2158[i * 15 + 5] -= b2146_ix3p2;
-    b2158[i * 15] += b2149[i * 3];
-    b2158[i * 15 + 1] += b2149[i * 3 + 1];
-    b2158[i * 15 + 2] += b2149[i * 3 + 2];
-    b2158[i * 15 + 14] += b2157_i;
-    b2158[i * 15 + 11] += b2146_ix3;
-    b2158[i * 15 + 12] += b2146_ix3p1;
-    b2158[i * 15 + 13] += b2146_ix3p2;
-    const a4_i = a4[i];
-    b2162[i] = (1 - (a4_i * a4_i));
-  }
-  for (let i = 0; i < 31843; i++) {
-    for (let j0 = 0; j0 < 12; j0 += 4) {
-      {
-        const j = j0;
-        b2159[i * 15 + j] = b2154[i * 15 + j];
-      }
-      {
-        const j = j0 + 1;
-        b2159[i * 15 + j] = b2154[i * 15 + j];
-      }
-      {
-        const j = j0 + 2;
-        b2159[i * 15 + j] = b2154[i * 15 + j];
-      }
-      {
-        const j = j0 + 3;
-        b2159[i * 15 + j] = b2154[i * 15 + j];
-      }
-    }
-    for (let j = 12; j < 15; j++) {
-      b2159[i * 15 + j] = b2154[i * 15 + j];
-    }
-  }
-  for (let i = 0; i < 31843; i++) {
-    for (let j0 = 0; j0 < 12; j0 += 4) {
-      {
-        const j = j0;
-        b2159[i * 15 + j + 477645] = b2158[i * 15 + j];
-      }
-      {
-        const j = j0 + 1;
-        b2159[i * 15 + j + 477645] = b2158[i * 15 + j];
-      }
-      {
-        const j = j0 + 2;
-        b2159[i * 15 + j + 477645] = b2158[i * 15 + j];
-      }
-      {
-        const j = j0 + 3;
-        b2159[i * 15 + j + 477645] = b2158[i * 15 + j];
-      }
-    }
-    for (let j = 12; j < 15; j++) {
-      b2159[i * 15 + j + 477645] = b2158[i * 15 + j];
-    }
-  }
-}
-
-function forwardPart7() {
-  // jacobian.expr:32
-}
-
-function backwardPart0(a0, a2, a3, a4) {
-  const b107 = buf107;
-  const b108 = buf108;
-  const b1644 = buf1644;
-  const b1649 = buf1649;
-  const b1652 = buf1652;
-  const b1653 = buf1653;
-  const b1654 = buf1654;
-  const b1658 = buf1658;
-  const b1670 = buf1670;
-  const b1673 = buf1673;
-  const b1674 = buf1674;
-  const b1676 = buf1676;
-  const b1681 = buf1681;
-  const b1682 = buf1682;
-  const b1683 = buf1683;
-  const b1695 = buf1695;
-  const b1698 = buf1698;
-  const b1699 = buf1699;
-  // jacobian.expr:31
-  backwardRegisters[0] = (0 === b108[0] ? 1 : 0);
-  backwardRegisters[1] = (0 === b108[1] ? 1 : 0);
-  backwardRegisters[2] = (0 === b107[0] ? 1 : 0);
-  backwardRegisters[3] = (0 === b107[1] ? 1 : 0);
-  b1644.fill(0);
-  for (let i = 0; i < 31843; i++) {
-    const r0 = a0[i * 2];
-    for (let j0 = 0; j0 < 8; j0 += 4) {
-      {
-        const j = j0;
-        b1644[i * 15 + j] += a2[j + 11 * r0];
-      }
-      {
-        const j = j0 + 1;
-        b1644[i * 15 + j] += a2[j + 11 * r0];
-      }
-      {
-        const j = j0 + 2;
-        b1644[i * 15 + j] += a2[j + 11 * r0];
-      }
-      {
-        const j = j0 + 3;
-        b1644[i * 15 + j] += a2[j + 11 * r0];
-      }
-    }
-    for (let j = 8; j < 11; j++) {
-      b1644[i * 15 + j] += a2[j + 11 * r0];
-    }
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b1644[i * 15 + 11] += a3[3 * a0_ix2p1];
-      b1644[i * 15 + 12] += a3[1 + 3 * a0_ix2p1];
-      b1644[i * 15 + 13] += a3[2 + 3 * a0_ix2p1];
-      b1644[i * 15 + 14] += a4[i];
-    }
-    {
-      const i = i0 + 1;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b1644[i * 15 + 11] += a3[3 * a0_ix2p1];
-      b1644[i * 15 + 12] += a3[1 + 3 * a0_ix2p1];
-      b1644[i * 15 + 13] += a3[2 + 3 * a0_ix2p1];
-      b1644[i * 15 + 14] += a4[i];
-    }
-    {
-      const i = i0 + 2;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b1644[i * 15 + 11] += a3[3 * a0_ix2p1];
-      b1644[i * 15 + 12] += a3[1 + 3 * a0_ix2p1];
-      b1644[i * 15 + 13] += a3[2 + 3 * a0_ix2p1];
-      b1644[i * 15 + 14] += a4[i];
-    }
-    {
-      const i = i0 + 3;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b1644[i * 15 + 11] += a3[3 * a0_ix2p1];
-      b1644[i * 15 + 12] += a3[1 + 3 * a0_ix2p1];
-      b1644[i * 15 + 13] += a3[2 + 3 * a0_ix2p1];
-      b1644[i * 15 + 14] += a4[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const a0_ix2p1 = a0[i * 2 + 1];
-    b1644[i * 15 + 11] += a3[3 * a0_ix2p1];
-    b1644[i * 15 + 12] += a3[1 + 3 * a0_ix2p1];
-    b1644[i * 15 + 13] += a3[2 + 3 * a0_ix2p1];
-    b1644[i * 15 + 14] += a4[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1649[i * 3] = (b1644[i * 15 + 11] - b1644[i * 15 + 3]);
-      b1649[i * 3 + 1] = (b1644[i * 15 + 12] - b1644[i * 15 + 4]);
-      b1649[i * 3 + 2] = (b1644[i * 15 + 13] - b1644[i * 15 + 5]);
-      let t1651r0 = 0;
-      const b1644_ix15 = b1644[i * 15];
-      t1651r0 += (b1644_ix15 * b1644_ix15);
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      t1651r0 += (b1644_ix15p1 * b1644_ix15p1);
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      t1651r0 += (b1644_ix15p2 * b1644_ix15p2);
-      const b1651_i = t1651r0;
-      const b1652_i = Math.sqrt(b1651_i);
-      b1652[i] = b1652_i;
-      b1653[i] = (b1652_i > 1e-15 ? 1 : 0);
-      b1654[i] = Math.cos(b1652_i);
-      b1658[i * 3] = (b1644_ix15 / b1652_i);
-      b1658[i * 3 + 1] = (b1644_ix15p1 / b1652_i);
-      b1658[i * 3 + 2] = (b1644_ix15p2 / b1652_i);
-    }
-    {
-      const i = i0 + 1;
-      b1649[i * 3] = (b1644[i * 15 + 11] - b1644[i * 15 + 3]);
-      b1649[i * 3 + 1] = (b1644[i * 15 + 12] - b1644[i * 15 + 4]);
-      b1649[i * 3 + 2] = (b1644[i * 15 + 13] - b1644[i * 15 + 5]);
-      let t1651r0 = 0;
-      const b1644_ix15 = b1644[i * 15];
-      t1651r0 += (b1644_ix15 * b1644_ix15);
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      t1651r0 += (b1644_ix15p1 * b1644_ix15p1);
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      t1651r0 += (b1644_ix15p2 * b1644_ix15p2);
-      const b1651_i = t1651r0;
-      const b1652_i = Math.sqrt(b1651_i);
-      b1652[i] = b1652_i;
-      b1653[i] = (b1652_i > 1e-15 ? 1 : 0);
-      b1654[i] = Math.cos(b1652_i);
-      b1658[i * 3] = (b1644_ix15 / b1652_i);
-      b1658[i * 3 + 1] = (b1644_ix15p1 / b1652_i);
-      b1658[i * 3 + 2] = (b1644_ix15p2 / b1652_i);
-    }
-    {
-      const i = i0 + 2;
-      b1649[i * 3] = (b1644[i * 15 + 11] - b1644[i * 15 + 3]);
-      b1649[i * 3 + 1] = (b1644[i * 15 + 12] - b1644[i * 15 + 4]);
-      b1649[i * 3 + 2] = (b1644[i * 15 + 13] - b1644[i * 15 + 5]);
-      let t1651r0 = 0;
-      const b1644_ix15 = b1644[i * 15];
-      t1651r0 += (b1644_ix15 * b1644_ix15);
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      t1651r0 += (b1644_ix15p1 * b1644_ix15p1);
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      t1651r0 += (b1644_ix15p2 * b1644_ix15p2);
-      const b1651_i = t1651r0;
-      const b1652_i = Math.sqrt(b1651_i);
-      b1652[i] = b1652_i;
-      b1653[i] = (b1652_i > 1e-15 ? 1 : 0);
-      b1654[i] = Math.cos(b1652_i);
-      b1658[i * 3] = (b1644_ix15 / b1652_i);
-      b1658[i * 3 + 1] = (b1644_ix15p1 / b1652_i);
-      b1658[i * 3 + 2] = (b1644_ix15p2 / b1652_i);
-    }
-    {
-      const i = i0 + 3;
-      b1649[i * 3] = (b1644[i * 15 + 11] - b1644[i * 15 + 3]);
-      b1649[i * 3 + 1] = (b1644[i * 15 + 12] - b1644[i * 15 + 4]);
-      b1649[i * 3 + 2] = (b1644[i * 15 + 13] - b1644[i * 15 + 5]);
-      let t1651r0 = 0;
-      const b1644_ix15 = b1644[i * 15];
-      t1651r0 += (b1644_ix15 * b1644_ix15);
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      t1651r0 += (b1644_ix15p1 * b1644_ix15p1);
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      t1651r0 += (b1644_ix15p2 * b1644_ix15p2);
-      const b1651_i = t1651r0;
-      const b1652_i = Math.sqrt(b1651_i);
-      b1652[i] = b1652_i;
-      b1653[i] = (b1652_i > 1e-15 ? 1 : 0);
-      b1654[i] = Math.cos(b1652_i);
-      b1658[i * 3] = (b1644_ix15 / b1652_i);
-      b1658[i * 3 + 1] = (b1644_ix15p1 / b1652_i);
-      b1658[i * 3 + 2] = (b1644_ix15p2 / b1652_i);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1649[i * 3] = (b1644[i * 15 + 11] - b1644[i * 15 + 3]);
-    b1649[i * 3 + 1] = (b1644[i * 15 + 12] - b1644[i * 15 + 4]);
-    b1649[i * 3 + 2] = (b1644[i * 15 + 13] - b1644[i * 15 + 5]);
-    let t1651r0 = 0;
-    const b1644_ix15 = b1644[i * 15];
-    t1651r0 += (b1644_ix15 * b1644_ix15);
-    const b1644_ix15p1 = b1644[i * 15 + 1];
-    t1651r0 += (b1644_ix15p1 * b1644_ix15p1);
-    const b1644_ix15p2 = b1644[i * 15 + 2];
-    t1651r0 += (b1644_ix15p2 * b1644_ix15p2);
-    const b1651_i = t1651r0;
-    const b1652_i = Math.sqrt(b1651_i);
-    b1652[i] = b1652_i;
-    b1653[i] = (b1652_i > 1e-15 ? 1 : 0);
-    b1654[i] = Math.cos(b1652_i);
-    b1658[i * 3] = (b1644_ix15 / b1652_i);
-    b1658[i * 3 + 1] = (b1644_ix15p1 / b1652_i);
-    b1658[i * 3 + 2] = (b1644_ix15p2 / b1652_i);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1658_ix3p1 = b1658[i * 3 + 1];
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      const b1658_ix3p2 = b1658[i * 3 + 2];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      const b1667_i = (b1658_ix3p1 * b1649_ix3p2) - (b1658_ix3p2 * b1649_ix3p1);
-      const b1649_ix3 = b1649[i * 3];
-      const b1658_ix3 = b1658[i * 3];
-      b1670[i] = ((b1658_ix3p2 * b1649_ix3) - (b1658_ix3 * b1649_ix3p2));
-      b1673[i] = ((b1658_ix3 * b1649_ix3p1) - (b1658_ix3p1 * b1649_ix3));
-      b1674[i] = b1667_i;
-    }
-    {
-      const i = i0 + 1;
-      const b1658_ix3p1 = b1658[i * 3 + 1];
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      const b1658_ix3p2 = b1658[i * 3 + 2];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      const b1667_i = (b1658_ix3p1 * b1649_ix3p2) - (b1658_ix3p2 * b1649_ix3p1);
-      const b1649_ix3 = b1649[i * 3];
-      const b1658_ix3 = b1658[i * 3];
-      b1670[i] = ((b1658_ix3p2 * b1649_ix3) - (b1658_ix3 * b1649_ix3p2));
-      b1673[i] = ((b1658_ix3 * b1649_ix3p1) - (b1658_ix3p1 * b1649_ix3));
-      b1674[i] = b1667_i;
-    }
-    {
-      const i = i0 + 2;
-      const b1658_ix3p1 = b1658[i * 3 + 1];
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      const b1658_ix3p2 = b1658[i * 3 + 2];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      const b1667_i = (b1658_ix3p1 * b1649_ix3p2) - (b1658_ix3p2 * b1649_ix3p1);
-      const b1649_ix3 = b1649[i * 3];
-      const b1658_ix3 = b1658[i * 3];
-      b1670[i] = ((b1658_ix3p2 * b1649_ix3) - (b1658_ix3 * b1649_ix3p2));
-      b1673[i] = ((b1658_ix3 * b1649_ix3p1) - (b1658_ix3p1 * b1649_ix3));
-      b1674[i] = b1667_i;
-    }
-    {
-      const i = i0 + 3;
-      const b1658_ix3p1 = b1658[i * 3 + 1];
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      const b1658_ix3p2 = b1658[i * 3 + 2];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      const b1667_i = (b1658_ix3p1 * b1649_ix3p2) - (b1658_ix3p2 * b1649_ix3p1);
-      const b1649_ix3 = b1649[i * 3];
-      const b1658_ix3 = b1658[i * 3];
-      b1670[i] = ((b1658_ix3p2 * b1649_ix3) - (b1658_ix3 * b1649_ix3p2));
-      b1673[i] = ((b1658_ix3 * b1649_ix3p1) - (b1658_ix3p1 * b1649_ix3));
-      b1674[i] = b1667_i;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1658_ix3p1 = b1658[i * 3 + 1];
-    const b1649_ix3p2 = b1649[i * 3 + 2];
-    const b1658_ix3p2 = b1658[i * 3 + 2];
-    const b1649_ix3p1 = b1649[i * 3 + 1];
-    const b1667_i = (b1658_ix3p1 * b1649_ix3p2) - (b1658_ix3p2 * b1649_ix3p1);
-    const b1649_ix3 = b1649[i * 3];
-    const b1658_ix3 = b1658[i * 3];
-    b1670[i] = ((b1658_ix3p2 * b1649_ix3) - (b1658_ix3 * b1649_ix3p2));
-    b1673[i] = ((b1658_ix3 * b1649_ix3p1) - (b1658_ix3p1 * b1649_ix3));
-    b1674[i] = b1667_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1674[i + 31843] = b1670[i];
-    }
-    {
-      const i = i0 + 1;
-      b1674[i + 31843] = b1670[i];
-    }
-    {
-      const i = i0 + 2;
-      b1674[i + 31843] = b1670[i];
-    }
-    {
-      const i = i0 + 3;
-      b1674[i + 31843] = b1670[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1674[i + 31843] = b1670[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1674[i + 63686] = b1673[i];
-      b1676[i] = Math.sin(b1652[i]);
-      let t1681r0 = 0;
-      const b1649_ix3 = b1649[i * 3];
-      t1681r0 += (b1649_ix3 * b1658[i * 3]);
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      t1681r0 += (b1649_ix3p1 * b1658[i * 3 + 1]);
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      t1681r0 += (b1649_ix3p2 * b1658[i * 3 + 2]);
-      const b1681_i = t1681r0;
-      b1681[i] = b1681_i;
-      const b1682_i = 1 - b1654[i];
-      b1682[i] = b1682_i;
-      b1683[i] = (b1681_i * b1682_i);
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      const b1692_i = (b1649_ix3p2 * b1644_ix15p1) - (b1649_ix3p1 * b1644_ix15p2);
-      const b1644_ix15 = b1644[i * 15];
-      b1695[i] = ((b1649_ix3 * b1644_ix15p2) - (b1649_ix3p2 * b1644_ix15));
-      b1698[i] = ((b1649_ix3p1 * b1644_ix15) - (b1649_ix3 * b1644_ix15p1));
-      b1699[i] = b1692_i;
-    }
-    {
-      const i = i0 + 1;
-      b1674[i + 63686] = b1673[i];
-      b1676[i] = Math.sin(b1652[i]);
-      let t1681r0 = 0;
-      const b1649_ix3 = b1649[i * 3];
-      t1681r0 += (b1649_ix3 * b1658[i * 3]);
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      t1681r0 += (b1649_ix3p1 * b1658[i * 3 + 1]);
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      t1681r0 += (b1649_ix3p2 * b1658[i * 3 + 2]);
-      const b1681_i = t1681r0;
-      b1681[i] = b1681_i;
-      const b1682_i = 1 - b1654[i];
-      b1682[i] = b1682_i;
-      b1683[i] = (b1681_i * b1682_i);
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      const b1692_i = (b1649_ix3p2 * b1644_ix15p1) - (b1649_ix3p1 * b1644_ix15p2);
-      const b1644_ix15 = b1644[i * 15];
-      b1695[i] = ((b1649_ix3 * b1644_ix15p2) - (b1649_ix3p2 * b1644_ix15));
-      b1698[i] = ((b1649_ix3p1 * b1644_ix15) - (b1649_ix3 * b1644_ix15p1));
-      b1699[i] = b1692_i;
-    }
-    {
-      const i = i0 + 2;
-      b1674[i + 63686] = b1673[i];
-      b1676[i] = Math.sin(b1652[i]);
-      let t1681r0 = 0;
-      const b1649_ix3 = b1649[i * 3];
-      t1681r0 += (b1649_ix3 * b1658[i * 3]);
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      t1681r0 += (b1649_ix3p1 * b1658[i * 3 + 1]);
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      t1681r0 += (b1649_ix3p2 * b1658[i * 3 + 2]);
-      const b1681_i = t1681r0;
-      b1681[i] = b1681_i;
-      const b1682_i = 1 - b1654[i];
-      b1682[i] = b1682_i;
-      b1683[i] = (b1681_i * b1682_i);
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      const b1692_i = (b1649_ix3p2 * b1644_ix15p1) - (b1649_ix3p1 * b1644_ix15p2);
-      const b1644_ix15 = b1644[i * 15];
-      b1695[i] = ((b1649_ix3 * b1644_ix15p2) - (b1649_ix3p2 * b1644_ix15));
-      b1698[i] = ((b1649_ix3p1 * b1644_ix15) - (b1649_ix3 * b1644_ix15p1));
-      b1699[i] = b1692_i;
-    }
-    {
-      const i = i0 + 3;
-      b1674[i + 63686] = b1673[i];
-      b1676[i] = Math.sin(b1652[i]);
-      let t1681r0 = 0;
-      const b1649_ix3 = b1649[i * 3];
-      t1681r0 += (b1649_ix3 * b1658[i * 3]);
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      t1681r0 += (b1649_ix3p1 * b1658[i * 3 + 1]);
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      t1681r0 += (b1649_ix3p2 * b1658[i * 3 + 2]);
-      const b1681_i = t1681r0;
-      b1681[i] = b1681_i;
-      const b1682_i = 1 - b1654[i];
-      b1682[i] = b1682_i;
-      b1683[i] = (b1681_i * b1682_i);
-      const b1644_ix15p1 = b1644[i * 15 + 1];
-      const b1644_ix15p2 = b1644[i * 15 + 2];
-      const b1692_i = (b1649_ix3p2 * b1644_ix15p1) - (b1649_ix3p1 * b1644_ix15p2);
-      const b1644_ix15 = b1644[i * 15];
-      b1695[i] = ((b1649_ix3 * b1644_ix15p2) - (b1649_ix3p2 * b1644_ix15));
-      b1698[i] = ((b1649_ix3p1 * b1644_ix15) - (b1649_ix3 * b1644_ix15p1));
-      b1699[i] = b1692_i;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1674[i + 63686] = b1673[i];
-    b1676[i] = Math.sin(b1652[i]);
-    let t1681r0 = 0;
-    const b1649_ix3 = b1649[i * 3];
-    t1681r0 += (b1649_ix3 * b1658[i * 3]);
-    const b1649_ix3p1 = b1649[i * 3 + 1];
-    t1681r0 += (b1649_ix3p1 * b1658[i * 3 + 1]);
-    const b1649_ix3p2 = b1649[i * 3 + 2];
-    t1681r0 += (b1649_ix3p2 * b1658[i * 3 + 2]);
-    const b1681_i = t1681r0;
-    b1681[i] = b1681_i;
-    const b1682_i = 1 - b1654[i];
-    b1682[i] = b1682_i;
-    b1683[i] = (b1681_i * b1682_i);
-    const b1644_ix15p1 = b1644[i * 15 + 1];
-    const b1644_ix15p2 = b1644[i * 15 + 2];
-    const b1692_i = (b1649_ix3p2 * b1644_ix15p1) - (b1649_ix3p1 * b1644_ix15p2);
-    const b1644_ix15 = b1644[i * 15];
-    b1695[i] = ((b1649_ix3 * b1644_ix15p2) - (b1649_ix3p2 * b1644_ix15));
-    b1698[i] = ((b1649_ix3p1 * b1644_ix15) - (b1649_ix3 * b1644_ix15p1));
-    b1699[i] = b1692_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1699[i + 31843] = b1695[i];
-    }
-    {
-      const i = i0 + 1;
-      b1699[i + 31843] = b1695[i];
-    }
-    {
-      const i = i0 + 2;
-      b1699[i + 31843] = b1695[i];
-    }
-    {
-      const i = i0 + 3;
-      b1699[i + 31843] = b1695[i];
-    }
-  }
-}
-
-function backwardPart1() {
-  const b108 = buf108;
-  const b1644 = buf1644;
-  const b1649 = buf1649;
-  const b1652 = buf1652;
-  const b1653 = buf1653;
-  const b1654 = buf1654;
-  const b1658 = buf1658;
-  const b1674 = buf1674;
-  const b1676 = buf1676;
-  const b1683 = buf1683;
-  const b1695 = buf1695;
-  const b1698 = buf1698;
-  const b1699 = buf1699;
-  const b1703 = buf1703;
-  const b1707 = buf1707;
-  const b1710 = buf1710;
-  const b1714 = buf1714;
-  const b1716 = buf1716;
-  const b1718 = buf1718;
-  const b1724 = buf1724;
-  const b1725 = buf1725;
-  const b1726 = buf1726;
-  const b1727 = buf1727;
-  const b1728 = buf1728;
-  const b1733 = buf1733;
-  const b1734 = buf1734;
-  const b1736 = buf1736;
-  const b1739 = buf1739;
   const b1740 = buf1740;
   const b1745 = buf1745;
   const b1746 = buf1746;
-  const b1748 = buf1748;
   const b1750 = buf1750;
   const b1751 = buf1751;
-  const b1755 = buf1755;
-  const b1759 = buf1759;
-  const b1760 = buf1760;
-  const b1766 = buf1766;
-  for (let i = 31840; i < 31843; i++) {
-    b1699[i + 31843] = b1695[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1699[i + 63686] = b1698[i];
-    }
-    {
-      const i = i0 + 1;
-      b1699[i + 63686] = b1698[i];
-    }
-    {
-      const i = i0 + 2;
-      b1699[i + 63686] = b1698[i];
-    }
-    {
-      const i = i0 + 3;
-      b1699[i + 63686] = b1698[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1699[i + 63686] = b1698[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1653_i = b1653[i];
-      const b1649_ix3 = b1649[i * 3];
-      const b1654_i = b1654[i];
-      const b1676_i = b1676[i];
-      const b1683_i = b1683[i];
-      b1703[i * 3] = (b1653_i !== 0 ? (((b1649_ix3 * b1654_i) + (b1674[i] * b1676_i)) + (b1658[i * 3] * b1683_i)) : (b1649_ix3 + b1699[i]));
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b1703[i * 3 + 1] = (b1653_i !== 0 ? (((b1649_ix3p1 * b1654_i) + (b1674[i + 31843] * b1676_i)) + (b1658[i * 3 + 1] * b1683_i)) : (b1649_ix3p1 + b1699[i + 31843]));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b1703[i * 3 + 2] = (b1653_i !== 0 ? (((b1649_ix3p2 * b1654_i) + (b1674[i + 63686] * b1676_i)) + (b1658[i * 3 + 2] * b1683_i)) : (b1649_ix3p2 + b1699[i + 63686]));
-    }
-    {
-      const i = i0 + 1;
-      const b1653_i = b1653[i];
-      const b1649_ix3 = b1649[i * 3];
-      const b1654_i = b1654[i];
-      const b1676_i = b1676[i];
-      const b1683_i = b1683[i];
-      b1703[i * 3] = (b1653_i !== 0 ? (((b1649_ix3 * b1654_i) + (b1674[i] * b1676_i)) + (b1658[i * 3] * b1683_i)) : (b1649_ix3 + b1699[i]));
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b1703[i * 3 + 1] = (b1653_i !== 0 ? (((b1649_ix3p1 * b1654_i) + (b1674[i + 31843] * b1676_i)) + (b1658[i * 3 + 1] * b1683_i)) : (b1649_ix3p1 + b1699[i + 31843]));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b1703[i * 3 + 2] = (b1653_i !== 0 ? (((b1649_ix3p2 * b1654_i) + (b1674[i + 63686] * b1676_i)) + (b1658[i * 3 + 2] * b1683_i)) : (b1649_ix3p2 + b1699[i + 63686]));
-    }
-    {
-      const i = i0 + 2;
-      const b1653_i = b1653[i];
-      const b1649_ix3 = b1649[i * 3];
-      const b1654_i = b1654[i];
-      const b1676_i = b1676[i];
-      const b1683_i = b1683[i];
-      b1703[i * 3] = (b1653_i !== 0 ? (((b1649_ix3 * b1654_i) + (b1674[i] * b1676_i)) + (b1658[i * 3] * b1683_i)) : (b1649_ix3 + b1699[i]));
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b1703[i * 3 + 1] = (b1653_i !== 0 ? (((b1649_ix3p1 * b1654_i) + (b1674[i + 31843] * b1676_i)) + (b1658[i * 3 + 1] * b1683_i)) : (b1649_ix3p1 + b1699[i + 31843]));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b1703[i * 3 + 2] = (b1653_i !== 0 ? (((b1649_ix3p2 * b1654_i) + (b1674[i + 63686] * b1676_i)) + (b1658[i * 3 + 2] * b1683_i)) : (b1649_ix3p2 + b1699[i + 63686]));
-    }
-    {
-      const i = i0 + 3;
-      const b1653_i = b1653[i];
-      const b1649_ix3 = b1649[i * 3];
-      const b1654_i = b1654[i];
-      const b1676_i = b1676[i];
-      const b1683_i = b1683[i];
-      b1703[i * 3] = (b1653_i !== 0 ? (((b1649_ix3 * b1654_i) + (b1674[i] * b1676_i)) + (b1658[i * 3] * b1683_i)) : (b1649_ix3 + b1699[i]));
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b1703[i * 3 + 1] = (b1653_i !== 0 ? (((b1649_ix3p1 * b1654_i) + (b1674[i + 31843] * b1676_i)) + (b1658[i * 3 + 1] * b1683_i)) : (b1649_ix3p1 + b1699[i + 31843]));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b1703[i * 3 + 2] = (b1653_i !== 0 ? (((b1649_ix3p2 * b1654_i) + (b1674[i + 63686] * b1676_i)) + (b1658[i * 3 + 2] * b1683_i)) : (b1649_ix3p2 + b1699[i + 63686]));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1653_i = b1653[i];
-    const b1649_ix3 = b1649[i * 3];
-    const b1654_i = b1654[i];
-    const b1676_i = b1676[i];
-    const b1683_i = b1683[i];
-    b1703[i * 3] = (b1653_i !== 0 ? (((b1649_ix3 * b1654_i) + (b1674[i] * b1676_i)) + (b1658[i * 3] * b1683_i)) : (b1649_ix3 + b1699[i]));
-    const b1649_ix3p1 = b1649[i * 3 + 1];
-    b1703[i * 3 + 1] = (b1653_i !== 0 ? (((b1649_ix3p1 * b1654_i) + (b1674[i + 31843] * b1676_i)) + (b1658[i * 3 + 1] * b1683_i)) : (b1649_ix3p1 + b1699[i + 31843]));
-    const b1649_ix3p2 = b1649[i * 3 + 2];
-    b1703[i * 3 + 2] = (b1653_i !== 0 ? (((b1649_ix3p2 * b1654_i) + (b1674[i + 63686] * b1676_i)) + (b1658[i * 3 + 2] * b1683_i)) : (b1649_ix3p2 + b1699[i + 63686]));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1703_ix3p2 = b1703[i * 3 + 2];
-      b1707[i * 2] = (b1703[i * 3] / b1703_ix3p2);
-      b1707[i * 2 + 1] = (b1703[i * 3 + 1] / b1703_ix3p2);
-    }
-    {
-      const i = i0 + 1;
-      const b1703_ix3p2 = b1703[i * 3 + 2];
-      b1707[i * 2] = (b1703[i * 3] / b1703_ix3p2);
-      b1707[i * 2 + 1] = (b1703[i * 3 + 1] / b1703_ix3p2);
-    }
-    {
-      const i = i0 + 2;
-      const b1703_ix3p2 = b1703[i * 3 + 2];
-      b1707[i * 2] = (b1703[i * 3] / b1703_ix3p2);
-      b1707[i * 2 + 1] = (b1703[i * 3 + 1] / b1703_ix3p2);
-    }
-    {
-      const i = i0 + 3;
-      const b1703_ix3p2 = b1703[i * 3 + 2];
-      b1707[i * 2] = (b1703[i * 3] / b1703_ix3p2);
-      b1707[i * 2 + 1] = (b1703[i * 3 + 1] / b1703_ix3p2);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1703_ix3p2 = b1703[i * 3 + 2];
-    b1707[i * 2] = (b1703[i * 3] / b1703_ix3p2);
-    b1707[i * 2 + 1] = (b1703[i * 3 + 1] / b1703_ix3p2);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      let t1710r0 = 0;
-      const b1707_ix2 = b1707[i * 2];
-      t1710r0 += (b1707_ix2 * b1707_ix2);
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      t1710r0 += (b1707_ix2p1 * b1707_ix2p1);
-      const b1710_i = t1710r0;
-      b1710[i] = b1710_i;
-      const b1714_i = b1710_i * b1710_i;
-      b1714[i] = b1714_i;
-      const b1716_i = (1 + (b1644[i * 15 + 9] * b1710_i)) + (b1644[i * 15 + 10] * b1714_i);
-      b1716[i] = b1716_i;
-      b1718[i * 2] = (b1707_ix2 * b1716_i);
-      b1718[i * 2 + 1] = (b1707_ix2p1 * b1716_i);
-      const b1703_ix3p2 = b1703[i * 3 + 2];
-      b1724[i] = (1 / b1703_ix3p2);
-      b1725[i * 2] = (b1707_ix2 / b1703_ix3p2);
-      b1725[i * 2 + 1] = (b1707_ix2p1 / b1703_ix3p2);
-      const b1652_i = b1652[i];
-      b1726[i] = (1 / b1652_i);
-      b1727[i * 3] = (b1658[i * 3] / b1652_i);
-      b1727[i * 3 + 1] = (b1658[i * 3 + 1] / b1652_i);
-      b1727[i * 3 + 2] = (b1658[i * 3 + 2] / b1652_i);
-      b1728[i] = (0.5 / b1652_i);
-      const b1644_ix15p14 = b1644[i * 15 + 14];
-      b1733[i * 2] = (backwardRegisters[0] !== 0 ? 0 : (b108[0] * b1644_ix15p14));
-      b1733[i * 2 + 1] = (backwardRegisters[1] !== 0 ? 0 : (b108[1] * b1644_ix15p14));
-    }
-    {
-      const i = i0 + 1;
-      let t1710r0 = 0;
-      const b1707_ix2 = b1707[i * 2];
-      t1710r0 += (b1707_ix2 * b1707_ix2);
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      t1710r0 += (b1707_ix2p1 * b1707_ix2p1);
-      const b1710_i = t1710r0;
-      b1710[i] = b1710_i;
-      const b1714_i = b1710_i * b1710_i;
-      b1714[i] = b1714_i;
-      const b1716_i = (1 + (b1644[i * 15 + 9] * b1710_i)) + (b1644[i * 15 + 10] * b1714_i);
-      b1716[i] = b1716_i;
-      b1718[i * 2] = (b1707_ix2 * b1716_i);
-      b1718[i * 2 + 1] = (b1707_ix2p1 * b1716_i);
-      const b1703_ix3p2 = b1703[i * 3 + 2];
-      b1724[i] = (1 / b1703_ix3p2);
-      b1725[i * 2] = (b1707_ix2 / b1703_ix3p2);
-      b1725[i * 2 + 1] = (b1707_ix2p1 / b1703_ix3p2);
-      const b1652_i = b1652[i];
-      b1726[i] = (1 / b1652_i);
-      b1727[i * 3] = (b1658[i * 3] / b1652_i);
-      b1727[i * 3 + 1] = (b1658[i * 3 + 1] / b1652_i);
-      b1727[i * 3 + 2] = (b1658[i * 3 + 2] / b1652_i);
-      b1728[i] = (0.5 / b1652_i);
-      const b1644_ix15p14 = b1644[i * 15 + 14];
-      b1733[i * 2] = (backwardRegisters[0] !== 0 ? 0 : (b108[0] * b1644_ix15p14));
-      b1733[i * 2 + 1] = (backwardRegisters[1] !== 0 ? 0 : (b108[1] * b1644_ix15p14));
-    }
-    {
-      const i = i0 + 2;
-      let t1710r0 = 0;
-      const b1707_ix2 = b1707[i * 2];
-      t1710r0 += (b1707_ix2 * b1707_ix2);
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      t1710r0 += (b1707_ix2p1 * b1707_ix2p1);
-      const b1710_i = t1710r0;
-      b1710[i] = b1710_i;
-      const b1714_i = b1710_i * b1710_i;
-      b1714[i] = b1714_i;
-      const b1716_i = (1 + (b1644[i * 15 + 9] * b1710_i)) + (b1644[i * 15 + 10] * b1714_i);
-      b1716[i] = b1716_i;
-      b1718[i * 2] = (b1707_ix2 * b1716_i);
-      b1718[i * 2 + 1] = (b1707_ix2p1 * b1716_i);
-      const b1703_ix3p2 = b1703[i * 3 + 2];
-      b1724[i] = (1 / b1703_ix3p2);
-      b1725[i * 2] = (b1707_ix2 / b1703_ix3p2);
-      b1725[i * 2 + 1] = (b1707_ix2p1 / b1703_ix3p2);
-      const b1652_i = b1652[i];
-      b1726[i] = (1 / b1652_i);
-      b1727[i * 3] = (b1658[i * 3] / b1652_i);
-      b1727[i * 3 + 1] = (b1658[i * 3 + 1] / b1652_i);
-      b1727[i * 3 + 2] = (b1658[i * 3 + 2] / b1652_i);
-      b1728[i] = (0.5 / b1652_i);
-      const b1644_ix15p14 = b1644[i * 15 + 14];
-      b1733[i * 2] = (backwardRegisters[0] !== 0 ? 0 : (b108[0] * b1644_ix15p14));
-      b1733[i * 2 + 1] = (backwardRegisters[1] !== 0 ? 0 : (b108[1] * b1644_ix15p14));
-    }
-    {
-      const i = i0 + 3;
-      let t1710r0 = 0;
-      const b1707_ix2 = b1707[i * 2];
-      t1710r0 += (b1707_ix2 * b1707_ix2);
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      t1710r0 += (b1707_ix2p1 * b1707_ix2p1);
-      const b1710_i = t1710r0;
-      b1710[i] = b1710_i;
-      const b1714_i = b1710_i * b1710_i;
-      b1714[i] = b1714_i;
-      const b1716_i = (1 + (b1644[i * 15 + 9] * b1710_i)) + (b1644[i * 15 + 10] * b1714_i);
-      b1716[i] = b1716_i;
-      b1718[i * 2] = (b1707_ix2 * b1716_i);
-      b1718[i * 2 + 1] = (b1707_ix2p1 * b1716_i);
-      const b1703_ix3p2 = b1703[i * 3 + 2];
-      b1724[i] = (1 / b1703_ix3p2);
-      b1725[i * 2] = (b1707_ix2 / b1703_ix3p2);
-      b1725[i * 2 + 1] = (b1707_ix2p1 / b1703_ix3p2);
-      const b1652_i = b1652[i];
-      b1726[i] = (1 / b1652_i);
-      b1727[i * 3] = (b1658[i * 3] / b1652_i);
-      b1727[i * 3 + 1] = (b1658[i * 3 + 1] / b1652_i);
-      b1727[i * 3 + 2] = (b1658[i * 3 + 2] / b1652_i);
-      b1728[i] = (0.5 / b1652_i);
-      const b1644_ix15p14 = b1644[i * 15 + 14];
-      b1733[i * 2] = (backwardRegisters[0] !== 0 ? 0 : (b108[0] * b1644_ix15p14));
-      b1733[i * 2 + 1] = (backwardRegisters[1] !== 0 ? 0 : (b108[1] * b1644_ix15p14));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    let t1710r0 = 0;
-    const b1707_ix2 = b1707[i * 2];
-    t1710r0 += (b1707_ix2 * b1707_ix2);
-    const b1707_ix2p1 = b1707[i * 2 + 1];
-    t1710r0 += (b1707_ix2p1 * b1707_ix2p1);
-    const b1710_i = t1710r0;
-    b1710[i] = b1710_i;
-    const b1714_i = b1710_i * b1710_i;
-    b1714[i] = b1714_i;
-    const b1716_i = (1 + (b1644[i * 15 + 9] * b1710_i)) + (b1644[i * 15 + 10] * b1714_i);
-    b1716[i] = b1716_i;
-    b1718[i * 2] = (b1707_ix2 * b1716_i);
-    b1718[i * 2 + 1] = (b1707_ix2p1 * b1716_i);
-    const b1703_ix3p2 = b1703[i * 3 + 2];
-    b1724[i] = (1 / b1703_ix3p2);
-    b1725[i * 2] = (b1707_ix2 / b1703_ix3p2);
-    b1725[i * 2 + 1] = (b1707_ix2p1 / b1703_ix3p2);
-    const b1652_i = b1652[i];
-    b1726[i] = (1 / b1652_i);
-    b1727[i * 3] = (b1658[i * 3] / b1652_i);
-    b1727[i * 3 + 1] = (b1658[i * 3 + 1] / b1652_i);
-    b1727[i * 3 + 2] = (b1658[i * 3 + 2] / b1652_i);
-    b1728[i] = (0.5 / b1652_i);
-    const b1644_ix15p14 = b1644[i * 15 + 14];
-    b1733[i * 2] = (backwardRegisters[0] !== 0 ? 0 : (b108[0] * b1644_ix15p14));
-    b1733[i * 2 + 1] = (backwardRegisters[1] !== 0 ? 0 : (b108[1] * b1644_ix15p14));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1734[i * 2] = (0 === b1733[i * 2] ? 1 : 0);
-      b1734[i * 2 + 1] = (0 === b1733[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 1;
-      b1734[i * 2] = (0 === b1733[i * 2] ? 1 : 0);
-      b1734[i * 2 + 1] = (0 === b1733[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 2;
-      b1734[i * 2] = (0 === b1733[i * 2] ? 1 : 0);
-      b1734[i * 2 + 1] = (0 === b1733[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 3;
-      b1734[i * 2] = (0 === b1733[i * 2] ? 1 : 0);
-      b1734[i * 2 + 1] = (0 === b1733[i * 2 + 1] ? 1 : 0);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1734[i * 2] = (0 === b1733[i * 2] ? 1 : 0);
-    b1734[i * 2 + 1] = (0 === b1733[i * 2 + 1] ? 1 : 0);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1734_ix2 = b1734[i * 2];
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      const b1733_ix2 = b1733[i * 2];
-      b1736[i * 2] = (b1734_ix2 !== 0 ? 0 : (b1644_ix15p6 * b1733_ix2));
-      const b1734_ix2p1 = b1734[i * 2 + 1];
-      const b1733_ix2p1 = b1733[i * 2 + 1];
-      b1736[i * 2 + 1] = (b1734_ix2p1 !== 0 ? 0 : (b1644_ix15p6 * b1733_ix2p1));
-      let t1739r0 = 0;
-      t1739r0 += (b1734_ix2 !== 0 ? 0 : (b1718[i * 2] * b1733_ix2));
-      t1739r0 += (b1734_ix2p1 !== 0 ? 0 : (b1718[i * 2 + 1] * b1733_ix2p1));
-      b1739[i] = t1739r0;
-    }
-    {
-      const i = i0 + 1;
-      const b1734_ix2 = b1734[i * 2];
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      const b1733_ix2 = b1733[i * 2];
-      b1736[i * 2] = (b1734_ix2 !== 0 ? 0 : (b1644_ix15p6 * b1733_ix2));
-      const b1734_ix2p1 = b1734[i * 2 + 1];
-      const b1733_ix2p1 = b1733[i * 2 + 1];
-      b1736[i * 2 + 1] = (b1734_ix2p1 !== 0 ? 0 : (b1644_ix15p6 * b1733_ix2p1));
-      let t1739r0 = 0;
-      t1739r0 += (b1734_ix2 !== 0 ? 0 : (b1718[i * 2] * b1733_ix2));
-      t1739r0 += (b1734_ix2p1 !== 0 ? 0 : (b1718[i * 2 + 1] * b1733_ix2p1));
-      b1739[i] = t1739r0;
-    }
-    {
-      const i = i0 + 2;
-      const b1734_ix2 = b1734[i * 2];
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      const b1733_ix2 = b1733[i * 2];
-      b1736[i * 2] = (b1734_ix2 !== 0 ? 0 : (b1644_ix15p6 * b1733_ix2));
-      const b1734_ix2p1 = b1734[i * 2 + 1];
-      const b1733_ix2p1 = b1733[i * 2 + 1];
-      b1736[i * 2 + 1] = (b1734_ix2p1 !== 0 ? 0 : (b1644_ix15p6 * b1733_ix2p1));
-      let t1739r0 = 0;
-      t1739r0 += (b1734_ix2 !== 0 ? 0 : (b1718[i * 2] * b1733_ix2));
-      t1739r0 += (b1734_ix2p1 !== 0 ? 0 : (b1718[i * 2 + 1] * b1733_ix2p1));
-      b1739[i] = t1739r0;
-    }
-    {
-      const i = i0 + 3;
-      const b1734_ix2 = b1734[i * 2];
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      const b1733_ix2 = b1733[i * 2];
-      b1736[i * 2] = (b1734_ix2 !== 0 ? 0 : (b1644_ix15p6 * b1733_ix2));
-      const b1734_ix2p1 = b1734[i * 2 + 1];
-      const b1733_ix2p1 = b1733[i * 2 + 1];
-      b1736[i * 2 + 1] = (b1734_ix2p1 !== 0 ? 0 : (b1644_ix15p6 * b1733_ix2p1));
-      let t1739r0 = 0;
-      t1739r0 += (b1734_ix2 !== 0 ? 0 : (b1718[i * 2] * b1733_ix2));
-      t1739r0 += (b1734_ix2p1 !== 0 ? 0 : (b1718[i * 2 + 1] * b1733_ix2p1));
-      b1739[i] = t1739r0;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1734_ix2 = b1734[i * 2];
-    const b1644_ix15p6 = b1644[i * 15 + 6];
-    const b1733_ix2 = b1733[i * 2];
-    b1736[i * 2] = (b1734_ix2 !== 0 ? 0 : (b1644_ix15p6 * b1733_ix2));
-    const b1734_ix2p1 = b1734[i * 2 + 1];
-    const b1733_ix2p1 = b1733[i * 2 + 1];
-    b1736[i * 2 + 1] = (b1734_ix2p1 !== 0 ? 0 : (b1644_ix15p6 * b1733_ix2p1));
-    let t1739r0 = 0;
-    t1739r0 += (b1734_ix2 !== 0 ? 0 : (b1718[i * 2] * b1733_ix2));
-    t1739r0 += (b1734_ix2p1 !== 0 ? 0 : (b1718[i * 2 + 1] * b1733_ix2p1));
-    b1739[i] = t1739r0;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1740[i * 2] = (0 === b1736[i * 2] ? 1 : 0);
-      b1740[i * 2 + 1] = (0 === b1736[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 1;
-      b1740[i * 2] = (0 === b1736[i * 2] ? 1 : 0);
-      b1740[i * 2 + 1] = (0 === b1736[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 2;
-      b1740[i * 2] = (0 === b1736[i * 2] ? 1 : 0);
-      b1740[i * 2 + 1] = (0 === b1736[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 3;
-      b1740[i * 2] = (0 === b1736[i * 2] ? 1 : 0);
-      b1740[i * 2 + 1] = (0 === b1736[i * 2 + 1] ? 1 : 0);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1740[i * 2] = (0 === b1736[i * 2] ? 1 : 0);
-    b1740[i * 2 + 1] = (0 === b1736[i * 2 + 1] ? 1 : 0);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      let t1745r0 = 0;
-      const b1740_ix2 = b1740[i * 2];
-      const b1707_ix2 = b1707[i * 2];
-      const b1736_ix2 = b1736[i * 2];
-      t1745r0 += (b1740_ix2 !== 0 ? 0 : (b1707_ix2 * b1736_ix2));
-      const b1740_ix2p1 = b1740[i * 2 + 1];
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      const b1736_ix2p1 = b1736[i * 2 + 1];
-      t1745r0 += (b1740_ix2p1 !== 0 ? 0 : (b1707_ix2p1 * b1736_ix2p1));
-      const b1745_i = t1745r0;
-      b1745[i] = b1745_i;
-      const b1746_i = 0 === b1745_i ? 1 : 0;
-      b1746[i] = b1746_i;
-      b1748[i] = (b1746_i !== 0 ? 0 : (b1714[i] * b1745_i));
-      const b1750_i = b1746_i !== 0 ? 0 : (b1644[i * 15 + 10] * b1745_i);
-      b1750[i] = b1750_i;
-      const b1751_i = 0 === b1750_i ? 1 : 0;
-      b1751[i] = b1751_i;
-      const b1710_i = b1710[i];
-      b1755[i] = (b1746_i !== 0 ? 0 : (b1710_i * b1745_i));
-      const b1759_i = (b1746_i !== 0 ? 0 : (b1644[i * 15 + 9] * b1745_i)) + (2 * (b1751_i !== 0 ? 0 : (b1710_i * b1750_i)));
-      b1759[i] = b1759_i;
-      const b1760_i = 0 === b1759_i ? 1 : 0;
-      b1760[i] = b1760_i;
-      const b1716_i = b1716[i];
-      b1766[i * 2] = ((b1740_ix2 !== 0 ? 0 : (b1716_i * b1736_ix2)) + (2 * (b1760_i !== 0 ? 0 : (b1707_ix2 * b1759_i))));
-      b1766[i * 2 + 1] = ((b1740_ix2p1 !== 0 ? 0 : (b1716_i * b1736_ix2p1)) + (2 * (b1760_i !== 0 ? 0 : (b1707_ix2p1 * b1759_i))));
-    }
-    {
-      const i = i0 + 1;
-      let t1745r0 = 0;
-      const b1740_ix2 = b1740[i * 2];
-      const b1707_ix2 = b1707[i * 2];
-      const b1736_ix2 = b1736[i * 2];
-      t1745r0 += (b1740_ix2 !== 0 ? 0 : (b1707_ix2 * b1736_ix2));
-      const b1740_ix2p1 = b1740[i * 2 + 1];
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      const b1736_ix2p1 = b1736[i * 2 + 1];
-      t1745r0 += (b1740_ix2p1 !== 0 ? 0 : (b1707_ix2p1 * b1736_ix2p1));
-      const b1745_i = t1745r0;
-      b1745[i] = b1745_i;
-      const b1746_i = 0 === b1745_i ? 1 : 0;
-      b1746[i] = b1746_i;
-      b1748[i] = (b1746_i !== 0 ? 0 : (b1714[i] * b1745_i));
-      const b1750_i = b1746_i !== 0 ? 0 : (b1644[i * 15 + 10] * b1745_i);
-      b1750[i] = b1750_i;
-      const b1751_i = 0 === b1750_i ? 1 : 0;
-      b1751[i] = b1751_i;
-      const b1710_i = b1710[i];
-      b1755[i] = (b1746_i !== 0 ? 0 : (b1710_i * b1745_i));
-      const b1759_i = (b1746_i !== 0 ? 0 : (b1644[i * 15 + 9] * b1745_i)) + (2 * (b1751_i !== 0 ? 0 : (b1710_i * b1750_i)));
-      b1759[i] = b1759_i;
-      const b1760_i = 0 === b1759_i ? 1 : 0;
-      b1760[i] = b1760_i;
-      const b1716_i = b1716[i];
-      b1766[i * 2] = ((b1740_ix2 !== 0 ? 0 : (b1716_i * b1736_ix2)) + (2 * (b1760_i !== 0 ? 0 : (b1707_ix2 * b1759_i))));
-      b1766[i * 2 + 1] = ((b1740_ix2p1 !== 0 ? 0 : (b1716_i * b1736_ix2p1)) + (2 * (b1760_i !== 0 ? 0 : (b1707_ix2p1 * b1759_i))));
-    }
-    {
-      const i = i0 + 2;
-      let t1745r0 = 0;
-      const b1740_ix2 = b1740[i * 2];
-      const b1707_ix2 = b1707[i * 2];
-      const b1736_ix2 = b1736[i * 2];
-      t1745r0 += (b1740_ix2 !== 0 ? 0 : (b1707_ix2 * b1736_ix2));
-      const b1740_ix2p1 = b1740[i * 2 + 1];
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      const b1736_ix2p1 = b1736[i * 2 + 1];
-      t1745r0 += (b1740_ix2p1 !== 0 ? 0 : (b1707_ix2p1 * b1736_ix2p1));
-      const b1745_i = t1745r0;
-      b1745[i] = b1745_i;
-      const b1746_i = 0 === b1745_i ? 1 : 0;
-      b1746[i] = b1746_i;
-      b1748[i] = (b1746_i !== 0 ? 0 : (b1714[i] * b1745_i));
-      const b1750_i = b1746_i !== 0 ? 0 : (b1644[i * 15 + 10] * b1745_i);
-      b1750[i] = b1750_i;
-      const b1751_i = 0 === b1750_i ? 1 : 0;
-      b1751[i] = b1751_i;
-      const b1710_i = b1710[i];
-      b1755[i] = (b1746_i !== 0 ? 0 : (b1710_i * b1745_i));
-      const b1759_i = (b1746_i !== 0 ? 0 : (b1644[i * 15 + 9] * b1745_i)) + (2 * (b1751_i !== 0 ? 0 : (b1710_i * b1750_i)));
-      b1759[i] = b1759_i;
-      const b1760_i = 0 === b1759_i ? 1 : 0;
-      b1760[i] = b1760_i;
-      const b1716_i = b1716[i];
-      b1766[i * 2] = ((b1740_ix2 !== 0 ? 0 : (b1716_i * b1736_ix2)) + (2 * (b1760_i !== 0 ? 0 : (b1707_ix2 * b1759_i))));
-      b1766[i * 2 + 1] = ((b1740_ix2p1 !== 0 ? 0 : (b1716_i * b1736_ix2p1)) + (2 * (b1760_i !== 0 ? 0 : (b1707_ix2p1 * b1759_i))));
-    }
-    {
-      const i = i0 + 3;
-      let t1745r0 = 0;
-      const b1740_ix2 = b1740[i * 2];
-      const b1707_ix2 = b1707[i * 2];
-      const b1736_ix2 = b1736[i * 2];
-      t1745r0 += (b1740_ix2 !== 0 ? 0 : (b1707_ix2 * b1736_ix2));
-      const b1740_ix2p1 = b1740[i * 2 + 1];
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      const b1736_ix2p1 = b1736[i * 2 + 1];
-      t1745r0 += (b1740_ix2p1 !== 0 ? 0 : (b1707_ix2p1 * b1736_ix2p1));
-      const b1745_i = t1745r0;
-      b1745[i] = b1745_i;
-      const b1746_i = 0 === b1745_i ? 1 : 0;
-      b1746[i] = b1746_i;
-      b1748[i] = (b1746_i !== 0 ? 0 : (b1714[i] * b1745_i));
-      const b1750_i = b1746_i !== 0 ? 0 : (b1644[i * 15 + 10] * b1745_i);
-      b1750[i] = b1750_i;
-      const b1751_i = 0 === b1750_i ? 1 : 0;
-      b1751[i] = b1751_i;
-      const b1710_i = b1710[i];
-      b1755[i] = (b1746_i !== 0 ? 0 : (b1710_i * b1745_i));
-      const b1759_i = (b1746_i !== 0 ? 0 : (b1644[i * 15 + 9] * b1745_i)) + (2 * (b1751_i !== 0 ? 0 : (b1710_i * b1750_i)));
-      b1759[i] = b1759_i;
-      const b1760_i = 0 === b1759_i ? 1 : 0;
-      b1760[i] = b1760_i;
-      const b1716_i = b1716[i];
-      b1766[i * 2] = ((b1740_ix2 !== 0 ? 0 : (b1716_i * b1736_ix2)) + (2 * (b1760_i !== 0 ? 0 : (b1707_ix2 * b1759_i))));
-      b1766[i * 2 + 1] = ((b1740_ix2p1 !== 0 ? 0 : (b1716_i * b1736_ix2p1)) + (2 * (b1760_i !== 0 ? 0 : (b1707_ix2p1 * b1759_i))));
-    }
-  }
-}
-
-function backwardPart2() {
-  const b1644 = buf1644;
-  const b1649 = buf1649;
-  const b1653 = buf1653;
-  const b1658 = buf1658;
-  const b1674 = buf1674;
-  const b1676 = buf1676;
-  const b1682 = buf1682;
-  const b1707 = buf1707;
-  const b1710 = buf1710;
-  const b1714 = buf1714;
-  const b1716 = buf1716;
-  const b1724 = buf1724;
-  const b1725 = buf1725;
-  const b1736 = buf1736;
-  const b1740 = buf1740;
-  const b1745 = buf1745;
-  const b1746 = buf1746;
-  const b1748 = buf1748;
-  const b1750 = buf1750;
-  const b1751 = buf1751;
-  const b1755 = buf1755;
   const b1759 = buf1759;
   const b1760 = buf1760;
   const b1766 = buf1766;
   const b1767 = buf1767;
-  const b1770 = buf1770;
   const b1775 = buf1775;
-  const b1776 = buf1776;
-  const b1777 = buf1777;
-  const b1782 = buf1782;
-  const b1789 = buf1789;
-  const b1795 = buf1795;
-  const b1802 = buf1802;
-  const b1808 = buf1808;
-  const b1815 = buf1815;
-  const b1820 = buf1820;
-  const b1821 = buf1821;
-  const b1822 = buf1822;
-  const b1823 = buf1823;
-  const b1828 = buf1828;
-  const b1829 = buf1829;
-  const b1831 = buf1831;
-  const b1834 = buf1834;
-  const b1842 = buf1842;
-  const b1845 = buf1845;
-  const b1846 = buf1846;
-  for (let i = 31840; i < 31843; i++) {
-    let t1745r0 = 0;
-    const b1740_ix2 = b1740[i * 2];
-    const b1707_ix2 = b1707[i * 2];
-    const b1736_ix2 = b1736[i * 2];
-    t1745r0 += (b1740_ix2 !== 0 ? 0 : (b1707_ix2 * b1736_ix2));
-    const b1740_ix2p1 = b1740[i * 2 + 1];
-    const b1707_ix2p1 = b1707[i * 2 + 1];
-    const b1736_ix2p1 = b1736[i * 2 + 1];
-    t1745r0 += (b1740_ix2p1 !== 0 ? 0 : (b1707_ix2p1 * b1736_ix2p1));
-    const b1745_i = t1745r0;
-    b1745[i] = b1745_i;
-    const b1746_i = 0 === b1745_i ? 1 : 0;
-    b1746[i] = b1746_i;
-    b1748[i] = (b1746_i !== 0 ? 0 : (b1714[i] * b1745_i));
-    const b1750_i = b1746_i !== 0 ? 0 : (b1644[i * 15 + 10] * b1745_i);
-    b1750[i] = b1750_i;
-    const b1751_i = 0 === b1750_i ? 1 : 0;
-    b1751[i] = b1751_i;
-    const b1710_i = b1710[i];
-    b1755[i] = (b1746_i !== 0 ? 0 : (b1710_i * b1745_i));
-    const b1759_i = (b1746_i !== 0 ? 0 : (b1644[i * 15 + 9] * b1745_i)) + (2 * (b1751_i !== 0 ? 0 : (b1710_i * b1750_i)));
-    b1759[i] = b1759_i;
-    const b1760_i = 0 === b1759_i ? 1 : 0;
-    b1760[i] = b1760_i;
-    const b1716_i = b1716[i];
-    b1766[i * 2] = ((b1740_ix2 !== 0 ? 0 : (b1716_i * b1736_ix2)) + (2 * (b1760_i !== 0 ? 0 : (b1707_ix2 * b1759_i))));
-    b1766[i * 2 + 1] = ((b1740_ix2p1 !== 0 ? 0 : (b1716_i * b1736_ix2p1)) + (2 * (b1760_i !== 0 ? 0 : (b1707_ix2p1 * b1759_i))));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1767[i * 2] = (0 === b1766[i * 2] ? 1 : 0);
-      b1767[i * 2 + 1] = (0 === b1766[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 1;
-      b1767[i * 2] = (0 === b1766[i * 2] ? 1 : 0);
-      b1767[i * 2 + 1] = (0 === b1766[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 2;
-      b1767[i * 2] = (0 === b1766[i * 2] ? 1 : 0);
-      b1767[i * 2 + 1] = (0 === b1766[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 3;
-      b1767[i * 2] = (0 === b1766[i * 2] ? 1 : 0);
-      b1767[i * 2 + 1] = (0 === b1766[i * 2 + 1] ? 1 : 0);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1767[i * 2] = (0 === b1766[i * 2] ? 1 : 0);
-    b1767[i * 2 + 1] = (0 === b1766[i * 2 + 1] ? 1 : 0);
-  }
-  b1775.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1767_ix2 = b1767[i * 2];
-      const b1766_ix2 = b1766[i * 2];
-      const b1724_i = b1724[i];
-      b1770[i * 2] = (b1767_ix2 !== 0 ? 0 : (b1766_ix2 * b1724_i));
-      const b1767_ix2p1 = b1767[i * 2 + 1];
-      const b1766_ix2p1 = b1766[i * 2 + 1];
-      b1770[i * 2 + 1] = (b1767_ix2p1 !== 0 ? 0 : (b1766_ix2p1 * b1724_i));
-      let t1774r0 = 0;
-      t1774r0 += (b1767_ix2 !== 0 ? 0 : (-(b1725[i * 2] * b1766_ix2)));
-      t1774r0 += (b1767_ix2p1 !== 0 ? 0 : (-(b1725[i * 2 + 1] * b1766_ix2p1)));
-      const b1774_i = t1774r0;
-      b1775[i * 3 + 2] += b1774_i;
-    }
-    {
-      const i = i0 + 1;
-      const b1767_ix2 = b1767[i * 2];
-      const b1766_ix2 = b1766[i * 2];
-      const b1724_i = b1724[i];
-      b1770[i * 2] = (b1767_ix2 !== 0 ? 0 : (b1766_ix2 * b1724_i));
-      const b1767_ix2p1 = b1767[i * 2 + 1];
-      const b1766_ix2p1 = b1766[i * 2 + 1];
-      b1770[i * 2 + 1] = (b1767_ix2p1 !== 0 ? 0 : (b1766_ix2p1 * b1724_i));
-      let t1774r0 = 0;
-      t1774r0 += (b1767_ix2 !== 0 ? 0 : (-(b1725[i * 2] * b1766_ix2)));
-      t1774r0 += (b1767_ix2p1 !== 0 ? 0 : (-(b1725[i * 2 + 1] * b1766_ix2p1)));
-      const b1774_i = t1774r0;
-      b1775[i * 3 + 2] += b1774_i;
-    }
-    {
-      const i = i0 + 2;
-      const b1767_ix2 = b1767[i * 2];
-      const b1766_ix2 = b1766[i * 2];
-      const b1724_i = b1724[i];
-      b1770[i * 2] = (b1767_ix2 !== 0 ? 0 : (b1766_ix2 * b1724_i));
-      const b1767_ix2p1 = b1767[i * 2 + 1];
-      const b1766_ix2p1 = b1766[i * 2 + 1];
-      b1770[i * 2 + 1] = (b1767_ix2p1 !== 0 ? 0 : (b1766_ix2p1 * b1724_i));
-      let t1774r0 = 0;
-      t1774r0 += (b1767_ix2 !== 0 ? 0 : (-(b1725[i * 2] * b1766_ix2)));
-      t1774r0 += (b1767_ix2p1 !== 0 ? 0 : (-(b1725[i * 2 + 1] * b1766_ix2p1)));
-      const b1774_i = t1774r0;
-      b1775[i * 3 + 2] += b1774_i;
-    }
-    {
-      const i = i0 + 3;
-      const b1767_ix2 = b1767[i * 2];
-      const b1766_ix2 = b1766[i * 2];
-      const b1724_i = b1724[i];
-      b1770[i * 2] = (b1767_ix2 !== 0 ? 0 : (b1766_ix2 * b1724_i));
-      const b1767_ix2p1 = b1767[i * 2 + 1];
-      const b1766_ix2p1 = b1766[i * 2 + 1];
-      b1770[i * 2 + 1] = (b1767_ix2p1 !== 0 ? 0 : (b1766_ix2p1 * b1724_i));
-      let t1774r0 = 0;
-      t1774r0 += (b1767_ix2 !== 0 ? 0 : (-(b1725[i * 2] * b1766_ix2)));
-      t1774r0 += (b1767_ix2p1 !== 0 ? 0 : (-(b1725[i * 2 + 1] * b1766_ix2p1)));
-      const b1774_i = t1774r0;
-      b1775[i * 3 + 2] += b1774_i;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1767_ix2 = b1767[i * 2];
-    const b1766_ix2 = b1766[i * 2];
-    const b1724_i = b1724[i];
-    b1770[i * 2] = (b1767_ix2 !== 0 ? 0 : (b1766_ix2 * b1724_i));
-    const b1767_ix2p1 = b1767[i * 2 + 1];
-    const b1766_ix2p1 = b1766[i * 2 + 1];
-    b1770[i * 2 + 1] = (b1767_ix2p1 !== 0 ? 0 : (b1766_ix2p1 * b1724_i));
-    let t1774r0 = 0;
-    t1774r0 += (b1767_ix2 !== 0 ? 0 : (-(b1725[i * 2] * b1766_ix2)));
-    t1774r0 += (b1767_ix2p1 !== 0 ? 0 : (-(b1725[i * 2 + 1] * b1766_ix2p1)));
-    const b1774_i = t1774r0;
-    b1775[i * 3 + 2] += b1774_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1775[i * 3] += b1770[i * 2];
-      b1775[i * 3 + 1] += b1770[i * 2 + 1];
-    }
-    {
-      const i = i0 + 1;
-      b1775[i * 3] += b1770[i * 2];
-      b1775[i * 3 + 1] += b1770[i * 2 + 1];
-    }
-    {
-      const i = i0 + 2;
-      b1775[i * 3] += b1770[i * 2];
-      b1775[i * 3 + 1] += b1770[i * 2 + 1];
-    }
-    {
-      const i = i0 + 3;
-      b1775[i * 3] += b1770[i * 2];
-      b1775[i * 3 + 1] += b1770[i * 2 + 1];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1775[i * 3] += b1770[i * 2];
-    b1775[i * 3 + 1] += b1770[i * 2 + 1];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1653_i = b1653[i];
-      const b1775_ix3 = b1775[i * 3];
-      b1776[i * 3] = (b1653_i !== 0 ? b1775_ix3 : 0);
-      const b1775_ix3p1 = b1775[i * 3 + 1];
-      b1776[i * 3 + 1] = (b1653_i !== 0 ? b1775_ix3p1 : 0);
-      const b1775_ix3p2 = b1775[i * 3 + 2];
-      b1776[i * 3 + 2] = (b1653_i !== 0 ? b1775_ix3p2 : 0);
-      b1777[i * 3] = (b1653_i !== 0 ? 0 : b1775_ix3);
-      b1777[i * 3 + 1] = (b1653_i !== 0 ? 0 : b1775_ix3p1);
-      b1777[i * 3 + 2] = (b1653_i !== 0 ? 0 : b1775_ix3p2);
-    }
-    {
-      const i = i0 + 1;
-      const b1653_i = b1653[i];
-      const b1775_ix3 = b1775[i * 3];
-      b1776[i * 3] = (b1653_i !== 0 ? b1775_ix3 : 0);
-      const b1775_ix3p1 = b1775[i * 3 + 1];
-      b1776[i * 3 + 1] = (b1653_i !== 0 ? b1775_ix3p1 : 0);
-      const b1775_ix3p2 = b1775[i * 3 + 2];
-      b1776[i * 3 + 2] = (b1653_i !== 0 ? b1775_ix3p2 : 0);
-      b1777[i * 3] = (b1653_i !== 0 ? 0 : b1775_ix3);
-      b1777[i * 3 + 1] = (b1653_i !== 0 ? 0 : b1775_ix3p1);
-      b1777[i * 3 + 2] = (b1653_i !== 0 ? 0 : b1775_ix3p2);
-    }
-    {
-      const i = i0 + 2;
-      const b1653_i = b1653[i];
-      const b1775_ix3 = b1775[i * 3];
-      b1776[i * 3] = (b1653_i !== 0 ? b1775_ix3 : 0);
-      const b1775_ix3p1 = b1775[i * 3 + 1];
-      b1776[i * 3 + 1] = (b1653_i !== 0 ? b1775_ix3p1 : 0);
-      const b1775_ix3p2 = b1775[i * 3 + 2];
-      b1776[i * 3 + 2] = (b1653_i !== 0 ? b1775_ix3p2 : 0);
-      b1777[i * 3] = (b1653_i !== 0 ? 0 : b1775_ix3);
-      b1777[i * 3 + 1] = (b1653_i !== 0 ? 0 : b1775_ix3p1);
-      b1777[i * 3 + 2] = (b1653_i !== 0 ? 0 : b1775_ix3p2);
-    }
-    {
-      const i = i0 + 3;
-      const b1653_i = b1653[i];
-      const b1775_ix3 = b1775[i * 3];
-      b1776[i * 3] = (b1653_i !== 0 ? b1775_ix3 : 0);
-      const b1775_ix3p1 = b1775[i * 3 + 1];
-      b1776[i * 3 + 1] = (b1653_i !== 0 ? b1775_ix3p1 : 0);
-      const b1775_ix3p2 = b1775[i * 3 + 2];
-      b1776[i * 3 + 2] = (b1653_i !== 0 ? b1775_ix3p2 : 0);
-      b1777[i * 3] = (b1653_i !== 0 ? 0 : b1775_ix3);
-      b1777[i * 3 + 1] = (b1653_i !== 0 ? 0 : b1775_ix3p1);
-      b1777[i * 3 + 2] = (b1653_i !== 0 ? 0 : b1775_ix3p2);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1653_i = b1653[i];
-    const b1775_ix3 = b1775[i * 3];
-    b1776[i * 3] = (b1653_i !== 0 ? b1775_ix3 : 0);
-    const b1775_ix3p1 = b1775[i * 3 + 1];
-    b1776[i * 3 + 1] = (b1653_i !== 0 ? b1775_ix3p1 : 0);
-    const b1775_ix3p2 = b1775[i * 3 + 2];
-    b1776[i * 3 + 2] = (b1653_i !== 0 ? b1775_ix3p2 : 0);
-    b1777[i * 3] = (b1653_i !== 0 ? 0 : b1775_ix3);
-    b1777[i * 3 + 1] = (b1653_i !== 0 ? 0 : b1775_ix3p1);
-    b1777[i * 3 + 2] = (b1653_i !== 0 ? 0 : b1775_ix3p2);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1777_ix3p2 = b1777[i * 3 + 2];
-      const b1782_i = 0 === (-b1777_ix3p2) ? 1 : 0;
-      b1782[i] = b1782_i;
-      const b1789_i = 0 === b1777_ix3p2 ? 1 : 0;
-      b1789[i] = b1789_i;
-      const b1777_ix3p1 = b1777[i * 3 + 1];
-      const b1795_i = 0 === (-b1777_ix3p1) ? 1 : 0;
-      b1795[i] = b1795_i;
-      const b1802_i = 0 === b1777_ix3p1 ? 1 : 0;
-      b1802[i] = b1802_i;
-      const b1777_ix3 = b1777[i * 3];
-      const b1808_i = 0 === (-b1777_ix3) ? 1 : 0;
-      b1808[i] = b1808_i;
-      const b1815_i = 0 === b1777_ix3 ? 1 : 0;
-      b1815[i] = b1815_i;
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b1820[i] = ((b1802_i !== 0 ? 0 : (b1649_ix3 * b1777_ix3p1)) + (b1808_i !== 0 ? 0 : (-(b1649_ix3p1 * b1777_ix3))));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b1821[i] = ((b1782_i !== 0 ? 0 : (-(b1649_ix3 * b1777_ix3p2))) + (b1815_i !== 0 ? 0 : (b1649_ix3p2 * b1777_ix3)));
-      b1822[i] = ((b1789_i !== 0 ? 0 : (b1649_ix3p1 * b1777_ix3p2)) + (b1795_i !== 0 ? 0 : (-(b1649_ix3p2 * b1777_ix3p1))));
-      b1823[i * 3] = (0 === b1776[i * 3] ? 1 : 0);
-      b1823[i * 3 + 1] = (0 === b1776[i * 3 + 1] ? 1 : 0);
-      b1823[i * 3 + 2] = (0 === b1776[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 1;
-      const b1777_ix3p2 = b1777[i * 3 + 2];
-      const b1782_i = 0 === (-b1777_ix3p2) ? 1 : 0;
-      b1782[i] = b1782_i;
-      const b1789_i = 0 === b1777_ix3p2 ? 1 : 0;
-      b1789[i] = b1789_i;
-      const b1777_ix3p1 = b1777[i * 3 + 1];
-      const b1795_i = 0 === (-b1777_ix3p1) ? 1 : 0;
-      b1795[i] = b1795_i;
-      const b1802_i = 0 === b1777_ix3p1 ? 1 : 0;
-      b1802[i] = b1802_i;
-      const b1777_ix3 = b1777[i * 3];
-      const b1808_i = 0 === (-b1777_ix3) ? 1 : 0;
-      b1808[i] = b1808_i;
-      const b1815_i = 0 === b1777_ix3 ? 1 : 0;
-      b1815[i] = b1815_i;
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b1820[i] = ((b1802_i !== 0 ? 0 : (b1649_ix3 * b1777_ix3p1)) + (b1808_i !== 0 ? 0 : (-(b1649_ix3p1 * b1777_ix3))));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b1821[i] = ((b1782_i !== 0 ? 0 : (-(b1649_ix3 * b1777_ix3p2))) + (b1815_i !== 0 ? 0 : (b1649_ix3p2 * b1777_ix3)));
-      b1822[i] = ((b1789_i !== 0 ? 0 : (b1649_ix3p1 * b1777_ix3p2)) + (b1795_i !== 0 ? 0 : (-(b1649_ix3p2 * b1777_ix3p1))));
-      b1823[i * 3] = (0 === b1776[i * 3] ? 1 : 0);
-      b1823[i * 3 + 1] = (0 === b1776[i * 3 + 1] ? 1 : 0);
-      b1823[i * 3 + 2] = (0 === b1776[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 2;
-      const b1777_ix3p2 = b1777[i * 3 + 2];
-      const b1782_i = 0 === (-b1777_ix3p2) ? 1 : 0;
-      b1782[i] = b1782_i;
-      const b1789_i = 0 === b1777_ix3p2 ? 1 : 0;
-      b1789[i] = b1789_i;
-      const b1777_ix3p1 = b1777[i * 3 + 1];
-      const b1795_i = 0 === (-b1777_ix3p1) ? 1 : 0;
-      b1795[i] = b1795_i;
-      const b1802_i = 0 === b1777_ix3p1 ? 1 : 0;
-      b1802[i] = b1802_i;
-      const b1777_ix3 = b1777[i * 3];
-      const b1808_i = 0 === (-b1777_ix3) ? 1 : 0;
-      b1808[i] = b1808_i;
-      const b1815_i = 0 === b1777_ix3 ? 1 : 0;
-      b1815[i] = b1815_i;
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b1820[i] = ((b1802_i !== 0 ? 0 : (b1649_ix3 * b1777_ix3p1)) + (b1808_i !== 0 ? 0 : (-(b1649_ix3p1 * b1777_ix3))));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b1821[i] = ((b1782_i !== 0 ? 0 : (-(b1649_ix3 * b1777_ix3p2))) + (b1815_i !== 0 ? 0 : (b1649_ix3p2 * b1777_ix3)));
-      b1822[i] = ((b1789_i !== 0 ? 0 : (b1649_ix3p1 * b1777_ix3p2)) + (b1795_i !== 0 ? 0 : (-(b1649_ix3p2 * b1777_ix3p1))));
-      b1823[i * 3] = (0 === b1776[i * 3] ? 1 : 0);
-      b1823[i * 3 + 1] = (0 === b1776[i * 3 + 1] ? 1 : 0);
-      b1823[i * 3 + 2] = (0 === b1776[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 3;
-      const b1777_ix3p2 = b1777[i * 3 + 2];
-      const b1782_i = 0 === (-b1777_ix3p2) ? 1 : 0;
-      b1782[i] = b1782_i;
-      const b1789_i = 0 === b1777_ix3p2 ? 1 : 0;
-      b1789[i] = b1789_i;
-      const b1777_ix3p1 = b1777[i * 3 + 1];
-      const b1795_i = 0 === (-b1777_ix3p1) ? 1 : 0;
-      b1795[i] = b1795_i;
-      const b1802_i = 0 === b1777_ix3p1 ? 1 : 0;
-      b1802[i] = b1802_i;
-      const b1777_ix3 = b1777[i * 3];
-      const b1808_i = 0 === (-b1777_ix3) ? 1 : 0;
-      b1808[i] = b1808_i;
-      const b1815_i = 0 === b1777_ix3 ? 1 : 0;
-      b1815[i] = b1815_i;
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b1820[i] = ((b1802_i !== 0 ? 0 : (b1649_ix3 * b1777_ix3p1)) + (b1808_i !== 0 ? 0 : (-(b1649_ix3p1 * b1777_ix3))));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b1821[i] = ((b1782_i !== 0 ? 0 : (-(b1649_ix3 * b1777_ix3p2))) + (b1815_i !== 0 ? 0 : (b1649_ix3p2 * b1777_ix3)));
-      b1822[i] = ((b1789_i !== 0 ? 0 : (b1649_ix3p1 * b1777_ix3p2)) + (b1795_i !== 0 ? 0 : (-(b1649_ix3p2 * b1777_ix3p1))));
-      b1823[i * 3] = (0 === b1776[i * 3] ? 1 : 0);
-      b1823[i * 3 + 1] = (0 === b1776[i * 3 + 1] ? 1 : 0);
-      b1823[i * 3 + 2] = (0 === b1776[i * 3 + 2] ? 1 : 0);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1777_ix3p2 = b1777[i * 3 + 2];
-    const b1782_i = 0 === (-b1777_ix3p2) ? 1 : 0;
-    b1782[i] = b1782_i;
-    const b1789_i = 0 === b1777_ix3p2 ? 1 : 0;
-    b1789[i] = b1789_i;
-    const b1777_ix3p1 = b1777[i * 3 + 1];
-    const b1795_i = 0 === (-b1777_ix3p1) ? 1 : 0;
-    b1795[i] = b1795_i;
-    const b1802_i = 0 === b1777_ix3p1 ? 1 : 0;
-    b1802[i] = b1802_i;
-    const b1777_ix3 = b1777[i * 3];
-    const b1808_i = 0 === (-b1777_ix3) ? 1 : 0;
-    b1808[i] = b1808_i;
-    const b1815_i = 0 === b1777_ix3 ? 1 : 0;
-    b1815[i] = b1815_i;
-    const b1649_ix3 = b1649[i * 3];
-    const b1649_ix3p1 = b1649[i * 3 + 1];
-    b1820[i] = ((b1802_i !== 0 ? 0 : (b1649_ix3 * b1777_ix3p1)) + (b1808_i !== 0 ? 0 : (-(b1649_ix3p1 * b1777_ix3))));
-    const b1649_ix3p2 = b1649[i * 3 + 2];
-    b1821[i] = ((b1782_i !== 0 ? 0 : (-(b1649_ix3 * b1777_ix3p2))) + (b1815_i !== 0 ? 0 : (b1649_ix3p2 * b1777_ix3)));
-    b1822[i] = ((b1789_i !== 0 ? 0 : (b1649_ix3p1 * b1777_ix3p2)) + (b1795_i !== 0 ? 0 : (-(b1649_ix3p2 * b1777_ix3p1))));
-    b1823[i * 3] = (0 === b1776[i * 3] ? 1 : 0);
-    b1823[i * 3 + 1] = (0 === b1776[i * 3 + 1] ? 1 : 0);
-    b1823[i * 3 + 2] = (0 === b1776[i * 3 + 2] ? 1 : 0);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      let t1828r0 = 0;
-      const b1823_ix3 = b1823[i * 3];
-      const b1776_ix3 = b1776[i * 3];
-      t1828r0 += (b1823_ix3 !== 0 ? 0 : (b1658[i * 3] * b1776_ix3));
-      const b1823_ix3p1 = b1823[i * 3 + 1];
-      const b1776_ix3p1 = b1776[i * 3 + 1];
-      t1828r0 += (b1823_ix3p1 !== 0 ? 0 : (b1658[i * 3 + 1] * b1776_ix3p1));
-      const b1823_ix3p2 = b1823[i * 3 + 2];
-      const b1776_ix3p2 = b1776[i * 3 + 2];
-      t1828r0 += (b1823_ix3p2 !== 0 ? 0 : (b1658[i * 3 + 2] * b1776_ix3p2));
-      const b1828_i = t1828r0;
-      b1828[i] = b1828_i;
-      const b1829_i = 0 === b1828_i ? 1 : 0;
-      b1829[i] = b1829_i;
-      const b1831_i = b1829_i !== 0 ? 0 : (b1682[i] * b1828_i);
-      b1831[i] = b1831_i;
-      b1834[i] = (0 === b1831_i ? 1 : 0);
-      const b1676_i = b1676[i];
-      b1842[i * 3] = (b1823_ix3 !== 0 ? 0 : (b1676_i * b1776_ix3));
-      b1842[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : (b1676_i * b1776_ix3p1));
-      b1842[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : (b1676_i * b1776_ix3p2));
-      let t1845r0 = 0;
-      t1845r0 += (b1823_ix3 !== 0 ? 0 : (b1674[i] * b1776_ix3));
-      t1845r0 += (b1823_ix3p1 !== 0 ? 0 : (b1674[i + 31843] * b1776_ix3p1));
-      t1845r0 += (b1823_ix3p2 !== 0 ? 0 : (b1674[i + 63686] * b1776_ix3p2));
-      const b1845_i = t1845r0;
-      b1845[i] = b1845_i;
-      b1846[i] = (0 === b1845_i ? 1 : 0);
-    }
-    {
-      const i = i0 + 1;
-      let t1828r0 = 0;
-      const b1823_ix3 = b1823[i * 3];
-      const b1776_ix3 = b1776[i * 3];
-      t1828r0 += (b1823_ix3 !== 0 ? 0 : (b1658[i * 3] * b1776_ix3));
-      const b1823_ix3p1 = b1823[i * 3 + 1];
-      const b1776_ix3p1 = b1776[i * 3 + 1];
-      t1828r0 += (b1823_ix3p1 !== 0 ? 0 : (b1658[i * 3 + 1] * b1776_ix3p1));
-      const b1823_ix3p2 = b1823[i * 3 + 2];
-      const b1776_ix3p2 = b1776[i * 3 + 2];
-      t1828r0 += (b1823_ix3p2 !== 0 ? 0 : (b1658[i * 3 + 2] * b1776_ix3p2));
-      const b1828_i = t1828r0;
-      b1828[i] = b1828_i;
-      const b1829_i = 0 === b1828_i ? 1 : 0;
-      b1829[i] = b1829_i;
-      const b1831_i = b1829_i !== 0 ? 0 : (b1682[i] * b1828_i);
-      b1831[i] = b1831_i;
-      b1834[i] = (0 === b1831_i ? 1 : 0);
-      const b1676_i = b1676[i];
-      b1842[i * 3] = (b1823_ix3 !== 0 ? 0 : (b1676_i * b1776_ix3));
-      b1842[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : (b1676_i * b1776_ix3p1));
-      b1842[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : (b1676_i * b1776_ix3p2));
-      let t1845r0 = 0;
-      t1845r0 += (b1823_ix3 !== 0 ? 0 : (b1674[i] * b1776_ix3));
-      t1845r0 += (b1823_ix3p1 !== 0 ? 0 : (b1674[i + 31843] * b1776_ix3p1));
-      t1845r0 += (b1823_ix3p2 !== 0 ? 0 : (b1674[i + 63686] * b1776_ix3p2));
-      const b1845_i = t1845r0;
-      b1845[i] = b1845_i;
-      b1846[i] = (0 === b1845_i ? 1 : 0);
-    }
-    {
-      const i = i0 + 2;
-      let t1828r0 = 0;
-      const b1823_ix3 = b1823[i * 3];
-      const b1776_ix3 = b1776[i * 3];
-      t1828r0 += (b1823_ix3 !== 0 ? 0 : (b1658[i * 3] * b1776_ix3));
-      const b1823_ix3p1 = b1823[i * 3 + 1];
-      const b1776_ix3p1 = b1776[i * 3 + 1];
-      t1828r0 += (b1823_ix3p1 !== 0 ? 0 : (b1658[i * 3 + 1] * b1776_ix3p1));
-      const b1823_ix3p2 = b1823[i * 3 + 2];
-      const b1776_ix3p2 = b1776[i * 3 + 2];
-      t1828r0 += (b1823_ix3p2 !== 0 ? 0 : (b1658[i * 3 + 2] * b1776_ix3p2));
-      const b1828_i = t1828r0;
-      b1828[i] = b1828_i;
-      const b1829_i = 0 === b1828_i ? 1 : 0;
-      b1829[i] = b1829_i;
-      const b1831_i = b1829_i !== 0 ? 0 : (b1682[i] * b1828_i);
-      b1831[i] = b1831_i;
-      b1834[i] = (0 === b1831_i ? 1 : 0);
-      const b1676_i = b1676[i];
-      b1842[i * 3] = (b1823_ix3 !== 0 ? 0 : (b1676_i * b1776_ix3));
-      b1842[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : (b1676_i * b1776_ix3p1));
-      b1842[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : (b1676_i * b1776_ix3p2));
-      let t1845r0 = 0;
-      t1845r0 += (b1823_ix3 !== 0 ? 0 : (b1674[i] * b1776_ix3));
-      t1845r0 += (b1823_ix3p1 !== 0 ? 0 : (b1674[i + 31843] * b1776_ix3p1));
-      t1845r0 += (b1823_ix3p2 !== 0 ? 0 : (b1674[i + 63686] * b1776_ix3p2));
-      const b1845_i = t1845r0;
-      b1845[i] = b1845_i;
-      b1846[i] = (0 === b1845_i ? 1 : 0);
-    }
-    {
-      const i = i0 + 3;
-      let t1828r0 = 0;
-      const b1823_ix3 = b1823[i * 3];
-      const b1776_ix3 = b1776[i * 3];
-      t1828r0 += (b1823_ix3 !== 0 ? 0 : (b1658[i * 3] * b1776_ix3));
-      const b1823_ix3p1 = b1823[i * 3 + 1];
-      const b1776_ix3p1 = b1776[i * 3 + 1];
-      t1828r0 += (b1823_ix3p1 !== 0 ? 0 : (b1658[i * 3 + 1] * b1776_ix3p1));
-      const b1823_ix3p2 = b1823[i * 3 + 2];
-      const b1776_ix3p2 = b1776[i * 3 + 2];
-      t1828r0 += (b1823_ix3p2 !== 0 ? 0 : (b1658[i * 3 + 2] * b1776_ix3p2));
-      const b1828_i = t1828r0;
-      b1828[i] = b1828_i;
-      const b1829_i = 0 === b1828_i ? 1 : 0;
-      b1829[i] = b1829_i;
-      const b1831_i = b1829_i !== 0 ? 0 : (b1682[i] * b1828_i);
-      b1831[i] = b1831_i;
-      b1834[i] = (0 === b1831_i ? 1 : 0);
-      const b1676_i = b1676[i];
-      b1842[i * 3] = (b1823_ix3 !== 0 ? 0 : (b1676_i * b1776_ix3));
-      b1842[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : (b1676_i * b1776_ix3p1));
-      b1842[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : (b1676_i * b1776_ix3p2));
-      let t1845r0 = 0;
-      t1845r0 += (b1823_ix3 !== 0 ? 0 : (b1674[i] * b1776_ix3));
-      t1845r0 += (b1823_ix3p1 !== 0 ? 0 : (b1674[i + 31843] * b1776_ix3p1));
-      t1845r0 += (b1823_ix3p2 !== 0 ? 0 : (b1674[i + 63686] * b1776_ix3p2));
-      const b1845_i = t1845r0;
-      b1845[i] = b1845_i;
-      b1846[i] = (0 === b1845_i ? 1 : 0);
-    }
-  }
-}
-
-function backwardPart3() {
-  const b107 = buf107;
-  const b1644 = buf1644;
-  const b1649 = buf1649;
-  const b1654 = buf1654;
-  const b1658 = buf1658;
-  const b1674 = buf1674;
-  const b1676 = buf1676;
-  const b1681 = buf1681;
-  const b1682 = buf1682;
-  const b1683 = buf1683;
-  const b1726 = buf1726;
-  const b1727 = buf1727;
-  const b1728 = buf1728;
   const b1776 = buf1776;
   const b1777 = buf1777;
   const b1782 = buf1782;
@@ -5381,9 +422,6 @@ function backwardPart3() {
   const b1873 = buf1873;
   const b1879 = buf1879;
   const b1886 = buf1886;
-  const b1893 = buf1893;
-  const b1896 = buf1896;
-  const b1899 = buf1899;
   const b1904 = buf1904;
   const b1905 = buf1905;
   const b1906 = buf1906;
@@ -5394,883 +432,18 @@ function backwardPart3() {
   const b1928 = buf1928;
   const b1929 = buf1929;
   const b1936 = buf1936;
-  const b1937 = buf1937;
-  const b1940 = buf1940;
-  const b1944 = buf1944;
-  const b1945 = buf1945;
-  for (let i = 31840; i < 31843; i++) {
-    let t1828r0 = 0;
-    const b1823_ix3 = b1823[i * 3];
-    const b1776_ix3 = b1776[i * 3];
-    t1828r0 += (b1823_ix3 !== 0 ? 0 : (b1658[i * 3] * b1776_ix3));
-    const b1823_ix3p1 = b1823[i * 3 + 1];
-    const b1776_ix3p1 = b1776[i * 3 + 1];
-    t1828r0 += (b1823_ix3p1 !== 0 ? 0 : (b1658[i * 3 + 1] * b1776_ix3p1));
-    const b1823_ix3p2 = b1823[i * 3 + 2];
-    const b1776_ix3p2 = b1776[i * 3 + 2];
-    t1828r0 += (b1823_ix3p2 !== 0 ? 0 : (b1658[i * 3 + 2] * b1776_ix3p2));
-    const b1828_i = t1828r0;
-    b1828[i] = b1828_i;
-    const b1829_i = 0 === b1828_i ? 1 : 0;
-    b1829[i] = b1829_i;
-    const b1831_i = b1829_i !== 0 ? 0 : (b1682[i] * b1828_i);
-    b1831[i] = b1831_i;
-    b1834[i] = (0 === b1831_i ? 1 : 0);
-    const b1676_i = b1676[i];
-    b1842[i * 3] = (b1823_ix3 !== 0 ? 0 : (b1676_i * b1776_ix3));
-    b1842[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : (b1676_i * b1776_ix3p1));
-    b1842[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : (b1676_i * b1776_ix3p2));
-    let t1845r0 = 0;
-    t1845r0 += (b1823_ix3 !== 0 ? 0 : (b1674[i] * b1776_ix3));
-    t1845r0 += (b1823_ix3p1 !== 0 ? 0 : (b1674[i + 31843] * b1776_ix3p1));
-    t1845r0 += (b1823_ix3p2 !== 0 ? 0 : (b1674[i + 63686] * b1776_ix3p2));
-    const b1845_i = t1845r0;
-    b1845[i] = b1845_i;
-    b1846[i] = (0 === b1845_i ? 1 : 0);
-  }
-  b1904.fill(0);
-  for (let i = 0; i < 31843; i++) {
-    const b1842_ix3p2 = b1842[i * 3 + 2];
-    const b1853_i = 0 === (-b1842_ix3p2) ? 1 : 0;
-    b1853[i] = b1853_i;
-    const b1860_i = 0 === b1842_ix3p2 ? 1 : 0;
-    b1860[i] = b1860_i;
-    const b1842_ix3p1 = b1842[i * 3 + 1];
-    const b1866_i = 0 === (-b1842_ix3p1) ? 1 : 0;
-    b1866[i] = b1866_i;
-    const b1873_i = 0 === b1842_ix3p1 ? 1 : 0;
-    b1873[i] = b1873_i;
-    const b1842_ix3 = b1842[i * 3];
-    const b1879_i = 0 === (-b1842_ix3) ? 1 : 0;
-    b1879[i] = b1879_i;
-    const b1886_i = 0 === b1842_ix3 ? 1 : 0;
-    b1886[i] = b1886_i;
-    const b1658_ix3p1 = b1658[i * 3 + 1];
-    const b1658_ix3 = b1658[i * 3];
-    const b1644_ix15 = b1644[i * 15];
-    const b1777_ix3p1 = b1777[i * 3 + 1];
-    const b1644_ix15p1 = b1644[i * 15 + 1];
-    const b1777_ix3 = b1777[i * 3];
-    b1893[i] = ((b1886_i !== 0 ? 0 : (b1658_ix3p1 * b1842_ix3)) + ((b1866_i !== 0 ? 0 : (-(b1658_ix3 * b1842_ix3p1))) + ((b1795[i] !== 0 ? 0 : (-(b1644_ix15 * b1777_ix3p1))) + (b1815[i] !== 0 ? 0 : (b1644_ix15p1 * b1777_ix3)))));
-    const b1658_ix3p2 = b1658[i * 3 + 2];
-    const b1777_ix3p2 = b1777[i * 3 + 2];
-    const b1644_ix15p2 = b1644[i * 15 + 2];
-    b1896[i] = ((b1879_i !== 0 ? 0 : (-(b1658_ix3p2 * b1842_ix3))) + ((b1860_i !== 0 ? 0 : (b1658_ix3 * b1842_ix3p2)) + ((b1789[i] !== 0 ? 0 : (b1644_ix15 * b1777_ix3p2)) + (b1808[i] !== 0 ? 0 : (-(b1644_ix15p2 * b1777_ix3))))));
-    b1899[i] = ((b1873_i !== 0 ? 0 : (b1658_ix3p2 * b1842_ix3p1)) + ((b1853_i !== 0 ? 0 : (-(b1658_ix3p1 * b1842_ix3p2))) + ((b1782[i] !== 0 ? 0 : (-(b1644_ix15p1 * b1777_ix3p2))) + (b1802[i] !== 0 ? 0 : (b1644_ix15p2 * b1777_ix3p1)))));
-    const b1649_ix3 = b1649[i * 3];
-    const b1649_ix3p1 = b1649[i * 3 + 1];
-    const b1900_i = (b1873_i !== 0 ? 0 : (b1649_ix3 * b1842_ix3p1)) + (b1879_i !== 0 ? 0 : (-(b1649_ix3p1 * b1842_ix3)));
-    const b1649_ix3p2 = b1649[i * 3 + 2];
-    const b1901_i = (b1853_i !== 0 ? 0 : (-(b1649_ix3 * b1842_ix3p2))) + (b1886_i !== 0 ? 0 : (b1649_ix3p2 * b1842_ix3));
-    const b1902_i = (b1860_i !== 0 ? 0 : (b1649_ix3p1 * b1842_ix3p2)) + (b1866_i !== 0 ? 0 : (-(b1649_ix3p2 * b1842_ix3p1)));
-    b1904[i * 3 + 2] += b1900_i;
-    b1904[i * 3 + 1] += b1901_i;
-    b1904[i * 3] += b1902_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1683_i = b1683[i];
-      const b1834_i = b1834[i];
-      const b1831_i = b1831[i];
-      b1905[i * 3] = (((b1823[i * 3] !== 0 ? 0 : (b1683_i * b1776[i * 3])) + (b1834_i !== 0 ? 0 : (b1649[i * 3] * b1831_i))) + b1904[i * 3]);
-      b1905[i * 3 + 1] = (((b1823[i * 3 + 1] !== 0 ? 0 : (b1683_i * b1776[i * 3 + 1])) + (b1834_i !== 0 ? 0 : (b1649[i * 3 + 1] * b1831_i))) + b1904[i * 3 + 1]);
-      b1905[i * 3 + 2] = (((b1823[i * 3 + 2] !== 0 ? 0 : (b1683_i * b1776[i * 3 + 2])) + (b1834_i !== 0 ? 0 : (b1649[i * 3 + 2] * b1831_i))) + b1904[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      const b1683_i = b1683[i];
-      const b1834_i = b1834[i];
-      const b1831_i = b1831[i];
-      b1905[i * 3] = (((b1823[i * 3] !== 0 ? 0 : (b1683_i * b1776[i * 3])) + (b1834_i !== 0 ? 0 : (b1649[i * 3] * b1831_i))) + b1904[i * 3]);
-      b1905[i * 3 + 1] = (((b1823[i * 3 + 1] !== 0 ? 0 : (b1683_i * b1776[i * 3 + 1])) + (b1834_i !== 0 ? 0 : (b1649[i * 3 + 1] * b1831_i))) + b1904[i * 3 + 1]);
-      b1905[i * 3 + 2] = (((b1823[i * 3 + 2] !== 0 ? 0 : (b1683_i * b1776[i * 3 + 2])) + (b1834_i !== 0 ? 0 : (b1649[i * 3 + 2] * b1831_i))) + b1904[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      const b1683_i = b1683[i];
-      const b1834_i = b1834[i];
-      const b1831_i = b1831[i];
-      b1905[i * 3] = (((b1823[i * 3] !== 0 ? 0 : (b1683_i * b1776[i * 3])) + (b1834_i !== 0 ? 0 : (b1649[i * 3] * b1831_i))) + b1904[i * 3]);
-      b1905[i * 3 + 1] = (((b1823[i * 3 + 1] !== 0 ? 0 : (b1683_i * b1776[i * 3 + 1])) + (b1834_i !== 0 ? 0 : (b1649[i * 3 + 1] * b1831_i))) + b1904[i * 3 + 1]);
-      b1905[i * 3 + 2] = (((b1823[i * 3 + 2] !== 0 ? 0 : (b1683_i * b1776[i * 3 + 2])) + (b1834_i !== 0 ? 0 : (b1649[i * 3 + 2] * b1831_i))) + b1904[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      const b1683_i = b1683[i];
-      const b1834_i = b1834[i];
-      const b1831_i = b1831[i];
-      b1905[i * 3] = (((b1823[i * 3] !== 0 ? 0 : (b1683_i * b1776[i * 3])) + (b1834_i !== 0 ? 0 : (b1649[i * 3] * b1831_i))) + b1904[i * 3]);
-      b1905[i * 3 + 1] = (((b1823[i * 3 + 1] !== 0 ? 0 : (b1683_i * b1776[i * 3 + 1])) + (b1834_i !== 0 ? 0 : (b1649[i * 3 + 1] * b1831_i))) + b1904[i * 3 + 1]);
-      b1905[i * 3 + 2] = (((b1823[i * 3 + 2] !== 0 ? 0 : (b1683_i * b1776[i * 3 + 2])) + (b1834_i !== 0 ? 0 : (b1649[i * 3 + 2] * b1831_i))) + b1904[i * 3 + 2]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1683_i = b1683[i];
-    const b1834_i = b1834[i];
-    const b1831_i = b1831[i];
-    b1905[i * 3] = (((b1823[i * 3] !== 0 ? 0 : (b1683_i * b1776[i * 3])) + (b1834_i !== 0 ? 0 : (b1649[i * 3] * b1831_i))) + b1904[i * 3]);
-    b1905[i * 3 + 1] = (((b1823[i * 3 + 1] !== 0 ? 0 : (b1683_i * b1776[i * 3 + 1])) + (b1834_i !== 0 ? 0 : (b1649[i * 3 + 1] * b1831_i))) + b1904[i * 3 + 1]);
-    b1905[i * 3 + 2] = (((b1823[i * 3 + 2] !== 0 ? 0 : (b1683_i * b1776[i * 3 + 2])) + (b1834_i !== 0 ? 0 : (b1649[i * 3 + 2] * b1831_i))) + b1904[i * 3 + 2]);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1906[i * 3] = (0 === b1905[i * 3] ? 1 : 0);
-      b1906[i * 3 + 1] = (0 === b1905[i * 3 + 1] ? 1 : 0);
-      b1906[i * 3 + 2] = (0 === b1905[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 1;
-      b1906[i * 3] = (0 === b1905[i * 3] ? 1 : 0);
-      b1906[i * 3 + 1] = (0 === b1905[i * 3 + 1] ? 1 : 0);
-      b1906[i * 3 + 2] = (0 === b1905[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 2;
-      b1906[i * 3] = (0 === b1905[i * 3] ? 1 : 0);
-      b1906[i * 3 + 1] = (0 === b1905[i * 3 + 1] ? 1 : 0);
-      b1906[i * 3 + 2] = (0 === b1905[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 3;
-      b1906[i * 3] = (0 === b1905[i * 3] ? 1 : 0);
-      b1906[i * 3 + 1] = (0 === b1905[i * 3 + 1] ? 1 : 0);
-      b1906[i * 3 + 2] = (0 === b1905[i * 3 + 2] ? 1 : 0);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1906[i * 3] = (0 === b1905[i * 3] ? 1 : 0);
-    b1906[i * 3 + 1] = (0 === b1905[i * 3 + 1] ? 1 : 0);
-    b1906[i * 3 + 2] = (0 === b1905[i * 3 + 2] ? 1 : 0);
-  }
-  b1936.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      let t1913r0 = 0;
-      t1913r0 += (b1906[i * 3] !== 0 ? 0 : (-(b1727[i * 3] * b1905[i * 3])));
-      t1913r0 += (b1906[i * 3 + 1] !== 0 ? 0 : (-(b1727[i * 3 + 1] * b1905[i * 3 + 1])));
-      t1913r0 += (b1906[i * 3 + 2] !== 0 ? 0 : (-(b1727[i * 3 + 2] * b1905[i * 3 + 2])));
-      const b1913_i = t1913r0;
-      let t1918r0 = 0;
-      t1918r0 += (b1823[i * 3] !== 0 ? 0 : (b1649[i * 3] * b1776[i * 3]));
-      t1918r0 += (b1823[i * 3 + 1] !== 0 ? 0 : (b1649[i * 3 + 1] * b1776[i * 3 + 1]));
-      t1918r0 += (b1823[i * 3 + 2] !== 0 ? 0 : (b1649[i * 3 + 2] * b1776[i * 3 + 2]));
-      const b1918_i = t1918r0;
-      const b1919_i = b1918_i - (b1829[i] !== 0 ? 0 : (b1681[i] * b1828[i]));
-      b1919[i] = b1919_i;
-      const b1920_i = 0 === b1919_i ? 1 : 0;
-      b1920[i] = b1920_i;
-      const b1925_i = (b1920_i !== 0 ? 0 : (-(b1676[i] * b1919_i))) + ((b1846[i] !== 0 ? 0 : (b1654[i] * b1845[i])) + b1913_i);
-      b1925[i] = b1925_i;
-      const b1926_i = 0 === b1925_i ? 1 : 0;
-      b1926[i] = b1926_i;
-      const b1928_i = b1926_i !== 0 ? 0 : (b1728[i] * b1925_i);
-      b1928[i] = b1928_i;
-      b1929[i] = (0 === b1928_i ? 1 : 0);
-      b1936[i * 3 + 2] += b1893[i];
-      b1936[i * 3 + 1] += b1896[i];
-      b1936[i * 3] += b1899[i];
-    }
-    {
-      const i = i0 + 1;
-      let t1913r0 = 0;
-      t1913r0 += (b1906[i * 3] !== 0 ? 0 : (-(b1727[i * 3] * b1905[i * 3])));
-      t1913r0 += (b1906[i * 3 + 1] !== 0 ? 0 : (-(b1727[i * 3 + 1] * b1905[i * 3 + 1])));
-      t1913r0 += (b1906[i * 3 + 2] !== 0 ? 0 : (-(b1727[i * 3 + 2] * b1905[i * 3 + 2])));
-      const b1913_i = t1913r0;
-      let t1918r0 = 0;
-      t1918r0 += (b1823[i * 3] !== 0 ? 0 : (b1649[i * 3] * b1776[i * 3]));
-      t1918r0 += (b1823[i * 3 + 1] !== 0 ? 0 : (b1649[i * 3 + 1] * b1776[i * 3 + 1]));
-      t1918r0 += (b1823[i * 3 + 2] !== 0 ? 0 : (b1649[i * 3 + 2] * b1776[i * 3 + 2]));
-      const b1918_i = t1918r0;
-      const b1919_i = b1918_i - (b1829[i] !== 0 ? 0 : (b1681[i] * b1828[i]));
-      b1919[i] = b1919_i;
-      const b1920_i = 0 === b1919_i ? 1 : 0;
-      b1920[i] = b1920_i;
-      const b1925_i = (b1920_i !== 0 ? 0 : (-(b1676[i] * b1919_i))) + ((b1846[i] !== 0 ? 0 : (b1654[i] * b1845[i])) + b1913_i);
-      b1925[i] = b1925_i;
-      const b1926_i = 0 === b1925_i ? 1 : 0;
-      b1926[i] = b1926_i;
-      const b1928_i = b1926_i !== 0 ? 0 : (b1728[i] * b1925_i);
-      b1928[i] = b1928_i;
-      b1929[i] = (0 === b1928_i ? 1 : 0);
-      b1936[i * 3 + 2] += b1893[i];
-      b1936[i * 3 + 1] += b1896[i];
-      b1936[i * 3] += b1899[i];
-    }
-    {
-      const i = i0 + 2;
-      let t1913r0 = 0;
-      t1913r0 += (b1906[i * 3] !== 0 ? 0 : (-(b1727[i * 3] * b1905[i * 3])));
-      t1913r0 += (b1906[i * 3 + 1] !== 0 ? 0 : (-(b1727[i * 3 + 1] * b1905[i * 3 + 1])));
-      t1913r0 += (b1906[i * 3 + 2] !== 0 ? 0 : (-(b1727[i * 3 + 2] * b1905[i * 3 + 2])));
-      const b1913_i = t1913r0;
-      let t1918r0 = 0;
-      t1918r0 += (b1823[i * 3] !== 0 ? 0 : (b1649[i * 3] * b1776[i * 3]));
-      t1918r0 += (b1823[i * 3 + 1] !== 0 ? 0 : (b1649[i * 3 + 1] * b1776[i * 3 + 1]));
-      t1918r0 += (b1823[i * 3 + 2] !== 0 ? 0 : (b1649[i * 3 + 2] * b1776[i * 3 + 2]));
-      const b1918_i = t1918r0;
-      const b1919_i = b1918_i - (b1829[i] !== 0 ? 0 : (b1681[i] * b1828[i]));
-      b1919[i] = b1919_i;
-      const b1920_i = 0 === b1919_i ? 1 : 0;
-      b1920[i] = b1920_i;
-      const b1925_i = (b1920_i !== 0 ? 0 : (-(b1676[i] * b1919_i))) + ((b1846[i] !== 0 ? 0 : (b1654[i] * b1845[i])) + b1913_i);
-      b1925[i] = b1925_i;
-      const b1926_i = 0 === b1925_i ? 1 : 0;
-      b1926[i] = b1926_i;
-      const b1928_i = b1926_i !== 0 ? 0 : (b1728[i] * b1925_i);
-      b1928[i] = b1928_i;
-      b1929[i] = (0 === b1928_i ? 1 : 0);
-      b1936[i * 3 + 2] += b1893[i];
-      b1936[i * 3 + 1] += b1896[i];
-      b1936[i * 3] += b1899[i];
-    }
-    {
-      const i = i0 + 3;
-      let t1913r0 = 0;
-      t1913r0 += (b1906[i * 3] !== 0 ? 0 : (-(b1727[i * 3] * b1905[i * 3])));
-      t1913r0 += (b1906[i * 3 + 1] !== 0 ? 0 : (-(b1727[i * 3 + 1] * b1905[i * 3 + 1])));
-      t1913r0 += (b1906[i * 3 + 2] !== 0 ? 0 : (-(b1727[i * 3 + 2] * b1905[i * 3 + 2])));
-      const b1913_i = t1913r0;
-      let t1918r0 = 0;
-      t1918r0 += (b1823[i * 3] !== 0 ? 0 : (b1649[i * 3] * b1776[i * 3]));
-      t1918r0 += (b1823[i * 3 + 1] !== 0 ? 0 : (b1649[i * 3 + 1] * b1776[i * 3 + 1]));
-      t1918r0 += (b1823[i * 3 + 2] !== 0 ? 0 : (b1649[i * 3 + 2] * b1776[i * 3 + 2]));
-      const b1918_i = t1918r0;
-      const b1919_i = b1918_i - (b1829[i] !== 0 ? 0 : (b1681[i] * b1828[i]));
-      b1919[i] = b1919_i;
-      const b1920_i = 0 === b1919_i ? 1 : 0;
-      b1920[i] = b1920_i;
-      const b1925_i = (b1920_i !== 0 ? 0 : (-(b1676[i] * b1919_i))) + ((b1846[i] !== 0 ? 0 : (b1654[i] * b1845[i])) + b1913_i);
-      b1925[i] = b1925_i;
-      const b1926_i = 0 === b1925_i ? 1 : 0;
-      b1926[i] = b1926_i;
-      const b1928_i = b1926_i !== 0 ? 0 : (b1728[i] * b1925_i);
-      b1928[i] = b1928_i;
-      b1929[i] = (0 === b1928_i ? 1 : 0);
-      b1936[i * 3 + 2] += b1893[i];
-      b1936[i * 3 + 1] += b1896[i];
-      b1936[i * 3] += b1899[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    let t1913r0 = 0;
-    t1913r0 += (b1906[i * 3] !== 0 ? 0 : (-(b1727[i * 3] * b1905[i * 3])));
-    t1913r0 += (b1906[i * 3 + 1] !== 0 ? 0 : (-(b1727[i * 3 + 1] * b1905[i * 3 + 1])));
-    t1913r0 += (b1906[i * 3 + 2] !== 0 ? 0 : (-(b1727[i * 3 + 2] * b1905[i * 3 + 2])));
-    const b1913_i = t1913r0;
-    let t1918r0 = 0;
-    t1918r0 += (b1823[i * 3] !== 0 ? 0 : (b1649[i * 3] * b1776[i * 3]));
-    t1918r0 += (b1823[i * 3 + 1] !== 0 ? 0 : (b1649[i * 3 + 1] * b1776[i * 3 + 1]));
-    t1918r0 += (b1823[i * 3 + 2] !== 0 ? 0 : (b1649[i * 3 + 2] * b1776[i * 3 + 2]));
-    const b1918_i = t1918r0;
-    const b1919_i = b1918_i - (b1829[i] !== 0 ? 0 : (b1681[i] * b1828[i]));
-    b1919[i] = b1919_i;
-    const b1920_i = 0 === b1919_i ? 1 : 0;
-    b1920[i] = b1920_i;
-    const b1925_i = (b1920_i !== 0 ? 0 : (-(b1676[i] * b1919_i))) + ((b1846[i] !== 0 ? 0 : (b1654[i] * b1845[i])) + b1913_i);
-    b1925[i] = b1925_i;
-    const b1926_i = 0 === b1925_i ? 1 : 0;
-    b1926[i] = b1926_i;
-    const b1928_i = b1926_i !== 0 ? 0 : (b1728[i] * b1925_i);
-    b1928[i] = b1928_i;
-    b1929[i] = (0 === b1928_i ? 1 : 0);
-    b1936[i * 3 + 2] += b1893[i];
-    b1936[i * 3 + 1] += b1896[i];
-    b1936[i * 3] += b1899[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1654_i = b1654[i];
-      const b1834_i = b1834[i];
-      const b1831_i = b1831[i];
-      b1937[i * 3] = (((b1823[i * 3] !== 0 ? 0 : (b1654_i * b1776[i * 3])) + (b1777[i * 3] + (b1834_i !== 0 ? 0 : (b1658[i * 3] * b1831_i)))) + b1936[i * 3]);
-      b1937[i * 3 + 1] = (((b1823[i * 3 + 1] !== 0 ? 0 : (b1654_i * b1776[i * 3 + 1])) + (b1777[i * 3 + 1] + (b1834_i !== 0 ? 0 : (b1658[i * 3 + 1] * b1831_i)))) + b1936[i * 3 + 1]);
-      b1937[i * 3 + 2] = (((b1823[i * 3 + 2] !== 0 ? 0 : (b1654_i * b1776[i * 3 + 2])) + (b1777[i * 3 + 2] + (b1834_i !== 0 ? 0 : (b1658[i * 3 + 2] * b1831_i)))) + b1936[i * 3 + 2]);
-      const b1726_i = b1726[i];
-      const b1929_i = b1929[i];
-      const b1928_i = b1928[i];
-      b1940[i * 3] = ((b1906[i * 3] !== 0 ? 0 : (b1905[i * 3] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15] * b1928_i))));
-      b1940[i * 3 + 1] = ((b1906[i * 3 + 1] !== 0 ? 0 : (b1905[i * 3 + 1] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15 + 1] * b1928_i))));
-      b1940[i * 3 + 2] = ((b1906[i * 3 + 2] !== 0 ? 0 : (b1905[i * 3 + 2] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15 + 2] * b1928_i))));
-      const b1644_ix15p14 = b1644[i * 15 + 14];
-      b1944[i * 2] = (backwardRegisters[2] !== 0 ? 0 : (b1644_ix15p14 * b107[0]));
-      b1944[i * 2 + 1] = (backwardRegisters[3] !== 0 ? 0 : (b1644_ix15p14 * b107[1]));
-    }
-    {
-      const i = i0 + 1;
-      const b1654_i = b1654[i];
-      const b1834_i = b1834[i];
-      const b1831_i = b1831[i];
-      b1937[i * 3] = (((b1823[i * 3] !== 0 ? 0 : (b1654_i * b1776[i * 3])) + (b1777[i * 3] + (b1834_i !== 0 ? 0 : (b1658[i * 3] * b1831_i)))) + b1936[i * 3]);
-      b1937[i * 3 + 1] = (((b1823[i * 3 + 1] !== 0 ? 0 : (b1654_i * b1776[i * 3 + 1])) + (b1777[i * 3 + 1] + (b1834_i !== 0 ? 0 : (b1658[i * 3 + 1] * b1831_i)))) + b1936[i * 3 + 1]);
-      b1937[i * 3 + 2] = (((b1823[i * 3 + 2] !== 0 ? 0 : (b1654_i * b1776[i * 3 + 2])) + (b1777[i * 3 + 2] + (b1834_i !== 0 ? 0 : (b1658[i * 3 + 2] * b1831_i)))) + b1936[i * 3 + 2]);
-      const b1726_i = b1726[i];
-      const b1929_i = b1929[i];
-      const b1928_i = b1928[i];
-      b1940[i * 3] = ((b1906[i * 3] !== 0 ? 0 : (b1905[i * 3] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15] * b1928_i))));
-      b1940[i * 3 + 1] = ((b1906[i * 3 + 1] !== 0 ? 0 : (b1905[i * 3 + 1] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15 + 1] * b1928_i))));
-      b1940[i * 3 + 2] = ((b1906[i * 3 + 2] !== 0 ? 0 : (b1905[i * 3 + 2] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15 + 2] * b1928_i))));
-      const b1644_ix15p14 = b1644[i * 15 + 14];
-      b1944[i * 2] = (backwardRegisters[2] !== 0 ? 0 : (b1644_ix15p14 * b107[0]));
-      b1944[i * 2 + 1] = (backwardRegisters[3] !== 0 ? 0 : (b1644_ix15p14 * b107[1]));
-    }
-    {
-      const i = i0 + 2;
-      const b1654_i = b1654[i];
-      const b1834_i = b1834[i];
-      const b1831_i = b1831[i];
-      b1937[i * 3] = (((b1823[i * 3] !== 0 ? 0 : (b1654_i * b1776[i * 3])) + (b1777[i * 3] + (b1834_i !== 0 ? 0 : (b1658[i * 3] * b1831_i)))) + b1936[i * 3]);
-      b1937[i * 3 + 1] = (((b1823[i * 3 + 1] !== 0 ? 0 : (b1654_i * b1776[i * 3 + 1])) + (b1777[i * 3 + 1] + (b1834_i !== 0 ? 0 : (b1658[i * 3 + 1] * b1831_i)))) + b1936[i * 3 + 1]);
-      b1937[i * 3 + 2] = (((b1823[i * 3 + 2] !== 0 ? 0 : (b1654_i * b1776[i * 3 + 2])) + (b1777[i * 3 + 2] + (b1834_i !== 0 ? 0 : (b1658[i * 3 + 2] * b1831_i)))) + b1936[i * 3 + 2]);
-      const b1726_i = b1726[i];
-      const b1929_i = b1929[i];
-      const b1928_i = b1928[i];
-      b1940[i * 3] = ((b1906[i * 3] !== 0 ? 0 : (b1905[i * 3] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15] * b1928_i))));
-      b1940[i * 3 + 1] = ((b1906[i * 3 + 1] !== 0 ? 0 : (b1905[i * 3 + 1] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15 + 1] * b1928_i))));
-      b1940[i * 3 + 2] = ((b1906[i * 3 + 2] !== 0 ? 0 : (b1905[i * 3 + 2] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15 + 2] * b1928_i))));
-      const b1644_ix15p14 = b1644[i * 15 + 14];
-      b1944[i * 2] = (backwardRegisters[2] !== 0 ? 0 : (b1644_ix15p14 * b107[0]));
-      b1944[i * 2 + 1] = (backwardRegisters[3] !== 0 ? 0 : (b1644_ix15p14 * b107[1]));
-    }
-    {
-      const i = i0 + 3;
-      const b1654_i = b1654[i];
-      const b1834_i = b1834[i];
-      const b1831_i = b1831[i];
-      b1937[i * 3] = (((b1823[i * 3] !== 0 ? 0 : (b1654_i * b1776[i * 3])) + (b1777[i * 3] + (b1834_i !== 0 ? 0 : (b1658[i * 3] * b1831_i)))) + b1936[i * 3]);
-      b1937[i * 3 + 1] = (((b1823[i * 3 + 1] !== 0 ? 0 : (b1654_i * b1776[i * 3 + 1])) + (b1777[i * 3 + 1] + (b1834_i !== 0 ? 0 : (b1658[i * 3 + 1] * b1831_i)))) + b1936[i * 3 + 1]);
-      b1937[i * 3 + 2] = (((b1823[i * 3 + 2] !== 0 ? 0 : (b1654_i * b1776[i * 3 + 2])) + (b1777[i * 3 + 2] + (b1834_i !== 0 ? 0 : (b1658[i * 3 + 2] * b1831_i)))) + b1936[i * 3 + 2]);
-      const b1726_i = b1726[i];
-      const b1929_i = b1929[i];
-      const b1928_i = b1928[i];
-      b1940[i * 3] = ((b1906[i * 3] !== 0 ? 0 : (b1905[i * 3] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15] * b1928_i))));
-      b1940[i * 3 + 1] = ((b1906[i * 3 + 1] !== 0 ? 0 : (b1905[i * 3 + 1] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15 + 1] * b1928_i))));
-      b1940[i * 3 + 2] = ((b1906[i * 3 + 2] !== 0 ? 0 : (b1905[i * 3 + 2] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15 + 2] * b1928_i))));
-      const b1644_ix15p14 = b1644[i * 15 + 14];
-      b1944[i * 2] = (backwardRegisters[2] !== 0 ? 0 : (b1644_ix15p14 * b107[0]));
-      b1944[i * 2 + 1] = (backwardRegisters[3] !== 0 ? 0 : (b1644_ix15p14 * b107[1]));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1654_i = b1654[i];
-    const b1834_i = b1834[i];
-    const b1831_i = b1831[i];
-    b1937[i * 3] = (((b1823[i * 3] !== 0 ? 0 : (b1654_i * b1776[i * 3])) + (b1777[i * 3] + (b1834_i !== 0 ? 0 : (b1658[i * 3] * b1831_i)))) + b1936[i * 3]);
-    b1937[i * 3 + 1] = (((b1823[i * 3 + 1] !== 0 ? 0 : (b1654_i * b1776[i * 3 + 1])) + (b1777[i * 3 + 1] + (b1834_i !== 0 ? 0 : (b1658[i * 3 + 1] * b1831_i)))) + b1936[i * 3 + 1]);
-    b1937[i * 3 + 2] = (((b1823[i * 3 + 2] !== 0 ? 0 : (b1654_i * b1776[i * 3 + 2])) + (b1777[i * 3 + 2] + (b1834_i !== 0 ? 0 : (b1658[i * 3 + 2] * b1831_i)))) + b1936[i * 3 + 2]);
-    const b1726_i = b1726[i];
-    const b1929_i = b1929[i];
-    const b1928_i = b1928[i];
-    b1940[i * 3] = ((b1906[i * 3] !== 0 ? 0 : (b1905[i * 3] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15] * b1928_i))));
-    b1940[i * 3 + 1] = ((b1906[i * 3 + 1] !== 0 ? 0 : (b1905[i * 3 + 1] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15 + 1] * b1928_i))));
-    b1940[i * 3 + 2] = ((b1906[i * 3 + 2] !== 0 ? 0 : (b1905[i * 3 + 2] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644[i * 15 + 2] * b1928_i))));
-    const b1644_ix15p14 = b1644[i * 15 + 14];
-    b1944[i * 2] = (backwardRegisters[2] !== 0 ? 0 : (b1644_ix15p14 * b107[0]));
-    b1944[i * 2 + 1] = (backwardRegisters[3] !== 0 ? 0 : (b1644_ix15p14 * b107[1]));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1945[i * 2] = (0 === b1944[i * 2] ? 1 : 0);
-      b1945[i * 2 + 1] = (0 === b1944[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 1;
-      b1945[i * 2] = (0 === b1944[i * 2] ? 1 : 0);
-      b1945[i * 2 + 1] = (0 === b1944[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 2;
-      b1945[i * 2] = (0 === b1944[i * 2] ? 1 : 0);
-      b1945[i * 2 + 1] = (0 === b1944[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 3;
-      b1945[i * 2] = (0 === b1944[i * 2] ? 1 : 0);
-      b1945[i * 2 + 1] = (0 === b1944[i * 2 + 1] ? 1 : 0);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1945[i * 2] = (0 === b1944[i * 2] ? 1 : 0);
-    b1945[i * 2 + 1] = (0 === b1944[i * 2 + 1] ? 1 : 0);
-  }
-}
-
-function backwardPart4() {
-  const b1644 = buf1644;
-  const b1653 = buf1653;
-  const b1707 = buf1707;
-  const b1710 = buf1710;
-  const b1714 = buf1714;
-  const b1716 = buf1716;
-  const b1718 = buf1718;
-  const b1724 = buf1724;
-  const b1725 = buf1725;
   const b1944 = buf1944;
   const b1945 = buf1945;
   const b1947 = buf1947;
-  const b1950 = buf1950;
   const b1951 = buf1951;
   const b1956 = buf1956;
   const b1957 = buf1957;
-  const b1959 = buf1959;
   const b1961 = buf1961;
   const b1962 = buf1962;
-  const b1966 = buf1966;
   const b1970 = buf1970;
   const b1971 = buf1971;
   const b1977 = buf1977;
   const b1978 = buf1978;
-  const b1980 = buf1980;
-  const b1985 = buf1985;
-  const b1986 = buf1986;
-  const b1987 = buf1987;
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1945_ix2 = b1945[i * 2];
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      const b1944_ix2 = b1944[i * 2];
-      b1947[i * 2] = (b1945_ix2 !== 0 ? 0 : (b1644_ix15p6 * b1944_ix2));
-      const b1945_ix2p1 = b1945[i * 2 + 1];
-      const b1944_ix2p1 = b1944[i * 2 + 1];
-      b1947[i * 2 + 1] = (b1945_ix2p1 !== 0 ? 0 : (b1644_ix15p6 * b1944_ix2p1));
-      let t1950r0 = 0;
-      t1950r0 += (b1945_ix2 !== 0 ? 0 : (b1718[i * 2] * b1944_ix2));
-      t1950r0 += (b1945_ix2p1 !== 0 ? 0 : (b1718[i * 2 + 1] * b1944_ix2p1));
-      b1950[i] = t1950r0;
-    }
-    {
-      const i = i0 + 1;
-      const b1945_ix2 = b1945[i * 2];
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      const b1944_ix2 = b1944[i * 2];
-      b1947[i * 2] = (b1945_ix2 !== 0 ? 0 : (b1644_ix15p6 * b1944_ix2));
-      const b1945_ix2p1 = b1945[i * 2 + 1];
-      const b1944_ix2p1 = b1944[i * 2 + 1];
-      b1947[i * 2 + 1] = (b1945_ix2p1 !== 0 ? 0 : (b1644_ix15p6 * b1944_ix2p1));
-      let t1950r0 = 0;
-      t1950r0 += (b1945_ix2 !== 0 ? 0 : (b1718[i * 2] * b1944_ix2));
-      t1950r0 += (b1945_ix2p1 !== 0 ? 0 : (b1718[i * 2 + 1] * b1944_ix2p1));
-      b1950[i] = t1950r0;
-    }
-    {
-      const i = i0 + 2;
-      const b1945_ix2 = b1945[i * 2];
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      const b1944_ix2 = b1944[i * 2];
-      b1947[i * 2] = (b1945_ix2 !== 0 ? 0 : (b1644_ix15p6 * b1944_ix2));
-      const b1945_ix2p1 = b1945[i * 2 + 1];
-      const b1944_ix2p1 = b1944[i * 2 + 1];
-      b1947[i * 2 + 1] = (b1945_ix2p1 !== 0 ? 0 : (b1644_ix15p6 * b1944_ix2p1));
-      let t1950r0 = 0;
-      t1950r0 += (b1945_ix2 !== 0 ? 0 : (b1718[i * 2] * b1944_ix2));
-      t1950r0 += (b1945_ix2p1 !== 0 ? 0 : (b1718[i * 2 + 1] * b1944_ix2p1));
-      b1950[i] = t1950r0;
-    }
-    {
-      const i = i0 + 3;
-      const b1945_ix2 = b1945[i * 2];
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      const b1944_ix2 = b1944[i * 2];
-      b1947[i * 2] = (b1945_ix2 !== 0 ? 0 : (b1644_ix15p6 * b1944_ix2));
-      const b1945_ix2p1 = b1945[i * 2 + 1];
-      const b1944_ix2p1 = b1944[i * 2 + 1];
-      b1947[i * 2 + 1] = (b1945_ix2p1 !== 0 ? 0 : (b1644_ix15p6 * b1944_ix2p1));
-      let t1950r0 = 0;
-      t1950r0 += (b1945_ix2 !== 0 ? 0 : (b1718[i * 2] * b1944_ix2));
-      t1950r0 += (b1945_ix2p1 !== 0 ? 0 : (b1718[i * 2 + 1] * b1944_ix2p1));
-      b1950[i] = t1950r0;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1945_ix2 = b1945[i * 2];
-    const b1644_ix15p6 = b1644[i * 15 + 6];
-    const b1944_ix2 = b1944[i * 2];
-    b1947[i * 2] = (b1945_ix2 !== 0 ? 0 : (b1644_ix15p6 * b1944_ix2));
-    const b1945_ix2p1 = b1945[i * 2 + 1];
-    const b1944_ix2p1 = b1944[i * 2 + 1];
-    b1947[i * 2 + 1] = (b1945_ix2p1 !== 0 ? 0 : (b1644_ix15p6 * b1944_ix2p1));
-    let t1950r0 = 0;
-    t1950r0 += (b1945_ix2 !== 0 ? 0 : (b1718[i * 2] * b1944_ix2));
-    t1950r0 += (b1945_ix2p1 !== 0 ? 0 : (b1718[i * 2 + 1] * b1944_ix2p1));
-    b1950[i] = t1950r0;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1951[i * 2] = (0 === b1947[i * 2] ? 1 : 0);
-      b1951[i * 2 + 1] = (0 === b1947[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 1;
-      b1951[i * 2] = (0 === b1947[i * 2] ? 1 : 0);
-      b1951[i * 2 + 1] = (0 === b1947[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 2;
-      b1951[i * 2] = (0 === b1947[i * 2] ? 1 : 0);
-      b1951[i * 2 + 1] = (0 === b1947[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 3;
-      b1951[i * 2] = (0 === b1947[i * 2] ? 1 : 0);
-      b1951[i * 2 + 1] = (0 === b1947[i * 2 + 1] ? 1 : 0);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1951[i * 2] = (0 === b1947[i * 2] ? 1 : 0);
-    b1951[i * 2 + 1] = (0 === b1947[i * 2 + 1] ? 1 : 0);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      let t1956r0 = 0;
-      const b1951_ix2 = b1951[i * 2];
-      const b1707_ix2 = b1707[i * 2];
-      const b1947_ix2 = b1947[i * 2];
-      t1956r0 += (b1951_ix2 !== 0 ? 0 : (b1707_ix2 * b1947_ix2));
-      const b1951_ix2p1 = b1951[i * 2 + 1];
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      const b1947_ix2p1 = b1947[i * 2 + 1];
-      t1956r0 += (b1951_ix2p1 !== 0 ? 0 : (b1707_ix2p1 * b1947_ix2p1));
-      const b1956_i = t1956r0;
-      b1956[i] = b1956_i;
-      const b1957_i = 0 === b1956_i ? 1 : 0;
-      b1957[i] = b1957_i;
-      b1959[i] = (b1957_i !== 0 ? 0 : (b1714[i] * b1956_i));
-      const b1961_i = b1957_i !== 0 ? 0 : (b1644[i * 15 + 10] * b1956_i);
-      b1961[i] = b1961_i;
-      const b1962_i = 0 === b1961_i ? 1 : 0;
-      b1962[i] = b1962_i;
-      const b1710_i = b1710[i];
-      b1966[i] = (b1957_i !== 0 ? 0 : (b1710_i * b1956_i));
-      const b1970_i = (b1957_i !== 0 ? 0 : (b1644[i * 15 + 9] * b1956_i)) + (2 * (b1962_i !== 0 ? 0 : (b1710_i * b1961_i)));
-      b1970[i] = b1970_i;
-      const b1971_i = 0 === b1970_i ? 1 : 0;
-      b1971[i] = b1971_i;
-      const b1716_i = b1716[i];
-      b1977[i * 2] = ((b1951_ix2 !== 0 ? 0 : (b1716_i * b1947_ix2)) + (2 * (b1971_i !== 0 ? 0 : (b1707_ix2 * b1970_i))));
-      b1977[i * 2 + 1] = ((b1951_ix2p1 !== 0 ? 0 : (b1716_i * b1947_ix2p1)) + (2 * (b1971_i !== 0 ? 0 : (b1707_ix2p1 * b1970_i))));
-    }
-    {
-      const i = i0 + 1;
-      let t1956r0 = 0;
-      const b1951_ix2 = b1951[i * 2];
-      const b1707_ix2 = b1707[i * 2];
-      const b1947_ix2 = b1947[i * 2];
-      t1956r0 += (b1951_ix2 !== 0 ? 0 : (b1707_ix2 * b1947_ix2));
-      const b1951_ix2p1 = b1951[i * 2 + 1];
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      const b1947_ix2p1 = b1947[i * 2 + 1];
-      t1956r0 += (b1951_ix2p1 !== 0 ? 0 : (b1707_ix2p1 * b1947_ix2p1));
-      const b1956_i = t1956r0;
-      b1956[i] = b1956_i;
-      const b1957_i = 0 === b1956_i ? 1 : 0;
-      b1957[i] = b1957_i;
-      b1959[i] = (b1957_i !== 0 ? 0 : (b1714[i] * b1956_i));
-      const b1961_i = b1957_i !== 0 ? 0 : (b1644[i * 15 + 10] * b1956_i);
-      b1961[i] = b1961_i;
-      const b1962_i = 0 === b1961_i ? 1 : 0;
-      b1962[i] = b1962_i;
-      const b1710_i = b1710[i];
-      b1966[i] = (b1957_i !== 0 ? 0 : (b1710_i * b1956_i));
-      const b1970_i = (b1957_i !== 0 ? 0 : (b1644[i * 15 + 9] * b1956_i)) + (2 * (b1962_i !== 0 ? 0 : (b1710_i * b1961_i)));
-      b1970[i] = b1970_i;
-      const b1971_i = 0 === b1970_i ? 1 : 0;
-      b1971[i] = b1971_i;
-      const b1716_i = b1716[i];
-      b1977[i * 2] = ((b1951_ix2 !== 0 ? 0 : (b1716_i * b1947_ix2)) + (2 * (b1971_i !== 0 ? 0 : (b1707_ix2 * b1970_i))));
-      b1977[i * 2 + 1] = ((b1951_ix2p1 !== 0 ? 0 : (b1716_i * b1947_ix2p1)) + (2 * (b1971_i !== 0 ? 0 : (b1707_ix2p1 * b1970_i))));
-    }
-    {
-      const i = i0 + 2;
-      let t1956r0 = 0;
-      const b1951_ix2 = b1951[i * 2];
-      const b1707_ix2 = b1707[i * 2];
-      const b1947_ix2 = b1947[i * 2];
-      t1956r0 += (b1951_ix2 !== 0 ? 0 : (b1707_ix2 * b1947_ix2));
-      const b1951_ix2p1 = b1951[i * 2 + 1];
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      const b1947_ix2p1 = b1947[i * 2 + 1];
-      t1956r0 += (b1951_ix2p1 !== 0 ? 0 : (b1707_ix2p1 * b1947_ix2p1));
-      const b1956_i = t1956r0;
-      b1956[i] = b1956_i;
-      const b1957_i = 0 === b1956_i ? 1 : 0;
-      b1957[i] = b1957_i;
-      b1959[i] = (b1957_i !== 0 ? 0 : (b1714[i] * b1956_i));
-      const b1961_i = b1957_i !== 0 ? 0 : (b1644[i * 15 + 10] * b1956_i);
-      b1961[i] = b1961_i;
-      const b1962_i = 0 === b1961_i ? 1 : 0;
-      b1962[i] = b1962_i;
-      const b1710_i = b1710[i];
-      b1966[i] = (b1957_i !== 0 ? 0 : (b1710_i * b1956_i));
-      const b1970_i = (b1957_i !== 0 ? 0 : (b1644[i * 15 + 9] * b1956_i)) + (2 * (b1962_i !== 0 ? 0 : (b1710_i * b1961_i)));
-      b1970[i] = b1970_i;
-      const b1971_i = 0 === b1970_i ? 1 : 0;
-      b1971[i] = b1971_i;
-      const b1716_i = b1716[i];
-      b1977[i * 2] = ((b1951_ix2 !== 0 ? 0 : (b1716_i * b1947_ix2)) + (2 * (b1971_i !== 0 ? 0 : (b1707_ix2 * b1970_i))));
-      b1977[i * 2 + 1] = ((b1951_ix2p1 !== 0 ? 0 : (b1716_i * b1947_ix2p1)) + (2 * (b1971_i !== 0 ? 0 : (b1707_ix2p1 * b1970_i))));
-    }
-    {
-      const i = i0 + 3;
-      let t1956r0 = 0;
-      const b1951_ix2 = b1951[i * 2];
-      const b1707_ix2 = b1707[i * 2];
-      const b1947_ix2 = b1947[i * 2];
-      t1956r0 += (b1951_ix2 !== 0 ? 0 : (b1707_ix2 * b1947_ix2));
-      const b1951_ix2p1 = b1951[i * 2 + 1];
-      const b1707_ix2p1 = b1707[i * 2 + 1];
-      const b1947_ix2p1 = b1947[i * 2 + 1];
-      t1956r0 += (b1951_ix2p1 !== 0 ? 0 : (b1707_ix2p1 * b1947_ix2p1));
-      const b1956_i = t1956r0;
-      b1956[i] = b1956_i;
-      const b1957_i = 0 === b1956_i ? 1 : 0;
-      b1957[i] = b1957_i;
-      b1959[i] = (b1957_i !== 0 ? 0 : (b1714[i] * b1956_i));
-      const b1961_i = b1957_i !== 0 ? 0 : (b1644[i * 15 + 10] * b1956_i);
-      b1961[i] = b1961_i;
-      const b1962_i = 0 === b1961_i ? 1 : 0;
-      b1962[i] = b1962_i;
-      const b1710_i = b1710[i];
-      b1966[i] = (b1957_i !== 0 ? 0 : (b1710_i * b1956_i));
-      const b1970_i = (b1957_i !== 0 ? 0 : (b1644[i * 15 + 9] * b1956_i)) + (2 * (b1962_i !== 0 ? 0 : (b1710_i * b1961_i)));
-      b1970[i] = b1970_i;
-      const b1971_i = 0 === b1970_i ? 1 : 0;
-      b1971[i] = b1971_i;
-      const b1716_i = b1716[i];
-      b1977[i * 2] = ((b1951_ix2 !== 0 ? 0 : (b1716_i * b1947_ix2)) + (2 * (b1971_i !== 0 ? 0 : (b1707_ix2 * b1970_i))));
-      b1977[i * 2 + 1] = ((b1951_ix2p1 !== 0 ? 0 : (b1716_i * b1947_ix2p1)) + (2 * (b1971_i !== 0 ? 0 : (b1707_ix2p1 * b1970_i))));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    let t1956r0 = 0;
-    const b1951_ix2 = b1951[i * 2];
-    const b1707_ix2 = b1707[i * 2];
-    const b1947_ix2 = b1947[i * 2];
-    t1956r0 += (b1951_ix2 !== 0 ? 0 : (b1707_ix2 * b1947_ix2));
-    const b1951_ix2p1 = b1951[i * 2 + 1];
-    const b1707_ix2p1 = b1707[i * 2 + 1];
-    const b1947_ix2p1 = b1947[i * 2 + 1];
-    t1956r0 += (b1951_ix2p1 !== 0 ? 0 : (b1707_ix2p1 * b1947_ix2p1));
-    const b1956_i = t1956r0;
-    b1956[i] = b1956_i;
-    const b1957_i = 0 === b1956_i ? 1 : 0;
-    b1957[i] = b1957_i;
-    b1959[i] = (b1957_i !== 0 ? 0 : (b1714[i] * b1956_i));
-    const b1961_i = b1957_i !== 0 ? 0 : (b1644[i * 15 + 10] * b1956_i);
-    b1961[i] = b1961_i;
-    const b1962_i = 0 === b1961_i ? 1 : 0;
-    b1962[i] = b1962_i;
-    const b1710_i = b1710[i];
-    b1966[i] = (b1957_i !== 0 ? 0 : (b1710_i * b1956_i));
-    const b1970_i = (b1957_i !== 0 ? 0 : (b1644[i * 15 + 9] * b1956_i)) + (2 * (b1962_i !== 0 ? 0 : (b1710_i * b1961_i)));
-    b1970[i] = b1970_i;
-    const b1971_i = 0 === b1970_i ? 1 : 0;
-    b1971[i] = b1971_i;
-    const b1716_i = b1716[i];
-    b1977[i * 2] = ((b1951_ix2 !== 0 ? 0 : (b1716_i * b1947_ix2)) + (2 * (b1971_i !== 0 ? 0 : (b1707_ix2 * b1970_i))));
-    b1977[i * 2 + 1] = ((b1951_ix2p1 !== 0 ? 0 : (b1716_i * b1947_ix2p1)) + (2 * (b1971_i !== 0 ? 0 : (b1707_ix2p1 * b1970_i))));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1978[i * 2] = (0 === b1977[i * 2] ? 1 : 0);
-      b1978[i * 2 + 1] = (0 === b1977[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 1;
-      b1978[i * 2] = (0 === b1977[i * 2] ? 1 : 0);
-      b1978[i * 2 + 1] = (0 === b1977[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 2;
-      b1978[i * 2] = (0 === b1977[i * 2] ? 1 : 0);
-      b1978[i * 2 + 1] = (0 === b1977[i * 2 + 1] ? 1 : 0);
-    }
-    {
-      const i = i0 + 3;
-      b1978[i * 2] = (0 === b1977[i * 2] ? 1 : 0);
-      b1978[i * 2 + 1] = (0 === b1977[i * 2 + 1] ? 1 : 0);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1978[i * 2] = (0 === b1977[i * 2] ? 1 : 0);
-    b1978[i * 2 + 1] = (0 === b1977[i * 2 + 1] ? 1 : 0);
-  }
-  b1985.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1978_ix2 = b1978[i * 2];
-      const b1724_i = b1724[i];
-      const b1977_ix2 = b1977[i * 2];
-      b1980[i * 2] = (b1978_ix2 !== 0 ? 0 : (b1724_i * b1977_ix2));
-      const b1978_ix2p1 = b1978[i * 2 + 1];
-      const b1977_ix2p1 = b1977[i * 2 + 1];
-      b1980[i * 2 + 1] = (b1978_ix2p1 !== 0 ? 0 : (b1724_i * b1977_ix2p1));
-      let t1984r0 = 0;
-      t1984r0 += (b1978_ix2 !== 0 ? 0 : (-(b1725[i * 2] * b1977_ix2)));
-      t1984r0 += (b1978_ix2p1 !== 0 ? 0 : (-(b1725[i * 2 + 1] * b1977_ix2p1)));
-      const b1984_i = t1984r0;
-      b1985[i * 3 + 2] += b1984_i;
-    }
-    {
-      const i = i0 + 1;
-      const b1978_ix2 = b1978[i * 2];
-      const b1724_i = b1724[i];
-      const b1977_ix2 = b1977[i * 2];
-      b1980[i * 2] = (b1978_ix2 !== 0 ? 0 : (b1724_i * b1977_ix2));
-      const b1978_ix2p1 = b1978[i * 2 + 1];
-      const b1977_ix2p1 = b1977[i * 2 + 1];
-      b1980[i * 2 + 1] = (b1978_ix2p1 !== 0 ? 0 : (b1724_i * b1977_ix2p1));
-      let t1984r0 = 0;
-      t1984r0 += (b1978_ix2 !== 0 ? 0 : (-(b1725[i * 2] * b1977_ix2)));
-      t1984r0 += (b1978_ix2p1 !== 0 ? 0 : (-(b1725[i * 2 + 1] * b1977_ix2p1)));
-      const b1984_i = t1984r0;
-      b1985[i * 3 + 2] += b1984_i;
-    }
-    {
-      const i = i0 + 2;
-      const b1978_ix2 = b1978[i * 2];
-      const b1724_i = b1724[i];
-      const b1977_ix2 = b1977[i * 2];
-      b1980[i * 2] = (b1978_ix2 !== 0 ? 0 : (b1724_i * b1977_ix2));
-      const b1978_ix2p1 = b1978[i * 2 + 1];
-      const b1977_ix2p1 = b1977[i * 2 + 1];
-      b1980[i * 2 + 1] = (b1978_ix2p1 !== 0 ? 0 : (b1724_i * b1977_ix2p1));
-      let t1984r0 = 0;
-      t1984r0 += (b1978_ix2 !== 0 ? 0 : (-(b1725[i * 2] * b1977_ix2)));
-      t1984r0 += (b1978_ix2p1 !== 0 ? 0 : (-(b1725[i * 2 + 1] * b1977_ix2p1)));
-      const b1984_i = t1984r0;
-      b1985[i * 3 + 2] += b1984_i;
-    }
-    {
-      const i = i0 + 3;
-      const b1978_ix2 = b1978[i * 2];
-      const b1724_i = b1724[i];
-      const b1977_ix2 = b1977[i * 2];
-      b1980[i * 2] = (b1978_ix2 !== 0 ? 0 : (b1724_i * b1977_ix2));
-      const b1978_ix2p1 = b1978[i * 2 + 1];
-      const b1977_ix2p1 = b1977[i * 2 + 1];
-      b1980[i * 2 + 1] = (b1978_ix2p1 !== 0 ? 0 : (b1724_i * b1977_ix2p1));
-      let t1984r0 = 0;
-      t1984r0 += (b1978_ix2 !== 0 ? 0 : (-(b1725[i * 2] * b1977_ix2)));
-      t1984r0 += (b1978_ix2p1 !== 0 ? 0 : (-(b1725[i * 2 + 1] * b1977_ix2p1)));
-      const b1984_i = t1984r0;
-      b1985[i * 3 + 2] += b1984_i;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1978_ix2 = b1978[i * 2];
-    const b1724_i = b1724[i];
-    const b1977_ix2 = b1977[i * 2];
-    b1980[i * 2] = (b1978_ix2 !== 0 ? 0 : (b1724_i * b1977_ix2));
-    const b1978_ix2p1 = b1978[i * 2 + 1];
-    const b1977_ix2p1 = b1977[i * 2 + 1];
-    b1980[i * 2 + 1] = (b1978_ix2p1 !== 0 ? 0 : (b1724_i * b1977_ix2p1));
-    let t1984r0 = 0;
-    t1984r0 += (b1978_ix2 !== 0 ? 0 : (-(b1725[i * 2] * b1977_ix2)));
-    t1984r0 += (b1978_ix2p1 !== 0 ? 0 : (-(b1725[i * 2 + 1] * b1977_ix2p1)));
-    const b1984_i = t1984r0;
-    b1985[i * 3 + 2] += b1984_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b1985[i * 3] += b1980[i * 2];
-      b1985[i * 3 + 1] += b1980[i * 2 + 1];
-    }
-    {
-      const i = i0 + 1;
-      b1985[i * 3] += b1980[i * 2];
-      b1985[i * 3 + 1] += b1980[i * 2 + 1];
-    }
-    {
-      const i = i0 + 2;
-      b1985[i * 3] += b1980[i * 2];
-      b1985[i * 3 + 1] += b1980[i * 2 + 1];
-    }
-    {
-      const i = i0 + 3;
-      b1985[i * 3] += b1980[i * 2];
-      b1985[i * 3 + 1] += b1980[i * 2 + 1];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b1985[i * 3] += b1980[i * 2];
-    b1985[i * 3 + 1] += b1980[i * 2 + 1];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1653_i = b1653[i];
-      const b1985_ix3 = b1985[i * 3];
-      b1986[i * 3] = (b1653_i !== 0 ? b1985_ix3 : 0);
-      const b1985_ix3p1 = b1985[i * 3 + 1];
-      b1986[i * 3 + 1] = (b1653_i !== 0 ? b1985_ix3p1 : 0);
-      const b1985_ix3p2 = b1985[i * 3 + 2];
-      b1986[i * 3 + 2] = (b1653_i !== 0 ? b1985_ix3p2 : 0);
-      b1987[i * 3] = (b1653_i !== 0 ? 0 : b1985_ix3);
-      b1987[i * 3 + 1] = (b1653_i !== 0 ? 0 : b1985_ix3p1);
-      b1987[i * 3 + 2] = (b1653_i !== 0 ? 0 : b1985_ix3p2);
-    }
-    {
-      const i = i0 + 1;
-      const b1653_i = b1653[i];
-      const b1985_ix3 = b1985[i * 3];
-      b1986[i * 3] = (b1653_i !== 0 ? b1985_ix3 : 0);
-      const b1985_ix3p1 = b1985[i * 3 + 1];
-      b1986[i * 3 + 1] = (b1653_i !== 0 ? b1985_ix3p1 : 0);
-      const b1985_ix3p2 = b1985[i * 3 + 2];
-      b1986[i * 3 + 2] = (b1653_i !== 0 ? b1985_ix3p2 : 0);
-      b1987[i * 3] = (b1653_i !== 0 ? 0 : b1985_ix3);
-      b1987[i * 3 + 1] = (b1653_i !== 0 ? 0 : b1985_ix3p1);
-      b1987[i * 3 + 2] = (b1653_i !== 0 ? 0 : b1985_ix3p2);
-    }
-    {
-      const i = i0 + 2;
-      const b1653_i = b1653[i];
-      const b1985_ix3 = b1985[i * 3];
-      b1986[i * 3] = (b1653_i !== 0 ? b1985_ix3 : 0);
-      const b1985_ix3p1 = b1985[i * 3 + 1];
-      b1986[i * 3 + 1] = (b1653_i !== 0 ? b1985_ix3p1 : 0);
-      const b1985_ix3p2 = b1985[i * 3 + 2];
-      b1986[i * 3 + 2] = (b1653_i !== 0 ? b1985_ix3p2 : 0);
-      b1987[i * 3] = (b1653_i !== 0 ? 0 : b1985_ix3);
-      b1987[i * 3 + 1] = (b1653_i !== 0 ? 0 : b1985_ix3p1);
-      b1987[i * 3 + 2] = (b1653_i !== 0 ? 0 : b1985_ix3p2);
-    }
-    {
-      const i = i0 + 3;
-      const b1653_i = b1653[i];
-      const b1985_ix3 = b1985[i * 3];
-      b1986[i * 3] = (b1653_i !== 0 ? b1985_ix3 : 0);
-      const b1985_ix3p1 = b1985[i * 3 + 1];
-      b1986[i * 3 + 1] = (b1653_i !== 0 ? b1985_ix3p1 : 0);
-      const b1985_ix3p2 = b1985[i * 3 + 2];
-      b1986[i * 3 + 2] = (b1653_i !== 0 ? b1985_ix3p2 : 0);
-      b1987[i * 3] = (b1653_i !== 0 ? 0 : b1985_ix3);
-      b1987[i * 3 + 1] = (b1653_i !== 0 ? 0 : b1985_ix3p1);
-      b1987[i * 3 + 2] = (b1653_i !== 0 ? 0 : b1985_ix3p2);
-    }
-  }
-}
-
-function backwardPart5() {
-  const b1644 = buf1644;
-  const b1649 = buf1649;
-  const b1653 = buf1653;
-  const b1658 = buf1658;
-  const b1674 = buf1674;
-  const b1676 = buf1676;
-  const b1682 = buf1682;
-  const b1683 = buf1683;
   const b1985 = buf1985;
   const b1986 = buf1986;
   const b1987 = buf1987;
@@ -6280,9 +453,6 @@ function backwardPart5() {
   const b2012 = buf2012;
   const b2018 = buf2018;
   const b2025 = buf2025;
-  const b2030 = buf2030;
-  const b2031 = buf2031;
-  const b2032 = buf2032;
   const b2033 = buf2033;
   const b2038 = buf2038;
   const b2039 = buf2039;
@@ -6297,470 +467,7 @@ function backwardPart5() {
   const b2083 = buf2083;
   const b2089 = buf2089;
   const b2096 = buf2096;
-  const b2103 = buf2103;
-  const b2106 = buf2106;
-  const b2109 = buf2109;
   const b2114 = buf2114;
-  const b2115 = buf2115;
-  const b2116 = buf2116;
-  for (let i = 31840; i < 31843; i++) {
-    const b1653_i = b1653[i];
-    const b1985_ix3 = b1985[i * 3];
-    b1986[i * 3] = (b1653_i !== 0 ? b1985_ix3 : 0);
-    const b1985_ix3p1 = b1985[i * 3 + 1];
-    b1986[i * 3 + 1] = (b1653_i !== 0 ? b1985_ix3p1 : 0);
-    const b1985_ix3p2 = b1985[i * 3 + 2];
-    b1986[i * 3 + 2] = (b1653_i !== 0 ? b1985_ix3p2 : 0);
-    b1987[i * 3] = (b1653_i !== 0 ? 0 : b1985_ix3);
-    b1987[i * 3 + 1] = (b1653_i !== 0 ? 0 : b1985_ix3p1);
-    b1987[i * 3 + 2] = (b1653_i !== 0 ? 0 : b1985_ix3p2);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1987_ix3p2 = b1987[i * 3 + 2];
-      const b1992_i = 0 === (-b1987_ix3p2) ? 1 : 0;
-      b1992[i] = b1992_i;
-      const b1999_i = 0 === b1987_ix3p2 ? 1 : 0;
-      b1999[i] = b1999_i;
-      const b1987_ix3p1 = b1987[i * 3 + 1];
-      const b2005_i = 0 === (-b1987_ix3p1) ? 1 : 0;
-      b2005[i] = b2005_i;
-      const b2012_i = 0 === b1987_ix3p1 ? 1 : 0;
-      b2012[i] = b2012_i;
-      const b1987_ix3 = b1987[i * 3];
-      const b2018_i = 0 === (-b1987_ix3) ? 1 : 0;
-      b2018[i] = b2018_i;
-      const b2025_i = 0 === b1987_ix3 ? 1 : 0;
-      b2025[i] = b2025_i;
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b2030[i] = ((b2012_i !== 0 ? 0 : (b1649_ix3 * b1987_ix3p1)) + (b2018_i !== 0 ? 0 : (-(b1649_ix3p1 * b1987_ix3))));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b2031[i] = ((b1992_i !== 0 ? 0 : (-(b1649_ix3 * b1987_ix3p2))) + (b2025_i !== 0 ? 0 : (b1649_ix3p2 * b1987_ix3)));
-      b2032[i] = ((b1999_i !== 0 ? 0 : (b1649_ix3p1 * b1987_ix3p2)) + (b2005_i !== 0 ? 0 : (-(b1649_ix3p2 * b1987_ix3p1))));
-      b2033[i * 3] = (0 === b1986[i * 3] ? 1 : 0);
-      b2033[i * 3 + 1] = (0 === b1986[i * 3 + 1] ? 1 : 0);
-      b2033[i * 3 + 2] = (0 === b1986[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 1;
-      const b1987_ix3p2 = b1987[i * 3 + 2];
-      const b1992_i = 0 === (-b1987_ix3p2) ? 1 : 0;
-      b1992[i] = b1992_i;
-      const b1999_i = 0 === b1987_ix3p2 ? 1 : 0;
-      b1999[i] = b1999_i;
-      const b1987_ix3p1 = b1987[i * 3 + 1];
-      const b2005_i = 0 === (-b1987_ix3p1) ? 1 : 0;
-      b2005[i] = b2005_i;
-      const b2012_i = 0 === b1987_ix3p1 ? 1 : 0;
-      b2012[i] = b2012_i;
-      const b1987_ix3 = b1987[i * 3];
-      const b2018_i = 0 === (-b1987_ix3) ? 1 : 0;
-      b2018[i] = b2018_i;
-      const b2025_i = 0 === b1987_ix3 ? 1 : 0;
-      b2025[i] = b2025_i;
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b2030[i] = ((b2012_i !== 0 ? 0 : (b1649_ix3 * b1987_ix3p1)) + (b2018_i !== 0 ? 0 : (-(b1649_ix3p1 * b1987_ix3))));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b2031[i] = ((b1992_i !== 0 ? 0 : (-(b1649_ix3 * b1987_ix3p2))) + (b2025_i !== 0 ? 0 : (b1649_ix3p2 * b1987_ix3)));
-      b2032[i] = ((b1999_i !== 0 ? 0 : (b1649_ix3p1 * b1987_ix3p2)) + (b2005_i !== 0 ? 0 : (-(b1649_ix3p2 * b1987_ix3p1))));
-      b2033[i * 3] = (0 === b1986[i * 3] ? 1 : 0);
-      b2033[i * 3 + 1] = (0 === b1986[i * 3 + 1] ? 1 : 0);
-      b2033[i * 3 + 2] = (0 === b1986[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 2;
-      const b1987_ix3p2 = b1987[i * 3 + 2];
-      const b1992_i = 0 === (-b1987_ix3p2) ? 1 : 0;
-      b1992[i] = b1992_i;
-      const b1999_i = 0 === b1987_ix3p2 ? 1 : 0;
-      b1999[i] = b1999_i;
-      const b1987_ix3p1 = b1987[i * 3 + 1];
-      const b2005_i = 0 === (-b1987_ix3p1) ? 1 : 0;
-      b2005[i] = b2005_i;
-      const b2012_i = 0 === b1987_ix3p1 ? 1 : 0;
-      b2012[i] = b2012_i;
-      const b1987_ix3 = b1987[i * 3];
-      const b2018_i = 0 === (-b1987_ix3) ? 1 : 0;
-      b2018[i] = b2018_i;
-      const b2025_i = 0 === b1987_ix3 ? 1 : 0;
-      b2025[i] = b2025_i;
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b2030[i] = ((b2012_i !== 0 ? 0 : (b1649_ix3 * b1987_ix3p1)) + (b2018_i !== 0 ? 0 : (-(b1649_ix3p1 * b1987_ix3))));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b2031[i] = ((b1992_i !== 0 ? 0 : (-(b1649_ix3 * b1987_ix3p2))) + (b2025_i !== 0 ? 0 : (b1649_ix3p2 * b1987_ix3)));
-      b2032[i] = ((b1999_i !== 0 ? 0 : (b1649_ix3p1 * b1987_ix3p2)) + (b2005_i !== 0 ? 0 : (-(b1649_ix3p2 * b1987_ix3p1))));
-      b2033[i * 3] = (0 === b1986[i * 3] ? 1 : 0);
-      b2033[i * 3 + 1] = (0 === b1986[i * 3 + 1] ? 1 : 0);
-      b2033[i * 3 + 2] = (0 === b1986[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 3;
-      const b1987_ix3p2 = b1987[i * 3 + 2];
-      const b1992_i = 0 === (-b1987_ix3p2) ? 1 : 0;
-      b1992[i] = b1992_i;
-      const b1999_i = 0 === b1987_ix3p2 ? 1 : 0;
-      b1999[i] = b1999_i;
-      const b1987_ix3p1 = b1987[i * 3 + 1];
-      const b2005_i = 0 === (-b1987_ix3p1) ? 1 : 0;
-      b2005[i] = b2005_i;
-      const b2012_i = 0 === b1987_ix3p1 ? 1 : 0;
-      b2012[i] = b2012_i;
-      const b1987_ix3 = b1987[i * 3];
-      const b2018_i = 0 === (-b1987_ix3) ? 1 : 0;
-      b2018[i] = b2018_i;
-      const b2025_i = 0 === b1987_ix3 ? 1 : 0;
-      b2025[i] = b2025_i;
-      const b1649_ix3 = b1649[i * 3];
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      b2030[i] = ((b2012_i !== 0 ? 0 : (b1649_ix3 * b1987_ix3p1)) + (b2018_i !== 0 ? 0 : (-(b1649_ix3p1 * b1987_ix3))));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      b2031[i] = ((b1992_i !== 0 ? 0 : (-(b1649_ix3 * b1987_ix3p2))) + (b2025_i !== 0 ? 0 : (b1649_ix3p2 * b1987_ix3)));
-      b2032[i] = ((b1999_i !== 0 ? 0 : (b1649_ix3p1 * b1987_ix3p2)) + (b2005_i !== 0 ? 0 : (-(b1649_ix3p2 * b1987_ix3p1))));
-      b2033[i * 3] = (0 === b1986[i * 3] ? 1 : 0);
-      b2033[i * 3 + 1] = (0 === b1986[i * 3 + 1] ? 1 : 0);
-      b2033[i * 3 + 2] = (0 === b1986[i * 3 + 2] ? 1 : 0);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1987_ix3p2 = b1987[i * 3 + 2];
-    const b1992_i = 0 === (-b1987_ix3p2) ? 1 : 0;
-    b1992[i] = b1992_i;
-    const b1999_i = 0 === b1987_ix3p2 ? 1 : 0;
-    b1999[i] = b1999_i;
-    const b1987_ix3p1 = b1987[i * 3 + 1];
-    const b2005_i = 0 === (-b1987_ix3p1) ? 1 : 0;
-    b2005[i] = b2005_i;
-    const b2012_i = 0 === b1987_ix3p1 ? 1 : 0;
-    b2012[i] = b2012_i;
-    const b1987_ix3 = b1987[i * 3];
-    const b2018_i = 0 === (-b1987_ix3) ? 1 : 0;
-    b2018[i] = b2018_i;
-    const b2025_i = 0 === b1987_ix3 ? 1 : 0;
-    b2025[i] = b2025_i;
-    const b1649_ix3 = b1649[i * 3];
-    const b1649_ix3p1 = b1649[i * 3 + 1];
-    b2030[i] = ((b2012_i !== 0 ? 0 : (b1649_ix3 * b1987_ix3p1)) + (b2018_i !== 0 ? 0 : (-(b1649_ix3p1 * b1987_ix3))));
-    const b1649_ix3p2 = b1649[i * 3 + 2];
-    b2031[i] = ((b1992_i !== 0 ? 0 : (-(b1649_ix3 * b1987_ix3p2))) + (b2025_i !== 0 ? 0 : (b1649_ix3p2 * b1987_ix3)));
-    b2032[i] = ((b1999_i !== 0 ? 0 : (b1649_ix3p1 * b1987_ix3p2)) + (b2005_i !== 0 ? 0 : (-(b1649_ix3p2 * b1987_ix3p1))));
-    b2033[i * 3] = (0 === b1986[i * 3] ? 1 : 0);
-    b2033[i * 3 + 1] = (0 === b1986[i * 3 + 1] ? 1 : 0);
-    b2033[i * 3 + 2] = (0 === b1986[i * 3 + 2] ? 1 : 0);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      let t2038r0 = 0;
-      const b2033_ix3 = b2033[i * 3];
-      const b1986_ix3 = b1986[i * 3];
-      t2038r0 += (b2033_ix3 !== 0 ? 0 : (b1658[i * 3] * b1986_ix3));
-      const b2033_ix3p1 = b2033[i * 3 + 1];
-      const b1986_ix3p1 = b1986[i * 3 + 1];
-      t2038r0 += (b2033_ix3p1 !== 0 ? 0 : (b1658[i * 3 + 1] * b1986_ix3p1));
-      const b2033_ix3p2 = b2033[i * 3 + 2];
-      const b1986_ix3p2 = b1986[i * 3 + 2];
-      t2038r0 += (b2033_ix3p2 !== 0 ? 0 : (b1658[i * 3 + 2] * b1986_ix3p2));
-      const b2038_i = t2038r0;
-      b2038[i] = b2038_i;
-      const b2039_i = 0 === b2038_i ? 1 : 0;
-      b2039[i] = b2039_i;
-      const b2041_i = b2039_i !== 0 ? 0 : (b1682[i] * b2038_i);
-      b2041[i] = b2041_i;
-      b2044[i] = (0 === b2041_i ? 1 : 0);
-      const b1676_i = b1676[i];
-      b2052[i * 3] = (b2033_ix3 !== 0 ? 0 : (b1676_i * b1986_ix3));
-      b2052[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : (b1676_i * b1986_ix3p1));
-      b2052[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : (b1676_i * b1986_ix3p2));
-      let t2055r0 = 0;
-      t2055r0 += (b2033_ix3 !== 0 ? 0 : (b1674[i] * b1986_ix3));
-      t2055r0 += (b2033_ix3p1 !== 0 ? 0 : (b1674[i + 31843] * b1986_ix3p1));
-      t2055r0 += (b2033_ix3p2 !== 0 ? 0 : (b1674[i + 63686] * b1986_ix3p2));
-      const b2055_i = t2055r0;
-      b2055[i] = b2055_i;
-      b2056[i] = (0 === b2055_i ? 1 : 0);
-    }
-    {
-      const i = i0 + 1;
-      let t2038r0 = 0;
-      const b2033_ix3 = b2033[i * 3];
-      const b1986_ix3 = b1986[i * 3];
-      t2038r0 += (b2033_ix3 !== 0 ? 0 : (b1658[i * 3] * b1986_ix3));
-      const b2033_ix3p1 = b2033[i * 3 + 1];
-      const b1986_ix3p1 = b1986[i * 3 + 1];
-      t2038r0 += (b2033_ix3p1 !== 0 ? 0 : (b1658[i * 3 + 1] * b1986_ix3p1));
-      const b2033_ix3p2 = b2033[i * 3 + 2];
-      const b1986_ix3p2 = b1986[i * 3 + 2];
-      t2038r0 += (b2033_ix3p2 !== 0 ? 0 : (b1658[i * 3 + 2] * b1986_ix3p2));
-      const b2038_i = t2038r0;
-      b2038[i] = b2038_i;
-      const b2039_i = 0 === b2038_i ? 1 : 0;
-      b2039[i] = b2039_i;
-      const b2041_i = b2039_i !== 0 ? 0 : (b1682[i] * b2038_i);
-      b2041[i] = b2041_i;
-      b2044[i] = (0 === b2041_i ? 1 : 0);
-      const b1676_i = b1676[i];
-      b2052[i * 3] = (b2033_ix3 !== 0 ? 0 : (b1676_i * b1986_ix3));
-      b2052[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : (b1676_i * b1986_ix3p1));
-      b2052[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : (b1676_i * b1986_ix3p2));
-      let t2055r0 = 0;
-      t2055r0 += (b2033_ix3 !== 0 ? 0 : (b1674[i] * b1986_ix3));
-      t2055r0 += (b2033_ix3p1 !== 0 ? 0 : (b1674[i + 31843] * b1986_ix3p1));
-      t2055r0 += (b2033_ix3p2 !== 0 ? 0 : (b1674[i + 63686] * b1986_ix3p2));
-      const b2055_i = t2055r0;
-      b2055[i] = b2055_i;
-      b2056[i] = (0 === b2055_i ? 1 : 0);
-    }
-    {
-      const i = i0 + 2;
-      let t2038r0 = 0;
-      const b2033_ix3 = b2033[i * 3];
-      const b1986_ix3 = b1986[i * 3];
-      t2038r0 += (b2033_ix3 !== 0 ? 0 : (b1658[i * 3] * b1986_ix3));
-      const b2033_ix3p1 = b2033[i * 3 + 1];
-      const b1986_ix3p1 = b1986[i * 3 + 1];
-      t2038r0 += (b2033_ix3p1 !== 0 ? 0 : (b1658[i * 3 + 1] * b1986_ix3p1));
-      const b2033_ix3p2 = b2033[i * 3 + 2];
-      const b1986_ix3p2 = b1986[i * 3 + 2];
-      t2038r0 += (b2033_ix3p2 !== 0 ? 0 : (b1658[i * 3 + 2] * b1986_ix3p2));
-      const b2038_i = t2038r0;
-      b2038[i] = b2038_i;
-      const b2039_i = 0 === b2038_i ? 1 : 0;
-      b2039[i] = b2039_i;
-      const b2041_i = b2039_i !== 0 ? 0 : (b1682[i] * b2038_i);
-      b2041[i] = b2041_i;
-      b2044[i] = (0 === b2041_i ? 1 : 0);
-      const b1676_i = b1676[i];
-      b2052[i * 3] = (b2033_ix3 !== 0 ? 0 : (b1676_i * b1986_ix3));
-      b2052[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : (b1676_i * b1986_ix3p1));
-      b2052[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : (b1676_i * b1986_ix3p2));
-      let t2055r0 = 0;
-      t2055r0 += (b2033_ix3 !== 0 ? 0 : (b1674[i] * b1986_ix3));
-      t2055r0 += (b2033_ix3p1 !== 0 ? 0 : (b1674[i + 31843] * b1986_ix3p1));
-      t2055r0 += (b2033_ix3p2 !== 0 ? 0 : (b1674[i + 63686] * b1986_ix3p2));
-      const b2055_i = t2055r0;
-      b2055[i] = b2055_i;
-      b2056[i] = (0 === b2055_i ? 1 : 0);
-    }
-    {
-      const i = i0 + 3;
-      let t2038r0 = 0;
-      const b2033_ix3 = b2033[i * 3];
-      const b1986_ix3 = b1986[i * 3];
-      t2038r0 += (b2033_ix3 !== 0 ? 0 : (b1658[i * 3] * b1986_ix3));
-      const b2033_ix3p1 = b2033[i * 3 + 1];
-      const b1986_ix3p1 = b1986[i * 3 + 1];
-      t2038r0 += (b2033_ix3p1 !== 0 ? 0 : (b1658[i * 3 + 1] * b1986_ix3p1));
-      const b2033_ix3p2 = b2033[i * 3 + 2];
-      const b1986_ix3p2 = b1986[i * 3 + 2];
-      t2038r0 += (b2033_ix3p2 !== 0 ? 0 : (b1658[i * 3 + 2] * b1986_ix3p2));
-      const b2038_i = t2038r0;
-      b2038[i] = b2038_i;
-      const b2039_i = 0 === b2038_i ? 1 : 0;
-      b2039[i] = b2039_i;
-      const b2041_i = b2039_i !== 0 ? 0 : (b1682[i] * b2038_i);
-      b2041[i] = b2041_i;
-      b2044[i] = (0 === b2041_i ? 1 : 0);
-      const b1676_i = b1676[i];
-      b2052[i * 3] = (b2033_ix3 !== 0 ? 0 : (b1676_i * b1986_ix3));
-      b2052[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : (b1676_i * b1986_ix3p1));
-      b2052[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : (b1676_i * b1986_ix3p2));
-      let t2055r0 = 0;
-      t2055r0 += (b2033_ix3 !== 0 ? 0 : (b1674[i] * b1986_ix3));
-      t2055r0 += (b2033_ix3p1 !== 0 ? 0 : (b1674[i + 31843] * b1986_ix3p1));
-      t2055r0 += (b2033_ix3p2 !== 0 ? 0 : (b1674[i + 63686] * b1986_ix3p2));
-      const b2055_i = t2055r0;
-      b2055[i] = b2055_i;
-      b2056[i] = (0 === b2055_i ? 1 : 0);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    let t2038r0 = 0;
-    const b2033_ix3 = b2033[i * 3];
-    const b1986_ix3 = b1986[i * 3];
-    t2038r0 += (b2033_ix3 !== 0 ? 0 : (b1658[i * 3] * b1986_ix3));
-    const b2033_ix3p1 = b2033[i * 3 + 1];
-    const b1986_ix3p1 = b1986[i * 3 + 1];
-    t2038r0 += (b2033_ix3p1 !== 0 ? 0 : (b1658[i * 3 + 1] * b1986_ix3p1));
-    const b2033_ix3p2 = b2033[i * 3 + 2];
-    const b1986_ix3p2 = b1986[i * 3 + 2];
-    t2038r0 += (b2033_ix3p2 !== 0 ? 0 : (b1658[i * 3 + 2] * b1986_ix3p2));
-    const b2038_i = t2038r0;
-    b2038[i] = b2038_i;
-    const b2039_i = 0 === b2038_i ? 1 : 0;
-    b2039[i] = b2039_i;
-    const b2041_i = b2039_i !== 0 ? 0 : (b1682[i] * b2038_i);
-    b2041[i] = b2041_i;
-    b2044[i] = (0 === b2041_i ? 1 : 0);
-    const b1676_i = b1676[i];
-    b2052[i * 3] = (b2033_ix3 !== 0 ? 0 : (b1676_i * b1986_ix3));
-    b2052[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : (b1676_i * b1986_ix3p1));
-    b2052[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : (b1676_i * b1986_ix3p2));
-    let t2055r0 = 0;
-    t2055r0 += (b2033_ix3 !== 0 ? 0 : (b1674[i] * b1986_ix3));
-    t2055r0 += (b2033_ix3p1 !== 0 ? 0 : (b1674[i + 31843] * b1986_ix3p1));
-    t2055r0 += (b2033_ix3p2 !== 0 ? 0 : (b1674[i + 63686] * b1986_ix3p2));
-    const b2055_i = t2055r0;
-    b2055[i] = b2055_i;
-    b2056[i] = (0 === b2055_i ? 1 : 0);
-  }
-  b2114.fill(0);
-  for (let i = 0; i < 31843; i++) {
-    const b2052_ix3p2 = b2052[i * 3 + 2];
-    const b2063_i = 0 === (-b2052_ix3p2) ? 1 : 0;
-    b2063[i] = b2063_i;
-    const b2070_i = 0 === b2052_ix3p2 ? 1 : 0;
-    b2070[i] = b2070_i;
-    const b2052_ix3p1 = b2052[i * 3 + 1];
-    const b2076_i = 0 === (-b2052_ix3p1) ? 1 : 0;
-    b2076[i] = b2076_i;
-    const b2083_i = 0 === b2052_ix3p1 ? 1 : 0;
-    b2083[i] = b2083_i;
-    const b2052_ix3 = b2052[i * 3];
-    const b2089_i = 0 === (-b2052_ix3) ? 1 : 0;
-    b2089[i] = b2089_i;
-    const b2096_i = 0 === b2052_ix3 ? 1 : 0;
-    b2096[i] = b2096_i;
-    const b1658_ix3p1 = b1658[i * 3 + 1];
-    const b1658_ix3 = b1658[i * 3];
-    const b1644_ix15 = b1644[i * 15];
-    const b1987_ix3p1 = b1987[i * 3 + 1];
-    const b1644_ix15p1 = b1644[i * 15 + 1];
-    const b1987_ix3 = b1987[i * 3];
-    b2103[i] = ((b2096_i !== 0 ? 0 : (b1658_ix3p1 * b2052_ix3)) + ((b2076_i !== 0 ? 0 : (-(b1658_ix3 * b2052_ix3p1))) + ((b2005[i] !== 0 ? 0 : (-(b1644_ix15 * b1987_ix3p1))) + (b2025[i] !== 0 ? 0 : (b1644_ix15p1 * b1987_ix3)))));
-    const b1658_ix3p2 = b1658[i * 3 + 2];
-    const b1987_ix3p2 = b1987[i * 3 + 2];
-    const b1644_ix15p2 = b1644[i * 15 + 2];
-    b2106[i] = ((b2089_i !== 0 ? 0 : (-(b1658_ix3p2 * b2052_ix3))) + ((b2070_i !== 0 ? 0 : (b1658_ix3 * b2052_ix3p2)) + ((b1999[i] !== 0 ? 0 : (b1644_ix15 * b1987_ix3p2)) + (b2018[i] !== 0 ? 0 : (-(b1644_ix15p2 * b1987_ix3))))));
-    b2109[i] = ((b2083_i !== 0 ? 0 : (b1658_ix3p2 * b2052_ix3p1)) + ((b2063_i !== 0 ? 0 : (-(b1658_ix3p1 * b2052_ix3p2))) + ((b1992[i] !== 0 ? 0 : (-(b1644_ix15p1 * b1987_ix3p2))) + (b2012[i] !== 0 ? 0 : (b1644_ix15p2 * b1987_ix3p1)))));
-    const b1649_ix3 = b1649[i * 3];
-    const b1649_ix3p1 = b1649[i * 3 + 1];
-    const b2110_i = (b2083_i !== 0 ? 0 : (b1649_ix3 * b2052_ix3p1)) + (b2089_i !== 0 ? 0 : (-(b1649_ix3p1 * b2052_ix3)));
-    const b1649_ix3p2 = b1649[i * 3 + 2];
-    const b2111_i = (b2063_i !== 0 ? 0 : (-(b1649_ix3 * b2052_ix3p2))) + (b2096_i !== 0 ? 0 : (b1649_ix3p2 * b2052_ix3));
-    const b2112_i = (b2070_i !== 0 ? 0 : (b1649_ix3p1 * b2052_ix3p2)) + (b2076_i !== 0 ? 0 : (-(b1649_ix3p2 * b2052_ix3p1)));
-    b2114[i * 3 + 2] += b2110_i;
-    b2114[i * 3 + 1] += b2111_i;
-    b2114[i * 3] += b2112_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1683_i = b1683[i];
-      const b2044_i = b2044[i];
-      const b2041_i = b2041[i];
-      b2115[i * 3] = (((b2033[i * 3] !== 0 ? 0 : (b1683_i * b1986[i * 3])) + (b2044_i !== 0 ? 0 : (b1649[i * 3] * b2041_i))) + b2114[i * 3]);
-      b2115[i * 3 + 1] = (((b2033[i * 3 + 1] !== 0 ? 0 : (b1683_i * b1986[i * 3 + 1])) + (b2044_i !== 0 ? 0 : (b1649[i * 3 + 1] * b2041_i))) + b2114[i * 3 + 1]);
-      b2115[i * 3 + 2] = (((b2033[i * 3 + 2] !== 0 ? 0 : (b1683_i * b1986[i * 3 + 2])) + (b2044_i !== 0 ? 0 : (b1649[i * 3 + 2] * b2041_i))) + b2114[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      const b1683_i = b1683[i];
-      const b2044_i = b2044[i];
-      const b2041_i = b2041[i];
-      b2115[i * 3] = (((b2033[i * 3] !== 0 ? 0 : (b1683_i * b1986[i * 3])) + (b2044_i !== 0 ? 0 : (b1649[i * 3] * b2041_i))) + b2114[i * 3]);
-      b2115[i * 3 + 1] = (((b2033[i * 3 + 1] !== 0 ? 0 : (b1683_i * b1986[i * 3 + 1])) + (b2044_i !== 0 ? 0 : (b1649[i * 3 + 1] * b2041_i))) + b2114[i * 3 + 1]);
-      b2115[i * 3 + 2] = (((b2033[i * 3 + 2] !== 0 ? 0 : (b1683_i * b1986[i * 3 + 2])) + (b2044_i !== 0 ? 0 : (b1649[i * 3 + 2] * b2041_i))) + b2114[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      const b1683_i = b1683[i];
-      const b2044_i = b2044[i];
-      const b2041_i = b2041[i];
-      b2115[i * 3] = (((b2033[i * 3] !== 0 ? 0 : (b1683_i * b1986[i * 3])) + (b2044_i !== 0 ? 0 : (b1649[i * 3] * b2041_i))) + b2114[i * 3]);
-      b2115[i * 3 + 1] = (((b2033[i * 3 + 1] !== 0 ? 0 : (b1683_i * b1986[i * 3 + 1])) + (b2044_i !== 0 ? 0 : (b1649[i * 3 + 1] * b2041_i))) + b2114[i * 3 + 1]);
-      b2115[i * 3 + 2] = (((b2033[i * 3 + 2] !== 0 ? 0 : (b1683_i * b1986[i * 3 + 2])) + (b2044_i !== 0 ? 0 : (b1649[i * 3 + 2] * b2041_i))) + b2114[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      const b1683_i = b1683[i];
-      const b2044_i = b2044[i];
-      const b2041_i = b2041[i];
-      b2115[i * 3] = (((b2033[i * 3] !== 0 ? 0 : (b1683_i * b1986[i * 3])) + (b2044_i !== 0 ? 0 : (b1649[i * 3] * b2041_i))) + b2114[i * 3]);
-      b2115[i * 3 + 1] = (((b2033[i * 3 + 1] !== 0 ? 0 : (b1683_i * b1986[i * 3 + 1])) + (b2044_i !== 0 ? 0 : (b1649[i * 3 + 1] * b2041_i))) + b2114[i * 3 + 1]);
-      b2115[i * 3 + 2] = (((b2033[i * 3 + 2] !== 0 ? 0 : (b1683_i * b1986[i * 3 + 2])) + (b2044_i !== 0 ? 0 : (b1649[i * 3 + 2] * b2041_i))) + b2114[i * 3 + 2]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1683_i = b1683[i];
-    const b2044_i = b2044[i];
-    const b2041_i = b2041[i];
-    b2115[i * 3] = (((b2033[i * 3] !== 0 ? 0 : (b1683_i * b1986[i * 3])) + (b2044_i !== 0 ? 0 : (b1649[i * 3] * b2041_i))) + b2114[i * 3]);
-    b2115[i * 3 + 1] = (((b2033[i * 3 + 1] !== 0 ? 0 : (b1683_i * b1986[i * 3 + 1])) + (b2044_i !== 0 ? 0 : (b1649[i * 3 + 1] * b2041_i))) + b2114[i * 3 + 1]);
-    b2115[i * 3 + 2] = (((b2033[i * 3 + 2] !== 0 ? 0 : (b1683_i * b1986[i * 3 + 2])) + (b2044_i !== 0 ? 0 : (b1649[i * 3 + 2] * b2041_i))) + b2114[i * 3 + 2]);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b2116[i * 3] = (0 === b2115[i * 3] ? 1 : 0);
-      b2116[i * 3 + 1] = (0 === b2115[i * 3 + 1] ? 1 : 0);
-      b2116[i * 3 + 2] = (0 === b2115[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 1;
-      b2116[i * 3] = (0 === b2115[i * 3] ? 1 : 0);
-      b2116[i * 3 + 1] = (0 === b2115[i * 3 + 1] ? 1 : 0);
-      b2116[i * 3 + 2] = (0 === b2115[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 2;
-      b2116[i * 3] = (0 === b2115[i * 3] ? 1 : 0);
-      b2116[i * 3 + 1] = (0 === b2115[i * 3 + 1] ? 1 : 0);
-      b2116[i * 3 + 2] = (0 === b2115[i * 3 + 2] ? 1 : 0);
-    }
-    {
-      const i = i0 + 3;
-      b2116[i * 3] = (0 === b2115[i * 3] ? 1 : 0);
-      b2116[i * 3 + 1] = (0 === b2115[i * 3 + 1] ? 1 : 0);
-      b2116[i * 3 + 2] = (0 === b2115[i * 3 + 2] ? 1 : 0);
-    }
-  }
-}
-
-function backwardPart6(a1, a4, s0) {
-  const b107 = buf107;
-  const b108 = buf108;
-  const b1644 = buf1644;
-  const b1649 = buf1649;
-  const b1654 = buf1654;
-  const b1658 = buf1658;
-  const b1676 = buf1676;
-  const b1681 = buf1681;
-  const b1718 = buf1718;
-  const b1726 = buf1726;
-  const b1727 = buf1727;
-  const b1728 = buf1728;
-  const b1733 = buf1733;
-  const b1739 = buf1739;
-  const b1748 = buf1748;
-  const b1755 = buf1755;
-  const b1820 = buf1820;
-  const b1821 = buf1821;
-  const b1822 = buf1822;
-  const b1937 = buf1937;
-  const b1940 = buf1940;
-  const b1944 = buf1944;
-  const b1950 = buf1950;
-  const b1959 = buf1959;
-  const b1966 = buf1966;
-  const b1986 = buf1986;
-  const b1987 = buf1987;
-  const b2030 = buf2030;
-  const b2031 = buf2031;
-  const b2032 = buf2032;
-  const b2033 = buf2033;
-  const b2038 = buf2038;
-  const b2039 = buf2039;
-  const b2041 = buf2041;
-  const b2044 = buf2044;
-  const b2055 = buf2055;
-  const b2056 = buf2056;
-  const b2103 = buf2103;
-  const b2106 = buf2106;
-  const b2109 = buf2109;
   const b2115 = buf2115;
   const b2116 = buf2116;
   const b2128 = buf2128;
@@ -6770,301 +477,758 @@ function backwardPart6(a1, a4, s0) {
   const b2137 = buf2137;
   const b2138 = buf2138;
   const b2145 = buf2145;
-  const b2146 = buf2146;
-  const b2149 = buf2149;
-  const b2150 = buf2150;
   const b2154 = buf2154;
   const b2158 = buf2158;
-  const b2159 = buf2159;
   const b2162 = buf2162;
-  const b2167 = buf2167;
-  const b2202 = buf2202;
-  const b2207 = buf2207;
-  const b2212 = buf2212;
-  for (let i = 31840; i < 31843; i++) {
-    b2116[i * 3] = (0 === b2115[i * 3] ? 1 : 0);
-    b2116[i * 3 + 1] = (0 === b2115[i * 3 + 1] ? 1 : 0);
-    b2116[i * 3 + 2] = (0 === b2115[i * 3 + 2] ? 1 : 0);
+  // jacobian.expr:31
+  backwardRegisters[1] = (0 === b108[0] ? 1 : 0);
+  backwardRegisters[3] = (0 === b108[1] ? 1 : 0);
+  backwardRegisters[0] = (0 === b107[0] ? 1 : 0);
+  backwardRegisters[2] = (0 === b107[1] ? 1 : 0);
+  b1644.fill(0);
+  for (let i = 0; i < 31843; i++) {
+    const r0 = a0[i * 2];
+    for (let j0 = 0; j0 < 8; j0 += 4) {
+      {
+        const j = j0;
+        b1644[i * 15 + j] += a2[j + 11 * r0];
+      }
+      {
+        const j = j0 + 1;
+        b1644[i * 15 + j] += a2[j + 11 * r0];
+      }
+      {
+        const j = j0 + 2;
+        b1644[i * 15 + j] += a2[j + 11 * r0];
+      }
+      {
+        const j = j0 + 3;
+        b1644[i * 15 + j] += a2[j + 11 * r0];
+      }
+    }
+    for (let j = 8; j < 11; j++) {
+      b1644[i * 15 + j] += a2[j + 11 * r0];
+    }
   }
-  b2145.fill(0);
   for (let i0 = 0; i0 < 31840; i0 += 4) {
     {
       const i = i0;
-      let t2122r0 = 0;
-      t2122r0 += (b2116[i * 3] !== 0 ? 0 : (-(b1727[i * 3] * b2115[i * 3])));
-      t2122r0 += (b2116[i * 3 + 1] !== 0 ? 0 : (-(b1727[i * 3 + 1] * b2115[i * 3 + 1])));
-      t2122r0 += (b2116[i * 3 + 2] !== 0 ? 0 : (-(b1727[i * 3 + 2] * b2115[i * 3 + 2])));
-      const b2122_i = t2122r0;
-      let t2127r0 = 0;
-      t2127r0 += (b2033[i * 3] !== 0 ? 0 : (b1649[i * 3] * b1986[i * 3]));
-      t2127r0 += (b2033[i * 3 + 1] !== 0 ? 0 : (b1649[i * 3 + 1] * b1986[i * 3 + 1]));
-      t2127r0 += (b2033[i * 3 + 2] !== 0 ? 0 : (b1649[i * 3 + 2] * b1986[i * 3 + 2]));
-      const b2127_i = t2127r0;
-      const b2128_i = b2127_i - (b2039[i] !== 0 ? 0 : (b1681[i] * b2038[i]));
-      b2128[i] = b2128_i;
-      const b2129_i = 0 === b2128_i ? 1 : 0;
-      b2129[i] = b2129_i;
-      const b2134_i = (b2129_i !== 0 ? 0 : (-(b1676[i] * b2128_i))) + ((b2056[i] !== 0 ? 0 : (b1654[i] * b2055[i])) + b2122_i);
-      b2134[i] = b2134_i;
-      const b2135_i = 0 === b2134_i ? 1 : 0;
-      b2135[i] = b2135_i;
-      const b2137_i = b2135_i !== 0 ? 0 : (b1728[i] * b2134_i);
-      b2137[i] = b2137_i;
-      b2138[i] = (0 === b2137_i ? 1 : 0);
-      b2145[i * 3 + 2] += b2103[i];
-      b2145[i * 3 + 1] += b2106[i];
-      b2145[i * 3] += b2109[i];
+      const a0_ix2p1 = a0[i * 2 + 1];
+      b1644[i * 15 + 11] += a3[3 * a0_ix2p1];
+      b1644[i * 15 + 12] += a3[1 + 3 * a0_ix2p1];
+      b1644[i * 15 + 13] += a3[2 + 3 * a0_ix2p1];
+      b1644[i * 15 + 14] += a4[i];
+      b1649[i * 3] = (b1644[i * 15 + 11] - b1644[i * 15 + 3]);
+      b1649[i * 3 + 1] = (b1644[i * 15 + 12] - b1644[i * 15 + 4]);
+      b1649[i * 3 + 2] = (b1644[i * 15 + 13] - b1644[i * 15 + 5]);
+      let t1651r0 = 0;
+      t1651r0 += (b1644[i * 15] * b1644[i * 15]);
+      t1651r0 += (b1644[i * 15 + 1] * b1644[i * 15 + 1]);
+      t1651r0 += (b1644[i * 15 + 2] * b1644[i * 15 + 2]);
+      const b1651_i = t1651r0;
+      const b1652_i = Math.sqrt(b1651_i);
+      b1652[i] = b1652_i;
+      b1653[i] = (b1652_i > 1e-15 ? 1 : 0);
+      b1654[i] = Math.cos(b1652_i);
+      b1658[i * 3] = (b1644[i * 15] / b1652_i);
+      b1658[i * 3 + 1] = (b1644[i * 15 + 1] / b1652_i);
+      b1658[i * 3 + 2] = (b1644[i * 15 + 2] / b1652_i);
+      const b1667_i = (b1658[i * 3 + 1] * b1649[i * 3 + 2]) - (b1658[i * 3 + 2] * b1649[i * 3 + 1]);
+      b1670[i] = ((b1658[i * 3 + 2] * b1649[i * 3]) - (b1658[i * 3] * b1649[i * 3 + 2]));
+      b1673[i] = ((b1658[i * 3] * b1649[i * 3 + 1]) - (b1658[i * 3 + 1] * b1649[i * 3]));
+      b1674[i] = b1667_i;
     }
     {
       const i = i0 + 1;
-      let t2122r0 = 0;
-      t2122r0 += (b2116[i * 3] !== 0 ? 0 : (-(b1727[i * 3] * b2115[i * 3])));
-      t2122r0 += (b2116[i * 3 + 1] !== 0 ? 0 : (-(b1727[i * 3 + 1] * b2115[i * 3 + 1])));
-      t2122r0 += (b2116[i * 3 + 2] !== 0 ? 0 : (-(b1727[i * 3 + 2] * b2115[i * 3 + 2])));
-      const b2122_i = t2122r0;
-      let t2127r0 = 0;
-      t2127r0 += (b2033[i * 3] !== 0 ? 0 : (b1649[i * 3] * b1986[i * 3]));
-      t2127r0 += (b2033[i * 3 + 1] !== 0 ? 0 : (b1649[i * 3 + 1] * b1986[i * 3 + 1]));
-      t2127r0 += (b2033[i * 3 + 2] !== 0 ? 0 : (b1649[i * 3 + 2] * b1986[i * 3 + 2]));
-      const b2127_i = t2127r0;
-      const b2128_i = b2127_i - (b2039[i] !== 0 ? 0 : (b1681[i] * b2038[i]));
-      b2128[i] = b2128_i;
-      const b2129_i = 0 === b2128_i ? 1 : 0;
-      b2129[i] = b2129_i;
-      const b2134_i = (b2129_i !== 0 ? 0 : (-(b1676[i] * b2128_i))) + ((b2056[i] !== 0 ? 0 : (b1654[i] * b2055[i])) + b2122_i);
-      b2134[i] = b2134_i;
-      const b2135_i = 0 === b2134_i ? 1 : 0;
-      b2135[i] = b2135_i;
-      const b2137_i = b2135_i !== 0 ? 0 : (b1728[i] * b2134_i);
-      b2137[i] = b2137_i;
-      b2138[i] = (0 === b2137_i ? 1 : 0);
-      b2145[i * 3 + 2] += b2103[i];
-      b2145[i * 3 + 1] += b2106[i];
-      b2145[i * 3] += b2109[i];
+      const a0_ix2p1 = a0[i * 2 + 1];
+      b1644[i * 15 + 11] += a3[3 * a0_ix2p1];
+      b1644[i * 15 + 12] += a3[1 + 3 * a0_ix2p1];
+      b1644[i * 15 + 13] += a3[2 + 3 * a0_ix2p1];
+      b1644[i * 15 + 14] += a4[i];
+      b1649[i * 3] = (b1644[i * 15 + 11] - b1644[i * 15 + 3]);
+      b1649[i * 3 + 1] = (b1644[i * 15 + 12] - b1644[i * 15 + 4]);
+      b1649[i * 3 + 2] = (b1644[i * 15 + 13] - b1644[i * 15 + 5]);
+      let t1651r0 = 0;
+      t1651r0 += (b1644[i * 15] * b1644[i * 15]);
+      t1651r0 += (b1644[i * 15 + 1] * b1644[i * 15 + 1]);
+      t1651r0 += (b1644[i * 15 + 2] * b1644[i * 15 + 2]);
+      const b1651_i = t1651r0;
+      const b1652_i = Math.sqrt(b1651_i);
+      b1652[i] = b1652_i;
+      b1653[i] = (b1652_i > 1e-15 ? 1 : 0);
+      b1654[i] = Math.cos(b1652_i);
+      b1658[i * 3] = (b1644[i * 15] / b1652_i);
+      b1658[i * 3 + 1] = (b1644[i * 15 + 1] / b1652_i);
+      b1658[i * 3 + 2] = (b1644[i * 15 + 2] / b1652_i);
+      const b1667_i = (b1658[i * 3 + 1] * b1649[i * 3 + 2]) - (b1658[i * 3 + 2] * b1649[i * 3 + 1]);
+      b1670[i] = ((b1658[i * 3 + 2] * b1649[i * 3]) - (b1658[i * 3] * b1649[i * 3 + 2]));
+      b1673[i] = ((b1658[i * 3] * b1649[i * 3 + 1]) - (b1658[i * 3 + 1] * b1649[i * 3]));
+      b1674[i] = b1667_i;
     }
     {
       const i = i0 + 2;
-      let t2122r0 = 0;
-      t2122r0 += (b2116[i * 3] !== 0 ? 0 : (-(b1727[i * 3] * b2115[i * 3])));
-      t2122r0 += (b2116[i * 3 + 1] !== 0 ? 0 : (-(b1727[i * 3 + 1] * b2115[i * 3 + 1])));
-      t2122r0 += (b2116[i * 3 + 2] !== 0 ? 0 : (-(b1727[i * 3 + 2] * b2115[i * 3 + 2])));
-      const b2122_i = t2122r0;
-      let t2127r0 = 0;
-      t2127r0 += (b2033[i * 3] !== 0 ? 0 : (b1649[i * 3] * b1986[i * 3]));
-      t2127r0 += (b2033[i * 3 + 1] !== 0 ? 0 : (b1649[i * 3 + 1] * b1986[i * 3 + 1]));
-      t2127r0 += (b2033[i * 3 + 2] !== 0 ? 0 : (b1649[i * 3 + 2] * b1986[i * 3 + 2]));
-      const b2127_i = t2127r0;
-      const b2128_i = b2127_i - (b2039[i] !== 0 ? 0 : (b1681[i] * b2038[i]));
-      b2128[i] = b2128_i;
-      const b2129_i = 0 === b2128_i ? 1 : 0;
-      b2129[i] = b2129_i;
-      const b2134_i = (b2129_i !== 0 ? 0 : (-(b1676[i] * b2128_i))) + ((b2056[i] !== 0 ? 0 : (b1654[i] * b2055[i])) + b2122_i);
-      b2134[i] = b2134_i;
-      const b2135_i = 0 === b2134_i ? 1 : 0;
-      b2135[i] = b2135_i;
-      const b2137_i = b2135_i !== 0 ? 0 : (b1728[i] * b2134_i);
-      b2137[i] = b2137_i;
-      b2138[i] = (0 === b2137_i ? 1 : 0);
-      b2145[i * 3 + 2] += b2103[i];
-      b2145[i * 3 + 1] += b2106[i];
-      b2145[i * 3] += b2109[i];
+      const a0_ix2p1 = a0[i * 2 + 1];
+      b1644[i * 15 + 11] += a3[3 * a0_ix2p1];
+      b1644[i * 15 + 12] += a3[1 + 3 * a0_ix2p1];
+      b1644[i * 15 + 13] += a3[2 + 3 * a0_ix2p1];
+      b1644[i * 15 + 14] += a4[i];
+      b1649[i * 3] = (b1644[i * 15 + 11] - b1644[i * 15 + 3]);
+      b1649[i * 3 + 1] = (b1644[i * 15 + 12] - b1644[i * 15 + 4]);
+      b1649[i * 3 + 2] = (b1644[i * 15 + 13] - b1644[i * 15 + 5]);
+      let t1651r0 = 0;
+      t1651r0 += (b1644[i * 15] * b1644[i * 15]);
+      t1651r0 += (b1644[i * 15 + 1] * b1644[i * 15 + 1]);
+      t1651r0 += (b1644[i * 15 + 2] * b1644[i * 15 + 2]);
+      const b1651_i = t1651r0;
+      const b1652_i = Math.sqrt(b1651_i);
+      b1652[i] = b1652_i;
+      b1653[i] = (b1652_i > 1e-15 ? 1 : 0);
+      b1654[i] = Math.cos(b1652_i);
+      b1658[i * 3] = (b1644[i * 15] / b1652_i);
+      b1658[i * 3 + 1] = (b1644[i * 15 + 1] / b1652_i);
+      b1658[i * 3 + 2] = (b1644[i * 15 + 2] / b1652_i);
+      const b1667_i = (b1658[i * 3 + 1] * b1649[i * 3 + 2]) - (b1658[i * 3 + 2] * b1649[i * 3 + 1]);
+      b1670[i] = ((b1658[i * 3 + 2] * b1649[i * 3]) - (b1658[i * 3] * b1649[i * 3 + 2]));
+      b1673[i] = ((b1658[i * 3] * b1649[i * 3 + 1]) - (b1658[i * 3 + 1] * b1649[i * 3]));
+      b1674[i] = b1667_i;
     }
     {
       const i = i0 + 3;
-      let t2122r0 = 0;
-      t2122r0 += (b2116[i * 3] !== 0 ? 0 : (-(b1727[i * 3] * b2115[i * 3])));
-      t2122r0 += (b2116[i * 3 + 1] !== 0 ? 0 : (-(b1727[i * 3 + 1] * b2115[i * 3 + 1])));
-      t2122r0 += (b2116[i * 3 + 2] !== 0 ? 0 : (-(b1727[i * 3 + 2] * b2115[i * 3 + 2])));
-      const b2122_i = t2122r0;
-      let t2127r0 = 0;
-      t2127r0 += (b2033[i * 3] !== 0 ? 0 : (b1649[i * 3] * b1986[i * 3]));
-      t2127r0 += (b2033[i * 3 + 1] !== 0 ? 0 : (b1649[i * 3 + 1] * b1986[i * 3 + 1]));
-      t2127r0 += (b2033[i * 3 + 2] !== 0 ? 0 : (b1649[i * 3 + 2] * b1986[i * 3 + 2]));
-      const b2127_i = t2127r0;
-      const b2128_i = b2127_i - (b2039[i] !== 0 ? 0 : (b1681[i] * b2038[i]));
-      b2128[i] = b2128_i;
-      const b2129_i = 0 === b2128_i ? 1 : 0;
-      b2129[i] = b2129_i;
-      const b2134_i = (b2129_i !== 0 ? 0 : (-(b1676[i] * b2128_i))) + ((b2056[i] !== 0 ? 0 : (b1654[i] * b2055[i])) + b2122_i);
-      b2134[i] = b2134_i;
-      const b2135_i = 0 === b2134_i ? 1 : 0;
-      b2135[i] = b2135_i;
-      const b2137_i = b2135_i !== 0 ? 0 : (b1728[i] * b2134_i);
-      b2137[i] = b2137_i;
-      b2138[i] = (0 === b2137_i ? 1 : 0);
-      b2145[i * 3 + 2] += b2103[i];
-      b2145[i * 3 + 1] += b2106[i];
-      b2145[i * 3] += b2109[i];
+      const a0_ix2p1 = a0[i * 2 + 1];
+      b1644[i * 15 + 11] += a3[3 * a0_ix2p1];
+      b1644[i * 15 + 12] += a3[1 + 3 * a0_ix2p1];
+      b1644[i * 15 + 13] += a3[2 + 3 * a0_ix2p1];
+      b1644[i * 15 + 14] += a4[i];
+      b1649[i * 3] = (b1644[i * 15 + 11] - b1644[i * 15 + 3]);
+      b1649[i * 3 + 1] = (b1644[i * 15 + 12] - b1644[i * 15 + 4]);
+      b1649[i * 3 + 2] = (b1644[i * 15 + 13] - b1644[i * 15 + 5]);
+      let t1651r0 = 0;
+      t1651r0 += (b1644[i * 15] * b1644[i * 15]);
+      t1651r0 += (b1644[i * 15 + 1] * b1644[i * 15 + 1]);
+      t1651r0 += (b1644[i * 15 + 2] * b1644[i * 15 + 2]);
+      const b1651_i = t1651r0;
+      const b1652_i = Math.sqrt(b1651_i);
+      b1652[i] = b1652_i;
+      b1653[i] = (b1652_i > 1e-15 ? 1 : 0);
+      b1654[i] = Math.cos(b1652_i);
+      b1658[i * 3] = (b1644[i * 15] / b1652_i);
+      b1658[i * 3 + 1] = (b1644[i * 15 + 1] / b1652_i);
+      b1658[i * 3 + 2] = (b1644[i * 15 + 2] / b1652_i);
+      const b1667_i = (b1658[i * 3 + 1] * b1649[i * 3 + 2]) - (b1658[i * 3 + 2] * b1649[i * 3 + 1]);
+      b1670[i] = ((b1658[i * 3 + 2] * b1649[i * 3]) - (b1658[i * 3] * b1649[i * 3 + 2]));
+      b1673[i] = ((b1658[i * 3] * b1649[i * 3 + 1]) - (b1658[i * 3 + 1] * b1649[i * 3]));
+      b1674[i] = b1667_i;
     }
   }
   for (let i = 31840; i < 31843; i++) {
+    const a0_ix2p1 = a0[i * 2 + 1];
+    b1644[i * 15 + 11] += a3[3 * a0_ix2p1];
+    b1644[i * 15 + 12] += a3[1 + 3 * a0_ix2p1];
+    b1644[i * 15 + 13] += a3[2 + 3 * a0_ix2p1];
+    b1644[i * 15 + 14] += a4[i];
+    b1649[i * 3] = (b1644[i * 15 + 11] - b1644[i * 15 + 3]);
+    b1649[i * 3 + 1] = (b1644[i * 15 + 12] - b1644[i * 15 + 4]);
+    b1649[i * 3 + 2] = (b1644[i * 15 + 13] - b1644[i * 15 + 5]);
+    let t1651r0 = 0;
+    t1651r0 += (b1644[i * 15] * b1644[i * 15]);
+    t1651r0 += (b1644[i * 15 + 1] * b1644[i * 15 + 1]);
+    t1651r0 += (b1644[i * 15 + 2] * b1644[i * 15 + 2]);
+    const b1651_i = t1651r0;
+    const b1652_i = Math.sqrt(b1651_i);
+    b1652[i] = b1652_i;
+    b1653[i] = (b1652_i > 1e-15 ? 1 : 0);
+    b1654[i] = Math.cos(b1652_i);
+    b1658[i * 3] = (b1644[i * 15] / b1652_i);
+    b1658[i * 3 + 1] = (b1644[i * 15 + 1] / b1652_i);
+    b1658[i * 3 + 2] = (b1644[i * 15 + 2] / b1652_i);
+    const b1667_i = (b1658[i * 3 + 1] * b1649[i * 3 + 2]) - (b1658[i * 3 + 2] * b1649[i * 3 + 1]);
+    b1670[i] = ((b1658[i * 3 + 2] * b1649[i * 3]) - (b1658[i * 3] * b1649[i * 3 + 2]));
+    b1673[i] = ((b1658[i * 3] * b1649[i * 3 + 1]) - (b1658[i * 3 + 1] * b1649[i * 3]));
+    b1674[i] = b1667_i;
+  }
+  for (let i0 = 0; i0 < 31840; i0 += 4) {
+    {
+      const i = i0;
+      b1674[i + 31843] = b1670[i];
+    }
+    {
+      const i = i0 + 1;
+      b1674[i + 31843] = b1670[i];
+    }
+    {
+      const i = i0 + 2;
+      b1674[i + 31843] = b1670[i];
+    }
+    {
+      const i = i0 + 3;
+      b1674[i + 31843] = b1670[i];
+    }
+  }
+  for (let i = 31840; i < 31843; i++) {
+    b1674[i + 31843] = b1670[i];
+  }
+  for (let i0 = 0; i0 < 31840; i0 += 4) {
+    {
+      const i = i0;
+      b1674[i + 63686] = b1673[i];
+      b1676[i] = Math.sin(b1652[i]);
+      let t1681r0 = 0;
+      const b1649_ix3 = b1649[i * 3];
+      t1681r0 += (b1649_ix3 * b1658[i * 3]);
+      const b1649_ix3p1 = b1649[i * 3 + 1];
+      t1681r0 += (b1649_ix3p1 * b1658[i * 3 + 1]);
+      const b1649_ix3p2 = b1649[i * 3 + 2];
+      t1681r0 += (b1649_ix3p2 * b1658[i * 3 + 2]);
+      const b1681_i = t1681r0;
+      b1681[i] = b1681_i;
+      const b1682_i = 1 - b1654[i];
+      b1682[i] = b1682_i;
+      b1683[i] = (b1681_i * b1682_i);
+      const b1644_ix15p1 = b1644[i * 15 + 1];
+      const b1644_ix15p2 = b1644[i * 15 + 2];
+      const b1692_i = (b1649_ix3p2 * b1644_ix15p1) - (b1649_ix3p1 * b1644_ix15p2);
+      const b1644_ix15 = b1644[i * 15];
+      b1695[i] = ((b1649_ix3 * b1644_ix15p2) - (b1649_ix3p2 * b1644_ix15));
+      b1698[i] = ((b1649_ix3p1 * b1644_ix15) - (b1649_ix3 * b1644_ix15p1));
+      b1699[i] = b1692_i;
+    }
+    {
+      const i = i0 + 1;
+      b1674[i + 63686] = b1673[i];
+      b1676[i] = Math.sin(b1652[i]);
+      let t1681r0 = 0;
+      const b1649_ix3 = b1649[i * 3];
+      t1681r0 += (b1649_ix3 * b1658[i * 3]);
+      const b1649_ix3p1 = b1649[i * 3 + 1];
+      t1681r0 += (b1649_ix3p1 * b1658[i * 3 + 1]);
+      const b1649_ix3p2 = b1649[i * 3 + 2];
+      t1681r0 += (b1649_ix3p2 * b1658[i * 3 + 2]);
+      const b1681_i = t1681r0;
+      b1681[i] = b1681_i;
+      const b1682_i = 1 - b1654[i];
+      b1682[i] = b1682_i;
+      b1683[i] = (b1681_i * b1682_i);
+      const b1644_ix15p1 = b1644[i * 15 + 1];
+      const b1644_ix15p2 = b1644[i * 15 + 2];
+      const b1692_i = (b1649_ix3p2 * b1644_ix15p1) - (b1649_ix3p1 * b1644_ix15p2);
+      const b1644_ix15 = b1644[i * 15];
+      b1695[i] = ((b1649_ix3 * b1644_ix15p2) - (b1649_ix3p2 * b1644_ix15));
+      b1698[i] = ((b1649_ix3p1 * b1644_ix15) - (b1649_ix3 * b1644_ix15p1));
+      b1699[i] = b1692_i;
+    }
+    {
+      const i = i0 + 2;
+      b1674[i + 63686] = b1673[i];
+      b1676[i] = Math.sin(b1652[i]);
+      let t1681r0 = 0;
+      const b1649_ix3 = b1649[i * 3];
+      t1681r0 += (b1649_ix3 * b1658[i * 3]);
+      const b1649_ix3p1 = b1649[i * 3 + 1];
+      t1681r0 += (b1649_ix3p1 * b1658[i * 3 + 1]);
+      const b1649_ix3p2 = b1649[i * 3 + 2];
+      t1681r0 += (b1649_ix3p2 * b1658[i * 3 + 2]);
+      const b1681_i = t1681r0;
+      b1681[i] = b1681_i;
+      const b1682_i = 1 - b1654[i];
+      b1682[i] = b1682_i;
+      b1683[i] = (b1681_i * b1682_i);
+      const b1644_ix15p1 = b1644[i * 15 + 1];
+      const b1644_ix15p2 = b1644[i * 15 + 2];
+      const b1692_i = (b1649_ix3p2 * b1644_ix15p1) - (b1649_ix3p1 * b1644_ix15p2);
+      const b1644_ix15 = b1644[i * 15];
+      b1695[i] = ((b1649_ix3 * b1644_ix15p2) - (b1649_ix3p2 * b1644_ix15));
+      b1698[i] = ((b1649_ix3p1 * b1644_ix15) - (b1649_ix3 * b1644_ix15p1));
+      b1699[i] = b1692_i;
+    }
+    {
+      const i = i0 + 3;
+      b1674[i + 63686] = b1673[i];
+      b1676[i] = Math.sin(b1652[i]);
+      let t1681r0 = 0;
+      const b1649_ix3 = b1649[i * 3];
+      t1681r0 += (b1649_ix3 * b1658[i * 3]);
+      const b1649_ix3p1 = b1649[i * 3 + 1];
+      t1681r0 += (b1649_ix3p1 * b1658[i * 3 + 1]);
+      const b1649_ix3p2 = b1649[i * 3 + 2];
+      t1681r0 += (b1649_ix3p2 * b1658[i * 3 + 2]);
+      const b1681_i = t1681r0;
+      b1681[i] = b1681_i;
+      const b1682_i = 1 - b1654[i];
+      b1682[i] = b1682_i;
+      b1683[i] = (b1681_i * b1682_i);
+      const b1644_ix15p1 = b1644[i * 15 + 1];
+      const b1644_ix15p2 = b1644[i * 15 + 2];
+      const b1692_i = (b1649_ix3p2 * b1644_ix15p1) - (b1649_ix3p1 * b1644_ix15p2);
+      const b1644_ix15 = b1644[i * 15];
+      b1695[i] = ((b1649_ix3 * b1644_ix15p2) - (b1649_ix3p2 * b1644_ix15));
+      b1698[i] = ((b1649_ix3p1 * b1644_ix15) - (b1649_ix3 * b1644_ix15p1));
+      b1699[i] = b1692_i;
+    }
+  }
+  for (let i = 31840; i < 31843; i++) {
+    b1674[i + 63686] = b1673[i];
+    b1676[i] = Math.sin(b1652[i]);
+    let t1681r0 = 0;
+    const b1649_ix3 = b1649[i * 3];
+    t1681r0 += (b1649_ix3 * b1658[i * 3]);
+    const b1649_ix3p1 = b1649[i * 3 + 1];
+    t1681r0 += (b1649_ix3p1 * b1658[i * 3 + 1]);
+    const b1649_ix3p2 = b1649[i * 3 + 2];
+    t1681r0 += (b1649_ix3p2 * b1658[i * 3 + 2]);
+    const b1681_i = t1681r0;
+    b1681[i] = b1681_i;
+    const b1682_i = 1 - b1654[i];
+    b1682[i] = b1682_i;
+    b1683[i] = (b1681_i * b1682_i);
+    const b1644_ix15p1 = b1644[i * 15 + 1];
+    const b1644_ix15p2 = b1644[i * 15 + 2];
+    const b1692_i = (b1649_ix3p2 * b1644_ix15p1) - (b1649_ix3p1 * b1644_ix15p2);
+    const b1644_ix15 = b1644[i * 15];
+    b1695[i] = ((b1649_ix3 * b1644_ix15p2) - (b1649_ix3p2 * b1644_ix15));
+    b1698[i] = ((b1649_ix3p1 * b1644_ix15) - (b1649_ix3 * b1644_ix15p1));
+    b1699[i] = b1692_i;
+  }
+  for (let i0 = 0; i0 < 31840; i0 += 4) {
+    {
+      const i = i0;
+      b1699[i + 31843] = b1695[i];
+    }
+    {
+      const i = i0 + 1;
+      b1699[i + 31843] = b1695[i];
+    }
+    {
+      const i = i0 + 2;
+      b1699[i + 31843] = b1695[i];
+    }
+    {
+      const i = i0 + 3;
+      b1699[i + 31843] = b1695[i];
+    }
+  }
+  for (let i = 31840; i < 31843; i++) {
+    b1699[i + 31843] = b1695[i];
+  }
+  for (let i0 = 0; i0 < 31840; i0 += 4) {
+    {
+      const i = i0;
+      b1699[i + 63686] = b1698[i];
+    }
+    {
+      const i = i0 + 1;
+      b1699[i + 63686] = b1698[i];
+    }
+    {
+      const i = i0 + 2;
+      b1699[i + 63686] = b1698[i];
+    }
+    {
+      const i = i0 + 3;
+      b1699[i + 63686] = b1698[i];
+    }
+  }
+  for (let i = 31840; i < 31843; i++) {
+    b1699[i + 63686] = b1698[i];
+  }
+  b1775.fill(0);
+  b1904.fill(0);
+  b1936.fill(0);
+  b1985.fill(0);
+  b2114.fill(0);
+  b2145.fill(0);
+  b2154.fill(0);
+  b2158.fill(0);
+  for (let i = 0; i < 31843; i++) {
+    const b1653_i = b1653[i];
+    const b1649_ix3 = b1649[i * 3];
+    const b1654_i = b1654[i];
+    const b1674_i = b1674[i];
+    const b1676_i = b1676[i];
+    const b1658_ix3 = b1658[i * 3];
+    const b1683_i = b1683[i];
+    b1703[i * 3] = (b1653_i !== 0 ? (((b1649_ix3 * b1654_i) + (b1674_i * b1676_i)) + (b1658_ix3 * b1683_i)) : (b1649_ix3 + b1699[i]));
+    const b1649_ix3p1 = b1649[i * 3 + 1];
+    const b1674_ip31843 = b1674[i + 31843];
+    const b1658_ix3p1 = b1658[i * 3 + 1];
+    b1703[i * 3 + 1] = (b1653_i !== 0 ? (((b1649_ix3p1 * b1654_i) + (b1674_ip31843 * b1676_i)) + (b1658_ix3p1 * b1683_i)) : (b1649_ix3p1 + b1699[i + 31843]));
+    const b1649_ix3p2 = b1649[i * 3 + 2];
+    const b1674_ip63686 = b1674[i + 63686];
+    const b1658_ix3p2 = b1658[i * 3 + 2];
+    b1703[i * 3 + 2] = (b1653_i !== 0 ? (((b1649_ix3p2 * b1654_i) + (b1674_ip63686 * b1676_i)) + (b1658_ix3p2 * b1683_i)) : (b1649_ix3p2 + b1699[i + 63686]));
+    b1707[i * 2] = (b1703[i * 3] / b1703[i * 3 + 2]);
+    b1707[i * 2 + 1] = (b1703[i * 3 + 1] / b1703[i * 3 + 2]);
+    let t1710r0 = 0;
+    t1710r0 += (b1707[i * 2] * b1707[i * 2]);
+    t1710r0 += (b1707[i * 2 + 1] * b1707[i * 2 + 1]);
+    const b1710_i = t1710r0;
+    b1710[i] = b1710_i;
+    const b1714_i = b1710_i * b1710_i;
+    b1714[i] = b1714_i;
+    const b1644_ix15p9 = b1644[i * 15 + 9];
+    const b1644_ix15p10 = b1644[i * 15 + 10];
+    const b1716_i = (1 + (b1644_ix15p9 * b1710_i)) + (b1644_ix15p10 * b1714_i);
+    b1716[i] = b1716_i;
+    b1718[i * 2] = (b1707[i * 2] * b1716_i);
+    b1718[i * 2 + 1] = (b1707[i * 2 + 1] * b1716_i);
+    const b1724_i = 1 / b1703[i * 3 + 2];
+    b1724[i] = b1724_i;
+    b1725[i * 2] = (b1707[i * 2] / b1703[i * 3 + 2]);
+    b1725[i * 2 + 1] = (b1707[i * 2 + 1] / b1703[i * 3 + 2]);
+    const b1652_i = b1652[i];
+    const b1726_i = 1 / b1652_i;
+    b1726[i] = b1726_i;
+    b1727[i * 3] = (b1658_ix3 / b1652_i);
+    b1727[i * 3 + 1] = (b1658_ix3p1 / b1652_i);
+    b1727[i * 3 + 2] = (b1658_ix3p2 / b1652_i);
+    const b1728_i = 0.5 / b1652_i;
+    b1728[i] = b1728_i;
+    const b108_0 = b108[0];
+    const b1644_ix15p14 = b1644[i * 15 + 14];
+    b1733[i * 2] = (backwardRegisters[1] !== 0 ? 0 : (b108_0 * b1644_ix15p14));
+    const b108_1 = b108[1];
+    b1733[i * 2 + 1] = (backwardRegisters[3] !== 0 ? 0 : (b108_1 * b1644_ix15p14));
+    b1734[i * 2] = (0 === b1733[i * 2] ? 1 : 0);
+    b1734[i * 2 + 1] = (0 === b1733[i * 2 + 1] ? 1 : 0);
+    const b1644_ix15p6 = b1644[i * 15 + 6];
+    b1736[i * 2] = (b1734[i * 2] !== 0 ? 0 : (b1644_ix15p6 * b1733[i * 2]));
+    b1736[i * 2 + 1] = (b1734[i * 2 + 1] !== 0 ? 0 : (b1644_ix15p6 * b1733[i * 2 + 1]));
+    let t1739r0 = 0;
+    t1739r0 += (b1734[i * 2] !== 0 ? 0 : (b1718[i * 2] * b1733[i * 2]));
+    t1739r0 += (b1734[i * 2 + 1] !== 0 ? 0 : (b1718[i * 2 + 1] * b1733[i * 2 + 1]));
+    const b1739_i = t1739r0;
+    b1740[i * 2] = (0 === b1736[i * 2] ? 1 : 0);
+    b1740[i * 2 + 1] = (0 === b1736[i * 2 + 1] ? 1 : 0);
+    let t1745r0 = 0;
+    t1745r0 += (b1740[i * 2] !== 0 ? 0 : (b1707[i * 2] * b1736[i * 2]));
+    t1745r0 += (b1740[i * 2 + 1] !== 0 ? 0 : (b1707[i * 2 + 1] * b1736[i * 2 + 1]));
+    const b1745_i = t1745r0;
+    b1745[i] = b1745_i;
+    const b1746_i = 0 === b1745_i ? 1 : 0;
+    b1746[i] = b1746_i;
+    const b1748_i = b1746_i !== 0 ? 0 : (b1714_i * b1745_i);
+    const b1750_i = b1746_i !== 0 ? 0 : (b1644_ix15p10 * b1745_i);
+    b1750[i] = b1750_i;
+    const b1751_i = 0 === b1750_i ? 1 : 0;
+    b1751[i] = b1751_i;
+    const b1755_i = b1746_i !== 0 ? 0 : (b1710_i * b1745_i);
+    const b1759_i = (b1746_i !== 0 ? 0 : (b1644_ix15p9 * b1745_i)) + (2 * (b1751_i !== 0 ? 0 : (b1710_i * b1750_i)));
+    b1759[i] = b1759_i;
+    const b1760_i = 0 === b1759_i ? 1 : 0;
+    b1760[i] = b1760_i;
+    b1766[i * 2] = ((b1740[i * 2] !== 0 ? 0 : (b1716_i * b1736[i * 2])) + (2 * (b1760_i !== 0 ? 0 : (b1707[i * 2] * b1759_i))));
+    b1766[i * 2 + 1] = ((b1740[i * 2 + 1] !== 0 ? 0 : (b1716_i * b1736[i * 2 + 1])) + (2 * (b1760_i !== 0 ? 0 : (b1707[i * 2 + 1] * b1759_i))));
+    b1767[i * 2] = (0 === b1766[i * 2] ? 1 : 0);
+    b1767[i * 2 + 1] = (0 === b1766[i * 2 + 1] ? 1 : 0);
+    const b1770_ix2 = b1767[i * 2] !== 0 ? 0 : (b1766[i * 2] * b1724_i);
+    const b1770_ix2p1 = b1767[i * 2 + 1] !== 0 ? 0 : (b1766[i * 2 + 1] * b1724_i);
+    let t1774r0 = 0;
+    t1774r0 += (b1767[i * 2] !== 0 ? 0 : (-(b1725[i * 2] * b1766[i * 2])));
+    t1774r0 += (b1767[i * 2 + 1] !== 0 ? 0 : (-(b1725[i * 2 + 1] * b1766[i * 2 + 1])));
+    const b1774_i = t1774r0;
+    b1775[i * 3 + 2] += b1774_i;
+    b1775[i * 3] += b1770_ix2;
+    b1775[i * 3 + 1] += b1770_ix2p1;
+    b1776[i * 3] = (b1653_i !== 0 ? b1775[i * 3] : 0);
+    b1776[i * 3 + 1] = (b1653_i !== 0 ? b1775[i * 3 + 1] : 0);
+    b1776[i * 3 + 2] = (b1653_i !== 0 ? b1775[i * 3 + 2] : 0);
+    b1777[i * 3] = (b1653_i !== 0 ? 0 : b1775[i * 3]);
+    b1777[i * 3 + 1] = (b1653_i !== 0 ? 0 : b1775[i * 3 + 1]);
+    b1777[i * 3 + 2] = (b1653_i !== 0 ? 0 : b1775[i * 3 + 2]);
+    const b1782_i = 0 === (-b1777[i * 3 + 2]) ? 1 : 0;
+    b1782[i] = b1782_i;
+    const b1789_i = 0 === b1777[i * 3 + 2] ? 1 : 0;
+    b1789[i] = b1789_i;
+    const b1795_i = 0 === (-b1777[i * 3 + 1]) ? 1 : 0;
+    b1795[i] = b1795_i;
+    const b1802_i = 0 === b1777[i * 3 + 1] ? 1 : 0;
+    b1802[i] = b1802_i;
+    const b1808_i = 0 === (-b1777[i * 3]) ? 1 : 0;
+    b1808[i] = b1808_i;
+    const b1815_i = 0 === b1777[i * 3] ? 1 : 0;
+    b1815[i] = b1815_i;
+    const b1820_i = (b1802_i !== 0 ? 0 : (b1649_ix3 * b1777[i * 3 + 1])) + (b1808_i !== 0 ? 0 : (-(b1649_ix3p1 * b1777[i * 3])));
+    const b1821_i = (b1782_i !== 0 ? 0 : (-(b1649_ix3 * b1777[i * 3 + 2]))) + (b1815_i !== 0 ? 0 : (b1649_ix3p2 * b1777[i * 3]));
+    const b1822_i = (b1789_i !== 0 ? 0 : (b1649_ix3p1 * b1777[i * 3 + 2])) + (b1795_i !== 0 ? 0 : (-(b1649_ix3p2 * b1777[i * 3 + 1])));
+    b1823[i * 3] = (0 === b1776[i * 3] ? 1 : 0);
+    b1823[i * 3 + 1] = (0 === b1776[i * 3 + 1] ? 1 : 0);
+    b1823[i * 3 + 2] = (0 === b1776[i * 3 + 2] ? 1 : 0);
+    let t1828r0 = 0;
+    t1828r0 += (b1823[i * 3] !== 0 ? 0 : (b1658_ix3 * b1776[i * 3]));
+    t1828r0 += (b1823[i * 3 + 1] !== 0 ? 0 : (b1658_ix3p1 * b1776[i * 3 + 1]));
+    t1828r0 += (b1823[i * 3 + 2] !== 0 ? 0 : (b1658_ix3p2 * b1776[i * 3 + 2]));
+    const b1828_i = t1828r0;
+    b1828[i] = b1828_i;
+    const b1829_i = 0 === b1828_i ? 1 : 0;
+    b1829[i] = b1829_i;
+    const b1682_i = b1682[i];
+    const b1831_i = b1829_i !== 0 ? 0 : (b1682_i * b1828_i);
+    b1831[i] = b1831_i;
+    const b1834_i = 0 === b1831_i ? 1 : 0;
+    b1834[i] = b1834_i;
+    b1842[i * 3] = (b1823[i * 3] !== 0 ? 0 : (b1676_i * b1776[i * 3]));
+    b1842[i * 3 + 1] = (b1823[i * 3 + 1] !== 0 ? 0 : (b1676_i * b1776[i * 3 + 1]));
+    b1842[i * 3 + 2] = (b1823[i * 3 + 2] !== 0 ? 0 : (b1676_i * b1776[i * 3 + 2]));
+    let t1845r0 = 0;
+    t1845r0 += (b1823[i * 3] !== 0 ? 0 : (b1674_i * b1776[i * 3]));
+    t1845r0 += (b1823[i * 3 + 1] !== 0 ? 0 : (b1674_ip31843 * b1776[i * 3 + 1]));
+    t1845r0 += (b1823[i * 3 + 2] !== 0 ? 0 : (b1674_ip63686 * b1776[i * 3 + 2]));
+    const b1845_i = t1845r0;
+    b1845[i] = b1845_i;
+    const b1846_i = 0 === b1845_i ? 1 : 0;
+    b1846[i] = b1846_i;
+    const b1853_i = 0 === (-b1842[i * 3 + 2]) ? 1 : 0;
+    b1853[i] = b1853_i;
+    const b1860_i = 0 === b1842[i * 3 + 2] ? 1 : 0;
+    b1860[i] = b1860_i;
+    const b1866_i = 0 === (-b1842[i * 3 + 1]) ? 1 : 0;
+    b1866[i] = b1866_i;
+    const b1873_i = 0 === b1842[i * 3 + 1] ? 1 : 0;
+    b1873[i] = b1873_i;
+    const b1879_i = 0 === (-b1842[i * 3]) ? 1 : 0;
+    b1879[i] = b1879_i;
+    const b1886_i = 0 === b1842[i * 3] ? 1 : 0;
+    b1886[i] = b1886_i;
+    const b1644_ix15 = b1644[i * 15];
+    const b1644_ix15p1 = b1644[i * 15 + 1];
+    const b1893_i = (b1886_i !== 0 ? 0 : (b1658_ix3p1 * b1842[i * 3])) + ((b1866_i !== 0 ? 0 : (-(b1658_ix3 * b1842[i * 3 + 1]))) + ((b1795_i !== 0 ? 0 : (-(b1644_ix15 * b1777[i * 3 + 1]))) + (b1815_i !== 0 ? 0 : (b1644_ix15p1 * b1777[i * 3]))));
+    const b1644_ix15p2 = b1644[i * 15 + 2];
+    const b1896_i = (b1879_i !== 0 ? 0 : (-(b1658_ix3p2 * b1842[i * 3]))) + ((b1860_i !== 0 ? 0 : (b1658_ix3 * b1842[i * 3 + 2])) + ((b1789_i !== 0 ? 0 : (b1644_ix15 * b1777[i * 3 + 2])) + (b1808_i !== 0 ? 0 : (-(b1644_ix15p2 * b1777[i * 3])))));
+    const b1899_i = (b1873_i !== 0 ? 0 : (b1658_ix3p2 * b1842[i * 3 + 1])) + ((b1853_i !== 0 ? 0 : (-(b1658_ix3p1 * b1842[i * 3 + 2]))) + ((b1782_i !== 0 ? 0 : (-(b1644_ix15p1 * b1777[i * 3 + 2]))) + (b1802_i !== 0 ? 0 : (b1644_ix15p2 * b1777[i * 3 + 1]))));
+    const b1900_i = (b1873_i !== 0 ? 0 : (b1649_ix3 * b1842[i * 3 + 1])) + (b1879_i !== 0 ? 0 : (-(b1649_ix3p1 * b1842[i * 3])));
+    const b1901_i = (b1853_i !== 0 ? 0 : (-(b1649_ix3 * b1842[i * 3 + 2]))) + (b1886_i !== 0 ? 0 : (b1649_ix3p2 * b1842[i * 3]));
+    const b1902_i = (b1860_i !== 0 ? 0 : (b1649_ix3p1 * b1842[i * 3 + 2])) + (b1866_i !== 0 ? 0 : (-(b1649_ix3p2 * b1842[i * 3 + 1])));
+    b1904[i * 3 + 2] += b1900_i;
+    b1904[i * 3 + 1] += b1901_i;
+    b1904[i * 3] += b1902_i;
+    b1905[i * 3] = (((b1823[i * 3] !== 0 ? 0 : (b1683_i * b1776[i * 3])) + (b1834_i !== 0 ? 0 : (b1649_ix3 * b1831_i))) + b1904[i * 3]);
+    b1905[i * 3 + 1] = (((b1823[i * 3 + 1] !== 0 ? 0 : (b1683_i * b1776[i * 3 + 1])) + (b1834_i !== 0 ? 0 : (b1649_ix3p1 * b1831_i))) + b1904[i * 3 + 1]);
+    b1905[i * 3 + 2] = (((b1823[i * 3 + 2] !== 0 ? 0 : (b1683_i * b1776[i * 3 + 2])) + (b1834_i !== 0 ? 0 : (b1649_ix3p2 * b1831_i))) + b1904[i * 3 + 2]);
+    b1906[i * 3] = (0 === b1905[i * 3] ? 1 : 0);
+    b1906[i * 3 + 1] = (0 === b1905[i * 3 + 1] ? 1 : 0);
+    b1906[i * 3 + 2] = (0 === b1905[i * 3 + 2] ? 1 : 0);
+    let t1913r0 = 0;
+    t1913r0 += (b1906[i * 3] !== 0 ? 0 : (-(b1727[i * 3] * b1905[i * 3])));
+    t1913r0 += (b1906[i * 3 + 1] !== 0 ? 0 : (-(b1727[i * 3 + 1] * b1905[i * 3 + 1])));
+    t1913r0 += (b1906[i * 3 + 2] !== 0 ? 0 : (-(b1727[i * 3 + 2] * b1905[i * 3 + 2])));
+    const b1913_i = t1913r0;
+    let t1918r0 = 0;
+    t1918r0 += (b1823[i * 3] !== 0 ? 0 : (b1649_ix3 * b1776[i * 3]));
+    t1918r0 += (b1823[i * 3 + 1] !== 0 ? 0 : (b1649_ix3p1 * b1776[i * 3 + 1]));
+    t1918r0 += (b1823[i * 3 + 2] !== 0 ? 0 : (b1649_ix3p2 * b1776[i * 3 + 2]));
+    const b1918_i = t1918r0;
+    const b1681_i = b1681[i];
+    const b1919_i = b1918_i - (b1829_i !== 0 ? 0 : (b1681_i * b1828_i));
+    b1919[i] = b1919_i;
+    const b1920_i = 0 === b1919_i ? 1 : 0;
+    b1920[i] = b1920_i;
+    const b1925_i = (b1920_i !== 0 ? 0 : (-(b1676_i * b1919_i))) + ((b1846_i !== 0 ? 0 : (b1654_i * b1845_i)) + b1913_i);
+    b1925[i] = b1925_i;
+    const b1926_i = 0 === b1925_i ? 1 : 0;
+    b1926[i] = b1926_i;
+    const b1928_i = b1926_i !== 0 ? 0 : (b1728_i * b1925_i);
+    b1928[i] = b1928_i;
+    const b1929_i = 0 === b1928_i ? 1 : 0;
+    b1929[i] = b1929_i;
+    b1936[i * 3 + 2] += b1893_i;
+    b1936[i * 3 + 1] += b1896_i;
+    b1936[i * 3] += b1899_i;
+    const b1937_ix3 = ((b1823[i * 3] !== 0 ? 0 : (b1654_i * b1776[i * 3])) + (b1777[i * 3] + (b1834_i !== 0 ? 0 : (b1658_ix3 * b1831_i)))) + b1936[i * 3];
+    const b1937_ix3p1 = ((b1823[i * 3 + 1] !== 0 ? 0 : (b1654_i * b1776[i * 3 + 1])) + (b1777[i * 3 + 1] + (b1834_i !== 0 ? 0 : (b1658_ix3p1 * b1831_i)))) + b1936[i * 3 + 1];
+    const b1937_ix3p2 = ((b1823[i * 3 + 2] !== 0 ? 0 : (b1654_i * b1776[i * 3 + 2])) + (b1777[i * 3 + 2] + (b1834_i !== 0 ? 0 : (b1658_ix3p2 * b1831_i)))) + b1936[i * 3 + 2];
+    const b1940_ix3 = (b1906[i * 3] !== 0 ? 0 : (b1905[i * 3] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644_ix15 * b1928_i)));
+    const b1940_ix3p1 = (b1906[i * 3 + 1] !== 0 ? 0 : (b1905[i * 3 + 1] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644_ix15p1 * b1928_i)));
+    const b1940_ix3p2 = (b1906[i * 3 + 2] !== 0 ? 0 : (b1905[i * 3 + 2] * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644_ix15p2 * b1928_i)));
+    const b107_0 = b107[0];
+    b1944[i * 2] = (backwardRegisters[0] !== 0 ? 0 : (b1644_ix15p14 * b107_0));
+    const b107_1 = b107[1];
+    b1944[i * 2 + 1] = (backwardRegisters[2] !== 0 ? 0 : (b1644_ix15p14 * b107_1));
+    b1945[i * 2] = (0 === b1944[i * 2] ? 1 : 0);
+    b1945[i * 2 + 1] = (0 === b1944[i * 2 + 1] ? 1 : 0);
+    b1947[i * 2] = (b1945[i * 2] !== 0 ? 0 : (b1644_ix15p6 * b1944[i * 2]));
+    b1947[i * 2 + 1] = (b1945[i * 2 + 1] !== 0 ? 0 : (b1644_ix15p6 * b1944[i * 2 + 1]));
+    let t1950r0 = 0;
+    t1950r0 += (b1945[i * 2] !== 0 ? 0 : (b1718[i * 2] * b1944[i * 2]));
+    t1950r0 += (b1945[i * 2 + 1] !== 0 ? 0 : (b1718[i * 2 + 1] * b1944[i * 2 + 1]));
+    const b1950_i = t1950r0;
+    b1951[i * 2] = (0 === b1947[i * 2] ? 1 : 0);
+    b1951[i * 2 + 1] = (0 === b1947[i * 2 + 1] ? 1 : 0);
+    let t1956r0 = 0;
+    t1956r0 += (b1951[i * 2] !== 0 ? 0 : (b1707[i * 2] * b1947[i * 2]));
+    t1956r0 += (b1951[i * 2 + 1] !== 0 ? 0 : (b1707[i * 2 + 1] * b1947[i * 2 + 1]));
+    const b1956_i = t1956r0;
+    b1956[i] = b1956_i;
+    const b1957_i = 0 === b1956_i ? 1 : 0;
+    b1957[i] = b1957_i;
+    const b1959_i = b1957_i !== 0 ? 0 : (b1714_i * b1956_i);
+    const b1961_i = b1957_i !== 0 ? 0 : (b1644_ix15p10 * b1956_i);
+    b1961[i] = b1961_i;
+    const b1962_i = 0 === b1961_i ? 1 : 0;
+    b1962[i] = b1962_i;
+    const b1966_i = b1957_i !== 0 ? 0 : (b1710_i * b1956_i);
+    const b1970_i = (b1957_i !== 0 ? 0 : (b1644_ix15p9 * b1956_i)) + (2 * (b1962_i !== 0 ? 0 : (b1710_i * b1961_i)));
+    b1970[i] = b1970_i;
+    const b1971_i = 0 === b1970_i ? 1 : 0;
+    b1971[i] = b1971_i;
+    b1977[i * 2] = ((b1951[i * 2] !== 0 ? 0 : (b1716_i * b1947[i * 2])) + (2 * (b1971_i !== 0 ? 0 : (b1707[i * 2] * b1970_i))));
+    b1977[i * 2 + 1] = ((b1951[i * 2 + 1] !== 0 ? 0 : (b1716_i * b1947[i * 2 + 1])) + (2 * (b1971_i !== 0 ? 0 : (b1707[i * 2 + 1] * b1970_i))));
+    b1978[i * 2] = (0 === b1977[i * 2] ? 1 : 0);
+    b1978[i * 2 + 1] = (0 === b1977[i * 2 + 1] ? 1 : 0);
+    const b1980_ix2 = b1978[i * 2] !== 0 ? 0 : (b1724_i * b1977[i * 2]);
+    const b1980_ix2p1 = b1978[i * 2 + 1] !== 0 ? 0 : (b1724_i * b1977[i * 2 + 1]);
+    let t1984r0 = 0;
+    t1984r0 += (b1978[i * 2] !== 0 ? 0 : (-(b1725[i * 2] * b1977[i * 2])));
+    t1984r0 += (b1978[i * 2 + 1] !== 0 ? 0 : (-(b1725[i * 2 + 1] * b1977[i * 2 + 1])));
+    const b1984_i = t1984r0;
+    b1985[i * 3 + 2] += b1984_i;
+    b1985[i * 3] += b1980_ix2;
+    b1985[i * 3 + 1] += b1980_ix2p1;
+    b1986[i * 3] = (b1653_i !== 0 ? b1985[i * 3] : 0);
+    b1986[i * 3 + 1] = (b1653_i !== 0 ? b1985[i * 3 + 1] : 0);
+    b1986[i * 3 + 2] = (b1653_i !== 0 ? b1985[i * 3 + 2] : 0);
+    b1987[i * 3] = (b1653_i !== 0 ? 0 : b1985[i * 3]);
+    b1987[i * 3 + 1] = (b1653_i !== 0 ? 0 : b1985[i * 3 + 1]);
+    b1987[i * 3 + 2] = (b1653_i !== 0 ? 0 : b1985[i * 3 + 2]);
+    const b1992_i = 0 === (-b1987[i * 3 + 2]) ? 1 : 0;
+    b1992[i] = b1992_i;
+    const b1999_i = 0 === b1987[i * 3 + 2] ? 1 : 0;
+    b1999[i] = b1999_i;
+    const b2005_i = 0 === (-b1987[i * 3 + 1]) ? 1 : 0;
+    b2005[i] = b2005_i;
+    const b2012_i = 0 === b1987[i * 3 + 1] ? 1 : 0;
+    b2012[i] = b2012_i;
+    const b2018_i = 0 === (-b1987[i * 3]) ? 1 : 0;
+    b2018[i] = b2018_i;
+    const b2025_i = 0 === b1987[i * 3] ? 1 : 0;
+    b2025[i] = b2025_i;
+    const b2030_i = (b2012_i !== 0 ? 0 : (b1649_ix3 * b1987[i * 3 + 1])) + (b2018_i !== 0 ? 0 : (-(b1649_ix3p1 * b1987[i * 3])));
+    const b2031_i = (b1992_i !== 0 ? 0 : (-(b1649_ix3 * b1987[i * 3 + 2]))) + (b2025_i !== 0 ? 0 : (b1649_ix3p2 * b1987[i * 3]));
+    const b2032_i = (b1999_i !== 0 ? 0 : (b1649_ix3p1 * b1987[i * 3 + 2])) + (b2005_i !== 0 ? 0 : (-(b1649_ix3p2 * b1987[i * 3 + 1])));
+    b2033[i * 3] = (0 === b1986[i * 3] ? 1 : 0);
+    b2033[i * 3 + 1] = (0 === b1986[i * 3 + 1] ? 1 : 0);
+    b2033[i * 3 + 2] = (0 === b1986[i * 3 + 2] ? 1 : 0);
+    let t2038r0 = 0;
+    t2038r0 += (b2033[i * 3] !== 0 ? 0 : (b1658_ix3 * b1986[i * 3]));
+    t2038r0 += (b2033[i * 3 + 1] !== 0 ? 0 : (b1658_ix3p1 * b1986[i * 3 + 1]));
+    t2038r0 += (b2033[i * 3 + 2] !== 0 ? 0 : (b1658_ix3p2 * b1986[i * 3 + 2]));
+    const b2038_i = t2038r0;
+    b2038[i] = b2038_i;
+    const b2039_i = 0 === b2038_i ? 1 : 0;
+    b2039[i] = b2039_i;
+    const b2041_i = b2039_i !== 0 ? 0 : (b1682_i * b2038_i);
+    b2041[i] = b2041_i;
+    const b2044_i = 0 === b2041_i ? 1 : 0;
+    b2044[i] = b2044_i;
+    b2052[i * 3] = (b2033[i * 3] !== 0 ? 0 : (b1676_i * b1986[i * 3]));
+    b2052[i * 3 + 1] = (b2033[i * 3 + 1] !== 0 ? 0 : (b1676_i * b1986[i * 3 + 1]));
+    b2052[i * 3 + 2] = (b2033[i * 3 + 2] !== 0 ? 0 : (b1676_i * b1986[i * 3 + 2]));
+    let t2055r0 = 0;
+    t2055r0 += (b2033[i * 3] !== 0 ? 0 : (b1674_i * b1986[i * 3]));
+    t2055r0 += (b2033[i * 3 + 1] !== 0 ? 0 : (b1674_ip31843 * b1986[i * 3 + 1]));
+    t2055r0 += (b2033[i * 3 + 2] !== 0 ? 0 : (b1674_ip63686 * b1986[i * 3 + 2]));
+    const b2055_i = t2055r0;
+    b2055[i] = b2055_i;
+    const b2056_i = 0 === b2055_i ? 1 : 0;
+    b2056[i] = b2056_i;
+    const b2063_i = 0 === (-b2052[i * 3 + 2]) ? 1 : 0;
+    b2063[i] = b2063_i;
+    const b2070_i = 0 === b2052[i * 3 + 2] ? 1 : 0;
+    b2070[i] = b2070_i;
+    const b2076_i = 0 === (-b2052[i * 3 + 1]) ? 1 : 0;
+    b2076[i] = b2076_i;
+    const b2083_i = 0 === b2052[i * 3 + 1] ? 1 : 0;
+    b2083[i] = b2083_i;
+    const b2089_i = 0 === (-b2052[i * 3]) ? 1 : 0;
+    b2089[i] = b2089_i;
+    const b2096_i = 0 === b2052[i * 3] ? 1 : 0;
+    b2096[i] = b2096_i;
+    const b2103_i = (b2096_i !== 0 ? 0 : (b1658_ix3p1 * b2052[i * 3])) + ((b2076_i !== 0 ? 0 : (-(b1658_ix3 * b2052[i * 3 + 1]))) + ((b2005_i !== 0 ? 0 : (-(b1644_ix15 * b1987[i * 3 + 1]))) + (b2025_i !== 0 ? 0 : (b1644_ix15p1 * b1987[i * 3]))));
+    const b2106_i = (b2089_i !== 0 ? 0 : (-(b1658_ix3p2 * b2052[i * 3]))) + ((b2070_i !== 0 ? 0 : (b1658_ix3 * b2052[i * 3 + 2])) + ((b1999_i !== 0 ? 0 : (b1644_ix15 * b1987[i * 3 + 2])) + (b2018_i !== 0 ? 0 : (-(b1644_ix15p2 * b1987[i * 3])))));
+    const b2109_i = (b2083_i !== 0 ? 0 : (b1658_ix3p2 * b2052[i * 3 + 1])) + ((b2063_i !== 0 ? 0 : (-(b1658_ix3p1 * b2052[i * 3 + 2]))) + ((b1992_i !== 0 ? 0 : (-(b1644_ix15p1 * b1987[i * 3 + 2]))) + (b2012_i !== 0 ? 0 : (b1644_ix15p2 * b1987[i * 3 + 1]))));
+    const b2110_i = (b2083_i !== 0 ? 0 : (b1649_ix3 * b2052[i * 3 + 1])) + (b2089_i !== 0 ? 0 : (-(b1649_ix3p1 * b2052[i * 3])));
+    const b2111_i = (b2063_i !== 0 ? 0 : (-(b1649_ix3 * b2052[i * 3 + 2]))) + (b2096_i !== 0 ? 0 : (b1649_ix3p2 * b2052[i * 3]));
+    const b2112_i = (b2070_i !== 0 ? 0 : (b1649_ix3p1 * b2052[i * 3 + 2])) + (b2076_i !== 0 ? 0 : (-(b1649_ix3p2 * b2052[i * 3 + 1])));
+    b2114[i * 3 + 2] += b2110_i;
+    b2114[i * 3 + 1] += b2111_i;
+    b2114[i * 3] += b2112_i;
+    b2115[i * 3] = (((b2033[i * 3] !== 0 ? 0 : (b1683_i * b1986[i * 3])) + (b2044_i !== 0 ? 0 : (b1649_ix3 * b2041_i))) + b2114[i * 3]);
+    b2115[i * 3 + 1] = (((b2033[i * 3 + 1] !== 0 ? 0 : (b1683_i * b1986[i * 3 + 1])) + (b2044_i !== 0 ? 0 : (b1649_ix3p1 * b2041_i))) + b2114[i * 3 + 1]);
+    b2115[i * 3 + 2] = (((b2033[i * 3 + 2] !== 0 ? 0 : (b1683_i * b1986[i * 3 + 2])) + (b2044_i !== 0 ? 0 : (b1649_ix3p2 * b2041_i))) + b2114[i * 3 + 2]);
+    b2116[i * 3] = (0 === b2115[i * 3] ? 1 : 0);
+    b2116[i * 3 + 1] = (0 === b2115[i * 3 + 1] ? 1 : 0);
+    b2116[i * 3 + 2] = (0 === b2115[i * 3 + 2] ? 1 : 0);
     let t2122r0 = 0;
     t2122r0 += (b2116[i * 3] !== 0 ? 0 : (-(b1727[i * 3] * b2115[i * 3])));
     t2122r0 += (b2116[i * 3 + 1] !== 0 ? 0 : (-(b1727[i * 3 + 1] * b2115[i * 3 + 1])));
     t2122r0 += (b2116[i * 3 + 2] !== 0 ? 0 : (-(b1727[i * 3 + 2] * b2115[i * 3 + 2])));
     const b2122_i = t2122r0;
     let t2127r0 = 0;
-    t2127r0 += (b2033[i * 3] !== 0 ? 0 : (b1649[i * 3] * b1986[i * 3]));
-    t2127r0 += (b2033[i * 3 + 1] !== 0 ? 0 : (b1649[i * 3 + 1] * b1986[i * 3 + 1]));
-    t2127r0 += (b2033[i * 3 + 2] !== 0 ? 0 : (b1649[i * 3 + 2] * b1986[i * 3 + 2]));
+    t2127r0 += (b2033[i * 3] !== 0 ? 0 : (b1649_ix3 * b1986[i * 3]));
+    t2127r0 += (b2033[i * 3 + 1] !== 0 ? 0 : (b1649_ix3p1 * b1986[i * 3 + 1]));
+    t2127r0 += (b2033[i * 3 + 2] !== 0 ? 0 : (b1649_ix3p2 * b1986[i * 3 + 2]));
     const b2127_i = t2127r0;
-    const b2128_i = b2127_i - (b2039[i] !== 0 ? 0 : (b1681[i] * b2038[i]));
+    const b2128_i = b2127_i - (b2039_i !== 0 ? 0 : (b1681_i * b2038_i));
     b2128[i] = b2128_i;
     const b2129_i = 0 === b2128_i ? 1 : 0;
     b2129[i] = b2129_i;
-    const b2134_i = (b2129_i !== 0 ? 0 : (-(b1676[i] * b2128_i))) + ((b2056[i] !== 0 ? 0 : (b1654[i] * b2055[i])) + b2122_i);
+    const b2134_i = (b2129_i !== 0 ? 0 : (-(b1676_i * b2128_i))) + ((b2056_i !== 0 ? 0 : (b1654_i * b2055_i)) + b2122_i);
     b2134[i] = b2134_i;
     const b2135_i = 0 === b2134_i ? 1 : 0;
     b2135[i] = b2135_i;
-    const b2137_i = b2135_i !== 0 ? 0 : (b1728[i] * b2134_i);
+    const b2137_i = b2135_i !== 0 ? 0 : (b1728_i * b2134_i);
     b2137[i] = b2137_i;
-    b2138[i] = (0 === b2137_i ? 1 : 0);
-    b2145[i * 3 + 2] += b2103[i];
-    b2145[i * 3 + 1] += b2106[i];
-    b2145[i * 3] += b2109[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1654_i = b1654[i];
-      const b2044_i = b2044[i];
-      const b2041_i = b2041[i];
-      b2146[i * 3] = (((b2033[i * 3] !== 0 ? 0 : (b1654_i * b1986[i * 3])) + (b1987[i * 3] + (b2044_i !== 0 ? 0 : (b1658[i * 3] * b2041_i)))) + b2145[i * 3]);
-      b2146[i * 3 + 1] = (((b2033[i * 3 + 1] !== 0 ? 0 : (b1654_i * b1986[i * 3 + 1])) + (b1987[i * 3 + 1] + (b2044_i !== 0 ? 0 : (b1658[i * 3 + 1] * b2041_i)))) + b2145[i * 3 + 1]);
-      b2146[i * 3 + 2] = (((b2033[i * 3 + 2] !== 0 ? 0 : (b1654_i * b1986[i * 3 + 2])) + (b1987[i * 3 + 2] + (b2044_i !== 0 ? 0 : (b1658[i * 3 + 2] * b2041_i)))) + b2145[i * 3 + 2]);
-      const b1726_i = b1726[i];
-      const b2138_i = b2138[i];
-      const b2137_i = b2137[i];
-      b2149[i * 3] = ((b2116[i * 3] !== 0 ? 0 : (b1726_i * b2115[i * 3])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15] * b2137_i))));
-      b2149[i * 3 + 1] = ((b2116[i * 3 + 1] !== 0 ? 0 : (b1726_i * b2115[i * 3 + 1])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15 + 1] * b2137_i))));
-      b2149[i * 3 + 2] = ((b2116[i * 3 + 2] !== 0 ? 0 : (b1726_i * b2115[i * 3 + 2])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15 + 2] * b2137_i))));
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      b2150[i * 2] = (((b1718[i * 2] * b1644_ix15p6) + b1644[i * 15 + 7]) - a1[i * 2]);
-      b2150[i * 2 + 1] = (((b1718[i * 2 + 1] * b1644_ix15p6) + b1644[i * 15 + 8]) - a1[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 1;
-      const b1654_i = b1654[i];
-      const b2044_i = b2044[i];
-      const b2041_i = b2041[i];
-      b2146[i * 3] = (((b2033[i * 3] !== 0 ? 0 : (b1654_i * b1986[i * 3])) + (b1987[i * 3] + (b2044_i !== 0 ? 0 : (b1658[i * 3] * b2041_i)))) + b2145[i * 3]);
-      b2146[i * 3 + 1] = (((b2033[i * 3 + 1] !== 0 ? 0 : (b1654_i * b1986[i * 3 + 1])) + (b1987[i * 3 + 1] + (b2044_i !== 0 ? 0 : (b1658[i * 3 + 1] * b2041_i)))) + b2145[i * 3 + 1]);
-      b2146[i * 3 + 2] = (((b2033[i * 3 + 2] !== 0 ? 0 : (b1654_i * b1986[i * 3 + 2])) + (b1987[i * 3 + 2] + (b2044_i !== 0 ? 0 : (b1658[i * 3 + 2] * b2041_i)))) + b2145[i * 3 + 2]);
-      const b1726_i = b1726[i];
-      const b2138_i = b2138[i];
-      const b2137_i = b2137[i];
-      b2149[i * 3] = ((b2116[i * 3] !== 0 ? 0 : (b1726_i * b2115[i * 3])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15] * b2137_i))));
-      b2149[i * 3 + 1] = ((b2116[i * 3 + 1] !== 0 ? 0 : (b1726_i * b2115[i * 3 + 1])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15 + 1] * b2137_i))));
-      b2149[i * 3 + 2] = ((b2116[i * 3 + 2] !== 0 ? 0 : (b1726_i * b2115[i * 3 + 2])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15 + 2] * b2137_i))));
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      b2150[i * 2] = (((b1718[i * 2] * b1644_ix15p6) + b1644[i * 15 + 7]) - a1[i * 2]);
-      b2150[i * 2 + 1] = (((b1718[i * 2 + 1] * b1644_ix15p6) + b1644[i * 15 + 8]) - a1[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 2;
-      const b1654_i = b1654[i];
-      const b2044_i = b2044[i];
-      const b2041_i = b2041[i];
-      b2146[i * 3] = (((b2033[i * 3] !== 0 ? 0 : (b1654_i * b1986[i * 3])) + (b1987[i * 3] + (b2044_i !== 0 ? 0 : (b1658[i * 3] * b2041_i)))) + b2145[i * 3]);
-      b2146[i * 3 + 1] = (((b2033[i * 3 + 1] !== 0 ? 0 : (b1654_i * b1986[i * 3 + 1])) + (b1987[i * 3 + 1] + (b2044_i !== 0 ? 0 : (b1658[i * 3 + 1] * b2041_i)))) + b2145[i * 3 + 1]);
-      b2146[i * 3 + 2] = (((b2033[i * 3 + 2] !== 0 ? 0 : (b1654_i * b1986[i * 3 + 2])) + (b1987[i * 3 + 2] + (b2044_i !== 0 ? 0 : (b1658[i * 3 + 2] * b2041_i)))) + b2145[i * 3 + 2]);
-      const b1726_i = b1726[i];
-      const b2138_i = b2138[i];
-      const b2137_i = b2137[i];
-      b2149[i * 3] = ((b2116[i * 3] !== 0 ? 0 : (b1726_i * b2115[i * 3])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15] * b2137_i))));
-      b2149[i * 3 + 1] = ((b2116[i * 3 + 1] !== 0 ? 0 : (b1726_i * b2115[i * 3 + 1])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15 + 1] * b2137_i))));
-      b2149[i * 3 + 2] = ((b2116[i * 3 + 2] !== 0 ? 0 : (b1726_i * b2115[i * 3 + 2])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15 + 2] * b2137_i))));
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      b2150[i * 2] = (((b1718[i * 2] * b1644_ix15p6) + b1644[i * 15 + 7]) - a1[i * 2]);
-      b2150[i * 2 + 1] = (((b1718[i * 2 + 1] * b1644_ix15p6) + b1644[i * 15 + 8]) - a1[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 3;
-      const b1654_i = b1654[i];
-      const b2044_i = b2044[i];
-      const b2041_i = b2041[i];
-      b2146[i * 3] = (((b2033[i * 3] !== 0 ? 0 : (b1654_i * b1986[i * 3])) + (b1987[i * 3] + (b2044_i !== 0 ? 0 : (b1658[i * 3] * b2041_i)))) + b2145[i * 3]);
-      b2146[i * 3 + 1] = (((b2033[i * 3 + 1] !== 0 ? 0 : (b1654_i * b1986[i * 3 + 1])) + (b1987[i * 3 + 1] + (b2044_i !== 0 ? 0 : (b1658[i * 3 + 1] * b2041_i)))) + b2145[i * 3 + 1]);
-      b2146[i * 3 + 2] = (((b2033[i * 3 + 2] !== 0 ? 0 : (b1654_i * b1986[i * 3 + 2])) + (b1987[i * 3 + 2] + (b2044_i !== 0 ? 0 : (b1658[i * 3 + 2] * b2041_i)))) + b2145[i * 3 + 2]);
-      const b1726_i = b1726[i];
-      const b2138_i = b2138[i];
-      const b2137_i = b2137[i];
-      b2149[i * 3] = ((b2116[i * 3] !== 0 ? 0 : (b1726_i * b2115[i * 3])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15] * b2137_i))));
-      b2149[i * 3 + 1] = ((b2116[i * 3 + 1] !== 0 ? 0 : (b1726_i * b2115[i * 3 + 1])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15 + 1] * b2137_i))));
-      b2149[i * 3 + 2] = ((b2116[i * 3 + 2] !== 0 ? 0 : (b1726_i * b2115[i * 3 + 2])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15 + 2] * b2137_i))));
-      const b1644_ix15p6 = b1644[i * 15 + 6];
-      b2150[i * 2] = (((b1718[i * 2] * b1644_ix15p6) + b1644[i * 15 + 7]) - a1[i * 2]);
-      b2150[i * 2 + 1] = (((b1718[i * 2 + 1] * b1644_ix15p6) + b1644[i * 15 + 8]) - a1[i * 2 + 1]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1654_i = b1654[i];
-    const b2044_i = b2044[i];
-    const b2041_i = b2041[i];
-    b2146[i * 3] = (((b2033[i * 3] !== 0 ? 0 : (b1654_i * b1986[i * 3])) + (b1987[i * 3] + (b2044_i !== 0 ? 0 : (b1658[i * 3] * b2041_i)))) + b2145[i * 3]);
-    b2146[i * 3 + 1] = (((b2033[i * 3 + 1] !== 0 ? 0 : (b1654_i * b1986[i * 3 + 1])) + (b1987[i * 3 + 1] + (b2044_i !== 0 ? 0 : (b1658[i * 3 + 1] * b2041_i)))) + b2145[i * 3 + 1]);
-    b2146[i * 3 + 2] = (((b2033[i * 3 + 2] !== 0 ? 0 : (b1654_i * b1986[i * 3 + 2])) + (b1987[i * 3 + 2] + (b2044_i !== 0 ? 0 : (b1658[i * 3 + 2] * b2041_i)))) + b2145[i * 3 + 2]);
-    const b1726_i = b1726[i];
-    const b2138_i = b2138[i];
-    const b2137_i = b2137[i];
-    b2149[i * 3] = ((b2116[i * 3] !== 0 ? 0 : (b1726_i * b2115[i * 3])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15] * b2137_i))));
-    b2149[i * 3 + 1] = ((b2116[i * 3 + 1] !== 0 ? 0 : (b1726_i * b2115[i * 3 + 1])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15 + 1] * b2137_i))));
-    b2149[i * 3 + 2] = ((b2116[i * 3 + 2] !== 0 ? 0 : (b1726_i * b2115[i * 3 + 2])) + (2 * (b2138_i !== 0 ? 0 : (b1644[i * 15 + 2] * b2137_i))));
-    const b1644_ix15p6 = b1644[i * 15 + 6];
-    b2150[i * 2] = (((b1718[i * 2] * b1644_ix15p6) + b1644[i * 15 + 7]) - a1[i * 2]);
-    b2150[i * 2 + 1] = (((b1718[i * 2 + 1] * b1644_ix15p6) + b1644[i * 15 + 8]) - a1[i * 2 + 1]);
-  }
-  b2154.fill(0);
-  b2158.fill(0);
-  for (let i = 0; i < 31843; i++) {
+    const b2138_i = 0 === b2137_i ? 1 : 0;
+    b2138[i] = b2138_i;
+    b2145[i * 3 + 2] += b2103_i;
+    b2145[i * 3 + 1] += b2106_i;
+    b2145[i * 3] += b2109_i;
+    const b2146_ix3 = ((b2033[i * 3] !== 0 ? 0 : (b1654_i * b1986[i * 3])) + (b1987[i * 3] + (b2044_i !== 0 ? 0 : (b1658_ix3 * b2041_i)))) + b2145[i * 3];
+    const b2146_ix3p1 = ((b2033[i * 3 + 1] !== 0 ? 0 : (b1654_i * b1986[i * 3 + 1])) + (b1987[i * 3 + 1] + (b2044_i !== 0 ? 0 : (b1658_ix3p1 * b2041_i)))) + b2145[i * 3 + 1];
+    const b2146_ix3p2 = ((b2033[i * 3 + 2] !== 0 ? 0 : (b1654_i * b1986[i * 3 + 2])) + (b1987[i * 3 + 2] + (b2044_i !== 0 ? 0 : (b1658_ix3p2 * b2041_i)))) + b2145[i * 3 + 2];
+    const b2149_ix3 = (b2116[i * 3] !== 0 ? 0 : (b1726_i * b2115[i * 3])) + (2 * (b2138_i !== 0 ? 0 : (b1644_ix15 * b2137_i)));
+    const b2149_ix3p1 = (b2116[i * 3 + 1] !== 0 ? 0 : (b1726_i * b2115[i * 3 + 1])) + (2 * (b2138_i !== 0 ? 0 : (b1644_ix15p1 * b2137_i)));
+    const b2149_ix3p2 = (b2116[i * 3 + 2] !== 0 ? 0 : (b1726_i * b2115[i * 3 + 2])) + (2 * (b2138_i !== 0 ? 0 : (b1644_ix15p2 * b2137_i)));
+    const b2150_ix2 = ((b1718[i * 2] * b1644_ix15p6) + b1644[i * 15 + 7]) - a1[i * 2];
+    const b2150_ix2p1 = ((b1718[i * 2 + 1] * b1644_ix15p6) + b1644[i * 15 + 8]) - a1[i * 2 + 1];
     let t2153r0 = 0;
-    const b2150_ix2 = b2150[i * 2];
-    t2153r0 += (backwardRegisters[0] !== 0 ? 0 : (b108[0] * b2150_ix2));
-    const b2150_ix2p1 = b2150[i * 2 + 1];
-    t2153r0 += (backwardRegisters[1] !== 0 ? 0 : (b108[1] * b2150_ix2p1));
+    t2153r0 += (backwardRegisters[1] !== 0 ? 0 : (b108_0 * b2150_ix2));
+    t2153r0 += (backwardRegisters[3] !== 0 ? 0 : (b108_1 * b2150_ix2p1));
     const b2153_i = t2153r0;
     b2154[i * 15 + 7] += b1733[i * 2];
     b2154[i * 15 + 8] += b1733[i * 2 + 1];
-    b2154[i * 15 + 6] += b1739[i];
-    b2154[i * 15 + 10] += b1748[i];
-    b2154[i * 15 + 9] += b1755[i];
-    b2154[i * 15 + 2] += b1820[i];
-    b2154[i * 15 + 1] += b1821[i];
-    b2154[i * 15] += b1822[i];
-    const b1937_ix3 = b1937[i * 3];
+    b2154[i * 15 + 6] += b1739_i;
+    b2154[i * 15 + 10] += b1748_i;
+    b2154[i * 15 + 9] += b1755_i;
+    b2154[i * 15 + 2] += b1820_i;
+    b2154[i * 15 + 1] += b1821_i;
+    b2154[i * 15] += b1822_i;
     b2154[i * 15 + 3] -= b1937_ix3;
-    const b1937_ix3p1 = b1937[i * 3 + 1];
     b2154[i * 15 + 4] -= b1937_ix3p1;
-    const b1937_ix3p2 = b1937[i * 3 + 2];
     b2154[i * 15 + 5] -= b1937_ix3p2;
-    b2154[i * 15] += b1940[i * 3];
-    b2154[i * 15 + 1] += b1940[i * 3 + 1];
-    b2154[i * 15 + 2] += b1940[i * 3 + 2];
+    b2154[i * 15] += b1940_ix3;
+    b2154[i * 15 + 1] += b1940_ix3p1;
+    b2154[i * 15 + 2] += b1940_ix3p2;
     b2154[i * 15 + 14] += b2153_i;
     b2154[i * 15 + 11] += b1937_ix3;
     b2154[i * 15 + 12] += b1937_ix3p1;
     b2154[i * 15 + 13] += b1937_ix3p2;
     let t2157r0 = 0;
-    t2157r0 += (backwardRegisters[2] !== 0 ? 0 : (b107[0] * b2150_ix2));
-    t2157r0 += (backwardRegisters[3] !== 0 ? 0 : (b107[1] * b2150_ix2p1));
+    t2157r0 += (backwardRegisters[0] !== 0 ? 0 : (b107_0 * b2150_ix2));
+    t2157r0 += (backwardRegisters[2] !== 0 ? 0 : (b107_1 * b2150_ix2p1));
     const b2157_i = t2157r0;
     b2158[i * 15 + 7] += b1944[i * 2];
     b2158[i * 15 + 8] += b1944[i * 2 + 1];
-    b2158[i * 15 + 6] += b1950[i];
-    b2158[i * 15 + 10] += b1959[i];
-    b2158[i * 15 + 9] += b1966[i];
-    b2158[i * 15 + 2] += b2030[i];
-    b2158[i * 15 + 1] += b2031[i];
-    b2158[i * 15] += b2032[i];
-    const b2146_ix3 = b2146[i * 3];
+    b2158[i * 15 + 6] += b1950_i;
+    b2158[i * 15 + 10] += b1959_i;
+    b2158[i * 15 + 9] += b1966_i;
+    b2158[i * 15 + 2] += b2030_i;
+    b2158[i * 15 + 1] += b2031_i;
+    b2158[i * 15] += b2032_i;
     b2158[i * 15 + 3] -= b2146_ix3;
-    const b2146_ix3p1 = b2146[i * 3 + 1];
     b2158[i * 15 + 4] -= b2146_ix3p1;
-    const b2146_ix3p2 = b2146[i * 3 + 2];
     b2158[i * 15 + 5] -= b2146_ix3p2;
-    b2158[i * 15] += b2149[i * 3];
-    b2158[i * 15 + 1] += b2149[i * 3 + 1];
-    b2158[i * 15 + 2] += b2149[i * 3 + 2];
+    b2158[i * 15] += b2149_ix3;
+    b2158[i * 15 + 1] += b2149_ix3p1;
+    b2158[i * 15 + 2] += b2149_ix3p2;
     b2158[i * 15 + 14] += b2157_i;
     b2158[i * 15 + 11] += b2146_ix3;
     b2158[i * 15 + 12] += b2146_ix3p1;
@@ -7072,6 +1236,203 @@ function backwardPart6(a1, a4, s0) {
     const a4_i = a4[i];
     b2162[i] = (1 - (a4_i * a4_i));
   }
+}
+
+function backwardPart1(s0) {
+  const b107 = buf107;
+  const b108 = buf108;
+  const b1644 = buf1644;
+  const b1649 = buf1649;
+  const b1652 = buf1652;
+  const b1653 = buf1653;
+  const b1654 = buf1654;
+  const b1658 = buf1658;
+  const b1674 = buf1674;
+  const b1676 = buf1676;
+  const b1681 = buf1681;
+  const b1682 = buf1682;
+  const b1683 = buf1683;
+  const b1703 = buf1703;
+  const b1707 = buf1707;
+  const b1710 = buf1710;
+  const b1714 = buf1714;
+  const b1716 = buf1716;
+  const b1718 = buf1718;
+  const b1724 = buf1724;
+  const b1725 = buf1725;
+  const b1726 = buf1726;
+  const b1727 = buf1727;
+  const b1728 = buf1728;
+  const b1733 = buf1733;
+  const b1734 = buf1734;
+  const b1736 = buf1736;
+  const b1740 = buf1740;
+  const b1745 = buf1745;
+  const b1746 = buf1746;
+  const b1750 = buf1750;
+  const b1751 = buf1751;
+  const b1759 = buf1759;
+  const b1760 = buf1760;
+  const b1766 = buf1766;
+  const b1767 = buf1767;
+  const b1782 = buf1782;
+  const b1789 = buf1789;
+  const b1795 = buf1795;
+  const b1802 = buf1802;
+  const b1808 = buf1808;
+  const b1815 = buf1815;
+  const b1823 = buf1823;
+  const b1829 = buf1829;
+  const b1834 = buf1834;
+  const b1846 = buf1846;
+  const b1853 = buf1853;
+  const b1860 = buf1860;
+  const b1866 = buf1866;
+  const b1873 = buf1873;
+  const b1879 = buf1879;
+  const b1886 = buf1886;
+  const b1905 = buf1905;
+  const b1906 = buf1906;
+  const b1920 = buf1920;
+  const b1926 = buf1926;
+  const b1929 = buf1929;
+  const b1944 = buf1944;
+  const b1945 = buf1945;
+  const b1947 = buf1947;
+  const b1951 = buf1951;
+  const b1956 = buf1956;
+  const b1957 = buf1957;
+  const b1961 = buf1961;
+  const b1962 = buf1962;
+  const b1970 = buf1970;
+  const b1971 = buf1971;
+  const b1977 = buf1977;
+  const b1978 = buf1978;
+  const b1992 = buf1992;
+  const b1999 = buf1999;
+  const b2005 = buf2005;
+  const b2012 = buf2012;
+  const b2018 = buf2018;
+  const b2025 = buf2025;
+  const b2033 = buf2033;
+  const b2039 = buf2039;
+  const b2044 = buf2044;
+  const b2056 = buf2056;
+  const b2063 = buf2063;
+  const b2070 = buf2070;
+  const b2076 = buf2076;
+  const b2083 = buf2083;
+  const b2089 = buf2089;
+  const b2096 = buf2096;
+  const b2115 = buf2115;
+  const b2116 = buf2116;
+  const b2129 = buf2129;
+  const b2135 = buf2135;
+  const b2138 = buf2138;
+  const b2154 = buf2154;
+  const b2158 = buf2158;
+  const b2159 = buf2159;
+  const b2167 = buf2167;
+  const b2202 = buf2202;
+  const b2212 = buf2212;
+  const b2215 = buf2215;
+  const b2217 = buf2217;
+  const b2222 = buf2222;
+  const b2228 = buf2228;
+  const b2232 = buf2232;
+  const b2250 = buf2250;
+  const b2254 = buf2254;
+  const b2259 = buf2259;
+  const b2264 = buf2264;
+  const b2268 = buf2268;
+  const b2272 = buf2272;
+  const b2277 = buf2277;
+  const b2282 = buf2282;
+  const b2286 = buf2286;
+  const b2290 = buf2290;
+  const b2295 = buf2295;
+  const b2300 = buf2300;
+  const b2313 = buf2313;
+  const b2318 = buf2318;
+  const b2321 = buf2321;
+  const b2323 = buf2323;
+  const b2327 = buf2327;
+  const b2331 = buf2331;
+  const b2336 = buf2336;
+  const b2339 = buf2339;
+  const b2341 = buf2341;
+  const b2347 = buf2347;
+  const b2351 = buf2351;
+  const b2355 = buf2355;
+  const b2359 = buf2359;
+  const b2364 = buf2364;
+  const b2369 = buf2369;
+  const b2373 = buf2373;
+  const b2377 = buf2377;
+  const b2382 = buf2382;
+  const b2387 = buf2387;
+  const b2391 = buf2391;
+  const b2395 = buf2395;
+  const b2400 = buf2400;
+  const b2405 = buf2405;
+  const b2417 = buf2417;
+  const b2448 = buf2448;
+  const b2507 = buf2507;
+  const b2510 = buf2510;
+  const b2512 = buf2512;
+  const b2517 = buf2517;
+  const b2523 = buf2523;
+  const b2527 = buf2527;
+  const b2546 = buf2546;
+  const b2550 = buf2550;
+  const b2555 = buf2555;
+  const b2560 = buf2560;
+  const b2564 = buf2564;
+  const b2568 = buf2568;
+  const b2573 = buf2573;
+  const b2578 = buf2578;
+  const b2582 = buf2582;
+  const b2586 = buf2586;
+  const b2591 = buf2591;
+  const b2596 = buf2596;
+  const b2609 = buf2609;
+  const b2614 = buf2614;
+  const b2617 = buf2617;
+  const b2619 = buf2619;
+  const b2623 = buf2623;
+  const b2627 = buf2627;
+  const b2632 = buf2632;
+  const b2635 = buf2635;
+  const b2637 = buf2637;
+  const b2643 = buf2643;
+  const b2647 = buf2647;
+  const b2651 = buf2651;
+  const b2655 = buf2655;
+  const b2660 = buf2660;
+  const b2665 = buf2665;
+  const b2669 = buf2669;
+  const b2673 = buf2673;
+  const b2678 = buf2678;
+  const b2683 = buf2683;
+  const b2687 = buf2687;
+  const b2691 = buf2691;
+  const b2696 = buf2696;
+  const b2701 = buf2701;
+  const b2713 = buf2713;
+  const b2745 = buf2745;
+  const b2796 = buf2796;
+  const b2802 = buf2802;
+  const b2803 = buf2803;
+  const b2808 = buf2808;
+  const b2819 = buf2819;
+  const b2827 = buf2827;
+  const b2834 = buf2834;
+  const b2841 = buf2841;
+  const b2853 = buf2853;
+  const b2865 = buf2865;
+  const b2866 = buf2866;
+  const b2867 = buf2867;
+  const b2868 = buf2868;
   for (let i = 0; i < 31843; i++) {
     for (let j0 = 0; j0 < 12; j0 += 4) {
       {
@@ -7148,395 +1509,100 @@ function backwardPart6(a1, a4, s0) {
       b2167[i * 15 + j + 477645] += s0[i * 30 + j + 15];
     }
   }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b2167_ix15p477659 = b2167[i * 15 + 477659];
-      const b2167_ix15p14 = b2167[i * 15 + 14];
-      b2202[i * 2] = (chainMul((backwardRegisters[2] !== 0 ? 0 : b2167_ix15p477659), b107[0]) + chainMul((backwardRegisters[0] !== 0 ? 0 : b2167_ix15p14), b108[0]));
-      b2202[i * 2 + 1] = (chainMul((backwardRegisters[3] !== 0 ? 0 : b2167_ix15p477659), b107[1]) + chainMul((backwardRegisters[1] !== 0 ? 0 : b2167_ix15p14), b108[1]));
-      b2207[i * 3] = (b2167[i * 15 + 477656] - b2167[i * 15 + 477648]);
-      b2207[i * 3 + 1] = (b2167[i * 15 + 477657] - b2167[i * 15 + 477649]);
-      b2207[i * 3 + 2] = (b2167[i * 15 + 477658] - b2167[i * 15 + 477650]);
-      const b2138_i = b2138[i];
-      b2212[i * 3] = (b2138_i !== 0 ? 0 : (2 * b2167[i * 15 + 477645]));
-      b2212[i * 3 + 1] = (b2138_i !== 0 ? 0 : (2 * b2167[i * 15 + 477646]));
-      b2212[i * 3 + 2] = (b2138_i !== 0 ? 0 : (2 * b2167[i * 15 + 477647]));
-    }
-    {
-      const i = i0 + 1;
-      const b2167_ix15p477659 = b2167[i * 15 + 477659];
-      const b2167_ix15p14 = b2167[i * 15 + 14];
-      b2202[i * 2] = (chainMul((backwardRegisters[2] !== 0 ? 0 : b2167_ix15p477659), b107[0]) + chainMul((backwardRegisters[0] !== 0 ? 0 : b2167_ix15p14), b108[0]));
-      b2202[i * 2 + 1] = (chainMul((backwardRegisters[3] !== 0 ? 0 : b2167_ix15p477659), b107[1]) + chainMul((backwardRegisters[1] !== 0 ? 0 : b2167_ix15p14), b108[1]));
-      b2207[i * 3] = (b2167[i * 15 + 477656] - b2167[i * 15 + 477648]);
-      b2207[i * 3 + 1] = (b2167[i * 15 + 477657] - b2167[i * 15 + 477649]);
-      b2207[i * 3 + 2] = (b2167[i * 15 + 477658] - b2167[i * 15 + 477650]);
-      const b2138_i = b2138[i];
-      b2212[i * 3] = (b2138_i !== 0 ? 0 : (2 * b2167[i * 15 + 477645]));
-      b2212[i * 3 + 1] = (b2138_i !== 0 ? 0 : (2 * b2167[i * 15 + 477646]));
-      b2212[i * 3 + 2] = (b2138_i !== 0 ? 0 : (2 * b2167[i * 15 + 477647]));
-    }
-    {
-      const i = i0 + 2;
-      const b2167_ix15p477659 = b2167[i * 15 + 477659];
-      const b2167_ix15p14 = b2167[i * 15 + 14];
-      b2202[i * 2] = (chainMul((backwardRegisters[2] !== 0 ? 0 : b2167_ix15p477659), b107[0]) + chainMul((backwardRegisters[0] !== 0 ? 0 : b2167_ix15p14), b108[0]));
-      b2202[i * 2 + 1] = (chainMul((backwardRegisters[3] !== 0 ? 0 : b2167_ix15p477659), b107[1]) + chainMul((backwardRegisters[1] !== 0 ? 0 : b2167_ix15p14), b108[1]));
-      b2207[i * 3] = (b2167[i * 15 + 477656] - b2167[i * 15 + 477648]);
-      b2207[i * 3 + 1] = (b2167[i * 15 + 477657] - b2167[i * 15 + 477649]);
-      b2207[i * 3 + 2] = (b2167[i * 15 + 477658] - b2167[i * 15 + 477650]);
-      const b2138_i = b2138[i];
-      b2212[i * 3] = (b2138_i !== 0 ? 0 : (2 * b2167[i * 15 + 477645]));
-      b2212[i * 3 + 1] = (b2138_i !== 0 ? 0 : (2 * b2167[i * 15 + 477646]));
-      b2212[i * 3 + 2] = (b2138_i !== 0 ? 0 : (2 * b2167[i * 15 + 477647]));
-    }
-    {
-      const i = i0 + 3;
-      const b2167_ix15p477659 = b2167[i * 15 + 477659];
-      const b2167_ix15p14 = b2167[i * 15 + 14];
-      b2202[i * 2] = (chainMul((backwardRegisters[2] !== 0 ? 0 : b2167_ix15p477659), b107[0]) + chainMul((backwardRegisters[0] !== 0 ? 0 : b2167_ix15p14), b108[0]));
-      b2202[i * 2 + 1] = (chainMul((backwardRegisters[3] !== 0 ? 0 : b2167_ix15p477659), b107[1]) + chainMul((backwardRegisters[1] !== 0 ? 0 : b2167_ix15p14), b108[1]));
-      b2207[i * 3] = (b2167[i * 15 + 477656] - b2167[i * 15 + 477648]);
-      b2207[i * 3 + 1] = (b2167[i * 15 + 477657] - b2167[i * 15 + 477649]);
-      b2207[i * 3 + 2] = (b2167[i * 15 + 477658] - b2167[i * 15 + 477650]);
-      const b2138_i = b2138[i];
-      b2212[i * 3] = (b2138_i !== 0 ? 0 : (2 * b2167[i * 15 + 477645]));
-      b2212[i * 3 + 1] = (b2138_i !== 0 ? 0 : (2 * b2167[i * 15 + 477646]));
-      b2212[i * 3 + 2] = (b2138_i !== 0 ? 0 : (2 * b2167[i * 15 + 477647]));
-    }
-  }
-}
-
-function backwardPart7() {
-  const b107 = buf107;
-  const b108 = buf108;
-  const b1644 = buf1644;
-  const b1649 = buf1649;
-  const b1654 = buf1654;
-  const b1658 = buf1658;
-  const b1676 = buf1676;
-  const b1726 = buf1726;
-  const b1727 = buf1727;
-  const b1728 = buf1728;
-  const b2033 = buf2033;
-  const b2039 = buf2039;
-  const b2044 = buf2044;
-  const b2056 = buf2056;
-  const b2063 = buf2063;
-  const b2070 = buf2070;
-  const b2076 = buf2076;
-  const b2083 = buf2083;
-  const b2089 = buf2089;
-  const b2096 = buf2096;
-  const b2116 = buf2116;
-  const b2129 = buf2129;
-  const b2135 = buf2135;
-  const b2138 = buf2138;
-  const b2167 = buf2167;
-  const b2202 = buf2202;
-  const b2207 = buf2207;
-  const b2212 = buf2212;
-  const b2214 = buf2214;
-  const b2215 = buf2215;
-  const b2217 = buf2217;
-  const b2219 = buf2219;
-  const b2222 = buf2222;
-  const b2224 = buf2224;
-  const b2228 = buf2228;
-  const b2232 = buf2232;
-  const b2238 = buf2238;
-  const b2242 = buf2242;
-  const b2245 = buf2245;
-  const b2250 = buf2250;
-  const b2254 = buf2254;
-  const b2259 = buf2259;
-  const b2264 = buf2264;
-  const b2268 = buf2268;
-  const b2272 = buf2272;
-  const b2277 = buf2277;
-  const b2282 = buf2282;
-  const b2286 = buf2286;
-  const b2290 = buf2290;
-  const b2295 = buf2295;
-  const b2300 = buf2300;
-  const b2313 = buf2313;
-  const b2318 = buf2318;
-  const b2321 = buf2321;
-  const b2323 = buf2323;
-  const b2327 = buf2327;
-  const b2331 = buf2331;
-  const b2334 = buf2334;
-  const b2336 = buf2336;
-  for (let i = 31840; i < 31843; i++) {
-    const b2167_ix15p477659 = b2167[i * 15 + 477659];
-    const b2167_ix15p14 = b2167[i * 15 + 14];
-    b2202[i * 2] = (chainMul((backwardRegisters[2] !== 0 ? 0 : b2167_ix15p477659), b107[0]) + chainMul((backwardRegisters[0] !== 0 ? 0 : b2167_ix15p14), b108[0]));
-    b2202[i * 2 + 1] = (chainMul((backwardRegisters[3] !== 0 ? 0 : b2167_ix15p477659), b107[1]) + chainMul((backwardRegisters[1] !== 0 ? 0 : b2167_ix15p14), b108[1]));
-    b2207[i * 3] = (b2167[i * 15 + 477656] - b2167[i * 15 + 477648]);
-    b2207[i * 3 + 1] = (b2167[i * 15 + 477657] - b2167[i * 15 + 477649]);
-    b2207[i * 3 + 2] = (b2167[i * 15 + 477658] - b2167[i * 15 + 477650]);
-    const b2138_i = b2138[i];
-    b2212[i * 3] = (b2138_i !== 0 ? 0 : (2 * b2167[i * 15 + 477645]));
-    b2212[i * 3 + 1] = (b2138_i !== 0 ? 0 : (2 * b2167[i * 15 + 477646]));
-    b2212[i * 3 + 2] = (b2138_i !== 0 ? 0 : (2 * b2167[i * 15 + 477647]));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b2214[i * 3] = chainMul(b2212[i * 3], b1644[i * 15]);
-      b2214[i * 3 + 1] = chainMul(b2212[i * 3 + 1], b1644[i * 15 + 1]);
-      b2214[i * 3 + 2] = chainMul(b2212[i * 3 + 2], b1644[i * 15 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      b2214[i * 3] = chainMul(b2212[i * 3], b1644[i * 15]);
-      b2214[i * 3 + 1] = chainMul(b2212[i * 3 + 1], b1644[i * 15 + 1]);
-      b2214[i * 3 + 2] = chainMul(b2212[i * 3 + 2], b1644[i * 15 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      b2214[i * 3] = chainMul(b2212[i * 3], b1644[i * 15]);
-      b2214[i * 3 + 1] = chainMul(b2212[i * 3 + 1], b1644[i * 15 + 1]);
-      b2214[i * 3 + 2] = chainMul(b2212[i * 3 + 2], b1644[i * 15 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      b2214[i * 3] = chainMul(b2212[i * 3], b1644[i * 15]);
-      b2214[i * 3 + 1] = chainMul(b2212[i * 3 + 1], b1644[i * 15 + 1]);
-      b2214[i * 3 + 2] = chainMul(b2212[i * 3 + 2], b1644[i * 15 + 2]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b2214[i * 3] = chainMul(b2212[i * 3], b1644[i * 15]);
-    b2214[i * 3 + 1] = chainMul(b2212[i * 3 + 1], b1644[i * 15 + 1]);
-    b2214[i * 3 + 2] = chainMul(b2212[i * 3 + 2], b1644[i * 15 + 2]);
-  }
   b2215.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b2215[i] += b2214[i * 3];
-      b2215[i] += b2214[i * 3 + 1];
-      b2215[i] += b2214[i * 3 + 2];
-      const b2217_i = b2135[i] !== 0 ? 0 : b2215[i];
-      b2217[i] = b2217_i;
-      const b2219_i = chainMul(b2217_i, b1728[i]);
-      b2219[i] = b2219_i;
-      const b2222_i = -(b2129[i] !== 0 ? 0 : b2219_i);
-      b2222[i] = b2222_i;
-      const b2224_i = chainMul(b2222_i, b1676[i]);
-      b2224[i] = b2224_i;
-      const b2033_ix3 = b2033[i * 3];
-      b2228[i * 3] = (b2033_ix3 !== 0 ? 0 : b2224_i);
-      const b2033_ix3p1 = b2033[i * 3 + 1];
-      b2228[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : b2224_i);
-      const b2033_ix3p2 = b2033[i * 3 + 2];
-      b2228[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : b2224_i);
-      b2232[i * 3] = (b2033_ix3 !== 0 ? 0 : b2207[i * 3]);
-      b2232[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : b2207[i * 3 + 1]);
-      b2232[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : b2207[i * 3 + 2]);
-      const b2116_ix3 = b2116[i * 3];
-      b2238[i * 3] = (-(b2116_ix3 !== 0 ? 0 : b2219_i));
-      const b2116_ix3p1 = b2116[i * 3 + 1];
-      b2238[i * 3 + 1] = (-(b2116_ix3p1 !== 0 ? 0 : b2219_i));
-      const b2116_ix3p2 = b2116[i * 3 + 2];
-      b2238[i * 3 + 2] = (-(b2116_ix3p2 !== 0 ? 0 : b2219_i));
-      b2242[i * 3] = (b2116_ix3 !== 0 ? 0 : b2167[i * 15 + 477645]);
-      b2242[i * 3 + 1] = (b2116_ix3p1 !== 0 ? 0 : b2167[i * 15 + 477646]);
-      b2242[i * 3 + 2] = (b2116_ix3p2 !== 0 ? 0 : b2167[i * 15 + 477647]);
-    }
-    {
-      const i = i0 + 1;
-      b2215[i] += b2214[i * 3];
-      b2215[i] += b2214[i * 3 + 1];
-      b2215[i] += b2214[i * 3 + 2];
-      const b2217_i = b2135[i] !== 0 ? 0 : b2215[i];
-      b2217[i] = b2217_i;
-      const b2219_i = chainMul(b2217_i, b1728[i]);
-      b2219[i] = b2219_i;
-      const b2222_i = -(b2129[i] !== 0 ? 0 : b2219_i);
-      b2222[i] = b2222_i;
-      const b2224_i = chainMul(b2222_i, b1676[i]);
-      b2224[i] = b2224_i;
-      const b2033_ix3 = b2033[i * 3];
-      b2228[i * 3] = (b2033_ix3 !== 0 ? 0 : b2224_i);
-      const b2033_ix3p1 = b2033[i * 3 + 1];
-      b2228[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : b2224_i);
-      const b2033_ix3p2 = b2033[i * 3 + 2];
-      b2228[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : b2224_i);
-      b2232[i * 3] = (b2033_ix3 !== 0 ? 0 : b2207[i * 3]);
-      b2232[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : b2207[i * 3 + 1]);
-      b2232[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : b2207[i * 3 + 2]);
-      const b2116_ix3 = b2116[i * 3];
-      b2238[i * 3] = (-(b2116_ix3 !== 0 ? 0 : b2219_i));
-      const b2116_ix3p1 = b2116[i * 3 + 1];
-      b2238[i * 3 + 1] = (-(b2116_ix3p1 !== 0 ? 0 : b2219_i));
-      const b2116_ix3p2 = b2116[i * 3 + 2];
-      b2238[i * 3 + 2] = (-(b2116_ix3p2 !== 0 ? 0 : b2219_i));
-      b2242[i * 3] = (b2116_ix3 !== 0 ? 0 : b2167[i * 15 + 477645]);
-      b2242[i * 3 + 1] = (b2116_ix3p1 !== 0 ? 0 : b2167[i * 15 + 477646]);
-      b2242[i * 3 + 2] = (b2116_ix3p2 !== 0 ? 0 : b2167[i * 15 + 477647]);
-    }
-    {
-      const i = i0 + 2;
-      b2215[i] += b2214[i * 3];
-      b2215[i] += b2214[i * 3 + 1];
-      b2215[i] += b2214[i * 3 + 2];
-      const b2217_i = b2135[i] !== 0 ? 0 : b2215[i];
-      b2217[i] = b2217_i;
-      const b2219_i = chainMul(b2217_i, b1728[i]);
-      b2219[i] = b2219_i;
-      const b2222_i = -(b2129[i] !== 0 ? 0 : b2219_i);
-      b2222[i] = b2222_i;
-      const b2224_i = chainMul(b2222_i, b1676[i]);
-      b2224[i] = b2224_i;
-      const b2033_ix3 = b2033[i * 3];
-      b2228[i * 3] = (b2033_ix3 !== 0 ? 0 : b2224_i);
-      const b2033_ix3p1 = b2033[i * 3 + 1];
-      b2228[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : b2224_i);
-      const b2033_ix3p2 = b2033[i * 3 + 2];
-      b2228[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : b2224_i);
-      b2232[i * 3] = (b2033_ix3 !== 0 ? 0 : b2207[i * 3]);
-      b2232[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : b2207[i * 3 + 1]);
-      b2232[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : b2207[i * 3 + 2]);
-      const b2116_ix3 = b2116[i * 3];
-      b2238[i * 3] = (-(b2116_ix3 !== 0 ? 0 : b2219_i));
-      const b2116_ix3p1 = b2116[i * 3 + 1];
-      b2238[i * 3 + 1] = (-(b2116_ix3p1 !== 0 ? 0 : b2219_i));
-      const b2116_ix3p2 = b2116[i * 3 + 2];
-      b2238[i * 3 + 2] = (-(b2116_ix3p2 !== 0 ? 0 : b2219_i));
-      b2242[i * 3] = (b2116_ix3 !== 0 ? 0 : b2167[i * 15 + 477645]);
-      b2242[i * 3 + 1] = (b2116_ix3p1 !== 0 ? 0 : b2167[i * 15 + 477646]);
-      b2242[i * 3 + 2] = (b2116_ix3p2 !== 0 ? 0 : b2167[i * 15 + 477647]);
-    }
-    {
-      const i = i0 + 3;
-      b2215[i] += b2214[i * 3];
-      b2215[i] += b2214[i * 3 + 1];
-      b2215[i] += b2214[i * 3 + 2];
-      const b2217_i = b2135[i] !== 0 ? 0 : b2215[i];
-      b2217[i] = b2217_i;
-      const b2219_i = chainMul(b2217_i, b1728[i]);
-      b2219[i] = b2219_i;
-      const b2222_i = -(b2129[i] !== 0 ? 0 : b2219_i);
-      b2222[i] = b2222_i;
-      const b2224_i = chainMul(b2222_i, b1676[i]);
-      b2224[i] = b2224_i;
-      const b2033_ix3 = b2033[i * 3];
-      b2228[i * 3] = (b2033_ix3 !== 0 ? 0 : b2224_i);
-      const b2033_ix3p1 = b2033[i * 3 + 1];
-      b2228[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : b2224_i);
-      const b2033_ix3p2 = b2033[i * 3 + 2];
-      b2228[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : b2224_i);
-      b2232[i * 3] = (b2033_ix3 !== 0 ? 0 : b2207[i * 3]);
-      b2232[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : b2207[i * 3 + 1]);
-      b2232[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : b2207[i * 3 + 2]);
-      const b2116_ix3 = b2116[i * 3];
-      b2238[i * 3] = (-(b2116_ix3 !== 0 ? 0 : b2219_i));
-      const b2116_ix3p1 = b2116[i * 3 + 1];
-      b2238[i * 3 + 1] = (-(b2116_ix3p1 !== 0 ? 0 : b2219_i));
-      const b2116_ix3p2 = b2116[i * 3 + 2];
-      b2238[i * 3 + 2] = (-(b2116_ix3p2 !== 0 ? 0 : b2219_i));
-      b2242[i * 3] = (b2116_ix3 !== 0 ? 0 : b2167[i * 15 + 477645]);
-      b2242[i * 3 + 1] = (b2116_ix3p1 !== 0 ? 0 : b2167[i * 15 + 477646]);
-      b2242[i * 3 + 2] = (b2116_ix3p2 !== 0 ? 0 : b2167[i * 15 + 477647]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b2215[i] += b2214[i * 3];
-    b2215[i] += b2214[i * 3 + 1];
-    b2215[i] += b2214[i * 3 + 2];
+  b2321.fill(0);
+  b2339.fill(0);
+  b2417.fill(0);
+  b2448.fill(0);
+  b2510.fill(0);
+  b2617.fill(0);
+  b2635.fill(0);
+  b2713.fill(0);
+  b2745.fill(0);
+  b2808.fill(0);
+  b2819.fill(0);
+  b2834.fill(0);
+  b2865.fill(0);
+  b2868.fill(0);
+  for (let i = 0; i < 31843; i++) {
+    const b2167_ix15p477659 = b2167[i * 15 + 477659];
+    const b107_0 = b107[0];
+    const b2167_ix15p14 = b2167[i * 15 + 14];
+    const b108_0 = b108[0];
+    b2202[i * 2] = (chainMul((backwardRegisters[0] !== 0 ? 0 : b2167_ix15p477659), b107_0) + chainMul((backwardRegisters[1] !== 0 ? 0 : b2167_ix15p14), b108_0));
+    const b107_1 = b107[1];
+    const b108_1 = b108[1];
+    b2202[i * 2 + 1] = (chainMul((backwardRegisters[2] !== 0 ? 0 : b2167_ix15p477659), b107_1) + chainMul((backwardRegisters[3] !== 0 ? 0 : b2167_ix15p14), b108_1));
+    const b2207_ix3 = b2167[i * 15 + 477656] - b2167[i * 15 + 477648];
+    const b2207_ix3p1 = b2167[i * 15 + 477657] - b2167[i * 15 + 477649];
+    const b2207_ix3p2 = b2167[i * 15 + 477658] - b2167[i * 15 + 477650];
+    const b2138_i = b2138[i];
+    const b2167_ix15p477645 = b2167[i * 15 + 477645];
+    b2212[i * 3] = (b2138_i !== 0 ? 0 : (2 * b2167_ix15p477645));
+    const b2167_ix15p477646 = b2167[i * 15 + 477646];
+    b2212[i * 3 + 1] = (b2138_i !== 0 ? 0 : (2 * b2167_ix15p477646));
+    const b2167_ix15p477647 = b2167[i * 15 + 477647];
+    b2212[i * 3 + 2] = (b2138_i !== 0 ? 0 : (2 * b2167_ix15p477647));
+    const b1644_ix15 = b1644[i * 15];
+    const b2214_ix3 = chainMul(b2212[i * 3], b1644_ix15);
+    const b1644_ix15p1 = b1644[i * 15 + 1];
+    const b2214_ix3p1 = chainMul(b2212[i * 3 + 1], b1644_ix15p1);
+    const b1644_ix15p2 = b1644[i * 15 + 2];
+    const b2214_ix3p2 = chainMul(b2212[i * 3 + 2], b1644_ix15p2);
+    b2215[i] += b2214_ix3;
+    b2215[i] += b2214_ix3p1;
+    b2215[i] += b2214_ix3p2;
     const b2217_i = b2135[i] !== 0 ? 0 : b2215[i];
     b2217[i] = b2217_i;
-    const b2219_i = chainMul(b2217_i, b1728[i]);
-    b2219[i] = b2219_i;
+    const b1728_i = b1728[i];
+    const b2219_i = chainMul(b2217_i, b1728_i);
     const b2222_i = -(b2129[i] !== 0 ? 0 : b2219_i);
     b2222[i] = b2222_i;
-    const b2224_i = chainMul(b2222_i, b1676[i]);
-    b2224[i] = b2224_i;
+    const b1676_i = b1676[i];
+    const b2224_i = chainMul(b2222_i, b1676_i);
     const b2033_ix3 = b2033[i * 3];
     b2228[i * 3] = (b2033_ix3 !== 0 ? 0 : b2224_i);
     const b2033_ix3p1 = b2033[i * 3 + 1];
     b2228[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : b2224_i);
     const b2033_ix3p2 = b2033[i * 3 + 2];
     b2228[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : b2224_i);
-    b2232[i * 3] = (b2033_ix3 !== 0 ? 0 : b2207[i * 3]);
-    b2232[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : b2207[i * 3 + 1]);
-    b2232[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : b2207[i * 3 + 2]);
+    b2232[i * 3] = (b2033_ix3 !== 0 ? 0 : b2207_ix3);
+    b2232[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : b2207_ix3p1);
+    b2232[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : b2207_ix3p2);
     const b2116_ix3 = b2116[i * 3];
-    b2238[i * 3] = (-(b2116_ix3 !== 0 ? 0 : b2219_i));
+    const b2238_ix3 = -(b2116_ix3 !== 0 ? 0 : b2219_i);
     const b2116_ix3p1 = b2116[i * 3 + 1];
-    b2238[i * 3 + 1] = (-(b2116_ix3p1 !== 0 ? 0 : b2219_i));
+    const b2238_ix3p1 = -(b2116_ix3p1 !== 0 ? 0 : b2219_i);
     const b2116_ix3p2 = b2116[i * 3 + 2];
-    b2238[i * 3 + 2] = (-(b2116_ix3p2 !== 0 ? 0 : b2219_i));
-    b2242[i * 3] = (b2116_ix3 !== 0 ? 0 : b2167[i * 15 + 477645]);
-    b2242[i * 3 + 1] = (b2116_ix3p1 !== 0 ? 0 : b2167[i * 15 + 477646]);
-    b2242[i * 3 + 2] = (b2116_ix3p2 !== 0 ? 0 : b2167[i * 15 + 477647]);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1726_i = b1726[i];
-      b2245[i * 3] = (chainMul(b2238[i * 3], b1727[i * 3]) + chainMul(b2242[i * 3], b1726_i));
-      b2245[i * 3 + 1] = (chainMul(b2238[i * 3 + 1], b1727[i * 3 + 1]) + chainMul(b2242[i * 3 + 1], b1726_i));
-      b2245[i * 3 + 2] = (chainMul(b2238[i * 3 + 2], b1727[i * 3 + 2]) + chainMul(b2242[i * 3 + 2], b1726_i));
-      b2250[i] = (b2096[i] !== 0 ? 0 : b2207[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      const b1726_i = b1726[i];
-      b2245[i * 3] = (chainMul(b2238[i * 3], b1727[i * 3]) + chainMul(b2242[i * 3], b1726_i));
-      b2245[i * 3 + 1] = (chainMul(b2238[i * 3 + 1], b1727[i * 3 + 1]) + chainMul(b2242[i * 3 + 1], b1726_i));
-      b2245[i * 3 + 2] = (chainMul(b2238[i * 3 + 2], b1727[i * 3 + 2]) + chainMul(b2242[i * 3 + 2], b1726_i));
-      b2250[i] = (b2096[i] !== 0 ? 0 : b2207[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      const b1726_i = b1726[i];
-      b2245[i * 3] = (chainMul(b2238[i * 3], b1727[i * 3]) + chainMul(b2242[i * 3], b1726_i));
-      b2245[i * 3 + 1] = (chainMul(b2238[i * 3 + 1], b1727[i * 3 + 1]) + chainMul(b2242[i * 3 + 1], b1726_i));
-      b2245[i * 3 + 2] = (chainMul(b2238[i * 3 + 2], b1727[i * 3 + 2]) + chainMul(b2242[i * 3 + 2], b1726_i));
-      b2250[i] = (b2096[i] !== 0 ? 0 : b2207[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      const b1726_i = b1726[i];
-      b2245[i * 3] = (chainMul(b2238[i * 3], b1727[i * 3]) + chainMul(b2242[i * 3], b1726_i));
-      b2245[i * 3 + 1] = (chainMul(b2238[i * 3 + 1], b1727[i * 3 + 1]) + chainMul(b2242[i * 3 + 1], b1726_i));
-      b2245[i * 3 + 2] = (chainMul(b2238[i * 3 + 2], b1727[i * 3 + 2]) + chainMul(b2242[i * 3 + 2], b1726_i));
-      b2250[i] = (b2096[i] !== 0 ? 0 : b2207[i * 3 + 2]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
+    const b2238_ix3p2 = -(b2116_ix3p2 !== 0 ? 0 : b2219_i);
+    const b2242_ix3 = b2116_ix3 !== 0 ? 0 : b2167_ix15p477645;
+    const b2242_ix3p1 = b2116_ix3p1 !== 0 ? 0 : b2167_ix15p477646;
+    const b2242_ix3p2 = b2116_ix3p2 !== 0 ? 0 : b2167_ix15p477647;
+    const b1727_ix3 = b1727[i * 3];
     const b1726_i = b1726[i];
-    b2245[i * 3] = (chainMul(b2238[i * 3], b1727[i * 3]) + chainMul(b2242[i * 3], b1726_i));
-    b2245[i * 3 + 1] = (chainMul(b2238[i * 3 + 1], b1727[i * 3 + 1]) + chainMul(b2242[i * 3 + 1], b1726_i));
-    b2245[i * 3 + 2] = (chainMul(b2238[i * 3 + 2], b1727[i * 3 + 2]) + chainMul(b2242[i * 3 + 2], b1726_i));
-    b2250[i] = (b2096[i] !== 0 ? 0 : b2207[i * 3 + 2]);
-  }
-  b2321.fill(0);
-  for (let i = 0; i < 31843; i++) {
-    const b2245_ix3p1 = b2245[i * 3 + 1];
-    const b2254_i = b2096[i] !== 0 ? 0 : b2245_ix3p1;
+    const b2245_ix3 = chainMul(b2238_ix3, b1727_ix3) + chainMul(b2242_ix3, b1726_i);
+    const b1727_ix3p1 = b1727[i * 3 + 1];
+    const b2245_ix3p1 = chainMul(b2238_ix3p1, b1727_ix3p1) + chainMul(b2242_ix3p1, b1726_i);
+    const b1727_ix3p2 = b1727[i * 3 + 2];
+    const b2245_ix3p2 = chainMul(b2238_ix3p2, b1727_ix3p2) + chainMul(b2242_ix3p2, b1726_i);
+    const b2096_i = b2096[i];
+    const b2250_i = b2096_i !== 0 ? 0 : b2207_ix3p2;
+    b2250[i] = b2250_i;
+    const b2254_i = b2096_i !== 0 ? 0 : b2245_ix3p1;
     b2254[i] = b2254_i;
     const b2089_i = b2089[i];
-    const b2207_ix3p1 = b2207[i * 3 + 1];
     const b2259_i = -(b2089_i !== 0 ? 0 : b2207_ix3p1);
     b2259[i] = b2259_i;
-    const b2245_ix3p2 = b2245[i * 3 + 2];
     const b2264_i = -(b2089_i !== 0 ? 0 : b2245_ix3p2);
     b2264[i] = b2264_i;
     const b2083_i = b2083[i];
-    const b2207_ix3 = b2207[i * 3];
     const b2268_i = b2083_i !== 0 ? 0 : b2207_ix3;
     b2268[i] = b2268_i;
     const b2272_i = b2083_i !== 0 ? 0 : b2245_ix3p2;
     b2272[i] = b2272_i;
     const b2076_i = b2076[i];
-    const b2277_i = -(b2076_i !== 0 ? 0 : b2207[i * 3 + 2]);
+    const b2277_i = -(b2076_i !== 0 ? 0 : b2207_ix3p2);
     b2277[i] = b2277_i;
-    const b2245_ix3 = b2245[i * 3];
     const b2282_i = -(b2076_i !== 0 ? 0 : b2245_ix3);
     b2282[i] = b2282_i;
     const b2070_i = b2070[i];
@@ -7557,237 +1623,63 @@ function backwardPart7() {
     const b1649_ix3p2 = b1649[i * 3 + 2];
     const b1658_ix3p2 = b1658[i * 3 + 2];
     const b2308_i = chainMul(b2282_i, b1649_ix3p2) + (chainMul(b2277_i, b1658_ix3) + (chainMul(b2268_i, b1658_ix3p2) + chainMul(b2272_i, b1649_ix3)));
-    const b2311_i = chainMul(b2264_i, b1649_ix3p1) + (chainMul(b2259_i, b1658_ix3p2) + (chainMul(b2250[i], b1658_ix3p1) + chainMul(b2254_i, b1649_ix3p2)));
-    const b2313_i = b2056[i] !== 0 ? 0 : b2219[i];
+    const b2311_i = chainMul(b2264_i, b1649_ix3p1) + (chainMul(b2259_i, b1658_ix3p2) + (chainMul(b2250_i, b1658_ix3p1) + chainMul(b2254_i, b1649_ix3p2)));
+    const b2313_i = b2056[i] !== 0 ? 0 : b2219_i;
     b2313[i] = b2313_i;
-    const b2315_i = chainMul(b2313_i, b1654[i]);
-    b2318[i * 3] = (b2033[i * 3] !== 0 ? 0 : b2315_i);
-    b2318[i * 3 + 1] = (b2033[i * 3 + 1] !== 0 ? 0 : b2315_i);
-    b2318[i * 3 + 2] = (b2033[i * 3 + 2] !== 0 ? 0 : b2315_i);
+    const b1654_i = b1654[i];
+    const b2315_i = chainMul(b2313_i, b1654_i);
+    b2318[i * 3] = (b2033_ix3 !== 0 ? 0 : b2315_i);
+    b2318[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : b2315_i);
+    b2318[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : b2315_i);
     b2321[i * 3 + 2] += b2305_i;
     b2321[i * 3 + 1] += b2308_i;
     b2321[i * 3] += b2311_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b2323[i * 3] = (b2033[i * 3] !== 0 ? 0 : b2321[i * 3]);
-      b2323[i * 3 + 1] = (b2033[i * 3 + 1] !== 0 ? 0 : b2321[i * 3 + 1]);
-      b2323[i * 3 + 2] = (b2033[i * 3 + 2] !== 0 ? 0 : b2321[i * 3 + 2]);
-      const b2044_i = b2044[i];
-      b2327[i * 3] = (b2044_i !== 0 ? 0 : b2245[i * 3]);
-      b2327[i * 3 + 1] = (b2044_i !== 0 ? 0 : b2245[i * 3 + 1]);
-      b2327[i * 3 + 2] = (b2044_i !== 0 ? 0 : b2245[i * 3 + 2]);
-      b2331[i * 3] = (b2044_i !== 0 ? 0 : b2207[i * 3]);
-      b2331[i * 3 + 1] = (b2044_i !== 0 ? 0 : b2207[i * 3 + 1]);
-      b2331[i * 3 + 2] = (b2044_i !== 0 ? 0 : b2207[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      b2323[i * 3] = (b2033[i * 3] !== 0 ? 0 : b2321[i * 3]);
-      b2323[i * 3 + 1] = (b2033[i * 3 + 1] !== 0 ? 0 : b2321[i * 3 + 1]);
-      b2323[i * 3 + 2] = (b2033[i * 3 + 2] !== 0 ? 0 : b2321[i * 3 + 2]);
-      const b2044_i = b2044[i];
-      b2327[i * 3] = (b2044_i !== 0 ? 0 : b2245[i * 3]);
-      b2327[i * 3 + 1] = (b2044_i !== 0 ? 0 : b2245[i * 3 + 1]);
-      b2327[i * 3 + 2] = (b2044_i !== 0 ? 0 : b2245[i * 3 + 2]);
-      b2331[i * 3] = (b2044_i !== 0 ? 0 : b2207[i * 3]);
-      b2331[i * 3 + 1] = (b2044_i !== 0 ? 0 : b2207[i * 3 + 1]);
-      b2331[i * 3 + 2] = (b2044_i !== 0 ? 0 : b2207[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      b2323[i * 3] = (b2033[i * 3] !== 0 ? 0 : b2321[i * 3]);
-      b2323[i * 3 + 1] = (b2033[i * 3 + 1] !== 0 ? 0 : b2321[i * 3 + 1]);
-      b2323[i * 3 + 2] = (b2033[i * 3 + 2] !== 0 ? 0 : b2321[i * 3 + 2]);
-      const b2044_i = b2044[i];
-      b2327[i * 3] = (b2044_i !== 0 ? 0 : b2245[i * 3]);
-      b2327[i * 3 + 1] = (b2044_i !== 0 ? 0 : b2245[i * 3 + 1]);
-      b2327[i * 3 + 2] = (b2044_i !== 0 ? 0 : b2245[i * 3 + 2]);
-      b2331[i * 3] = (b2044_i !== 0 ? 0 : b2207[i * 3]);
-      b2331[i * 3 + 1] = (b2044_i !== 0 ? 0 : b2207[i * 3 + 1]);
-      b2331[i * 3 + 2] = (b2044_i !== 0 ? 0 : b2207[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      b2323[i * 3] = (b2033[i * 3] !== 0 ? 0 : b2321[i * 3]);
-      b2323[i * 3 + 1] = (b2033[i * 3 + 1] !== 0 ? 0 : b2321[i * 3 + 1]);
-      b2323[i * 3 + 2] = (b2033[i * 3 + 2] !== 0 ? 0 : b2321[i * 3 + 2]);
-      const b2044_i = b2044[i];
-      b2327[i * 3] = (b2044_i !== 0 ? 0 : b2245[i * 3]);
-      b2327[i * 3 + 1] = (b2044_i !== 0 ? 0 : b2245[i * 3 + 1]);
-      b2327[i * 3 + 2] = (b2044_i !== 0 ? 0 : b2245[i * 3 + 2]);
-      b2331[i * 3] = (b2044_i !== 0 ? 0 : b2207[i * 3]);
-      b2331[i * 3 + 1] = (b2044_i !== 0 ? 0 : b2207[i * 3 + 1]);
-      b2331[i * 3 + 2] = (b2044_i !== 0 ? 0 : b2207[i * 3 + 2]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b2323[i * 3] = (b2033[i * 3] !== 0 ? 0 : b2321[i * 3]);
-    b2323[i * 3 + 1] = (b2033[i * 3 + 1] !== 0 ? 0 : b2321[i * 3 + 1]);
-    b2323[i * 3 + 2] = (b2033[i * 3 + 2] !== 0 ? 0 : b2321[i * 3 + 2]);
+    b2323[i * 3] = (b2033_ix3 !== 0 ? 0 : b2321[i * 3]);
+    b2323[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : b2321[i * 3 + 1]);
+    b2323[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : b2321[i * 3 + 2]);
     const b2044_i = b2044[i];
-    b2327[i * 3] = (b2044_i !== 0 ? 0 : b2245[i * 3]);
-    b2327[i * 3 + 1] = (b2044_i !== 0 ? 0 : b2245[i * 3 + 1]);
-    b2327[i * 3 + 2] = (b2044_i !== 0 ? 0 : b2245[i * 3 + 2]);
-    b2331[i * 3] = (b2044_i !== 0 ? 0 : b2207[i * 3]);
-    b2331[i * 3 + 1] = (b2044_i !== 0 ? 0 : b2207[i * 3 + 1]);
-    b2331[i * 3 + 2] = (b2044_i !== 0 ? 0 : b2207[i * 3 + 2]);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b2334[i * 3] = (chainMul(b2327[i * 3], b1649[i * 3]) + chainMul(b2331[i * 3], b1658[i * 3]));
-      b2334[i * 3 + 1] = (chainMul(b2327[i * 3 + 1], b1649[i * 3 + 1]) + chainMul(b2331[i * 3 + 1], b1658[i * 3 + 1]));
-      b2334[i * 3 + 2] = (chainMul(b2327[i * 3 + 2], b1649[i * 3 + 2]) + chainMul(b2331[i * 3 + 2], b1658[i * 3 + 2]));
-      b2336[i] = (b2039[i] !== 0 ? 0 : (-b2224[i]));
-    }
-    {
-      const i = i0 + 1;
-      b2334[i * 3] = (chainMul(b2327[i * 3], b1649[i * 3]) + chainMul(b2331[i * 3], b1658[i * 3]));
-      b2334[i * 3 + 1] = (chainMul(b2327[i * 3 + 1], b1649[i * 3 + 1]) + chainMul(b2331[i * 3 + 1], b1658[i * 3 + 1]));
-      b2334[i * 3 + 2] = (chainMul(b2327[i * 3 + 2], b1649[i * 3 + 2]) + chainMul(b2331[i * 3 + 2], b1658[i * 3 + 2]));
-      b2336[i] = (b2039[i] !== 0 ? 0 : (-b2224[i]));
-    }
-    {
-      const i = i0 + 2;
-      b2334[i * 3] = (chainMul(b2327[i * 3], b1649[i * 3]) + chainMul(b2331[i * 3], b1658[i * 3]));
-      b2334[i * 3 + 1] = (chainMul(b2327[i * 3 + 1], b1649[i * 3 + 1]) + chainMul(b2331[i * 3 + 1], b1658[i * 3 + 1]));
-      b2334[i * 3 + 2] = (chainMul(b2327[i * 3 + 2], b1649[i * 3 + 2]) + chainMul(b2331[i * 3 + 2], b1658[i * 3 + 2]));
-      b2336[i] = (b2039[i] !== 0 ? 0 : (-b2224[i]));
-    }
-    {
-      const i = i0 + 3;
-      b2334[i * 3] = (chainMul(b2327[i * 3], b1649[i * 3]) + chainMul(b2331[i * 3], b1658[i * 3]));
-      b2334[i * 3 + 1] = (chainMul(b2327[i * 3 + 1], b1649[i * 3 + 1]) + chainMul(b2331[i * 3 + 1], b1658[i * 3 + 1]));
-      b2334[i * 3 + 2] = (chainMul(b2327[i * 3 + 2], b1649[i * 3 + 2]) + chainMul(b2331[i * 3 + 2], b1658[i * 3 + 2]));
-      b2336[i] = (b2039[i] !== 0 ? 0 : (-b2224[i]));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b2334[i * 3] = (chainMul(b2327[i * 3], b1649[i * 3]) + chainMul(b2331[i * 3], b1658[i * 3]));
-    b2334[i * 3 + 1] = (chainMul(b2327[i * 3 + 1], b1649[i * 3 + 1]) + chainMul(b2331[i * 3 + 1], b1658[i * 3 + 1]));
-    b2334[i * 3 + 2] = (chainMul(b2327[i * 3 + 2], b1649[i * 3 + 2]) + chainMul(b2331[i * 3 + 2], b1658[i * 3 + 2]));
-    b2336[i] = (b2039[i] !== 0 ? 0 : (-b2224[i]));
-  }
-}
-
-function backwardPart8() {
-  const b1644 = buf1644;
-  const b1649 = buf1649;
-  const b1653 = buf1653;
-  const b1654 = buf1654;
-  const b1658 = buf1658;
-  const b1674 = buf1674;
-  const b1676 = buf1676;
-  const b1681 = buf1681;
-  const b1682 = buf1682;
-  const b1683 = buf1683;
-  const b1707 = buf1707;
-  const b1710 = buf1710;
-  const b1714 = buf1714;
-  const b1716 = buf1716;
-  const b1724 = buf1724;
-  const b1725 = buf1725;
-  const b1929 = buf1929;
-  const b1945 = buf1945;
-  const b1951 = buf1951;
-  const b1957 = buf1957;
-  const b1962 = buf1962;
-  const b1971 = buf1971;
-  const b1978 = buf1978;
-  const b1992 = buf1992;
-  const b1999 = buf1999;
-  const b2005 = buf2005;
-  const b2012 = buf2012;
-  const b2018 = buf2018;
-  const b2025 = buf2025;
-  const b2033 = buf2033;
-  const b2039 = buf2039;
-  const b2167 = buf2167;
-  const b2207 = buf2207;
-  const b2228 = buf2228;
-  const b2232 = buf2232;
-  const b2245 = buf2245;
-  const b2318 = buf2318;
-  const b2323 = buf2323;
-  const b2334 = buf2334;
-  const b2336 = buf2336;
-  const b2339 = buf2339;
-  const b2341 = buf2341;
-  const b2347 = buf2347;
-  const b2351 = buf2351;
-  const b2355 = buf2355;
-  const b2359 = buf2359;
-  const b2364 = buf2364;
-  const b2369 = buf2369;
-  const b2373 = buf2373;
-  const b2377 = buf2377;
-  const b2382 = buf2382;
-  const b2387 = buf2387;
-  const b2391 = buf2391;
-  const b2395 = buf2395;
-  const b2400 = buf2400;
-  const b2405 = buf2405;
-  const b2417 = buf2417;
-  const b2428 = buf2428;
-  const b2434 = buf2434;
-  const b2438 = buf2438;
-  const b2441 = buf2441;
-  const b2445 = buf2445;
-  const b2447 = buf2447;
-  const b2448 = buf2448;
-  const b2452 = buf2452;
-  const b2456 = buf2456;
-  const b2460 = buf2460;
-  const b2464 = buf2464;
-  const b2468 = buf2468;
-  const b2476 = buf2476;
-  const b2480 = buf2480;
-  const b2485 = buf2485;
-  const b2490 = buf2490;
-  const b2502 = buf2502;
-  const b2507 = buf2507;
-  b2339.fill(0);
-  b2417.fill(0);
-  for (let i = 0; i < 31843; i++) {
-    b2339[i] += b2334[i * 3];
-    b2339[i] += b2334[i * 3 + 1];
-    b2339[i] += b2334[i * 3 + 2];
-    const b2341_i = b2039[i] !== 0 ? 0 : b2339[i];
+    b2327[i * 3] = (b2044_i !== 0 ? 0 : b2245_ix3);
+    b2327[i * 3 + 1] = (b2044_i !== 0 ? 0 : b2245_ix3p1);
+    b2327[i * 3 + 2] = (b2044_i !== 0 ? 0 : b2245_ix3p2);
+    b2331[i * 3] = (b2044_i !== 0 ? 0 : b2207_ix3);
+    b2331[i * 3 + 1] = (b2044_i !== 0 ? 0 : b2207_ix3p1);
+    b2331[i * 3 + 2] = (b2044_i !== 0 ? 0 : b2207_ix3p2);
+    const b2334_ix3 = chainMul(b2327[i * 3], b1649_ix3) + chainMul(b2331[i * 3], b1658_ix3);
+    const b2334_ix3p1 = chainMul(b2327[i * 3 + 1], b1649_ix3p1) + chainMul(b2331[i * 3 + 1], b1658_ix3p1);
+    const b2334_ix3p2 = chainMul(b2327[i * 3 + 2], b1649_ix3p2) + chainMul(b2331[i * 3 + 2], b1658_ix3p2);
+    const b2039_i = b2039[i];
+    const b2336_i = b2039_i !== 0 ? 0 : (-b2224_i);
+    b2336[i] = b2336_i;
+    b2339[i] += b2334_ix3;
+    b2339[i] += b2334_ix3p1;
+    b2339[i] += b2334_ix3p2;
+    const b2341_i = b2039_i !== 0 ? 0 : b2339[i];
     b2341[i] = b2341_i;
-    const b2344_i = chainMul(b2336[i], b1681[i]) + chainMul(b2341_i, b1682[i]);
-    const b2033_ix3 = b2033[i * 3];
+    const b1681_i = b1681[i];
+    const b1682_i = b1682[i];
+    const b2344_i = chainMul(b2336_i, b1681_i) + chainMul(b2341_i, b1682_i);
     b2347[i * 3] = (b2033_ix3 !== 0 ? 0 : b2344_i);
-    const b2033_ix3p1 = b2033[i * 3 + 1];
     b2347[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : b2344_i);
-    const b2033_ix3p2 = b2033[i * 3 + 2];
     b2347[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : b2344_i);
-    b2351[i * 3] = (b2033_ix3 !== 0 ? 0 : b2245[i * 3]);
-    b2351[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : b2245[i * 3 + 1]);
-    b2351[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : b2245[i * 3 + 2]);
+    b2351[i * 3] = (b2033_ix3 !== 0 ? 0 : b2245_ix3);
+    b2351[i * 3 + 1] = (b2033_ix3p1 !== 0 ? 0 : b2245_ix3p1);
+    b2351[i * 3 + 2] = (b2033_ix3p2 !== 0 ? 0 : b2245_ix3p2);
     const b2025_i = b2025[i];
-    const b2167_ix15p477646 = b2167[i * 15 + 477646];
     const b2355_i = b2025_i !== 0 ? 0 : b2167_ix15p477646;
     b2355[i] = b2355_i;
-    const b2207_ix3p2 = b2207[i * 3 + 2];
     const b2359_i = b2025_i !== 0 ? 0 : b2207_ix3p2;
     b2359[i] = b2359_i;
     const b2018_i = b2018[i];
-    const b2167_ix15p477647 = b2167[i * 15 + 477647];
     const b2364_i = -(b2018_i !== 0 ? 0 : b2167_ix15p477647);
     b2364[i] = b2364_i;
-    const b2207_ix3p1 = b2207[i * 3 + 1];
     const b2369_i = -(b2018_i !== 0 ? 0 : b2207_ix3p1);
     b2369[i] = b2369_i;
     const b2012_i = b2012[i];
     const b2373_i = b2012_i !== 0 ? 0 : b2167_ix15p477647;
     b2373[i] = b2373_i;
-    const b2207_ix3 = b2207[i * 3];
     const b2377_i = b2012_i !== 0 ? 0 : b2207_ix3;
     b2377[i] = b2377_i;
     const b2005_i = b2005[i];
-    const b2167_ix15p477645 = b2167[i * 15 + 477645];
     const b2382_i = -(b2005_i !== 0 ? 0 : b2167_ix15p477645);
     b2382[i] = b2382_i;
     const b2387_i = -(b2005_i !== 0 ? 0 : b2207_ix3p2);
@@ -7802,767 +1694,135 @@ function backwardPart8() {
     b2400[i] = b2400_i;
     const b2405_i = -(b1992_i !== 0 ? 0 : b2207_ix3);
     b2405[i] = b2405_i;
-    const b1644_ix15p1 = b1644[i * 15 + 1];
-    const b1649_ix3 = b1649[i * 3];
-    const b1649_ix3p1 = b1649[i * 3 + 1];
-    const b1644_ix15 = b1644[i * 15];
     const b2410_i = chainMul(b2405_i, b1644_ix15p1) + (chainMul(b2400_i, b1649_ix3) + (chainMul(b2391_i, b1649_ix3p1) + chainMul(b2395_i, b1644_ix15)));
-    const b1649_ix3p2 = b1649[i * 3 + 2];
-    const b1644_ix15p2 = b1644[i * 15 + 2];
     const b2413_i = chainMul(b2387_i, b1644_ix15) + (chainMul(b2382_i, b1649_ix3p2) + (chainMul(b2373_i, b1649_ix3) + chainMul(b2377_i, b1644_ix15p2)));
     const b2416_i = chainMul(b2369_i, b1644_ix15p2) + (chainMul(b2364_i, b1649_ix3p1) + (chainMul(b2355_i, b1649_ix3p2) + chainMul(b2359_i, b1644_ix15p1)));
     b2417[i * 3 + 2] += b2410_i;
     b2417[i * 3 + 1] += b2413_i;
     b2417[i * 3] += b2416_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1653_i = b1653[i];
-      const b1683_i = b1683[i];
-      const b1676_i = b1676[i];
-      const b1654_i = b1654[i];
-      b2428[i * 3] = ((b1653_i !== 0 ? 0 : (b2207[i * 3] + b2417[i * 3])) + (b1653_i !== 0 ? (chainMul(b2351[i * 3], b1683_i) + (chainMul(b2347[i * 3], b1658[i * 3]) + (chainMul(b2323[i * 3], b1676_i) + (chainMul(b2318[i * 3], b1674[i]) + (chainMul(b2228[i * 3], b1649[i * 3]) + chainMul(b2232[i * 3], b1654_i)))))) : 0));
-      b2428[i * 3 + 1] = ((b1653_i !== 0 ? 0 : (b2207[i * 3 + 1] + b2417[i * 3 + 1])) + (b1653_i !== 0 ? (chainMul(b2351[i * 3 + 1], b1683_i) + (chainMul(b2347[i * 3 + 1], b1658[i * 3 + 1]) + (chainMul(b2323[i * 3 + 1], b1676_i) + (chainMul(b2318[i * 3 + 1], b1674[i + 31843]) + (chainMul(b2228[i * 3 + 1], b1649[i * 3 + 1]) + chainMul(b2232[i * 3 + 1], b1654_i)))))) : 0));
-      b2428[i * 3 + 2] = ((b1653_i !== 0 ? 0 : (b2207[i * 3 + 2] + b2417[i * 3 + 2])) + (b1653_i !== 0 ? (chainMul(b2351[i * 3 + 2], b1683_i) + (chainMul(b2347[i * 3 + 2], b1658[i * 3 + 2]) + (chainMul(b2323[i * 3 + 2], b1676_i) + (chainMul(b2318[i * 3 + 2], b1674[i + 63686]) + (chainMul(b2228[i * 3 + 2], b1649[i * 3 + 2]) + chainMul(b2232[i * 3 + 2], b1654_i)))))) : 0));
-    }
-    {
-      const i = i0 + 1;
-      const b1653_i = b1653[i];
-      const b1683_i = b1683[i];
-      const b1676_i = b1676[i];
-      const b1654_i = b1654[i];
-      b2428[i * 3] = ((b1653_i !== 0 ? 0 : (b2207[i * 3] + b2417[i * 3])) + (b1653_i !== 0 ? (chainMul(b2351[i * 3], b1683_i) + (chainMul(b2347[i * 3], b1658[i * 3]) + (chainMul(b2323[i * 3], b1676_i) + (chainMul(b2318[i * 3], b1674[i]) + (chainMul(b2228[i * 3], b1649[i * 3]) + chainMul(b2232[i * 3], b1654_i)))))) : 0));
-      b2428[i * 3 + 1] = ((b1653_i !== 0 ? 0 : (b2207[i * 3 + 1] + b2417[i * 3 + 1])) + (b1653_i !== 0 ? (chainMul(b2351[i * 3 + 1], b1683_i) + (chainMul(b2347[i * 3 + 1], b1658[i * 3 + 1]) + (chainMul(b2323[i * 3 + 1], b1676_i) + (chainMul(b2318[i * 3 + 1], b1674[i + 31843]) + (chainMul(b2228[i * 3 + 1], b1649[i * 3 + 1]) + chainMul(b2232[i * 3 + 1], b1654_i)))))) : 0));
-      b2428[i * 3 + 2] = ((b1653_i !== 0 ? 0 : (b2207[i * 3 + 2] + b2417[i * 3 + 2])) + (b1653_i !== 0 ? (chainMul(b2351[i * 3 + 2], b1683_i) + (chainMul(b2347[i * 3 + 2], b1658[i * 3 + 2]) + (chainMul(b2323[i * 3 + 2], b1676_i) + (chainMul(b2318[i * 3 + 2], b1674[i + 63686]) + (chainMul(b2228[i * 3 + 2], b1649[i * 3 + 2]) + chainMul(b2232[i * 3 + 2], b1654_i)))))) : 0));
-    }
-    {
-      const i = i0 + 2;
-      const b1653_i = b1653[i];
-      const b1683_i = b1683[i];
-      const b1676_i = b1676[i];
-      const b1654_i = b1654[i];
-      b2428[i * 3] = ((b1653_i !== 0 ? 0 : (b2207[i * 3] + b2417[i * 3])) + (b1653_i !== 0 ? (chainMul(b2351[i * 3], b1683_i) + (chainMul(b2347[i * 3], b1658[i * 3]) + (chainMul(b2323[i * 3], b1676_i) + (chainMul(b2318[i * 3], b1674[i]) + (chainMul(b2228[i * 3], b1649[i * 3]) + chainMul(b2232[i * 3], b1654_i)))))) : 0));
-      b2428[i * 3 + 1] = ((b1653_i !== 0 ? 0 : (b2207[i * 3 + 1] + b2417[i * 3 + 1])) + (b1653_i !== 0 ? (chainMul(b2351[i * 3 + 1], b1683_i) + (chainMul(b2347[i * 3 + 1], b1658[i * 3 + 1]) + (chainMul(b2323[i * 3 + 1], b1676_i) + (chainMul(b2318[i * 3 + 1], b1674[i + 31843]) + (chainMul(b2228[i * 3 + 1], b1649[i * 3 + 1]) + chainMul(b2232[i * 3 + 1], b1654_i)))))) : 0));
-      b2428[i * 3 + 2] = ((b1653_i !== 0 ? 0 : (b2207[i * 3 + 2] + b2417[i * 3 + 2])) + (b1653_i !== 0 ? (chainMul(b2351[i * 3 + 2], b1683_i) + (chainMul(b2347[i * 3 + 2], b1658[i * 3 + 2]) + (chainMul(b2323[i * 3 + 2], b1676_i) + (chainMul(b2318[i * 3 + 2], b1674[i + 63686]) + (chainMul(b2228[i * 3 + 2], b1649[i * 3 + 2]) + chainMul(b2232[i * 3 + 2], b1654_i)))))) : 0));
-    }
-    {
-      const i = i0 + 3;
-      const b1653_i = b1653[i];
-      const b1683_i = b1683[i];
-      const b1676_i = b1676[i];
-      const b1654_i = b1654[i];
-      b2428[i * 3] = ((b1653_i !== 0 ? 0 : (b2207[i * 3] + b2417[i * 3])) + (b1653_i !== 0 ? (chainMul(b2351[i * 3], b1683_i) + (chainMul(b2347[i * 3], b1658[i * 3]) + (chainMul(b2323[i * 3], b1676_i) + (chainMul(b2318[i * 3], b1674[i]) + (chainMul(b2228[i * 3], b1649[i * 3]) + chainMul(b2232[i * 3], b1654_i)))))) : 0));
-      b2428[i * 3 + 1] = ((b1653_i !== 0 ? 0 : (b2207[i * 3 + 1] + b2417[i * 3 + 1])) + (b1653_i !== 0 ? (chainMul(b2351[i * 3 + 1], b1683_i) + (chainMul(b2347[i * 3 + 1], b1658[i * 3 + 1]) + (chainMul(b2323[i * 3 + 1], b1676_i) + (chainMul(b2318[i * 3 + 1], b1674[i + 31843]) + (chainMul(b2228[i * 3 + 1], b1649[i * 3 + 1]) + chainMul(b2232[i * 3 + 1], b1654_i)))))) : 0));
-      b2428[i * 3 + 2] = ((b1653_i !== 0 ? 0 : (b2207[i * 3 + 2] + b2417[i * 3 + 2])) + (b1653_i !== 0 ? (chainMul(b2351[i * 3 + 2], b1683_i) + (chainMul(b2347[i * 3 + 2], b1658[i * 3 + 2]) + (chainMul(b2323[i * 3 + 2], b1676_i) + (chainMul(b2318[i * 3 + 2], b1674[i + 63686]) + (chainMul(b2228[i * 3 + 2], b1649[i * 3 + 2]) + chainMul(b2232[i * 3 + 2], b1654_i)))))) : 0));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
     const b1653_i = b1653[i];
     const b1683_i = b1683[i];
-    const b1676_i = b1676[i];
-    const b1654_i = b1654[i];
-    b2428[i * 3] = ((b1653_i !== 0 ? 0 : (b2207[i * 3] + b2417[i * 3])) + (b1653_i !== 0 ? (chainMul(b2351[i * 3], b1683_i) + (chainMul(b2347[i * 3], b1658[i * 3]) + (chainMul(b2323[i * 3], b1676_i) + (chainMul(b2318[i * 3], b1674[i]) + (chainMul(b2228[i * 3], b1649[i * 3]) + chainMul(b2232[i * 3], b1654_i)))))) : 0));
-    b2428[i * 3 + 1] = ((b1653_i !== 0 ? 0 : (b2207[i * 3 + 1] + b2417[i * 3 + 1])) + (b1653_i !== 0 ? (chainMul(b2351[i * 3 + 1], b1683_i) + (chainMul(b2347[i * 3 + 1], b1658[i * 3 + 1]) + (chainMul(b2323[i * 3 + 1], b1676_i) + (chainMul(b2318[i * 3 + 1], b1674[i + 31843]) + (chainMul(b2228[i * 3 + 1], b1649[i * 3 + 1]) + chainMul(b2232[i * 3 + 1], b1654_i)))))) : 0));
-    b2428[i * 3 + 2] = ((b1653_i !== 0 ? 0 : (b2207[i * 3 + 2] + b2417[i * 3 + 2])) + (b1653_i !== 0 ? (chainMul(b2351[i * 3 + 2], b1683_i) + (chainMul(b2347[i * 3 + 2], b1658[i * 3 + 2]) + (chainMul(b2323[i * 3 + 2], b1676_i) + (chainMul(b2318[i * 3 + 2], b1674[i + 63686]) + (chainMul(b2228[i * 3 + 2], b1649[i * 3 + 2]) + chainMul(b2232[i * 3 + 2], b1654_i)))))) : 0));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1978_ix2 = b1978[i * 2];
-      const b2428_ix3p2 = b2428[i * 3 + 2];
-      b2434[i * 2] = (-(b1978_ix2 !== 0 ? 0 : b2428_ix3p2));
-      const b1978_ix2p1 = b1978[i * 2 + 1];
-      b2434[i * 2 + 1] = (-(b1978_ix2p1 !== 0 ? 0 : b2428_ix3p2));
-      b2438[i * 2] = (b1978_ix2 !== 0 ? 0 : b2428[i * 3]);
-      b2438[i * 2 + 1] = (b1978_ix2p1 !== 0 ? 0 : b2428[i * 3 + 1]);
-    }
-    {
-      const i = i0 + 1;
-      const b1978_ix2 = b1978[i * 2];
-      const b2428_ix3p2 = b2428[i * 3 + 2];
-      b2434[i * 2] = (-(b1978_ix2 !== 0 ? 0 : b2428_ix3p2));
-      const b1978_ix2p1 = b1978[i * 2 + 1];
-      b2434[i * 2 + 1] = (-(b1978_ix2p1 !== 0 ? 0 : b2428_ix3p2));
-      b2438[i * 2] = (b1978_ix2 !== 0 ? 0 : b2428[i * 3]);
-      b2438[i * 2 + 1] = (b1978_ix2p1 !== 0 ? 0 : b2428[i * 3 + 1]);
-    }
-    {
-      const i = i0 + 2;
-      const b1978_ix2 = b1978[i * 2];
-      const b2428_ix3p2 = b2428[i * 3 + 2];
-      b2434[i * 2] = (-(b1978_ix2 !== 0 ? 0 : b2428_ix3p2));
-      const b1978_ix2p1 = b1978[i * 2 + 1];
-      b2434[i * 2 + 1] = (-(b1978_ix2p1 !== 0 ? 0 : b2428_ix3p2));
-      b2438[i * 2] = (b1978_ix2 !== 0 ? 0 : b2428[i * 3]);
-      b2438[i * 2 + 1] = (b1978_ix2p1 !== 0 ? 0 : b2428[i * 3 + 1]);
-    }
-    {
-      const i = i0 + 3;
-      const b1978_ix2 = b1978[i * 2];
-      const b2428_ix3p2 = b2428[i * 3 + 2];
-      b2434[i * 2] = (-(b1978_ix2 !== 0 ? 0 : b2428_ix3p2));
-      const b1978_ix2p1 = b1978[i * 2 + 1];
-      b2434[i * 2 + 1] = (-(b1978_ix2p1 !== 0 ? 0 : b2428_ix3p2));
-      b2438[i * 2] = (b1978_ix2 !== 0 ? 0 : b2428[i * 3]);
-      b2438[i * 2 + 1] = (b1978_ix2p1 !== 0 ? 0 : b2428[i * 3 + 1]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
+    const b1674_i = b1674[i];
+    const b2428_ix3 = (b1653_i !== 0 ? 0 : (b2207_ix3 + b2417[i * 3])) + (b1653_i !== 0 ? (chainMul(b2351[i * 3], b1683_i) + (chainMul(b2347[i * 3], b1658_ix3) + (chainMul(b2323[i * 3], b1676_i) + (chainMul(b2318[i * 3], b1674_i) + (chainMul(b2228[i * 3], b1649_ix3) + chainMul(b2232[i * 3], b1654_i)))))) : 0);
+    const b1674_ip31843 = b1674[i + 31843];
+    const b2428_ix3p1 = (b1653_i !== 0 ? 0 : (b2207_ix3p1 + b2417[i * 3 + 1])) + (b1653_i !== 0 ? (chainMul(b2351[i * 3 + 1], b1683_i) + (chainMul(b2347[i * 3 + 1], b1658_ix3p1) + (chainMul(b2323[i * 3 + 1], b1676_i) + (chainMul(b2318[i * 3 + 1], b1674_ip31843) + (chainMul(b2228[i * 3 + 1], b1649_ix3p1) + chainMul(b2232[i * 3 + 1], b1654_i)))))) : 0);
+    const b1674_ip63686 = b1674[i + 63686];
+    const b2428_ix3p2 = (b1653_i !== 0 ? 0 : (b2207_ix3p2 + b2417[i * 3 + 2])) + (b1653_i !== 0 ? (chainMul(b2351[i * 3 + 2], b1683_i) + (chainMul(b2347[i * 3 + 2], b1658_ix3p2) + (chainMul(b2323[i * 3 + 2], b1676_i) + (chainMul(b2318[i * 3 + 2], b1674_ip63686) + (chainMul(b2228[i * 3 + 2], b1649_ix3p2) + chainMul(b2232[i * 3 + 2], b1654_i)))))) : 0);
     const b1978_ix2 = b1978[i * 2];
-    const b2428_ix3p2 = b2428[i * 3 + 2];
-    b2434[i * 2] = (-(b1978_ix2 !== 0 ? 0 : b2428_ix3p2));
+    const b2434_ix2 = -(b1978_ix2 !== 0 ? 0 : b2428_ix3p2);
     const b1978_ix2p1 = b1978[i * 2 + 1];
-    b2434[i * 2 + 1] = (-(b1978_ix2p1 !== 0 ? 0 : b2428_ix3p2));
-    b2438[i * 2] = (b1978_ix2 !== 0 ? 0 : b2428[i * 3]);
-    b2438[i * 2 + 1] = (b1978_ix2p1 !== 0 ? 0 : b2428[i * 3 + 1]);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1724_i = b1724[i];
-      b2441[i * 2] = (chainMul(b2434[i * 2], b1725[i * 2]) + chainMul(b2438[i * 2], b1724_i));
-      b2441[i * 2 + 1] = (chainMul(b2434[i * 2 + 1], b1725[i * 2 + 1]) + chainMul(b2438[i * 2 + 1], b1724_i));
-    }
-    {
-      const i = i0 + 1;
-      const b1724_i = b1724[i];
-      b2441[i * 2] = (chainMul(b2434[i * 2], b1725[i * 2]) + chainMul(b2438[i * 2], b1724_i));
-      b2441[i * 2 + 1] = (chainMul(b2434[i * 2 + 1], b1725[i * 2 + 1]) + chainMul(b2438[i * 2 + 1], b1724_i));
-    }
-    {
-      const i = i0 + 2;
-      const b1724_i = b1724[i];
-      b2441[i * 2] = (chainMul(b2434[i * 2], b1725[i * 2]) + chainMul(b2438[i * 2], b1724_i));
-      b2441[i * 2 + 1] = (chainMul(b2434[i * 2 + 1], b1725[i * 2 + 1]) + chainMul(b2438[i * 2 + 1], b1724_i));
-    }
-    {
-      const i = i0 + 3;
-      const b1724_i = b1724[i];
-      b2441[i * 2] = (chainMul(b2434[i * 2], b1725[i * 2]) + chainMul(b2438[i * 2], b1724_i));
-      b2441[i * 2 + 1] = (chainMul(b2434[i * 2 + 1], b1725[i * 2 + 1]) + chainMul(b2438[i * 2 + 1], b1724_i));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
+    const b2434_ix2p1 = -(b1978_ix2p1 !== 0 ? 0 : b2428_ix3p2);
+    const b2438_ix2 = b1978_ix2 !== 0 ? 0 : b2428_ix3;
+    const b2438_ix2p1 = b1978_ix2p1 !== 0 ? 0 : b2428_ix3p1;
+    const b1725_ix2 = b1725[i * 2];
     const b1724_i = b1724[i];
-    b2441[i * 2] = (chainMul(b2434[i * 2], b1725[i * 2]) + chainMul(b2438[i * 2], b1724_i));
-    b2441[i * 2 + 1] = (chainMul(b2434[i * 2 + 1], b1725[i * 2 + 1]) + chainMul(b2438[i * 2 + 1], b1724_i));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1971_i = b1971[i];
-      b2445[i * 2] = (b1971_i !== 0 ? 0 : (2 * b2441[i * 2]));
-      b2445[i * 2 + 1] = (b1971_i !== 0 ? 0 : (2 * b2441[i * 2 + 1]));
-    }
-    {
-      const i = i0 + 1;
-      const b1971_i = b1971[i];
-      b2445[i * 2] = (b1971_i !== 0 ? 0 : (2 * b2441[i * 2]));
-      b2445[i * 2 + 1] = (b1971_i !== 0 ? 0 : (2 * b2441[i * 2 + 1]));
-    }
-    {
-      const i = i0 + 2;
-      const b1971_i = b1971[i];
-      b2445[i * 2] = (b1971_i !== 0 ? 0 : (2 * b2441[i * 2]));
-      b2445[i * 2 + 1] = (b1971_i !== 0 ? 0 : (2 * b2441[i * 2 + 1]));
-    }
-    {
-      const i = i0 + 3;
-      const b1971_i = b1971[i];
-      b2445[i * 2] = (b1971_i !== 0 ? 0 : (2 * b2441[i * 2]));
-      b2445[i * 2 + 1] = (b1971_i !== 0 ? 0 : (2 * b2441[i * 2 + 1]));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
+    const b2441_ix2 = chainMul(b2434_ix2, b1725_ix2) + chainMul(b2438_ix2, b1724_i);
+    const b1725_ix2p1 = b1725[i * 2 + 1];
+    const b2441_ix2p1 = chainMul(b2434_ix2p1, b1725_ix2p1) + chainMul(b2438_ix2p1, b1724_i);
     const b1971_i = b1971[i];
-    b2445[i * 2] = (b1971_i !== 0 ? 0 : (2 * b2441[i * 2]));
-    b2445[i * 2 + 1] = (b1971_i !== 0 ? 0 : (2 * b2441[i * 2 + 1]));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b2447[i * 2] = chainMul(b2445[i * 2], b1707[i * 2]);
-      b2447[i * 2 + 1] = chainMul(b2445[i * 2 + 1], b1707[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 1;
-      b2447[i * 2] = chainMul(b2445[i * 2], b1707[i * 2]);
-      b2447[i * 2 + 1] = chainMul(b2445[i * 2 + 1], b1707[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 2;
-      b2447[i * 2] = chainMul(b2445[i * 2], b1707[i * 2]);
-      b2447[i * 2 + 1] = chainMul(b2445[i * 2 + 1], b1707[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 3;
-      b2447[i * 2] = chainMul(b2445[i * 2], b1707[i * 2]);
-      b2447[i * 2 + 1] = chainMul(b2445[i * 2 + 1], b1707[i * 2 + 1]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b2447[i * 2] = chainMul(b2445[i * 2], b1707[i * 2]);
-    b2447[i * 2 + 1] = chainMul(b2445[i * 2 + 1], b1707[i * 2 + 1]);
-  }
-  b2448.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b2448[i] += b2447[i * 2];
-      b2448[i] += b2447[i * 2 + 1];
-      const b1957_i = b1957[i];
-      const b2452_i = b1957_i !== 0 ? 0 : b2448[i];
-      b2452[i] = b2452_i;
-      const b2456_i = b1957_i !== 0 ? 0 : b2167[i * 15 + 477654];
-      b2456[i] = b2456_i;
-      const b2460_i = b1962[i] !== 0 ? 0 : (2 * b2448[i]);
-      b2460[i] = b2460_i;
-      const b1710_i = b1710[i];
-      const b2464_i = b1957_i !== 0 ? 0 : chainMul(b2460_i, b1710_i);
-      b2464[i] = b2464_i;
-      const b2468_i = b1957_i !== 0 ? 0 : b2167[i * 15 + 477655];
-      b2468[i] = b2468_i;
-      const b2473_i = chainMul(b2468_i, b1714[i]) + (chainMul(b2464_i, b1644[i * 15 + 10]) + (chainMul(b2452_i, b1644[i * 15 + 9]) + chainMul(b2456_i, b1710_i)));
-      const b1951_ix2 = b1951[i * 2];
-      b2476[i * 2] = (b1951_ix2 !== 0 ? 0 : b2473_i);
-      const b1951_ix2p1 = b1951[i * 2 + 1];
-      b2476[i * 2 + 1] = (b1951_ix2p1 !== 0 ? 0 : b2473_i);
-      b2480[i * 2] = (b1951_ix2 !== 0 ? 0 : b2441[i * 2]);
-      b2480[i * 2 + 1] = (b1951_ix2p1 !== 0 ? 0 : b2441[i * 2 + 1]);
-      const b2167_ix15p477651 = b2167[i * 15 + 477651];
-      b2485[i * 2] = (b1945[i * 2] !== 0 ? 0 : b2167_ix15p477651);
-      b2485[i * 2 + 1] = (b1945[i * 2 + 1] !== 0 ? 0 : b2167_ix15p477651);
-    }
-    {
-      const i = i0 + 1;
-      b2448[i] += b2447[i * 2];
-      b2448[i] += b2447[i * 2 + 1];
-      const b1957_i = b1957[i];
-      const b2452_i = b1957_i !== 0 ? 0 : b2448[i];
-      b2452[i] = b2452_i;
-      const b2456_i = b1957_i !== 0 ? 0 : b2167[i * 15 + 477654];
-      b2456[i] = b2456_i;
-      const b2460_i = b1962[i] !== 0 ? 0 : (2 * b2448[i]);
-      b2460[i] = b2460_i;
-      const b1710_i = b1710[i];
-      const b2464_i = b1957_i !== 0 ? 0 : chainMul(b2460_i, b1710_i);
-      b2464[i] = b2464_i;
-      const b2468_i = b1957_i !== 0 ? 0 : b2167[i * 15 + 477655];
-      b2468[i] = b2468_i;
-      const b2473_i = chainMul(b2468_i, b1714[i]) + (chainMul(b2464_i, b1644[i * 15 + 10]) + (chainMul(b2452_i, b1644[i * 15 + 9]) + chainMul(b2456_i, b1710_i)));
-      const b1951_ix2 = b1951[i * 2];
-      b2476[i * 2] = (b1951_ix2 !== 0 ? 0 : b2473_i);
-      const b1951_ix2p1 = b1951[i * 2 + 1];
-      b2476[i * 2 + 1] = (b1951_ix2p1 !== 0 ? 0 : b2473_i);
-      b2480[i * 2] = (b1951_ix2 !== 0 ? 0 : b2441[i * 2]);
-      b2480[i * 2 + 1] = (b1951_ix2p1 !== 0 ? 0 : b2441[i * 2 + 1]);
-      const b2167_ix15p477651 = b2167[i * 15 + 477651];
-      b2485[i * 2] = (b1945[i * 2] !== 0 ? 0 : b2167_ix15p477651);
-      b2485[i * 2 + 1] = (b1945[i * 2 + 1] !== 0 ? 0 : b2167_ix15p477651);
-    }
-    {
-      const i = i0 + 2;
-      b2448[i] += b2447[i * 2];
-      b2448[i] += b2447[i * 2 + 1];
-      const b1957_i = b1957[i];
-      const b2452_i = b1957_i !== 0 ? 0 : b2448[i];
-      b2452[i] = b2452_i;
-      const b2456_i = b1957_i !== 0 ? 0 : b2167[i * 15 + 477654];
-      b2456[i] = b2456_i;
-      const b2460_i = b1962[i] !== 0 ? 0 : (2 * b2448[i]);
-      b2460[i] = b2460_i;
-      const b1710_i = b1710[i];
-      const b2464_i = b1957_i !== 0 ? 0 : chainMul(b2460_i, b1710_i);
-      b2464[i] = b2464_i;
-      const b2468_i = b1957_i !== 0 ? 0 : b2167[i * 15 + 477655];
-      b2468[i] = b2468_i;
-      const b2473_i = chainMul(b2468_i, b1714[i]) + (chainMul(b2464_i, b1644[i * 15 + 10]) + (chainMul(b2452_i, b1644[i * 15 + 9]) + chainMul(b2456_i, b1710_i)));
-      const b1951_ix2 = b1951[i * 2];
-      b2476[i * 2] = (b1951_ix2 !== 0 ? 0 : b2473_i);
-      const b1951_ix2p1 = b1951[i * 2 + 1];
-      b2476[i * 2 + 1] = (b1951_ix2p1 !== 0 ? 0 : b2473_i);
-      b2480[i * 2] = (b1951_ix2 !== 0 ? 0 : b2441[i * 2]);
-      b2480[i * 2 + 1] = (b1951_ix2p1 !== 0 ? 0 : b2441[i * 2 + 1]);
-      const b2167_ix15p477651 = b2167[i * 15 + 477651];
-      b2485[i * 2] = (b1945[i * 2] !== 0 ? 0 : b2167_ix15p477651);
-      b2485[i * 2 + 1] = (b1945[i * 2 + 1] !== 0 ? 0 : b2167_ix15p477651);
-    }
-    {
-      const i = i0 + 3;
-      b2448[i] += b2447[i * 2];
-      b2448[i] += b2447[i * 2 + 1];
-      const b1957_i = b1957[i];
-      const b2452_i = b1957_i !== 0 ? 0 : b2448[i];
-      b2452[i] = b2452_i;
-      const b2456_i = b1957_i !== 0 ? 0 : b2167[i * 15 + 477654];
-      b2456[i] = b2456_i;
-      const b2460_i = b1962[i] !== 0 ? 0 : (2 * b2448[i]);
-      b2460[i] = b2460_i;
-      const b1710_i = b1710[i];
-      const b2464_i = b1957_i !== 0 ? 0 : chainMul(b2460_i, b1710_i);
-      b2464[i] = b2464_i;
-      const b2468_i = b1957_i !== 0 ? 0 : b2167[i * 15 + 477655];
-      b2468[i] = b2468_i;
-      const b2473_i = chainMul(b2468_i, b1714[i]) + (chainMul(b2464_i, b1644[i * 15 + 10]) + (chainMul(b2452_i, b1644[i * 15 + 9]) + chainMul(b2456_i, b1710_i)));
-      const b1951_ix2 = b1951[i * 2];
-      b2476[i * 2] = (b1951_ix2 !== 0 ? 0 : b2473_i);
-      const b1951_ix2p1 = b1951[i * 2 + 1];
-      b2476[i * 2 + 1] = (b1951_ix2p1 !== 0 ? 0 : b2473_i);
-      b2480[i * 2] = (b1951_ix2 !== 0 ? 0 : b2441[i * 2]);
-      b2480[i * 2 + 1] = (b1951_ix2p1 !== 0 ? 0 : b2441[i * 2 + 1]);
-      const b2167_ix15p477651 = b2167[i * 15 + 477651];
-      b2485[i * 2] = (b1945[i * 2] !== 0 ? 0 : b2167_ix15p477651);
-      b2485[i * 2 + 1] = (b1945[i * 2 + 1] !== 0 ? 0 : b2167_ix15p477651);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b2448[i] += b2447[i * 2];
-    b2448[i] += b2447[i * 2 + 1];
+    const b2445_ix2 = b1971_i !== 0 ? 0 : (2 * b2441_ix2);
+    const b2445_ix2p1 = b1971_i !== 0 ? 0 : (2 * b2441_ix2p1);
+    const b1707_ix2 = b1707[i * 2];
+    const b2447_ix2 = chainMul(b2445_ix2, b1707_ix2);
+    const b1707_ix2p1 = b1707[i * 2 + 1];
+    const b2447_ix2p1 = chainMul(b2445_ix2p1, b1707_ix2p1);
+    b2448[i] += b2447_ix2;
+    b2448[i] += b2447_ix2p1;
     const b1957_i = b1957[i];
     const b2452_i = b1957_i !== 0 ? 0 : b2448[i];
-    b2452[i] = b2452_i;
     const b2456_i = b1957_i !== 0 ? 0 : b2167[i * 15 + 477654];
-    b2456[i] = b2456_i;
     const b2460_i = b1962[i] !== 0 ? 0 : (2 * b2448[i]);
-    b2460[i] = b2460_i;
     const b1710_i = b1710[i];
     const b2464_i = b1957_i !== 0 ? 0 : chainMul(b2460_i, b1710_i);
-    b2464[i] = b2464_i;
     const b2468_i = b1957_i !== 0 ? 0 : b2167[i * 15 + 477655];
-    b2468[i] = b2468_i;
-    const b2473_i = chainMul(b2468_i, b1714[i]) + (chainMul(b2464_i, b1644[i * 15 + 10]) + (chainMul(b2452_i, b1644[i * 15 + 9]) + chainMul(b2456_i, b1710_i)));
+    const b1714_i = b1714[i];
+    const b1644_ix15p10 = b1644[i * 15 + 10];
+    const b1644_ix15p9 = b1644[i * 15 + 9];
+    const b2473_i = chainMul(b2468_i, b1714_i) + (chainMul(b2464_i, b1644_ix15p10) + (chainMul(b2452_i, b1644_ix15p9) + chainMul(b2456_i, b1710_i)));
     const b1951_ix2 = b1951[i * 2];
-    b2476[i * 2] = (b1951_ix2 !== 0 ? 0 : b2473_i);
+    const b2476_ix2 = b1951_ix2 !== 0 ? 0 : b2473_i;
     const b1951_ix2p1 = b1951[i * 2 + 1];
-    b2476[i * 2 + 1] = (b1951_ix2p1 !== 0 ? 0 : b2473_i);
-    b2480[i * 2] = (b1951_ix2 !== 0 ? 0 : b2441[i * 2]);
-    b2480[i * 2 + 1] = (b1951_ix2p1 !== 0 ? 0 : b2441[i * 2 + 1]);
+    const b2476_ix2p1 = b1951_ix2p1 !== 0 ? 0 : b2473_i;
+    const b2480_ix2 = b1951_ix2 !== 0 ? 0 : b2441_ix2;
+    const b2480_ix2p1 = b1951_ix2p1 !== 0 ? 0 : b2441_ix2p1;
+    const b1945_ix2 = b1945[i * 2];
     const b2167_ix15p477651 = b2167[i * 15 + 477651];
-    b2485[i * 2] = (b1945[i * 2] !== 0 ? 0 : b2167_ix15p477651);
-    b2485[i * 2 + 1] = (b1945[i * 2 + 1] !== 0 ? 0 : b2167_ix15p477651);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1716_i = b1716[i];
-      b2490[i * 2] = (b1945[i * 2] !== 0 ? 0 : (chainMul(b2476[i * 2], b1707[i * 2]) + chainMul(b2480[i * 2], b1716_i)));
-      b2490[i * 2 + 1] = (b1945[i * 2 + 1] !== 0 ? 0 : (chainMul(b2476[i * 2 + 1], b1707[i * 2 + 1]) + chainMul(b2480[i * 2 + 1], b1716_i)));
-      b2502[i * 3] = (b2167[i * 15 + 11] - b2167[i * 15 + 3]);
-      b2502[i * 3 + 1] = (b2167[i * 15 + 12] - b2167[i * 15 + 4]);
-      b2502[i * 3 + 2] = (b2167[i * 15 + 13] - b2167[i * 15 + 5]);
-      const b1929_i = b1929[i];
-      b2507[i * 3] = (b1929_i !== 0 ? 0 : (2 * b2167[i * 15]));
-      b2507[i * 3 + 1] = (b1929_i !== 0 ? 0 : (2 * b2167[i * 15 + 1]));
-      b2507[i * 3 + 2] = (b1929_i !== 0 ? 0 : (2 * b2167[i * 15 + 2]));
-    }
-    {
-      const i = i0 + 1;
-      const b1716_i = b1716[i];
-      b2490[i * 2] = (b1945[i * 2] !== 0 ? 0 : (chainMul(b2476[i * 2], b1707[i * 2]) + chainMul(b2480[i * 2], b1716_i)));
-      b2490[i * 2 + 1] = (b1945[i * 2 + 1] !== 0 ? 0 : (chainMul(b2476[i * 2 + 1], b1707[i * 2 + 1]) + chainMul(b2480[i * 2 + 1], b1716_i)));
-      b2502[i * 3] = (b2167[i * 15 + 11] - b2167[i * 15 + 3]);
-      b2502[i * 3 + 1] = (b2167[i * 15 + 12] - b2167[i * 15 + 4]);
-      b2502[i * 3 + 2] = (b2167[i * 15 + 13] - b2167[i * 15 + 5]);
-      const b1929_i = b1929[i];
-      b2507[i * 3] = (b1929_i !== 0 ? 0 : (2 * b2167[i * 15]));
-      b2507[i * 3 + 1] = (b1929_i !== 0 ? 0 : (2 * b2167[i * 15 + 1]));
-      b2507[i * 3 + 2] = (b1929_i !== 0 ? 0 : (2 * b2167[i * 15 + 2]));
-    }
-    {
-      const i = i0 + 2;
-      const b1716_i = b1716[i];
-      b2490[i * 2] = (b1945[i * 2] !== 0 ? 0 : (chainMul(b2476[i * 2], b1707[i * 2]) + chainMul(b2480[i * 2], b1716_i)));
-      b2490[i * 2 + 1] = (b1945[i * 2 + 1] !== 0 ? 0 : (chainMul(b2476[i * 2 + 1], b1707[i * 2 + 1]) + chainMul(b2480[i * 2 + 1], b1716_i)));
-      b2502[i * 3] = (b2167[i * 15 + 11] - b2167[i * 15 + 3]);
-      b2502[i * 3 + 1] = (b2167[i * 15 + 12] - b2167[i * 15 + 4]);
-      b2502[i * 3 + 2] = (b2167[i * 15 + 13] - b2167[i * 15 + 5]);
-      const b1929_i = b1929[i];
-      b2507[i * 3] = (b1929_i !== 0 ? 0 : (2 * b2167[i * 15]));
-      b2507[i * 3 + 1] = (b1929_i !== 0 ? 0 : (2 * b2167[i * 15 + 1]));
-      b2507[i * 3 + 2] = (b1929_i !== 0 ? 0 : (2 * b2167[i * 15 + 2]));
-    }
-    {
-      const i = i0 + 3;
-      const b1716_i = b1716[i];
-      b2490[i * 2] = (b1945[i * 2] !== 0 ? 0 : (chainMul(b2476[i * 2], b1707[i * 2]) + chainMul(b2480[i * 2], b1716_i)));
-      b2490[i * 2 + 1] = (b1945[i * 2 + 1] !== 0 ? 0 : (chainMul(b2476[i * 2 + 1], b1707[i * 2 + 1]) + chainMul(b2480[i * 2 + 1], b1716_i)));
-      b2502[i * 3] = (b2167[i * 15 + 11] - b2167[i * 15 + 3]);
-      b2502[i * 3 + 1] = (b2167[i * 15 + 12] - b2167[i * 15 + 4]);
-      b2502[i * 3 + 2] = (b2167[i * 15 + 13] - b2167[i * 15 + 5]);
-      const b1929_i = b1929[i];
-      b2507[i * 3] = (b1929_i !== 0 ? 0 : (2 * b2167[i * 15]));
-      b2507[i * 3 + 1] = (b1929_i !== 0 ? 0 : (2 * b2167[i * 15 + 1]));
-      b2507[i * 3 + 2] = (b1929_i !== 0 ? 0 : (2 * b2167[i * 15 + 2]));
-    }
-  }
-}
-
-function backwardPart9() {
-  const b1644 = buf1644;
-  const b1649 = buf1649;
-  const b1654 = buf1654;
-  const b1658 = buf1658;
-  const b1676 = buf1676;
-  const b1707 = buf1707;
-  const b1716 = buf1716;
-  const b1726 = buf1726;
-  const b1727 = buf1727;
-  const b1728 = buf1728;
-  const b1823 = buf1823;
-  const b1829 = buf1829;
-  const b1834 = buf1834;
-  const b1846 = buf1846;
-  const b1853 = buf1853;
-  const b1860 = buf1860;
-  const b1866 = buf1866;
-  const b1873 = buf1873;
-  const b1879 = buf1879;
-  const b1886 = buf1886;
-  const b1905 = buf1905;
-  const b1906 = buf1906;
-  const b1920 = buf1920;
-  const b1926 = buf1926;
-  const b1929 = buf1929;
-  const b1945 = buf1945;
-  const b2115 = buf2115;
-  const b2167 = buf2167;
-  const b2242 = buf2242;
-  const b2476 = buf2476;
-  const b2480 = buf2480;
-  const b2490 = buf2490;
-  const b2502 = buf2502;
-  const b2507 = buf2507;
-  const b2509 = buf2509;
-  const b2510 = buf2510;
-  const b2512 = buf2512;
-  const b2514 = buf2514;
-  const b2517 = buf2517;
-  const b2519 = buf2519;
-  const b2523 = buf2523;
-  const b2527 = buf2527;
-  const b2533 = buf2533;
-  const b2537 = buf2537;
-  const b2540 = buf2540;
-  const b2541 = buf2541;
-  const b2546 = buf2546;
-  const b2550 = buf2550;
-  const b2555 = buf2555;
-  const b2560 = buf2560;
-  const b2564 = buf2564;
-  const b2568 = buf2568;
-  const b2573 = buf2573;
-  const b2578 = buf2578;
-  const b2582 = buf2582;
-  const b2586 = buf2586;
-  const b2591 = buf2591;
-  const b2596 = buf2596;
-  const b2609 = buf2609;
-  const b2614 = buf2614;
-  const b2617 = buf2617;
-  const b2619 = buf2619;
-  const b2623 = buf2623;
-  const b2627 = buf2627;
-  const b2630 = buf2630;
-  const b2632 = buf2632;
-  for (let i = 31840; i < 31843; i++) {
+    const b2485_ix2 = b1945_ix2 !== 0 ? 0 : b2167_ix15p477651;
+    const b1945_ix2p1 = b1945[i * 2 + 1];
+    const b2485_ix2p1 = b1945_ix2p1 !== 0 ? 0 : b2167_ix15p477651;
     const b1716_i = b1716[i];
-    b2490[i * 2] = (b1945[i * 2] !== 0 ? 0 : (chainMul(b2476[i * 2], b1707[i * 2]) + chainMul(b2480[i * 2], b1716_i)));
-    b2490[i * 2 + 1] = (b1945[i * 2 + 1] !== 0 ? 0 : (chainMul(b2476[i * 2 + 1], b1707[i * 2 + 1]) + chainMul(b2480[i * 2 + 1], b1716_i)));
-    b2502[i * 3] = (b2167[i * 15 + 11] - b2167[i * 15 + 3]);
-    b2502[i * 3 + 1] = (b2167[i * 15 + 12] - b2167[i * 15 + 4]);
-    b2502[i * 3 + 2] = (b2167[i * 15 + 13] - b2167[i * 15 + 5]);
+    const b2490_ix2 = b1945_ix2 !== 0 ? 0 : (chainMul(b2476_ix2, b1707_ix2) + chainMul(b2480_ix2, b1716_i));
+    const b2490_ix2p1 = b1945_ix2p1 !== 0 ? 0 : (chainMul(b2476_ix2p1, b1707_ix2p1) + chainMul(b2480_ix2p1, b1716_i));
+    const b2502_ix3 = b2167[i * 15 + 11] - b2167[i * 15 + 3];
+    const b2502_ix3p1 = b2167[i * 15 + 12] - b2167[i * 15 + 4];
+    const b2502_ix3p2 = b2167[i * 15 + 13] - b2167[i * 15 + 5];
     const b1929_i = b1929[i];
-    b2507[i * 3] = (b1929_i !== 0 ? 0 : (2 * b2167[i * 15]));
-    b2507[i * 3 + 1] = (b1929_i !== 0 ? 0 : (2 * b2167[i * 15 + 1]));
-    b2507[i * 3 + 2] = (b1929_i !== 0 ? 0 : (2 * b2167[i * 15 + 2]));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b2509[i * 3] = chainMul(b2507[i * 3], b1644[i * 15]);
-      b2509[i * 3 + 1] = chainMul(b2507[i * 3 + 1], b1644[i * 15 + 1]);
-      b2509[i * 3 + 2] = chainMul(b2507[i * 3 + 2], b1644[i * 15 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      b2509[i * 3] = chainMul(b2507[i * 3], b1644[i * 15]);
-      b2509[i * 3 + 1] = chainMul(b2507[i * 3 + 1], b1644[i * 15 + 1]);
-      b2509[i * 3 + 2] = chainMul(b2507[i * 3 + 2], b1644[i * 15 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      b2509[i * 3] = chainMul(b2507[i * 3], b1644[i * 15]);
-      b2509[i * 3 + 1] = chainMul(b2507[i * 3 + 1], b1644[i * 15 + 1]);
-      b2509[i * 3 + 2] = chainMul(b2507[i * 3 + 2], b1644[i * 15 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      b2509[i * 3] = chainMul(b2507[i * 3], b1644[i * 15]);
-      b2509[i * 3 + 1] = chainMul(b2507[i * 3 + 1], b1644[i * 15 + 1]);
-      b2509[i * 3 + 2] = chainMul(b2507[i * 3 + 2], b1644[i * 15 + 2]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b2509[i * 3] = chainMul(b2507[i * 3], b1644[i * 15]);
-    b2509[i * 3 + 1] = chainMul(b2507[i * 3 + 1], b1644[i * 15 + 1]);
-    b2509[i * 3 + 2] = chainMul(b2507[i * 3 + 2], b1644[i * 15 + 2]);
-  }
-  b2510.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b2510[i] += b2509[i * 3];
-      b2510[i] += b2509[i * 3 + 1];
-      b2510[i] += b2509[i * 3 + 2];
-      const b2512_i = b1926[i] !== 0 ? 0 : b2510[i];
-      b2512[i] = b2512_i;
-      const b2514_i = chainMul(b2512_i, b1728[i]);
-      b2514[i] = b2514_i;
-      const b2517_i = -(b1920[i] !== 0 ? 0 : b2514_i);
-      b2517[i] = b2517_i;
-      const b2519_i = chainMul(b2517_i, b1676[i]);
-      b2519[i] = b2519_i;
-      const b1823_ix3 = b1823[i * 3];
-      b2523[i * 3] = (b1823_ix3 !== 0 ? 0 : b2519_i);
-      const b1823_ix3p1 = b1823[i * 3 + 1];
-      b2523[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : b2519_i);
-      const b1823_ix3p2 = b1823[i * 3 + 2];
-      b2523[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : b2519_i);
-      b2527[i * 3] = (b1823_ix3 !== 0 ? 0 : b2502[i * 3]);
-      b2527[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : b2502[i * 3 + 1]);
-      b2527[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : b2502[i * 3 + 2]);
-      const b1906_ix3 = b1906[i * 3];
-      b2533[i * 3] = (-(b1906_ix3 !== 0 ? 0 : b2514_i));
-      const b1906_ix3p1 = b1906[i * 3 + 1];
-      b2533[i * 3 + 1] = (-(b1906_ix3p1 !== 0 ? 0 : b2514_i));
-      const b1906_ix3p2 = b1906[i * 3 + 2];
-      b2533[i * 3 + 2] = (-(b1906_ix3p2 !== 0 ? 0 : b2514_i));
-      b2537[i * 3] = (b1906_ix3 !== 0 ? 0 : b2167[i * 15]);
-      b2537[i * 3 + 1] = (b1906_ix3p1 !== 0 ? 0 : b2167[i * 15 + 1]);
-      b2537[i * 3 + 2] = (b1906_ix3p2 !== 0 ? 0 : b2167[i * 15 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      b2510[i] += b2509[i * 3];
-      b2510[i] += b2509[i * 3 + 1];
-      b2510[i] += b2509[i * 3 + 2];
-      const b2512_i = b1926[i] !== 0 ? 0 : b2510[i];
-      b2512[i] = b2512_i;
-      const b2514_i = chainMul(b2512_i, b1728[i]);
-      b2514[i] = b2514_i;
-      const b2517_i = -(b1920[i] !== 0 ? 0 : b2514_i);
-      b2517[i] = b2517_i;
-      const b2519_i = chainMul(b2517_i, b1676[i]);
-      b2519[i] = b2519_i;
-      const b1823_ix3 = b1823[i * 3];
-      b2523[i * 3] = (b1823_ix3 !== 0 ? 0 : b2519_i);
-      const b1823_ix3p1 = b1823[i * 3 + 1];
-      b2523[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : b2519_i);
-      const b1823_ix3p2 = b1823[i * 3 + 2];
-      b2523[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : b2519_i);
-      b2527[i * 3] = (b1823_ix3 !== 0 ? 0 : b2502[i * 3]);
-      b2527[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : b2502[i * 3 + 1]);
-      b2527[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : b2502[i * 3 + 2]);
-      const b1906_ix3 = b1906[i * 3];
-      b2533[i * 3] = (-(b1906_ix3 !== 0 ? 0 : b2514_i));
-      const b1906_ix3p1 = b1906[i * 3 + 1];
-      b2533[i * 3 + 1] = (-(b1906_ix3p1 !== 0 ? 0 : b2514_i));
-      const b1906_ix3p2 = b1906[i * 3 + 2];
-      b2533[i * 3 + 2] = (-(b1906_ix3p2 !== 0 ? 0 : b2514_i));
-      b2537[i * 3] = (b1906_ix3 !== 0 ? 0 : b2167[i * 15]);
-      b2537[i * 3 + 1] = (b1906_ix3p1 !== 0 ? 0 : b2167[i * 15 + 1]);
-      b2537[i * 3 + 2] = (b1906_ix3p2 !== 0 ? 0 : b2167[i * 15 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      b2510[i] += b2509[i * 3];
-      b2510[i] += b2509[i * 3 + 1];
-      b2510[i] += b2509[i * 3 + 2];
-      const b2512_i = b1926[i] !== 0 ? 0 : b2510[i];
-      b2512[i] = b2512_i;
-      const b2514_i = chainMul(b2512_i, b1728[i]);
-      b2514[i] = b2514_i;
-      const b2517_i = -(b1920[i] !== 0 ? 0 : b2514_i);
-      b2517[i] = b2517_i;
-      const b2519_i = chainMul(b2517_i, b1676[i]);
-      b2519[i] = b2519_i;
-      const b1823_ix3 = b1823[i * 3];
-      b2523[i * 3] = (b1823_ix3 !== 0 ? 0 : b2519_i);
-      const b1823_ix3p1 = b1823[i * 3 + 1];
-      b2523[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : b2519_i);
-      const b1823_ix3p2 = b1823[i * 3 + 2];
-      b2523[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : b2519_i);
-      b2527[i * 3] = (b1823_ix3 !== 0 ? 0 : b2502[i * 3]);
-      b2527[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : b2502[i * 3 + 1]);
-      b2527[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : b2502[i * 3 + 2]);
-      const b1906_ix3 = b1906[i * 3];
-      b2533[i * 3] = (-(b1906_ix3 !== 0 ? 0 : b2514_i));
-      const b1906_ix3p1 = b1906[i * 3 + 1];
-      b2533[i * 3 + 1] = (-(b1906_ix3p1 !== 0 ? 0 : b2514_i));
-      const b1906_ix3p2 = b1906[i * 3 + 2];
-      b2533[i * 3 + 2] = (-(b1906_ix3p2 !== 0 ? 0 : b2514_i));
-      b2537[i * 3] = (b1906_ix3 !== 0 ? 0 : b2167[i * 15]);
-      b2537[i * 3 + 1] = (b1906_ix3p1 !== 0 ? 0 : b2167[i * 15 + 1]);
-      b2537[i * 3 + 2] = (b1906_ix3p2 !== 0 ? 0 : b2167[i * 15 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      b2510[i] += b2509[i * 3];
-      b2510[i] += b2509[i * 3 + 1];
-      b2510[i] += b2509[i * 3 + 2];
-      const b2512_i = b1926[i] !== 0 ? 0 : b2510[i];
-      b2512[i] = b2512_i;
-      const b2514_i = chainMul(b2512_i, b1728[i]);
-      b2514[i] = b2514_i;
-      const b2517_i = -(b1920[i] !== 0 ? 0 : b2514_i);
-      b2517[i] = b2517_i;
-      const b2519_i = chainMul(b2517_i, b1676[i]);
-      b2519[i] = b2519_i;
-      const b1823_ix3 = b1823[i * 3];
-      b2523[i * 3] = (b1823_ix3 !== 0 ? 0 : b2519_i);
-      const b1823_ix3p1 = b1823[i * 3 + 1];
-      b2523[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : b2519_i);
-      const b1823_ix3p2 = b1823[i * 3 + 2];
-      b2523[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : b2519_i);
-      b2527[i * 3] = (b1823_ix3 !== 0 ? 0 : b2502[i * 3]);
-      b2527[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : b2502[i * 3 + 1]);
-      b2527[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : b2502[i * 3 + 2]);
-      const b1906_ix3 = b1906[i * 3];
-      b2533[i * 3] = (-(b1906_ix3 !== 0 ? 0 : b2514_i));
-      const b1906_ix3p1 = b1906[i * 3 + 1];
-      b2533[i * 3 + 1] = (-(b1906_ix3p1 !== 0 ? 0 : b2514_i));
-      const b1906_ix3p2 = b1906[i * 3 + 2];
-      b2533[i * 3 + 2] = (-(b1906_ix3p2 !== 0 ? 0 : b2514_i));
-      b2537[i * 3] = (b1906_ix3 !== 0 ? 0 : b2167[i * 15]);
-      b2537[i * 3 + 1] = (b1906_ix3p1 !== 0 ? 0 : b2167[i * 15 + 1]);
-      b2537[i * 3 + 2] = (b1906_ix3p2 !== 0 ? 0 : b2167[i * 15 + 2]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b2510[i] += b2509[i * 3];
-    b2510[i] += b2509[i * 3 + 1];
-    b2510[i] += b2509[i * 3 + 2];
+    const b2167_ix15 = b2167[i * 15];
+    b2507[i * 3] = (b1929_i !== 0 ? 0 : (2 * b2167_ix15));
+    const b2167_ix15p1 = b2167[i * 15 + 1];
+    b2507[i * 3 + 1] = (b1929_i !== 0 ? 0 : (2 * b2167_ix15p1));
+    const b2167_ix15p2 = b2167[i * 15 + 2];
+    b2507[i * 3 + 2] = (b1929_i !== 0 ? 0 : (2 * b2167_ix15p2));
+    const b2509_ix3 = chainMul(b2507[i * 3], b1644_ix15);
+    const b2509_ix3p1 = chainMul(b2507[i * 3 + 1], b1644_ix15p1);
+    const b2509_ix3p2 = chainMul(b2507[i * 3 + 2], b1644_ix15p2);
+    b2510[i] += b2509_ix3;
+    b2510[i] += b2509_ix3p1;
+    b2510[i] += b2509_ix3p2;
     const b2512_i = b1926[i] !== 0 ? 0 : b2510[i];
     b2512[i] = b2512_i;
-    const b2514_i = chainMul(b2512_i, b1728[i]);
-    b2514[i] = b2514_i;
+    const b2514_i = chainMul(b2512_i, b1728_i);
     const b2517_i = -(b1920[i] !== 0 ? 0 : b2514_i);
     b2517[i] = b2517_i;
-    const b2519_i = chainMul(b2517_i, b1676[i]);
-    b2519[i] = b2519_i;
+    const b2519_i = chainMul(b2517_i, b1676_i);
     const b1823_ix3 = b1823[i * 3];
     b2523[i * 3] = (b1823_ix3 !== 0 ? 0 : b2519_i);
     const b1823_ix3p1 = b1823[i * 3 + 1];
     b2523[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : b2519_i);
     const b1823_ix3p2 = b1823[i * 3 + 2];
     b2523[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : b2519_i);
-    b2527[i * 3] = (b1823_ix3 !== 0 ? 0 : b2502[i * 3]);
-    b2527[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : b2502[i * 3 + 1]);
-    b2527[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : b2502[i * 3 + 2]);
+    b2527[i * 3] = (b1823_ix3 !== 0 ? 0 : b2502_ix3);
+    b2527[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : b2502_ix3p1);
+    b2527[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : b2502_ix3p2);
     const b1906_ix3 = b1906[i * 3];
-    b2533[i * 3] = (-(b1906_ix3 !== 0 ? 0 : b2514_i));
+    const b2533_ix3 = -(b1906_ix3 !== 0 ? 0 : b2514_i);
     const b1906_ix3p1 = b1906[i * 3 + 1];
-    b2533[i * 3 + 1] = (-(b1906_ix3p1 !== 0 ? 0 : b2514_i));
+    const b2533_ix3p1 = -(b1906_ix3p1 !== 0 ? 0 : b2514_i);
     const b1906_ix3p2 = b1906[i * 3 + 2];
-    b2533[i * 3 + 2] = (-(b1906_ix3p2 !== 0 ? 0 : b2514_i));
-    b2537[i * 3] = (b1906_ix3 !== 0 ? 0 : b2167[i * 15]);
-    b2537[i * 3 + 1] = (b1906_ix3p1 !== 0 ? 0 : b2167[i * 15 + 1]);
-    b2537[i * 3 + 2] = (b1906_ix3p2 !== 0 ? 0 : b2167[i * 15 + 2]);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b2537_ix3 = b2537[i * 3];
-      b2540[i * 3] = (chainMul(b2242[i * 3], b2115[i * 3]) + chainMul(b2537_ix3, b1905[i * 3]));
-      const b2537_ix3p1 = b2537[i * 3 + 1];
-      b2540[i * 3 + 1] = (chainMul(b2242[i * 3 + 1], b2115[i * 3 + 1]) + chainMul(b2537_ix3p1, b1905[i * 3 + 1]));
-      const b2537_ix3p2 = b2537[i * 3 + 2];
-      b2540[i * 3 + 2] = (chainMul(b2242[i * 3 + 2], b2115[i * 3 + 2]) + chainMul(b2537_ix3p2, b1905[i * 3 + 2]));
-      const b1726_i = b1726[i];
-      b2541[i * 3] = (chainMul(b2533[i * 3], b1727[i * 3]) + chainMul(b2537_ix3, b1726_i));
-      b2541[i * 3 + 1] = (chainMul(b2533[i * 3 + 1], b1727[i * 3 + 1]) + chainMul(b2537_ix3p1, b1726_i));
-      b2541[i * 3 + 2] = (chainMul(b2533[i * 3 + 2], b1727[i * 3 + 2]) + chainMul(b2537_ix3p2, b1726_i));
-      b2546[i] = (b1886[i] !== 0 ? 0 : b2502[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      const b2537_ix3 = b2537[i * 3];
-      b2540[i * 3] = (chainMul(b2242[i * 3], b2115[i * 3]) + chainMul(b2537_ix3, b1905[i * 3]));
-      const b2537_ix3p1 = b2537[i * 3 + 1];
-      b2540[i * 3 + 1] = (chainMul(b2242[i * 3 + 1], b2115[i * 3 + 1]) + chainMul(b2537_ix3p1, b1905[i * 3 + 1]));
-      const b2537_ix3p2 = b2537[i * 3 + 2];
-      b2540[i * 3 + 2] = (chainMul(b2242[i * 3 + 2], b2115[i * 3 + 2]) + chainMul(b2537_ix3p2, b1905[i * 3 + 2]));
-      const b1726_i = b1726[i];
-      b2541[i * 3] = (chainMul(b2533[i * 3], b1727[i * 3]) + chainMul(b2537_ix3, b1726_i));
-      b2541[i * 3 + 1] = (chainMul(b2533[i * 3 + 1], b1727[i * 3 + 1]) + chainMul(b2537_ix3p1, b1726_i));
-      b2541[i * 3 + 2] = (chainMul(b2533[i * 3 + 2], b1727[i * 3 + 2]) + chainMul(b2537_ix3p2, b1726_i));
-      b2546[i] = (b1886[i] !== 0 ? 0 : b2502[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      const b2537_ix3 = b2537[i * 3];
-      b2540[i * 3] = (chainMul(b2242[i * 3], b2115[i * 3]) + chainMul(b2537_ix3, b1905[i * 3]));
-      const b2537_ix3p1 = b2537[i * 3 + 1];
-      b2540[i * 3 + 1] = (chainMul(b2242[i * 3 + 1], b2115[i * 3 + 1]) + chainMul(b2537_ix3p1, b1905[i * 3 + 1]));
-      const b2537_ix3p2 = b2537[i * 3 + 2];
-      b2540[i * 3 + 2] = (chainMul(b2242[i * 3 + 2], b2115[i * 3 + 2]) + chainMul(b2537_ix3p2, b1905[i * 3 + 2]));
-      const b1726_i = b1726[i];
-      b2541[i * 3] = (chainMul(b2533[i * 3], b1727[i * 3]) + chainMul(b2537_ix3, b1726_i));
-      b2541[i * 3 + 1] = (chainMul(b2533[i * 3 + 1], b1727[i * 3 + 1]) + chainMul(b2537_ix3p1, b1726_i));
-      b2541[i * 3 + 2] = (chainMul(b2533[i * 3 + 2], b1727[i * 3 + 2]) + chainMul(b2537_ix3p2, b1726_i));
-      b2546[i] = (b1886[i] !== 0 ? 0 : b2502[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      const b2537_ix3 = b2537[i * 3];
-      b2540[i * 3] = (chainMul(b2242[i * 3], b2115[i * 3]) + chainMul(b2537_ix3, b1905[i * 3]));
-      const b2537_ix3p1 = b2537[i * 3 + 1];
-      b2540[i * 3 + 1] = (chainMul(b2242[i * 3 + 1], b2115[i * 3 + 1]) + chainMul(b2537_ix3p1, b1905[i * 3 + 1]));
-      const b2537_ix3p2 = b2537[i * 3 + 2];
-      b2540[i * 3 + 2] = (chainMul(b2242[i * 3 + 2], b2115[i * 3 + 2]) + chainMul(b2537_ix3p2, b1905[i * 3 + 2]));
-      const b1726_i = b1726[i];
-      b2541[i * 3] = (chainMul(b2533[i * 3], b1727[i * 3]) + chainMul(b2537_ix3, b1726_i));
-      b2541[i * 3 + 1] = (chainMul(b2533[i * 3 + 1], b1727[i * 3 + 1]) + chainMul(b2537_ix3p1, b1726_i));
-      b2541[i * 3 + 2] = (chainMul(b2533[i * 3 + 2], b1727[i * 3 + 2]) + chainMul(b2537_ix3p2, b1726_i));
-      b2546[i] = (b1886[i] !== 0 ? 0 : b2502[i * 3 + 2]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b2537_ix3 = b2537[i * 3];
-    b2540[i * 3] = (chainMul(b2242[i * 3], b2115[i * 3]) + chainMul(b2537_ix3, b1905[i * 3]));
-    const b2537_ix3p1 = b2537[i * 3 + 1];
-    b2540[i * 3 + 1] = (chainMul(b2242[i * 3 + 1], b2115[i * 3 + 1]) + chainMul(b2537_ix3p1, b1905[i * 3 + 1]));
-    const b2537_ix3p2 = b2537[i * 3 + 2];
-    b2540[i * 3 + 2] = (chainMul(b2242[i * 3 + 2], b2115[i * 3 + 2]) + chainMul(b2537_ix3p2, b1905[i * 3 + 2]));
-    const b1726_i = b1726[i];
-    b2541[i * 3] = (chainMul(b2533[i * 3], b1727[i * 3]) + chainMul(b2537_ix3, b1726_i));
-    b2541[i * 3 + 1] = (chainMul(b2533[i * 3 + 1], b1727[i * 3 + 1]) + chainMul(b2537_ix3p1, b1726_i));
-    b2541[i * 3 + 2] = (chainMul(b2533[i * 3 + 2], b1727[i * 3 + 2]) + chainMul(b2537_ix3p2, b1726_i));
-    b2546[i] = (b1886[i] !== 0 ? 0 : b2502[i * 3 + 2]);
-  }
-  b2617.fill(0);
-  for (let i = 0; i < 31843; i++) {
-    const b2541_ix3p1 = b2541[i * 3 + 1];
-    const b2550_i = b1886[i] !== 0 ? 0 : b2541_ix3p1;
+    const b2533_ix3p2 = -(b1906_ix3p2 !== 0 ? 0 : b2514_i);
+    const b2537_ix3 = b1906_ix3 !== 0 ? 0 : b2167_ix15;
+    const b2537_ix3p1 = b1906_ix3p1 !== 0 ? 0 : b2167_ix15p1;
+    const b2537_ix3p2 = b1906_ix3p2 !== 0 ? 0 : b2167_ix15p2;
+    const b2115_ix3 = b2115[i * 3];
+    const b1905_ix3 = b1905[i * 3];
+    const b2540_ix3 = chainMul(b2242_ix3, b2115_ix3) + chainMul(b2537_ix3, b1905_ix3);
+    const b2115_ix3p1 = b2115[i * 3 + 1];
+    const b1905_ix3p1 = b1905[i * 3 + 1];
+    const b2540_ix3p1 = chainMul(b2242_ix3p1, b2115_ix3p1) + chainMul(b2537_ix3p1, b1905_ix3p1);
+    const b2115_ix3p2 = b2115[i * 3 + 2];
+    const b1905_ix3p2 = b1905[i * 3 + 2];
+    const b2540_ix3p2 = chainMul(b2242_ix3p2, b2115_ix3p2) + chainMul(b2537_ix3p2, b1905_ix3p2);
+    const b2541_ix3 = chainMul(b2533_ix3, b1727_ix3) + chainMul(b2537_ix3, b1726_i);
+    const b2541_ix3p1 = chainMul(b2533_ix3p1, b1727_ix3p1) + chainMul(b2537_ix3p1, b1726_i);
+    const b2541_ix3p2 = chainMul(b2533_ix3p2, b1727_ix3p2) + chainMul(b2537_ix3p2, b1726_i);
+    const b1886_i = b1886[i];
+    const b2546_i = b1886_i !== 0 ? 0 : b2502_ix3p2;
+    b2546[i] = b2546_i;
+    const b2550_i = b1886_i !== 0 ? 0 : b2541_ix3p1;
     b2550[i] = b2550_i;
     const b1879_i = b1879[i];
-    const b2502_ix3p1 = b2502[i * 3 + 1];
     const b2555_i = -(b1879_i !== 0 ? 0 : b2502_ix3p1);
     b2555[i] = b2555_i;
-    const b2541_ix3p2 = b2541[i * 3 + 2];
     const b2560_i = -(b1879_i !== 0 ? 0 : b2541_ix3p2);
     b2560[i] = b2560_i;
     const b1873_i = b1873[i];
-    const b2502_ix3 = b2502[i * 3];
     const b2564_i = b1873_i !== 0 ? 0 : b2502_ix3;
     b2564[i] = b2564_i;
     const b2568_i = b1873_i !== 0 ? 0 : b2541_ix3p2;
     b2568[i] = b2568_i;
     const b1866_i = b1866[i];
-    const b2573_i = -(b1866_i !== 0 ? 0 : b2502[i * 3 + 2]);
+    const b2573_i = -(b1866_i !== 0 ? 0 : b2502_ix3p2);
     b2573[i] = b2573_i;
-    const b2541_ix3 = b2541[i * 3];
     const b2578_i = -(b1866_i !== 0 ? 0 : b2541_ix3);
     b2578[i] = b2578_i;
     const b1860_i = b1860[i];
@@ -8575,247 +1835,62 @@ function backwardPart9() {
     b2591[i] = b2591_i;
     const b2596_i = -(b1853_i !== 0 ? 0 : b2541_ix3p1);
     b2596[i] = b2596_i;
-    const b1649_ix3 = b1649[i * 3];
-    const b1658_ix3p1 = b1658[i * 3 + 1];
-    const b1658_ix3 = b1658[i * 3];
-    const b1649_ix3p1 = b1649[i * 3 + 1];
     const b2601_i = chainMul(b2596_i, b1649_ix3) + (chainMul(b2591_i, b1658_ix3p1) + (chainMul(b2582_i, b1658_ix3) + chainMul(b2586_i, b1649_ix3p1)));
-    const b1649_ix3p2 = b1649[i * 3 + 2];
-    const b1658_ix3p2 = b1658[i * 3 + 2];
     const b2604_i = chainMul(b2578_i, b1649_ix3p2) + (chainMul(b2573_i, b1658_ix3) + (chainMul(b2564_i, b1658_ix3p2) + chainMul(b2568_i, b1649_ix3)));
-    const b2607_i = chainMul(b2560_i, b1649_ix3p1) + (chainMul(b2555_i, b1658_ix3p2) + (chainMul(b2546[i], b1658_ix3p1) + chainMul(b2550_i, b1649_ix3p2)));
-    const b2609_i = b1846[i] !== 0 ? 0 : b2514[i];
+    const b2607_i = chainMul(b2560_i, b1649_ix3p1) + (chainMul(b2555_i, b1658_ix3p2) + (chainMul(b2546_i, b1658_ix3p1) + chainMul(b2550_i, b1649_ix3p2)));
+    const b2609_i = b1846[i] !== 0 ? 0 : b2514_i;
     b2609[i] = b2609_i;
-    const b2611_i = chainMul(b2609_i, b1654[i]);
-    b2614[i * 3] = (b1823[i * 3] !== 0 ? 0 : b2611_i);
-    b2614[i * 3 + 1] = (b1823[i * 3 + 1] !== 0 ? 0 : b2611_i);
-    b2614[i * 3 + 2] = (b1823[i * 3 + 2] !== 0 ? 0 : b2611_i);
+    const b2611_i = chainMul(b2609_i, b1654_i);
+    b2614[i * 3] = (b1823_ix3 !== 0 ? 0 : b2611_i);
+    b2614[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : b2611_i);
+    b2614[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : b2611_i);
     b2617[i * 3 + 2] += b2601_i;
     b2617[i * 3 + 1] += b2604_i;
     b2617[i * 3] += b2607_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b2619[i * 3] = (b1823[i * 3] !== 0 ? 0 : b2617[i * 3]);
-      b2619[i * 3 + 1] = (b1823[i * 3 + 1] !== 0 ? 0 : b2617[i * 3 + 1]);
-      b2619[i * 3 + 2] = (b1823[i * 3 + 2] !== 0 ? 0 : b2617[i * 3 + 2]);
-      const b1834_i = b1834[i];
-      b2623[i * 3] = (b1834_i !== 0 ? 0 : b2541[i * 3]);
-      b2623[i * 3 + 1] = (b1834_i !== 0 ? 0 : b2541[i * 3 + 1]);
-      b2623[i * 3 + 2] = (b1834_i !== 0 ? 0 : b2541[i * 3 + 2]);
-      b2627[i * 3] = (b1834_i !== 0 ? 0 : b2502[i * 3]);
-      b2627[i * 3 + 1] = (b1834_i !== 0 ? 0 : b2502[i * 3 + 1]);
-      b2627[i * 3 + 2] = (b1834_i !== 0 ? 0 : b2502[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      b2619[i * 3] = (b1823[i * 3] !== 0 ? 0 : b2617[i * 3]);
-      b2619[i * 3 + 1] = (b1823[i * 3 + 1] !== 0 ? 0 : b2617[i * 3 + 1]);
-      b2619[i * 3 + 2] = (b1823[i * 3 + 2] !== 0 ? 0 : b2617[i * 3 + 2]);
-      const b1834_i = b1834[i];
-      b2623[i * 3] = (b1834_i !== 0 ? 0 : b2541[i * 3]);
-      b2623[i * 3 + 1] = (b1834_i !== 0 ? 0 : b2541[i * 3 + 1]);
-      b2623[i * 3 + 2] = (b1834_i !== 0 ? 0 : b2541[i * 3 + 2]);
-      b2627[i * 3] = (b1834_i !== 0 ? 0 : b2502[i * 3]);
-      b2627[i * 3 + 1] = (b1834_i !== 0 ? 0 : b2502[i * 3 + 1]);
-      b2627[i * 3 + 2] = (b1834_i !== 0 ? 0 : b2502[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      b2619[i * 3] = (b1823[i * 3] !== 0 ? 0 : b2617[i * 3]);
-      b2619[i * 3 + 1] = (b1823[i * 3 + 1] !== 0 ? 0 : b2617[i * 3 + 1]);
-      b2619[i * 3 + 2] = (b1823[i * 3 + 2] !== 0 ? 0 : b2617[i * 3 + 2]);
-      const b1834_i = b1834[i];
-      b2623[i * 3] = (b1834_i !== 0 ? 0 : b2541[i * 3]);
-      b2623[i * 3 + 1] = (b1834_i !== 0 ? 0 : b2541[i * 3 + 1]);
-      b2623[i * 3 + 2] = (b1834_i !== 0 ? 0 : b2541[i * 3 + 2]);
-      b2627[i * 3] = (b1834_i !== 0 ? 0 : b2502[i * 3]);
-      b2627[i * 3 + 1] = (b1834_i !== 0 ? 0 : b2502[i * 3 + 1]);
-      b2627[i * 3 + 2] = (b1834_i !== 0 ? 0 : b2502[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      b2619[i * 3] = (b1823[i * 3] !== 0 ? 0 : b2617[i * 3]);
-      b2619[i * 3 + 1] = (b1823[i * 3 + 1] !== 0 ? 0 : b2617[i * 3 + 1]);
-      b2619[i * 3 + 2] = (b1823[i * 3 + 2] !== 0 ? 0 : b2617[i * 3 + 2]);
-      const b1834_i = b1834[i];
-      b2623[i * 3] = (b1834_i !== 0 ? 0 : b2541[i * 3]);
-      b2623[i * 3 + 1] = (b1834_i !== 0 ? 0 : b2541[i * 3 + 1]);
-      b2623[i * 3 + 2] = (b1834_i !== 0 ? 0 : b2541[i * 3 + 2]);
-      b2627[i * 3] = (b1834_i !== 0 ? 0 : b2502[i * 3]);
-      b2627[i * 3 + 1] = (b1834_i !== 0 ? 0 : b2502[i * 3 + 1]);
-      b2627[i * 3 + 2] = (b1834_i !== 0 ? 0 : b2502[i * 3 + 2]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b2619[i * 3] = (b1823[i * 3] !== 0 ? 0 : b2617[i * 3]);
-    b2619[i * 3 + 1] = (b1823[i * 3 + 1] !== 0 ? 0 : b2617[i * 3 + 1]);
-    b2619[i * 3 + 2] = (b1823[i * 3 + 2] !== 0 ? 0 : b2617[i * 3 + 2]);
+    b2619[i * 3] = (b1823_ix3 !== 0 ? 0 : b2617[i * 3]);
+    b2619[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : b2617[i * 3 + 1]);
+    b2619[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : b2617[i * 3 + 2]);
     const b1834_i = b1834[i];
-    b2623[i * 3] = (b1834_i !== 0 ? 0 : b2541[i * 3]);
-    b2623[i * 3 + 1] = (b1834_i !== 0 ? 0 : b2541[i * 3 + 1]);
-    b2623[i * 3 + 2] = (b1834_i !== 0 ? 0 : b2541[i * 3 + 2]);
-    b2627[i * 3] = (b1834_i !== 0 ? 0 : b2502[i * 3]);
-    b2627[i * 3 + 1] = (b1834_i !== 0 ? 0 : b2502[i * 3 + 1]);
-    b2627[i * 3 + 2] = (b1834_i !== 0 ? 0 : b2502[i * 3 + 2]);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b2630[i * 3] = (chainMul(b2623[i * 3], b1649[i * 3]) + chainMul(b2627[i * 3], b1658[i * 3]));
-      b2630[i * 3 + 1] = (chainMul(b2623[i * 3 + 1], b1649[i * 3 + 1]) + chainMul(b2627[i * 3 + 1], b1658[i * 3 + 1]));
-      b2630[i * 3 + 2] = (chainMul(b2623[i * 3 + 2], b1649[i * 3 + 2]) + chainMul(b2627[i * 3 + 2], b1658[i * 3 + 2]));
-      b2632[i] = (b1829[i] !== 0 ? 0 : (-b2519[i]));
-    }
-    {
-      const i = i0 + 1;
-      b2630[i * 3] = (chainMul(b2623[i * 3], b1649[i * 3]) + chainMul(b2627[i * 3], b1658[i * 3]));
-      b2630[i * 3 + 1] = (chainMul(b2623[i * 3 + 1], b1649[i * 3 + 1]) + chainMul(b2627[i * 3 + 1], b1658[i * 3 + 1]));
-      b2630[i * 3 + 2] = (chainMul(b2623[i * 3 + 2], b1649[i * 3 + 2]) + chainMul(b2627[i * 3 + 2], b1658[i * 3 + 2]));
-      b2632[i] = (b1829[i] !== 0 ? 0 : (-b2519[i]));
-    }
-    {
-      const i = i0 + 2;
-      b2630[i * 3] = (chainMul(b2623[i * 3], b1649[i * 3]) + chainMul(b2627[i * 3], b1658[i * 3]));
-      b2630[i * 3 + 1] = (chainMul(b2623[i * 3 + 1], b1649[i * 3 + 1]) + chainMul(b2627[i * 3 + 1], b1658[i * 3 + 1]));
-      b2630[i * 3 + 2] = (chainMul(b2623[i * 3 + 2], b1649[i * 3 + 2]) + chainMul(b2627[i * 3 + 2], b1658[i * 3 + 2]));
-      b2632[i] = (b1829[i] !== 0 ? 0 : (-b2519[i]));
-    }
-    {
-      const i = i0 + 3;
-      b2630[i * 3] = (chainMul(b2623[i * 3], b1649[i * 3]) + chainMul(b2627[i * 3], b1658[i * 3]));
-      b2630[i * 3 + 1] = (chainMul(b2623[i * 3 + 1], b1649[i * 3 + 1]) + chainMul(b2627[i * 3 + 1], b1658[i * 3 + 1]));
-      b2630[i * 3 + 2] = (chainMul(b2623[i * 3 + 2], b1649[i * 3 + 2]) + chainMul(b2627[i * 3 + 2], b1658[i * 3 + 2]));
-      b2632[i] = (b1829[i] !== 0 ? 0 : (-b2519[i]));
-    }
-  }
-}
-
-function backwardPart10() {
-  const b1644 = buf1644;
-  const b1649 = buf1649;
-  const b1653 = buf1653;
-  const b1654 = buf1654;
-  const b1658 = buf1658;
-  const b1674 = buf1674;
-  const b1676 = buf1676;
-  const b1681 = buf1681;
-  const b1682 = buf1682;
-  const b1683 = buf1683;
-  const b1707 = buf1707;
-  const b1710 = buf1710;
-  const b1714 = buf1714;
-  const b1724 = buf1724;
-  const b1725 = buf1725;
-  const b1734 = buf1734;
-  const b1740 = buf1740;
-  const b1746 = buf1746;
-  const b1751 = buf1751;
-  const b1760 = buf1760;
-  const b1766 = buf1766;
-  const b1767 = buf1767;
-  const b1782 = buf1782;
-  const b1789 = buf1789;
-  const b1795 = buf1795;
-  const b1802 = buf1802;
-  const b1808 = buf1808;
-  const b1815 = buf1815;
-  const b1823 = buf1823;
-  const b1829 = buf1829;
-  const b1977 = buf1977;
-  const b2167 = buf2167;
-  const b2438 = buf2438;
-  const b2502 = buf2502;
-  const b2519 = buf2519;
-  const b2523 = buf2523;
-  const b2527 = buf2527;
-  const b2541 = buf2541;
-  const b2614 = buf2614;
-  const b2619 = buf2619;
-  const b2623 = buf2623;
-  const b2627 = buf2627;
-  const b2630 = buf2630;
-  const b2632 = buf2632;
-  const b2635 = buf2635;
-  const b2637 = buf2637;
-  const b2643 = buf2643;
-  const b2647 = buf2647;
-  const b2651 = buf2651;
-  const b2655 = buf2655;
-  const b2660 = buf2660;
-  const b2665 = buf2665;
-  const b2669 = buf2669;
-  const b2673 = buf2673;
-  const b2678 = buf2678;
-  const b2683 = buf2683;
-  const b2687 = buf2687;
-  const b2691 = buf2691;
-  const b2696 = buf2696;
-  const b2701 = buf2701;
-  const b2713 = buf2713;
-  const b2724 = buf2724;
-  const b2730 = buf2730;
-  const b2734 = buf2734;
-  const b2737 = buf2737;
-  const b2738 = buf2738;
-  const b2742 = buf2742;
-  const b2744 = buf2744;
-  const b2745 = buf2745;
-  const b2749 = buf2749;
-  const b2753 = buf2753;
-  const b2757 = buf2757;
-  const b2761 = buf2761;
-  const b2765 = buf2765;
-  const b2773 = buf2773;
-  const b2777 = buf2777;
-  const b2782 = buf2782;
-  for (let i = 31840; i < 31843; i++) {
-    b2630[i * 3] = (chainMul(b2623[i * 3], b1649[i * 3]) + chainMul(b2627[i * 3], b1658[i * 3]));
-    b2630[i * 3 + 1] = (chainMul(b2623[i * 3 + 1], b1649[i * 3 + 1]) + chainMul(b2627[i * 3 + 1], b1658[i * 3 + 1]));
-    b2630[i * 3 + 2] = (chainMul(b2623[i * 3 + 2], b1649[i * 3 + 2]) + chainMul(b2627[i * 3 + 2], b1658[i * 3 + 2]));
-    b2632[i] = (b1829[i] !== 0 ? 0 : (-b2519[i]));
-  }
-  b2635.fill(0);
-  b2713.fill(0);
-  for (let i = 0; i < 31843; i++) {
-    b2635[i] += b2630[i * 3];
-    b2635[i] += b2630[i * 3 + 1];
-    b2635[i] += b2630[i * 3 + 2];
-    const b2637_i = b1829[i] !== 0 ? 0 : b2635[i];
+    b2623[i * 3] = (b1834_i !== 0 ? 0 : b2541_ix3);
+    b2623[i * 3 + 1] = (b1834_i !== 0 ? 0 : b2541_ix3p1);
+    b2623[i * 3 + 2] = (b1834_i !== 0 ? 0 : b2541_ix3p2);
+    b2627[i * 3] = (b1834_i !== 0 ? 0 : b2502_ix3);
+    b2627[i * 3 + 1] = (b1834_i !== 0 ? 0 : b2502_ix3p1);
+    b2627[i * 3 + 2] = (b1834_i !== 0 ? 0 : b2502_ix3p2);
+    const b2630_ix3 = chainMul(b2623[i * 3], b1649_ix3) + chainMul(b2627[i * 3], b1658_ix3);
+    const b2630_ix3p1 = chainMul(b2623[i * 3 + 1], b1649_ix3p1) + chainMul(b2627[i * 3 + 1], b1658_ix3p1);
+    const b2630_ix3p2 = chainMul(b2623[i * 3 + 2], b1649_ix3p2) + chainMul(b2627[i * 3 + 2], b1658_ix3p2);
+    const b1829_i = b1829[i];
+    const b2632_i = b1829_i !== 0 ? 0 : (-b2519_i);
+    b2632[i] = b2632_i;
+    b2635[i] += b2630_ix3;
+    b2635[i] += b2630_ix3p1;
+    b2635[i] += b2630_ix3p2;
+    const b2637_i = b1829_i !== 0 ? 0 : b2635[i];
     b2637[i] = b2637_i;
-    const b2640_i = chainMul(b2632[i], b1681[i]) + chainMul(b2637_i, b1682[i]);
-    const b1823_ix3 = b1823[i * 3];
+    const b2640_i = chainMul(b2632_i, b1681_i) + chainMul(b2637_i, b1682_i);
     b2643[i * 3] = (b1823_ix3 !== 0 ? 0 : b2640_i);
-    const b1823_ix3p1 = b1823[i * 3 + 1];
     b2643[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : b2640_i);
-    const b1823_ix3p2 = b1823[i * 3 + 2];
     b2643[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : b2640_i);
-    b2647[i * 3] = (b1823_ix3 !== 0 ? 0 : b2541[i * 3]);
-    b2647[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : b2541[i * 3 + 1]);
-    b2647[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : b2541[i * 3 + 2]);
+    b2647[i * 3] = (b1823_ix3 !== 0 ? 0 : b2541_ix3);
+    b2647[i * 3 + 1] = (b1823_ix3p1 !== 0 ? 0 : b2541_ix3p1);
+    b2647[i * 3 + 2] = (b1823_ix3p2 !== 0 ? 0 : b2541_ix3p2);
     const b1815_i = b1815[i];
-    const b2167_ix15p1 = b2167[i * 15 + 1];
     const b2651_i = b1815_i !== 0 ? 0 : b2167_ix15p1;
     b2651[i] = b2651_i;
-    const b2502_ix3p2 = b2502[i * 3 + 2];
     const b2655_i = b1815_i !== 0 ? 0 : b2502_ix3p2;
     b2655[i] = b2655_i;
     const b1808_i = b1808[i];
-    const b2167_ix15p2 = b2167[i * 15 + 2];
     const b2660_i = -(b1808_i !== 0 ? 0 : b2167_ix15p2);
     b2660[i] = b2660_i;
-    const b2502_ix3p1 = b2502[i * 3 + 1];
     const b2665_i = -(b1808_i !== 0 ? 0 : b2502_ix3p1);
     b2665[i] = b2665_i;
     const b1802_i = b1802[i];
     const b2669_i = b1802_i !== 0 ? 0 : b2167_ix15p2;
     b2669[i] = b2669_i;
-    const b2502_ix3 = b2502[i * 3];
     const b2673_i = b1802_i !== 0 ? 0 : b2502_ix3;
     b2673[i] = b2673_i;
     const b1795_i = b1795[i];
-    const b2167_ix15 = b2167[i * 15];
     const b2678_i = -(b1795_i !== 0 ? 0 : b2167_ix15);
     b2678[i] = b2678_i;
     const b2683_i = -(b1795_i !== 0 ? 0 : b2502_ix3p2);
@@ -8830,971 +1905,126 @@ function backwardPart10() {
     b2696[i] = b2696_i;
     const b2701_i = -(b1782_i !== 0 ? 0 : b2502_ix3);
     b2701[i] = b2701_i;
-    const b1644_ix15p1 = b1644[i * 15 + 1];
-    const b1649_ix3 = b1649[i * 3];
-    const b1649_ix3p1 = b1649[i * 3 + 1];
-    const b1644_ix15 = b1644[i * 15];
     const b2706_i = chainMul(b2701_i, b1644_ix15p1) + (chainMul(b2696_i, b1649_ix3) + (chainMul(b2687_i, b1649_ix3p1) + chainMul(b2691_i, b1644_ix15)));
-    const b1649_ix3p2 = b1649[i * 3 + 2];
-    const b1644_ix15p2 = b1644[i * 15 + 2];
     const b2709_i = chainMul(b2683_i, b1644_ix15) + (chainMul(b2678_i, b1649_ix3p2) + (chainMul(b2669_i, b1649_ix3) + chainMul(b2673_i, b1644_ix15p2)));
     const b2712_i = chainMul(b2665_i, b1644_ix15p2) + (chainMul(b2660_i, b1649_ix3p1) + (chainMul(b2651_i, b1649_ix3p2) + chainMul(b2655_i, b1644_ix15p1)));
     b2713[i * 3 + 2] += b2706_i;
     b2713[i * 3 + 1] += b2709_i;
     b2713[i * 3] += b2712_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1653_i = b1653[i];
-      const b1683_i = b1683[i];
-      const b1676_i = b1676[i];
-      const b1654_i = b1654[i];
-      b2724[i * 3] = ((b1653_i !== 0 ? 0 : (b2502[i * 3] + b2713[i * 3])) + (b1653_i !== 0 ? (chainMul(b2647[i * 3], b1683_i) + (chainMul(b2643[i * 3], b1658[i * 3]) + (chainMul(b2619[i * 3], b1676_i) + (chainMul(b2614[i * 3], b1674[i]) + (chainMul(b2523[i * 3], b1649[i * 3]) + chainMul(b2527[i * 3], b1654_i)))))) : 0));
-      b2724[i * 3 + 1] = ((b1653_i !== 0 ? 0 : (b2502[i * 3 + 1] + b2713[i * 3 + 1])) + (b1653_i !== 0 ? (chainMul(b2647[i * 3 + 1], b1683_i) + (chainMul(b2643[i * 3 + 1], b1658[i * 3 + 1]) + (chainMul(b2619[i * 3 + 1], b1676_i) + (chainMul(b2614[i * 3 + 1], b1674[i + 31843]) + (chainMul(b2523[i * 3 + 1], b1649[i * 3 + 1]) + chainMul(b2527[i * 3 + 1], b1654_i)))))) : 0));
-      b2724[i * 3 + 2] = ((b1653_i !== 0 ? 0 : (b2502[i * 3 + 2] + b2713[i * 3 + 2])) + (b1653_i !== 0 ? (chainMul(b2647[i * 3 + 2], b1683_i) + (chainMul(b2643[i * 3 + 2], b1658[i * 3 + 2]) + (chainMul(b2619[i * 3 + 2], b1676_i) + (chainMul(b2614[i * 3 + 2], b1674[i + 63686]) + (chainMul(b2523[i * 3 + 2], b1649[i * 3 + 2]) + chainMul(b2527[i * 3 + 2], b1654_i)))))) : 0));
-    }
-    {
-      const i = i0 + 1;
-      const b1653_i = b1653[i];
-      const b1683_i = b1683[i];
-      const b1676_i = b1676[i];
-      const b1654_i = b1654[i];
-      b2724[i * 3] = ((b1653_i !== 0 ? 0 : (b2502[i * 3] + b2713[i * 3])) + (b1653_i !== 0 ? (chainMul(b2647[i * 3], b1683_i) + (chainMul(b2643[i * 3], b1658[i * 3]) + (chainMul(b2619[i * 3], b1676_i) + (chainMul(b2614[i * 3], b1674[i]) + (chainMul(b2523[i * 3], b1649[i * 3]) + chainMul(b2527[i * 3], b1654_i)))))) : 0));
-      b2724[i * 3 + 1] = ((b1653_i !== 0 ? 0 : (b2502[i * 3 + 1] + b2713[i * 3 + 1])) + (b1653_i !== 0 ? (chainMul(b2647[i * 3 + 1], b1683_i) + (chainMul(b2643[i * 3 + 1], b1658[i * 3 + 1]) + (chainMul(b2619[i * 3 + 1], b1676_i) + (chainMul(b2614[i * 3 + 1], b1674[i + 31843]) + (chainMul(b2523[i * 3 + 1], b1649[i * 3 + 1]) + chainMul(b2527[i * 3 + 1], b1654_i)))))) : 0));
-      b2724[i * 3 + 2] = ((b1653_i !== 0 ? 0 : (b2502[i * 3 + 2] + b2713[i * 3 + 2])) + (b1653_i !== 0 ? (chainMul(b2647[i * 3 + 2], b1683_i) + (chainMul(b2643[i * 3 + 2], b1658[i * 3 + 2]) + (chainMul(b2619[i * 3 + 2], b1676_i) + (chainMul(b2614[i * 3 + 2], b1674[i + 63686]) + (chainMul(b2523[i * 3 + 2], b1649[i * 3 + 2]) + chainMul(b2527[i * 3 + 2], b1654_i)))))) : 0));
-    }
-    {
-      const i = i0 + 2;
-      const b1653_i = b1653[i];
-      const b1683_i = b1683[i];
-      const b1676_i = b1676[i];
-      const b1654_i = b1654[i];
-      b2724[i * 3] = ((b1653_i !== 0 ? 0 : (b2502[i * 3] + b2713[i * 3])) + (b1653_i !== 0 ? (chainMul(b2647[i * 3], b1683_i) + (chainMul(b2643[i * 3], b1658[i * 3]) + (chainMul(b2619[i * 3], b1676_i) + (chainMul(b2614[i * 3], b1674[i]) + (chainMul(b2523[i * 3], b1649[i * 3]) + chainMul(b2527[i * 3], b1654_i)))))) : 0));
-      b2724[i * 3 + 1] = ((b1653_i !== 0 ? 0 : (b2502[i * 3 + 1] + b2713[i * 3 + 1])) + (b1653_i !== 0 ? (chainMul(b2647[i * 3 + 1], b1683_i) + (chainMul(b2643[i * 3 + 1], b1658[i * 3 + 1]) + (chainMul(b2619[i * 3 + 1], b1676_i) + (chainMul(b2614[i * 3 + 1], b1674[i + 31843]) + (chainMul(b2523[i * 3 + 1], b1649[i * 3 + 1]) + chainMul(b2527[i * 3 + 1], b1654_i)))))) : 0));
-      b2724[i * 3 + 2] = ((b1653_i !== 0 ? 0 : (b2502[i * 3 + 2] + b2713[i * 3 + 2])) + (b1653_i !== 0 ? (chainMul(b2647[i * 3 + 2], b1683_i) + (chainMul(b2643[i * 3 + 2], b1658[i * 3 + 2]) + (chainMul(b2619[i * 3 + 2], b1676_i) + (chainMul(b2614[i * 3 + 2], b1674[i + 63686]) + (chainMul(b2523[i * 3 + 2], b1649[i * 3 + 2]) + chainMul(b2527[i * 3 + 2], b1654_i)))))) : 0));
-    }
-    {
-      const i = i0 + 3;
-      const b1653_i = b1653[i];
-      const b1683_i = b1683[i];
-      const b1676_i = b1676[i];
-      const b1654_i = b1654[i];
-      b2724[i * 3] = ((b1653_i !== 0 ? 0 : (b2502[i * 3] + b2713[i * 3])) + (b1653_i !== 0 ? (chainMul(b2647[i * 3], b1683_i) + (chainMul(b2643[i * 3], b1658[i * 3]) + (chainMul(b2619[i * 3], b1676_i) + (chainMul(b2614[i * 3], b1674[i]) + (chainMul(b2523[i * 3], b1649[i * 3]) + chainMul(b2527[i * 3], b1654_i)))))) : 0));
-      b2724[i * 3 + 1] = ((b1653_i !== 0 ? 0 : (b2502[i * 3 + 1] + b2713[i * 3 + 1])) + (b1653_i !== 0 ? (chainMul(b2647[i * 3 + 1], b1683_i) + (chainMul(b2643[i * 3 + 1], b1658[i * 3 + 1]) + (chainMul(b2619[i * 3 + 1], b1676_i) + (chainMul(b2614[i * 3 + 1], b1674[i + 31843]) + (chainMul(b2523[i * 3 + 1], b1649[i * 3 + 1]) + chainMul(b2527[i * 3 + 1], b1654_i)))))) : 0));
-      b2724[i * 3 + 2] = ((b1653_i !== 0 ? 0 : (b2502[i * 3 + 2] + b2713[i * 3 + 2])) + (b1653_i !== 0 ? (chainMul(b2647[i * 3 + 2], b1683_i) + (chainMul(b2643[i * 3 + 2], b1658[i * 3 + 2]) + (chainMul(b2619[i * 3 + 2], b1676_i) + (chainMul(b2614[i * 3 + 2], b1674[i + 63686]) + (chainMul(b2523[i * 3 + 2], b1649[i * 3 + 2]) + chainMul(b2527[i * 3 + 2], b1654_i)))))) : 0));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1653_i = b1653[i];
-    const b1683_i = b1683[i];
-    const b1676_i = b1676[i];
-    const b1654_i = b1654[i];
-    b2724[i * 3] = ((b1653_i !== 0 ? 0 : (b2502[i * 3] + b2713[i * 3])) + (b1653_i !== 0 ? (chainMul(b2647[i * 3], b1683_i) + (chainMul(b2643[i * 3], b1658[i * 3]) + (chainMul(b2619[i * 3], b1676_i) + (chainMul(b2614[i * 3], b1674[i]) + (chainMul(b2523[i * 3], b1649[i * 3]) + chainMul(b2527[i * 3], b1654_i)))))) : 0));
-    b2724[i * 3 + 1] = ((b1653_i !== 0 ? 0 : (b2502[i * 3 + 1] + b2713[i * 3 + 1])) + (b1653_i !== 0 ? (chainMul(b2647[i * 3 + 1], b1683_i) + (chainMul(b2643[i * 3 + 1], b1658[i * 3 + 1]) + (chainMul(b2619[i * 3 + 1], b1676_i) + (chainMul(b2614[i * 3 + 1], b1674[i + 31843]) + (chainMul(b2523[i * 3 + 1], b1649[i * 3 + 1]) + chainMul(b2527[i * 3 + 1], b1654_i)))))) : 0));
-    b2724[i * 3 + 2] = ((b1653_i !== 0 ? 0 : (b2502[i * 3 + 2] + b2713[i * 3 + 2])) + (b1653_i !== 0 ? (chainMul(b2647[i * 3 + 2], b1683_i) + (chainMul(b2643[i * 3 + 2], b1658[i * 3 + 2]) + (chainMul(b2619[i * 3 + 2], b1676_i) + (chainMul(b2614[i * 3 + 2], b1674[i + 63686]) + (chainMul(b2523[i * 3 + 2], b1649[i * 3 + 2]) + chainMul(b2527[i * 3 + 2], b1654_i)))))) : 0));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1767_ix2 = b1767[i * 2];
-      const b2724_ix3p2 = b2724[i * 3 + 2];
-      b2730[i * 2] = (-(b1767_ix2 !== 0 ? 0 : b2724_ix3p2));
-      const b1767_ix2p1 = b1767[i * 2 + 1];
-      b2730[i * 2 + 1] = (-(b1767_ix2p1 !== 0 ? 0 : b2724_ix3p2));
-      b2734[i * 2] = (b1767_ix2 !== 0 ? 0 : b2724[i * 3]);
-      b2734[i * 2 + 1] = (b1767_ix2p1 !== 0 ? 0 : b2724[i * 3 + 1]);
-    }
-    {
-      const i = i0 + 1;
-      const b1767_ix2 = b1767[i * 2];
-      const b2724_ix3p2 = b2724[i * 3 + 2];
-      b2730[i * 2] = (-(b1767_ix2 !== 0 ? 0 : b2724_ix3p2));
-      const b1767_ix2p1 = b1767[i * 2 + 1];
-      b2730[i * 2 + 1] = (-(b1767_ix2p1 !== 0 ? 0 : b2724_ix3p2));
-      b2734[i * 2] = (b1767_ix2 !== 0 ? 0 : b2724[i * 3]);
-      b2734[i * 2 + 1] = (b1767_ix2p1 !== 0 ? 0 : b2724[i * 3 + 1]);
-    }
-    {
-      const i = i0 + 2;
-      const b1767_ix2 = b1767[i * 2];
-      const b2724_ix3p2 = b2724[i * 3 + 2];
-      b2730[i * 2] = (-(b1767_ix2 !== 0 ? 0 : b2724_ix3p2));
-      const b1767_ix2p1 = b1767[i * 2 + 1];
-      b2730[i * 2 + 1] = (-(b1767_ix2p1 !== 0 ? 0 : b2724_ix3p2));
-      b2734[i * 2] = (b1767_ix2 !== 0 ? 0 : b2724[i * 3]);
-      b2734[i * 2 + 1] = (b1767_ix2p1 !== 0 ? 0 : b2724[i * 3 + 1]);
-    }
-    {
-      const i = i0 + 3;
-      const b1767_ix2 = b1767[i * 2];
-      const b2724_ix3p2 = b2724[i * 3 + 2];
-      b2730[i * 2] = (-(b1767_ix2 !== 0 ? 0 : b2724_ix3p2));
-      const b1767_ix2p1 = b1767[i * 2 + 1];
-      b2730[i * 2 + 1] = (-(b1767_ix2p1 !== 0 ? 0 : b2724_ix3p2));
-      b2734[i * 2] = (b1767_ix2 !== 0 ? 0 : b2724[i * 3]);
-      b2734[i * 2 + 1] = (b1767_ix2p1 !== 0 ? 0 : b2724[i * 3 + 1]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
+    const b2724_ix3 = (b1653_i !== 0 ? 0 : (b2502_ix3 + b2713[i * 3])) + (b1653_i !== 0 ? (chainMul(b2647[i * 3], b1683_i) + (chainMul(b2643[i * 3], b1658_ix3) + (chainMul(b2619[i * 3], b1676_i) + (chainMul(b2614[i * 3], b1674_i) + (chainMul(b2523[i * 3], b1649_ix3) + chainMul(b2527[i * 3], b1654_i)))))) : 0);
+    const b2724_ix3p1 = (b1653_i !== 0 ? 0 : (b2502_ix3p1 + b2713[i * 3 + 1])) + (b1653_i !== 0 ? (chainMul(b2647[i * 3 + 1], b1683_i) + (chainMul(b2643[i * 3 + 1], b1658_ix3p1) + (chainMul(b2619[i * 3 + 1], b1676_i) + (chainMul(b2614[i * 3 + 1], b1674_ip31843) + (chainMul(b2523[i * 3 + 1], b1649_ix3p1) + chainMul(b2527[i * 3 + 1], b1654_i)))))) : 0);
+    const b2724_ix3p2 = (b1653_i !== 0 ? 0 : (b2502_ix3p2 + b2713[i * 3 + 2])) + (b1653_i !== 0 ? (chainMul(b2647[i * 3 + 2], b1683_i) + (chainMul(b2643[i * 3 + 2], b1658_ix3p2) + (chainMul(b2619[i * 3 + 2], b1676_i) + (chainMul(b2614[i * 3 + 2], b1674_ip63686) + (chainMul(b2523[i * 3 + 2], b1649_ix3p2) + chainMul(b2527[i * 3 + 2], b1654_i)))))) : 0);
     const b1767_ix2 = b1767[i * 2];
-    const b2724_ix3p2 = b2724[i * 3 + 2];
-    b2730[i * 2] = (-(b1767_ix2 !== 0 ? 0 : b2724_ix3p2));
+    const b2730_ix2 = -(b1767_ix2 !== 0 ? 0 : b2724_ix3p2);
     const b1767_ix2p1 = b1767[i * 2 + 1];
-    b2730[i * 2 + 1] = (-(b1767_ix2p1 !== 0 ? 0 : b2724_ix3p2));
-    b2734[i * 2] = (b1767_ix2 !== 0 ? 0 : b2724[i * 3]);
-    b2734[i * 2 + 1] = (b1767_ix2p1 !== 0 ? 0 : b2724[i * 3 + 1]);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b2734_ix2 = b2734[i * 2];
-      b2737[i * 2] = (chainMul(b2438[i * 2], b1977[i * 2]) + chainMul(b2734_ix2, b1766[i * 2]));
-      const b2734_ix2p1 = b2734[i * 2 + 1];
-      b2737[i * 2 + 1] = (chainMul(b2438[i * 2 + 1], b1977[i * 2 + 1]) + chainMul(b2734_ix2p1, b1766[i * 2 + 1]));
-      const b1724_i = b1724[i];
-      b2738[i * 2] = (chainMul(b2730[i * 2], b1725[i * 2]) + chainMul(b2734_ix2, b1724_i));
-      b2738[i * 2 + 1] = (chainMul(b2730[i * 2 + 1], b1725[i * 2 + 1]) + chainMul(b2734_ix2p1, b1724_i));
-    }
-    {
-      const i = i0 + 1;
-      const b2734_ix2 = b2734[i * 2];
-      b2737[i * 2] = (chainMul(b2438[i * 2], b1977[i * 2]) + chainMul(b2734_ix2, b1766[i * 2]));
-      const b2734_ix2p1 = b2734[i * 2 + 1];
-      b2737[i * 2 + 1] = (chainMul(b2438[i * 2 + 1], b1977[i * 2 + 1]) + chainMul(b2734_ix2p1, b1766[i * 2 + 1]));
-      const b1724_i = b1724[i];
-      b2738[i * 2] = (chainMul(b2730[i * 2], b1725[i * 2]) + chainMul(b2734_ix2, b1724_i));
-      b2738[i * 2 + 1] = (chainMul(b2730[i * 2 + 1], b1725[i * 2 + 1]) + chainMul(b2734_ix2p1, b1724_i));
-    }
-    {
-      const i = i0 + 2;
-      const b2734_ix2 = b2734[i * 2];
-      b2737[i * 2] = (chainMul(b2438[i * 2], b1977[i * 2]) + chainMul(b2734_ix2, b1766[i * 2]));
-      const b2734_ix2p1 = b2734[i * 2 + 1];
-      b2737[i * 2 + 1] = (chainMul(b2438[i * 2 + 1], b1977[i * 2 + 1]) + chainMul(b2734_ix2p1, b1766[i * 2 + 1]));
-      const b1724_i = b1724[i];
-      b2738[i * 2] = (chainMul(b2730[i * 2], b1725[i * 2]) + chainMul(b2734_ix2, b1724_i));
-      b2738[i * 2 + 1] = (chainMul(b2730[i * 2 + 1], b1725[i * 2 + 1]) + chainMul(b2734_ix2p1, b1724_i));
-    }
-    {
-      const i = i0 + 3;
-      const b2734_ix2 = b2734[i * 2];
-      b2737[i * 2] = (chainMul(b2438[i * 2], b1977[i * 2]) + chainMul(b2734_ix2, b1766[i * 2]));
-      const b2734_ix2p1 = b2734[i * 2 + 1];
-      b2737[i * 2 + 1] = (chainMul(b2438[i * 2 + 1], b1977[i * 2 + 1]) + chainMul(b2734_ix2p1, b1766[i * 2 + 1]));
-      const b1724_i = b1724[i];
-      b2738[i * 2] = (chainMul(b2730[i * 2], b1725[i * 2]) + chainMul(b2734_ix2, b1724_i));
-      b2738[i * 2 + 1] = (chainMul(b2730[i * 2 + 1], b1725[i * 2 + 1]) + chainMul(b2734_ix2p1, b1724_i));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b2734_ix2 = b2734[i * 2];
-    b2737[i * 2] = (chainMul(b2438[i * 2], b1977[i * 2]) + chainMul(b2734_ix2, b1766[i * 2]));
-    const b2734_ix2p1 = b2734[i * 2 + 1];
-    b2737[i * 2 + 1] = (chainMul(b2438[i * 2 + 1], b1977[i * 2 + 1]) + chainMul(b2734_ix2p1, b1766[i * 2 + 1]));
-    const b1724_i = b1724[i];
-    b2738[i * 2] = (chainMul(b2730[i * 2], b1725[i * 2]) + chainMul(b2734_ix2, b1724_i));
-    b2738[i * 2 + 1] = (chainMul(b2730[i * 2 + 1], b1725[i * 2 + 1]) + chainMul(b2734_ix2p1, b1724_i));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1760_i = b1760[i];
-      b2742[i * 2] = (b1760_i !== 0 ? 0 : (2 * b2738[i * 2]));
-      b2742[i * 2 + 1] = (b1760_i !== 0 ? 0 : (2 * b2738[i * 2 + 1]));
-    }
-    {
-      const i = i0 + 1;
-      const b1760_i = b1760[i];
-      b2742[i * 2] = (b1760_i !== 0 ? 0 : (2 * b2738[i * 2]));
-      b2742[i * 2 + 1] = (b1760_i !== 0 ? 0 : (2 * b2738[i * 2 + 1]));
-    }
-    {
-      const i = i0 + 2;
-      const b1760_i = b1760[i];
-      b2742[i * 2] = (b1760_i !== 0 ? 0 : (2 * b2738[i * 2]));
-      b2742[i * 2 + 1] = (b1760_i !== 0 ? 0 : (2 * b2738[i * 2 + 1]));
-    }
-    {
-      const i = i0 + 3;
-      const b1760_i = b1760[i];
-      b2742[i * 2] = (b1760_i !== 0 ? 0 : (2 * b2738[i * 2]));
-      b2742[i * 2 + 1] = (b1760_i !== 0 ? 0 : (2 * b2738[i * 2 + 1]));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
+    const b2730_ix2p1 = -(b1767_ix2p1 !== 0 ? 0 : b2724_ix3p2);
+    const b2734_ix2 = b1767_ix2 !== 0 ? 0 : b2724_ix3;
+    const b2734_ix2p1 = b1767_ix2p1 !== 0 ? 0 : b2724_ix3p1;
+    const b1977_ix2 = b1977[i * 2];
+    const b1766_ix2 = b1766[i * 2];
+    const b2737_ix2 = chainMul(b2438_ix2, b1977_ix2) + chainMul(b2734_ix2, b1766_ix2);
+    const b1977_ix2p1 = b1977[i * 2 + 1];
+    const b1766_ix2p1 = b1766[i * 2 + 1];
+    const b2737_ix2p1 = chainMul(b2438_ix2p1, b1977_ix2p1) + chainMul(b2734_ix2p1, b1766_ix2p1);
+    const b2738_ix2 = chainMul(b2730_ix2, b1725_ix2) + chainMul(b2734_ix2, b1724_i);
+    const b2738_ix2p1 = chainMul(b2730_ix2p1, b1725_ix2p1) + chainMul(b2734_ix2p1, b1724_i);
     const b1760_i = b1760[i];
-    b2742[i * 2] = (b1760_i !== 0 ? 0 : (2 * b2738[i * 2]));
-    b2742[i * 2 + 1] = (b1760_i !== 0 ? 0 : (2 * b2738[i * 2 + 1]));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b2744[i * 2] = chainMul(b2742[i * 2], b1707[i * 2]);
-      b2744[i * 2 + 1] = chainMul(b2742[i * 2 + 1], b1707[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 1;
-      b2744[i * 2] = chainMul(b2742[i * 2], b1707[i * 2]);
-      b2744[i * 2 + 1] = chainMul(b2742[i * 2 + 1], b1707[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 2;
-      b2744[i * 2] = chainMul(b2742[i * 2], b1707[i * 2]);
-      b2744[i * 2 + 1] = chainMul(b2742[i * 2 + 1], b1707[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 3;
-      b2744[i * 2] = chainMul(b2742[i * 2], b1707[i * 2]);
-      b2744[i * 2 + 1] = chainMul(b2742[i * 2 + 1], b1707[i * 2 + 1]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b2744[i * 2] = chainMul(b2742[i * 2], b1707[i * 2]);
-    b2744[i * 2 + 1] = chainMul(b2742[i * 2 + 1], b1707[i * 2 + 1]);
-  }
-  b2745.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b2745[i] += b2744[i * 2];
-      b2745[i] += b2744[i * 2 + 1];
-      const b1746_i = b1746[i];
-      const b2749_i = b1746_i !== 0 ? 0 : b2745[i];
-      b2749[i] = b2749_i;
-      const b2753_i = b1746_i !== 0 ? 0 : b2167[i * 15 + 9];
-      b2753[i] = b2753_i;
-      const b2757_i = b1751[i] !== 0 ? 0 : (2 * b2745[i]);
-      b2757[i] = b2757_i;
-      const b1710_i = b1710[i];
-      const b2761_i = b1746_i !== 0 ? 0 : chainMul(b2757_i, b1710_i);
-      b2761[i] = b2761_i;
-      const b2765_i = b1746_i !== 0 ? 0 : b2167[i * 15 + 10];
-      b2765[i] = b2765_i;
-      const b2770_i = chainMul(b2765_i, b1714[i]) + (chainMul(b2761_i, b1644[i * 15 + 10]) + (chainMul(b2749_i, b1644[i * 15 + 9]) + chainMul(b2753_i, b1710_i)));
-      const b1740_ix2 = b1740[i * 2];
-      b2773[i * 2] = (b1740_ix2 !== 0 ? 0 : b2770_i);
-      const b1740_ix2p1 = b1740[i * 2 + 1];
-      b2773[i * 2 + 1] = (b1740_ix2p1 !== 0 ? 0 : b2770_i);
-      b2777[i * 2] = (b1740_ix2 !== 0 ? 0 : b2738[i * 2]);
-      b2777[i * 2 + 1] = (b1740_ix2p1 !== 0 ? 0 : b2738[i * 2 + 1]);
-      const b2167_ix15p6 = b2167[i * 15 + 6];
-      b2782[i * 2] = (b1734[i * 2] !== 0 ? 0 : b2167_ix15p6);
-      b2782[i * 2 + 1] = (b1734[i * 2 + 1] !== 0 ? 0 : b2167_ix15p6);
-    }
-    {
-      const i = i0 + 1;
-      b2745[i] += b2744[i * 2];
-      b2745[i] += b2744[i * 2 + 1];
-      const b1746_i = b1746[i];
-      const b2749_i = b1746_i !== 0 ? 0 : b2745[i];
-      b2749[i] = b2749_i;
-      const b2753_i = b1746_i !== 0 ? 0 : b2167[i * 15 + 9];
-      b2753[i] = b2753_i;
-      const b2757_i = b1751[i] !== 0 ? 0 : (2 * b2745[i]);
-      b2757[i] = b2757_i;
-      const b1710_i = b1710[i];
-      const b2761_i = b1746_i !== 0 ? 0 : chainMul(b2757_i, b1710_i);
-      b2761[i] = b2761_i;
-      const b2765_i = b1746_i !== 0 ? 0 : b2167[i * 15 + 10];
-      b2765[i] = b2765_i;
-      const b2770_i = chainMul(b2765_i, b1714[i]) + (chainMul(b2761_i, b1644[i * 15 + 10]) + (chainMul(b2749_i, b1644[i * 15 + 9]) + chainMul(b2753_i, b1710_i)));
-      const b1740_ix2 = b1740[i * 2];
-      b2773[i * 2] = (b1740_ix2 !== 0 ? 0 : b2770_i);
-      const b1740_ix2p1 = b1740[i * 2 + 1];
-      b2773[i * 2 + 1] = (b1740_ix2p1 !== 0 ? 0 : b2770_i);
-      b2777[i * 2] = (b1740_ix2 !== 0 ? 0 : b2738[i * 2]);
-      b2777[i * 2 + 1] = (b1740_ix2p1 !== 0 ? 0 : b2738[i * 2 + 1]);
-      const b2167_ix15p6 = b2167[i * 15 + 6];
-      b2782[i * 2] = (b1734[i * 2] !== 0 ? 0 : b2167_ix15p6);
-      b2782[i * 2 + 1] = (b1734[i * 2 + 1] !== 0 ? 0 : b2167_ix15p6);
-    }
-    {
-      const i = i0 + 2;
-      b2745[i] += b2744[i * 2];
-      b2745[i] += b2744[i * 2 + 1];
-      const b1746_i = b1746[i];
-      const b2749_i = b1746_i !== 0 ? 0 : b2745[i];
-      b2749[i] = b2749_i;
-      const b2753_i = b1746_i !== 0 ? 0 : b2167[i * 15 + 9];
-      b2753[i] = b2753_i;
-      const b2757_i = b1751[i] !== 0 ? 0 : (2 * b2745[i]);
-      b2757[i] = b2757_i;
-      const b1710_i = b1710[i];
-      const b2761_i = b1746_i !== 0 ? 0 : chainMul(b2757_i, b1710_i);
-      b2761[i] = b2761_i;
-      const b2765_i = b1746_i !== 0 ? 0 : b2167[i * 15 + 10];
-      b2765[i] = b2765_i;
-      const b2770_i = chainMul(b2765_i, b1714[i]) + (chainMul(b2761_i, b1644[i * 15 + 10]) + (chainMul(b2749_i, b1644[i * 15 + 9]) + chainMul(b2753_i, b1710_i)));
-      const b1740_ix2 = b1740[i * 2];
-      b2773[i * 2] = (b1740_ix2 !== 0 ? 0 : b2770_i);
-      const b1740_ix2p1 = b1740[i * 2 + 1];
-      b2773[i * 2 + 1] = (b1740_ix2p1 !== 0 ? 0 : b2770_i);
-      b2777[i * 2] = (b1740_ix2 !== 0 ? 0 : b2738[i * 2]);
-      b2777[i * 2 + 1] = (b1740_ix2p1 !== 0 ? 0 : b2738[i * 2 + 1]);
-      const b2167_ix15p6 = b2167[i * 15 + 6];
-      b2782[i * 2] = (b1734[i * 2] !== 0 ? 0 : b2167_ix15p6);
-      b2782[i * 2 + 1] = (b1734[i * 2 + 1] !== 0 ? 0 : b2167_ix15p6);
-    }
-    {
-      const i = i0 + 3;
-      b2745[i] += b2744[i * 2];
-      b2745[i] += b2744[i * 2 + 1];
-      const b1746_i = b1746[i];
-      const b2749_i = b1746_i !== 0 ? 0 : b2745[i];
-      b2749[i] = b2749_i;
-      const b2753_i = b1746_i !== 0 ? 0 : b2167[i * 15 + 9];
-      b2753[i] = b2753_i;
-      const b2757_i = b1751[i] !== 0 ? 0 : (2 * b2745[i]);
-      b2757[i] = b2757_i;
-      const b1710_i = b1710[i];
-      const b2761_i = b1746_i !== 0 ? 0 : chainMul(b2757_i, b1710_i);
-      b2761[i] = b2761_i;
-      const b2765_i = b1746_i !== 0 ? 0 : b2167[i * 15 + 10];
-      b2765[i] = b2765_i;
-      const b2770_i = chainMul(b2765_i, b1714[i]) + (chainMul(b2761_i, b1644[i * 15 + 10]) + (chainMul(b2749_i, b1644[i * 15 + 9]) + chainMul(b2753_i, b1710_i)));
-      const b1740_ix2 = b1740[i * 2];
-      b2773[i * 2] = (b1740_ix2 !== 0 ? 0 : b2770_i);
-      const b1740_ix2p1 = b1740[i * 2 + 1];
-      b2773[i * 2 + 1] = (b1740_ix2p1 !== 0 ? 0 : b2770_i);
-      b2777[i * 2] = (b1740_ix2 !== 0 ? 0 : b2738[i * 2]);
-      b2777[i * 2 + 1] = (b1740_ix2p1 !== 0 ? 0 : b2738[i * 2 + 1]);
-      const b2167_ix15p6 = b2167[i * 15 + 6];
-      b2782[i * 2] = (b1734[i * 2] !== 0 ? 0 : b2167_ix15p6);
-      b2782[i * 2 + 1] = (b1734[i * 2 + 1] !== 0 ? 0 : b2167_ix15p6);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b2745[i] += b2744[i * 2];
-    b2745[i] += b2744[i * 2 + 1];
+    const b2742_ix2 = b1760_i !== 0 ? 0 : (2 * b2738_ix2);
+    const b2742_ix2p1 = b1760_i !== 0 ? 0 : (2 * b2738_ix2p1);
+    const b2744_ix2 = chainMul(b2742_ix2, b1707_ix2);
+    const b2744_ix2p1 = chainMul(b2742_ix2p1, b1707_ix2p1);
+    b2745[i] += b2744_ix2;
+    b2745[i] += b2744_ix2p1;
     const b1746_i = b1746[i];
     const b2749_i = b1746_i !== 0 ? 0 : b2745[i];
-    b2749[i] = b2749_i;
     const b2753_i = b1746_i !== 0 ? 0 : b2167[i * 15 + 9];
-    b2753[i] = b2753_i;
     const b2757_i = b1751[i] !== 0 ? 0 : (2 * b2745[i]);
-    b2757[i] = b2757_i;
-    const b1710_i = b1710[i];
     const b2761_i = b1746_i !== 0 ? 0 : chainMul(b2757_i, b1710_i);
-    b2761[i] = b2761_i;
     const b2765_i = b1746_i !== 0 ? 0 : b2167[i * 15 + 10];
-    b2765[i] = b2765_i;
-    const b2770_i = chainMul(b2765_i, b1714[i]) + (chainMul(b2761_i, b1644[i * 15 + 10]) + (chainMul(b2749_i, b1644[i * 15 + 9]) + chainMul(b2753_i, b1710_i)));
+    const b2770_i = chainMul(b2765_i, b1714_i) + (chainMul(b2761_i, b1644_ix15p10) + (chainMul(b2749_i, b1644_ix15p9) + chainMul(b2753_i, b1710_i)));
     const b1740_ix2 = b1740[i * 2];
-    b2773[i * 2] = (b1740_ix2 !== 0 ? 0 : b2770_i);
+    const b2773_ix2 = b1740_ix2 !== 0 ? 0 : b2770_i;
     const b1740_ix2p1 = b1740[i * 2 + 1];
-    b2773[i * 2 + 1] = (b1740_ix2p1 !== 0 ? 0 : b2770_i);
-    b2777[i * 2] = (b1740_ix2 !== 0 ? 0 : b2738[i * 2]);
-    b2777[i * 2 + 1] = (b1740_ix2p1 !== 0 ? 0 : b2738[i * 2 + 1]);
+    const b2773_ix2p1 = b1740_ix2p1 !== 0 ? 0 : b2770_i;
+    const b2777_ix2 = b1740_ix2 !== 0 ? 0 : b2738_ix2;
+    const b2777_ix2p1 = b1740_ix2p1 !== 0 ? 0 : b2738_ix2p1;
+    const b1734_ix2 = b1734[i * 2];
     const b2167_ix15p6 = b2167[i * 15 + 6];
-    b2782[i * 2] = (b1734[i * 2] !== 0 ? 0 : b2167_ix15p6);
-    b2782[i * 2 + 1] = (b1734[i * 2 + 1] !== 0 ? 0 : b2167_ix15p6);
-  }
-}
-
-function backwardPart11() {
-  const b107 = buf107;
-  const b108 = buf108;
-  const b1644 = buf1644;
-  const b1649 = buf1649;
-  const b1652 = buf1652;
-  const b1653 = buf1653;
-  const b1658 = buf1658;
-  const b1703 = buf1703;
-  const b1707 = buf1707;
-  const b1710 = buf1710;
-  const b1714 = buf1714;
-  const b1716 = buf1716;
-  const b1718 = buf1718;
-  const b1724 = buf1724;
-  const b1725 = buf1725;
-  const b1733 = buf1733;
-  const b1734 = buf1734;
-  const b1736 = buf1736;
-  const b1745 = buf1745;
-  const b1750 = buf1750;
-  const b1759 = buf1759;
-  const b1766 = buf1766;
-  const b1776 = buf1776;
-  const b1777 = buf1777;
-  const b1905 = buf1905;
-  const b1944 = buf1944;
-  const b1947 = buf1947;
-  const b1956 = buf1956;
-  const b1961 = buf1961;
-  const b1970 = buf1970;
-  const b1977 = buf1977;
-  const b1986 = buf1986;
-  const b1987 = buf1987;
-  const b2115 = buf2115;
-  const b2167 = buf2167;
-  const b2202 = buf2202;
-  const b2238 = buf2238;
-  const b2351 = buf2351;
-  const b2359 = buf2359;
-  const b2369 = buf2369;
-  const b2377 = buf2377;
-  const b2387 = buf2387;
-  const b2395 = buf2395;
-  const b2405 = buf2405;
-  const b2434 = buf2434;
-  const b2445 = buf2445;
-  const b2452 = buf2452;
-  const b2456 = buf2456;
-  const b2460 = buf2460;
-  const b2464 = buf2464;
-  const b2468 = buf2468;
-  const b2476 = buf2476;
-  const b2480 = buf2480;
-  const b2485 = buf2485;
-  const b2490 = buf2490;
-  const b2533 = buf2533;
-  const b2540 = buf2540;
-  const b2647 = buf2647;
-  const b2655 = buf2655;
-  const b2665 = buf2665;
-  const b2673 = buf2673;
-  const b2683 = buf2683;
-  const b2691 = buf2691;
-  const b2701 = buf2701;
-  const b2730 = buf2730;
-  const b2737 = buf2737;
-  const b2742 = buf2742;
-  const b2749 = buf2749;
-  const b2753 = buf2753;
-  const b2757 = buf2757;
-  const b2761 = buf2761;
-  const b2765 = buf2765;
-  const b2773 = buf2773;
-  const b2777 = buf2777;
-  const b2782 = buf2782;
-  const b2787 = buf2787;
-  const b2796 = buf2796;
-  const b2802 = buf2802;
-  const b2803 = buf2803;
-  const b2808 = buf2808;
-  const b2813 = buf2813;
-  const b2814 = buf2814;
-  const b2819 = buf2819;
-  const b2823 = buf2823;
-  const b2827 = buf2827;
-  const b2829 = buf2829;
-  const b2833 = buf2833;
-  const b2834 = buf2834;
-  const b2841 = buf2841;
-  const b2853 = buf2853;
-  const b2860 = buf2860;
-  const b2861 = buf2861;
-  const b2864 = buf2864;
-  const b2865 = buf2865;
-  const b2866 = buf2866;
-  const b2867 = buf2867;
-  const b2868 = buf2868;
-  const b2872 = buf2872;
-  const b2877 = buf2877;
-  const b2882 = buf2882;
-  const b2891 = buf2891;
-  const b2896 = buf2896;
-  const b2901 = buf2901;
-  const b2905 = buf2905;
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1716_i = b1716[i];
-      b2787[i * 2] = (b1734[i * 2] !== 0 ? 0 : (chainMul(b2773[i * 2], b1707[i * 2]) + chainMul(b2777[i * 2], b1716_i)));
-      b2787[i * 2 + 1] = (b1734[i * 2 + 1] !== 0 ? 0 : (chainMul(b2773[i * 2 + 1], b1707[i * 2 + 1]) + chainMul(b2777[i * 2 + 1], b1716_i)));
-    }
-    {
-      const i = i0 + 1;
-      const b1716_i = b1716[i];
-      b2787[i * 2] = (b1734[i * 2] !== 0 ? 0 : (chainMul(b2773[i * 2], b1707[i * 2]) + chainMul(b2777[i * 2], b1716_i)));
-      b2787[i * 2 + 1] = (b1734[i * 2 + 1] !== 0 ? 0 : (chainMul(b2773[i * 2 + 1], b1707[i * 2 + 1]) + chainMul(b2777[i * 2 + 1], b1716_i)));
-    }
-    {
-      const i = i0 + 2;
-      const b1716_i = b1716[i];
-      b2787[i * 2] = (b1734[i * 2] !== 0 ? 0 : (chainMul(b2773[i * 2], b1707[i * 2]) + chainMul(b2777[i * 2], b1716_i)));
-      b2787[i * 2 + 1] = (b1734[i * 2 + 1] !== 0 ? 0 : (chainMul(b2773[i * 2 + 1], b1707[i * 2 + 1]) + chainMul(b2777[i * 2 + 1], b1716_i)));
-    }
-    {
-      const i = i0 + 3;
-      const b1716_i = b1716[i];
-      b2787[i * 2] = (b1734[i * 2] !== 0 ? 0 : (chainMul(b2773[i * 2], b1707[i * 2]) + chainMul(b2777[i * 2], b1716_i)));
-      b2787[i * 2 + 1] = (b1734[i * 2 + 1] !== 0 ? 0 : (chainMul(b2773[i * 2 + 1], b1707[i * 2 + 1]) + chainMul(b2777[i * 2 + 1], b1716_i)));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1716_i = b1716[i];
-    b2787[i * 2] = (b1734[i * 2] !== 0 ? 0 : (chainMul(b2773[i * 2], b1707[i * 2]) + chainMul(b2777[i * 2], b1716_i)));
-    b2787[i * 2 + 1] = (b1734[i * 2 + 1] !== 0 ? 0 : (chainMul(b2773[i * 2 + 1], b1707[i * 2 + 1]) + chainMul(b2777[i * 2 + 1], b1716_i)));
-  }
-  b2808.fill(0);
-  b2819.fill(0);
-  for (let i = 0; i < 31843; i++) {
-    const b2490_ix2 = b2490[i * 2];
+    const b2782_ix2 = b1734_ix2 !== 0 ? 0 : b2167_ix15p6;
+    const b1734_ix2p1 = b1734[i * 2 + 1];
+    const b2782_ix2p1 = b1734_ix2p1 !== 0 ? 0 : b2167_ix15p6;
+    const b2787_ix2 = b1734_ix2 !== 0 ? 0 : (chainMul(b2773_ix2, b1707_ix2) + chainMul(b2777_ix2, b1716_i));
+    const b2787_ix2p1 = b1734_ix2p1 !== 0 ? 0 : (chainMul(b2773_ix2p1, b1707_ix2p1) + chainMul(b2777_ix2p1, b1716_i));
     const b1644_ix15p6 = b1644[i * 15 + 6];
-    const b2485_ix2 = b2485[i * 2];
     const b1718_ix2 = b1718[i * 2];
-    const b2787_ix2 = b2787[i * 2];
-    const b2782_ix2 = b2782[i * 2];
-    b2796[i * 2] = (chainMul((backwardRegisters[2] !== 0 ? 0 : (chainMul(b2490_ix2, b1644_ix15p6) + (b2167[i * 15 + 477652] + chainMul(b2485_ix2, b1718_ix2)))), b107[0]) + chainMul((backwardRegisters[0] !== 0 ? 0 : (chainMul(b2787_ix2, b1644_ix15p6) + (b2167[i * 15 + 7] + chainMul(b2782_ix2, b1718_ix2)))), b108[0]));
-    const b2490_ix2p1 = b2490[i * 2 + 1];
-    const b2485_ix2p1 = b2485[i * 2 + 1];
+    b2796[i * 2] = (chainMul((backwardRegisters[0] !== 0 ? 0 : (chainMul(b2490_ix2, b1644_ix15p6) + (b2167[i * 15 + 477652] + chainMul(b2485_ix2, b1718_ix2)))), b107_0) + chainMul((backwardRegisters[1] !== 0 ? 0 : (chainMul(b2787_ix2, b1644_ix15p6) + (b2167[i * 15 + 7] + chainMul(b2782_ix2, b1718_ix2)))), b108_0));
     const b1718_ix2p1 = b1718[i * 2 + 1];
-    const b2787_ix2p1 = b2787[i * 2 + 1];
-    const b2782_ix2p1 = b2782[i * 2 + 1];
-    b2796[i * 2 + 1] = (chainMul((backwardRegisters[3] !== 0 ? 0 : (chainMul(b2490_ix2p1, b1644_ix15p6) + (b2167[i * 15 + 477653] + chainMul(b2485_ix2p1, b1718_ix2p1)))), b107[1]) + chainMul((backwardRegisters[1] !== 0 ? 0 : (chainMul(b2787_ix2p1, b1644_ix15p6) + (b2167[i * 15 + 8] + chainMul(b2782_ix2p1, b1718_ix2p1)))), b108[1]));
-    b2802[i * 3] = (chainMul(b2238[i * 3], b2115[i * 3]) + chainMul(b2533[i * 3], b1905[i * 3]));
-    b2802[i * 3 + 1] = (chainMul(b2238[i * 3 + 1], b2115[i * 3 + 1]) + chainMul(b2533[i * 3 + 1], b1905[i * 3 + 1]));
-    b2802[i * 3 + 2] = (chainMul(b2238[i * 3 + 2], b2115[i * 3 + 2]) + chainMul(b2533[i * 3 + 2], b1905[i * 3 + 2]));
+    b2796[i * 2 + 1] = (chainMul((backwardRegisters[2] !== 0 ? 0 : (chainMul(b2490_ix2p1, b1644_ix15p6) + (b2167[i * 15 + 477653] + chainMul(b2485_ix2p1, b1718_ix2p1)))), b107_1) + chainMul((backwardRegisters[3] !== 0 ? 0 : (chainMul(b2787_ix2p1, b1644_ix15p6) + (b2167[i * 15 + 8] + chainMul(b2782_ix2p1, b1718_ix2p1)))), b108_1));
+    b2802[i * 3] = (chainMul(b2238_ix3, b2115_ix3) + chainMul(b2533_ix3, b1905_ix3));
+    b2802[i * 3 + 1] = (chainMul(b2238_ix3p1, b2115_ix3p1) + chainMul(b2533_ix3p1, b1905_ix3p1));
+    b2802[i * 3 + 2] = (chainMul(b2238_ix3p2, b2115_ix3p2) + chainMul(b2533_ix3p2, b1905_ix3p2));
     const b1652_i = b1652[i];
     b2803[i * 3] = (1 / b1652_i);
     b2803[i * 3 + 1] = (1 / b1652_i);
     b2803[i * 3 + 2] = (1 / b1652_i);
-    b2808[i] += b2540[i * 3];
-    b2808[i] += b2540[i * 3 + 1];
-    b2808[i] += b2540[i * 3 + 2];
-    b2813[i * 2] = (chainMul(b2434[i * 2], b1977[i * 2]) + chainMul(b2730[i * 2], b1766[i * 2]));
-    b2813[i * 2 + 1] = (chainMul(b2434[i * 2 + 1], b1977[i * 2 + 1]) + chainMul(b2730[i * 2 + 1], b1766[i * 2 + 1]));
+    b2808[i] += b2540_ix3;
+    b2808[i] += b2540_ix3p1;
+    b2808[i] += b2540_ix3p2;
+    const b2813_ix2 = chainMul(b2434_ix2, b1977_ix2) + chainMul(b2730_ix2, b1766_ix2);
+    const b2813_ix2p1 = chainMul(b2434_ix2p1, b1977_ix2p1) + chainMul(b2730_ix2p1, b1766_ix2p1);
     const b1703_ix3p2 = b1703[i * 3 + 2];
-    b2814[i * 2] = (1 / b1703_ix3p2);
-    b2814[i * 2 + 1] = (1 / b1703_ix3p2);
-    b2819[i] += b2737[i * 2];
-    b2819[i] += b2737[i * 2 + 1];
-    b2823[i] = chainMul(b2819[i], (-(b1724[i] / b1703_ix3p2)));
-    const b2202_ix2 = b2202[i * 2];
+    const b2814_ix2 = 1 / b1703_ix3p2;
+    const b2814_ix2p1 = 1 / b1703_ix3p2;
+    b2819[i] += b2737_ix2;
+    b2819[i] += b2737_ix2p1;
+    const b2823_i = chainMul(b2819[i], (-(b1724_i / b1703_ix3p2)));
     const b1944_ix2 = b1944[i * 2];
     const b1733_ix2 = b1733[i * 2];
-    b2827[i * 2] = (chainMul(b2202_ix2, b1718_ix2) + (chainMul(b2490_ix2, b1944_ix2) + chainMul(b2787_ix2, b1733_ix2)));
-    const b2202_ix2p1 = b2202[i * 2 + 1];
+    b2827[i * 2] = (chainMul(b2202[i * 2], b1718_ix2) + (chainMul(b2490_ix2, b1944_ix2) + chainMul(b2787_ix2, b1733_ix2)));
     const b1944_ix2p1 = b1944[i * 2 + 1];
     const b1733_ix2p1 = b1733[i * 2 + 1];
-    b2827[i * 2 + 1] = (chainMul(b2202_ix2p1, b1718_ix2p1) + (chainMul(b2490_ix2p1, b1944_ix2p1) + chainMul(b2787_ix2p1, b1733_ix2p1)));
-    b2829[i * 2] = (chainMul(b2202_ix2, b1644_ix15p6) + (chainMul(b2485_ix2, b1944_ix2) + chainMul(b2782_ix2, b1733_ix2)));
-    b2829[i * 2 + 1] = (chainMul(b2202_ix2p1, b1644_ix15p6) + (chainMul(b2485_ix2p1, b1944_ix2p1) + chainMul(b2782_ix2p1, b1733_ix2p1)));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b2833[i * 2] = (chainMul(b2829[i * 2], b1707[i * 2]) + (chainMul(b2480[i * 2], b1947[i * 2]) + chainMul(b2777[i * 2], b1736[i * 2])));
-      b2833[i * 2 + 1] = (chainMul(b2829[i * 2 + 1], b1707[i * 2 + 1]) + (chainMul(b2480[i * 2 + 1], b1947[i * 2 + 1]) + chainMul(b2777[i * 2 + 1], b1736[i * 2 + 1])));
-    }
-    {
-      const i = i0 + 1;
-      b2833[i * 2] = (chainMul(b2829[i * 2], b1707[i * 2]) + (chainMul(b2480[i * 2], b1947[i * 2]) + chainMul(b2777[i * 2], b1736[i * 2])));
-      b2833[i * 2 + 1] = (chainMul(b2829[i * 2 + 1], b1707[i * 2 + 1]) + (chainMul(b2480[i * 2 + 1], b1947[i * 2 + 1]) + chainMul(b2777[i * 2 + 1], b1736[i * 2 + 1])));
-    }
-    {
-      const i = i0 + 2;
-      b2833[i * 2] = (chainMul(b2829[i * 2], b1707[i * 2]) + (chainMul(b2480[i * 2], b1947[i * 2]) + chainMul(b2777[i * 2], b1736[i * 2])));
-      b2833[i * 2 + 1] = (chainMul(b2829[i * 2 + 1], b1707[i * 2 + 1]) + (chainMul(b2480[i * 2 + 1], b1947[i * 2 + 1]) + chainMul(b2777[i * 2 + 1], b1736[i * 2 + 1])));
-    }
-    {
-      const i = i0 + 3;
-      b2833[i * 2] = (chainMul(b2829[i * 2], b1707[i * 2]) + (chainMul(b2480[i * 2], b1947[i * 2]) + chainMul(b2777[i * 2], b1736[i * 2])));
-      b2833[i * 2 + 1] = (chainMul(b2829[i * 2 + 1], b1707[i * 2 + 1]) + (chainMul(b2480[i * 2 + 1], b1947[i * 2 + 1]) + chainMul(b2777[i * 2 + 1], b1736[i * 2 + 1])));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b2833[i * 2] = (chainMul(b2829[i * 2], b1707[i * 2]) + (chainMul(b2480[i * 2], b1947[i * 2]) + chainMul(b2777[i * 2], b1736[i * 2])));
-    b2833[i * 2 + 1] = (chainMul(b2829[i * 2 + 1], b1707[i * 2 + 1]) + (chainMul(b2480[i * 2 + 1], b1947[i * 2 + 1]) + chainMul(b2777[i * 2 + 1], b1736[i * 2 + 1])));
-  }
-  b2834.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b2834[i] += b2833[i * 2];
-      b2834[i] += b2833[i * 2 + 1];
-      const b1956_i = b1956[i];
-      const b1745_i = b1745[i];
-      b2841[i] = (chainMul(b2834[i], b1714[i]) + (chainMul(b2464[i], b1956_i) + chainMul(b2761[i], b1745_i)));
-      const b1710_i = b1710[i];
-      const b2849_i = chainMul(b2834[i], b1644[i * 15 + 9]) + ((chainMul(b2757[i], b1750[i]) + (chainMul(b2753[i], b1745_i) + (chainMul(b2456[i], b1956_i) + chainMul(b2460[i], b1961[i])))) + (2 * chainMul((chainMul(b2834[i], b1644[i * 15 + 10]) + (chainMul(b2468[i], b1956_i) + chainMul(b2765[i], b1745_i))), b1710_i)));
-      b2853[i] = (chainMul(b2834[i], b1710_i) + (chainMul(b2452[i], b1956_i) + chainMul(b2749[i], b1745_i)));
-      const b1716_i = b1716[i];
-      const b1759_i = b1759[i];
-      const b1970_i = b1970[i];
-      b2860[i * 2] = ((chainMul(b2829[i * 2], b1716_i) + (chainMul(b2813[i * 2], b2814[i * 2]) + (chainMul(b2773[i * 2], b1736[i * 2]) + (chainMul(b2742[i * 2], b1759_i) + (chainMul(b2445[i * 2], b1970_i) + chainMul(b2476[i * 2], b1947[i * 2])))))) + (2 * chainMul(b2849_i, b1707[i * 2])));
-      b2860[i * 2 + 1] = ((chainMul(b2829[i * 2 + 1], b1716_i) + (chainMul(b2813[i * 2 + 1], b2814[i * 2 + 1]) + (chainMul(b2773[i * 2 + 1], b1736[i * 2 + 1]) + (chainMul(b2742[i * 2 + 1], b1759_i) + (chainMul(b2445[i * 2 + 1], b1970_i) + chainMul(b2476[i * 2 + 1], b1947[i * 2 + 1])))))) + (2 * chainMul(b2849_i, b1707[i * 2 + 1])));
-    }
-    {
-      const i = i0 + 1;
-      b2834[i] += b2833[i * 2];
-      b2834[i] += b2833[i * 2 + 1];
-      const b1956_i = b1956[i];
-      const b1745_i = b1745[i];
-      b2841[i] = (chainMul(b2834[i], b1714[i]) + (chainMul(b2464[i], b1956_i) + chainMul(b2761[i], b1745_i)));
-      const b1710_i = b1710[i];
-      const b2849_i = chainMul(b2834[i], b1644[i * 15 + 9]) + ((chainMul(b2757[i], b1750[i]) + (chainMul(b2753[i], b1745_i) + (chainMul(b2456[i], b1956_i) + chainMul(b2460[i], b1961[i])))) + (2 * chainMul((chainMul(b2834[i], b1644[i * 15 + 10]) + (chainMul(b2468[i], b1956_i) + chainMul(b2765[i], b1745_i))), b1710_i)));
-      b2853[i] = (chainMul(b2834[i], b1710_i) + (chainMul(b2452[i], b1956_i) + chainMul(b2749[i], b1745_i)));
-      const b1716_i = b1716[i];
-      const b1759_i = b1759[i];
-      const b1970_i = b1970[i];
-      b2860[i * 2] = ((chainMul(b2829[i * 2], b1716_i) + (chainMul(b2813[i * 2], b2814[i * 2]) + (chainMul(b2773[i * 2], b1736[i * 2]) + (chainMul(b2742[i * 2], b1759_i) + (chainMul(b2445[i * 2], b1970_i) + chainMul(b2476[i * 2], b1947[i * 2])))))) + (2 * chainMul(b2849_i, b1707[i * 2])));
-      b2860[i * 2 + 1] = ((chainMul(b2829[i * 2 + 1], b1716_i) + (chainMul(b2813[i * 2 + 1], b2814[i * 2 + 1]) + (chainMul(b2773[i * 2 + 1], b1736[i * 2 + 1]) + (chainMul(b2742[i * 2 + 1], b1759_i) + (chainMul(b2445[i * 2 + 1], b1970_i) + chainMul(b2476[i * 2 + 1], b1947[i * 2 + 1])))))) + (2 * chainMul(b2849_i, b1707[i * 2 + 1])));
-    }
-    {
-      const i = i0 + 2;
-      b2834[i] += b2833[i * 2];
-      b2834[i] += b2833[i * 2 + 1];
-      const b1956_i = b1956[i];
-      const b1745_i = b1745[i];
-      b2841[i] = (chainMul(b2834[i], b1714[i]) + (chainMul(b2464[i], b1956_i) + chainMul(b2761[i], b1745_i)));
-      const b1710_i = b1710[i];
-      const b2849_i = chainMul(b2834[i], b1644[i * 15 + 9]) + ((chainMul(b2757[i], b1750[i]) + (chainMul(b2753[i], b1745_i) + (chainMul(b2456[i], b1956_i) + chainMul(b2460[i], b1961[i])))) + (2 * chainMul((chainMul(b2834[i], b1644[i * 15 + 10]) + (chainMul(b2468[i], b1956_i) + chainMul(b2765[i], b1745_i))), b1710_i)));
-      b2853[i] = (chainMul(b2834[i], b1710_i) + (chainMul(b2452[i], b1956_i) + chainMul(b2749[i], b1745_i)));
-      const b1716_i = b1716[i];
-      const b1759_i = b1759[i];
-      const b1970_i = b1970[i];
-      b2860[i * 2] = ((chainMul(b2829[i * 2], b1716_i) + (chainMul(b2813[i * 2], b2814[i * 2]) + (chainMul(b2773[i * 2], b1736[i * 2]) + (chainMul(b2742[i * 2], b1759_i) + (chainMul(b2445[i * 2], b1970_i) + chainMul(b2476[i * 2], b1947[i * 2])))))) + (2 * chainMul(b2849_i, b1707[i * 2])));
-      b2860[i * 2 + 1] = ((chainMul(b2829[i * 2 + 1], b1716_i) + (chainMul(b2813[i * 2 + 1], b2814[i * 2 + 1]) + (chainMul(b2773[i * 2 + 1], b1736[i * 2 + 1]) + (chainMul(b2742[i * 2 + 1], b1759_i) + (chainMul(b2445[i * 2 + 1], b1970_i) + chainMul(b2476[i * 2 + 1], b1947[i * 2 + 1])))))) + (2 * chainMul(b2849_i, b1707[i * 2 + 1])));
-    }
-    {
-      const i = i0 + 3;
-      b2834[i] += b2833[i * 2];
-      b2834[i] += b2833[i * 2 + 1];
-      const b1956_i = b1956[i];
-      const b1745_i = b1745[i];
-      b2841[i] = (chainMul(b2834[i], b1714[i]) + (chainMul(b2464[i], b1956_i) + chainMul(b2761[i], b1745_i)));
-      const b1710_i = b1710[i];
-      const b2849_i = chainMul(b2834[i], b1644[i * 15 + 9]) + ((chainMul(b2757[i], b1750[i]) + (chainMul(b2753[i], b1745_i) + (chainMul(b2456[i], b1956_i) + chainMul(b2460[i], b1961[i])))) + (2 * chainMul((chainMul(b2834[i], b1644[i * 15 + 10]) + (chainMul(b2468[i], b1956_i) + chainMul(b2765[i], b1745_i))), b1710_i)));
-      b2853[i] = (chainMul(b2834[i], b1710_i) + (chainMul(b2452[i], b1956_i) + chainMul(b2749[i], b1745_i)));
-      const b1716_i = b1716[i];
-      const b1759_i = b1759[i];
-      const b1970_i = b1970[i];
-      b2860[i * 2] = ((chainMul(b2829[i * 2], b1716_i) + (chainMul(b2813[i * 2], b2814[i * 2]) + (chainMul(b2773[i * 2], b1736[i * 2]) + (chainMul(b2742[i * 2], b1759_i) + (chainMul(b2445[i * 2], b1970_i) + chainMul(b2476[i * 2], b1947[i * 2])))))) + (2 * chainMul(b2849_i, b1707[i * 2])));
-      b2860[i * 2 + 1] = ((chainMul(b2829[i * 2 + 1], b1716_i) + (chainMul(b2813[i * 2 + 1], b2814[i * 2 + 1]) + (chainMul(b2773[i * 2 + 1], b1736[i * 2 + 1]) + (chainMul(b2742[i * 2 + 1], b1759_i) + (chainMul(b2445[i * 2 + 1], b1970_i) + chainMul(b2476[i * 2 + 1], b1947[i * 2 + 1])))))) + (2 * chainMul(b2849_i, b1707[i * 2 + 1])));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b2834[i] += b2833[i * 2];
-    b2834[i] += b2833[i * 2 + 1];
+    b2827[i * 2 + 1] = (chainMul(b2202[i * 2 + 1], b1718_ix2p1) + (chainMul(b2490_ix2p1, b1944_ix2p1) + chainMul(b2787_ix2p1, b1733_ix2p1)));
+    const b2829_ix2 = chainMul(b2202[i * 2], b1644_ix15p6) + (chainMul(b2485_ix2, b1944_ix2) + chainMul(b2782_ix2, b1733_ix2));
+    const b2829_ix2p1 = chainMul(b2202[i * 2 + 1], b1644_ix15p6) + (chainMul(b2485_ix2p1, b1944_ix2p1) + chainMul(b2782_ix2p1, b1733_ix2p1));
+    const b1947_ix2 = b1947[i * 2];
+    const b1736_ix2 = b1736[i * 2];
+    const b2833_ix2 = chainMul(b2829_ix2, b1707_ix2) + (chainMul(b2480_ix2, b1947_ix2) + chainMul(b2777_ix2, b1736_ix2));
+    const b1947_ix2p1 = b1947[i * 2 + 1];
+    const b1736_ix2p1 = b1736[i * 2 + 1];
+    const b2833_ix2p1 = chainMul(b2829_ix2p1, b1707_ix2p1) + (chainMul(b2480_ix2p1, b1947_ix2p1) + chainMul(b2777_ix2p1, b1736_ix2p1));
+    b2834[i] += b2833_ix2;
+    b2834[i] += b2833_ix2p1;
     const b1956_i = b1956[i];
     const b1745_i = b1745[i];
-    b2841[i] = (chainMul(b2834[i], b1714[i]) + (chainMul(b2464[i], b1956_i) + chainMul(b2761[i], b1745_i)));
-    const b1710_i = b1710[i];
-    const b2849_i = chainMul(b2834[i], b1644[i * 15 + 9]) + ((chainMul(b2757[i], b1750[i]) + (chainMul(b2753[i], b1745_i) + (chainMul(b2456[i], b1956_i) + chainMul(b2460[i], b1961[i])))) + (2 * chainMul((chainMul(b2834[i], b1644[i * 15 + 10]) + (chainMul(b2468[i], b1956_i) + chainMul(b2765[i], b1745_i))), b1710_i)));
-    b2853[i] = (chainMul(b2834[i], b1710_i) + (chainMul(b2452[i], b1956_i) + chainMul(b2749[i], b1745_i)));
-    const b1716_i = b1716[i];
+    b2841[i] = (chainMul(b2834[i], b1714_i) + (chainMul(b2464_i, b1956_i) + chainMul(b2761_i, b1745_i)));
+    const b2849_i = chainMul(b2834[i], b1644_ix15p9) + ((chainMul(b2757_i, b1750[i]) + (chainMul(b2753_i, b1745_i) + (chainMul(b2456_i, b1956_i) + chainMul(b2460_i, b1961[i])))) + (2 * chainMul((chainMul(b2834[i], b1644_ix15p10) + (chainMul(b2468_i, b1956_i) + chainMul(b2765_i, b1745_i))), b1710_i)));
+    b2853[i] = (chainMul(b2834[i], b1710_i) + (chainMul(b2452_i, b1956_i) + chainMul(b2749_i, b1745_i)));
     const b1759_i = b1759[i];
     const b1970_i = b1970[i];
-    b2860[i * 2] = ((chainMul(b2829[i * 2], b1716_i) + (chainMul(b2813[i * 2], b2814[i * 2]) + (chainMul(b2773[i * 2], b1736[i * 2]) + (chainMul(b2742[i * 2], b1759_i) + (chainMul(b2445[i * 2], b1970_i) + chainMul(b2476[i * 2], b1947[i * 2])))))) + (2 * chainMul(b2849_i, b1707[i * 2])));
-    b2860[i * 2 + 1] = ((chainMul(b2829[i * 2 + 1], b1716_i) + (chainMul(b2813[i * 2 + 1], b2814[i * 2 + 1]) + (chainMul(b2773[i * 2 + 1], b1736[i * 2 + 1]) + (chainMul(b2742[i * 2 + 1], b1759_i) + (chainMul(b2445[i * 2 + 1], b1970_i) + chainMul(b2476[i * 2 + 1], b1947[i * 2 + 1])))))) + (2 * chainMul(b2849_i, b1707[i * 2 + 1])));
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b2860_ix2 = b2860[i * 2];
-      b2861[i * 2] = chainMul(b2860_ix2, b2814[i * 2]);
-      const b2860_ix2p1 = b2860[i * 2 + 1];
-      b2861[i * 2 + 1] = chainMul(b2860_ix2p1, b2814[i * 2 + 1]);
-      const b1725_ix2 = b1725[i * 2];
-      const b1703_ix3p2 = b1703[i * 3 + 2];
-      b2864[i * 2] = (chainMul(b2813[i * 2], (-(b1725_ix2 / b1703_ix3p2))) + chainMul(b2860_ix2, (-b1725_ix2)));
-      const b1725_ix2p1 = b1725[i * 2 + 1];
-      b2864[i * 2 + 1] = (chainMul(b2813[i * 2 + 1], (-(b1725_ix2p1 / b1703_ix3p2))) + chainMul(b2860_ix2p1, (-b1725_ix2p1)));
-    }
-    {
-      const i = i0 + 1;
-      const b2860_ix2 = b2860[i * 2];
-      b2861[i * 2] = chainMul(b2860_ix2, b2814[i * 2]);
-      const b2860_ix2p1 = b2860[i * 2 + 1];
-      b2861[i * 2 + 1] = chainMul(b2860_ix2p1, b2814[i * 2 + 1]);
-      const b1725_ix2 = b1725[i * 2];
-      const b1703_ix3p2 = b1703[i * 3 + 2];
-      b2864[i * 2] = (chainMul(b2813[i * 2], (-(b1725_ix2 / b1703_ix3p2))) + chainMul(b2860_ix2, (-b1725_ix2)));
-      const b1725_ix2p1 = b1725[i * 2 + 1];
-      b2864[i * 2 + 1] = (chainMul(b2813[i * 2 + 1], (-(b1725_ix2p1 / b1703_ix3p2))) + chainMul(b2860_ix2p1, (-b1725_ix2p1)));
-    }
-    {
-      const i = i0 + 2;
-      const b2860_ix2 = b2860[i * 2];
-      b2861[i * 2] = chainMul(b2860_ix2, b2814[i * 2]);
-      const b2860_ix2p1 = b2860[i * 2 + 1];
-      b2861[i * 2 + 1] = chainMul(b2860_ix2p1, b2814[i * 2 + 1]);
-      const b1725_ix2 = b1725[i * 2];
-      const b1703_ix3p2 = b1703[i * 3 + 2];
-      b2864[i * 2] = (chainMul(b2813[i * 2], (-(b1725_ix2 / b1703_ix3p2))) + chainMul(b2860_ix2, (-b1725_ix2)));
-      const b1725_ix2p1 = b1725[i * 2 + 1];
-      b2864[i * 2 + 1] = (chainMul(b2813[i * 2 + 1], (-(b1725_ix2p1 / b1703_ix3p2))) + chainMul(b2860_ix2p1, (-b1725_ix2p1)));
-    }
-    {
-      const i = i0 + 3;
-      const b2860_ix2 = b2860[i * 2];
-      b2861[i * 2] = chainMul(b2860_ix2, b2814[i * 2]);
-      const b2860_ix2p1 = b2860[i * 2 + 1];
-      b2861[i * 2 + 1] = chainMul(b2860_ix2p1, b2814[i * 2 + 1]);
-      const b1725_ix2 = b1725[i * 2];
-      const b1703_ix3p2 = b1703[i * 3 + 2];
-      b2864[i * 2] = (chainMul(b2813[i * 2], (-(b1725_ix2 / b1703_ix3p2))) + chainMul(b2860_ix2, (-b1725_ix2)));
-      const b1725_ix2p1 = b1725[i * 2 + 1];
-      b2864[i * 2 + 1] = (chainMul(b2813[i * 2 + 1], (-(b1725_ix2p1 / b1703_ix3p2))) + chainMul(b2860_ix2p1, (-b1725_ix2p1)));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b2860_ix2 = b2860[i * 2];
-    b2861[i * 2] = chainMul(b2860_ix2, b2814[i * 2]);
-    const b2860_ix2p1 = b2860[i * 2 + 1];
-    b2861[i * 2 + 1] = chainMul(b2860_ix2p1, b2814[i * 2 + 1]);
-    const b1725_ix2 = b1725[i * 2];
-    const b1703_ix3p2 = b1703[i * 3 + 2];
-    b2864[i * 2] = (chainMul(b2813[i * 2], (-(b1725_ix2 / b1703_ix3p2))) + chainMul(b2860_ix2, (-b1725_ix2)));
-    const b1725_ix2p1 = b1725[i * 2 + 1];
-    b2864[i * 2 + 1] = (chainMul(b2813[i * 2 + 1], (-(b1725_ix2p1 / b1703_ix3p2))) + chainMul(b2860_ix2p1, (-b1725_ix2p1)));
-  }
-  b2865.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b2865[i * 3 + 2] += b2864[i * 2];
-      b2865[i * 3 + 2] += b2864[i * 2 + 1];
-      b2865[i * 3 + 2] += b2823[i];
-      b2865[i * 3] += b2861[i * 2];
-      b2865[i * 3 + 1] += b2861[i * 2 + 1];
-    }
-    {
-      const i = i0 + 1;
-      b2865[i * 3 + 2] += b2864[i * 2];
-      b2865[i * 3 + 2] += b2864[i * 2 + 1];
-      b2865[i * 3 + 2] += b2823[i];
-      b2865[i * 3] += b2861[i * 2];
-      b2865[i * 3 + 1] += b2861[i * 2 + 1];
-    }
-    {
-      const i = i0 + 2;
-      b2865[i * 3 + 2] += b2864[i * 2];
-      b2865[i * 3 + 2] += b2864[i * 2 + 1];
-      b2865[i * 3 + 2] += b2823[i];
-      b2865[i * 3] += b2861[i * 2];
-      b2865[i * 3 + 1] += b2861[i * 2 + 1];
-    }
-    {
-      const i = i0 + 3;
-      b2865[i * 3 + 2] += b2864[i * 2];
-      b2865[i * 3 + 2] += b2864[i * 2 + 1];
-      b2865[i * 3 + 2] += b2823[i];
-      b2865[i * 3] += b2861[i * 2];
-      b2865[i * 3 + 1] += b2861[i * 2 + 1];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b2865[i * 3 + 2] += b2864[i * 2];
-    b2865[i * 3 + 2] += b2864[i * 2 + 1];
-    b2865[i * 3 + 2] += b2823[i];
-    b2865[i * 3] += b2861[i * 2];
-    b2865[i * 3 + 1] += b2861[i * 2 + 1];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1653_i = b1653[i];
-      const b2865_ix3 = b2865[i * 3];
-      b2866[i * 3] = (b1653_i !== 0 ? b2865_ix3 : 0);
-      const b2865_ix3p1 = b2865[i * 3 + 1];
-      b2866[i * 3 + 1] = (b1653_i !== 0 ? b2865_ix3p1 : 0);
-      const b2865_ix3p2 = b2865[i * 3 + 2];
-      b2866[i * 3 + 2] = (b1653_i !== 0 ? b2865_ix3p2 : 0);
-      b2867[i * 3] = (b1653_i !== 0 ? 0 : b2865_ix3);
-      b2867[i * 3 + 1] = (b1653_i !== 0 ? 0 : b2865_ix3p1);
-      b2867[i * 3 + 2] = (b1653_i !== 0 ? 0 : b2865_ix3p2);
-    }
-    {
-      const i = i0 + 1;
-      const b1653_i = b1653[i];
-      const b2865_ix3 = b2865[i * 3];
-      b2866[i * 3] = (b1653_i !== 0 ? b2865_ix3 : 0);
-      const b2865_ix3p1 = b2865[i * 3 + 1];
-      b2866[i * 3 + 1] = (b1653_i !== 0 ? b2865_ix3p1 : 0);
-      const b2865_ix3p2 = b2865[i * 3 + 2];
-      b2866[i * 3 + 2] = (b1653_i !== 0 ? b2865_ix3p2 : 0);
-      b2867[i * 3] = (b1653_i !== 0 ? 0 : b2865_ix3);
-      b2867[i * 3 + 1] = (b1653_i !== 0 ? 0 : b2865_ix3p1);
-      b2867[i * 3 + 2] = (b1653_i !== 0 ? 0 : b2865_ix3p2);
-    }
-    {
-      const i = i0 + 2;
-      const b1653_i = b1653[i];
-      const b2865_ix3 = b2865[i * 3];
-      b2866[i * 3] = (b1653_i !== 0 ? b2865_ix3 : 0);
-      const b2865_ix3p1 = b2865[i * 3 + 1];
-      b2866[i * 3 + 1] = (b1653_i !== 0 ? b2865_ix3p1 : 0);
-      const b2865_ix3p2 = b2865[i * 3 + 2];
-      b2866[i * 3 + 2] = (b1653_i !== 0 ? b2865_ix3p2 : 0);
-      b2867[i * 3] = (b1653_i !== 0 ? 0 : b2865_ix3);
-      b2867[i * 3 + 1] = (b1653_i !== 0 ? 0 : b2865_ix3p1);
-      b2867[i * 3 + 2] = (b1653_i !== 0 ? 0 : b2865_ix3p2);
-    }
-    {
-      const i = i0 + 3;
-      const b1653_i = b1653[i];
-      const b2865_ix3 = b2865[i * 3];
-      b2866[i * 3] = (b1653_i !== 0 ? b2865_ix3 : 0);
-      const b2865_ix3p1 = b2865[i * 3 + 1];
-      b2866[i * 3 + 1] = (b1653_i !== 0 ? b2865_ix3p1 : 0);
-      const b2865_ix3p2 = b2865[i * 3 + 2];
-      b2866[i * 3 + 2] = (b1653_i !== 0 ? b2865_ix3p2 : 0);
-      b2867[i * 3] = (b1653_i !== 0 ? 0 : b2865_ix3);
-      b2867[i * 3 + 1] = (b1653_i !== 0 ? 0 : b2865_ix3p1);
-      b2867[i * 3 + 2] = (b1653_i !== 0 ? 0 : b2865_ix3p2);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b1653_i = b1653[i];
-    const b2865_ix3 = b2865[i * 3];
-    b2866[i * 3] = (b1653_i !== 0 ? b2865_ix3 : 0);
-    const b2865_ix3p1 = b2865[i * 3 + 1];
-    b2866[i * 3 + 1] = (b1653_i !== 0 ? b2865_ix3p1 : 0);
-    const b2865_ix3p2 = b2865[i * 3 + 2];
-    b2866[i * 3 + 2] = (b1653_i !== 0 ? b2865_ix3p2 : 0);
-    b2867[i * 3] = (b1653_i !== 0 ? 0 : b2865_ix3);
-    b2867[i * 3 + 1] = (b1653_i !== 0 ? 0 : b2865_ix3p1);
-    b2867[i * 3 + 2] = (b1653_i !== 0 ? 0 : b2865_ix3p2);
-  }
-  b2868.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b2868[i] += b2867[i * 3];
-      b2868[i + 31843] += b2867[i * 3 + 1];
-      b2868[i + 63686] += b2867[i * 3 + 2];
-    }
-    {
-      const i = i0 + 1;
-      b2868[i] += b2867[i * 3];
-      b2868[i + 31843] += b2867[i * 3 + 1];
-      b2868[i + 63686] += b2867[i * 3 + 2];
-    }
-    {
-      const i = i0 + 2;
-      b2868[i] += b2867[i * 3];
-      b2868[i + 31843] += b2867[i * 3 + 1];
-      b2868[i + 63686] += b2867[i * 3 + 2];
-    }
-    {
-      const i = i0 + 3;
-      b2868[i] += b2867[i * 3];
-      b2868[i + 31843] += b2867[i * 3 + 1];
-      b2868[i + 63686] += b2867[i * 3 + 2];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
+    const b2860_ix2 = (chainMul(b2829_ix2, b1716_i) + (chainMul(b2813_ix2, b2814_ix2) + (chainMul(b2773_ix2, b1736_ix2) + (chainMul(b2742_ix2, b1759_i) + (chainMul(b2445_ix2, b1970_i) + chainMul(b2476_ix2, b1947_ix2)))))) + (2 * chainMul(b2849_i, b1707_ix2));
+    const b2860_ix2p1 = (chainMul(b2829_ix2p1, b1716_i) + (chainMul(b2813_ix2p1, b2814_ix2p1) + (chainMul(b2773_ix2p1, b1736_ix2p1) + (chainMul(b2742_ix2p1, b1759_i) + (chainMul(b2445_ix2p1, b1970_i) + chainMul(b2476_ix2p1, b1947_ix2p1)))))) + (2 * chainMul(b2849_i, b1707_ix2p1));
+    const b2861_ix2 = chainMul(b2860_ix2, b2814_ix2);
+    const b2861_ix2p1 = chainMul(b2860_ix2p1, b2814_ix2p1);
+    const b2864_ix2 = chainMul(b2813_ix2, (-(b1725_ix2 / b1703_ix3p2))) + chainMul(b2860_ix2, (-b1725_ix2));
+    const b2864_ix2p1 = chainMul(b2813_ix2p1, (-(b1725_ix2p1 / b1703_ix3p2))) + chainMul(b2860_ix2p1, (-b1725_ix2p1));
+    b2865[i * 3 + 2] += b2864_ix2;
+    b2865[i * 3 + 2] += b2864_ix2p1;
+    b2865[i * 3 + 2] += b2823_i;
+    b2865[i * 3] += b2861_ix2;
+    b2865[i * 3 + 1] += b2861_ix2p1;
+    b2866[i * 3] = (b1653_i !== 0 ? b2865[i * 3] : 0);
+    b2866[i * 3 + 1] = (b1653_i !== 0 ? b2865[i * 3 + 1] : 0);
+    b2866[i * 3 + 2] = (b1653_i !== 0 ? b2865[i * 3 + 2] : 0);
+    b2867[i * 3] = (b1653_i !== 0 ? 0 : b2865[i * 3]);
+    b2867[i * 3 + 1] = (b1653_i !== 0 ? 0 : b2865[i * 3 + 1]);
+    b2867[i * 3 + 2] = (b1653_i !== 0 ? 0 : b2865[i * 3 + 2]);
     b2868[i] += b2867[i * 3];
     b2868[i + 31843] += b2867[i * 3 + 1];
     b2868[i + 63686] += b2867[i * 3 + 2];
   }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b2868_ip63686 = b2868[i + 63686];
-      const b2872_i = -b2868_ip63686;
-      b2872[i] = b2872_i;
-      const b2868_ip31843 = b2868[i + 31843];
-      const b2877_i = -b2868_ip31843;
-      b2877[i] = b2877_i;
-      const b2868_i = b2868[i];
-      const b2882_i = -b2868_i;
-      b2882[i] = b2882_i;
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      const b1649_ix3 = b1649[i * 3];
-      const b1777_ix3p1 = b1777[i * 3 + 1];
-      const b1777_ix3 = b1777[i * 3];
-      const b1987_ix3 = b1987[i * 3];
-      const b1987_ix3p1 = b1987[i * 3 + 1];
-      b2891[i] = (chainMul(b2882_i, b1649_ix3p1) + (chainMul(b2868_ip31843, b1649_ix3) + (chainMul(b2673[i], b1777_ix3p1) + (chainMul(b2665[i], b1777_ix3) + (chainMul(b2369[i], b1987_ix3) + chainMul(b2377[i], b1987_ix3p1))))));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      const b1777_ix3p2 = b1777[i * 3 + 2];
-      const b1987_ix3p2 = b1987[i * 3 + 2];
-      b2896[i] = (chainMul(b2868_i, b1649_ix3p2) + (chainMul(b2872_i, b1649_ix3) + (chainMul(b2701[i], b1777_ix3p2) + (chainMul(b2655[i], b1777_ix3) + (chainMul(b2359[i], b1987_ix3) + chainMul(b2405[i], b1987_ix3p2))))));
-      b2901[i] = (chainMul(b2877_i, b1649_ix3p2) + (chainMul(b2868_ip63686, b1649_ix3p1) + (chainMul(b2691[i], b1777_ix3p2) + (chainMul(b2683[i], b1777_ix3p1) + (chainMul(b2387[i], b1987_ix3p1) + chainMul(b2395[i], b1987_ix3p2))))));
-      b2905[i * 3] = (chainMul(b2866[i * 3], b1658[i * 3]) + (chainMul(b2351[i * 3], b1986[i * 3]) + chainMul(b2647[i * 3], b1776[i * 3])));
-      b2905[i * 3 + 1] = (chainMul(b2866[i * 3 + 1], b1658[i * 3 + 1]) + (chainMul(b2351[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2647[i * 3 + 1], b1776[i * 3 + 1])));
-      b2905[i * 3 + 2] = (chainMul(b2866[i * 3 + 2], b1658[i * 3 + 2]) + (chainMul(b2351[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2647[i * 3 + 2], b1776[i * 3 + 2])));
-    }
-    {
-      const i = i0 + 1;
-      const b2868_ip63686 = b2868[i + 63686];
-      const b2872_i = -b2868_ip63686;
-      b2872[i] = b2872_i;
-      const b2868_ip31843 = b2868[i + 31843];
-      const b2877_i = -b2868_ip31843;
-      b2877[i] = b2877_i;
-      const b2868_i = b2868[i];
-      const b2882_i = -b2868_i;
-      b2882[i] = b2882_i;
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      const b1649_ix3 = b1649[i * 3];
-      const b1777_ix3p1 = b1777[i * 3 + 1];
-      const b1777_ix3 = b1777[i * 3];
-      const b1987_ix3 = b1987[i * 3];
-      const b1987_ix3p1 = b1987[i * 3 + 1];
-      b2891[i] = (chainMul(b2882_i, b1649_ix3p1) + (chainMul(b2868_ip31843, b1649_ix3) + (chainMul(b2673[i], b1777_ix3p1) + (chainMul(b2665[i], b1777_ix3) + (chainMul(b2369[i], b1987_ix3) + chainMul(b2377[i], b1987_ix3p1))))));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      const b1777_ix3p2 = b1777[i * 3 + 2];
-      const b1987_ix3p2 = b1987[i * 3 + 2];
-      b2896[i] = (chainMul(b2868_i, b1649_ix3p2) + (chainMul(b2872_i, b1649_ix3) + (chainMul(b2701[i], b1777_ix3p2) + (chainMul(b2655[i], b1777_ix3) + (chainMul(b2359[i], b1987_ix3) + chainMul(b2405[i], b1987_ix3p2))))));
-      b2901[i] = (chainMul(b2877_i, b1649_ix3p2) + (chainMul(b2868_ip63686, b1649_ix3p1) + (chainMul(b2691[i], b1777_ix3p2) + (chainMul(b2683[i], b1777_ix3p1) + (chainMul(b2387[i], b1987_ix3p1) + chainMul(b2395[i], b1987_ix3p2))))));
-      b2905[i * 3] = (chainMul(b2866[i * 3], b1658[i * 3]) + (chainMul(b2351[i * 3], b1986[i * 3]) + chainMul(b2647[i * 3], b1776[i * 3])));
-      b2905[i * 3 + 1] = (chainMul(b2866[i * 3 + 1], b1658[i * 3 + 1]) + (chainMul(b2351[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2647[i * 3 + 1], b1776[i * 3 + 1])));
-      b2905[i * 3 + 2] = (chainMul(b2866[i * 3 + 2], b1658[i * 3 + 2]) + (chainMul(b2351[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2647[i * 3 + 2], b1776[i * 3 + 2])));
-    }
-    {
-      const i = i0 + 2;
-      const b2868_ip63686 = b2868[i + 63686];
-      const b2872_i = -b2868_ip63686;
-      b2872[i] = b2872_i;
-      const b2868_ip31843 = b2868[i + 31843];
-      const b2877_i = -b2868_ip31843;
-      b2877[i] = b2877_i;
-      const b2868_i = b2868[i];
-      const b2882_i = -b2868_i;
-      b2882[i] = b2882_i;
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      const b1649_ix3 = b1649[i * 3];
-      const b1777_ix3p1 = b1777[i * 3 + 1];
-      const b1777_ix3 = b1777[i * 3];
-      const b1987_ix3 = b1987[i * 3];
-      const b1987_ix3p1 = b1987[i * 3 + 1];
-      b2891[i] = (chainMul(b2882_i, b1649_ix3p1) + (chainMul(b2868_ip31843, b1649_ix3) + (chainMul(b2673[i], b1777_ix3p1) + (chainMul(b2665[i], b1777_ix3) + (chainMul(b2369[i], b1987_ix3) + chainMul(b2377[i], b1987_ix3p1))))));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      const b1777_ix3p2 = b1777[i * 3 + 2];
-      const b1987_ix3p2 = b1987[i * 3 + 2];
-      b2896[i] = (chainMul(b2868_i, b1649_ix3p2) + (chainMul(b2872_i, b1649_ix3) + (chainMul(b2701[i], b1777_ix3p2) + (chainMul(b2655[i], b1777_ix3) + (chainMul(b2359[i], b1987_ix3) + chainMul(b2405[i], b1987_ix3p2))))));
-      b2901[i] = (chainMul(b2877_i, b1649_ix3p2) + (chainMul(b2868_ip63686, b1649_ix3p1) + (chainMul(b2691[i], b1777_ix3p2) + (chainMul(b2683[i], b1777_ix3p1) + (chainMul(b2387[i], b1987_ix3p1) + chainMul(b2395[i], b1987_ix3p2))))));
-      b2905[i * 3] = (chainMul(b2866[i * 3], b1658[i * 3]) + (chainMul(b2351[i * 3], b1986[i * 3]) + chainMul(b2647[i * 3], b1776[i * 3])));
-      b2905[i * 3 + 1] = (chainMul(b2866[i * 3 + 1], b1658[i * 3 + 1]) + (chainMul(b2351[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2647[i * 3 + 1], b1776[i * 3 + 1])));
-      b2905[i * 3 + 2] = (chainMul(b2866[i * 3 + 2], b1658[i * 3 + 2]) + (chainMul(b2351[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2647[i * 3 + 2], b1776[i * 3 + 2])));
-    }
-    {
-      const i = i0 + 3;
-      const b2868_ip63686 = b2868[i + 63686];
-      const b2872_i = -b2868_ip63686;
-      b2872[i] = b2872_i;
-      const b2868_ip31843 = b2868[i + 31843];
-      const b2877_i = -b2868_ip31843;
-      b2877[i] = b2877_i;
-      const b2868_i = b2868[i];
-      const b2882_i = -b2868_i;
-      b2882[i] = b2882_i;
-      const b1649_ix3p1 = b1649[i * 3 + 1];
-      const b1649_ix3 = b1649[i * 3];
-      const b1777_ix3p1 = b1777[i * 3 + 1];
-      const b1777_ix3 = b1777[i * 3];
-      const b1987_ix3 = b1987[i * 3];
-      const b1987_ix3p1 = b1987[i * 3 + 1];
-      b2891[i] = (chainMul(b2882_i, b1649_ix3p1) + (chainMul(b2868_ip31843, b1649_ix3) + (chainMul(b2673[i], b1777_ix3p1) + (chainMul(b2665[i], b1777_ix3) + (chainMul(b2369[i], b1987_ix3) + chainMul(b2377[i], b1987_ix3p1))))));
-      const b1649_ix3p2 = b1649[i * 3 + 2];
-      const b1777_ix3p2 = b1777[i * 3 + 2];
-      const b1987_ix3p2 = b1987[i * 3 + 2];
-      b2896[i] = (chainMul(b2868_i, b1649_ix3p2) + (chainMul(b2872_i, b1649_ix3) + (chainMul(b2701[i], b1777_ix3p2) + (chainMul(b2655[i], b1777_ix3) + (chainMul(b2359[i], b1987_ix3) + chainMul(b2405[i], b1987_ix3p2))))));
-      b2901[i] = (chainMul(b2877_i, b1649_ix3p2) + (chainMul(b2868_ip63686, b1649_ix3p1) + (chainMul(b2691[i], b1777_ix3p2) + (chainMul(b2683[i], b1777_ix3p1) + (chainMul(b2387[i], b1987_ix3p1) + chainMul(b2395[i], b1987_ix3p2))))));
-      b2905[i * 3] = (chainMul(b2866[i * 3], b1658[i * 3]) + (chainMul(b2351[i * 3], b1986[i * 3]) + chainMul(b2647[i * 3], b1776[i * 3])));
-      b2905[i * 3 + 1] = (chainMul(b2866[i * 3 + 1], b1658[i * 3 + 1]) + (chainMul(b2351[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2647[i * 3 + 1], b1776[i * 3 + 1])));
-      b2905[i * 3 + 2] = (chainMul(b2866[i * 3 + 2], b1658[i * 3 + 2]) + (chainMul(b2351[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2647[i * 3 + 2], b1776[i * 3 + 2])));
-    }
-  }
 }
 
-function backwardPart12() {
+function backwardPart2(a0, a4, s1, grad) {
   const b1644 = buf1644;
   const b1649 = buf1649;
   const b1652 = buf1652;
@@ -9919,28 +2149,23 @@ function backwardPart12() {
   const b2891 = buf2891;
   const b2896 = buf2896;
   const b2901 = buf2901;
-  const b2905 = buf2905;
   const b2906 = buf2906;
   const b2913 = buf2913;
-  const b2920 = buf2920;
   const b2922 = buf2922;
-  const b2926 = buf2926;
   const b2927 = buf2927;
-  const b2956 = buf2956;
-  const b2967 = buf2967;
-  const b2978 = buf2978;
   const b3000 = buf3000;
-  const b3001 = buf3001;
-  const b3005 = buf3005;
-  const b3009 = buf3009;
   const b3012 = buf3012;
   const b3019 = buf3019;
-  const b3021 = buf3021;
   const b3030 = buf3030;
-  const b3031 = buf3031;
-  const b3036 = buf3036;
   const b3037 = buf3037;
-  for (let i = 31840; i < 31843; i++) {
+  const h3041 = grad["pts"];
+  const h3042 = grad["cams"];
+  const b3044 = buf3044;
+  const h3045 = grad["w"];
+  b2906.fill(0);
+  b2922.fill(0);
+  b2927.fill(0);
+  for (let i = 0; i < 31843; i++) {
     const b2868_ip63686 = b2868[i + 63686];
     const b2872_i = -b2868_ip63686;
     b2872[i] = b2872_i;
@@ -9962,147 +2187,42 @@ function backwardPart12() {
     const b1987_ix3p2 = b1987[i * 3 + 2];
     b2896[i] = (chainMul(b2868_i, b1649_ix3p2) + (chainMul(b2872_i, b1649_ix3) + (chainMul(b2701[i], b1777_ix3p2) + (chainMul(b2655[i], b1777_ix3) + (chainMul(b2359[i], b1987_ix3) + chainMul(b2405[i], b1987_ix3p2))))));
     b2901[i] = (chainMul(b2877_i, b1649_ix3p2) + (chainMul(b2868_ip63686, b1649_ix3p1) + (chainMul(b2691[i], b1777_ix3p2) + (chainMul(b2683[i], b1777_ix3p1) + (chainMul(b2387[i], b1987_ix3p1) + chainMul(b2395[i], b1987_ix3p2))))));
-    b2905[i * 3] = (chainMul(b2866[i * 3], b1658[i * 3]) + (chainMul(b2351[i * 3], b1986[i * 3]) + chainMul(b2647[i * 3], b1776[i * 3])));
-    b2905[i * 3 + 1] = (chainMul(b2866[i * 3 + 1], b1658[i * 3 + 1]) + (chainMul(b2351[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2647[i * 3 + 1], b1776[i * 3 + 1])));
-    b2905[i * 3 + 2] = (chainMul(b2866[i * 3 + 2], b1658[i * 3 + 2]) + (chainMul(b2351[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2647[i * 3 + 2], b1776[i * 3 + 2])));
-  }
-  b2906.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b2906[i] += b2905[i * 3];
-      b2906[i] += b2905[i * 3 + 1];
-      b2906[i] += b2905[i * 3 + 2];
-      b2913[i] = (chainMul(b2906[i], b1682[i]) + (chainMul(b2336[i], b2038[i]) + chainMul(b2632[i], b1828[i])));
-      b2920[i * 3] = (chainMul(b2866[i * 3], b1674[i]) + (chainMul(b2323[i * 3], b1986[i * 3]) + chainMul(b2619[i * 3], b1776[i * 3])));
-      b2920[i * 3 + 1] = (chainMul(b2866[i * 3 + 1], b1674[i + 31843]) + (chainMul(b2323[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2619[i * 3 + 1], b1776[i * 3 + 1])));
-      b2920[i * 3 + 2] = (chainMul(b2866[i * 3 + 2], b1674[i + 63686]) + (chainMul(b2323[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2619[i * 3 + 2], b1776[i * 3 + 2])));
-    }
-    {
-      const i = i0 + 1;
-      b2906[i] += b2905[i * 3];
-      b2906[i] += b2905[i * 3 + 1];
-      b2906[i] += b2905[i * 3 + 2];
-      b2913[i] = (chainMul(b2906[i], b1682[i]) + (chainMul(b2336[i], b2038[i]) + chainMul(b2632[i], b1828[i])));
-      b2920[i * 3] = (chainMul(b2866[i * 3], b1674[i]) + (chainMul(b2323[i * 3], b1986[i * 3]) + chainMul(b2619[i * 3], b1776[i * 3])));
-      b2920[i * 3 + 1] = (chainMul(b2866[i * 3 + 1], b1674[i + 31843]) + (chainMul(b2323[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2619[i * 3 + 1], b1776[i * 3 + 1])));
-      b2920[i * 3 + 2] = (chainMul(b2866[i * 3 + 2], b1674[i + 63686]) + (chainMul(b2323[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2619[i * 3 + 2], b1776[i * 3 + 2])));
-    }
-    {
-      const i = i0 + 2;
-      b2906[i] += b2905[i * 3];
-      b2906[i] += b2905[i * 3 + 1];
-      b2906[i] += b2905[i * 3 + 2];
-      b2913[i] = (chainMul(b2906[i], b1682[i]) + (chainMul(b2336[i], b2038[i]) + chainMul(b2632[i], b1828[i])));
-      b2920[i * 3] = (chainMul(b2866[i * 3], b1674[i]) + (chainMul(b2323[i * 3], b1986[i * 3]) + chainMul(b2619[i * 3], b1776[i * 3])));
-      b2920[i * 3 + 1] = (chainMul(b2866[i * 3 + 1], b1674[i + 31843]) + (chainMul(b2323[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2619[i * 3 + 1], b1776[i * 3 + 1])));
-      b2920[i * 3 + 2] = (chainMul(b2866[i * 3 + 2], b1674[i + 63686]) + (chainMul(b2323[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2619[i * 3 + 2], b1776[i * 3 + 2])));
-    }
-    {
-      const i = i0 + 3;
-      b2906[i] += b2905[i * 3];
-      b2906[i] += b2905[i * 3 + 1];
-      b2906[i] += b2905[i * 3 + 2];
-      b2913[i] = (chainMul(b2906[i], b1682[i]) + (chainMul(b2336[i], b2038[i]) + chainMul(b2632[i], b1828[i])));
-      b2920[i * 3] = (chainMul(b2866[i * 3], b1674[i]) + (chainMul(b2323[i * 3], b1986[i * 3]) + chainMul(b2619[i * 3], b1776[i * 3])));
-      b2920[i * 3 + 1] = (chainMul(b2866[i * 3 + 1], b1674[i + 31843]) + (chainMul(b2323[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2619[i * 3 + 1], b1776[i * 3 + 1])));
-      b2920[i * 3 + 2] = (chainMul(b2866[i * 3 + 2], b1674[i + 63686]) + (chainMul(b2323[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2619[i * 3 + 2], b1776[i * 3 + 2])));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b2906[i] += b2905[i * 3];
-    b2906[i] += b2905[i * 3 + 1];
-    b2906[i] += b2905[i * 3 + 2];
+    const b2866_ix3 = b2866[i * 3];
+    const b1986_ix3 = b1986[i * 3];
+    const b1776_ix3 = b1776[i * 3];
+    const b2905_ix3 = chainMul(b2866_ix3, b1658[i * 3]) + (chainMul(b2351[i * 3], b1986_ix3) + chainMul(b2647[i * 3], b1776_ix3));
+    const b2866_ix3p1 = b2866[i * 3 + 1];
+    const b1986_ix3p1 = b1986[i * 3 + 1];
+    const b1776_ix3p1 = b1776[i * 3 + 1];
+    const b2905_ix3p1 = chainMul(b2866_ix3p1, b1658[i * 3 + 1]) + (chainMul(b2351[i * 3 + 1], b1986_ix3p1) + chainMul(b2647[i * 3 + 1], b1776_ix3p1));
+    const b2866_ix3p2 = b2866[i * 3 + 2];
+    const b1986_ix3p2 = b1986[i * 3 + 2];
+    const b1776_ix3p2 = b1776[i * 3 + 2];
+    const b2905_ix3p2 = chainMul(b2866_ix3p2, b1658[i * 3 + 2]) + (chainMul(b2351[i * 3 + 2], b1986_ix3p2) + chainMul(b2647[i * 3 + 2], b1776_ix3p2));
+    b2906[i] += b2905_ix3;
+    b2906[i] += b2905_ix3p1;
+    b2906[i] += b2905_ix3p2;
     b2913[i] = (chainMul(b2906[i], b1682[i]) + (chainMul(b2336[i], b2038[i]) + chainMul(b2632[i], b1828[i])));
-    b2920[i * 3] = (chainMul(b2866[i * 3], b1674[i]) + (chainMul(b2323[i * 3], b1986[i * 3]) + chainMul(b2619[i * 3], b1776[i * 3])));
-    b2920[i * 3 + 1] = (chainMul(b2866[i * 3 + 1], b1674[i + 31843]) + (chainMul(b2323[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2619[i * 3 + 1], b1776[i * 3 + 1])));
-    b2920[i * 3 + 2] = (chainMul(b2866[i * 3 + 2], b1674[i + 63686]) + (chainMul(b2323[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2619[i * 3 + 2], b1776[i * 3 + 2])));
-  }
-  b2922.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b2922[i] += b2920[i * 3];
-      b2922[i] += b2920[i * 3 + 1];
-      b2922[i] += b2920[i * 3 + 2];
-      const b1676_i = b1676[i];
-      b2926[i * 3] = (chainMul(b2866[i * 3], b1676_i) + (chainMul(b2318[i * 3], b1986[i * 3]) + chainMul(b2614[i * 3], b1776[i * 3])));
-      b2926[i * 3 + 1] = (chainMul(b2866[i * 3 + 1], b1676_i) + (chainMul(b2318[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2614[i * 3 + 1], b1776[i * 3 + 1])));
-      b2926[i * 3 + 2] = (chainMul(b2866[i * 3 + 2], b1676_i) + (chainMul(b2318[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2614[i * 3 + 2], b1776[i * 3 + 2])));
-    }
-    {
-      const i = i0 + 1;
-      b2922[i] += b2920[i * 3];
-      b2922[i] += b2920[i * 3 + 1];
-      b2922[i] += b2920[i * 3 + 2];
-      const b1676_i = b1676[i];
-      b2926[i * 3] = (chainMul(b2866[i * 3], b1676_i) + (chainMul(b2318[i * 3], b1986[i * 3]) + chainMul(b2614[i * 3], b1776[i * 3])));
-      b2926[i * 3 + 1] = (chainMul(b2866[i * 3 + 1], b1676_i) + (chainMul(b2318[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2614[i * 3 + 1], b1776[i * 3 + 1])));
-      b2926[i * 3 + 2] = (chainMul(b2866[i * 3 + 2], b1676_i) + (chainMul(b2318[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2614[i * 3 + 2], b1776[i * 3 + 2])));
-    }
-    {
-      const i = i0 + 2;
-      b2922[i] += b2920[i * 3];
-      b2922[i] += b2920[i * 3 + 1];
-      b2922[i] += b2920[i * 3 + 2];
-      const b1676_i = b1676[i];
-      b2926[i * 3] = (chainMul(b2866[i * 3], b1676_i) + (chainMul(b2318[i * 3], b1986[i * 3]) + chainMul(b2614[i * 3], b1776[i * 3])));
-      b2926[i * 3 + 1] = (chainMul(b2866[i * 3 + 1], b1676_i) + (chainMul(b2318[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2614[i * 3 + 1], b1776[i * 3 + 1])));
-      b2926[i * 3 + 2] = (chainMul(b2866[i * 3 + 2], b1676_i) + (chainMul(b2318[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2614[i * 3 + 2], b1776[i * 3 + 2])));
-    }
-    {
-      const i = i0 + 3;
-      b2922[i] += b2920[i * 3];
-      b2922[i] += b2920[i * 3 + 1];
-      b2922[i] += b2920[i * 3 + 2];
-      const b1676_i = b1676[i];
-      b2926[i * 3] = (chainMul(b2866[i * 3], b1676_i) + (chainMul(b2318[i * 3], b1986[i * 3]) + chainMul(b2614[i * 3], b1776[i * 3])));
-      b2926[i * 3 + 1] = (chainMul(b2866[i * 3 + 1], b1676_i) + (chainMul(b2318[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2614[i * 3 + 1], b1776[i * 3 + 1])));
-      b2926[i * 3 + 2] = (chainMul(b2866[i * 3 + 2], b1676_i) + (chainMul(b2318[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2614[i * 3 + 2], b1776[i * 3 + 2])));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b2922[i] += b2920[i * 3];
-    b2922[i] += b2920[i * 3 + 1];
-    b2922[i] += b2920[i * 3 + 2];
+    const b2920_ix3 = chainMul(b2866_ix3, b1674[i]) + (chainMul(b2323[i * 3], b1986_ix3) + chainMul(b2619[i * 3], b1776_ix3));
+    const b2920_ix3p1 = chainMul(b2866_ix3p1, b1674[i + 31843]) + (chainMul(b2323[i * 3 + 1], b1986_ix3p1) + chainMul(b2619[i * 3 + 1], b1776_ix3p1));
+    const b2920_ix3p2 = chainMul(b2866_ix3p2, b1674[i + 63686]) + (chainMul(b2323[i * 3 + 2], b1986_ix3p2) + chainMul(b2619[i * 3 + 2], b1776_ix3p2));
+    b2922[i] += b2920_ix3;
+    b2922[i] += b2920_ix3p1;
+    b2922[i] += b2920_ix3p2;
     const b1676_i = b1676[i];
-    b2926[i * 3] = (chainMul(b2866[i * 3], b1676_i) + (chainMul(b2318[i * 3], b1986[i * 3]) + chainMul(b2614[i * 3], b1776[i * 3])));
-    b2926[i * 3 + 1] = (chainMul(b2866[i * 3 + 1], b1676_i) + (chainMul(b2318[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2614[i * 3 + 1], b1776[i * 3 + 1])));
-    b2926[i * 3 + 2] = (chainMul(b2866[i * 3 + 2], b1676_i) + (chainMul(b2318[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2614[i * 3 + 2], b1776[i * 3 + 2])));
-  }
-  b2927.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b2927[i] += b2926[i * 3];
-      b2927[i + 31843] += b2926[i * 3 + 1];
-      b2927[i + 63686] += b2926[i * 3 + 2];
-    }
-    {
-      const i = i0 + 1;
-      b2927[i] += b2926[i * 3];
-      b2927[i + 31843] += b2926[i * 3 + 1];
-      b2927[i + 63686] += b2926[i * 3 + 2];
-    }
-    {
-      const i = i0 + 2;
-      b2927[i] += b2926[i * 3];
-      b2927[i + 31843] += b2926[i * 3 + 1];
-      b2927[i + 63686] += b2926[i * 3 + 2];
-    }
-    {
-      const i = i0 + 3;
-      b2927[i] += b2926[i * 3];
-      b2927[i + 31843] += b2926[i * 3 + 1];
-      b2927[i + 63686] += b2926[i * 3 + 2];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b2927[i] += b2926[i * 3];
-    b2927[i + 31843] += b2926[i * 3 + 1];
-    b2927[i + 63686] += b2926[i * 3 + 2];
+    const b2926_ix3 = chainMul(b2866_ix3, b1676_i) + (chainMul(b2318[i * 3], b1986_ix3) + chainMul(b2614[i * 3], b1776_ix3));
+    const b2926_ix3p1 = chainMul(b2866_ix3p1, b1676_i) + (chainMul(b2318[i * 3 + 1], b1986_ix3p1) + chainMul(b2614[i * 3 + 1], b1776_ix3p1));
+    const b2926_ix3p2 = chainMul(b2866_ix3p2, b1676_i) + (chainMul(b2318[i * 3 + 2], b1986_ix3p2) + chainMul(b2614[i * 3 + 2], b1776_ix3p2));
+    b2927[i] += b2926_ix3;
+    b2927[i + 31843] += b2926_ix3p1;
+    b2927[i + 63686] += b2926_ix3p2;
   }
   b3000.fill(0);
+  b3012.fill(0);
+  b3019.fill(0);
+  b3030.fill(0);
+  b3037.fill(0);
+  h3041.fill(0);
   for (let i = 0; i < 31843; i++) {
     const b2927_ip63686 = b2927[i + 63686];
     const b2931_i = -b2927_ip63686;
@@ -10122,15 +2242,15 @@ function backwardPart12() {
     const b1987_ix3 = b1987[i * 3];
     const b2052_ix3 = b2052[i * 3];
     const b2052_ix3p1 = b2052[i * 3 + 1];
-    b2956[i] = (chainMul(b2927_i, b1658_ix3p1) + (chainMul(b2936_i, b1658_ix3) + (chainMul(b2868[i], b1644_ix15p1) + (chainMul(b2877[i], b1644_ix15) + (chainMul(b2678[i], b1777_ix3p1) + (chainMul(b2651[i], b1777_ix3) + (chainMul(b2578[i], b1842_ix3p1) + (chainMul(b2550[i], b1842_ix3) + (chainMul(b2382[i], b1987_ix3p1) + (chainMul(b2355[i], b1987_ix3) + (chainMul(b2254[i], b2052_ix3) + chainMul(b2282[i], b2052_ix3p1))))))))))));
+    const b2956_i = chainMul(b2927_i, b1658_ix3p1) + (chainMul(b2936_i, b1658_ix3) + (chainMul(b2868[i], b1644_ix15p1) + (chainMul(b2877[i], b1644_ix15) + (chainMul(b2678[i], b1777_ix3p1) + (chainMul(b2651[i], b1777_ix3) + (chainMul(b2578[i], b1842_ix3p1) + (chainMul(b2550[i], b1842_ix3) + (chainMul(b2382[i], b1987_ix3p1) + (chainMul(b2355[i], b1987_ix3) + (chainMul(b2254[i], b2052_ix3) + chainMul(b2282[i], b2052_ix3p1)))))))))));
     const b1658_ix3p2 = b1658[i * 3 + 2];
     const b1644_ix15p2 = b1644[i * 15 + 2];
     const b1777_ix3p2 = b1777[i * 3 + 2];
     const b1842_ix3p2 = b1842[i * 3 + 2];
     const b1987_ix3p2 = b1987[i * 3 + 2];
     const b2052_ix3p2 = b2052[i * 3 + 2];
-    b2967[i] = (chainMul(b2941_i, b1658_ix3p2) + (chainMul(b2927_ip63686, b1658_ix3) + (chainMul(b2882[i], b1644_ix15p2) + (chainMul(b2868[i + 63686], b1644_ix15) + (chainMul(b2687[i], b1777_ix3p2) + (chainMul(b2660[i], b1777_ix3) + (chainMul(b2586[i], b1842_ix3p2) + (chainMul(b2560[i], b1842_ix3) + (chainMul(b2391[i], b1987_ix3p2) + (chainMul(b2364[i], b1987_ix3) + (chainMul(b2264[i], b2052_ix3) + chainMul(b2290[i], b2052_ix3p2))))))))))));
-    b2978[i] = (chainMul(b2927_ip31843, b1658_ix3p2) + (chainMul(b2931_i, b1658_ix3p1) + (chainMul(b2868[i + 31843], b1644_ix15p2) + (chainMul(b2872[i], b1644_ix15p1) + (chainMul(b2696[i], b1777_ix3p2) + (chainMul(b2669[i], b1777_ix3p1) + (chainMul(b2596[i], b1842_ix3p2) + (chainMul(b2568[i], b1842_ix3p1) + (chainMul(b2400[i], b1987_ix3p2) + (chainMul(b2373[i], b1987_ix3p1) + (chainMul(b2272[i], b2052_ix3p1) + chainMul(b2300[i], b2052_ix3p2))))))))))));
+    const b2967_i = chainMul(b2941_i, b1658_ix3p2) + (chainMul(b2927_ip63686, b1658_ix3) + (chainMul(b2882[i], b1644_ix15p2) + (chainMul(b2868[i + 63686], b1644_ix15) + (chainMul(b2687[i], b1777_ix3p2) + (chainMul(b2660[i], b1777_ix3) + (chainMul(b2586[i], b1842_ix3p2) + (chainMul(b2560[i], b1842_ix3) + (chainMul(b2391[i], b1987_ix3p2) + (chainMul(b2364[i], b1987_ix3) + (chainMul(b2264[i], b2052_ix3) + chainMul(b2290[i], b2052_ix3p2)))))))))));
+    const b2978_i = chainMul(b2927_ip31843, b1658_ix3p2) + (chainMul(b2931_i, b1658_ix3p1) + (chainMul(b2868[i + 31843], b1644_ix15p2) + (chainMul(b2872[i], b1644_ix15p1) + (chainMul(b2696[i], b1777_ix3p2) + (chainMul(b2669[i], b1777_ix3p1) + (chainMul(b2596[i], b1842_ix3p2) + (chainMul(b2568[i], b1842_ix3p1) + (chainMul(b2400[i], b1987_ix3p2) + (chainMul(b2373[i], b1987_ix3p1) + (chainMul(b2272[i], b2052_ix3p1) + chainMul(b2300[i], b2052_ix3p2)))))))))));
     const b1649_ix3p1 = b1649[i * 3 + 1];
     const b1649_ix3 = b1649[i * 3];
     const b2983_i = chainMul(b2941_i, b1649_ix3p1) + (chainMul(b2927_ip31843, b1649_ix3) + (chainMul(b2564[i], b1842_ix3p1) + (chainMul(b2555[i], b1842_ix3) + (chainMul(b2259[i], b2052_ix3) + chainMul(b2268[i], b2052_ix3p1)))));
@@ -10140,368 +2260,58 @@ function backwardPart12() {
     b3000[i * 3 + 2] += b2983_i;
     b3000[i * 3 + 1] += b2988_i;
     b3000[i * 3] += b2993_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b2913_i = b2913[i];
-      const b1683_i = b1683[i];
-      const b1831_i = b1831[i];
-      const b2041_i = b2041[i];
-      b3001[i * 3] = ((chainMul(b2913_i, b1649[i * 3]) + (chainMul(b2866[i * 3], b1683_i) + (chainMul(b2802[i * 3], b2803[i * 3]) + (chainMul(b2643[i * 3], b1776[i * 3]) + (chainMul(b2627[i * 3], b1831_i) + (chainMul(b2331[i * 3], b2041_i) + chainMul(b2347[i * 3], b1986[i * 3]))))))) + b3000[i * 3]);
-      b3001[i * 3 + 1] = ((chainMul(b2913_i, b1649[i * 3 + 1]) + (chainMul(b2866[i * 3 + 1], b1683_i) + (chainMul(b2802[i * 3 + 1], b2803[i * 3 + 1]) + (chainMul(b2643[i * 3 + 1], b1776[i * 3 + 1]) + (chainMul(b2627[i * 3 + 1], b1831_i) + (chainMul(b2331[i * 3 + 1], b2041_i) + chainMul(b2347[i * 3 + 1], b1986[i * 3 + 1]))))))) + b3000[i * 3 + 1]);
-      b3001[i * 3 + 2] = ((chainMul(b2913_i, b1649[i * 3 + 2]) + (chainMul(b2866[i * 3 + 2], b1683_i) + (chainMul(b2802[i * 3 + 2], b2803[i * 3 + 2]) + (chainMul(b2643[i * 3 + 2], b1776[i * 3 + 2]) + (chainMul(b2627[i * 3 + 2], b1831_i) + (chainMul(b2331[i * 3 + 2], b2041_i) + chainMul(b2347[i * 3 + 2], b1986[i * 3 + 2]))))))) + b3000[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      const b2913_i = b2913[i];
-      const b1683_i = b1683[i];
-      const b1831_i = b1831[i];
-      const b2041_i = b2041[i];
-      b3001[i * 3] = ((chainMul(b2913_i, b1649[i * 3]) + (chainMul(b2866[i * 3], b1683_i) + (chainMul(b2802[i * 3], b2803[i * 3]) + (chainMul(b2643[i * 3], b1776[i * 3]) + (chainMul(b2627[i * 3], b1831_i) + (chainMul(b2331[i * 3], b2041_i) + chainMul(b2347[i * 3], b1986[i * 3]))))))) + b3000[i * 3]);
-      b3001[i * 3 + 1] = ((chainMul(b2913_i, b1649[i * 3 + 1]) + (chainMul(b2866[i * 3 + 1], b1683_i) + (chainMul(b2802[i * 3 + 1], b2803[i * 3 + 1]) + (chainMul(b2643[i * 3 + 1], b1776[i * 3 + 1]) + (chainMul(b2627[i * 3 + 1], b1831_i) + (chainMul(b2331[i * 3 + 1], b2041_i) + chainMul(b2347[i * 3 + 1], b1986[i * 3 + 1]))))))) + b3000[i * 3 + 1]);
-      b3001[i * 3 + 2] = ((chainMul(b2913_i, b1649[i * 3 + 2]) + (chainMul(b2866[i * 3 + 2], b1683_i) + (chainMul(b2802[i * 3 + 2], b2803[i * 3 + 2]) + (chainMul(b2643[i * 3 + 2], b1776[i * 3 + 2]) + (chainMul(b2627[i * 3 + 2], b1831_i) + (chainMul(b2331[i * 3 + 2], b2041_i) + chainMul(b2347[i * 3 + 2], b1986[i * 3 + 2]))))))) + b3000[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      const b2913_i = b2913[i];
-      const b1683_i = b1683[i];
-      const b1831_i = b1831[i];
-      const b2041_i = b2041[i];
-      b3001[i * 3] = ((chainMul(b2913_i, b1649[i * 3]) + (chainMul(b2866[i * 3], b1683_i) + (chainMul(b2802[i * 3], b2803[i * 3]) + (chainMul(b2643[i * 3], b1776[i * 3]) + (chainMul(b2627[i * 3], b1831_i) + (chainMul(b2331[i * 3], b2041_i) + chainMul(b2347[i * 3], b1986[i * 3]))))))) + b3000[i * 3]);
-      b3001[i * 3 + 1] = ((chainMul(b2913_i, b1649[i * 3 + 1]) + (chainMul(b2866[i * 3 + 1], b1683_i) + (chainMul(b2802[i * 3 + 1], b2803[i * 3 + 1]) + (chainMul(b2643[i * 3 + 1], b1776[i * 3 + 1]) + (chainMul(b2627[i * 3 + 1], b1831_i) + (chainMul(b2331[i * 3 + 1], b2041_i) + chainMul(b2347[i * 3 + 1], b1986[i * 3 + 1]))))))) + b3000[i * 3 + 1]);
-      b3001[i * 3 + 2] = ((chainMul(b2913_i, b1649[i * 3 + 2]) + (chainMul(b2866[i * 3 + 2], b1683_i) + (chainMul(b2802[i * 3 + 2], b2803[i * 3 + 2]) + (chainMul(b2643[i * 3 + 2], b1776[i * 3 + 2]) + (chainMul(b2627[i * 3 + 2], b1831_i) + (chainMul(b2331[i * 3 + 2], b2041_i) + chainMul(b2347[i * 3 + 2], b1986[i * 3 + 2]))))))) + b3000[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      const b2913_i = b2913[i];
-      const b1683_i = b1683[i];
-      const b1831_i = b1831[i];
-      const b2041_i = b2041[i];
-      b3001[i * 3] = ((chainMul(b2913_i, b1649[i * 3]) + (chainMul(b2866[i * 3], b1683_i) + (chainMul(b2802[i * 3], b2803[i * 3]) + (chainMul(b2643[i * 3], b1776[i * 3]) + (chainMul(b2627[i * 3], b1831_i) + (chainMul(b2331[i * 3], b2041_i) + chainMul(b2347[i * 3], b1986[i * 3]))))))) + b3000[i * 3]);
-      b3001[i * 3 + 1] = ((chainMul(b2913_i, b1649[i * 3 + 1]) + (chainMul(b2866[i * 3 + 1], b1683_i) + (chainMul(b2802[i * 3 + 1], b2803[i * 3 + 1]) + (chainMul(b2643[i * 3 + 1], b1776[i * 3 + 1]) + (chainMul(b2627[i * 3 + 1], b1831_i) + (chainMul(b2331[i * 3 + 1], b2041_i) + chainMul(b2347[i * 3 + 1], b1986[i * 3 + 1]))))))) + b3000[i * 3 + 1]);
-      b3001[i * 3 + 2] = ((chainMul(b2913_i, b1649[i * 3 + 2]) + (chainMul(b2866[i * 3 + 2], b1683_i) + (chainMul(b2802[i * 3 + 2], b2803[i * 3 + 2]) + (chainMul(b2643[i * 3 + 2], b1776[i * 3 + 2]) + (chainMul(b2627[i * 3 + 2], b1831_i) + (chainMul(b2331[i * 3 + 2], b2041_i) + chainMul(b2347[i * 3 + 2], b1986[i * 3 + 2]))))))) + b3000[i * 3 + 2]);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
     const b2913_i = b2913[i];
+    const b2866_ix3 = b2866[i * 3];
     const b1683_i = b1683[i];
+    const b2802_ix3 = b2802[i * 3];
+    const b2803_ix3 = b2803[i * 3];
+    const b1776_ix3 = b1776[i * 3];
     const b1831_i = b1831[i];
     const b2041_i = b2041[i];
-    b3001[i * 3] = ((chainMul(b2913_i, b1649[i * 3]) + (chainMul(b2866[i * 3], b1683_i) + (chainMul(b2802[i * 3], b2803[i * 3]) + (chainMul(b2643[i * 3], b1776[i * 3]) + (chainMul(b2627[i * 3], b1831_i) + (chainMul(b2331[i * 3], b2041_i) + chainMul(b2347[i * 3], b1986[i * 3]))))))) + b3000[i * 3]);
-    b3001[i * 3 + 1] = ((chainMul(b2913_i, b1649[i * 3 + 1]) + (chainMul(b2866[i * 3 + 1], b1683_i) + (chainMul(b2802[i * 3 + 1], b2803[i * 3 + 1]) + (chainMul(b2643[i * 3 + 1], b1776[i * 3 + 1]) + (chainMul(b2627[i * 3 + 1], b1831_i) + (chainMul(b2331[i * 3 + 1], b2041_i) + chainMul(b2347[i * 3 + 1], b1986[i * 3 + 1]))))))) + b3000[i * 3 + 1]);
-    b3001[i * 3 + 2] = ((chainMul(b2913_i, b1649[i * 3 + 2]) + (chainMul(b2866[i * 3 + 2], b1683_i) + (chainMul(b2802[i * 3 + 2], b2803[i * 3 + 2]) + (chainMul(b2643[i * 3 + 2], b1776[i * 3 + 2]) + (chainMul(b2627[i * 3 + 2], b1831_i) + (chainMul(b2331[i * 3 + 2], b2041_i) + chainMul(b2347[i * 3 + 2], b1986[i * 3 + 2]))))))) + b3000[i * 3 + 2]);
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1727_ix3 = b1727[i * 3];
-      const b1652_i = b1652[i];
-      b3005[i * 3] = (chainMul(b2802[i * 3], (-(b1727_ix3 / b1652_i))) + chainMul(b3001[i * 3], (-b1727_ix3)));
-      const b1727_ix3p1 = b1727[i * 3 + 1];
-      b3005[i * 3 + 1] = (chainMul(b2802[i * 3 + 1], (-(b1727_ix3p1 / b1652_i))) + chainMul(b3001[i * 3 + 1], (-b1727_ix3p1)));
-      const b1727_ix3p2 = b1727[i * 3 + 2];
-      b3005[i * 3 + 2] = (chainMul(b2802[i * 3 + 2], (-(b1727_ix3p2 / b1652_i))) + chainMul(b3001[i * 3 + 2], (-b1727_ix3p2)));
-      b3009[i * 3] = (chainMul(b2866[i * 3], b1649[i * 3]) + (chainMul(b2232[i * 3], b1986[i * 3]) + chainMul(b2527[i * 3], b1776[i * 3])));
-      b3009[i * 3 + 1] = (chainMul(b2866[i * 3 + 1], b1649[i * 3 + 1]) + (chainMul(b2232[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2527[i * 3 + 1], b1776[i * 3 + 1])));
-      b3009[i * 3 + 2] = (chainMul(b2866[i * 3 + 2], b1649[i * 3 + 2]) + (chainMul(b2232[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2527[i * 3 + 2], b1776[i * 3 + 2])));
-    }
-    {
-      const i = i0 + 1;
-      const b1727_ix3 = b1727[i * 3];
-      const b1652_i = b1652[i];
-      b3005[i * 3] = (chainMul(b2802[i * 3], (-(b1727_ix3 / b1652_i))) + chainMul(b3001[i * 3], (-b1727_ix3)));
-      const b1727_ix3p1 = b1727[i * 3 + 1];
-      b3005[i * 3 + 1] = (chainMul(b2802[i * 3 + 1], (-(b1727_ix3p1 / b1652_i))) + chainMul(b3001[i * 3 + 1], (-b1727_ix3p1)));
-      const b1727_ix3p2 = b1727[i * 3 + 2];
-      b3005[i * 3 + 2] = (chainMul(b2802[i * 3 + 2], (-(b1727_ix3p2 / b1652_i))) + chainMul(b3001[i * 3 + 2], (-b1727_ix3p2)));
-      b3009[i * 3] = (chainMul(b2866[i * 3], b1649[i * 3]) + (chainMul(b2232[i * 3], b1986[i * 3]) + chainMul(b2527[i * 3], b1776[i * 3])));
-      b3009[i * 3 + 1] = (chainMul(b2866[i * 3 + 1], b1649[i * 3 + 1]) + (chainMul(b2232[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2527[i * 3 + 1], b1776[i * 3 + 1])));
-      b3009[i * 3 + 2] = (chainMul(b2866[i * 3 + 2], b1649[i * 3 + 2]) + (chainMul(b2232[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2527[i * 3 + 2], b1776[i * 3 + 2])));
-    }
-    {
-      const i = i0 + 2;
-      const b1727_ix3 = b1727[i * 3];
-      const b1652_i = b1652[i];
-      b3005[i * 3] = (chainMul(b2802[i * 3], (-(b1727_ix3 / b1652_i))) + chainMul(b3001[i * 3], (-b1727_ix3)));
-      const b1727_ix3p1 = b1727[i * 3 + 1];
-      b3005[i * 3 + 1] = (chainMul(b2802[i * 3 + 1], (-(b1727_ix3p1 / b1652_i))) + chainMul(b3001[i * 3 + 1], (-b1727_ix3p1)));
-      const b1727_ix3p2 = b1727[i * 3 + 2];
-      b3005[i * 3 + 2] = (chainMul(b2802[i * 3 + 2], (-(b1727_ix3p2 / b1652_i))) + chainMul(b3001[i * 3 + 2], (-b1727_ix3p2)));
-      b3009[i * 3] = (chainMul(b2866[i * 3], b1649[i * 3]) + (chainMul(b2232[i * 3], b1986[i * 3]) + chainMul(b2527[i * 3], b1776[i * 3])));
-      b3009[i * 3 + 1] = (chainMul(b2866[i * 3 + 1], b1649[i * 3 + 1]) + (chainMul(b2232[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2527[i * 3 + 1], b1776[i * 3 + 1])));
-      b3009[i * 3 + 2] = (chainMul(b2866[i * 3 + 2], b1649[i * 3 + 2]) + (chainMul(b2232[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2527[i * 3 + 2], b1776[i * 3 + 2])));
-    }
-    {
-      const i = i0 + 3;
-      const b1727_ix3 = b1727[i * 3];
-      const b1652_i = b1652[i];
-      b3005[i * 3] = (chainMul(b2802[i * 3], (-(b1727_ix3 / b1652_i))) + chainMul(b3001[i * 3], (-b1727_ix3)));
-      const b1727_ix3p1 = b1727[i * 3 + 1];
-      b3005[i * 3 + 1] = (chainMul(b2802[i * 3 + 1], (-(b1727_ix3p1 / b1652_i))) + chainMul(b3001[i * 3 + 1], (-b1727_ix3p1)));
-      const b1727_ix3p2 = b1727[i * 3 + 2];
-      b3005[i * 3 + 2] = (chainMul(b2802[i * 3 + 2], (-(b1727_ix3p2 / b1652_i))) + chainMul(b3001[i * 3 + 2], (-b1727_ix3p2)));
-      b3009[i * 3] = (chainMul(b2866[i * 3], b1649[i * 3]) + (chainMul(b2232[i * 3], b1986[i * 3]) + chainMul(b2527[i * 3], b1776[i * 3])));
-      b3009[i * 3 + 1] = (chainMul(b2866[i * 3 + 1], b1649[i * 3 + 1]) + (chainMul(b2232[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2527[i * 3 + 1], b1776[i * 3 + 1])));
-      b3009[i * 3 + 2] = (chainMul(b2866[i * 3 + 2], b1649[i * 3 + 2]) + (chainMul(b2232[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2527[i * 3 + 2], b1776[i * 3 + 2])));
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
+    const b1986_ix3 = b1986[i * 3];
+    const b3001_ix3 = (chainMul(b2913_i, b1649_ix3) + (chainMul(b2866_ix3, b1683_i) + (chainMul(b2802_ix3, b2803_ix3) + (chainMul(b2643[i * 3], b1776_ix3) + (chainMul(b2627[i * 3], b1831_i) + (chainMul(b2331[i * 3], b2041_i) + chainMul(b2347[i * 3], b1986_ix3))))))) + b3000[i * 3];
+    const b2866_ix3p1 = b2866[i * 3 + 1];
+    const b2802_ix3p1 = b2802[i * 3 + 1];
+    const b2803_ix3p1 = b2803[i * 3 + 1];
+    const b1776_ix3p1 = b1776[i * 3 + 1];
+    const b1986_ix3p1 = b1986[i * 3 + 1];
+    const b3001_ix3p1 = (chainMul(b2913_i, b1649_ix3p1) + (chainMul(b2866_ix3p1, b1683_i) + (chainMul(b2802_ix3p1, b2803_ix3p1) + (chainMul(b2643[i * 3 + 1], b1776_ix3p1) + (chainMul(b2627[i * 3 + 1], b1831_i) + (chainMul(b2331[i * 3 + 1], b2041_i) + chainMul(b2347[i * 3 + 1], b1986_ix3p1))))))) + b3000[i * 3 + 1];
+    const b2866_ix3p2 = b2866[i * 3 + 2];
+    const b2802_ix3p2 = b2802[i * 3 + 2];
+    const b2803_ix3p2 = b2803[i * 3 + 2];
+    const b1776_ix3p2 = b1776[i * 3 + 2];
+    const b1986_ix3p2 = b1986[i * 3 + 2];
+    const b3001_ix3p2 = (chainMul(b2913_i, b1649_ix3p2) + (chainMul(b2866_ix3p2, b1683_i) + (chainMul(b2802_ix3p2, b2803_ix3p2) + (chainMul(b2643[i * 3 + 2], b1776_ix3p2) + (chainMul(b2627[i * 3 + 2], b1831_i) + (chainMul(b2331[i * 3 + 2], b2041_i) + chainMul(b2347[i * 3 + 2], b1986_ix3p2))))))) + b3000[i * 3 + 2];
     const b1727_ix3 = b1727[i * 3];
     const b1652_i = b1652[i];
-    b3005[i * 3] = (chainMul(b2802[i * 3], (-(b1727_ix3 / b1652_i))) + chainMul(b3001[i * 3], (-b1727_ix3)));
+    const b3005_ix3 = chainMul(b2802_ix3, (-(b1727_ix3 / b1652_i))) + chainMul(b3001_ix3, (-b1727_ix3));
     const b1727_ix3p1 = b1727[i * 3 + 1];
-    b3005[i * 3 + 1] = (chainMul(b2802[i * 3 + 1], (-(b1727_ix3p1 / b1652_i))) + chainMul(b3001[i * 3 + 1], (-b1727_ix3p1)));
+    const b3005_ix3p1 = chainMul(b2802_ix3p1, (-(b1727_ix3p1 / b1652_i))) + chainMul(b3001_ix3p1, (-b1727_ix3p1));
     const b1727_ix3p2 = b1727[i * 3 + 2];
-    b3005[i * 3 + 2] = (chainMul(b2802[i * 3 + 2], (-(b1727_ix3p2 / b1652_i))) + chainMul(b3001[i * 3 + 2], (-b1727_ix3p2)));
-    b3009[i * 3] = (chainMul(b2866[i * 3], b1649[i * 3]) + (chainMul(b2232[i * 3], b1986[i * 3]) + chainMul(b2527[i * 3], b1776[i * 3])));
-    b3009[i * 3 + 1] = (chainMul(b2866[i * 3 + 1], b1649[i * 3 + 1]) + (chainMul(b2232[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2527[i * 3 + 1], b1776[i * 3 + 1])));
-    b3009[i * 3 + 2] = (chainMul(b2866[i * 3 + 2], b1649[i * 3 + 2]) + (chainMul(b2232[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2527[i * 3 + 2], b1776[i * 3 + 2])));
-  }
-  b3012.fill(0);
-  b3019.fill(0);
-  b3030.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b3012[i] += b3009[i * 3];
-      b3012[i] += b3009[i * 3 + 1];
-      b3012[i] += b3009[i * 3 + 2];
-      b3019[i] += b3005[i * 3];
-      b3019[i] += b3005[i * 3 + 1];
-      b3019[i] += b3005[i * 3 + 2];
-      const b1728_i = b1728[i];
-      const b1652_i = b1652[i];
-      b3021[i] = chainMul(((chainMul((((chainMul(b2313[i], b2055[i]) + chainMul(b2609[i], b1845[i])) - (chainMul(b2906[i], b1681[i]) + (chainMul(b2341[i], b2038[i]) + chainMul(b2637[i], b1828[i])))) + b3012[i]), (-b1676[i])) + (chainMul(((chainMul(b2222[i], b2128[i]) + chainMul(b2517[i], b1919[i])) + b2922[i]), b1654[i]) + (chainMul((chainMul(b2217[i], b2134[i]) + chainMul(b2512[i], b1925[i])), (-(b1728_i / b1652_i))) + chainMul(b2808[i], (-(b1726[i] / b1652_i)))))) + b3019[i]), b1728_i);
-      b3030[i * 3 + 2] += b2956[i];
-      b3030[i * 3 + 1] += b2967[i];
-      b3030[i * 3] += b2978[i];
-    }
-    {
-      const i = i0 + 1;
-      b3012[i] += b3009[i * 3];
-      b3012[i] += b3009[i * 3 + 1];
-      b3012[i] += b3009[i * 3 + 2];
-      b3019[i] += b3005[i * 3];
-      b3019[i] += b3005[i * 3 + 1];
-      b3019[i] += b3005[i * 3 + 2];
-      const b1728_i = b1728[i];
-      const b1652_i = b1652[i];
-      b3021[i] = chainMul(((chainMul((((chainMul(b2313[i], b2055[i]) + chainMul(b2609[i], b1845[i])) - (chainMul(b2906[i], b1681[i]) + (chainMul(b2341[i], b2038[i]) + chainMul(b2637[i], b1828[i])))) + b3012[i]), (-b1676[i])) + (chainMul(((chainMul(b2222[i], b2128[i]) + chainMul(b2517[i], b1919[i])) + b2922[i]), b1654[i]) + (chainMul((chainMul(b2217[i], b2134[i]) + chainMul(b2512[i], b1925[i])), (-(b1728_i / b1652_i))) + chainMul(b2808[i], (-(b1726[i] / b1652_i)))))) + b3019[i]), b1728_i);
-      b3030[i * 3 + 2] += b2956[i];
-      b3030[i * 3 + 1] += b2967[i];
-      b3030[i * 3] += b2978[i];
-    }
-    {
-      const i = i0 + 2;
-      b3012[i] += b3009[i * 3];
-      b3012[i] += b3009[i * 3 + 1];
-      b3012[i] += b3009[i * 3 + 2];
-      b3019[i] += b3005[i * 3];
-      b3019[i] += b3005[i * 3 + 1];
-      b3019[i] += b3005[i * 3 + 2];
-      const b1728_i = b1728[i];
-      const b1652_i = b1652[i];
-      b3021[i] = chainMul(((chainMul((((chainMul(b2313[i], b2055[i]) + chainMul(b2609[i], b1845[i])) - (chainMul(b2906[i], b1681[i]) + (chainMul(b2341[i], b2038[i]) + chainMul(b2637[i], b1828[i])))) + b3012[i]), (-b1676[i])) + (chainMul(((chainMul(b2222[i], b2128[i]) + chainMul(b2517[i], b1919[i])) + b2922[i]), b1654[i]) + (chainMul((chainMul(b2217[i], b2134[i]) + chainMul(b2512[i], b1925[i])), (-(b1728_i / b1652_i))) + chainMul(b2808[i], (-(b1726[i] / b1652_i)))))) + b3019[i]), b1728_i);
-      b3030[i * 3 + 2] += b2956[i];
-      b3030[i * 3 + 1] += b2967[i];
-      b3030[i * 3] += b2978[i];
-    }
-    {
-      const i = i0 + 3;
-      b3012[i] += b3009[i * 3];
-      b3012[i] += b3009[i * 3 + 1];
-      b3012[i] += b3009[i * 3 + 2];
-      b3019[i] += b3005[i * 3];
-      b3019[i] += b3005[i * 3 + 1];
-      b3019[i] += b3005[i * 3 + 2];
-      const b1728_i = b1728[i];
-      const b1652_i = b1652[i];
-      b3021[i] = chainMul(((chainMul((((chainMul(b2313[i], b2055[i]) + chainMul(b2609[i], b1845[i])) - (chainMul(b2906[i], b1681[i]) + (chainMul(b2341[i], b2038[i]) + chainMul(b2637[i], b1828[i])))) + b3012[i]), (-b1676[i])) + (chainMul(((chainMul(b2222[i], b2128[i]) + chainMul(b2517[i], b1919[i])) + b2922[i]), b1654[i]) + (chainMul((chainMul(b2217[i], b2134[i]) + chainMul(b2512[i], b1925[i])), (-(b1728_i / b1652_i))) + chainMul(b2808[i], (-(b1726[i] / b1652_i)))))) + b3019[i]), b1728_i);
-      b3030[i * 3 + 2] += b2956[i];
-      b3030[i * 3 + 1] += b2967[i];
-      b3030[i * 3] += b2978[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b3012[i] += b3009[i * 3];
-    b3012[i] += b3009[i * 3 + 1];
-    b3012[i] += b3009[i * 3 + 2];
-    b3019[i] += b3005[i * 3];
-    b3019[i] += b3005[i * 3 + 1];
-    b3019[i] += b3005[i * 3 + 2];
-    const b1728_i = b1728[i];
-    const b1652_i = b1652[i];
-    b3021[i] = chainMul(((chainMul((((chainMul(b2313[i], b2055[i]) + chainMul(b2609[i], b1845[i])) - (chainMul(b2906[i], b1681[i]) + (chainMul(b2341[i], b2038[i]) + chainMul(b2637[i], b1828[i])))) + b3012[i]), (-b1676[i])) + (chainMul(((chainMul(b2222[i], b2128[i]) + chainMul(b2517[i], b1919[i])) + b2922[i]), b1654[i]) + (chainMul((chainMul(b2217[i], b2134[i]) + chainMul(b2512[i], b1925[i])), (-(b1728_i / b1652_i))) + chainMul(b2808[i], (-(b1726[i] / b1652_i)))))) + b3019[i]), b1728_i);
-    b3030[i * 3 + 2] += b2956[i];
-    b3030[i * 3 + 1] += b2967[i];
-    b3030[i * 3] += b2978[i];
-  }
-  b3037.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b1654_i = b1654[i];
-      const b2913_i = b2913[i];
-      const b1831_i = b1831[i];
-      const b2041_i = b2041[i];
-      b3031[i * 3] = ((chainMul(b2866[i * 3], b1654_i) + (chainMul(b2913_i, b1658[i * 3]) + (b2867[i * 3] + (chainMul(b2623[i * 3], b1831_i) + (chainMul(b2523[i * 3], b1776[i * 3]) + (chainMul(b2228[i * 3], b1986[i * 3]) + chainMul(b2327[i * 3], b2041_i))))))) + b3030[i * 3]);
-      b3031[i * 3 + 1] = ((chainMul(b2866[i * 3 + 1], b1654_i) + (chainMul(b2913_i, b1658[i * 3 + 1]) + (b2867[i * 3 + 1] + (chainMul(b2623[i * 3 + 1], b1831_i) + (chainMul(b2523[i * 3 + 1], b1776[i * 3 + 1]) + (chainMul(b2228[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2327[i * 3 + 1], b2041_i))))))) + b3030[i * 3 + 1]);
-      b3031[i * 3 + 2] = ((chainMul(b2866[i * 3 + 2], b1654_i) + (chainMul(b2913_i, b1658[i * 3 + 2]) + (b2867[i * 3 + 2] + (chainMul(b2623[i * 3 + 2], b1831_i) + (chainMul(b2523[i * 3 + 2], b1776[i * 3 + 2]) + (chainMul(b2228[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2327[i * 3 + 2], b2041_i))))))) + b3030[i * 3 + 2]);
-      const b2137_i = b2137[i];
-      const b1928_i = b1928[i];
-      const b3021_i = b3021[i];
-      b3036[i * 3] = ((chainMul(b3001[i * 3], b2803[i * 3]) + (chainMul(b2212[i * 3], b2137_i) + chainMul(b2507[i * 3], b1928_i))) + (2 * chainMul(b3021_i, b1644[i * 15])));
-      b3036[i * 3 + 1] = ((chainMul(b3001[i * 3 + 1], b2803[i * 3 + 1]) + (chainMul(b2212[i * 3 + 1], b2137_i) + chainMul(b2507[i * 3 + 1], b1928_i))) + (2 * chainMul(b3021_i, b1644[i * 15 + 1])));
-      b3036[i * 3 + 2] = ((chainMul(b3001[i * 3 + 2], b2803[i * 3 + 2]) + (chainMul(b2212[i * 3 + 2], b2137_i) + chainMul(b2507[i * 3 + 2], b1928_i))) + (2 * chainMul(b3021_i, b1644[i * 15 + 2])));
-      b3037[i * 15 + 14] += b2796[i * 2];
-      b3037[i * 15 + 14] += b2796[i * 2 + 1];
-      b3037[i * 15 + 7] += b2202[i * 2];
-      b3037[i * 15 + 8] += b2202[i * 2 + 1];
-      b3037[i * 15 + 6] += b2827[i * 2];
-      b3037[i * 15 + 6] += b2827[i * 2 + 1];
-      b3037[i * 15 + 10] += b2841[i];
-      b3037[i * 15 + 9] += b2853[i];
-      b3037[i * 15 + 2] += b2891[i];
-      b3037[i * 15 + 1] += b2896[i];
-      b3037[i * 15] += b2901[i];
-    }
-    {
-      const i = i0 + 1;
-      const b1654_i = b1654[i];
-      const b2913_i = b2913[i];
-      const b1831_i = b1831[i];
-      const b2041_i = b2041[i];
-      b3031[i * 3] = ((chainMul(b2866[i * 3], b1654_i) + (chainMul(b2913_i, b1658[i * 3]) + (b2867[i * 3] + (chainMul(b2623[i * 3], b1831_i) + (chainMul(b2523[i * 3], b1776[i * 3]) + (chainMul(b2228[i * 3], b1986[i * 3]) + chainMul(b2327[i * 3], b2041_i))))))) + b3030[i * 3]);
-      b3031[i * 3 + 1] = ((chainMul(b2866[i * 3 + 1], b1654_i) + (chainMul(b2913_i, b1658[i * 3 + 1]) + (b2867[i * 3 + 1] + (chainMul(b2623[i * 3 + 1], b1831_i) + (chainMul(b2523[i * 3 + 1], b1776[i * 3 + 1]) + (chainMul(b2228[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2327[i * 3 + 1], b2041_i))))))) + b3030[i * 3 + 1]);
-      b3031[i * 3 + 2] = ((chainMul(b2866[i * 3 + 2], b1654_i) + (chainMul(b2913_i, b1658[i * 3 + 2]) + (b2867[i * 3 + 2] + (chainMul(b2623[i * 3 + 2], b1831_i) + (chainMul(b2523[i * 3 + 2], b1776[i * 3 + 2]) + (chainMul(b2228[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2327[i * 3 + 2], b2041_i))))))) + b3030[i * 3 + 2]);
-      const b2137_i = b2137[i];
-      const b1928_i = b1928[i];
-      const b3021_i = b3021[i];
-      b3036[i * 3] = ((chainMul(b3001[i * 3], b2803[i * 3]) + (chainMul(b2212[i * 3], b2137_i) + chainMul(b2507[i * 3], b1928_i))) + (2 * chainMul(b3021_i, b1644[i * 15])));
-      b3036[i * 3 + 1] = ((chainMul(b3001[i * 3 + 1], b2803[i * 3 + 1]) + (chainMul(b2212[i * 3 + 1], b2137_i) + chainMul(b2507[i * 3 + 1], b1928_i))) + (2 * chainMul(b3021_i, b1644[i * 15 + 1])));
-      b3036[i * 3 + 2] = ((chainMul(b3001[i * 3 + 2], b2803[i * 3 + 2]) + (chainMul(b2212[i * 3 + 2], b2137_i) + chainMul(b2507[i * 3 + 2], b1928_i))) + (2 * chainMul(b3021_i, b1644[i * 15 + 2])));
-      b3037[i * 15 + 14] += b2796[i * 2];
-      b3037[i * 15 + 14] += b2796[i * 2 + 1];
-      b3037[i * 15 + 7] += b2202[i * 2];
-      b3037[i * 15 + 8] += b2202[i * 2 + 1];
-      b3037[i * 15 + 6] += b2827[i * 2];
-      b3037[i * 15 + 6] += b2827[i * 2 + 1];
-      b3037[i * 15 + 10] += b2841[i];
-      b3037[i * 15 + 9] += b2853[i];
-      b3037[i * 15 + 2] += b2891[i];
-      b3037[i * 15 + 1] += b2896[i];
-      b3037[i * 15] += b2901[i];
-    }
-    {
-      const i = i0 + 2;
-      const b1654_i = b1654[i];
-      const b2913_i = b2913[i];
-      const b1831_i = b1831[i];
-      const b2041_i = b2041[i];
-      b3031[i * 3] = ((chainMul(b2866[i * 3], b1654_i) + (chainMul(b2913_i, b1658[i * 3]) + (b2867[i * 3] + (chainMul(b2623[i * 3], b1831_i) + (chainMul(b2523[i * 3], b1776[i * 3]) + (chainMul(b2228[i * 3], b1986[i * 3]) + chainMul(b2327[i * 3], b2041_i))))))) + b3030[i * 3]);
-      b3031[i * 3 + 1] = ((chainMul(b2866[i * 3 + 1], b1654_i) + (chainMul(b2913_i, b1658[i * 3 + 1]) + (b2867[i * 3 + 1] + (chainMul(b2623[i * 3 + 1], b1831_i) + (chainMul(b2523[i * 3 + 1], b1776[i * 3 + 1]) + (chainMul(b2228[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2327[i * 3 + 1], b2041_i))))))) + b3030[i * 3 + 1]);
-      b3031[i * 3 + 2] = ((chainMul(b2866[i * 3 + 2], b1654_i) + (chainMul(b2913_i, b1658[i * 3 + 2]) + (b2867[i * 3 + 2] + (chainMul(b2623[i * 3 + 2], b1831_i) + (chainMul(b2523[i * 3 + 2], b1776[i * 3 + 2]) + (chainMul(b2228[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2327[i * 3 + 2], b2041_i))))))) + b3030[i * 3 + 2]);
-      const b2137_i = b2137[i];
-      const b1928_i = b1928[i];
-      const b3021_i = b3021[i];
-      b3036[i * 3] = ((chainMul(b3001[i * 3], b2803[i * 3]) + (chainMul(b2212[i * 3], b2137_i) + chainMul(b2507[i * 3], b1928_i))) + (2 * chainMul(b3021_i, b1644[i * 15])));
-      b3036[i * 3 + 1] = ((chainMul(b3001[i * 3 + 1], b2803[i * 3 + 1]) + (chainMul(b2212[i * 3 + 1], b2137_i) + chainMul(b2507[i * 3 + 1], b1928_i))) + (2 * chainMul(b3021_i, b1644[i * 15 + 1])));
-      b3036[i * 3 + 2] = ((chainMul(b3001[i * 3 + 2], b2803[i * 3 + 2]) + (chainMul(b2212[i * 3 + 2], b2137_i) + chainMul(b2507[i * 3 + 2], b1928_i))) + (2 * chainMul(b3021_i, b1644[i * 15 + 2])));
-      b3037[i * 15 + 14] += b2796[i * 2];
-      b3037[i * 15 + 14] += b2796[i * 2 + 1];
-      b3037[i * 15 + 7] += b2202[i * 2];
-      b3037[i * 15 + 8] += b2202[i * 2 + 1];
-      b3037[i * 15 + 6] += b2827[i * 2];
-      b3037[i * 15 + 6] += b2827[i * 2 + 1];
-      b3037[i * 15 + 10] += b2841[i];
-      b3037[i * 15 + 9] += b2853[i];
-      b3037[i * 15 + 2] += b2891[i];
-      b3037[i * 15 + 1] += b2896[i];
-      b3037[i * 15] += b2901[i];
-    }
-    {
-      const i = i0 + 3;
-      const b1654_i = b1654[i];
-      const b2913_i = b2913[i];
-      const b1831_i = b1831[i];
-      const b2041_i = b2041[i];
-      b3031[i * 3] = ((chainMul(b2866[i * 3], b1654_i) + (chainMul(b2913_i, b1658[i * 3]) + (b2867[i * 3] + (chainMul(b2623[i * 3], b1831_i) + (chainMul(b2523[i * 3], b1776[i * 3]) + (chainMul(b2228[i * 3], b1986[i * 3]) + chainMul(b2327[i * 3], b2041_i))))))) + b3030[i * 3]);
-      b3031[i * 3 + 1] = ((chainMul(b2866[i * 3 + 1], b1654_i) + (chainMul(b2913_i, b1658[i * 3 + 1]) + (b2867[i * 3 + 1] + (chainMul(b2623[i * 3 + 1], b1831_i) + (chainMul(b2523[i * 3 + 1], b1776[i * 3 + 1]) + (chainMul(b2228[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2327[i * 3 + 1], b2041_i))))))) + b3030[i * 3 + 1]);
-      b3031[i * 3 + 2] = ((chainMul(b2866[i * 3 + 2], b1654_i) + (chainMul(b2913_i, b1658[i * 3 + 2]) + (b2867[i * 3 + 2] + (chainMul(b2623[i * 3 + 2], b1831_i) + (chainMul(b2523[i * 3 + 2], b1776[i * 3 + 2]) + (chainMul(b2228[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2327[i * 3 + 2], b2041_i))))))) + b3030[i * 3 + 2]);
-      const b2137_i = b2137[i];
-      const b1928_i = b1928[i];
-      const b3021_i = b3021[i];
-      b3036[i * 3] = ((chainMul(b3001[i * 3], b2803[i * 3]) + (chainMul(b2212[i * 3], b2137_i) + chainMul(b2507[i * 3], b1928_i))) + (2 * chainMul(b3021_i, b1644[i * 15])));
-      b3036[i * 3 + 1] = ((chainMul(b3001[i * 3 + 1], b2803[i * 3 + 1]) + (chainMul(b2212[i * 3 + 1], b2137_i) + chainMul(b2507[i * 3 + 1], b1928_i))) + (2 * chainMul(b3021_i, b1644[i * 15 + 1])));
-      b3036[i * 3 + 2] = ((chainMul(b3001[i * 3 + 2], b2803[i * 3 + 2]) + (chainMul(b2212[i * 3 + 2], b2137_i) + chainMul(b2507[i * 3 + 2], b1928_i))) + (2 * chainMul(b3021_i, b1644[i * 15 + 2])));
-      b3037[i * 15 + 14] += b2796[i * 2];
-      b3037[i * 15 + 14] += b2796[i * 2 + 1];
-      b3037[i * 15 + 7] += b2202[i * 2];
-      b3037[i * 15 + 8] += b2202[i * 2 + 1];
-      b3037[i * 15 + 6] += b2827[i * 2];
-      b3037[i * 15 + 6] += b2827[i * 2 + 1];
-      b3037[i * 15 + 10] += b2841[i];
-      b3037[i * 15 + 9] += b2853[i];
-      b3037[i * 15 + 2] += b2891[i];
-      b3037[i * 15 + 1] += b2896[i];
-      b3037[i * 15] += b2901[i];
-    }
-  }
-}
-
-function backwardPart13(a0, a4, s1, grad) {
-  const b1644 = buf1644;
-  const b1654 = buf1654;
-  const b1658 = buf1658;
-  const b1776 = buf1776;
-  const b1831 = buf1831;
-  const b1928 = buf1928;
-  const b1986 = buf1986;
-  const b2041 = buf2041;
-  const b2137 = buf2137;
-  const b2202 = buf2202;
-  const b2212 = buf2212;
-  const b2228 = buf2228;
-  const b2327 = buf2327;
-  const b2507 = buf2507;
-  const b2523 = buf2523;
-  const b2623 = buf2623;
-  const b2796 = buf2796;
-  const b2803 = buf2803;
-  const b2827 = buf2827;
-  const b2841 = buf2841;
-  const b2853 = buf2853;
-  const b2866 = buf2866;
-  const b2867 = buf2867;
-  const b2891 = buf2891;
-  const b2896 = buf2896;
-  const b2901 = buf2901;
-  const b2913 = buf2913;
-  const b3001 = buf3001;
-  const b3021 = buf3021;
-  const b3030 = buf3030;
-  const b3031 = buf3031;
-  const b3036 = buf3036;
-  const b3037 = buf3037;
-  const h3041 = grad["pts"];
-  const h3042 = grad["cams"];
-  const b3044 = buf3044;
-  const h3045 = grad["w"];
-  for (let i = 31840; i < 31843; i++) {
+    const b3005_ix3p2 = chainMul(b2802_ix3p2, (-(b1727_ix3p2 / b1652_i))) + chainMul(b3001_ix3p2, (-b1727_ix3p2));
+    const b3009_ix3 = chainMul(b2866_ix3, b1649_ix3) + (chainMul(b2232[i * 3], b1986_ix3) + chainMul(b2527[i * 3], b1776_ix3));
+    const b3009_ix3p1 = chainMul(b2866_ix3p1, b1649_ix3p1) + (chainMul(b2232[i * 3 + 1], b1986_ix3p1) + chainMul(b2527[i * 3 + 1], b1776_ix3p1));
+    const b3009_ix3p2 = chainMul(b2866_ix3p2, b1649_ix3p2) + (chainMul(b2232[i * 3 + 2], b1986_ix3p2) + chainMul(b2527[i * 3 + 2], b1776_ix3p2));
+    b3012[i] += b3009_ix3;
+    b3012[i] += b3009_ix3p1;
+    b3012[i] += b3009_ix3p2;
+    b3019[i] += b3005_ix3;
+    b3019[i] += b3005_ix3p1;
+    b3019[i] += b3005_ix3p2;
     const b1654_i = b1654[i];
-    const b2913_i = b2913[i];
-    const b1831_i = b1831[i];
-    const b2041_i = b2041[i];
-    b3031[i * 3] = ((chainMul(b2866[i * 3], b1654_i) + (chainMul(b2913_i, b1658[i * 3]) + (b2867[i * 3] + (chainMul(b2623[i * 3], b1831_i) + (chainMul(b2523[i * 3], b1776[i * 3]) + (chainMul(b2228[i * 3], b1986[i * 3]) + chainMul(b2327[i * 3], b2041_i))))))) + b3030[i * 3]);
-    b3031[i * 3 + 1] = ((chainMul(b2866[i * 3 + 1], b1654_i) + (chainMul(b2913_i, b1658[i * 3 + 1]) + (b2867[i * 3 + 1] + (chainMul(b2623[i * 3 + 1], b1831_i) + (chainMul(b2523[i * 3 + 1], b1776[i * 3 + 1]) + (chainMul(b2228[i * 3 + 1], b1986[i * 3 + 1]) + chainMul(b2327[i * 3 + 1], b2041_i))))))) + b3030[i * 3 + 1]);
-    b3031[i * 3 + 2] = ((chainMul(b2866[i * 3 + 2], b1654_i) + (chainMul(b2913_i, b1658[i * 3 + 2]) + (b2867[i * 3 + 2] + (chainMul(b2623[i * 3 + 2], b1831_i) + (chainMul(b2523[i * 3 + 2], b1776[i * 3 + 2]) + (chainMul(b2228[i * 3 + 2], b1986[i * 3 + 2]) + chainMul(b2327[i * 3 + 2], b2041_i))))))) + b3030[i * 3 + 2]);
+    const b1728_i = b1728[i];
+    const b3021_i = chainMul(((chainMul((((chainMul(b2313[i], b2055[i]) + chainMul(b2609[i], b1845[i])) - (chainMul(b2906[i], b1681[i]) + (chainMul(b2341[i], b2038[i]) + chainMul(b2637[i], b1828[i])))) + b3012[i]), (-b1676[i])) + (chainMul(((chainMul(b2222[i], b2128[i]) + chainMul(b2517[i], b1919[i])) + b2922[i]), b1654_i) + (chainMul((chainMul(b2217[i], b2134[i]) + chainMul(b2512[i], b1925[i])), (-(b1728_i / b1652_i))) + chainMul(b2808[i], (-(b1726[i] / b1652_i)))))) + b3019[i]), b1728_i);
+    b3030[i * 3 + 2] += b2956_i;
+    b3030[i * 3 + 1] += b2967_i;
+    b3030[i * 3] += b2978_i;
+    const b3031_ix3 = (chainMul(b2866_ix3, b1654_i) + (chainMul(b2913_i, b1658_ix3) + (b2867[i * 3] + (chainMul(b2623[i * 3], b1831_i) + (chainMul(b2523[i * 3], b1776_ix3) + (chainMul(b2228[i * 3], b1986_ix3) + chainMul(b2327[i * 3], b2041_i))))))) + b3030[i * 3];
+    const b3031_ix3p1 = (chainMul(b2866_ix3p1, b1654_i) + (chainMul(b2913_i, b1658_ix3p1) + (b2867[i * 3 + 1] + (chainMul(b2623[i * 3 + 1], b1831_i) + (chainMul(b2523[i * 3 + 1], b1776_ix3p1) + (chainMul(b2228[i * 3 + 1], b1986_ix3p1) + chainMul(b2327[i * 3 + 1], b2041_i))))))) + b3030[i * 3 + 1];
+    const b3031_ix3p2 = (chainMul(b2866_ix3p2, b1654_i) + (chainMul(b2913_i, b1658_ix3p2) + (b2867[i * 3 + 2] + (chainMul(b2623[i * 3 + 2], b1831_i) + (chainMul(b2523[i * 3 + 2], b1776_ix3p2) + (chainMul(b2228[i * 3 + 2], b1986_ix3p2) + chainMul(b2327[i * 3 + 2], b2041_i))))))) + b3030[i * 3 + 2];
     const b2137_i = b2137[i];
     const b1928_i = b1928[i];
-    const b3021_i = b3021[i];
-    b3036[i * 3] = ((chainMul(b3001[i * 3], b2803[i * 3]) + (chainMul(b2212[i * 3], b2137_i) + chainMul(b2507[i * 3], b1928_i))) + (2 * chainMul(b3021_i, b1644[i * 15])));
-    b3036[i * 3 + 1] = ((chainMul(b3001[i * 3 + 1], b2803[i * 3 + 1]) + (chainMul(b2212[i * 3 + 1], b2137_i) + chainMul(b2507[i * 3 + 1], b1928_i))) + (2 * chainMul(b3021_i, b1644[i * 15 + 1])));
-    b3036[i * 3 + 2] = ((chainMul(b3001[i * 3 + 2], b2803[i * 3 + 2]) + (chainMul(b2212[i * 3 + 2], b2137_i) + chainMul(b2507[i * 3 + 2], b1928_i))) + (2 * chainMul(b3021_i, b1644[i * 15 + 2])));
+    const b3036_ix3 = (chainMul(b3001_ix3, b2803_ix3) + (chainMul(b2212[i * 3], b2137_i) + chainMul(b2507[i * 3], b1928_i))) + (2 * chainMul(b3021_i, b1644_ix15));
+    const b3036_ix3p1 = (chainMul(b3001_ix3p1, b2803_ix3p1) + (chainMul(b2212[i * 3 + 1], b2137_i) + chainMul(b2507[i * 3 + 1], b1928_i))) + (2 * chainMul(b3021_i, b1644_ix15p1));
+    const b3036_ix3p2 = (chainMul(b3001_ix3p2, b2803_ix3p2) + (chainMul(b2212[i * 3 + 2], b2137_i) + chainMul(b2507[i * 3 + 2], b1928_i))) + (2 * chainMul(b3021_i, b1644_ix15p2));
     b3037[i * 15 + 14] += b2796[i * 2];
     b3037[i * 15 + 14] += b2796[i * 2 + 1];
     b3037[i * 15 + 7] += b2202[i * 2];
@@ -10513,111 +2323,15 @@ function backwardPart13(a0, a4, s1, grad) {
     b3037[i * 15 + 2] += b2891[i];
     b3037[i * 15 + 1] += b2896[i];
     b3037[i * 15] += b2901[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b3031_ix3 = b3031[i * 3];
-      b3037[i * 15 + 3] -= b3031_ix3;
-      const b3031_ix3p1 = b3031[i * 3 + 1];
-      b3037[i * 15 + 4] -= b3031_ix3p1;
-      const b3031_ix3p2 = b3031[i * 3 + 2];
-      b3037[i * 15 + 5] -= b3031_ix3p2;
-      b3037[i * 15] += b3036[i * 3];
-      b3037[i * 15 + 1] += b3036[i * 3 + 1];
-      b3037[i * 15 + 2] += b3036[i * 3 + 2];
-      b3037[i * 15 + 11] += b3031_ix3;
-      b3037[i * 15 + 12] += b3031_ix3p1;
-      b3037[i * 15 + 13] += b3031_ix3p2;
-    }
-    {
-      const i = i0 + 1;
-      const b3031_ix3 = b3031[i * 3];
-      b3037[i * 15 + 3] -= b3031_ix3;
-      const b3031_ix3p1 = b3031[i * 3 + 1];
-      b3037[i * 15 + 4] -= b3031_ix3p1;
-      const b3031_ix3p2 = b3031[i * 3 + 2];
-      b3037[i * 15 + 5] -= b3031_ix3p2;
-      b3037[i * 15] += b3036[i * 3];
-      b3037[i * 15 + 1] += b3036[i * 3 + 1];
-      b3037[i * 15 + 2] += b3036[i * 3 + 2];
-      b3037[i * 15 + 11] += b3031_ix3;
-      b3037[i * 15 + 12] += b3031_ix3p1;
-      b3037[i * 15 + 13] += b3031_ix3p2;
-    }
-    {
-      const i = i0 + 2;
-      const b3031_ix3 = b3031[i * 3];
-      b3037[i * 15 + 3] -= b3031_ix3;
-      const b3031_ix3p1 = b3031[i * 3 + 1];
-      b3037[i * 15 + 4] -= b3031_ix3p1;
-      const b3031_ix3p2 = b3031[i * 3 + 2];
-      b3037[i * 15 + 5] -= b3031_ix3p2;
-      b3037[i * 15] += b3036[i * 3];
-      b3037[i * 15 + 1] += b3036[i * 3 + 1];
-      b3037[i * 15 + 2] += b3036[i * 3 + 2];
-      b3037[i * 15 + 11] += b3031_ix3;
-      b3037[i * 15 + 12] += b3031_ix3p1;
-      b3037[i * 15 + 13] += b3031_ix3p2;
-    }
-    {
-      const i = i0 + 3;
-      const b3031_ix3 = b3031[i * 3];
-      b3037[i * 15 + 3] -= b3031_ix3;
-      const b3031_ix3p1 = b3031[i * 3 + 1];
-      b3037[i * 15 + 4] -= b3031_ix3p1;
-      const b3031_ix3p2 = b3031[i * 3 + 2];
-      b3037[i * 15 + 5] -= b3031_ix3p2;
-      b3037[i * 15] += b3036[i * 3];
-      b3037[i * 15 + 1] += b3036[i * 3 + 1];
-      b3037[i * 15 + 2] += b3036[i * 3 + 2];
-      b3037[i * 15 + 11] += b3031_ix3;
-      b3037[i * 15 + 12] += b3031_ix3p1;
-      b3037[i * 15 + 13] += b3031_ix3p2;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b3031_ix3 = b3031[i * 3];
     b3037[i * 15 + 3] -= b3031_ix3;
-    const b3031_ix3p1 = b3031[i * 3 + 1];
     b3037[i * 15 + 4] -= b3031_ix3p1;
-    const b3031_ix3p2 = b3031[i * 3 + 2];
     b3037[i * 15 + 5] -= b3031_ix3p2;
-    b3037[i * 15] += b3036[i * 3];
-    b3037[i * 15 + 1] += b3036[i * 3 + 1];
-    b3037[i * 15 + 2] += b3036[i * 3 + 2];
+    b3037[i * 15] += b3036_ix3;
+    b3037[i * 15 + 1] += b3036_ix3p1;
+    b3037[i * 15 + 2] += b3036_ix3p2;
     b3037[i * 15 + 11] += b3031_ix3;
     b3037[i * 15 + 12] += b3031_ix3p1;
     b3037[i * 15 + 13] += b3031_ix3p2;
-  }
-  h3041.fill(0);
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      h3041[3 * a0[i * 2 + 1]] += b3037[i * 15 + 11];
-      h3041[1 + 3 * a0[i * 2 + 1]] += b3037[i * 15 + 12];
-      h3041[2 + 3 * a0[i * 2 + 1]] += b3037[i * 15 + 13];
-    }
-    {
-      const i = i0 + 1;
-      h3041[3 * a0[i * 2 + 1]] += b3037[i * 15 + 11];
-      h3041[1 + 3 * a0[i * 2 + 1]] += b3037[i * 15 + 12];
-      h3041[2 + 3 * a0[i * 2 + 1]] += b3037[i * 15 + 13];
-    }
-    {
-      const i = i0 + 2;
-      h3041[3 * a0[i * 2 + 1]] += b3037[i * 15 + 11];
-      h3041[1 + 3 * a0[i * 2 + 1]] += b3037[i * 15 + 12];
-      h3041[2 + 3 * a0[i * 2 + 1]] += b3037[i * 15 + 13];
-    }
-    {
-      const i = i0 + 3;
-      h3041[3 * a0[i * 2 + 1]] += b3037[i * 15 + 11];
-      h3041[1 + 3 * a0[i * 2 + 1]] += b3037[i * 15 + 12];
-      h3041[2 + 3 * a0[i * 2 + 1]] += b3037[i * 15 + 13];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
     h3041[3 * a0[i * 2 + 1]] += b3037[i * 15 + 11];
     h3041[1 + 3 * a0[i * 2 + 1]] += b3037[i * 15 + 12];
     h3041[2 + 3 * a0[i * 2 + 1]] += b3037[i * 15 + 13];
@@ -10750,110 +2464,745 @@ export function forwardInto(args, outputs) {
   const b1695 = buf1695;
   const b1698 = buf1698;
   const b1699 = buf1699;
-  const b1703 = buf1703;
-  const b1707 = buf1707;
-  const b1710 = buf1710;
-  const b1714 = buf1714;
-  const b1716 = buf1716;
-  const b1718 = buf1718;
-  const b1724 = buf1724;
-  const b1725 = buf1725;
-  const b1726 = buf1726;
-  const b1727 = buf1727;
-  const b1728 = buf1728;
-  const b1733 = buf1733;
-  const b1734 = buf1734;
-  const b1736 = buf1736;
-  const b1739 = buf1739;
-  const b1740 = buf1740;
-  const b1748 = buf1748;
-  const b1755 = buf1755;
-  const b1766 = buf1766;
-  const b1767 = buf1767;
-  const b1770 = buf1770;
   const b1775 = buf1775;
-  const b1776 = buf1776;
-  const b1777 = buf1777;
-  const b1782 = buf1782;
-  const b1789 = buf1789;
-  const b1795 = buf1795;
-  const b1802 = buf1802;
-  const b1808 = buf1808;
-  const b1815 = buf1815;
-  const b1820 = buf1820;
-  const b1821 = buf1821;
-  const b1822 = buf1822;
-  const b1823 = buf1823;
-  const b1828 = buf1828;
-  const b1829 = buf1829;
-  const b1831 = buf1831;
-  const b1834 = buf1834;
-  const b1842 = buf1842;
-  const b1845 = buf1845;
-  const b1893 = buf1893;
-  const b1896 = buf1896;
-  const b1899 = buf1899;
   const b1904 = buf1904;
-  const b1905 = buf1905;
-  const b1906 = buf1906;
-  const b1928 = buf1928;
-  const b1929 = buf1929;
   const b1936 = buf1936;
-  const b1937 = buf1937;
-  const b1940 = buf1940;
-  const b1944 = buf1944;
-  const b1945 = buf1945;
-  const b1947 = buf1947;
-  const b1950 = buf1950;
-  const b1951 = buf1951;
-  const b1959 = buf1959;
-  const b1966 = buf1966;
-  const b1977 = buf1977;
-  const b1978 = buf1978;
-  const b1980 = buf1980;
   const b1985 = buf1985;
-  const b1986 = buf1986;
-  const b1987 = buf1987;
-  const b1992 = buf1992;
-  const b1999 = buf1999;
-  const b2005 = buf2005;
-  const b2012 = buf2012;
-  const b2018 = buf2018;
-  const b2025 = buf2025;
-  const b2030 = buf2030;
-  const b2031 = buf2031;
-  const b2032 = buf2032;
-  const b2033 = buf2033;
-  const b2038 = buf2038;
-  const b2039 = buf2039;
-  const b2041 = buf2041;
-  const b2044 = buf2044;
-  const b2052 = buf2052;
-  const b2055 = buf2055;
-  const b2103 = buf2103;
-  const b2106 = buf2106;
-  const b2109 = buf2109;
   const b2114 = buf2114;
-  const b2115 = buf2115;
-  const b2116 = buf2116;
-  const b2137 = buf2137;
-  const b2138 = buf2138;
   const b2145 = buf2145;
-  const b2146 = buf2146;
-  const b2149 = buf2149;
-  const b2150 = buf2150;
   const b2154 = buf2154;
   const b2158 = buf2158;
   const b2159 = buf2159;
   const b2162 = buf2162;
-  forwardPart0(a0, a2, a3, a4);
-  forwardPart1();
-  forwardPart2();
-  forwardPart3();
-  forwardPart4();
-  forwardPart5();
-  forwardPart6(a1, a4);
-  forwardPart7();
+  // jacobian.expr:31
+  const t729_0 = 0 === b108[0] ? 1 : 0;
+  const t729_1 = 0 === b108[1] ? 1 : 0;
+  const t935_0 = 0 === b107[0] ? 1 : 0;
+  const t935_1 = 0 === b107[1] ? 1 : 0;
+  b1644.fill(0);
+  for (let i = 0; i < 31843; i++) {
+    const r0 = a0[i * 2];
+    for (let j0 = 0; j0 < 8; j0 += 4) {
+      {
+        const j = j0;
+        b1644[i * 15 + j] += a2[j + 11 * r0];
+      }
+      {
+        const j = j0 + 1;
+        b1644[i * 15 + j] += a2[j + 11 * r0];
+      }
+      {
+        const j = j0 + 2;
+        b1644[i * 15 + j] += a2[j + 11 * r0];
+      }
+      {
+        const j = j0 + 3;
+        b1644[i * 15 + j] += a2[j + 11 * r0];
+      }
+    }
+    for (let j = 8; j < 11; j++) {
+      b1644[i * 15 + j] += a2[j + 11 * r0];
+    }
+  }
+  for (let i0 = 0; i0 < 31840; i0 += 4) {
+    {
+      const i = i0;
+      const a0_ix2p1 = a0[i * 2 + 1];
+      b1644[i * 15 + 11] += a3[3 * a0_ix2p1];
+      b1644[i * 15 + 12] += a3[1 + 3 * a0_ix2p1];
+      b1644[i * 15 + 13] += a3[2 + 3 * a0_ix2p1];
+      b1644[i * 15 + 14] += a4[i];
+      b1649[i * 3] = (b1644[i * 15 + 11] - b1644[i * 15 + 3]);
+      b1649[i * 3 + 1] = (b1644[i * 15 + 12] - b1644[i * 15 + 4]);
+      b1649[i * 3 + 2] = (b1644[i * 15 + 13] - b1644[i * 15 + 5]);
+      let t1651r0 = 0;
+      t1651r0 += (b1644[i * 15] * b1644[i * 15]);
+      t1651r0 += (b1644[i * 15 + 1] * b1644[i * 15 + 1]);
+      t1651r0 += (b1644[i * 15 + 2] * b1644[i * 15 + 2]);
+      const b1651_i = t1651r0;
+      const b1652_i = Math.sqrt(b1651_i);
+      b1652[i] = b1652_i;
+      b1653[i] = (b1652_i > 1e-15 ? 1 : 0);
+      b1654[i] = Math.cos(b1652_i);
+      b1658[i * 3] = (b1644[i * 15] / b1652_i);
+      b1658[i * 3 + 1] = (b1644[i * 15 + 1] / b1652_i);
+      b1658[i * 3 + 2] = (b1644[i * 15 + 2] / b1652_i);
+      const b1667_i = (b1658[i * 3 + 1] * b1649[i * 3 + 2]) - (b1658[i * 3 + 2] * b1649[i * 3 + 1]);
+      b1670[i] = ((b1658[i * 3 + 2] * b1649[i * 3]) - (b1658[i * 3] * b1649[i * 3 + 2]));
+      b1673[i] = ((b1658[i * 3] * b1649[i * 3 + 1]) - (b1658[i * 3 + 1] * b1649[i * 3]));
+      b1674[i] = b1667_i;
+    }
+    {
+      const i = i0 + 1;
+      const a0_ix2p1 = a0[i * 2 + 1];
+      b1644[i * 15 + 11] += a3[3 * a0_ix2p1];
+      b1644[i * 15 + 12] += a3[1 + 3 * a0_ix2p1];
+      b1644[i * 15 + 13] += a3[2 + 3 * a0_ix2p1];
+      b1644[i * 15 + 14] += a4[i];
+      b1649[i * 3] = (b1644[i * 15 + 11] - b1644[i * 15 + 3]);
+      b1649[i * 3 + 1] = (b1644[i * 15 + 12] - b1644[i * 15 + 4]);
+      b1649[i * 3 + 2] = (b1644[i * 15 + 13] - b1644[i * 15 + 5]);
+      let t1651r0 = 0;
+      t1651r0 += (b1644[i * 15] * b1644[i * 15]);
+      t1651r0 += (b1644[i * 15 + 1] * b1644[i * 15 + 1]);
+      t1651r0 += (b1644[i * 15 + 2] * b1644[i * 15 + 2]);
+      const b1651_i = t1651r0;
+      const b1652_i = Math.sqrt(b1651_i);
+      b1652[i] = b1652_i;
+      b1653[i] = (b1652_i > 1e-15 ? 1 : 0);
+      b1654[i] = Math.cos(b1652_i);
+      b1658[i * 3] = (b1644[i * 15] / b1652_i);
+      b1658[i * 3 + 1] = (b1644[i * 15 + 1] / b1652_i);
+      b1658[i * 3 + 2] = (b1644[i * 15 + 2] / b1652_i);
+      const b1667_i = (b1658[i * 3 + 1] * b1649[i * 3 + 2]) - (b1658[i * 3 + 2] * b1649[i * 3 + 1]);
+      b1670[i] = ((b1658[i * 3 + 2] * b1649[i * 3]) - (b1658[i * 3] * b1649[i * 3 + 2]));
+      b1673[i] = ((b1658[i * 3] * b1649[i * 3 + 1]) - (b1658[i * 3 + 1] * b1649[i * 3]));
+      b1674[i] = b1667_i;
+    }
+    {
+      const i = i0 + 2;
+      const a0_ix2p1 = a0[i * 2 + 1];
+      b1644[i * 15 + 11] += a3[3 * a0_ix2p1];
+      b1644[i * 15 + 12] += a3[1 + 3 * a0_ix2p1];
+      b1644[i * 15 + 13] += a3[2 + 3 * a0_ix2p1];
+      b1644[i * 15 + 14] += a4[i];
+      b1649[i * 3] = (b1644[i * 15 + 11] - b1644[i * 15 + 3]);
+      b1649[i * 3 + 1] = (b1644[i * 15 + 12] - b1644[i * 15 + 4]);
+      b1649[i * 3 + 2] = (b1644[i * 15 + 13] - b1644[i * 15 + 5]);
+      let t1651r0 = 0;
+      t1651r0 += (b1644[i * 15] * b1644[i * 15]);
+      t1651r0 += (b1644[i * 15 + 1] * b1644[i * 15 + 1]);
+      t1651r0 += (b1644[i * 15 + 2] * b1644[i * 15 + 2]);
+      const b1651_i = t1651r0;
+      const b1652_i = Math.sqrt(b1651_i);
+      b1652[i] = b1652_i;
+      b1653[i] = (b1652_i > 1e-15 ? 1 : 0);
+      b1654[i] = Math.cos(b1652_i);
+      b1658[i * 3] = (b1644[i * 15] / b1652_i);
+      b1658[i * 3 + 1] = (b1644[i * 15 + 1] / b1652_i);
+      b1658[i * 3 + 2] = (b1644[i * 15 + 2] / b1652_i);
+      const b1667_i = (b1658[i * 3 + 1] * b1649[i * 3 + 2]) - (b1658[i * 3 + 2] * b1649[i * 3 + 1]);
+      b1670[i] = ((b1658[i * 3 + 2] * b1649[i * 3]) - (b1658[i * 3] * b1649[i * 3 + 2]));
+      b1673[i] = ((b1658[i * 3] * b1649[i * 3 + 1]) - (b1658[i * 3 + 1] * b1649[i * 3]));
+      b1674[i] = b1667_i;
+    }
+    {
+      const i = i0 + 3;
+      const a0_ix2p1 = a0[i * 2 + 1];
+      b1644[i * 15 + 11] += a3[3 * a0_ix2p1];
+      b1644[i * 15 + 12] += a3[1 + 3 * a0_ix2p1];
+      b1644[i * 15 + 13] += a3[2 + 3 * a0_ix2p1];
+      b1644[i * 15 + 14] += a4[i];
+      b1649[i * 3] = (b1644[i * 15 + 11] - b1644[i * 15 + 3]);
+      b1649[i * 3 + 1] = (b1644[i * 15 + 12] - b1644[i * 15 + 4]);
+      b1649[i * 3 + 2] = (b1644[i * 15 + 13] - b1644[i * 15 + 5]);
+      let t1651r0 = 0;
+      t1651r0 += (b1644[i * 15] * b1644[i * 15]);
+      t1651r0 += (b1644[i * 15 + 1] * b1644[i * 15 + 1]);
+      t1651r0 += (b1644[i * 15 + 2] * b1644[i * 15 + 2]);
+      const b1651_i = t1651r0;
+      const b1652_i = Math.sqrt(b1651_i);
+      b1652[i] = b1652_i;
+      b1653[i] = (b1652_i > 1e-15 ? 1 : 0);
+      b1654[i] = Math.cos(b1652_i);
+      b1658[i * 3] = (b1644[i * 15] / b1652_i);
+      b1658[i * 3 + 1] = (b1644[i * 15 + 1] / b1652_i);
+      b1658[i * 3 + 2] = (b1644[i * 15 + 2] / b1652_i);
+      const b1667_i = (b1658[i * 3 + 1] * b1649[i * 3 + 2]) - (b1658[i * 3 + 2] * b1649[i * 3 + 1]);
+      b1670[i] = ((b1658[i * 3 + 2] * b1649[i * 3]) - (b1658[i * 3] * b1649[i * 3 + 2]));
+      b1673[i] = ((b1658[i * 3] * b1649[i * 3 + 1]) - (b1658[i * 3 + 1] * b1649[i * 3]));
+      b1674[i] = b1667_i;
+    }
+  }
+  for (let i = 31840; i < 31843; i++) {
+    const a0_ix2p1 = a0[i * 2 + 1];
+    b1644[i * 15 + 11] += a3[3 * a0_ix2p1];
+    b1644[i * 15 + 12] += a3[1 + 3 * a0_ix2p1];
+    b1644[i * 15 + 13] += a3[2 + 3 * a0_ix2p1];
+    b1644[i * 15 + 14] += a4[i];
+    b1649[i * 3] = (b1644[i * 15 + 11] - b1644[i * 15 + 3]);
+    b1649[i * 3 + 1] = (b1644[i * 15 + 12] - b1644[i * 15 + 4]);
+    b1649[i * 3 + 2] = (b1644[i * 15 + 13] - b1644[i * 15 + 5]);
+    let t1651r0 = 0;
+    t1651r0 += (b1644[i * 15] * b1644[i * 15]);
+    t1651r0 += (b1644[i * 15 + 1] * b1644[i * 15 + 1]);
+    t1651r0 += (b1644[i * 15 + 2] * b1644[i * 15 + 2]);
+    const b1651_i = t1651r0;
+    const b1652_i = Math.sqrt(b1651_i);
+    b1652[i] = b1652_i;
+    b1653[i] = (b1652_i > 1e-15 ? 1 : 0);
+    b1654[i] = Math.cos(b1652_i);
+    b1658[i * 3] = (b1644[i * 15] / b1652_i);
+    b1658[i * 3 + 1] = (b1644[i * 15 + 1] / b1652_i);
+    b1658[i * 3 + 2] = (b1644[i * 15 + 2] / b1652_i);
+    const b1667_i = (b1658[i * 3 + 1] * b1649[i * 3 + 2]) - (b1658[i * 3 + 2] * b1649[i * 3 + 1]);
+    b1670[i] = ((b1658[i * 3 + 2] * b1649[i * 3]) - (b1658[i * 3] * b1649[i * 3 + 2]));
+    b1673[i] = ((b1658[i * 3] * b1649[i * 3 + 1]) - (b1658[i * 3 + 1] * b1649[i * 3]));
+    b1674[i] = b1667_i;
+  }
+  for (let i0 = 0; i0 < 31840; i0 += 4) {
+    {
+      const i = i0;
+      b1674[i + 31843] = b1670[i];
+    }
+    {
+      const i = i0 + 1;
+      b1674[i + 31843] = b1670[i];
+    }
+    {
+      const i = i0 + 2;
+      b1674[i + 31843] = b1670[i];
+    }
+    {
+      const i = i0 + 3;
+      b1674[i + 31843] = b1670[i];
+    }
+  }
+  for (let i = 31840; i < 31843; i++) {
+    b1674[i + 31843] = b1670[i];
+  }
+  for (let i0 = 0; i0 < 31840; i0 += 4) {
+    {
+      const i = i0;
+      b1674[i + 63686] = b1673[i];
+      b1676[i] = Math.sin(b1652[i]);
+      let t1681r0 = 0;
+      const b1649_ix3 = b1649[i * 3];
+      t1681r0 += (b1649_ix3 * b1658[i * 3]);
+      const b1649_ix3p1 = b1649[i * 3 + 1];
+      t1681r0 += (b1649_ix3p1 * b1658[i * 3 + 1]);
+      const b1649_ix3p2 = b1649[i * 3 + 2];
+      t1681r0 += (b1649_ix3p2 * b1658[i * 3 + 2]);
+      const b1681_i = t1681r0;
+      b1681[i] = b1681_i;
+      const b1682_i = 1 - b1654[i];
+      b1682[i] = b1682_i;
+      b1683[i] = (b1681_i * b1682_i);
+      const b1644_ix15p1 = b1644[i * 15 + 1];
+      const b1644_ix15p2 = b1644[i * 15 + 2];
+      const b1692_i = (b1649_ix3p2 * b1644_ix15p1) - (b1649_ix3p1 * b1644_ix15p2);
+      const b1644_ix15 = b1644[i * 15];
+      b1695[i] = ((b1649_ix3 * b1644_ix15p2) - (b1649_ix3p2 * b1644_ix15));
+      b1698[i] = ((b1649_ix3p1 * b1644_ix15) - (b1649_ix3 * b1644_ix15p1));
+      b1699[i] = b1692_i;
+    }
+    {
+      const i = i0 + 1;
+      b1674[i + 63686] = b1673[i];
+      b1676[i] = Math.sin(b1652[i]);
+      let t1681r0 = 0;
+      const b1649_ix3 = b1649[i * 3];
+      t1681r0 += (b1649_ix3 * b1658[i * 3]);
+      const b1649_ix3p1 = b1649[i * 3 + 1];
+      t1681r0 += (b1649_ix3p1 * b1658[i * 3 + 1]);
+      const b1649_ix3p2 = b1649[i * 3 + 2];
+      t1681r0 += (b1649_ix3p2 * b1658[i * 3 + 2]);
+      const b1681_i = t1681r0;
+      b1681[i] = b1681_i;
+      const b1682_i = 1 - b1654[i];
+      b1682[i] = b1682_i;
+      b1683[i] = (b1681_i * b1682_i);
+      const b1644_ix15p1 = b1644[i * 15 + 1];
+      const b1644_ix15p2 = b1644[i * 15 + 2];
+      const b1692_i = (b1649_ix3p2 * b1644_ix15p1) - (b1649_ix3p1 * b1644_ix15p2);
+      const b1644_ix15 = b1644[i * 15];
+      b1695[i] = ((b1649_ix3 * b1644_ix15p2) - (b1649_ix3p2 * b1644_ix15));
+      b1698[i] = ((b1649_ix3p1 * b1644_ix15) - (b1649_ix3 * b1644_ix15p1));
+      b1699[i] = b1692_i;
+    }
+    {
+      const i = i0 + 2;
+      b1674[i + 63686] = b1673[i];
+      b1676[i] = Math.sin(b1652[i]);
+      let t1681r0 = 0;
+      const b1649_ix3 = b1649[i * 3];
+      t1681r0 += (b1649_ix3 * b1658[i * 3]);
+      const b1649_ix3p1 = b1649[i * 3 + 1];
+      t1681r0 += (b1649_ix3p1 * b1658[i * 3 + 1]);
+      const b1649_ix3p2 = b1649[i * 3 + 2];
+      t1681r0 += (b1649_ix3p2 * b1658[i * 3 + 2]);
+      const b1681_i = t1681r0;
+      b1681[i] = b1681_i;
+      const b1682_i = 1 - b1654[i];
+      b1682[i] = b1682_i;
+      b1683[i] = (b1681_i * b1682_i);
+      const b1644_ix15p1 = b1644[i * 15 + 1];
+      const b1644_ix15p2 = b1644[i * 15 + 2];
+      const b1692_i = (b1649_ix3p2 * b1644_ix15p1) - (b1649_ix3p1 * b1644_ix15p2);
+      const b1644_ix15 = b1644[i * 15];
+      b1695[i] = ((b1649_ix3 * b1644_ix15p2) - (b1649_ix3p2 * b1644_ix15));
+      b1698[i] = ((b1649_ix3p1 * b1644_ix15) - (b1649_ix3 * b1644_ix15p1));
+      b1699[i] = b1692_i;
+    }
+    {
+      const i = i0 + 3;
+      b1674[i + 63686] = b1673[i];
+      b1676[i] = Math.sin(b1652[i]);
+      let t1681r0 = 0;
+      const b1649_ix3 = b1649[i * 3];
+      t1681r0 += (b1649_ix3 * b1658[i * 3]);
+      const b1649_ix3p1 = b1649[i * 3 + 1];
+      t1681r0 += (b1649_ix3p1 * b1658[i * 3 + 1]);
+      const b1649_ix3p2 = b1649[i * 3 + 2];
+      t1681r0 += (b1649_ix3p2 * b1658[i * 3 + 2]);
+      const b1681_i = t1681r0;
+      b1681[i] = b1681_i;
+      const b1682_i = 1 - b1654[i];
+      b1682[i] = b1682_i;
+      b1683[i] = (b1681_i * b1682_i);
+      const b1644_ix15p1 = b1644[i * 15 + 1];
+      const b1644_ix15p2 = b1644[i * 15 + 2];
+      const b1692_i = (b1649_ix3p2 * b1644_ix15p1) - (b1649_ix3p1 * b1644_ix15p2);
+      const b1644_ix15 = b1644[i * 15];
+      b1695[i] = ((b1649_ix3 * b1644_ix15p2) - (b1649_ix3p2 * b1644_ix15));
+      b1698[i] = ((b1649_ix3p1 * b1644_ix15) - (b1649_ix3 * b1644_ix15p1));
+      b1699[i] = b1692_i;
+    }
+  }
+  for (let i = 31840; i < 31843; i++) {
+    b1674[i + 63686] = b1673[i];
+    b1676[i] = Math.sin(b1652[i]);
+    let t1681r0 = 0;
+    const b1649_ix3 = b1649[i * 3];
+    t1681r0 += (b1649_ix3 * b1658[i * 3]);
+    const b1649_ix3p1 = b1649[i * 3 + 1];
+    t1681r0 += (b1649_ix3p1 * b1658[i * 3 + 1]);
+    const b1649_ix3p2 = b1649[i * 3 + 2];
+    t1681r0 += (b1649_ix3p2 * b1658[i * 3 + 2]);
+    const b1681_i = t1681r0;
+    b1681[i] = b1681_i;
+    const b1682_i = 1 - b1654[i];
+    b1682[i] = b1682_i;
+    b1683[i] = (b1681_i * b1682_i);
+    const b1644_ix15p1 = b1644[i * 15 + 1];
+    const b1644_ix15p2 = b1644[i * 15 + 2];
+    const b1692_i = (b1649_ix3p2 * b1644_ix15p1) - (b1649_ix3p1 * b1644_ix15p2);
+    const b1644_ix15 = b1644[i * 15];
+    b1695[i] = ((b1649_ix3 * b1644_ix15p2) - (b1649_ix3p2 * b1644_ix15));
+    b1698[i] = ((b1649_ix3p1 * b1644_ix15) - (b1649_ix3 * b1644_ix15p1));
+    b1699[i] = b1692_i;
+  }
+  for (let i0 = 0; i0 < 31840; i0 += 4) {
+    {
+      const i = i0;
+      b1699[i + 31843] = b1695[i];
+    }
+    {
+      const i = i0 + 1;
+      b1699[i + 31843] = b1695[i];
+    }
+    {
+      const i = i0 + 2;
+      b1699[i + 31843] = b1695[i];
+    }
+    {
+      const i = i0 + 3;
+      b1699[i + 31843] = b1695[i];
+    }
+  }
+  for (let i = 31840; i < 31843; i++) {
+    b1699[i + 31843] = b1695[i];
+  }
+  for (let i0 = 0; i0 < 31840; i0 += 4) {
+    {
+      const i = i0;
+      b1699[i + 63686] = b1698[i];
+    }
+    {
+      const i = i0 + 1;
+      b1699[i + 63686] = b1698[i];
+    }
+    {
+      const i = i0 + 2;
+      b1699[i + 63686] = b1698[i];
+    }
+    {
+      const i = i0 + 3;
+      b1699[i + 63686] = b1698[i];
+    }
+  }
+  for (let i = 31840; i < 31843; i++) {
+    b1699[i + 63686] = b1698[i];
+  }
+  b1775.fill(0);
+  b1904.fill(0);
+  b1936.fill(0);
+  b1985.fill(0);
+  b2114.fill(0);
+  b2145.fill(0);
+  b2154.fill(0);
+  b2158.fill(0);
+  for (let i = 0; i < 31843; i++) {
+    const b1653_i = b1653[i];
+    const b1649_ix3 = b1649[i * 3];
+    const b1654_i = b1654[i];
+    const b1674_i = b1674[i];
+    const b1676_i = b1676[i];
+    const b1658_ix3 = b1658[i * 3];
+    const b1683_i = b1683[i];
+    const b1703_ix3 = b1653_i !== 0 ? (((b1649_ix3 * b1654_i) + (b1674_i * b1676_i)) + (b1658_ix3 * b1683_i)) : (b1649_ix3 + b1699[i]);
+    const b1649_ix3p1 = b1649[i * 3 + 1];
+    const b1674_ip31843 = b1674[i + 31843];
+    const b1658_ix3p1 = b1658[i * 3 + 1];
+    const b1703_ix3p1 = b1653_i !== 0 ? (((b1649_ix3p1 * b1654_i) + (b1674_ip31843 * b1676_i)) + (b1658_ix3p1 * b1683_i)) : (b1649_ix3p1 + b1699[i + 31843]);
+    const b1649_ix3p2 = b1649[i * 3 + 2];
+    const b1674_ip63686 = b1674[i + 63686];
+    const b1658_ix3p2 = b1658[i * 3 + 2];
+    const b1703_ix3p2 = b1653_i !== 0 ? (((b1649_ix3p2 * b1654_i) + (b1674_ip63686 * b1676_i)) + (b1658_ix3p2 * b1683_i)) : (b1649_ix3p2 + b1699[i + 63686]);
+    const b1707_ix2 = b1703_ix3 / b1703_ix3p2;
+    const b1707_ix2p1 = b1703_ix3p1 / b1703_ix3p2;
+    let t1710r0 = 0;
+    t1710r0 += (b1707_ix2 * b1707_ix2);
+    t1710r0 += (b1707_ix2p1 * b1707_ix2p1);
+    const b1710_i = t1710r0;
+    const b1714_i = b1710_i * b1710_i;
+    const b1644_ix15p9 = b1644[i * 15 + 9];
+    const b1644_ix15p10 = b1644[i * 15 + 10];
+    const b1716_i = (1 + (b1644_ix15p9 * b1710_i)) + (b1644_ix15p10 * b1714_i);
+    const b1718_ix2 = b1707_ix2 * b1716_i;
+    const b1718_ix2p1 = b1707_ix2p1 * b1716_i;
+    const b1724_i = 1 / b1703_ix3p2;
+    const b1725_ix2 = b1707_ix2 / b1703_ix3p2;
+    const b1725_ix2p1 = b1707_ix2p1 / b1703_ix3p2;
+    const b1652_i = b1652[i];
+    const b1726_i = 1 / b1652_i;
+    const b1727_ix3 = b1658_ix3 / b1652_i;
+    const b1727_ix3p1 = b1658_ix3p1 / b1652_i;
+    const b1727_ix3p2 = b1658_ix3p2 / b1652_i;
+    const b1728_i = 0.5 / b1652_i;
+    const b108_0 = b108[0];
+    const b1644_ix15p14 = b1644[i * 15 + 14];
+    const b1733_ix2 = t729_0 !== 0 ? 0 : (b108_0 * b1644_ix15p14);
+    const b108_1 = b108[1];
+    const b1733_ix2p1 = t729_1 !== 0 ? 0 : (b108_1 * b1644_ix15p14);
+    const b1734_ix2 = 0 === b1733_ix2 ? 1 : 0;
+    const b1734_ix2p1 = 0 === b1733_ix2p1 ? 1 : 0;
+    const b1644_ix15p6 = b1644[i * 15 + 6];
+    const b1736_ix2 = b1734_ix2 !== 0 ? 0 : (b1644_ix15p6 * b1733_ix2);
+    const b1736_ix2p1 = b1734_ix2p1 !== 0 ? 0 : (b1644_ix15p6 * b1733_ix2p1);
+    let t1739r0 = 0;
+    t1739r0 += (b1734_ix2 !== 0 ? 0 : (b1718_ix2 * b1733_ix2));
+    t1739r0 += (b1734_ix2p1 !== 0 ? 0 : (b1718_ix2p1 * b1733_ix2p1));
+    const b1739_i = t1739r0;
+    const b1740_ix2 = 0 === b1736_ix2 ? 1 : 0;
+    const b1740_ix2p1 = 0 === b1736_ix2p1 ? 1 : 0;
+    let t1745r0 = 0;
+    t1745r0 += (b1740_ix2 !== 0 ? 0 : (b1707_ix2 * b1736_ix2));
+    t1745r0 += (b1740_ix2p1 !== 0 ? 0 : (b1707_ix2p1 * b1736_ix2p1));
+    const b1745_i = t1745r0;
+    const b1746_i = 0 === b1745_i ? 1 : 0;
+    const b1748_i = b1746_i !== 0 ? 0 : (b1714_i * b1745_i);
+    const b1750_i = b1746_i !== 0 ? 0 : (b1644_ix15p10 * b1745_i);
+    const b1755_i = b1746_i !== 0 ? 0 : (b1710_i * b1745_i);
+    const b1759_i = (b1746_i !== 0 ? 0 : (b1644_ix15p9 * b1745_i)) + (2 * ((0 === b1750_i ? 1 : 0) !== 0 ? 0 : (b1710_i * b1750_i)));
+    const b1760_i = 0 === b1759_i ? 1 : 0;
+    const b1766_ix2 = (b1740_ix2 !== 0 ? 0 : (b1716_i * b1736_ix2)) + (2 * (b1760_i !== 0 ? 0 : (b1707_ix2 * b1759_i)));
+    const b1766_ix2p1 = (b1740_ix2p1 !== 0 ? 0 : (b1716_i * b1736_ix2p1)) + (2 * (b1760_i !== 0 ? 0 : (b1707_ix2p1 * b1759_i)));
+    const b1767_ix2 = 0 === b1766_ix2 ? 1 : 0;
+    const b1767_ix2p1 = 0 === b1766_ix2p1 ? 1 : 0;
+    const b1770_ix2 = b1767_ix2 !== 0 ? 0 : (b1766_ix2 * b1724_i);
+    const b1770_ix2p1 = b1767_ix2p1 !== 0 ? 0 : (b1766_ix2p1 * b1724_i);
+    let t1774r0 = 0;
+    t1774r0 += (b1767_ix2 !== 0 ? 0 : (-(b1725_ix2 * b1766_ix2)));
+    t1774r0 += (b1767_ix2p1 !== 0 ? 0 : (-(b1725_ix2p1 * b1766_ix2p1)));
+    const b1774_i = t1774r0;
+    b1775[i * 3 + 2] += b1774_i;
+    b1775[i * 3] += b1770_ix2;
+    b1775[i * 3 + 1] += b1770_ix2p1;
+    const b1776_ix3 = b1653_i !== 0 ? b1775[i * 3] : 0;
+    const b1776_ix3p1 = b1653_i !== 0 ? b1775[i * 3 + 1] : 0;
+    const b1776_ix3p2 = b1653_i !== 0 ? b1775[i * 3 + 2] : 0;
+    const b1777_ix3 = b1653_i !== 0 ? 0 : b1775[i * 3];
+    const b1777_ix3p1 = b1653_i !== 0 ? 0 : b1775[i * 3 + 1];
+    const b1777_ix3p2 = b1653_i !== 0 ? 0 : b1775[i * 3 + 2];
+    const b1782_i = 0 === (-b1777_ix3p2) ? 1 : 0;
+    const b1789_i = 0 === b1777_ix3p2 ? 1 : 0;
+    const b1795_i = 0 === (-b1777_ix3p1) ? 1 : 0;
+    const b1802_i = 0 === b1777_ix3p1 ? 1 : 0;
+    const b1808_i = 0 === (-b1777_ix3) ? 1 : 0;
+    const b1815_i = 0 === b1777_ix3 ? 1 : 0;
+    const b1820_i = (b1802_i !== 0 ? 0 : (b1649_ix3 * b1777_ix3p1)) + (b1808_i !== 0 ? 0 : (-(b1649_ix3p1 * b1777_ix3)));
+    const b1821_i = (b1782_i !== 0 ? 0 : (-(b1649_ix3 * b1777_ix3p2))) + (b1815_i !== 0 ? 0 : (b1649_ix3p2 * b1777_ix3));
+    const b1822_i = (b1789_i !== 0 ? 0 : (b1649_ix3p1 * b1777_ix3p2)) + (b1795_i !== 0 ? 0 : (-(b1649_ix3p2 * b1777_ix3p1)));
+    const b1823_ix3 = 0 === b1776_ix3 ? 1 : 0;
+    const b1823_ix3p1 = 0 === b1776_ix3p1 ? 1 : 0;
+    const b1823_ix3p2 = 0 === b1776_ix3p2 ? 1 : 0;
+    let t1828r0 = 0;
+    t1828r0 += (b1823_ix3 !== 0 ? 0 : (b1658_ix3 * b1776_ix3));
+    t1828r0 += (b1823_ix3p1 !== 0 ? 0 : (b1658_ix3p1 * b1776_ix3p1));
+    t1828r0 += (b1823_ix3p2 !== 0 ? 0 : (b1658_ix3p2 * b1776_ix3p2));
+    const b1828_i = t1828r0;
+    const b1829_i = 0 === b1828_i ? 1 : 0;
+    const b1682_i = b1682[i];
+    const b1831_i = b1829_i !== 0 ? 0 : (b1682_i * b1828_i);
+    const b1834_i = 0 === b1831_i ? 1 : 0;
+    const b1842_ix3 = b1823_ix3 !== 0 ? 0 : (b1676_i * b1776_ix3);
+    const b1842_ix3p1 = b1823_ix3p1 !== 0 ? 0 : (b1676_i * b1776_ix3p1);
+    const b1842_ix3p2 = b1823_ix3p2 !== 0 ? 0 : (b1676_i * b1776_ix3p2);
+    let t1845r0 = 0;
+    t1845r0 += (b1823_ix3 !== 0 ? 0 : (b1674_i * b1776_ix3));
+    t1845r0 += (b1823_ix3p1 !== 0 ? 0 : (b1674_ip31843 * b1776_ix3p1));
+    t1845r0 += (b1823_ix3p2 !== 0 ? 0 : (b1674_ip63686 * b1776_ix3p2));
+    const b1845_i = t1845r0;
+    const b1853_i = 0 === (-b1842_ix3p2) ? 1 : 0;
+    const b1860_i = 0 === b1842_ix3p2 ? 1 : 0;
+    const b1866_i = 0 === (-b1842_ix3p1) ? 1 : 0;
+    const b1873_i = 0 === b1842_ix3p1 ? 1 : 0;
+    const b1879_i = 0 === (-b1842_ix3) ? 1 : 0;
+    const b1886_i = 0 === b1842_ix3 ? 1 : 0;
+    const b1644_ix15 = b1644[i * 15];
+    const b1644_ix15p1 = b1644[i * 15 + 1];
+    const b1893_i = (b1886_i !== 0 ? 0 : (b1658_ix3p1 * b1842_ix3)) + ((b1866_i !== 0 ? 0 : (-(b1658_ix3 * b1842_ix3p1))) + ((b1795_i !== 0 ? 0 : (-(b1644_ix15 * b1777_ix3p1))) + (b1815_i !== 0 ? 0 : (b1644_ix15p1 * b1777_ix3))));
+    const b1644_ix15p2 = b1644[i * 15 + 2];
+    const b1896_i = (b1879_i !== 0 ? 0 : (-(b1658_ix3p2 * b1842_ix3))) + ((b1860_i !== 0 ? 0 : (b1658_ix3 * b1842_ix3p2)) + ((b1789_i !== 0 ? 0 : (b1644_ix15 * b1777_ix3p2)) + (b1808_i !== 0 ? 0 : (-(b1644_ix15p2 * b1777_ix3)))));
+    const b1899_i = (b1873_i !== 0 ? 0 : (b1658_ix3p2 * b1842_ix3p1)) + ((b1853_i !== 0 ? 0 : (-(b1658_ix3p1 * b1842_ix3p2))) + ((b1782_i !== 0 ? 0 : (-(b1644_ix15p1 * b1777_ix3p2))) + (b1802_i !== 0 ? 0 : (b1644_ix15p2 * b1777_ix3p1))));
+    const b1900_i = (b1873_i !== 0 ? 0 : (b1649_ix3 * b1842_ix3p1)) + (b1879_i !== 0 ? 0 : (-(b1649_ix3p1 * b1842_ix3)));
+    const b1901_i = (b1853_i !== 0 ? 0 : (-(b1649_ix3 * b1842_ix3p2))) + (b1886_i !== 0 ? 0 : (b1649_ix3p2 * b1842_ix3));
+    const b1902_i = (b1860_i !== 0 ? 0 : (b1649_ix3p1 * b1842_ix3p2)) + (b1866_i !== 0 ? 0 : (-(b1649_ix3p2 * b1842_ix3p1)));
+    b1904[i * 3 + 2] += b1900_i;
+    b1904[i * 3 + 1] += b1901_i;
+    b1904[i * 3] += b1902_i;
+    const b1905_ix3 = ((b1823_ix3 !== 0 ? 0 : (b1683_i * b1776_ix3)) + (b1834_i !== 0 ? 0 : (b1649_ix3 * b1831_i))) + b1904[i * 3];
+    const b1905_ix3p1 = ((b1823_ix3p1 !== 0 ? 0 : (b1683_i * b1776_ix3p1)) + (b1834_i !== 0 ? 0 : (b1649_ix3p1 * b1831_i))) + b1904[i * 3 + 1];
+    const b1905_ix3p2 = ((b1823_ix3p2 !== 0 ? 0 : (b1683_i * b1776_ix3p2)) + (b1834_i !== 0 ? 0 : (b1649_ix3p2 * b1831_i))) + b1904[i * 3 + 2];
+    const b1906_ix3 = 0 === b1905_ix3 ? 1 : 0;
+    const b1906_ix3p1 = 0 === b1905_ix3p1 ? 1 : 0;
+    const b1906_ix3p2 = 0 === b1905_ix3p2 ? 1 : 0;
+    let t1913r0 = 0;
+    t1913r0 += (b1906_ix3 !== 0 ? 0 : (-(b1727_ix3 * b1905_ix3)));
+    t1913r0 += (b1906_ix3p1 !== 0 ? 0 : (-(b1727_ix3p1 * b1905_ix3p1)));
+    t1913r0 += (b1906_ix3p2 !== 0 ? 0 : (-(b1727_ix3p2 * b1905_ix3p2)));
+    const b1913_i = t1913r0;
+    let t1918r0 = 0;
+    t1918r0 += (b1823_ix3 !== 0 ? 0 : (b1649_ix3 * b1776_ix3));
+    t1918r0 += (b1823_ix3p1 !== 0 ? 0 : (b1649_ix3p1 * b1776_ix3p1));
+    t1918r0 += (b1823_ix3p2 !== 0 ? 0 : (b1649_ix3p2 * b1776_ix3p2));
+    const b1918_i = t1918r0;
+    const b1681_i = b1681[i];
+    const b1919_i = b1918_i - (b1829_i !== 0 ? 0 : (b1681_i * b1828_i));
+    const b1925_i = ((0 === b1919_i ? 1 : 0) !== 0 ? 0 : (-(b1676_i * b1919_i))) + (((0 === b1845_i ? 1 : 0) !== 0 ? 0 : (b1654_i * b1845_i)) + b1913_i);
+    const b1928_i = (0 === b1925_i ? 1 : 0) !== 0 ? 0 : (b1728_i * b1925_i);
+    const b1929_i = 0 === b1928_i ? 1 : 0;
+    b1936[i * 3 + 2] += b1893_i;
+    b1936[i * 3 + 1] += b1896_i;
+    b1936[i * 3] += b1899_i;
+    const b1937_ix3 = ((b1823_ix3 !== 0 ? 0 : (b1654_i * b1776_ix3)) + (b1777_ix3 + (b1834_i !== 0 ? 0 : (b1658_ix3 * b1831_i)))) + b1936[i * 3];
+    const b1937_ix3p1 = ((b1823_ix3p1 !== 0 ? 0 : (b1654_i * b1776_ix3p1)) + (b1777_ix3p1 + (b1834_i !== 0 ? 0 : (b1658_ix3p1 * b1831_i)))) + b1936[i * 3 + 1];
+    const b1937_ix3p2 = ((b1823_ix3p2 !== 0 ? 0 : (b1654_i * b1776_ix3p2)) + (b1777_ix3p2 + (b1834_i !== 0 ? 0 : (b1658_ix3p2 * b1831_i)))) + b1936[i * 3 + 2];
+    const b1940_ix3 = (b1906_ix3 !== 0 ? 0 : (b1905_ix3 * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644_ix15 * b1928_i)));
+    const b1940_ix3p1 = (b1906_ix3p1 !== 0 ? 0 : (b1905_ix3p1 * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644_ix15p1 * b1928_i)));
+    const b1940_ix3p2 = (b1906_ix3p2 !== 0 ? 0 : (b1905_ix3p2 * b1726_i)) + (2 * (b1929_i !== 0 ? 0 : (b1644_ix15p2 * b1928_i)));
+    const b107_0 = b107[0];
+    const b1944_ix2 = t935_0 !== 0 ? 0 : (b1644_ix15p14 * b107_0);
+    const b107_1 = b107[1];
+    const b1944_ix2p1 = t935_1 !== 0 ? 0 : (b1644_ix15p14 * b107_1);
+    const b1945_ix2 = 0 === b1944_ix2 ? 1 : 0;
+    const b1945_ix2p1 = 0 === b1944_ix2p1 ? 1 : 0;
+    const b1947_ix2 = b1945_ix2 !== 0 ? 0 : (b1644_ix15p6 * b1944_ix2);
+    const b1947_ix2p1 = b1945_ix2p1 !== 0 ? 0 : (b1644_ix15p6 * b1944_ix2p1);
+    let t1950r0 = 0;
+    t1950r0 += (b1945_ix2 !== 0 ? 0 : (b1718_ix2 * b1944_ix2));
+    t1950r0 += (b1945_ix2p1 !== 0 ? 0 : (b1718_ix2p1 * b1944_ix2p1));
+    const b1950_i = t1950r0;
+    const b1951_ix2 = 0 === b1947_ix2 ? 1 : 0;
+    const b1951_ix2p1 = 0 === b1947_ix2p1 ? 1 : 0;
+    let t1956r0 = 0;
+    t1956r0 += (b1951_ix2 !== 0 ? 0 : (b1707_ix2 * b1947_ix2));
+    t1956r0 += (b1951_ix2p1 !== 0 ? 0 : (b1707_ix2p1 * b1947_ix2p1));
+    const b1956_i = t1956r0;
+    const b1957_i = 0 === b1956_i ? 1 : 0;
+    const b1959_i = b1957_i !== 0 ? 0 : (b1714_i * b1956_i);
+    const b1961_i = b1957_i !== 0 ? 0 : (b1644_ix15p10 * b1956_i);
+    const b1966_i = b1957_i !== 0 ? 0 : (b1710_i * b1956_i);
+    const b1970_i = (b1957_i !== 0 ? 0 : (b1644_ix15p9 * b1956_i)) + (2 * ((0 === b1961_i ? 1 : 0) !== 0 ? 0 : (b1710_i * b1961_i)));
+    const b1971_i = 0 === b1970_i ? 1 : 0;
+    const b1977_ix2 = (b1951_ix2 !== 0 ? 0 : (b1716_i * b1947_ix2)) + (2 * (b1971_i !== 0 ? 0 : (b1707_ix2 * b1970_i)));
+    const b1977_ix2p1 = (b1951_ix2p1 !== 0 ? 0 : (b1716_i * b1947_ix2p1)) + (2 * (b1971_i !== 0 ? 0 : (b1707_ix2p1 * b1970_i)));
+    const b1978_ix2 = 0 === b1977_ix2 ? 1 : 0;
+    const b1978_ix2p1 = 0 === b1977_ix2p1 ? 1 : 0;
+    const b1980_ix2 = b1978_ix2 !== 0 ? 0 : (b1724_i * b1977_ix2);
+    const b1980_ix2p1 = b1978_ix2p1 !== 0 ? 0 : (b1724_i * b1977_ix2p1);
+    let t1984r0 = 0;
+    t1984r0 += (b1978_ix2 !== 0 ? 0 : (-(b1725_ix2 * b1977_ix2)));
+    t1984r0 += (b1978_ix2p1 !== 0 ? 0 : (-(b1725_ix2p1 * b1977_ix2p1)));
+    const b1984_i = t1984r0;
+    b1985[i * 3 + 2] += b1984_i;
+    b1985[i * 3] += b1980_ix2;
+    b1985[i * 3 + 1] += b1980_ix2p1;
+    const b1986_ix3 = b1653_i !== 0 ? b1985[i * 3] : 0;
+    const b1986_ix3p1 = b1653_i !== 0 ? b1985[i * 3 + 1] : 0;
+    const b1986_ix3p2 = b1653_i !== 0 ? b1985[i * 3 + 2] : 0;
+    const b1987_ix3 = b1653_i !== 0 ? 0 : b1985[i * 3];
+    const b1987_ix3p1 = b1653_i !== 0 ? 0 : b1985[i * 3 + 1];
+    const b1987_ix3p2 = b1653_i !== 0 ? 0 : b1985[i * 3 + 2];
+    const b1992_i = 0 === (-b1987_ix3p2) ? 1 : 0;
+    const b1999_i = 0 === b1987_ix3p2 ? 1 : 0;
+    const b2005_i = 0 === (-b1987_ix3p1) ? 1 : 0;
+    const b2012_i = 0 === b1987_ix3p1 ? 1 : 0;
+    const b2018_i = 0 === (-b1987_ix3) ? 1 : 0;
+    const b2025_i = 0 === b1987_ix3 ? 1 : 0;
+    const b2030_i = (b2012_i !== 0 ? 0 : (b1649_ix3 * b1987_ix3p1)) + (b2018_i !== 0 ? 0 : (-(b1649_ix3p1 * b1987_ix3)));
+    const b2031_i = (b1992_i !== 0 ? 0 : (-(b1649_ix3 * b1987_ix3p2))) + (b2025_i !== 0 ? 0 : (b1649_ix3p2 * b1987_ix3));
+    const b2032_i = (b1999_i !== 0 ? 0 : (b1649_ix3p1 * b1987_ix3p2)) + (b2005_i !== 0 ? 0 : (-(b1649_ix3p2 * b1987_ix3p1)));
+    const b2033_ix3 = 0 === b1986_ix3 ? 1 : 0;
+    const b2033_ix3p1 = 0 === b1986_ix3p1 ? 1 : 0;
+    const b2033_ix3p2 = 0 === b1986_ix3p2 ? 1 : 0;
+    let t2038r0 = 0;
+    t2038r0 += (b2033_ix3 !== 0 ? 0 : (b1658_ix3 * b1986_ix3));
+    t2038r0 += (b2033_ix3p1 !== 0 ? 0 : (b1658_ix3p1 * b1986_ix3p1));
+    t2038r0 += (b2033_ix3p2 !== 0 ? 0 : (b1658_ix3p2 * b1986_ix3p2));
+    const b2038_i = t2038r0;
+    const b2039_i = 0 === b2038_i ? 1 : 0;
+    const b2041_i = b2039_i !== 0 ? 0 : (b1682_i * b2038_i);
+    const b2044_i = 0 === b2041_i ? 1 : 0;
+    const b2052_ix3 = b2033_ix3 !== 0 ? 0 : (b1676_i * b1986_ix3);
+    const b2052_ix3p1 = b2033_ix3p1 !== 0 ? 0 : (b1676_i * b1986_ix3p1);
+    const b2052_ix3p2 = b2033_ix3p2 !== 0 ? 0 : (b1676_i * b1986_ix3p2);
+    let t2055r0 = 0;
+    t2055r0 += (b2033_ix3 !== 0 ? 0 : (b1674_i * b1986_ix3));
+    t2055r0 += (b2033_ix3p1 !== 0 ? 0 : (b1674_ip31843 * b1986_ix3p1));
+    t2055r0 += (b2033_ix3p2 !== 0 ? 0 : (b1674_ip63686 * b1986_ix3p2));
+    const b2055_i = t2055r0;
+    const b2063_i = 0 === (-b2052_ix3p2) ? 1 : 0;
+    const b2070_i = 0 === b2052_ix3p2 ? 1 : 0;
+    const b2076_i = 0 === (-b2052_ix3p1) ? 1 : 0;
+    const b2083_i = 0 === b2052_ix3p1 ? 1 : 0;
+    const b2089_i = 0 === (-b2052_ix3) ? 1 : 0;
+    const b2096_i = 0 === b2052_ix3 ? 1 : 0;
+    const b2103_i = (b2096_i !== 0 ? 0 : (b1658_ix3p1 * b2052_ix3)) + ((b2076_i !== 0 ? 0 : (-(b1658_ix3 * b2052_ix3p1))) + ((b2005_i !== 0 ? 0 : (-(b1644_ix15 * b1987_ix3p1))) + (b2025_i !== 0 ? 0 : (b1644_ix15p1 * b1987_ix3))));
+    const b2106_i = (b2089_i !== 0 ? 0 : (-(b1658_ix3p2 * b2052_ix3))) + ((b2070_i !== 0 ? 0 : (b1658_ix3 * b2052_ix3p2)) + ((b1999_i !== 0 ? 0 : (b1644_ix15 * b1987_ix3p2)) + (b2018_i !== 0 ? 0 : (-(b1644_ix15p2 * b1987_ix3)))));
+    const b2109_i = (b2083_i !== 0 ? 0 : (b1658_ix3p2 * b2052_ix3p1)) + ((b2063_i !== 0 ? 0 : (-(b1658_ix3p1 * b2052_ix3p2))) + ((b1992_i !== 0 ? 0 : (-(b1644_ix15p1 * b1987_ix3p2))) + (b2012_i !== 0 ? 0 : (b1644_ix15p2 * b1987_ix3p1))));
+    const b2110_i = (b2083_i !== 0 ? 0 : (b1649_ix3 * b2052_ix3p1)) + (b2089_i !== 0 ? 0 : (-(b1649_ix3p1 * b2052_ix3)));
+    const b2111_i = (b2063_i !== 0 ? 0 : (-(b1649_ix3 * b2052_ix3p2))) + (b2096_i !== 0 ? 0 : (b1649_ix3p2 * b2052_ix3));
+    const b2112_i = (b2070_i !== 0 ? 0 : (b1649_ix3p1 * b2052_ix3p2)) + (b2076_i !== 0 ? 0 : (-(b1649_ix3p2 * b2052_ix3p1)));
+    b2114[i * 3 + 2] += b2110_i;
+    b2114[i * 3 + 1] += b2111_i;
+    b2114[i * 3] += b2112_i;
+    const b2115_ix3 = ((b2033_ix3 !== 0 ? 0 : (b1683_i * b1986_ix3)) + (b2044_i !== 0 ? 0 : (b1649_ix3 * b2041_i))) + b2114[i * 3];
+    const b2115_ix3p1 = ((b2033_ix3p1 !== 0 ? 0 : (b1683_i * b1986_ix3p1)) + (b2044_i !== 0 ? 0 : (b1649_ix3p1 * b2041_i))) + b2114[i * 3 + 1];
+    const b2115_ix3p2 = ((b2033_ix3p2 !== 0 ? 0 : (b1683_i * b1986_ix3p2)) + (b2044_i !== 0 ? 0 : (b1649_ix3p2 * b2041_i))) + b2114[i * 3 + 2];
+    const b2116_ix3 = 0 === b2115_ix3 ? 1 : 0;
+    const b2116_ix3p1 = 0 === b2115_ix3p1 ? 1 : 0;
+    const b2116_ix3p2 = 0 === b2115_ix3p2 ? 1 : 0;
+    let t2122r0 = 0;
+    t2122r0 += (b2116_ix3 !== 0 ? 0 : (-(b1727_ix3 * b2115_ix3)));
+    t2122r0 += (b2116_ix3p1 !== 0 ? 0 : (-(b1727_ix3p1 * b2115_ix3p1)));
+    t2122r0 += (b2116_ix3p2 !== 0 ? 0 : (-(b1727_ix3p2 * b2115_ix3p2)));
+    const b2122_i = t2122r0;
+    let t2127r0 = 0;
+    t2127r0 += (b2033_ix3 !== 0 ? 0 : (b1649_ix3 * b1986_ix3));
+    t2127r0 += (b2033_ix3p1 !== 0 ? 0 : (b1649_ix3p1 * b1986_ix3p1));
+    t2127r0 += (b2033_ix3p2 !== 0 ? 0 : (b1649_ix3p2 * b1986_ix3p2));
+    const b2127_i = t2127r0;
+    const b2128_i = b2127_i - (b2039_i !== 0 ? 0 : (b1681_i * b2038_i));
+    const b2134_i = ((0 === b2128_i ? 1 : 0) !== 0 ? 0 : (-(b1676_i * b2128_i))) + (((0 === b2055_i ? 1 : 0) !== 0 ? 0 : (b1654_i * b2055_i)) + b2122_i);
+    const b2137_i = (0 === b2134_i ? 1 : 0) !== 0 ? 0 : (b1728_i * b2134_i);
+    const b2138_i = 0 === b2137_i ? 1 : 0;
+    b2145[i * 3 + 2] += b2103_i;
+    b2145[i * 3 + 1] += b2106_i;
+    b2145[i * 3] += b2109_i;
+    const b2146_ix3 = ((b2033_ix3 !== 0 ? 0 : (b1654_i * b1986_ix3)) + (b1987_ix3 + (b2044_i !== 0 ? 0 : (b1658_ix3 * b2041_i)))) + b2145[i * 3];
+    const b2146_ix3p1 = ((b2033_ix3p1 !== 0 ? 0 : (b1654_i * b1986_ix3p1)) + (b1987_ix3p1 + (b2044_i !== 0 ? 0 : (b1658_ix3p1 * b2041_i)))) + b2145[i * 3 + 1];
+    const b2146_ix3p2 = ((b2033_ix3p2 !== 0 ? 0 : (b1654_i * b1986_ix3p2)) + (b1987_ix3p2 + (b2044_i !== 0 ? 0 : (b1658_ix3p2 * b2041_i)))) + b2145[i * 3 + 2];
+    const b2149_ix3 = (b2116_ix3 !== 0 ? 0 : (b1726_i * b2115_ix3)) + (2 * (b2138_i !== 0 ? 0 : (b1644_ix15 * b2137_i)));
+    const b2149_ix3p1 = (b2116_ix3p1 !== 0 ? 0 : (b1726_i * b2115_ix3p1)) + (2 * (b2138_i !== 0 ? 0 : (b1644_ix15p1 * b2137_i)));
+    const b2149_ix3p2 = (b2116_ix3p2 !== 0 ? 0 : (b1726_i * b2115_ix3p2)) + (2 * (b2138_i !== 0 ? 0 : (b1644_ix15p2 * b2137_i)));
+    const b2150_ix2 = ((b1718_ix2 * b1644_ix15p6) + b1644[i * 15 + 7]) - a1[i * 2];
+    const b2150_ix2p1 = ((b1718_ix2p1 * b1644_ix15p6) + b1644[i * 15 + 8]) - a1[i * 2 + 1];
+    let t2153r0 = 0;
+    t2153r0 += (t729_0 !== 0 ? 0 : (b108_0 * b2150_ix2));
+    t2153r0 += (t729_1 !== 0 ? 0 : (b108_1 * b2150_ix2p1));
+    const b2153_i = t2153r0;
+    b2154[i * 15 + 7] += b1733_ix2;
+    b2154[i * 15 + 8] += b1733_ix2p1;
+    b2154[i * 15 + 6] += b1739_i;
+    b2154[i * 15 + 10] += b1748_i;
+    b2154[i * 15 + 9] += b1755_i;
+    b2154[i * 15 + 2] += b1820_i;
+    b2154[i * 15 + 1] += b1821_i;
+    b2154[i * 15] += b1822_i;
+    b2154[i * 15 + 3] -= b1937_ix3;
+    b2154[i * 15 + 4] -= b1937_ix3p1;
+    b2154[i * 15 + 5] -= b1937_ix3p2;
+    b2154[i * 15] += b1940_ix3;
+    b2154[i * 15 + 1] += b1940_ix3p1;
+    b2154[i * 15 + 2] += b1940_ix3p2;
+    b2154[i * 15 + 14] += b2153_i;
+    b2154[i * 15 + 11] += b1937_ix3;
+    b2154[i * 15 + 12] += b1937_ix3p1;
+    b2154[i * 15 + 13] += b1937_ix3p2;
+    let t2157r0 = 0;
+    t2157r0 += (t935_0 !== 0 ? 0 : (b107_0 * b2150_ix2));
+    t2157r0 += (t935_1 !== 0 ? 0 : (b107_1 * b2150_ix2p1));
+    const b2157_i = t2157r0;
+    b2158[i * 15 + 7] += b1944_ix2;
+    b2158[i * 15 + 8] += b1944_ix2p1;
+    b2158[i * 15 + 6] += b1950_i;
+    b2158[i * 15 + 10] += b1959_i;
+    b2158[i * 15 + 9] += b1966_i;
+    b2158[i * 15 + 2] += b2030_i;
+    b2158[i * 15 + 1] += b2031_i;
+    b2158[i * 15] += b2032_i;
+    b2158[i * 15 + 3] -= b2146_ix3;
+    b2158[i * 15 + 4] -= b2146_ix3p1;
+    b2158[i * 15 + 5] -= b2146_ix3p2;
+    b2158[i * 15] += b2149_ix3;
+    b2158[i * 15 + 1] += b2149_ix3p1;
+    b2158[i * 15 + 2] += b2149_ix3p2;
+    b2158[i * 15 + 14] += b2157_i;
+    b2158[i * 15 + 11] += b2146_ix3;
+    b2158[i * 15 + 12] += b2146_ix3p1;
+    b2158[i * 15 + 13] += b2146_ix3p2;
+    const a4_i = a4[i];
+    b2162[i] = (1 - (a4_i * a4_i));
+  }
+  for (let i = 0; i < 31843; i++) {
+    for (let j0 = 0; j0 < 12; j0 += 4) {
+      {
+        const j = j0;
+        b2159[i * 15 + j] = b2154[i * 15 + j];
+      }
+      {
+        const j = j0 + 1;
+        b2159[i * 15 + j] = b2154[i * 15 + j];
+      }
+      {
+        const j = j0 + 2;
+        b2159[i * 15 + j] = b2154[i * 15 + j];
+      }
+      {
+        const j = j0 + 3;
+        b2159[i * 15 + j] = b2154[i * 15 + j];
+      }
+    }
+    for (let j = 12; j < 15; j++) {
+      b2159[i * 15 + j] = b2154[i * 15 + j];
+    }
+  }
+  for (let i = 0; i < 31843; i++) {
+    for (let j0 = 0; j0 < 12; j0 += 4) {
+      {
+        const j = j0;
+        b2159[i * 15 + j + 477645] = b2158[i * 15 + j];
+      }
+      {
+        const j = j0 + 1;
+        b2159[i * 15 + j + 477645] = b2158[i * 15 + j];
+      }
+      {
+        const j = j0 + 2;
+        b2159[i * 15 + j + 477645] = b2158[i * 15 + j];
+      }
+      {
+        const j = j0 + 3;
+        b2159[i * 15 + j + 477645] = b2158[i * 15 + j];
+      }
+    }
+    for (let j = 12; j < 15; j++) {
+      b2159[i * 15 + j + 477645] = b2158[i * 15 + j];
+    }
+  }
+  // jacobian.expr:32
   // output J (jacobian.expr:31)
   {
     const out = outputs["J"];
@@ -10942,19 +3291,15 @@ export function backwardInto(args, seed, grad, outputs) {
   const b1733 = buf1733;
   const b1734 = buf1734;
   const b1736 = buf1736;
-  const b1739 = buf1739;
   const b1740 = buf1740;
   const b1745 = buf1745;
   const b1746 = buf1746;
-  const b1748 = buf1748;
   const b1750 = buf1750;
   const b1751 = buf1751;
-  const b1755 = buf1755;
   const b1759 = buf1759;
   const b1760 = buf1760;
   const b1766 = buf1766;
   const b1767 = buf1767;
-  const b1770 = buf1770;
   const b1775 = buf1775;
   const b1776 = buf1776;
   const b1777 = buf1777;
@@ -10964,9 +3309,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const b1802 = buf1802;
   const b1808 = buf1808;
   const b1815 = buf1815;
-  const b1820 = buf1820;
-  const b1821 = buf1821;
-  const b1822 = buf1822;
   const b1823 = buf1823;
   const b1828 = buf1828;
   const b1829 = buf1829;
@@ -10981,9 +3323,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const b1873 = buf1873;
   const b1879 = buf1879;
   const b1886 = buf1886;
-  const b1893 = buf1893;
-  const b1896 = buf1896;
-  const b1899 = buf1899;
   const b1904 = buf1904;
   const b1905 = buf1905;
   const b1906 = buf1906;
@@ -10994,24 +3333,18 @@ export function backwardInto(args, seed, grad, outputs) {
   const b1928 = buf1928;
   const b1929 = buf1929;
   const b1936 = buf1936;
-  const b1937 = buf1937;
-  const b1940 = buf1940;
   const b1944 = buf1944;
   const b1945 = buf1945;
   const b1947 = buf1947;
-  const b1950 = buf1950;
   const b1951 = buf1951;
   const b1956 = buf1956;
   const b1957 = buf1957;
-  const b1959 = buf1959;
   const b1961 = buf1961;
   const b1962 = buf1962;
-  const b1966 = buf1966;
   const b1970 = buf1970;
   const b1971 = buf1971;
   const b1977 = buf1977;
   const b1978 = buf1978;
-  const b1980 = buf1980;
   const b1985 = buf1985;
   const b1986 = buf1986;
   const b1987 = buf1987;
@@ -11021,9 +3354,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const b2012 = buf2012;
   const b2018 = buf2018;
   const b2025 = buf2025;
-  const b2030 = buf2030;
-  const b2031 = buf2031;
-  const b2032 = buf2032;
   const b2033 = buf2033;
   const b2038 = buf2038;
   const b2039 = buf2039;
@@ -11038,9 +3368,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const b2083 = buf2083;
   const b2089 = buf2089;
   const b2096 = buf2096;
-  const b2103 = buf2103;
-  const b2106 = buf2106;
-  const b2109 = buf2109;
   const b2114 = buf2114;
   const b2115 = buf2115;
   const b2116 = buf2116;
@@ -11051,28 +3378,18 @@ export function backwardInto(args, seed, grad, outputs) {
   const b2137 = buf2137;
   const b2138 = buf2138;
   const b2145 = buf2145;
-  const b2146 = buf2146;
-  const b2149 = buf2149;
-  const b2150 = buf2150;
   const b2154 = buf2154;
   const b2158 = buf2158;
   const b2159 = buf2159;
   const b2162 = buf2162;
   const b2167 = buf2167;
   const b2202 = buf2202;
-  const b2207 = buf2207;
   const b2212 = buf2212;
-  const b2214 = buf2214;
   const b2215 = buf2215;
   const b2217 = buf2217;
-  const b2219 = buf2219;
   const b2222 = buf2222;
-  const b2224 = buf2224;
   const b2228 = buf2228;
   const b2232 = buf2232;
-  const b2238 = buf2238;
-  const b2242 = buf2242;
-  const b2245 = buf2245;
   const b2250 = buf2250;
   const b2254 = buf2254;
   const b2259 = buf2259;
@@ -11091,7 +3408,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const b2323 = buf2323;
   const b2327 = buf2327;
   const b2331 = buf2331;
-  const b2334 = buf2334;
   const b2336 = buf2336;
   const b2339 = buf2339;
   const b2341 = buf2341;
@@ -11110,36 +3426,13 @@ export function backwardInto(args, seed, grad, outputs) {
   const b2400 = buf2400;
   const b2405 = buf2405;
   const b2417 = buf2417;
-  const b2428 = buf2428;
-  const b2434 = buf2434;
-  const b2438 = buf2438;
-  const b2441 = buf2441;
-  const b2445 = buf2445;
-  const b2447 = buf2447;
   const b2448 = buf2448;
-  const b2452 = buf2452;
-  const b2456 = buf2456;
-  const b2460 = buf2460;
-  const b2464 = buf2464;
-  const b2468 = buf2468;
-  const b2476 = buf2476;
-  const b2480 = buf2480;
-  const b2485 = buf2485;
-  const b2490 = buf2490;
-  const b2502 = buf2502;
   const b2507 = buf2507;
-  const b2509 = buf2509;
   const b2510 = buf2510;
   const b2512 = buf2512;
-  const b2514 = buf2514;
   const b2517 = buf2517;
-  const b2519 = buf2519;
   const b2523 = buf2523;
   const b2527 = buf2527;
-  const b2533 = buf2533;
-  const b2537 = buf2537;
-  const b2540 = buf2540;
-  const b2541 = buf2541;
   const b2546 = buf2546;
   const b2550 = buf2550;
   const b2555 = buf2555;
@@ -11158,7 +3451,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const b2619 = buf2619;
   const b2623 = buf2623;
   const b2627 = buf2627;
-  const b2630 = buf2630;
   const b2632 = buf2632;
   const b2635 = buf2635;
   const b2637 = buf2637;
@@ -11177,40 +3469,16 @@ export function backwardInto(args, seed, grad, outputs) {
   const b2696 = buf2696;
   const b2701 = buf2701;
   const b2713 = buf2713;
-  const b2724 = buf2724;
-  const b2730 = buf2730;
-  const b2734 = buf2734;
-  const b2737 = buf2737;
-  const b2738 = buf2738;
-  const b2742 = buf2742;
-  const b2744 = buf2744;
   const b2745 = buf2745;
-  const b2749 = buf2749;
-  const b2753 = buf2753;
-  const b2757 = buf2757;
-  const b2761 = buf2761;
-  const b2765 = buf2765;
-  const b2773 = buf2773;
-  const b2777 = buf2777;
-  const b2782 = buf2782;
-  const b2787 = buf2787;
   const b2796 = buf2796;
   const b2802 = buf2802;
   const b2803 = buf2803;
   const b2808 = buf2808;
-  const b2813 = buf2813;
-  const b2814 = buf2814;
   const b2819 = buf2819;
-  const b2823 = buf2823;
   const b2827 = buf2827;
-  const b2829 = buf2829;
-  const b2833 = buf2833;
   const b2834 = buf2834;
   const b2841 = buf2841;
   const b2853 = buf2853;
-  const b2860 = buf2860;
-  const b2861 = buf2861;
-  const b2864 = buf2864;
   const b2865 = buf2865;
   const b2866 = buf2866;
   const b2867 = buf2867;
@@ -11221,45 +3489,22 @@ export function backwardInto(args, seed, grad, outputs) {
   const b2891 = buf2891;
   const b2896 = buf2896;
   const b2901 = buf2901;
-  const b2905 = buf2905;
   const b2906 = buf2906;
   const b2913 = buf2913;
-  const b2920 = buf2920;
   const b2922 = buf2922;
-  const b2926 = buf2926;
   const b2927 = buf2927;
-  const b2956 = buf2956;
-  const b2967 = buf2967;
-  const b2978 = buf2978;
   const b3000 = buf3000;
-  const b3001 = buf3001;
-  const b3005 = buf3005;
-  const b3009 = buf3009;
   const b3012 = buf3012;
   const b3019 = buf3019;
-  const b3021 = buf3021;
   const b3030 = buf3030;
-  const b3031 = buf3031;
-  const b3036 = buf3036;
   const b3037 = buf3037;
   const h3041 = grad["pts"];
   const h3042 = grad["cams"];
   const b3044 = buf3044;
   const h3045 = grad["w"];
-  backwardPart0(a0, a2, a3, a4);
-  backwardPart1();
-  backwardPart2();
-  backwardPart3();
-  backwardPart4();
-  backwardPart5();
-  backwardPart6(a1, a4, s0);
-  backwardPart7();
-  backwardPart8();
-  backwardPart9();
-  backwardPart10();
-  backwardPart11();
-  backwardPart12();
-  backwardPart13(a0, a4, s1, grad);
+  backwardPart0(a0, a1, a2, a3, a4);
+  backwardPart1(s0);
+  backwardPart2(a0, a4, s1, grad);
   if (outputs !== undefined) {
     // output J (jacobian.expr:31)
     {

@@ -96,11 +96,6 @@ function lossSeed(seed) {
   return s;
 }
 
-const buf10 = new Float64Array(900);
-const buf15 = new Float64Array(900);
-const buf16 = new Float64Array(900);
-const buf17 = new Float64Array(300);
-const buf41 = new Float64Array(900);
 const buf43 = new Float64Array(300);
 const buf48 = new Float64Array(900);
 const buf54 = new Float64Array(6);
@@ -158,8 +153,6 @@ export function forwardInto(args, outputs) {
   const a2 = args["reg"];
   const a3 = args["W"];
   const a4 = args["b"];
-  const b10 = buf10;
-  const b15 = buf15;
   const a3_0 = a3[0];
   const a3_3 = a3[3];
   const a4_0 = a4[0];
@@ -177,107 +170,21 @@ export function forwardInto(args, outputs) {
       const i = i0;
       const a0_ix2 = a0[i * 2];
       const a0_ix2p1 = a0[i * 2 + 1];
-      b10[i * 3] = ((a0_ix2 * a3_0 + a0_ix2p1 * a3_3) + a4_0);
-      b10[i * 3 + 1] = ((a0_ix2 * a3_1 + a0_ix2p1 * a3_4) + a4_1);
-      b10[i * 3 + 2] = ((a0_ix2 * a3_2 + a0_ix2p1 * a3_5) + a4_2);
-    }
-    {
-      const i = i0 + 1;
-      const a0_ix2 = a0[i * 2];
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b10[i * 3] = ((a0_ix2 * a3_0 + a0_ix2p1 * a3_3) + a4_0);
-      b10[i * 3 + 1] = ((a0_ix2 * a3_1 + a0_ix2p1 * a3_4) + a4_1);
-      b10[i * 3 + 2] = ((a0_ix2 * a3_2 + a0_ix2p1 * a3_5) + a4_2);
-    }
-    {
-      const i = i0 + 2;
-      const a0_ix2 = a0[i * 2];
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b10[i * 3] = ((a0_ix2 * a3_0 + a0_ix2p1 * a3_3) + a4_0);
-      b10[i * 3 + 1] = ((a0_ix2 * a3_1 + a0_ix2p1 * a3_4) + a4_1);
-      b10[i * 3 + 2] = ((a0_ix2 * a3_2 + a0_ix2p1 * a3_5) + a4_2);
-    }
-    {
-      const i = i0 + 3;
-      const a0_ix2 = a0[i * 2];
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b10[i * 3] = ((a0_ix2 * a3_0 + a0_ix2p1 * a3_3) + a4_0);
-      b10[i * 3 + 1] = ((a0_ix2 * a3_1 + a0_ix2p1 * a3_4) + a4_1);
-      b10[i * 3 + 2] = ((a0_ix2 * a3_2 + a0_ix2p1 * a3_5) + a4_2);
-    }
-  }
-  // softmax-batched.expr:20
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
+      const b10_ix3 = (a0_ix2 * a3_0 + a0_ix2p1 * a3_3) + a4_0;
+      const b10_ix3p1 = (a0_ix2 * a3_1 + a0_ix2p1 * a3_4) + a4_1;
+      const b10_ix3p2 = (a0_ix2 * a3_2 + a0_ix2p1 * a3_5) + a4_2;
       let t12r0 = -Infinity;
-      const b10_ix3 = b10[i * 3];
       t12r0 = Math.max(t12r0, b10_ix3);
-      const b10_ix3p1 = b10[i * 3 + 1];
       t12r0 = Math.max(t12r0, b10_ix3p1);
-      const b10_ix3p2 = b10[i * 3 + 2];
       t12r0 = Math.max(t12r0, b10_ix3p2);
       const b12_i = t12r0;
       const b13_i = b12_i;
-      b15[i * 3] = (b10_ix3 - b13_i);
-      b15[i * 3 + 1] = (b10_ix3p1 - b13_i);
-      b15[i * 3 + 2] = (b10_ix3p2 - b13_i);
-    }
-    {
-      const i = i0 + 1;
-      let t12r0 = -Infinity;
-      const b10_ix3 = b10[i * 3];
-      t12r0 = Math.max(t12r0, b10_ix3);
-      const b10_ix3p1 = b10[i * 3 + 1];
-      t12r0 = Math.max(t12r0, b10_ix3p1);
-      const b10_ix3p2 = b10[i * 3 + 2];
-      t12r0 = Math.max(t12r0, b10_ix3p2);
-      const b12_i = t12r0;
-      const b13_i = b12_i;
-      b15[i * 3] = (b10_ix3 - b13_i);
-      b15[i * 3 + 1] = (b10_ix3p1 - b13_i);
-      b15[i * 3 + 2] = (b10_ix3p2 - b13_i);
-    }
-    {
-      const i = i0 + 2;
-      let t12r0 = -Infinity;
-      const b10_ix3 = b10[i * 3];
-      t12r0 = Math.max(t12r0, b10_ix3);
-      const b10_ix3p1 = b10[i * 3 + 1];
-      t12r0 = Math.max(t12r0, b10_ix3p1);
-      const b10_ix3p2 = b10[i * 3 + 2];
-      t12r0 = Math.max(t12r0, b10_ix3p2);
-      const b12_i = t12r0;
-      const b13_i = b12_i;
-      b15[i * 3] = (b10_ix3 - b13_i);
-      b15[i * 3 + 1] = (b10_ix3p1 - b13_i);
-      b15[i * 3 + 2] = (b10_ix3p2 - b13_i);
-    }
-    {
-      const i = i0 + 3;
-      let t12r0 = -Infinity;
-      const b10_ix3 = b10[i * 3];
-      t12r0 = Math.max(t12r0, b10_ix3);
-      const b10_ix3p1 = b10[i * 3 + 1];
-      t12r0 = Math.max(t12r0, b10_ix3p1);
-      const b10_ix3p2 = b10[i * 3 + 2];
-      t12r0 = Math.max(t12r0, b10_ix3p2);
-      const b12_i = t12r0;
-      const b13_i = b12_i;
-      b15[i * 3] = (b10_ix3 - b13_i);
-      b15[i * 3 + 1] = (b10_ix3p1 - b13_i);
-      b15[i * 3 + 2] = (b10_ix3p2 - b13_i);
-    }
-  }
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
+      const b15_ix3 = b10_ix3 - b13_i;
+      const b15_ix3p1 = b10_ix3p1 - b13_i;
+      const b15_ix3p2 = b10_ix3p2 - b13_i;
       let t17r0 = 0;
-      const b15_ix3 = b15[i * 3];
       t17r0 += Math.exp(b15_ix3);
-      const b15_ix3p1 = b15[i * 3 + 1];
       t17r0 += Math.exp(b15_ix3p1);
-      const b15_ix3p2 = b15[i * 3 + 2];
       t17r0 += Math.exp(b15_ix3p2);
       const b17_i = t17r0;
       const b18_i = Math.log(b17_i);
@@ -287,12 +194,23 @@ export function forwardInto(args, outputs) {
     }
     {
       const i = i0 + 1;
+      const a0_ix2 = a0[i * 2];
+      const a0_ix2p1 = a0[i * 2 + 1];
+      const b10_ix3 = (a0_ix2 * a3_0 + a0_ix2p1 * a3_3) + a4_0;
+      const b10_ix3p1 = (a0_ix2 * a3_1 + a0_ix2p1 * a3_4) + a4_1;
+      const b10_ix3p2 = (a0_ix2 * a3_2 + a0_ix2p1 * a3_5) + a4_2;
+      let t12r0 = -Infinity;
+      t12r0 = Math.max(t12r0, b10_ix3);
+      t12r0 = Math.max(t12r0, b10_ix3p1);
+      t12r0 = Math.max(t12r0, b10_ix3p2);
+      const b12_i = t12r0;
+      const b13_i = b12_i;
+      const b15_ix3 = b10_ix3 - b13_i;
+      const b15_ix3p1 = b10_ix3p1 - b13_i;
+      const b15_ix3p2 = b10_ix3p2 - b13_i;
       let t17r0 = 0;
-      const b15_ix3 = b15[i * 3];
       t17r0 += Math.exp(b15_ix3);
-      const b15_ix3p1 = b15[i * 3 + 1];
       t17r0 += Math.exp(b15_ix3p1);
-      const b15_ix3p2 = b15[i * 3 + 2];
       t17r0 += Math.exp(b15_ix3p2);
       const b17_i = t17r0;
       const b18_i = Math.log(b17_i);
@@ -302,12 +220,23 @@ export function forwardInto(args, outputs) {
     }
     {
       const i = i0 + 2;
+      const a0_ix2 = a0[i * 2];
+      const a0_ix2p1 = a0[i * 2 + 1];
+      const b10_ix3 = (a0_ix2 * a3_0 + a0_ix2p1 * a3_3) + a4_0;
+      const b10_ix3p1 = (a0_ix2 * a3_1 + a0_ix2p1 * a3_4) + a4_1;
+      const b10_ix3p2 = (a0_ix2 * a3_2 + a0_ix2p1 * a3_5) + a4_2;
+      let t12r0 = -Infinity;
+      t12r0 = Math.max(t12r0, b10_ix3);
+      t12r0 = Math.max(t12r0, b10_ix3p1);
+      t12r0 = Math.max(t12r0, b10_ix3p2);
+      const b12_i = t12r0;
+      const b13_i = b12_i;
+      const b15_ix3 = b10_ix3 - b13_i;
+      const b15_ix3p1 = b10_ix3p1 - b13_i;
+      const b15_ix3p2 = b10_ix3p2 - b13_i;
       let t17r0 = 0;
-      const b15_ix3 = b15[i * 3];
       t17r0 += Math.exp(b15_ix3);
-      const b15_ix3p1 = b15[i * 3 + 1];
       t17r0 += Math.exp(b15_ix3p1);
-      const b15_ix3p2 = b15[i * 3 + 2];
       t17r0 += Math.exp(b15_ix3p2);
       const b17_i = t17r0;
       const b18_i = Math.log(b17_i);
@@ -317,12 +246,23 @@ export function forwardInto(args, outputs) {
     }
     {
       const i = i0 + 3;
+      const a0_ix2 = a0[i * 2];
+      const a0_ix2p1 = a0[i * 2 + 1];
+      const b10_ix3 = (a0_ix2 * a3_0 + a0_ix2p1 * a3_3) + a4_0;
+      const b10_ix3p1 = (a0_ix2 * a3_1 + a0_ix2p1 * a3_4) + a4_1;
+      const b10_ix3p2 = (a0_ix2 * a3_2 + a0_ix2p1 * a3_5) + a4_2;
+      let t12r0 = -Infinity;
+      t12r0 = Math.max(t12r0, b10_ix3);
+      t12r0 = Math.max(t12r0, b10_ix3p1);
+      t12r0 = Math.max(t12r0, b10_ix3p2);
+      const b12_i = t12r0;
+      const b13_i = b12_i;
+      const b15_ix3 = b10_ix3 - b13_i;
+      const b15_ix3p1 = b10_ix3p1 - b13_i;
+      const b15_ix3p2 = b10_ix3p2 - b13_i;
       let t17r0 = 0;
-      const b15_ix3 = b15[i * 3];
       t17r0 += Math.exp(b15_ix3);
-      const b15_ix3p1 = b15[i * 3 + 1];
       t17r0 += Math.exp(b15_ix3p1);
-      const b15_ix3p2 = b15[i * 3 + 2];
       t17r0 += Math.exp(b15_ix3p2);
       const b17_i = t17r0;
       const b18_i = Math.log(b17_i);
@@ -331,6 +271,7 @@ export function forwardInto(args, outputs) {
       t22 += (a1[i * 3 + 2] * (b15_ix3p2 - b18_i));
     }
   }
+  // softmax-batched.expr:20
   const t24 = t22 / 300;
   const t27 = a2 * 0.5;
   t29 += (a3_0 * a3_0);
@@ -362,11 +303,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const a3 = args["W"];
   const a4 = args["b"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
-  const b10 = buf10;
-  const b15 = buf15;
-  const b16 = buf16;
-  const b17 = buf17;
-  const b41 = buf41;
   const b43 = buf43;
   const b48 = buf48;
   const b54 = buf54;
@@ -410,207 +346,49 @@ export function backwardInto(args, seed, grad, outputs) {
   let t55_1 = 0;
   let t55_2 = 0;
   // softmax-batched.expr:19
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      const a0_ix2 = a0[i * 2];
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b10[i * 3] = ((a0_ix2 * a3_0 + a0_ix2p1 * a3_3) + a4_0);
-      b10[i * 3 + 1] = ((a0_ix2 * a3_1 + a0_ix2p1 * a3_4) + a4_1);
-      b10[i * 3 + 2] = ((a0_ix2 * a3_2 + a0_ix2p1 * a3_5) + a4_2);
-    }
-    {
-      const i = i0 + 1;
-      const a0_ix2 = a0[i * 2];
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b10[i * 3] = ((a0_ix2 * a3_0 + a0_ix2p1 * a3_3) + a4_0);
-      b10[i * 3 + 1] = ((a0_ix2 * a3_1 + a0_ix2p1 * a3_4) + a4_1);
-      b10[i * 3 + 2] = ((a0_ix2 * a3_2 + a0_ix2p1 * a3_5) + a4_2);
-    }
-    {
-      const i = i0 + 2;
-      const a0_ix2 = a0[i * 2];
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b10[i * 3] = ((a0_ix2 * a3_0 + a0_ix2p1 * a3_3) + a4_0);
-      b10[i * 3 + 1] = ((a0_ix2 * a3_1 + a0_ix2p1 * a3_4) + a4_1);
-      b10[i * 3 + 2] = ((a0_ix2 * a3_2 + a0_ix2p1 * a3_5) + a4_2);
-    }
-    {
-      const i = i0 + 3;
-      const a0_ix2 = a0[i * 2];
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b10[i * 3] = ((a0_ix2 * a3_0 + a0_ix2p1 * a3_3) + a4_0);
-      b10[i * 3 + 1] = ((a0_ix2 * a3_1 + a0_ix2p1 * a3_4) + a4_1);
-      b10[i * 3 + 2] = ((a0_ix2 * a3_2 + a0_ix2p1 * a3_5) + a4_2);
-    }
+  b43.fill(0);
+  for (let i = 0; i < 300; i++) {
+    const a0_ix2 = a0[i * 2];
+    const a0_ix2p1 = a0[i * 2 + 1];
+    const b10_ix3 = (a0_ix2 * a3_0 + a0_ix2p1 * a3_3) + a4_0;
+    const b10_ix3p1 = (a0_ix2 * a3_1 + a0_ix2p1 * a3_4) + a4_1;
+    const b10_ix3p2 = (a0_ix2 * a3_2 + a0_ix2p1 * a3_5) + a4_2;
+    let t12r0 = -Infinity;
+    t12r0 = Math.max(t12r0, b10_ix3);
+    t12r0 = Math.max(t12r0, b10_ix3p1);
+    t12r0 = Math.max(t12r0, b10_ix3p2);
+    const b12_i = t12r0;
+    const b13_i = b12_i;
+    const b15_ix3 = b10_ix3 - b13_i;
+    const b15_ix3p1 = b10_ix3p1 - b13_i;
+    const b15_ix3p2 = b10_ix3p2 - b13_i;
+    const b16_ix3 = Math.exp(b15_ix3);
+    const b16_ix3p1 = Math.exp(b15_ix3p1);
+    const b16_ix3p2 = Math.exp(b15_ix3p2);
+    let t17r0 = 0;
+    t17r0 += b16_ix3;
+    t17r0 += b16_ix3p1;
+    t17r0 += b16_ix3p2;
+    const b17_i = t17r0;
+    const b18_i = Math.log(b17_i);
+    const a1_ix3 = a1[i * 3];
+    t22 += (a1_ix3 * (b15_ix3 - b18_i));
+    const a1_ix3p1 = a1[i * 3 + 1];
+    t22 += (a1_ix3p1 * (b15_ix3p1 - b18_i));
+    const a1_ix3p2 = a1[i * 3 + 2];
+    t22 += (a1_ix3p2 * (b15_ix3p2 - b18_i));
+    const b41_ix3 = a1_ix3 * (-0.0033333333333333335);
+    const b41_ix3p1 = a1_ix3p1 * (-0.0033333333333333335);
+    const b41_ix3p2 = a1_ix3p2 * (-0.0033333333333333335);
+    b43[i] -= b41_ix3;
+    b43[i] -= b41_ix3p1;
+    b43[i] -= b41_ix3p2;
+    const b45_i = b43[i] * (1 / b17_i);
+    b48[i * 3] = (b41_ix3 + (b16_ix3 * b45_i));
+    b48[i * 3 + 1] = (b41_ix3p1 + (b16_ix3p1 * b45_i));
+    b48[i * 3 + 2] = (b41_ix3p2 + (b16_ix3p2 * b45_i));
   }
   // softmax-batched.expr:20
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      let t12r0 = -Infinity;
-      const b10_ix3 = b10[i * 3];
-      t12r0 = Math.max(t12r0, b10_ix3);
-      const b10_ix3p1 = b10[i * 3 + 1];
-      t12r0 = Math.max(t12r0, b10_ix3p1);
-      const b10_ix3p2 = b10[i * 3 + 2];
-      t12r0 = Math.max(t12r0, b10_ix3p2);
-      const b12_i = t12r0;
-      const b13_i = b12_i;
-      b15[i * 3] = (b10_ix3 - b13_i);
-      b15[i * 3 + 1] = (b10_ix3p1 - b13_i);
-      b15[i * 3 + 2] = (b10_ix3p2 - b13_i);
-    }
-    {
-      const i = i0 + 1;
-      let t12r0 = -Infinity;
-      const b10_ix3 = b10[i * 3];
-      t12r0 = Math.max(t12r0, b10_ix3);
-      const b10_ix3p1 = b10[i * 3 + 1];
-      t12r0 = Math.max(t12r0, b10_ix3p1);
-      const b10_ix3p2 = b10[i * 3 + 2];
-      t12r0 = Math.max(t12r0, b10_ix3p2);
-      const b12_i = t12r0;
-      const b13_i = b12_i;
-      b15[i * 3] = (b10_ix3 - b13_i);
-      b15[i * 3 + 1] = (b10_ix3p1 - b13_i);
-      b15[i * 3 + 2] = (b10_ix3p2 - b13_i);
-    }
-    {
-      const i = i0 + 2;
-      let t12r0 = -Infinity;
-      const b10_ix3 = b10[i * 3];
-      t12r0 = Math.max(t12r0, b10_ix3);
-      const b10_ix3p1 = b10[i * 3 + 1];
-      t12r0 = Math.max(t12r0, b10_ix3p1);
-      const b10_ix3p2 = b10[i * 3 + 2];
-      t12r0 = Math.max(t12r0, b10_ix3p2);
-      const b12_i = t12r0;
-      const b13_i = b12_i;
-      b15[i * 3] = (b10_ix3 - b13_i);
-      b15[i * 3 + 1] = (b10_ix3p1 - b13_i);
-      b15[i * 3 + 2] = (b10_ix3p2 - b13_i);
-    }
-    {
-      const i = i0 + 3;
-      let t12r0 = -Infinity;
-      const b10_ix3 = b10[i * 3];
-      t12r0 = Math.max(t12r0, b10_ix3);
-      const b10_ix3p1 = b10[i * 3 + 1];
-      t12r0 = Math.max(t12r0, b10_ix3p1);
-      const b10_ix3p2 = b10[i * 3 + 2];
-      t12r0 = Math.max(t12r0, b10_ix3p2);
-      const b12_i = t12r0;
-      const b13_i = b12_i;
-      b15[i * 3] = (b10_ix3 - b13_i);
-      b15[i * 3 + 1] = (b10_ix3p1 - b13_i);
-      b15[i * 3 + 2] = (b10_ix3p2 - b13_i);
-    }
-  }
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      b16[i * 3] = Math.exp(b15[i * 3]);
-      b16[i * 3 + 1] = Math.exp(b15[i * 3 + 1]);
-      b16[i * 3 + 2] = Math.exp(b15[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      b16[i * 3] = Math.exp(b15[i * 3]);
-      b16[i * 3 + 1] = Math.exp(b15[i * 3 + 1]);
-      b16[i * 3 + 2] = Math.exp(b15[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      b16[i * 3] = Math.exp(b15[i * 3]);
-      b16[i * 3 + 1] = Math.exp(b15[i * 3 + 1]);
-      b16[i * 3 + 2] = Math.exp(b15[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      b16[i * 3] = Math.exp(b15[i * 3]);
-      b16[i * 3 + 1] = Math.exp(b15[i * 3 + 1]);
-      b16[i * 3 + 2] = Math.exp(b15[i * 3 + 2]);
-    }
-  }
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      let t17r0 = 0;
-      t17r0 += b16[i * 3];
-      t17r0 += b16[i * 3 + 1];
-      t17r0 += b16[i * 3 + 2];
-      const b17_i = t17r0;
-      b17[i] = b17_i;
-      const b18_i = Math.log(b17_i);
-      const a1_ix3 = a1[i * 3];
-      t22 += (a1_ix3 * (b15[i * 3] - b18_i));
-      const a1_ix3p1 = a1[i * 3 + 1];
-      t22 += (a1_ix3p1 * (b15[i * 3 + 1] - b18_i));
-      const a1_ix3p2 = a1[i * 3 + 2];
-      t22 += (a1_ix3p2 * (b15[i * 3 + 2] - b18_i));
-      b41[i * 3] = (a1_ix3 * (-0.0033333333333333335));
-      b41[i * 3 + 1] = (a1_ix3p1 * (-0.0033333333333333335));
-      b41[i * 3 + 2] = (a1_ix3p2 * (-0.0033333333333333335));
-    }
-    {
-      const i = i0 + 1;
-      let t17r0 = 0;
-      t17r0 += b16[i * 3];
-      t17r0 += b16[i * 3 + 1];
-      t17r0 += b16[i * 3 + 2];
-      const b17_i = t17r0;
-      b17[i] = b17_i;
-      const b18_i = Math.log(b17_i);
-      const a1_ix3 = a1[i * 3];
-      t22 += (a1_ix3 * (b15[i * 3] - b18_i));
-      const a1_ix3p1 = a1[i * 3 + 1];
-      t22 += (a1_ix3p1 * (b15[i * 3 + 1] - b18_i));
-      const a1_ix3p2 = a1[i * 3 + 2];
-      t22 += (a1_ix3p2 * (b15[i * 3 + 2] - b18_i));
-      b41[i * 3] = (a1_ix3 * (-0.0033333333333333335));
-      b41[i * 3 + 1] = (a1_ix3p1 * (-0.0033333333333333335));
-      b41[i * 3 + 2] = (a1_ix3p2 * (-0.0033333333333333335));
-    }
-    {
-      const i = i0 + 2;
-      let t17r0 = 0;
-      t17r0 += b16[i * 3];
-      t17r0 += b16[i * 3 + 1];
-      t17r0 += b16[i * 3 + 2];
-      const b17_i = t17r0;
-      b17[i] = b17_i;
-      const b18_i = Math.log(b17_i);
-      const a1_ix3 = a1[i * 3];
-      t22 += (a1_ix3 * (b15[i * 3] - b18_i));
-      const a1_ix3p1 = a1[i * 3 + 1];
-      t22 += (a1_ix3p1 * (b15[i * 3 + 1] - b18_i));
-      const a1_ix3p2 = a1[i * 3 + 2];
-      t22 += (a1_ix3p2 * (b15[i * 3 + 2] - b18_i));
-      b41[i * 3] = (a1_ix3 * (-0.0033333333333333335));
-      b41[i * 3 + 1] = (a1_ix3p1 * (-0.0033333333333333335));
-      b41[i * 3 + 2] = (a1_ix3p2 * (-0.0033333333333333335));
-    }
-    {
-      const i = i0 + 3;
-      let t17r0 = 0;
-      t17r0 += b16[i * 3];
-      t17r0 += b16[i * 3 + 1];
-      t17r0 += b16[i * 3 + 2];
-      const b17_i = t17r0;
-      b17[i] = b17_i;
-      const b18_i = Math.log(b17_i);
-      const a1_ix3 = a1[i * 3];
-      t22 += (a1_ix3 * (b15[i * 3] - b18_i));
-      const a1_ix3p1 = a1[i * 3 + 1];
-      t22 += (a1_ix3p1 * (b15[i * 3 + 1] - b18_i));
-      const a1_ix3p2 = a1[i * 3 + 2];
-      t22 += (a1_ix3p2 * (b15[i * 3 + 2] - b18_i));
-      b41[i * 3] = (a1_ix3 * (-0.0033333333333333335));
-      b41[i * 3 + 1] = (a1_ix3p1 * (-0.0033333333333333335));
-      b41[i * 3 + 2] = (a1_ix3p2 * (-0.0033333333333333335));
-    }
-  }
   const t24 = t22 / 300;
   const t27 = a2 * 0.5;
   t29 += (a3_0 * a3_0);
@@ -621,61 +399,6 @@ export function backwardInto(args, seed, grad, outputs) {
   t29 += (a3_5 * a3_5);
   const t30 = t27 * t29;
   const t31 = t30 - t24;
-  b43.fill(0);
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      const b41_ix3 = b41[i * 3];
-      b43[i] -= b41_ix3;
-      const b41_ix3p1 = b41[i * 3 + 1];
-      b43[i] -= b41_ix3p1;
-      const b41_ix3p2 = b41[i * 3 + 2];
-      b43[i] -= b41_ix3p2;
-      const b45_i = b43[i] * (1 / b17[i]);
-      b48[i * 3] = (b41_ix3 + (b16[i * 3] * b45_i));
-      b48[i * 3 + 1] = (b41_ix3p1 + (b16[i * 3 + 1] * b45_i));
-      b48[i * 3 + 2] = (b41_ix3p2 + (b16[i * 3 + 2] * b45_i));
-    }
-    {
-      const i = i0 + 1;
-      const b41_ix3 = b41[i * 3];
-      b43[i] -= b41_ix3;
-      const b41_ix3p1 = b41[i * 3 + 1];
-      b43[i] -= b41_ix3p1;
-      const b41_ix3p2 = b41[i * 3 + 2];
-      b43[i] -= b41_ix3p2;
-      const b45_i = b43[i] * (1 / b17[i]);
-      b48[i * 3] = (b41_ix3 + (b16[i * 3] * b45_i));
-      b48[i * 3 + 1] = (b41_ix3p1 + (b16[i * 3 + 1] * b45_i));
-      b48[i * 3 + 2] = (b41_ix3p2 + (b16[i * 3 + 2] * b45_i));
-    }
-    {
-      const i = i0 + 2;
-      const b41_ix3 = b41[i * 3];
-      b43[i] -= b41_ix3;
-      const b41_ix3p1 = b41[i * 3 + 1];
-      b43[i] -= b41_ix3p1;
-      const b41_ix3p2 = b41[i * 3 + 2];
-      b43[i] -= b41_ix3p2;
-      const b45_i = b43[i] * (1 / b17[i]);
-      b48[i * 3] = (b41_ix3 + (b16[i * 3] * b45_i));
-      b48[i * 3 + 1] = (b41_ix3p1 + (b16[i * 3 + 1] * b45_i));
-      b48[i * 3 + 2] = (b41_ix3p2 + (b16[i * 3 + 2] * b45_i));
-    }
-    {
-      const i = i0 + 3;
-      const b41_ix3 = b41[i * 3];
-      b43[i] -= b41_ix3;
-      const b41_ix3p1 = b41[i * 3 + 1];
-      b43[i] -= b41_ix3p1;
-      const b41_ix3p2 = b41[i * 3 + 2];
-      b43[i] -= b41_ix3p2;
-      const b45_i = b43[i] * (1 / b17[i]);
-      b48[i * 3] = (b41_ix3 + (b16[i * 3] * b45_i));
-      b48[i * 3 + 1] = (b41_ix3p1 + (b16[i * 3 + 1] * b45_i));
-      b48[i * 3 + 2] = (b41_ix3p2 + (b16[i * 3 + 2] * b45_i));
-    }
-  }
   // softmax-batched.expr:19
   for (let q = 0; q < 300; q += 4) {
     t54s0_0_00 += (a0[q * 2] * b48[q * 3]);

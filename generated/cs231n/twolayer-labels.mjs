@@ -102,8 +102,6 @@ function lossSeed(seed) {
 
 const buf14 = new Float64Array(30000);
 const buf15 = new Float64Array(900);
-const buf17 = new Float64Array(900);
-const buf24 = new Float64Array(900);
 const buf25 = new Float64Array(900);
 const buf26 = new Float64Array(300);
 const buf29 = new Float64Array(900);
@@ -184,8 +182,6 @@ export function forwardInto(args, outputs) {
   const a6 = args["b2"];
   const b14 = buf14;
   const b15 = buf15;
-  const b17 = buf17;
-  const b24 = buf24;
   const b29 = buf29;
   const b39 = buf39;
   const b34 = buf34;
@@ -260,101 +256,21 @@ export function forwardInto(args, outputs) {
   for (let i0 = 0; i0 < 300; i0 += 4) {
     {
       const i = i0;
-      b17[i * 3] = (b15[i * 3] + a6_0);
-      b17[i * 3 + 1] = (b15[i * 3 + 1] + a6_1);
-      b17[i * 3 + 2] = (b15[i * 3 + 2] + a6_2);
-    }
-    {
-      const i = i0 + 1;
-      b17[i * 3] = (b15[i * 3] + a6_0);
-      b17[i * 3 + 1] = (b15[i * 3 + 1] + a6_1);
-      b17[i * 3 + 2] = (b15[i * 3 + 2] + a6_2);
-    }
-    {
-      const i = i0 + 2;
-      b17[i * 3] = (b15[i * 3] + a6_0);
-      b17[i * 3 + 1] = (b15[i * 3 + 1] + a6_1);
-      b17[i * 3 + 2] = (b15[i * 3 + 2] + a6_2);
-    }
-    {
-      const i = i0 + 3;
-      b17[i * 3] = (b15[i * 3] + a6_0);
-      b17[i * 3 + 1] = (b15[i * 3 + 1] + a6_1);
-      b17[i * 3 + 2] = (b15[i * 3 + 2] + a6_2);
-    }
-  }
-  // twolayer-labels.expr:24
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
+      const b17_ix3 = b15[i * 3] + a6_0;
+      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
+      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
       let t21r0 = -Infinity;
-      const b17_ix3 = b17[i * 3];
       t21r0 = Math.max(t21r0, b17_ix3);
-      const b17_ix3p1 = b17[i * 3 + 1];
       t21r0 = Math.max(t21r0, b17_ix3p1);
-      const b17_ix3p2 = b17[i * 3 + 2];
       t21r0 = Math.max(t21r0, b17_ix3p2);
       const b21_i = t21r0;
       const b22_i = b21_i;
-      b24[i * 3] = (b17_ix3 - b22_i);
-      b24[i * 3 + 1] = (b17_ix3p1 - b22_i);
-      b24[i * 3 + 2] = (b17_ix3p2 - b22_i);
-    }
-    {
-      const i = i0 + 1;
-      let t21r0 = -Infinity;
-      const b17_ix3 = b17[i * 3];
-      t21r0 = Math.max(t21r0, b17_ix3);
-      const b17_ix3p1 = b17[i * 3 + 1];
-      t21r0 = Math.max(t21r0, b17_ix3p1);
-      const b17_ix3p2 = b17[i * 3 + 2];
-      t21r0 = Math.max(t21r0, b17_ix3p2);
-      const b21_i = t21r0;
-      const b22_i = b21_i;
-      b24[i * 3] = (b17_ix3 - b22_i);
-      b24[i * 3 + 1] = (b17_ix3p1 - b22_i);
-      b24[i * 3 + 2] = (b17_ix3p2 - b22_i);
-    }
-    {
-      const i = i0 + 2;
-      let t21r0 = -Infinity;
-      const b17_ix3 = b17[i * 3];
-      t21r0 = Math.max(t21r0, b17_ix3);
-      const b17_ix3p1 = b17[i * 3 + 1];
-      t21r0 = Math.max(t21r0, b17_ix3p1);
-      const b17_ix3p2 = b17[i * 3 + 2];
-      t21r0 = Math.max(t21r0, b17_ix3p2);
-      const b21_i = t21r0;
-      const b22_i = b21_i;
-      b24[i * 3] = (b17_ix3 - b22_i);
-      b24[i * 3 + 1] = (b17_ix3p1 - b22_i);
-      b24[i * 3 + 2] = (b17_ix3p2 - b22_i);
-    }
-    {
-      const i = i0 + 3;
-      let t21r0 = -Infinity;
-      const b17_ix3 = b17[i * 3];
-      t21r0 = Math.max(t21r0, b17_ix3);
-      const b17_ix3p1 = b17[i * 3 + 1];
-      t21r0 = Math.max(t21r0, b17_ix3p1);
-      const b17_ix3p2 = b17[i * 3 + 2];
-      t21r0 = Math.max(t21r0, b17_ix3p2);
-      const b21_i = t21r0;
-      const b22_i = b21_i;
-      b24[i * 3] = (b17_ix3 - b22_i);
-      b24[i * 3 + 1] = (b17_ix3p1 - b22_i);
-      b24[i * 3 + 2] = (b17_ix3p2 - b22_i);
-    }
-  }
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
+      const b24_ix3 = b17_ix3 - b22_i;
+      const b24_ix3p1 = b17_ix3p1 - b22_i;
+      const b24_ix3p2 = b17_ix3p2 - b22_i;
       let t26r0 = 0;
-      const b24_ix3 = b24[i * 3];
       t26r0 += Math.exp(b24_ix3);
-      const b24_ix3p1 = b24[i * 3 + 1];
       t26r0 += Math.exp(b24_ix3p1);
-      const b24_ix3p2 = b24[i * 3 + 2];
       t26r0 += Math.exp(b24_ix3p2);
       const b26_i = t26r0;
       const b27_i = Math.log(b26_i);
@@ -365,12 +281,21 @@ export function forwardInto(args, outputs) {
     }
     {
       const i = i0 + 1;
+      const b17_ix3 = b15[i * 3] + a6_0;
+      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
+      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
+      let t21r0 = -Infinity;
+      t21r0 = Math.max(t21r0, b17_ix3);
+      t21r0 = Math.max(t21r0, b17_ix3p1);
+      t21r0 = Math.max(t21r0, b17_ix3p2);
+      const b21_i = t21r0;
+      const b22_i = b21_i;
+      const b24_ix3 = b17_ix3 - b22_i;
+      const b24_ix3p1 = b17_ix3p1 - b22_i;
+      const b24_ix3p2 = b17_ix3p2 - b22_i;
       let t26r0 = 0;
-      const b24_ix3 = b24[i * 3];
       t26r0 += Math.exp(b24_ix3);
-      const b24_ix3p1 = b24[i * 3 + 1];
       t26r0 += Math.exp(b24_ix3p1);
-      const b24_ix3p2 = b24[i * 3 + 2];
       t26r0 += Math.exp(b24_ix3p2);
       const b26_i = t26r0;
       const b27_i = Math.log(b26_i);
@@ -381,12 +306,21 @@ export function forwardInto(args, outputs) {
     }
     {
       const i = i0 + 2;
+      const b17_ix3 = b15[i * 3] + a6_0;
+      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
+      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
+      let t21r0 = -Infinity;
+      t21r0 = Math.max(t21r0, b17_ix3);
+      t21r0 = Math.max(t21r0, b17_ix3p1);
+      t21r0 = Math.max(t21r0, b17_ix3p2);
+      const b21_i = t21r0;
+      const b22_i = b21_i;
+      const b24_ix3 = b17_ix3 - b22_i;
+      const b24_ix3p1 = b17_ix3p1 - b22_i;
+      const b24_ix3p2 = b17_ix3p2 - b22_i;
       let t26r0 = 0;
-      const b24_ix3 = b24[i * 3];
       t26r0 += Math.exp(b24_ix3);
-      const b24_ix3p1 = b24[i * 3 + 1];
       t26r0 += Math.exp(b24_ix3p1);
-      const b24_ix3p2 = b24[i * 3 + 2];
       t26r0 += Math.exp(b24_ix3p2);
       const b26_i = t26r0;
       const b27_i = Math.log(b26_i);
@@ -397,12 +331,21 @@ export function forwardInto(args, outputs) {
     }
     {
       const i = i0 + 3;
+      const b17_ix3 = b15[i * 3] + a6_0;
+      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
+      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
+      let t21r0 = -Infinity;
+      t21r0 = Math.max(t21r0, b17_ix3);
+      t21r0 = Math.max(t21r0, b17_ix3p1);
+      t21r0 = Math.max(t21r0, b17_ix3p2);
+      const b21_i = t21r0;
+      const b22_i = b21_i;
+      const b24_ix3 = b17_ix3 - b22_i;
+      const b24_ix3p1 = b17_ix3p1 - b22_i;
+      const b24_ix3p2 = b17_ix3p2 - b22_i;
       let t26r0 = 0;
-      const b24_ix3 = b24[i * 3];
       t26r0 += Math.exp(b24_ix3);
-      const b24_ix3p1 = b24[i * 3 + 1];
       t26r0 += Math.exp(b24_ix3p1);
-      const b24_ix3p2 = b24[i * 3 + 2];
       t26r0 += Math.exp(b24_ix3p2);
       const b26_i = t26r0;
       const b27_i = Math.log(b26_i);
@@ -412,6 +355,7 @@ export function forwardInto(args, outputs) {
       b39[i] = (a1[i] + (3 * (i)));
     }
   }
+  // twolayer-labels.expr:24
   for (let i0 = 0; i0 < 900; i0 += 4) {
     {
       const i = i0;
@@ -533,8 +477,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   const b14 = buf14;
   const b15 = buf15;
-  const b17 = buf17;
-  const b24 = buf24;
   const b25 = buf25;
   const b26 = buf26;
   const b29 = buf29;
@@ -624,176 +566,122 @@ export function backwardInto(args, seed, grad, outputs) {
   for (let i0 = 0; i0 < 300; i0 += 4) {
     {
       const i = i0;
-      b17[i * 3] = (b15[i * 3] + a6_0);
-      b17[i * 3 + 1] = (b15[i * 3 + 1] + a6_1);
-      b17[i * 3 + 2] = (b15[i * 3 + 2] + a6_2);
+      const b17_ix3 = b15[i * 3] + a6_0;
+      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
+      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
+      let t21r0 = -Infinity;
+      t21r0 = Math.max(t21r0, b17_ix3);
+      t21r0 = Math.max(t21r0, b17_ix3p1);
+      t21r0 = Math.max(t21r0, b17_ix3p2);
+      const b21_i = t21r0;
+      const b22_i = b21_i;
+      const b24_ix3 = b17_ix3 - b22_i;
+      const b24_ix3p1 = b17_ix3p1 - b22_i;
+      const b24_ix3p2 = b17_ix3p2 - b22_i;
+      b25[i * 3] = Math.exp(b24_ix3);
+      b25[i * 3 + 1] = Math.exp(b24_ix3p1);
+      b25[i * 3 + 2] = Math.exp(b24_ix3p2);
+      let t26r0 = 0;
+      t26r0 += b25[i * 3];
+      t26r0 += b25[i * 3 + 1];
+      t26r0 += b25[i * 3 + 2];
+      const b26_i = t26r0;
+      b26[i] = b26_i;
+      const b27_i = Math.log(b26_i);
+      b29[i * 3] = (b24_ix3 - b27_i);
+      b29[i * 3 + 1] = (b24_ix3p1 - b27_i);
+      b29[i * 3 + 2] = (b24_ix3p2 - b27_i);
+      b39[i] = (a1[i] + (3 * (i)));
     }
     {
       const i = i0 + 1;
-      b17[i * 3] = (b15[i * 3] + a6_0);
-      b17[i * 3 + 1] = (b15[i * 3 + 1] + a6_1);
-      b17[i * 3 + 2] = (b15[i * 3 + 2] + a6_2);
+      const b17_ix3 = b15[i * 3] + a6_0;
+      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
+      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
+      let t21r0 = -Infinity;
+      t21r0 = Math.max(t21r0, b17_ix3);
+      t21r0 = Math.max(t21r0, b17_ix3p1);
+      t21r0 = Math.max(t21r0, b17_ix3p2);
+      const b21_i = t21r0;
+      const b22_i = b21_i;
+      const b24_ix3 = b17_ix3 - b22_i;
+      const b24_ix3p1 = b17_ix3p1 - b22_i;
+      const b24_ix3p2 = b17_ix3p2 - b22_i;
+      b25[i * 3] = Math.exp(b24_ix3);
+      b25[i * 3 + 1] = Math.exp(b24_ix3p1);
+      b25[i * 3 + 2] = Math.exp(b24_ix3p2);
+      let t26r0 = 0;
+      t26r0 += b25[i * 3];
+      t26r0 += b25[i * 3 + 1];
+      t26r0 += b25[i * 3 + 2];
+      const b26_i = t26r0;
+      b26[i] = b26_i;
+      const b27_i = Math.log(b26_i);
+      b29[i * 3] = (b24_ix3 - b27_i);
+      b29[i * 3 + 1] = (b24_ix3p1 - b27_i);
+      b29[i * 3 + 2] = (b24_ix3p2 - b27_i);
+      b39[i] = (a1[i] + (3 * (i)));
     }
     {
       const i = i0 + 2;
-      b17[i * 3] = (b15[i * 3] + a6_0);
-      b17[i * 3 + 1] = (b15[i * 3 + 1] + a6_1);
-      b17[i * 3 + 2] = (b15[i * 3 + 2] + a6_2);
+      const b17_ix3 = b15[i * 3] + a6_0;
+      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
+      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
+      let t21r0 = -Infinity;
+      t21r0 = Math.max(t21r0, b17_ix3);
+      t21r0 = Math.max(t21r0, b17_ix3p1);
+      t21r0 = Math.max(t21r0, b17_ix3p2);
+      const b21_i = t21r0;
+      const b22_i = b21_i;
+      const b24_ix3 = b17_ix3 - b22_i;
+      const b24_ix3p1 = b17_ix3p1 - b22_i;
+      const b24_ix3p2 = b17_ix3p2 - b22_i;
+      b25[i * 3] = Math.exp(b24_ix3);
+      b25[i * 3 + 1] = Math.exp(b24_ix3p1);
+      b25[i * 3 + 2] = Math.exp(b24_ix3p2);
+      let t26r0 = 0;
+      t26r0 += b25[i * 3];
+      t26r0 += b25[i * 3 + 1];
+      t26r0 += b25[i * 3 + 2];
+      const b26_i = t26r0;
+      b26[i] = b26_i;
+      const b27_i = Math.log(b26_i);
+      b29[i * 3] = (b24_ix3 - b27_i);
+      b29[i * 3 + 1] = (b24_ix3p1 - b27_i);
+      b29[i * 3 + 2] = (b24_ix3p2 - b27_i);
+      b39[i] = (a1[i] + (3 * (i)));
     }
     {
       const i = i0 + 3;
-      b17[i * 3] = (b15[i * 3] + a6_0);
-      b17[i * 3 + 1] = (b15[i * 3 + 1] + a6_1);
-      b17[i * 3 + 2] = (b15[i * 3 + 2] + a6_2);
+      const b17_ix3 = b15[i * 3] + a6_0;
+      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
+      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
+      let t21r0 = -Infinity;
+      t21r0 = Math.max(t21r0, b17_ix3);
+      t21r0 = Math.max(t21r0, b17_ix3p1);
+      t21r0 = Math.max(t21r0, b17_ix3p2);
+      const b21_i = t21r0;
+      const b22_i = b21_i;
+      const b24_ix3 = b17_ix3 - b22_i;
+      const b24_ix3p1 = b17_ix3p1 - b22_i;
+      const b24_ix3p2 = b17_ix3p2 - b22_i;
+      b25[i * 3] = Math.exp(b24_ix3);
+      b25[i * 3 + 1] = Math.exp(b24_ix3p1);
+      b25[i * 3 + 2] = Math.exp(b24_ix3p2);
+      let t26r0 = 0;
+      t26r0 += b25[i * 3];
+      t26r0 += b25[i * 3 + 1];
+      t26r0 += b25[i * 3 + 2];
+      const b26_i = t26r0;
+      b26[i] = b26_i;
+      const b27_i = Math.log(b26_i);
+      b29[i * 3] = (b24_ix3 - b27_i);
+      b29[i * 3 + 1] = (b24_ix3p1 - b27_i);
+      b29[i * 3 + 2] = (b24_ix3p2 - b27_i);
+      b39[i] = (a1[i] + (3 * (i)));
     }
   }
   // twolayer-labels.expr:24
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      let t21r0 = -Infinity;
-      const b17_ix3 = b17[i * 3];
-      t21r0 = Math.max(t21r0, b17_ix3);
-      const b17_ix3p1 = b17[i * 3 + 1];
-      t21r0 = Math.max(t21r0, b17_ix3p1);
-      const b17_ix3p2 = b17[i * 3 + 2];
-      t21r0 = Math.max(t21r0, b17_ix3p2);
-      const b21_i = t21r0;
-      const b22_i = b21_i;
-      b24[i * 3] = (b17_ix3 - b22_i);
-      b24[i * 3 + 1] = (b17_ix3p1 - b22_i);
-      b24[i * 3 + 2] = (b17_ix3p2 - b22_i);
-    }
-    {
-      const i = i0 + 1;
-      let t21r0 = -Infinity;
-      const b17_ix3 = b17[i * 3];
-      t21r0 = Math.max(t21r0, b17_ix3);
-      const b17_ix3p1 = b17[i * 3 + 1];
-      t21r0 = Math.max(t21r0, b17_ix3p1);
-      const b17_ix3p2 = b17[i * 3 + 2];
-      t21r0 = Math.max(t21r0, b17_ix3p2);
-      const b21_i = t21r0;
-      const b22_i = b21_i;
-      b24[i * 3] = (b17_ix3 - b22_i);
-      b24[i * 3 + 1] = (b17_ix3p1 - b22_i);
-      b24[i * 3 + 2] = (b17_ix3p2 - b22_i);
-    }
-    {
-      const i = i0 + 2;
-      let t21r0 = -Infinity;
-      const b17_ix3 = b17[i * 3];
-      t21r0 = Math.max(t21r0, b17_ix3);
-      const b17_ix3p1 = b17[i * 3 + 1];
-      t21r0 = Math.max(t21r0, b17_ix3p1);
-      const b17_ix3p2 = b17[i * 3 + 2];
-      t21r0 = Math.max(t21r0, b17_ix3p2);
-      const b21_i = t21r0;
-      const b22_i = b21_i;
-      b24[i * 3] = (b17_ix3 - b22_i);
-      b24[i * 3 + 1] = (b17_ix3p1 - b22_i);
-      b24[i * 3 + 2] = (b17_ix3p2 - b22_i);
-    }
-    {
-      const i = i0 + 3;
-      let t21r0 = -Infinity;
-      const b17_ix3 = b17[i * 3];
-      t21r0 = Math.max(t21r0, b17_ix3);
-      const b17_ix3p1 = b17[i * 3 + 1];
-      t21r0 = Math.max(t21r0, b17_ix3p1);
-      const b17_ix3p2 = b17[i * 3 + 2];
-      t21r0 = Math.max(t21r0, b17_ix3p2);
-      const b21_i = t21r0;
-      const b22_i = b21_i;
-      b24[i * 3] = (b17_ix3 - b22_i);
-      b24[i * 3 + 1] = (b17_ix3p1 - b22_i);
-      b24[i * 3 + 2] = (b17_ix3p2 - b22_i);
-    }
-  }
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      b25[i * 3] = Math.exp(b24[i * 3]);
-      b25[i * 3 + 1] = Math.exp(b24[i * 3 + 1]);
-      b25[i * 3 + 2] = Math.exp(b24[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      b25[i * 3] = Math.exp(b24[i * 3]);
-      b25[i * 3 + 1] = Math.exp(b24[i * 3 + 1]);
-      b25[i * 3 + 2] = Math.exp(b24[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      b25[i * 3] = Math.exp(b24[i * 3]);
-      b25[i * 3 + 1] = Math.exp(b24[i * 3 + 1]);
-      b25[i * 3 + 2] = Math.exp(b24[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      b25[i * 3] = Math.exp(b24[i * 3]);
-      b25[i * 3 + 1] = Math.exp(b24[i * 3 + 1]);
-      b25[i * 3 + 2] = Math.exp(b24[i * 3 + 2]);
-    }
-  }
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      let t26r0 = 0;
-      t26r0 += b25[i * 3];
-      t26r0 += b25[i * 3 + 1];
-      t26r0 += b25[i * 3 + 2];
-      const b26_i = t26r0;
-      b26[i] = b26_i;
-      const b27_i = Math.log(b26_i);
-      b29[i * 3] = (b24[i * 3] - b27_i);
-      b29[i * 3 + 1] = (b24[i * 3 + 1] - b27_i);
-      b29[i * 3 + 2] = (b24[i * 3 + 2] - b27_i);
-      b39[i] = (a1[i] + (3 * (i)));
-    }
-    {
-      const i = i0 + 1;
-      let t26r0 = 0;
-      t26r0 += b25[i * 3];
-      t26r0 += b25[i * 3 + 1];
-      t26r0 += b25[i * 3 + 2];
-      const b26_i = t26r0;
-      b26[i] = b26_i;
-      const b27_i = Math.log(b26_i);
-      b29[i * 3] = (b24[i * 3] - b27_i);
-      b29[i * 3 + 1] = (b24[i * 3 + 1] - b27_i);
-      b29[i * 3 + 2] = (b24[i * 3 + 2] - b27_i);
-      b39[i] = (a1[i] + (3 * (i)));
-    }
-    {
-      const i = i0 + 2;
-      let t26r0 = 0;
-      t26r0 += b25[i * 3];
-      t26r0 += b25[i * 3 + 1];
-      t26r0 += b25[i * 3 + 2];
-      const b26_i = t26r0;
-      b26[i] = b26_i;
-      const b27_i = Math.log(b26_i);
-      b29[i * 3] = (b24[i * 3] - b27_i);
-      b29[i * 3 + 1] = (b24[i * 3 + 1] - b27_i);
-      b29[i * 3 + 2] = (b24[i * 3 + 2] - b27_i);
-      b39[i] = (a1[i] + (3 * (i)));
-    }
-    {
-      const i = i0 + 3;
-      let t26r0 = 0;
-      t26r0 += b25[i * 3];
-      t26r0 += b25[i * 3 + 1];
-      t26r0 += b25[i * 3 + 2];
-      const b26_i = t26r0;
-      b26[i] = b26_i;
-      const b27_i = Math.log(b26_i);
-      b29[i * 3] = (b24[i * 3] - b27_i);
-      b29[i * 3 + 1] = (b24[i * 3 + 1] - b27_i);
-      b29[i * 3 + 2] = (b24[i * 3 + 2] - b27_i);
-      b39[i] = (a1[i] + (3 * (i)));
-    }
-  }
   for (let i0 = 0; i0 < 900; i0 += 4) {
     {
       const i = i0;

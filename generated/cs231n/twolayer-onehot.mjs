@@ -102,11 +102,6 @@ function lossSeed(seed) {
 
 const buf14 = new Float64Array(30000);
 const buf15 = new Float64Array(900);
-const buf17 = new Float64Array(900);
-const buf22 = new Float64Array(900);
-const buf23 = new Float64Array(900);
-const buf24 = new Float64Array(300);
-const buf53 = new Float64Array(900);
 const buf55 = new Float64Array(300);
 const buf60 = new Float64Array(900);
 const buf66 = new Float64Array(300);
@@ -180,8 +175,6 @@ export function forwardInto(args, outputs) {
   const a6 = args["b2"];
   const b14 = buf14;
   const b15 = buf15;
-  const b17 = buf17;
-  const b22 = buf22;
   const a6_0 = a6[0];
   const a6_1 = a6[1];
   const a6_2 = a6[2];
@@ -253,101 +246,21 @@ export function forwardInto(args, outputs) {
   for (let i0 = 0; i0 < 300; i0 += 4) {
     {
       const i = i0;
-      b17[i * 3] = (b15[i * 3] + a6_0);
-      b17[i * 3 + 1] = (b15[i * 3 + 1] + a6_1);
-      b17[i * 3 + 2] = (b15[i * 3 + 2] + a6_2);
-    }
-    {
-      const i = i0 + 1;
-      b17[i * 3] = (b15[i * 3] + a6_0);
-      b17[i * 3 + 1] = (b15[i * 3 + 1] + a6_1);
-      b17[i * 3 + 2] = (b15[i * 3 + 2] + a6_2);
-    }
-    {
-      const i = i0 + 2;
-      b17[i * 3] = (b15[i * 3] + a6_0);
-      b17[i * 3 + 1] = (b15[i * 3 + 1] + a6_1);
-      b17[i * 3 + 2] = (b15[i * 3 + 2] + a6_2);
-    }
-    {
-      const i = i0 + 3;
-      b17[i * 3] = (b15[i * 3] + a6_0);
-      b17[i * 3 + 1] = (b15[i * 3 + 1] + a6_1);
-      b17[i * 3 + 2] = (b15[i * 3 + 2] + a6_2);
-    }
-  }
-  // twolayer-onehot.expr:17
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
+      const b17_ix3 = b15[i * 3] + a6_0;
+      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
+      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
       let t19r0 = -Infinity;
-      const b17_ix3 = b17[i * 3];
       t19r0 = Math.max(t19r0, b17_ix3);
-      const b17_ix3p1 = b17[i * 3 + 1];
       t19r0 = Math.max(t19r0, b17_ix3p1);
-      const b17_ix3p2 = b17[i * 3 + 2];
       t19r0 = Math.max(t19r0, b17_ix3p2);
       const b19_i = t19r0;
       const b20_i = b19_i;
-      b22[i * 3] = (b17_ix3 - b20_i);
-      b22[i * 3 + 1] = (b17_ix3p1 - b20_i);
-      b22[i * 3 + 2] = (b17_ix3p2 - b20_i);
-    }
-    {
-      const i = i0 + 1;
-      let t19r0 = -Infinity;
-      const b17_ix3 = b17[i * 3];
-      t19r0 = Math.max(t19r0, b17_ix3);
-      const b17_ix3p1 = b17[i * 3 + 1];
-      t19r0 = Math.max(t19r0, b17_ix3p1);
-      const b17_ix3p2 = b17[i * 3 + 2];
-      t19r0 = Math.max(t19r0, b17_ix3p2);
-      const b19_i = t19r0;
-      const b20_i = b19_i;
-      b22[i * 3] = (b17_ix3 - b20_i);
-      b22[i * 3 + 1] = (b17_ix3p1 - b20_i);
-      b22[i * 3 + 2] = (b17_ix3p2 - b20_i);
-    }
-    {
-      const i = i0 + 2;
-      let t19r0 = -Infinity;
-      const b17_ix3 = b17[i * 3];
-      t19r0 = Math.max(t19r0, b17_ix3);
-      const b17_ix3p1 = b17[i * 3 + 1];
-      t19r0 = Math.max(t19r0, b17_ix3p1);
-      const b17_ix3p2 = b17[i * 3 + 2];
-      t19r0 = Math.max(t19r0, b17_ix3p2);
-      const b19_i = t19r0;
-      const b20_i = b19_i;
-      b22[i * 3] = (b17_ix3 - b20_i);
-      b22[i * 3 + 1] = (b17_ix3p1 - b20_i);
-      b22[i * 3 + 2] = (b17_ix3p2 - b20_i);
-    }
-    {
-      const i = i0 + 3;
-      let t19r0 = -Infinity;
-      const b17_ix3 = b17[i * 3];
-      t19r0 = Math.max(t19r0, b17_ix3);
-      const b17_ix3p1 = b17[i * 3 + 1];
-      t19r0 = Math.max(t19r0, b17_ix3p1);
-      const b17_ix3p2 = b17[i * 3 + 2];
-      t19r0 = Math.max(t19r0, b17_ix3p2);
-      const b19_i = t19r0;
-      const b20_i = b19_i;
-      b22[i * 3] = (b17_ix3 - b20_i);
-      b22[i * 3 + 1] = (b17_ix3p1 - b20_i);
-      b22[i * 3 + 2] = (b17_ix3p2 - b20_i);
-    }
-  }
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
+      const b22_ix3 = b17_ix3 - b20_i;
+      const b22_ix3p1 = b17_ix3p1 - b20_i;
+      const b22_ix3p2 = b17_ix3p2 - b20_i;
       let t24r0 = 0;
-      const b22_ix3 = b22[i * 3];
       t24r0 += Math.exp(b22_ix3);
-      const b22_ix3p1 = b22[i * 3 + 1];
       t24r0 += Math.exp(b22_ix3p1);
-      const b22_ix3p2 = b22[i * 3 + 2];
       t24r0 += Math.exp(b22_ix3p2);
       const b24_i = t24r0;
       const b25_i = Math.log(b24_i);
@@ -357,12 +270,21 @@ export function forwardInto(args, outputs) {
     }
     {
       const i = i0 + 1;
+      const b17_ix3 = b15[i * 3] + a6_0;
+      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
+      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
+      let t19r0 = -Infinity;
+      t19r0 = Math.max(t19r0, b17_ix3);
+      t19r0 = Math.max(t19r0, b17_ix3p1);
+      t19r0 = Math.max(t19r0, b17_ix3p2);
+      const b19_i = t19r0;
+      const b20_i = b19_i;
+      const b22_ix3 = b17_ix3 - b20_i;
+      const b22_ix3p1 = b17_ix3p1 - b20_i;
+      const b22_ix3p2 = b17_ix3p2 - b20_i;
       let t24r0 = 0;
-      const b22_ix3 = b22[i * 3];
       t24r0 += Math.exp(b22_ix3);
-      const b22_ix3p1 = b22[i * 3 + 1];
       t24r0 += Math.exp(b22_ix3p1);
-      const b22_ix3p2 = b22[i * 3 + 2];
       t24r0 += Math.exp(b22_ix3p2);
       const b24_i = t24r0;
       const b25_i = Math.log(b24_i);
@@ -372,12 +294,21 @@ export function forwardInto(args, outputs) {
     }
     {
       const i = i0 + 2;
+      const b17_ix3 = b15[i * 3] + a6_0;
+      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
+      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
+      let t19r0 = -Infinity;
+      t19r0 = Math.max(t19r0, b17_ix3);
+      t19r0 = Math.max(t19r0, b17_ix3p1);
+      t19r0 = Math.max(t19r0, b17_ix3p2);
+      const b19_i = t19r0;
+      const b20_i = b19_i;
+      const b22_ix3 = b17_ix3 - b20_i;
+      const b22_ix3p1 = b17_ix3p1 - b20_i;
+      const b22_ix3p2 = b17_ix3p2 - b20_i;
       let t24r0 = 0;
-      const b22_ix3 = b22[i * 3];
       t24r0 += Math.exp(b22_ix3);
-      const b22_ix3p1 = b22[i * 3 + 1];
       t24r0 += Math.exp(b22_ix3p1);
-      const b22_ix3p2 = b22[i * 3 + 2];
       t24r0 += Math.exp(b22_ix3p2);
       const b24_i = t24r0;
       const b25_i = Math.log(b24_i);
@@ -387,12 +318,21 @@ export function forwardInto(args, outputs) {
     }
     {
       const i = i0 + 3;
+      const b17_ix3 = b15[i * 3] + a6_0;
+      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
+      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
+      let t19r0 = -Infinity;
+      t19r0 = Math.max(t19r0, b17_ix3);
+      t19r0 = Math.max(t19r0, b17_ix3p1);
+      t19r0 = Math.max(t19r0, b17_ix3p2);
+      const b19_i = t19r0;
+      const b20_i = b19_i;
+      const b22_ix3 = b17_ix3 - b20_i;
+      const b22_ix3p1 = b17_ix3p1 - b20_i;
+      const b22_ix3p2 = b17_ix3p2 - b20_i;
       let t24r0 = 0;
-      const b22_ix3 = b22[i * 3];
       t24r0 += Math.exp(b22_ix3);
-      const b22_ix3p1 = b22[i * 3 + 1];
       t24r0 += Math.exp(b22_ix3p1);
-      const b22_ix3p2 = b22[i * 3 + 2];
       t24r0 += Math.exp(b22_ix3p2);
       const b24_i = t24r0;
       const b25_i = Math.log(b24_i);
@@ -401,6 +341,7 @@ export function forwardInto(args, outputs) {
       t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
     }
   }
+  // twolayer-onehot.expr:17
   const t31 = t29 / 300;
   // twolayer-onehot.expr:18
   const t34 = a2 * 0.5;
@@ -486,11 +427,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   const b14 = buf14;
   const b15 = buf15;
-  const b17 = buf17;
-  const b22 = buf22;
-  const b23 = buf23;
-  const b24 = buf24;
-  const b53 = buf53;
   const b55 = buf55;
   const b60 = buf60;
   const b66 = buf66;
@@ -570,199 +506,47 @@ export function backwardInto(args, seed, grad, outputs) {
     const t15s0_2 = (t15s0_20 + t15s0_21) + (t15s0_22 + t15s0_23);
     b15[i * 3 + 2] = t15s0_2;
   }
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      b17[i * 3] = (b15[i * 3] + a6_0);
-      b17[i * 3 + 1] = (b15[i * 3 + 1] + a6_1);
-      b17[i * 3 + 2] = (b15[i * 3 + 2] + a6_2);
-    }
-    {
-      const i = i0 + 1;
-      b17[i * 3] = (b15[i * 3] + a6_0);
-      b17[i * 3 + 1] = (b15[i * 3 + 1] + a6_1);
-      b17[i * 3 + 2] = (b15[i * 3 + 2] + a6_2);
-    }
-    {
-      const i = i0 + 2;
-      b17[i * 3] = (b15[i * 3] + a6_0);
-      b17[i * 3 + 1] = (b15[i * 3 + 1] + a6_1);
-      b17[i * 3 + 2] = (b15[i * 3 + 2] + a6_2);
-    }
-    {
-      const i = i0 + 3;
-      b17[i * 3] = (b15[i * 3] + a6_0);
-      b17[i * 3 + 1] = (b15[i * 3 + 1] + a6_1);
-      b17[i * 3 + 2] = (b15[i * 3 + 2] + a6_2);
-    }
+  b55.fill(0);
+  for (let i = 0; i < 300; i++) {
+    const b17_ix3 = b15[i * 3] + a6_0;
+    const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
+    const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
+    let t19r0 = -Infinity;
+    t19r0 = Math.max(t19r0, b17_ix3);
+    t19r0 = Math.max(t19r0, b17_ix3p1);
+    t19r0 = Math.max(t19r0, b17_ix3p2);
+    const b19_i = t19r0;
+    const b20_i = b19_i;
+    const b22_ix3 = b17_ix3 - b20_i;
+    const b22_ix3p1 = b17_ix3p1 - b20_i;
+    const b22_ix3p2 = b17_ix3p2 - b20_i;
+    const b23_ix3 = Math.exp(b22_ix3);
+    const b23_ix3p1 = Math.exp(b22_ix3p1);
+    const b23_ix3p2 = Math.exp(b22_ix3p2);
+    let t24r0 = 0;
+    t24r0 += b23_ix3;
+    t24r0 += b23_ix3p1;
+    t24r0 += b23_ix3p2;
+    const b24_i = t24r0;
+    const b25_i = Math.log(b24_i);
+    const a1_ix3 = a1[i * 3];
+    t29 += (a1_ix3 * (b22_ix3 - b25_i));
+    const a1_ix3p1 = a1[i * 3 + 1];
+    t29 += (a1_ix3p1 * (b22_ix3p1 - b25_i));
+    const a1_ix3p2 = a1[i * 3 + 2];
+    t29 += (a1_ix3p2 * (b22_ix3p2 - b25_i));
+    const b53_ix3 = a1_ix3 * (-0.0033333333333333335);
+    const b53_ix3p1 = a1_ix3p1 * (-0.0033333333333333335);
+    const b53_ix3p2 = a1_ix3p2 * (-0.0033333333333333335);
+    b55[i] -= b53_ix3;
+    b55[i] -= b53_ix3p1;
+    b55[i] -= b53_ix3p2;
+    const b57_i = b55[i] * (1 / b24_i);
+    b60[i * 3] = (b53_ix3 + (b23_ix3 * b57_i));
+    b60[i * 3 + 1] = (b53_ix3p1 + (b23_ix3p1 * b57_i));
+    b60[i * 3 + 2] = (b53_ix3p2 + (b23_ix3p2 * b57_i));
   }
   // twolayer-onehot.expr:17
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      let t19r0 = -Infinity;
-      const b17_ix3 = b17[i * 3];
-      t19r0 = Math.max(t19r0, b17_ix3);
-      const b17_ix3p1 = b17[i * 3 + 1];
-      t19r0 = Math.max(t19r0, b17_ix3p1);
-      const b17_ix3p2 = b17[i * 3 + 2];
-      t19r0 = Math.max(t19r0, b17_ix3p2);
-      const b19_i = t19r0;
-      const b20_i = b19_i;
-      b22[i * 3] = (b17_ix3 - b20_i);
-      b22[i * 3 + 1] = (b17_ix3p1 - b20_i);
-      b22[i * 3 + 2] = (b17_ix3p2 - b20_i);
-    }
-    {
-      const i = i0 + 1;
-      let t19r0 = -Infinity;
-      const b17_ix3 = b17[i * 3];
-      t19r0 = Math.max(t19r0, b17_ix3);
-      const b17_ix3p1 = b17[i * 3 + 1];
-      t19r0 = Math.max(t19r0, b17_ix3p1);
-      const b17_ix3p2 = b17[i * 3 + 2];
-      t19r0 = Math.max(t19r0, b17_ix3p2);
-      const b19_i = t19r0;
-      const b20_i = b19_i;
-      b22[i * 3] = (b17_ix3 - b20_i);
-      b22[i * 3 + 1] = (b17_ix3p1 - b20_i);
-      b22[i * 3 + 2] = (b17_ix3p2 - b20_i);
-    }
-    {
-      const i = i0 + 2;
-      let t19r0 = -Infinity;
-      const b17_ix3 = b17[i * 3];
-      t19r0 = Math.max(t19r0, b17_ix3);
-      const b17_ix3p1 = b17[i * 3 + 1];
-      t19r0 = Math.max(t19r0, b17_ix3p1);
-      const b17_ix3p2 = b17[i * 3 + 2];
-      t19r0 = Math.max(t19r0, b17_ix3p2);
-      const b19_i = t19r0;
-      const b20_i = b19_i;
-      b22[i * 3] = (b17_ix3 - b20_i);
-      b22[i * 3 + 1] = (b17_ix3p1 - b20_i);
-      b22[i * 3 + 2] = (b17_ix3p2 - b20_i);
-    }
-    {
-      const i = i0 + 3;
-      let t19r0 = -Infinity;
-      const b17_ix3 = b17[i * 3];
-      t19r0 = Math.max(t19r0, b17_ix3);
-      const b17_ix3p1 = b17[i * 3 + 1];
-      t19r0 = Math.max(t19r0, b17_ix3p1);
-      const b17_ix3p2 = b17[i * 3 + 2];
-      t19r0 = Math.max(t19r0, b17_ix3p2);
-      const b19_i = t19r0;
-      const b20_i = b19_i;
-      b22[i * 3] = (b17_ix3 - b20_i);
-      b22[i * 3 + 1] = (b17_ix3p1 - b20_i);
-      b22[i * 3 + 2] = (b17_ix3p2 - b20_i);
-    }
-  }
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      b23[i * 3] = Math.exp(b22[i * 3]);
-      b23[i * 3 + 1] = Math.exp(b22[i * 3 + 1]);
-      b23[i * 3 + 2] = Math.exp(b22[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      b23[i * 3] = Math.exp(b22[i * 3]);
-      b23[i * 3 + 1] = Math.exp(b22[i * 3 + 1]);
-      b23[i * 3 + 2] = Math.exp(b22[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      b23[i * 3] = Math.exp(b22[i * 3]);
-      b23[i * 3 + 1] = Math.exp(b22[i * 3 + 1]);
-      b23[i * 3 + 2] = Math.exp(b22[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      b23[i * 3] = Math.exp(b22[i * 3]);
-      b23[i * 3 + 1] = Math.exp(b22[i * 3 + 1]);
-      b23[i * 3 + 2] = Math.exp(b22[i * 3 + 2]);
-    }
-  }
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      let t24r0 = 0;
-      t24r0 += b23[i * 3];
-      t24r0 += b23[i * 3 + 1];
-      t24r0 += b23[i * 3 + 2];
-      const b24_i = t24r0;
-      b24[i] = b24_i;
-      const b25_i = Math.log(b24_i);
-      const a1_ix3 = a1[i * 3];
-      t29 += (a1_ix3 * (b22[i * 3] - b25_i));
-      const a1_ix3p1 = a1[i * 3 + 1];
-      t29 += (a1_ix3p1 * (b22[i * 3 + 1] - b25_i));
-      const a1_ix3p2 = a1[i * 3 + 2];
-      t29 += (a1_ix3p2 * (b22[i * 3 + 2] - b25_i));
-      b53[i * 3] = (a1_ix3 * (-0.0033333333333333335));
-      b53[i * 3 + 1] = (a1_ix3p1 * (-0.0033333333333333335));
-      b53[i * 3 + 2] = (a1_ix3p2 * (-0.0033333333333333335));
-    }
-    {
-      const i = i0 + 1;
-      let t24r0 = 0;
-      t24r0 += b23[i * 3];
-      t24r0 += b23[i * 3 + 1];
-      t24r0 += b23[i * 3 + 2];
-      const b24_i = t24r0;
-      b24[i] = b24_i;
-      const b25_i = Math.log(b24_i);
-      const a1_ix3 = a1[i * 3];
-      t29 += (a1_ix3 * (b22[i * 3] - b25_i));
-      const a1_ix3p1 = a1[i * 3 + 1];
-      t29 += (a1_ix3p1 * (b22[i * 3 + 1] - b25_i));
-      const a1_ix3p2 = a1[i * 3 + 2];
-      t29 += (a1_ix3p2 * (b22[i * 3 + 2] - b25_i));
-      b53[i * 3] = (a1_ix3 * (-0.0033333333333333335));
-      b53[i * 3 + 1] = (a1_ix3p1 * (-0.0033333333333333335));
-      b53[i * 3 + 2] = (a1_ix3p2 * (-0.0033333333333333335));
-    }
-    {
-      const i = i0 + 2;
-      let t24r0 = 0;
-      t24r0 += b23[i * 3];
-      t24r0 += b23[i * 3 + 1];
-      t24r0 += b23[i * 3 + 2];
-      const b24_i = t24r0;
-      b24[i] = b24_i;
-      const b25_i = Math.log(b24_i);
-      const a1_ix3 = a1[i * 3];
-      t29 += (a1_ix3 * (b22[i * 3] - b25_i));
-      const a1_ix3p1 = a1[i * 3 + 1];
-      t29 += (a1_ix3p1 * (b22[i * 3 + 1] - b25_i));
-      const a1_ix3p2 = a1[i * 3 + 2];
-      t29 += (a1_ix3p2 * (b22[i * 3 + 2] - b25_i));
-      b53[i * 3] = (a1_ix3 * (-0.0033333333333333335));
-      b53[i * 3 + 1] = (a1_ix3p1 * (-0.0033333333333333335));
-      b53[i * 3 + 2] = (a1_ix3p2 * (-0.0033333333333333335));
-    }
-    {
-      const i = i0 + 3;
-      let t24r0 = 0;
-      t24r0 += b23[i * 3];
-      t24r0 += b23[i * 3 + 1];
-      t24r0 += b23[i * 3 + 2];
-      const b24_i = t24r0;
-      b24[i] = b24_i;
-      const b25_i = Math.log(b24_i);
-      const a1_ix3 = a1[i * 3];
-      t29 += (a1_ix3 * (b22[i * 3] - b25_i));
-      const a1_ix3p1 = a1[i * 3 + 1];
-      t29 += (a1_ix3p1 * (b22[i * 3 + 1] - b25_i));
-      const a1_ix3p2 = a1[i * 3 + 2];
-      t29 += (a1_ix3p2 * (b22[i * 3 + 2] - b25_i));
-      b53[i * 3] = (a1_ix3 * (-0.0033333333333333335));
-      b53[i * 3 + 1] = (a1_ix3p1 * (-0.0033333333333333335));
-      b53[i * 3 + 2] = (a1_ix3p2 * (-0.0033333333333333335));
-    }
-  }
   const t31 = t29 / 300;
   // twolayer-onehot.expr:18
   const t34 = a2 * 0.5;
@@ -823,62 +607,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const t39 = t36 + t38;
   const t40 = t34 * t39;
   const t41 = t40 - t31;
-  // twolayer-onehot.expr:17
-  b55.fill(0);
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      const b53_ix3 = b53[i * 3];
-      b55[i] -= b53_ix3;
-      const b53_ix3p1 = b53[i * 3 + 1];
-      b55[i] -= b53_ix3p1;
-      const b53_ix3p2 = b53[i * 3 + 2];
-      b55[i] -= b53_ix3p2;
-      const b57_i = b55[i] * (1 / b24[i]);
-      b60[i * 3] = (b53_ix3 + (b23[i * 3] * b57_i));
-      b60[i * 3 + 1] = (b53_ix3p1 + (b23[i * 3 + 1] * b57_i));
-      b60[i * 3 + 2] = (b53_ix3p2 + (b23[i * 3 + 2] * b57_i));
-    }
-    {
-      const i = i0 + 1;
-      const b53_ix3 = b53[i * 3];
-      b55[i] -= b53_ix3;
-      const b53_ix3p1 = b53[i * 3 + 1];
-      b55[i] -= b53_ix3p1;
-      const b53_ix3p2 = b53[i * 3 + 2];
-      b55[i] -= b53_ix3p2;
-      const b57_i = b55[i] * (1 / b24[i]);
-      b60[i * 3] = (b53_ix3 + (b23[i * 3] * b57_i));
-      b60[i * 3 + 1] = (b53_ix3p1 + (b23[i * 3 + 1] * b57_i));
-      b60[i * 3 + 2] = (b53_ix3p2 + (b23[i * 3 + 2] * b57_i));
-    }
-    {
-      const i = i0 + 2;
-      const b53_ix3 = b53[i * 3];
-      b55[i] -= b53_ix3;
-      const b53_ix3p1 = b53[i * 3 + 1];
-      b55[i] -= b53_ix3p1;
-      const b53_ix3p2 = b53[i * 3 + 2];
-      b55[i] -= b53_ix3p2;
-      const b57_i = b55[i] * (1 / b24[i]);
-      b60[i * 3] = (b53_ix3 + (b23[i * 3] * b57_i));
-      b60[i * 3 + 1] = (b53_ix3p1 + (b23[i * 3 + 1] * b57_i));
-      b60[i * 3 + 2] = (b53_ix3p2 + (b23[i * 3 + 2] * b57_i));
-    }
-    {
-      const i = i0 + 3;
-      const b53_ix3 = b53[i * 3];
-      b55[i] -= b53_ix3;
-      const b53_ix3p1 = b53[i * 3 + 1];
-      b55[i] -= b53_ix3p1;
-      const b53_ix3p2 = b53[i * 3 + 2];
-      b55[i] -= b53_ix3p2;
-      const b57_i = b55[i] * (1 / b24[i]);
-      b60[i * 3] = (b53_ix3 + (b23[i * 3] * b57_i));
-      b60[i * 3 + 1] = (b53_ix3p1 + (b23[i * 3 + 1] * b57_i));
-      b60[i * 3 + 2] = (b53_ix3p2 + (b23[i * 3 + 2] * b57_i));
-    }
-  }
   // twolayer-onehot.expr:16
   for (let i = 0; i < 100; i++) {
     let t66s0_00 = 0;

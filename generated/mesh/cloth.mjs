@@ -100,13 +100,11 @@ function lossSeed(seed) {
   return s;
 }
 
-const buf120 = new Float64Array(2166);
 const buf123 = new Float64Array(722);
 const buf125 = new Float64Array(2166);
 const buf128 = new Float64Array(722);
 const buf130 = new Float64Array(722);
 const buf132 = new Float64Array(722);
-const buf135 = new Float64Array(2166);
 const buf138 = new Float64Array(722);
 const buf140 = new Float64Array(2166);
 const buf143 = new Float64Array(722);
@@ -122,21 +120,11 @@ const buf167 = new Float64Array(2166);
 const buf179 = new Float64Array(722);
 const buf182 = new Float64Array(722);
 const buf183 = new Float64Array(2166);
-const buf187 = new Float64Array(722);
-const buf189 = new Float64Array(2166);
-const buf223 = new Float64Array(2166);
 const buf229 = new Float64Array(2166);
 const buf254 = new Float64Array(2166);
-const buf265 = new Float64Array(722);
 const buf276 = new Float64Array(2166);
-const buf277 = new Float64Array(2166);
-const buf292 = new Float64Array(2166);
-const buf312 = new Float64Array(2166);
-const buf319 = new Float64Array(2166);
 const buf320 = new Float64Array(1200);
-const buf322 = new Float64Array(2166);
 const buf323 = new Float64Array(1200);
-const buf326 = new Float64Array(2166);
 const buf327 = new Float64Array(1200);
 const buf330 = new Float64Array(1200);
 
@@ -195,648 +183,79 @@ export function forwardInto(args, outputs) {
   const a4 = args["ka"];
   const a5 = args["mg"];
   const a6 = args["x"];
-  const b120 = buf120;
-  const b123 = buf123;
-  const b125 = buf125;
   const b132 = buf132;
-  const b135 = buf135;
-  const b138 = buf138;
-  const b140 = buf140;
   const b147 = buf147;
-  const b151 = buf151;
-  const b154 = buf154;
-  const b156 = buf156;
   const b163 = buf163;
-  const b167 = buf167;
   const b179 = buf179;
   const b182 = buf182;
   const b183 = buf183;
-  const b187 = buf187;
-  const b189 = buf189;
   let t201 = 0;
   let t203 = 0;
   // cloth.expr:21
   const t29 = a3 * 0.5;
   const t78 = a4 * 0.5;
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      const a0_ix3 = a0[i * 3];
-      const a0_ix3p1 = a0[i * 3 + 1];
-      b120[i * 3] = (a6[3 * a0_ix3] - a6[3 * a0_ix3p1]);
-      b120[i * 3 + 1] = (a6[1 + 3 * a0_ix3] - a6[1 + 3 * a0_ix3p1]);
-      b120[i * 3 + 2] = (a6[2 + 3 * a0_ix3] - a6[2 + 3 * a0_ix3p1]);
-    }
-    {
-      const i = i0 + 1;
-      const a0_ix3 = a0[i * 3];
-      const a0_ix3p1 = a0[i * 3 + 1];
-      b120[i * 3] = (a6[3 * a0_ix3] - a6[3 * a0_ix3p1]);
-      b120[i * 3 + 1] = (a6[1 + 3 * a0_ix3] - a6[1 + 3 * a0_ix3p1]);
-      b120[i * 3 + 2] = (a6[2 + 3 * a0_ix3] - a6[2 + 3 * a0_ix3p1]);
-    }
-    {
-      const i = i0 + 2;
-      const a0_ix3 = a0[i * 3];
-      const a0_ix3p1 = a0[i * 3 + 1];
-      b120[i * 3] = (a6[3 * a0_ix3] - a6[3 * a0_ix3p1]);
-      b120[i * 3 + 1] = (a6[1 + 3 * a0_ix3] - a6[1 + 3 * a0_ix3p1]);
-      b120[i * 3 + 2] = (a6[2 + 3 * a0_ix3] - a6[2 + 3 * a0_ix3p1]);
-    }
-    {
-      const i = i0 + 3;
-      const a0_ix3 = a0[i * 3];
-      const a0_ix3p1 = a0[i * 3 + 1];
-      b120[i * 3] = (a6[3 * a0_ix3] - a6[3 * a0_ix3p1]);
-      b120[i * 3 + 1] = (a6[1 + 3 * a0_ix3] - a6[1 + 3 * a0_ix3p1]);
-      b120[i * 3 + 2] = (a6[2 + 3 * a0_ix3] - a6[2 + 3 * a0_ix3p1]);
-    }
-  }
-  for (let i = 720; i < 722; i++) {
+  for (let i = 0; i < 722; i++) {
     const a0_ix3 = a0[i * 3];
     const a0_ix3p1 = a0[i * 3 + 1];
-    b120[i * 3] = (a6[3 * a0_ix3] - a6[3 * a0_ix3p1]);
-    b120[i * 3 + 1] = (a6[1 + 3 * a0_ix3] - a6[1 + 3 * a0_ix3p1]);
-    b120[i * 3 + 2] = (a6[2 + 3 * a0_ix3] - a6[2 + 3 * a0_ix3p1]);
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      let t122r0 = -Infinity;
-      const b120_ix3 = b120[i * 3];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3));
-      const b120_ix3p1 = b120[i * 3 + 1];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3p1));
-      const b120_ix3p2 = b120[i * 3 + 2];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3p2));
-      const b122_i = t122r0;
-      const b123_i = b122_i;
-      b123[i] = b123_i;
-      b125[i * 3] = (b120_ix3 / b123_i);
-      b125[i * 3 + 1] = (b120_ix3p1 / b123_i);
-      b125[i * 3 + 2] = (b120_ix3p2 / b123_i);
-    }
-    {
-      const i = i0 + 1;
-      let t122r0 = -Infinity;
-      const b120_ix3 = b120[i * 3];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3));
-      const b120_ix3p1 = b120[i * 3 + 1];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3p1));
-      const b120_ix3p2 = b120[i * 3 + 2];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3p2));
-      const b122_i = t122r0;
-      const b123_i = b122_i;
-      b123[i] = b123_i;
-      b125[i * 3] = (b120_ix3 / b123_i);
-      b125[i * 3 + 1] = (b120_ix3p1 / b123_i);
-      b125[i * 3 + 2] = (b120_ix3p2 / b123_i);
-    }
-    {
-      const i = i0 + 2;
-      let t122r0 = -Infinity;
-      const b120_ix3 = b120[i * 3];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3));
-      const b120_ix3p1 = b120[i * 3 + 1];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3p1));
-      const b120_ix3p2 = b120[i * 3 + 2];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3p2));
-      const b122_i = t122r0;
-      const b123_i = b122_i;
-      b123[i] = b123_i;
-      b125[i * 3] = (b120_ix3 / b123_i);
-      b125[i * 3 + 1] = (b120_ix3p1 / b123_i);
-      b125[i * 3 + 2] = (b120_ix3p2 / b123_i);
-    }
-    {
-      const i = i0 + 3;
-      let t122r0 = -Infinity;
-      const b120_ix3 = b120[i * 3];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3));
-      const b120_ix3p1 = b120[i * 3 + 1];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3p1));
-      const b120_ix3p2 = b120[i * 3 + 2];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3p2));
-      const b122_i = t122r0;
-      const b123_i = b122_i;
-      b123[i] = b123_i;
-      b125[i * 3] = (b120_ix3 / b123_i);
-      b125[i * 3 + 1] = (b120_ix3p1 / b123_i);
-      b125[i * 3 + 2] = (b120_ix3p2 / b123_i);
-    }
-  }
-  for (let i = 720; i < 722; i++) {
+    const b120_ix3 = a6[3 * a0_ix3] - a6[3 * a0_ix3p1];
+    const b120_ix3p1 = a6[1 + 3 * a0_ix3] - a6[1 + 3 * a0_ix3p1];
+    const b120_ix3p2 = a6[2 + 3 * a0_ix3] - a6[2 + 3 * a0_ix3p1];
     let t122r0 = -Infinity;
-    const b120_ix3 = b120[i * 3];
     t122r0 = Math.max(t122r0, Math.abs(b120_ix3));
-    const b120_ix3p1 = b120[i * 3 + 1];
     t122r0 = Math.max(t122r0, Math.abs(b120_ix3p1));
-    const b120_ix3p2 = b120[i * 3 + 2];
     t122r0 = Math.max(t122r0, Math.abs(b120_ix3p2));
     const b122_i = t122r0;
     const b123_i = b122_i;
-    b123[i] = b123_i;
-    b125[i * 3] = (b120_ix3 / b123_i);
-    b125[i * 3 + 1] = (b120_ix3p1 / b123_i);
-    b125[i * 3 + 2] = (b120_ix3p2 / b123_i);
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      let t127r0 = 0;
-      const b125_ix3 = b125[i * 3];
-      t127r0 += (b125_ix3 * b125_ix3);
-      const b125_ix3p1 = b125[i * 3 + 1];
-      t127r0 += (b125_ix3p1 * b125_ix3p1);
-      const b125_ix3p2 = b125[i * 3 + 2];
-      t127r0 += (b125_ix3p2 * b125_ix3p2);
-      const b127_i = t127r0;
-      const b123_i = b123[i];
-      b132[i] = (((b123_i > 0 ? 1 : 0) !== 0 ? (b123_i * Math.sqrt(b127_i)) : 0) - a1[i * 3]);
-      const a0_ix3p1 = a0[i * 3 + 1];
-      const a0_ix3p2 = a0[i * 3 + 2];
-      b135[i * 3] = (a6[3 * a0_ix3p1] - a6[3 * a0_ix3p2]);
-      b135[i * 3 + 1] = (a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3p2]);
-      b135[i * 3 + 2] = (a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3p2]);
-    }
-    {
-      const i = i0 + 1;
-      let t127r0 = 0;
-      const b125_ix3 = b125[i * 3];
-      t127r0 += (b125_ix3 * b125_ix3);
-      const b125_ix3p1 = b125[i * 3 + 1];
-      t127r0 += (b125_ix3p1 * b125_ix3p1);
-      const b125_ix3p2 = b125[i * 3 + 2];
-      t127r0 += (b125_ix3p2 * b125_ix3p2);
-      const b127_i = t127r0;
-      const b123_i = b123[i];
-      b132[i] = (((b123_i > 0 ? 1 : 0) !== 0 ? (b123_i * Math.sqrt(b127_i)) : 0) - a1[i * 3]);
-      const a0_ix3p1 = a0[i * 3 + 1];
-      const a0_ix3p2 = a0[i * 3 + 2];
-      b135[i * 3] = (a6[3 * a0_ix3p1] - a6[3 * a0_ix3p2]);
-      b135[i * 3 + 1] = (a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3p2]);
-      b135[i * 3 + 2] = (a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3p2]);
-    }
-    {
-      const i = i0 + 2;
-      let t127r0 = 0;
-      const b125_ix3 = b125[i * 3];
-      t127r0 += (b125_ix3 * b125_ix3);
-      const b125_ix3p1 = b125[i * 3 + 1];
-      t127r0 += (b125_ix3p1 * b125_ix3p1);
-      const b125_ix3p2 = b125[i * 3 + 2];
-      t127r0 += (b125_ix3p2 * b125_ix3p2);
-      const b127_i = t127r0;
-      const b123_i = b123[i];
-      b132[i] = (((b123_i > 0 ? 1 : 0) !== 0 ? (b123_i * Math.sqrt(b127_i)) : 0) - a1[i * 3]);
-      const a0_ix3p1 = a0[i * 3 + 1];
-      const a0_ix3p2 = a0[i * 3 + 2];
-      b135[i * 3] = (a6[3 * a0_ix3p1] - a6[3 * a0_ix3p2]);
-      b135[i * 3 + 1] = (a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3p2]);
-      b135[i * 3 + 2] = (a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3p2]);
-    }
-    {
-      const i = i0 + 3;
-      let t127r0 = 0;
-      const b125_ix3 = b125[i * 3];
-      t127r0 += (b125_ix3 * b125_ix3);
-      const b125_ix3p1 = b125[i * 3 + 1];
-      t127r0 += (b125_ix3p1 * b125_ix3p1);
-      const b125_ix3p2 = b125[i * 3 + 2];
-      t127r0 += (b125_ix3p2 * b125_ix3p2);
-      const b127_i = t127r0;
-      const b123_i = b123[i];
-      b132[i] = (((b123_i > 0 ? 1 : 0) !== 0 ? (b123_i * Math.sqrt(b127_i)) : 0) - a1[i * 3]);
-      const a0_ix3p1 = a0[i * 3 + 1];
-      const a0_ix3p2 = a0[i * 3 + 2];
-      b135[i * 3] = (a6[3 * a0_ix3p1] - a6[3 * a0_ix3p2]);
-      b135[i * 3 + 1] = (a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3p2]);
-      b135[i * 3 + 2] = (a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3p2]);
-    }
-  }
-  for (let i = 720; i < 722; i++) {
+    const b125_ix3 = b120_ix3 / b123_i;
+    const b125_ix3p1 = b120_ix3p1 / b123_i;
+    const b125_ix3p2 = b120_ix3p2 / b123_i;
     let t127r0 = 0;
-    const b125_ix3 = b125[i * 3];
     t127r0 += (b125_ix3 * b125_ix3);
-    const b125_ix3p1 = b125[i * 3 + 1];
     t127r0 += (b125_ix3p1 * b125_ix3p1);
-    const b125_ix3p2 = b125[i * 3 + 2];
     t127r0 += (b125_ix3p2 * b125_ix3p2);
     const b127_i = t127r0;
-    const b123_i = b123[i];
     b132[i] = (((b123_i > 0 ? 1 : 0) !== 0 ? (b123_i * Math.sqrt(b127_i)) : 0) - a1[i * 3]);
-    const a0_ix3p1 = a0[i * 3 + 1];
     const a0_ix3p2 = a0[i * 3 + 2];
-    b135[i * 3] = (a6[3 * a0_ix3p1] - a6[3 * a0_ix3p2]);
-    b135[i * 3 + 1] = (a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3p2]);
-    b135[i * 3 + 2] = (a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3p2]);
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      let t137r0 = -Infinity;
-      const b135_ix3 = b135[i * 3];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3));
-      const b135_ix3p1 = b135[i * 3 + 1];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3p1));
-      const b135_ix3p2 = b135[i * 3 + 2];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3p2));
-      const b137_i = t137r0;
-      const b138_i = b137_i;
-      b138[i] = b138_i;
-      b140[i * 3] = (b135_ix3 / b138_i);
-      b140[i * 3 + 1] = (b135_ix3p1 / b138_i);
-      b140[i * 3 + 2] = (b135_ix3p2 / b138_i);
-    }
-    {
-      const i = i0 + 1;
-      let t137r0 = -Infinity;
-      const b135_ix3 = b135[i * 3];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3));
-      const b135_ix3p1 = b135[i * 3 + 1];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3p1));
-      const b135_ix3p2 = b135[i * 3 + 2];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3p2));
-      const b137_i = t137r0;
-      const b138_i = b137_i;
-      b138[i] = b138_i;
-      b140[i * 3] = (b135_ix3 / b138_i);
-      b140[i * 3 + 1] = (b135_ix3p1 / b138_i);
-      b140[i * 3 + 2] = (b135_ix3p2 / b138_i);
-    }
-    {
-      const i = i0 + 2;
-      let t137r0 = -Infinity;
-      const b135_ix3 = b135[i * 3];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3));
-      const b135_ix3p1 = b135[i * 3 + 1];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3p1));
-      const b135_ix3p2 = b135[i * 3 + 2];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3p2));
-      const b137_i = t137r0;
-      const b138_i = b137_i;
-      b138[i] = b138_i;
-      b140[i * 3] = (b135_ix3 / b138_i);
-      b140[i * 3 + 1] = (b135_ix3p1 / b138_i);
-      b140[i * 3 + 2] = (b135_ix3p2 / b138_i);
-    }
-    {
-      const i = i0 + 3;
-      let t137r0 = -Infinity;
-      const b135_ix3 = b135[i * 3];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3));
-      const b135_ix3p1 = b135[i * 3 + 1];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3p1));
-      const b135_ix3p2 = b135[i * 3 + 2];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3p2));
-      const b137_i = t137r0;
-      const b138_i = b137_i;
-      b138[i] = b138_i;
-      b140[i * 3] = (b135_ix3 / b138_i);
-      b140[i * 3 + 1] = (b135_ix3p1 / b138_i);
-      b140[i * 3 + 2] = (b135_ix3p2 / b138_i);
-    }
-  }
-  for (let i = 720; i < 722; i++) {
+    const b135_ix3 = a6[3 * a0_ix3p1] - a6[3 * a0_ix3p2];
+    const b135_ix3p1 = a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3p2];
+    const b135_ix3p2 = a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3p2];
     let t137r0 = -Infinity;
-    const b135_ix3 = b135[i * 3];
     t137r0 = Math.max(t137r0, Math.abs(b135_ix3));
-    const b135_ix3p1 = b135[i * 3 + 1];
     t137r0 = Math.max(t137r0, Math.abs(b135_ix3p1));
-    const b135_ix3p2 = b135[i * 3 + 2];
     t137r0 = Math.max(t137r0, Math.abs(b135_ix3p2));
     const b137_i = t137r0;
     const b138_i = b137_i;
-    b138[i] = b138_i;
-    b140[i * 3] = (b135_ix3 / b138_i);
-    b140[i * 3 + 1] = (b135_ix3p1 / b138_i);
-    b140[i * 3 + 2] = (b135_ix3p2 / b138_i);
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      let t142r0 = 0;
-      const b140_ix3 = b140[i * 3];
-      t142r0 += (b140_ix3 * b140_ix3);
-      const b140_ix3p1 = b140[i * 3 + 1];
-      t142r0 += (b140_ix3p1 * b140_ix3p1);
-      const b140_ix3p2 = b140[i * 3 + 2];
-      t142r0 += (b140_ix3p2 * b140_ix3p2);
-      const b142_i = t142r0;
-      const b138_i = b138[i];
-      b147[i] = (((b138_i > 0 ? 1 : 0) !== 0 ? (b138_i * Math.sqrt(b142_i)) : 0) - a1[i * 3 + 1]);
-      const a0_ix3p2 = a0[i * 3 + 2];
-      const a0_ix3 = a0[i * 3];
-      b151[i * 3] = (a6[3 * a0_ix3p2] - a6[3 * a0_ix3]);
-      b151[i * 3 + 1] = (a6[1 + 3 * a0_ix3p2] - a6[1 + 3 * a0_ix3]);
-      b151[i * 3 + 2] = (a6[2 + 3 * a0_ix3p2] - a6[2 + 3 * a0_ix3]);
-    }
-    {
-      const i = i0 + 1;
-      let t142r0 = 0;
-      const b140_ix3 = b140[i * 3];
-      t142r0 += (b140_ix3 * b140_ix3);
-      const b140_ix3p1 = b140[i * 3 + 1];
-      t142r0 += (b140_ix3p1 * b140_ix3p1);
-      const b140_ix3p2 = b140[i * 3 + 2];
-      t142r0 += (b140_ix3p2 * b140_ix3p2);
-      const b142_i = t142r0;
-      const b138_i = b138[i];
-      b147[i] = (((b138_i > 0 ? 1 : 0) !== 0 ? (b138_i * Math.sqrt(b142_i)) : 0) - a1[i * 3 + 1]);
-      const a0_ix3p2 = a0[i * 3 + 2];
-      const a0_ix3 = a0[i * 3];
-      b151[i * 3] = (a6[3 * a0_ix3p2] - a6[3 * a0_ix3]);
-      b151[i * 3 + 1] = (a6[1 + 3 * a0_ix3p2] - a6[1 + 3 * a0_ix3]);
-      b151[i * 3 + 2] = (a6[2 + 3 * a0_ix3p2] - a6[2 + 3 * a0_ix3]);
-    }
-    {
-      const i = i0 + 2;
-      let t142r0 = 0;
-      const b140_ix3 = b140[i * 3];
-      t142r0 += (b140_ix3 * b140_ix3);
-      const b140_ix3p1 = b140[i * 3 + 1];
-      t142r0 += (b140_ix3p1 * b140_ix3p1);
-      const b140_ix3p2 = b140[i * 3 + 2];
-      t142r0 += (b140_ix3p2 * b140_ix3p2);
-      const b142_i = t142r0;
-      const b138_i = b138[i];
-      b147[i] = (((b138_i > 0 ? 1 : 0) !== 0 ? (b138_i * Math.sqrt(b142_i)) : 0) - a1[i * 3 + 1]);
-      const a0_ix3p2 = a0[i * 3 + 2];
-      const a0_ix3 = a0[i * 3];
-      b151[i * 3] = (a6[3 * a0_ix3p2] - a6[3 * a0_ix3]);
-      b151[i * 3 + 1] = (a6[1 + 3 * a0_ix3p2] - a6[1 + 3 * a0_ix3]);
-      b151[i * 3 + 2] = (a6[2 + 3 * a0_ix3p2] - a6[2 + 3 * a0_ix3]);
-    }
-    {
-      const i = i0 + 3;
-      let t142r0 = 0;
-      const b140_ix3 = b140[i * 3];
-      t142r0 += (b140_ix3 * b140_ix3);
-      const b140_ix3p1 = b140[i * 3 + 1];
-      t142r0 += (b140_ix3p1 * b140_ix3p1);
-      const b140_ix3p2 = b140[i * 3 + 2];
-      t142r0 += (b140_ix3p2 * b140_ix3p2);
-      const b142_i = t142r0;
-      const b138_i = b138[i];
-      b147[i] = (((b138_i > 0 ? 1 : 0) !== 0 ? (b138_i * Math.sqrt(b142_i)) : 0) - a1[i * 3 + 1]);
-      const a0_ix3p2 = a0[i * 3 + 2];
-      const a0_ix3 = a0[i * 3];
-      b151[i * 3] = (a6[3 * a0_ix3p2] - a6[3 * a0_ix3]);
-      b151[i * 3 + 1] = (a6[1 + 3 * a0_ix3p2] - a6[1 + 3 * a0_ix3]);
-      b151[i * 3 + 2] = (a6[2 + 3 * a0_ix3p2] - a6[2 + 3 * a0_ix3]);
-    }
-  }
-  for (let i = 720; i < 722; i++) {
+    const b140_ix3 = b135_ix3 / b138_i;
+    const b140_ix3p1 = b135_ix3p1 / b138_i;
+    const b140_ix3p2 = b135_ix3p2 / b138_i;
     let t142r0 = 0;
-    const b140_ix3 = b140[i * 3];
     t142r0 += (b140_ix3 * b140_ix3);
-    const b140_ix3p1 = b140[i * 3 + 1];
     t142r0 += (b140_ix3p1 * b140_ix3p1);
-    const b140_ix3p2 = b140[i * 3 + 2];
     t142r0 += (b140_ix3p2 * b140_ix3p2);
     const b142_i = t142r0;
-    const b138_i = b138[i];
     b147[i] = (((b138_i > 0 ? 1 : 0) !== 0 ? (b138_i * Math.sqrt(b142_i)) : 0) - a1[i * 3 + 1]);
-    const a0_ix3p2 = a0[i * 3 + 2];
-    const a0_ix3 = a0[i * 3];
-    b151[i * 3] = (a6[3 * a0_ix3p2] - a6[3 * a0_ix3]);
-    b151[i * 3 + 1] = (a6[1 + 3 * a0_ix3p2] - a6[1 + 3 * a0_ix3]);
-    b151[i * 3 + 2] = (a6[2 + 3 * a0_ix3p2] - a6[2 + 3 * a0_ix3]);
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      let t153r0 = -Infinity;
-      const b151_ix3 = b151[i * 3];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3));
-      const b151_ix3p1 = b151[i * 3 + 1];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3p1));
-      const b151_ix3p2 = b151[i * 3 + 2];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3p2));
-      const b153_i = t153r0;
-      const b154_i = b153_i;
-      b154[i] = b154_i;
-      b156[i * 3] = (b151_ix3 / b154_i);
-      b156[i * 3 + 1] = (b151_ix3p1 / b154_i);
-      b156[i * 3 + 2] = (b151_ix3p2 / b154_i);
-    }
-    {
-      const i = i0 + 1;
-      let t153r0 = -Infinity;
-      const b151_ix3 = b151[i * 3];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3));
-      const b151_ix3p1 = b151[i * 3 + 1];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3p1));
-      const b151_ix3p2 = b151[i * 3 + 2];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3p2));
-      const b153_i = t153r0;
-      const b154_i = b153_i;
-      b154[i] = b154_i;
-      b156[i * 3] = (b151_ix3 / b154_i);
-      b156[i * 3 + 1] = (b151_ix3p1 / b154_i);
-      b156[i * 3 + 2] = (b151_ix3p2 / b154_i);
-    }
-    {
-      const i = i0 + 2;
-      let t153r0 = -Infinity;
-      const b151_ix3 = b151[i * 3];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3));
-      const b151_ix3p1 = b151[i * 3 + 1];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3p1));
-      const b151_ix3p2 = b151[i * 3 + 2];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3p2));
-      const b153_i = t153r0;
-      const b154_i = b153_i;
-      b154[i] = b154_i;
-      b156[i * 3] = (b151_ix3 / b154_i);
-      b156[i * 3 + 1] = (b151_ix3p1 / b154_i);
-      b156[i * 3 + 2] = (b151_ix3p2 / b154_i);
-    }
-    {
-      const i = i0 + 3;
-      let t153r0 = -Infinity;
-      const b151_ix3 = b151[i * 3];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3));
-      const b151_ix3p1 = b151[i * 3 + 1];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3p1));
-      const b151_ix3p2 = b151[i * 3 + 2];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3p2));
-      const b153_i = t153r0;
-      const b154_i = b153_i;
-      b154[i] = b154_i;
-      b156[i * 3] = (b151_ix3 / b154_i);
-      b156[i * 3 + 1] = (b151_ix3p1 / b154_i);
-      b156[i * 3 + 2] = (b151_ix3p2 / b154_i);
-    }
-  }
-  for (let i = 720; i < 722; i++) {
+    const b151_ix3 = a6[3 * a0_ix3p2] - a6[3 * a0_ix3];
+    const b151_ix3p1 = a6[1 + 3 * a0_ix3p2] - a6[1 + 3 * a0_ix3];
+    const b151_ix3p2 = a6[2 + 3 * a0_ix3p2] - a6[2 + 3 * a0_ix3];
     let t153r0 = -Infinity;
-    const b151_ix3 = b151[i * 3];
     t153r0 = Math.max(t153r0, Math.abs(b151_ix3));
-    const b151_ix3p1 = b151[i * 3 + 1];
     t153r0 = Math.max(t153r0, Math.abs(b151_ix3p1));
-    const b151_ix3p2 = b151[i * 3 + 2];
     t153r0 = Math.max(t153r0, Math.abs(b151_ix3p2));
     const b153_i = t153r0;
     const b154_i = b153_i;
-    b154[i] = b154_i;
-    b156[i * 3] = (b151_ix3 / b154_i);
-    b156[i * 3 + 1] = (b151_ix3p1 / b154_i);
-    b156[i * 3 + 2] = (b151_ix3p2 / b154_i);
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      let t158r0 = 0;
-      const b156_ix3 = b156[i * 3];
-      t158r0 += (b156_ix3 * b156_ix3);
-      const b156_ix3p1 = b156[i * 3 + 1];
-      t158r0 += (b156_ix3p1 * b156_ix3p1);
-      const b156_ix3p2 = b156[i * 3 + 2];
-      t158r0 += (b156_ix3p2 * b156_ix3p2);
-      const b158_i = t158r0;
-      const b154_i = b154[i];
-      b163[i] = (((b154_i > 0 ? 1 : 0) !== 0 ? (b154_i * Math.sqrt(b158_i)) : 0) - a1[i * 3 + 2]);
-      const a0_ix3p1 = a0[i * 3 + 1];
-      const a0_ix3 = a0[i * 3];
-      b167[i * 3] = (a6[3 * a0_ix3p1] - a6[3 * a0_ix3]);
-      b167[i * 3 + 1] = (a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3]);
-      b167[i * 3 + 2] = (a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3]);
-    }
-    {
-      const i = i0 + 1;
-      let t158r0 = 0;
-      const b156_ix3 = b156[i * 3];
-      t158r0 += (b156_ix3 * b156_ix3);
-      const b156_ix3p1 = b156[i * 3 + 1];
-      t158r0 += (b156_ix3p1 * b156_ix3p1);
-      const b156_ix3p2 = b156[i * 3 + 2];
-      t158r0 += (b156_ix3p2 * b156_ix3p2);
-      const b158_i = t158r0;
-      const b154_i = b154[i];
-      b163[i] = (((b154_i > 0 ? 1 : 0) !== 0 ? (b154_i * Math.sqrt(b158_i)) : 0) - a1[i * 3 + 2]);
-      const a0_ix3p1 = a0[i * 3 + 1];
-      const a0_ix3 = a0[i * 3];
-      b167[i * 3] = (a6[3 * a0_ix3p1] - a6[3 * a0_ix3]);
-      b167[i * 3 + 1] = (a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3]);
-      b167[i * 3 + 2] = (a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3]);
-    }
-    {
-      const i = i0 + 2;
-      let t158r0 = 0;
-      const b156_ix3 = b156[i * 3];
-      t158r0 += (b156_ix3 * b156_ix3);
-      const b156_ix3p1 = b156[i * 3 + 1];
-      t158r0 += (b156_ix3p1 * b156_ix3p1);
-      const b156_ix3p2 = b156[i * 3 + 2];
-      t158r0 += (b156_ix3p2 * b156_ix3p2);
-      const b158_i = t158r0;
-      const b154_i = b154[i];
-      b163[i] = (((b154_i > 0 ? 1 : 0) !== 0 ? (b154_i * Math.sqrt(b158_i)) : 0) - a1[i * 3 + 2]);
-      const a0_ix3p1 = a0[i * 3 + 1];
-      const a0_ix3 = a0[i * 3];
-      b167[i * 3] = (a6[3 * a0_ix3p1] - a6[3 * a0_ix3]);
-      b167[i * 3 + 1] = (a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3]);
-      b167[i * 3 + 2] = (a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3]);
-    }
-    {
-      const i = i0 + 3;
-      let t158r0 = 0;
-      const b156_ix3 = b156[i * 3];
-      t158r0 += (b156_ix3 * b156_ix3);
-      const b156_ix3p1 = b156[i * 3 + 1];
-      t158r0 += (b156_ix3p1 * b156_ix3p1);
-      const b156_ix3p2 = b156[i * 3 + 2];
-      t158r0 += (b156_ix3p2 * b156_ix3p2);
-      const b158_i = t158r0;
-      const b154_i = b154[i];
-      b163[i] = (((b154_i > 0 ? 1 : 0) !== 0 ? (b154_i * Math.sqrt(b158_i)) : 0) - a1[i * 3 + 2]);
-      const a0_ix3p1 = a0[i * 3 + 1];
-      const a0_ix3 = a0[i * 3];
-      b167[i * 3] = (a6[3 * a0_ix3p1] - a6[3 * a0_ix3]);
-      b167[i * 3 + 1] = (a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3]);
-      b167[i * 3 + 2] = (a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3]);
-    }
-  }
-  for (let i = 720; i < 722; i++) {
+    const b156_ix3 = b151_ix3 / b154_i;
+    const b156_ix3p1 = b151_ix3p1 / b154_i;
+    const b156_ix3p2 = b151_ix3p2 / b154_i;
     let t158r0 = 0;
-    const b156_ix3 = b156[i * 3];
     t158r0 += (b156_ix3 * b156_ix3);
-    const b156_ix3p1 = b156[i * 3 + 1];
     t158r0 += (b156_ix3p1 * b156_ix3p1);
-    const b156_ix3p2 = b156[i * 3 + 2];
     t158r0 += (b156_ix3p2 * b156_ix3p2);
     const b158_i = t158r0;
-    const b154_i = b154[i];
     b163[i] = (((b154_i > 0 ? 1 : 0) !== 0 ? (b154_i * Math.sqrt(b158_i)) : 0) - a1[i * 3 + 2]);
-    const a0_ix3p1 = a0[i * 3 + 1];
-    const a0_ix3 = a0[i * 3];
-    b167[i * 3] = (a6[3 * a0_ix3p1] - a6[3 * a0_ix3]);
-    b167[i * 3 + 1] = (a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3]);
-    b167[i * 3 + 2] = (a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3]);
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      const b167_ix3p1 = b167[i * 3 + 1];
-      const b151_ix3p2 = b151[i * 3 + 2];
-      const b167_ix3p2 = b167[i * 3 + 2];
-      const b151_ix3p1 = b151[i * 3 + 1];
-      const b176_i = (b167_ix3p1 * b151_ix3p2) - (b167_ix3p2 * b151_ix3p1);
-      const b151_ix3 = b151[i * 3];
-      const b167_ix3 = b167[i * 3];
-      b179[i] = ((b167_ix3p2 * b151_ix3) - (b167_ix3 * b151_ix3p2));
-      b182[i] = ((b167_ix3 * b151_ix3p1) - (b167_ix3p1 * b151_ix3));
-      b183[i] = b176_i;
-    }
-    {
-      const i = i0 + 1;
-      const b167_ix3p1 = b167[i * 3 + 1];
-      const b151_ix3p2 = b151[i * 3 + 2];
-      const b167_ix3p2 = b167[i * 3 + 2];
-      const b151_ix3p1 = b151[i * 3 + 1];
-      const b176_i = (b167_ix3p1 * b151_ix3p2) - (b167_ix3p2 * b151_ix3p1);
-      const b151_ix3 = b151[i * 3];
-      const b167_ix3 = b167[i * 3];
-      b179[i] = ((b167_ix3p2 * b151_ix3) - (b167_ix3 * b151_ix3p2));
-      b182[i] = ((b167_ix3 * b151_ix3p1) - (b167_ix3p1 * b151_ix3));
-      b183[i] = b176_i;
-    }
-    {
-      const i = i0 + 2;
-      const b167_ix3p1 = b167[i * 3 + 1];
-      const b151_ix3p2 = b151[i * 3 + 2];
-      const b167_ix3p2 = b167[i * 3 + 2];
-      const b151_ix3p1 = b151[i * 3 + 1];
-      const b176_i = (b167_ix3p1 * b151_ix3p2) - (b167_ix3p2 * b151_ix3p1);
-      const b151_ix3 = b151[i * 3];
-      const b167_ix3 = b167[i * 3];
-      b179[i] = ((b167_ix3p2 * b151_ix3) - (b167_ix3 * b151_ix3p2));
-      b182[i] = ((b167_ix3 * b151_ix3p1) - (b167_ix3p1 * b151_ix3));
-      b183[i] = b176_i;
-    }
-    {
-      const i = i0 + 3;
-      const b167_ix3p1 = b167[i * 3 + 1];
-      const b151_ix3p2 = b151[i * 3 + 2];
-      const b167_ix3p2 = b167[i * 3 + 2];
-      const b151_ix3p1 = b151[i * 3 + 1];
-      const b176_i = (b167_ix3p1 * b151_ix3p2) - (b167_ix3p2 * b151_ix3p1);
-      const b151_ix3 = b151[i * 3];
-      const b167_ix3 = b167[i * 3];
-      b179[i] = ((b167_ix3p2 * b151_ix3) - (b167_ix3 * b151_ix3p2));
-      b182[i] = ((b167_ix3 * b151_ix3p1) - (b167_ix3p1 * b151_ix3));
-      b183[i] = b176_i;
-    }
-  }
-  for (let i = 720; i < 722; i++) {
-    const b167_ix3p1 = b167[i * 3 + 1];
-    const b151_ix3p2 = b151[i * 3 + 2];
-    const b167_ix3p2 = b167[i * 3 + 2];
-    const b151_ix3p1 = b151[i * 3 + 1];
+    const b167_ix3 = a6[3 * a0_ix3p1] - a6[3 * a0_ix3];
+    const b167_ix3p1 = a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3];
+    const b167_ix3p2 = a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3];
     const b176_i = (b167_ix3p1 * b151_ix3p2) - (b167_ix3p2 * b151_ix3p1);
-    const b151_ix3 = b151[i * 3];
-    const b167_ix3 = b167[i * 3];
     b179[i] = ((b167_ix3p2 * b151_ix3) - (b167_ix3 * b151_ix3p2));
     b182[i] = ((b167_ix3 * b151_ix3p1) - (b167_ix3p1 * b151_ix3));
     b183[i] = b176_i;
@@ -895,10 +314,19 @@ export function forwardInto(args, outputs) {
       t186r0 = Math.max(t186r0, Math.abs(b183_ip1444));
       const b186_i = t186r0;
       const b187_i = b186_i;
-      b187[i] = b187_i;
-      b189[i * 3] = (b183_i / b187_i);
-      b189[i * 3 + 1] = (b183_ip722 / b187_i);
-      b189[i * 3 + 2] = (b183_ip1444 / b187_i);
+      const b189_ix3 = b183_i / b187_i;
+      const b189_ix3p1 = b183_ip722 / b187_i;
+      const b189_ix3p2 = b183_ip1444 / b187_i;
+      let t191r0 = 0;
+      t191r0 += (b189_ix3 * b189_ix3);
+      t191r0 += (b189_ix3p1 * b189_ix3p1);
+      t191r0 += (b189_ix3p2 * b189_ix3p2);
+      const b191_i = t191r0;
+      const b197_i = (0.5 * ((b187_i > 0 ? 1 : 0) !== 0 ? (b187_i * Math.sqrt(b191_i)) : 0)) - a2[i];
+      const b132_i = b132[i];
+      const b147_i = b147[i];
+      const b163_i = b163[i];
+      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
     }
     {
       const i = i0 + 1;
@@ -911,10 +339,19 @@ export function forwardInto(args, outputs) {
       t186r0 = Math.max(t186r0, Math.abs(b183_ip1444));
       const b186_i = t186r0;
       const b187_i = b186_i;
-      b187[i] = b187_i;
-      b189[i * 3] = (b183_i / b187_i);
-      b189[i * 3 + 1] = (b183_ip722 / b187_i);
-      b189[i * 3 + 2] = (b183_ip1444 / b187_i);
+      const b189_ix3 = b183_i / b187_i;
+      const b189_ix3p1 = b183_ip722 / b187_i;
+      const b189_ix3p2 = b183_ip1444 / b187_i;
+      let t191r0 = 0;
+      t191r0 += (b189_ix3 * b189_ix3);
+      t191r0 += (b189_ix3p1 * b189_ix3p1);
+      t191r0 += (b189_ix3p2 * b189_ix3p2);
+      const b191_i = t191r0;
+      const b197_i = (0.5 * ((b187_i > 0 ? 1 : 0) !== 0 ? (b187_i * Math.sqrt(b191_i)) : 0)) - a2[i];
+      const b132_i = b132[i];
+      const b147_i = b147[i];
+      const b163_i = b163[i];
+      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
     }
     {
       const i = i0 + 2;
@@ -927,10 +364,19 @@ export function forwardInto(args, outputs) {
       t186r0 = Math.max(t186r0, Math.abs(b183_ip1444));
       const b186_i = t186r0;
       const b187_i = b186_i;
-      b187[i] = b187_i;
-      b189[i * 3] = (b183_i / b187_i);
-      b189[i * 3 + 1] = (b183_ip722 / b187_i);
-      b189[i * 3 + 2] = (b183_ip1444 / b187_i);
+      const b189_ix3 = b183_i / b187_i;
+      const b189_ix3p1 = b183_ip722 / b187_i;
+      const b189_ix3p2 = b183_ip1444 / b187_i;
+      let t191r0 = 0;
+      t191r0 += (b189_ix3 * b189_ix3);
+      t191r0 += (b189_ix3p1 * b189_ix3p1);
+      t191r0 += (b189_ix3p2 * b189_ix3p2);
+      const b191_i = t191r0;
+      const b197_i = (0.5 * ((b187_i > 0 ? 1 : 0) !== 0 ? (b187_i * Math.sqrt(b191_i)) : 0)) - a2[i];
+      const b132_i = b132[i];
+      const b147_i = b147[i];
+      const b163_i = b163[i];
+      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
     }
     {
       const i = i0 + 3;
@@ -943,10 +389,19 @@ export function forwardInto(args, outputs) {
       t186r0 = Math.max(t186r0, Math.abs(b183_ip1444));
       const b186_i = t186r0;
       const b187_i = b186_i;
-      b187[i] = b187_i;
-      b189[i * 3] = (b183_i / b187_i);
-      b189[i * 3 + 1] = (b183_ip722 / b187_i);
-      b189[i * 3 + 2] = (b183_ip1444 / b187_i);
+      const b189_ix3 = b183_i / b187_i;
+      const b189_ix3p1 = b183_ip722 / b187_i;
+      const b189_ix3p2 = b183_ip1444 / b187_i;
+      let t191r0 = 0;
+      t191r0 += (b189_ix3 * b189_ix3);
+      t191r0 += (b189_ix3p1 * b189_ix3p1);
+      t191r0 += (b189_ix3p2 * b189_ix3p2);
+      const b191_i = t191r0;
+      const b197_i = (0.5 * ((b187_i > 0 ? 1 : 0) !== 0 ? (b187_i * Math.sqrt(b191_i)) : 0)) - a2[i];
+      const b132_i = b132[i];
+      const b147_i = b147[i];
+      const b163_i = b163[i];
+      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
     }
   }
   for (let i = 720; i < 722; i++) {
@@ -959,91 +414,14 @@ export function forwardInto(args, outputs) {
     t186r0 = Math.max(t186r0, Math.abs(b183_ip1444));
     const b186_i = t186r0;
     const b187_i = b186_i;
-    b187[i] = b187_i;
-    b189[i * 3] = (b183_i / b187_i);
-    b189[i * 3 + 1] = (b183_ip722 / b187_i);
-    b189[i * 3 + 2] = (b183_ip1444 / b187_i);
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      let t191r0 = 0;
-      const b189_ix3 = b189[i * 3];
-      t191r0 += (b189_ix3 * b189_ix3);
-      const b189_ix3p1 = b189[i * 3 + 1];
-      t191r0 += (b189_ix3p1 * b189_ix3p1);
-      const b189_ix3p2 = b189[i * 3 + 2];
-      t191r0 += (b189_ix3p2 * b189_ix3p2);
-      const b191_i = t191r0;
-      const b187_i = b187[i];
-      const b197_i = (0.5 * ((b187_i > 0 ? 1 : 0) !== 0 ? (b187_i * Math.sqrt(b191_i)) : 0)) - a2[i];
-      const b132_i = b132[i];
-      const b147_i = b147[i];
-      const b163_i = b163[i];
-      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
-    }
-    {
-      const i = i0 + 1;
-      let t191r0 = 0;
-      const b189_ix3 = b189[i * 3];
-      t191r0 += (b189_ix3 * b189_ix3);
-      const b189_ix3p1 = b189[i * 3 + 1];
-      t191r0 += (b189_ix3p1 * b189_ix3p1);
-      const b189_ix3p2 = b189[i * 3 + 2];
-      t191r0 += (b189_ix3p2 * b189_ix3p2);
-      const b191_i = t191r0;
-      const b187_i = b187[i];
-      const b197_i = (0.5 * ((b187_i > 0 ? 1 : 0) !== 0 ? (b187_i * Math.sqrt(b191_i)) : 0)) - a2[i];
-      const b132_i = b132[i];
-      const b147_i = b147[i];
-      const b163_i = b163[i];
-      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
-    }
-    {
-      const i = i0 + 2;
-      let t191r0 = 0;
-      const b189_ix3 = b189[i * 3];
-      t191r0 += (b189_ix3 * b189_ix3);
-      const b189_ix3p1 = b189[i * 3 + 1];
-      t191r0 += (b189_ix3p1 * b189_ix3p1);
-      const b189_ix3p2 = b189[i * 3 + 2];
-      t191r0 += (b189_ix3p2 * b189_ix3p2);
-      const b191_i = t191r0;
-      const b187_i = b187[i];
-      const b197_i = (0.5 * ((b187_i > 0 ? 1 : 0) !== 0 ? (b187_i * Math.sqrt(b191_i)) : 0)) - a2[i];
-      const b132_i = b132[i];
-      const b147_i = b147[i];
-      const b163_i = b163[i];
-      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
-    }
-    {
-      const i = i0 + 3;
-      let t191r0 = 0;
-      const b189_ix3 = b189[i * 3];
-      t191r0 += (b189_ix3 * b189_ix3);
-      const b189_ix3p1 = b189[i * 3 + 1];
-      t191r0 += (b189_ix3p1 * b189_ix3p1);
-      const b189_ix3p2 = b189[i * 3 + 2];
-      t191r0 += (b189_ix3p2 * b189_ix3p2);
-      const b191_i = t191r0;
-      const b187_i = b187[i];
-      const b197_i = (0.5 * ((b187_i > 0 ? 1 : 0) !== 0 ? (b187_i * Math.sqrt(b191_i)) : 0)) - a2[i];
-      const b132_i = b132[i];
-      const b147_i = b147[i];
-      const b163_i = b163[i];
-      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
-    }
-  }
-  for (let i = 720; i < 722; i++) {
+    const b189_ix3 = b183_i / b187_i;
+    const b189_ix3p1 = b183_ip722 / b187_i;
+    const b189_ix3p2 = b183_ip1444 / b187_i;
     let t191r0 = 0;
-    const b189_ix3 = b189[i * 3];
     t191r0 += (b189_ix3 * b189_ix3);
-    const b189_ix3p1 = b189[i * 3 + 1];
     t191r0 += (b189_ix3p1 * b189_ix3p1);
-    const b189_ix3p2 = b189[i * 3 + 2];
     t191r0 += (b189_ix3p2 * b189_ix3p2);
     const b191_i = t191r0;
-    const b187_i = b187[i];
     const b197_i = (0.5 * ((b187_i > 0 ? 1 : 0) !== 0 ? (b187_i * Math.sqrt(b191_i)) : 0)) - a2[i];
     const b132_i = b132[i];
     const b147_i = b147[i];
@@ -1093,13 +471,11 @@ export function backwardInto(args, seed, grad, outputs) {
   const a5 = args["mg"];
   const a6 = args["x"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
-  const b120 = buf120;
   const b123 = buf123;
   const b125 = buf125;
   const b128 = buf128;
   const b130 = buf130;
   const b132 = buf132;
-  const b135 = buf135;
   const b138 = buf138;
   const b140 = buf140;
   const b143 = buf143;
@@ -1115,21 +491,11 @@ export function backwardInto(args, seed, grad, outputs) {
   const b179 = buf179;
   const b182 = buf182;
   const b183 = buf183;
-  const b187 = buf187;
-  const b189 = buf189;
-  const b223 = buf223;
   const b229 = buf229;
   const b254 = buf254;
-  const b265 = buf265;
   const b276 = buf276;
-  const b277 = buf277;
-  const b292 = buf292;
-  const b312 = buf312;
-  const b319 = buf319;
   const b320 = buf320;
-  const b322 = buf322;
   const b323 = buf323;
-  const b326 = buf326;
   const b327 = buf327;
   const b330 = buf330;
   const h331 = grad["x"];
@@ -1138,120 +504,15 @@ export function backwardInto(args, seed, grad, outputs) {
   // cloth.expr:21
   const t29 = a3 * 0.5;
   const t78 = a4 * 0.5;
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      const a0_ix3 = a0[i * 3];
-      const a0_ix3p1 = a0[i * 3 + 1];
-      b120[i * 3] = (a6[3 * a0_ix3] - a6[3 * a0_ix3p1]);
-      b120[i * 3 + 1] = (a6[1 + 3 * a0_ix3] - a6[1 + 3 * a0_ix3p1]);
-      b120[i * 3 + 2] = (a6[2 + 3 * a0_ix3] - a6[2 + 3 * a0_ix3p1]);
-    }
-    {
-      const i = i0 + 1;
-      const a0_ix3 = a0[i * 3];
-      const a0_ix3p1 = a0[i * 3 + 1];
-      b120[i * 3] = (a6[3 * a0_ix3] - a6[3 * a0_ix3p1]);
-      b120[i * 3 + 1] = (a6[1 + 3 * a0_ix3] - a6[1 + 3 * a0_ix3p1]);
-      b120[i * 3 + 2] = (a6[2 + 3 * a0_ix3] - a6[2 + 3 * a0_ix3p1]);
-    }
-    {
-      const i = i0 + 2;
-      const a0_ix3 = a0[i * 3];
-      const a0_ix3p1 = a0[i * 3 + 1];
-      b120[i * 3] = (a6[3 * a0_ix3] - a6[3 * a0_ix3p1]);
-      b120[i * 3 + 1] = (a6[1 + 3 * a0_ix3] - a6[1 + 3 * a0_ix3p1]);
-      b120[i * 3 + 2] = (a6[2 + 3 * a0_ix3] - a6[2 + 3 * a0_ix3p1]);
-    }
-    {
-      const i = i0 + 3;
-      const a0_ix3 = a0[i * 3];
-      const a0_ix3p1 = a0[i * 3 + 1];
-      b120[i * 3] = (a6[3 * a0_ix3] - a6[3 * a0_ix3p1]);
-      b120[i * 3 + 1] = (a6[1 + 3 * a0_ix3] - a6[1 + 3 * a0_ix3p1]);
-      b120[i * 3 + 2] = (a6[2 + 3 * a0_ix3] - a6[2 + 3 * a0_ix3p1]);
-    }
-  }
-  for (let i = 720; i < 722; i++) {
+  for (let i = 0; i < 722; i++) {
     const a0_ix3 = a0[i * 3];
     const a0_ix3p1 = a0[i * 3 + 1];
-    b120[i * 3] = (a6[3 * a0_ix3] - a6[3 * a0_ix3p1]);
-    b120[i * 3 + 1] = (a6[1 + 3 * a0_ix3] - a6[1 + 3 * a0_ix3p1]);
-    b120[i * 3 + 2] = (a6[2 + 3 * a0_ix3] - a6[2 + 3 * a0_ix3p1]);
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      let t122r0 = -Infinity;
-      const b120_ix3 = b120[i * 3];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3));
-      const b120_ix3p1 = b120[i * 3 + 1];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3p1));
-      const b120_ix3p2 = b120[i * 3 + 2];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3p2));
-      const b122_i = t122r0;
-      const b123_i = b122_i;
-      b123[i] = b123_i;
-      b125[i * 3] = (b120_ix3 / b123_i);
-      b125[i * 3 + 1] = (b120_ix3p1 / b123_i);
-      b125[i * 3 + 2] = (b120_ix3p2 / b123_i);
-    }
-    {
-      const i = i0 + 1;
-      let t122r0 = -Infinity;
-      const b120_ix3 = b120[i * 3];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3));
-      const b120_ix3p1 = b120[i * 3 + 1];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3p1));
-      const b120_ix3p2 = b120[i * 3 + 2];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3p2));
-      const b122_i = t122r0;
-      const b123_i = b122_i;
-      b123[i] = b123_i;
-      b125[i * 3] = (b120_ix3 / b123_i);
-      b125[i * 3 + 1] = (b120_ix3p1 / b123_i);
-      b125[i * 3 + 2] = (b120_ix3p2 / b123_i);
-    }
-    {
-      const i = i0 + 2;
-      let t122r0 = -Infinity;
-      const b120_ix3 = b120[i * 3];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3));
-      const b120_ix3p1 = b120[i * 3 + 1];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3p1));
-      const b120_ix3p2 = b120[i * 3 + 2];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3p2));
-      const b122_i = t122r0;
-      const b123_i = b122_i;
-      b123[i] = b123_i;
-      b125[i * 3] = (b120_ix3 / b123_i);
-      b125[i * 3 + 1] = (b120_ix3p1 / b123_i);
-      b125[i * 3 + 2] = (b120_ix3p2 / b123_i);
-    }
-    {
-      const i = i0 + 3;
-      let t122r0 = -Infinity;
-      const b120_ix3 = b120[i * 3];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3));
-      const b120_ix3p1 = b120[i * 3 + 1];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3p1));
-      const b120_ix3p2 = b120[i * 3 + 2];
-      t122r0 = Math.max(t122r0, Math.abs(b120_ix3p2));
-      const b122_i = t122r0;
-      const b123_i = b122_i;
-      b123[i] = b123_i;
-      b125[i * 3] = (b120_ix3 / b123_i);
-      b125[i * 3 + 1] = (b120_ix3p1 / b123_i);
-      b125[i * 3 + 2] = (b120_ix3p2 / b123_i);
-    }
-  }
-  for (let i = 720; i < 722; i++) {
+    const b120_ix3 = a6[3 * a0_ix3] - a6[3 * a0_ix3p1];
+    const b120_ix3p1 = a6[1 + 3 * a0_ix3] - a6[1 + 3 * a0_ix3p1];
+    const b120_ix3p2 = a6[2 + 3 * a0_ix3] - a6[2 + 3 * a0_ix3p1];
     let t122r0 = -Infinity;
-    const b120_ix3 = b120[i * 3];
     t122r0 = Math.max(t122r0, Math.abs(b120_ix3));
-    const b120_ix3p1 = b120[i * 3 + 1];
     t122r0 = Math.max(t122r0, Math.abs(b120_ix3p1));
-    const b120_ix3p2 = b120[i * 3 + 2];
     t122r0 = Math.max(t122r0, Math.abs(b120_ix3p2));
     const b122_i = t122r0;
     const b123_i = b122_i;
@@ -1259,191 +520,23 @@ export function backwardInto(args, seed, grad, outputs) {
     b125[i * 3] = (b120_ix3 / b123_i);
     b125[i * 3 + 1] = (b120_ix3p1 / b123_i);
     b125[i * 3 + 2] = (b120_ix3p2 / b123_i);
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      let t127r0 = 0;
-      const b125_ix3 = b125[i * 3];
-      t127r0 += (b125_ix3 * b125_ix3);
-      const b125_ix3p1 = b125[i * 3 + 1];
-      t127r0 += (b125_ix3p1 * b125_ix3p1);
-      const b125_ix3p2 = b125[i * 3 + 2];
-      t127r0 += (b125_ix3p2 * b125_ix3p2);
-      const b127_i = t127r0;
-      const b128_i = Math.sqrt(b127_i);
-      b128[i] = b128_i;
-      const b123_i = b123[i];
-      const b130_i = b123_i > 0 ? 1 : 0;
-      b130[i] = b130_i;
-      b132[i] = ((b130_i !== 0 ? (b123_i * b128_i) : 0) - a1[i * 3]);
-      const a0_ix3p1 = a0[i * 3 + 1];
-      const a0_ix3p2 = a0[i * 3 + 2];
-      b135[i * 3] = (a6[3 * a0_ix3p1] - a6[3 * a0_ix3p2]);
-      b135[i * 3 + 1] = (a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3p2]);
-      b135[i * 3 + 2] = (a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3p2]);
-    }
-    {
-      const i = i0 + 1;
-      let t127r0 = 0;
-      const b125_ix3 = b125[i * 3];
-      t127r0 += (b125_ix3 * b125_ix3);
-      const b125_ix3p1 = b125[i * 3 + 1];
-      t127r0 += (b125_ix3p1 * b125_ix3p1);
-      const b125_ix3p2 = b125[i * 3 + 2];
-      t127r0 += (b125_ix3p2 * b125_ix3p2);
-      const b127_i = t127r0;
-      const b128_i = Math.sqrt(b127_i);
-      b128[i] = b128_i;
-      const b123_i = b123[i];
-      const b130_i = b123_i > 0 ? 1 : 0;
-      b130[i] = b130_i;
-      b132[i] = ((b130_i !== 0 ? (b123_i * b128_i) : 0) - a1[i * 3]);
-      const a0_ix3p1 = a0[i * 3 + 1];
-      const a0_ix3p2 = a0[i * 3 + 2];
-      b135[i * 3] = (a6[3 * a0_ix3p1] - a6[3 * a0_ix3p2]);
-      b135[i * 3 + 1] = (a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3p2]);
-      b135[i * 3 + 2] = (a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3p2]);
-    }
-    {
-      const i = i0 + 2;
-      let t127r0 = 0;
-      const b125_ix3 = b125[i * 3];
-      t127r0 += (b125_ix3 * b125_ix3);
-      const b125_ix3p1 = b125[i * 3 + 1];
-      t127r0 += (b125_ix3p1 * b125_ix3p1);
-      const b125_ix3p2 = b125[i * 3 + 2];
-      t127r0 += (b125_ix3p2 * b125_ix3p2);
-      const b127_i = t127r0;
-      const b128_i = Math.sqrt(b127_i);
-      b128[i] = b128_i;
-      const b123_i = b123[i];
-      const b130_i = b123_i > 0 ? 1 : 0;
-      b130[i] = b130_i;
-      b132[i] = ((b130_i !== 0 ? (b123_i * b128_i) : 0) - a1[i * 3]);
-      const a0_ix3p1 = a0[i * 3 + 1];
-      const a0_ix3p2 = a0[i * 3 + 2];
-      b135[i * 3] = (a6[3 * a0_ix3p1] - a6[3 * a0_ix3p2]);
-      b135[i * 3 + 1] = (a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3p2]);
-      b135[i * 3 + 2] = (a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3p2]);
-    }
-    {
-      const i = i0 + 3;
-      let t127r0 = 0;
-      const b125_ix3 = b125[i * 3];
-      t127r0 += (b125_ix3 * b125_ix3);
-      const b125_ix3p1 = b125[i * 3 + 1];
-      t127r0 += (b125_ix3p1 * b125_ix3p1);
-      const b125_ix3p2 = b125[i * 3 + 2];
-      t127r0 += (b125_ix3p2 * b125_ix3p2);
-      const b127_i = t127r0;
-      const b128_i = Math.sqrt(b127_i);
-      b128[i] = b128_i;
-      const b123_i = b123[i];
-      const b130_i = b123_i > 0 ? 1 : 0;
-      b130[i] = b130_i;
-      b132[i] = ((b130_i !== 0 ? (b123_i * b128_i) : 0) - a1[i * 3]);
-      const a0_ix3p1 = a0[i * 3 + 1];
-      const a0_ix3p2 = a0[i * 3 + 2];
-      b135[i * 3] = (a6[3 * a0_ix3p1] - a6[3 * a0_ix3p2]);
-      b135[i * 3 + 1] = (a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3p2]);
-      b135[i * 3 + 2] = (a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3p2]);
-    }
-  }
-  for (let i = 720; i < 722; i++) {
     let t127r0 = 0;
-    const b125_ix3 = b125[i * 3];
-    t127r0 += (b125_ix3 * b125_ix3);
-    const b125_ix3p1 = b125[i * 3 + 1];
-    t127r0 += (b125_ix3p1 * b125_ix3p1);
-    const b125_ix3p2 = b125[i * 3 + 2];
-    t127r0 += (b125_ix3p2 * b125_ix3p2);
+    t127r0 += (b125[i * 3] * b125[i * 3]);
+    t127r0 += (b125[i * 3 + 1] * b125[i * 3 + 1]);
+    t127r0 += (b125[i * 3 + 2] * b125[i * 3 + 2]);
     const b127_i = t127r0;
     const b128_i = Math.sqrt(b127_i);
     b128[i] = b128_i;
-    const b123_i = b123[i];
     const b130_i = b123_i > 0 ? 1 : 0;
     b130[i] = b130_i;
     b132[i] = ((b130_i !== 0 ? (b123_i * b128_i) : 0) - a1[i * 3]);
-    const a0_ix3p1 = a0[i * 3 + 1];
     const a0_ix3p2 = a0[i * 3 + 2];
-    b135[i * 3] = (a6[3 * a0_ix3p1] - a6[3 * a0_ix3p2]);
-    b135[i * 3 + 1] = (a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3p2]);
-    b135[i * 3 + 2] = (a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3p2]);
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      let t137r0 = -Infinity;
-      const b135_ix3 = b135[i * 3];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3));
-      const b135_ix3p1 = b135[i * 3 + 1];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3p1));
-      const b135_ix3p2 = b135[i * 3 + 2];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3p2));
-      const b137_i = t137r0;
-      const b138_i = b137_i;
-      b138[i] = b138_i;
-      b140[i * 3] = (b135_ix3 / b138_i);
-      b140[i * 3 + 1] = (b135_ix3p1 / b138_i);
-      b140[i * 3 + 2] = (b135_ix3p2 / b138_i);
-    }
-    {
-      const i = i0 + 1;
-      let t137r0 = -Infinity;
-      const b135_ix3 = b135[i * 3];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3));
-      const b135_ix3p1 = b135[i * 3 + 1];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3p1));
-      const b135_ix3p2 = b135[i * 3 + 2];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3p2));
-      const b137_i = t137r0;
-      const b138_i = b137_i;
-      b138[i] = b138_i;
-      b140[i * 3] = (b135_ix3 / b138_i);
-      b140[i * 3 + 1] = (b135_ix3p1 / b138_i);
-      b140[i * 3 + 2] = (b135_ix3p2 / b138_i);
-    }
-    {
-      const i = i0 + 2;
-      let t137r0 = -Infinity;
-      const b135_ix3 = b135[i * 3];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3));
-      const b135_ix3p1 = b135[i * 3 + 1];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3p1));
-      const b135_ix3p2 = b135[i * 3 + 2];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3p2));
-      const b137_i = t137r0;
-      const b138_i = b137_i;
-      b138[i] = b138_i;
-      b140[i * 3] = (b135_ix3 / b138_i);
-      b140[i * 3 + 1] = (b135_ix3p1 / b138_i);
-      b140[i * 3 + 2] = (b135_ix3p2 / b138_i);
-    }
-    {
-      const i = i0 + 3;
-      let t137r0 = -Infinity;
-      const b135_ix3 = b135[i * 3];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3));
-      const b135_ix3p1 = b135[i * 3 + 1];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3p1));
-      const b135_ix3p2 = b135[i * 3 + 2];
-      t137r0 = Math.max(t137r0, Math.abs(b135_ix3p2));
-      const b137_i = t137r0;
-      const b138_i = b137_i;
-      b138[i] = b138_i;
-      b140[i * 3] = (b135_ix3 / b138_i);
-      b140[i * 3 + 1] = (b135_ix3p1 / b138_i);
-      b140[i * 3 + 2] = (b135_ix3p2 / b138_i);
-    }
-  }
-  for (let i = 720; i < 722; i++) {
+    const b135_ix3 = a6[3 * a0_ix3p1] - a6[3 * a0_ix3p2];
+    const b135_ix3p1 = a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3p2];
+    const b135_ix3p2 = a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3p2];
     let t137r0 = -Infinity;
-    const b135_ix3 = b135[i * 3];
     t137r0 = Math.max(t137r0, Math.abs(b135_ix3));
-    const b135_ix3p1 = b135[i * 3 + 1];
     t137r0 = Math.max(t137r0, Math.abs(b135_ix3p1));
-    const b135_ix3p2 = b135[i * 3 + 2];
     t137r0 = Math.max(t137r0, Math.abs(b135_ix3p2));
     const b137_i = t137r0;
     const b138_i = b137_i;
@@ -1451,374 +544,45 @@ export function backwardInto(args, seed, grad, outputs) {
     b140[i * 3] = (b135_ix3 / b138_i);
     b140[i * 3 + 1] = (b135_ix3p1 / b138_i);
     b140[i * 3 + 2] = (b135_ix3p2 / b138_i);
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      let t142r0 = 0;
-      const b140_ix3 = b140[i * 3];
-      t142r0 += (b140_ix3 * b140_ix3);
-      const b140_ix3p1 = b140[i * 3 + 1];
-      t142r0 += (b140_ix3p1 * b140_ix3p1);
-      const b140_ix3p2 = b140[i * 3 + 2];
-      t142r0 += (b140_ix3p2 * b140_ix3p2);
-      const b142_i = t142r0;
-      const b143_i = Math.sqrt(b142_i);
-      b143[i] = b143_i;
-      const b138_i = b138[i];
-      const b145_i = b138_i > 0 ? 1 : 0;
-      b145[i] = b145_i;
-      b147[i] = ((b145_i !== 0 ? (b138_i * b143_i) : 0) - a1[i * 3 + 1]);
-      const a0_ix3p2 = a0[i * 3 + 2];
-      const a0_ix3 = a0[i * 3];
-      b151[i * 3] = (a6[3 * a0_ix3p2] - a6[3 * a0_ix3]);
-      b151[i * 3 + 1] = (a6[1 + 3 * a0_ix3p2] - a6[1 + 3 * a0_ix3]);
-      b151[i * 3 + 2] = (a6[2 + 3 * a0_ix3p2] - a6[2 + 3 * a0_ix3]);
-    }
-    {
-      const i = i0 + 1;
-      let t142r0 = 0;
-      const b140_ix3 = b140[i * 3];
-      t142r0 += (b140_ix3 * b140_ix3);
-      const b140_ix3p1 = b140[i * 3 + 1];
-      t142r0 += (b140_ix3p1 * b140_ix3p1);
-      const b140_ix3p2 = b140[i * 3 + 2];
-      t142r0 += (b140_ix3p2 * b140_ix3p2);
-      const b142_i = t142r0;
-      const b143_i = Math.sqrt(b142_i);
-      b143[i] = b143_i;
-      const b138_i = b138[i];
-      const b145_i = b138_i > 0 ? 1 : 0;
-      b145[i] = b145_i;
-      b147[i] = ((b145_i !== 0 ? (b138_i * b143_i) : 0) - a1[i * 3 + 1]);
-      const a0_ix3p2 = a0[i * 3 + 2];
-      const a0_ix3 = a0[i * 3];
-      b151[i * 3] = (a6[3 * a0_ix3p2] - a6[3 * a0_ix3]);
-      b151[i * 3 + 1] = (a6[1 + 3 * a0_ix3p2] - a6[1 + 3 * a0_ix3]);
-      b151[i * 3 + 2] = (a6[2 + 3 * a0_ix3p2] - a6[2 + 3 * a0_ix3]);
-    }
-    {
-      const i = i0 + 2;
-      let t142r0 = 0;
-      const b140_ix3 = b140[i * 3];
-      t142r0 += (b140_ix3 * b140_ix3);
-      const b140_ix3p1 = b140[i * 3 + 1];
-      t142r0 += (b140_ix3p1 * b140_ix3p1);
-      const b140_ix3p2 = b140[i * 3 + 2];
-      t142r0 += (b140_ix3p2 * b140_ix3p2);
-      const b142_i = t142r0;
-      const b143_i = Math.sqrt(b142_i);
-      b143[i] = b143_i;
-      const b138_i = b138[i];
-      const b145_i = b138_i > 0 ? 1 : 0;
-      b145[i] = b145_i;
-      b147[i] = ((b145_i !== 0 ? (b138_i * b143_i) : 0) - a1[i * 3 + 1]);
-      const a0_ix3p2 = a0[i * 3 + 2];
-      const a0_ix3 = a0[i * 3];
-      b151[i * 3] = (a6[3 * a0_ix3p2] - a6[3 * a0_ix3]);
-      b151[i * 3 + 1] = (a6[1 + 3 * a0_ix3p2] - a6[1 + 3 * a0_ix3]);
-      b151[i * 3 + 2] = (a6[2 + 3 * a0_ix3p2] - a6[2 + 3 * a0_ix3]);
-    }
-    {
-      const i = i0 + 3;
-      let t142r0 = 0;
-      const b140_ix3 = b140[i * 3];
-      t142r0 += (b140_ix3 * b140_ix3);
-      const b140_ix3p1 = b140[i * 3 + 1];
-      t142r0 += (b140_ix3p1 * b140_ix3p1);
-      const b140_ix3p2 = b140[i * 3 + 2];
-      t142r0 += (b140_ix3p2 * b140_ix3p2);
-      const b142_i = t142r0;
-      const b143_i = Math.sqrt(b142_i);
-      b143[i] = b143_i;
-      const b138_i = b138[i];
-      const b145_i = b138_i > 0 ? 1 : 0;
-      b145[i] = b145_i;
-      b147[i] = ((b145_i !== 0 ? (b138_i * b143_i) : 0) - a1[i * 3 + 1]);
-      const a0_ix3p2 = a0[i * 3 + 2];
-      const a0_ix3 = a0[i * 3];
-      b151[i * 3] = (a6[3 * a0_ix3p2] - a6[3 * a0_ix3]);
-      b151[i * 3 + 1] = (a6[1 + 3 * a0_ix3p2] - a6[1 + 3 * a0_ix3]);
-      b151[i * 3 + 2] = (a6[2 + 3 * a0_ix3p2] - a6[2 + 3 * a0_ix3]);
-    }
-  }
-  for (let i = 720; i < 722; i++) {
     let t142r0 = 0;
-    const b140_ix3 = b140[i * 3];
-    t142r0 += (b140_ix3 * b140_ix3);
-    const b140_ix3p1 = b140[i * 3 + 1];
-    t142r0 += (b140_ix3p1 * b140_ix3p1);
-    const b140_ix3p2 = b140[i * 3 + 2];
-    t142r0 += (b140_ix3p2 * b140_ix3p2);
+    t142r0 += (b140[i * 3] * b140[i * 3]);
+    t142r0 += (b140[i * 3 + 1] * b140[i * 3 + 1]);
+    t142r0 += (b140[i * 3 + 2] * b140[i * 3 + 2]);
     const b142_i = t142r0;
     const b143_i = Math.sqrt(b142_i);
     b143[i] = b143_i;
-    const b138_i = b138[i];
     const b145_i = b138_i > 0 ? 1 : 0;
     b145[i] = b145_i;
     b147[i] = ((b145_i !== 0 ? (b138_i * b143_i) : 0) - a1[i * 3 + 1]);
-    const a0_ix3p2 = a0[i * 3 + 2];
-    const a0_ix3 = a0[i * 3];
     b151[i * 3] = (a6[3 * a0_ix3p2] - a6[3 * a0_ix3]);
     b151[i * 3 + 1] = (a6[1 + 3 * a0_ix3p2] - a6[1 + 3 * a0_ix3]);
     b151[i * 3 + 2] = (a6[2 + 3 * a0_ix3p2] - a6[2 + 3 * a0_ix3]);
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      let t153r0 = -Infinity;
-      const b151_ix3 = b151[i * 3];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3));
-      const b151_ix3p1 = b151[i * 3 + 1];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3p1));
-      const b151_ix3p2 = b151[i * 3 + 2];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3p2));
-      const b153_i = t153r0;
-      const b154_i = b153_i;
-      b154[i] = b154_i;
-      b156[i * 3] = (b151_ix3 / b154_i);
-      b156[i * 3 + 1] = (b151_ix3p1 / b154_i);
-      b156[i * 3 + 2] = (b151_ix3p2 / b154_i);
-    }
-    {
-      const i = i0 + 1;
-      let t153r0 = -Infinity;
-      const b151_ix3 = b151[i * 3];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3));
-      const b151_ix3p1 = b151[i * 3 + 1];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3p1));
-      const b151_ix3p2 = b151[i * 3 + 2];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3p2));
-      const b153_i = t153r0;
-      const b154_i = b153_i;
-      b154[i] = b154_i;
-      b156[i * 3] = (b151_ix3 / b154_i);
-      b156[i * 3 + 1] = (b151_ix3p1 / b154_i);
-      b156[i * 3 + 2] = (b151_ix3p2 / b154_i);
-    }
-    {
-      const i = i0 + 2;
-      let t153r0 = -Infinity;
-      const b151_ix3 = b151[i * 3];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3));
-      const b151_ix3p1 = b151[i * 3 + 1];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3p1));
-      const b151_ix3p2 = b151[i * 3 + 2];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3p2));
-      const b153_i = t153r0;
-      const b154_i = b153_i;
-      b154[i] = b154_i;
-      b156[i * 3] = (b151_ix3 / b154_i);
-      b156[i * 3 + 1] = (b151_ix3p1 / b154_i);
-      b156[i * 3 + 2] = (b151_ix3p2 / b154_i);
-    }
-    {
-      const i = i0 + 3;
-      let t153r0 = -Infinity;
-      const b151_ix3 = b151[i * 3];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3));
-      const b151_ix3p1 = b151[i * 3 + 1];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3p1));
-      const b151_ix3p2 = b151[i * 3 + 2];
-      t153r0 = Math.max(t153r0, Math.abs(b151_ix3p2));
-      const b153_i = t153r0;
-      const b154_i = b153_i;
-      b154[i] = b154_i;
-      b156[i * 3] = (b151_ix3 / b154_i);
-      b156[i * 3 + 1] = (b151_ix3p1 / b154_i);
-      b156[i * 3 + 2] = (b151_ix3p2 / b154_i);
-    }
-  }
-  for (let i = 720; i < 722; i++) {
     let t153r0 = -Infinity;
-    const b151_ix3 = b151[i * 3];
-    t153r0 = Math.max(t153r0, Math.abs(b151_ix3));
-    const b151_ix3p1 = b151[i * 3 + 1];
-    t153r0 = Math.max(t153r0, Math.abs(b151_ix3p1));
-    const b151_ix3p2 = b151[i * 3 + 2];
-    t153r0 = Math.max(t153r0, Math.abs(b151_ix3p2));
+    t153r0 = Math.max(t153r0, Math.abs(b151[i * 3]));
+    t153r0 = Math.max(t153r0, Math.abs(b151[i * 3 + 1]));
+    t153r0 = Math.max(t153r0, Math.abs(b151[i * 3 + 2]));
     const b153_i = t153r0;
     const b154_i = b153_i;
     b154[i] = b154_i;
-    b156[i * 3] = (b151_ix3 / b154_i);
-    b156[i * 3 + 1] = (b151_ix3p1 / b154_i);
-    b156[i * 3 + 2] = (b151_ix3p2 / b154_i);
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      let t158r0 = 0;
-      const b156_ix3 = b156[i * 3];
-      t158r0 += (b156_ix3 * b156_ix3);
-      const b156_ix3p1 = b156[i * 3 + 1];
-      t158r0 += (b156_ix3p1 * b156_ix3p1);
-      const b156_ix3p2 = b156[i * 3 + 2];
-      t158r0 += (b156_ix3p2 * b156_ix3p2);
-      const b158_i = t158r0;
-      const b159_i = Math.sqrt(b158_i);
-      b159[i] = b159_i;
-      const b154_i = b154[i];
-      const b161_i = b154_i > 0 ? 1 : 0;
-      b161[i] = b161_i;
-      b163[i] = ((b161_i !== 0 ? (b154_i * b159_i) : 0) - a1[i * 3 + 2]);
-      const a0_ix3p1 = a0[i * 3 + 1];
-      const a0_ix3 = a0[i * 3];
-      b167[i * 3] = (a6[3 * a0_ix3p1] - a6[3 * a0_ix3]);
-      b167[i * 3 + 1] = (a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3]);
-      b167[i * 3 + 2] = (a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3]);
-    }
-    {
-      const i = i0 + 1;
-      let t158r0 = 0;
-      const b156_ix3 = b156[i * 3];
-      t158r0 += (b156_ix3 * b156_ix3);
-      const b156_ix3p1 = b156[i * 3 + 1];
-      t158r0 += (b156_ix3p1 * b156_ix3p1);
-      const b156_ix3p2 = b156[i * 3 + 2];
-      t158r0 += (b156_ix3p2 * b156_ix3p2);
-      const b158_i = t158r0;
-      const b159_i = Math.sqrt(b158_i);
-      b159[i] = b159_i;
-      const b154_i = b154[i];
-      const b161_i = b154_i > 0 ? 1 : 0;
-      b161[i] = b161_i;
-      b163[i] = ((b161_i !== 0 ? (b154_i * b159_i) : 0) - a1[i * 3 + 2]);
-      const a0_ix3p1 = a0[i * 3 + 1];
-      const a0_ix3 = a0[i * 3];
-      b167[i * 3] = (a6[3 * a0_ix3p1] - a6[3 * a0_ix3]);
-      b167[i * 3 + 1] = (a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3]);
-      b167[i * 3 + 2] = (a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3]);
-    }
-    {
-      const i = i0 + 2;
-      let t158r0 = 0;
-      const b156_ix3 = b156[i * 3];
-      t158r0 += (b156_ix3 * b156_ix3);
-      const b156_ix3p1 = b156[i * 3 + 1];
-      t158r0 += (b156_ix3p1 * b156_ix3p1);
-      const b156_ix3p2 = b156[i * 3 + 2];
-      t158r0 += (b156_ix3p2 * b156_ix3p2);
-      const b158_i = t158r0;
-      const b159_i = Math.sqrt(b158_i);
-      b159[i] = b159_i;
-      const b154_i = b154[i];
-      const b161_i = b154_i > 0 ? 1 : 0;
-      b161[i] = b161_i;
-      b163[i] = ((b161_i !== 0 ? (b154_i * b159_i) : 0) - a1[i * 3 + 2]);
-      const a0_ix3p1 = a0[i * 3 + 1];
-      const a0_ix3 = a0[i * 3];
-      b167[i * 3] = (a6[3 * a0_ix3p1] - a6[3 * a0_ix3]);
-      b167[i * 3 + 1] = (a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3]);
-      b167[i * 3 + 2] = (a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3]);
-    }
-    {
-      const i = i0 + 3;
-      let t158r0 = 0;
-      const b156_ix3 = b156[i * 3];
-      t158r0 += (b156_ix3 * b156_ix3);
-      const b156_ix3p1 = b156[i * 3 + 1];
-      t158r0 += (b156_ix3p1 * b156_ix3p1);
-      const b156_ix3p2 = b156[i * 3 + 2];
-      t158r0 += (b156_ix3p2 * b156_ix3p2);
-      const b158_i = t158r0;
-      const b159_i = Math.sqrt(b158_i);
-      b159[i] = b159_i;
-      const b154_i = b154[i];
-      const b161_i = b154_i > 0 ? 1 : 0;
-      b161[i] = b161_i;
-      b163[i] = ((b161_i !== 0 ? (b154_i * b159_i) : 0) - a1[i * 3 + 2]);
-      const a0_ix3p1 = a0[i * 3 + 1];
-      const a0_ix3 = a0[i * 3];
-      b167[i * 3] = (a6[3 * a0_ix3p1] - a6[3 * a0_ix3]);
-      b167[i * 3 + 1] = (a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3]);
-      b167[i * 3 + 2] = (a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3]);
-    }
-  }
-  for (let i = 720; i < 722; i++) {
+    b156[i * 3] = (b151[i * 3] / b154_i);
+    b156[i * 3 + 1] = (b151[i * 3 + 1] / b154_i);
+    b156[i * 3 + 2] = (b151[i * 3 + 2] / b154_i);
     let t158r0 = 0;
-    const b156_ix3 = b156[i * 3];
-    t158r0 += (b156_ix3 * b156_ix3);
-    const b156_ix3p1 = b156[i * 3 + 1];
-    t158r0 += (b156_ix3p1 * b156_ix3p1);
-    const b156_ix3p2 = b156[i * 3 + 2];
-    t158r0 += (b156_ix3p2 * b156_ix3p2);
+    t158r0 += (b156[i * 3] * b156[i * 3]);
+    t158r0 += (b156[i * 3 + 1] * b156[i * 3 + 1]);
+    t158r0 += (b156[i * 3 + 2] * b156[i * 3 + 2]);
     const b158_i = t158r0;
     const b159_i = Math.sqrt(b158_i);
     b159[i] = b159_i;
-    const b154_i = b154[i];
     const b161_i = b154_i > 0 ? 1 : 0;
     b161[i] = b161_i;
     b163[i] = ((b161_i !== 0 ? (b154_i * b159_i) : 0) - a1[i * 3 + 2]);
-    const a0_ix3p1 = a0[i * 3 + 1];
-    const a0_ix3 = a0[i * 3];
     b167[i * 3] = (a6[3 * a0_ix3p1] - a6[3 * a0_ix3]);
     b167[i * 3 + 1] = (a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3]);
     b167[i * 3 + 2] = (a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3]);
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      const b167_ix3p1 = b167[i * 3 + 1];
-      const b151_ix3p2 = b151[i * 3 + 2];
-      const b167_ix3p2 = b167[i * 3 + 2];
-      const b151_ix3p1 = b151[i * 3 + 1];
-      const b176_i = (b167_ix3p1 * b151_ix3p2) - (b167_ix3p2 * b151_ix3p1);
-      const b151_ix3 = b151[i * 3];
-      const b167_ix3 = b167[i * 3];
-      b179[i] = ((b167_ix3p2 * b151_ix3) - (b167_ix3 * b151_ix3p2));
-      b182[i] = ((b167_ix3 * b151_ix3p1) - (b167_ix3p1 * b151_ix3));
-      b183[i] = b176_i;
-    }
-    {
-      const i = i0 + 1;
-      const b167_ix3p1 = b167[i * 3 + 1];
-      const b151_ix3p2 = b151[i * 3 + 2];
-      const b167_ix3p2 = b167[i * 3 + 2];
-      const b151_ix3p1 = b151[i * 3 + 1];
-      const b176_i = (b167_ix3p1 * b151_ix3p2) - (b167_ix3p2 * b151_ix3p1);
-      const b151_ix3 = b151[i * 3];
-      const b167_ix3 = b167[i * 3];
-      b179[i] = ((b167_ix3p2 * b151_ix3) - (b167_ix3 * b151_ix3p2));
-      b182[i] = ((b167_ix3 * b151_ix3p1) - (b167_ix3p1 * b151_ix3));
-      b183[i] = b176_i;
-    }
-    {
-      const i = i0 + 2;
-      const b167_ix3p1 = b167[i * 3 + 1];
-      const b151_ix3p2 = b151[i * 3 + 2];
-      const b167_ix3p2 = b167[i * 3 + 2];
-      const b151_ix3p1 = b151[i * 3 + 1];
-      const b176_i = (b167_ix3p1 * b151_ix3p2) - (b167_ix3p2 * b151_ix3p1);
-      const b151_ix3 = b151[i * 3];
-      const b167_ix3 = b167[i * 3];
-      b179[i] = ((b167_ix3p2 * b151_ix3) - (b167_ix3 * b151_ix3p2));
-      b182[i] = ((b167_ix3 * b151_ix3p1) - (b167_ix3p1 * b151_ix3));
-      b183[i] = b176_i;
-    }
-    {
-      const i = i0 + 3;
-      const b167_ix3p1 = b167[i * 3 + 1];
-      const b151_ix3p2 = b151[i * 3 + 2];
-      const b167_ix3p2 = b167[i * 3 + 2];
-      const b151_ix3p1 = b151[i * 3 + 1];
-      const b176_i = (b167_ix3p1 * b151_ix3p2) - (b167_ix3p2 * b151_ix3p1);
-      const b151_ix3 = b151[i * 3];
-      const b167_ix3 = b167[i * 3];
-      b179[i] = ((b167_ix3p2 * b151_ix3) - (b167_ix3 * b151_ix3p2));
-      b182[i] = ((b167_ix3 * b151_ix3p1) - (b167_ix3p1 * b151_ix3));
-      b183[i] = b176_i;
-    }
-  }
-  for (let i = 720; i < 722; i++) {
-    const b167_ix3p1 = b167[i * 3 + 1];
-    const b151_ix3p2 = b151[i * 3 + 2];
-    const b167_ix3p2 = b167[i * 3 + 2];
-    const b151_ix3p1 = b151[i * 3 + 1];
-    const b176_i = (b167_ix3p1 * b151_ix3p2) - (b167_ix3p2 * b151_ix3p1);
-    const b151_ix3 = b151[i * 3];
-    const b167_ix3 = b167[i * 3];
-    b179[i] = ((b167_ix3p2 * b151_ix3) - (b167_ix3 * b151_ix3p2));
-    b182[i] = ((b167_ix3 * b151_ix3p1) - (b167_ix3p1 * b151_ix3));
+    const b176_i = (b167[i * 3 + 1] * b151[i * 3 + 2]) - (b167[i * 3 + 2] * b151[i * 3 + 1]);
+    b179[i] = ((b167[i * 3 + 2] * b151[i * 3]) - (b167[i * 3] * b151[i * 3 + 2]));
+    b182[i] = ((b167[i * 3] * b151[i * 3 + 1]) - (b167[i * 3 + 1] * b151[i * 3]));
     b183[i] = b176_i;
   }
   for (let i0 = 0; i0 < 720; i0 += 4) {
@@ -1863,6 +627,7 @@ export function backwardInto(args, seed, grad, outputs) {
   for (let i = 720; i < 722; i++) {
     b183[i + 1444] = b182[i];
   }
+  b229.fill(0);
   for (let i0 = 0; i0 < 720; i0 += 4) {
     {
       const i = i0;
@@ -1875,10 +640,28 @@ export function backwardInto(args, seed, grad, outputs) {
       t186r0 = Math.max(t186r0, Math.abs(b183_ip1444));
       const b186_i = t186r0;
       const b187_i = b186_i;
-      b187[i] = b187_i;
-      b189[i * 3] = (b183_i / b187_i);
-      b189[i * 3 + 1] = (b183_ip722 / b187_i);
-      b189[i * 3 + 2] = (b183_ip1444 / b187_i);
+      const b189_ix3 = b183_i / b187_i;
+      const b189_ix3p1 = b183_ip722 / b187_i;
+      const b189_ix3p2 = b183_ip1444 / b187_i;
+      let t191r0 = 0;
+      t191r0 += (b189_ix3 * b189_ix3);
+      t191r0 += (b189_ix3p1 * b189_ix3p1);
+      t191r0 += (b189_ix3p2 * b189_ix3p2);
+      const b191_i = t191r0;
+      const b192_i = Math.sqrt(b191_i);
+      const b194_i = b187_i > 0 ? 1 : 0;
+      const b197_i = (0.5 * (b194_i !== 0 ? (b187_i * b192_i) : 0)) - a2[i];
+      const b132_i = b132[i];
+      const b147_i = b147[i];
+      const b163_i = b163[i];
+      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
+      const b218_i = chainMul(chainMul((b194_i !== 0 ? (t78 * b197_i) : 0), b187_i), (0.5 / b192_i));
+      const b223_ix3 = chainMul((2 * chainMul(b218_i, b189_ix3)), (1 / b187_i));
+      const b223_ix3p1 = chainMul((2 * chainMul(b218_i, b189_ix3p1)), (1 / b187_i));
+      const b223_ix3p2 = chainMul((2 * chainMul(b218_i, b189_ix3p2)), (1 / b187_i));
+      b229[i] += b223_ix3;
+      b229[i + 722] += b223_ix3p1;
+      b229[i + 1444] += b223_ix3p2;
     }
     {
       const i = i0 + 1;
@@ -1891,10 +674,28 @@ export function backwardInto(args, seed, grad, outputs) {
       t186r0 = Math.max(t186r0, Math.abs(b183_ip1444));
       const b186_i = t186r0;
       const b187_i = b186_i;
-      b187[i] = b187_i;
-      b189[i * 3] = (b183_i / b187_i);
-      b189[i * 3 + 1] = (b183_ip722 / b187_i);
-      b189[i * 3 + 2] = (b183_ip1444 / b187_i);
+      const b189_ix3 = b183_i / b187_i;
+      const b189_ix3p1 = b183_ip722 / b187_i;
+      const b189_ix3p2 = b183_ip1444 / b187_i;
+      let t191r0 = 0;
+      t191r0 += (b189_ix3 * b189_ix3);
+      t191r0 += (b189_ix3p1 * b189_ix3p1);
+      t191r0 += (b189_ix3p2 * b189_ix3p2);
+      const b191_i = t191r0;
+      const b192_i = Math.sqrt(b191_i);
+      const b194_i = b187_i > 0 ? 1 : 0;
+      const b197_i = (0.5 * (b194_i !== 0 ? (b187_i * b192_i) : 0)) - a2[i];
+      const b132_i = b132[i];
+      const b147_i = b147[i];
+      const b163_i = b163[i];
+      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
+      const b218_i = chainMul(chainMul((b194_i !== 0 ? (t78 * b197_i) : 0), b187_i), (0.5 / b192_i));
+      const b223_ix3 = chainMul((2 * chainMul(b218_i, b189_ix3)), (1 / b187_i));
+      const b223_ix3p1 = chainMul((2 * chainMul(b218_i, b189_ix3p1)), (1 / b187_i));
+      const b223_ix3p2 = chainMul((2 * chainMul(b218_i, b189_ix3p2)), (1 / b187_i));
+      b229[i] += b223_ix3;
+      b229[i + 722] += b223_ix3p1;
+      b229[i + 1444] += b223_ix3p2;
     }
     {
       const i = i0 + 2;
@@ -1907,10 +708,28 @@ export function backwardInto(args, seed, grad, outputs) {
       t186r0 = Math.max(t186r0, Math.abs(b183_ip1444));
       const b186_i = t186r0;
       const b187_i = b186_i;
-      b187[i] = b187_i;
-      b189[i * 3] = (b183_i / b187_i);
-      b189[i * 3 + 1] = (b183_ip722 / b187_i);
-      b189[i * 3 + 2] = (b183_ip1444 / b187_i);
+      const b189_ix3 = b183_i / b187_i;
+      const b189_ix3p1 = b183_ip722 / b187_i;
+      const b189_ix3p2 = b183_ip1444 / b187_i;
+      let t191r0 = 0;
+      t191r0 += (b189_ix3 * b189_ix3);
+      t191r0 += (b189_ix3p1 * b189_ix3p1);
+      t191r0 += (b189_ix3p2 * b189_ix3p2);
+      const b191_i = t191r0;
+      const b192_i = Math.sqrt(b191_i);
+      const b194_i = b187_i > 0 ? 1 : 0;
+      const b197_i = (0.5 * (b194_i !== 0 ? (b187_i * b192_i) : 0)) - a2[i];
+      const b132_i = b132[i];
+      const b147_i = b147[i];
+      const b163_i = b163[i];
+      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
+      const b218_i = chainMul(chainMul((b194_i !== 0 ? (t78 * b197_i) : 0), b187_i), (0.5 / b192_i));
+      const b223_ix3 = chainMul((2 * chainMul(b218_i, b189_ix3)), (1 / b187_i));
+      const b223_ix3p1 = chainMul((2 * chainMul(b218_i, b189_ix3p1)), (1 / b187_i));
+      const b223_ix3p2 = chainMul((2 * chainMul(b218_i, b189_ix3p2)), (1 / b187_i));
+      b229[i] += b223_ix3;
+      b229[i + 722] += b223_ix3p1;
+      b229[i + 1444] += b223_ix3p2;
     }
     {
       const i = i0 + 3;
@@ -1923,10 +742,28 @@ export function backwardInto(args, seed, grad, outputs) {
       t186r0 = Math.max(t186r0, Math.abs(b183_ip1444));
       const b186_i = t186r0;
       const b187_i = b186_i;
-      b187[i] = b187_i;
-      b189[i * 3] = (b183_i / b187_i);
-      b189[i * 3 + 1] = (b183_ip722 / b187_i);
-      b189[i * 3 + 2] = (b183_ip1444 / b187_i);
+      const b189_ix3 = b183_i / b187_i;
+      const b189_ix3p1 = b183_ip722 / b187_i;
+      const b189_ix3p2 = b183_ip1444 / b187_i;
+      let t191r0 = 0;
+      t191r0 += (b189_ix3 * b189_ix3);
+      t191r0 += (b189_ix3p1 * b189_ix3p1);
+      t191r0 += (b189_ix3p2 * b189_ix3p2);
+      const b191_i = t191r0;
+      const b192_i = Math.sqrt(b191_i);
+      const b194_i = b187_i > 0 ? 1 : 0;
+      const b197_i = (0.5 * (b194_i !== 0 ? (b187_i * b192_i) : 0)) - a2[i];
+      const b132_i = b132[i];
+      const b147_i = b147[i];
+      const b163_i = b163[i];
+      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
+      const b218_i = chainMul(chainMul((b194_i !== 0 ? (t78 * b197_i) : 0), b187_i), (0.5 / b192_i));
+      const b223_ix3 = chainMul((2 * chainMul(b218_i, b189_ix3)), (1 / b187_i));
+      const b223_ix3p1 = chainMul((2 * chainMul(b218_i, b189_ix3p1)), (1 / b187_i));
+      const b223_ix3p2 = chainMul((2 * chainMul(b218_i, b189_ix3p2)), (1 / b187_i));
+      b229[i] += b223_ix3;
+      b229[i + 722] += b223_ix3p1;
+      b229[i + 1444] += b223_ix3p2;
     }
   }
   for (let i = 720; i < 722; i++) {
@@ -1939,116 +776,15 @@ export function backwardInto(args, seed, grad, outputs) {
     t186r0 = Math.max(t186r0, Math.abs(b183_ip1444));
     const b186_i = t186r0;
     const b187_i = b186_i;
-    b187[i] = b187_i;
-    b189[i * 3] = (b183_i / b187_i);
-    b189[i * 3 + 1] = (b183_ip722 / b187_i);
-    b189[i * 3 + 2] = (b183_ip1444 / b187_i);
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      let t191r0 = 0;
-      const b189_ix3 = b189[i * 3];
-      t191r0 += (b189_ix3 * b189_ix3);
-      const b189_ix3p1 = b189[i * 3 + 1];
-      t191r0 += (b189_ix3p1 * b189_ix3p1);
-      const b189_ix3p2 = b189[i * 3 + 2];
-      t191r0 += (b189_ix3p2 * b189_ix3p2);
-      const b191_i = t191r0;
-      const b192_i = Math.sqrt(b191_i);
-      const b187_i = b187[i];
-      const b194_i = b187_i > 0 ? 1 : 0;
-      const b197_i = (0.5 * (b194_i !== 0 ? (b187_i * b192_i) : 0)) - a2[i];
-      const b132_i = b132[i];
-      const b147_i = b147[i];
-      const b163_i = b163[i];
-      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
-      const b218_i = chainMul(chainMul((b194_i !== 0 ? (t78 * b197_i) : 0), b187_i), (0.5 / b192_i));
-      b223[i * 3] = chainMul((2 * chainMul(b218_i, b189_ix3)), (1 / b187_i));
-      b223[i * 3 + 1] = chainMul((2 * chainMul(b218_i, b189_ix3p1)), (1 / b187_i));
-      b223[i * 3 + 2] = chainMul((2 * chainMul(b218_i, b189_ix3p2)), (1 / b187_i));
-    }
-    {
-      const i = i0 + 1;
-      let t191r0 = 0;
-      const b189_ix3 = b189[i * 3];
-      t191r0 += (b189_ix3 * b189_ix3);
-      const b189_ix3p1 = b189[i * 3 + 1];
-      t191r0 += (b189_ix3p1 * b189_ix3p1);
-      const b189_ix3p2 = b189[i * 3 + 2];
-      t191r0 += (b189_ix3p2 * b189_ix3p2);
-      const b191_i = t191r0;
-      const b192_i = Math.sqrt(b191_i);
-      const b187_i = b187[i];
-      const b194_i = b187_i > 0 ? 1 : 0;
-      const b197_i = (0.5 * (b194_i !== 0 ? (b187_i * b192_i) : 0)) - a2[i];
-      const b132_i = b132[i];
-      const b147_i = b147[i];
-      const b163_i = b163[i];
-      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
-      const b218_i = chainMul(chainMul((b194_i !== 0 ? (t78 * b197_i) : 0), b187_i), (0.5 / b192_i));
-      b223[i * 3] = chainMul((2 * chainMul(b218_i, b189_ix3)), (1 / b187_i));
-      b223[i * 3 + 1] = chainMul((2 * chainMul(b218_i, b189_ix3p1)), (1 / b187_i));
-      b223[i * 3 + 2] = chainMul((2 * chainMul(b218_i, b189_ix3p2)), (1 / b187_i));
-    }
-    {
-      const i = i0 + 2;
-      let t191r0 = 0;
-      const b189_ix3 = b189[i * 3];
-      t191r0 += (b189_ix3 * b189_ix3);
-      const b189_ix3p1 = b189[i * 3 + 1];
-      t191r0 += (b189_ix3p1 * b189_ix3p1);
-      const b189_ix3p2 = b189[i * 3 + 2];
-      t191r0 += (b189_ix3p2 * b189_ix3p2);
-      const b191_i = t191r0;
-      const b192_i = Math.sqrt(b191_i);
-      const b187_i = b187[i];
-      const b194_i = b187_i > 0 ? 1 : 0;
-      const b197_i = (0.5 * (b194_i !== 0 ? (b187_i * b192_i) : 0)) - a2[i];
-      const b132_i = b132[i];
-      const b147_i = b147[i];
-      const b163_i = b163[i];
-      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
-      const b218_i = chainMul(chainMul((b194_i !== 0 ? (t78 * b197_i) : 0), b187_i), (0.5 / b192_i));
-      b223[i * 3] = chainMul((2 * chainMul(b218_i, b189_ix3)), (1 / b187_i));
-      b223[i * 3 + 1] = chainMul((2 * chainMul(b218_i, b189_ix3p1)), (1 / b187_i));
-      b223[i * 3 + 2] = chainMul((2 * chainMul(b218_i, b189_ix3p2)), (1 / b187_i));
-    }
-    {
-      const i = i0 + 3;
-      let t191r0 = 0;
-      const b189_ix3 = b189[i * 3];
-      t191r0 += (b189_ix3 * b189_ix3);
-      const b189_ix3p1 = b189[i * 3 + 1];
-      t191r0 += (b189_ix3p1 * b189_ix3p1);
-      const b189_ix3p2 = b189[i * 3 + 2];
-      t191r0 += (b189_ix3p2 * b189_ix3p2);
-      const b191_i = t191r0;
-      const b192_i = Math.sqrt(b191_i);
-      const b187_i = b187[i];
-      const b194_i = b187_i > 0 ? 1 : 0;
-      const b197_i = (0.5 * (b194_i !== 0 ? (b187_i * b192_i) : 0)) - a2[i];
-      const b132_i = b132[i];
-      const b147_i = b147[i];
-      const b163_i = b163[i];
-      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
-      const b218_i = chainMul(chainMul((b194_i !== 0 ? (t78 * b197_i) : 0), b187_i), (0.5 / b192_i));
-      b223[i * 3] = chainMul((2 * chainMul(b218_i, b189_ix3)), (1 / b187_i));
-      b223[i * 3 + 1] = chainMul((2 * chainMul(b218_i, b189_ix3p1)), (1 / b187_i));
-      b223[i * 3 + 2] = chainMul((2 * chainMul(b218_i, b189_ix3p2)), (1 / b187_i));
-    }
-  }
-  for (let i = 720; i < 722; i++) {
+    const b189_ix3 = b183_i / b187_i;
+    const b189_ix3p1 = b183_ip722 / b187_i;
+    const b189_ix3p2 = b183_ip1444 / b187_i;
     let t191r0 = 0;
-    const b189_ix3 = b189[i * 3];
     t191r0 += (b189_ix3 * b189_ix3);
-    const b189_ix3p1 = b189[i * 3 + 1];
     t191r0 += (b189_ix3p1 * b189_ix3p1);
-    const b189_ix3p2 = b189[i * 3 + 2];
     t191r0 += (b189_ix3p2 * b189_ix3p2);
     const b191_i = t191r0;
     const b192_i = Math.sqrt(b191_i);
-    const b187_i = b187[i];
     const b194_i = b187_i > 0 ? 1 : 0;
     const b197_i = (0.5 * (b194_i !== 0 ? (b187_i * b192_i) : 0)) - a2[i];
     const b132_i = b132[i];
@@ -2056,9 +792,12 @@ export function backwardInto(args, seed, grad, outputs) {
     const b163_i = b163[i];
     t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
     const b218_i = chainMul(chainMul((b194_i !== 0 ? (t78 * b197_i) : 0), b187_i), (0.5 / b192_i));
-    b223[i * 3] = chainMul((2 * chainMul(b218_i, b189_ix3)), (1 / b187_i));
-    b223[i * 3 + 1] = chainMul((2 * chainMul(b218_i, b189_ix3p1)), (1 / b187_i));
-    b223[i * 3 + 2] = chainMul((2 * chainMul(b218_i, b189_ix3p2)), (1 / b187_i));
+    const b223_ix3 = chainMul((2 * chainMul(b218_i, b189_ix3)), (1 / b187_i));
+    const b223_ix3p1 = chainMul((2 * chainMul(b218_i, b189_ix3p1)), (1 / b187_i));
+    const b223_ix3p2 = chainMul((2 * chainMul(b218_i, b189_ix3p2)), (1 / b187_i));
+    b229[i] += b223_ix3;
+    b229[i + 722] += b223_ix3p1;
+    b229[i + 1444] += b223_ix3p2;
   }
   b330.fill(0);
   for (let i0 = 0; i0 < 400; i0 += 4) {
@@ -2085,155 +824,12 @@ export function backwardInto(args, seed, grad, outputs) {
   }
   const t204 = a5 * t203;
   const t205 = t201 + t204;
-  b229.fill(0);
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      b229[i] += b223[i * 3];
-      b229[i + 722] += b223[i * 3 + 1];
-      b229[i + 1444] += b223[i * 3 + 2];
-    }
-    {
-      const i = i0 + 1;
-      b229[i] += b223[i * 3];
-      b229[i + 722] += b223[i * 3 + 1];
-      b229[i + 1444] += b223[i * 3 + 2];
-    }
-    {
-      const i = i0 + 2;
-      b229[i] += b223[i * 3];
-      b229[i + 722] += b223[i * 3 + 1];
-      b229[i + 1444] += b223[i * 3 + 2];
-    }
-    {
-      const i = i0 + 3;
-      b229[i] += b223[i * 3];
-      b229[i + 722] += b223[i * 3 + 1];
-      b229[i + 1444] += b223[i * 3 + 2];
-    }
-  }
-  for (let i = 720; i < 722; i++) {
-    b229[i] += b223[i * 3];
-    b229[i + 722] += b223[i * 3 + 1];
-    b229[i + 1444] += b223[i * 3 + 2];
-  }
   b254.fill(0);
   b276.fill(0);
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      const b229_ip1444 = b229[i + 1444];
-      const b233_i = -b229_ip1444;
-      const b229_ip722 = b229[i + 722];
-      const b238_i = -b229_ip722;
-      const b229_i = b229[i];
-      const b243_i = -b229_i;
-      const b167_ix3 = b167[i * 3];
-      const b167_ix3p1 = b167[i * 3 + 1];
-      const b248_i = chainMul(b238_i, b167_ix3) + chainMul(b229_i, b167_ix3p1);
-      const b167_ix3p2 = b167[i * 3 + 2];
-      const b249_i = chainMul(b229_ip1444, b167_ix3) + chainMul(b243_i, b167_ix3p2);
-      const b250_i = chainMul(b233_i, b167_ix3p1) + chainMul(b229_ip722, b167_ix3p2);
-      const b151_ix3 = b151[i * 3];
-      const b151_ix3p1 = b151[i * 3 + 1];
-      const b251_i = chainMul(b229_ip722, b151_ix3) + chainMul(b243_i, b151_ix3p1);
-      const b151_ix3p2 = b151[i * 3 + 2];
-      const b252_i = chainMul(b233_i, b151_ix3) + chainMul(b229_i, b151_ix3p2);
-      const b253_i = chainMul(b229_ip1444, b151_ix3p1) + chainMul(b238_i, b151_ix3p2);
-      b254[i * 3 + 2] += b251_i;
-      b254[i * 3 + 1] += b252_i;
-      b254[i * 3] += b253_i;
-      b265[i] = chainMul(chainMul((b161[i] !== 0 ? (2 * (t29 * b163[i])) : 0), b154[i]), (0.5 / b159[i]));
-      b276[i * 3 + 2] += b248_i;
-      b276[i * 3 + 1] += b249_i;
-      b276[i * 3] += b250_i;
-    }
-    {
-      const i = i0 + 1;
-      const b229_ip1444 = b229[i + 1444];
-      const b233_i = -b229_ip1444;
-      const b229_ip722 = b229[i + 722];
-      const b238_i = -b229_ip722;
-      const b229_i = b229[i];
-      const b243_i = -b229_i;
-      const b167_ix3 = b167[i * 3];
-      const b167_ix3p1 = b167[i * 3 + 1];
-      const b248_i = chainMul(b238_i, b167_ix3) + chainMul(b229_i, b167_ix3p1);
-      const b167_ix3p2 = b167[i * 3 + 2];
-      const b249_i = chainMul(b229_ip1444, b167_ix3) + chainMul(b243_i, b167_ix3p2);
-      const b250_i = chainMul(b233_i, b167_ix3p1) + chainMul(b229_ip722, b167_ix3p2);
-      const b151_ix3 = b151[i * 3];
-      const b151_ix3p1 = b151[i * 3 + 1];
-      const b251_i = chainMul(b229_ip722, b151_ix3) + chainMul(b243_i, b151_ix3p1);
-      const b151_ix3p2 = b151[i * 3 + 2];
-      const b252_i = chainMul(b233_i, b151_ix3) + chainMul(b229_i, b151_ix3p2);
-      const b253_i = chainMul(b229_ip1444, b151_ix3p1) + chainMul(b238_i, b151_ix3p2);
-      b254[i * 3 + 2] += b251_i;
-      b254[i * 3 + 1] += b252_i;
-      b254[i * 3] += b253_i;
-      b265[i] = chainMul(chainMul((b161[i] !== 0 ? (2 * (t29 * b163[i])) : 0), b154[i]), (0.5 / b159[i]));
-      b276[i * 3 + 2] += b248_i;
-      b276[i * 3 + 1] += b249_i;
-      b276[i * 3] += b250_i;
-    }
-    {
-      const i = i0 + 2;
-      const b229_ip1444 = b229[i + 1444];
-      const b233_i = -b229_ip1444;
-      const b229_ip722 = b229[i + 722];
-      const b238_i = -b229_ip722;
-      const b229_i = b229[i];
-      const b243_i = -b229_i;
-      const b167_ix3 = b167[i * 3];
-      const b167_ix3p1 = b167[i * 3 + 1];
-      const b248_i = chainMul(b238_i, b167_ix3) + chainMul(b229_i, b167_ix3p1);
-      const b167_ix3p2 = b167[i * 3 + 2];
-      const b249_i = chainMul(b229_ip1444, b167_ix3) + chainMul(b243_i, b167_ix3p2);
-      const b250_i = chainMul(b233_i, b167_ix3p1) + chainMul(b229_ip722, b167_ix3p2);
-      const b151_ix3 = b151[i * 3];
-      const b151_ix3p1 = b151[i * 3 + 1];
-      const b251_i = chainMul(b229_ip722, b151_ix3) + chainMul(b243_i, b151_ix3p1);
-      const b151_ix3p2 = b151[i * 3 + 2];
-      const b252_i = chainMul(b233_i, b151_ix3) + chainMul(b229_i, b151_ix3p2);
-      const b253_i = chainMul(b229_ip1444, b151_ix3p1) + chainMul(b238_i, b151_ix3p2);
-      b254[i * 3 + 2] += b251_i;
-      b254[i * 3 + 1] += b252_i;
-      b254[i * 3] += b253_i;
-      b265[i] = chainMul(chainMul((b161[i] !== 0 ? (2 * (t29 * b163[i])) : 0), b154[i]), (0.5 / b159[i]));
-      b276[i * 3 + 2] += b248_i;
-      b276[i * 3 + 1] += b249_i;
-      b276[i * 3] += b250_i;
-    }
-    {
-      const i = i0 + 3;
-      const b229_ip1444 = b229[i + 1444];
-      const b233_i = -b229_ip1444;
-      const b229_ip722 = b229[i + 722];
-      const b238_i = -b229_ip722;
-      const b229_i = b229[i];
-      const b243_i = -b229_i;
-      const b167_ix3 = b167[i * 3];
-      const b167_ix3p1 = b167[i * 3 + 1];
-      const b248_i = chainMul(b238_i, b167_ix3) + chainMul(b229_i, b167_ix3p1);
-      const b167_ix3p2 = b167[i * 3 + 2];
-      const b249_i = chainMul(b229_ip1444, b167_ix3) + chainMul(b243_i, b167_ix3p2);
-      const b250_i = chainMul(b233_i, b167_ix3p1) + chainMul(b229_ip722, b167_ix3p2);
-      const b151_ix3 = b151[i * 3];
-      const b151_ix3p1 = b151[i * 3 + 1];
-      const b251_i = chainMul(b229_ip722, b151_ix3) + chainMul(b243_i, b151_ix3p1);
-      const b151_ix3p2 = b151[i * 3 + 2];
-      const b252_i = chainMul(b233_i, b151_ix3) + chainMul(b229_i, b151_ix3p2);
-      const b253_i = chainMul(b229_ip1444, b151_ix3p1) + chainMul(b238_i, b151_ix3p2);
-      b254[i * 3 + 2] += b251_i;
-      b254[i * 3 + 1] += b252_i;
-      b254[i * 3] += b253_i;
-      b265[i] = chainMul(chainMul((b161[i] !== 0 ? (2 * (t29 * b163[i])) : 0), b154[i]), (0.5 / b159[i]));
-      b276[i * 3 + 2] += b248_i;
-      b276[i * 3 + 1] += b249_i;
-      b276[i * 3] += b250_i;
-    }
-  }
-  for (let i = 720; i < 722; i++) {
+  b320.fill(0);
+  b323.fill(0);
+  b327.fill(0);
+  for (let i = 0; i < 722; i++) {
     const b229_ip1444 = b229[i + 1444];
     const b233_i = -b229_ip1444;
     const b229_ip722 = b229[i + 722];
@@ -2255,258 +851,42 @@ export function backwardInto(args, seed, grad, outputs) {
     b254[i * 3 + 2] += b251_i;
     b254[i * 3 + 1] += b252_i;
     b254[i * 3] += b253_i;
-    b265[i] = chainMul(chainMul((b161[i] !== 0 ? (2 * (t29 * b163[i])) : 0), b154[i]), (0.5 / b159[i]));
+    const b154_i = b154[i];
+    const b265_i = chainMul(chainMul((b161[i] !== 0 ? (2 * (t29 * b163[i])) : 0), b154_i), (0.5 / b159[i]));
     b276[i * 3 + 2] += b248_i;
     b276[i * 3 + 1] += b249_i;
     b276[i * 3] += b250_i;
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      const b265_i = b265[i];
-      const b154_i = b154[i];
-      b277[i * 3] = (chainMul((2 * chainMul(b265_i, b156[i * 3])), (1 / b154_i)) + b276[i * 3]);
-      b277[i * 3 + 1] = (chainMul((2 * chainMul(b265_i, b156[i * 3 + 1])), (1 / b154_i)) + b276[i * 3 + 1]);
-      b277[i * 3 + 2] = (chainMul((2 * chainMul(b265_i, b156[i * 3 + 2])), (1 / b154_i)) + b276[i * 3 + 2]);
-      const b138_i = b138[i];
-      const b287_i = chainMul(chainMul((b145[i] !== 0 ? (2 * (t29 * b147[i])) : 0), b138_i), (0.5 / b143[i]));
-      b292[i * 3] = chainMul((2 * chainMul(b287_i, b140[i * 3])), (1 / b138_i));
-      b292[i * 3 + 1] = chainMul((2 * chainMul(b287_i, b140[i * 3 + 1])), (1 / b138_i));
-      b292[i * 3 + 2] = chainMul((2 * chainMul(b287_i, b140[i * 3 + 2])), (1 / b138_i));
-      const b123_i = b123[i];
-      const b307_i = chainMul(chainMul((b130[i] !== 0 ? (2 * (t29 * b132[i])) : 0), b123_i), (0.5 / b128[i]));
-      b312[i * 3] = chainMul((2 * chainMul(b307_i, b125[i * 3])), (1 / b123_i));
-      b312[i * 3 + 1] = chainMul((2 * chainMul(b307_i, b125[i * 3 + 1])), (1 / b123_i));
-      b312[i * 3 + 2] = chainMul((2 * chainMul(b307_i, b125[i * 3 + 2])), (1 / b123_i));
-    }
-    {
-      const i = i0 + 1;
-      const b265_i = b265[i];
-      const b154_i = b154[i];
-      b277[i * 3] = (chainMul((2 * chainMul(b265_i, b156[i * 3])), (1 / b154_i)) + b276[i * 3]);
-      b277[i * 3 + 1] = (chainMul((2 * chainMul(b265_i, b156[i * 3 + 1])), (1 / b154_i)) + b276[i * 3 + 1]);
-      b277[i * 3 + 2] = (chainMul((2 * chainMul(b265_i, b156[i * 3 + 2])), (1 / b154_i)) + b276[i * 3 + 2]);
-      const b138_i = b138[i];
-      const b287_i = chainMul(chainMul((b145[i] !== 0 ? (2 * (t29 * b147[i])) : 0), b138_i), (0.5 / b143[i]));
-      b292[i * 3] = chainMul((2 * chainMul(b287_i, b140[i * 3])), (1 / b138_i));
-      b292[i * 3 + 1] = chainMul((2 * chainMul(b287_i, b140[i * 3 + 1])), (1 / b138_i));
-      b292[i * 3 + 2] = chainMul((2 * chainMul(b287_i, b140[i * 3 + 2])), (1 / b138_i));
-      const b123_i = b123[i];
-      const b307_i = chainMul(chainMul((b130[i] !== 0 ? (2 * (t29 * b132[i])) : 0), b123_i), (0.5 / b128[i]));
-      b312[i * 3] = chainMul((2 * chainMul(b307_i, b125[i * 3])), (1 / b123_i));
-      b312[i * 3 + 1] = chainMul((2 * chainMul(b307_i, b125[i * 3 + 1])), (1 / b123_i));
-      b312[i * 3 + 2] = chainMul((2 * chainMul(b307_i, b125[i * 3 + 2])), (1 / b123_i));
-    }
-    {
-      const i = i0 + 2;
-      const b265_i = b265[i];
-      const b154_i = b154[i];
-      b277[i * 3] = (chainMul((2 * chainMul(b265_i, b156[i * 3])), (1 / b154_i)) + b276[i * 3]);
-      b277[i * 3 + 1] = (chainMul((2 * chainMul(b265_i, b156[i * 3 + 1])), (1 / b154_i)) + b276[i * 3 + 1]);
-      b277[i * 3 + 2] = (chainMul((2 * chainMul(b265_i, b156[i * 3 + 2])), (1 / b154_i)) + b276[i * 3 + 2]);
-      const b138_i = b138[i];
-      const b287_i = chainMul(chainMul((b145[i] !== 0 ? (2 * (t29 * b147[i])) : 0), b138_i), (0.5 / b143[i]));
-      b292[i * 3] = chainMul((2 * chainMul(b287_i, b140[i * 3])), (1 / b138_i));
-      b292[i * 3 + 1] = chainMul((2 * chainMul(b287_i, b140[i * 3 + 1])), (1 / b138_i));
-      b292[i * 3 + 2] = chainMul((2 * chainMul(b287_i, b140[i * 3 + 2])), (1 / b138_i));
-      const b123_i = b123[i];
-      const b307_i = chainMul(chainMul((b130[i] !== 0 ? (2 * (t29 * b132[i])) : 0), b123_i), (0.5 / b128[i]));
-      b312[i * 3] = chainMul((2 * chainMul(b307_i, b125[i * 3])), (1 / b123_i));
-      b312[i * 3 + 1] = chainMul((2 * chainMul(b307_i, b125[i * 3 + 1])), (1 / b123_i));
-      b312[i * 3 + 2] = chainMul((2 * chainMul(b307_i, b125[i * 3 + 2])), (1 / b123_i));
-    }
-    {
-      const i = i0 + 3;
-      const b265_i = b265[i];
-      const b154_i = b154[i];
-      b277[i * 3] = (chainMul((2 * chainMul(b265_i, b156[i * 3])), (1 / b154_i)) + b276[i * 3]);
-      b277[i * 3 + 1] = (chainMul((2 * chainMul(b265_i, b156[i * 3 + 1])), (1 / b154_i)) + b276[i * 3 + 1]);
-      b277[i * 3 + 2] = (chainMul((2 * chainMul(b265_i, b156[i * 3 + 2])), (1 / b154_i)) + b276[i * 3 + 2]);
-      const b138_i = b138[i];
-      const b287_i = chainMul(chainMul((b145[i] !== 0 ? (2 * (t29 * b147[i])) : 0), b138_i), (0.5 / b143[i]));
-      b292[i * 3] = chainMul((2 * chainMul(b287_i, b140[i * 3])), (1 / b138_i));
-      b292[i * 3 + 1] = chainMul((2 * chainMul(b287_i, b140[i * 3 + 1])), (1 / b138_i));
-      b292[i * 3 + 2] = chainMul((2 * chainMul(b287_i, b140[i * 3 + 2])), (1 / b138_i));
-      const b123_i = b123[i];
-      const b307_i = chainMul(chainMul((b130[i] !== 0 ? (2 * (t29 * b132[i])) : 0), b123_i), (0.5 / b128[i]));
-      b312[i * 3] = chainMul((2 * chainMul(b307_i, b125[i * 3])), (1 / b123_i));
-      b312[i * 3 + 1] = chainMul((2 * chainMul(b307_i, b125[i * 3 + 1])), (1 / b123_i));
-      b312[i * 3 + 2] = chainMul((2 * chainMul(b307_i, b125[i * 3 + 2])), (1 / b123_i));
-    }
-  }
-  for (let i = 720; i < 722; i++) {
-    const b265_i = b265[i];
-    const b154_i = b154[i];
-    b277[i * 3] = (chainMul((2 * chainMul(b265_i, b156[i * 3])), (1 / b154_i)) + b276[i * 3]);
-    b277[i * 3 + 1] = (chainMul((2 * chainMul(b265_i, b156[i * 3 + 1])), (1 / b154_i)) + b276[i * 3 + 1]);
-    b277[i * 3 + 2] = (chainMul((2 * chainMul(b265_i, b156[i * 3 + 2])), (1 / b154_i)) + b276[i * 3 + 2]);
+    const b277_ix3 = chainMul((2 * chainMul(b265_i, b156[i * 3])), (1 / b154_i)) + b276[i * 3];
+    const b277_ix3p1 = chainMul((2 * chainMul(b265_i, b156[i * 3 + 1])), (1 / b154_i)) + b276[i * 3 + 1];
+    const b277_ix3p2 = chainMul((2 * chainMul(b265_i, b156[i * 3 + 2])), (1 / b154_i)) + b276[i * 3 + 2];
     const b138_i = b138[i];
     const b287_i = chainMul(chainMul((b145[i] !== 0 ? (2 * (t29 * b147[i])) : 0), b138_i), (0.5 / b143[i]));
-    b292[i * 3] = chainMul((2 * chainMul(b287_i, b140[i * 3])), (1 / b138_i));
-    b292[i * 3 + 1] = chainMul((2 * chainMul(b287_i, b140[i * 3 + 1])), (1 / b138_i));
-    b292[i * 3 + 2] = chainMul((2 * chainMul(b287_i, b140[i * 3 + 2])), (1 / b138_i));
+    const b292_ix3 = chainMul((2 * chainMul(b287_i, b140[i * 3])), (1 / b138_i));
+    const b292_ix3p1 = chainMul((2 * chainMul(b287_i, b140[i * 3 + 1])), (1 / b138_i));
+    const b292_ix3p2 = chainMul((2 * chainMul(b287_i, b140[i * 3 + 2])), (1 / b138_i));
     const b123_i = b123[i];
     const b307_i = chainMul(chainMul((b130[i] !== 0 ? (2 * (t29 * b132[i])) : 0), b123_i), (0.5 / b128[i]));
-    b312[i * 3] = chainMul((2 * chainMul(b307_i, b125[i * 3])), (1 / b123_i));
-    b312[i * 3 + 1] = chainMul((2 * chainMul(b307_i, b125[i * 3 + 1])), (1 / b123_i));
-    b312[i * 3 + 2] = chainMul((2 * chainMul(b307_i, b125[i * 3 + 2])), (1 / b123_i));
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      b319[i * 3] = (b277[i * 3] - b292[i * 3]);
-      b319[i * 3 + 1] = (b277[i * 3 + 1] - b292[i * 3 + 1]);
-      b319[i * 3 + 2] = (b277[i * 3 + 2] - b292[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      b319[i * 3] = (b277[i * 3] - b292[i * 3]);
-      b319[i * 3 + 1] = (b277[i * 3 + 1] - b292[i * 3 + 1]);
-      b319[i * 3 + 2] = (b277[i * 3 + 2] - b292[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      b319[i * 3] = (b277[i * 3] - b292[i * 3]);
-      b319[i * 3 + 1] = (b277[i * 3 + 1] - b292[i * 3 + 1]);
-      b319[i * 3 + 2] = (b277[i * 3 + 2] - b292[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      b319[i * 3] = (b277[i * 3] - b292[i * 3]);
-      b319[i * 3 + 1] = (b277[i * 3 + 1] - b292[i * 3 + 1]);
-      b319[i * 3 + 2] = (b277[i * 3 + 2] - b292[i * 3 + 2]);
-    }
-  }
-  for (let i = 720; i < 722; i++) {
-    b319[i * 3] = (b277[i * 3] - b292[i * 3]);
-    b319[i * 3 + 1] = (b277[i * 3 + 1] - b292[i * 3 + 1]);
-    b319[i * 3 + 2] = (b277[i * 3 + 2] - b292[i * 3 + 2]);
-  }
-  b320.fill(0);
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      b320[3 * a0[i * 3 + 2]] += b319[i * 3];
-      b320[1 + 3 * a0[i * 3 + 2]] += b319[i * 3 + 1];
-      b320[2 + 3 * a0[i * 3 + 2]] += b319[i * 3 + 2];
-      b322[i * 3] = ((b254[i * 3] + b292[i * 3]) - b312[i * 3]);
-      b322[i * 3 + 1] = ((b254[i * 3 + 1] + b292[i * 3 + 1]) - b312[i * 3 + 1]);
-      b322[i * 3 + 2] = ((b254[i * 3 + 2] + b292[i * 3 + 2]) - b312[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      b320[3 * a0[i * 3 + 2]] += b319[i * 3];
-      b320[1 + 3 * a0[i * 3 + 2]] += b319[i * 3 + 1];
-      b320[2 + 3 * a0[i * 3 + 2]] += b319[i * 3 + 2];
-      b322[i * 3] = ((b254[i * 3] + b292[i * 3]) - b312[i * 3]);
-      b322[i * 3 + 1] = ((b254[i * 3 + 1] + b292[i * 3 + 1]) - b312[i * 3 + 1]);
-      b322[i * 3 + 2] = ((b254[i * 3 + 2] + b292[i * 3 + 2]) - b312[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      b320[3 * a0[i * 3 + 2]] += b319[i * 3];
-      b320[1 + 3 * a0[i * 3 + 2]] += b319[i * 3 + 1];
-      b320[2 + 3 * a0[i * 3 + 2]] += b319[i * 3 + 2];
-      b322[i * 3] = ((b254[i * 3] + b292[i * 3]) - b312[i * 3]);
-      b322[i * 3 + 1] = ((b254[i * 3 + 1] + b292[i * 3 + 1]) - b312[i * 3 + 1]);
-      b322[i * 3 + 2] = ((b254[i * 3 + 2] + b292[i * 3 + 2]) - b312[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      b320[3 * a0[i * 3 + 2]] += b319[i * 3];
-      b320[1 + 3 * a0[i * 3 + 2]] += b319[i * 3 + 1];
-      b320[2 + 3 * a0[i * 3 + 2]] += b319[i * 3 + 2];
-      b322[i * 3] = ((b254[i * 3] + b292[i * 3]) - b312[i * 3]);
-      b322[i * 3 + 1] = ((b254[i * 3 + 1] + b292[i * 3 + 1]) - b312[i * 3 + 1]);
-      b322[i * 3 + 2] = ((b254[i * 3 + 2] + b292[i * 3 + 2]) - b312[i * 3 + 2]);
-    }
-  }
-  for (let i = 720; i < 722; i++) {
-    b320[3 * a0[i * 3 + 2]] += b319[i * 3];
-    b320[1 + 3 * a0[i * 3 + 2]] += b319[i * 3 + 1];
-    b320[2 + 3 * a0[i * 3 + 2]] += b319[i * 3 + 2];
-    b322[i * 3] = ((b254[i * 3] + b292[i * 3]) - b312[i * 3]);
-    b322[i * 3 + 1] = ((b254[i * 3 + 1] + b292[i * 3 + 1]) - b312[i * 3 + 1]);
-    b322[i * 3 + 2] = ((b254[i * 3 + 2] + b292[i * 3 + 2]) - b312[i * 3 + 2]);
-  }
-  b323.fill(0);
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      b323[3 * a0[i * 3 + 1]] += b322[i * 3];
-      b323[1 + 3 * a0[i * 3 + 1]] += b322[i * 3 + 1];
-      b323[2 + 3 * a0[i * 3 + 1]] += b322[i * 3 + 2];
-      b326[i * 3] = (b312[i * 3] - (b254[i * 3] + b277[i * 3]));
-      b326[i * 3 + 1] = (b312[i * 3 + 1] - (b254[i * 3 + 1] + b277[i * 3 + 1]));
-      b326[i * 3 + 2] = (b312[i * 3 + 2] - (b254[i * 3 + 2] + b277[i * 3 + 2]));
-    }
-    {
-      const i = i0 + 1;
-      b323[3 * a0[i * 3 + 1]] += b322[i * 3];
-      b323[1 + 3 * a0[i * 3 + 1]] += b322[i * 3 + 1];
-      b323[2 + 3 * a0[i * 3 + 1]] += b322[i * 3 + 2];
-      b326[i * 3] = (b312[i * 3] - (b254[i * 3] + b277[i * 3]));
-      b326[i * 3 + 1] = (b312[i * 3 + 1] - (b254[i * 3 + 1] + b277[i * 3 + 1]));
-      b326[i * 3 + 2] = (b312[i * 3 + 2] - (b254[i * 3 + 2] + b277[i * 3 + 2]));
-    }
-    {
-      const i = i0 + 2;
-      b323[3 * a0[i * 3 + 1]] += b322[i * 3];
-      b323[1 + 3 * a0[i * 3 + 1]] += b322[i * 3 + 1];
-      b323[2 + 3 * a0[i * 3 + 1]] += b322[i * 3 + 2];
-      b326[i * 3] = (b312[i * 3] - (b254[i * 3] + b277[i * 3]));
-      b326[i * 3 + 1] = (b312[i * 3 + 1] - (b254[i * 3 + 1] + b277[i * 3 + 1]));
-      b326[i * 3 + 2] = (b312[i * 3 + 2] - (b254[i * 3 + 2] + b277[i * 3 + 2]));
-    }
-    {
-      const i = i0 + 3;
-      b323[3 * a0[i * 3 + 1]] += b322[i * 3];
-      b323[1 + 3 * a0[i * 3 + 1]] += b322[i * 3 + 1];
-      b323[2 + 3 * a0[i * 3 + 1]] += b322[i * 3 + 2];
-      b326[i * 3] = (b312[i * 3] - (b254[i * 3] + b277[i * 3]));
-      b326[i * 3 + 1] = (b312[i * 3 + 1] - (b254[i * 3 + 1] + b277[i * 3 + 1]));
-      b326[i * 3 + 2] = (b312[i * 3 + 2] - (b254[i * 3 + 2] + b277[i * 3 + 2]));
-    }
-  }
-  for (let i = 720; i < 722; i++) {
-    b323[3 * a0[i * 3 + 1]] += b322[i * 3];
-    b323[1 + 3 * a0[i * 3 + 1]] += b322[i * 3 + 1];
-    b323[2 + 3 * a0[i * 3 + 1]] += b322[i * 3 + 2];
-    b326[i * 3] = (b312[i * 3] - (b254[i * 3] + b277[i * 3]));
-    b326[i * 3 + 1] = (b312[i * 3 + 1] - (b254[i * 3 + 1] + b277[i * 3 + 1]));
-    b326[i * 3 + 2] = (b312[i * 3 + 2] - (b254[i * 3 + 2] + b277[i * 3 + 2]));
-  }
-  b327.fill(0);
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      b327[3 * a0[i * 3]] += b326[i * 3];
-      b327[1 + 3 * a0[i * 3]] += b326[i * 3 + 1];
-      b327[2 + 3 * a0[i * 3]] += b326[i * 3 + 2];
-    }
-    {
-      const i = i0 + 1;
-      b327[3 * a0[i * 3]] += b326[i * 3];
-      b327[1 + 3 * a0[i * 3]] += b326[i * 3 + 1];
-      b327[2 + 3 * a0[i * 3]] += b326[i * 3 + 2];
-    }
-    {
-      const i = i0 + 2;
-      b327[3 * a0[i * 3]] += b326[i * 3];
-      b327[1 + 3 * a0[i * 3]] += b326[i * 3 + 1];
-      b327[2 + 3 * a0[i * 3]] += b326[i * 3 + 2];
-    }
-    {
-      const i = i0 + 3;
-      b327[3 * a0[i * 3]] += b326[i * 3];
-      b327[1 + 3 * a0[i * 3]] += b326[i * 3 + 1];
-      b327[2 + 3 * a0[i * 3]] += b326[i * 3 + 2];
-    }
-  }
-  for (let i = 720; i < 722; i++) {
-    b327[3 * a0[i * 3]] += b326[i * 3];
-    b327[1 + 3 * a0[i * 3]] += b326[i * 3 + 1];
-    b327[2 + 3 * a0[i * 3]] += b326[i * 3 + 2];
+    const b312_ix3 = chainMul((2 * chainMul(b307_i, b125[i * 3])), (1 / b123_i));
+    const b312_ix3p1 = chainMul((2 * chainMul(b307_i, b125[i * 3 + 1])), (1 / b123_i));
+    const b312_ix3p2 = chainMul((2 * chainMul(b307_i, b125[i * 3 + 2])), (1 / b123_i));
+    const b319_ix3 = b277_ix3 - b292_ix3;
+    const b319_ix3p1 = b277_ix3p1 - b292_ix3p1;
+    const b319_ix3p2 = b277_ix3p2 - b292_ix3p2;
+    b320[3 * a0[i * 3 + 2]] += b319_ix3;
+    b320[1 + 3 * a0[i * 3 + 2]] += b319_ix3p1;
+    b320[2 + 3 * a0[i * 3 + 2]] += b319_ix3p2;
+    const b322_ix3 = (b254[i * 3] + b292_ix3) - b312_ix3;
+    const b322_ix3p1 = (b254[i * 3 + 1] + b292_ix3p1) - b312_ix3p1;
+    const b322_ix3p2 = (b254[i * 3 + 2] + b292_ix3p2) - b312_ix3p2;
+    b323[3 * a0[i * 3 + 1]] += b322_ix3;
+    b323[1 + 3 * a0[i * 3 + 1]] += b322_ix3p1;
+    b323[2 + 3 * a0[i * 3 + 1]] += b322_ix3p2;
+    const b326_ix3 = b312_ix3 - (b254[i * 3] + b277_ix3);
+    const b326_ix3p1 = b312_ix3p1 - (b254[i * 3 + 1] + b277_ix3p1);
+    const b326_ix3p2 = b312_ix3p2 - (b254[i * 3 + 2] + b277_ix3p2);
+    b327[3 * a0[i * 3]] += b326_ix3;
+    b327[1 + 3 * a0[i * 3]] += b326_ix3p1;
+    b327[2 + 3 * a0[i * 3]] += b326_ix3p2;
   }
   for (let i0 = 0; i0 < 400; i0 += 4) {
     {

@@ -96,10 +96,6 @@ function lossSeed(seed) {
   return s;
 }
 
-const buf30 = new Float64Array(9000);
-const buf35 = new Float64Array(3000);
-const buf47 = new Float64Array(9000);
-const buf48 = new Float64Array(9000);
 const buf49 = new Float64Array(3000);
 const buf50 = new Float64Array(3000);
 
@@ -152,8 +148,6 @@ export function forwardInto(args, outputs) {
   const a2 = args["f"];
   const a3 = args["lam"];
   const a4 = args["u"];
-  const b30 = buf30;
-  const b35 = buf35;
   let t34 = 0;
   let t37 = 0;
   // laplacian.expr:17
@@ -162,80 +156,54 @@ export function forwardInto(args, outputs) {
       const i = i0;
       const a0_ix2 = a0[i * 2];
       const a0_ix2p1 = a0[i * 2 + 1];
-      b30[i * 3] = (a4[3 * a0_ix2] - a4[3 * a0_ix2p1]);
-      b30[i * 3 + 1] = (a4[1 + 3 * a0_ix2] - a4[1 + 3 * a0_ix2p1]);
-      b30[i * 3 + 2] = (a4[2 + 3 * a0_ix2] - a4[2 + 3 * a0_ix2p1]);
-    }
-    {
-      const i = i0 + 1;
-      const a0_ix2 = a0[i * 2];
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b30[i * 3] = (a4[3 * a0_ix2] - a4[3 * a0_ix2p1]);
-      b30[i * 3 + 1] = (a4[1 + 3 * a0_ix2] - a4[1 + 3 * a0_ix2p1]);
-      b30[i * 3 + 2] = (a4[2 + 3 * a0_ix2] - a4[2 + 3 * a0_ix2p1]);
-    }
-    {
-      const i = i0 + 2;
-      const a0_ix2 = a0[i * 2];
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b30[i * 3] = (a4[3 * a0_ix2] - a4[3 * a0_ix2p1]);
-      b30[i * 3 + 1] = (a4[1 + 3 * a0_ix2] - a4[1 + 3 * a0_ix2p1]);
-      b30[i * 3 + 2] = (a4[2 + 3 * a0_ix2] - a4[2 + 3 * a0_ix2p1]);
-    }
-    {
-      const i = i0 + 3;
-      const a0_ix2 = a0[i * 2];
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b30[i * 3] = (a4[3 * a0_ix2] - a4[3 * a0_ix2p1]);
-      b30[i * 3 + 1] = (a4[1 + 3 * a0_ix2] - a4[1 + 3 * a0_ix2p1]);
-      b30[i * 3 + 2] = (a4[2 + 3 * a0_ix2] - a4[2 + 3 * a0_ix2p1]);
-    }
-  }
-  for (let i0 = 0; i0 < 3000; i0 += 4) {
-    {
-      const i = i0;
+      const b30_ix3 = a4[3 * a0_ix2] - a4[3 * a0_ix2p1];
+      const b30_ix3p1 = a4[1 + 3 * a0_ix2] - a4[1 + 3 * a0_ix2p1];
+      const b30_ix3p2 = a4[2 + 3 * a0_ix2] - a4[2 + 3 * a0_ix2p1];
       let t32r0 = 0;
-      const b30_ix3 = b30[i * 3];
       t32r0 += (b30_ix3 * b30_ix3);
-      const b30_ix3p1 = b30[i * 3 + 1];
       t32r0 += (b30_ix3p1 * b30_ix3p1);
-      const b30_ix3p2 = b30[i * 3 + 2];
       t32r0 += (b30_ix3p2 * b30_ix3p2);
       const b32_i = t32r0;
       t34 += (a1[i] * b32_i);
     }
     {
       const i = i0 + 1;
+      const a0_ix2 = a0[i * 2];
+      const a0_ix2p1 = a0[i * 2 + 1];
+      const b30_ix3 = a4[3 * a0_ix2] - a4[3 * a0_ix2p1];
+      const b30_ix3p1 = a4[1 + 3 * a0_ix2] - a4[1 + 3 * a0_ix2p1];
+      const b30_ix3p2 = a4[2 + 3 * a0_ix2] - a4[2 + 3 * a0_ix2p1];
       let t32r0 = 0;
-      const b30_ix3 = b30[i * 3];
       t32r0 += (b30_ix3 * b30_ix3);
-      const b30_ix3p1 = b30[i * 3 + 1];
       t32r0 += (b30_ix3p1 * b30_ix3p1);
-      const b30_ix3p2 = b30[i * 3 + 2];
       t32r0 += (b30_ix3p2 * b30_ix3p2);
       const b32_i = t32r0;
       t34 += (a1[i] * b32_i);
     }
     {
       const i = i0 + 2;
+      const a0_ix2 = a0[i * 2];
+      const a0_ix2p1 = a0[i * 2 + 1];
+      const b30_ix3 = a4[3 * a0_ix2] - a4[3 * a0_ix2p1];
+      const b30_ix3p1 = a4[1 + 3 * a0_ix2] - a4[1 + 3 * a0_ix2p1];
+      const b30_ix3p2 = a4[2 + 3 * a0_ix2] - a4[2 + 3 * a0_ix2p1];
       let t32r0 = 0;
-      const b30_ix3 = b30[i * 3];
       t32r0 += (b30_ix3 * b30_ix3);
-      const b30_ix3p1 = b30[i * 3 + 1];
       t32r0 += (b30_ix3p1 * b30_ix3p1);
-      const b30_ix3p2 = b30[i * 3 + 2];
       t32r0 += (b30_ix3p2 * b30_ix3p2);
       const b32_i = t32r0;
       t34 += (a1[i] * b32_i);
     }
     {
       const i = i0 + 3;
+      const a0_ix2 = a0[i * 2];
+      const a0_ix2p1 = a0[i * 2 + 1];
+      const b30_ix3 = a4[3 * a0_ix2] - a4[3 * a0_ix2p1];
+      const b30_ix3p1 = a4[1 + 3 * a0_ix2] - a4[1 + 3 * a0_ix2p1];
+      const b30_ix3p2 = a4[2 + 3 * a0_ix2] - a4[2 + 3 * a0_ix2p1];
       let t32r0 = 0;
-      const b30_ix3 = b30[i * 3];
       t32r0 += (b30_ix3 * b30_ix3);
-      const b30_ix3p1 = b30[i * 3 + 1];
       t32r0 += (b30_ix3p1 * b30_ix3p1);
-      const b30_ix3p2 = b30[i * 3 + 2];
       t32r0 += (b30_ix3p2 * b30_ix3p2);
       const b32_i = t32r0;
       t34 += (a1[i] * b32_i);
@@ -244,64 +212,38 @@ export function forwardInto(args, outputs) {
   for (let i0 = 0; i0 < 1000; i0 += 4) {
     {
       const i = i0;
-      b35[i * 3] = (a4[i * 3] - a2[i * 3]);
-      b35[i * 3 + 1] = (a4[i * 3 + 1] - a2[i * 3 + 1]);
-      b35[i * 3 + 2] = (a4[i * 3 + 2] - a2[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      b35[i * 3] = (a4[i * 3] - a2[i * 3]);
-      b35[i * 3 + 1] = (a4[i * 3 + 1] - a2[i * 3 + 1]);
-      b35[i * 3 + 2] = (a4[i * 3 + 2] - a2[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      b35[i * 3] = (a4[i * 3] - a2[i * 3]);
-      b35[i * 3 + 1] = (a4[i * 3 + 1] - a2[i * 3 + 1]);
-      b35[i * 3 + 2] = (a4[i * 3 + 2] - a2[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      b35[i * 3] = (a4[i * 3] - a2[i * 3]);
-      b35[i * 3 + 1] = (a4[i * 3 + 1] - a2[i * 3 + 1]);
-      b35[i * 3 + 2] = (a4[i * 3 + 2] - a2[i * 3 + 2]);
-    }
-  }
-  for (let i0 = 0; i0 < 1000; i0 += 4) {
-    {
-      const i = i0;
-      const b35_ix3 = b35[i * 3];
+      const b35_ix3 = a4[i * 3] - a2[i * 3];
+      const b35_ix3p1 = a4[i * 3 + 1] - a2[i * 3 + 1];
+      const b35_ix3p2 = a4[i * 3 + 2] - a2[i * 3 + 2];
       t37 += (b35_ix3 * b35_ix3);
-      const b35_ix3p1 = b35[i * 3 + 1];
       t37 += (b35_ix3p1 * b35_ix3p1);
-      const b35_ix3p2 = b35[i * 3 + 2];
       t37 += (b35_ix3p2 * b35_ix3p2);
     }
     {
       const i = i0 + 1;
-      const b35_ix3 = b35[i * 3];
+      const b35_ix3 = a4[i * 3] - a2[i * 3];
+      const b35_ix3p1 = a4[i * 3 + 1] - a2[i * 3 + 1];
+      const b35_ix3p2 = a4[i * 3 + 2] - a2[i * 3 + 2];
       t37 += (b35_ix3 * b35_ix3);
-      const b35_ix3p1 = b35[i * 3 + 1];
       t37 += (b35_ix3p1 * b35_ix3p1);
-      const b35_ix3p2 = b35[i * 3 + 2];
       t37 += (b35_ix3p2 * b35_ix3p2);
     }
     {
       const i = i0 + 2;
-      const b35_ix3 = b35[i * 3];
+      const b35_ix3 = a4[i * 3] - a2[i * 3];
+      const b35_ix3p1 = a4[i * 3 + 1] - a2[i * 3 + 1];
+      const b35_ix3p2 = a4[i * 3 + 2] - a2[i * 3 + 2];
       t37 += (b35_ix3 * b35_ix3);
-      const b35_ix3p1 = b35[i * 3 + 1];
       t37 += (b35_ix3p1 * b35_ix3p1);
-      const b35_ix3p2 = b35[i * 3 + 2];
       t37 += (b35_ix3p2 * b35_ix3p2);
     }
     {
       const i = i0 + 3;
-      const b35_ix3 = b35[i * 3];
+      const b35_ix3 = a4[i * 3] - a2[i * 3];
+      const b35_ix3p1 = a4[i * 3 + 1] - a2[i * 3 + 1];
+      const b35_ix3p2 = a4[i * 3 + 2] - a2[i * 3 + 2];
       t37 += (b35_ix3 * b35_ix3);
-      const b35_ix3p1 = b35[i * 3 + 1];
       t37 += (b35_ix3p1 * b35_ix3p1);
-      const b35_ix3p2 = b35[i * 3 + 2];
       t37 += (b35_ix3p2 * b35_ix3p2);
     }
   }
@@ -328,274 +270,176 @@ export function backwardInto(args, seed, grad, outputs) {
   const a3 = args["lam"];
   const a4 = args["u"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
-  const b30 = buf30;
-  const b35 = buf35;
-  const b47 = buf47;
-  const b48 = buf48;
   const b49 = buf49;
   const b50 = buf50;
   const h52 = grad["u"];
   let t34 = 0;
   let t37 = 0;
   // laplacian.expr:17
-  for (let i0 = 0; i0 < 3000; i0 += 4) {
-    {
-      const i = i0;
-      const a0_ix2 = a0[i * 2];
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b30[i * 3] = (a4[3 * a0_ix2] - a4[3 * a0_ix2p1]);
-      b30[i * 3 + 1] = (a4[1 + 3 * a0_ix2] - a4[1 + 3 * a0_ix2p1]);
-      b30[i * 3 + 2] = (a4[2 + 3 * a0_ix2] - a4[2 + 3 * a0_ix2p1]);
-    }
-    {
-      const i = i0 + 1;
-      const a0_ix2 = a0[i * 2];
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b30[i * 3] = (a4[3 * a0_ix2] - a4[3 * a0_ix2p1]);
-      b30[i * 3 + 1] = (a4[1 + 3 * a0_ix2] - a4[1 + 3 * a0_ix2p1]);
-      b30[i * 3 + 2] = (a4[2 + 3 * a0_ix2] - a4[2 + 3 * a0_ix2p1]);
-    }
-    {
-      const i = i0 + 2;
-      const a0_ix2 = a0[i * 2];
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b30[i * 3] = (a4[3 * a0_ix2] - a4[3 * a0_ix2p1]);
-      b30[i * 3 + 1] = (a4[1 + 3 * a0_ix2] - a4[1 + 3 * a0_ix2p1]);
-      b30[i * 3 + 2] = (a4[2 + 3 * a0_ix2] - a4[2 + 3 * a0_ix2p1]);
-    }
-    {
-      const i = i0 + 3;
-      const a0_ix2 = a0[i * 2];
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b30[i * 3] = (a4[3 * a0_ix2] - a4[3 * a0_ix2p1]);
-      b30[i * 3 + 1] = (a4[1 + 3 * a0_ix2] - a4[1 + 3 * a0_ix2p1]);
-      b30[i * 3 + 2] = (a4[2 + 3 * a0_ix2] - a4[2 + 3 * a0_ix2p1]);
-    }
-  }
-  for (let i0 = 0; i0 < 3000; i0 += 4) {
-    {
-      const i = i0;
-      let t32r0 = 0;
-      const b30_ix3 = b30[i * 3];
-      t32r0 += (b30_ix3 * b30_ix3);
-      const b30_ix3p1 = b30[i * 3 + 1];
-      t32r0 += (b30_ix3p1 * b30_ix3p1);
-      const b30_ix3p2 = b30[i * 3 + 2];
-      t32r0 += (b30_ix3p2 * b30_ix3p2);
-      const b32_i = t32r0;
-      const a1_i = a1[i];
-      t34 += (a1_i * b32_i);
-      b47[i * 3] = (2 * (b30_ix3 * a1_i));
-      b47[i * 3 + 1] = (2 * (b30_ix3p1 * a1_i));
-      b47[i * 3 + 2] = (2 * (b30_ix3p2 * a1_i));
-    }
-    {
-      const i = i0 + 1;
-      let t32r0 = 0;
-      const b30_ix3 = b30[i * 3];
-      t32r0 += (b30_ix3 * b30_ix3);
-      const b30_ix3p1 = b30[i * 3 + 1];
-      t32r0 += (b30_ix3p1 * b30_ix3p1);
-      const b30_ix3p2 = b30[i * 3 + 2];
-      t32r0 += (b30_ix3p2 * b30_ix3p2);
-      const b32_i = t32r0;
-      const a1_i = a1[i];
-      t34 += (a1_i * b32_i);
-      b47[i * 3] = (2 * (b30_ix3 * a1_i));
-      b47[i * 3 + 1] = (2 * (b30_ix3p1 * a1_i));
-      b47[i * 3 + 2] = (2 * (b30_ix3p2 * a1_i));
-    }
-    {
-      const i = i0 + 2;
-      let t32r0 = 0;
-      const b30_ix3 = b30[i * 3];
-      t32r0 += (b30_ix3 * b30_ix3);
-      const b30_ix3p1 = b30[i * 3 + 1];
-      t32r0 += (b30_ix3p1 * b30_ix3p1);
-      const b30_ix3p2 = b30[i * 3 + 2];
-      t32r0 += (b30_ix3p2 * b30_ix3p2);
-      const b32_i = t32r0;
-      const a1_i = a1[i];
-      t34 += (a1_i * b32_i);
-      b47[i * 3] = (2 * (b30_ix3 * a1_i));
-      b47[i * 3 + 1] = (2 * (b30_ix3p1 * a1_i));
-      b47[i * 3 + 2] = (2 * (b30_ix3p2 * a1_i));
-    }
-    {
-      const i = i0 + 3;
-      let t32r0 = 0;
-      const b30_ix3 = b30[i * 3];
-      t32r0 += (b30_ix3 * b30_ix3);
-      const b30_ix3p1 = b30[i * 3 + 1];
-      t32r0 += (b30_ix3p1 * b30_ix3p1);
-      const b30_ix3p2 = b30[i * 3 + 2];
-      t32r0 += (b30_ix3p2 * b30_ix3p2);
-      const b32_i = t32r0;
-      const a1_i = a1[i];
-      t34 += (a1_i * b32_i);
-      b47[i * 3] = (2 * (b30_ix3 * a1_i));
-      b47[i * 3 + 1] = (2 * (b30_ix3p1 * a1_i));
-      b47[i * 3 + 2] = (2 * (b30_ix3p2 * a1_i));
-    }
-  }
-  for (let i0 = 0; i0 < 1000; i0 += 4) {
-    {
-      const i = i0;
-      b35[i * 3] = (a4[i * 3] - a2[i * 3]);
-      b35[i * 3 + 1] = (a4[i * 3 + 1] - a2[i * 3 + 1]);
-      b35[i * 3 + 2] = (a4[i * 3 + 2] - a2[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      b35[i * 3] = (a4[i * 3] - a2[i * 3]);
-      b35[i * 3 + 1] = (a4[i * 3 + 1] - a2[i * 3 + 1]);
-      b35[i * 3 + 2] = (a4[i * 3 + 2] - a2[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      b35[i * 3] = (a4[i * 3] - a2[i * 3]);
-      b35[i * 3 + 1] = (a4[i * 3 + 1] - a2[i * 3 + 1]);
-      b35[i * 3 + 2] = (a4[i * 3 + 2] - a2[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      b35[i * 3] = (a4[i * 3] - a2[i * 3]);
-      b35[i * 3 + 1] = (a4[i * 3 + 1] - a2[i * 3 + 1]);
-      b35[i * 3 + 2] = (a4[i * 3 + 2] - a2[i * 3 + 2]);
-    }
-  }
-  for (let i0 = 0; i0 < 1000; i0 += 4) {
-    {
-      const i = i0;
-      const b35_ix3 = b35[i * 3];
-      t37 += (b35_ix3 * b35_ix3);
-      const b35_ix3p1 = b35[i * 3 + 1];
-      t37 += (b35_ix3p1 * b35_ix3p1);
-      const b35_ix3p2 = b35[i * 3 + 2];
-      t37 += (b35_ix3p2 * b35_ix3p2);
-    }
-    {
-      const i = i0 + 1;
-      const b35_ix3 = b35[i * 3];
-      t37 += (b35_ix3 * b35_ix3);
-      const b35_ix3p1 = b35[i * 3 + 1];
-      t37 += (b35_ix3p1 * b35_ix3p1);
-      const b35_ix3p2 = b35[i * 3 + 2];
-      t37 += (b35_ix3p2 * b35_ix3p2);
-    }
-    {
-      const i = i0 + 2;
-      const b35_ix3 = b35[i * 3];
-      t37 += (b35_ix3 * b35_ix3);
-      const b35_ix3p1 = b35[i * 3 + 1];
-      t37 += (b35_ix3p1 * b35_ix3p1);
-      const b35_ix3p2 = b35[i * 3 + 2];
-      t37 += (b35_ix3p2 * b35_ix3p2);
-    }
-    {
-      const i = i0 + 3;
-      const b35_ix3 = b35[i * 3];
-      t37 += (b35_ix3 * b35_ix3);
-      const b35_ix3p1 = b35[i * 3 + 1];
-      t37 += (b35_ix3p1 * b35_ix3p1);
-      const b35_ix3p2 = b35[i * 3 + 2];
-      t37 += (b35_ix3p2 * b35_ix3p2);
-    }
-  }
-  const t38 = a3 * t37;
-  const t39 = t34 + t38;
-  for (let i0 = 0; i0 < 3000; i0 += 4) {
-    {
-      const i = i0;
-      b48[i * 3] = (-b47[i * 3]);
-      b48[i * 3 + 1] = (-b47[i * 3 + 1]);
-      b48[i * 3 + 2] = (-b47[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      b48[i * 3] = (-b47[i * 3]);
-      b48[i * 3 + 1] = (-b47[i * 3 + 1]);
-      b48[i * 3 + 2] = (-b47[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      b48[i * 3] = (-b47[i * 3]);
-      b48[i * 3 + 1] = (-b47[i * 3 + 1]);
-      b48[i * 3 + 2] = (-b47[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      b48[i * 3] = (-b47[i * 3]);
-      b48[i * 3 + 1] = (-b47[i * 3 + 1]);
-      b48[i * 3 + 2] = (-b47[i * 3 + 2]);
-    }
-  }
   b49.fill(0);
   b50.fill(0);
   for (let i0 = 0; i0 < 3000; i0 += 4) {
     {
       const i = i0;
-      b49[3 * a0[i * 2 + 1]] += b48[i * 3];
-      b49[1 + 3 * a0[i * 2 + 1]] += b48[i * 3 + 1];
-      b49[2 + 3 * a0[i * 2 + 1]] += b48[i * 3 + 2];
-      b50[3 * a0[i * 2]] += b47[i * 3];
-      b50[1 + 3 * a0[i * 2]] += b47[i * 3 + 1];
-      b50[2 + 3 * a0[i * 2]] += b47[i * 3 + 2];
+      const a0_ix2 = a0[i * 2];
+      const a0_ix2p1 = a0[i * 2 + 1];
+      const b30_ix3 = a4[3 * a0_ix2] - a4[3 * a0_ix2p1];
+      const b30_ix3p1 = a4[1 + 3 * a0_ix2] - a4[1 + 3 * a0_ix2p1];
+      const b30_ix3p2 = a4[2 + 3 * a0_ix2] - a4[2 + 3 * a0_ix2p1];
+      let t32r0 = 0;
+      t32r0 += (b30_ix3 * b30_ix3);
+      t32r0 += (b30_ix3p1 * b30_ix3p1);
+      t32r0 += (b30_ix3p2 * b30_ix3p2);
+      const b32_i = t32r0;
+      const a1_i = a1[i];
+      t34 += (a1_i * b32_i);
+      const b47_ix3 = 2 * (b30_ix3 * a1_i);
+      const b47_ix3p1 = 2 * (b30_ix3p1 * a1_i);
+      const b47_ix3p2 = 2 * (b30_ix3p2 * a1_i);
+      const b48_ix3 = -b47_ix3;
+      const b48_ix3p1 = -b47_ix3p1;
+      const b48_ix3p2 = -b47_ix3p2;
+      b49[3 * a0[i * 2 + 1]] += b48_ix3;
+      b49[1 + 3 * a0[i * 2 + 1]] += b48_ix3p1;
+      b49[2 + 3 * a0[i * 2 + 1]] += b48_ix3p2;
+      b50[3 * a0[i * 2]] += b47_ix3;
+      b50[1 + 3 * a0[i * 2]] += b47_ix3p1;
+      b50[2 + 3 * a0[i * 2]] += b47_ix3p2;
     }
     {
       const i = i0 + 1;
-      b49[3 * a0[i * 2 + 1]] += b48[i * 3];
-      b49[1 + 3 * a0[i * 2 + 1]] += b48[i * 3 + 1];
-      b49[2 + 3 * a0[i * 2 + 1]] += b48[i * 3 + 2];
-      b50[3 * a0[i * 2]] += b47[i * 3];
-      b50[1 + 3 * a0[i * 2]] += b47[i * 3 + 1];
-      b50[2 + 3 * a0[i * 2]] += b47[i * 3 + 2];
+      const a0_ix2 = a0[i * 2];
+      const a0_ix2p1 = a0[i * 2 + 1];
+      const b30_ix3 = a4[3 * a0_ix2] - a4[3 * a0_ix2p1];
+      const b30_ix3p1 = a4[1 + 3 * a0_ix2] - a4[1 + 3 * a0_ix2p1];
+      const b30_ix3p2 = a4[2 + 3 * a0_ix2] - a4[2 + 3 * a0_ix2p1];
+      let t32r0 = 0;
+      t32r0 += (b30_ix3 * b30_ix3);
+      t32r0 += (b30_ix3p1 * b30_ix3p1);
+      t32r0 += (b30_ix3p2 * b30_ix3p2);
+      const b32_i = t32r0;
+      const a1_i = a1[i];
+      t34 += (a1_i * b32_i);
+      const b47_ix3 = 2 * (b30_ix3 * a1_i);
+      const b47_ix3p1 = 2 * (b30_ix3p1 * a1_i);
+      const b47_ix3p2 = 2 * (b30_ix3p2 * a1_i);
+      const b48_ix3 = -b47_ix3;
+      const b48_ix3p1 = -b47_ix3p1;
+      const b48_ix3p2 = -b47_ix3p2;
+      b49[3 * a0[i * 2 + 1]] += b48_ix3;
+      b49[1 + 3 * a0[i * 2 + 1]] += b48_ix3p1;
+      b49[2 + 3 * a0[i * 2 + 1]] += b48_ix3p2;
+      b50[3 * a0[i * 2]] += b47_ix3;
+      b50[1 + 3 * a0[i * 2]] += b47_ix3p1;
+      b50[2 + 3 * a0[i * 2]] += b47_ix3p2;
     }
     {
       const i = i0 + 2;
-      b49[3 * a0[i * 2 + 1]] += b48[i * 3];
-      b49[1 + 3 * a0[i * 2 + 1]] += b48[i * 3 + 1];
-      b49[2 + 3 * a0[i * 2 + 1]] += b48[i * 3 + 2];
-      b50[3 * a0[i * 2]] += b47[i * 3];
-      b50[1 + 3 * a0[i * 2]] += b47[i * 3 + 1];
-      b50[2 + 3 * a0[i * 2]] += b47[i * 3 + 2];
+      const a0_ix2 = a0[i * 2];
+      const a0_ix2p1 = a0[i * 2 + 1];
+      const b30_ix3 = a4[3 * a0_ix2] - a4[3 * a0_ix2p1];
+      const b30_ix3p1 = a4[1 + 3 * a0_ix2] - a4[1 + 3 * a0_ix2p1];
+      const b30_ix3p2 = a4[2 + 3 * a0_ix2] - a4[2 + 3 * a0_ix2p1];
+      let t32r0 = 0;
+      t32r0 += (b30_ix3 * b30_ix3);
+      t32r0 += (b30_ix3p1 * b30_ix3p1);
+      t32r0 += (b30_ix3p2 * b30_ix3p2);
+      const b32_i = t32r0;
+      const a1_i = a1[i];
+      t34 += (a1_i * b32_i);
+      const b47_ix3 = 2 * (b30_ix3 * a1_i);
+      const b47_ix3p1 = 2 * (b30_ix3p1 * a1_i);
+      const b47_ix3p2 = 2 * (b30_ix3p2 * a1_i);
+      const b48_ix3 = -b47_ix3;
+      const b48_ix3p1 = -b47_ix3p1;
+      const b48_ix3p2 = -b47_ix3p2;
+      b49[3 * a0[i * 2 + 1]] += b48_ix3;
+      b49[1 + 3 * a0[i * 2 + 1]] += b48_ix3p1;
+      b49[2 + 3 * a0[i * 2 + 1]] += b48_ix3p2;
+      b50[3 * a0[i * 2]] += b47_ix3;
+      b50[1 + 3 * a0[i * 2]] += b47_ix3p1;
+      b50[2 + 3 * a0[i * 2]] += b47_ix3p2;
     }
     {
       const i = i0 + 3;
-      b49[3 * a0[i * 2 + 1]] += b48[i * 3];
-      b49[1 + 3 * a0[i * 2 + 1]] += b48[i * 3 + 1];
-      b49[2 + 3 * a0[i * 2 + 1]] += b48[i * 3 + 2];
-      b50[3 * a0[i * 2]] += b47[i * 3];
-      b50[1 + 3 * a0[i * 2]] += b47[i * 3 + 1];
-      b50[2 + 3 * a0[i * 2]] += b47[i * 3 + 2];
+      const a0_ix2 = a0[i * 2];
+      const a0_ix2p1 = a0[i * 2 + 1];
+      const b30_ix3 = a4[3 * a0_ix2] - a4[3 * a0_ix2p1];
+      const b30_ix3p1 = a4[1 + 3 * a0_ix2] - a4[1 + 3 * a0_ix2p1];
+      const b30_ix3p2 = a4[2 + 3 * a0_ix2] - a4[2 + 3 * a0_ix2p1];
+      let t32r0 = 0;
+      t32r0 += (b30_ix3 * b30_ix3);
+      t32r0 += (b30_ix3p1 * b30_ix3p1);
+      t32r0 += (b30_ix3p2 * b30_ix3p2);
+      const b32_i = t32r0;
+      const a1_i = a1[i];
+      t34 += (a1_i * b32_i);
+      const b47_ix3 = 2 * (b30_ix3 * a1_i);
+      const b47_ix3p1 = 2 * (b30_ix3p1 * a1_i);
+      const b47_ix3p2 = 2 * (b30_ix3p2 * a1_i);
+      const b48_ix3 = -b47_ix3;
+      const b48_ix3p1 = -b47_ix3p1;
+      const b48_ix3p2 = -b47_ix3p2;
+      b49[3 * a0[i * 2 + 1]] += b48_ix3;
+      b49[1 + 3 * a0[i * 2 + 1]] += b48_ix3p1;
+      b49[2 + 3 * a0[i * 2 + 1]] += b48_ix3p2;
+      b50[3 * a0[i * 2]] += b47_ix3;
+      b50[1 + 3 * a0[i * 2]] += b47_ix3p1;
+      b50[2 + 3 * a0[i * 2]] += b47_ix3p2;
     }
   }
   for (let i0 = 0; i0 < 1000; i0 += 4) {
     {
       const i = i0;
-      h52[i * 3] = (b50[i * 3] + ((2 * (a3 * b35[i * 3])) + b49[i * 3]));
-      h52[i * 3 + 1] = (b50[i * 3 + 1] + ((2 * (a3 * b35[i * 3 + 1])) + b49[i * 3 + 1]));
-      h52[i * 3 + 2] = (b50[i * 3 + 2] + ((2 * (a3 * b35[i * 3 + 2])) + b49[i * 3 + 2]));
+      const b35_ix3 = a4[i * 3] - a2[i * 3];
+      const b35_ix3p1 = a4[i * 3 + 1] - a2[i * 3 + 1];
+      const b35_ix3p2 = a4[i * 3 + 2] - a2[i * 3 + 2];
+      t37 += (b35_ix3 * b35_ix3);
+      t37 += (b35_ix3p1 * b35_ix3p1);
+      t37 += (b35_ix3p2 * b35_ix3p2);
+      h52[i * 3] = (b50[i * 3] + ((2 * (a3 * b35_ix3)) + b49[i * 3]));
+      h52[i * 3 + 1] = (b50[i * 3 + 1] + ((2 * (a3 * b35_ix3p1)) + b49[i * 3 + 1]));
+      h52[i * 3 + 2] = (b50[i * 3 + 2] + ((2 * (a3 * b35_ix3p2)) + b49[i * 3 + 2]));
     }
     {
       const i = i0 + 1;
-      h52[i * 3] = (b50[i * 3] + ((2 * (a3 * b35[i * 3])) + b49[i * 3]));
-      h52[i * 3 + 1] = (b50[i * 3 + 1] + ((2 * (a3 * b35[i * 3 + 1])) + b49[i * 3 + 1]));
-      h52[i * 3 + 2] = (b50[i * 3 + 2] + ((2 * (a3 * b35[i * 3 + 2])) + b49[i * 3 + 2]));
+      const b35_ix3 = a4[i * 3] - a2[i * 3];
+      const b35_ix3p1 = a4[i * 3 + 1] - a2[i * 3 + 1];
+      const b35_ix3p2 = a4[i * 3 + 2] - a2[i * 3 + 2];
+      t37 += (b35_ix3 * b35_ix3);
+      t37 += (b35_ix3p1 * b35_ix3p1);
+      t37 += (b35_ix3p2 * b35_ix3p2);
+      h52[i * 3] = (b50[i * 3] + ((2 * (a3 * b35_ix3)) + b49[i * 3]));
+      h52[i * 3 + 1] = (b50[i * 3 + 1] + ((2 * (a3 * b35_ix3p1)) + b49[i * 3 + 1]));
+      h52[i * 3 + 2] = (b50[i * 3 + 2] + ((2 * (a3 * b35_ix3p2)) + b49[i * 3 + 2]));
     }
     {
       const i = i0 + 2;
-      h52[i * 3] = (b50[i * 3] + ((2 * (a3 * b35[i * 3])) + b49[i * 3]));
-      h52[i * 3 + 1] = (b50[i * 3 + 1] + ((2 * (a3 * b35[i * 3 + 1])) + b49[i * 3 + 1]));
-      h52[i * 3 + 2] = (b50[i * 3 + 2] + ((2 * (a3 * b35[i * 3 + 2])) + b49[i * 3 + 2]));
+      const b35_ix3 = a4[i * 3] - a2[i * 3];
+      const b35_ix3p1 = a4[i * 3 + 1] - a2[i * 3 + 1];
+      const b35_ix3p2 = a4[i * 3 + 2] - a2[i * 3 + 2];
+      t37 += (b35_ix3 * b35_ix3);
+      t37 += (b35_ix3p1 * b35_ix3p1);
+      t37 += (b35_ix3p2 * b35_ix3p2);
+      h52[i * 3] = (b50[i * 3] + ((2 * (a3 * b35_ix3)) + b49[i * 3]));
+      h52[i * 3 + 1] = (b50[i * 3 + 1] + ((2 * (a3 * b35_ix3p1)) + b49[i * 3 + 1]));
+      h52[i * 3 + 2] = (b50[i * 3 + 2] + ((2 * (a3 * b35_ix3p2)) + b49[i * 3 + 2]));
     }
     {
       const i = i0 + 3;
-      h52[i * 3] = (b50[i * 3] + ((2 * (a3 * b35[i * 3])) + b49[i * 3]));
-      h52[i * 3 + 1] = (b50[i * 3 + 1] + ((2 * (a3 * b35[i * 3 + 1])) + b49[i * 3 + 1]));
-      h52[i * 3 + 2] = (b50[i * 3 + 2] + ((2 * (a3 * b35[i * 3 + 2])) + b49[i * 3 + 2]));
+      const b35_ix3 = a4[i * 3] - a2[i * 3];
+      const b35_ix3p1 = a4[i * 3 + 1] - a2[i * 3 + 1];
+      const b35_ix3p2 = a4[i * 3 + 2] - a2[i * 3 + 2];
+      t37 += (b35_ix3 * b35_ix3);
+      t37 += (b35_ix3p1 * b35_ix3p1);
+      t37 += (b35_ix3p2 * b35_ix3p2);
+      h52[i * 3] = (b50[i * 3] + ((2 * (a3 * b35_ix3)) + b49[i * 3]));
+      h52[i * 3 + 1] = (b50[i * 3 + 1] + ((2 * (a3 * b35_ix3p1)) + b49[i * 3 + 1]));
+      h52[i * 3 + 2] = (b50[i * 3 + 2] + ((2 * (a3 * b35_ix3p2)) + b49[i * 3 + 2]));
     }
   }
+  const t38 = a3 * t37;
+  const t39 = t34 + t38;
   if (outputs !== undefined) {
     // output energy (laplacian.expr:17)
     outputs["energy"] = t39;

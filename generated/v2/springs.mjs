@@ -96,9 +96,6 @@ function lossSeed(seed) {
   return s;
 }
 
-const buf26 = new Float64Array(126);
-const buf48 = new Float64Array(126);
-
 function scaleGradients(grad, s0) {
   for (let k = 0, g = grad["p"]; k < 128; k++) g[k] = g[k] * s0;
 }
@@ -145,7 +142,6 @@ export function forwardInto(args, outputs) {
   const a1 = args["rest"];
   const a2 = args["mg"];
   const a3 = args["p"];
-  const b26 = buf26;
   let t33 = 0;
   let t35 = 0;
   // springs.expr:8
@@ -153,89 +149,68 @@ export function forwardInto(args, outputs) {
   for (let i0 = 0; i0 < 60; i0 += 4) {
     {
       const i = i0;
-      b26[i * 2] = (a3[i * 2 + 2] - a3[i * 2]);
-      b26[i * 2 + 1] = (a3[i * 2 + 3] - a3[i * 2 + 1]);
+      const b26_ix2 = a3[i * 2 + 2] - a3[i * 2];
+      const a3_ix2p1 = a3[i * 2 + 1];
+      const b26_ix2p1 = a3[i * 2 + 3] - a3_ix2p1;
+      let t28r0 = 0;
+      t28r0 += (b26_ix2 * b26_ix2);
+      t28r0 += (b26_ix2p1 * b26_ix2p1);
+      const b28_i = t28r0;
+      const b30_i = Math.sqrt(b28_i) - a1;
+      t33 += (t14 * (b30_i * b30_i));
+      t35 += a3_ix2p1;
     }
     {
       const i = i0 + 1;
-      b26[i * 2] = (a3[i * 2 + 2] - a3[i * 2]);
-      b26[i * 2 + 1] = (a3[i * 2 + 3] - a3[i * 2 + 1]);
+      const b26_ix2 = a3[i * 2 + 2] - a3[i * 2];
+      const a3_ix2p1 = a3[i * 2 + 1];
+      const b26_ix2p1 = a3[i * 2 + 3] - a3_ix2p1;
+      let t28r0 = 0;
+      t28r0 += (b26_ix2 * b26_ix2);
+      t28r0 += (b26_ix2p1 * b26_ix2p1);
+      const b28_i = t28r0;
+      const b30_i = Math.sqrt(b28_i) - a1;
+      t33 += (t14 * (b30_i * b30_i));
+      t35 += a3_ix2p1;
     }
     {
       const i = i0 + 2;
-      b26[i * 2] = (a3[i * 2 + 2] - a3[i * 2]);
-      b26[i * 2 + 1] = (a3[i * 2 + 3] - a3[i * 2 + 1]);
+      const b26_ix2 = a3[i * 2 + 2] - a3[i * 2];
+      const a3_ix2p1 = a3[i * 2 + 1];
+      const b26_ix2p1 = a3[i * 2 + 3] - a3_ix2p1;
+      let t28r0 = 0;
+      t28r0 += (b26_ix2 * b26_ix2);
+      t28r0 += (b26_ix2p1 * b26_ix2p1);
+      const b28_i = t28r0;
+      const b30_i = Math.sqrt(b28_i) - a1;
+      t33 += (t14 * (b30_i * b30_i));
+      t35 += a3_ix2p1;
     }
     {
       const i = i0 + 3;
-      b26[i * 2] = (a3[i * 2 + 2] - a3[i * 2]);
-      b26[i * 2 + 1] = (a3[i * 2 + 3] - a3[i * 2 + 1]);
+      const b26_ix2 = a3[i * 2 + 2] - a3[i * 2];
+      const a3_ix2p1 = a3[i * 2 + 1];
+      const b26_ix2p1 = a3[i * 2 + 3] - a3_ix2p1;
+      let t28r0 = 0;
+      t28r0 += (b26_ix2 * b26_ix2);
+      t28r0 += (b26_ix2p1 * b26_ix2p1);
+      const b28_i = t28r0;
+      const b30_i = Math.sqrt(b28_i) - a1;
+      t33 += (t14 * (b30_i * b30_i));
+      t35 += a3_ix2p1;
     }
   }
   for (let i = 60; i < 63; i++) {
-    b26[i * 2] = (a3[i * 2 + 2] - a3[i * 2]);
-    b26[i * 2 + 1] = (a3[i * 2 + 3] - a3[i * 2 + 1]);
-  }
-  for (let i0 = 0; i0 < 60; i0 += 4) {
-    {
-      const i = i0;
-      let t28r0 = 0;
-      const b26_ix2 = b26[i * 2];
-      t28r0 += (b26_ix2 * b26_ix2);
-      const b26_ix2p1 = b26[i * 2 + 1];
-      t28r0 += (b26_ix2p1 * b26_ix2p1);
-      const b28_i = t28r0;
-      const b30_i = Math.sqrt(b28_i) - a1;
-      t33 += (t14 * (b30_i * b30_i));
-      t35 += a3[i * 2 + 1];
-    }
-    {
-      const i = i0 + 1;
-      let t28r0 = 0;
-      const b26_ix2 = b26[i * 2];
-      t28r0 += (b26_ix2 * b26_ix2);
-      const b26_ix2p1 = b26[i * 2 + 1];
-      t28r0 += (b26_ix2p1 * b26_ix2p1);
-      const b28_i = t28r0;
-      const b30_i = Math.sqrt(b28_i) - a1;
-      t33 += (t14 * (b30_i * b30_i));
-      t35 += a3[i * 2 + 1];
-    }
-    {
-      const i = i0 + 2;
-      let t28r0 = 0;
-      const b26_ix2 = b26[i * 2];
-      t28r0 += (b26_ix2 * b26_ix2);
-      const b26_ix2p1 = b26[i * 2 + 1];
-      t28r0 += (b26_ix2p1 * b26_ix2p1);
-      const b28_i = t28r0;
-      const b30_i = Math.sqrt(b28_i) - a1;
-      t33 += (t14 * (b30_i * b30_i));
-      t35 += a3[i * 2 + 1];
-    }
-    {
-      const i = i0 + 3;
-      let t28r0 = 0;
-      const b26_ix2 = b26[i * 2];
-      t28r0 += (b26_ix2 * b26_ix2);
-      const b26_ix2p1 = b26[i * 2 + 1];
-      t28r0 += (b26_ix2p1 * b26_ix2p1);
-      const b28_i = t28r0;
-      const b30_i = Math.sqrt(b28_i) - a1;
-      t33 += (t14 * (b30_i * b30_i));
-      t35 += a3[i * 2 + 1];
-    }
-  }
-  for (let i = 60; i < 63; i++) {
+    const b26_ix2 = a3[i * 2 + 2] - a3[i * 2];
+    const a3_ix2p1 = a3[i * 2 + 1];
+    const b26_ix2p1 = a3[i * 2 + 3] - a3_ix2p1;
     let t28r0 = 0;
-    const b26_ix2 = b26[i * 2];
     t28r0 += (b26_ix2 * b26_ix2);
-    const b26_ix2p1 = b26[i * 2 + 1];
     t28r0 += (b26_ix2p1 * b26_ix2p1);
     const b28_i = t28r0;
     const b30_i = Math.sqrt(b28_i) - a1;
     t33 += (t14 * (b30_i * b30_i));
-    t35 += a3[i * 2 + 1];
+    t35 += a3_ix2p1;
   }
   {
     t35 += a3[127];
@@ -262,125 +237,122 @@ export function backwardInto(args, seed, grad, outputs) {
   const a2 = args["mg"];
   const a3 = args["p"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
-  const b26 = buf26;
-  const b48 = buf48;
   const h50 = grad["p"];
   let t33 = 0;
   let t35 = 0;
   // springs.expr:8
   const t14 = a0 * 0.5;
-  for (let i0 = 0; i0 < 60; i0 += 4) {
-    {
-      const i = i0;
-      b26[i * 2] = (a3[i * 2 + 2] - a3[i * 2]);
-      b26[i * 2 + 1] = (a3[i * 2 + 3] - a3[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 1;
-      b26[i * 2] = (a3[i * 2 + 2] - a3[i * 2]);
-      b26[i * 2 + 1] = (a3[i * 2 + 3] - a3[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 2;
-      b26[i * 2] = (a3[i * 2 + 2] - a3[i * 2]);
-      b26[i * 2 + 1] = (a3[i * 2 + 3] - a3[i * 2 + 1]);
-    }
-    {
-      const i = i0 + 3;
-      b26[i * 2] = (a3[i * 2 + 2] - a3[i * 2]);
-      b26[i * 2 + 1] = (a3[i * 2 + 3] - a3[i * 2 + 1]);
-    }
-  }
-  for (let i = 60; i < 63; i++) {
-    b26[i * 2] = (a3[i * 2 + 2] - a3[i * 2]);
-    b26[i * 2 + 1] = (a3[i * 2 + 3] - a3[i * 2 + 1]);
-  }
   h50.fill(0);
   for (let i0 = 0; i0 < 60; i0 += 4) {
     {
       const i = i0;
+      const b26_ix2 = a3[i * 2 + 2] - a3[i * 2];
+      const a3_ix2p1 = a3[i * 2 + 1];
+      const b26_ix2p1 = a3[i * 2 + 3] - a3_ix2p1;
       let t28r0 = 0;
-      const b26_ix2 = b26[i * 2];
       t28r0 += (b26_ix2 * b26_ix2);
-      const b26_ix2p1 = b26[i * 2 + 1];
       t28r0 += (b26_ix2p1 * b26_ix2p1);
       const b28_i = t28r0;
       const b29_i = Math.sqrt(b28_i);
       const b30_i = b29_i - a1;
       t33 += (t14 * (b30_i * b30_i));
-      t35 += a3[i * 2 + 1];
+      t35 += a3_ix2p1;
       const b45_i = (2 * (t14 * b30_i)) * (0.5 / b29_i);
-      b48[i * 2] = (2 * (b26_ix2 * b45_i));
-      b48[i * 2 + 1] = (2 * (b26_ix2p1 * b45_i));
+      const b48_ix2 = 2 * (b26_ix2 * b45_i);
+      const b48_ix2p1 = 2 * (b26_ix2p1 * b45_i);
       h50[i * 2 + 1] += a2;
+      h50[i * 2 + 2] += b48_ix2;
+      h50[i * 2 + 3] += b48_ix2p1;
+      h50[i * 2] -= b48_ix2;
+      h50[i * 2 + 1] -= b48_ix2p1;
     }
     {
       const i = i0 + 1;
+      const b26_ix2 = a3[i * 2 + 2] - a3[i * 2];
+      const a3_ix2p1 = a3[i * 2 + 1];
+      const b26_ix2p1 = a3[i * 2 + 3] - a3_ix2p1;
       let t28r0 = 0;
-      const b26_ix2 = b26[i * 2];
       t28r0 += (b26_ix2 * b26_ix2);
-      const b26_ix2p1 = b26[i * 2 + 1];
       t28r0 += (b26_ix2p1 * b26_ix2p1);
       const b28_i = t28r0;
       const b29_i = Math.sqrt(b28_i);
       const b30_i = b29_i - a1;
       t33 += (t14 * (b30_i * b30_i));
-      t35 += a3[i * 2 + 1];
+      t35 += a3_ix2p1;
       const b45_i = (2 * (t14 * b30_i)) * (0.5 / b29_i);
-      b48[i * 2] = (2 * (b26_ix2 * b45_i));
-      b48[i * 2 + 1] = (2 * (b26_ix2p1 * b45_i));
+      const b48_ix2 = 2 * (b26_ix2 * b45_i);
+      const b48_ix2p1 = 2 * (b26_ix2p1 * b45_i);
       h50[i * 2 + 1] += a2;
+      h50[i * 2 + 2] += b48_ix2;
+      h50[i * 2 + 3] += b48_ix2p1;
+      h50[i * 2] -= b48_ix2;
+      h50[i * 2 + 1] -= b48_ix2p1;
     }
     {
       const i = i0 + 2;
+      const b26_ix2 = a3[i * 2 + 2] - a3[i * 2];
+      const a3_ix2p1 = a3[i * 2 + 1];
+      const b26_ix2p1 = a3[i * 2 + 3] - a3_ix2p1;
       let t28r0 = 0;
-      const b26_ix2 = b26[i * 2];
       t28r0 += (b26_ix2 * b26_ix2);
-      const b26_ix2p1 = b26[i * 2 + 1];
       t28r0 += (b26_ix2p1 * b26_ix2p1);
       const b28_i = t28r0;
       const b29_i = Math.sqrt(b28_i);
       const b30_i = b29_i - a1;
       t33 += (t14 * (b30_i * b30_i));
-      t35 += a3[i * 2 + 1];
+      t35 += a3_ix2p1;
       const b45_i = (2 * (t14 * b30_i)) * (0.5 / b29_i);
-      b48[i * 2] = (2 * (b26_ix2 * b45_i));
-      b48[i * 2 + 1] = (2 * (b26_ix2p1 * b45_i));
+      const b48_ix2 = 2 * (b26_ix2 * b45_i);
+      const b48_ix2p1 = 2 * (b26_ix2p1 * b45_i);
       h50[i * 2 + 1] += a2;
+      h50[i * 2 + 2] += b48_ix2;
+      h50[i * 2 + 3] += b48_ix2p1;
+      h50[i * 2] -= b48_ix2;
+      h50[i * 2 + 1] -= b48_ix2p1;
     }
     {
       const i = i0 + 3;
+      const b26_ix2 = a3[i * 2 + 2] - a3[i * 2];
+      const a3_ix2p1 = a3[i * 2 + 1];
+      const b26_ix2p1 = a3[i * 2 + 3] - a3_ix2p1;
       let t28r0 = 0;
-      const b26_ix2 = b26[i * 2];
       t28r0 += (b26_ix2 * b26_ix2);
-      const b26_ix2p1 = b26[i * 2 + 1];
       t28r0 += (b26_ix2p1 * b26_ix2p1);
       const b28_i = t28r0;
       const b29_i = Math.sqrt(b28_i);
       const b30_i = b29_i - a1;
       t33 += (t14 * (b30_i * b30_i));
-      t35 += a3[i * 2 + 1];
+      t35 += a3_ix2p1;
       const b45_i = (2 * (t14 * b30_i)) * (0.5 / b29_i);
-      b48[i * 2] = (2 * (b26_ix2 * b45_i));
-      b48[i * 2 + 1] = (2 * (b26_ix2p1 * b45_i));
+      const b48_ix2 = 2 * (b26_ix2 * b45_i);
+      const b48_ix2p1 = 2 * (b26_ix2p1 * b45_i);
       h50[i * 2 + 1] += a2;
+      h50[i * 2 + 2] += b48_ix2;
+      h50[i * 2 + 3] += b48_ix2p1;
+      h50[i * 2] -= b48_ix2;
+      h50[i * 2 + 1] -= b48_ix2p1;
     }
   }
   for (let i = 60; i < 63; i++) {
+    const b26_ix2 = a3[i * 2 + 2] - a3[i * 2];
+    const a3_ix2p1 = a3[i * 2 + 1];
+    const b26_ix2p1 = a3[i * 2 + 3] - a3_ix2p1;
     let t28r0 = 0;
-    const b26_ix2 = b26[i * 2];
     t28r0 += (b26_ix2 * b26_ix2);
-    const b26_ix2p1 = b26[i * 2 + 1];
     t28r0 += (b26_ix2p1 * b26_ix2p1);
     const b28_i = t28r0;
     const b29_i = Math.sqrt(b28_i);
     const b30_i = b29_i - a1;
     t33 += (t14 * (b30_i * b30_i));
-    t35 += a3[i * 2 + 1];
+    t35 += a3_ix2p1;
     const b45_i = (2 * (t14 * b30_i)) * (0.5 / b29_i);
-    b48[i * 2] = (2 * (b26_ix2 * b45_i));
-    b48[i * 2 + 1] = (2 * (b26_ix2p1 * b45_i));
+    const b48_ix2 = 2 * (b26_ix2 * b45_i);
+    const b48_ix2p1 = 2 * (b26_ix2p1 * b45_i);
     h50[i * 2 + 1] += a2;
+    h50[i * 2 + 2] += b48_ix2;
+    h50[i * 2 + 3] += b48_ix2p1;
+    h50[i * 2] -= b48_ix2;
+    h50[i * 2 + 1] -= b48_ix2p1;
   }
   {
     t35 += a3[127];
@@ -388,52 +360,6 @@ export function backwardInto(args, seed, grad, outputs) {
   }
   const t36 = a2 * t35;
   const t37 = t33 + t36;
-  for (let i0 = 0; i0 < 60; i0 += 4) {
-    {
-      const i = i0;
-      const b48_ix2 = b48[i * 2];
-      h50[i * 2 + 2] += b48_ix2;
-      const b48_ix2p1 = b48[i * 2 + 1];
-      h50[i * 2 + 3] += b48_ix2p1;
-      h50[i * 2] -= b48_ix2;
-      h50[i * 2 + 1] -= b48_ix2p1;
-    }
-    {
-      const i = i0 + 1;
-      const b48_ix2 = b48[i * 2];
-      h50[i * 2 + 2] += b48_ix2;
-      const b48_ix2p1 = b48[i * 2 + 1];
-      h50[i * 2 + 3] += b48_ix2p1;
-      h50[i * 2] -= b48_ix2;
-      h50[i * 2 + 1] -= b48_ix2p1;
-    }
-    {
-      const i = i0 + 2;
-      const b48_ix2 = b48[i * 2];
-      h50[i * 2 + 2] += b48_ix2;
-      const b48_ix2p1 = b48[i * 2 + 1];
-      h50[i * 2 + 3] += b48_ix2p1;
-      h50[i * 2] -= b48_ix2;
-      h50[i * 2 + 1] -= b48_ix2p1;
-    }
-    {
-      const i = i0 + 3;
-      const b48_ix2 = b48[i * 2];
-      h50[i * 2 + 2] += b48_ix2;
-      const b48_ix2p1 = b48[i * 2 + 1];
-      h50[i * 2 + 3] += b48_ix2p1;
-      h50[i * 2] -= b48_ix2;
-      h50[i * 2 + 1] -= b48_ix2p1;
-    }
-  }
-  for (let i = 60; i < 63; i++) {
-    const b48_ix2 = b48[i * 2];
-    h50[i * 2 + 2] += b48_ix2;
-    const b48_ix2p1 = b48[i * 2 + 1];
-    h50[i * 2 + 3] += b48_ix2p1;
-    h50[i * 2] -= b48_ix2;
-    h50[i * 2 + 1] -= b48_ix2p1;
-  }
   if (outputs !== undefined) {
     // output energy (springs.expr:8)
     outputs["energy"] = t37;

@@ -1,9 +1,10 @@
-// Carried shifted sums. A zero-filled buffer of n + 1 elements that a loop over n only
-// accumulates into at `[i]` and `[i + 1]` (the adjoint of reading x[i] and x[i+1], as in
+// Carried shifted sums. A zero-filled buffer of n + 1 elements (or rows) that a loop over n
+// only accumulates into at `[i]` and `[i + 1]` (the adjoint of reading x[i] and x[i+1], as in
 // Rosenbrock or a chain of springs) is written once per element instead: what iteration i
 // adds to element i + 1 is carried to the next iteration in a local, and the zero fill goes.
 
-import { apply, isVariable, lit, local, num, visitExpr, type Buffer, type Stmt } from "../ir.js";
+import { apply, lit, local, num, visitExpr, type Buffer, type Stmt } from "../ir.js";
+import { shiftedBlock } from "./blocks.js";
 
 export interface Carried {
   /** The statements before the loop, with each carried fill replaced by its carry's declaration. */
@@ -30,35 +31,54 @@ function mentions(s: Stmt, b: Buffer): number {
   return count;
 }
 
-/** `hoisted`: statements just before a loop over `v` from 0 to `n`, whose body is `body`. */
+/**
+ * `hoisted`: statements just before a loop over `v` from 0 to `n`, whose body is `body`. A
+ * buffer in blocks of `s` elements (rows: `x[s*i + c]`) is carried a block at a time: the
+ * elements `s*i + s .. s*i + 2s - 1` go to the next iteration in `s` locals.
+ */
 export function carryShiftedSums(hoisted: readonly Stmt[], v: string, n: number, body: readonly Stmt[]): Carried {
   const before = [...hoisted];
   const after: Stmt[] = [];
   let out = [...body];
   for (const fill of hoisted) {
-    if (fill.k !== "fill" || fill.buffer.kind === "local" || fill.buffer.size !== n + 1 || fill.value.k !== "num" || fill.value.value !== 0) continue;
+    if (fill.k !== "fill" || fill.buffer.kind === "local" || fill.value.k !== "num" || fill.value.value !== 0) continue;
     const x = fill.buffer;
+    if (x.size % (n + 1) !== 0) continue;
+    const stride = x.size / (n + 1);
     const using = out.map((s, k) => [k, mentions(s, x)] as const).filter(([, m]) => m > 0);
-    if (using.length !== 2 || using.some(([, m]) => m > 1)) continue;
-    const update = (k: number, shift: number) => {
+    if (using.length !== 2 * stride || using.some(([, m]) => m > 1)) continue;
+    // Each statement that names x adds into one element of this block or the next, each once.
+    const at = new Map<number, number>();
+    for (const [k] of using) {
       const s = out[k];
-      if (s.k !== "store" || s.buffer.name !== x.name || s.dynamic || (s.op !== "+=" && s.op !== "-=")) return undefined;
-      const ok = shift === 0 ? isVariable(s.index, v) : s.index.c === shift && s.index.terms.length === 1 && s.index.terms[0][0] === v && s.index.terms[0][1] === 1;
-      return ok ? s : undefined;
-    };
-    const here = using.map(([k]) => k).find((k) => update(k, 0));
-    const next = using.map(([k]) => k).find((k) => update(k, 1));
-    if (here === undefined || next === undefined) continue;
-    const carry = `${x.name}carry`;
-    before.splice(before.indexOf(fill), 1, { k: "let", name: carry, value: num(0), mutable: true });
-    const own = update(here, 0)!;
-    const shifted = update(next, 1)!;
-    out[here] = { ...own, op: "=", value: apply(own.op === "-=" ? "sub" : "add", local(carry), own.value) };
-    out[next] = { k: "assign", name: carry, op: "=", value: shifted.op === "-=" ? apply("neg", shifted.value) : shifted.value };
-    // The carry must be read before it is overwritten.
-    if (next < here) [out[here], out[next]] = [out[next], out[here]];
-    after.push({ k: "store", buffer: x, index: lit(n), value: local(carry), op: "=" });
-    out = [...out];
+      if (s.k !== "store" || s.buffer.name !== x.name || s.dynamic || (s.op !== "+=" && s.op !== "-=")) break;
+      const c = shiftedBlock(s.index, v, stride);
+      if (c === undefined || c < 0 || c >= 2 * stride || at.has(c)) break;
+      at.set(c, k);
+    }
+    if (at.size !== 2 * stride) continue;
+    const carries = Array.from({ length: stride }, (_, c) => (stride === 1 ? `${x.name}carry` : `${x.name}carry${c}`));
+    before.splice(before.indexOf(fill), 1, ...carries.map((name): Stmt => ({ k: "let", name, value: num(0), mutable: true })));
+    const replaced = new Map<number, Stmt[]>();
+    for (let c = 0; c < stride; c++) {
+      const here = at.get(c)!;
+      const next = at.get(c + stride)!;
+      const own = out[here] as Extract<Stmt, { k: "store" }>;
+      const shifted = out[next] as Extract<Stmt, { k: "store" }>;
+      const carried = shifted.op === "-=" ? apply("neg", shifted.value) : shifted.value;
+      const store: Stmt = { ...own, op: "=", value: apply(own.op === "-=" ? "sub" : "add", local(carries[c]), own.value) };
+      if (here < next) {
+        replaced.set(here, [store]);
+        replaced.set(next, [{ k: "assign", name: carries[c], op: "=", value: carried }]);
+      } else {
+        // The carry is read (here) after the next block's share is known: that share waits in a local.
+        const waiting = `${carries[c]}next`;
+        replaced.set(next, [{ k: "let", name: waiting, value: carried }]);
+        replaced.set(here, [store, { k: "assign", name: carries[c], op: "=", value: local(waiting) }]);
+      }
+      after.push({ k: "store", buffer: x, index: lit(stride * n + c), value: local(carries[c]), op: "=" });
+    }
+    out = out.flatMap((s, k) => replaced.get(k) ?? [s]);
   }
   return { before, body: out, after };
 }

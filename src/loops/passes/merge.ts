@@ -7,8 +7,9 @@
 // (`let t = 0;`) move to the top first, so that no loop is kept from moving by the
 // declaration of its own accumulator. A loop looks back at most MERGE_WINDOW items.
 
-import { accesses, bufferKey, hasNested, isVariable, lit, substituteStmts, variable, type Expr, type Stmt } from "../ir.js";
+import { accesses, bufferKey, hasNested, lit, substituteStmts, variable, type Expr, type Stmt } from "../ir.js";
 import { carryShiftedSums } from "./carry.js";
+import { blockOf } from "./blocks.js";
 
 /** How many statements back a loop looks for an earlier loop to join. */
 export const MERGE_WINDOW = 64;
@@ -35,7 +36,8 @@ interface Summary {
   /** Locals assigned after their declaration (running values), and all locals mentioned. */
   assigned: Set<string>;
   mentioned: Set<string>;
-  buffers: Map<string, { written: boolean; onlyAccumulated: boolean; atV: boolean }>;
+  /** Per buffer: written at all, only accumulated into, and the block stride of every access (0: not in blocks). */
+  buffers: Map<string, { written: boolean; onlyAccumulated: boolean; stride: number }>;
 }
 
 function summarize(body: readonly Stmt[], v: string): Summary {
@@ -43,10 +45,11 @@ function summarize(body: readonly Stmt[], v: string): Summary {
   const buffers: Summary["buffers"] = new Map();
   for (const p of a.buffers) {
     const key = bufferKey(p.buffer);
-    const entry = buffers.get(key) ?? { written: false, onlyAccumulated: true, atV: true };
+    const entry = buffers.get(key) ?? { written: false, onlyAccumulated: true, stride: -1 };
     entry.written ||= p.write;
     entry.onlyAccumulated &&= p.write && (p.op === "+=" || p.op === "-=") && p.index !== undefined;
-    entry.atV &&= p.index !== undefined && isVariable(p.index, v);
+    const block = blockOf(p.index, v);
+    entry.stride = !block || (entry.stride !== -1 && entry.stride !== block.stride) ? 0 : block.stride;
     buffers.set(key, entry);
   }
   // A store reading its own buffer is not a plain accumulation.
@@ -64,7 +67,8 @@ function independentSummaries(x: Summary, y: Summary): boolean {
   for (const [key, p] of small) {
     const q = large.get(key);
     if (!q || (!p.written && !q.written)) continue;
-    if (!((p.onlyAccumulated && q.onlyAccumulated) || (p.atV && q.atV))) return false;
+    // Each iteration keeps to its own block of the buffer on both sides, or both only add.
+    if (!((p.onlyAccumulated && q.onlyAccumulated) || (p.stride > 0 && p.stride === q.stride))) return false;
   }
   return true;
 }
@@ -79,14 +83,14 @@ function mergeSummary(into: Summary, from: Summary): void {
     else {
       q.written ||= p.written;
       q.onlyAccumulated &&= p.onlyAccumulated;
-      q.atV &&= p.atV;
+      q.stride = q.stride === p.stride ? q.stride : 0;
     }
   }
 }
 
 /**
  * Buffers written by one side and used by the other are only ever indexed `[v]` on both
- * sides, or only accumulated into (`+=`, `-=`): additions commute, and nothing reads them
+ * sides (or at `s * v + c`, 0 <= c < s: rows of the same block), or only accumulated into (`+=`, `-=`): additions commute, and nothing reads them
  * inside the loops.
  */
 export function independent(a: readonly Stmt[], b: readonly Stmt[], v: string): boolean {

@@ -1,6 +1,6 @@
 // Scalar replacement: elements that live in locals instead of memory.
 //   - A scratch buffer that one top-level loop writes at `[i]` (once, before any read) and
-//     reads only at `[i]`, and that nothing else touches except its element n (one past the
+//     reads only at `[i]` (or the same for each element of its block `[2 * i + c]`), and that nothing else touches except its element n (one past the
 //     loop, the last element of a carried sum) written once right after the loop, becomes a
 //     local of the loop body (`b11_i`, `b11_last`), and its module buffer goes.
 //   - In a loop body, an element written once with `=` and read further down is read from the
@@ -9,7 +9,8 @@
 //     the element again at each use. (The spiral net's backward loop reads the hidden
 //     layer's element four times, and its bias gradient twice after writing it.)
 
-import { accesses, affineKey, bufferKey, hasNested, isVariable, load, local, mapExpr, visitExpr, type Affine, type Buffer, type Expr, type Stmt } from "../ir.js";
+import { blockOf } from "./blocks.js";
+import { accesses, affineKey, bufferKey, hasNested, load, local, mapExpr, visitExpr, type Affine, type Buffer, type Expr, type Stmt } from "../ir.js";
 
 type Loop = Extract<Stmt, { k: "loop" }>;
 
@@ -32,27 +33,36 @@ export function replaceBuffers(body: readonly Stmt[], stores: readonly Stmt[]): 
     if (s.k !== "loop" || s.from !== 0 || s.step !== 1 || hasNested(s.body)) return;
     const loop = s as Loop;
     const last = loop.extent;
-    // One walk over the body: per scratch buffer, its accesses there.
-    const inside = new Map<string, { first: number; writes: number; atV: boolean; firstCount: number }>();
+    // One walk over the body: per scratch buffer, its accesses there, per element of its block.
+    type Element = { first: number; writes: number; firstCount: number };
+    const inside = new Map<string, { stride: number; elements: Map<number, Element> }>();
     loop.body.forEach((x, j) => {
       for (const p of accesses([x]).buffers) {
         if (p.buffer.kind !== "scratch") continue;
         let e = inside.get(p.buffer.name);
-        if (!e) inside.set(p.buffer.name, (e = { first: j, writes: 0, atV: true, firstCount: 0 }));
-        if (p.write) e.writes++;
-        e.atV &&= p.index !== undefined && isVariable(p.index, loop.v);
-        if (e.first === j) e.firstCount++;
+        if (!e) inside.set(p.buffer.name, (e = { stride: -1, elements: new Map() }));
+        const block = blockOf(p.index, loop.v);
+        e.stride = !block || (e.stride !== -1 && e.stride !== block.stride) ? 0 : block.stride;
+        if (!block) continue;
+        let el = e.elements.get(block.offset);
+        if (!el) e.elements.set(block.offset, (el = { first: j, writes: 0, firstCount: 0 }));
+        if (p.write) el.writes++;
+        if (el.first === j) el.firstCount++;
       }
     });
     const chosen = new Set<string>();
     const tails = new Map<number, Set<string>>();
     for (const [name, e] of inside) {
-      if (inStores.has(name)) continue;
+      if (inStores.has(name) || e.stride <= 0) continue;
       const positions = at.get(name)!;
       if (positions.some((p) => p < k)) continue;
-      // Inside: one `x[i] = e` before any other access, every access at [i].
-      const def = loop.body[e.first];
-      if (def.k !== "store" || def.buffer.name !== name || def.op !== "=" || e.firstCount !== 1 || e.writes !== 1 || !e.atV) continue;
+      // Inside: each element of the block written once, with `=`, before any other access.
+      const defined = [...e.elements.values()].every((el) => {
+        const def = loop.body[el.first];
+        return def.k === "store" && def.buffer.name === name && def.op === "=" && el.firstCount === 1 && el.writes === 1;
+      });
+      if (!defined) continue;
+      if (e.stride !== 1 && positions.some((p) => p > k)) continue;
       // Outside: after the loop, element `last` only, first written at top level.
       const later = positions.filter((p) => p > k);
       const outside = later.flatMap((p) => accesses([body[p]]).buffers.filter((x) => x.buffer.name === name));
@@ -67,9 +77,11 @@ export function replaceBuffers(body: readonly Stmt[], stores: readonly Stmt[]): 
     }
     if (chosen.size === 0) return;
     // One rewrite of the loop body, and one of each later statement, for all chosen buffers.
+    // `b11_i` for the element of stride 1 (and `b11_last` after the loop), `b24_ix2p1` in blocks.
+    const localOf = (b: Buffer, x: Affine, suffix: string) => (suffix === "last" ? `${b.name}_last` : x.terms[0][1] === 1 ? `${b.name}_${suffix}` : elementLocal(b, x));
     const rewrite = (x: Stmt, names: Set<string>, suffix: string): Stmt[] => {
-      const mapped = mapStmtsShallow(x, (e) => mapExpr(e, (y) => (y.k === "load" && names.has(y.buffer.name) ? local(`${y.buffer.name}_${suffix}`) : y)));
-      if (mapped.k === "store" && names.has(mapped.buffer.name)) return [{ k: "let", name: `${mapped.buffer.name}_${suffix}`, value: mapped.value }];
+      const mapped = mapStmtsShallow(x, (e) => mapExpr(e, (y) => (y.k === "load" && names.has(y.buffer.name) ? local(localOf(y.buffer, y.index, suffix)) : y)));
+      if (mapped.k === "store" && names.has(mapped.buffer.name)) return [{ k: "let", name: localOf(mapped.buffer, mapped.index, suffix), value: mapped.value }];
       return [mapped];
     };
     const current = out[k] as Loop;
