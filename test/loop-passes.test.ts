@@ -294,4 +294,15 @@ describe("deep programs", () => {
     const want = [0, 1, 2, 3].map((c) => M.filter((_, k) => k % 4 === c).reduce((s, v) => s + v, 0));
     Array.from(grad.b as Float64Array).forEach((v, c) => expect(Math.abs(v - want[c])).toBeLessThan(1e-9));
   });
+  it("at N = 100,000 the module is one loop over the rows, the size of N = 2000's", { timeout: 60_000 }, () => {
+    const code = (n: number) => {
+      const r = compile(`const N = ${n}\nparam b[4]\ninput M[N, 4]\noutput l = sum(M * [b for i in 0..N])`, { format: "js" });
+      if (!r.ok) throw new Error(r.diagnostics.map((d) => d.text).join("\n"));
+      return r.code;
+    };
+    const [small, large] = [code(2000), code(100_000)];
+    expect(Math.abs(large.length - small.length) / small.length).toBeLessThan(0.1);
+    const backward = large.slice(large.indexOf("export function backwardInto"));
+    expect((backward.slice(0, backward.indexOf("\n}\n")).match(/\n {2}for \(/g) ?? []).length).toBe(1);
+  });
 });
