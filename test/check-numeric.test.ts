@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Graph, type Node } from "../src/ir/graph.js";
 import { inputKey } from "../src/ir/interpret.js";
-import { centralDifference, checkDerivatives, SMOOTH } from "../src/diff/numeric.js";
+import { centralDifference, checkDerivatives } from "../src/diff/numeric.js";
 import { derivativesOf, gradient, hessian, jacobian, jvp, substitute, vjp } from "../src/diff/operators.js";
 import { mulberry32 } from "../src/random.js";
 import { ensureBuilt, gradc, tempFolders } from "./support/cli.js";
@@ -26,10 +26,12 @@ describe("central differences with a step per element", () => {
     const fixed = (-f(2 * h)[0] + 8 * f(h)[0] - 8 * f(-h)[0] + f(-2 * h)[0]) / (12 * h);
     expect(Math.abs(fixed - exact) / Math.abs(exact)).toBeGreaterThan(1e-7);
   });
-  test("a kink within the coarse steps only: finer steps agree; within all of them: not smooth", () => {
+  test("smooth: converged at the coarsest pair; a kink within the coarse steps: a finer pair, not early; within all: not smooth", () => {
+    expect(centralDifference((d) => [Math.exp(0.3 + d)], 1, 1e-4).early).toBe(true);
     const near = centralDifference((d) => [Math.abs(3e-4 + d)], 1, 1e-4);
-    expect(near.coarse).toBeGreaterThan(SMOOTH);
+    expect(near.early).toBe(false);
     expect(near.smooth).toBe(true);
+    expect(near.step).toBe(1e-4);
     expect(near.value[0]).toBeCloseTo(1, 9);
     const at = centralDifference((d) => [Math.abs(1e-7 + d) * 3], 1, 1e-4);
     expect(at.smooth).toBe(false);

@@ -16,7 +16,7 @@ import { analyze, compile, type ModuleInterface } from "../compile.js";
 import { readFailure, readSource } from "./files.js";
 import { mulberry32 } from "../random.js";
 import type { CliTools } from "./main.js";
-import { centralDifference, checkDerivatives, elementScale, relativeError, SMOOTH, typicalSize, type DerivativeCheck, type Estimate } from "../diff/numeric.js";
+import { centralDifference, checkDerivatives, elementScale, relativeError, typicalSize, type DerivativeCheck, type Estimate } from "../diff/numeric.js";
 import { derivativesOf } from "../diff/operators.js";
 import { inputKey, type Value } from "../ir/interpret.js";
 import { integerRanges, type CheckedProgram } from "../check/checker.js";
@@ -122,8 +122,8 @@ export async function gradientCheck(
       const x = values.get(p.name)!;
       let typical = typicalSize(x);
       for (let i = 0; i < x.length; i++) {
-        // The estimate where the coarsest steps are smooth, else the best one seen; with the
-        // gradient at the same point.
+        // The first estimate that converged with coarse steps, else the best one seen; with
+        // the gradient at the same point.
         let found: { estimate: Estimate; analytic: number; moved: boolean } | undefined;
         for (let move = 0; ; move++) {
           const original = x[i];
@@ -139,7 +139,7 @@ export async function gradientCheck(
           const g = grad[p.name];
           const analytic = typeof g === "number" ? g : g[i];
           if (!found || estimate.disagreement < found.estimate.disagreement) found = { estimate, analytic, moved: move > 0 };
-          if (estimate.coarse <= SMOOTH) {
+          if (estimate.early) {
             found = { estimate, analytic, moved: move > 0 };
             break;
           }
@@ -149,7 +149,7 @@ export async function gradientCheck(
           for (const q of params) {
             const v = values.get(q.name)!;
             const t = typicalSize(v);
-            for (let j = 0; j < v.length; j++) v[j] += 1e-3 * elementScale(v[j], t) * (random() * 2 - 1);
+            for (let j = 0; j < v.length; j++) v[j] += 1e-2 * elementScale(v[j], t) * (random() * 2 - 1);
           }
           typical = typicalSize(x);
           evaluate();
