@@ -18,6 +18,7 @@ import { commentSafe, key, printModule, type ModuleParts } from "./emit/module.j
 import { flatObjective, lowerFlat } from "./emit/flat.js";
 import { closest } from "./diagnostics.js";
 import { VERSION } from "./version.js";
+import { indexChecks } from "./emit/index-checks.js";
 
 export interface CompileOptions {
   /**
@@ -177,14 +178,19 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
   // Loops pay when there is tensor work for them; a long program of scalar statements
   // stays straight-line (split into parts when long).
   const estimate = emit === "auto" ? estimateOperations(graph, roots) : undefined;
-  const loops = emit === "loops" || (estimate !== undefined && estimate.total > UNROLL_LIMIT && estimate.tensor > UNROLL_LIMIT / 2);
+  const loops = emit === "loops" || needsLoopCode(graph, roots) || (estimate !== undefined && estimate.total > UNROLL_LIMIT && estimate.tensor > UNROLL_LIMIT / 2);
   const why = formReason(emit, estimate, loops);
   const where = (line: number) => `${commentSafe(sourceName)}:${line}`;
   const lineOf = (offset: number) => locate(source, offset).line;
   // Comments before the stores: which output, which param's gradient, from which line.
   const outputNote = (o: Output) => `// output ${commentSafe(o.name)} (${where(lineOf(o.span.start))})`;
   const gradNote = (p: Argument) => `// gradient of ${commentSafe(p.name)} (param at ${where(p.node.line ?? 1)})`;
-  if (loops) return lowerToLoops(program, sourceName, checks, grads, where, outputNote, gradNote, why);
+  if (loops) {
+    const lowered = lowerToLoops(program, sourceName, checks, grads, where, outputNote, gradNote, why);
+    const prologue = checks ? indexChecks(graph, roots, args, sourceName) : [];
+    const module = { ...lowered.module, forward: [...prologue, ...lowered.module.forward], backward: [...prologue, ...lowered.module.backward] };
+    return { ...lowered, module };
+  }
 
   const scalar = scalarize(graph, [...outputs.map((o) => o.node), ...grads]);
   const localOf = inputLocals(program);
@@ -256,6 +262,16 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
   };
   const emitted = tape ? ("tape" as const) : ("unrolled" as const);
   return { module: tape ? module : splitLongBodies(module), forwardOperations: fwd.operations, backwardOperations: bwd.operations, emitted, reason };
+}
+
+/**
+ * Whether `roots` need an operation only loop code has: an element picked by an index read
+ * from an integer input, or a factorization (solve, inv, det), whose pivots are chosen when
+ * the module runs.
+ */
+function needsLoopCode(graph: Graph, roots: readonly Node[]): boolean {
+  const needed = reachable(graph, roots);
+  return graph.nodes.some((n) => needed[n.id] && (n.op === "checkindex" || n.op === "solve" || n.op === "det"));
 }
 
 const count = (n: number) => n.toLocaleString("en-US");

@@ -24,6 +24,7 @@
 
 import type { Shape } from "../ir/graph.js";
 import { HELPER_SOURCE } from "../ir/ops.js";
+import { LINALG_SIGNATURE } from "../ir/linalg.js";
 import type { FlatParts } from "./flat.js";
 import type { Part } from "./split.js";
 
@@ -590,5 +591,7 @@ function nonNullReads(line: string): string {
 
 /** Add number annotations to a helper's JavaScript source. */
 function typedHelper(js: string): string {
+  const name = /^function (\w+)\(/.exec(js)![1];
+  if (Object.prototype.hasOwnProperty.call(LINALG_SIGNATURE, name)) return js.replace(/^[^\n]*/, LINALG_SIGNATURE[name as keyof typeof LINALG_SIGNATURE]);
   return js.replace(/^function (\w+)\(([^)]*)\) \{/, (_, name: string, ps: string) => `function ${name}(${ps.split(", ").map((p) => `${p}: number`).join(", ")}): number {`);
 }

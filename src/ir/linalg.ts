@@ -88,6 +88,13 @@ export const LINALG_SOURCE: Record<"luFactor" | "luSolve" | "luDet", string> = {
   ].join("\n"),
 };
 
+/** Their first lines in TypeScript, for typed modules. */
+export const LINALG_SIGNATURE: Record<keyof typeof LINALG_SOURCE, string> = {
+  luFactor: "function luFactor(a: ArrayLike<number>, lu: Float64Array, piv: Float64Array, sign: Float64Array, count: number, n: number): void {",
+  luSolve: "function luSolve(lu: Float64Array, piv: Float64Array, b: ArrayLike<number>, x: Float64Array, count: number, n: number, k: number, transposed: boolean): void {",
+  luDet: "function luDet(lu: Float64Array, sign: Float64Array, d: Float64Array, count: number, n: number): void {",
+};
+
 type Array64 = Float64Array;
 interface Linalg {
   luFactor(a: ArrayLike<number>, lu: Array64, piv: Array64, sign: Array64, count: number, n: number): void;

@@ -6,6 +6,8 @@
 // Adding an elementwise built-in: a row here, a rule in diff/rules.ts, a line in
 // check/builtins.ts mapping the source name to the op, and a line in the reference.
 
+import { LINALG_SOURCE } from "./linalg.js";
+
 export interface ElementwiseOp {
   arity: 1 | 2 | 3;
   commutative?: boolean;
@@ -32,6 +34,7 @@ export function softplus(x: number): number {
 
 /** JavaScript text of the helpers, by name; written into a module only when used. */
 export const HELPER_SOURCE: Record<string, string> = {
+  ...LINALG_SOURCE,
   sigmoid:
     "function sigmoid(x) {\n  if (x >= 0) return 1 / (1 + Math.exp(-x));\n  const e = Math.exp(x);\n  return e / (1 + e);\n}",
   chainMul: "function chainMul(g, local) {\n  return g === 0 ? 0 : g * local;\n}",

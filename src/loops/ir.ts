@@ -74,7 +74,12 @@ export type Stmt =
   | { readonly k: "block"; readonly body: Stmt[]; readonly bind?: { readonly v: string; readonly value: Affine }; readonly aliases?: readonly Buffer[] }
   | { readonly k: "comment"; readonly text: string }
   /** A call of a part function of a split body, with the caller's locals it takes. */
-  | { readonly k: "call"; readonly name: string; readonly args: readonly string[] };
+  | { readonly k: "call"; readonly name: string; readonly args: readonly string[] }
+  /**
+   * A helper of the module that works on whole buffers (the LU factorization and solves of
+   * ir/linalg.ts): it reads every element of `reads` and writes every element of `writes`.
+   */
+  | { readonly k: "kernel"; readonly name: string; readonly args: readonly (Buffer | number | boolean)[]; readonly reads: readonly Buffer[]; readonly writes: readonly Buffer[] };
 
 // ---------------------------------------------------------------------------------------
 // Affine indices
@@ -263,6 +268,10 @@ export function accesses(body: readonly Stmt[]): Accesses {
         break;
       case "copy":
         result.buffers.push({ buffer: s.to, write: true }, { buffer: s.from, write: false });
+        break;
+      case "kernel":
+        for (const b of s.reads) result.buffers.push({ buffer: b, write: false });
+        for (const b of s.writes) result.buffers.push({ buffer: b, write: true });
         break;
       case "result":
         reads(s.value);

@@ -83,6 +83,11 @@ export function lowerToLoopIR(
     if (!plan.needed[n.id]) continue;
     if (n.op === "take") needsArray[resolve(n.args[0]).id] = 1;
     if (n.op === "put") needsArray[n.id] = 1;
+    // Factorizations and solves work on whole arrays.
+    if (n.op === "solve" || n.op === "det") {
+      needsArray[n.id] = 1;
+      for (const a of n.args) needsArray[resolve(a).id] = 1;
+    }
   }
 
   const storage: Storage[] = new Array(graph.nodes.length);
@@ -91,6 +96,8 @@ export function lowerToLoopIR(
   /** Fused depth of inline nodes. */
   const depth = new Uint16Array(graph.nodes.length);
   const body: Stmt[] = [];
+  /** The LU factors of each factorized matrix (by node id). */
+  const factors = new Map<number, { lu: Buffer; piv: Buffer; sign: Buffer }>();
   const aliases: Buffer[] = [];
   let operations = 0;
   let lastLine: number | undefined;
@@ -226,7 +233,7 @@ export function lowerToLoopIR(
   };
 
   for (const n of graph.nodes) {
-    if (!plan.needed[n.id] || !plan.live[n.id] || n.op === "gate" || n.op === "const") continue;
+    if (!plan.needed[n.id] || !plan.live[n.id] || n.op === "gate" || n.op === "checkindex" || n.op === "const") continue;
     const leafName = leaf(n);
     if (leafName !== undefined) {
       name[n.id] = leafName;
@@ -250,6 +257,34 @@ export function lowerToLoopIR(
       storage[n.id] = "scalar";
     };
 
+    if (n.op === "solve" || n.op === "det") {
+      // LU factors of each A, made once per function for every solve and det of that A.
+      const a = args[0];
+      const m = a.shape[a.shape.length - 1];
+      const count = a.size / (m * m);
+      if (storage[a.id] === "inline") materialize(a);
+      let f = factors.get(a.id);
+      if (!f) {
+        f = {
+          lu: aliased({ name: `b${a.id}lu`, kind: "scratch", size: a.size, source: `buf${a.id}lu` }),
+          piv: aliased({ name: `b${a.id}piv`, kind: "scratch", size: count * m, source: `buf${a.id}piv` }),
+          sign: aliased({ name: `b${a.id}sign`, kind: "scratch", size: count, source: `buf${a.id}sign` }),
+        };
+        factors.set(a.id, f);
+        body.push({ k: "kernel", name: "luFactor", args: [buffer[a.id], f.lu, f.piv, f.sign, count, m], reads: [buffer[a.id]], writes: [f.lu, f.piv, f.sign] });
+      }
+      allocate(n);
+      operations += n.op === "det" ? (2 * a.size * m) / 3 : 2 * a.size * (n.size / (count * m));
+      if (n.op === "det") {
+        body.push({ k: "kernel", name: "luDet", args: [f.lu, f.sign, buffer[n.id], count, m], reads: [f.lu, f.sign], writes: [buffer[n.id]] });
+      } else {
+        const b = args[1];
+        if (storage[b.id] === "inline") materialize(b);
+        const k = b.shape[b.shape.length - 1];
+        body.push({ k: "kernel", name: "luSolve", args: [f.lu, f.piv, buffer[b.id], buffer[n.id], count, m, k, n.transposed === true], reads: [f.lu, f.piv, buffer[b.id]], writes: [buffer[n.id]] });
+      }
+      continue;
+    }
     if (n.op === "tensor") {
       // A constant tensor: a module buffer filled when the module loads, never written.
       buffer[n.id] = aliased({ name: `b${n.id}`, kind: "scratch", size: n.size, source: `buf${n.id}`, values: n.values });

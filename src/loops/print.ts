@@ -109,6 +109,10 @@ export class Printer {
       case "call":
         out.push(`${indent}${s.name}(${s.args.join(", ")});`);
         return;
+      case "kernel":
+        this.helpers.add(s.name);
+        out.push(`${indent}${s.name}(${s.args.map((a) => (typeof a === "object" ? a.name : String(a))).join(", ")});`);
+        return;
     }
   }
 }
