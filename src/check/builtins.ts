@@ -11,7 +11,7 @@
 import { broadcastShapes, formatShape, rowMajor, sameShape, sizeOf, type Graph, type Node, type Shape } from "../ir/graph.js";
 import { identities } from "../diff/rules.js";
 import type { ElementwiseName, ReductionName } from "../ir/ops.js";
-import { alongLastAxis, broadcastOperands, integerSource, normalizeAxes, normalizeAxis, permute, reduceAxes, reducedCount, reshape, ShapeError } from "./tensor.js";
+import { alongLastAxis, broadcastOperands, integerSource, normalizeAxes, normalizeAxis, permute, reduceAxes, reducedCount, ShapeError } from "./tensor.js";
 
 /** A positional argument as the checker found it. */
 export interface BuiltinArg {
@@ -159,7 +159,7 @@ export function reduce(graph: Graph, name: Reducer, x: Node, axes: readonly numb
   const scaled = e("div", moved, spread(scale));
   const norm = e("mul", scale, e("sqrt", graph.reduce("sum", e("mul", scaled, scaled), keep)));
   const result = e("where", e("gt", scale, graph.constant(0)), norm, graph.constant(0));
-  return keepdims ? reshape(graph, result, x.shape.map((d, k) => (reduced.includes(k) ? 1 : d))) : result;
+  return keepdims ? graph.reshape(result, x.shape.map((d, k) => (reduced.includes(k) ? 1 : d))) : result;
 }
 
 function softmaxLike(log: boolean): Builtin {
@@ -244,10 +244,10 @@ const BUILTINS: Record<string, Builtin> = {
       const shape = dims.map((d) => (d === -1 ? x.size / known : d));
       if (sizeOf(shape) !== x.size || shape.some((d) => !Number.isInteger(d)))
         throw new ShapeError(`cannot reshape ${formatShape(x.shape)} (${x.size} elements) to [${dims.join(", ")}]`, 1, "E0262");
-      return reshape(call.graph, x, shape);
+      return call.graph.reshape(x, shape);
     },
   },
-  flatten: { arity: [1, 1], apply: (call) => reshape(call.graph, tensor(call, 0), [tensor(call, 0).size]) },
+  flatten: { arity: [1, 1], apply: (call) => call.graph.reshape(tensor(call, 0), [tensor(call, 0).size]) },
   stack: {
     arity: [1, 1],
     named: ["axis"],
@@ -395,9 +395,9 @@ const BUILTINS: Record<string, Builtin> = {
       const stackB = vector ? [] : b.shape.slice(0, -2);
       const stack = broadcastShapes(stackA, stackB);
       if (!stack) throw new ShapeError(`'solve' cannot broadcast the stacks ${formatShape(stackA)} and ${formatShape(stackB)}`, 1, "E0203");
-      const B = g.broadcastTo(vector ? reshape(g, b, [n, 1]) : b, [...stack, n, k]);
+      const B = g.broadcastTo(vector ? g.reshape(b, [n, 1]) : b, [...stack, n, k]);
       const x = g.solve(g.broadcastTo(a, [...stack, n, n]), B);
-      return vector ? reshape(g, x, [...stack, n]) : x;
+      return vector ? g.reshape(x, [...stack, n]) : x;
     },
   },
 };

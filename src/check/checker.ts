@@ -13,7 +13,7 @@ import type { ElementwiseName } from "../ir/ops.js";
 import { batchOver, Unbatchable } from "../ir/batch.js";
 import { evaluateGraph } from "../ir/interpret.js";
 import { builtin, BUILTIN_NAMES, DERIVATIVES, REDUCERS, type BuiltinArg, type NamedArg } from "./builtins.js";
-import { broadcastOperands, integerSource, permute, reshape, ShapeError } from "./tensor.js";
+import { broadcastOperands, integerSource, permute, ShapeError } from "./tensor.js";
 import { gradient, hessian, jacobian, jvp, substitute, vjp } from "../diff/operators.js";
 
 export interface Argument {
@@ -609,7 +609,7 @@ class Checker {
         const term = scale === 1 ? l.index! : this.graph.elementwise("mul", [l.index!, this.graph.constant(scale)]);
         flat = flat ? this.graph.elementwise("add", [flat, term]) : term;
       });
-      return this.graph.take(reshape(this.graph, moved, flatShape), flat!, 0);
+      return this.graph.take(this.graph.reshape(moved, flatShape), flat!, 0);
     }
     // From the last axis to the first, so the axis numbers of the earlier ones stay valid.
     for (let k = later.length - 1; k >= 0; k--) {

@@ -41,12 +41,6 @@ export function permute(graph: Graph, x: Node, perm: readonly number[]): Node {
   return graph.gather(x, perm.map((d) => x.shape[d]), { offset: 0, strides: perm.map((d) => own[d]) });
 }
 
-/** The same elements in row-major order under another shape (a view). */
-export function reshape(graph: Graph, x: Node, shape: Shape): Node {
-  if (shape.length === 0) return graph.gather(x, [], { offset: 0, strides: [] });
-  return graph.gather(x, shape, { offset: 0, strides: rowMajor(shape) });
-}
-
 /**
  * Operands of an elementwise operation brought to one shape, NumPy style. Scalars stay
  * scalars (elementwise ops take them beside tensors), so programs of version 1 build the
@@ -72,7 +66,7 @@ export function reduceAxes(graph: Graph, kind: ReductionName, x: Node, axes: rea
   const reduced = axes ?? x.shape.map((_, d) => d);
   const kept = x.shape.map((_, d) => d).filter((d) => !reduced.includes(d));
   let r = reduced.length === 0 ? x : graph.reduce(kind, permute(graph, x, [...kept, ...reduced]), kept.length);
-  if (keepdims && rank > 0) r = reshape(graph, r, x.shape.map((d, k) => (reduced.includes(k) ? 1 : d)));
+  if (keepdims && rank > 0) r = graph.reshape(r, x.shape.map((d, k) => (reduced.includes(k) ? 1 : d)));
   return r;
 }
 

@@ -48,11 +48,6 @@ const reduction: TangentRule = (d, n, [t]) => {
   return d.graph.reduce("sum", d.chain(t, local), n.keep ?? 0);
 };
 
-/** x reshaped to `shape` (same elements, row-major order). */
-function reshape(graph: Graph, x: Node, shape: readonly number[]): Node {
-  return graph.gather(x, shape, { offset: 0, strides: rowMajor(shape) });
-}
-
 /**
  * prodexcept's tangent: element i gains t_j times the product of the elements other than i
  * and j, for each j != i; that product is prodexcept of the group with element i set to 1.
@@ -66,10 +61,10 @@ const prodExcept: TangentRule = (d, n, [t]) => {
   const m = x.size / kept.reduce((a, b) => a * b, 1);
   const eyeValues = Array.from({ length: m * m }, (_, k) => (Math.floor(k / m) === k % m ? 1 : 0));
   const eye = graph.gather(graph.tensor(eyeValues, [m, m]), [...kept, m, m], { offset: 0, strides: [...kept.map(() => 0), m, 1] });
-  const rows = (v: Node) => graph.gather(reshape(graph, v, [...kept, m]), [...kept, m, m], { offset: 0, strides: [...rowMajor(kept).map((s) => s * m), 0, 1] });
+  const rows = (v: Node) => graph.gather(graph.reshape(v, [...kept, m]), [...kept, m, m], { offset: 0, strides: [...rowMajor(kept).map((s) => s * m), 0, 1] });
   const others = graph.prodExcept(d.e("where", eye, d.c(1), rows(x)), keep + 1);
   const terms = d.chain(rows(t), d.e("where", eye, d.c(0), others));
-  return reshape(graph, graph.reduce("sum", terms, keep + 1), n.shape);
+  return graph.reshape(graph.reduce("sum", terms, keep + 1), n.shape);
 };
 
 export const TANGENTS: Record<Op, TangentRule> = {

@@ -26,11 +26,6 @@ export { substitute };
 
 const ones = (graph: Graph, shape: Shape) => graph.broadcast(graph.constant(1), shape);
 
-/** The same elements under another shape (row-major order). */
-function reshape(graph: Graph, x: Node, shape: Shape): Node {
-  return graph.gather(x, shape, { offset: 0, strides: rowMajor(shape) });
-}
-
 /** `[0, 1, ..., size - 1]` shaped like `shape`: the flat position of each element. */
 function positions(graph: Graph, shape: Shape): Node {
   return graph.tensor(Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, k) => k), shape);
@@ -169,8 +164,8 @@ export function isElementwiseMap(graph: Graph, y: Node, x: Node): boolean {
 function jacobianOf(graph: Graph, y: Node, x: Node): { node: Node; diagonal: boolean } {
   const shape = [...y.shape, ...x.shape];
   const [m, n] = [y.size, x.size];
-  if (n === 1) return { node: reshape(graph, jvpOf(graph, y, x, ones(graph, x.shape)), shape), diagonal: m === 1 };
-  if (m === 1) return { node: reshape(graph, vjpOf(graph, y, x, ones(graph, y.shape)), shape), diagonal: false };
+  if (n === 1) return { node: graph.reshape(jvpOf(graph, y, x, ones(graph, x.shape)), shape), diagonal: m === 1 };
+  if (m === 1) return { node: graph.reshape(vjpOf(graph, y, x, ones(graph, y.shape)), shape), diagonal: false };
   if (isElementwiseMap(graph, y, x)) {
     const d = jvpOf(graph, y, x, ones(graph, x.shape));
     return { node: graph.scatter([{ values: d, map: { offset: 0, strides: rowMajor(x.shape).map((s) => s * (n + 1)) } }], shape), diagonal: true };
@@ -193,7 +188,7 @@ function jacobianOf(graph: Graph, y: Node, x: Node): { node: Node; diagonal: boo
           index.push(forward ? color[j] * m + i : color[i] * n + j);
           mask.push((pattern[i * words + (j >> 5)] >>> (j & 31)) & 1);
         }
-      const picked = graph.take(reshape(graph, stacked, [colors * (forward ? m : n)]), graph.tensor(index, shape), 0);
+      const picked = graph.take(graph.reshape(stacked, [colors * (forward ? m : n)]), graph.tensor(index, shape), 0);
       const J = graph.elementwise("where", [graph.tensor(mask, shape), picked, graph.constant(0)]);
       return { node: differentiable(graph, J), diagonal: false };
     }
@@ -203,7 +198,7 @@ function jacobianOf(graph: Graph, y: Node, x: Node): { node: Node; diagonal: boo
   // Forward passes give columns, stacked as [n, ...y.shape]; reverse ones give rows.
   const J = forward
     ? graph.gather(stacked, shape, { offset: 0, strides: [...rowMajor(y.shape), ...rowMajor(x.shape).map((s) => s * m)] })
-    : reshape(graph, stacked, shape);
+    : graph.reshape(stacked, shape);
   return { node: differentiable(graph, J), diagonal: false };
 }
 
@@ -240,10 +235,10 @@ function hessianOf(graph: Graph, grad: Node, x: Node): Node {
   const { node: H, diagonal } = jacobianOf(graph, grad, x);
   const n = x.size;
   if (diagonal) return H;
-  const flat = reshape(graph, H, [n, n]);
+  const flat = graph.reshape(H, [n, n]);
   const mirrored = graph.gather(flat, [n, n], { offset: 0, strides: [1, n] });
   const upper = graph.tensor(Array.from({ length: n * n }, (_, k) => (Math.floor(k / n) <= k % n ? 1 : 0)), [n, n]);
-  return reshape(graph, graph.elementwise("where", [upper, flat, mirrored]), H.shape);
+  return graph.reshape(graph.elementwise("where", [upper, flat, mirrored]), H.shape);
 }
 
 /**
@@ -314,7 +309,7 @@ function lowerProdExcept(graph: Graph, x: Node, keep: number): Node {
   const eye = graph.tensor(Array.from({ length: m * m }, (_, k) => (Math.floor(k / m) === k % m ? 1 : 0)), [m, m]);
   const full = [...kept, m, m];
   const eyes = graph.gather(eye, full, { offset: 0, strides: [...kept.map(() => 0), m, 1] });
-  const rows = graph.gather(reshape(graph, x, [...kept, m]), full, { offset: 0, strides: [...rowMajor(kept).map((s) => s * m), 0, 1] });
+  const rows = graph.gather(graph.reshape(x, [...kept, m]), full, { offset: 0, strides: [...rowMajor(kept).map((s) => s * m), 0, 1] });
   const product = graph.reduce("prod", graph.elementwise("where", [eyes, graph.constant(1), rows]), keep + 1);
-  return reshape(graph, product, x.shape);
+  return graph.reshape(product, x.shape);
 }

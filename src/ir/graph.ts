@@ -366,6 +366,11 @@ export class Graph {
     return this.make("prodexcept", [x], x.shape, keep ? { keep } : {}, keep ? String(keep) : "");
   }
 
+  /** The same elements in row-major order under another shape (a view). */
+  reshape(x: Node, shape: Shape): Node {
+    return this.gather(x, shape, { offset: 0, strides: rowMajor(shape) });
+  }
+
   /** `x` (shaped like a prefix of `shape`) repeated along the trailing axes of `shape`. */
   expand(x: Node, shape: Shape): Node {
     if (x.shape.length === shape.length) return x;
