@@ -358,7 +358,7 @@ function inputLocals({ args, outputs }: CheckedProgram): (input: Node) => string
 
 function moduleShape(program: CheckedProgram) {
   return {
-    args: program.args.map((a) => ({ name: a.name, role: a.role, shape: a.shape, size: a.node.size })),
+    args: program.args.map((a) => ({ name: a.name, role: a.role, shape: a.shape, size: a.node.size, ...(a.integer ? { integer: true } : {}) })),
     outputs: program.outputs.map((o) => ({ name: o.name, shape: o.node.shape, size: o.node.size })),
   };
 }

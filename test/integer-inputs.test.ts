@@ -102,6 +102,12 @@ describe("integer inputs index", () => {
     close(module.forward({ y: [1, 2, 3, 4], w: 2 }).o as number, 5, 1e-15, "value");
   });
 
+  it("the declaration file says an integer input is integer", () => {
+    const r = compile(loss, { format: "js" });
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(r.declaration).toMatch(/Integer input[^\n]*\n\s*"y": Int32Array \| ArrayLike<number>;/);
+  });
+
   it("an index from a non-integer input is an error that says how to declare it", () => {
     const r = compile("input k\nparam w[3]\noutput o = w[k]");
     expect(r.ok).toBe(false);

@@ -2,7 +2,8 @@
 
 /** The arguments: one property per `input` and `param`; tensors flat and row-major. */
 export type Args = {
-  "obs": ArrayLike<number>;
+  /** Integer input: whole numbers (an Int32Array is fastest); its elements index. */
+  "obs": Int32Array | ArrayLike<number>;
   "feat": ArrayLike<number>;
   "cams": ArrayLike<number>;
   "pts": ArrayLike<number>;
@@ -30,7 +31,8 @@ export type Params = {
 };
 /** The inputs alone, as the flat functions take them. */
 export type Inputs = {
-  "obs": ArrayLike<number>;
+  /** Integer input: whole numbers (an Int32Array is fastest); its elements index. */
+  "obs": Int32Array | ArrayLike<number>;
   "feat": ArrayLike<number>;
 };
 

@@ -2,7 +2,8 @@
 
 /** The arguments: one property per `input` and `param`; tensors flat and row-major. */
 export type Args = {
-  "obs": ArrayLike<number>;
+  /** Integer input: whole numbers (an Int32Array is fastest); its elements index. */
+  "obs": Int32Array | ArrayLike<number>;
   "feat": ArrayLike<number>;
   "cams": ArrayLike<number>;
   "pts": ArrayLike<number>;

@@ -3,7 +3,8 @@
 /** The arguments: one property per `input` and `param`; tensors flat and row-major. */
 export type Args = {
   "X": ArrayLike<number>;
-  "y": ArrayLike<number>;
+  /** Integer input: whole numbers (an Int32Array is fastest); its elements index. */
+  "y": Int32Array | ArrayLike<number>;
   "reg": number;
   "W1": ArrayLike<number>;
   "b1": ArrayLike<number>;
@@ -35,7 +36,8 @@ export type Params = {
 /** The inputs alone, as the flat functions take them. */
 export type Inputs = {
   "X": ArrayLike<number>;
-  "y": ArrayLike<number>;
+  /** Integer input: whole numbers (an Int32Array is fastest); its elements index. */
+  "y": Int32Array | ArrayLike<number>;
   "reg": number;
 };
 

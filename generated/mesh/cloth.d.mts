@@ -2,7 +2,8 @@
 
 /** The arguments: one property per `input` and `param`; tensors flat and row-major. */
 export type Args = {
-  "tris": ArrayLike<number>;
+  /** Integer input: whole numbers (an Int32Array is fastest); its elements index. */
+  "tris": Int32Array | ArrayLike<number>;
   "rest": ArrayLike<number>;
   "area0": ArrayLike<number>;
   "k": number;
@@ -28,7 +29,8 @@ export type Params = {
 };
 /** The inputs alone, as the flat functions take them. */
 export type Inputs = {
-  "tris": ArrayLike<number>;
+  /** Integer input: whole numbers (an Int32Array is fastest); its elements index. */
+  "tris": Int32Array | ArrayLike<number>;
   "rest": ArrayLike<number>;
   "area0": ArrayLike<number>;
   "k": number;

@@ -2,7 +2,8 @@
 
 /** The arguments: one property per `input` and `param`; tensors flat and row-major. */
 export type Args = {
-  "edges": ArrayLike<number>;
+  /** Integer input: whole numbers (an Int32Array is fastest); its elements index. */
+  "edges": Int32Array | ArrayLike<number>;
   "wt": ArrayLike<number>;
   "f": ArrayLike<number>;
   "lam": number;
@@ -26,7 +27,8 @@ export type Params = {
 };
 /** The inputs alone, as the flat functions take them. */
 export type Inputs = {
-  "edges": ArrayLike<number>;
+  /** Integer input: whole numbers (an Int32Array is fastest); its elements index. */
+  "edges": Int32Array | ArrayLike<number>;
   "wt": ArrayLike<number>;
   "f": ArrayLike<number>;
   "lam": number;
