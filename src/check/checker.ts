@@ -8,7 +8,7 @@
 import type { Diagnostic } from "../diagnostics.js";
 import { closest } from "../diagnostics.js";
 import type { BinaryOp, Declared, Expr, Program, Span, Statement } from "../syntax/ast.js";
-import { broadcastShapes, formatShape, Graph, rowMajor, sameShape, type Node, type Shape } from "../ir/graph.js";
+import { broadcastShapes, findUpstream, formatShape, Graph, rowMajor, upstream, sameShape, type Node, type Shape } from "../ir/graph.js";
 import type { ElementwiseName } from "../ir/ops.js";
 import { batchOver, Unbatchable } from "../ir/batch.js";
 import { evaluateGraph } from "../ir/interpret.js";
@@ -1029,31 +1029,12 @@ export function checkSource(program: Program, source: string): { checked?: Check
 
 /** Whether `x` is known at compile time, or at each step of its loops (no argument reaches it). */
 function isCompileTime(x: Node): boolean {
-  const stack = [x];
-  const seen = new Set<number>();
-  while (stack.length) {
-    const y = stack.pop()!;
-    if (seen.has(y.id)) continue;
-    seen.add(y.id);
-    if (y.op === "input" || y.op === "gate") return false;
-    stack.push(...y.args);
-  }
-  return true;
+  return findUpstream(x, (n) => n.op === "input" || n.op === "gate") === undefined;
 }
 
 /** The loop variables `x` depends on. */
 function loopVariablesOf(x: Node): Node[] {
-  const found: Node[] = [];
-  const stack = [x];
-  const seen = new Set<number>();
-  while (stack.length) {
-    const y = stack.pop()!;
-    if (seen.has(y.id)) continue;
-    seen.add(y.id);
-    if (y.op === "loopvar") found.push(y);
-    stack.push(...y.args);
-  }
-  return found;
+  return upstream(x).filter((n) => n.op === "loopvar");
 }
 
 interface LinearForm {
@@ -1063,17 +1044,7 @@ interface LinearForm {
 
 /** `x` as `constant + sum(coef * loop variable)`, when it is built that way with + - and constant factors. */
 function linearForm(x: Node): LinearForm | undefined {
-  const order: Node[] = [];
-  const stack = [x];
-  const seen = new Set<number>();
-  while (stack.length) {
-    const y = stack.pop()!;
-    if (seen.has(y.id)) continue;
-    seen.add(y.id);
-    order.push(y);
-    stack.push(...y.args);
-  }
-  order.sort((a, b) => a.id - b.id);
+  const order = upstream(x);
   const forms = new Map<number, LinearForm>();
   const combine = (a: LinearForm, b: LinearForm, k: number): LinearForm => {
     const terms = new Map(a.terms);

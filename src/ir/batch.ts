@@ -8,7 +8,7 @@
 // The walk visits the body's nodes that are newer than the loop variable (older ones cannot
 // depend on it), in id order (a topological order), with no recursion: linear in the body.
 
-import { rowMajor, type Graph, type Node, type Shape } from "./graph.js";
+import { findUpstream, rowMajor, type Graph, type Node, type Shape } from "./graph.js";
 import { isElementwise } from "./ops.js";
 import { evaluateGraph } from "./interpret.js";
 
@@ -195,32 +195,10 @@ function batchTake(graph: Graph, node: Node, n: number, has: (x: Node) => boolea
 }
 
 /** Whether `x` reads an argument (an index read from an integer input). */
-function readsData(x: Node): boolean {
-  const stack = [x];
-  const seen = new Set<number>();
-  while (stack.length) {
-    const y = stack.pop()!;
-    if (seen.has(y.id)) continue;
-    seen.add(y.id);
-    if (y.op === "input") return true;
-    stack.push(...y.args);
-  }
-  return false;
-}
+const readsData = (x: Node): boolean => findUpstream(x, (n) => n.op === "input") !== undefined;
 
 /** Whether `x` depends on any loop variable (an index expression: a few nodes). */
-function readsLoopVariable(x: Node): boolean {
-  const stack = [x];
-  const seen = new Set<number>();
-  while (stack.length) {
-    const y = stack.pop()!;
-    if (seen.has(y.id)) continue;
-    seen.add(y.id);
-    if (y.op === "loopvar") return true;
-    stack.push(...y.args);
-  }
-  return false;
-}
+const readsLoopVariable = (x: Node): boolean => findUpstream(x, (n) => n.op === "loopvar") !== undefined;
 
 interface Affine {
   coef: number;

@@ -496,6 +496,33 @@ export class Graph {
   }
 }
 
+/**
+ * The first node that `x` depends on (itself included) for which `found` holds, or
+ * undefined; an explicit stack, stopping at the first.
+ */
+export function findUpstream(x: Node, found: (n: Node) => boolean): Node | undefined {
+  const stack = [x];
+  const seen = new Set<number>();
+  while (stack.length) {
+    const y = stack.pop()!;
+    if (seen.has(y.id)) continue;
+    seen.add(y.id);
+    if (found(y)) return y;
+    stack.push(...y.args);
+  }
+  return undefined;
+}
+
+/** Every node that `x` depends on, itself included, in id order (a topological order). */
+export function upstream(x: Node): Node[] {
+  const all: Node[] = [];
+  findUpstream(x, (n) => {
+    all.push(n);
+    return false;
+  });
+  return all.sort((a, b) => a.id - b.id);
+}
+
 /** Marks (by id) the nodes that `roots` depend on; an explicit stack, never recursion. */
 export function reachable(graph: Graph, roots: readonly Node[]): Uint8Array {
   const seen = new Uint8Array(graph.nodes.length);
