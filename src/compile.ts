@@ -6,7 +6,8 @@ import { renderDiagnostic, locate, type Diagnostic } from "./diagnostics.js";
 import { parse } from "./syntax/parser.js";
 import { checkSource, type Argument, type CheckedProgram, type Output } from "./check/checker.js";
 import { differentiate } from "./diff/reverse.js";
-import { reachable, type Node } from "./ir/graph.js";
+import { knownSize, reachable, type Node } from "./ir/graph.js";
+import { formatSize, isKnown, type Size } from "./ir/size.js";
 import { scalarize } from "./ir/scalarize.js";
 import { printStraightLine, type Sink } from "./emit/straight.js";
 import { printTapes, type TapeLeaf } from "./emit/tape.js";
@@ -91,11 +92,16 @@ export interface FunctionStats {
   operations: number;
 }
 
-/** What a module takes and gives, for tools that drive it (gradc check, benchmarks). */
+/**
+ * What a module takes and gives, for tools that drive it (gradc check, benchmarks). A size
+ * known only at run time is its text (`"N"`, `"N - 1"`).
+ */
 export interface ModuleInterface {
-  args: { name: string; role: "input" | "param"; shape: number[] }[];
-  outputs: { name: string; shape: number[] }[];
+  args: { name: string; role: "input" | "param"; shape: (number | string)[] }[];
+  outputs: { name: string; shape: (number | string)[] }[];
 }
+
+const sizeEntry = (s: Size): number | string => (isKnown(s) ? s : formatSize(s));
 
 export type CompileResult =
   | { ok: true; code: string; declaration?: string; diagnostics: []; stats: CompileStats; interface: ModuleInterface }
@@ -109,6 +115,8 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
   if (parsed.diagnostics.length) return fail(parsed.diagnostics);
   const checked = checkSource(parsed.program, source);
   if (!checked.checked) return fail(checked.diagnostics);
+  // Run-time sizes are checked; their code generation comes next.
+  if (checked.checked.dims.length) return fail([{ code: "E0299", message: "'dim' is not supported yet", span: checked.checked.dims[0].span }]);
   const sourceName = filename.split(/[\\/]/).pop() || filename;
   const flat = flatObjective(checked.checked, options.objective);
   if ("error" in flat) return fail([objectiveDiagnostic(checked.checked, options.objective!, flat.index)]);
@@ -126,8 +134,8 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
     functions: { forward: perFunction(parts.forwardOperations), backward: perFunction(parts.backwardOperations) },
   };
   const iface: ModuleInterface = {
-    args: parts.module.args.map((a) => ({ name: a.name, role: a.role, shape: [...a.shape] })),
-    outputs: parts.module.outputs.map((o) => ({ name: o.name, shape: [...o.shape] })),
+    args: parts.module.args.map((a) => ({ name: a.name, role: a.role, shape: a.shape.map(sizeEntry) })),
+    outputs: parts.module.outputs.map((o) => ({ name: o.name, shape: o.shape.map(sizeEntry) })),
   };
   const result = { ok: true as const, diagnostics: [] as [], stats, interface: iface };
   if (format === "ts") return { ...result, code: printModule(parts.module, "ts") };
@@ -220,7 +228,7 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
   const scalarCount = emit === "auto" ? scalarOperations(scalar.graph, allSinks.map((s) => s.node)) : 0;
   const tape = emit === "tape" || (emit === "auto" && scalarCount > TAPE_LIMIT);
   const reason = emit === "auto" && tape ? `tape: ${count(scalarCount)} scalar operations > TAPE_LIMIT ${count(TAPE_LIMIT)}` : why;
-  const tapeLeaf = (input: Node): TapeLeaf => ({ local: localOf(input), size: input.size, scalar: input.shape.length === 0 });
+  const tapeLeaf = (input: Node): TapeLeaf => ({ local: localOf(input), size: knownSize(input.size), scalar: input.shape.length === 0 });
   const { fwd, bwd, declarations, parts } = tape
     ? printTapes(scalar.graph, outSinks, allSinks, tapeLeaf)
     : { fwd: printStraightLine(scalar.graph, outSinks, leafName, where), bwd: printStraightLine(scalar.graph, allSinks, leafName, where), declarations: [], parts: [] };
@@ -234,10 +242,10 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
     });
     return out;
   };
-  const outputSizes = outputs.map((o) => o.node.size);
+  const outputSizes = outputs.map((o) => knownSize(o.node.size));
   const outputNotes = outputs.map(outputNote);
   const outputStores = group(bwd.stores.slice(0, outSinks.length), outputSizes, outputNotes);
-  const gradStores = group(bwd.stores.slice(outSinks.length), paramArgs.map((p) => p.node.size), paramArgs.map(gradNote));
+  const gradStores = group(bwd.stores.slice(outSinks.length), paramArgs.map((p) => knownSize(p.node.size)), paramArgs.map(gradNote));
   const tensorGrads = paramArgs.map((p, k) => (p.shape.length ? `const g${k} = grad[${key(p.name)}];` : "")).filter(Boolean);
 
   const module: ModuleParts = {
@@ -319,6 +327,9 @@ function splitLongBodies(module: ModuleParts): ModuleParts {
   };
 }
 
+/** What a run-time size counts as in operation estimates. */
+const RUNTIME_SIZE_ESTIMATE = 1_000_000;
+
 /**
  * Scalar operations the nodes that `roots` need would take, unrolled: in all, and in
  * operations on tensors larger than SMALL_TENSOR (the work a loop can take over).
@@ -327,13 +338,16 @@ function estimateOperations(graph: Graph, roots: readonly Node[]): { total: numb
   const needed = reachable(graph, roots);
   let total = 0;
   let tensor = 0;
+  // A run-time size counts as large: such programs are loop code whatever the count.
+  const count = (s: Size) => (isKnown(s) ? s : RUNTIME_SIZE_ESTIMATE);
   for (const n of graph.nodes) {
     if (!needed[n.id]) continue;
     let cost = 0;
-    if (n.op === "matmul") cost = 2 * n.args[0].size * (n.args[1].shape.length === 2 ? n.args[1].shape[1] : 1);
-    else if (n.op !== "const" && n.op !== "input" && n.op !== "gather" && n.op !== "pack" && n.op !== "gate") cost = Math.max(n.size, n.args[0]?.size ?? 1);
+    const size = Math.max(count(n.size), n.args.length ? count(n.args[0].size) : 1);
+    if (n.op === "matmul") cost = 2 * count(n.args[0].size) * (n.args[1].shape.length === 2 ? count(n.args[1].shape[1]) : 1);
+    else if (n.op !== "const" && n.op !== "input" && n.op !== "gather" && n.op !== "pack" && n.op !== "gate") cost = size;
     total += cost;
-    if (Math.max(n.size, n.args[0]?.size ?? 1) > SMALL_TENSOR) tensor += cost;
+    if (size > SMALL_TENSOR) tensor += cost;
   }
   return { total, tensor };
 }

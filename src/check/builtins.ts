@@ -9,6 +9,7 @@
 // diff/rules.ts only if it needs a new IR op, and a line in grammar/reference.md.
 
 import { broadcastShapes, formatShape, rowMajor, sameShape, sizeOf, type Graph, type Node, type Shape } from "../ir/graph.js";
+import { addSize, divideSize, formatSize, isKnown, mulSize, provablyAtLeast, type Size } from "../ir/size.js";
 import { identities } from "../diff/rules.js";
 import type { ElementwiseName, ReductionName } from "../ir/ops.js";
 import { alongLastAxis, broadcastOperands, integerSource, normalizeAxes, normalizeAxis, permute, reduceAxes, reducedCount, ShapeError } from "./tensor.js";
@@ -84,7 +85,7 @@ export function constantValues(node: Node | undefined): number[] | undefined {
   if (node.op === "const") return [node.value!];
   if (node.op === "tensor") return [...node.values!];
   if (node.op === "pack" && node.args.every((a) => a.op === "const")) return node.args.map((a) => a.value!);
-  if (node.op === "gather" && node.args[0].op === "const" && node.map!.strides.every((s) => s === 0)) return new Array(node.size).fill(node.args[0].value!);
+  if (node.op === "gather" && node.args[0].op === "const" && node.map!.strides.every((s) => s === 0) && isKnown(node.size)) return new Array(node.size).fill(node.args[0].value!);
   return undefined;
 }
 
@@ -117,6 +118,14 @@ function flagArg(call: BuiltinCall, name: string): boolean {
 }
 
 /** The elements of a list argument: an array literal's parts, or the rows of a tensor. */
+/** The length of a matrix's diagonal: its shorter axis (a run-time size only when both are the same). */
+function shorterAxis(x: Node): Size {
+  const [m, n] = x.shape;
+  if (m === n) return m;
+  if (isKnown(m) && isKnown(n)) return Math.min(m, n);
+  throw new ShapeError(`the diagonal of ${formatShape(x.shape)} has a length only known at run time; use a square matrix`, 0);
+}
+
 function parts(call: BuiltinCall, k: number): Node[] {
   const a = call.args[k];
   if (a.list) return a.list;
@@ -124,7 +133,9 @@ function parts(call: BuiltinCall, k: number): Node[] {
   if (x.shape.length === 0) throw new ShapeError(`'${call.name}' takes a list of tensors, as in ${call.name}([a, b])`, k);
   const rest = x.shape.slice(1);
   const size = sizeOf(rest);
-  return Array.from({ length: x.shape[0] }, (_, i) => call.graph.gather(x, rest, { offset: i * size, strides: rowMajor(rest) }));
+  const count = x.shape[0];
+  if (!isKnown(count)) throw new ShapeError(`'${call.name}' takes a list of tensors; this one has a run-time number of rows, ${formatSize(count)}`, k);
+  return Array.from({ length: count }, (_, i) => call.graph.gather(x, rest, { offset: mulSize(i, size), strides: rowMajor(rest) }));
 }
 
 // ---- the built-ins ----
@@ -144,7 +155,7 @@ function reduction(name: Reducer): Builtin {
 /** A reduction over `axes` (all when undefined), in the stable forms above. */
 export function reduce(graph: Graph, name: Reducer, x: Node, axes: readonly number[] | undefined, keepdims = false): Node {
   const kinds: Record<string, ReductionName> = { sum: "sum", prod: "prod", max: "rmax", min: "rmin", logsumexp: "logsumexp" };
-  if (name === "mean") return graph.elementwise("div", [reduceAxes(graph, "sum", x, axes, keepdims), graph.constant(reducedCount(x, axes))]);
+  if (name === "mean") return graph.elementwise("div", [reduceAxes(graph, "sum", x, axes, keepdims), graph.sizeValue(reducedCount(x, axes))]);
   if (name !== "norm") return reduceAxes(graph, kinds[name], x, axes, keepdims);
   // max|x| * sqrt(sum((x / max|x|)^2)): the squares neither overflow (3e300) nor
   // underflow (3e-300); a zero vector has norm 0. The scale passes no gradient itself.
@@ -241,8 +252,9 @@ const BUILTINS: Record<string, Builtin> = {
       if (unknown > 1) throw new ShapeError("only one size of a reshape may be -1", 1, "E0262");
       const known = dims.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
       for (const d of dims) if (d !== -1 && (!Number.isInteger(d) || d < 1)) throw new ShapeError(`a size must be a positive integer or -1, got ${d}`, 1, "E0262");
-      const shape = dims.map((d) => (d === -1 ? x.size / known : d));
-      if (sizeOf(shape) !== x.size || shape.some((d) => !Number.isInteger(d)))
+      const inferred = divideSize(x.size, known);
+      const shape = dims.map((d) => (d === -1 ? inferred ?? NaN : d));
+      if (sizeOf(shape) !== x.size || shape.some((d) => isKnown(d) && !Number.isInteger(d)))
         throw new ShapeError(`cannot reshape ${formatShape(x.shape)} (${x.size} elements) to [${dims.join(", ")}]`, 1, "E0262");
       return call.graph.reshape(x, shape);
     },
@@ -275,14 +287,14 @@ const BUILTINS: Record<string, Builtin> = {
         if (x.shape.length !== rank || x.shape.some((d, k) => k !== axis && d !== xs[0].shape[k]))
           throw new ShapeError(`'concat' along axis ${axis} needs the other sizes equal: ${formatShape(xs[0].shape)} and ${formatShape(x.shape)}`, 0, "E0251");
       const shape = xs[0].shape.slice();
-      shape[axis] = xs.reduce((n, x) => n + x.shape[axis], 0);
+      shape[axis] = xs.reduce<Size>((n, x) => addSize(n, x.shape[axis]), 0);
       // Each part's elements land in their own place of a zero tensor: a scatter, whose
       // gradient is the matching view of the upstream.
       const strides = rowMajor(shape);
-      let at = 0;
+      let at: Size = 0;
       const placed = xs.map((x) => {
-        const map = { offset: at * strides[axis], strides };
-        at += x.shape[axis];
+        const map = { offset: mulSize(at, strides[axis]), strides };
+        at = addSize(at, x.shape[axis]);
         return { values: x, map };
       });
       return call.graph.scatter(placed, shape);
@@ -328,10 +340,10 @@ const BUILTINS: Record<string, Builtin> = {
       const g = call.graph;
       if (x.shape.length === 1) {
         const n = x.shape[0];
-        return g.scatter([{ values: x, map: { offset: 0, strides: [n + 1] } }], [n, n]);
+        return g.scatter([{ values: x, map: { offset: 0, strides: [addSize(n, 1)] } }], [n, n]);
       }
       if (x.shape.length !== 2) throw new ShapeError(`'diag' takes a vector or a matrix, got ${formatShape(x.shape)}`, 0);
-      return g.gather(x, [Math.min(...x.shape)], { offset: 0, strides: [x.shape[1] + 1] });
+      return g.gather(x, [shorterAxis(x)], { offset: 0, strides: [addSize(x.shape[1], 1)] });
     },
   },
   trace: {
@@ -339,7 +351,7 @@ const BUILTINS: Record<string, Builtin> = {
     apply: (call) => {
       const x = tensor(call, 0);
       if (x.shape.length !== 2) throw new ShapeError(`'trace' takes a matrix, got ${formatShape(x.shape)}`, 0);
-      return call.graph.reduce("sum", call.graph.gather(x, [Math.min(...x.shape)], { offset: 0, strides: [x.shape[1] + 1] }));
+      return call.graph.reduce("sum", call.graph.gather(x, [shorterAxis(x)], { offset: 0, strides: [addSize(x.shape[1], 1)] }));
     },
   },
   einsum: { arity: [2, Infinity], apply: einsum },
@@ -365,7 +377,7 @@ const BUILTINS: Record<string, Builtin> = {
       if (data && !constantValues(index)) return call.graph.take(x, call.graph.checkIndex(index, x.shape[axis], data.name!), axis);
       const values = integers(index, "the indices of 'take'", 1);
       for (const v of values)
-        if (v < 0 || v >= x.shape[axis]) throw new ShapeError(`index ${v} is out of range for axis ${axis} of ${formatShape(x.shape)}`, 1, "E0208");
+        if (v < 0 || !provablyAtLeast(x.shape[axis], v + 1)) throw new ShapeError(`index ${v} is out of range for axis ${axis} of ${formatShape(x.shape)}`, 1, "E0208");
       return call.graph.take(x, call.graph.tensor(values, index.shape), axis);
     },
   },
@@ -434,7 +446,7 @@ function einsum(call: BuiltinCall): Node {
   if (inputs.length !== operands.length)
     throw new ShapeError(`einsum: the subscripts name ${inputs.length} operand${inputs.length === 1 ? "" : "s"}, but ${operands.length} ${operands.length === 1 ? "is" : "are"} given`, 0, "E0263");
   const ordinal = (k: number) => ["first", "second", "third", "fourth", "fifth"][k] ?? `${k + 1}th`;
-  const size = new Map<string, { size: number; operand: number }>();
+  const size = new Map<string, { size: Size; operand: number }>();
   inputs.forEach((letters, k) => {
     if (!/^[a-z]*$/.test(letters)) throw new ShapeError(`einsum: subscripts are lower-case letters, got '${letters}'`, 0, "E0263");
     const x = operands[k];

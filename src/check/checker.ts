@@ -8,7 +8,8 @@
 import type { Diagnostic } from "../diagnostics.js";
 import { closest } from "../diagnostics.js";
 import type { BinaryOp, Declared, Expr, Program, Span, Statement } from "../syntax/ast.js";
-import { broadcastShapes, findUpstream, formatShape, Graph, rowMajor, upstream, sameShape, type Node, type Shape } from "../ir/graph.js";
+import { broadcastShapes, findUpstream, formatShape, Graph, knownSize, rowMajor, upstream, sameShape, type Node, type Shape } from "../ir/graph.js";
+import { addSize, dimSize, dimsOf, formatSize, isKnown, mulSize, productOf, provablyAtLeast, subSize, type Size } from "../ir/size.js";
 import type { ElementwiseName } from "../ir/ops.js";
 import { batchOver, Unbatchable } from "../ir/batch.js";
 import { evaluateGraph } from "../ir/interpret.js";
@@ -36,9 +37,20 @@ export interface CheckedProgram {
   /** Inputs and params in declaration order. */
   args: Argument[];
   outputs: Output[];
+  /** The run-time sizes (`dim N, M`) in declaration order, with where; empty for most programs. */
+  dims: { name: string; span: Span }[];
+  /** Conditions on the dims that the module checks when it runs (`x[5]` needs N >= 6). */
+  requirements: SizeRequirement[];
 }
 
-type Kind = "input" | "param" | "const" | "value" | "loop variable" | "parameter";
+/** `size >= atLeast` must hold when the module runs; `what` names the reading that needs it. */
+export interface SizeRequirement {
+  size: Size;
+  atLeast: number;
+  what: string;
+}
+
+type Kind = "input" | "param" | "const" | "value" | "loop variable" | "parameter" | "dim";
 
 interface Binding {
   node: Node;
@@ -112,6 +124,9 @@ class Checker {
   private readonly differentiating = new Map<string, boolean>();
   /** Elements of the tensor params declared so far (their gradients share one buffer). */
   private paramElements = 0;
+  /** The dims declared so far, with where. */
+  private readonly dims = new Map<string, Span>();
+  private readonly requirements: SizeRequirement[] = [];
   private source = "";
 
   run(program: Program): { checked?: CheckedProgram; diagnostics: Diagnostic[] } {
@@ -148,12 +163,13 @@ class Checker {
       for (const name of declaredBy(s)) if (!this.top.has(name)) this.poisoned.set(name, this.order);
       if (s.kind === "def" && (this.diagnostics.length > before || !this.defs.has(s.name))) this.brokenDefs.add(s.name);
     }
+    this.checkDimsAreRead();
     if (this.outputs.length === 0 && this.diagnostics.length === 0) {
       const end = program.statements.length ? program.statements[program.statements.length - 1].span : { start: 0, end: 0 };
       this.report("E0230", "the program has no 'output': declare at least one with 'output name = expression'", end);
     }
     if (this.diagnostics.length) return { diagnostics: this.diagnostics };
-    return { checked: { graph: this.graph, args: this.args, outputs: this.outputs }, diagnostics: [] };
+    return { checked: { graph: this.graph, args: this.args, outputs: this.outputs, dims: [...this.dims].map(([name, span]) => ({ name, span })), requirements: this.requirements }, diagnostics: [] };
   }
 
   private noteDeclared(name: string, span: Span) {
@@ -178,10 +194,10 @@ class Checker {
     const topScope: Scope = { locals: [], visibleBefore: this.order };
     switch (s.kind) {
       case "declare":
-        if (s.role === "dim") this.fail(s.span, "'dim' is not supported yet", "E0299");
         for (const item of s.items) {
           try {
-            this.declare(s.role, item);
+            if (s.role === "dim") this.declareDim(item);
+            else this.declare(s.role, item);
           } catch (e) {
             if (!(e instanceof CheckError)) throw e;
             if (e.message) this.report(e.code, e.message, e.span);
@@ -213,18 +229,38 @@ class Checker {
     }
   }
 
+  /** `dim N`: a size known when the module runs, a scalar value where it is used as one. */
+  private declareDim(item: Declared) {
+    this.checkNewName(item.name, item.nameSpan);
+    this.dims.set(item.name, item.nameSpan);
+    this.bind(item.name, this.graph.input(item.name, "dim", []), "dim", item.nameSpan);
+  }
+
+  /** Every dim must be the size of an axis of some input or param, so a call can read it. */
+  private checkDimsAreRead() {
+    const read = new Set(this.args.flatMap((a) => a.shape.filter((d) => !isKnown(d) && dimsOf(d).length === 1 && d === dimSize(dimsOf(d)[0])).flatMap(dimsOf)));
+    for (const [name, span] of this.dims)
+      if (!read.has(name)) this.report("E0269", `dim '${name}' is not the size of any input or param: a call could not tell its value`, span);
+  }
+
+  private requireSize(size: Size, atLeast: number, what: string) {
+    if (!this.requirements.some((r) => r.size === size && r.atLeast >= atLeast)) this.requirements.push({ size, atLeast, what });
+  }
+
   private declare(role: "input" | "param", item: Declared) {
     this.checkNewName(item.name, item.nameSpan);
     const scope: Scope = { locals: [], visibleBefore: this.order };
-    const shape = item.dims.map((d) => {
+    const shape = item.dims.map((d): Size => {
+      if (d.kind === "name" && this.lookup(d.name, scope)?.kind === "dim") return dimSize(d.name);
       const v = this.constant(d, scope, "a dimension");
       if (!Number.isInteger(v) || v < 1) this.fail(d.span, `a dimension must be a positive integer, got ${v}`, "E0211");
       return v;
     });
     // The generated module holds each tensor, and all param gradients together, in one
     // Float64Array: past V8's limit it would fail when it runs, not here.
-    const size = shape.reduce((a, b) => a * b, 1);
+    const size = productOf(shape.filter(isKnown));
     const count = (n: number) => n.toLocaleString("en-US");
+    if (!isKnown(size)) throw new Error("internal: known sizes multiply to a number");
     if (size > MAX_TENSOR_ELEMENTS)
       this.fail(item.nameSpan, `'${item.name}' has ${count(size)} elements; a tensor can have at most ${count(MAX_TENSOR_ELEMENTS)} (the most a Float64Array holds)`, "E0218");
     if (role === "param" && shape.length > 0) {
@@ -526,19 +562,26 @@ class Checker {
     if (rank === 0) this.fail(e.span, `cannot index ${label ? `'${label}', a scalar` : "a scalar"}`, "E0206");
     if (e.indices.length > rank) this.fail(e.indices[rank].span, `too many indices: ${label ? `'${label}'` : "the value"} is ${formatShape(shape)}`, "E0207");
     const own = rowMajor(shape);
-    let offset = 0;
-    const viewShape: number[] = [];
-    const viewStrides: number[] = [];
+    let offset: Size = 0;
+    const viewShape: Size[] = [];
+    const viewStrides: Size[] = [];
     /** Picks that wait for the view: the view axis they act on, and what they do. */
     const later: { axis: number; index?: Node; data?: boolean; window?: { start: Node; length: number; step: number } }[] = [];
+    /** A negative compile-time index counts from the end (not one that a loop variable makes negative). */
+    const fromEnd = (v: Size, x: Expr, n: Size): Size => (isKnown(v) && v < 0 && !this.mentionsLoopVariable(x, scope) ? addSize(v, n) : v);
     e.indices.forEach((item, d) => {
       const n = shape[d];
       if (item.kind !== "slice") {
         const { node, fixed, data } = this.indexValue(item, scope);
         if (fixed !== undefined) {
-          const at = fixed < 0 && !this.mentionsLoopVariable(item, scope) ? fixed + n : fixed;
-          if (at < 0 || at >= n) this.fail(item.span, `index ${fixed} out of range for ${named}`, "E0208");
-          offset += at * own[d];
+          const at = fromEnd(fixed, item, n);
+          if (!provablyAtLeast(at, 0)) this.fail(item.span, `index ${formatSize(fixed)} out of range for ${named}`, "E0208");
+          if (!provablyAtLeast(n, addSize(at, 1))) {
+            // `x[5]` into an axis of run-time size N: checked when the module runs (N > 5).
+            if (isKnown(n) || !isKnown(at)) this.fail(item.span, `index ${formatSize(fixed)} out of range for ${named}`, "E0208");
+            this.requireSize(n, at + 1, `${label ?? "the value"}[${exprText(this.source, item)}]`);
+          }
+          offset = addSize(offset, mulSize(at, own[d]));
           return;
         }
         if (data) {
@@ -558,34 +601,38 @@ class Checker {
       }
       const step = item.step ? this.integer(item.step, scope, "a slice step") : 1;
       if (step < 1) this.fail(item.step!.span, `a slice step must be a positive integer, got ${step}`, "E0266");
-      const bound = (x: Expr | undefined, fallback: number) => {
+      const bound = (x: Expr | undefined, fallback: Size) => {
         if (!x) return { fixed: fallback };
         const v = this.indexValue(x, scope);
         if (v.node.shape.length) this.fail(x.span, "a slice bound must be a single integer", "E0266");
         if (v.fixed === undefined) return { node: v.node };
-        return { fixed: v.fixed < 0 && !this.mentionsLoopVariable(x, scope) ? v.fixed + n : v.fixed };
+        return { fixed: fromEnd(v.fixed, x, n) };
       };
       const from = bound(item.from, 0);
       const to = bound(item.to, n);
       const text = `${item.from ? exprText(this.source, item.from) : ""}:${item.to ? exprText(this.source, item.to) : ""}${item.step ? `:${step}` : ""}`;
       if (from.fixed !== undefined && to.fixed !== undefined) {
-        if (from.fixed < 0 || to.fixed > n || from.fixed > n || to.fixed < 0) this.fail(item.span, `slice ${text} is out of range for ${named}`, "E0267");
-        if (to.fixed <= from.fixed) this.fail(item.span, `slice ${text} of ${named} is empty`, "E0267");
-        const length = Math.ceil((to.fixed - from.fixed) / step);
-        offset += from.fixed * own[d];
+        const inRange = (v: Size) => provablyAtLeast(v, 0) && provablyAtLeast(n, v);
+        if (!inRange(from.fixed) || !inRange(to.fixed)) this.fail(item.span, `slice ${text} is out of range for ${named}`, "E0267");
+        // Over a run-time size a slice may be empty when the module runs (x[1:N] at N = 1).
+        const span = subSize(to.fixed, from.fixed);
+        if (isKnown(span) ? span <= 0 : provablyAtLeast(0, span)) this.fail(item.span, `slice ${text} of ${named} is empty`, "E0267");
+        const length = isKnown(span) ? Math.ceil(span / step) : step === 1 ? span : undefined;
+        if (length === undefined) this.fail(item.span, `slice ${text} of ${named}: a step other than 1 needs a length known at compile time`, "E0267");
+        offset = addSize(offset, mulSize(from.fixed, own[d]));
         viewShape.push(length);
-        viewStrides.push(own[d] * step);
+        viewStrides.push(mulSize(own[d], step));
         return;
       }
       // A window that moves with a loop variable: its length must not.
-      const start = from.node ?? this.graph.constant(from.fixed!);
-      const end = to.node ?? this.graph.constant(to.fixed!);
+      const start = from.node ?? this.graph.sizeValue(from.fixed!);
+      const end = to.node ?? this.graph.sizeValue(to.fixed!);
       const span = linearDifference(end, start);
-      if (span === undefined)
+      if (span === undefined || !isKnown(span))
         this.fail(item.span, `the slice ${text} must have the same length at every step: write its end as its start plus a compile-time length, as in x[i:i+3]`, "E0267");
       if (span <= 0) this.fail(item.span, `slice ${text} of ${named} is empty`, "E0267");
       const length = Math.ceil(span / step);
-      this.checkLoopIndex(start, item.span, 0, n - (length - 1) * step, named, `slice ${text}`);
+      this.checkLoopIndex(start, item.span, 0, subSize(n, (length - 1) * step), named, `slice ${text}`);
       later.push({ axis: viewShape.length, window: { start, length, step } });
       viewShape.push(n);
       viewStrides.push(own[d]);
@@ -602,11 +649,11 @@ class Checker {
       const rest = result.shape.map((_, d) => d).filter((d) => !axes.includes(d));
       const lengths = axes.map((a) => result.shape[a]);
       const moved = permute(this.graph, result, [...axes, ...rest]);
-      const flatShape = [lengths.reduce((a, b) => a * b, 1), ...rest.map((d) => result.shape[d])];
+      const flatShape = [productOf(lengths), ...rest.map((d) => result.shape[d])];
       let flat: Node | undefined;
       later.forEach((l, k) => {
-        const scale = lengths.slice(k + 1).reduce((a, b) => a * b, 1);
-        const term = scale === 1 ? l.index! : this.graph.elementwise("mul", [l.index!, this.graph.constant(scale)]);
+        const scale = productOf(lengths.slice(k + 1));
+        const term = scale === 1 ? l.index! : this.graph.elementwise("mul", [l.index!, this.graph.sizeValue(scale)]);
         flat = flat ? this.graph.elementwise("add", [flat, term]) : term;
       });
       return this.graph.take(this.graph.reshape(moved, flatShape), flat!, 0);
@@ -622,10 +669,10 @@ class Checker {
       const { start, length, step } = window!;
       const s = result.shape;
       const strides = rowMajor(s);
-      const starts = s[axis] - (length - 1) * step;
+      const starts = subSize(s[axis], (length - 1) * step);
       const windows = this.graph.gather(result, [starts, ...s.slice(0, axis), length, ...s.slice(axis + 1)], {
         offset: 0,
-        strides: [strides[axis], ...strides.slice(0, axis), strides[axis] * step, ...strides.slice(axis + 1)],
+        strides: [strides[axis], ...strides.slice(0, axis), mulSize(strides[axis], step), ...strides.slice(axis + 1)],
       });
       result = this.graph.take(windows, start, 0);
     }
@@ -633,12 +680,14 @@ class Checker {
   }
 
   /** An index or slice bound: its node, and its value when it is a compile-time integer. */
-  private indexValue(x: Expr, scope: Scope): { node: Node; fixed?: number; data?: Node } {
+  private indexValue(x: Expr, scope: Scope): { node: Node; fixed?: Size; data?: Node } {
     const node = this.evaluate(x, scope, false);
     if (node.op === "const") {
       if (!Number.isInteger(node.value)) this.fail(x.span, `an index must be an integer, got ${node.value}`, "E0214");
       return { node, fixed: node.value };
     }
+    const size = sizeOfValue(node);
+    if (size !== undefined) return { node, fixed: size };
     if (isCompileTime(node)) return { node };
     const data = integerSource(node);
     if (data) return { node, data };
@@ -664,11 +713,11 @@ class Checker {
   }
 
   /** The integers of a compile-time index array, each in `0..n-1`. */
-  private integerTable(node: Node, span: Span, n: number, named: string): number[] {
+  private integerTable(node: Node, span: Span, n: Size, named: string): number[] {
     const values = Array.from(evaluateGraph(this.graph, new Map(), [node])[0]);
     for (const v of values) {
       if (!Number.isInteger(v)) this.fail(span, `an index must be an integer, got ${v}`, "E0214");
-      if (v < 0 || v >= n) this.fail(span, `index ${v} out of range for ${named}`, "E0208");
+      if (v < 0 || !provablyAtLeast(n, v + 1)) this.fail(span, `index ${v} out of range for ${named}`, "E0208");
     }
     return values;
   }
@@ -677,24 +726,26 @@ class Checker {
    * An index that depends on loop variables must be an integer in `low..high-1` at every
    * step: checked from its affine form, or else step by step.
    */
-  private checkLoopIndex(node: Node, span: Span, low: number, high: number, named: string, what?: string) {
+  private checkLoopIndex(node: Node, span: Span, low: number, high: Size, named: string, what?: string) {
     const loops = loopVariablesOf(node);
     const form = linearForm(node);
-    let min: number;
-    let max: number;
+    let min: Size;
+    let max: Size;
     let integral: boolean;
     if (form) {
       min = max = form.constant;
-      integral = Number.isInteger(form.constant);
+      integral = !isKnown(form.constant) || Number.isInteger(form.constant);
       for (const [loop, coef] of form.terms) {
         const { from, extent } = loop.loop!;
-        const [a, b] = [coef * from, coef * (from + extent - 1)];
-        min += Math.min(a, b);
-        max += Math.max(a, b);
+        const [a, b] = [coef * from, addSize(coef * from, mulSize(coef, subSize(extent, 1)))];
+        [min, max] = coef > 0 ? [addSize(min, a), addSize(max, b)] : [addSize(min, b), addSize(max, a)];
         integral &&= Number.isInteger(coef);
       }
     } else {
-      const steps = loops.reduce((n, l) => n * l.loop!.extent, 1);
+      const extents = loops.map((l) => l.loop!.extent);
+      if (!extents.every(isKnown))
+        this.fail(span, "an index inside a loop over a run-time size must be affine in the loop variables (as in x[i + 1]); '%' with the dim is allowed too", "E0268");
+      const steps = extents.reduce((n, e) => n * e, 1);
       if (steps > 10_000_000) this.fail(span, "this index is too complex to check at every step: write it as an affine expression of the loop variables", "E0268");
       let all = node;
       for (const loop of [...loops].sort((a, b) => b.id - a.id)) all = batchOver(this.graph, loop, all);
@@ -709,8 +760,9 @@ class Checker {
       }
     }
     if (!integral) this.fail(span, `an index must be an integer at every step`, "E0214");
-    if (min < low || max >= high) {
-      const bad = min < low ? min : max;
+    const tooLow = !provablyAtLeast(min, low);
+    if (tooLow || !provablyAtLeast(subSize(high, 1), max)) {
+      const bad = formatSize(tooLow ? min : max);
       this.fail(span, what ? `${what} starts at ${bad} at some step, out of range for ${named}` : `index ${bad} out of range for ${named} (at some step of the loop)`, "E0208");
     }
   }
@@ -730,12 +782,25 @@ class Checker {
     return this.graph.pack(parts);
   }
 
-  private range(e: { from: Expr; to: Expr; span: Span }, scope: Scope): [number, number] {
+  /** `a..b`: the first value and the number of steps (a size in the dims for `0..N-1`). */
+  private range(e: { from: Expr; to: Expr; span: Span }, scope: Scope): [number, Size] {
     const from = this.integer(e.from, scope, "a range bound");
-    const to = this.integer(e.to, scope, "a range bound");
-    if (to <= from) this.fail(e.span, `the range ${from}..${to} is empty ('a..b' runs from a up to b - 1)`, "E0252");
-    if (to - from > 10_000_000) this.fail(e.span, `the range ${from}..${to} is too long`, "E0253");
-    return [from, to];
+    const to = this.rangeEnd(e.to, scope);
+    const extent = subSize(to, from);
+    const text = `${from}..${formatSize(to)}`;
+    // Over a run-time size the range may be empty when the module runs (1..N at N = 1).
+    if (isKnown(extent) ? extent <= 0 : provablyAtLeast(0, extent)) this.fail(e.span, `the range ${text} is empty ('a..b' runs from a up to b - 1)`, "E0252");
+    if (isKnown(extent) && extent > 10_000_000) this.fail(e.span, `the range ${text} is too long`, "E0253");
+    return [from, extent];
+  }
+
+  /** A range's end: a compile-time integer, or a size built from dims (`N - 1`). */
+  private rangeEnd(e: Expr, scope: Scope): Size {
+    const node = this.expr(e, scope, false);
+    if (!node) throw new CheckError(e.span, "", "");
+    const size = sizeOfValue(node);
+    if (size !== undefined && (isKnown(size) || !findUpstream(node, (n) => n.op === "loopvar"))) return size;
+    return this.integer(e, scope, "a range bound");
   }
 
   /**
@@ -745,18 +810,21 @@ class Checker {
    * that depends on `i`, a shape that does) is evaluated step by step instead.
    */
   private comprehension(e: Extract<Expr, { kind: "comprehension" | "generator" }>, scope: Scope, compileTime: boolean): Node {
-    const [from, to] = this.range(e, scope);
+    const [from, extent] = this.range(e, scope);
     if (!compileTime) {
       const batched = this.speculate(() => {
-        const loop = this.graph.loopVariable(this.loops++, from, to - from);
+        const loop = this.graph.loopVariable(this.loops++, from, extent);
         const locals = new Map<string, Binding>([[e.variable, { node: loop, kind: "loop variable", order: 0, span: e.variableSpan }]]);
         const body = this.evaluate(e.body, { ...scope, locals: [...scope.locals, locals] }, false);
         return batchOver(this.graph, loop, body);
       });
       if (batched) return batched;
     }
-    if (to - from > MAX_UNROLLED_STEPS)
-      this.fail(e.span, `this loop of ${to - from} steps would be unrolled (its body cannot be batched: an inner range or a shape depends on '${e.variable}'), and at most ${MAX_UNROLLED_STEPS} steps are unrolled`, "E0253");
+    if (!isKnown(extent))
+      this.fail(e.span, `this loop runs ${formatSize(extent)} steps, known only when the module runs, so its body must be batched, and it cannot be (an inner range or a shape depends on '${e.variable}')`, "E0253");
+    const to = from + extent;
+    if (extent > MAX_UNROLLED_STEPS)
+      this.fail(e.span, `this loop of ${extent} steps would be unrolled (its body cannot be batched: an inner range or a shape depends on '${e.variable}'), and at most ${MAX_UNROLLED_STEPS} steps are unrolled`, "E0253");
     const parts: Node[] = [];
     const locals = new Map<string, Binding>();
     const inner: Scope = { ...scope, locals: [...scope.locals, locals] };
@@ -1039,7 +1107,8 @@ function loopVariablesOf(x: Node): Node[] {
 
 interface LinearForm {
   terms: Map<Node, number>;
-  constant: number;
+  /** A number, or a size in the dims (`N - 1`): a dim used as a value is its size. */
+  constant: Size;
 }
 
 /** `x` as `constant + sum(coef * loop variable)`, when it is built that way with + - and constant factors. */
@@ -1050,14 +1119,18 @@ function linearForm(x: Node): LinearForm | undefined {
     const terms = new Map(a.terms);
     for (const [v, c] of b.terms) terms.set(v, (terms.get(v) ?? 0) + k * c);
     for (const [v, c] of terms) if (c === 0) terms.delete(v);
-    return { terms, constant: a.constant + k * b.constant };
+    return { terms, constant: addSize(a.constant, b.constant, k) };
   };
-  const scale = (a: LinearForm, k: number): LinearForm => ({ terms: new Map([...a.terms].map(([v, c]) => [v, c * k])), constant: a.constant * k });
+  const scale = (a: LinearForm, k: Size): LinearForm | undefined => {
+    if (!isKnown(k)) return a.terms.size === 0 ? { terms: a.terms, constant: mulSize(a.constant, k) } : undefined;
+    return { terms: new Map([...a.terms].map(([v, c]) => [v, c * k])), constant: mulSize(a.constant, k) };
+  };
   for (const y of order) {
     let f: LinearForm | undefined;
     const [a, b] = y.args.map((arg) => forms.get(arg.id));
     if (y.op === "const") f = { terms: new Map(), constant: y.value! };
     else if (y.op === "loopvar") f = { terms: new Map([[y, 1]]), constant: 0 };
+    else if (y.op === "input" && y.role === "dim") f = { terms: new Map(), constant: dimSize(y.name!) };
     else if (y.op === "neg" && a) f = scale(a, -1);
     else if (y.op === "add" && a && b) f = combine(a, b, 1);
     else if (y.op === "sub" && a && b) f = combine(a, b, -1);
@@ -1069,12 +1142,19 @@ function linearForm(x: Node): LinearForm | undefined {
 }
 
 /** `a - b` when it is the same at every step of their loops. */
-function linearDifference(a: Node, b: Node): number | undefined {
+function linearDifference(a: Node, b: Node): Size | undefined {
   const [fa, fb] = [linearForm(a), linearForm(b)];
   if (!fa || !fb) return undefined;
   for (const [v, c] of fa.terms) if ((fb.terms.get(v) ?? 0) !== c) return undefined;
   for (const [v, c] of fb.terms) if ((fa.terms.get(v) ?? 0) !== c) return undefined;
-  return fa.constant - fb.constant;
+  return subSize(fa.constant, fb.constant);
+}
+
+/** The size a value stands for, when it is built from integers and dims with + - *. */
+function sizeOfValue(x: Node): Size | undefined {
+  const form = x.shape.length === 0 ? linearForm(x) : undefined;
+  if (!form || form.terms.size || (isKnown(form.constant) && !Number.isInteger(form.constant))) return undefined;
+  return form.constant;
 }
 
 /** The source text of an expression, for messages (`slice 0:12`). */
@@ -1093,7 +1173,7 @@ export function integerRanges(program: CheckedProgram): Map<string, number> {
   for (const n of program.graph.nodes) {
     if (n.op !== "checkindex") continue;
     const source = integerSource(n);
-    if (source && ranges.has(source.name!)) ranges.set(source.name!, Math.min(ranges.get(source.name!)!, n.value!));
+    if (source && ranges.has(source.name!)) ranges.set(source.name!, Math.min(ranges.get(source.name!)!, knownSize(n.bound!)));
   }
   for (const [name, r] of ranges) if (r === Infinity) ranges.set(name, 10);
   return ranges;

@@ -4,6 +4,7 @@
 // view that moves the reduced axes last: the IR keeps one reduction op for every `axis=`.
 
 import { broadcastShapes, rowMajor, sizeOf, type Graph, type Node, type Shape } from "../ir/graph.js";
+import { productOf, type Size } from "../ir/size.js";
 import type { ReductionName } from "../ir/ops.js";
 
 /** A mistake in the user's terms; `at` says which argument it is about (index, or a named argument's name). */
@@ -71,8 +72,8 @@ export function reduceAxes(graph: Graph, kind: ReductionName, x: Node, axes: rea
 }
 
 /** How many elements each reduction over `axes` combines. */
-export function reducedCount(x: Node, axes: readonly number[] | undefined): number {
-  return axes ? axes.reduce((n, d) => n * x.shape[d], 1) : sizeOf(x.shape);
+export function reducedCount(x: Node, axes: readonly number[] | undefined): Size {
+  return axes ? productOf(axes.map((d) => x.shape[d])) : sizeOf(x.shape);
 }
 
 /**

@@ -18,6 +18,7 @@ import { mulberry32 } from "../random.js";
 import type { CliTools } from "./main.js";
 import { centralDifference, checkDerivatives, elementScale, relativeError, typicalSize, type DerivativeCheck, type Estimate } from "../diff/numeric.js";
 import { derivativesOf } from "../diff/operators.js";
+import { knownSize } from "../ir/graph.js";
 import { inputKey, type Value } from "../ir/interpret.js";
 import { integerRanges, type CheckedProgram } from "../check/checker.js";
 
@@ -57,7 +58,7 @@ const MOVES = 5;
 export async function gradientCheck(
   code: string,
   iface: ModuleInterface,
-  options: { at: Map<string, number[]>; points: number; seed: number; integers?: ReadonlyMap<string, number> },
+  options: { at: Map<string, number[]>; points: number; seed: number; integers?: ReadonlyMap<string, number>; sizes?: ReadonlyMap<string, number> },
 ): Promise<CheckRow[]> {
   const dir = mkdtempSync(join(tmpdir(), "gradc-check-"));
   let m: Module;
@@ -69,7 +70,13 @@ export async function gradientCheck(
     rmSync(dir, { recursive: true, force: true });
   }
   const random = mulberry32(options.seed);
-  const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+  // A run-time size is checked at the value the caller chose for it (`sizes`).
+  const dimValue = (d: string) => {
+    const v = options.sizes?.get(d);
+    if (v === undefined) throw new Error(`no size given for '${d}'`);
+    return v;
+  };
+  const size = (shape: readonly (number | string)[]) => shape.reduce<number>((a, b) => a * (typeof b === "number" ? b : dimValue(b)), 1);
   const lossCase = iface.outputs.length === 1 && iface.outputs[0].shape.length === 0;
   const params = iface.args.filter((a) => a.role === "param");
   const rows: CheckRow[] = params.map((p) => ({ param: p.name, size: size(p.shape), maxError: 0 }));
@@ -261,7 +268,7 @@ function derivativeChecks(program: CheckedProgram, at: Map<string, number[]>, se
   for (const a of program.args) {
     const given = at.get(a.name);
     const range = integers.get(a.name);
-    const n = a.shape.reduce((x, y) => x * y, 1);
+    const n = knownSize(a.node.size);
     values.set(
       inputKey(a.node),
       Array.from({ length: n }, (_, i) => (given ? given[given.length === 1 ? 0 : i] : range !== undefined ? Math.floor(random() * range) : random() * 2 - 1)),

@@ -14,7 +14,8 @@ import { integerRanges } from "../check/checker.js";
 import { instance } from "@viz-js/viz";
 import type { CheckedProgram } from "../check/checker.js";
 import { differentiate } from "../diff/reverse.js";
-import type { Node, Op, Shape } from "../ir/graph.js";
+import { knownNode, knownSize, type Node, type Op, type Shape } from "../ir/graph.js";
+import { formatSize } from "../ir/size.js";
 import { evaluateAll, inputKey, type Value } from "../ir/interpret.js";
 
 const GREEN = "#008000";
@@ -35,7 +36,7 @@ export function formatNumber(v: number): string {
   return String(rounded);
 }
 
-const shapeText = (shape: Shape): string => `[${shape.join(",")}]`;
+const shapeText = (shape: Shape): string => `[${shape.map((d) => formatSize(d)).join(",")}]`;
 
 /** A scalar as a number; a tensor as its shape and its elements (up to 4) or a summary. */
 export function summarize(shape: Shape, values: ArrayLike<number>): string {
@@ -80,12 +81,14 @@ const COMMUTATIVE = new Set<Op>(["add", "mul", "eq", "ne", "max", "min"]);
 const NAMES: Partial<Record<Op, string>> = { rmax: "max", rmin: "min" };
 
 /** Multi-index text of a flat offset into `shape`: `3` or `1, 2`. */
-function indexText(shape: Shape, flat: number): string {
+function indexText(shape: readonly number[], flat: number): string {
   return shape.length === 2 ? `${Math.floor(flat / shape[1])}, ${flat % shape[1]}` : String(flat);
 }
 
 /** What a gather does, in the user's terms: `w[0]`, `M[1]`, `row 1`, `transpose`, ... */
-function gatherLabel(n: Node): string {
+function gatherLabel(n0: Node): string {
+  // Drawn at the sizes of --at: a specialized graph, every size a number.
+  const n = knownNode(n0);
   const source = n.args[0];
   const { offset, strides } = n.map!;
   const base = source.op === "input" ? source.name! : "";
@@ -138,7 +141,7 @@ export function buildDot(program: CheckedProgram, at?: ReadonlyMap<string, reado
   for (const a of program.args) {
     const given = at?.get(a.name);
     if (!given) guessed.push(a.name);
-    values.set(inputKey(a.node), given ?? pseudoRandom(a.name, a.node.size, ranges.get(a.name)));
+    values.set(inputKey(a.node), given ?? pseudoRandom(a.name, knownSize(a.node.size), ranges.get(a.name)));
   }
 
   // The drawn nodes: reachable from the outputs through operands, a gate through its
@@ -166,7 +169,7 @@ export function buildDot(program: CheckedProgram, at?: ReadonlyMap<string, reado
   const adjoint = new Map<number, Node>();
   if (showGradients) {
     const seeds = seeded.map((o) => graph.input(o.name, "seed", o.node.shape));
-    seeds.forEach((s) => values.set(inputKey(s), new Array<number>(s.size).fill(1)));
+    seeds.forEach((s) => values.set(inputKey(s), new Array<number>(knownSize(s.size)).fill(1)));
     const grads = differentiate(graph, seeded.map((o, k) => ({ output: o.node, seed: seeds[k], guarded: outputs.length > 1 })), drawn);
     drawn.forEach((n, k) => adjoint.set(n.id, grads[k]));
   }

@@ -8,7 +8,8 @@
 // its reverse rule applied to each operand's tangent and summed: the local derivatives are
 // written once, in rules.ts, and both modes share their nodes.
 
-import { rowMajor, sameShape, type Graph, type Node, type Op } from "../ir/graph.js";
+import { knownSize, rowMajor, sameShape, type Graph, type Node, type Op } from "../ir/graph.js";
+import { mulSize, productOf } from "../ir/size.js";
 import type { ElementwiseName } from "../ir/ops.js";
 import { RULES, transposeMatrices, type RuleContext } from "./rules.js";
 
@@ -58,10 +59,10 @@ const prodExcept: TangentRule = (d, n, [t]) => {
   const x = n.args[0];
   const keep = n.keep ?? 0;
   const kept = x.shape.slice(0, keep);
-  const m = x.size / kept.reduce((a, b) => a * b, 1);
+  const m = knownSize(productOf(x.shape.slice(keep)));
   const eyeValues = Array.from({ length: m * m }, (_, k) => (Math.floor(k / m) === k % m ? 1 : 0));
   const eye = graph.gather(graph.tensor(eyeValues, [m, m]), [...kept, m, m], { offset: 0, strides: [...kept.map(() => 0), m, 1] });
-  const rows = (v: Node) => graph.gather(graph.reshape(v, [...kept, m]), [...kept, m, m], { offset: 0, strides: [...rowMajor(kept).map((s) => s * m), 0, 1] });
+  const rows = (v: Node) => graph.gather(graph.reshape(v, [...kept, m]), [...kept, m, m], { offset: 0, strides: [...rowMajor(kept).map((s) => mulSize(s, m)), 0, 1] });
   const others = graph.prodExcept(d.e("where", eye, d.c(1), rows(x)), keep + 1);
   const terms = d.chain(rows(t), d.e("where", eye, d.c(0), others));
   return graph.reshape(graph.reduce("sum", terms, keep + 1), n.shape);
@@ -142,10 +143,10 @@ export const TANGENTS: Record<Op, TangentRule> = {
   det: (d, n, [t]) => {
     if (!t) return undefined;
     const [a] = n.args;
-    const m = a.shape[a.shape.length - 1];
+    const m = knownSize(a.shape[a.shape.length - 1]);
     const stack = a.shape.slice(0, -2);
     const s = d.graph.solve(a, t);
-    const diagonal = d.graph.gather(s, [...stack, m], { offset: 0, strides: [...rowMajor(stack).map((x) => x * m * m), m + 1] });
+    const diagonal = d.graph.gather(s, [...stack, m], { offset: 0, strides: [...rowMajor(stack).map((x) => mulSize(x, m * m)), m + 1] });
     return d.e("mul", n, d.graph.reduce("sum", diagonal, stack.length));
   },
   scatter: (d, n, t) => {

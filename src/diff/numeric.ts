@@ -15,7 +15,7 @@
 // checkDerivatives compares each derivative operator's result (diff/operators.ts records
 // them) with differences of what it differentiates, by the reference interpreter.
 
-import { type Graph, type Node } from "../ir/graph.js";
+import { knownSize, type Graph, type Node } from "../ir/graph.js";
 import { evaluateGraph, inputKey, type Value } from "../ir/interpret.js";
 import { cone, rebuild } from "../ir/rebuild.js";
 import type { DerivativeRecord } from "./operators.js";
@@ -136,11 +136,11 @@ function checkOne(graph: Graph, r: DerivativeRecord, given: ReadonlyMap<string, 
   const values = new Map(given);
   for (const n of cone(graph, roots)) {
     if (n.op === "loopvar") loops.set(n.id, graph.constant(n.loop!.from));
-    if (n.op === "input" && !values.has(inputKey(n))) values.set(inputKey(n), Array.from({ length: n.size }, () => random() * 2 - 1));
+    if (n.op === "input" && !values.has(inputKey(n))) values.set(inputKey(n), Array.from({ length: knownSize(n.size) }, () => random() * 2 - 1));
   }
   const [result, f, direction] = roots.map((n) => (loops.size ? rebuild(graph, n, loops) : n));
   const key = inputKey(r.x);
-  const n = r.x.size;
+  const n = knownSize(r.x.size);
   let x = Float64Array.from(toArray(values.get(key)!, n));
   const at = (v: Float64Array, nodes: Node[]) => {
     values.set(key, v);

@@ -14,7 +14,8 @@
 // reluGrad, prodexcept) are written with operations that have derivative rules, with the
 // same values.
 
-import { rowMajor, sameShape, type Graph, type Node, type Shape } from "../ir/graph.js";
+import { knownShape, knownSize, rowMajor, sameShape, type Graph, type Node, type Shape } from "../ir/graph.js";
+import { mulSize, productOf } from "../ir/size.js";
 import { isElementwise } from "../ir/ops.js";
 import { batchOver, Unbatchable } from "../ir/batch.js";
 import { cone, remake, substitute } from "../ir/rebuild.js";
@@ -28,7 +29,7 @@ const ones = (graph: Graph, shape: Shape) => graph.broadcast(graph.constant(1), 
 
 /** `[0, 1, ..., size - 1]` shaped like `shape`: the flat position of each element. */
 function positions(graph: Graph, shape: Shape): Node {
-  return graph.tensor(Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, k) => k), shape);
+  return graph.tensor(Array.from({ length: knownSize(productOf(shape)) }, (_, k) => k), shape);
 }
 
 /** A fresh loop variable over `0..extent-1`; negative ids never meet the checker's. */
@@ -163,12 +164,13 @@ export function isElementwiseMap(graph: Graph, y: Node, x: Node): boolean {
  */
 function jacobianOf(graph: Graph, y: Node, x: Node): { node: Node; diagonal: boolean } {
   const shape = [...y.shape, ...x.shape];
-  const [m, n] = [y.size, x.size];
+  // Jacobians have as many entries as m x n: the checker allows them only at known sizes.
+  const [m, n] = [knownSize(y.size), knownSize(x.size)];
   if (n === 1) return { node: graph.reshape(jvpOf(graph, y, x, ones(graph, x.shape)), shape), diagonal: m === 1 };
   if (m === 1) return { node: graph.reshape(vjpOf(graph, y, x, ones(graph, y.shape)), shape), diagonal: false };
   if (isElementwiseMap(graph, y, x)) {
     const d = jvpOf(graph, y, x, ones(graph, x.shape));
-    return { node: graph.scatter([{ values: d, map: { offset: 0, strides: rowMajor(x.shape).map((s) => s * (n + 1)) } }], shape), diagonal: true };
+    return { node: graph.scatter([{ values: d, map: { offset: 0, strides: rowMajor(x.shape).map((s) => mulSize(s, n + 1)) } }], shape), diagonal: true };
   }
   // Columns (or rows) that share no row (column) go in one pass, when that saves passes.
   const pattern = Math.min(m, n) > 2 ? dependencePattern(graph, y, x) : undefined;
@@ -197,7 +199,7 @@ function jacobianOf(graph: Graph, y: Node, x: Node): { node: Node; diagonal: boo
   const stacked = stackedPasses(graph, y, x, forward, forward ? n : m, positions(graph, forward ? x.shape : y.shape));
   // Forward passes give columns, stacked as [n, ...y.shape]; reverse ones give rows.
   const J = forward
-    ? graph.gather(stacked, shape, { offset: 0, strides: [...rowMajor(y.shape), ...rowMajor(x.shape).map((s) => s * m)] })
+    ? graph.gather(stacked, shape, { offset: 0, strides: [...rowMajor(y.shape), ...rowMajor(x.shape).map((s) => mulSize(s, m))] })
     : graph.reshape(stacked, shape);
   return { node: differentiable(graph, J), diagonal: false };
 }
@@ -233,7 +235,7 @@ function stackedPasses(graph: Graph, y: Node, x: Node, forward: boolean, steps: 
  */
 function hessianOf(graph: Graph, grad: Node, x: Node): Node {
   const { node: H, diagonal } = jacobianOf(graph, grad, x);
-  const n = x.size;
+  const n = knownSize(x.size);
   if (diagonal) return H;
   const flat = graph.reshape(H, [n, n]);
   const mirrored = graph.gather(flat, [n, n], { offset: 0, strides: [1, n] });
@@ -305,11 +307,11 @@ function gatesByForward(graph: Graph): Map<number, Node> {
 /** prodexcept(x) as prod over each group with the element itself replaced by 1 (no division). */
 function lowerProdExcept(graph: Graph, x: Node, keep: number): Node {
   const kept = x.shape.slice(0, keep);
-  const m = x.size / kept.reduce((a, b) => a * b, 1);
+  const m = knownSize(productOf(x.shape.slice(keep)));
   const eye = graph.tensor(Array.from({ length: m * m }, (_, k) => (Math.floor(k / m) === k % m ? 1 : 0)), [m, m]);
   const full = [...kept, m, m];
   const eyes = graph.gather(eye, full, { offset: 0, strides: [...kept.map(() => 0), m, 1] });
-  const rows = graph.gather(graph.reshape(x, [...kept, m]), full, { offset: 0, strides: [...rowMajor(kept).map((s) => s * m), 0, 1] });
+  const rows = graph.gather(graph.reshape(x, [...kept, m]), full, { offset: 0, strides: [...rowMajor(kept).map((s) => mulSize(s, m)), 0, 1] });
   const product = graph.reduce("prod", graph.elementwise("where", [eyes, graph.constant(1), rows]), keep + 1);
   return graph.reshape(product, x.shape);
 }

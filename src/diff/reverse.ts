@@ -4,11 +4,11 @@
 // built in the same hash-consed graph, so they share every subexpression with the forward
 // pass and with each other.
 
-import { sameShape, type Graph, type IndexMap, type Node } from "../ir/graph.js";
+import { sameShape, type Graph, type IndexMap, type Node, type Shape } from "../ir/graph.js";
 import type { ElementwiseName } from "../ir/ops.js";
 import { RULES, type RuleContext } from "./rules.js";
 
-const isPrefix = (short: readonly number[], long: readonly number[]) => short.length < long.length && short.every((d, k) => d === long[k]);
+const isPrefix = (short: Shape, long: Shape) => short.length < long.length && short.every((d, k) => d === long[k]);
 
 export interface Seeded {
   output: Node;

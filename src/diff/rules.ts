@@ -8,8 +8,9 @@
 // driver (reverse.ts) sums it. Reads through an index map return `{ values, map }`, which the
 // driver gathers into one scatter per operand.
 
-import type { Graph, IndexMap, Node, Op } from "../ir/graph.js";
-import { rowMajor } from "../ir/graph.js";
+import type { Graph, IndexMap, Node, Op, Shape } from "../ir/graph.js";
+import { knownSize, rowMajor } from "../ir/graph.js";
+import { mulSize } from "../ir/size.js";
 import type { ElementwiseName } from "../ir/ops.js";
 
 export type Contribution = Node | { values: Node; map: IndexMap } | undefined;
@@ -43,8 +44,8 @@ export function transposeMatrices(graph: Graph, m: Node): Node {
 }
 
 /** Identity matrices shaped like the stack `shape` (`[..., n, n]`). */
-export function identities(graph: Graph, shape: readonly number[]): Node {
-  const n = shape[shape.length - 1];
+export function identities(graph: Graph, shape: Shape): Node {
+  const n = knownSize(shape[shape.length - 1]);
   const eye = graph.tensor(Array.from({ length: n * n }, (_, k) => (Math.floor(k / n) === k % n ? 1 : 0)), [n, n]);
   return graph.broadcastTo(eye, shape);
 }
@@ -193,7 +194,7 @@ export const RULES: Record<Op, Rule | null> = {
   pack: (d, n, g) => {
     const part = n.args[0];
     const strides = rowMajor(part.shape);
-    return n.args.map((_, k) => d.graph.gather(g, part.shape, { offset: k * part.size, strides }));
+    return n.args.map((_, k) => d.graph.gather(g, part.shape, { offset: mulSize(k, part.size), strides }));
   },
   // args: [forward, ...arguments, ...local gradients]; only the arguments receive gradient.
   gate: (d, n, g) => {

@@ -9,7 +9,7 @@
 // in id order (a topological order) with no recursion; the analysis gives up (undefined)
 // past a work budget or on an operation whose pattern depends on run-time values.
 
-import { mapIndex, type Graph, type Node } from "../ir/graph.js";
+import { isKnownShape, knownNode, mapIndex, type Graph, type KnownNode, type Node } from "../ir/graph.js";
 import { isElementwise } from "../ir/ops.js";
 import { cone } from "../ir/rebuild.js";
 
@@ -23,9 +23,13 @@ const BUDGET = 4_000_000;
  * For each element of `y` (row-major), the bitset (words of 32 elements of `x`) of the x
  * elements it depends on; undefined when the pattern cannot be read from the structure.
  */
-export function dependencePattern(graph: Graph, y: Node, x: Node): Uint32Array | undefined {
+export function dependencePattern(graph: Graph, y0: Node, x0: Node): Uint32Array | undefined {
+  // Over run-time sizes the pattern has no fixed number of elements to read.
+  const cone0 = cone(graph, [y0]).filter((n) => n.id >= x0.id);
+  if (!cone0.every((n) => isKnownShape(n.shape))) return undefined;
+  const nodes = cone0.map(knownNode);
+  const [x, y] = [knownNode(x0), knownNode(y0)];
   const words = Math.ceil(x.size / 32);
-  const nodes = cone(graph, [y]).filter((n) => n.id >= x.id);
   let work = 0;
   for (const n of nodes) work += n.size * words;
   if (work > BUDGET) return undefined;
@@ -42,7 +46,7 @@ export function dependencePattern(graph: Graph, y: Node, x: Node): Uint32Array |
     const operands = n.op === "gate" ? n.args.slice(1, 1 + n.arity!) : n.op === "where" ? n.args.slice(1) : n.args;
     if (FLAT.has(n.op) || !operands.some((a) => sets.has(a.id))) continue;
     const out = new Uint32Array(n.size * words);
-    const get = (a: Node) => sets.get(a.id);
+    const get = (a: KnownNode) => sets.get(a.id);
     if (isElementwise(n.op) || n.op === "gate") {
       for (const a of operands) {
         const s = get(a);

@@ -11,7 +11,7 @@
 
 import type { CheckedProgram } from "../check/checker.js";
 import { differentiate } from "../diff/reverse.js";
-import type { Node } from "../ir/graph.js";
+import { knownSize, type Node } from "../ir/graph.js";
 import { scalarize } from "../ir/scalarize.js";
 import { SPLIT_LINES } from "./split.js";
 import { printStraightLine } from "./straight.js";
@@ -68,13 +68,13 @@ export function lowerFlat(program: CheckedProgram, objective: number, straightLi
   let at = 0;
   for (const p of params) {
     offsets.set(p.node, at);
-    at += p.node.size;
+    at += knownSize(p.node.size);
   }
   const argIndex = new Map(args.map((a, i) => [a.node, i]));
   const leaf = (n: Node): string | undefined => {
     const input = n.op === "input" ? n : n.op === "gather" && n.args[0].op === "input" ? n.args[0] : undefined;
     if (!input) return undefined;
-    const element = n === input ? 0 : n.map!.offset;
+    const element = n === input ? 0 : knownSize(n.map!.offset);
     const offset = offsets.get(input);
     if (offset !== undefined) return `x[${offset + element}]`;
     const local = `a${argIndex.get(input)}`;

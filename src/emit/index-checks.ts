@@ -5,7 +5,8 @@
 // data with `checkindex` nodes (see Graph.checkIndex); each reads a view of one integer
 // input, whose elements are walked here with the view's own index arithmetic.
 
-import { reachable, rowMajor, type Graph, type Node } from "../ir/graph.js";
+import { knownNode, knownSize, reachable, rowMajor, type Graph, type Node } from "../ir/graph.js";
+import { formatSize } from "../ir/size.js";
 import type { Argument } from "../check/checker.js";
 
 /** Statements for the top of forwardInto and backwardInto; `local(i)` names argument i's local. */
@@ -31,10 +32,10 @@ export function indexChecks(graph: Graph, roots: readonly Node[], args: readonly
     if (!view) throw new Error("internal: a checked index that does not read an integer input");
     const i = args.findIndex((a) => a.node === view.input);
     const a = args[i];
-    const text = `${i}:${view.offset}:${view.shape.join(",")}:${view.strides.join(",")}:${n.value}`;
+    const text = `${i}:${view.offset}:${view.shape.join(",")}:${view.strides.join(",")}:${formatSize(n.bound!)}`;
     if (seen.has(text)) continue;
     seen.add(text);
-    const bound = n.value!;
+    const bound = knownSize(n.bound!);
     // The flat positions the view reads: offset + sum(stride * index) over its shape.
     const loops = view.shape.map((d, k) => `for (let i${k} = 0; i${k} < ${d}; i${k}++) `).join("");
     const at = [String(view.offset), ...view.strides.map((s, k) => (s === 0 ? "" : s === 1 ? `i${k}` : `i${k} * ${s}`))].filter(Boolean).join(" + ");
@@ -53,8 +54,9 @@ function sourceInput(x: Node): Node {
 }
 
 /** `x` as a view (offset, shape, strides over the flat elements) of an integer input, when it is one. */
-function viewOfInput(x: Node): { input: Node; offset: number; shape: readonly number[]; strides: readonly number[] } | undefined {
-  if (x.op === "input") return { input: x, offset: 0, shape: x.shape, strides: rowMajor(x.shape) };
+function viewOfInput(x0: Node): { input: Node; offset: number; shape: readonly number[]; strides: readonly number[] } | undefined {
+  const x = knownNode(x0);
+  if (x.op === "input") return { input: x, offset: 0, shape: x.shape, strides: rowMajor(x.shape) as number[] };
   if (x.op === "gather" && x.args[0].op === "input") return { input: x.args[0], offset: x.map!.offset, shape: x.shape, strides: x.map!.strides };
   return undefined;
 }

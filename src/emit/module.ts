@@ -22,7 +22,7 @@
 // functions that explain what is wrong and throw, or return for the unusual right values
 // (other typed arrays).
 
-import type { Shape } from "../ir/graph.js";
+import { knownSize, type Shape, type Size } from "../ir/graph.js";
 import { HELPER_SOURCE } from "../ir/ops.js";
 import { LINALG_SIGNATURE } from "../ir/linalg.js";
 import type { FlatParts } from "./flat.js";
@@ -32,7 +32,7 @@ export interface ModuleArg {
   name: string;
   role: "input" | "param";
   shape: Shape;
-  size: number;
+  size: Size;
   /** `input y[N] int`. */
   integer?: boolean;
 }
@@ -40,7 +40,7 @@ export interface ModuleArg {
 export interface ModuleOutput {
   name: string;
   shape: Shape;
-  size: number;
+  size: Size;
 }
 
 export interface ModuleParts {
@@ -162,9 +162,9 @@ export function printModule(m: ModuleParts, lang: Language): string {
     out("}", "");
   }
 
-  const holders = (items: { name: string; shape: Shape; size: number }[]) => {
+  const holders = (items: { name: string; shape: Shape; size: Size }[]) => {
     const tensors = items.filter((i) => i.shape.length);
-    const total = tensors.reduce((s, t) => s + t.size, 0);
+    const total = tensors.reduce((s, t) => s + knownSize(t.size), 0);
     const body: string[] = [];
     // Arrays of up to 64 bytes live on V8's heap and cost little each; past that each array
     // gets an off-heap store (microseconds), so one buffer with views serves them all.
@@ -173,8 +173,8 @@ export function printModule(m: ModuleParts, lang: Language): string {
     let at = 0;
     const fields = items.map((i) => {
       if (!i.shape.length) return `${literalKey(i.name)}: NaN`;
-      const view = shared ? `buffer.subarray(${at}, ${at + i.size})` : `new Float64Array(${i.size})`;
-      at += i.size;
+      const view = shared ? `buffer.subarray(${at}, ${at + knownSize(i.size)})` : `new Float64Array(${i.size})`;
+      at += knownSize(i.size);
       return `${literalKey(i.name)}: ${view}`;
     });
     body.push(`  return { ${fields.join(", ")} };`);
@@ -241,13 +241,13 @@ function printArgChecks(out: (...l: string[]) => void, T: (a: string) => string,
   if (list.length) out(`  const given = args${T(" as Record<string, unknown>")};`);
   for (const [i, a] of list.entries()) {
     out(`  const v${i} = given[${key(a.name)}];`);
-    out(a.shape.length ? `  if (!${tensorTest(`v${i}`, a.size)}) checkTensor(v${i}, ${key(a.name)}, ${a.size});` : `  if (typeof v${i} !== "number") checkScalar(v${i}, ${key(a.name)});`);
+    out(a.shape.length ? `  if (!${tensorTest(`v${i}`, knownSize(a.size))}) checkTensor(v${i}, ${key(a.name)}, ${a.size});` : `  if (typeof v${i} !== "number") checkScalar(v${i}, ${key(a.name)});`);
   }
   out("}", "");
 }
 
 /** `name(holder)`: the holder is an object whose tensors are Float64Arrays of the right lengths. */
-function printHolderChecks(out: (...l: string[]) => void, T: (a: string) => string, name: string, what: "grad" | "outputs" | "params", items: readonly { name: string; shape: Shape; size: number }[]) {
+function printHolderChecks(out: (...l: string[]) => void, T: (a: string) => string, name: string, what: "grad" | "outputs" | "params", items: readonly { name: string; shape: Shape; size: Size }[]) {
   out(`function ${name}(holder${T(": unknown")})${T(": void")} {`, `  if (holder === null || typeof holder !== "object") checkHolder(holder, "${what}", "", 0);`);
   const tensors = items.filter((i) => i.shape.length);
   if (tensors.length) out(`  const given = holder${T(" as Record<string, unknown>")};`);
@@ -287,7 +287,7 @@ function printSupport(m: ModuleParts, out: (...l: string[]) => void, T: (a: stri
     `}`,
     "",
   );
-  const needsAllNumbers = [...m.args, ...m.outputs].some((a) => a.shape.length && a.size > UNROLLED_CHECK) || (m.flat !== undefined && flatSize(m) > UNROLLED_CHECK);
+  const needsAllNumbers = [...m.args, ...m.outputs].some((a) => a.shape.length && knownSize(a.size) > UNROLLED_CHECK) || (m.flat !== undefined && flatSize(m) > UNROLLED_CHECK);
   if (m.checks && needsAllNumbers) out(
     `function allNumbers(v${anyT}, length${T(": number")})${T(": boolean")} {`,
     `  if (!Array.isArray(v) || v.length !== length) return false;`,
@@ -388,7 +388,7 @@ function printSupport(m: ModuleParts, out: (...l: string[]) => void, T: (a: stri
   }
   const hasTensorOutput = m.outputs.some((o) => o.shape.length);
   if (hasTensorOutput && !lossCase) {
-    const longest = Math.max(...m.outputs.map((o) => o.size));
+    const longest = Math.max(...m.outputs.map((o) => knownSize(o.size)));
     out(
       `const NO_SEED = new Float64Array(${longest});`,
       "",
@@ -448,7 +448,7 @@ const NEAREST_SOURCE = [
 ];
 
 /** Elements of all params: the length of `x` in the flat form. */
-const flatSize = (m: ModuleParts) => m.args.reduce((s, a) => s + (a.role === "param" ? a.size : 0), 0);
+const flatSize = (m: ModuleParts) => m.args.reduce((s, a) => s + (a.role === "param" ? knownSize(a.size) : 0), 0);
 
 /** The JSDoc lines of the flat form's exports. */
 function flatDocumentation(m: ModuleParts, flat: FlatParts) {
@@ -478,7 +478,7 @@ function printFlat(m: ModuleParts, flat: FlatParts, docs: ReturnType<typeof flat
   const params = m.args.map((a, i) => ({ ...a, i })).filter((a) => a.role === "param");
   const inputs = m.args.map((a, i) => ({ ...a, i })).filter((a) => a.role === "input");
   const offsets: number[] = [];
-  params.reduce((at, p) => (offsets.push(at), at + p.size), 0);
+  params.reduce((at, p) => (offsets.push(at), at + knownSize(p.size)), 0);
   const objective = key(m.outputs[flat.objective].name);
   const doc = (text: string) => out(`/** ${text} (${commentSafe(m.sourceName)}) */`);
   out("");
@@ -551,7 +551,7 @@ function printFlat(m: ModuleParts, flat: FlatParts, docs: ReturnType<typeof flat
   const lossCase = m.outputs.length === 1 && m.outputs[0].shape.length === 0;
   const flatArgs = m.args.map((a) => {
     const k = params.findIndex((p) => p.i === m.args.indexOf(a));
-    if (k >= 0) return `${literalKey(a.name)}: ${a.shape.length ? `FLAT_PARAMS.subarray(${offsets[k]}, ${offsets[k] + a.size})` : "NaN"}`;
+    if (k >= 0) return `${literalKey(a.name)}: ${a.shape.length ? `FLAT_PARAMS.subarray(${offsets[k]}, ${offsets[k] + knownSize(a.size)})` : "NaN"}`;
     return `${literalKey(a.name)}: ${a.shape.length ? "NO_INPUT" : "NaN"}`;
   });
   out(`const FLAT_PARAMS = new Float64Array(${size});`);

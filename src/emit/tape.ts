@@ -14,7 +14,7 @@
 // instruction's destination is implicit. Operands are stored as distances back from the
 // destination, which keeps the numbers in the module short (most operands are recent).
 
-import { reachable, type Graph, type Node } from "../ir/graph.js";
+import { knownSize, reachable, type Graph, type Node } from "../ir/graph.js";
 import { ELEMENTWISE, type ElementwiseOp } from "../ir/ops.js";
 import { literal } from "./straight.js";
 import type { Part } from "./split.js";
@@ -104,7 +104,7 @@ function printTape(
   for (const n of graph.nodes) {
     if (!needed[n.id] || n.op === "const") continue;
     if (n.op === "input") register[n.id] = block(n);
-    else if (n.op === "gather" && n.args[0].op === "input") register[n.id] = block(n.args[0]) + n.map!.offset;
+    else if (n.op === "gather" && n.args[0].op === "input") register[n.id] = block(n.args[0]) + knownSize(n.map!.offset);
   }
   const first = next;
   // An operation whose value only one other operation uses joins that operation's

@@ -9,6 +9,7 @@
 // depend on it), in id order (a topological order), with no recursion: linear in the body.
 
 import { findUpstream, rowMajor, type Graph, type Node, type Shape } from "./graph.js";
+import { addSize, mulSize, subSize, type Size } from "./size.js";
 import { isElementwise } from "./ops.js";
 import { evaluateGraph } from "./interpret.js";
 
@@ -50,11 +51,11 @@ function subgraphAfter(loop: Node, body: Node): Node[] {
 }
 
 /** An operand that does not depend on the loop, repeated for every step. */
-function spread(graph: Graph, x: Node, n: number): Node {
+function spread(graph: Graph, x: Node, n: Size): Node {
   return graph.gather(x, [n, ...x.shape], { offset: 0, strides: [0, ...rowMajor(x.shape)] });
 }
 
-function batchNode(graph: Graph, node: Node, n: number, batched: Map<number, Node>, loop: Node): Node {
+function batchNode(graph: Graph, node: Node, n: Size, batched: Map<number, Node>, loop: Node): Node {
   const has = (x: Node) => batched.has(x.id);
   /** The operand with its batch axis, repeated when it does not depend on the loop. */
   const full = (x: Node) => batched.get(x.id) ?? spread(graph, x, n);
@@ -93,7 +94,7 @@ function batchNode(graph: Graph, node: Node, n: number, batched: Map<number, Nod
       const part = node.args[0].shape;
       const size = node.args[0].size;
       const stacked = graph.pack(node.args.map(full));
-      return graph.gather(stacked, out, { offset: 0, strides: [size, n * size, ...rowMajor(part)] });
+      return graph.gather(stacked, out, { offset: 0, strides: [size, mulSize(n, size), ...rowMajor(part)] });
     }
     case "take":
       return batchTake(graph, node, n, has, full, loop);
@@ -102,7 +103,7 @@ function batchNode(graph: Graph, node: Node, n: number, batched: Map<number, Nod
     case "det":
       return graph.det(full(node.args[0]));
     case "checkindex":
-      return graph.checkIndex(full(node.args[0]), node.value!, node.name!);
+      return graph.checkIndex(full(node.args[0]), node.bound!, node.name!);
     case "scatter":
       // Step k's parts land in step k's slot of the result; a part that does not depend on
       // the loop lands in every slot.
@@ -128,7 +129,7 @@ function batchNode(graph: Graph, node: Node, n: number, batched: Map<number, Nod
   throw new Unbatchable(`'${node.op}' in a comprehension body`);
 }
 
-function batchMatmul(graph: Graph, node: Node, n: number, has: (x: Node) => boolean, full: (x: Node) => Node): Node {
+function batchMatmul(graph: Graph, node: Node, n: Size, has: (x: Node) => boolean, full: (x: Node) => Node): Node {
   const [a, b] = node.args;
   const [ra, rb] = [a.shape.length, b.shape.length];
   if (ra === 1 && rb === 1) {
@@ -151,7 +152,7 @@ function batchMatmul(graph: Graph, node: Node, n: number, has: (x: Node) => bool
  * `x[e]` along one axis. An index affine in the loop variable is a strided view of `x` (no
  * copy); any other compile-time index is a gather through a table of the indices of every step.
  */
-function batchTake(graph: Graph, node: Node, n: number, has: (x: Node) => boolean, full: (x: Node) => Node, loop: Node): Node {
+function batchTake(graph: Graph, node: Node, n: Size, has: (x: Node) => boolean, full: (x: Node) => Node, loop: Node): Node {
   const [x, index] = node.args;
   const axis = node.axis!;
   const out = [n, ...node.shape];
@@ -161,10 +162,10 @@ function batchTake(graph: Graph, node: Node, n: number, has: (x: Node) => boolea
   const affine = index.shape.length === 0 ? affineIn(graph, index, loop) : undefined;
   if (affine && affine.rest === undefined) {
     const first = affine.coef * loop.loop!.from + affine.offset;
-    const step = affine.coef * strides[axis];
-    if (!has(x)) return graph.gather(x, out, { offset: first * strides[axis], strides: [step, ...rest] });
+    const step = mulSize(affine.coef, strides[axis]);
+    if (!has(x)) return graph.gather(x, out, { offset: mulSize(first, strides[axis]), strides: [step, ...rest] });
     // x batched too: step k reads its own slice of x at its own index.
-    return graph.gather(full(x), out, { offset: first * strides[axis], strides: [x.size + step, ...rest] });
+    return graph.gather(full(x), out, { offset: mulSize(first, strides[axis]), strides: [addSize(x.size, step), ...rest] });
   }
   if (affine && !has(x)) {
     // `x[r + c*j]`, r fixed while j runs (an outer loop's variable): a view whose step k
@@ -172,12 +173,12 @@ function batchTake(graph: Graph, node: Node, n: number, has: (x: Node) => boolea
     // r + c*j was checked to be in range for every step.
     const { coef, offset, rest: r } = affine;
     const length = x.shape[axis];
-    const span = Math.abs(coef) * (n - 1);
-    const viewShape = [n, ...x.shape.slice(0, axis), length - span, ...x.shape.slice(axis + 1)];
+    const span = mulSize(Math.abs(coef), subSize(n, 1));
+    const viewShape = [n, ...x.shape.slice(0, axis), subSize(length, span), ...x.shape.slice(axis + 1)];
     const base = coef < 0 ? span : 0;
-    const view = graph.gather(x, viewShape, { offset: base * strides[axis], strides: [coef * strides[axis], ...strides] });
-    const shift = coef * loop.loop!.from + offset - base;
-    const at = shift === 0 ? r! : graph.elementwise("add", [r!, graph.constant(shift)]);
+    const view = graph.gather(x, viewShape, { offset: mulSize(base, strides[axis]), strides: [mulSize(coef, strides[axis]), ...strides] });
+    const shift = subSize(coef * loop.loop!.from + offset, base);
+    const at = shift === 0 ? r! : graph.elementwise("add", [r!, graph.sizeValue(shift)]);
     return graph.take(view, at, axis + 1);
   }
   if (has(x)) throw new Unbatchable("an index that is not affine in the loop variable into a value that depends on it");

@@ -8,8 +8,11 @@
 // order: passes walk `graph.nodes` forwards or backwards, never recursively.
 
 import { ELEMENTWISE, type ElementwiseName, type ReductionName } from "./ops.js";
+import { formatSize, isKnown, mulSize, productOf, type Size } from "./size.js";
 
-export type Shape = readonly number[];
+export type { Size } from "./size.js";
+/** Axis sizes: numbers, or polynomials in run-time sizes (`dim N`); see ir/size.ts. */
+export type Shape = readonly Size[];
 
 /**
  * An affine index map: the element at multi-index `idx` of the result reads the operand's
@@ -17,8 +20,8 @@ export type Shape = readonly number[];
  * broadcasts are all gathers.
  */
 export interface IndexMap {
-  offset: number;
-  strides: readonly number[];
+  offset: Size;
+  strides: readonly Size[];
 }
 
 export type Op =
@@ -46,7 +49,7 @@ export interface Node {
   readonly op: Op;
   readonly args: readonly Node[];
   readonly shape: Shape;
-  readonly size: number;
+  readonly size: Size;
   /** const: the value. iota: the first element (element k is value + k). */
   readonly value?: number;
   /** tensor: the elements, row-major (a constant tensor: index tables, tensor consts). */
@@ -58,10 +61,11 @@ export interface Node {
   readonly keep?: number;
   readonly axis?: number;
   /** loopvar: the loop it stands for (unique per comprehension), its first value and its number of steps. */
-  readonly loop?: { id: number; from: number; extent: number };
+  readonly loop?: { id: number; from: number; extent: Size };
   /** input: the argument's name (its role says whether it is differentiated); gate: the def's name. */
   readonly name?: string;
-  readonly role?: "input" | "param" | "seed";
+  /** `dim`: the value of a run-time size (`sum(x) / N`), a scalar read from the arguments' lengths. */
+  readonly role?: "input" | "param" | "seed" | "dim";
   /** solve: the system is `A^T X = B` rather than `A X = B` (the adjoint of a solve). */
   readonly transposed?: boolean;
   /** input: an integer input (`input y[N] int`), whose elements may index. */
@@ -71,14 +75,16 @@ export interface Node {
   readonly maps?: readonly IndexMap[];
   /** gate: the number of gate arguments; args are [forward, ...arguments, ...local gradients]. */
   readonly arity?: number;
+  /** checkindex: the indices must be in `0..bound-1`. */
+  readonly bound?: Size;
   /** The source line whose statement first built this node (comments in generated code). */
   readonly line?: number;
 }
 
 /** NumPy's broadcast of two shapes, or undefined when they do not broadcast. */
-export function broadcastShapes(a: Shape, b: Shape): number[] | undefined {
+export function broadcastShapes(a: Shape, b: Shape): Size[] | undefined {
   const rank = Math.max(a.length, b.length);
-  const out = new Array<number>(rank);
+  const out = new Array<Size>(rank);
   for (let k = 1; k <= rank; k++) {
     const x = a[a.length - k] ?? 1;
     const y = b[b.length - k] ?? 1;
@@ -88,28 +94,79 @@ export function broadcastShapes(a: Shape, b: Shape): number[] | undefined {
   return out;
 }
 
-export const sizeOf = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);
-export const formatShape = (shape: Shape): string => (shape.length === 0 ? "scalar" : `[${shape.join(", ")}]`);
+export const sizeOf = productOf;
+export const formatShape = (shape: Shape): string => (shape.length === 0 ? "scalar" : `[${shape.map((d) => formatSize(d)).join(", ")}]`);
+/** Whether every size of a shape is a number (no run-time size). */
+export const isKnownShape = (shape: Shape): shape is readonly number[] => shape.every(isKnown);
+
+/** A shape's sizes as numbers, for passes that only ever see programs without dims. */
+export function knownShape(shape: Shape): readonly number[] {
+  if (!isKnownShape(shape)) throw new Error(`internal: shape ${formatShape(shape)} has run-time sizes here`);
+  return shape;
+}
+
+/** A size as a number, for passes that only ever see programs without dims. */
+export function knownSize(size: Size): number {
+  if (!isKnown(size)) throw new Error(`internal: size ${formatSize(size)} is a run-time size here`);
+  return size;
+}
 export const sameShape = (a: Shape, b: Shape): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /** Row-major strides of a shape: `[m, n]` -> `[n, 1]`. */
-export function rowMajor(shape: Shape): number[] {
-  const strides = new Array<number>(shape.length);
-  let s = 1;
+export function rowMajor(shape: Shape): Size[] {
+  const strides = new Array<Size>(shape.length);
+  let s: Size = 1;
   for (let d = shape.length - 1; d >= 0; d--) {
     strides[d] = s;
-    s *= shape[d];
+    s = mulSize(s, shape[d]);
   }
   return strides;
 }
 
+/** Whether a map and the shapes it relates hold only numbers (no run-time size). */
+const isKnownMap = (map: IndexMap, ...shapes: Shape[]): boolean =>
+  isKnown(map.offset) && map.strides.every(isKnown) && shapes.every(isKnownShape);
+
+/** An index map of a program without run-time sizes. */
+export interface KnownMap {
+  offset: number;
+  strides: readonly number[];
+}
+
+/**
+ * A node whose sizes are all numbers, as every node is in a program without dims (or one
+ * specialized to given sizes): what the interpreter and the straight-line forms work on.
+ */
+export type KnownNode = Omit<Node, "args" | "shape" | "size" | "map" | "maps" | "loop" | "bound"> & {
+  readonly bound?: number;
+  readonly args: readonly KnownNode[];
+  readonly shape: readonly number[];
+  readonly size: number;
+  readonly map?: KnownMap;
+  readonly maps?: readonly KnownMap[];
+  readonly loop?: { id: number; from: number; extent: number };
+};
+
+/** `n` seen as a KnownNode, after checking that it and its operands have no run-time size. */
+export function knownNode(n: Node): KnownNode {
+  const ok = (m: Node) =>
+    isKnownShape(m.shape) &&
+    (!m.map || isKnownMap(m.map)) &&
+    (!m.maps || m.maps.every((x) => isKnownMap(x))) &&
+    (!m.loop || isKnown(m.loop.extent)) &&
+    (m.bound === undefined || isKnown(m.bound));
+  if (!ok(n) || !n.args.every(ok)) throw new Error(`internal: '${n.op}' node ${n.id} has run-time sizes here`);
+  return n as KnownNode;
+}
+
 /** Flat operand element read by result element `flat` (row-major over `shape`). */
 export function mapIndex(map: IndexMap, shape: Shape, flat: number): number {
-  let at = map.offset;
+  let at = knownSize(map.offset);
   for (let d = shape.length - 1; d >= 0; d--) {
-    const i = flat % shape[d];
-    flat = (flat - i) / shape[d];
-    at += map.strides[d] * i;
+    const extent = knownSize(shape[d]);
+    const i = flat % extent;
+    flat = (flat - i) / extent;
+    at += knownSize(map.strides[d]) * i;
   }
   return at;
 }
@@ -118,8 +175,12 @@ export function mapIndex(map: IndexMap, shape: Shape, flat: number): number {
  * The map of `gather(gather(x, inner), outer)` read directly from `x`, when each step of an
  * outer axis moves along one inner axis without wrapping into the next; else undefined.
  */
-export function composeMaps(outer: IndexMap, outerShape: Shape, inner: IndexMap, innerShape: Shape): IndexMap | undefined {
-  const own = rowMajor(innerShape);
+export function composeMaps(outer0: IndexMap, outerShape0: Shape, inner0: IndexMap, innerShape0: Shape): IndexMap | undefined {
+  // Views over run-time sizes stay two views: their offsets cannot be split into axes here.
+  if (!isKnownMap(outer0, outerShape0) || !isKnownMap(inner0, innerShape0)) return undefined;
+  const [outer, inner] = [outer0, inner0] as { offset: number; strides: number[] }[];
+  const [outerShape, innerShape] = [outerShape0, innerShape0] as number[][];
+  const own = rowMajor(innerShape) as number[];
   // The inner multi-index of the outer map's first element.
   const start = new Array<number>(innerShape.length);
   let rest = outer.offset;
@@ -183,8 +244,20 @@ export class Graph {
     return this.make("const", [], [], { value }, numberKey(value));
   }
 
-  input(name: string, role: "input" | "param" | "seed", shape: Shape, integer = false): Node {
+  input(name: string, role: "input" | "param" | "seed" | "dim", shape: Shape, integer = false): Node {
     return this.make("input", [], shape, integer ? { name, role, integer } : { name, role }, role + JSON.stringify(name));
+  }
+
+  /** A size as a scalar value: a constant, or arithmetic on the dims it names. */
+  sizeValue(size: Size): Node {
+    if (isKnown(size)) return this.constant(size);
+    let sum: Node | undefined;
+    for (const [dims, c] of size.terms) {
+      let term = this.constant(c);
+      for (const d of dims) term = this.elementwise("mul", [term, this.input(d, "dim", [])]);
+      sum = sum ? this.elementwise("add", [sum, term]) : term;
+    }
+    return sum!;
   }
 
   /** A tensor of `shape` whose elements all equal the scalar `x`. */
@@ -399,12 +472,12 @@ export class Graph {
   }
 
   /** The variable of a comprehension while its body is built once (check/ batches it away). */
-  loopVariable(id: number, from: number, extent: number): Node {
+  loopVariable(id: number, from: number, extent: Size): Node {
     return this.make("loopvar", [], [], { loop: { id, from, extent } }, String(id));
   }
 
   /** `[from, from + 1, ..., from + n - 1]`: a batched loop variable. */
-  iota(from: number, n: number): Node {
+  iota(from: number, n: Size): Node {
     return this.make("iota", [], [n], { value: from }, numberKey(from));
   }
 
@@ -423,8 +496,8 @@ export class Graph {
    * computes anything (so a bad index leaves every holder as it was), naming the input
    * `name`, the element and its value.
    */
-  checkIndex(x: Node, bound: number, name: string): Node {
-    return this.make("checkindex", [x], x.shape, { value: bound, name }, `${bound} ${JSON.stringify(name)}`);
+  checkIndex(x: Node, bound: Size, name: string): Node {
+    return this.make("checkindex", [x], x.shape, { bound, name }, `${bound} ${JSON.stringify(name)}`);
   }
 
   /**
@@ -449,14 +522,14 @@ export class Graph {
 
   gather(x: Node, shape: Shape, map: IndexMap): Node {
     // Reading one element through gathers and packs: follow them to the source element.
-    if (shape.length === 0) {
+    if (shape.length === 0 && isKnown(map.offset)) {
       let source = x;
       let at = map.offset;
       for (;;) {
-        if (source.op === "gather") {
+        if (source.op === "gather" && isKnownMap(source.map!, source.shape)) {
           at = mapIndex(source.map!, source.shape, at);
           source = source.args[0];
-        } else if (source.op === "pack") {
+        } else if (source.op === "pack" && isKnown(source.args[0].size)) {
           const part = source.args[0].size;
           const k = Math.floor(at / part);
           at -= k * part;

@@ -7,7 +7,7 @@
 // Infinity. Compiled modules are tested against it, and tools (`gradc graph`) use it to show
 // values and gradients without compiling.
 
-import { mapIndex, reachable, type Graph, type Node } from "./graph.js";
+import { knownNode, mapIndex, reachable, type Graph, type KnownNode, type Node } from "./graph.js";
 import { ELEMENTWISE, isElementwise, reduceValues, type ElementwiseOp, type ReductionName } from "./ops.js";
 import { differentiate } from "../diff/reverse.js";
 import { factor, linalg } from "./linalg.js";
@@ -41,7 +41,8 @@ export function evaluateAll(graph: Graph, values: ReadonlyMap<string, Value>, ro
 }
 
 
-function evaluateNode(n: Node, a: Float64Array[], values: ReadonlyMap<string, Value>): Float64Array {
+function evaluateNode(node: Node, a: Float64Array[], values: ReadonlyMap<string, Value>): Float64Array {
+  const n = knownNode(node);
   switch (n.op) {
     case "const":
       return Float64Array.of(n.value!);
@@ -89,7 +90,7 @@ function evaluateNode(n: Node, a: Float64Array[], values: ReadonlyMap<string, Va
     }
     case "checkindex":
       for (const v of a[0])
-        if (!(v >= 0 && v < n.value!)) throw new RangeError(`integer input '${n.name}' has ${v}, out of range 0..${n.value! - 1} for the axis it indexes`);
+        if (!(v >= 0 && v < n.bound!)) throw new RangeError(`integer input '${n.name}' has ${v}, out of range 0..${n.bound! - 1} for the axis it indexes`);
       return a[0];
     case "iota":
       return Float64Array.from({ length: n.size }, (_, k) => n.value! + k);
@@ -162,7 +163,7 @@ function evaluateNode(n: Node, a: Float64Array[], values: ReadonlyMap<string, Va
   }
 }
 
-function readInput(n: Node, values: ReadonlyMap<string, Value>): Float64Array {
+function readInput(n: KnownNode, values: ReadonlyMap<string, Value>): Float64Array {
   const v = values.get(inputKey(n));
   if (v === undefined) throw new Error(`no value for ${n.role} '${n.name}'`);
   if (typeof v === "number") {
@@ -174,7 +175,7 @@ function readInput(n: Node, values: ReadonlyMap<string, Value>): Float64Array {
 }
 
 /** [m,n]@[n,p], [m,n]@[n], [n]@[n,p], [n]@[n]: each element sums its terms from k = 0 up. */
-function matmul(n: Node, x: Float64Array, y: Float64Array): Float64Array {
+function matmul(n: KnownNode, x: Float64Array, y: Float64Array): Float64Array {
   const [A, B] = n.args;
   const inner = A.shape[A.shape.length - 1];
   const rows = A.shape.length === 2 ? A.shape[0] : 1;

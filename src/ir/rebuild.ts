@@ -51,7 +51,7 @@ export function remake(graph: Graph, node: Node, args: readonly Node[]): Node {
     case "det":
       return graph.det(args[0]);
     case "checkindex":
-      return graph.checkIndex(args[0], node.value!, node.name!);
+      return graph.checkIndex(args[0], node.bound!, node.name!);
     case "scatter":
       return graph.scatter(args.map((values, k) => ({ values, map: node.maps![k] })), node.shape);
     case "pack":

@@ -5,7 +5,7 @@
 // and the zeros that scatters and broadcasts leave fold away; a scalar node whose operands
 // are scalars is its own element, so a program of scalar statements is not copied.
 
-import { Graph, mapIndex, reachable, type Node } from "./graph.js";
+import { Graph, knownNode, mapIndex, reachable, type Node } from "./graph.js";
 
 export interface Scalarized {
   graph: Graph;
@@ -53,8 +53,8 @@ export function scalarize(g: Graph, roots: readonly Node[]): Scalarized {
   };
 
   for (let id = 0; id < top; id++) {
-    const n = g.nodes[id];
-    if (!needed[n.id]) continue;
+    if (!needed[id]) continue;
+    const n = knownNode(g.nodes[id]);
     if (n.shape.length === 0 && n.op !== "gate" && n.args.every((x) => x.shape.length === 0 && out[x.id]?.[0] === x)) {
       out[n.id] = [n];
       continue;
@@ -102,7 +102,7 @@ export function scalarize(g: Graph, roots: readonly Node[]): Scalarized {
         break;
       }
       case "checkindex":
-        e = a[0].map((x) => g.checkIndex(x, n.value!, n.name!));
+        e = a[0].map((x) => g.checkIndex(x, n.bound!, n.name!));
         break;
       case "tensor":
         e = n.values!.map((v) => g.constant(v));

@@ -12,8 +12,13 @@
 // walked with explicit stacks.
 
 import type { ElementwiseName } from "../ir/ops.js";
+import { isKnown, mulSize, type Size } from "../ir/size.js";
 
-/** `c + sum(coef * var)`, terms in the order they were built (that is how they print). */
+/**
+ * `c + sum(coef * var)`, terms in the order they were built (that is how they print). A
+ * run-time size is a variable too: `$N` (read once per call, never written), and a
+ * product of dims `$M*$N`.
+ */
 export interface Affine {
   readonly c: number;
   readonly terms: readonly (readonly [string, number])[];
@@ -33,7 +38,8 @@ export interface Buffer {
   /** The name code uses for it (`b12`, `h40`, `a3`, `t7`, `out`). */
   readonly name: string;
   readonly kind: BufferKind;
-  readonly size: number;
+  /** Elements: a number, or a size in the dims for scratch buffers made when the sizes change. */
+  readonly size: Size;
   /** What the alias is bound to: `buf12` for scratch, `grad["W"]` for a holder. */
   readonly source?: string;
   /** A constant tensor's elements (a scratch buffer filled once, when the module loads). */
@@ -42,7 +48,7 @@ export interface Buffer {
 
 /** An index known only when the code runs: `stride * at` added to the affine part (take, put). */
 export interface Dynamic {
-  readonly stride: number;
+  readonly stride: Size;
   readonly at: Expr;
 }
 
@@ -59,7 +65,7 @@ export type Expr =
 export type StoreOp = "=" | "+=" | "-=" | "*=";
 
 export type Stmt =
-  | { readonly k: "loop"; readonly v: string; readonly from: number; readonly extent: number; readonly step: number; readonly body: Stmt[] }
+  | { readonly k: "loop"; readonly v: string; readonly from: number; readonly extent: Size; readonly step: number; readonly body: Stmt[] }
   | { readonly k: "store"; readonly buffer: Buffer; readonly index: Affine; readonly value: Expr; readonly op: StoreOp; readonly dynamic?: Dynamic }
   /** A local: `const` unless `mutable`. */
   | { readonly k: "let"; readonly name: string; readonly value: Expr; readonly mutable?: boolean; readonly reassociate?: boolean }
@@ -84,12 +90,32 @@ export type Stmt =
 // ---------------------------------------------------------------------------------------
 // Affine indices
 
-export const lit = (c: number): Affine => ({ c, terms: [] });
+/** The variable that stands for a run-time size's dim (or a product of dims) in affine indices. */
+export const dimVariable = (dims: readonly string[]): string => dims.map((d) => "$" + d).join("*");
+
+/** A number, or a size in the dims as the affine sum of its dim variables. */
+export function lit(c: Size): Affine {
+  if (isKnown(c)) return { c, terms: [] };
+  let constant = 0;
+  const terms: [string, number][] = [];
+  for (const [dims, coef] of c.terms) {
+    if (dims.length) terms.push([dimVariable(dims), coef]);
+    else constant = coef;
+  }
+  return { c: constant, terms };
+}
 export const variable = (v: string): Affine => ({ c: 0, terms: [[v, 1]] });
 export const isLiteral = (x: Affine): boolean => x.terms.length === 0;
 
-/** `a + k * b`, terms folded in first-seen order. */
-export function affineAdd(a: Affine, b: Affine, k = 1): Affine {
+/**
+ * `a + k * b`, terms folded in first-seen order. A factor in the dims (a stride over an axis
+ * of run-time size) may only scale a constant: `i * N` is not affine.
+ */
+export function affineAdd(a: Affine, b: Affine, k: Size = 1): Affine {
+  if (!isKnown(k)) {
+    if (b.terms.length) throw new Error(`internal: an index ${b.terms.map(([v]) => v).join(", ")} times the run-time size ${String(k)} is not affine`);
+    return affineAdd(a, lit(mulSize(b.c, k)));
+  }
   if (b.terms.length === 0 && a.terms.length === 0) return lit(a.c + k * b.c);
   const terms = new Map<string, number>(a.terms);
   for (const [v, c] of b.terms) terms.set(v, (terms.get(v) ?? 0) + k * c);

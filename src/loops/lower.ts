@@ -8,7 +8,8 @@
 // holder the caller gave (direct sinks), locals for tensors of at most SMALL_TENSOR
 // elements, else a module-level scratch buffer.
 
-import { rowMajor, type Graph, type Node, type Shape } from "../ir/graph.js";
+import { knownSize, rowMajor, type Graph, type Node, type Shape } from "../ir/graph.js";
+import { isKnown, mulSize, productOf, type Size } from "../ir/size.js";
 import { isElementwise, type ElementwiseName } from "../ir/ops.js";
 import {
   affineAdd,
@@ -52,6 +53,13 @@ export interface LoweredFunction {
 
 type Storage = "scalar" | "scalars" | "buffer" | "inline" | "leaf";
 
+/** Whether a size is a number of at most `limit` (a run-time size never is: it may be large). */
+const atMost = (s: Size, limit: number): boolean => isKnown(s) && s <= limit;
+
+/** A size in operation counts: a run-time size counts as one large axis. */
+const RUNTIME_EXTENT = 1000;
+const count = (s: Size): number => (isKnown(s) ? s : RUNTIME_EXTENT);
+
 /** Flat index of a multi-index over `shape`, row-major. */
 function flatten(shape: Shape, idx: readonly Affine[]): Affine {
   const strides = rowMajor(shape);
@@ -74,7 +82,7 @@ export function lowerToLoopIR(
   const holderOf = new Map<number, string>();
   for (const s of sinks) {
     const n = resolve(s.node);
-    if (s.direct && s.tensor && !holderOf.has(n.id) && n.size > SMALL_TENSOR) holderOf.set(n.id, s.tensor);
+    if (s.direct && s.tensor && !holderOf.has(n.id) && !atMost(n.size, SMALL_TENSOR)) holderOf.set(n.id, s.tensor);
   }
 
   // Tensors read or written at run-time indices (take's source, put's result) must be arrays.
@@ -133,7 +141,7 @@ export function lowerToLoopIR(
         if (n.op === "matmul") {
           // A short dot product, fused into its user: sum over q of a[i, q] * b[q, j].
           const [a, b] = n.args.map(resolve);
-          const inner = a.shape[a.shape.length - 1];
+          const inner = knownSize(a.shape[a.shape.length - 1]);
           const [i, j] = a.shape.length === 2 && b.shape.length === 2 ? idx : a.shape.length === 2 ? [idx[0], undefined] : [undefined, idx[0]];
           const terms = Array.from({ length: inner }, (_, q) => [element(a, i ? [i, lit(q)] : [lit(q)]), element(b, j ? [lit(q), j] : [lit(q)])] as const);
           return { k: "dot", terms };
@@ -167,7 +175,7 @@ export function lowerToLoopIR(
       else if (d > axis) at = affineAdd(at, idx[d + m - 1], strides[d]);
     });
     const which = element(index, idx.slice(axis, axis + m));
-    if (which.k === "num") return elementAtFlat(x, affineAdd(at, lit(which.value * strides[axis])));
+    if (which.k === "num") return elementAtFlat(x, affineAdd(at, lit(mulSize(which.value, strides[axis]))));
     if (which.k === "index") return elementAtFlat(x, affineAdd(at, which.index, strides[axis]));
     const read = elementAtFlat(x, at);
     if (read.k !== "load") throw new Error(`internal: take from '${x.op}'`);
@@ -179,12 +187,12 @@ export function lowerToLoopIR(
    * be written out with literal indices: one loop of three statements, not three loops).
    */
   const loops = (shape: Shape, inner: (idx: Affine[]) => Stmt[]): Stmt[] => {
-    const order = [...shape.keys()].filter((d) => shape[d] > SMALL_EXTENT).concat([...shape.keys()].filter((d) => shape[d] <= SMALL_EXTENT));
+    const order = [...shape.keys()].filter((d) => !atMost(shape[d], SMALL_EXTENT)).concat([...shape.keys()].filter((d) => atMost(shape[d], SMALL_EXTENT)));
     const idx: Affine[] = new Array(shape.length);
     // Long axes are named by nesting depth (i, j, k, l, then i4, i5, ...), short ones uniquely.
     let level = loopDepth;
     const names = order.map((d) => {
-      if (shape[d] <= SMALL_EXTENT) return `u${small++}`;
+      if (atMost(shape[d], SMALL_EXTENT)) return `u${small++}`;
       const v = indexNames[level] ?? `i${level}`;
       level++;
       return v;
@@ -209,7 +217,7 @@ export function lowerToLoopIR(
       buffer[n.id] = aliased({ name: `h${n.id}`, kind: "holder", size: n.size, source: holder });
       return (storage[n.id] = "buffer");
     }
-    if (n.size <= SMALL_TENSOR && !needsArray[n.id]) {
+    if (atMost(n.size, SMALL_TENSOR) && !needsArray[n.id]) {
       buffer[n.id] = { name: `t${n.id}`, kind: "local", size: n.size };
       return (storage[n.id] = "scalars");
     }
@@ -260,8 +268,9 @@ export function lowerToLoopIR(
     if (n.op === "solve" || n.op === "det") {
       // LU factors of each A, made once per function for every solve and det of that A.
       const a = args[0];
-      const m = a.shape[a.shape.length - 1];
-      const count = a.size / (m * m);
+      // Factorizations have sizes known at compile time (the checker allows no dims in them).
+      const m = knownSize(a.shape[a.shape.length - 1]);
+      const count = knownSize(a.size) / (m * m);
       if (storage[a.id] === "inline") materialize(a);
       let f = factors.get(a.id);
       if (!f) {
@@ -274,13 +283,13 @@ export function lowerToLoopIR(
         body.push({ k: "kernel", name: "luFactor", args: [buffer[a.id], f.lu, f.piv, f.sign, count, m], reads: [buffer[a.id]], writes: [f.lu, f.piv, f.sign] });
       }
       allocate(n);
-      operations += n.op === "det" ? (2 * a.size * m) / 3 : 2 * a.size * (n.size / (count * m));
+      operations += n.op === "det" ? (2 * knownSize(a.size) * m) / 3 : 2 * knownSize(a.size) * (knownSize(n.size) / (count * m));
       if (n.op === "det") {
         body.push({ k: "kernel", name: "luDet", args: [f.lu, f.sign, buffer[n.id], count, m], reads: [f.lu, f.sign], writes: [buffer[n.id]] });
       } else {
         const b = args[1];
         if (storage[b.id] === "inline") materialize(b);
-        const k = b.shape[b.shape.length - 1];
+        const k = knownSize(b.shape[b.shape.length - 1]);
         body.push({ k: "kernel", name: "luSolve", args: [f.lu, f.piv, buffer[b.id], buffer[n.id], count, m, k, n.transposed === true], reads: [f.lu, f.piv, buffer[b.id]], writes: [buffer[n.id]] });
       }
       continue;
@@ -310,7 +319,7 @@ export function lowerToLoopIR(
       continue;
     }
     if (isElementwise(n.op)) {
-      operations += n.size;
+      operations += count(n.size);
       if (n.shape.length === 0) scalarResult(apply(n.op, ...args.map((a) => element(a, []))));
       else if (fusable(plan, n, inlineDepth(n))) markInline(n);
       else materialize(n);
@@ -323,12 +332,12 @@ export function lowerToLoopIR(
         const inner = a.shape[a.shape.length - 1];
         const rows = a.shape.length === 2 ? a.shape[0] : 0;
         const cols = b.shape.length === 2 ? b.shape[1] : 0;
-        operations += 2 * Math.max(rows, 1) * inner * Math.max(cols, 1);
+        operations += 2 * Math.max(count(rows), 1) * count(inner) * Math.max(count(cols), 1);
         const term = (aAt: Affine[], bAt: Affine[]): Expr => apply("mul", element(a, aAt), element(b, bAt));
         // One dot product of length `inner`: an expression when short, else a loop into `acc`
         // (passes/partial-sums.ts gives a long one four running sums).
         const dot = (aAt: (q: Affine) => Affine[], bAt: (q: Affine) => Affine[], put: (e: Expr) => Stmt, acc: string): Stmt[] => {
-          if (inner <= SMALL_EXTENT) return [put({ k: "dot", terms: Array.from({ length: inner }, (_, q) => [element(a, aAt(lit(q))), element(b, bAt(lit(q)))] as const) })];
+          if (isKnown(inner) && inner <= SMALL_EXTENT) return [put({ k: "dot", terms: Array.from({ length: inner }, (_, q) => [element(a, aAt(lit(q))), element(b, bAt(lit(q)))] as const) })];
           const q = variable("q");
           return [
             { k: "let", name: acc, value: num(0), mutable: true, reassociate: true },
@@ -342,16 +351,17 @@ export function lowerToLoopIR(
           storage[n.id] = "scalar";
           break;
         }
-        if (inner <= SMALL_EXTENT && fusable(plan, n, inlineDepth(n))) {
+        if (atMost(inner, SMALL_EXTENT) && fusable(plan, n, inlineDepth(n))) {
           markInline(n);
           break;
         }
         const split = (idx: Affine[]) => (rows && cols ? idx : rows ? [idx[0], undefined] : [undefined, idx[0]]);
-        if (n.size <= SMALL_TENSOR && inner > SMALL_EXTENT) {
+        if (isKnown(n.size) && n.size <= SMALL_TENSOR && !atMost(inner, SMALL_EXTENT)) {
           // A few long dot products: one pass over the inner axis, one accumulator each.
           allocate(n);
           const i = variable("i");
-          const cells = Array.from({ length: n.size }, (_, k) => (rows && cols ? [lit(Math.floor(k / cols)), lit(k % cols)] : [lit(k)]));
+          const width = knownSize(cols);
+          const cells = Array.from({ length: n.size }, (_, k) => (rows && cols ? [lit(Math.floor(k / width)), lit(k % width)] : [lit(k)]));
           const terms = cells.map((idx) => {
             const [r, c] = split(idx);
             return term(r ? [r, i] : [i], c ? [i, c] : [i]);
@@ -378,7 +388,7 @@ export function lowerToLoopIR(
       case "rmax":
       case "rmin": {
         const x = args[0];
-        operations += x.size;
+        operations += count(x.size);
         const init = { sum: 0, prod: 1, rmax: -Infinity, rmin: Infinity }[n.op];
         const step = (acc: string, e: Expr): Stmt =>
           n.op === "sum"
@@ -412,7 +422,7 @@ export function lowerToLoopIR(
       case "logsumexp": {
         const x = args[0];
         if (storage[x.id] === "inline") materialize(x);
-        operations += 3 * x.size;
+        operations += 3 * count(x.size);
         // The maximum, then the sum of exp(x - max), over the trailing axes of each kept element.
         const group = (outer: Affine[], suffix: string): Stmt[] => {
           const reduced = x.shape.slice(keep);
@@ -444,12 +454,12 @@ export function lowerToLoopIR(
         // prefix[i] * suffix[i+1]: the product of the other elements of a group, exact at zeros.
         const x = args[0];
         if (storage[x.id] === "inline") materialize(x);
-        operations += 3 * x.size;
+        operations += 3 * count(x.size);
         allocate(n);
         const kept = x.shape.slice(0, keep);
-        const group = n.size / Math.max(1, kept.reduce((a, b) => a * b, 1));
+        const group = knownSize(productOf(x.shape.slice(keep)));
         if (storage[n.id] === "scalars") {
-          for (let base = 0; base < n.size; base += group)
+          for (let base = 0; base < knownSize(n.size); base += group)
             for (let i = 0; i < group; i++) {
               const others = Array.from({ length: group }, (_, k) => k).filter((k) => k !== i).map((k) => elementAtFlat(x, lit(base + k)));
               body.push(store(n, lit(base + i), others.length ? others.reduce((p, e) => apply("mul", p, e)) : num(1)));
@@ -476,7 +486,7 @@ export function lowerToLoopIR(
         // Zeros, with each value added at the element its index picks along `axis`.
         const [values, index] = args;
         allocate(n);
-        operations += values.size;
+        operations += count(values.size);
         body.push({ k: "fill", buffer: buffer[n.id], value: num(0) });
         const axis = n.axis!;
         const m = index.shape.length;
@@ -490,7 +500,7 @@ export function lowerToLoopIR(
             });
             const which = element(index, idx.slice(axis, axis + m));
             const value = element(values, idx);
-            if (which.k === "num") return [store(n, affineAdd(at, lit(which.value * strides[axis])), value, "+=")];
+            if (which.k === "num") return [store(n, affineAdd(at, lit(mulSize(which.value, strides[axis]))), value, "+=")];
             if (which.k === "index") return [store(n, affineAdd(at, which.index, strides[axis]), value, "+=")];
             return [{ k: "store", buffer: buffer[n.id], index: at, value, op: "+=", dynamic: { stride: strides[axis], at: which } }];
           }),
@@ -501,7 +511,7 @@ export function lowerToLoopIR(
         allocate(n);
         const part = args[0];
         args.forEach((p, k) => {
-          body.push(...loops(part.shape, (idx) => [store(n, affineAdd(flatten(part.shape, idx), lit(k * part.size)), element(p, idx))]));
+          body.push(...loops(part.shape, (idx) => [store(n, affineAdd(flatten(part.shape, idx), lit(mulSize(k, part.size))), element(p, idx))]));
         });
         break;
       }
@@ -510,7 +520,7 @@ export function lowerToLoopIR(
         body.push({ k: "fill", buffer: buffer[n.id], value: num(0) });
         args.forEach((p, k) => {
           const map = n.maps![k];
-          operations += p.size;
+          operations += count(p.size);
           // A negated part fused here is subtracted: the adjoint of `a - b` sends -g to b.
           const negated = p.op === "neg" && storage[p.id] === "inline";
           const at = (idx: Affine[]) => idx.reduce((acc, x, d) => affineAdd(acc, x, map.strides[d]), lit(map.offset));

@@ -5,13 +5,20 @@
 
 import { ELEMENTWISE, type ElementwiseOp } from "../ir/ops.js";
 import { literal, stripOuter } from "../emit/straight.js";
-import type { Affine, Buffer, Dynamic, Expr, Stmt } from "./ir.js";
+import { lit, type Affine, type Buffer, type Dynamic, type Expr, type Stmt } from "./ir.js";
+import { knownSize } from "../ir/graph.js";
+import { addSize, isKnown, subSize, type Size } from "../ir/size.js";
 
 export function affineText(x: Affine): string {
   const parts = x.terms.map(([n, c]) => (c === 1 ? n : `${n} * ${c}`));
   if (x.c !== 0 || parts.length === 0) parts.push(String(x.c));
   return parts.join(" + ");
 }
+
+/** A loop bound or a buffer length: a number, or the dims' locals (`$N - 1`). */
+export const sizeText = (s: Size): string => affineText(lit(s));
+
+const bound = sizeText;
 
 /** The name of element `c` of a small tensor kept in locals. */
 export const localElement = (b: Buffer, c: number): string => `${b.name}_${c}`;
@@ -48,7 +55,7 @@ export class Printer {
   index(x: Affine, dynamic?: Dynamic): string {
     if (!dynamic) return affineText(x);
     const at = this.expr(dynamic.at);
-    const run = dynamic.stride === 1 ? at : `${dynamic.stride} * ${at}`;
+    const run = dynamic.stride === 1 ? at : `${isKnown(dynamic.stride) ? dynamic.stride : `(${sizeText(dynamic.stride)})`} * ${at}`;
     return x.terms.length === 0 && x.c === 0 ? run : `${affineText(x)} + ${run}`;
   }
 
@@ -62,7 +69,7 @@ export class Printer {
     switch (s.k) {
       case "loop": {
         const { v, from, extent, step } = s;
-        const test = step > 0 ? `${v} < ${from + extent}` : `${v} >= ${from - extent + 1}`;
+        const test = step > 0 ? `${v} < ${bound(addSize(extent, from))}` : `${v} >= ${bound(subSize(from + 1, extent))}`;
         const next = step === 1 ? `${v}++` : step === -1 ? `${v}--` : step > 0 ? `${v} += ${step}` : `${v} -= ${-step}`;
         out.push(`${indent}for (let ${v} = ${from}; ${test}; ${next}) {`);
         this.stmts(s.body, indent + "  ", out);
@@ -86,7 +93,7 @@ export class Printer {
         return;
       case "fill": {
         const value = stripOuter(this.expr(s.value));
-        if (s.buffer.kind === "local") for (let k = 0; k < s.buffer.size; k++) out.push(`${indent}let ${localElement(s.buffer, k)} = ${value};`);
+        if (s.buffer.kind === "local") for (let k = 0; k < knownSize(s.buffer.size); k++) out.push(`${indent}let ${localElement(s.buffer, k)} = ${value};`);
         else out.push(`${indent}${s.buffer.name}.fill(${value});`);
         return;
       }

@@ -5,6 +5,7 @@
 
 import { apply, lit, local, num, visitExpr, type Buffer, type Stmt } from "../ir.js";
 import { shiftedBlock } from "./blocks.js";
+import { isKnown, type Size } from "../../ir/size.js";
 
 export interface Carried {
   /** The statements before the loop, with each carried fill replaced by its carry's declaration. */
@@ -36,13 +37,16 @@ function mentions(s: Stmt, b: Buffer): number {
  * buffer in blocks of `s` elements (rows: `x[s*i + c]`) is carried a block at a time: the
  * elements `s*i + s .. s*i + 2s - 1` go to the next iteration in `s` locals.
  */
-export function carryShiftedSums(hoisted: readonly Stmt[], v: string, n: number, body: readonly Stmt[]): Carried {
+export function carryShiftedSums(hoisted: readonly Stmt[], v: string, extent: Size, body: readonly Stmt[]): Carried {
   const before = [...hoisted];
   const after: Stmt[] = [];
   let out = [...body];
   for (const fill of hoisted) {
     if (fill.k !== "fill" || fill.buffer.kind === "local" || fill.value.k !== "num" || fill.value.value !== 0) continue;
     const x = fill.buffer;
+    // Loops over run-time sizes keep their sums in memory (the block size would be a run-time value).
+    if (!isKnown(x.size) || !isKnown(extent)) continue;
+    const n = extent;
     if (x.size % (n + 1) !== 0) continue;
     const stride = x.size / (n + 1);
     const using = out.map((s, k) => [k, mentions(s, x)] as const).filter(([, m]) => m > 0);

@@ -4,6 +4,7 @@
 
 import { local, mapExpr, mapStmts, type Stmt } from "../ir.js";
 import { localElement } from "../print.js";
+import { knownSize } from "../../ir/graph.js";
 
 export function smallTensorsToLocals(body: readonly Stmt[]): Stmt[] {
   const out = mapStmts(
@@ -23,7 +24,7 @@ export function smallTensorsToLocals(body: readonly Stmt[]): Stmt[] {
   );
   // A zero fill declares each element.
   return out.flatMap((s): Stmt[] => {
-    if (s.k === "fill" && s.buffer.kind === "local") return Array.from({ length: s.buffer.size }, (_, k): Stmt => ({ k: "let", name: localElement(s.buffer, k), value: s.value, mutable: true }));
+    if (s.k === "fill" && s.buffer.kind === "local") return Array.from({ length: knownSize(s.buffer.size) }, (_, k): Stmt => ({ k: "let", name: localElement(s.buffer, k), value: s.value, mutable: true }));
     return [s];
   });
 }

@@ -10,6 +10,7 @@
 import { accesses, bufferKey, hasNested, lit, substituteStmts, variable, type Expr, type Stmt } from "../ir.js";
 import { carryShiftedSums } from "./carry.js";
 import { blockOf } from "./blocks.js";
+import { addSize, type Size } from "../../ir/size.js";
 
 /** How many statements back a loop looks for an earlier loop to join. */
 export const MERGE_WINDOW = 64;
@@ -17,7 +18,7 @@ export const MERGE_WINDOW = 64;
 type Loop = Extract<Stmt, { k: "loop" }>;
 interface Group {
   v: string;
-  extent: number;
+  extent: Size;
   /** Statements that run just before the loop (zero fills, carries). */
   hoisted: Stmt[];
   body: Stmt[];
@@ -143,7 +144,7 @@ export function mergeLoops(body: readonly Stmt[]): Stmt[] {
       const item = items[j];
       if (!("group" in item)) continue;
       const g = item.group;
-      const longer = s.extent === g.extent + 1;
+      const longer = s.extent === addSize(g.extent, 1);
       if (s.extent !== g.extent && !longer) continue;
       const own = s.v === g.v ? s.body : substituteStmts(s.body, s.v, variable(g.v));
       const summary = summarize(own, g.v);

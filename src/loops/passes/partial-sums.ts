@@ -4,6 +4,7 @@
 // their order, so their values stay those of the straight-line form.
 
 import { affineAdd, apply, lit, local, num, substituteExpr, variable, type Stmt } from "../ir.js";
+import { isKnown } from "../../ir/size.js";
 
 /** Dot products at least this long keep four partial sums. */
 export const LONG_DOT = 32;
@@ -18,7 +19,7 @@ export function partialSums(body: readonly Stmt[]): Stmt[] {
     }
     const next = body[k + 1];
     if (
-      s.k !== "let" || !s.reassociate || next?.k !== "loop" || next.extent < LONG_DOT || next.from !== 0 || next.step !== 1 ||
+      s.k !== "let" || !s.reassociate || next?.k !== "loop" || !isKnown(next.extent) || next.extent < LONG_DOT || next.from !== 0 || next.step !== 1 ||
       next.body.length !== 1 || next.body[0].k !== "assign" || next.body[0].name !== s.name || next.body[0].op !== "+="
     ) {
       out.push(s);

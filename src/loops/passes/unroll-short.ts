@@ -7,6 +7,7 @@
 
 import { SMALL_EXTENT } from "../lower.js";
 import { lit, renameLocals, substituteStmts, type Stmt } from "../ir.js";
+import { isKnown } from "../../ir/size.js";
 
 export function unrollShortLoops(body: readonly Stmt[]): Stmt[] {
   const out: Stmt[] = [];
@@ -20,7 +21,7 @@ export function unrollShortLoops(body: readonly Stmt[]): Stmt[] {
       continue;
     }
     const inner = unrollShortLoops(s.body);
-    if (s.extent > SMALL_EXTENT || s.step !== 1) {
+    if (!isKnown(s.extent) || s.extent > SMALL_EXTENT || s.step !== 1) {
       out.push({ ...s, body: inner });
       continue;
     }

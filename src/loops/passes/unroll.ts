@@ -6,6 +6,7 @@
 // less time. The steps run in their original order, so every value is the same, bit for bit.
 
 import { affineAdd, hasNested, lit, variable, type Stmt } from "../ir.js";
+import { isKnown } from "../../ir/size.js";
 
 /** Innermost loops at least this long are unrolled by UNROLL_BY. */
 export const UNROLL_MIN_EXTENT = 8;
@@ -28,7 +29,7 @@ export function unrollInnermost(body: readonly Stmt[]): Stmt[] {
       out.push({ ...s, body: unrollInnermost(s.body) });
       continue;
     }
-    if (s.from !== 0 || s.step !== 1 || s.extent < UNROLL_MIN_EXTENT || s.body.length > UNROLL_MAX_BODY) {
+    if (s.from !== 0 || s.step !== 1 || !isKnown(s.extent) || s.extent < UNROLL_MIN_EXTENT || s.body.length > UNROLL_MAX_BODY) {
       out.push(s);
       continue;
     }
