@@ -20,6 +20,7 @@ import { flatObjective, lowerFlat } from "./emit/flat.js";
 import { closest } from "./diagnostics.js";
 import { VERSION } from "./version.js";
 import { indexChecks } from "./emit/index-checks.js";
+import { moduleSize, sizeLocals, type SizeParts } from "./emit/sizes.js";
 
 export interface CompileOptions {
   /**
@@ -115,8 +116,9 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
   if (parsed.diagnostics.length) return fail(parsed.diagnostics);
   const checked = checkSource(parsed.program, source);
   if (!checked.checked) return fail(checked.diagnostics);
-  // Run-time sizes are checked; their code generation comes next.
-  if (checked.checked.dims.length) return fail([{ code: "E0299", message: "'dim' is not supported yet", span: checked.checked.dims[0].span }]);
+  const { dims } = checked.checked;
+  if (dims.length && checked.checked.args.some((a) => a.integer))
+    return fail([{ code: "E0299", message: "integer inputs beside run-time sizes ('dim') are not supported yet", span: dims[0].span }]);
   const sourceName = filename.split(/[\\/]/).pop() || filename;
   const flat = flatObjective(checked.checked, options.objective);
   if ("error" in flat) return fail([objectiveDiagnostic(checked.checked, options.objective!, flat.index)]);
@@ -186,8 +188,8 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
   // Loops pay when there is tensor work for them; a long program of scalar statements
   // stays straight-line (split into parts when long).
   const estimate = emit === "auto" ? estimateOperations(graph, roots) : undefined;
-  const loops = emit === "loops" || needsLoopCode(graph, roots) || (estimate !== undefined && estimate.total > UNROLL_LIMIT && estimate.tensor > UNROLL_LIMIT / 2);
-  const why = formReason(emit, estimate, loops);
+  const loops = emit === "loops" || program.dims.length > 0 || needsLoopCode(graph, roots) || (estimate !== undefined && estimate.total > UNROLL_LIMIT && estimate.tensor > UNROLL_LIMIT / 2);
+  const why = program.dims.length ? "loops: run-time sizes (dim) are loop bounds" : formReason(emit, estimate, loops);
   const where = (line: number) => `${commentSafe(sourceName)}:${line}`;
   const lineOf = (offset: number) => locate(source, offset).line;
   // Comments before the stores: which output, which param's gradient, from which line.
@@ -358,7 +360,7 @@ function seedScaling(params: readonly Argument[]): { call: string[]; parts: Part
   // A function of its own keeps backwardInto small enough for V8 to inline it into a
   // training loop.
   const lines = params.map((p) =>
-    p.shape.length ? `for (let k = 0, g = grad[${key(p.name)}]; k < ${p.node.size}; k++) g[k] = g[k] * s0;` : `grad[${key(p.name)}] *= s0;`,
+    p.shape.length ? `for (let k = 0, g = grad[${key(p.name)}]; k < ${moduleSize(p.node.size)}; k++) g[k] = g[k] * s0;` : `grad[${key(p.name)}] *= s0;`,
   );
   return { call: ["if (s0 !== 1) scaleGradients(grad, s0);"], parts: [{ name: "scaleGradients", params: ["grad", "s0"], lines }] };
 }
@@ -390,7 +392,7 @@ function lowerToLoops(
 ) {
   const { graph, args, outputs } = program;
   const localOf = inputLocals(program);
-  const leafName = (n: Node): string | undefined => (n.op === "input" ? localOf(n) : undefined);
+  const leafName = (n: Node): string | undefined => (n.op === "input" ? (n.role === "dim" ? `$${n.name}` : localOf(n)) : undefined);
   const outputSinks = outputs.map((o) =>
     o.node.shape.length ? { node: o.node, tensor: `outputs[${key(o.name)}]` } : { node: o.node, scalar: `outputs[${key(o.name)}]` },
   );
@@ -399,19 +401,24 @@ function lowerToLoops(
     p.shape.length ? { node: grads[k], tensor: `grad[${key(p.name)}]`, direct: true } : { node: grads[k], scalar: `grad[${key(p.name)}]` },
   );
   // Long bodies become part functions that take these locals of forwardInto and backwardInto.
-  const context = [...args.map((_, i) => `a${i}`), ...outputs.map((_, k) => `s${k}`), "grad", "outputs"];
+  const context = [...args.map((_, i) => `a${i}`), ...outputs.map((_, k) => `s${k}`), "grad", "outputs", ...program.dims.map((d) => `$${d.name}`)];
   const fwd = printLoops(graph, outputSinks, leafName, where, { name: "forward", context });
   const bwd = printLoops(graph, [...outputSinks, ...gradSinks], leafName, where, { name: "backward", context });
   const noted = (stores: string[][], notes: string[]) => stores.flatMap((s, k) => (s.length ? [notes[k], ...s] : []));
   const outputNotes = outputs.map(outputNote);
   const buffers = new Map([...fwd.buffers, ...bwd.buffers]);
   const order = (name: string) => (name.startsWith("buf") ? Number(name.slice(3)) : Infinity);
+  const sizes: SizeParts | undefined = program.dims.length
+    ? { dims: program.dims.map((d) => d.name), requirements: program.requirements, resized: [...new Map([...fwd.resized, ...bwd.resized])].sort((a, b) => order(a[0]) - order(b[0])).map(([source, size]) => ({ source, size })) }
+    : undefined;
+  const prologue = sizes ? sizeLocals(sizes) : [];
   const module: ModuleParts = {
     sourceName,
     version: VERSION,
     ...moduleShape(program),
-    forward: [...fwd.statements, ...noted(fwd.stores, outputNotes)],
+    forward: [...prologue, ...fwd.statements, ...noted(fwd.stores, outputNotes)],
     backward: [
+      ...prologue,
       ...bwd.statements,
       "if (outputs !== undefined) {",
       ...noted(bwd.stores.slice(0, outputSinks.length), outputNotes).map((s) => "  " + s),
@@ -424,6 +431,7 @@ function lowerToLoops(
     parts: [...(outputs.length === 1 && outputs[0].node.shape.length === 0 ? seedScaling(paramArgs).parts : []), ...fwd.parts, ...bwd.parts],
     helpers: new Set([...fwd.helpers, ...bwd.helpers]),
     checks,
+    ...(sizes ? { sizes } : {}),
   };
   return { module, forwardOperations: fwd.operations, backwardOperations: bwd.operations, emitted: "loops" as const, reason };
 }

@@ -200,7 +200,8 @@ describe("check", () => {
     const r = gradc(["check", join(EXAMPLES, file)]);
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).not.toMatch(/FAIL/);
-  });
+    // A CLI process that checks every gradient element: seconds on a loaded 2-core machine.
+  }, 20_000);
 
   it("fails on a gate with a wrong grad line (exit 1), naming the parameter", () => {
     const cwd = folder();

@@ -579,7 +579,7 @@ class Checker {
           if (!provablyAtLeast(n, addSize(at, 1))) {
             // `x[5]` into an axis of run-time size N: checked when the module runs (N > 5).
             if (isKnown(n) || !isKnown(at)) this.fail(item.span, `index ${formatSize(fixed)} out of range for ${named}`, "E0208");
-            this.requireSize(n, at + 1, `${label ?? "the value"}[${exprText(this.source, item)}]`);
+            this.requireSize(n, at + 1, exprText(this.source, e));
           }
           offset = addSize(offset, mulSize(at, own[d]));
           return;
@@ -811,17 +811,25 @@ class Checker {
    */
   private comprehension(e: Extract<Expr, { kind: "comprehension" | "generator" }>, scope: Scope, compileTime: boolean): Node {
     const [from, extent] = this.range(e, scope);
+    const batch = () => {
+      const loop = this.graph.loopVariable(this.loops++, from, extent);
+      const locals = new Map<string, Binding>([[e.variable, { node: loop, kind: "loop variable", order: 0, span: e.variableSpan }]]);
+      const body = this.evaluate(e.body, { ...scope, locals: [...scope.locals, locals] }, false);
+      return batchOver(this.graph, loop, body);
+    };
+    if (!isKnown(extent)) {
+      // A loop over a run-time size cannot be unrolled: its body's own errors are the ones to report.
+      try {
+        return batch();
+      } catch (err) {
+        if (!(err instanceof Unbatchable)) throw err;
+        this.fail(e.span, `this loop runs ${formatSize(extent)} steps, known only when the module runs, so its body must be batched, and it cannot be: ${err.message}`, "E0253");
+      }
+    }
     if (!compileTime) {
-      const batched = this.speculate(() => {
-        const loop = this.graph.loopVariable(this.loops++, from, extent);
-        const locals = new Map<string, Binding>([[e.variable, { node: loop, kind: "loop variable", order: 0, span: e.variableSpan }]]);
-        const body = this.evaluate(e.body, { ...scope, locals: [...scope.locals, locals] }, false);
-        return batchOver(this.graph, loop, body);
-      });
+      const batched = this.speculate(batch);
       if (batched) return batched;
     }
-    if (!isKnown(extent))
-      this.fail(e.span, `this loop runs ${formatSize(extent)} steps, known only when the module runs, so its body must be batched, and it cannot be (an inner range or a shape depends on '${e.variable}')`, "E0253");
     const to = from + extent;
     if (extent > MAX_UNROLLED_STEPS)
       this.fail(e.span, `this loop of ${extent} steps would be unrolled (its body cannot be batched: an inner range or a shape depends on '${e.variable}'), and at most ${MAX_UNROLLED_STEPS} steps are unrolled`, "E0253");

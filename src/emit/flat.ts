@@ -41,6 +41,7 @@ export function flatObjective(program: CheckedProgram, objective: string | undef
   // text of the compile note to give when dims reach this far (the checker stops them today).
   const sized = args.find((a) => a.role === "param" && !Number.isInteger(a.node.size));
   if (sized) return { none: true, reason: `the param '${sized.name}' is sized by a dim: the flat form with paramSize(sizes) is not built yet` };
+  if (program.dims.length) return { none: true, reason: "the flat form over run-time sizes (the dims read from inputs) is not built yet" };
   if (objective !== undefined) {
     const index = outputs.findIndex((o) => o.name === objective);
     if (index === -1) return { error: "unknown" };

@@ -23,6 +23,8 @@
 // (other typed arrays).
 
 import { knownSize, type Shape, type Size } from "../ir/graph.js";
+import { addSize, formatSize, isKnown } from "../ir/size.js";
+import { givenSize, moduleSize, printSizeSupport, sizesType, type SizeParts } from "./sizes.js";
 import { HELPER_SOURCE } from "../ir/ops.js";
 import { LINALG_SIGNATURE } from "../ir/linalg.js";
 import type { FlatParts } from "./flat.js";
@@ -60,6 +62,8 @@ export interface ModuleParts {
   checks: boolean;
   /** The flat form for optimizers (emit/flat.ts), when the program has an objective. */
   flat?: FlatParts;
+  /** The run-time sizes, when the program has dims (emit/sizes.ts). */
+  sizes?: SizeParts;
 }
 
 export const key = (name: string): string => JSON.stringify(name);
@@ -98,6 +102,7 @@ export function printModule(m: ModuleParts, lang: Language): string {
     out(`export type Seed = {`, ...m.outputs.map((o) => `  ${key(o.name)}?: ${o.shape.length ? "ArrayLike<number>" : "number"};`), `};`);
     out("/** One gradient per `param`, shaped like it. */");
     out(`export type Grads = {`, ...params.map((p) => `  ${key(p.name)}: ${p.shape.length ? "Float64Array" : "number"};`), `};`);
+    if (m.sizes) out(...sizesType(m.sizes));
     if (m.flat) {
       out("/** The params alone, as packParams takes them. */");
       out(`export type Params = {`, ...params.map(argType), `};`);
@@ -110,9 +115,13 @@ export function printModule(m: ModuleParts, lang: Language): string {
   const flatDocs = m.flat && flatDocumentation(m, m.flat);
   if (lang === "dts") {
     doc("Makes the holders that forwardInto and backwardInto fill");
-    out("export declare function createOutputs(): Outputs;");
+    out(`export declare function createOutputs(${m.sizes ? "sizes: Sizes" : ""}): Outputs;`);
     doc("Makes gradient holders for backwardInto");
-    out("export declare function createGrad(): Grads;");
+    out(`export declare function createGrad(${m.sizes ? "sizes: Sizes" : ""}): Grads;`);
+    if (m.sizes) {
+      doc("The run-time sizes of these arguments (RangeError when they disagree)");
+      out("export declare function sizesOf(args: Args): Sizes;");
+    }
     doc("Forward pass: computes the outputs");
     out("export declare function forward(args: Args): Outputs;");
     doc("Forward pass into preallocated outputs; allocates nothing");
@@ -142,6 +151,7 @@ export function printModule(m: ModuleParts, lang: Language): string {
   const calls = (h: string) => bodies.some((body) => body.some((l) => l.includes(`${h}(`)));
   for (const h of [...m.helpers, ...(m.flat?.helpers ?? [])].filter((h, i, all) => all.indexOf(h) === i).sort()) if (calls(h)) out(ts ? typedHelper(HELPER_SOURCE[h]) : HELPER_SOURCE[h], "");
   printSupport(m, out, T);
+  if (m.sizes) printSizeSupport(m.sizes, m.args, m.sourceName, out, T);
   for (const d of m.declarations) out(ts ? nonNullReads(d) : d);
   if (m.declarations.length) out("");
   // Part functions take the locals of the function they came from: arguments `a<i>`, seeds
@@ -164,32 +174,35 @@ export function printModule(m: ModuleParts, lang: Language): string {
 
   const holders = (items: { name: string; shape: Shape; size: Size }[]) => {
     const tensors = items.filter((i) => i.shape.length);
-    const total = tensors.reduce((s, t) => s + knownSize(t.size), 0);
-    const body: string[] = [];
+    const total = tensors.reduce<Size>((s, t) => addSize(s, t.size), 0);
+    // Holders of run-time size are made for the sizes the caller gives.
+    const body: string[] = m.sizes ? ["  checkSizes(sizes);"] : [];
     // Arrays of up to 64 bytes live on V8's heap and cost little each; past that each array
     // gets an off-heap store (microseconds), so one buffer with views serves them all.
-    const shared = tensors.length > 1 && total > 8;
-    if (shared) body.push(`  const buffer = new Float64Array(${total});`);
-    let at = 0;
+    const shared = tensors.length > 1 && (!isKnown(total) || total > 8);
+    if (shared) body.push(`  const buffer = new Float64Array(${givenSize(total)});`);
+    let at: Size = 0;
     const fields = items.map((i) => {
       if (!i.shape.length) return `${literalKey(i.name)}: NaN`;
-      const view = shared ? `buffer.subarray(${at}, ${at + knownSize(i.size)})` : `new Float64Array(${i.size})`;
-      at += knownSize(i.size);
+      const end = addSize(at, i.size);
+      const view = shared ? `buffer.subarray(${givenSize(at)}, ${givenSize(end)})` : `new Float64Array(${givenSize(i.size)})`;
+      at = end;
       return `${literalKey(i.name)}: ${view}`;
     });
     body.push(`  return { ${fields.join(", ")} };`);
     return body;
   };
+  const sizesParam = m.sizes ? `sizes${T(": Sizes")}` : "";
   doc("Makes the holders that forwardInto and backwardInto fill");
-  out(`export function createOutputs()${T(": Outputs")} {`, ...holders(m.outputs), "}", "");
+  out(`export function createOutputs(${sizesParam})${T(": Outputs")} {`, ...holders(m.outputs), "}", "");
   doc("Makes gradient holders for backwardInto");
-  out(`export function createGrad()${T(": Grads")} {`, ...holders(params), "}", "");
+  out(`export function createGrad(${sizesParam})${T(": Grads")} {`, ...holders(params), "}", "");
 
   // All checks in one call before the arguments are read: with the check calls among the
   // reads (V8 does not inline them: no feedback yet when a long loop gets the function
   // optimized), the argument values live across calls and the loops reload and unbox them on
   // every iteration (measured: the chain model's backward 12-20% slower).
-  const check = m.checks ? ["  checkArgs(args);"] : [];
+  const check = [...(m.sizes ? ["  readSizes(args);"] : []), ...(m.checks ? ["  checkArgs(args);"] : [])];
   const reads = m.args.map((a, i) => `  const a${i} = args[${key(a.name)}];`);
   if (m.checks) {
     printArgChecks(out, T, "checkArgs", m.args, "checkArgsObject(args)");
@@ -204,7 +217,7 @@ export function printModule(m: ModuleParts, lang: Language): string {
   for (const s of m.forward) lines.push("  " + (ts ? nonNullReads(s) : s));
   out("  return outputs;", "}", "");
   doc("Forward pass: computes the outputs");
-  out(`export function forward(args${T(": Args")})${T(": Outputs")} {`, "  return forwardInto(args, createOutputs());", "}", "");
+  out(`export function forward(args${T(": Args")})${T(": Outputs")} {`, `  return forwardInto(args, createOutputs(${m.sizes ? "sizesOf(args)" : ""}));`, "}", "");
 
   doc("Backward pass into preallocated gradients (and outputs, when given); allocates nothing");
   out(`export function backwardInto(args${T(": Args")}, seed${T(": Seed | undefined")}, grad${T(": Grads")}, outputs${T("?: Outputs")})${T(": Grads")} {`, ...check);
@@ -215,7 +228,9 @@ export function printModule(m: ModuleParts, lang: Language): string {
   out("  return grad;", "}", "");
   doc("Backward pass: outputs and the gradient of the seeded outputs with respect to every param");
   out(`export function backward(args${T(": Args")}, seed${T("?: Seed")})${T(": { outputs: Outputs; grad: Grads }")} {`);
-  out("  const outputs = createOutputs();", "  const grad = backwardInto(args, seed, createGrad(), outputs);", "  return { outputs, grad };", "}");
+  if (m.sizes) out("  const sizes = sizesOf(args);");
+  const sizesArg = m.sizes ? "sizes" : "";
+  out(`  const outputs = createOutputs(${sizesArg});`, `  const grad = backwardInto(args, seed, createGrad(${sizesArg}), outputs);`, "  return { outputs, grad };", "}");
   if (m.flat && flatDocs) printFlat(m, m.flat, flatDocs, out, lines, lang);
   return lines.join("\n") + "\n";
 }
@@ -227,7 +242,8 @@ const UNROLLED_CHECK = 8;
  * The inline test that `v` is a Float64Array of `size` elements, or a plain array of as many
  * numbers: the usual case, which skips the explaining check function.
  */
-function tensorTest(v: string, size: number): string {
+function tensorTest(v: string, size: Size): string {
+  if (!isKnown(size)) return `(${v} instanceof Float64Array ? ${v}.length === ${moduleSize(size)} : allNumbers(${v}, ${moduleSize(size)}))`;
   const plain =
     size <= UNROLLED_CHECK
       ? [`Array.isArray(${v})`, `${v}.length === ${size}`, ...Array.from({ length: size }, (_, k) => `typeof ${v}[${k}] === "number"`)].join(" && ")
@@ -241,7 +257,7 @@ function printArgChecks(out: (...l: string[]) => void, T: (a: string) => string,
   if (list.length) out(`  const given = args${T(" as Record<string, unknown>")};`);
   for (const [i, a] of list.entries()) {
     out(`  const v${i} = given[${key(a.name)}];`);
-    out(a.shape.length ? `  if (!${tensorTest(`v${i}`, knownSize(a.size))}) checkTensor(v${i}, ${key(a.name)}, ${a.size});` : `  if (typeof v${i} !== "number") checkScalar(v${i}, ${key(a.name)});`);
+    out(a.shape.length ? `  if (!${tensorTest(`v${i}`, a.size)}) checkTensor(v${i}, ${key(a.name)}, ${moduleSize(a.size)});` : `  if (typeof v${i} !== "number") checkScalar(v${i}, ${key(a.name)});`);
   }
   out("}", "");
 }
@@ -252,7 +268,7 @@ function printHolderChecks(out: (...l: string[]) => void, T: (a: string) => stri
   const tensors = items.filter((i) => i.shape.length);
   if (tensors.length) out(`  const given = holder${T(" as Record<string, unknown>")};`);
   for (const [k, t] of tensors.entries()) {
-    out(`  const h${k} = given[${key(t.name)}];`, `  if (!(h${k} instanceof Float64Array && h${k}.length === ${t.size})) checkHolder(holder, "${what}", ${key(t.name)}, ${t.size});`);
+    out(`  const h${k} = given[${key(t.name)}];`, `  if (!(h${k} instanceof Float64Array && h${k}.length === ${moduleSize(t.size)})) checkHolder(holder, "${what}", ${key(t.name)}, ${moduleSize(t.size)});`);
   }
   out("}", "");
 }
@@ -263,11 +279,11 @@ function seedReads(m: ModuleParts): string[] {
   if (lossCase) return ["const s0 = seed === undefined ? 1 : lossSeed(seed);"];
   const names = m.outputs.map((o) => o.name).join(", ");
   const s: string[] = [
-    `if (seed === undefined) throw new Error(${key(`backward of ${m.sourceName} needs a seed: an upstream gradient for each output (${names}), e.g. backward(args, { ${m.outputs.map((o) => `${JSON.stringify(o.name)}: ${o.shape.length ? `[...${o.size} numbers]` : "1"}`).join(", ")} })`)});`,
+    `if (seed === undefined) throw new Error(${key(`backward of ${m.sourceName} needs a seed: an upstream gradient for each output (${names}), e.g. backward(args, { ${m.outputs.map((o) => `${JSON.stringify(o.name)}: ${o.shape.length ? `[...${formatSize(o.size)} numbers]` : "1"}`).join(", ")} })`)});`,
     "checkSeedKeys(seed);",
   ];
   m.outputs.forEach((o, k) => {
-    s.push(o.shape.length ? `const s${k} = seedTensor(seedOf(seed, ${key(o.name)}), ${key(o.name)}, ${o.size});` : `const s${k} = seedScalar(seedOf(seed, ${key(o.name)}), ${key(o.name)});`);
+    s.push(o.shape.length ? `const s${k} = seedTensor(seedOf(seed, ${key(o.name)}), ${key(o.name)}, ${moduleSize(o.size)});` : `const s${k} = seedScalar(seedOf(seed, ${key(o.name)}), ${key(o.name)});`);
   });
   return s;
 }
@@ -287,7 +303,7 @@ function printSupport(m: ModuleParts, out: (...l: string[]) => void, T: (a: stri
     `}`,
     "",
   );
-  const needsAllNumbers = [...m.args, ...m.outputs].some((a) => a.shape.length && knownSize(a.size) > UNROLLED_CHECK) || (m.flat !== undefined && flatSize(m) > UNROLLED_CHECK);
+  const needsAllNumbers = [...m.args, ...m.outputs].some((a) => a.shape.length && (!isKnown(a.size) || a.size > UNROLLED_CHECK)) || (m.flat !== undefined && flatSize(m) > UNROLLED_CHECK);
   if (m.checks && needsAllNumbers) out(
     `function allNumbers(v${anyT}, length${T(": number")})${T(": boolean")} {`,
     `  if (!Array.isArray(v) || v.length !== length) return false;`,
@@ -388,12 +404,14 @@ function printSupport(m: ModuleParts, out: (...l: string[]) => void, T: (a: stri
   }
   const hasTensorOutput = m.outputs.some((o) => o.shape.length);
   if (hasTensorOutput && !lossCase) {
-    const longest = Math.max(...m.outputs.map((o) => knownSize(o.size)));
+    // Zeros for an output given no seed; as long as the longest output (at the current sizes).
+    const sizes = m.outputs.map((o) => o.size);
+    const longest = sizes.every(isKnown) ? Math.max(...sizes) : undefined;
     out(
-      `const NO_SEED = new Float64Array(${longest});`,
+      longest === undefined ? `let NO_SEED = new Float64Array(0);` : `const NO_SEED = new Float64Array(${longest});`,
       "",
       `function seedTensor(v${anyT}, name${T(": string")}, length${T(": number")})${T(": ArrayLike<number>")} {`,
-      `  if (v === undefined) return NO_SEED;`,
+      longest === undefined ? `  if (v === undefined) return NO_SEED.length >= length ? NO_SEED : (NO_SEED = new Float64Array(length));` : `  if (v === undefined) return NO_SEED;`,
       `  if (v instanceof Float64Array && v.length === length) return v;`,
       `  if (v === null || typeof v !== "object" || typeof (v${T(" as { length?: unknown }")}).length !== "number") throw new TypeError(${file} + ": the seed of '" + name + "' must be a flat array of " + length + " numbers, got " + describe(v));`,
       `  const a = v${T(" as ArrayLike<unknown>")};`,

@@ -14,6 +14,7 @@ import { unrollShortLoops } from "./passes/unroll-short.js";
 import { splitLongBody } from "./passes/split.js";
 import { smallTensorsToLocals } from "./passes/locals.js";
 import type { Part } from "../emit/split.js";
+import { isKnown, type Size } from "../ir/size.js";
 import { aliasLine, Printer, scratchDeclaration } from "./print.js";
 
 export { SMALL_EXTENT, SMALL_TENSOR, type LoopSink } from "./lower.js";
@@ -64,6 +65,8 @@ export interface LoopCode {
   helpers: Set<string>;
   /** Module-level declarations this code uses (scratch buffers, a register file), by name. */
   buffers: Map<string, string>;
+  /** Scratch buffers of run-time length (made by the module when the sizes change), by name. */
+  resized: Map<string, Size>;
   /** Part functions of a long body. */
   parts: Part[];
   operations: number;
@@ -83,14 +86,15 @@ export function printLoops(
   const f = buildLoops(graph, sinks, leaf, where);
   const printer = new Printer();
   const buffers = new Map(f.scratch.map((b) => [b.source!, scratchDeclaration(b)]));
+  const resized = new Map(f.scratch.filter((b) => !isKnown(b.size)).map((b) => [b.source!, b.size]));
   const aliases = f.aliases.map(aliasLine);
   const parted = split && splitLongBody(f, split.name, split.context, printer);
   if (!parted) {
     const statements = [...aliases, ...printer.stmts(f.prelude), ...printer.stmts(f.body)];
-    return { statements, stores: f.stores.map((s) => printer.stmts(s)), helpers: printer.helpers, buffers, parts: [], operations: f.operations };
+    return { statements, stores: f.stores.map((s) => printer.stmts(s)), helpers: printer.helpers, buffers, resized, parts: [], operations: f.operations };
   }
   buffers.set(parted.registers.name, `const ${parted.registers.name} = new Float64Array(${parted.registers.size});`);
   const parts = parted.parts.map((p) => ({ name: p.name, params: p.params, lines: [...p.aliases.map(aliasLine), ...printer.stmts(p.body)] }));
   const statements = [...aliases, ...printer.stmts(f.prelude), ...printer.stmts(parted.body)];
-  return { statements, stores: parted.stores.map((s) => printer.stmts(s)), helpers: printer.helpers, buffers, parts, operations: f.operations };
+  return { statements, stores: parted.stores.map((s) => printer.stmts(s)), helpers: printer.helpers, buffers, resized, parts, operations: f.operations };
 }

@@ -7,7 +7,7 @@ import { ELEMENTWISE, type ElementwiseOp } from "../ir/ops.js";
 import { literal, stripOuter } from "../emit/straight.js";
 import { lit, type Affine, type Buffer, type Dynamic, type Expr, type Stmt } from "./ir.js";
 import { knownSize } from "../ir/graph.js";
-import { addSize, isKnown, subSize, type Size } from "../ir/size.js";
+import { addSize, formatSize, isKnown, subSize, type Size } from "../ir/size.js";
 
 export function affineText(x: Affine): string {
   const parts = x.terms.map(([n, c]) => (c === 1 ? n : `${n} * ${c}`));
@@ -129,4 +129,8 @@ export const aliasLine = (b: Buffer): string => `const ${b.name} = ${b.source};`
 
 /** The module-level declaration of a scratch buffer (a constant tensor's with its elements). */
 export const scratchDeclaration = (b: Buffer): string =>
-  b.values ? `const ${b.source} = new Float64Array([${b.values.map(literal).join(", ")}]);` : `const ${b.source} = new Float64Array(${b.size});`;
+  b.values
+    ? `const ${b.source} = new Float64Array([${b.values.map(literal).join(", ")}]);`
+    : isKnown(b.size)
+      ? `const ${b.source} = new Float64Array(${b.size});`
+      : `let ${b.source} = new Float64Array(0); // ${formatSize(b.size)} elements, made by useSizes()`;

@@ -1,0 +1,124 @@
+// The run-time sizes of a module whose program has dims (`dim N`): where each dim is read
+// from the arguments, the checks that they agree, and the scratch buffers made again when
+// the sizes change (not on every call). The module keeps the sizes of the current call in
+// module-level variables `size_N`, set by `readSizes(args)` before anything else runs; the
+// function bodies copy them into locals `$N`, the names loop code uses for them.
+
+import { dimSize, formatSize, isKnown, productOf, type Size } from "../ir/size.js";
+import type { SizeRequirement } from "../check/checker.js";
+import type { ModuleArg } from "./module.js";
+
+export interface SizeParts {
+  dims: string[];
+  requirements: SizeRequirement[];
+  /** Scratch buffers whose length is a run-time size: made again by `useSizes()` when it changes. */
+  resized: { source: string; size: Size }[];
+}
+
+/** A size in module-level code (argument and holder checks, holders): `size_N * 2`. */
+export const moduleSize = (s: Size): string => formatSize(s, (d) => `size_${d}`);
+
+/** A size from a `sizes` object given by the caller (createOutputs(sizes)). */
+export const givenSize = (s: Size): string => formatSize(s, (d) => `sizes.${d}`);
+
+/** The first lines of a function body: the sizes as locals, buffers of the right length. */
+export const sizeLocals = (parts: SizeParts): string[] => [
+  ...(parts.resized.length ? ["useSizes();"] : []),
+  ...parts.dims.map((d) => `const $${d} = size_${d};`),
+];
+
+/**
+ * Where each dim is read: the first argument that has it as an axis whose other axes are
+ * known by then (numbers, or dims read before). Every other argument with dims is checked
+ * against the sizes found. Undefined for a dim no argument can give (the checker reports it).
+ */
+function readingOrder(dims: readonly string[], args: readonly ModuleArg[]): { dim: string; arg: ModuleArg; rest: Size }[] | undefined {
+  const known = new Set<string>();
+  const order: { dim: string; arg: ModuleArg; rest: Size }[] = [];
+  while (known.size < dims.length) {
+    let found = false;
+    for (const arg of args) {
+      const open = arg.shape.filter((d) => !isKnown(d) && !known.has(d.key));
+      const dim = open[0];
+      if (open.length !== 1 || isKnown(dim) || dim !== dimSize(dim.key) || !dims.includes(dim.key)) continue;
+      if (!arg.shape.every((d) => isKnown(d) || d === dim || d.terms.every(([names]) => names.every((n) => known.has(n))))) continue;
+      order.push({ dim: dim.key, arg, rest: productOf(arg.shape.filter((d) => d !== dim)) });
+      known.add(dim.key);
+      found = true;
+    }
+    if (!found) return undefined;
+  }
+  return order;
+}
+
+/** Module-level code: the size variables, `readSizes`, `useSizes` and the exported `sizesOf`. */
+export function printSizeSupport(parts: SizeParts, args: readonly ModuleArg[], file: string, out: (...l: string[]) => void, T: (a: string) => string) {
+  const order = readingOrder(parts.dims, args);
+  if (!order) throw new Error("internal: a dim that no argument gives");
+  const quote = (s: string) => JSON.stringify(s);
+  const what = (a: ModuleArg) => `${a.role} '${a.name}'`;
+  const shapeText = (a: ModuleArg) => `[${a.shape.map((d) => formatSize(d)).join(", ")}]`;
+  const found = (dims: readonly string[]) => dims.map((d) => `"${d} = " + size_${d}`).join(' + ", " + ');
+  out(...parts.dims.map((d) => `let size_${d} = 0;`), "");
+  out(`function lengthOf(v${T(": unknown")}, name${T(": string")})${T(": number")} {`);
+  out(`  if (v instanceof Float64Array || Array.isArray(v) || ArrayBuffer.isView(v)) return (v${T(" as ArrayLike<number>")}).length;`);
+  out(`  throw new TypeError(${quote(file)} + ": " + name + " must be a Float64Array or an array of numbers, got " + describe(v));`);
+  out("}", "");
+  out(`/** Reads the dims from the arguments (each a flat length divided by the other sizes) and checks they agree. */`);
+  out(`function readSizes(args${T(": unknown")})${T(": void")} {`);
+  out(`  if (args === null || typeof args !== "object") throw new TypeError(${quote(file)} + ": the arguments must be an object, got " + describe(args));`);
+  out(`  const given = args${T(" as Record<string, unknown>")};`);
+  for (const { dim, arg, rest } of order) {
+    const name = quote(what(arg));
+    out(`  {`, `    const n = lengthOf(given[${quote(arg.name)}], ${name});`);
+    if (rest !== 1) {
+      const r = moduleSize(rest);
+      out(`    if (n % (${r}) !== 0) throw new RangeError(${quote(file)} + ": ${what(arg)} has " + n + " elements, not a multiple of " + (${r}) + " as its shape ${shapeText(arg)} needs");`);
+      out(`    size_${dim} = n / (${r});`);
+    } else out(`    size_${dim} = n;`);
+    out(`    if (size_${dim} < 1) throw new RangeError(${quote(file)} + ": ${what(arg)} has " + n + " elements, so ${dim} = " + size_${dim} + "; a dim must be at least 1");`);
+    out(`  }`);
+  }
+  for (const arg of args) {
+    if (arg.shape.every(isKnown) || order.some((o) => o.arg === arg)) continue;
+    const dims = [...new Set(arg.shape.flatMap((d) => (isKnown(d) ? [] : d.terms.flatMap(([names]) => names))))].sort();
+    const sources = dims.map((d) => `'${order.find((o) => o.dim === d)!.arg.name}'`).join(", ");
+    const size = moduleSize(productOf(arg.shape));
+    out(
+      `  {`,
+      `    const n = lengthOf(given[${quote(arg.name)}], ${quote(what(arg))});`,
+      `    if (n !== ${size}) throw new RangeError(${quote(file)} + ": ${what(arg)} has " + n + " elements, but its shape ${shapeText(arg)} needs " + (${size}) + " with " + ${found(dims)} + " (from ${sources})");`,
+      `  }`,
+    );
+  }
+  for (const r of parts.requirements) {
+    const size = moduleSize(r.size);
+    const dims = [...new Set(isKnown(r.size) ? [] : r.size.terms.flatMap(([names]) => names))].sort();
+    out(`  if (${size} < ${r.atLeast}) throw new RangeError(${quote(file)} + ": ${r.what} needs ${formatSize(r.size)} >= ${r.atLeast}, got " + ${found(dims)});`);
+  }
+  out("}", "");
+  if (parts.resized.length) {
+    out(...parts.dims.map((d) => `let sized_${d} = -1;`));
+    out(`/** Scratch buffers of run-time length, made again only when the sizes change. */`);
+    out(`function useSizes()${T(": void")} {`);
+    out(`  if (${parts.dims.map((d) => `sized_${d} === size_${d}`).join(" && ")}) return;`);
+    out(...parts.dims.map((d) => `  sized_${d} = size_${d};`));
+    for (const b of parts.resized) out(`  ${b.source} = new Float64Array(${moduleSize(b.size)});`);
+    out("}", "");
+  }
+  out(`/** The dims of these arguments: ${parts.dims.join(", ")} (RangeError when the arguments disagree) */`);
+  out(`export function sizesOf(args${T(": Args")})${T(": Sizes")} {`, `  readSizes(args);`, `  return { ${parts.dims.map((d) => `${d}: size_${d}`).join(", ")} };`, "}", "");
+  out(`function checkSizes(sizes${T(": unknown")})${T(": void")} {`);
+  out(`  if (sizes === null || typeof sizes !== "object") throw new TypeError(${quote(file)} + ": holders need the sizes, as sizesOf(args) gives them: { ${parts.dims.map((d) => `${d}: ...`).join(", ")} }, got " + describe(sizes));`);
+  for (const d of parts.dims) {
+    out(`  const ${d} = (sizes${T(" as Record<string, unknown>")})[${quote(d)}];`);
+    out(`  if (typeof ${d} !== "number" || !Number.isInteger(${d}) || ${d} < 1) throw new RangeError(${quote(file)} + ": sizes.${d} must be a whole number of at least 1, got " + describe(${d}));`);
+  }
+  out("}", "");
+}
+
+/** The `Sizes` type: one number per dim. */
+export const sizesType = (parts: SizeParts): string[] => [
+  "/** The run-time sizes: one number per `dim`, as sizesOf(args) reads them. */",
+  `export type Sizes = { ${parts.dims.map((d) => `${d}: number;`).join(" ")} };`,
+];

@@ -1,0 +1,161 @@
+// Run-time sizes (`dim`, language.md "Run-time sizes", modules.md "Tensors of any rank and
+// run-time sizes"): one compiled module serves every size, computes what the same program
+// compiled with the size as a const computes, and refuses calls whose sizes disagree with
+// a RangeError naming the argument, the dim and the sizes.
+
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { compile } from "../src/compile.js";
+import { load, rng, type GeneratedModule, type Values } from "./support/load.js";
+
+interface SizedModule extends GeneratedModule {
+  sizesOf(args: unknown): Record<string, number>;
+  createOutputs(sizes?: unknown): Values;
+  createGrad(sizes?: unknown): Values;
+}
+
+const batched = readFileSync(new URL("../examples/cs231n/twolayer-batched.expr", import.meta.url), "utf8");
+/** The course's batched net with the number of points a dim instead of a const. */
+const withDim = batched.replace(/^const N = 300 .*$/m, "dim N");
+const withConst = (n: number) => batched.replace(/^const N = 300 /m, `const N = ${n} `);
+
+function netArgs(n: number, seed: number) {
+  const random = rng(seed);
+  const r = (k: number) => Float64Array.from({ length: k }, () => random() * 2 - 1);
+  const Y = new Float64Array(n * 3);
+  for (let i = 0; i < n; i++) Y[i * 3 + (i % 3)] = 1;
+  return { X: r(n * 2), Y, reg: 1e-3, W1: r(2 * 100), b1: r(100), W2: r(100 * 3), b2: r(3) };
+}
+
+const closeArrays = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  expect(a.length).toBe(b.length);
+  for (let k = 0; k < a.length; k++) expect(Math.abs(a[k] - b[k])).toBeLessThanOrEqual(1e-12 * (1 + Math.abs(b[k])));
+};
+
+describe("one module for every N: the CS231n batched net", () => {
+  const sized = load(withDim).then((l) => l.module as SizedModule);
+  it.each([1, 7, 300])("N = %i gives the loss and gradients of the net compiled with that N as a const", async (n) => {
+    const m = await sized;
+    const fixed = (await load(withConst(n))).module;
+    const args = netArgs(n, n);
+    expect(m.sizesOf(args)).toEqual({ N: n });
+    const a = m.backward(args);
+    const b = fixed.backward(args);
+    expect(a.outputs.loss as number).toBeCloseTo(b.outputs.loss as number, 12);
+    for (const p of ["W1", "b1", "W2", "b2"]) closeArrays(a.grad[p] as Float64Array, b.grad[p] as Float64Array);
+  });
+
+  it("N = 100,000 runs in the same module, and its loss is the mean of per-chunk losses", async () => {
+    const m = await sized;
+    const n = 100_000;
+    const args = netArgs(n, 5);
+    const whole = m.forward(args).loss as number;
+    // The data loss is a mean over rows: two halves, each run at N = 50,000, average to it.
+    const half = (k: number) => ({ ...args, X: args.X.subarray(k * n, (k + 1) * n), Y: args.Y.subarray(k * 1.5 * n, (k + 1) * 1.5 * n), reg: 0 });
+    const reg = 0.5 * 1e-3 * (sumSquares(args.W1) + sumSquares(args.W2));
+    const halves = ((m.forward(half(0)).loss as number) + (m.forward(half(1)).loss as number)) / 2;
+    expect(whole).toBeCloseTo(halves + reg, 10);
+  });
+
+  it("the generated code does not depend on N: no size appears in it, buffers are made when N changes", () => {
+    const r = compile(withDim, { filename: "net.expr" });
+    if (!r.ok) throw new Error(r.diagnostics[0].text);
+    expect(r.code).toMatch(/export function sizesOf\(args: Args\): Sizes/);
+    expect(r.code).toMatch(/function useSizes\(\)/);
+    expect(r.code).toMatch(/let buf\d+ = new Float64Array\(0\); \/\/ 100 \* N elements, made by useSizes\(\)/);
+    const again = compile(withDim, { filename: "net.expr" });
+    expect(again.ok && again.code).toBe(r.code);
+  });
+
+  it("holders are made for given sizes, and a holder for other sizes is a RangeError naming it", async () => {
+    const m = await sized;
+    const args = netArgs(7, 1);
+    const grad = m.createGrad(m.sizesOf(args));
+    expect(() => m.backwardInto(args, undefined, grad)).not.toThrow();
+    expect(() => m.backwardInto(netArgs(8, 1), undefined, grad)).not.toThrow(); // params do not have N
+    const outputs = m.createOutputs({ N: 7 });
+    expect(() => m.forwardInto(args, outputs)).not.toThrow();
+    expect(() => m.createGrad(undefined)).toThrow(TypeError);
+    expect(() => m.createGrad({ N: 0 })).toThrow(/sizes\.N must be a whole number of at least 1/);
+  });
+});
+
+const sumSquares = (x: Float64Array) => x.reduce((s, v) => s + v * v, 0);
+
+describe("bad calls are RangeErrors naming the argument, the dim and the sizes", () => {
+  const program = "dim N\ninput x[N, 2]\ninput y[N]\nparam w[2]\noutput l = sum((x @ w - y) ^ 2) + x[5, 0]\n";
+  const mod = load(program).then((l) => l.module as SizedModule);
+  const good = (n: number) => ({ x: new Float64Array(n * 2).fill(1), y: new Float64Array(n), w: Float64Array.of(1, 2) });
+
+  it("mismatched sizes name both arguments and N", async () => {
+    const m = await mod;
+    expect(() => m.forward({ ...good(7), y: new Float64Array(6) })).toThrow(RangeError);
+    expect(() => m.forward({ ...good(7), y: new Float64Array(6) })).toThrow("input 'y' has 6 elements, but its shape [N] needs 7 with N = 7 (from 'x')");
+  });
+
+  it("a flat length that is not a multiple of the other sizes", async () => {
+    const m = await mod;
+    expect(() => m.forward({ ...good(7), x: new Float64Array(13) })).toThrow("input 'x' has 13 elements, not a multiple of 2 as its shape [N, 2] needs");
+  });
+
+  it("N = 0", async () => {
+    const m = await mod;
+    expect(() => m.forward(good(0))).toThrow("input 'x' has 0 elements, so N = 0; a dim must be at least 1");
+  });
+
+  it("a constant index past a small N", async () => {
+    const m = await mod;
+    expect(() => m.forward(good(5))).toThrow(RangeError);
+    expect(() => m.forward(good(5))).toThrow("x[5, 0] needs N >= 6, got N = 5");
+    expect(m.forward(good(6)).l).toBe(6 * 9 + 1);
+  });
+
+  it("nothing is written on a bad call", async () => {
+    const m = await mod;
+    const grad = m.createGrad({ N: 7 });
+    (grad.w as Float64Array).fill(42);
+    expect(() => m.backwardInto({ ...good(7), y: new Float64Array(3) }, undefined, grad)).toThrow(RangeError);
+    expect(Array.from(grad.w as Float64Array)).toEqual([42, 42]);
+  });
+});
+
+describe("shapes are checked at compile time with dims as symbols", () => {
+  const diagnostics = (source: string) => {
+    const r = compile(source, { filename: "t.expr" });
+    return r.ok ? [] : r.diagnostics.map((d) => `${d.code} ${d.message}`);
+  };
+  it("[N] + [N] and [N, 2] + [2] are fine; [N] + [M] and [N] + [3] are errors", () => {
+    expect(diagnostics("dim N\ninput a[N], b[N], c[N, 2], d[2]\noutput s = sum(a + b) + sum(c + d)")).toEqual([]);
+    expect(diagnostics("dim N, M\ninput a[N], b[M]\noutput s = sum(a + b)")[0]).toMatch(/cannot broadcast shapes \[N\] and \[M\]/);
+    expect(diagnostics("dim N\ninput a[N], b[3]\noutput s = sum(a + b)")[0]).toMatch(/cannot broadcast shapes \[N\] and \[3\]/);
+  });
+  it("a dim that no input or param has is an error", () => {
+    expect(diagnostics("dim N, K\ninput a[N]\noutput s = sum(a) * K")).toEqual(["E0269 dim 'K' is not the size of any input or param: a call could not tell its value"]);
+  });
+  it("an index into a dim axis must be provably in range", () => {
+    expect(diagnostics("dim N\ninput a[N]\noutput s = sum(a[i + 1] for i in 0..N)")[0]).toMatch(/E0208 index N out of range for a\[N\]/);
+    expect(diagnostics("dim N\ninput a[N]\noutput s = sum(a[i + 1] - a[i] for i in 0..N-1)")).toEqual([]);
+  });
+});
+
+describe("dims through the language", () => {
+  it("slices, differences of neighbours, a dim as a value, and a loop to N - 1 agree with the const program", async () => {
+    const body = "input p[N, 2]\nparam k\nd = p[1:] - p[:-1]\noutput e = k * sum(d * d) / N + sum(p[i + 1, 0] * p[i, 1] for i in 0..N-1) + p[-1, 0]\n";
+    const sized = (await load("dim N\n" + body)).module as SizedModule;
+    for (const n of [2, 5, 40]) {
+      const fixed = (await load(`const N = ${n}\n` + body)).module;
+      const random = rng(n);
+      const args = { p: Float64Array.from({ length: 2 * n }, () => random()), k: 1.5 };
+      const a = sized.backward(args);
+      const b = fixed.backward(args);
+      expect(a.outputs.e as number).toBeCloseTo(b.outputs.e as number, 12);
+      expect(a.grad.k as number).toBeCloseTo(b.grad.k as number, 12);
+    }
+  });
+
+  it("at N = 1 an empty slice sums to 0", async () => {
+    const m = (await load("dim N\ninput x[N]\nparam w\noutput s = w * sum(x[1:] - x[:-1]) + w * x[0]")).module as SizedModule;
+    expect(m.forward({ x: [3], w: 2 }).s).toBe(6);
+    expect(m.backward({ x: [3], w: 2 }).grad.w).toBe(3);
+  });
+});
