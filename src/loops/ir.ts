@@ -12,16 +12,16 @@
 // walked with explicit stacks.
 
 import type { ElementwiseName } from "../ir/ops.js";
-import { isKnown, mulSize, type Size } from "../ir/size.js";
+import { addSize, isKnown, mulSize, type Size } from "../ir/size.js";
 
 /**
- * `c + sum(coef * var)`, terms in the order they were built (that is how they print). A
- * run-time size is a variable too: `$N` (read once per call, never written), and a
- * product of dims `$M*$N`.
+ * `c + sum(coef * var)`, terms in the order they were built (that is how they print). The
+ * constant and the coefficients are sizes: numbers, or polynomials in the dims (`i * N`),
+ * which print as the locals `$N` of the function.
  */
 export interface Affine {
-  readonly c: number;
-  readonly terms: readonly (readonly [string, number])[];
+  readonly c: Size;
+  readonly terms: readonly (readonly [string, Size])[];
 }
 
 export type BufferKind =
@@ -90,36 +90,17 @@ export type Stmt =
 // ---------------------------------------------------------------------------------------
 // Affine indices
 
-/** The variable that stands for a run-time size's dim (or a product of dims) in affine indices. */
-export const dimVariable = (dims: readonly string[]): string => dims.map((d) => "$" + d).join("*");
-
-/** A number, or a size in the dims as the affine sum of its dim variables. */
-export function lit(c: Size): Affine {
-  if (isKnown(c)) return { c, terms: [] };
-  let constant = 0;
-  const terms: [string, number][] = [];
-  for (const [dims, coef] of c.terms) {
-    if (dims.length) terms.push([dimVariable(dims), coef]);
-    else constant = coef;
-  }
-  return { c: constant, terms };
-}
+/** A constant index: a number, or a size in the dims (`N - 1`). */
+export const lit = (c: Size): Affine => ({ c, terms: [] });
 export const variable = (v: string): Affine => ({ c: 0, terms: [[v, 1]] });
 export const isLiteral = (x: Affine): boolean => x.terms.length === 0;
 
-/**
- * `a + k * b`, terms folded in first-seen order. A factor in the dims (a stride over an axis
- * of run-time size) may only scale a constant: `i * N` is not affine.
- */
+/** `a + k * b`, terms folded in first-seen order. */
 export function affineAdd(a: Affine, b: Affine, k: Size = 1): Affine {
-  if (!isKnown(k)) {
-    if (b.terms.length) throw new Error(`internal: an index ${b.terms.map(([v]) => v).join(", ")} times the run-time size ${String(k)} is not affine`);
-    return affineAdd(a, lit(mulSize(b.c, k)));
-  }
-  if (b.terms.length === 0 && a.terms.length === 0) return lit(a.c + k * b.c);
-  const terms = new Map<string, number>(a.terms);
-  for (const [v, c] of b.terms) terms.set(v, (terms.get(v) ?? 0) + k * c);
-  return { c: a.c + k * b.c, terms: [...terms].filter(([, c]) => c !== 0) };
+  if (b.terms.length === 0 && a.terms.length === 0) return lit(addSize(a.c, mulSize(k, b.c)));
+  const terms = new Map<string, Size>(a.terms);
+  for (const [v, c] of b.terms) terms.set(v, addSize(terms.get(v) ?? 0, mulSize(k, c)));
+  return { c: addSize(a.c, mulSize(k, b.c)), terms: [...terms].filter(([, c]) => c !== 0) };
 }
 
 /** `x` with `v` replaced by `by`. */
@@ -129,17 +110,21 @@ export function substitute(x: Affine, v: string, by: Affine): Affine {
   const coef = x.terms[at][1];
   const rest: Affine = { c: x.c, terms: x.terms.filter((_, k) => k !== at) };
   // Keep the replaced variable's place among the terms, so `i * 2 + 1` stays in that order.
-  if (by.terms.length === 0) return { c: rest.c + coef * by.c, terms: rest.terms };
-  const terms = new Map<string, number>();
+  if (by.terms.length === 0) return { c: addSize(rest.c, mulSize(coef, by.c)), terms: rest.terms };
+  const terms = new Map<string, Size>();
   x.terms.forEach(([n, c], k) => {
-    if (k === at) for (const [m, d] of by.terms) terms.set(m, (terms.get(m) ?? 0) + coef * d);
-    else terms.set(n, (terms.get(n) ?? 0) + c);
+    if (k === at) for (const [m, d] of by.terms) terms.set(m, addSize(terms.get(m) ?? 0, mulSize(coef, d)));
+    else terms.set(n, addSize(terms.get(n) ?? 0, c));
   });
-  return { c: x.c + coef * by.c, terms: [...terms].filter(([, c]) => c !== 0) };
+  return { c: addSize(x.c, mulSize(coef, by.c)), terms: [...terms].filter(([, c]) => c !== 0) };
 }
 
+/** A size as part of a local's name: `3`, `m1` for -1, `dNm1` for N - 1. */
+export const sizeName = (c: Size): string =>
+  isKnown(c) ? (c < 0 ? `m${-c}` : String(c)) : "d" + c.key.replace(/\*/g, "x").replace(/\+/g, "p").replace(/-/g, "m");
+
 export const uses = (x: Affine, v: string): boolean => x.terms.some(([n]) => n === v);
-export const affineKey = (x: Affine): string => `${x.c}|${x.terms.map(([v, c]) => `${v}*${c}`).join(",")}`;
+export const affineKey = (x: Affine): string => `${String(x.c)}|${x.terms.map(([v, c]) => `${v}*${String(c)}`).join(",")}`;
 export const sameAffine = (a: Affine, b: Affine): boolean => affineKey(a) === affineKey(b);
 /** `i` itself. */
 export const isVariable = (x: Affine, v: string): boolean => x.c === 0 && x.terms.length === 1 && x.terms[0][0] === v && x.terms[0][1] === 1;

@@ -154,7 +154,7 @@ export function lowerToLoopIR(
   /** Element at a flat index of a stored node. */
   const elementAtFlat = (n: Node, at: Affine): Expr => {
     // A constant tensor read at a constant index is its value.
-    if (n.op === "tensor" && at.terms.length === 0) return num(n.values![at.c]);
+    if (n.op === "tensor" && at.terms.length === 0 && isKnown(at.c)) return num(n.values![at.c]);
     if (n.op === "iota") return { k: "index", index: affineAdd(at, lit(n.value!)) };
     if (storage[n.id] === "scalars" || storage[n.id] === "leaf" || storage[n.id] === "buffer") return load(buffer[n.id], at);
     throw new Error(`internal: flat read of '${n.op}' stored as ${storage[n.id]}`);

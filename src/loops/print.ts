@@ -5,18 +5,19 @@
 
 import { ELEMENTWISE, type ElementwiseOp } from "../ir/ops.js";
 import { literal, stripOuter } from "../emit/straight.js";
-import { lit, type Affine, type Buffer, type Dynamic, type Expr, type Stmt } from "./ir.js";
+import { type Affine, type Buffer, type Dynamic, type Expr, type Stmt } from "./ir.js";
 import { knownSize } from "../ir/graph.js";
 import { addSize, formatSize, isKnown, subSize, type Size } from "../ir/size.js";
 
 export function affineText(x: Affine): string {
-  const parts = x.terms.map(([n, c]) => (c === 1 ? n : `${n} * ${c}`));
-  if (x.c !== 0 || parts.length === 0) parts.push(String(x.c));
+  const factor = (c: Size) => (isKnown(c) ? String(c) : `(${sizeText(c)})`);
+  const parts = x.terms.map(([n, c]) => (c === 1 ? n : `${n} * ${factor(c)}`));
+  if (x.c !== 0 || parts.length === 0) parts.push(factor(x.c));
   return parts.join(" + ");
 }
 
-/** A loop bound or a buffer length: a number, or the dims' locals (`$N - 1`). */
-export const sizeText = (s: Size): string => affineText(lit(s));
+/** A loop bound or a buffer length: a number, or in the function's locals of the dims (`$N - 1`). */
+export const sizeText = (s: Size): string => formatSize(s, (d) => `$${d}`);
 
 const bound = sizeText;
 
@@ -36,11 +37,11 @@ export class Printer {
       case "load":
         if (e.buffer.kind === "local") {
           if (e.index.terms.length || e.dynamic) throw new Error(`internal: small tensor ${e.buffer.name} read at a variable index`);
-          return localElement(e.buffer, e.index.c);
+          return localElement(e.buffer, knownSize(e.index.c));
         }
         return `${e.buffer.name}[${this.index(e.index, e.dynamic)}]`;
       case "index":
-        return e.index.terms.length === 0 ? literal(e.index.c) : `(${affineText(e.index)})`;
+        return e.index.terms.length === 0 && isKnown(e.index.c) ? literal(e.index.c) : `(${affineText(e.index)})`;
       case "op": {
         const op = ELEMENTWISE[e.op] as ElementwiseOp;
         for (const h of op.helpers ?? []) this.helpers.add(h);
@@ -80,7 +81,7 @@ export class Printer {
         const value = this.expr(s.value);
         if (s.buffer.kind === "local") {
           if (s.index.terms.length || s.dynamic) throw new Error(`internal: small tensor ${s.buffer.name} written at a variable index`);
-          const name = localElement(s.buffer, s.index.c);
+          const name = localElement(s.buffer, knownSize(s.index.c));
           out.push(s.op === "=" ? `${indent}const ${name} = ${value};` : `${indent}${name} ${s.op} ${value};`);
         } else out.push(`${indent}${s.buffer.name}[${this.index(s.index, s.dynamic)}] ${s.op} ${value};`);
         return;

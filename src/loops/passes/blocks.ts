@@ -5,6 +5,7 @@
 // iteration writes before reading can live in locals. `v` itself is the block of stride 1.
 
 import type { Affine } from "../ir.js";
+import { isKnown } from "../../ir/size.js";
 
 export interface Block {
   stride: number;
@@ -15,12 +16,13 @@ export interface Block {
 export function blockOf(x: Affine | undefined, v: string): Block | undefined {
   if (!x || x.terms.length !== 1 || x.terms[0][0] !== v) return undefined;
   const stride = x.terms[0][1];
-  if (stride < 1 || x.c < 0 || x.c >= stride) return undefined;
+  // Blocks of run-time size are left alone (the carried sums that use them need numbers).
+  if (!isKnown(stride) || !isKnown(x.c) || stride < 1 || x.c < 0 || x.c >= stride) return undefined;
   return { stride, offset: x.c };
 }
 
 /** `x` as `stride * v + offset` for a given stride, any offset (shifted blocks), or undefined. */
 export function shiftedBlock(x: Affine | undefined, v: string, stride: number): number | undefined {
-  if (!x || x.terms.length !== 1 || x.terms[0][0] !== v || x.terms[0][1] !== stride) return undefined;
+  if (!x || x.terms.length !== 1 || x.terms[0][0] !== v || x.terms[0][1] !== stride || !isKnown(x.c)) return undefined;
   return x.c;
 }

@@ -8,7 +8,7 @@
 //     body), provided nothing in the nest writes that buffer.
 
 import { accesses, affineKey, isLiteral, load, local, mapExpr, mapStmts, uses, type Expr, type Stmt } from "../ir.js";
-import { bufferKey } from "../ir.js";
+import { bufferKey, sizeName } from "../ir.js";
 
 /** Argument reads at constant indices become locals declared in `prelude`, in first-use order. */
 export function hoistArgumentReads(lists: readonly (readonly Stmt[])[]): { prelude: Stmt[]; lists: Stmt[][] } {
@@ -16,7 +16,7 @@ export function hoistArgumentReads(lists: readonly (readonly Stmt[])[]): { prelu
   const named = new Set<string>();
   const f = (e: Expr): Expr => {
     if (e.k !== "load" || e.buffer.kind !== "argument" || !isLiteral(e.index) || e.dynamic) return e;
-    const name = `${e.buffer.name}_${e.index.c}`;
+    const name = `${e.buffer.name}_${sizeName(e.index.c)}`;
     if (!named.has(name)) {
       named.add(name);
       prelude.push({ k: "let", name, value: load(e.buffer, e.index) });

@@ -13,12 +13,12 @@ export function smallTensorsToLocals(body: readonly Stmt[]): Stmt[] {
       mapExpr(e, (x) => {
         if (x.k !== "load" || x.buffer.kind !== "local") return x;
         if (x.index.terms.length || x.dynamic) throw new Error(`internal: small tensor ${x.buffer.name} read at a variable index`);
-        return local(localElement(x.buffer, x.index.c));
+        return local(localElement(x.buffer, knownSize(x.index.c)));
       }),
     (s): Stmt => {
       if (s.k !== "store" || s.buffer.kind !== "local") return s;
       if (s.index.terms.length || s.dynamic) throw new Error(`internal: small tensor ${s.buffer.name} written at a variable index`);
-      const name = localElement(s.buffer, s.index.c);
+      const name = localElement(s.buffer, knownSize(s.index.c));
       return s.op === "=" ? { k: "let", name, value: s.value } : { k: "assign", name, op: s.op, value: s.value };
     },
   );

@@ -10,7 +10,7 @@
 //     layer's element four times, and its bias gradient twice after writing it.)
 
 import { blockOf } from "./blocks.js";
-import { accesses, affineKey, bufferKey, hasNested, load, local, mapExpr, visitExpr, type Affine, type Buffer, type Expr, type Stmt } from "../ir.js";
+import { accesses, affineKey, bufferKey, hasNested, sizeName, load, local, mapExpr, visitExpr, type Affine, type Buffer, type Expr, type Stmt } from "../ir.js";
 
 type Loop = Extract<Stmt, { k: "loop" }>;
 
@@ -114,7 +114,7 @@ function rewriteDeep(s: Stmt, f: (s: Stmt) => Stmt[]): Stmt {
 
 /** Local name of an element: `a2_ix2p1` for `a2[i * 2 + 1]`. */
 export function elementLocal(b: Buffer, x: Affine): string {
-  const n = (c: number) => (c < 0 ? `m${-c}` : String(c));
+  const n = sizeName;
   const parts = x.terms.map(([v, c]) => (c === 1 ? v : `${v}x${n(c)}`));
   if (x.c !== 0 || parts.length === 0) parts.push(n(x.c));
   return `${b.name}_${parts.join("p")}`;
