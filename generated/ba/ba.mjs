@@ -162,29 +162,50 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["obs"];
+    const v1 = given["feat"];
+    const v2 = given["cams"];
+    const v3 = given["pts"];
+    const v4 = given["w"];
+    ok = (v0.length === 63686 && (v0 instanceof Float64Array || v0 instanceof Int32Array || allNumbers(v0, 63686))) && (v1.length === 63686 && (v1 instanceof Float64Array || allNumbers(v1, 63686))) && (v2.length === 539 && (v2 instanceof Float64Array || allNumbers(v2, 539))) && (v3.length === 23328 && (v3 instanceof Float64Array || allNumbers(v3, 23328))) && (v4.length === 31843 && (v4 instanceof Float64Array || allNumbers(v4, 31843)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["obs"];
-  if (!(v0 instanceof Float64Array ? v0.length === 63686 : allNumbers(v0, 63686))) checkTensor(v0, "obs", 63686);
-  const v1 = given["feat"];
-  if (!(v1 instanceof Float64Array ? v1.length === 63686 : allNumbers(v1, 63686))) checkTensor(v1, "feat", 63686);
-  const v2 = given["cams"];
-  if (!(v2 instanceof Float64Array ? v2.length === 539 : allNumbers(v2, 539))) checkTensor(v2, "cams", 539);
-  const v3 = given["pts"];
-  if (!(v3 instanceof Float64Array ? v3.length === 23328 : allNumbers(v3, 23328))) checkTensor(v3, "pts", 23328);
-  const v4 = given["w"];
-  if (!(v4 instanceof Float64Array ? v4.length === 31843 : allNumbers(v4, 31843))) checkTensor(v4, "w", 31843);
+  checkTensor(given["obs"], "obs", 63686);
+  checkTensor(given["feat"], "feat", 63686);
+  checkTensor(given["cams"], "cams", 539);
+  checkTensor(given["pts"], "pts", 23328);
+  checkTensor(given["w"], "w", 31843);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["cams"];
+    const h1 = given["pts"];
+    const h2 = given["w"];
+    ok = h0.length === 539 && h0 instanceof Float64Array && h1.length === 23328 && h1 instanceof Float64Array && h2.length === 31843 && h2 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["cams"];
-  if (!(h0 instanceof Float64Array && h0.length === 539)) checkHolder(holder, "grad", "cams", 539);
-  const h1 = given["pts"];
-  if (!(h1 instanceof Float64Array && h1.length === 23328)) checkHolder(holder, "grad", "pts", 23328);
-  const h2 = given["w"];
-  if (!(h2 instanceof Float64Array && h2.length === 31843)) checkHolder(holder, "grad", "w", 31843);
+  checkHolder(holder, "grad", "cams", 539);
+  checkHolder(holder, "grad", "pts", 23328);
+  checkHolder(holder, "grad", "w", 31843);
 }
 
 function checkOutputs(holder) {
@@ -1367,34 +1388,84 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["obs"];
+    const v1 = given["feat"];
+    ok = (v0.length === 63686 && (v0 instanceof Float64Array || v0 instanceof Int32Array || allNumbers(v0, 63686))) && (v1.length === 63686 && (v1 instanceof Float64Array || allNumbers(v1, 63686)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("ba.expr" + ": the flat functions need the inputs (obs, feat), got " + (args === undefined ? "nothing: '" + "obs" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["obs"];
-  if (!(v0 instanceof Float64Array ? v0.length === 63686 : allNumbers(v0, 63686))) checkTensor(v0, "obs", 63686);
-  const v1 = given["feat"];
-  if (!(v1 instanceof Float64Array ? v1.length === 63686 : allNumbers(v1, 63686))) checkTensor(v1, "feat", 63686);
+  checkTensor(given["obs"], "obs", 63686);
+  checkTensor(given["feat"], "feat", 63686);
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["cams"];
+    const v1 = given["pts"];
+    const v2 = given["w"];
+    ok = (v0.length === 539 && (v0 instanceof Float64Array || allNumbers(v0, 539))) && (v1.length === 23328 && (v1 instanceof Float64Array || allNumbers(v1, 23328))) && (v2.length === 31843 && (v2 instanceof Float64Array || allNumbers(v2, 31843)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["cams"];
-  if (!(v0 instanceof Float64Array ? v0.length === 539 : allNumbers(v0, 539))) checkTensor(v0, "cams", 539);
-  const v1 = given["pts"];
-  if (!(v1 instanceof Float64Array ? v1.length === 23328 : allNumbers(v1, 23328))) checkTensor(v1, "pts", 23328);
-  const v2 = given["w"];
-  if (!(v2 instanceof Float64Array ? v2.length === 31843 : allNumbers(v2, 31843))) checkTensor(v2, "w", 31843);
+  checkTensor(given["cams"], "cams", 539);
+  checkTensor(given["pts"], "pts", 23328);
+  checkTensor(given["w"], "w", 31843);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["cams"];
+    const h1 = given["pts"];
+    const h2 = given["w"];
+    ok = h0.length === 539 && h0 instanceof Float64Array && h1.length === 23328 && h1 instanceof Float64Array && h2.length === 31843 && h2 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["cams"];
-  if (!(h0 instanceof Float64Array && h0.length === 539)) checkHolder(holder, "params", "cams", 539);
-  const h1 = given["pts"];
-  if (!(h1 instanceof Float64Array && h1.length === 23328)) checkHolder(holder, "params", "pts", 23328);
-  const h2 = given["w"];
-  if (!(h2 instanceof Float64Array && h2.length === 31843)) checkHolder(holder, "params", "w", 31843);
+  checkHolder(holder, "params", "cams", 539);
+  checkHolder(holder, "params", "pts", 23328);
+  checkHolder(holder, "params", "w", 31843);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 55710 && (a instanceof Float64Array || allNumbers(a, 55710));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 55710 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (cams, pts, w, in this order): the length of the flat vector x (ba.expr) */
@@ -1416,7 +1487,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (ba.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 55710 : allNumbers(x, 55710))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["cams"];
@@ -1446,7 +1517,7 @@ function loadFlat(x, inputs) {
 
 /** The objective 'err' at the params in x (ba.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 55710 : allNumbers(x, 55710))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   loadFlat(x, inputs);
   forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
   return FLAT_OUTPUTS["err"];
@@ -1454,8 +1525,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'err' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (ba.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 55710 : allNumbers(x, 55710))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 55710 : Array.isArray(grad) && grad.length === 55710)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   loadFlat(x, inputs);
   backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
   const g0 = FLAT_GRAD["cams"];

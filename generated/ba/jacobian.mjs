@@ -2403,38 +2403,69 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["obs"];
+    const v1 = given["feat"];
+    const v2 = given["cams"];
+    const v3 = given["pts"];
+    const v4 = given["w"];
+    ok = (v0.length === 63686 && (v0 instanceof Float64Array || v0 instanceof Int32Array || allNumbers(v0, 63686))) && (v1.length === 63686 && (v1 instanceof Float64Array || allNumbers(v1, 63686))) && (v2.length === 539 && (v2 instanceof Float64Array || allNumbers(v2, 539))) && (v3.length === 23328 && (v3 instanceof Float64Array || allNumbers(v3, 23328))) && (v4.length === 31843 && (v4 instanceof Float64Array || allNumbers(v4, 31843)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["obs"];
-  if (!(v0 instanceof Float64Array ? v0.length === 63686 : allNumbers(v0, 63686))) checkTensor(v0, "obs", 63686);
-  const v1 = given["feat"];
-  if (!(v1 instanceof Float64Array ? v1.length === 63686 : allNumbers(v1, 63686))) checkTensor(v1, "feat", 63686);
-  const v2 = given["cams"];
-  if (!(v2 instanceof Float64Array ? v2.length === 539 : allNumbers(v2, 539))) checkTensor(v2, "cams", 539);
-  const v3 = given["pts"];
-  if (!(v3 instanceof Float64Array ? v3.length === 23328 : allNumbers(v3, 23328))) checkTensor(v3, "pts", 23328);
-  const v4 = given["w"];
-  if (!(v4 instanceof Float64Array ? v4.length === 31843 : allNumbers(v4, 31843))) checkTensor(v4, "w", 31843);
+  checkTensor(given["obs"], "obs", 63686);
+  checkTensor(given["feat"], "feat", 63686);
+  checkTensor(given["cams"], "cams", 539);
+  checkTensor(given["pts"], "pts", 23328);
+  checkTensor(given["w"], "w", 31843);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["cams"];
+    const h1 = given["pts"];
+    const h2 = given["w"];
+    ok = h0.length === 539 && h0 instanceof Float64Array && h1.length === 23328 && h1 instanceof Float64Array && h2.length === 31843 && h2 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["cams"];
-  if (!(h0 instanceof Float64Array && h0.length === 539)) checkHolder(holder, "grad", "cams", 539);
-  const h1 = given["pts"];
-  if (!(h1 instanceof Float64Array && h1.length === 23328)) checkHolder(holder, "grad", "pts", 23328);
-  const h2 = given["w"];
-  if (!(h2 instanceof Float64Array && h2.length === 31843)) checkHolder(holder, "grad", "w", 31843);
+  checkHolder(holder, "grad", "cams", 539);
+  checkHolder(holder, "grad", "pts", 23328);
+  checkHolder(holder, "grad", "w", 31843);
 }
 
 function checkOutputs(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["J"];
+    const h1 = given["werr"];
+    ok = h0.length === 955290 && h0 instanceof Float64Array && h1.length === 31843 && h1 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckOutputs(holder);
+}
+
+function explainCheckOutputs(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
-  const given = holder;
-  const h0 = given["J"];
-  if (!(h0 instanceof Float64Array && h0.length === 955290)) checkHolder(holder, "outputs", "J", 955290);
-  const h1 = given["werr"];
-  if (!(h1 instanceof Float64Array && h1.length === 31843)) checkHolder(holder, "outputs", "werr", 31843);
+  checkHolder(holder, "outputs", "J", 955290);
+  checkHolder(holder, "outputs", "werr", 31843);
 }
 
 /** Forward pass into preallocated outputs; allocates nothing (jacobian.expr) */

@@ -117,27 +117,48 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["X"];
+    const v1 = given["Y"];
+    const v2 = given["reg"];
+    const v3 = given["W"];
+    const v4 = given["b"];
+    ok = (v0.length === 600 && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (v1.length === 900 && (v1 instanceof Float64Array || allNumbers(v1, 900))) && typeof v2 === "number" && (v3.length === 6 && (v3 instanceof Float64Array || Array.isArray(v3) && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number" && typeof v3[3] === "number" && typeof v3[4] === "number" && typeof v3[5] === "number")) && (v4.length === 3 && (v4 instanceof Float64Array || Array.isArray(v4) && typeof v4[0] === "number" && typeof v4[1] === "number" && typeof v4[2] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["X"];
-  if (!(v0 instanceof Float64Array ? v0.length === 600 : allNumbers(v0, 600))) checkTensor(v0, "X", 600);
-  const v1 = given["Y"];
-  if (!(v1 instanceof Float64Array ? v1.length === 900 : allNumbers(v1, 900))) checkTensor(v1, "Y", 900);
-  const v2 = given["reg"];
-  if (typeof v2 !== "number") checkScalar(v2, "reg");
-  const v3 = given["W"];
-  if (!(v3 instanceof Float64Array ? v3.length === 6 : Array.isArray(v3) && v3.length === 6 && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number" && typeof v3[3] === "number" && typeof v3[4] === "number" && typeof v3[5] === "number")) checkTensor(v3, "W", 6);
-  const v4 = given["b"];
-  if (!(v4 instanceof Float64Array ? v4.length === 3 : Array.isArray(v4) && v4.length === 3 && typeof v4[0] === "number" && typeof v4[1] === "number" && typeof v4[2] === "number")) checkTensor(v4, "b", 3);
+  checkTensor(given["X"], "X", 600);
+  checkTensor(given["Y"], "Y", 900);
+  checkScalar(given["reg"], "reg");
+  checkTensor(given["W"], "W", 6);
+  checkTensor(given["b"], "b", 3);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["W"];
+    const h1 = given["b"];
+    ok = h0.length === 6 && h0 instanceof Float64Array && h1.length === 3 && h1 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["W"];
-  if (!(h0 instanceof Float64Array && h0.length === 6)) checkHolder(holder, "grad", "W", 6);
-  const h1 = given["b"];
-  if (!(h1 instanceof Float64Array && h1.length === 3)) checkHolder(holder, "grad", "b", 3);
+  checkHolder(holder, "grad", "W", 6);
+  checkHolder(holder, "grad", "b", 3);
 }
 
 function checkOutputs(holder) {
@@ -512,32 +533,82 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["X"];
+    const v1 = given["Y"];
+    const v2 = given["reg"];
+    ok = (v0.length === 600 && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (v1.length === 900 && (v1 instanceof Float64Array || allNumbers(v1, 900))) && typeof v2 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("softmax-batched.expr" + ": the flat functions need the inputs (X, Y, reg), got " + (args === undefined ? "nothing: '" + "X" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["X"];
-  if (!(v0 instanceof Float64Array ? v0.length === 600 : allNumbers(v0, 600))) checkTensor(v0, "X", 600);
-  const v1 = given["Y"];
-  if (!(v1 instanceof Float64Array ? v1.length === 900 : allNumbers(v1, 900))) checkTensor(v1, "Y", 900);
-  const v2 = given["reg"];
-  if (typeof v2 !== "number") checkScalar(v2, "reg");
+  checkTensor(given["X"], "X", 600);
+  checkTensor(given["Y"], "Y", 900);
+  checkScalar(given["reg"], "reg");
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["W"];
+    const v1 = given["b"];
+    ok = (v0.length === 6 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number")) && (v1.length === 3 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["W"];
-  if (!(v0 instanceof Float64Array ? v0.length === 6 : Array.isArray(v0) && v0.length === 6 && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number")) checkTensor(v0, "W", 6);
-  const v1 = given["b"];
-  if (!(v1 instanceof Float64Array ? v1.length === 3 : Array.isArray(v1) && v1.length === 3 && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) checkTensor(v1, "b", 3);
+  checkTensor(given["W"], "W", 6);
+  checkTensor(given["b"], "b", 3);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["W"];
+    const h1 = given["b"];
+    ok = h0.length === 6 && h0 instanceof Float64Array && h1.length === 3 && h1 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["W"];
-  if (!(h0 instanceof Float64Array && h0.length === 6)) checkHolder(holder, "params", "W", 6);
-  const h1 = given["b"];
-  if (!(h1 instanceof Float64Array && h1.length === 3)) checkHolder(holder, "params", "b", 3);
+  checkHolder(holder, "params", "W", 6);
+  checkHolder(holder, "params", "b", 3);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 9 && (a instanceof Float64Array || allNumbers(a, 9));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 9 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (W, b, in this order): the length of the flat vector x (softmax-batched.expr) */
@@ -557,7 +628,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (softmax-batched.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 9 : allNumbers(x, 9))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["W"];
@@ -587,7 +658,7 @@ function loadFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x (softmax-batched.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 9 : allNumbers(x, 9))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   loadFlat(x, inputs);
   forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
   return FLAT_OUTPUTS["loss"];
@@ -595,8 +666,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (softmax-batched.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 9 : allNumbers(x, 9))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 9 : Array.isArray(grad) && grad.length === 9)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   loadFlat(x, inputs);
   backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
   const g0 = FLAT_GRAD["W"];

@@ -127,35 +127,56 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["X"];
+    const v1 = given["Y"];
+    const v2 = given["reg"];
+    const v3 = given["W1"];
+    const v4 = given["b1"];
+    const v5 = given["W2"];
+    const v6 = given["b2"];
+    ok = (v0.length === 600 && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (v1.length === 900 && (v1 instanceof Float64Array || allNumbers(v1, 900))) && typeof v2 === "number" && (v3.length === 200 && (v3 instanceof Float64Array || allNumbers(v3, 200))) && (v4.length === 100 && (v4 instanceof Float64Array || allNumbers(v4, 100))) && (v5.length === 300 && (v5 instanceof Float64Array || allNumbers(v5, 300))) && (v6.length === 3 && (v6 instanceof Float64Array || Array.isArray(v6) && typeof v6[0] === "number" && typeof v6[1] === "number" && typeof v6[2] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["X"];
-  if (!(v0 instanceof Float64Array ? v0.length === 600 : allNumbers(v0, 600))) checkTensor(v0, "X", 600);
-  const v1 = given["Y"];
-  if (!(v1 instanceof Float64Array ? v1.length === 900 : allNumbers(v1, 900))) checkTensor(v1, "Y", 900);
-  const v2 = given["reg"];
-  if (typeof v2 !== "number") checkScalar(v2, "reg");
-  const v3 = given["W1"];
-  if (!(v3 instanceof Float64Array ? v3.length === 200 : allNumbers(v3, 200))) checkTensor(v3, "W1", 200);
-  const v4 = given["b1"];
-  if (!(v4 instanceof Float64Array ? v4.length === 100 : allNumbers(v4, 100))) checkTensor(v4, "b1", 100);
-  const v5 = given["W2"];
-  if (!(v5 instanceof Float64Array ? v5.length === 300 : allNumbers(v5, 300))) checkTensor(v5, "W2", 300);
-  const v6 = given["b2"];
-  if (!(v6 instanceof Float64Array ? v6.length === 3 : Array.isArray(v6) && v6.length === 3 && typeof v6[0] === "number" && typeof v6[1] === "number" && typeof v6[2] === "number")) checkTensor(v6, "b2", 3);
+  checkTensor(given["X"], "X", 600);
+  checkTensor(given["Y"], "Y", 900);
+  checkScalar(given["reg"], "reg");
+  checkTensor(given["W1"], "W1", 200);
+  checkTensor(given["b1"], "b1", 100);
+  checkTensor(given["W2"], "W2", 300);
+  checkTensor(given["b2"], "b2", 3);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["W1"];
+    const h1 = given["b1"];
+    const h2 = given["W2"];
+    const h3 = given["b2"];
+    ok = h0.length === 200 && h0 instanceof Float64Array && h1.length === 100 && h1 instanceof Float64Array && h2.length === 300 && h2 instanceof Float64Array && h3.length === 3 && h3 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["W1"];
-  if (!(h0 instanceof Float64Array && h0.length === 200)) checkHolder(holder, "grad", "W1", 200);
-  const h1 = given["b1"];
-  if (!(h1 instanceof Float64Array && h1.length === 100)) checkHolder(holder, "grad", "b1", 100);
-  const h2 = given["W2"];
-  if (!(h2 instanceof Float64Array && h2.length === 300)) checkHolder(holder, "grad", "W2", 300);
-  const h3 = given["b2"];
-  if (!(h3 instanceof Float64Array && h3.length === 3)) checkHolder(holder, "grad", "b2", 3);
+  checkHolder(holder, "grad", "W1", 200);
+  checkHolder(holder, "grad", "b1", 100);
+  checkHolder(holder, "grad", "W2", 300);
+  checkHolder(holder, "grad", "b2", 3);
 }
 
 function checkOutputs(holder) {
@@ -812,40 +833,90 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["X"];
+    const v1 = given["Y"];
+    const v2 = given["reg"];
+    ok = (v0.length === 600 && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (v1.length === 900 && (v1 instanceof Float64Array || allNumbers(v1, 900))) && typeof v2 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("twolayer-batched.expr" + ": the flat functions need the inputs (X, Y, reg), got " + (args === undefined ? "nothing: '" + "X" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["X"];
-  if (!(v0 instanceof Float64Array ? v0.length === 600 : allNumbers(v0, 600))) checkTensor(v0, "X", 600);
-  const v1 = given["Y"];
-  if (!(v1 instanceof Float64Array ? v1.length === 900 : allNumbers(v1, 900))) checkTensor(v1, "Y", 900);
-  const v2 = given["reg"];
-  if (typeof v2 !== "number") checkScalar(v2, "reg");
+  checkTensor(given["X"], "X", 600);
+  checkTensor(given["Y"], "Y", 900);
+  checkScalar(given["reg"], "reg");
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["W1"];
+    const v1 = given["b1"];
+    const v2 = given["W2"];
+    const v3 = given["b2"];
+    ok = (v0.length === 200 && (v0 instanceof Float64Array || allNumbers(v0, 200))) && (v1.length === 100 && (v1 instanceof Float64Array || allNumbers(v1, 100))) && (v2.length === 300 && (v2 instanceof Float64Array || allNumbers(v2, 300))) && (v3.length === 3 && (v3 instanceof Float64Array || Array.isArray(v3) && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["W1"];
-  if (!(v0 instanceof Float64Array ? v0.length === 200 : allNumbers(v0, 200))) checkTensor(v0, "W1", 200);
-  const v1 = given["b1"];
-  if (!(v1 instanceof Float64Array ? v1.length === 100 : allNumbers(v1, 100))) checkTensor(v1, "b1", 100);
-  const v2 = given["W2"];
-  if (!(v2 instanceof Float64Array ? v2.length === 300 : allNumbers(v2, 300))) checkTensor(v2, "W2", 300);
-  const v3 = given["b2"];
-  if (!(v3 instanceof Float64Array ? v3.length === 3 : Array.isArray(v3) && v3.length === 3 && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number")) checkTensor(v3, "b2", 3);
+  checkTensor(given["W1"], "W1", 200);
+  checkTensor(given["b1"], "b1", 100);
+  checkTensor(given["W2"], "W2", 300);
+  checkTensor(given["b2"], "b2", 3);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["W1"];
+    const h1 = given["b1"];
+    const h2 = given["W2"];
+    const h3 = given["b2"];
+    ok = h0.length === 200 && h0 instanceof Float64Array && h1.length === 100 && h1 instanceof Float64Array && h2.length === 300 && h2 instanceof Float64Array && h3.length === 3 && h3 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["W1"];
-  if (!(h0 instanceof Float64Array && h0.length === 200)) checkHolder(holder, "params", "W1", 200);
-  const h1 = given["b1"];
-  if (!(h1 instanceof Float64Array && h1.length === 100)) checkHolder(holder, "params", "b1", 100);
-  const h2 = given["W2"];
-  if (!(h2 instanceof Float64Array && h2.length === 300)) checkHolder(holder, "params", "W2", 300);
-  const h3 = given["b2"];
-  if (!(h3 instanceof Float64Array && h3.length === 3)) checkHolder(holder, "params", "b2", 3);
+  checkHolder(holder, "params", "W1", 200);
+  checkHolder(holder, "params", "b1", 100);
+  checkHolder(holder, "params", "W2", 300);
+  checkHolder(holder, "params", "b2", 3);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 603 && (a instanceof Float64Array || allNumbers(a, 603));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 603 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (W1, b1, W2, b2, in this order): the length of the flat vector x (twolayer-batched.expr) */
@@ -869,7 +940,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (twolayer-batched.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 603 : allNumbers(x, 603))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["W1"];
@@ -903,7 +974,7 @@ function loadFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x (twolayer-batched.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 603 : allNumbers(x, 603))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   loadFlat(x, inputs);
   forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
   return FLAT_OUTPUTS["loss"];
@@ -911,8 +982,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (twolayer-batched.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 603 : allNumbers(x, 603))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 603 : Array.isArray(grad) && grad.length === 603)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   loadFlat(x, inputs);
   backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
   const g0 = FLAT_GRAD["W1"];

@@ -143,29 +143,50 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["tris"];
+    const v1 = given["rest"];
+    const v2 = given["area0"];
+    const v3 = given["k"];
+    const v4 = given["ka"];
+    const v5 = given["mg"];
+    const v6 = given["x"];
+    ok = (v0.length === 2166 && (v0 instanceof Float64Array || v0 instanceof Int32Array || allNumbers(v0, 2166))) && (v1.length === 2166 && (v1 instanceof Float64Array || allNumbers(v1, 2166))) && (v2.length === 722 && (v2 instanceof Float64Array || allNumbers(v2, 722))) && typeof v3 === "number" && typeof v4 === "number" && typeof v5 === "number" && (v6.length === 1200 && (v6 instanceof Float64Array || allNumbers(v6, 1200)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["tris"];
-  if (!(v0 instanceof Float64Array ? v0.length === 2166 : allNumbers(v0, 2166))) checkTensor(v0, "tris", 2166);
-  const v1 = given["rest"];
-  if (!(v1 instanceof Float64Array ? v1.length === 2166 : allNumbers(v1, 2166))) checkTensor(v1, "rest", 2166);
-  const v2 = given["area0"];
-  if (!(v2 instanceof Float64Array ? v2.length === 722 : allNumbers(v2, 722))) checkTensor(v2, "area0", 722);
-  const v3 = given["k"];
-  if (typeof v3 !== "number") checkScalar(v3, "k");
-  const v4 = given["ka"];
-  if (typeof v4 !== "number") checkScalar(v4, "ka");
-  const v5 = given["mg"];
-  if (typeof v5 !== "number") checkScalar(v5, "mg");
-  const v6 = given["x"];
-  if (!(v6 instanceof Float64Array ? v6.length === 1200 : allNumbers(v6, 1200))) checkTensor(v6, "x", 1200);
+  checkTensor(given["tris"], "tris", 2166);
+  checkTensor(given["rest"], "rest", 2166);
+  checkTensor(given["area0"], "area0", 722);
+  checkScalar(given["k"], "k");
+  checkScalar(given["ka"], "ka");
+  checkScalar(given["mg"], "mg");
+  checkTensor(given["x"], "x", 1200);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["x"];
+    ok = h0.length === 1200 && h0 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["x"];
-  if (!(h0 instanceof Float64Array && h0.length === 1200)) checkHolder(holder, "grad", "x", 1200);
+  checkHolder(holder, "grad", "x", 1200);
 }
 
 function checkOutputs(holder) {
@@ -946,34 +967,84 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["tris"];
+    const v1 = given["rest"];
+    const v2 = given["area0"];
+    const v3 = given["k"];
+    const v4 = given["ka"];
+    const v5 = given["mg"];
+    ok = (v0.length === 2166 && (v0 instanceof Float64Array || v0 instanceof Int32Array || allNumbers(v0, 2166))) && (v1.length === 2166 && (v1 instanceof Float64Array || allNumbers(v1, 2166))) && (v2.length === 722 && (v2 instanceof Float64Array || allNumbers(v2, 722))) && typeof v3 === "number" && typeof v4 === "number" && typeof v5 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("cloth.expr" + ": the flat functions need the inputs (tris, rest, area0, k, ka, mg), got " + (args === undefined ? "nothing: '" + "tris" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["tris"];
-  if (!(v0 instanceof Float64Array ? v0.length === 2166 : allNumbers(v0, 2166))) checkTensor(v0, "tris", 2166);
-  const v1 = given["rest"];
-  if (!(v1 instanceof Float64Array ? v1.length === 2166 : allNumbers(v1, 2166))) checkTensor(v1, "rest", 2166);
-  const v2 = given["area0"];
-  if (!(v2 instanceof Float64Array ? v2.length === 722 : allNumbers(v2, 722))) checkTensor(v2, "area0", 722);
-  const v3 = given["k"];
-  if (typeof v3 !== "number") checkScalar(v3, "k");
-  const v4 = given["ka"];
-  if (typeof v4 !== "number") checkScalar(v4, "ka");
-  const v5 = given["mg"];
-  if (typeof v5 !== "number") checkScalar(v5, "mg");
+  checkTensor(given["tris"], "tris", 2166);
+  checkTensor(given["rest"], "rest", 2166);
+  checkTensor(given["area0"], "area0", 722);
+  checkScalar(given["k"], "k");
+  checkScalar(given["ka"], "ka");
+  checkScalar(given["mg"], "mg");
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["x"];
+    ok = (v0.length === 1200 && (v0 instanceof Float64Array || allNumbers(v0, 1200)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["x"];
-  if (!(v0 instanceof Float64Array ? v0.length === 1200 : allNumbers(v0, 1200))) checkTensor(v0, "x", 1200);
+  checkTensor(given["x"], "x", 1200);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["x"];
+    ok = h0.length === 1200 && h0 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["x"];
-  if (!(h0 instanceof Float64Array && h0.length === 1200)) checkHolder(holder, "params", "x", 1200);
+  checkHolder(holder, "params", "x", 1200);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 1200 && (a instanceof Float64Array || allNumbers(a, 1200));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 1200 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (x, in this order): the length of the flat vector x (cloth.expr) */
@@ -991,7 +1062,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (cloth.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 1200 : allNumbers(x, 1200))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["x"];
@@ -1025,7 +1096,7 @@ function loadFlat(x, inputs) {
 
 /** The objective 'energy' at the params in x (cloth.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 1200 : allNumbers(x, 1200))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   loadFlat(x, inputs);
   forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
   return FLAT_OUTPUTS["energy"];
@@ -1033,8 +1104,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'energy' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (cloth.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 1200 : allNumbers(x, 1200))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 1200 : Array.isArray(grad) && grad.length === 1200)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   loadFlat(x, inputs);
   backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
   const g0 = FLAT_GRAD["x"];

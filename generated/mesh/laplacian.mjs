@@ -114,25 +114,46 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["edges"];
+    const v1 = given["wt"];
+    const v2 = given["f"];
+    const v3 = given["lam"];
+    const v4 = given["u"];
+    ok = (v0.length === 6000 && (v0 instanceof Float64Array || v0 instanceof Int32Array || allNumbers(v0, 6000))) && (v1.length === 3000 && (v1 instanceof Float64Array || allNumbers(v1, 3000))) && (v2.length === 3000 && (v2 instanceof Float64Array || allNumbers(v2, 3000))) && typeof v3 === "number" && (v4.length === 3000 && (v4 instanceof Float64Array || allNumbers(v4, 3000)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["edges"];
-  if (!(v0 instanceof Float64Array ? v0.length === 6000 : allNumbers(v0, 6000))) checkTensor(v0, "edges", 6000);
-  const v1 = given["wt"];
-  if (!(v1 instanceof Float64Array ? v1.length === 3000 : allNumbers(v1, 3000))) checkTensor(v1, "wt", 3000);
-  const v2 = given["f"];
-  if (!(v2 instanceof Float64Array ? v2.length === 3000 : allNumbers(v2, 3000))) checkTensor(v2, "f", 3000);
-  const v3 = given["lam"];
-  if (typeof v3 !== "number") checkScalar(v3, "lam");
-  const v4 = given["u"];
-  if (!(v4 instanceof Float64Array ? v4.length === 3000 : allNumbers(v4, 3000))) checkTensor(v4, "u", 3000);
+  checkTensor(given["edges"], "edges", 6000);
+  checkTensor(given["wt"], "wt", 3000);
+  checkTensor(given["f"], "f", 3000);
+  checkScalar(given["lam"], "lam");
+  checkTensor(given["u"], "u", 3000);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["u"];
+    ok = h0.length === 3000 && h0 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["u"];
-  if (!(h0 instanceof Float64Array && h0.length === 3000)) checkHolder(holder, "grad", "u", 3000);
+  checkHolder(holder, "grad", "u", 3000);
 }
 
 function checkOutputs(holder) {
@@ -470,30 +491,80 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["edges"];
+    const v1 = given["wt"];
+    const v2 = given["f"];
+    const v3 = given["lam"];
+    ok = (v0.length === 6000 && (v0 instanceof Float64Array || v0 instanceof Int32Array || allNumbers(v0, 6000))) && (v1.length === 3000 && (v1 instanceof Float64Array || allNumbers(v1, 3000))) && (v2.length === 3000 && (v2 instanceof Float64Array || allNumbers(v2, 3000))) && typeof v3 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("laplacian.expr" + ": the flat functions need the inputs (edges, wt, f, lam), got " + (args === undefined ? "nothing: '" + "edges" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["edges"];
-  if (!(v0 instanceof Float64Array ? v0.length === 6000 : allNumbers(v0, 6000))) checkTensor(v0, "edges", 6000);
-  const v1 = given["wt"];
-  if (!(v1 instanceof Float64Array ? v1.length === 3000 : allNumbers(v1, 3000))) checkTensor(v1, "wt", 3000);
-  const v2 = given["f"];
-  if (!(v2 instanceof Float64Array ? v2.length === 3000 : allNumbers(v2, 3000))) checkTensor(v2, "f", 3000);
-  const v3 = given["lam"];
-  if (typeof v3 !== "number") checkScalar(v3, "lam");
+  checkTensor(given["edges"], "edges", 6000);
+  checkTensor(given["wt"], "wt", 3000);
+  checkTensor(given["f"], "f", 3000);
+  checkScalar(given["lam"], "lam");
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["u"];
+    ok = (v0.length === 3000 && (v0 instanceof Float64Array || allNumbers(v0, 3000)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["u"];
-  if (!(v0 instanceof Float64Array ? v0.length === 3000 : allNumbers(v0, 3000))) checkTensor(v0, "u", 3000);
+  checkTensor(given["u"], "u", 3000);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["u"];
+    ok = h0.length === 3000 && h0 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["u"];
-  if (!(h0 instanceof Float64Array && h0.length === 3000)) checkHolder(holder, "params", "u", 3000);
+  checkHolder(holder, "params", "u", 3000);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 3000 && (a instanceof Float64Array || allNumbers(a, 3000));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 3000 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (u, in this order): the length of the flat vector x (laplacian.expr) */
@@ -511,7 +582,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (laplacian.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 3000 : allNumbers(x, 3000))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["u"];
@@ -541,7 +612,7 @@ function loadFlat(x, inputs) {
 
 /** The objective 'energy' at the params in x (laplacian.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 3000 : allNumbers(x, 3000))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   loadFlat(x, inputs);
   forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
   return FLAT_OUTPUTS["energy"];
@@ -549,8 +620,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'energy' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (laplacian.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 3000 : allNumbers(x, 3000))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 3000 : Array.isArray(grad) && grad.length === 3000)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   loadFlat(x, inputs);
   backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
   const g0 = FLAT_GRAD["u"];

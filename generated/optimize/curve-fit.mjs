@@ -113,18 +113,29 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["a"];
+    const v1 = given["b"];
+    const v2 = given["c"];
+    const v3 = given["t"];
+    const v4 = given["y"];
+    ok = typeof v0 === "number" && typeof v1 === "number" && typeof v2 === "number" && (v3.length === 24 && (v3 instanceof Float64Array || allNumbers(v3, 24))) && (v4.length === 24 && (v4 instanceof Float64Array || allNumbers(v4, 24)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["a"];
-  if (typeof v0 !== "number") checkScalar(v0, "a");
-  const v1 = given["b"];
-  if (typeof v1 !== "number") checkScalar(v1, "b");
-  const v2 = given["c"];
-  if (typeof v2 !== "number") checkScalar(v2, "c");
-  const v3 = given["t"];
-  if (!(v3 instanceof Float64Array ? v3.length === 24 : allNumbers(v3, 24))) checkTensor(v3, "t", 24);
-  const v4 = given["y"];
-  if (!(v4 instanceof Float64Array ? v4.length === 24 : allNumbers(v4, 24))) checkTensor(v4, "y", 24);
+  checkScalar(given["a"], "a");
+  checkScalar(given["b"], "b");
+  checkScalar(given["c"], "c");
+  checkTensor(given["t"], "t", 24);
+  checkTensor(given["y"], "y", 24);
 }
 
 function checkGrad(holder) {
@@ -270,27 +281,67 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["t"];
+    const v1 = given["y"];
+    ok = (v0.length === 24 && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (v1.length === 24 && (v1 instanceof Float64Array || allNumbers(v1, 24)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("curve-fit.expr" + ": the flat functions need the inputs (t, y), got " + (args === undefined ? "nothing: '" + "t" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["t"];
-  if (!(v0 instanceof Float64Array ? v0.length === 24 : allNumbers(v0, 24))) checkTensor(v0, "t", 24);
-  const v1 = given["y"];
-  if (!(v1 instanceof Float64Array ? v1.length === 24 : allNumbers(v1, 24))) checkTensor(v1, "y", 24);
+  checkTensor(given["t"], "t", 24);
+  checkTensor(given["y"], "y", 24);
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["a"];
+    const v1 = given["b"];
+    const v2 = given["c"];
+    ok = typeof v0 === "number" && typeof v1 === "number" && typeof v2 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["a"];
-  if (typeof v0 !== "number") checkScalar(v0, "a");
-  const v1 = given["b"];
-  if (typeof v1 !== "number") checkScalar(v1, "b");
-  const v2 = given["c"];
-  if (typeof v2 !== "number") checkScalar(v2, "c");
+  checkScalar(given["a"], "a");
+  checkScalar(given["b"], "b");
+  checkScalar(given["c"], "c");
 }
 
 function checkParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 3 && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number");
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 3 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (a, b, c, in this order): the length of the flat vector x (curve-fit.expr) */
@@ -309,7 +360,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (curve-fit.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 3 : Array.isArray(x) && x.length === 3 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number")) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   out["a"] = x[0];
@@ -339,7 +390,7 @@ function loadFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x (curve-fit.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 3 : Array.isArray(x) && x.length === 3 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number")) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   loadFlat(x, inputs);
   forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
   return FLAT_OUTPUTS["loss"];
@@ -347,8 +398,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (curve-fit.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 3 : Array.isArray(x) && x.length === 3 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number")) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 3 : Array.isArray(grad) && grad.length === 3)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   loadFlat(x, inputs);
   backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
   grad[0] = FLAT_GRAD["a"];

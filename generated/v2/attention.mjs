@@ -147,34 +147,65 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["X"];
+    const v1 = given["Wq"];
+    const v2 = given["Wk"];
+    const v3 = given["Wv"];
+    ok = (v0.length === 40 && (v0 instanceof Float64Array || allNumbers(v0, 40))) && (v1.length === 32 && (v1 instanceof Float64Array || allNumbers(v1, 32))) && (v2.length === 32 && (v2 instanceof Float64Array || allNumbers(v2, 32))) && (v3.length === 32 && (v3 instanceof Float64Array || allNumbers(v3, 32)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["X"];
-  if (!(v0 instanceof Float64Array ? v0.length === 40 : allNumbers(v0, 40))) checkTensor(v0, "X", 40);
-  const v1 = given["Wq"];
-  if (!(v1 instanceof Float64Array ? v1.length === 32 : allNumbers(v1, 32))) checkTensor(v1, "Wq", 32);
-  const v2 = given["Wk"];
-  if (!(v2 instanceof Float64Array ? v2.length === 32 : allNumbers(v2, 32))) checkTensor(v2, "Wk", 32);
-  const v3 = given["Wv"];
-  if (!(v3 instanceof Float64Array ? v3.length === 32 : allNumbers(v3, 32))) checkTensor(v3, "Wv", 32);
+  checkTensor(given["X"], "X", 40);
+  checkTensor(given["Wq"], "Wq", 32);
+  checkTensor(given["Wk"], "Wk", 32);
+  checkTensor(given["Wv"], "Wv", 32);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["Wq"];
+    const h1 = given["Wk"];
+    const h2 = given["Wv"];
+    ok = h0.length === 32 && h0 instanceof Float64Array && h1.length === 32 && h1 instanceof Float64Array && h2.length === 32 && h2 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["Wq"];
-  if (!(h0 instanceof Float64Array && h0.length === 32)) checkHolder(holder, "grad", "Wq", 32);
-  const h1 = given["Wk"];
-  if (!(h1 instanceof Float64Array && h1.length === 32)) checkHolder(holder, "grad", "Wk", 32);
-  const h2 = given["Wv"];
-  if (!(h2 instanceof Float64Array && h2.length === 32)) checkHolder(holder, "grad", "Wv", 32);
+  checkHolder(holder, "grad", "Wq", 32);
+  checkHolder(holder, "grad", "Wk", 32);
+  checkHolder(holder, "grad", "Wv", 32);
 }
 
 function checkOutputs(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["out"];
+    ok = h0.length === 20 && h0 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckOutputs(holder);
+}
+
+function explainCheckOutputs(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
-  const given = holder;
-  const h0 = given["out"];
-  if (!(h0 instanceof Float64Array && h0.length === 20)) checkHolder(holder, "outputs", "out", 20);
+  checkHolder(holder, "outputs", "out", 20);
 }
 
 /** Forward pass into preallocated outputs; allocates nothing (attention.expr) */
@@ -1089,32 +1120,82 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["X"];
+    ok = (v0.length === 40 && (v0 instanceof Float64Array || allNumbers(v0, 40)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("attention.expr" + ": the flat functions need the inputs (X), got " + (args === undefined ? "nothing: '" + "X" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["X"];
-  if (!(v0 instanceof Float64Array ? v0.length === 40 : allNumbers(v0, 40))) checkTensor(v0, "X", 40);
+  checkTensor(given["X"], "X", 40);
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["Wq"];
+    const v1 = given["Wk"];
+    const v2 = given["Wv"];
+    ok = (v0.length === 32 && (v0 instanceof Float64Array || allNumbers(v0, 32))) && (v1.length === 32 && (v1 instanceof Float64Array || allNumbers(v1, 32))) && (v2.length === 32 && (v2 instanceof Float64Array || allNumbers(v2, 32)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["Wq"];
-  if (!(v0 instanceof Float64Array ? v0.length === 32 : allNumbers(v0, 32))) checkTensor(v0, "Wq", 32);
-  const v1 = given["Wk"];
-  if (!(v1 instanceof Float64Array ? v1.length === 32 : allNumbers(v1, 32))) checkTensor(v1, "Wk", 32);
-  const v2 = given["Wv"];
-  if (!(v2 instanceof Float64Array ? v2.length === 32 : allNumbers(v2, 32))) checkTensor(v2, "Wv", 32);
+  checkTensor(given["Wq"], "Wq", 32);
+  checkTensor(given["Wk"], "Wk", 32);
+  checkTensor(given["Wv"], "Wv", 32);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["Wq"];
+    const h1 = given["Wk"];
+    const h2 = given["Wv"];
+    ok = h0.length === 32 && h0 instanceof Float64Array && h1.length === 32 && h1 instanceof Float64Array && h2.length === 32 && h2 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["Wq"];
-  if (!(h0 instanceof Float64Array && h0.length === 32)) checkHolder(holder, "params", "Wq", 32);
-  const h1 = given["Wk"];
-  if (!(h1 instanceof Float64Array && h1.length === 32)) checkHolder(holder, "params", "Wk", 32);
-  const h2 = given["Wv"];
-  if (!(h2 instanceof Float64Array && h2.length === 32)) checkHolder(holder, "params", "Wv", 32);
+  checkHolder(holder, "params", "Wq", 32);
+  checkHolder(holder, "params", "Wk", 32);
+  checkHolder(holder, "params", "Wv", 32);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 96 && (a instanceof Float64Array || allNumbers(a, 96));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 96 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (Wq, Wk, Wv, in this order): the length of the flat vector x (attention.expr) */
@@ -1136,7 +1217,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (attention.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 96 : allNumbers(x, 96))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["Wq"];
@@ -1164,7 +1245,7 @@ function loadFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x (attention.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 96 : allNumbers(x, 96))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   loadFlat(x, inputs);
   forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
   return FLAT_OUTPUTS["loss"];
@@ -1172,8 +1253,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (attention.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 96 : allNumbers(x, 96))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 96 : Array.isArray(grad) && grad.length === 96)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   loadFlat(x, inputs);
   backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
   const g0 = FLAT_GRAD["Wq"];

@@ -126,23 +126,44 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["k"];
+    const v1 = given["rest"];
+    const v2 = given["mg"];
+    const v3 = given["p"];
+    ok = typeof v0 === "number" && typeof v1 === "number" && typeof v2 === "number" && (v3.length === 768 && (v3 instanceof Float64Array || allNumbers(v3, 768)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["k"];
-  if (typeof v0 !== "number") checkScalar(v0, "k");
-  const v1 = given["rest"];
-  if (typeof v1 !== "number") checkScalar(v1, "rest");
-  const v2 = given["mg"];
-  if (typeof v2 !== "number") checkScalar(v2, "mg");
-  const v3 = given["p"];
-  if (!(v3 instanceof Float64Array ? v3.length === 768 : allNumbers(v3, 768))) checkTensor(v3, "p", 768);
+  checkScalar(given["k"], "k");
+  checkScalar(given["rest"], "rest");
+  checkScalar(given["mg"], "mg");
+  checkTensor(given["p"], "p", 768);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["p"];
+    ok = h0.length === 768 && h0 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["p"];
-  if (!(h0 instanceof Float64Array && h0.length === 768)) checkHolder(holder, "grad", "p", 768);
+  checkHolder(holder, "grad", "p", 768);
 }
 
 function checkOutputs(holder) {
@@ -1114,28 +1135,78 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["k"];
+    const v1 = given["rest"];
+    const v2 = given["mg"];
+    ok = typeof v0 === "number" && typeof v1 === "number" && typeof v2 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("cloth16.expr" + ": the flat functions need the inputs (k, rest, mg), got " + (args === undefined ? "nothing: '" + "k" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["k"];
-  if (typeof v0 !== "number") checkScalar(v0, "k");
-  const v1 = given["rest"];
-  if (typeof v1 !== "number") checkScalar(v1, "rest");
-  const v2 = given["mg"];
-  if (typeof v2 !== "number") checkScalar(v2, "mg");
+  checkScalar(given["k"], "k");
+  checkScalar(given["rest"], "rest");
+  checkScalar(given["mg"], "mg");
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["p"];
+    ok = (v0.length === 768 && (v0 instanceof Float64Array || allNumbers(v0, 768)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["p"];
-  if (!(v0 instanceof Float64Array ? v0.length === 768 : allNumbers(v0, 768))) checkTensor(v0, "p", 768);
+  checkTensor(given["p"], "p", 768);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["p"];
+    ok = h0.length === 768 && h0 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["p"];
-  if (!(h0 instanceof Float64Array && h0.length === 768)) checkHolder(holder, "params", "p", 768);
+  checkHolder(holder, "params", "p", 768);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 768 && (a instanceof Float64Array || allNumbers(a, 768));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 768 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (p, in this order): the length of the flat vector x (cloth16.expr) */
@@ -1153,7 +1224,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (cloth16.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 768 : allNumbers(x, 768))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["p"];
@@ -1180,7 +1251,7 @@ function loadFlat(x, inputs) {
 
 /** The objective 'energy' at the params in x (cloth16.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 768 : allNumbers(x, 768))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   loadFlat(x, inputs);
   forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
   return FLAT_OUTPUTS["energy"];
@@ -1188,8 +1259,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'energy' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (cloth16.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 768 : allNumbers(x, 768))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 768 : Array.isArray(grad) && grad.length === 768)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   loadFlat(x, inputs);
   backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
   const g0 = FLAT_GRAD["p"];

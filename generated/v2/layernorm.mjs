@@ -122,27 +122,48 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["x"];
+    const v1 = given["gamma"];
+    const v2 = given["beta"];
+    const v3 = given["target"];
+    ok = (v0.length === 24 && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (v1.length === 6 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number")) && (v2.length === 6 && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number")) && (v3.length === 24 && (v3 instanceof Float64Array || allNumbers(v3, 24)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["x"];
-  if (!(v0 instanceof Float64Array ? v0.length === 24 : allNumbers(v0, 24))) checkTensor(v0, "x", 24);
-  const v1 = given["gamma"];
-  if (!(v1 instanceof Float64Array ? v1.length === 6 : Array.isArray(v1) && v1.length === 6 && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number")) checkTensor(v1, "gamma", 6);
-  const v2 = given["beta"];
-  if (!(v2 instanceof Float64Array ? v2.length === 6 : Array.isArray(v2) && v2.length === 6 && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number")) checkTensor(v2, "beta", 6);
-  const v3 = given["target"];
-  if (!(v3 instanceof Float64Array ? v3.length === 24 : allNumbers(v3, 24))) checkTensor(v3, "target", 24);
+  checkTensor(given["x"], "x", 24);
+  checkTensor(given["gamma"], "gamma", 6);
+  checkTensor(given["beta"], "beta", 6);
+  checkTensor(given["target"], "target", 24);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["x"];
+    const h1 = given["gamma"];
+    const h2 = given["beta"];
+    ok = h0.length === 24 && h0 instanceof Float64Array && h1.length === 6 && h1 instanceof Float64Array && h2.length === 6 && h2 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["x"];
-  if (!(h0 instanceof Float64Array && h0.length === 24)) checkHolder(holder, "grad", "x", 24);
-  const h1 = given["gamma"];
-  if (!(h1 instanceof Float64Array && h1.length === 6)) checkHolder(holder, "grad", "gamma", 6);
-  const h2 = given["beta"];
-  if (!(h2 instanceof Float64Array && h2.length === 6)) checkHolder(holder, "grad", "beta", 6);
+  checkHolder(holder, "grad", "x", 24);
+  checkHolder(holder, "grad", "gamma", 6);
+  checkHolder(holder, "grad", "beta", 6);
 }
 
 function checkOutputs(holder) {
@@ -449,32 +470,82 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["target"];
+    ok = (v0.length === 24 && (v0 instanceof Float64Array || allNumbers(v0, 24)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("layernorm.expr" + ": the flat functions need the inputs (target), got " + (args === undefined ? "nothing: '" + "target" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["target"];
-  if (!(v0 instanceof Float64Array ? v0.length === 24 : allNumbers(v0, 24))) checkTensor(v0, "target", 24);
+  checkTensor(given["target"], "target", 24);
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["x"];
+    const v1 = given["gamma"];
+    const v2 = given["beta"];
+    ok = (v0.length === 24 && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (v1.length === 6 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number")) && (v2.length === 6 && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["x"];
-  if (!(v0 instanceof Float64Array ? v0.length === 24 : allNumbers(v0, 24))) checkTensor(v0, "x", 24);
-  const v1 = given["gamma"];
-  if (!(v1 instanceof Float64Array ? v1.length === 6 : Array.isArray(v1) && v1.length === 6 && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number")) checkTensor(v1, "gamma", 6);
-  const v2 = given["beta"];
-  if (!(v2 instanceof Float64Array ? v2.length === 6 : Array.isArray(v2) && v2.length === 6 && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number")) checkTensor(v2, "beta", 6);
+  checkTensor(given["x"], "x", 24);
+  checkTensor(given["gamma"], "gamma", 6);
+  checkTensor(given["beta"], "beta", 6);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["x"];
+    const h1 = given["gamma"];
+    const h2 = given["beta"];
+    ok = h0.length === 24 && h0 instanceof Float64Array && h1.length === 6 && h1 instanceof Float64Array && h2.length === 6 && h2 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["x"];
-  if (!(h0 instanceof Float64Array && h0.length === 24)) checkHolder(holder, "params", "x", 24);
-  const h1 = given["gamma"];
-  if (!(h1 instanceof Float64Array && h1.length === 6)) checkHolder(holder, "params", "gamma", 6);
-  const h2 = given["beta"];
-  if (!(h2 instanceof Float64Array && h2.length === 6)) checkHolder(holder, "params", "beta", 6);
+  checkHolder(holder, "params", "x", 24);
+  checkHolder(holder, "params", "gamma", 6);
+  checkHolder(holder, "params", "beta", 6);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 36 && (a instanceof Float64Array || allNumbers(a, 36));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 36 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (x, gamma, beta, in this order): the length of the flat vector x (layernorm.expr) */
@@ -496,7 +567,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (layernorm.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 36 : allNumbers(x, 36))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["x"];
@@ -524,7 +595,7 @@ function loadFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x (layernorm.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 36 : allNumbers(x, 36))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   loadFlat(x, inputs);
   forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
   return FLAT_OUTPUTS["loss"];
@@ -532,8 +603,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (layernorm.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 36 : allNumbers(x, 36))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 36 : Array.isArray(grad) && grad.length === 36)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   loadFlat(x, inputs);
   backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
   const g0 = FLAT_GRAD["x"];

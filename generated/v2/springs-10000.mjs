@@ -111,23 +111,44 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["k"];
+    const v1 = given["rest"];
+    const v2 = given["mg"];
+    const v3 = given["p"];
+    ok = typeof v0 === "number" && typeof v1 === "number" && typeof v2 === "number" && (v3.length === 20000 && (v3 instanceof Float64Array || allNumbers(v3, 20000)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["k"];
-  if (typeof v0 !== "number") checkScalar(v0, "k");
-  const v1 = given["rest"];
-  if (typeof v1 !== "number") checkScalar(v1, "rest");
-  const v2 = given["mg"];
-  if (typeof v2 !== "number") checkScalar(v2, "mg");
-  const v3 = given["p"];
-  if (!(v3 instanceof Float64Array ? v3.length === 20000 : allNumbers(v3, 20000))) checkTensor(v3, "p", 20000);
+  checkScalar(given["k"], "k");
+  checkScalar(given["rest"], "rest");
+  checkScalar(given["mg"], "mg");
+  checkTensor(given["p"], "p", 20000);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["p"];
+    ok = h0.length === 20000 && h0 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["p"];
-  if (!(h0 instanceof Float64Array && h0.length === 20000)) checkHolder(holder, "grad", "p", 20000);
+  checkHolder(holder, "grad", "p", 20000);
 }
 
 function checkOutputs(holder) {
@@ -384,28 +405,78 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["k"];
+    const v1 = given["rest"];
+    const v2 = given["mg"];
+    ok = typeof v0 === "number" && typeof v1 === "number" && typeof v2 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("springs-10000.expr" + ": the flat functions need the inputs (k, rest, mg), got " + (args === undefined ? "nothing: '" + "k" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["k"];
-  if (typeof v0 !== "number") checkScalar(v0, "k");
-  const v1 = given["rest"];
-  if (typeof v1 !== "number") checkScalar(v1, "rest");
-  const v2 = given["mg"];
-  if (typeof v2 !== "number") checkScalar(v2, "mg");
+  checkScalar(given["k"], "k");
+  checkScalar(given["rest"], "rest");
+  checkScalar(given["mg"], "mg");
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["p"];
+    ok = (v0.length === 20000 && (v0 instanceof Float64Array || allNumbers(v0, 20000)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["p"];
-  if (!(v0 instanceof Float64Array ? v0.length === 20000 : allNumbers(v0, 20000))) checkTensor(v0, "p", 20000);
+  checkTensor(given["p"], "p", 20000);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["p"];
+    ok = h0.length === 20000 && h0 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["p"];
-  if (!(h0 instanceof Float64Array && h0.length === 20000)) checkHolder(holder, "params", "p", 20000);
+  checkHolder(holder, "params", "p", 20000);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 20000 && (a instanceof Float64Array || allNumbers(a, 20000));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 20000 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (p, in this order): the length of the flat vector x (springs-10000.expr) */
@@ -423,7 +494,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (springs-10000.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 20000 : allNumbers(x, 20000))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["p"];
@@ -450,7 +521,7 @@ function loadFlat(x, inputs) {
 
 /** The objective 'energy' at the params in x (springs-10000.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 20000 : allNumbers(x, 20000))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   loadFlat(x, inputs);
   forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
   return FLAT_OUTPUTS["energy"];
@@ -458,8 +529,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'energy' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (springs-10000.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 20000 : allNumbers(x, 20000))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 20000 : Array.isArray(grad) && grad.length === 20000)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   loadFlat(x, inputs);
   backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
   const g0 = FLAT_GRAD["p"];
