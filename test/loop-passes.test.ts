@@ -120,6 +120,22 @@ describe("merging loops", () => {
     const body = mergeLoops([loop(10, [store(holder, i, load(x, i))]), { k: "fill", buffer: acc, value: num(0) }, loop(10, [store(acc, i, load(y, i), "+=")])]);
     expect(body.map((s) => s.k)).toEqual(["fill", "loop"]);
   });
+
+  it("a constant between two loops moves up before them when it reads nothing they write; one that does stays", () => {
+    const first = loop(10, [store(holder, i, load(x, i))]);
+    const second = loop(10, [store(scratch(4, 10), i, apply("mul", load(y, i), local("t")))]);
+    const constant: Stmt = { k: "let", name: "t", value: apply("mul", local("a2"), local("s0")) };
+    const merged = mergeLoops([first, constant, second]);
+    expect(merged.map((s) => s.k)).toEqual(["let", "loop"]);
+    const arrays = () => ({ a0: ramp(64), a1: ramp(64, 3), h9: new Float64Array(64), b4: new Float64Array(10) });
+    const withLocals = (body: Stmt[]): Stmt[] => [{ k: "let", name: "a2", value: num(3) }, { k: "let", name: "s0", value: num(-2) }, ...body];
+    expect(run(withLocals(merged), arrays())).toEqual(run(withLocals([first, constant, second]), arrays()));
+    // A constant that reads what the first loop computed stays after it, and the loops apart.
+    const sum = loop(10, [{ k: "assign", name: "r", op: "+=", value: load(x, i) }]);
+    const late: Stmt = { k: "let", name: "t", value: apply("mul", local("r"), local("s0")) };
+    const kept = mergeLoops([{ k: "let", name: "r", value: num(0), mutable: true }, sum, late, second]);
+    expect(kept.filter((s) => s.k === "loop")).toHaveLength(2);
+  });
 });
 
 describe("carried shifted sums", () => {

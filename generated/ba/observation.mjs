@@ -100,10 +100,10 @@ function lossSeed(seed) {
   return s;
 }
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["cam"]; k < 11; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["X"]; k < 3; k++) g[k] = g[k] * s0;
-  grad["wi"] *= s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["cam"]; k < 11; k++) g[k] = 0;
+  for (let k = 0, g = grad["X"]; k < 3; k++) g[k] = 0;
+  grad["wi"] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (observation.expr) */
@@ -302,24 +302,24 @@ export function backwardInto(args, seed, grad, outputs) {
   const g0 = grad["cam"];
   const g1 = grad["X"];
   // gradient of cam (param at observation.expr:8)
-  g0[0] = t77;
-  g0[1] = t78;
-  g0[2] = t79;
-  g0[3] = t73;
-  g0[4] = t74;
-  g0[5] = t75;
-  g0[6] = t36;
-  g0[7] = t32;
-  g0[8] = t33;
-  g0[9] = t39;
-  g0[10] = t38;
+  g0[0] = t77 * s0;
+  g0[1] = t78 * s0;
+  g0[2] = t79 * s0;
+  g0[3] = t73 * s0;
+  g0[4] = t74 * s0;
+  g0[5] = t75 * s0;
+  g0[6] = t36 * s0;
+  g0[7] = t32 * s0;
+  g0[8] = t33 * s0;
+  g0[9] = t39 * s0;
+  g0[10] = t38 * s0;
   // gradient of X (param at observation.expr:8)
-  g1[0] = t70;
-  g1[1] = t71;
-  g1[2] = t72;
+  g1[0] = t70 * s0;
+  g1[1] = t71 * s0;
+  g1[2] = t72 * s0;
   // gradient of wi (param at observation.expr:8)
-  grad["wi"] = t76;
-  if (s0 !== 1) scaleGradients(grad, s0);
+  grad["wi"] = t76 * s0;
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 

@@ -90,10 +90,10 @@ function lossSeed(seed) {
   return s;
 }
 
-function scaleGradients(grad, s0) {
-  grad["x"] *= s0;
-  grad["y"] *= s0;
-  grad["z"] *= s0;
+function zeroGradients(grad) {
+  grad["x"] = 0;
+  grad["y"] = 0;
+  grad["z"] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (circuit.expr) */
@@ -173,12 +173,12 @@ export function backwardInto(args, seed, grad, outputs) {
     outputs["f"] = t1;
   }
   // gradient of x (param at circuit.expr:3)
-  grad["x"] = a2;
+  grad["x"] = a2 * s0;
   // gradient of y (param at circuit.expr:4)
-  grad["y"] = a2;
+  grad["y"] = a2 * s0;
   // gradient of z (param at circuit.expr:5)
-  grad["z"] = t0;
-  if (s0 !== 1) scaleGradients(grad, s0);
+  grad["z"] = t0 * s0;
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 

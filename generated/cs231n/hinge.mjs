@@ -90,8 +90,8 @@ function lossSeed(seed) {
   return s;
 }
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["s"]; k < 3; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["s"]; k < 3; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (hinge.expr) */
@@ -199,10 +199,10 @@ export function backwardInto(args, seed, grad, outputs) {
   }
   const g0 = grad["s"];
   // gradient of s (param at hinge.expr:6)
-  g0[0] = t12;
-  g0[1] = t13;
-  g0[2] = t14;
-  if (s0 !== 1) scaleGradients(grad, s0);
+  g0[0] = t12 * s0;
+  g0[1] = t13 * s0;
+  g0[2] = t14 * s0;
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 

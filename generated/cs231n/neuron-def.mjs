@@ -90,9 +90,9 @@ function lossSeed(seed) {
   return s;
 }
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["w"]; k < 3; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["x"]; k < 2; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["w"]; k < 3; k++) g[k] = 0;
+  for (let k = 0, g = grad["x"]; k < 2; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (neuron-def.expr) */
@@ -190,13 +190,13 @@ export function backwardInto(args, seed, grad, outputs) {
   const g0 = grad["w"];
   const g1 = grad["x"];
   // gradient of w (param at neuron-def.expr:5)
-  g0[0] = t6;
-  g0[1] = t4;
-  g0[2] = t3;
+  g0[0] = t6 * s0;
+  g0[1] = t4 * s0;
+  g0[2] = t3 * s0;
   // gradient of x (param at neuron-def.expr:6)
-  g1[0] = t7;
-  g1[1] = t5;
-  if (s0 !== 1) scaleGradients(grad, s0);
+  g1[0] = t7 * s0;
+  g1[1] = t5 * s0;
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 

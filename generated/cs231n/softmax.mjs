@@ -96,9 +96,9 @@ function lossSeed(seed) {
   return s;
 }
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["W"]; k < 6; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["b"]; k < 3; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["W"]; k < 6; k++) g[k] = 0;
+  for (let k = 0, g = grad["b"]; k < 3; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (softmax.expr) */
@@ -240,17 +240,17 @@ export function backwardInto(args, seed, grad, outputs) {
   const g0 = grad["W"];
   const g1 = grad["b"];
   // gradient of W (param at softmax.expr:21)
-  g0[0] = t18;
-  g0[1] = t19;
-  g0[2] = t20;
-  g0[3] = t21;
-  g0[4] = t22;
-  g0[5] = t23;
+  g0[0] = t18 * s0;
+  g0[1] = t19 * s0;
+  g0[2] = t20 * s0;
+  g0[3] = t21 * s0;
+  g0[4] = t22 * s0;
+  g0[5] = t23 * s0;
   // gradient of b (param at softmax.expr:22)
-  g1[0] = t15;
-  g1[1] = t16;
-  g1[2] = t17;
-  if (s0 !== 1) scaleGradients(grad, s0);
+  g1[0] = t15 * s0;
+  g1[1] = t16 * s0;
+  g1[2] = t17 * s0;
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 

@@ -107,19 +107,19 @@ const buf26 = new Float64Array(300);
 const buf29 = new Float64Array(900);
 const buf34 = new Float64Array(900);
 const buf39 = new Float64Array(300);
-const buf63 = new Float64Array(900);
-const buf64 = new Float64Array(900);
-const buf66 = new Float64Array(300);
-const buf71 = new Float64Array(900);
-const buf77 = new Float64Array(300);
-const buf78 = new Float64Array(30000);
-const buf82 = new Float64Array(200);
+const buf102 = new Float64Array(900);
+const buf103 = new Float64Array(900);
+const buf105 = new Float64Array(300);
+const buf109 = new Float64Array(900);
+const buf113 = new Float64Array(300);
+const buf114 = new Float64Array(30000);
+const buf116 = new Float64Array(200);
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["W1"]; k < 200; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["b1"]; k < 100; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["W2"]; k < 300; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["b2"]; k < 3; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["W1"]; k < 200; k++) g[k] = 0;
+  for (let k = 0, g = grad["b1"]; k < 100; k++) g[k] = 0;
+  for (let k = 0, g = grad["W2"]; k < 300; k++) g[k] = 0;
+  for (let k = 0, g = grad["b2"]; k < 3; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (twolayer-labels.expr) */
@@ -507,25 +507,25 @@ export function backwardInto(args, seed, grad, outputs) {
   const b29 = buf29;
   const b39 = buf39;
   const b34 = buf34;
-  const b63 = buf63;
-  const b64 = buf64;
-  const b66 = buf66;
-  const b71 = buf71;
-  const b77 = buf77;
-  const b78 = buf78;
-  const b82 = buf82;
-  const h85 = grad["W2"];
-  const h86 = grad["b1"];
-  const h88 = grad["W1"];
+  const b102 = buf102;
+  const b103 = buf103;
+  const b105 = buf105;
+  const b109 = buf109;
+  const b113 = buf113;
+  const b114 = buf114;
+  const b116 = buf116;
+  const h119 = grad["W2"];
+  const h120 = grad["b1"];
+  const h122 = grad["W1"];
   const a6_0 = a6[0];
   const a6_1 = a6[1];
   const a6_2 = a6[2];
   let t41 = 0;
   let t47 = 0;
   let t49 = 0;
-  let t83_0 = 0;
-  let t83_1 = 0;
-  let t83_2 = 0;
+  let t117_0 = 0;
+  let t117_1 = 0;
+  let t117_2 = 0;
   // twolayer-labels.expr:22
   for (let i = 0; i < 300; i++) {
     const r0 = a0[i * 2];
@@ -725,32 +725,34 @@ export function backwardInto(args, seed, grad, outputs) {
       b34[i] = b29[i];
     }
   }
-  b63.fill(0);
+  const t45 = a2 * 0.5;
+  const t97 = 0.0033333333333333335 * s0;
+  const t98 = -t97;
+  b102.fill(0);
   for (let i0 = 0; i0 < 300; i0 += 4) {
     {
       const i = i0;
       t41 += b34[b39[i]];
-      b63[b39[i]] += (-0.0033333333333333335);
+      b102[b39[i]] += t98;
     }
     {
       const i = i0 + 1;
       t41 += b34[b39[i]];
-      b63[b39[i]] += (-0.0033333333333333335);
+      b102[b39[i]] += t98;
     }
     {
       const i = i0 + 2;
       t41 += b34[b39[i]];
-      b63[b39[i]] += (-0.0033333333333333335);
+      b102[b39[i]] += t98;
     }
     {
       const i = i0 + 3;
       t41 += b34[b39[i]];
-      b63[b39[i]] += (-0.0033333333333333335);
+      b102[b39[i]] += t98;
     }
   }
   const t42 = t41 / 300;
   // twolayer-labels.expr:25
-  const t45 = a2 * 0.5;
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
       const i = i0;
@@ -808,249 +810,251 @@ export function backwardInto(args, seed, grad, outputs) {
   const t50 = t47 + t49;
   const t51 = t45 * t50;
   const t52 = t51 - t42;
+  // twolayer-labels.expr:25
+  const t92 = t45 * s0;
   // twolayer-labels.expr:24
-  b64.fill(0);
+  b103.fill(0);
   for (let i0 = 0; i0 < 900; i0 += 4) {
     {
       const i = i0;
-      b64[i] += b63[i];
+      b103[i] += b102[i];
     }
     {
       const i = i0 + 1;
-      b64[i] += b63[i];
+      b103[i] += b102[i];
     }
     {
       const i = i0 + 2;
-      b64[i] += b63[i];
+      b103[i] += b102[i];
     }
     {
       const i = i0 + 3;
-      b64[i] += b63[i];
+      b103[i] += b102[i];
     }
   }
-  b66.fill(0);
+  b105.fill(0);
   for (let i0 = 0; i0 < 300; i0 += 4) {
     {
       const i = i0;
-      const b64_ix3 = b64[i * 3];
-      b66[i] -= b64_ix3;
-      const b64_ix3p1 = b64[i * 3 + 1];
-      b66[i] -= b64_ix3p1;
-      const b64_ix3p2 = b64[i * 3 + 2];
-      b66[i] -= b64_ix3p2;
-      const b68_i = b66[i] * (1 / b26[i]);
-      b71[i * 3] = (b64_ix3 + (b25[i * 3] * b68_i));
-      b71[i * 3 + 1] = (b64_ix3p1 + (b25[i * 3 + 1] * b68_i));
-      b71[i * 3 + 2] = (b64_ix3p2 + (b25[i * 3 + 2] * b68_i));
+      const b103_ix3 = b103[i * 3];
+      b105[i] -= b103_ix3;
+      const b103_ix3p1 = b103[i * 3 + 1];
+      b105[i] -= b103_ix3p1;
+      const b103_ix3p2 = b103[i * 3 + 2];
+      b105[i] -= b103_ix3p2;
+      const b106_i = (1 / b26[i]) * b105[i];
+      b109[i * 3] = (b103_ix3 + (b25[i * 3] * b106_i));
+      b109[i * 3 + 1] = (b103_ix3p1 + (b25[i * 3 + 1] * b106_i));
+      b109[i * 3 + 2] = (b103_ix3p2 + (b25[i * 3 + 2] * b106_i));
     }
     {
       const i = i0 + 1;
-      const b64_ix3 = b64[i * 3];
-      b66[i] -= b64_ix3;
-      const b64_ix3p1 = b64[i * 3 + 1];
-      b66[i] -= b64_ix3p1;
-      const b64_ix3p2 = b64[i * 3 + 2];
-      b66[i] -= b64_ix3p2;
-      const b68_i = b66[i] * (1 / b26[i]);
-      b71[i * 3] = (b64_ix3 + (b25[i * 3] * b68_i));
-      b71[i * 3 + 1] = (b64_ix3p1 + (b25[i * 3 + 1] * b68_i));
-      b71[i * 3 + 2] = (b64_ix3p2 + (b25[i * 3 + 2] * b68_i));
+      const b103_ix3 = b103[i * 3];
+      b105[i] -= b103_ix3;
+      const b103_ix3p1 = b103[i * 3 + 1];
+      b105[i] -= b103_ix3p1;
+      const b103_ix3p2 = b103[i * 3 + 2];
+      b105[i] -= b103_ix3p2;
+      const b106_i = (1 / b26[i]) * b105[i];
+      b109[i * 3] = (b103_ix3 + (b25[i * 3] * b106_i));
+      b109[i * 3 + 1] = (b103_ix3p1 + (b25[i * 3 + 1] * b106_i));
+      b109[i * 3 + 2] = (b103_ix3p2 + (b25[i * 3 + 2] * b106_i));
     }
     {
       const i = i0 + 2;
-      const b64_ix3 = b64[i * 3];
-      b66[i] -= b64_ix3;
-      const b64_ix3p1 = b64[i * 3 + 1];
-      b66[i] -= b64_ix3p1;
-      const b64_ix3p2 = b64[i * 3 + 2];
-      b66[i] -= b64_ix3p2;
-      const b68_i = b66[i] * (1 / b26[i]);
-      b71[i * 3] = (b64_ix3 + (b25[i * 3] * b68_i));
-      b71[i * 3 + 1] = (b64_ix3p1 + (b25[i * 3 + 1] * b68_i));
-      b71[i * 3 + 2] = (b64_ix3p2 + (b25[i * 3 + 2] * b68_i));
+      const b103_ix3 = b103[i * 3];
+      b105[i] -= b103_ix3;
+      const b103_ix3p1 = b103[i * 3 + 1];
+      b105[i] -= b103_ix3p1;
+      const b103_ix3p2 = b103[i * 3 + 2];
+      b105[i] -= b103_ix3p2;
+      const b106_i = (1 / b26[i]) * b105[i];
+      b109[i * 3] = (b103_ix3 + (b25[i * 3] * b106_i));
+      b109[i * 3 + 1] = (b103_ix3p1 + (b25[i * 3 + 1] * b106_i));
+      b109[i * 3 + 2] = (b103_ix3p2 + (b25[i * 3 + 2] * b106_i));
     }
     {
       const i = i0 + 3;
-      const b64_ix3 = b64[i * 3];
-      b66[i] -= b64_ix3;
-      const b64_ix3p1 = b64[i * 3 + 1];
-      b66[i] -= b64_ix3p1;
-      const b64_ix3p2 = b64[i * 3 + 2];
-      b66[i] -= b64_ix3p2;
-      const b68_i = b66[i] * (1 / b26[i]);
-      b71[i * 3] = (b64_ix3 + (b25[i * 3] * b68_i));
-      b71[i * 3 + 1] = (b64_ix3p1 + (b25[i * 3 + 1] * b68_i));
-      b71[i * 3 + 2] = (b64_ix3p2 + (b25[i * 3 + 2] * b68_i));
+      const b103_ix3 = b103[i * 3];
+      b105[i] -= b103_ix3;
+      const b103_ix3p1 = b103[i * 3 + 1];
+      b105[i] -= b103_ix3p1;
+      const b103_ix3p2 = b103[i * 3 + 2];
+      b105[i] -= b103_ix3p2;
+      const b106_i = (1 / b26[i]) * b105[i];
+      b109[i * 3] = (b103_ix3 + (b25[i * 3] * b106_i));
+      b109[i * 3 + 1] = (b103_ix3p1 + (b25[i * 3 + 1] * b106_i));
+      b109[i * 3 + 2] = (b103_ix3p2 + (b25[i * 3 + 2] * b106_i));
     }
   }
   // twolayer-labels.expr:23
   for (let i = 0; i < 100; i++) {
-    let t77s0_00 = 0;
-    let t77s0_01 = 0;
-    let t77s0_02 = 0;
-    let t77s0_03 = 0;
+    let t113s0_00 = 0;
+    let t113s0_01 = 0;
+    let t113s0_02 = 0;
+    let t113s0_03 = 0;
     for (let q = 0; q < 300; q += 4) {
-      t77s0_00 += (b14[i + q * 100] * b71[q * 3]);
-      t77s0_01 += (b14[i + q * 100 + 100] * b71[q * 3 + 3]);
-      t77s0_02 += (b14[i + q * 100 + 200] * b71[q * 3 + 6]);
-      t77s0_03 += (b14[i + q * 100 + 300] * b71[q * 3 + 9]);
+      t113s0_00 += (b14[i + q * 100] * b109[q * 3]);
+      t113s0_01 += (b14[i + q * 100 + 100] * b109[q * 3 + 3]);
+      t113s0_02 += (b14[i + q * 100 + 200] * b109[q * 3 + 6]);
+      t113s0_03 += (b14[i + q * 100 + 300] * b109[q * 3 + 9]);
     }
-    const t77s0_0 = (t77s0_00 + t77s0_01) + (t77s0_02 + t77s0_03);
-    b77[i * 3] = t77s0_0;
-    let t77s0_10 = 0;
-    let t77s0_11 = 0;
-    let t77s0_12 = 0;
-    let t77s0_13 = 0;
+    const t113s0_0 = (t113s0_00 + t113s0_01) + (t113s0_02 + t113s0_03);
+    b113[i * 3] = t113s0_0;
+    let t113s0_10 = 0;
+    let t113s0_11 = 0;
+    let t113s0_12 = 0;
+    let t113s0_13 = 0;
     for (let q = 0; q < 300; q += 4) {
-      t77s0_10 += (b14[i + q * 100] * b71[q * 3 + 1]);
-      t77s0_11 += (b14[i + q * 100 + 100] * b71[q * 3 + 4]);
-      t77s0_12 += (b14[i + q * 100 + 200] * b71[q * 3 + 7]);
-      t77s0_13 += (b14[i + q * 100 + 300] * b71[q * 3 + 10]);
+      t113s0_10 += (b14[i + q * 100] * b109[q * 3 + 1]);
+      t113s0_11 += (b14[i + q * 100 + 100] * b109[q * 3 + 4]);
+      t113s0_12 += (b14[i + q * 100 + 200] * b109[q * 3 + 7]);
+      t113s0_13 += (b14[i + q * 100 + 300] * b109[q * 3 + 10]);
     }
-    const t77s0_1 = (t77s0_10 + t77s0_11) + (t77s0_12 + t77s0_13);
-    b77[i * 3 + 1] = t77s0_1;
-    let t77s0_20 = 0;
-    let t77s0_21 = 0;
-    let t77s0_22 = 0;
-    let t77s0_23 = 0;
+    const t113s0_1 = (t113s0_10 + t113s0_11) + (t113s0_12 + t113s0_13);
+    b113[i * 3 + 1] = t113s0_1;
+    let t113s0_20 = 0;
+    let t113s0_21 = 0;
+    let t113s0_22 = 0;
+    let t113s0_23 = 0;
     for (let q = 0; q < 300; q += 4) {
-      t77s0_20 += (b14[i + q * 100] * b71[q * 3 + 2]);
-      t77s0_21 += (b14[i + q * 100 + 100] * b71[q * 3 + 5]);
-      t77s0_22 += (b14[i + q * 100 + 200] * b71[q * 3 + 8]);
-      t77s0_23 += (b14[i + q * 100 + 300] * b71[q * 3 + 11]);
+      t113s0_20 += (b14[i + q * 100] * b109[q * 3 + 2]);
+      t113s0_21 += (b14[i + q * 100 + 100] * b109[q * 3 + 5]);
+      t113s0_22 += (b14[i + q * 100 + 200] * b109[q * 3 + 8]);
+      t113s0_23 += (b14[i + q * 100 + 300] * b109[q * 3 + 11]);
     }
-    const t77s0_2 = (t77s0_20 + t77s0_21) + (t77s0_22 + t77s0_23);
-    b77[i * 3 + 2] = t77s0_2;
+    const t113s0_2 = (t113s0_20 + t113s0_21) + (t113s0_22 + t113s0_23);
+    b113[i * 3 + 2] = t113s0_2;
   }
   // twolayer-labels.expr:22
   for (let i = 0; i < 300; i++) {
-    const r2 = b71[i * 3];
-    const r3 = b71[i * 3 + 1];
-    const r4 = b71[i * 3 + 2];
+    const r2 = b109[i * 3];
+    const r3 = b109[i * 3 + 1];
+    const r4 = b109[i * 3 + 2];
     for (let j0 = 0; j0 < 100; j0 += 4) {
       {
         const j = j0;
-        b78[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
+        b114[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
       }
       {
         const j = j0 + 1;
-        b78[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
+        b114[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
       }
       {
         const j = j0 + 2;
-        b78[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
+        b114[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
       }
       {
         const j = j0 + 3;
-        b78[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
+        b114[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
       }
     }
   }
   for (let i = 0; i < 100; i++) {
-    let t82s0_00 = 0;
-    let t82s0_01 = 0;
-    let t82s0_02 = 0;
-    let t82s0_03 = 0;
+    let t116s0_00 = 0;
+    let t116s0_01 = 0;
+    let t116s0_02 = 0;
+    let t116s0_03 = 0;
     for (let q = 0; q < 300; q += 4) {
-      t82s0_00 += (a0[q * 2] * b78[q * 100 + i]);
-      t82s0_01 += (a0[q * 2 + 2] * b78[q * 100 + i + 100]);
-      t82s0_02 += (a0[q * 2 + 4] * b78[q * 100 + i + 200]);
-      t82s0_03 += (a0[q * 2 + 6] * b78[q * 100 + i + 300]);
+      t116s0_00 += (a0[q * 2] * b114[q * 100 + i]);
+      t116s0_01 += (a0[q * 2 + 2] * b114[q * 100 + i + 100]);
+      t116s0_02 += (a0[q * 2 + 4] * b114[q * 100 + i + 200]);
+      t116s0_03 += (a0[q * 2 + 6] * b114[q * 100 + i + 300]);
     }
-    const t82s0_0 = (t82s0_00 + t82s0_01) + (t82s0_02 + t82s0_03);
-    b82[i] = t82s0_0;
-    let t82s0_10 = 0;
-    let t82s0_11 = 0;
-    let t82s0_12 = 0;
-    let t82s0_13 = 0;
+    const t116s0_0 = (t116s0_00 + t116s0_01) + (t116s0_02 + t116s0_03);
+    b116[i] = t116s0_0;
+    let t116s0_10 = 0;
+    let t116s0_11 = 0;
+    let t116s0_12 = 0;
+    let t116s0_13 = 0;
     for (let q = 0; q < 300; q += 4) {
-      t82s0_10 += (a0[q * 2 + 1] * b78[q * 100 + i]);
-      t82s0_11 += (a0[q * 2 + 3] * b78[q * 100 + i + 100]);
-      t82s0_12 += (a0[q * 2 + 5] * b78[q * 100 + i + 200]);
-      t82s0_13 += (a0[q * 2 + 7] * b78[q * 100 + i + 300]);
+      t116s0_10 += (a0[q * 2 + 1] * b114[q * 100 + i]);
+      t116s0_11 += (a0[q * 2 + 3] * b114[q * 100 + i + 100]);
+      t116s0_12 += (a0[q * 2 + 5] * b114[q * 100 + i + 200]);
+      t116s0_13 += (a0[q * 2 + 7] * b114[q * 100 + i + 300]);
     }
-    const t82s0_1 = (t82s0_10 + t82s0_11) + (t82s0_12 + t82s0_13);
-    b82[i + 100] = t82s0_1;
+    const t116s0_1 = (t116s0_10 + t116s0_11) + (t116s0_12 + t116s0_13);
+    b116[i + 100] = t116s0_1;
   }
   for (let i0 = 0; i0 < 300; i0 += 4) {
     {
       const i = i0;
-      t83_0 += b71[i * 3];
-      t83_1 += b71[i * 3 + 1];
-      t83_2 += b71[i * 3 + 2];
+      t117_0 += b109[i * 3];
+      t117_1 += b109[i * 3 + 1];
+      t117_2 += b109[i * 3 + 2];
     }
     {
       const i = i0 + 1;
-      t83_0 += b71[i * 3];
-      t83_1 += b71[i * 3 + 1];
-      t83_2 += b71[i * 3 + 2];
+      t117_0 += b109[i * 3];
+      t117_1 += b109[i * 3 + 1];
+      t117_2 += b109[i * 3 + 2];
     }
     {
       const i = i0 + 2;
-      t83_0 += b71[i * 3];
-      t83_1 += b71[i * 3 + 1];
-      t83_2 += b71[i * 3 + 2];
+      t117_0 += b109[i * 3];
+      t117_1 += b109[i * 3 + 1];
+      t117_2 += b109[i * 3 + 2];
     }
     {
       const i = i0 + 3;
-      t83_0 += b71[i * 3];
-      t83_1 += b71[i * 3 + 1];
-      t83_2 += b71[i * 3 + 2];
+      t117_0 += b109[i * 3];
+      t117_1 += b109[i * 3 + 1];
+      t117_2 += b109[i * 3 + 2];
     }
   }
   // twolayer-labels.expr:20
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
       const i = i0;
-      h85[i * 3] = (b77[i * 3] + (2 * (a5[i * 3] * t45)));
-      h85[i * 3 + 1] = (b77[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t45)));
-      h85[i * 3 + 2] = (b77[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t45)));
-      h88[i] = (b82[i] + (2 * (a3[i] * t45)));
-      h88[i + 100] = (b82[i + 100] + (2 * (a3[i + 100] * t45)));
+      h119[i * 3] = (b113[i * 3] + (2 * (a5[i * 3] * t92)));
+      h119[i * 3 + 1] = (b113[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t92)));
+      h119[i * 3 + 2] = (b113[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t92)));
+      h122[i] = (b116[i] + (2 * (a3[i] * t92)));
+      h122[i + 100] = (b116[i + 100] + (2 * (a3[i + 100] * t92)));
     }
     {
       const i = i0 + 1;
-      h85[i * 3] = (b77[i * 3] + (2 * (a5[i * 3] * t45)));
-      h85[i * 3 + 1] = (b77[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t45)));
-      h85[i * 3 + 2] = (b77[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t45)));
-      h88[i] = (b82[i] + (2 * (a3[i] * t45)));
-      h88[i + 100] = (b82[i + 100] + (2 * (a3[i + 100] * t45)));
+      h119[i * 3] = (b113[i * 3] + (2 * (a5[i * 3] * t92)));
+      h119[i * 3 + 1] = (b113[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t92)));
+      h119[i * 3 + 2] = (b113[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t92)));
+      h122[i] = (b116[i] + (2 * (a3[i] * t92)));
+      h122[i + 100] = (b116[i + 100] + (2 * (a3[i + 100] * t92)));
     }
     {
       const i = i0 + 2;
-      h85[i * 3] = (b77[i * 3] + (2 * (a5[i * 3] * t45)));
-      h85[i * 3 + 1] = (b77[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t45)));
-      h85[i * 3 + 2] = (b77[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t45)));
-      h88[i] = (b82[i] + (2 * (a3[i] * t45)));
-      h88[i + 100] = (b82[i + 100] + (2 * (a3[i + 100] * t45)));
+      h119[i * 3] = (b113[i * 3] + (2 * (a5[i * 3] * t92)));
+      h119[i * 3 + 1] = (b113[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t92)));
+      h119[i * 3 + 2] = (b113[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t92)));
+      h122[i] = (b116[i] + (2 * (a3[i] * t92)));
+      h122[i + 100] = (b116[i + 100] + (2 * (a3[i + 100] * t92)));
     }
     {
       const i = i0 + 3;
-      h85[i * 3] = (b77[i * 3] + (2 * (a5[i * 3] * t45)));
-      h85[i * 3 + 1] = (b77[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t45)));
-      h85[i * 3 + 2] = (b77[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t45)));
-      h88[i] = (b82[i] + (2 * (a3[i] * t45)));
-      h88[i + 100] = (b82[i + 100] + (2 * (a3[i + 100] * t45)));
+      h119[i * 3] = (b113[i * 3] + (2 * (a5[i * 3] * t92)));
+      h119[i * 3 + 1] = (b113[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t92)));
+      h119[i * 3 + 2] = (b113[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t92)));
+      h122[i] = (b116[i] + (2 * (a3[i] * t92)));
+      h122[i + 100] = (b116[i + 100] + (2 * (a3[i + 100] * t92)));
     }
   }
-  h86.fill(0);
+  h120.fill(0);
   for (let i = 0; i < 300; i++) {
     for (let j0 = 0; j0 < 100; j0 += 4) {
       {
         const j = j0;
-        h86[j] += b78[i * 100 + j];
+        h120[j] += b114[i * 100 + j];
       }
       {
         const j = j0 + 1;
-        h86[j] += b78[i * 100 + j];
+        h120[j] += b114[i * 100 + j];
       }
       {
         const j = j0 + 2;
-        h86[j] += b78[i * 100 + j];
+        h120[j] += b114[i * 100 + j];
       }
       {
         const j = j0 + 3;
-        h86[j] += b78[i * 100 + j];
+        h120[j] += b114[i * 100 + j];
       }
     }
   }
@@ -1061,11 +1065,11 @@ export function backwardInto(args, seed, grad, outputs) {
   // gradient of b2 (param at twolayer-labels.expr:20)
   {
     const out = grad["b2"];
-    out[0] = t83_0;
-    out[1] = t83_1;
-    out[2] = t83_2;
+    out[0] = t117_0;
+    out[1] = t117_1;
+    out[2] = t117_2;
   }
-  if (s0 !== 1) scaleGradients(grad, s0);
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 

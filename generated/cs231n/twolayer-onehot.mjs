@@ -102,17 +102,17 @@ function lossSeed(seed) {
 
 const buf14 = new Float64Array(30000);
 const buf15 = new Float64Array(900);
-const buf55 = new Float64Array(300);
-const buf60 = new Float64Array(900);
-const buf66 = new Float64Array(300);
-const buf67 = new Float64Array(30000);
-const buf71 = new Float64Array(200);
+const buf95 = new Float64Array(300);
+const buf99 = new Float64Array(900);
+const buf103 = new Float64Array(300);
+const buf104 = new Float64Array(30000);
+const buf106 = new Float64Array(200);
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["W1"]; k < 200; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["b1"]; k < 100; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["W2"]; k < 300; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["b2"]; k < 3; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["W1"]; k < 200; k++) g[k] = 0;
+  for (let k = 0, g = grad["b1"]; k < 100; k++) g[k] = 0;
+  for (let k = 0, g = grad["W2"]; k < 300; k++) g[k] = 0;
+  for (let k = 0, g = grad["b2"]; k < 3; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (twolayer-onehot.expr) */
@@ -448,23 +448,23 @@ export function backwardInto(args, seed, grad, outputs) {
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   const b14 = buf14;
   const b15 = buf15;
-  const b55 = buf55;
-  const b60 = buf60;
-  const b66 = buf66;
-  const b67 = buf67;
-  const b71 = buf71;
-  const h74 = grad["W2"];
-  const h75 = grad["b1"];
-  const h77 = grad["W1"];
+  const b95 = buf95;
+  const b99 = buf99;
+  const b103 = buf103;
+  const b104 = buf104;
+  const b106 = buf106;
+  const h109 = grad["W2"];
+  const h110 = grad["b1"];
+  const h112 = grad["W1"];
   const a6_0 = a6[0];
   const a6_1 = a6[1];
   const a6_2 = a6[2];
   let t29 = 0;
   let t36 = 0;
   let t38 = 0;
-  let t72_0 = 0;
-  let t72_1 = 0;
-  let t72_2 = 0;
+  let t107_0 = 0;
+  let t107_1 = 0;
+  let t107_2 = 0;
   // twolayer-onehot.expr:15
   for (let i = 0; i < 300; i++) {
     const r0 = a0[i * 2];
@@ -527,7 +527,9 @@ export function backwardInto(args, seed, grad, outputs) {
     const t15s0_2 = (t15s0_20 + t15s0_21) + (t15s0_22 + t15s0_23);
     b15[i * 3 + 2] = t15s0_2;
   }
-  b55.fill(0);
+  const t34 = a2 * 0.5;
+  const t86 = 0.0033333333333333335 * s0;
+  b95.fill(0);
   for (let i = 0; i < 300; i++) {
     const b17_ix3 = b15[i * 3] + a6_0;
     const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
@@ -556,21 +558,20 @@ export function backwardInto(args, seed, grad, outputs) {
     t29 += (a1_ix3p1 * (b22_ix3p1 - b25_i));
     const a1_ix3p2 = a1[i * 3 + 2];
     t29 += (a1_ix3p2 * (b22_ix3p2 - b25_i));
-    const b53_ix3 = a1_ix3 * (-0.0033333333333333335);
-    const b53_ix3p1 = a1_ix3p1 * (-0.0033333333333333335);
-    const b53_ix3p2 = a1_ix3p2 * (-0.0033333333333333335);
-    b55[i] -= b53_ix3;
-    b55[i] -= b53_ix3p1;
-    b55[i] -= b53_ix3p2;
-    const b57_i = b55[i] * (1 / b24_i);
-    b60[i * 3] = (b53_ix3 + (b23_ix3 * b57_i));
-    b60[i * 3 + 1] = (b53_ix3p1 + (b23_ix3p1 * b57_i));
-    b60[i * 3 + 2] = (b53_ix3p2 + (b23_ix3p2 * b57_i));
+    const b93_ix3 = a1_ix3 * t86;
+    const b93_ix3p1 = a1_ix3p1 * t86;
+    const b93_ix3p2 = a1_ix3p2 * t86;
+    b95[i] += b93_ix3;
+    b95[i] += b93_ix3p1;
+    b95[i] += b93_ix3p2;
+    const b96_i = (1 / b24_i) * b95[i];
+    b99[i * 3] = ((b23_ix3 * b96_i) - b93_ix3);
+    b99[i * 3 + 1] = ((b23_ix3p1 * b96_i) - b93_ix3p1);
+    b99[i * 3 + 2] = ((b23_ix3p2 * b96_i) - b93_ix3p2);
   }
   // twolayer-onehot.expr:17
   const t31 = t29 / 300;
   // twolayer-onehot.expr:18
-  const t34 = a2 * 0.5;
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
       const i = i0;
@@ -628,174 +629,176 @@ export function backwardInto(args, seed, grad, outputs) {
   const t39 = t36 + t38;
   const t40 = t34 * t39;
   const t41 = t40 - t31;
+  // twolayer-onehot.expr:18
+  const t81 = t34 * s0;
   // twolayer-onehot.expr:16
   for (let i = 0; i < 100; i++) {
-    let t66s0_00 = 0;
-    let t66s0_01 = 0;
-    let t66s0_02 = 0;
-    let t66s0_03 = 0;
+    let t103s0_00 = 0;
+    let t103s0_01 = 0;
+    let t103s0_02 = 0;
+    let t103s0_03 = 0;
     for (let q = 0; q < 300; q += 4) {
-      t66s0_00 += (b14[i + q * 100] * b60[q * 3]);
-      t66s0_01 += (b14[i + q * 100 + 100] * b60[q * 3 + 3]);
-      t66s0_02 += (b14[i + q * 100 + 200] * b60[q * 3 + 6]);
-      t66s0_03 += (b14[i + q * 100 + 300] * b60[q * 3 + 9]);
+      t103s0_00 += (b14[i + q * 100] * b99[q * 3]);
+      t103s0_01 += (b14[i + q * 100 + 100] * b99[q * 3 + 3]);
+      t103s0_02 += (b14[i + q * 100 + 200] * b99[q * 3 + 6]);
+      t103s0_03 += (b14[i + q * 100 + 300] * b99[q * 3 + 9]);
     }
-    const t66s0_0 = (t66s0_00 + t66s0_01) + (t66s0_02 + t66s0_03);
-    b66[i * 3] = t66s0_0;
-    let t66s0_10 = 0;
-    let t66s0_11 = 0;
-    let t66s0_12 = 0;
-    let t66s0_13 = 0;
+    const t103s0_0 = (t103s0_00 + t103s0_01) + (t103s0_02 + t103s0_03);
+    b103[i * 3] = t103s0_0;
+    let t103s0_10 = 0;
+    let t103s0_11 = 0;
+    let t103s0_12 = 0;
+    let t103s0_13 = 0;
     for (let q = 0; q < 300; q += 4) {
-      t66s0_10 += (b14[i + q * 100] * b60[q * 3 + 1]);
-      t66s0_11 += (b14[i + q * 100 + 100] * b60[q * 3 + 4]);
-      t66s0_12 += (b14[i + q * 100 + 200] * b60[q * 3 + 7]);
-      t66s0_13 += (b14[i + q * 100 + 300] * b60[q * 3 + 10]);
+      t103s0_10 += (b14[i + q * 100] * b99[q * 3 + 1]);
+      t103s0_11 += (b14[i + q * 100 + 100] * b99[q * 3 + 4]);
+      t103s0_12 += (b14[i + q * 100 + 200] * b99[q * 3 + 7]);
+      t103s0_13 += (b14[i + q * 100 + 300] * b99[q * 3 + 10]);
     }
-    const t66s0_1 = (t66s0_10 + t66s0_11) + (t66s0_12 + t66s0_13);
-    b66[i * 3 + 1] = t66s0_1;
-    let t66s0_20 = 0;
-    let t66s0_21 = 0;
-    let t66s0_22 = 0;
-    let t66s0_23 = 0;
+    const t103s0_1 = (t103s0_10 + t103s0_11) + (t103s0_12 + t103s0_13);
+    b103[i * 3 + 1] = t103s0_1;
+    let t103s0_20 = 0;
+    let t103s0_21 = 0;
+    let t103s0_22 = 0;
+    let t103s0_23 = 0;
     for (let q = 0; q < 300; q += 4) {
-      t66s0_20 += (b14[i + q * 100] * b60[q * 3 + 2]);
-      t66s0_21 += (b14[i + q * 100 + 100] * b60[q * 3 + 5]);
-      t66s0_22 += (b14[i + q * 100 + 200] * b60[q * 3 + 8]);
-      t66s0_23 += (b14[i + q * 100 + 300] * b60[q * 3 + 11]);
+      t103s0_20 += (b14[i + q * 100] * b99[q * 3 + 2]);
+      t103s0_21 += (b14[i + q * 100 + 100] * b99[q * 3 + 5]);
+      t103s0_22 += (b14[i + q * 100 + 200] * b99[q * 3 + 8]);
+      t103s0_23 += (b14[i + q * 100 + 300] * b99[q * 3 + 11]);
     }
-    const t66s0_2 = (t66s0_20 + t66s0_21) + (t66s0_22 + t66s0_23);
-    b66[i * 3 + 2] = t66s0_2;
+    const t103s0_2 = (t103s0_20 + t103s0_21) + (t103s0_22 + t103s0_23);
+    b103[i * 3 + 2] = t103s0_2;
   }
   // twolayer-onehot.expr:15
   for (let i = 0; i < 300; i++) {
-    const r2 = b60[i * 3];
-    const r3 = b60[i * 3 + 1];
-    const r4 = b60[i * 3 + 2];
+    const r2 = b99[i * 3];
+    const r3 = b99[i * 3 + 1];
+    const r4 = b99[i * 3 + 2];
     for (let j0 = 0; j0 < 100; j0 += 4) {
       {
         const j = j0;
-        b67[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
+        b104[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
       }
       {
         const j = j0 + 1;
-        b67[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
+        b104[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
       }
       {
         const j = j0 + 2;
-        b67[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
+        b104[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
       }
       {
         const j = j0 + 3;
-        b67[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
+        b104[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
       }
     }
   }
   for (let i = 0; i < 100; i++) {
-    let t71s0_00 = 0;
-    let t71s0_01 = 0;
-    let t71s0_02 = 0;
-    let t71s0_03 = 0;
+    let t106s0_00 = 0;
+    let t106s0_01 = 0;
+    let t106s0_02 = 0;
+    let t106s0_03 = 0;
     for (let q = 0; q < 300; q += 4) {
-      t71s0_00 += (a0[q * 2] * b67[q * 100 + i]);
-      t71s0_01 += (a0[q * 2 + 2] * b67[q * 100 + i + 100]);
-      t71s0_02 += (a0[q * 2 + 4] * b67[q * 100 + i + 200]);
-      t71s0_03 += (a0[q * 2 + 6] * b67[q * 100 + i + 300]);
+      t106s0_00 += (a0[q * 2] * b104[q * 100 + i]);
+      t106s0_01 += (a0[q * 2 + 2] * b104[q * 100 + i + 100]);
+      t106s0_02 += (a0[q * 2 + 4] * b104[q * 100 + i + 200]);
+      t106s0_03 += (a0[q * 2 + 6] * b104[q * 100 + i + 300]);
     }
-    const t71s0_0 = (t71s0_00 + t71s0_01) + (t71s0_02 + t71s0_03);
-    b71[i] = t71s0_0;
-    let t71s0_10 = 0;
-    let t71s0_11 = 0;
-    let t71s0_12 = 0;
-    let t71s0_13 = 0;
+    const t106s0_0 = (t106s0_00 + t106s0_01) + (t106s0_02 + t106s0_03);
+    b106[i] = t106s0_0;
+    let t106s0_10 = 0;
+    let t106s0_11 = 0;
+    let t106s0_12 = 0;
+    let t106s0_13 = 0;
     for (let q = 0; q < 300; q += 4) {
-      t71s0_10 += (a0[q * 2 + 1] * b67[q * 100 + i]);
-      t71s0_11 += (a0[q * 2 + 3] * b67[q * 100 + i + 100]);
-      t71s0_12 += (a0[q * 2 + 5] * b67[q * 100 + i + 200]);
-      t71s0_13 += (a0[q * 2 + 7] * b67[q * 100 + i + 300]);
+      t106s0_10 += (a0[q * 2 + 1] * b104[q * 100 + i]);
+      t106s0_11 += (a0[q * 2 + 3] * b104[q * 100 + i + 100]);
+      t106s0_12 += (a0[q * 2 + 5] * b104[q * 100 + i + 200]);
+      t106s0_13 += (a0[q * 2 + 7] * b104[q * 100 + i + 300]);
     }
-    const t71s0_1 = (t71s0_10 + t71s0_11) + (t71s0_12 + t71s0_13);
-    b71[i + 100] = t71s0_1;
+    const t106s0_1 = (t106s0_10 + t106s0_11) + (t106s0_12 + t106s0_13);
+    b106[i + 100] = t106s0_1;
   }
   for (let i0 = 0; i0 < 300; i0 += 4) {
     {
       const i = i0;
-      t72_0 += b60[i * 3];
-      t72_1 += b60[i * 3 + 1];
-      t72_2 += b60[i * 3 + 2];
+      t107_0 += b99[i * 3];
+      t107_1 += b99[i * 3 + 1];
+      t107_2 += b99[i * 3 + 2];
     }
     {
       const i = i0 + 1;
-      t72_0 += b60[i * 3];
-      t72_1 += b60[i * 3 + 1];
-      t72_2 += b60[i * 3 + 2];
+      t107_0 += b99[i * 3];
+      t107_1 += b99[i * 3 + 1];
+      t107_2 += b99[i * 3 + 2];
     }
     {
       const i = i0 + 2;
-      t72_0 += b60[i * 3];
-      t72_1 += b60[i * 3 + 1];
-      t72_2 += b60[i * 3 + 2];
+      t107_0 += b99[i * 3];
+      t107_1 += b99[i * 3 + 1];
+      t107_2 += b99[i * 3 + 2];
     }
     {
       const i = i0 + 3;
-      t72_0 += b60[i * 3];
-      t72_1 += b60[i * 3 + 1];
-      t72_2 += b60[i * 3 + 2];
+      t107_0 += b99[i * 3];
+      t107_1 += b99[i * 3 + 1];
+      t107_2 += b99[i * 3 + 2];
     }
   }
   // twolayer-onehot.expr:13
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
       const i = i0;
-      h74[i * 3] = (b66[i * 3] + (2 * (a5[i * 3] * t34)));
-      h74[i * 3 + 1] = (b66[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t34)));
-      h74[i * 3 + 2] = (b66[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t34)));
-      h77[i] = (b71[i] + (2 * (a3[i] * t34)));
-      h77[i + 100] = (b71[i + 100] + (2 * (a3[i + 100] * t34)));
+      h109[i * 3] = (b103[i * 3] + (2 * (a5[i * 3] * t81)));
+      h109[i * 3 + 1] = (b103[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t81)));
+      h109[i * 3 + 2] = (b103[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t81)));
+      h112[i] = (b106[i] + (2 * (a3[i] * t81)));
+      h112[i + 100] = (b106[i + 100] + (2 * (a3[i + 100] * t81)));
     }
     {
       const i = i0 + 1;
-      h74[i * 3] = (b66[i * 3] + (2 * (a5[i * 3] * t34)));
-      h74[i * 3 + 1] = (b66[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t34)));
-      h74[i * 3 + 2] = (b66[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t34)));
-      h77[i] = (b71[i] + (2 * (a3[i] * t34)));
-      h77[i + 100] = (b71[i + 100] + (2 * (a3[i + 100] * t34)));
+      h109[i * 3] = (b103[i * 3] + (2 * (a5[i * 3] * t81)));
+      h109[i * 3 + 1] = (b103[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t81)));
+      h109[i * 3 + 2] = (b103[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t81)));
+      h112[i] = (b106[i] + (2 * (a3[i] * t81)));
+      h112[i + 100] = (b106[i + 100] + (2 * (a3[i + 100] * t81)));
     }
     {
       const i = i0 + 2;
-      h74[i * 3] = (b66[i * 3] + (2 * (a5[i * 3] * t34)));
-      h74[i * 3 + 1] = (b66[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t34)));
-      h74[i * 3 + 2] = (b66[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t34)));
-      h77[i] = (b71[i] + (2 * (a3[i] * t34)));
-      h77[i + 100] = (b71[i + 100] + (2 * (a3[i + 100] * t34)));
+      h109[i * 3] = (b103[i * 3] + (2 * (a5[i * 3] * t81)));
+      h109[i * 3 + 1] = (b103[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t81)));
+      h109[i * 3 + 2] = (b103[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t81)));
+      h112[i] = (b106[i] + (2 * (a3[i] * t81)));
+      h112[i + 100] = (b106[i + 100] + (2 * (a3[i + 100] * t81)));
     }
     {
       const i = i0 + 3;
-      h74[i * 3] = (b66[i * 3] + (2 * (a5[i * 3] * t34)));
-      h74[i * 3 + 1] = (b66[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t34)));
-      h74[i * 3 + 2] = (b66[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t34)));
-      h77[i] = (b71[i] + (2 * (a3[i] * t34)));
-      h77[i + 100] = (b71[i + 100] + (2 * (a3[i + 100] * t34)));
+      h109[i * 3] = (b103[i * 3] + (2 * (a5[i * 3] * t81)));
+      h109[i * 3 + 1] = (b103[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t81)));
+      h109[i * 3 + 2] = (b103[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t81)));
+      h112[i] = (b106[i] + (2 * (a3[i] * t81)));
+      h112[i + 100] = (b106[i + 100] + (2 * (a3[i + 100] * t81)));
     }
   }
-  h75.fill(0);
+  h110.fill(0);
   for (let i = 0; i < 300; i++) {
     for (let j0 = 0; j0 < 100; j0 += 4) {
       {
         const j = j0;
-        h75[j] += b67[i * 100 + j];
+        h110[j] += b104[i * 100 + j];
       }
       {
         const j = j0 + 1;
-        h75[j] += b67[i * 100 + j];
+        h110[j] += b104[i * 100 + j];
       }
       {
         const j = j0 + 2;
-        h75[j] += b67[i * 100 + j];
+        h110[j] += b104[i * 100 + j];
       }
       {
         const j = j0 + 3;
-        h75[j] += b67[i * 100 + j];
+        h110[j] += b104[i * 100 + j];
       }
     }
   }
@@ -806,11 +809,11 @@ export function backwardInto(args, seed, grad, outputs) {
   // gradient of b2 (param at twolayer-onehot.expr:13)
   {
     const out = grad["b2"];
-    out[0] = t72_0;
-    out[1] = t72_1;
-    out[2] = t72_2;
+    out[0] = t107_0;
+    out[1] = t107_1;
+    out[2] = t107_2;
   }
-  if (s0 !== 1) scaleGradients(grad, s0);
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 

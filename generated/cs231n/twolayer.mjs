@@ -102,11 +102,11 @@ function lossSeed(seed) {
 
 const buf12 = new Float64Array(100);
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["W1"]; k < 200; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["b1"]; k < 100; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["W2"]; k < 300; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["b2"]; k < 3; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["W1"]; k < 200; k++) g[k] = 0;
+  for (let k = 0, g = grad["b1"]; k < 100; k++) g[k] = 0;
+  for (let k = 0, g = grad["W2"]; k < 300; k++) g[k] = 0;
+  for (let k = 0, g = grad["b2"]; k < 3; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (twolayer.expr) */
@@ -205,6 +205,7 @@ export function forwardInto(args, outputs) {
   let t30 = 0;
   let t32 = 0;
   // twolayer.expr:27
+  const t28 = a2 * 0.5;
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
       const i = i0;
@@ -298,7 +299,6 @@ export function forwardInto(args, outputs) {
   t25 += (a1_1 * (t18_1 - t21));
   t25 += (a1_2 * (t18_2 - t21));
   // twolayer.expr:30
-  const t28 = a2 * 0.5;
   const t33 = t30 + t32;
   const t34 = t28 * t33;
   const t35 = t34 - t25;
@@ -326,9 +326,9 @@ export function backwardInto(args, seed, grad, outputs) {
   const a6 = args["b2"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   const b12 = buf12;
-  const h57 = grad["b1"];
-  const h63 = grad["W2"];
-  const h65 = grad["W1"];
+  const h89 = grad["b1"];
+  const h94 = grad["W2"];
+  const h96 = grad["W1"];
   const a0_0 = a0[0];
   const a0_1 = a0[1];
   const a6_0 = a6[0];
@@ -345,8 +345,9 @@ export function backwardInto(args, seed, grad, outputs) {
   let t25 = 0;
   let t30 = 0;
   let t32 = 0;
-  let t45 = 0;
+  let t79 = 0;
   // twolayer.expr:27
+  const t28 = a2 * 0.5;
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
       const i = i0;
@@ -447,19 +448,24 @@ export function backwardInto(args, seed, grad, outputs) {
   t25 += (a1_1 * (t18_1 - t21));
   t25 += (a1_2 * (t18_2 - t21));
   // twolayer.expr:30
-  const t28 = a2 * 0.5;
   const t33 = t30 + t32;
   const t34 = t28 * t33;
   const t35 = t34 - t25;
   // twolayer.expr:29
-  t45 += a1_0;
-  t45 += a1_1;
-  t45 += a1_2;
   const t46 = 1 / t20;
-  const t47 = t45 * t46;
-  const t50_0 = (t19_0 * t47) - a1_0;
-  const t50_1 = (t19_1 * t47) - a1_1;
-  const t50_2 = (t19_2 * t47) - a1_2;
+  // twolayer.expr:30
+  const t69 = t28 * s0;
+  // twolayer.expr:29
+  const t77_0 = a1_0 * s0;
+  const t77_1 = a1_1 * s0;
+  const t77_2 = a1_2 * s0;
+  t79 += t77_0;
+  t79 += t77_1;
+  t79 += t77_2;
+  const t80 = t46 * t79;
+  const t83_0 = (t19_0 * t80) - t77_0;
+  const t83_1 = (t19_1 * t80) - t77_1;
+  const t83_2 = (t19_2 * t80) - t77_2;
   // twolayer.expr:27
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
@@ -468,13 +474,13 @@ export function backwardInto(args, seed, grad, outputs) {
       const a5_ip100 = a5[i + 100];
       const a5_ip200 = a5[i + 200];
       const b12_i = b12[i];
-      const h57_i = b12_i > 0 ? (t50_0 * a5_i + t50_1 * a5_ip100 + t50_2 * a5_ip200) : 0;
-      h57[i] = h57_i;
-      h63[i] = ((t50_0 * b12_i) + (2 * (a5_i * t28)));
-      h63[i + 100] = ((t50_1 * b12_i) + (2 * (a5_ip100 * t28)));
-      h63[i + 200] = ((t50_2 * b12_i) + (2 * (a5_ip200 * t28)));
-      h65[i * 2] = ((h57_i * a0_0) + (2 * (a3[i * 2] * t28)));
-      h65[i * 2 + 1] = ((h57_i * a0_1) + (2 * (a3[i * 2 + 1] * t28)));
+      const h89_i = b12_i > 0 ? (t83_0 * a5_i + t83_1 * a5_ip100 + t83_2 * a5_ip200) : 0;
+      h89[i] = h89_i;
+      h94[i] = ((b12_i * t83_0) + (2 * (a5_i * t69)));
+      h94[i + 100] = ((b12_i * t83_1) + (2 * (a5_ip100 * t69)));
+      h94[i + 200] = ((b12_i * t83_2) + (2 * (a5_ip200 * t69)));
+      h96[i * 2] = ((a0_0 * h89_i) + (2 * (a3[i * 2] * t69)));
+      h96[i * 2 + 1] = ((a0_1 * h89_i) + (2 * (a3[i * 2 + 1] * t69)));
     }
     {
       const i = i0 + 1;
@@ -482,13 +488,13 @@ export function backwardInto(args, seed, grad, outputs) {
       const a5_ip100 = a5[i + 100];
       const a5_ip200 = a5[i + 200];
       const b12_i = b12[i];
-      const h57_i = b12_i > 0 ? (t50_0 * a5_i + t50_1 * a5_ip100 + t50_2 * a5_ip200) : 0;
-      h57[i] = h57_i;
-      h63[i] = ((t50_0 * b12_i) + (2 * (a5_i * t28)));
-      h63[i + 100] = ((t50_1 * b12_i) + (2 * (a5_ip100 * t28)));
-      h63[i + 200] = ((t50_2 * b12_i) + (2 * (a5_ip200 * t28)));
-      h65[i * 2] = ((h57_i * a0_0) + (2 * (a3[i * 2] * t28)));
-      h65[i * 2 + 1] = ((h57_i * a0_1) + (2 * (a3[i * 2 + 1] * t28)));
+      const h89_i = b12_i > 0 ? (t83_0 * a5_i + t83_1 * a5_ip100 + t83_2 * a5_ip200) : 0;
+      h89[i] = h89_i;
+      h94[i] = ((b12_i * t83_0) + (2 * (a5_i * t69)));
+      h94[i + 100] = ((b12_i * t83_1) + (2 * (a5_ip100 * t69)));
+      h94[i + 200] = ((b12_i * t83_2) + (2 * (a5_ip200 * t69)));
+      h96[i * 2] = ((a0_0 * h89_i) + (2 * (a3[i * 2] * t69)));
+      h96[i * 2 + 1] = ((a0_1 * h89_i) + (2 * (a3[i * 2 + 1] * t69)));
     }
     {
       const i = i0 + 2;
@@ -496,13 +502,13 @@ export function backwardInto(args, seed, grad, outputs) {
       const a5_ip100 = a5[i + 100];
       const a5_ip200 = a5[i + 200];
       const b12_i = b12[i];
-      const h57_i = b12_i > 0 ? (t50_0 * a5_i + t50_1 * a5_ip100 + t50_2 * a5_ip200) : 0;
-      h57[i] = h57_i;
-      h63[i] = ((t50_0 * b12_i) + (2 * (a5_i * t28)));
-      h63[i + 100] = ((t50_1 * b12_i) + (2 * (a5_ip100 * t28)));
-      h63[i + 200] = ((t50_2 * b12_i) + (2 * (a5_ip200 * t28)));
-      h65[i * 2] = ((h57_i * a0_0) + (2 * (a3[i * 2] * t28)));
-      h65[i * 2 + 1] = ((h57_i * a0_1) + (2 * (a3[i * 2 + 1] * t28)));
+      const h89_i = b12_i > 0 ? (t83_0 * a5_i + t83_1 * a5_ip100 + t83_2 * a5_ip200) : 0;
+      h89[i] = h89_i;
+      h94[i] = ((b12_i * t83_0) + (2 * (a5_i * t69)));
+      h94[i + 100] = ((b12_i * t83_1) + (2 * (a5_ip100 * t69)));
+      h94[i + 200] = ((b12_i * t83_2) + (2 * (a5_ip200 * t69)));
+      h96[i * 2] = ((a0_0 * h89_i) + (2 * (a3[i * 2] * t69)));
+      h96[i * 2 + 1] = ((a0_1 * h89_i) + (2 * (a3[i * 2 + 1] * t69)));
     }
     {
       const i = i0 + 3;
@@ -510,13 +516,13 @@ export function backwardInto(args, seed, grad, outputs) {
       const a5_ip100 = a5[i + 100];
       const a5_ip200 = a5[i + 200];
       const b12_i = b12[i];
-      const h57_i = b12_i > 0 ? (t50_0 * a5_i + t50_1 * a5_ip100 + t50_2 * a5_ip200) : 0;
-      h57[i] = h57_i;
-      h63[i] = ((t50_0 * b12_i) + (2 * (a5_i * t28)));
-      h63[i + 100] = ((t50_1 * b12_i) + (2 * (a5_ip100 * t28)));
-      h63[i + 200] = ((t50_2 * b12_i) + (2 * (a5_ip200 * t28)));
-      h65[i * 2] = ((h57_i * a0_0) + (2 * (a3[i * 2] * t28)));
-      h65[i * 2 + 1] = ((h57_i * a0_1) + (2 * (a3[i * 2 + 1] * t28)));
+      const h89_i = b12_i > 0 ? (t83_0 * a5_i + t83_1 * a5_ip100 + t83_2 * a5_ip200) : 0;
+      h89[i] = h89_i;
+      h94[i] = ((b12_i * t83_0) + (2 * (a5_i * t69)));
+      h94[i + 100] = ((b12_i * t83_1) + (2 * (a5_ip100 * t69)));
+      h94[i + 200] = ((b12_i * t83_2) + (2 * (a5_ip200 * t69)));
+      h96[i * 2] = ((a0_0 * h89_i) + (2 * (a3[i * 2] * t69)));
+      h96[i * 2 + 1] = ((a0_1 * h89_i) + (2 * (a3[i * 2 + 1] * t69)));
     }
   }
   // twolayer.expr:23
@@ -527,11 +533,11 @@ export function backwardInto(args, seed, grad, outputs) {
   // gradient of b2 (param at twolayer.expr:25)
   {
     const out = grad["b2"];
-    out[0] = t50_0;
-    out[1] = t50_1;
-    out[2] = t50_2;
+    out[0] = t83_0;
+    out[1] = t83_1;
+    out[2] = t83_2;
   }
-  if (s0 !== 1) scaleGradients(grad, s0);
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 

@@ -120,16 +120,16 @@ const buf167 = new Float64Array(2166);
 const buf179 = new Float64Array(722);
 const buf182 = new Float64Array(722);
 const buf183 = new Float64Array(2166);
-const buf229 = new Float64Array(2166);
-const buf254 = new Float64Array(2166);
-const buf276 = new Float64Array(2166);
-const buf320 = new Float64Array(1200);
-const buf323 = new Float64Array(1200);
-const buf327 = new Float64Array(1200);
-const buf330 = new Float64Array(1200);
+const buf355 = new Float64Array(2166);
+const buf380 = new Float64Array(2166);
+const buf399 = new Float64Array(2166);
+const buf435 = new Float64Array(1200);
+const buf438 = new Float64Array(1200);
+const buf442 = new Float64Array(1200);
+const buf445 = new Float64Array(1200);
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["x"]; k < 1200; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["x"]; k < 1200; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (cloth.expr) */
@@ -520,14 +520,14 @@ export function backwardInto(args, seed, grad, outputs) {
   const b179 = buf179;
   const b182 = buf182;
   const b183 = buf183;
-  const b229 = buf229;
-  const b254 = buf254;
-  const b276 = buf276;
-  const b320 = buf320;
-  const b323 = buf323;
-  const b327 = buf327;
-  const b330 = buf330;
-  const h331 = grad["x"];
+  const b355 = buf355;
+  const b380 = buf380;
+  const b399 = buf399;
+  const b435 = buf435;
+  const b438 = buf438;
+  const b442 = buf442;
+  const b445 = buf445;
+  const h446 = grad["x"];
   let t201 = 0;
   let t203 = 0;
   // cloth.expr:21
@@ -656,7 +656,8 @@ export function backwardInto(args, seed, grad, outputs) {
   for (let i = 720; i < 722; i++) {
     b183[i + 1444] = b182[i];
   }
-  b229.fill(0);
+  const t334 = a5 * s0;
+  b355.fill(0);
   for (let i0 = 0; i0 < 720; i0 += 4) {
     {
       const i = i0;
@@ -684,13 +685,13 @@ export function backwardInto(args, seed, grad, outputs) {
       const b147_i = b147[i];
       const b163_i = b163[i];
       t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
-      const b218_i = chainMul(chainMul((b194_i !== 0 ? (t78 * b197_i) : 0), b187_i), (0.5 / b192_i));
-      const b223_ix3 = chainMul((2 * chainMul(b218_i, b189_ix3)), (1 / b187_i));
-      const b223_ix3p1 = chainMul((2 * chainMul(b218_i, b189_ix3p1)), (1 / b187_i));
-      const b223_ix3p2 = chainMul((2 * chainMul(b218_i, b189_ix3p2)), (1 / b187_i));
-      b229[i] += b223_ix3;
-      b229[i + 722] += b223_ix3p1;
-      b229[i + 1444] += b223_ix3p2;
+      const b347_i = chainMul(chainMul((b194_i !== 0 ? (b197_i * (t78 * s0)) : 0), b187_i), (0.5 / b192_i));
+      const b351_ix3 = chainMul((2 * chainMul(b347_i, b189_ix3)), (1 / b187_i));
+      const b351_ix3p1 = chainMul((2 * chainMul(b347_i, b189_ix3p1)), (1 / b187_i));
+      const b351_ix3p2 = chainMul((2 * chainMul(b347_i, b189_ix3p2)), (1 / b187_i));
+      b355[i] += b351_ix3;
+      b355[i + 722] += b351_ix3p1;
+      b355[i + 1444] += b351_ix3p2;
     }
     {
       const i = i0 + 1;
@@ -718,13 +719,13 @@ export function backwardInto(args, seed, grad, outputs) {
       const b147_i = b147[i];
       const b163_i = b163[i];
       t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
-      const b218_i = chainMul(chainMul((b194_i !== 0 ? (t78 * b197_i) : 0), b187_i), (0.5 / b192_i));
-      const b223_ix3 = chainMul((2 * chainMul(b218_i, b189_ix3)), (1 / b187_i));
-      const b223_ix3p1 = chainMul((2 * chainMul(b218_i, b189_ix3p1)), (1 / b187_i));
-      const b223_ix3p2 = chainMul((2 * chainMul(b218_i, b189_ix3p2)), (1 / b187_i));
-      b229[i] += b223_ix3;
-      b229[i + 722] += b223_ix3p1;
-      b229[i + 1444] += b223_ix3p2;
+      const b347_i = chainMul(chainMul((b194_i !== 0 ? (b197_i * (t78 * s0)) : 0), b187_i), (0.5 / b192_i));
+      const b351_ix3 = chainMul((2 * chainMul(b347_i, b189_ix3)), (1 / b187_i));
+      const b351_ix3p1 = chainMul((2 * chainMul(b347_i, b189_ix3p1)), (1 / b187_i));
+      const b351_ix3p2 = chainMul((2 * chainMul(b347_i, b189_ix3p2)), (1 / b187_i));
+      b355[i] += b351_ix3;
+      b355[i + 722] += b351_ix3p1;
+      b355[i + 1444] += b351_ix3p2;
     }
     {
       const i = i0 + 2;
@@ -752,13 +753,13 @@ export function backwardInto(args, seed, grad, outputs) {
       const b147_i = b147[i];
       const b163_i = b163[i];
       t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
-      const b218_i = chainMul(chainMul((b194_i !== 0 ? (t78 * b197_i) : 0), b187_i), (0.5 / b192_i));
-      const b223_ix3 = chainMul((2 * chainMul(b218_i, b189_ix3)), (1 / b187_i));
-      const b223_ix3p1 = chainMul((2 * chainMul(b218_i, b189_ix3p1)), (1 / b187_i));
-      const b223_ix3p2 = chainMul((2 * chainMul(b218_i, b189_ix3p2)), (1 / b187_i));
-      b229[i] += b223_ix3;
-      b229[i + 722] += b223_ix3p1;
-      b229[i + 1444] += b223_ix3p2;
+      const b347_i = chainMul(chainMul((b194_i !== 0 ? (b197_i * (t78 * s0)) : 0), b187_i), (0.5 / b192_i));
+      const b351_ix3 = chainMul((2 * chainMul(b347_i, b189_ix3)), (1 / b187_i));
+      const b351_ix3p1 = chainMul((2 * chainMul(b347_i, b189_ix3p1)), (1 / b187_i));
+      const b351_ix3p2 = chainMul((2 * chainMul(b347_i, b189_ix3p2)), (1 / b187_i));
+      b355[i] += b351_ix3;
+      b355[i + 722] += b351_ix3p1;
+      b355[i + 1444] += b351_ix3p2;
     }
     {
       const i = i0 + 3;
@@ -786,13 +787,13 @@ export function backwardInto(args, seed, grad, outputs) {
       const b147_i = b147[i];
       const b163_i = b163[i];
       t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
-      const b218_i = chainMul(chainMul((b194_i !== 0 ? (t78 * b197_i) : 0), b187_i), (0.5 / b192_i));
-      const b223_ix3 = chainMul((2 * chainMul(b218_i, b189_ix3)), (1 / b187_i));
-      const b223_ix3p1 = chainMul((2 * chainMul(b218_i, b189_ix3p1)), (1 / b187_i));
-      const b223_ix3p2 = chainMul((2 * chainMul(b218_i, b189_ix3p2)), (1 / b187_i));
-      b229[i] += b223_ix3;
-      b229[i + 722] += b223_ix3p1;
-      b229[i + 1444] += b223_ix3p2;
+      const b347_i = chainMul(chainMul((b194_i !== 0 ? (b197_i * (t78 * s0)) : 0), b187_i), (0.5 / b192_i));
+      const b351_ix3 = chainMul((2 * chainMul(b347_i, b189_ix3)), (1 / b187_i));
+      const b351_ix3p1 = chainMul((2 * chainMul(b347_i, b189_ix3p1)), (1 / b187_i));
+      const b351_ix3p2 = chainMul((2 * chainMul(b347_i, b189_ix3p2)), (1 / b187_i));
+      b355[i] += b351_ix3;
+      b355[i + 722] += b351_ix3p1;
+      b355[i + 1444] += b351_ix3p2;
     }
   }
   for (let i = 720; i < 722; i++) {
@@ -820,134 +821,135 @@ export function backwardInto(args, seed, grad, outputs) {
     const b147_i = b147[i];
     const b163_i = b163[i];
     t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
-    const b218_i = chainMul(chainMul((b194_i !== 0 ? (t78 * b197_i) : 0), b187_i), (0.5 / b192_i));
-    const b223_ix3 = chainMul((2 * chainMul(b218_i, b189_ix3)), (1 / b187_i));
-    const b223_ix3p1 = chainMul((2 * chainMul(b218_i, b189_ix3p1)), (1 / b187_i));
-    const b223_ix3p2 = chainMul((2 * chainMul(b218_i, b189_ix3p2)), (1 / b187_i));
-    b229[i] += b223_ix3;
-    b229[i + 722] += b223_ix3p1;
-    b229[i + 1444] += b223_ix3p2;
+    const b347_i = chainMul(chainMul((b194_i !== 0 ? (b197_i * (t78 * s0)) : 0), b187_i), (0.5 / b192_i));
+    const b351_ix3 = chainMul((2 * chainMul(b347_i, b189_ix3)), (1 / b187_i));
+    const b351_ix3p1 = chainMul((2 * chainMul(b347_i, b189_ix3p1)), (1 / b187_i));
+    const b351_ix3p2 = chainMul((2 * chainMul(b347_i, b189_ix3p2)), (1 / b187_i));
+    b355[i] += b351_ix3;
+    b355[i + 722] += b351_ix3p1;
+    b355[i + 1444] += b351_ix3p2;
   }
-  b330.fill(0);
+  b445.fill(0);
   for (let i0 = 0; i0 < 400; i0 += 4) {
     {
       const i = i0;
       t203 += a6[i * 3 + 2];
-      b330[i * 3 + 2] += a5;
+      b445[i * 3 + 2] += t334;
     }
     {
       const i = i0 + 1;
       t203 += a6[i * 3 + 2];
-      b330[i * 3 + 2] += a5;
+      b445[i * 3 + 2] += t334;
     }
     {
       const i = i0 + 2;
       t203 += a6[i * 3 + 2];
-      b330[i * 3 + 2] += a5;
+      b445[i * 3 + 2] += t334;
     }
     {
       const i = i0 + 3;
       t203 += a6[i * 3 + 2];
-      b330[i * 3 + 2] += a5;
+      b445[i * 3 + 2] += t334;
     }
   }
   const t204 = a5 * t203;
   const t205 = t201 + t204;
-  b254.fill(0);
-  b276.fill(0);
-  b320.fill(0);
-  b323.fill(0);
-  b327.fill(0);
+  b380.fill(0);
+  b399.fill(0);
+  b435.fill(0);
+  b438.fill(0);
+  b442.fill(0);
   for (let i = 0; i < 722; i++) {
-    const b229_ip1444 = b229[i + 1444];
-    const b233_i = -b229_ip1444;
-    const b229_ip722 = b229[i + 722];
-    const b238_i = -b229_ip722;
-    const b229_i = b229[i];
-    const b243_i = -b229_i;
+    const b355_ip1444 = b355[i + 1444];
+    const b359_i = -b355_ip1444;
+    const b355_ip722 = b355[i + 722];
+    const b364_i = -b355_ip722;
+    const b355_i = b355[i];
+    const b369_i = -b355_i;
     const b167_ix3 = b167[i * 3];
     const b167_ix3p1 = b167[i * 3 + 1];
-    const b248_i = chainMul(b238_i, b167_ix3) + chainMul(b229_i, b167_ix3p1);
+    const b374_i = chainMul(b364_i, b167_ix3) + chainMul(b355_i, b167_ix3p1);
     const b167_ix3p2 = b167[i * 3 + 2];
-    const b249_i = chainMul(b229_ip1444, b167_ix3) + chainMul(b243_i, b167_ix3p2);
-    const b250_i = chainMul(b233_i, b167_ix3p1) + chainMul(b229_ip722, b167_ix3p2);
+    const b375_i = chainMul(b355_ip1444, b167_ix3) + chainMul(b369_i, b167_ix3p2);
+    const b376_i = chainMul(b359_i, b167_ix3p1) + chainMul(b355_ip722, b167_ix3p2);
     const b151_ix3 = b151[i * 3];
     const b151_ix3p1 = b151[i * 3 + 1];
-    const b251_i = chainMul(b229_ip722, b151_ix3) + chainMul(b243_i, b151_ix3p1);
+    const b377_i = chainMul(b355_ip722, b151_ix3) + chainMul(b369_i, b151_ix3p1);
     const b151_ix3p2 = b151[i * 3 + 2];
-    const b252_i = chainMul(b233_i, b151_ix3) + chainMul(b229_i, b151_ix3p2);
-    const b253_i = chainMul(b229_ip1444, b151_ix3p1) + chainMul(b238_i, b151_ix3p2);
-    b254[i * 3 + 2] += b251_i;
-    b254[i * 3 + 1] += b252_i;
-    b254[i * 3] += b253_i;
+    const b378_i = chainMul(b359_i, b151_ix3) + chainMul(b355_i, b151_ix3p2);
+    const b379_i = chainMul(b355_ip1444, b151_ix3p1) + chainMul(b364_i, b151_ix3p2);
+    b380[i * 3 + 2] += b377_i;
+    b380[i * 3 + 1] += b378_i;
+    b380[i * 3] += b379_i;
+    const b383_i = t29 * s0;
     const b154_i = b154[i];
-    const b265_i = chainMul(chainMul((b161[i] !== 0 ? (2 * (t29 * b163[i])) : 0), b154_i), (0.5 / b159[i]));
-    b276[i * 3 + 2] += b248_i;
-    b276[i * 3 + 1] += b249_i;
-    b276[i * 3] += b250_i;
-    const b277_ix3 = chainMul((2 * chainMul(b265_i, b156[i * 3])), (1 / b154_i)) + b276[i * 3];
-    const b277_ix3p1 = chainMul((2 * chainMul(b265_i, b156[i * 3 + 1])), (1 / b154_i)) + b276[i * 3 + 1];
-    const b277_ix3p2 = chainMul((2 * chainMul(b265_i, b156[i * 3 + 2])), (1 / b154_i)) + b276[i * 3 + 2];
+    const b391_i = chainMul(chainMul((b161[i] !== 0 ? (2 * (b163[i] * b383_i)) : 0), b154_i), (0.5 / b159[i]));
+    b399[i * 3 + 2] += b374_i;
+    b399[i * 3 + 1] += b375_i;
+    b399[i * 3] += b376_i;
+    const b400_ix3 = chainMul((2 * chainMul(b391_i, b156[i * 3])), (1 / b154_i)) + b399[i * 3];
+    const b400_ix3p1 = chainMul((2 * chainMul(b391_i, b156[i * 3 + 1])), (1 / b154_i)) + b399[i * 3 + 1];
+    const b400_ix3p2 = chainMul((2 * chainMul(b391_i, b156[i * 3 + 2])), (1 / b154_i)) + b399[i * 3 + 2];
     const b138_i = b138[i];
-    const b287_i = chainMul(chainMul((b145[i] !== 0 ? (2 * (t29 * b147[i])) : 0), b138_i), (0.5 / b143[i]));
-    const b292_ix3 = chainMul((2 * chainMul(b287_i, b140[i * 3])), (1 / b138_i));
-    const b292_ix3p1 = chainMul((2 * chainMul(b287_i, b140[i * 3 + 1])), (1 / b138_i));
-    const b292_ix3p2 = chainMul((2 * chainMul(b287_i, b140[i * 3 + 2])), (1 / b138_i));
+    const b409_i = chainMul(chainMul((b145[i] !== 0 ? (2 * (b147[i] * b383_i)) : 0), b138_i), (0.5 / b143[i]));
+    const b413_ix3 = chainMul((2 * chainMul(b409_i, b140[i * 3])), (1 / b138_i));
+    const b413_ix3p1 = chainMul((2 * chainMul(b409_i, b140[i * 3 + 1])), (1 / b138_i));
+    const b413_ix3p2 = chainMul((2 * chainMul(b409_i, b140[i * 3 + 2])), (1 / b138_i));
     const b123_i = b123[i];
-    const b307_i = chainMul(chainMul((b130[i] !== 0 ? (2 * (t29 * b132[i])) : 0), b123_i), (0.5 / b128[i]));
-    const b312_ix3 = chainMul((2 * chainMul(b307_i, b125[i * 3])), (1 / b123_i));
-    const b312_ix3p1 = chainMul((2 * chainMul(b307_i, b125[i * 3 + 1])), (1 / b123_i));
-    const b312_ix3p2 = chainMul((2 * chainMul(b307_i, b125[i * 3 + 2])), (1 / b123_i));
-    const b319_ix3 = b277_ix3 - b292_ix3;
-    const b319_ix3p1 = b277_ix3p1 - b292_ix3p1;
-    const b319_ix3p2 = b277_ix3p2 - b292_ix3p2;
-    b320[3 * a0[i * 3 + 2]] += b319_ix3;
-    b320[1 + 3 * a0[i * 3 + 2]] += b319_ix3p1;
-    b320[2 + 3 * a0[i * 3 + 2]] += b319_ix3p2;
-    const b322_ix3 = (b254[i * 3] + b292_ix3) - b312_ix3;
-    const b322_ix3p1 = (b254[i * 3 + 1] + b292_ix3p1) - b312_ix3p1;
-    const b322_ix3p2 = (b254[i * 3 + 2] + b292_ix3p2) - b312_ix3p2;
-    b323[3 * a0[i * 3 + 1]] += b322_ix3;
-    b323[1 + 3 * a0[i * 3 + 1]] += b322_ix3p1;
-    b323[2 + 3 * a0[i * 3 + 1]] += b322_ix3p2;
-    const b326_ix3 = b312_ix3 - (b254[i * 3] + b277_ix3);
-    const b326_ix3p1 = b312_ix3p1 - (b254[i * 3 + 1] + b277_ix3p1);
-    const b326_ix3p2 = b312_ix3p2 - (b254[i * 3 + 2] + b277_ix3p2);
-    b327[3 * a0[i * 3]] += b326_ix3;
-    b327[1 + 3 * a0[i * 3]] += b326_ix3p1;
-    b327[2 + 3 * a0[i * 3]] += b326_ix3p2;
+    const b425_i = chainMul(chainMul((b130[i] !== 0 ? (2 * (b132[i] * b383_i)) : 0), b123_i), (0.5 / b128[i]));
+    const b429_ix3 = chainMul((2 * chainMul(b425_i, b125[i * 3])), (1 / b123_i));
+    const b429_ix3p1 = chainMul((2 * chainMul(b425_i, b125[i * 3 + 1])), (1 / b123_i));
+    const b429_ix3p2 = chainMul((2 * chainMul(b425_i, b125[i * 3 + 2])), (1 / b123_i));
+    const b434_ix3 = b400_ix3 - b413_ix3;
+    const b434_ix3p1 = b400_ix3p1 - b413_ix3p1;
+    const b434_ix3p2 = b400_ix3p2 - b413_ix3p2;
+    b435[3 * a0[i * 3 + 2]] += b434_ix3;
+    b435[1 + 3 * a0[i * 3 + 2]] += b434_ix3p1;
+    b435[2 + 3 * a0[i * 3 + 2]] += b434_ix3p2;
+    const b437_ix3 = (b380[i * 3] + b413_ix3) - b429_ix3;
+    const b437_ix3p1 = (b380[i * 3 + 1] + b413_ix3p1) - b429_ix3p1;
+    const b437_ix3p2 = (b380[i * 3 + 2] + b413_ix3p2) - b429_ix3p2;
+    b438[3 * a0[i * 3 + 1]] += b437_ix3;
+    b438[1 + 3 * a0[i * 3 + 1]] += b437_ix3p1;
+    b438[2 + 3 * a0[i * 3 + 1]] += b437_ix3p2;
+    const b441_ix3 = b429_ix3 - (b380[i * 3] + b400_ix3);
+    const b441_ix3p1 = b429_ix3p1 - (b380[i * 3 + 1] + b400_ix3p1);
+    const b441_ix3p2 = b429_ix3p2 - (b380[i * 3 + 2] + b400_ix3p2);
+    b442[3 * a0[i * 3]] += b441_ix3;
+    b442[1 + 3 * a0[i * 3]] += b441_ix3p1;
+    b442[2 + 3 * a0[i * 3]] += b441_ix3p2;
   }
   for (let i0 = 0; i0 < 400; i0 += 4) {
     {
       const i = i0;
-      h331[i * 3] = ((b327[i * 3] + (b320[i * 3] + b323[i * 3])) + b330[i * 3]);
-      h331[i * 3 + 1] = ((b327[i * 3 + 1] + (b320[i * 3 + 1] + b323[i * 3 + 1])) + b330[i * 3 + 1]);
-      h331[i * 3 + 2] = ((b327[i * 3 + 2] + (b320[i * 3 + 2] + b323[i * 3 + 2])) + b330[i * 3 + 2]);
+      h446[i * 3] = ((b442[i * 3] + (b435[i * 3] + b438[i * 3])) + b445[i * 3]);
+      h446[i * 3 + 1] = ((b442[i * 3 + 1] + (b435[i * 3 + 1] + b438[i * 3 + 1])) + b445[i * 3 + 1]);
+      h446[i * 3 + 2] = ((b442[i * 3 + 2] + (b435[i * 3 + 2] + b438[i * 3 + 2])) + b445[i * 3 + 2]);
     }
     {
       const i = i0 + 1;
-      h331[i * 3] = ((b327[i * 3] + (b320[i * 3] + b323[i * 3])) + b330[i * 3]);
-      h331[i * 3 + 1] = ((b327[i * 3 + 1] + (b320[i * 3 + 1] + b323[i * 3 + 1])) + b330[i * 3 + 1]);
-      h331[i * 3 + 2] = ((b327[i * 3 + 2] + (b320[i * 3 + 2] + b323[i * 3 + 2])) + b330[i * 3 + 2]);
+      h446[i * 3] = ((b442[i * 3] + (b435[i * 3] + b438[i * 3])) + b445[i * 3]);
+      h446[i * 3 + 1] = ((b442[i * 3 + 1] + (b435[i * 3 + 1] + b438[i * 3 + 1])) + b445[i * 3 + 1]);
+      h446[i * 3 + 2] = ((b442[i * 3 + 2] + (b435[i * 3 + 2] + b438[i * 3 + 2])) + b445[i * 3 + 2]);
     }
     {
       const i = i0 + 2;
-      h331[i * 3] = ((b327[i * 3] + (b320[i * 3] + b323[i * 3])) + b330[i * 3]);
-      h331[i * 3 + 1] = ((b327[i * 3 + 1] + (b320[i * 3 + 1] + b323[i * 3 + 1])) + b330[i * 3 + 1]);
-      h331[i * 3 + 2] = ((b327[i * 3 + 2] + (b320[i * 3 + 2] + b323[i * 3 + 2])) + b330[i * 3 + 2]);
+      h446[i * 3] = ((b442[i * 3] + (b435[i * 3] + b438[i * 3])) + b445[i * 3]);
+      h446[i * 3 + 1] = ((b442[i * 3 + 1] + (b435[i * 3 + 1] + b438[i * 3 + 1])) + b445[i * 3 + 1]);
+      h446[i * 3 + 2] = ((b442[i * 3 + 2] + (b435[i * 3 + 2] + b438[i * 3 + 2])) + b445[i * 3 + 2]);
     }
     {
       const i = i0 + 3;
-      h331[i * 3] = ((b327[i * 3] + (b320[i * 3] + b323[i * 3])) + b330[i * 3]);
-      h331[i * 3 + 1] = ((b327[i * 3 + 1] + (b320[i * 3 + 1] + b323[i * 3 + 1])) + b330[i * 3 + 1]);
-      h331[i * 3 + 2] = ((b327[i * 3 + 2] + (b320[i * 3 + 2] + b323[i * 3 + 2])) + b330[i * 3 + 2]);
+      h446[i * 3] = ((b442[i * 3] + (b435[i * 3] + b438[i * 3])) + b445[i * 3]);
+      h446[i * 3 + 1] = ((b442[i * 3 + 1] + (b435[i * 3 + 1] + b438[i * 3 + 1])) + b445[i * 3 + 1]);
+      h446[i * 3 + 2] = ((b442[i * 3 + 2] + (b435[i * 3 + 2] + b438[i * 3 + 2])) + b445[i * 3 + 2]);
     }
   }
   if (outputs !== undefined) {
     // output energy (cloth.expr:21)
     outputs["energy"] = t205;
   }
-  if (s0 !== 1) scaleGradients(grad, s0);
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 

@@ -96,11 +96,11 @@ function lossSeed(seed) {
   return s;
 }
 
-const buf49 = new Float64Array(3000);
-const buf50 = new Float64Array(3000);
+const buf67 = new Float64Array(3000);
+const buf68 = new Float64Array(3000);
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["u"]; k < 3000; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["u"]; k < 3000; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (laplacian.expr) */
@@ -297,14 +297,15 @@ export function backwardInto(args, seed, grad, outputs) {
   for (let k = 0; k < 6000; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("laplacian.expr" + ": integer input " + "'edges'" + " must hold whole numbers, but element " + "[" + [Math.floor(k / 2) % 3000, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v); }
   for (let i0 = 0; i0 < 3000; i0++) { const k = 0 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 1000)) throw new RangeError("laplacian.expr" + ": integer input " + "'edges'" + " element " + "[" + [Math.floor(k / 2) % 3000, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..999 for the axis of 1000 it indexes"); }
   for (let i0 = 0; i0 < 3000; i0++) { const k = 1 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 1000)) throw new RangeError("laplacian.expr" + ": integer input " + "'edges'" + " element " + "[" + [Math.floor(k / 2) % 3000, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..999 for the axis of 1000 it indexes"); }
-  const b49 = buf49;
-  const b50 = buf50;
-  const h52 = grad["u"];
+  const b67 = buf67;
+  const b68 = buf68;
+  const h70 = grad["u"];
   let t34 = 0;
   let t37 = 0;
   // laplacian.expr:17
-  b49.fill(0);
-  b50.fill(0);
+  const t55 = a3 * s0;
+  b67.fill(0);
+  b68.fill(0);
   for (let i0 = 0; i0 < 3000; i0 += 4) {
     {
       const i = i0;
@@ -320,18 +321,19 @@ export function backwardInto(args, seed, grad, outputs) {
       const b32_i = t32r0;
       const a1_i = a1[i];
       t34 += (a1_i * b32_i);
-      const b47_ix3 = 2 * (b30_ix3 * a1_i);
-      const b47_ix3p1 = 2 * (b30_ix3p1 * a1_i);
-      const b47_ix3p2 = 2 * (b30_ix3p2 * a1_i);
-      const b48_ix3 = -b47_ix3;
-      const b48_ix3p1 = -b47_ix3p1;
-      const b48_ix3p2 = -b47_ix3p2;
-      b49[3 * a0[i * 2 + 1]] += b48_ix3;
-      b49[1 + 3 * a0[i * 2 + 1]] += b48_ix3p1;
-      b49[2 + 3 * a0[i * 2 + 1]] += b48_ix3p2;
-      b50[3 * a0[i * 2]] += b47_ix3;
-      b50[1 + 3 * a0[i * 2]] += b47_ix3p1;
-      b50[2 + 3 * a0[i * 2]] += b47_ix3p2;
+      const b62_i = a1_i * s0;
+      const b65_ix3 = 2 * (b30_ix3 * b62_i);
+      const b65_ix3p1 = 2 * (b30_ix3p1 * b62_i);
+      const b65_ix3p2 = 2 * (b30_ix3p2 * b62_i);
+      const b66_ix3 = -b65_ix3;
+      const b66_ix3p1 = -b65_ix3p1;
+      const b66_ix3p2 = -b65_ix3p2;
+      b67[3 * a0[i * 2 + 1]] += b66_ix3;
+      b67[1 + 3 * a0[i * 2 + 1]] += b66_ix3p1;
+      b67[2 + 3 * a0[i * 2 + 1]] += b66_ix3p2;
+      b68[3 * a0[i * 2]] += b65_ix3;
+      b68[1 + 3 * a0[i * 2]] += b65_ix3p1;
+      b68[2 + 3 * a0[i * 2]] += b65_ix3p2;
     }
     {
       const i = i0 + 1;
@@ -347,18 +349,19 @@ export function backwardInto(args, seed, grad, outputs) {
       const b32_i = t32r0;
       const a1_i = a1[i];
       t34 += (a1_i * b32_i);
-      const b47_ix3 = 2 * (b30_ix3 * a1_i);
-      const b47_ix3p1 = 2 * (b30_ix3p1 * a1_i);
-      const b47_ix3p2 = 2 * (b30_ix3p2 * a1_i);
-      const b48_ix3 = -b47_ix3;
-      const b48_ix3p1 = -b47_ix3p1;
-      const b48_ix3p2 = -b47_ix3p2;
-      b49[3 * a0[i * 2 + 1]] += b48_ix3;
-      b49[1 + 3 * a0[i * 2 + 1]] += b48_ix3p1;
-      b49[2 + 3 * a0[i * 2 + 1]] += b48_ix3p2;
-      b50[3 * a0[i * 2]] += b47_ix3;
-      b50[1 + 3 * a0[i * 2]] += b47_ix3p1;
-      b50[2 + 3 * a0[i * 2]] += b47_ix3p2;
+      const b62_i = a1_i * s0;
+      const b65_ix3 = 2 * (b30_ix3 * b62_i);
+      const b65_ix3p1 = 2 * (b30_ix3p1 * b62_i);
+      const b65_ix3p2 = 2 * (b30_ix3p2 * b62_i);
+      const b66_ix3 = -b65_ix3;
+      const b66_ix3p1 = -b65_ix3p1;
+      const b66_ix3p2 = -b65_ix3p2;
+      b67[3 * a0[i * 2 + 1]] += b66_ix3;
+      b67[1 + 3 * a0[i * 2 + 1]] += b66_ix3p1;
+      b67[2 + 3 * a0[i * 2 + 1]] += b66_ix3p2;
+      b68[3 * a0[i * 2]] += b65_ix3;
+      b68[1 + 3 * a0[i * 2]] += b65_ix3p1;
+      b68[2 + 3 * a0[i * 2]] += b65_ix3p2;
     }
     {
       const i = i0 + 2;
@@ -374,18 +377,19 @@ export function backwardInto(args, seed, grad, outputs) {
       const b32_i = t32r0;
       const a1_i = a1[i];
       t34 += (a1_i * b32_i);
-      const b47_ix3 = 2 * (b30_ix3 * a1_i);
-      const b47_ix3p1 = 2 * (b30_ix3p1 * a1_i);
-      const b47_ix3p2 = 2 * (b30_ix3p2 * a1_i);
-      const b48_ix3 = -b47_ix3;
-      const b48_ix3p1 = -b47_ix3p1;
-      const b48_ix3p2 = -b47_ix3p2;
-      b49[3 * a0[i * 2 + 1]] += b48_ix3;
-      b49[1 + 3 * a0[i * 2 + 1]] += b48_ix3p1;
-      b49[2 + 3 * a0[i * 2 + 1]] += b48_ix3p2;
-      b50[3 * a0[i * 2]] += b47_ix3;
-      b50[1 + 3 * a0[i * 2]] += b47_ix3p1;
-      b50[2 + 3 * a0[i * 2]] += b47_ix3p2;
+      const b62_i = a1_i * s0;
+      const b65_ix3 = 2 * (b30_ix3 * b62_i);
+      const b65_ix3p1 = 2 * (b30_ix3p1 * b62_i);
+      const b65_ix3p2 = 2 * (b30_ix3p2 * b62_i);
+      const b66_ix3 = -b65_ix3;
+      const b66_ix3p1 = -b65_ix3p1;
+      const b66_ix3p2 = -b65_ix3p2;
+      b67[3 * a0[i * 2 + 1]] += b66_ix3;
+      b67[1 + 3 * a0[i * 2 + 1]] += b66_ix3p1;
+      b67[2 + 3 * a0[i * 2 + 1]] += b66_ix3p2;
+      b68[3 * a0[i * 2]] += b65_ix3;
+      b68[1 + 3 * a0[i * 2]] += b65_ix3p1;
+      b68[2 + 3 * a0[i * 2]] += b65_ix3p2;
     }
     {
       const i = i0 + 3;
@@ -401,18 +405,19 @@ export function backwardInto(args, seed, grad, outputs) {
       const b32_i = t32r0;
       const a1_i = a1[i];
       t34 += (a1_i * b32_i);
-      const b47_ix3 = 2 * (b30_ix3 * a1_i);
-      const b47_ix3p1 = 2 * (b30_ix3p1 * a1_i);
-      const b47_ix3p2 = 2 * (b30_ix3p2 * a1_i);
-      const b48_ix3 = -b47_ix3;
-      const b48_ix3p1 = -b47_ix3p1;
-      const b48_ix3p2 = -b47_ix3p2;
-      b49[3 * a0[i * 2 + 1]] += b48_ix3;
-      b49[1 + 3 * a0[i * 2 + 1]] += b48_ix3p1;
-      b49[2 + 3 * a0[i * 2 + 1]] += b48_ix3p2;
-      b50[3 * a0[i * 2]] += b47_ix3;
-      b50[1 + 3 * a0[i * 2]] += b47_ix3p1;
-      b50[2 + 3 * a0[i * 2]] += b47_ix3p2;
+      const b62_i = a1_i * s0;
+      const b65_ix3 = 2 * (b30_ix3 * b62_i);
+      const b65_ix3p1 = 2 * (b30_ix3p1 * b62_i);
+      const b65_ix3p2 = 2 * (b30_ix3p2 * b62_i);
+      const b66_ix3 = -b65_ix3;
+      const b66_ix3p1 = -b65_ix3p1;
+      const b66_ix3p2 = -b65_ix3p2;
+      b67[3 * a0[i * 2 + 1]] += b66_ix3;
+      b67[1 + 3 * a0[i * 2 + 1]] += b66_ix3p1;
+      b67[2 + 3 * a0[i * 2 + 1]] += b66_ix3p2;
+      b68[3 * a0[i * 2]] += b65_ix3;
+      b68[1 + 3 * a0[i * 2]] += b65_ix3p1;
+      b68[2 + 3 * a0[i * 2]] += b65_ix3p2;
     }
   }
   for (let i0 = 0; i0 < 1000; i0 += 4) {
@@ -424,9 +429,9 @@ export function backwardInto(args, seed, grad, outputs) {
       t37 += (b35_ix3 * b35_ix3);
       t37 += (b35_ix3p1 * b35_ix3p1);
       t37 += (b35_ix3p2 * b35_ix3p2);
-      h52[i * 3] = (b50[i * 3] + ((2 * (a3 * b35_ix3)) + b49[i * 3]));
-      h52[i * 3 + 1] = (b50[i * 3 + 1] + ((2 * (a3 * b35_ix3p1)) + b49[i * 3 + 1]));
-      h52[i * 3 + 2] = (b50[i * 3 + 2] + ((2 * (a3 * b35_ix3p2)) + b49[i * 3 + 2]));
+      h70[i * 3] = (b68[i * 3] + ((2 * (b35_ix3 * t55)) + b67[i * 3]));
+      h70[i * 3 + 1] = (b68[i * 3 + 1] + ((2 * (b35_ix3p1 * t55)) + b67[i * 3 + 1]));
+      h70[i * 3 + 2] = (b68[i * 3 + 2] + ((2 * (b35_ix3p2 * t55)) + b67[i * 3 + 2]));
     }
     {
       const i = i0 + 1;
@@ -436,9 +441,9 @@ export function backwardInto(args, seed, grad, outputs) {
       t37 += (b35_ix3 * b35_ix3);
       t37 += (b35_ix3p1 * b35_ix3p1);
       t37 += (b35_ix3p2 * b35_ix3p2);
-      h52[i * 3] = (b50[i * 3] + ((2 * (a3 * b35_ix3)) + b49[i * 3]));
-      h52[i * 3 + 1] = (b50[i * 3 + 1] + ((2 * (a3 * b35_ix3p1)) + b49[i * 3 + 1]));
-      h52[i * 3 + 2] = (b50[i * 3 + 2] + ((2 * (a3 * b35_ix3p2)) + b49[i * 3 + 2]));
+      h70[i * 3] = (b68[i * 3] + ((2 * (b35_ix3 * t55)) + b67[i * 3]));
+      h70[i * 3 + 1] = (b68[i * 3 + 1] + ((2 * (b35_ix3p1 * t55)) + b67[i * 3 + 1]));
+      h70[i * 3 + 2] = (b68[i * 3 + 2] + ((2 * (b35_ix3p2 * t55)) + b67[i * 3 + 2]));
     }
     {
       const i = i0 + 2;
@@ -448,9 +453,9 @@ export function backwardInto(args, seed, grad, outputs) {
       t37 += (b35_ix3 * b35_ix3);
       t37 += (b35_ix3p1 * b35_ix3p1);
       t37 += (b35_ix3p2 * b35_ix3p2);
-      h52[i * 3] = (b50[i * 3] + ((2 * (a3 * b35_ix3)) + b49[i * 3]));
-      h52[i * 3 + 1] = (b50[i * 3 + 1] + ((2 * (a3 * b35_ix3p1)) + b49[i * 3 + 1]));
-      h52[i * 3 + 2] = (b50[i * 3 + 2] + ((2 * (a3 * b35_ix3p2)) + b49[i * 3 + 2]));
+      h70[i * 3] = (b68[i * 3] + ((2 * (b35_ix3 * t55)) + b67[i * 3]));
+      h70[i * 3 + 1] = (b68[i * 3 + 1] + ((2 * (b35_ix3p1 * t55)) + b67[i * 3 + 1]));
+      h70[i * 3 + 2] = (b68[i * 3 + 2] + ((2 * (b35_ix3p2 * t55)) + b67[i * 3 + 2]));
     }
     {
       const i = i0 + 3;
@@ -460,9 +465,9 @@ export function backwardInto(args, seed, grad, outputs) {
       t37 += (b35_ix3 * b35_ix3);
       t37 += (b35_ix3p1 * b35_ix3p1);
       t37 += (b35_ix3p2 * b35_ix3p2);
-      h52[i * 3] = (b50[i * 3] + ((2 * (a3 * b35_ix3)) + b49[i * 3]));
-      h52[i * 3 + 1] = (b50[i * 3 + 1] + ((2 * (a3 * b35_ix3p1)) + b49[i * 3 + 1]));
-      h52[i * 3 + 2] = (b50[i * 3 + 2] + ((2 * (a3 * b35_ix3p2)) + b49[i * 3 + 2]));
+      h70[i * 3] = (b68[i * 3] + ((2 * (b35_ix3 * t55)) + b67[i * 3]));
+      h70[i * 3 + 1] = (b68[i * 3 + 1] + ((2 * (b35_ix3p1 * t55)) + b67[i * 3 + 1]));
+      h70[i * 3 + 2] = (b68[i * 3 + 2] + ((2 * (b35_ix3p2 * t55)) + b67[i * 3 + 2]));
     }
   }
   const t38 = a3 * t37;
@@ -471,7 +476,7 @@ export function backwardInto(args, seed, grad, outputs) {
     // output energy (laplacian.expr:17)
     outputs["energy"] = t39;
   }
-  if (s0 !== 1) scaleGradients(grad, s0);
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 

@@ -96,10 +96,10 @@ function lossSeed(seed) {
   return s;
 }
 
-function scaleGradients(grad, s0) {
-  grad["a"] *= s0;
-  grad["b"] *= s0;
-  grad["c"] *= s0;
+function zeroGradients(grad) {
+  grad["a"] = 0;
+  grad["b"] = 0;
+  grad["c"] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (curve-fit.expr) */
@@ -201,9 +201,9 @@ export function backwardInto(args, seed, grad, outputs) {
   const a4 = args["y"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   let t15 = 0;
-  let t20 = 0;
-  let t23 = 0;
-  let t30 = 0;
+  let t36 = 0;
+  let t39 = 0;
+  let t46 = 0;
   // curve-fit.expr:5
   for (let i0 = 0; i0 < 24; i0 += 4) {
     {
@@ -212,10 +212,10 @@ export function backwardInto(args, seed, grad, outputs) {
       const b9_i = Math.exp((-(a1 * a3_i)));
       const b12_i = (a2 + (a0 * b9_i)) - a4[i];
       t15 += (b12_i * b12_i);
-      const b18_i = b12_i * 2;
-      t20 += b18_i;
-      t23 += (b9_i * b18_i);
-      t30 += (-(a3_i * (b9_i * (a0 * b18_i))));
+      const b34_i = 2 * (b12_i * s0);
+      t36 += b34_i;
+      t39 += (b9_i * b34_i);
+      t46 += (-(a3_i * (b9_i * (a0 * b34_i))));
     }
     {
       const i = i0 + 1;
@@ -223,10 +223,10 @@ export function backwardInto(args, seed, grad, outputs) {
       const b9_i = Math.exp((-(a1 * a3_i)));
       const b12_i = (a2 + (a0 * b9_i)) - a4[i];
       t15 += (b12_i * b12_i);
-      const b18_i = b12_i * 2;
-      t20 += b18_i;
-      t23 += (b9_i * b18_i);
-      t30 += (-(a3_i * (b9_i * (a0 * b18_i))));
+      const b34_i = 2 * (b12_i * s0);
+      t36 += b34_i;
+      t39 += (b9_i * b34_i);
+      t46 += (-(a3_i * (b9_i * (a0 * b34_i))));
     }
     {
       const i = i0 + 2;
@@ -234,10 +234,10 @@ export function backwardInto(args, seed, grad, outputs) {
       const b9_i = Math.exp((-(a1 * a3_i)));
       const b12_i = (a2 + (a0 * b9_i)) - a4[i];
       t15 += (b12_i * b12_i);
-      const b18_i = b12_i * 2;
-      t20 += b18_i;
-      t23 += (b9_i * b18_i);
-      t30 += (-(a3_i * (b9_i * (a0 * b18_i))));
+      const b34_i = 2 * (b12_i * s0);
+      t36 += b34_i;
+      t39 += (b9_i * b34_i);
+      t46 += (-(a3_i * (b9_i * (a0 * b34_i))));
     }
     {
       const i = i0 + 3;
@@ -245,10 +245,10 @@ export function backwardInto(args, seed, grad, outputs) {
       const b9_i = Math.exp((-(a1 * a3_i)));
       const b12_i = (a2 + (a0 * b9_i)) - a4[i];
       t15 += (b12_i * b12_i);
-      const b18_i = b12_i * 2;
-      t20 += b18_i;
-      t23 += (b9_i * b18_i);
-      t30 += (-(a3_i * (b9_i * (a0 * b18_i))));
+      const b34_i = 2 * (b12_i * s0);
+      t36 += b34_i;
+      t39 += (b9_i * b34_i);
+      t46 += (-(a3_i * (b9_i * (a0 * b34_i))));
     }
   }
   if (outputs !== undefined) {
@@ -256,12 +256,12 @@ export function backwardInto(args, seed, grad, outputs) {
     outputs["loss"] = t15;
   }
   // gradient of a (param at curve-fit.expr:3)
-  grad["a"] = t23;
+  grad["a"] = t39;
   // gradient of b (param at curve-fit.expr:3)
-  grad["b"] = t30;
+  grad["b"] = t46;
   // gradient of c (param at curve-fit.expr:3)
-  grad["c"] = t20;
-  if (s0 !== 1) scaleGradients(grad, s0);
+  grad["c"] = t36;
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 

@@ -90,9 +90,9 @@ function lossSeed(seed) {
   return s;
 }
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["p"]; k < 2; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["q"]; k < 2; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["p"]; k < 2; k++) g[k] = 0;
+  for (let k = 0, g = grad["q"]; k < 2; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (rod.expr) */
@@ -197,12 +197,12 @@ export function backwardInto(args, seed, grad, outputs) {
   const g0 = grad["p"];
   const g1 = grad["q"];
   // gradient of p (param at rod.expr:3)
-  g0[0] = t7;
-  g0[1] = t5;
+  g0[0] = t7 * s0;
+  g0[1] = t5 * s0;
   // gradient of q (param at rod.expr:3)
-  g1[0] = t8;
-  g1[1] = t6;
-  if (s0 !== 1) scaleGradients(grad, s0);
+  g1[0] = t8 * s0;
+  g1[1] = t6 * s0;
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 

@@ -103,12 +103,12 @@ const buf15 = new Float64Array(25);
 const buf21 = new Float64Array(72);
 const buf24 = new Float64Array(24);
 const buf25 = new Float64Array(24);
-const buf45 = new Float64Array(72);
-const buf52 = new Float64Array(25);
-const buf55 = new Float64Array(75);
+const buf71 = new Float64Array(72);
+const buf77 = new Float64Array(25);
+const buf80 = new Float64Array(75);
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["p"]; k < 90; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["p"]; k < 90; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (cloth.expr) */
@@ -296,10 +296,10 @@ export function backwardInto(args, seed, grad, outputs) {
   const b21 = buf21;
   const b24 = buf24;
   const b25 = buf25;
-  const b45 = buf45;
-  const b52 = buf52;
-  const b55 = buf55;
-  const h57 = grad["p"];
+  const b71 = buf71;
+  const b77 = buf77;
+  const b80 = buf80;
+  const h82 = grad["p"];
   let t18 = 0;
   let t27 = 0;
   let t33 = 0;
@@ -401,100 +401,103 @@ export function backwardInto(args, seed, grad, outputs) {
   }
   const t34 = a2 * t33;
   const t35 = t31 + t34;
+  // cloth.expr:11
+  const t60 = a2 * s0;
+  const t62 = t30 * s0;
   // cloth.expr:10
   for (let i = 0; i < 6; i++) {
-    const b42_ix4 = (2 * (b25[i * 4] * t30)) * (0.5 / b24[i * 4]);
-    const b42_ix4p1 = (2 * (b25[i * 4 + 1] * t30)) * (0.5 / b24[i * 4 + 1]);
-    const b42_ix4p2 = (2 * (b25[i * 4 + 2] * t30)) * (0.5 / b24[i * 4 + 2]);
-    const b42_ix4p3 = (2 * (b25[i * 4 + 3] * t30)) * (0.5 / b24[i * 4 + 3]);
-    b45[i * 12] = (2 * (b21[i * 12] * b42_ix4));
-    b45[i * 12 + 1] = (2 * (b21[i * 12 + 1] * b42_ix4));
-    b45[i * 12 + 2] = (2 * (b21[i * 12 + 2] * b42_ix4));
-    b45[i * 12 + 3] = (2 * (b21[i * 12 + 3] * b42_ix4p1));
-    b45[i * 12 + 4] = (2 * (b21[i * 12 + 4] * b42_ix4p1));
-    b45[i * 12 + 5] = (2 * (b21[i * 12 + 5] * b42_ix4p1));
-    b45[i * 12 + 6] = (2 * (b21[i * 12 + 6] * b42_ix4p2));
-    b45[i * 12 + 7] = (2 * (b21[i * 12 + 7] * b42_ix4p2));
-    b45[i * 12 + 8] = (2 * (b21[i * 12 + 8] * b42_ix4p2));
-    b45[i * 12 + 9] = (2 * (b21[i * 12 + 9] * b42_ix4p3));
-    b45[i * 12 + 10] = (2 * (b21[i * 12 + 10] * b42_ix4p3));
-    b45[i * 12 + 11] = (2 * (b21[i * 12 + 11] * b42_ix4p3));
+    const b68_ix4 = (0.5 / b24[i * 4]) * (2 * (b25[i * 4] * t62));
+    const b68_ix4p1 = (0.5 / b24[i * 4 + 1]) * (2 * (b25[i * 4 + 1] * t62));
+    const b68_ix4p2 = (0.5 / b24[i * 4 + 2]) * (2 * (b25[i * 4 + 2] * t62));
+    const b68_ix4p3 = (0.5 / b24[i * 4 + 3]) * (2 * (b25[i * 4 + 3] * t62));
+    b71[i * 12] = (2 * (b21[i * 12] * b68_ix4));
+    b71[i * 12 + 1] = (2 * (b21[i * 12 + 1] * b68_ix4));
+    b71[i * 12 + 2] = (2 * (b21[i * 12 + 2] * b68_ix4));
+    b71[i * 12 + 3] = (2 * (b21[i * 12 + 3] * b68_ix4p1));
+    b71[i * 12 + 4] = (2 * (b21[i * 12 + 4] * b68_ix4p1));
+    b71[i * 12 + 5] = (2 * (b21[i * 12 + 5] * b68_ix4p1));
+    b71[i * 12 + 6] = (2 * (b21[i * 12 + 6] * b68_ix4p2));
+    b71[i * 12 + 7] = (2 * (b21[i * 12 + 7] * b68_ix4p2));
+    b71[i * 12 + 8] = (2 * (b21[i * 12 + 8] * b68_ix4p2));
+    b71[i * 12 + 9] = (2 * (b21[i * 12 + 9] * b68_ix4p3));
+    b71[i * 12 + 10] = (2 * (b21[i * 12 + 10] * b68_ix4p3));
+    b71[i * 12 + 11] = (2 * (b21[i * 12 + 11] * b68_ix4p3));
   }
   for (let i = 0; i < 5; i++) {
     for (let j = 0; j < 5; j++) {
-      b52[i * 5 + j] = ((2 * (b15[i * 5 + j] * t30)) * (0.5 / b14[i * 5 + j]));
+      b77[i * 5 + j] = ((0.5 / b14[i * 5 + j]) * (2 * (b15[i * 5 + j] * t62)));
     }
   }
   for (let i = 0; i < 5; i++) {
     for (let j = 0; j < 5; j++) {
-      b55[i * 15 + j * 3] = (2 * (b11[i * 15 + j * 3] * b52[i * 5 + j]));
-      b55[i * 15 + j * 3 + 1] = (2 * (b11[i * 15 + j * 3 + 1] * b52[i * 5 + j]));
-      b55[i * 15 + j * 3 + 2] = (2 * (b11[i * 15 + j * 3 + 2] * b52[i * 5 + j]));
+      b80[i * 15 + j * 3] = (2 * (b11[i * 15 + j * 3] * b77[i * 5 + j]));
+      b80[i * 15 + j * 3 + 1] = (2 * (b11[i * 15 + j * 3 + 1] * b77[i * 5 + j]));
+      b80[i * 15 + j * 3 + 2] = (2 * (b11[i * 15 + j * 3 + 2] * b77[i * 5 + j]));
     }
   }
-  h57.fill(0);
+  h82.fill(0);
   for (let i = 0; i < 6; i++) {
     for (let j = 0; j < 5; j++) {
-      h57[i * 15 + j * 3 + 2] += a2;
+      h82[i * 15 + j * 3 + 2] += t60;
     }
   }
   for (let i = 0; i < 6; i++) {
-    const b45_ix12 = b45[i * 12];
-    h57[i * 15] -= b45_ix12;
-    const b45_ix12p1 = b45[i * 12 + 1];
-    h57[i * 15 + 1] -= b45_ix12p1;
-    const b45_ix12p2 = b45[i * 12 + 2];
-    h57[i * 15 + 2] -= b45_ix12p2;
-    const b45_ix12p3 = b45[i * 12 + 3];
-    h57[i * 15 + 3] -= b45_ix12p3;
-    const b45_ix12p4 = b45[i * 12 + 4];
-    h57[i * 15 + 4] -= b45_ix12p4;
-    const b45_ix12p5 = b45[i * 12 + 5];
-    h57[i * 15 + 5] -= b45_ix12p5;
-    const b45_ix12p6 = b45[i * 12 + 6];
-    h57[i * 15 + 6] -= b45_ix12p6;
-    const b45_ix12p7 = b45[i * 12 + 7];
-    h57[i * 15 + 7] -= b45_ix12p7;
-    const b45_ix12p8 = b45[i * 12 + 8];
-    h57[i * 15 + 8] -= b45_ix12p8;
-    const b45_ix12p9 = b45[i * 12 + 9];
-    h57[i * 15 + 9] -= b45_ix12p9;
-    const b45_ix12p10 = b45[i * 12 + 10];
-    h57[i * 15 + 10] -= b45_ix12p10;
-    const b45_ix12p11 = b45[i * 12 + 11];
-    h57[i * 15 + 11] -= b45_ix12p11;
-    h57[i * 15 + 3] += b45_ix12;
-    h57[i * 15 + 4] += b45_ix12p1;
-    h57[i * 15 + 5] += b45_ix12p2;
-    h57[i * 15 + 6] += b45_ix12p3;
-    h57[i * 15 + 7] += b45_ix12p4;
-    h57[i * 15 + 8] += b45_ix12p5;
-    h57[i * 15 + 9] += b45_ix12p6;
-    h57[i * 15 + 10] += b45_ix12p7;
-    h57[i * 15 + 11] += b45_ix12p8;
-    h57[i * 15 + 12] += b45_ix12p9;
-    h57[i * 15 + 13] += b45_ix12p10;
-    h57[i * 15 + 14] += b45_ix12p11;
+    const b71_ix12 = b71[i * 12];
+    h82[i * 15] -= b71_ix12;
+    const b71_ix12p1 = b71[i * 12 + 1];
+    h82[i * 15 + 1] -= b71_ix12p1;
+    const b71_ix12p2 = b71[i * 12 + 2];
+    h82[i * 15 + 2] -= b71_ix12p2;
+    const b71_ix12p3 = b71[i * 12 + 3];
+    h82[i * 15 + 3] -= b71_ix12p3;
+    const b71_ix12p4 = b71[i * 12 + 4];
+    h82[i * 15 + 4] -= b71_ix12p4;
+    const b71_ix12p5 = b71[i * 12 + 5];
+    h82[i * 15 + 5] -= b71_ix12p5;
+    const b71_ix12p6 = b71[i * 12 + 6];
+    h82[i * 15 + 6] -= b71_ix12p6;
+    const b71_ix12p7 = b71[i * 12 + 7];
+    h82[i * 15 + 7] -= b71_ix12p7;
+    const b71_ix12p8 = b71[i * 12 + 8];
+    h82[i * 15 + 8] -= b71_ix12p8;
+    const b71_ix12p9 = b71[i * 12 + 9];
+    h82[i * 15 + 9] -= b71_ix12p9;
+    const b71_ix12p10 = b71[i * 12 + 10];
+    h82[i * 15 + 10] -= b71_ix12p10;
+    const b71_ix12p11 = b71[i * 12 + 11];
+    h82[i * 15 + 11] -= b71_ix12p11;
+    h82[i * 15 + 3] += b71_ix12;
+    h82[i * 15 + 4] += b71_ix12p1;
+    h82[i * 15 + 5] += b71_ix12p2;
+    h82[i * 15 + 6] += b71_ix12p3;
+    h82[i * 15 + 7] += b71_ix12p4;
+    h82[i * 15 + 8] += b71_ix12p5;
+    h82[i * 15 + 9] += b71_ix12p6;
+    h82[i * 15 + 10] += b71_ix12p7;
+    h82[i * 15 + 11] += b71_ix12p8;
+    h82[i * 15 + 12] += b71_ix12p9;
+    h82[i * 15 + 13] += b71_ix12p10;
+    h82[i * 15 + 14] += b71_ix12p11;
   }
   for (let i = 0; i < 5; i++) {
     for (let j = 0; j < 5; j++) {
-      h57[i * 15 + j * 3] -= b55[i * 15 + j * 3];
-      h57[i * 15 + j * 3 + 1] -= b55[i * 15 + j * 3 + 1];
-      h57[i * 15 + j * 3 + 2] -= b55[i * 15 + j * 3 + 2];
+      h82[i * 15 + j * 3] -= b80[i * 15 + j * 3];
+      h82[i * 15 + j * 3 + 1] -= b80[i * 15 + j * 3 + 1];
+      h82[i * 15 + j * 3 + 2] -= b80[i * 15 + j * 3 + 2];
     }
   }
   for (let i = 0; i < 5; i++) {
     for (let j = 0; j < 5; j++) {
-      h57[i * 15 + j * 3 + 15] += b55[i * 15 + j * 3];
-      h57[i * 15 + j * 3 + 16] += b55[i * 15 + j * 3 + 1];
-      h57[i * 15 + j * 3 + 17] += b55[i * 15 + j * 3 + 2];
+      h82[i * 15 + j * 3 + 15] += b80[i * 15 + j * 3];
+      h82[i * 15 + j * 3 + 16] += b80[i * 15 + j * 3 + 1];
+      h82[i * 15 + j * 3 + 17] += b80[i * 15 + j * 3 + 2];
     }
   }
   if (outputs !== undefined) {
     // output energy (cloth.expr:11)
     outputs["energy"] = t35;
   }
-  if (s0 !== 1) scaleGradients(grad, s0);
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 

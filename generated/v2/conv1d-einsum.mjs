@@ -96,9 +96,9 @@ function lossSeed(seed) {
   return s;
 }
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["x"]; k < 10; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["k"]; k < 3; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["x"]; k < 10; k++) g[k] = 0;
+  for (let k = 0, g = grad["k"]; k < 3; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (conv1d-einsum.expr) */
@@ -234,21 +234,21 @@ export function backwardInto(args, seed, grad, outputs) {
   const g0 = grad["x"];
   const g1 = grad["k"];
   // gradient of x (param at conv1d-einsum.expr:4)
-  g0[0] = t17;
-  g0[1] = t22;
-  g0[2] = t23;
-  g0[3] = t24;
-  g0[4] = t25;
-  g0[5] = t26;
-  g0[6] = t27;
-  g0[7] = t28;
-  g0[8] = t29;
-  g0[9] = t18;
+  g0[0] = t17 * s0;
+  g0[1] = t22 * s0;
+  g0[2] = t23 * s0;
+  g0[3] = t24 * s0;
+  g0[4] = t25 * s0;
+  g0[5] = t26 * s0;
+  g0[6] = t27 * s0;
+  g0[7] = t28 * s0;
+  g0[8] = t29 * s0;
+  g0[9] = t18 * s0;
   // gradient of k (param at conv1d-einsum.expr:4)
-  g1[0] = t19;
-  g1[1] = t20;
-  g1[2] = t21;
-  if (s0 !== 1) scaleGradients(grad, s0);
+  g1[0] = t19 * s0;
+  g1[1] = t20 * s0;
+  g1[2] = t21 * s0;
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 

@@ -99,15 +99,15 @@ function lossSeed(seed) {
 const buf12 = new Float64Array(24);
 const buf21 = new Float64Array(24);
 const buf26 = new Float64Array(24);
-const buf31 = new Float64Array(24);
-const buf33 = new Float64Array(24);
-const buf34 = new Float64Array(24);
-const buf55 = new Float64Array(24);
+const buf71 = new Float64Array(24);
+const buf73 = new Float64Array(24);
+const buf74 = new Float64Array(24);
+const buf87 = new Float64Array(24);
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["x"]; k < 24; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["gamma"]; k < 6; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["beta"]; k < 6; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["x"]; k < 24; k++) g[k] = 0;
+  for (let k = 0, g = grad["gamma"]; k < 6; k++) g[k] = 0;
+  for (let k = 0, g = grad["beta"]; k < 6; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (layernorm.expr) */
@@ -273,13 +273,13 @@ export function backwardInto(args, seed, grad, outputs) {
   const b12 = buf12;
   const b21 = buf21;
   const b26 = buf26;
-  const b31 = buf31;
-  const b33 = buf33;
-  const b34 = buf34;
-  const b55 = buf55;
-  const h65 = grad["beta"];
-  const h66 = grad["gamma"];
-  const h67 = grad["x"];
+  const b71 = buf71;
+  const b73 = buf73;
+  const b74 = buf74;
+  const b87 = buf87;
+  const h95 = grad["beta"];
+  const h96 = grad["gamma"];
+  const h97 = grad["x"];
   let t8r0_0 = 0;
   let t8r0_1 = 0;
   let t8r0_2 = 0;
@@ -289,22 +289,22 @@ export function backwardInto(args, seed, grad, outputs) {
   let t14r0_2 = 0;
   let t14r0_3 = 0;
   let t29 = 0;
-  let t41_0 = 0;
-  let t41_1 = 0;
-  let t41_2 = 0;
-  let t41_3 = 0;
-  let t51_0 = 0;
-  let t51_1 = 0;
-  let t51_2 = 0;
-  let t51_3 = 0;
-  let t57_0 = 0;
-  let t57_1 = 0;
-  let t57_2 = 0;
-  let t57_3 = 0;
-  let t63_0 = 0;
-  let t63_1 = 0;
-  let t63_2 = 0;
-  let t63_3 = 0;
+  let t78_0 = 0;
+  let t78_1 = 0;
+  let t78_2 = 0;
+  let t78_3 = 0;
+  let t83_0 = 0;
+  let t83_1 = 0;
+  let t83_2 = 0;
+  let t83_3 = 0;
+  let t89_0 = 0;
+  let t89_1 = 0;
+  let t89_2 = 0;
+  let t89_3 = 0;
+  let t93_0 = 0;
+  let t93_1 = 0;
+  let t93_2 = 0;
+  let t93_3 = 0;
   // layernorm.expr:10
   for (let i = 0; i < 6; i++) {
     t8r0_0 += a0[i];
@@ -371,86 +371,86 @@ export function backwardInto(args, seed, grad, outputs) {
     t29 += (b26_ip12 * b26_ip12);
     const b26_ip18 = b26[i + 18];
     t29 += (b26_ip18 * b26_ip18);
-    b31[i] = (b26_i * 2);
-    b31[i + 6] = (b26_ip6 * 2);
-    b31[i + 12] = (b26_ip12 * 2);
-    b31[i + 18] = (b26_ip18 * 2);
+    b71[i] = (2 * (b26_i * s0));
+    b71[i + 6] = (2 * (b26_ip6 * s0));
+    b71[i + 12] = (2 * (b26_ip12 * s0));
+    b71[i + 18] = (2 * (b26_ip18 * s0));
   }
   // layernorm.expr:13
   for (let i = 0; i < 6; i++) {
     const a1_i = a1[i];
-    const b31_i = b31[i];
-    b33[i] = (a1_i * b31_i);
-    const b31_ip6 = b31[i + 6];
-    b33[i + 6] = (a1_i * b31_ip6);
-    const b31_ip12 = b31[i + 12];
-    b33[i + 12] = (a1_i * b31_ip12);
-    const b31_ip18 = b31[i + 18];
-    b33[i + 18] = (a1_i * b31_ip18);
-    b34[i] = (b21[i] * b31_i);
-    b34[i + 6] = (b21[i + 6] * b31_ip6);
-    b34[i + 12] = (b21[i + 12] * b31_ip12);
-    b34[i + 18] = (b21[i + 18] * b31_ip18);
+    const b71_i = b71[i];
+    b73[i] = (a1_i * b71_i);
+    const b71_ip6 = b71[i + 6];
+    b73[i + 6] = (a1_i * b71_ip6);
+    const b71_ip12 = b71[i + 12];
+    b73[i + 12] = (a1_i * b71_ip12);
+    const b71_ip18 = b71[i + 18];
+    b73[i + 18] = (a1_i * b71_ip18);
+    b74[i] = (b21[i] * b71_i);
+    b74[i + 6] = (b21[i + 6] * b71_ip6);
+    b74[i + 12] = (b21[i + 12] * b71_ip12);
+    b74[i + 18] = (b21[i + 18] * b71_ip18);
   }
   for (let i = 0; i < 6; i++) {
-    t41_0 -= (b33[i] * (b21[i] / t19_0));
-    t41_1 -= (b33[i + 6] * (b21[i + 6] / t19_1));
-    t41_2 -= (b33[i + 12] * (b21[i + 12] / t19_2));
-    t41_3 -= (b33[i + 18] * (b21[i + 18] / t19_3));
+    t78_0 -= ((b21[i] / t19_0) * b73[i]);
+    t78_1 -= ((b21[i + 6] / t19_1) * b73[i + 6]);
+    t78_2 -= ((b21[i + 12] / t19_2) * b73[i + 12]);
+    t78_3 -= ((b21[i + 18] / t19_3) * b73[i + 18]);
   }
   // layernorm.expr:12
-  const t46_0 = (t41_0 * (0.5 / t19_0)) * 0.16666666666666666;
-  const t46_1 = (t41_1 * (0.5 / t19_1)) * 0.16666666666666666;
-  const t46_2 = (t41_2 * (0.5 / t19_2)) * 0.16666666666666666;
-  const t46_3 = (t41_3 * (0.5 / t19_3)) * 0.16666666666666666;
-  t51_0 += t46_0;
-  t51_1 += t46_1;
-  t51_2 += t46_2;
-  t51_3 += t46_3;
+  const t80_0 = 0.16666666666666666 * ((0.5 / t19_0) * t78_0);
+  const t80_1 = 0.16666666666666666 * ((0.5 / t19_1) * t78_1);
+  const t80_2 = 0.16666666666666666 * ((0.5 / t19_2) * t78_2);
+  const t80_3 = 0.16666666666666666 * ((0.5 / t19_3) * t78_3);
+  t83_0 += t80_0;
+  t83_1 += t80_1;
+  t83_2 += t80_2;
+  t83_3 += t80_3;
   for (let i = 0; i < 6; i++) {
-    b55[i] = ((b33[i] * (1 / t19_0)) + (2 * (b12[i] * t51_0)));
-    b55[i + 6] = ((b33[i + 6] * (1 / t19_1)) + (2 * (b12[i + 6] * t51_1)));
-    b55[i + 12] = ((b33[i + 12] * (1 / t19_2)) + (2 * (b12[i + 12] * t51_2)));
-    b55[i + 18] = ((b33[i + 18] * (1 / t19_3)) + (2 * (b12[i + 18] * t51_3)));
+    b87[i] = (((1 / t19_0) * b73[i]) + (2 * (b12[i] * t83_0)));
+    b87[i + 6] = (((1 / t19_1) * b73[i + 6]) + (2 * (b12[i + 6] * t83_1)));
+    b87[i + 12] = (((1 / t19_2) * b73[i + 12]) + (2 * (b12[i + 12] * t83_2)));
+    b87[i + 18] = (((1 / t19_3) * b73[i + 18]) + (2 * (b12[i + 18] * t83_3)));
   }
   // layernorm.expr:11
-  h65.fill(0);
-  h66.fill(0);
+  h95.fill(0);
+  h96.fill(0);
   for (let i = 0; i < 6; i++) {
-    t57_0 -= b55[i];
-    t57_1 -= b55[i + 6];
-    t57_2 -= b55[i + 12];
-    t57_3 -= b55[i + 18];
-    h65[i] += b31[i];
-    h65[i] += b31[i + 6];
-    h65[i] += b31[i + 12];
-    h65[i] += b31[i + 18];
-    h66[i] += b34[i];
-    h66[i] += b34[i + 6];
-    h66[i] += b34[i + 12];
-    h66[i] += b34[i + 18];
+    t89_0 -= b87[i];
+    t89_1 -= b87[i + 6];
+    t89_2 -= b87[i + 12];
+    t89_3 -= b87[i + 18];
+    h95[i] += b71[i];
+    h95[i] += b71[i + 6];
+    h95[i] += b71[i + 12];
+    h95[i] += b71[i + 18];
+    h96[i] += b74[i];
+    h96[i] += b74[i + 6];
+    h96[i] += b74[i + 12];
+    h96[i] += b74[i + 18];
   }
   // layernorm.expr:10
-  const t58_0 = 0.16666666666666666 * t57_0;
-  const t58_1 = 0.16666666666666666 * t57_1;
-  const t58_2 = 0.16666666666666666 * t57_2;
-  const t58_3 = 0.16666666666666666 * t57_3;
-  t63_0 += t58_0;
-  t63_1 += t58_1;
-  t63_2 += t58_2;
-  t63_3 += t58_3;
+  const t90_0 = 0.16666666666666666 * t89_0;
+  const t90_1 = 0.16666666666666666 * t89_1;
+  const t90_2 = 0.16666666666666666 * t89_2;
+  const t90_3 = 0.16666666666666666 * t89_3;
+  t93_0 += t90_0;
+  t93_1 += t90_1;
+  t93_2 += t90_2;
+  t93_3 += t90_3;
   // layernorm.expr:7
   for (let i = 0; i < 6; i++) {
-    h67[i] = (b55[i] + t63_0);
-    h67[i + 6] = (b55[i + 6] + t63_1);
-    h67[i + 12] = (b55[i + 12] + t63_2);
-    h67[i + 18] = (b55[i + 18] + t63_3);
+    h97[i] = (b87[i] + t93_0);
+    h97[i + 6] = (b87[i + 6] + t93_1);
+    h97[i + 12] = (b87[i + 12] + t93_2);
+    h97[i + 18] = (b87[i + 18] + t93_3);
   }
   if (outputs !== undefined) {
     // output loss (layernorm.expr:14)
     outputs["loss"] = t29;
   }
-  if (s0 !== 1) scaleGradients(grad, s0);
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 

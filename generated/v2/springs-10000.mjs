@@ -96,8 +96,8 @@ function lossSeed(seed) {
   return s;
 }
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["p"]; k < 20000; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["p"]; k < 20000; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (springs-10000.expr) */
@@ -258,12 +258,13 @@ export function backwardInto(args, seed, grad, outputs) {
   const a2 = args["mg"];
   const a3 = args["p"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
-  const h50 = grad["p"];
+  const h66 = grad["p"];
   let t33 = 0;
   let t35 = 0;
   // springs-10000.expr:8
   const t14 = a0 * 0.5;
-  h50.fill(0);
+  const t53 = a2 * s0;
+  h66.fill(0);
   for (let i0 = 0; i0 < 9996; i0 += 4) {
     {
       const i = i0;
@@ -278,14 +279,14 @@ export function backwardInto(args, seed, grad, outputs) {
       const b30_i = b29_i - a1;
       t33 += (t14 * (b30_i * b30_i));
       t35 += a3_ix2p1;
-      const b45_i = (2 * (t14 * b30_i)) * (0.5 / b29_i);
-      const b48_ix2 = 2 * (b26_ix2 * b45_i);
-      const b48_ix2p1 = 2 * (b26_ix2p1 * b45_i);
-      h50[i * 2 + 1] += a2;
-      h50[i * 2 + 2] += b48_ix2;
-      h50[i * 2 + 3] += b48_ix2p1;
-      h50[i * 2] -= b48_ix2;
-      h50[i * 2 + 1] -= b48_ix2p1;
+      const b61_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
+      const b64_ix2 = 2 * (b26_ix2 * b61_i);
+      const b64_ix2p1 = 2 * (b26_ix2p1 * b61_i);
+      h66[i * 2 + 1] += t53;
+      h66[i * 2 + 2] += b64_ix2;
+      h66[i * 2 + 3] += b64_ix2p1;
+      h66[i * 2] -= b64_ix2;
+      h66[i * 2 + 1] -= b64_ix2p1;
     }
     {
       const i = i0 + 1;
@@ -300,14 +301,14 @@ export function backwardInto(args, seed, grad, outputs) {
       const b30_i = b29_i - a1;
       t33 += (t14 * (b30_i * b30_i));
       t35 += a3_ix2p1;
-      const b45_i = (2 * (t14 * b30_i)) * (0.5 / b29_i);
-      const b48_ix2 = 2 * (b26_ix2 * b45_i);
-      const b48_ix2p1 = 2 * (b26_ix2p1 * b45_i);
-      h50[i * 2 + 1] += a2;
-      h50[i * 2 + 2] += b48_ix2;
-      h50[i * 2 + 3] += b48_ix2p1;
-      h50[i * 2] -= b48_ix2;
-      h50[i * 2 + 1] -= b48_ix2p1;
+      const b61_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
+      const b64_ix2 = 2 * (b26_ix2 * b61_i);
+      const b64_ix2p1 = 2 * (b26_ix2p1 * b61_i);
+      h66[i * 2 + 1] += t53;
+      h66[i * 2 + 2] += b64_ix2;
+      h66[i * 2 + 3] += b64_ix2p1;
+      h66[i * 2] -= b64_ix2;
+      h66[i * 2 + 1] -= b64_ix2p1;
     }
     {
       const i = i0 + 2;
@@ -322,14 +323,14 @@ export function backwardInto(args, seed, grad, outputs) {
       const b30_i = b29_i - a1;
       t33 += (t14 * (b30_i * b30_i));
       t35 += a3_ix2p1;
-      const b45_i = (2 * (t14 * b30_i)) * (0.5 / b29_i);
-      const b48_ix2 = 2 * (b26_ix2 * b45_i);
-      const b48_ix2p1 = 2 * (b26_ix2p1 * b45_i);
-      h50[i * 2 + 1] += a2;
-      h50[i * 2 + 2] += b48_ix2;
-      h50[i * 2 + 3] += b48_ix2p1;
-      h50[i * 2] -= b48_ix2;
-      h50[i * 2 + 1] -= b48_ix2p1;
+      const b61_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
+      const b64_ix2 = 2 * (b26_ix2 * b61_i);
+      const b64_ix2p1 = 2 * (b26_ix2p1 * b61_i);
+      h66[i * 2 + 1] += t53;
+      h66[i * 2 + 2] += b64_ix2;
+      h66[i * 2 + 3] += b64_ix2p1;
+      h66[i * 2] -= b64_ix2;
+      h66[i * 2 + 1] -= b64_ix2p1;
     }
     {
       const i = i0 + 3;
@@ -344,14 +345,14 @@ export function backwardInto(args, seed, grad, outputs) {
       const b30_i = b29_i - a1;
       t33 += (t14 * (b30_i * b30_i));
       t35 += a3_ix2p1;
-      const b45_i = (2 * (t14 * b30_i)) * (0.5 / b29_i);
-      const b48_ix2 = 2 * (b26_ix2 * b45_i);
-      const b48_ix2p1 = 2 * (b26_ix2p1 * b45_i);
-      h50[i * 2 + 1] += a2;
-      h50[i * 2 + 2] += b48_ix2;
-      h50[i * 2 + 3] += b48_ix2p1;
-      h50[i * 2] -= b48_ix2;
-      h50[i * 2 + 1] -= b48_ix2p1;
+      const b61_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
+      const b64_ix2 = 2 * (b26_ix2 * b61_i);
+      const b64_ix2p1 = 2 * (b26_ix2p1 * b61_i);
+      h66[i * 2 + 1] += t53;
+      h66[i * 2 + 2] += b64_ix2;
+      h66[i * 2 + 3] += b64_ix2p1;
+      h66[i * 2] -= b64_ix2;
+      h66[i * 2 + 1] -= b64_ix2p1;
     }
   }
   for (let i = 9996; i < 9999; i++) {
@@ -366,18 +367,18 @@ export function backwardInto(args, seed, grad, outputs) {
     const b30_i = b29_i - a1;
     t33 += (t14 * (b30_i * b30_i));
     t35 += a3_ix2p1;
-    const b45_i = (2 * (t14 * b30_i)) * (0.5 / b29_i);
-    const b48_ix2 = 2 * (b26_ix2 * b45_i);
-    const b48_ix2p1 = 2 * (b26_ix2p1 * b45_i);
-    h50[i * 2 + 1] += a2;
-    h50[i * 2 + 2] += b48_ix2;
-    h50[i * 2 + 3] += b48_ix2p1;
-    h50[i * 2] -= b48_ix2;
-    h50[i * 2 + 1] -= b48_ix2p1;
+    const b61_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
+    const b64_ix2 = 2 * (b26_ix2 * b61_i);
+    const b64_ix2p1 = 2 * (b26_ix2p1 * b61_i);
+    h66[i * 2 + 1] += t53;
+    h66[i * 2 + 2] += b64_ix2;
+    h66[i * 2 + 3] += b64_ix2p1;
+    h66[i * 2] -= b64_ix2;
+    h66[i * 2 + 1] -= b64_ix2p1;
   }
   {
     t35 += a3[19999];
-    h50[19999] += a2;
+    h66[19999] += t53;
   }
   const t36 = a2 * t35;
   const t37 = t33 + t36;
@@ -385,7 +386,7 @@ export function backwardInto(args, seed, grad, outputs) {
     // output energy (springs-10000.expr:8)
     outputs["energy"] = t37;
   }
-  if (s0 !== 1) scaleGradients(grad, s0);
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 

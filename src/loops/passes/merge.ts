@@ -5,7 +5,7 @@
 // its last step peeled off after the loop (x[i+1] - x[i] runs over n - 1 steps beside sums
 // over n). Zero fills of buffers a loop accumulates into move up with it; fresh accumulators
 // (`let t = 0;`) move to the top first, so that no loop is kept from moving by the
-// declaration of its own accumulator. A loop looks back at most MERGE_WINDOW items.
+// declaration of its own accumulator, and constants between two loops move up before them. A loop looks back at most MERGE_WINDOW items.
 
 import { accesses, bufferKey, hasNested, lit, substituteStmts, variable, type Expr, type Stmt } from "../ir.js";
 import { carryShiftedSums } from "./carry.js";
@@ -156,7 +156,16 @@ export function mergeLoops(body: readonly Stmt[]): Stmt[] {
       const between = items.slice(j + 1);
       // Zero fills of buffers this loop accumulates into may move up with it.
       const fills = between.filter((x) => "stmt" in x && x.stmt.k === "fill" && x.stmt.buffer.kind !== "local" && ownNames.has(bufferKey(x.stmt.buffer)));
-      const blocked = between.some((x) => !fills.includes(x) && [...itemNames(x)].some((n) => ownNames.has(n)));
+      // Constants between the two (`const t = a2 * s0;`, made after the first loop because their
+      // nodes came later) move up before the group when they read nothing it or the items
+      // staying between write, so that a loop needing them still joins.
+      const stay = new Set<string>(itemNames(item));
+      const lifted = between.filter((x) => {
+        const liftable = !fills.includes(x) && "stmt" in x && x.stmt.k === "let" && !x.stmt.mutable && ![...itemNames(x)].some((n) => stay.has(n));
+        if (!liftable) for (const n of itemNames(x)) stay.add(n);
+        return liftable;
+      });
+      const blocked = between.some((x) => !fills.includes(x) && !lifted.includes(x) && [...itemNames(x)].some((n) => ownNames.has(n)));
       const fillsFree = fills.every((f) => {
         const key = bufferKey((f as { stmt: Extract<Stmt, { k: "fill" }> }).stmt.buffer);
         return !itemNames(item).has(key) && between.every((x) => x === f || !itemNames(x).has(key));
@@ -164,6 +173,8 @@ export function mergeLoops(body: readonly Stmt[]): Stmt[] {
       if (!blocked && fillsFree) {
         g.hoisted.push(...fills.map((f) => (f as { stmt: Stmt }).stmt));
         for (const f of fills) items.splice(items.indexOf(f), 1);
+        for (const x of lifted) items.splice(items.indexOf(x), 1);
+        items.splice(j, 0, ...lifted);
         if (longer) g.peeled.push(...substituteStmts(own, g.v, lit(g.extent)));
         g.body.push(...own);
         mergeSummary(g.summary, summary);
