@@ -100,50 +100,6 @@ function lossSeed(seed) {
   return s;
 }
 
-const buf102 = new Float64Array(350273);
-const buf107 = new Float64Array(95529);
-const buf110 = new Float64Array(31843);
-const buf111 = new Float64Array(31843);
-const buf112 = new Float64Array(31843);
-const buf116 = new Float64Array(95529);
-const buf128 = new Float64Array(31843);
-const buf131 = new Float64Array(31843);
-const buf132 = new Float64Array(95529);
-const buf134 = new Float64Array(31843);
-const buf139 = new Float64Array(31843);
-const buf140 = new Float64Array(31843);
-const buf141 = new Float64Array(31843);
-const buf153 = new Float64Array(31843);
-const buf156 = new Float64Array(31843);
-const buf157 = new Float64Array(95529);
-const buf189 = new Float64Array(31843);
-const buf340 = new Float64Array(63686);
-const buf341 = new Float64Array(63686);
-const buf344 = new Float64Array(63686);
-const buf347 = new Float64Array(31843);
-const buf348 = new Float64Array(31843);
-const buf351 = new Float64Array(31843);
-const buf362 = new Float64Array(95529);
-const buf363 = new Float64Array(95529);
-const buf364 = new Float64Array(95529);
-const buf365 = new Float64Array(95529);
-const buf369 = new Float64Array(31843);
-const buf374 = new Float64Array(31843);
-const buf379 = new Float64Array(31843);
-const buf384 = new Float64Array(31843);
-const buf385 = new Float64Array(31843);
-const buf386 = new Float64Array(31843);
-const buf389 = new Float64Array(31843);
-const buf390 = new Float64Array(31843);
-const buf398 = new Float64Array(31843);
-const buf400 = new Float64Array(95529);
-const buf432 = new Float64Array(95529);
-const buf438 = new Float64Array(31843);
-const buf442 = new Float64Array(31843);
-const buf449 = new Float64Array(95529);
-const buf455 = new Float64Array(350273);
-const buf459 = new Float64Array(31843);
-
 function zeroGradients(grad) {
   for (let k = 0, g = grad["cams"]; k < 539; k++) g[k] = 0;
   for (let k = 0, g = grad["pts"]; k < 23328; k++) g[k] = 0;
@@ -224,495 +180,69 @@ export function forwardInto(args, outputs) {
   for (let k = 0; k < 63686; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("ba.expr" + ": integer input " + "'obs'" + " must hold whole numbers, but element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v); }
   for (let i0 = 0; i0 < 31843; i0++) { const k = 0 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 49)) throw new RangeError("ba.expr" + ": integer input " + "'obs'" + " element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..48 for the axis of 49 it indexes"); }
   for (let i0 = 0; i0 < 31843; i0++) { const k = 1 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 7776)) throw new RangeError("ba.expr" + ": integer input " + "'obs'" + " element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..7775 for the axis of 7776 it indexes"); }
-  const b102 = buf102;
-  const b107 = buf107;
-  const b110 = buf110;
-  const b111 = buf111;
-  const b112 = buf112;
-  const b116 = buf116;
-  const b128 = buf128;
-  const b131 = buf131;
-  const b132 = buf132;
-  const b134 = buf134;
-  const b141 = buf141;
-  const b153 = buf153;
-  const b156 = buf156;
-  const b157 = buf157;
   let t187 = 0;
   let t191 = 0;
   // ba.expr:29
   for (let i = 0; i < 31843; i++) {
     const r0 = a0[i * 2];
-    for (let j0 = 0; j0 < 8; j0 += 4) {
-      {
-        const j = j0;
-        b102[i * 11 + j] = a2[j + 11 * r0];
-      }
-      {
-        const j = j0 + 1;
-        b102[i * 11 + j] = a2[j + 11 * r0];
-      }
-      {
-        const j = j0 + 2;
-        b102[i * 11 + j] = a2[j + 11 * r0];
-      }
-      {
-        const j = j0 + 3;
-        b102[i * 11 + j] = a2[j + 11 * r0];
-      }
-    }
-    for (let j = 8; j < 11; j++) {
-      b102[i * 11 + j] = a2[j + 11 * r0];
-    }
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
-      let t109r0 = 0;
-      const b102_ix11 = b102[i * 11];
-      t109r0 += (b102_ix11 * b102_ix11);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      t109r0 += (b102_ix11p1 * b102_ix11p1);
-      const b102_ix11p2 = b102[i * 11 + 2];
-      t109r0 += (b102_ix11p2 * b102_ix11p2);
-      const b109_i = t109r0;
-      const b110_i = Math.sqrt(b109_i);
-      b110[i] = b110_i;
-      b111[i] = (b110_i > 1e-15 ? 1 : 0);
-      b112[i] = Math.cos(b110_i);
-      b116[i * 3] = (b102_ix11 / b110_i);
-      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
-      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
-      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
-      b132[i] = b125_i;
-    }
-    {
-      const i = i0 + 1;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
-      let t109r0 = 0;
-      const b102_ix11 = b102[i * 11];
-      t109r0 += (b102_ix11 * b102_ix11);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      t109r0 += (b102_ix11p1 * b102_ix11p1);
-      const b102_ix11p2 = b102[i * 11 + 2];
-      t109r0 += (b102_ix11p2 * b102_ix11p2);
-      const b109_i = t109r0;
-      const b110_i = Math.sqrt(b109_i);
-      b110[i] = b110_i;
-      b111[i] = (b110_i > 1e-15 ? 1 : 0);
-      b112[i] = Math.cos(b110_i);
-      b116[i * 3] = (b102_ix11 / b110_i);
-      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
-      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
-      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
-      b132[i] = b125_i;
-    }
-    {
-      const i = i0 + 2;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
-      let t109r0 = 0;
-      const b102_ix11 = b102[i * 11];
-      t109r0 += (b102_ix11 * b102_ix11);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      t109r0 += (b102_ix11p1 * b102_ix11p1);
-      const b102_ix11p2 = b102[i * 11 + 2];
-      t109r0 += (b102_ix11p2 * b102_ix11p2);
-      const b109_i = t109r0;
-      const b110_i = Math.sqrt(b109_i);
-      b110[i] = b110_i;
-      b111[i] = (b110_i > 1e-15 ? 1 : 0);
-      b112[i] = Math.cos(b110_i);
-      b116[i * 3] = (b102_ix11 / b110_i);
-      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
-      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
-      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
-      b132[i] = b125_i;
-    }
-    {
-      const i = i0 + 3;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
-      let t109r0 = 0;
-      const b102_ix11 = b102[i * 11];
-      t109r0 += (b102_ix11 * b102_ix11);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      t109r0 += (b102_ix11p1 * b102_ix11p1);
-      const b102_ix11p2 = b102[i * 11 + 2];
-      t109r0 += (b102_ix11p2 * b102_ix11p2);
-      const b109_i = t109r0;
-      const b110_i = Math.sqrt(b109_i);
-      b110[i] = b110_i;
-      b111[i] = (b110_i > 1e-15 ? 1 : 0);
-      b112[i] = Math.cos(b110_i);
-      b116[i * 3] = (b102_ix11 / b110_i);
-      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
-      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
-      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
-      b132[i] = b125_i;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
+    const b102_ix11 = a2[11 * r0];
+    const b102_ix11p1 = a2[1 + 11 * r0];
+    const b102_ix11p2 = a2[2 + 11 * r0];
+    const b102_ix11p3 = a2[3 + 11 * r0];
+    const b102_ix11p4 = a2[4 + 11 * r0];
+    const b102_ix11p5 = a2[5 + 11 * r0];
+    const b102_ix11p6 = a2[6 + 11 * r0];
+    const b102_ix11p7 = a2[7 + 11 * r0];
+    const b102_ix11p8 = a2[8 + 11 * r0];
+    const b102_ix11p9 = a2[9 + 11 * r0];
+    const b102_ix11p10 = a2[10 + 11 * r0];
     const a0_ix2p1 = a0[i * 2 + 1];
-    b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-    b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-    b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
+    const b107_ix3 = a3[3 * a0_ix2p1] - b102_ix11p3;
+    const b107_ix3p1 = a3[1 + 3 * a0_ix2p1] - b102_ix11p4;
+    const b107_ix3p2 = a3[2 + 3 * a0_ix2p1] - b102_ix11p5;
     let t109r0 = 0;
-    const b102_ix11 = b102[i * 11];
     t109r0 += (b102_ix11 * b102_ix11);
-    const b102_ix11p1 = b102[i * 11 + 1];
     t109r0 += (b102_ix11p1 * b102_ix11p1);
-    const b102_ix11p2 = b102[i * 11 + 2];
     t109r0 += (b102_ix11p2 * b102_ix11p2);
     const b109_i = t109r0;
     const b110_i = Math.sqrt(b109_i);
-    b110[i] = b110_i;
-    b111[i] = (b110_i > 1e-15 ? 1 : 0);
-    b112[i] = Math.cos(b110_i);
-    b116[i * 3] = (b102_ix11 / b110_i);
-    b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-    b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-    const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
-    b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
-    b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
-    b132[i] = b125_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b132[i + 31843] = b128[i];
-    }
-    {
-      const i = i0 + 1;
-      b132[i + 31843] = b128[i];
-    }
-    {
-      const i = i0 + 2;
-      b132[i + 31843] = b128[i];
-    }
-    {
-      const i = i0 + 3;
-      b132[i + 31843] = b128[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b132[i + 31843] = b128[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b132[i + 63686] = b131[i];
-      b134[i] = Math.sin(b110[i]);
-      let t139r0 = 0;
-      const b107_ix3 = b107[i * 3];
-      t139r0 += (b107_ix3 * b116[i * 3]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
-      const b139_i = t139r0;
-      b141[i] = (b139_i * (1 - b112[i]));
-      const b102_ix11p1 = b102[i * 11 + 1];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-      const b102_ix11 = b102[i * 11];
-      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-      b157[i] = b150_i;
-    }
-    {
-      const i = i0 + 1;
-      b132[i + 63686] = b131[i];
-      b134[i] = Math.sin(b110[i]);
-      let t139r0 = 0;
-      const b107_ix3 = b107[i * 3];
-      t139r0 += (b107_ix3 * b116[i * 3]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
-      const b139_i = t139r0;
-      b141[i] = (b139_i * (1 - b112[i]));
-      const b102_ix11p1 = b102[i * 11 + 1];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-      const b102_ix11 = b102[i * 11];
-      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-      b157[i] = b150_i;
-    }
-    {
-      const i = i0 + 2;
-      b132[i + 63686] = b131[i];
-      b134[i] = Math.sin(b110[i]);
-      let t139r0 = 0;
-      const b107_ix3 = b107[i * 3];
-      t139r0 += (b107_ix3 * b116[i * 3]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
-      const b139_i = t139r0;
-      b141[i] = (b139_i * (1 - b112[i]));
-      const b102_ix11p1 = b102[i * 11 + 1];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-      const b102_ix11 = b102[i * 11];
-      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-      b157[i] = b150_i;
-    }
-    {
-      const i = i0 + 3;
-      b132[i + 63686] = b131[i];
-      b134[i] = Math.sin(b110[i]);
-      let t139r0 = 0;
-      const b107_ix3 = b107[i * 3];
-      t139r0 += (b107_ix3 * b116[i * 3]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
-      const b139_i = t139r0;
-      b141[i] = (b139_i * (1 - b112[i]));
-      const b102_ix11p1 = b102[i * 11 + 1];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-      const b102_ix11 = b102[i * 11];
-      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-      b157[i] = b150_i;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b132[i + 63686] = b131[i];
-    b134[i] = Math.sin(b110[i]);
+    const b111_i = b110_i > 1e-15 ? 1 : 0;
+    const b112_i = Math.cos(b110_i);
+    const b116_ix3 = b102_ix11 / b110_i;
+    const b116_ix3p1 = b102_ix11p1 / b110_i;
+    const b116_ix3p2 = b102_ix11p2 / b110_i;
+    const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
+    const b128_i = (b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2);
+    const b131_i = (b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3);
+    const b132_i = b125_i;
+    const b132_ip31843 = b128_i;
+    const b132_ip63686 = b131_i;
+    const b134_i = Math.sin(b110_i);
     let t139r0 = 0;
-    const b107_ix3 = b107[i * 3];
-    t139r0 += (b107_ix3 * b116[i * 3]);
-    const b107_ix3p1 = b107[i * 3 + 1];
-    t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-    const b107_ix3p2 = b107[i * 3 + 2];
-    t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
+    t139r0 += (b107_ix3 * b116_ix3);
+    t139r0 += (b107_ix3p1 * b116_ix3p1);
+    t139r0 += (b107_ix3p2 * b116_ix3p2);
     const b139_i = t139r0;
-    b141[i] = (b139_i * (1 - b112[i]));
-    const b102_ix11p1 = b102[i * 11 + 1];
-    const b102_ix11p2 = b102[i * 11 + 2];
+    const b141_i = b139_i * (1 - b112_i);
     const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-    const b102_ix11 = b102[i * 11];
-    b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-    b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-    b157[i] = b150_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b157[i + 31843] = b153[i];
-    }
-    {
-      const i = i0 + 1;
-      b157[i + 31843] = b153[i];
-    }
-    {
-      const i = i0 + 2;
-      b157[i + 31843] = b153[i];
-    }
-    {
-      const i = i0 + 3;
-      b157[i + 31843] = b153[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b157[i + 31843] = b153[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b157[i + 63686] = b156[i];
-    }
-    {
-      const i = i0 + 1;
-      b157[i + 63686] = b156[i];
-    }
-    {
-      const i = i0 + 2;
-      b157[i + 63686] = b156[i];
-    }
-    {
-      const i = i0 + 3;
-      b157[i + 63686] = b156[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b157[i + 63686] = b156[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b111_i = b111[i];
-      const b107_ix3 = b107[i * 3];
-      const b112_i = b112[i];
-      const b134_i = b134[i];
-      const b141_i = b141[i];
-      const b161_ix3 = b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      const b161_ix3p1 = b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      const b161_ix3p2 = b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]);
-      const b165_ix2 = b161_ix3 / b161_ix3p2;
-      const b165_ix2p1 = b161_ix3p1 / b161_ix3p2;
-      let t168r0 = 0;
-      t168r0 += (b165_ix2 * b165_ix2);
-      t168r0 += (b165_ix2p1 * b165_ix2p1);
-      const b168_i = t168r0;
-      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
-      const b102_ix11p6 = b102[i * 11 + 6];
-      const a4_i = a4[i];
-      const b184_ix2 = ((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i;
-      const b184_ix2p1 = ((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i;
-      let t186r0 = 0;
-      t186r0 += (b184_ix2 * b184_ix2);
-      t186r0 += (b184_ix2p1 * b184_ix2p1);
-      const b186_i = t186r0;
-      t187 += b186_i;
-      const b189_i = 1 - (a4_i * a4_i);
-      t191 += (b189_i * b189_i);
-    }
-    {
-      const i = i0 + 1;
-      const b111_i = b111[i];
-      const b107_ix3 = b107[i * 3];
-      const b112_i = b112[i];
-      const b134_i = b134[i];
-      const b141_i = b141[i];
-      const b161_ix3 = b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      const b161_ix3p1 = b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      const b161_ix3p2 = b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]);
-      const b165_ix2 = b161_ix3 / b161_ix3p2;
-      const b165_ix2p1 = b161_ix3p1 / b161_ix3p2;
-      let t168r0 = 0;
-      t168r0 += (b165_ix2 * b165_ix2);
-      t168r0 += (b165_ix2p1 * b165_ix2p1);
-      const b168_i = t168r0;
-      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
-      const b102_ix11p6 = b102[i * 11 + 6];
-      const a4_i = a4[i];
-      const b184_ix2 = ((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i;
-      const b184_ix2p1 = ((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i;
-      let t186r0 = 0;
-      t186r0 += (b184_ix2 * b184_ix2);
-      t186r0 += (b184_ix2p1 * b184_ix2p1);
-      const b186_i = t186r0;
-      t187 += b186_i;
-      const b189_i = 1 - (a4_i * a4_i);
-      t191 += (b189_i * b189_i);
-    }
-    {
-      const i = i0 + 2;
-      const b111_i = b111[i];
-      const b107_ix3 = b107[i * 3];
-      const b112_i = b112[i];
-      const b134_i = b134[i];
-      const b141_i = b141[i];
-      const b161_ix3 = b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      const b161_ix3p1 = b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      const b161_ix3p2 = b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]);
-      const b165_ix2 = b161_ix3 / b161_ix3p2;
-      const b165_ix2p1 = b161_ix3p1 / b161_ix3p2;
-      let t168r0 = 0;
-      t168r0 += (b165_ix2 * b165_ix2);
-      t168r0 += (b165_ix2p1 * b165_ix2p1);
-      const b168_i = t168r0;
-      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
-      const b102_ix11p6 = b102[i * 11 + 6];
-      const a4_i = a4[i];
-      const b184_ix2 = ((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i;
-      const b184_ix2p1 = ((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i;
-      let t186r0 = 0;
-      t186r0 += (b184_ix2 * b184_ix2);
-      t186r0 += (b184_ix2p1 * b184_ix2p1);
-      const b186_i = t186r0;
-      t187 += b186_i;
-      const b189_i = 1 - (a4_i * a4_i);
-      t191 += (b189_i * b189_i);
-    }
-    {
-      const i = i0 + 3;
-      const b111_i = b111[i];
-      const b107_ix3 = b107[i * 3];
-      const b112_i = b112[i];
-      const b134_i = b134[i];
-      const b141_i = b141[i];
-      const b161_ix3 = b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      const b161_ix3p1 = b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      const b161_ix3p2 = b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]);
-      const b165_ix2 = b161_ix3 / b161_ix3p2;
-      const b165_ix2p1 = b161_ix3p1 / b161_ix3p2;
-      let t168r0 = 0;
-      t168r0 += (b165_ix2 * b165_ix2);
-      t168r0 += (b165_ix2p1 * b165_ix2p1);
-      const b168_i = t168r0;
-      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
-      const b102_ix11p6 = b102[i * 11 + 6];
-      const a4_i = a4[i];
-      const b184_ix2 = ((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i;
-      const b184_ix2p1 = ((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i;
-      let t186r0 = 0;
-      t186r0 += (b184_ix2 * b184_ix2);
-      t186r0 += (b184_ix2p1 * b184_ix2p1);
-      const b186_i = t186r0;
-      t187 += b186_i;
-      const b189_i = 1 - (a4_i * a4_i);
-      t191 += (b189_i * b189_i);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b111_i = b111[i];
-    const b107_ix3 = b107[i * 3];
-    const b112_i = b112[i];
-    const b134_i = b134[i];
-    const b141_i = b141[i];
-    const b161_ix3 = b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]);
-    const b107_ix3p1 = b107[i * 3 + 1];
-    const b161_ix3p1 = b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]);
-    const b107_ix3p2 = b107[i * 3 + 2];
-    const b161_ix3p2 = b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]);
+    const b153_i = (b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11);
+    const b156_i = (b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1);
+    const b157_i = b150_i;
+    const b157_ip31843 = b153_i;
+    const b157_ip63686 = b156_i;
+    const b161_ix3 = b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132_i * b134_i)) + (b116_ix3 * b141_i)) : (b107_ix3 + b157_i);
+    const b161_ix3p1 = b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132_ip31843 * b134_i)) + (b116_ix3p1 * b141_i)) : (b107_ix3p1 + b157_ip31843);
+    const b161_ix3p2 = b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132_ip63686 * b134_i)) + (b116_ix3p2 * b141_i)) : (b107_ix3p2 + b157_ip63686);
     const b165_ix2 = b161_ix3 / b161_ix3p2;
     const b165_ix2p1 = b161_ix3p1 / b161_ix3p2;
     let t168r0 = 0;
     t168r0 += (b165_ix2 * b165_ix2);
     t168r0 += (b165_ix2p1 * b165_ix2p1);
     const b168_i = t168r0;
-    const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
-    const b102_ix11p6 = b102[i * 11 + 6];
+    const b174_i = (1 + (b102_ix11p9 * b168_i)) + (b102_ix11p10 * (b168_i * b168_i));
     const a4_i = a4[i];
-    const b184_ix2 = ((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i;
-    const b184_ix2p1 = ((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i;
+    const b184_ix2 = ((((b165_ix2 * b174_i) * b102_ix11p6) + b102_ix11p7) - a1[i * 2]) * a4_i;
+    const b184_ix2p1 = ((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102_ix11p8) - a1[i * 2 + 1]) * a4_i;
     let t186r0 = 0;
     t186r0 += (b184_ix2 * b184_ix2);
     t186r0 += (b184_ix2p1 * b184_ix2p1);
@@ -746,408 +276,98 @@ export function backwardInto(args, seed, grad, outputs) {
   for (let k = 0; k < 63686; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("ba.expr" + ": integer input " + "'obs'" + " must hold whole numbers, but element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v); }
   for (let i0 = 0; i0 < 31843; i0++) { const k = 0 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 49)) throw new RangeError("ba.expr" + ": integer input " + "'obs'" + " element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..48 for the axis of 49 it indexes"); }
   for (let i0 = 0; i0 < 31843; i0++) { const k = 1 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 7776)) throw new RangeError("ba.expr" + ": integer input " + "'obs'" + " element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..7775 for the axis of 7776 it indexes"); }
-  const b102 = buf102;
-  const b107 = buf107;
-  const b110 = buf110;
-  const b111 = buf111;
-  const b112 = buf112;
-  const b116 = buf116;
-  const b128 = buf128;
-  const b131 = buf131;
-  const b132 = buf132;
-  const b134 = buf134;
-  const b139 = buf139;
-  const b140 = buf140;
-  const b141 = buf141;
-  const b153 = buf153;
-  const b156 = buf156;
-  const b157 = buf157;
-  const b189 = buf189;
-  const b340 = buf340;
-  const b341 = buf341;
-  const b344 = buf344;
-  const b347 = buf347;
-  const b348 = buf348;
-  const b351 = buf351;
-  const b362 = buf362;
-  const b363 = buf363;
-  const b364 = buf364;
-  const b365 = buf365;
-  const b369 = buf369;
-  const b374 = buf374;
-  const b379 = buf379;
-  const b384 = buf384;
-  const b385 = buf385;
-  const b386 = buf386;
-  const b389 = buf389;
-  const b390 = buf390;
-  const b398 = buf398;
-  const b400 = buf400;
-  const b432 = buf432;
-  const b438 = buf438;
-  const b442 = buf442;
-  const b449 = buf449;
   const h454 = grad["pts"];
-  const b455 = buf455;
   const h456 = grad["cams"];
-  const b459 = buf459;
   const h460 = grad["w"];
   let t187 = 0;
   let t191 = 0;
   // ba.expr:29
+  h454.fill(0);
+  h456.fill(0);
   for (let i = 0; i < 31843; i++) {
-    const r0 = a0[i * 2];
-    for (let j0 = 0; j0 < 8; j0 += 4) {
-      {
-        const j = j0;
-        b102[i * 11 + j] = a2[j + 11 * r0];
-      }
-      {
-        const j = j0 + 1;
-        b102[i * 11 + j] = a2[j + 11 * r0];
-      }
-      {
-        const j = j0 + 2;
-        b102[i * 11 + j] = a2[j + 11 * r0];
-      }
-      {
-        const j = j0 + 3;
-        b102[i * 11 + j] = a2[j + 11 * r0];
-      }
-    }
-    for (let j = 8; j < 11; j++) {
-      b102[i * 11 + j] = a2[j + 11 * r0];
-    }
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
-      let t109r0 = 0;
-      const b102_ix11 = b102[i * 11];
-      t109r0 += (b102_ix11 * b102_ix11);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      t109r0 += (b102_ix11p1 * b102_ix11p1);
-      const b102_ix11p2 = b102[i * 11 + 2];
-      t109r0 += (b102_ix11p2 * b102_ix11p2);
-      const b109_i = t109r0;
-      const b110_i = Math.sqrt(b109_i);
-      b110[i] = b110_i;
-      b111[i] = (b110_i > 1e-15 ? 1 : 0);
-      b112[i] = Math.cos(b110_i);
-      b116[i * 3] = (b102_ix11 / b110_i);
-      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
-      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
-      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
-      b132[i] = b125_i;
-    }
-    {
-      const i = i0 + 1;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
-      let t109r0 = 0;
-      const b102_ix11 = b102[i * 11];
-      t109r0 += (b102_ix11 * b102_ix11);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      t109r0 += (b102_ix11p1 * b102_ix11p1);
-      const b102_ix11p2 = b102[i * 11 + 2];
-      t109r0 += (b102_ix11p2 * b102_ix11p2);
-      const b109_i = t109r0;
-      const b110_i = Math.sqrt(b109_i);
-      b110[i] = b110_i;
-      b111[i] = (b110_i > 1e-15 ? 1 : 0);
-      b112[i] = Math.cos(b110_i);
-      b116[i * 3] = (b102_ix11 / b110_i);
-      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
-      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
-      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
-      b132[i] = b125_i;
-    }
-    {
-      const i = i0 + 2;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
-      let t109r0 = 0;
-      const b102_ix11 = b102[i * 11];
-      t109r0 += (b102_ix11 * b102_ix11);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      t109r0 += (b102_ix11p1 * b102_ix11p1);
-      const b102_ix11p2 = b102[i * 11 + 2];
-      t109r0 += (b102_ix11p2 * b102_ix11p2);
-      const b109_i = t109r0;
-      const b110_i = Math.sqrt(b109_i);
-      b110[i] = b110_i;
-      b111[i] = (b110_i > 1e-15 ? 1 : 0);
-      b112[i] = Math.cos(b110_i);
-      b116[i * 3] = (b102_ix11 / b110_i);
-      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
-      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
-      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
-      b132[i] = b125_i;
-    }
-    {
-      const i = i0 + 3;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
-      let t109r0 = 0;
-      const b102_ix11 = b102[i * 11];
-      t109r0 += (b102_ix11 * b102_ix11);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      t109r0 += (b102_ix11p1 * b102_ix11p1);
-      const b102_ix11p2 = b102[i * 11 + 2];
-      t109r0 += (b102_ix11p2 * b102_ix11p2);
-      const b109_i = t109r0;
-      const b110_i = Math.sqrt(b109_i);
-      b110[i] = b110_i;
-      b111[i] = (b110_i > 1e-15 ? 1 : 0);
-      b112[i] = Math.cos(b110_i);
-      b116[i * 3] = (b102_ix11 / b110_i);
-      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
-      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
-      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
-      b132[i] = b125_i;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
+    let b347_i = 0;
+    let b362_ix3 = 0;
+    let b362_ix3p1 = 0;
+    let b362_ix3p2 = 0;
+    let b365_i = 0;
+    let b365_ip31843 = 0;
+    let b365_ip63686 = 0;
+    let b389_i = 0;
+    let b398_i = 0;
+    let b400_i = 0;
+    let b400_ip31843 = 0;
+    let b400_ip63686 = 0;
+    let b432_ix3 = 0;
+    let b432_ix3p1 = 0;
+    let b432_ix3p2 = 0;
+    let b438_i = 0;
+    let b442_i = 0;
+    let b449_ix3 = 0;
+    let b449_ix3p1 = 0;
+    let b449_ix3p2 = 0;
+    let b455_ix11 = 0;
+    let b455_ix11p1 = 0;
+    let b455_ix11p2 = 0;
+    let b455_ix11p3 = 0;
+    let b455_ix11p4 = 0;
+    let b455_ix11p5 = 0;
+    let b455_ix11p6 = 0;
+    let b455_ix11p7 = 0;
+    let b455_ix11p8 = 0;
+    let b455_ix11p9 = 0;
+    let b455_ix11p10 = 0;
+    let b459_i = 0;
+    const a0_ix2 = a0[i * 2];
+    const r0 = a0_ix2;
+    const b102_ix11 = a2[11 * r0];
+    const b102_ix11p1 = a2[1 + 11 * r0];
+    const b102_ix11p2 = a2[2 + 11 * r0];
+    const b102_ix11p3 = a2[3 + 11 * r0];
+    const b102_ix11p4 = a2[4 + 11 * r0];
+    const b102_ix11p5 = a2[5 + 11 * r0];
+    const b102_ix11p6 = a2[6 + 11 * r0];
+    const b102_ix11p7 = a2[7 + 11 * r0];
+    const b102_ix11p8 = a2[8 + 11 * r0];
+    const b102_ix11p9 = a2[9 + 11 * r0];
+    const b102_ix11p10 = a2[10 + 11 * r0];
     const a0_ix2p1 = a0[i * 2 + 1];
-    b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-    b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-    b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
+    const b107_ix3 = a3[3 * a0_ix2p1] - b102_ix11p3;
+    const b107_ix3p1 = a3[1 + 3 * a0_ix2p1] - b102_ix11p4;
+    const b107_ix3p2 = a3[2 + 3 * a0_ix2p1] - b102_ix11p5;
     let t109r0 = 0;
-    const b102_ix11 = b102[i * 11];
     t109r0 += (b102_ix11 * b102_ix11);
-    const b102_ix11p1 = b102[i * 11 + 1];
     t109r0 += (b102_ix11p1 * b102_ix11p1);
-    const b102_ix11p2 = b102[i * 11 + 2];
     t109r0 += (b102_ix11p2 * b102_ix11p2);
     const b109_i = t109r0;
     const b110_i = Math.sqrt(b109_i);
-    b110[i] = b110_i;
-    b111[i] = (b110_i > 1e-15 ? 1 : 0);
-    b112[i] = Math.cos(b110_i);
-    b116[i * 3] = (b102_ix11 / b110_i);
-    b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-    b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-    const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
-    b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
-    b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
-    b132[i] = b125_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b132[i + 31843] = b128[i];
-    }
-    {
-      const i = i0 + 1;
-      b132[i + 31843] = b128[i];
-    }
-    {
-      const i = i0 + 2;
-      b132[i + 31843] = b128[i];
-    }
-    {
-      const i = i0 + 3;
-      b132[i + 31843] = b128[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b132[i + 31843] = b128[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b132[i + 63686] = b131[i];
-      b134[i] = Math.sin(b110[i]);
-      let t139r0 = 0;
-      const b107_ix3 = b107[i * 3];
-      t139r0 += (b107_ix3 * b116[i * 3]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
-      const b139_i = t139r0;
-      b139[i] = b139_i;
-      const b140_i = 1 - b112[i];
-      b140[i] = b140_i;
-      b141[i] = (b139_i * b140_i);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-      const b102_ix11 = b102[i * 11];
-      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-      b157[i] = b150_i;
-    }
-    {
-      const i = i0 + 1;
-      b132[i + 63686] = b131[i];
-      b134[i] = Math.sin(b110[i]);
-      let t139r0 = 0;
-      const b107_ix3 = b107[i * 3];
-      t139r0 += (b107_ix3 * b116[i * 3]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
-      const b139_i = t139r0;
-      b139[i] = b139_i;
-      const b140_i = 1 - b112[i];
-      b140[i] = b140_i;
-      b141[i] = (b139_i * b140_i);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-      const b102_ix11 = b102[i * 11];
-      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-      b157[i] = b150_i;
-    }
-    {
-      const i = i0 + 2;
-      b132[i + 63686] = b131[i];
-      b134[i] = Math.sin(b110[i]);
-      let t139r0 = 0;
-      const b107_ix3 = b107[i * 3];
-      t139r0 += (b107_ix3 * b116[i * 3]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
-      const b139_i = t139r0;
-      b139[i] = b139_i;
-      const b140_i = 1 - b112[i];
-      b140[i] = b140_i;
-      b141[i] = (b139_i * b140_i);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-      const b102_ix11 = b102[i * 11];
-      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-      b157[i] = b150_i;
-    }
-    {
-      const i = i0 + 3;
-      b132[i + 63686] = b131[i];
-      b134[i] = Math.sin(b110[i]);
-      let t139r0 = 0;
-      const b107_ix3 = b107[i * 3];
-      t139r0 += (b107_ix3 * b116[i * 3]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
-      const b139_i = t139r0;
-      b139[i] = b139_i;
-      const b140_i = 1 - b112[i];
-      b140[i] = b140_i;
-      b141[i] = (b139_i * b140_i);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-      const b102_ix11 = b102[i * 11];
-      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-      b157[i] = b150_i;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b132[i + 63686] = b131[i];
-    b134[i] = Math.sin(b110[i]);
+    const b111_i = b110_i > 1e-15 ? 1 : 0;
+    const b112_i = Math.cos(b110_i);
+    const b116_ix3 = b102_ix11 / b110_i;
+    const b116_ix3p1 = b102_ix11p1 / b110_i;
+    const b116_ix3p2 = b102_ix11p2 / b110_i;
+    const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
+    const b128_i = (b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2);
+    const b131_i = (b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3);
+    const b132_i = b125_i;
+    const b132_ip31843 = b128_i;
+    const b132_ip63686 = b131_i;
+    const b134_i = Math.sin(b110_i);
     let t139r0 = 0;
-    const b107_ix3 = b107[i * 3];
-    t139r0 += (b107_ix3 * b116[i * 3]);
-    const b107_ix3p1 = b107[i * 3 + 1];
-    t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-    const b107_ix3p2 = b107[i * 3 + 2];
-    t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
+    t139r0 += (b107_ix3 * b116_ix3);
+    t139r0 += (b107_ix3p1 * b116_ix3p1);
+    t139r0 += (b107_ix3p2 * b116_ix3p2);
     const b139_i = t139r0;
-    b139[i] = b139_i;
-    const b140_i = 1 - b112[i];
-    b140[i] = b140_i;
-    b141[i] = (b139_i * b140_i);
-    const b102_ix11p1 = b102[i * 11 + 1];
-    const b102_ix11p2 = b102[i * 11 + 2];
+    const b140_i = 1 - b112_i;
+    const b141_i = b139_i * b140_i;
     const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-    const b102_ix11 = b102[i * 11];
-    b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-    b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-    b157[i] = b150_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b157[i + 31843] = b153[i];
-    }
-    {
-      const i = i0 + 1;
-      b157[i + 31843] = b153[i];
-    }
-    {
-      const i = i0 + 2;
-      b157[i + 31843] = b153[i];
-    }
-    {
-      const i = i0 + 3;
-      b157[i + 31843] = b153[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b157[i + 31843] = b153[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b157[i + 63686] = b156[i];
-    }
-    {
-      const i = i0 + 1;
-      b157[i + 63686] = b156[i];
-    }
-    {
-      const i = i0 + 2;
-      b157[i + 63686] = b156[i];
-    }
-    {
-      const i = i0 + 3;
-      b157[i + 63686] = b156[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b157[i + 63686] = b156[i];
-  }
-  b347.fill(0);
-  b362.fill(0);
-  b365.fill(0);
-  for (let i = 0; i < 31843; i++) {
-    const b111_i = b111[i];
-    const b107_ix3 = b107[i * 3];
-    const b112_i = b112[i];
-    const b134_i = b134[i];
-    const b141_i = b141[i];
-    const b161_ix3 = b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]);
-    const b107_ix3p1 = b107[i * 3 + 1];
-    const b161_ix3p1 = b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]);
-    const b107_ix3p2 = b107[i * 3 + 2];
-    const b161_ix3p2 = b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]);
+    const b153_i = (b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11);
+    const b156_i = (b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1);
+    const b157_i = b150_i;
+    const b157_ip31843 = b153_i;
+    const b157_ip63686 = b156_i;
+    const b161_ix3 = b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132_i * b134_i)) + (b116_ix3 * b141_i)) : (b107_ix3 + b157_i);
+    const b161_ix3p1 = b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132_ip31843 * b134_i)) + (b116_ix3p1 * b141_i)) : (b107_ix3p1 + b157_ip31843);
+    const b161_ix3p2 = b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132_ip63686 * b134_i)) + (b116_ix3p2 * b141_i)) : (b107_ix3p2 + b157_ip63686);
     const b165_ix2 = b161_ix3 / b161_ix3p2;
     const b165_ix2p1 = b161_ix3p1 / b161_ix3p2;
     let t168r0 = 0;
@@ -1155,14 +375,11 @@ export function backwardInto(args, seed, grad, outputs) {
     t168r0 += (b165_ix2p1 * b165_ix2p1);
     const b168_i = t168r0;
     const b172_i = b168_i * b168_i;
-    const b102_ix11p9 = b102[i * 11 + 9];
-    const b102_ix11p10 = b102[i * 11 + 10];
     const b174_i = (1 + (b102_ix11p9 * b168_i)) + (b102_ix11p10 * b172_i);
     const b176_ix2 = b165_ix2 * b174_i;
     const b176_ix2p1 = b165_ix2p1 * b174_i;
-    const b102_ix11p6 = b102[i * 11 + 6];
-    const b182_ix2 = ((b176_ix2 * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2];
-    const b182_ix2p1 = ((b176_ix2p1 * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1];
+    const b182_ix2 = ((b176_ix2 * b102_ix11p6) + b102_ix11p7) - a1[i * 2];
+    const b182_ix2p1 = ((b176_ix2p1 * b102_ix11p6) + b102_ix11p8) - a1[i * 2 + 1];
     const a4_i = a4[i];
     const b184_ix2 = b182_ix2 * a4_i;
     const b184_ix2p1 = b182_ix2p1 * a4_i;
@@ -1172,198 +389,138 @@ export function backwardInto(args, seed, grad, outputs) {
     const b186_i = t186r0;
     t187 += b186_i;
     const b189_i = 1 - (a4_i * a4_i);
-    b189[i] = b189_i;
     t191 += (b189_i * b189_i);
     const b339_ix2 = 2 * (b184_ix2 * s0);
     const b339_ix2p1 = 2 * (b184_ix2p1 * s0);
-    b340[i * 2] = (a4_i * b339_ix2);
-    b340[i * 2 + 1] = (a4_i * b339_ix2p1);
-    b341[i * 2] = (b182_ix2 * b339_ix2);
-    b341[i * 2 + 1] = (b182_ix2p1 * b339_ix2p1);
-    const b343_ix2 = b102_ix11p6 * b340[i * 2];
-    const b343_ix2p1 = b102_ix11p6 * b340[i * 2 + 1];
-    b344[i * 2] = (b176_ix2 * b340[i * 2]);
-    b344[i * 2 + 1] = (b176_ix2p1 * b340[i * 2 + 1]);
+    const b340_ix2 = a4_i * b339_ix2;
+    const b340_ix2p1 = a4_i * b339_ix2p1;
+    const b341_ix2 = b182_ix2 * b339_ix2;
+    const b341_ix2p1 = b182_ix2p1 * b339_ix2p1;
+    const b343_ix2 = b102_ix11p6 * b340_ix2;
+    const b343_ix2p1 = b102_ix11p6 * b340_ix2p1;
+    const b344_ix2 = b176_ix2 * b340_ix2;
+    const b344_ix2p1 = b176_ix2p1 * b340_ix2p1;
     const b346_ix2 = b165_ix2 * b343_ix2;
     const b346_ix2p1 = b165_ix2p1 * b343_ix2p1;
-    b347[i] += b346_ix2;
-    b347[i] += b346_ix2p1;
-    b348[i] = (b172_i * b347[i]);
-    b351[i] = (b168_i * b347[i]);
-    const b354_i = (b102_ix11p9 * b347[i]) + (2 * (b168_i * (b102_ix11p10 * b347[i])));
+    b347_i += b346_ix2;
+    b347_i += b346_ix2p1;
+    const b348_i = b172_i * b347_i;
+    const b351_i = b168_i * b347_i;
+    const b354_i = (b102_ix11p9 * b347_i) + (2 * (b168_i * (b102_ix11p10 * b347_i)));
     const b358_ix2 = (b174_i * b343_ix2) + (2 * (b165_ix2 * b354_i));
     const b358_ix2p1 = (b174_i * b343_ix2p1) + (2 * (b165_ix2p1 * b354_i));
     const b359_ix2 = (1 / b161_ix3p2) * b358_ix2;
     const b359_ix2p1 = (1 / b161_ix3p2) * b358_ix2p1;
-    b362[i * 3 + 2] -= ((b165_ix2 / b161_ix3p2) * b358_ix2);
-    b362[i * 3 + 2] -= ((b165_ix2p1 / b161_ix3p2) * b358_ix2p1);
-    b362[i * 3] += b359_ix2;
-    b362[i * 3 + 1] += b359_ix2p1;
-    b363[i * 3] = (b111_i !== 0 ? b362[i * 3] : 0);
-    b363[i * 3 + 1] = (b111_i !== 0 ? b362[i * 3 + 1] : 0);
-    b363[i * 3 + 2] = (b111_i !== 0 ? b362[i * 3 + 2] : 0);
-    b364[i * 3] = (b111_i !== 0 ? 0 : b362[i * 3]);
-    b364[i * 3 + 1] = (b111_i !== 0 ? 0 : b362[i * 3 + 1]);
-    b364[i * 3 + 2] = (b111_i !== 0 ? 0 : b362[i * 3 + 2]);
-    b365[i] += b364[i * 3];
-    b365[i + 31843] += b364[i * 3 + 1];
-    b365[i + 63686] += b364[i * 3 + 2];
-  }
-  const t192 = t187 + t191;
-  b389.fill(0);
-  b398.fill(0);
-  b400.fill(0);
-  for (let i = 0; i < 31843; i++) {
-    const b365_ip63686 = b365[i + 63686];
+    b362_ix3p2 -= ((b165_ix2 / b161_ix3p2) * b358_ix2);
+    b362_ix3p2 -= ((b165_ix2p1 / b161_ix3p2) * b358_ix2p1);
+    b362_ix3 += b359_ix2;
+    b362_ix3p1 += b359_ix2p1;
+    const b363_ix3 = b111_i !== 0 ? b362_ix3 : 0;
+    const b363_ix3p1 = b111_i !== 0 ? b362_ix3p1 : 0;
+    const b363_ix3p2 = b111_i !== 0 ? b362_ix3p2 : 0;
+    const b364_ix3 = b111_i !== 0 ? 0 : b362_ix3;
+    const b364_ix3p1 = b111_i !== 0 ? 0 : b362_ix3p1;
+    const b364_ix3p2 = b111_i !== 0 ? 0 : b362_ix3p2;
+    b365_i += b364_ix3;
+    b365_ip31843 += b364_ix3p1;
+    b365_ip63686 += b364_ix3p2;
     const b369_i = -b365_ip63686;
-    b369[i] = b369_i;
-    const b365_ip31843 = b365[i + 31843];
     const b374_i = -b365_ip31843;
-    b374[i] = b374_i;
-    const b365_i = b365[i];
     const b379_i = -b365_i;
-    b379[i] = b379_i;
-    const b107_ix3 = b107[i * 3];
-    const b107_ix3p1 = b107[i * 3 + 1];
-    b384[i] = (chainMul(b365_ip31843, b107_ix3) + chainMul(b379_i, b107_ix3p1));
-    const b107_ix3p2 = b107[i * 3 + 2];
-    b385[i] = (chainMul(b369_i, b107_ix3) + chainMul(b365_i, b107_ix3p2));
-    b386[i] = (chainMul(b365_ip63686, b107_ix3p1) + chainMul(b374_i, b107_ix3p2));
-    const b363_ix3 = b363[i * 3];
-    const b388_ix3 = chainMul(b363_ix3, b116[i * 3]);
-    const b363_ix3p1 = b363[i * 3 + 1];
-    const b388_ix3p1 = chainMul(b363_ix3p1, b116[i * 3 + 1]);
-    const b363_ix3p2 = b363[i * 3 + 2];
-    const b388_ix3p2 = chainMul(b363_ix3p2, b116[i * 3 + 2]);
-    b389[i] += b388_ix3;
-    b389[i] += b388_ix3p1;
-    b389[i] += b388_ix3p2;
-    b390[i] = chainMul(b389[i], b140[i]);
-    const b134_i = b134[i];
+    const b384_i = chainMul(b365_ip31843, b107_ix3) + chainMul(b379_i, b107_ix3p1);
+    const b385_i = chainMul(b369_i, b107_ix3) + chainMul(b365_i, b107_ix3p2);
+    const b386_i = chainMul(b365_ip63686, b107_ix3p1) + chainMul(b374_i, b107_ix3p2);
+    const b388_ix3 = chainMul(b363_ix3, b116_ix3);
+    const b388_ix3p1 = chainMul(b363_ix3p1, b116_ix3p1);
+    const b388_ix3p2 = chainMul(b363_ix3p2, b116_ix3p2);
+    b389_i += b388_ix3;
+    b389_i += b388_ix3p1;
+    b389_i += b388_ix3p2;
+    const b390_i = chainMul(b389_i, b140_i);
     const b396_ix3 = chainMul(b363_ix3, b134_i);
     const b396_ix3p1 = chainMul(b363_ix3p1, b134_i);
     const b396_ix3p2 = chainMul(b363_ix3p2, b134_i);
-    const b397_ix3 = chainMul(b363_ix3, b132[i]);
-    const b397_ix3p1 = chainMul(b363_ix3p1, b132[i + 31843]);
-    const b397_ix3p2 = chainMul(b363_ix3p2, b132[i + 63686]);
-    b398[i] += b397_ix3;
-    b398[i] += b397_ix3p1;
-    b398[i] += b397_ix3p2;
-    b400[i] += b396_ix3;
-    b400[i + 31843] += b396_ix3p1;
-    b400[i + 63686] += b396_ix3p2;
-  }
-  b432.fill(0);
-  b438.fill(0);
-  b442.fill(0);
-  b449.fill(0);
-  h454.fill(0);
-  b455.fill(0);
-  b459.fill(0);
-  for (let i = 0; i < 31843; i++) {
-    const b400_ip63686 = b400[i + 63686];
+    const b397_ix3 = chainMul(b363_ix3, b132_i);
+    const b397_ix3p1 = chainMul(b363_ix3p1, b132_ip31843);
+    const b397_ix3p2 = chainMul(b363_ix3p2, b132_ip63686);
+    b398_i += b397_ix3;
+    b398_i += b397_ix3p1;
+    b398_i += b397_ix3p2;
+    b400_i += b396_ix3;
+    b400_ip31843 += b396_ix3p1;
+    b400_ip63686 += b396_ix3p2;
     const b404_i = -b400_ip63686;
-    const b400_ip31843 = b400[i + 31843];
     const b409_i = -b400_ip31843;
-    const b400_i = b400[i];
     const b414_i = -b400_i;
-    const b116_ix3p1 = b116[i * 3 + 1];
-    const b116_ix3 = b116[i * 3];
-    const b102_ix11 = b102[i * 11];
-    const b102_ix11p1 = b102[i * 11 + 1];
-    const b421_i = chainMul(b400_i, b116_ix3p1) + (chainMul(b409_i, b116_ix3) + (chainMul(b374[i], b102_ix11) + chainMul(b365[i], b102_ix11p1)));
-    const b116_ix3p2 = b116[i * 3 + 2];
-    const b102_ix11p2 = b102[i * 11 + 2];
-    const b424_i = chainMul(b414_i, b116_ix3p2) + (chainMul(b400_ip63686, b116_ix3) + (chainMul(b365[i + 63686], b102_ix11) + chainMul(b379[i], b102_ix11p2)));
-    const b427_i = chainMul(b400_ip31843, b116_ix3p2) + (chainMul(b404_i, b116_ix3p1) + (chainMul(b369[i], b102_ix11p1) + chainMul(b365[i + 31843], b102_ix11p2)));
-    const b107_ix3 = b107[i * 3];
-    const b107_ix3p1 = b107[i * 3 + 1];
+    const b421_i = chainMul(b400_i, b116_ix3p1) + (chainMul(b409_i, b116_ix3) + (chainMul(b374_i, b102_ix11) + chainMul(b365_i, b102_ix11p1)));
+    const b424_i = chainMul(b414_i, b116_ix3p2) + (chainMul(b400_ip63686, b116_ix3) + (chainMul(b365_ip63686, b102_ix11) + chainMul(b379_i, b102_ix11p2)));
+    const b427_i = chainMul(b400_ip31843, b116_ix3p2) + (chainMul(b404_i, b116_ix3p1) + (chainMul(b369_i, b102_ix11p1) + chainMul(b365_ip31843, b102_ix11p2)));
     const b428_i = chainMul(b400_ip31843, b107_ix3) + chainMul(b414_i, b107_ix3p1);
-    const b107_ix3p2 = b107[i * 3 + 2];
     const b429_i = chainMul(b404_i, b107_ix3) + chainMul(b400_i, b107_ix3p2);
     const b430_i = chainMul(b400_ip63686, b107_ix3p1) + chainMul(b409_i, b107_ix3p2);
-    b432[i * 3 + 2] += b428_i;
-    b432[i * 3 + 1] += b429_i;
-    b432[i * 3] += b430_i;
-    const b363_ix3 = b363[i * 3];
-    const b141_i = b141[i];
-    const b390_i = b390[i];
-    const b433_ix3 = (chainMul(b363_ix3, b141_i) + chainMul(b390_i, b107_ix3)) + b432[i * 3];
-    const b363_ix3p1 = b363[i * 3 + 1];
-    const b433_ix3p1 = (chainMul(b363_ix3p1, b141_i) + chainMul(b390_i, b107_ix3p1)) + b432[i * 3 + 1];
-    const b363_ix3p2 = b363[i * 3 + 2];
-    const b433_ix3p2 = (chainMul(b363_ix3p2, b141_i) + chainMul(b390_i, b107_ix3p2)) + b432[i * 3 + 2];
-    const b110_i = b110[i];
+    b432_ix3p2 += b428_i;
+    b432_ix3p1 += b429_i;
+    b432_ix3 += b430_i;
+    const b433_ix3 = (chainMul(b363_ix3, b141_i) + chainMul(b390_i, b107_ix3)) + b432_ix3;
+    const b433_ix3p1 = (chainMul(b363_ix3p1, b141_i) + chainMul(b390_i, b107_ix3p1)) + b432_ix3p1;
+    const b433_ix3p2 = (chainMul(b363_ix3p2, b141_i) + chainMul(b390_i, b107_ix3p2)) + b432_ix3p2;
     const b435_ix3 = chainMul(b433_ix3, (-(b116_ix3 / b110_i)));
     const b435_ix3p1 = chainMul(b433_ix3p1, (-(b116_ix3p1 / b110_i)));
     const b435_ix3p2 = chainMul(b433_ix3p2, (-(b116_ix3p2 / b110_i)));
     const b437_ix3 = chainMul(b363_ix3, b107_ix3);
     const b437_ix3p1 = chainMul(b363_ix3p1, b107_ix3p1);
     const b437_ix3p2 = chainMul(b363_ix3p2, b107_ix3p2);
-    b438[i] += b437_ix3;
-    b438[i] += b437_ix3p1;
-    b438[i] += b437_ix3p2;
-    b442[i] += b435_ix3;
-    b442[i] += b435_ix3p1;
-    b442[i] += b435_ix3p2;
-    const b112_i = b112[i];
-    const b444_i = chainMul(((chainMul(b398[i], b112_i) + chainMul((b438[i] - chainMul(b389[i], b139[i])), (-b134[i]))) + b442[i]), (0.5 / b110_i));
-    b449[i * 3 + 2] += b421_i;
-    b449[i * 3 + 1] += b424_i;
-    b449[i * 3] += b427_i;
-    const b450_ix3 = (chainMul(b363_ix3, b112_i) + (b364[i * 3] + chainMul(b390_i, b116_ix3))) + b449[i * 3];
-    const b450_ix3p1 = (chainMul(b363_ix3p1, b112_i) + (b364[i * 3 + 1] + chainMul(b390_i, b116_ix3p1))) + b449[i * 3 + 1];
-    const b450_ix3p2 = (chainMul(b363_ix3p2, b112_i) + (b364[i * 3 + 2] + chainMul(b390_i, b116_ix3p2))) + b449[i * 3 + 2];
+    b438_i += b437_ix3;
+    b438_i += b437_ix3p1;
+    b438_i += b437_ix3p2;
+    b442_i += b435_ix3;
+    b442_i += b435_ix3p1;
+    b442_i += b435_ix3p2;
+    const b444_i = chainMul(((chainMul(b398_i, b112_i) + chainMul((b438_i - chainMul(b389_i, b139_i)), (-b134_i))) + b442_i), (0.5 / b110_i));
+    b449_ix3p2 += b421_i;
+    b449_ix3p1 += b424_i;
+    b449_ix3 += b427_i;
+    const b450_ix3 = (chainMul(b363_ix3, b112_i) + (b364_ix3 + chainMul(b390_i, b116_ix3))) + b449_ix3;
+    const b450_ix3p1 = (chainMul(b363_ix3p1, b112_i) + (b364_ix3p1 + chainMul(b390_i, b116_ix3p1))) + b449_ix3p1;
+    const b450_ix3p2 = (chainMul(b363_ix3p2, b112_i) + (b364_ix3p2 + chainMul(b390_i, b116_ix3p2))) + b449_ix3p2;
     const b453_ix3 = chainMul(b433_ix3, (1 / b110_i)) + (2 * chainMul(b444_i, b102_ix11));
     const b453_ix3p1 = chainMul(b433_ix3p1, (1 / b110_i)) + (2 * chainMul(b444_i, b102_ix11p1));
     const b453_ix3p2 = chainMul(b433_ix3p2, (1 / b110_i)) + (2 * chainMul(b444_i, b102_ix11p2));
     h454[3 * a0[i * 2 + 1]] += b450_ix3;
     h454[1 + 3 * a0[i * 2 + 1]] += b450_ix3p1;
     h454[2 + 3 * a0[i * 2 + 1]] += b450_ix3p2;
-    b455[i * 11 + 7] += b340[i * 2];
-    b455[i * 11 + 8] += b340[i * 2 + 1];
-    b455[i * 11 + 6] += b344[i * 2];
-    b455[i * 11 + 6] += b344[i * 2 + 1];
-    b455[i * 11 + 10] += b348[i];
-    b455[i * 11 + 9] += b351[i];
-    b455[i * 11 + 2] += b384[i];
-    b455[i * 11 + 1] += b385[i];
-    b455[i * 11] += b386[i];
-    b455[i * 11 + 3] -= b450_ix3;
-    b455[i * 11 + 4] -= b450_ix3p1;
-    b455[i * 11 + 5] -= b450_ix3p2;
-    b455[i * 11] += b453_ix3;
-    b455[i * 11 + 1] += b453_ix3p1;
-    b455[i * 11 + 2] += b453_ix3p2;
-    b459[i] += b341[i * 2];
-    b459[i] += b341[i * 2 + 1];
-    h460[i] = (b459[i] - (2 * (a4[i] * (2 * (b189[i] * s0)))));
+    b455_ix11p7 += b340_ix2;
+    b455_ix11p8 += b340_ix2p1;
+    b455_ix11p6 += b344_ix2;
+    b455_ix11p6 += b344_ix2p1;
+    b455_ix11p10 += b348_i;
+    b455_ix11p9 += b351_i;
+    b455_ix11p2 += b384_i;
+    b455_ix11p1 += b385_i;
+    b455_ix11 += b386_i;
+    b455_ix11p3 -= b450_ix3;
+    b455_ix11p4 -= b450_ix3p1;
+    b455_ix11p5 -= b450_ix3p2;
+    b455_ix11 += b453_ix3;
+    b455_ix11p1 += b453_ix3p1;
+    b455_ix11p2 += b453_ix3p2;
+    const r1 = a0_ix2;
+    h456[11 * r1] += b455_ix11;
+    h456[1 + 11 * r1] += b455_ix11p1;
+    h456[2 + 11 * r1] += b455_ix11p2;
+    h456[3 + 11 * r1] += b455_ix11p3;
+    h456[4 + 11 * r1] += b455_ix11p4;
+    h456[5 + 11 * r1] += b455_ix11p5;
+    h456[6 + 11 * r1] += b455_ix11p6;
+    h456[7 + 11 * r1] += b455_ix11p7;
+    h456[8 + 11 * r1] += b455_ix11p8;
+    h456[9 + 11 * r1] += b455_ix11p9;
+    h456[10 + 11 * r1] += b455_ix11p10;
+    b459_i += b341_ix2;
+    b459_i += b341_ix2p1;
+    h460[i] = (b459_i - (2 * (a4_i * (2 * (b189_i * s0)))));
   }
-  h456.fill(0);
-  for (let i = 0; i < 31843; i++) {
-    const r1 = a0[i * 2];
-    for (let j0 = 0; j0 < 8; j0 += 4) {
-      {
-        const j = j0;
-        h456[j + 11 * r1] += b455[i * 11 + j];
-      }
-      {
-        const j = j0 + 1;
-        h456[j + 11 * r1] += b455[i * 11 + j];
-      }
-      {
-        const j = j0 + 2;
-        h456[j + 11 * r1] += b455[i * 11 + j];
-      }
-      {
-        const j = j0 + 3;
-        h456[j + 11 * r1] += b455[i * 11 + j];
-      }
-    }
-    for (let j = 8; j < 11; j++) {
-      h456[j + 11 * r1] += b455[i * 11 + j];
-    }
-  }
+  const t192 = t187 + t191;
   if (outputs !== undefined) {
     // output err (ba.expr:29)
     outputs["err"] = t192;

@@ -96,7 +96,6 @@ function lossSeed(seed) {
   return s;
 }
 
-const buf73 = new Float64Array(300);
 const buf77 = new Float64Array(900);
 const buf81 = new Float64Array(6);
 
@@ -324,7 +323,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const a3 = args["W"];
   const a4 = args["b"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
-  const b73 = buf73;
   const b77 = buf77;
   const b81 = buf81;
   const h84 = grad["W"];
@@ -369,8 +367,8 @@ export function backwardInto(args, seed, grad, outputs) {
   // softmax-batched.expr:19
   const t27 = a2 * 0.5;
   const t64 = 0.0033333333333333335 * s0;
-  b73.fill(0);
   for (let i = 0; i < 300; i++) {
+    let b73_i = 0;
     const a0_ix2 = a0[i * 2];
     const a0_ix2p1 = a0[i * 2 + 1];
     const b10_ix3 = (a0_ix2 * a3_0 + a0_ix2p1 * a3_3) + a4_0;
@@ -403,10 +401,10 @@ export function backwardInto(args, seed, grad, outputs) {
     const b71_ix3 = a1_ix3 * t64;
     const b71_ix3p1 = a1_ix3p1 * t64;
     const b71_ix3p2 = a1_ix3p2 * t64;
-    b73[i] += b71_ix3;
-    b73[i] += b71_ix3p1;
-    b73[i] += b71_ix3p2;
-    const b74_i = (1 / b17_i) * b73[i];
+    b73_i += b71_ix3;
+    b73_i += b71_ix3p1;
+    b73_i += b71_ix3p2;
+    const b74_i = (1 / b17_i) * b73_i;
     b77[i * 3] = ((b16_ix3 * b74_i) - b71_ix3);
     b77[i * 3 + 1] = ((b16_ix3p1 * b74_i) - b71_ix3p1);
     b77[i * 3 + 2] = ((b16_ix3p2 * b74_i) - b71_ix3p2);

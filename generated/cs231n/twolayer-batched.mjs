@@ -102,7 +102,6 @@ function lossSeed(seed) {
 
 const buf14 = new Float64Array(30000);
 const buf15 = new Float64Array(900);
-const buf97 = new Float64Array(300);
 const buf101 = new Float64Array(900);
 const buf105 = new Float64Array(300);
 const buf106 = new Float64Array(30000);
@@ -449,7 +448,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   const b14 = buf14;
   const b15 = buf15;
-  const b97 = buf97;
   const b101 = buf101;
   const b105 = buf105;
   const b106 = buf106;
@@ -530,8 +528,8 @@ export function backwardInto(args, seed, grad, outputs) {
   }
   const t34 = a2 * 0.5;
   const t88 = 0.0033333333333333335 * s0;
-  b97.fill(0);
   for (let i = 0; i < 300; i++) {
+    let b97_i = 0;
     const b17_ix3 = b15[i * 3] + a6_0;
     const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
     const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
@@ -562,10 +560,10 @@ export function backwardInto(args, seed, grad, outputs) {
     const b95_ix3 = a1_ix3 * t88;
     const b95_ix3p1 = a1_ix3p1 * t88;
     const b95_ix3p2 = a1_ix3p2 * t88;
-    b97[i] += b95_ix3;
-    b97[i] += b95_ix3p1;
-    b97[i] += b95_ix3p2;
-    const b98_i = (1 / b24_i) * b97[i];
+    b97_i += b95_ix3;
+    b97_i += b95_ix3p1;
+    b97_i += b95_ix3p2;
+    const b98_i = (1 / b24_i) * b97_i;
     b101[i * 3] = ((b23_ix3 * b98_i) - b95_ix3);
     b101[i * 3 + 1] = ((b23_ix3p1 * b98_i) - b95_ix3p1);
     b101[i * 3 + 2] = ((b23_ix3p2 * b98_i) - b95_ix3p2);

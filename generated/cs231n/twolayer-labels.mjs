@@ -109,7 +109,6 @@ const buf34 = new Float64Array(900);
 const buf39 = new Float64Array(300);
 const buf102 = new Float64Array(900);
 const buf103 = new Float64Array(900);
-const buf105 = new Float64Array(300);
 const buf109 = new Float64Array(900);
 const buf113 = new Float64Array(300);
 const buf114 = new Float64Array(30000);
@@ -509,7 +508,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const b34 = buf34;
   const b102 = buf102;
   const b103 = buf103;
-  const b105 = buf105;
   const b109 = buf109;
   const b113 = buf113;
   const b114 = buf114;
@@ -832,56 +830,59 @@ export function backwardInto(args, seed, grad, outputs) {
       b103[i] += b102[i];
     }
   }
-  b105.fill(0);
   for (let i0 = 0; i0 < 300; i0 += 4) {
     {
       const i = i0;
+      let b105_i = 0;
       const b103_ix3 = b103[i * 3];
-      b105[i] -= b103_ix3;
+      b105_i -= b103_ix3;
       const b103_ix3p1 = b103[i * 3 + 1];
-      b105[i] -= b103_ix3p1;
+      b105_i -= b103_ix3p1;
       const b103_ix3p2 = b103[i * 3 + 2];
-      b105[i] -= b103_ix3p2;
-      const b106_i = (1 / b26[i]) * b105[i];
+      b105_i -= b103_ix3p2;
+      const b106_i = (1 / b26[i]) * b105_i;
       b109[i * 3] = (b103_ix3 + (b25[i * 3] * b106_i));
       b109[i * 3 + 1] = (b103_ix3p1 + (b25[i * 3 + 1] * b106_i));
       b109[i * 3 + 2] = (b103_ix3p2 + (b25[i * 3 + 2] * b106_i));
     }
     {
       const i = i0 + 1;
+      let b105_i = 0;
       const b103_ix3 = b103[i * 3];
-      b105[i] -= b103_ix3;
+      b105_i -= b103_ix3;
       const b103_ix3p1 = b103[i * 3 + 1];
-      b105[i] -= b103_ix3p1;
+      b105_i -= b103_ix3p1;
       const b103_ix3p2 = b103[i * 3 + 2];
-      b105[i] -= b103_ix3p2;
-      const b106_i = (1 / b26[i]) * b105[i];
+      b105_i -= b103_ix3p2;
+      const b106_i = (1 / b26[i]) * b105_i;
       b109[i * 3] = (b103_ix3 + (b25[i * 3] * b106_i));
       b109[i * 3 + 1] = (b103_ix3p1 + (b25[i * 3 + 1] * b106_i));
       b109[i * 3 + 2] = (b103_ix3p2 + (b25[i * 3 + 2] * b106_i));
     }
     {
       const i = i0 + 2;
+      let b105_i = 0;
       const b103_ix3 = b103[i * 3];
-      b105[i] -= b103_ix3;
+      b105_i -= b103_ix3;
       const b103_ix3p1 = b103[i * 3 + 1];
-      b105[i] -= b103_ix3p1;
+      b105_i -= b103_ix3p1;
       const b103_ix3p2 = b103[i * 3 + 2];
-      b105[i] -= b103_ix3p2;
-      const b106_i = (1 / b26[i]) * b105[i];
+      b105_i -= b103_ix3p2;
+      const b106_i = (1 / b26[i]) * b105_i;
       b109[i * 3] = (b103_ix3 + (b25[i * 3] * b106_i));
       b109[i * 3 + 1] = (b103_ix3p1 + (b25[i * 3 + 1] * b106_i));
       b109[i * 3 + 2] = (b103_ix3p2 + (b25[i * 3 + 2] * b106_i));
     }
     {
       const i = i0 + 3;
+      let b105_i = 0;
       const b103_ix3 = b103[i * 3];
-      b105[i] -= b103_ix3;
+      b105_i -= b103_ix3;
       const b103_ix3p1 = b103[i * 3 + 1];
-      b105[i] -= b103_ix3p1;
+      b105_i -= b103_ix3p1;
       const b103_ix3p2 = b103[i * 3 + 2];
-      b105[i] -= b103_ix3p2;
-      const b106_i = (1 / b26[i]) * b105[i];
+      b105_i -= b103_ix3p2;
+      const b106_i = (1 / b26[i]) * b105_i;
       b109[i * 3] = (b103_ix3 + (b25[i * 3] * b106_i));
       b109[i * 3 + 1] = (b103_ix3p1 + (b25[i * 3 + 1] * b106_i));
       b109[i * 3 + 2] = (b103_ix3p2 + (b25[i * 3 + 2] * b106_i));

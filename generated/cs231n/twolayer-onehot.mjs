@@ -102,7 +102,6 @@ function lossSeed(seed) {
 
 const buf14 = new Float64Array(30000);
 const buf15 = new Float64Array(900);
-const buf95 = new Float64Array(300);
 const buf99 = new Float64Array(900);
 const buf103 = new Float64Array(300);
 const buf104 = new Float64Array(30000);
@@ -448,7 +447,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   const b14 = buf14;
   const b15 = buf15;
-  const b95 = buf95;
   const b99 = buf99;
   const b103 = buf103;
   const b104 = buf104;
@@ -529,8 +527,8 @@ export function backwardInto(args, seed, grad, outputs) {
   }
   const t34 = a2 * 0.5;
   const t86 = 0.0033333333333333335 * s0;
-  b95.fill(0);
   for (let i = 0; i < 300; i++) {
+    let b95_i = 0;
     const b17_ix3 = b15[i * 3] + a6_0;
     const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
     const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
@@ -561,10 +559,10 @@ export function backwardInto(args, seed, grad, outputs) {
     const b93_ix3 = a1_ix3 * t86;
     const b93_ix3p1 = a1_ix3p1 * t86;
     const b93_ix3p2 = a1_ix3p2 * t86;
-    b95[i] += b93_ix3;
-    b95[i] += b93_ix3p1;
-    b95[i] += b93_ix3p2;
-    const b96_i = (1 / b24_i) * b95[i];
+    b95_i += b93_ix3;
+    b95_i += b93_ix3p1;
+    b95_i += b93_ix3p2;
+    const b96_i = (1 / b24_i) * b95_i;
     b99[i * 3] = ((b23_ix3 * b96_i) - b93_ix3);
     b99[i * 3 + 1] = ((b23_ix3p1 * b96_i) - b93_ix3p1);
     b99[i * 3 + 2] = ((b23_ix3p2 * b96_i) - b93_ix3p2);

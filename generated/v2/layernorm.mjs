@@ -97,8 +97,6 @@ function lossSeed(seed) {
 }
 
 const buf12 = new Float64Array(24);
-const buf21 = new Float64Array(24);
-const buf26 = new Float64Array(24);
 const buf71 = new Float64Array(24);
 const buf73 = new Float64Array(24);
 const buf74 = new Float64Array(24);
@@ -179,7 +177,6 @@ export function forwardInto(args, outputs) {
   const a2 = args["beta"];
   const a3 = args["target"];
   const b12 = buf12;
-  const b26 = buf26;
   let t8r0_0 = 0;
   let t8r0_1 = 0;
   let t8r0_2 = 0;
@@ -210,18 +207,12 @@ export function forwardInto(args, outputs) {
     b12[i + 6] = (a0[i + 6] - t10_1);
     b12[i + 12] = (a0[i + 12] - t10_2);
     b12[i + 18] = (a0[i + 18] - t10_3);
+    t14r0_0 += (b12[i] * b12[i]);
+    t14r0_1 += (b12[i + 6] * b12[i + 6]);
+    t14r0_2 += (b12[i + 12] * b12[i + 12]);
+    t14r0_3 += (b12[i + 18] * b12[i + 18]);
   }
   // layernorm.expr:12
-  for (let i = 0; i < 6; i++) {
-    const b12_i = b12[i];
-    t14r0_0 += (b12_i * b12_i);
-    const b12_ip6 = b12[i + 6];
-    t14r0_1 += (b12_ip6 * b12_ip6);
-    const b12_ip12 = b12[i + 12];
-    t14r0_2 += (b12_ip12 * b12_ip12);
-    const b12_ip18 = b12[i + 18];
-    t14r0_3 += (b12_ip18 * b12_ip18);
-  }
   const t14_0 = t14r0_0;
   const t14_1 = t14r0_1;
   const t14_2 = t14r0_2;
@@ -235,19 +226,13 @@ export function forwardInto(args, outputs) {
   for (let i = 0; i < 6; i++) {
     const a1_i = a1[i];
     const a2_i = a2[i];
-    b26[i] = ((((b12[i] / t19_0) * a1_i) + a2_i) - a3[i]);
-    b26[i + 6] = ((((b12[i + 6] / t19_1) * a1_i) + a2_i) - a3[i + 6]);
-    b26[i + 12] = ((((b12[i + 12] / t19_2) * a1_i) + a2_i) - a3[i + 12]);
-    b26[i + 18] = ((((b12[i + 18] / t19_3) * a1_i) + a2_i) - a3[i + 18]);
-  }
-  for (let i = 0; i < 6; i++) {
-    const b26_i = b26[i];
+    const b26_i = (((b12[i] / t19_0) * a1_i) + a2_i) - a3[i];
+    const b26_ip6 = (((b12[i + 6] / t19_1) * a1_i) + a2_i) - a3[i + 6];
+    const b26_ip12 = (((b12[i + 12] / t19_2) * a1_i) + a2_i) - a3[i + 12];
+    const b26_ip18 = (((b12[i + 18] / t19_3) * a1_i) + a2_i) - a3[i + 18];
     t29 += (b26_i * b26_i);
-    const b26_ip6 = b26[i + 6];
     t29 += (b26_ip6 * b26_ip6);
-    const b26_ip12 = b26[i + 12];
     t29 += (b26_ip12 * b26_ip12);
-    const b26_ip18 = b26[i + 18];
     t29 += (b26_ip18 * b26_ip18);
   }
   // output loss (layernorm.expr:14)
@@ -271,8 +256,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const a3 = args["target"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   const b12 = buf12;
-  const b21 = buf21;
-  const b26 = buf26;
   const b71 = buf71;
   const b73 = buf73;
   const b74 = buf74;
@@ -326,18 +309,12 @@ export function backwardInto(args, seed, grad, outputs) {
     b12[i + 6] = (a0[i + 6] - t10_1);
     b12[i + 12] = (a0[i + 12] - t10_2);
     b12[i + 18] = (a0[i + 18] - t10_3);
+    t14r0_0 += (b12[i] * b12[i]);
+    t14r0_1 += (b12[i + 6] * b12[i + 6]);
+    t14r0_2 += (b12[i + 12] * b12[i + 12]);
+    t14r0_3 += (b12[i + 18] * b12[i + 18]);
   }
   // layernorm.expr:12
-  for (let i = 0; i < 6; i++) {
-    const b12_i = b12[i];
-    t14r0_0 += (b12_i * b12_i);
-    const b12_ip6 = b12[i + 6];
-    t14r0_1 += (b12_ip6 * b12_ip6);
-    const b12_ip12 = b12[i + 12];
-    t14r0_2 += (b12_ip12 * b12_ip12);
-    const b12_ip18 = b12[i + 18];
-    t14r0_3 += (b12_ip18 * b12_ip18);
-  }
   const t14_0 = t14r0_0;
   const t14_1 = t14r0_1;
   const t14_2 = t14r0_2;
@@ -348,55 +325,36 @@ export function backwardInto(args, seed, grad, outputs) {
   const t19_2 = Math.sqrt(((t14_2 / 6) + 0.00001));
   const t19_3 = Math.sqrt(((t14_3 / 6) + 0.00001));
   for (let i = 0; i < 6; i++) {
-    b21[i] = (b12[i] / t19_0);
-    b21[i + 6] = (b12[i + 6] / t19_1);
-    b21[i + 12] = (b12[i + 12] / t19_2);
-    b21[i + 18] = (b12[i + 18] / t19_3);
-  }
-  // layernorm.expr:14
-  for (let i = 0; i < 6; i++) {
+    const b21_i = b12[i] / t19_0;
+    const b21_ip6 = b12[i + 6] / t19_1;
+    const b21_ip12 = b12[i + 12] / t19_2;
+    const b21_ip18 = b12[i + 18] / t19_3;
     const a1_i = a1[i];
     const a2_i = a2[i];
-    b26[i] = (((b21[i] * a1_i) + a2_i) - a3[i]);
-    b26[i + 6] = (((b21[i + 6] * a1_i) + a2_i) - a3[i + 6]);
-    b26[i + 12] = (((b21[i + 12] * a1_i) + a2_i) - a3[i + 12]);
-    b26[i + 18] = (((b21[i + 18] * a1_i) + a2_i) - a3[i + 18]);
-  }
-  for (let i = 0; i < 6; i++) {
-    const b26_i = b26[i];
+    const b26_i = ((b21_i * a1_i) + a2_i) - a3[i];
+    const b26_ip6 = ((b21_ip6 * a1_i) + a2_i) - a3[i + 6];
+    const b26_ip12 = ((b21_ip12 * a1_i) + a2_i) - a3[i + 12];
+    const b26_ip18 = ((b21_ip18 * a1_i) + a2_i) - a3[i + 18];
     t29 += (b26_i * b26_i);
-    const b26_ip6 = b26[i + 6];
     t29 += (b26_ip6 * b26_ip6);
-    const b26_ip12 = b26[i + 12];
     t29 += (b26_ip12 * b26_ip12);
-    const b26_ip18 = b26[i + 18];
     t29 += (b26_ip18 * b26_ip18);
     b71[i] = (2 * (b26_i * s0));
     b71[i + 6] = (2 * (b26_ip6 * s0));
     b71[i + 12] = (2 * (b26_ip12 * s0));
     b71[i + 18] = (2 * (b26_ip18 * s0));
-  }
-  // layernorm.expr:13
-  for (let i = 0; i < 6; i++) {
-    const a1_i = a1[i];
-    const b71_i = b71[i];
-    b73[i] = (a1_i * b71_i);
-    const b71_ip6 = b71[i + 6];
-    b73[i + 6] = (a1_i * b71_ip6);
-    const b71_ip12 = b71[i + 12];
-    b73[i + 12] = (a1_i * b71_ip12);
-    const b71_ip18 = b71[i + 18];
-    b73[i + 18] = (a1_i * b71_ip18);
-    b74[i] = (b21[i] * b71_i);
-    b74[i + 6] = (b21[i + 6] * b71_ip6);
-    b74[i + 12] = (b21[i + 12] * b71_ip12);
-    b74[i + 18] = (b21[i + 18] * b71_ip18);
-  }
-  for (let i = 0; i < 6; i++) {
-    t78_0 -= ((b21[i] / t19_0) * b73[i]);
-    t78_1 -= ((b21[i + 6] / t19_1) * b73[i + 6]);
-    t78_2 -= ((b21[i + 12] / t19_2) * b73[i + 12]);
-    t78_3 -= ((b21[i + 18] / t19_3) * b73[i + 18]);
+    b73[i] = (a1_i * b71[i]);
+    b73[i + 6] = (a1_i * b71[i + 6]);
+    b73[i + 12] = (a1_i * b71[i + 12]);
+    b73[i + 18] = (a1_i * b71[i + 18]);
+    b74[i] = (b21_i * b71[i]);
+    b74[i + 6] = (b21_ip6 * b71[i + 6]);
+    b74[i + 12] = (b21_ip12 * b71[i + 12]);
+    b74[i + 18] = (b21_ip18 * b71[i + 18]);
+    t78_0 -= ((b21_i / t19_0) * b73[i]);
+    t78_1 -= ((b21_ip6 / t19_1) * b73[i + 6]);
+    t78_2 -= ((b21_ip12 / t19_2) * b73[i + 12]);
+    t78_3 -= ((b21_ip18 / t19_3) * b73[i + 18]);
   }
   // layernorm.expr:12
   const t80_0 = 0.16666666666666666 * ((0.5 / t19_0) * t78_0);
@@ -407,16 +365,13 @@ export function backwardInto(args, seed, grad, outputs) {
   t83_1 += t80_1;
   t83_2 += t80_2;
   t83_3 += t80_3;
+  h95.fill(0);
+  h96.fill(0);
   for (let i = 0; i < 6; i++) {
     b87[i] = (((1 / t19_0) * b73[i]) + (2 * (b12[i] * t83_0)));
     b87[i + 6] = (((1 / t19_1) * b73[i + 6]) + (2 * (b12[i + 6] * t83_1)));
     b87[i + 12] = (((1 / t19_2) * b73[i + 12]) + (2 * (b12[i + 12] * t83_2)));
     b87[i + 18] = (((1 / t19_3) * b73[i + 18]) + (2 * (b12[i + 18] * t83_3)));
-  }
-  // layernorm.expr:11
-  h95.fill(0);
-  h96.fill(0);
-  for (let i = 0; i < 6; i++) {
     t89_0 -= b87[i];
     t89_1 -= b87[i + 6];
     t89_2 -= b87[i + 12];
