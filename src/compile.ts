@@ -178,17 +178,27 @@ function record(file: string, source: string, d: Diagnostic): DiagnosticRecord {
 function lower(program: CheckedProgram, sourceName: string, source: string, checks: boolean, emit: "auto" | "unrolled" | "loops" | "tape") {
   const { graph, args, outputs } = program;
   const params = args.filter((a) => a.role === "param").map((a) => a.node);
-  // The loss case (one scalar output): differentiate with seed 1, so no product with the
-  // seed runs through the gradient, and scale the gradients afterwards if a seed is given.
+  // The loss case (one scalar output) is differentiated with seed 1, so that constant factors
+  // fold through the gradient (0.5 * dot(r, r) gives r, not 2 * (r * (0.5 * s0))), and the
+  // seed `s0` is applied where each gradient is stored, in the same statement: with no seed
+  // V8 folds `x * 1` once `seed` has always been undefined, and a seed costs one product per
+  // gradient element, not a second pass over the gradients. Loop code instead lets `s0`
+  // enter at the output, as every seed does (its stores are inside loops and scatters).
+  // Unguarded both ways: a seed of 0 is the only case where `0 * Infinity` could make a NaN,
+  // and seedZero handles it.
   const lossCase = outputs.length === 1 && outputs[0].node.shape.length === 0;
   const seeds = outputs.map((o) => (lossCase ? graph.constant(1) : graph.input(o.name, "seed", o.node.shape)));
   const guarded = outputs.length > 1;
-  const grads = differentiate(graph, outputs.map((o, k) => ({ output: o.node, seed: seeds[k], guarded })), params);
-  const roots = [...outputs.map((o) => o.node), ...grads];
+  let grads = differentiate(graph, outputs.map((o, k) => ({ output: o.node, seed: seeds[k], guarded })), params);
+  let roots = [...outputs.map((o) => o.node), ...grads];
   // Loops pay when there is tensor work for them; a long program of scalar statements
   // stays straight-line (split into parts when long).
   const estimate = emit === "auto" ? estimateOperations(graph, roots) : undefined;
   const loops = emit === "loops" || program.dims.length > 0 || needsLoopCode(graph, roots) || (estimate !== undefined && estimate.total > UNROLL_LIMIT && estimate.tensor > UNROLL_LIMIT / 2);
+  if (loops && lossCase) {
+    grads = differentiate(graph, [{ output: outputs[0].node, seed: graph.input(outputs[0].name, "seed", []), guarded }], params);
+    roots = [outputs[0].node, ...grads];
+  }
   const why = program.dims.length ? "loops: run-time sizes (dim) are loop bounds" : formReason(emit, estimate, loops);
   const where = (line: number) => `${commentSafe(sourceName)}:${line}`;
   const lineOf = (offset: number) => locate(source, offset).line;
@@ -218,10 +228,12 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
       })),
   );
   const paramArgs = args.filter((a) => a.role === "param");
+  // The loss case's seed, in each gradient's store (see above); an exact zero stays one.
+  const seeded = (x: string) => (!lossCase || x === "0" ? x : /^[\w.[\]]+$/.test(x) ? `${x} * s0` : `(${x}) * s0`);
   const gradSinks: Sink[] = paramArgs.flatMap((p, k) =>
     scalar.elements(grads[k]).map((e, j) => ({
       node: e,
-      store: (x: string) => (p.shape.length ? `g${k}[${j}] = ${x};` : `grad[${key(p.name)}] = ${x};`),
+      store: (x: string) => (p.shape.length ? `g${k}[${j}] = ${seeded(x)};` : `grad[${key(p.name)}] = ${seeded(x)};`),
     })),
   );
 
@@ -263,10 +275,10 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
       "}",
       ...tensorGrads,
       ...gradStores,
-      ...(lossCase ? seedScaling(paramArgs).call : []),
+      ...(lossCase ? seedZero(paramArgs).call : []),
     ],
     declarations,
-    parts: [...(lossCase ? seedScaling(paramArgs).parts : []), ...parts],
+    parts: [...(lossCase ? seedZero(paramArgs).parts : []), ...parts],
     helpers: new Set([...fwd.helpers, ...bwd.helpers]),
     checks,
   };
@@ -354,15 +366,17 @@ function estimateOperations(graph: Graph, roots: readonly Node[]): { total: numb
   return { total, tensor };
 }
 
-/** The loss case was differentiated with seed 1: a given seed scales every gradient. */
-function seedScaling(params: readonly Argument[]): { call: string[]; parts: Part[] } {
+/**
+ * The loss case with its seed left out (`{}`) or 0: every gradient is 0, as for an output
+ * left out of the seed when there are several (modules.md), not the NaN that `0 * Infinity`
+ * makes where a local derivative is infinite.
+ */
+function seedZero(params: readonly Argument[]): { call: string[]; parts: Part[] } {
   if (params.length === 0) return { call: [], parts: [] };
   // A function of its own keeps backwardInto small enough for V8 to inline it into a
   // training loop.
-  const lines = params.map((p) =>
-    p.shape.length ? `for (let k = 0, g = grad[${key(p.name)}]; k < ${moduleSize(p.node.size)}; k++) g[k] = g[k] * s0;` : `grad[${key(p.name)}] *= s0;`,
-  );
-  return { call: ["if (s0 !== 1) scaleGradients(grad, s0);"], parts: [{ name: "scaleGradients", params: ["grad", "s0"], lines }] };
+  const lines = params.map((p) => (p.shape.length ? `for (let k = 0, g = grad[${key(p.name)}]; k < ${moduleSize(p.node.size)}; k++) g[k] = 0;` : `grad[${key(p.name)}] = 0;`));
+  return { call: ["if (s0 === 0) zeroGradients(grad);"], parts: [{ name: "zeroGradients", params: ["grad"], lines }] };
 }
 
 /** The local of the generated functions that holds an input node: `a<i>` for argument i, `s<k>` for output k's seed. */
@@ -424,11 +438,11 @@ function lowerToLoops(
       ...noted(bwd.stores.slice(0, outputSinks.length), outputNotes).map((s) => "  " + s),
       "}",
       ...noted(bwd.stores.slice(outputSinks.length), paramArgs.map(gradNote)),
-      ...(outputs.length === 1 && outputs[0].node.shape.length === 0 ? seedScaling(paramArgs).call : []),
+      ...(outputs.length === 1 && outputs[0].node.shape.length === 0 ? seedZero(paramArgs).call : []),
     ],
     // Scratch buffers by node id, then the register files of split bodies.
     declarations: [...buffers.keys()].sort((a, b) => order(a) - order(b) || (a < b ? -1 : 1)).map((b) => buffers.get(b)!),
-    parts: [...(outputs.length === 1 && outputs[0].node.shape.length === 0 ? seedScaling(paramArgs).parts : []), ...fwd.parts, ...bwd.parts],
+    parts: [...(outputs.length === 1 && outputs[0].node.shape.length === 0 ? seedZero(paramArgs).parts : []), ...fwd.parts, ...bwd.parts],
     helpers: new Set([...fwd.helpers, ...bwd.helpers]),
     checks,
     ...(sizes ? { sizes } : {}),

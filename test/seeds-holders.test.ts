@@ -121,3 +121,34 @@ describe("--no-checks leaves the holder checks out too", () => {
     expect(() => r.module.backward({ w, x }, { los: 1 })).toThrow("did you mean 'loss'?");
   });
 });
+
+describe("checks read lengths first, inside try, and explain anything else one argument at a time", () => {
+  // The usual case is one expression: a missing argument, a non-object or a value whose length
+  // happens to fit reaches the explaining checks all the same, which name it.
+  it.each(forms)("%s: values whose length fits, or that have none, are still errors naming them", async (emit) => {
+    const m = await module(LOSS, emit);
+    expect(() => m.forward({ w: "abc", x })).toThrow("test.expr: argument 'w' must be a flat array of 3 numbers, got a string");
+    expect(() => m.forward({ w: { length: 3 }, x })).toThrow("argument 'w' must be a flat array of numbers, but element 0 is undefined");
+    expect(() => m.forward({ w, x: null })).toThrow("test.expr: argument 'x' must be a flat array of 3 numbers, got null");
+    expect(() => m.forward({ x })).toThrow("test.expr: argument 'w' is missing: expected a flat array of 3 numbers");
+    for (const args of [null, undefined, 7, "wx"]) expect(() => m.forward(args)).toThrow(/expected an object of arguments, got/);
+    expect(() => m.backwardInto({ w, x }, undefined, { w: { length: 3 } } as never)).toThrow("'w' of the grad holder must be a Float64Array of 3 numbers, got an object");
+    expect(() => m.backwardInto({ w, x }, undefined, 5 as never)).toThrow("the grad holder must be an object (make it with createGrad()), got number 5");
+    // Other typed arrays are right, through the explaining checks; nothing is written before.
+    const grad = m.createGrad();
+    m.backwardInto({ w: Float32Array.from(w), x: Int32Array.from([1, -1, 2]) }, undefined, grad);
+    expect(Array.from(grad.w as Float64Array)).toEqual(Array.from(m.backward({ w, x: [1, -1, 2] }).grad.w as Float64Array));
+    const before = Array.from(grad.w as Float64Array);
+    expect(() => m.backwardInto({ w, x: [1, 2] }, undefined, grad)).toThrow(RangeError);
+    expect(Array.from(grad.w as Float64Array)).toEqual(before);
+  });
+
+  it("the usual case is tested in one expression, lengths before kinds, with no typeof test of objects", async () => {
+    const { code } = await load(LOSS, {});
+    const checkArgs = /function checkArgs\(args\) \{[\s\S]*?\n\}/.exec(code)![0];
+    expect(checkArgs).toContain('ok = (v0.length === 3 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number"');
+    expect(checkArgs).not.toContain('typeof args !== "object"');
+    const checkGrad = /function checkGrad\(holder\) \{[\s\S]*?\n\}/.exec(code)![0];
+    expect(checkGrad).toContain("ok = h0.length === 3 && h0 instanceof Float64Array;");
+  });
+});

@@ -100,54 +100,10 @@ function lossSeed(seed) {
   return s;
 }
 
-const buf102 = new Float64Array(350273);
-const buf107 = new Float64Array(95529);
-const buf110 = new Float64Array(31843);
-const buf111 = new Float64Array(31843);
-const buf112 = new Float64Array(31843);
-const buf116 = new Float64Array(95529);
-const buf128 = new Float64Array(31843);
-const buf131 = new Float64Array(31843);
-const buf132 = new Float64Array(95529);
-const buf134 = new Float64Array(31843);
-const buf139 = new Float64Array(31843);
-const buf140 = new Float64Array(31843);
-const buf141 = new Float64Array(31843);
-const buf153 = new Float64Array(31843);
-const buf156 = new Float64Array(31843);
-const buf157 = new Float64Array(95529);
-const buf189 = new Float64Array(31843);
-const buf200 = new Float64Array(63686);
-const buf201 = new Float64Array(63686);
-const buf204 = new Float64Array(63686);
-const buf207 = new Float64Array(31843);
-const buf208 = new Float64Array(31843);
-const buf211 = new Float64Array(31843);
-const buf225 = new Float64Array(95529);
-const buf226 = new Float64Array(95529);
-const buf227 = new Float64Array(95529);
-const buf228 = new Float64Array(95529);
-const buf232 = new Float64Array(31843);
-const buf237 = new Float64Array(31843);
-const buf242 = new Float64Array(31843);
-const buf247 = new Float64Array(31843);
-const buf248 = new Float64Array(31843);
-const buf249 = new Float64Array(31843);
-const buf252 = new Float64Array(31843);
-const buf253 = new Float64Array(31843);
-const buf261 = new Float64Array(31843);
-const buf263 = new Float64Array(95529);
-const buf295 = new Float64Array(95529);
-const buf304 = new Float64Array(31843);
-const buf309 = new Float64Array(31843);
-const buf318 = new Float64Array(95529);
-const buf324 = new Float64Array(350273);
-const buf328 = new Float64Array(31843);
-
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["cams"]; k < 539; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["pts"]; k < 23328; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["w"]; k < 31843; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["cams"]; k < 539; k++) g[k] = 0;
+  for (let k = 0, g = grad["pts"]; k < 23328; k++) g[k] = 0;
+  for (let k = 0, g = grad["w"]; k < 31843; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (ba.expr) */
@@ -162,29 +118,50 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["obs"];
+    const v1 = given["feat"];
+    const v2 = given["cams"];
+    const v3 = given["pts"];
+    const v4 = given["w"];
+    ok = (v0.length === 63686 && (v0 instanceof Float64Array || v0 instanceof Int32Array || allNumbers(v0, 63686))) && (v1.length === 63686 && (v1 instanceof Float64Array || allNumbers(v1, 63686))) && (v2.length === 539 && (v2 instanceof Float64Array || allNumbers(v2, 539))) && (v3.length === 23328 && (v3 instanceof Float64Array || allNumbers(v3, 23328))) && (v4.length === 31843 && (v4 instanceof Float64Array || allNumbers(v4, 31843)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["obs"];
-  if (!(v0 instanceof Float64Array ? v0.length === 63686 : allNumbers(v0, 63686))) checkTensor(v0, "obs", 63686);
-  const v1 = given["feat"];
-  if (!(v1 instanceof Float64Array ? v1.length === 63686 : allNumbers(v1, 63686))) checkTensor(v1, "feat", 63686);
-  const v2 = given["cams"];
-  if (!(v2 instanceof Float64Array ? v2.length === 539 : allNumbers(v2, 539))) checkTensor(v2, "cams", 539);
-  const v3 = given["pts"];
-  if (!(v3 instanceof Float64Array ? v3.length === 23328 : allNumbers(v3, 23328))) checkTensor(v3, "pts", 23328);
-  const v4 = given["w"];
-  if (!(v4 instanceof Float64Array ? v4.length === 31843 : allNumbers(v4, 31843))) checkTensor(v4, "w", 31843);
+  checkTensor(given["obs"], "obs", 63686);
+  checkTensor(given["feat"], "feat", 63686);
+  checkTensor(given["cams"], "cams", 539);
+  checkTensor(given["pts"], "pts", 23328);
+  checkTensor(given["w"], "w", 31843);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["cams"];
+    const h1 = given["pts"];
+    const h2 = given["w"];
+    ok = h0.length === 539 && h0 instanceof Float64Array && h1.length === 23328 && h1 instanceof Float64Array && h2.length === 31843 && h2 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["cams"];
-  if (!(h0 instanceof Float64Array && h0.length === 539)) checkHolder(holder, "grad", "cams", 539);
-  const h1 = given["pts"];
-  if (!(h1 instanceof Float64Array && h1.length === 23328)) checkHolder(holder, "grad", "pts", 23328);
-  const h2 = given["w"];
-  if (!(h2 instanceof Float64Array && h2.length === 31843)) checkHolder(holder, "grad", "w", 31843);
+  checkHolder(holder, "grad", "cams", 539);
+  checkHolder(holder, "grad", "pts", 23328);
+  checkHolder(holder, "grad", "w", 31843);
 }
 
 function checkOutputs(holder) {
@@ -203,495 +180,69 @@ export function forwardInto(args, outputs) {
   for (let k = 0; k < 63686; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("ba.expr" + ": integer input " + "'obs'" + " must hold whole numbers, but element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v); }
   for (let i0 = 0; i0 < 31843; i0++) { const k = 0 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 49)) throw new RangeError("ba.expr" + ": integer input " + "'obs'" + " element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..48 for the axis of 49 it indexes"); }
   for (let i0 = 0; i0 < 31843; i0++) { const k = 1 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 7776)) throw new RangeError("ba.expr" + ": integer input " + "'obs'" + " element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..7775 for the axis of 7776 it indexes"); }
-  const b102 = buf102;
-  const b107 = buf107;
-  const b110 = buf110;
-  const b111 = buf111;
-  const b112 = buf112;
-  const b116 = buf116;
-  const b128 = buf128;
-  const b131 = buf131;
-  const b132 = buf132;
-  const b134 = buf134;
-  const b141 = buf141;
-  const b153 = buf153;
-  const b156 = buf156;
-  const b157 = buf157;
   let t187 = 0;
   let t191 = 0;
   // ba.expr:29
   for (let i = 0; i < 31843; i++) {
     const r0 = a0[i * 2];
-    for (let j0 = 0; j0 < 8; j0 += 4) {
-      {
-        const j = j0;
-        b102[i * 11 + j] = a2[j + 11 * r0];
-      }
-      {
-        const j = j0 + 1;
-        b102[i * 11 + j] = a2[j + 11 * r0];
-      }
-      {
-        const j = j0 + 2;
-        b102[i * 11 + j] = a2[j + 11 * r0];
-      }
-      {
-        const j = j0 + 3;
-        b102[i * 11 + j] = a2[j + 11 * r0];
-      }
-    }
-    for (let j = 8; j < 11; j++) {
-      b102[i * 11 + j] = a2[j + 11 * r0];
-    }
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
-      let t109r0 = 0;
-      const b102_ix11 = b102[i * 11];
-      t109r0 += (b102_ix11 * b102_ix11);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      t109r0 += (b102_ix11p1 * b102_ix11p1);
-      const b102_ix11p2 = b102[i * 11 + 2];
-      t109r0 += (b102_ix11p2 * b102_ix11p2);
-      const b109_i = t109r0;
-      const b110_i = Math.sqrt(b109_i);
-      b110[i] = b110_i;
-      b111[i] = (b110_i > 1e-15 ? 1 : 0);
-      b112[i] = Math.cos(b110_i);
-      b116[i * 3] = (b102_ix11 / b110_i);
-      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
-      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
-      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
-      b132[i] = b125_i;
-    }
-    {
-      const i = i0 + 1;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
-      let t109r0 = 0;
-      const b102_ix11 = b102[i * 11];
-      t109r0 += (b102_ix11 * b102_ix11);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      t109r0 += (b102_ix11p1 * b102_ix11p1);
-      const b102_ix11p2 = b102[i * 11 + 2];
-      t109r0 += (b102_ix11p2 * b102_ix11p2);
-      const b109_i = t109r0;
-      const b110_i = Math.sqrt(b109_i);
-      b110[i] = b110_i;
-      b111[i] = (b110_i > 1e-15 ? 1 : 0);
-      b112[i] = Math.cos(b110_i);
-      b116[i * 3] = (b102_ix11 / b110_i);
-      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
-      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
-      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
-      b132[i] = b125_i;
-    }
-    {
-      const i = i0 + 2;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
-      let t109r0 = 0;
-      const b102_ix11 = b102[i * 11];
-      t109r0 += (b102_ix11 * b102_ix11);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      t109r0 += (b102_ix11p1 * b102_ix11p1);
-      const b102_ix11p2 = b102[i * 11 + 2];
-      t109r0 += (b102_ix11p2 * b102_ix11p2);
-      const b109_i = t109r0;
-      const b110_i = Math.sqrt(b109_i);
-      b110[i] = b110_i;
-      b111[i] = (b110_i > 1e-15 ? 1 : 0);
-      b112[i] = Math.cos(b110_i);
-      b116[i * 3] = (b102_ix11 / b110_i);
-      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
-      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
-      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
-      b132[i] = b125_i;
-    }
-    {
-      const i = i0 + 3;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
-      let t109r0 = 0;
-      const b102_ix11 = b102[i * 11];
-      t109r0 += (b102_ix11 * b102_ix11);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      t109r0 += (b102_ix11p1 * b102_ix11p1);
-      const b102_ix11p2 = b102[i * 11 + 2];
-      t109r0 += (b102_ix11p2 * b102_ix11p2);
-      const b109_i = t109r0;
-      const b110_i = Math.sqrt(b109_i);
-      b110[i] = b110_i;
-      b111[i] = (b110_i > 1e-15 ? 1 : 0);
-      b112[i] = Math.cos(b110_i);
-      b116[i * 3] = (b102_ix11 / b110_i);
-      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
-      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
-      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
-      b132[i] = b125_i;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
+    const b102_ix11 = a2[11 * r0];
+    const b102_ix11p1 = a2[1 + 11 * r0];
+    const b102_ix11p2 = a2[2 + 11 * r0];
+    const b102_ix11p3 = a2[3 + 11 * r0];
+    const b102_ix11p4 = a2[4 + 11 * r0];
+    const b102_ix11p5 = a2[5 + 11 * r0];
+    const b102_ix11p6 = a2[6 + 11 * r0];
+    const b102_ix11p7 = a2[7 + 11 * r0];
+    const b102_ix11p8 = a2[8 + 11 * r0];
+    const b102_ix11p9 = a2[9 + 11 * r0];
+    const b102_ix11p10 = a2[10 + 11 * r0];
     const a0_ix2p1 = a0[i * 2 + 1];
-    b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-    b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-    b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
+    const b107_ix3 = a3[3 * a0_ix2p1] - b102_ix11p3;
+    const b107_ix3p1 = a3[1 + 3 * a0_ix2p1] - b102_ix11p4;
+    const b107_ix3p2 = a3[2 + 3 * a0_ix2p1] - b102_ix11p5;
     let t109r0 = 0;
-    const b102_ix11 = b102[i * 11];
     t109r0 += (b102_ix11 * b102_ix11);
-    const b102_ix11p1 = b102[i * 11 + 1];
     t109r0 += (b102_ix11p1 * b102_ix11p1);
-    const b102_ix11p2 = b102[i * 11 + 2];
     t109r0 += (b102_ix11p2 * b102_ix11p2);
     const b109_i = t109r0;
     const b110_i = Math.sqrt(b109_i);
-    b110[i] = b110_i;
-    b111[i] = (b110_i > 1e-15 ? 1 : 0);
-    b112[i] = Math.cos(b110_i);
-    b116[i * 3] = (b102_ix11 / b110_i);
-    b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-    b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-    const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
-    b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
-    b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
-    b132[i] = b125_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b132[i + 31843] = b128[i];
-    }
-    {
-      const i = i0 + 1;
-      b132[i + 31843] = b128[i];
-    }
-    {
-      const i = i0 + 2;
-      b132[i + 31843] = b128[i];
-    }
-    {
-      const i = i0 + 3;
-      b132[i + 31843] = b128[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b132[i + 31843] = b128[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b132[i + 63686] = b131[i];
-      b134[i] = Math.sin(b110[i]);
-      let t139r0 = 0;
-      const b107_ix3 = b107[i * 3];
-      t139r0 += (b107_ix3 * b116[i * 3]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
-      const b139_i = t139r0;
-      b141[i] = (b139_i * (1 - b112[i]));
-      const b102_ix11p1 = b102[i * 11 + 1];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-      const b102_ix11 = b102[i * 11];
-      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-      b157[i] = b150_i;
-    }
-    {
-      const i = i0 + 1;
-      b132[i + 63686] = b131[i];
-      b134[i] = Math.sin(b110[i]);
-      let t139r0 = 0;
-      const b107_ix3 = b107[i * 3];
-      t139r0 += (b107_ix3 * b116[i * 3]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
-      const b139_i = t139r0;
-      b141[i] = (b139_i * (1 - b112[i]));
-      const b102_ix11p1 = b102[i * 11 + 1];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-      const b102_ix11 = b102[i * 11];
-      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-      b157[i] = b150_i;
-    }
-    {
-      const i = i0 + 2;
-      b132[i + 63686] = b131[i];
-      b134[i] = Math.sin(b110[i]);
-      let t139r0 = 0;
-      const b107_ix3 = b107[i * 3];
-      t139r0 += (b107_ix3 * b116[i * 3]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
-      const b139_i = t139r0;
-      b141[i] = (b139_i * (1 - b112[i]));
-      const b102_ix11p1 = b102[i * 11 + 1];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-      const b102_ix11 = b102[i * 11];
-      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-      b157[i] = b150_i;
-    }
-    {
-      const i = i0 + 3;
-      b132[i + 63686] = b131[i];
-      b134[i] = Math.sin(b110[i]);
-      let t139r0 = 0;
-      const b107_ix3 = b107[i * 3];
-      t139r0 += (b107_ix3 * b116[i * 3]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
-      const b139_i = t139r0;
-      b141[i] = (b139_i * (1 - b112[i]));
-      const b102_ix11p1 = b102[i * 11 + 1];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-      const b102_ix11 = b102[i * 11];
-      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-      b157[i] = b150_i;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b132[i + 63686] = b131[i];
-    b134[i] = Math.sin(b110[i]);
+    const b111_i = b110_i > 1e-15 ? 1 : 0;
+    const b112_i = Math.cos(b110_i);
+    const b116_ix3 = b102_ix11 / b110_i;
+    const b116_ix3p1 = b102_ix11p1 / b110_i;
+    const b116_ix3p2 = b102_ix11p2 / b110_i;
+    const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
+    const b128_i = (b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2);
+    const b131_i = (b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3);
+    const b132_i = b125_i;
+    const b132_ip31843 = b128_i;
+    const b132_ip63686 = b131_i;
+    const b134_i = Math.sin(b110_i);
     let t139r0 = 0;
-    const b107_ix3 = b107[i * 3];
-    t139r0 += (b107_ix3 * b116[i * 3]);
-    const b107_ix3p1 = b107[i * 3 + 1];
-    t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-    const b107_ix3p2 = b107[i * 3 + 2];
-    t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
+    t139r0 += (b107_ix3 * b116_ix3);
+    t139r0 += (b107_ix3p1 * b116_ix3p1);
+    t139r0 += (b107_ix3p2 * b116_ix3p2);
     const b139_i = t139r0;
-    b141[i] = (b139_i * (1 - b112[i]));
-    const b102_ix11p1 = b102[i * 11 + 1];
-    const b102_ix11p2 = b102[i * 11 + 2];
+    const b141_i = b139_i * (1 - b112_i);
     const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-    const b102_ix11 = b102[i * 11];
-    b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-    b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-    b157[i] = b150_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b157[i + 31843] = b153[i];
-    }
-    {
-      const i = i0 + 1;
-      b157[i + 31843] = b153[i];
-    }
-    {
-      const i = i0 + 2;
-      b157[i + 31843] = b153[i];
-    }
-    {
-      const i = i0 + 3;
-      b157[i + 31843] = b153[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b157[i + 31843] = b153[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b157[i + 63686] = b156[i];
-    }
-    {
-      const i = i0 + 1;
-      b157[i + 63686] = b156[i];
-    }
-    {
-      const i = i0 + 2;
-      b157[i + 63686] = b156[i];
-    }
-    {
-      const i = i0 + 3;
-      b157[i + 63686] = b156[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b157[i + 63686] = b156[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const b111_i = b111[i];
-      const b107_ix3 = b107[i * 3];
-      const b112_i = b112[i];
-      const b134_i = b134[i];
-      const b141_i = b141[i];
-      const b161_ix3 = b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      const b161_ix3p1 = b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      const b161_ix3p2 = b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]);
-      const b165_ix2 = b161_ix3 / b161_ix3p2;
-      const b165_ix2p1 = b161_ix3p1 / b161_ix3p2;
-      let t168r0 = 0;
-      t168r0 += (b165_ix2 * b165_ix2);
-      t168r0 += (b165_ix2p1 * b165_ix2p1);
-      const b168_i = t168r0;
-      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
-      const b102_ix11p6 = b102[i * 11 + 6];
-      const a4_i = a4[i];
-      const b184_ix2 = ((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i;
-      const b184_ix2p1 = ((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i;
-      let t186r0 = 0;
-      t186r0 += (b184_ix2 * b184_ix2);
-      t186r0 += (b184_ix2p1 * b184_ix2p1);
-      const b186_i = t186r0;
-      t187 += b186_i;
-      const b189_i = 1 - (a4_i * a4_i);
-      t191 += (b189_i * b189_i);
-    }
-    {
-      const i = i0 + 1;
-      const b111_i = b111[i];
-      const b107_ix3 = b107[i * 3];
-      const b112_i = b112[i];
-      const b134_i = b134[i];
-      const b141_i = b141[i];
-      const b161_ix3 = b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      const b161_ix3p1 = b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      const b161_ix3p2 = b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]);
-      const b165_ix2 = b161_ix3 / b161_ix3p2;
-      const b165_ix2p1 = b161_ix3p1 / b161_ix3p2;
-      let t168r0 = 0;
-      t168r0 += (b165_ix2 * b165_ix2);
-      t168r0 += (b165_ix2p1 * b165_ix2p1);
-      const b168_i = t168r0;
-      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
-      const b102_ix11p6 = b102[i * 11 + 6];
-      const a4_i = a4[i];
-      const b184_ix2 = ((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i;
-      const b184_ix2p1 = ((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i;
-      let t186r0 = 0;
-      t186r0 += (b184_ix2 * b184_ix2);
-      t186r0 += (b184_ix2p1 * b184_ix2p1);
-      const b186_i = t186r0;
-      t187 += b186_i;
-      const b189_i = 1 - (a4_i * a4_i);
-      t191 += (b189_i * b189_i);
-    }
-    {
-      const i = i0 + 2;
-      const b111_i = b111[i];
-      const b107_ix3 = b107[i * 3];
-      const b112_i = b112[i];
-      const b134_i = b134[i];
-      const b141_i = b141[i];
-      const b161_ix3 = b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      const b161_ix3p1 = b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      const b161_ix3p2 = b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]);
-      const b165_ix2 = b161_ix3 / b161_ix3p2;
-      const b165_ix2p1 = b161_ix3p1 / b161_ix3p2;
-      let t168r0 = 0;
-      t168r0 += (b165_ix2 * b165_ix2);
-      t168r0 += (b165_ix2p1 * b165_ix2p1);
-      const b168_i = t168r0;
-      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
-      const b102_ix11p6 = b102[i * 11 + 6];
-      const a4_i = a4[i];
-      const b184_ix2 = ((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i;
-      const b184_ix2p1 = ((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i;
-      let t186r0 = 0;
-      t186r0 += (b184_ix2 * b184_ix2);
-      t186r0 += (b184_ix2p1 * b184_ix2p1);
-      const b186_i = t186r0;
-      t187 += b186_i;
-      const b189_i = 1 - (a4_i * a4_i);
-      t191 += (b189_i * b189_i);
-    }
-    {
-      const i = i0 + 3;
-      const b111_i = b111[i];
-      const b107_ix3 = b107[i * 3];
-      const b112_i = b112[i];
-      const b134_i = b134[i];
-      const b141_i = b141[i];
-      const b161_ix3 = b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      const b161_ix3p1 = b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      const b161_ix3p2 = b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]);
-      const b165_ix2 = b161_ix3 / b161_ix3p2;
-      const b165_ix2p1 = b161_ix3p1 / b161_ix3p2;
-      let t168r0 = 0;
-      t168r0 += (b165_ix2 * b165_ix2);
-      t168r0 += (b165_ix2p1 * b165_ix2p1);
-      const b168_i = t168r0;
-      const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
-      const b102_ix11p6 = b102[i * 11 + 6];
-      const a4_i = a4[i];
-      const b184_ix2 = ((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i;
-      const b184_ix2p1 = ((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i;
-      let t186r0 = 0;
-      t186r0 += (b184_ix2 * b184_ix2);
-      t186r0 += (b184_ix2p1 * b184_ix2p1);
-      const b186_i = t186r0;
-      t187 += b186_i;
-      const b189_i = 1 - (a4_i * a4_i);
-      t191 += (b189_i * b189_i);
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    const b111_i = b111[i];
-    const b107_ix3 = b107[i * 3];
-    const b112_i = b112[i];
-    const b134_i = b134[i];
-    const b141_i = b141[i];
-    const b161_ix3 = b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]);
-    const b107_ix3p1 = b107[i * 3 + 1];
-    const b161_ix3p1 = b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]);
-    const b107_ix3p2 = b107[i * 3 + 2];
-    const b161_ix3p2 = b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]);
+    const b153_i = (b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11);
+    const b156_i = (b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1);
+    const b157_i = b150_i;
+    const b157_ip31843 = b153_i;
+    const b157_ip63686 = b156_i;
+    const b161_ix3 = b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132_i * b134_i)) + (b116_ix3 * b141_i)) : (b107_ix3 + b157_i);
+    const b161_ix3p1 = b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132_ip31843 * b134_i)) + (b116_ix3p1 * b141_i)) : (b107_ix3p1 + b157_ip31843);
+    const b161_ix3p2 = b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132_ip63686 * b134_i)) + (b116_ix3p2 * b141_i)) : (b107_ix3p2 + b157_ip63686);
     const b165_ix2 = b161_ix3 / b161_ix3p2;
     const b165_ix2p1 = b161_ix3p1 / b161_ix3p2;
     let t168r0 = 0;
     t168r0 += (b165_ix2 * b165_ix2);
     t168r0 += (b165_ix2p1 * b165_ix2p1);
     const b168_i = t168r0;
-    const b174_i = (1 + (b102[i * 11 + 9] * b168_i)) + (b102[i * 11 + 10] * (b168_i * b168_i));
-    const b102_ix11p6 = b102[i * 11 + 6];
+    const b174_i = (1 + (b102_ix11p9 * b168_i)) + (b102_ix11p10 * (b168_i * b168_i));
     const a4_i = a4[i];
-    const b184_ix2 = ((((b165_ix2 * b174_i) * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2]) * a4_i;
-    const b184_ix2p1 = ((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1]) * a4_i;
+    const b184_ix2 = ((((b165_ix2 * b174_i) * b102_ix11p6) + b102_ix11p7) - a1[i * 2]) * a4_i;
+    const b184_ix2p1 = ((((b165_ix2p1 * b174_i) * b102_ix11p6) + b102_ix11p8) - a1[i * 2 + 1]) * a4_i;
     let t186r0 = 0;
     t186r0 += (b184_ix2 * b184_ix2);
     t186r0 += (b184_ix2p1 * b184_ix2p1);
@@ -725,408 +276,98 @@ export function backwardInto(args, seed, grad, outputs) {
   for (let k = 0; k < 63686; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("ba.expr" + ": integer input " + "'obs'" + " must hold whole numbers, but element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v); }
   for (let i0 = 0; i0 < 31843; i0++) { const k = 0 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 49)) throw new RangeError("ba.expr" + ": integer input " + "'obs'" + " element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..48 for the axis of 49 it indexes"); }
   for (let i0 = 0; i0 < 31843; i0++) { const k = 1 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 7776)) throw new RangeError("ba.expr" + ": integer input " + "'obs'" + " element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..7775 for the axis of 7776 it indexes"); }
-  const b102 = buf102;
-  const b107 = buf107;
-  const b110 = buf110;
-  const b111 = buf111;
-  const b112 = buf112;
-  const b116 = buf116;
-  const b128 = buf128;
-  const b131 = buf131;
-  const b132 = buf132;
-  const b134 = buf134;
-  const b139 = buf139;
-  const b140 = buf140;
-  const b141 = buf141;
-  const b153 = buf153;
-  const b156 = buf156;
-  const b157 = buf157;
-  const b189 = buf189;
-  const b200 = buf200;
-  const b201 = buf201;
-  const b204 = buf204;
-  const b207 = buf207;
-  const b208 = buf208;
-  const b211 = buf211;
-  const b225 = buf225;
-  const b226 = buf226;
-  const b227 = buf227;
-  const b228 = buf228;
-  const b232 = buf232;
-  const b237 = buf237;
-  const b242 = buf242;
-  const b247 = buf247;
-  const b248 = buf248;
-  const b249 = buf249;
-  const b252 = buf252;
-  const b253 = buf253;
-  const b261 = buf261;
-  const b263 = buf263;
-  const b295 = buf295;
-  const b304 = buf304;
-  const b309 = buf309;
-  const b318 = buf318;
-  const h323 = grad["pts"];
-  const b324 = buf324;
-  const h325 = grad["cams"];
-  const b328 = buf328;
-  const h329 = grad["w"];
+  const h454 = grad["pts"];
+  const h456 = grad["cams"];
+  const h460 = grad["w"];
   let t187 = 0;
   let t191 = 0;
   // ba.expr:29
+  h454.fill(0);
+  h456.fill(0);
   for (let i = 0; i < 31843; i++) {
-    const r0 = a0[i * 2];
-    for (let j0 = 0; j0 < 8; j0 += 4) {
-      {
-        const j = j0;
-        b102[i * 11 + j] = a2[j + 11 * r0];
-      }
-      {
-        const j = j0 + 1;
-        b102[i * 11 + j] = a2[j + 11 * r0];
-      }
-      {
-        const j = j0 + 2;
-        b102[i * 11 + j] = a2[j + 11 * r0];
-      }
-      {
-        const j = j0 + 3;
-        b102[i * 11 + j] = a2[j + 11 * r0];
-      }
-    }
-    for (let j = 8; j < 11; j++) {
-      b102[i * 11 + j] = a2[j + 11 * r0];
-    }
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
-      let t109r0 = 0;
-      const b102_ix11 = b102[i * 11];
-      t109r0 += (b102_ix11 * b102_ix11);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      t109r0 += (b102_ix11p1 * b102_ix11p1);
-      const b102_ix11p2 = b102[i * 11 + 2];
-      t109r0 += (b102_ix11p2 * b102_ix11p2);
-      const b109_i = t109r0;
-      const b110_i = Math.sqrt(b109_i);
-      b110[i] = b110_i;
-      b111[i] = (b110_i > 1e-15 ? 1 : 0);
-      b112[i] = Math.cos(b110_i);
-      b116[i * 3] = (b102_ix11 / b110_i);
-      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
-      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
-      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
-      b132[i] = b125_i;
-    }
-    {
-      const i = i0 + 1;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
-      let t109r0 = 0;
-      const b102_ix11 = b102[i * 11];
-      t109r0 += (b102_ix11 * b102_ix11);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      t109r0 += (b102_ix11p1 * b102_ix11p1);
-      const b102_ix11p2 = b102[i * 11 + 2];
-      t109r0 += (b102_ix11p2 * b102_ix11p2);
-      const b109_i = t109r0;
-      const b110_i = Math.sqrt(b109_i);
-      b110[i] = b110_i;
-      b111[i] = (b110_i > 1e-15 ? 1 : 0);
-      b112[i] = Math.cos(b110_i);
-      b116[i * 3] = (b102_ix11 / b110_i);
-      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
-      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
-      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
-      b132[i] = b125_i;
-    }
-    {
-      const i = i0 + 2;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
-      let t109r0 = 0;
-      const b102_ix11 = b102[i * 11];
-      t109r0 += (b102_ix11 * b102_ix11);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      t109r0 += (b102_ix11p1 * b102_ix11p1);
-      const b102_ix11p2 = b102[i * 11 + 2];
-      t109r0 += (b102_ix11p2 * b102_ix11p2);
-      const b109_i = t109r0;
-      const b110_i = Math.sqrt(b109_i);
-      b110[i] = b110_i;
-      b111[i] = (b110_i > 1e-15 ? 1 : 0);
-      b112[i] = Math.cos(b110_i);
-      b116[i * 3] = (b102_ix11 / b110_i);
-      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
-      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
-      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
-      b132[i] = b125_i;
-    }
-    {
-      const i = i0 + 3;
-      const a0_ix2p1 = a0[i * 2 + 1];
-      b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-      b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-      b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
-      let t109r0 = 0;
-      const b102_ix11 = b102[i * 11];
-      t109r0 += (b102_ix11 * b102_ix11);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      t109r0 += (b102_ix11p1 * b102_ix11p1);
-      const b102_ix11p2 = b102[i * 11 + 2];
-      t109r0 += (b102_ix11p2 * b102_ix11p2);
-      const b109_i = t109r0;
-      const b110_i = Math.sqrt(b109_i);
-      b110[i] = b110_i;
-      b111[i] = (b110_i > 1e-15 ? 1 : 0);
-      b112[i] = Math.cos(b110_i);
-      b116[i * 3] = (b102_ix11 / b110_i);
-      b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-      b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-      const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
-      b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
-      b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
-      b132[i] = b125_i;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
+    let b347_i = 0;
+    let b362_ix3 = 0;
+    let b362_ix3p1 = 0;
+    let b362_ix3p2 = 0;
+    let b365_i = 0;
+    let b365_ip31843 = 0;
+    let b365_ip63686 = 0;
+    let b389_i = 0;
+    let b398_i = 0;
+    let b400_i = 0;
+    let b400_ip31843 = 0;
+    let b400_ip63686 = 0;
+    let b432_ix3 = 0;
+    let b432_ix3p1 = 0;
+    let b432_ix3p2 = 0;
+    let b438_i = 0;
+    let b442_i = 0;
+    let b449_ix3 = 0;
+    let b449_ix3p1 = 0;
+    let b449_ix3p2 = 0;
+    let b455_ix11 = 0;
+    let b455_ix11p1 = 0;
+    let b455_ix11p2 = 0;
+    let b455_ix11p3 = 0;
+    let b455_ix11p4 = 0;
+    let b455_ix11p5 = 0;
+    let b455_ix11p6 = 0;
+    let b455_ix11p7 = 0;
+    let b455_ix11p8 = 0;
+    let b455_ix11p9 = 0;
+    let b455_ix11p10 = 0;
+    let b459_i = 0;
+    const a0_ix2 = a0[i * 2];
+    const r0 = a0_ix2;
+    const b102_ix11 = a2[11 * r0];
+    const b102_ix11p1 = a2[1 + 11 * r0];
+    const b102_ix11p2 = a2[2 + 11 * r0];
+    const b102_ix11p3 = a2[3 + 11 * r0];
+    const b102_ix11p4 = a2[4 + 11 * r0];
+    const b102_ix11p5 = a2[5 + 11 * r0];
+    const b102_ix11p6 = a2[6 + 11 * r0];
+    const b102_ix11p7 = a2[7 + 11 * r0];
+    const b102_ix11p8 = a2[8 + 11 * r0];
+    const b102_ix11p9 = a2[9 + 11 * r0];
+    const b102_ix11p10 = a2[10 + 11 * r0];
     const a0_ix2p1 = a0[i * 2 + 1];
-    b107[i * 3] = (a3[3 * a0_ix2p1] - b102[i * 11 + 3]);
-    b107[i * 3 + 1] = (a3[1 + 3 * a0_ix2p1] - b102[i * 11 + 4]);
-    b107[i * 3 + 2] = (a3[2 + 3 * a0_ix2p1] - b102[i * 11 + 5]);
+    const b107_ix3 = a3[3 * a0_ix2p1] - b102_ix11p3;
+    const b107_ix3p1 = a3[1 + 3 * a0_ix2p1] - b102_ix11p4;
+    const b107_ix3p2 = a3[2 + 3 * a0_ix2p1] - b102_ix11p5;
     let t109r0 = 0;
-    const b102_ix11 = b102[i * 11];
     t109r0 += (b102_ix11 * b102_ix11);
-    const b102_ix11p1 = b102[i * 11 + 1];
     t109r0 += (b102_ix11p1 * b102_ix11p1);
-    const b102_ix11p2 = b102[i * 11 + 2];
     t109r0 += (b102_ix11p2 * b102_ix11p2);
     const b109_i = t109r0;
     const b110_i = Math.sqrt(b109_i);
-    b110[i] = b110_i;
-    b111[i] = (b110_i > 1e-15 ? 1 : 0);
-    b112[i] = Math.cos(b110_i);
-    b116[i * 3] = (b102_ix11 / b110_i);
-    b116[i * 3 + 1] = (b102_ix11p1 / b110_i);
-    b116[i * 3 + 2] = (b102_ix11p2 / b110_i);
-    const b125_i = (b116[i * 3 + 1] * b107[i * 3 + 2]) - (b116[i * 3 + 2] * b107[i * 3 + 1]);
-    b128[i] = ((b116[i * 3 + 2] * b107[i * 3]) - (b116[i * 3] * b107[i * 3 + 2]));
-    b131[i] = ((b116[i * 3] * b107[i * 3 + 1]) - (b116[i * 3 + 1] * b107[i * 3]));
-    b132[i] = b125_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b132[i + 31843] = b128[i];
-    }
-    {
-      const i = i0 + 1;
-      b132[i + 31843] = b128[i];
-    }
-    {
-      const i = i0 + 2;
-      b132[i + 31843] = b128[i];
-    }
-    {
-      const i = i0 + 3;
-      b132[i + 31843] = b128[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b132[i + 31843] = b128[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b132[i + 63686] = b131[i];
-      b134[i] = Math.sin(b110[i]);
-      let t139r0 = 0;
-      const b107_ix3 = b107[i * 3];
-      t139r0 += (b107_ix3 * b116[i * 3]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
-      const b139_i = t139r0;
-      b139[i] = b139_i;
-      const b140_i = 1 - b112[i];
-      b140[i] = b140_i;
-      b141[i] = (b139_i * b140_i);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-      const b102_ix11 = b102[i * 11];
-      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-      b157[i] = b150_i;
-    }
-    {
-      const i = i0 + 1;
-      b132[i + 63686] = b131[i];
-      b134[i] = Math.sin(b110[i]);
-      let t139r0 = 0;
-      const b107_ix3 = b107[i * 3];
-      t139r0 += (b107_ix3 * b116[i * 3]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
-      const b139_i = t139r0;
-      b139[i] = b139_i;
-      const b140_i = 1 - b112[i];
-      b140[i] = b140_i;
-      b141[i] = (b139_i * b140_i);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-      const b102_ix11 = b102[i * 11];
-      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-      b157[i] = b150_i;
-    }
-    {
-      const i = i0 + 2;
-      b132[i + 63686] = b131[i];
-      b134[i] = Math.sin(b110[i]);
-      let t139r0 = 0;
-      const b107_ix3 = b107[i * 3];
-      t139r0 += (b107_ix3 * b116[i * 3]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
-      const b139_i = t139r0;
-      b139[i] = b139_i;
-      const b140_i = 1 - b112[i];
-      b140[i] = b140_i;
-      b141[i] = (b139_i * b140_i);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-      const b102_ix11 = b102[i * 11];
-      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-      b157[i] = b150_i;
-    }
-    {
-      const i = i0 + 3;
-      b132[i + 63686] = b131[i];
-      b134[i] = Math.sin(b110[i]);
-      let t139r0 = 0;
-      const b107_ix3 = b107[i * 3];
-      t139r0 += (b107_ix3 * b116[i * 3]);
-      const b107_ix3p1 = b107[i * 3 + 1];
-      t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-      const b107_ix3p2 = b107[i * 3 + 2];
-      t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
-      const b139_i = t139r0;
-      b139[i] = b139_i;
-      const b140_i = 1 - b112[i];
-      b140[i] = b140_i;
-      b141[i] = (b139_i * b140_i);
-      const b102_ix11p1 = b102[i * 11 + 1];
-      const b102_ix11p2 = b102[i * 11 + 2];
-      const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-      const b102_ix11 = b102[i * 11];
-      b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-      b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-      b157[i] = b150_i;
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b132[i + 63686] = b131[i];
-    b134[i] = Math.sin(b110[i]);
+    const b111_i = b110_i > 1e-15 ? 1 : 0;
+    const b112_i = Math.cos(b110_i);
+    const b116_ix3 = b102_ix11 / b110_i;
+    const b116_ix3p1 = b102_ix11p1 / b110_i;
+    const b116_ix3p2 = b102_ix11p2 / b110_i;
+    const b125_i = (b116_ix3p1 * b107_ix3p2) - (b116_ix3p2 * b107_ix3p1);
+    const b128_i = (b116_ix3p2 * b107_ix3) - (b116_ix3 * b107_ix3p2);
+    const b131_i = (b116_ix3 * b107_ix3p1) - (b116_ix3p1 * b107_ix3);
+    const b132_i = b125_i;
+    const b132_ip31843 = b128_i;
+    const b132_ip63686 = b131_i;
+    const b134_i = Math.sin(b110_i);
     let t139r0 = 0;
-    const b107_ix3 = b107[i * 3];
-    t139r0 += (b107_ix3 * b116[i * 3]);
-    const b107_ix3p1 = b107[i * 3 + 1];
-    t139r0 += (b107_ix3p1 * b116[i * 3 + 1]);
-    const b107_ix3p2 = b107[i * 3 + 2];
-    t139r0 += (b107_ix3p2 * b116[i * 3 + 2]);
+    t139r0 += (b107_ix3 * b116_ix3);
+    t139r0 += (b107_ix3p1 * b116_ix3p1);
+    t139r0 += (b107_ix3p2 * b116_ix3p2);
     const b139_i = t139r0;
-    b139[i] = b139_i;
-    const b140_i = 1 - b112[i];
-    b140[i] = b140_i;
-    b141[i] = (b139_i * b140_i);
-    const b102_ix11p1 = b102[i * 11 + 1];
-    const b102_ix11p2 = b102[i * 11 + 2];
+    const b140_i = 1 - b112_i;
+    const b141_i = b139_i * b140_i;
     const b150_i = (b107_ix3p2 * b102_ix11p1) - (b107_ix3p1 * b102_ix11p2);
-    const b102_ix11 = b102[i * 11];
-    b153[i] = ((b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11));
-    b156[i] = ((b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1));
-    b157[i] = b150_i;
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b157[i + 31843] = b153[i];
-    }
-    {
-      const i = i0 + 1;
-      b157[i + 31843] = b153[i];
-    }
-    {
-      const i = i0 + 2;
-      b157[i + 31843] = b153[i];
-    }
-    {
-      const i = i0 + 3;
-      b157[i + 31843] = b153[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b157[i + 31843] = b153[i];
-  }
-  for (let i0 = 0; i0 < 31840; i0 += 4) {
-    {
-      const i = i0;
-      b157[i + 63686] = b156[i];
-    }
-    {
-      const i = i0 + 1;
-      b157[i + 63686] = b156[i];
-    }
-    {
-      const i = i0 + 2;
-      b157[i + 63686] = b156[i];
-    }
-    {
-      const i = i0 + 3;
-      b157[i + 63686] = b156[i];
-    }
-  }
-  for (let i = 31840; i < 31843; i++) {
-    b157[i + 63686] = b156[i];
-  }
-  b207.fill(0);
-  b225.fill(0);
-  b228.fill(0);
-  for (let i = 0; i < 31843; i++) {
-    const b111_i = b111[i];
-    const b107_ix3 = b107[i * 3];
-    const b112_i = b112[i];
-    const b134_i = b134[i];
-    const b141_i = b141[i];
-    const b161_ix3 = b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132[i] * b134_i)) + (b116[i * 3] * b141_i)) : (b107_ix3 + b157[i]);
-    const b107_ix3p1 = b107[i * 3 + 1];
-    const b161_ix3p1 = b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132[i + 31843] * b134_i)) + (b116[i * 3 + 1] * b141_i)) : (b107_ix3p1 + b157[i + 31843]);
-    const b107_ix3p2 = b107[i * 3 + 2];
-    const b161_ix3p2 = b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132[i + 63686] * b134_i)) + (b116[i * 3 + 2] * b141_i)) : (b107_ix3p2 + b157[i + 63686]);
+    const b153_i = (b107_ix3 * b102_ix11p2) - (b107_ix3p2 * b102_ix11);
+    const b156_i = (b107_ix3p1 * b102_ix11) - (b107_ix3 * b102_ix11p1);
+    const b157_i = b150_i;
+    const b157_ip31843 = b153_i;
+    const b157_ip63686 = b156_i;
+    const b161_ix3 = b111_i !== 0 ? (((b107_ix3 * b112_i) + (b132_i * b134_i)) + (b116_ix3 * b141_i)) : (b107_ix3 + b157_i);
+    const b161_ix3p1 = b111_i !== 0 ? (((b107_ix3p1 * b112_i) + (b132_ip31843 * b134_i)) + (b116_ix3p1 * b141_i)) : (b107_ix3p1 + b157_ip31843);
+    const b161_ix3p2 = b111_i !== 0 ? (((b107_ix3p2 * b112_i) + (b132_ip63686 * b134_i)) + (b116_ix3p2 * b141_i)) : (b107_ix3p2 + b157_ip63686);
     const b165_ix2 = b161_ix3 / b161_ix3p2;
     const b165_ix2p1 = b161_ix3p1 / b161_ix3p2;
     let t168r0 = 0;
@@ -1134,14 +375,11 @@ export function backwardInto(args, seed, grad, outputs) {
     t168r0 += (b165_ix2p1 * b165_ix2p1);
     const b168_i = t168r0;
     const b172_i = b168_i * b168_i;
-    const b102_ix11p9 = b102[i * 11 + 9];
-    const b102_ix11p10 = b102[i * 11 + 10];
     const b174_i = (1 + (b102_ix11p9 * b168_i)) + (b102_ix11p10 * b172_i);
     const b176_ix2 = b165_ix2 * b174_i;
     const b176_ix2p1 = b165_ix2p1 * b174_i;
-    const b102_ix11p6 = b102[i * 11 + 6];
-    const b182_ix2 = ((b176_ix2 * b102_ix11p6) + b102[i * 11 + 7]) - a1[i * 2];
-    const b182_ix2p1 = ((b176_ix2p1 * b102_ix11p6) + b102[i * 11 + 8]) - a1[i * 2 + 1];
+    const b182_ix2 = ((b176_ix2 * b102_ix11p6) + b102_ix11p7) - a1[i * 2];
+    const b182_ix2p1 = ((b176_ix2p1 * b102_ix11p6) + b102_ix11p8) - a1[i * 2 + 1];
     const a4_i = a4[i];
     const b184_ix2 = b182_ix2 * a4_i;
     const b184_ix2p1 = b182_ix2p1 * a4_i;
@@ -1151,203 +389,143 @@ export function backwardInto(args, seed, grad, outputs) {
     const b186_i = t186r0;
     t187 += b186_i;
     const b189_i = 1 - (a4_i * a4_i);
-    b189[i] = b189_i;
     t191 += (b189_i * b189_i);
-    const b199_ix2 = 2 * b184_ix2;
-    const b199_ix2p1 = 2 * b184_ix2p1;
-    b200[i * 2] = (a4_i * b199_ix2);
-    b200[i * 2 + 1] = (a4_i * b199_ix2p1);
-    b201[i * 2] = (b182_ix2 * b199_ix2);
-    b201[i * 2 + 1] = (b182_ix2p1 * b199_ix2p1);
-    const b203_ix2 = b102_ix11p6 * b200[i * 2];
-    const b203_ix2p1 = b102_ix11p6 * b200[i * 2 + 1];
-    b204[i * 2] = (b176_ix2 * b200[i * 2]);
-    b204[i * 2 + 1] = (b176_ix2p1 * b200[i * 2 + 1]);
-    const b206_ix2 = b165_ix2 * b203_ix2;
-    const b206_ix2p1 = b165_ix2p1 * b203_ix2p1;
-    b207[i] += b206_ix2;
-    b207[i] += b206_ix2p1;
-    b208[i] = (b172_i * b207[i]);
-    b211[i] = (b168_i * b207[i]);
-    const b214_i = (b102_ix11p9 * b207[i]) + (2 * (b168_i * (b102_ix11p10 * b207[i])));
-    const b218_ix2 = (b174_i * b203_ix2) + (2 * (b165_ix2 * b214_i));
-    const b218_ix2p1 = (b174_i * b203_ix2p1) + (2 * (b165_ix2p1 * b214_i));
-    const b220_ix2 = b218_ix2 * (1 / b161_ix3p2);
-    const b220_ix2p1 = b218_ix2p1 * (1 / b161_ix3p2);
-    b225[i * 3 + 2] -= (b218_ix2 * (b165_ix2 / b161_ix3p2));
-    b225[i * 3 + 2] -= (b218_ix2p1 * (b165_ix2p1 / b161_ix3p2));
-    b225[i * 3] += b220_ix2;
-    b225[i * 3 + 1] += b220_ix2p1;
-    b226[i * 3] = (b111_i !== 0 ? b225[i * 3] : 0);
-    b226[i * 3 + 1] = (b111_i !== 0 ? b225[i * 3 + 1] : 0);
-    b226[i * 3 + 2] = (b111_i !== 0 ? b225[i * 3 + 2] : 0);
-    b227[i * 3] = (b111_i !== 0 ? 0 : b225[i * 3]);
-    b227[i * 3 + 1] = (b111_i !== 0 ? 0 : b225[i * 3 + 1]);
-    b227[i * 3 + 2] = (b111_i !== 0 ? 0 : b225[i * 3 + 2]);
-    b228[i] += b227[i * 3];
-    b228[i + 31843] += b227[i * 3 + 1];
-    b228[i + 63686] += b227[i * 3 + 2];
+    const b339_ix2 = 2 * (b184_ix2 * s0);
+    const b339_ix2p1 = 2 * (b184_ix2p1 * s0);
+    const b340_ix2 = a4_i * b339_ix2;
+    const b340_ix2p1 = a4_i * b339_ix2p1;
+    const b341_ix2 = b182_ix2 * b339_ix2;
+    const b341_ix2p1 = b182_ix2p1 * b339_ix2p1;
+    const b343_ix2 = b102_ix11p6 * b340_ix2;
+    const b343_ix2p1 = b102_ix11p6 * b340_ix2p1;
+    const b344_ix2 = b176_ix2 * b340_ix2;
+    const b344_ix2p1 = b176_ix2p1 * b340_ix2p1;
+    const b346_ix2 = b165_ix2 * b343_ix2;
+    const b346_ix2p1 = b165_ix2p1 * b343_ix2p1;
+    b347_i += b346_ix2;
+    b347_i += b346_ix2p1;
+    const b348_i = b172_i * b347_i;
+    const b351_i = b168_i * b347_i;
+    const b354_i = (b102_ix11p9 * b347_i) + (2 * (b168_i * (b102_ix11p10 * b347_i)));
+    const b358_ix2 = (b174_i * b343_ix2) + (2 * (b165_ix2 * b354_i));
+    const b358_ix2p1 = (b174_i * b343_ix2p1) + (2 * (b165_ix2p1 * b354_i));
+    const b359_ix2 = (1 / b161_ix3p2) * b358_ix2;
+    const b359_ix2p1 = (1 / b161_ix3p2) * b358_ix2p1;
+    b362_ix3p2 -= ((b165_ix2 / b161_ix3p2) * b358_ix2);
+    b362_ix3p2 -= ((b165_ix2p1 / b161_ix3p2) * b358_ix2p1);
+    b362_ix3 += b359_ix2;
+    b362_ix3p1 += b359_ix2p1;
+    const b363_ix3 = b111_i !== 0 ? b362_ix3 : 0;
+    const b363_ix3p1 = b111_i !== 0 ? b362_ix3p1 : 0;
+    const b363_ix3p2 = b111_i !== 0 ? b362_ix3p2 : 0;
+    const b364_ix3 = b111_i !== 0 ? 0 : b362_ix3;
+    const b364_ix3p1 = b111_i !== 0 ? 0 : b362_ix3p1;
+    const b364_ix3p2 = b111_i !== 0 ? 0 : b362_ix3p2;
+    b365_i += b364_ix3;
+    b365_ip31843 += b364_ix3p1;
+    b365_ip63686 += b364_ix3p2;
+    const b369_i = -b365_ip63686;
+    const b374_i = -b365_ip31843;
+    const b379_i = -b365_i;
+    const b384_i = chainMul(b365_ip31843, b107_ix3) + chainMul(b379_i, b107_ix3p1);
+    const b385_i = chainMul(b369_i, b107_ix3) + chainMul(b365_i, b107_ix3p2);
+    const b386_i = chainMul(b365_ip63686, b107_ix3p1) + chainMul(b374_i, b107_ix3p2);
+    const b388_ix3 = chainMul(b363_ix3, b116_ix3);
+    const b388_ix3p1 = chainMul(b363_ix3p1, b116_ix3p1);
+    const b388_ix3p2 = chainMul(b363_ix3p2, b116_ix3p2);
+    b389_i += b388_ix3;
+    b389_i += b388_ix3p1;
+    b389_i += b388_ix3p2;
+    const b390_i = chainMul(b389_i, b140_i);
+    const b396_ix3 = chainMul(b363_ix3, b134_i);
+    const b396_ix3p1 = chainMul(b363_ix3p1, b134_i);
+    const b396_ix3p2 = chainMul(b363_ix3p2, b134_i);
+    const b397_ix3 = chainMul(b363_ix3, b132_i);
+    const b397_ix3p1 = chainMul(b363_ix3p1, b132_ip31843);
+    const b397_ix3p2 = chainMul(b363_ix3p2, b132_ip63686);
+    b398_i += b397_ix3;
+    b398_i += b397_ix3p1;
+    b398_i += b397_ix3p2;
+    b400_i += b396_ix3;
+    b400_ip31843 += b396_ix3p1;
+    b400_ip63686 += b396_ix3p2;
+    const b404_i = -b400_ip63686;
+    const b409_i = -b400_ip31843;
+    const b414_i = -b400_i;
+    const b421_i = chainMul(b400_i, b116_ix3p1) + (chainMul(b409_i, b116_ix3) + (chainMul(b374_i, b102_ix11) + chainMul(b365_i, b102_ix11p1)));
+    const b424_i = chainMul(b414_i, b116_ix3p2) + (chainMul(b400_ip63686, b116_ix3) + (chainMul(b365_ip63686, b102_ix11) + chainMul(b379_i, b102_ix11p2)));
+    const b427_i = chainMul(b400_ip31843, b116_ix3p2) + (chainMul(b404_i, b116_ix3p1) + (chainMul(b369_i, b102_ix11p1) + chainMul(b365_ip31843, b102_ix11p2)));
+    const b428_i = chainMul(b400_ip31843, b107_ix3) + chainMul(b414_i, b107_ix3p1);
+    const b429_i = chainMul(b404_i, b107_ix3) + chainMul(b400_i, b107_ix3p2);
+    const b430_i = chainMul(b400_ip63686, b107_ix3p1) + chainMul(b409_i, b107_ix3p2);
+    b432_ix3p2 += b428_i;
+    b432_ix3p1 += b429_i;
+    b432_ix3 += b430_i;
+    const b433_ix3 = (chainMul(b363_ix3, b141_i) + chainMul(b390_i, b107_ix3)) + b432_ix3;
+    const b433_ix3p1 = (chainMul(b363_ix3p1, b141_i) + chainMul(b390_i, b107_ix3p1)) + b432_ix3p1;
+    const b433_ix3p2 = (chainMul(b363_ix3p2, b141_i) + chainMul(b390_i, b107_ix3p2)) + b432_ix3p2;
+    const b435_ix3 = chainMul(b433_ix3, (-(b116_ix3 / b110_i)));
+    const b435_ix3p1 = chainMul(b433_ix3p1, (-(b116_ix3p1 / b110_i)));
+    const b435_ix3p2 = chainMul(b433_ix3p2, (-(b116_ix3p2 / b110_i)));
+    const b437_ix3 = chainMul(b363_ix3, b107_ix3);
+    const b437_ix3p1 = chainMul(b363_ix3p1, b107_ix3p1);
+    const b437_ix3p2 = chainMul(b363_ix3p2, b107_ix3p2);
+    b438_i += b437_ix3;
+    b438_i += b437_ix3p1;
+    b438_i += b437_ix3p2;
+    b442_i += b435_ix3;
+    b442_i += b435_ix3p1;
+    b442_i += b435_ix3p2;
+    const b444_i = chainMul(((chainMul(b398_i, b112_i) + chainMul((b438_i - chainMul(b389_i, b139_i)), (-b134_i))) + b442_i), (0.5 / b110_i));
+    b449_ix3p2 += b421_i;
+    b449_ix3p1 += b424_i;
+    b449_ix3 += b427_i;
+    const b450_ix3 = (chainMul(b363_ix3, b112_i) + (b364_ix3 + chainMul(b390_i, b116_ix3))) + b449_ix3;
+    const b450_ix3p1 = (chainMul(b363_ix3p1, b112_i) + (b364_ix3p1 + chainMul(b390_i, b116_ix3p1))) + b449_ix3p1;
+    const b450_ix3p2 = (chainMul(b363_ix3p2, b112_i) + (b364_ix3p2 + chainMul(b390_i, b116_ix3p2))) + b449_ix3p2;
+    const b453_ix3 = chainMul(b433_ix3, (1 / b110_i)) + (2 * chainMul(b444_i, b102_ix11));
+    const b453_ix3p1 = chainMul(b433_ix3p1, (1 / b110_i)) + (2 * chainMul(b444_i, b102_ix11p1));
+    const b453_ix3p2 = chainMul(b433_ix3p2, (1 / b110_i)) + (2 * chainMul(b444_i, b102_ix11p2));
+    h454[3 * a0[i * 2 + 1]] += b450_ix3;
+    h454[1 + 3 * a0[i * 2 + 1]] += b450_ix3p1;
+    h454[2 + 3 * a0[i * 2 + 1]] += b450_ix3p2;
+    b455_ix11p7 += b340_ix2;
+    b455_ix11p8 += b340_ix2p1;
+    b455_ix11p6 += b344_ix2;
+    b455_ix11p6 += b344_ix2p1;
+    b455_ix11p10 += b348_i;
+    b455_ix11p9 += b351_i;
+    b455_ix11p2 += b384_i;
+    b455_ix11p1 += b385_i;
+    b455_ix11 += b386_i;
+    b455_ix11p3 -= b450_ix3;
+    b455_ix11p4 -= b450_ix3p1;
+    b455_ix11p5 -= b450_ix3p2;
+    b455_ix11 += b453_ix3;
+    b455_ix11p1 += b453_ix3p1;
+    b455_ix11p2 += b453_ix3p2;
+    const r1 = a0_ix2;
+    h456[11 * r1] += b455_ix11;
+    h456[1 + 11 * r1] += b455_ix11p1;
+    h456[2 + 11 * r1] += b455_ix11p2;
+    h456[3 + 11 * r1] += b455_ix11p3;
+    h456[4 + 11 * r1] += b455_ix11p4;
+    h456[5 + 11 * r1] += b455_ix11p5;
+    h456[6 + 11 * r1] += b455_ix11p6;
+    h456[7 + 11 * r1] += b455_ix11p7;
+    h456[8 + 11 * r1] += b455_ix11p8;
+    h456[9 + 11 * r1] += b455_ix11p9;
+    h456[10 + 11 * r1] += b455_ix11p10;
+    b459_i += b341_ix2;
+    b459_i += b341_ix2p1;
+    h460[i] = (b459_i - (2 * (a4_i * (2 * (b189_i * s0)))));
   }
   const t192 = t187 + t191;
-  b252.fill(0);
-  b261.fill(0);
-  b263.fill(0);
-  for (let i = 0; i < 31843; i++) {
-    const b228_ip63686 = b228[i + 63686];
-    const b232_i = -b228_ip63686;
-    b232[i] = b232_i;
-    const b228_ip31843 = b228[i + 31843];
-    const b237_i = -b228_ip31843;
-    b237[i] = b237_i;
-    const b228_i = b228[i];
-    const b242_i = -b228_i;
-    b242[i] = b242_i;
-    const b107_ix3 = b107[i * 3];
-    const b107_ix3p1 = b107[i * 3 + 1];
-    b247[i] = (chainMul(b228_ip31843, b107_ix3) + chainMul(b242_i, b107_ix3p1));
-    const b107_ix3p2 = b107[i * 3 + 2];
-    b248[i] = (chainMul(b232_i, b107_ix3) + chainMul(b228_i, b107_ix3p2));
-    b249[i] = (chainMul(b228_ip63686, b107_ix3p1) + chainMul(b237_i, b107_ix3p2));
-    const b226_ix3 = b226[i * 3];
-    const b251_ix3 = chainMul(b226_ix3, b116[i * 3]);
-    const b226_ix3p1 = b226[i * 3 + 1];
-    const b251_ix3p1 = chainMul(b226_ix3p1, b116[i * 3 + 1]);
-    const b226_ix3p2 = b226[i * 3 + 2];
-    const b251_ix3p2 = chainMul(b226_ix3p2, b116[i * 3 + 2]);
-    b252[i] += b251_ix3;
-    b252[i] += b251_ix3p1;
-    b252[i] += b251_ix3p2;
-    b253[i] = chainMul(b252[i], b140[i]);
-    const b134_i = b134[i];
-    const b259_ix3 = chainMul(b226_ix3, b134_i);
-    const b259_ix3p1 = chainMul(b226_ix3p1, b134_i);
-    const b259_ix3p2 = chainMul(b226_ix3p2, b134_i);
-    const b260_ix3 = chainMul(b226_ix3, b132[i]);
-    const b260_ix3p1 = chainMul(b226_ix3p1, b132[i + 31843]);
-    const b260_ix3p2 = chainMul(b226_ix3p2, b132[i + 63686]);
-    b261[i] += b260_ix3;
-    b261[i] += b260_ix3p1;
-    b261[i] += b260_ix3p2;
-    b263[i] += b259_ix3;
-    b263[i + 31843] += b259_ix3p1;
-    b263[i + 63686] += b259_ix3p2;
-  }
-  b295.fill(0);
-  b304.fill(0);
-  b309.fill(0);
-  b318.fill(0);
-  h323.fill(0);
-  b324.fill(0);
-  b328.fill(0);
-  for (let i = 0; i < 31843; i++) {
-    const b263_ip63686 = b263[i + 63686];
-    const b267_i = -b263_ip63686;
-    const b263_ip31843 = b263[i + 31843];
-    const b272_i = -b263_ip31843;
-    const b263_i = b263[i];
-    const b277_i = -b263_i;
-    const b116_ix3p1 = b116[i * 3 + 1];
-    const b116_ix3 = b116[i * 3];
-    const b102_ix11 = b102[i * 11];
-    const b102_ix11p1 = b102[i * 11 + 1];
-    const b284_i = chainMul(b263_i, b116_ix3p1) + (chainMul(b272_i, b116_ix3) + (chainMul(b237[i], b102_ix11) + chainMul(b228[i], b102_ix11p1)));
-    const b116_ix3p2 = b116[i * 3 + 2];
-    const b102_ix11p2 = b102[i * 11 + 2];
-    const b287_i = chainMul(b277_i, b116_ix3p2) + (chainMul(b263_ip63686, b116_ix3) + (chainMul(b228[i + 63686], b102_ix11) + chainMul(b242[i], b102_ix11p2)));
-    const b290_i = chainMul(b263_ip31843, b116_ix3p2) + (chainMul(b267_i, b116_ix3p1) + (chainMul(b232[i], b102_ix11p1) + chainMul(b228[i + 31843], b102_ix11p2)));
-    const b107_ix3 = b107[i * 3];
-    const b107_ix3p1 = b107[i * 3 + 1];
-    const b291_i = chainMul(b263_ip31843, b107_ix3) + chainMul(b277_i, b107_ix3p1);
-    const b107_ix3p2 = b107[i * 3 + 2];
-    const b292_i = chainMul(b267_i, b107_ix3) + chainMul(b263_i, b107_ix3p2);
-    const b293_i = chainMul(b263_ip63686, b107_ix3p1) + chainMul(b272_i, b107_ix3p2);
-    b295[i * 3 + 2] += b291_i;
-    b295[i * 3 + 1] += b292_i;
-    b295[i * 3] += b293_i;
-    const b226_ix3 = b226[i * 3];
-    const b141_i = b141[i];
-    const b253_i = b253[i];
-    const b296_ix3 = (chainMul(b226_ix3, b141_i) + chainMul(b253_i, b107_ix3)) + b295[i * 3];
-    const b226_ix3p1 = b226[i * 3 + 1];
-    const b296_ix3p1 = (chainMul(b226_ix3p1, b141_i) + chainMul(b253_i, b107_ix3p1)) + b295[i * 3 + 1];
-    const b226_ix3p2 = b226[i * 3 + 2];
-    const b296_ix3p2 = (chainMul(b226_ix3p2, b141_i) + chainMul(b253_i, b107_ix3p2)) + b295[i * 3 + 2];
-    const b110_i = b110[i];
-    const b301_ix3 = chainMul(b296_ix3, (-(b116_ix3 / b110_i)));
-    const b301_ix3p1 = chainMul(b296_ix3p1, (-(b116_ix3p1 / b110_i)));
-    const b301_ix3p2 = chainMul(b296_ix3p2, (-(b116_ix3p2 / b110_i)));
-    const b303_ix3 = chainMul(b226_ix3, b107_ix3);
-    const b303_ix3p1 = chainMul(b226_ix3p1, b107_ix3p1);
-    const b303_ix3p2 = chainMul(b226_ix3p2, b107_ix3p2);
-    b304[i] += b303_ix3;
-    b304[i] += b303_ix3p1;
-    b304[i] += b303_ix3p2;
-    b309[i] += b301_ix3;
-    b309[i] += b301_ix3p1;
-    b309[i] += b301_ix3p2;
-    const b112_i = b112[i];
-    const b313_i = chainMul(((chainMul(b261[i], b112_i) + chainMul((b304[i] - chainMul(b252[i], b139[i])), (-b134[i]))) + b309[i]), (0.5 / b110_i));
-    b318[i * 3 + 2] += b284_i;
-    b318[i * 3 + 1] += b287_i;
-    b318[i * 3] += b290_i;
-    const b319_ix3 = (chainMul(b226_ix3, b112_i) + (b227[i * 3] + chainMul(b253_i, b116_ix3))) + b318[i * 3];
-    const b319_ix3p1 = (chainMul(b226_ix3p1, b112_i) + (b227[i * 3 + 1] + chainMul(b253_i, b116_ix3p1))) + b318[i * 3 + 1];
-    const b319_ix3p2 = (chainMul(b226_ix3p2, b112_i) + (b227[i * 3 + 2] + chainMul(b253_i, b116_ix3p2))) + b318[i * 3 + 2];
-    const b322_ix3 = chainMul(b296_ix3, (1 / b110_i)) + (2 * chainMul(b313_i, b102_ix11));
-    const b322_ix3p1 = chainMul(b296_ix3p1, (1 / b110_i)) + (2 * chainMul(b313_i, b102_ix11p1));
-    const b322_ix3p2 = chainMul(b296_ix3p2, (1 / b110_i)) + (2 * chainMul(b313_i, b102_ix11p2));
-    h323[3 * a0[i * 2 + 1]] += b319_ix3;
-    h323[1 + 3 * a0[i * 2 + 1]] += b319_ix3p1;
-    h323[2 + 3 * a0[i * 2 + 1]] += b319_ix3p2;
-    b324[i * 11 + 7] += b200[i * 2];
-    b324[i * 11 + 8] += b200[i * 2 + 1];
-    b324[i * 11 + 6] += b204[i * 2];
-    b324[i * 11 + 6] += b204[i * 2 + 1];
-    b324[i * 11 + 10] += b208[i];
-    b324[i * 11 + 9] += b211[i];
-    b324[i * 11 + 2] += b247[i];
-    b324[i * 11 + 1] += b248[i];
-    b324[i * 11] += b249[i];
-    b324[i * 11 + 3] -= b319_ix3;
-    b324[i * 11 + 4] -= b319_ix3p1;
-    b324[i * 11 + 5] -= b319_ix3p2;
-    b324[i * 11] += b322_ix3;
-    b324[i * 11 + 1] += b322_ix3p1;
-    b324[i * 11 + 2] += b322_ix3p2;
-    b328[i] += b201[i * 2];
-    b328[i] += b201[i * 2 + 1];
-    h329[i] = (b328[i] - (2 * (a4[i] * (2 * b189[i]))));
-  }
-  h325.fill(0);
-  for (let i = 0; i < 31843; i++) {
-    const r1 = a0[i * 2];
-    for (let j0 = 0; j0 < 8; j0 += 4) {
-      {
-        const j = j0;
-        h325[j + 11 * r1] += b324[i * 11 + j];
-      }
-      {
-        const j = j0 + 1;
-        h325[j + 11 * r1] += b324[i * 11 + j];
-      }
-      {
-        const j = j0 + 2;
-        h325[j + 11 * r1] += b324[i * 11 + j];
-      }
-      {
-        const j = j0 + 3;
-        h325[j + 11 * r1] += b324[i * 11 + j];
-      }
-    }
-    for (let j = 8; j < 11; j++) {
-      h325[j + 11 * r1] += b324[i * 11 + j];
-    }
-  }
   if (outputs !== undefined) {
     // output err (ba.expr:29)
     outputs["err"] = t192;
   }
-  if (s0 !== 1) scaleGradients(grad, s0);
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 
@@ -1367,34 +545,84 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["obs"];
+    const v1 = given["feat"];
+    ok = (v0.length === 63686 && (v0 instanceof Float64Array || v0 instanceof Int32Array || allNumbers(v0, 63686))) && (v1.length === 63686 && (v1 instanceof Float64Array || allNumbers(v1, 63686)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("ba.expr" + ": the flat functions need the inputs (obs, feat), got " + (args === undefined ? "nothing: '" + "obs" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["obs"];
-  if (!(v0 instanceof Float64Array ? v0.length === 63686 : allNumbers(v0, 63686))) checkTensor(v0, "obs", 63686);
-  const v1 = given["feat"];
-  if (!(v1 instanceof Float64Array ? v1.length === 63686 : allNumbers(v1, 63686))) checkTensor(v1, "feat", 63686);
+  checkTensor(given["obs"], "obs", 63686);
+  checkTensor(given["feat"], "feat", 63686);
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["cams"];
+    const v1 = given["pts"];
+    const v2 = given["w"];
+    ok = (v0.length === 539 && (v0 instanceof Float64Array || allNumbers(v0, 539))) && (v1.length === 23328 && (v1 instanceof Float64Array || allNumbers(v1, 23328))) && (v2.length === 31843 && (v2 instanceof Float64Array || allNumbers(v2, 31843)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["cams"];
-  if (!(v0 instanceof Float64Array ? v0.length === 539 : allNumbers(v0, 539))) checkTensor(v0, "cams", 539);
-  const v1 = given["pts"];
-  if (!(v1 instanceof Float64Array ? v1.length === 23328 : allNumbers(v1, 23328))) checkTensor(v1, "pts", 23328);
-  const v2 = given["w"];
-  if (!(v2 instanceof Float64Array ? v2.length === 31843 : allNumbers(v2, 31843))) checkTensor(v2, "w", 31843);
+  checkTensor(given["cams"], "cams", 539);
+  checkTensor(given["pts"], "pts", 23328);
+  checkTensor(given["w"], "w", 31843);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["cams"];
+    const h1 = given["pts"];
+    const h2 = given["w"];
+    ok = h0.length === 539 && h0 instanceof Float64Array && h1.length === 23328 && h1 instanceof Float64Array && h2.length === 31843 && h2 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["cams"];
-  if (!(h0 instanceof Float64Array && h0.length === 539)) checkHolder(holder, "params", "cams", 539);
-  const h1 = given["pts"];
-  if (!(h1 instanceof Float64Array && h1.length === 23328)) checkHolder(holder, "params", "pts", 23328);
-  const h2 = given["w"];
-  if (!(h2 instanceof Float64Array && h2.length === 31843)) checkHolder(holder, "params", "w", 31843);
+  checkHolder(holder, "params", "cams", 539);
+  checkHolder(holder, "params", "pts", 23328);
+  checkHolder(holder, "params", "w", 31843);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 55710 && (a instanceof Float64Array || allNumbers(a, 55710));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 55710 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (cams, pts, w, in this order): the length of the flat vector x (ba.expr) */
@@ -1416,7 +644,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (ba.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 55710 : allNumbers(x, 55710))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["cams"];
@@ -1446,7 +674,7 @@ function loadFlat(x, inputs) {
 
 /** The objective 'err' at the params in x (ba.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 55710 : allNumbers(x, 55710))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   loadFlat(x, inputs);
   forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
   return FLAT_OUTPUTS["err"];
@@ -1454,8 +682,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'err' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (ba.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 55710 : allNumbers(x, 55710))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 55710 : Array.isArray(grad) && grad.length === 55710)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   loadFlat(x, inputs);
   backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
   const g0 = FLAT_GRAD["cams"];

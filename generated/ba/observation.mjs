@@ -100,10 +100,10 @@ function lossSeed(seed) {
   return s;
 }
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["cam"]; k < 11; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["X"]; k < 3; k++) g[k] = g[k] * s0;
-  grad["wi"] *= s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["cam"]; k < 11; k++) g[k] = 0;
+  for (let k = 0, g = grad["X"]; k < 3; k++) g[k] = 0;
+  grad["wi"] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (observation.expr) */
@@ -118,25 +118,46 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["f"];
+    const v1 = given["cam"];
+    const v2 = given["X"];
+    const v3 = given["wi"];
+    ok = (v0.length === 2 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number")) && (v1.length === 11 && (v1 instanceof Float64Array || allNumbers(v1, 11))) && (v2.length === 3 && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number")) && typeof v3 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["f"];
-  if (!(v0 instanceof Float64Array ? v0.length === 2 : Array.isArray(v0) && v0.length === 2 && typeof v0[0] === "number" && typeof v0[1] === "number")) checkTensor(v0, "f", 2);
-  const v1 = given["cam"];
-  if (!(v1 instanceof Float64Array ? v1.length === 11 : allNumbers(v1, 11))) checkTensor(v1, "cam", 11);
-  const v2 = given["X"];
-  if (!(v2 instanceof Float64Array ? v2.length === 3 : Array.isArray(v2) && v2.length === 3 && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number")) checkTensor(v2, "X", 3);
-  const v3 = given["wi"];
-  if (typeof v3 !== "number") checkScalar(v3, "wi");
+  checkTensor(given["f"], "f", 2);
+  checkTensor(given["cam"], "cam", 11);
+  checkTensor(given["X"], "X", 3);
+  checkScalar(given["wi"], "wi");
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["cam"];
+    const h1 = given["X"];
+    ok = h0.length === 11 && h0 instanceof Float64Array && h1.length === 3 && h1 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["cam"];
-  if (!(h0 instanceof Float64Array && h0.length === 11)) checkHolder(holder, "grad", "cam", 11);
-  const h1 = given["X"];
-  if (!(h1 instanceof Float64Array && h1.length === 3)) checkHolder(holder, "grad", "X", 3);
+  checkHolder(holder, "grad", "cam", 11);
+  checkHolder(holder, "grad", "X", 3);
 }
 
 function checkOutputs(holder) {
@@ -281,24 +302,24 @@ export function backwardInto(args, seed, grad, outputs) {
   const g0 = grad["cam"];
   const g1 = grad["X"];
   // gradient of cam (param at observation.expr:8)
-  g0[0] = t77;
-  g0[1] = t78;
-  g0[2] = t79;
-  g0[3] = t73;
-  g0[4] = t74;
-  g0[5] = t75;
-  g0[6] = t36;
-  g0[7] = t32;
-  g0[8] = t33;
-  g0[9] = t39;
-  g0[10] = t38;
+  g0[0] = t77 * s0;
+  g0[1] = t78 * s0;
+  g0[2] = t79 * s0;
+  g0[3] = t73 * s0;
+  g0[4] = t74 * s0;
+  g0[5] = t75 * s0;
+  g0[6] = t36 * s0;
+  g0[7] = t32 * s0;
+  g0[8] = t33 * s0;
+  g0[9] = t39 * s0;
+  g0[10] = t38 * s0;
   // gradient of X (param at observation.expr:8)
-  g1[0] = t70;
-  g1[1] = t71;
-  g1[2] = t72;
+  g1[0] = t70 * s0;
+  g1[1] = t71 * s0;
+  g1[2] = t72 * s0;
   // gradient of wi (param at observation.expr:8)
-  grad["wi"] = t76;
-  if (s0 !== 1) scaleGradients(grad, s0);
+  grad["wi"] = t76 * s0;
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 
@@ -318,30 +339,80 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["f"];
+    ok = (v0.length === 2 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("observation.expr" + ": the flat functions need the inputs (f), got " + (args === undefined ? "nothing: '" + "f" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["f"];
-  if (!(v0 instanceof Float64Array ? v0.length === 2 : Array.isArray(v0) && v0.length === 2 && typeof v0[0] === "number" && typeof v0[1] === "number")) checkTensor(v0, "f", 2);
+  checkTensor(given["f"], "f", 2);
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["cam"];
+    const v1 = given["X"];
+    const v2 = given["wi"];
+    ok = (v0.length === 11 && (v0 instanceof Float64Array || allNumbers(v0, 11))) && (v1.length === 3 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["cam"];
-  if (!(v0 instanceof Float64Array ? v0.length === 11 : allNumbers(v0, 11))) checkTensor(v0, "cam", 11);
-  const v1 = given["X"];
-  if (!(v1 instanceof Float64Array ? v1.length === 3 : Array.isArray(v1) && v1.length === 3 && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) checkTensor(v1, "X", 3);
-  const v2 = given["wi"];
-  if (typeof v2 !== "number") checkScalar(v2, "wi");
+  checkTensor(given["cam"], "cam", 11);
+  checkTensor(given["X"], "X", 3);
+  checkScalar(given["wi"], "wi");
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["cam"];
+    const h1 = given["X"];
+    ok = h0.length === 11 && h0 instanceof Float64Array && h1.length === 3 && h1 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["cam"];
-  if (!(h0 instanceof Float64Array && h0.length === 11)) checkHolder(holder, "params", "cam", 11);
-  const h1 = given["X"];
-  if (!(h1 instanceof Float64Array && h1.length === 3)) checkHolder(holder, "params", "X", 3);
+  checkHolder(holder, "params", "cam", 11);
+  checkHolder(holder, "params", "X", 3);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 15 && (a instanceof Float64Array || allNumbers(a, 15));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 15 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (cam, X, wi, in this order): the length of the flat vector x (observation.expr) */
@@ -362,7 +433,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (observation.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 15 : allNumbers(x, 15))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["cam"];
@@ -375,7 +446,7 @@ export function unpackParams(x, params) {
 
 /** The objective 'err' at the params in x (observation.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 15 : allNumbers(x, 15))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   checkInputs(inputs);
   const a0 = inputs["f"];
   // observation.expr:23
@@ -404,8 +475,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'err' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (observation.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 15 : allNumbers(x, 15))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 15 : Array.isArray(grad) && grad.length === 15)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   checkInputs(inputs);
   const a0 = inputs["f"];
   // observation.expr:23

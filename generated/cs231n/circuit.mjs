@@ -90,10 +90,10 @@ function lossSeed(seed) {
   return s;
 }
 
-function scaleGradients(grad, s0) {
-  grad["x"] *= s0;
-  grad["y"] *= s0;
-  grad["z"] *= s0;
+function zeroGradients(grad) {
+  grad["x"] = 0;
+  grad["y"] = 0;
+  grad["z"] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (circuit.expr) */
@@ -107,14 +107,25 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["x"];
+    const v1 = given["y"];
+    const v2 = given["z"];
+    ok = typeof v0 === "number" && typeof v1 === "number" && typeof v2 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["x"];
-  if (typeof v0 !== "number") checkScalar(v0, "x");
-  const v1 = given["y"];
-  if (typeof v1 !== "number") checkScalar(v1, "y");
-  const v2 = given["z"];
-  if (typeof v2 !== "number") checkScalar(v2, "z");
+  checkScalar(given["x"], "x");
+  checkScalar(given["y"], "y");
+  checkScalar(given["z"], "z");
 }
 
 function checkGrad(holder) {
@@ -162,12 +173,12 @@ export function backwardInto(args, seed, grad, outputs) {
     outputs["f"] = t1;
   }
   // gradient of x (param at circuit.expr:3)
-  grad["x"] = a2;
+  grad["x"] = a2 * s0;
   // gradient of y (param at circuit.expr:4)
-  grad["y"] = a2;
+  grad["y"] = a2 * s0;
   // gradient of z (param at circuit.expr:5)
-  grad["z"] = t0;
-  if (s0 !== 1) scaleGradients(grad, s0);
+  grad["z"] = t0 * s0;
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 
@@ -190,6 +201,24 @@ function checkParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
 }
 
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 3 && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number");
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 3 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
+}
+
 /** Elements of all params (x, y, z, in this order): the length of the flat vector x (circuit.expr) */
 export const paramSize = 3;
 
@@ -206,7 +235,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (circuit.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 3 : Array.isArray(x) && x.length === 3 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number")) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   out["x"] = x[0];
@@ -217,7 +246,7 @@ export function unpackParams(x, params) {
 
 /** The objective 'f' at the params in x (circuit.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 3 : Array.isArray(x) && x.length === 3 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number")) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   // circuit.expr:7
   const t0 = x[2] * (x[0] + x[1]);
   return t0;
@@ -225,8 +254,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'f' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (circuit.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 3 : Array.isArray(x) && x.length === 3 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number")) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 3 : Array.isArray(grad) && grad.length === 3)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   // circuit.expr:6
   const t0 = x[0] + x[1];
   // circuit.expr:7

@@ -90,8 +90,8 @@ function lossSeed(seed) {
   return s;
 }
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["s"]; k < 3; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["s"]; k < 3; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (hinge.expr) */
@@ -105,19 +105,40 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["s"];
+    const v1 = given["y"];
+    ok = (v0.length === 3 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) && (v1.length === 3 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["s"];
-  if (!(v0 instanceof Float64Array ? v0.length === 3 : Array.isArray(v0) && v0.length === 3 && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) checkTensor(v0, "s", 3);
-  const v1 = given["y"];
-  if (!(v1 instanceof Float64Array ? v1.length === 3 : Array.isArray(v1) && v1.length === 3 && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) checkTensor(v1, "y", 3);
+  checkTensor(given["s"], "s", 3);
+  checkTensor(given["y"], "y", 3);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["s"];
+    ok = h0.length === 3 && h0 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["s"];
-  if (!(h0 instanceof Float64Array && h0.length === 3)) checkHolder(holder, "grad", "s", 3);
+  checkHolder(holder, "grad", "s", 3);
 }
 
 function checkOutputs(holder) {
@@ -178,10 +199,10 @@ export function backwardInto(args, seed, grad, outputs) {
   }
   const g0 = grad["s"];
   // gradient of s (param at hinge.expr:6)
-  g0[0] = t12;
-  g0[1] = t13;
-  g0[2] = t14;
-  if (s0 !== 1) scaleGradients(grad, s0);
+  g0[0] = t12 * s0;
+  g0[1] = t13 * s0;
+  g0[2] = t14 * s0;
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 
@@ -201,24 +222,74 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["y"];
+    ok = (v0.length === 3 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("hinge.expr" + ": the flat functions need the inputs (y), got " + (args === undefined ? "nothing: '" + "y" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["y"];
-  if (!(v0 instanceof Float64Array ? v0.length === 3 : Array.isArray(v0) && v0.length === 3 && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) checkTensor(v0, "y", 3);
+  checkTensor(given["y"], "y", 3);
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["s"];
+    ok = (v0.length === 3 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["s"];
-  if (!(v0 instanceof Float64Array ? v0.length === 3 : Array.isArray(v0) && v0.length === 3 && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) checkTensor(v0, "s", 3);
+  checkTensor(given["s"], "s", 3);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["s"];
+    ok = h0.length === 3 && h0 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["s"];
-  if (!(h0 instanceof Float64Array && h0.length === 3)) checkHolder(holder, "params", "s", 3);
+  checkHolder(holder, "params", "s", 3);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 3 && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number");
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 3 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (s, in this order): the length of the flat vector x (hinge.expr) */
@@ -236,7 +307,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (hinge.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 3 : Array.isArray(x) && x.length === 3 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number")) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["s"];
@@ -246,7 +317,7 @@ export function unpackParams(x, params) {
 
 /** The objective 'loss' at the params in x (hinge.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 3 : Array.isArray(x) && x.length === 3 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number")) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   checkInputs(inputs);
   const a1 = inputs["y"];
   // hinge.expr:8
@@ -258,8 +329,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (hinge.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 3 : Array.isArray(x) && x.length === 3 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number")) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 3 : Array.isArray(grad) && grad.length === 3)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   checkInputs(inputs);
   const a1 = inputs["y"];
   // hinge.expr:8

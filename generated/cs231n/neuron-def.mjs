@@ -90,9 +90,9 @@ function lossSeed(seed) {
   return s;
 }
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["w"]; k < 3; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["x"]; k < 2; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["w"]; k < 3; k++) g[k] = 0;
+  for (let k = 0, g = grad["x"]; k < 2; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (neuron-def.expr) */
@@ -106,21 +106,42 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["w"];
+    const v1 = given["x"];
+    ok = (v0.length === 3 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) && (v1.length === 2 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["w"];
-  if (!(v0 instanceof Float64Array ? v0.length === 3 : Array.isArray(v0) && v0.length === 3 && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) checkTensor(v0, "w", 3);
-  const v1 = given["x"];
-  if (!(v1 instanceof Float64Array ? v1.length === 2 : Array.isArray(v1) && v1.length === 2 && typeof v1[0] === "number" && typeof v1[1] === "number")) checkTensor(v1, "x", 2);
+  checkTensor(given["w"], "w", 3);
+  checkTensor(given["x"], "x", 2);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["w"];
+    const h1 = given["x"];
+    ok = h0.length === 3 && h0 instanceof Float64Array && h1.length === 2 && h1 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["w"];
-  if (!(h0 instanceof Float64Array && h0.length === 3)) checkHolder(holder, "grad", "w", 3);
-  const h1 = given["x"];
-  if (!(h1 instanceof Float64Array && h1.length === 2)) checkHolder(holder, "grad", "x", 2);
+  checkHolder(holder, "grad", "w", 3);
+  checkHolder(holder, "grad", "x", 2);
 }
 
 function checkOutputs(holder) {
@@ -169,13 +190,13 @@ export function backwardInto(args, seed, grad, outputs) {
   const g0 = grad["w"];
   const g1 = grad["x"];
   // gradient of w (param at neuron-def.expr:5)
-  g0[0] = t6;
-  g0[1] = t4;
-  g0[2] = t3;
+  g0[0] = t6 * s0;
+  g0[1] = t4 * s0;
+  g0[2] = t3 * s0;
   // gradient of x (param at neuron-def.expr:6)
-  g1[0] = t7;
-  g1[1] = t5;
-  if (s0 !== 1) scaleGradients(grad, s0);
+  g1[0] = t7 * s0;
+  g1[1] = t5 * s0;
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 
@@ -195,12 +216,40 @@ function checkFlat(v, name, writable) {
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["w"];
+    const h1 = given["x"];
+    ok = h0.length === 3 && h0 instanceof Float64Array && h1.length === 2 && h1 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["w"];
-  if (!(h0 instanceof Float64Array && h0.length === 3)) checkHolder(holder, "params", "w", 3);
-  const h1 = given["x"];
-  if (!(h1 instanceof Float64Array && h1.length === 2)) checkHolder(holder, "params", "x", 2);
+  checkHolder(holder, "params", "w", 3);
+  checkHolder(holder, "params", "x", 2);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 5 && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number" && typeof a[3] === "number" && typeof a[4] === "number");
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 5 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (w, x, in this order): the length of the flat vector x (neuron-def.expr) */
@@ -220,7 +269,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (neuron-def.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 5 : Array.isArray(x) && x.length === 5 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number" && typeof x[3] === "number" && typeof x[4] === "number")) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["w"];
@@ -232,7 +281,7 @@ export function unpackParams(x, params) {
 
 /** The objective 'f' at the params in x (neuron-def.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 5 : Array.isArray(x) && x.length === 5 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number" && typeof x[3] === "number" && typeof x[4] === "number")) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   // neuron-def.expr:7
   const t0 = 1 / (1 + Math.exp((-(((x[0] * x[3]) + (x[1] * x[4])) + x[2]))));
   return t0;
@@ -240,8 +289,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'f' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (neuron-def.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 5 : Array.isArray(x) && x.length === 5 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number" && typeof x[3] === "number" && typeof x[4] === "number")) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 5 : Array.isArray(grad) && grad.length === 5)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   // neuron-def.expr:7
   const t0 = Math.exp((-(((x[0] * x[3]) + (x[1] * x[4])) + x[2])));
   const t1 = 1 + t0;

@@ -96,13 +96,12 @@ function lossSeed(seed) {
   return s;
 }
 
-const buf43 = new Float64Array(300);
-const buf48 = new Float64Array(900);
-const buf54 = new Float64Array(6);
+const buf77 = new Float64Array(900);
+const buf81 = new Float64Array(6);
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["W"]; k < 6; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["b"]; k < 3; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["W"]; k < 6; k++) g[k] = 0;
+  for (let k = 0, g = grad["b"]; k < 3; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (softmax-batched.expr) */
@@ -117,27 +116,48 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["X"];
+    const v1 = given["Y"];
+    const v2 = given["reg"];
+    const v3 = given["W"];
+    const v4 = given["b"];
+    ok = (v0.length === 600 && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (v1.length === 900 && (v1 instanceof Float64Array || allNumbers(v1, 900))) && typeof v2 === "number" && (v3.length === 6 && (v3 instanceof Float64Array || Array.isArray(v3) && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number" && typeof v3[3] === "number" && typeof v3[4] === "number" && typeof v3[5] === "number")) && (v4.length === 3 && (v4 instanceof Float64Array || Array.isArray(v4) && typeof v4[0] === "number" && typeof v4[1] === "number" && typeof v4[2] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["X"];
-  if (!(v0 instanceof Float64Array ? v0.length === 600 : allNumbers(v0, 600))) checkTensor(v0, "X", 600);
-  const v1 = given["Y"];
-  if (!(v1 instanceof Float64Array ? v1.length === 900 : allNumbers(v1, 900))) checkTensor(v1, "Y", 900);
-  const v2 = given["reg"];
-  if (typeof v2 !== "number") checkScalar(v2, "reg");
-  const v3 = given["W"];
-  if (!(v3 instanceof Float64Array ? v3.length === 6 : Array.isArray(v3) && v3.length === 6 && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number" && typeof v3[3] === "number" && typeof v3[4] === "number" && typeof v3[5] === "number")) checkTensor(v3, "W", 6);
-  const v4 = given["b"];
-  if (!(v4 instanceof Float64Array ? v4.length === 3 : Array.isArray(v4) && v4.length === 3 && typeof v4[0] === "number" && typeof v4[1] === "number" && typeof v4[2] === "number")) checkTensor(v4, "b", 3);
+  checkTensor(given["X"], "X", 600);
+  checkTensor(given["Y"], "Y", 900);
+  checkScalar(given["reg"], "reg");
+  checkTensor(given["W"], "W", 6);
+  checkTensor(given["b"], "b", 3);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["W"];
+    const h1 = given["b"];
+    ok = h0.length === 6 && h0 instanceof Float64Array && h1.length === 3 && h1 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["W"];
-  if (!(h0 instanceof Float64Array && h0.length === 6)) checkHolder(holder, "grad", "W", 6);
-  const h1 = given["b"];
-  if (!(h1 instanceof Float64Array && h1.length === 3)) checkHolder(holder, "grad", "b", 3);
+  checkHolder(holder, "grad", "W", 6);
+  checkHolder(holder, "grad", "b", 3);
 }
 
 function checkOutputs(holder) {
@@ -303,10 +323,9 @@ export function backwardInto(args, seed, grad, outputs) {
   const a3 = args["W"];
   const a4 = args["b"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
-  const b43 = buf43;
-  const b48 = buf48;
-  const b54 = buf54;
-  const h57 = grad["W"];
+  const b77 = buf77;
+  const b81 = buf81;
+  const h84 = grad["W"];
   const a3_0 = a3[0];
   const a3_3 = a3[3];
   const a4_0 = a4[0];
@@ -318,36 +337,38 @@ export function backwardInto(args, seed, grad, outputs) {
   const a4_2 = a4[2];
   let t22 = 0;
   let t29 = 0;
-  let t54s0_0_00 = 0;
-  let t54s0_0_01 = 0;
-  let t54s0_0_02 = 0;
-  let t54s0_0_03 = 0;
-  let t54s0_1_00 = 0;
-  let t54s0_1_01 = 0;
-  let t54s0_1_02 = 0;
-  let t54s0_1_03 = 0;
-  let t54s0_2_00 = 0;
-  let t54s0_2_01 = 0;
-  let t54s0_2_02 = 0;
-  let t54s0_2_03 = 0;
-  let t54s0_0_10 = 0;
-  let t54s0_0_11 = 0;
-  let t54s0_0_12 = 0;
-  let t54s0_0_13 = 0;
-  let t54s0_1_10 = 0;
-  let t54s0_1_11 = 0;
-  let t54s0_1_12 = 0;
-  let t54s0_1_13 = 0;
-  let t54s0_2_10 = 0;
-  let t54s0_2_11 = 0;
-  let t54s0_2_12 = 0;
-  let t54s0_2_13 = 0;
-  let t55_0 = 0;
-  let t55_1 = 0;
-  let t55_2 = 0;
+  let t81s0_0_00 = 0;
+  let t81s0_0_01 = 0;
+  let t81s0_0_02 = 0;
+  let t81s0_0_03 = 0;
+  let t81s0_1_00 = 0;
+  let t81s0_1_01 = 0;
+  let t81s0_1_02 = 0;
+  let t81s0_1_03 = 0;
+  let t81s0_2_00 = 0;
+  let t81s0_2_01 = 0;
+  let t81s0_2_02 = 0;
+  let t81s0_2_03 = 0;
+  let t81s0_0_10 = 0;
+  let t81s0_0_11 = 0;
+  let t81s0_0_12 = 0;
+  let t81s0_0_13 = 0;
+  let t81s0_1_10 = 0;
+  let t81s0_1_11 = 0;
+  let t81s0_1_12 = 0;
+  let t81s0_1_13 = 0;
+  let t81s0_2_10 = 0;
+  let t81s0_2_11 = 0;
+  let t81s0_2_12 = 0;
+  let t81s0_2_13 = 0;
+  let t82_0 = 0;
+  let t82_1 = 0;
+  let t82_2 = 0;
   // softmax-batched.expr:19
-  b43.fill(0);
+  const t27 = a2 * 0.5;
+  const t64 = 0.0033333333333333335 * s0;
   for (let i = 0; i < 300; i++) {
+    let b73_i = 0;
     const a0_ix2 = a0[i * 2];
     const a0_ix2p1 = a0[i * 2 + 1];
     const b10_ix3 = (a0_ix2 * a3_0 + a0_ix2p1 * a3_3) + a4_0;
@@ -377,20 +398,19 @@ export function backwardInto(args, seed, grad, outputs) {
     t22 += (a1_ix3p1 * (b15_ix3p1 - b18_i));
     const a1_ix3p2 = a1[i * 3 + 2];
     t22 += (a1_ix3p2 * (b15_ix3p2 - b18_i));
-    const b41_ix3 = a1_ix3 * (-0.0033333333333333335);
-    const b41_ix3p1 = a1_ix3p1 * (-0.0033333333333333335);
-    const b41_ix3p2 = a1_ix3p2 * (-0.0033333333333333335);
-    b43[i] -= b41_ix3;
-    b43[i] -= b41_ix3p1;
-    b43[i] -= b41_ix3p2;
-    const b45_i = b43[i] * (1 / b17_i);
-    b48[i * 3] = (b41_ix3 + (b16_ix3 * b45_i));
-    b48[i * 3 + 1] = (b41_ix3p1 + (b16_ix3p1 * b45_i));
-    b48[i * 3 + 2] = (b41_ix3p2 + (b16_ix3p2 * b45_i));
+    const b71_ix3 = a1_ix3 * t64;
+    const b71_ix3p1 = a1_ix3p1 * t64;
+    const b71_ix3p2 = a1_ix3p2 * t64;
+    b73_i += b71_ix3;
+    b73_i += b71_ix3p1;
+    b73_i += b71_ix3p2;
+    const b74_i = (1 / b17_i) * b73_i;
+    b77[i * 3] = ((b16_ix3 * b74_i) - b71_ix3);
+    b77[i * 3 + 1] = ((b16_ix3p1 * b74_i) - b71_ix3p1);
+    b77[i * 3 + 2] = ((b16_ix3p2 * b74_i) - b71_ix3p2);
   }
   // softmax-batched.expr:20
   const t24 = t22 / 300;
-  const t27 = a2 * 0.5;
   t29 += (a3_0 * a3_0);
   t29 += (a3_1 * a3_1);
   t29 += (a3_2 * a3_2);
@@ -399,88 +419,90 @@ export function backwardInto(args, seed, grad, outputs) {
   t29 += (a3_5 * a3_5);
   const t30 = t27 * t29;
   const t31 = t30 - t24;
+  // softmax-batched.expr:20
+  const t61 = t27 * s0;
   // softmax-batched.expr:19
   for (let q = 0; q < 300; q += 4) {
-    t54s0_0_00 += (a0[q * 2] * b48[q * 3]);
-    t54s0_0_01 += (a0[q * 2 + 2] * b48[q * 3 + 3]);
-    t54s0_0_02 += (a0[q * 2 + 4] * b48[q * 3 + 6]);
-    t54s0_0_03 += (a0[q * 2 + 6] * b48[q * 3 + 9]);
+    t81s0_0_00 += (a0[q * 2] * b77[q * 3]);
+    t81s0_0_01 += (a0[q * 2 + 2] * b77[q * 3 + 3]);
+    t81s0_0_02 += (a0[q * 2 + 4] * b77[q * 3 + 6]);
+    t81s0_0_03 += (a0[q * 2 + 6] * b77[q * 3 + 9]);
   }
-  const t54s0_0_0 = (t54s0_0_00 + t54s0_0_01) + (t54s0_0_02 + t54s0_0_03);
-  b54[0] = t54s0_0_0;
+  const t81s0_0_0 = (t81s0_0_00 + t81s0_0_01) + (t81s0_0_02 + t81s0_0_03);
+  b81[0] = t81s0_0_0;
   for (let q = 0; q < 300; q += 4) {
-    t54s0_1_00 += (a0[q * 2] * b48[q * 3 + 1]);
-    t54s0_1_01 += (a0[q * 2 + 2] * b48[q * 3 + 4]);
-    t54s0_1_02 += (a0[q * 2 + 4] * b48[q * 3 + 7]);
-    t54s0_1_03 += (a0[q * 2 + 6] * b48[q * 3 + 10]);
+    t81s0_1_00 += (a0[q * 2] * b77[q * 3 + 1]);
+    t81s0_1_01 += (a0[q * 2 + 2] * b77[q * 3 + 4]);
+    t81s0_1_02 += (a0[q * 2 + 4] * b77[q * 3 + 7]);
+    t81s0_1_03 += (a0[q * 2 + 6] * b77[q * 3 + 10]);
   }
-  const t54s0_1_0 = (t54s0_1_00 + t54s0_1_01) + (t54s0_1_02 + t54s0_1_03);
-  b54[1] = t54s0_1_0;
+  const t81s0_1_0 = (t81s0_1_00 + t81s0_1_01) + (t81s0_1_02 + t81s0_1_03);
+  b81[1] = t81s0_1_0;
   for (let q = 0; q < 300; q += 4) {
-    t54s0_2_00 += (a0[q * 2] * b48[q * 3 + 2]);
-    t54s0_2_01 += (a0[q * 2 + 2] * b48[q * 3 + 5]);
-    t54s0_2_02 += (a0[q * 2 + 4] * b48[q * 3 + 8]);
-    t54s0_2_03 += (a0[q * 2 + 6] * b48[q * 3 + 11]);
+    t81s0_2_00 += (a0[q * 2] * b77[q * 3 + 2]);
+    t81s0_2_01 += (a0[q * 2 + 2] * b77[q * 3 + 5]);
+    t81s0_2_02 += (a0[q * 2 + 4] * b77[q * 3 + 8]);
+    t81s0_2_03 += (a0[q * 2 + 6] * b77[q * 3 + 11]);
   }
-  const t54s0_2_0 = (t54s0_2_00 + t54s0_2_01) + (t54s0_2_02 + t54s0_2_03);
-  b54[2] = t54s0_2_0;
+  const t81s0_2_0 = (t81s0_2_00 + t81s0_2_01) + (t81s0_2_02 + t81s0_2_03);
+  b81[2] = t81s0_2_0;
   for (let q = 0; q < 300; q += 4) {
-    t54s0_0_10 += (a0[q * 2 + 1] * b48[q * 3]);
-    t54s0_0_11 += (a0[q * 2 + 3] * b48[q * 3 + 3]);
-    t54s0_0_12 += (a0[q * 2 + 5] * b48[q * 3 + 6]);
-    t54s0_0_13 += (a0[q * 2 + 7] * b48[q * 3 + 9]);
+    t81s0_0_10 += (a0[q * 2 + 1] * b77[q * 3]);
+    t81s0_0_11 += (a0[q * 2 + 3] * b77[q * 3 + 3]);
+    t81s0_0_12 += (a0[q * 2 + 5] * b77[q * 3 + 6]);
+    t81s0_0_13 += (a0[q * 2 + 7] * b77[q * 3 + 9]);
   }
-  const t54s0_0_1 = (t54s0_0_10 + t54s0_0_11) + (t54s0_0_12 + t54s0_0_13);
-  b54[3] = t54s0_0_1;
+  const t81s0_0_1 = (t81s0_0_10 + t81s0_0_11) + (t81s0_0_12 + t81s0_0_13);
+  b81[3] = t81s0_0_1;
   for (let q = 0; q < 300; q += 4) {
-    t54s0_1_10 += (a0[q * 2 + 1] * b48[q * 3 + 1]);
-    t54s0_1_11 += (a0[q * 2 + 3] * b48[q * 3 + 4]);
-    t54s0_1_12 += (a0[q * 2 + 5] * b48[q * 3 + 7]);
-    t54s0_1_13 += (a0[q * 2 + 7] * b48[q * 3 + 10]);
+    t81s0_1_10 += (a0[q * 2 + 1] * b77[q * 3 + 1]);
+    t81s0_1_11 += (a0[q * 2 + 3] * b77[q * 3 + 4]);
+    t81s0_1_12 += (a0[q * 2 + 5] * b77[q * 3 + 7]);
+    t81s0_1_13 += (a0[q * 2 + 7] * b77[q * 3 + 10]);
   }
-  const t54s0_1_1 = (t54s0_1_10 + t54s0_1_11) + (t54s0_1_12 + t54s0_1_13);
-  b54[4] = t54s0_1_1;
+  const t81s0_1_1 = (t81s0_1_10 + t81s0_1_11) + (t81s0_1_12 + t81s0_1_13);
+  b81[4] = t81s0_1_1;
   for (let q = 0; q < 300; q += 4) {
-    t54s0_2_10 += (a0[q * 2 + 1] * b48[q * 3 + 2]);
-    t54s0_2_11 += (a0[q * 2 + 3] * b48[q * 3 + 5]);
-    t54s0_2_12 += (a0[q * 2 + 5] * b48[q * 3 + 8]);
-    t54s0_2_13 += (a0[q * 2 + 7] * b48[q * 3 + 11]);
+    t81s0_2_10 += (a0[q * 2 + 1] * b77[q * 3 + 2]);
+    t81s0_2_11 += (a0[q * 2 + 3] * b77[q * 3 + 5]);
+    t81s0_2_12 += (a0[q * 2 + 5] * b77[q * 3 + 8]);
+    t81s0_2_13 += (a0[q * 2 + 7] * b77[q * 3 + 11]);
   }
-  const t54s0_2_1 = (t54s0_2_10 + t54s0_2_11) + (t54s0_2_12 + t54s0_2_13);
-  b54[5] = t54s0_2_1;
+  const t81s0_2_1 = (t81s0_2_10 + t81s0_2_11) + (t81s0_2_12 + t81s0_2_13);
+  b81[5] = t81s0_2_1;
   for (let i0 = 0; i0 < 300; i0 += 4) {
     {
       const i = i0;
-      t55_0 += b48[i * 3];
-      t55_1 += b48[i * 3 + 1];
-      t55_2 += b48[i * 3 + 2];
+      t82_0 += b77[i * 3];
+      t82_1 += b77[i * 3 + 1];
+      t82_2 += b77[i * 3 + 2];
     }
     {
       const i = i0 + 1;
-      t55_0 += b48[i * 3];
-      t55_1 += b48[i * 3 + 1];
-      t55_2 += b48[i * 3 + 2];
+      t82_0 += b77[i * 3];
+      t82_1 += b77[i * 3 + 1];
+      t82_2 += b77[i * 3 + 2];
     }
     {
       const i = i0 + 2;
-      t55_0 += b48[i * 3];
-      t55_1 += b48[i * 3 + 1];
-      t55_2 += b48[i * 3 + 2];
+      t82_0 += b77[i * 3];
+      t82_1 += b77[i * 3 + 1];
+      t82_2 += b77[i * 3 + 2];
     }
     {
       const i = i0 + 3;
-      t55_0 += b48[i * 3];
-      t55_1 += b48[i * 3 + 1];
-      t55_2 += b48[i * 3 + 2];
+      t82_0 += b77[i * 3];
+      t82_1 += b77[i * 3 + 1];
+      t82_2 += b77[i * 3 + 2];
     }
   }
   // softmax-batched.expr:17
-  h57[0] = (b54[0] + (2 * (a3_0 * t27)));
-  h57[1] = (b54[1] + (2 * (a3_1 * t27)));
-  h57[2] = (b54[2] + (2 * (a3_2 * t27)));
-  h57[3] = (b54[3] + (2 * (a3_3 * t27)));
-  h57[4] = (b54[4] + (2 * (a3_4 * t27)));
-  h57[5] = (b54[5] + (2 * (a3_5 * t27)));
+  h84[0] = (b81[0] + (2 * (a3_0 * t61)));
+  h84[1] = (b81[1] + (2 * (a3_1 * t61)));
+  h84[2] = (b81[2] + (2 * (a3_2 * t61)));
+  h84[3] = (b81[3] + (2 * (a3_3 * t61)));
+  h84[4] = (b81[4] + (2 * (a3_4 * t61)));
+  h84[5] = (b81[5] + (2 * (a3_5 * t61)));
   if (outputs !== undefined) {
     // output loss (softmax-batched.expr:20)
     outputs["loss"] = t31;
@@ -488,11 +510,11 @@ export function backwardInto(args, seed, grad, outputs) {
   // gradient of b (param at softmax-batched.expr:17)
   {
     const out = grad["b"];
-    out[0] = t55_0;
-    out[1] = t55_1;
-    out[2] = t55_2;
+    out[0] = t82_0;
+    out[1] = t82_1;
+    out[2] = t82_2;
   }
-  if (s0 !== 1) scaleGradients(grad, s0);
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 
@@ -512,32 +534,82 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["X"];
+    const v1 = given["Y"];
+    const v2 = given["reg"];
+    ok = (v0.length === 600 && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (v1.length === 900 && (v1 instanceof Float64Array || allNumbers(v1, 900))) && typeof v2 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("softmax-batched.expr" + ": the flat functions need the inputs (X, Y, reg), got " + (args === undefined ? "nothing: '" + "X" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["X"];
-  if (!(v0 instanceof Float64Array ? v0.length === 600 : allNumbers(v0, 600))) checkTensor(v0, "X", 600);
-  const v1 = given["Y"];
-  if (!(v1 instanceof Float64Array ? v1.length === 900 : allNumbers(v1, 900))) checkTensor(v1, "Y", 900);
-  const v2 = given["reg"];
-  if (typeof v2 !== "number") checkScalar(v2, "reg");
+  checkTensor(given["X"], "X", 600);
+  checkTensor(given["Y"], "Y", 900);
+  checkScalar(given["reg"], "reg");
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["W"];
+    const v1 = given["b"];
+    ok = (v0.length === 6 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number")) && (v1.length === 3 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["W"];
-  if (!(v0 instanceof Float64Array ? v0.length === 6 : Array.isArray(v0) && v0.length === 6 && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number")) checkTensor(v0, "W", 6);
-  const v1 = given["b"];
-  if (!(v1 instanceof Float64Array ? v1.length === 3 : Array.isArray(v1) && v1.length === 3 && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) checkTensor(v1, "b", 3);
+  checkTensor(given["W"], "W", 6);
+  checkTensor(given["b"], "b", 3);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["W"];
+    const h1 = given["b"];
+    ok = h0.length === 6 && h0 instanceof Float64Array && h1.length === 3 && h1 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["W"];
-  if (!(h0 instanceof Float64Array && h0.length === 6)) checkHolder(holder, "params", "W", 6);
-  const h1 = given["b"];
-  if (!(h1 instanceof Float64Array && h1.length === 3)) checkHolder(holder, "params", "b", 3);
+  checkHolder(holder, "params", "W", 6);
+  checkHolder(holder, "params", "b", 3);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 9 && (a instanceof Float64Array || allNumbers(a, 9));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 9 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (W, b, in this order): the length of the flat vector x (softmax-batched.expr) */
@@ -557,7 +629,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (softmax-batched.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 9 : allNumbers(x, 9))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["W"];
@@ -587,7 +659,7 @@ function loadFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x (softmax-batched.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 9 : allNumbers(x, 9))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   loadFlat(x, inputs);
   forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
   return FLAT_OUTPUTS["loss"];
@@ -595,8 +667,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (softmax-batched.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 9 : allNumbers(x, 9))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 9 : Array.isArray(grad) && grad.length === 9)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   loadFlat(x, inputs);
   backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
   const g0 = FLAT_GRAD["W"];

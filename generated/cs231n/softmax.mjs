@@ -96,9 +96,9 @@ function lossSeed(seed) {
   return s;
 }
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["W"]; k < 6; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["b"]; k < 3; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["W"]; k < 6; k++) g[k] = 0;
+  for (let k = 0, g = grad["b"]; k < 3; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (softmax.expr) */
@@ -113,27 +113,48 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["x"];
+    const v1 = given["y"];
+    const v2 = given["reg"];
+    const v3 = given["W"];
+    const v4 = given["b"];
+    ok = (v0.length === 2 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number")) && (v1.length === 3 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number" && (v3.length === 6 && (v3 instanceof Float64Array || Array.isArray(v3) && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number" && typeof v3[3] === "number" && typeof v3[4] === "number" && typeof v3[5] === "number")) && (v4.length === 3 && (v4 instanceof Float64Array || Array.isArray(v4) && typeof v4[0] === "number" && typeof v4[1] === "number" && typeof v4[2] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["x"];
-  if (!(v0 instanceof Float64Array ? v0.length === 2 : Array.isArray(v0) && v0.length === 2 && typeof v0[0] === "number" && typeof v0[1] === "number")) checkTensor(v0, "x", 2);
-  const v1 = given["y"];
-  if (!(v1 instanceof Float64Array ? v1.length === 3 : Array.isArray(v1) && v1.length === 3 && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) checkTensor(v1, "y", 3);
-  const v2 = given["reg"];
-  if (typeof v2 !== "number") checkScalar(v2, "reg");
-  const v3 = given["W"];
-  if (!(v3 instanceof Float64Array ? v3.length === 6 : Array.isArray(v3) && v3.length === 6 && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number" && typeof v3[3] === "number" && typeof v3[4] === "number" && typeof v3[5] === "number")) checkTensor(v3, "W", 6);
-  const v4 = given["b"];
-  if (!(v4 instanceof Float64Array ? v4.length === 3 : Array.isArray(v4) && v4.length === 3 && typeof v4[0] === "number" && typeof v4[1] === "number" && typeof v4[2] === "number")) checkTensor(v4, "b", 3);
+  checkTensor(given["x"], "x", 2);
+  checkTensor(given["y"], "y", 3);
+  checkScalar(given["reg"], "reg");
+  checkTensor(given["W"], "W", 6);
+  checkTensor(given["b"], "b", 3);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["W"];
+    const h1 = given["b"];
+    ok = h0.length === 6 && h0 instanceof Float64Array && h1.length === 3 && h1 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["W"];
-  if (!(h0 instanceof Float64Array && h0.length === 6)) checkHolder(holder, "grad", "W", 6);
-  const h1 = given["b"];
-  if (!(h1 instanceof Float64Array && h1.length === 3)) checkHolder(holder, "grad", "b", 3);
+  checkHolder(holder, "grad", "W", 6);
+  checkHolder(holder, "grad", "b", 3);
 }
 
 function checkOutputs(holder) {
@@ -219,17 +240,17 @@ export function backwardInto(args, seed, grad, outputs) {
   const g0 = grad["W"];
   const g1 = grad["b"];
   // gradient of W (param at softmax.expr:21)
-  g0[0] = t18;
-  g0[1] = t19;
-  g0[2] = t20;
-  g0[3] = t21;
-  g0[4] = t22;
-  g0[5] = t23;
+  g0[0] = t18 * s0;
+  g0[1] = t19 * s0;
+  g0[2] = t20 * s0;
+  g0[3] = t21 * s0;
+  g0[4] = t22 * s0;
+  g0[5] = t23 * s0;
   // gradient of b (param at softmax.expr:22)
-  g1[0] = t15;
-  g1[1] = t16;
-  g1[2] = t17;
-  if (s0 !== 1) scaleGradients(grad, s0);
+  g1[0] = t15 * s0;
+  g1[1] = t16 * s0;
+  g1[2] = t17 * s0;
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 
@@ -249,32 +270,82 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["x"];
+    const v1 = given["y"];
+    const v2 = given["reg"];
+    ok = (v0.length === 2 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number")) && (v1.length === 3 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("softmax.expr" + ": the flat functions need the inputs (x, y, reg), got " + (args === undefined ? "nothing: '" + "x" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["x"];
-  if (!(v0 instanceof Float64Array ? v0.length === 2 : Array.isArray(v0) && v0.length === 2 && typeof v0[0] === "number" && typeof v0[1] === "number")) checkTensor(v0, "x", 2);
-  const v1 = given["y"];
-  if (!(v1 instanceof Float64Array ? v1.length === 3 : Array.isArray(v1) && v1.length === 3 && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) checkTensor(v1, "y", 3);
-  const v2 = given["reg"];
-  if (typeof v2 !== "number") checkScalar(v2, "reg");
+  checkTensor(given["x"], "x", 2);
+  checkTensor(given["y"], "y", 3);
+  checkScalar(given["reg"], "reg");
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["W"];
+    const v1 = given["b"];
+    ok = (v0.length === 6 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number")) && (v1.length === 3 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["W"];
-  if (!(v0 instanceof Float64Array ? v0.length === 6 : Array.isArray(v0) && v0.length === 6 && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number")) checkTensor(v0, "W", 6);
-  const v1 = given["b"];
-  if (!(v1 instanceof Float64Array ? v1.length === 3 : Array.isArray(v1) && v1.length === 3 && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) checkTensor(v1, "b", 3);
+  checkTensor(given["W"], "W", 6);
+  checkTensor(given["b"], "b", 3);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["W"];
+    const h1 = given["b"];
+    ok = h0.length === 6 && h0 instanceof Float64Array && h1.length === 3 && h1 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["W"];
-  if (!(h0 instanceof Float64Array && h0.length === 6)) checkHolder(holder, "params", "W", 6);
-  const h1 = given["b"];
-  if (!(h1 instanceof Float64Array && h1.length === 3)) checkHolder(holder, "params", "b", 3);
+  checkHolder(holder, "params", "W", 6);
+  checkHolder(holder, "params", "b", 3);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 9 && (a instanceof Float64Array || allNumbers(a, 9));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 9 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (W, b, in this order): the length of the flat vector x (softmax.expr) */
@@ -294,7 +365,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (softmax.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 9 : allNumbers(x, 9))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["W"];
@@ -306,7 +377,7 @@ export function unpackParams(x, params) {
 
 /** The objective 'loss' at the params in x (softmax.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 9 : allNumbers(x, 9))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   checkInputs(inputs);
   const a0 = inputs["x"];
   const a1 = inputs["y"];
@@ -328,8 +399,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (softmax.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 9 : allNumbers(x, 9))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 9 : Array.isArray(grad) && grad.length === 9)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   checkInputs(inputs);
   const a0 = inputs["x"];
   const a1 = inputs["y"];

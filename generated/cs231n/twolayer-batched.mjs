@@ -102,17 +102,16 @@ function lossSeed(seed) {
 
 const buf14 = new Float64Array(30000);
 const buf15 = new Float64Array(900);
-const buf56 = new Float64Array(300);
-const buf61 = new Float64Array(900);
-const buf67 = new Float64Array(300);
-const buf68 = new Float64Array(30000);
-const buf72 = new Float64Array(200);
+const buf101 = new Float64Array(900);
+const buf105 = new Float64Array(300);
+const buf106 = new Float64Array(30000);
+const buf108 = new Float64Array(200);
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["W1"]; k < 200; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["b1"]; k < 100; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["W2"]; k < 300; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["b2"]; k < 3; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["W1"]; k < 200; k++) g[k] = 0;
+  for (let k = 0, g = grad["b1"]; k < 100; k++) g[k] = 0;
+  for (let k = 0, g = grad["W2"]; k < 300; k++) g[k] = 0;
+  for (let k = 0, g = grad["b2"]; k < 3; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (twolayer-batched.expr) */
@@ -127,35 +126,56 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["X"];
+    const v1 = given["Y"];
+    const v2 = given["reg"];
+    const v3 = given["W1"];
+    const v4 = given["b1"];
+    const v5 = given["W2"];
+    const v6 = given["b2"];
+    ok = (v0.length === 600 && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (v1.length === 900 && (v1 instanceof Float64Array || allNumbers(v1, 900))) && typeof v2 === "number" && (v3.length === 200 && (v3 instanceof Float64Array || allNumbers(v3, 200))) && (v4.length === 100 && (v4 instanceof Float64Array || allNumbers(v4, 100))) && (v5.length === 300 && (v5 instanceof Float64Array || allNumbers(v5, 300))) && (v6.length === 3 && (v6 instanceof Float64Array || Array.isArray(v6) && typeof v6[0] === "number" && typeof v6[1] === "number" && typeof v6[2] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["X"];
-  if (!(v0 instanceof Float64Array ? v0.length === 600 : allNumbers(v0, 600))) checkTensor(v0, "X", 600);
-  const v1 = given["Y"];
-  if (!(v1 instanceof Float64Array ? v1.length === 900 : allNumbers(v1, 900))) checkTensor(v1, "Y", 900);
-  const v2 = given["reg"];
-  if (typeof v2 !== "number") checkScalar(v2, "reg");
-  const v3 = given["W1"];
-  if (!(v3 instanceof Float64Array ? v3.length === 200 : allNumbers(v3, 200))) checkTensor(v3, "W1", 200);
-  const v4 = given["b1"];
-  if (!(v4 instanceof Float64Array ? v4.length === 100 : allNumbers(v4, 100))) checkTensor(v4, "b1", 100);
-  const v5 = given["W2"];
-  if (!(v5 instanceof Float64Array ? v5.length === 300 : allNumbers(v5, 300))) checkTensor(v5, "W2", 300);
-  const v6 = given["b2"];
-  if (!(v6 instanceof Float64Array ? v6.length === 3 : Array.isArray(v6) && v6.length === 3 && typeof v6[0] === "number" && typeof v6[1] === "number" && typeof v6[2] === "number")) checkTensor(v6, "b2", 3);
+  checkTensor(given["X"], "X", 600);
+  checkTensor(given["Y"], "Y", 900);
+  checkScalar(given["reg"], "reg");
+  checkTensor(given["W1"], "W1", 200);
+  checkTensor(given["b1"], "b1", 100);
+  checkTensor(given["W2"], "W2", 300);
+  checkTensor(given["b2"], "b2", 3);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["W1"];
+    const h1 = given["b1"];
+    const h2 = given["W2"];
+    const h3 = given["b2"];
+    ok = h0.length === 200 && h0 instanceof Float64Array && h1.length === 100 && h1 instanceof Float64Array && h2.length === 300 && h2 instanceof Float64Array && h3.length === 3 && h3 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["W1"];
-  if (!(h0 instanceof Float64Array && h0.length === 200)) checkHolder(holder, "grad", "W1", 200);
-  const h1 = given["b1"];
-  if (!(h1 instanceof Float64Array && h1.length === 100)) checkHolder(holder, "grad", "b1", 100);
-  const h2 = given["W2"];
-  if (!(h2 instanceof Float64Array && h2.length === 300)) checkHolder(holder, "grad", "W2", 300);
-  const h3 = given["b2"];
-  if (!(h3 instanceof Float64Array && h3.length === 3)) checkHolder(holder, "grad", "b2", 3);
+  checkHolder(holder, "grad", "W1", 200);
+  checkHolder(holder, "grad", "b1", 100);
+  checkHolder(holder, "grad", "W2", 300);
+  checkHolder(holder, "grad", "b2", 3);
 }
 
 function checkOutputs(holder) {
@@ -428,23 +448,22 @@ export function backwardInto(args, seed, grad, outputs) {
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   const b14 = buf14;
   const b15 = buf15;
-  const b56 = buf56;
-  const b61 = buf61;
-  const b67 = buf67;
-  const b68 = buf68;
-  const b72 = buf72;
-  const h75 = grad["W2"];
-  const h76 = grad["b1"];
-  const h78 = grad["W1"];
+  const b101 = buf101;
+  const b105 = buf105;
+  const b106 = buf106;
+  const b108 = buf108;
+  const h111 = grad["W2"];
+  const h112 = grad["b1"];
+  const h114 = grad["W1"];
   const a6_0 = a6[0];
   const a6_1 = a6[1];
   const a6_2 = a6[2];
   let t29 = 0;
   let t36 = 0;
   let t40 = 0;
-  let t73_0 = 0;
-  let t73_1 = 0;
-  let t73_2 = 0;
+  let t109_0 = 0;
+  let t109_1 = 0;
+  let t109_2 = 0;
   // twolayer-batched.expr:24
   for (let i = 0; i < 300; i++) {
     const r0 = a0[i * 2];
@@ -507,8 +526,10 @@ export function backwardInto(args, seed, grad, outputs) {
     const t15s0_2 = (t15s0_20 + t15s0_21) + (t15s0_22 + t15s0_23);
     b15[i * 3 + 2] = t15s0_2;
   }
-  b56.fill(0);
+  const t34 = a2 * 0.5;
+  const t88 = 0.0033333333333333335 * s0;
   for (let i = 0; i < 300; i++) {
+    let b97_i = 0;
     const b17_ix3 = b15[i * 3] + a6_0;
     const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
     const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
@@ -536,21 +557,20 @@ export function backwardInto(args, seed, grad, outputs) {
     t29 += (a1_ix3p1 * (b22_ix3p1 - b25_i));
     const a1_ix3p2 = a1[i * 3 + 2];
     t29 += (a1_ix3p2 * (b22_ix3p2 - b25_i));
-    const b54_ix3 = a1_ix3 * (-0.0033333333333333335);
-    const b54_ix3p1 = a1_ix3p1 * (-0.0033333333333333335);
-    const b54_ix3p2 = a1_ix3p2 * (-0.0033333333333333335);
-    b56[i] -= b54_ix3;
-    b56[i] -= b54_ix3p1;
-    b56[i] -= b54_ix3p2;
-    const b58_i = b56[i] * (1 / b24_i);
-    b61[i * 3] = (b54_ix3 + (b23_ix3 * b58_i));
-    b61[i * 3 + 1] = (b54_ix3p1 + (b23_ix3p1 * b58_i));
-    b61[i * 3 + 2] = (b54_ix3p2 + (b23_ix3p2 * b58_i));
+    const b95_ix3 = a1_ix3 * t88;
+    const b95_ix3p1 = a1_ix3p1 * t88;
+    const b95_ix3p2 = a1_ix3p2 * t88;
+    b97_i += b95_ix3;
+    b97_i += b95_ix3p1;
+    b97_i += b95_ix3p2;
+    const b98_i = (1 / b24_i) * b97_i;
+    b101[i * 3] = ((b23_ix3 * b98_i) - b95_ix3);
+    b101[i * 3 + 1] = ((b23_ix3p1 * b98_i) - b95_ix3p1);
+    b101[i * 3 + 2] = ((b23_ix3p2 * b98_i) - b95_ix3p2);
   }
   // twolayer-batched.expr:26
   const t31 = t29 / 300;
   // twolayer-batched.expr:27
-  const t34 = a2 * 0.5;
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
       const i = i0;
@@ -609,174 +629,176 @@ export function backwardInto(args, seed, grad, outputs) {
   const t38 = t37 - t31;
   const t41 = t34 * t40;
   const t42 = t38 + t41;
+  // twolayer-batched.expr:27
+  const t81 = t34 * s0;
   // twolayer-batched.expr:25
   for (let i = 0; i < 100; i++) {
-    let t67s0_00 = 0;
-    let t67s0_01 = 0;
-    let t67s0_02 = 0;
-    let t67s0_03 = 0;
+    let t105s0_00 = 0;
+    let t105s0_01 = 0;
+    let t105s0_02 = 0;
+    let t105s0_03 = 0;
     for (let q = 0; q < 300; q += 4) {
-      t67s0_00 += (b14[i + q * 100] * b61[q * 3]);
-      t67s0_01 += (b14[i + q * 100 + 100] * b61[q * 3 + 3]);
-      t67s0_02 += (b14[i + q * 100 + 200] * b61[q * 3 + 6]);
-      t67s0_03 += (b14[i + q * 100 + 300] * b61[q * 3 + 9]);
+      t105s0_00 += (b14[i + q * 100] * b101[q * 3]);
+      t105s0_01 += (b14[i + q * 100 + 100] * b101[q * 3 + 3]);
+      t105s0_02 += (b14[i + q * 100 + 200] * b101[q * 3 + 6]);
+      t105s0_03 += (b14[i + q * 100 + 300] * b101[q * 3 + 9]);
     }
-    const t67s0_0 = (t67s0_00 + t67s0_01) + (t67s0_02 + t67s0_03);
-    b67[i * 3] = t67s0_0;
-    let t67s0_10 = 0;
-    let t67s0_11 = 0;
-    let t67s0_12 = 0;
-    let t67s0_13 = 0;
+    const t105s0_0 = (t105s0_00 + t105s0_01) + (t105s0_02 + t105s0_03);
+    b105[i * 3] = t105s0_0;
+    let t105s0_10 = 0;
+    let t105s0_11 = 0;
+    let t105s0_12 = 0;
+    let t105s0_13 = 0;
     for (let q = 0; q < 300; q += 4) {
-      t67s0_10 += (b14[i + q * 100] * b61[q * 3 + 1]);
-      t67s0_11 += (b14[i + q * 100 + 100] * b61[q * 3 + 4]);
-      t67s0_12 += (b14[i + q * 100 + 200] * b61[q * 3 + 7]);
-      t67s0_13 += (b14[i + q * 100 + 300] * b61[q * 3 + 10]);
+      t105s0_10 += (b14[i + q * 100] * b101[q * 3 + 1]);
+      t105s0_11 += (b14[i + q * 100 + 100] * b101[q * 3 + 4]);
+      t105s0_12 += (b14[i + q * 100 + 200] * b101[q * 3 + 7]);
+      t105s0_13 += (b14[i + q * 100 + 300] * b101[q * 3 + 10]);
     }
-    const t67s0_1 = (t67s0_10 + t67s0_11) + (t67s0_12 + t67s0_13);
-    b67[i * 3 + 1] = t67s0_1;
-    let t67s0_20 = 0;
-    let t67s0_21 = 0;
-    let t67s0_22 = 0;
-    let t67s0_23 = 0;
+    const t105s0_1 = (t105s0_10 + t105s0_11) + (t105s0_12 + t105s0_13);
+    b105[i * 3 + 1] = t105s0_1;
+    let t105s0_20 = 0;
+    let t105s0_21 = 0;
+    let t105s0_22 = 0;
+    let t105s0_23 = 0;
     for (let q = 0; q < 300; q += 4) {
-      t67s0_20 += (b14[i + q * 100] * b61[q * 3 + 2]);
-      t67s0_21 += (b14[i + q * 100 + 100] * b61[q * 3 + 5]);
-      t67s0_22 += (b14[i + q * 100 + 200] * b61[q * 3 + 8]);
-      t67s0_23 += (b14[i + q * 100 + 300] * b61[q * 3 + 11]);
+      t105s0_20 += (b14[i + q * 100] * b101[q * 3 + 2]);
+      t105s0_21 += (b14[i + q * 100 + 100] * b101[q * 3 + 5]);
+      t105s0_22 += (b14[i + q * 100 + 200] * b101[q * 3 + 8]);
+      t105s0_23 += (b14[i + q * 100 + 300] * b101[q * 3 + 11]);
     }
-    const t67s0_2 = (t67s0_20 + t67s0_21) + (t67s0_22 + t67s0_23);
-    b67[i * 3 + 2] = t67s0_2;
+    const t105s0_2 = (t105s0_20 + t105s0_21) + (t105s0_22 + t105s0_23);
+    b105[i * 3 + 2] = t105s0_2;
   }
   // twolayer-batched.expr:24
   for (let i = 0; i < 300; i++) {
-    const r2 = b61[i * 3];
-    const r3 = b61[i * 3 + 1];
-    const r4 = b61[i * 3 + 2];
+    const r2 = b101[i * 3];
+    const r3 = b101[i * 3 + 1];
+    const r4 = b101[i * 3 + 2];
     for (let j0 = 0; j0 < 100; j0 += 4) {
       {
         const j = j0;
-        b68[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
+        b106[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
       }
       {
         const j = j0 + 1;
-        b68[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
+        b106[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
       }
       {
         const j = j0 + 2;
-        b68[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
+        b106[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
       }
       {
         const j = j0 + 3;
-        b68[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
+        b106[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
       }
     }
   }
   for (let i = 0; i < 100; i++) {
-    let t72s0_00 = 0;
-    let t72s0_01 = 0;
-    let t72s0_02 = 0;
-    let t72s0_03 = 0;
+    let t108s0_00 = 0;
+    let t108s0_01 = 0;
+    let t108s0_02 = 0;
+    let t108s0_03 = 0;
     for (let q = 0; q < 300; q += 4) {
-      t72s0_00 += (a0[q * 2] * b68[q * 100 + i]);
-      t72s0_01 += (a0[q * 2 + 2] * b68[q * 100 + i + 100]);
-      t72s0_02 += (a0[q * 2 + 4] * b68[q * 100 + i + 200]);
-      t72s0_03 += (a0[q * 2 + 6] * b68[q * 100 + i + 300]);
+      t108s0_00 += (a0[q * 2] * b106[q * 100 + i]);
+      t108s0_01 += (a0[q * 2 + 2] * b106[q * 100 + i + 100]);
+      t108s0_02 += (a0[q * 2 + 4] * b106[q * 100 + i + 200]);
+      t108s0_03 += (a0[q * 2 + 6] * b106[q * 100 + i + 300]);
     }
-    const t72s0_0 = (t72s0_00 + t72s0_01) + (t72s0_02 + t72s0_03);
-    b72[i] = t72s0_0;
-    let t72s0_10 = 0;
-    let t72s0_11 = 0;
-    let t72s0_12 = 0;
-    let t72s0_13 = 0;
+    const t108s0_0 = (t108s0_00 + t108s0_01) + (t108s0_02 + t108s0_03);
+    b108[i] = t108s0_0;
+    let t108s0_10 = 0;
+    let t108s0_11 = 0;
+    let t108s0_12 = 0;
+    let t108s0_13 = 0;
     for (let q = 0; q < 300; q += 4) {
-      t72s0_10 += (a0[q * 2 + 1] * b68[q * 100 + i]);
-      t72s0_11 += (a0[q * 2 + 3] * b68[q * 100 + i + 100]);
-      t72s0_12 += (a0[q * 2 + 5] * b68[q * 100 + i + 200]);
-      t72s0_13 += (a0[q * 2 + 7] * b68[q * 100 + i + 300]);
+      t108s0_10 += (a0[q * 2 + 1] * b106[q * 100 + i]);
+      t108s0_11 += (a0[q * 2 + 3] * b106[q * 100 + i + 100]);
+      t108s0_12 += (a0[q * 2 + 5] * b106[q * 100 + i + 200]);
+      t108s0_13 += (a0[q * 2 + 7] * b106[q * 100 + i + 300]);
     }
-    const t72s0_1 = (t72s0_10 + t72s0_11) + (t72s0_12 + t72s0_13);
-    b72[i + 100] = t72s0_1;
+    const t108s0_1 = (t108s0_10 + t108s0_11) + (t108s0_12 + t108s0_13);
+    b108[i + 100] = t108s0_1;
   }
   for (let i0 = 0; i0 < 300; i0 += 4) {
     {
       const i = i0;
-      t73_0 += b61[i * 3];
-      t73_1 += b61[i * 3 + 1];
-      t73_2 += b61[i * 3 + 2];
+      t109_0 += b101[i * 3];
+      t109_1 += b101[i * 3 + 1];
+      t109_2 += b101[i * 3 + 2];
     }
     {
       const i = i0 + 1;
-      t73_0 += b61[i * 3];
-      t73_1 += b61[i * 3 + 1];
-      t73_2 += b61[i * 3 + 2];
+      t109_0 += b101[i * 3];
+      t109_1 += b101[i * 3 + 1];
+      t109_2 += b101[i * 3 + 2];
     }
     {
       const i = i0 + 2;
-      t73_0 += b61[i * 3];
-      t73_1 += b61[i * 3 + 1];
-      t73_2 += b61[i * 3 + 2];
+      t109_0 += b101[i * 3];
+      t109_1 += b101[i * 3 + 1];
+      t109_2 += b101[i * 3 + 2];
     }
     {
       const i = i0 + 3;
-      t73_0 += b61[i * 3];
-      t73_1 += b61[i * 3 + 1];
-      t73_2 += b61[i * 3 + 2];
+      t109_0 += b101[i * 3];
+      t109_1 += b101[i * 3 + 1];
+      t109_2 += b101[i * 3 + 2];
     }
   }
   // twolayer-batched.expr:22
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
       const i = i0;
-      h75[i * 3] = (b67[i * 3] + (2 * (a5[i * 3] * t34)));
-      h75[i * 3 + 1] = (b67[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t34)));
-      h75[i * 3 + 2] = (b67[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t34)));
-      h78[i] = (b72[i] + (2 * (a3[i] * t34)));
-      h78[i + 100] = (b72[i + 100] + (2 * (a3[i + 100] * t34)));
+      h111[i * 3] = (b105[i * 3] + (2 * (a5[i * 3] * t81)));
+      h111[i * 3 + 1] = (b105[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t81)));
+      h111[i * 3 + 2] = (b105[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t81)));
+      h114[i] = (b108[i] + (2 * (a3[i] * t81)));
+      h114[i + 100] = (b108[i + 100] + (2 * (a3[i + 100] * t81)));
     }
     {
       const i = i0 + 1;
-      h75[i * 3] = (b67[i * 3] + (2 * (a5[i * 3] * t34)));
-      h75[i * 3 + 1] = (b67[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t34)));
-      h75[i * 3 + 2] = (b67[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t34)));
-      h78[i] = (b72[i] + (2 * (a3[i] * t34)));
-      h78[i + 100] = (b72[i + 100] + (2 * (a3[i + 100] * t34)));
+      h111[i * 3] = (b105[i * 3] + (2 * (a5[i * 3] * t81)));
+      h111[i * 3 + 1] = (b105[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t81)));
+      h111[i * 3 + 2] = (b105[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t81)));
+      h114[i] = (b108[i] + (2 * (a3[i] * t81)));
+      h114[i + 100] = (b108[i + 100] + (2 * (a3[i + 100] * t81)));
     }
     {
       const i = i0 + 2;
-      h75[i * 3] = (b67[i * 3] + (2 * (a5[i * 3] * t34)));
-      h75[i * 3 + 1] = (b67[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t34)));
-      h75[i * 3 + 2] = (b67[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t34)));
-      h78[i] = (b72[i] + (2 * (a3[i] * t34)));
-      h78[i + 100] = (b72[i + 100] + (2 * (a3[i + 100] * t34)));
+      h111[i * 3] = (b105[i * 3] + (2 * (a5[i * 3] * t81)));
+      h111[i * 3 + 1] = (b105[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t81)));
+      h111[i * 3 + 2] = (b105[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t81)));
+      h114[i] = (b108[i] + (2 * (a3[i] * t81)));
+      h114[i + 100] = (b108[i + 100] + (2 * (a3[i + 100] * t81)));
     }
     {
       const i = i0 + 3;
-      h75[i * 3] = (b67[i * 3] + (2 * (a5[i * 3] * t34)));
-      h75[i * 3 + 1] = (b67[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t34)));
-      h75[i * 3 + 2] = (b67[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t34)));
-      h78[i] = (b72[i] + (2 * (a3[i] * t34)));
-      h78[i + 100] = (b72[i + 100] + (2 * (a3[i + 100] * t34)));
+      h111[i * 3] = (b105[i * 3] + (2 * (a5[i * 3] * t81)));
+      h111[i * 3 + 1] = (b105[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t81)));
+      h111[i * 3 + 2] = (b105[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t81)));
+      h114[i] = (b108[i] + (2 * (a3[i] * t81)));
+      h114[i + 100] = (b108[i + 100] + (2 * (a3[i + 100] * t81)));
     }
   }
-  h76.fill(0);
+  h112.fill(0);
   for (let i = 0; i < 300; i++) {
     for (let j0 = 0; j0 < 100; j0 += 4) {
       {
         const j = j0;
-        h76[j] += b68[i * 100 + j];
+        h112[j] += b106[i * 100 + j];
       }
       {
         const j = j0 + 1;
-        h76[j] += b68[i * 100 + j];
+        h112[j] += b106[i * 100 + j];
       }
       {
         const j = j0 + 2;
-        h76[j] += b68[i * 100 + j];
+        h112[j] += b106[i * 100 + j];
       }
       {
         const j = j0 + 3;
-        h76[j] += b68[i * 100 + j];
+        h112[j] += b106[i * 100 + j];
       }
     }
   }
@@ -788,11 +810,11 @@ export function backwardInto(args, seed, grad, outputs) {
   // gradient of b2 (param at twolayer-batched.expr:22)
   {
     const out = grad["b2"];
-    out[0] = t73_0;
-    out[1] = t73_1;
-    out[2] = t73_2;
+    out[0] = t109_0;
+    out[1] = t109_1;
+    out[2] = t109_2;
   }
-  if (s0 !== 1) scaleGradients(grad, s0);
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 
@@ -812,40 +834,90 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["X"];
+    const v1 = given["Y"];
+    const v2 = given["reg"];
+    ok = (v0.length === 600 && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (v1.length === 900 && (v1 instanceof Float64Array || allNumbers(v1, 900))) && typeof v2 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("twolayer-batched.expr" + ": the flat functions need the inputs (X, Y, reg), got " + (args === undefined ? "nothing: '" + "X" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["X"];
-  if (!(v0 instanceof Float64Array ? v0.length === 600 : allNumbers(v0, 600))) checkTensor(v0, "X", 600);
-  const v1 = given["Y"];
-  if (!(v1 instanceof Float64Array ? v1.length === 900 : allNumbers(v1, 900))) checkTensor(v1, "Y", 900);
-  const v2 = given["reg"];
-  if (typeof v2 !== "number") checkScalar(v2, "reg");
+  checkTensor(given["X"], "X", 600);
+  checkTensor(given["Y"], "Y", 900);
+  checkScalar(given["reg"], "reg");
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["W1"];
+    const v1 = given["b1"];
+    const v2 = given["W2"];
+    const v3 = given["b2"];
+    ok = (v0.length === 200 && (v0 instanceof Float64Array || allNumbers(v0, 200))) && (v1.length === 100 && (v1 instanceof Float64Array || allNumbers(v1, 100))) && (v2.length === 300 && (v2 instanceof Float64Array || allNumbers(v2, 300))) && (v3.length === 3 && (v3 instanceof Float64Array || Array.isArray(v3) && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["W1"];
-  if (!(v0 instanceof Float64Array ? v0.length === 200 : allNumbers(v0, 200))) checkTensor(v0, "W1", 200);
-  const v1 = given["b1"];
-  if (!(v1 instanceof Float64Array ? v1.length === 100 : allNumbers(v1, 100))) checkTensor(v1, "b1", 100);
-  const v2 = given["W2"];
-  if (!(v2 instanceof Float64Array ? v2.length === 300 : allNumbers(v2, 300))) checkTensor(v2, "W2", 300);
-  const v3 = given["b2"];
-  if (!(v3 instanceof Float64Array ? v3.length === 3 : Array.isArray(v3) && v3.length === 3 && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number")) checkTensor(v3, "b2", 3);
+  checkTensor(given["W1"], "W1", 200);
+  checkTensor(given["b1"], "b1", 100);
+  checkTensor(given["W2"], "W2", 300);
+  checkTensor(given["b2"], "b2", 3);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["W1"];
+    const h1 = given["b1"];
+    const h2 = given["W2"];
+    const h3 = given["b2"];
+    ok = h0.length === 200 && h0 instanceof Float64Array && h1.length === 100 && h1 instanceof Float64Array && h2.length === 300 && h2 instanceof Float64Array && h3.length === 3 && h3 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["W1"];
-  if (!(h0 instanceof Float64Array && h0.length === 200)) checkHolder(holder, "params", "W1", 200);
-  const h1 = given["b1"];
-  if (!(h1 instanceof Float64Array && h1.length === 100)) checkHolder(holder, "params", "b1", 100);
-  const h2 = given["W2"];
-  if (!(h2 instanceof Float64Array && h2.length === 300)) checkHolder(holder, "params", "W2", 300);
-  const h3 = given["b2"];
-  if (!(h3 instanceof Float64Array && h3.length === 3)) checkHolder(holder, "params", "b2", 3);
+  checkHolder(holder, "params", "W1", 200);
+  checkHolder(holder, "params", "b1", 100);
+  checkHolder(holder, "params", "W2", 300);
+  checkHolder(holder, "params", "b2", 3);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 603 && (a instanceof Float64Array || allNumbers(a, 603));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 603 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (W1, b1, W2, b2, in this order): the length of the flat vector x (twolayer-batched.expr) */
@@ -869,7 +941,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (twolayer-batched.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 603 : allNumbers(x, 603))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["W1"];
@@ -903,7 +975,7 @@ function loadFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x (twolayer-batched.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 603 : allNumbers(x, 603))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   loadFlat(x, inputs);
   forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
   return FLAT_OUTPUTS["loss"];
@@ -911,8 +983,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (twolayer-batched.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 603 : allNumbers(x, 603))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 603 : Array.isArray(grad) && grad.length === 603)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   loadFlat(x, inputs);
   backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
   const g0 = FLAT_GRAD["W1"];

@@ -107,19 +107,18 @@ const buf26 = new Float64Array(300);
 const buf29 = new Float64Array(900);
 const buf34 = new Float64Array(900);
 const buf39 = new Float64Array(300);
-const buf63 = new Float64Array(900);
-const buf64 = new Float64Array(900);
-const buf66 = new Float64Array(300);
-const buf71 = new Float64Array(900);
-const buf77 = new Float64Array(300);
-const buf78 = new Float64Array(30000);
-const buf82 = new Float64Array(200);
+const buf102 = new Float64Array(900);
+const buf103 = new Float64Array(900);
+const buf109 = new Float64Array(900);
+const buf113 = new Float64Array(300);
+const buf114 = new Float64Array(30000);
+const buf116 = new Float64Array(200);
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["W1"]; k < 200; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["b1"]; k < 100; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["W2"]; k < 300; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["b2"]; k < 3; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["W1"]; k < 200; k++) g[k] = 0;
+  for (let k = 0, g = grad["b1"]; k < 100; k++) g[k] = 0;
+  for (let k = 0, g = grad["W2"]; k < 300; k++) g[k] = 0;
+  for (let k = 0, g = grad["b2"]; k < 3; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (twolayer-labels.expr) */
@@ -134,35 +133,56 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["X"];
+    const v1 = given["y"];
+    const v2 = given["reg"];
+    const v3 = given["W1"];
+    const v4 = given["b1"];
+    const v5 = given["W2"];
+    const v6 = given["b2"];
+    ok = (v0.length === 600 && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (v1.length === 300 && (v1 instanceof Float64Array || v1 instanceof Int32Array || allNumbers(v1, 300))) && typeof v2 === "number" && (v3.length === 200 && (v3 instanceof Float64Array || allNumbers(v3, 200))) && (v4.length === 100 && (v4 instanceof Float64Array || allNumbers(v4, 100))) && (v5.length === 300 && (v5 instanceof Float64Array || allNumbers(v5, 300))) && (v6.length === 3 && (v6 instanceof Float64Array || Array.isArray(v6) && typeof v6[0] === "number" && typeof v6[1] === "number" && typeof v6[2] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["X"];
-  if (!(v0 instanceof Float64Array ? v0.length === 600 : allNumbers(v0, 600))) checkTensor(v0, "X", 600);
-  const v1 = given["y"];
-  if (!(v1 instanceof Float64Array ? v1.length === 300 : allNumbers(v1, 300))) checkTensor(v1, "y", 300);
-  const v2 = given["reg"];
-  if (typeof v2 !== "number") checkScalar(v2, "reg");
-  const v3 = given["W1"];
-  if (!(v3 instanceof Float64Array ? v3.length === 200 : allNumbers(v3, 200))) checkTensor(v3, "W1", 200);
-  const v4 = given["b1"];
-  if (!(v4 instanceof Float64Array ? v4.length === 100 : allNumbers(v4, 100))) checkTensor(v4, "b1", 100);
-  const v5 = given["W2"];
-  if (!(v5 instanceof Float64Array ? v5.length === 300 : allNumbers(v5, 300))) checkTensor(v5, "W2", 300);
-  const v6 = given["b2"];
-  if (!(v6 instanceof Float64Array ? v6.length === 3 : Array.isArray(v6) && v6.length === 3 && typeof v6[0] === "number" && typeof v6[1] === "number" && typeof v6[2] === "number")) checkTensor(v6, "b2", 3);
+  checkTensor(given["X"], "X", 600);
+  checkTensor(given["y"], "y", 300);
+  checkScalar(given["reg"], "reg");
+  checkTensor(given["W1"], "W1", 200);
+  checkTensor(given["b1"], "b1", 100);
+  checkTensor(given["W2"], "W2", 300);
+  checkTensor(given["b2"], "b2", 3);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["W1"];
+    const h1 = given["b1"];
+    const h2 = given["W2"];
+    const h3 = given["b2"];
+    ok = h0.length === 200 && h0 instanceof Float64Array && h1.length === 100 && h1 instanceof Float64Array && h2.length === 300 && h2 instanceof Float64Array && h3.length === 3 && h3 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["W1"];
-  if (!(h0 instanceof Float64Array && h0.length === 200)) checkHolder(holder, "grad", "W1", 200);
-  const h1 = given["b1"];
-  if (!(h1 instanceof Float64Array && h1.length === 100)) checkHolder(holder, "grad", "b1", 100);
-  const h2 = given["W2"];
-  if (!(h2 instanceof Float64Array && h2.length === 300)) checkHolder(holder, "grad", "W2", 300);
-  const h3 = given["b2"];
-  if (!(h3 instanceof Float64Array && h3.length === 3)) checkHolder(holder, "grad", "b2", 3);
+  checkHolder(holder, "grad", "W1", 200);
+  checkHolder(holder, "grad", "b1", 100);
+  checkHolder(holder, "grad", "W2", 300);
+  checkHolder(holder, "grad", "b2", 3);
 }
 
 function checkOutputs(holder) {
@@ -486,25 +506,24 @@ export function backwardInto(args, seed, grad, outputs) {
   const b29 = buf29;
   const b39 = buf39;
   const b34 = buf34;
-  const b63 = buf63;
-  const b64 = buf64;
-  const b66 = buf66;
-  const b71 = buf71;
-  const b77 = buf77;
-  const b78 = buf78;
-  const b82 = buf82;
-  const h85 = grad["W2"];
-  const h86 = grad["b1"];
-  const h88 = grad["W1"];
+  const b102 = buf102;
+  const b103 = buf103;
+  const b109 = buf109;
+  const b113 = buf113;
+  const b114 = buf114;
+  const b116 = buf116;
+  const h119 = grad["W2"];
+  const h120 = grad["b1"];
+  const h122 = grad["W1"];
   const a6_0 = a6[0];
   const a6_1 = a6[1];
   const a6_2 = a6[2];
   let t41 = 0;
   let t47 = 0;
   let t49 = 0;
-  let t83_0 = 0;
-  let t83_1 = 0;
-  let t83_2 = 0;
+  let t117_0 = 0;
+  let t117_1 = 0;
+  let t117_2 = 0;
   // twolayer-labels.expr:22
   for (let i = 0; i < 300; i++) {
     const r0 = a0[i * 2];
@@ -704,32 +723,34 @@ export function backwardInto(args, seed, grad, outputs) {
       b34[i] = b29[i];
     }
   }
-  b63.fill(0);
+  const t45 = a2 * 0.5;
+  const t97 = 0.0033333333333333335 * s0;
+  const t98 = -t97;
+  b102.fill(0);
   for (let i0 = 0; i0 < 300; i0 += 4) {
     {
       const i = i0;
       t41 += b34[b39[i]];
-      b63[b39[i]] += (-0.0033333333333333335);
+      b102[b39[i]] += t98;
     }
     {
       const i = i0 + 1;
       t41 += b34[b39[i]];
-      b63[b39[i]] += (-0.0033333333333333335);
+      b102[b39[i]] += t98;
     }
     {
       const i = i0 + 2;
       t41 += b34[b39[i]];
-      b63[b39[i]] += (-0.0033333333333333335);
+      b102[b39[i]] += t98;
     }
     {
       const i = i0 + 3;
       t41 += b34[b39[i]];
-      b63[b39[i]] += (-0.0033333333333333335);
+      b102[b39[i]] += t98;
     }
   }
   const t42 = t41 / 300;
   // twolayer-labels.expr:25
-  const t45 = a2 * 0.5;
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
       const i = i0;
@@ -787,249 +808,254 @@ export function backwardInto(args, seed, grad, outputs) {
   const t50 = t47 + t49;
   const t51 = t45 * t50;
   const t52 = t51 - t42;
+  // twolayer-labels.expr:25
+  const t92 = t45 * s0;
   // twolayer-labels.expr:24
-  b64.fill(0);
+  b103.fill(0);
   for (let i0 = 0; i0 < 900; i0 += 4) {
     {
       const i = i0;
-      b64[i] += b63[i];
+      b103[i] += b102[i];
     }
     {
       const i = i0 + 1;
-      b64[i] += b63[i];
+      b103[i] += b102[i];
     }
     {
       const i = i0 + 2;
-      b64[i] += b63[i];
+      b103[i] += b102[i];
     }
     {
       const i = i0 + 3;
-      b64[i] += b63[i];
+      b103[i] += b102[i];
     }
   }
-  b66.fill(0);
   for (let i0 = 0; i0 < 300; i0 += 4) {
     {
       const i = i0;
-      const b64_ix3 = b64[i * 3];
-      b66[i] -= b64_ix3;
-      const b64_ix3p1 = b64[i * 3 + 1];
-      b66[i] -= b64_ix3p1;
-      const b64_ix3p2 = b64[i * 3 + 2];
-      b66[i] -= b64_ix3p2;
-      const b68_i = b66[i] * (1 / b26[i]);
-      b71[i * 3] = (b64_ix3 + (b25[i * 3] * b68_i));
-      b71[i * 3 + 1] = (b64_ix3p1 + (b25[i * 3 + 1] * b68_i));
-      b71[i * 3 + 2] = (b64_ix3p2 + (b25[i * 3 + 2] * b68_i));
+      let b105_i = 0;
+      const b103_ix3 = b103[i * 3];
+      b105_i -= b103_ix3;
+      const b103_ix3p1 = b103[i * 3 + 1];
+      b105_i -= b103_ix3p1;
+      const b103_ix3p2 = b103[i * 3 + 2];
+      b105_i -= b103_ix3p2;
+      const b106_i = (1 / b26[i]) * b105_i;
+      b109[i * 3] = (b103_ix3 + (b25[i * 3] * b106_i));
+      b109[i * 3 + 1] = (b103_ix3p1 + (b25[i * 3 + 1] * b106_i));
+      b109[i * 3 + 2] = (b103_ix3p2 + (b25[i * 3 + 2] * b106_i));
     }
     {
       const i = i0 + 1;
-      const b64_ix3 = b64[i * 3];
-      b66[i] -= b64_ix3;
-      const b64_ix3p1 = b64[i * 3 + 1];
-      b66[i] -= b64_ix3p1;
-      const b64_ix3p2 = b64[i * 3 + 2];
-      b66[i] -= b64_ix3p2;
-      const b68_i = b66[i] * (1 / b26[i]);
-      b71[i * 3] = (b64_ix3 + (b25[i * 3] * b68_i));
-      b71[i * 3 + 1] = (b64_ix3p1 + (b25[i * 3 + 1] * b68_i));
-      b71[i * 3 + 2] = (b64_ix3p2 + (b25[i * 3 + 2] * b68_i));
+      let b105_i = 0;
+      const b103_ix3 = b103[i * 3];
+      b105_i -= b103_ix3;
+      const b103_ix3p1 = b103[i * 3 + 1];
+      b105_i -= b103_ix3p1;
+      const b103_ix3p2 = b103[i * 3 + 2];
+      b105_i -= b103_ix3p2;
+      const b106_i = (1 / b26[i]) * b105_i;
+      b109[i * 3] = (b103_ix3 + (b25[i * 3] * b106_i));
+      b109[i * 3 + 1] = (b103_ix3p1 + (b25[i * 3 + 1] * b106_i));
+      b109[i * 3 + 2] = (b103_ix3p2 + (b25[i * 3 + 2] * b106_i));
     }
     {
       const i = i0 + 2;
-      const b64_ix3 = b64[i * 3];
-      b66[i] -= b64_ix3;
-      const b64_ix3p1 = b64[i * 3 + 1];
-      b66[i] -= b64_ix3p1;
-      const b64_ix3p2 = b64[i * 3 + 2];
-      b66[i] -= b64_ix3p2;
-      const b68_i = b66[i] * (1 / b26[i]);
-      b71[i * 3] = (b64_ix3 + (b25[i * 3] * b68_i));
-      b71[i * 3 + 1] = (b64_ix3p1 + (b25[i * 3 + 1] * b68_i));
-      b71[i * 3 + 2] = (b64_ix3p2 + (b25[i * 3 + 2] * b68_i));
+      let b105_i = 0;
+      const b103_ix3 = b103[i * 3];
+      b105_i -= b103_ix3;
+      const b103_ix3p1 = b103[i * 3 + 1];
+      b105_i -= b103_ix3p1;
+      const b103_ix3p2 = b103[i * 3 + 2];
+      b105_i -= b103_ix3p2;
+      const b106_i = (1 / b26[i]) * b105_i;
+      b109[i * 3] = (b103_ix3 + (b25[i * 3] * b106_i));
+      b109[i * 3 + 1] = (b103_ix3p1 + (b25[i * 3 + 1] * b106_i));
+      b109[i * 3 + 2] = (b103_ix3p2 + (b25[i * 3 + 2] * b106_i));
     }
     {
       const i = i0 + 3;
-      const b64_ix3 = b64[i * 3];
-      b66[i] -= b64_ix3;
-      const b64_ix3p1 = b64[i * 3 + 1];
-      b66[i] -= b64_ix3p1;
-      const b64_ix3p2 = b64[i * 3 + 2];
-      b66[i] -= b64_ix3p2;
-      const b68_i = b66[i] * (1 / b26[i]);
-      b71[i * 3] = (b64_ix3 + (b25[i * 3] * b68_i));
-      b71[i * 3 + 1] = (b64_ix3p1 + (b25[i * 3 + 1] * b68_i));
-      b71[i * 3 + 2] = (b64_ix3p2 + (b25[i * 3 + 2] * b68_i));
+      let b105_i = 0;
+      const b103_ix3 = b103[i * 3];
+      b105_i -= b103_ix3;
+      const b103_ix3p1 = b103[i * 3 + 1];
+      b105_i -= b103_ix3p1;
+      const b103_ix3p2 = b103[i * 3 + 2];
+      b105_i -= b103_ix3p2;
+      const b106_i = (1 / b26[i]) * b105_i;
+      b109[i * 3] = (b103_ix3 + (b25[i * 3] * b106_i));
+      b109[i * 3 + 1] = (b103_ix3p1 + (b25[i * 3 + 1] * b106_i));
+      b109[i * 3 + 2] = (b103_ix3p2 + (b25[i * 3 + 2] * b106_i));
     }
   }
   // twolayer-labels.expr:23
   for (let i = 0; i < 100; i++) {
-    let t77s0_00 = 0;
-    let t77s0_01 = 0;
-    let t77s0_02 = 0;
-    let t77s0_03 = 0;
+    let t113s0_00 = 0;
+    let t113s0_01 = 0;
+    let t113s0_02 = 0;
+    let t113s0_03 = 0;
     for (let q = 0; q < 300; q += 4) {
-      t77s0_00 += (b14[i + q * 100] * b71[q * 3]);
-      t77s0_01 += (b14[i + q * 100 + 100] * b71[q * 3 + 3]);
-      t77s0_02 += (b14[i + q * 100 + 200] * b71[q * 3 + 6]);
-      t77s0_03 += (b14[i + q * 100 + 300] * b71[q * 3 + 9]);
+      t113s0_00 += (b14[i + q * 100] * b109[q * 3]);
+      t113s0_01 += (b14[i + q * 100 + 100] * b109[q * 3 + 3]);
+      t113s0_02 += (b14[i + q * 100 + 200] * b109[q * 3 + 6]);
+      t113s0_03 += (b14[i + q * 100 + 300] * b109[q * 3 + 9]);
     }
-    const t77s0_0 = (t77s0_00 + t77s0_01) + (t77s0_02 + t77s0_03);
-    b77[i * 3] = t77s0_0;
-    let t77s0_10 = 0;
-    let t77s0_11 = 0;
-    let t77s0_12 = 0;
-    let t77s0_13 = 0;
+    const t113s0_0 = (t113s0_00 + t113s0_01) + (t113s0_02 + t113s0_03);
+    b113[i * 3] = t113s0_0;
+    let t113s0_10 = 0;
+    let t113s0_11 = 0;
+    let t113s0_12 = 0;
+    let t113s0_13 = 0;
     for (let q = 0; q < 300; q += 4) {
-      t77s0_10 += (b14[i + q * 100] * b71[q * 3 + 1]);
-      t77s0_11 += (b14[i + q * 100 + 100] * b71[q * 3 + 4]);
-      t77s0_12 += (b14[i + q * 100 + 200] * b71[q * 3 + 7]);
-      t77s0_13 += (b14[i + q * 100 + 300] * b71[q * 3 + 10]);
+      t113s0_10 += (b14[i + q * 100] * b109[q * 3 + 1]);
+      t113s0_11 += (b14[i + q * 100 + 100] * b109[q * 3 + 4]);
+      t113s0_12 += (b14[i + q * 100 + 200] * b109[q * 3 + 7]);
+      t113s0_13 += (b14[i + q * 100 + 300] * b109[q * 3 + 10]);
     }
-    const t77s0_1 = (t77s0_10 + t77s0_11) + (t77s0_12 + t77s0_13);
-    b77[i * 3 + 1] = t77s0_1;
-    let t77s0_20 = 0;
-    let t77s0_21 = 0;
-    let t77s0_22 = 0;
-    let t77s0_23 = 0;
+    const t113s0_1 = (t113s0_10 + t113s0_11) + (t113s0_12 + t113s0_13);
+    b113[i * 3 + 1] = t113s0_1;
+    let t113s0_20 = 0;
+    let t113s0_21 = 0;
+    let t113s0_22 = 0;
+    let t113s0_23 = 0;
     for (let q = 0; q < 300; q += 4) {
-      t77s0_20 += (b14[i + q * 100] * b71[q * 3 + 2]);
-      t77s0_21 += (b14[i + q * 100 + 100] * b71[q * 3 + 5]);
-      t77s0_22 += (b14[i + q * 100 + 200] * b71[q * 3 + 8]);
-      t77s0_23 += (b14[i + q * 100 + 300] * b71[q * 3 + 11]);
+      t113s0_20 += (b14[i + q * 100] * b109[q * 3 + 2]);
+      t113s0_21 += (b14[i + q * 100 + 100] * b109[q * 3 + 5]);
+      t113s0_22 += (b14[i + q * 100 + 200] * b109[q * 3 + 8]);
+      t113s0_23 += (b14[i + q * 100 + 300] * b109[q * 3 + 11]);
     }
-    const t77s0_2 = (t77s0_20 + t77s0_21) + (t77s0_22 + t77s0_23);
-    b77[i * 3 + 2] = t77s0_2;
+    const t113s0_2 = (t113s0_20 + t113s0_21) + (t113s0_22 + t113s0_23);
+    b113[i * 3 + 2] = t113s0_2;
   }
   // twolayer-labels.expr:22
   for (let i = 0; i < 300; i++) {
-    const r2 = b71[i * 3];
-    const r3 = b71[i * 3 + 1];
-    const r4 = b71[i * 3 + 2];
+    const r2 = b109[i * 3];
+    const r3 = b109[i * 3 + 1];
+    const r4 = b109[i * 3 + 2];
     for (let j0 = 0; j0 < 100; j0 += 4) {
       {
         const j = j0;
-        b78[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
+        b114[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
       }
       {
         const j = j0 + 1;
-        b78[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
+        b114[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
       }
       {
         const j = j0 + 2;
-        b78[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
+        b114[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
       }
       {
         const j = j0 + 3;
-        b78[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
+        b114[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
       }
     }
   }
   for (let i = 0; i < 100; i++) {
-    let t82s0_00 = 0;
-    let t82s0_01 = 0;
-    let t82s0_02 = 0;
-    let t82s0_03 = 0;
+    let t116s0_00 = 0;
+    let t116s0_01 = 0;
+    let t116s0_02 = 0;
+    let t116s0_03 = 0;
     for (let q = 0; q < 300; q += 4) {
-      t82s0_00 += (a0[q * 2] * b78[q * 100 + i]);
-      t82s0_01 += (a0[q * 2 + 2] * b78[q * 100 + i + 100]);
-      t82s0_02 += (a0[q * 2 + 4] * b78[q * 100 + i + 200]);
-      t82s0_03 += (a0[q * 2 + 6] * b78[q * 100 + i + 300]);
+      t116s0_00 += (a0[q * 2] * b114[q * 100 + i]);
+      t116s0_01 += (a0[q * 2 + 2] * b114[q * 100 + i + 100]);
+      t116s0_02 += (a0[q * 2 + 4] * b114[q * 100 + i + 200]);
+      t116s0_03 += (a0[q * 2 + 6] * b114[q * 100 + i + 300]);
     }
-    const t82s0_0 = (t82s0_00 + t82s0_01) + (t82s0_02 + t82s0_03);
-    b82[i] = t82s0_0;
-    let t82s0_10 = 0;
-    let t82s0_11 = 0;
-    let t82s0_12 = 0;
-    let t82s0_13 = 0;
+    const t116s0_0 = (t116s0_00 + t116s0_01) + (t116s0_02 + t116s0_03);
+    b116[i] = t116s0_0;
+    let t116s0_10 = 0;
+    let t116s0_11 = 0;
+    let t116s0_12 = 0;
+    let t116s0_13 = 0;
     for (let q = 0; q < 300; q += 4) {
-      t82s0_10 += (a0[q * 2 + 1] * b78[q * 100 + i]);
-      t82s0_11 += (a0[q * 2 + 3] * b78[q * 100 + i + 100]);
-      t82s0_12 += (a0[q * 2 + 5] * b78[q * 100 + i + 200]);
-      t82s0_13 += (a0[q * 2 + 7] * b78[q * 100 + i + 300]);
+      t116s0_10 += (a0[q * 2 + 1] * b114[q * 100 + i]);
+      t116s0_11 += (a0[q * 2 + 3] * b114[q * 100 + i + 100]);
+      t116s0_12 += (a0[q * 2 + 5] * b114[q * 100 + i + 200]);
+      t116s0_13 += (a0[q * 2 + 7] * b114[q * 100 + i + 300]);
     }
-    const t82s0_1 = (t82s0_10 + t82s0_11) + (t82s0_12 + t82s0_13);
-    b82[i + 100] = t82s0_1;
+    const t116s0_1 = (t116s0_10 + t116s0_11) + (t116s0_12 + t116s0_13);
+    b116[i + 100] = t116s0_1;
   }
   for (let i0 = 0; i0 < 300; i0 += 4) {
     {
       const i = i0;
-      t83_0 += b71[i * 3];
-      t83_1 += b71[i * 3 + 1];
-      t83_2 += b71[i * 3 + 2];
+      t117_0 += b109[i * 3];
+      t117_1 += b109[i * 3 + 1];
+      t117_2 += b109[i * 3 + 2];
     }
     {
       const i = i0 + 1;
-      t83_0 += b71[i * 3];
-      t83_1 += b71[i * 3 + 1];
-      t83_2 += b71[i * 3 + 2];
+      t117_0 += b109[i * 3];
+      t117_1 += b109[i * 3 + 1];
+      t117_2 += b109[i * 3 + 2];
     }
     {
       const i = i0 + 2;
-      t83_0 += b71[i * 3];
-      t83_1 += b71[i * 3 + 1];
-      t83_2 += b71[i * 3 + 2];
+      t117_0 += b109[i * 3];
+      t117_1 += b109[i * 3 + 1];
+      t117_2 += b109[i * 3 + 2];
     }
     {
       const i = i0 + 3;
-      t83_0 += b71[i * 3];
-      t83_1 += b71[i * 3 + 1];
-      t83_2 += b71[i * 3 + 2];
+      t117_0 += b109[i * 3];
+      t117_1 += b109[i * 3 + 1];
+      t117_2 += b109[i * 3 + 2];
     }
   }
   // twolayer-labels.expr:20
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
       const i = i0;
-      h85[i * 3] = (b77[i * 3] + (2 * (a5[i * 3] * t45)));
-      h85[i * 3 + 1] = (b77[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t45)));
-      h85[i * 3 + 2] = (b77[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t45)));
-      h88[i] = (b82[i] + (2 * (a3[i] * t45)));
-      h88[i + 100] = (b82[i + 100] + (2 * (a3[i + 100] * t45)));
+      h119[i * 3] = (b113[i * 3] + (2 * (a5[i * 3] * t92)));
+      h119[i * 3 + 1] = (b113[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t92)));
+      h119[i * 3 + 2] = (b113[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t92)));
+      h122[i] = (b116[i] + (2 * (a3[i] * t92)));
+      h122[i + 100] = (b116[i + 100] + (2 * (a3[i + 100] * t92)));
     }
     {
       const i = i0 + 1;
-      h85[i * 3] = (b77[i * 3] + (2 * (a5[i * 3] * t45)));
-      h85[i * 3 + 1] = (b77[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t45)));
-      h85[i * 3 + 2] = (b77[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t45)));
-      h88[i] = (b82[i] + (2 * (a3[i] * t45)));
-      h88[i + 100] = (b82[i + 100] + (2 * (a3[i + 100] * t45)));
+      h119[i * 3] = (b113[i * 3] + (2 * (a5[i * 3] * t92)));
+      h119[i * 3 + 1] = (b113[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t92)));
+      h119[i * 3 + 2] = (b113[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t92)));
+      h122[i] = (b116[i] + (2 * (a3[i] * t92)));
+      h122[i + 100] = (b116[i + 100] + (2 * (a3[i + 100] * t92)));
     }
     {
       const i = i0 + 2;
-      h85[i * 3] = (b77[i * 3] + (2 * (a5[i * 3] * t45)));
-      h85[i * 3 + 1] = (b77[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t45)));
-      h85[i * 3 + 2] = (b77[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t45)));
-      h88[i] = (b82[i] + (2 * (a3[i] * t45)));
-      h88[i + 100] = (b82[i + 100] + (2 * (a3[i + 100] * t45)));
+      h119[i * 3] = (b113[i * 3] + (2 * (a5[i * 3] * t92)));
+      h119[i * 3 + 1] = (b113[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t92)));
+      h119[i * 3 + 2] = (b113[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t92)));
+      h122[i] = (b116[i] + (2 * (a3[i] * t92)));
+      h122[i + 100] = (b116[i + 100] + (2 * (a3[i + 100] * t92)));
     }
     {
       const i = i0 + 3;
-      h85[i * 3] = (b77[i * 3] + (2 * (a5[i * 3] * t45)));
-      h85[i * 3 + 1] = (b77[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t45)));
-      h85[i * 3 + 2] = (b77[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t45)));
-      h88[i] = (b82[i] + (2 * (a3[i] * t45)));
-      h88[i + 100] = (b82[i + 100] + (2 * (a3[i + 100] * t45)));
+      h119[i * 3] = (b113[i * 3] + (2 * (a5[i * 3] * t92)));
+      h119[i * 3 + 1] = (b113[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t92)));
+      h119[i * 3 + 2] = (b113[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t92)));
+      h122[i] = (b116[i] + (2 * (a3[i] * t92)));
+      h122[i + 100] = (b116[i + 100] + (2 * (a3[i + 100] * t92)));
     }
   }
-  h86.fill(0);
+  h120.fill(0);
   for (let i = 0; i < 300; i++) {
     for (let j0 = 0; j0 < 100; j0 += 4) {
       {
         const j = j0;
-        h86[j] += b78[i * 100 + j];
+        h120[j] += b114[i * 100 + j];
       }
       {
         const j = j0 + 1;
-        h86[j] += b78[i * 100 + j];
+        h120[j] += b114[i * 100 + j];
       }
       {
         const j = j0 + 2;
-        h86[j] += b78[i * 100 + j];
+        h120[j] += b114[i * 100 + j];
       }
       {
         const j = j0 + 3;
-        h86[j] += b78[i * 100 + j];
+        h120[j] += b114[i * 100 + j];
       }
     }
   }
@@ -1040,11 +1066,11 @@ export function backwardInto(args, seed, grad, outputs) {
   // gradient of b2 (param at twolayer-labels.expr:20)
   {
     const out = grad["b2"];
-    out[0] = t83_0;
-    out[1] = t83_1;
-    out[2] = t83_2;
+    out[0] = t117_0;
+    out[1] = t117_1;
+    out[2] = t117_2;
   }
-  if (s0 !== 1) scaleGradients(grad, s0);
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 
@@ -1064,40 +1090,90 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["X"];
+    const v1 = given["y"];
+    const v2 = given["reg"];
+    ok = (v0.length === 600 && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (v1.length === 300 && (v1 instanceof Float64Array || v1 instanceof Int32Array || allNumbers(v1, 300))) && typeof v2 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("twolayer-labels.expr" + ": the flat functions need the inputs (X, y, reg), got " + (args === undefined ? "nothing: '" + "X" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["X"];
-  if (!(v0 instanceof Float64Array ? v0.length === 600 : allNumbers(v0, 600))) checkTensor(v0, "X", 600);
-  const v1 = given["y"];
-  if (!(v1 instanceof Float64Array ? v1.length === 300 : allNumbers(v1, 300))) checkTensor(v1, "y", 300);
-  const v2 = given["reg"];
-  if (typeof v2 !== "number") checkScalar(v2, "reg");
+  checkTensor(given["X"], "X", 600);
+  checkTensor(given["y"], "y", 300);
+  checkScalar(given["reg"], "reg");
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["W1"];
+    const v1 = given["b1"];
+    const v2 = given["W2"];
+    const v3 = given["b2"];
+    ok = (v0.length === 200 && (v0 instanceof Float64Array || allNumbers(v0, 200))) && (v1.length === 100 && (v1 instanceof Float64Array || allNumbers(v1, 100))) && (v2.length === 300 && (v2 instanceof Float64Array || allNumbers(v2, 300))) && (v3.length === 3 && (v3 instanceof Float64Array || Array.isArray(v3) && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["W1"];
-  if (!(v0 instanceof Float64Array ? v0.length === 200 : allNumbers(v0, 200))) checkTensor(v0, "W1", 200);
-  const v1 = given["b1"];
-  if (!(v1 instanceof Float64Array ? v1.length === 100 : allNumbers(v1, 100))) checkTensor(v1, "b1", 100);
-  const v2 = given["W2"];
-  if (!(v2 instanceof Float64Array ? v2.length === 300 : allNumbers(v2, 300))) checkTensor(v2, "W2", 300);
-  const v3 = given["b2"];
-  if (!(v3 instanceof Float64Array ? v3.length === 3 : Array.isArray(v3) && v3.length === 3 && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number")) checkTensor(v3, "b2", 3);
+  checkTensor(given["W1"], "W1", 200);
+  checkTensor(given["b1"], "b1", 100);
+  checkTensor(given["W2"], "W2", 300);
+  checkTensor(given["b2"], "b2", 3);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["W1"];
+    const h1 = given["b1"];
+    const h2 = given["W2"];
+    const h3 = given["b2"];
+    ok = h0.length === 200 && h0 instanceof Float64Array && h1.length === 100 && h1 instanceof Float64Array && h2.length === 300 && h2 instanceof Float64Array && h3.length === 3 && h3 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["W1"];
-  if (!(h0 instanceof Float64Array && h0.length === 200)) checkHolder(holder, "params", "W1", 200);
-  const h1 = given["b1"];
-  if (!(h1 instanceof Float64Array && h1.length === 100)) checkHolder(holder, "params", "b1", 100);
-  const h2 = given["W2"];
-  if (!(h2 instanceof Float64Array && h2.length === 300)) checkHolder(holder, "params", "W2", 300);
-  const h3 = given["b2"];
-  if (!(h3 instanceof Float64Array && h3.length === 3)) checkHolder(holder, "params", "b2", 3);
+  checkHolder(holder, "params", "W1", 200);
+  checkHolder(holder, "params", "b1", 100);
+  checkHolder(holder, "params", "W2", 300);
+  checkHolder(holder, "params", "b2", 3);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 603 && (a instanceof Float64Array || allNumbers(a, 603));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 603 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (W1, b1, W2, b2, in this order): the length of the flat vector x (twolayer-labels.expr) */
@@ -1121,7 +1197,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (twolayer-labels.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 603 : allNumbers(x, 603))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["W1"];
@@ -1155,7 +1231,7 @@ function loadFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x (twolayer-labels.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 603 : allNumbers(x, 603))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   loadFlat(x, inputs);
   forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
   return FLAT_OUTPUTS["loss"];
@@ -1163,8 +1239,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (twolayer-labels.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 603 : allNumbers(x, 603))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 603 : Array.isArray(grad) && grad.length === 603)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   loadFlat(x, inputs);
   backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
   const g0 = FLAT_GRAD["W1"];

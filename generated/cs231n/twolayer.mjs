@@ -102,11 +102,11 @@ function lossSeed(seed) {
 
 const buf12 = new Float64Array(100);
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["W1"]; k < 200; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["b1"]; k < 100; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["W2"]; k < 300; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["b2"]; k < 3; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["W1"]; k < 200; k++) g[k] = 0;
+  for (let k = 0, g = grad["b1"]; k < 100; k++) g[k] = 0;
+  for (let k = 0, g = grad["W2"]; k < 300; k++) g[k] = 0;
+  for (let k = 0, g = grad["b2"]; k < 3; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (twolayer.expr) */
@@ -121,35 +121,56 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["x"];
+    const v1 = given["y"];
+    const v2 = given["reg"];
+    const v3 = given["W1"];
+    const v4 = given["b1"];
+    const v5 = given["W2"];
+    const v6 = given["b2"];
+    ok = (v0.length === 2 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number")) && (v1.length === 3 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number" && (v3.length === 200 && (v3 instanceof Float64Array || allNumbers(v3, 200))) && (v4.length === 100 && (v4 instanceof Float64Array || allNumbers(v4, 100))) && (v5.length === 300 && (v5 instanceof Float64Array || allNumbers(v5, 300))) && (v6.length === 3 && (v6 instanceof Float64Array || Array.isArray(v6) && typeof v6[0] === "number" && typeof v6[1] === "number" && typeof v6[2] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["x"];
-  if (!(v0 instanceof Float64Array ? v0.length === 2 : Array.isArray(v0) && v0.length === 2 && typeof v0[0] === "number" && typeof v0[1] === "number")) checkTensor(v0, "x", 2);
-  const v1 = given["y"];
-  if (!(v1 instanceof Float64Array ? v1.length === 3 : Array.isArray(v1) && v1.length === 3 && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) checkTensor(v1, "y", 3);
-  const v2 = given["reg"];
-  if (typeof v2 !== "number") checkScalar(v2, "reg");
-  const v3 = given["W1"];
-  if (!(v3 instanceof Float64Array ? v3.length === 200 : allNumbers(v3, 200))) checkTensor(v3, "W1", 200);
-  const v4 = given["b1"];
-  if (!(v4 instanceof Float64Array ? v4.length === 100 : allNumbers(v4, 100))) checkTensor(v4, "b1", 100);
-  const v5 = given["W2"];
-  if (!(v5 instanceof Float64Array ? v5.length === 300 : allNumbers(v5, 300))) checkTensor(v5, "W2", 300);
-  const v6 = given["b2"];
-  if (!(v6 instanceof Float64Array ? v6.length === 3 : Array.isArray(v6) && v6.length === 3 && typeof v6[0] === "number" && typeof v6[1] === "number" && typeof v6[2] === "number")) checkTensor(v6, "b2", 3);
+  checkTensor(given["x"], "x", 2);
+  checkTensor(given["y"], "y", 3);
+  checkScalar(given["reg"], "reg");
+  checkTensor(given["W1"], "W1", 200);
+  checkTensor(given["b1"], "b1", 100);
+  checkTensor(given["W2"], "W2", 300);
+  checkTensor(given["b2"], "b2", 3);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["W1"];
+    const h1 = given["b1"];
+    const h2 = given["W2"];
+    const h3 = given["b2"];
+    ok = h0.length === 200 && h0 instanceof Float64Array && h1.length === 100 && h1 instanceof Float64Array && h2.length === 300 && h2 instanceof Float64Array && h3.length === 3 && h3 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["W1"];
-  if (!(h0 instanceof Float64Array && h0.length === 200)) checkHolder(holder, "grad", "W1", 200);
-  const h1 = given["b1"];
-  if (!(h1 instanceof Float64Array && h1.length === 100)) checkHolder(holder, "grad", "b1", 100);
-  const h2 = given["W2"];
-  if (!(h2 instanceof Float64Array && h2.length === 300)) checkHolder(holder, "grad", "W2", 300);
-  const h3 = given["b2"];
-  if (!(h3 instanceof Float64Array && h3.length === 3)) checkHolder(holder, "grad", "b2", 3);
+  checkHolder(holder, "grad", "W1", 200);
+  checkHolder(holder, "grad", "b1", 100);
+  checkHolder(holder, "grad", "W2", 300);
+  checkHolder(holder, "grad", "b2", 3);
 }
 
 function checkOutputs(holder) {
@@ -184,6 +205,7 @@ export function forwardInto(args, outputs) {
   let t30 = 0;
   let t32 = 0;
   // twolayer.expr:27
+  const t28 = a2 * 0.5;
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
       const i = i0;
@@ -277,7 +299,6 @@ export function forwardInto(args, outputs) {
   t25 += (a1_1 * (t18_1 - t21));
   t25 += (a1_2 * (t18_2 - t21));
   // twolayer.expr:30
-  const t28 = a2 * 0.5;
   const t33 = t30 + t32;
   const t34 = t28 * t33;
   const t35 = t34 - t25;
@@ -305,9 +326,9 @@ export function backwardInto(args, seed, grad, outputs) {
   const a6 = args["b2"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   const b12 = buf12;
-  const h57 = grad["b1"];
-  const h63 = grad["W2"];
-  const h65 = grad["W1"];
+  const h89 = grad["b1"];
+  const h94 = grad["W2"];
+  const h96 = grad["W1"];
   const a0_0 = a0[0];
   const a0_1 = a0[1];
   const a6_0 = a6[0];
@@ -324,8 +345,9 @@ export function backwardInto(args, seed, grad, outputs) {
   let t25 = 0;
   let t30 = 0;
   let t32 = 0;
-  let t45 = 0;
+  let t79 = 0;
   // twolayer.expr:27
+  const t28 = a2 * 0.5;
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
       const i = i0;
@@ -426,19 +448,24 @@ export function backwardInto(args, seed, grad, outputs) {
   t25 += (a1_1 * (t18_1 - t21));
   t25 += (a1_2 * (t18_2 - t21));
   // twolayer.expr:30
-  const t28 = a2 * 0.5;
   const t33 = t30 + t32;
   const t34 = t28 * t33;
   const t35 = t34 - t25;
   // twolayer.expr:29
-  t45 += a1_0;
-  t45 += a1_1;
-  t45 += a1_2;
   const t46 = 1 / t20;
-  const t47 = t45 * t46;
-  const t50_0 = (t19_0 * t47) - a1_0;
-  const t50_1 = (t19_1 * t47) - a1_1;
-  const t50_2 = (t19_2 * t47) - a1_2;
+  // twolayer.expr:30
+  const t69 = t28 * s0;
+  // twolayer.expr:29
+  const t77_0 = a1_0 * s0;
+  const t77_1 = a1_1 * s0;
+  const t77_2 = a1_2 * s0;
+  t79 += t77_0;
+  t79 += t77_1;
+  t79 += t77_2;
+  const t80 = t46 * t79;
+  const t83_0 = (t19_0 * t80) - t77_0;
+  const t83_1 = (t19_1 * t80) - t77_1;
+  const t83_2 = (t19_2 * t80) - t77_2;
   // twolayer.expr:27
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
@@ -447,13 +474,13 @@ export function backwardInto(args, seed, grad, outputs) {
       const a5_ip100 = a5[i + 100];
       const a5_ip200 = a5[i + 200];
       const b12_i = b12[i];
-      const h57_i = b12_i > 0 ? (t50_0 * a5_i + t50_1 * a5_ip100 + t50_2 * a5_ip200) : 0;
-      h57[i] = h57_i;
-      h63[i] = ((t50_0 * b12_i) + (2 * (a5_i * t28)));
-      h63[i + 100] = ((t50_1 * b12_i) + (2 * (a5_ip100 * t28)));
-      h63[i + 200] = ((t50_2 * b12_i) + (2 * (a5_ip200 * t28)));
-      h65[i * 2] = ((h57_i * a0_0) + (2 * (a3[i * 2] * t28)));
-      h65[i * 2 + 1] = ((h57_i * a0_1) + (2 * (a3[i * 2 + 1] * t28)));
+      const h89_i = b12_i > 0 ? (t83_0 * a5_i + t83_1 * a5_ip100 + t83_2 * a5_ip200) : 0;
+      h89[i] = h89_i;
+      h94[i] = ((b12_i * t83_0) + (2 * (a5_i * t69)));
+      h94[i + 100] = ((b12_i * t83_1) + (2 * (a5_ip100 * t69)));
+      h94[i + 200] = ((b12_i * t83_2) + (2 * (a5_ip200 * t69)));
+      h96[i * 2] = ((a0_0 * h89_i) + (2 * (a3[i * 2] * t69)));
+      h96[i * 2 + 1] = ((a0_1 * h89_i) + (2 * (a3[i * 2 + 1] * t69)));
     }
     {
       const i = i0 + 1;
@@ -461,13 +488,13 @@ export function backwardInto(args, seed, grad, outputs) {
       const a5_ip100 = a5[i + 100];
       const a5_ip200 = a5[i + 200];
       const b12_i = b12[i];
-      const h57_i = b12_i > 0 ? (t50_0 * a5_i + t50_1 * a5_ip100 + t50_2 * a5_ip200) : 0;
-      h57[i] = h57_i;
-      h63[i] = ((t50_0 * b12_i) + (2 * (a5_i * t28)));
-      h63[i + 100] = ((t50_1 * b12_i) + (2 * (a5_ip100 * t28)));
-      h63[i + 200] = ((t50_2 * b12_i) + (2 * (a5_ip200 * t28)));
-      h65[i * 2] = ((h57_i * a0_0) + (2 * (a3[i * 2] * t28)));
-      h65[i * 2 + 1] = ((h57_i * a0_1) + (2 * (a3[i * 2 + 1] * t28)));
+      const h89_i = b12_i > 0 ? (t83_0 * a5_i + t83_1 * a5_ip100 + t83_2 * a5_ip200) : 0;
+      h89[i] = h89_i;
+      h94[i] = ((b12_i * t83_0) + (2 * (a5_i * t69)));
+      h94[i + 100] = ((b12_i * t83_1) + (2 * (a5_ip100 * t69)));
+      h94[i + 200] = ((b12_i * t83_2) + (2 * (a5_ip200 * t69)));
+      h96[i * 2] = ((a0_0 * h89_i) + (2 * (a3[i * 2] * t69)));
+      h96[i * 2 + 1] = ((a0_1 * h89_i) + (2 * (a3[i * 2 + 1] * t69)));
     }
     {
       const i = i0 + 2;
@@ -475,13 +502,13 @@ export function backwardInto(args, seed, grad, outputs) {
       const a5_ip100 = a5[i + 100];
       const a5_ip200 = a5[i + 200];
       const b12_i = b12[i];
-      const h57_i = b12_i > 0 ? (t50_0 * a5_i + t50_1 * a5_ip100 + t50_2 * a5_ip200) : 0;
-      h57[i] = h57_i;
-      h63[i] = ((t50_0 * b12_i) + (2 * (a5_i * t28)));
-      h63[i + 100] = ((t50_1 * b12_i) + (2 * (a5_ip100 * t28)));
-      h63[i + 200] = ((t50_2 * b12_i) + (2 * (a5_ip200 * t28)));
-      h65[i * 2] = ((h57_i * a0_0) + (2 * (a3[i * 2] * t28)));
-      h65[i * 2 + 1] = ((h57_i * a0_1) + (2 * (a3[i * 2 + 1] * t28)));
+      const h89_i = b12_i > 0 ? (t83_0 * a5_i + t83_1 * a5_ip100 + t83_2 * a5_ip200) : 0;
+      h89[i] = h89_i;
+      h94[i] = ((b12_i * t83_0) + (2 * (a5_i * t69)));
+      h94[i + 100] = ((b12_i * t83_1) + (2 * (a5_ip100 * t69)));
+      h94[i + 200] = ((b12_i * t83_2) + (2 * (a5_ip200 * t69)));
+      h96[i * 2] = ((a0_0 * h89_i) + (2 * (a3[i * 2] * t69)));
+      h96[i * 2 + 1] = ((a0_1 * h89_i) + (2 * (a3[i * 2 + 1] * t69)));
     }
     {
       const i = i0 + 3;
@@ -489,13 +516,13 @@ export function backwardInto(args, seed, grad, outputs) {
       const a5_ip100 = a5[i + 100];
       const a5_ip200 = a5[i + 200];
       const b12_i = b12[i];
-      const h57_i = b12_i > 0 ? (t50_0 * a5_i + t50_1 * a5_ip100 + t50_2 * a5_ip200) : 0;
-      h57[i] = h57_i;
-      h63[i] = ((t50_0 * b12_i) + (2 * (a5_i * t28)));
-      h63[i + 100] = ((t50_1 * b12_i) + (2 * (a5_ip100 * t28)));
-      h63[i + 200] = ((t50_2 * b12_i) + (2 * (a5_ip200 * t28)));
-      h65[i * 2] = ((h57_i * a0_0) + (2 * (a3[i * 2] * t28)));
-      h65[i * 2 + 1] = ((h57_i * a0_1) + (2 * (a3[i * 2 + 1] * t28)));
+      const h89_i = b12_i > 0 ? (t83_0 * a5_i + t83_1 * a5_ip100 + t83_2 * a5_ip200) : 0;
+      h89[i] = h89_i;
+      h94[i] = ((b12_i * t83_0) + (2 * (a5_i * t69)));
+      h94[i + 100] = ((b12_i * t83_1) + (2 * (a5_ip100 * t69)));
+      h94[i + 200] = ((b12_i * t83_2) + (2 * (a5_ip200 * t69)));
+      h96[i * 2] = ((a0_0 * h89_i) + (2 * (a3[i * 2] * t69)));
+      h96[i * 2 + 1] = ((a0_1 * h89_i) + (2 * (a3[i * 2 + 1] * t69)));
     }
   }
   // twolayer.expr:23
@@ -506,11 +533,11 @@ export function backwardInto(args, seed, grad, outputs) {
   // gradient of b2 (param at twolayer.expr:25)
   {
     const out = grad["b2"];
-    out[0] = t50_0;
-    out[1] = t50_1;
-    out[2] = t50_2;
+    out[0] = t83_0;
+    out[1] = t83_1;
+    out[2] = t83_2;
   }
-  if (s0 !== 1) scaleGradients(grad, s0);
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 
@@ -530,40 +557,90 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["x"];
+    const v1 = given["y"];
+    const v2 = given["reg"];
+    ok = (v0.length === 2 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number")) && (v1.length === 3 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("twolayer.expr" + ": the flat functions need the inputs (x, y, reg), got " + (args === undefined ? "nothing: '" + "x" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["x"];
-  if (!(v0 instanceof Float64Array ? v0.length === 2 : Array.isArray(v0) && v0.length === 2 && typeof v0[0] === "number" && typeof v0[1] === "number")) checkTensor(v0, "x", 2);
-  const v1 = given["y"];
-  if (!(v1 instanceof Float64Array ? v1.length === 3 : Array.isArray(v1) && v1.length === 3 && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) checkTensor(v1, "y", 3);
-  const v2 = given["reg"];
-  if (typeof v2 !== "number") checkScalar(v2, "reg");
+  checkTensor(given["x"], "x", 2);
+  checkTensor(given["y"], "y", 3);
+  checkScalar(given["reg"], "reg");
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["W1"];
+    const v1 = given["b1"];
+    const v2 = given["W2"];
+    const v3 = given["b2"];
+    ok = (v0.length === 200 && (v0 instanceof Float64Array || allNumbers(v0, 200))) && (v1.length === 100 && (v1 instanceof Float64Array || allNumbers(v1, 100))) && (v2.length === 300 && (v2 instanceof Float64Array || allNumbers(v2, 300))) && (v3.length === 3 && (v3 instanceof Float64Array || Array.isArray(v3) && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["W1"];
-  if (!(v0 instanceof Float64Array ? v0.length === 200 : allNumbers(v0, 200))) checkTensor(v0, "W1", 200);
-  const v1 = given["b1"];
-  if (!(v1 instanceof Float64Array ? v1.length === 100 : allNumbers(v1, 100))) checkTensor(v1, "b1", 100);
-  const v2 = given["W2"];
-  if (!(v2 instanceof Float64Array ? v2.length === 300 : allNumbers(v2, 300))) checkTensor(v2, "W2", 300);
-  const v3 = given["b2"];
-  if (!(v3 instanceof Float64Array ? v3.length === 3 : Array.isArray(v3) && v3.length === 3 && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number")) checkTensor(v3, "b2", 3);
+  checkTensor(given["W1"], "W1", 200);
+  checkTensor(given["b1"], "b1", 100);
+  checkTensor(given["W2"], "W2", 300);
+  checkTensor(given["b2"], "b2", 3);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["W1"];
+    const h1 = given["b1"];
+    const h2 = given["W2"];
+    const h3 = given["b2"];
+    ok = h0.length === 200 && h0 instanceof Float64Array && h1.length === 100 && h1 instanceof Float64Array && h2.length === 300 && h2 instanceof Float64Array && h3.length === 3 && h3 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["W1"];
-  if (!(h0 instanceof Float64Array && h0.length === 200)) checkHolder(holder, "params", "W1", 200);
-  const h1 = given["b1"];
-  if (!(h1 instanceof Float64Array && h1.length === 100)) checkHolder(holder, "params", "b1", 100);
-  const h2 = given["W2"];
-  if (!(h2 instanceof Float64Array && h2.length === 300)) checkHolder(holder, "params", "W2", 300);
-  const h3 = given["b2"];
-  if (!(h3 instanceof Float64Array && h3.length === 3)) checkHolder(holder, "params", "b2", 3);
+  checkHolder(holder, "params", "W1", 200);
+  checkHolder(holder, "params", "b1", 100);
+  checkHolder(holder, "params", "W2", 300);
+  checkHolder(holder, "params", "b2", 3);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 603 && (a instanceof Float64Array || allNumbers(a, 603));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 603 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (W1, b1, W2, b2, in this order): the length of the flat vector x (twolayer.expr) */
@@ -587,7 +664,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (twolayer.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 603 : allNumbers(x, 603))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["W1"];
@@ -621,7 +698,7 @@ function loadFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x (twolayer.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 603 : allNumbers(x, 603))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   loadFlat(x, inputs);
   forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
   return FLAT_OUTPUTS["loss"];
@@ -629,8 +706,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (twolayer.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 603 : allNumbers(x, 603))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 603 : Array.isArray(grad) && grad.length === 603)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   loadFlat(x, inputs);
   backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
   const g0 = FLAT_GRAD["W1"];

@@ -100,36 +100,12 @@ function lossSeed(seed) {
   return s;
 }
 
-const buf123 = new Float64Array(722);
-const buf125 = new Float64Array(2166);
-const buf128 = new Float64Array(722);
-const buf130 = new Float64Array(722);
-const buf132 = new Float64Array(722);
-const buf138 = new Float64Array(722);
-const buf140 = new Float64Array(2166);
-const buf143 = new Float64Array(722);
-const buf145 = new Float64Array(722);
-const buf147 = new Float64Array(722);
-const buf151 = new Float64Array(2166);
-const buf154 = new Float64Array(722);
-const buf156 = new Float64Array(2166);
-const buf159 = new Float64Array(722);
-const buf161 = new Float64Array(722);
-const buf163 = new Float64Array(722);
-const buf167 = new Float64Array(2166);
-const buf179 = new Float64Array(722);
-const buf182 = new Float64Array(722);
-const buf183 = new Float64Array(2166);
-const buf229 = new Float64Array(2166);
-const buf254 = new Float64Array(2166);
-const buf276 = new Float64Array(2166);
-const buf320 = new Float64Array(1200);
-const buf323 = new Float64Array(1200);
-const buf327 = new Float64Array(1200);
-const buf330 = new Float64Array(1200);
+const buf435 = new Float64Array(1200);
+const buf438 = new Float64Array(1200);
+const buf442 = new Float64Array(1200);
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["x"]; k < 1200; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["x"]; k < 1200; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (cloth.expr) */
@@ -143,29 +119,50 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["tris"];
+    const v1 = given["rest"];
+    const v2 = given["area0"];
+    const v3 = given["k"];
+    const v4 = given["ka"];
+    const v5 = given["mg"];
+    const v6 = given["x"];
+    ok = (v0.length === 2166 && (v0 instanceof Float64Array || v0 instanceof Int32Array || allNumbers(v0, 2166))) && (v1.length === 2166 && (v1 instanceof Float64Array || allNumbers(v1, 2166))) && (v2.length === 722 && (v2 instanceof Float64Array || allNumbers(v2, 722))) && typeof v3 === "number" && typeof v4 === "number" && typeof v5 === "number" && (v6.length === 1200 && (v6 instanceof Float64Array || allNumbers(v6, 1200)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["tris"];
-  if (!(v0 instanceof Float64Array ? v0.length === 2166 : allNumbers(v0, 2166))) checkTensor(v0, "tris", 2166);
-  const v1 = given["rest"];
-  if (!(v1 instanceof Float64Array ? v1.length === 2166 : allNumbers(v1, 2166))) checkTensor(v1, "rest", 2166);
-  const v2 = given["area0"];
-  if (!(v2 instanceof Float64Array ? v2.length === 722 : allNumbers(v2, 722))) checkTensor(v2, "area0", 722);
-  const v3 = given["k"];
-  if (typeof v3 !== "number") checkScalar(v3, "k");
-  const v4 = given["ka"];
-  if (typeof v4 !== "number") checkScalar(v4, "ka");
-  const v5 = given["mg"];
-  if (typeof v5 !== "number") checkScalar(v5, "mg");
-  const v6 = given["x"];
-  if (!(v6 instanceof Float64Array ? v6.length === 1200 : allNumbers(v6, 1200))) checkTensor(v6, "x", 1200);
+  checkTensor(given["tris"], "tris", 2166);
+  checkTensor(given["rest"], "rest", 2166);
+  checkTensor(given["area0"], "area0", 722);
+  checkScalar(given["k"], "k");
+  checkScalar(given["ka"], "ka");
+  checkScalar(given["mg"], "mg");
+  checkTensor(given["x"], "x", 1200);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["x"];
+    ok = h0.length === 1200 && h0 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["x"];
-  if (!(h0 instanceof Float64Array && h0.length === 1200)) checkHolder(holder, "grad", "x", 1200);
+  checkHolder(holder, "grad", "x", 1200);
 }
 
 function checkOutputs(holder) {
@@ -187,12 +184,6 @@ export function forwardInto(args, outputs) {
   for (let i0 = 0; i0 < 722; i0++) { const k = 0 + i0 * 3; const v = a0[k]; if (!(v >= 0 && v < 400)) throw new RangeError("cloth.expr" + ": integer input " + "'tris'" + " element " + "[" + [Math.floor(k / 3) % 722, Math.floor(k / 1) % 3].join(", ") + "]" + " is " + v + ", out of range 0..399 for the axis of 400 it indexes"); }
   for (let i0 = 0; i0 < 722; i0++) { const k = 1 + i0 * 3; const v = a0[k]; if (!(v >= 0 && v < 400)) throw new RangeError("cloth.expr" + ": integer input " + "'tris'" + " element " + "[" + [Math.floor(k / 3) % 722, Math.floor(k / 1) % 3].join(", ") + "]" + " is " + v + ", out of range 0..399 for the axis of 400 it indexes"); }
   for (let i0 = 0; i0 < 722; i0++) { const k = 2 + i0 * 3; const v = a0[k]; if (!(v >= 0 && v < 400)) throw new RangeError("cloth.expr" + ": integer input " + "'tris'" + " element " + "[" + [Math.floor(k / 3) % 722, Math.floor(k / 1) % 3].join(", ") + "]" + " is " + v + ", out of range 0..399 for the axis of 400 it indexes"); }
-  const b132 = buf132;
-  const b147 = buf147;
-  const b163 = buf163;
-  const b179 = buf179;
-  const b182 = buf182;
-  const b183 = buf183;
   let t201 = 0;
   let t203 = 0;
   // cloth.expr:21
@@ -218,7 +209,7 @@ export function forwardInto(args, outputs) {
     t127r0 += (b125_ix3p1 * b125_ix3p1);
     t127r0 += (b125_ix3p2 * b125_ix3p2);
     const b127_i = t127r0;
-    b132[i] = (((b123_i > 0 ? 1 : 0) !== 0 ? (b123_i * Math.sqrt(b127_i)) : 0) - a1[i * 3]);
+    const b132_i = ((b123_i > 0 ? 1 : 0) !== 0 ? (b123_i * Math.sqrt(b127_i)) : 0) - a1[i * 3];
     const a0_ix3p2 = a0[i * 3 + 2];
     const b135_ix3 = a6[3 * a0_ix3p1] - a6[3 * a0_ix3p2];
     const b135_ix3p1 = a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3p2];
@@ -237,7 +228,7 @@ export function forwardInto(args, outputs) {
     t142r0 += (b140_ix3p1 * b140_ix3p1);
     t142r0 += (b140_ix3p2 * b140_ix3p2);
     const b142_i = t142r0;
-    b147[i] = (((b138_i > 0 ? 1 : 0) !== 0 ? (b138_i * Math.sqrt(b142_i)) : 0) - a1[i * 3 + 1]);
+    const b147_i = ((b138_i > 0 ? 1 : 0) !== 0 ? (b138_i * Math.sqrt(b142_i)) : 0) - a1[i * 3 + 1];
     const b151_ix3 = a6[3 * a0_ix3p2] - a6[3 * a0_ix3];
     const b151_ix3p1 = a6[1 + 3 * a0_ix3p2] - a6[1 + 3 * a0_ix3];
     const b151_ix3p2 = a6[2 + 3 * a0_ix3p2] - a6[2 + 3 * a0_ix3];
@@ -255,166 +246,19 @@ export function forwardInto(args, outputs) {
     t158r0 += (b156_ix3p1 * b156_ix3p1);
     t158r0 += (b156_ix3p2 * b156_ix3p2);
     const b158_i = t158r0;
-    b163[i] = (((b154_i > 0 ? 1 : 0) !== 0 ? (b154_i * Math.sqrt(b158_i)) : 0) - a1[i * 3 + 2]);
+    const b163_i = ((b154_i > 0 ? 1 : 0) !== 0 ? (b154_i * Math.sqrt(b158_i)) : 0) - a1[i * 3 + 2];
     const b167_ix3 = a6[3 * a0_ix3p1] - a6[3 * a0_ix3];
     const b167_ix3p1 = a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3];
     const b167_ix3p2 = a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3];
     const b176_i = (b167_ix3p1 * b151_ix3p2) - (b167_ix3p2 * b151_ix3p1);
-    b179[i] = ((b167_ix3p2 * b151_ix3) - (b167_ix3 * b151_ix3p2));
-    b182[i] = ((b167_ix3 * b151_ix3p1) - (b167_ix3p1 * b151_ix3));
-    b183[i] = b176_i;
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      b183[i + 722] = b179[i];
-    }
-    {
-      const i = i0 + 1;
-      b183[i + 722] = b179[i];
-    }
-    {
-      const i = i0 + 2;
-      b183[i + 722] = b179[i];
-    }
-    {
-      const i = i0 + 3;
-      b183[i + 722] = b179[i];
-    }
-  }
-  for (let i = 720; i < 722; i++) {
-    b183[i + 722] = b179[i];
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      b183[i + 1444] = b182[i];
-    }
-    {
-      const i = i0 + 1;
-      b183[i + 1444] = b182[i];
-    }
-    {
-      const i = i0 + 2;
-      b183[i + 1444] = b182[i];
-    }
-    {
-      const i = i0 + 3;
-      b183[i + 1444] = b182[i];
-    }
-  }
-  for (let i = 720; i < 722; i++) {
-    b183[i + 1444] = b182[i];
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      let t186r0 = -Infinity;
-      const b183_i = b183[i];
-      t186r0 = Math.max(t186r0, Math.abs(b183_i));
-      const b183_ip722 = b183[i + 722];
-      t186r0 = Math.max(t186r0, Math.abs(b183_ip722));
-      const b183_ip1444 = b183[i + 1444];
-      t186r0 = Math.max(t186r0, Math.abs(b183_ip1444));
-      const b186_i = t186r0;
-      const b187_i = b186_i;
-      const b189_ix3 = b183_i / b187_i;
-      const b189_ix3p1 = b183_ip722 / b187_i;
-      const b189_ix3p2 = b183_ip1444 / b187_i;
-      let t191r0 = 0;
-      t191r0 += (b189_ix3 * b189_ix3);
-      t191r0 += (b189_ix3p1 * b189_ix3p1);
-      t191r0 += (b189_ix3p2 * b189_ix3p2);
-      const b191_i = t191r0;
-      const b197_i = (0.5 * ((b187_i > 0 ? 1 : 0) !== 0 ? (b187_i * Math.sqrt(b191_i)) : 0)) - a2[i];
-      const b132_i = b132[i];
-      const b147_i = b147[i];
-      const b163_i = b163[i];
-      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
-    }
-    {
-      const i = i0 + 1;
-      let t186r0 = -Infinity;
-      const b183_i = b183[i];
-      t186r0 = Math.max(t186r0, Math.abs(b183_i));
-      const b183_ip722 = b183[i + 722];
-      t186r0 = Math.max(t186r0, Math.abs(b183_ip722));
-      const b183_ip1444 = b183[i + 1444];
-      t186r0 = Math.max(t186r0, Math.abs(b183_ip1444));
-      const b186_i = t186r0;
-      const b187_i = b186_i;
-      const b189_ix3 = b183_i / b187_i;
-      const b189_ix3p1 = b183_ip722 / b187_i;
-      const b189_ix3p2 = b183_ip1444 / b187_i;
-      let t191r0 = 0;
-      t191r0 += (b189_ix3 * b189_ix3);
-      t191r0 += (b189_ix3p1 * b189_ix3p1);
-      t191r0 += (b189_ix3p2 * b189_ix3p2);
-      const b191_i = t191r0;
-      const b197_i = (0.5 * ((b187_i > 0 ? 1 : 0) !== 0 ? (b187_i * Math.sqrt(b191_i)) : 0)) - a2[i];
-      const b132_i = b132[i];
-      const b147_i = b147[i];
-      const b163_i = b163[i];
-      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
-    }
-    {
-      const i = i0 + 2;
-      let t186r0 = -Infinity;
-      const b183_i = b183[i];
-      t186r0 = Math.max(t186r0, Math.abs(b183_i));
-      const b183_ip722 = b183[i + 722];
-      t186r0 = Math.max(t186r0, Math.abs(b183_ip722));
-      const b183_ip1444 = b183[i + 1444];
-      t186r0 = Math.max(t186r0, Math.abs(b183_ip1444));
-      const b186_i = t186r0;
-      const b187_i = b186_i;
-      const b189_ix3 = b183_i / b187_i;
-      const b189_ix3p1 = b183_ip722 / b187_i;
-      const b189_ix3p2 = b183_ip1444 / b187_i;
-      let t191r0 = 0;
-      t191r0 += (b189_ix3 * b189_ix3);
-      t191r0 += (b189_ix3p1 * b189_ix3p1);
-      t191r0 += (b189_ix3p2 * b189_ix3p2);
-      const b191_i = t191r0;
-      const b197_i = (0.5 * ((b187_i > 0 ? 1 : 0) !== 0 ? (b187_i * Math.sqrt(b191_i)) : 0)) - a2[i];
-      const b132_i = b132[i];
-      const b147_i = b147[i];
-      const b163_i = b163[i];
-      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
-    }
-    {
-      const i = i0 + 3;
-      let t186r0 = -Infinity;
-      const b183_i = b183[i];
-      t186r0 = Math.max(t186r0, Math.abs(b183_i));
-      const b183_ip722 = b183[i + 722];
-      t186r0 = Math.max(t186r0, Math.abs(b183_ip722));
-      const b183_ip1444 = b183[i + 1444];
-      t186r0 = Math.max(t186r0, Math.abs(b183_ip1444));
-      const b186_i = t186r0;
-      const b187_i = b186_i;
-      const b189_ix3 = b183_i / b187_i;
-      const b189_ix3p1 = b183_ip722 / b187_i;
-      const b189_ix3p2 = b183_ip1444 / b187_i;
-      let t191r0 = 0;
-      t191r0 += (b189_ix3 * b189_ix3);
-      t191r0 += (b189_ix3p1 * b189_ix3p1);
-      t191r0 += (b189_ix3p2 * b189_ix3p2);
-      const b191_i = t191r0;
-      const b197_i = (0.5 * ((b187_i > 0 ? 1 : 0) !== 0 ? (b187_i * Math.sqrt(b191_i)) : 0)) - a2[i];
-      const b132_i = b132[i];
-      const b147_i = b147[i];
-      const b163_i = b163[i];
-      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
-    }
-  }
-  for (let i = 720; i < 722; i++) {
+    const b179_i = (b167_ix3p2 * b151_ix3) - (b167_ix3 * b151_ix3p2);
+    const b182_i = (b167_ix3 * b151_ix3p1) - (b167_ix3p1 * b151_ix3);
+    const b183_i = b176_i;
+    const b183_ip722 = b179_i;
+    const b183_ip1444 = b182_i;
     let t186r0 = -Infinity;
-    const b183_i = b183[i];
     t186r0 = Math.max(t186r0, Math.abs(b183_i));
-    const b183_ip722 = b183[i + 722];
     t186r0 = Math.max(t186r0, Math.abs(b183_ip722));
-    const b183_ip1444 = b183[i + 1444];
     t186r0 = Math.max(t186r0, Math.abs(b183_ip1444));
     const b186_i = t186r0;
     const b187_i = b186_i;
@@ -427,9 +271,6 @@ export function forwardInto(args, outputs) {
     t191r0 += (b189_ix3p2 * b189_ix3p2);
     const b191_i = t191r0;
     const b197_i = (0.5 * ((b187_i > 0 ? 1 : 0) !== 0 ? (b187_i * Math.sqrt(b191_i)) : 0)) - a2[i];
-    const b132_i = b132[i];
-    const b147_i = b147[i];
-    const b163_i = b163[i];
     t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
   }
   for (let i0 = 0; i0 < 400; i0 += 4) {
@@ -479,40 +320,29 @@ export function backwardInto(args, seed, grad, outputs) {
   for (let i0 = 0; i0 < 722; i0++) { const k = 0 + i0 * 3; const v = a0[k]; if (!(v >= 0 && v < 400)) throw new RangeError("cloth.expr" + ": integer input " + "'tris'" + " element " + "[" + [Math.floor(k / 3) % 722, Math.floor(k / 1) % 3].join(", ") + "]" + " is " + v + ", out of range 0..399 for the axis of 400 it indexes"); }
   for (let i0 = 0; i0 < 722; i0++) { const k = 1 + i0 * 3; const v = a0[k]; if (!(v >= 0 && v < 400)) throw new RangeError("cloth.expr" + ": integer input " + "'tris'" + " element " + "[" + [Math.floor(k / 3) % 722, Math.floor(k / 1) % 3].join(", ") + "]" + " is " + v + ", out of range 0..399 for the axis of 400 it indexes"); }
   for (let i0 = 0; i0 < 722; i0++) { const k = 2 + i0 * 3; const v = a0[k]; if (!(v >= 0 && v < 400)) throw new RangeError("cloth.expr" + ": integer input " + "'tris'" + " element " + "[" + [Math.floor(k / 3) % 722, Math.floor(k / 1) % 3].join(", ") + "]" + " is " + v + ", out of range 0..399 for the axis of 400 it indexes"); }
-  const b123 = buf123;
-  const b125 = buf125;
-  const b128 = buf128;
-  const b130 = buf130;
-  const b132 = buf132;
-  const b138 = buf138;
-  const b140 = buf140;
-  const b143 = buf143;
-  const b145 = buf145;
-  const b147 = buf147;
-  const b151 = buf151;
-  const b154 = buf154;
-  const b156 = buf156;
-  const b159 = buf159;
-  const b161 = buf161;
-  const b163 = buf163;
-  const b167 = buf167;
-  const b179 = buf179;
-  const b182 = buf182;
-  const b183 = buf183;
-  const b229 = buf229;
-  const b254 = buf254;
-  const b276 = buf276;
-  const b320 = buf320;
-  const b323 = buf323;
-  const b327 = buf327;
-  const b330 = buf330;
-  const h331 = grad["x"];
+  const b435 = buf435;
+  const b438 = buf438;
+  const b442 = buf442;
+  const h446 = grad["x"];
   let t201 = 0;
   let t203 = 0;
   // cloth.expr:21
   const t29 = a3 * 0.5;
   const t78 = a4 * 0.5;
+  const t334 = a5 * s0;
+  b435.fill(0);
+  b438.fill(0);
+  b442.fill(0);
   for (let i = 0; i < 722; i++) {
+    let b355_i = 0;
+    let b355_ip722 = 0;
+    let b355_ip1444 = 0;
+    let b380_ix3 = 0;
+    let b380_ix3p1 = 0;
+    let b380_ix3p2 = 0;
+    let b399_ix3 = 0;
+    let b399_ix3p1 = 0;
+    let b399_ix3p2 = 0;
     const a0_ix3 = a0[i * 3];
     const a0_ix3p1 = a0[i * 3 + 1];
     const b120_ix3 = a6[3 * a0_ix3] - a6[3 * a0_ix3p1];
@@ -524,20 +354,17 @@ export function backwardInto(args, seed, grad, outputs) {
     t122r0 = Math.max(t122r0, Math.abs(b120_ix3p2));
     const b122_i = t122r0;
     const b123_i = b122_i;
-    b123[i] = b123_i;
-    b125[i * 3] = (b120_ix3 / b123_i);
-    b125[i * 3 + 1] = (b120_ix3p1 / b123_i);
-    b125[i * 3 + 2] = (b120_ix3p2 / b123_i);
+    const b125_ix3 = b120_ix3 / b123_i;
+    const b125_ix3p1 = b120_ix3p1 / b123_i;
+    const b125_ix3p2 = b120_ix3p2 / b123_i;
     let t127r0 = 0;
-    t127r0 += (b125[i * 3] * b125[i * 3]);
-    t127r0 += (b125[i * 3 + 1] * b125[i * 3 + 1]);
-    t127r0 += (b125[i * 3 + 2] * b125[i * 3 + 2]);
+    t127r0 += (b125_ix3 * b125_ix3);
+    t127r0 += (b125_ix3p1 * b125_ix3p1);
+    t127r0 += (b125_ix3p2 * b125_ix3p2);
     const b127_i = t127r0;
     const b128_i = Math.sqrt(b127_i);
-    b128[i] = b128_i;
     const b130_i = b123_i > 0 ? 1 : 0;
-    b130[i] = b130_i;
-    b132[i] = ((b130_i !== 0 ? (b123_i * b128_i) : 0) - a1[i * 3]);
+    const b132_i = (b130_i !== 0 ? (b123_i * b128_i) : 0) - a1[i * 3];
     const a0_ix3p2 = a0[i * 3 + 2];
     const b135_ix3 = a6[3 * a0_ix3p1] - a6[3 * a0_ix3p2];
     const b135_ix3p1 = a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3p2];
@@ -548,239 +375,49 @@ export function backwardInto(args, seed, grad, outputs) {
     t137r0 = Math.max(t137r0, Math.abs(b135_ix3p2));
     const b137_i = t137r0;
     const b138_i = b137_i;
-    b138[i] = b138_i;
-    b140[i * 3] = (b135_ix3 / b138_i);
-    b140[i * 3 + 1] = (b135_ix3p1 / b138_i);
-    b140[i * 3 + 2] = (b135_ix3p2 / b138_i);
+    const b140_ix3 = b135_ix3 / b138_i;
+    const b140_ix3p1 = b135_ix3p1 / b138_i;
+    const b140_ix3p2 = b135_ix3p2 / b138_i;
     let t142r0 = 0;
-    t142r0 += (b140[i * 3] * b140[i * 3]);
-    t142r0 += (b140[i * 3 + 1] * b140[i * 3 + 1]);
-    t142r0 += (b140[i * 3 + 2] * b140[i * 3 + 2]);
+    t142r0 += (b140_ix3 * b140_ix3);
+    t142r0 += (b140_ix3p1 * b140_ix3p1);
+    t142r0 += (b140_ix3p2 * b140_ix3p2);
     const b142_i = t142r0;
     const b143_i = Math.sqrt(b142_i);
-    b143[i] = b143_i;
     const b145_i = b138_i > 0 ? 1 : 0;
-    b145[i] = b145_i;
-    b147[i] = ((b145_i !== 0 ? (b138_i * b143_i) : 0) - a1[i * 3 + 1]);
-    b151[i * 3] = (a6[3 * a0_ix3p2] - a6[3 * a0_ix3]);
-    b151[i * 3 + 1] = (a6[1 + 3 * a0_ix3p2] - a6[1 + 3 * a0_ix3]);
-    b151[i * 3 + 2] = (a6[2 + 3 * a0_ix3p2] - a6[2 + 3 * a0_ix3]);
+    const b147_i = (b145_i !== 0 ? (b138_i * b143_i) : 0) - a1[i * 3 + 1];
+    const b151_ix3 = a6[3 * a0_ix3p2] - a6[3 * a0_ix3];
+    const b151_ix3p1 = a6[1 + 3 * a0_ix3p2] - a6[1 + 3 * a0_ix3];
+    const b151_ix3p2 = a6[2 + 3 * a0_ix3p2] - a6[2 + 3 * a0_ix3];
     let t153r0 = -Infinity;
-    t153r0 = Math.max(t153r0, Math.abs(b151[i * 3]));
-    t153r0 = Math.max(t153r0, Math.abs(b151[i * 3 + 1]));
-    t153r0 = Math.max(t153r0, Math.abs(b151[i * 3 + 2]));
+    t153r0 = Math.max(t153r0, Math.abs(b151_ix3));
+    t153r0 = Math.max(t153r0, Math.abs(b151_ix3p1));
+    t153r0 = Math.max(t153r0, Math.abs(b151_ix3p2));
     const b153_i = t153r0;
     const b154_i = b153_i;
-    b154[i] = b154_i;
-    b156[i * 3] = (b151[i * 3] / b154_i);
-    b156[i * 3 + 1] = (b151[i * 3 + 1] / b154_i);
-    b156[i * 3 + 2] = (b151[i * 3 + 2] / b154_i);
+    const b156_ix3 = b151_ix3 / b154_i;
+    const b156_ix3p1 = b151_ix3p1 / b154_i;
+    const b156_ix3p2 = b151_ix3p2 / b154_i;
     let t158r0 = 0;
-    t158r0 += (b156[i * 3] * b156[i * 3]);
-    t158r0 += (b156[i * 3 + 1] * b156[i * 3 + 1]);
-    t158r0 += (b156[i * 3 + 2] * b156[i * 3 + 2]);
+    t158r0 += (b156_ix3 * b156_ix3);
+    t158r0 += (b156_ix3p1 * b156_ix3p1);
+    t158r0 += (b156_ix3p2 * b156_ix3p2);
     const b158_i = t158r0;
     const b159_i = Math.sqrt(b158_i);
-    b159[i] = b159_i;
     const b161_i = b154_i > 0 ? 1 : 0;
-    b161[i] = b161_i;
-    b163[i] = ((b161_i !== 0 ? (b154_i * b159_i) : 0) - a1[i * 3 + 2]);
-    b167[i * 3] = (a6[3 * a0_ix3p1] - a6[3 * a0_ix3]);
-    b167[i * 3 + 1] = (a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3]);
-    b167[i * 3 + 2] = (a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3]);
-    const b176_i = (b167[i * 3 + 1] * b151[i * 3 + 2]) - (b167[i * 3 + 2] * b151[i * 3 + 1]);
-    b179[i] = ((b167[i * 3 + 2] * b151[i * 3]) - (b167[i * 3] * b151[i * 3 + 2]));
-    b182[i] = ((b167[i * 3] * b151[i * 3 + 1]) - (b167[i * 3 + 1] * b151[i * 3]));
-    b183[i] = b176_i;
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      b183[i + 722] = b179[i];
-    }
-    {
-      const i = i0 + 1;
-      b183[i + 722] = b179[i];
-    }
-    {
-      const i = i0 + 2;
-      b183[i + 722] = b179[i];
-    }
-    {
-      const i = i0 + 3;
-      b183[i + 722] = b179[i];
-    }
-  }
-  for (let i = 720; i < 722; i++) {
-    b183[i + 722] = b179[i];
-  }
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      b183[i + 1444] = b182[i];
-    }
-    {
-      const i = i0 + 1;
-      b183[i + 1444] = b182[i];
-    }
-    {
-      const i = i0 + 2;
-      b183[i + 1444] = b182[i];
-    }
-    {
-      const i = i0 + 3;
-      b183[i + 1444] = b182[i];
-    }
-  }
-  for (let i = 720; i < 722; i++) {
-    b183[i + 1444] = b182[i];
-  }
-  b229.fill(0);
-  for (let i0 = 0; i0 < 720; i0 += 4) {
-    {
-      const i = i0;
-      let t186r0 = -Infinity;
-      const b183_i = b183[i];
-      t186r0 = Math.max(t186r0, Math.abs(b183_i));
-      const b183_ip722 = b183[i + 722];
-      t186r0 = Math.max(t186r0, Math.abs(b183_ip722));
-      const b183_ip1444 = b183[i + 1444];
-      t186r0 = Math.max(t186r0, Math.abs(b183_ip1444));
-      const b186_i = t186r0;
-      const b187_i = b186_i;
-      const b189_ix3 = b183_i / b187_i;
-      const b189_ix3p1 = b183_ip722 / b187_i;
-      const b189_ix3p2 = b183_ip1444 / b187_i;
-      let t191r0 = 0;
-      t191r0 += (b189_ix3 * b189_ix3);
-      t191r0 += (b189_ix3p1 * b189_ix3p1);
-      t191r0 += (b189_ix3p2 * b189_ix3p2);
-      const b191_i = t191r0;
-      const b192_i = Math.sqrt(b191_i);
-      const b194_i = b187_i > 0 ? 1 : 0;
-      const b197_i = (0.5 * (b194_i !== 0 ? (b187_i * b192_i) : 0)) - a2[i];
-      const b132_i = b132[i];
-      const b147_i = b147[i];
-      const b163_i = b163[i];
-      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
-      const b218_i = chainMul(chainMul((b194_i !== 0 ? (t78 * b197_i) : 0), b187_i), (0.5 / b192_i));
-      const b223_ix3 = chainMul((2 * chainMul(b218_i, b189_ix3)), (1 / b187_i));
-      const b223_ix3p1 = chainMul((2 * chainMul(b218_i, b189_ix3p1)), (1 / b187_i));
-      const b223_ix3p2 = chainMul((2 * chainMul(b218_i, b189_ix3p2)), (1 / b187_i));
-      b229[i] += b223_ix3;
-      b229[i + 722] += b223_ix3p1;
-      b229[i + 1444] += b223_ix3p2;
-    }
-    {
-      const i = i0 + 1;
-      let t186r0 = -Infinity;
-      const b183_i = b183[i];
-      t186r0 = Math.max(t186r0, Math.abs(b183_i));
-      const b183_ip722 = b183[i + 722];
-      t186r0 = Math.max(t186r0, Math.abs(b183_ip722));
-      const b183_ip1444 = b183[i + 1444];
-      t186r0 = Math.max(t186r0, Math.abs(b183_ip1444));
-      const b186_i = t186r0;
-      const b187_i = b186_i;
-      const b189_ix3 = b183_i / b187_i;
-      const b189_ix3p1 = b183_ip722 / b187_i;
-      const b189_ix3p2 = b183_ip1444 / b187_i;
-      let t191r0 = 0;
-      t191r0 += (b189_ix3 * b189_ix3);
-      t191r0 += (b189_ix3p1 * b189_ix3p1);
-      t191r0 += (b189_ix3p2 * b189_ix3p2);
-      const b191_i = t191r0;
-      const b192_i = Math.sqrt(b191_i);
-      const b194_i = b187_i > 0 ? 1 : 0;
-      const b197_i = (0.5 * (b194_i !== 0 ? (b187_i * b192_i) : 0)) - a2[i];
-      const b132_i = b132[i];
-      const b147_i = b147[i];
-      const b163_i = b163[i];
-      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
-      const b218_i = chainMul(chainMul((b194_i !== 0 ? (t78 * b197_i) : 0), b187_i), (0.5 / b192_i));
-      const b223_ix3 = chainMul((2 * chainMul(b218_i, b189_ix3)), (1 / b187_i));
-      const b223_ix3p1 = chainMul((2 * chainMul(b218_i, b189_ix3p1)), (1 / b187_i));
-      const b223_ix3p2 = chainMul((2 * chainMul(b218_i, b189_ix3p2)), (1 / b187_i));
-      b229[i] += b223_ix3;
-      b229[i + 722] += b223_ix3p1;
-      b229[i + 1444] += b223_ix3p2;
-    }
-    {
-      const i = i0 + 2;
-      let t186r0 = -Infinity;
-      const b183_i = b183[i];
-      t186r0 = Math.max(t186r0, Math.abs(b183_i));
-      const b183_ip722 = b183[i + 722];
-      t186r0 = Math.max(t186r0, Math.abs(b183_ip722));
-      const b183_ip1444 = b183[i + 1444];
-      t186r0 = Math.max(t186r0, Math.abs(b183_ip1444));
-      const b186_i = t186r0;
-      const b187_i = b186_i;
-      const b189_ix3 = b183_i / b187_i;
-      const b189_ix3p1 = b183_ip722 / b187_i;
-      const b189_ix3p2 = b183_ip1444 / b187_i;
-      let t191r0 = 0;
-      t191r0 += (b189_ix3 * b189_ix3);
-      t191r0 += (b189_ix3p1 * b189_ix3p1);
-      t191r0 += (b189_ix3p2 * b189_ix3p2);
-      const b191_i = t191r0;
-      const b192_i = Math.sqrt(b191_i);
-      const b194_i = b187_i > 0 ? 1 : 0;
-      const b197_i = (0.5 * (b194_i !== 0 ? (b187_i * b192_i) : 0)) - a2[i];
-      const b132_i = b132[i];
-      const b147_i = b147[i];
-      const b163_i = b163[i];
-      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
-      const b218_i = chainMul(chainMul((b194_i !== 0 ? (t78 * b197_i) : 0), b187_i), (0.5 / b192_i));
-      const b223_ix3 = chainMul((2 * chainMul(b218_i, b189_ix3)), (1 / b187_i));
-      const b223_ix3p1 = chainMul((2 * chainMul(b218_i, b189_ix3p1)), (1 / b187_i));
-      const b223_ix3p2 = chainMul((2 * chainMul(b218_i, b189_ix3p2)), (1 / b187_i));
-      b229[i] += b223_ix3;
-      b229[i + 722] += b223_ix3p1;
-      b229[i + 1444] += b223_ix3p2;
-    }
-    {
-      const i = i0 + 3;
-      let t186r0 = -Infinity;
-      const b183_i = b183[i];
-      t186r0 = Math.max(t186r0, Math.abs(b183_i));
-      const b183_ip722 = b183[i + 722];
-      t186r0 = Math.max(t186r0, Math.abs(b183_ip722));
-      const b183_ip1444 = b183[i + 1444];
-      t186r0 = Math.max(t186r0, Math.abs(b183_ip1444));
-      const b186_i = t186r0;
-      const b187_i = b186_i;
-      const b189_ix3 = b183_i / b187_i;
-      const b189_ix3p1 = b183_ip722 / b187_i;
-      const b189_ix3p2 = b183_ip1444 / b187_i;
-      let t191r0 = 0;
-      t191r0 += (b189_ix3 * b189_ix3);
-      t191r0 += (b189_ix3p1 * b189_ix3p1);
-      t191r0 += (b189_ix3p2 * b189_ix3p2);
-      const b191_i = t191r0;
-      const b192_i = Math.sqrt(b191_i);
-      const b194_i = b187_i > 0 ? 1 : 0;
-      const b197_i = (0.5 * (b194_i !== 0 ? (b187_i * b192_i) : 0)) - a2[i];
-      const b132_i = b132[i];
-      const b147_i = b147[i];
-      const b163_i = b163[i];
-      t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
-      const b218_i = chainMul(chainMul((b194_i !== 0 ? (t78 * b197_i) : 0), b187_i), (0.5 / b192_i));
-      const b223_ix3 = chainMul((2 * chainMul(b218_i, b189_ix3)), (1 / b187_i));
-      const b223_ix3p1 = chainMul((2 * chainMul(b218_i, b189_ix3p1)), (1 / b187_i));
-      const b223_ix3p2 = chainMul((2 * chainMul(b218_i, b189_ix3p2)), (1 / b187_i));
-      b229[i] += b223_ix3;
-      b229[i + 722] += b223_ix3p1;
-      b229[i + 1444] += b223_ix3p2;
-    }
-  }
-  for (let i = 720; i < 722; i++) {
+    const b163_i = (b161_i !== 0 ? (b154_i * b159_i) : 0) - a1[i * 3 + 2];
+    const b167_ix3 = a6[3 * a0_ix3p1] - a6[3 * a0_ix3];
+    const b167_ix3p1 = a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3];
+    const b167_ix3p2 = a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3];
+    const b176_i = (b167_ix3p1 * b151_ix3p2) - (b167_ix3p2 * b151_ix3p1);
+    const b179_i = (b167_ix3p2 * b151_ix3) - (b167_ix3 * b151_ix3p2);
+    const b182_i = (b167_ix3 * b151_ix3p1) - (b167_ix3p1 * b151_ix3);
+    const b183_i = b176_i;
+    const b183_ip722 = b179_i;
+    const b183_ip1444 = b182_i;
     let t186r0 = -Infinity;
-    const b183_i = b183[i];
     t186r0 = Math.max(t186r0, Math.abs(b183_i));
-    const b183_ip722 = b183[i + 722];
     t186r0 = Math.max(t186r0, Math.abs(b183_ip722));
-    const b183_ip1444 = b183[i + 1444];
     t186r0 = Math.max(t186r0, Math.abs(b183_ip1444));
     const b186_i = t186r0;
     const b187_i = b186_i;
@@ -795,138 +432,114 @@ export function backwardInto(args, seed, grad, outputs) {
     const b192_i = Math.sqrt(b191_i);
     const b194_i = b187_i > 0 ? 1 : 0;
     const b197_i = (0.5 * (b194_i !== 0 ? (b187_i * b192_i) : 0)) - a2[i];
-    const b132_i = b132[i];
-    const b147_i = b147[i];
-    const b163_i = b163[i];
     t201 += ((t29 * (((b132_i * b132_i) + (b147_i * b147_i)) + (b163_i * b163_i))) + (t78 * (b197_i * b197_i)));
-    const b218_i = chainMul(chainMul((b194_i !== 0 ? (t78 * b197_i) : 0), b187_i), (0.5 / b192_i));
-    const b223_ix3 = chainMul((2 * chainMul(b218_i, b189_ix3)), (1 / b187_i));
-    const b223_ix3p1 = chainMul((2 * chainMul(b218_i, b189_ix3p1)), (1 / b187_i));
-    const b223_ix3p2 = chainMul((2 * chainMul(b218_i, b189_ix3p2)), (1 / b187_i));
-    b229[i] += b223_ix3;
-    b229[i + 722] += b223_ix3p1;
-    b229[i + 1444] += b223_ix3p2;
+    const b347_i = chainMul(chainMul((b194_i !== 0 ? (b197_i * (t78 * s0)) : 0), b187_i), (0.5 / b192_i));
+    const b351_ix3 = chainMul((2 * chainMul(b347_i, b189_ix3)), (1 / b187_i));
+    const b351_ix3p1 = chainMul((2 * chainMul(b347_i, b189_ix3p1)), (1 / b187_i));
+    const b351_ix3p2 = chainMul((2 * chainMul(b347_i, b189_ix3p2)), (1 / b187_i));
+    b355_i += b351_ix3;
+    b355_ip722 += b351_ix3p1;
+    b355_ip1444 += b351_ix3p2;
+    const b359_i = -b355_ip1444;
+    const b364_i = -b355_ip722;
+    const b369_i = -b355_i;
+    const b374_i = chainMul(b364_i, b167_ix3) + chainMul(b355_i, b167_ix3p1);
+    const b375_i = chainMul(b355_ip1444, b167_ix3) + chainMul(b369_i, b167_ix3p2);
+    const b376_i = chainMul(b359_i, b167_ix3p1) + chainMul(b355_ip722, b167_ix3p2);
+    const b377_i = chainMul(b355_ip722, b151_ix3) + chainMul(b369_i, b151_ix3p1);
+    const b378_i = chainMul(b359_i, b151_ix3) + chainMul(b355_i, b151_ix3p2);
+    const b379_i = chainMul(b355_ip1444, b151_ix3p1) + chainMul(b364_i, b151_ix3p2);
+    b380_ix3p2 += b377_i;
+    b380_ix3p1 += b378_i;
+    b380_ix3 += b379_i;
+    const b383_i = t29 * s0;
+    const b391_i = chainMul(chainMul((b161_i !== 0 ? (2 * (b163_i * b383_i)) : 0), b154_i), (0.5 / b159_i));
+    b399_ix3p2 += b374_i;
+    b399_ix3p1 += b375_i;
+    b399_ix3 += b376_i;
+    const b400_ix3 = chainMul((2 * chainMul(b391_i, b156_ix3)), (1 / b154_i)) + b399_ix3;
+    const b400_ix3p1 = chainMul((2 * chainMul(b391_i, b156_ix3p1)), (1 / b154_i)) + b399_ix3p1;
+    const b400_ix3p2 = chainMul((2 * chainMul(b391_i, b156_ix3p2)), (1 / b154_i)) + b399_ix3p2;
+    const b409_i = chainMul(chainMul((b145_i !== 0 ? (2 * (b147_i * b383_i)) : 0), b138_i), (0.5 / b143_i));
+    const b413_ix3 = chainMul((2 * chainMul(b409_i, b140_ix3)), (1 / b138_i));
+    const b413_ix3p1 = chainMul((2 * chainMul(b409_i, b140_ix3p1)), (1 / b138_i));
+    const b413_ix3p2 = chainMul((2 * chainMul(b409_i, b140_ix3p2)), (1 / b138_i));
+    const b425_i = chainMul(chainMul((b130_i !== 0 ? (2 * (b132_i * b383_i)) : 0), b123_i), (0.5 / b128_i));
+    const b429_ix3 = chainMul((2 * chainMul(b425_i, b125_ix3)), (1 / b123_i));
+    const b429_ix3p1 = chainMul((2 * chainMul(b425_i, b125_ix3p1)), (1 / b123_i));
+    const b429_ix3p2 = chainMul((2 * chainMul(b425_i, b125_ix3p2)), (1 / b123_i));
+    const b434_ix3 = b400_ix3 - b413_ix3;
+    const b434_ix3p1 = b400_ix3p1 - b413_ix3p1;
+    const b434_ix3p2 = b400_ix3p2 - b413_ix3p2;
+    b435[3 * a0[i * 3 + 2]] += b434_ix3;
+    b435[1 + 3 * a0[i * 3 + 2]] += b434_ix3p1;
+    b435[2 + 3 * a0[i * 3 + 2]] += b434_ix3p2;
+    const b437_ix3 = (b380_ix3 + b413_ix3) - b429_ix3;
+    const b437_ix3p1 = (b380_ix3p1 + b413_ix3p1) - b429_ix3p1;
+    const b437_ix3p2 = (b380_ix3p2 + b413_ix3p2) - b429_ix3p2;
+    b438[3 * a0[i * 3 + 1]] += b437_ix3;
+    b438[1 + 3 * a0[i * 3 + 1]] += b437_ix3p1;
+    b438[2 + 3 * a0[i * 3 + 1]] += b437_ix3p2;
+    const b441_ix3 = b429_ix3 - (b380_ix3 + b400_ix3);
+    const b441_ix3p1 = b429_ix3p1 - (b380_ix3p1 + b400_ix3p1);
+    const b441_ix3p2 = b429_ix3p2 - (b380_ix3p2 + b400_ix3p2);
+    b442[3 * a0[i * 3]] += b441_ix3;
+    b442[1 + 3 * a0[i * 3]] += b441_ix3p1;
+    b442[2 + 3 * a0[i * 3]] += b441_ix3p2;
   }
-  b330.fill(0);
   for (let i0 = 0; i0 < 400; i0 += 4) {
     {
       const i = i0;
+      let b445_ix3 = 0;
+      let b445_ix3p1 = 0;
+      let b445_ix3p2 = 0;
       t203 += a6[i * 3 + 2];
-      b330[i * 3 + 2] += a5;
+      b445_ix3p2 += t334;
+      h446[i * 3] = ((b442[i * 3] + (b435[i * 3] + b438[i * 3])) + b445_ix3);
+      h446[i * 3 + 1] = ((b442[i * 3 + 1] + (b435[i * 3 + 1] + b438[i * 3 + 1])) + b445_ix3p1);
+      h446[i * 3 + 2] = ((b442[i * 3 + 2] + (b435[i * 3 + 2] + b438[i * 3 + 2])) + b445_ix3p2);
     }
     {
       const i = i0 + 1;
+      let b445_ix3 = 0;
+      let b445_ix3p1 = 0;
+      let b445_ix3p2 = 0;
       t203 += a6[i * 3 + 2];
-      b330[i * 3 + 2] += a5;
+      b445_ix3p2 += t334;
+      h446[i * 3] = ((b442[i * 3] + (b435[i * 3] + b438[i * 3])) + b445_ix3);
+      h446[i * 3 + 1] = ((b442[i * 3 + 1] + (b435[i * 3 + 1] + b438[i * 3 + 1])) + b445_ix3p1);
+      h446[i * 3 + 2] = ((b442[i * 3 + 2] + (b435[i * 3 + 2] + b438[i * 3 + 2])) + b445_ix3p2);
     }
     {
       const i = i0 + 2;
+      let b445_ix3 = 0;
+      let b445_ix3p1 = 0;
+      let b445_ix3p2 = 0;
       t203 += a6[i * 3 + 2];
-      b330[i * 3 + 2] += a5;
+      b445_ix3p2 += t334;
+      h446[i * 3] = ((b442[i * 3] + (b435[i * 3] + b438[i * 3])) + b445_ix3);
+      h446[i * 3 + 1] = ((b442[i * 3 + 1] + (b435[i * 3 + 1] + b438[i * 3 + 1])) + b445_ix3p1);
+      h446[i * 3 + 2] = ((b442[i * 3 + 2] + (b435[i * 3 + 2] + b438[i * 3 + 2])) + b445_ix3p2);
     }
     {
       const i = i0 + 3;
+      let b445_ix3 = 0;
+      let b445_ix3p1 = 0;
+      let b445_ix3p2 = 0;
       t203 += a6[i * 3 + 2];
-      b330[i * 3 + 2] += a5;
+      b445_ix3p2 += t334;
+      h446[i * 3] = ((b442[i * 3] + (b435[i * 3] + b438[i * 3])) + b445_ix3);
+      h446[i * 3 + 1] = ((b442[i * 3 + 1] + (b435[i * 3 + 1] + b438[i * 3 + 1])) + b445_ix3p1);
+      h446[i * 3 + 2] = ((b442[i * 3 + 2] + (b435[i * 3 + 2] + b438[i * 3 + 2])) + b445_ix3p2);
     }
   }
   const t204 = a5 * t203;
   const t205 = t201 + t204;
-  b254.fill(0);
-  b276.fill(0);
-  b320.fill(0);
-  b323.fill(0);
-  b327.fill(0);
-  for (let i = 0; i < 722; i++) {
-    const b229_ip1444 = b229[i + 1444];
-    const b233_i = -b229_ip1444;
-    const b229_ip722 = b229[i + 722];
-    const b238_i = -b229_ip722;
-    const b229_i = b229[i];
-    const b243_i = -b229_i;
-    const b167_ix3 = b167[i * 3];
-    const b167_ix3p1 = b167[i * 3 + 1];
-    const b248_i = chainMul(b238_i, b167_ix3) + chainMul(b229_i, b167_ix3p1);
-    const b167_ix3p2 = b167[i * 3 + 2];
-    const b249_i = chainMul(b229_ip1444, b167_ix3) + chainMul(b243_i, b167_ix3p2);
-    const b250_i = chainMul(b233_i, b167_ix3p1) + chainMul(b229_ip722, b167_ix3p2);
-    const b151_ix3 = b151[i * 3];
-    const b151_ix3p1 = b151[i * 3 + 1];
-    const b251_i = chainMul(b229_ip722, b151_ix3) + chainMul(b243_i, b151_ix3p1);
-    const b151_ix3p2 = b151[i * 3 + 2];
-    const b252_i = chainMul(b233_i, b151_ix3) + chainMul(b229_i, b151_ix3p2);
-    const b253_i = chainMul(b229_ip1444, b151_ix3p1) + chainMul(b238_i, b151_ix3p2);
-    b254[i * 3 + 2] += b251_i;
-    b254[i * 3 + 1] += b252_i;
-    b254[i * 3] += b253_i;
-    const b154_i = b154[i];
-    const b265_i = chainMul(chainMul((b161[i] !== 0 ? (2 * (t29 * b163[i])) : 0), b154_i), (0.5 / b159[i]));
-    b276[i * 3 + 2] += b248_i;
-    b276[i * 3 + 1] += b249_i;
-    b276[i * 3] += b250_i;
-    const b277_ix3 = chainMul((2 * chainMul(b265_i, b156[i * 3])), (1 / b154_i)) + b276[i * 3];
-    const b277_ix3p1 = chainMul((2 * chainMul(b265_i, b156[i * 3 + 1])), (1 / b154_i)) + b276[i * 3 + 1];
-    const b277_ix3p2 = chainMul((2 * chainMul(b265_i, b156[i * 3 + 2])), (1 / b154_i)) + b276[i * 3 + 2];
-    const b138_i = b138[i];
-    const b287_i = chainMul(chainMul((b145[i] !== 0 ? (2 * (t29 * b147[i])) : 0), b138_i), (0.5 / b143[i]));
-    const b292_ix3 = chainMul((2 * chainMul(b287_i, b140[i * 3])), (1 / b138_i));
-    const b292_ix3p1 = chainMul((2 * chainMul(b287_i, b140[i * 3 + 1])), (1 / b138_i));
-    const b292_ix3p2 = chainMul((2 * chainMul(b287_i, b140[i * 3 + 2])), (1 / b138_i));
-    const b123_i = b123[i];
-    const b307_i = chainMul(chainMul((b130[i] !== 0 ? (2 * (t29 * b132[i])) : 0), b123_i), (0.5 / b128[i]));
-    const b312_ix3 = chainMul((2 * chainMul(b307_i, b125[i * 3])), (1 / b123_i));
-    const b312_ix3p1 = chainMul((2 * chainMul(b307_i, b125[i * 3 + 1])), (1 / b123_i));
-    const b312_ix3p2 = chainMul((2 * chainMul(b307_i, b125[i * 3 + 2])), (1 / b123_i));
-    const b319_ix3 = b277_ix3 - b292_ix3;
-    const b319_ix3p1 = b277_ix3p1 - b292_ix3p1;
-    const b319_ix3p2 = b277_ix3p2 - b292_ix3p2;
-    b320[3 * a0[i * 3 + 2]] += b319_ix3;
-    b320[1 + 3 * a0[i * 3 + 2]] += b319_ix3p1;
-    b320[2 + 3 * a0[i * 3 + 2]] += b319_ix3p2;
-    const b322_ix3 = (b254[i * 3] + b292_ix3) - b312_ix3;
-    const b322_ix3p1 = (b254[i * 3 + 1] + b292_ix3p1) - b312_ix3p1;
-    const b322_ix3p2 = (b254[i * 3 + 2] + b292_ix3p2) - b312_ix3p2;
-    b323[3 * a0[i * 3 + 1]] += b322_ix3;
-    b323[1 + 3 * a0[i * 3 + 1]] += b322_ix3p1;
-    b323[2 + 3 * a0[i * 3 + 1]] += b322_ix3p2;
-    const b326_ix3 = b312_ix3 - (b254[i * 3] + b277_ix3);
-    const b326_ix3p1 = b312_ix3p1 - (b254[i * 3 + 1] + b277_ix3p1);
-    const b326_ix3p2 = b312_ix3p2 - (b254[i * 3 + 2] + b277_ix3p2);
-    b327[3 * a0[i * 3]] += b326_ix3;
-    b327[1 + 3 * a0[i * 3]] += b326_ix3p1;
-    b327[2 + 3 * a0[i * 3]] += b326_ix3p2;
-  }
-  for (let i0 = 0; i0 < 400; i0 += 4) {
-    {
-      const i = i0;
-      h331[i * 3] = ((b327[i * 3] + (b320[i * 3] + b323[i * 3])) + b330[i * 3]);
-      h331[i * 3 + 1] = ((b327[i * 3 + 1] + (b320[i * 3 + 1] + b323[i * 3 + 1])) + b330[i * 3 + 1]);
-      h331[i * 3 + 2] = ((b327[i * 3 + 2] + (b320[i * 3 + 2] + b323[i * 3 + 2])) + b330[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 1;
-      h331[i * 3] = ((b327[i * 3] + (b320[i * 3] + b323[i * 3])) + b330[i * 3]);
-      h331[i * 3 + 1] = ((b327[i * 3 + 1] + (b320[i * 3 + 1] + b323[i * 3 + 1])) + b330[i * 3 + 1]);
-      h331[i * 3 + 2] = ((b327[i * 3 + 2] + (b320[i * 3 + 2] + b323[i * 3 + 2])) + b330[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 2;
-      h331[i * 3] = ((b327[i * 3] + (b320[i * 3] + b323[i * 3])) + b330[i * 3]);
-      h331[i * 3 + 1] = ((b327[i * 3 + 1] + (b320[i * 3 + 1] + b323[i * 3 + 1])) + b330[i * 3 + 1]);
-      h331[i * 3 + 2] = ((b327[i * 3 + 2] + (b320[i * 3 + 2] + b323[i * 3 + 2])) + b330[i * 3 + 2]);
-    }
-    {
-      const i = i0 + 3;
-      h331[i * 3] = ((b327[i * 3] + (b320[i * 3] + b323[i * 3])) + b330[i * 3]);
-      h331[i * 3 + 1] = ((b327[i * 3 + 1] + (b320[i * 3 + 1] + b323[i * 3 + 1])) + b330[i * 3 + 1]);
-      h331[i * 3 + 2] = ((b327[i * 3 + 2] + (b320[i * 3 + 2] + b323[i * 3 + 2])) + b330[i * 3 + 2]);
-    }
-  }
   if (outputs !== undefined) {
     // output energy (cloth.expr:21)
     outputs["energy"] = t205;
   }
-  if (s0 !== 1) scaleGradients(grad, s0);
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 
@@ -946,34 +559,84 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["tris"];
+    const v1 = given["rest"];
+    const v2 = given["area0"];
+    const v3 = given["k"];
+    const v4 = given["ka"];
+    const v5 = given["mg"];
+    ok = (v0.length === 2166 && (v0 instanceof Float64Array || v0 instanceof Int32Array || allNumbers(v0, 2166))) && (v1.length === 2166 && (v1 instanceof Float64Array || allNumbers(v1, 2166))) && (v2.length === 722 && (v2 instanceof Float64Array || allNumbers(v2, 722))) && typeof v3 === "number" && typeof v4 === "number" && typeof v5 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("cloth.expr" + ": the flat functions need the inputs (tris, rest, area0, k, ka, mg), got " + (args === undefined ? "nothing: '" + "tris" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["tris"];
-  if (!(v0 instanceof Float64Array ? v0.length === 2166 : allNumbers(v0, 2166))) checkTensor(v0, "tris", 2166);
-  const v1 = given["rest"];
-  if (!(v1 instanceof Float64Array ? v1.length === 2166 : allNumbers(v1, 2166))) checkTensor(v1, "rest", 2166);
-  const v2 = given["area0"];
-  if (!(v2 instanceof Float64Array ? v2.length === 722 : allNumbers(v2, 722))) checkTensor(v2, "area0", 722);
-  const v3 = given["k"];
-  if (typeof v3 !== "number") checkScalar(v3, "k");
-  const v4 = given["ka"];
-  if (typeof v4 !== "number") checkScalar(v4, "ka");
-  const v5 = given["mg"];
-  if (typeof v5 !== "number") checkScalar(v5, "mg");
+  checkTensor(given["tris"], "tris", 2166);
+  checkTensor(given["rest"], "rest", 2166);
+  checkTensor(given["area0"], "area0", 722);
+  checkScalar(given["k"], "k");
+  checkScalar(given["ka"], "ka");
+  checkScalar(given["mg"], "mg");
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["x"];
+    ok = (v0.length === 1200 && (v0 instanceof Float64Array || allNumbers(v0, 1200)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["x"];
-  if (!(v0 instanceof Float64Array ? v0.length === 1200 : allNumbers(v0, 1200))) checkTensor(v0, "x", 1200);
+  checkTensor(given["x"], "x", 1200);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["x"];
+    ok = h0.length === 1200 && h0 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["x"];
-  if (!(h0 instanceof Float64Array && h0.length === 1200)) checkHolder(holder, "params", "x", 1200);
+  checkHolder(holder, "params", "x", 1200);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 1200 && (a instanceof Float64Array || allNumbers(a, 1200));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 1200 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (x, in this order): the length of the flat vector x (cloth.expr) */
@@ -991,7 +654,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (cloth.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 1200 : allNumbers(x, 1200))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["x"];
@@ -1025,7 +688,7 @@ function loadFlat(x, inputs) {
 
 /** The objective 'energy' at the params in x (cloth.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 1200 : allNumbers(x, 1200))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   loadFlat(x, inputs);
   forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
   return FLAT_OUTPUTS["energy"];
@@ -1033,8 +696,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'energy' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (cloth.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 1200 : allNumbers(x, 1200))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 1200 : Array.isArray(grad) && grad.length === 1200)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   loadFlat(x, inputs);
   backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
   const g0 = FLAT_GRAD["x"];

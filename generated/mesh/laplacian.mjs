@@ -96,11 +96,11 @@ function lossSeed(seed) {
   return s;
 }
 
-const buf49 = new Float64Array(3000);
-const buf50 = new Float64Array(3000);
+const buf67 = new Float64Array(3000);
+const buf68 = new Float64Array(3000);
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["u"]; k < 3000; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["u"]; k < 3000; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (laplacian.expr) */
@@ -114,25 +114,46 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["edges"];
+    const v1 = given["wt"];
+    const v2 = given["f"];
+    const v3 = given["lam"];
+    const v4 = given["u"];
+    ok = (v0.length === 6000 && (v0 instanceof Float64Array || v0 instanceof Int32Array || allNumbers(v0, 6000))) && (v1.length === 3000 && (v1 instanceof Float64Array || allNumbers(v1, 3000))) && (v2.length === 3000 && (v2 instanceof Float64Array || allNumbers(v2, 3000))) && typeof v3 === "number" && (v4.length === 3000 && (v4 instanceof Float64Array || allNumbers(v4, 3000)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["edges"];
-  if (!(v0 instanceof Float64Array ? v0.length === 6000 : allNumbers(v0, 6000))) checkTensor(v0, "edges", 6000);
-  const v1 = given["wt"];
-  if (!(v1 instanceof Float64Array ? v1.length === 3000 : allNumbers(v1, 3000))) checkTensor(v1, "wt", 3000);
-  const v2 = given["f"];
-  if (!(v2 instanceof Float64Array ? v2.length === 3000 : allNumbers(v2, 3000))) checkTensor(v2, "f", 3000);
-  const v3 = given["lam"];
-  if (typeof v3 !== "number") checkScalar(v3, "lam");
-  const v4 = given["u"];
-  if (!(v4 instanceof Float64Array ? v4.length === 3000 : allNumbers(v4, 3000))) checkTensor(v4, "u", 3000);
+  checkTensor(given["edges"], "edges", 6000);
+  checkTensor(given["wt"], "wt", 3000);
+  checkTensor(given["f"], "f", 3000);
+  checkScalar(given["lam"], "lam");
+  checkTensor(given["u"], "u", 3000);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["u"];
+    ok = h0.length === 3000 && h0 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["u"];
-  if (!(h0 instanceof Float64Array && h0.length === 3000)) checkHolder(holder, "grad", "u", 3000);
+  checkHolder(holder, "grad", "u", 3000);
 }
 
 function checkOutputs(holder) {
@@ -276,14 +297,15 @@ export function backwardInto(args, seed, grad, outputs) {
   for (let k = 0; k < 6000; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("laplacian.expr" + ": integer input " + "'edges'" + " must hold whole numbers, but element " + "[" + [Math.floor(k / 2) % 3000, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v); }
   for (let i0 = 0; i0 < 3000; i0++) { const k = 0 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 1000)) throw new RangeError("laplacian.expr" + ": integer input " + "'edges'" + " element " + "[" + [Math.floor(k / 2) % 3000, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..999 for the axis of 1000 it indexes"); }
   for (let i0 = 0; i0 < 3000; i0++) { const k = 1 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 1000)) throw new RangeError("laplacian.expr" + ": integer input " + "'edges'" + " element " + "[" + [Math.floor(k / 2) % 3000, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..999 for the axis of 1000 it indexes"); }
-  const b49 = buf49;
-  const b50 = buf50;
-  const h52 = grad["u"];
+  const b67 = buf67;
+  const b68 = buf68;
+  const h70 = grad["u"];
   let t34 = 0;
   let t37 = 0;
   // laplacian.expr:17
-  b49.fill(0);
-  b50.fill(0);
+  const t55 = a3 * s0;
+  b67.fill(0);
+  b68.fill(0);
   for (let i0 = 0; i0 < 3000; i0 += 4) {
     {
       const i = i0;
@@ -299,18 +321,19 @@ export function backwardInto(args, seed, grad, outputs) {
       const b32_i = t32r0;
       const a1_i = a1[i];
       t34 += (a1_i * b32_i);
-      const b47_ix3 = 2 * (b30_ix3 * a1_i);
-      const b47_ix3p1 = 2 * (b30_ix3p1 * a1_i);
-      const b47_ix3p2 = 2 * (b30_ix3p2 * a1_i);
-      const b48_ix3 = -b47_ix3;
-      const b48_ix3p1 = -b47_ix3p1;
-      const b48_ix3p2 = -b47_ix3p2;
-      b49[3 * a0[i * 2 + 1]] += b48_ix3;
-      b49[1 + 3 * a0[i * 2 + 1]] += b48_ix3p1;
-      b49[2 + 3 * a0[i * 2 + 1]] += b48_ix3p2;
-      b50[3 * a0[i * 2]] += b47_ix3;
-      b50[1 + 3 * a0[i * 2]] += b47_ix3p1;
-      b50[2 + 3 * a0[i * 2]] += b47_ix3p2;
+      const b62_i = a1_i * s0;
+      const b65_ix3 = 2 * (b30_ix3 * b62_i);
+      const b65_ix3p1 = 2 * (b30_ix3p1 * b62_i);
+      const b65_ix3p2 = 2 * (b30_ix3p2 * b62_i);
+      const b66_ix3 = -b65_ix3;
+      const b66_ix3p1 = -b65_ix3p1;
+      const b66_ix3p2 = -b65_ix3p2;
+      b67[3 * a0[i * 2 + 1]] += b66_ix3;
+      b67[1 + 3 * a0[i * 2 + 1]] += b66_ix3p1;
+      b67[2 + 3 * a0[i * 2 + 1]] += b66_ix3p2;
+      b68[3 * a0[i * 2]] += b65_ix3;
+      b68[1 + 3 * a0[i * 2]] += b65_ix3p1;
+      b68[2 + 3 * a0[i * 2]] += b65_ix3p2;
     }
     {
       const i = i0 + 1;
@@ -326,18 +349,19 @@ export function backwardInto(args, seed, grad, outputs) {
       const b32_i = t32r0;
       const a1_i = a1[i];
       t34 += (a1_i * b32_i);
-      const b47_ix3 = 2 * (b30_ix3 * a1_i);
-      const b47_ix3p1 = 2 * (b30_ix3p1 * a1_i);
-      const b47_ix3p2 = 2 * (b30_ix3p2 * a1_i);
-      const b48_ix3 = -b47_ix3;
-      const b48_ix3p1 = -b47_ix3p1;
-      const b48_ix3p2 = -b47_ix3p2;
-      b49[3 * a0[i * 2 + 1]] += b48_ix3;
-      b49[1 + 3 * a0[i * 2 + 1]] += b48_ix3p1;
-      b49[2 + 3 * a0[i * 2 + 1]] += b48_ix3p2;
-      b50[3 * a0[i * 2]] += b47_ix3;
-      b50[1 + 3 * a0[i * 2]] += b47_ix3p1;
-      b50[2 + 3 * a0[i * 2]] += b47_ix3p2;
+      const b62_i = a1_i * s0;
+      const b65_ix3 = 2 * (b30_ix3 * b62_i);
+      const b65_ix3p1 = 2 * (b30_ix3p1 * b62_i);
+      const b65_ix3p2 = 2 * (b30_ix3p2 * b62_i);
+      const b66_ix3 = -b65_ix3;
+      const b66_ix3p1 = -b65_ix3p1;
+      const b66_ix3p2 = -b65_ix3p2;
+      b67[3 * a0[i * 2 + 1]] += b66_ix3;
+      b67[1 + 3 * a0[i * 2 + 1]] += b66_ix3p1;
+      b67[2 + 3 * a0[i * 2 + 1]] += b66_ix3p2;
+      b68[3 * a0[i * 2]] += b65_ix3;
+      b68[1 + 3 * a0[i * 2]] += b65_ix3p1;
+      b68[2 + 3 * a0[i * 2]] += b65_ix3p2;
     }
     {
       const i = i0 + 2;
@@ -353,18 +377,19 @@ export function backwardInto(args, seed, grad, outputs) {
       const b32_i = t32r0;
       const a1_i = a1[i];
       t34 += (a1_i * b32_i);
-      const b47_ix3 = 2 * (b30_ix3 * a1_i);
-      const b47_ix3p1 = 2 * (b30_ix3p1 * a1_i);
-      const b47_ix3p2 = 2 * (b30_ix3p2 * a1_i);
-      const b48_ix3 = -b47_ix3;
-      const b48_ix3p1 = -b47_ix3p1;
-      const b48_ix3p2 = -b47_ix3p2;
-      b49[3 * a0[i * 2 + 1]] += b48_ix3;
-      b49[1 + 3 * a0[i * 2 + 1]] += b48_ix3p1;
-      b49[2 + 3 * a0[i * 2 + 1]] += b48_ix3p2;
-      b50[3 * a0[i * 2]] += b47_ix3;
-      b50[1 + 3 * a0[i * 2]] += b47_ix3p1;
-      b50[2 + 3 * a0[i * 2]] += b47_ix3p2;
+      const b62_i = a1_i * s0;
+      const b65_ix3 = 2 * (b30_ix3 * b62_i);
+      const b65_ix3p1 = 2 * (b30_ix3p1 * b62_i);
+      const b65_ix3p2 = 2 * (b30_ix3p2 * b62_i);
+      const b66_ix3 = -b65_ix3;
+      const b66_ix3p1 = -b65_ix3p1;
+      const b66_ix3p2 = -b65_ix3p2;
+      b67[3 * a0[i * 2 + 1]] += b66_ix3;
+      b67[1 + 3 * a0[i * 2 + 1]] += b66_ix3p1;
+      b67[2 + 3 * a0[i * 2 + 1]] += b66_ix3p2;
+      b68[3 * a0[i * 2]] += b65_ix3;
+      b68[1 + 3 * a0[i * 2]] += b65_ix3p1;
+      b68[2 + 3 * a0[i * 2]] += b65_ix3p2;
     }
     {
       const i = i0 + 3;
@@ -380,18 +405,19 @@ export function backwardInto(args, seed, grad, outputs) {
       const b32_i = t32r0;
       const a1_i = a1[i];
       t34 += (a1_i * b32_i);
-      const b47_ix3 = 2 * (b30_ix3 * a1_i);
-      const b47_ix3p1 = 2 * (b30_ix3p1 * a1_i);
-      const b47_ix3p2 = 2 * (b30_ix3p2 * a1_i);
-      const b48_ix3 = -b47_ix3;
-      const b48_ix3p1 = -b47_ix3p1;
-      const b48_ix3p2 = -b47_ix3p2;
-      b49[3 * a0[i * 2 + 1]] += b48_ix3;
-      b49[1 + 3 * a0[i * 2 + 1]] += b48_ix3p1;
-      b49[2 + 3 * a0[i * 2 + 1]] += b48_ix3p2;
-      b50[3 * a0[i * 2]] += b47_ix3;
-      b50[1 + 3 * a0[i * 2]] += b47_ix3p1;
-      b50[2 + 3 * a0[i * 2]] += b47_ix3p2;
+      const b62_i = a1_i * s0;
+      const b65_ix3 = 2 * (b30_ix3 * b62_i);
+      const b65_ix3p1 = 2 * (b30_ix3p1 * b62_i);
+      const b65_ix3p2 = 2 * (b30_ix3p2 * b62_i);
+      const b66_ix3 = -b65_ix3;
+      const b66_ix3p1 = -b65_ix3p1;
+      const b66_ix3p2 = -b65_ix3p2;
+      b67[3 * a0[i * 2 + 1]] += b66_ix3;
+      b67[1 + 3 * a0[i * 2 + 1]] += b66_ix3p1;
+      b67[2 + 3 * a0[i * 2 + 1]] += b66_ix3p2;
+      b68[3 * a0[i * 2]] += b65_ix3;
+      b68[1 + 3 * a0[i * 2]] += b65_ix3p1;
+      b68[2 + 3 * a0[i * 2]] += b65_ix3p2;
     }
   }
   for (let i0 = 0; i0 < 1000; i0 += 4) {
@@ -403,9 +429,9 @@ export function backwardInto(args, seed, grad, outputs) {
       t37 += (b35_ix3 * b35_ix3);
       t37 += (b35_ix3p1 * b35_ix3p1);
       t37 += (b35_ix3p2 * b35_ix3p2);
-      h52[i * 3] = (b50[i * 3] + ((2 * (a3 * b35_ix3)) + b49[i * 3]));
-      h52[i * 3 + 1] = (b50[i * 3 + 1] + ((2 * (a3 * b35_ix3p1)) + b49[i * 3 + 1]));
-      h52[i * 3 + 2] = (b50[i * 3 + 2] + ((2 * (a3 * b35_ix3p2)) + b49[i * 3 + 2]));
+      h70[i * 3] = (b68[i * 3] + ((2 * (b35_ix3 * t55)) + b67[i * 3]));
+      h70[i * 3 + 1] = (b68[i * 3 + 1] + ((2 * (b35_ix3p1 * t55)) + b67[i * 3 + 1]));
+      h70[i * 3 + 2] = (b68[i * 3 + 2] + ((2 * (b35_ix3p2 * t55)) + b67[i * 3 + 2]));
     }
     {
       const i = i0 + 1;
@@ -415,9 +441,9 @@ export function backwardInto(args, seed, grad, outputs) {
       t37 += (b35_ix3 * b35_ix3);
       t37 += (b35_ix3p1 * b35_ix3p1);
       t37 += (b35_ix3p2 * b35_ix3p2);
-      h52[i * 3] = (b50[i * 3] + ((2 * (a3 * b35_ix3)) + b49[i * 3]));
-      h52[i * 3 + 1] = (b50[i * 3 + 1] + ((2 * (a3 * b35_ix3p1)) + b49[i * 3 + 1]));
-      h52[i * 3 + 2] = (b50[i * 3 + 2] + ((2 * (a3 * b35_ix3p2)) + b49[i * 3 + 2]));
+      h70[i * 3] = (b68[i * 3] + ((2 * (b35_ix3 * t55)) + b67[i * 3]));
+      h70[i * 3 + 1] = (b68[i * 3 + 1] + ((2 * (b35_ix3p1 * t55)) + b67[i * 3 + 1]));
+      h70[i * 3 + 2] = (b68[i * 3 + 2] + ((2 * (b35_ix3p2 * t55)) + b67[i * 3 + 2]));
     }
     {
       const i = i0 + 2;
@@ -427,9 +453,9 @@ export function backwardInto(args, seed, grad, outputs) {
       t37 += (b35_ix3 * b35_ix3);
       t37 += (b35_ix3p1 * b35_ix3p1);
       t37 += (b35_ix3p2 * b35_ix3p2);
-      h52[i * 3] = (b50[i * 3] + ((2 * (a3 * b35_ix3)) + b49[i * 3]));
-      h52[i * 3 + 1] = (b50[i * 3 + 1] + ((2 * (a3 * b35_ix3p1)) + b49[i * 3 + 1]));
-      h52[i * 3 + 2] = (b50[i * 3 + 2] + ((2 * (a3 * b35_ix3p2)) + b49[i * 3 + 2]));
+      h70[i * 3] = (b68[i * 3] + ((2 * (b35_ix3 * t55)) + b67[i * 3]));
+      h70[i * 3 + 1] = (b68[i * 3 + 1] + ((2 * (b35_ix3p1 * t55)) + b67[i * 3 + 1]));
+      h70[i * 3 + 2] = (b68[i * 3 + 2] + ((2 * (b35_ix3p2 * t55)) + b67[i * 3 + 2]));
     }
     {
       const i = i0 + 3;
@@ -439,9 +465,9 @@ export function backwardInto(args, seed, grad, outputs) {
       t37 += (b35_ix3 * b35_ix3);
       t37 += (b35_ix3p1 * b35_ix3p1);
       t37 += (b35_ix3p2 * b35_ix3p2);
-      h52[i * 3] = (b50[i * 3] + ((2 * (a3 * b35_ix3)) + b49[i * 3]));
-      h52[i * 3 + 1] = (b50[i * 3 + 1] + ((2 * (a3 * b35_ix3p1)) + b49[i * 3 + 1]));
-      h52[i * 3 + 2] = (b50[i * 3 + 2] + ((2 * (a3 * b35_ix3p2)) + b49[i * 3 + 2]));
+      h70[i * 3] = (b68[i * 3] + ((2 * (b35_ix3 * t55)) + b67[i * 3]));
+      h70[i * 3 + 1] = (b68[i * 3 + 1] + ((2 * (b35_ix3p1 * t55)) + b67[i * 3 + 1]));
+      h70[i * 3 + 2] = (b68[i * 3 + 2] + ((2 * (b35_ix3p2 * t55)) + b67[i * 3 + 2]));
     }
   }
   const t38 = a3 * t37;
@@ -450,7 +476,7 @@ export function backwardInto(args, seed, grad, outputs) {
     // output energy (laplacian.expr:17)
     outputs["energy"] = t39;
   }
-  if (s0 !== 1) scaleGradients(grad, s0);
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 
@@ -470,30 +496,80 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["edges"];
+    const v1 = given["wt"];
+    const v2 = given["f"];
+    const v3 = given["lam"];
+    ok = (v0.length === 6000 && (v0 instanceof Float64Array || v0 instanceof Int32Array || allNumbers(v0, 6000))) && (v1.length === 3000 && (v1 instanceof Float64Array || allNumbers(v1, 3000))) && (v2.length === 3000 && (v2 instanceof Float64Array || allNumbers(v2, 3000))) && typeof v3 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("laplacian.expr" + ": the flat functions need the inputs (edges, wt, f, lam), got " + (args === undefined ? "nothing: '" + "edges" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["edges"];
-  if (!(v0 instanceof Float64Array ? v0.length === 6000 : allNumbers(v0, 6000))) checkTensor(v0, "edges", 6000);
-  const v1 = given["wt"];
-  if (!(v1 instanceof Float64Array ? v1.length === 3000 : allNumbers(v1, 3000))) checkTensor(v1, "wt", 3000);
-  const v2 = given["f"];
-  if (!(v2 instanceof Float64Array ? v2.length === 3000 : allNumbers(v2, 3000))) checkTensor(v2, "f", 3000);
-  const v3 = given["lam"];
-  if (typeof v3 !== "number") checkScalar(v3, "lam");
+  checkTensor(given["edges"], "edges", 6000);
+  checkTensor(given["wt"], "wt", 3000);
+  checkTensor(given["f"], "f", 3000);
+  checkScalar(given["lam"], "lam");
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["u"];
+    ok = (v0.length === 3000 && (v0 instanceof Float64Array || allNumbers(v0, 3000)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["u"];
-  if (!(v0 instanceof Float64Array ? v0.length === 3000 : allNumbers(v0, 3000))) checkTensor(v0, "u", 3000);
+  checkTensor(given["u"], "u", 3000);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["u"];
+    ok = h0.length === 3000 && h0 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["u"];
-  if (!(h0 instanceof Float64Array && h0.length === 3000)) checkHolder(holder, "params", "u", 3000);
+  checkHolder(holder, "params", "u", 3000);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 3000 && (a instanceof Float64Array || allNumbers(a, 3000));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 3000 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (u, in this order): the length of the flat vector x (laplacian.expr) */
@@ -511,7 +587,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (laplacian.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 3000 : allNumbers(x, 3000))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["u"];
@@ -541,7 +617,7 @@ function loadFlat(x, inputs) {
 
 /** The objective 'energy' at the params in x (laplacian.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 3000 : allNumbers(x, 3000))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   loadFlat(x, inputs);
   forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
   return FLAT_OUTPUTS["energy"];
@@ -549,8 +625,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'energy' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (laplacian.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 3000 : allNumbers(x, 3000))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 3000 : Array.isArray(grad) && grad.length === 3000)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   loadFlat(x, inputs);
   backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
   const g0 = FLAT_GRAD["u"];

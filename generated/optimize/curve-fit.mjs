@@ -96,10 +96,10 @@ function lossSeed(seed) {
   return s;
 }
 
-function scaleGradients(grad, s0) {
-  grad["a"] *= s0;
-  grad["b"] *= s0;
-  grad["c"] *= s0;
+function zeroGradients(grad) {
+  grad["a"] = 0;
+  grad["b"] = 0;
+  grad["c"] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (curve-fit.expr) */
@@ -113,18 +113,29 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["a"];
+    const v1 = given["b"];
+    const v2 = given["c"];
+    const v3 = given["t"];
+    const v4 = given["y"];
+    ok = typeof v0 === "number" && typeof v1 === "number" && typeof v2 === "number" && (v3.length === 24 && (v3 instanceof Float64Array || allNumbers(v3, 24))) && (v4.length === 24 && (v4 instanceof Float64Array || allNumbers(v4, 24)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["a"];
-  if (typeof v0 !== "number") checkScalar(v0, "a");
-  const v1 = given["b"];
-  if (typeof v1 !== "number") checkScalar(v1, "b");
-  const v2 = given["c"];
-  if (typeof v2 !== "number") checkScalar(v2, "c");
-  const v3 = given["t"];
-  if (!(v3 instanceof Float64Array ? v3.length === 24 : allNumbers(v3, 24))) checkTensor(v3, "t", 24);
-  const v4 = given["y"];
-  if (!(v4 instanceof Float64Array ? v4.length === 24 : allNumbers(v4, 24))) checkTensor(v4, "y", 24);
+  checkScalar(given["a"], "a");
+  checkScalar(given["b"], "b");
+  checkScalar(given["c"], "c");
+  checkTensor(given["t"], "t", 24);
+  checkTensor(given["y"], "y", 24);
 }
 
 function checkGrad(holder) {
@@ -190,9 +201,9 @@ export function backwardInto(args, seed, grad, outputs) {
   const a4 = args["y"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   let t15 = 0;
-  let t20 = 0;
-  let t23 = 0;
-  let t30 = 0;
+  let t36 = 0;
+  let t39 = 0;
+  let t46 = 0;
   // curve-fit.expr:5
   for (let i0 = 0; i0 < 24; i0 += 4) {
     {
@@ -201,10 +212,10 @@ export function backwardInto(args, seed, grad, outputs) {
       const b9_i = Math.exp((-(a1 * a3_i)));
       const b12_i = (a2 + (a0 * b9_i)) - a4[i];
       t15 += (b12_i * b12_i);
-      const b18_i = b12_i * 2;
-      t20 += b18_i;
-      t23 += (b9_i * b18_i);
-      t30 += (-(a3_i * (b9_i * (a0 * b18_i))));
+      const b34_i = 2 * (b12_i * s0);
+      t36 += b34_i;
+      t39 += (b9_i * b34_i);
+      t46 += (-(a3_i * (b9_i * (a0 * b34_i))));
     }
     {
       const i = i0 + 1;
@@ -212,10 +223,10 @@ export function backwardInto(args, seed, grad, outputs) {
       const b9_i = Math.exp((-(a1 * a3_i)));
       const b12_i = (a2 + (a0 * b9_i)) - a4[i];
       t15 += (b12_i * b12_i);
-      const b18_i = b12_i * 2;
-      t20 += b18_i;
-      t23 += (b9_i * b18_i);
-      t30 += (-(a3_i * (b9_i * (a0 * b18_i))));
+      const b34_i = 2 * (b12_i * s0);
+      t36 += b34_i;
+      t39 += (b9_i * b34_i);
+      t46 += (-(a3_i * (b9_i * (a0 * b34_i))));
     }
     {
       const i = i0 + 2;
@@ -223,10 +234,10 @@ export function backwardInto(args, seed, grad, outputs) {
       const b9_i = Math.exp((-(a1 * a3_i)));
       const b12_i = (a2 + (a0 * b9_i)) - a4[i];
       t15 += (b12_i * b12_i);
-      const b18_i = b12_i * 2;
-      t20 += b18_i;
-      t23 += (b9_i * b18_i);
-      t30 += (-(a3_i * (b9_i * (a0 * b18_i))));
+      const b34_i = 2 * (b12_i * s0);
+      t36 += b34_i;
+      t39 += (b9_i * b34_i);
+      t46 += (-(a3_i * (b9_i * (a0 * b34_i))));
     }
     {
       const i = i0 + 3;
@@ -234,10 +245,10 @@ export function backwardInto(args, seed, grad, outputs) {
       const b9_i = Math.exp((-(a1 * a3_i)));
       const b12_i = (a2 + (a0 * b9_i)) - a4[i];
       t15 += (b12_i * b12_i);
-      const b18_i = b12_i * 2;
-      t20 += b18_i;
-      t23 += (b9_i * b18_i);
-      t30 += (-(a3_i * (b9_i * (a0 * b18_i))));
+      const b34_i = 2 * (b12_i * s0);
+      t36 += b34_i;
+      t39 += (b9_i * b34_i);
+      t46 += (-(a3_i * (b9_i * (a0 * b34_i))));
     }
   }
   if (outputs !== undefined) {
@@ -245,12 +256,12 @@ export function backwardInto(args, seed, grad, outputs) {
     outputs["loss"] = t15;
   }
   // gradient of a (param at curve-fit.expr:3)
-  grad["a"] = t23;
+  grad["a"] = t39;
   // gradient of b (param at curve-fit.expr:3)
-  grad["b"] = t30;
+  grad["b"] = t46;
   // gradient of c (param at curve-fit.expr:3)
-  grad["c"] = t20;
-  if (s0 !== 1) scaleGradients(grad, s0);
+  grad["c"] = t36;
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 
@@ -270,27 +281,67 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["t"];
+    const v1 = given["y"];
+    ok = (v0.length === 24 && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (v1.length === 24 && (v1 instanceof Float64Array || allNumbers(v1, 24)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("curve-fit.expr" + ": the flat functions need the inputs (t, y), got " + (args === undefined ? "nothing: '" + "t" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["t"];
-  if (!(v0 instanceof Float64Array ? v0.length === 24 : allNumbers(v0, 24))) checkTensor(v0, "t", 24);
-  const v1 = given["y"];
-  if (!(v1 instanceof Float64Array ? v1.length === 24 : allNumbers(v1, 24))) checkTensor(v1, "y", 24);
+  checkTensor(given["t"], "t", 24);
+  checkTensor(given["y"], "y", 24);
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["a"];
+    const v1 = given["b"];
+    const v2 = given["c"];
+    ok = typeof v0 === "number" && typeof v1 === "number" && typeof v2 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["a"];
-  if (typeof v0 !== "number") checkScalar(v0, "a");
-  const v1 = given["b"];
-  if (typeof v1 !== "number") checkScalar(v1, "b");
-  const v2 = given["c"];
-  if (typeof v2 !== "number") checkScalar(v2, "c");
+  checkScalar(given["a"], "a");
+  checkScalar(given["b"], "b");
+  checkScalar(given["c"], "c");
 }
 
 function checkParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 3 && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number");
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 3 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (a, b, c, in this order): the length of the flat vector x (curve-fit.expr) */
@@ -309,7 +360,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (curve-fit.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 3 : Array.isArray(x) && x.length === 3 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number")) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   out["a"] = x[0];
@@ -339,7 +390,7 @@ function loadFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x (curve-fit.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 3 : Array.isArray(x) && x.length === 3 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number")) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   loadFlat(x, inputs);
   forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
   return FLAT_OUTPUTS["loss"];
@@ -347,8 +398,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (curve-fit.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 3 : Array.isArray(x) && x.length === 3 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number")) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 3 : Array.isArray(grad) && grad.length === 3)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   loadFlat(x, inputs);
   backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
   grad[0] = FLAT_GRAD["a"];

@@ -90,9 +90,9 @@ function lossSeed(seed) {
   return s;
 }
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["p"]; k < 2; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["q"]; k < 2; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["p"]; k < 2; k++) g[k] = 0;
+  for (let k = 0, g = grad["q"]; k < 2; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (rod.expr) */
@@ -106,23 +106,44 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["p"];
+    const v1 = given["q"];
+    const v2 = given["L"];
+    ok = (v0.length === 2 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number")) && (v1.length === 2 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number")) && typeof v2 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["p"];
-  if (!(v0 instanceof Float64Array ? v0.length === 2 : Array.isArray(v0) && v0.length === 2 && typeof v0[0] === "number" && typeof v0[1] === "number")) checkTensor(v0, "p", 2);
-  const v1 = given["q"];
-  if (!(v1 instanceof Float64Array ? v1.length === 2 : Array.isArray(v1) && v1.length === 2 && typeof v1[0] === "number" && typeof v1[1] === "number")) checkTensor(v1, "q", 2);
-  const v2 = given["L"];
-  if (typeof v2 !== "number") checkScalar(v2, "L");
+  checkTensor(given["p"], "p", 2);
+  checkTensor(given["q"], "q", 2);
+  checkScalar(given["L"], "L");
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["p"];
+    const h1 = given["q"];
+    ok = h0.length === 2 && h0 instanceof Float64Array && h1.length === 2 && h1 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["p"];
-  if (!(h0 instanceof Float64Array && h0.length === 2)) checkHolder(holder, "grad", "p", 2);
-  const h1 = given["q"];
-  if (!(h1 instanceof Float64Array && h1.length === 2)) checkHolder(holder, "grad", "q", 2);
+  checkHolder(holder, "grad", "p", 2);
+  checkHolder(holder, "grad", "q", 2);
 }
 
 function checkOutputs(holder) {
@@ -176,12 +197,12 @@ export function backwardInto(args, seed, grad, outputs) {
   const g0 = grad["p"];
   const g1 = grad["q"];
   // gradient of p (param at rod.expr:3)
-  g0[0] = t7;
-  g0[1] = t5;
+  g0[0] = t7 * s0;
+  g0[1] = t5 * s0;
   // gradient of q (param at rod.expr:3)
-  g1[0] = t8;
-  g1[1] = t6;
-  if (s0 !== 1) scaleGradients(grad, s0);
+  g1[0] = t8 * s0;
+  g1[1] = t6 * s0;
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 
@@ -201,28 +222,78 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["L"];
+    ok = typeof v0 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("rod.expr" + ": the flat functions need the inputs (L), got " + (args === undefined ? "nothing: '" + "L" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["L"];
-  if (typeof v0 !== "number") checkScalar(v0, "L");
+  checkScalar(given["L"], "L");
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["p"];
+    const v1 = given["q"];
+    ok = (v0.length === 2 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number")) && (v1.length === 2 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["p"];
-  if (!(v0 instanceof Float64Array ? v0.length === 2 : Array.isArray(v0) && v0.length === 2 && typeof v0[0] === "number" && typeof v0[1] === "number")) checkTensor(v0, "p", 2);
-  const v1 = given["q"];
-  if (!(v1 instanceof Float64Array ? v1.length === 2 : Array.isArray(v1) && v1.length === 2 && typeof v1[0] === "number" && typeof v1[1] === "number")) checkTensor(v1, "q", 2);
+  checkTensor(given["p"], "p", 2);
+  checkTensor(given["q"], "q", 2);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["p"];
+    const h1 = given["q"];
+    ok = h0.length === 2 && h0 instanceof Float64Array && h1.length === 2 && h1 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["p"];
-  if (!(h0 instanceof Float64Array && h0.length === 2)) checkHolder(holder, "params", "p", 2);
-  const h1 = given["q"];
-  if (!(h1 instanceof Float64Array && h1.length === 2)) checkHolder(holder, "params", "q", 2);
+  checkHolder(holder, "params", "p", 2);
+  checkHolder(holder, "params", "q", 2);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 4 && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number" && typeof a[3] === "number");
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 4 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (p, q, in this order): the length of the flat vector x (rod.expr) */
@@ -242,7 +313,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (rod.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 4 : Array.isArray(x) && x.length === 4 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number" && typeof x[3] === "number")) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["p"];
@@ -254,7 +325,7 @@ export function unpackParams(x, params) {
 
 /** The objective 'C' at the params in x (rod.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 4 : Array.isArray(x) && x.length === 4 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number" && typeof x[3] === "number")) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   checkInputs(inputs);
   const a2 = inputs["L"];
   // rod.expr:5
@@ -266,8 +337,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'C' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (rod.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 4 : Array.isArray(x) && x.length === 4 && typeof x[0] === "number" && typeof x[1] === "number" && typeof x[2] === "number" && typeof x[3] === "number")) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 4 : Array.isArray(grad) && grad.length === 4)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   checkInputs(inputs);
   const a2 = inputs["L"];
   // rod.expr:5

@@ -118,9 +118,6 @@ function seedTensor(v, name, length) {
 const buf7 = new Float64Array(20);
 const buf8 = new Float64Array(20);
 const buf9 = new Float64Array(20);
-const buf13 = new Float64Array(25);
-const buf16 = new Float64Array(5);
-const buf17 = new Float64Array(5);
 const buf20 = new Float64Array(25);
 const buf21 = new Float64Array(5);
 const buf23 = new Float64Array(25);
@@ -128,11 +125,8 @@ const buf24 = new Float64Array(20);
 const buf32 = new Float64Array(20);
 const buf34 = new Float64Array(25);
 const buf36 = new Float64Array(20);
-const buf41 = new Float64Array(25);
-const buf42 = new Float64Array(5);
 const buf49 = new Float64Array(25);
 const buf53 = new Float64Array(20);
-const buf55 = new Float64Array(20);
 const buf60 = new Float64Array(20);
 
 /** Makes the holders that forwardInto and backwardInto fill (attention.expr) */
@@ -147,34 +141,65 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["X"];
+    const v1 = given["Wq"];
+    const v2 = given["Wk"];
+    const v3 = given["Wv"];
+    ok = (v0.length === 40 && (v0 instanceof Float64Array || allNumbers(v0, 40))) && (v1.length === 32 && (v1 instanceof Float64Array || allNumbers(v1, 32))) && (v2.length === 32 && (v2 instanceof Float64Array || allNumbers(v2, 32))) && (v3.length === 32 && (v3 instanceof Float64Array || allNumbers(v3, 32)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["X"];
-  if (!(v0 instanceof Float64Array ? v0.length === 40 : allNumbers(v0, 40))) checkTensor(v0, "X", 40);
-  const v1 = given["Wq"];
-  if (!(v1 instanceof Float64Array ? v1.length === 32 : allNumbers(v1, 32))) checkTensor(v1, "Wq", 32);
-  const v2 = given["Wk"];
-  if (!(v2 instanceof Float64Array ? v2.length === 32 : allNumbers(v2, 32))) checkTensor(v2, "Wk", 32);
-  const v3 = given["Wv"];
-  if (!(v3 instanceof Float64Array ? v3.length === 32 : allNumbers(v3, 32))) checkTensor(v3, "Wv", 32);
+  checkTensor(given["X"], "X", 40);
+  checkTensor(given["Wq"], "Wq", 32);
+  checkTensor(given["Wk"], "Wk", 32);
+  checkTensor(given["Wv"], "Wv", 32);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["Wq"];
+    const h1 = given["Wk"];
+    const h2 = given["Wv"];
+    ok = h0.length === 32 && h0 instanceof Float64Array && h1.length === 32 && h1 instanceof Float64Array && h2.length === 32 && h2 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["Wq"];
-  if (!(h0 instanceof Float64Array && h0.length === 32)) checkHolder(holder, "grad", "Wq", 32);
-  const h1 = given["Wk"];
-  if (!(h1 instanceof Float64Array && h1.length === 32)) checkHolder(holder, "grad", "Wk", 32);
-  const h2 = given["Wv"];
-  if (!(h2 instanceof Float64Array && h2.length === 32)) checkHolder(holder, "grad", "Wv", 32);
+  checkHolder(holder, "grad", "Wq", 32);
+  checkHolder(holder, "grad", "Wk", 32);
+  checkHolder(holder, "grad", "Wv", 32);
 }
 
 function checkOutputs(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["out"];
+    ok = h0.length === 20 && h0 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckOutputs(holder);
+}
+
+function explainCheckOutputs(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
-  const given = holder;
-  const h0 = given["out"];
-  if (!(h0 instanceof Float64Array && h0.length === 20)) checkHolder(holder, "outputs", "out", 20);
+  checkHolder(holder, "outputs", "out", 20);
 }
 
 /** Forward pass into preallocated outputs; allocates nothing (attention.expr) */
@@ -188,261 +213,137 @@ export function forwardInto(args, outputs) {
   const b7 = buf7;
   const b8 = buf8;
   const b9 = buf9;
-  const b13 = buf13;
-  const b16 = buf16;
-  const b17 = buf17;
-  const b20 = buf20;
-  const b21 = buf21;
-  const b23 = buf23;
   const b24 = buf24;
   let t26 = 0;
   // attention.expr:9
   for (let i = 0; i < 5; i++) {
     let t7s0_0 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t7s0_0 += (a0[i * 8 + q] * a1[q * 4]);
-      }
-      {
-        const q = q0 + 1;
-        t7s0_0 += (a0[i * 8 + q] * a1[q * 4]);
-      }
-      {
-        const q = q0 + 2;
-        t7s0_0 += (a0[i * 8 + q] * a1[q * 4]);
-      }
-      {
-        const q = q0 + 3;
-        t7s0_0 += (a0[i * 8 + q] * a1[q * 4]);
-      }
-    }
+    const a0_ix8 = a0[i * 8];
+    t7s0_0 += (a0_ix8 * a1[0]);
+    const a0_ix8p1 = a0[i * 8 + 1];
+    t7s0_0 += (a0_ix8p1 * a1[4]);
+    const a0_ix8p2 = a0[i * 8 + 2];
+    t7s0_0 += (a0_ix8p2 * a1[8]);
+    const a0_ix8p3 = a0[i * 8 + 3];
+    t7s0_0 += (a0_ix8p3 * a1[12]);
+    const a0_ix8p4 = a0[i * 8 + 4];
+    t7s0_0 += (a0_ix8p4 * a1[16]);
+    const a0_ix8p5 = a0[i * 8 + 5];
+    t7s0_0 += (a0_ix8p5 * a1[20]);
+    const a0_ix8p6 = a0[i * 8 + 6];
+    t7s0_0 += (a0_ix8p6 * a1[24]);
+    const a0_ix8p7 = a0[i * 8 + 7];
+    t7s0_0 += (a0_ix8p7 * a1[28]);
     b7[i * 4] = t7s0_0;
     let t7s0_1 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t7s0_1 += (a0[i * 8 + q] * a1[q * 4 + 1]);
-      }
-      {
-        const q = q0 + 1;
-        t7s0_1 += (a0[i * 8 + q] * a1[q * 4 + 1]);
-      }
-      {
-        const q = q0 + 2;
-        t7s0_1 += (a0[i * 8 + q] * a1[q * 4 + 1]);
-      }
-      {
-        const q = q0 + 3;
-        t7s0_1 += (a0[i * 8 + q] * a1[q * 4 + 1]);
-      }
-    }
+    t7s0_1 += (a0_ix8 * a1[1]);
+    t7s0_1 += (a0_ix8p1 * a1[5]);
+    t7s0_1 += (a0_ix8p2 * a1[9]);
+    t7s0_1 += (a0_ix8p3 * a1[13]);
+    t7s0_1 += (a0_ix8p4 * a1[17]);
+    t7s0_1 += (a0_ix8p5 * a1[21]);
+    t7s0_1 += (a0_ix8p6 * a1[25]);
+    t7s0_1 += (a0_ix8p7 * a1[29]);
     b7[i * 4 + 1] = t7s0_1;
     let t7s0_2 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t7s0_2 += (a0[i * 8 + q] * a1[q * 4 + 2]);
-      }
-      {
-        const q = q0 + 1;
-        t7s0_2 += (a0[i * 8 + q] * a1[q * 4 + 2]);
-      }
-      {
-        const q = q0 + 2;
-        t7s0_2 += (a0[i * 8 + q] * a1[q * 4 + 2]);
-      }
-      {
-        const q = q0 + 3;
-        t7s0_2 += (a0[i * 8 + q] * a1[q * 4 + 2]);
-      }
-    }
+    t7s0_2 += (a0_ix8 * a1[2]);
+    t7s0_2 += (a0_ix8p1 * a1[6]);
+    t7s0_2 += (a0_ix8p2 * a1[10]);
+    t7s0_2 += (a0_ix8p3 * a1[14]);
+    t7s0_2 += (a0_ix8p4 * a1[18]);
+    t7s0_2 += (a0_ix8p5 * a1[22]);
+    t7s0_2 += (a0_ix8p6 * a1[26]);
+    t7s0_2 += (a0_ix8p7 * a1[30]);
     b7[i * 4 + 2] = t7s0_2;
     let t7s0_3 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t7s0_3 += (a0[i * 8 + q] * a1[q * 4 + 3]);
-      }
-      {
-        const q = q0 + 1;
-        t7s0_3 += (a0[i * 8 + q] * a1[q * 4 + 3]);
-      }
-      {
-        const q = q0 + 2;
-        t7s0_3 += (a0[i * 8 + q] * a1[q * 4 + 3]);
-      }
-      {
-        const q = q0 + 3;
-        t7s0_3 += (a0[i * 8 + q] * a1[q * 4 + 3]);
-      }
-    }
+    t7s0_3 += (a0_ix8 * a1[3]);
+    t7s0_3 += (a0_ix8p1 * a1[7]);
+    t7s0_3 += (a0_ix8p2 * a1[11]);
+    t7s0_3 += (a0_ix8p3 * a1[15]);
+    t7s0_3 += (a0_ix8p4 * a1[19]);
+    t7s0_3 += (a0_ix8p5 * a1[23]);
+    t7s0_3 += (a0_ix8p6 * a1[27]);
+    t7s0_3 += (a0_ix8p7 * a1[31]);
     b7[i * 4 + 3] = t7s0_3;
-  }
-  // attention.expr:10
-  for (let i = 0; i < 5; i++) {
     let t8s0_0 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t8s0_0 += (a0[i * 8 + q] * a2[q * 4]);
-      }
-      {
-        const q = q0 + 1;
-        t8s0_0 += (a0[i * 8 + q] * a2[q * 4]);
-      }
-      {
-        const q = q0 + 2;
-        t8s0_0 += (a0[i * 8 + q] * a2[q * 4]);
-      }
-      {
-        const q = q0 + 3;
-        t8s0_0 += (a0[i * 8 + q] * a2[q * 4]);
-      }
-    }
+    t8s0_0 += (a0_ix8 * a2[0]);
+    t8s0_0 += (a0_ix8p1 * a2[4]);
+    t8s0_0 += (a0_ix8p2 * a2[8]);
+    t8s0_0 += (a0_ix8p3 * a2[12]);
+    t8s0_0 += (a0_ix8p4 * a2[16]);
+    t8s0_0 += (a0_ix8p5 * a2[20]);
+    t8s0_0 += (a0_ix8p6 * a2[24]);
+    t8s0_0 += (a0_ix8p7 * a2[28]);
     b8[i * 4] = t8s0_0;
     let t8s0_1 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t8s0_1 += (a0[i * 8 + q] * a2[q * 4 + 1]);
-      }
-      {
-        const q = q0 + 1;
-        t8s0_1 += (a0[i * 8 + q] * a2[q * 4 + 1]);
-      }
-      {
-        const q = q0 + 2;
-        t8s0_1 += (a0[i * 8 + q] * a2[q * 4 + 1]);
-      }
-      {
-        const q = q0 + 3;
-        t8s0_1 += (a0[i * 8 + q] * a2[q * 4 + 1]);
-      }
-    }
+    t8s0_1 += (a0_ix8 * a2[1]);
+    t8s0_1 += (a0_ix8p1 * a2[5]);
+    t8s0_1 += (a0_ix8p2 * a2[9]);
+    t8s0_1 += (a0_ix8p3 * a2[13]);
+    t8s0_1 += (a0_ix8p4 * a2[17]);
+    t8s0_1 += (a0_ix8p5 * a2[21]);
+    t8s0_1 += (a0_ix8p6 * a2[25]);
+    t8s0_1 += (a0_ix8p7 * a2[29]);
     b8[i * 4 + 1] = t8s0_1;
     let t8s0_2 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t8s0_2 += (a0[i * 8 + q] * a2[q * 4 + 2]);
-      }
-      {
-        const q = q0 + 1;
-        t8s0_2 += (a0[i * 8 + q] * a2[q * 4 + 2]);
-      }
-      {
-        const q = q0 + 2;
-        t8s0_2 += (a0[i * 8 + q] * a2[q * 4 + 2]);
-      }
-      {
-        const q = q0 + 3;
-        t8s0_2 += (a0[i * 8 + q] * a2[q * 4 + 2]);
-      }
-    }
+    t8s0_2 += (a0_ix8 * a2[2]);
+    t8s0_2 += (a0_ix8p1 * a2[6]);
+    t8s0_2 += (a0_ix8p2 * a2[10]);
+    t8s0_2 += (a0_ix8p3 * a2[14]);
+    t8s0_2 += (a0_ix8p4 * a2[18]);
+    t8s0_2 += (a0_ix8p5 * a2[22]);
+    t8s0_2 += (a0_ix8p6 * a2[26]);
+    t8s0_2 += (a0_ix8p7 * a2[30]);
     b8[i * 4 + 2] = t8s0_2;
     let t8s0_3 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t8s0_3 += (a0[i * 8 + q] * a2[q * 4 + 3]);
-      }
-      {
-        const q = q0 + 1;
-        t8s0_3 += (a0[i * 8 + q] * a2[q * 4 + 3]);
-      }
-      {
-        const q = q0 + 2;
-        t8s0_3 += (a0[i * 8 + q] * a2[q * 4 + 3]);
-      }
-      {
-        const q = q0 + 3;
-        t8s0_3 += (a0[i * 8 + q] * a2[q * 4 + 3]);
-      }
-    }
+    t8s0_3 += (a0_ix8 * a2[3]);
+    t8s0_3 += (a0_ix8p1 * a2[7]);
+    t8s0_3 += (a0_ix8p2 * a2[11]);
+    t8s0_3 += (a0_ix8p3 * a2[15]);
+    t8s0_3 += (a0_ix8p4 * a2[19]);
+    t8s0_3 += (a0_ix8p5 * a2[23]);
+    t8s0_3 += (a0_ix8p6 * a2[27]);
+    t8s0_3 += (a0_ix8p7 * a2[31]);
     b8[i * 4 + 3] = t8s0_3;
-  }
-  // attention.expr:11
-  for (let i = 0; i < 5; i++) {
     let t9s0_0 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t9s0_0 += (a0[i * 8 + q] * a3[q * 4]);
-      }
-      {
-        const q = q0 + 1;
-        t9s0_0 += (a0[i * 8 + q] * a3[q * 4]);
-      }
-      {
-        const q = q0 + 2;
-        t9s0_0 += (a0[i * 8 + q] * a3[q * 4]);
-      }
-      {
-        const q = q0 + 3;
-        t9s0_0 += (a0[i * 8 + q] * a3[q * 4]);
-      }
-    }
+    t9s0_0 += (a0_ix8 * a3[0]);
+    t9s0_0 += (a0_ix8p1 * a3[4]);
+    t9s0_0 += (a0_ix8p2 * a3[8]);
+    t9s0_0 += (a0_ix8p3 * a3[12]);
+    t9s0_0 += (a0_ix8p4 * a3[16]);
+    t9s0_0 += (a0_ix8p5 * a3[20]);
+    t9s0_0 += (a0_ix8p6 * a3[24]);
+    t9s0_0 += (a0_ix8p7 * a3[28]);
     b9[i * 4] = t9s0_0;
     let t9s0_1 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t9s0_1 += (a0[i * 8 + q] * a3[q * 4 + 1]);
-      }
-      {
-        const q = q0 + 1;
-        t9s0_1 += (a0[i * 8 + q] * a3[q * 4 + 1]);
-      }
-      {
-        const q = q0 + 2;
-        t9s0_1 += (a0[i * 8 + q] * a3[q * 4 + 1]);
-      }
-      {
-        const q = q0 + 3;
-        t9s0_1 += (a0[i * 8 + q] * a3[q * 4 + 1]);
-      }
-    }
+    t9s0_1 += (a0_ix8 * a3[1]);
+    t9s0_1 += (a0_ix8p1 * a3[5]);
+    t9s0_1 += (a0_ix8p2 * a3[9]);
+    t9s0_1 += (a0_ix8p3 * a3[13]);
+    t9s0_1 += (a0_ix8p4 * a3[17]);
+    t9s0_1 += (a0_ix8p5 * a3[21]);
+    t9s0_1 += (a0_ix8p6 * a3[25]);
+    t9s0_1 += (a0_ix8p7 * a3[29]);
     b9[i * 4 + 1] = t9s0_1;
     let t9s0_2 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t9s0_2 += (a0[i * 8 + q] * a3[q * 4 + 2]);
-      }
-      {
-        const q = q0 + 1;
-        t9s0_2 += (a0[i * 8 + q] * a3[q * 4 + 2]);
-      }
-      {
-        const q = q0 + 2;
-        t9s0_2 += (a0[i * 8 + q] * a3[q * 4 + 2]);
-      }
-      {
-        const q = q0 + 3;
-        t9s0_2 += (a0[i * 8 + q] * a3[q * 4 + 2]);
-      }
-    }
+    t9s0_2 += (a0_ix8 * a3[2]);
+    t9s0_2 += (a0_ix8p1 * a3[6]);
+    t9s0_2 += (a0_ix8p2 * a3[10]);
+    t9s0_2 += (a0_ix8p3 * a3[14]);
+    t9s0_2 += (a0_ix8p4 * a3[18]);
+    t9s0_2 += (a0_ix8p5 * a3[22]);
+    t9s0_2 += (a0_ix8p6 * a3[26]);
+    t9s0_2 += (a0_ix8p7 * a3[30]);
     b9[i * 4 + 2] = t9s0_2;
     let t9s0_3 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t9s0_3 += (a0[i * 8 + q] * a3[q * 4 + 3]);
-      }
-      {
-        const q = q0 + 1;
-        t9s0_3 += (a0[i * 8 + q] * a3[q * 4 + 3]);
-      }
-      {
-        const q = q0 + 2;
-        t9s0_3 += (a0[i * 8 + q] * a3[q * 4 + 3]);
-      }
-      {
-        const q = q0 + 3;
-        t9s0_3 += (a0[i * 8 + q] * a3[q * 4 + 3]);
-      }
-    }
+    t9s0_3 += (a0_ix8 * a3[3]);
+    t9s0_3 += (a0_ix8p1 * a3[7]);
+    t9s0_3 += (a0_ix8p2 * a3[11]);
+    t9s0_3 += (a0_ix8p3 * a3[15]);
+    t9s0_3 += (a0_ix8p4 * a3[19]);
+    t9s0_3 += (a0_ix8p5 * a3[23]);
+    t9s0_3 += (a0_ix8p6 * a3[27]);
+    t9s0_3 += (a0_ix8p7 * a3[31]);
     b9[i * 4 + 3] = t9s0_3;
   }
   // attention.expr:12
@@ -451,73 +352,72 @@ export function forwardInto(args, outputs) {
     const r1 = b7[i * 4 + 1];
     const r2 = b7[i * 4 + 2];
     const r3 = b7[i * 4 + 3];
-    for (let j = 0; j < 5; j++) {
-      b13[i * 5 + j] = ((r0 * b8[j * 4] + r1 * b8[j * 4 + 1] + r2 * b8[j * 4 + 2] + r3 * b8[j * 4 + 3]) / 2);
-    }
-  }
-  for (let i = 0; i < 5; i++) {
+    const b13_ix5 = (r0 * b8[0] + r1 * b8[1] + r2 * b8[2] + r3 * b8[3]) / 2;
+    const b13_ix5p1 = (r0 * b8[4] + r1 * b8[5] + r2 * b8[6] + r3 * b8[7]) / 2;
+    const b13_ix5p2 = (r0 * b8[8] + r1 * b8[9] + r2 * b8[10] + r3 * b8[11]) / 2;
+    const b13_ix5p3 = (r0 * b8[12] + r1 * b8[13] + r2 * b8[14] + r3 * b8[15]) / 2;
+    const b13_ix5p4 = (r0 * b8[16] + r1 * b8[17] + r2 * b8[18] + r3 * b8[19]) / 2;
     let t16r0 = -Infinity;
-    for (let j = 0; j < 5; j++) {
-      t16r0 = Math.max(t16r0, b13[i * 5 + j]);
-    }
-    b16[i] = t16r0;
-  }
-  for (let i = 0; i < 5; i++) {
-    b17[i] = b16[i];
-  }
-  for (let i = 0; i < 5; i++) {
-    const r4 = b17[i];
-    for (let j = 0; j < 5; j++) {
-      b20[i * 5 + j] = Math.exp((b13[i * 5 + j] - r4));
-    }
-  }
-  for (let i = 0; i < 5; i++) {
+    t16r0 = Math.max(t16r0, b13_ix5);
+    t16r0 = Math.max(t16r0, b13_ix5p1);
+    t16r0 = Math.max(t16r0, b13_ix5p2);
+    t16r0 = Math.max(t16r0, b13_ix5p3);
+    t16r0 = Math.max(t16r0, b13_ix5p4);
+    const b16_i = t16r0;
+    const b17_i = b16_i;
+    const r4 = b17_i;
+    const b20_ix5 = Math.exp((b13_ix5 - r4));
+    const b20_ix5p1 = Math.exp((b13_ix5p1 - r4));
+    const b20_ix5p2 = Math.exp((b13_ix5p2 - r4));
+    const b20_ix5p3 = Math.exp((b13_ix5p3 - r4));
+    const b20_ix5p4 = Math.exp((b13_ix5p4 - r4));
     let t21r0 = 0;
-    for (let j = 0; j < 5; j++) {
-      t21r0 += b20[i * 5 + j];
-    }
-    b21[i] = t21r0;
-  }
-  for (let i = 0; i < 5; i++) {
-    const r5 = b21[i];
-    for (let j = 0; j < 5; j++) {
-      b23[i * 5 + j] = (b20[i * 5 + j] / r5);
-    }
-  }
-  // attention.expr:13
-  for (let i = 0; i < 5; i++) {
+    t21r0 += b20_ix5;
+    t21r0 += b20_ix5p1;
+    t21r0 += b20_ix5p2;
+    t21r0 += b20_ix5p3;
+    t21r0 += b20_ix5p4;
+    const b21_i = t21r0;
+    const r5 = b21_i;
+    const b23_ix5 = b20_ix5 / r5;
+    const b23_ix5p1 = b20_ix5p1 / r5;
+    const b23_ix5p2 = b20_ix5p2 / r5;
+    const b23_ix5p3 = b20_ix5p3 / r5;
+    const b23_ix5p4 = b20_ix5p4 / r5;
     let t24s0_0 = 0;
-    for (let q = 0; q < 5; q++) {
-      t24s0_0 += (b23[i * 5 + q] * b9[q * 4]);
-    }
+    t24s0_0 += (b23_ix5 * b9[0]);
+    t24s0_0 += (b23_ix5p1 * b9[4]);
+    t24s0_0 += (b23_ix5p2 * b9[8]);
+    t24s0_0 += (b23_ix5p3 * b9[12]);
+    t24s0_0 += (b23_ix5p4 * b9[16]);
     b24[i * 4] = t24s0_0;
     let t24s0_1 = 0;
-    for (let q = 0; q < 5; q++) {
-      t24s0_1 += (b23[i * 5 + q] * b9[q * 4 + 1]);
-    }
+    t24s0_1 += (b23_ix5 * b9[1]);
+    t24s0_1 += (b23_ix5p1 * b9[5]);
+    t24s0_1 += (b23_ix5p2 * b9[9]);
+    t24s0_1 += (b23_ix5p3 * b9[13]);
+    t24s0_1 += (b23_ix5p4 * b9[17]);
     b24[i * 4 + 1] = t24s0_1;
     let t24s0_2 = 0;
-    for (let q = 0; q < 5; q++) {
-      t24s0_2 += (b23[i * 5 + q] * b9[q * 4 + 2]);
-    }
+    t24s0_2 += (b23_ix5 * b9[2]);
+    t24s0_2 += (b23_ix5p1 * b9[6]);
+    t24s0_2 += (b23_ix5p2 * b9[10]);
+    t24s0_2 += (b23_ix5p3 * b9[14]);
+    t24s0_2 += (b23_ix5p4 * b9[18]);
     b24[i * 4 + 2] = t24s0_2;
     let t24s0_3 = 0;
-    for (let q = 0; q < 5; q++) {
-      t24s0_3 += (b23[i * 5 + q] * b9[q * 4 + 3]);
-    }
+    t24s0_3 += (b23_ix5 * b9[3]);
+    t24s0_3 += (b23_ix5p1 * b9[7]);
+    t24s0_3 += (b23_ix5p2 * b9[11]);
+    t24s0_3 += (b23_ix5p3 * b9[15]);
+    t24s0_3 += (b23_ix5p4 * b9[19]);
     b24[i * 4 + 3] = t24s0_3;
+    t26 += (b24[i * 4] * b24[i * 4]);
+    t26 += (b24[i * 4 + 1] * b24[i * 4 + 1]);
+    t26 += (b24[i * 4 + 2] * b24[i * 4 + 2]);
+    t26 += (b24[i * 4 + 3] * b24[i * 4 + 3]);
   }
   // attention.expr:14
-  for (let i = 0; i < 5; i++) {
-    const b24_ix4 = b24[i * 4];
-    t26 += (b24_ix4 * b24_ix4);
-    const b24_ix4p1 = b24[i * 4 + 1];
-    t26 += (b24_ix4p1 * b24_ix4p1);
-    const b24_ix4p2 = b24[i * 4 + 2];
-    t26 += (b24_ix4p2 * b24_ix4p2);
-    const b24_ix4p3 = b24[i * 4 + 3];
-    t26 += (b24_ix4p3 * b24_ix4p3);
-  }
   // output out (attention.expr:13)
   outputs["out"].set(b24);
   // output loss (attention.expr:14)
@@ -546,9 +446,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const b7 = buf7;
   const b8 = buf8;
   const b9 = buf9;
-  const b13 = buf13;
-  const b16 = buf16;
-  const b17 = buf17;
   const b20 = buf20;
   const b21 = buf21;
   const b23 = buf23;
@@ -556,11 +453,8 @@ export function backwardInto(args, seed, grad, outputs) {
   const b32 = buf32;
   const b34 = buf34;
   const b36 = buf36;
-  const b41 = buf41;
-  const b42 = buf42;
   const b49 = buf49;
   const b53 = buf53;
-  const b55 = buf55;
   const h59 = grad["Wv"];
   const b60 = buf60;
   const h63 = grad["Wk"];
@@ -569,250 +463,132 @@ export function backwardInto(args, seed, grad, outputs) {
   // attention.expr:9
   for (let i = 0; i < 5; i++) {
     let t7s0_0 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t7s0_0 += (a0[i * 8 + q] * a1[q * 4]);
-      }
-      {
-        const q = q0 + 1;
-        t7s0_0 += (a0[i * 8 + q] * a1[q * 4]);
-      }
-      {
-        const q = q0 + 2;
-        t7s0_0 += (a0[i * 8 + q] * a1[q * 4]);
-      }
-      {
-        const q = q0 + 3;
-        t7s0_0 += (a0[i * 8 + q] * a1[q * 4]);
-      }
-    }
+    const a0_ix8 = a0[i * 8];
+    t7s0_0 += (a0_ix8 * a1[0]);
+    const a0_ix8p1 = a0[i * 8 + 1];
+    t7s0_0 += (a0_ix8p1 * a1[4]);
+    const a0_ix8p2 = a0[i * 8 + 2];
+    t7s0_0 += (a0_ix8p2 * a1[8]);
+    const a0_ix8p3 = a0[i * 8 + 3];
+    t7s0_0 += (a0_ix8p3 * a1[12]);
+    const a0_ix8p4 = a0[i * 8 + 4];
+    t7s0_0 += (a0_ix8p4 * a1[16]);
+    const a0_ix8p5 = a0[i * 8 + 5];
+    t7s0_0 += (a0_ix8p5 * a1[20]);
+    const a0_ix8p6 = a0[i * 8 + 6];
+    t7s0_0 += (a0_ix8p6 * a1[24]);
+    const a0_ix8p7 = a0[i * 8 + 7];
+    t7s0_0 += (a0_ix8p7 * a1[28]);
     b7[i * 4] = t7s0_0;
     let t7s0_1 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t7s0_1 += (a0[i * 8 + q] * a1[q * 4 + 1]);
-      }
-      {
-        const q = q0 + 1;
-        t7s0_1 += (a0[i * 8 + q] * a1[q * 4 + 1]);
-      }
-      {
-        const q = q0 + 2;
-        t7s0_1 += (a0[i * 8 + q] * a1[q * 4 + 1]);
-      }
-      {
-        const q = q0 + 3;
-        t7s0_1 += (a0[i * 8 + q] * a1[q * 4 + 1]);
-      }
-    }
+    t7s0_1 += (a0_ix8 * a1[1]);
+    t7s0_1 += (a0_ix8p1 * a1[5]);
+    t7s0_1 += (a0_ix8p2 * a1[9]);
+    t7s0_1 += (a0_ix8p3 * a1[13]);
+    t7s0_1 += (a0_ix8p4 * a1[17]);
+    t7s0_1 += (a0_ix8p5 * a1[21]);
+    t7s0_1 += (a0_ix8p6 * a1[25]);
+    t7s0_1 += (a0_ix8p7 * a1[29]);
     b7[i * 4 + 1] = t7s0_1;
     let t7s0_2 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t7s0_2 += (a0[i * 8 + q] * a1[q * 4 + 2]);
-      }
-      {
-        const q = q0 + 1;
-        t7s0_2 += (a0[i * 8 + q] * a1[q * 4 + 2]);
-      }
-      {
-        const q = q0 + 2;
-        t7s0_2 += (a0[i * 8 + q] * a1[q * 4 + 2]);
-      }
-      {
-        const q = q0 + 3;
-        t7s0_2 += (a0[i * 8 + q] * a1[q * 4 + 2]);
-      }
-    }
+    t7s0_2 += (a0_ix8 * a1[2]);
+    t7s0_2 += (a0_ix8p1 * a1[6]);
+    t7s0_2 += (a0_ix8p2 * a1[10]);
+    t7s0_2 += (a0_ix8p3 * a1[14]);
+    t7s0_2 += (a0_ix8p4 * a1[18]);
+    t7s0_2 += (a0_ix8p5 * a1[22]);
+    t7s0_2 += (a0_ix8p6 * a1[26]);
+    t7s0_2 += (a0_ix8p7 * a1[30]);
     b7[i * 4 + 2] = t7s0_2;
     let t7s0_3 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t7s0_3 += (a0[i * 8 + q] * a1[q * 4 + 3]);
-      }
-      {
-        const q = q0 + 1;
-        t7s0_3 += (a0[i * 8 + q] * a1[q * 4 + 3]);
-      }
-      {
-        const q = q0 + 2;
-        t7s0_3 += (a0[i * 8 + q] * a1[q * 4 + 3]);
-      }
-      {
-        const q = q0 + 3;
-        t7s0_3 += (a0[i * 8 + q] * a1[q * 4 + 3]);
-      }
-    }
+    t7s0_3 += (a0_ix8 * a1[3]);
+    t7s0_3 += (a0_ix8p1 * a1[7]);
+    t7s0_3 += (a0_ix8p2 * a1[11]);
+    t7s0_3 += (a0_ix8p3 * a1[15]);
+    t7s0_3 += (a0_ix8p4 * a1[19]);
+    t7s0_3 += (a0_ix8p5 * a1[23]);
+    t7s0_3 += (a0_ix8p6 * a1[27]);
+    t7s0_3 += (a0_ix8p7 * a1[31]);
     b7[i * 4 + 3] = t7s0_3;
-  }
-  // attention.expr:10
-  for (let i = 0; i < 5; i++) {
     let t8s0_0 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t8s0_0 += (a0[i * 8 + q] * a2[q * 4]);
-      }
-      {
-        const q = q0 + 1;
-        t8s0_0 += (a0[i * 8 + q] * a2[q * 4]);
-      }
-      {
-        const q = q0 + 2;
-        t8s0_0 += (a0[i * 8 + q] * a2[q * 4]);
-      }
-      {
-        const q = q0 + 3;
-        t8s0_0 += (a0[i * 8 + q] * a2[q * 4]);
-      }
-    }
+    t8s0_0 += (a0_ix8 * a2[0]);
+    t8s0_0 += (a0_ix8p1 * a2[4]);
+    t8s0_0 += (a0_ix8p2 * a2[8]);
+    t8s0_0 += (a0_ix8p3 * a2[12]);
+    t8s0_0 += (a0_ix8p4 * a2[16]);
+    t8s0_0 += (a0_ix8p5 * a2[20]);
+    t8s0_0 += (a0_ix8p6 * a2[24]);
+    t8s0_0 += (a0_ix8p7 * a2[28]);
     b8[i * 4] = t8s0_0;
     let t8s0_1 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t8s0_1 += (a0[i * 8 + q] * a2[q * 4 + 1]);
-      }
-      {
-        const q = q0 + 1;
-        t8s0_1 += (a0[i * 8 + q] * a2[q * 4 + 1]);
-      }
-      {
-        const q = q0 + 2;
-        t8s0_1 += (a0[i * 8 + q] * a2[q * 4 + 1]);
-      }
-      {
-        const q = q0 + 3;
-        t8s0_1 += (a0[i * 8 + q] * a2[q * 4 + 1]);
-      }
-    }
+    t8s0_1 += (a0_ix8 * a2[1]);
+    t8s0_1 += (a0_ix8p1 * a2[5]);
+    t8s0_1 += (a0_ix8p2 * a2[9]);
+    t8s0_1 += (a0_ix8p3 * a2[13]);
+    t8s0_1 += (a0_ix8p4 * a2[17]);
+    t8s0_1 += (a0_ix8p5 * a2[21]);
+    t8s0_1 += (a0_ix8p6 * a2[25]);
+    t8s0_1 += (a0_ix8p7 * a2[29]);
     b8[i * 4 + 1] = t8s0_1;
     let t8s0_2 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t8s0_2 += (a0[i * 8 + q] * a2[q * 4 + 2]);
-      }
-      {
-        const q = q0 + 1;
-        t8s0_2 += (a0[i * 8 + q] * a2[q * 4 + 2]);
-      }
-      {
-        const q = q0 + 2;
-        t8s0_2 += (a0[i * 8 + q] * a2[q * 4 + 2]);
-      }
-      {
-        const q = q0 + 3;
-        t8s0_2 += (a0[i * 8 + q] * a2[q * 4 + 2]);
-      }
-    }
+    t8s0_2 += (a0_ix8 * a2[2]);
+    t8s0_2 += (a0_ix8p1 * a2[6]);
+    t8s0_2 += (a0_ix8p2 * a2[10]);
+    t8s0_2 += (a0_ix8p3 * a2[14]);
+    t8s0_2 += (a0_ix8p4 * a2[18]);
+    t8s0_2 += (a0_ix8p5 * a2[22]);
+    t8s0_2 += (a0_ix8p6 * a2[26]);
+    t8s0_2 += (a0_ix8p7 * a2[30]);
     b8[i * 4 + 2] = t8s0_2;
     let t8s0_3 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t8s0_3 += (a0[i * 8 + q] * a2[q * 4 + 3]);
-      }
-      {
-        const q = q0 + 1;
-        t8s0_3 += (a0[i * 8 + q] * a2[q * 4 + 3]);
-      }
-      {
-        const q = q0 + 2;
-        t8s0_3 += (a0[i * 8 + q] * a2[q * 4 + 3]);
-      }
-      {
-        const q = q0 + 3;
-        t8s0_3 += (a0[i * 8 + q] * a2[q * 4 + 3]);
-      }
-    }
+    t8s0_3 += (a0_ix8 * a2[3]);
+    t8s0_3 += (a0_ix8p1 * a2[7]);
+    t8s0_3 += (a0_ix8p2 * a2[11]);
+    t8s0_3 += (a0_ix8p3 * a2[15]);
+    t8s0_3 += (a0_ix8p4 * a2[19]);
+    t8s0_3 += (a0_ix8p5 * a2[23]);
+    t8s0_3 += (a0_ix8p6 * a2[27]);
+    t8s0_3 += (a0_ix8p7 * a2[31]);
     b8[i * 4 + 3] = t8s0_3;
-  }
-  // attention.expr:11
-  for (let i = 0; i < 5; i++) {
     let t9s0_0 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t9s0_0 += (a0[i * 8 + q] * a3[q * 4]);
-      }
-      {
-        const q = q0 + 1;
-        t9s0_0 += (a0[i * 8 + q] * a3[q * 4]);
-      }
-      {
-        const q = q0 + 2;
-        t9s0_0 += (a0[i * 8 + q] * a3[q * 4]);
-      }
-      {
-        const q = q0 + 3;
-        t9s0_0 += (a0[i * 8 + q] * a3[q * 4]);
-      }
-    }
+    t9s0_0 += (a0_ix8 * a3[0]);
+    t9s0_0 += (a0_ix8p1 * a3[4]);
+    t9s0_0 += (a0_ix8p2 * a3[8]);
+    t9s0_0 += (a0_ix8p3 * a3[12]);
+    t9s0_0 += (a0_ix8p4 * a3[16]);
+    t9s0_0 += (a0_ix8p5 * a3[20]);
+    t9s0_0 += (a0_ix8p6 * a3[24]);
+    t9s0_0 += (a0_ix8p7 * a3[28]);
     b9[i * 4] = t9s0_0;
     let t9s0_1 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t9s0_1 += (a0[i * 8 + q] * a3[q * 4 + 1]);
-      }
-      {
-        const q = q0 + 1;
-        t9s0_1 += (a0[i * 8 + q] * a3[q * 4 + 1]);
-      }
-      {
-        const q = q0 + 2;
-        t9s0_1 += (a0[i * 8 + q] * a3[q * 4 + 1]);
-      }
-      {
-        const q = q0 + 3;
-        t9s0_1 += (a0[i * 8 + q] * a3[q * 4 + 1]);
-      }
-    }
+    t9s0_1 += (a0_ix8 * a3[1]);
+    t9s0_1 += (a0_ix8p1 * a3[5]);
+    t9s0_1 += (a0_ix8p2 * a3[9]);
+    t9s0_1 += (a0_ix8p3 * a3[13]);
+    t9s0_1 += (a0_ix8p4 * a3[17]);
+    t9s0_1 += (a0_ix8p5 * a3[21]);
+    t9s0_1 += (a0_ix8p6 * a3[25]);
+    t9s0_1 += (a0_ix8p7 * a3[29]);
     b9[i * 4 + 1] = t9s0_1;
     let t9s0_2 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t9s0_2 += (a0[i * 8 + q] * a3[q * 4 + 2]);
-      }
-      {
-        const q = q0 + 1;
-        t9s0_2 += (a0[i * 8 + q] * a3[q * 4 + 2]);
-      }
-      {
-        const q = q0 + 2;
-        t9s0_2 += (a0[i * 8 + q] * a3[q * 4 + 2]);
-      }
-      {
-        const q = q0 + 3;
-        t9s0_2 += (a0[i * 8 + q] * a3[q * 4 + 2]);
-      }
-    }
+    t9s0_2 += (a0_ix8 * a3[2]);
+    t9s0_2 += (a0_ix8p1 * a3[6]);
+    t9s0_2 += (a0_ix8p2 * a3[10]);
+    t9s0_2 += (a0_ix8p3 * a3[14]);
+    t9s0_2 += (a0_ix8p4 * a3[18]);
+    t9s0_2 += (a0_ix8p5 * a3[22]);
+    t9s0_2 += (a0_ix8p6 * a3[26]);
+    t9s0_2 += (a0_ix8p7 * a3[30]);
     b9[i * 4 + 2] = t9s0_2;
     let t9s0_3 = 0;
-    for (let q0 = 0; q0 < 8; q0 += 4) {
-      {
-        const q = q0;
-        t9s0_3 += (a0[i * 8 + q] * a3[q * 4 + 3]);
-      }
-      {
-        const q = q0 + 1;
-        t9s0_3 += (a0[i * 8 + q] * a3[q * 4 + 3]);
-      }
-      {
-        const q = q0 + 2;
-        t9s0_3 += (a0[i * 8 + q] * a3[q * 4 + 3]);
-      }
-      {
-        const q = q0 + 3;
-        t9s0_3 += (a0[i * 8 + q] * a3[q * 4 + 3]);
-      }
-    }
+    t9s0_3 += (a0_ix8 * a3[3]);
+    t9s0_3 += (a0_ix8p1 * a3[7]);
+    t9s0_3 += (a0_ix8p2 * a3[11]);
+    t9s0_3 += (a0_ix8p3 * a3[15]);
+    t9s0_3 += (a0_ix8p4 * a3[19]);
+    t9s0_3 += (a0_ix8p5 * a3[23]);
+    t9s0_3 += (a0_ix8p6 * a3[27]);
+    t9s0_3 += (a0_ix8p7 * a3[31]);
     b9[i * 4 + 3] = t9s0_3;
   }
   // attention.expr:12
@@ -821,249 +597,328 @@ export function backwardInto(args, seed, grad, outputs) {
     const r1 = b7[i * 4 + 1];
     const r2 = b7[i * 4 + 2];
     const r3 = b7[i * 4 + 3];
-    for (let j = 0; j < 5; j++) {
-      b13[i * 5 + j] = ((r0 * b8[j * 4] + r1 * b8[j * 4 + 1] + r2 * b8[j * 4 + 2] + r3 * b8[j * 4 + 3]) / 2);
-    }
-  }
-  for (let i = 0; i < 5; i++) {
+    const b13_ix5 = (r0 * b8[0] + r1 * b8[1] + r2 * b8[2] + r3 * b8[3]) / 2;
+    const b13_ix5p1 = (r0 * b8[4] + r1 * b8[5] + r2 * b8[6] + r3 * b8[7]) / 2;
+    const b13_ix5p2 = (r0 * b8[8] + r1 * b8[9] + r2 * b8[10] + r3 * b8[11]) / 2;
+    const b13_ix5p3 = (r0 * b8[12] + r1 * b8[13] + r2 * b8[14] + r3 * b8[15]) / 2;
+    const b13_ix5p4 = (r0 * b8[16] + r1 * b8[17] + r2 * b8[18] + r3 * b8[19]) / 2;
     let t16r0 = -Infinity;
-    for (let j = 0; j < 5; j++) {
-      t16r0 = Math.max(t16r0, b13[i * 5 + j]);
-    }
-    b16[i] = t16r0;
-  }
-  for (let i = 0; i < 5; i++) {
-    b17[i] = b16[i];
-  }
-  for (let i = 0; i < 5; i++) {
-    const r4 = b17[i];
-    for (let j = 0; j < 5; j++) {
-      b20[i * 5 + j] = Math.exp((b13[i * 5 + j] - r4));
-    }
-  }
-  for (let i = 0; i < 5; i++) {
+    t16r0 = Math.max(t16r0, b13_ix5);
+    t16r0 = Math.max(t16r0, b13_ix5p1);
+    t16r0 = Math.max(t16r0, b13_ix5p2);
+    t16r0 = Math.max(t16r0, b13_ix5p3);
+    t16r0 = Math.max(t16r0, b13_ix5p4);
+    const b16_i = t16r0;
+    const b17_i = b16_i;
+    const r4 = b17_i;
+    b20[i * 5] = Math.exp((b13_ix5 - r4));
+    b20[i * 5 + 1] = Math.exp((b13_ix5p1 - r4));
+    b20[i * 5 + 2] = Math.exp((b13_ix5p2 - r4));
+    b20[i * 5 + 3] = Math.exp((b13_ix5p3 - r4));
+    b20[i * 5 + 4] = Math.exp((b13_ix5p4 - r4));
     let t21r0 = 0;
-    for (let j = 0; j < 5; j++) {
-      t21r0 += b20[i * 5 + j];
-    }
-    b21[i] = t21r0;
-  }
-  for (let i = 0; i < 5; i++) {
-    const r5 = b21[i];
-    for (let j = 0; j < 5; j++) {
-      b23[i * 5 + j] = (b20[i * 5 + j] / r5);
-    }
-  }
-  // attention.expr:13
-  for (let i = 0; i < 5; i++) {
+    t21r0 += b20[i * 5];
+    t21r0 += b20[i * 5 + 1];
+    t21r0 += b20[i * 5 + 2];
+    t21r0 += b20[i * 5 + 3];
+    t21r0 += b20[i * 5 + 4];
+    const b21_i = t21r0;
+    b21[i] = b21_i;
+    const r5 = b21_i;
+    b23[i * 5] = (b20[i * 5] / r5);
+    b23[i * 5 + 1] = (b20[i * 5 + 1] / r5);
+    b23[i * 5 + 2] = (b20[i * 5 + 2] / r5);
+    b23[i * 5 + 3] = (b20[i * 5 + 3] / r5);
+    b23[i * 5 + 4] = (b20[i * 5 + 4] / r5);
     let t24s0_0 = 0;
-    for (let q = 0; q < 5; q++) {
-      t24s0_0 += (b23[i * 5 + q] * b9[q * 4]);
-    }
+    const b9_0 = b9[0];
+    t24s0_0 += (b23[i * 5] * b9_0);
+    const b9_4 = b9[4];
+    t24s0_0 += (b23[i * 5 + 1] * b9_4);
+    const b9_8 = b9[8];
+    t24s0_0 += (b23[i * 5 + 2] * b9_8);
+    const b9_12 = b9[12];
+    t24s0_0 += (b23[i * 5 + 3] * b9_12);
+    const b9_16 = b9[16];
+    t24s0_0 += (b23[i * 5 + 4] * b9_16);
     b24[i * 4] = t24s0_0;
     let t24s0_1 = 0;
-    for (let q = 0; q < 5; q++) {
-      t24s0_1 += (b23[i * 5 + q] * b9[q * 4 + 1]);
-    }
+    const b9_1 = b9[1];
+    t24s0_1 += (b23[i * 5] * b9_1);
+    const b9_5 = b9[5];
+    t24s0_1 += (b23[i * 5 + 1] * b9_5);
+    const b9_9 = b9[9];
+    t24s0_1 += (b23[i * 5 + 2] * b9_9);
+    const b9_13 = b9[13];
+    t24s0_1 += (b23[i * 5 + 3] * b9_13);
+    const b9_17 = b9[17];
+    t24s0_1 += (b23[i * 5 + 4] * b9_17);
     b24[i * 4 + 1] = t24s0_1;
     let t24s0_2 = 0;
-    for (let q = 0; q < 5; q++) {
-      t24s0_2 += (b23[i * 5 + q] * b9[q * 4 + 2]);
-    }
+    const b9_2 = b9[2];
+    t24s0_2 += (b23[i * 5] * b9_2);
+    const b9_6 = b9[6];
+    t24s0_2 += (b23[i * 5 + 1] * b9_6);
+    const b9_10 = b9[10];
+    t24s0_2 += (b23[i * 5 + 2] * b9_10);
+    const b9_14 = b9[14];
+    t24s0_2 += (b23[i * 5 + 3] * b9_14);
+    const b9_18 = b9[18];
+    t24s0_2 += (b23[i * 5 + 4] * b9_18);
     b24[i * 4 + 2] = t24s0_2;
     let t24s0_3 = 0;
-    for (let q = 0; q < 5; q++) {
-      t24s0_3 += (b23[i * 5 + q] * b9[q * 4 + 3]);
-    }
+    const b9_3 = b9[3];
+    t24s0_3 += (b23[i * 5] * b9_3);
+    const b9_7 = b9[7];
+    t24s0_3 += (b23[i * 5 + 1] * b9_7);
+    const b9_11 = b9[11];
+    t24s0_3 += (b23[i * 5 + 2] * b9_11);
+    const b9_15 = b9[15];
+    t24s0_3 += (b23[i * 5 + 3] * b9_15);
+    const b9_19 = b9[19];
+    t24s0_3 += (b23[i * 5 + 4] * b9_19);
     b24[i * 4 + 3] = t24s0_3;
-  }
-  // attention.expr:14
-  for (let i = 0; i < 5; i++) {
-    const b24_ix4 = b24[i * 4];
-    t26 += (b24_ix4 * b24_ix4);
-    const b24_ix4p1 = b24[i * 4 + 1];
-    t26 += (b24_ix4p1 * b24_ix4p1);
-    const b24_ix4p2 = b24[i * 4 + 2];
-    t26 += (b24_ix4p2 * b24_ix4p2);
-    const b24_ix4p3 = b24[i * 4 + 3];
-    t26 += (b24_ix4p3 * b24_ix4p3);
-    b32[i * 4] = (s0[i * 4] + (2 * chainMul(s1, b24_ix4)));
-    b32[i * 4 + 1] = (s0[i * 4 + 1] + (2 * chainMul(s1, b24_ix4p1)));
-    b32[i * 4 + 2] = (s0[i * 4 + 2] + (2 * chainMul(s1, b24_ix4p2)));
-    b32[i * 4 + 3] = (s0[i * 4 + 3] + (2 * chainMul(s1, b24_ix4p3)));
-  }
-  // attention.expr:13
-  for (let i = 0; i < 5; i++) {
+    t26 += (b24[i * 4] * b24[i * 4]);
+    t26 += (b24[i * 4 + 1] * b24[i * 4 + 1]);
+    t26 += (b24[i * 4 + 2] * b24[i * 4 + 2]);
+    t26 += (b24[i * 4 + 3] * b24[i * 4 + 3]);
+    b32[i * 4] = (s0[i * 4] + (2 * chainMul(s1, b24[i * 4])));
+    b32[i * 4 + 1] = (s0[i * 4 + 1] + (2 * chainMul(s1, b24[i * 4 + 1])));
+    b32[i * 4 + 2] = (s0[i * 4 + 2] + (2 * chainMul(s1, b24[i * 4 + 2])));
+    b32[i * 4 + 3] = (s0[i * 4 + 3] + (2 * chainMul(s1, b24[i * 4 + 3])));
     const r6 = b32[i * 4];
     const r7 = b32[i * 4 + 1];
     const r8 = b32[i * 4 + 2];
     const r9 = b32[i * 4 + 3];
-    for (let j = 0; j < 5; j++) {
-      b34[i * 5 + j] = (r6 * b9[j * 4] + r7 * b9[j * 4 + 1] + r8 * b9[j * 4 + 2] + r9 * b9[j * 4 + 3]);
-    }
+    b34[i * 5] = (r6 * b9_0 + r7 * b9_1 + r8 * b9_2 + r9 * b9_3);
+    b34[i * 5 + 1] = (r6 * b9_4 + r7 * b9_5 + r8 * b9_6 + r9 * b9_7);
+    b34[i * 5 + 2] = (r6 * b9_8 + r7 * b9_9 + r8 * b9_10 + r9 * b9_11);
+    b34[i * 5 + 3] = (r6 * b9_12 + r7 * b9_13 + r8 * b9_14 + r9 * b9_15);
+    b34[i * 5 + 4] = (r6 * b9_16 + r7 * b9_17 + r8 * b9_18 + r9 * b9_19);
   }
+  // attention.expr:13
   for (let i = 0; i < 5; i++) {
+    let b42_i = 0;
     let t36s0_0 = 0;
-    for (let q = 0; q < 5; q++) {
-      t36s0_0 += (b23[i + q * 5] * b32[q * 4]);
-    }
+    const b23_i = b23[i];
+    t36s0_0 += (b23_i * b32[0]);
+    const b23_ip5 = b23[i + 5];
+    t36s0_0 += (b23_ip5 * b32[4]);
+    const b23_ip10 = b23[i + 10];
+    t36s0_0 += (b23_ip10 * b32[8]);
+    const b23_ip15 = b23[i + 15];
+    t36s0_0 += (b23_ip15 * b32[12]);
+    const b23_ip20 = b23[i + 20];
+    t36s0_0 += (b23_ip20 * b32[16]);
     b36[i * 4] = t36s0_0;
     let t36s0_1 = 0;
-    for (let q = 0; q < 5; q++) {
-      t36s0_1 += (b23[i + q * 5] * b32[q * 4 + 1]);
-    }
+    t36s0_1 += (b23_i * b32[1]);
+    t36s0_1 += (b23_ip5 * b32[5]);
+    t36s0_1 += (b23_ip10 * b32[9]);
+    t36s0_1 += (b23_ip15 * b32[13]);
+    t36s0_1 += (b23_ip20 * b32[17]);
     b36[i * 4 + 1] = t36s0_1;
     let t36s0_2 = 0;
-    for (let q = 0; q < 5; q++) {
-      t36s0_2 += (b23[i + q * 5] * b32[q * 4 + 2]);
-    }
+    t36s0_2 += (b23_i * b32[2]);
+    t36s0_2 += (b23_ip5 * b32[6]);
+    t36s0_2 += (b23_ip10 * b32[10]);
+    t36s0_2 += (b23_ip15 * b32[14]);
+    t36s0_2 += (b23_ip20 * b32[18]);
     b36[i * 4 + 2] = t36s0_2;
     let t36s0_3 = 0;
-    for (let q = 0; q < 5; q++) {
-      t36s0_3 += (b23[i + q * 5] * b32[q * 4 + 3]);
-    }
+    t36s0_3 += (b23_i * b32[3]);
+    t36s0_3 += (b23_ip5 * b32[7]);
+    t36s0_3 += (b23_ip10 * b32[11]);
+    t36s0_3 += (b23_ip15 * b32[15]);
+    t36s0_3 += (b23_ip20 * b32[19]);
     b36[i * 4 + 3] = t36s0_3;
-  }
-  // attention.expr:12
-  for (let i = 0; i < 5; i++) {
-    const r10 = b21[i];
-    for (let j = 0; j < 5; j++) {
-      b41[i * 5 + j] = chainMul(b34[i * 5 + j], (-(b23[i * 5 + j] / r10)));
-    }
-  }
-  b42.fill(0);
-  for (let i = 0; i < 5; i++) {
-    for (let j = 0; j < 5; j++) {
-      b42[i] += b41[i * 5 + j];
-    }
-  }
-  for (let i = 0; i < 5; i++) {
-    const r11 = b21[i];
-    const r12 = b42[i];
-    for (let j = 0; j < 5; j++) {
-      b49[i * 5 + j] = (chainMul((chainMul(b34[i * 5 + j], (1 / r11)) + r12), b20[i * 5 + j]) * 0.5);
-    }
-  }
-  for (let i = 0; i < 5; i++) {
+    const b21_i = b21[i];
+    const r10 = b21_i;
+    const b34_ix5 = b34[i * 5];
+    const b41_ix5 = chainMul(b34_ix5, (-(b23[i * 5] / r10)));
+    const b34_ix5p1 = b34[i * 5 + 1];
+    const b41_ix5p1 = chainMul(b34_ix5p1, (-(b23[i * 5 + 1] / r10)));
+    const b34_ix5p2 = b34[i * 5 + 2];
+    const b41_ix5p2 = chainMul(b34_ix5p2, (-(b23[i * 5 + 2] / r10)));
+    const b34_ix5p3 = b34[i * 5 + 3];
+    const b41_ix5p3 = chainMul(b34_ix5p3, (-(b23[i * 5 + 3] / r10)));
+    const b34_ix5p4 = b34[i * 5 + 4];
+    const b41_ix5p4 = chainMul(b34_ix5p4, (-(b23[i * 5 + 4] / r10)));
+    b42_i += b41_ix5;
+    b42_i += b41_ix5p1;
+    b42_i += b41_ix5p2;
+    b42_i += b41_ix5p3;
+    b42_i += b41_ix5p4;
+    const r11 = b21_i;
+    const r12 = b42_i;
+    b49[i * 5] = (chainMul((chainMul(b34_ix5, (1 / r11)) + r12), b20[i * 5]) * 0.5);
+    b49[i * 5 + 1] = (chainMul((chainMul(b34_ix5p1, (1 / r11)) + r12), b20[i * 5 + 1]) * 0.5);
+    b49[i * 5 + 2] = (chainMul((chainMul(b34_ix5p2, (1 / r11)) + r12), b20[i * 5 + 2]) * 0.5);
+    b49[i * 5 + 3] = (chainMul((chainMul(b34_ix5p3, (1 / r11)) + r12), b20[i * 5 + 3]) * 0.5);
+    b49[i * 5 + 4] = (chainMul((chainMul(b34_ix5p4, (1 / r11)) + r12), b20[i * 5 + 4]) * 0.5);
     let t53s0_0 = 0;
-    for (let q = 0; q < 5; q++) {
-      t53s0_0 += (b49[i * 5 + q] * b8[q * 4]);
-    }
+    t53s0_0 += (b49[i * 5] * b8[0]);
+    t53s0_0 += (b49[i * 5 + 1] * b8[4]);
+    t53s0_0 += (b49[i * 5 + 2] * b8[8]);
+    t53s0_0 += (b49[i * 5 + 3] * b8[12]);
+    t53s0_0 += (b49[i * 5 + 4] * b8[16]);
     b53[i * 4] = t53s0_0;
     let t53s0_1 = 0;
-    for (let q = 0; q < 5; q++) {
-      t53s0_1 += (b49[i * 5 + q] * b8[q * 4 + 1]);
-    }
+    t53s0_1 += (b49[i * 5] * b8[1]);
+    t53s0_1 += (b49[i * 5 + 1] * b8[5]);
+    t53s0_1 += (b49[i * 5 + 2] * b8[9]);
+    t53s0_1 += (b49[i * 5 + 3] * b8[13]);
+    t53s0_1 += (b49[i * 5 + 4] * b8[17]);
     b53[i * 4 + 1] = t53s0_1;
     let t53s0_2 = 0;
-    for (let q = 0; q < 5; q++) {
-      t53s0_2 += (b49[i * 5 + q] * b8[q * 4 + 2]);
-    }
+    t53s0_2 += (b49[i * 5] * b8[2]);
+    t53s0_2 += (b49[i * 5 + 1] * b8[6]);
+    t53s0_2 += (b49[i * 5 + 2] * b8[10]);
+    t53s0_2 += (b49[i * 5 + 3] * b8[14]);
+    t53s0_2 += (b49[i * 5 + 4] * b8[18]);
     b53[i * 4 + 2] = t53s0_2;
     let t53s0_3 = 0;
-    for (let q = 0; q < 5; q++) {
-      t53s0_3 += (b49[i * 5 + q] * b8[q * 4 + 3]);
-    }
+    t53s0_3 += (b49[i * 5] * b8[3]);
+    t53s0_3 += (b49[i * 5 + 1] * b8[7]);
+    t53s0_3 += (b49[i * 5 + 2] * b8[11]);
+    t53s0_3 += (b49[i * 5 + 3] * b8[15]);
+    t53s0_3 += (b49[i * 5 + 4] * b8[19]);
     b53[i * 4 + 3] = t53s0_3;
   }
+  // attention.expr:12
+  b60.fill(0);
   for (let i = 0; i < 5; i++) {
     let t55s0_0 = 0;
-    for (let q = 0; q < 5; q++) {
-      t55s0_0 += (b7[q * 4] * b49[q * 5 + i]);
-    }
-    b55[i] = t55s0_0;
+    const b49_i = b49[i];
+    t55s0_0 += (b7[0] * b49_i);
+    const b49_ip5 = b49[i + 5];
+    t55s0_0 += (b7[4] * b49_ip5);
+    const b49_ip10 = b49[i + 10];
+    t55s0_0 += (b7[8] * b49_ip10);
+    const b49_ip15 = b49[i + 15];
+    t55s0_0 += (b7[12] * b49_ip15);
+    const b49_ip20 = b49[i + 20];
+    t55s0_0 += (b7[16] * b49_ip20);
+    const b55_i = t55s0_0;
     let t55s0_1 = 0;
-    for (let q = 0; q < 5; q++) {
-      t55s0_1 += (b7[q * 4 + 1] * b49[q * 5 + i]);
-    }
-    b55[i + 5] = t55s0_1;
+    t55s0_1 += (b7[1] * b49_i);
+    t55s0_1 += (b7[5] * b49_ip5);
+    t55s0_1 += (b7[9] * b49_ip10);
+    t55s0_1 += (b7[13] * b49_ip15);
+    t55s0_1 += (b7[17] * b49_ip20);
+    const b55_ip5 = t55s0_1;
     let t55s0_2 = 0;
-    for (let q = 0; q < 5; q++) {
-      t55s0_2 += (b7[q * 4 + 2] * b49[q * 5 + i]);
-    }
-    b55[i + 10] = t55s0_2;
+    t55s0_2 += (b7[2] * b49_i);
+    t55s0_2 += (b7[6] * b49_ip5);
+    t55s0_2 += (b7[10] * b49_ip10);
+    t55s0_2 += (b7[14] * b49_ip15);
+    t55s0_2 += (b7[18] * b49_ip20);
+    const b55_ip10 = t55s0_2;
     let t55s0_3 = 0;
-    for (let q = 0; q < 5; q++) {
-      t55s0_3 += (b7[q * 4 + 3] * b49[q * 5 + i]);
-    }
-    b55[i + 15] = t55s0_3;
+    t55s0_3 += (b7[3] * b49_i);
+    t55s0_3 += (b7[7] * b49_ip5);
+    t55s0_3 += (b7[11] * b49_ip10);
+    t55s0_3 += (b7[15] * b49_ip15);
+    t55s0_3 += (b7[19] * b49_ip20);
+    const b55_ip15 = t55s0_3;
+    b60[i * 4] += b55_i;
+    b60[i * 4 + 1] += b55_ip5;
+    b60[i * 4 + 2] += b55_ip10;
+    b60[i * 4 + 3] += b55_ip15;
   }
   // attention.expr:11
   for (let i = 0; i < 8; i++) {
     let t59s0_0 = 0;
-    for (let q = 0; q < 5; q++) {
-      t59s0_0 += (a0[i + q * 8] * b36[q * 4]);
-    }
+    const a0_i = a0[i];
+    t59s0_0 += (a0_i * b36[0]);
+    const a0_ip8 = a0[i + 8];
+    t59s0_0 += (a0_ip8 * b36[4]);
+    const a0_ip16 = a0[i + 16];
+    t59s0_0 += (a0_ip16 * b36[8]);
+    const a0_ip24 = a0[i + 24];
+    t59s0_0 += (a0_ip24 * b36[12]);
+    const a0_ip32 = a0[i + 32];
+    t59s0_0 += (a0_ip32 * b36[16]);
     h59[i * 4] = t59s0_0;
     let t59s0_1 = 0;
-    for (let q = 0; q < 5; q++) {
-      t59s0_1 += (a0[i + q * 8] * b36[q * 4 + 1]);
-    }
+    t59s0_1 += (a0_i * b36[1]);
+    t59s0_1 += (a0_ip8 * b36[5]);
+    t59s0_1 += (a0_ip16 * b36[9]);
+    t59s0_1 += (a0_ip24 * b36[13]);
+    t59s0_1 += (a0_ip32 * b36[17]);
     h59[i * 4 + 1] = t59s0_1;
     let t59s0_2 = 0;
-    for (let q = 0; q < 5; q++) {
-      t59s0_2 += (a0[i + q * 8] * b36[q * 4 + 2]);
-    }
+    t59s0_2 += (a0_i * b36[2]);
+    t59s0_2 += (a0_ip8 * b36[6]);
+    t59s0_2 += (a0_ip16 * b36[10]);
+    t59s0_2 += (a0_ip24 * b36[14]);
+    t59s0_2 += (a0_ip32 * b36[18]);
     h59[i * 4 + 2] = t59s0_2;
     let t59s0_3 = 0;
-    for (let q = 0; q < 5; q++) {
-      t59s0_3 += (a0[i + q * 8] * b36[q * 4 + 3]);
-    }
+    t59s0_3 += (a0_i * b36[3]);
+    t59s0_3 += (a0_ip8 * b36[7]);
+    t59s0_3 += (a0_ip16 * b36[11]);
+    t59s0_3 += (a0_ip24 * b36[15]);
+    t59s0_3 += (a0_ip32 * b36[19]);
     h59[i * 4 + 3] = t59s0_3;
-  }
-  b60.fill(0);
-  for (let i = 0; i < 5; i++) {
-    b60[i * 4] += b55[i];
-    b60[i * 4 + 1] += b55[i + 5];
-    b60[i * 4 + 2] += b55[i + 10];
-    b60[i * 4 + 3] += b55[i + 15];
-  }
-  // attention.expr:10
-  for (let i = 0; i < 8; i++) {
     let t63s0_0 = 0;
-    for (let q = 0; q < 5; q++) {
-      t63s0_0 += (a0[i + q * 8] * b60[q * 4]);
-    }
+    t63s0_0 += (a0_i * b60[0]);
+    t63s0_0 += (a0_ip8 * b60[4]);
+    t63s0_0 += (a0_ip16 * b60[8]);
+    t63s0_0 += (a0_ip24 * b60[12]);
+    t63s0_0 += (a0_ip32 * b60[16]);
     h63[i * 4] = t63s0_0;
     let t63s0_1 = 0;
-    for (let q = 0; q < 5; q++) {
-      t63s0_1 += (a0[i + q * 8] * b60[q * 4 + 1]);
-    }
+    t63s0_1 += (a0_i * b60[1]);
+    t63s0_1 += (a0_ip8 * b60[5]);
+    t63s0_1 += (a0_ip16 * b60[9]);
+    t63s0_1 += (a0_ip24 * b60[13]);
+    t63s0_1 += (a0_ip32 * b60[17]);
     h63[i * 4 + 1] = t63s0_1;
     let t63s0_2 = 0;
-    for (let q = 0; q < 5; q++) {
-      t63s0_2 += (a0[i + q * 8] * b60[q * 4 + 2]);
-    }
+    t63s0_2 += (a0_i * b60[2]);
+    t63s0_2 += (a0_ip8 * b60[6]);
+    t63s0_2 += (a0_ip16 * b60[10]);
+    t63s0_2 += (a0_ip24 * b60[14]);
+    t63s0_2 += (a0_ip32 * b60[18]);
     h63[i * 4 + 2] = t63s0_2;
     let t63s0_3 = 0;
-    for (let q = 0; q < 5; q++) {
-      t63s0_3 += (a0[i + q * 8] * b60[q * 4 + 3]);
-    }
+    t63s0_3 += (a0_i * b60[3]);
+    t63s0_3 += (a0_ip8 * b60[7]);
+    t63s0_3 += (a0_ip16 * b60[11]);
+    t63s0_3 += (a0_ip24 * b60[15]);
+    t63s0_3 += (a0_ip32 * b60[19]);
     h63[i * 4 + 3] = t63s0_3;
-  }
-  // attention.expr:9
-  for (let i = 0; i < 8; i++) {
     let t66s0_0 = 0;
-    for (let q = 0; q < 5; q++) {
-      t66s0_0 += (a0[i + q * 8] * b53[q * 4]);
-    }
+    t66s0_0 += (a0_i * b53[0]);
+    t66s0_0 += (a0_ip8 * b53[4]);
+    t66s0_0 += (a0_ip16 * b53[8]);
+    t66s0_0 += (a0_ip24 * b53[12]);
+    t66s0_0 += (a0_ip32 * b53[16]);
     h66[i * 4] = t66s0_0;
     let t66s0_1 = 0;
-    for (let q = 0; q < 5; q++) {
-      t66s0_1 += (a0[i + q * 8] * b53[q * 4 + 1]);
-    }
+    t66s0_1 += (a0_i * b53[1]);
+    t66s0_1 += (a0_ip8 * b53[5]);
+    t66s0_1 += (a0_ip16 * b53[9]);
+    t66s0_1 += (a0_ip24 * b53[13]);
+    t66s0_1 += (a0_ip32 * b53[17]);
     h66[i * 4 + 1] = t66s0_1;
     let t66s0_2 = 0;
-    for (let q = 0; q < 5; q++) {
-      t66s0_2 += (a0[i + q * 8] * b53[q * 4 + 2]);
-    }
+    t66s0_2 += (a0_i * b53[2]);
+    t66s0_2 += (a0_ip8 * b53[6]);
+    t66s0_2 += (a0_ip16 * b53[10]);
+    t66s0_2 += (a0_ip24 * b53[14]);
+    t66s0_2 += (a0_ip32 * b53[18]);
     h66[i * 4 + 2] = t66s0_2;
     let t66s0_3 = 0;
-    for (let q = 0; q < 5; q++) {
-      t66s0_3 += (a0[i + q * 8] * b53[q * 4 + 3]);
-    }
+    t66s0_3 += (a0_i * b53[3]);
+    t66s0_3 += (a0_ip8 * b53[7]);
+    t66s0_3 += (a0_ip16 * b53[11]);
+    t66s0_3 += (a0_ip24 * b53[15]);
+    t66s0_3 += (a0_ip32 * b53[19]);
     h66[i * 4 + 3] = t66s0_3;
   }
+  // attention.expr:9
   if (outputs !== undefined) {
     // output out (attention.expr:13)
     outputs["out"].set(b24);
@@ -1089,32 +944,82 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["X"];
+    ok = (v0.length === 40 && (v0 instanceof Float64Array || allNumbers(v0, 40)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("attention.expr" + ": the flat functions need the inputs (X), got " + (args === undefined ? "nothing: '" + "X" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["X"];
-  if (!(v0 instanceof Float64Array ? v0.length === 40 : allNumbers(v0, 40))) checkTensor(v0, "X", 40);
+  checkTensor(given["X"], "X", 40);
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["Wq"];
+    const v1 = given["Wk"];
+    const v2 = given["Wv"];
+    ok = (v0.length === 32 && (v0 instanceof Float64Array || allNumbers(v0, 32))) && (v1.length === 32 && (v1 instanceof Float64Array || allNumbers(v1, 32))) && (v2.length === 32 && (v2 instanceof Float64Array || allNumbers(v2, 32)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["Wq"];
-  if (!(v0 instanceof Float64Array ? v0.length === 32 : allNumbers(v0, 32))) checkTensor(v0, "Wq", 32);
-  const v1 = given["Wk"];
-  if (!(v1 instanceof Float64Array ? v1.length === 32 : allNumbers(v1, 32))) checkTensor(v1, "Wk", 32);
-  const v2 = given["Wv"];
-  if (!(v2 instanceof Float64Array ? v2.length === 32 : allNumbers(v2, 32))) checkTensor(v2, "Wv", 32);
+  checkTensor(given["Wq"], "Wq", 32);
+  checkTensor(given["Wk"], "Wk", 32);
+  checkTensor(given["Wv"], "Wv", 32);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["Wq"];
+    const h1 = given["Wk"];
+    const h2 = given["Wv"];
+    ok = h0.length === 32 && h0 instanceof Float64Array && h1.length === 32 && h1 instanceof Float64Array && h2.length === 32 && h2 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["Wq"];
-  if (!(h0 instanceof Float64Array && h0.length === 32)) checkHolder(holder, "params", "Wq", 32);
-  const h1 = given["Wk"];
-  if (!(h1 instanceof Float64Array && h1.length === 32)) checkHolder(holder, "params", "Wk", 32);
-  const h2 = given["Wv"];
-  if (!(h2 instanceof Float64Array && h2.length === 32)) checkHolder(holder, "params", "Wv", 32);
+  checkHolder(holder, "params", "Wq", 32);
+  checkHolder(holder, "params", "Wk", 32);
+  checkHolder(holder, "params", "Wv", 32);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 96 && (a instanceof Float64Array || allNumbers(a, 96));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 96 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (Wq, Wk, Wv, in this order): the length of the flat vector x (attention.expr) */
@@ -1136,7 +1041,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (attention.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 96 : allNumbers(x, 96))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["Wq"];
@@ -1164,7 +1069,7 @@ function loadFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x (attention.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 96 : allNumbers(x, 96))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   loadFlat(x, inputs);
   forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
   return FLAT_OUTPUTS["loss"];
@@ -1172,8 +1077,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (attention.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 96 : allNumbers(x, 96))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 96 : Array.isArray(grad) && grad.length === 96)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   loadFlat(x, inputs);
   backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
   const g0 = FLAT_GRAD["Wq"];

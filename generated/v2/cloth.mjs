@@ -97,18 +97,16 @@ function lossSeed(seed) {
 }
 
 const buf11 = new Float64Array(75);
-const buf13 = new Float64Array(25);
 const buf14 = new Float64Array(25);
 const buf15 = new Float64Array(25);
 const buf21 = new Float64Array(72);
+const buf23 = new Float64Array(24);
 const buf24 = new Float64Array(24);
 const buf25 = new Float64Array(24);
-const buf45 = new Float64Array(72);
-const buf52 = new Float64Array(25);
-const buf55 = new Float64Array(75);
+const buf71 = new Float64Array(72);
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["p"]; k < 90; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["p"]; k < 90; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (cloth.expr) */
@@ -122,23 +120,44 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["k"];
+    const v1 = given["rest"];
+    const v2 = given["mg"];
+    const v3 = given["p"];
+    ok = typeof v0 === "number" && typeof v1 === "number" && typeof v2 === "number" && (v3.length === 90 && (v3 instanceof Float64Array || allNumbers(v3, 90)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["k"];
-  if (typeof v0 !== "number") checkScalar(v0, "k");
-  const v1 = given["rest"];
-  if (typeof v1 !== "number") checkScalar(v1, "rest");
-  const v2 = given["mg"];
-  if (typeof v2 !== "number") checkScalar(v2, "mg");
-  const v3 = given["p"];
-  if (!(v3 instanceof Float64Array ? v3.length === 90 : allNumbers(v3, 90))) checkTensor(v3, "p", 90);
+  checkScalar(given["k"], "k");
+  checkScalar(given["rest"], "rest");
+  checkScalar(given["mg"], "mg");
+  checkTensor(given["p"], "p", 90);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["p"];
+    ok = h0.length === 90 && h0 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["p"];
-  if (!(h0 instanceof Float64Array && h0.length === 90)) checkHolder(holder, "grad", "p", 90);
+  checkHolder(holder, "grad", "p", 90);
 }
 
 function checkOutputs(holder) {
@@ -153,99 +172,176 @@ export function forwardInto(args, outputs) {
   const a1 = args["rest"];
   const a2 = args["mg"];
   const a3 = args["p"];
-  const b11 = buf11;
-  const b13 = buf13;
-  const b15 = buf15;
+  const b21 = buf21;
+  const b23 = buf23;
+  const b25 = buf25;
   let t18 = 0;
   let t27 = 0;
   let t33 = 0;
   // cloth.expr:10
+  const t30 = a0 * 0.5;
   for (let i = 0; i < 5; i++) {
-    for (let j = 0; j < 5; j++) {
-      b11[i * 15 + j * 3] = (a3[i * 15 + j * 3 + 15] - a3[i * 15 + j * 3]);
-      b11[i * 15 + j * 3 + 1] = (a3[i * 15 + j * 3 + 16] - a3[i * 15 + j * 3 + 1]);
-      b11[i * 15 + j * 3 + 2] = (a3[i * 15 + j * 3 + 17] - a3[i * 15 + j * 3 + 2]);
-    }
-  }
-  for (let i = 0; i < 5; i++) {
-    for (let j = 0; j < 5; j++) {
-      let t13r0 = 0;
-      t13r0 += (b11[i * 15 + j * 3] * b11[i * 15 + j * 3]);
-      t13r0 += (b11[i * 15 + j * 3 + 1] * b11[i * 15 + j * 3 + 1]);
-      t13r0 += (b11[i * 15 + j * 3 + 2] * b11[i * 15 + j * 3 + 2]);
-      b13[i * 5 + j] = t13r0;
-    }
-  }
-  for (let i = 0; i < 5; i++) {
-    for (let j = 0; j < 5; j++) {
-      b15[i * 5 + j] = (Math.sqrt(b13[i * 5 + j]) - a1);
-    }
-  }
-  for (let i = 0; i < 5; i++) {
-    for (let j = 0; j < 5; j++) {
-      t18 += (b15[i * 5 + j] * b15[i * 5 + j]);
-    }
-  }
-  for (let i = 0; i < 6; i++) {
+    const a3_ix15 = a3[i * 15];
+    const b11_ix15 = a3[i * 15 + 15] - a3_ix15;
+    const a3_ix15p1 = a3[i * 15 + 1];
+    const b11_ix15p1 = a3[i * 15 + 16] - a3_ix15p1;
+    const a3_ix15p2 = a3[i * 15 + 2];
+    const b11_ix15p2 = a3[i * 15 + 17] - a3_ix15p2;
     const a3_ix15p3 = a3[i * 15 + 3];
-    const b21_ix12 = a3_ix15p3 - a3[i * 15];
+    const b11_ix15p3 = a3[i * 15 + 18] - a3_ix15p3;
     const a3_ix15p4 = a3[i * 15 + 4];
-    const b21_ix12p1 = a3_ix15p4 - a3[i * 15 + 1];
+    const b11_ix15p4 = a3[i * 15 + 19] - a3_ix15p4;
     const a3_ix15p5 = a3[i * 15 + 5];
-    const b21_ix12p2 = a3_ix15p5 - a3[i * 15 + 2];
+    const b11_ix15p5 = a3[i * 15 + 20] - a3_ix15p5;
     const a3_ix15p6 = a3[i * 15 + 6];
-    const b21_ix12p3 = a3_ix15p6 - a3_ix15p3;
+    const b11_ix15p6 = a3[i * 15 + 21] - a3_ix15p6;
     const a3_ix15p7 = a3[i * 15 + 7];
-    const b21_ix12p4 = a3_ix15p7 - a3_ix15p4;
+    const b11_ix15p7 = a3[i * 15 + 22] - a3_ix15p7;
     const a3_ix15p8 = a3[i * 15 + 8];
-    const b21_ix12p5 = a3_ix15p8 - a3_ix15p5;
+    const b11_ix15p8 = a3[i * 15 + 23] - a3_ix15p8;
     const a3_ix15p9 = a3[i * 15 + 9];
-    const b21_ix12p6 = a3_ix15p9 - a3_ix15p6;
+    const b11_ix15p9 = a3[i * 15 + 24] - a3_ix15p9;
     const a3_ix15p10 = a3[i * 15 + 10];
-    const b21_ix12p7 = a3_ix15p10 - a3_ix15p7;
+    const b11_ix15p10 = a3[i * 15 + 25] - a3_ix15p10;
     const a3_ix15p11 = a3[i * 15 + 11];
-    const b21_ix12p8 = a3_ix15p11 - a3_ix15p8;
-    const b21_ix12p9 = a3[i * 15 + 12] - a3_ix15p9;
-    const b21_ix12p10 = a3[i * 15 + 13] - a3_ix15p10;
-    const b21_ix12p11 = a3[i * 15 + 14] - a3_ix15p11;
+    const b11_ix15p11 = a3[i * 15 + 26] - a3_ix15p11;
+    const a3_ix15p12 = a3[i * 15 + 12];
+    const b11_ix15p12 = a3[i * 15 + 27] - a3_ix15p12;
+    const a3_ix15p13 = a3[i * 15 + 13];
+    const b11_ix15p13 = a3[i * 15 + 28] - a3_ix15p13;
+    const a3_ix15p14 = a3[i * 15 + 14];
+    const b11_ix15p14 = a3[i * 15 + 29] - a3_ix15p14;
+    let t13r0_0 = 0;
+    t13r0_0 += (b11_ix15 * b11_ix15);
+    t13r0_0 += (b11_ix15p1 * b11_ix15p1);
+    t13r0_0 += (b11_ix15p2 * b11_ix15p2);
+    const b13_ix5 = t13r0_0;
+    let t13r0_1 = 0;
+    t13r0_1 += (b11_ix15p3 * b11_ix15p3);
+    t13r0_1 += (b11_ix15p4 * b11_ix15p4);
+    t13r0_1 += (b11_ix15p5 * b11_ix15p5);
+    const b13_ix5p1 = t13r0_1;
+    let t13r0_2 = 0;
+    t13r0_2 += (b11_ix15p6 * b11_ix15p6);
+    t13r0_2 += (b11_ix15p7 * b11_ix15p7);
+    t13r0_2 += (b11_ix15p8 * b11_ix15p8);
+    const b13_ix5p2 = t13r0_2;
+    let t13r0_3 = 0;
+    t13r0_3 += (b11_ix15p9 * b11_ix15p9);
+    t13r0_3 += (b11_ix15p10 * b11_ix15p10);
+    t13r0_3 += (b11_ix15p11 * b11_ix15p11);
+    const b13_ix5p3 = t13r0_3;
+    let t13r0_4 = 0;
+    t13r0_4 += (b11_ix15p12 * b11_ix15p12);
+    t13r0_4 += (b11_ix15p13 * b11_ix15p13);
+    t13r0_4 += (b11_ix15p14 * b11_ix15p14);
+    const b13_ix5p4 = t13r0_4;
+    const b15_ix5 = Math.sqrt(b13_ix5) - a1;
+    const b15_ix5p1 = Math.sqrt(b13_ix5p1) - a1;
+    const b15_ix5p2 = Math.sqrt(b13_ix5p2) - a1;
+    const b15_ix5p3 = Math.sqrt(b13_ix5p3) - a1;
+    const b15_ix5p4 = Math.sqrt(b13_ix5p4) - a1;
+    t18 += (b15_ix5 * b15_ix5);
+    t18 += (b15_ix5p1 * b15_ix5p1);
+    t18 += (b15_ix5p2 * b15_ix5p2);
+    t18 += (b15_ix5p3 * b15_ix5p3);
+    t18 += (b15_ix5p4 * b15_ix5p4);
+    b21[i * 12] = (a3_ix15p3 - a3_ix15);
+    b21[i * 12 + 1] = (a3_ix15p4 - a3_ix15p1);
+    b21[i * 12 + 2] = (a3_ix15p5 - a3_ix15p2);
+    b21[i * 12 + 3] = (a3_ix15p6 - a3_ix15p3);
+    b21[i * 12 + 4] = (a3_ix15p7 - a3_ix15p4);
+    b21[i * 12 + 5] = (a3_ix15p8 - a3_ix15p5);
+    b21[i * 12 + 6] = (a3_ix15p9 - a3_ix15p6);
+    b21[i * 12 + 7] = (a3_ix15p10 - a3_ix15p7);
+    b21[i * 12 + 8] = (a3_ix15p11 - a3_ix15p8);
+    b21[i * 12 + 9] = (a3_ix15p12 - a3_ix15p9);
+    b21[i * 12 + 10] = (a3_ix15p13 - a3_ix15p10);
+    b21[i * 12 + 11] = (a3_ix15p14 - a3_ix15p11);
     let t23r0_0 = 0;
-    t23r0_0 += (b21_ix12 * b21_ix12);
-    t23r0_0 += (b21_ix12p1 * b21_ix12p1);
-    t23r0_0 += (b21_ix12p2 * b21_ix12p2);
-    const b23_ix4 = t23r0_0;
+    t23r0_0 += (b21[i * 12] * b21[i * 12]);
+    t23r0_0 += (b21[i * 12 + 1] * b21[i * 12 + 1]);
+    t23r0_0 += (b21[i * 12 + 2] * b21[i * 12 + 2]);
+    b23[i * 4] = t23r0_0;
     let t23r0_1 = 0;
-    t23r0_1 += (b21_ix12p3 * b21_ix12p3);
-    t23r0_1 += (b21_ix12p4 * b21_ix12p4);
-    t23r0_1 += (b21_ix12p5 * b21_ix12p5);
-    const b23_ix4p1 = t23r0_1;
+    t23r0_1 += (b21[i * 12 + 3] * b21[i * 12 + 3]);
+    t23r0_1 += (b21[i * 12 + 4] * b21[i * 12 + 4]);
+    t23r0_1 += (b21[i * 12 + 5] * b21[i * 12 + 5]);
+    b23[i * 4 + 1] = t23r0_1;
     let t23r0_2 = 0;
-    t23r0_2 += (b21_ix12p6 * b21_ix12p6);
-    t23r0_2 += (b21_ix12p7 * b21_ix12p7);
-    t23r0_2 += (b21_ix12p8 * b21_ix12p8);
-    const b23_ix4p2 = t23r0_2;
+    t23r0_2 += (b21[i * 12 + 6] * b21[i * 12 + 6]);
+    t23r0_2 += (b21[i * 12 + 7] * b21[i * 12 + 7]);
+    t23r0_2 += (b21[i * 12 + 8] * b21[i * 12 + 8]);
+    b23[i * 4 + 2] = t23r0_2;
     let t23r0_3 = 0;
-    t23r0_3 += (b21_ix12p9 * b21_ix12p9);
-    t23r0_3 += (b21_ix12p10 * b21_ix12p10);
-    t23r0_3 += (b21_ix12p11 * b21_ix12p11);
-    const b23_ix4p3 = t23r0_3;
-    const b25_ix4 = Math.sqrt(b23_ix4) - a1;
-    const b25_ix4p1 = Math.sqrt(b23_ix4p1) - a1;
-    const b25_ix4p2 = Math.sqrt(b23_ix4p2) - a1;
-    const b25_ix4p3 = Math.sqrt(b23_ix4p3) - a1;
-    t27 += (b25_ix4 * b25_ix4);
-    t27 += (b25_ix4p1 * b25_ix4p1);
-    t27 += (b25_ix4p2 * b25_ix4p2);
-    t27 += (b25_ix4p3 * b25_ix4p3);
+    t23r0_3 += (b21[i * 12 + 9] * b21[i * 12 + 9]);
+    t23r0_3 += (b21[i * 12 + 10] * b21[i * 12 + 10]);
+    t23r0_3 += (b21[i * 12 + 11] * b21[i * 12 + 11]);
+    b23[i * 4 + 3] = t23r0_3;
+    b25[i * 4] = (Math.sqrt(b23[i * 4]) - a1);
+    b25[i * 4 + 1] = (Math.sqrt(b23[i * 4 + 1]) - a1);
+    b25[i * 4 + 2] = (Math.sqrt(b23[i * 4 + 2]) - a1);
+    b25[i * 4 + 3] = (Math.sqrt(b23[i * 4 + 3]) - a1);
+    t27 += (b25[i * 4] * b25[i * 4]);
+    t27 += (b25[i * 4 + 1] * b25[i * 4 + 1]);
+    t27 += (b25[i * 4 + 2] * b25[i * 4 + 2]);
+    t27 += (b25[i * 4 + 3] * b25[i * 4 + 3]);
+    t33 += a3_ix15p2;
+    t33 += a3_ix15p5;
+    t33 += a3_ix15p8;
+    t33 += a3_ix15p11;
+    t33 += a3_ix15p14;
+  }
+  {
+    b21[60] = (a3[78] - a3[75]);
+    b21[61] = (a3[79] - a3[76]);
+    b21[62] = (a3[80] - a3[77]);
+    b21[63] = (a3[81] - a3[78]);
+    b21[64] = (a3[82] - a3[79]);
+    b21[65] = (a3[83] - a3[80]);
+    b21[66] = (a3[84] - a3[81]);
+    b21[67] = (a3[85] - a3[82]);
+    b21[68] = (a3[86] - a3[83]);
+    b21[69] = (a3[87] - a3[84]);
+    b21[70] = (a3[88] - a3[85]);
+    b21[71] = (a3[89] - a3[86]);
+    let t23r0_0 = 0;
+    t23r0_0 += (b21[60] * b21[60]);
+    t23r0_0 += (b21[61] * b21[61]);
+    t23r0_0 += (b21[62] * b21[62]);
+    b23[20] = t23r0_0;
+    let t23r0_1 = 0;
+    t23r0_1 += (b21[63] * b21[63]);
+    t23r0_1 += (b21[64] * b21[64]);
+    t23r0_1 += (b21[65] * b21[65]);
+    b23[21] = t23r0_1;
+    let t23r0_2 = 0;
+    t23r0_2 += (b21[66] * b21[66]);
+    t23r0_2 += (b21[67] * b21[67]);
+    t23r0_2 += (b21[68] * b21[68]);
+    b23[22] = t23r0_2;
+    let t23r0_3 = 0;
+    t23r0_3 += (b21[69] * b21[69]);
+    t23r0_3 += (b21[70] * b21[70]);
+    t23r0_3 += (b21[71] * b21[71]);
+    b23[23] = t23r0_3;
+    b25[20] = (Math.sqrt(b23[20]) - a1);
+    b25[21] = (Math.sqrt(b23[21]) - a1);
+    b25[22] = (Math.sqrt(b23[22]) - a1);
+    b25[23] = (Math.sqrt(b23[23]) - a1);
+    t27 += (b25[20] * b25[20]);
+    t27 += (b25[21] * b25[21]);
+    t27 += (b25[22] * b25[22]);
+    t27 += (b25[23] * b25[23]);
+    t33 += a3[77];
+    t33 += a3[80];
+    t33 += a3[83];
+    t33 += a3[86];
+    t33 += a3[89];
   }
   const t28 = t18 + t27;
   // cloth.expr:11
-  const t30 = a0 * 0.5;
   const t31 = t28 * t30;
-  for (let i = 0; i < 6; i++) {
-    for (let j = 0; j < 5; j++) {
-      t33 += a3[i * 15 + j * 3 + 2];
-    }
-  }
   const t34 = a2 * t33;
   const t35 = t31 + t34;
   // output energy (cloth.expr:11)
@@ -269,97 +365,126 @@ export function backwardInto(args, seed, grad, outputs) {
   const a3 = args["p"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   const b11 = buf11;
-  const b13 = buf13;
   const b14 = buf14;
   const b15 = buf15;
   const b21 = buf21;
+  const b23 = buf23;
   const b24 = buf24;
   const b25 = buf25;
-  const b45 = buf45;
-  const b52 = buf52;
-  const b55 = buf55;
-  const h57 = grad["p"];
+  const b71 = buf71;
+  const h82 = grad["p"];
   let t18 = 0;
   let t27 = 0;
   let t33 = 0;
   // cloth.expr:10
+  const t30 = a0 * 0.5;
   for (let i = 0; i < 5; i++) {
-    for (let j = 0; j < 5; j++) {
-      b11[i * 15 + j * 3] = (a3[i * 15 + j * 3 + 15] - a3[i * 15 + j * 3]);
-      b11[i * 15 + j * 3 + 1] = (a3[i * 15 + j * 3 + 16] - a3[i * 15 + j * 3 + 1]);
-      b11[i * 15 + j * 3 + 2] = (a3[i * 15 + j * 3 + 17] - a3[i * 15 + j * 3 + 2]);
-    }
-  }
-  for (let i = 0; i < 5; i++) {
-    for (let j = 0; j < 5; j++) {
-      let t13r0 = 0;
-      t13r0 += (b11[i * 15 + j * 3] * b11[i * 15 + j * 3]);
-      t13r0 += (b11[i * 15 + j * 3 + 1] * b11[i * 15 + j * 3 + 1]);
-      t13r0 += (b11[i * 15 + j * 3 + 2] * b11[i * 15 + j * 3 + 2]);
-      b13[i * 5 + j] = t13r0;
-    }
-  }
-  for (let i = 0; i < 5; i++) {
-    for (let j = 0; j < 5; j++) {
-      b14[i * 5 + j] = Math.sqrt(b13[i * 5 + j]);
-    }
-  }
-  for (let i = 0; i < 5; i++) {
-    for (let j = 0; j < 5; j++) {
-      b15[i * 5 + j] = (b14[i * 5 + j] - a1);
-    }
-  }
-  for (let i = 0; i < 5; i++) {
-    for (let j = 0; j < 5; j++) {
-      t18 += (b15[i * 5 + j] * b15[i * 5 + j]);
-    }
-  }
-  for (let i = 0; i < 6; i++) {
+    const a3_ix15 = a3[i * 15];
+    b11[i * 15] = (a3[i * 15 + 15] - a3_ix15);
+    const a3_ix15p1 = a3[i * 15 + 1];
+    b11[i * 15 + 1] = (a3[i * 15 + 16] - a3_ix15p1);
+    const a3_ix15p2 = a3[i * 15 + 2];
+    b11[i * 15 + 2] = (a3[i * 15 + 17] - a3_ix15p2);
     const a3_ix15p3 = a3[i * 15 + 3];
-    b21[i * 12] = (a3_ix15p3 - a3[i * 15]);
+    b11[i * 15 + 3] = (a3[i * 15 + 18] - a3_ix15p3);
     const a3_ix15p4 = a3[i * 15 + 4];
-    b21[i * 12 + 1] = (a3_ix15p4 - a3[i * 15 + 1]);
+    b11[i * 15 + 4] = (a3[i * 15 + 19] - a3_ix15p4);
     const a3_ix15p5 = a3[i * 15 + 5];
-    b21[i * 12 + 2] = (a3_ix15p5 - a3[i * 15 + 2]);
+    b11[i * 15 + 5] = (a3[i * 15 + 20] - a3_ix15p5);
     const a3_ix15p6 = a3[i * 15 + 6];
-    b21[i * 12 + 3] = (a3_ix15p6 - a3_ix15p3);
+    b11[i * 15 + 6] = (a3[i * 15 + 21] - a3_ix15p6);
     const a3_ix15p7 = a3[i * 15 + 7];
-    b21[i * 12 + 4] = (a3_ix15p7 - a3_ix15p4);
+    b11[i * 15 + 7] = (a3[i * 15 + 22] - a3_ix15p7);
     const a3_ix15p8 = a3[i * 15 + 8];
-    b21[i * 12 + 5] = (a3_ix15p8 - a3_ix15p5);
+    b11[i * 15 + 8] = (a3[i * 15 + 23] - a3_ix15p8);
     const a3_ix15p9 = a3[i * 15 + 9];
-    b21[i * 12 + 6] = (a3_ix15p9 - a3_ix15p6);
+    b11[i * 15 + 9] = (a3[i * 15 + 24] - a3_ix15p9);
     const a3_ix15p10 = a3[i * 15 + 10];
-    b21[i * 12 + 7] = (a3_ix15p10 - a3_ix15p7);
+    b11[i * 15 + 10] = (a3[i * 15 + 25] - a3_ix15p10);
     const a3_ix15p11 = a3[i * 15 + 11];
+    b11[i * 15 + 11] = (a3[i * 15 + 26] - a3_ix15p11);
+    const a3_ix15p12 = a3[i * 15 + 12];
+    b11[i * 15 + 12] = (a3[i * 15 + 27] - a3_ix15p12);
+    const a3_ix15p13 = a3[i * 15 + 13];
+    b11[i * 15 + 13] = (a3[i * 15 + 28] - a3_ix15p13);
+    const a3_ix15p14 = a3[i * 15 + 14];
+    b11[i * 15 + 14] = (a3[i * 15 + 29] - a3_ix15p14);
+    let t13r0_0 = 0;
+    t13r0_0 += (b11[i * 15] * b11[i * 15]);
+    t13r0_0 += (b11[i * 15 + 1] * b11[i * 15 + 1]);
+    t13r0_0 += (b11[i * 15 + 2] * b11[i * 15 + 2]);
+    const b13_ix5 = t13r0_0;
+    let t13r0_1 = 0;
+    t13r0_1 += (b11[i * 15 + 3] * b11[i * 15 + 3]);
+    t13r0_1 += (b11[i * 15 + 4] * b11[i * 15 + 4]);
+    t13r0_1 += (b11[i * 15 + 5] * b11[i * 15 + 5]);
+    const b13_ix5p1 = t13r0_1;
+    let t13r0_2 = 0;
+    t13r0_2 += (b11[i * 15 + 6] * b11[i * 15 + 6]);
+    t13r0_2 += (b11[i * 15 + 7] * b11[i * 15 + 7]);
+    t13r0_2 += (b11[i * 15 + 8] * b11[i * 15 + 8]);
+    const b13_ix5p2 = t13r0_2;
+    let t13r0_3 = 0;
+    t13r0_3 += (b11[i * 15 + 9] * b11[i * 15 + 9]);
+    t13r0_3 += (b11[i * 15 + 10] * b11[i * 15 + 10]);
+    t13r0_3 += (b11[i * 15 + 11] * b11[i * 15 + 11]);
+    const b13_ix5p3 = t13r0_3;
+    let t13r0_4 = 0;
+    t13r0_4 += (b11[i * 15 + 12] * b11[i * 15 + 12]);
+    t13r0_4 += (b11[i * 15 + 13] * b11[i * 15 + 13]);
+    t13r0_4 += (b11[i * 15 + 14] * b11[i * 15 + 14]);
+    const b13_ix5p4 = t13r0_4;
+    b14[i * 5] = Math.sqrt(b13_ix5);
+    b14[i * 5 + 1] = Math.sqrt(b13_ix5p1);
+    b14[i * 5 + 2] = Math.sqrt(b13_ix5p2);
+    b14[i * 5 + 3] = Math.sqrt(b13_ix5p3);
+    b14[i * 5 + 4] = Math.sqrt(b13_ix5p4);
+    b15[i * 5] = (b14[i * 5] - a1);
+    b15[i * 5 + 1] = (b14[i * 5 + 1] - a1);
+    b15[i * 5 + 2] = (b14[i * 5 + 2] - a1);
+    b15[i * 5 + 3] = (b14[i * 5 + 3] - a1);
+    b15[i * 5 + 4] = (b14[i * 5 + 4] - a1);
+    t18 += (b15[i * 5] * b15[i * 5]);
+    t18 += (b15[i * 5 + 1] * b15[i * 5 + 1]);
+    t18 += (b15[i * 5 + 2] * b15[i * 5 + 2]);
+    t18 += (b15[i * 5 + 3] * b15[i * 5 + 3]);
+    t18 += (b15[i * 5 + 4] * b15[i * 5 + 4]);
+    b21[i * 12] = (a3_ix15p3 - a3_ix15);
+    b21[i * 12 + 1] = (a3_ix15p4 - a3_ix15p1);
+    b21[i * 12 + 2] = (a3_ix15p5 - a3_ix15p2);
+    b21[i * 12 + 3] = (a3_ix15p6 - a3_ix15p3);
+    b21[i * 12 + 4] = (a3_ix15p7 - a3_ix15p4);
+    b21[i * 12 + 5] = (a3_ix15p8 - a3_ix15p5);
+    b21[i * 12 + 6] = (a3_ix15p9 - a3_ix15p6);
+    b21[i * 12 + 7] = (a3_ix15p10 - a3_ix15p7);
     b21[i * 12 + 8] = (a3_ix15p11 - a3_ix15p8);
-    b21[i * 12 + 9] = (a3[i * 15 + 12] - a3_ix15p9);
-    b21[i * 12 + 10] = (a3[i * 15 + 13] - a3_ix15p10);
-    b21[i * 12 + 11] = (a3[i * 15 + 14] - a3_ix15p11);
+    b21[i * 12 + 9] = (a3_ix15p12 - a3_ix15p9);
+    b21[i * 12 + 10] = (a3_ix15p13 - a3_ix15p10);
+    b21[i * 12 + 11] = (a3_ix15p14 - a3_ix15p11);
     let t23r0_0 = 0;
     t23r0_0 += (b21[i * 12] * b21[i * 12]);
     t23r0_0 += (b21[i * 12 + 1] * b21[i * 12 + 1]);
     t23r0_0 += (b21[i * 12 + 2] * b21[i * 12 + 2]);
-    const b23_ix4 = t23r0_0;
+    b23[i * 4] = t23r0_0;
     let t23r0_1 = 0;
     t23r0_1 += (b21[i * 12 + 3] * b21[i * 12 + 3]);
     t23r0_1 += (b21[i * 12 + 4] * b21[i * 12 + 4]);
     t23r0_1 += (b21[i * 12 + 5] * b21[i * 12 + 5]);
-    const b23_ix4p1 = t23r0_1;
+    b23[i * 4 + 1] = t23r0_1;
     let t23r0_2 = 0;
     t23r0_2 += (b21[i * 12 + 6] * b21[i * 12 + 6]);
     t23r0_2 += (b21[i * 12 + 7] * b21[i * 12 + 7]);
     t23r0_2 += (b21[i * 12 + 8] * b21[i * 12 + 8]);
-    const b23_ix4p2 = t23r0_2;
+    b23[i * 4 + 2] = t23r0_2;
     let t23r0_3 = 0;
     t23r0_3 += (b21[i * 12 + 9] * b21[i * 12 + 9]);
     t23r0_3 += (b21[i * 12 + 10] * b21[i * 12 + 10]);
     t23r0_3 += (b21[i * 12 + 11] * b21[i * 12 + 11]);
-    const b23_ix4p3 = t23r0_3;
-    b24[i * 4] = Math.sqrt(b23_ix4);
-    b24[i * 4 + 1] = Math.sqrt(b23_ix4p1);
-    b24[i * 4 + 2] = Math.sqrt(b23_ix4p2);
-    b24[i * 4 + 3] = Math.sqrt(b23_ix4p3);
+    b23[i * 4 + 3] = t23r0_3;
+    b24[i * 4] = Math.sqrt(b23[i * 4]);
+    b24[i * 4 + 1] = Math.sqrt(b23[i * 4 + 1]);
+    b24[i * 4 + 2] = Math.sqrt(b23[i * 4 + 2]);
+    b24[i * 4 + 3] = Math.sqrt(b23[i * 4 + 3]);
     b25[i * 4] = (b24[i * 4] - a1);
     b25[i * 4 + 1] = (b24[i * 4 + 1] - a1);
     b25[i * 4 + 2] = (b24[i * 4 + 2] - a1);
@@ -368,112 +493,220 @@ export function backwardInto(args, seed, grad, outputs) {
     t27 += (b25[i * 4 + 1] * b25[i * 4 + 1]);
     t27 += (b25[i * 4 + 2] * b25[i * 4 + 2]);
     t27 += (b25[i * 4 + 3] * b25[i * 4 + 3]);
+    t33 += a3_ix15p2;
+    t33 += a3_ix15p5;
+    t33 += a3_ix15p8;
+    t33 += a3_ix15p11;
+    t33 += a3_ix15p14;
+  }
+  {
+    b21[60] = (a3[78] - a3[75]);
+    b21[61] = (a3[79] - a3[76]);
+    b21[62] = (a3[80] - a3[77]);
+    b21[63] = (a3[81] - a3[78]);
+    b21[64] = (a3[82] - a3[79]);
+    b21[65] = (a3[83] - a3[80]);
+    b21[66] = (a3[84] - a3[81]);
+    b21[67] = (a3[85] - a3[82]);
+    b21[68] = (a3[86] - a3[83]);
+    b21[69] = (a3[87] - a3[84]);
+    b21[70] = (a3[88] - a3[85]);
+    b21[71] = (a3[89] - a3[86]);
+    let t23r0_0 = 0;
+    t23r0_0 += (b21[60] * b21[60]);
+    t23r0_0 += (b21[61] * b21[61]);
+    t23r0_0 += (b21[62] * b21[62]);
+    b23[20] = t23r0_0;
+    let t23r0_1 = 0;
+    t23r0_1 += (b21[63] * b21[63]);
+    t23r0_1 += (b21[64] * b21[64]);
+    t23r0_1 += (b21[65] * b21[65]);
+    b23[21] = t23r0_1;
+    let t23r0_2 = 0;
+    t23r0_2 += (b21[66] * b21[66]);
+    t23r0_2 += (b21[67] * b21[67]);
+    t23r0_2 += (b21[68] * b21[68]);
+    b23[22] = t23r0_2;
+    let t23r0_3 = 0;
+    t23r0_3 += (b21[69] * b21[69]);
+    t23r0_3 += (b21[70] * b21[70]);
+    t23r0_3 += (b21[71] * b21[71]);
+    b23[23] = t23r0_3;
+    b24[20] = Math.sqrt(b23[20]);
+    b24[21] = Math.sqrt(b23[21]);
+    b24[22] = Math.sqrt(b23[22]);
+    b24[23] = Math.sqrt(b23[23]);
+    b25[20] = (b24[20] - a1);
+    b25[21] = (b24[21] - a1);
+    b25[22] = (b24[22] - a1);
+    b25[23] = (b24[23] - a1);
+    t27 += (b25[20] * b25[20]);
+    t27 += (b25[21] * b25[21]);
+    t27 += (b25[22] * b25[22]);
+    t27 += (b25[23] * b25[23]);
+    t33 += a3[77];
+    t33 += a3[80];
+    t33 += a3[83];
+    t33 += a3[86];
+    t33 += a3[89];
   }
   const t28 = t18 + t27;
   // cloth.expr:11
-  const t30 = a0 * 0.5;
   const t31 = t28 * t30;
-  for (let i = 0; i < 6; i++) {
-    for (let j = 0; j < 5; j++) {
-      t33 += a3[i * 15 + j * 3 + 2];
-    }
-  }
   const t34 = a2 * t33;
   const t35 = t31 + t34;
+  // cloth.expr:11
+  const t60 = a2 * s0;
+  const t62 = t30 * s0;
   // cloth.expr:10
   for (let i = 0; i < 6; i++) {
-    const b42_ix4 = (2 * (b25[i * 4] * t30)) * (0.5 / b24[i * 4]);
-    const b42_ix4p1 = (2 * (b25[i * 4 + 1] * t30)) * (0.5 / b24[i * 4 + 1]);
-    const b42_ix4p2 = (2 * (b25[i * 4 + 2] * t30)) * (0.5 / b24[i * 4 + 2]);
-    const b42_ix4p3 = (2 * (b25[i * 4 + 3] * t30)) * (0.5 / b24[i * 4 + 3]);
-    b45[i * 12] = (2 * (b21[i * 12] * b42_ix4));
-    b45[i * 12 + 1] = (2 * (b21[i * 12 + 1] * b42_ix4));
-    b45[i * 12 + 2] = (2 * (b21[i * 12 + 2] * b42_ix4));
-    b45[i * 12 + 3] = (2 * (b21[i * 12 + 3] * b42_ix4p1));
-    b45[i * 12 + 4] = (2 * (b21[i * 12 + 4] * b42_ix4p1));
-    b45[i * 12 + 5] = (2 * (b21[i * 12 + 5] * b42_ix4p1));
-    b45[i * 12 + 6] = (2 * (b21[i * 12 + 6] * b42_ix4p2));
-    b45[i * 12 + 7] = (2 * (b21[i * 12 + 7] * b42_ix4p2));
-    b45[i * 12 + 8] = (2 * (b21[i * 12 + 8] * b42_ix4p2));
-    b45[i * 12 + 9] = (2 * (b21[i * 12 + 9] * b42_ix4p3));
-    b45[i * 12 + 10] = (2 * (b21[i * 12 + 10] * b42_ix4p3));
-    b45[i * 12 + 11] = (2 * (b21[i * 12 + 11] * b42_ix4p3));
+    const b68_ix4 = (0.5 / b24[i * 4]) * (2 * (b25[i * 4] * t62));
+    const b68_ix4p1 = (0.5 / b24[i * 4 + 1]) * (2 * (b25[i * 4 + 1] * t62));
+    const b68_ix4p2 = (0.5 / b24[i * 4 + 2]) * (2 * (b25[i * 4 + 2] * t62));
+    const b68_ix4p3 = (0.5 / b24[i * 4 + 3]) * (2 * (b25[i * 4 + 3] * t62));
+    b71[i * 12] = (2 * (b21[i * 12] * b68_ix4));
+    b71[i * 12 + 1] = (2 * (b21[i * 12 + 1] * b68_ix4));
+    b71[i * 12 + 2] = (2 * (b21[i * 12 + 2] * b68_ix4));
+    b71[i * 12 + 3] = (2 * (b21[i * 12 + 3] * b68_ix4p1));
+    b71[i * 12 + 4] = (2 * (b21[i * 12 + 4] * b68_ix4p1));
+    b71[i * 12 + 5] = (2 * (b21[i * 12 + 5] * b68_ix4p1));
+    b71[i * 12 + 6] = (2 * (b21[i * 12 + 6] * b68_ix4p2));
+    b71[i * 12 + 7] = (2 * (b21[i * 12 + 7] * b68_ix4p2));
+    b71[i * 12 + 8] = (2 * (b21[i * 12 + 8] * b68_ix4p2));
+    b71[i * 12 + 9] = (2 * (b21[i * 12 + 9] * b68_ix4p3));
+    b71[i * 12 + 10] = (2 * (b21[i * 12 + 10] * b68_ix4p3));
+    b71[i * 12 + 11] = (2 * (b21[i * 12 + 11] * b68_ix4p3));
   }
+  h82.fill(0);
   for (let i = 0; i < 5; i++) {
-    for (let j = 0; j < 5; j++) {
-      b52[i * 5 + j] = ((2 * (b15[i * 5 + j] * t30)) * (0.5 / b14[i * 5 + j]));
-    }
+    const b77_ix5 = (0.5 / b14[i * 5]) * (2 * (b15[i * 5] * t62));
+    const b77_ix5p1 = (0.5 / b14[i * 5 + 1]) * (2 * (b15[i * 5 + 1] * t62));
+    const b77_ix5p2 = (0.5 / b14[i * 5 + 2]) * (2 * (b15[i * 5 + 2] * t62));
+    const b77_ix5p3 = (0.5 / b14[i * 5 + 3]) * (2 * (b15[i * 5 + 3] * t62));
+    const b77_ix5p4 = (0.5 / b14[i * 5 + 4]) * (2 * (b15[i * 5 + 4] * t62));
+    const b80_ix15 = 2 * (b11[i * 15] * b77_ix5);
+    const b80_ix15p1 = 2 * (b11[i * 15 + 1] * b77_ix5);
+    const b80_ix15p2 = 2 * (b11[i * 15 + 2] * b77_ix5);
+    const b80_ix15p3 = 2 * (b11[i * 15 + 3] * b77_ix5p1);
+    const b80_ix15p4 = 2 * (b11[i * 15 + 4] * b77_ix5p1);
+    const b80_ix15p5 = 2 * (b11[i * 15 + 5] * b77_ix5p1);
+    const b80_ix15p6 = 2 * (b11[i * 15 + 6] * b77_ix5p2);
+    const b80_ix15p7 = 2 * (b11[i * 15 + 7] * b77_ix5p2);
+    const b80_ix15p8 = 2 * (b11[i * 15 + 8] * b77_ix5p2);
+    const b80_ix15p9 = 2 * (b11[i * 15 + 9] * b77_ix5p3);
+    const b80_ix15p10 = 2 * (b11[i * 15 + 10] * b77_ix5p3);
+    const b80_ix15p11 = 2 * (b11[i * 15 + 11] * b77_ix5p3);
+    const b80_ix15p12 = 2 * (b11[i * 15 + 12] * b77_ix5p4);
+    const b80_ix15p13 = 2 * (b11[i * 15 + 13] * b77_ix5p4);
+    const b80_ix15p14 = 2 * (b11[i * 15 + 14] * b77_ix5p4);
+    h82[i * 15 + 2] += t60;
+    h82[i * 15 + 5] += t60;
+    h82[i * 15 + 8] += t60;
+    h82[i * 15 + 11] += t60;
+    h82[i * 15 + 14] += t60;
+    const b71_ix12 = b71[i * 12];
+    h82[i * 15] -= b71_ix12;
+    const b71_ix12p1 = b71[i * 12 + 1];
+    h82[i * 15 + 1] -= b71_ix12p1;
+    const b71_ix12p2 = b71[i * 12 + 2];
+    h82[i * 15 + 2] -= b71_ix12p2;
+    const b71_ix12p3 = b71[i * 12 + 3];
+    h82[i * 15 + 3] -= b71_ix12p3;
+    const b71_ix12p4 = b71[i * 12 + 4];
+    h82[i * 15 + 4] -= b71_ix12p4;
+    const b71_ix12p5 = b71[i * 12 + 5];
+    h82[i * 15 + 5] -= b71_ix12p5;
+    const b71_ix12p6 = b71[i * 12 + 6];
+    h82[i * 15 + 6] -= b71_ix12p6;
+    const b71_ix12p7 = b71[i * 12 + 7];
+    h82[i * 15 + 7] -= b71_ix12p7;
+    const b71_ix12p8 = b71[i * 12 + 8];
+    h82[i * 15 + 8] -= b71_ix12p8;
+    const b71_ix12p9 = b71[i * 12 + 9];
+    h82[i * 15 + 9] -= b71_ix12p9;
+    const b71_ix12p10 = b71[i * 12 + 10];
+    h82[i * 15 + 10] -= b71_ix12p10;
+    const b71_ix12p11 = b71[i * 12 + 11];
+    h82[i * 15 + 11] -= b71_ix12p11;
+    h82[i * 15 + 3] += b71_ix12;
+    h82[i * 15 + 4] += b71_ix12p1;
+    h82[i * 15 + 5] += b71_ix12p2;
+    h82[i * 15 + 6] += b71_ix12p3;
+    h82[i * 15 + 7] += b71_ix12p4;
+    h82[i * 15 + 8] += b71_ix12p5;
+    h82[i * 15 + 9] += b71_ix12p6;
+    h82[i * 15 + 10] += b71_ix12p7;
+    h82[i * 15 + 11] += b71_ix12p8;
+    h82[i * 15 + 12] += b71_ix12p9;
+    h82[i * 15 + 13] += b71_ix12p10;
+    h82[i * 15 + 14] += b71_ix12p11;
+    h82[i * 15] -= b80_ix15;
+    h82[i * 15 + 1] -= b80_ix15p1;
+    h82[i * 15 + 2] -= b80_ix15p2;
+    h82[i * 15 + 3] -= b80_ix15p3;
+    h82[i * 15 + 4] -= b80_ix15p4;
+    h82[i * 15 + 5] -= b80_ix15p5;
+    h82[i * 15 + 6] -= b80_ix15p6;
+    h82[i * 15 + 7] -= b80_ix15p7;
+    h82[i * 15 + 8] -= b80_ix15p8;
+    h82[i * 15 + 9] -= b80_ix15p9;
+    h82[i * 15 + 10] -= b80_ix15p10;
+    h82[i * 15 + 11] -= b80_ix15p11;
+    h82[i * 15 + 12] -= b80_ix15p12;
+    h82[i * 15 + 13] -= b80_ix15p13;
+    h82[i * 15 + 14] -= b80_ix15p14;
+    h82[i * 15 + 15] += b80_ix15;
+    h82[i * 15 + 16] += b80_ix15p1;
+    h82[i * 15 + 17] += b80_ix15p2;
+    h82[i * 15 + 18] += b80_ix15p3;
+    h82[i * 15 + 19] += b80_ix15p4;
+    h82[i * 15 + 20] += b80_ix15p5;
+    h82[i * 15 + 21] += b80_ix15p6;
+    h82[i * 15 + 22] += b80_ix15p7;
+    h82[i * 15 + 23] += b80_ix15p8;
+    h82[i * 15 + 24] += b80_ix15p9;
+    h82[i * 15 + 25] += b80_ix15p10;
+    h82[i * 15 + 26] += b80_ix15p11;
+    h82[i * 15 + 27] += b80_ix15p12;
+    h82[i * 15 + 28] += b80_ix15p13;
+    h82[i * 15 + 29] += b80_ix15p14;
   }
-  for (let i = 0; i < 5; i++) {
-    for (let j = 0; j < 5; j++) {
-      b55[i * 15 + j * 3] = (2 * (b11[i * 15 + j * 3] * b52[i * 5 + j]));
-      b55[i * 15 + j * 3 + 1] = (2 * (b11[i * 15 + j * 3 + 1] * b52[i * 5 + j]));
-      b55[i * 15 + j * 3 + 2] = (2 * (b11[i * 15 + j * 3 + 2] * b52[i * 5 + j]));
-    }
-  }
-  h57.fill(0);
-  for (let i = 0; i < 6; i++) {
-    for (let j = 0; j < 5; j++) {
-      h57[i * 15 + j * 3 + 2] += a2;
-    }
-  }
-  for (let i = 0; i < 6; i++) {
-    const b45_ix12 = b45[i * 12];
-    h57[i * 15] -= b45_ix12;
-    const b45_ix12p1 = b45[i * 12 + 1];
-    h57[i * 15 + 1] -= b45_ix12p1;
-    const b45_ix12p2 = b45[i * 12 + 2];
-    h57[i * 15 + 2] -= b45_ix12p2;
-    const b45_ix12p3 = b45[i * 12 + 3];
-    h57[i * 15 + 3] -= b45_ix12p3;
-    const b45_ix12p4 = b45[i * 12 + 4];
-    h57[i * 15 + 4] -= b45_ix12p4;
-    const b45_ix12p5 = b45[i * 12 + 5];
-    h57[i * 15 + 5] -= b45_ix12p5;
-    const b45_ix12p6 = b45[i * 12 + 6];
-    h57[i * 15 + 6] -= b45_ix12p6;
-    const b45_ix12p7 = b45[i * 12 + 7];
-    h57[i * 15 + 7] -= b45_ix12p7;
-    const b45_ix12p8 = b45[i * 12 + 8];
-    h57[i * 15 + 8] -= b45_ix12p8;
-    const b45_ix12p9 = b45[i * 12 + 9];
-    h57[i * 15 + 9] -= b45_ix12p9;
-    const b45_ix12p10 = b45[i * 12 + 10];
-    h57[i * 15 + 10] -= b45_ix12p10;
-    const b45_ix12p11 = b45[i * 12 + 11];
-    h57[i * 15 + 11] -= b45_ix12p11;
-    h57[i * 15 + 3] += b45_ix12;
-    h57[i * 15 + 4] += b45_ix12p1;
-    h57[i * 15 + 5] += b45_ix12p2;
-    h57[i * 15 + 6] += b45_ix12p3;
-    h57[i * 15 + 7] += b45_ix12p4;
-    h57[i * 15 + 8] += b45_ix12p5;
-    h57[i * 15 + 9] += b45_ix12p6;
-    h57[i * 15 + 10] += b45_ix12p7;
-    h57[i * 15 + 11] += b45_ix12p8;
-    h57[i * 15 + 12] += b45_ix12p9;
-    h57[i * 15 + 13] += b45_ix12p10;
-    h57[i * 15 + 14] += b45_ix12p11;
-  }
-  for (let i = 0; i < 5; i++) {
-    for (let j = 0; j < 5; j++) {
-      h57[i * 15 + j * 3] -= b55[i * 15 + j * 3];
-      h57[i * 15 + j * 3 + 1] -= b55[i * 15 + j * 3 + 1];
-      h57[i * 15 + j * 3 + 2] -= b55[i * 15 + j * 3 + 2];
-    }
-  }
-  for (let i = 0; i < 5; i++) {
-    for (let j = 0; j < 5; j++) {
-      h57[i * 15 + j * 3 + 15] += b55[i * 15 + j * 3];
-      h57[i * 15 + j * 3 + 16] += b55[i * 15 + j * 3 + 1];
-      h57[i * 15 + j * 3 + 17] += b55[i * 15 + j * 3 + 2];
-    }
+  {
+    h82[77] += t60;
+    h82[80] += t60;
+    h82[83] += t60;
+    h82[86] += t60;
+    h82[89] += t60;
+    h82[75] -= b71[60];
+    h82[76] -= b71[61];
+    h82[77] -= b71[62];
+    h82[78] -= b71[63];
+    h82[79] -= b71[64];
+    h82[80] -= b71[65];
+    h82[81] -= b71[66];
+    h82[82] -= b71[67];
+    h82[83] -= b71[68];
+    h82[84] -= b71[69];
+    h82[85] -= b71[70];
+    h82[86] -= b71[71];
+    h82[78] += b71[60];
+    h82[79] += b71[61];
+    h82[80] += b71[62];
+    h82[81] += b71[63];
+    h82[82] += b71[64];
+    h82[83] += b71[65];
+    h82[84] += b71[66];
+    h82[85] += b71[67];
+    h82[86] += b71[68];
+    h82[87] += b71[69];
+    h82[88] += b71[70];
+    h82[89] += b71[71];
   }
   if (outputs !== undefined) {
     // output energy (cloth.expr:11)
     outputs["energy"] = t35;
   }
-  if (s0 !== 1) scaleGradients(grad, s0);
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 
@@ -493,28 +726,78 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["k"];
+    const v1 = given["rest"];
+    const v2 = given["mg"];
+    ok = typeof v0 === "number" && typeof v1 === "number" && typeof v2 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("cloth.expr" + ": the flat functions need the inputs (k, rest, mg), got " + (args === undefined ? "nothing: '" + "k" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["k"];
-  if (typeof v0 !== "number") checkScalar(v0, "k");
-  const v1 = given["rest"];
-  if (typeof v1 !== "number") checkScalar(v1, "rest");
-  const v2 = given["mg"];
-  if (typeof v2 !== "number") checkScalar(v2, "mg");
+  checkScalar(given["k"], "k");
+  checkScalar(given["rest"], "rest");
+  checkScalar(given["mg"], "mg");
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["p"];
+    ok = (v0.length === 90 && (v0 instanceof Float64Array || allNumbers(v0, 90)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["p"];
-  if (!(v0 instanceof Float64Array ? v0.length === 90 : allNumbers(v0, 90))) checkTensor(v0, "p", 90);
+  checkTensor(given["p"], "p", 90);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["p"];
+    ok = h0.length === 90 && h0 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["p"];
-  if (!(h0 instanceof Float64Array && h0.length === 90)) checkHolder(holder, "params", "p", 90);
+  checkHolder(holder, "params", "p", 90);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 90 && (a instanceof Float64Array || allNumbers(a, 90));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 90 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (p, in this order): the length of the flat vector x (cloth.expr) */
@@ -532,7 +815,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (cloth.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 90 : allNumbers(x, 90))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["p"];
@@ -559,7 +842,7 @@ function loadFlat(x, inputs) {
 
 /** The objective 'energy' at the params in x (cloth.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 90 : allNumbers(x, 90))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   loadFlat(x, inputs);
   forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
   return FLAT_OUTPUTS["energy"];
@@ -567,8 +850,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'energy' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (cloth.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 90 : allNumbers(x, 90))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 90 : Array.isArray(grad) && grad.length === 90)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   loadFlat(x, inputs);
   backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
   const g0 = FLAT_GRAD["p"];

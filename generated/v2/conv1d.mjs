@@ -96,9 +96,9 @@ function lossSeed(seed) {
   return s;
 }
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["x"]; k < 10; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["k"]; k < 3; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["x"]; k < 10; k++) g[k] = 0;
+  for (let k = 0, g = grad["k"]; k < 3; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (conv1d.expr) */
@@ -113,23 +113,44 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["x"];
+    const v1 = given["k"];
+    const v2 = given["target"];
+    ok = (v0.length === 10 && (v0 instanceof Float64Array || allNumbers(v0, 10))) && (v1.length === 3 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && (v2.length === 8 && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number" && typeof v2[6] === "number" && typeof v2[7] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["x"];
-  if (!(v0 instanceof Float64Array ? v0.length === 10 : allNumbers(v0, 10))) checkTensor(v0, "x", 10);
-  const v1 = given["k"];
-  if (!(v1 instanceof Float64Array ? v1.length === 3 : Array.isArray(v1) && v1.length === 3 && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) checkTensor(v1, "k", 3);
-  const v2 = given["target"];
-  if (!(v2 instanceof Float64Array ? v2.length === 8 : Array.isArray(v2) && v2.length === 8 && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number" && typeof v2[6] === "number" && typeof v2[7] === "number")) checkTensor(v2, "target", 8);
+  checkTensor(given["x"], "x", 10);
+  checkTensor(given["k"], "k", 3);
+  checkTensor(given["target"], "target", 8);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["x"];
+    const h1 = given["k"];
+    ok = h0.length === 10 && h0 instanceof Float64Array && h1.length === 3 && h1 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["x"];
-  if (!(h0 instanceof Float64Array && h0.length === 10)) checkHolder(holder, "grad", "x", 10);
-  const h1 = given["k"];
-  if (!(h1 instanceof Float64Array && h1.length === 3)) checkHolder(holder, "grad", "k", 3);
+  checkHolder(holder, "grad", "x", 10);
+  checkHolder(holder, "grad", "k", 3);
 }
 
 function checkOutputs(holder) {
@@ -212,21 +233,21 @@ export function backwardInto(args, seed, grad, outputs) {
   const g0 = grad["x"];
   const g1 = grad["k"];
   // gradient of x (param at conv1d.expr:3)
-  g0[0] = t17;
-  g0[1] = t22;
-  g0[2] = t23;
-  g0[3] = t24;
-  g0[4] = t25;
-  g0[5] = t26;
-  g0[6] = t27;
-  g0[7] = t28;
-  g0[8] = t29;
-  g0[9] = t18;
+  g0[0] = t17 * s0;
+  g0[1] = t22 * s0;
+  g0[2] = t23 * s0;
+  g0[3] = t24 * s0;
+  g0[4] = t25 * s0;
+  g0[5] = t26 * s0;
+  g0[6] = t27 * s0;
+  g0[7] = t28 * s0;
+  g0[8] = t29 * s0;
+  g0[9] = t18 * s0;
   // gradient of k (param at conv1d.expr:3)
-  g1[0] = t19;
-  g1[1] = t20;
-  g1[2] = t21;
-  if (s0 !== 1) scaleGradients(grad, s0);
+  g1[0] = t19 * s0;
+  g1[1] = t20 * s0;
+  g1[2] = t21 * s0;
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 
@@ -246,28 +267,78 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["target"];
+    ok = (v0.length === 8 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number" && typeof v0[6] === "number" && typeof v0[7] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("conv1d.expr" + ": the flat functions need the inputs (target), got " + (args === undefined ? "nothing: '" + "target" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["target"];
-  if (!(v0 instanceof Float64Array ? v0.length === 8 : Array.isArray(v0) && v0.length === 8 && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number" && typeof v0[6] === "number" && typeof v0[7] === "number")) checkTensor(v0, "target", 8);
+  checkTensor(given["target"], "target", 8);
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["x"];
+    const v1 = given["k"];
+    ok = (v0.length === 10 && (v0 instanceof Float64Array || allNumbers(v0, 10))) && (v1.length === 3 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["x"];
-  if (!(v0 instanceof Float64Array ? v0.length === 10 : allNumbers(v0, 10))) checkTensor(v0, "x", 10);
-  const v1 = given["k"];
-  if (!(v1 instanceof Float64Array ? v1.length === 3 : Array.isArray(v1) && v1.length === 3 && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) checkTensor(v1, "k", 3);
+  checkTensor(given["x"], "x", 10);
+  checkTensor(given["k"], "k", 3);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["x"];
+    const h1 = given["k"];
+    ok = h0.length === 10 && h0 instanceof Float64Array && h1.length === 3 && h1 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["x"];
-  if (!(h0 instanceof Float64Array && h0.length === 10)) checkHolder(holder, "params", "x", 10);
-  const h1 = given["k"];
-  if (!(h1 instanceof Float64Array && h1.length === 3)) checkHolder(holder, "params", "k", 3);
+  checkHolder(holder, "params", "x", 10);
+  checkHolder(holder, "params", "k", 3);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 13 && (a instanceof Float64Array || allNumbers(a, 13));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 13 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (x, k, in this order): the length of the flat vector x (conv1d.expr) */
@@ -287,7 +358,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (conv1d.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 13 : allNumbers(x, 13))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["x"];
@@ -299,7 +370,7 @@ export function unpackParams(x, params) {
 
 /** The objective 'loss' at the params in x (conv1d.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 13 : allNumbers(x, 13))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   checkInputs(inputs);
   const a2 = inputs["target"];
   // conv1d.expr:6
@@ -317,8 +388,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (conv1d.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 13 : allNumbers(x, 13))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 13 : Array.isArray(grad) && grad.length === 13)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   checkInputs(inputs);
   const a2 = inputs["target"];
   // conv1d.expr:6

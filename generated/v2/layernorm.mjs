@@ -97,17 +97,15 @@ function lossSeed(seed) {
 }
 
 const buf12 = new Float64Array(24);
-const buf21 = new Float64Array(24);
-const buf26 = new Float64Array(24);
-const buf31 = new Float64Array(24);
-const buf33 = new Float64Array(24);
-const buf34 = new Float64Array(24);
-const buf55 = new Float64Array(24);
+const buf71 = new Float64Array(24);
+const buf73 = new Float64Array(24);
+const buf74 = new Float64Array(24);
+const buf87 = new Float64Array(24);
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["x"]; k < 24; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["gamma"]; k < 6; k++) g[k] = g[k] * s0;
-  for (let k = 0, g = grad["beta"]; k < 6; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["x"]; k < 24; k++) g[k] = 0;
+  for (let k = 0, g = grad["gamma"]; k < 6; k++) g[k] = 0;
+  for (let k = 0, g = grad["beta"]; k < 6; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (layernorm.expr) */
@@ -122,27 +120,48 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["x"];
+    const v1 = given["gamma"];
+    const v2 = given["beta"];
+    const v3 = given["target"];
+    ok = (v0.length === 24 && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (v1.length === 6 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number")) && (v2.length === 6 && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number")) && (v3.length === 24 && (v3 instanceof Float64Array || allNumbers(v3, 24)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["x"];
-  if (!(v0 instanceof Float64Array ? v0.length === 24 : allNumbers(v0, 24))) checkTensor(v0, "x", 24);
-  const v1 = given["gamma"];
-  if (!(v1 instanceof Float64Array ? v1.length === 6 : Array.isArray(v1) && v1.length === 6 && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number")) checkTensor(v1, "gamma", 6);
-  const v2 = given["beta"];
-  if (!(v2 instanceof Float64Array ? v2.length === 6 : Array.isArray(v2) && v2.length === 6 && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number")) checkTensor(v2, "beta", 6);
-  const v3 = given["target"];
-  if (!(v3 instanceof Float64Array ? v3.length === 24 : allNumbers(v3, 24))) checkTensor(v3, "target", 24);
+  checkTensor(given["x"], "x", 24);
+  checkTensor(given["gamma"], "gamma", 6);
+  checkTensor(given["beta"], "beta", 6);
+  checkTensor(given["target"], "target", 24);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["x"];
+    const h1 = given["gamma"];
+    const h2 = given["beta"];
+    ok = h0.length === 24 && h0 instanceof Float64Array && h1.length === 6 && h1 instanceof Float64Array && h2.length === 6 && h2 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["x"];
-  if (!(h0 instanceof Float64Array && h0.length === 24)) checkHolder(holder, "grad", "x", 24);
-  const h1 = given["gamma"];
-  if (!(h1 instanceof Float64Array && h1.length === 6)) checkHolder(holder, "grad", "gamma", 6);
-  const h2 = given["beta"];
-  if (!(h2 instanceof Float64Array && h2.length === 6)) checkHolder(holder, "grad", "beta", 6);
+  checkHolder(holder, "grad", "x", 24);
+  checkHolder(holder, "grad", "gamma", 6);
+  checkHolder(holder, "grad", "beta", 6);
 }
 
 function checkOutputs(holder) {
@@ -158,7 +177,6 @@ export function forwardInto(args, outputs) {
   const a2 = args["beta"];
   const a3 = args["target"];
   const b12 = buf12;
-  const b26 = buf26;
   let t8r0_0 = 0;
   let t8r0_1 = 0;
   let t8r0_2 = 0;
@@ -189,18 +207,12 @@ export function forwardInto(args, outputs) {
     b12[i + 6] = (a0[i + 6] - t10_1);
     b12[i + 12] = (a0[i + 12] - t10_2);
     b12[i + 18] = (a0[i + 18] - t10_3);
+    t14r0_0 += (b12[i] * b12[i]);
+    t14r0_1 += (b12[i + 6] * b12[i + 6]);
+    t14r0_2 += (b12[i + 12] * b12[i + 12]);
+    t14r0_3 += (b12[i + 18] * b12[i + 18]);
   }
   // layernorm.expr:12
-  for (let i = 0; i < 6; i++) {
-    const b12_i = b12[i];
-    t14r0_0 += (b12_i * b12_i);
-    const b12_ip6 = b12[i + 6];
-    t14r0_1 += (b12_ip6 * b12_ip6);
-    const b12_ip12 = b12[i + 12];
-    t14r0_2 += (b12_ip12 * b12_ip12);
-    const b12_ip18 = b12[i + 18];
-    t14r0_3 += (b12_ip18 * b12_ip18);
-  }
   const t14_0 = t14r0_0;
   const t14_1 = t14r0_1;
   const t14_2 = t14r0_2;
@@ -214,19 +226,13 @@ export function forwardInto(args, outputs) {
   for (let i = 0; i < 6; i++) {
     const a1_i = a1[i];
     const a2_i = a2[i];
-    b26[i] = ((((b12[i] / t19_0) * a1_i) + a2_i) - a3[i]);
-    b26[i + 6] = ((((b12[i + 6] / t19_1) * a1_i) + a2_i) - a3[i + 6]);
-    b26[i + 12] = ((((b12[i + 12] / t19_2) * a1_i) + a2_i) - a3[i + 12]);
-    b26[i + 18] = ((((b12[i + 18] / t19_3) * a1_i) + a2_i) - a3[i + 18]);
-  }
-  for (let i = 0; i < 6; i++) {
-    const b26_i = b26[i];
+    const b26_i = (((b12[i] / t19_0) * a1_i) + a2_i) - a3[i];
+    const b26_ip6 = (((b12[i + 6] / t19_1) * a1_i) + a2_i) - a3[i + 6];
+    const b26_ip12 = (((b12[i + 12] / t19_2) * a1_i) + a2_i) - a3[i + 12];
+    const b26_ip18 = (((b12[i + 18] / t19_3) * a1_i) + a2_i) - a3[i + 18];
     t29 += (b26_i * b26_i);
-    const b26_ip6 = b26[i + 6];
     t29 += (b26_ip6 * b26_ip6);
-    const b26_ip12 = b26[i + 12];
     t29 += (b26_ip12 * b26_ip12);
-    const b26_ip18 = b26[i + 18];
     t29 += (b26_ip18 * b26_ip18);
   }
   // output loss (layernorm.expr:14)
@@ -250,15 +256,13 @@ export function backwardInto(args, seed, grad, outputs) {
   const a3 = args["target"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   const b12 = buf12;
-  const b21 = buf21;
-  const b26 = buf26;
-  const b31 = buf31;
-  const b33 = buf33;
-  const b34 = buf34;
-  const b55 = buf55;
-  const h65 = grad["beta"];
-  const h66 = grad["gamma"];
-  const h67 = grad["x"];
+  const b71 = buf71;
+  const b73 = buf73;
+  const b74 = buf74;
+  const b87 = buf87;
+  const h95 = grad["beta"];
+  const h96 = grad["gamma"];
+  const h97 = grad["x"];
   let t8r0_0 = 0;
   let t8r0_1 = 0;
   let t8r0_2 = 0;
@@ -268,22 +272,22 @@ export function backwardInto(args, seed, grad, outputs) {
   let t14r0_2 = 0;
   let t14r0_3 = 0;
   let t29 = 0;
-  let t41_0 = 0;
-  let t41_1 = 0;
-  let t41_2 = 0;
-  let t41_3 = 0;
-  let t51_0 = 0;
-  let t51_1 = 0;
-  let t51_2 = 0;
-  let t51_3 = 0;
-  let t57_0 = 0;
-  let t57_1 = 0;
-  let t57_2 = 0;
-  let t57_3 = 0;
-  let t63_0 = 0;
-  let t63_1 = 0;
-  let t63_2 = 0;
-  let t63_3 = 0;
+  let t78_0 = 0;
+  let t78_1 = 0;
+  let t78_2 = 0;
+  let t78_3 = 0;
+  let t83_0 = 0;
+  let t83_1 = 0;
+  let t83_2 = 0;
+  let t83_3 = 0;
+  let t89_0 = 0;
+  let t89_1 = 0;
+  let t89_2 = 0;
+  let t89_3 = 0;
+  let t93_0 = 0;
+  let t93_1 = 0;
+  let t93_2 = 0;
+  let t93_3 = 0;
   // layernorm.expr:10
   for (let i = 0; i < 6; i++) {
     t8r0_0 += a0[i];
@@ -305,18 +309,12 @@ export function backwardInto(args, seed, grad, outputs) {
     b12[i + 6] = (a0[i + 6] - t10_1);
     b12[i + 12] = (a0[i + 12] - t10_2);
     b12[i + 18] = (a0[i + 18] - t10_3);
+    t14r0_0 += (b12[i] * b12[i]);
+    t14r0_1 += (b12[i + 6] * b12[i + 6]);
+    t14r0_2 += (b12[i + 12] * b12[i + 12]);
+    t14r0_3 += (b12[i + 18] * b12[i + 18]);
   }
   // layernorm.expr:12
-  for (let i = 0; i < 6; i++) {
-    const b12_i = b12[i];
-    t14r0_0 += (b12_i * b12_i);
-    const b12_ip6 = b12[i + 6];
-    t14r0_1 += (b12_ip6 * b12_ip6);
-    const b12_ip12 = b12[i + 12];
-    t14r0_2 += (b12_ip12 * b12_ip12);
-    const b12_ip18 = b12[i + 18];
-    t14r0_3 += (b12_ip18 * b12_ip18);
-  }
   const t14_0 = t14r0_0;
   const t14_1 = t14r0_1;
   const t14_2 = t14r0_2;
@@ -327,109 +325,87 @@ export function backwardInto(args, seed, grad, outputs) {
   const t19_2 = Math.sqrt(((t14_2 / 6) + 0.00001));
   const t19_3 = Math.sqrt(((t14_3 / 6) + 0.00001));
   for (let i = 0; i < 6; i++) {
-    b21[i] = (b12[i] / t19_0);
-    b21[i + 6] = (b12[i + 6] / t19_1);
-    b21[i + 12] = (b12[i + 12] / t19_2);
-    b21[i + 18] = (b12[i + 18] / t19_3);
-  }
-  // layernorm.expr:14
-  for (let i = 0; i < 6; i++) {
+    const b21_i = b12[i] / t19_0;
+    const b21_ip6 = b12[i + 6] / t19_1;
+    const b21_ip12 = b12[i + 12] / t19_2;
+    const b21_ip18 = b12[i + 18] / t19_3;
     const a1_i = a1[i];
     const a2_i = a2[i];
-    b26[i] = (((b21[i] * a1_i) + a2_i) - a3[i]);
-    b26[i + 6] = (((b21[i + 6] * a1_i) + a2_i) - a3[i + 6]);
-    b26[i + 12] = (((b21[i + 12] * a1_i) + a2_i) - a3[i + 12]);
-    b26[i + 18] = (((b21[i + 18] * a1_i) + a2_i) - a3[i + 18]);
-  }
-  for (let i = 0; i < 6; i++) {
-    const b26_i = b26[i];
+    const b26_i = ((b21_i * a1_i) + a2_i) - a3[i];
+    const b26_ip6 = ((b21_ip6 * a1_i) + a2_i) - a3[i + 6];
+    const b26_ip12 = ((b21_ip12 * a1_i) + a2_i) - a3[i + 12];
+    const b26_ip18 = ((b21_ip18 * a1_i) + a2_i) - a3[i + 18];
     t29 += (b26_i * b26_i);
-    const b26_ip6 = b26[i + 6];
     t29 += (b26_ip6 * b26_ip6);
-    const b26_ip12 = b26[i + 12];
     t29 += (b26_ip12 * b26_ip12);
-    const b26_ip18 = b26[i + 18];
     t29 += (b26_ip18 * b26_ip18);
-    b31[i] = (b26_i * 2);
-    b31[i + 6] = (b26_ip6 * 2);
-    b31[i + 12] = (b26_ip12 * 2);
-    b31[i + 18] = (b26_ip18 * 2);
-  }
-  // layernorm.expr:13
-  for (let i = 0; i < 6; i++) {
-    const a1_i = a1[i];
-    const b31_i = b31[i];
-    b33[i] = (a1_i * b31_i);
-    const b31_ip6 = b31[i + 6];
-    b33[i + 6] = (a1_i * b31_ip6);
-    const b31_ip12 = b31[i + 12];
-    b33[i + 12] = (a1_i * b31_ip12);
-    const b31_ip18 = b31[i + 18];
-    b33[i + 18] = (a1_i * b31_ip18);
-    b34[i] = (b21[i] * b31_i);
-    b34[i + 6] = (b21[i + 6] * b31_ip6);
-    b34[i + 12] = (b21[i + 12] * b31_ip12);
-    b34[i + 18] = (b21[i + 18] * b31_ip18);
-  }
-  for (let i = 0; i < 6; i++) {
-    t41_0 -= (b33[i] * (b21[i] / t19_0));
-    t41_1 -= (b33[i + 6] * (b21[i + 6] / t19_1));
-    t41_2 -= (b33[i + 12] * (b21[i + 12] / t19_2));
-    t41_3 -= (b33[i + 18] * (b21[i + 18] / t19_3));
+    b71[i] = (2 * (b26_i * s0));
+    b71[i + 6] = (2 * (b26_ip6 * s0));
+    b71[i + 12] = (2 * (b26_ip12 * s0));
+    b71[i + 18] = (2 * (b26_ip18 * s0));
+    b73[i] = (a1_i * b71[i]);
+    b73[i + 6] = (a1_i * b71[i + 6]);
+    b73[i + 12] = (a1_i * b71[i + 12]);
+    b73[i + 18] = (a1_i * b71[i + 18]);
+    b74[i] = (b21_i * b71[i]);
+    b74[i + 6] = (b21_ip6 * b71[i + 6]);
+    b74[i + 12] = (b21_ip12 * b71[i + 12]);
+    b74[i + 18] = (b21_ip18 * b71[i + 18]);
+    t78_0 -= ((b21_i / t19_0) * b73[i]);
+    t78_1 -= ((b21_ip6 / t19_1) * b73[i + 6]);
+    t78_2 -= ((b21_ip12 / t19_2) * b73[i + 12]);
+    t78_3 -= ((b21_ip18 / t19_3) * b73[i + 18]);
   }
   // layernorm.expr:12
-  const t46_0 = (t41_0 * (0.5 / t19_0)) * 0.16666666666666666;
-  const t46_1 = (t41_1 * (0.5 / t19_1)) * 0.16666666666666666;
-  const t46_2 = (t41_2 * (0.5 / t19_2)) * 0.16666666666666666;
-  const t46_3 = (t41_3 * (0.5 / t19_3)) * 0.16666666666666666;
-  t51_0 += t46_0;
-  t51_1 += t46_1;
-  t51_2 += t46_2;
-  t51_3 += t46_3;
+  const t80_0 = 0.16666666666666666 * ((0.5 / t19_0) * t78_0);
+  const t80_1 = 0.16666666666666666 * ((0.5 / t19_1) * t78_1);
+  const t80_2 = 0.16666666666666666 * ((0.5 / t19_2) * t78_2);
+  const t80_3 = 0.16666666666666666 * ((0.5 / t19_3) * t78_3);
+  t83_0 += t80_0;
+  t83_1 += t80_1;
+  t83_2 += t80_2;
+  t83_3 += t80_3;
+  h95.fill(0);
+  h96.fill(0);
   for (let i = 0; i < 6; i++) {
-    b55[i] = ((b33[i] * (1 / t19_0)) + (2 * (b12[i] * t51_0)));
-    b55[i + 6] = ((b33[i + 6] * (1 / t19_1)) + (2 * (b12[i + 6] * t51_1)));
-    b55[i + 12] = ((b33[i + 12] * (1 / t19_2)) + (2 * (b12[i + 12] * t51_2)));
-    b55[i + 18] = ((b33[i + 18] * (1 / t19_3)) + (2 * (b12[i + 18] * t51_3)));
-  }
-  // layernorm.expr:11
-  h65.fill(0);
-  h66.fill(0);
-  for (let i = 0; i < 6; i++) {
-    t57_0 -= b55[i];
-    t57_1 -= b55[i + 6];
-    t57_2 -= b55[i + 12];
-    t57_3 -= b55[i + 18];
-    h65[i] += b31[i];
-    h65[i] += b31[i + 6];
-    h65[i] += b31[i + 12];
-    h65[i] += b31[i + 18];
-    h66[i] += b34[i];
-    h66[i] += b34[i + 6];
-    h66[i] += b34[i + 12];
-    h66[i] += b34[i + 18];
+    b87[i] = (((1 / t19_0) * b73[i]) + (2 * (b12[i] * t83_0)));
+    b87[i + 6] = (((1 / t19_1) * b73[i + 6]) + (2 * (b12[i + 6] * t83_1)));
+    b87[i + 12] = (((1 / t19_2) * b73[i + 12]) + (2 * (b12[i + 12] * t83_2)));
+    b87[i + 18] = (((1 / t19_3) * b73[i + 18]) + (2 * (b12[i + 18] * t83_3)));
+    t89_0 -= b87[i];
+    t89_1 -= b87[i + 6];
+    t89_2 -= b87[i + 12];
+    t89_3 -= b87[i + 18];
+    h95[i] += b71[i];
+    h95[i] += b71[i + 6];
+    h95[i] += b71[i + 12];
+    h95[i] += b71[i + 18];
+    h96[i] += b74[i];
+    h96[i] += b74[i + 6];
+    h96[i] += b74[i + 12];
+    h96[i] += b74[i + 18];
   }
   // layernorm.expr:10
-  const t58_0 = 0.16666666666666666 * t57_0;
-  const t58_1 = 0.16666666666666666 * t57_1;
-  const t58_2 = 0.16666666666666666 * t57_2;
-  const t58_3 = 0.16666666666666666 * t57_3;
-  t63_0 += t58_0;
-  t63_1 += t58_1;
-  t63_2 += t58_2;
-  t63_3 += t58_3;
+  const t90_0 = 0.16666666666666666 * t89_0;
+  const t90_1 = 0.16666666666666666 * t89_1;
+  const t90_2 = 0.16666666666666666 * t89_2;
+  const t90_3 = 0.16666666666666666 * t89_3;
+  t93_0 += t90_0;
+  t93_1 += t90_1;
+  t93_2 += t90_2;
+  t93_3 += t90_3;
   // layernorm.expr:7
   for (let i = 0; i < 6; i++) {
-    h67[i] = (b55[i] + t63_0);
-    h67[i + 6] = (b55[i + 6] + t63_1);
-    h67[i + 12] = (b55[i + 12] + t63_2);
-    h67[i + 18] = (b55[i + 18] + t63_3);
+    h97[i] = (b87[i] + t93_0);
+    h97[i + 6] = (b87[i + 6] + t93_1);
+    h97[i + 12] = (b87[i + 12] + t93_2);
+    h97[i + 18] = (b87[i + 18] + t93_3);
   }
   if (outputs !== undefined) {
     // output loss (layernorm.expr:14)
     outputs["loss"] = t29;
   }
-  if (s0 !== 1) scaleGradients(grad, s0);
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 
@@ -449,32 +425,82 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["target"];
+    ok = (v0.length === 24 && (v0 instanceof Float64Array || allNumbers(v0, 24)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("layernorm.expr" + ": the flat functions need the inputs (target), got " + (args === undefined ? "nothing: '" + "target" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["target"];
-  if (!(v0 instanceof Float64Array ? v0.length === 24 : allNumbers(v0, 24))) checkTensor(v0, "target", 24);
+  checkTensor(given["target"], "target", 24);
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["x"];
+    const v1 = given["gamma"];
+    const v2 = given["beta"];
+    ok = (v0.length === 24 && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (v1.length === 6 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number")) && (v2.length === 6 && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["x"];
-  if (!(v0 instanceof Float64Array ? v0.length === 24 : allNumbers(v0, 24))) checkTensor(v0, "x", 24);
-  const v1 = given["gamma"];
-  if (!(v1 instanceof Float64Array ? v1.length === 6 : Array.isArray(v1) && v1.length === 6 && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number")) checkTensor(v1, "gamma", 6);
-  const v2 = given["beta"];
-  if (!(v2 instanceof Float64Array ? v2.length === 6 : Array.isArray(v2) && v2.length === 6 && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number")) checkTensor(v2, "beta", 6);
+  checkTensor(given["x"], "x", 24);
+  checkTensor(given["gamma"], "gamma", 6);
+  checkTensor(given["beta"], "beta", 6);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["x"];
+    const h1 = given["gamma"];
+    const h2 = given["beta"];
+    ok = h0.length === 24 && h0 instanceof Float64Array && h1.length === 6 && h1 instanceof Float64Array && h2.length === 6 && h2 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["x"];
-  if (!(h0 instanceof Float64Array && h0.length === 24)) checkHolder(holder, "params", "x", 24);
-  const h1 = given["gamma"];
-  if (!(h1 instanceof Float64Array && h1.length === 6)) checkHolder(holder, "params", "gamma", 6);
-  const h2 = given["beta"];
-  if (!(h2 instanceof Float64Array && h2.length === 6)) checkHolder(holder, "params", "beta", 6);
+  checkHolder(holder, "params", "x", 24);
+  checkHolder(holder, "params", "gamma", 6);
+  checkHolder(holder, "params", "beta", 6);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 36 && (a instanceof Float64Array || allNumbers(a, 36));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 36 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (x, gamma, beta, in this order): the length of the flat vector x (layernorm.expr) */
@@ -496,7 +522,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (layernorm.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 36 : allNumbers(x, 36))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["x"];
@@ -524,7 +550,7 @@ function loadFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x (layernorm.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 36 : allNumbers(x, 36))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   loadFlat(x, inputs);
   forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
   return FLAT_OUTPUTS["loss"];
@@ -532,8 +558,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (layernorm.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 36 : allNumbers(x, 36))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 36 : Array.isArray(grad) && grad.length === 36)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   loadFlat(x, inputs);
   backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
   const g0 = FLAT_GRAD["x"];

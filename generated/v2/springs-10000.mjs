@@ -96,8 +96,8 @@ function lossSeed(seed) {
   return s;
 }
 
-function scaleGradients(grad, s0) {
-  for (let k = 0, g = grad["p"]; k < 20000; k++) g[k] = g[k] * s0;
+function zeroGradients(grad) {
+  for (let k = 0, g = grad["p"]; k < 20000; k++) g[k] = 0;
 }
 
 /** Makes the holders that forwardInto and backwardInto fill (springs-10000.expr) */
@@ -111,23 +111,44 @@ export function createGrad() {
 }
 
 function checkArgs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["k"];
+    const v1 = given["rest"];
+    const v2 = given["mg"];
+    const v3 = given["p"];
+    ok = typeof v0 === "number" && typeof v1 === "number" && typeof v2 === "number" && (v3.length === 20000 && (v3 instanceof Float64Array || allNumbers(v3, 20000)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckArgs(args);
+}
+
+function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["k"];
-  if (typeof v0 !== "number") checkScalar(v0, "k");
-  const v1 = given["rest"];
-  if (typeof v1 !== "number") checkScalar(v1, "rest");
-  const v2 = given["mg"];
-  if (typeof v2 !== "number") checkScalar(v2, "mg");
-  const v3 = given["p"];
-  if (!(v3 instanceof Float64Array ? v3.length === 20000 : allNumbers(v3, 20000))) checkTensor(v3, "p", 20000);
+  checkScalar(given["k"], "k");
+  checkScalar(given["rest"], "rest");
+  checkScalar(given["mg"], "mg");
+  checkTensor(given["p"], "p", 20000);
 }
 
 function checkGrad(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["p"];
+    ok = h0.length === 20000 && h0 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
+}
+
+function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-  const given = holder;
-  const h0 = given["p"];
-  if (!(h0 instanceof Float64Array && h0.length === 20000)) checkHolder(holder, "grad", "p", 20000);
+  checkHolder(holder, "grad", "p", 20000);
 }
 
 function checkOutputs(holder) {
@@ -237,12 +258,13 @@ export function backwardInto(args, seed, grad, outputs) {
   const a2 = args["mg"];
   const a3 = args["p"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
-  const h50 = grad["p"];
+  const h66 = grad["p"];
   let t33 = 0;
   let t35 = 0;
   // springs-10000.expr:8
   const t14 = a0 * 0.5;
-  h50.fill(0);
+  const t53 = a2 * s0;
+  h66.fill(0);
   for (let i0 = 0; i0 < 9996; i0 += 4) {
     {
       const i = i0;
@@ -257,14 +279,14 @@ export function backwardInto(args, seed, grad, outputs) {
       const b30_i = b29_i - a1;
       t33 += (t14 * (b30_i * b30_i));
       t35 += a3_ix2p1;
-      const b45_i = (2 * (t14 * b30_i)) * (0.5 / b29_i);
-      const b48_ix2 = 2 * (b26_ix2 * b45_i);
-      const b48_ix2p1 = 2 * (b26_ix2p1 * b45_i);
-      h50[i * 2 + 1] += a2;
-      h50[i * 2 + 2] += b48_ix2;
-      h50[i * 2 + 3] += b48_ix2p1;
-      h50[i * 2] -= b48_ix2;
-      h50[i * 2 + 1] -= b48_ix2p1;
+      const b61_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
+      const b64_ix2 = 2 * (b26_ix2 * b61_i);
+      const b64_ix2p1 = 2 * (b26_ix2p1 * b61_i);
+      h66[i * 2 + 1] += t53;
+      h66[i * 2 + 2] += b64_ix2;
+      h66[i * 2 + 3] += b64_ix2p1;
+      h66[i * 2] -= b64_ix2;
+      h66[i * 2 + 1] -= b64_ix2p1;
     }
     {
       const i = i0 + 1;
@@ -279,14 +301,14 @@ export function backwardInto(args, seed, grad, outputs) {
       const b30_i = b29_i - a1;
       t33 += (t14 * (b30_i * b30_i));
       t35 += a3_ix2p1;
-      const b45_i = (2 * (t14 * b30_i)) * (0.5 / b29_i);
-      const b48_ix2 = 2 * (b26_ix2 * b45_i);
-      const b48_ix2p1 = 2 * (b26_ix2p1 * b45_i);
-      h50[i * 2 + 1] += a2;
-      h50[i * 2 + 2] += b48_ix2;
-      h50[i * 2 + 3] += b48_ix2p1;
-      h50[i * 2] -= b48_ix2;
-      h50[i * 2 + 1] -= b48_ix2p1;
+      const b61_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
+      const b64_ix2 = 2 * (b26_ix2 * b61_i);
+      const b64_ix2p1 = 2 * (b26_ix2p1 * b61_i);
+      h66[i * 2 + 1] += t53;
+      h66[i * 2 + 2] += b64_ix2;
+      h66[i * 2 + 3] += b64_ix2p1;
+      h66[i * 2] -= b64_ix2;
+      h66[i * 2 + 1] -= b64_ix2p1;
     }
     {
       const i = i0 + 2;
@@ -301,14 +323,14 @@ export function backwardInto(args, seed, grad, outputs) {
       const b30_i = b29_i - a1;
       t33 += (t14 * (b30_i * b30_i));
       t35 += a3_ix2p1;
-      const b45_i = (2 * (t14 * b30_i)) * (0.5 / b29_i);
-      const b48_ix2 = 2 * (b26_ix2 * b45_i);
-      const b48_ix2p1 = 2 * (b26_ix2p1 * b45_i);
-      h50[i * 2 + 1] += a2;
-      h50[i * 2 + 2] += b48_ix2;
-      h50[i * 2 + 3] += b48_ix2p1;
-      h50[i * 2] -= b48_ix2;
-      h50[i * 2 + 1] -= b48_ix2p1;
+      const b61_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
+      const b64_ix2 = 2 * (b26_ix2 * b61_i);
+      const b64_ix2p1 = 2 * (b26_ix2p1 * b61_i);
+      h66[i * 2 + 1] += t53;
+      h66[i * 2 + 2] += b64_ix2;
+      h66[i * 2 + 3] += b64_ix2p1;
+      h66[i * 2] -= b64_ix2;
+      h66[i * 2 + 1] -= b64_ix2p1;
     }
     {
       const i = i0 + 3;
@@ -323,14 +345,14 @@ export function backwardInto(args, seed, grad, outputs) {
       const b30_i = b29_i - a1;
       t33 += (t14 * (b30_i * b30_i));
       t35 += a3_ix2p1;
-      const b45_i = (2 * (t14 * b30_i)) * (0.5 / b29_i);
-      const b48_ix2 = 2 * (b26_ix2 * b45_i);
-      const b48_ix2p1 = 2 * (b26_ix2p1 * b45_i);
-      h50[i * 2 + 1] += a2;
-      h50[i * 2 + 2] += b48_ix2;
-      h50[i * 2 + 3] += b48_ix2p1;
-      h50[i * 2] -= b48_ix2;
-      h50[i * 2 + 1] -= b48_ix2p1;
+      const b61_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
+      const b64_ix2 = 2 * (b26_ix2 * b61_i);
+      const b64_ix2p1 = 2 * (b26_ix2p1 * b61_i);
+      h66[i * 2 + 1] += t53;
+      h66[i * 2 + 2] += b64_ix2;
+      h66[i * 2 + 3] += b64_ix2p1;
+      h66[i * 2] -= b64_ix2;
+      h66[i * 2 + 1] -= b64_ix2p1;
     }
   }
   for (let i = 9996; i < 9999; i++) {
@@ -345,18 +367,18 @@ export function backwardInto(args, seed, grad, outputs) {
     const b30_i = b29_i - a1;
     t33 += (t14 * (b30_i * b30_i));
     t35 += a3_ix2p1;
-    const b45_i = (2 * (t14 * b30_i)) * (0.5 / b29_i);
-    const b48_ix2 = 2 * (b26_ix2 * b45_i);
-    const b48_ix2p1 = 2 * (b26_ix2p1 * b45_i);
-    h50[i * 2 + 1] += a2;
-    h50[i * 2 + 2] += b48_ix2;
-    h50[i * 2 + 3] += b48_ix2p1;
-    h50[i * 2] -= b48_ix2;
-    h50[i * 2 + 1] -= b48_ix2p1;
+    const b61_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
+    const b64_ix2 = 2 * (b26_ix2 * b61_i);
+    const b64_ix2p1 = 2 * (b26_ix2p1 * b61_i);
+    h66[i * 2 + 1] += t53;
+    h66[i * 2 + 2] += b64_ix2;
+    h66[i * 2 + 3] += b64_ix2p1;
+    h66[i * 2] -= b64_ix2;
+    h66[i * 2 + 1] -= b64_ix2p1;
   }
   {
     t35 += a3[19999];
-    h50[19999] += a2;
+    h66[19999] += t53;
   }
   const t36 = a2 * t35;
   const t37 = t33 + t36;
@@ -364,7 +386,7 @@ export function backwardInto(args, seed, grad, outputs) {
     // output energy (springs-10000.expr:8)
     outputs["energy"] = t37;
   }
-  if (s0 !== 1) scaleGradients(grad, s0);
+  if (s0 === 0) zeroGradients(grad);
   return grad;
 }
 
@@ -384,28 +406,78 @@ function checkFlat(v, name, writable) {
 }
 
 function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["k"];
+    const v1 = given["rest"];
+    const v2 = given["mg"];
+    ok = typeof v0 === "number" && typeof v1 === "number" && typeof v2 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("springs-10000.expr" + ": the flat functions need the inputs (k, rest, mg), got " + (args === undefined ? "nothing: '" + "k" + "' is missing" : describe(args)));
   const given = args;
-  const v0 = given["k"];
-  if (typeof v0 !== "number") checkScalar(v0, "k");
-  const v1 = given["rest"];
-  if (typeof v1 !== "number") checkScalar(v1, "rest");
-  const v2 = given["mg"];
-  if (typeof v2 !== "number") checkScalar(v2, "mg");
+  checkScalar(given["k"], "k");
+  checkScalar(given["rest"], "rest");
+  checkScalar(given["mg"], "mg");
 }
 
 function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["p"];
+    ok = (v0.length === 20000 && (v0 instanceof Float64Array || allNumbers(v0, 20000)));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
   const given = args;
-  const v0 = given["p"];
-  if (!(v0 instanceof Float64Array ? v0.length === 20000 : allNumbers(v0, 20000))) checkTensor(v0, "p", 20000);
+  checkTensor(given["p"], "p", 20000);
 }
 
 function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["p"];
+    ok = h0.length === 20000 && h0 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-  const given = holder;
-  const h0 = given["p"];
-  if (!(h0 instanceof Float64Array && h0.length === 20000)) checkHolder(holder, "params", "p", 20000);
+  checkHolder(holder, "params", "p", 20000);
+}
+
+function isFlatX(v) {
+  try {
+    const a = v;
+    return a.length === 20000 && (a instanceof Float64Array || allNumbers(a, 20000));
+  } catch {
+    return false;
+  }
+}
+
+function isFlatGrad(v) {
+  try {
+    const a = v;
+    return a.length === 20000 && (a instanceof Float64Array || Array.isArray(a));
+  } catch {
+    return false;
+  }
 }
 
 /** Elements of all params (p, in this order): the length of the flat vector x (springs-10000.expr) */
@@ -423,7 +495,7 @@ export function packParams(params, x) {
 
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (springs-10000.expr) */
 export function unpackParams(x, params) {
-  if (!(x instanceof Float64Array ? x.length === 20000 : allNumbers(x, 20000))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   if (params !== undefined) checkParamHolders(params);
   const out = params === undefined ? createGrad() : params;
   const p0 = out["p"];
@@ -450,7 +522,7 @@ function loadFlat(x, inputs) {
 
 /** The objective 'energy' at the params in x (springs-10000.expr) */
 export function valueFlat(x, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 20000 : allNumbers(x, 20000))) checkFlat(x, "x", false);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
   loadFlat(x, inputs);
   forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
   return FLAT_OUTPUTS["energy"];
@@ -458,8 +530,8 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'energy' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (springs-10000.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!(x instanceof Float64Array ? x.length === 20000 : allNumbers(x, 20000))) checkFlat(x, "x", false);
-  if (!(grad instanceof Float64Array ? grad.length === 20000 : Array.isArray(grad) && grad.length === 20000)) checkFlat(grad, "grad", true);
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   loadFlat(x, inputs);
   backwardInto(FLAT_ARGS, FLAT_SEED, FLAT_GRAD, FLAT_OUTPUTS);
   const g0 = FLAT_GRAD["p"];

@@ -26,3 +26,8 @@ export function shiftedBlock(x: Affine | undefined, v: string, stride: number): 
   if (!x || x.terms.length !== 1 || x.terms[0][0] !== v || x.terms[0][1] !== stride || !isKnown(x.c)) return undefined;
   return x.c;
 }
+
+/** Whether `x` is `v + k * extent` with k >= 1: a section (see the top of the file). */
+export function isSection(x: Affine | undefined, v: string, extent: number): boolean {
+  return !!x && extent > 0 && x.terms.length === 1 && x.terms[0][0] === v && x.terms[0][1] === 1 && isKnown(x.c) && x.c > 0 && x.c % extent === 0;
+}

@@ -5,15 +5,37 @@
 // its last step peeled off after the loop (x[i+1] - x[i] runs over n - 1 steps beside sums
 // over n). Zero fills of buffers a loop accumulates into move up with it; fresh accumulators
 // (`let t = 0;`) move to the top first, so that no loop is kept from moving by the
-// declaration of its own accumulator. A loop looks back at most MERGE_WINDOW items.
+// declaration of its own accumulator, and constants between two loops move up before them. A loop looks back at most MERGE_WINDOW items.
 
 import { accesses, bufferKey, hasNested, lit, substituteStmts, variable, type Expr, type Stmt } from "../ir.js";
 import { carryShiftedSums } from "./carry.js";
-import { blockOf } from "./blocks.js";
-import { addSize, type Size } from "../../ir/size.js";
+import { writeOut } from "./unroll-short.js";
+import { blockOf, isSection } from "./blocks.js";
+import { addSize, isKnown, type Size } from "../../ir/size.js";
 
 /** How many statements back a loop looks for an earlier loop to join. */
 export const MERGE_WINDOW = 64;
+
+/**
+ * A loop whose body nests loops over short axes (a row of 11 camera parameters gathered or
+ * scattered) joins others with those written out, when they are at most MERGE_UNROLL steps
+ * and the body stays within MERGE_UNROLL_STATEMENTS statements; left alone, it keeps them.
+ */
+export const MERGE_UNROLL = 16;
+export const MERGE_UNROLL_STATEMENTS = 64;
+
+/** `s` with its nested short loops written out, or undefined when it has others. */
+function writtenOut(s: Loop): Loop | undefined {
+  const body: Stmt[] = [];
+  for (const x of s.body) {
+    if (x.k === "block") return undefined;
+    if (x.k !== "loop") body.push(x);
+    else if (x.from === 0 && x.step === 1 && isKnown(x.extent) && x.extent <= MERGE_UNROLL && !hasNested(x.body)) body.push(...writeOut(x));
+    else return undefined;
+    if (body.length > MERGE_UNROLL_STATEMENTS) return undefined;
+  }
+  return { ...s, body };
+}
 
 type Loop = Extract<Stmt, { k: "loop" }>;
 interface Group {
@@ -26,6 +48,8 @@ interface Group {
   /** Statements right after the loop (the last element of a carried sum), then the peeled last steps. */
   after: Stmt[];
   peeled: Stmt[];
+  /** The loop as written, with its nested short loops, while nothing has joined it (writtenOut). */
+  original?: Loop;
 }
 type Item = ({ group: Group } | { stmt: Stmt }) & { names?: Set<string> };
 
@@ -37,26 +61,34 @@ interface Summary {
   /** Locals assigned after their declaration (running values), and all locals mentioned. */
   assigned: Set<string>;
   mentioned: Set<string>;
-  /** Per buffer: written at all, only accumulated into, and the block stride of every access (0: not in blocks). */
-  buffers: Map<string, { written: boolean; onlyAccumulated: boolean; stride: number }>;
+  /**
+   * Per buffer: written at all, only accumulated into, the block stride of every access (0:
+   * not in blocks), and whether some are sections (blocks.ts), which count as stride 1.
+   */
+  buffers: Map<string, { written: boolean; onlyAccumulated: boolean; stride: number; sections: boolean }>;
+  /** Steps of the loop: sections keep to their iteration only among loops of as many. */
+  extent: Size;
 }
 
-function summarize(body: readonly Stmt[], v: string): Summary {
+function summarize(body: readonly Stmt[], v: string, extent: Size): Summary {
   const a = accesses(body);
   const buffers: Summary["buffers"] = new Map();
   for (const p of a.buffers) {
     const key = bufferKey(p.buffer);
-    const entry = buffers.get(key) ?? { written: false, onlyAccumulated: true, stride: -1 };
+    const entry = buffers.get(key) ?? { written: false, onlyAccumulated: true, stride: -1, sections: false };
     entry.written ||= p.write;
     entry.onlyAccumulated &&= p.write && (p.op === "+=" || p.op === "-=") && p.index !== undefined;
-    const block = blockOf(p.index, v);
+    // Sections over a run-time size are not recognized: their offsets would be symbolic.
+    const section = isKnown(extent) && isSection(p.index, v, extent);
+    entry.sections ||= section;
+    const block = section ? { stride: 1 } : blockOf(p.index, v);
     entry.stride = !block || (entry.stride !== -1 && entry.stride !== block.stride) ? 0 : block.stride;
     buffers.set(key, entry);
   }
   // A store reading its own buffer is not a plain accumulation.
   for (const s of body)
     if (s.k === "store" && accesses([{ k: "result", target: "", value: s.value }]).buffers.some((p) => p.buffer.name === s.buffer.name)) buffers.get(bufferKey(s.buffer))!.onlyAccumulated = false;
-  return { nested: a.nested || hasNested(body), assigned: a.assignedLocals, mentioned: new Set([...a.readLocals, ...a.writtenLocals]), buffers };
+  return { nested: a.nested || hasNested(body), assigned: a.assignedLocals, mentioned: new Set([...a.readLocals, ...a.writtenLocals]), buffers, extent };
 }
 
 function independentSummaries(x: Summary, y: Summary): boolean {
@@ -69,7 +101,7 @@ function independentSummaries(x: Summary, y: Summary): boolean {
     const q = large.get(key);
     if (!q || (!p.written && !q.written)) continue;
     // Each iteration keeps to its own block of the buffer on both sides, or both only add.
-    if (!((p.onlyAccumulated && q.onlyAccumulated) || (p.stride > 0 && p.stride === q.stride))) return false;
+    if (!((p.onlyAccumulated && q.onlyAccumulated) || (p.stride > 0 && p.stride === q.stride && (!(p.sections || q.sections) || x.extent === y.extent)))) return false;
   }
   return true;
 }
@@ -85,6 +117,7 @@ function mergeSummary(into: Summary, from: Summary): void {
       q.written ||= p.written;
       q.onlyAccumulated &&= p.onlyAccumulated;
       q.stride = q.stride === p.stride ? q.stride : 0;
+      q.sections ||= p.sections;
     }
   }
 }
@@ -94,8 +127,8 @@ function mergeSummary(into: Summary, from: Summary): void {
  * sides (or at `s * v + c`, 0 <= c < s: rows of the same block), or only accumulated into (`+=`, `-=`): additions commute, and nothing reads them
  * inside the loops.
  */
-export function independent(a: readonly Stmt[], b: readonly Stmt[], v: string): boolean {
-  return independentSummaries(summarize(a, v), summarize(b, v));
+export function independent(a: readonly Stmt[], b: readonly Stmt[], v: string, extent: Size = 0): boolean {
+  return independentSummaries(summarize(a, v, extent), summarize(b, v, extent));
 }
 
 /** Fresh accumulators with constant initial values. */
@@ -123,7 +156,7 @@ export function mergeLoops(body: readonly Stmt[]): Stmt[] {
   const carryEarly = (group: Group, next: Summary): boolean => {
     const carried = carryShiftedSums(group.hoisted, group.v, group.extent, group.body);
     if (carried.after.length === 0) return false;
-    const summary = summarize(carried.body, group.v);
+    const summary = summarize(carried.body, group.v, group.extent);
     if (!independentSummaries(summary, next)) return false;
     group.summary = summary;
     group.body = carried.body;
@@ -133,10 +166,11 @@ export function mergeLoops(body: readonly Stmt[]): Stmt[] {
   };
 
   const items: Item[] = [];
-  for (const s of body) {
-    if (freshAccumulator(s)) continue;
-    if (!mergeable(s) || hasNested(s.body)) {
-      items.push({ stmt: s });
+  for (const written of body) {
+    if (freshAccumulator(written)) continue;
+    const s = mergeable(written) && hasNested(written.body) ? writtenOut(written) : written;
+    if (!s || !mergeable(s)) {
+      items.push({ stmt: written });
       continue;
     }
     let merged = false;
@@ -147,16 +181,26 @@ export function mergeLoops(body: readonly Stmt[]): Stmt[] {
       const longer = s.extent === addSize(g.extent, 1);
       if (s.extent !== g.extent && !longer) continue;
       const own = s.v === g.v ? s.body : substituteStmts(s.body, s.v, variable(g.v));
-      const summary = summarize(own, g.v);
+      const summary = summarize(own, g.v, s.extent);
       if (!independentSummaries(g.summary, summary)) {
         if (!carryEarly(g, summary)) continue;
         item.names = undefined;
+        g.original = undefined;
       }
       const ownNames = namesOf(own);
       const between = items.slice(j + 1);
       // Zero fills of buffers this loop accumulates into may move up with it.
       const fills = between.filter((x) => "stmt" in x && x.stmt.k === "fill" && x.stmt.buffer.kind !== "local" && ownNames.has(bufferKey(x.stmt.buffer)));
-      const blocked = between.some((x) => !fills.includes(x) && [...itemNames(x)].some((n) => ownNames.has(n)));
+      // Constants between the two (`const t = a2 * s0;`, made after the first loop because their
+      // nodes came later) move up before the group when they read nothing it or the items
+      // staying between write, so that a loop needing them still joins.
+      const stay = new Set<string>(itemNames(item));
+      const lifted = between.filter((x) => {
+        const liftable = !fills.includes(x) && "stmt" in x && x.stmt.k === "let" && !x.stmt.mutable && ![...itemNames(x)].some((n) => stay.has(n));
+        if (!liftable) for (const n of itemNames(x)) stay.add(n);
+        return liftable;
+      });
+      const blocked = between.some((x) => !fills.includes(x) && !lifted.includes(x) && [...itemNames(x)].some((n) => ownNames.has(n)));
       const fillsFree = fills.every((f) => {
         const key = bufferKey((f as { stmt: Extract<Stmt, { k: "fill" }> }).stmt.buffer);
         return !itemNames(item).has(key) && between.every((x) => x === f || !itemNames(x).has(key));
@@ -164,8 +208,11 @@ export function mergeLoops(body: readonly Stmt[]): Stmt[] {
       if (!blocked && fillsFree) {
         g.hoisted.push(...fills.map((f) => (f as { stmt: Stmt }).stmt));
         for (const f of fills) items.splice(items.indexOf(f), 1);
+        for (const x of lifted) items.splice(items.indexOf(x), 1);
+        items.splice(j, 0, ...lifted);
         if (longer) g.peeled.push(...substituteStmts(own, g.v, lit(g.extent)));
         g.body.push(...own);
+        g.original = undefined;
         mergeSummary(g.summary, summary);
         const names = itemNames(item);
         for (const n of ownNames) names.add(n);
@@ -174,7 +221,10 @@ export function mergeLoops(body: readonly Stmt[]): Stmt[] {
       }
       break;
     }
-    if (!merged) items.push({ group: { v: s.v, extent: s.extent, hoisted: [], body: [...s.body], after: [], peeled: [], summary: summarize(s.body, s.v) } });
+    if (!merged) {
+      const original = s === written ? undefined : (written as Loop);
+      items.push({ group: { v: s.v, extent: s.extent, hoisted: [], body: [...s.body], after: [], peeled: [], summary: summarize(s.body, s.v, s.extent), original } });
+    }
   }
 
   const out: Stmt[] = [...declarations];
@@ -184,6 +234,10 @@ export function mergeLoops(body: readonly Stmt[]): Stmt[] {
       continue;
     }
     const g = item.group;
+    if (g.original) {
+      out.push(...g.hoisted, g.original);
+      continue;
+    }
     const carried = carryShiftedSums(g.hoisted, g.v, g.extent, g.body);
     out.push(...carried.before, { k: "loop", v: g.v, from: 0, extent: g.extent, step: 1, body: carried.body }, ...carried.after, ...g.after);
     if (g.peeled.length) out.push({ k: "block", body: g.peeled });

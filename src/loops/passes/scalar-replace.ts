@@ -9,7 +9,9 @@
 //     the element again at each use. (The spiral net's backward loop reads the hidden
 //     layer's element four times, and its bias gradient twice after writing it.)
 
-import { blockOf } from "./blocks.js";
+import { blockOf, isSection } from "./blocks.js";
+import { isKnown } from "../../ir/size.js";
+import { knownSize } from "../../ir/graph.js";
 import { accesses, affineKey, bufferKey, hasNested, sizeName, load, local, mapExpr, visitExpr, type Affine, type Buffer, type Expr, type Stmt } from "../ir.js";
 
 type Loop = Extract<Stmt, { k: "loop" }>;
@@ -35,13 +37,16 @@ export function replaceBuffers(body: readonly Stmt[], stores: readonly Stmt[]): 
     const last = loop.extent;
     // One walk over the body: per scratch buffer, its accesses there, per element of its block.
     type Element = { first: number; writes: number; firstCount: number };
-    const inside = new Map<string, { stride: number; elements: Map<number, Element> }>();
+    const inside = new Map<string, { stride: number; sections: boolean; elements: Map<number, Element> }>();
     loop.body.forEach((x, j) => {
       for (const p of accesses([x]).buffers) {
         if (p.buffer.kind !== "scratch") continue;
         let e = inside.get(p.buffer.name);
-        if (!e) inside.set(p.buffer.name, (e = { stride: -1, elements: new Map() }));
-        const block = blockOf(p.index, loop.v);
+        if (!e) inside.set(p.buffer.name, (e = { stride: -1, sections: false, elements: new Map() }));
+        // A section's element is keyed by its offset k * n, as a block's by its own.
+        const section = isKnown(loop.extent) && isSection(p.index, loop.v, loop.extent);
+        e.sections ||= section;
+        const block = section ? { stride: 1, offset: knownSize(p.index!.c) } : blockOf(p.index, loop.v);
         e.stride = !block || (e.stride !== -1 && e.stride !== block.stride) ? 0 : block.stride;
         if (!block) continue;
         let el = e.elements.get(block.offset);
@@ -62,7 +67,8 @@ export function replaceBuffers(body: readonly Stmt[], stores: readonly Stmt[]): 
         return def.k === "store" && def.buffer.name === name && def.op === "=" && el.firstCount === 1 && el.writes === 1;
       });
       if (!defined) continue;
-      if (e.stride !== 1 && positions.some((p) => p > k)) continue;
+      // (Element n after the loop is a section's element too: no tail then.)
+      if ((e.stride !== 1 || e.sections) && positions.some((p) => p > k)) continue;
       // Outside: after the loop, element `last` only, first written at top level.
       const later = positions.filter((p) => p > k);
       const outside = later.flatMap((p) => accesses([body[p]]).buffers.filter((x) => x.buffer.name === name));
@@ -75,20 +81,46 @@ export function replaceBuffers(body: readonly Stmt[], stores: readonly Stmt[]): 
       chosen.add(name);
       for (const p of later) (tails.get(p) ?? tails.set(p, new Set()).get(p)!).add(name);
     }
-    if (chosen.size === 0) return;
+    // Accumulators: a buffer zero-filled (or filled with a constant) just for this loop, whose
+    // iterations each add into their own elements and read them: a mutable local per element
+    // of the block, starting at the fill's value, and the fill and the buffer go.
+    const accumulated = new Map<string, { fill: number; offsets: number[] }>();
+    for (const [name, e] of inside) {
+      if (chosen.has(name) || inStores.has(name) || e.stride <= 0) continue;
+      const positions = at.get(name)!;
+      if (positions.length !== 2 || positions[1] !== k) continue;
+      const fill = body[positions[0]];
+      if (fill.k !== "fill" || fill.buffer.name !== name || fill.value.k !== "num") continue;
+      accumulated.set(name, { fill: positions[0], offsets: [...e.elements.keys()].sort((a, b) => a - b) });
+      replaced.add(name);
+    }
+    if (chosen.size === 0 && accumulated.size === 0) return;
     // One rewrite of the loop body, and one of each later statement, for all chosen buffers.
     // `b11_i` for the element of stride 1 (and `b11_last` after the loop), `b24_ix2p1` in blocks.
-    const localOf = (b: Buffer, x: Affine, suffix: string) => (suffix === "last" ? `${b.name}_last` : x.terms[0][1] === 1 ? `${b.name}_${suffix}` : elementLocal(b, x));
+    const localOf = (b: Buffer, x: Affine, suffix: string) => (suffix === "last" ? `${b.name}_last` : x.terms[0][1] === 1 && x.c === 0 ? `${b.name}_${suffix}` : elementLocal(b, x));
+    const names = new Set([...chosen, ...accumulated.keys()]);
     const rewrite = (x: Stmt, names: Set<string>, suffix: string): Stmt[] => {
       const mapped = mapStmtsShallow(x, (e) => mapExpr(e, (y) => (y.k === "load" && names.has(y.buffer.name) ? local(localOf(y.buffer, y.index, suffix)) : y)));
+      if (mapped.k === "store" && accumulated.has(mapped.buffer.name)) return [{ k: "assign", name: localOf(mapped.buffer, mapped.index, suffix), op: mapped.op, value: mapped.value }];
       if (mapped.k === "store" && names.has(mapped.buffer.name)) return [{ k: "let", name: localOf(mapped.buffer, mapped.index, suffix), value: mapped.value }];
       return [mapped];
     };
     const current = out[k] as Loop;
-    out[k] = { ...current, body: current.body.flatMap((x) => rewrite(x, chosen, loop.v)) };
+    const starts: Stmt[] = [];
+    for (const [name, a] of accumulated) {
+      const fill = body[a.fill] as Extract<Stmt, { k: "fill" }>;
+      const stride = inside.get(name)!.stride;
+      for (const offset of a.offsets) {
+        const index: Affine = { terms: [[loop.v, stride]], c: offset };
+        starts.push({ k: "let", name: localOf(fill.buffer, index, loop.v), value: fill.value, mutable: true });
+      }
+      out[a.fill] = { k: "block", body: [] };
+    }
+    out[k] = { ...current, body: [...starts, ...current.body.flatMap((x) => rewrite(x, names, loop.v))] };
     for (const [p, names] of tails) out[p] = rewriteDeep(out[p], (x) => rewrite(x, names, "last"));
   });
-  return { body: out, replaced };
+  // Fills of accumulators that became locals left empty blocks.
+  return { body: out.filter((s) => !(s.k === "block" && s.body.length === 0 && !s.bind)), replaced };
 }
 
 /** A statement with `f` applied to its own expressions (not nested statements). */

@@ -25,11 +25,19 @@ export function unrollShortLoops(body: readonly Stmt[]): Stmt[] {
       out.push({ ...s, body: inner });
       continue;
     }
-    const declared = new Set(inner.filter((x) => x.k === "let").map((x) => (x as { name: string }).name));
-    for (let step = 0; step < s.extent; step++) {
-      const copy = substituteStmts(inner, s.v, lit(s.from + step));
-      out.push(...(declared.size ? renameLocals(copy, (n) => (declared.has(n) ? `${n}_${step}` : n)) : copy));
-    }
+    out.push(...writeOut({ ...s, body: inner }));
+  }
+  return out;
+}
+
+/** The steps of a loop (step 1) as copies of its body, locals declared in it renamed per step. */
+export function writeOut(s: Extract<Stmt, { k: "loop" }>): Stmt[] {
+  const out: Stmt[] = [];
+  if (!isKnown(s.extent)) return [s];
+  const declared = new Set(s.body.filter((x) => x.k === "let").map((x) => (x as { name: string }).name));
+  for (let step = 0; step < s.extent; step++) {
+    const copy = substituteStmts(s.body, s.v, lit(s.from + step));
+    out.push(...(declared.size ? renameLocals(copy, (n) => (declared.has(n) ? `${n}_${step}` : n)) : copy));
   }
   return out;
 }
