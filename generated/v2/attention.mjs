@@ -887,10 +887,10 @@ export function backwardInto(args, seed, grad, outputs) {
     t26 += (b24_ix4p2 * b24_ix4p2);
     const b24_ix4p3 = b24[i * 4 + 3];
     t26 += (b24_ix4p3 * b24_ix4p3);
-    b32[i * 4] = (s0[i * 4] + (2 * chainMul(s1, b24_ix4)));
-    b32[i * 4 + 1] = (s0[i * 4 + 1] + (2 * chainMul(s1, b24_ix4p1)));
-    b32[i * 4 + 2] = (s0[i * 4 + 2] + (2 * chainMul(s1, b24_ix4p2)));
-    b32[i * 4 + 3] = (s0[i * 4 + 3] + (2 * chainMul(s1, b24_ix4p3)));
+    b32[i * 4] = (s0[i * 4] + (2 * (s1 === 0 ? 0 : s1 * b24_ix4)));
+    b32[i * 4 + 1] = (s0[i * 4 + 1] + (2 * (s1 === 0 ? 0 : s1 * b24_ix4p1)));
+    b32[i * 4 + 2] = (s0[i * 4 + 2] + (2 * (s1 === 0 ? 0 : s1 * b24_ix4p2)));
+    b32[i * 4 + 3] = (s0[i * 4 + 3] + (2 * (s1 === 0 ? 0 : s1 * b24_ix4p3)));
   }
   // attention.expr:13
   for (let i = 0; i < 5; i++) {

@@ -10,9 +10,9 @@
 // Every result is passed through `differentiable` before it is returned, which makes the
 // next order right: inside a gate's local gradients `out` reads the gate's forward body, so
 // differentiating them again would go through the body; the rebuilt graph reads the gate
-// itself there, whose derivative is its `grad` lines. Backward-only operations (chainmul,
-// reluGrad, prodexcept) are written with operations that have derivative rules, with the
-// same values.
+// itself there, whose derivative is its `grad` lines. Backward-only operations (reluGrad,
+// prodexcept) are written with operations that have derivative rules, with the same
+// values; chainmul has its own rules and stays, one operation instead of three.
 
 import { knownShape, knownSize, rowMajor, sameShape, type Graph, type Node, type Shape } from "../ir/graph.js";
 import { mulSize, productOf } from "../ir/size.js";
@@ -247,8 +247,9 @@ function hessianOf(graph: Graph, grad: Node, x: Node): Node {
  * `root` rebuilt so that differentiating it again follows the language's conventions: a
  * gate's local gradients read the gate where they read its forward value (`out`), and the
  * backward-only operations become differentiable ones with the same values:
- * chainmul(g, l) is where(g == 0, 0, g l), reluGrad(g, x) is where(x > 0, g, 0), and
- * prodexcept multiplies each group with the element itself replaced by 1.
+ * reluGrad(g, x) is where(x > 0, g, 0), and prodexcept multiplies each group with the
+ * element itself replaced by 1. chainmul (g === 0 ? 0 : g l) stays: rules.ts and
+ * forward.ts differentiate it as where(g == 0, 0, g l) would be.
  */
 export function differentiable(graph: Graph, root: Node, options: { gates: boolean } = { gates: true }): Node {
   const nodes = cone(graph, [root]);
@@ -273,10 +274,7 @@ export function differentiable(graph: Graph, root: Node, options: { gates: boole
     // A gate keeps its forward operand (only a value); its arguments and local gradients follow.
     const args = n.args.map((a, k) => (n.op === "gate" && k === 0 ? a : get(a)));
     let made: Node;
-    if (n.op === "chainmul") {
-      const [g, l] = args;
-      made = graph.elementwise("where", [graph.elementwise("eq", [g, graph.constant(0)]), graph.constant(0), graph.elementwise("mul", [g, l])]);
-    } else if (n.op === "reluGrad") {
+    if (n.op === "reluGrad") {
       const [g, x] = args;
       made = graph.elementwise("where", [graph.elementwise("gt", [x, graph.constant(0)]), g, graph.constant(0)]);
     } else if (n.op === "prodexcept") made = lowerProdExcept(graph, args[0], n.keep ?? 0);
