@@ -13,6 +13,7 @@ import { gradient, hessian, isElementwiseMap, jacobian, jvp, substitute, vjp } f
 import { mulberry32 } from "../src/random.js";
 import { batchOver } from "../src/ir/batch.js";
 import { ELEMENTWISE } from "../src/ir/ops.js";
+import { compile } from "../src/compile.js";
 
 function values(n: number, seed: number, lo = -2, hi = 2): number[] {
   const next = mulberry32(seed);
@@ -548,5 +549,11 @@ describe("guarded products (chainmul) inside derivatives", () => {
     expect(print("t5", "(a + b)")).toBe("(t5 === 0 ? 0 : t5 * (a + b))");
     expect(print("a0[3]!", "t1")).toBe("(a0[3]! === 0 ? 0 : a0[3]! * t1)");
     expect(print("(t1 + t2)", "t3")).toBe("chainMul((t1 + t2), t3)");
+  });
+  test("straight-line code names every upstream, so no guarded product calls the helper", () => {
+    const result = compile("param x[3], w[3]\noutput f = sum(where(x > 0, sqrt(x) * w, x * w) * exp(x + w))", { emit: "unrolled", format: "js" });
+    if (!result.ok) throw new Error("does not compile");
+    expect(result.code).toMatch(/=== 0 \? 0 : /);
+    expect(result.code).not.toMatch(/chainMul\(/);
   });
 });
