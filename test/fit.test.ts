@@ -2,6 +2,7 @@
 // Levenberg-Marquardt on a Jacobian that gradc derives, and Newton's method on a Hessian it
 // derives. Each converges to the known answer, and its step is checked against the same step
 // computed here from hand-derived derivatives.
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { levenbergMarquardt, samples } from "../examples/fit/levenberg-marquardt.mjs";
 import { newton } from "../examples/fit/newton.mjs";
@@ -112,5 +113,14 @@ describe("Newton's method on rosenbrock.expr", () => {
         checked++;
       }
     expect(checked).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe("the README section shows the examples as they are", () => {
+  it("each .expr of examples/fit/ appears whole in a code block", () => {
+    const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+    const section = readme.slice(readme.indexOf("## Jacobians, Hessians and forward mode"));
+    expect(section.length).toBeLessThan(readme.length);
+    for (const name of ["decay.expr", "rosenbrock.expr"]) expect(section).toContain("```\n" + readFileSync(new URL(`../examples/fit/${name}`, import.meta.url), "utf8") + "```");
   });
 });
