@@ -193,6 +193,16 @@ describe("compile", () => {
     // A tall Jacobian costs more than its gradient-sized neighbour.
     expect(d[0].operations).toBeGreaterThan(d[1].operations);
   });
+
+  it("the README's --stats lines for examples/fit/rosenbrock.expr are what the CLI prints", () => {
+    const cwd = folder();
+    const r = gradc(["compile", join(ROOT, "examples", "fit", "rosenbrock.expr"), "--stats", "-o", "r.mjs"], { cwd });
+    expect(r.status).toBe(0);
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const shown = readme.split("\n").filter((l) => /^ {2}(gradient|hessian) by x \(line/.test(l));
+    expect(shown.length).toBe(2);
+    for (const line of shown) expect(r.stdout).toContain(line + "\n");
+  });
 });
 
 describe("a failed compile writes nothing", () => {
