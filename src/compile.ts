@@ -101,9 +101,9 @@ export interface DerivativeStats {
   /**
    * The scalar operations it adds to computing what it differentiates, by the estimate that
    * chooses the form of the code (before scalar simplification), for one evaluation: one
-   * row, in a comprehension.
+   * row, in a comprehension. Undefined where it depends on run-time sizes (`dim`).
    */
-  operations: number;
+  operations: number | undefined;
 }
 
 export interface FunctionStats {
@@ -379,7 +379,10 @@ function estimateOperations(graph: Graph, roots: readonly Node[]): { total: numb
 function derivativeStats(graph: Graph): DerivativeStats[] {
   return derivativesOf(graph).map((r) => {
     const given = r.direction ? [r.y, r.direction] : [r.y];
-    const operations = estimateOperations(graph, [r.result, ...given]).total - estimateOperations(graph, given).total;
+    // With run-time sizes the count is a polynomial in them: left out.
+    const needed = reachable(graph, [r.result, ...given]);
+    const runtime = graph.nodes.some((n) => needed[n.id] && !isKnown(n.size));
+    const operations = runtime ? undefined : estimateOperations(graph, [r.result, ...given]).total - estimateOperations(graph, given).total;
     // A def's parameter is a placeholder named #def.k while the def is built.
     const name = r.x.name ?? "x";
     const x = name.startsWith("#") ? `a parameter of ${name.slice(1, name.lastIndexOf("."))}` : name;

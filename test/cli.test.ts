@@ -194,6 +194,12 @@ describe("compile", () => {
     expect(d[0].operations).toBeGreaterThan(d[1].operations);
   });
 
+  it("with run-time sizes a derivative's shape names its dims and its operation count is left out", () => {
+    const result = compile("dim N\ninput X[N]\nparam w[N]\noutput g = gradient(sum(sin(w * X)), w)\n");
+    if (!result.ok) throw new Error(result.diagnostics[0].text);
+    expect(result.stats.derivatives).toEqual([{ kind: "gradient", line: 4, x: "w", shape: ["N"], method: "reverse, 1 pass", operations: undefined }]);
+  });
+
   it("the README's --stats lines for examples/fit/rosenbrock.expr are what the CLI prints", () => {
     const cwd = folder();
     const r = gradc(["compile", join(ROOT, "examples", "fit", "rosenbrock.expr"), "--stats", "-o", "r.mjs"], { cwd });

@@ -197,7 +197,7 @@ function build(plan: Plan, options: Options, tools: CliTools, only: Set<string> 
       for (const [name, s] of Object.entries(result.stats.functions)) process.stdout.write(`  ${name}: ${s.form}, ${s.operations} operations (${s.reason})\n`);
       // Each derivative operator: how it is computed, and about what it adds to its y.
       for (const d of result.stats.derivatives)
-        process.stdout.write(`  ${d.kind} by ${d.x}${d.line ? ` (line ${d.line})` : ""}, [${d.shape.join(", ")}]: ${d.method}; about ${d.operations} operations beyond its y\n`);
+        process.stdout.write(`  ${d.kind} by ${d.x}${d.line ? ` (line ${d.line})` : ""}, [${d.shape.join(", ")}]: ${d.method}; ${d.operations === undefined ? "its operation count depends on run-time sizes" : `about ${d.operations} operations beyond its y`}\n`);
     }
     if (only) process.stdout.write(`compiled ${u.input} -> ${u.target} in ${(performance.now() - started).toFixed(0)} ms\n`);
   }
