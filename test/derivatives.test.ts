@@ -548,7 +548,9 @@ describe("guarded products (chainmul) inside derivatives", () => {
     const print = ELEMENTWISE.chainmul.print;
     expect(print("t5", "(a + b)")).toBe("(t5 === 0 ? 0 : t5 * (a + b))");
     expect(print("a0[3]!", "t1")).toBe("(a0[3]! === 0 ? 0 : a0[3]! * t1)");
+    expect(print("b6[i * 100 + j]", "t1")).toBe("(b6[i * 100 + j] === 0 ? 0 : b6[i * 100 + j] * t1)");
     expect(print("(t1 + t2)", "t3")).toBe("chainMul((t1 + t2), t3)");
+    expect(print("b6[b2[i]]", "t3")).toBe("chainMul(b6[b2[i]], t3)");
   });
   test("straight-line code names every upstream, so no guarded product calls the helper", () => {
     const result = compile("param x[3], w[3]\noutput f = sum(where(x > 0, sqrt(x) * w, x * w) * exp(x + w))", { emit: "unrolled", format: "js" });

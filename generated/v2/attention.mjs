@@ -928,7 +928,7 @@ export function backwardInto(args, seed, grad, outputs) {
   for (let i = 0; i < 5; i++) {
     const r10 = b21[i];
     for (let j = 0; j < 5; j++) {
-      b41[i * 5 + j] = chainMul(b34[i * 5 + j], (-(b23[i * 5 + j] / r10)));
+      b41[i * 5 + j] = (b34[i * 5 + j] === 0 ? 0 : b34[i * 5 + j] * (-(b23[i * 5 + j] / r10)));
     }
   }
   b42.fill(0);
@@ -941,7 +941,7 @@ export function backwardInto(args, seed, grad, outputs) {
     const r11 = b21[i];
     const r12 = b42[i];
     for (let j = 0; j < 5; j++) {
-      b49[i * 5 + j] = (chainMul((chainMul(b34[i * 5 + j], (1 / r11)) + r12), b20[i * 5 + j]) * 0.5);
+      b49[i * 5 + j] = (chainMul(((b34[i * 5 + j] === 0 ? 0 : b34[i * 5 + j] * (1 / r11)) + r12), b20[i * 5 + j]) * 0.5);
     }
   }
   for (let i = 0; i < 5; i++) {

@@ -113,13 +113,14 @@ export const ELEMENTWISE = {
    * masked zero (from `where`, or an output left out of the seed). A zero upstream
    * contributes exactly zero, even when the local gradient is infinite or NaN.
    */
-  // Written out when the upstream is a name or an element (read twice at no cost): a
-  // Jacobian's sweeps hold hundreds of these, and V8 stops inlining calls past a budget
-  // per function (the BA Jacobian: 1.15x the time with calls).
+  // Written out when the upstream is a name or an element (read twice at no cost; an index
+  // without brackets or calls in it, so the text cannot grow with nesting): a Jacobian's
+  // sweeps hold hundreds of these, and V8 stops inlining calls past a budget per function
+  // (the BA Jacobian: 1.15x the time with calls).
   chainmul: {
     arity: 2,
     evaluate: (g, l) => (g === 0 ? 0 : g * l),
-    print: (g, l) => (/^[\w$]+(\[[\w$]+\])?!?$/.test(g) ? `(${g} === 0 ? 0 : ${g} * ${l})` : `chainMul(${g}, ${l})`),
+    print: (g, l) => (/^[\w$]+(\[[^[\]()]*\])?!?$/.test(g) ? `(${g} === 0 ? 0 : ${g} * ${l})` : `chainMul(${g}, ${l})`),
     helpers: ["chainMul"],
   },
 } satisfies Record<string, ElementwiseOp>;
