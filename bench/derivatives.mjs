@@ -10,8 +10,13 @@
 //     3n = 300), and whether it is exactly symmetric;
 //   - a bundle-adjustment reprojection residual (2 residuals of 15 params: camera 11, point
 //     3, weight 1) and its Jacobian, over the residual alone (goal: at most 2).
-// Prints a table with the operation counts (`--stats`) of each module; --quick for a smoke
-// run. Writes nothing in the repository.
+// Every call is the allocation-free form (forwardInto, backwardInto into holders made once),
+// as modules.md says benchmarks use: a fresh 30-element Float64Array costs more than the
+// residual it would hold. With --baseline PATH (another build's dist/index.js, e.g. of main)
+// each derivative is also compiled by that build, checked equal, and timed in the same rounds:
+// the column "÷ baseline" is this build's time over that one's. Prints a table with the
+// operation counts (`--stats`) of each module; --quick for a smoke run. Writes nothing in the
+// repository.
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,12 +27,13 @@ import { machineLine, markdownTable, ROOT } from './lib/report.mjs';
 import { pairedRatio, timeUnits } from './lib/timing.mjs';
 import { makeRng } from './lib/rng.mjs';
 
-const { values: options } = parseArgs({ options: { quick: { type: 'boolean' } } });
+const { values: options } = parseArgs({ options: { quick: { type: 'boolean' }, baseline: { type: 'string' } } });
 const settings = options.quick
   ? { rounds: 6, batchMs: 5, slowStride: 3, minWarmupMs: 100, maxWarmupMs: 500 }
   : { rounds: 30, batchMs: 10, slowStride: 4, minWarmupMs: 1000, maxWarmupMs: 4000 };
 
 const { compile } = await import(pathToFileURL(path.join(ROOT, 'dist', 'index.js')).href);
+const baseline = options.baseline ? (await import(pathToFileURL(path.resolve(options.baseline)).href)).compile : undefined;
 
 // Bundle adjustment's projection: Rodrigues rotation of X - center by the axis-angle r,
 // perspective division, radial distortion, focal length and principal point.
@@ -54,21 +60,25 @@ const PROGRAMS = {
   baJ: `${BA_DEFS}param p[15]\ninput f[2]\noutput J = jacobian(residual(p, f), p)\n`,
 };
 
+// The derivative programs (the others are what they are measured against).
+const DERIVED = ['tallJ', 'wideJ', 'rosenHvp', 'rosenH', 'lseH', 'baJ'];
 const dir = mkdtempSync(path.join(tmpdir(), 'gradc-bench-derivs-'));
 const modules = {};
 const stats = {};
-try {
-  for (const [name, source] of Object.entries(PROGRAMS)) {
-    const result = compile(source, { filename: `${name}.expr`, format: 'js' });
-    if (!result.ok) {
-      console.error(`${name}: ${result.diagnostics.map((d) => d.text).join('\n')}`);
-      process.exit(1);
-    }
-    const file = path.join(dir, `${name}.mjs`);
-    writeFileSync(file, result.code);
-    modules[name] = await import(pathToFileURL(file).href);
-    stats[name] = result.stats;
+async function load(key, name, compiler) {
+  const result = compiler(PROGRAMS[name], { filename: `${name}.expr`, format: 'js' });
+  if (!result.ok) {
+    console.error(`${key}: ${result.diagnostics.map((d) => d.text).join('\n')}`);
+    process.exit(1);
   }
+  const file = path.join(dir, `${key}.mjs`);
+  writeFileSync(file, result.code);
+  modules[key] = await import(pathToFileURL(file).href);
+  stats[key] = result.stats;
+}
+try {
+  for (const name of Object.keys(PROGRAMS)) await load(name, name, compile);
+  if (baseline) for (const name of DERIVED) await load(`base:${name}`, name, baseline);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
@@ -83,7 +93,7 @@ const args = {
   // A camera 5 units from a point near the origin, looking at it; focal 500.
   ba: { p: Float64Array.of(0.1, -0.2, 0.05, 0.3, -0.2, -5, 500, 320, 240, 1e-3, 1e-6, 0.2, 0.1, 0.3, 0.9), f: Float64Array.of(340, 250) },
 };
-const argsOf = (name) => args[name.replace(/(J|Hvp|H)$/, '')];
+const argsOf = (name) => args[name.replace(/^base:/, '').replace(/(J|Hvp|H)$/, '')];
 
 // Values: the Jacobians against forward differences would be the check's business; here only
 // what the bench claims: the dense Hessian is exactly symmetric.
@@ -93,26 +103,37 @@ for (let i = 0; i < 100; i++) for (let j = 0; j < i; j++) if (H[i * 100 + j] !==
 const Hr = modules.rosenH.forward(argsOf('rosenH')).H;
 for (let i = 0; i < 100; i++) for (let j = 0; j < i; j++) if (Hr[i * 100 + j] !== Hr[j * 100 + i]) symmetric = false;
 
+// The baseline's derivatives must give the same values (up to the rounding of a different order).
+if (baseline)
+  for (const name of DERIVED) {
+    const [a, b] = [modules[name], modules[`base:${name}`]].map((m) => Object.values(m.forward(argsOf(name)))[0]);
+    for (let k = 0; k < a.length; k++)
+      if (!(Math.abs(a[k] - b[k]) <= 1e-9 * (1 + Math.abs(b[k])))) {
+        console.error(`${name}: element ${k} is ${a[k]} here and ${b[k]} in the baseline`);
+        process.exit(1);
+      }
+  }
+
 const forwardBatch = (name) => {
   const m = modules[name];
   const a = argsOf(name);
+  const o = m.createOutputs();
   return (n) => {
-    let r;
-    for (let k = 0; k < n; k++) r = m.forward(a);
-    return r;
+    for (let k = 0; k < n; k++) m.forwardInto(a, o);
+    return o;
   };
 };
 const backwardBatch = (name) => {
   const m = modules[name];
   const a = argsOf(name);
+  const g = m.createGrad();
   return (n) => {
-    let r;
-    for (let k = 0; k < n; k++) r = m.backward(a);
-    return r;
+    for (let k = 0; k < n; k++) m.backwardInto(a, undefined, g);
+    return g;
   };
 };
 const units = [
-  ...Object.keys(PROGRAMS).map((name) => ({ id: `${name}.forward`, batch: forwardBatch(name) })),
+  ...Object.keys(modules).map((name) => ({ id: `${name}.forward`, batch: forwardBatch(name) })),
   { id: 'rosen.backward', batch: backwardBatch('rosen') },
   { id: 'lse.backward', batch: backwardBatch('lse') },
 ];
@@ -123,15 +144,17 @@ const ratio = (a, b) => pairedRatio(timed.get(a), timed.get(b));
 const ops = (name) => `${stats[name].forwardOperations} (${stats[name].emitted})`;
 const us = (id) => `${(ns(id) / 1000).toFixed(2)} us`;
 
+const versus = (name) => (baseline ? [`${ratio(`${name}.forward`, `base:${name}.forward`).toFixed(2)} (${stats[`base:${name}`].forwardOperations} operations)`] : []);
 const rows = [
-  ['Jacobian, m = 200, n = 3', us('tallJ.forward'), `${ratio('tallJ.forward', 'tall.forward').toFixed(2)}x a forward call`, '<= 9x', ops('tallJ'), ops('tall')],
-  ['Jacobian, m = 3, n = 200', us('wideJ.forward'), `${ratio('wideJ.forward', 'wide.forward').toFixed(2)}x a forward call`, '<= 9x', ops('wideJ'), ops('wide')],
-  ['HVP, Rosenbrock n = 100', us('rosenHvp.forward'), `${ratio('rosenHvp.forward', 'rosen.backward').toFixed(2)}x a gradient`, '<= 5x', ops('rosenHvp'), `${stats.rosen.backwardOperations} (backward)`],
-  ['Hessian, Rosenbrock n = 100 (tridiagonal)', us('rosenH.forward'), `${ratio('rosenH.forward', 'rosen.backward').toFixed(2)}x a gradient`, '<= 300x', ops('rosenH'), `${stats.rosen.backwardOperations} (backward)`],
-  ['Hessian, dense n = 100', us('lseH.forward'), `${ratio('lseH.forward', 'lse.backward').toFixed(2)}x a gradient`, '<= 300x', ops('lseH'), `${stats.lse.backwardOperations} (backward)`],
-  ['Bundle adjustment residual, 2 x 15 Jacobian', us('baJ.forward'), `${ratio('baJ.forward', 'ba.forward').toFixed(2)}x the residual`, '<= 2x', ops('baJ'), ops('ba')],
+  ['Jacobian, m = 200, n = 3', us('tallJ.forward'), `${ratio('tallJ.forward', 'tall.forward').toFixed(2)}x a forward call`, '<= 9x', ops('tallJ'), ops('tall'), ...versus('tallJ')],
+  ['Jacobian, m = 3, n = 200', us('wideJ.forward'), `${ratio('wideJ.forward', 'wide.forward').toFixed(2)}x a forward call`, '<= 9x', ops('wideJ'), ops('wide'), ...versus('wideJ')],
+  ['HVP, Rosenbrock n = 100', us('rosenHvp.forward'), `${ratio('rosenHvp.forward', 'rosen.backward').toFixed(2)}x a gradient`, '<= 5x', ops('rosenHvp'), `${stats.rosen.backwardOperations} (backward)`, ...versus('rosenHvp')],
+  ['Hessian, Rosenbrock n = 100 (tridiagonal)', us('rosenH.forward'), `${ratio('rosenH.forward', 'rosen.backward').toFixed(2)}x a gradient`, '<= 300x', ops('rosenH'), `${stats.rosen.backwardOperations} (backward)`, ...versus('rosenH')],
+  ['Hessian, dense n = 100', us('lseH.forward'), `${ratio('lseH.forward', 'lse.backward').toFixed(2)}x a gradient`, '<= 300x', ops('lseH'), `${stats.lse.backwardOperations} (backward)`, ...versus('lseH')],
+  ['Bundle adjustment residual, 2 x 15 Jacobian', us('baJ.forward'), `${ratio('baJ.forward', 'ba.forward').toFixed(2)}x the residual`, '<= 2x', ops('baJ'), ops('ba'), ...versus('baJ')],
 ];
-const table = markdownTable(['derivative', 'time per call', 'ratio', 'goal', 'operations', 'operations of the reference'], rows, ['l', 'r', 'l', 'l', 'r', 'r']);
+const header = ['derivative', 'time per call', 'ratio', 'goal', 'operations', 'operations of the reference', ...(baseline ? ['÷ baseline (its operations)'] : [])];
+const table = markdownTable(header, rows, ['l', 'r', 'l', 'l', 'r', 'r', 'r'].slice(0, header.length));
 console.log(`\n${table}\n`);
 console.log(`Hessians exactly symmetric: ${symmetric ? 'yes' : 'NO'}`);
 if (!symmetric) process.exitCode = 1;

@@ -6,6 +6,7 @@ import { renderDiagnostic, locate, type Diagnostic } from "./diagnostics.js";
 import { parse } from "./syntax/parser.js";
 import { checkSource, type Argument, type CheckedProgram, type Output } from "./check/checker.js";
 import { differentiate } from "./diff/reverse.js";
+import { derivativesOf } from "./diff/operators.js";
 import { knownSize, reachable, type Node } from "./ir/graph.js";
 import { formatSize, isKnown, type Size } from "./ir/size.js";
 import { scalarize } from "./ir/scalarize.js";
@@ -84,6 +85,25 @@ export interface CompileStats {
   emitted: "unrolled" | "loops" | "tape";
   /** Per generated function: its form, why that form, and its operation count. */
   functions: { forward: FunctionStats; backward: FunctionStats };
+  /** Per derivative operator in the program, in source order: how it is computed and its cost. */
+  derivatives: DerivativeStats[];
+}
+
+export interface DerivativeStats {
+  kind: "gradient" | "jacobian" | "hessian" | "jvp" | "vjp";
+  /** The line of the call, and what it differentiates by: a name, or `a parameter of NAME` (a def's). */
+  line: number | undefined;
+  x: string;
+  /** Its shape: numbers, and dims by name where sizes are known only at run time. */
+  shape: (number | string)[];
+  /** Forward or reverse, how many passes and why: `reverse, 2 passes (one per element of y), each built apart`. */
+  method: string;
+  /**
+   * The scalar operations it adds to computing what it differentiates, by the estimate that
+   * chooses the form of the code (before scalar simplification), for one evaluation: one
+   * row, in a comprehension. Undefined where it depends on run-time sizes (`dim`).
+   */
+  operations: number | undefined;
 }
 
 export interface FunctionStats {
@@ -134,6 +154,7 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
     backwardOperations: parts.backwardOperations,
     emitted: parts.emitted,
     functions: { forward: perFunction(parts.forwardOperations), backward: perFunction(parts.backwardOperations) },
+    derivatives: derivativeStats(checked.checked.graph),
   };
   const iface: ModuleInterface = {
     args: parts.module.args.map((a) => ({ name: a.name, role: a.role, shape: a.shape.map(sizeEntry) })),
@@ -364,6 +385,21 @@ function estimateOperations(graph: Graph, roots: readonly Node[]): { total: numb
     if (size > SMALL_TENSOR) tensor += cost;
   }
   return { total, tensor };
+}
+
+/** Each derivative operator's method, and the operations its result needs beyond its y (and v or u). */
+function derivativeStats(graph: Graph): DerivativeStats[] {
+  return derivativesOf(graph).map((r) => {
+    const given = r.direction ? [r.y, r.direction] : [r.y];
+    // With run-time sizes the count is a polynomial in them: left out.
+    const needed = reachable(graph, [r.result, ...given]);
+    const runtime = graph.nodes.some((n) => needed[n.id] && !isKnown(n.size));
+    const operations = runtime ? undefined : estimateOperations(graph, [r.result, ...given]).total - estimateOperations(graph, given).total;
+    // A def's parameter is a placeholder named #def.k while the def is built.
+    const name = r.x.name ?? "x";
+    const x = name.startsWith("#") ? `a parameter of ${name.slice(1, name.lastIndexOf("."))}` : name;
+    return { kind: r.kind, line: r.line, x, shape: r.result.shape.map(sizeEntry), method: r.method, operations };
+  });
 }
 
 /**

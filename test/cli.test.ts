@@ -158,6 +158,57 @@ describe("compile", () => {
     expect(r.stdout).toMatch(new RegExp(`forward ${f} operations, backward ${b} operations`));
     expect(listing(cwd)).toEqual(["n.d.mts", "n.mjs"]);
   });
+
+  it("--help says what the derivative operators give and what --stats reports of them", () => {
+    const r = gradc(["--help"]);
+    for (const op of ["gradient(y, x)", "jacobian(y, x)", "hessian(y, x)", "jvp(y, x, v)", "vjp(y, x, u)"]) expect(r.stdout).toContain(op);
+    expect(r.stdout).toMatch(/--stats[\s\S]*one line per derivative operator/);
+    expect(r.stdout).toMatch(/each derivative operator\s+against differences/);
+  });
+
+  it("--stats prints one line per derivative operator: how it is computed, and its operations", () => {
+    const cwd = folder();
+    const source = "input t[20], y[20]\nparam p[3], q[4]\nr = p[0] * exp(-p[1] * t) + p[2] - y\noutput J = jacobian(r, p)\noutput g = gradient(sum(q ^ 3), q)\noutput H = hessian(sum((q[1:] - q[:-1] ^ 2) ^ 2), q)\noutput D = jacobian(tanh(q), q)\n";
+    writeFileSync(join(cwd, "d.expr"), source);
+    const r = gradc(["compile", "d.expr", "--stats", "-o", "d.mjs"], { cwd });
+    expect(r.status).toBe(0);
+    const result = compile(source, { filename: "d.expr" });
+    if (!result.ok) throw new Error("does not compile");
+    const d = result.stats.derivatives;
+    expect(d.map((x) => [x.kind, x.x, x.line, x.shape])).toEqual([
+      ["jacobian", "p", 4, [20, 3]],
+      ["gradient", "q", 5, [4]],
+      ["hessian", "q", 6, [4, 4]],
+      ["jacobian", "q", 7, [4, 4]],
+    ]);
+    // 20 x 3: forward, one pass per column; a tridiagonal Hessian: 3 colored passes; tanh: diagonal.
+    expect(d[0].method).toMatch(/^forward, 3 passes \(one per element of x\)/);
+    expect(d[1].method).toBe("reverse, 1 pass");
+    expect(d[2].method).toMatch(/forward, 3 passes \(columns of J that share no row, for 4 columns\)/);
+    expect(d[3].method).toMatch(/^diagonal/);
+    for (const x of d) {
+      expect(x.operations).toBeGreaterThan(0);
+      expect(r.stdout).toContain(`  ${x.kind} by ${x.x} (line ${x.line}), [${x.shape.join(", ")}]: ${x.method}; about ${x.operations} operations beyond its y\n`);
+    }
+    // A tall Jacobian costs more than its gradient-sized neighbour.
+    expect(d[0].operations).toBeGreaterThan(d[1].operations);
+  });
+
+  it("with run-time sizes a derivative's shape names its dims and its operation count is left out", () => {
+    const result = compile("dim N\ninput X[N]\nparam w[N]\noutput g = gradient(sum(sin(w * X)), w)\n");
+    if (!result.ok) throw new Error(result.diagnostics[0].text);
+    expect(result.stats.derivatives).toEqual([{ kind: "gradient", line: 4, x: "w", shape: ["N"], method: "reverse, 1 pass", operations: undefined }]);
+  });
+
+  it("the README's --stats lines for examples/fit/rosenbrock.expr are what the CLI prints", () => {
+    const cwd = folder();
+    const r = gradc(["compile", join(ROOT, "examples", "fit", "rosenbrock.expr"), "--stats", "-o", "r.mjs"], { cwd });
+    expect(r.status).toBe(0);
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const shown = readme.split("\n").filter((l) => /^ {2}(gradient|hessian) by x \(line/.test(l));
+    expect(shown.length).toBe(2);
+    for (const line of shown) expect(r.stdout).toContain(line + "\n");
+  });
 });
 
 describe("a failed compile writes nothing", () => {

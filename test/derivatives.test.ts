@@ -12,6 +12,8 @@ import { pushforward } from "../src/diff/forward.js";
 import { gradient, hessian, isElementwiseMap, jacobian, jvp, substitute, vjp } from "../src/diff/operators.js";
 import { mulberry32 } from "../src/random.js";
 import { batchOver } from "../src/ir/batch.js";
+import { ELEMENTWISE } from "../src/ir/ops.js";
+import { compile } from "../src/compile.js";
 
 function values(n: number, seed: number, lo = -2, hi = 2): number[] {
   const next = mulberry32(seed);
@@ -489,5 +491,71 @@ describe("degenerate cases", () => {
     const [J, H] = at(g, x, [0.5], [jacobian(g, y, x), hessian(g, y, x)]);
     expect(J[0]).toBeCloseTo(1.5 * Math.exp(0.5), 14);
     expect(H[0]).toBeCloseTo(2.5 * Math.exp(0.5), 14);
+  });
+});
+
+describe("guarded products (chainmul) inside derivatives", () => {
+  // Past a `where`, the reverse pass multiplies by `g === 0 ? 0 : g l` (chainmul) so that a
+  // masked branch sends no NaN. A derivative keeps that one operation (its rules are in
+  // rules.ts and forward.ts) instead of where(g == 0, 0, g l), three operations per product.
+  const build = () => {
+    const g = new Graph();
+    const x = g.input("x", "param", [2]);
+    const y = g.reduce("sum", e(g, "where", e(g, "gt", x, g.constant(0)), e(g, "mul", e(g, "sqrt", x), x), e(g, "mul", x, e(g, "mul", x, x))));
+    return { g, x, y, d1: gradient(g, y, x) };
+  };
+  const opsOf = (g: Graph, root: Node) => {
+    const seen = new Set<number>();
+    const ops = new Set<string>();
+    const stack = [root];
+    while (stack.length) {
+      const n = stack.pop()!;
+      if (seen.has(n.id)) continue;
+      seen.add(n.id);
+      ops.add(n.op);
+      stack.push(...n.args);
+    }
+    return ops;
+  };
+  test("a gradient through where holds chainmul, not where(g == 0, 0, g l)", () => {
+    const { g, d1 } = build();
+    const ops = opsOf(g, d1);
+    expect(ops.has("chainmul")).toBe(true);
+    expect(ops.has("eq")).toBe(false);
+  });
+  test("its second derivatives, reverse (hessian, backward) and forward (jvp), by hand and without NaN", () => {
+    // y = x^1.5 for x > 0, x^3 otherwise: y' = 1.5 sqrt(x) or 3 x^2, y'' = 0.75 / sqrt(x) or 6 x.
+    const { g, x, y, d1 } = build();
+    const xv = [4, -1];
+    const want = [0.75 / 2, 0, 0, -6];
+    const [H, Hv, dd] = at(g, x, xv, [hessian(g, y, x), jvp(g, d1, x, g.tensor([1, 1], [2])), gradient(g, g.reduce("sum", d1), x)]);
+    expectClose(H, want, 1e-14);
+    expectClose(Hv, [0.375, -6], 1e-14);
+    expectClose(dd, [0.375, -6], 1e-14);
+    checkJacobian(g, x, d1, jacobian(g, d1, x), xv);
+    // At 0 the masked branch's sqrt'(0) is infinite; nothing of it may leak.
+    for (const v of at(g, x, [0, 0], [hessian(g, y, x), jvp(g, d1, x, g.tensor([1, 1], [2]))])) for (const a of v) expect(Number.isNaN(a)).toBe(false);
+  });
+  test("a constant upstream that is not zero needs no guard", () => {
+    const g = new Graph();
+    const x = g.input("x", "param", []);
+    expect(e(g, "chainmul", g.constant(1), x)).toBe(x);
+    expect(e(g, "chainmul", g.constant(2), x).op).toBe("mul");
+    expect(e(g, "chainmul", g.constant(0), x).op).toBe("const");
+    expect(e(g, "chainmul", x, g.input("l", "input", [])).op).toBe("chainmul");
+  });
+  test("printed inline when the upstream is a name or an element, else as the helper's call", () => {
+    const print = ELEMENTWISE.chainmul.print;
+    expect(print("t5", "(a + b)")).toBe("(t5 === 0 ? 0 : t5 * (a + b))");
+    expect(print("a0[3]!", "t1")).toBe("(a0[3]! === 0 ? 0 : a0[3]! * t1)");
+    expect(print("b6[i * 100 + j]", "t1")).toBe("(b6[i * 100 + j] === 0 ? 0 : b6[i * 100 + j] * t1)");
+    expect(print("(t1 + t2)", "t3")).toBe("chainMul((t1 + t2), t3)");
+    expect(print("b6[b2[i]]", "t3")).toBe("chainMul(b6[b2[i]], t3)");
+  });
+  test("straight-line code names every upstream, so no guarded product calls the helper", () => {
+    const result = compile("param x[3], w[3]\noutput f = sum(where(x > 0, sqrt(x) * w, x * w) * exp(x + w))", { emit: "unrolled", format: "js" });
+    if (!result.ok) throw new Error("does not compile");
+    expect(result.code).toMatch(/=== 0 \? 0 : /);
+    expect(result.code).not.toMatch(/chainMul\(/);
   });
 });

@@ -195,6 +195,9 @@ function build(plan: Plan, options: Options, tools: CliTools, only: Set<string> 
       process.stdout.write(`${u.input}: forward ${f} operations, backward ${b} operations (backward/forward ${(b / Math.max(1, f)).toFixed(2)}), ${emitted === "loops" ? "loops over tensors" : emitted === "tape" ? "a tape (one instruction per scalar operation)" : "straight-line code"}\n`);
       // Each function's form and why it was chosen.
       for (const [name, s] of Object.entries(result.stats.functions)) process.stdout.write(`  ${name}: ${s.form}, ${s.operations} operations (${s.reason})\n`);
+      // Each derivative operator: how it is computed, and about what it adds to its y.
+      for (const d of result.stats.derivatives)
+        process.stdout.write(`  ${d.kind} by ${d.x}${d.line ? ` (line ${d.line})` : ""}, [${d.shape.join(", ")}]: ${d.method}; ${d.operations === undefined ? "its operation count depends on run-time sizes" : `about ${d.operations} operations beyond its y`}\n`);
     }
     if (only) process.stdout.write(`compiled ${u.input} -> ${u.target} in ${(performance.now() - started).toFixed(0)} ms\n`);
   }

@@ -26,18 +26,27 @@ Usage:
       --emit FORM  the form of forward and backward: straight-line code (unrolled),
                    loops over tensors (loops), a tape (tape), or chosen by size (auto,
                    the default)
-      --stats      print the operation counts of forward and backward, and each one's
-                   form and why it was chosen
+      --stats      print the operation counts of forward and backward, each one's form
+                   and why it was chosen, and one line per derivative operator: how it
+                   is computed (forward or reverse passes, how many and why: one per
+                   element, columns that share no row, a diagonal) and about how many
+                   operations it adds to what it differentiates
       --check      compile in memory and exit 1 naming each output that is missing or
                    differs from what would be written (for CI); writes nothing
       --watch      recompile each source when it changes; keeps going after errors
   gradc check <file.expr> [--at name=v1,v2,...]... [--points N] [--seed N] [--threshold T]
       Compares backward with central finite differences at random points (or --at) and
-      prints the largest relative error per param; exit 1 past the threshold (1e-7).
+      prints the largest relative error per param, then checks each derivative operator
+      against differences of what it differentiates; exit 1 past the threshold (1e-7).
   gradc graph <file.expr> [--at name=v1,v2,...]... -o graph.svg|graph.dot
       The computational graph, as in the CS231n figures: each operation with its value
       and, with --at, its gradient.
   gradc --help | --version
+
+Derivatives are values: gradient(y, x), jacobian(y, x), hessian(y, x), jvp(y, x, v) and
+vjp(y, x, u) make outputs like any other, which forward computes: a jacobian shaped as
+y then x ([m, n] for vectors, row-major), a hessian as x twice (exactly symmetric), jvp
+as y, gradient and vjp as x. backward differentiates outputs built from them again.
 
 Exit status: 0 success, 1 errors in a program, 2 wrong command line.
 `;

@@ -115,8 +115,13 @@ export const TANGENTS: Record<Op, TangentRule> = {
   where: diagonal,
   stop: none,
   // Backward-only operations, met when a derivative is differentiated again.
-  // g === 0 ? 0 : g l: each term keeps the guard of the factor that may be a masked zero.
-  chainmul: (d, { args: [g, l] }, [tg, tl]) => total(d, [tg && d.e("chainmul", tg, l), tl && d.e("chainmul", g, tl)]),
+  // g === 0 ? 0 : g l, differentiated as where(g == 0, 0, g l) (as rules.ts does): nothing
+  // passes where g is an exact zero, which may stand for a masked branch.
+  chainmul: (d, { args: [g, l] }, [tg, tl]) => {
+    d.guard();
+    const t = total(d, [tg && d.chain(tg, l), tl && d.chain(tl, g)]);
+    return t && d.e("where", d.e("eq", g, d.c(0)), d.c(0), t);
+  },
   // relu'' = 0: only the upstream's tangent passes, where the unit is active.
   reluGrad: (d, { args: [, x] }, [tg]) => tg && d.e("reluGrad", tg, x),
   lseFinish: (d, { args: [, s] }, [tm, ts]) => total(d, [tm, ts && d.e("div", ts, s)]),

@@ -10,9 +10,9 @@
 // Every result is passed through `differentiable` before it is returned, which makes the
 // next order right: inside a gate's local gradients `out` reads the gate's forward body, so
 // differentiating them again would go through the body; the rebuilt graph reads the gate
-// itself there, whose derivative is its `grad` lines. Backward-only operations (chainmul,
-// reluGrad, prodexcept) are written with operations that have derivative rules, with the
-// same values.
+// itself there, whose derivative is its `grad` lines. Backward-only operations (reluGrad,
+// prodexcept) are written with operations that have derivative rules, with the same
+// values; chainmul has its own rules and stays, one operation instead of three.
 
 import { knownShape, knownSize, rowMajor, sameShape, type Graph, type Node, type Shape } from "../ir/graph.js";
 import { mulSize, productOf } from "../ir/size.js";
@@ -65,6 +65,8 @@ export interface DerivativeRecord {
   result: Node;
   /** The source line being built when the operator was called. */
   line?: number;
+  /** How it was computed, for `--stats`: `reverse, 2 passes (one per row of y), each built apart`. */
+  method: string;
 }
 
 const records = new WeakMap<Graph, DerivativeRecord[]>();
@@ -78,7 +80,7 @@ export function derivativesOf(graph: Graph): readonly DerivativeRecord[] {
  * Runs one operator and records it. The passes set `graph.line` to credit derivative nodes
  * to the lines of the nodes they come from; the caller's line is restored afterwards.
  */
-function record(graph: Graph, kind: DerivativeRecord["kind"], y: Node, x: Node, build: () => { result: Node; direction?: Node; of?: Node }): Node {
+function record(graph: Graph, kind: DerivativeRecord["kind"], y: Node, x: Node, build: () => { result: Node; direction?: Node; of?: Node; method: string }): Node {
   const line = graph.line;
   try {
     const r = build();
@@ -91,31 +93,38 @@ function record(graph: Graph, kind: DerivativeRecord["kind"], y: Node, x: Node, 
   }
 }
 
+const REVERSE_ONCE = "reverse, 1 pass";
+const FORWARD_ONCE = "forward, 1 pass";
+
 /** `gradient(y, x)`: dy/dx for a scalar `y`, shaped like `x`. */
 export function gradient(graph: Graph, y: Node, x: Node): Node {
-  return record(graph, "gradient", y, x, () => ({ result: gradientOf(graph, y, x) }));
+  return record(graph, "gradient", y, x, () => ({ result: gradientOf(graph, y, x), method: REVERSE_ONCE }));
 }
 
 /** `vjp(y, x, u)`: `u^T J`, shaped like `x`; `u` is shaped like `y`. */
 export function vjp(graph: Graph, y: Node, x: Node, u: Node): Node {
-  return record(graph, "vjp", y, x, () => ({ direction: u, result: vjpOf(graph, y, x, u) }));
+  return record(graph, "vjp", y, x, () => ({ direction: u, result: vjpOf(graph, y, x, u), method: REVERSE_ONCE }));
 }
 
 /** `jvp(y, x, v)`: `J v`, shaped like `y`; `v` is shaped like `x` (forward accumulation). */
 export function jvp(graph: Graph, y: Node, x: Node, v: Node): Node {
-  return record(graph, "jvp", y, x, () => ({ direction: v, result: jvpOf(graph, y, x, v) }));
+  return record(graph, "jvp", y, x, () => ({ direction: v, result: jvpOf(graph, y, x, v), method: FORWARD_ONCE }));
 }
 
 /** `jacobian(y, x)`: shape `y.shape ++ x.shape` (see jacobianOf). */
 export function jacobian(graph: Graph, y: Node, x: Node): Node {
-  return record(graph, "jacobian", y, x, () => ({ result: jacobianOf(graph, y, x).node }));
+  return record(graph, "jacobian", y, x, () => {
+    const { node, method } = jacobianOf(graph, y, x);
+    return { result: node, method };
+  });
 }
 
 /** `hessian(y, x)`: shape `x.shape ++ x.shape` (see hessianOf). */
 export function hessian(graph: Graph, y: Node, x: Node): Node {
   return record(graph, "hessian", y, x, () => {
     const of = gradientOf(graph, y, x);
-    return { of, result: hessianOf(graph, of, x) };
+    const { node, method } = hessianOf(graph, of, x);
+    return { of, result: node, method: `the Jacobian of the gradient (one reverse pass): ${method}` };
   });
 }
 
@@ -162,15 +171,15 @@ export function isElementwiseMap(graph: Graph, y: Node, x: Node): boolean {
  * share no column) go together, one pass per color (diff/sparsity.ts), the entries picked
  * from the compressed passes and the structural zeros set; else min(m, n) one-hot passes.
  */
-function jacobianOf(graph: Graph, y: Node, x: Node): { node: Node; diagonal: boolean } {
+function jacobianOf(graph: Graph, y: Node, x: Node): { node: Node; diagonal: boolean; method: string } {
   const shape = [...y.shape, ...x.shape];
   // Jacobians have as many entries as m x n: the checker allows them only at known sizes.
   const [m, n] = [knownSize(y.size), knownSize(x.size)];
-  if (n === 1) return { node: graph.reshape(jvpOf(graph, y, x, ones(graph, x.shape)), shape), diagonal: m === 1 };
-  if (m === 1) return { node: graph.reshape(vjpOf(graph, y, x, ones(graph, y.shape)), shape), diagonal: false };
+  if (n === 1) return { node: graph.reshape(jvpOf(graph, y, x, ones(graph, x.shape)), shape), diagonal: m === 1, method: `${FORWARD_ONCE} (x has one element)` };
+  if (m === 1) return { node: graph.reshape(vjpOf(graph, y, x, ones(graph, y.shape)), shape), diagonal: false, method: `${REVERSE_ONCE} (y has one element)` };
   if (isElementwiseMap(graph, y, x)) {
     const d = jvpOf(graph, y, x, ones(graph, x.shape));
-    return { node: graph.scatter([{ values: d, map: { offset: 0, strides: rowMajor(x.shape).map((s) => mulSize(s, n + 1)) } }], shape), diagonal: true };
+    return { node: graph.scatter([{ values: d, map: { offset: 0, strides: rowMajor(x.shape).map((s) => mulSize(s, n + 1)) } }], shape), diagonal: true, method: `diagonal (an elementwise map): ${FORWARD_ONCE}` };
   }
   // Columns (or rows) that share no row (column) go in one pass, when that saves passes.
   const pattern = Math.min(m, n) > 2 ? dependencePattern(graph, y, x) : undefined;
@@ -180,7 +189,7 @@ function jacobianOf(graph: Graph, y: Node, x: Node): { node: Node; diagonal: boo
     const forward = byColumns.colors <= byRows.colors;
     const { color, colors } = forward ? byColumns : byRows;
     if (colors < Math.min(m, n)) {
-      const stacked = stackedPasses(graph, y, x, forward, colors, graph.tensor(Array.from(color), forward ? x.shape : y.shape));
+      const { node: stacked, batched } = stackedPasses(graph, y, x, forward, colors, graph.tensor(Array.from(color), forward ? x.shape : y.shape));
       // J[i, j] is in the pass of j's color at row i (forward), or of i's color at column j.
       const words = Math.ceil(n / 32);
       const index: number[] = [];
@@ -192,17 +201,21 @@ function jacobianOf(graph: Graph, y: Node, x: Node): { node: Node; diagonal: boo
         }
       const picked = graph.take(graph.reshape(stacked, [colors * (forward ? m : n)]), graph.tensor(index, shape), 0);
       const J = graph.elementwise("where", [graph.tensor(mask, shape), picked, graph.constant(0)]);
-      return { node: differentiable(graph, J), diagonal: false };
+      const what = forward ? `columns of J that share no row, for ${n} columns` : `rows of J that share no column, for ${m} rows`;
+      return { node: differentiable(graph, J), diagonal: false, method: `${forward ? "forward" : "reverse"}, ${colors} passes (${what}), ${built(batched)}` };
     }
   }
   const forward = n <= m;
-  const stacked = stackedPasses(graph, y, x, forward, forward ? n : m, positions(graph, forward ? x.shape : y.shape));
+  const { node: stacked, batched } = stackedPasses(graph, y, x, forward, forward ? n : m, positions(graph, forward ? x.shape : y.shape));
   // Forward passes give columns, stacked as [n, ...y.shape]; reverse ones give rows.
   const J = forward
     ? graph.gather(stacked, shape, { offset: 0, strides: [...rowMajor(y.shape), ...rowMajor(x.shape).map((s) => mulSize(s, m))] })
     : graph.reshape(stacked, shape);
-  return { node: differentiable(graph, J), diagonal: false };
+  const passes = forward ? `forward, ${n} passes (one per element of x)` : `reverse, ${m} passes (one per element of y)`;
+  return { node: differentiable(graph, J), diagonal: false, method: `${passes}, ${built(batched)}` };
 }
+
+const built = (batched: boolean) => (batched ? "built once and batched" : "each built apart");
 
 /** Up to this many passes, each is built with its constant seed rather than batched. */
 const FEW_PASSES = 2;
@@ -212,15 +225,15 @@ const FEW_PASSES = 2;
  * seeded with ones where `group` equals k: built once over a loop variable and batched,
  * stacked as [steps, ...result shape].
  */
-function stackedPasses(graph: Graph, y: Node, x: Node, forward: boolean, steps: number, group: Node): Node {
+function stackedPasses(graph: Graph, y: Node, x: Node, forward: boolean, steps: number, group: Node): { node: Node; batched: boolean } {
   const pass = (seed: Node) => (forward ? pushforward(graph, [y], new Map([[x, seed]]), { guarded: true })[0] : pullback(graph, y, x, seed, true));
   const groups = group.values ?? [group.value!];
-  const unrolled = () => graph.pack(Array.from({ length: steps }, (_, k) => pass(graph.tensor(groups.map((c) => (c === k ? 1 : 0)), group.shape))));
+  const unrolled = () => ({ node: graph.pack(Array.from({ length: steps }, (_, k) => pass(graph.tensor(groups.map((c) => (c === k ? 1 : 0)), group.shape)))), batched: false });
   // A few passes are cheaper apart: each seed is a constant, whose zeros fold away.
   if (steps <= FEW_PASSES) return unrolled();
   try {
     const loop = freshLoop(graph, steps);
-    return batchOver(graph, loop, pass(graph.elementwise("eq", [group, loop])));
+    return { node: batchOver(graph, loop, pass(graph.elementwise("eq", [group, loop]))), batched: true };
   } catch (e) {
     if (!(e instanceof Unbatchable)) throw e;
     // No batching rule for something in the pass: one pass per step.
@@ -233,22 +246,23 @@ function stackedPasses(graph: Graph, y: Node, x: Node, forward: boolean, steps: 
  * `H[i, j]` and `H[j, i]` by different roundings, so the result takes the upper triangle
  * (i <= j) and mirrors it: exactly symmetric. A diagonal Hessian is symmetric already.
  */
-function hessianOf(graph: Graph, grad: Node, x: Node): Node {
-  const { node: H, diagonal } = jacobianOf(graph, grad, x);
+function hessianOf(graph: Graph, grad: Node, x: Node): { node: Node; method: string } {
+  const { node: H, diagonal, method } = jacobianOf(graph, grad, x);
   const n = knownSize(x.size);
-  if (diagonal) return H;
+  if (diagonal) return { node: H, method };
   const flat = graph.reshape(H, [n, n]);
   const mirrored = graph.gather(flat, [n, n], { offset: 0, strides: [1, n] });
   const upper = graph.tensor(Array.from({ length: n * n }, (_, k) => (Math.floor(k / n) <= k % n ? 1 : 0)), [n, n]);
-  return graph.reshape(graph.elementwise("where", [upper, flat, mirrored]), H.shape);
+  return { node: graph.reshape(graph.elementwise("where", [upper, flat, mirrored]), H.shape), method: `${method}; the upper triangle mirrored` };
 }
 
 /**
  * `root` rebuilt so that differentiating it again follows the language's conventions: a
  * gate's local gradients read the gate where they read its forward value (`out`), and the
  * backward-only operations become differentiable ones with the same values:
- * chainmul(g, l) is where(g == 0, 0, g l), reluGrad(g, x) is where(x > 0, g, 0), and
- * prodexcept multiplies each group with the element itself replaced by 1.
+ * reluGrad(g, x) is where(x > 0, g, 0), and prodexcept multiplies each group with the
+ * element itself replaced by 1. chainmul (g === 0 ? 0 : g l) stays: rules.ts and
+ * forward.ts differentiate it as where(g == 0, 0, g l) would be.
  */
 export function differentiable(graph: Graph, root: Node, options: { gates: boolean } = { gates: true }): Node {
   const nodes = cone(graph, [root]);
@@ -273,10 +287,7 @@ export function differentiable(graph: Graph, root: Node, options: { gates: boole
     // A gate keeps its forward operand (only a value); its arguments and local gradients follow.
     const args = n.args.map((a, k) => (n.op === "gate" && k === 0 ? a : get(a)));
     let made: Node;
-    if (n.op === "chainmul") {
-      const [g, l] = args;
-      made = graph.elementwise("where", [graph.elementwise("eq", [g, graph.constant(0)]), graph.constant(0), graph.elementwise("mul", [g, l])]);
-    } else if (n.op === "reluGrad") {
+    if (n.op === "reluGrad") {
       const [g, x] = args;
       made = graph.elementwise("where", [graph.elementwise("gt", [x, graph.constant(0)]), g, graph.constant(0)]);
     } else if (n.op === "prodexcept") made = lowerProdExcept(graph, args[0], n.keep ?? 0);

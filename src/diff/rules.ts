@@ -140,7 +140,14 @@ export const RULES: Record<Op, Rule | null> = {
     const zero = d.c(0);
     return [undefined, d.e("where", c, g, zero), d.e("where", c, zero, g)];
   },
-  chainmul: null,
+  // g === 0 ? 0 : g l, met when a derivative is differentiated again: where g is an exact
+  // zero nothing passes, elsewhere it is a product; the same values as differentiating
+  // where(g == 0, 0, g l), without building that form into the derivative's own code.
+  chainmul: (d, { args: [g, l] }, u) => {
+    d.guard();
+    const passed = d.e("where", d.e("eq", g, d.c(0)), d.c(0), u);
+    return [d.chain(passed, l), d.chain(passed, g)];
+  },
   stop: none,
   reluGrad: null,
   lseFinish: null,

@@ -46,6 +46,9 @@ export function printStraightLine(
   const needed = reachable(graph, sinks.map((s) => s.node));
   const uses = new Uint32Array(graph.nodes.length);
   for (const n of graph.nodes) if (needed[n.id]) for (const a of n.args) uses[a.id]++;
+  // chainmul reads its upstream twice (g === 0 ? 0 : g * l): named, it is printed inline,
+  // where a call of the helper would stay a call once V8's inlining budget is spent.
+  for (const n of graph.nodes) if (needed[n.id] && n.op === "chainmul") uses[n.args[0].id]++;
   for (const s of sinks) uses[s.node.id] += 2; // a sink's value is always named
 
   const text: string[] = new Array(graph.nodes.length);

@@ -357,8 +357,12 @@ export class Graph {
       }
       case "chainmul": {
         if (is(a, 0)) return this.zeros(shape);
+        // A guard is needed only where one factor may be a zero and the other infinite: a
+        // finite constant, or a constant upstream that is not zero (a one-hot seed's 1), has none.
         const v = valueOf(b);
         if (v !== undefined && Number.isFinite(v)) return this.elementwise("mul", [a, b]);
+        const u = valueOf(a);
+        if (u !== undefined && u !== 0 && !Number.isNaN(u)) return this.elementwise("mul", [a, b]);
         break;
       }
       case "div":
