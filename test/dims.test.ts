@@ -159,3 +159,41 @@ describe("dims through the language", () => {
     expect(m.backward({ x: [3], w: 2 }).grad.w).toBe(3);
   });
 });
+
+describe("more of the language over dims, each against the same program with consts", () => {
+  const cases: [string, string, Record<string, number>][] = [
+    ["a ring: x[(i + 1) % N]", "input x[N]\nparam w\noutput s = sum(x[(i + 1) % N] * x[i] * w for i in 0..N)", { N: 5 }],
+    ["prod and mean over a dim", "input x[N]\nparam w\noutput m = mean(x * w) + prod(x * w)", { N: 4 }],
+    ["a transpose and @ with two dims", "input A[N, M]\nparam v[M]\noutput s = sum((A @ v) ^ 2) + sum(transpose(A) * 0.5)", { N: 3, M: 4 }],
+    ["softmax along rows, einsum", "input X[N, 3]\nparam W[3, 2], w[3]\noutput l = sum(log_softmax(X @ W, axis=1)) + sum(einsum(\"ij,j->i\", X, w) ^ 2)", { N: 6 }],
+    ["centring by a mean over a dim axis", "input X[N, 3]\nparam b[3]\noutput l = sum((X - mean(X, axis=0, keepdims=true) + b) ^ 2)", { N: 5 }],
+    ["gradient and vjp inside", "input X[N, 3]\nparam w[3]\noutput g = sum(gradient(sum((X @ w) ^ 2), w) * w) + sum(vjp(X @ w, w, X[:, 0]))", { N: 4 }],
+  ];
+  it.each(cases)("%s", async (_, body, dims) => {
+    const names = Object.keys(dims);
+    const sized = (await load(`dim ${names.join(", ")}\n${body}`)).module;
+    const fixed = (await load(names.map((d) => `const ${d} = ${dims[d]}`).join("\n") + "\n" + body)).module;
+    const random = rng(3);
+    const args: Record<string, number | Float64Array> = {};
+    for (const decl of body.matchAll(/(input|param) ([^\n]+)/g))
+      for (const item of decl[2].split(/,\s*(?![^[]*\])/)) {
+        const m = /(\w+)(?:\[([^\]]+)\])?/.exec(item)!;
+        const size = m[2] ? m[2].split(",").reduce((p, d) => p * (dims[d.trim()] ?? Number(d)), 1) : 0;
+        args[m[1]] = size ? Float64Array.from({ length: size }, () => random() + 0.5) : random() + 0.5;
+      }
+    const a = sized.backward(args);
+    const b = fixed.backward(args);
+    for (const k of Object.keys(b.outputs)) expect(a.outputs[k] as number).toBeCloseTo(b.outputs[k] as number, 10);
+    for (const k of Object.keys(b.grad)) {
+      const [ga, gb] = [a.grad[k], b.grad[k]];
+      if (typeof gb === "number") expect(ga as number).toBeCloseTo(gb, 10);
+      else closeArrays(ga as Float64Array, gb);
+    }
+  });
+
+  it("jacobian of a tensor with a dim is refused with a diagnostic, not compiled wrongly", () => {
+    const r = compile("dim N\ninput X[N, 3]\nparam w[3]\noutput j = jacobian(X @ w, w)", { filename: "t.expr" });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.diagnostics[0].code).toBe("E0299");
+  });
+});

@@ -149,11 +149,12 @@ export function checkModule(mod, paramNames, what) {
   for (const fn of ["createGrad", "createOutputs", "forwardInto", "backwardInto"]) {
     if (typeof mod[fn] !== "function") throw new Error(`${what} module: no exported function ${fn}()`);
   }
-  const names = Object.keys(mod.createGrad());
+  const sizes = mod.sizesOf ? { N: 1 } : undefined;
+  const names = Object.keys(mod.createGrad(sizes));
   if ([...names].sort().join() !== [...paramNames].sort().join()) {
     throw new Error(`${what} module: expected params ${paramNames.join(", ")}, createGrad() has ${names.join(", ")}`);
   }
-  if (!("loss" in mod.createOutputs())) throw new Error(`${what} module: no output 'loss'`);
+  if (!("loss" in mod.createOutputs(sizes))) throw new Error(`${what} module: no output 'loss'`);
 }
 
 /** CS231n's initialisation: weights 0.01 * randn, biases 0 (names W..., b...). */
@@ -225,8 +226,8 @@ export function trainBatched(mod, data, params, opts = {}) {
   const { steps, stepSize = 1, reg = 1e-3, logEvery = 0, onLog, onStep } = opts;
   const args = { ...batchArgs(data, reg), ...params };
   const backwardInto = mod.backwardInto;
-  const grad = mod.createGrad();
-  const outputs = mod.createOutputs();
+  const grad = mod.createGrad(sizesFor(mod, data));
+  const outputs = mod.createOutputs(sizesFor(mod, data));
   const names = Object.keys(params);
   const p = names.map((k) => params[k]);
   const g = names.map((k) => grad[k]);
@@ -252,10 +253,16 @@ export function trainBatched(mod, data, params, opts = {}) {
  * with the trained weights transposed back, the predictor for the decision regions.
  * `layers` lists [batched name, per-sample name, per-sample rows, cols] for each weight.
  */
+/**
+ * The sizes a module's holders are made for: a module compiled with `dim N` (sizesOf) takes
+ * the number of points, one compiled with the points a const takes nothing.
+ */
+const sizesFor = (mod, data) => (mod.sizesOf ? { N: data.count } : undefined);
+
 function trainBatchedModel(mod, perSample, data, opts, layers) {
   const { seed = INIT_SEED, reg = 1e-3 } = opts;
   const start = initParams(perSample, seed);
-  const params = mod.createGrad();
+  const params = mod.createGrad(sizesFor(mod, data));
   for (const [name, value] of Object.entries(start)) {
     const layer = layers.find(([, from]) => from === name);
     params[name].set(layer ? transposed(value, layer[2], layer[3]) : value);
@@ -263,7 +270,7 @@ function trainBatchedModel(mod, perSample, data, opts, layers) {
   const t0 = performance.now();
   const losses = trainBatched(mod, data, params, opts);
   const ms = performance.now() - t0;
-  const outputs = mod.createOutputs();
+  const outputs = mod.createOutputs(sizesFor(mod, data));
   const finalLoss = mod.forwardInto({ ...batchArgs(data, reg), ...params }, outputs).loss;
   const back = { ...params };
   for (const [name, , rows, cols] of layers) back[name] = transposed(params[name], cols, rows);
@@ -278,9 +285,9 @@ export function trainSoftmaxBatched(mod, perSample, data, opts = {}) {
   return trainBatchedModel(mod, perSample, data, o, [["W", "W", data.K, data.D]]);
 }
 
-/** The two-layer net, batched (twolayer-batched.mjs; twolayer.mjs for init and prediction). */
+/** The two-layer net, batched (twolayer-batched.mjs or twolayer-sized.mjs; twolayer.mjs for init and prediction). */
 export function trainTwoLayerBatched(mod, perSample, data, opts = {}) {
-  checkModule(mod, ["W1", "b1", "W2", "b2"], "twolayer-batched");
+  checkModule(mod, ["W1", "b1", "W2", "b2"], mod.sizesOf ? "twolayer-sized" : "twolayer-batched");
   const o = { ...opts, steps: opts.steps ?? 10000, logEvery: opts.logEvery ?? 1000 };
   const H = perSample.createGrad().b1.length;
   return trainBatchedModel(mod, perSample, data, o, [["W1", "W1", H, data.D], ["W2", "W2", data.K, H]]);

@@ -7,7 +7,8 @@
 // examples/spiral/out/{linear,twolayer}.svg (and .png when a renderer exists).
 //
 // By default the models are the batched ones, written as the course writes them
-// (examples/cs231n/*-batched.expr): one backwardInto over all 300 points per step.
+// (examples/cs231n/softmax-batched.expr, and twolayer-sized.expr, whose number of
+// points is a run-time size): one backwardInto over all 300 points per step.
 // --per-sample trains with the one-point modules instead (300 backwardInto calls
 // per step, gradients summed here), as the demo did before broadcasting.
 //
@@ -80,7 +81,7 @@ async function load(name) {
 }
 const softmaxModule = await load("softmax");
 const twolayerModule = await load("twolayer");
-const batched = perSample ? null : { softmax: await load("softmax-batched"), twolayer: await load("twolayer-batched") };
+const batched = perSample ? null : { softmax: await load("softmax-batched"), twolayer: await load("twolayer-sized") };
 
 // Progress: a \r-updated line on a terminal; nothing extra otherwise.
 const tty = process.stdout.isTTY && !quiet;
@@ -113,7 +114,7 @@ console.log(`Gradients from ${show(moduleDir)}${flags.handwritten ? " (hand-writ
 console.log(
   perSample
     ? `Per-sample modules: ${data.count} backwardInto calls per step, gradients summed.`
-    : `Batched modules (*-batched.mjs): one backwardInto over all ${data.count} points per step.`,
+    : `Batched modules (softmax-batched.mjs; twolayer-sized.mjs, compiled with \`dim N\`, for any number of points): one backwardInto over all ${data.count} points per step.`,
 );
 
 console.log(`\nSoftmax linear classifier: 200 steps, step size ${stepSize}, reg ${reg}`);

@@ -509,7 +509,7 @@ class Checker {
         if (b.value === 0) this.fail(e.opSpan, "'%' by zero", "E0217");
         return this.graph.constant(a.value! - b.value! * Math.floor(a.value! / b.value!));
       }
-      if (a.shape.length || b.shape.length || !isCompileTime(a) || !isCompileTime(b) || (b.op === "const" && (b.value === 0 || !Number.isInteger(b.value))))
+      if (a.shape.length || b.shape.length || !isIndexValue(a) || !isIndexValue(b) || (b.op === "const" && (b.value === 0 || !Number.isInteger(b.value))))
         this.fail(e.opSpan, "'%' is only for compile-time integers (index arithmetic)", "E0216");
       return this.graph.elementwise("mod", [a, b]);
     }
@@ -688,7 +688,7 @@ class Checker {
     }
     const size = sizeOfValue(node);
     if (size !== undefined) return { node, fixed: size };
-    if (isCompileTime(node)) return { node };
+    if (isCompileTime(node) || isIndexValue(node)) return { node };
     const data = integerSource(node);
     if (data) return { node, data };
     const named = x.kind === "name" ? x.name : undefined;
@@ -727,6 +727,8 @@ class Checker {
    * step: checked from its affine form, or else step by step.
    */
   private checkLoopIndex(node: Node, span: Span, low: number, high: Size, named: string, what?: string) {
+    // `e % N` into an axis of N: in 0..N-1 for every integer e (the floored remainder).
+    if (low === 0 && node.op === "mod" && !isKnown(high) && sizeOfValue(node.args[1]) === high && linearForm(node.args[0])) return;
     const loops = loopVariablesOf(node);
     const form = linearForm(node);
     let min: Size;
@@ -984,6 +986,9 @@ class Checker {
     const extra = want === 3 ? this.evaluate(e.args[2], scope, false) : undefined;
     if ((name === "gradient" || name === "hessian") && y.shape.length)
       this.fail(e.args[0].span, `'${name}' needs a scalar y, got ${formatShape(y.shape)}; for a tensor use jacobian(y, x) or vjp(y, x, u)`, "E0271");
+    // A Jacobian or Hessian has m x n entries, a number the compiler must know to lay it out.
+    if ((name === "jacobian" || name === "hessian") && (!isKnown(y.size) || !isKnown(x.size)))
+      this.fail(e.span, `'${name}' of ${formatShape(y.shape)} with respect to ${formatShape(x.shape)}: a run-time size in either is not supported yet; use gradient, jvp or vjp, or give the sizes as consts`, "E0299");
     if (name === "jvp" && !sameShape(extra!.shape, x.shape))
       this.fail(e.args[2].span, `the direction v of 'jvp' must be shaped like ${xExpr.kind === "name" ? `'${xExpr.name}'` : "x"} ${formatShape(x.shape)}, got ${formatShape(extra!.shape)}`, "E0271");
     if (name === "vjp" && !sameShape(extra!.shape, y.shape))
@@ -1101,6 +1106,11 @@ export function checkSource(program: Program, source: string): { checked?: Check
   const c = new Checker();
   c.setSource(source);
   return c.run(program);
+}
+
+/** Whether `x` is index arithmetic: known at compile time, at each step of its loops, or from the dims. */
+function isIndexValue(x: Node): boolean {
+  return findUpstream(x, (n) => (n.op === "input" && n.role !== "dim") || n.op === "gate") === undefined;
 }
 
 /** Whether `x` is known at compile time, or at each step of its loops (no argument reaches it). */

@@ -211,10 +211,21 @@ export async function checkCommand(argv: string[], tools: CliTools): Promise<num
   // numbers below the axes they index) and the derivative operators to check.
   const { program } = analyze(source.text, input);
   const integers = program ? integerRanges(program) : new Map<string, number>();
-  const rows = await gradientCheck(result.code, result.interface, { at, points: at.size ? 1 : points, seed, integers });
-  const derivatives = program ? derivativeChecks(program, at, seed, integers) : [];
+  // With run-time sizes the gradients are checked at two sizes (every dim the same), past
+  // what constant indices need; each param's row is the worse of the two.
+  const dims = program?.dims.map((d) => d.name) ?? [];
+  const least = Math.max(2, ...(program?.requirements ?? []).map((r) => r.atLeast));
+  const sizeSets = dims.length ? [least, least + 3].map((n) => new Map(dims.map((d) => [d, n]))) : [undefined];
+  let rows: CheckRow[] = [];
+  for (const sizes of sizeSets) {
+    const found = await gradientCheck(result.code, result.interface, { at, points: at.size ? 1 : points, seed, integers, ...(sizes ? { sizes } : {}) });
+    rows = rows.length ? rows.map((r, k) => (found[k].maxError > r.maxError || Number.isNaN(found[k].maxError) ? found[k] : r)) : found;
+  }
+  // Derivative operators are checked through the IR, which takes known sizes only.
+  const derivatives = program && !dims.length ? derivativeChecks(program, at, seed, integers) : [];
   const width = Math.max(5, ...rows.map((r) => r.param.length));
   process.stdout.write(`gradc check ${input}: ${at.size ? 1 : points} point(s), five-point central differences with steps per element, threshold ${threshold}\n`);
+  if (dims.length) process.stdout.write(`run-time sizes: checked at ${sizeSets.map((m) => [...m!].map(([d, n]) => `${d} = ${n}`).join(", ")).join(" and ")}\n`);
   process.stdout.write(`${"param".padEnd(width)}  ${"size".padStart(6)}  max relative error\n`);
   let bad = 0;
   for (const r of rows) {

@@ -9,7 +9,7 @@
 // elements, else a module-level scratch buffer.
 
 import { knownSize, rowMajor, type Graph, type Node, type Shape } from "../ir/graph.js";
-import { isKnown, mulSize, productOf, type Size } from "../ir/size.js";
+import { isKnown, mulSize, productOf, subSize, type Size } from "../ir/size.js";
 import { isElementwise, type ElementwiseName } from "../ir/ops.js";
 import {
   affineAdd,
@@ -457,8 +457,8 @@ export function lowerToLoopIR(
         operations += 3 * count(x.size);
         allocate(n);
         const kept = x.shape.slice(0, keep);
-        const group = knownSize(productOf(x.shape.slice(keep)));
-        if (storage[n.id] === "scalars") {
+        const group = productOf(x.shape.slice(keep));
+        if (storage[n.id] === "scalars" && isKnown(group)) {
           for (let base = 0; base < knownSize(n.size); base += group)
             for (let i = 0; i < group; i++) {
               const others = Array.from({ length: group }, (_, k) => k).filter((k) => k !== i).map((k) => elementAtFlat(x, lit(base + k)));
@@ -467,6 +467,11 @@ export function lowerToLoopIR(
           break;
         }
         let cell = 0;
+        // Over a run-time group the suffix pass counts up and reads from the end (a loop's start is a number).
+        const suffixLoop = (v: string, back: Affine, p: string): Stmt => ({
+          k: "loop", v, from: 0, extent: group, step: 1,
+          body: [store(n, back, local(p), "*="), { k: "assign", name: p, op: "*=", value: elementAtFlat(x, back) }],
+        });
         const pass = (outer: Affine[]): Stmt[] => {
           const p = `${t}p${keep ? cell++ : ""}`;
           const v = keep ? "q" : "i";
@@ -476,7 +481,9 @@ export function lowerToLoopIR(
             { k: "let", name: p, value: num(1), mutable: true },
             { k: "loop", v, from: 0, extent: group, step: 1, body: [store(n, at, local(p)), { k: "assign", name: p, op: "*=", value: xi }] },
             { k: "assign", name: p, op: "=", value: num(1) },
-            { k: "loop", v, from: group - 1, extent: group, step: -1, body: [store(n, at, local(p), "*="), { k: "assign", name: p, op: "*=", value: xi }] },
+            isKnown(group)
+              ? { k: "loop", v, from: group - 1, extent: group, step: -1, body: [store(n, at, local(p), "*="), { k: "assign", name: p, op: "*=", value: xi }] }
+              : suffixLoop(v, affineAdd(affineAdd(lit(subSize(group, 1)), variable(v), -1), flatten(kept, outer), group), p),
           ];
         };
         body.push(...(keep ? loops(kept, pass) : pass([])));
