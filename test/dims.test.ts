@@ -5,7 +5,10 @@
 
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { compile } from "../src/compile.js";
+import { analyze, compile } from "../src/compile.js";
+import { interpretProgram } from "../src/ir/interpret.js";
+import { dimsFromLengths, specialize } from "../src/ir/specialize.js";
+import { buildDot } from "../src/cli/graph.js";
 import { load, rng, type GeneratedModule, type Values } from "./support/load.js";
 
 interface SizedModule extends GeneratedModule {
@@ -195,5 +198,24 @@ describe("more of the language over dims, each against the same program with con
     const r = compile("dim N\ninput X[N, 3]\nparam w[3]\noutput j = jacobian(X @ w, w)", { filename: "t.expr" });
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.diagnostics[0].code).toBe("E0299");
+  });
+});
+
+describe("the IR at given sizes (gradc graph, gradc check)", () => {
+  it("a program specialized to N = 6 interprets to what the compiled module computes", async () => {
+    const { program } = analyze(withDim);
+    if (!program) throw new Error("does not check");
+    const args = netArgs(6, 2);
+    expect(dimsFromLengths(program, new Map([["X", 12]]), 3)).toEqual({ N: 6 });
+    const reference = interpretProgram(specialize(program, { N: 6 }), args);
+    const module = (await load(withDim)).module.backward(args);
+    expect(module.outputs.loss as number).toBeCloseTo(reference.outputs.loss as number, 12);
+    closeArrays(module.grad.W1 as Float64Array, reference.grad.W1 as Float64Array);
+  });
+  it("gradc graph draws a program with dims at the sizes of --at", () => {
+    const { program } = analyze("dim N\ninput x[N]\nparam w\noutput s = sum(w * x)");
+    const dot = buildDot(program!, new Map([["x", [1, 2, 3, 4]], ["w", [2]]]));
+    expect(dot).toMatch(/20/); // s = 2 * (1 + 2 + 3 + 4)
+    expect(dot).toMatch(/\[4\]/);
   });
 });

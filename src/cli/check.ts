@@ -19,6 +19,7 @@ import type { CliTools } from "./main.js";
 import { centralDifference, checkDerivatives, elementScale, relativeError, typicalSize, type DerivativeCheck, type Estimate } from "../diff/numeric.js";
 import { derivativesOf } from "../diff/operators.js";
 import { knownSize } from "../ir/graph.js";
+import { specialize } from "../ir/specialize.js";
 import { inputKey, type Value } from "../ir/interpret.js";
 import { integerRanges, type CheckedProgram } from "../check/checker.js";
 
@@ -221,8 +222,9 @@ export async function checkCommand(argv: string[], tools: CliTools): Promise<num
     const found = await gradientCheck(result.code, result.interface, { at, points: at.size ? 1 : points, seed, integers, ...(sizes ? { sizes } : {}) });
     rows = rows.length ? rows.map((r, k) => (found[k].maxError > r.maxError || Number.isNaN(found[k].maxError) ? found[k] : r)) : found;
   }
-  // Derivative operators are checked through the IR, which takes known sizes only.
-  const derivatives = program && !dims.length ? derivativeChecks(program, at, seed, integers) : [];
+  // Derivative operators are checked through the IR, which takes known sizes: the first of them.
+  const checkedProgram = program && dims.length ? specialize(program, Object.fromEntries(sizeSets[0]!)) : program;
+  const derivatives = checkedProgram ? derivativeChecks(checkedProgram, at, seed, integers) : [];
   const width = Math.max(5, ...rows.map((r) => r.param.length));
   process.stdout.write(`gradc check ${input}: ${at.size ? 1 : points} point(s), five-point central differences with steps per element, threshold ${threshold}\n`);
   if (dims.length) process.stdout.write(`run-time sizes: checked at ${sizeSets.map((m) => [...m!].map(([d, n]) => `${d} = ${n}`).join(", ")).join(" and ")}\n`);

@@ -16,6 +16,7 @@ import type { CheckedProgram } from "../check/checker.js";
 import { differentiate } from "../diff/reverse.js";
 import { knownNode, knownSize, type Node, type Op, type Shape } from "../ir/graph.js";
 import { formatSize } from "../ir/size.js";
+import { dimsFromLengths, specialize } from "../ir/specialize.js";
 import { evaluateAll, inputKey, type Value } from "../ir/interpret.js";
 
 const GREEN = "#008000";
@@ -52,7 +53,8 @@ export function summarize(shape: Shape, values: ArrayLike<number>): string {
 }
 
 /** A message when `at` names something that is not an argument or has the wrong length. */
-export function checkAt(program: CheckedProgram, at: ReadonlyMap<string, readonly number[]>): string | undefined {
+export function checkAt(program0: CheckedProgram, at: ReadonlyMap<string, readonly number[]>): string | undefined {
+  const program = atSizes(program0, at);
   for (const [name, values] of at) {
     const arg = program.args.find((a) => a.name === name);
     if (!arg) return `--at ${name}: the program has no input or param '${name}'`;
@@ -130,7 +132,14 @@ const html = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;
  * Throws a RangeError when `at` names an unknown argument or has a wrong length (see checkAt).
  * Adds seed inputs and adjoint nodes to the program's graph, as compiling does.
  */
-export function buildDot(program: CheckedProgram, at?: ReadonlyMap<string, readonly number[]>): string {
+/** A program with dims at the sizes the `--at` values give (3 for a dim none gives): the graph drawn is evaluated. */
+function atSizes(program: CheckedProgram, at: ReadonlyMap<string, readonly number[]> | undefined): CheckedProgram {
+  if (!program.dims.length) return program;
+  return specialize(program, dimsFromLengths(program, new Map([...(at ?? [])].map(([name, v]) => [name, v.length])), 3));
+}
+
+export function buildDot(program0: CheckedProgram, at?: ReadonlyMap<string, readonly number[]>): string {
+  const program = atSizes(program0, at);
   const { graph, outputs } = program;
   const problem = checkAt(program, at ?? new Map());
   if (problem) throw new RangeError(problem);
