@@ -314,28 +314,132 @@ export function forwardInto(args, outputs) {
     const t15s0_2 = (t15s0_20 + t15s0_21) + (t15s0_22 + t15s0_23);
     b15[i * 3 + 2] = t15s0_2;
   }
-  for (let i = 0; i < $N; i++) {
-    const b17_ix3 = b15[i * 3] + a6_0;
-    const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-    const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-    let t19r0 = -Infinity;
-    t19r0 = Math.max(t19r0, b17_ix3);
-    t19r0 = Math.max(t19r0, b17_ix3p1);
-    t19r0 = Math.max(t19r0, b17_ix3p2);
-    const b19_i = t19r0;
-    const b20_i = b19_i;
-    const b22_ix3 = b17_ix3 - b20_i;
-    const b22_ix3p1 = b17_ix3p1 - b20_i;
-    const b22_ix3p2 = b17_ix3p2 - b20_i;
-    let t24r0 = 0;
-    t24r0 += Math.exp(b22_ix3);
-    t24r0 += Math.exp(b22_ix3p1);
-    t24r0 += Math.exp(b22_ix3p2);
-    const b24_i = t24r0;
-    const b25_i = Math.log(b24_i);
-    t29 += (a1[i * 3] * (b22_ix3 - b25_i));
-    t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
-    t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
+  {
+    let i0 = 0;
+    for (; i0 < $N - 3; i0 += 4) {
+      {
+        const i = i0;
+        const b17_ix3 = b15[i * 3] + a6_0;
+        const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
+        const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
+        let t19r0 = -Infinity;
+        t19r0 = Math.max(t19r0, b17_ix3);
+        t19r0 = Math.max(t19r0, b17_ix3p1);
+        t19r0 = Math.max(t19r0, b17_ix3p2);
+        const b19_i = t19r0;
+        const b20_i = b19_i;
+        const b22_ix3 = b17_ix3 - b20_i;
+        const b22_ix3p1 = b17_ix3p1 - b20_i;
+        const b22_ix3p2 = b17_ix3p2 - b20_i;
+        let t24r0 = 0;
+        t24r0 += Math.exp(b22_ix3);
+        t24r0 += Math.exp(b22_ix3p1);
+        t24r0 += Math.exp(b22_ix3p2);
+        const b24_i = t24r0;
+        const b25_i = Math.log(b24_i);
+        t29 += (a1[i * 3] * (b22_ix3 - b25_i));
+        t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
+        t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
+      }
+      {
+        const i = i0 + 1;
+        const b17_ix3 = b15[i * 3] + a6_0;
+        const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
+        const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
+        let t19r0 = -Infinity;
+        t19r0 = Math.max(t19r0, b17_ix3);
+        t19r0 = Math.max(t19r0, b17_ix3p1);
+        t19r0 = Math.max(t19r0, b17_ix3p2);
+        const b19_i = t19r0;
+        const b20_i = b19_i;
+        const b22_ix3 = b17_ix3 - b20_i;
+        const b22_ix3p1 = b17_ix3p1 - b20_i;
+        const b22_ix3p2 = b17_ix3p2 - b20_i;
+        let t24r0 = 0;
+        t24r0 += Math.exp(b22_ix3);
+        t24r0 += Math.exp(b22_ix3p1);
+        t24r0 += Math.exp(b22_ix3p2);
+        const b24_i = t24r0;
+        const b25_i = Math.log(b24_i);
+        t29 += (a1[i * 3] * (b22_ix3 - b25_i));
+        t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
+        t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
+      }
+      {
+        const i = i0 + 2;
+        const b17_ix3 = b15[i * 3] + a6_0;
+        const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
+        const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
+        let t19r0 = -Infinity;
+        t19r0 = Math.max(t19r0, b17_ix3);
+        t19r0 = Math.max(t19r0, b17_ix3p1);
+        t19r0 = Math.max(t19r0, b17_ix3p2);
+        const b19_i = t19r0;
+        const b20_i = b19_i;
+        const b22_ix3 = b17_ix3 - b20_i;
+        const b22_ix3p1 = b17_ix3p1 - b20_i;
+        const b22_ix3p2 = b17_ix3p2 - b20_i;
+        let t24r0 = 0;
+        t24r0 += Math.exp(b22_ix3);
+        t24r0 += Math.exp(b22_ix3p1);
+        t24r0 += Math.exp(b22_ix3p2);
+        const b24_i = t24r0;
+        const b25_i = Math.log(b24_i);
+        t29 += (a1[i * 3] * (b22_ix3 - b25_i));
+        t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
+        t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
+      }
+      {
+        const i = i0 + 3;
+        const b17_ix3 = b15[i * 3] + a6_0;
+        const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
+        const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
+        let t19r0 = -Infinity;
+        t19r0 = Math.max(t19r0, b17_ix3);
+        t19r0 = Math.max(t19r0, b17_ix3p1);
+        t19r0 = Math.max(t19r0, b17_ix3p2);
+        const b19_i = t19r0;
+        const b20_i = b19_i;
+        const b22_ix3 = b17_ix3 - b20_i;
+        const b22_ix3p1 = b17_ix3p1 - b20_i;
+        const b22_ix3p2 = b17_ix3p2 - b20_i;
+        let t24r0 = 0;
+        t24r0 += Math.exp(b22_ix3);
+        t24r0 += Math.exp(b22_ix3p1);
+        t24r0 += Math.exp(b22_ix3p2);
+        const b24_i = t24r0;
+        const b25_i = Math.log(b24_i);
+        t29 += (a1[i * 3] * (b22_ix3 - b25_i));
+        t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
+        t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
+      }
+    }
+    for (; i0 < $N; i0++) {
+      {
+        const i = i0;
+        const b17_ix3 = b15[i * 3] + a6_0;
+        const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
+        const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
+        let t19r0 = -Infinity;
+        t19r0 = Math.max(t19r0, b17_ix3);
+        t19r0 = Math.max(t19r0, b17_ix3p1);
+        t19r0 = Math.max(t19r0, b17_ix3p2);
+        const b19_i = t19r0;
+        const b20_i = b19_i;
+        const b22_ix3 = b17_ix3 - b20_i;
+        const b22_ix3p1 = b17_ix3p1 - b20_i;
+        const b22_ix3p2 = b17_ix3p2 - b20_i;
+        let t24r0 = 0;
+        t24r0 += Math.exp(b22_ix3);
+        t24r0 += Math.exp(b22_ix3p1);
+        t24r0 += Math.exp(b22_ix3p2);
+        const b24_i = t24r0;
+        const b25_i = Math.log(b24_i);
+        t29 += (a1[i * 3] * (b22_ix3 - b25_i));
+        t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
+        t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
+      }
+    }
   }
   // twolayer-sized.expr:27
   const t31 = t29 / $N;
@@ -613,20 +717,59 @@ export function backwardInto(args, seed, grad, outputs) {
   const t82 = t34 * s0;
   // twolayer-sized.expr:26
   for (let i = 0; i < 100; i++) {
-    let t106s0_0 = 0;
-    for (let q = 0; q < $N; q++) {
-      t106s0_0 += (b14[i + q * 100] * b102[q * 3]);
+    let t106s0_00 = 0;
+    let t106s0_01 = 0;
+    let t106s0_02 = 0;
+    let t106s0_03 = 0;
+    {
+      let q = 0;
+      for (; q < $N - 3; q += 4) {
+        t106s0_00 += (b14[i + q * 100] * b102[q * 3]);
+        t106s0_01 += (b14[i + q * 100 + 100] * b102[q * 3 + 3]);
+        t106s0_02 += (b14[i + q * 100 + 200] * b102[q * 3 + 6]);
+        t106s0_03 += (b14[i + q * 100 + 300] * b102[q * 3 + 9]);
+      }
+      for (; q < $N; q++) {
+        t106s0_00 += (b14[i + q * 100] * b102[q * 3]);
+      }
     }
+    const t106s0_0 = (t106s0_00 + t106s0_01) + (t106s0_02 + t106s0_03);
     b106[i * 3] = t106s0_0;
-    let t106s0_1 = 0;
-    for (let q = 0; q < $N; q++) {
-      t106s0_1 += (b14[i + q * 100] * b102[q * 3 + 1]);
+    let t106s0_10 = 0;
+    let t106s0_11 = 0;
+    let t106s0_12 = 0;
+    let t106s0_13 = 0;
+    {
+      let q = 0;
+      for (; q < $N - 3; q += 4) {
+        t106s0_10 += (b14[i + q * 100] * b102[q * 3 + 1]);
+        t106s0_11 += (b14[i + q * 100 + 100] * b102[q * 3 + 4]);
+        t106s0_12 += (b14[i + q * 100 + 200] * b102[q * 3 + 7]);
+        t106s0_13 += (b14[i + q * 100 + 300] * b102[q * 3 + 10]);
+      }
+      for (; q < $N; q++) {
+        t106s0_10 += (b14[i + q * 100] * b102[q * 3 + 1]);
+      }
     }
+    const t106s0_1 = (t106s0_10 + t106s0_11) + (t106s0_12 + t106s0_13);
     b106[i * 3 + 1] = t106s0_1;
-    let t106s0_2 = 0;
-    for (let q = 0; q < $N; q++) {
-      t106s0_2 += (b14[i + q * 100] * b102[q * 3 + 2]);
+    let t106s0_20 = 0;
+    let t106s0_21 = 0;
+    let t106s0_22 = 0;
+    let t106s0_23 = 0;
+    {
+      let q = 0;
+      for (; q < $N - 3; q += 4) {
+        t106s0_20 += (b14[i + q * 100] * b102[q * 3 + 2]);
+        t106s0_21 += (b14[i + q * 100 + 100] * b102[q * 3 + 5]);
+        t106s0_22 += (b14[i + q * 100 + 200] * b102[q * 3 + 8]);
+        t106s0_23 += (b14[i + q * 100 + 300] * b102[q * 3 + 11]);
+      }
+      for (; q < $N; q++) {
+        t106s0_20 += (b14[i + q * 100] * b102[q * 3 + 2]);
+      }
     }
+    const t106s0_2 = (t106s0_20 + t106s0_21) + (t106s0_22 + t106s0_23);
     b106[i * 3 + 2] = t106s0_2;
   }
   // twolayer-sized.expr:25
@@ -654,21 +797,79 @@ export function backwardInto(args, seed, grad, outputs) {
     }
   }
   for (let i = 0; i < 100; i++) {
-    let t109s0_0 = 0;
-    for (let q = 0; q < $N; q++) {
-      t109s0_0 += (a0[q * 2] * b107[q * 100 + i]);
+    let t109s0_00 = 0;
+    let t109s0_01 = 0;
+    let t109s0_02 = 0;
+    let t109s0_03 = 0;
+    {
+      let q = 0;
+      for (; q < $N - 3; q += 4) {
+        t109s0_00 += (a0[q * 2] * b107[q * 100 + i]);
+        t109s0_01 += (a0[q * 2 + 2] * b107[q * 100 + i + 100]);
+        t109s0_02 += (a0[q * 2 + 4] * b107[q * 100 + i + 200]);
+        t109s0_03 += (a0[q * 2 + 6] * b107[q * 100 + i + 300]);
+      }
+      for (; q < $N; q++) {
+        t109s0_00 += (a0[q * 2] * b107[q * 100 + i]);
+      }
     }
+    const t109s0_0 = (t109s0_00 + t109s0_01) + (t109s0_02 + t109s0_03);
     b109[i] = t109s0_0;
-    let t109s0_1 = 0;
-    for (let q = 0; q < $N; q++) {
-      t109s0_1 += (a0[q * 2 + 1] * b107[q * 100 + i]);
+    let t109s0_10 = 0;
+    let t109s0_11 = 0;
+    let t109s0_12 = 0;
+    let t109s0_13 = 0;
+    {
+      let q = 0;
+      for (; q < $N - 3; q += 4) {
+        t109s0_10 += (a0[q * 2 + 1] * b107[q * 100 + i]);
+        t109s0_11 += (a0[q * 2 + 3] * b107[q * 100 + i + 100]);
+        t109s0_12 += (a0[q * 2 + 5] * b107[q * 100 + i + 200]);
+        t109s0_13 += (a0[q * 2 + 7] * b107[q * 100 + i + 300]);
+      }
+      for (; q < $N; q++) {
+        t109s0_10 += (a0[q * 2 + 1] * b107[q * 100 + i]);
+      }
     }
+    const t109s0_1 = (t109s0_10 + t109s0_11) + (t109s0_12 + t109s0_13);
     b109[i + 100] = t109s0_1;
   }
-  for (let i = 0; i < $N; i++) {
-    t110_0 += b102[i * 3];
-    t110_1 += b102[i * 3 + 1];
-    t110_2 += b102[i * 3 + 2];
+  {
+    let i0 = 0;
+    for (; i0 < $N - 3; i0 += 4) {
+      {
+        const i = i0;
+        t110_0 += b102[i * 3];
+        t110_1 += b102[i * 3 + 1];
+        t110_2 += b102[i * 3 + 2];
+      }
+      {
+        const i = i0 + 1;
+        t110_0 += b102[i * 3];
+        t110_1 += b102[i * 3 + 1];
+        t110_2 += b102[i * 3 + 2];
+      }
+      {
+        const i = i0 + 2;
+        t110_0 += b102[i * 3];
+        t110_1 += b102[i * 3 + 1];
+        t110_2 += b102[i * 3 + 2];
+      }
+      {
+        const i = i0 + 3;
+        t110_0 += b102[i * 3];
+        t110_1 += b102[i * 3 + 1];
+        t110_2 += b102[i * 3 + 2];
+      }
+    }
+    for (; i0 < $N; i0++) {
+      {
+        const i = i0;
+        t110_0 += b102[i * 3];
+        t110_1 += b102[i * 3 + 1];
+        t110_2 += b102[i * 3 + 2];
+      }
+    }
   }
   // twolayer-sized.expr:23
   for (let i0 = 0; i0 < 100; i0 += 4) {

@@ -65,7 +65,12 @@ export type Expr =
 export type StoreOp = "=" | "+=" | "-=" | "*=";
 
 export type Stmt =
-  | { readonly k: "loop"; readonly v: string; readonly from: number; readonly extent: Size; readonly step: number; readonly body: Stmt[] }
+  /**
+   * `for (let v = from; v < from + extent; v += step)`; with `resume`, `v` is a local declared
+   * before (a `let` in the same block) and the loop goes on from where an earlier loop over it
+   * stopped: how a loop over a run-time size is split into steps of 4 and the rest.
+   */
+  | { readonly k: "loop"; readonly v: string; readonly from: number; readonly extent: Size; readonly step: number; readonly body: Stmt[]; readonly resume?: boolean }
   | { readonly k: "store"; readonly buffer: Buffer; readonly index: Affine; readonly value: Expr; readonly op: StoreOp; readonly dynamic?: Dynamic }
   /** A local: `const` unless `mutable`. */
   | { readonly k: "let"; readonly name: string; readonly value: Expr; readonly mutable?: boolean; readonly reassociate?: boolean }

@@ -72,7 +72,7 @@ export class Printer {
         const { v, from, extent, step } = s;
         const test = step > 0 ? `${v} < ${bound(addSize(extent, from))}` : `${v} >= ${bound(subSize(from + 1, extent))}`;
         const next = step === 1 ? `${v}++` : step === -1 ? `${v}--` : step > 0 ? `${v} += ${step}` : `${v} -= ${-step}`;
-        out.push(`${indent}for (let ${v} = ${from}; ${test}; ${next}) {`);
+        out.push(`${indent}for (${s.resume ? "" : `let ${v} = ${from}`}; ${test}; ${next}) {`);
         this.stmts(s.body, indent + "  ", out);
         out.push(`${indent}}`);
         return;

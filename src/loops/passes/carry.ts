@@ -5,7 +5,7 @@
 
 import { apply, lit, local, num, visitExpr, type Buffer, type Stmt } from "../ir.js";
 import { shiftedBlock } from "./blocks.js";
-import { isKnown, type Size } from "../../ir/size.js";
+import { addSize, isKnown, mulSize, type Size } from "../../ir/size.js";
 
 export interface Carried {
   /** The statements before the loop, with each carried fill replaced by its carry's declaration. */
@@ -33,6 +33,19 @@ function mentions(s: Stmt, b: Buffer): number {
 }
 
 /**
+ * The whole number of elements per block of a buffer of `size` elements split into `n + 1`
+ * blocks, or undefined. Over run-time sizes the blocks are rows of a few elements
+ * (`[N, 2]` over a loop of N - 1 steps): tried up to MAX_RUNTIME_BLOCK.
+ */
+function blockSize(size: Size, n: Size): number | undefined {
+  const blocks = addSize(n, 1);
+  if (isKnown(size) && isKnown(blocks)) return size % blocks === 0 ? size / blocks : undefined;
+  for (let s = 1; s <= MAX_RUNTIME_BLOCK; s++) if (mulSize(s, blocks) === size) return s;
+  return undefined;
+}
+const MAX_RUNTIME_BLOCK = 8;
+
+/**
  * `hoisted`: statements just before a loop over `v` from 0 to `n`, whose body is `body`. A
  * buffer in blocks of `s` elements (rows: `x[s*i + c]`) is carried a block at a time: the
  * elements `s*i + s .. s*i + 2s - 1` go to the next iteration in `s` locals.
@@ -44,11 +57,9 @@ export function carryShiftedSums(hoisted: readonly Stmt[], v: string, extent: Si
   for (const fill of hoisted) {
     if (fill.k !== "fill" || fill.buffer.kind === "local" || fill.value.k !== "num" || fill.value.value !== 0) continue;
     const x = fill.buffer;
-    // Loops over run-time sizes keep their sums in memory (the block size would be a run-time value).
-    if (!isKnown(x.size) || !isKnown(extent)) continue;
     const n = extent;
-    if (x.size % (n + 1) !== 0) continue;
-    const stride = x.size / (n + 1);
+    const stride = blockSize(x.size, n);
+    if (stride === undefined) continue;
     const using = out.map((s, k) => [k, mentions(s, x)] as const).filter(([, m]) => m > 0);
     if (using.length !== 2 * stride || using.some(([, m]) => m > 1)) continue;
     // Each statement that names x adds into one element of this block or the next, each once.
@@ -80,7 +91,7 @@ export function carryShiftedSums(hoisted: readonly Stmt[], v: string, extent: Si
         replaced.set(next, [{ k: "let", name: waiting, value: carried }]);
         replaced.set(here, [store, { k: "assign", name: carries[c], op: "=", value: local(waiting) }]);
       }
-      after.push({ k: "store", buffer: x, index: lit(stride * n + c), value: local(carries[c]), op: "=" });
+      after.push({ k: "store", buffer: x, index: lit(addSize(mulSize(stride, n), c)), value: local(carries[c]), op: "=" });
     }
     out = out.flatMap((s, k) => replaced.get(k) ?? [s]);
   }

@@ -53,7 +53,7 @@ interface Group {
 }
 type Item = ({ group: Group } | { stmt: Stmt }) & { names?: Set<string> };
 
-const mergeable = (s: Stmt): s is Loop => s.k === "loop" && s.from === 0 && s.step === 1;
+const mergeable = (s: Stmt): s is Loop => s.k === "loop" && s.from === 0 && s.step === 1 && !s.resume;
 
 /** What independence needs to know of a loop body; merged in time linear in the smaller side. */
 interface Summary {

@@ -4,7 +4,7 @@
 // their order, so their values stay those of the straight-line form.
 
 import { affineAdd, apply, lit, local, num, substituteExpr, variable, type Stmt } from "../ir.js";
-import { isKnown } from "../../ir/size.js";
+import { isKnown, subSize } from "../../ir/size.js";
 
 /** Dot products at least this long keep four partial sums. */
 export const LONG_DOT = 32;
@@ -19,7 +19,7 @@ export function partialSums(body: readonly Stmt[]): Stmt[] {
     }
     const next = body[k + 1];
     if (
-      s.k !== "let" || !s.reassociate || next?.k !== "loop" || !isKnown(next.extent) || next.extent < LONG_DOT || next.from !== 0 || next.step !== 1 ||
+      s.k !== "let" || !s.reassociate || next?.k !== "loop" || (isKnown(next.extent) && next.extent < LONG_DOT) || next.from !== 0 || next.step !== 1 ||
       next.body.length !== 1 || next.body[0].k !== "assign" || next.body[0].name !== s.name || next.body[0].op !== "+="
     ) {
       out.push(s);
@@ -27,6 +27,23 @@ export function partialSums(body: readonly Stmt[]): Stmt[] {
     }
     const term = next.body[0].value;
     const sums = [0, 1, 2, 3].map((j) => `${s.name}${j}`);
+    const total: Stmt = { k: "let", name: s.name, value: apply("add", apply("add", local(sums[0]), local(sums[1])), apply("add", local(sums[2]), local(sums[3]))) };
+    const quads = sums.map((name, j): Stmt => ({ k: "assign", name, op: "+=", value: substituteExpr(term, next.v, affineAdd(variable(next.v), lit(j))) }));
+    if (!isKnown(next.extent)) {
+      // A run-time length: steps of 4 while four remain, then the rest, one variable for both.
+      out.push(...sums.map((name): Stmt => ({ k: "let", name, value: num(0), mutable: true })));
+      out.push({
+        k: "block",
+        body: [
+          { k: "let", name: next.v, value: num(0), mutable: true },
+          { k: "loop", v: next.v, from: 0, extent: subSize(next.extent, 3), step: 4, resume: true, body: quads },
+          { k: "loop", v: next.v, from: 0, extent: next.extent, step: 1, resume: true, body: [{ k: "assign", name: sums[0], op: "+=", value: term }] },
+        ],
+      });
+      out.push(total);
+      k++;
+      continue;
+    }
     const whole = next.extent - (next.extent % 4);
     const q = variable(next.v);
     out.push(...sums.map((name): Stmt => ({ k: "let", name, value: num(0), mutable: true })));

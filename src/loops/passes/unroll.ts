@@ -5,8 +5,8 @@
 // models' backward passes: 11% (the chain) to 35% (the softmax classifier's outer product)
 // less time. The steps run in their original order, so every value is the same, bit for bit.
 
-import { affineAdd, hasNested, lit, variable, type Stmt } from "../ir.js";
-import { isKnown } from "../../ir/size.js";
+import { affineAdd, hasNested, lit, num, variable, type Stmt } from "../ir.js";
+import { isKnown, subSize } from "../../ir/size.js";
 
 /** Innermost loops at least this long are unrolled by UNROLL_BY. */
 export const UNROLL_MIN_EXTENT = 8;
@@ -29,13 +29,25 @@ export function unrollInnermost(body: readonly Stmt[]): Stmt[] {
       out.push({ ...s, body: unrollInnermost(s.body) });
       continue;
     }
-    if (s.from !== 0 || s.step !== 1 || !isKnown(s.extent) || s.extent < UNROLL_MIN_EXTENT || s.body.length > UNROLL_MAX_BODY) {
+    if (s.from !== 0 || s.step !== 1 || s.resume || (isKnown(s.extent) && s.extent < UNROLL_MIN_EXTENT) || s.body.length > UNROLL_MAX_BODY) {
       out.push(s);
       continue;
     }
-    const whole = s.extent - (s.extent % UNROLL_BY);
     const v0 = `${s.v}0`;
     const steps = Array.from({ length: UNROLL_BY }, (_, k): Stmt => ({ k: "block", bind: { v: s.v, value: affineAdd(variable(v0), lit(k)) }, body: s.body }));
+    if (!isKnown(s.extent)) {
+      // A run-time length: steps of UNROLL_BY while that many remain, then the rest, one variable for both.
+      out.push({
+        k: "block",
+        body: [
+          { k: "let", name: v0, value: num(0), mutable: true },
+          { k: "loop", v: v0, from: 0, extent: subSize(s.extent, UNROLL_BY - 1), step: UNROLL_BY, resume: true, body: steps },
+          { k: "loop", v: v0, from: 0, extent: s.extent, step: 1, resume: true, body: [{ k: "block", bind: { v: s.v, value: variable(v0) }, body: s.body }] },
+        ],
+      });
+      continue;
+    }
+    const whole = s.extent - (s.extent % UNROLL_BY);
     out.push({ k: "loop", v: v0, from: 0, extent: whole, step: UNROLL_BY, body: steps });
     if (whole < s.extent) out.push({ ...s, from: whole, extent: s.extent - whole });
   }
