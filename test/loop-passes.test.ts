@@ -8,14 +8,16 @@ import { describe, expect, it } from "vitest";
 import { Graph, type Node } from "../src/ir/graph.js";
 import { HELPER_SOURCE } from "../src/ir/ops.js";
 import { evaluateGraph, inputKey } from "../src/ir/interpret.js";
-import { apply, lit, load, local, num, variable, affineAdd, type Buffer, type Stmt } from "../src/loops/ir.js";
+import { apply, lit, load, local, num, variable, affineAdd, allStmts as allStmtsOf, type Buffer, type Stmt } from "../src/loops/ir.js";
 import { Printer } from "../src/loops/print.js";
-import { printLoops } from "../src/loops/index.js";
+import { buildLoops, printLoops } from "../src/loops/index.js";
 import { unrollShortLoops } from "../src/loops/passes/unroll-short.js";
 import { partialSums } from "../src/loops/passes/partial-sums.js";
 import { mergeLoops, independent } from "../src/loops/passes/merge.js";
 import { carryShiftedSums } from "../src/loops/passes/carry.js";
-import { bindElementReads, replaceBuffers } from "../src/loops/passes/scalar-replace.js";
+import { combineAccumulations } from "../src/loops/passes/combine.js";
+import { accumulateIntoResults } from "../src/loops/passes/accumulate-into.js";
+import { bindElementReads, replaceBuffers, replaceNestedBuffers } from "../src/loops/passes/scalar-replace.js";
 import { hoistArgumentReads, hoistNestReads } from "../src/loops/passes/hoist.js";
 import { unrollInnermost } from "../src/loops/passes/unroll.js";
 import { smallTensorsToLocals } from "../src/loops/passes/locals.js";
@@ -115,6 +117,18 @@ describe("merging loops", () => {
     expect(run(merged, arrays())).toEqual(run([a, b], arrays()));
   });
 
+  it("a loop moves up past one that only reads what it reads, not past one that writes it", () => {
+    const b2 = scratch(2, 10);
+    const write = loop(10, [store(b1, i, apply("exp", load(x, i)))]);
+    const reader = loop(7, [store(holder, i, load(b1, i))]);
+    const writer = loop(7, [store(b1, i, num(1))]);
+    const again = loop(10, [store(b2, i, apply("mul", load(b1, i), num(2)))]);
+    expect(mergeLoops([write, reader, again]).filter((s) => s.k === "loop")).toHaveLength(2);
+    expect(mergeLoops([write, writer, again]).filter((s) => s.k === "loop")).toHaveLength(3);
+    const arrays = () => ({ a0: ramp(64), h9: new Float64Array(64), b1: new Float64Array(10), b2: new Float64Array(10) });
+    expect(run(mergeLoops([write, reader, again]), arrays())).toEqual(run([write, reader, again], arrays()));
+  });
+
   it("a zero fill between two loops moves up with the loop that accumulates into it", () => {
     const acc = scratch(3, 10);
     const body = mergeLoops([loop(10, [store(holder, i, load(x, i))]), { k: "fill", buffer: acc, value: num(0) }, loop(10, [store(acc, i, load(y, i), "+=")])]);
@@ -182,6 +196,152 @@ describe("sections, accumulators and short nests (the whole-problem bundle adjus
     expect(print(merged)).not.toContain("for (let j");
     expect(run(merged, arrays({ b34: 30 })())).toEqual(run([gather, user], arrays({ b34: 30 })()));
     expect(mergeLoops([gather])).toEqual([gather]);
+  });
+});
+
+describe("merging nests", () => {
+  // A [rows, 14, 3] tensor: element (r, c, k) at 42r + 3c + k, written in one nest and read in the next
+  // (14 columns: more than MERGE_UNROLL, so the inner loops stay loops).
+  const at = (c: number) => affineAdd(affineAdd({ c: 0, terms: [["i", 42]] }, { c: 0, terms: [["j", 3]] }), lit(c));
+  const d = scratch(7, 252);
+  const h: Buffer = { name: "h8", kind: "holder", size: 252, source: "out" };
+  const differences = (rows: number) => loop(rows, [loop(14, [0, 1, 2].map((c) => store(d, at(c), apply("sub", load(x, affineAdd(at(c), lit(42))), load(x, at(c))))), "j")]);
+  const squares = (rows: number) => loop(rows, [loop(14, [0, 1, 2].map((c) => store(h, at(c), apply("mul", load(d, at(c)), load(d, at(c))))), "j")]);
+  const loops = (body: readonly Stmt[]) => allStmtsOf(body).filter((s) => s.k === "loop").length;
+  const arrays = () => ({ a0: ramp(320), b7: new Float64Array(252), h8: new Float64Array(252) });
+
+  it("two nests over the same rows, each row's block its own, become one nest, their inner loops one loop; same values", () => {
+    const merged = mergeLoops([differences(5), squares(5)]);
+    expect(loops(merged)).toBe(2);
+    expect(run(merged, arrays())).toEqual(run([differences(5), squares(5)], arrays()));
+  });
+
+  it("a nest one row shorter joins, the longer nest's last row peeled after the loop; same values", () => {
+    const before = [differences(6), squares(5)];
+    const merged = mergeLoops(before);
+    expect(merged.map((s) => s.k)).toEqual(["loop", "block"]);
+    expect(loops(merged)).toBe(3);
+    expect(run(merged, arrays())).toEqual(run(before, arrays()));
+  });
+
+  it("a nest reading the next row of what the other wrote stays apart", () => {
+    const next = loop(5, [loop(14, [store(h, at(0), load(d, affineAdd(at(0), lit(42))))], "j")]);
+    expect(mergeLoops([differences(6), next]).filter((s) => s.k === "loop")).toHaveLength(2);
+  });
+
+  it("a loop stepping by 4 reaches only the steps it takes: partial sums over a row join the nest that wrote it", () => {
+    const row = (c: number, v = "q") => affineAdd(affineAdd({ c: 0, terms: [["i", 8]] }, { c: 0, terms: [[v, 1]] }), lit(c));
+    const write = loop(5, [loop(8, [store(d, row(0, "j"), apply("exp", load(x, row(0, "j"))))], "j")]);
+    const sums: Stmt = { k: "loop", v: "q", from: 0, extent: 8, step: 4, body: [0, 1, 2, 3].map((c) => ({ k: "assign", name: "s", op: "+=", value: load(d, row(c)) }) as Stmt) };
+    const read = loop(5, [{ k: "let", name: "s", value: num(0), mutable: true }, sums, store(h, i, local("s"))]);
+    const merged = mergeLoops([write, read]);
+    expect(merged.filter((s) => s.k === "loop")).toHaveLength(1);
+    expect(run(merged, arrays())).toEqual(run([write, read], arrays()));
+  });
+
+  it("renaming a loop's variable never captures a nested loop's: that one is renamed first", () => {
+    // for j { for i { ... } } joins for i { ... } as for i { for i1 { ... } }.
+    const a = loop(5, [store(h, i, load(x, i))]);
+    const b = loop(5, [loop(14, [store(scratch(9, 90), affineAdd({ c: 0, terms: [["j", 14]] }, i), apply("mul", load(y, i), load(x, variable("j"))))])], "j");
+    const merged = mergeLoops([a, b]);
+    expect(merged.filter((s) => s.k === "loop")).toHaveLength(1);
+    expect(print(merged)).toContain("for (let i1 = 0; i1 < 14; i1++)");
+    const arrays = () => ({ a0: ramp(64), a1: ramp(64, 2), h8: new Float64Array(252), b9: new Float64Array(90) });
+    expect(run(merged, arrays())).toEqual(run([a, b], arrays()));
+  });
+
+  it("a constant the loop reads moves up with it when nothing it passes writes what it reads", () => {
+    const [b1, b2] = [scratch(1, 10), scratch(2, 10)];
+    const first = loop(10, [store(b1, i, apply("exp", load(x, i)))]);
+    const constant: Stmt = { k: "let", name: "r0", value: load(y, lit(3)) };
+    const second = loop(10, [store(b2, i, apply("mul", load(b1, i), local("r0")))]);
+    const merged = mergeLoops([first, constant, second]);
+    expect(merged.map((s) => s.k)).toEqual(["let", "loop"]);
+    // Reading what the first loop writes, it stays, and so does the loop.
+    const late: Stmt = { k: "let", name: "r0", value: load(b1, lit(3)) };
+    expect(mergeLoops([first, late, second]).map((s) => s.k)).toEqual(["loop", "let", "loop"]);
+  });
+
+  it("scratch written before it is read in each innermost loop and peeled step becomes locals; its buffer goes", () => {
+    const merged = mergeLoops([differences(6), squares(5), squares(6)]);
+    const { body, replaced } = replaceNestedBuffers(merged, []);
+    expect([...replaced]).toEqual(["b7"]);
+    expect(print(body)).not.toContain("b7[");
+    const kept = (arrays: Record<string, Float64Array>) => ({ h8: arrays.h8 });
+    expect(kept(run(body, arrays()))).toEqual(kept(run([differences(6), squares(5), squares(6)], arrays())));
+    // Statements of a loop around others keep to the rule on their own: a row's sum.
+    const rowSum = scratch(10, 6);
+    const summed = [loop(6, [{ k: "let", name: "s", value: num(0), mutable: true }, loop(14, [{ k: "assign", name: "s", op: "+=", value: load(x, at(0)) }], "j"), store(rowSum, i, local("s")), store(h, i, apply("mul", load(rowSum, i), load(rowSum, i)))])];
+    const row = replaceNestedBuffers(summed, []);
+    expect([...row.replaced]).toEqual(["b10"]);
+    expect(run(row.body, arrays()).h8).toEqual(run(summed, { ...arrays(), b10: new Float64Array(6) }).h8);
+    // Read outside a loop, or by the stores after the body: kept.
+    expect([...replaceNestedBuffers([...merged, store(h, lit(0), load(d, lit(3)))], []).replaced]).toEqual([]);
+    expect([...replaceNestedBuffers(merged, [{ k: "copy", to: h, from: d }]).replaced]).toEqual([]);
+  });
+});
+
+describe("combined accumulations", () => {
+  const h: Buffer = { name: "h4", kind: "holder", size: 12, source: "out" };
+  const at = (c: number) => affineAdd({ c: 0, terms: [["i", 2]] }, lit(c));
+  it("two accumulations into one element become one; then a chain's gradient is a carried sum; same values", () => {
+    const body: Stmt[] = [
+      store(h, at(1), load(y, lit(0)), "+="),
+      store(h, at(2), apply("mul", load(x, i), num(3)), "+="),
+      store(h, at(0), apply("mul", load(x, i), num(3)), "-="),
+      store(h, at(1), apply("sin", load(x, i)), "-="),
+      store(h, at(3), apply("sin", load(x, i)), "+="),
+    ];
+    const combined = combineAccumulations(body);
+    expect(combined).toHaveLength(4);
+    expect(print(combined)).toContain("h4[i * 2 + 1] += (a1[0] - Math.sin(a0[i]));");
+    const fill: Stmt = { k: "fill", buffer: h, value: num(0) };
+    const carried = carryShiftedSums([fill], "i", 5, combined);
+    expect(carried.after).toHaveLength(2);
+    const merged = [...carried.before, loop(5, carried.body), ...carried.after];
+    expect(print(merged)).not.toContain("fill");
+    const arrays = () => ({ a0: ramp(64), a1: ramp(64, 2), h4: new Float64Array(12).fill(7) });
+    const want = run([fill, loop(5, body)], arrays()).h4;
+    run(merged, arrays()).h4.forEach((v, k) => expect(Math.abs(v - want[k])).toBeLessThanOrEqual(1e-15));
+  });
+
+  it("a read of the buffer, or a change to what the first adds, keeps them apart", () => {
+    const read: Stmt[] = [store(h, at(1), load(y, lit(0)), "+="), store(scratch(5, 12), i, load(h, at(1))), store(h, at(1), load(y, lit(1)), "+=")];
+    expect(combineAccumulations(read)).toHaveLength(3);
+    const changed: Stmt[] = [store(h, at(1), local("t"), "+="), { k: "assign", name: "t", op: "=", value: num(2) }, store(h, at(1), load(y, lit(1)), "+=")];
+    expect(combineAccumulations(changed)).toHaveLength(3);
+  });
+});
+
+describe("accumulating into the result", () => {
+  const b = scratch(11, 10);
+  const h: Buffer = { name: "h12", kind: "holder", size: 10, source: "out" };
+  const scatter = (op: "+=" | "-=", shift: number) => loop(9, [store(b, affineAdd(i, lit(shift)), apply("sin", load(x, i)), op)]);
+  const final = loop(10, [store(h, i, apply("add", local("m"), load(b, i)))]);
+  const arrays = () => ({ a0: ramp(64), b11: new Float64Array(10), h12: new Float64Array(10) });
+  const withM = (body: readonly Stmt[]): Stmt[] => [{ k: "let", name: "m", value: num(0.25) }, ...body];
+
+  it("a zero-filled buffer only added into, then stored as `m + b[i]`: the holder filled with m takes the additions; same values", () => {
+    const body = withM([{ k: "fill", buffer: b, value: num(0) }, scatter("+=", 1), scatter("-=", 0), final]);
+    const { body: out, replaced } = accumulateIntoResults(body, []);
+    expect([...replaced]).toEqual(["b11"]);
+    expect(print(out)).not.toContain("b11");
+    expect(print(out)).toContain("h12.fill(m);");
+    expect(run(out, arrays()).h12).toEqual(run(body, arrays()).h12);
+    // Merged, the fill's value starts a carried sum: each element written once.
+    const merged = mergeLoops(out);
+    expect(print(merged)).not.toContain("fill");
+    const want = run(body, arrays()).h12;
+    run(merged, arrays()).h12.forEach((v, k) => expect(Math.abs(v - want[k])).toBeLessThanOrEqual(1e-15));
+  });
+
+  it("kept when the buffer is read elsewhere, when the first value varies by element, or when it is declared after the fill", () => {
+    const other = loop(10, [store(scratch(13, 10), i, load(b, i))]);
+    expect([...accumulateIntoResults(withM([{ k: "fill", buffer: b, value: num(0) }, scatter("+=", 1), other, final]), []).replaced]).toEqual([]);
+    const varying = loop(10, [store(h, i, apply("add", load(x, i), load(b, i)))]);
+    expect([...accumulateIntoResults([{ k: "fill", buffer: b, value: num(0) }, scatter("+=", 1), varying], []).replaced]).toEqual([]);
+    const late = [{ k: "fill", buffer: b, value: num(0) } as Stmt, scatter("+=", 1), { k: "let", name: "m", value: num(0.25) } as Stmt, final];
+    expect([...accumulateIntoResults(late, []).replaced]).toEqual([]);
   });
 });
 

@@ -96,7 +96,6 @@ function lossSeed(seed) {
   return s;
 }
 
-const buf77 = new Float64Array(900);
 const buf81 = new Float64Array(6);
 
 function zeroGradients(grad) {
@@ -323,7 +322,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const a3 = args["W"];
   const a4 = args["b"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
-  const b77 = buf77;
   const b81 = buf81;
   const h84 = grad["W"];
   const a3_0 = a3[0];
@@ -337,36 +335,13 @@ export function backwardInto(args, seed, grad, outputs) {
   const a4_2 = a4[2];
   let t22 = 0;
   let t29 = 0;
-  let t81s0_0_00 = 0;
-  let t81s0_0_01 = 0;
-  let t81s0_0_02 = 0;
-  let t81s0_0_03 = 0;
-  let t81s0_1_00 = 0;
-  let t81s0_1_01 = 0;
-  let t81s0_1_02 = 0;
-  let t81s0_1_03 = 0;
-  let t81s0_2_00 = 0;
-  let t81s0_2_01 = 0;
-  let t81s0_2_02 = 0;
-  let t81s0_2_03 = 0;
-  let t81s0_0_10 = 0;
-  let t81s0_0_11 = 0;
-  let t81s0_0_12 = 0;
-  let t81s0_0_13 = 0;
-  let t81s0_1_10 = 0;
-  let t81s0_1_11 = 0;
-  let t81s0_1_12 = 0;
-  let t81s0_1_13 = 0;
-  let t81s0_2_10 = 0;
-  let t81s0_2_11 = 0;
-  let t81s0_2_12 = 0;
-  let t81s0_2_13 = 0;
   let t82_0 = 0;
   let t82_1 = 0;
   let t82_2 = 0;
   // softmax-batched.expr:19
   const t27 = a2 * 0.5;
   const t64 = 0.0033333333333333335 * s0;
+  b81.fill(0);
   for (let i = 0; i < 300; i++) {
     let b73_i = 0;
     const a0_ix2 = a0[i * 2];
@@ -401,13 +376,20 @@ export function backwardInto(args, seed, grad, outputs) {
     const b71_ix3 = a1_ix3 * t64;
     const b71_ix3p1 = a1_ix3p1 * t64;
     const b71_ix3p2 = a1_ix3p2 * t64;
-    b73_i += b71_ix3;
-    b73_i += b71_ix3p1;
-    b73_i += b71_ix3p2;
+    b73_i += ((b71_ix3 + b71_ix3p1) + b71_ix3p2);
     const b74_i = (1 / b17_i) * b73_i;
-    b77[i * 3] = ((b16_ix3 * b74_i) - b71_ix3);
-    b77[i * 3 + 1] = ((b16_ix3p1 * b74_i) - b71_ix3p1);
-    b77[i * 3 + 2] = ((b16_ix3p2 * b74_i) - b71_ix3p2);
+    const b77_ix3 = (b16_ix3 * b74_i) - b71_ix3;
+    const b77_ix3p1 = (b16_ix3p1 * b74_i) - b71_ix3p1;
+    const b77_ix3p2 = (b16_ix3p2 * b74_i) - b71_ix3p2;
+    b81[0] += (a0_ix2 * b77_ix3);
+    b81[1] += (a0_ix2 * b77_ix3p1);
+    b81[2] += (a0_ix2 * b77_ix3p2);
+    b81[3] += (a0_ix2p1 * b77_ix3);
+    b81[4] += (a0_ix2p1 * b77_ix3p1);
+    b81[5] += (a0_ix2p1 * b77_ix3p2);
+    t82_0 += b77_ix3;
+    t82_1 += b77_ix3p1;
+    t82_2 += b77_ix3p2;
   }
   // softmax-batched.expr:20
   const t24 = t22 / 300;
@@ -421,81 +403,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const t31 = t30 - t24;
   // softmax-batched.expr:20
   const t61 = t27 * s0;
-  // softmax-batched.expr:19
-  for (let q = 0; q < 300; q += 4) {
-    t81s0_0_00 += (a0[q * 2] * b77[q * 3]);
-    t81s0_0_01 += (a0[q * 2 + 2] * b77[q * 3 + 3]);
-    t81s0_0_02 += (a0[q * 2 + 4] * b77[q * 3 + 6]);
-    t81s0_0_03 += (a0[q * 2 + 6] * b77[q * 3 + 9]);
-  }
-  const t81s0_0_0 = (t81s0_0_00 + t81s0_0_01) + (t81s0_0_02 + t81s0_0_03);
-  b81[0] = t81s0_0_0;
-  for (let q = 0; q < 300; q += 4) {
-    t81s0_1_00 += (a0[q * 2] * b77[q * 3 + 1]);
-    t81s0_1_01 += (a0[q * 2 + 2] * b77[q * 3 + 4]);
-    t81s0_1_02 += (a0[q * 2 + 4] * b77[q * 3 + 7]);
-    t81s0_1_03 += (a0[q * 2 + 6] * b77[q * 3 + 10]);
-  }
-  const t81s0_1_0 = (t81s0_1_00 + t81s0_1_01) + (t81s0_1_02 + t81s0_1_03);
-  b81[1] = t81s0_1_0;
-  for (let q = 0; q < 300; q += 4) {
-    t81s0_2_00 += (a0[q * 2] * b77[q * 3 + 2]);
-    t81s0_2_01 += (a0[q * 2 + 2] * b77[q * 3 + 5]);
-    t81s0_2_02 += (a0[q * 2 + 4] * b77[q * 3 + 8]);
-    t81s0_2_03 += (a0[q * 2 + 6] * b77[q * 3 + 11]);
-  }
-  const t81s0_2_0 = (t81s0_2_00 + t81s0_2_01) + (t81s0_2_02 + t81s0_2_03);
-  b81[2] = t81s0_2_0;
-  for (let q = 0; q < 300; q += 4) {
-    t81s0_0_10 += (a0[q * 2 + 1] * b77[q * 3]);
-    t81s0_0_11 += (a0[q * 2 + 3] * b77[q * 3 + 3]);
-    t81s0_0_12 += (a0[q * 2 + 5] * b77[q * 3 + 6]);
-    t81s0_0_13 += (a0[q * 2 + 7] * b77[q * 3 + 9]);
-  }
-  const t81s0_0_1 = (t81s0_0_10 + t81s0_0_11) + (t81s0_0_12 + t81s0_0_13);
-  b81[3] = t81s0_0_1;
-  for (let q = 0; q < 300; q += 4) {
-    t81s0_1_10 += (a0[q * 2 + 1] * b77[q * 3 + 1]);
-    t81s0_1_11 += (a0[q * 2 + 3] * b77[q * 3 + 4]);
-    t81s0_1_12 += (a0[q * 2 + 5] * b77[q * 3 + 7]);
-    t81s0_1_13 += (a0[q * 2 + 7] * b77[q * 3 + 10]);
-  }
-  const t81s0_1_1 = (t81s0_1_10 + t81s0_1_11) + (t81s0_1_12 + t81s0_1_13);
-  b81[4] = t81s0_1_1;
-  for (let q = 0; q < 300; q += 4) {
-    t81s0_2_10 += (a0[q * 2 + 1] * b77[q * 3 + 2]);
-    t81s0_2_11 += (a0[q * 2 + 3] * b77[q * 3 + 5]);
-    t81s0_2_12 += (a0[q * 2 + 5] * b77[q * 3 + 8]);
-    t81s0_2_13 += (a0[q * 2 + 7] * b77[q * 3 + 11]);
-  }
-  const t81s0_2_1 = (t81s0_2_10 + t81s0_2_11) + (t81s0_2_12 + t81s0_2_13);
-  b81[5] = t81s0_2_1;
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      t82_0 += b77[i * 3];
-      t82_1 += b77[i * 3 + 1];
-      t82_2 += b77[i * 3 + 2];
-    }
-    {
-      const i = i0 + 1;
-      t82_0 += b77[i * 3];
-      t82_1 += b77[i * 3 + 1];
-      t82_2 += b77[i * 3 + 2];
-    }
-    {
-      const i = i0 + 2;
-      t82_0 += b77[i * 3];
-      t82_1 += b77[i * 3 + 1];
-      t82_2 += b77[i * 3 + 2];
-    }
-    {
-      const i = i0 + 3;
-      t82_0 += b77[i * 3];
-      t82_1 += b77[i * 3 + 1];
-      t82_2 += b77[i * 3 + 2];
-    }
-  }
   // softmax-batched.expr:17
   h84[0] = (b81[0] + (2 * (a3_0 * t61)));
   h84[1] = (b81[1] + (2 * (a3_1 * t61)));

@@ -101,10 +101,8 @@ function lossSeed(seed) {
 }
 
 const buf14 = new Float64Array(30000);
-const buf15 = new Float64Array(900);
-const buf101 = new Float64Array(900);
+const buf97 = new Float64Array(300);
 const buf105 = new Float64Array(300);
-const buf106 = new Float64Array(30000);
 const buf108 = new Float64Array(200);
 
 function zeroGradients(grad) {
@@ -194,7 +192,6 @@ export function forwardInto(args, outputs) {
   const a5 = args["W2"];
   const a6 = args["b2"];
   const b14 = buf14;
-  const b15 = buf15;
   const a6_0 = a6[0];
   const a6_1 = a6[1];
   const a6_2 = a6[2];
@@ -203,6 +200,20 @@ export function forwardInto(args, outputs) {
   let t40 = 0;
   // twolayer-batched.expr:24
   for (let i = 0; i < 300; i++) {
+    let t15s0_00 = 0;
+    let t15s0_01 = 0;
+    let t15s0_02 = 0;
+    let t15s0_03 = 0;
+    let t15s0_10 = 0;
+    let t15s0_11 = 0;
+    let t15s0_12 = 0;
+    let t15s0_13 = 0;
+    let t15s0_20 = 0;
+    let t15s0_21 = 0;
+    let t15s0_22 = 0;
+    let t15s0_23 = 0;
+    let t19r0 = -Infinity;
+    let t24r0 = 0;
     const r0 = a0[i * 2];
     const r1 = a0[i * 2 + 1];
     for (let j0 = 0; j0 < 100; j0 += 4) {
@@ -223,13 +234,6 @@ export function forwardInto(args, outputs) {
         b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
       }
     }
-  }
-  // twolayer-batched.expr:25
-  for (let i = 0; i < 300; i++) {
-    let t15s0_00 = 0;
-    let t15s0_01 = 0;
-    let t15s0_02 = 0;
-    let t15s0_03 = 0;
     for (let q = 0; q < 100; q += 4) {
       t15s0_00 += (b14[i * 100 + q] * a5[q * 3]);
       t15s0_01 += (b14[i * 100 + q + 1] * a5[q * 3 + 3]);
@@ -237,11 +241,7 @@ export function forwardInto(args, outputs) {
       t15s0_03 += (b14[i * 100 + q + 3] * a5[q * 3 + 9]);
     }
     const t15s0_0 = (t15s0_00 + t15s0_01) + (t15s0_02 + t15s0_03);
-    b15[i * 3] = t15s0_0;
-    let t15s0_10 = 0;
-    let t15s0_11 = 0;
-    let t15s0_12 = 0;
-    let t15s0_13 = 0;
+    const b15_ix3 = t15s0_0;
     for (let q = 0; q < 100; q += 4) {
       t15s0_10 += (b14[i * 100 + q] * a5[q * 3 + 1]);
       t15s0_11 += (b14[i * 100 + q + 1] * a5[q * 3 + 4]);
@@ -249,11 +249,7 @@ export function forwardInto(args, outputs) {
       t15s0_13 += (b14[i * 100 + q + 3] * a5[q * 3 + 10]);
     }
     const t15s0_1 = (t15s0_10 + t15s0_11) + (t15s0_12 + t15s0_13);
-    b15[i * 3 + 1] = t15s0_1;
-    let t15s0_20 = 0;
-    let t15s0_21 = 0;
-    let t15s0_22 = 0;
-    let t15s0_23 = 0;
+    const b15_ix3p1 = t15s0_1;
     for (let q = 0; q < 100; q += 4) {
       t15s0_20 += (b14[i * 100 + q] * a5[q * 3 + 2]);
       t15s0_21 += (b14[i * 100 + q + 1] * a5[q * 3 + 5]);
@@ -261,105 +257,26 @@ export function forwardInto(args, outputs) {
       t15s0_23 += (b14[i * 100 + q + 3] * a5[q * 3 + 11]);
     }
     const t15s0_2 = (t15s0_20 + t15s0_21) + (t15s0_22 + t15s0_23);
-    b15[i * 3 + 2] = t15s0_2;
-  }
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      const b17_ix3 = b15[i * 3] + a6_0;
-      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-      let t19r0 = -Infinity;
-      t19r0 = Math.max(t19r0, b17_ix3);
-      t19r0 = Math.max(t19r0, b17_ix3p1);
-      t19r0 = Math.max(t19r0, b17_ix3p2);
-      const b19_i = t19r0;
-      const b20_i = b19_i;
-      const b22_ix3 = b17_ix3 - b20_i;
-      const b22_ix3p1 = b17_ix3p1 - b20_i;
-      const b22_ix3p2 = b17_ix3p2 - b20_i;
-      let t24r0 = 0;
-      t24r0 += Math.exp(b22_ix3);
-      t24r0 += Math.exp(b22_ix3p1);
-      t24r0 += Math.exp(b22_ix3p2);
-      const b24_i = t24r0;
-      const b25_i = Math.log(b24_i);
-      t29 += (a1[i * 3] * (b22_ix3 - b25_i));
-      t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
-      t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
-    }
-    {
-      const i = i0 + 1;
-      const b17_ix3 = b15[i * 3] + a6_0;
-      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-      let t19r0 = -Infinity;
-      t19r0 = Math.max(t19r0, b17_ix3);
-      t19r0 = Math.max(t19r0, b17_ix3p1);
-      t19r0 = Math.max(t19r0, b17_ix3p2);
-      const b19_i = t19r0;
-      const b20_i = b19_i;
-      const b22_ix3 = b17_ix3 - b20_i;
-      const b22_ix3p1 = b17_ix3p1 - b20_i;
-      const b22_ix3p2 = b17_ix3p2 - b20_i;
-      let t24r0 = 0;
-      t24r0 += Math.exp(b22_ix3);
-      t24r0 += Math.exp(b22_ix3p1);
-      t24r0 += Math.exp(b22_ix3p2);
-      const b24_i = t24r0;
-      const b25_i = Math.log(b24_i);
-      t29 += (a1[i * 3] * (b22_ix3 - b25_i));
-      t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
-      t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
-    }
-    {
-      const i = i0 + 2;
-      const b17_ix3 = b15[i * 3] + a6_0;
-      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-      let t19r0 = -Infinity;
-      t19r0 = Math.max(t19r0, b17_ix3);
-      t19r0 = Math.max(t19r0, b17_ix3p1);
-      t19r0 = Math.max(t19r0, b17_ix3p2);
-      const b19_i = t19r0;
-      const b20_i = b19_i;
-      const b22_ix3 = b17_ix3 - b20_i;
-      const b22_ix3p1 = b17_ix3p1 - b20_i;
-      const b22_ix3p2 = b17_ix3p2 - b20_i;
-      let t24r0 = 0;
-      t24r0 += Math.exp(b22_ix3);
-      t24r0 += Math.exp(b22_ix3p1);
-      t24r0 += Math.exp(b22_ix3p2);
-      const b24_i = t24r0;
-      const b25_i = Math.log(b24_i);
-      t29 += (a1[i * 3] * (b22_ix3 - b25_i));
-      t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
-      t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
-    }
-    {
-      const i = i0 + 3;
-      const b17_ix3 = b15[i * 3] + a6_0;
-      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-      let t19r0 = -Infinity;
-      t19r0 = Math.max(t19r0, b17_ix3);
-      t19r0 = Math.max(t19r0, b17_ix3p1);
-      t19r0 = Math.max(t19r0, b17_ix3p2);
-      const b19_i = t19r0;
-      const b20_i = b19_i;
-      const b22_ix3 = b17_ix3 - b20_i;
-      const b22_ix3p1 = b17_ix3p1 - b20_i;
-      const b22_ix3p2 = b17_ix3p2 - b20_i;
-      let t24r0 = 0;
-      t24r0 += Math.exp(b22_ix3);
-      t24r0 += Math.exp(b22_ix3p1);
-      t24r0 += Math.exp(b22_ix3p2);
-      const b24_i = t24r0;
-      const b25_i = Math.log(b24_i);
-      t29 += (a1[i * 3] * (b22_ix3 - b25_i));
-      t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
-      t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
-    }
+    const b15_ix3p2 = t15s0_2;
+    const b17_ix3 = b15_ix3 + a6_0;
+    const b17_ix3p1 = b15_ix3p1 + a6_1;
+    const b17_ix3p2 = b15_ix3p2 + a6_2;
+    t19r0 = Math.max(t19r0, b17_ix3);
+    t19r0 = Math.max(t19r0, b17_ix3p1);
+    t19r0 = Math.max(t19r0, b17_ix3p2);
+    const b19_i = t19r0;
+    const b20_i = b19_i;
+    const b22_ix3 = b17_ix3 - b20_i;
+    const b22_ix3p1 = b17_ix3p1 - b20_i;
+    const b22_ix3p2 = b17_ix3p2 - b20_i;
+    t24r0 += Math.exp(b22_ix3);
+    t24r0 += Math.exp(b22_ix3p1);
+    t24r0 += Math.exp(b22_ix3p2);
+    const b24_i = t24r0;
+    const b25_i = Math.log(b24_i);
+    t29 += (a1[i * 3] * (b22_ix3 - b25_i));
+    t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
+    t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
   }
   // twolayer-batched.expr:26
   const t31 = t29 / 300;
@@ -447,10 +364,8 @@ export function backwardInto(args, seed, grad, outputs) {
   const a6 = args["b2"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   const b14 = buf14;
-  const b15 = buf15;
-  const b101 = buf101;
+  const b97 = buf97;
   const b105 = buf105;
-  const b106 = buf106;
   const b108 = buf108;
   const h111 = grad["W2"];
   const h112 = grad["b1"];
@@ -465,7 +380,27 @@ export function backwardInto(args, seed, grad, outputs) {
   let t109_1 = 0;
   let t109_2 = 0;
   // twolayer-batched.expr:24
+  const t34 = a2 * 0.5;
+  const t88 = 0.0033333333333333335 * s0;
+  b97.fill(0);
+  b105.fill(0);
+  b108.fill(0);
+  h112.fill(0);
   for (let i = 0; i < 300; i++) {
+    let t15s0_00 = 0;
+    let t15s0_01 = 0;
+    let t15s0_02 = 0;
+    let t15s0_03 = 0;
+    let t15s0_10 = 0;
+    let t15s0_11 = 0;
+    let t15s0_12 = 0;
+    let t15s0_13 = 0;
+    let t15s0_20 = 0;
+    let t15s0_21 = 0;
+    let t15s0_22 = 0;
+    let t15s0_23 = 0;
+    let t19r0 = -Infinity;
+    let t24r0 = 0;
     const r0 = a0[i * 2];
     const r1 = a0[i * 2 + 1];
     for (let j0 = 0; j0 < 100; j0 += 4) {
@@ -486,13 +421,6 @@ export function backwardInto(args, seed, grad, outputs) {
         b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
       }
     }
-  }
-  // twolayer-batched.expr:25
-  for (let i = 0; i < 300; i++) {
-    let t15s0_00 = 0;
-    let t15s0_01 = 0;
-    let t15s0_02 = 0;
-    let t15s0_03 = 0;
     for (let q = 0; q < 100; q += 4) {
       t15s0_00 += (b14[i * 100 + q] * a5[q * 3]);
       t15s0_01 += (b14[i * 100 + q + 1] * a5[q * 3 + 3]);
@@ -500,11 +428,7 @@ export function backwardInto(args, seed, grad, outputs) {
       t15s0_03 += (b14[i * 100 + q + 3] * a5[q * 3 + 9]);
     }
     const t15s0_0 = (t15s0_00 + t15s0_01) + (t15s0_02 + t15s0_03);
-    b15[i * 3] = t15s0_0;
-    let t15s0_10 = 0;
-    let t15s0_11 = 0;
-    let t15s0_12 = 0;
-    let t15s0_13 = 0;
+    const b15_ix3 = t15s0_0;
     for (let q = 0; q < 100; q += 4) {
       t15s0_10 += (b14[i * 100 + q] * a5[q * 3 + 1]);
       t15s0_11 += (b14[i * 100 + q + 1] * a5[q * 3 + 4]);
@@ -512,11 +436,7 @@ export function backwardInto(args, seed, grad, outputs) {
       t15s0_13 += (b14[i * 100 + q + 3] * a5[q * 3 + 10]);
     }
     const t15s0_1 = (t15s0_10 + t15s0_11) + (t15s0_12 + t15s0_13);
-    b15[i * 3 + 1] = t15s0_1;
-    let t15s0_20 = 0;
-    let t15s0_21 = 0;
-    let t15s0_22 = 0;
-    let t15s0_23 = 0;
+    const b15_ix3p1 = t15s0_1;
     for (let q = 0; q < 100; q += 4) {
       t15s0_20 += (b14[i * 100 + q] * a5[q * 3 + 2]);
       t15s0_21 += (b14[i * 100 + q + 1] * a5[q * 3 + 5]);
@@ -524,16 +444,10 @@ export function backwardInto(args, seed, grad, outputs) {
       t15s0_23 += (b14[i * 100 + q + 3] * a5[q * 3 + 11]);
     }
     const t15s0_2 = (t15s0_20 + t15s0_21) + (t15s0_22 + t15s0_23);
-    b15[i * 3 + 2] = t15s0_2;
-  }
-  const t34 = a2 * 0.5;
-  const t88 = 0.0033333333333333335 * s0;
-  for (let i = 0; i < 300; i++) {
-    let b97_i = 0;
-    const b17_ix3 = b15[i * 3] + a6_0;
-    const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-    const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-    let t19r0 = -Infinity;
+    const b15_ix3p2 = t15s0_2;
+    const b17_ix3 = b15_ix3 + a6_0;
+    const b17_ix3p1 = b15_ix3p1 + a6_1;
+    const b17_ix3p2 = b15_ix3p2 + a6_2;
     t19r0 = Math.max(t19r0, b17_ix3);
     t19r0 = Math.max(t19r0, b17_ix3p1);
     t19r0 = Math.max(t19r0, b17_ix3p2);
@@ -545,32 +459,84 @@ export function backwardInto(args, seed, grad, outputs) {
     const b23_ix3 = Math.exp(b22_ix3);
     const b23_ix3p1 = Math.exp(b22_ix3p1);
     const b23_ix3p2 = Math.exp(b22_ix3p2);
-    let t24r0 = 0;
     t24r0 += b23_ix3;
     t24r0 += b23_ix3p1;
     t24r0 += b23_ix3p2;
     const b24_i = t24r0;
     const b25_i = Math.log(b24_i);
-    const a1_ix3 = a1[i * 3];
-    t29 += (a1_ix3 * (b22_ix3 - b25_i));
-    const a1_ix3p1 = a1[i * 3 + 1];
-    t29 += (a1_ix3p1 * (b22_ix3p1 - b25_i));
-    const a1_ix3p2 = a1[i * 3 + 2];
-    t29 += (a1_ix3p2 * (b22_ix3p2 - b25_i));
-    const b95_ix3 = a1_ix3 * t88;
-    const b95_ix3p1 = a1_ix3p1 * t88;
-    const b95_ix3p2 = a1_ix3p2 * t88;
-    b97_i += b95_ix3;
-    b97_i += b95_ix3p1;
-    b97_i += b95_ix3p2;
-    const b98_i = (1 / b24_i) * b97_i;
-    b101[i * 3] = ((b23_ix3 * b98_i) - b95_ix3);
-    b101[i * 3 + 1] = ((b23_ix3p1 * b98_i) - b95_ix3p1);
-    b101[i * 3 + 2] = ((b23_ix3p2 * b98_i) - b95_ix3p2);
+    t29 += (a1[i * 3] * (b22_ix3 - b25_i));
+    t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
+    t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
+    const b95_ix3 = a1[i * 3] * t88;
+    const b95_ix3p1 = a1[i * 3 + 1] * t88;
+    const b95_ix3p2 = a1[i * 3 + 2] * t88;
+    b97[i] += ((b95_ix3 + b95_ix3p1) + b95_ix3p2);
+    const b98_i = (1 / b24_i) * b97[i];
+    const b101_ix3 = (b23_ix3 * b98_i) - b95_ix3;
+    const b101_ix3p1 = (b23_ix3p1 * b98_i) - b95_ix3p1;
+    const b101_ix3p2 = (b23_ix3p2 * b98_i) - b95_ix3p2;
+    const r2 = b101_ix3;
+    const r3 = b101_ix3p1;
+    const r4 = b101_ix3p2;
+    const r5 = b101_ix3;
+    const r6 = b101_ix3p1;
+    const r7 = b101_ix3p2;
+    const r8 = a0[i * 2];
+    const r9 = a0[i * 2 + 1];
+    for (let i10 = 0; i10 < 100; i10 += 4) {
+      {
+        const i1 = i10;
+        const b14_i1pix100 = b14[i1 + i * 100];
+        b105[i1 * 3] += (b14_i1pix100 * r2);
+        b105[i1 * 3 + 1] += (b14_i1pix100 * r3);
+        b105[i1 * 3 + 2] += (b14_i1pix100 * r4);
+        const b106_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        b108[i1] += (r8 * b106_ix100pi1);
+        b108[i1 + 100] += (r9 * b106_ix100pi1);
+        h112[i1] += b106_ix100pi1;
+      }
+      {
+        const i1 = i10 + 1;
+        const b14_i1pix100 = b14[i1 + i * 100];
+        b105[i1 * 3] += (b14_i1pix100 * r2);
+        b105[i1 * 3 + 1] += (b14_i1pix100 * r3);
+        b105[i1 * 3 + 2] += (b14_i1pix100 * r4);
+        const b106_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        b108[i1] += (r8 * b106_ix100pi1);
+        b108[i1 + 100] += (r9 * b106_ix100pi1);
+        h112[i1] += b106_ix100pi1;
+      }
+      {
+        const i1 = i10 + 2;
+        const b14_i1pix100 = b14[i1 + i * 100];
+        b105[i1 * 3] += (b14_i1pix100 * r2);
+        b105[i1 * 3 + 1] += (b14_i1pix100 * r3);
+        b105[i1 * 3 + 2] += (b14_i1pix100 * r4);
+        const b106_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        b108[i1] += (r8 * b106_ix100pi1);
+        b108[i1 + 100] += (r9 * b106_ix100pi1);
+        h112[i1] += b106_ix100pi1;
+      }
+      {
+        const i1 = i10 + 3;
+        const b14_i1pix100 = b14[i1 + i * 100];
+        b105[i1 * 3] += (b14_i1pix100 * r2);
+        b105[i1 * 3 + 1] += (b14_i1pix100 * r3);
+        b105[i1 * 3 + 2] += (b14_i1pix100 * r4);
+        const b106_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        b108[i1] += (r8 * b106_ix100pi1);
+        b108[i1 + 100] += (r9 * b106_ix100pi1);
+        h112[i1] += b106_ix100pi1;
+      }
+    }
+    t109_0 += b101_ix3;
+    t109_1 += b101_ix3p1;
+    t109_2 += b101_ix3p2;
   }
   // twolayer-batched.expr:26
   const t31 = t29 / 300;
   // twolayer-batched.expr:27
+  const t81 = t34 * s0;
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
       const i = i0;
@@ -584,6 +550,11 @@ export function backwardInto(args, seed, grad, outputs) {
       t40 += (a5_ix3p1 * a5_ix3p1);
       const a5_ix3p2 = a5[i * 3 + 2];
       t40 += (a5_ix3p2 * a5_ix3p2);
+      h111[i * 3] = (b105[i * 3] + (2 * (a5_ix3 * t81)));
+      h111[i * 3 + 1] = (b105[i * 3 + 1] + (2 * (a5_ix3p1 * t81)));
+      h111[i * 3 + 2] = (b105[i * 3 + 2] + (2 * (a5_ix3p2 * t81)));
+      h114[i] = (b108[i] + (2 * (a3_i * t81)));
+      h114[i + 100] = (b108[i + 100] + (2 * (a3_ip100 * t81)));
     }
     {
       const i = i0 + 1;
@@ -597,6 +568,11 @@ export function backwardInto(args, seed, grad, outputs) {
       t40 += (a5_ix3p1 * a5_ix3p1);
       const a5_ix3p2 = a5[i * 3 + 2];
       t40 += (a5_ix3p2 * a5_ix3p2);
+      h111[i * 3] = (b105[i * 3] + (2 * (a5_ix3 * t81)));
+      h111[i * 3 + 1] = (b105[i * 3 + 1] + (2 * (a5_ix3p1 * t81)));
+      h111[i * 3 + 2] = (b105[i * 3 + 2] + (2 * (a5_ix3p2 * t81)));
+      h114[i] = (b108[i] + (2 * (a3_i * t81)));
+      h114[i + 100] = (b108[i + 100] + (2 * (a3_ip100 * t81)));
     }
     {
       const i = i0 + 2;
@@ -610,6 +586,11 @@ export function backwardInto(args, seed, grad, outputs) {
       t40 += (a5_ix3p1 * a5_ix3p1);
       const a5_ix3p2 = a5[i * 3 + 2];
       t40 += (a5_ix3p2 * a5_ix3p2);
+      h111[i * 3] = (b105[i * 3] + (2 * (a5_ix3 * t81)));
+      h111[i * 3 + 1] = (b105[i * 3 + 1] + (2 * (a5_ix3p1 * t81)));
+      h111[i * 3 + 2] = (b105[i * 3 + 2] + (2 * (a5_ix3p2 * t81)));
+      h114[i] = (b108[i] + (2 * (a3_i * t81)));
+      h114[i + 100] = (b108[i + 100] + (2 * (a3_ip100 * t81)));
     }
     {
       const i = i0 + 3;
@@ -623,185 +604,17 @@ export function backwardInto(args, seed, grad, outputs) {
       t40 += (a5_ix3p1 * a5_ix3p1);
       const a5_ix3p2 = a5[i * 3 + 2];
       t40 += (a5_ix3p2 * a5_ix3p2);
+      h111[i * 3] = (b105[i * 3] + (2 * (a5_ix3 * t81)));
+      h111[i * 3 + 1] = (b105[i * 3 + 1] + (2 * (a5_ix3p1 * t81)));
+      h111[i * 3 + 2] = (b105[i * 3 + 2] + (2 * (a5_ix3p2 * t81)));
+      h114[i] = (b108[i] + (2 * (a3_i * t81)));
+      h114[i + 100] = (b108[i + 100] + (2 * (a3_ip100 * t81)));
     }
   }
   const t37 = t34 * t36;
   const t38 = t37 - t31;
   const t41 = t34 * t40;
   const t42 = t38 + t41;
-  // twolayer-batched.expr:27
-  const t81 = t34 * s0;
-  // twolayer-batched.expr:25
-  for (let i = 0; i < 100; i++) {
-    let t105s0_00 = 0;
-    let t105s0_01 = 0;
-    let t105s0_02 = 0;
-    let t105s0_03 = 0;
-    for (let q = 0; q < 300; q += 4) {
-      t105s0_00 += (b14[i + q * 100] * b101[q * 3]);
-      t105s0_01 += (b14[i + q * 100 + 100] * b101[q * 3 + 3]);
-      t105s0_02 += (b14[i + q * 100 + 200] * b101[q * 3 + 6]);
-      t105s0_03 += (b14[i + q * 100 + 300] * b101[q * 3 + 9]);
-    }
-    const t105s0_0 = (t105s0_00 + t105s0_01) + (t105s0_02 + t105s0_03);
-    b105[i * 3] = t105s0_0;
-    let t105s0_10 = 0;
-    let t105s0_11 = 0;
-    let t105s0_12 = 0;
-    let t105s0_13 = 0;
-    for (let q = 0; q < 300; q += 4) {
-      t105s0_10 += (b14[i + q * 100] * b101[q * 3 + 1]);
-      t105s0_11 += (b14[i + q * 100 + 100] * b101[q * 3 + 4]);
-      t105s0_12 += (b14[i + q * 100 + 200] * b101[q * 3 + 7]);
-      t105s0_13 += (b14[i + q * 100 + 300] * b101[q * 3 + 10]);
-    }
-    const t105s0_1 = (t105s0_10 + t105s0_11) + (t105s0_12 + t105s0_13);
-    b105[i * 3 + 1] = t105s0_1;
-    let t105s0_20 = 0;
-    let t105s0_21 = 0;
-    let t105s0_22 = 0;
-    let t105s0_23 = 0;
-    for (let q = 0; q < 300; q += 4) {
-      t105s0_20 += (b14[i + q * 100] * b101[q * 3 + 2]);
-      t105s0_21 += (b14[i + q * 100 + 100] * b101[q * 3 + 5]);
-      t105s0_22 += (b14[i + q * 100 + 200] * b101[q * 3 + 8]);
-      t105s0_23 += (b14[i + q * 100 + 300] * b101[q * 3 + 11]);
-    }
-    const t105s0_2 = (t105s0_20 + t105s0_21) + (t105s0_22 + t105s0_23);
-    b105[i * 3 + 2] = t105s0_2;
-  }
-  // twolayer-batched.expr:24
-  for (let i = 0; i < 300; i++) {
-    const r2 = b101[i * 3];
-    const r3 = b101[i * 3 + 1];
-    const r4 = b101[i * 3 + 2];
-    for (let j0 = 0; j0 < 100; j0 += 4) {
-      {
-        const j = j0;
-        b106[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
-      }
-      {
-        const j = j0 + 1;
-        b106[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
-      }
-      {
-        const j = j0 + 2;
-        b106[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
-      }
-      {
-        const j = j0 + 3;
-        b106[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
-      }
-    }
-  }
-  for (let i = 0; i < 100; i++) {
-    let t108s0_00 = 0;
-    let t108s0_01 = 0;
-    let t108s0_02 = 0;
-    let t108s0_03 = 0;
-    for (let q = 0; q < 300; q += 4) {
-      t108s0_00 += (a0[q * 2] * b106[q * 100 + i]);
-      t108s0_01 += (a0[q * 2 + 2] * b106[q * 100 + i + 100]);
-      t108s0_02 += (a0[q * 2 + 4] * b106[q * 100 + i + 200]);
-      t108s0_03 += (a0[q * 2 + 6] * b106[q * 100 + i + 300]);
-    }
-    const t108s0_0 = (t108s0_00 + t108s0_01) + (t108s0_02 + t108s0_03);
-    b108[i] = t108s0_0;
-    let t108s0_10 = 0;
-    let t108s0_11 = 0;
-    let t108s0_12 = 0;
-    let t108s0_13 = 0;
-    for (let q = 0; q < 300; q += 4) {
-      t108s0_10 += (a0[q * 2 + 1] * b106[q * 100 + i]);
-      t108s0_11 += (a0[q * 2 + 3] * b106[q * 100 + i + 100]);
-      t108s0_12 += (a0[q * 2 + 5] * b106[q * 100 + i + 200]);
-      t108s0_13 += (a0[q * 2 + 7] * b106[q * 100 + i + 300]);
-    }
-    const t108s0_1 = (t108s0_10 + t108s0_11) + (t108s0_12 + t108s0_13);
-    b108[i + 100] = t108s0_1;
-  }
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      t109_0 += b101[i * 3];
-      t109_1 += b101[i * 3 + 1];
-      t109_2 += b101[i * 3 + 2];
-    }
-    {
-      const i = i0 + 1;
-      t109_0 += b101[i * 3];
-      t109_1 += b101[i * 3 + 1];
-      t109_2 += b101[i * 3 + 2];
-    }
-    {
-      const i = i0 + 2;
-      t109_0 += b101[i * 3];
-      t109_1 += b101[i * 3 + 1];
-      t109_2 += b101[i * 3 + 2];
-    }
-    {
-      const i = i0 + 3;
-      t109_0 += b101[i * 3];
-      t109_1 += b101[i * 3 + 1];
-      t109_2 += b101[i * 3 + 2];
-    }
-  }
-  // twolayer-batched.expr:22
-  for (let i0 = 0; i0 < 100; i0 += 4) {
-    {
-      const i = i0;
-      h111[i * 3] = (b105[i * 3] + (2 * (a5[i * 3] * t81)));
-      h111[i * 3 + 1] = (b105[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t81)));
-      h111[i * 3 + 2] = (b105[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t81)));
-      h114[i] = (b108[i] + (2 * (a3[i] * t81)));
-      h114[i + 100] = (b108[i + 100] + (2 * (a3[i + 100] * t81)));
-    }
-    {
-      const i = i0 + 1;
-      h111[i * 3] = (b105[i * 3] + (2 * (a5[i * 3] * t81)));
-      h111[i * 3 + 1] = (b105[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t81)));
-      h111[i * 3 + 2] = (b105[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t81)));
-      h114[i] = (b108[i] + (2 * (a3[i] * t81)));
-      h114[i + 100] = (b108[i + 100] + (2 * (a3[i + 100] * t81)));
-    }
-    {
-      const i = i0 + 2;
-      h111[i * 3] = (b105[i * 3] + (2 * (a5[i * 3] * t81)));
-      h111[i * 3 + 1] = (b105[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t81)));
-      h111[i * 3 + 2] = (b105[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t81)));
-      h114[i] = (b108[i] + (2 * (a3[i] * t81)));
-      h114[i + 100] = (b108[i + 100] + (2 * (a3[i + 100] * t81)));
-    }
-    {
-      const i = i0 + 3;
-      h111[i * 3] = (b105[i * 3] + (2 * (a5[i * 3] * t81)));
-      h111[i * 3 + 1] = (b105[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t81)));
-      h111[i * 3 + 2] = (b105[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t81)));
-      h114[i] = (b108[i] + (2 * (a3[i] * t81)));
-      h114[i + 100] = (b108[i + 100] + (2 * (a3[i + 100] * t81)));
-    }
-  }
-  h112.fill(0);
-  for (let i = 0; i < 300; i++) {
-    for (let j0 = 0; j0 < 100; j0 += 4) {
-      {
-        const j = j0;
-        h112[j] += b106[i * 100 + j];
-      }
-      {
-        const j = j0 + 1;
-        h112[j] += b106[i * 100 + j];
-      }
-      {
-        const j = j0 + 2;
-        h112[j] += b106[i * 100 + j];
-      }
-      {
-        const j = j0 + 3;
-        h112[j] += b106[i * 100 + j];
-      }
-    }
-  }
   // twolayer-batched.expr:21
   if (outputs !== undefined) {
     // output loss (twolayer-batched.expr:27)

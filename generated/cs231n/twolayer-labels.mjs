@@ -101,7 +101,6 @@ function lossSeed(seed) {
 }
 
 const buf14 = new Float64Array(30000);
-const buf15 = new Float64Array(900);
 const buf25 = new Float64Array(900);
 const buf26 = new Float64Array(300);
 const buf29 = new Float64Array(900);
@@ -109,9 +108,8 @@ const buf34 = new Float64Array(900);
 const buf39 = new Float64Array(300);
 const buf102 = new Float64Array(900);
 const buf103 = new Float64Array(900);
-const buf109 = new Float64Array(900);
+const buf105 = new Float64Array(300);
 const buf113 = new Float64Array(300);
-const buf114 = new Float64Array(30000);
 const buf116 = new Float64Array(200);
 
 function zeroGradients(grad) {
@@ -203,7 +201,6 @@ export function forwardInto(args, outputs) {
   for (let k = 0; k < 300; k++) { const v = a1[k]; if (!Number.isInteger(v)) throw new TypeError("twolayer-labels.expr" + ": integer input " + "'y'" + " must hold whole numbers, but element " + "[" + k + "]" + " is " + v); }
   for (let i0 = 0; i0 < 300; i0++) { const k = 0 + i0; const v = a1[k]; if (!(v >= 0 && v < 3)) throw new RangeError("twolayer-labels.expr" + ": integer input " + "'y'" + " element " + "[" + k + "]" + " is " + v + ", out of range 0..2 for the axis of 3 it indexes"); }
   const b14 = buf14;
-  const b15 = buf15;
   const b29 = buf29;
   const b39 = buf39;
   const b34 = buf34;
@@ -215,6 +212,20 @@ export function forwardInto(args, outputs) {
   let t49 = 0;
   // twolayer-labels.expr:22
   for (let i = 0; i < 300; i++) {
+    let t15s0_00 = 0;
+    let t15s0_01 = 0;
+    let t15s0_02 = 0;
+    let t15s0_03 = 0;
+    let t15s0_10 = 0;
+    let t15s0_11 = 0;
+    let t15s0_12 = 0;
+    let t15s0_13 = 0;
+    let t15s0_20 = 0;
+    let t15s0_21 = 0;
+    let t15s0_22 = 0;
+    let t15s0_23 = 0;
+    let t21r0 = -Infinity;
+    let t26r0 = 0;
     const r0 = a0[i * 2];
     const r1 = a0[i * 2 + 1];
     for (let j0 = 0; j0 < 100; j0 += 4) {
@@ -235,13 +246,6 @@ export function forwardInto(args, outputs) {
         b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
       }
     }
-  }
-  // twolayer-labels.expr:23
-  for (let i = 0; i < 300; i++) {
-    let t15s0_00 = 0;
-    let t15s0_01 = 0;
-    let t15s0_02 = 0;
-    let t15s0_03 = 0;
     for (let q = 0; q < 100; q += 4) {
       t15s0_00 += (b14[i * 100 + q] * a5[q * 3]);
       t15s0_01 += (b14[i * 100 + q + 1] * a5[q * 3 + 3]);
@@ -249,11 +253,7 @@ export function forwardInto(args, outputs) {
       t15s0_03 += (b14[i * 100 + q + 3] * a5[q * 3 + 9]);
     }
     const t15s0_0 = (t15s0_00 + t15s0_01) + (t15s0_02 + t15s0_03);
-    b15[i * 3] = t15s0_0;
-    let t15s0_10 = 0;
-    let t15s0_11 = 0;
-    let t15s0_12 = 0;
-    let t15s0_13 = 0;
+    const b15_ix3 = t15s0_0;
     for (let q = 0; q < 100; q += 4) {
       t15s0_10 += (b14[i * 100 + q] * a5[q * 3 + 1]);
       t15s0_11 += (b14[i * 100 + q + 1] * a5[q * 3 + 4]);
@@ -261,11 +261,7 @@ export function forwardInto(args, outputs) {
       t15s0_13 += (b14[i * 100 + q + 3] * a5[q * 3 + 10]);
     }
     const t15s0_1 = (t15s0_10 + t15s0_11) + (t15s0_12 + t15s0_13);
-    b15[i * 3 + 1] = t15s0_1;
-    let t15s0_20 = 0;
-    let t15s0_21 = 0;
-    let t15s0_22 = 0;
-    let t15s0_23 = 0;
+    const b15_ix3p1 = t15s0_1;
     for (let q = 0; q < 100; q += 4) {
       t15s0_20 += (b14[i * 100 + q] * a5[q * 3 + 2]);
       t15s0_21 += (b14[i * 100 + q + 1] * a5[q * 3 + 5]);
@@ -273,109 +269,27 @@ export function forwardInto(args, outputs) {
       t15s0_23 += (b14[i * 100 + q + 3] * a5[q * 3 + 11]);
     }
     const t15s0_2 = (t15s0_20 + t15s0_21) + (t15s0_22 + t15s0_23);
-    b15[i * 3 + 2] = t15s0_2;
-  }
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      const b17_ix3 = b15[i * 3] + a6_0;
-      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-      let t21r0 = -Infinity;
-      t21r0 = Math.max(t21r0, b17_ix3);
-      t21r0 = Math.max(t21r0, b17_ix3p1);
-      t21r0 = Math.max(t21r0, b17_ix3p2);
-      const b21_i = t21r0;
-      const b22_i = b21_i;
-      const b24_ix3 = b17_ix3 - b22_i;
-      const b24_ix3p1 = b17_ix3p1 - b22_i;
-      const b24_ix3p2 = b17_ix3p2 - b22_i;
-      let t26r0 = 0;
-      t26r0 += Math.exp(b24_ix3);
-      t26r0 += Math.exp(b24_ix3p1);
-      t26r0 += Math.exp(b24_ix3p2);
-      const b26_i = t26r0;
-      const b27_i = Math.log(b26_i);
-      b29[i * 3] = (b24_ix3 - b27_i);
-      b29[i * 3 + 1] = (b24_ix3p1 - b27_i);
-      b29[i * 3 + 2] = (b24_ix3p2 - b27_i);
-      b39[i] = (a1[i] + (3 * (i)));
-    }
-    {
-      const i = i0 + 1;
-      const b17_ix3 = b15[i * 3] + a6_0;
-      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-      let t21r0 = -Infinity;
-      t21r0 = Math.max(t21r0, b17_ix3);
-      t21r0 = Math.max(t21r0, b17_ix3p1);
-      t21r0 = Math.max(t21r0, b17_ix3p2);
-      const b21_i = t21r0;
-      const b22_i = b21_i;
-      const b24_ix3 = b17_ix3 - b22_i;
-      const b24_ix3p1 = b17_ix3p1 - b22_i;
-      const b24_ix3p2 = b17_ix3p2 - b22_i;
-      let t26r0 = 0;
-      t26r0 += Math.exp(b24_ix3);
-      t26r0 += Math.exp(b24_ix3p1);
-      t26r0 += Math.exp(b24_ix3p2);
-      const b26_i = t26r0;
-      const b27_i = Math.log(b26_i);
-      b29[i * 3] = (b24_ix3 - b27_i);
-      b29[i * 3 + 1] = (b24_ix3p1 - b27_i);
-      b29[i * 3 + 2] = (b24_ix3p2 - b27_i);
-      b39[i] = (a1[i] + (3 * (i)));
-    }
-    {
-      const i = i0 + 2;
-      const b17_ix3 = b15[i * 3] + a6_0;
-      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-      let t21r0 = -Infinity;
-      t21r0 = Math.max(t21r0, b17_ix3);
-      t21r0 = Math.max(t21r0, b17_ix3p1);
-      t21r0 = Math.max(t21r0, b17_ix3p2);
-      const b21_i = t21r0;
-      const b22_i = b21_i;
-      const b24_ix3 = b17_ix3 - b22_i;
-      const b24_ix3p1 = b17_ix3p1 - b22_i;
-      const b24_ix3p2 = b17_ix3p2 - b22_i;
-      let t26r0 = 0;
-      t26r0 += Math.exp(b24_ix3);
-      t26r0 += Math.exp(b24_ix3p1);
-      t26r0 += Math.exp(b24_ix3p2);
-      const b26_i = t26r0;
-      const b27_i = Math.log(b26_i);
-      b29[i * 3] = (b24_ix3 - b27_i);
-      b29[i * 3 + 1] = (b24_ix3p1 - b27_i);
-      b29[i * 3 + 2] = (b24_ix3p2 - b27_i);
-      b39[i] = (a1[i] + (3 * (i)));
-    }
-    {
-      const i = i0 + 3;
-      const b17_ix3 = b15[i * 3] + a6_0;
-      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-      let t21r0 = -Infinity;
-      t21r0 = Math.max(t21r0, b17_ix3);
-      t21r0 = Math.max(t21r0, b17_ix3p1);
-      t21r0 = Math.max(t21r0, b17_ix3p2);
-      const b21_i = t21r0;
-      const b22_i = b21_i;
-      const b24_ix3 = b17_ix3 - b22_i;
-      const b24_ix3p1 = b17_ix3p1 - b22_i;
-      const b24_ix3p2 = b17_ix3p2 - b22_i;
-      let t26r0 = 0;
-      t26r0 += Math.exp(b24_ix3);
-      t26r0 += Math.exp(b24_ix3p1);
-      t26r0 += Math.exp(b24_ix3p2);
-      const b26_i = t26r0;
-      const b27_i = Math.log(b26_i);
-      b29[i * 3] = (b24_ix3 - b27_i);
-      b29[i * 3 + 1] = (b24_ix3p1 - b27_i);
-      b29[i * 3 + 2] = (b24_ix3p2 - b27_i);
-      b39[i] = (a1[i] + (3 * (i)));
-    }
+    const b15_ix3p2 = t15s0_2;
+    const b17_ix3 = b15_ix3 + a6_0;
+    const b17_ix3p1 = b15_ix3p1 + a6_1;
+    const b17_ix3p2 = b15_ix3p2 + a6_2;
+    t21r0 = Math.max(t21r0, b17_ix3);
+    t21r0 = Math.max(t21r0, b17_ix3p1);
+    t21r0 = Math.max(t21r0, b17_ix3p2);
+    const b21_i = t21r0;
+    const b22_i = b21_i;
+    const b24_ix3 = b17_ix3 - b22_i;
+    const b24_ix3p1 = b17_ix3p1 - b22_i;
+    const b24_ix3p2 = b17_ix3p2 - b22_i;
+    t26r0 += Math.exp(b24_ix3);
+    t26r0 += Math.exp(b24_ix3p1);
+    t26r0 += Math.exp(b24_ix3p2);
+    const b26_i = t26r0;
+    const b27_i = Math.log(b26_i);
+    b29[i * 3] = (b24_ix3 - b27_i);
+    b29[i * 3 + 1] = (b24_ix3p1 - b27_i);
+    b29[i * 3 + 2] = (b24_ix3p2 - b27_i);
+    b39[i] = (a1[i] + (3 * (i)));
   }
   // twolayer-labels.expr:24
   for (let i0 = 0; i0 < 900; i0 += 4) {
@@ -500,7 +414,6 @@ export function backwardInto(args, seed, grad, outputs) {
   for (let k = 0; k < 300; k++) { const v = a1[k]; if (!Number.isInteger(v)) throw new TypeError("twolayer-labels.expr" + ": integer input " + "'y'" + " must hold whole numbers, but element " + "[" + k + "]" + " is " + v); }
   for (let i0 = 0; i0 < 300; i0++) { const k = 0 + i0; const v = a1[k]; if (!(v >= 0 && v < 3)) throw new RangeError("twolayer-labels.expr" + ": integer input " + "'y'" + " element " + "[" + k + "]" + " is " + v + ", out of range 0..2 for the axis of 3 it indexes"); }
   const b14 = buf14;
-  const b15 = buf15;
   const b25 = buf25;
   const b26 = buf26;
   const b29 = buf29;
@@ -508,9 +421,8 @@ export function backwardInto(args, seed, grad, outputs) {
   const b34 = buf34;
   const b102 = buf102;
   const b103 = buf103;
-  const b109 = buf109;
+  const b105 = buf105;
   const b113 = buf113;
-  const b114 = buf114;
   const b116 = buf116;
   const h119 = grad["W2"];
   const h120 = grad["b1"];
@@ -526,6 +438,20 @@ export function backwardInto(args, seed, grad, outputs) {
   let t117_2 = 0;
   // twolayer-labels.expr:22
   for (let i = 0; i < 300; i++) {
+    let t15s0_00 = 0;
+    let t15s0_01 = 0;
+    let t15s0_02 = 0;
+    let t15s0_03 = 0;
+    let t15s0_10 = 0;
+    let t15s0_11 = 0;
+    let t15s0_12 = 0;
+    let t15s0_13 = 0;
+    let t15s0_20 = 0;
+    let t15s0_21 = 0;
+    let t15s0_22 = 0;
+    let t15s0_23 = 0;
+    let t21r0 = -Infinity;
+    let t26r0 = 0;
     const r0 = a0[i * 2];
     const r1 = a0[i * 2 + 1];
     for (let j0 = 0; j0 < 100; j0 += 4) {
@@ -546,13 +472,6 @@ export function backwardInto(args, seed, grad, outputs) {
         b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
       }
     }
-  }
-  // twolayer-labels.expr:23
-  for (let i = 0; i < 300; i++) {
-    let t15s0_00 = 0;
-    let t15s0_01 = 0;
-    let t15s0_02 = 0;
-    let t15s0_03 = 0;
     for (let q = 0; q < 100; q += 4) {
       t15s0_00 += (b14[i * 100 + q] * a5[q * 3]);
       t15s0_01 += (b14[i * 100 + q + 1] * a5[q * 3 + 3]);
@@ -560,11 +479,7 @@ export function backwardInto(args, seed, grad, outputs) {
       t15s0_03 += (b14[i * 100 + q + 3] * a5[q * 3 + 9]);
     }
     const t15s0_0 = (t15s0_00 + t15s0_01) + (t15s0_02 + t15s0_03);
-    b15[i * 3] = t15s0_0;
-    let t15s0_10 = 0;
-    let t15s0_11 = 0;
-    let t15s0_12 = 0;
-    let t15s0_13 = 0;
+    const b15_ix3 = t15s0_0;
     for (let q = 0; q < 100; q += 4) {
       t15s0_10 += (b14[i * 100 + q] * a5[q * 3 + 1]);
       t15s0_11 += (b14[i * 100 + q + 1] * a5[q * 3 + 4]);
@@ -572,11 +487,7 @@ export function backwardInto(args, seed, grad, outputs) {
       t15s0_13 += (b14[i * 100 + q + 3] * a5[q * 3 + 10]);
     }
     const t15s0_1 = (t15s0_10 + t15s0_11) + (t15s0_12 + t15s0_13);
-    b15[i * 3 + 1] = t15s0_1;
-    let t15s0_20 = 0;
-    let t15s0_21 = 0;
-    let t15s0_22 = 0;
-    let t15s0_23 = 0;
+    const b15_ix3p1 = t15s0_1;
     for (let q = 0; q < 100; q += 4) {
       t15s0_20 += (b14[i * 100 + q] * a5[q * 3 + 2]);
       t15s0_21 += (b14[i * 100 + q + 1] * a5[q * 3 + 5]);
@@ -584,125 +495,30 @@ export function backwardInto(args, seed, grad, outputs) {
       t15s0_23 += (b14[i * 100 + q + 3] * a5[q * 3 + 11]);
     }
     const t15s0_2 = (t15s0_20 + t15s0_21) + (t15s0_22 + t15s0_23);
-    b15[i * 3 + 2] = t15s0_2;
-  }
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      const b17_ix3 = b15[i * 3] + a6_0;
-      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-      let t21r0 = -Infinity;
-      t21r0 = Math.max(t21r0, b17_ix3);
-      t21r0 = Math.max(t21r0, b17_ix3p1);
-      t21r0 = Math.max(t21r0, b17_ix3p2);
-      const b21_i = t21r0;
-      const b22_i = b21_i;
-      const b24_ix3 = b17_ix3 - b22_i;
-      const b24_ix3p1 = b17_ix3p1 - b22_i;
-      const b24_ix3p2 = b17_ix3p2 - b22_i;
-      b25[i * 3] = Math.exp(b24_ix3);
-      b25[i * 3 + 1] = Math.exp(b24_ix3p1);
-      b25[i * 3 + 2] = Math.exp(b24_ix3p2);
-      let t26r0 = 0;
-      t26r0 += b25[i * 3];
-      t26r0 += b25[i * 3 + 1];
-      t26r0 += b25[i * 3 + 2];
-      const b26_i = t26r0;
-      b26[i] = b26_i;
-      const b27_i = Math.log(b26_i);
-      b29[i * 3] = (b24_ix3 - b27_i);
-      b29[i * 3 + 1] = (b24_ix3p1 - b27_i);
-      b29[i * 3 + 2] = (b24_ix3p2 - b27_i);
-      b39[i] = (a1[i] + (3 * (i)));
-    }
-    {
-      const i = i0 + 1;
-      const b17_ix3 = b15[i * 3] + a6_0;
-      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-      let t21r0 = -Infinity;
-      t21r0 = Math.max(t21r0, b17_ix3);
-      t21r0 = Math.max(t21r0, b17_ix3p1);
-      t21r0 = Math.max(t21r0, b17_ix3p2);
-      const b21_i = t21r0;
-      const b22_i = b21_i;
-      const b24_ix3 = b17_ix3 - b22_i;
-      const b24_ix3p1 = b17_ix3p1 - b22_i;
-      const b24_ix3p2 = b17_ix3p2 - b22_i;
-      b25[i * 3] = Math.exp(b24_ix3);
-      b25[i * 3 + 1] = Math.exp(b24_ix3p1);
-      b25[i * 3 + 2] = Math.exp(b24_ix3p2);
-      let t26r0 = 0;
-      t26r0 += b25[i * 3];
-      t26r0 += b25[i * 3 + 1];
-      t26r0 += b25[i * 3 + 2];
-      const b26_i = t26r0;
-      b26[i] = b26_i;
-      const b27_i = Math.log(b26_i);
-      b29[i * 3] = (b24_ix3 - b27_i);
-      b29[i * 3 + 1] = (b24_ix3p1 - b27_i);
-      b29[i * 3 + 2] = (b24_ix3p2 - b27_i);
-      b39[i] = (a1[i] + (3 * (i)));
-    }
-    {
-      const i = i0 + 2;
-      const b17_ix3 = b15[i * 3] + a6_0;
-      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-      let t21r0 = -Infinity;
-      t21r0 = Math.max(t21r0, b17_ix3);
-      t21r0 = Math.max(t21r0, b17_ix3p1);
-      t21r0 = Math.max(t21r0, b17_ix3p2);
-      const b21_i = t21r0;
-      const b22_i = b21_i;
-      const b24_ix3 = b17_ix3 - b22_i;
-      const b24_ix3p1 = b17_ix3p1 - b22_i;
-      const b24_ix3p2 = b17_ix3p2 - b22_i;
-      b25[i * 3] = Math.exp(b24_ix3);
-      b25[i * 3 + 1] = Math.exp(b24_ix3p1);
-      b25[i * 3 + 2] = Math.exp(b24_ix3p2);
-      let t26r0 = 0;
-      t26r0 += b25[i * 3];
-      t26r0 += b25[i * 3 + 1];
-      t26r0 += b25[i * 3 + 2];
-      const b26_i = t26r0;
-      b26[i] = b26_i;
-      const b27_i = Math.log(b26_i);
-      b29[i * 3] = (b24_ix3 - b27_i);
-      b29[i * 3 + 1] = (b24_ix3p1 - b27_i);
-      b29[i * 3 + 2] = (b24_ix3p2 - b27_i);
-      b39[i] = (a1[i] + (3 * (i)));
-    }
-    {
-      const i = i0 + 3;
-      const b17_ix3 = b15[i * 3] + a6_0;
-      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-      let t21r0 = -Infinity;
-      t21r0 = Math.max(t21r0, b17_ix3);
-      t21r0 = Math.max(t21r0, b17_ix3p1);
-      t21r0 = Math.max(t21r0, b17_ix3p2);
-      const b21_i = t21r0;
-      const b22_i = b21_i;
-      const b24_ix3 = b17_ix3 - b22_i;
-      const b24_ix3p1 = b17_ix3p1 - b22_i;
-      const b24_ix3p2 = b17_ix3p2 - b22_i;
-      b25[i * 3] = Math.exp(b24_ix3);
-      b25[i * 3 + 1] = Math.exp(b24_ix3p1);
-      b25[i * 3 + 2] = Math.exp(b24_ix3p2);
-      let t26r0 = 0;
-      t26r0 += b25[i * 3];
-      t26r0 += b25[i * 3 + 1];
-      t26r0 += b25[i * 3 + 2];
-      const b26_i = t26r0;
-      b26[i] = b26_i;
-      const b27_i = Math.log(b26_i);
-      b29[i * 3] = (b24_ix3 - b27_i);
-      b29[i * 3 + 1] = (b24_ix3p1 - b27_i);
-      b29[i * 3 + 2] = (b24_ix3p2 - b27_i);
-      b39[i] = (a1[i] + (3 * (i)));
-    }
+    const b15_ix3p2 = t15s0_2;
+    const b17_ix3 = b15_ix3 + a6_0;
+    const b17_ix3p1 = b15_ix3p1 + a6_1;
+    const b17_ix3p2 = b15_ix3p2 + a6_2;
+    t21r0 = Math.max(t21r0, b17_ix3);
+    t21r0 = Math.max(t21r0, b17_ix3p1);
+    t21r0 = Math.max(t21r0, b17_ix3p2);
+    const b21_i = t21r0;
+    const b22_i = b21_i;
+    const b24_ix3 = b17_ix3 - b22_i;
+    const b24_ix3p1 = b17_ix3p1 - b22_i;
+    const b24_ix3p2 = b17_ix3p2 - b22_i;
+    b25[i * 3] = Math.exp(b24_ix3);
+    b25[i * 3 + 1] = Math.exp(b24_ix3p1);
+    b25[i * 3 + 2] = Math.exp(b24_ix3p2);
+    t26r0 += b25[i * 3];
+    t26r0 += b25[i * 3 + 1];
+    t26r0 += b25[i * 3 + 2];
+    b26[i] = t26r0;
+    const b27_i = Math.log(b26[i]);
+    b29[i * 3] = (b24_ix3 - b27_i);
+    b29[i * 3 + 1] = (b24_ix3p1 - b27_i);
+    b29[i * 3 + 2] = (b24_ix3p2 - b27_i);
+    b39[i] = (a1[i] + (3 * (i)));
   }
   // twolayer-labels.expr:24
   for (let i0 = 0; i0 < 900; i0 += 4) {
@@ -830,178 +646,73 @@ export function backwardInto(args, seed, grad, outputs) {
       b103[i] += b102[i];
     }
   }
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      let b105_i = 0;
-      const b103_ix3 = b103[i * 3];
-      b105_i -= b103_ix3;
-      const b103_ix3p1 = b103[i * 3 + 1];
-      b105_i -= b103_ix3p1;
-      const b103_ix3p2 = b103[i * 3 + 2];
-      b105_i -= b103_ix3p2;
-      const b106_i = (1 / b26[i]) * b105_i;
-      b109[i * 3] = (b103_ix3 + (b25[i * 3] * b106_i));
-      b109[i * 3 + 1] = (b103_ix3p1 + (b25[i * 3 + 1] * b106_i));
-      b109[i * 3 + 2] = (b103_ix3p2 + (b25[i * 3 + 2] * b106_i));
-    }
-    {
-      const i = i0 + 1;
-      let b105_i = 0;
-      const b103_ix3 = b103[i * 3];
-      b105_i -= b103_ix3;
-      const b103_ix3p1 = b103[i * 3 + 1];
-      b105_i -= b103_ix3p1;
-      const b103_ix3p2 = b103[i * 3 + 2];
-      b105_i -= b103_ix3p2;
-      const b106_i = (1 / b26[i]) * b105_i;
-      b109[i * 3] = (b103_ix3 + (b25[i * 3] * b106_i));
-      b109[i * 3 + 1] = (b103_ix3p1 + (b25[i * 3 + 1] * b106_i));
-      b109[i * 3 + 2] = (b103_ix3p2 + (b25[i * 3 + 2] * b106_i));
-    }
-    {
-      const i = i0 + 2;
-      let b105_i = 0;
-      const b103_ix3 = b103[i * 3];
-      b105_i -= b103_ix3;
-      const b103_ix3p1 = b103[i * 3 + 1];
-      b105_i -= b103_ix3p1;
-      const b103_ix3p2 = b103[i * 3 + 2];
-      b105_i -= b103_ix3p2;
-      const b106_i = (1 / b26[i]) * b105_i;
-      b109[i * 3] = (b103_ix3 + (b25[i * 3] * b106_i));
-      b109[i * 3 + 1] = (b103_ix3p1 + (b25[i * 3 + 1] * b106_i));
-      b109[i * 3 + 2] = (b103_ix3p2 + (b25[i * 3 + 2] * b106_i));
-    }
-    {
-      const i = i0 + 3;
-      let b105_i = 0;
-      const b103_ix3 = b103[i * 3];
-      b105_i -= b103_ix3;
-      const b103_ix3p1 = b103[i * 3 + 1];
-      b105_i -= b103_ix3p1;
-      const b103_ix3p2 = b103[i * 3 + 2];
-      b105_i -= b103_ix3p2;
-      const b106_i = (1 / b26[i]) * b105_i;
-      b109[i * 3] = (b103_ix3 + (b25[i * 3] * b106_i));
-      b109[i * 3 + 1] = (b103_ix3p1 + (b25[i * 3 + 1] * b106_i));
-      b109[i * 3 + 2] = (b103_ix3p2 + (b25[i * 3 + 2] * b106_i));
-    }
-  }
-  // twolayer-labels.expr:23
-  for (let i = 0; i < 100; i++) {
-    let t113s0_00 = 0;
-    let t113s0_01 = 0;
-    let t113s0_02 = 0;
-    let t113s0_03 = 0;
-    for (let q = 0; q < 300; q += 4) {
-      t113s0_00 += (b14[i + q * 100] * b109[q * 3]);
-      t113s0_01 += (b14[i + q * 100 + 100] * b109[q * 3 + 3]);
-      t113s0_02 += (b14[i + q * 100 + 200] * b109[q * 3 + 6]);
-      t113s0_03 += (b14[i + q * 100 + 300] * b109[q * 3 + 9]);
-    }
-    const t113s0_0 = (t113s0_00 + t113s0_01) + (t113s0_02 + t113s0_03);
-    b113[i * 3] = t113s0_0;
-    let t113s0_10 = 0;
-    let t113s0_11 = 0;
-    let t113s0_12 = 0;
-    let t113s0_13 = 0;
-    for (let q = 0; q < 300; q += 4) {
-      t113s0_10 += (b14[i + q * 100] * b109[q * 3 + 1]);
-      t113s0_11 += (b14[i + q * 100 + 100] * b109[q * 3 + 4]);
-      t113s0_12 += (b14[i + q * 100 + 200] * b109[q * 3 + 7]);
-      t113s0_13 += (b14[i + q * 100 + 300] * b109[q * 3 + 10]);
-    }
-    const t113s0_1 = (t113s0_10 + t113s0_11) + (t113s0_12 + t113s0_13);
-    b113[i * 3 + 1] = t113s0_1;
-    let t113s0_20 = 0;
-    let t113s0_21 = 0;
-    let t113s0_22 = 0;
-    let t113s0_23 = 0;
-    for (let q = 0; q < 300; q += 4) {
-      t113s0_20 += (b14[i + q * 100] * b109[q * 3 + 2]);
-      t113s0_21 += (b14[i + q * 100 + 100] * b109[q * 3 + 5]);
-      t113s0_22 += (b14[i + q * 100 + 200] * b109[q * 3 + 8]);
-      t113s0_23 += (b14[i + q * 100 + 300] * b109[q * 3 + 11]);
-    }
-    const t113s0_2 = (t113s0_20 + t113s0_21) + (t113s0_22 + t113s0_23);
-    b113[i * 3 + 2] = t113s0_2;
-  }
-  // twolayer-labels.expr:22
+  b105.fill(0);
+  b113.fill(0);
+  b116.fill(0);
+  h120.fill(0);
   for (let i = 0; i < 300; i++) {
-    const r2 = b109[i * 3];
-    const r3 = b109[i * 3 + 1];
-    const r4 = b109[i * 3 + 2];
-    for (let j0 = 0; j0 < 100; j0 += 4) {
+    b105[i] -= ((b103[i * 3] + b103[i * 3 + 1]) + b103[i * 3 + 2]);
+    const b106_i = (1 / b26[i]) * b105[i];
+    const b109_ix3 = b103[i * 3] + (b25[i * 3] * b106_i);
+    const b109_ix3p1 = b103[i * 3 + 1] + (b25[i * 3 + 1] * b106_i);
+    const b109_ix3p2 = b103[i * 3 + 2] + (b25[i * 3 + 2] * b106_i);
+    const r2 = b109_ix3;
+    const r3 = b109_ix3p1;
+    const r4 = b109_ix3p2;
+    const r5 = b109_ix3;
+    const r6 = b109_ix3p1;
+    const r7 = b109_ix3p2;
+    const r8 = a0[i * 2];
+    const r9 = a0[i * 2 + 1];
+    for (let i10 = 0; i10 < 100; i10 += 4) {
       {
-        const j = j0;
-        b114[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
+        const i1 = i10;
+        const b14_i1pix100 = b14[i1 + i * 100];
+        b113[i1 * 3] += (b14_i1pix100 * r2);
+        b113[i1 * 3 + 1] += (b14_i1pix100 * r3);
+        b113[i1 * 3 + 2] += (b14_i1pix100 * r4);
+        const b114_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        b116[i1] += (r8 * b114_ix100pi1);
+        b116[i1 + 100] += (r9 * b114_ix100pi1);
+        h120[i1] += b114_ix100pi1;
       }
       {
-        const j = j0 + 1;
-        b114[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
+        const i1 = i10 + 1;
+        const b14_i1pix100 = b14[i1 + i * 100];
+        b113[i1 * 3] += (b14_i1pix100 * r2);
+        b113[i1 * 3 + 1] += (b14_i1pix100 * r3);
+        b113[i1 * 3 + 2] += (b14_i1pix100 * r4);
+        const b114_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        b116[i1] += (r8 * b114_ix100pi1);
+        b116[i1 + 100] += (r9 * b114_ix100pi1);
+        h120[i1] += b114_ix100pi1;
       }
       {
-        const j = j0 + 2;
-        b114[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
+        const i1 = i10 + 2;
+        const b14_i1pix100 = b14[i1 + i * 100];
+        b113[i1 * 3] += (b14_i1pix100 * r2);
+        b113[i1 * 3 + 1] += (b14_i1pix100 * r3);
+        b113[i1 * 3 + 2] += (b14_i1pix100 * r4);
+        const b114_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        b116[i1] += (r8 * b114_ix100pi1);
+        b116[i1 + 100] += (r9 * b114_ix100pi1);
+        h120[i1] += b114_ix100pi1;
       }
       {
-        const j = j0 + 3;
-        b114[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
+        const i1 = i10 + 3;
+        const b14_i1pix100 = b14[i1 + i * 100];
+        b113[i1 * 3] += (b14_i1pix100 * r2);
+        b113[i1 * 3 + 1] += (b14_i1pix100 * r3);
+        b113[i1 * 3 + 2] += (b14_i1pix100 * r4);
+        const b114_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        b116[i1] += (r8 * b114_ix100pi1);
+        b116[i1 + 100] += (r9 * b114_ix100pi1);
+        h120[i1] += b114_ix100pi1;
       }
     }
-  }
-  for (let i = 0; i < 100; i++) {
-    let t116s0_00 = 0;
-    let t116s0_01 = 0;
-    let t116s0_02 = 0;
-    let t116s0_03 = 0;
-    for (let q = 0; q < 300; q += 4) {
-      t116s0_00 += (a0[q * 2] * b114[q * 100 + i]);
-      t116s0_01 += (a0[q * 2 + 2] * b114[q * 100 + i + 100]);
-      t116s0_02 += (a0[q * 2 + 4] * b114[q * 100 + i + 200]);
-      t116s0_03 += (a0[q * 2 + 6] * b114[q * 100 + i + 300]);
-    }
-    const t116s0_0 = (t116s0_00 + t116s0_01) + (t116s0_02 + t116s0_03);
-    b116[i] = t116s0_0;
-    let t116s0_10 = 0;
-    let t116s0_11 = 0;
-    let t116s0_12 = 0;
-    let t116s0_13 = 0;
-    for (let q = 0; q < 300; q += 4) {
-      t116s0_10 += (a0[q * 2 + 1] * b114[q * 100 + i]);
-      t116s0_11 += (a0[q * 2 + 3] * b114[q * 100 + i + 100]);
-      t116s0_12 += (a0[q * 2 + 5] * b114[q * 100 + i + 200]);
-      t116s0_13 += (a0[q * 2 + 7] * b114[q * 100 + i + 300]);
-    }
-    const t116s0_1 = (t116s0_10 + t116s0_11) + (t116s0_12 + t116s0_13);
-    b116[i + 100] = t116s0_1;
-  }
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      t117_0 += b109[i * 3];
-      t117_1 += b109[i * 3 + 1];
-      t117_2 += b109[i * 3 + 2];
-    }
-    {
-      const i = i0 + 1;
-      t117_0 += b109[i * 3];
-      t117_1 += b109[i * 3 + 1];
-      t117_2 += b109[i * 3 + 2];
-    }
-    {
-      const i = i0 + 2;
-      t117_0 += b109[i * 3];
-      t117_1 += b109[i * 3 + 1];
-      t117_2 += b109[i * 3 + 2];
-    }
-    {
-      const i = i0 + 3;
-      t117_0 += b109[i * 3];
-      t117_1 += b109[i * 3 + 1];
-      t117_2 += b109[i * 3 + 2];
-    }
+    t117_0 += b109_ix3;
+    t117_1 += b109_ix3p1;
+    t117_2 += b109_ix3p2;
   }
   // twolayer-labels.expr:20
   for (let i0 = 0; i0 < 100; i0 += 4) {
@@ -1036,27 +747,6 @@ export function backwardInto(args, seed, grad, outputs) {
       h119[i * 3 + 2] = (b113[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t92)));
       h122[i] = (b116[i] + (2 * (a3[i] * t92)));
       h122[i + 100] = (b116[i + 100] + (2 * (a3[i + 100] * t92)));
-    }
-  }
-  h120.fill(0);
-  for (let i = 0; i < 300; i++) {
-    for (let j0 = 0; j0 < 100; j0 += 4) {
-      {
-        const j = j0;
-        h120[j] += b114[i * 100 + j];
-      }
-      {
-        const j = j0 + 1;
-        h120[j] += b114[i * 100 + j];
-      }
-      {
-        const j = j0 + 2;
-        h120[j] += b114[i * 100 + j];
-      }
-      {
-        const j = j0 + 3;
-        h120[j] += b114[i * 100 + j];
-      }
     }
   }
   if (outputs !== undefined) {

@@ -101,10 +101,8 @@ function lossSeed(seed) {
 }
 
 const buf14 = new Float64Array(30000);
-const buf15 = new Float64Array(900);
-const buf99 = new Float64Array(900);
+const buf95 = new Float64Array(300);
 const buf103 = new Float64Array(300);
-const buf104 = new Float64Array(30000);
 const buf106 = new Float64Array(200);
 
 function zeroGradients(grad) {
@@ -194,7 +192,6 @@ export function forwardInto(args, outputs) {
   const a5 = args["W2"];
   const a6 = args["b2"];
   const b14 = buf14;
-  const b15 = buf15;
   const a6_0 = a6[0];
   const a6_1 = a6[1];
   const a6_2 = a6[2];
@@ -203,6 +200,20 @@ export function forwardInto(args, outputs) {
   let t38 = 0;
   // twolayer-onehot.expr:15
   for (let i = 0; i < 300; i++) {
+    let t15s0_00 = 0;
+    let t15s0_01 = 0;
+    let t15s0_02 = 0;
+    let t15s0_03 = 0;
+    let t15s0_10 = 0;
+    let t15s0_11 = 0;
+    let t15s0_12 = 0;
+    let t15s0_13 = 0;
+    let t15s0_20 = 0;
+    let t15s0_21 = 0;
+    let t15s0_22 = 0;
+    let t15s0_23 = 0;
+    let t19r0 = -Infinity;
+    let t24r0 = 0;
     const r0 = a0[i * 2];
     const r1 = a0[i * 2 + 1];
     for (let j0 = 0; j0 < 100; j0 += 4) {
@@ -223,13 +234,6 @@ export function forwardInto(args, outputs) {
         b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
       }
     }
-  }
-  // twolayer-onehot.expr:16
-  for (let i = 0; i < 300; i++) {
-    let t15s0_00 = 0;
-    let t15s0_01 = 0;
-    let t15s0_02 = 0;
-    let t15s0_03 = 0;
     for (let q = 0; q < 100; q += 4) {
       t15s0_00 += (b14[i * 100 + q] * a5[q * 3]);
       t15s0_01 += (b14[i * 100 + q + 1] * a5[q * 3 + 3]);
@@ -237,11 +241,7 @@ export function forwardInto(args, outputs) {
       t15s0_03 += (b14[i * 100 + q + 3] * a5[q * 3 + 9]);
     }
     const t15s0_0 = (t15s0_00 + t15s0_01) + (t15s0_02 + t15s0_03);
-    b15[i * 3] = t15s0_0;
-    let t15s0_10 = 0;
-    let t15s0_11 = 0;
-    let t15s0_12 = 0;
-    let t15s0_13 = 0;
+    const b15_ix3 = t15s0_0;
     for (let q = 0; q < 100; q += 4) {
       t15s0_10 += (b14[i * 100 + q] * a5[q * 3 + 1]);
       t15s0_11 += (b14[i * 100 + q + 1] * a5[q * 3 + 4]);
@@ -249,11 +249,7 @@ export function forwardInto(args, outputs) {
       t15s0_13 += (b14[i * 100 + q + 3] * a5[q * 3 + 10]);
     }
     const t15s0_1 = (t15s0_10 + t15s0_11) + (t15s0_12 + t15s0_13);
-    b15[i * 3 + 1] = t15s0_1;
-    let t15s0_20 = 0;
-    let t15s0_21 = 0;
-    let t15s0_22 = 0;
-    let t15s0_23 = 0;
+    const b15_ix3p1 = t15s0_1;
     for (let q = 0; q < 100; q += 4) {
       t15s0_20 += (b14[i * 100 + q] * a5[q * 3 + 2]);
       t15s0_21 += (b14[i * 100 + q + 1] * a5[q * 3 + 5]);
@@ -261,105 +257,26 @@ export function forwardInto(args, outputs) {
       t15s0_23 += (b14[i * 100 + q + 3] * a5[q * 3 + 11]);
     }
     const t15s0_2 = (t15s0_20 + t15s0_21) + (t15s0_22 + t15s0_23);
-    b15[i * 3 + 2] = t15s0_2;
-  }
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      const b17_ix3 = b15[i * 3] + a6_0;
-      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-      let t19r0 = -Infinity;
-      t19r0 = Math.max(t19r0, b17_ix3);
-      t19r0 = Math.max(t19r0, b17_ix3p1);
-      t19r0 = Math.max(t19r0, b17_ix3p2);
-      const b19_i = t19r0;
-      const b20_i = b19_i;
-      const b22_ix3 = b17_ix3 - b20_i;
-      const b22_ix3p1 = b17_ix3p1 - b20_i;
-      const b22_ix3p2 = b17_ix3p2 - b20_i;
-      let t24r0 = 0;
-      t24r0 += Math.exp(b22_ix3);
-      t24r0 += Math.exp(b22_ix3p1);
-      t24r0 += Math.exp(b22_ix3p2);
-      const b24_i = t24r0;
-      const b25_i = Math.log(b24_i);
-      t29 += (a1[i * 3] * (b22_ix3 - b25_i));
-      t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
-      t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
-    }
-    {
-      const i = i0 + 1;
-      const b17_ix3 = b15[i * 3] + a6_0;
-      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-      let t19r0 = -Infinity;
-      t19r0 = Math.max(t19r0, b17_ix3);
-      t19r0 = Math.max(t19r0, b17_ix3p1);
-      t19r0 = Math.max(t19r0, b17_ix3p2);
-      const b19_i = t19r0;
-      const b20_i = b19_i;
-      const b22_ix3 = b17_ix3 - b20_i;
-      const b22_ix3p1 = b17_ix3p1 - b20_i;
-      const b22_ix3p2 = b17_ix3p2 - b20_i;
-      let t24r0 = 0;
-      t24r0 += Math.exp(b22_ix3);
-      t24r0 += Math.exp(b22_ix3p1);
-      t24r0 += Math.exp(b22_ix3p2);
-      const b24_i = t24r0;
-      const b25_i = Math.log(b24_i);
-      t29 += (a1[i * 3] * (b22_ix3 - b25_i));
-      t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
-      t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
-    }
-    {
-      const i = i0 + 2;
-      const b17_ix3 = b15[i * 3] + a6_0;
-      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-      let t19r0 = -Infinity;
-      t19r0 = Math.max(t19r0, b17_ix3);
-      t19r0 = Math.max(t19r0, b17_ix3p1);
-      t19r0 = Math.max(t19r0, b17_ix3p2);
-      const b19_i = t19r0;
-      const b20_i = b19_i;
-      const b22_ix3 = b17_ix3 - b20_i;
-      const b22_ix3p1 = b17_ix3p1 - b20_i;
-      const b22_ix3p2 = b17_ix3p2 - b20_i;
-      let t24r0 = 0;
-      t24r0 += Math.exp(b22_ix3);
-      t24r0 += Math.exp(b22_ix3p1);
-      t24r0 += Math.exp(b22_ix3p2);
-      const b24_i = t24r0;
-      const b25_i = Math.log(b24_i);
-      t29 += (a1[i * 3] * (b22_ix3 - b25_i));
-      t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
-      t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
-    }
-    {
-      const i = i0 + 3;
-      const b17_ix3 = b15[i * 3] + a6_0;
-      const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-      const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-      let t19r0 = -Infinity;
-      t19r0 = Math.max(t19r0, b17_ix3);
-      t19r0 = Math.max(t19r0, b17_ix3p1);
-      t19r0 = Math.max(t19r0, b17_ix3p2);
-      const b19_i = t19r0;
-      const b20_i = b19_i;
-      const b22_ix3 = b17_ix3 - b20_i;
-      const b22_ix3p1 = b17_ix3p1 - b20_i;
-      const b22_ix3p2 = b17_ix3p2 - b20_i;
-      let t24r0 = 0;
-      t24r0 += Math.exp(b22_ix3);
-      t24r0 += Math.exp(b22_ix3p1);
-      t24r0 += Math.exp(b22_ix3p2);
-      const b24_i = t24r0;
-      const b25_i = Math.log(b24_i);
-      t29 += (a1[i * 3] * (b22_ix3 - b25_i));
-      t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
-      t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
-    }
+    const b15_ix3p2 = t15s0_2;
+    const b17_ix3 = b15_ix3 + a6_0;
+    const b17_ix3p1 = b15_ix3p1 + a6_1;
+    const b17_ix3p2 = b15_ix3p2 + a6_2;
+    t19r0 = Math.max(t19r0, b17_ix3);
+    t19r0 = Math.max(t19r0, b17_ix3p1);
+    t19r0 = Math.max(t19r0, b17_ix3p2);
+    const b19_i = t19r0;
+    const b20_i = b19_i;
+    const b22_ix3 = b17_ix3 - b20_i;
+    const b22_ix3p1 = b17_ix3p1 - b20_i;
+    const b22_ix3p2 = b17_ix3p2 - b20_i;
+    t24r0 += Math.exp(b22_ix3);
+    t24r0 += Math.exp(b22_ix3p1);
+    t24r0 += Math.exp(b22_ix3p2);
+    const b24_i = t24r0;
+    const b25_i = Math.log(b24_i);
+    t29 += (a1[i * 3] * (b22_ix3 - b25_i));
+    t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
+    t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
   }
   // twolayer-onehot.expr:17
   const t31 = t29 / 300;
@@ -446,10 +363,8 @@ export function backwardInto(args, seed, grad, outputs) {
   const a6 = args["b2"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   const b14 = buf14;
-  const b15 = buf15;
-  const b99 = buf99;
+  const b95 = buf95;
   const b103 = buf103;
-  const b104 = buf104;
   const b106 = buf106;
   const h109 = grad["W2"];
   const h110 = grad["b1"];
@@ -464,7 +379,27 @@ export function backwardInto(args, seed, grad, outputs) {
   let t107_1 = 0;
   let t107_2 = 0;
   // twolayer-onehot.expr:15
+  const t34 = a2 * 0.5;
+  const t86 = 0.0033333333333333335 * s0;
+  b95.fill(0);
+  b103.fill(0);
+  b106.fill(0);
+  h110.fill(0);
   for (let i = 0; i < 300; i++) {
+    let t15s0_00 = 0;
+    let t15s0_01 = 0;
+    let t15s0_02 = 0;
+    let t15s0_03 = 0;
+    let t15s0_10 = 0;
+    let t15s0_11 = 0;
+    let t15s0_12 = 0;
+    let t15s0_13 = 0;
+    let t15s0_20 = 0;
+    let t15s0_21 = 0;
+    let t15s0_22 = 0;
+    let t15s0_23 = 0;
+    let t19r0 = -Infinity;
+    let t24r0 = 0;
     const r0 = a0[i * 2];
     const r1 = a0[i * 2 + 1];
     for (let j0 = 0; j0 < 100; j0 += 4) {
@@ -485,13 +420,6 @@ export function backwardInto(args, seed, grad, outputs) {
         b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
       }
     }
-  }
-  // twolayer-onehot.expr:16
-  for (let i = 0; i < 300; i++) {
-    let t15s0_00 = 0;
-    let t15s0_01 = 0;
-    let t15s0_02 = 0;
-    let t15s0_03 = 0;
     for (let q = 0; q < 100; q += 4) {
       t15s0_00 += (b14[i * 100 + q] * a5[q * 3]);
       t15s0_01 += (b14[i * 100 + q + 1] * a5[q * 3 + 3]);
@@ -499,11 +427,7 @@ export function backwardInto(args, seed, grad, outputs) {
       t15s0_03 += (b14[i * 100 + q + 3] * a5[q * 3 + 9]);
     }
     const t15s0_0 = (t15s0_00 + t15s0_01) + (t15s0_02 + t15s0_03);
-    b15[i * 3] = t15s0_0;
-    let t15s0_10 = 0;
-    let t15s0_11 = 0;
-    let t15s0_12 = 0;
-    let t15s0_13 = 0;
+    const b15_ix3 = t15s0_0;
     for (let q = 0; q < 100; q += 4) {
       t15s0_10 += (b14[i * 100 + q] * a5[q * 3 + 1]);
       t15s0_11 += (b14[i * 100 + q + 1] * a5[q * 3 + 4]);
@@ -511,11 +435,7 @@ export function backwardInto(args, seed, grad, outputs) {
       t15s0_13 += (b14[i * 100 + q + 3] * a5[q * 3 + 10]);
     }
     const t15s0_1 = (t15s0_10 + t15s0_11) + (t15s0_12 + t15s0_13);
-    b15[i * 3 + 1] = t15s0_1;
-    let t15s0_20 = 0;
-    let t15s0_21 = 0;
-    let t15s0_22 = 0;
-    let t15s0_23 = 0;
+    const b15_ix3p1 = t15s0_1;
     for (let q = 0; q < 100; q += 4) {
       t15s0_20 += (b14[i * 100 + q] * a5[q * 3 + 2]);
       t15s0_21 += (b14[i * 100 + q + 1] * a5[q * 3 + 5]);
@@ -523,16 +443,10 @@ export function backwardInto(args, seed, grad, outputs) {
       t15s0_23 += (b14[i * 100 + q + 3] * a5[q * 3 + 11]);
     }
     const t15s0_2 = (t15s0_20 + t15s0_21) + (t15s0_22 + t15s0_23);
-    b15[i * 3 + 2] = t15s0_2;
-  }
-  const t34 = a2 * 0.5;
-  const t86 = 0.0033333333333333335 * s0;
-  for (let i = 0; i < 300; i++) {
-    let b95_i = 0;
-    const b17_ix3 = b15[i * 3] + a6_0;
-    const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-    const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-    let t19r0 = -Infinity;
+    const b15_ix3p2 = t15s0_2;
+    const b17_ix3 = b15_ix3 + a6_0;
+    const b17_ix3p1 = b15_ix3p1 + a6_1;
+    const b17_ix3p2 = b15_ix3p2 + a6_2;
     t19r0 = Math.max(t19r0, b17_ix3);
     t19r0 = Math.max(t19r0, b17_ix3p1);
     t19r0 = Math.max(t19r0, b17_ix3p2);
@@ -544,32 +458,84 @@ export function backwardInto(args, seed, grad, outputs) {
     const b23_ix3 = Math.exp(b22_ix3);
     const b23_ix3p1 = Math.exp(b22_ix3p1);
     const b23_ix3p2 = Math.exp(b22_ix3p2);
-    let t24r0 = 0;
     t24r0 += b23_ix3;
     t24r0 += b23_ix3p1;
     t24r0 += b23_ix3p2;
     const b24_i = t24r0;
     const b25_i = Math.log(b24_i);
-    const a1_ix3 = a1[i * 3];
-    t29 += (a1_ix3 * (b22_ix3 - b25_i));
-    const a1_ix3p1 = a1[i * 3 + 1];
-    t29 += (a1_ix3p1 * (b22_ix3p1 - b25_i));
-    const a1_ix3p2 = a1[i * 3 + 2];
-    t29 += (a1_ix3p2 * (b22_ix3p2 - b25_i));
-    const b93_ix3 = a1_ix3 * t86;
-    const b93_ix3p1 = a1_ix3p1 * t86;
-    const b93_ix3p2 = a1_ix3p2 * t86;
-    b95_i += b93_ix3;
-    b95_i += b93_ix3p1;
-    b95_i += b93_ix3p2;
-    const b96_i = (1 / b24_i) * b95_i;
-    b99[i * 3] = ((b23_ix3 * b96_i) - b93_ix3);
-    b99[i * 3 + 1] = ((b23_ix3p1 * b96_i) - b93_ix3p1);
-    b99[i * 3 + 2] = ((b23_ix3p2 * b96_i) - b93_ix3p2);
+    t29 += (a1[i * 3] * (b22_ix3 - b25_i));
+    t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
+    t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
+    const b93_ix3 = a1[i * 3] * t86;
+    const b93_ix3p1 = a1[i * 3 + 1] * t86;
+    const b93_ix3p2 = a1[i * 3 + 2] * t86;
+    b95[i] += ((b93_ix3 + b93_ix3p1) + b93_ix3p2);
+    const b96_i = (1 / b24_i) * b95[i];
+    const b99_ix3 = (b23_ix3 * b96_i) - b93_ix3;
+    const b99_ix3p1 = (b23_ix3p1 * b96_i) - b93_ix3p1;
+    const b99_ix3p2 = (b23_ix3p2 * b96_i) - b93_ix3p2;
+    const r2 = b99_ix3;
+    const r3 = b99_ix3p1;
+    const r4 = b99_ix3p2;
+    const r5 = b99_ix3;
+    const r6 = b99_ix3p1;
+    const r7 = b99_ix3p2;
+    const r8 = a0[i * 2];
+    const r9 = a0[i * 2 + 1];
+    for (let i10 = 0; i10 < 100; i10 += 4) {
+      {
+        const i1 = i10;
+        const b14_i1pix100 = b14[i1 + i * 100];
+        b103[i1 * 3] += (b14_i1pix100 * r2);
+        b103[i1 * 3 + 1] += (b14_i1pix100 * r3);
+        b103[i1 * 3 + 2] += (b14_i1pix100 * r4);
+        const b104_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        b106[i1] += (r8 * b104_ix100pi1);
+        b106[i1 + 100] += (r9 * b104_ix100pi1);
+        h110[i1] += b104_ix100pi1;
+      }
+      {
+        const i1 = i10 + 1;
+        const b14_i1pix100 = b14[i1 + i * 100];
+        b103[i1 * 3] += (b14_i1pix100 * r2);
+        b103[i1 * 3 + 1] += (b14_i1pix100 * r3);
+        b103[i1 * 3 + 2] += (b14_i1pix100 * r4);
+        const b104_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        b106[i1] += (r8 * b104_ix100pi1);
+        b106[i1 + 100] += (r9 * b104_ix100pi1);
+        h110[i1] += b104_ix100pi1;
+      }
+      {
+        const i1 = i10 + 2;
+        const b14_i1pix100 = b14[i1 + i * 100];
+        b103[i1 * 3] += (b14_i1pix100 * r2);
+        b103[i1 * 3 + 1] += (b14_i1pix100 * r3);
+        b103[i1 * 3 + 2] += (b14_i1pix100 * r4);
+        const b104_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        b106[i1] += (r8 * b104_ix100pi1);
+        b106[i1 + 100] += (r9 * b104_ix100pi1);
+        h110[i1] += b104_ix100pi1;
+      }
+      {
+        const i1 = i10 + 3;
+        const b14_i1pix100 = b14[i1 + i * 100];
+        b103[i1 * 3] += (b14_i1pix100 * r2);
+        b103[i1 * 3 + 1] += (b14_i1pix100 * r3);
+        b103[i1 * 3 + 2] += (b14_i1pix100 * r4);
+        const b104_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        b106[i1] += (r8 * b104_ix100pi1);
+        b106[i1 + 100] += (r9 * b104_ix100pi1);
+        h110[i1] += b104_ix100pi1;
+      }
+    }
+    t107_0 += b99_ix3;
+    t107_1 += b99_ix3p1;
+    t107_2 += b99_ix3p2;
   }
   // twolayer-onehot.expr:17
   const t31 = t29 / 300;
   // twolayer-onehot.expr:18
+  const t81 = t34 * s0;
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
       const i = i0;
@@ -583,6 +549,11 @@ export function backwardInto(args, seed, grad, outputs) {
       t38 += (a5_ix3p1 * a5_ix3p1);
       const a5_ix3p2 = a5[i * 3 + 2];
       t38 += (a5_ix3p2 * a5_ix3p2);
+      h109[i * 3] = (b103[i * 3] + (2 * (a5_ix3 * t81)));
+      h109[i * 3 + 1] = (b103[i * 3 + 1] + (2 * (a5_ix3p1 * t81)));
+      h109[i * 3 + 2] = (b103[i * 3 + 2] + (2 * (a5_ix3p2 * t81)));
+      h112[i] = (b106[i] + (2 * (a3_i * t81)));
+      h112[i + 100] = (b106[i + 100] + (2 * (a3_ip100 * t81)));
     }
     {
       const i = i0 + 1;
@@ -596,6 +567,11 @@ export function backwardInto(args, seed, grad, outputs) {
       t38 += (a5_ix3p1 * a5_ix3p1);
       const a5_ix3p2 = a5[i * 3 + 2];
       t38 += (a5_ix3p2 * a5_ix3p2);
+      h109[i * 3] = (b103[i * 3] + (2 * (a5_ix3 * t81)));
+      h109[i * 3 + 1] = (b103[i * 3 + 1] + (2 * (a5_ix3p1 * t81)));
+      h109[i * 3 + 2] = (b103[i * 3 + 2] + (2 * (a5_ix3p2 * t81)));
+      h112[i] = (b106[i] + (2 * (a3_i * t81)));
+      h112[i + 100] = (b106[i + 100] + (2 * (a3_ip100 * t81)));
     }
     {
       const i = i0 + 2;
@@ -609,6 +585,11 @@ export function backwardInto(args, seed, grad, outputs) {
       t38 += (a5_ix3p1 * a5_ix3p1);
       const a5_ix3p2 = a5[i * 3 + 2];
       t38 += (a5_ix3p2 * a5_ix3p2);
+      h109[i * 3] = (b103[i * 3] + (2 * (a5_ix3 * t81)));
+      h109[i * 3 + 1] = (b103[i * 3 + 1] + (2 * (a5_ix3p1 * t81)));
+      h109[i * 3 + 2] = (b103[i * 3 + 2] + (2 * (a5_ix3p2 * t81)));
+      h112[i] = (b106[i] + (2 * (a3_i * t81)));
+      h112[i + 100] = (b106[i + 100] + (2 * (a3_ip100 * t81)));
     }
     {
       const i = i0 + 3;
@@ -622,184 +603,17 @@ export function backwardInto(args, seed, grad, outputs) {
       t38 += (a5_ix3p1 * a5_ix3p1);
       const a5_ix3p2 = a5[i * 3 + 2];
       t38 += (a5_ix3p2 * a5_ix3p2);
+      h109[i * 3] = (b103[i * 3] + (2 * (a5_ix3 * t81)));
+      h109[i * 3 + 1] = (b103[i * 3 + 1] + (2 * (a5_ix3p1 * t81)));
+      h109[i * 3 + 2] = (b103[i * 3 + 2] + (2 * (a5_ix3p2 * t81)));
+      h112[i] = (b106[i] + (2 * (a3_i * t81)));
+      h112[i + 100] = (b106[i + 100] + (2 * (a3_ip100 * t81)));
     }
   }
   const t39 = t36 + t38;
   const t40 = t34 * t39;
   const t41 = t40 - t31;
-  // twolayer-onehot.expr:18
-  const t81 = t34 * s0;
-  // twolayer-onehot.expr:16
-  for (let i = 0; i < 100; i++) {
-    let t103s0_00 = 0;
-    let t103s0_01 = 0;
-    let t103s0_02 = 0;
-    let t103s0_03 = 0;
-    for (let q = 0; q < 300; q += 4) {
-      t103s0_00 += (b14[i + q * 100] * b99[q * 3]);
-      t103s0_01 += (b14[i + q * 100 + 100] * b99[q * 3 + 3]);
-      t103s0_02 += (b14[i + q * 100 + 200] * b99[q * 3 + 6]);
-      t103s0_03 += (b14[i + q * 100 + 300] * b99[q * 3 + 9]);
-    }
-    const t103s0_0 = (t103s0_00 + t103s0_01) + (t103s0_02 + t103s0_03);
-    b103[i * 3] = t103s0_0;
-    let t103s0_10 = 0;
-    let t103s0_11 = 0;
-    let t103s0_12 = 0;
-    let t103s0_13 = 0;
-    for (let q = 0; q < 300; q += 4) {
-      t103s0_10 += (b14[i + q * 100] * b99[q * 3 + 1]);
-      t103s0_11 += (b14[i + q * 100 + 100] * b99[q * 3 + 4]);
-      t103s0_12 += (b14[i + q * 100 + 200] * b99[q * 3 + 7]);
-      t103s0_13 += (b14[i + q * 100 + 300] * b99[q * 3 + 10]);
-    }
-    const t103s0_1 = (t103s0_10 + t103s0_11) + (t103s0_12 + t103s0_13);
-    b103[i * 3 + 1] = t103s0_1;
-    let t103s0_20 = 0;
-    let t103s0_21 = 0;
-    let t103s0_22 = 0;
-    let t103s0_23 = 0;
-    for (let q = 0; q < 300; q += 4) {
-      t103s0_20 += (b14[i + q * 100] * b99[q * 3 + 2]);
-      t103s0_21 += (b14[i + q * 100 + 100] * b99[q * 3 + 5]);
-      t103s0_22 += (b14[i + q * 100 + 200] * b99[q * 3 + 8]);
-      t103s0_23 += (b14[i + q * 100 + 300] * b99[q * 3 + 11]);
-    }
-    const t103s0_2 = (t103s0_20 + t103s0_21) + (t103s0_22 + t103s0_23);
-    b103[i * 3 + 2] = t103s0_2;
-  }
-  // twolayer-onehot.expr:15
-  for (let i = 0; i < 300; i++) {
-    const r2 = b99[i * 3];
-    const r3 = b99[i * 3 + 1];
-    const r4 = b99[i * 3 + 2];
-    for (let j0 = 0; j0 < 100; j0 += 4) {
-      {
-        const j = j0;
-        b104[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
-      }
-      {
-        const j = j0 + 1;
-        b104[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
-      }
-      {
-        const j = j0 + 2;
-        b104[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
-      }
-      {
-        const j = j0 + 3;
-        b104[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
-      }
-    }
-  }
-  for (let i = 0; i < 100; i++) {
-    let t106s0_00 = 0;
-    let t106s0_01 = 0;
-    let t106s0_02 = 0;
-    let t106s0_03 = 0;
-    for (let q = 0; q < 300; q += 4) {
-      t106s0_00 += (a0[q * 2] * b104[q * 100 + i]);
-      t106s0_01 += (a0[q * 2 + 2] * b104[q * 100 + i + 100]);
-      t106s0_02 += (a0[q * 2 + 4] * b104[q * 100 + i + 200]);
-      t106s0_03 += (a0[q * 2 + 6] * b104[q * 100 + i + 300]);
-    }
-    const t106s0_0 = (t106s0_00 + t106s0_01) + (t106s0_02 + t106s0_03);
-    b106[i] = t106s0_0;
-    let t106s0_10 = 0;
-    let t106s0_11 = 0;
-    let t106s0_12 = 0;
-    let t106s0_13 = 0;
-    for (let q = 0; q < 300; q += 4) {
-      t106s0_10 += (a0[q * 2 + 1] * b104[q * 100 + i]);
-      t106s0_11 += (a0[q * 2 + 3] * b104[q * 100 + i + 100]);
-      t106s0_12 += (a0[q * 2 + 5] * b104[q * 100 + i + 200]);
-      t106s0_13 += (a0[q * 2 + 7] * b104[q * 100 + i + 300]);
-    }
-    const t106s0_1 = (t106s0_10 + t106s0_11) + (t106s0_12 + t106s0_13);
-    b106[i + 100] = t106s0_1;
-  }
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      t107_0 += b99[i * 3];
-      t107_1 += b99[i * 3 + 1];
-      t107_2 += b99[i * 3 + 2];
-    }
-    {
-      const i = i0 + 1;
-      t107_0 += b99[i * 3];
-      t107_1 += b99[i * 3 + 1];
-      t107_2 += b99[i * 3 + 2];
-    }
-    {
-      const i = i0 + 2;
-      t107_0 += b99[i * 3];
-      t107_1 += b99[i * 3 + 1];
-      t107_2 += b99[i * 3 + 2];
-    }
-    {
-      const i = i0 + 3;
-      t107_0 += b99[i * 3];
-      t107_1 += b99[i * 3 + 1];
-      t107_2 += b99[i * 3 + 2];
-    }
-  }
   // twolayer-onehot.expr:13
-  for (let i0 = 0; i0 < 100; i0 += 4) {
-    {
-      const i = i0;
-      h109[i * 3] = (b103[i * 3] + (2 * (a5[i * 3] * t81)));
-      h109[i * 3 + 1] = (b103[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t81)));
-      h109[i * 3 + 2] = (b103[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t81)));
-      h112[i] = (b106[i] + (2 * (a3[i] * t81)));
-      h112[i + 100] = (b106[i + 100] + (2 * (a3[i + 100] * t81)));
-    }
-    {
-      const i = i0 + 1;
-      h109[i * 3] = (b103[i * 3] + (2 * (a5[i * 3] * t81)));
-      h109[i * 3 + 1] = (b103[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t81)));
-      h109[i * 3 + 2] = (b103[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t81)));
-      h112[i] = (b106[i] + (2 * (a3[i] * t81)));
-      h112[i + 100] = (b106[i + 100] + (2 * (a3[i + 100] * t81)));
-    }
-    {
-      const i = i0 + 2;
-      h109[i * 3] = (b103[i * 3] + (2 * (a5[i * 3] * t81)));
-      h109[i * 3 + 1] = (b103[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t81)));
-      h109[i * 3 + 2] = (b103[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t81)));
-      h112[i] = (b106[i] + (2 * (a3[i] * t81)));
-      h112[i + 100] = (b106[i + 100] + (2 * (a3[i + 100] * t81)));
-    }
-    {
-      const i = i0 + 3;
-      h109[i * 3] = (b103[i * 3] + (2 * (a5[i * 3] * t81)));
-      h109[i * 3 + 1] = (b103[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t81)));
-      h109[i * 3 + 2] = (b103[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t81)));
-      h112[i] = (b106[i] + (2 * (a3[i] * t81)));
-      h112[i + 100] = (b106[i + 100] + (2 * (a3[i + 100] * t81)));
-    }
-  }
-  h110.fill(0);
-  for (let i = 0; i < 300; i++) {
-    for (let j0 = 0; j0 < 100; j0 += 4) {
-      {
-        const j = j0;
-        h110[j] += b104[i * 100 + j];
-      }
-      {
-        const j = j0 + 1;
-        h110[j] += b104[i * 100 + j];
-      }
-      {
-        const j = j0 + 2;
-        h110[j] += b104[i * 100 + j];
-      }
-      {
-        const j = j0 + 3;
-        h110[j] += b104[i * 100 + j];
-      }
-    }
-  }
   if (outputs !== undefined) {
     // output loss (twolayer-onehot.expr:18)
     outputs["loss"] = t41;

@@ -129,9 +129,7 @@ function useSizes() {
   if (sized_N === size_N) return;
   sized_N = size_N;
   buf14 = new Float64Array(100 * size_N);
-  buf15 = new Float64Array(3 * size_N);
-  buf102 = new Float64Array(3 * size_N);
-  buf107 = new Float64Array(100 * size_N);
+  buf98 = new Float64Array(size_N);
 }
 
 /** The dims of these arguments: N (RangeError when the arguments disagree) */
@@ -147,10 +145,8 @@ function checkSizes(sizes) {
 }
 
 let buf14 = new Float64Array(0); // 100 * N elements, made by useSizes()
-let buf15 = new Float64Array(0); // 3 * N elements, made by useSizes()
-let buf102 = new Float64Array(0); // 3 * N elements, made by useSizes()
+let buf98 = new Float64Array(0); // N elements, made by useSizes()
 const buf106 = new Float64Array(300);
-let buf107 = new Float64Array(0); // 100 * N elements, made by useSizes()
 const buf109 = new Float64Array(200);
 
 function zeroGradients(grad) {
@@ -245,7 +241,6 @@ export function forwardInto(args, outputs) {
   useSizes();
   const $N = size_N;
   const b14 = buf14;
-  const b15 = buf15;
   const a6_0 = a6[0];
   const a6_1 = a6[1];
   const a6_2 = a6[2];
@@ -254,6 +249,20 @@ export function forwardInto(args, outputs) {
   let t40 = 0;
   // twolayer-sized.expr:25
   for (let i = 0; i < $N; i++) {
+    let t15s0_00 = 0;
+    let t15s0_01 = 0;
+    let t15s0_02 = 0;
+    let t15s0_03 = 0;
+    let t15s0_10 = 0;
+    let t15s0_11 = 0;
+    let t15s0_12 = 0;
+    let t15s0_13 = 0;
+    let t15s0_20 = 0;
+    let t15s0_21 = 0;
+    let t15s0_22 = 0;
+    let t15s0_23 = 0;
+    let t19r0 = -Infinity;
+    let t24r0 = 0;
     const r0 = a0[i * 2];
     const r1 = a0[i * 2 + 1];
     for (let j0 = 0; j0 < 100; j0 += 4) {
@@ -274,13 +283,6 @@ export function forwardInto(args, outputs) {
         b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
       }
     }
-  }
-  // twolayer-sized.expr:26
-  for (let i = 0; i < $N; i++) {
-    let t15s0_00 = 0;
-    let t15s0_01 = 0;
-    let t15s0_02 = 0;
-    let t15s0_03 = 0;
     for (let q = 0; q < 100; q += 4) {
       t15s0_00 += (b14[i * 100 + q] * a5[q * 3]);
       t15s0_01 += (b14[i * 100 + q + 1] * a5[q * 3 + 3]);
@@ -288,11 +290,7 @@ export function forwardInto(args, outputs) {
       t15s0_03 += (b14[i * 100 + q + 3] * a5[q * 3 + 9]);
     }
     const t15s0_0 = (t15s0_00 + t15s0_01) + (t15s0_02 + t15s0_03);
-    b15[i * 3] = t15s0_0;
-    let t15s0_10 = 0;
-    let t15s0_11 = 0;
-    let t15s0_12 = 0;
-    let t15s0_13 = 0;
+    const b15_ix3 = t15s0_0;
     for (let q = 0; q < 100; q += 4) {
       t15s0_10 += (b14[i * 100 + q] * a5[q * 3 + 1]);
       t15s0_11 += (b14[i * 100 + q + 1] * a5[q * 3 + 4]);
@@ -300,11 +298,7 @@ export function forwardInto(args, outputs) {
       t15s0_13 += (b14[i * 100 + q + 3] * a5[q * 3 + 10]);
     }
     const t15s0_1 = (t15s0_10 + t15s0_11) + (t15s0_12 + t15s0_13);
-    b15[i * 3 + 1] = t15s0_1;
-    let t15s0_20 = 0;
-    let t15s0_21 = 0;
-    let t15s0_22 = 0;
-    let t15s0_23 = 0;
+    const b15_ix3p1 = t15s0_1;
     for (let q = 0; q < 100; q += 4) {
       t15s0_20 += (b14[i * 100 + q] * a5[q * 3 + 2]);
       t15s0_21 += (b14[i * 100 + q + 1] * a5[q * 3 + 5]);
@@ -312,134 +306,26 @@ export function forwardInto(args, outputs) {
       t15s0_23 += (b14[i * 100 + q + 3] * a5[q * 3 + 11]);
     }
     const t15s0_2 = (t15s0_20 + t15s0_21) + (t15s0_22 + t15s0_23);
-    b15[i * 3 + 2] = t15s0_2;
-  }
-  {
-    let i0 = 0;
-    for (; i0 < $N - 3; i0 += 4) {
-      {
-        const i = i0;
-        const b17_ix3 = b15[i * 3] + a6_0;
-        const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-        const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-        let t19r0 = -Infinity;
-        t19r0 = Math.max(t19r0, b17_ix3);
-        t19r0 = Math.max(t19r0, b17_ix3p1);
-        t19r0 = Math.max(t19r0, b17_ix3p2);
-        const b19_i = t19r0;
-        const b20_i = b19_i;
-        const b22_ix3 = b17_ix3 - b20_i;
-        const b22_ix3p1 = b17_ix3p1 - b20_i;
-        const b22_ix3p2 = b17_ix3p2 - b20_i;
-        let t24r0 = 0;
-        t24r0 += Math.exp(b22_ix3);
-        t24r0 += Math.exp(b22_ix3p1);
-        t24r0 += Math.exp(b22_ix3p2);
-        const b24_i = t24r0;
-        const b25_i = Math.log(b24_i);
-        t29 += (a1[i * 3] * (b22_ix3 - b25_i));
-        t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
-        t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
-      }
-      {
-        const i = i0 + 1;
-        const b17_ix3 = b15[i * 3] + a6_0;
-        const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-        const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-        let t19r0 = -Infinity;
-        t19r0 = Math.max(t19r0, b17_ix3);
-        t19r0 = Math.max(t19r0, b17_ix3p1);
-        t19r0 = Math.max(t19r0, b17_ix3p2);
-        const b19_i = t19r0;
-        const b20_i = b19_i;
-        const b22_ix3 = b17_ix3 - b20_i;
-        const b22_ix3p1 = b17_ix3p1 - b20_i;
-        const b22_ix3p2 = b17_ix3p2 - b20_i;
-        let t24r0 = 0;
-        t24r0 += Math.exp(b22_ix3);
-        t24r0 += Math.exp(b22_ix3p1);
-        t24r0 += Math.exp(b22_ix3p2);
-        const b24_i = t24r0;
-        const b25_i = Math.log(b24_i);
-        t29 += (a1[i * 3] * (b22_ix3 - b25_i));
-        t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
-        t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
-      }
-      {
-        const i = i0 + 2;
-        const b17_ix3 = b15[i * 3] + a6_0;
-        const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-        const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-        let t19r0 = -Infinity;
-        t19r0 = Math.max(t19r0, b17_ix3);
-        t19r0 = Math.max(t19r0, b17_ix3p1);
-        t19r0 = Math.max(t19r0, b17_ix3p2);
-        const b19_i = t19r0;
-        const b20_i = b19_i;
-        const b22_ix3 = b17_ix3 - b20_i;
-        const b22_ix3p1 = b17_ix3p1 - b20_i;
-        const b22_ix3p2 = b17_ix3p2 - b20_i;
-        let t24r0 = 0;
-        t24r0 += Math.exp(b22_ix3);
-        t24r0 += Math.exp(b22_ix3p1);
-        t24r0 += Math.exp(b22_ix3p2);
-        const b24_i = t24r0;
-        const b25_i = Math.log(b24_i);
-        t29 += (a1[i * 3] * (b22_ix3 - b25_i));
-        t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
-        t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
-      }
-      {
-        const i = i0 + 3;
-        const b17_ix3 = b15[i * 3] + a6_0;
-        const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-        const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-        let t19r0 = -Infinity;
-        t19r0 = Math.max(t19r0, b17_ix3);
-        t19r0 = Math.max(t19r0, b17_ix3p1);
-        t19r0 = Math.max(t19r0, b17_ix3p2);
-        const b19_i = t19r0;
-        const b20_i = b19_i;
-        const b22_ix3 = b17_ix3 - b20_i;
-        const b22_ix3p1 = b17_ix3p1 - b20_i;
-        const b22_ix3p2 = b17_ix3p2 - b20_i;
-        let t24r0 = 0;
-        t24r0 += Math.exp(b22_ix3);
-        t24r0 += Math.exp(b22_ix3p1);
-        t24r0 += Math.exp(b22_ix3p2);
-        const b24_i = t24r0;
-        const b25_i = Math.log(b24_i);
-        t29 += (a1[i * 3] * (b22_ix3 - b25_i));
-        t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
-        t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
-      }
-    }
-    for (; i0 < $N; i0++) {
-      {
-        const i = i0;
-        const b17_ix3 = b15[i * 3] + a6_0;
-        const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-        const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-        let t19r0 = -Infinity;
-        t19r0 = Math.max(t19r0, b17_ix3);
-        t19r0 = Math.max(t19r0, b17_ix3p1);
-        t19r0 = Math.max(t19r0, b17_ix3p2);
-        const b19_i = t19r0;
-        const b20_i = b19_i;
-        const b22_ix3 = b17_ix3 - b20_i;
-        const b22_ix3p1 = b17_ix3p1 - b20_i;
-        const b22_ix3p2 = b17_ix3p2 - b20_i;
-        let t24r0 = 0;
-        t24r0 += Math.exp(b22_ix3);
-        t24r0 += Math.exp(b22_ix3p1);
-        t24r0 += Math.exp(b22_ix3p2);
-        const b24_i = t24r0;
-        const b25_i = Math.log(b24_i);
-        t29 += (a1[i * 3] * (b22_ix3 - b25_i));
-        t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
-        t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
-      }
-    }
+    const b15_ix3p2 = t15s0_2;
+    const b17_ix3 = b15_ix3 + a6_0;
+    const b17_ix3p1 = b15_ix3p1 + a6_1;
+    const b17_ix3p2 = b15_ix3p2 + a6_2;
+    t19r0 = Math.max(t19r0, b17_ix3);
+    t19r0 = Math.max(t19r0, b17_ix3p1);
+    t19r0 = Math.max(t19r0, b17_ix3p2);
+    const b19_i = t19r0;
+    const b20_i = b19_i;
+    const b22_ix3 = b17_ix3 - b20_i;
+    const b22_ix3p1 = b17_ix3p1 - b20_i;
+    const b22_ix3p2 = b17_ix3p2 - b20_i;
+    t24r0 += Math.exp(b22_ix3);
+    t24r0 += Math.exp(b22_ix3p1);
+    t24r0 += Math.exp(b22_ix3p2);
+    const b24_i = t24r0;
+    const b25_i = Math.log(b24_i);
+    t29 += (a1[i * 3] * (b22_ix3 - b25_i));
+    t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
+    t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
   }
   // twolayer-sized.expr:27
   const t31 = t29 / $N;
@@ -530,10 +416,8 @@ export function backwardInto(args, seed, grad, outputs) {
   useSizes();
   const $N = size_N;
   const b14 = buf14;
-  const b15 = buf15;
-  const b102 = buf102;
+  const b98 = buf98;
   const b106 = buf106;
-  const b107 = buf107;
   const b109 = buf109;
   const h112 = grad["W2"];
   const h113 = grad["b1"];
@@ -548,7 +432,28 @@ export function backwardInto(args, seed, grad, outputs) {
   let t110_1 = 0;
   let t110_2 = 0;
   // twolayer-sized.expr:25
+  const t34 = a2 * 0.5;
+  const t48 = 1 / $N;
+  const t89 = t48 * s0;
+  b98.fill(0);
+  b106.fill(0);
+  b109.fill(0);
+  h113.fill(0);
   for (let i = 0; i < $N; i++) {
+    let t15s0_00 = 0;
+    let t15s0_01 = 0;
+    let t15s0_02 = 0;
+    let t15s0_03 = 0;
+    let t15s0_10 = 0;
+    let t15s0_11 = 0;
+    let t15s0_12 = 0;
+    let t15s0_13 = 0;
+    let t15s0_20 = 0;
+    let t15s0_21 = 0;
+    let t15s0_22 = 0;
+    let t15s0_23 = 0;
+    let t19r0 = -Infinity;
+    let t24r0 = 0;
     const r0 = a0[i * 2];
     const r1 = a0[i * 2 + 1];
     for (let j0 = 0; j0 < 100; j0 += 4) {
@@ -569,13 +474,6 @@ export function backwardInto(args, seed, grad, outputs) {
         b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
       }
     }
-  }
-  // twolayer-sized.expr:26
-  for (let i = 0; i < $N; i++) {
-    let t15s0_00 = 0;
-    let t15s0_01 = 0;
-    let t15s0_02 = 0;
-    let t15s0_03 = 0;
     for (let q = 0; q < 100; q += 4) {
       t15s0_00 += (b14[i * 100 + q] * a5[q * 3]);
       t15s0_01 += (b14[i * 100 + q + 1] * a5[q * 3 + 3]);
@@ -583,11 +481,7 @@ export function backwardInto(args, seed, grad, outputs) {
       t15s0_03 += (b14[i * 100 + q + 3] * a5[q * 3 + 9]);
     }
     const t15s0_0 = (t15s0_00 + t15s0_01) + (t15s0_02 + t15s0_03);
-    b15[i * 3] = t15s0_0;
-    let t15s0_10 = 0;
-    let t15s0_11 = 0;
-    let t15s0_12 = 0;
-    let t15s0_13 = 0;
+    const b15_ix3 = t15s0_0;
     for (let q = 0; q < 100; q += 4) {
       t15s0_10 += (b14[i * 100 + q] * a5[q * 3 + 1]);
       t15s0_11 += (b14[i * 100 + q + 1] * a5[q * 3 + 4]);
@@ -595,11 +489,7 @@ export function backwardInto(args, seed, grad, outputs) {
       t15s0_13 += (b14[i * 100 + q + 3] * a5[q * 3 + 10]);
     }
     const t15s0_1 = (t15s0_10 + t15s0_11) + (t15s0_12 + t15s0_13);
-    b15[i * 3 + 1] = t15s0_1;
-    let t15s0_20 = 0;
-    let t15s0_21 = 0;
-    let t15s0_22 = 0;
-    let t15s0_23 = 0;
+    const b15_ix3p1 = t15s0_1;
     for (let q = 0; q < 100; q += 4) {
       t15s0_20 += (b14[i * 100 + q] * a5[q * 3 + 2]);
       t15s0_21 += (b14[i * 100 + q + 1] * a5[q * 3 + 5]);
@@ -607,17 +497,10 @@ export function backwardInto(args, seed, grad, outputs) {
       t15s0_23 += (b14[i * 100 + q + 3] * a5[q * 3 + 11]);
     }
     const t15s0_2 = (t15s0_20 + t15s0_21) + (t15s0_22 + t15s0_23);
-    b15[i * 3 + 2] = t15s0_2;
-  }
-  const t34 = a2 * 0.5;
-  const t48 = 1 / $N;
-  const t89 = t48 * s0;
-  for (let i = 0; i < $N; i++) {
-    let b98_i = 0;
-    const b17_ix3 = b15[i * 3] + a6_0;
-    const b17_ix3p1 = b15[i * 3 + 1] + a6_1;
-    const b17_ix3p2 = b15[i * 3 + 2] + a6_2;
-    let t19r0 = -Infinity;
+    const b15_ix3p2 = t15s0_2;
+    const b17_ix3 = b15_ix3 + a6_0;
+    const b17_ix3p1 = b15_ix3p1 + a6_1;
+    const b17_ix3p2 = b15_ix3p2 + a6_2;
     t19r0 = Math.max(t19r0, b17_ix3);
     t19r0 = Math.max(t19r0, b17_ix3p1);
     t19r0 = Math.max(t19r0, b17_ix3p2);
@@ -629,32 +512,84 @@ export function backwardInto(args, seed, grad, outputs) {
     const b23_ix3 = Math.exp(b22_ix3);
     const b23_ix3p1 = Math.exp(b22_ix3p1);
     const b23_ix3p2 = Math.exp(b22_ix3p2);
-    let t24r0 = 0;
     t24r0 += b23_ix3;
     t24r0 += b23_ix3p1;
     t24r0 += b23_ix3p2;
     const b24_i = t24r0;
     const b25_i = Math.log(b24_i);
-    const a1_ix3 = a1[i * 3];
-    t29 += (a1_ix3 * (b22_ix3 - b25_i));
-    const a1_ix3p1 = a1[i * 3 + 1];
-    t29 += (a1_ix3p1 * (b22_ix3p1 - b25_i));
-    const a1_ix3p2 = a1[i * 3 + 2];
-    t29 += (a1_ix3p2 * (b22_ix3p2 - b25_i));
-    const b96_ix3 = a1_ix3 * t89;
-    const b96_ix3p1 = a1_ix3p1 * t89;
-    const b96_ix3p2 = a1_ix3p2 * t89;
-    b98_i += b96_ix3;
-    b98_i += b96_ix3p1;
-    b98_i += b96_ix3p2;
-    const b99_i = (1 / b24_i) * b98_i;
-    b102[i * 3] = ((b23_ix3 * b99_i) - b96_ix3);
-    b102[i * 3 + 1] = ((b23_ix3p1 * b99_i) - b96_ix3p1);
-    b102[i * 3 + 2] = ((b23_ix3p2 * b99_i) - b96_ix3p2);
+    t29 += (a1[i * 3] * (b22_ix3 - b25_i));
+    t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
+    t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
+    const b96_ix3 = a1[i * 3] * t89;
+    const b96_ix3p1 = a1[i * 3 + 1] * t89;
+    const b96_ix3p2 = a1[i * 3 + 2] * t89;
+    b98[i] += ((b96_ix3 + b96_ix3p1) + b96_ix3p2);
+    const b99_i = (1 / b24_i) * b98[i];
+    const b102_ix3 = (b23_ix3 * b99_i) - b96_ix3;
+    const b102_ix3p1 = (b23_ix3p1 * b99_i) - b96_ix3p1;
+    const b102_ix3p2 = (b23_ix3p2 * b99_i) - b96_ix3p2;
+    const r2 = b102_ix3;
+    const r3 = b102_ix3p1;
+    const r4 = b102_ix3p2;
+    const r5 = b102_ix3;
+    const r6 = b102_ix3p1;
+    const r7 = b102_ix3p2;
+    const r8 = a0[i * 2];
+    const r9 = a0[i * 2 + 1];
+    for (let i10 = 0; i10 < 100; i10 += 4) {
+      {
+        const i1 = i10;
+        const b14_i1pix100 = b14[i1 + i * 100];
+        b106[i1 * 3] += (b14_i1pix100 * r2);
+        b106[i1 * 3 + 1] += (b14_i1pix100 * r3);
+        b106[i1 * 3 + 2] += (b14_i1pix100 * r4);
+        const b107_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        b109[i1] += (r8 * b107_ix100pi1);
+        b109[i1 + 100] += (r9 * b107_ix100pi1);
+        h113[i1] += b107_ix100pi1;
+      }
+      {
+        const i1 = i10 + 1;
+        const b14_i1pix100 = b14[i1 + i * 100];
+        b106[i1 * 3] += (b14_i1pix100 * r2);
+        b106[i1 * 3 + 1] += (b14_i1pix100 * r3);
+        b106[i1 * 3 + 2] += (b14_i1pix100 * r4);
+        const b107_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        b109[i1] += (r8 * b107_ix100pi1);
+        b109[i1 + 100] += (r9 * b107_ix100pi1);
+        h113[i1] += b107_ix100pi1;
+      }
+      {
+        const i1 = i10 + 2;
+        const b14_i1pix100 = b14[i1 + i * 100];
+        b106[i1 * 3] += (b14_i1pix100 * r2);
+        b106[i1 * 3 + 1] += (b14_i1pix100 * r3);
+        b106[i1 * 3 + 2] += (b14_i1pix100 * r4);
+        const b107_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        b109[i1] += (r8 * b107_ix100pi1);
+        b109[i1 + 100] += (r9 * b107_ix100pi1);
+        h113[i1] += b107_ix100pi1;
+      }
+      {
+        const i1 = i10 + 3;
+        const b14_i1pix100 = b14[i1 + i * 100];
+        b106[i1 * 3] += (b14_i1pix100 * r2);
+        b106[i1 * 3 + 1] += (b14_i1pix100 * r3);
+        b106[i1 * 3 + 2] += (b14_i1pix100 * r4);
+        const b107_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        b109[i1] += (r8 * b107_ix100pi1);
+        b109[i1 + 100] += (r9 * b107_ix100pi1);
+        h113[i1] += b107_ix100pi1;
+      }
+    }
+    t110_0 += b102_ix3;
+    t110_1 += b102_ix3p1;
+    t110_2 += b102_ix3p2;
   }
   // twolayer-sized.expr:27
   const t31 = t29 / $N;
   // twolayer-sized.expr:28
+  const t82 = t34 * s0;
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
       const i = i0;
@@ -668,6 +603,11 @@ export function backwardInto(args, seed, grad, outputs) {
       t40 += (a5_ix3p1 * a5_ix3p1);
       const a5_ix3p2 = a5[i * 3 + 2];
       t40 += (a5_ix3p2 * a5_ix3p2);
+      h112[i * 3] = (b106[i * 3] + (2 * (a5_ix3 * t82)));
+      h112[i * 3 + 1] = (b106[i * 3 + 1] + (2 * (a5_ix3p1 * t82)));
+      h112[i * 3 + 2] = (b106[i * 3 + 2] + (2 * (a5_ix3p2 * t82)));
+      h115[i] = (b109[i] + (2 * (a3_i * t82)));
+      h115[i + 100] = (b109[i + 100] + (2 * (a3_ip100 * t82)));
     }
     {
       const i = i0 + 1;
@@ -681,6 +621,11 @@ export function backwardInto(args, seed, grad, outputs) {
       t40 += (a5_ix3p1 * a5_ix3p1);
       const a5_ix3p2 = a5[i * 3 + 2];
       t40 += (a5_ix3p2 * a5_ix3p2);
+      h112[i * 3] = (b106[i * 3] + (2 * (a5_ix3 * t82)));
+      h112[i * 3 + 1] = (b106[i * 3 + 1] + (2 * (a5_ix3p1 * t82)));
+      h112[i * 3 + 2] = (b106[i * 3 + 2] + (2 * (a5_ix3p2 * t82)));
+      h115[i] = (b109[i] + (2 * (a3_i * t82)));
+      h115[i + 100] = (b109[i + 100] + (2 * (a3_ip100 * t82)));
     }
     {
       const i = i0 + 2;
@@ -694,6 +639,11 @@ export function backwardInto(args, seed, grad, outputs) {
       t40 += (a5_ix3p1 * a5_ix3p1);
       const a5_ix3p2 = a5[i * 3 + 2];
       t40 += (a5_ix3p2 * a5_ix3p2);
+      h112[i * 3] = (b106[i * 3] + (2 * (a5_ix3 * t82)));
+      h112[i * 3 + 1] = (b106[i * 3 + 1] + (2 * (a5_ix3p1 * t82)));
+      h112[i * 3 + 2] = (b106[i * 3 + 2] + (2 * (a5_ix3p2 * t82)));
+      h115[i] = (b109[i] + (2 * (a3_i * t82)));
+      h115[i + 100] = (b109[i + 100] + (2 * (a3_ip100 * t82)));
     }
     {
       const i = i0 + 3;
@@ -707,226 +657,17 @@ export function backwardInto(args, seed, grad, outputs) {
       t40 += (a5_ix3p1 * a5_ix3p1);
       const a5_ix3p2 = a5[i * 3 + 2];
       t40 += (a5_ix3p2 * a5_ix3p2);
+      h112[i * 3] = (b106[i * 3] + (2 * (a5_ix3 * t82)));
+      h112[i * 3 + 1] = (b106[i * 3 + 1] + (2 * (a5_ix3p1 * t82)));
+      h112[i * 3 + 2] = (b106[i * 3 + 2] + (2 * (a5_ix3p2 * t82)));
+      h115[i] = (b109[i] + (2 * (a3_i * t82)));
+      h115[i + 100] = (b109[i + 100] + (2 * (a3_ip100 * t82)));
     }
   }
   const t37 = t34 * t36;
   const t38 = t37 - t31;
   const t41 = t34 * t40;
   const t42 = t38 + t41;
-  // twolayer-sized.expr:28
-  const t82 = t34 * s0;
-  // twolayer-sized.expr:26
-  for (let i = 0; i < 100; i++) {
-    let t106s0_00 = 0;
-    let t106s0_01 = 0;
-    let t106s0_02 = 0;
-    let t106s0_03 = 0;
-    {
-      let q = 0;
-      for (; q < $N - 3; q += 4) {
-        t106s0_00 += (b14[i + q * 100] * b102[q * 3]);
-        t106s0_01 += (b14[i + q * 100 + 100] * b102[q * 3 + 3]);
-        t106s0_02 += (b14[i + q * 100 + 200] * b102[q * 3 + 6]);
-        t106s0_03 += (b14[i + q * 100 + 300] * b102[q * 3 + 9]);
-      }
-      for (; q < $N; q++) {
-        t106s0_00 += (b14[i + q * 100] * b102[q * 3]);
-      }
-    }
-    const t106s0_0 = (t106s0_00 + t106s0_01) + (t106s0_02 + t106s0_03);
-    b106[i * 3] = t106s0_0;
-    let t106s0_10 = 0;
-    let t106s0_11 = 0;
-    let t106s0_12 = 0;
-    let t106s0_13 = 0;
-    {
-      let q = 0;
-      for (; q < $N - 3; q += 4) {
-        t106s0_10 += (b14[i + q * 100] * b102[q * 3 + 1]);
-        t106s0_11 += (b14[i + q * 100 + 100] * b102[q * 3 + 4]);
-        t106s0_12 += (b14[i + q * 100 + 200] * b102[q * 3 + 7]);
-        t106s0_13 += (b14[i + q * 100 + 300] * b102[q * 3 + 10]);
-      }
-      for (; q < $N; q++) {
-        t106s0_10 += (b14[i + q * 100] * b102[q * 3 + 1]);
-      }
-    }
-    const t106s0_1 = (t106s0_10 + t106s0_11) + (t106s0_12 + t106s0_13);
-    b106[i * 3 + 1] = t106s0_1;
-    let t106s0_20 = 0;
-    let t106s0_21 = 0;
-    let t106s0_22 = 0;
-    let t106s0_23 = 0;
-    {
-      let q = 0;
-      for (; q < $N - 3; q += 4) {
-        t106s0_20 += (b14[i + q * 100] * b102[q * 3 + 2]);
-        t106s0_21 += (b14[i + q * 100 + 100] * b102[q * 3 + 5]);
-        t106s0_22 += (b14[i + q * 100 + 200] * b102[q * 3 + 8]);
-        t106s0_23 += (b14[i + q * 100 + 300] * b102[q * 3 + 11]);
-      }
-      for (; q < $N; q++) {
-        t106s0_20 += (b14[i + q * 100] * b102[q * 3 + 2]);
-      }
-    }
-    const t106s0_2 = (t106s0_20 + t106s0_21) + (t106s0_22 + t106s0_23);
-    b106[i * 3 + 2] = t106s0_2;
-  }
-  // twolayer-sized.expr:25
-  for (let i = 0; i < $N; i++) {
-    const r2 = b102[i * 3];
-    const r3 = b102[i * 3 + 1];
-    const r4 = b102[i * 3 + 2];
-    for (let j0 = 0; j0 < 100; j0 += 4) {
-      {
-        const j = j0;
-        b107[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
-      }
-      {
-        const j = j0 + 1;
-        b107[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
-      }
-      {
-        const j = j0 + 2;
-        b107[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
-      }
-      {
-        const j = j0 + 3;
-        b107[i * 100 + j] = (b14[i * 100 + j] > 0 ? (r2 * a5[j * 3] + r3 * a5[j * 3 + 1] + r4 * a5[j * 3 + 2]) : 0);
-      }
-    }
-  }
-  for (let i = 0; i < 100; i++) {
-    let t109s0_00 = 0;
-    let t109s0_01 = 0;
-    let t109s0_02 = 0;
-    let t109s0_03 = 0;
-    {
-      let q = 0;
-      for (; q < $N - 3; q += 4) {
-        t109s0_00 += (a0[q * 2] * b107[q * 100 + i]);
-        t109s0_01 += (a0[q * 2 + 2] * b107[q * 100 + i + 100]);
-        t109s0_02 += (a0[q * 2 + 4] * b107[q * 100 + i + 200]);
-        t109s0_03 += (a0[q * 2 + 6] * b107[q * 100 + i + 300]);
-      }
-      for (; q < $N; q++) {
-        t109s0_00 += (a0[q * 2] * b107[q * 100 + i]);
-      }
-    }
-    const t109s0_0 = (t109s0_00 + t109s0_01) + (t109s0_02 + t109s0_03);
-    b109[i] = t109s0_0;
-    let t109s0_10 = 0;
-    let t109s0_11 = 0;
-    let t109s0_12 = 0;
-    let t109s0_13 = 0;
-    {
-      let q = 0;
-      for (; q < $N - 3; q += 4) {
-        t109s0_10 += (a0[q * 2 + 1] * b107[q * 100 + i]);
-        t109s0_11 += (a0[q * 2 + 3] * b107[q * 100 + i + 100]);
-        t109s0_12 += (a0[q * 2 + 5] * b107[q * 100 + i + 200]);
-        t109s0_13 += (a0[q * 2 + 7] * b107[q * 100 + i + 300]);
-      }
-      for (; q < $N; q++) {
-        t109s0_10 += (a0[q * 2 + 1] * b107[q * 100 + i]);
-      }
-    }
-    const t109s0_1 = (t109s0_10 + t109s0_11) + (t109s0_12 + t109s0_13);
-    b109[i + 100] = t109s0_1;
-  }
-  {
-    let i0 = 0;
-    for (; i0 < $N - 3; i0 += 4) {
-      {
-        const i = i0;
-        t110_0 += b102[i * 3];
-        t110_1 += b102[i * 3 + 1];
-        t110_2 += b102[i * 3 + 2];
-      }
-      {
-        const i = i0 + 1;
-        t110_0 += b102[i * 3];
-        t110_1 += b102[i * 3 + 1];
-        t110_2 += b102[i * 3 + 2];
-      }
-      {
-        const i = i0 + 2;
-        t110_0 += b102[i * 3];
-        t110_1 += b102[i * 3 + 1];
-        t110_2 += b102[i * 3 + 2];
-      }
-      {
-        const i = i0 + 3;
-        t110_0 += b102[i * 3];
-        t110_1 += b102[i * 3 + 1];
-        t110_2 += b102[i * 3 + 2];
-      }
-    }
-    for (; i0 < $N; i0++) {
-      {
-        const i = i0;
-        t110_0 += b102[i * 3];
-        t110_1 += b102[i * 3 + 1];
-        t110_2 += b102[i * 3 + 2];
-      }
-    }
-  }
-  // twolayer-sized.expr:23
-  for (let i0 = 0; i0 < 100; i0 += 4) {
-    {
-      const i = i0;
-      h112[i * 3] = (b106[i * 3] + (2 * (a5[i * 3] * t82)));
-      h112[i * 3 + 1] = (b106[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t82)));
-      h112[i * 3 + 2] = (b106[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t82)));
-      h115[i] = (b109[i] + (2 * (a3[i] * t82)));
-      h115[i + 100] = (b109[i + 100] + (2 * (a3[i + 100] * t82)));
-    }
-    {
-      const i = i0 + 1;
-      h112[i * 3] = (b106[i * 3] + (2 * (a5[i * 3] * t82)));
-      h112[i * 3 + 1] = (b106[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t82)));
-      h112[i * 3 + 2] = (b106[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t82)));
-      h115[i] = (b109[i] + (2 * (a3[i] * t82)));
-      h115[i + 100] = (b109[i + 100] + (2 * (a3[i + 100] * t82)));
-    }
-    {
-      const i = i0 + 2;
-      h112[i * 3] = (b106[i * 3] + (2 * (a5[i * 3] * t82)));
-      h112[i * 3 + 1] = (b106[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t82)));
-      h112[i * 3 + 2] = (b106[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t82)));
-      h115[i] = (b109[i] + (2 * (a3[i] * t82)));
-      h115[i + 100] = (b109[i + 100] + (2 * (a3[i + 100] * t82)));
-    }
-    {
-      const i = i0 + 3;
-      h112[i * 3] = (b106[i * 3] + (2 * (a5[i * 3] * t82)));
-      h112[i * 3 + 1] = (b106[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t82)));
-      h112[i * 3 + 2] = (b106[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t82)));
-      h115[i] = (b109[i] + (2 * (a3[i] * t82)));
-      h115[i + 100] = (b109[i + 100] + (2 * (a3[i + 100] * t82)));
-    }
-  }
-  h113.fill(0);
-  for (let i = 0; i < $N; i++) {
-    for (let j0 = 0; j0 < 100; j0 += 4) {
-      {
-        const j = j0;
-        h113[j] += b107[i * 100 + j];
-      }
-      {
-        const j = j0 + 1;
-        h113[j] += b107[i * 100 + j];
-      }
-      {
-        const j = j0 + 2;
-        h113[j] += b107[i * 100 + j];
-      }
-      {
-        const j = j0 + 3;
-        h113[j] += b107[i * 100 + j];
-      }
-    }
-  }
   // twolayer-sized.expr:22
   if (outputs !== undefined) {
     // output loss (twolayer-sized.expr:28)

@@ -368,6 +368,10 @@ export function forwardInto(args, outputs) {
       b54[i] = (((b39[0] === 0 ? 0 : b39[0] * b13_i) + chainMul(chainMul((-(b39[1] === 0 ? 0 : b39[1] * a0_i)), b13_i), t7)) + b39[2]);
       b54[i + 200] = (((b39[3] === 0 ? 0 : b39[3] * b13_i) + chainMul(chainMul((-(b39[4] === 0 ? 0 : b39[4] * a0_i)), b13_i), t7)) + b39[5]);
       b54[i + 400] = (((b39[6] === 0 ? 0 : b39[6] * b13_i) + chainMul(chainMul((-(b39[7] === 0 ? 0 : b39[7] * a0_i)), b13_i), t7)) + b39[8]);
+      const b18_i = b18[i];
+      t61s0 += (b54[i] * b18_i);
+      t61s1 += (b54[i + 200] * b18_i);
+      t61s2 += (b54[i + 400] * b18_i);
     }
     {
       const i = i0 + 1;
@@ -376,6 +380,10 @@ export function forwardInto(args, outputs) {
       b54[i] = (((b39[0] === 0 ? 0 : b39[0] * b13_i) + chainMul(chainMul((-(b39[1] === 0 ? 0 : b39[1] * a0_i)), b13_i), t7)) + b39[2]);
       b54[i + 200] = (((b39[3] === 0 ? 0 : b39[3] * b13_i) + chainMul(chainMul((-(b39[4] === 0 ? 0 : b39[4] * a0_i)), b13_i), t7)) + b39[5]);
       b54[i + 400] = (((b39[6] === 0 ? 0 : b39[6] * b13_i) + chainMul(chainMul((-(b39[7] === 0 ? 0 : b39[7] * a0_i)), b13_i), t7)) + b39[8]);
+      const b18_i = b18[i];
+      t61s0 += (b54[i] * b18_i);
+      t61s1 += (b54[i + 200] * b18_i);
+      t61s2 += (b54[i + 400] * b18_i);
     }
     {
       const i = i0 + 2;
@@ -384,6 +392,10 @@ export function forwardInto(args, outputs) {
       b54[i] = (((b39[0] === 0 ? 0 : b39[0] * b13_i) + chainMul(chainMul((-(b39[1] === 0 ? 0 : b39[1] * a0_i)), b13_i), t7)) + b39[2]);
       b54[i + 200] = (((b39[3] === 0 ? 0 : b39[3] * b13_i) + chainMul(chainMul((-(b39[4] === 0 ? 0 : b39[4] * a0_i)), b13_i), t7)) + b39[5]);
       b54[i + 400] = (((b39[6] === 0 ? 0 : b39[6] * b13_i) + chainMul(chainMul((-(b39[7] === 0 ? 0 : b39[7] * a0_i)), b13_i), t7)) + b39[8]);
+      const b18_i = b18[i];
+      t61s0 += (b54[i] * b18_i);
+      t61s1 += (b54[i + 200] * b18_i);
+      t61s2 += (b54[i + 400] * b18_i);
     }
     {
       const i = i0 + 3;
@@ -392,6 +404,10 @@ export function forwardInto(args, outputs) {
       b54[i] = (((b39[0] === 0 ? 0 : b39[0] * b13_i) + chainMul(chainMul((-(b39[1] === 0 ? 0 : b39[1] * a0_i)), b13_i), t7)) + b39[2]);
       b54[i + 200] = (((b39[3] === 0 ? 0 : b39[3] * b13_i) + chainMul(chainMul((-(b39[4] === 0 ? 0 : b39[4] * a0_i)), b13_i), t7)) + b39[5]);
       b54[i + 400] = (((b39[6] === 0 ? 0 : b39[6] * b13_i) + chainMul(chainMul((-(b39[7] === 0 ? 0 : b39[7] * a0_i)), b13_i), t7)) + b39[8]);
+      const b18_i = b18[i];
+      t61s0 += (b54[i] * b18_i);
+      t61s1 += (b54[i + 200] * b18_i);
+      t61s2 += (b54[i + 400] * b18_i);
     }
   }
   // decay.expr:9
@@ -493,36 +509,6 @@ export function forwardInto(args, outputs) {
   b60[6] = (b56[6] + (a3 * b58[6]));
   b60[7] = (b56[7] + (a3 * b58[7]));
   b60[8] = (b56[8] + (a3 * b58[8]));
-  for (let i0 = 0; i0 < 200; i0 += 4) {
-    {
-      const i = i0;
-      const b18_i = b18[i];
-      t61s0 += (b54[i] * b18_i);
-      t61s1 += (b54[i + 200] * b18_i);
-      t61s2 += (b54[i + 400] * b18_i);
-    }
-    {
-      const i = i0 + 1;
-      const b18_i = b18[i];
-      t61s0 += (b54[i] * b18_i);
-      t61s1 += (b54[i + 200] * b18_i);
-      t61s2 += (b54[i + 400] * b18_i);
-    }
-    {
-      const i = i0 + 2;
-      const b18_i = b18[i];
-      t61s0 += (b54[i] * b18_i);
-      t61s1 += (b54[i + 200] * b18_i);
-      t61s2 += (b54[i + 400] * b18_i);
-    }
-    {
-      const i = i0 + 3;
-      const b18_i = b18[i];
-      t61s0 += (b54[i] * b18_i);
-      t61s1 += (b54[i + 200] * b18_i);
-      t61s2 += (b54[i + 400] * b18_i);
-    }
-  }
   const t61_0 = t61s0;
   const t61_1 = t61s1;
   const t61_2 = t61s2;
@@ -668,6 +654,10 @@ export function backwardInto(args, seed, grad, outputs) {
       b54[i] = (((b39[0] === 0 ? 0 : b39[0] * b13_i) + chainMul(chainMul((-(b39[1] === 0 ? 0 : b39[1] * a0_i)), b13_i), t7)) + b39[2]);
       b54[i + 200] = (((b39[3] === 0 ? 0 : b39[3] * b13_i) + chainMul(chainMul((-(b39[4] === 0 ? 0 : b39[4] * a0_i)), b13_i), t7)) + b39[5]);
       b54[i + 400] = (((b39[6] === 0 ? 0 : b39[6] * b13_i) + chainMul(chainMul((-(b39[7] === 0 ? 0 : b39[7] * a0_i)), b13_i), t7)) + b39[8]);
+      const b18_i = b18[i];
+      t61s0 += (b54[i] * b18_i);
+      t61s1 += (b54[i + 200] * b18_i);
+      t61s2 += (b54[i + 400] * b18_i);
     }
     {
       const i = i0 + 1;
@@ -676,6 +666,10 @@ export function backwardInto(args, seed, grad, outputs) {
       b54[i] = (((b39[0] === 0 ? 0 : b39[0] * b13_i) + chainMul(chainMul((-(b39[1] === 0 ? 0 : b39[1] * a0_i)), b13_i), t7)) + b39[2]);
       b54[i + 200] = (((b39[3] === 0 ? 0 : b39[3] * b13_i) + chainMul(chainMul((-(b39[4] === 0 ? 0 : b39[4] * a0_i)), b13_i), t7)) + b39[5]);
       b54[i + 400] = (((b39[6] === 0 ? 0 : b39[6] * b13_i) + chainMul(chainMul((-(b39[7] === 0 ? 0 : b39[7] * a0_i)), b13_i), t7)) + b39[8]);
+      const b18_i = b18[i];
+      t61s0 += (b54[i] * b18_i);
+      t61s1 += (b54[i + 200] * b18_i);
+      t61s2 += (b54[i + 400] * b18_i);
     }
     {
       const i = i0 + 2;
@@ -684,6 +678,10 @@ export function backwardInto(args, seed, grad, outputs) {
       b54[i] = (((b39[0] === 0 ? 0 : b39[0] * b13_i) + chainMul(chainMul((-(b39[1] === 0 ? 0 : b39[1] * a0_i)), b13_i), t7)) + b39[2]);
       b54[i + 200] = (((b39[3] === 0 ? 0 : b39[3] * b13_i) + chainMul(chainMul((-(b39[4] === 0 ? 0 : b39[4] * a0_i)), b13_i), t7)) + b39[5]);
       b54[i + 400] = (((b39[6] === 0 ? 0 : b39[6] * b13_i) + chainMul(chainMul((-(b39[7] === 0 ? 0 : b39[7] * a0_i)), b13_i), t7)) + b39[8]);
+      const b18_i = b18[i];
+      t61s0 += (b54[i] * b18_i);
+      t61s1 += (b54[i + 200] * b18_i);
+      t61s2 += (b54[i + 400] * b18_i);
     }
     {
       const i = i0 + 3;
@@ -692,6 +690,10 @@ export function backwardInto(args, seed, grad, outputs) {
       b54[i] = (((b39[0] === 0 ? 0 : b39[0] * b13_i) + chainMul(chainMul((-(b39[1] === 0 ? 0 : b39[1] * a0_i)), b13_i), t7)) + b39[2]);
       b54[i + 200] = (((b39[3] === 0 ? 0 : b39[3] * b13_i) + chainMul(chainMul((-(b39[4] === 0 ? 0 : b39[4] * a0_i)), b13_i), t7)) + b39[5]);
       b54[i + 400] = (((b39[6] === 0 ? 0 : b39[6] * b13_i) + chainMul(chainMul((-(b39[7] === 0 ? 0 : b39[7] * a0_i)), b13_i), t7)) + b39[8]);
+      const b18_i = b18[i];
+      t61s0 += (b54[i] * b18_i);
+      t61s1 += (b54[i + 200] * b18_i);
+      t61s2 += (b54[i + 400] * b18_i);
     }
   }
   // decay.expr:9
@@ -793,36 +795,6 @@ export function backwardInto(args, seed, grad, outputs) {
   b60[6] = (b56[6] + (a3 * b58[6]));
   b60[7] = (b56[7] + (a3 * b58[7]));
   b60[8] = (b56[8] + (a3 * b58[8]));
-  for (let i0 = 0; i0 < 200; i0 += 4) {
-    {
-      const i = i0;
-      const b18_i = b18[i];
-      t61s0 += (b54[i] * b18_i);
-      t61s1 += (b54[i + 200] * b18_i);
-      t61s2 += (b54[i + 400] * b18_i);
-    }
-    {
-      const i = i0 + 1;
-      const b18_i = b18[i];
-      t61s0 += (b54[i] * b18_i);
-      t61s1 += (b54[i + 200] * b18_i);
-      t61s2 += (b54[i + 400] * b18_i);
-    }
-    {
-      const i = i0 + 2;
-      const b18_i = b18[i];
-      t61s0 += (b54[i] * b18_i);
-      t61s1 += (b54[i + 200] * b18_i);
-      t61s2 += (b54[i + 400] * b18_i);
-    }
-    {
-      const i = i0 + 3;
-      const b18_i = b18[i];
-      t61s0 += (b54[i] * b18_i);
-      t61s1 += (b54[i + 200] * b18_i);
-      t61s2 += (b54[i + 400] * b18_i);
-    }
-  }
   const t61_0 = t61s0;
   const t61_1 = t61s1;
   const t61_2 = t61s2;

@@ -1355,9 +1355,7 @@ export function backwardInto(args, seed, grad, outputs) {
       const b142_i = 2 * b137_i;
       b142[i] = b142_i;
       b143[i] = (-b142_i);
-      b147[i] += b123_i;
-      b147[i] += b123_ip9;
-      b147[i] += b123_ip18;
+      b147[i] += ((b123_i + b123_ip9) + b123_ip18);
     }
     {
       const i = i0 + 1;
@@ -1389,9 +1387,7 @@ export function backwardInto(args, seed, grad, outputs) {
       const b142_i = 2 * b137_i;
       b142[i] = b142_i;
       b143[i] = (-b142_i);
-      b147[i] += b123_i;
-      b147[i] += b123_ip9;
-      b147[i] += b123_ip18;
+      b147[i] += ((b123_i + b123_ip9) + b123_ip18);
     }
     {
       const i = i0 + 2;
@@ -1423,9 +1419,7 @@ export function backwardInto(args, seed, grad, outputs) {
       const b142_i = 2 * b137_i;
       b142[i] = b142_i;
       b143[i] = (-b142_i);
-      b147[i] += b123_i;
-      b147[i] += b123_ip9;
-      b147[i] += b123_ip18;
+      b147[i] += ((b123_i + b123_ip9) + b123_ip18);
     }
     {
       const i = i0 + 3;
@@ -1457,9 +1451,7 @@ export function backwardInto(args, seed, grad, outputs) {
       const b142_i = 2 * b137_i;
       b142[i] = b142_i;
       b143[i] = (-b142_i);
-      b147[i] += b123_i;
-      b147[i] += b123_ip9;
-      b147[i] += b123_ip18;
+      b147[i] += ((b123_i + b123_ip9) + b123_ip18);
     }
   }
   for (let i = 8; i < 9; i++) {
@@ -1491,15 +1483,13 @@ export function backwardInto(args, seed, grad, outputs) {
     const b142_i = 2 * b137_i;
     b142[i] = b142_i;
     b143[i] = (-b142_i);
-    b147[i] += b123_i;
-    b147[i] += b123_ip9;
-    b147[i] += b123_ip18;
+    b147[i] += ((b123_i + b123_ip9) + b123_ip18);
   }
   {
     b136[9] += b98[9];
     b137[9] = (s1[9] + b136[9]);
   }
-  h167.fill(0);
+  let h167carry = 0;
   for (let i0 = 0; i0 < 8; i0 += 4) {
     {
       const i = i0;
@@ -1507,11 +1497,8 @@ export function backwardInto(args, seed, grad, outputs) {
       const a0_i = a0[i];
       const b161_i = (200 * ((b137[i + 1] + (b143_i === 0 ? 0 : b143_i * a0_i)) + b147[i])) + (2 * chainMul((100 * s0), b10[i]));
       const b166_i = ((b143_i === 0 ? 0 : b143_i * b23[i]) - ((2 * (s0 === 0 ? 0 : s0 * b13[i])) - b142[i])) + (2 * chainMul((-b161_i), a0_i));
-      h167[i] += b135[i];
-      h167[i] += b135[i + 9];
-      h167[i] += b135[i + 18];
-      h167[i] += b166_i;
-      h167[i + 1] += b161_i;
+      h167[i] = (h167carry + (((b135[i] + b135[i + 9]) + b135[i + 18]) + b166_i));
+      h167carry = b161_i;
     }
     {
       const i = i0 + 1;
@@ -1519,11 +1506,8 @@ export function backwardInto(args, seed, grad, outputs) {
       const a0_i = a0[i];
       const b161_i = (200 * ((b137[i + 1] + (b143_i === 0 ? 0 : b143_i * a0_i)) + b147[i])) + (2 * chainMul((100 * s0), b10[i]));
       const b166_i = ((b143_i === 0 ? 0 : b143_i * b23[i]) - ((2 * (s0 === 0 ? 0 : s0 * b13[i])) - b142[i])) + (2 * chainMul((-b161_i), a0_i));
-      h167[i] += b135[i];
-      h167[i] += b135[i + 9];
-      h167[i] += b135[i + 18];
-      h167[i] += b166_i;
-      h167[i + 1] += b161_i;
+      h167[i] = (h167carry + (((b135[i] + b135[i + 9]) + b135[i + 18]) + b166_i));
+      h167carry = b161_i;
     }
     {
       const i = i0 + 2;
@@ -1531,11 +1515,8 @@ export function backwardInto(args, seed, grad, outputs) {
       const a0_i = a0[i];
       const b161_i = (200 * ((b137[i + 1] + (b143_i === 0 ? 0 : b143_i * a0_i)) + b147[i])) + (2 * chainMul((100 * s0), b10[i]));
       const b166_i = ((b143_i === 0 ? 0 : b143_i * b23[i]) - ((2 * (s0 === 0 ? 0 : s0 * b13[i])) - b142[i])) + (2 * chainMul((-b161_i), a0_i));
-      h167[i] += b135[i];
-      h167[i] += b135[i + 9];
-      h167[i] += b135[i + 18];
-      h167[i] += b166_i;
-      h167[i + 1] += b161_i;
+      h167[i] = (h167carry + (((b135[i] + b135[i + 9]) + b135[i + 18]) + b166_i));
+      h167carry = b161_i;
     }
     {
       const i = i0 + 3;
@@ -1543,11 +1524,8 @@ export function backwardInto(args, seed, grad, outputs) {
       const a0_i = a0[i];
       const b161_i = (200 * ((b137[i + 1] + (b143_i === 0 ? 0 : b143_i * a0_i)) + b147[i])) + (2 * chainMul((100 * s0), b10[i]));
       const b166_i = ((b143_i === 0 ? 0 : b143_i * b23[i]) - ((2 * (s0 === 0 ? 0 : s0 * b13[i])) - b142[i])) + (2 * chainMul((-b161_i), a0_i));
-      h167[i] += b135[i];
-      h167[i] += b135[i + 9];
-      h167[i] += b135[i + 18];
-      h167[i] += b166_i;
-      h167[i + 1] += b161_i;
+      h167[i] = (h167carry + (((b135[i] + b135[i + 9]) + b135[i + 18]) + b166_i));
+      h167carry = b161_i;
     }
   }
   for (let i = 8; i < 9; i++) {
@@ -1555,12 +1533,10 @@ export function backwardInto(args, seed, grad, outputs) {
     const a0_i = a0[i];
     const b161_i = (200 * ((b137[i + 1] + (b143_i === 0 ? 0 : b143_i * a0_i)) + b147[i])) + (2 * chainMul((100 * s0), b10[i]));
     const b166_i = ((b143_i === 0 ? 0 : b143_i * b23[i]) - ((2 * (s0 === 0 ? 0 : s0 * b13[i])) - b142[i])) + (2 * chainMul((-b161_i), a0_i));
-    h167[i] += b135[i];
-    h167[i] += b135[i + 9];
-    h167[i] += b135[i + 18];
-    h167[i] += b166_i;
-    h167[i + 1] += b161_i;
+    h167[i] = (h167carry + (((b135[i] + b135[i + 9]) + b135[i + 18]) + b166_i));
+    h167carry = b161_i;
   }
+  h167[9] = h167carry;
   if (outputs !== undefined) {
     // output f (rosenbrock.expr:8)
     outputs["f"] = t16;

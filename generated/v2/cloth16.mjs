@@ -96,15 +96,6 @@ function lossSeed(seed) {
   return s;
 }
 
-const buf43 = new Float64Array(720);
-const buf45 = new Float64Array(240);
-const buf46 = new Float64Array(240);
-const buf47 = new Float64Array(240);
-const buf78 = new Float64Array(720);
-const buf80 = new Float64Array(240);
-const buf141 = new Float64Array(240);
-const buf144 = new Float64Array(720);
-
 function zeroGradients(grad) {
   for (let k = 0, g = grad["p"]; k < 768; k++) g[k] = 0;
 }
@@ -172,261 +163,251 @@ export function forwardInto(args, outputs) {
   const a1 = args["rest"];
   const a2 = args["mg"];
   const a3 = args["p"];
-  const b43 = buf43;
-  const b45 = buf45;
-  const b78 = buf78;
-  const b80 = buf80;
   let t51 = 0;
   let t86 = 0;
   let t89 = 0;
   // cloth16.expr:8
   const t17 = a0 * 0.5;
-  for (let i = 0; i < 16; i++) {
-    for (let j0 = 0; j0 < 12; j0 += 4) {
-      {
-        const j = j0;
-        b43[i * 45 + j * 3] = (a3[i * 48 + j * 3 + 3] - a3[i * 48 + j * 3]);
-        b43[i * 45 + j * 3 + 1] = (a3[i * 48 + j * 3 + 4] - a3[i * 48 + j * 3 + 1]);
-        b43[i * 45 + j * 3 + 2] = (a3[i * 48 + j * 3 + 5] - a3[i * 48 + j * 3 + 2]);
-      }
-      {
-        const j = j0 + 1;
-        b43[i * 45 + j * 3] = (a3[i * 48 + j * 3 + 3] - a3[i * 48 + j * 3]);
-        b43[i * 45 + j * 3 + 1] = (a3[i * 48 + j * 3 + 4] - a3[i * 48 + j * 3 + 1]);
-        b43[i * 45 + j * 3 + 2] = (a3[i * 48 + j * 3 + 5] - a3[i * 48 + j * 3 + 2]);
-      }
-      {
-        const j = j0 + 2;
-        b43[i * 45 + j * 3] = (a3[i * 48 + j * 3 + 3] - a3[i * 48 + j * 3]);
-        b43[i * 45 + j * 3 + 1] = (a3[i * 48 + j * 3 + 4] - a3[i * 48 + j * 3 + 1]);
-        b43[i * 45 + j * 3 + 2] = (a3[i * 48 + j * 3 + 5] - a3[i * 48 + j * 3 + 2]);
-      }
-      {
-        const j = j0 + 3;
-        b43[i * 45 + j * 3] = (a3[i * 48 + j * 3 + 3] - a3[i * 48 + j * 3]);
-        b43[i * 45 + j * 3 + 1] = (a3[i * 48 + j * 3 + 4] - a3[i * 48 + j * 3 + 1]);
-        b43[i * 45 + j * 3 + 2] = (a3[i * 48 + j * 3 + 5] - a3[i * 48 + j * 3 + 2]);
-      }
-    }
-    for (let j = 12; j < 15; j++) {
-      b43[i * 45 + j * 3] = (a3[i * 48 + j * 3 + 3] - a3[i * 48 + j * 3]);
-      b43[i * 45 + j * 3 + 1] = (a3[i * 48 + j * 3 + 4] - a3[i * 48 + j * 3 + 1]);
-      b43[i * 45 + j * 3 + 2] = (a3[i * 48 + j * 3 + 5] - a3[i * 48 + j * 3 + 2]);
-    }
-  }
-  for (let i = 0; i < 16; i++) {
-    for (let j0 = 0; j0 < 12; j0 += 4) {
-      {
-        const j = j0;
-        let t45r0 = 0;
-        t45r0 += (b43[i * 45 + j * 3] * b43[i * 45 + j * 3]);
-        t45r0 += (b43[i * 45 + j * 3 + 1] * b43[i * 45 + j * 3 + 1]);
-        t45r0 += (b43[i * 45 + j * 3 + 2] * b43[i * 45 + j * 3 + 2]);
-        b45[i * 15 + j] = t45r0;
-      }
-      {
-        const j = j0 + 1;
-        let t45r0 = 0;
-        t45r0 += (b43[i * 45 + j * 3] * b43[i * 45 + j * 3]);
-        t45r0 += (b43[i * 45 + j * 3 + 1] * b43[i * 45 + j * 3 + 1]);
-        t45r0 += (b43[i * 45 + j * 3 + 2] * b43[i * 45 + j * 3 + 2]);
-        b45[i * 15 + j] = t45r0;
-      }
-      {
-        const j = j0 + 2;
-        let t45r0 = 0;
-        t45r0 += (b43[i * 45 + j * 3] * b43[i * 45 + j * 3]);
-        t45r0 += (b43[i * 45 + j * 3 + 1] * b43[i * 45 + j * 3 + 1]);
-        t45r0 += (b43[i * 45 + j * 3 + 2] * b43[i * 45 + j * 3 + 2]);
-        b45[i * 15 + j] = t45r0;
-      }
-      {
-        const j = j0 + 3;
-        let t45r0 = 0;
-        t45r0 += (b43[i * 45 + j * 3] * b43[i * 45 + j * 3]);
-        t45r0 += (b43[i * 45 + j * 3 + 1] * b43[i * 45 + j * 3 + 1]);
-        t45r0 += (b43[i * 45 + j * 3 + 2] * b43[i * 45 + j * 3 + 2]);
-        b45[i * 15 + j] = t45r0;
-      }
-    }
-    for (let j = 12; j < 15; j++) {
-      let t45r0 = 0;
-      t45r0 += (b43[i * 45 + j * 3] * b43[i * 45 + j * 3]);
-      t45r0 += (b43[i * 45 + j * 3 + 1] * b43[i * 45 + j * 3 + 1]);
-      t45r0 += (b43[i * 45 + j * 3 + 2] * b43[i * 45 + j * 3 + 2]);
-      b45[i * 15 + j] = t45r0;
-    }
-  }
-  for (let i = 0; i < 16; i++) {
-    const b47_ix15 = Math.sqrt(b45[i * 15]) - a1;
-    const b47_ix15p1 = Math.sqrt(b45[i * 15 + 1]) - a1;
-    const b47_ix15p2 = Math.sqrt(b45[i * 15 + 2]) - a1;
-    const b47_ix15p3 = Math.sqrt(b45[i * 15 + 3]) - a1;
-    const b47_ix15p4 = Math.sqrt(b45[i * 15 + 4]) - a1;
-    const b47_ix15p5 = Math.sqrt(b45[i * 15 + 5]) - a1;
-    const b47_ix15p6 = Math.sqrt(b45[i * 15 + 6]) - a1;
-    const b47_ix15p7 = Math.sqrt(b45[i * 15 + 7]) - a1;
-    const b47_ix15p8 = Math.sqrt(b45[i * 15 + 8]) - a1;
-    const b47_ix15p9 = Math.sqrt(b45[i * 15 + 9]) - a1;
-    const b47_ix15p10 = Math.sqrt(b45[i * 15 + 10]) - a1;
-    const b47_ix15p11 = Math.sqrt(b45[i * 15 + 11]) - a1;
-    const b47_ix15p12 = Math.sqrt(b45[i * 15 + 12]) - a1;
-    const b47_ix15p13 = Math.sqrt(b45[i * 15 + 13]) - a1;
-    const b47_ix15p14 = Math.sqrt(b45[i * 15 + 14]) - a1;
+  for (let i = 0; i < 15; i++) {
     let t50r0 = 0;
-    t50r0 += (t17 * (b47_ix15 * b47_ix15));
-    t50r0 += (t17 * (b47_ix15p1 * b47_ix15p1));
-    t50r0 += (t17 * (b47_ix15p2 * b47_ix15p2));
-    t50r0 += (t17 * (b47_ix15p3 * b47_ix15p3));
-    t50r0 += (t17 * (b47_ix15p4 * b47_ix15p4));
-    t50r0 += (t17 * (b47_ix15p5 * b47_ix15p5));
-    t50r0 += (t17 * (b47_ix15p6 * b47_ix15p6));
-    t50r0 += (t17 * (b47_ix15p7 * b47_ix15p7));
-    t50r0 += (t17 * (b47_ix15p8 * b47_ix15p8));
-    t50r0 += (t17 * (b47_ix15p9 * b47_ix15p9));
-    t50r0 += (t17 * (b47_ix15p10 * b47_ix15p10));
-    t50r0 += (t17 * (b47_ix15p11 * b47_ix15p11));
-    t50r0 += (t17 * (b47_ix15p12 * b47_ix15p12));
-    t50r0 += (t17 * (b47_ix15p13 * b47_ix15p13));
-    t50r0 += (t17 * (b47_ix15p14 * b47_ix15p14));
+    let t85r0 = 0;
+    for (let j0 = 0; j0 < 12; j0 += 4) {
+      {
+        const j = j0;
+        const a3_ix48pjx3 = a3[i * 48 + j * 3];
+        const b43_ix45pjx3 = a3[i * 48 + j * 3 + 3] - a3_ix48pjx3;
+        const a3_ix48pjx3p1 = a3[i * 48 + j * 3 + 1];
+        const b43_ix45pjx3p1 = a3[i * 48 + j * 3 + 4] - a3_ix48pjx3p1;
+        const a3_ix48pjx3p2 = a3[i * 48 + j * 3 + 2];
+        const b43_ix45pjx3p2 = a3[i * 48 + j * 3 + 5] - a3_ix48pjx3p2;
+        let t45r0 = 0;
+        t45r0 += (b43_ix45pjx3 * b43_ix45pjx3);
+        t45r0 += (b43_ix45pjx3p1 * b43_ix45pjx3p1);
+        t45r0 += (b43_ix45pjx3p2 * b43_ix45pjx3p2);
+        const b45_ix15pj = t45r0;
+        const b47_ix15pj = Math.sqrt(b45_ix15pj) - a1;
+        t50r0 += (t17 * (b47_ix15pj * b47_ix15pj));
+        const b78_ix48pjx3 = a3[i * 48 + j * 3 + 48] - a3_ix48pjx3;
+        const b78_ix48pjx3p1 = a3[i * 48 + j * 3 + 49] - a3_ix48pjx3p1;
+        const b78_ix48pjx3p2 = a3[i * 48 + j * 3 + 50] - a3_ix48pjx3p2;
+        let t80r0 = 0;
+        t80r0 += (b78_ix48pjx3 * b78_ix48pjx3);
+        t80r0 += (b78_ix48pjx3p1 * b78_ix48pjx3p1);
+        t80r0 += (b78_ix48pjx3p2 * b78_ix48pjx3p2);
+        const b80_ix16pj = t80r0;
+        const b82_ix16pj = Math.sqrt(b80_ix16pj) - a1;
+        t85r0 += (t17 * (b82_ix16pj * b82_ix16pj));
+        t89 += a3_ix48pjx3p2;
+      }
+      {
+        const j = j0 + 1;
+        const a3_ix48pjx3 = a3[i * 48 + j * 3];
+        const b43_ix45pjx3 = a3[i * 48 + j * 3 + 3] - a3_ix48pjx3;
+        const a3_ix48pjx3p1 = a3[i * 48 + j * 3 + 1];
+        const b43_ix45pjx3p1 = a3[i * 48 + j * 3 + 4] - a3_ix48pjx3p1;
+        const a3_ix48pjx3p2 = a3[i * 48 + j * 3 + 2];
+        const b43_ix45pjx3p2 = a3[i * 48 + j * 3 + 5] - a3_ix48pjx3p2;
+        let t45r0 = 0;
+        t45r0 += (b43_ix45pjx3 * b43_ix45pjx3);
+        t45r0 += (b43_ix45pjx3p1 * b43_ix45pjx3p1);
+        t45r0 += (b43_ix45pjx3p2 * b43_ix45pjx3p2);
+        const b45_ix15pj = t45r0;
+        const b47_ix15pj = Math.sqrt(b45_ix15pj) - a1;
+        t50r0 += (t17 * (b47_ix15pj * b47_ix15pj));
+        const b78_ix48pjx3 = a3[i * 48 + j * 3 + 48] - a3_ix48pjx3;
+        const b78_ix48pjx3p1 = a3[i * 48 + j * 3 + 49] - a3_ix48pjx3p1;
+        const b78_ix48pjx3p2 = a3[i * 48 + j * 3 + 50] - a3_ix48pjx3p2;
+        let t80r0 = 0;
+        t80r0 += (b78_ix48pjx3 * b78_ix48pjx3);
+        t80r0 += (b78_ix48pjx3p1 * b78_ix48pjx3p1);
+        t80r0 += (b78_ix48pjx3p2 * b78_ix48pjx3p2);
+        const b80_ix16pj = t80r0;
+        const b82_ix16pj = Math.sqrt(b80_ix16pj) - a1;
+        t85r0 += (t17 * (b82_ix16pj * b82_ix16pj));
+        t89 += a3_ix48pjx3p2;
+      }
+      {
+        const j = j0 + 2;
+        const a3_ix48pjx3 = a3[i * 48 + j * 3];
+        const b43_ix45pjx3 = a3[i * 48 + j * 3 + 3] - a3_ix48pjx3;
+        const a3_ix48pjx3p1 = a3[i * 48 + j * 3 + 1];
+        const b43_ix45pjx3p1 = a3[i * 48 + j * 3 + 4] - a3_ix48pjx3p1;
+        const a3_ix48pjx3p2 = a3[i * 48 + j * 3 + 2];
+        const b43_ix45pjx3p2 = a3[i * 48 + j * 3 + 5] - a3_ix48pjx3p2;
+        let t45r0 = 0;
+        t45r0 += (b43_ix45pjx3 * b43_ix45pjx3);
+        t45r0 += (b43_ix45pjx3p1 * b43_ix45pjx3p1);
+        t45r0 += (b43_ix45pjx3p2 * b43_ix45pjx3p2);
+        const b45_ix15pj = t45r0;
+        const b47_ix15pj = Math.sqrt(b45_ix15pj) - a1;
+        t50r0 += (t17 * (b47_ix15pj * b47_ix15pj));
+        const b78_ix48pjx3 = a3[i * 48 + j * 3 + 48] - a3_ix48pjx3;
+        const b78_ix48pjx3p1 = a3[i * 48 + j * 3 + 49] - a3_ix48pjx3p1;
+        const b78_ix48pjx3p2 = a3[i * 48 + j * 3 + 50] - a3_ix48pjx3p2;
+        let t80r0 = 0;
+        t80r0 += (b78_ix48pjx3 * b78_ix48pjx3);
+        t80r0 += (b78_ix48pjx3p1 * b78_ix48pjx3p1);
+        t80r0 += (b78_ix48pjx3p2 * b78_ix48pjx3p2);
+        const b80_ix16pj = t80r0;
+        const b82_ix16pj = Math.sqrt(b80_ix16pj) - a1;
+        t85r0 += (t17 * (b82_ix16pj * b82_ix16pj));
+        t89 += a3_ix48pjx3p2;
+      }
+      {
+        const j = j0 + 3;
+        const a3_ix48pjx3 = a3[i * 48 + j * 3];
+        const b43_ix45pjx3 = a3[i * 48 + j * 3 + 3] - a3_ix48pjx3;
+        const a3_ix48pjx3p1 = a3[i * 48 + j * 3 + 1];
+        const b43_ix45pjx3p1 = a3[i * 48 + j * 3 + 4] - a3_ix48pjx3p1;
+        const a3_ix48pjx3p2 = a3[i * 48 + j * 3 + 2];
+        const b43_ix45pjx3p2 = a3[i * 48 + j * 3 + 5] - a3_ix48pjx3p2;
+        let t45r0 = 0;
+        t45r0 += (b43_ix45pjx3 * b43_ix45pjx3);
+        t45r0 += (b43_ix45pjx3p1 * b43_ix45pjx3p1);
+        t45r0 += (b43_ix45pjx3p2 * b43_ix45pjx3p2);
+        const b45_ix15pj = t45r0;
+        const b47_ix15pj = Math.sqrt(b45_ix15pj) - a1;
+        t50r0 += (t17 * (b47_ix15pj * b47_ix15pj));
+        const b78_ix48pjx3 = a3[i * 48 + j * 3 + 48] - a3_ix48pjx3;
+        const b78_ix48pjx3p1 = a3[i * 48 + j * 3 + 49] - a3_ix48pjx3p1;
+        const b78_ix48pjx3p2 = a3[i * 48 + j * 3 + 50] - a3_ix48pjx3p2;
+        let t80r0 = 0;
+        t80r0 += (b78_ix48pjx3 * b78_ix48pjx3);
+        t80r0 += (b78_ix48pjx3p1 * b78_ix48pjx3p1);
+        t80r0 += (b78_ix48pjx3p2 * b78_ix48pjx3p2);
+        const b80_ix16pj = t80r0;
+        const b82_ix16pj = Math.sqrt(b80_ix16pj) - a1;
+        t85r0 += (t17 * (b82_ix16pj * b82_ix16pj));
+        t89 += a3_ix48pjx3p2;
+      }
+    }
+    for (let j = 12; j < 15; j++) {
+      const a3_ix48pjx3 = a3[i * 48 + j * 3];
+      const b43_ix45pjx3 = a3[i * 48 + j * 3 + 3] - a3_ix48pjx3;
+      const a3_ix48pjx3p1 = a3[i * 48 + j * 3 + 1];
+      const b43_ix45pjx3p1 = a3[i * 48 + j * 3 + 4] - a3_ix48pjx3p1;
+      const a3_ix48pjx3p2 = a3[i * 48 + j * 3 + 2];
+      const b43_ix45pjx3p2 = a3[i * 48 + j * 3 + 5] - a3_ix48pjx3p2;
+      let t45r0 = 0;
+      t45r0 += (b43_ix45pjx3 * b43_ix45pjx3);
+      t45r0 += (b43_ix45pjx3p1 * b43_ix45pjx3p1);
+      t45r0 += (b43_ix45pjx3p2 * b43_ix45pjx3p2);
+      const b45_ix15pj = t45r0;
+      const b47_ix15pj = Math.sqrt(b45_ix15pj) - a1;
+      t50r0 += (t17 * (b47_ix15pj * b47_ix15pj));
+      const b78_ix48pjx3 = a3[i * 48 + j * 3 + 48] - a3_ix48pjx3;
+      const b78_ix48pjx3p1 = a3[i * 48 + j * 3 + 49] - a3_ix48pjx3p1;
+      const b78_ix48pjx3p2 = a3[i * 48 + j * 3 + 50] - a3_ix48pjx3p2;
+      let t80r0 = 0;
+      t80r0 += (b78_ix48pjx3 * b78_ix48pjx3);
+      t80r0 += (b78_ix48pjx3p1 * b78_ix48pjx3p1);
+      t80r0 += (b78_ix48pjx3p2 * b78_ix48pjx3p2);
+      const b80_ix16pj = t80r0;
+      const b82_ix16pj = Math.sqrt(b80_ix16pj) - a1;
+      t85r0 += (t17 * (b82_ix16pj * b82_ix16pj));
+      t89 += a3_ix48pjx3p2;
+    }
+    {
+      const b78_ix48p45 = a3[i * 48 + 93] - a3[i * 48 + 45];
+      const b78_ix48p46 = a3[i * 48 + 94] - a3[i * 48 + 46];
+      const b78_ix48p47 = a3[i * 48 + 95] - a3[i * 48 + 47];
+      let t80r0 = 0;
+      t80r0 += (b78_ix48p45 * b78_ix48p45);
+      t80r0 += (b78_ix48p46 * b78_ix48p46);
+      t80r0 += (b78_ix48p47 * b78_ix48p47);
+      const b80_ix16p15 = t80r0;
+      const b82_ix16p15 = Math.sqrt(b80_ix16p15) - a1;
+      t85r0 += (t17 * (b82_ix16p15 * b82_ix16p15));
+      t89 += a3[i * 48 + 47];
+    }
     const b50_i = t50r0;
     t51 += b50_i;
-  }
-  // cloth16.expr:9
-  for (let i = 0; i < 15; i++) {
-    for (let j0 = 0; j0 < 16; j0 += 4) {
-      {
-        const j = j0;
-        b78[i * 48 + j * 3] = (a3[i * 48 + j * 3 + 48] - a3[i * 48 + j * 3]);
-        b78[i * 48 + j * 3 + 1] = (a3[i * 48 + j * 3 + 49] - a3[i * 48 + j * 3 + 1]);
-        b78[i * 48 + j * 3 + 2] = (a3[i * 48 + j * 3 + 50] - a3[i * 48 + j * 3 + 2]);
-      }
-      {
-        const j = j0 + 1;
-        b78[i * 48 + j * 3] = (a3[i * 48 + j * 3 + 48] - a3[i * 48 + j * 3]);
-        b78[i * 48 + j * 3 + 1] = (a3[i * 48 + j * 3 + 49] - a3[i * 48 + j * 3 + 1]);
-        b78[i * 48 + j * 3 + 2] = (a3[i * 48 + j * 3 + 50] - a3[i * 48 + j * 3 + 2]);
-      }
-      {
-        const j = j0 + 2;
-        b78[i * 48 + j * 3] = (a3[i * 48 + j * 3 + 48] - a3[i * 48 + j * 3]);
-        b78[i * 48 + j * 3 + 1] = (a3[i * 48 + j * 3 + 49] - a3[i * 48 + j * 3 + 1]);
-        b78[i * 48 + j * 3 + 2] = (a3[i * 48 + j * 3 + 50] - a3[i * 48 + j * 3 + 2]);
-      }
-      {
-        const j = j0 + 3;
-        b78[i * 48 + j * 3] = (a3[i * 48 + j * 3 + 48] - a3[i * 48 + j * 3]);
-        b78[i * 48 + j * 3 + 1] = (a3[i * 48 + j * 3 + 49] - a3[i * 48 + j * 3 + 1]);
-        b78[i * 48 + j * 3 + 2] = (a3[i * 48 + j * 3 + 50] - a3[i * 48 + j * 3 + 2]);
-      }
-    }
-  }
-  for (let i = 0; i < 15; i++) {
-    for (let j0 = 0; j0 < 16; j0 += 4) {
-      {
-        const j = j0;
-        let t80r0 = 0;
-        t80r0 += (b78[i * 48 + j * 3] * b78[i * 48 + j * 3]);
-        t80r0 += (b78[i * 48 + j * 3 + 1] * b78[i * 48 + j * 3 + 1]);
-        t80r0 += (b78[i * 48 + j * 3 + 2] * b78[i * 48 + j * 3 + 2]);
-        b80[i * 16 + j] = t80r0;
-      }
-      {
-        const j = j0 + 1;
-        let t80r0 = 0;
-        t80r0 += (b78[i * 48 + j * 3] * b78[i * 48 + j * 3]);
-        t80r0 += (b78[i * 48 + j * 3 + 1] * b78[i * 48 + j * 3 + 1]);
-        t80r0 += (b78[i * 48 + j * 3 + 2] * b78[i * 48 + j * 3 + 2]);
-        b80[i * 16 + j] = t80r0;
-      }
-      {
-        const j = j0 + 2;
-        let t80r0 = 0;
-        t80r0 += (b78[i * 48 + j * 3] * b78[i * 48 + j * 3]);
-        t80r0 += (b78[i * 48 + j * 3 + 1] * b78[i * 48 + j * 3 + 1]);
-        t80r0 += (b78[i * 48 + j * 3 + 2] * b78[i * 48 + j * 3 + 2]);
-        b80[i * 16 + j] = t80r0;
-      }
-      {
-        const j = j0 + 3;
-        let t80r0 = 0;
-        t80r0 += (b78[i * 48 + j * 3] * b78[i * 48 + j * 3]);
-        t80r0 += (b78[i * 48 + j * 3 + 1] * b78[i * 48 + j * 3 + 1]);
-        t80r0 += (b78[i * 48 + j * 3 + 2] * b78[i * 48 + j * 3 + 2]);
-        b80[i * 16 + j] = t80r0;
-      }
-    }
-  }
-  for (let i = 0; i < 15; i++) {
-    const b82_ix16 = Math.sqrt(b80[i * 16]) - a1;
-    const b82_ix16p1 = Math.sqrt(b80[i * 16 + 1]) - a1;
-    const b82_ix16p2 = Math.sqrt(b80[i * 16 + 2]) - a1;
-    const b82_ix16p3 = Math.sqrt(b80[i * 16 + 3]) - a1;
-    const b82_ix16p4 = Math.sqrt(b80[i * 16 + 4]) - a1;
-    const b82_ix16p5 = Math.sqrt(b80[i * 16 + 5]) - a1;
-    const b82_ix16p6 = Math.sqrt(b80[i * 16 + 6]) - a1;
-    const b82_ix16p7 = Math.sqrt(b80[i * 16 + 7]) - a1;
-    const b82_ix16p8 = Math.sqrt(b80[i * 16 + 8]) - a1;
-    const b82_ix16p9 = Math.sqrt(b80[i * 16 + 9]) - a1;
-    const b82_ix16p10 = Math.sqrt(b80[i * 16 + 10]) - a1;
-    const b82_ix16p11 = Math.sqrt(b80[i * 16 + 11]) - a1;
-    const b82_ix16p12 = Math.sqrt(b80[i * 16 + 12]) - a1;
-    const b82_ix16p13 = Math.sqrt(b80[i * 16 + 13]) - a1;
-    const b82_ix16p14 = Math.sqrt(b80[i * 16 + 14]) - a1;
-    const b82_ix16p15 = Math.sqrt(b80[i * 16 + 15]) - a1;
-    let t85r0 = 0;
-    t85r0 += (t17 * (b82_ix16 * b82_ix16));
-    t85r0 += (t17 * (b82_ix16p1 * b82_ix16p1));
-    t85r0 += (t17 * (b82_ix16p2 * b82_ix16p2));
-    t85r0 += (t17 * (b82_ix16p3 * b82_ix16p3));
-    t85r0 += (t17 * (b82_ix16p4 * b82_ix16p4));
-    t85r0 += (t17 * (b82_ix16p5 * b82_ix16p5));
-    t85r0 += (t17 * (b82_ix16p6 * b82_ix16p6));
-    t85r0 += (t17 * (b82_ix16p7 * b82_ix16p7));
-    t85r0 += (t17 * (b82_ix16p8 * b82_ix16p8));
-    t85r0 += (t17 * (b82_ix16p9 * b82_ix16p9));
-    t85r0 += (t17 * (b82_ix16p10 * b82_ix16p10));
-    t85r0 += (t17 * (b82_ix16p11 * b82_ix16p11));
-    t85r0 += (t17 * (b82_ix16p12 * b82_ix16p12));
-    t85r0 += (t17 * (b82_ix16p13 * b82_ix16p13));
-    t85r0 += (t17 * (b82_ix16p14 * b82_ix16p14));
-    t85r0 += (t17 * (b82_ix16p15 * b82_ix16p15));
     const b85_i = t85r0;
     t86 += b85_i;
-    t89 += a3[i * 48 + 2];
-    t89 += a3[i * 48 + 5];
-    t89 += a3[i * 48 + 8];
-    t89 += a3[i * 48 + 11];
-    t89 += a3[i * 48 + 14];
-    t89 += a3[i * 48 + 17];
-    t89 += a3[i * 48 + 20];
-    t89 += a3[i * 48 + 23];
-    t89 += a3[i * 48 + 26];
-    t89 += a3[i * 48 + 29];
-    t89 += a3[i * 48 + 32];
-    t89 += a3[i * 48 + 35];
-    t89 += a3[i * 48 + 38];
-    t89 += a3[i * 48 + 41];
-    t89 += a3[i * 48 + 44];
-    t89 += a3[i * 48 + 47];
   }
   {
-    t89 += a3[722];
-    t89 += a3[725];
-    t89 += a3[728];
-    t89 += a3[731];
-    t89 += a3[734];
-    t89 += a3[737];
-    t89 += a3[740];
-    t89 += a3[743];
-    t89 += a3[746];
-    t89 += a3[749];
-    t89 += a3[752];
-    t89 += a3[755];
-    t89 += a3[758];
-    t89 += a3[761];
-    t89 += a3[764];
-    t89 += a3[767];
+    let t50r0 = 0;
+    for (let j0 = 0; j0 < 12; j0 += 4) {
+      {
+        const j = j0;
+        const b43_jx3p675 = a3[j * 3 + 723] - a3[j * 3 + 720];
+        const b43_jx3p676 = a3[j * 3 + 724] - a3[j * 3 + 721];
+        const a3_jx3p722 = a3[j * 3 + 722];
+        const b43_jx3p677 = a3[j * 3 + 725] - a3_jx3p722;
+        let t45r0 = 0;
+        t45r0 += (b43_jx3p675 * b43_jx3p675);
+        t45r0 += (b43_jx3p676 * b43_jx3p676);
+        t45r0 += (b43_jx3p677 * b43_jx3p677);
+        const b45_jp225 = t45r0;
+        const b47_jp225 = Math.sqrt(b45_jp225) - a1;
+        t50r0 += (t17 * (b47_jp225 * b47_jp225));
+        t89 += a3_jx3p722;
+      }
+      {
+        const j = j0 + 1;
+        const b43_jx3p675 = a3[j * 3 + 723] - a3[j * 3 + 720];
+        const b43_jx3p676 = a3[j * 3 + 724] - a3[j * 3 + 721];
+        const a3_jx3p722 = a3[j * 3 + 722];
+        const b43_jx3p677 = a3[j * 3 + 725] - a3_jx3p722;
+        let t45r0 = 0;
+        t45r0 += (b43_jx3p675 * b43_jx3p675);
+        t45r0 += (b43_jx3p676 * b43_jx3p676);
+        t45r0 += (b43_jx3p677 * b43_jx3p677);
+        const b45_jp225 = t45r0;
+        const b47_jp225 = Math.sqrt(b45_jp225) - a1;
+        t50r0 += (t17 * (b47_jp225 * b47_jp225));
+        t89 += a3_jx3p722;
+      }
+      {
+        const j = j0 + 2;
+        const b43_jx3p675 = a3[j * 3 + 723] - a3[j * 3 + 720];
+        const b43_jx3p676 = a3[j * 3 + 724] - a3[j * 3 + 721];
+        const a3_jx3p722 = a3[j * 3 + 722];
+        const b43_jx3p677 = a3[j * 3 + 725] - a3_jx3p722;
+        let t45r0 = 0;
+        t45r0 += (b43_jx3p675 * b43_jx3p675);
+        t45r0 += (b43_jx3p676 * b43_jx3p676);
+        t45r0 += (b43_jx3p677 * b43_jx3p677);
+        const b45_jp225 = t45r0;
+        const b47_jp225 = Math.sqrt(b45_jp225) - a1;
+        t50r0 += (t17 * (b47_jp225 * b47_jp225));
+        t89 += a3_jx3p722;
+      }
+      {
+        const j = j0 + 3;
+        const b43_jx3p675 = a3[j * 3 + 723] - a3[j * 3 + 720];
+        const b43_jx3p676 = a3[j * 3 + 724] - a3[j * 3 + 721];
+        const a3_jx3p722 = a3[j * 3 + 722];
+        const b43_jx3p677 = a3[j * 3 + 725] - a3_jx3p722;
+        let t45r0 = 0;
+        t45r0 += (b43_jx3p675 * b43_jx3p675);
+        t45r0 += (b43_jx3p676 * b43_jx3p676);
+        t45r0 += (b43_jx3p677 * b43_jx3p677);
+        const b45_jp225 = t45r0;
+        const b47_jp225 = Math.sqrt(b45_jp225) - a1;
+        t50r0 += (t17 * (b47_jp225 * b47_jp225));
+        t89 += a3_jx3p722;
+      }
+    }
+    for (let j = 12; j < 15; j++) {
+      const b43_jx3p675 = a3[j * 3 + 723] - a3[j * 3 + 720];
+      const b43_jx3p676 = a3[j * 3 + 724] - a3[j * 3 + 721];
+      const a3_jx3p722 = a3[j * 3 + 722];
+      const b43_jx3p677 = a3[j * 3 + 725] - a3_jx3p722;
+      let t45r0 = 0;
+      t45r0 += (b43_jx3p675 * b43_jx3p675);
+      t45r0 += (b43_jx3p676 * b43_jx3p676);
+      t45r0 += (b43_jx3p677 * b43_jx3p677);
+      const b45_jp225 = t45r0;
+      const b47_jp225 = Math.sqrt(b45_jp225) - a1;
+      t50r0 += (t17 * (b47_jp225 * b47_jp225));
+      t89 += a3_jx3p722;
+    }
+    {
+      t89 += a3[767];
+    }
+    const b50_15 = t50r0;
+    t51 += b50_15;
   }
   // cloth16.expr:10
   const t87 = t51 + t86;
@@ -452,791 +433,231 @@ export function backwardInto(args, seed, grad, outputs) {
   const a2 = args["mg"];
   const a3 = args["p"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
-  const b43 = buf43;
-  const b45 = buf45;
-  const b46 = buf46;
-  const b47 = buf47;
-  const b78 = buf78;
-  const b80 = buf80;
-  const b141 = buf141;
-  const b144 = buf144;
   const h146 = grad["p"];
   let t51 = 0;
   let t86 = 0;
   let t89 = 0;
   // cloth16.expr:8
   const t17 = a0 * 0.5;
-  for (let i = 0; i < 16; i++) {
-    for (let j0 = 0; j0 < 12; j0 += 4) {
-      {
-        const j = j0;
-        b43[i * 45 + j * 3] = (a3[i * 48 + j * 3 + 3] - a3[i * 48 + j * 3]);
-        b43[i * 45 + j * 3 + 1] = (a3[i * 48 + j * 3 + 4] - a3[i * 48 + j * 3 + 1]);
-        b43[i * 45 + j * 3 + 2] = (a3[i * 48 + j * 3 + 5] - a3[i * 48 + j * 3 + 2]);
-      }
-      {
-        const j = j0 + 1;
-        b43[i * 45 + j * 3] = (a3[i * 48 + j * 3 + 3] - a3[i * 48 + j * 3]);
-        b43[i * 45 + j * 3 + 1] = (a3[i * 48 + j * 3 + 4] - a3[i * 48 + j * 3 + 1]);
-        b43[i * 45 + j * 3 + 2] = (a3[i * 48 + j * 3 + 5] - a3[i * 48 + j * 3 + 2]);
-      }
-      {
-        const j = j0 + 2;
-        b43[i * 45 + j * 3] = (a3[i * 48 + j * 3 + 3] - a3[i * 48 + j * 3]);
-        b43[i * 45 + j * 3 + 1] = (a3[i * 48 + j * 3 + 4] - a3[i * 48 + j * 3 + 1]);
-        b43[i * 45 + j * 3 + 2] = (a3[i * 48 + j * 3 + 5] - a3[i * 48 + j * 3 + 2]);
-      }
-      {
-        const j = j0 + 3;
-        b43[i * 45 + j * 3] = (a3[i * 48 + j * 3 + 3] - a3[i * 48 + j * 3]);
-        b43[i * 45 + j * 3 + 1] = (a3[i * 48 + j * 3 + 4] - a3[i * 48 + j * 3 + 1]);
-        b43[i * 45 + j * 3 + 2] = (a3[i * 48 + j * 3 + 5] - a3[i * 48 + j * 3 + 2]);
-      }
-    }
-    for (let j = 12; j < 15; j++) {
-      b43[i * 45 + j * 3] = (a3[i * 48 + j * 3 + 3] - a3[i * 48 + j * 3]);
-      b43[i * 45 + j * 3 + 1] = (a3[i * 48 + j * 3 + 4] - a3[i * 48 + j * 3 + 1]);
-      b43[i * 45 + j * 3 + 2] = (a3[i * 48 + j * 3 + 5] - a3[i * 48 + j * 3 + 2]);
-    }
-  }
-  for (let i = 0; i < 16; i++) {
-    for (let j0 = 0; j0 < 12; j0 += 4) {
-      {
-        const j = j0;
-        let t45r0 = 0;
-        t45r0 += (b43[i * 45 + j * 3] * b43[i * 45 + j * 3]);
-        t45r0 += (b43[i * 45 + j * 3 + 1] * b43[i * 45 + j * 3 + 1]);
-        t45r0 += (b43[i * 45 + j * 3 + 2] * b43[i * 45 + j * 3 + 2]);
-        b45[i * 15 + j] = t45r0;
-      }
-      {
-        const j = j0 + 1;
-        let t45r0 = 0;
-        t45r0 += (b43[i * 45 + j * 3] * b43[i * 45 + j * 3]);
-        t45r0 += (b43[i * 45 + j * 3 + 1] * b43[i * 45 + j * 3 + 1]);
-        t45r0 += (b43[i * 45 + j * 3 + 2] * b43[i * 45 + j * 3 + 2]);
-        b45[i * 15 + j] = t45r0;
-      }
-      {
-        const j = j0 + 2;
-        let t45r0 = 0;
-        t45r0 += (b43[i * 45 + j * 3] * b43[i * 45 + j * 3]);
-        t45r0 += (b43[i * 45 + j * 3 + 1] * b43[i * 45 + j * 3 + 1]);
-        t45r0 += (b43[i * 45 + j * 3 + 2] * b43[i * 45 + j * 3 + 2]);
-        b45[i * 15 + j] = t45r0;
-      }
-      {
-        const j = j0 + 3;
-        let t45r0 = 0;
-        t45r0 += (b43[i * 45 + j * 3] * b43[i * 45 + j * 3]);
-        t45r0 += (b43[i * 45 + j * 3 + 1] * b43[i * 45 + j * 3 + 1]);
-        t45r0 += (b43[i * 45 + j * 3 + 2] * b43[i * 45 + j * 3 + 2]);
-        b45[i * 15 + j] = t45r0;
-      }
-    }
-    for (let j = 12; j < 15; j++) {
-      let t45r0 = 0;
-      t45r0 += (b43[i * 45 + j * 3] * b43[i * 45 + j * 3]);
-      t45r0 += (b43[i * 45 + j * 3 + 1] * b43[i * 45 + j * 3 + 1]);
-      t45r0 += (b43[i * 45 + j * 3 + 2] * b43[i * 45 + j * 3 + 2]);
-      b45[i * 15 + j] = t45r0;
-    }
-  }
-  for (let i = 0; i < 16; i++) {
-    b46[i * 15] = Math.sqrt(b45[i * 15]);
-    b46[i * 15 + 1] = Math.sqrt(b45[i * 15 + 1]);
-    b46[i * 15 + 2] = Math.sqrt(b45[i * 15 + 2]);
-    b46[i * 15 + 3] = Math.sqrt(b45[i * 15 + 3]);
-    b46[i * 15 + 4] = Math.sqrt(b45[i * 15 + 4]);
-    b46[i * 15 + 5] = Math.sqrt(b45[i * 15 + 5]);
-    b46[i * 15 + 6] = Math.sqrt(b45[i * 15 + 6]);
-    b46[i * 15 + 7] = Math.sqrt(b45[i * 15 + 7]);
-    b46[i * 15 + 8] = Math.sqrt(b45[i * 15 + 8]);
-    b46[i * 15 + 9] = Math.sqrt(b45[i * 15 + 9]);
-    b46[i * 15 + 10] = Math.sqrt(b45[i * 15 + 10]);
-    b46[i * 15 + 11] = Math.sqrt(b45[i * 15 + 11]);
-    b46[i * 15 + 12] = Math.sqrt(b45[i * 15 + 12]);
-    b46[i * 15 + 13] = Math.sqrt(b45[i * 15 + 13]);
-    b46[i * 15 + 14] = Math.sqrt(b45[i * 15 + 14]);
-    b47[i * 15] = (b46[i * 15] - a1);
-    b47[i * 15 + 1] = (b46[i * 15 + 1] - a1);
-    b47[i * 15 + 2] = (b46[i * 15 + 2] - a1);
-    b47[i * 15 + 3] = (b46[i * 15 + 3] - a1);
-    b47[i * 15 + 4] = (b46[i * 15 + 4] - a1);
-    b47[i * 15 + 5] = (b46[i * 15 + 5] - a1);
-    b47[i * 15 + 6] = (b46[i * 15 + 6] - a1);
-    b47[i * 15 + 7] = (b46[i * 15 + 7] - a1);
-    b47[i * 15 + 8] = (b46[i * 15 + 8] - a1);
-    b47[i * 15 + 9] = (b46[i * 15 + 9] - a1);
-    b47[i * 15 + 10] = (b46[i * 15 + 10] - a1);
-    b47[i * 15 + 11] = (b46[i * 15 + 11] - a1);
-    b47[i * 15 + 12] = (b46[i * 15 + 12] - a1);
-    b47[i * 15 + 13] = (b46[i * 15 + 13] - a1);
-    b47[i * 15 + 14] = (b46[i * 15 + 14] - a1);
-    let t50r0 = 0;
-    t50r0 += (t17 * (b47[i * 15] * b47[i * 15]));
-    t50r0 += (t17 * (b47[i * 15 + 1] * b47[i * 15 + 1]));
-    t50r0 += (t17 * (b47[i * 15 + 2] * b47[i * 15 + 2]));
-    t50r0 += (t17 * (b47[i * 15 + 3] * b47[i * 15 + 3]));
-    t50r0 += (t17 * (b47[i * 15 + 4] * b47[i * 15 + 4]));
-    t50r0 += (t17 * (b47[i * 15 + 5] * b47[i * 15 + 5]));
-    t50r0 += (t17 * (b47[i * 15 + 6] * b47[i * 15 + 6]));
-    t50r0 += (t17 * (b47[i * 15 + 7] * b47[i * 15 + 7]));
-    t50r0 += (t17 * (b47[i * 15 + 8] * b47[i * 15 + 8]));
-    t50r0 += (t17 * (b47[i * 15 + 9] * b47[i * 15 + 9]));
-    t50r0 += (t17 * (b47[i * 15 + 10] * b47[i * 15 + 10]));
-    t50r0 += (t17 * (b47[i * 15 + 11] * b47[i * 15 + 11]));
-    t50r0 += (t17 * (b47[i * 15 + 12] * b47[i * 15 + 12]));
-    t50r0 += (t17 * (b47[i * 15 + 13] * b47[i * 15 + 13]));
-    t50r0 += (t17 * (b47[i * 15 + 14] * b47[i * 15 + 14]));
-    const b50_i = t50r0;
-    t51 += b50_i;
-  }
-  // cloth16.expr:9
-  for (let i = 0; i < 15; i++) {
-    for (let j0 = 0; j0 < 16; j0 += 4) {
-      {
-        const j = j0;
-        b78[i * 48 + j * 3] = (a3[i * 48 + j * 3 + 48] - a3[i * 48 + j * 3]);
-        b78[i * 48 + j * 3 + 1] = (a3[i * 48 + j * 3 + 49] - a3[i * 48 + j * 3 + 1]);
-        b78[i * 48 + j * 3 + 2] = (a3[i * 48 + j * 3 + 50] - a3[i * 48 + j * 3 + 2]);
-      }
-      {
-        const j = j0 + 1;
-        b78[i * 48 + j * 3] = (a3[i * 48 + j * 3 + 48] - a3[i * 48 + j * 3]);
-        b78[i * 48 + j * 3 + 1] = (a3[i * 48 + j * 3 + 49] - a3[i * 48 + j * 3 + 1]);
-        b78[i * 48 + j * 3 + 2] = (a3[i * 48 + j * 3 + 50] - a3[i * 48 + j * 3 + 2]);
-      }
-      {
-        const j = j0 + 2;
-        b78[i * 48 + j * 3] = (a3[i * 48 + j * 3 + 48] - a3[i * 48 + j * 3]);
-        b78[i * 48 + j * 3 + 1] = (a3[i * 48 + j * 3 + 49] - a3[i * 48 + j * 3 + 1]);
-        b78[i * 48 + j * 3 + 2] = (a3[i * 48 + j * 3 + 50] - a3[i * 48 + j * 3 + 2]);
-      }
-      {
-        const j = j0 + 3;
-        b78[i * 48 + j * 3] = (a3[i * 48 + j * 3 + 48] - a3[i * 48 + j * 3]);
-        b78[i * 48 + j * 3 + 1] = (a3[i * 48 + j * 3 + 49] - a3[i * 48 + j * 3 + 1]);
-        b78[i * 48 + j * 3 + 2] = (a3[i * 48 + j * 3 + 50] - a3[i * 48 + j * 3 + 2]);
-      }
-    }
-  }
-  for (let i = 0; i < 15; i++) {
-    for (let j0 = 0; j0 < 16; j0 += 4) {
-      {
-        const j = j0;
-        let t80r0 = 0;
-        t80r0 += (b78[i * 48 + j * 3] * b78[i * 48 + j * 3]);
-        t80r0 += (b78[i * 48 + j * 3 + 1] * b78[i * 48 + j * 3 + 1]);
-        t80r0 += (b78[i * 48 + j * 3 + 2] * b78[i * 48 + j * 3 + 2]);
-        b80[i * 16 + j] = t80r0;
-      }
-      {
-        const j = j0 + 1;
-        let t80r0 = 0;
-        t80r0 += (b78[i * 48 + j * 3] * b78[i * 48 + j * 3]);
-        t80r0 += (b78[i * 48 + j * 3 + 1] * b78[i * 48 + j * 3 + 1]);
-        t80r0 += (b78[i * 48 + j * 3 + 2] * b78[i * 48 + j * 3 + 2]);
-        b80[i * 16 + j] = t80r0;
-      }
-      {
-        const j = j0 + 2;
-        let t80r0 = 0;
-        t80r0 += (b78[i * 48 + j * 3] * b78[i * 48 + j * 3]);
-        t80r0 += (b78[i * 48 + j * 3 + 1] * b78[i * 48 + j * 3 + 1]);
-        t80r0 += (b78[i * 48 + j * 3 + 2] * b78[i * 48 + j * 3 + 2]);
-        b80[i * 16 + j] = t80r0;
-      }
-      {
-        const j = j0 + 3;
-        let t80r0 = 0;
-        t80r0 += (b78[i * 48 + j * 3] * b78[i * 48 + j * 3]);
-        t80r0 += (b78[i * 48 + j * 3 + 1] * b78[i * 48 + j * 3 + 1]);
-        t80r0 += (b78[i * 48 + j * 3 + 2] * b78[i * 48 + j * 3 + 2]);
-        b80[i * 16 + j] = t80r0;
-      }
-    }
-  }
   const t120 = a2 * s0;
   h146.fill(0);
   for (let i = 0; i < 15; i++) {
-    const b81_ix16 = Math.sqrt(b80[i * 16]);
-    const b81_ix16p1 = Math.sqrt(b80[i * 16 + 1]);
-    const b81_ix16p2 = Math.sqrt(b80[i * 16 + 2]);
-    const b81_ix16p3 = Math.sqrt(b80[i * 16 + 3]);
-    const b81_ix16p4 = Math.sqrt(b80[i * 16 + 4]);
-    const b81_ix16p5 = Math.sqrt(b80[i * 16 + 5]);
-    const b81_ix16p6 = Math.sqrt(b80[i * 16 + 6]);
-    const b81_ix16p7 = Math.sqrt(b80[i * 16 + 7]);
-    const b81_ix16p8 = Math.sqrt(b80[i * 16 + 8]);
-    const b81_ix16p9 = Math.sqrt(b80[i * 16 + 9]);
-    const b81_ix16p10 = Math.sqrt(b80[i * 16 + 10]);
-    const b81_ix16p11 = Math.sqrt(b80[i * 16 + 11]);
-    const b81_ix16p12 = Math.sqrt(b80[i * 16 + 12]);
-    const b81_ix16p13 = Math.sqrt(b80[i * 16 + 13]);
-    const b81_ix16p14 = Math.sqrt(b80[i * 16 + 14]);
-    const b81_ix16p15 = Math.sqrt(b80[i * 16 + 15]);
-    const b82_ix16 = b81_ix16 - a1;
-    const b82_ix16p1 = b81_ix16p1 - a1;
-    const b82_ix16p2 = b81_ix16p2 - a1;
-    const b82_ix16p3 = b81_ix16p3 - a1;
-    const b82_ix16p4 = b81_ix16p4 - a1;
-    const b82_ix16p5 = b81_ix16p5 - a1;
-    const b82_ix16p6 = b81_ix16p6 - a1;
-    const b82_ix16p7 = b81_ix16p7 - a1;
-    const b82_ix16p8 = b81_ix16p8 - a1;
-    const b82_ix16p9 = b81_ix16p9 - a1;
-    const b82_ix16p10 = b81_ix16p10 - a1;
-    const b82_ix16p11 = b81_ix16p11 - a1;
-    const b82_ix16p12 = b81_ix16p12 - a1;
-    const b82_ix16p13 = b81_ix16p13 - a1;
-    const b82_ix16p14 = b81_ix16p14 - a1;
-    const b82_ix16p15 = b81_ix16p15 - a1;
+    let t50r0 = 0;
     let t85r0 = 0;
-    t85r0 += (t17 * (b82_ix16 * b82_ix16));
-    t85r0 += (t17 * (b82_ix16p1 * b82_ix16p1));
-    t85r0 += (t17 * (b82_ix16p2 * b82_ix16p2));
-    t85r0 += (t17 * (b82_ix16p3 * b82_ix16p3));
-    t85r0 += (t17 * (b82_ix16p4 * b82_ix16p4));
-    t85r0 += (t17 * (b82_ix16p5 * b82_ix16p5));
-    t85r0 += (t17 * (b82_ix16p6 * b82_ix16p6));
-    t85r0 += (t17 * (b82_ix16p7 * b82_ix16p7));
-    t85r0 += (t17 * (b82_ix16p8 * b82_ix16p8));
-    t85r0 += (t17 * (b82_ix16p9 * b82_ix16p9));
-    t85r0 += (t17 * (b82_ix16p10 * b82_ix16p10));
-    t85r0 += (t17 * (b82_ix16p11 * b82_ix16p11));
-    t85r0 += (t17 * (b82_ix16p12 * b82_ix16p12));
-    t85r0 += (t17 * (b82_ix16p13 * b82_ix16p13));
-    t85r0 += (t17 * (b82_ix16p14 * b82_ix16p14));
-    t85r0 += (t17 * (b82_ix16p15 * b82_ix16p15));
+    for (let j = 0; j < 15; j++) {
+      const a3_ix48pjx3 = a3[i * 48 + j * 3];
+      const b43_ix45pjx3 = a3[i * 48 + j * 3 + 3] - a3_ix48pjx3;
+      const a3_ix48pjx3p1 = a3[i * 48 + j * 3 + 1];
+      const b43_ix45pjx3p1 = a3[i * 48 + j * 3 + 4] - a3_ix48pjx3p1;
+      const a3_ix48pjx3p2 = a3[i * 48 + j * 3 + 2];
+      const b43_ix45pjx3p2 = a3[i * 48 + j * 3 + 5] - a3_ix48pjx3p2;
+      let t45r0 = 0;
+      t45r0 += (b43_ix45pjx3 * b43_ix45pjx3);
+      t45r0 += (b43_ix45pjx3p1 * b43_ix45pjx3p1);
+      t45r0 += (b43_ix45pjx3p2 * b43_ix45pjx3p2);
+      const b45_ix15pj = t45r0;
+      const b46_ix15pj = Math.sqrt(b45_ix15pj);
+      const b47_ix15pj = b46_ix15pj - a1;
+      t50r0 += (t17 * (b47_ix15pj * b47_ix15pj));
+      const b78_ix48pjx3 = a3[i * 48 + j * 3 + 48] - a3_ix48pjx3;
+      const b78_ix48pjx3p1 = a3[i * 48 + j * 3 + 49] - a3_ix48pjx3p1;
+      const b78_ix48pjx3p2 = a3[i * 48 + j * 3 + 50] - a3_ix48pjx3p2;
+      let t80r0 = 0;
+      t80r0 += (b78_ix48pjx3 * b78_ix48pjx3);
+      t80r0 += (b78_ix48pjx3p1 * b78_ix48pjx3p1);
+      t80r0 += (b78_ix48pjx3p2 * b78_ix48pjx3p2);
+      const b80_ix16pj = t80r0;
+      const b81_ix16pj = Math.sqrt(b80_ix16pj);
+      const b82_ix16pj = b81_ix16pj - a1;
+      t85r0 += (t17 * (b82_ix16pj * b82_ix16pj));
+      t89 += a3_ix48pjx3p2;
+      const b129_ix16pj = (0.5 / b81_ix16pj) * (2 * (b82_ix16pj * (t17 * s0)));
+      const b132_ix48pjx3 = 2 * (b78_ix48pjx3 * b129_ix16pj);
+      const b132_ix48pjx3p1 = 2 * (b78_ix48pjx3p1 * b129_ix16pj);
+      const b132_ix48pjx3p2 = 2 * (b78_ix48pjx3p2 * b129_ix16pj);
+      const b141_ix15pj = (0.5 / b46_ix15pj) * (2 * (b47_ix15pj * (t17 * s0)));
+      const b144_ix45pjx3 = 2 * (b43_ix45pjx3 * b141_ix15pj);
+      const b144_ix45pjx3p1 = 2 * (b43_ix45pjx3p1 * b141_ix15pj);
+      const b144_ix45pjx3p2 = 2 * (b43_ix45pjx3p2 * b141_ix15pj);
+      h146[i * 48 + j * 3 + 48] += b132_ix48pjx3;
+      h146[i * 48 + j * 3 + 49] += b132_ix48pjx3p1;
+      h146[i * 48 + j * 3 + 50] += b132_ix48pjx3p2;
+      h146[i * 48 + j * 3 + 3] += b144_ix45pjx3;
+      h146[i * 48 + j * 3 + 4] += b144_ix45pjx3p1;
+      h146[i * 48 + j * 3 + 5] += b144_ix45pjx3p2;
+      h146[i * 48 + j * 3] -= (b132_ix48pjx3 + b144_ix45pjx3);
+      h146[i * 48 + j * 3 + 1] -= (b132_ix48pjx3p1 + b144_ix45pjx3p1);
+      h146[i * 48 + j * 3 + 2] += ((t120 - b132_ix48pjx3p2) - b144_ix45pjx3p2);
+    }
+    {
+      const b78_ix48p45 = a3[i * 48 + 93] - a3[i * 48 + 45];
+      const b78_ix48p46 = a3[i * 48 + 94] - a3[i * 48 + 46];
+      const b78_ix48p47 = a3[i * 48 + 95] - a3[i * 48 + 47];
+      let t80r0 = 0;
+      t80r0 += (b78_ix48p45 * b78_ix48p45);
+      t80r0 += (b78_ix48p46 * b78_ix48p46);
+      t80r0 += (b78_ix48p47 * b78_ix48p47);
+      const b80_ix16p15 = t80r0;
+      const b81_ix16p15 = Math.sqrt(b80_ix16p15);
+      const b82_ix16p15 = b81_ix16p15 - a1;
+      t85r0 += (t17 * (b82_ix16p15 * b82_ix16p15));
+      t89 += a3[i * 48 + 47];
+      const b129_ix16p15 = (0.5 / b81_ix16p15) * (2 * (b82_ix16p15 * (t17 * s0)));
+      const b132_ix48p45 = 2 * (b78_ix48p45 * b129_ix16p15);
+      const b132_ix48p46 = 2 * (b78_ix48p46 * b129_ix16p15);
+      const b132_ix48p47 = 2 * (b78_ix48p47 * b129_ix16p15);
+      h146[i * 48 + 47] += t120;
+      h146[i * 48 + 93] += b132_ix48p45;
+      h146[i * 48 + 94] += b132_ix48p46;
+      h146[i * 48 + 95] += b132_ix48p47;
+      h146[i * 48 + 45] -= b132_ix48p45;
+      h146[i * 48 + 46] -= b132_ix48p46;
+      h146[i * 48 + 47] -= b132_ix48p47;
+    }
+    const b50_i = t50r0;
+    t51 += b50_i;
     const b85_i = t85r0;
     t86 += b85_i;
-    t89 += a3[i * 48 + 2];
-    t89 += a3[i * 48 + 5];
-    t89 += a3[i * 48 + 8];
-    t89 += a3[i * 48 + 11];
-    t89 += a3[i * 48 + 14];
-    t89 += a3[i * 48 + 17];
-    t89 += a3[i * 48 + 20];
-    t89 += a3[i * 48 + 23];
-    t89 += a3[i * 48 + 26];
-    t89 += a3[i * 48 + 29];
-    t89 += a3[i * 48 + 32];
-    t89 += a3[i * 48 + 35];
-    t89 += a3[i * 48 + 38];
-    t89 += a3[i * 48 + 41];
-    t89 += a3[i * 48 + 44];
-    t89 += a3[i * 48 + 47];
-    const b129_ix16 = (0.5 / b81_ix16) * (2 * (b82_ix16 * (t17 * s0)));
-    const b129_ix16p1 = (0.5 / b81_ix16p1) * (2 * (b82_ix16p1 * (t17 * s0)));
-    const b129_ix16p2 = (0.5 / b81_ix16p2) * (2 * (b82_ix16p2 * (t17 * s0)));
-    const b129_ix16p3 = (0.5 / b81_ix16p3) * (2 * (b82_ix16p3 * (t17 * s0)));
-    const b129_ix16p4 = (0.5 / b81_ix16p4) * (2 * (b82_ix16p4 * (t17 * s0)));
-    const b129_ix16p5 = (0.5 / b81_ix16p5) * (2 * (b82_ix16p5 * (t17 * s0)));
-    const b129_ix16p6 = (0.5 / b81_ix16p6) * (2 * (b82_ix16p6 * (t17 * s0)));
-    const b129_ix16p7 = (0.5 / b81_ix16p7) * (2 * (b82_ix16p7 * (t17 * s0)));
-    const b129_ix16p8 = (0.5 / b81_ix16p8) * (2 * (b82_ix16p8 * (t17 * s0)));
-    const b129_ix16p9 = (0.5 / b81_ix16p9) * (2 * (b82_ix16p9 * (t17 * s0)));
-    const b129_ix16p10 = (0.5 / b81_ix16p10) * (2 * (b82_ix16p10 * (t17 * s0)));
-    const b129_ix16p11 = (0.5 / b81_ix16p11) * (2 * (b82_ix16p11 * (t17 * s0)));
-    const b129_ix16p12 = (0.5 / b81_ix16p12) * (2 * (b82_ix16p12 * (t17 * s0)));
-    const b129_ix16p13 = (0.5 / b81_ix16p13) * (2 * (b82_ix16p13 * (t17 * s0)));
-    const b129_ix16p14 = (0.5 / b81_ix16p14) * (2 * (b82_ix16p14 * (t17 * s0)));
-    const b129_ix16p15 = (0.5 / b81_ix16p15) * (2 * (b82_ix16p15 * (t17 * s0)));
-    const b132_ix48 = 2 * (b78[i * 48] * b129_ix16);
-    const b132_ix48p1 = 2 * (b78[i * 48 + 1] * b129_ix16);
-    const b132_ix48p2 = 2 * (b78[i * 48 + 2] * b129_ix16);
-    const b132_ix48p3 = 2 * (b78[i * 48 + 3] * b129_ix16p1);
-    const b132_ix48p4 = 2 * (b78[i * 48 + 4] * b129_ix16p1);
-    const b132_ix48p5 = 2 * (b78[i * 48 + 5] * b129_ix16p1);
-    const b132_ix48p6 = 2 * (b78[i * 48 + 6] * b129_ix16p2);
-    const b132_ix48p7 = 2 * (b78[i * 48 + 7] * b129_ix16p2);
-    const b132_ix48p8 = 2 * (b78[i * 48 + 8] * b129_ix16p2);
-    const b132_ix48p9 = 2 * (b78[i * 48 + 9] * b129_ix16p3);
-    const b132_ix48p10 = 2 * (b78[i * 48 + 10] * b129_ix16p3);
-    const b132_ix48p11 = 2 * (b78[i * 48 + 11] * b129_ix16p3);
-    const b132_ix48p12 = 2 * (b78[i * 48 + 12] * b129_ix16p4);
-    const b132_ix48p13 = 2 * (b78[i * 48 + 13] * b129_ix16p4);
-    const b132_ix48p14 = 2 * (b78[i * 48 + 14] * b129_ix16p4);
-    const b132_ix48p15 = 2 * (b78[i * 48 + 15] * b129_ix16p5);
-    const b132_ix48p16 = 2 * (b78[i * 48 + 16] * b129_ix16p5);
-    const b132_ix48p17 = 2 * (b78[i * 48 + 17] * b129_ix16p5);
-    const b132_ix48p18 = 2 * (b78[i * 48 + 18] * b129_ix16p6);
-    const b132_ix48p19 = 2 * (b78[i * 48 + 19] * b129_ix16p6);
-    const b132_ix48p20 = 2 * (b78[i * 48 + 20] * b129_ix16p6);
-    const b132_ix48p21 = 2 * (b78[i * 48 + 21] * b129_ix16p7);
-    const b132_ix48p22 = 2 * (b78[i * 48 + 22] * b129_ix16p7);
-    const b132_ix48p23 = 2 * (b78[i * 48 + 23] * b129_ix16p7);
-    const b132_ix48p24 = 2 * (b78[i * 48 + 24] * b129_ix16p8);
-    const b132_ix48p25 = 2 * (b78[i * 48 + 25] * b129_ix16p8);
-    const b132_ix48p26 = 2 * (b78[i * 48 + 26] * b129_ix16p8);
-    const b132_ix48p27 = 2 * (b78[i * 48 + 27] * b129_ix16p9);
-    const b132_ix48p28 = 2 * (b78[i * 48 + 28] * b129_ix16p9);
-    const b132_ix48p29 = 2 * (b78[i * 48 + 29] * b129_ix16p9);
-    const b132_ix48p30 = 2 * (b78[i * 48 + 30] * b129_ix16p10);
-    const b132_ix48p31 = 2 * (b78[i * 48 + 31] * b129_ix16p10);
-    const b132_ix48p32 = 2 * (b78[i * 48 + 32] * b129_ix16p10);
-    const b132_ix48p33 = 2 * (b78[i * 48 + 33] * b129_ix16p11);
-    const b132_ix48p34 = 2 * (b78[i * 48 + 34] * b129_ix16p11);
-    const b132_ix48p35 = 2 * (b78[i * 48 + 35] * b129_ix16p11);
-    const b132_ix48p36 = 2 * (b78[i * 48 + 36] * b129_ix16p12);
-    const b132_ix48p37 = 2 * (b78[i * 48 + 37] * b129_ix16p12);
-    const b132_ix48p38 = 2 * (b78[i * 48 + 38] * b129_ix16p12);
-    const b132_ix48p39 = 2 * (b78[i * 48 + 39] * b129_ix16p13);
-    const b132_ix48p40 = 2 * (b78[i * 48 + 40] * b129_ix16p13);
-    const b132_ix48p41 = 2 * (b78[i * 48 + 41] * b129_ix16p13);
-    const b132_ix48p42 = 2 * (b78[i * 48 + 42] * b129_ix16p14);
-    const b132_ix48p43 = 2 * (b78[i * 48 + 43] * b129_ix16p14);
-    const b132_ix48p44 = 2 * (b78[i * 48 + 44] * b129_ix16p14);
-    const b132_ix48p45 = 2 * (b78[i * 48 + 45] * b129_ix16p15);
-    const b132_ix48p46 = 2 * (b78[i * 48 + 46] * b129_ix16p15);
-    const b132_ix48p47 = 2 * (b78[i * 48 + 47] * b129_ix16p15);
-    b141[i * 15] = ((0.5 / b46[i * 15]) * (2 * (b47[i * 15] * (t17 * s0))));
-    b141[i * 15 + 1] = ((0.5 / b46[i * 15 + 1]) * (2 * (b47[i * 15 + 1] * (t17 * s0))));
-    b141[i * 15 + 2] = ((0.5 / b46[i * 15 + 2]) * (2 * (b47[i * 15 + 2] * (t17 * s0))));
-    b141[i * 15 + 3] = ((0.5 / b46[i * 15 + 3]) * (2 * (b47[i * 15 + 3] * (t17 * s0))));
-    b141[i * 15 + 4] = ((0.5 / b46[i * 15 + 4]) * (2 * (b47[i * 15 + 4] * (t17 * s0))));
-    b141[i * 15 + 5] = ((0.5 / b46[i * 15 + 5]) * (2 * (b47[i * 15 + 5] * (t17 * s0))));
-    b141[i * 15 + 6] = ((0.5 / b46[i * 15 + 6]) * (2 * (b47[i * 15 + 6] * (t17 * s0))));
-    b141[i * 15 + 7] = ((0.5 / b46[i * 15 + 7]) * (2 * (b47[i * 15 + 7] * (t17 * s0))));
-    b141[i * 15 + 8] = ((0.5 / b46[i * 15 + 8]) * (2 * (b47[i * 15 + 8] * (t17 * s0))));
-    b141[i * 15 + 9] = ((0.5 / b46[i * 15 + 9]) * (2 * (b47[i * 15 + 9] * (t17 * s0))));
-    b141[i * 15 + 10] = ((0.5 / b46[i * 15 + 10]) * (2 * (b47[i * 15 + 10] * (t17 * s0))));
-    b141[i * 15 + 11] = ((0.5 / b46[i * 15 + 11]) * (2 * (b47[i * 15 + 11] * (t17 * s0))));
-    b141[i * 15 + 12] = ((0.5 / b46[i * 15 + 12]) * (2 * (b47[i * 15 + 12] * (t17 * s0))));
-    b141[i * 15 + 13] = ((0.5 / b46[i * 15 + 13]) * (2 * (b47[i * 15 + 13] * (t17 * s0))));
-    b141[i * 15 + 14] = ((0.5 / b46[i * 15 + 14]) * (2 * (b47[i * 15 + 14] * (t17 * s0))));
-    b144[i * 45] = (2 * (b43[i * 45] * b141[i * 15]));
-    b144[i * 45 + 1] = (2 * (b43[i * 45 + 1] * b141[i * 15]));
-    b144[i * 45 + 2] = (2 * (b43[i * 45 + 2] * b141[i * 15]));
-    b144[i * 45 + 3] = (2 * (b43[i * 45 + 3] * b141[i * 15 + 1]));
-    b144[i * 45 + 4] = (2 * (b43[i * 45 + 4] * b141[i * 15 + 1]));
-    b144[i * 45 + 5] = (2 * (b43[i * 45 + 5] * b141[i * 15 + 1]));
-    b144[i * 45 + 6] = (2 * (b43[i * 45 + 6] * b141[i * 15 + 2]));
-    b144[i * 45 + 7] = (2 * (b43[i * 45 + 7] * b141[i * 15 + 2]));
-    b144[i * 45 + 8] = (2 * (b43[i * 45 + 8] * b141[i * 15 + 2]));
-    b144[i * 45 + 9] = (2 * (b43[i * 45 + 9] * b141[i * 15 + 3]));
-    b144[i * 45 + 10] = (2 * (b43[i * 45 + 10] * b141[i * 15 + 3]));
-    b144[i * 45 + 11] = (2 * (b43[i * 45 + 11] * b141[i * 15 + 3]));
-    b144[i * 45 + 12] = (2 * (b43[i * 45 + 12] * b141[i * 15 + 4]));
-    b144[i * 45 + 13] = (2 * (b43[i * 45 + 13] * b141[i * 15 + 4]));
-    b144[i * 45 + 14] = (2 * (b43[i * 45 + 14] * b141[i * 15 + 4]));
-    b144[i * 45 + 15] = (2 * (b43[i * 45 + 15] * b141[i * 15 + 5]));
-    b144[i * 45 + 16] = (2 * (b43[i * 45 + 16] * b141[i * 15 + 5]));
-    b144[i * 45 + 17] = (2 * (b43[i * 45 + 17] * b141[i * 15 + 5]));
-    b144[i * 45 + 18] = (2 * (b43[i * 45 + 18] * b141[i * 15 + 6]));
-    b144[i * 45 + 19] = (2 * (b43[i * 45 + 19] * b141[i * 15 + 6]));
-    b144[i * 45 + 20] = (2 * (b43[i * 45 + 20] * b141[i * 15 + 6]));
-    b144[i * 45 + 21] = (2 * (b43[i * 45 + 21] * b141[i * 15 + 7]));
-    b144[i * 45 + 22] = (2 * (b43[i * 45 + 22] * b141[i * 15 + 7]));
-    b144[i * 45 + 23] = (2 * (b43[i * 45 + 23] * b141[i * 15 + 7]));
-    b144[i * 45 + 24] = (2 * (b43[i * 45 + 24] * b141[i * 15 + 8]));
-    b144[i * 45 + 25] = (2 * (b43[i * 45 + 25] * b141[i * 15 + 8]));
-    b144[i * 45 + 26] = (2 * (b43[i * 45 + 26] * b141[i * 15 + 8]));
-    b144[i * 45 + 27] = (2 * (b43[i * 45 + 27] * b141[i * 15 + 9]));
-    b144[i * 45 + 28] = (2 * (b43[i * 45 + 28] * b141[i * 15 + 9]));
-    b144[i * 45 + 29] = (2 * (b43[i * 45 + 29] * b141[i * 15 + 9]));
-    b144[i * 45 + 30] = (2 * (b43[i * 45 + 30] * b141[i * 15 + 10]));
-    b144[i * 45 + 31] = (2 * (b43[i * 45 + 31] * b141[i * 15 + 10]));
-    b144[i * 45 + 32] = (2 * (b43[i * 45 + 32] * b141[i * 15 + 10]));
-    b144[i * 45 + 33] = (2 * (b43[i * 45 + 33] * b141[i * 15 + 11]));
-    b144[i * 45 + 34] = (2 * (b43[i * 45 + 34] * b141[i * 15 + 11]));
-    b144[i * 45 + 35] = (2 * (b43[i * 45 + 35] * b141[i * 15 + 11]));
-    b144[i * 45 + 36] = (2 * (b43[i * 45 + 36] * b141[i * 15 + 12]));
-    b144[i * 45 + 37] = (2 * (b43[i * 45 + 37] * b141[i * 15 + 12]));
-    b144[i * 45 + 38] = (2 * (b43[i * 45 + 38] * b141[i * 15 + 12]));
-    b144[i * 45 + 39] = (2 * (b43[i * 45 + 39] * b141[i * 15 + 13]));
-    b144[i * 45 + 40] = (2 * (b43[i * 45 + 40] * b141[i * 15 + 13]));
-    b144[i * 45 + 41] = (2 * (b43[i * 45 + 41] * b141[i * 15 + 13]));
-    b144[i * 45 + 42] = (2 * (b43[i * 45 + 42] * b141[i * 15 + 14]));
-    b144[i * 45 + 43] = (2 * (b43[i * 45 + 43] * b141[i * 15 + 14]));
-    b144[i * 45 + 44] = (2 * (b43[i * 45 + 44] * b141[i * 15 + 14]));
-    h146[i * 48 + 2] += t120;
-    h146[i * 48 + 5] += t120;
-    h146[i * 48 + 8] += t120;
-    h146[i * 48 + 11] += t120;
-    h146[i * 48 + 14] += t120;
-    h146[i * 48 + 17] += t120;
-    h146[i * 48 + 20] += t120;
-    h146[i * 48 + 23] += t120;
-    h146[i * 48 + 26] += t120;
-    h146[i * 48 + 29] += t120;
-    h146[i * 48 + 32] += t120;
-    h146[i * 48 + 35] += t120;
-    h146[i * 48 + 38] += t120;
-    h146[i * 48 + 41] += t120;
-    h146[i * 48 + 44] += t120;
-    h146[i * 48 + 47] += t120;
-    h146[i * 48 + 48] += b132_ix48;
-    h146[i * 48 + 49] += b132_ix48p1;
-    h146[i * 48 + 50] += b132_ix48p2;
-    h146[i * 48 + 51] += b132_ix48p3;
-    h146[i * 48 + 52] += b132_ix48p4;
-    h146[i * 48 + 53] += b132_ix48p5;
-    h146[i * 48 + 54] += b132_ix48p6;
-    h146[i * 48 + 55] += b132_ix48p7;
-    h146[i * 48 + 56] += b132_ix48p8;
-    h146[i * 48 + 57] += b132_ix48p9;
-    h146[i * 48 + 58] += b132_ix48p10;
-    h146[i * 48 + 59] += b132_ix48p11;
-    h146[i * 48 + 60] += b132_ix48p12;
-    h146[i * 48 + 61] += b132_ix48p13;
-    h146[i * 48 + 62] += b132_ix48p14;
-    h146[i * 48 + 63] += b132_ix48p15;
-    h146[i * 48 + 64] += b132_ix48p16;
-    h146[i * 48 + 65] += b132_ix48p17;
-    h146[i * 48 + 66] += b132_ix48p18;
-    h146[i * 48 + 67] += b132_ix48p19;
-    h146[i * 48 + 68] += b132_ix48p20;
-    h146[i * 48 + 69] += b132_ix48p21;
-    h146[i * 48 + 70] += b132_ix48p22;
-    h146[i * 48 + 71] += b132_ix48p23;
-    h146[i * 48 + 72] += b132_ix48p24;
-    h146[i * 48 + 73] += b132_ix48p25;
-    h146[i * 48 + 74] += b132_ix48p26;
-    h146[i * 48 + 75] += b132_ix48p27;
-    h146[i * 48 + 76] += b132_ix48p28;
-    h146[i * 48 + 77] += b132_ix48p29;
-    h146[i * 48 + 78] += b132_ix48p30;
-    h146[i * 48 + 79] += b132_ix48p31;
-    h146[i * 48 + 80] += b132_ix48p32;
-    h146[i * 48 + 81] += b132_ix48p33;
-    h146[i * 48 + 82] += b132_ix48p34;
-    h146[i * 48 + 83] += b132_ix48p35;
-    h146[i * 48 + 84] += b132_ix48p36;
-    h146[i * 48 + 85] += b132_ix48p37;
-    h146[i * 48 + 86] += b132_ix48p38;
-    h146[i * 48 + 87] += b132_ix48p39;
-    h146[i * 48 + 88] += b132_ix48p40;
-    h146[i * 48 + 89] += b132_ix48p41;
-    h146[i * 48 + 90] += b132_ix48p42;
-    h146[i * 48 + 91] += b132_ix48p43;
-    h146[i * 48 + 92] += b132_ix48p44;
-    h146[i * 48 + 93] += b132_ix48p45;
-    h146[i * 48 + 94] += b132_ix48p46;
-    h146[i * 48 + 95] += b132_ix48p47;
-    h146[i * 48] -= b132_ix48;
-    h146[i * 48 + 1] -= b132_ix48p1;
-    h146[i * 48 + 2] -= b132_ix48p2;
-    h146[i * 48 + 3] -= b132_ix48p3;
-    h146[i * 48 + 4] -= b132_ix48p4;
-    h146[i * 48 + 5] -= b132_ix48p5;
-    h146[i * 48 + 6] -= b132_ix48p6;
-    h146[i * 48 + 7] -= b132_ix48p7;
-    h146[i * 48 + 8] -= b132_ix48p8;
-    h146[i * 48 + 9] -= b132_ix48p9;
-    h146[i * 48 + 10] -= b132_ix48p10;
-    h146[i * 48 + 11] -= b132_ix48p11;
-    h146[i * 48 + 12] -= b132_ix48p12;
-    h146[i * 48 + 13] -= b132_ix48p13;
-    h146[i * 48 + 14] -= b132_ix48p14;
-    h146[i * 48 + 15] -= b132_ix48p15;
-    h146[i * 48 + 16] -= b132_ix48p16;
-    h146[i * 48 + 17] -= b132_ix48p17;
-    h146[i * 48 + 18] -= b132_ix48p18;
-    h146[i * 48 + 19] -= b132_ix48p19;
-    h146[i * 48 + 20] -= b132_ix48p20;
-    h146[i * 48 + 21] -= b132_ix48p21;
-    h146[i * 48 + 22] -= b132_ix48p22;
-    h146[i * 48 + 23] -= b132_ix48p23;
-    h146[i * 48 + 24] -= b132_ix48p24;
-    h146[i * 48 + 25] -= b132_ix48p25;
-    h146[i * 48 + 26] -= b132_ix48p26;
-    h146[i * 48 + 27] -= b132_ix48p27;
-    h146[i * 48 + 28] -= b132_ix48p28;
-    h146[i * 48 + 29] -= b132_ix48p29;
-    h146[i * 48 + 30] -= b132_ix48p30;
-    h146[i * 48 + 31] -= b132_ix48p31;
-    h146[i * 48 + 32] -= b132_ix48p32;
-    h146[i * 48 + 33] -= b132_ix48p33;
-    h146[i * 48 + 34] -= b132_ix48p34;
-    h146[i * 48 + 35] -= b132_ix48p35;
-    h146[i * 48 + 36] -= b132_ix48p36;
-    h146[i * 48 + 37] -= b132_ix48p37;
-    h146[i * 48 + 38] -= b132_ix48p38;
-    h146[i * 48 + 39] -= b132_ix48p39;
-    h146[i * 48 + 40] -= b132_ix48p40;
-    h146[i * 48 + 41] -= b132_ix48p41;
-    h146[i * 48 + 42] -= b132_ix48p42;
-    h146[i * 48 + 43] -= b132_ix48p43;
-    h146[i * 48 + 44] -= b132_ix48p44;
-    h146[i * 48 + 45] -= b132_ix48p45;
-    h146[i * 48 + 46] -= b132_ix48p46;
-    h146[i * 48 + 47] -= b132_ix48p47;
-    h146[i * 48 + 3] += b144[i * 45];
-    h146[i * 48 + 4] += b144[i * 45 + 1];
-    h146[i * 48 + 5] += b144[i * 45 + 2];
-    h146[i * 48 + 6] += b144[i * 45 + 3];
-    h146[i * 48 + 7] += b144[i * 45 + 4];
-    h146[i * 48 + 8] += b144[i * 45 + 5];
-    h146[i * 48 + 9] += b144[i * 45 + 6];
-    h146[i * 48 + 10] += b144[i * 45 + 7];
-    h146[i * 48 + 11] += b144[i * 45 + 8];
-    h146[i * 48 + 12] += b144[i * 45 + 9];
-    h146[i * 48 + 13] += b144[i * 45 + 10];
-    h146[i * 48 + 14] += b144[i * 45 + 11];
-    h146[i * 48 + 15] += b144[i * 45 + 12];
-    h146[i * 48 + 16] += b144[i * 45 + 13];
-    h146[i * 48 + 17] += b144[i * 45 + 14];
-    h146[i * 48 + 18] += b144[i * 45 + 15];
-    h146[i * 48 + 19] += b144[i * 45 + 16];
-    h146[i * 48 + 20] += b144[i * 45 + 17];
-    h146[i * 48 + 21] += b144[i * 45 + 18];
-    h146[i * 48 + 22] += b144[i * 45 + 19];
-    h146[i * 48 + 23] += b144[i * 45 + 20];
-    h146[i * 48 + 24] += b144[i * 45 + 21];
-    h146[i * 48 + 25] += b144[i * 45 + 22];
-    h146[i * 48 + 26] += b144[i * 45 + 23];
-    h146[i * 48 + 27] += b144[i * 45 + 24];
-    h146[i * 48 + 28] += b144[i * 45 + 25];
-    h146[i * 48 + 29] += b144[i * 45 + 26];
-    h146[i * 48 + 30] += b144[i * 45 + 27];
-    h146[i * 48 + 31] += b144[i * 45 + 28];
-    h146[i * 48 + 32] += b144[i * 45 + 29];
-    h146[i * 48 + 33] += b144[i * 45 + 30];
-    h146[i * 48 + 34] += b144[i * 45 + 31];
-    h146[i * 48 + 35] += b144[i * 45 + 32];
-    h146[i * 48 + 36] += b144[i * 45 + 33];
-    h146[i * 48 + 37] += b144[i * 45 + 34];
-    h146[i * 48 + 38] += b144[i * 45 + 35];
-    h146[i * 48 + 39] += b144[i * 45 + 36];
-    h146[i * 48 + 40] += b144[i * 45 + 37];
-    h146[i * 48 + 41] += b144[i * 45 + 38];
-    h146[i * 48 + 42] += b144[i * 45 + 39];
-    h146[i * 48 + 43] += b144[i * 45 + 40];
-    h146[i * 48 + 44] += b144[i * 45 + 41];
-    h146[i * 48 + 45] += b144[i * 45 + 42];
-    h146[i * 48 + 46] += b144[i * 45 + 43];
-    h146[i * 48 + 47] += b144[i * 45 + 44];
-    h146[i * 48] -= b144[i * 45];
-    h146[i * 48 + 1] -= b144[i * 45 + 1];
-    h146[i * 48 + 2] -= b144[i * 45 + 2];
-    h146[i * 48 + 3] -= b144[i * 45 + 3];
-    h146[i * 48 + 4] -= b144[i * 45 + 4];
-    h146[i * 48 + 5] -= b144[i * 45 + 5];
-    h146[i * 48 + 6] -= b144[i * 45 + 6];
-    h146[i * 48 + 7] -= b144[i * 45 + 7];
-    h146[i * 48 + 8] -= b144[i * 45 + 8];
-    h146[i * 48 + 9] -= b144[i * 45 + 9];
-    h146[i * 48 + 10] -= b144[i * 45 + 10];
-    h146[i * 48 + 11] -= b144[i * 45 + 11];
-    h146[i * 48 + 12] -= b144[i * 45 + 12];
-    h146[i * 48 + 13] -= b144[i * 45 + 13];
-    h146[i * 48 + 14] -= b144[i * 45 + 14];
-    h146[i * 48 + 15] -= b144[i * 45 + 15];
-    h146[i * 48 + 16] -= b144[i * 45 + 16];
-    h146[i * 48 + 17] -= b144[i * 45 + 17];
-    h146[i * 48 + 18] -= b144[i * 45 + 18];
-    h146[i * 48 + 19] -= b144[i * 45 + 19];
-    h146[i * 48 + 20] -= b144[i * 45 + 20];
-    h146[i * 48 + 21] -= b144[i * 45 + 21];
-    h146[i * 48 + 22] -= b144[i * 45 + 22];
-    h146[i * 48 + 23] -= b144[i * 45 + 23];
-    h146[i * 48 + 24] -= b144[i * 45 + 24];
-    h146[i * 48 + 25] -= b144[i * 45 + 25];
-    h146[i * 48 + 26] -= b144[i * 45 + 26];
-    h146[i * 48 + 27] -= b144[i * 45 + 27];
-    h146[i * 48 + 28] -= b144[i * 45 + 28];
-    h146[i * 48 + 29] -= b144[i * 45 + 29];
-    h146[i * 48 + 30] -= b144[i * 45 + 30];
-    h146[i * 48 + 31] -= b144[i * 45 + 31];
-    h146[i * 48 + 32] -= b144[i * 45 + 32];
-    h146[i * 48 + 33] -= b144[i * 45 + 33];
-    h146[i * 48 + 34] -= b144[i * 45 + 34];
-    h146[i * 48 + 35] -= b144[i * 45 + 35];
-    h146[i * 48 + 36] -= b144[i * 45 + 36];
-    h146[i * 48 + 37] -= b144[i * 45 + 37];
-    h146[i * 48 + 38] -= b144[i * 45 + 38];
-    h146[i * 48 + 39] -= b144[i * 45 + 39];
-    h146[i * 48 + 40] -= b144[i * 45 + 40];
-    h146[i * 48 + 41] -= b144[i * 45 + 41];
-    h146[i * 48 + 42] -= b144[i * 45 + 42];
-    h146[i * 48 + 43] -= b144[i * 45 + 43];
-    h146[i * 48 + 44] -= b144[i * 45 + 44];
   }
   {
-    t89 += a3[722];
-    t89 += a3[725];
-    t89 += a3[728];
-    t89 += a3[731];
-    t89 += a3[734];
-    t89 += a3[737];
-    t89 += a3[740];
-    t89 += a3[743];
-    t89 += a3[746];
-    t89 += a3[749];
-    t89 += a3[752];
-    t89 += a3[755];
-    t89 += a3[758];
-    t89 += a3[761];
-    t89 += a3[764];
-    t89 += a3[767];
-    b141[225] = ((0.5 / b46[225]) * (2 * (b47[225] * (t17 * s0))));
-    b141[226] = ((0.5 / b46[226]) * (2 * (b47[226] * (t17 * s0))));
-    b141[227] = ((0.5 / b46[227]) * (2 * (b47[227] * (t17 * s0))));
-    b141[228] = ((0.5 / b46[228]) * (2 * (b47[228] * (t17 * s0))));
-    b141[229] = ((0.5 / b46[229]) * (2 * (b47[229] * (t17 * s0))));
-    b141[230] = ((0.5 / b46[230]) * (2 * (b47[230] * (t17 * s0))));
-    b141[231] = ((0.5 / b46[231]) * (2 * (b47[231] * (t17 * s0))));
-    b141[232] = ((0.5 / b46[232]) * (2 * (b47[232] * (t17 * s0))));
-    b141[233] = ((0.5 / b46[233]) * (2 * (b47[233] * (t17 * s0))));
-    b141[234] = ((0.5 / b46[234]) * (2 * (b47[234] * (t17 * s0))));
-    b141[235] = ((0.5 / b46[235]) * (2 * (b47[235] * (t17 * s0))));
-    b141[236] = ((0.5 / b46[236]) * (2 * (b47[236] * (t17 * s0))));
-    b141[237] = ((0.5 / b46[237]) * (2 * (b47[237] * (t17 * s0))));
-    b141[238] = ((0.5 / b46[238]) * (2 * (b47[238] * (t17 * s0))));
-    b141[239] = ((0.5 / b46[239]) * (2 * (b47[239] * (t17 * s0))));
-    b144[675] = (2 * (b43[675] * b141[225]));
-    b144[676] = (2 * (b43[676] * b141[225]));
-    b144[677] = (2 * (b43[677] * b141[225]));
-    b144[678] = (2 * (b43[678] * b141[226]));
-    b144[679] = (2 * (b43[679] * b141[226]));
-    b144[680] = (2 * (b43[680] * b141[226]));
-    b144[681] = (2 * (b43[681] * b141[227]));
-    b144[682] = (2 * (b43[682] * b141[227]));
-    b144[683] = (2 * (b43[683] * b141[227]));
-    b144[684] = (2 * (b43[684] * b141[228]));
-    b144[685] = (2 * (b43[685] * b141[228]));
-    b144[686] = (2 * (b43[686] * b141[228]));
-    b144[687] = (2 * (b43[687] * b141[229]));
-    b144[688] = (2 * (b43[688] * b141[229]));
-    b144[689] = (2 * (b43[689] * b141[229]));
-    b144[690] = (2 * (b43[690] * b141[230]));
-    b144[691] = (2 * (b43[691] * b141[230]));
-    b144[692] = (2 * (b43[692] * b141[230]));
-    b144[693] = (2 * (b43[693] * b141[231]));
-    b144[694] = (2 * (b43[694] * b141[231]));
-    b144[695] = (2 * (b43[695] * b141[231]));
-    b144[696] = (2 * (b43[696] * b141[232]));
-    b144[697] = (2 * (b43[697] * b141[232]));
-    b144[698] = (2 * (b43[698] * b141[232]));
-    b144[699] = (2 * (b43[699] * b141[233]));
-    b144[700] = (2 * (b43[700] * b141[233]));
-    b144[701] = (2 * (b43[701] * b141[233]));
-    b144[702] = (2 * (b43[702] * b141[234]));
-    b144[703] = (2 * (b43[703] * b141[234]));
-    b144[704] = (2 * (b43[704] * b141[234]));
-    b144[705] = (2 * (b43[705] * b141[235]));
-    b144[706] = (2 * (b43[706] * b141[235]));
-    b144[707] = (2 * (b43[707] * b141[235]));
-    b144[708] = (2 * (b43[708] * b141[236]));
-    b144[709] = (2 * (b43[709] * b141[236]));
-    b144[710] = (2 * (b43[710] * b141[236]));
-    b144[711] = (2 * (b43[711] * b141[237]));
-    b144[712] = (2 * (b43[712] * b141[237]));
-    b144[713] = (2 * (b43[713] * b141[237]));
-    b144[714] = (2 * (b43[714] * b141[238]));
-    b144[715] = (2 * (b43[715] * b141[238]));
-    b144[716] = (2 * (b43[716] * b141[238]));
-    b144[717] = (2 * (b43[717] * b141[239]));
-    b144[718] = (2 * (b43[718] * b141[239]));
-    b144[719] = (2 * (b43[719] * b141[239]));
-    h146[722] += t120;
-    h146[725] += t120;
-    h146[728] += t120;
-    h146[731] += t120;
-    h146[734] += t120;
-    h146[737] += t120;
-    h146[740] += t120;
-    h146[743] += t120;
-    h146[746] += t120;
-    h146[749] += t120;
-    h146[752] += t120;
-    h146[755] += t120;
-    h146[758] += t120;
-    h146[761] += t120;
-    h146[764] += t120;
-    h146[767] += t120;
-    h146[723] += b144[675];
-    h146[724] += b144[676];
-    h146[725] += b144[677];
-    h146[726] += b144[678];
-    h146[727] += b144[679];
-    h146[728] += b144[680];
-    h146[729] += b144[681];
-    h146[730] += b144[682];
-    h146[731] += b144[683];
-    h146[732] += b144[684];
-    h146[733] += b144[685];
-    h146[734] += b144[686];
-    h146[735] += b144[687];
-    h146[736] += b144[688];
-    h146[737] += b144[689];
-    h146[738] += b144[690];
-    h146[739] += b144[691];
-    h146[740] += b144[692];
-    h146[741] += b144[693];
-    h146[742] += b144[694];
-    h146[743] += b144[695];
-    h146[744] += b144[696];
-    h146[745] += b144[697];
-    h146[746] += b144[698];
-    h146[747] += b144[699];
-    h146[748] += b144[700];
-    h146[749] += b144[701];
-    h146[750] += b144[702];
-    h146[751] += b144[703];
-    h146[752] += b144[704];
-    h146[753] += b144[705];
-    h146[754] += b144[706];
-    h146[755] += b144[707];
-    h146[756] += b144[708];
-    h146[757] += b144[709];
-    h146[758] += b144[710];
-    h146[759] += b144[711];
-    h146[760] += b144[712];
-    h146[761] += b144[713];
-    h146[762] += b144[714];
-    h146[763] += b144[715];
-    h146[764] += b144[716];
-    h146[765] += b144[717];
-    h146[766] += b144[718];
-    h146[767] += b144[719];
-    h146[720] -= b144[675];
-    h146[721] -= b144[676];
-    h146[722] -= b144[677];
-    h146[723] -= b144[678];
-    h146[724] -= b144[679];
-    h146[725] -= b144[680];
-    h146[726] -= b144[681];
-    h146[727] -= b144[682];
-    h146[728] -= b144[683];
-    h146[729] -= b144[684];
-    h146[730] -= b144[685];
-    h146[731] -= b144[686];
-    h146[732] -= b144[687];
-    h146[733] -= b144[688];
-    h146[734] -= b144[689];
-    h146[735] -= b144[690];
-    h146[736] -= b144[691];
-    h146[737] -= b144[692];
-    h146[738] -= b144[693];
-    h146[739] -= b144[694];
-    h146[740] -= b144[695];
-    h146[741] -= b144[696];
-    h146[742] -= b144[697];
-    h146[743] -= b144[698];
-    h146[744] -= b144[699];
-    h146[745] -= b144[700];
-    h146[746] -= b144[701];
-    h146[747] -= b144[702];
-    h146[748] -= b144[703];
-    h146[749] -= b144[704];
-    h146[750] -= b144[705];
-    h146[751] -= b144[706];
-    h146[752] -= b144[707];
-    h146[753] -= b144[708];
-    h146[754] -= b144[709];
-    h146[755] -= b144[710];
-    h146[756] -= b144[711];
-    h146[757] -= b144[712];
-    h146[758] -= b144[713];
-    h146[759] -= b144[714];
-    h146[760] -= b144[715];
-    h146[761] -= b144[716];
-    h146[762] -= b144[717];
-    h146[763] -= b144[718];
-    h146[764] -= b144[719];
+    let t50r0 = 0;
+    for (let j0 = 0; j0 < 12; j0 += 4) {
+      {
+        const j = j0;
+        const b43_jx3p675 = a3[j * 3 + 723] - a3[j * 3 + 720];
+        const b43_jx3p676 = a3[j * 3 + 724] - a3[j * 3 + 721];
+        const a3_jx3p722 = a3[j * 3 + 722];
+        const b43_jx3p677 = a3[j * 3 + 725] - a3_jx3p722;
+        let t45r0 = 0;
+        t45r0 += (b43_jx3p675 * b43_jx3p675);
+        t45r0 += (b43_jx3p676 * b43_jx3p676);
+        t45r0 += (b43_jx3p677 * b43_jx3p677);
+        const b45_jp225 = t45r0;
+        const b46_jp225 = Math.sqrt(b45_jp225);
+        const b47_jp225 = b46_jp225 - a1;
+        t50r0 += (t17 * (b47_jp225 * b47_jp225));
+        t89 += a3_jx3p722;
+        const b141_jp225 = (0.5 / b46_jp225) * (2 * (b47_jp225 * (t17 * s0)));
+        const b144_jx3p675 = 2 * (b43_jx3p675 * b141_jp225);
+        const b144_jx3p676 = 2 * (b43_jx3p676 * b141_jp225);
+        const b144_jx3p677 = 2 * (b43_jx3p677 * b141_jp225);
+        h146[j * 3 + 723] += b144_jx3p675;
+        h146[j * 3 + 724] += b144_jx3p676;
+        h146[j * 3 + 725] += b144_jx3p677;
+        h146[j * 3 + 720] -= b144_jx3p675;
+        h146[j * 3 + 721] -= b144_jx3p676;
+        h146[j * 3 + 722] += (t120 - b144_jx3p677);
+      }
+      {
+        const j = j0 + 1;
+        const b43_jx3p675 = a3[j * 3 + 723] - a3[j * 3 + 720];
+        const b43_jx3p676 = a3[j * 3 + 724] - a3[j * 3 + 721];
+        const a3_jx3p722 = a3[j * 3 + 722];
+        const b43_jx3p677 = a3[j * 3 + 725] - a3_jx3p722;
+        let t45r0 = 0;
+        t45r0 += (b43_jx3p675 * b43_jx3p675);
+        t45r0 += (b43_jx3p676 * b43_jx3p676);
+        t45r0 += (b43_jx3p677 * b43_jx3p677);
+        const b45_jp225 = t45r0;
+        const b46_jp225 = Math.sqrt(b45_jp225);
+        const b47_jp225 = b46_jp225 - a1;
+        t50r0 += (t17 * (b47_jp225 * b47_jp225));
+        t89 += a3_jx3p722;
+        const b141_jp225 = (0.5 / b46_jp225) * (2 * (b47_jp225 * (t17 * s0)));
+        const b144_jx3p675 = 2 * (b43_jx3p675 * b141_jp225);
+        const b144_jx3p676 = 2 * (b43_jx3p676 * b141_jp225);
+        const b144_jx3p677 = 2 * (b43_jx3p677 * b141_jp225);
+        h146[j * 3 + 723] += b144_jx3p675;
+        h146[j * 3 + 724] += b144_jx3p676;
+        h146[j * 3 + 725] += b144_jx3p677;
+        h146[j * 3 + 720] -= b144_jx3p675;
+        h146[j * 3 + 721] -= b144_jx3p676;
+        h146[j * 3 + 722] += (t120 - b144_jx3p677);
+      }
+      {
+        const j = j0 + 2;
+        const b43_jx3p675 = a3[j * 3 + 723] - a3[j * 3 + 720];
+        const b43_jx3p676 = a3[j * 3 + 724] - a3[j * 3 + 721];
+        const a3_jx3p722 = a3[j * 3 + 722];
+        const b43_jx3p677 = a3[j * 3 + 725] - a3_jx3p722;
+        let t45r0 = 0;
+        t45r0 += (b43_jx3p675 * b43_jx3p675);
+        t45r0 += (b43_jx3p676 * b43_jx3p676);
+        t45r0 += (b43_jx3p677 * b43_jx3p677);
+        const b45_jp225 = t45r0;
+        const b46_jp225 = Math.sqrt(b45_jp225);
+        const b47_jp225 = b46_jp225 - a1;
+        t50r0 += (t17 * (b47_jp225 * b47_jp225));
+        t89 += a3_jx3p722;
+        const b141_jp225 = (0.5 / b46_jp225) * (2 * (b47_jp225 * (t17 * s0)));
+        const b144_jx3p675 = 2 * (b43_jx3p675 * b141_jp225);
+        const b144_jx3p676 = 2 * (b43_jx3p676 * b141_jp225);
+        const b144_jx3p677 = 2 * (b43_jx3p677 * b141_jp225);
+        h146[j * 3 + 723] += b144_jx3p675;
+        h146[j * 3 + 724] += b144_jx3p676;
+        h146[j * 3 + 725] += b144_jx3p677;
+        h146[j * 3 + 720] -= b144_jx3p675;
+        h146[j * 3 + 721] -= b144_jx3p676;
+        h146[j * 3 + 722] += (t120 - b144_jx3p677);
+      }
+      {
+        const j = j0 + 3;
+        const b43_jx3p675 = a3[j * 3 + 723] - a3[j * 3 + 720];
+        const b43_jx3p676 = a3[j * 3 + 724] - a3[j * 3 + 721];
+        const a3_jx3p722 = a3[j * 3 + 722];
+        const b43_jx3p677 = a3[j * 3 + 725] - a3_jx3p722;
+        let t45r0 = 0;
+        t45r0 += (b43_jx3p675 * b43_jx3p675);
+        t45r0 += (b43_jx3p676 * b43_jx3p676);
+        t45r0 += (b43_jx3p677 * b43_jx3p677);
+        const b45_jp225 = t45r0;
+        const b46_jp225 = Math.sqrt(b45_jp225);
+        const b47_jp225 = b46_jp225 - a1;
+        t50r0 += (t17 * (b47_jp225 * b47_jp225));
+        t89 += a3_jx3p722;
+        const b141_jp225 = (0.5 / b46_jp225) * (2 * (b47_jp225 * (t17 * s0)));
+        const b144_jx3p675 = 2 * (b43_jx3p675 * b141_jp225);
+        const b144_jx3p676 = 2 * (b43_jx3p676 * b141_jp225);
+        const b144_jx3p677 = 2 * (b43_jx3p677 * b141_jp225);
+        h146[j * 3 + 723] += b144_jx3p675;
+        h146[j * 3 + 724] += b144_jx3p676;
+        h146[j * 3 + 725] += b144_jx3p677;
+        h146[j * 3 + 720] -= b144_jx3p675;
+        h146[j * 3 + 721] -= b144_jx3p676;
+        h146[j * 3 + 722] += (t120 - b144_jx3p677);
+      }
+    }
+    for (let j = 12; j < 15; j++) {
+      const b43_jx3p675 = a3[j * 3 + 723] - a3[j * 3 + 720];
+      const b43_jx3p676 = a3[j * 3 + 724] - a3[j * 3 + 721];
+      const a3_jx3p722 = a3[j * 3 + 722];
+      const b43_jx3p677 = a3[j * 3 + 725] - a3_jx3p722;
+      let t45r0 = 0;
+      t45r0 += (b43_jx3p675 * b43_jx3p675);
+      t45r0 += (b43_jx3p676 * b43_jx3p676);
+      t45r0 += (b43_jx3p677 * b43_jx3p677);
+      const b45_jp225 = t45r0;
+      const b46_jp225 = Math.sqrt(b45_jp225);
+      const b47_jp225 = b46_jp225 - a1;
+      t50r0 += (t17 * (b47_jp225 * b47_jp225));
+      t89 += a3_jx3p722;
+      const b141_jp225 = (0.5 / b46_jp225) * (2 * (b47_jp225 * (t17 * s0)));
+      const b144_jx3p675 = 2 * (b43_jx3p675 * b141_jp225);
+      const b144_jx3p676 = 2 * (b43_jx3p676 * b141_jp225);
+      const b144_jx3p677 = 2 * (b43_jx3p677 * b141_jp225);
+      h146[j * 3 + 723] += b144_jx3p675;
+      h146[j * 3 + 724] += b144_jx3p676;
+      h146[j * 3 + 725] += b144_jx3p677;
+      h146[j * 3 + 720] -= b144_jx3p675;
+      h146[j * 3 + 721] -= b144_jx3p676;
+      h146[j * 3 + 722] += (t120 - b144_jx3p677);
+    }
+    {
+      t89 += a3[767];
+      h146[767] += t120;
+    }
+    const b50_15 = t50r0;
+    t51 += b50_15;
   }
   // cloth16.expr:10
   const t87 = t51 + t86;

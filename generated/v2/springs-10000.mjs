@@ -264,7 +264,8 @@ export function backwardInto(args, seed, grad, outputs) {
   // springs-10000.expr:8
   const t14 = a0 * 0.5;
   const t53 = a2 * s0;
-  h66.fill(0);
+  let h66carry0 = 0;
+  let h66carry1 = 0;
   for (let i0 = 0; i0 < 9996; i0 += 4) {
     {
       const i = i0;
@@ -282,11 +283,12 @@ export function backwardInto(args, seed, grad, outputs) {
       const b61_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
       const b64_ix2 = 2 * (b26_ix2 * b61_i);
       const b64_ix2p1 = 2 * (b26_ix2p1 * b61_i);
-      h66[i * 2 + 1] += t53;
-      h66[i * 2 + 2] += b64_ix2;
-      h66[i * 2 + 3] += b64_ix2p1;
-      h66[i * 2] -= b64_ix2;
-      h66[i * 2 + 1] -= b64_ix2p1;
+      const h66carry0next = b64_ix2;
+      const h66carry1next = b64_ix2p1;
+      h66[i * 2] = (h66carry0 - b64_ix2);
+      h66carry0 = h66carry0next;
+      h66[i * 2 + 1] = (h66carry1 + (t53 - b64_ix2p1));
+      h66carry1 = h66carry1next;
     }
     {
       const i = i0 + 1;
@@ -304,11 +306,12 @@ export function backwardInto(args, seed, grad, outputs) {
       const b61_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
       const b64_ix2 = 2 * (b26_ix2 * b61_i);
       const b64_ix2p1 = 2 * (b26_ix2p1 * b61_i);
-      h66[i * 2 + 1] += t53;
-      h66[i * 2 + 2] += b64_ix2;
-      h66[i * 2 + 3] += b64_ix2p1;
-      h66[i * 2] -= b64_ix2;
-      h66[i * 2 + 1] -= b64_ix2p1;
+      const h66carry0next = b64_ix2;
+      const h66carry1next = b64_ix2p1;
+      h66[i * 2] = (h66carry0 - b64_ix2);
+      h66carry0 = h66carry0next;
+      h66[i * 2 + 1] = (h66carry1 + (t53 - b64_ix2p1));
+      h66carry1 = h66carry1next;
     }
     {
       const i = i0 + 2;
@@ -326,11 +329,12 @@ export function backwardInto(args, seed, grad, outputs) {
       const b61_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
       const b64_ix2 = 2 * (b26_ix2 * b61_i);
       const b64_ix2p1 = 2 * (b26_ix2p1 * b61_i);
-      h66[i * 2 + 1] += t53;
-      h66[i * 2 + 2] += b64_ix2;
-      h66[i * 2 + 3] += b64_ix2p1;
-      h66[i * 2] -= b64_ix2;
-      h66[i * 2 + 1] -= b64_ix2p1;
+      const h66carry0next = b64_ix2;
+      const h66carry1next = b64_ix2p1;
+      h66[i * 2] = (h66carry0 - b64_ix2);
+      h66carry0 = h66carry0next;
+      h66[i * 2 + 1] = (h66carry1 + (t53 - b64_ix2p1));
+      h66carry1 = h66carry1next;
     }
     {
       const i = i0 + 3;
@@ -348,11 +352,12 @@ export function backwardInto(args, seed, grad, outputs) {
       const b61_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
       const b64_ix2 = 2 * (b26_ix2 * b61_i);
       const b64_ix2p1 = 2 * (b26_ix2p1 * b61_i);
-      h66[i * 2 + 1] += t53;
-      h66[i * 2 + 2] += b64_ix2;
-      h66[i * 2 + 3] += b64_ix2p1;
-      h66[i * 2] -= b64_ix2;
-      h66[i * 2 + 1] -= b64_ix2p1;
+      const h66carry0next = b64_ix2;
+      const h66carry1next = b64_ix2p1;
+      h66[i * 2] = (h66carry0 - b64_ix2);
+      h66carry0 = h66carry0next;
+      h66[i * 2 + 1] = (h66carry1 + (t53 - b64_ix2p1));
+      h66carry1 = h66carry1next;
     }
   }
   for (let i = 9996; i < 9999; i++) {
@@ -370,12 +375,15 @@ export function backwardInto(args, seed, grad, outputs) {
     const b61_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
     const b64_ix2 = 2 * (b26_ix2 * b61_i);
     const b64_ix2p1 = 2 * (b26_ix2p1 * b61_i);
-    h66[i * 2 + 1] += t53;
-    h66[i * 2 + 2] += b64_ix2;
-    h66[i * 2 + 3] += b64_ix2p1;
-    h66[i * 2] -= b64_ix2;
-    h66[i * 2 + 1] -= b64_ix2p1;
+    const h66carry0next = b64_ix2;
+    const h66carry1next = b64_ix2p1;
+    h66[i * 2] = (h66carry0 - b64_ix2);
+    h66carry0 = h66carry0next;
+    h66[i * 2 + 1] = (h66carry1 + (t53 - b64_ix2p1));
+    h66carry1 = h66carry1next;
   }
+  h66[19998] = h66carry0;
+  h66[19999] = h66carry1;
   {
     t35 += a3[19999];
     h66[19999] += t53;

@@ -5,9 +5,10 @@
 import type { Graph, Node } from "../ir/graph.js";
 import type { Buffer, Stmt } from "./ir.js";
 import { lowerToLoopIR, type LoopSink } from "./lower.js";
-import { bindElementReads, replaceBuffers } from "./passes/scalar-replace.js";
+import { bindElementReads, replaceBuffers, replaceNestedBuffers } from "./passes/scalar-replace.js";
 import { hoistArgumentReads, hoistNestReads } from "./passes/hoist.js";
 import { mergeLoops } from "./passes/merge.js";
+import { accumulateIntoResults } from "./passes/accumulate-into.js";
 import { partialSums } from "./passes/partial-sums.js";
 import { unrollInnermost } from "./passes/unroll.js";
 import { unrollShortLoops } from "./passes/unroll-short.js";
@@ -34,7 +35,8 @@ export interface LoopFunction {
 /** Lowers and optimizes; the result is still loop IR. */
 export function buildLoops(graph: Graph, sinks: readonly LoopSink[], leaf: (n: Node) => string | undefined, where?: (line: number) => string): LoopFunction {
   const lowered = lowerToLoopIR(graph, sinks, leaf, where);
-  let body = partialSums(unrollShortLoops(lowered.body));
+  const folded = accumulateIntoResults(lowered.body, lowered.stores.flat());
+  let body = partialSums(unrollShortLoops(folded.body));
   let stores = lowered.stores.map(unrollShortLoops);
   const nest = hoistNestReads(body);
   body = nest.body;
@@ -48,12 +50,14 @@ export function buildLoops(graph: Graph, sinks: readonly LoopSink[], leaf: (n: N
   [body, ...stores] = argumentReads.lists;
   body = mergeLoops(body);
   const replaced = replaceBuffers(body, stores.flat());
-  body = bindElementReads(replaced.body);
+  const nested = replaceNestedBuffers(replaced.body, stores.flat());
+  for (const name of nested.replaced) replaced.replaced.add(name);
+  body = bindElementReads(nested.body);
   // A source-line comment whose code moved into an earlier loop is left heading nothing.
   body = body.filter((s, k) => !(s.k === "comment" && body[k + 1]?.k === "comment"));
   body = smallTensorsToLocals(unrollInnermost(body));
   stores = stores.map((s) => smallTensorsToLocals(unrollInnermost(s)));
-  const kept = lowered.aliases.filter((b) => !replaced.replaced.has(b.name));
+  const kept = lowered.aliases.filter((b) => !replaced.replaced.has(b.name) && !folded.replaced.has(b.name));
   const scratch = kept.filter((b) => b.kind === "scratch");
   return { prelude: argumentReads.prelude, aliases: kept, body, stores, scratch, operations: lowered.operations };
 }

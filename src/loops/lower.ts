@@ -19,6 +19,7 @@ import {
   local,
   num,
   variable,
+  visitExpr,
   type Affine,
   type Buffer,
   type Expr,
@@ -60,7 +61,23 @@ const atMost = (s: Size, limit: number): boolean => isKnown(s) && s <= limit;
 const RUNTIME_EXTENT = 1000;
 const count = (s: Size): number => (isKnown(s) ? s : RUNTIME_EXTENT);
 
+/**
+ * Whether element `[i, q]` of a matrix is read with a longer stride along q than along i (a
+ * transposed view); a stride in the dims counts as longer than any number.
+ */
+function readsAcrossRows(e: Expr): boolean {
+  const stride = (v: string) => {
+    let s = 0;
+    visitExpr(e, (x) => {
+      if (x.k === "load") for (const [u, c] of x.index.terms) if (u === v) s = Math.max(s, isKnown(c) ? Math.abs(c) : Infinity);
+    });
+    return s;
+  };
+  return stride("q") > stride("i");
+}
+
 /** Flat index of a multi-index over `shape`, row-major. */
+
 function flatten(shape: Shape, idx: readonly Affine[]): Affine {
   const strides = rowMajor(shape);
   return idx.reduce((acc, x, d) => affineAdd(acc, x, strides[d]), lit(0));
@@ -369,6 +386,17 @@ export function lowerToLoopIR(
           body.push(...cells.map((_, k): Stmt => ({ k: "let", name: `${t}s${k}`, value: num(0), mutable: true })));
           body.push({ k: "loop", v: "i", from: 0, extent: inner, step: 1, body: terms.map((value, k): Stmt => ({ k: "assign", name: `${t}s${k}`, op: "+=", value })) });
           body.push(...cells.map((_, k) => store(n, lit(k), local(`${t}s${k}`))));
+          break;
+        }
+        if (rows && cols && !atMost(inner, SMALL_EXTENT) && readsAcrossRows(element(a, [variable("i"), variable("q")]))) {
+          // `transpose(A) @ B` (a weight gradient over a batch): the inner axis outermost, so that
+          // both operands are read in order and the loop over rows joins the one that made them.
+          allocate(n);
+          const q = variable("q");
+          body.push(
+            { k: "fill", buffer: buffer[n.id], value: num(0) },
+            { k: "loop", v: "q", from: 0, extent: inner, step: 1, body: loops(n.shape, (idx) => [store(n, flatten(n.shape, idx), term([idx[0], q], [q, idx[1]]), "+=")]) },
+          );
           break;
         }
         let accCount = 0;

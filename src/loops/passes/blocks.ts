@@ -31,3 +31,48 @@ export function shiftedBlock(x: Affine | undefined, v: string, stride: number): 
 export function isSection(x: Affine | undefined, v: string, extent: number): boolean {
   return !!x && extent > 0 && x.terms.length === 1 && x.terms[0][0] === v && x.terms[0][1] === 1 && isKnown(x.c) && x.c > 0 && x.c % extent === 0;
 }
+
+/** The values a variable bound inside a loop body can take, lowest and highest. */
+export type Ranges = ReadonlyMap<string, readonly [number, number]>;
+
+export interface NestedBlock {
+  stride: number;
+  /** The terms of variables bound outside the loop (the same in every iteration), as a key. */
+  outer: string;
+}
+
+/**
+ * `x` as `stride * v + K + offset`, with K the part that reads only variables bound outside
+ * the loop over `v` (and whole blocks of its constant) and offset in [0, stride) for every
+ * value of the loop variables nested in it (`ranges`): in iteration v, x stays in block v of a buffer that starts at K. A variable
+ * of the body without a range (a bound step) fails the test. blockOf is the case without
+ * nested loops or outer variables.
+ */
+export function nestedBlockOf(x: Affine | undefined, v: string, ranges: Ranges, bound: ReadonlySet<string>): NestedBlock | undefined {
+  if (!x) return undefined;
+  let stride = 0;
+  // A constant in the dims is part of K (the same in every iteration).
+  let lo = isKnown(x.c) ? x.c : 0;
+  let hi = lo;
+  const outer: string[] = isKnown(x.c) ? [] : [String(x.c)];
+  for (const [u, c] of x.terms) {
+    if (u === v) {
+      if (!isKnown(c)) return undefined;
+      stride = c;
+    } else if (ranges.has(u)) {
+      if (!isKnown(c)) return undefined;
+      const [a, b] = ranges.get(u)!;
+      lo += Math.min(c * a, c * b);
+      hi += Math.max(c * a, c * b);
+    } else if (bound.has(u)) return undefined;
+    else outer.push(`${u}*${String(c)}`);
+  }
+  if (stride < 1) return undefined;
+  // A constant part of whole blocks joins K: after a step is peeled, p[48r + 3c + k] is
+  // p[720 + 3c + k], block c + 240 of the buffer.
+  const whole = Math.floor(lo / stride) * stride;
+  if (hi - whole >= stride) return undefined;
+  outer.sort();
+  if (whole !== 0) outer.push(String(whole));
+  return { stride, outer: outer.join(",") };
+}

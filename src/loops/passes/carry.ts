@@ -1,9 +1,9 @@
-// Carried shifted sums. A zero-filled buffer of n + 1 elements (or rows) that a loop over n
+// Carried shifted sums. A zero-filled buffer (or one filled with a value the loop does not change) of n + 1 elements (or rows) that a loop over n
 // only accumulates into at `[i]` and `[i + 1]` (the adjoint of reading x[i] and x[i+1], as in
 // Rosenbrock or a chain of springs) is written once per element instead: what iteration i
 // adds to element i + 1 is carried to the next iteration in a local, and the zero fill goes.
 
-import { apply, lit, local, num, visitExpr, type Buffer, type Stmt } from "../ir.js";
+import { accesses, apply, lit, local, visitExpr, type Buffer, type Stmt } from "../ir.js";
 import { shiftedBlock } from "./blocks.js";
 import { addSize, isKnown, mulSize, type Size } from "../../ir/size.js";
 
@@ -55,7 +55,11 @@ export function carryShiftedSums(hoisted: readonly Stmt[], v: string, extent: Si
   const after: Stmt[] = [];
   let out = [...body];
   for (const fill of hoisted) {
-    if (fill.k !== "fill" || fill.buffer.kind === "local" || fill.value.k !== "num" || fill.value.value !== 0) continue;
+    if (fill.k !== "fill" || fill.buffer.kind === "local") continue;
+    // The fill's value starts each carry: a number, or a local the loop does not change (a gradient's own term, `mg`).
+    const start = fill.value;
+    if (start.k !== "num" && !(start.k === "local" && !accesses(out).writtenLocals.has(start.name))) continue;
+    const zero = start.k === "num" && start.value === 0;
     const x = fill.buffer;
     const n = extent;
     const stride = blockSize(x.size, n);
@@ -73,14 +77,16 @@ export function carryShiftedSums(hoisted: readonly Stmt[], v: string, extent: Si
     }
     if (at.size !== 2 * stride) continue;
     const carries = Array.from({ length: stride }, (_, c) => (stride === 1 ? `${x.name}carry` : `${x.name}carry${c}`));
-    before.splice(before.indexOf(fill), 1, ...carries.map((name): Stmt => ({ k: "let", name, value: num(0), mutable: true })));
+    before.splice(before.indexOf(fill), 1, ...carries.map((name): Stmt => ({ k: "let", name, value: start, mutable: true })));
     const replaced = new Map<number, Stmt[]>();
     for (let c = 0; c < stride; c++) {
       const here = at.get(c)!;
       const next = at.get(c + stride)!;
       const own = out[here] as Extract<Stmt, { k: "store" }>;
       const shifted = out[next] as Extract<Stmt, { k: "store" }>;
-      const carried = shifted.op === "-=" ? apply("neg", shifted.value) : shifted.value;
+      const share = shifted.op === "-=" ? apply("neg", shifted.value) : shifted.value;
+      // Element i + 1 is the fill's value, then this share, then its own part: in that order.
+      const carried = zero ? share : apply("add", start, share);
       const store: Stmt = { ...own, op: "=", value: apply(own.op === "-=" ? "sub" : "add", local(carries[c]), own.value) };
       if (here < next) {
         replaced.set(here, [store]);

@@ -9,7 +9,7 @@
 //     the element again at each use. (The spiral net's backward loop reads the hidden
 //     layer's element four times, and its bias gradient twice after writing it.)
 
-import { blockOf, isSection } from "./blocks.js";
+import { blockOf, isSection, nestedBlockOf } from "./blocks.js";
 import { isKnown } from "../../ir/size.js";
 import { knownSize } from "../../ir/graph.js";
 import { accesses, affineKey, bufferKey, hasNested, sizeName, load, local, mapExpr, visitExpr, type Affine, type Buffer, type Expr, type Stmt } from "../ir.js";
@@ -153,11 +153,13 @@ export function elementLocal(b: Buffer, x: Affine): string {
 }
 
 const bindable = (b: Buffer) => b.kind === "argument" || b.kind === "scratch" || b.kind === "holder";
-const keyOf = (b: Buffer, x: Affine) => `${bufferKey(b)}${affineKey(x)}`;
+/** An element's key: terms in a fixed order, so `b[j + 100i]` and `b[100i + j]` are one element. */
+const keyOf = (b: Buffer, x: Affine) => `${bufferKey(b)}${x.c}|${x.terms.map(([v, c]) => `${v}*${c}`).sort().join(",")}`;
 
-/** Repeated element reads of each top-level loop body bound once (see the file's comment). */
+/** Repeated element reads of each innermost loop body bound once (see the file's comment). */
 export function bindElementReads(body: readonly Stmt[]): Stmt[] {
-  return body.map((s) => (s.k === "loop" && !hasNested(s.body) ? { ...s, body: bindBody(s.body) } : s));
+  // Nests are as deep as a tensor's rank: the recursion is bounded.
+  return body.map((s) => (s.k === "loop" && !hasNested(s.body) ? { ...s, body: bindBody(s.body) } : s.k === "loop" || s.k === "block" ? { ...s, body: bindElementReads(s.body) } : s));
 }
 
 function bindBody(body: readonly Stmt[]): Stmt[] {
@@ -208,3 +210,104 @@ function bindBody(body: readonly Stmt[]): Stmt[] {
   });
   return out;
 }
+
+/**
+ * Scalar replacement in nests: a scratch buffer touched only by statements of loops (and
+ * peeled steps), where each loop's own statements (not those of loops nested in it) write
+ * every element they use (in the block of its own iteration, `b[45r + 3c + k]` in a loop over
+ * c) once with `=` before reading it, carries no value from one iteration or loop to another:
+ * each loop keeps its elements in locals, and the module buffer goes. (The rows form of a
+ * cloth stores each spring's difference, length and stretch that way; a batched net, each
+ * row's scores and softmax.)
+ * One walk over the statements, then one rewrite of each loop that had a buffer replaced.
+ */
+export function replaceNestedBuffers(body: readonly Stmt[], stores: readonly Stmt[]): { body: Stmt[]; replaced: Set<string> } {
+  const inStores = new Set(accesses(stores).buffers.map((p) => p.buffer.name));
+  const refused = new Set<string>(inStores);
+  /** Per loop (or peeled step), per scratch buffer its own statements touch: whether they keep to the rule. */
+  const sites = new Map<Site, Map<string, boolean>>();
+  const stack: Stmt[] = [...body].reverse();
+  while (stack.length) {
+    const s = stack.pop()!;
+    if (s.k === "loop" || (s.k === "block" && !s.bind)) {
+      sites.set(s, checkSite(s));
+      for (let k = s.body.length - 1; k >= 0; k--) if (s.body[k].k === "loop" || s.body[k].k === "block") stack.push(s.body[k]);
+      continue;
+    }
+    if (s.k === "block") {
+      for (let k = s.body.length - 1; k >= 0; k--) stack.push(s.body[k]);
+      continue;
+    }
+    // A statement outside loops: the buffers it touches stay.
+    for (const p of accesses([s]).buffers) if (p.buffer.kind === "scratch") refused.add(p.buffer.name);
+  }
+  for (const m of sites.values()) for (const [name, ok] of m) if (!ok) refused.add(name);
+  const replaced = new Set<string>();
+  for (const m of sites.values()) for (const name of m.keys()) if (!refused.has(name)) replaced.add(name);
+  if (replaced.size === 0) return { body: [...body], replaced };
+  // Nests are as deep as a tensor's rank: the recursion is bounded.
+  const rewrite = (list: readonly Stmt[]): Stmt[] =>
+    list.map((s) => (s.k === "loop" || s.k === "block" ? (sites.has(s) ? rewriteSite(s) : { ...s, body: rewrite(s.body) }) : s));
+  const rewriteSite = (site: Site): Stmt => {
+    // The element a load or store names, as checkSite tells them apart; its local is named
+    // after the store that defines it, which comes first.
+    const names = new Map<string, string>();
+    const body = site.body.map((x) => {
+      if (x.k === "loop" || x.k === "block") return rewrite([x])[0];
+      const mapped = mapStmtsShallow(x, (e) => mapExpr(e, (y) => (y.k === "load" && replaced.has(y.buffer.name) ? local(names.get(`${y.buffer.name}|${elementKey(site, y.index)}`)!) : y)));
+      if (mapped.k !== "store" || !replaced.has(mapped.buffer.name)) return mapped;
+      const name = elementLocal(mapped.buffer, mapped.index);
+      names.set(`${mapped.buffer.name}|${elementKey(site, mapped.index)}`, name);
+      return { k: "let", name, value: mapped.value } as Stmt;
+    });
+    return { ...site, body };
+  };
+  return { body: rewrite(body), replaced };
+}
+
+type Site = Extract<Stmt, { k: "loop" } | { k: "block" }>;
+
+/**
+ * Which element an index names: in a loop, where a buffer keeps to one block, its constant;
+ * in a block (one step), its terms in a fixed order and its constant.
+ */
+const elementKey = (site: Site, x: Affine): string => (site.k === "loop" ? String(x.c) : `${x.terms.map(([v, c]) => `${v}*${c}`).sort().join(",")}|${x.c}`);
+
+/** For each scratch buffer an innermost loop or a step touches: whether every element it uses is its iteration's own, written once with `=` before any read. */
+function checkSite(site: Site): Map<string, boolean> {
+  const result = new Map<string, boolean>();
+  const block = new Map<string, string>();
+  const written = new Map<string, Set<string>>();
+  for (const s of site.body) {
+    const reads: { buffer: Buffer; index?: Affine }[] = [];
+    for (const e of ownExprsOf(s)) visitExpr(e, (x) => x.k === "load" && reads.push({ buffer: x.buffer, index: x.dynamic ? undefined : x.index }));
+    const write = s.k === "store" ? { buffer: s.buffer, index: s.dynamic ? undefined : s.index } : s.k === "fill" || s.k === "copy" ? { buffer: s.k === "fill" ? s.buffer : s.to, index: undefined } : undefined;
+    if (s.k === "copy") reads.push({ buffer: s.from });
+    const element = (b: Buffer, x: Affine | undefined): string | undefined => {
+      if (x && site.k === "block") return elementKey(site, x);
+      const at = site.k === "loop" ? nestedBlockOf(x, site.v, new Map(), new Set()) : undefined;
+      if (!at) return undefined;
+      const key = `${at.stride}|${at.outer}`;
+      if ((block.get(b.name) ?? key) !== key) return undefined;
+      block.set(b.name, key);
+      return elementKey(site, x!);
+    };
+    for (const r of reads) {
+      if (r.buffer.kind !== "scratch") continue;
+      const at = element(r.buffer, r.index);
+      const ok = at !== undefined && (written.get(r.buffer.name)?.has(at) ?? false);
+      result.set(r.buffer.name, (result.get(r.buffer.name) ?? true) && ok);
+    }
+    if (write && write.buffer.kind === "scratch") {
+      const at = element(write.buffer, write.index);
+      const seen = written.get(write.buffer.name) ?? new Set<string>();
+      written.set(write.buffer.name, seen);
+      const ok = at !== undefined && s.k === "store" && s.op === "=" && !seen.has(at);
+      if (at !== undefined) seen.add(at);
+      result.set(write.buffer.name, (result.get(write.buffer.name) ?? true) && ok);
+    }
+  }
+  return result;
+}
+
+const ownExprsOf = (s: Stmt): Expr[] => (s.k === "store" ? (s.dynamic ? [s.value, s.dynamic.at] : [s.value]) : s.k === "let" || s.k === "assign" || s.k === "fill" || s.k === "result" ? [s.value] : []);
