@@ -219,3 +219,15 @@ describe("the IR at given sizes (gradc graph, gradc check)", () => {
     expect(dot).toMatch(/\[4\]/);
   });
 });
+
+describe("a dim on several axes", () => {
+  it("is read as the root of their product: a square cloth p[S, S, 3]", async () => {
+    const source = "dim S\nparam p[S, S, 3]\ninput k\noutput e = k * sum((p[1:] - p[:-1]) ^ 2) + k * sum((p[:, 1:] - p[:, :-1]) ^ 2)";
+    const m = (await load(source)).module as SizedModule;
+    const p = Float64Array.from({ length: 4 * 4 * 3 }, (_, k) => k * 0.1);
+    expect(m.sizesOf({ p, k: 1 })).toEqual({ S: 4 });
+    // Neighbours along the first axis differ by 1.2, along the second by 0.3: 36 pairs each.
+    expect(m.forward({ p, k: 1 }).e).toBeCloseTo(36 * (1.44 + 0.09), 10);
+    expect(() => m.forward({ p: new Float64Array(30), k: 1 })).toThrow("param 'p' has 30 elements, which its shape [S, S, 3] cannot have");
+  });
+});

@@ -8,6 +8,14 @@ import { dimSize, formatSize, isKnown, productOf, type Size } from "../ir/size.j
 import type { SizeRequirement } from "../check/checker.js";
 import type { ModuleArg } from "./module.js";
 
+/** Where a dim is read: `arg`'s length over `rest` is the dim to the `power`. */
+interface Reading {
+  dim: string;
+  arg: ModuleArg;
+  rest: Size;
+  power: number;
+}
+
 export interface SizeParts {
   dims: string[];
   requirements: SizeRequirement[];
@@ -32,17 +40,19 @@ export const sizeLocals = (parts: SizeParts): string[] => [
  * known by then (numbers, or dims read before). Every other argument with dims is checked
  * against the sizes found. Undefined for a dim no argument can give (the checker reports it).
  */
-function readingOrder(dims: readonly string[], args: readonly ModuleArg[]): { dim: string; arg: ModuleArg; rest: Size }[] | undefined {
+function readingOrder(dims: readonly string[], args: readonly ModuleArg[]): Reading[] | undefined {
   const known = new Set<string>();
-  const order: { dim: string; arg: ModuleArg; rest: Size }[] = [];
+  const order: Reading[] = [];
   while (known.size < dims.length) {
     let found = false;
     for (const arg of args) {
-      const open = arg.shape.filter((d) => !isKnown(d) && !known.has(d.key));
+      const open = [...new Set(arg.shape.filter((d) => !isKnown(d) && !known.has(d.key)))];
       const dim = open[0];
       if (open.length !== 1 || isKnown(dim) || dim !== dimSize(dim.key) || !dims.includes(dim.key)) continue;
       if (!arg.shape.every((d) => isKnown(d) || d === dim || d.terms.every(([names]) => names.every((n) => known.has(n))))) continue;
-      order.push({ dim: dim.key, arg, rest: productOf(arg.shape.filter((d) => d !== dim)) });
+      // A dim on several axes (`p[S, S, 3]`) is the root of their product.
+      const power = arg.shape.filter((d) => d === dim).length;
+      order.push({ dim: dim.key, arg, rest: productOf(arg.shape.filter((d) => d !== dim)), power });
       known.add(dim.key);
       found = true;
     }
@@ -68,11 +78,15 @@ export function printSizeSupport(parts: SizeParts, args: readonly ModuleArg[], f
   out(`function readSizes(args${T(": unknown")})${T(": void")} {`);
   out(`  if (args === null || typeof args !== "object") throw new TypeError(${quote(file)} + ": the arguments must be an object, got " + describe(args));`);
   out(`  const given = args${T(" as Record<string, unknown>")};`);
-  for (const { dim, arg, rest } of order) {
+  for (const { dim, arg, rest, power } of order) {
     const name = quote(what(arg));
     out(`  {`, `    const n = lengthOf(given[${quote(arg.name)}], ${name});`);
-    if (rest !== 1) {
-      const r = moduleSize(rest);
+    const r = moduleSize(rest);
+    const notOfShape = `throw new RangeError(${quote(file)} + ": ${what(arg)} has " + n + " elements, which its shape ${shapeText(arg)} cannot have");`;
+    if (power > 1) {
+      out(`    size_${dim} = Math.round(Math.pow(n / (${r}), ${1 / power}));`);
+      out(`    if (${Array(power).fill(`size_${dim}`).join(" * ")} * (${r}) !== n) ${notOfShape}`);
+    } else if (rest !== 1) {
       out(`    if (n % (${r}) !== 0) throw new RangeError(${quote(file)} + ": ${what(arg)} has " + n + " elements, not a multiple of " + (${r}) + " as its shape ${shapeText(arg)} needs");`);
       out(`    size_${dim} = n / (${r});`);
     } else out(`    size_${dim} = n;`);
