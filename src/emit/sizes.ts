@@ -4,17 +4,9 @@
 // module-level variables `size_N`, set by `readSizes(args)` before anything else runs; the
 // function bodies copy them into locals `$N`, the names loop code uses for them.
 
-import { dimSize, formatSize, isKnown, productOf, type Size } from "../ir/size.js";
+import { dimReadings, formatSize, isKnown, productOf, type Size } from "../ir/size.js";
 import type { SizeRequirement } from "../check/checker.js";
 import type { ModuleArg } from "./module.js";
-
-/** Where a dim is read: `arg`'s length over `rest` is the dim to the `power`. */
-interface Reading {
-  dim: string;
-  arg: ModuleArg;
-  rest: Size;
-  power: number;
-}
 
 export interface SizeParts {
   dims: string[];
@@ -35,35 +27,9 @@ export const sizeLocals = (parts: SizeParts): string[] => [
   ...parts.dims.map((d) => `const $${d} = size_${d};`),
 ];
 
-/**
- * Where each dim is read: the first argument that has it as an axis whose other axes are
- * known by then (numbers, or dims read before). Every other argument with dims is checked
- * against the sizes found. Undefined for a dim no argument can give (the checker reports it).
- */
-function readingOrder(dims: readonly string[], args: readonly ModuleArg[]): Reading[] | undefined {
-  const known = new Set<string>();
-  const order: Reading[] = [];
-  while (known.size < dims.length) {
-    let found = false;
-    for (const arg of args) {
-      const open = [...new Set(arg.shape.filter((d) => !isKnown(d) && !known.has(d.key)))];
-      const dim = open[0];
-      if (open.length !== 1 || isKnown(dim) || dim !== dimSize(dim.key) || !dims.includes(dim.key)) continue;
-      if (!arg.shape.every((d) => isKnown(d) || d === dim || d.terms.every(([names]) => names.every((n) => known.has(n))))) continue;
-      // A dim on several axes (`p[S, S, 3]`) is the root of their product.
-      const power = arg.shape.filter((d) => d === dim).length;
-      order.push({ dim: dim.key, arg, rest: productOf(arg.shape.filter((d) => d !== dim)), power });
-      known.add(dim.key);
-      found = true;
-    }
-    if (!found) return undefined;
-  }
-  return order;
-}
-
 /** Module-level code: the size variables, `readSizes`, `useSizes` and the exported `sizesOf`. */
 export function printSizeSupport(parts: SizeParts, args: readonly ModuleArg[], file: string, out: (...l: string[]) => void, T: (a: string) => string) {
-  const order = readingOrder(parts.dims, args);
+  const order = dimReadings(parts.dims, args);
   if (!order) throw new Error("internal: a dim that no argument gives");
   const quote = (s: string) => JSON.stringify(s);
   const what = (a: ModuleArg) => `${a.role} '${a.name}'`;

@@ -137,3 +137,38 @@ export function formatSize(s: Size, nameOf: (dim: string) => string = (d) => d):
   }
   return text;
 }
+
+/** Where a dim is read: `arg`'s length over `rest` is the dim to the `power`. */
+export interface Reading<A> {
+  dim: string;
+  arg: A;
+  rest: Size;
+  power: number;
+}
+
+/**
+ * Where each dim is read: the first argument that has it as an axis whose other axes are
+ * known by then (numbers, or dims read before). Every other argument with dims is checked
+ * against the sizes found. Undefined for a dim no argument can give (the checker reports it).
+ */
+export function dimReadings<A extends { readonly shape: readonly Size[] }>(dims: readonly string[], args: readonly A[]): Reading<A>[] | undefined {
+  const known = new Set<string>();
+  const order: Reading<A>[] = [];
+  while (known.size < dims.length) {
+    let found = false;
+    for (const arg of args) {
+      const open = [...new Set(arg.shape.filter((d) => !isKnown(d) && !known.has(d.key)))];
+      const dim = open[0];
+      if (open.length !== 1 || isKnown(dim) || dim !== dimSize(dim.key) || !dims.includes(dim.key)) continue;
+      if (!arg.shape.every((d) => isKnown(d) || d === dim || d.terms.every(([names]) => names.every((n) => known.has(n))))) continue;
+      // A dim on several axes (`p[S, S, 3]`) is the root of their product.
+      const power = arg.shape.filter((d) => d === dim).length;
+      order.push({ dim: dim.key, arg, rest: productOf(arg.shape.filter((d) => d !== dim)), power });
+      known.add(dim.key);
+      found = true;
+    }
+    if (!found) return undefined;
+  }
+  return order;
+}
+

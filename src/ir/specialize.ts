@@ -6,7 +6,7 @@
 import type { CheckedProgram } from "../check/checker.js";
 import { Graph, type IndexMap, type Node } from "./graph.js";
 import { remake } from "./rebuild.js";
-import { evaluateSize, type Size } from "./size.js";
+import { dimReadings, evaluateSize, type Size } from "./size.js";
 
 /** `program` with each dim of `dims` a number; nodes in id order, so no recursion. */
 export function specialize(program: CheckedProgram, dims: Readonly<Record<string, number>>): CheckedProgram {
@@ -60,23 +60,15 @@ export function specialize(program: CheckedProgram, dims: Readonly<Record<string
 }
 
 /**
- * The dims' values that arguments of these lengths give (each dim from the first argument
- * that has it as an axis whose other sizes are known), `fallback` for the rest.
+ * The dims' values that arguments of these lengths give, read where the module reads them
+ * (`dimReadings`), `fallback` for a dim whose argument has no length given.
  */
 export function dimsFromLengths(program: CheckedProgram, lengths: ReadonlyMap<string, number>, fallback: number): Record<string, number> {
   const dims: Record<string, number> = {};
-  for (const d of program.dims) {
-    for (const a of program.args) {
-      const n = lengths.get(a.name);
-      const axis = a.shape.findIndex((s) => typeof s !== "number" && s.key === d.name);
-      if (n === undefined || n <= 1 || axis === -1) continue;
-      const rest = a.shape.reduce<number>((p, s, k) => (k === axis ? p : typeof s === "number" ? p * s : NaN), 1);
-      if (Number.isInteger(n / rest)) {
-        dims[d.name] = n / rest;
-        break;
-      }
-    }
-    dims[d.name] ??= fallback;
+  for (const { dim, arg, rest, power } of dimReadings(program.dims.map((d) => d.name), program.args) ?? []) {
+    const n = lengths.get(arg.name);
+    const value = n === undefined ? NaN : Math.round(Math.pow(n / evaluateSize(rest, dims), 1 / power));
+    dims[dim] = Number.isInteger(value) && value >= 1 ? value : fallback;
   }
   return dims;
 }
