@@ -8,7 +8,7 @@ import { checkSource, type Argument, type CheckedProgram, type Output } from "./
 import { differentiate } from "./diff/reverse.js";
 import { derivativesOf } from "./diff/operators.js";
 import { knownSize, reachable, type Node } from "./ir/graph.js";
-import { formatSize, isKnown, type Size } from "./ir/size.js";
+import { estimateSize, formatSize, isKnown, type Size } from "./ir/size.js";
 import { scalarize } from "./ir/scalarize.js";
 import { printStraightLine, type Sink } from "./emit/straight.js";
 import { printTapes, type TapeLeaf } from "./emit/tape.js";
@@ -362,9 +362,6 @@ function splitLongBodies(module: ModuleParts): ModuleParts {
   };
 }
 
-/** What a run-time size counts as in operation estimates. */
-const RUNTIME_SIZE_ESTIMATE = 1_000_000;
-
 /**
  * Scalar operations the nodes that `roots` need would take, unrolled: in all, and in
  * operations on tensors larger than SMALL_TENSOR (the work a loop can take over).
@@ -373,8 +370,7 @@ function estimateOperations(graph: Graph, roots: readonly Node[]): { total: numb
   const needed = reachable(graph, roots);
   let total = 0;
   let tensor = 0;
-  // A run-time size counts as large: such programs are loop code whatever the count.
-  const count = (s: Size) => (isKnown(s) ? s : RUNTIME_SIZE_ESTIMATE);
+  const count = estimateSize;
   for (const n of graph.nodes) {
     if (!needed[n.id]) continue;
     let cost = 0;

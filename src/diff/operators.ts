@@ -14,7 +14,7 @@
 // prodexcept) are written with operations that have derivative rules, with the same
 // values; chainmul has its own rules and stays, one operation instead of three.
 
-import { knownShape, knownSize, rowMajor, sameShape, type Graph, type Node, type Shape } from "../ir/graph.js";
+import { knownSize, rowMajor, sameShape, type Graph, type Node, type Shape } from "../ir/graph.js";
 import { mulSize, productOf } from "../ir/size.js";
 import { isElementwise } from "../ir/ops.js";
 import { batchOver, Unbatchable } from "../ir/batch.js";

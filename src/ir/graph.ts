@@ -99,12 +99,6 @@ export const formatShape = (shape: Shape): string => (shape.length === 0 ? "scal
 /** Whether every size of a shape is a number (no run-time size). */
 export const isKnownShape = (shape: Shape): shape is readonly number[] => shape.every(isKnown);
 
-/** A shape's sizes as numbers, for passes that only ever see programs without dims. */
-export function knownShape(shape: Shape): readonly number[] {
-  if (!isKnownShape(shape)) throw new Error(`internal: shape ${formatShape(shape)} has run-time sizes here`);
-  return shape;
-}
-
 /** A size as a number, for passes that only ever see programs without dims. */
 export function knownSize(size: Size): number {
   if (!isKnown(size)) throw new Error(`internal: size ${formatSize(size)} is a run-time size here`);

@@ -56,6 +56,10 @@ export const dimSize = (name: string): Size => Poly.of(new Map([[name, 1]]));
 
 export const isKnown = (s: Size): s is number => typeof s === "number";
 
+/** A size as a count of operations: a run-time size counts as one large axis (programs with dims are loop code anyway). */
+const RUNTIME_SIZE_ESTIMATE = 1000;
+export const estimateSize = (s: Size): number => (isKnown(s) ? s : RUNTIME_SIZE_ESTIMATE);
+
 export function addSize(a: Size, b: Size, k = 1): Size {
   if (typeof a === "number" && typeof b === "number") return a + k * b;
   const out = termsOf(a);

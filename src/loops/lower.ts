@@ -9,7 +9,7 @@
 // elements, else a module-level scratch buffer.
 
 import { knownSize, rowMajor, type Graph, type Node, type Shape } from "../ir/graph.js";
-import { isKnown, mulSize, productOf, subSize, type Size } from "../ir/size.js";
+import { estimateSize, isKnown, mulSize, productOf, subSize, type Size } from "../ir/size.js";
 import { isElementwise, type ElementwiseName } from "../ir/ops.js";
 import {
   affineAdd,
@@ -57,9 +57,7 @@ type Storage = "scalar" | "scalars" | "buffer" | "inline" | "leaf";
 /** Whether a size is a number of at most `limit` (a run-time size never is: it may be large). */
 const atMost = (s: Size, limit: number): boolean => isKnown(s) && s <= limit;
 
-/** A size in operation counts: a run-time size counts as one large axis. */
-const RUNTIME_EXTENT = 1000;
-const count = (s: Size): number => (isKnown(s) ? s : RUNTIME_EXTENT);
+const count = estimateSize;
 
 /**
  * Whether element `[i, q]` of a matrix is read with a longer stride along q than along i (a
