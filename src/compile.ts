@@ -125,7 +125,16 @@ export interface ModuleInterface {
 const sizeEntry = (s: Size): number | string => (isKnown(s) ? s : formatSize(s));
 
 export type CompileResult =
-  | { ok: true; code: string; declaration?: string; diagnostics: []; stats: CompileStats; interface: ModuleInterface }
+  | {
+      ok: true;
+      code: string;
+      declaration?: string;
+      diagnostics: [];
+      /** What the compiler left out and why, for the user to read (`file: note: ...`): e.g. no flat form. */
+      notes: string[];
+      stats: CompileStats;
+      interface: ModuleInterface;
+    }
   | { ok: false; diagnostics: DiagnosticRecord[] };
 
 /** Compile `.expr` source text to module text. Touches no file system. */
@@ -160,7 +169,8 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
     args: parts.module.args.map((a) => ({ name: a.name, role: a.role, shape: a.shape.map(sizeEntry) })),
     outputs: parts.module.outputs.map((o) => ({ name: o.name, shape: o.shape.map(sizeEntry) })),
   };
-  const result = { ok: true as const, diagnostics: [] as [], stats, interface: iface };
+  const notes = "reason" in flat && flat.reason ? [`${filename}: note: ${flat.reason}`] : [];
+  const result = { ok: true as const, diagnostics: [] as [], notes, stats, interface: iface };
   if (format === "ts") return { ...result, code: printModule(parts.module, "ts") };
   return { ...result, code: printModule(parts.module, "js"), declaration: printModule(parts.module, "dts") };
 }

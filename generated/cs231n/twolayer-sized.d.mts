@@ -27,6 +27,19 @@ export type Grads = {
 };
 /** The run-time sizes: one number per `dim`, as sizesOf(args) reads them. */
 export type Sizes = { N: number; };
+/** The params alone, as packParams takes them. */
+export type Params = {
+  "W1": ArrayLike<number>;
+  "b1": ArrayLike<number>;
+  "W2": ArrayLike<number>;
+  "b2": ArrayLike<number>;
+};
+/** The inputs alone, as the flat functions take them. */
+export type Inputs = {
+  "X": ArrayLike<number>;
+  "Y": ArrayLike<number>;
+  "reg": number;
+};
 
 /** Makes the holders that forwardInto and backwardInto fill (twolayer-sized.expr) */
 export declare function createOutputs(sizes: Sizes): Outputs;
@@ -42,3 +55,13 @@ export declare function forwardInto(args: Args, outputs: Outputs): Outputs;
 export declare function backward(args: Args, seed?: Seed): { outputs: Outputs; grad: Grads };
 /** Backward pass into preallocated gradients (and outputs, when given); allocates nothing (twolayer-sized.expr) */
 export declare function backwardInto(args: Args, seed: Seed | undefined, grad: Grads, outputs?: Outputs): Grads;
+/** Elements of all params (W1, b1, W2, b2, in this order): the length of the flat vector x (twolayer-sized.expr) */
+export declare const paramSize: number;
+/** Writes the params, each flat and row-major, one after another into x (a new Float64Array when not given) (twolayer-sized.expr) */
+export declare function packParams(params: Params, x?: Float64Array): Float64Array;
+/** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (twolayer-sized.expr) */
+export declare function unpackParams(x: ArrayLike<number>, params?: Grads): Grads;
+/** The objective 'loss' at the params in x (twolayer-sized.expr) */
+export declare function valueFlat(x: ArrayLike<number>, inputs: Inputs): number;
+/** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (twolayer-sized.expr) */
+export declare function valueAndGradFlat(x: ArrayLike<number>, grad: Float64Array | number[], inputs: Inputs): number;

@@ -691,3 +691,185 @@ export function backward(args, seed) {
   const grad = backwardInto(args, seed, createGrad(sizes), outputs);
   return { outputs, grad };
 }
+
+function readInputSizes(args) {
+  if (args === null || typeof args !== "object") throw new TypeError("twolayer-sized.expr" + ": the flat functions need the inputs (X, Y, reg), got " + (args === undefined ? "nothing: '" + "X" + "' is missing" : describe(args)));
+  const given = args;
+  {
+    const n = lengthOf(given["X"], "input 'X'");
+    if (n % (2) !== 0) throw new RangeError("twolayer-sized.expr" + ": input 'X' has " + n + " elements, not a multiple of " + (2) + " as its shape [N, 2] needs");
+    size_N = n / (2);
+    if (size_N < 1) throw new RangeError("twolayer-sized.expr" + ": input 'X' has " + n + " elements, so N = " + size_N + "; a dim must be at least 1");
+  }
+  {
+    const n = lengthOf(given["Y"], "input 'Y'");
+    if (n !== 3 * size_N) throw new RangeError("twolayer-sized.expr" + ": input 'Y' has " + n + " elements, but its shape [N, 3] needs " + (3 * size_N) + " with " + "N = " + size_N + " (from 'X')");
+  }
+}
+
+function checkFlat(v, name, writable, length) {
+  const what = writable ? "a Float64Array of " + length + " numbers (laid out as x)" : "a flat array of " + length + " numbers: every param's elements, in declaration order";
+  if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("twolayer-sized.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
+  const a = v;
+  if (a.length !== length) throw new RangeError("twolayer-sized.expr" + ": '" + name + "' must have length " + length + " (paramSize), got length " + a.length);
+  if (writable ? !(a instanceof Float64Array || Array.isArray(a)) : Array.isArray(a)) for (let k = 0; k < length; k++) if (typeof a[k] !== "number") throw new TypeError("twolayer-sized.expr" + ": '" + name + "' must be " + what + ", but element " + k + " is " + describe(a[k]));
+}
+
+function checkInputs(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["X"];
+    const v1 = given["Y"];
+    const v2 = given["reg"];
+    ok = (v0.length === 2 * size_N && (v0 instanceof Float64Array || allNumbers(v0, 2 * size_N))) && (v1.length === 3 * size_N && (v1 instanceof Float64Array || allNumbers(v1, 3 * size_N))) && typeof v2 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckInputs(args);
+}
+
+function explainCheckInputs(args) {
+  if (args === null || typeof args !== "object") throw new TypeError("twolayer-sized.expr" + ": the flat functions need the inputs (X, Y, reg), got " + (args === undefined ? "nothing: '" + "X" + "' is missing" : describe(args)));
+  const given = args;
+  checkTensor(given["X"], "X", 2 * size_N);
+  checkTensor(given["Y"], "Y", 3 * size_N);
+  checkScalar(given["reg"], "reg");
+}
+
+function checkParams(args) {
+  let ok = false;
+  try {
+    const given = args;
+    const v0 = given["W1"];
+    const v1 = given["b1"];
+    const v2 = given["W2"];
+    const v3 = given["b2"];
+    ok = (v0.length === 200 && (v0 instanceof Float64Array || allNumbers(v0, 200))) && (v1.length === 100 && (v1 instanceof Float64Array || allNumbers(v1, 100))) && (v2.length === 300 && (v2 instanceof Float64Array || allNumbers(v2, 300))) && (v3.length === 3 && (v3 instanceof Float64Array || Array.isArray(v3) && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number"));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParams(args);
+}
+
+function explainCheckParams(args) {
+  if (args === null || typeof args !== "object") checkArgsObject(args);
+  const given = args;
+  checkTensor(given["W1"], "W1", 200);
+  checkTensor(given["b1"], "b1", 100);
+  checkTensor(given["W2"], "W2", 300);
+  checkTensor(given["b2"], "b2", 3);
+}
+
+function checkParamHolders(holder) {
+  let ok = false;
+  try {
+    const given = holder;
+    const h0 = given["W1"];
+    const h1 = given["b1"];
+    const h2 = given["W2"];
+    const h3 = given["b2"];
+    ok = h0.length === 200 && h0 instanceof Float64Array && h1.length === 100 && h1 instanceof Float64Array && h2.length === 300 && h2 instanceof Float64Array && h3.length === 3 && h3 instanceof Float64Array;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
+}
+
+function explainCheckParamHolders(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
+  checkHolder(holder, "params", "W1", 200);
+  checkHolder(holder, "params", "b1", 100);
+  checkHolder(holder, "params", "W2", 300);
+  checkHolder(holder, "params", "b2", 3);
+}
+
+/** Elements of all params (W1, b1, W2, b2, in this order): the length of the flat vector x (twolayer-sized.expr) */
+export const paramSize = 603;
+
+/** Writes the params, each flat and row-major, one after another into x (a new Float64Array when not given) (twolayer-sized.expr) */
+export function packParams(params, x) {
+  checkParams(params);
+  if (x !== undefined) {
+    if (!(x instanceof Float64Array) || x.length !== 603) checkFlat(x, "x", true, 603);
+  }
+  const out = x === undefined ? new Float64Array(603) : x;
+  const p0 = params["W1"];
+  for (let j = 0; j < 200; j++) out[0 + j] = p0[j];
+  const p1 = params["b1"];
+  for (let j = 0; j < 100; j++) out[200 + j] = p1[j];
+  const p2 = params["W2"];
+  for (let j = 0; j < 300; j++) out[300 + j] = p2[j];
+  const p3 = params["b2"];
+  for (let j = 0; j < 3; j++) out[600 + j] = p3[j];
+  return out;
+}
+
+/** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (twolayer-sized.expr) */
+export function unpackParams(x, params) {
+  if (!(x instanceof Float64Array || Array.isArray(x)) || x.length !== 603) checkFlat(x, "x", false, 603);
+  if (params !== undefined) checkParamHolders(params);
+  const out = params === undefined ? { "W1": new Float64Array(200), "b1": new Float64Array(100), "W2": new Float64Array(300), "b2": new Float64Array(3) } : params;
+  const p0 = out["W1"];
+  for (let j = 0; j < 200; j++) p0[j] = x[0 + j];
+  const p1 = out["b1"];
+  for (let j = 0; j < 100; j++) p1[j] = x[200 + j];
+  const p2 = out["W2"];
+  for (let j = 0; j < 300; j++) p2[j] = x[300 + j];
+  const p3 = out["b2"];
+  for (let j = 0; j < 3; j++) p3[j] = x[600 + j];
+  return out;
+}
+
+let flatSized_N = -1;
+let FLAT_PARAMS = new Float64Array(0);
+const NO_ARRAY = new Float64Array(0);
+const FLAT_ARGS = { "X": NO_ARRAY, "Y": NO_ARRAY, "reg": NaN, "W1": NO_ARRAY, "b1": NO_ARRAY, "W2": NO_ARRAY, "b2": NO_ARRAY };
+let FLAT_GRAD;
+let FLAT_OUTPUTS;
+const FLAT_SEED = undefined;
+
+function loadFlat(x, inputs) {
+  readInputSizes(inputs);
+  checkInputs(inputs);
+  if (!(flatSized_N === size_N)) {
+    flatSized_N = size_N;
+    FLAT_PARAMS = new Float64Array(603);
+    FLAT_ARGS["W1"] = FLAT_PARAMS.subarray(0, 200);
+    FLAT_ARGS["b1"] = FLAT_PARAMS.subarray(200, 300);
+    FLAT_ARGS["W2"] = FLAT_PARAMS.subarray(300, 600);
+    FLAT_ARGS["b2"] = FLAT_PARAMS.subarray(600, 603);
+    const sizes = { N: size_N };
+    FLAT_GRAD = createGrad(sizes);
+    FLAT_OUTPUTS = createOutputs(sizes);
+  }
+  if (!(x instanceof Float64Array || Array.isArray(x)) || x.length !== 603) checkFlat(x, "x", false, 603);
+  FLAT_PARAMS.set(x);
+  FLAT_ARGS["X"] = inputs["X"];
+  FLAT_ARGS["Y"] = inputs["Y"];
+  FLAT_ARGS["reg"] = inputs["reg"];
+}
+
+/** The objective 'loss' at the params in x (twolayer-sized.expr) */
+export function valueFlat(x, inputs) {
+  loadFlat(x, inputs);
+  forwardInto(FLAT_ARGS, FLAT_OUTPUTS);
+  return FLAT_OUTPUTS["loss"];
+}
+
+/** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (twolayer-sized.expr) */
+export function valueAndGradFlat(x, grad, inputs) {
+  loadFlat(x, inputs);
+  if (!(grad instanceof Float64Array || Array.isArray(grad)) || grad.length !== 603) checkFlat(grad, "grad", true, 603);
+  const holder = FLAT_GRAD;
+  backwardInto(FLAT_ARGS, FLAT_SEED, holder, FLAT_OUTPUTS);
+  const g0 = holder["W1"];
+  for (let j = 0; j < 200; j++) grad[0 + j] = g0[j];
+  const g1 = holder["b1"];
+  for (let j = 0; j < 100; j++) grad[200 + j] = g1[j];
+  const g2 = holder["W2"];
+  for (let j = 0; j < 300; j++) grad[300 + j] = g2[j];
+  const g3 = holder["b2"];
+  for (let j = 0; j < 3; j++) grad[600 + j] = g3[j];
+  return FLAT_OUTPUTS["loss"];
+}

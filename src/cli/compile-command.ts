@@ -188,6 +188,7 @@ function build(plan: Plan, options: Options, tools: CliTools, only: Set<string> 
       tools.printDiagnostics(result.diagnostics);
       continue;
     }
+    for (const note of result.notes) process.stderr.write(note + "\n");
     files.push({ path: u.target, text: result.code });
     if (result.declaration !== undefined) files.push({ path: declarationPath(u.target), text: result.declaration });
     if (options.stats) {

@@ -6,12 +6,13 @@
 // objects that a wrapper around backwardInto would pay (the module printer falls back to
 // such a wrapper when no kernel is printed here: loops, tapes, bodies long enough to split).
 //
-// Params sized by a `dim` would make the offsets functions of the sizes (`paramSize(sizes)`);
-// `flatObjective` is where such a program will be told that it has no flat form yet.
+// With dims (`dim N`) the flat functions always wrap backwardInto: the offsets in `x` are
+// functions of the sizes (`paramSize(sizes)`), read from the inputs on each call.
 
 import type { CheckedProgram } from "../check/checker.js";
 import { differentiate } from "../diff/reverse.js";
 import { knownSize, type Node } from "../ir/graph.js";
+import { dimReadings, dimsOf, type Size } from "../ir/size.js";
 import { scalarize } from "../ir/scalarize.js";
 import { SPLIT_LINES } from "./split.js";
 import { printStraightLine } from "./straight.js";
@@ -34,22 +35,37 @@ export type FlatChoice = { objective: number } | { none: true; reason?: string }
  * output. `none` when there is no such output and none was asked for.
  */
 export function flatObjective(program: CheckedProgram, objective: string | undefined): FlatChoice {
-  const { outputs, args } = program;
-  // A param whose size is not a number known here is sized by a dim: its offsets in x would
-  // be functions of the sizes (modules.md: `paramSize(sizes)`, the dims read from `inputs`),
-  // which the flat form does not do yet. Such a program gets no flat form; `reason` is the
-  // text of the compile note to give when dims reach this far (the checker stops them today).
-  const sized = args.find((a) => a.role === "param" && !Number.isInteger(a.node.size));
-  if (sized) return { none: true, reason: `the param '${sized.name}' is sized by a dim: the flat form with paramSize(sizes) is not built yet` };
-  if (program.dims.length) return { none: true, reason: "the flat form over run-time sizes (the dims read from inputs) is not built yet" };
+  const { outputs } = program;
   if (objective !== undefined) {
     const index = outputs.findIndex((o) => o.name === objective);
     if (index === -1) return { error: "unknown" };
     if (outputs[index].node.shape.length) return { error: "tensor", index };
-    return { objective: index };
+    const ruledOut = program.dims.length ? withoutFlatForm(program) : undefined;
+    return ruledOut ? { none: true, reason: ruledOut } : { objective: index };
   }
   const scalars = outputs.flatMap((o, k) => (o.node.shape.length ? [] : [k]));
-  return scalars.length === 1 ? { objective: scalars[0] } : { none: true };
+  if (scalars.length !== 1) return { none: true };
+  const ruledOut = program.dims.length ? withoutFlatForm(program) : undefined;
+  return ruledOut ? { none: true, reason: ruledOut } : { objective: scalars[0] };
+}
+
+/**
+ * Why a program with dims has no flat form, or undefined when it has one. The flat functions
+ * take `x` and the inputs, so every dim must be read from the inputs (modules.md: a dim that
+ * only params have rules the flat form out); packParams takes the params alone, so the dims
+ * of the params must be read from them.
+ */
+function withoutFlatForm(program: CheckedProgram): string | undefined {
+  const shapes = (role: "input" | "param") => program.args.filter((a) => a.role === role).map((a) => ({ shape: a.node.shape }));
+  const [inputs, params] = [shapes("input"), shapes("param")];
+  const dimsIn = (list: { shape: readonly Size[] }[]) => [...new Set(list.flatMap((a) => a.shape.flatMap(dimsOf)))].sort();
+  const fromInputs = dimsIn(inputs);
+  const paramsOnly = program.dims.map((d) => d.name).filter((d) => !fromInputs.includes(d));
+  if (paramsOnly.length)
+    return `no flat form (valueFlat, valueAndGradFlat...): dim '${paramsOnly[0]}' is the size of params only, and the flat functions read the sizes from their inputs`;
+  if (!dimReadings(fromInputs, inputs)) return "no flat form (valueFlat, valueAndGradFlat...): the inputs' lengths do not give every dim on their own";
+  if (!dimReadings(dimsIn(params), params)) return "no flat form (valueFlat, valueAndGradFlat...): packParams could not read the params' dims from the params alone";
+  return undefined;
 }
 
 /**
@@ -57,7 +73,7 @@ export function flatObjective(program: CheckedProgram, objective: string | undef
  * when they would be too long for straight-line code (the printer then wraps backwardInto).
  */
 export function lowerFlat(program: CheckedProgram, objective: number, straightLine: boolean, where: (line: number) => string): FlatParts {
-  if (!straightLine) return { objective, helpers: new Set() };
+  if (!straightLine || program.dims.length) return { objective, helpers: new Set() };
   const { graph, args, outputs } = program;
   const params = args.filter((a) => a.role === "param");
   const output = outputs[objective].node;

@@ -26,8 +26,8 @@
 // values (other typed arrays).
 
 import { knownSize, type Shape, type Size } from "../ir/graph.js";
-import { addSize, formatSize, isKnown } from "../ir/size.js";
-import { givenSize, moduleSize, printSizeSupport, sizesType, type SizeParts } from "./sizes.js";
+import { addSize, dimsOf, evaluateSize, formatSize, isKnown } from "../ir/size.js";
+import { givenSize, moduleSize, printSizeReader, printSizeSupport, sizesType, type SizeParts } from "./sizes.js";
 import { HELPER_SOURCE } from "../ir/ops.js";
 import { LINALG_SIGNATURE } from "../ir/linalg.js";
 import type { FlatParts } from "./flat.js";
@@ -135,12 +135,14 @@ export function printModule(m: ModuleParts, lang: Language): string {
     out("export declare function backwardInto(args: Args, seed: Seed | undefined, grad: Grads, outputs?: Outputs): Grads;");
     if (flatDocs) {
       const inputsParam = inputs.length ? "inputs: Inputs" : "inputs?: Inputs";
+      // A param sized by a dim makes paramSize a function of the sizes (printFlatSized).
+      const sizedParams = params.some((p) => !isKnown(p.size));
       doc(flatDocs.paramSize);
-      out("export declare const paramSize: number;");
+      out(sizedParams ? "export declare function paramSize(sizes: Sizes): number;" : "export declare const paramSize: number;");
       doc(flatDocs.packParams);
       out("export declare function packParams(params: Params, x?: Float64Array): Float64Array;");
       doc(flatDocs.unpackParams);
-      out("export declare function unpackParams(x: ArrayLike<number>, params?: Grads): Grads;");
+      out(`export declare function unpackParams(x: ArrayLike<number>, params?: Grads${sizedParams ? ", sizes?: Sizes" : ""}): Grads;`);
       doc(flatDocs.valueFlat);
       out(`export declare function valueFlat(x: ArrayLike<number>, ${inputsParam}): number;`);
       doc(flatDocs.valueAndGradFlat);
@@ -234,7 +236,7 @@ export function printModule(m: ModuleParts, lang: Language): string {
   if (m.sizes) out("  const sizes = sizesOf(args);");
   const sizesArg = m.sizes ? "sizes" : "";
   out(`  const outputs = createOutputs(${sizesArg});`, `  const grad = backwardInto(args, seed, createGrad(${sizesArg}), outputs);`, "  return { outputs, grad };", "}");
-  if (m.flat && flatDocs) printFlat(m, m.flat, flatDocs, out, lines, lang);
+  if (m.flat && flatDocs) (m.sizes ? printFlatSized : printFlat)(m, m.flat, flatDocs, out, lines, lang);
   return lines.join("\n") + "\n";
 }
 
@@ -651,6 +653,164 @@ function printFlat(m: ModuleParts, flat: FlatParts, docs: ReturnType<typeof flat
     out(`  const g${k} = FLAT_GRAD[${key(p.name)}];`, `  for (let j = 0; j < ${p.size}; j++) grad[${offsets[k]} + j] = g${k}[j]${bang};`);
   });
   out(`  return FLAT_OUTPUTS[${objective}];`, "}");
+}
+
+/**
+ * The flat form of a program with dims (modules.md, "Details of the version 2 additions"):
+ * valueFlat and valueAndGradFlat read the sizes from `inputs`, make the flat state for them
+ * when they change (not on every call), copy `x` in and call forwardInto/backwardInto. When
+ * a param is sized by a dim, `paramSize(sizes)` is a function; packParams reads the sizes
+ * from the params, unpackParams from its holders, its `sizes`, or the length of `x` when
+ * one dim sizes the params and `x`'s length gives it.
+ */
+function printFlatSized(m: ModuleParts, flat: FlatParts, docs: ReturnType<typeof flatDocumentation>, out: (...l: string[]) => void, _lines: string[], lang: Language) {
+  const ts = lang !== "js";
+  const T = (annotation: string) => (ts ? annotation : "");
+  const bang = T("!");
+  const file = JSON.stringify(m.sourceName);
+  const sizes = m.sizes!;
+  const params = m.args.map((a, i) => ({ ...a, i })).filter((a) => a.role === "param");
+  const inputs = m.args.map((a, i) => ({ ...a, i })).filter((a) => a.role === "input");
+  const offsets: Size[] = [];
+  const total = params.reduce<Size>((at, p) => (offsets.push(at), addSize(at, p.size)), 0);
+  const length = moduleSize(total);
+  const paramDims = [...new Set(params.flatMap((p) => p.shape.flatMap(dimsOf)))].sort();
+  const objective = key(m.outputs[flat.objective].name);
+  const doc = (text: string) => out(`/** ${text} (${commentSafe(m.sourceName)}) */`);
+  const missingInputs = `throw new TypeError(${file} + ": the flat functions need the inputs (${inputs.map((a) => commentSafe(a.name)).join(", ")}), got " + (args === undefined ? "nothing: '" + ${key(inputs[0].name)} + "' is missing" : describe(args)));`;
+  out("");
+  printSizeReader("readInputSizes", sizes.dims, inputs, sizes.requirements, missingInputs, m.sourceName, out, T);
+  if (paramDims.length) printSizeReader("readParamSizes", paramDims, params, [], "checkArgsObject(args);", m.sourceName, out, T);
+  const what = (writable: boolean) =>
+    writable ? `"a Float64Array of " + length + " numbers (laid out as x)"` : `"a flat array of " + length + " numbers: every param's elements, in declaration order"`;
+  // checkFlat also explains an x whose length gives no sizes (unpackParams), checks or not.
+  out(
+      `function checkFlat(v${T(": unknown")}, name${T(": string")}, writable${T(": boolean")}, length${T(": number")})${T(": void")} {`,
+      `  const what = writable ? ${what(true)} : ${what(false)};`,
+      `  if (v === null || typeof v !== "object" || typeof (v${T(" as { length?: unknown }")}).length !== "number") throw new TypeError(${file} + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));`,
+      `  const a = v${T(" as ArrayLike<unknown>")};`,
+      `  if (a.length !== length) throw new RangeError(${file} + ": '" + name + "' must have length " + length + " (paramSize${paramDims.length ? ` at ${paramDims.map((d) => `${d} = " + size_${d} + "`).join(", ")}` : ""}), got length " + a.length);`,
+      `  if (writable ? !(a instanceof Float64Array || Array.isArray(a)) : Array.isArray(a)) for (let k = 0; k < length; k++) if (typeof a[k] !== "number") throw new TypeError(${file} + ": '" + name + "' must be " + what + ", but element " + k + " is " + describe(a[k]));`,
+      `}`,
+      "",
+  );
+  if (m.checks) {
+    printArgChecks(out, T, "checkInputs", inputs, missingInputs.slice(0, -1));
+    printArgChecks(out, T, "checkParams", params, "checkArgsObject(args)");
+    printHolderChecks(out, T, "checkParamHolders", "params", params);
+  }
+  const xCheck = (writable: boolean) =>
+    m.checks ? [`  if (!(x instanceof Float64Array${writable ? "" : " || Array.isArray(x)"}) || x.length !== ${length}) checkFlat(x, "x", ${writable}, ${length});`] : [];
+
+  doc(docs.paramSize);
+  if (paramDims.length) {
+    out(`export function paramSize(sizes${T(": Sizes")})${T(": number")} {`);
+    printGivenSizesCheck(out, T, file, paramDims);
+    out(`  return ${givenSize(total)};`, "}", "");
+  } else out(`export const paramSize${T(": number")} = ${length};`, "");
+
+  const copyParams = (into: (p: (typeof params)[number], k: number) => string[]) => params.flatMap(into);
+  doc(docs.packParams);
+  out(`export function packParams(params${T(": Params")}, x${T("?: Float64Array")})${T(": Float64Array")} {`);
+  if (paramDims.length) out("  readParamSizes(params);");
+  if (m.checks) out("  checkParams(params);", `  if (x !== undefined) {`, `  ${xCheck(true)[0]}`, `  }`);
+  out(`  const out = x === undefined ? new Float64Array(${length}) : x;`);
+  out(
+    ...copyParams((p, k) =>
+      p.shape.length
+        ? [`  const p${k} = params[${key(p.name)}];`, `  for (let j = 0; j < ${moduleSize(p.size)}; j++) out[${moduleSize(offsets[k])} + j] = p${k}[j]${bang};`]
+        : [`  out[${moduleSize(offsets[k])}] = params[${key(p.name)}];`],
+    ),
+  );
+  out("  return out;", "}", "");
+
+  doc(docs.unpackParams + (paramDims.length ? "; the sizes come from the holders, from `sizes`, or from x's length where it gives them" : ""));
+  out(`export function unpackParams(x${T(": ArrayLike<number>")}, params${T("?: Grads")}${paramDims.length ? `, sizes${T("?: Sizes")}` : ""})${T(": Grads")} {`);
+  if (paramDims.length) {
+    out("  if (params !== undefined) readParamSizes(params);");
+    out("  else if (sizes !== undefined) {");
+    printGivenSizesCheck(out, T, file, paramDims, "  ");
+    out(...paramDims.map((d) => `    size_${d} = sizes.${d};`), "  }");
+    out("  else {", ...sizesFromLength(total, paramDims, file, T).map((l) => "    " + l), "  }");
+  }
+  out(...xCheck(false));
+  if (m.checks) out("  if (params !== undefined) checkParamHolders(params);");
+  const fresh = params.map((p) => `${literalKey(p.name)}: ${p.shape.length ? `new Float64Array(${moduleSize(p.size)})` : "NaN"}`);
+  out(`  const out = params === undefined ? { ${fresh.join(", ")} } : params;`);
+  out(
+    ...copyParams((p, k) =>
+      p.shape.length
+        ? [`  const p${k} = out[${key(p.name)}];`, `  for (let j = 0; j < ${moduleSize(p.size)}; j++) p${k}[j] = x[${moduleSize(offsets[k])} + j]${bang};`]
+        : [`  out[${key(p.name)}] = x[${moduleSize(offsets[k])}]${bang};`],
+    ),
+  );
+  out("  return out;", "}", "");
+
+  // The flat state: arguments whose params are views of one buffer x is copied into, and
+  // holders, made again when the sizes change.
+  const lossCase = m.outputs.length === 1 && m.outputs[0].shape.length === 0;
+  const flatArgs = m.args.map((a) => `${literalKey(a.name)}: ${a.shape.length ? "NO_ARRAY" : "NaN"}`);
+  out(...sizes.dims.map((d) => `let flatSized_${d} = -1;`));
+  out(`let FLAT_PARAMS = new Float64Array(0);`, `const NO_ARRAY = new Float64Array(0);`);
+  out(`const FLAT_ARGS${T(": Args")} = { ${flatArgs.join(", ")} };`);
+  out(`let FLAT_GRAD${T(": Grads | undefined")};`, `let FLAT_OUTPUTS${T(": Outputs | undefined")};`);
+  out(`const FLAT_SEED${T(": Seed | undefined")} = ${lossCase ? "undefined" : `{ ${literalKey(m.outputs[flat.objective].name)}: 1 }`};`, "");
+  out(`function loadFlat(x${T(": ArrayLike<number>")}, inputs${T(": Inputs")})${T(": void")} {`, "  readInputSizes(inputs);");
+  if (m.checks) out("  checkInputs(inputs);");
+  out(`  if (!(${sizes.dims.map((d) => `flatSized_${d} === size_${d}`).join(" && ")})) {`);
+  out(...sizes.dims.map((d) => `    flatSized_${d} = size_${d};`));
+  out(`    FLAT_PARAMS = new Float64Array(${length});`);
+  params.forEach((p, k) => {
+    if (p.shape.length) out(`    FLAT_ARGS[${key(p.name)}] = FLAT_PARAMS.subarray(${moduleSize(offsets[k])}, ${moduleSize(addSize(offsets[k], p.size))});`);
+  });
+  out(`    const sizes = { ${sizes.dims.map((d) => `${d}: size_${d}`).join(", ")} };`, "    FLAT_GRAD = createGrad(sizes);", "    FLAT_OUTPUTS = createOutputs(sizes);", "  }");
+  out(...xCheck(false), "  FLAT_PARAMS.set(x);");
+  params.forEach((p, k) => {
+    if (!p.shape.length) out(`  FLAT_ARGS[${key(p.name)}] = x[${moduleSize(offsets[k])}]${bang};`);
+  });
+  for (const a of inputs) out(`  FLAT_ARGS[${key(a.name)}] = inputs[${key(a.name)}];`);
+  out("}", "");
+  doc(docs.valueFlat);
+  out(`export function valueFlat(x${T(": ArrayLike<number>")}, inputs${T(": Inputs")})${T(": number")} {`, "  loadFlat(x, inputs);");
+  out(`  forwardInto(FLAT_ARGS, FLAT_OUTPUTS${bang});`, `  return FLAT_OUTPUTS${bang}[${objective}];`, "}", "");
+  doc(docs.valueAndGradFlat);
+  out(`export function valueAndGradFlat(x${T(": ArrayLike<number>")}, grad${T(": Float64Array | number[]")}, inputs${T(": Inputs")})${T(": number")} {`, "  loadFlat(x, inputs);");
+  if (m.checks) out(`  if (!(grad instanceof Float64Array || Array.isArray(grad)) || grad.length !== ${length}) checkFlat(grad, "grad", true, ${length});`);
+  out(`  const holder = FLAT_GRAD${bang};`, `  backwardInto(FLAT_ARGS, FLAT_SEED, holder, FLAT_OUTPUTS${bang});`);
+  params.forEach((p, k) => {
+    if (!p.shape.length) return out(`  grad[${moduleSize(offsets[k])}] = holder[${key(p.name)}];`);
+    out(`  const g${k} = holder[${key(p.name)}];`, `  for (let j = 0; j < ${moduleSize(p.size)}; j++) grad[${moduleSize(offsets[k])} + j] = g${k}[j]${bang};`);
+  });
+  out(`  return FLAT_OUTPUTS${bang}[${objective}];`, "}");
+}
+
+/** Checks of a caller's `sizes` object for the dims named (each a whole number >= 1). */
+function printGivenSizesCheck(out: (...l: string[]) => void, T: (a: string) => string, file: string, dims: readonly string[], indent = "") {
+  out(`${indent}  if (sizes === null || typeof sizes !== "object") throw new TypeError(${file} + ": the sizes must be an object such as sizesOf(args) gives: { ${dims.map((d) => `${d}: ...`).join(", ")} }, got " + describe(sizes));`);
+  for (const d of dims) {
+    const v = `(sizes${T(" as Record<string, unknown>")})[${key(d)}]`;
+    out(`${indent}  if (typeof ${v} !== "number" || !Number.isInteger(${v}) || (${v}${T(" as number")}) < 1) throw new RangeError(${file} + ": sizes.${d} must be a whole number of at least 1, got " + describe(${v}));`);
+  }
+}
+
+/**
+ * Statements that set the params' dim from the length of `x` (unpackParams without holders
+ * or sizes): possible when one dim sizes the params and paramSize is linear in it.
+ */
+function sizesFromLength(total: Size, dims: readonly string[], file: string, T: (a: string) => string): string[] {
+  const at = (n: number) => evaluateSize(total, Object.fromEntries(dims.map((d) => [d, n])));
+  const [base, slope] = [at(0), at(1) - at(0)];
+  const linear = dims.length === 1 && slope > 0 && at(2) === base + 2 * slope && at(3) === base + 3 * slope;
+  const [d] = dims;
+  if (!linear)
+    return [`throw new TypeError(${file} + ": unpackParams(x) needs the holders or the sizes here (x's length does not give ${dims.join(", ")}): unpackParams(x, undefined, { ${dims.map((n) => `${n}: ...`).join(", ")} })");`];
+  return [
+    // Not an array at all: checkFlat says so before any length is read.
+    `if (!(x instanceof Float64Array || Array.isArray(x))) checkFlat(x, "x", false, 0);`,
+    `const n = (x${T(" as ArrayLike<number>")}).length;`,
+    `size_${d} = (n - ${base}) / ${slope};`,
+    `if (!Number.isInteger(size_${d}) || size_${d} < 1) throw new RangeError(${file} + ": x has length " + n + ", which paramSize gives for no ${d} >= 1 (paramSize = ${formatSize(total)})");`,
+  ];
 }
 
 /**

@@ -29,54 +29,15 @@ export const sizeLocals = (parts: SizeParts): string[] => [
 
 /** Module-level code: the size variables, `readSizes`, `useSizes` and the exported `sizesOf`. */
 export function printSizeSupport(parts: SizeParts, args: readonly ModuleArg[], file: string, out: (...l: string[]) => void, T: (a: string) => string) {
-  const order = dimReadings(parts.dims, args);
-  if (!order) throw new Error("internal: a dim that no argument gives");
   const quote = (s: string) => JSON.stringify(s);
-  const what = (a: ModuleArg) => `${a.role} '${a.name}'`;
-  const shapeText = (a: ModuleArg) => `[${a.shape.map((d) => formatSize(d)).join(", ")}]`;
-  const found = (dims: readonly string[]) => dims.map((d) => `"${d} = " + size_${d}`).join(' + ", " + ');
   out(...parts.dims.map((d) => `let size_${d} = 0;`), "");
   out(`function lengthOf(v${T(": unknown")}, name${T(": string")})${T(": number")} {`);
   out(`  if (v instanceof Float64Array || Array.isArray(v) || ArrayBuffer.isView(v)) return (v${T(" as ArrayLike<number>")}).length;`);
   out(`  throw new TypeError(${quote(file)} + ": " + name + " must be a Float64Array or an array of numbers, got " + describe(v));`);
   out("}", "");
   out(`/** Reads the dims from the arguments (each a flat length divided by the other sizes) and checks they agree. */`);
-  out(`function readSizes(args${T(": unknown")})${T(": void")} {`);
-  out(`  if (args === null || typeof args !== "object") throw new TypeError(${quote(file)} + ": the arguments must be an object, got " + describe(args));`);
-  out(`  const given = args${T(" as Record<string, unknown>")};`);
-  for (const { dim, arg, rest, power } of order) {
-    const name = quote(what(arg));
-    out(`  {`, `    const n = lengthOf(given[${quote(arg.name)}], ${name});`);
-    const r = moduleSize(rest);
-    const notOfShape = `throw new RangeError(${quote(file)} + ": ${what(arg)} has " + n + " elements, which its shape ${shapeText(arg)} cannot have");`;
-    if (power > 1) {
-      out(`    size_${dim} = Math.round(Math.pow(n / (${r}), ${1 / power}));`);
-      out(`    if (${Array(power).fill(`size_${dim}`).join(" * ")} * (${r}) !== n) ${notOfShape}`);
-    } else if (rest !== 1) {
-      out(`    if (n % (${r}) !== 0) throw new RangeError(${quote(file)} + ": ${what(arg)} has " + n + " elements, not a multiple of " + (${r}) + " as its shape ${shapeText(arg)} needs");`);
-      out(`    size_${dim} = n / (${r});`);
-    } else out(`    size_${dim} = n;`);
-    out(`    if (size_${dim} < 1) throw new RangeError(${quote(file)} + ": ${what(arg)} has " + n + " elements, so ${dim} = " + size_${dim} + "; a dim must be at least 1");`);
-    out(`  }`);
-  }
-  for (const arg of args) {
-    if (arg.shape.every(isKnown) || order.some((o) => o.arg === arg)) continue;
-    const dims = [...new Set(arg.shape.flatMap((d) => (isKnown(d) ? [] : d.terms.flatMap(([names]) => names))))].sort();
-    const sources = dims.map((d) => `'${order.find((o) => o.dim === d)!.arg.name}'`).join(", ");
-    const size = moduleSize(productOf(arg.shape));
-    out(
-      `  {`,
-      `    const n = lengthOf(given[${quote(arg.name)}], ${quote(what(arg))});`,
-      `    if (n !== ${size}) throw new RangeError(${quote(file)} + ": ${what(arg)} has " + n + " elements, but its shape ${shapeText(arg)} needs " + (${size}) + " with " + ${found(dims)} + " (from ${sources})");`,
-      `  }`,
-    );
-  }
-  for (const r of parts.requirements) {
-    const size = moduleSize(r.size);
-    const dims = [...new Set(isKnown(r.size) ? [] : r.size.terms.flatMap(([names]) => names))].sort();
-    out(`  if (${size} < ${r.atLeast}) throw new RangeError(${quote(file)} + ": ${r.what} needs ${formatSize(r.size)} >= ${r.atLeast}, got " + ${found(dims)});`);
-  }
-  out("}", "");
+  const notObject = `throw new TypeError(${quote(file)} + ": the arguments must be an object, got " + describe(args));`;
+  printSizeReader("readSizes", parts.dims, args, parts.requirements, notObject, file, out, T);
   if (parts.resized.length) {
     out(...parts.dims.map((d) => `let sized_${d} = -1;`));
     out(`/** Scratch buffers of run-time length, made again only when the sizes change. */`);
@@ -102,3 +63,63 @@ export const sizesType = (parts: SizeParts): string[] => [
   "/** The run-time sizes: one number per `dim`, as sizesOf(args) reads them. */",
   `export type Sizes = { ${parts.dims.map((d) => `${d}: number;`).join(" ")} };`,
 ];
+
+/**
+ * `name(args)`: sets `size_<dim>` for each of `dims` from the lengths of the arguments of
+ * `list` that give them, then checks every other argument of `list` and the requirements
+ * against those sizes (RangeErrors that name the argument, its shape, the dims and where they
+ * came from). `notObject` is the statement for an `args` that is not an object.
+ */
+export function printSizeReader(
+  name: string,
+  dims: readonly string[],
+  list: readonly ModuleArg[],
+  requirements: readonly SizeRequirement[],
+  notObject: string,
+  file: string,
+  out: (...l: string[]) => void,
+  T: (a: string) => string,
+) {
+  const order = dimReadings(dims, list);
+  if (!order) throw new Error("internal: a dim that no argument gives");
+  const quote = (s: string) => JSON.stringify(s);
+  const what = (a: ModuleArg) => `${a.role} '${a.name}'`;
+  const shapeText = (a: ModuleArg) => `[${a.shape.map((d) => formatSize(d)).join(", ")}]`;
+  const found = (dims: readonly string[]) => dims.map((d) => `"${d} = " + size_${d}`).join(' + ", " + ');
+  out(`function ${name}(args${T(": unknown")})${T(": void")} {`);
+  out(`  if (args === null || typeof args !== "object") ${notObject}`);
+  out(`  const given = args${T(" as Record<string, unknown>")};`);
+  for (const { dim, arg, rest, power } of order) {
+    const name = quote(what(arg));
+    out(`  {`, `    const n = lengthOf(given[${quote(arg.name)}], ${name});`);
+    const r = moduleSize(rest);
+    const notOfShape = `throw new RangeError(${quote(file)} + ": ${what(arg)} has " + n + " elements, which its shape ${shapeText(arg)} cannot have");`;
+    if (power > 1) {
+      out(`    size_${dim} = Math.round(Math.pow(n / (${r}), ${1 / power}));`);
+      out(`    if (${Array(power).fill(`size_${dim}`).join(" * ")} * (${r}) !== n) ${notOfShape}`);
+    } else if (rest !== 1) {
+      out(`    if (n % (${r}) !== 0) throw new RangeError(${quote(file)} + ": ${what(arg)} has " + n + " elements, not a multiple of " + (${r}) + " as its shape ${shapeText(arg)} needs");`);
+      out(`    size_${dim} = n / (${r});`);
+    } else out(`    size_${dim} = n;`);
+    out(`    if (size_${dim} < 1) throw new RangeError(${quote(file)} + ": ${what(arg)} has " + n + " elements, so ${dim} = " + size_${dim} + "; a dim must be at least 1");`);
+    out(`  }`);
+  }
+  for (const arg of list) {
+    if (arg.shape.every(isKnown) || order.some((o) => o.arg === arg)) continue;
+    const dims = [...new Set(arg.shape.flatMap((d) => (isKnown(d) ? [] : d.terms.flatMap(([names]) => names))))].sort();
+    const sources = dims.map((d) => `'${order.find((o) => o.dim === d)!.arg.name}'`).join(", ");
+    const size = moduleSize(productOf(arg.shape));
+    out(
+      `  {`,
+      `    const n = lengthOf(given[${quote(arg.name)}], ${quote(what(arg))});`,
+      `    if (n !== ${size}) throw new RangeError(${quote(file)} + ": ${what(arg)} has " + n + " elements, but its shape ${shapeText(arg)} needs " + (${size}) + " with " + ${found(dims)} + " (from ${sources})");`,
+      `  }`,
+    );
+  }
+  for (const r of requirements) {
+    const size = moduleSize(r.size);
+    const dims = [...new Set(isKnown(r.size) ? [] : r.size.terms.flatMap(([names]) => names))].sort();
+    out(`  if (${size} < ${r.atLeast}) throw new RangeError(${quote(file)} + ": ${r.what} needs ${formatSize(r.size)} >= ${r.atLeast}, got " + ${found(dims)});`);
+  }
+  out("}", "");
+}
