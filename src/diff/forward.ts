@@ -50,6 +50,21 @@ const reduction: TangentRule = (d, n, [t]) => {
 };
 
 /**
+ * The pairs (i, j) of elements within each group of x's trailing axes (from `keep` on), as
+ * tensors of shape [...kept, m, m]: `eye` is 1 where i = j, `rows(v)` repeats each group of
+ * v (shaped as x) along i. prodexcept and its tangent are written with them.
+ */
+export function groupPairs(graph: Graph, x: Node, keep: number) {
+  const kept = x.shape.slice(0, keep);
+  const m = knownSize(productOf(x.shape.slice(keep)));
+  const full = [...kept, m, m];
+  const identity = graph.tensor(Array.from({ length: m * m }, (_, k) => (Math.floor(k / m) === k % m ? 1 : 0)), [m, m]);
+  const eye = graph.gather(identity, full, { offset: 0, strides: [...kept.map(() => 0), m, 1] });
+  const rows = (v: Node) => graph.gather(graph.reshape(v, [...kept, m]), full, { offset: 0, strides: [...rowMajor(kept).map((s) => mulSize(s, m)), 0, 1] });
+  return { eye, rows };
+}
+
+/**
  * prodexcept's tangent: element i gains t_j times the product of the elements other than i
  * and j, for each j != i; that product is prodexcept of the group with element i set to 1.
  */
@@ -58,11 +73,7 @@ const prodExcept: TangentRule = (d, n, [t]) => {
   const graph = d.graph;
   const x = n.args[0];
   const keep = n.keep ?? 0;
-  const kept = x.shape.slice(0, keep);
-  const m = knownSize(productOf(x.shape.slice(keep)));
-  const eyeValues = Array.from({ length: m * m }, (_, k) => (Math.floor(k / m) === k % m ? 1 : 0));
-  const eye = graph.gather(graph.tensor(eyeValues, [m, m]), [...kept, m, m], { offset: 0, strides: [...kept.map(() => 0), m, 1] });
-  const rows = (v: Node) => graph.gather(graph.reshape(v, [...kept, m]), [...kept, m, m], { offset: 0, strides: [...rowMajor(kept).map((s) => mulSize(s, m)), 0, 1] });
+  const { eye, rows } = groupPairs(graph, x, keep);
   const others = graph.prodExcept(d.e("where", eye, d.c(1), rows(x)), keep + 1);
   const terms = d.chain(rows(t), d.e("where", eye, d.c(0), others));
   return graph.reshape(graph.reduce("sum", terms, keep + 1), n.shape);

@@ -20,7 +20,7 @@ import { isElementwise } from "../ir/ops.js";
 import { batchOver, Unbatchable } from "../ir/batch.js";
 import { cone, remake, substitute } from "../ir/rebuild.js";
 import { differentiate } from "./reverse.js";
-import { pushforward } from "./forward.js";
+import { groupPairs, pushforward } from "./forward.js";
 import { colorPattern, dependencePattern } from "./sparsity.js";
 
 export { substitute };
@@ -317,12 +317,7 @@ function gatesByForward(graph: Graph): Map<number, Node> {
 
 /** prodexcept(x) as prod over each group with the element itself replaced by 1 (no division). */
 function lowerProdExcept(graph: Graph, x: Node, keep: number): Node {
-  const kept = x.shape.slice(0, keep);
-  const m = knownSize(productOf(x.shape.slice(keep)));
-  const eye = graph.tensor(Array.from({ length: m * m }, (_, k) => (Math.floor(k / m) === k % m ? 1 : 0)), [m, m]);
-  const full = [...kept, m, m];
-  const eyes = graph.gather(eye, full, { offset: 0, strides: [...kept.map(() => 0), m, 1] });
-  const rows = graph.gather(graph.reshape(x, [...kept, m]), full, { offset: 0, strides: [...rowMajor(kept).map((s) => mulSize(s, m)), 0, 1] });
-  const product = graph.reduce("prod", graph.elementwise("where", [eyes, graph.constant(1), rows]), keep + 1);
+  const { eye, rows } = groupPairs(graph, x, keep);
+  const product = graph.reduce("prod", graph.elementwise("where", [eye, graph.constant(1), rows(x)]), keep + 1);
   return graph.reshape(product, x.shape);
 }
