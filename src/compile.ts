@@ -146,8 +146,6 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
   const checked = checkSource(parsed.program, source);
   if (!checked.checked) return fail(checked.diagnostics);
   const { dims } = checked.checked;
-  if (dims.length && checked.checked.args.some((a) => a.integer))
-    return fail([{ code: "E0299", message: "integer inputs beside run-time sizes ('dim') are not supported yet", span: dims[0].span }]);
   const sourceName = filename.split(/[\\/]/).pop() || filename;
   const flat = flatObjective(checked.checked, options.objective);
   if ("error" in flat) return fail([objectiveDiagnostic(checked.checked, options.objective!, flat.index)]);
@@ -239,7 +237,10 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
   if (loops) {
     const lowered = lowerToLoops(program, sourceName, checks, grads, where, outputNote, gradNote, why);
     const prologue = checks ? indexChecks(graph, roots, args, sourceName) : [];
-    const module = { ...lowered.module, forward: [...prologue, ...lowered.module.forward], backward: [...prologue, ...lowered.module.backward] };
+    // The checks read the dims' locals, so they go after the lines that set them.
+    const head = lowered.module.sizes ? sizeLocals(lowered.module.sizes).length : 0;
+    const withChecks = (body: string[]) => [...body.slice(0, head), ...prologue, ...body.slice(head)];
+    const module = { ...lowered.module, forward: withChecks(lowered.module.forward), backward: withChecks(lowered.module.backward) };
     return { ...lowered, module };
   }
 

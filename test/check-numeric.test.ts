@@ -142,6 +142,15 @@ describe("gradc check on derivative outputs and integer inputs", () => {
     expect(r.stdout).toMatch(/^gradient by \S+ \(line 9\)/m); // force's, at its call
   });
 
+  test("integer inputs beside dims: labels drawn below the axis they index at each size checked", () => {
+    const cwd = folder();
+    writeFileSync(join(cwd, "pick.expr"), "dim N, K\ninput y[N] int\nparam t[N, K]\noutput l = sum([exp(t[i, y[i]]) for i in 0..N])\n");
+    const r = gradc(["check", "pick.expr"], { cwd });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/run-time sizes: checked at N = 2, K = 2 and N = 5, K = 5/);
+    expect(r.stdout).toMatch(/^t\s+\d+\s+\S+\s+ok$/m);
+  });
+
   test("a gradient through a gate with a wrong grad line fails, naming the operator and its line", () => {
     const cwd = folder();
     writeFileSync(join(cwd, "g.expr"), "def sq(z) = z * z\ngrad z = 3 * z\nparam x[2]\noutput g = gradient(sum(sq(x)), x)\n");

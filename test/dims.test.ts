@@ -231,3 +231,41 @@ describe("a dim on several axes", () => {
     expect(() => m.forward({ p: new Float64Array(30), k: 1 })).toThrow("param 'p' has 30 elements, which its shape [S, S, 3] cannot have");
   });
 });
+
+describe("integer inputs beside dims", () => {
+  const labels = readFileSync(new URL("../examples/cs231n/twolayer-labels.expr", import.meta.url), "utf8");
+  const labelsWithDim = labels.replace(/^const N = 300 .*$/m, "dim N");
+  const labelArgs = (n: number, seed: number) => {
+    const { Y: _, ...rest } = netArgs(n, seed);
+    return { ...rest, y: Int32Array.from({ length: n }, (_, i) => (i * 7 + seed) % 3) };
+  };
+
+  it.each([1, 7, 300])("the course's net with integer labels, N = %i, matches the program with N a const", async (n) => {
+    const m = (await load(labelsWithDim)).module as SizedModule;
+    const fixed = (await load(labels.replace(/^const N = 300 /m, `const N = ${n} `))).module;
+    const args = labelArgs(n, n);
+    expect(m.sizesOf(args)).toEqual({ N: n });
+    const [a, b] = [m.backward(args), fixed.backward(args)];
+    expect(a.outputs.loss as number).toBeCloseTo(b.outputs.loss as number, 12);
+    for (const p of ["W1", "b1", "W2", "b2"]) closeArrays(a.grad[p] as Float64Array, b.grad[p] as Float64Array);
+    // Plain arrays of whole numbers serve as well as an Int32Array.
+    expect(m.forward({ ...args, y: Array.from(args.y) }).loss as number).toBeCloseTo(b.outputs.loss as number, 12);
+  });
+
+  it("a label out of range is a RangeError naming the input and the element; a fractional one a TypeError", async () => {
+    const m = (await load(labelsWithDim)).module as SizedModule;
+    const args = labelArgs(5, 1);
+    expect(() => m.forward({ ...args, y: [0, 1, 2, 3, 0] })).toThrow(/integer input 'y' element \[3\] is 3, out of range 0\.\.2/);
+    expect(() => m.forward({ ...args, y: [0, 1, 2.5, 1, 0] })).toThrow(TypeError);
+    expect(() => m.forward({ ...args, y: [0, 1, 2] })).toThrow(/input 'y' has 3 elements, but its shape \[N\] needs 5 with N = 5 \(from 'X'\)/);
+  });
+
+  it("an index into a dim axis is checked against that dim at run time", async () => {
+    const m = (await load("dim N, M\ninput idx[M] int\nparam x[N]\noutput s = sum(x[idx] ^ 2)")).module as SizedModule;
+    const { outputs, grad } = m.backward({ idx: [0, 2, 2], x: [1, 2, 3] });
+    expect(outputs.s).toBe(19);
+    expect(Array.from(grad.x as Float64Array)).toEqual([2, 0, 12]);
+    expect(() => m.forward({ idx: [0, 3], x: [1, 2, 3] })).toThrow(/integer input 'idx' element \[1\] is 3, out of range 0\.\.2 for the axis of 3/);
+    expect(() => m.forward({ idx: [0, 3], x: [1, 2, 3, 4] })).not.toThrow();
+  });
+});

@@ -211,7 +211,9 @@ export async function checkCommand(argv: string[], tools: CliTools): Promise<num
   // The IR, for what the module does not say: which inputs are integers (drawn as whole
   // numbers below the axes they index) and the derivative operators to check.
   const { program } = analyze(source.text, input);
-  const integers = program ? integerRanges(program) : new Map<string, number>();
+  // Index bounds may be dims: ranges are read from the program at each size checked.
+  const integersAt = (sizes: ReadonlyMap<string, number> | undefined) =>
+    program ? integerRanges(sizes ? specialize(program, Object.fromEntries(sizes)) : program) : new Map<string, number>();
   // With run-time sizes the gradients are checked at two sizes (every dim the same), past
   // what constant indices need; each param's row is the worse of the two.
   const dims = program?.dims.map((d) => d.name) ?? [];
@@ -219,12 +221,13 @@ export async function checkCommand(argv: string[], tools: CliTools): Promise<num
   const sizeSets = dims.length ? [least, least + 3].map((n) => new Map(dims.map((d) => [d, n]))) : [undefined];
   let rows: CheckRow[] = [];
   for (const sizes of sizeSets) {
+    const integers = integersAt(sizes);
     const found = await gradientCheck(result.code, result.interface, { at, points: at.size ? 1 : points, seed, integers, ...(sizes ? { sizes } : {}) });
     rows = rows.length ? rows.map((r, k) => (found[k].maxError > r.maxError || Number.isNaN(found[k].maxError) ? found[k] : r)) : found;
   }
   // Derivative operators are checked through the IR, which takes known sizes: the first of them.
   const checkedProgram = program && dims.length ? specialize(program, Object.fromEntries(sizeSets[0]!)) : program;
-  const derivatives = checkedProgram ? derivativeChecks(checkedProgram, at, seed, integers) : [];
+  const derivatives = checkedProgram ? derivativeChecks(checkedProgram, at, seed, integersAt(sizeSets[0])) : [];
   const width = Math.max(5, ...rows.map((r) => r.param.length));
   process.stdout.write(`gradc check ${input}: ${at.size ? 1 : points} point(s), five-point central differences with steps per element, threshold ${threshold}\n`);
   if (dims.length) process.stdout.write(`run-time sizes: checked at ${sizeSets.map((m) => [...m!].map(([d, n]) => `${d} = ${n}`).join(", ")).join(" and ")}\n`);
