@@ -142,6 +142,19 @@ describe("gradc check on derivative outputs and integer inputs", () => {
     expect(r.stdout).toMatch(/^gradient by \S+ \(line 9\)/m); // force's, at its call
   });
 
+  test("derivative outputs of a program with dims are checked at each size, and a wrong grad line fails", () => {
+    const cwd = folder();
+    writeFileSync(join(cwd, "ok.expr"), "dim N\ninput X[N]\nparam w[N]\noutput g = gradient(sum(sin(w * X)), w)\noutput v = jvp(tanh(w * X), w, X)\n");
+    const ok = gradc(["check", "ok.expr"], { cwd });
+    expect(ok.status, ok.stdout + ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^gradient by w \(line 4\)\s+5\s+\S+\s+ok$/m);
+    expect(ok.stdout).toMatch(/^jvp by w \(line 5\)\s+5\s+\S+\s+ok$/m);
+    writeFileSync(join(cwd, "bad.expr"), "dim N\ndef sq(z) = z * z\ngrad z = 3 * z\ninput X[N]\nparam x[N]\noutput g = gradient(sum(sq(x) * X), x)\n");
+    const bad = gradc(["check", "bad.expr"], { cwd });
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toMatch(/^gradient by x \(line 6\)\s+\d+\s+\S+\s+FAIL$/m);
+  });
+
   test("integer inputs beside dims: labels drawn below the axis they index at each size checked", () => {
     const cwd = folder();
     writeFileSync(join(cwd, "pick.expr"), "dim N, K\ninput y[N] int\nparam t[N, K]\noutput l = sum([exp(t[i, y[i]]) for i in 0..N])\n");

@@ -17,8 +17,8 @@ import { readFailure, readSource } from "./files.js";
 import { mulberry32 } from "../random.js";
 import type { CliTools } from "./main.js";
 import { centralDifference, checkDerivatives, elementScale, relativeError, typicalSize, type DerivativeCheck, type Estimate } from "../diff/numeric.js";
-import { derivativesOf } from "../diff/operators.js";
-import { knownSize } from "../ir/graph.js";
+import { carryDerivatives, derivativesOf } from "../diff/operators.js";
+import { knownSize, type Node } from "../ir/graph.js";
 import { specialize } from "../ir/specialize.js";
 import { inputKey, type Value } from "../ir/interpret.js";
 import { integerRanges, type CheckedProgram } from "../check/checker.js";
@@ -225,9 +225,14 @@ export async function checkCommand(argv: string[], tools: CliTools): Promise<num
     const found = await gradientCheck(result.code, result.interface, { at, points: at.size ? 1 : points, seed, integers, ...(sizes ? { sizes } : {}) });
     rows = rows.length ? rows.map((r, k) => (found[k].maxError > r.maxError || Number.isNaN(found[k].maxError) ? found[k] : r)) : found;
   }
-  // Derivative operators are checked through the IR, which takes known sizes: the first of them.
-  const checkedProgram = program && dims.length ? specialize(program, Object.fromEntries(sizeSets[0]!)) : program;
-  const derivatives = checkedProgram ? derivativeChecks(checkedProgram, at, seed, integersAt(sizeSets[0])) : [];
+  // Derivative operators are checked through the IR, which takes known sizes: the program is
+  // rebuilt at each size, and each operator's row is the worse of the sizes.
+  let derivatives: DerivativeCheck[] = [];
+  for (const sizes of program ? sizeSets : []) {
+    const checkedProgram = sizes ? specializeWithDerivatives(program!, Object.fromEntries(sizes)) : program!;
+    const found = derivativeChecks(checkedProgram, at, seed, integersAt(sizes));
+    derivatives = derivatives.length ? derivatives.map((d, k) => (found[k].maxError > d.maxError || Number.isNaN(found[k].maxError) ? found[k] : d)) : found;
+  }
   const width = Math.max(5, ...rows.map((r) => r.param.length));
   process.stdout.write(`gradc check ${input}: ${at.size ? 1 : points} point(s), five-point central differences with steps per element, threshold ${threshold}\n`);
   if (dims.length) process.stdout.write(`run-time sizes: checked at ${sizeSets.map((m) => [...m!].map(([d, n]) => `${d} = ${n}`).join(", ")).join(" and ")}\n`);
@@ -276,6 +281,14 @@ export async function checkCommand(argv: string[], tools: CliTools): Promise<num
  * The derivative operators of the program, each at one seeded random point (or --at),
  * against differences of what it differentiates.
  */
+/** The program at these sizes, with its derivative operators' records carried over. */
+function specializeWithDerivatives(program: CheckedProgram, dims: Record<string, number>): CheckedProgram {
+  const nodeOf: Node[] = [];
+  const specialized = specialize(program, dims, nodeOf);
+  carryDerivatives(program.graph, specialized.graph, nodeOf);
+  return specialized;
+}
+
 function derivativeChecks(program: CheckedProgram, at: Map<string, number[]>, seed: number, integers: ReadonlyMap<string, number>): DerivativeCheck[] {
   const records = derivativesOf(program.graph);
   if (!records.length) return [];

@@ -77,6 +77,23 @@ export function derivativesOf(graph: Graph): readonly DerivativeRecord[] {
 }
 
 /**
+ * The records of `from` on another graph whose node for each old one is `nodeOf[old id]`
+ * (a program rebuilt at given sizes, ir/specialize.ts), so its derivatives can be checked.
+ */
+export function carryDerivatives(from: Graph, to: Graph, nodeOf: readonly Node[]): void {
+  const at = (n: Node) => nodeOf[n.id];
+  const list = derivativesOf(from).map((r) => ({
+    ...r,
+    y: at(r.y),
+    x: at(r.x),
+    result: at(r.result),
+    ...(r.direction ? { direction: at(r.direction) } : {}),
+    ...(r.of ? { of: at(r.of) } : {}),
+  }));
+  if (list.length) records.set(to, list);
+}
+
+/**
  * Runs one operator and records it. The passes set `graph.line` to credit derivative nodes
  * to the lines of the nodes they come from; the caller's line is restored afterwards.
  */

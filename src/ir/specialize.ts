@@ -8,12 +8,16 @@ import { Graph, type IndexMap, type Node } from "./graph.js";
 import { remake } from "./rebuild.js";
 import { dimReadings, evaluateSize, type Size } from "./size.js";
 
-/** `program` with each dim of `dims` a number; nodes in id order, so no recursion. */
-export function specialize(program: CheckedProgram, dims: Readonly<Record<string, number>>): CheckedProgram {
+/**
+ * `program` with each dim of `dims` a number; nodes in id order, so no recursion. `made`,
+ * when given, receives the new node of each old one by the old id (for records kept beside
+ * the graph, such as the derivative operators').
+ */
+export function specialize(program: CheckedProgram, dims: Readonly<Record<string, number>>, made: Node[] = []): CheckedProgram {
   const graph = new Graph();
   const size = (s: Size) => evaluateSize(s, dims);
   const map = (m: IndexMap): IndexMap => ({ offset: size(m.offset), strides: m.strides.map(size) });
-  const made: Node[] = new Array(program.graph.nodes.length);
+  made.length = program.graph.nodes.length;
   for (const n of program.graph.nodes) {
     graph.line = n.line;
     const shape = n.shape.map(size);
