@@ -15,7 +15,7 @@ import { batchOver, Unbatchable } from "../ir/batch.js";
 import { evaluateGraph } from "../ir/interpret.js";
 import { builtin, BUILTIN_NAMES, DERIVATIVES, REDUCERS, type BuiltinArg, type NamedArg } from "./builtins.js";
 import { broadcastOperands, integerSource, permute, ShapeError } from "./tensor.js";
-import { gradient, hessian, jacobian, jvp, substitute, vjp } from "../diff/operators.js";
+import { gradient, hessian, jacobian, jvp, NotAtRunTimeSizes, substitute, vjp } from "../diff/operators.js";
 
 export interface Argument {
   name: string;
@@ -986,9 +986,6 @@ class Checker {
     const extra = want === 3 ? this.evaluate(e.args[2], scope, false) : undefined;
     if ((name === "gradient" || name === "hessian") && y.shape.length)
       this.fail(e.args[0].span, `'${name}' needs a scalar y, got ${formatShape(y.shape)}; for a tensor use jacobian(y, x) or vjp(y, x, u)`, "E0271");
-    // A Jacobian or Hessian has m x n entries, a number the compiler must know to lay it out.
-    if ((name === "jacobian" || name === "hessian") && (!isKnown(y.size) || !isKnown(x.size)))
-      this.fail(e.span, `'${name}' of ${formatShape(y.shape)} with respect to ${formatShape(x.shape)}: a run-time size in either is not supported yet; use gradient, jvp or vjp, or give the sizes as consts`, "E0299");
     if (name === "jvp" && !sameShape(extra!.shape, x.shape))
       this.fail(e.args[2].span, `the direction v of 'jvp' must be shaped like ${xExpr.kind === "name" ? `'${xExpr.name}'` : "x"} ${formatShape(x.shape)}, got ${formatShape(extra!.shape)}`, "E0271");
     if (name === "vjp" && !sameShape(extra!.shape, y.shape))
@@ -997,9 +994,15 @@ class Checker {
       case "gradient":
         return gradient(this.graph, y, x);
       case "hessian":
-        return hessian(this.graph, y, x);
       case "jacobian":
-        return jacobian(this.graph, y, x);
+        try {
+          return name === "hessian" ? hessian(this.graph, y, x) : jacobian(this.graph, y, x);
+        } catch (error) {
+          // Over run-time sizes the passes must be batched into one loop; a form that is not
+          // cannot be written out either, as their number is known only at run time.
+          if (!(error instanceof NotAtRunTimeSizes)) throw error;
+          this.fail(e.span, `'${name}' of ${formatShape(y.shape)} with respect to ${formatShape(x.shape)} over run-time sizes: ${error.message}; use jvp or vjp in a comprehension, or give the sizes as consts`, "E0299");
+        }
       case "jvp":
         return jvp(this.graph, y, x, extra!);
       case "vjp":

@@ -15,7 +15,8 @@
 // values; chainmul has its own rules and stays, one operation instead of three.
 
 import { knownSize, rowMajor, sameShape, type Graph, type Node, type Shape } from "../ir/graph.js";
-import { mulSize, productOf } from "../ir/size.js";
+import { addSize, estimateSize, formatSize, isKnown, mulSize, productOf, type Size } from "../ir/size.js";
+import { compareIndices } from "./rules.js";
 import { isElementwise } from "../ir/ops.js";
 import { batchOver, Unbatchable } from "../ir/batch.js";
 import { cone, remake, substitute } from "../ir/rebuild.js";
@@ -29,11 +30,19 @@ const ones = (graph: Graph, shape: Shape) => graph.broadcast(graph.constant(1), 
 
 /** `[0, 1, ..., size - 1]` shaped like `shape`: the flat position of each element. */
 function positions(graph: Graph, shape: Shape): Node {
-  return graph.tensor(Array.from({ length: knownSize(productOf(shape)) }, (_, k) => k), shape);
+  const size = productOf(shape);
+  if (!isKnown(size)) return graph.reshape(graph.iota(0, size), shape);
+  return graph.tensor(Array.from({ length: size }, (_, k) => k), shape);
 }
 
+/**
+ * A Jacobian over run-time sizes that cannot be built: its passes cannot be batched, and
+ * their number is known only when the module runs. The checker reports it (E0299).
+ */
+export class NotAtRunTimeSizes extends Error {}
+
 /** A fresh loop variable over `0..extent-1`; negative ids never meet the checker's. */
-function freshLoop(graph: Graph, extent: number): Node {
+function freshLoop(graph: Graph, extent: Size): Node {
   return graph.loopVariable(-1 - graph.nodes.length, 0, extent);
 }
 
@@ -190,17 +199,18 @@ export function isElementwiseMap(graph: Graph, y: Node, x: Node): boolean {
  */
 function jacobianOf(graph: Graph, y: Node, x: Node): { node: Node; diagonal: boolean; method: string } {
   const shape = [...y.shape, ...x.shape];
-  // Jacobians have as many entries as m x n: the checker allows them only at known sizes.
-  const [m, n] = [knownSize(y.size), knownSize(x.size)];
+  // m or n may be run-time sizes (dims): then there is no dependence pattern to color, and
+  // the passes are always batched over a loop of that size.
+  const [m, n] = [y.size, x.size];
   if (n === 1) return { node: graph.reshape(jvpOf(graph, y, x, ones(graph, x.shape)), shape), diagonal: m === 1, method: `${FORWARD_ONCE} (x has one element)` };
   if (m === 1) return { node: graph.reshape(vjpOf(graph, y, x, ones(graph, y.shape)), shape), diagonal: false, method: `${REVERSE_ONCE} (y has one element)` };
   if (isElementwiseMap(graph, y, x)) {
     const d = jvpOf(graph, y, x, ones(graph, x.shape));
-    return { node: graph.scatter([{ values: d, map: { offset: 0, strides: rowMajor(x.shape).map((s) => mulSize(s, n + 1)) } }], shape), diagonal: true, method: `diagonal (an elementwise map): ${FORWARD_ONCE}` };
+    return { node: graph.scatter([{ values: d, map: { offset: 0, strides: rowMajor(x.shape).map((s) => mulSize(s, addSize(n, 1))) } }], shape), diagonal: true, method: `diagonal (an elementwise map): ${FORWARD_ONCE}` };
   }
   // Columns (or rows) that share no row (column) go in one pass, when that saves passes.
-  const pattern = Math.min(m, n) > 2 ? dependencePattern(graph, y, x) : undefined;
-  if (pattern) {
+  const pattern = isKnown(m) && isKnown(n) && Math.min(m, n) > 2 ? dependencePattern(graph, y, x) : undefined;
+  if (pattern && isKnown(m) && isKnown(n)) {
     const byColumns = colorPattern(pattern, m, n, false);
     const byRows = colorPattern(pattern, m, n, true);
     const forward = byColumns.colors <= byRows.colors;
@@ -222,13 +232,13 @@ function jacobianOf(graph: Graph, y: Node, x: Node): { node: Node; diagonal: boo
       return { node: differentiable(graph, J), diagonal: false, method: `${forward ? "forward" : "reverse"}, ${colors} passes (${what}), ${built(batched)}` };
     }
   }
-  const forward = n <= m;
+  const forward = isKnown(n) && isKnown(m) ? n <= m : estimateSize(n) <= estimateSize(m);
   const { node: stacked, batched } = stackedPasses(graph, y, x, forward, forward ? n : m, positions(graph, forward ? x.shape : y.shape));
   // Forward passes give columns, stacked as [n, ...y.shape]; reverse ones give rows.
   const J = forward
     ? graph.gather(stacked, shape, { offset: 0, strides: [...rowMajor(y.shape), ...rowMajor(x.shape).map((s) => mulSize(s, m))] })
     : graph.reshape(stacked, shape);
-  const passes = forward ? `forward, ${n} passes (one per element of x)` : `reverse, ${m} passes (one per element of y)`;
+  const passes = forward ? `forward, ${formatSize(n)} passes (one per element of x)` : `reverse, ${formatSize(m)} passes (one per element of y)`;
   return { node: differentiable(graph, J), diagonal: false, method: `${passes}, ${built(batched)}` };
 }
 
@@ -242,12 +252,15 @@ const FEW_PASSES = 2;
  * seeded with ones where `group` equals k: built once over a loop variable and batched,
  * stacked as [steps, ...result shape].
  */
-function stackedPasses(graph: Graph, y: Node, x: Node, forward: boolean, steps: number, group: Node): { node: Node; batched: boolean } {
+function stackedPasses(graph: Graph, y: Node, x: Node, forward: boolean, steps: Size, group: Node): { node: Node; batched: boolean } {
   const pass = (seed: Node) => (forward ? pushforward(graph, [y], new Map([[x, seed]]), { guarded: true })[0] : pullback(graph, y, x, seed, true));
-  const groups = group.values ?? [group.value!];
-  const unrolled = () => ({ node: graph.pack(Array.from({ length: steps }, (_, k) => pass(graph.tensor(groups.map((c) => (c === k ? 1 : 0)), group.shape)))), batched: false });
+  const unrolled = () => {
+    if (!isKnown(steps)) throw new NotAtRunTimeSizes(`its ${formatSize(steps)} passes could not be batched into one`);
+    const groups = group.values ?? [group.value!];
+    return { node: graph.pack(Array.from({ length: steps }, (_, k) => pass(graph.tensor(groups.map((c) => (c === k ? 1 : 0)), group.shape)))), batched: false };
+  };
   // A few passes are cheaper apart: each seed is a constant, whose zeros fold away.
-  if (steps <= FEW_PASSES) return unrolled();
+  if (isKnown(steps) && steps <= FEW_PASSES) return unrolled();
   try {
     const loop = freshLoop(graph, steps);
     return { node: batchOver(graph, loop, pass(graph.elementwise("eq", [group, loop]))), batched: true };
@@ -265,12 +278,18 @@ function stackedPasses(graph: Graph, y: Node, x: Node, forward: boolean, steps: 
  */
 function hessianOf(graph: Graph, grad: Node, x: Node): { node: Node; method: string } {
   const { node: H, diagonal, method } = jacobianOf(graph, grad, x);
-  const n = knownSize(x.size);
+  const n = x.size;
   if (diagonal) return { node: H, method };
   const flat = graph.reshape(H, [n, n]);
   const mirrored = graph.gather(flat, [n, n], { offset: 0, strides: [1, n] });
-  const upper = graph.tensor(Array.from({ length: n * n }, (_, k) => (Math.floor(k / n) <= k % n ? 1 : 0)), [n, n]);
+  const upper = upperTriangle(graph, n);
   return { node: graph.reshape(graph.elementwise("where", [upper, flat, mirrored]), H.shape), method: `${method}; the upper triangle mirrored` };
+}
+
+/** 1 where row <= column in an n x n matrix, else 0; compared at run time when n is a dim. */
+function upperTriangle(graph: Graph, n: Size): Node {
+  if (isKnown(n)) return graph.tensor(Array.from({ length: n * n }, (_, k) => (Math.floor(k / n) <= k % n ? 1 : 0)), [n, n]);
+  return compareIndices(graph, "le", n);
 }
 
 /**

@@ -10,7 +10,7 @@
 
 import type { Graph, IndexMap, Node, Op, Shape } from "../ir/graph.js";
 import { knownSize, rowMajor } from "../ir/graph.js";
-import { mulSize } from "../ir/size.js";
+import { isKnown, mulSize, type Size } from "../ir/size.js";
 import type { ElementwiseName } from "../ir/ops.js";
 
 export type Contribution = Node | { values: Node; map: IndexMap } | undefined;
@@ -45,9 +45,16 @@ export function transposeMatrices(graph: Graph, m: Node): Node {
 
 /** Identity matrices shaped like the stack `shape` (`[..., n, n]`). */
 export function identities(graph: Graph, shape: Shape): Node {
-  const n = knownSize(shape[shape.length - 1]);
-  const eye = graph.tensor(Array.from({ length: n * n }, (_, k) => (Math.floor(k / n) === k % n ? 1 : 0)), [n, n]);
-  return graph.broadcastTo(eye, shape);
+  const n = shape[shape.length - 1];
+  return graph.broadcastTo(isKnown(n) ? graph.tensor(Array.from({ length: n * n }, (_, k) => (Math.floor(k / n) === k % n ? 1 : 0)), [n, n]) : compareIndices(graph, "eq", n), shape);
+}
+
+/** An n x n matrix of `row op column` (1 or 0) for a run-time n: the identity with "eq". */
+export function compareIndices(graph: Graph, op: "eq" | "le", n: Size): Node {
+  const index = graph.iota(0, n);
+  const rows = graph.gather(index, [n, n], { offset: 0, strides: [1, 0] });
+  const columns = graph.gather(index, [n, n], { offset: 0, strides: [0, 1] });
+  return graph.elementwise(op, [rows, columns]);
 }
 
 /** outer(u, v)[i, j] = u[i] * v[j] */

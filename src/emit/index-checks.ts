@@ -40,13 +40,15 @@ export function indexChecks(graph: Graph, roots: readonly Node[], args: readonly
     if (seen.has(text)) continue;
     seen.add(text);
     const bound = sizeText(n.bound!);
+    // Known bounds stay in the message's text; a dim's value is joined in when it is thrown.
     const last = isKnown(n.bound!) ? String(n.bound - 1) : `" + (${bound} - 1) + "`;
+    const axis = isKnown(n.bound!) ? bound : `" + ${bound} + "`;
     // The flat positions the view reads: offset + sum(stride * index) over its shape.
     const loops = view.shape.map((d, k) => `for (let i${k} = 0; i${k} < ${sizeText(d)}; i${k}++) `).join("");
     const at = [sizeText(view.offset), ...view.strides.map((s, k) => (s === 0 ? "" : s === 1 ? `i${k}` : `i${k} * ${sizeText(s)}`))].filter(Boolean).join(" + ");
     const read = a.shape.length ? `a${i}[k]` : `a${i}`;
     lines.push(
-      `${loops}{ const k = ${at}; const v = ${read}; if (!(v >= 0 && v < ${bound})) throw new RangeError(${file} + ": integer input " + ${JSON.stringify(`'${a.name}'`)} + " element " + ${a.shape.length ? where(a, "k") : '"[]"'} + " is " + v + ", out of range 0..${last} for the axis of " + ${bound} + " it indexes"); }`,
+      `${loops}{ const k = ${at}; const v = ${read}; if (!(v >= 0 && v < ${bound})) throw new RangeError(${file} + ": integer input " + ${JSON.stringify(`'${a.name}'`)} + " element " + ${a.shape.length ? where(a, "k") : '"[]"'} + " is " + v + ", out of range 0..${last} for the axis of ${axis} it indexes"); }`,
     );
   }
   return lines;

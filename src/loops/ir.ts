@@ -90,7 +90,7 @@ export type Stmt =
    * A helper of the module that works on whole buffers (the LU factorization and solves of
    * ir/linalg.ts): it reads every element of `reads` and writes every element of `writes`.
    */
-  | { readonly k: "kernel"; readonly name: string; readonly args: readonly (Buffer | number | boolean)[]; readonly reads: readonly Buffer[]; readonly writes: readonly Buffer[] };
+  | { readonly k: "kernel"; readonly name: string; readonly args: readonly (Buffer | Size | boolean)[]; readonly reads: readonly Buffer[]; readonly writes: readonly Buffer[] };
 
 // ---------------------------------------------------------------------------------------
 // Affine indices

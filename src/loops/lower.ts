@@ -283,28 +283,29 @@ export function lowerToLoopIR(
     if (n.op === "solve" || n.op === "det") {
       // LU factors of each A, made once per function for every solve and det of that A.
       const a = args[0];
-      // Factorizations have sizes known at compile time (the checker allows no dims in them).
-      const m = knownSize(a.shape[a.shape.length - 1]);
-      const count = knownSize(a.size) / (m * m);
+      // m x m matrices, `count` of them; either may be a run-time size (the helpers take numbers).
+      const m = a.shape[a.shape.length - 1];
+      const count = productOf(a.shape.slice(0, -2));
       if (storage[a.id] === "inline") materialize(a);
       let f = factors.get(a.id);
       if (!f) {
         f = {
           lu: aliased({ name: `b${a.id}lu`, kind: "scratch", size: a.size, source: `buf${a.id}lu` }),
-          piv: aliased({ name: `b${a.id}piv`, kind: "scratch", size: count * m, source: `buf${a.id}piv` }),
+          piv: aliased({ name: `b${a.id}piv`, kind: "scratch", size: mulSize(count, m), source: `buf${a.id}piv` }),
           sign: aliased({ name: `b${a.id}sign`, kind: "scratch", size: count, source: `buf${a.id}sign` }),
         };
         factors.set(a.id, f);
         body.push({ k: "kernel", name: "luFactor", args: [buffer[a.id], f.lu, f.piv, f.sign, count, m], reads: [buffer[a.id]], writes: [f.lu, f.piv, f.sign] });
       }
       allocate(n);
-      operations += n.op === "det" ? (2 * knownSize(a.size) * m) / 3 : 2 * knownSize(a.size) * (knownSize(n.size) / (count * m));
+      const [em, ea] = [estimateSize(m), estimateSize(a.size)];
+      operations += n.op === "det" ? (2 * ea * em) / 3 : 2 * ea * (estimateSize(n.size) / (estimateSize(count) * em));
       if (n.op === "det") {
         body.push({ k: "kernel", name: "luDet", args: [f.lu, f.sign, buffer[n.id], count, m], reads: [f.lu, f.sign], writes: [buffer[n.id]] });
       } else {
         const b = args[1];
         if (storage[b.id] === "inline") materialize(b);
-        const k = knownSize(b.shape[b.shape.length - 1]);
+        const k = b.shape[b.shape.length - 1];
         body.push({ k: "kernel", name: "luSolve", args: [f.lu, f.piv, buffer[b.id], buffer[n.id], count, m, k, n.transposed === true], reads: [f.lu, f.piv, buffer[b.id]], writes: [buffer[n.id]] });
       }
       continue;

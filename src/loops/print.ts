@@ -7,7 +7,7 @@ import { ELEMENTWISE, type ElementwiseOp } from "../ir/ops.js";
 import { literal, stripOuter } from "../emit/straight.js";
 import { type Affine, type Buffer, type Dynamic, type Expr, type Stmt } from "./ir.js";
 import { knownSize } from "../ir/graph.js";
-import { addSize, formatSize, isKnown, subSize, type Size } from "../ir/size.js";
+import { addSize, formatSize, isKnown, Poly, subSize, type Size } from "../ir/size.js";
 
 export function affineText(x: Affine): string {
   const factor = (c: Size) => (isKnown(c) ? String(c) : `(${sizeText(c)})`);
@@ -119,7 +119,7 @@ export class Printer {
         return;
       case "kernel":
         this.helpers.add(s.name);
-        out.push(`${indent}${s.name}(${s.args.map((a) => (typeof a === "object" ? a.name : String(a))).join(", ")});`);
+        out.push(`${indent}${s.name}(${s.args.map((a) => (a instanceof Poly ? sizeText(a) : typeof a === "object" ? a.name : String(a))).join(", ")});`);
         return;
     }
   }
