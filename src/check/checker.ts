@@ -735,14 +735,8 @@ class Checker {
     let max: Size;
     let integral: boolean;
     if (form) {
-      min = max = form.constant;
-      integral = !isKnown(form.constant) || Number.isInteger(form.constant);
-      for (const [loop, coef] of form.terms) {
-        const { from, extent } = loop.loop!;
-        const [a, b] = [coef * from, addSize(coef * from, mulSize(coef, subSize(extent, 1)))];
-        [min, max] = coef > 0 ? [addSize(min, a), addSize(max, b)] : [addSize(min, b), addSize(max, a)];
-        integral &&= Number.isInteger(coef);
-      }
+      ({ min, max } = formRange(form));
+      integral = (!isKnown(form.constant) || Number.isInteger(form.constant)) && [...form.terms.values()].every(Number.isInteger);
     } else {
       const extents = loops.map((l) => l.loop!.extent);
       if (!extents.every(isKnown))
@@ -846,6 +840,46 @@ class Checker {
   }
 
   /**
+   * A generator whose bounds read an outer loop variable (`sum(... for j in i+1..n)`):
+   * batched over the steps any outer step can take (the least lower bound to the greatest
+   * upper one), each step outside its own range replaced by the reduction's identity (0 for
+   * sum, 1 for prod, -Infinity for max and logsumexp, +Infinity for min), so its value and
+   * every derivative are exactly those of the range, and the program's size does not grow
+   * with the loops'. `mean` divides by each range's own length. Undefined when the bounds do
+   * not read a loop variable or are not affine in the loop variables (the caller's path).
+   */
+  private maskedGenerator(e: Extract<Expr, { kind: "call" }>, name: string, g: Extract<Expr, { kind: "generator" }>, scope: Scope): Node | undefined {
+    const readsLoop = (n: Node) => findUpstream(n, (m) => m.op === "loopvar") !== undefined;
+    const lo = this.expr(g.from, scope, false);
+    const hi = this.expr(g.to, scope, false);
+    if (!lo || !hi || lo.shape.length || hi.shape.length || !(readsLoop(lo) || readsLoop(hi))) return undefined;
+    const [fl, fh] = [linearForm(lo), linearForm(hi)];
+    const length = linearForm(this.graph.elementwise("sub", [hi, lo]));
+    if (!fl || !fh || !length) return undefined;
+    const integral = (f: LinearForm) => (!isKnown(f.constant) || Number.isInteger(f.constant)) && [...f.terms.values()].every(Number.isInteger);
+    if (!integral(fl) || !integral(fh)) this.fail(g.span, "the bounds of a range must be integers at every step", "E0214");
+    // As for a constant range, a range that is empty at some step is an error.
+    const shortest = formRange(length).min;
+    if (isKnown(shortest) ? shortest <= 0 : provablyAtLeast(0, shortest))
+      this.fail(g.span, `this range is empty at some step of the loop around it (its length can be ${formatSize(shortest)}; 'a..b' runs from a up to b - 1)`, "E0252");
+    const from = formRange(fl).min;
+    const extent = subSize(formRange(fh).max, from);
+    if (!isKnown(from)) return undefined;
+    const identity = { sum: 0, mean: 0, norm: 0, prod: 1, max: -Infinity, logsumexp: -Infinity, min: Infinity }[name];
+    if (identity === undefined) return undefined;
+    const graph = this.graph;
+    const loop = graph.loopVariable(this.loops++, from, extent);
+    const locals = new Map<string, Binding>([[g.variable, { node: loop, kind: "loop variable", order: 0, span: g.variableSpan }]]);
+    const body = this.evaluate(g.body, { ...scope, locals: [...scope.locals, locals] }, false);
+    // A bound that reads no loop variable is the batch's own bound: no test needed there.
+    const tests = [...(readsLoop(lo) ? [graph.elementwise("ge", [loop, lo])] : []), ...(readsLoop(hi) ? [graph.elementwise("lt", [loop, hi])] : [])];
+    const inside = tests.length === 1 ? tests[0] : graph.elementwise("mul", tests);
+    const packed = batchOver(graph, loop, graph.elementwise("where", [inside, body, graph.constant(identity)]));
+    if (name !== "mean") return this.applyBuiltin(e, name, [{ node: packed }], scope, false);
+    return graph.elementwise("div", [this.applyBuiltin(e, "sum", [{ node: packed }], scope, false), graph.elementwise("sub", [hi, lo])]);
+  }
+
+  /**
    * Runs `attempt` with diagnostics held back; on any error (or a body that cannot be
    * batched) undoes what it memoized and returns undefined, so the caller can take the
    * step-by-step path, which reports real mistakes exactly.
@@ -871,6 +905,8 @@ class Checker {
     if (generator) {
       if (!(REDUCERS as readonly string[]).includes(name))
         this.fail(generator.span, `a generator 'e for i in a..b' can only be the argument of sum, prod, max, min, mean, norm or logsumexp`, "E0221");
+      const masked = compileTime ? undefined : this.maskedGenerator(e, name, generator, scope);
+      if (masked) return masked;
       const packed = this.comprehension(generator, scope, compileTime);
       return this.applyBuiltin(e, name, [{ node: packed }], scope, compileTime);
     }
@@ -1160,6 +1196,18 @@ function linearForm(x: Node): LinearForm | undefined {
     forms.set(y.id, f);
   }
   return forms.get(x.id);
+}
+
+/** The least and greatest values of an affine form over the ranges of its loop variables. */
+function formRange(form: LinearForm): { min: Size; max: Size } {
+  let min: Size = form.constant;
+  let max: Size = form.constant;
+  for (const [loop, coef] of form.terms) {
+    const { from, extent } = loop.loop!;
+    const [a, b] = [coef * from, addSize(coef * from, mulSize(coef, subSize(extent, 1)))];
+    [min, max] = coef > 0 ? [addSize(min, a), addSize(max, b)] : [addSize(min, b), addSize(max, a)];
+  }
+  return { min, max };
 }
 
 /** `a - b` when it is the same at every step of their loops. */
