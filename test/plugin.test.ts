@@ -126,6 +126,23 @@ describe("bundling an app that imports .expr files", () => {
     expectCs231n(runNode(join(dir, "out-esbuild", "main.js")));
   });
 
+  it("esbuild: a program with dims runs at any size; a note (no flat form) becomes a warning", async () => {
+    const dir = app({
+      "main.js": [
+        `import * as m from "./sized.expr";`,
+        `import * as only from "./only-params.expr";`,
+        `const at = (n) => m.backward({ x: Array.from({ length: n }, (_, i) => i + 1), w: 2 });`,
+        `console.log(JSON.stringify({ three: at(3).outputs.s, five: at(5).grad.w, sizes: m.sizesOf({ x: [1, 2], w: 0 }), flat: Object.keys(only).includes("valueFlat") }));`,
+      ].join("\n"),
+      "sized.expr": "dim N\ninput x[N]\nparam w\noutput s = w * sum(x)\n",
+      "only-params.expr": "dim K\nparam a[K]\ninput t\noutput loss = sum(a^2) * t\n",
+    });
+    const result = await buildWithEsbuild(dir, "main.js");
+    expect(result.errors).toEqual([]);
+    expect(result.warnings.map((w) => w.text)).toEqual([expect.stringMatching(/only-params\.expr: note: no flat form .*dim 'K'/)]);
+    expect(runNode(join(dir, "out-esbuild", "main.js"))).toEqual({ three: 12, five: 15, sizes: { N: 2 }, flat: false });
+  });
+
   it("the default export of gradc/vite is the same plugin", () => {
     expect(viteDefault().name).toBe("gradc");
     expect(gradcVite().name).toBe("gradc");

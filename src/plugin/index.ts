@@ -66,7 +66,7 @@ interface Problem {
 
 type Compiled = { ok: true; code: string; declaration?: string } | { ok: false; problems: Problem[]; message: string };
 
-/** Reads, compiles and (with `dts`) writes the declaration; `warn` reports a write failure. */
+/** Reads, compiles and (with `dts`) writes the declaration; `warn` reports notes and a write failure. */
 function compileFile(file: string, opts: GradcPluginOptions, warn: (message: string) => void): Compiled {
   const name = displayName(file, opts.root ?? process.cwd());
   const read = readSource(file);
@@ -90,6 +90,9 @@ function compileFile(file: string, opts: GradcPluginOptions, warn: (message: str
       })),
     );
   }
+  // What the compiler left out (a flat form a program with dims cannot have) reaches the
+  // bundler's warnings, as it reaches stderr from the CLI.
+  for (const note of result.notes) warn(note);
   if (opts.dts && result.declaration !== undefined) {
     const path = opts.dts === "d.expr.ts" ? file.replace(EXPR_ID, ".d.expr.ts") : file + ".d.ts";
     writeIfChanged(path, result.declaration, warn);
