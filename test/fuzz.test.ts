@@ -33,6 +33,7 @@ describe("differential fuzzing", () => {
     expect(count(/for \w+ in -?\d+\.\.(1[6-9]|2\d|K)/)).toBeGreaterThan(40); // 16 steps or more
     expect(count(/\w\[(i|j|a|sum) \+ 1\]/)).toBeGreaterThan(10); // x[i+1]
     expect(count(/ % /)).toBeGreaterThan(10);
+    expect(count(/for \w+ in [a-z]\w*( [+-] \d+)?\.\./)).toBeGreaterThan(4); // for j in i + 1..n
     expect(count(/^def fn/m)).toBeGreaterThan(20);
     expect(new Set(UNARY_FORMS).size + new Set(BINARY_FORMS).size + GATES.length).toBeGreaterThan(40);
   });

@@ -167,4 +167,14 @@ describe("the straight-line emitter", { timeout: 60_000 }, () => {
     expect(list(outputs.t0)).toEqual(x.map(Math.sin));
     expect(list(grad.x)).toEqual(x.map(Math.cos));
   });
+
+  // Fuzz seed 777: a one-element view of an integer-free take (`A[i, (i - 1) % 1]` over a
+  // loop of one step) asked its inline take for element [] instead of [0, 0].
+  it("a one-element gather of a one-element take in loop code", async () => {
+    const { module } = await load("param a, A[1, 1]\noutput f = sum(a + A[i, (i - 1) % 1] for i in 0..1)\noutput g = a", { emit: "loops" });
+    const { outputs, grad } = module.backward({ a: 2, A: [5] }, { f: 1, g: 0 });
+    expect(outputs.f).toBe(7);
+    expect(grad.a).toBe(1);
+    expect(list(grad.A)).toEqual([1]);
+  });
 });

@@ -148,7 +148,8 @@ export function lowerToLoopIR(
       case "inline": {
         if (n.op === "gather") {
           const source = resolve(n.args[0]);
-          if (source.size === 1) return element(source, []);
+          // Its one element: index 0 on each of its axes (an inline take reads them).
+          if (source.size === 1) return element(source, source.shape.map(() => lit(0)));
           const at = idx.reduce((acc, x, d) => affineAdd(acc, x, n.map!.strides[d]), lit(n.map!.offset));
           return elementAtFlat(source, at);
         }

@@ -8,7 +8,8 @@
 // breaks typing: array literals print exactly as many elements as their shape needs
 // (cycling through the generated ones), constant indices are taken modulo the dimension,
 // and loop ranges are chosen at print time so that affine reads (`x[i+1]`, `M[i, 2*i]`,
-// `x[3-i]`) stay in range; a read that cannot fit is printed wrapped, `x[(i+1) % 20]`.
+// `x[3-i]`) stay in range; a read that cannot fit is printed wrapped, `x[(i+1) % 20]`; a
+// generator inside another loop may start at the outer variable (`for j in i + 1..20`).
 //
 // Values stay in domains where gradients exist: `log(1 + e*e)`, `sqrt(1 + e*e)`,
 // `asin(0.5*tanh(e))`, `e / (1 + d*d)`, `(1 + e*e) ^ tanh(d)`, `norm(1 + e*e)`,
@@ -624,6 +625,14 @@ function printMore(e: Ex, ctx: Ctx): P {
       const body = pr(e.body);
       ctx.loops.pop();
       const element = e.f === "norm" ? `1 + ${sq(body)}` : body.t;
+      // Inside another loop, a generator whose range is no shorter starts where the outer
+      // variable is (`for j in i + c..hi`: a triangular range, masked, never empty).
+      const outer = ctx.loops[ctx.loops.length - 1];
+      if (outer && outer.hi - outer.lo <= hi - lo) {
+        const c = lo - outer.lo;
+        const from = c === 0 ? outer.name : c > 0 ? `${outer.name} + ${c}` : `${outer.name} - ${-c}`;
+        return fn(e.f, `${element} for ${name} in ${from}..${rangeText(ctx, lo, hi).split("..").pop()}`);
+      }
       return fn(e.f, `${element} for ${name} in ${rangeText(ctx, lo, hi)}`);
     }
     default:
