@@ -156,6 +156,31 @@ describe("dims through the language", () => {
     }
   });
 
+  it("a slice with a step over a multiple of the step: x[::2], x[1::2], x[1:-1:2] of [2 * M] against the const program", async () => {
+    const body = "input p[M, 2]\nparam w\nq = reshape(p, [-1])\noutput s = w * sum(q[::2] * q[1::2]) + w * w * sum(q[1:-1:2]) + sum(q[::2] * w)\n";
+    const sized = (await load("dim M\n" + body)).module as SizedModule;
+    // At M = 1, q[1:-1:2] is empty (the const program refuses it): s = w * p0 * p1 + p0 * w.
+    expect(sized.forward({ p: [2, 3], w: 1.5 }).s).toBe(1.5 * 6 + 3);
+    for (const m of [2, 7]) {
+      const fixed = (await load(`const M = ${m}\n` + body)).module;
+      const random = rng(m);
+      const args = { p: Float64Array.from({ length: 2 * m }, () => random()), w: 1.5 };
+      const a = sized.backward(args);
+      const b = fixed.backward(args);
+      expect(a.outputs.s as number).toBeCloseTo(b.outputs.s as number, 12);
+      expect(a.grad.w as number).toBeCloseTo(b.grad.w as number, 12);
+    }
+  });
+
+  it("a slice with a step whose length is no polynomial is E0267, saying what to write", () => {
+    const r = compile("dim N\ninput x[N]\noutput s = sum(x[1::3])", { filename: "t.expr" });
+    expect(r.ok).toBe(false);
+    if (!r.ok)
+      expect(`${r.diagnostics[0].code} ${r.diagnostics[0].message}`).toBe(
+        "E0267 slice 1::3 of x[N] would have ceil((N - 1) / 3) elements, which is not a size: sizes are polynomials in the dims, so a step needs a length that is a multiple of it (an axis of 3 * N), or the step as an axis of its own ([N, 3], then [:, 0])",
+      );
+  });
+
   it("at N = 1 an empty slice sums to 0", async () => {
     const m = (await load("dim N\ninput x[N]\nparam w\noutput s = w * sum(x[1:] - x[:-1]) + w * x[0]")).module as SizedModule;
     expect(m.forward({ x: [3], w: 2 }).s).toBe(6);

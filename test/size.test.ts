@@ -2,7 +2,7 @@
 // to numbers, and range proofs hold for every value of the dims (each at least 1).
 
 import { describe, expect, it } from "vitest";
-import { addSize, dimSize, divideSize, evaluateSize, formatSize, mulSize, productOf, provablyAtLeast, subSize } from "../src/ir/size.js";
+import { addSize, ceilDivideSize, dimSize, divideSize, evaluateSize, formatSize, mulSize, productOf, provablyAtLeast, subSize } from "../src/ir/size.js";
 
 const N = dimSize("N");
 const M = dimSize("M");
@@ -32,6 +32,18 @@ describe("sizes in dims", () => {
   it("divide exactly or not at all", () => {
     expect(divideSize(mulSize(N, 6), 3)).toBe(mulSize(N, 2));
     expect(divideSize(addSize(mulSize(N, 6), 1), 3)).toBeUndefined();
+  });
+
+  it("round up a division when the rounding falls on the constant alone (slices with a step)", () => {
+    const twoN = mulSize(N, 2);
+    expect(ceilDivideSize(twoN, 2)).toBe(N); // x[::2] of [2 * N]
+    expect(ceilDivideSize(subSize(twoN, 1), 2)).toBe(N); // x[1::2]
+    expect(ceilDivideSize(subSize(twoN, 2), 2)).toBe(subSize(N, 1)); // x[1:-1:2]
+    expect(ceilDivideSize(addSize(mulSize(N, 6), 4), 3)).toBe(addSize(mulSize(N, 2), 2));
+    for (let n = 1; n <= 6; n++) expect(evaluateSize(ceilDivideSize(subSize(twoN, 1), 2)!, { N: n })).toBe(Math.ceil((2 * n - 1) / 2));
+    expect(ceilDivideSize(N, 2)).toBeUndefined(); // ceil(N / 2)
+    expect(ceilDivideSize(addSize(twoN, M), 2)).toBeUndefined();
+    expect(ceilDivideSize(7, 2)).toBe(4);
   });
 
   it("prove bounds that hold for every N >= 1, and only those", () => {

@@ -9,7 +9,7 @@ import type { Diagnostic } from "../diagnostics.js";
 import { closest } from "../diagnostics.js";
 import type { BinaryOp, Declared, Expr, Program, Span, Statement } from "../syntax/ast.js";
 import { broadcastShapes, findUpstream, formatShape, Graph, knownSize, rowMajor, upstream, sameShape, type Node, type Shape } from "../ir/graph.js";
-import { addSize, dimSize, dimsOf, formatSize, isKnown, mulSize, productOf, provablyAtLeast, subSize, type Size } from "../ir/size.js";
+import { addSize, ceilDivideSize, dimSize, dimsOf, formatSize, isKnown, mulSize, productOf, provablyAtLeast, subSize, type Size } from "../ir/size.js";
 import type { ElementwiseName } from "../ir/ops.js";
 import { batchOver, Unbatchable } from "../ir/batch.js";
 import { evaluateGraph } from "../ir/interpret.js";
@@ -617,8 +617,17 @@ class Checker {
         // Over a run-time size a slice may be empty when the module runs (x[1:N] at N = 1).
         const span = subSize(to.fixed, from.fixed);
         if (isKnown(span) ? span <= 0 : provablyAtLeast(0, span)) this.fail(item.span, `slice ${text} of ${named} is empty`, "E0267");
-        const length = isKnown(span) ? Math.ceil(span / step) : step === 1 ? span : undefined;
-        if (length === undefined) this.fail(item.span, `slice ${text} of ${named}: a step other than 1 needs a length known at compile time`, "E0267");
+        // A size is a polynomial in the dims: x[::2] of [2 * N] has N elements, of [N] ceil(N / 2), which is none.
+        const length = ceilDivideSize(span, step);
+        if (length === undefined) {
+          const spanText = /^[\w* ]+$/.test(formatSize(span)) ? formatSize(span) : `(${formatSize(span)})`;
+          const dim = dimsOf(span)[0] ?? "N";
+          this.fail(
+            item.span,
+            `slice ${text} of ${named} would have ceil(${spanText} / ${step}) elements, which is not a size: sizes are polynomials in the dims, so a step needs a length that is a multiple of it (an axis of ${step} * ${dim}), or the step as an axis of its own ([${dim}, ${step}], then [:, 0])`,
+            "E0267",
+          );
+        }
         offset = addSize(offset, mulSize(from.fixed, own[d]));
         viewShape.push(length);
         viewStrides.push(mulSize(own[d], step));

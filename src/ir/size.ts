@@ -95,6 +95,18 @@ export function divideSize(a: Size, k: number): Size | undefined {
   return Poly.of(out);
 }
 
+/**
+ * `ceil(a / k)` as a size, when it is one: every coefficient but the constant divides by
+ * `k` (`2*N - 1` over 2 is `N`), so the rounding falls on the constant alone; otherwise
+ * undefined (`ceil(N / 2)` is no polynomial).
+ */
+export function ceilDivideSize(a: Size, k: number): Size | undefined {
+  if (typeof a === "number") return Math.ceil(a / k);
+  const constant = a.terms.find(([names]) => names.length === 0)?.[1] ?? 0;
+  const rest = divideSize(subSize(a, constant), k);
+  return rest === undefined ? undefined : addSize(rest, Math.ceil(constant / k));
+}
+
 /** The dims a size depends on, sorted. */
 export function dimsOf(s: Size): string[] {
   if (typeof s === "number") return [];
