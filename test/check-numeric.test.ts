@@ -155,6 +155,27 @@ describe("gradc check on derivative outputs and integer inputs", () => {
     expect(bad.stdout).toMatch(/^gradient by x \(line 6\)\s+\d+\s+\S+\s+FAIL$/m);
   });
 
+  test("with dims, a grad line wrong only at the second size fails there", () => {
+    // 2 * z * (N - 1) is right at N = 2 only; the gradient is by the input x, which no
+    // param's check sees (g is linear in w), so only the derivative's row can catch it.
+    const cwd = folder();
+    writeFileSync(join(cwd, "s.expr"), "dim N\ndef sq(z) = z * z\ngrad z = 2 * z * (N - 1)\ninput x[N]\nparam w\noutput g = w * sum(gradient(sum(sq(x)), x) * x)\n");
+    const r = gradc(["check", "s.expr"], { cwd });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/^w\s+1\s+\S+\s+ok$/m);
+    expect(r.stdout).toMatch(/^gradient by x \(line 6\)\s+5\s+\S+\s+FAIL$/m);
+    expect(r.stderr).toMatch(/the gradient by 'x' on line 6 looks wrong/);
+  });
+
+  test("with dims, a Jacobian and a Hessian of dim size get rows, at both sizes", () => {
+    const cwd = folder();
+    writeFileSync(join(cwd, "j.expr"), "dim N\nparam x[N]\ninput a[N]\noutput l = sum(hessian(sum(exp(a * x)) ^ 2, x)) + sum(jacobian(softmax(x * a), x) ^ 2)\n");
+    const r = gradc(["check", "j.expr"], { cwd });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^hessian by x \(line 4\)\s+(4|25)\s+\S+\s+ok$/m);
+    expect(r.stdout).toMatch(/^jacobian by x \(line 4\)\s+(4|25)\s+\S+\s+ok$/m);
+  });
+
   test("integer inputs beside dims: labels drawn below the axis they index at each size checked", () => {
     const cwd = folder();
     writeFileSync(join(cwd, "pick.expr"), "dim N, K\ninput y[N] int\nparam t[N, K]\noutput l = sum([exp(t[i, y[i]]) for i in 0..N])\n");

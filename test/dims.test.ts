@@ -268,6 +268,39 @@ output J = jacobian(solve(A, x), x)`;
     closeArrays(a.grad.W as Float64Array, f.grad.W as Float64Array);
   });
 
+  // Shapes beyond the square case: y or x of known size, two dims, [N - 1] by [N], a scalar x.
+  const shapes: [string, string, Record<string, number>][] = [
+    ["[N] by [3]", "input X[N, 3]\nparam w[3]\noutput j = jacobian(tanh(X @ w), w)", { N: 4 }],
+    ["[N] by a scalar", "input X[N]\nparam k\noutput j = jacobian(exp(k * X), k)", { N: 2 }],
+    ["[N - 1] by [N]", "param x[N]\noutput j = jacobian(x[1:] * x[:-1], x)", { N: 2 }],
+    ["[N] by [M]", "input A[N, M]\nparam x[M]\noutput l = sum(jacobian(tanh(A @ x), x) ^ 2)", { N: 3, M: 5 }],
+    ["a diagonal hessian", "param x[N]\noutput h = hessian(sum(exp(x)), x)", { N: 3 }],
+  ];
+  it.each(shapes)("jacobian and hessian of %s at two sizes: the const program's values and gradients", async (_, body, dims) => {
+    const names = Object.keys(dims);
+    const sized = (await load(`dim ${names.join(", ")}\n${body}`)).module;
+    for (const extra of [0, 3]) {
+      const at = Object.fromEntries(names.map((d) => [d, dims[d] + extra]));
+      const fixed = (await load(names.map((d) => `const ${d} = ${at[d]}`).join("\n") + "\n" + body)).module;
+      const random = rng(7 + extra);
+      const args: Record<string, number | Float64Array> = {};
+      for (const decl of body.matchAll(/(input|param) ([^\n]+)/g))
+        for (const item of decl[2].split(/,\s*(?![^[]*\])/)) {
+          const m = /(\w+)(?:\[([^\]]+)\])?/.exec(item)!;
+          const size = m[2] ? m[2].split(",").reduce((p, d) => p * (at[d.trim()] ?? Number(d)), 1) : 0;
+          args[m[1]] = size ? Float64Array.from({ length: size }, () => random() * 0.5 + 0.2) : random() + 0.5;
+        }
+      // Tensor outputs (the Jacobians themselves) are seeded, so backward differentiates them too.
+      const seed: Record<string, number | Float64Array> = {};
+      for (const [k, v] of Object.entries(fixed.forward(args))) seed[k] = typeof v === "number" ? 1 : Float64Array.from(v, () => random() - 0.5);
+      const [a, b] = [sized.backward(args, seed), fixed.backward(args, seed)];
+      for (const [x, y] of [...Object.keys(b.outputs).map((k) => [a.outputs[k], b.outputs[k]]), ...Object.keys(b.grad).map((k) => [a.grad[k], b.grad[k]])]) {
+        if (typeof y === "number") expect(x as number).toBeCloseTo(y, 10);
+        else closeArrays(x as Float64Array, y);
+      }
+    }
+  });
+
   it("a jacobian over dims is batched into loops: the module does not grow with N", () => {
     const r = compile(derivativesSource, { filename: "t.expr" });
     expect(r.ok).toBe(true);
@@ -336,6 +369,22 @@ describe("integer inputs beside dims", () => {
     expect(() => m.forward({ ...args, y: [0, 1, 2, 3, 0] })).toThrow(/integer input 'y' element \[3\] is 3, out of range 0\.\.2/);
     expect(() => m.forward({ ...args, y: [0, 1, 2.5, 1, 0] })).toThrow(TypeError);
     expect(() => m.forward({ ...args, y: [0, 1, 2] })).toThrow(/input 'y' has 3 elements, but its shape \[N\] needs 5 with N = 5 \(from 'X'\)/);
+  });
+
+  it("the flat form reads N from its inputs, labels and all, and checks the labels", async () => {
+    const m = (await load(labelsWithDim)).module as SizedModule & {
+      paramSize: number;
+      valueAndGradFlat(x: Float64Array, grad: Float64Array, inputs: unknown): number;
+      unpackParams(x: Float64Array): Values;
+    };
+    const { y, X, reg } = labelArgs(5, 2);
+    const x = Float64Array.from({ length: m.paramSize }, (_, k) => 0.1 * Math.cos(k));
+    const grad = new Float64Array(m.paramSize);
+    const value = m.valueAndGradFlat(x, grad, { X, y, reg });
+    const r = m.backward({ X, y, reg, ...m.unpackParams(x) });
+    expect(value).toBeCloseTo(r.outputs.loss as number, 12);
+    closeArrays(grad.subarray(0, 200), r.grad.W1 as Float64Array);
+    expect(() => m.valueAndGradFlat(x, grad, { X, y: Int32Array.of(0, 1, 2, 3, 0), reg })).toThrow("integer input 'y' element [3] is 3");
   });
 
   it("an index into a dim axis is checked against that dim at run time", async () => {
