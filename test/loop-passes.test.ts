@@ -82,6 +82,27 @@ describe("partial sums: a long dot product keeps four running sums", () => {
     });
   }
 
+  it("a declaration that merging moved up is found earlier in the list; one mentioned in between, or added to after the loop, is not", () => {
+    const [decl, body, put] = dot(40);
+    const between: Stmt = store(holder, lit(1), apply("exp", load(x, lit(0))));
+    const split = partialSums([decl, between, body, put]);
+    expect(print(split)).toContain("acc3 += (a0[q + 3] * a1[q + 3]);");
+    expect(split.filter((s) => s.k === "let" && s.name === "acc")).toHaveLength(1);
+    const a = ramp(64, 1), b = ramp(64, 2);
+    const want = a.slice(0, 40).reduce((t, v, j) => t + v * b[j], 0);
+    expect(Math.abs(run(split, { a0: a, a1: b, h9: new Float64Array(2) }).h9[0] - want)).toBeLessThan(1e-14);
+    const mentioned: Stmt = store(holder, lit(1), local("acc"));
+    expect(partialSums([decl, mentioned, body, put])).toEqual([decl, mentioned, body, put]);
+    const more: Stmt = { k: "assign", name: "acc", op: "+=", value: num(1) };
+    expect(partialSums([decl, body, more, put])).toEqual([decl, body, more, put]);
+  });
+
+  it("a dot product whose loop holds other statements (it joined a loop) keeps its one sum", () => {
+    const [decl, body, put] = dot(40) as [Stmt, Extract<Stmt, { k: "loop" }>, Stmt];
+    const joined: Stmt = { ...body, body: [...body.body, store(holder, variable("q"), load(x, variable("q")))] };
+    expect(partialSums([decl, joined, put])).toEqual([decl, joined, put]);
+  });
+
   it("an accumulator not marked reassociate (a sum the source wrote) keeps its order", () => {
     const body = dot(40);
     body[0] = { k: "let", name: "acc", value: num(0), mutable: true };

@@ -191,7 +191,6 @@ export function forwardInto(args, outputs) {
   const a4 = args["b1"];
   const a5 = args["W2"];
   const a6 = args["b2"];
-  const b14 = buf14;
   const a6_0 = a6[0];
   const a6_1 = a6[1];
   const a6_2 = a6[2];
@@ -200,18 +199,9 @@ export function forwardInto(args, outputs) {
   let t40 = 0;
   // twolayer-batched.expr:24
   for (let i = 0; i < 300; i++) {
-    let t15s0_00 = 0;
-    let t15s0_01 = 0;
-    let t15s0_02 = 0;
-    let t15s0_03 = 0;
-    let t15s0_10 = 0;
-    let t15s0_11 = 0;
-    let t15s0_12 = 0;
-    let t15s0_13 = 0;
-    let t15s0_20 = 0;
-    let t15s0_21 = 0;
-    let t15s0_22 = 0;
-    let t15s0_23 = 0;
+    let t15s0_0 = 0;
+    let t15s0_1 = 0;
+    let t15s0_2 = 0;
     let t19r0 = -Infinity;
     let t24r0 = 0;
     const r0 = a0[i * 2];
@@ -219,44 +209,35 @@ export function forwardInto(args, outputs) {
     for (let j0 = 0; j0 < 100; j0 += 4) {
       {
         const j = j0;
-        b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        t15s0_0 += (b14_ix100pj * a5[j * 3]);
+        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
+        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
       }
       {
         const j = j0 + 1;
-        b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        t15s0_0 += (b14_ix100pj * a5[j * 3]);
+        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
+        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
       }
       {
         const j = j0 + 2;
-        b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        t15s0_0 += (b14_ix100pj * a5[j * 3]);
+        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
+        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
       }
       {
         const j = j0 + 3;
-        b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        t15s0_0 += (b14_ix100pj * a5[j * 3]);
+        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
+        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
       }
     }
-    for (let q = 0; q < 100; q += 4) {
-      t15s0_00 += (b14[i * 100 + q] * a5[q * 3]);
-      t15s0_01 += (b14[i * 100 + q + 1] * a5[q * 3 + 3]);
-      t15s0_02 += (b14[i * 100 + q + 2] * a5[q * 3 + 6]);
-      t15s0_03 += (b14[i * 100 + q + 3] * a5[q * 3 + 9]);
-    }
-    const t15s0_0 = (t15s0_00 + t15s0_01) + (t15s0_02 + t15s0_03);
     const b15_ix3 = t15s0_0;
-    for (let q = 0; q < 100; q += 4) {
-      t15s0_10 += (b14[i * 100 + q] * a5[q * 3 + 1]);
-      t15s0_11 += (b14[i * 100 + q + 1] * a5[q * 3 + 4]);
-      t15s0_12 += (b14[i * 100 + q + 2] * a5[q * 3 + 7]);
-      t15s0_13 += (b14[i * 100 + q + 3] * a5[q * 3 + 10]);
-    }
-    const t15s0_1 = (t15s0_10 + t15s0_11) + (t15s0_12 + t15s0_13);
     const b15_ix3p1 = t15s0_1;
-    for (let q = 0; q < 100; q += 4) {
-      t15s0_20 += (b14[i * 100 + q] * a5[q * 3 + 2]);
-      t15s0_21 += (b14[i * 100 + q + 1] * a5[q * 3 + 5]);
-      t15s0_22 += (b14[i * 100 + q + 2] * a5[q * 3 + 8]);
-      t15s0_23 += (b14[i * 100 + q + 3] * a5[q * 3 + 11]);
-    }
-    const t15s0_2 = (t15s0_20 + t15s0_21) + (t15s0_22 + t15s0_23);
     const b15_ix3p2 = t15s0_2;
     const b17_ix3 = b15_ix3 + a6_0;
     const b17_ix3p1 = b15_ix3p1 + a6_1;
@@ -387,18 +368,9 @@ export function backwardInto(args, seed, grad, outputs) {
   b108.fill(0);
   h112.fill(0);
   for (let i = 0; i < 300; i++) {
-    let t15s0_00 = 0;
-    let t15s0_01 = 0;
-    let t15s0_02 = 0;
-    let t15s0_03 = 0;
-    let t15s0_10 = 0;
-    let t15s0_11 = 0;
-    let t15s0_12 = 0;
-    let t15s0_13 = 0;
-    let t15s0_20 = 0;
-    let t15s0_21 = 0;
-    let t15s0_22 = 0;
-    let t15s0_23 = 0;
+    let t15s0_0 = 0;
+    let t15s0_1 = 0;
+    let t15s0_2 = 0;
     let t19r0 = -Infinity;
     let t24r0 = 0;
     const r0 = a0[i * 2];
@@ -406,44 +378,39 @@ export function backwardInto(args, seed, grad, outputs) {
     for (let j0 = 0; j0 < 100; j0 += 4) {
       {
         const j = j0;
-        b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        b14[i * 100 + j] = b14_ix100pj;
+        t15s0_0 += (b14_ix100pj * a5[j * 3]);
+        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
+        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
       }
       {
         const j = j0 + 1;
-        b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        b14[i * 100 + j] = b14_ix100pj;
+        t15s0_0 += (b14_ix100pj * a5[j * 3]);
+        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
+        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
       }
       {
         const j = j0 + 2;
-        b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        b14[i * 100 + j] = b14_ix100pj;
+        t15s0_0 += (b14_ix100pj * a5[j * 3]);
+        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
+        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
       }
       {
         const j = j0 + 3;
-        b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        b14[i * 100 + j] = b14_ix100pj;
+        t15s0_0 += (b14_ix100pj * a5[j * 3]);
+        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
+        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
       }
     }
-    for (let q = 0; q < 100; q += 4) {
-      t15s0_00 += (b14[i * 100 + q] * a5[q * 3]);
-      t15s0_01 += (b14[i * 100 + q + 1] * a5[q * 3 + 3]);
-      t15s0_02 += (b14[i * 100 + q + 2] * a5[q * 3 + 6]);
-      t15s0_03 += (b14[i * 100 + q + 3] * a5[q * 3 + 9]);
-    }
-    const t15s0_0 = (t15s0_00 + t15s0_01) + (t15s0_02 + t15s0_03);
     const b15_ix3 = t15s0_0;
-    for (let q = 0; q < 100; q += 4) {
-      t15s0_10 += (b14[i * 100 + q] * a5[q * 3 + 1]);
-      t15s0_11 += (b14[i * 100 + q + 1] * a5[q * 3 + 4]);
-      t15s0_12 += (b14[i * 100 + q + 2] * a5[q * 3 + 7]);
-      t15s0_13 += (b14[i * 100 + q + 3] * a5[q * 3 + 10]);
-    }
-    const t15s0_1 = (t15s0_10 + t15s0_11) + (t15s0_12 + t15s0_13);
     const b15_ix3p1 = t15s0_1;
-    for (let q = 0; q < 100; q += 4) {
-      t15s0_20 += (b14[i * 100 + q] * a5[q * 3 + 2]);
-      t15s0_21 += (b14[i * 100 + q + 1] * a5[q * 3 + 5]);
-      t15s0_22 += (b14[i * 100 + q + 2] * a5[q * 3 + 8]);
-      t15s0_23 += (b14[i * 100 + q + 3] * a5[q * 3 + 11]);
-    }
-    const t15s0_2 = (t15s0_20 + t15s0_21) + (t15s0_22 + t15s0_23);
     const b15_ix3p2 = t15s0_2;
     const b17_ix3 = b15_ix3 + a6_0;
     const b17_ix3p1 = b15_ix3p1 + a6_1;

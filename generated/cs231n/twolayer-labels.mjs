@@ -200,7 +200,6 @@ export function forwardInto(args, outputs) {
   const a6 = args["b2"];
   for (let k = 0; k < 300; k++) { const v = a1[k]; if (!Number.isInteger(v)) throw new TypeError("twolayer-labels.expr" + ": integer input " + "'y'" + " must hold whole numbers, but element " + "[" + k + "]" + " is " + v); }
   for (let i0 = 0; i0 < 300; i0++) { const k = 0 + i0; const v = a1[k]; if (!(v >= 0 && v < 3)) throw new RangeError("twolayer-labels.expr" + ": integer input " + "'y'" + " element " + "[" + k + "]" + " is " + v + ", out of range 0..2 for the axis of 3 it indexes"); }
-  const b14 = buf14;
   const b29 = buf29;
   const b39 = buf39;
   const b34 = buf34;
@@ -212,18 +211,9 @@ export function forwardInto(args, outputs) {
   let t49 = 0;
   // twolayer-labels.expr:22
   for (let i = 0; i < 300; i++) {
-    let t15s0_00 = 0;
-    let t15s0_01 = 0;
-    let t15s0_02 = 0;
-    let t15s0_03 = 0;
-    let t15s0_10 = 0;
-    let t15s0_11 = 0;
-    let t15s0_12 = 0;
-    let t15s0_13 = 0;
-    let t15s0_20 = 0;
-    let t15s0_21 = 0;
-    let t15s0_22 = 0;
-    let t15s0_23 = 0;
+    let t15s0_0 = 0;
+    let t15s0_1 = 0;
+    let t15s0_2 = 0;
     let t21r0 = -Infinity;
     let t26r0 = 0;
     const r0 = a0[i * 2];
@@ -231,44 +221,35 @@ export function forwardInto(args, outputs) {
     for (let j0 = 0; j0 < 100; j0 += 4) {
       {
         const j = j0;
-        b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        t15s0_0 += (b14_ix100pj * a5[j * 3]);
+        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
+        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
       }
       {
         const j = j0 + 1;
-        b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        t15s0_0 += (b14_ix100pj * a5[j * 3]);
+        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
+        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
       }
       {
         const j = j0 + 2;
-        b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        t15s0_0 += (b14_ix100pj * a5[j * 3]);
+        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
+        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
       }
       {
         const j = j0 + 3;
-        b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        t15s0_0 += (b14_ix100pj * a5[j * 3]);
+        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
+        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
       }
     }
-    for (let q = 0; q < 100; q += 4) {
-      t15s0_00 += (b14[i * 100 + q] * a5[q * 3]);
-      t15s0_01 += (b14[i * 100 + q + 1] * a5[q * 3 + 3]);
-      t15s0_02 += (b14[i * 100 + q + 2] * a5[q * 3 + 6]);
-      t15s0_03 += (b14[i * 100 + q + 3] * a5[q * 3 + 9]);
-    }
-    const t15s0_0 = (t15s0_00 + t15s0_01) + (t15s0_02 + t15s0_03);
     const b15_ix3 = t15s0_0;
-    for (let q = 0; q < 100; q += 4) {
-      t15s0_10 += (b14[i * 100 + q] * a5[q * 3 + 1]);
-      t15s0_11 += (b14[i * 100 + q + 1] * a5[q * 3 + 4]);
-      t15s0_12 += (b14[i * 100 + q + 2] * a5[q * 3 + 7]);
-      t15s0_13 += (b14[i * 100 + q + 3] * a5[q * 3 + 10]);
-    }
-    const t15s0_1 = (t15s0_10 + t15s0_11) + (t15s0_12 + t15s0_13);
     const b15_ix3p1 = t15s0_1;
-    for (let q = 0; q < 100; q += 4) {
-      t15s0_20 += (b14[i * 100 + q] * a5[q * 3 + 2]);
-      t15s0_21 += (b14[i * 100 + q + 1] * a5[q * 3 + 5]);
-      t15s0_22 += (b14[i * 100 + q + 2] * a5[q * 3 + 8]);
-      t15s0_23 += (b14[i * 100 + q + 3] * a5[q * 3 + 11]);
-    }
-    const t15s0_2 = (t15s0_20 + t15s0_21) + (t15s0_22 + t15s0_23);
     const b15_ix3p2 = t15s0_2;
     const b17_ix3 = b15_ix3 + a6_0;
     const b17_ix3p1 = b15_ix3p1 + a6_1;
@@ -438,18 +419,9 @@ export function backwardInto(args, seed, grad, outputs) {
   let t117_2 = 0;
   // twolayer-labels.expr:22
   for (let i = 0; i < 300; i++) {
-    let t15s0_00 = 0;
-    let t15s0_01 = 0;
-    let t15s0_02 = 0;
-    let t15s0_03 = 0;
-    let t15s0_10 = 0;
-    let t15s0_11 = 0;
-    let t15s0_12 = 0;
-    let t15s0_13 = 0;
-    let t15s0_20 = 0;
-    let t15s0_21 = 0;
-    let t15s0_22 = 0;
-    let t15s0_23 = 0;
+    let t15s0_0 = 0;
+    let t15s0_1 = 0;
+    let t15s0_2 = 0;
     let t21r0 = -Infinity;
     let t26r0 = 0;
     const r0 = a0[i * 2];
@@ -457,44 +429,39 @@ export function backwardInto(args, seed, grad, outputs) {
     for (let j0 = 0; j0 < 100; j0 += 4) {
       {
         const j = j0;
-        b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        b14[i * 100 + j] = b14_ix100pj;
+        t15s0_0 += (b14_ix100pj * a5[j * 3]);
+        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
+        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
       }
       {
         const j = j0 + 1;
-        b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        b14[i * 100 + j] = b14_ix100pj;
+        t15s0_0 += (b14_ix100pj * a5[j * 3]);
+        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
+        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
       }
       {
         const j = j0 + 2;
-        b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        b14[i * 100 + j] = b14_ix100pj;
+        t15s0_0 += (b14_ix100pj * a5[j * 3]);
+        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
+        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
       }
       {
         const j = j0 + 3;
-        b14[i * 100 + j] = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        b14[i * 100 + j] = b14_ix100pj;
+        t15s0_0 += (b14_ix100pj * a5[j * 3]);
+        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
+        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
       }
     }
-    for (let q = 0; q < 100; q += 4) {
-      t15s0_00 += (b14[i * 100 + q] * a5[q * 3]);
-      t15s0_01 += (b14[i * 100 + q + 1] * a5[q * 3 + 3]);
-      t15s0_02 += (b14[i * 100 + q + 2] * a5[q * 3 + 6]);
-      t15s0_03 += (b14[i * 100 + q + 3] * a5[q * 3 + 9]);
-    }
-    const t15s0_0 = (t15s0_00 + t15s0_01) + (t15s0_02 + t15s0_03);
     const b15_ix3 = t15s0_0;
-    for (let q = 0; q < 100; q += 4) {
-      t15s0_10 += (b14[i * 100 + q] * a5[q * 3 + 1]);
-      t15s0_11 += (b14[i * 100 + q + 1] * a5[q * 3 + 4]);
-      t15s0_12 += (b14[i * 100 + q + 2] * a5[q * 3 + 7]);
-      t15s0_13 += (b14[i * 100 + q + 3] * a5[q * 3 + 10]);
-    }
-    const t15s0_1 = (t15s0_10 + t15s0_11) + (t15s0_12 + t15s0_13);
     const b15_ix3p1 = t15s0_1;
-    for (let q = 0; q < 100; q += 4) {
-      t15s0_20 += (b14[i * 100 + q] * a5[q * 3 + 2]);
-      t15s0_21 += (b14[i * 100 + q + 1] * a5[q * 3 + 5]);
-      t15s0_22 += (b14[i * 100 + q + 2] * a5[q * 3 + 8]);
-      t15s0_23 += (b14[i * 100 + q + 3] * a5[q * 3 + 11]);
-    }
-    const t15s0_2 = (t15s0_20 + t15s0_21) + (t15s0_22 + t15s0_23);
     const b15_ix3p2 = t15s0_2;
     const b17_ix3 = b15_ix3 + a6_0;
     const b17_ix3p1 = b15_ix3p1 + a6_1;

@@ -36,7 +36,7 @@ export interface LoopFunction {
 export function buildLoops(graph: Graph, sinks: readonly LoopSink[], leaf: (n: Node) => string | undefined, where?: (line: number) => string): LoopFunction {
   const lowered = lowerToLoopIR(graph, sinks, leaf, where);
   const folded = accumulateIntoResults(lowered.body, lowered.stores.flat());
-  let body = partialSums(unrollShortLoops(folded.body));
+  let body = unrollShortLoops(folded.body);
   let stores = lowered.stores.map(unrollShortLoops);
   const nest = hoistNestReads(body);
   body = nest.body;
@@ -48,7 +48,8 @@ export function buildLoops(graph: Graph, sinks: readonly LoopSink[], leaf: (n: N
   });
   const argumentReads = hoistArgumentReads([body, ...stores]);
   [body, ...stores] = argumentReads.lists;
-  body = mergeLoops(body);
+  // Partial sums after merging: a dot product that joined other loops has sums in flight already.
+  body = partialSums(mergeLoops(body));
   const replaced = replaceBuffers(body, stores.flat());
   const nested = replaceNestedBuffers(replaced.body, stores.flat());
   for (const name of nested.replaced) replaced.replaced.add(name);
