@@ -4,6 +4,7 @@
 // (keep-reductions, take, put, constant tensors, iota) against the reference interpreter,
 // and programs deep enough to overflow any recursion over the program.
 
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { Graph, type Node } from "../src/ir/graph.js";
 import { HELPER_SOURCE } from "../src/ir/ops.js";
@@ -13,6 +14,7 @@ import { Printer } from "../src/loops/print.js";
 import { buildLoops, printLoops } from "../src/loops/index.js";
 import { unrollShortLoops } from "../src/loops/passes/unroll-short.js";
 import { partialSums } from "../src/loops/passes/partial-sums.js";
+import { guardZeroUnits, zeroWhere } from "../src/loops/passes/zero-guard.js";
 import { mergeLoops, independent } from "../src/loops/passes/merge.js";
 import { carryShiftedSums } from "../src/loops/passes/carry.js";
 import { combineAccumulations } from "../src/loops/passes/combine.js";
@@ -24,7 +26,7 @@ import { smallTensorsToLocals } from "../src/loops/passes/locals.js";
 import { splitLongBody } from "../src/loops/passes/split.js";
 import { MAX_FUSION_DEPTH } from "../src/loops/passes/fusion.js";
 import { compile } from "../src/compile.js";
-import { load as loadModule } from "./support/load.js";
+import { assertClose, load as loadModule, numericGradient, rng, uniform } from "./support/load.js";
 
 const x: Buffer = { name: "a0", kind: "argument", size: 64 };
 const y: Buffer = { name: "a1", kind: "argument", size: 64 };
@@ -107,6 +109,77 @@ describe("partial sums: a long dot product keeps four running sums", () => {
     const body = dot(40);
     body[0] = { k: "let", name: "acc", value: num(0), mutable: true };
     expect(partialSums(body)).toEqual(body);
+  });
+});
+
+describe("zero guard: no work for the units relu switched off", () => {
+  const gW: Buffer = { name: "h9", kind: "holder", size: 64, source: "out" };
+  const gb: Buffer = scratch(4, 64);
+  // The backward of one row of a relu layer: h = a0[i] (relu's output), d = a1[i].
+  const body = (extra: Stmt[] = []): Stmt[] => [
+    loop(16, [
+      { k: "let", name: "h", value: load(x, i) },
+      store(gW, i, apply("mul", local("h"), load(y, i)), "+="),
+      { k: "let", name: "dh", value: apply("reluGrad", apply("mul", load(y, i), num(3)), local("h")) },
+      store(gb, i, local("dh"), "+="),
+      store(gW, affineAdd(i, lit(16)), { k: "dot", terms: [[local("dh"), load(y, i)], [load(x, i), local("dh")]] }, "+="),
+      ...extra,
+    ]),
+  ];
+  const hidden = () => Float64Array.from({ length: 64 }, (_, j) => (j % 3 === 0 ? 0 : Math.abs(Math.sin(j))));
+
+  it("the additions after the read of relu's output run only where it is not zero, with the same values", () => {
+    const guarded = guardZeroUnits(body());
+    const text = print(guarded);
+    expect(text).toContain("if (h !== 0) {");
+    expect(text.indexOf("const h = a0[i];")).toBeLessThan(text.indexOf("if (h !== 0)"));
+    const fresh = () => ({ a0: hidden(), a1: ramp(64, 3), h9: ramp(64, 5), b4: ramp(64, 7) });
+    expect(run(guarded, fresh())).toEqual(run(body(), fresh()));
+  });
+
+  it("declines when a statement after the read adds what is not zero there, overwrites, or nothing tests relu's mask", () => {
+    const notZero = store(gb, affineAdd(i, lit(20)), load(y, i), "+=");
+    const overwrite = store(gb, affineAdd(i, lit(20)), local("dh"));
+    for (const extra of [[notZero], [overwrite]]) expect(guardZeroUnits(body(extra))).toEqual(body(extra));
+    const noMask = [loop(16, [{ k: "let", name: "h", value: load(x, i) }, store(gW, i, apply("mul", local("h"), load(y, i)), "+=")])];
+    expect(guardZeroUnits(noMask)).toEqual(noMask);
+  });
+
+  it("is zero where h is: products with a zero factor, relu's mask and relu of one, sums of such; not a quotient or exp", () => {
+    const h = local("h"), z = new Set(["h"]), w = load(y, i);
+    for (const e of [apply("mul", w, h), apply("neg", apply("mul", h, w)), apply("reluGrad", w, h), apply("relu", h), apply("sub", apply("mul", h, w), apply("mul", w, h))])
+      expect(zeroWhere(e, z), print([{ k: "let", name: "v", value: e }])).toBe(true);
+    for (const e of [apply("div", h, w), apply("exp", h), apply("add", h, w), apply("reluGrad", w, local("u"))])
+      expect(zeroWhere(e, z), print([{ k: "let", name: "v", value: e }])).toBe(false);
+  });
+
+  it("the batched spiral net's backward skips switched-off units and its forward walks the hidden units once", () => {
+    const source = readFileSync("examples/cs231n/twolayer-batched.expr", "utf8");
+    const result = compile(source, { filename: "twolayer-batched.expr", format: "js" });
+    expect(result.ok).toBe(true);
+    const backward = result.code!.slice(result.code!.indexOf("export function backwardInto"));
+    expect(backward).toMatch(/if \(b\d+_\w+ !== 0\) \{/);
+    // The loop over rows, and in it one over the hidden units for the layer and the three class scores.
+    expect(backward.slice(0, backward.indexOf("Math.max")).match(/for \(let /g)).toHaveLength(2);
+  });
+
+  it("a small batched relu net with the guard: its gradient matches finite differences", async () => {
+    const source = "input X[12, 2], Y[12, 3]\nparam W1[2, 40], b1[40], W2[40, 3], b2[3]\noutput loss = -sum(Y * log_softmax(relu(X @ W1 + b1) @ W2 + b2, axis=1))\n";
+    const { module, code } = await loadModule(source, { emit: "loops" });
+    expect(code).toContain(" !== 0) {");
+    const random = rng(11);
+    const values = (n: number) => Array.from({ length: n }, () => uniform(random, -1, 1));
+    const args: Record<string, number | number[]> = { X: values(24), Y: Array.from({ length: 36 }, (_, k) => (k % 3 === Math.floor(k / 3) % 3 ? 1 : 0)), W1: values(80), b1: values(40), W2: values(120), b2: values(3) };
+    const f = (a: Record<string, number | number[]>) => module.forward(a).loss as number;
+    const { grad } = module.backward(args);
+    let zeros = 0;
+    for (const name of ["W1", "b1", "W2", "b2"]) {
+      const want = numericGradient(f, args, name) as number[];
+      assertClose(grad[name], want, 1e-6, `d loss / d ${name}`);
+      if (name === "b1") zeros = (grad.b1 as Float64Array).filter((v) => v === 0).length;
+    }
+    // Units switched off for every row: their bias gradient is exactly zero, as relu's mask says.
+    expect(zeros).toBeGreaterThan(0);
   });
 });
 

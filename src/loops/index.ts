@@ -14,6 +14,7 @@ import { unrollInnermost } from "./passes/unroll.js";
 import { unrollShortLoops } from "./passes/unroll-short.js";
 import { splitLongBody } from "./passes/split.js";
 import { smallTensorsToLocals } from "./passes/locals.js";
+import { guardZeroUnits } from "./passes/zero-guard.js";
 import type { Part } from "../emit/split.js";
 import { isKnown, type Size } from "../ir/size.js";
 import { aliasLine, Printer, scratchDeclaration } from "./print.js";
@@ -56,7 +57,7 @@ export function buildLoops(graph: Graph, sinks: readonly LoopSink[], leaf: (n: N
   body = bindElementReads(nested.body);
   // A source-line comment whose code moved into an earlier loop is left heading nothing.
   body = body.filter((s, k) => !(s.k === "comment" && body[k + 1]?.k === "comment"));
-  body = smallTensorsToLocals(unrollInnermost(body));
+  body = smallTensorsToLocals(unrollInnermost(guardZeroUnits(body)));
   stores = stores.map((s) => smallTensorsToLocals(unrollInnermost(s)));
   const kept = lowered.aliases.filter((b) => !replaced.replaced.has(b.name) && !folded.replaced.has(b.name));
   const scratch = kept.filter((b) => b.kind === "scratch");

@@ -81,8 +81,11 @@ export type Stmt =
   | { readonly k: "copy"; readonly to: Buffer; readonly from: Buffer }
   /** A scalar result for the caller, `target` an l-value the caller named (`outputs["f"]`). */
   | { readonly k: "result"; readonly target: string; readonly value: Expr }
-  /** A braced block; `bind` declares a loop variable at a fixed offset of another (unrolled steps). */
-  | { readonly k: "block"; readonly body: Stmt[]; readonly bind?: { readonly v: string; readonly value: Affine }; readonly aliases?: readonly Buffer[] }
+  /**
+   * A braced block; `bind` declares a loop variable at a fixed offset of another (unrolled
+   * steps); with `when`, the block runs only where that value is not zero (passes/zero-guard.ts).
+   */
+  | { readonly k: "block"; readonly body: Stmt[]; readonly bind?: { readonly v: string; readonly value: Affine }; readonly aliases?: readonly Buffer[]; readonly when?: Expr }
   | { readonly k: "comment"; readonly text: string }
   /** A call of a part function of a split body, with the caller's locals it takes. */
   | { readonly k: "call"; readonly name: string; readonly args: readonly string[] }
@@ -191,6 +194,8 @@ export function ownExprs(s: Stmt): Expr[] {
     case "fill":
     case "result":
       return [s.value];
+    case "block":
+      return s.when ? [s.when] : [];
     default:
       return [];
   }
@@ -204,7 +209,7 @@ export function mapStmts(body: readonly Stmt[], f: (e: Expr) => Expr, g: (s: Stm
       case "loop":
         return g({ ...s, body: mapStmts(s.body, f, g) });
       case "block":
-        return g({ ...s, body: mapStmts(s.body, f, g) });
+        return g(s.when ? { ...s, when: f(s.when), body: mapStmts(s.body, f, g) } : { ...s, body: mapStmts(s.body, f, g) });
       case "store":
         return g(s.dynamic ? { ...s, value: f(s.value), dynamic: { ...s.dynamic, at: f(s.dynamic.at) } } : { ...s, value: f(s.value) });
       case "let":
@@ -294,6 +299,7 @@ export function accesses(body: readonly Stmt[]): Accesses {
         break;
       case "block":
         if (s.bind) result.writtenLocals.add(s.bind.v);
+        if (s.when) reads(s.when);
         break;
     }
   }

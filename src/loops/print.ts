@@ -105,7 +105,7 @@ export class Printer {
         out.push(`${indent}${s.target} = ${stripOuter(this.expr(s.value))};`);
         return;
       case "block":
-        out.push(`${indent}{`);
+        out.push(s.when ? `${indent}if (${this.expr(s.when)} !== 0) {` : `${indent}{`);
         for (const a of s.aliases ?? []) out.push(`${indent}  const ${a.name} = ${a.source};`);
         if (s.bind) out.push(`${indent}  const ${s.bind.v} = ${affineText(s.bind.value)};`);
         this.stmts(s.body, indent + "  ", out);

@@ -5,7 +5,7 @@
 // models' backward passes: 11% (the chain) to 35% (the softmax classifier's outer product)
 // less time. The steps run in their original order, so every value is the same, bit for bit.
 
-import { affineAdd, hasNested, lit, num, variable, type Stmt } from "../ir.js";
+import { affineAdd, allStmts, lit, num, variable, type Stmt } from "../ir.js";
 import { isKnown, subSize } from "../../ir/size.js";
 
 /** Innermost loops at least this long are unrolled by UNROLL_BY. */
@@ -25,11 +25,12 @@ export function unrollInnermost(body: readonly Stmt[]): Stmt[] {
       out.push(s);
       continue;
     }
-    if (hasNested(s.body)) {
+    // A guarded block (zero-guard.ts) is part of the step, not a nest.
+    if (s.body.some((x) => x.k === "loop" || (x.k === "block" && !x.when))) {
       out.push({ ...s, body: unrollInnermost(s.body) });
       continue;
     }
-    if (s.from !== 0 || s.step !== 1 || s.resume || (isKnown(s.extent) && s.extent < UNROLL_MIN_EXTENT) || s.body.length > UNROLL_MAX_BODY) {
+    if (s.from !== 0 || s.step !== 1 || s.resume || (isKnown(s.extent) && s.extent < UNROLL_MIN_EXTENT) || allStmts(s.body).length > UNROLL_MAX_BODY) {
       out.push(s);
       continue;
     }

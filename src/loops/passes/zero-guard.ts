@@ -1,0 +1,89 @@
+// No work for the units relu switched off. In the backward pass of `relu(X @ W1 + b1)`, the
+// loop over hidden units adds into the weight gradients terms that all carry the unit's
+// output or its mask: `gW2[j] += h * d`, `gb1[j] += (h > 0 ? dh : 0)`. Where the unit's
+// output `h` is zero (about half the units of a trained net), every one of those additions
+// adds zero; the body after `h`'s read is put in a block that runs only where `h` is not zero,
+// as hand-written code does with `if (h > 0)`.
+//
+// The pass applies to an innermost loop whose body reads an element `h` and tests it as
+// relu's mask (`reluGrad(g, h)`: the loop is a relu's backward, so zeros are expected), when
+// every statement after the read is a local or an addition (`+=`, `-=`) of a term that is
+// zero where `h` is: a product with a factor that is, relu's mask or relu of such a term, a
+// sum of such terms. The skipped terms are products with an exact zero: the result differs
+// only where the other factor is infinite or NaN (the unguarded code would add NaN there),
+// and a loss whose backward carries such values is not finite anyway.
+
+import { hasNested, local, visitExpr, type Expr, type Stmt } from "../ir.js";
+
+export function guardZeroUnits(body: readonly Stmt[]): Stmt[] {
+  // Loop nests are as deep as a tensor's rank: the recursion is bounded.
+  return body.map((s) => {
+    if (s.k === "block") return { ...s, body: guardZeroUnits(s.body) };
+    if (s.k !== "loop") return s;
+    if (hasNested(s.body)) return { ...s, body: guardZeroUnits(s.body) };
+    return { ...s, body: guardBody(s.body) };
+  });
+}
+
+/** `body` with the statements after the read of a relu output guarded, when they can be. */
+function guardBody(body: readonly Stmt[]): Stmt[] {
+  const masks = new Set<string>();
+  for (const s of body)
+    if (s.k !== "loop" && s.k !== "block")
+      for (const e of exprsOf(s)) visitExpr(e, (x) => x.k === "op" && x.op === "reluGrad" && x.args[1].k === "local" && masks.add(x.args[1].name));
+  if (masks.size === 0) return [...body];
+  const at = body.findIndex((s) => s.k === "let" && !s.mutable && s.value.k === "load" && masks.has(s.name));
+  if (at === -1) return [...body];
+  const h = (body[at] as Extract<Stmt, { k: "let" }>).name;
+  const rest = body.slice(at + 1);
+  const zero = new Set<string>([h]);
+  let additions = 0;
+  for (const s of rest) {
+    if (s.k === "comment") continue;
+    if (s.k === "let" && !s.mutable) {
+      if (zeroWhere(s.value, zero)) zero.add(s.name);
+      continue;
+    }
+    if ((s.k === "store" || s.k === "assign") && (s.op === "+=" || s.op === "-=") && zeroWhere(s.value, zero)) {
+      additions++;
+      continue;
+    }
+    return [...body];
+  }
+  if (additions === 0) return [...body];
+  return [...body.slice(0, at + 1), { k: "block", when: local(h), body: rest }];
+}
+
+const exprsOf = (s: Stmt): Expr[] => (s.k === "store" || s.k === "let" || s.k === "assign" || s.k === "result" || s.k === "fill" ? [s.value] : []);
+
+/** Whether `e` is exactly zero where every local of `zero` is (for finite other operands). */
+export function zeroWhere(e: Expr, zero: ReadonlySet<string>): boolean {
+  // Expression trees are as deep as fusion lets them grow: the recursion is bounded.
+  switch (e.k) {
+    case "local":
+      return zero.has(e.name);
+    case "num":
+      return e.value === 0;
+    case "dot":
+      return e.terms.every(([a, b]) => zeroWhere(a, zero) || zeroWhere(b, zero));
+    case "op":
+      switch (e.op) {
+        case "mul":
+          return e.args.some((a) => zeroWhere(a, zero));
+        case "neg":
+        case "relu":
+          return zeroWhere(e.args[0], zero);
+        case "reluGrad":
+          return zeroWhere(e.args[0], zero) || zeroWhere(e.args[1], zero);
+        case "add":
+        case "sub":
+          return e.args.every((a) => zeroWhere(a, zero));
+        case "where":
+          return zeroWhere(e.args[1], zero) && zeroWhere(e.args[2], zero);
+        default:
+          return false;
+      }
+    default:
+      return false;
+  }
+}
