@@ -504,6 +504,23 @@ describe("unroll by four", () => {
   it("loops of fewer than 8 steps, and loops around loops, stay", () => {
     expect(unrollInnermost([loop(7, [store(holder, i, load(x, i))])])).toEqual([loop(7, [store(holder, i, load(x, i))])]);
   });
+
+  it("a loop with under 1/8 of the steps of the busiest loop stays rolled: 40 steps beside 64 x 40, not beside 5 x 40", () => {
+    const small = loop(40, [store(holder, lit(0), load(x, i), "+=")]);
+    const nest = (rows: number) => loop(rows, [loop(40, [store(holder, variable("j"), load(y, variable("j")), "+=")], "j")], "r");
+    const rolled = (rows: number) => unrollInnermost([nest(rows), small]).filter((s) => s.k === "loop" && s.v === "i");
+    expect(rolled(64)).toEqual([small]);
+    expect(rolled(5)).toHaveLength(0);
+    const inner = (unrollInnermost([nest(64), small])[0] as Extract<Stmt, { k: "loop" }>).body[0] as Extract<Stmt, { k: "loop" }>;
+    expect(inner.step).toBe(4);
+  });
+
+  it("a loop whose body holds a guarded block is unrolled, the guard in each step", () => {
+    const body = [loop(16, [{ k: "let", name: "h", value: load(x, i) }, { k: "block", when: local("h"), body: [store(holder, i, local("h"), "+=")] }])];
+    const text = print(unrollInnermost(body));
+    expect(text).toContain("for (let i0 = 0; i0 < 16; i0 += 4) {");
+    expect(text.match(/if \(h !== 0\)/g)).toHaveLength(4);
+  });
 });
 
 describe("small tensors in locals, and splitting long bodies", () => {

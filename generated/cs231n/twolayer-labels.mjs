@@ -273,98 +273,26 @@ export function forwardInto(args, outputs) {
     b39[i] = (a1[i] + (3 * (i)));
   }
   // twolayer-labels.expr:24
-  for (let i0 = 0; i0 < 900; i0 += 4) {
-    {
-      const i = i0;
-      b34[i] = b29[i];
-    }
-    {
-      const i = i0 + 1;
-      b34[i] = b29[i];
-    }
-    {
-      const i = i0 + 2;
-      b34[i] = b29[i];
-    }
-    {
-      const i = i0 + 3;
-      b34[i] = b29[i];
-    }
+  for (let i = 0; i < 900; i++) {
+    b34[i] = b29[i];
   }
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      t41 += b34[b39[i]];
-    }
-    {
-      const i = i0 + 1;
-      t41 += b34[b39[i]];
-    }
-    {
-      const i = i0 + 2;
-      t41 += b34[b39[i]];
-    }
-    {
-      const i = i0 + 3;
-      t41 += b34[b39[i]];
-    }
+  for (let i = 0; i < 300; i++) {
+    t41 += b34[b39[i]];
   }
   const t42 = t41 / 300;
   // twolayer-labels.expr:25
   const t45 = a2 * 0.5;
-  for (let i0 = 0; i0 < 100; i0 += 4) {
-    {
-      const i = i0;
-      const a3_i = a3[i];
-      t47 += (a3_i * a3_i);
-      const a3_ip100 = a3[i + 100];
-      t47 += (a3_ip100 * a3_ip100);
-      const a5_ix3 = a5[i * 3];
-      t49 += (a5_ix3 * a5_ix3);
-      const a5_ix3p1 = a5[i * 3 + 1];
-      t49 += (a5_ix3p1 * a5_ix3p1);
-      const a5_ix3p2 = a5[i * 3 + 2];
-      t49 += (a5_ix3p2 * a5_ix3p2);
-    }
-    {
-      const i = i0 + 1;
-      const a3_i = a3[i];
-      t47 += (a3_i * a3_i);
-      const a3_ip100 = a3[i + 100];
-      t47 += (a3_ip100 * a3_ip100);
-      const a5_ix3 = a5[i * 3];
-      t49 += (a5_ix3 * a5_ix3);
-      const a5_ix3p1 = a5[i * 3 + 1];
-      t49 += (a5_ix3p1 * a5_ix3p1);
-      const a5_ix3p2 = a5[i * 3 + 2];
-      t49 += (a5_ix3p2 * a5_ix3p2);
-    }
-    {
-      const i = i0 + 2;
-      const a3_i = a3[i];
-      t47 += (a3_i * a3_i);
-      const a3_ip100 = a3[i + 100];
-      t47 += (a3_ip100 * a3_ip100);
-      const a5_ix3 = a5[i * 3];
-      t49 += (a5_ix3 * a5_ix3);
-      const a5_ix3p1 = a5[i * 3 + 1];
-      t49 += (a5_ix3p1 * a5_ix3p1);
-      const a5_ix3p2 = a5[i * 3 + 2];
-      t49 += (a5_ix3p2 * a5_ix3p2);
-    }
-    {
-      const i = i0 + 3;
-      const a3_i = a3[i];
-      t47 += (a3_i * a3_i);
-      const a3_ip100 = a3[i + 100];
-      t47 += (a3_ip100 * a3_ip100);
-      const a5_ix3 = a5[i * 3];
-      t49 += (a5_ix3 * a5_ix3);
-      const a5_ix3p1 = a5[i * 3 + 1];
-      t49 += (a5_ix3p1 * a5_ix3p1);
-      const a5_ix3p2 = a5[i * 3 + 2];
-      t49 += (a5_ix3p2 * a5_ix3p2);
-    }
+  for (let i = 0; i < 100; i++) {
+    const a3_i = a3[i];
+    t47 += (a3_i * a3_i);
+    const a3_ip100 = a3[i + 100];
+    t47 += (a3_ip100 * a3_ip100);
+    const a5_ix3 = a5[i * 3];
+    t49 += (a5_ix3 * a5_ix3);
+    const a5_ix3p1 = a5[i * 3 + 1];
+    t49 += (a5_ix3p1 * a5_ix3p1);
+    const a5_ix3p2 = a5[i * 3 + 2];
+    t49 += (a5_ix3p2 * a5_ix3p2);
   }
   const t50 = t47 + t49;
   const t51 = t45 * t50;
@@ -488,105 +416,30 @@ export function backwardInto(args, seed, grad, outputs) {
     b39[i] = (a1[i] + (3 * (i)));
   }
   // twolayer-labels.expr:24
-  for (let i0 = 0; i0 < 900; i0 += 4) {
-    {
-      const i = i0;
-      b34[i] = b29[i];
-    }
-    {
-      const i = i0 + 1;
-      b34[i] = b29[i];
-    }
-    {
-      const i = i0 + 2;
-      b34[i] = b29[i];
-    }
-    {
-      const i = i0 + 3;
-      b34[i] = b29[i];
-    }
+  for (let i = 0; i < 900; i++) {
+    b34[i] = b29[i];
   }
   const t45 = a2 * 0.5;
   const t97 = 0.0033333333333333335 * s0;
   const t98 = -t97;
   b102.fill(0);
-  for (let i0 = 0; i0 < 300; i0 += 4) {
-    {
-      const i = i0;
-      t41 += b34[b39[i]];
-      b102[b39[i]] += t98;
-    }
-    {
-      const i = i0 + 1;
-      t41 += b34[b39[i]];
-      b102[b39[i]] += t98;
-    }
-    {
-      const i = i0 + 2;
-      t41 += b34[b39[i]];
-      b102[b39[i]] += t98;
-    }
-    {
-      const i = i0 + 3;
-      t41 += b34[b39[i]];
-      b102[b39[i]] += t98;
-    }
+  for (let i = 0; i < 300; i++) {
+    t41 += b34[b39[i]];
+    b102[b39[i]] += t98;
   }
   const t42 = t41 / 300;
   // twolayer-labels.expr:25
-  for (let i0 = 0; i0 < 100; i0 += 4) {
-    {
-      const i = i0;
-      const a3_i = a3[i];
-      t47 += (a3_i * a3_i);
-      const a3_ip100 = a3[i + 100];
-      t47 += (a3_ip100 * a3_ip100);
-      const a5_ix3 = a5[i * 3];
-      t49 += (a5_ix3 * a5_ix3);
-      const a5_ix3p1 = a5[i * 3 + 1];
-      t49 += (a5_ix3p1 * a5_ix3p1);
-      const a5_ix3p2 = a5[i * 3 + 2];
-      t49 += (a5_ix3p2 * a5_ix3p2);
-    }
-    {
-      const i = i0 + 1;
-      const a3_i = a3[i];
-      t47 += (a3_i * a3_i);
-      const a3_ip100 = a3[i + 100];
-      t47 += (a3_ip100 * a3_ip100);
-      const a5_ix3 = a5[i * 3];
-      t49 += (a5_ix3 * a5_ix3);
-      const a5_ix3p1 = a5[i * 3 + 1];
-      t49 += (a5_ix3p1 * a5_ix3p1);
-      const a5_ix3p2 = a5[i * 3 + 2];
-      t49 += (a5_ix3p2 * a5_ix3p2);
-    }
-    {
-      const i = i0 + 2;
-      const a3_i = a3[i];
-      t47 += (a3_i * a3_i);
-      const a3_ip100 = a3[i + 100];
-      t47 += (a3_ip100 * a3_ip100);
-      const a5_ix3 = a5[i * 3];
-      t49 += (a5_ix3 * a5_ix3);
-      const a5_ix3p1 = a5[i * 3 + 1];
-      t49 += (a5_ix3p1 * a5_ix3p1);
-      const a5_ix3p2 = a5[i * 3 + 2];
-      t49 += (a5_ix3p2 * a5_ix3p2);
-    }
-    {
-      const i = i0 + 3;
-      const a3_i = a3[i];
-      t47 += (a3_i * a3_i);
-      const a3_ip100 = a3[i + 100];
-      t47 += (a3_ip100 * a3_ip100);
-      const a5_ix3 = a5[i * 3];
-      t49 += (a5_ix3 * a5_ix3);
-      const a5_ix3p1 = a5[i * 3 + 1];
-      t49 += (a5_ix3p1 * a5_ix3p1);
-      const a5_ix3p2 = a5[i * 3 + 2];
-      t49 += (a5_ix3p2 * a5_ix3p2);
-    }
+  for (let i = 0; i < 100; i++) {
+    const a3_i = a3[i];
+    t47 += (a3_i * a3_i);
+    const a3_ip100 = a3[i + 100];
+    t47 += (a3_ip100 * a3_ip100);
+    const a5_ix3 = a5[i * 3];
+    t49 += (a5_ix3 * a5_ix3);
+    const a5_ix3p1 = a5[i * 3 + 1];
+    t49 += (a5_ix3p1 * a5_ix3p1);
+    const a5_ix3p2 = a5[i * 3 + 2];
+    t49 += (a5_ix3p2 * a5_ix3p2);
   }
   const t50 = t47 + t49;
   const t51 = t45 * t50;
@@ -595,23 +448,8 @@ export function backwardInto(args, seed, grad, outputs) {
   const t92 = t45 * s0;
   // twolayer-labels.expr:24
   b103.fill(0);
-  for (let i0 = 0; i0 < 900; i0 += 4) {
-    {
-      const i = i0;
-      b103[i] += b102[i];
-    }
-    {
-      const i = i0 + 1;
-      b103[i] += b102[i];
-    }
-    {
-      const i = i0 + 2;
-      b103[i] += b102[i];
-    }
-    {
-      const i = i0 + 3;
-      b103[i] += b102[i];
-    }
+  for (let i = 0; i < 900; i++) {
+    b103[i] += b102[i];
   }
   b105.fill(0);
   b113.fill(0);
@@ -690,39 +528,12 @@ export function backwardInto(args, seed, grad, outputs) {
     t117_2 += b109_ix3p2;
   }
   // twolayer-labels.expr:20
-  for (let i0 = 0; i0 < 100; i0 += 4) {
-    {
-      const i = i0;
-      h119[i * 3] = (b113[i * 3] + (2 * (a5[i * 3] * t92)));
-      h119[i * 3 + 1] = (b113[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t92)));
-      h119[i * 3 + 2] = (b113[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t92)));
-      h122[i] = (b116[i] + (2 * (a3[i] * t92)));
-      h122[i + 100] = (b116[i + 100] + (2 * (a3[i + 100] * t92)));
-    }
-    {
-      const i = i0 + 1;
-      h119[i * 3] = (b113[i * 3] + (2 * (a5[i * 3] * t92)));
-      h119[i * 3 + 1] = (b113[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t92)));
-      h119[i * 3 + 2] = (b113[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t92)));
-      h122[i] = (b116[i] + (2 * (a3[i] * t92)));
-      h122[i + 100] = (b116[i + 100] + (2 * (a3[i + 100] * t92)));
-    }
-    {
-      const i = i0 + 2;
-      h119[i * 3] = (b113[i * 3] + (2 * (a5[i * 3] * t92)));
-      h119[i * 3 + 1] = (b113[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t92)));
-      h119[i * 3 + 2] = (b113[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t92)));
-      h122[i] = (b116[i] + (2 * (a3[i] * t92)));
-      h122[i + 100] = (b116[i + 100] + (2 * (a3[i + 100] * t92)));
-    }
-    {
-      const i = i0 + 3;
-      h119[i * 3] = (b113[i * 3] + (2 * (a5[i * 3] * t92)));
-      h119[i * 3 + 1] = (b113[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t92)));
-      h119[i * 3 + 2] = (b113[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t92)));
-      h122[i] = (b116[i] + (2 * (a3[i] * t92)));
-      h122[i + 100] = (b116[i + 100] + (2 * (a3[i + 100] * t92)));
-    }
+  for (let i = 0; i < 100; i++) {
+    h119[i * 3] = (b113[i * 3] + (2 * (a5[i * 3] * t92)));
+    h119[i * 3 + 1] = (b113[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t92)));
+    h119[i * 3 + 2] = (b113[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t92)));
+    h122[i] = (b116[i] + (2 * (a3[i] * t92)));
+    h122[i + 100] = (b116[i + 100] + (2 * (a3[i + 100] * t92)));
   }
   if (outputs !== undefined) {
     // output loss (twolayer-labels.expr:25)

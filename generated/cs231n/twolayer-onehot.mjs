@@ -263,59 +263,17 @@ export function forwardInto(args, outputs) {
   const t31 = t29 / 300;
   // twolayer-onehot.expr:18
   const t34 = a2 * 0.5;
-  for (let i0 = 0; i0 < 100; i0 += 4) {
-    {
-      const i = i0;
-      const a3_i = a3[i];
-      t36 += (a3_i * a3_i);
-      const a3_ip100 = a3[i + 100];
-      t36 += (a3_ip100 * a3_ip100);
-      const a5_ix3 = a5[i * 3];
-      t38 += (a5_ix3 * a5_ix3);
-      const a5_ix3p1 = a5[i * 3 + 1];
-      t38 += (a5_ix3p1 * a5_ix3p1);
-      const a5_ix3p2 = a5[i * 3 + 2];
-      t38 += (a5_ix3p2 * a5_ix3p2);
-    }
-    {
-      const i = i0 + 1;
-      const a3_i = a3[i];
-      t36 += (a3_i * a3_i);
-      const a3_ip100 = a3[i + 100];
-      t36 += (a3_ip100 * a3_ip100);
-      const a5_ix3 = a5[i * 3];
-      t38 += (a5_ix3 * a5_ix3);
-      const a5_ix3p1 = a5[i * 3 + 1];
-      t38 += (a5_ix3p1 * a5_ix3p1);
-      const a5_ix3p2 = a5[i * 3 + 2];
-      t38 += (a5_ix3p2 * a5_ix3p2);
-    }
-    {
-      const i = i0 + 2;
-      const a3_i = a3[i];
-      t36 += (a3_i * a3_i);
-      const a3_ip100 = a3[i + 100];
-      t36 += (a3_ip100 * a3_ip100);
-      const a5_ix3 = a5[i * 3];
-      t38 += (a5_ix3 * a5_ix3);
-      const a5_ix3p1 = a5[i * 3 + 1];
-      t38 += (a5_ix3p1 * a5_ix3p1);
-      const a5_ix3p2 = a5[i * 3 + 2];
-      t38 += (a5_ix3p2 * a5_ix3p2);
-    }
-    {
-      const i = i0 + 3;
-      const a3_i = a3[i];
-      t36 += (a3_i * a3_i);
-      const a3_ip100 = a3[i + 100];
-      t36 += (a3_ip100 * a3_ip100);
-      const a5_ix3 = a5[i * 3];
-      t38 += (a5_ix3 * a5_ix3);
-      const a5_ix3p1 = a5[i * 3 + 1];
-      t38 += (a5_ix3p1 * a5_ix3p1);
-      const a5_ix3p2 = a5[i * 3 + 2];
-      t38 += (a5_ix3p2 * a5_ix3p2);
-    }
+  for (let i = 0; i < 100; i++) {
+    const a3_i = a3[i];
+    t36 += (a3_i * a3_i);
+    const a3_ip100 = a3[i + 100];
+    t36 += (a3_ip100 * a3_ip100);
+    const a5_ix3 = a5[i * 3];
+    t38 += (a5_ix3 * a5_ix3);
+    const a5_ix3p1 = a5[i * 3 + 1];
+    t38 += (a5_ix3p1 * a5_ix3p1);
+    const a5_ix3p2 = a5[i * 3 + 2];
+    t38 += (a5_ix3p2 * a5_ix3p2);
   }
   const t39 = t36 + t38;
   const t40 = t34 * t39;
@@ -511,79 +469,22 @@ export function backwardInto(args, seed, grad, outputs) {
   const t31 = t29 / 300;
   // twolayer-onehot.expr:18
   const t81 = t34 * s0;
-  for (let i0 = 0; i0 < 100; i0 += 4) {
-    {
-      const i = i0;
-      const a3_i = a3[i];
-      t36 += (a3_i * a3_i);
-      const a3_ip100 = a3[i + 100];
-      t36 += (a3_ip100 * a3_ip100);
-      const a5_ix3 = a5[i * 3];
-      t38 += (a5_ix3 * a5_ix3);
-      const a5_ix3p1 = a5[i * 3 + 1];
-      t38 += (a5_ix3p1 * a5_ix3p1);
-      const a5_ix3p2 = a5[i * 3 + 2];
-      t38 += (a5_ix3p2 * a5_ix3p2);
-      h109[i * 3] = (b103[i * 3] + (2 * (a5_ix3 * t81)));
-      h109[i * 3 + 1] = (b103[i * 3 + 1] + (2 * (a5_ix3p1 * t81)));
-      h109[i * 3 + 2] = (b103[i * 3 + 2] + (2 * (a5_ix3p2 * t81)));
-      h112[i] = (b106[i] + (2 * (a3_i * t81)));
-      h112[i + 100] = (b106[i + 100] + (2 * (a3_ip100 * t81)));
-    }
-    {
-      const i = i0 + 1;
-      const a3_i = a3[i];
-      t36 += (a3_i * a3_i);
-      const a3_ip100 = a3[i + 100];
-      t36 += (a3_ip100 * a3_ip100);
-      const a5_ix3 = a5[i * 3];
-      t38 += (a5_ix3 * a5_ix3);
-      const a5_ix3p1 = a5[i * 3 + 1];
-      t38 += (a5_ix3p1 * a5_ix3p1);
-      const a5_ix3p2 = a5[i * 3 + 2];
-      t38 += (a5_ix3p2 * a5_ix3p2);
-      h109[i * 3] = (b103[i * 3] + (2 * (a5_ix3 * t81)));
-      h109[i * 3 + 1] = (b103[i * 3 + 1] + (2 * (a5_ix3p1 * t81)));
-      h109[i * 3 + 2] = (b103[i * 3 + 2] + (2 * (a5_ix3p2 * t81)));
-      h112[i] = (b106[i] + (2 * (a3_i * t81)));
-      h112[i + 100] = (b106[i + 100] + (2 * (a3_ip100 * t81)));
-    }
-    {
-      const i = i0 + 2;
-      const a3_i = a3[i];
-      t36 += (a3_i * a3_i);
-      const a3_ip100 = a3[i + 100];
-      t36 += (a3_ip100 * a3_ip100);
-      const a5_ix3 = a5[i * 3];
-      t38 += (a5_ix3 * a5_ix3);
-      const a5_ix3p1 = a5[i * 3 + 1];
-      t38 += (a5_ix3p1 * a5_ix3p1);
-      const a5_ix3p2 = a5[i * 3 + 2];
-      t38 += (a5_ix3p2 * a5_ix3p2);
-      h109[i * 3] = (b103[i * 3] + (2 * (a5_ix3 * t81)));
-      h109[i * 3 + 1] = (b103[i * 3 + 1] + (2 * (a5_ix3p1 * t81)));
-      h109[i * 3 + 2] = (b103[i * 3 + 2] + (2 * (a5_ix3p2 * t81)));
-      h112[i] = (b106[i] + (2 * (a3_i * t81)));
-      h112[i + 100] = (b106[i + 100] + (2 * (a3_ip100 * t81)));
-    }
-    {
-      const i = i0 + 3;
-      const a3_i = a3[i];
-      t36 += (a3_i * a3_i);
-      const a3_ip100 = a3[i + 100];
-      t36 += (a3_ip100 * a3_ip100);
-      const a5_ix3 = a5[i * 3];
-      t38 += (a5_ix3 * a5_ix3);
-      const a5_ix3p1 = a5[i * 3 + 1];
-      t38 += (a5_ix3p1 * a5_ix3p1);
-      const a5_ix3p2 = a5[i * 3 + 2];
-      t38 += (a5_ix3p2 * a5_ix3p2);
-      h109[i * 3] = (b103[i * 3] + (2 * (a5_ix3 * t81)));
-      h109[i * 3 + 1] = (b103[i * 3 + 1] + (2 * (a5_ix3p1 * t81)));
-      h109[i * 3 + 2] = (b103[i * 3 + 2] + (2 * (a5_ix3p2 * t81)));
-      h112[i] = (b106[i] + (2 * (a3_i * t81)));
-      h112[i + 100] = (b106[i + 100] + (2 * (a3_ip100 * t81)));
-    }
+  for (let i = 0; i < 100; i++) {
+    const a3_i = a3[i];
+    t36 += (a3_i * a3_i);
+    const a3_ip100 = a3[i + 100];
+    t36 += (a3_ip100 * a3_ip100);
+    const a5_ix3 = a5[i * 3];
+    t38 += (a5_ix3 * a5_ix3);
+    const a5_ix3p1 = a5[i * 3 + 1];
+    t38 += (a5_ix3p1 * a5_ix3p1);
+    const a5_ix3p2 = a5[i * 3 + 2];
+    t38 += (a5_ix3p2 * a5_ix3p2);
+    h109[i * 3] = (b103[i * 3] + (2 * (a5_ix3 * t81)));
+    h109[i * 3 + 1] = (b103[i * 3 + 1] + (2 * (a5_ix3p1 * t81)));
+    h109[i * 3 + 2] = (b103[i * 3 + 2] + (2 * (a5_ix3p2 * t81)));
+    h112[i] = (b106[i] + (2 * (a3_i * t81)));
+    h112[i + 100] = (b106[i + 100] + (2 * (a3_ip100 * t81)));
   }
   const t39 = t36 + t38;
   const t40 = t34 * t39;
