@@ -11,10 +11,8 @@ const bytes = (source: string) => {
 };
 
 describe("module size grows with the steps of a loop whose inner range or shape depends on its variable", () => {
-  // BUG: a generator whose inner range depends on the outer variable is evaluated step by
-  // step (src/ir/batch.ts), so its module grows with N: 199 KB at N = 100, 2.1 MB and a 12 s
-  // compile at N = 1,000. The issue asks for module sizes independent of the number of steps.
-  it.skip("a triangular double sum: N = 1,000 is within 10% of N = 100", () => {
+  // Fixed: such a generator is batched over the hull of its steps, the others masked (test/triangular.test.ts).
+  it("a triangular double sum: N = 1,000 is within 10% of N = 100", () => {
     const tri = (n: number) => `const N = ${n}\nparam x[N]\noutput o = sum(sum(x[i] * x[j] for j in i+1..N) for i in 0..N-1)`;
     expect(bytes(tri(1000)) / bytes(tri(100))).toBeLessThan(1.1);
   });

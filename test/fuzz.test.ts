@@ -67,6 +67,7 @@ describe("differential fuzzing", () => {
     expect(count(/X\[N - 1 - i\]|X\[\(i \+ 1\) % N\]/)).toBeGreaterThan(20);
     expect(count(/\[(w|0\.5|c) for i in 0\.\.N\]/)).toBeGreaterThan(10); // a body that ignores i
     expect(count(/(score|sig|soft)\(/)).toBeGreaterThan(60); // defs and the gate in bodies
+    expect(count(/for j in (i\+1\.\.N|0\.\.i\+1|i\.\.N)/)).toBeGreaterThan(20); // bounds that read the outer variable
     expect(count(/(sum|max|logsumexp|mean)\(\(?[^()]*X\[i\]/)).toBeGreaterThan(20); // inner reductions of a row
     expect(count(/keepdims=true/)).toBeGreaterThan(20);
     expect(count(/axis=/)).toBeGreaterThan(60);

@@ -476,9 +476,9 @@ export function backwardInto(args, seed, grad, outputs) {
     const b453_ix3 = (b433_ix3 === 0 ? 0 : b433_ix3 * (1 / b110_i)) + (2 * (b444_i === 0 ? 0 : b444_i * b102_ix11));
     const b453_ix3p1 = (b433_ix3p1 === 0 ? 0 : b433_ix3p1 * (1 / b110_i)) + (2 * (b444_i === 0 ? 0 : b444_i * b102_ix11p1));
     const b453_ix3p2 = (b433_ix3p2 === 0 ? 0 : b433_ix3p2 * (1 / b110_i)) + (2 * (b444_i === 0 ? 0 : b444_i * b102_ix11p2));
-    h454[3 * a0[i * 2 + 1]] += b450_ix3;
-    h454[1 + 3 * a0[i * 2 + 1]] += b450_ix3p1;
-    h454[2 + 3 * a0[i * 2 + 1]] += b450_ix3p2;
+    h454[3 * a0_ix2p1] += b450_ix3;
+    h454[1 + 3 * a0_ix2p1] += b450_ix3p1;
+    h454[2 + 3 * a0_ix2p1] += b450_ix3p2;
     b455_ix11p7 += b340_ix2;
     b455_ix11p8 += b340_ix2p1;
     b455_ix11p6 += (b344_ix2 + b344_ix2p1);

@@ -471,21 +471,21 @@ export function backwardInto(args, seed, grad, outputs) {
     const b434_ix3 = b400_ix3 - b413_ix3;
     const b434_ix3p1 = b400_ix3p1 - b413_ix3p1;
     const b434_ix3p2 = b400_ix3p2 - b413_ix3p2;
-    b435[3 * a0[i * 3 + 2]] += b434_ix3;
-    b435[1 + 3 * a0[i * 3 + 2]] += b434_ix3p1;
-    b435[2 + 3 * a0[i * 3 + 2]] += b434_ix3p2;
+    b435[3 * a0_ix3p2] += b434_ix3;
+    b435[1 + 3 * a0_ix3p2] += b434_ix3p1;
+    b435[2 + 3 * a0_ix3p2] += b434_ix3p2;
     const b437_ix3 = (b380_ix3 + b413_ix3) - b429_ix3;
     const b437_ix3p1 = (b380_ix3p1 + b413_ix3p1) - b429_ix3p1;
     const b437_ix3p2 = (b380_ix3p2 + b413_ix3p2) - b429_ix3p2;
-    b438[3 * a0[i * 3 + 1]] += b437_ix3;
-    b438[1 + 3 * a0[i * 3 + 1]] += b437_ix3p1;
-    b438[2 + 3 * a0[i * 3 + 1]] += b437_ix3p2;
+    b438[3 * a0_ix3p1] += b437_ix3;
+    b438[1 + 3 * a0_ix3p1] += b437_ix3p1;
+    b438[2 + 3 * a0_ix3p1] += b437_ix3p2;
     const b441_ix3 = b429_ix3 - (b380_ix3 + b400_ix3);
     const b441_ix3p1 = b429_ix3p1 - (b380_ix3p1 + b400_ix3p1);
     const b441_ix3p2 = b429_ix3p2 - (b380_ix3p2 + b400_ix3p2);
-    b442[3 * a0[i * 3]] += b441_ix3;
-    b442[1 + 3 * a0[i * 3]] += b441_ix3p1;
-    b442[2 + 3 * a0[i * 3]] += b441_ix3p2;
+    b442[3 * a0_ix3] += b441_ix3;
+    b442[1 + 3 * a0_ix3] += b441_ix3p1;
+    b442[2 + 3 * a0_ix3] += b441_ix3p2;
   }
   for (let i0 = 0; i0 < 400; i0 += 4) {
     {

@@ -328,12 +328,12 @@ export function backwardInto(args, seed, grad, outputs) {
       const b66_ix3 = -b65_ix3;
       const b66_ix3p1 = -b65_ix3p1;
       const b66_ix3p2 = -b65_ix3p2;
-      b67[3 * a0[i * 2 + 1]] += b66_ix3;
-      b67[1 + 3 * a0[i * 2 + 1]] += b66_ix3p1;
-      b67[2 + 3 * a0[i * 2 + 1]] += b66_ix3p2;
-      b68[3 * a0[i * 2]] += b65_ix3;
-      b68[1 + 3 * a0[i * 2]] += b65_ix3p1;
-      b68[2 + 3 * a0[i * 2]] += b65_ix3p2;
+      b67[3 * a0_ix2p1] += b66_ix3;
+      b67[1 + 3 * a0_ix2p1] += b66_ix3p1;
+      b67[2 + 3 * a0_ix2p1] += b66_ix3p2;
+      b68[3 * a0_ix2] += b65_ix3;
+      b68[1 + 3 * a0_ix2] += b65_ix3p1;
+      b68[2 + 3 * a0_ix2] += b65_ix3p2;
     }
     {
       const i = i0 + 1;
@@ -356,12 +356,12 @@ export function backwardInto(args, seed, grad, outputs) {
       const b66_ix3 = -b65_ix3;
       const b66_ix3p1 = -b65_ix3p1;
       const b66_ix3p2 = -b65_ix3p2;
-      b67[3 * a0[i * 2 + 1]] += b66_ix3;
-      b67[1 + 3 * a0[i * 2 + 1]] += b66_ix3p1;
-      b67[2 + 3 * a0[i * 2 + 1]] += b66_ix3p2;
-      b68[3 * a0[i * 2]] += b65_ix3;
-      b68[1 + 3 * a0[i * 2]] += b65_ix3p1;
-      b68[2 + 3 * a0[i * 2]] += b65_ix3p2;
+      b67[3 * a0_ix2p1] += b66_ix3;
+      b67[1 + 3 * a0_ix2p1] += b66_ix3p1;
+      b67[2 + 3 * a0_ix2p1] += b66_ix3p2;
+      b68[3 * a0_ix2] += b65_ix3;
+      b68[1 + 3 * a0_ix2] += b65_ix3p1;
+      b68[2 + 3 * a0_ix2] += b65_ix3p2;
     }
     {
       const i = i0 + 2;
@@ -384,12 +384,12 @@ export function backwardInto(args, seed, grad, outputs) {
       const b66_ix3 = -b65_ix3;
       const b66_ix3p1 = -b65_ix3p1;
       const b66_ix3p2 = -b65_ix3p2;
-      b67[3 * a0[i * 2 + 1]] += b66_ix3;
-      b67[1 + 3 * a0[i * 2 + 1]] += b66_ix3p1;
-      b67[2 + 3 * a0[i * 2 + 1]] += b66_ix3p2;
-      b68[3 * a0[i * 2]] += b65_ix3;
-      b68[1 + 3 * a0[i * 2]] += b65_ix3p1;
-      b68[2 + 3 * a0[i * 2]] += b65_ix3p2;
+      b67[3 * a0_ix2p1] += b66_ix3;
+      b67[1 + 3 * a0_ix2p1] += b66_ix3p1;
+      b67[2 + 3 * a0_ix2p1] += b66_ix3p2;
+      b68[3 * a0_ix2] += b65_ix3;
+      b68[1 + 3 * a0_ix2] += b65_ix3p1;
+      b68[2 + 3 * a0_ix2] += b65_ix3p2;
     }
     {
       const i = i0 + 3;
@@ -412,12 +412,12 @@ export function backwardInto(args, seed, grad, outputs) {
       const b66_ix3 = -b65_ix3;
       const b66_ix3p1 = -b65_ix3p1;
       const b66_ix3p2 = -b65_ix3p2;
-      b67[3 * a0[i * 2 + 1]] += b66_ix3;
-      b67[1 + 3 * a0[i * 2 + 1]] += b66_ix3p1;
-      b67[2 + 3 * a0[i * 2 + 1]] += b66_ix3p2;
-      b68[3 * a0[i * 2]] += b65_ix3;
-      b68[1 + 3 * a0[i * 2]] += b65_ix3p1;
-      b68[2 + 3 * a0[i * 2]] += b65_ix3p2;
+      b67[3 * a0_ix2p1] += b66_ix3;
+      b67[1 + 3 * a0_ix2p1] += b66_ix3p1;
+      b67[2 + 3 * a0_ix2p1] += b66_ix3p2;
+      b68[3 * a0_ix2] += b65_ix3;
+      b68[1 + 3 * a0_ix2] += b65_ix3p1;
+      b68[2 + 3 * a0_ix2] += b65_ix3p2;
     }
   }
   for (let i0 = 0; i0 < 1000; i0 += 4) {

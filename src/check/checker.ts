@@ -16,6 +16,7 @@ import { evaluateGraph } from "../ir/interpret.js";
 import { builtin, BUILTIN_NAMES, DERIVATIVES, REDUCERS, type BuiltinArg, type NamedArg } from "./builtins.js";
 import { broadcastOperands, integerSource, permute, ShapeError } from "./tensor.js";
 import { gradient, hessian, jacobian, jvp, NotAtRunTimeSizes, substitute, vjp } from "../diff/operators.js";
+import { difference, formRange, linearDifference, linearForm, rectangleRange, type LinearForm, type LoopBounds } from "./loop-bounds.js";
 
 export interface Argument {
   name: string;
@@ -86,6 +87,9 @@ class CheckError {
   constructor(readonly span: Span, readonly message: string, readonly code: string) {}
 }
 
+/** An error that no other way of compiling the loop avoids: reported even while speculating. */
+class DefiniteError extends CheckError {}
+
 const VERB: Partial<Record<BinaryOp, string>> = {
   "+": "add", "-": "subtract", "*": "multiply", "/": "divide", "^": "raise",
   "<": "compare", "<=": "compare", ">": "compare", ">=": "compare", "==": "compare", "!=": "compare",
@@ -117,6 +121,8 @@ class Checker {
   private order = 0;
   /** Loop variables made so far (each comprehension gets its own). */
   private loops = 0;
+  /** Loops whose bounds read outer loop variables, batched over their hull (see `boundedLoop`). */
+  private readonly loopBounds = new Map<Node, LoopBounds>();
   /** Above 0 while a comprehension is tried batched: diagnostics then abort the attempt. */
   private speculating = 0;
   /** Placeholders made for def parameters that are differentiated with respect to. */
@@ -592,8 +598,8 @@ class Checker {
           const values = this.integerTable(node, item.span, n, named);
           later.push({ axis: viewShape.length, index: this.graph.tensor(values, node.shape) });
         } else {
-          this.checkLoopIndex(node, item.span, 0, n, named);
-          later.push({ axis: viewShape.length, index: node });
+          const clamp = this.checkLoopIndex(node, item.span, 0, n, named);
+          later.push({ axis: viewShape.length, index: clamp ? this.clampIndex(node, 0, subSize(n, 1)) : node });
         }
         viewShape.push(n);
         viewStrides.push(own[d]);
@@ -641,8 +647,9 @@ class Checker {
         this.fail(item.span, `the slice ${text} must have the same length at every step: write its end as its start plus a compile-time length, as in x[i:i+3]`, "E0267");
       if (span <= 0) this.fail(item.span, `slice ${text} of ${named} is empty`, "E0267");
       const length = Math.ceil(span / step);
-      this.checkLoopIndex(start, item.span, 0, subSize(n, (length - 1) * step), named, `slice ${text}`);
-      later.push({ axis: viewShape.length, window: { start, length, step } });
+      const last = subSize(n, (length - 1) * step);
+      const clamp = this.checkLoopIndex(start, item.span, 0, last, named, `slice ${text}`);
+      later.push({ axis: viewShape.length, window: { start: clamp ? this.clampIndex(start, 0, subSize(last, 1)) : start, length, step } });
       viewShape.push(n);
       viewStrides.push(own[d]);
     });
@@ -733,19 +740,30 @@ class Checker {
 
   /**
    * An index that depends on loop variables must be an integer in `low..high-1` at every
-   * step: checked from its affine form, or else step by step.
+   * step: checked from its affine form, or else step by step. Under a loop with bounds that
+   * read an outer variable, only the steps that run must be in range; the masked steps of
+   * its hull may not be, and true says the index must then be clamped where it is read.
    */
-  private checkLoopIndex(node: Node, span: Span, low: number, high: Size, named: string, what?: string) {
+  private checkLoopIndex(node: Node, span: Span, low: number, high: Size, named: string, what?: string): boolean {
     // `e % N` into an axis of N: in 0..N-1 for every integer e (the floored remainder).
-    if (low === 0 && node.op === "mod" && !isKnown(high) && sizeOfValue(node.args[1]) === high && linearForm(node.args[0])) return;
+    if (low === 0 && node.op === "mod" && !isKnown(high) && sizeOfValue(node.args[1]) === high && linearForm(node.args[0])) return false;
     const loops = loopVariablesOf(node);
     const form = linearForm(node);
     let min: Size;
     let max: Size;
     let integral: boolean;
+    const inRange = (min: Size, max: Size) => provablyAtLeast(min, low) && provablyAtLeast(subSize(high, 1), max);
     if (form) {
-      ({ min, max } = formRange(form));
+      ({ min, max } = rectangleRange(form));
       integral = (!isKnown(form.constant) || Number.isInteger(form.constant)) && [...form.terms.values()].every(Number.isInteger);
+      if (integral && !inRange(min, max) && loops.some((l) => this.loopBounds.has(l))) {
+        const steps = formRange(form, this.loopBounds);
+        if (steps === "empty") return true;
+        if (steps) {
+          ({ min, max } = steps);
+          if (inRange(min, max)) return true;
+        }
+      }
     } else {
       const extents = loops.map((l) => l.loop!.extent);
       if (!extents.every(isKnown))
@@ -770,6 +788,19 @@ class Checker {
       const bad = formatSize(tooLow ? min : max);
       this.fail(span, what ? `${what} starts at ${bad} at some step, out of range for ${named}` : `index ${bad} out of range for ${named} (at some step of the loop)`, "E0208");
     }
+    return false;
+  }
+
+  /**
+   * An index held in `low..high` where it is read: the masked steps of a loop's hull then
+   * read an element that exists (their values are discarded). The graph marks it so that
+   * batching computes it when the module runs instead of tabulating it.
+   */
+  private clampIndex(node: Node, low: number, high: Size): Node {
+    const g = this.graph;
+    const clamped = g.elementwise("max", [g.elementwise("min", [node, g.sizeValue(high)]), g.constant(low)]);
+    g.runtimeIndices.add(clamped.id);
+    return clamped;
   }
 
   private array(e: Extract<Expr, { kind: "array" }>, scope: Scope, compileTime: boolean): Node {
@@ -811,10 +842,21 @@ class Checker {
   /**
    * `[body for i in a..b]`: the body is built once over a symbolic loop variable and batched
    * over every step (ir/batch.ts), so the program stays one tensor operation per body
-   * operation, whatever the number of steps. A body no batching rule covers (an inner range
-   * that depends on `i`, a shape that does) is evaluated step by step instead.
+   * operation, whatever the number of steps. Bounds that read an outer loop variable keep
+   * it batched: a fixed length is a shifted loop (`shiftedLoop`); a length that changes is
+   * ragged, an error here, and a masked loop in a reduction (`maskedReduction`). A body no
+   * batching rule covers (a shape that depends on `i`) is evaluated step by step instead.
    */
   private comprehension(e: Extract<Expr, { kind: "comprehension" | "generator" }>, scope: Scope, compileTime: boolean): Node {
+    const dependent = this.dependentRange(e, scope);
+    if (dependent) {
+      const length = linearDifference(dependent.to, dependent.from);
+      if (length === undefined) {
+        const text = `${exprText(this.source, e.from)}..${exprText(this.source, e.to)}`;
+        throw new DefiniteError(e.span, `comprehension elements must all have the same shape, and the number of steps of ${text} changes with an outer loop variable (a ragged array); reduce it with a generator (as in sum(... for ${e.variable} in ${text})) or give the range a fixed length`, "E0251");
+      }
+      return this.shiftedLoop(e, scope, dependent.from, length);
+    }
     const [from, extent] = this.range(e, scope);
     const batch = () => {
       const loop = this.graph.loopVariable(this.loops++, from, extent);
@@ -837,7 +879,7 @@ class Checker {
     }
     const to = from + extent;
     if (extent > MAX_UNROLLED_STEPS)
-      this.fail(e.span, `this loop of ${extent} steps would be unrolled (its body cannot be batched: an inner range or a shape depends on '${e.variable}'), and at most ${MAX_UNROLLED_STEPS} steps are unrolled`, "E0253");
+      this.fail(e.span, `this loop of ${extent} steps would be unrolled (its body cannot be batched: a shape depends on '${e.variable}'), and at most ${MAX_UNROLLED_STEPS} steps are unrolled`, "E0253");
     const parts: Node[] = [];
     const locals = new Map<string, Binding>();
     const inner: Scope = { ...scope, locals: [...scope.locals, locals] };
@@ -849,43 +891,81 @@ class Checker {
   }
 
   /**
-   * A generator whose bounds read an outer loop variable (`sum(... for j in i+1..n)`):
-   * batched over the steps any outer step can take (the least lower bound to the greatest
-   * upper one), each step outside its own range replaced by the reduction's identity (0 for
-   * sum, 1 for prod, -Infinity for max and logsumexp, +Infinity for min), so its value and
-   * every derivative are exactly those of the range, and the program's size does not grow
-   * with the loops'. `mean` divides by each range's own length. Undefined when the bounds do
-   * not read a loop variable or are not affine in the loop variables (the caller's path).
+   * The bounds of a loop when they read an outer loop variable (`for j in i+1..n`), each
+   * an affine form in the loop variables; undefined for bounds known at compile time, and
+   * for bounds not affine in the loop variables (evaluated step by step, as before).
    */
-  private maskedGenerator(e: Extract<Expr, { kind: "call" }>, name: string, g: Extract<Expr, { kind: "generator" }>, scope: Scope): Node | undefined {
-    const readsLoop = (n: Node) => findUpstream(n, (m) => m.op === "loopvar") !== undefined;
-    const lo = this.expr(g.from, scope, false);
-    const hi = this.expr(g.to, scope, false);
-    if (!lo || !hi || lo.shape.length || hi.shape.length || !(readsLoop(lo) || readsLoop(hi))) return undefined;
-    const [fl, fh] = [linearForm(lo), linearForm(hi)];
-    const length = linearForm(this.graph.elementwise("sub", [hi, lo]));
-    if (!fl || !fh || !length) return undefined;
+  private dependentRange(e: Extract<Expr, { kind: "comprehension" | "generator" }>, scope: Scope): { from: Node; to: Node; bounds: LoopBounds } | undefined {
+    const from = this.evaluate(e.from, scope, false);
+    const to = this.evaluate(e.to, scope, false);
+    if (!readsLoopVariable(from) && !readsLoopVariable(to)) return undefined;
+    const [lower, upper] = [linearForm(from), linearForm(to)];
+    if (!lower || !upper) return undefined;
     const integral = (f: LinearForm) => (!isKnown(f.constant) || Number.isInteger(f.constant)) && [...f.terms.values()].every(Number.isInteger);
-    if (!integral(fl) || !integral(fh)) this.fail(g.span, "the bounds of a range must be integers at every step", "E0214");
-    // As for a constant range, a range that is empty at some step is an error.
-    const shortest = formRange(length).min;
-    if (isKnown(shortest) ? shortest <= 0 : provablyAtLeast(0, shortest))
-      this.fail(g.span, `this range is empty at some step of the loop around it (its length can be ${formatSize(shortest)}; 'a..b' runs from a up to b - 1)`, "E0252");
-    const from = formRange(fl).min;
-    const extent = subSize(formRange(fh).max, from);
-    if (!isKnown(from)) return undefined;
-    const identity = { sum: 0, mean: 0, norm: 0, prod: 1, max: -Infinity, logsumexp: -Infinity, min: Infinity }[name];
-    if (identity === undefined) return undefined;
-    const graph = this.graph;
-    const loop = graph.loopVariable(this.loops++, from, extent);
-    const locals = new Map<string, Binding>([[g.variable, { node: loop, kind: "loop variable", order: 0, span: g.variableSpan }]]);
-    const body = this.evaluate(g.body, { ...scope, locals: [...scope.locals, locals] }, false);
-    // A bound that reads no loop variable is the batch's own bound: no test needed there.
-    const tests = [...(readsLoop(lo) ? [graph.elementwise("ge", [loop, lo])] : []), ...(readsLoop(hi) ? [graph.elementwise("lt", [loop, hi])] : [])];
-    const inside = tests.length === 1 ? tests[0] : graph.elementwise("mul", tests);
-    const packed = batchOver(graph, loop, graph.elementwise("where", [inside, body, graph.constant(identity)]));
-    if (name !== "mean") return this.applyBuiltin(e, name, [{ node: packed }], scope, false);
-    return graph.elementwise("div", [this.applyBuiltin(e, "sum", [{ node: packed }], scope, false), graph.elementwise("sub", [hi, lo])]);
+    if (!integral(lower) || !integral(upper)) this.fail(e.span, "the bounds of a range must be integers at every step", "E0214");
+    return { from, to, bounds: { lower, upper } };
+  }
+
+  /**
+   * A loop whose bounds move with an outer variable but whose length does not
+   * (`for j in i..i+3`): batched over `0..length` with the variable bound to `from + k`.
+   */
+  private shiftedLoop(e: Extract<Expr, { kind: "comprehension" | "generator" }>, scope: Scope, from: Node, length: Size): Node {
+    if (isKnown(length) ? length <= 0 : provablyAtLeast(0, length))
+      this.fail(e.span, `the range ${exprText(this.source, e.from)}..${exprText(this.source, e.to)} is empty ('a..b' runs from a up to b - 1)`, "E0252");
+    const loop = this.graph.loopVariable(this.loops++, 0, length);
+    const at = this.graph.elementwise("add", [from, loop]);
+    const locals = new Map<string, Binding>([[e.variable, { node: at, kind: "loop variable", order: 0, span: e.variableSpan }]]);
+    const body = this.evaluate(e.body, { ...scope, locals: [...scope.locals, locals] }, false);
+    return batchOver(this.graph, loop, body);
+  }
+
+  /**
+   * `sum(e for j in a..b)` where the number of steps changes with an outer loop variable
+   * (`for j in i+1..n`): the body is batched over the hull of every step's range, the steps
+   * outside `a..b` replaced by the reduction's identity (0 for sum, 1 for prod, -inf for
+   * max and logsumexp, +inf for min), so they add nothing and get a zero gradient; `mean`
+   * divides by the steps that run. Reads at masked steps are clamped into range (see
+   * `checkLoopIndex`), so none is out of range. One loop, whatever the number of steps.
+   */
+  private maskedReduction(e: Extract<Expr, { kind: "call" }>, name: string, generator: Extract<Expr, { kind: "generator" }>, range: { from: Node; to: Node; bounds: LoopBounds }, scope: Scope, compileTime: boolean): Node {
+    const { from, to, bounds } = range;
+    const text = `${exprText(this.source, generator.from)}..${exprText(this.source, generator.to)}`;
+    const low = formRange(bounds.lower, this.loopBounds);
+    const high = formRange(bounds.upper, this.loopBounds);
+    if (low === "empty" || high === "empty") this.fail(generator.span, `the range ${text} is empty at every step`, "E0252");
+    if (!low || !high || !isKnown(low.min))
+      this.fail(generator.span, `the range ${text} reads an outer loop variable over a run-time size in a way not supported yet: its first value must be known at compile time`, "E0299");
+    // An empty range is an error (language.md), at whichever step of the outer loops.
+    const length = formRange(difference(bounds.upper, bounds.lower), this.loopBounds);
+    if (length !== "empty" && !(length && provablyAtLeast(length.min, 1)))
+      throw new DefiniteError(generator.span, `the range ${text} is empty at some step of the outer loop ('a..b' runs from a up to b - 1)`, "E0252");
+    const first = low.min;
+    const extent = subSize(high.max, first);
+    const g = this.graph;
+    const loop = g.loopVariable(this.loops++, first, extent);
+    this.loopBounds.set(loop, bounds);
+    const locals = new Map<string, Binding>([[generator.variable, { node: loop, kind: "loop variable", order: 0, span: generator.variableSpan }]]);
+    const body = this.evaluate(generator.body, { ...scope, locals: [...scope.locals, locals] }, false);
+    const axisArg = e.named.find((a) => a.name === "axis");
+    if (axisArg) {
+      // Reducing other axes only would leave the loop's axis, whose length changes.
+      const rank = body.shape.length + 1;
+      const items = axisArg.value.kind === "array" ? axisArg.value.elements : [axisArg.value];
+      const axes = items.map((x) => this.integer(x, scope, "an axis")).map((k) => (k < 0 ? k + rank : k));
+      if (!axes.includes(0))
+        throw new DefiniteError(axisArg.span, `the number of steps of ${text} changes with an outer loop variable, so the steps do not all have the same shape along axis 0, which must be among the axes reduced (axis=0)`, "E0251");
+    }
+    const conditions: Node[] = [];
+    if (bounds.lower.terms.size || bounds.lower.constant !== first) conditions.push(g.elementwise("ge", [loop, from]));
+    if (bounds.upper.terms.size || bounds.upper.constant !== high.max) conditions.push(g.elementwise("lt", [loop, to]));
+    const runs = conditions.length === 1 ? conditions[0] : g.elementwise("mul", conditions);
+    const identity: Record<string, number> = { sum: 0, mean: 0, norm: 0, prod: 1, max: -Infinity, logsumexp: -Infinity, min: Infinity };
+    const masked = g.elementwise("where", [runs, body, g.constant(identity[name])]);
+    const reduced = this.applyBuiltin(e, name, [{ node: batchOver(g, loop, masked) }], scope, compileTime);
+    if (name !== "mean") return reduced;
+    // The mean over the hull, times hull steps over the steps that run.
+    return g.elementwise("mul", [reduced, g.elementwise("div", [g.sizeValue(extent), g.elementwise("sub", [to, from])])]);
   }
 
   /**
@@ -899,7 +979,7 @@ class Checker {
     try {
       return attempt();
     } catch (err) {
-      if (!(err instanceof CheckError) && !(err instanceof Unbatchable) && !(err instanceof Speculation)) throw err;
+      if (err instanceof DefiniteError || (!(err instanceof CheckError) && !(err instanceof Unbatchable) && !(err instanceof Speculation))) throw err;
       const added = [...this.calls.keys()].slice(memoized);
       for (const k of added) this.calls.delete(k);
       return undefined;
@@ -914,8 +994,8 @@ class Checker {
     if (generator) {
       if (!(REDUCERS as readonly string[]).includes(name))
         this.fail(generator.span, `a generator 'e for i in a..b' can only be the argument of sum, prod, max, min, mean, norm or logsumexp`, "E0221");
-      const masked = compileTime ? undefined : this.maskedGenerator(e, name, generator, scope);
-      if (masked) return masked;
+      const dependent = compileTime ? undefined : this.dependentRange(generator, scope);
+      if (dependent && linearDifference(dependent.to, dependent.from) === undefined) return this.maskedReduction(e, name, generator, dependent, scope, compileTime);
       const packed = this.comprehension(generator, scope, compileTime);
       return this.applyBuiltin(e, name, [{ node: packed }], scope, compileTime);
     }
@@ -1166,66 +1246,12 @@ function isCompileTime(x: Node): boolean {
   return findUpstream(x, (n) => n.op === "input" || n.op === "gate") === undefined;
 }
 
+/** Whether `x` depends on a loop variable. */
+const readsLoopVariable = (x: Node): boolean => findUpstream(x, (n) => n.op === "loopvar") !== undefined;
+
 /** The loop variables `x` depends on. */
 function loopVariablesOf(x: Node): Node[] {
   return upstream(x).filter((n) => n.op === "loopvar");
-}
-
-interface LinearForm {
-  terms: Map<Node, number>;
-  /** A number, or a size in the dims (`N - 1`): a dim used as a value is its size. */
-  constant: Size;
-}
-
-/** `x` as `constant + sum(coef * loop variable)`, when it is built that way with + - and constant factors. */
-function linearForm(x: Node): LinearForm | undefined {
-  const order = upstream(x);
-  const forms = new Map<number, LinearForm>();
-  const combine = (a: LinearForm, b: LinearForm, k: number): LinearForm => {
-    const terms = new Map(a.terms);
-    for (const [v, c] of b.terms) terms.set(v, (terms.get(v) ?? 0) + k * c);
-    for (const [v, c] of terms) if (c === 0) terms.delete(v);
-    return { terms, constant: addSize(a.constant, b.constant, k) };
-  };
-  const scale = (a: LinearForm, k: Size): LinearForm | undefined => {
-    if (!isKnown(k)) return a.terms.size === 0 ? { terms: a.terms, constant: mulSize(a.constant, k) } : undefined;
-    return { terms: new Map([...a.terms].map(([v, c]) => [v, c * k])), constant: mulSize(a.constant, k) };
-  };
-  for (const y of order) {
-    let f: LinearForm | undefined;
-    const [a, b] = y.args.map((arg) => forms.get(arg.id));
-    if (y.op === "const") f = { terms: new Map(), constant: y.value! };
-    else if (y.op === "loopvar") f = { terms: new Map([[y, 1]]), constant: 0 };
-    else if (y.op === "input" && y.role === "dim") f = { terms: new Map(), constant: dimSize(y.name!) };
-    else if (y.op === "neg" && a) f = scale(a, -1);
-    else if (y.op === "add" && a && b) f = combine(a, b, 1);
-    else if (y.op === "sub" && a && b) f = combine(a, b, -1);
-    else if (y.op === "mul" && a && b && (a.terms.size === 0 || b.terms.size === 0)) f = a.terms.size === 0 ? scale(b, a.constant) : scale(a, b.constant);
-    if (!f) return undefined;
-    forms.set(y.id, f);
-  }
-  return forms.get(x.id);
-}
-
-/** The least and greatest values of an affine form over the ranges of its loop variables. */
-function formRange(form: LinearForm): { min: Size; max: Size } {
-  let min: Size = form.constant;
-  let max: Size = form.constant;
-  for (const [loop, coef] of form.terms) {
-    const { from, extent } = loop.loop!;
-    const [a, b] = [coef * from, addSize(coef * from, mulSize(coef, subSize(extent, 1)))];
-    [min, max] = coef > 0 ? [addSize(min, a), addSize(max, b)] : [addSize(min, b), addSize(max, a)];
-  }
-  return { min, max };
-}
-
-/** `a - b` when it is the same at every step of their loops. */
-function linearDifference(a: Node, b: Node): Size | undefined {
-  const [fa, fb] = [linearForm(a), linearForm(b)];
-  if (!fa || !fb) return undefined;
-  for (const [v, c] of fa.terms) if ((fb.terms.get(v) ?? 0) !== c) return undefined;
-  for (const [v, c] of fb.terms) if ((fa.terms.get(v) ?? 0) !== c) return undefined;
-  return subSize(fa.constant, fb.constant);
 }
 
 /** The size a value stands for, when it is built from integers and dims with + - *. */

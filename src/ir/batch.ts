@@ -183,9 +183,11 @@ function batchTake(graph: Graph, node: Node, n: Size, has: (x: Node) => boolean,
   }
   if (has(x)) throw new Unbatchable("an index that is not affine in the loop variable into a value that depends on it");
   const steps = full(index);
-  if (readsLoopVariable(steps)) throw new Unbatchable("an index that is not affine in two loop variables");
-  // Indices known now become a table; indices read from data are taken as they are.
-  const table = readsData(steps) ? steps : graph.tensor(Array.from(evaluateGraph(graph, new Map(), [steps])[0]), steps.shape);
+  const runtime = graph.runtimeIndices.has(index.id);
+  if (runtime) graph.runtimeIndices.add(steps.id);
+  else if (readsLoopVariable(steps)) throw new Unbatchable("an index that is not affine in two loop variables");
+  // Indices known now become a table; indices read from data, or clamped, are taken as they are.
+  const table = readsData(steps) || runtime ? steps : graph.tensor(Array.from(evaluateGraph(graph, new Map(), [steps])[0]), steps.shape);
   const taken = graph.take(x, table, axis);
   if (axis === 0) return taken;
   // take put the steps at `axis`: move them to the front.

@@ -217,6 +217,11 @@ function mapKey(m: IndexMap): string {
 
 export class Graph {
   readonly nodes: Node[] = [];
+  /**
+   * Index values computed when the module runs rather than tabulated when batched: the
+   * clamped indices of a loop masked over its hull, whose table would grow with its steps.
+   */
+  readonly runtimeIndices = new Set<number>();
   private readonly table = new Map<string, Node>();
   /** The source line that new nodes come from; set by whoever builds them. */
   line: number | undefined;

@@ -5,6 +5,8 @@
 //     whose bodies reduce inside (`sum(r)`, `max(r)`, `logsumexp(r)`, `r @ w`, `dot`), call a
 //     def or a gate, read rows through affine and non-affine index maps (`X[i]`, `X[N - 1 - i]`,
 //     `X[(i + 1) % N]`, `X[(i * i) % N]`), or ignore the variable (`[w for i in 0..N]`);
+//   - generators whose bounds read the outer variable (`for j in i+1..N`, `0..i+1`, `i..N`,
+//     reading `v[j - i]`), masked over the hull of their steps: N^2 steps, so N <= 300;
 //   - whole-tensor operations: broadcasting a row or a column (`X * w`, `X * reshape(v, [N, 1])`),
 //     axis reductions with and without keepdims, softmax along an axis, slices of neighbours
 //     (`T[1:] - T[:-1]`, `T[:, 1:]`, `T[::2]`).
@@ -109,7 +111,18 @@ export function printProgramV2(p: FuzzProgramV2): string {
   // Scalars of the whole batch.
   const total = (d: number): string => {
     const m = matrix(d);
-    switch (Math.floor(random() * 9)) {
+    // The inner reduction of a triangular loop: its body reads both variables.
+    const inner = () => pick(["sum", "max", "min", "mean", "logsumexp", "prod"]);
+    switch (Math.floor(random() * 11)) {
+      case 9:
+        if (N < 2 || N > 300) return `sum(${m})`;
+        return pick([
+          `sum(${inner()}(${scalar(d)} * v[j] for j in i+1..N) for i in 0..N-1)`,
+          `sum(${inner()}(v[j] * X[j, 0] + ${scalar(d)} for j in 0..i+1) ^ 2 for i in 0..N)`,
+        ]);
+      case 10:
+        if (N > 300) return `sum(${m})`;
+        return `sum(sum(v[j - i] * X[j, ${F - 1}] for j in i..N) * ${scalar(d)} for i in 0..N)`;
       case 0: return `sum(${scalar(d)} for i in 0..N)`;
       case 1: return `sum([${scalar(d)} for i in 0..N] * v)`;
       case 2: return `sum(${m})`;

@@ -127,6 +127,8 @@ export function replaceBuffers(body: readonly Stmt[], stores: readonly Stmt[]): 
 function mapStmtsShallow(s: Stmt, f: (e: Expr) => Expr): Stmt {
   switch (s.k) {
     case "store":
+      // The element a scatter writes is read too: a replaced buffer may hold its index.
+      return s.dynamic ? { ...s, value: f(s.value), dynamic: { ...s.dynamic, at: f(s.dynamic.at) } } : { ...s, value: f(s.value) };
     case "let":
     case "assign":
     case "fill":
