@@ -102,6 +102,23 @@ describe.each(forms)("the flat form (%s)", (emit) => {
     expect(() => m.unpackParams([1, 2])).toThrow(RangeError);
     expect(() => m.unpackParams([1, 2, 3], { c: new Float64Array(1), r: 0 })).toThrow("'c' of the params holder must have length 2, got length 1");
   });
+
+  it("wrong lengths are still RangeErrors after many right calls, once V8 has optimized the call", async () => {
+    const m = await flatModule(CIRCLE, { emit });
+    const x = Float64Array.of(0.1, 0.2, 1.1);
+    const grad = new Float64Array(3);
+    const typed = { px: Float64Array.from(inputs.px), py: Float64Array.from(inputs.py) };
+    let sum = 0;
+    for (let i = 0; i < 200_000; i++) sum += m.valueAndGradFlat(x, grad, typed);
+    expect(Number.isFinite(sum)).toBe(true);
+    for (const n of [0, 2, 4]) {
+      expect(() => m.valueAndGradFlat(new Float64Array(n), grad, typed)).toThrow(RangeError);
+      expect(() => m.valueAndGradFlat(x, new Float64Array(n), typed)).toThrow(RangeError);
+      expect(() => m.valueAndGradFlat(x, grad, { ...typed, px: new Float64Array(n) })).toThrow(RangeError);
+    }
+    expect(() => m.valueAndGradFlat("abc" as never, grad, typed)).toThrow(TypeError);
+    expect(() => m.valueAndGradFlat(x, grad, undefined)).toThrow(TypeError);
+  });
 });
 
 describe("which output the flat form minimizes", () => {

@@ -143,12 +143,25 @@ describe("checks read lengths first, inside try, and explain anything else one a
     expect(Array.from(grad.w as Float64Array)).toEqual(before);
   });
 
-  it("the usual case is tested in one expression, lengths before kinds, with no typeof test of objects", async () => {
+  it("the usual case is tested in one expression, lengths (as bounds checks) before kinds, with no typeof test of objects", async () => {
     const { code } = await load(LOSS, {});
     const checkArgs = /function checkArgs\(args\) \{[\s\S]*?\n\}/.exec(code)![0];
-    expect(checkArgs).toContain('ok = (v0.length === 3 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number"');
+    expect(checkArgs).toContain('ok = (LENGTH_OK[v0.length - 3] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number"');
     expect(checkArgs).not.toContain('typeof args !== "object"');
     const checkGrad = /function checkGrad\(holder\) \{[\s\S]*?\n\}/.exec(code)![0];
-    expect(checkGrad).toContain("ok = h0.length === 3 && h0 instanceof Float64Array;");
+    expect(checkGrad).toContain("ok = LENGTH_OK[h0.length - 3] !== undefined && h0 instanceof Float64Array;");
+  });
+
+  it("a wrong length is still an error after many right calls (the length test is a bounds check in optimized code)", async () => {
+    const { module: m } = await load(LOSS, {});
+    const args = { w: Float64Array.from(w), x: Float64Array.from(x) };
+    const grad = m.createGrad();
+    for (let i = 0; i < 200_000; i++) m.backwardInto(args, undefined, grad);
+    for (const n of [0, 2, 4]) {
+      expect(() => m.backwardInto({ w: new Float64Array(n), x: args.x }, undefined, grad)).toThrow(RangeError);
+      expect(() => m.backwardInto(args, undefined, { w: new Float64Array(n) })).toThrow(RangeError);
+    }
+    expect(() => m.backwardInto({ w: { length: 3 }, x: args.x }, undefined, grad)).toThrow(TypeError);
+    expect(() => m.backwardInto({ w: "abc", x: args.x }, undefined, grad)).toThrow(TypeError);
   });
 });

@@ -18,6 +18,8 @@ function allNumbers(v, length) {
   return true;
 }
 
+const LENGTH_OK = new Uint8Array(1);
+
 function checkScalar(v, name) {
   if (typeof v !== "number") throw new TypeError("ba.expr" + ": argument '" + name + "' must be a number, got " + (v === undefined ? "nothing (missing)" : describe(v)));
 }
@@ -126,7 +128,7 @@ function checkArgs(args) {
     const v2 = given["cams"];
     const v3 = given["pts"];
     const v4 = given["w"];
-    ok = (v0.length === 63686 && (v0 instanceof Float64Array || v0 instanceof Int32Array || allNumbers(v0, 63686))) && (v1.length === 63686 && (v1 instanceof Float64Array || allNumbers(v1, 63686))) && (v2.length === 539 && (v2 instanceof Float64Array || allNumbers(v2, 539))) && (v3.length === 23328 && (v3 instanceof Float64Array || allNumbers(v3, 23328))) && (v4.length === 31843 && (v4 instanceof Float64Array || allNumbers(v4, 31843)));
+    ok = (LENGTH_OK[v0.length - 63686] !== undefined && (v0 instanceof Float64Array || v0 instanceof Int32Array || allNumbers(v0, 63686))) && (LENGTH_OK[v1.length - 63686] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 63686))) && (LENGTH_OK[v2.length - 539] !== undefined && (v2 instanceof Float64Array || allNumbers(v2, 539))) && (LENGTH_OK[v3.length - 23328] !== undefined && (v3 instanceof Float64Array || allNumbers(v3, 23328))) && (LENGTH_OK[v4.length - 31843] !== undefined && (v4 instanceof Float64Array || allNumbers(v4, 31843)));
   } catch {
     ok = false;
   }
@@ -150,7 +152,7 @@ function checkGrad(holder) {
     const h0 = given["cams"];
     const h1 = given["pts"];
     const h2 = given["w"];
-    ok = h0.length === 539 && h0 instanceof Float64Array && h1.length === 23328 && h1 instanceof Float64Array && h2.length === 31843 && h2 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 539] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 23328] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 31843] !== undefined && h2 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -535,7 +537,7 @@ function checkInputs(args) {
     const given = args;
     const v0 = given["obs"];
     const v1 = given["feat"];
-    ok = (v0.length === 63686 && (v0 instanceof Float64Array || v0 instanceof Int32Array || allNumbers(v0, 63686))) && (v1.length === 63686 && (v1 instanceof Float64Array || allNumbers(v1, 63686)));
+    ok = (LENGTH_OK[v0.length - 63686] !== undefined && (v0 instanceof Float64Array || v0 instanceof Int32Array || allNumbers(v0, 63686))) && (LENGTH_OK[v1.length - 63686] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 63686)));
   } catch {
     ok = false;
   }
@@ -556,7 +558,7 @@ function checkParams(args) {
     const v0 = given["cams"];
     const v1 = given["pts"];
     const v2 = given["w"];
-    ok = (v0.length === 539 && (v0 instanceof Float64Array || allNumbers(v0, 539))) && (v1.length === 23328 && (v1 instanceof Float64Array || allNumbers(v1, 23328))) && (v2.length === 31843 && (v2 instanceof Float64Array || allNumbers(v2, 31843)));
+    ok = (LENGTH_OK[v0.length - 539] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 539))) && (LENGTH_OK[v1.length - 23328] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 23328))) && (LENGTH_OK[v2.length - 31843] !== undefined && (v2 instanceof Float64Array || allNumbers(v2, 31843)));
   } catch {
     ok = false;
   }
@@ -578,7 +580,7 @@ function checkParamHolders(holder) {
     const h0 = given["cams"];
     const h1 = given["pts"];
     const h2 = given["w"];
-    ok = h0.length === 539 && h0 instanceof Float64Array && h1.length === 23328 && h1 instanceof Float64Array && h2.length === 31843 && h2 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 539] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 23328] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 31843] !== undefined && h2 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -595,7 +597,7 @@ function explainCheckParamHolders(holder) {
 function isFlatX(v) {
   try {
     const a = v;
-    return a.length === 55710 && (a instanceof Float64Array || allNumbers(a, 55710));
+    return LENGTH_OK[a.length - 55710] !== undefined && (a instanceof Float64Array || allNumbers(a, 55710));
   } catch {
     return false;
   }
@@ -604,7 +606,7 @@ function isFlatX(v) {
 function isFlatGrad(v) {
   try {
     const a = v;
-    return a.length === 55710 && (a instanceof Float64Array || Array.isArray(a));
+    return LENGTH_OK[a.length - 55710] !== undefined && (a instanceof Float64Array || Array.isArray(a));
   } catch {
     return false;
   }

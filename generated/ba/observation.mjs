@@ -14,6 +14,8 @@ function allNumbers(v, length) {
   return true;
 }
 
+const LENGTH_OK = new Uint8Array(1);
+
 function checkScalar(v, name) {
   if (typeof v !== "number") throw new TypeError("observation.expr" + ": argument '" + name + "' must be a number, got " + (v === undefined ? "nothing (missing)" : describe(v)));
 }
@@ -121,7 +123,7 @@ function checkArgs(args) {
     const v1 = given["cam"];
     const v2 = given["X"];
     const v3 = given["wi"];
-    ok = (v0.length === 2 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number")) && (v1.length === 11 && (v1 instanceof Float64Array || allNumbers(v1, 11))) && (v2.length === 3 && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number")) && typeof v3 === "number";
+    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number")) && (LENGTH_OK[v1.length - 11] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 11))) && (LENGTH_OK[v2.length - 3] !== undefined && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number")) && typeof v3 === "number";
   } catch {
     ok = false;
   }
@@ -143,7 +145,7 @@ function checkGrad(holder) {
     const given = holder;
     const h0 = given["cam"];
     const h1 = given["X"];
-    ok = h0.length === 11 && h0 instanceof Float64Array && h1.length === 3 && h1 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 11] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 3] !== undefined && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -341,7 +343,7 @@ function checkInputs(args) {
   try {
     const given = args;
     const v0 = given["f"];
-    ok = (v0.length === 2 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number"));
+    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number"));
   } catch {
     ok = false;
   }
@@ -361,7 +363,7 @@ function checkParams(args) {
     const v0 = given["cam"];
     const v1 = given["X"];
     const v2 = given["wi"];
-    ok = (v0.length === 11 && (v0 instanceof Float64Array || allNumbers(v0, 11))) && (v1.length === 3 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number";
+    ok = (LENGTH_OK[v0.length - 11] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 11))) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number";
   } catch {
     ok = false;
   }
@@ -382,7 +384,7 @@ function checkParamHolders(holder) {
     const given = holder;
     const h0 = given["cam"];
     const h1 = given["X"];
-    ok = h0.length === 11 && h0 instanceof Float64Array && h1.length === 3 && h1 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 11] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 3] !== undefined && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -398,7 +400,7 @@ function explainCheckParamHolders(holder) {
 function isFlatX(v) {
   try {
     const a = v;
-    return a.length === 15 && (a instanceof Float64Array || allNumbers(a, 15));
+    return LENGTH_OK[a.length - 15] !== undefined && (a instanceof Float64Array || allNumbers(a, 15));
   } catch {
     return false;
   }
@@ -407,7 +409,7 @@ function isFlatX(v) {
 function isFlatGrad(v) {
   try {
     const a = v;
-    return a.length === 15 && (a instanceof Float64Array || Array.isArray(a));
+    return LENGTH_OK[a.length - 15] !== undefined && (a instanceof Float64Array || Array.isArray(a));
   } catch {
     return false;
   }

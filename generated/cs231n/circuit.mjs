@@ -8,6 +8,8 @@ function describe(v) {
   return typeof v === "object" ? "an object" : typeof v + " " + String(v);
 }
 
+const LENGTH_OK = new Uint8Array(1);
+
 function checkScalar(v, name) {
   if (typeof v !== "number") throw new TypeError("circuit.expr" + ": argument '" + name + "' must be a number, got " + (v === undefined ? "nothing (missing)" : describe(v)));
 }
@@ -204,7 +206,7 @@ function checkParamHolders(holder) {
 function isFlatX(v) {
   try {
     const a = v;
-    return a.length === 3 && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number");
+    return LENGTH_OK[a.length - 3] !== undefined && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number");
   } catch {
     return false;
   }
@@ -213,7 +215,7 @@ function isFlatX(v) {
 function isFlatGrad(v) {
   try {
     const a = v;
-    return a.length === 3 && (a instanceof Float64Array || Array.isArray(a));
+    return LENGTH_OK[a.length - 3] !== undefined && (a instanceof Float64Array || Array.isArray(a));
   } catch {
     return false;
   }

@@ -8,6 +8,8 @@ function describe(v) {
   return typeof v === "object" ? "an object" : typeof v + " " + String(v);
 }
 
+const LENGTH_OK = new Uint8Array(1);
+
 function checkScalar(v, name) {
   if (typeof v !== "number") throw new TypeError("hinge.expr" + ": argument '" + name + "' must be a number, got " + (v === undefined ? "nothing (missing)" : describe(v)));
 }
@@ -110,7 +112,7 @@ function checkArgs(args) {
     const given = args;
     const v0 = given["s"];
     const v1 = given["y"];
-    ok = (v0.length === 3 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) && (v1.length === 3 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 3] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
   } catch {
     ok = false;
   }
@@ -129,7 +131,7 @@ function checkGrad(holder) {
   try {
     const given = holder;
     const h0 = given["s"];
-    ok = h0.length === 3 && h0 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 3] !== undefined && h0 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -226,7 +228,7 @@ function checkInputs(args) {
   try {
     const given = args;
     const v0 = given["y"];
-    ok = (v0.length === 3 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 3] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number"));
   } catch {
     ok = false;
   }
@@ -244,7 +246,7 @@ function checkParams(args) {
   try {
     const given = args;
     const v0 = given["s"];
-    ok = (v0.length === 3 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 3] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number"));
   } catch {
     ok = false;
   }
@@ -262,7 +264,7 @@ function checkParamHolders(holder) {
   try {
     const given = holder;
     const h0 = given["s"];
-    ok = h0.length === 3 && h0 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 3] !== undefined && h0 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -277,7 +279,7 @@ function explainCheckParamHolders(holder) {
 function isFlatX(v) {
   try {
     const a = v;
-    return a.length === 3 && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number");
+    return LENGTH_OK[a.length - 3] !== undefined && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number");
   } catch {
     return false;
   }
@@ -286,7 +288,7 @@ function isFlatX(v) {
 function isFlatGrad(v) {
   try {
     const a = v;
-    return a.length === 3 && (a instanceof Float64Array || Array.isArray(a));
+    return LENGTH_OK[a.length - 3] !== undefined && (a instanceof Float64Array || Array.isArray(a));
   } catch {
     return false;
   }

@@ -8,6 +8,8 @@ function describe(v) {
   return typeof v === "object" ? "an object" : typeof v + " " + String(v);
 }
 
+const LENGTH_OK = new Uint8Array(1);
+
 function checkScalar(v, name) {
   if (typeof v !== "number") throw new TypeError("neuron-def.expr" + ": argument '" + name + "' must be a number, got " + (v === undefined ? "nothing (missing)" : describe(v)));
 }
@@ -111,7 +113,7 @@ function checkArgs(args) {
     const given = args;
     const v0 = given["w"];
     const v1 = given["x"];
-    ok = (v0.length === 3 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) && (v1.length === 2 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number"));
+    ok = (LENGTH_OK[v0.length - 3] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) && (LENGTH_OK[v1.length - 2] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number"));
   } catch {
     ok = false;
   }
@@ -131,7 +133,7 @@ function checkGrad(holder) {
     const given = holder;
     const h0 = given["w"];
     const h1 = given["x"];
-    ok = h0.length === 3 && h0 instanceof Float64Array && h1.length === 2 && h1 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 3] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 2] !== undefined && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -221,7 +223,7 @@ function checkParamHolders(holder) {
     const given = holder;
     const h0 = given["w"];
     const h1 = given["x"];
-    ok = h0.length === 3 && h0 instanceof Float64Array && h1.length === 2 && h1 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 3] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 2] !== undefined && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -237,7 +239,7 @@ function explainCheckParamHolders(holder) {
 function isFlatX(v) {
   try {
     const a = v;
-    return a.length === 5 && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number" && typeof a[3] === "number" && typeof a[4] === "number");
+    return LENGTH_OK[a.length - 5] !== undefined && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number" && typeof a[3] === "number" && typeof a[4] === "number");
   } catch {
     return false;
   }
@@ -246,7 +248,7 @@ function isFlatX(v) {
 function isFlatGrad(v) {
   try {
     const a = v;
-    return a.length === 5 && (a instanceof Float64Array || Array.isArray(a));
+    return LENGTH_OK[a.length - 5] !== undefined && (a instanceof Float64Array || Array.isArray(a));
   } catch {
     return false;
   }

@@ -14,6 +14,8 @@ function allNumbers(v, length) {
   return true;
 }
 
+const LENGTH_OK = new Uint8Array(1);
+
 function checkScalar(v, name) {
   if (typeof v !== "number") throw new TypeError("softmax.expr" + ": argument '" + name + "' must be a number, got " + (v === undefined ? "nothing (missing)" : describe(v)));
 }
@@ -121,7 +123,7 @@ function checkArgs(args) {
     const v2 = given["reg"];
     const v3 = given["W"];
     const v4 = given["b"];
-    ok = (v0.length === 2 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number")) && (v1.length === 3 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number" && (v3.length === 6 && (v3 instanceof Float64Array || Array.isArray(v3) && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number" && typeof v3[3] === "number" && typeof v3[4] === "number" && typeof v3[5] === "number")) && (v4.length === 3 && (v4 instanceof Float64Array || Array.isArray(v4) && typeof v4[0] === "number" && typeof v4[1] === "number" && typeof v4[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number" && (LENGTH_OK[v3.length - 6] !== undefined && (v3 instanceof Float64Array || Array.isArray(v3) && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number" && typeof v3[3] === "number" && typeof v3[4] === "number" && typeof v3[5] === "number")) && (LENGTH_OK[v4.length - 3] !== undefined && (v4 instanceof Float64Array || Array.isArray(v4) && typeof v4[0] === "number" && typeof v4[1] === "number" && typeof v4[2] === "number"));
   } catch {
     ok = false;
   }
@@ -144,7 +146,7 @@ function checkGrad(holder) {
     const given = holder;
     const h0 = given["W"];
     const h1 = given["b"];
-    ok = h0.length === 6 && h0 instanceof Float64Array && h1.length === 3 && h1 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 6] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 3] !== undefined && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -276,7 +278,7 @@ function checkInputs(args) {
     const v0 = given["x"];
     const v1 = given["y"];
     const v2 = given["reg"];
-    ok = (v0.length === 2 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number")) && (v1.length === 3 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number";
+    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number";
   } catch {
     ok = false;
   }
@@ -297,7 +299,7 @@ function checkParams(args) {
     const given = args;
     const v0 = given["W"];
     const v1 = given["b"];
-    ok = (v0.length === 6 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number")) && (v1.length === 3 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 6] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
   } catch {
     ok = false;
   }
@@ -317,7 +319,7 @@ function checkParamHolders(holder) {
     const given = holder;
     const h0 = given["W"];
     const h1 = given["b"];
-    ok = h0.length === 6 && h0 instanceof Float64Array && h1.length === 3 && h1 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 6] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 3] !== undefined && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -333,7 +335,7 @@ function explainCheckParamHolders(holder) {
 function isFlatX(v) {
   try {
     const a = v;
-    return a.length === 9 && (a instanceof Float64Array || allNumbers(a, 9));
+    return LENGTH_OK[a.length - 9] !== undefined && (a instanceof Float64Array || allNumbers(a, 9));
   } catch {
     return false;
   }
@@ -342,7 +344,7 @@ function isFlatX(v) {
 function isFlatGrad(v) {
   try {
     const a = v;
-    return a.length === 9 && (a instanceof Float64Array || Array.isArray(a));
+    return LENGTH_OK[a.length - 9] !== undefined && (a instanceof Float64Array || Array.isArray(a));
   } catch {
     return false;
   }

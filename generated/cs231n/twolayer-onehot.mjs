@@ -18,6 +18,8 @@ function allNumbers(v, length) {
   return true;
 }
 
+const LENGTH_OK = new Uint8Array(1);
+
 function checkScalar(v, name) {
   if (typeof v !== "number") throw new TypeError("twolayer-onehot.expr" + ": argument '" + name + "' must be a number, got " + (v === undefined ? "nothing (missing)" : describe(v)));
 }
@@ -134,7 +136,7 @@ function checkArgs(args) {
     const v4 = given["b1"];
     const v5 = given["W2"];
     const v6 = given["b2"];
-    ok = (v0.length === 600 && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (v1.length === 900 && (v1 instanceof Float64Array || allNumbers(v1, 900))) && typeof v2 === "number" && (v3.length === 200 && (v3 instanceof Float64Array || allNumbers(v3, 200))) && (v4.length === 100 && (v4 instanceof Float64Array || allNumbers(v4, 100))) && (v5.length === 300 && (v5 instanceof Float64Array || allNumbers(v5, 300))) && (v6.length === 3 && (v6 instanceof Float64Array || Array.isArray(v6) && typeof v6[0] === "number" && typeof v6[1] === "number" && typeof v6[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 600] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (LENGTH_OK[v1.length - 900] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 900))) && typeof v2 === "number" && (LENGTH_OK[v3.length - 200] !== undefined && (v3 instanceof Float64Array || allNumbers(v3, 200))) && (LENGTH_OK[v4.length - 100] !== undefined && (v4 instanceof Float64Array || allNumbers(v4, 100))) && (LENGTH_OK[v5.length - 300] !== undefined && (v5 instanceof Float64Array || allNumbers(v5, 300))) && (LENGTH_OK[v6.length - 3] !== undefined && (v6 instanceof Float64Array || Array.isArray(v6) && typeof v6[0] === "number" && typeof v6[1] === "number" && typeof v6[2] === "number"));
   } catch {
     ok = false;
   }
@@ -161,7 +163,7 @@ function checkGrad(holder) {
     const h1 = given["b1"];
     const h2 = given["W2"];
     const h3 = given["b2"];
-    ok = h0.length === 200 && h0 instanceof Float64Array && h1.length === 100 && h1 instanceof Float64Array && h2.length === 300 && h2 instanceof Float64Array && h3.length === 3 && h3 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 200] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 100] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 300] !== undefined && h2 instanceof Float64Array && LENGTH_OK[h3.length - 3] !== undefined && h3 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -527,7 +529,7 @@ function checkInputs(args) {
     const v0 = given["X"];
     const v1 = given["Y"];
     const v2 = given["reg"];
-    ok = (v0.length === 600 && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (v1.length === 900 && (v1 instanceof Float64Array || allNumbers(v1, 900))) && typeof v2 === "number";
+    ok = (LENGTH_OK[v0.length - 600] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (LENGTH_OK[v1.length - 900] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 900))) && typeof v2 === "number";
   } catch {
     ok = false;
   }
@@ -550,7 +552,7 @@ function checkParams(args) {
     const v1 = given["b1"];
     const v2 = given["W2"];
     const v3 = given["b2"];
-    ok = (v0.length === 200 && (v0 instanceof Float64Array || allNumbers(v0, 200))) && (v1.length === 100 && (v1 instanceof Float64Array || allNumbers(v1, 100))) && (v2.length === 300 && (v2 instanceof Float64Array || allNumbers(v2, 300))) && (v3.length === 3 && (v3 instanceof Float64Array || Array.isArray(v3) && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 200] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 200))) && (LENGTH_OK[v1.length - 100] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 100))) && (LENGTH_OK[v2.length - 300] !== undefined && (v2 instanceof Float64Array || allNumbers(v2, 300))) && (LENGTH_OK[v3.length - 3] !== undefined && (v3 instanceof Float64Array || Array.isArray(v3) && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number"));
   } catch {
     ok = false;
   }
@@ -574,7 +576,7 @@ function checkParamHolders(holder) {
     const h1 = given["b1"];
     const h2 = given["W2"];
     const h3 = given["b2"];
-    ok = h0.length === 200 && h0 instanceof Float64Array && h1.length === 100 && h1 instanceof Float64Array && h2.length === 300 && h2 instanceof Float64Array && h3.length === 3 && h3 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 200] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 100] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 300] !== undefined && h2 instanceof Float64Array && LENGTH_OK[h3.length - 3] !== undefined && h3 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -592,7 +594,7 @@ function explainCheckParamHolders(holder) {
 function isFlatX(v) {
   try {
     const a = v;
-    return a.length === 603 && (a instanceof Float64Array || allNumbers(a, 603));
+    return LENGTH_OK[a.length - 603] !== undefined && (a instanceof Float64Array || allNumbers(a, 603));
   } catch {
     return false;
   }
@@ -601,7 +603,7 @@ function isFlatX(v) {
 function isFlatGrad(v) {
   try {
     const a = v;
-    return a.length === 603 && (a instanceof Float64Array || Array.isArray(a));
+    return LENGTH_OK[a.length - 603] !== undefined && (a instanceof Float64Array || Array.isArray(a));
   } catch {
     return false;
   }

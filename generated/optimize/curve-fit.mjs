@@ -14,6 +14,8 @@ function allNumbers(v, length) {
   return true;
 }
 
+const LENGTH_OK = new Uint8Array(1);
+
 function checkScalar(v, name) {
   if (typeof v !== "number") throw new TypeError("curve-fit.expr" + ": argument '" + name + "' must be a number, got " + (v === undefined ? "nothing (missing)" : describe(v)));
 }
@@ -121,7 +123,7 @@ function checkArgs(args) {
     const v2 = given["c"];
     const v3 = given["t"];
     const v4 = given["y"];
-    ok = typeof v0 === "number" && typeof v1 === "number" && typeof v2 === "number" && (v3.length === 24 && (v3 instanceof Float64Array || allNumbers(v3, 24))) && (v4.length === 24 && (v4 instanceof Float64Array || allNumbers(v4, 24)));
+    ok = typeof v0 === "number" && typeof v1 === "number" && typeof v2 === "number" && (LENGTH_OK[v3.length - 24] !== undefined && (v3 instanceof Float64Array || allNumbers(v3, 24))) && (LENGTH_OK[v4.length - 24] !== undefined && (v4 instanceof Float64Array || allNumbers(v4, 24)));
   } catch {
     ok = false;
   }
@@ -286,7 +288,7 @@ function checkInputs(args) {
     const given = args;
     const v0 = given["t"];
     const v1 = given["y"];
-    ok = (v0.length === 24 && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (v1.length === 24 && (v1 instanceof Float64Array || allNumbers(v1, 24)));
+    ok = (LENGTH_OK[v0.length - 24] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (LENGTH_OK[v1.length - 24] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 24)));
   } catch {
     ok = false;
   }
@@ -329,7 +331,7 @@ function checkParamHolders(holder) {
 function isFlatX(v) {
   try {
     const a = v;
-    return a.length === 3 && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number");
+    return LENGTH_OK[a.length - 3] !== undefined && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number");
   } catch {
     return false;
   }
@@ -338,7 +340,7 @@ function isFlatX(v) {
 function isFlatGrad(v) {
   try {
     const a = v;
-    return a.length === 3 && (a instanceof Float64Array || Array.isArray(a));
+    return LENGTH_OK[a.length - 3] !== undefined && (a instanceof Float64Array || Array.isArray(a));
   } catch {
     return false;
   }

@@ -18,6 +18,8 @@ function allNumbers(v, length) {
   return true;
 }
 
+const LENGTH_OK = new Uint8Array(1);
+
 function checkScalar(v, name) {
   if (typeof v !== "number") throw new TypeError("attention.expr" + ": argument '" + name + "' must be a number, got " + (v === undefined ? "nothing (missing)" : describe(v)));
 }
@@ -142,7 +144,7 @@ function checkArgs(args) {
     const v1 = given["Wq"];
     const v2 = given["Wk"];
     const v3 = given["Wv"];
-    ok = (v0.length === 40 && (v0 instanceof Float64Array || allNumbers(v0, 40))) && (v1.length === 32 && (v1 instanceof Float64Array || allNumbers(v1, 32))) && (v2.length === 32 && (v2 instanceof Float64Array || allNumbers(v2, 32))) && (v3.length === 32 && (v3 instanceof Float64Array || allNumbers(v3, 32)));
+    ok = (LENGTH_OK[v0.length - 40] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 40))) && (LENGTH_OK[v1.length - 32] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 32))) && (LENGTH_OK[v2.length - 32] !== undefined && (v2 instanceof Float64Array || allNumbers(v2, 32))) && (LENGTH_OK[v3.length - 32] !== undefined && (v3 instanceof Float64Array || allNumbers(v3, 32)));
   } catch {
     ok = false;
   }
@@ -165,7 +167,7 @@ function checkGrad(holder) {
     const h0 = given["Wq"];
     const h1 = given["Wk"];
     const h2 = given["Wv"];
-    ok = h0.length === 32 && h0 instanceof Float64Array && h1.length === 32 && h1 instanceof Float64Array && h2.length === 32 && h2 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 32] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 32] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 32] !== undefined && h2 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -184,7 +186,7 @@ function checkOutputs(holder) {
   try {
     const given = holder;
     const h0 = given["out"];
-    ok = h0.length === 20 && h0 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 20] !== undefined && h0 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -960,7 +962,7 @@ function checkInputs(args) {
   try {
     const given = args;
     const v0 = given["X"];
-    ok = (v0.length === 40 && (v0 instanceof Float64Array || allNumbers(v0, 40)));
+    ok = (LENGTH_OK[v0.length - 40] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 40)));
   } catch {
     ok = false;
   }
@@ -980,7 +982,7 @@ function checkParams(args) {
     const v0 = given["Wq"];
     const v1 = given["Wk"];
     const v2 = given["Wv"];
-    ok = (v0.length === 32 && (v0 instanceof Float64Array || allNumbers(v0, 32))) && (v1.length === 32 && (v1 instanceof Float64Array || allNumbers(v1, 32))) && (v2.length === 32 && (v2 instanceof Float64Array || allNumbers(v2, 32)));
+    ok = (LENGTH_OK[v0.length - 32] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 32))) && (LENGTH_OK[v1.length - 32] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 32))) && (LENGTH_OK[v2.length - 32] !== undefined && (v2 instanceof Float64Array || allNumbers(v2, 32)));
   } catch {
     ok = false;
   }
@@ -1002,7 +1004,7 @@ function checkParamHolders(holder) {
     const h0 = given["Wq"];
     const h1 = given["Wk"];
     const h2 = given["Wv"];
-    ok = h0.length === 32 && h0 instanceof Float64Array && h1.length === 32 && h1 instanceof Float64Array && h2.length === 32 && h2 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 32] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 32] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 32] !== undefined && h2 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -1019,7 +1021,7 @@ function explainCheckParamHolders(holder) {
 function isFlatX(v) {
   try {
     const a = v;
-    return a.length === 96 && (a instanceof Float64Array || allNumbers(a, 96));
+    return LENGTH_OK[a.length - 96] !== undefined && (a instanceof Float64Array || allNumbers(a, 96));
   } catch {
     return false;
   }
@@ -1028,7 +1030,7 @@ function isFlatX(v) {
 function isFlatGrad(v) {
   try {
     const a = v;
-    return a.length === 96 && (a instanceof Float64Array || Array.isArray(a));
+    return LENGTH_OK[a.length - 96] !== undefined && (a instanceof Float64Array || Array.isArray(a));
   } catch {
     return false;
   }

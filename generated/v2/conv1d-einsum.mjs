@@ -14,6 +14,8 @@ function allNumbers(v, length) {
   return true;
 }
 
+const LENGTH_OK = new Uint8Array(1);
+
 function checkScalar(v, name) {
   if (typeof v !== "number") throw new TypeError("conv1d-einsum.expr" + ": argument '" + name + "' must be a number, got " + (v === undefined ? "nothing (missing)" : describe(v)));
 }
@@ -119,7 +121,7 @@ function checkArgs(args) {
     const v0 = given["x"];
     const v1 = given["k"];
     const v2 = given["target"];
-    ok = (v0.length === 10 && (v0 instanceof Float64Array || allNumbers(v0, 10))) && (v1.length === 3 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && (v2.length === 8 && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number" && typeof v2[6] === "number" && typeof v2[7] === "number"));
+    ok = (LENGTH_OK[v0.length - 10] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 10))) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && (LENGTH_OK[v2.length - 8] !== undefined && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number" && typeof v2[6] === "number" && typeof v2[7] === "number"));
   } catch {
     ok = false;
   }
@@ -140,7 +142,7 @@ function checkGrad(holder) {
     const given = holder;
     const h0 = given["x"];
     const h1 = given["k"];
-    ok = h0.length === 10 && h0 instanceof Float64Array && h1.length === 3 && h1 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 10] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 3] !== undefined && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -272,7 +274,7 @@ function checkInputs(args) {
   try {
     const given = args;
     const v0 = given["target"];
-    ok = (v0.length === 8 && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number" && typeof v0[6] === "number" && typeof v0[7] === "number"));
+    ok = (LENGTH_OK[v0.length - 8] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number" && typeof v0[6] === "number" && typeof v0[7] === "number"));
   } catch {
     ok = false;
   }
@@ -291,7 +293,7 @@ function checkParams(args) {
     const given = args;
     const v0 = given["x"];
     const v1 = given["k"];
-    ok = (v0.length === 10 && (v0 instanceof Float64Array || allNumbers(v0, 10))) && (v1.length === 3 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 10] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 10))) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
   } catch {
     ok = false;
   }
@@ -311,7 +313,7 @@ function checkParamHolders(holder) {
     const given = holder;
     const h0 = given["x"];
     const h1 = given["k"];
-    ok = h0.length === 10 && h0 instanceof Float64Array && h1.length === 3 && h1 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 10] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 3] !== undefined && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -327,7 +329,7 @@ function explainCheckParamHolders(holder) {
 function isFlatX(v) {
   try {
     const a = v;
-    return a.length === 13 && (a instanceof Float64Array || allNumbers(a, 13));
+    return LENGTH_OK[a.length - 13] !== undefined && (a instanceof Float64Array || allNumbers(a, 13));
   } catch {
     return false;
   }
@@ -336,7 +338,7 @@ function isFlatX(v) {
 function isFlatGrad(v) {
   try {
     const a = v;
-    return a.length === 13 && (a instanceof Float64Array || Array.isArray(a));
+    return LENGTH_OK[a.length - 13] !== undefined && (a instanceof Float64Array || Array.isArray(a));
   } catch {
     return false;
   }

@@ -14,6 +14,8 @@ function allNumbers(v, length) {
   return true;
 }
 
+const LENGTH_OK = new Uint8Array(1);
+
 function checkScalar(v, name) {
   if (typeof v !== "number") throw new TypeError("layernorm.expr" + ": argument '" + name + "' must be a number, got " + (v === undefined ? "nothing (missing)" : describe(v)));
 }
@@ -127,7 +129,7 @@ function checkArgs(args) {
     const v1 = given["gamma"];
     const v2 = given["beta"];
     const v3 = given["target"];
-    ok = (v0.length === 24 && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (v1.length === 6 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number")) && (v2.length === 6 && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number")) && (v3.length === 24 && (v3 instanceof Float64Array || allNumbers(v3, 24)));
+    ok = (LENGTH_OK[v0.length - 24] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (LENGTH_OK[v1.length - 6] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number")) && (LENGTH_OK[v2.length - 6] !== undefined && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number")) && (LENGTH_OK[v3.length - 24] !== undefined && (v3 instanceof Float64Array || allNumbers(v3, 24)));
   } catch {
     ok = false;
   }
@@ -150,7 +152,7 @@ function checkGrad(holder) {
     const h0 = given["x"];
     const h1 = given["gamma"];
     const h2 = given["beta"];
-    ok = h0.length === 24 && h0 instanceof Float64Array && h1.length === 6 && h1 instanceof Float64Array && h2.length === 6 && h2 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 24] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 6] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 6] !== undefined && h2 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -423,7 +425,7 @@ function checkInputs(args) {
   try {
     const given = args;
     const v0 = given["target"];
-    ok = (v0.length === 24 && (v0 instanceof Float64Array || allNumbers(v0, 24)));
+    ok = (LENGTH_OK[v0.length - 24] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 24)));
   } catch {
     ok = false;
   }
@@ -443,7 +445,7 @@ function checkParams(args) {
     const v0 = given["x"];
     const v1 = given["gamma"];
     const v2 = given["beta"];
-    ok = (v0.length === 24 && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (v1.length === 6 && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number")) && (v2.length === 6 && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number"));
+    ok = (LENGTH_OK[v0.length - 24] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (LENGTH_OK[v1.length - 6] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number")) && (LENGTH_OK[v2.length - 6] !== undefined && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number"));
   } catch {
     ok = false;
   }
@@ -465,7 +467,7 @@ function checkParamHolders(holder) {
     const h0 = given["x"];
     const h1 = given["gamma"];
     const h2 = given["beta"];
-    ok = h0.length === 24 && h0 instanceof Float64Array && h1.length === 6 && h1 instanceof Float64Array && h2.length === 6 && h2 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 24] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 6] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 6] !== undefined && h2 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -482,7 +484,7 @@ function explainCheckParamHolders(holder) {
 function isFlatX(v) {
   try {
     const a = v;
-    return a.length === 36 && (a instanceof Float64Array || allNumbers(a, 36));
+    return LENGTH_OK[a.length - 36] !== undefined && (a instanceof Float64Array || allNumbers(a, 36));
   } catch {
     return false;
   }
@@ -491,7 +493,7 @@ function isFlatX(v) {
 function isFlatGrad(v) {
   try {
     const a = v;
-    return a.length === 36 && (a instanceof Float64Array || Array.isArray(a));
+    return LENGTH_OK[a.length - 36] !== undefined && (a instanceof Float64Array || Array.isArray(a));
   } catch {
     return false;
   }

@@ -14,6 +14,8 @@ function allNumbers(v, length) {
   return true;
 }
 
+const LENGTH_OK = new Uint8Array(1);
+
 function checkScalar(v, name) {
   if (typeof v !== "number") throw new TypeError("springs.expr" + ": argument '" + name + "' must be a number, got " + (v === undefined ? "nothing (missing)" : describe(v)));
 }
@@ -118,7 +120,7 @@ function checkArgs(args) {
     const v1 = given["rest"];
     const v2 = given["mg"];
     const v3 = given["p"];
-    ok = typeof v0 === "number" && typeof v1 === "number" && typeof v2 === "number" && (v3.length === 128 && (v3 instanceof Float64Array || allNumbers(v3, 128)));
+    ok = typeof v0 === "number" && typeof v1 === "number" && typeof v2 === "number" && (LENGTH_OK[v3.length - 128] !== undefined && (v3 instanceof Float64Array || allNumbers(v3, 128)));
   } catch {
     ok = false;
   }
@@ -139,7 +141,7 @@ function checkGrad(holder) {
   try {
     const given = holder;
     const h0 = given["p"];
-    ok = h0.length === 128 && h0 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 128] !== undefined && h0 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -440,7 +442,7 @@ function checkParams(args) {
   try {
     const given = args;
     const v0 = given["p"];
-    ok = (v0.length === 128 && (v0 instanceof Float64Array || allNumbers(v0, 128)));
+    ok = (LENGTH_OK[v0.length - 128] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 128)));
   } catch {
     ok = false;
   }
@@ -458,7 +460,7 @@ function checkParamHolders(holder) {
   try {
     const given = holder;
     const h0 = given["p"];
-    ok = h0.length === 128 && h0 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 128] !== undefined && h0 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -473,7 +475,7 @@ function explainCheckParamHolders(holder) {
 function isFlatX(v) {
   try {
     const a = v;
-    return a.length === 128 && (a instanceof Float64Array || allNumbers(a, 128));
+    return LENGTH_OK[a.length - 128] !== undefined && (a instanceof Float64Array || allNumbers(a, 128));
   } catch {
     return false;
   }
@@ -482,7 +484,7 @@ function isFlatX(v) {
 function isFlatGrad(v) {
   try {
     const a = v;
-    return a.length === 128 && (a instanceof Float64Array || Array.isArray(a));
+    return LENGTH_OK[a.length - 128] !== undefined && (a instanceof Float64Array || Array.isArray(a));
   } catch {
     return false;
   }

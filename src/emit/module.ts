@@ -244,11 +244,24 @@ export function printModule(m: ModuleParts, lang: Language): string {
 const UNROLLED_CHECK = 8;
 
 /**
+ * `v.length === size` as V8 optimizes best: an index into LENGTH_OK, one element long, that is
+ * in bounds only for the right length. In optimized code that read is a bounds check that
+ * deoptimizes when it fails, and the in-bounds element is a number, so the test folds to true:
+ * no branch is left to the explaining function. A branch to a function never called there
+ * becomes a deoptimization exit inside the caller's loop, which keeps V8 from peeling that
+ * loop, and a call of a 2 ns function then costs 2-3 ns more (bench/tiny.mjs). After a wrong
+ * length has reached the read once, the test is an ordinary comparison again.
+ */
+function lengthTest(v: string, size: number): string {
+  return `LENGTH_OK[${v}.length - ${size}] !== undefined`;
+}
+
+/**
  * The inline test that `v` (known to have a `length`) is a Float64Array of `size` elements, or
  * a plain array of as many numbers (an integer input: an Int32Array too). The length is read
  * first: V8 then knows the array's kind from that load's feedback and folds the kind tests
  * (and, for an array of doubles, the element tests) to constants, so the usual case costs a
- * load and a comparison.
+ * load and a bounds check (lengthTest).
  */
 function tensorTest(v: string, size: Size, integer = false): string {
   const kinds = `${v} instanceof Float64Array${integer ? ` || ${v} instanceof Int32Array` : ""}`;
@@ -258,7 +271,7 @@ function tensorTest(v: string, size: Size, integer = false): string {
     size <= UNROLLED_CHECK
       ? [`Array.isArray(${v})`, ...Array.from({ length: size }, (_, k) => `typeof ${v}[${k}] === "number"`)].join(" && ")
       : `allNumbers(${v}, ${size})`;
-  return `${v}.length === ${size} && (${kinds} || ${plain})`;
+  return `${lengthTest(v, size)} && (${kinds} || ${plain})`;
 }
 
 /**
@@ -301,7 +314,7 @@ function printHolderChecks(out: (...l: string[]) => void, T: (a: string) => stri
   const explain = `explain${name[0].toUpperCase()}${name.slice(1)}`;
   out(`  let ok = false;`, `  try {`, `    const given = holder${T(" as Record<string, ArrayLike<number>>")};`);
   for (const [k, t] of tensors.entries()) out(`    const h${k} = given[${key(t.name)}]${T("!")};`);
-  out(`    ok = ${tensors.map((t, k) => `h${k}.length === ${moduleSize(t.size)} && h${k} instanceof Float64Array`).join(" && ")};`);
+  out(`    ok = ${tensors.map((t, k) => `${isKnown(t.size) ? lengthTest(`h${k}`, t.size) : `h${k}.length === ${moduleSize(t.size)}`} && h${k} instanceof Float64Array`).join(" && ")};`);
   out(`  } catch {`, `    ok = false;`, `  }`, `  if (!ok) ${explain}(holder);`, "}", "");
   out(`function ${explain}(holder${T(": unknown")})${T(": void")} {`, `  ${notObject}`);
   for (const t of tensors) out(`  checkHolder(holder, "${what}", ${key(t.name)}, ${moduleSize(t.size)});`);
@@ -347,6 +360,8 @@ function printSupport(m: ModuleParts, out: (...l: string[]) => void, T: (a: stri
     `}`,
     "",
   );
+  // One element: LENGTH_OK[n] is in bounds only for n = 0 (lengthTest).
+  if (m.checks) out(`const LENGTH_OK = new Uint8Array(1);`, "");
   if (m.checks) out(
     `function checkScalar(v${anyT}, name${T(": string")})${T(": void")} {`,
     `  if (typeof v !== "number") throw new TypeError(${file} + ": argument '" + name + "' must be a number, got " + (v === undefined ? "nothing (missing)" : describe(v)));`,
@@ -572,7 +587,7 @@ function printFlat(m: ModuleParts, flat: FlatParts, docs: ReturnType<typeof flat
       `function isFlatGrad(v${T(": unknown")})${T(": boolean")} {`,
       `  try {`,
       `    const a = v${T(" as ArrayLike<unknown>")};`,
-      `    return a.length === ${size} && (a instanceof Float64Array || Array.isArray(a));`,
+      `    return ${lengthTest("a", size)} && (a instanceof Float64Array || Array.isArray(a));`,
       `  } catch {`,
       `    return false;`,
       `  }`,
