@@ -178,26 +178,25 @@ export function backwardInto(args, seed, grad, outputs) {
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   // neuron-def.expr:7
   const t0 = Math.exp((-(((a0[0] * a1[0]) + (a0[1] * a1[1])) + a0[2])));
-  const t1 = 1 + t0;
-  const t2 = 1 / t1;
-  const t3 = t0 * (t2 / t1);
-  const t4 = a1[1] * t3;
-  const t5 = a0[1] * t3;
-  const t6 = a1[0] * t3;
-  const t7 = a0[0] * t3;
+  const t1 = 1 / (1 + t0);
+  const t2 = t0 * (t1 * t1);
+  const t3 = a1[1] * t2;
+  const t4 = a0[1] * t2;
+  const t5 = a1[0] * t2;
+  const t6 = a0[0] * t2;
   if (outputs !== undefined) {
     // output f (neuron-def.expr:7)
-    outputs["f"] = t2;
+    outputs["f"] = t1;
   }
   const g0 = grad["w"];
   const g1 = grad["x"];
   // gradient of w (param at neuron-def.expr:5)
-  g0[0] = t6 * s0;
-  g0[1] = t4 * s0;
-  g0[2] = t3 * s0;
+  g0[0] = t5 * s0;
+  g0[1] = t3 * s0;
+  g0[2] = t2 * s0;
   // gradient of x (param at neuron-def.expr:6)
-  g1[0] = t7 * s0;
-  g1[1] = t5 * s0;
+  g1[0] = t6 * s0;
+  g1[1] = t4 * s0;
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }
@@ -295,18 +294,17 @@ export function valueAndGradFlat(x, grad, inputs) {
   if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
   // neuron-def.expr:7
   const t0 = Math.exp((-(((x[0] * x[3]) + (x[1] * x[4])) + x[2])));
-  const t1 = 1 + t0;
-  const t2 = 1 / t1;
-  const t3 = t0 * (t2 / t1);
-  const t4 = x[4] * t3;
-  const t5 = x[1] * t3;
-  const t6 = x[3] * t3;
-  const t7 = x[0] * t3;
-  const value = t2;
-  grad[0] = t6;
-  grad[1] = t4;
-  grad[2] = t3;
-  grad[3] = t7;
-  grad[4] = t5;
+  const t1 = 1 / (1 + t0);
+  const t2 = t0 * (t1 * t1);
+  const t3 = x[4] * t2;
+  const t4 = x[1] * t2;
+  const t5 = x[3] * t2;
+  const t6 = x[0] * t2;
+  const value = t1;
+  grad[0] = t5;
+  grad[1] = t3;
+  grad[2] = t2;
+  grad[3] = t6;
+  grad[4] = t4;
   return value;
 }

@@ -187,10 +187,10 @@ export function backwardInto(args, seed, grad, outputs) {
   const t1 = a0[1] - a1[1];
   const t2 = Math.sqrt(((t0 * t0) + (t1 * t1)));
   const t3 = t2 - a2;
-  const t4 = 0.5 / t2;
-  const t5 = 2 * (t1 * t4);
+  const t4 = 1 / t2;
+  const t5 = t1 * t4;
   const t6 = -t5;
-  const t7 = 2 * (t0 * t4);
+  const t7 = t0 * t4;
   const t8 = -t7;
   if (outputs !== undefined) {
     // output C (rod.expr:5)
@@ -348,10 +348,10 @@ export function valueAndGradFlat(x, grad, inputs) {
   const t1 = x[1] - x[3];
   const t2 = Math.sqrt(((t0 * t0) + (t1 * t1)));
   const t3 = t2 - a2;
-  const t4 = 0.5 / t2;
-  const t5 = 2 * (t1 * t4);
+  const t4 = 1 / t2;
+  const t5 = t1 * t4;
   const t6 = -t5;
-  const t7 = 2 * (t0 * t4);
+  const t7 = t0 * t4;
   const t8 = -t7;
   const value = t3;
   grad[0] = t7;

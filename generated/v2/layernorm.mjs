@@ -99,6 +99,7 @@ function lossSeed(seed) {
 }
 
 const buf12 = new Float64Array(24);
+const buf35 = new Float64Array(24);
 const buf71 = new Float64Array(24);
 const buf73 = new Float64Array(24);
 const buf74 = new Float64Array(24);
@@ -258,6 +259,7 @@ export function backwardInto(args, seed, grad, outputs) {
   const a3 = args["target"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   const b12 = buf12;
+  const b35 = buf35;
   const b71 = buf71;
   const b73 = buf73;
   const b74 = buf74;
@@ -341,6 +343,10 @@ export function backwardInto(args, seed, grad, outputs) {
     t29 += (b26_ip6 * b26_ip6);
     t29 += (b26_ip12 * b26_ip12);
     t29 += (b26_ip18 * b26_ip18);
+    b35[i] = (1 / t19_0);
+    b35[i + 6] = (1 / t19_1);
+    b35[i + 12] = (1 / t19_2);
+    b35[i + 18] = (1 / t19_3);
     b71[i] = (2 * (b26_i * s0));
     b71[i + 6] = (2 * (b26_ip6 * s0));
     b71[i + 12] = (2 * (b26_ip12 * s0));
@@ -353,10 +359,10 @@ export function backwardInto(args, seed, grad, outputs) {
     b74[i + 6] = (b21_ip6 * b71[i + 6]);
     b74[i + 12] = (b21_ip12 * b71[i + 12]);
     b74[i + 18] = (b21_ip18 * b71[i + 18]);
-    t78_0 -= ((b21_i / t19_0) * b73[i]);
-    t78_1 -= ((b21_ip6 / t19_1) * b73[i + 6]);
-    t78_2 -= ((b21_ip12 / t19_2) * b73[i + 12]);
-    t78_3 -= ((b21_ip18 / t19_3) * b73[i + 18]);
+    t78_0 -= ((b21_i * b35[i]) * b73[i]);
+    t78_1 -= ((b21_ip6 * b35[i + 6]) * b73[i + 6]);
+    t78_2 -= ((b21_ip12 * b35[i + 12]) * b73[i + 12]);
+    t78_3 -= ((b21_ip18 * b35[i + 18]) * b73[i + 18]);
   }
   // layernorm.expr:12
   const t80_0 = 0.16666666666666666 * ((0.5 / t19_0) * t78_0);
@@ -370,10 +376,10 @@ export function backwardInto(args, seed, grad, outputs) {
   h95.fill(0);
   h96.fill(0);
   for (let i = 0; i < 6; i++) {
-    b87[i] = (((1 / t19_0) * b73[i]) + (2 * (b12[i] * t83_0)));
-    b87[i + 6] = (((1 / t19_1) * b73[i + 6]) + (2 * (b12[i + 6] * t83_1)));
-    b87[i + 12] = (((1 / t19_2) * b73[i + 12]) + (2 * (b12[i + 12] * t83_2)));
-    b87[i + 18] = (((1 / t19_3) * b73[i + 18]) + (2 * (b12[i + 18] * t83_3)));
+    b87[i] = ((b35[i] * b73[i]) + (2 * (b12[i] * t83_0)));
+    b87[i + 6] = ((b35[i + 6] * b73[i + 6]) + (2 * (b12[i + 6] * t83_1)));
+    b87[i + 12] = ((b35[i + 12] * b73[i + 12]) + (2 * (b12[i + 12] * t83_2)));
+    b87[i + 18] = ((b35[i + 18] * b73[i + 18]) + (2 * (b12[i + 18] * t83_3)));
     t89_0 -= b87[i];
     t89_1 -= b87[i + 6];
     t89_2 -= b87[i + 12];

@@ -86,9 +86,11 @@ export const RULES: Record<Op, Rule | null> = {
   add: (d, n, g) => [g, g],
   sub: (d, n, g) => [g, d.e("neg", g)],
   mul: (d, { args: [a, b] }, g) => [d.chain(g, b), d.chain(g, a)],
+  // 1/b for the numerator, -(a/b)(1/b) for the denominator: one division serves both, as
+  // in hand-written code, where (a/b)/b took a second one.
   div: (d, n, g) => {
-    const b = n.args[1];
-    return [d.chain(g, d.e("div", d.c(1), b)), d.chain(g, d.e("neg", d.e("div", n, b)))];
+    const inverse = d.e("div", d.c(1), n.args[1]);
+    return [d.chain(g, inverse), d.chain(g, d.e("neg", d.e("mul", n, inverse)))];
   },
   // b a^(b-1) and a^b log a, with the limits the formulas miss at a = 0: d/da a^0 = 0
   // (not 0 * Infinity) and d/db 0^b = 0 for b > 0 (not 0 * -Infinity).

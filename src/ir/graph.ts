@@ -346,6 +346,22 @@ export class Graph {
             if (c2 && x && (powerOfTwo(c.value!) || powerOfTwo(c2.value!)) && Number.isFinite(c.value! * c2.value!) && c.value! * c2.value! !== 0)
               return this.elementwise("mul", [this.constant(c.value! * c2.value!), x]);
           }
+          // c1 * (c2 / y) -> (c1 c2) / y and c1 * (x * (c2 / y)) -> x * ((c1 c2) / y) when c1 is a
+          // power of two, exact for the same reason. The chain rule through sqrt and a square
+          // gives 2 * (x * (0.5 / s)): one shared 1 / s and a product per use instead.
+          const scaled = (q: Node | undefined) =>
+            c && q && q.op === "div" && q.args[0].op === "const" && powerOfTwo(c.value!) && Number.isFinite(c.value! * q.args[0].value!) && c.value! * q.args[0].value! !== 0
+              ? this.elementwise("div", [this.constant(c.value! * q.args[0].value!), q.args[1]])
+              : undefined;
+          const direct = scaled(other);
+          if (direct) return direct;
+          if (other && other.op === "mul") {
+            const [p, q] = other.args;
+            const left = scaled(p);
+            if (left) return this.elementwise("mul", [q, left]);
+            const right = scaled(q);
+            if (right) return this.elementwise("mul", [p, right]);
+          }
         }
         break;
       case "reluGrad": {

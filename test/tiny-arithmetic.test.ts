@@ -1,0 +1,88 @@
+// The arithmetic of the tiny functions (bench/tiny/*.expr), which are timed against
+// hand-written code that spends no operation it can avoid: the simplifications that bring
+// gradc's backward close to it (power-of-two constants taken into a shared reciprocal, one
+// division for both operands of a quotient), each with values against the reference
+// interpreter and gradients against central differences.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { differentiate } from "../src/diff/reverse.js";
+import { Graph, type Node } from "../src/ir/graph.js";
+import { evaluateGraph, inputKey } from "../src/ir/interpret.js";
+import { assertClose, flat, load, numericGradient, rng, uniform } from "./support/load.js";
+
+/** The operations reachable from `roots`, by name, counted. */
+function opsOf(roots: Node[]): Map<string, number> {
+  const seen = new Set<Node>();
+  const counts = new Map<string, number>();
+  const stack = [...roots];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    counts.set(n.op, (counts.get(n.op) ?? 0) + 1);
+    stack.push(...n.args);
+  }
+  return counts;
+}
+
+describe("power-of-two constants meet a reciprocal", () => {
+  it("2 * (x * (0.5 / y)) is x * (1 / y), exactly, and 0.5 * (0.5 / y) is 0.25 / y", () => {
+    const g = new Graph();
+    const [x, y] = [g.input("x", "param", []), g.input("y", "param", [])];
+    const half = g.elementwise("div", [g.constant(0.5), y]);
+    const product = g.elementwise("mul", [g.constant(2), g.elementwise("mul", [x, half])]);
+    expect(product.op).toBe("mul");
+    const reciprocal = product.args.find((a) => a.op === "div")!;
+    expect(reciprocal.args[0].value).toBe(1);
+    const quarter = g.elementwise("mul", [g.constant(0.5), half]);
+    expect(quarter.op === "div" && quarter.args[0].value).toBe(0.25);
+    // Not for a factor that is no power of two: 3 * (0.5 / y) would round differently.
+    expect(g.elementwise("mul", [g.constant(3), half]).op).toBe("mul");
+    const random = rng(7);
+    for (let k = 0; k < 200; k++) {
+      const at = new Map([[inputKey(x), uniform(random, -1e3, 1e3)], [inputKey(y), uniform(random, -1e3, 1e3)]]);
+      const [[value]] = evaluateGraph(g, at, [product]);
+      const xv = at.get(inputKey(x))!;
+      const yv = at.get(inputKey(y))!;
+      expect(value).toBe(2 * (xv * (0.5 / yv)));
+    }
+  });
+});
+
+describe("the gradient of a quotient takes one division", () => {
+  it("d(a/b) is 1/b for a and -(a/b)(1/b) for b, and matches central differences", () => {
+    const g = new Graph();
+    const [a, b] = [g.input("a", "param", []), g.input("b", "param", [])];
+    const q = g.elementwise("div", [a, b]);
+    const [ga, gb] = differentiate(g, [{ output: q, seed: g.constant(1), guarded: false }], [a, b]);
+    expect(opsOf([q, ga, gb]).get("div")).toBe(2); // a/b and 1/b
+    const at = (av: number, bv: number) => new Map([[inputKey(a), av], [inputKey(b), bv]]);
+    const [[da], [db]] = evaluateGraph(g, at(1.3, -0.7), [ga, gb]);
+    assertClose(da, 1 / -0.7, 1e-12, "d/da");
+    assertClose(db, (-1.3 / (0.7 * 0.7)), 1e-12, "d/db");
+  });
+});
+
+const TINY = ["point-segment", "reprojection", "triangle-area-3d", "distance", "spring", "angle", "bend", "rod", "circle-residual"];
+
+describe.each(TINY)("bench/tiny/%s.expr", (name) => {
+  it("backward against central differences, and valueAndGradFlat against backward", async () => {
+    const source = readFileSync(join(__dirname, "..", "bench", "tiny", `${name}.expr`), "utf8");
+    const { module: m, interface: face } = await load(source);
+    const random = rng(name.length * 31);
+    const args: Record<string, number | number[]> = {};
+    for (const a of face.args) args[a.name] = a.shape.length ? Array.from({ length: a.shape.reduce((p: number, d) => p * Number(d), 1) }, () => uniform(random, 0.3, 2)) : uniform(random, 0.3, 2);
+    // Points away from the clamp's ends: the segment from (0, 0) to (2, 0), the point above it.
+    if (name === "point-segment") Object.assign(args, { p: [0.7, 1.3], a: [-1, 0.2], b: [2, -0.4] });
+    const { outputs, grad } = m.backward(args);
+    const [output] = Object.keys(outputs);
+    const f = (v: Record<string, number | number[]>) => m.forward(v)[output] as number;
+    for (const a of face.args.filter((a) => a.role === "param")) assertClose(grad[a.name], numericGradient(f, args, a.name) as number | number[], 1e-6, `d${output}/d${a.name}`);
+    const flatModule = m as unknown as { packParams(p: unknown): Float64Array; valueAndGradFlat(x: Float64Array, g: Float64Array, i: unknown): number; paramSize: number };
+    const g = new Float64Array(flatModule.paramSize);
+    const value = flatModule.valueAndGradFlat(flatModule.packParams(args), g, args);
+    expect(value).toBe(outputs[output]);
+    expect(Array.from(g)).toEqual(face.args.filter((a) => a.role === "param").flatMap((a) => flat(grad[a.name])));
+  });
+});
