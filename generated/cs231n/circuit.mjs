@@ -262,9 +262,8 @@ export function valueAndGradFlat(x, grad, inputs) {
   const t0 = x[0] + x[1];
   // circuit.expr:7
   const t1 = x[2] * t0;
-  const value = t1;
   grad[0] = x[2];
   grad[1] = x[2];
   grad[2] = t0;
-  return value;
+  return t1;
 }

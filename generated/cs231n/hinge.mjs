@@ -185,25 +185,24 @@ export function backwardInto(args, seed, grad, outputs) {
   const t4 = 1 - a1[0];
   const t5 = 1 - a1[1];
   const t6 = 1 - a1[2];
-  const t7 = (Math.max(0, t3) * t6) + ((Math.max(0, t1) * t4) + (Math.max(0, t2) * t5));
   // hinge.expr:9
-  const t8 = t4 * ((0.5 * (0 === t1 ? 1 : 0)) + (t1 > 0 ? 1 : 0));
-  const t9 = t5 * ((0.5 * (0 === t2 ? 1 : 0)) + (t2 > 0 ? 1 : 0));
-  const t10 = t6 * ((0.5 * (0 === t3 ? 1 : 0)) + (t3 > 0 ? 1 : 0));
-  const t11 = t10 + (t8 + t9);
+  const t7 = t4 * (t1 > 0 ? 1 : (t1 === 0 ? 0.5 : 0));
+  const t8 = t5 * (t2 > 0 ? 1 : (t2 === 0 ? 0.5 : 0));
+  const t9 = t6 * (t3 > 0 ? 1 : (t3 === 0 ? 0.5 : 0));
+  const t10 = t9 + (t7 + t8);
   // hinge.expr:8
-  const t12 = t8 - (a1[0] * t11);
-  const t13 = t9 - (a1[1] * t11);
-  const t14 = t10 - (a1[2] * t11);
+  const t11 = t7 - (a1[0] * t10);
+  const t12 = t8 - (a1[1] * t10);
+  const t13 = t9 - (a1[2] * t10);
   if (outputs !== undefined) {
     // output loss (hinge.expr:10)
-    outputs["loss"] = t7;
+    outputs["loss"] = (Math.max(0, t3) * t6) + ((Math.max(0, t1) * t4) + (Math.max(0, t2) * t5));
   }
   const g0 = grad["s"];
   // gradient of s (param at hinge.expr:6)
-  g0[0] = t12 * s0;
-  g0[1] = t13 * s0;
-  g0[2] = t14 * s0;
+  g0[0] = t11 * s0;
+  g0[1] = t12 * s0;
+  g0[2] = t13 * s0;
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }
@@ -345,19 +344,17 @@ export function valueAndGradFlat(x, grad, inputs) {
   const t4 = 1 - a1[0];
   const t5 = 1 - a1[1];
   const t6 = 1 - a1[2];
-  const t7 = (Math.max(0, t3) * t6) + ((Math.max(0, t1) * t4) + (Math.max(0, t2) * t5));
   // hinge.expr:9
-  const t8 = t4 * ((0.5 * (0 === t1 ? 1 : 0)) + (t1 > 0 ? 1 : 0));
-  const t9 = t5 * ((0.5 * (0 === t2 ? 1 : 0)) + (t2 > 0 ? 1 : 0));
-  const t10 = t6 * ((0.5 * (0 === t3 ? 1 : 0)) + (t3 > 0 ? 1 : 0));
-  const t11 = t10 + (t8 + t9);
+  const t7 = t4 * (t1 > 0 ? 1 : (t1 === 0 ? 0.5 : 0));
+  const t8 = t5 * (t2 > 0 ? 1 : (t2 === 0 ? 0.5 : 0));
+  const t9 = t6 * (t3 > 0 ? 1 : (t3 === 0 ? 0.5 : 0));
+  const t10 = t9 + (t7 + t8);
   // hinge.expr:8
-  const t12 = t8 - (a1[0] * t11);
-  const t13 = t9 - (a1[1] * t11);
-  const t14 = t10 - (a1[2] * t11);
-  const value = t7;
-  grad[0] = t12;
-  grad[1] = t13;
-  grad[2] = t14;
-  return value;
+  const t11 = t7 - (a1[0] * t10);
+  const t12 = t8 - (a1[1] * t10);
+  const t13 = t9 - (a1[2] * t10);
+  grad[0] = t11;
+  grad[1] = t12;
+  grad[2] = t13;
+  return (Math.max(0, t3) * t6) + ((Math.max(0, t1) * t4) + (Math.max(0, t2) * t5));
 }

@@ -300,11 +300,10 @@ export function valueAndGradFlat(x, grad, inputs) {
   const t4 = x[1] * t2;
   const t5 = x[3] * t2;
   const t6 = x[0] * t2;
-  const value = t1;
   grad[0] = t5;
   grad[1] = t3;
   grad[2] = t2;
   grad[3] = t6;
   grad[4] = t4;
-  return value;
+  return t1;
 }

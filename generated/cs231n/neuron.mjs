@@ -304,11 +304,10 @@ export function valueAndGradFlat(x, grad, inputs) {
   const t3 = x[1] * t1;
   const t4 = x[3] * t1;
   const t5 = x[0] * t1;
-  const value = t0;
   grad[0] = t4;
   grad[1] = t2;
   grad[2] = t1;
   grad[3] = t5;
   grad[4] = t3;
-  return value;
+  return t0;
 }

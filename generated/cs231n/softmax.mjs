@@ -437,7 +437,6 @@ export function valueAndGradFlat(x, grad, inputs) {
   const t21 = (a0[1] * t16) + (2 * (t0 * x[3]));
   const t22 = (a0[0] * t17) + (2 * (t0 * x[4]));
   const t23 = (a0[1] * t17) + (2 * (t0 * x[5]));
-  const value = t13;
   grad[0] = t18;
   grad[1] = t19;
   grad[2] = t20;
@@ -447,5 +446,5 @@ export function valueAndGradFlat(x, grad, inputs) {
   grad[6] = t15;
   grad[7] = t16;
   grad[8] = t17;
-  return value;
+  return t13;
 }

@@ -189,9 +189,7 @@ export function backwardInto(args, seed, grad, outputs) {
   const t3 = t2 - a2;
   const t4 = 1 / t2;
   const t5 = t1 * t4;
-  const t6 = -t5;
-  const t7 = t0 * t4;
-  const t8 = -t7;
+  const t6 = t0 * t4;
   if (outputs !== undefined) {
     // output C (rod.expr:5)
     outputs["C"] = t3;
@@ -199,11 +197,11 @@ export function backwardInto(args, seed, grad, outputs) {
   const g0 = grad["p"];
   const g1 = grad["q"];
   // gradient of p (param at rod.expr:3)
-  g0[0] = t7 * s0;
+  g0[0] = t6 * s0;
   g0[1] = t5 * s0;
   // gradient of q (param at rod.expr:3)
-  g1[0] = t8 * s0;
-  g1[1] = t6 * s0;
+  g1[0] = (-t6) * s0;
+  g1[1] = (-t5) * s0;
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }
@@ -350,13 +348,10 @@ export function valueAndGradFlat(x, grad, inputs) {
   const t3 = t2 - a2;
   const t4 = 1 / t2;
   const t5 = t1 * t4;
-  const t6 = -t5;
-  const t7 = t0 * t4;
-  const t8 = -t7;
-  const value = t3;
-  grad[0] = t7;
+  const t6 = t0 * t4;
+  grad[0] = t6;
   grad[1] = t5;
-  grad[2] = t8;
-  grad[3] = t6;
-  return value;
+  grad[2] = -t6;
+  grad[3] = -t5;
+  return t3;
 }

@@ -175,9 +175,8 @@ export function forwardInto(args, outputs) {
   const t5 = ((a0[7] * a1[2]) + ((a0[5] * a1[0]) + (a0[6] * a1[1]))) - a2[5];
   const t6 = ((a0[8] * a1[2]) + ((a0[6] * a1[0]) + (a0[7] * a1[1]))) - a2[6];
   const t7 = ((a0[9] * a1[2]) + ((a0[7] * a1[0]) + (a0[8] * a1[1]))) - a2[7];
-  const t8 = (t7 * t7) + ((t6 * t6) + ((t5 * t5) + ((t4 * t4) + ((t3 * t3) + ((t2 * t2) + ((t0 * t0) + (t1 * t1)))))));
   // output loss (conv1d-einsum.expr:8)
-  outputs["loss"] = t8;
+  outputs["loss"] = (t7 * t7) + ((t6 * t6) + ((t5 * t5) + ((t4 * t4) + ((t3 * t3) + ((t2 * t2) + ((t0 * t0) + (t1 * t1)))))));
   return outputs;
 }
 
@@ -204,52 +203,51 @@ export function backwardInto(args, seed, grad, outputs) {
   const t5 = ((a0[7] * a1[2]) + ((a0[5] * a1[0]) + (a0[6] * a1[1]))) - a2[5];
   const t6 = ((a0[8] * a1[2]) + ((a0[6] * a1[0]) + (a0[7] * a1[1]))) - a2[6];
   const t7 = ((a0[9] * a1[2]) + ((a0[7] * a1[0]) + (a0[8] * a1[1]))) - a2[7];
-  const t8 = (t7 * t7) + ((t6 * t6) + ((t5 * t5) + ((t4 * t4) + ((t3 * t3) + ((t2 * t2) + ((t0 * t0) + (t1 * t1)))))));
-  const t9 = 2 * t0;
-  const t10 = 2 * t1;
-  const t11 = 2 * t2;
-  const t12 = 2 * t3;
-  const t13 = 2 * t4;
-  const t14 = 2 * t5;
-  const t15 = 2 * t6;
-  const t16 = 2 * t7;
+  const t8 = 2 * t0;
+  const t9 = 2 * t1;
+  const t10 = 2 * t2;
+  const t11 = 2 * t3;
+  const t12 = 2 * t4;
+  const t13 = 2 * t5;
+  const t14 = 2 * t6;
+  const t15 = 2 * t7;
   // conv1d-einsum.expr:7
-  const t17 = a1[0] * t9;
-  const t18 = a1[2] * t16;
+  const t16 = a1[0] * t8;
+  const t17 = a1[2] * t15;
   // conv1d-einsum.expr:6
-  const t19 = (a0[7] * t16) + ((a0[6] * t15) + ((a0[5] * t14) + ((a0[4] * t13) + ((a0[3] * t12) + ((a0[2] * t11) + ((a0[0] * t9) + (a0[1] * t10)))))));
-  const t20 = (a0[8] * t16) + ((a0[7] * t15) + ((a0[6] * t14) + ((a0[5] * t13) + ((a0[4] * t12) + ((a0[3] * t11) + ((a0[1] * t9) + (a0[2] * t10)))))));
-  const t21 = (a0[9] * t16) + ((a0[8] * t15) + ((a0[7] * t14) + ((a0[6] * t13) + ((a0[5] * t12) + ((a0[4] * t11) + ((a0[2] * t9) + (a0[3] * t10)))))));
+  const t18 = (a0[7] * t15) + ((a0[6] * t14) + ((a0[5] * t13) + ((a0[4] * t12) + ((a0[3] * t11) + ((a0[2] * t10) + ((a0[0] * t8) + (a0[1] * t9)))))));
+  const t19 = (a0[8] * t15) + ((a0[7] * t14) + ((a0[6] * t13) + ((a0[5] * t12) + ((a0[4] * t11) + ((a0[3] * t10) + ((a0[1] * t8) + (a0[2] * t9)))))));
+  const t20 = (a0[9] * t15) + ((a0[8] * t14) + ((a0[7] * t13) + ((a0[6] * t12) + ((a0[5] * t11) + ((a0[4] * t10) + ((a0[2] * t8) + (a0[3] * t9)))))));
   // conv1d-einsum.expr:4
-  const t22 = (a1[1] * t9) + (a1[0] * t10);
+  const t21 = (a1[1] * t8) + (a1[0] * t9);
+  const t22 = (a1[0] * t10) + ((a1[2] * t8) + (a1[1] * t9));
   const t23 = (a1[0] * t11) + ((a1[2] * t9) + (a1[1] * t10));
   const t24 = (a1[0] * t12) + ((a1[2] * t10) + (a1[1] * t11));
   const t25 = (a1[0] * t13) + ((a1[2] * t11) + (a1[1] * t12));
   const t26 = (a1[0] * t14) + ((a1[2] * t12) + (a1[1] * t13));
   const t27 = (a1[0] * t15) + ((a1[2] * t13) + (a1[1] * t14));
-  const t28 = (a1[0] * t16) + ((a1[2] * t14) + (a1[1] * t15));
-  const t29 = (a1[2] * t15) + (a1[1] * t16);
+  const t28 = (a1[2] * t14) + (a1[1] * t15);
   if (outputs !== undefined) {
     // output loss (conv1d-einsum.expr:8)
-    outputs["loss"] = t8;
+    outputs["loss"] = (t7 * t7) + ((t6 * t6) + ((t5 * t5) + ((t4 * t4) + ((t3 * t3) + ((t2 * t2) + ((t0 * t0) + (t1 * t1)))))));
   }
   const g0 = grad["x"];
   const g1 = grad["k"];
   // gradient of x (param at conv1d-einsum.expr:4)
-  g0[0] = t17 * s0;
-  g0[1] = t22 * s0;
-  g0[2] = t23 * s0;
-  g0[3] = t24 * s0;
-  g0[4] = t25 * s0;
-  g0[5] = t26 * s0;
-  g0[6] = t27 * s0;
-  g0[7] = t28 * s0;
-  g0[8] = t29 * s0;
-  g0[9] = t18 * s0;
+  g0[0] = t16 * s0;
+  g0[1] = t21 * s0;
+  g0[2] = t22 * s0;
+  g0[3] = t23 * s0;
+  g0[4] = t24 * s0;
+  g0[5] = t25 * s0;
+  g0[6] = t26 * s0;
+  g0[7] = t27 * s0;
+  g0[8] = t28 * s0;
+  g0[9] = t17 * s0;
   // gradient of k (param at conv1d-einsum.expr:4)
-  g1[0] = t19 * s0;
-  g1[1] = t20 * s0;
-  g1[2] = t21 * s0;
+  g1[0] = t18 * s0;
+  g1[1] = t19 * s0;
+  g1[2] = t20 * s0;
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }
@@ -385,8 +383,7 @@ export function valueFlat(x, inputs) {
   const t5 = ((x[7] * x[12]) + ((x[5] * x[10]) + (x[6] * x[11]))) - a2[5];
   const t6 = ((x[8] * x[12]) + ((x[6] * x[10]) + (x[7] * x[11]))) - a2[6];
   const t7 = ((x[9] * x[12]) + ((x[7] * x[10]) + (x[8] * x[11]))) - a2[7];
-  const t8 = (t7 * t7) + ((t6 * t6) + ((t5 * t5) + ((t4 * t4) + ((t3 * t3) + ((t2 * t2) + ((t0 * t0) + (t1 * t1)))))));
-  return t8;
+  return (t7 * t7) + ((t6 * t6) + ((t5 * t5) + ((t4 * t4) + ((t3 * t3) + ((t2 * t2) + ((t0 * t0) + (t1 * t1)))))));
 }
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (conv1d-einsum.expr) */
@@ -404,44 +401,42 @@ export function valueAndGradFlat(x, grad, inputs) {
   const t5 = ((x[7] * x[12]) + ((x[5] * x[10]) + (x[6] * x[11]))) - a2[5];
   const t6 = ((x[8] * x[12]) + ((x[6] * x[10]) + (x[7] * x[11]))) - a2[6];
   const t7 = ((x[9] * x[12]) + ((x[7] * x[10]) + (x[8] * x[11]))) - a2[7];
-  const t8 = (t7 * t7) + ((t6 * t6) + ((t5 * t5) + ((t4 * t4) + ((t3 * t3) + ((t2 * t2) + ((t0 * t0) + (t1 * t1)))))));
-  const t9 = 2 * t0;
-  const t10 = 2 * t1;
-  const t11 = 2 * t2;
-  const t12 = 2 * t3;
-  const t13 = 2 * t4;
-  const t14 = 2 * t5;
-  const t15 = 2 * t6;
-  const t16 = 2 * t7;
+  const t8 = 2 * t0;
+  const t9 = 2 * t1;
+  const t10 = 2 * t2;
+  const t11 = 2 * t3;
+  const t12 = 2 * t4;
+  const t13 = 2 * t5;
+  const t14 = 2 * t6;
+  const t15 = 2 * t7;
   // conv1d-einsum.expr:7
-  const t17 = x[10] * t9;
-  const t18 = x[12] * t16;
+  const t16 = x[10] * t8;
+  const t17 = x[12] * t15;
   // conv1d-einsum.expr:6
-  const t19 = (x[7] * t16) + ((x[6] * t15) + ((x[5] * t14) + ((x[4] * t13) + ((x[3] * t12) + ((x[2] * t11) + ((x[0] * t9) + (x[1] * t10)))))));
-  const t20 = (x[8] * t16) + ((x[7] * t15) + ((x[6] * t14) + ((x[5] * t13) + ((x[4] * t12) + ((x[3] * t11) + ((x[1] * t9) + (x[2] * t10)))))));
-  const t21 = (x[9] * t16) + ((x[8] * t15) + ((x[7] * t14) + ((x[6] * t13) + ((x[5] * t12) + ((x[4] * t11) + ((x[2] * t9) + (x[3] * t10)))))));
+  const t18 = (x[7] * t15) + ((x[6] * t14) + ((x[5] * t13) + ((x[4] * t12) + ((x[3] * t11) + ((x[2] * t10) + ((x[0] * t8) + (x[1] * t9)))))));
+  const t19 = (x[8] * t15) + ((x[7] * t14) + ((x[6] * t13) + ((x[5] * t12) + ((x[4] * t11) + ((x[3] * t10) + ((x[1] * t8) + (x[2] * t9)))))));
+  const t20 = (x[9] * t15) + ((x[8] * t14) + ((x[7] * t13) + ((x[6] * t12) + ((x[5] * t11) + ((x[4] * t10) + ((x[2] * t8) + (x[3] * t9)))))));
   // conv1d-einsum.expr:4
-  const t22 = (x[11] * t9) + (x[10] * t10);
+  const t21 = (x[11] * t8) + (x[10] * t9);
+  const t22 = (x[10] * t10) + ((x[12] * t8) + (x[11] * t9));
   const t23 = (x[10] * t11) + ((x[12] * t9) + (x[11] * t10));
   const t24 = (x[10] * t12) + ((x[12] * t10) + (x[11] * t11));
   const t25 = (x[10] * t13) + ((x[12] * t11) + (x[11] * t12));
   const t26 = (x[10] * t14) + ((x[12] * t12) + (x[11] * t13));
   const t27 = (x[10] * t15) + ((x[12] * t13) + (x[11] * t14));
-  const t28 = (x[10] * t16) + ((x[12] * t14) + (x[11] * t15));
-  const t29 = (x[12] * t15) + (x[11] * t16);
-  const value = t8;
-  grad[0] = t17;
-  grad[1] = t22;
-  grad[2] = t23;
-  grad[3] = t24;
-  grad[4] = t25;
-  grad[5] = t26;
-  grad[6] = t27;
-  grad[7] = t28;
-  grad[8] = t29;
-  grad[9] = t18;
-  grad[10] = t19;
-  grad[11] = t20;
-  grad[12] = t21;
-  return value;
+  const t28 = (x[12] * t14) + (x[11] * t15);
+  grad[0] = t16;
+  grad[1] = t21;
+  grad[2] = t22;
+  grad[3] = t23;
+  grad[4] = t24;
+  grad[5] = t25;
+  grad[6] = t26;
+  grad[7] = t27;
+  grad[8] = t28;
+  grad[9] = t17;
+  grad[10] = t18;
+  grad[11] = t19;
+  grad[12] = t20;
+  return (t7 * t7) + ((t6 * t6) + ((t5 * t5) + ((t4 * t4) + ((t3 * t3) + ((t2 * t2) + ((t0 * t0) + (t1 * t1)))))));
 }

@@ -103,12 +103,17 @@ export function lowerFlat(program: CheckedProgram, objective: number, straightLi
   const gradSinks = params.flatMap((p, k) =>
     scalar.elements(grads[k]).map((node, j) => ({ node, store: (e: string) => `grad[${offsets.get(p.node)! + j}] = ${e};` })),
   );
-  const both = printStraightLine(scalar.graph, [{ node: value, store: (e) => `const value = ${e};` }, ...gradSinks], leaf, where);
+  // The value is returned after the gradient's stores, with no local of its own (one register
+  // less, which helps keep the kernel under V8's inlining limit), unless it is an argument's
+  // element, which a store into an aliasing `grad` could have overwritten by then.
+  const late = leaf(value) === undefined;
+  const valueSink = { node: value, store: (e: string) => (late ? `return ${e};` : `const value = ${e};`) };
+  const both = printStraightLine(scalar.graph, late ? [...gradSinks, valueSink] : [valueSink, ...gradSinks], leaf, where);
   if (only.statements.length + both.statements.length + gradSinks.length > SPLIT_LINES) return { objective, helpers: new Set() };
   return {
     objective,
     value: [...only.statements, ...only.stores],
-    valueAndGrad: [...both.statements, ...both.stores, "return value;"],
+    valueAndGrad: [...both.statements, ...both.stores, ...(late ? [] : ["return value;"])],
     helpers: new Set([...only.helpers, ...both.helpers]),
   };
 }

@@ -49,10 +49,17 @@ export function printStraightLine(
   // chainmul reads its upstream twice (g === 0 ? 0 : g * l): named, it is printed inline,
   // where a call of the helper would stay a call once V8's inlining budget is spent.
   for (const n of graph.nodes) if (needed[n.id] && n.op === "chainmul") uses[n.args[0].id]++;
-  for (const s of sinks) uses[s.node.id] += 2; // a sink's value is always named
+  const stored = new Uint32Array(graph.nodes.length);
+  for (const s of sinks) stored[s.node.id]++;
 
   const text: string[] = new Array(graph.nodes.length);
   const depth = new Uint8Array(graph.nodes.length);
+  // Whether an inlined expression reads an argument: the stores come after every statement
+  // and may write into an array the arguments alias, so such an expression is named first.
+  const readsArgument = new Uint8Array(graph.nodes.length);
+  // `a > b` of an inlined comparison, for the `where` that tests it (`a > b ? x : y`, not
+  // `(a > b ? 1 : 0) !== 0 ? x : y`).
+  const test: (string | undefined)[] = new Array(graph.nodes.length);
   const statements: string[] = [];
   const helpers = new Set<string>();
   let operations = 0;
@@ -68,17 +75,27 @@ export function printStraightLine(
     const name = leaf(n);
     if (name !== undefined) {
       text[n.id] = name;
+      readsArgument[n.id] = 1;
       continue;
     }
     const op = ELEMENTWISE[n.op as keyof typeof ELEMENTWISE] as ElementwiseOp | undefined;
     if (!op || n.size !== 1) throw new Error(`internal: '${n.op}' in straight-line code`);
     for (const h of op.helpers ?? []) helpers.add(h);
     operations++;
-    const expr = op.print(...n.args.map((a) => text[a.id]));
+    const args = n.args.map((a) => text[a.id]);
+    const condition = n.op === "where" ? test[n.args[0].id] : undefined;
+    const expr = condition !== undefined ? `(${condition} ? ${args[1]} : ${args[2]})` : op.print(...args);
     const d = 1 + Math.max(0, ...n.args.map((a) => depth[a.id]));
-    if (uses[n.id] === 1 && d < MAX_INLINE_DEPTH && expr.length < 200) {
+    const reads = n.args.some((a) => readsArgument[a.id]);
+    // Used once, by one other expression or (reading no argument) by one store: inlined. A
+    // store's value is named otherwise, and named values cost V8 a register each; a kernel
+    // with fewer registers and instructions stays under V8's inlining limit longer.
+    const once = stored[n.id] === 0 ? uses[n.id] === 1 : stored[n.id] === 1 && uses[n.id] === 0 && !reads;
+    if (once && d < MAX_INLINE_DEPTH && expr.length < 200) {
       text[n.id] = expr;
       depth[n.id] = d;
+      readsArgument[n.id] = reads ? 1 : 0;
+      if (n.op in COMPARISON) test[n.id] = comparison(n.op, n.args[0].op === "const" && n.args[1].op !== "const", args[0], args[1]);
     } else {
       const t = `${prefix}${temporaries++}`;
       // A comment where the source line changes, so a profile or stack trace leads back.
@@ -90,6 +107,18 @@ export function printStraightLine(
   }
   const stores = sinks.map((s) => s.store(stripOuter(text[s.node.id])));
   return { statements, stores, helpers, operations };
+}
+
+/** The operators of the comparisons, which print as `(a > b ? 1 : 0)` on their own. */
+const COMPARISON: Record<string, string> = { lt: "<", le: "<=", gt: ">", ge: ">=", eq: "===", ne: "!==" };
+const MIRRORED: Record<string, string> = { lt: "gt", le: "ge", gt: "lt", ge: "le", eq: "eq", ne: "ne" };
+
+/**
+ * `a op b`, or `b op' a` with the constant `a` moved right (`t > 0` for `0 < t`): V8 compares
+ * with a constant in its accumulator, so that order is a few bytes shorter.
+ */
+function comparison(op: string, flip: boolean, a: string, b: string): string {
+  return flip ? `${b} ${COMPARISON[MIRRORED[op]]} ${a}` : `${a} ${COMPARISON[op]} ${b}`;
 }
 
 /** `(a + b)` -> `a + b` when the parentheses enclose the whole expression. */

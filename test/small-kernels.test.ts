@@ -1,0 +1,102 @@
+// What keeps the straight-line kernel of a tiny function small (bench/tiny.mjs): V8 inlines a
+// function of at most 460 bytes of bytecode into its caller, and a kernel just past that
+// costs a call and more (the 3D triangle area: 463 bytes, 1.7x the hand-written function).
+// So max/min's tie weights are one choice, a store's value that reads no argument is printed
+// in the store, and valueAndGradFlat returns its value without a local. Each choice is
+// checked for its printed form and its values: gradients against finite differences, and
+// grad aliasing x, which the stores' order must survive.
+import { describe, expect, it } from "vitest";
+import { assertClose, centralDifference, load, rng, uniform } from "./support/load.js";
+
+const SEGMENT = `param p[2], a[2], b[2]
+e = b - a
+w = p - a
+t = max(0, min(1, (w[0] * e[0] + w[1] * e[1]) / (e[0]^2 + e[1]^2)))
+output d = sqrt((w[0] - t * e[0])^2 + (w[1] - t * e[1])^2)`;
+
+const AREA3D = `param a[3], b[3], c[3]
+e = b - a
+f = c - a
+n0 = e[1] * f[2] - e[2] * f[1]
+n1 = e[2] * f[0] - e[0] * f[2]
+n2 = e[0] * f[1] - e[1] * f[0]
+output area = 0.5 * sqrt(n0^2 + n1^2 + n2^2)`;
+
+interface Flat {
+  paramSize: number;
+  valueAndGradFlat(x: ArrayLike<number>, grad: Float64Array | number[]): number;
+  valueFlat(x: ArrayLike<number>): number;
+}
+
+/** The text of the exported function `name` in module text. */
+function functionText(code: string, name: string): string {
+  const start = code.indexOf(`export function ${name}(`);
+  return code.slice(start, code.indexOf("\n}\n", start) + 2);
+}
+
+/** valueAndGradFlat against central differences of valueFlat at `x`. */
+function checkFlatGradient(m: Flat, x: number[]) {
+  const grad = new Float64Array(m.paramSize);
+  const value = m.valueAndGradFlat(Float64Array.from(x), grad);
+  expect(value).toBe(m.valueFlat(x));
+  for (let k = 0; k < x.length; k++) {
+    const numeric = centralDifference((v) => m.valueFlat(x.map((xi, j) => (j === k ? v : xi))), x[k]);
+    assertClose(grad[k], numeric, 1e-6, `element ${k} at ${x.join(", ")}`);
+  }
+}
+
+describe("max and min in a kernel", () => {
+  it("tie weights are one choice on the comparison, and the clamp's gradient is right inside, at the ends and past them", async () => {
+    const loaded = await load(SEGMENT);
+    const kernel = functionText(loaded.code, "valueAndGradFlat");
+    expect(kernel).toMatch(/\(t\d+ > 0 \? 1 : \(t\d+ === 0 \? 0\.5 : 0\)\)/);
+    expect(kernel).toMatch(/\(t\d+ < 1 \? 1 : \(t\d+ === 1 \? 0\.5 : 0\)\)/);
+    expect(kernel).not.toContain("? 1 : 0) !== 0");
+    const m = loaded.module as unknown as Flat;
+    // Projections inside the segment, before a and past b.
+    for (const p of [[0.7, 1.3], [-2, 0.5], [3.5, -1.1]]) checkFlatGradient(m, [...p, -1, 0.2, 2, -0.4]);
+  });
+
+  it("a tie still splits the gradient evenly", async () => {
+    const m = (await load("param x, y\noutput f = max(x, y) + 3 * min(x, y)")).module;
+    const { grad } = m.backward({ x: 2, y: 2 });
+    expect([grad.x, grad.y]).toEqual([2, 2]);
+    const apart = m.backward({ x: 2, y: 1 }).grad;
+    expect([apart.x, apart.y]).toEqual([1, 3]);
+  });
+});
+
+describe("the stores of a straight-line kernel", () => {
+  it("a value that reads no argument is printed in its store; valueAndGradFlat returns without a local", async () => {
+    const loaded = await load(AREA3D);
+    const kernel = functionText(loaded.code, "valueAndGradFlat");
+    expect(kernel).toMatch(/grad\[0\] = -\(t\d+ \+ t\d+\);/);
+    expect(kernel).not.toContain("const value");
+    expect(kernel).toMatch(/return 0\.5 \* t\d+;\n\}/);
+    // One reciprocal of the length scales every gradient, as written by hand.
+    expect(kernel.match(/\/ t\d+/g)).toHaveLength(1);
+    expect(kernel).not.toMatch(/2 \* \(t\d+ \* t\d+\)/);
+    const random = rng(9);
+    for (let trial = 0; trial < 3; trial++) checkFlatGradient(loaded.module as unknown as Flat, Array.from({ length: 9 }, () => uniform(random, -1, 1)));
+  });
+
+  it("stores into a grad that is x itself still see the arguments as given", async () => {
+    // Each gradient element reads arguments, so none may be computed after a store into x.
+    const m = (await load("param x[3]\noutput f = x[0] * x[1] + x[1] * x[2] + x[2] * x[0]")).module as unknown as Flat;
+    const x = Float64Array.of(2, 3, 5);
+    const grad = new Float64Array(3);
+    const value = m.valueAndGradFlat(x, grad);
+    const same = Float64Array.of(2, 3, 5);
+    expect(m.valueAndGradFlat(same, same)).toBe(value);
+    expect(Array.from(same)).toEqual(Array.from(grad));
+  });
+
+  it("an objective that is a param's element is read before the gradient's stores", async () => {
+    const loaded = await load("param x[2]\noutput f = x[1]");
+    expect(functionText(loaded.code, "valueAndGradFlat")).toContain("const value = x[1];");
+    const m = loaded.module as unknown as Flat;
+    const x = Float64Array.of(4, 7);
+    expect(m.valueAndGradFlat(x, x)).toBe(7);
+    expect(Array.from(x)).toEqual([0, 1]);
+  });
+});
