@@ -100,3 +100,21 @@ describe("the stores of a straight-line kernel", () => {
     expect(Array.from(x)).toEqual([0, 1]);
   });
 });
+
+describe("the checks of the flat kernels", () => {
+  it("are one call in the kernel, and still name the first wrong argument", async () => {
+    const source = "param c[2], r\ninput px[3]\noutput loss = sum((px - c[0])^2) + r^2 + c[1]";
+    const loaded = await load(source);
+    const kernel = functionText(loaded.code, "valueAndGradFlat");
+    expect(kernel.split("\n")[1]).toBe("  checkValueAndGradFlat(x, grad, inputs);");
+    expect(kernel).not.toContain("isFlat");
+    expect(functionText(loaded.code, "valueFlat").split("\n")[1]).toBe("  checkValueFlat(x, inputs);");
+    const m = loaded.module as unknown as Flat & { valueAndGradFlat(x: unknown, g: unknown, inputs?: unknown): number; valueFlat(x: unknown, inputs?: unknown): number };
+    const inputs = { px: [1, 2, 3] };
+    expect(() => m.valueAndGradFlat([1, 2], [0, 0], undefined)).toThrow("'x' must have length 3 (paramSize), got length 2");
+    expect(() => m.valueAndGradFlat([1, 2, 3], new Float64Array(2), undefined)).toThrow("'grad' must have length 3 (paramSize), got length 2");
+    expect(() => m.valueAndGradFlat([1, 2, 3], new Float64Array(3), { px: [1] })).toThrow(RangeError);
+    expect(() => m.valueFlat([1, 2, 3])).toThrow(TypeError);
+    expect(m.valueAndGradFlat([1, 2, 3], new Float64Array(3), inputs)).toBe(m.valueFlat([1, 2, 3], inputs));
+  });
+});

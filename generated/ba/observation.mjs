@@ -407,6 +407,17 @@ function isFlatGrad(v) {
   }
 }
 
+function checkValueFlat(x, inputs) {
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  checkInputs(inputs);
+}
+
+function checkValueAndGradFlat(x, grad, inputs) {
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
+  checkInputs(inputs);
+}
+
 /** Elements of all params (cam, X, wi, in this order): the length of the flat vector x (observation.expr) */
 export const paramSize = 15;
 
@@ -438,8 +449,7 @@ export function unpackParams(x, params) {
 
 /** The objective 'err' at the params in x (observation.expr) */
 export function valueFlat(x, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  checkInputs(inputs);
+  checkValueFlat(x, inputs);
   const a0 = inputs["f"];
   // observation.expr:23
   const t0 = 1 - (x[14] * x[14]);
@@ -466,9 +476,7 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'err' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (observation.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
-  checkInputs(inputs);
+  checkValueAndGradFlat(x, grad, inputs);
   const a0 = inputs["f"];
   // observation.expr:23
   const t0 = 1 - (x[14] * x[14]);

@@ -221,6 +221,15 @@ function isFlatGrad(v) {
   }
 }
 
+function checkValueFlat(x) {
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+}
+
+function checkValueAndGradFlat(x, grad) {
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
+}
+
 /** Elements of all params (x, y, z, in this order): the length of the flat vector x (circuit.expr) */
 export const paramSize = 3;
 
@@ -248,7 +257,7 @@ export function unpackParams(x, params) {
 
 /** The objective 'f' at the params in x (circuit.expr) */
 export function valueFlat(x, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
+  checkValueFlat(x);
   // circuit.expr:7
   const t0 = x[2] * (x[0] + x[1]);
   return t0;
@@ -256,8 +265,7 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'f' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (circuit.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
+  checkValueAndGradFlat(x, grad);
   // circuit.expr:6
   const t0 = x[0] + x[1];
   // circuit.expr:7

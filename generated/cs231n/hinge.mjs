@@ -293,6 +293,17 @@ function isFlatGrad(v) {
   }
 }
 
+function checkValueFlat(x, inputs) {
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  checkInputs(inputs);
+}
+
+function checkValueAndGradFlat(x, grad, inputs) {
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
+  checkInputs(inputs);
+}
+
 /** Elements of all params (s, in this order): the length of the flat vector x (hinge.expr) */
 export const paramSize = 3;
 
@@ -318,8 +329,7 @@ export function unpackParams(x, params) {
 
 /** The objective 'loss' at the params in x (hinge.expr) */
 export function valueFlat(x, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  checkInputs(inputs);
+  checkValueFlat(x, inputs);
   const a1 = inputs["y"];
   // hinge.expr:8
   const t0 = (x[2] * a1[2]) + ((x[0] * a1[0]) + (x[1] * a1[1]));
@@ -330,9 +340,7 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (hinge.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
-  checkInputs(inputs);
+  checkValueAndGradFlat(x, grad, inputs);
   const a1 = inputs["y"];
   // hinge.expr:8
   const t0 = (x[2] * a1[2]) + ((x[0] * a1[0]) + (x[1] * a1[1]));

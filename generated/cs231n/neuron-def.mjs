@@ -253,6 +253,15 @@ function isFlatGrad(v) {
   }
 }
 
+function checkValueFlat(x) {
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+}
+
+function checkValueAndGradFlat(x, grad) {
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
+}
+
 /** Elements of all params (w, x, in this order): the length of the flat vector x (neuron-def.expr) */
 export const paramSize = 5;
 
@@ -282,7 +291,7 @@ export function unpackParams(x, params) {
 
 /** The objective 'f' at the params in x (neuron-def.expr) */
 export function valueFlat(x, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
+  checkValueFlat(x);
   // neuron-def.expr:7
   const t0 = 1 / (1 + Math.exp((-(((x[0] * x[3]) + (x[1] * x[4])) + x[2]))));
   return t0;
@@ -290,8 +299,7 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'f' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (neuron-def.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
+  checkValueAndGradFlat(x, grad);
   // neuron-def.expr:7
   const t0 = Math.exp((-(((x[0] * x[3]) + (x[1] * x[4])) + x[2])));
   const t1 = 1 / (1 + t0);

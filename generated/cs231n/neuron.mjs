@@ -258,6 +258,15 @@ function isFlatGrad(v) {
   }
 }
 
+function checkValueFlat(x) {
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+}
+
+function checkValueAndGradFlat(x, grad) {
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
+}
+
 /** Elements of all params (w, x, in this order): the length of the flat vector x (neuron.expr) */
 export const paramSize = 5;
 
@@ -287,7 +296,7 @@ export function unpackParams(x, params) {
 
 /** The objective 'f' at the params in x (neuron.expr) */
 export function valueFlat(x, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
+  checkValueFlat(x);
   // neuron.expr:5
   const t0 = sigmoid((((x[0] * x[3]) + (x[1] * x[4])) + x[2]));
   return t0;
@@ -295,8 +304,7 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'f' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (neuron.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
+  checkValueAndGradFlat(x, grad);
   // neuron.expr:5
   const t0 = sigmoid((((x[0] * x[3]) + (x[1] * x[4])) + x[2]));
   const t1 = t0 * (1 - t0);

@@ -350,6 +350,17 @@ function isFlatGrad(v) {
   }
 }
 
+function checkValueFlat(x, inputs) {
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  checkInputs(inputs);
+}
+
+function checkValueAndGradFlat(x, grad, inputs) {
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
+  checkInputs(inputs);
+}
+
 /** Elements of all params (W, b, in this order): the length of the flat vector x (softmax.expr) */
 export const paramSize = 9;
 
@@ -379,8 +390,7 @@ export function unpackParams(x, params) {
 
 /** The objective 'loss' at the params in x (softmax.expr) */
 export function valueFlat(x, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  checkInputs(inputs);
+  checkValueFlat(x, inputs);
   const a0 = inputs["x"];
   const a1 = inputs["y"];
   const a2 = inputs["reg"];
@@ -401,9 +411,7 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (softmax.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
-  checkInputs(inputs);
+  checkValueAndGradFlat(x, grad, inputs);
   const a0 = inputs["x"];
   const a1 = inputs["y"];
   const a2 = inputs["reg"];

@@ -296,6 +296,17 @@ function isFlatGrad(v) {
   }
 }
 
+function checkValueFlat(x, inputs) {
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  checkInputs(inputs);
+}
+
+function checkValueAndGradFlat(x, grad, inputs) {
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
+  checkInputs(inputs);
+}
+
 /** Elements of all params (p, q, in this order): the length of the flat vector x (rod.expr) */
 export const paramSize = 4;
 
@@ -325,8 +336,7 @@ export function unpackParams(x, params) {
 
 /** The objective 'C' at the params in x (rod.expr) */
 export function valueFlat(x, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  checkInputs(inputs);
+  checkValueFlat(x, inputs);
   const a2 = inputs["L"];
   // rod.expr:5
   const t0 = x[0] - x[2];
@@ -337,9 +347,7 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'C' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (rod.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
-  checkInputs(inputs);
+  checkValueAndGradFlat(x, grad, inputs);
   const a2 = inputs["L"];
   // rod.expr:5
   const t0 = x[0] - x[2];

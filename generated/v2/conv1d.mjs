@@ -341,6 +341,17 @@ function isFlatGrad(v) {
   }
 }
 
+function checkValueFlat(x, inputs) {
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  checkInputs(inputs);
+}
+
+function checkValueAndGradFlat(x, grad, inputs) {
+  if (!isFlatX(x)) checkFlat(x, "x", false);
+  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
+  checkInputs(inputs);
+}
+
 /** Elements of all params (x, k, in this order): the length of the flat vector x (conv1d.expr) */
 export const paramSize = 13;
 
@@ -370,8 +381,7 @@ export function unpackParams(x, params) {
 
 /** The objective 'loss' at the params in x (conv1d.expr) */
 export function valueFlat(x, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  checkInputs(inputs);
+  checkValueFlat(x, inputs);
   const a2 = inputs["target"];
   // conv1d.expr:6
   const t0 = ((x[2] * x[12]) + ((x[0] * x[10]) + (x[1] * x[11]))) - a2[0];
@@ -387,9 +397,7 @@ export function valueFlat(x, inputs) {
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (conv1d.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
-  checkInputs(inputs);
+  checkValueAndGradFlat(x, grad, inputs);
   const a2 = inputs["target"];
   // conv1d.expr:6
   const t0 = ((x[2] * x[12]) + ((x[0] * x[10]) + (x[1] * x[11]))) - a2[0];
