@@ -544,6 +544,30 @@ describe("guarded products (chainmul) inside derivatives", () => {
     expect(e(g, "chainmul", g.constant(0), x).op).toBe("const");
     expect(e(g, "chainmul", x, g.input("l", "input", [])).op).toBe("chainmul");
   });
+  test("a negated factor of a guarded product in a sum becomes a difference", () => {
+    const g = new Graph();
+    const [a, u, l] = ["a", "u", "l"].map((name) => g.input(name, "param", []));
+    const neg = (v: Node) => e(g, "neg", v);
+    const guarded = (p: Node, q: Node) => e(g, "chainmul", p, q);
+    // Upstream or local negated, either operand of the sum: one sub, no neg left.
+    for (const [s, op] of [
+      [e(g, "add", a, guarded(neg(u), l)), "sub"],
+      [e(g, "add", guarded(u, neg(l)), a), "sub"],
+      [e(g, "sub", a, guarded(neg(u), l)), "add"],
+    ] as const) {
+      expect(s.op).toBe(op);
+      expect([...opsOf(g, s)].sort()).toEqual(["chainmul", "input", op].sort());
+    }
+    // Not a sum, or no negation: left as built (a lone -(u l) would only move the negation).
+    expect(guarded(neg(u), l).args[0].op).toBe("neg");
+    expect(e(g, "add", a, guarded(u, l)).op).toBe("add");
+    expect(e(g, "mul", e(g, "add", a, a), guarded(neg(u), l)).op).toBe("mul");
+    // The values: those of the sum as written, and no NaN from a zero upstream.
+    const value = (x: Node, [av, uv, lv]: number[]) => evaluateGraph(g, new Map([[inputKey(a), av], [inputKey(u), uv], [inputKey(l), lv]]), [x])[0][0];
+    const built = e(g, "add", a, guarded(neg(u), l));
+    expect(value(built, [1.5, 2, 3])).toBe(1.5 - 6);
+    expect(value(built, [1.5, 0, Infinity])).toBe(1.5);
+  });
   test("printed inline when the upstream is a name or an element, else as the helper's call", () => {
     const print = ELEMENTWISE.chainmul.print;
     expect(print("t5", "(a + b)")).toBe("(t5 === 0 ? 0 : t5 * (a + b))");

@@ -209,8 +209,7 @@ const buf135 = new Float64Array(27);
 const buf136 = new Float64Array(10);
 const buf137 = new Float64Array(10);
 const buf142 = new Float64Array(9);
-const buf143 = new Float64Array(9);
-const buf147 = new Float64Array(9);
+const buf148 = new Float64Array(9);
 const buf88lu = new Float64Array(100);
 const buf88piv = new Float64Array(10);
 const buf88sign = new Float64Array(1);
@@ -472,9 +471,8 @@ export function backwardInto(args, seed, grad, outputs) {
   const b136 = buf136;
   const b137 = buf137;
   const b142 = buf142;
-  const b143 = buf143;
-  const b147 = buf147;
-  const h167 = grad["x"];
+  const b148 = buf148;
+  const h168 = grad["x"];
   let t16 = 0;
   // rosenbrock.expr:8
   let b31carry = 0;
@@ -665,7 +663,7 @@ export function backwardInto(args, seed, grad, outputs) {
     b109[i] += b108[i];
   }
   b136.fill(0);
-  b147.fill(0);
+  b148.fill(0);
   for (let i = 0; i < 9; i++) {
     const b115_i = -(2 * b109[i]);
     const b115_ip9 = -(2 * b109[i + 10]);
@@ -692,25 +690,23 @@ export function backwardInto(args, seed, grad, outputs) {
     b136[i] += b98[i];
     const b137_i = s1[i] + b136[i];
     b137[i] = b137_i;
-    const b142_i = 2 * b137_i;
-    b142[i] = b142_i;
-    b143[i] = (-b142_i);
-    b147[i] += ((b123_i + b123_ip9) + b123_ip18);
+    b142[i] = (2 * b137_i);
+    b148[i] += ((b123_i + b123_ip9) + b123_ip18);
   }
   {
     b136[9] += b98[9];
     b137[9] = (s1[9] + b136[9]);
   }
-  let h167carry = 0;
+  let h168carry = 0;
   for (let i = 0; i < 9; i++) {
-    const b143_i = b143[i];
+    const b142_i = b142[i];
     const a0_i = a0[i];
-    const b161_i = (200 * ((b137[i + 1] + (b143_i === 0 ? 0 : b143_i * a0_i)) + b147[i])) + (2 * chainMul((100 * s0), b10[i]));
-    const b166_i = ((b143_i === 0 ? 0 : b143_i * b23[i]) - ((2 * (s0 === 0 ? 0 : s0 * b13[i])) - b142[i])) + (2 * chainMul((-b161_i), a0_i));
-    h167[i] = (h167carry + (((b135[i] + b135[i + 9]) + b135[i + 18]) + b166_i));
-    h167carry = b161_i;
+    const b162_i = (200 * ((b137[i + 1] - (b142_i === 0 ? 0 : b142_i * a0_i)) + b148[i])) + (2 * chainMul((100 * s0), b10[i]));
+    const b167_i = (chainMul((-b142_i), b23[i]) - ((2 * (s0 === 0 ? 0 : s0 * b13[i])) - b142_i)) + (2 * chainMul((-b162_i), a0_i));
+    h168[i] = (h168carry + (((b135[i] + b135[i + 9]) + b135[i + 18]) + b167_i));
+    h168carry = b162_i;
   }
-  h167[9] = h167carry;
+  h168[9] = h168carry;
   if (outputs !== undefined) {
     // output f (rosenbrock.expr:8)
     outputs["f"] = t16;

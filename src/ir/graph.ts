@@ -201,6 +201,21 @@ export function composeMaps(outer0: IndexMap, outerShape0: Shape, inner0: IndexM
   return { offset, strides };
 }
 
+/**
+ * The operands of a guarded product `(-g) l` or `g (-l)` with the negation taken off, else
+ * undefined. A reverse pass below a `where` (and every row of a Jacobian) is made of such
+ * products, the negations coming from differences and cross products; in a sum, x + (-g) l
+ * is x - g l and x - (-g) l is x + g l, the same values but for the sign of a zero result
+ * (x = -0 and g = 0), as for (-x) - y above. Each saves a negation.
+ */
+function negatedGuard(n: Node): [Node, Node] | undefined {
+  if (n.op !== "chainmul") return undefined;
+  const [g, l] = n.args;
+  if (g.op === "neg") return [g.args[0], l];
+  if (l.op === "neg") return [g, l.args[0]];
+  return undefined;
+}
+
 function powerOfTwo(v: number): boolean {
   if (!Number.isFinite(v) || v === 0) return false;
   const m = Math.abs(v);
@@ -319,12 +334,22 @@ export class Graph {
         if (a === b) return this.elementwise("mul", [this.constant(2), a]);
         if (b.op === "neg") return this.elementwise("sub", [a, b.args[0]]);
         if (a.op === "neg") return this.elementwise("sub", [b, a.args[0]]);
+        {
+          const nb = negatedGuard(b);
+          if (nb) return this.elementwise("sub", [a, this.elementwise("chainmul", nb)]);
+          const na = negatedGuard(a);
+          if (na) return this.elementwise("sub", [b, this.elementwise("chainmul", na)]);
+        }
         break;
       case "sub":
         if (is(b, 0)) return fit(a);
         if (is(a, 0)) return fit(this.elementwise("neg", [b]));
         if (a === b) return this.zeros(shape);
         if (b.op === "neg") return this.elementwise("add", [a, b.args[0]]);
+        {
+          const nb = negatedGuard(b);
+          if (nb) return this.elementwise("add", [a, this.elementwise("chainmul", nb)]);
+        }
         // (-x) - y is -(x + y), but for the sign of a zero result, as x + 0 -> x already is.
         if (a.op === "neg") return this.elementwise("neg", [this.elementwise("add", [a.args[0], b])]);
         break;
