@@ -495,9 +495,11 @@ describe("degenerate cases", () => {
 });
 
 describe("guarded products (chainmul) inside derivatives", () => {
-  // Past a `where`, the reverse pass multiplies by `g === 0 ? 0 : g l` (chainmul) so that a
-  // masked branch sends no NaN. A derivative keeps that one operation (its rules are in
-  // rules.ts and forward.ts) instead of where(g == 0, 0, g l), three operations per product.
+  // Past a `where`, the reverse pass's products must send no NaN out of the branch that was
+  // not selected. The rule masks the upstream (mask(c, g, 0)), and the mask moves past the
+  // products to where the branch's values meet others, so the products need no guard; a
+  // product whose upstream may still hold a masked zero (a seed, another mask) is
+  // `g === 0 ? 0 : g l` (chainmul), one operation instead of where(g == 0, 0, g l).
   const build = () => {
     const g = new Graph();
     const x = g.input("x", "param", [2]);
@@ -517,11 +519,20 @@ describe("guarded products (chainmul) inside derivatives", () => {
     }
     return ops;
   };
-  test("a gradient through where holds chainmul, not where(g == 0, 0, g l)", () => {
+  test("a gradient through where holds masks and no guarded product, nor where(g == 0, 0, g l)", () => {
     const { g, d1 } = build();
     const ops = opsOf(g, d1);
-    expect(ops.has("chainmul")).toBe(true);
+    expect(ops.has("mask")).toBe(true);
+    expect(ops.has("chainmul")).toBe(false);
     expect(ops.has("eq")).toBe(false);
+  });
+  test("with an upstream that may hold masked zeros (a seed), the products past the masks keep their guard", () => {
+    const { g, x, y } = build();
+    const u = g.input("u", "seed", []);
+    const d = vjp(g, y, x, u);
+    expect(opsOf(g, d).has("chainmul")).toBe(true);
+    expectClose(at(g, x, [4, -1], [d], [[u, [2]]])[0], [6, 6], 1e-14);
+    expect(Array.from(at(g, x, [0, -1], [d], [[u, [0]]])[0])).toEqual([0, 0]);
   });
   test("its second derivatives, reverse (hessian, backward) and forward (jvp), by hand and without NaN", () => {
     // y = x^1.5 for x > 0, x^3 otherwise: y' = 1.5 sqrt(x) or 3 x^2, y'' = 0.75 / sqrt(x) or 6 x.
@@ -536,17 +547,63 @@ describe("guarded products (chainmul) inside derivatives", () => {
     // At 0 the masked branch's sqrt'(0) is infinite; nothing of it may leak.
     for (const v of at(g, x, [0, 0], [hessian(g, y, x), jvp(g, d1, x, g.tensor([1, 1], [2]))])) for (const a of v) expect(Number.isNaN(a)).toBe(false);
   });
-  test("a constant upstream that is not zero needs no guard", () => {
+  test("a constant upstream that is not zero, or an upstream without masked zeros, needs no guard", () => {
     const g = new Graph();
     const x = g.input("x", "param", []);
+    const u = g.input("u", "seed", []);
     expect(e(g, "chainmul", g.constant(1), x)).toBe(x);
     expect(e(g, "chainmul", g.constant(2), x).op).toBe("mul");
     expect(e(g, "chainmul", g.constant(0), x).op).toBe("const");
-    expect(e(g, "chainmul", x, g.input("l", "input", [])).op).toBe("chainmul");
+    expect(e(g, "chainmul", u, g.input("l", "input", [])).op).toBe("chainmul");
+    // A param, a where of the program's own (its 0 is a value), a product of params: no masked zero.
+    const own = e(g, "where", e(g, "gt", x, g.constant(0)), x, g.constant(0));
+    for (const v of [x, own, e(g, "mul", x, own)]) expect(e(g, "chainmul", v, g.input("l", "input", [])).op).toBe("mul");
+  });
+  test("which values may hold masked zeros", () => {
+    const g = new Graph();
+    const x = g.input("x", "param", [2]);
+    const c = e(g, "gt", x, g.constant(0));
+    const masked = e(g, "mask", c, x, g.constant(0));
+    const holds = (n: Node) => g.mayHoldMaskedZeros(n);
+    expect([x, e(g, "sin", x), e(g, "where", c, x, g.constant(0))].map(holds)).toEqual([false, false, false]);
+    // Masks, seeds, one-hot constants and comparisons (a batched pass's seed), and what is computed from them.
+    const seed = g.input("s", "seed", [2]);
+    const oneHot = g.tensor([1, 0], [2]);
+    expect([masked, seed, oneHot, c, e(g, "mul", x, masked), e(g, "add", x, seed), e(g, "where", c, x, seed)].map(holds)).toEqual([true, true, true, true, true, true, true]);
+  });
+  test("a mask moves past products and merges with a mask by the same condition", () => {
+    const g = new Graph();
+    const [x, l, m] = ["x", "l", "m"].map((name) => g.input(name, "param", []));
+    const c = e(g, "gt", x, g.constant(0));
+    const zero = g.constant(0);
+    const onTrue = e(g, "mask", c, x, zero);
+    const onFalse = e(g, "mask", c, zero, l);
+    // A guarded product of a mask: a mask of a plain product.
+    const p = e(g, "chainmul", onTrue, l);
+    expect([p.op, p.args[0], p.args[1].op, p.args[2]]).toEqual(["mask", c, "mul", zero]);
+    expect(e(g, "neg", onFalse).args[2].op).toBe("neg");
+    // One condition, both sides: one mask.
+    const sum = e(g, "add", onTrue, onFalse);
+    expect([sum.op, sum.args[1], sum.args[2]]).toEqual(["mask", x, l]);
+    const difference = e(g, "sub", onTrue, onFalse);
+    expect([difference.op, difference.args[1], difference.args[2].op]).toEqual(["mask", x, "neg"]);
+    // Not moved: a mask with two values (the product would be computed on both), and masks by other conditions.
+    const both = e(g, "mask", c, x, l);
+    expect(e(g, "mul", both, m).op).toBe("mul");
+    const other = e(g, "mask", e(g, "gt", l, zero), m, zero);
+    expect(e(g, "add", onTrue, other).op).toBe("add");
+    // The values: those of the expressions as written, and no NaN from the unselected branch.
+    const value = (n: Node, [xv, lv]: number[]) => evaluateGraph(g, new Map([[inputKey(x), xv], [inputKey(l), lv]]), [n])[0][0];
+    expect(value(p, [2, 3])).toBe(6);
+    expect(value(p, [-2, Infinity])).toBe(0);
+    expect(value(sum, [2, 3])).toBe(2);
+    expect(value(sum, [-2, 3])).toBe(3);
   });
   test("a negated factor of a guarded product in a sum becomes a difference", () => {
     const g = new Graph();
-    const [a, u, l] = ["a", "u", "l"].map((name) => g.input(name, "param", []));
+    const [a, l] = ["a", "l"].map((name) => g.input(name, "param", []));
+    // An upstream that may hold masked zeros, so that the products keep their guard.
+    const u = g.input("u", "seed", []);
     const neg = (v: Node) => e(g, "neg", v);
     const guarded = (p: Node, q: Node) => e(g, "chainmul", p, q);
     // Upstream or local negated, either operand of the sum: one sub, no neg left.
@@ -577,7 +634,8 @@ describe("guarded products (chainmul) inside derivatives", () => {
     expect(print("b6[b2[i]]", "t3")).toBe("chainMul(b6[b2[i]], t3)");
   });
   test("straight-line code names every upstream, so no guarded product calls the helper", () => {
-    const result = compile("param x[3], w[3]\noutput f = sum(where(x > 0, sqrt(x) * w, x * w) * exp(x + w))", { emit: "unrolled", format: "js" });
+    // Two outputs: backward's seeds may leave one out, so its products keep their guard.
+    const result = compile("param x[3], w[3]\noutput f = sum(where(x > 0, sqrt(x) * w, x * w) * exp(x + w))\noutput h = sum(x * w)", { emit: "unrolled", format: "js" });
     if (!result.ok) throw new Error("does not compile");
     expect(result.code).toMatch(/=== 0 \? 0 : /);
     expect(result.code).not.toMatch(/chainMul\(/);

@@ -124,6 +124,7 @@ export const TANGENTS: Record<Op, TangentRule> = {
   eq: none,
   ne: none,
   where: diagonal,
+  mask: diagonal,
   stop: none,
   // Backward-only operations, met when a derivative is differentiated again.
   // g === 0 ? 0 : g l, differentiated as where(g == 0, 0, g l) (as rules.ts does): nothing
@@ -131,7 +132,7 @@ export const TANGENTS: Record<Op, TangentRule> = {
   chainmul: (d, { args: [g, l] }, [tg, tl]) => {
     d.guard();
     const t = total(d, [tg && d.chain(tg, l), tl && d.chain(tl, g)]);
-    return t && d.e("where", d.e("eq", g, d.c(0)), d.c(0), t);
+    return t && d.e("mask", d.e("eq", g, d.c(0)), d.c(0), t);
   },
   // relu'' = 0: only the upstream's tangent passes, where the unit is active.
   reluGrad: (d, { args: [, x] }, [tg]) => tg && d.e("reluGrad", tg, x),

@@ -296,7 +296,7 @@ function upperTriangle(graph: Graph, n: Size): Node {
  * `root` rebuilt so that differentiating it again follows the language's conventions: a
  * gate's local gradients read the gate where they read its forward value (`out`), and the
  * backward-only operations become differentiable ones with the same values:
- * reluGrad(g, x) is where(x > 0, g, 0), and prodexcept multiplies each group with the
+ * reluGrad(g, x) is mask(x > 0, g, 0), and prodexcept multiplies each group with the
  * element itself replaced by 1. chainmul (g === 0 ? 0 : g l) stays: rules.ts and
  * forward.ts differentiate it as where(g == 0, 0, g l) would be.
  */
@@ -325,7 +325,7 @@ export function differentiable(graph: Graph, root: Node, options: { gates: boole
     let made: Node;
     if (n.op === "reluGrad") {
       const [g, x] = args;
-      made = graph.elementwise("where", [graph.elementwise("gt", [x, graph.constant(0)]), g, graph.constant(0)]);
+      made = graph.elementwise("mask", [graph.elementwise("gt", [x, graph.constant(0)]), g, graph.constant(0)]);
     } else if (n.op === "prodexcept") made = lowerProdExcept(graph, args[0], n.keep ?? 0);
     else made = remake(graph, n, args);
     if (made !== n) done.set(n.id, made);

@@ -59,9 +59,19 @@ export function differentiate(graph: Graph, seeded: readonly Seeded[], wanted: r
     // Equal contributions (x*x sends g*x twice) are added once and scaled: k*c.
     const counts = new Map<Node, number>();
     if (parts) for (const p of parts) counts.set(p, (counts.get(p) ?? 0) + 1);
+    // Masks by one condition are added first, next to each other, so that they become one
+    // mask (Graph.simplify); groups in the order of their first contribution.
+    const groups = new Map<number, Node[]>();
     for (const [p, k] of counts) {
       const term = k === 1 ? p : graph.elementwise("mul", [graph.constant(k), p]);
-      sum = sum ? graph.elementwise("add", [sum, term]) : term;
+      const key = term.op === "mask" ? term.args[0].id : -1;
+      const group = groups.get(key);
+      if (group) group.push(term);
+      else groups.set(key, [term]);
+    }
+    for (const terms of groups.values()) {
+      const group = terms.reduce((a, b) => graph.elementwise("add", [a, b]));
+      sum = sum ? graph.elementwise("add", [sum, group]) : group;
     }
     if (scatters) {
       const s = graph.scatter(scatters, n.shape);

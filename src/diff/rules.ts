@@ -81,6 +81,13 @@ const extremum: Rule = (d, n, g) => {
   return [d.chain(spread(g), d.e("div", hit, spread(d.graph.reduce("sum", hit, keep))))];
 };
 
+/** where and mask: the upstream goes to the selected branch, a masked zero to the other. */
+const selectRule: Rule = (d, { args: [c] }, g) => {
+  d.guard();
+  const zero = d.c(0);
+  return [undefined, d.e("mask", c, g, zero), d.e("mask", c, zero, g)];
+};
+
 export const RULES: Record<Op, Rule | null> = {
   // Leaves: the driver collects their adjoints.
   const: none,
@@ -147,18 +154,16 @@ export const RULES: Record<Op, Rule | null> = {
   eq: none,
   ne: none,
   // Only the selected branch receives gradient; the other gets an exact zero that later
-  // products must not turn into NaN, hence guard().
-  where: (d, { args: [c] }, g) => {
-    d.guard();
-    const zero = d.c(0);
-    return [undefined, d.e("where", c, g, zero), d.e("where", c, zero, g)];
-  },
+  // products must not turn into NaN, hence guard() and the mask op (Graph.simplify moves
+  // the mask past the products, so that they need no guard of their own).
+  where: selectRule,
+  mask: selectRule,
   // g === 0 ? 0 : g l, met when a derivative is differentiated again: where g is an exact
   // zero nothing passes, elsewhere it is a product; the same values as differentiating
   // where(g == 0, 0, g l), without building that form into the derivative's own code.
   chainmul: (d, { args: [g, l] }, u) => {
     d.guard();
-    const passed = d.e("where", d.e("eq", g, d.c(0)), d.c(0), u);
+    const passed = d.e("mask", d.e("eq", g, d.c(0)), d.c(0), u);
     return [d.chain(passed, l), d.chain(passed, g)];
   },
   stop: none,

@@ -153,7 +153,7 @@ export function printModule(m: ModuleParts, lang: Language): string {
 
   // Only the helpers the printed code calls.
   const bodies = [m.forward, m.backward, m.declarations, ...m.parts.map((p) => p.lines), m.flat?.value ?? [], m.flat?.valueAndGrad ?? []];
-  const calls = (h: string) => bodies.some((body) => body.some((l) => l.includes(`${h}(`)));
+  const calls = (h: string) => bodies.some((body) => body.some((l) => l.includes(`${h}(`) || l.includes(`${h}[`)));
   for (const h of [...m.helpers, ...(m.flat?.helpers ?? [])].filter((h, i, all) => all.indexOf(h) === i).sort()) if (calls(h)) out(ts ? typedHelper(HELPER_SOURCE[h]) : HELPER_SOURCE[h], "");
   printSupport(m, out, T);
   if (m.sizes) printSizeSupport(m.sizes, m.args, m.sourceName, out, T);
@@ -866,6 +866,7 @@ function nonNullReads(line: string): string {
 
 /** Add number annotations to a helper's JavaScript source. */
 function typedHelper(js: string): string {
+  if (!js.startsWith("function ")) return js;
   const name = /^function (\w+)\(/.exec(js)![1];
   if (Object.prototype.hasOwnProperty.call(LINALG_SIGNATURE, name)) return js.replace(/^[^\n]*/, LINALG_SIGNATURE[name as keyof typeof LINALG_SIGNATURE]);
   return js.replace(/^function (\w+)\(([^)]*)\) \{/, (_, name: string, ps: string) => `function ${name}(${ps.split(", ").map((p) => `${p}: number`).join(", ")}): number {`);

@@ -222,6 +222,11 @@ function powerOfTwo(v: number): boolean {
   return 2 ** Math.round(Math.log2(m)) === m;
 }
 
+/** A zero constant, or one broadcast to a tensor. */
+function isZero(a: Node): boolean {
+  return (a.op === "const" && a.value === 0) || (a.op === "gather" && a.args[0].op === "const" && a.args[0].value === 0);
+}
+
 function numberKey(v: number): string {
   return Object.is(v, -0) ? "-0" : String(v);
 }
@@ -229,6 +234,9 @@ function numberKey(v: number): string {
 function mapKey(m: IndexMap): string {
   return `${m.offset}:${m.strides.join(",")}`;
 }
+
+/** Operations whose zeros are conditions or tests (a batched pass's one-hot seed is one). */
+const COMPARISONS = new Set<Op>(["lt", "le", "gt", "ge", "eq", "ne"]);
 
 export class Graph {
   readonly nodes: Node[] = [];
@@ -238,6 +246,8 @@ export class Graph {
    */
   readonly runtimeIndices = new Set<number>();
   private readonly table = new Map<string, Node>();
+  /** By id: whether the node may hold masked zeros (see mayHoldMaskedZeros). */
+  private readonly masked: boolean[] = [];
   /** The source line that new nodes come from; set by whoever builds them. */
   line: number | undefined;
 
@@ -250,8 +260,46 @@ export class Graph {
     if (found) return found;
     const node: Node = { id: this.nodes.length, op, args, shape, size: sizeOf(shape), ...extra, line: this.line };
     this.nodes.push(node);
+    this.masked.push(this.masks(node));
     this.table.set(key, node);
     return node;
+  }
+
+  /**
+   * Whether some element of `n` may be an exact zero that stands for "no gradient here"
+   * rather than a computed value: a branch `where` did not select (mask), an inactive relu
+   * unit, a seed (an output left out, a one-hot pass: constants with zeros, or a batched
+   * pass's comparison), the untouched elements of a scatter or put, a zero constant; or a
+   * value computed from one. A chain-rule product `g * local` needs its guard
+   * (`g === 0 ? 0 : g * local`) only when `g` may hold one: every other zero upstream is a
+   * computed value, which meets an infinite local as it would in any product. Values
+   * computed by the program (a `where(c, x, 0)` of its own, a norm's zero) are not masks.
+   * One step per node, from its operands, as it is made.
+   */
+  mayHoldMaskedZeros(n: Node): boolean {
+    return this.masked[n.id];
+  }
+
+  private masks(n: Node): boolean {
+    switch (n.op) {
+      case "const":
+        return n.value === 0;
+      case "input":
+        return n.role === "seed";
+      case "tensor":
+        return n.values!.includes(0);
+      case "mask":
+      case "reluGrad":
+      case "scatter":
+      case "put":
+        return true;
+      // A literal zero branch is the program's value, not a mask.
+      case "where":
+        return n.args.slice(1).some((a) => this.masked[a.id] && !isZero(a));
+      case "chainmul":
+        return this.masked[n.args[0].id];
+    }
+    return COMPARISONS.has(n.op) || n.args.some((a) => this.masked[a.id]);
   }
 
   constant(value: number): Node {
@@ -318,6 +366,8 @@ export class Graph {
     // A scalar operand left over stands for the whole tensor: broadcast it to the result's shape.
     const fit = (a: Node) => this.broadcast(a, shape);
     const [a, b] = x;
+    const sunk = this.sinkMask(op, x);
+    if (sunk) return sunk;
     switch (op) {
       case "neg":
         if (a.op === "neg") return a.args[0];
@@ -403,6 +453,8 @@ export class Graph {
         if (v !== undefined && Number.isFinite(v)) return this.elementwise("mul", [a, b]);
         const u = valueOf(a);
         if (u !== undefined && u !== 0 && !Number.isNaN(u)) return this.elementwise("mul", [a, b]);
+        // An upstream that holds no masked zero has nothing to guard.
+        if (!this.masked[a.id]) return this.elementwise("mul", [a, b]);
         break;
       }
       case "div":
@@ -415,7 +467,8 @@ export class Graph {
         if (is(b, 0)) return this.broadcast(this.constant(1), shape);
         if (is(b, 2)) return this.elementwise("mul", [a, a]);
         break;
-      case "where": {
+      case "where":
+      case "mask": {
         const [c, t, f] = x;
         if (c.op === "const") {
           const pick = c.value !== 0 ? t : f;
@@ -424,6 +477,55 @@ export class Graph {
         if (t === f) return fit(t);
         break;
       }
+    }
+    return undefined;
+  }
+
+  /**
+   * A mask moved past the arithmetic on it, so that the selection happens once, where the
+   * masked values meet others, and the products in between need no guard:
+   * `mask(c, x, 0) * l -> mask(c, x l, 0)` (the same for the guarded product, `/ l` and
+   * negation) when `x` holds no masked zero, and masks by one condition added or subtracted are one mask,
+   * `mask(c, x, 0) + mask(c, u, v) -> mask(c, x + u, v)`. Exact but for a zero's sign, and for
+   * the product of a masked zero with an infinite local gradient, which becomes the 0 the
+   * guard would give.
+   */
+  private sinkMask(op: ElementwiseName, x: readonly Node[]): Node | undefined {
+    const maskOf = (a: Node) => (a.op === "mask" ? { c: a.args[0], t: a.args[1], f: a.args[2] } : undefined);
+    // The operation on each branch, a zero branch kept zero (what the mask promises).
+    const onBranches = (m: { c: Node; t: Node; f: Node }, f: (v: Node) => Node) =>
+      this.elementwise("mask", [m.c, isZero(m.t) ? this.constant(0) : f(m.t), isZero(m.f) ? this.constant(0) : f(m.f)]);
+    // Moving a mask pays when the value it masks holds no masked zero itself: the products
+    // then lose their guard. Past an upstream that keeps its guard anyway (a seed), it would
+    // only add a selection where values of several masks meet. Masks in masks (a where in a
+    // where's branch) move out one after the other.
+    const plain = (v: Node): boolean => {
+      for (;;) {
+        if (!this.masked[v.id]) return true;
+        const inner = maskOf(v);
+        if (!inner || isZero(inner.t) === isZero(inner.f)) return false;
+        v = isZero(inner.t) ? inner.f : inner.t;
+      }
+    };
+    const oneSided = (m: { t: Node; f: Node } | undefined) => m && (isZero(m.t) ? !isZero(m.f) && plain(m.f) : isZero(m.f) && plain(m.t));
+    const [a, b] = x;
+    const [m, n] = [maskOf(a), b && maskOf(b)];
+    switch (op) {
+      // Only a one-sided mask moves past an operation: on both branches it would be
+      // computed twice wherever the branches are not inlined into the selection.
+      case "neg":
+        return oneSided(m) ? onBranches(m!, (v) => this.elementwise("neg", [v])) : undefined;
+      case "mul":
+      case "chainmul":
+      case "div":
+        if (oneSided(m)) return onBranches(m!, (v) => this.elementwise(op, [v, b]));
+        // A masked local gradient (chainmul's second operand) moves out alike.
+        if (op !== "div" && oneSided(n)) return onBranches(n!, (v) => this.elementwise(op, [a, v]));
+        return undefined;
+      case "add":
+      case "sub":
+        if (!m || !n || m.c !== n.c) return undefined;
+        return this.elementwise("mask", [m.c, this.elementwise(op, [m.t, n.t]), this.elementwise(op, [m.f, n.f])]);
     }
     return undefined;
   }
