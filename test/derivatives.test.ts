@@ -641,3 +641,41 @@ describe("guarded products (chainmul) inside derivatives", () => {
     expect(result.code).not.toMatch(/chainMul\(/);
   });
 });
+
+describe("equal contributions scaled once (reverse.ts)", () => {
+  // x * x sends g x to x twice, added once as 2 (g x). When g is one scalar spread over x
+  // (the adjoint of sum(x * x), of dot(p, p)), the 2 goes on g: one product, not one per element.
+  const build = (upstream: "scalar" | "tensor") => {
+    const g = new Graph();
+    const x = g.input("x", "param", [3]);
+    const s = g.input("s", "input", upstream === "scalar" ? [] : [3]);
+    const y = upstream === "scalar" ? e(g, "mul", s, g.reduce("sum", e(g, "mul", x, x))) : g.reduce("sum", e(g, "mul", s, e(g, "mul", x, x)));
+    const [d] = differentiate(g, [{ output: y, seed: g.constant(1), guarded: false }], [x]);
+    return { g, x, s, d };
+  };
+  test("a scalar upstream: (2 s) x, the values of 2 (s x)", () => {
+    const { g, x, s, d } = build("scalar");
+    expect(d.op).toBe("mul");
+    const scale = d.args.find((a) => a.shape.length === 0)!;
+    expect(scale.op).toBe("mul");
+    expect(scale.args.map((a) => String(a.value ?? a.name)).sort()).toEqual(["2", "s"]);
+    const xv = [0.3, -1.7, 2.9];
+    const [dv] = at(g, x, xv, [d], [[s, [1.1]]]);
+    expect(Array.from(dv)).toEqual(xv.map((v) => 2 * (1.1 * v)));
+  });
+  test("an upstream that varies along x: left as 2 (s x)", () => {
+    const { d } = build("tensor");
+    expect(d.op).toBe("mul");
+    expect(d.args.find((a) => a.op === "const")?.value).toBe(2);
+    expect(d.args.find((a) => a.op !== "const")?.op).toBe("mul");
+  });
+  test("the CS231n regularisation gradient is reg * W, the 2 and the 0.5 folded", () => {
+    const result = compile("input reg\nparam W[2, 2]\noutput loss = 0.5 * reg * sum(W * W)", { emit: "unrolled", format: "js" });
+    if (!result.ok) throw new Error("does not compile");
+    const start = result.code.indexOf("export function backwardInto");
+    const backward = result.code.slice(start, result.code.indexOf("\n}\n", start));
+    // The loss itself keeps its 0.5; each gradient element is one product.
+    expect(backward.match(/const t\d+ = a0 \* a1\[\d\];/g)).toHaveLength(4);
+    expect(backward).not.toMatch(/\W2 \*/);
+  });
+});

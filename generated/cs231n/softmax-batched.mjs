@@ -325,7 +325,7 @@ export function backwardInto(args, seed, grad, outputs) {
   const a4 = args["b"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   const b81 = buf81;
-  const h84 = grad["W"];
+  const h85 = grad["W"];
   const a3_0 = a3[0];
   const a3_3 = a3[3];
   const a4_0 = a4[0];
@@ -406,12 +406,13 @@ export function backwardInto(args, seed, grad, outputs) {
   // softmax-batched.expr:20
   const t61 = t27 * s0;
   // softmax-batched.expr:17
-  h84[0] = (b81[0] + (2 * (a3_0 * t61)));
-  h84[1] = (b81[1] + (2 * (a3_1 * t61)));
-  h84[2] = (b81[2] + (2 * (a3_2 * t61)));
-  h84[3] = (b81[3] + (2 * (a3_3 * t61)));
-  h84[4] = (b81[4] + (2 * (a3_4 * t61)));
-  h84[5] = (b81[5] + (2 * (a3_5 * t61)));
+  const t83 = 2 * t61;
+  h85[0] = (b81[0] + (a3_0 * t83));
+  h85[1] = (b81[1] + (a3_1 * t83));
+  h85[2] = (b81[2] + (a3_2 * t83));
+  h85[3] = (b81[3] + (a3_3 * t83));
+  h85[4] = (b81[4] + (a3_4 * t83));
+  h85[5] = (b81[5] + (a3_5 * t83));
   if (outputs !== undefined) {
     // output loss (softmax-batched.expr:20)
     outputs["loss"] = t31;

@@ -205,53 +205,51 @@ export function backwardInto(args, seed, grad, outputs) {
   const a3 = args["W"];
   const a4 = args["b"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
-  // softmax.expr:26
-  const t0 = a2 * 0.5;
   // softmax.expr:24
-  const t1 = a4[0] + ((a0[0] * a3[0]) + (a0[1] * a3[1]));
-  const t2 = a4[1] + ((a0[0] * a3[2]) + (a0[1] * a3[3]));
-  const t3 = a4[2] + ((a0[0] * a3[4]) + (a0[1] * a3[5]));
+  const t0 = a4[0] + ((a0[0] * a3[0]) + (a0[1] * a3[1]));
+  const t1 = a4[1] + ((a0[0] * a3[2]) + (a0[1] * a3[3]));
+  const t2 = a4[2] + ((a0[0] * a3[4]) + (a0[1] * a3[5]));
   // softmax.expr:25
-  const t4 = Math.max(t3, Math.max(t1, t2));
-  const t5 = t1 - t4;
-  const t6 = t2 - t4;
-  const t7 = t3 - t4;
+  const t3 = Math.max(t2, Math.max(t0, t1));
+  const t4 = t0 - t3;
+  const t5 = t1 - t3;
+  const t6 = t2 - t3;
+  const t7 = Math.exp(t4);
   const t8 = Math.exp(t5);
   const t9 = Math.exp(t6);
-  const t10 = Math.exp(t7);
-  const t11 = t10 + (t8 + t9);
-  const t12 = Math.log(t11);
+  const t10 = t9 + (t7 + t8);
+  const t11 = Math.log(t10);
   // softmax.expr:26
-  const t13 = (t0 * ((a3[5] * a3[5]) + ((a3[4] * a3[4]) + ((a3[3] * a3[3]) + ((a3[2] * a3[2]) + ((a3[0] * a3[0]) + (a3[1] * a3[1]))))))) - ((a1[2] * (t7 - t12)) + ((a1[0] * (t5 - t12)) + (a1[1] * (t6 - t12))));
+  const t12 = ((a2 * 0.5) * ((a3[5] * a3[5]) + ((a3[4] * a3[4]) + ((a3[3] * a3[3]) + ((a3[2] * a3[2]) + ((a3[0] * a3[0]) + (a3[1] * a3[1]))))))) - ((a1[2] * (t6 - t11)) + ((a1[0] * (t4 - t11)) + (a1[1] * (t5 - t11))));
   // softmax.expr:25
-  const t14 = (a1[2] + (a1[0] + a1[1])) * (1 / t11);
-  const t15 = (t8 * t14) - a1[0];
-  const t16 = (t9 * t14) - a1[1];
-  const t17 = (t10 * t14) - a1[2];
+  const t13 = (a1[2] + (a1[0] + a1[1])) * (1 / t10);
+  const t14 = (t7 * t13) - a1[0];
+  const t15 = (t8 * t13) - a1[1];
+  const t16 = (t9 * t13) - a1[2];
   // softmax.expr:22
-  const t18 = (a0[0] * t15) + (2 * (t0 * a3[0]));
-  const t19 = (a0[1] * t15) + (2 * (t0 * a3[1]));
-  const t20 = (a0[0] * t16) + (2 * (t0 * a3[2]));
-  const t21 = (a0[1] * t16) + (2 * (t0 * a3[3]));
-  const t22 = (a0[0] * t17) + (2 * (t0 * a3[4]));
-  const t23 = (a0[1] * t17) + (2 * (t0 * a3[5]));
+  const t17 = (a0[0] * t14) + (a2 * a3[0]);
+  const t18 = (a0[1] * t14) + (a2 * a3[1]);
+  const t19 = (a0[0] * t15) + (a2 * a3[2]);
+  const t20 = (a0[1] * t15) + (a2 * a3[3]);
+  const t21 = (a0[0] * t16) + (a2 * a3[4]);
+  const t22 = (a0[1] * t16) + (a2 * a3[5]);
   if (outputs !== undefined) {
     // output loss (softmax.expr:26)
-    outputs["loss"] = t13;
+    outputs["loss"] = t12;
   }
   const g0 = grad["W"];
   const g1 = grad["b"];
   // gradient of W (param at softmax.expr:21)
-  g0[0] = t18 * s0;
-  g0[1] = t19 * s0;
-  g0[2] = t20 * s0;
-  g0[3] = t21 * s0;
-  g0[4] = t22 * s0;
-  g0[5] = t23 * s0;
+  g0[0] = t17 * s0;
+  g0[1] = t18 * s0;
+  g0[2] = t19 * s0;
+  g0[3] = t20 * s0;
+  g0[4] = t21 * s0;
+  g0[5] = t22 * s0;
   // gradient of b (param at softmax.expr:22)
-  g1[0] = t15 * s0;
-  g1[1] = t16 * s0;
-  g1[2] = t17 * s0;
+  g1[0] = t14 * s0;
+  g1[1] = t15 * s0;
+  g1[2] = t16 * s0;
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }
@@ -415,44 +413,42 @@ export function valueAndGradFlat(x, grad, inputs) {
   const a0 = inputs["x"];
   const a1 = inputs["y"];
   const a2 = inputs["reg"];
-  // softmax.expr:26
-  const t0 = a2 * 0.5;
   // softmax.expr:24
-  const t1 = x[6] + ((a0[0] * x[0]) + (a0[1] * x[1]));
-  const t2 = x[7] + ((a0[0] * x[2]) + (a0[1] * x[3]));
-  const t3 = x[8] + ((a0[0] * x[4]) + (a0[1] * x[5]));
+  const t0 = x[6] + ((a0[0] * x[0]) + (a0[1] * x[1]));
+  const t1 = x[7] + ((a0[0] * x[2]) + (a0[1] * x[3]));
+  const t2 = x[8] + ((a0[0] * x[4]) + (a0[1] * x[5]));
   // softmax.expr:25
-  const t4 = Math.max(t3, Math.max(t1, t2));
-  const t5 = t1 - t4;
-  const t6 = t2 - t4;
-  const t7 = t3 - t4;
+  const t3 = Math.max(t2, Math.max(t0, t1));
+  const t4 = t0 - t3;
+  const t5 = t1 - t3;
+  const t6 = t2 - t3;
+  const t7 = Math.exp(t4);
   const t8 = Math.exp(t5);
   const t9 = Math.exp(t6);
-  const t10 = Math.exp(t7);
-  const t11 = t10 + (t8 + t9);
-  const t12 = Math.log(t11);
+  const t10 = t9 + (t7 + t8);
+  const t11 = Math.log(t10);
   // softmax.expr:26
-  const t13 = (t0 * ((x[5] * x[5]) + ((x[4] * x[4]) + ((x[3] * x[3]) + ((x[2] * x[2]) + ((x[0] * x[0]) + (x[1] * x[1]))))))) - ((a1[2] * (t7 - t12)) + ((a1[0] * (t5 - t12)) + (a1[1] * (t6 - t12))));
+  const t12 = ((a2 * 0.5) * ((x[5] * x[5]) + ((x[4] * x[4]) + ((x[3] * x[3]) + ((x[2] * x[2]) + ((x[0] * x[0]) + (x[1] * x[1]))))))) - ((a1[2] * (t6 - t11)) + ((a1[0] * (t4 - t11)) + (a1[1] * (t5 - t11))));
   // softmax.expr:25
-  const t14 = (a1[2] + (a1[0] + a1[1])) * (1 / t11);
-  const t15 = (t8 * t14) - a1[0];
-  const t16 = (t9 * t14) - a1[1];
-  const t17 = (t10 * t14) - a1[2];
+  const t13 = (a1[2] + (a1[0] + a1[1])) * (1 / t10);
+  const t14 = (t7 * t13) - a1[0];
+  const t15 = (t8 * t13) - a1[1];
+  const t16 = (t9 * t13) - a1[2];
   // softmax.expr:22
-  const t18 = (a0[0] * t15) + (2 * (t0 * x[0]));
-  const t19 = (a0[1] * t15) + (2 * (t0 * x[1]));
-  const t20 = (a0[0] * t16) + (2 * (t0 * x[2]));
-  const t21 = (a0[1] * t16) + (2 * (t0 * x[3]));
-  const t22 = (a0[0] * t17) + (2 * (t0 * x[4]));
-  const t23 = (a0[1] * t17) + (2 * (t0 * x[5]));
-  grad[0] = t18;
-  grad[1] = t19;
-  grad[2] = t20;
-  grad[3] = t21;
-  grad[4] = t22;
-  grad[5] = t23;
-  grad[6] = t15;
-  grad[7] = t16;
-  grad[8] = t17;
-  return t13;
+  const t17 = (a0[0] * t14) + (a2 * x[0]);
+  const t18 = (a0[1] * t14) + (a2 * x[1]);
+  const t19 = (a0[0] * t15) + (a2 * x[2]);
+  const t20 = (a0[1] * t15) + (a2 * x[3]);
+  const t21 = (a0[0] * t16) + (a2 * x[4]);
+  const t22 = (a0[1] * t16) + (a2 * x[5]);
+  grad[0] = t17;
+  grad[1] = t18;
+  grad[2] = t19;
+  grad[3] = t20;
+  grad[4] = t21;
+  grad[5] = t22;
+  grad[6] = t14;
+  grad[7] = t15;
+  grad[8] = t16;
+  return t12;
 }

@@ -308,9 +308,9 @@ export function backwardInto(args, seed, grad, outputs) {
   const b97 = buf97;
   const b105 = buf105;
   const b108 = buf108;
-  const h111 = grad["W2"];
-  const h112 = grad["b1"];
-  const h114 = grad["W1"];
+  const h112 = grad["W2"];
+  const h113 = grad["b1"];
+  const h115 = grad["W1"];
   const a6_0 = a6[0];
   const a6_1 = a6[1];
   const a6_2 = a6[2];
@@ -326,7 +326,7 @@ export function backwardInto(args, seed, grad, outputs) {
   b97.fill(0);
   b105.fill(0);
   b108.fill(0);
-  h112.fill(0);
+  h113.fill(0);
   for (let i = 0; i < 300; i++) {
     let t15s0_0 = 0;
     let t15s0_1 = 0;
@@ -421,7 +421,7 @@ export function backwardInto(args, seed, grad, outputs) {
           const b106_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b108[i1] += (r8 * b106_ix100pi1);
           b108[i1 + 100] += (r9 * b106_ix100pi1);
-          h112[i1] += b106_ix100pi1;
+          h113[i1] += b106_ix100pi1;
         }
       }
       {
@@ -434,7 +434,7 @@ export function backwardInto(args, seed, grad, outputs) {
           const b106_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b108[i1] += (r8 * b106_ix100pi1);
           b108[i1 + 100] += (r9 * b106_ix100pi1);
-          h112[i1] += b106_ix100pi1;
+          h113[i1] += b106_ix100pi1;
         }
       }
       {
@@ -447,7 +447,7 @@ export function backwardInto(args, seed, grad, outputs) {
           const b106_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b108[i1] += (r8 * b106_ix100pi1);
           b108[i1 + 100] += (r9 * b106_ix100pi1);
-          h112[i1] += b106_ix100pi1;
+          h113[i1] += b106_ix100pi1;
         }
       }
       {
@@ -460,7 +460,7 @@ export function backwardInto(args, seed, grad, outputs) {
           const b106_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b108[i1] += (r8 * b106_ix100pi1);
           b108[i1 + 100] += (r9 * b106_ix100pi1);
-          h112[i1] += b106_ix100pi1;
+          h113[i1] += b106_ix100pi1;
         }
       }
     }
@@ -471,7 +471,6 @@ export function backwardInto(args, seed, grad, outputs) {
   // twolayer-batched.expr:26
   const t31 = t29 / 300;
   // twolayer-batched.expr:27
-  const t81 = t34 * s0;
   for (let i = 0; i < 100; i++) {
     const a3_i = a3[i];
     t36 += (a3_i * a3_i);
@@ -483,16 +482,22 @@ export function backwardInto(args, seed, grad, outputs) {
     t40 += (a5_ix3p1 * a5_ix3p1);
     const a5_ix3p2 = a5[i * 3 + 2];
     t40 += (a5_ix3p2 * a5_ix3p2);
-    h111[i * 3] = (b105[i * 3] + (2 * (a5_ix3 * t81)));
-    h111[i * 3 + 1] = (b105[i * 3 + 1] + (2 * (a5_ix3p1 * t81)));
-    h111[i * 3 + 2] = (b105[i * 3 + 2] + (2 * (a5_ix3p2 * t81)));
-    h114[i] = (b108[i] + (2 * (a3_i * t81)));
-    h114[i + 100] = (b108[i + 100] + (2 * (a3_ip100 * t81)));
   }
   const t37 = t34 * t36;
   const t38 = t37 - t31;
   const t41 = t34 * t40;
   const t42 = t38 + t41;
+  // twolayer-batched.expr:27
+  const t81 = t34 * s0;
+  // twolayer-batched.expr:22
+  const t110 = 2 * t81;
+  for (let i = 0; i < 100; i++) {
+    h112[i * 3] = (b105[i * 3] + (a5[i * 3] * t110));
+    h112[i * 3 + 1] = (b105[i * 3 + 1] + (a5[i * 3 + 1] * t110));
+    h112[i * 3 + 2] = (b105[i * 3 + 2] + (a5[i * 3 + 2] * t110));
+    h115[i] = (b108[i] + (a3[i] * t110));
+    h115[i + 100] = (b108[i + 100] + (a3[i + 100] * t110));
+  }
   // twolayer-batched.expr:21
   if (outputs !== undefined) {
     // output loss (twolayer-batched.expr:27)

@@ -335,9 +335,9 @@ export function backwardInto(args, seed, grad, outputs) {
   const b105 = buf105;
   const b113 = buf113;
   const b116 = buf116;
-  const h119 = grad["W2"];
-  const h120 = grad["b1"];
-  const h122 = grad["W1"];
+  const h120 = grad["W2"];
+  const h121 = grad["b1"];
+  const h123 = grad["W1"];
   const a6_0 = a6[0];
   const a6_1 = a6[1];
   const a6_2 = a6[2];
@@ -453,10 +453,11 @@ export function backwardInto(args, seed, grad, outputs) {
   for (let i = 0; i < 900; i++) {
     b103[i] += b102[i];
   }
+  const t118 = 2 * t92;
   b105.fill(0);
   b113.fill(0);
   b116.fill(0);
-  h120.fill(0);
+  h121.fill(0);
   for (let i = 0; i < 300; i++) {
     b105[i] -= ((b103[i * 3] + b103[i * 3 + 1]) + b103[i * 3 + 2]);
     const b106_i = (1 / b26[i]) * b105[i];
@@ -482,7 +483,7 @@ export function backwardInto(args, seed, grad, outputs) {
           const b114_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b116[i1] += (r8 * b114_ix100pi1);
           b116[i1 + 100] += (r9 * b114_ix100pi1);
-          h120[i1] += b114_ix100pi1;
+          h121[i1] += b114_ix100pi1;
         }
       }
       {
@@ -495,7 +496,7 @@ export function backwardInto(args, seed, grad, outputs) {
           const b114_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b116[i1] += (r8 * b114_ix100pi1);
           b116[i1 + 100] += (r9 * b114_ix100pi1);
-          h120[i1] += b114_ix100pi1;
+          h121[i1] += b114_ix100pi1;
         }
       }
       {
@@ -508,7 +509,7 @@ export function backwardInto(args, seed, grad, outputs) {
           const b114_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b116[i1] += (r8 * b114_ix100pi1);
           b116[i1 + 100] += (r9 * b114_ix100pi1);
-          h120[i1] += b114_ix100pi1;
+          h121[i1] += b114_ix100pi1;
         }
       }
       {
@@ -521,7 +522,7 @@ export function backwardInto(args, seed, grad, outputs) {
           const b114_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b116[i1] += (r8 * b114_ix100pi1);
           b116[i1 + 100] += (r9 * b114_ix100pi1);
-          h120[i1] += b114_ix100pi1;
+          h121[i1] += b114_ix100pi1;
         }
       }
     }
@@ -531,11 +532,11 @@ export function backwardInto(args, seed, grad, outputs) {
   }
   // twolayer-labels.expr:20
   for (let i = 0; i < 100; i++) {
-    h119[i * 3] = (b113[i * 3] + (2 * (a5[i * 3] * t92)));
-    h119[i * 3 + 1] = (b113[i * 3 + 1] + (2 * (a5[i * 3 + 1] * t92)));
-    h119[i * 3 + 2] = (b113[i * 3 + 2] + (2 * (a5[i * 3 + 2] * t92)));
-    h122[i] = (b116[i] + (2 * (a3[i] * t92)));
-    h122[i + 100] = (b116[i + 100] + (2 * (a3[i + 100] * t92)));
+    h120[i * 3] = (b113[i * 3] + (a5[i * 3] * t118));
+    h120[i * 3 + 1] = (b113[i * 3 + 1] + (a5[i * 3 + 1] * t118));
+    h120[i * 3 + 2] = (b113[i * 3 + 2] + (a5[i * 3 + 2] * t118));
+    h123[i] = (b116[i] + (a3[i] * t118));
+    h123[i + 100] = (b116[i + 100] + (a3[i + 100] * t118));
   }
   if (outputs !== undefined) {
     // output loss (twolayer-labels.expr:25)

@@ -307,9 +307,9 @@ export function backwardInto(args, seed, grad, outputs) {
   const b95 = buf95;
   const b103 = buf103;
   const b106 = buf106;
-  const h109 = grad["W2"];
-  const h110 = grad["b1"];
-  const h112 = grad["W1"];
+  const h110 = grad["W2"];
+  const h111 = grad["b1"];
+  const h113 = grad["W1"];
   const a6_0 = a6[0];
   const a6_1 = a6[1];
   const a6_2 = a6[2];
@@ -325,7 +325,7 @@ export function backwardInto(args, seed, grad, outputs) {
   b95.fill(0);
   b103.fill(0);
   b106.fill(0);
-  h110.fill(0);
+  h111.fill(0);
   for (let i = 0; i < 300; i++) {
     let t15s0_0 = 0;
     let t15s0_1 = 0;
@@ -420,7 +420,7 @@ export function backwardInto(args, seed, grad, outputs) {
           const b104_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b106[i1] += (r8 * b104_ix100pi1);
           b106[i1 + 100] += (r9 * b104_ix100pi1);
-          h110[i1] += b104_ix100pi1;
+          h111[i1] += b104_ix100pi1;
         }
       }
       {
@@ -433,7 +433,7 @@ export function backwardInto(args, seed, grad, outputs) {
           const b104_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b106[i1] += (r8 * b104_ix100pi1);
           b106[i1 + 100] += (r9 * b104_ix100pi1);
-          h110[i1] += b104_ix100pi1;
+          h111[i1] += b104_ix100pi1;
         }
       }
       {
@@ -446,7 +446,7 @@ export function backwardInto(args, seed, grad, outputs) {
           const b104_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b106[i1] += (r8 * b104_ix100pi1);
           b106[i1 + 100] += (r9 * b104_ix100pi1);
-          h110[i1] += b104_ix100pi1;
+          h111[i1] += b104_ix100pi1;
         }
       }
       {
@@ -459,7 +459,7 @@ export function backwardInto(args, seed, grad, outputs) {
           const b104_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b106[i1] += (r8 * b104_ix100pi1);
           b106[i1 + 100] += (r9 * b104_ix100pi1);
-          h110[i1] += b104_ix100pi1;
+          h111[i1] += b104_ix100pi1;
         }
       }
     }
@@ -470,7 +470,6 @@ export function backwardInto(args, seed, grad, outputs) {
   // twolayer-onehot.expr:17
   const t31 = t29 / 300;
   // twolayer-onehot.expr:18
-  const t81 = t34 * s0;
   for (let i = 0; i < 100; i++) {
     const a3_i = a3[i];
     t36 += (a3_i * a3_i);
@@ -482,16 +481,21 @@ export function backwardInto(args, seed, grad, outputs) {
     t38 += (a5_ix3p1 * a5_ix3p1);
     const a5_ix3p2 = a5[i * 3 + 2];
     t38 += (a5_ix3p2 * a5_ix3p2);
-    h109[i * 3] = (b103[i * 3] + (2 * (a5_ix3 * t81)));
-    h109[i * 3 + 1] = (b103[i * 3 + 1] + (2 * (a5_ix3p1 * t81)));
-    h109[i * 3 + 2] = (b103[i * 3 + 2] + (2 * (a5_ix3p2 * t81)));
-    h112[i] = (b106[i] + (2 * (a3_i * t81)));
-    h112[i + 100] = (b106[i + 100] + (2 * (a3_ip100 * t81)));
   }
   const t39 = t36 + t38;
   const t40 = t34 * t39;
   const t41 = t40 - t31;
+  // twolayer-onehot.expr:18
+  const t81 = t34 * s0;
   // twolayer-onehot.expr:13
+  const t108 = 2 * t81;
+  for (let i = 0; i < 100; i++) {
+    h110[i * 3] = (b103[i * 3] + (a5[i * 3] * t108));
+    h110[i * 3 + 1] = (b103[i * 3 + 1] + (a5[i * 3 + 1] * t108));
+    h110[i * 3 + 2] = (b103[i * 3 + 2] + (a5[i * 3 + 2] * t108));
+    h113[i] = (b106[i] + (a3[i] * t108));
+    h113[i + 100] = (b106[i + 100] + (a3[i + 100] * t108));
+  }
   if (outputs !== undefined) {
     // output loss (twolayer-onehot.expr:18)
     outputs["loss"] = t41;

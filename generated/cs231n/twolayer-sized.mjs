@@ -402,9 +402,9 @@ export function backwardInto(args, seed, grad, outputs) {
   const b98 = buf98;
   const b106 = buf106;
   const b109 = buf109;
-  const h112 = grad["W2"];
-  const h113 = grad["b1"];
-  const h115 = grad["W1"];
+  const h113 = grad["W2"];
+  const h114 = grad["b1"];
+  const h116 = grad["W1"];
   const a6_0 = a6[0];
   const a6_1 = a6[1];
   const a6_2 = a6[2];
@@ -421,7 +421,7 @@ export function backwardInto(args, seed, grad, outputs) {
   b98.fill(0);
   b106.fill(0);
   b109.fill(0);
-  h113.fill(0);
+  h114.fill(0);
   for (let i = 0; i < $N; i++) {
     let t15s0_0 = 0;
     let t15s0_1 = 0;
@@ -516,7 +516,7 @@ export function backwardInto(args, seed, grad, outputs) {
           const b107_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b109[i1] += (r8 * b107_ix100pi1);
           b109[i1 + 100] += (r9 * b107_ix100pi1);
-          h113[i1] += b107_ix100pi1;
+          h114[i1] += b107_ix100pi1;
         }
       }
       {
@@ -529,7 +529,7 @@ export function backwardInto(args, seed, grad, outputs) {
           const b107_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b109[i1] += (r8 * b107_ix100pi1);
           b109[i1 + 100] += (r9 * b107_ix100pi1);
-          h113[i1] += b107_ix100pi1;
+          h114[i1] += b107_ix100pi1;
         }
       }
       {
@@ -542,7 +542,7 @@ export function backwardInto(args, seed, grad, outputs) {
           const b107_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b109[i1] += (r8 * b107_ix100pi1);
           b109[i1 + 100] += (r9 * b107_ix100pi1);
-          h113[i1] += b107_ix100pi1;
+          h114[i1] += b107_ix100pi1;
         }
       }
       {
@@ -555,7 +555,7 @@ export function backwardInto(args, seed, grad, outputs) {
           const b107_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b109[i1] += (r8 * b107_ix100pi1);
           b109[i1 + 100] += (r9 * b107_ix100pi1);
-          h113[i1] += b107_ix100pi1;
+          h114[i1] += b107_ix100pi1;
         }
       }
     }
@@ -566,7 +566,6 @@ export function backwardInto(args, seed, grad, outputs) {
   // twolayer-sized.expr:27
   const t31 = t29 / $N;
   // twolayer-sized.expr:28
-  const t82 = t34 * s0;
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
       const i = i0;
@@ -580,11 +579,6 @@ export function backwardInto(args, seed, grad, outputs) {
       t40 += (a5_ix3p1 * a5_ix3p1);
       const a5_ix3p2 = a5[i * 3 + 2];
       t40 += (a5_ix3p2 * a5_ix3p2);
-      h112[i * 3] = (b106[i * 3] + (2 * (a5_ix3 * t82)));
-      h112[i * 3 + 1] = (b106[i * 3 + 1] + (2 * (a5_ix3p1 * t82)));
-      h112[i * 3 + 2] = (b106[i * 3 + 2] + (2 * (a5_ix3p2 * t82)));
-      h115[i] = (b109[i] + (2 * (a3_i * t82)));
-      h115[i + 100] = (b109[i + 100] + (2 * (a3_ip100 * t82)));
     }
     {
       const i = i0 + 1;
@@ -598,11 +592,6 @@ export function backwardInto(args, seed, grad, outputs) {
       t40 += (a5_ix3p1 * a5_ix3p1);
       const a5_ix3p2 = a5[i * 3 + 2];
       t40 += (a5_ix3p2 * a5_ix3p2);
-      h112[i * 3] = (b106[i * 3] + (2 * (a5_ix3 * t82)));
-      h112[i * 3 + 1] = (b106[i * 3 + 1] + (2 * (a5_ix3p1 * t82)));
-      h112[i * 3 + 2] = (b106[i * 3 + 2] + (2 * (a5_ix3p2 * t82)));
-      h115[i] = (b109[i] + (2 * (a3_i * t82)));
-      h115[i + 100] = (b109[i + 100] + (2 * (a3_ip100 * t82)));
     }
     {
       const i = i0 + 2;
@@ -616,11 +605,6 @@ export function backwardInto(args, seed, grad, outputs) {
       t40 += (a5_ix3p1 * a5_ix3p1);
       const a5_ix3p2 = a5[i * 3 + 2];
       t40 += (a5_ix3p2 * a5_ix3p2);
-      h112[i * 3] = (b106[i * 3] + (2 * (a5_ix3 * t82)));
-      h112[i * 3 + 1] = (b106[i * 3 + 1] + (2 * (a5_ix3p1 * t82)));
-      h112[i * 3 + 2] = (b106[i * 3 + 2] + (2 * (a5_ix3p2 * t82)));
-      h115[i] = (b109[i] + (2 * (a3_i * t82)));
-      h115[i + 100] = (b109[i + 100] + (2 * (a3_ip100 * t82)));
     }
     {
       const i = i0 + 3;
@@ -634,17 +618,50 @@ export function backwardInto(args, seed, grad, outputs) {
       t40 += (a5_ix3p1 * a5_ix3p1);
       const a5_ix3p2 = a5[i * 3 + 2];
       t40 += (a5_ix3p2 * a5_ix3p2);
-      h112[i * 3] = (b106[i * 3] + (2 * (a5_ix3 * t82)));
-      h112[i * 3 + 1] = (b106[i * 3 + 1] + (2 * (a5_ix3p1 * t82)));
-      h112[i * 3 + 2] = (b106[i * 3 + 2] + (2 * (a5_ix3p2 * t82)));
-      h115[i] = (b109[i] + (2 * (a3_i * t82)));
-      h115[i + 100] = (b109[i + 100] + (2 * (a3_ip100 * t82)));
     }
   }
   const t37 = t34 * t36;
   const t38 = t37 - t31;
   const t41 = t34 * t40;
   const t42 = t38 + t41;
+  // twolayer-sized.expr:28
+  const t82 = t34 * s0;
+  // twolayer-sized.expr:23
+  const t111 = 2 * t82;
+  for (let i0 = 0; i0 < 100; i0 += 4) {
+    {
+      const i = i0;
+      h113[i * 3] = (b106[i * 3] + (a5[i * 3] * t111));
+      h113[i * 3 + 1] = (b106[i * 3 + 1] + (a5[i * 3 + 1] * t111));
+      h113[i * 3 + 2] = (b106[i * 3 + 2] + (a5[i * 3 + 2] * t111));
+      h116[i] = (b109[i] + (a3[i] * t111));
+      h116[i + 100] = (b109[i + 100] + (a3[i + 100] * t111));
+    }
+    {
+      const i = i0 + 1;
+      h113[i * 3] = (b106[i * 3] + (a5[i * 3] * t111));
+      h113[i * 3 + 1] = (b106[i * 3 + 1] + (a5[i * 3 + 1] * t111));
+      h113[i * 3 + 2] = (b106[i * 3 + 2] + (a5[i * 3 + 2] * t111));
+      h116[i] = (b109[i] + (a3[i] * t111));
+      h116[i + 100] = (b109[i + 100] + (a3[i + 100] * t111));
+    }
+    {
+      const i = i0 + 2;
+      h113[i * 3] = (b106[i * 3] + (a5[i * 3] * t111));
+      h113[i * 3 + 1] = (b106[i * 3 + 1] + (a5[i * 3 + 1] * t111));
+      h113[i * 3 + 2] = (b106[i * 3 + 2] + (a5[i * 3 + 2] * t111));
+      h116[i] = (b109[i] + (a3[i] * t111));
+      h116[i + 100] = (b109[i + 100] + (a3[i + 100] * t111));
+    }
+    {
+      const i = i0 + 3;
+      h113[i * 3] = (b106[i * 3] + (a5[i * 3] * t111));
+      h113[i * 3 + 1] = (b106[i * 3 + 1] + (a5[i * 3 + 1] * t111));
+      h113[i * 3 + 2] = (b106[i * 3 + 2] + (a5[i * 3 + 2] * t111));
+      h116[i] = (b109[i] + (a3[i] * t111));
+      h116[i + 100] = (b109[i + 100] + (a3[i + 100] * t111));
+    }
+  }
   // twolayer-sized.expr:22
   if (outputs !== undefined) {
     // output loss (twolayer-sized.expr:28)

@@ -329,8 +329,8 @@ export function backwardInto(args, seed, grad, outputs) {
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   const b12 = buf12;
   const h89 = grad["b1"];
-  const h94 = grad["W2"];
-  const h96 = grad["W1"];
+  const h95 = grad["W2"];
+  const h97 = grad["W1"];
   const a0_0 = a0[0];
   const a0_1 = a0[1];
   const a6_0 = a6[0];
@@ -469,6 +469,7 @@ export function backwardInto(args, seed, grad, outputs) {
   const t83_1 = (t19_1 * t80) - t77_1;
   const t83_2 = (t19_2 * t80) - t77_2;
   // twolayer.expr:27
+  const t93 = 2 * t69;
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
       const i = i0;
@@ -478,11 +479,11 @@ export function backwardInto(args, seed, grad, outputs) {
       const b12_i = b12[i];
       const h89_i = b12_i > 0 ? (t83_0 * a5_i + t83_1 * a5_ip100 + t83_2 * a5_ip200) : 0;
       h89[i] = h89_i;
-      h94[i] = ((b12_i * t83_0) + (2 * (a5_i * t69)));
-      h94[i + 100] = ((b12_i * t83_1) + (2 * (a5_ip100 * t69)));
-      h94[i + 200] = ((b12_i * t83_2) + (2 * (a5_ip200 * t69)));
-      h96[i * 2] = ((a0_0 * h89_i) + (2 * (a3[i * 2] * t69)));
-      h96[i * 2 + 1] = ((a0_1 * h89_i) + (2 * (a3[i * 2 + 1] * t69)));
+      h95[i] = ((b12_i * t83_0) + (a5_i * t93));
+      h95[i + 100] = ((b12_i * t83_1) + (a5_ip100 * t93));
+      h95[i + 200] = ((b12_i * t83_2) + (a5_ip200 * t93));
+      h97[i * 2] = ((a0_0 * h89_i) + (a3[i * 2] * t93));
+      h97[i * 2 + 1] = ((a0_1 * h89_i) + (a3[i * 2 + 1] * t93));
     }
     {
       const i = i0 + 1;
@@ -492,11 +493,11 @@ export function backwardInto(args, seed, grad, outputs) {
       const b12_i = b12[i];
       const h89_i = b12_i > 0 ? (t83_0 * a5_i + t83_1 * a5_ip100 + t83_2 * a5_ip200) : 0;
       h89[i] = h89_i;
-      h94[i] = ((b12_i * t83_0) + (2 * (a5_i * t69)));
-      h94[i + 100] = ((b12_i * t83_1) + (2 * (a5_ip100 * t69)));
-      h94[i + 200] = ((b12_i * t83_2) + (2 * (a5_ip200 * t69)));
-      h96[i * 2] = ((a0_0 * h89_i) + (2 * (a3[i * 2] * t69)));
-      h96[i * 2 + 1] = ((a0_1 * h89_i) + (2 * (a3[i * 2 + 1] * t69)));
+      h95[i] = ((b12_i * t83_0) + (a5_i * t93));
+      h95[i + 100] = ((b12_i * t83_1) + (a5_ip100 * t93));
+      h95[i + 200] = ((b12_i * t83_2) + (a5_ip200 * t93));
+      h97[i * 2] = ((a0_0 * h89_i) + (a3[i * 2] * t93));
+      h97[i * 2 + 1] = ((a0_1 * h89_i) + (a3[i * 2 + 1] * t93));
     }
     {
       const i = i0 + 2;
@@ -506,11 +507,11 @@ export function backwardInto(args, seed, grad, outputs) {
       const b12_i = b12[i];
       const h89_i = b12_i > 0 ? (t83_0 * a5_i + t83_1 * a5_ip100 + t83_2 * a5_ip200) : 0;
       h89[i] = h89_i;
-      h94[i] = ((b12_i * t83_0) + (2 * (a5_i * t69)));
-      h94[i + 100] = ((b12_i * t83_1) + (2 * (a5_ip100 * t69)));
-      h94[i + 200] = ((b12_i * t83_2) + (2 * (a5_ip200 * t69)));
-      h96[i * 2] = ((a0_0 * h89_i) + (2 * (a3[i * 2] * t69)));
-      h96[i * 2 + 1] = ((a0_1 * h89_i) + (2 * (a3[i * 2 + 1] * t69)));
+      h95[i] = ((b12_i * t83_0) + (a5_i * t93));
+      h95[i + 100] = ((b12_i * t83_1) + (a5_ip100 * t93));
+      h95[i + 200] = ((b12_i * t83_2) + (a5_ip200 * t93));
+      h97[i * 2] = ((a0_0 * h89_i) + (a3[i * 2] * t93));
+      h97[i * 2 + 1] = ((a0_1 * h89_i) + (a3[i * 2 + 1] * t93));
     }
     {
       const i = i0 + 3;
@@ -520,11 +521,11 @@ export function backwardInto(args, seed, grad, outputs) {
       const b12_i = b12[i];
       const h89_i = b12_i > 0 ? (t83_0 * a5_i + t83_1 * a5_ip100 + t83_2 * a5_ip200) : 0;
       h89[i] = h89_i;
-      h94[i] = ((b12_i * t83_0) + (2 * (a5_i * t69)));
-      h94[i + 100] = ((b12_i * t83_1) + (2 * (a5_ip100 * t69)));
-      h94[i + 200] = ((b12_i * t83_2) + (2 * (a5_ip200 * t69)));
-      h96[i * 2] = ((a0_0 * h89_i) + (2 * (a3[i * 2] * t69)));
-      h96[i * 2 + 1] = ((a0_1 * h89_i) + (2 * (a3[i * 2 + 1] * t69)));
+      h95[i] = ((b12_i * t83_0) + (a5_i * t93));
+      h95[i + 100] = ((b12_i * t83_1) + (a5_ip100 * t93));
+      h95[i + 200] = ((b12_i * t83_2) + (a5_ip200 * t93));
+      h97[i * 2] = ((a0_0 * h89_i) + (a3[i * 2] * t93));
+      h97[i * 2 + 1] = ((a0_1 * h89_i) + (a3[i * 2 + 1] * t93));
     }
   }
   // twolayer.expr:23

@@ -474,7 +474,7 @@ export function backwardInto(args, seed, grad, outputs) {
   const b137 = buf137;
   const b142 = buf142;
   const b148 = buf148;
-  const h168 = grad["x"];
+  const h169 = grad["x"];
   let t16 = 0;
   // rosenbrock.expr:8
   let b31carry = 0;
@@ -699,16 +699,17 @@ export function backwardInto(args, seed, grad, outputs) {
     b136[9] += b98[9];
     b137[9] = (s1[9] + b136[9]);
   }
-  let h168carry = 0;
+  const t155 = 2 * s0;
+  let h169carry = 0;
   for (let i = 0; i < 9; i++) {
     const b142_i = b142[i];
     const a0_i = a0[i];
-    const b162_i = (200 * ((b137[i + 1] - (b142_i === 0 ? 0 : b142_i * a0_i)) + b148[i])) + (2 * chainMul((100 * s0), b10[i]));
-    const b167_i = (2 * chainMul((-b162_i), a0_i)) + (chainMul((-b142_i), b23[i]) - ((2 * (s0 === 0 ? 0 : s0 * b13[i])) - b142_i));
-    h168[i] = (h168carry + (((b135[i] + b135[i + 9]) + b135[i + 18]) + b167_i));
-    h168carry = b162_i;
+    const b163_i = (200 * ((b137[i + 1] - (b142_i === 0 ? 0 : b142_i * a0_i)) + b148[i])) + (2 * chainMul((100 * s0), b10[i]));
+    const b168_i = (2 * chainMul((-b163_i), a0_i)) + (chainMul((-b142_i), b23[i]) - ((t155 === 0 ? 0 : t155 * b13[i]) - b142_i));
+    h169[i] = (h169carry + (((b135[i] + b135[i + 9]) + b135[i + 18]) + b168_i));
+    h169carry = b163_i;
   }
-  h168[9] = h168carry;
+  h169[9] = h169carry;
   if (outputs !== undefined) {
     // output f (rosenbrock.expr:8)
     outputs["f"] = t16;

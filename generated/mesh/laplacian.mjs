@@ -98,8 +98,8 @@ function lossSeed(seed) {
   return s;
 }
 
-const buf67 = new Float64Array(3000);
-const buf68 = new Float64Array(3000);
+const buf71 = new Float64Array(3000);
+const buf72 = new Float64Array(3000);
 
 function zeroGradients(grad) {
   for (let k = 0, g = grad["u"]; k < 3000; k++) g[k] = 0;
@@ -299,15 +299,16 @@ export function backwardInto(args, seed, grad, outputs) {
   for (let k = 0; k < 6000; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("laplacian.expr" + ": integer input " + "'edges'" + " must hold whole numbers, but element " + "[" + [Math.floor(k / 2) % 3000, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v); }
   for (let i0 = 0; i0 < 3000; i0++) { const k = 0 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 1000)) throw new RangeError("laplacian.expr" + ": integer input " + "'edges'" + " element " + "[" + [Math.floor(k / 2) % 3000, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..999 for the axis of 1000 it indexes"); }
   for (let i0 = 0; i0 < 3000; i0++) { const k = 1 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 1000)) throw new RangeError("laplacian.expr" + ": integer input " + "'edges'" + " element " + "[" + [Math.floor(k / 2) % 3000, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..999 for the axis of 1000 it indexes"); }
-  const b67 = buf67;
-  const b68 = buf68;
-  const h70 = grad["u"];
+  const b71 = buf71;
+  const b72 = buf72;
+  const h74 = grad["u"];
   let t34 = 0;
   let t37 = 0;
   // laplacian.expr:17
-  const t55 = a3 * s0;
-  b67.fill(0);
-  b68.fill(0);
+  const t57 = a3 * s0;
+  const t60 = 2 * t57;
+  b71.fill(0);
+  b72.fill(0);
   for (let i0 = 0; i0 < 3000; i0 += 4) {
     {
       const i = i0;
@@ -323,19 +324,19 @@ export function backwardInto(args, seed, grad, outputs) {
       const b32_i = t32r0;
       const a1_i = a1[i];
       t34 += (a1_i * b32_i);
-      const b62_i = a1_i * s0;
-      const b65_ix3 = 2 * (b30_ix3 * b62_i);
-      const b65_ix3p1 = 2 * (b30_ix3p1 * b62_i);
-      const b65_ix3p2 = 2 * (b30_ix3p2 * b62_i);
-      const b66_ix3 = -b65_ix3;
-      const b66_ix3p1 = -b65_ix3p1;
-      const b66_ix3p2 = -b65_ix3p2;
-      b67[3 * a0_ix2p1] += b66_ix3;
-      b67[1 + 3 * a0_ix2p1] += b66_ix3p1;
-      b67[2 + 3 * a0_ix2p1] += b66_ix3p2;
-      b68[3 * a0_ix2] += b65_ix3;
-      b68[1 + 3 * a0_ix2] += b65_ix3p1;
-      b68[2 + 3 * a0_ix2] += b65_ix3p2;
+      const b65_i = a1_i * s0;
+      const b69_ix3 = b30_ix3 * (2 * b65_i);
+      const b69_ix3p1 = b30_ix3p1 * (2 * b65_i);
+      const b69_ix3p2 = b30_ix3p2 * (2 * b65_i);
+      const b70_ix3 = -b69_ix3;
+      const b70_ix3p1 = -b69_ix3p1;
+      const b70_ix3p2 = -b69_ix3p2;
+      b71[3 * a0_ix2p1] += b70_ix3;
+      b71[1 + 3 * a0_ix2p1] += b70_ix3p1;
+      b71[2 + 3 * a0_ix2p1] += b70_ix3p2;
+      b72[3 * a0_ix2] += b69_ix3;
+      b72[1 + 3 * a0_ix2] += b69_ix3p1;
+      b72[2 + 3 * a0_ix2] += b69_ix3p2;
     }
     {
       const i = i0 + 1;
@@ -351,19 +352,19 @@ export function backwardInto(args, seed, grad, outputs) {
       const b32_i = t32r0;
       const a1_i = a1[i];
       t34 += (a1_i * b32_i);
-      const b62_i = a1_i * s0;
-      const b65_ix3 = 2 * (b30_ix3 * b62_i);
-      const b65_ix3p1 = 2 * (b30_ix3p1 * b62_i);
-      const b65_ix3p2 = 2 * (b30_ix3p2 * b62_i);
-      const b66_ix3 = -b65_ix3;
-      const b66_ix3p1 = -b65_ix3p1;
-      const b66_ix3p2 = -b65_ix3p2;
-      b67[3 * a0_ix2p1] += b66_ix3;
-      b67[1 + 3 * a0_ix2p1] += b66_ix3p1;
-      b67[2 + 3 * a0_ix2p1] += b66_ix3p2;
-      b68[3 * a0_ix2] += b65_ix3;
-      b68[1 + 3 * a0_ix2] += b65_ix3p1;
-      b68[2 + 3 * a0_ix2] += b65_ix3p2;
+      const b65_i = a1_i * s0;
+      const b69_ix3 = b30_ix3 * (2 * b65_i);
+      const b69_ix3p1 = b30_ix3p1 * (2 * b65_i);
+      const b69_ix3p2 = b30_ix3p2 * (2 * b65_i);
+      const b70_ix3 = -b69_ix3;
+      const b70_ix3p1 = -b69_ix3p1;
+      const b70_ix3p2 = -b69_ix3p2;
+      b71[3 * a0_ix2p1] += b70_ix3;
+      b71[1 + 3 * a0_ix2p1] += b70_ix3p1;
+      b71[2 + 3 * a0_ix2p1] += b70_ix3p2;
+      b72[3 * a0_ix2] += b69_ix3;
+      b72[1 + 3 * a0_ix2] += b69_ix3p1;
+      b72[2 + 3 * a0_ix2] += b69_ix3p2;
     }
     {
       const i = i0 + 2;
@@ -379,19 +380,19 @@ export function backwardInto(args, seed, grad, outputs) {
       const b32_i = t32r0;
       const a1_i = a1[i];
       t34 += (a1_i * b32_i);
-      const b62_i = a1_i * s0;
-      const b65_ix3 = 2 * (b30_ix3 * b62_i);
-      const b65_ix3p1 = 2 * (b30_ix3p1 * b62_i);
-      const b65_ix3p2 = 2 * (b30_ix3p2 * b62_i);
-      const b66_ix3 = -b65_ix3;
-      const b66_ix3p1 = -b65_ix3p1;
-      const b66_ix3p2 = -b65_ix3p2;
-      b67[3 * a0_ix2p1] += b66_ix3;
-      b67[1 + 3 * a0_ix2p1] += b66_ix3p1;
-      b67[2 + 3 * a0_ix2p1] += b66_ix3p2;
-      b68[3 * a0_ix2] += b65_ix3;
-      b68[1 + 3 * a0_ix2] += b65_ix3p1;
-      b68[2 + 3 * a0_ix2] += b65_ix3p2;
+      const b65_i = a1_i * s0;
+      const b69_ix3 = b30_ix3 * (2 * b65_i);
+      const b69_ix3p1 = b30_ix3p1 * (2 * b65_i);
+      const b69_ix3p2 = b30_ix3p2 * (2 * b65_i);
+      const b70_ix3 = -b69_ix3;
+      const b70_ix3p1 = -b69_ix3p1;
+      const b70_ix3p2 = -b69_ix3p2;
+      b71[3 * a0_ix2p1] += b70_ix3;
+      b71[1 + 3 * a0_ix2p1] += b70_ix3p1;
+      b71[2 + 3 * a0_ix2p1] += b70_ix3p2;
+      b72[3 * a0_ix2] += b69_ix3;
+      b72[1 + 3 * a0_ix2] += b69_ix3p1;
+      b72[2 + 3 * a0_ix2] += b69_ix3p2;
     }
     {
       const i = i0 + 3;
@@ -407,19 +408,19 @@ export function backwardInto(args, seed, grad, outputs) {
       const b32_i = t32r0;
       const a1_i = a1[i];
       t34 += (a1_i * b32_i);
-      const b62_i = a1_i * s0;
-      const b65_ix3 = 2 * (b30_ix3 * b62_i);
-      const b65_ix3p1 = 2 * (b30_ix3p1 * b62_i);
-      const b65_ix3p2 = 2 * (b30_ix3p2 * b62_i);
-      const b66_ix3 = -b65_ix3;
-      const b66_ix3p1 = -b65_ix3p1;
-      const b66_ix3p2 = -b65_ix3p2;
-      b67[3 * a0_ix2p1] += b66_ix3;
-      b67[1 + 3 * a0_ix2p1] += b66_ix3p1;
-      b67[2 + 3 * a0_ix2p1] += b66_ix3p2;
-      b68[3 * a0_ix2] += b65_ix3;
-      b68[1 + 3 * a0_ix2] += b65_ix3p1;
-      b68[2 + 3 * a0_ix2] += b65_ix3p2;
+      const b65_i = a1_i * s0;
+      const b69_ix3 = b30_ix3 * (2 * b65_i);
+      const b69_ix3p1 = b30_ix3p1 * (2 * b65_i);
+      const b69_ix3p2 = b30_ix3p2 * (2 * b65_i);
+      const b70_ix3 = -b69_ix3;
+      const b70_ix3p1 = -b69_ix3p1;
+      const b70_ix3p2 = -b69_ix3p2;
+      b71[3 * a0_ix2p1] += b70_ix3;
+      b71[1 + 3 * a0_ix2p1] += b70_ix3p1;
+      b71[2 + 3 * a0_ix2p1] += b70_ix3p2;
+      b72[3 * a0_ix2] += b69_ix3;
+      b72[1 + 3 * a0_ix2] += b69_ix3p1;
+      b72[2 + 3 * a0_ix2] += b69_ix3p2;
     }
   }
   for (let i0 = 0; i0 < 1000; i0 += 4) {
@@ -431,9 +432,9 @@ export function backwardInto(args, seed, grad, outputs) {
       t37 += (b35_ix3 * b35_ix3);
       t37 += (b35_ix3p1 * b35_ix3p1);
       t37 += (b35_ix3p2 * b35_ix3p2);
-      h70[i * 3] = (b68[i * 3] + ((2 * (b35_ix3 * t55)) + b67[i * 3]));
-      h70[i * 3 + 1] = (b68[i * 3 + 1] + ((2 * (b35_ix3p1 * t55)) + b67[i * 3 + 1]));
-      h70[i * 3 + 2] = (b68[i * 3 + 2] + ((2 * (b35_ix3p2 * t55)) + b67[i * 3 + 2]));
+      h74[i * 3] = (b72[i * 3] + ((b35_ix3 * t60) + b71[i * 3]));
+      h74[i * 3 + 1] = (b72[i * 3 + 1] + ((b35_ix3p1 * t60) + b71[i * 3 + 1]));
+      h74[i * 3 + 2] = (b72[i * 3 + 2] + ((b35_ix3p2 * t60) + b71[i * 3 + 2]));
     }
     {
       const i = i0 + 1;
@@ -443,9 +444,9 @@ export function backwardInto(args, seed, grad, outputs) {
       t37 += (b35_ix3 * b35_ix3);
       t37 += (b35_ix3p1 * b35_ix3p1);
       t37 += (b35_ix3p2 * b35_ix3p2);
-      h70[i * 3] = (b68[i * 3] + ((2 * (b35_ix3 * t55)) + b67[i * 3]));
-      h70[i * 3 + 1] = (b68[i * 3 + 1] + ((2 * (b35_ix3p1 * t55)) + b67[i * 3 + 1]));
-      h70[i * 3 + 2] = (b68[i * 3 + 2] + ((2 * (b35_ix3p2 * t55)) + b67[i * 3 + 2]));
+      h74[i * 3] = (b72[i * 3] + ((b35_ix3 * t60) + b71[i * 3]));
+      h74[i * 3 + 1] = (b72[i * 3 + 1] + ((b35_ix3p1 * t60) + b71[i * 3 + 1]));
+      h74[i * 3 + 2] = (b72[i * 3 + 2] + ((b35_ix3p2 * t60) + b71[i * 3 + 2]));
     }
     {
       const i = i0 + 2;
@@ -455,9 +456,9 @@ export function backwardInto(args, seed, grad, outputs) {
       t37 += (b35_ix3 * b35_ix3);
       t37 += (b35_ix3p1 * b35_ix3p1);
       t37 += (b35_ix3p2 * b35_ix3p2);
-      h70[i * 3] = (b68[i * 3] + ((2 * (b35_ix3 * t55)) + b67[i * 3]));
-      h70[i * 3 + 1] = (b68[i * 3 + 1] + ((2 * (b35_ix3p1 * t55)) + b67[i * 3 + 1]));
-      h70[i * 3 + 2] = (b68[i * 3 + 2] + ((2 * (b35_ix3p2 * t55)) + b67[i * 3 + 2]));
+      h74[i * 3] = (b72[i * 3] + ((b35_ix3 * t60) + b71[i * 3]));
+      h74[i * 3 + 1] = (b72[i * 3 + 1] + ((b35_ix3p1 * t60) + b71[i * 3 + 1]));
+      h74[i * 3 + 2] = (b72[i * 3 + 2] + ((b35_ix3p2 * t60) + b71[i * 3 + 2]));
     }
     {
       const i = i0 + 3;
@@ -467,9 +468,9 @@ export function backwardInto(args, seed, grad, outputs) {
       t37 += (b35_ix3 * b35_ix3);
       t37 += (b35_ix3p1 * b35_ix3p1);
       t37 += (b35_ix3p2 * b35_ix3p2);
-      h70[i * 3] = (b68[i * 3] + ((2 * (b35_ix3 * t55)) + b67[i * 3]));
-      h70[i * 3 + 1] = (b68[i * 3 + 1] + ((2 * (b35_ix3p1 * t55)) + b67[i * 3 + 1]));
-      h70[i * 3 + 2] = (b68[i * 3 + 2] + ((2 * (b35_ix3p2 * t55)) + b67[i * 3 + 2]));
+      h74[i * 3] = (b72[i * 3] + ((b35_ix3 * t60) + b71[i * 3]));
+      h74[i * 3 + 1] = (b72[i * 3 + 1] + ((b35_ix3p1 * t60) + b71[i * 3 + 1]));
+      h74[i * 3 + 2] = (b72[i * 3 + 2] + ((b35_ix3p2 * t60) + b71[i * 3 + 2]));
     }
   }
   const t38 = a3 * t37;

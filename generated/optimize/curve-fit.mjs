@@ -203,10 +203,11 @@ export function backwardInto(args, seed, grad, outputs) {
   const a4 = args["y"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   let t15 = 0;
-  let t36 = 0;
-  let t39 = 0;
-  let t46 = 0;
+  let t37 = 0;
+  let t40 = 0;
+  let t47 = 0;
   // curve-fit.expr:5
+  const t34 = 2 * s0;
   for (let i0 = 0; i0 < 24; i0 += 4) {
     {
       const i = i0;
@@ -214,10 +215,10 @@ export function backwardInto(args, seed, grad, outputs) {
       const b9_i = Math.exp((-(a1 * a3_i)));
       const b12_i = (a2 + (a0 * b9_i)) - a4[i];
       t15 += (b12_i * b12_i);
-      const b34_i = 2 * (b12_i * s0);
-      t36 += b34_i;
-      t39 += (b9_i * b34_i);
-      t46 += (-(a3_i * (b9_i * (a0 * b34_i))));
+      const b35_i = b12_i * t34;
+      t37 += b35_i;
+      t40 += (b9_i * b35_i);
+      t47 += (-(a3_i * (b9_i * (a0 * b35_i))));
     }
     {
       const i = i0 + 1;
@@ -225,10 +226,10 @@ export function backwardInto(args, seed, grad, outputs) {
       const b9_i = Math.exp((-(a1 * a3_i)));
       const b12_i = (a2 + (a0 * b9_i)) - a4[i];
       t15 += (b12_i * b12_i);
-      const b34_i = 2 * (b12_i * s0);
-      t36 += b34_i;
-      t39 += (b9_i * b34_i);
-      t46 += (-(a3_i * (b9_i * (a0 * b34_i))));
+      const b35_i = b12_i * t34;
+      t37 += b35_i;
+      t40 += (b9_i * b35_i);
+      t47 += (-(a3_i * (b9_i * (a0 * b35_i))));
     }
     {
       const i = i0 + 2;
@@ -236,10 +237,10 @@ export function backwardInto(args, seed, grad, outputs) {
       const b9_i = Math.exp((-(a1 * a3_i)));
       const b12_i = (a2 + (a0 * b9_i)) - a4[i];
       t15 += (b12_i * b12_i);
-      const b34_i = 2 * (b12_i * s0);
-      t36 += b34_i;
-      t39 += (b9_i * b34_i);
-      t46 += (-(a3_i * (b9_i * (a0 * b34_i))));
+      const b35_i = b12_i * t34;
+      t37 += b35_i;
+      t40 += (b9_i * b35_i);
+      t47 += (-(a3_i * (b9_i * (a0 * b35_i))));
     }
     {
       const i = i0 + 3;
@@ -247,10 +248,10 @@ export function backwardInto(args, seed, grad, outputs) {
       const b9_i = Math.exp((-(a1 * a3_i)));
       const b12_i = (a2 + (a0 * b9_i)) - a4[i];
       t15 += (b12_i * b12_i);
-      const b34_i = 2 * (b12_i * s0);
-      t36 += b34_i;
-      t39 += (b9_i * b34_i);
-      t46 += (-(a3_i * (b9_i * (a0 * b34_i))));
+      const b35_i = b12_i * t34;
+      t37 += b35_i;
+      t40 += (b9_i * b35_i);
+      t47 += (-(a3_i * (b9_i * (a0 * b35_i))));
     }
   }
   if (outputs !== undefined) {
@@ -258,11 +259,11 @@ export function backwardInto(args, seed, grad, outputs) {
     outputs["loss"] = t15;
   }
   // gradient of a (param at curve-fit.expr:3)
-  grad["a"] = t39;
+  grad["a"] = t40;
   // gradient of b (param at curve-fit.expr:3)
-  grad["b"] = t46;
+  grad["b"] = t47;
   // gradient of c (param at curve-fit.expr:3)
-  grad["c"] = t36;
+  grad["c"] = t37;
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }

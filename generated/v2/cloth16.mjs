@@ -373,14 +373,14 @@ export function backwardInto(args, seed, grad, outputs) {
   const a2 = args["mg"];
   const a3 = args["p"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
-  const h146 = grad["p"];
+  const h150 = grad["p"];
   let t51 = 0;
   let t86 = 0;
   let t89 = 0;
   // cloth16.expr:8
   const t17 = a0 * 0.5;
-  const t120 = a2 * s0;
-  h146.fill(0);
+  const t122 = a2 * s0;
+  h150.fill(0);
   for (let i = 0; i < 15; i++) {
     let t50r0 = 0;
     let t85r0 = 0;
@@ -411,23 +411,23 @@ export function backwardInto(args, seed, grad, outputs) {
       const b82_ix16pj = b81_ix16pj - a1;
       t85r0 += (t17 * (b82_ix16pj * b82_ix16pj));
       t89 += a3_ix48pjx3p2;
-      const b129_ix16pj = (0.5 / b81_ix16pj) * (2 * (b82_ix16pj * (t17 * s0)));
-      const b132_ix48pjx3 = 2 * (b78_ix48pjx3 * b129_ix16pj);
-      const b132_ix48pjx3p1 = 2 * (b78_ix48pjx3p1 * b129_ix16pj);
-      const b132_ix48pjx3p2 = 2 * (b78_ix48pjx3p2 * b129_ix16pj);
-      const b141_ix15pj = (0.5 / b46_ix15pj) * (2 * (b47_ix15pj * (t17 * s0)));
-      const b144_ix45pjx3 = 2 * (b43_ix45pjx3 * b141_ix15pj);
-      const b144_ix45pjx3p1 = 2 * (b43_ix45pjx3p1 * b141_ix15pj);
-      const b144_ix45pjx3p2 = 2 * (b43_ix45pjx3p2 * b141_ix15pj);
-      h146[i * 48 + j * 3 + 48] += b132_ix48pjx3;
-      h146[i * 48 + j * 3 + 49] += b132_ix48pjx3p1;
-      h146[i * 48 + j * 3 + 50] += b132_ix48pjx3p2;
-      h146[i * 48 + j * 3 + 3] += b144_ix45pjx3;
-      h146[i * 48 + j * 3 + 4] += b144_ix45pjx3p1;
-      h146[i * 48 + j * 3 + 5] += b144_ix45pjx3p2;
-      h146[i * 48 + j * 3] -= (b132_ix48pjx3 + b144_ix45pjx3);
-      h146[i * 48 + j * 3 + 1] -= (b132_ix48pjx3p1 + b144_ix45pjx3p1);
-      h146[i * 48 + j * 3 + 2] += ((t120 - b132_ix48pjx3p2) - b144_ix45pjx3p2);
+      const b131_ix16pj = (0.5 / b81_ix16pj) * (2 * (b82_ix16pj * (t17 * s0)));
+      const b135_ix48pjx3 = b78_ix48pjx3 * (2 * b131_ix16pj);
+      const b135_ix48pjx3p1 = b78_ix48pjx3p1 * (2 * b131_ix16pj);
+      const b135_ix48pjx3p2 = b78_ix48pjx3p2 * (2 * b131_ix16pj);
+      const b144_ix15pj = (0.5 / b46_ix15pj) * (2 * (b47_ix15pj * (t17 * s0)));
+      const b148_ix45pjx3 = b43_ix45pjx3 * (2 * b144_ix15pj);
+      const b148_ix45pjx3p1 = b43_ix45pjx3p1 * (2 * b144_ix15pj);
+      const b148_ix45pjx3p2 = b43_ix45pjx3p2 * (2 * b144_ix15pj);
+      h150[i * 48 + j * 3 + 48] += b135_ix48pjx3;
+      h150[i * 48 + j * 3 + 49] += b135_ix48pjx3p1;
+      h150[i * 48 + j * 3 + 50] += b135_ix48pjx3p2;
+      h150[i * 48 + j * 3 + 3] += b148_ix45pjx3;
+      h150[i * 48 + j * 3 + 4] += b148_ix45pjx3p1;
+      h150[i * 48 + j * 3 + 5] += b148_ix45pjx3p2;
+      h150[i * 48 + j * 3] -= (b135_ix48pjx3 + b148_ix45pjx3);
+      h150[i * 48 + j * 3 + 1] -= (b135_ix48pjx3p1 + b148_ix45pjx3p1);
+      h150[i * 48 + j * 3 + 2] += ((t122 - b135_ix48pjx3p2) - b148_ix45pjx3p2);
     }
     {
       const b78_ix48p45 = a3[i * 48 + 93] - a3[i * 48 + 45];
@@ -442,17 +442,17 @@ export function backwardInto(args, seed, grad, outputs) {
       const b82_ix16p15 = b81_ix16p15 - a1;
       t85r0 += (t17 * (b82_ix16p15 * b82_ix16p15));
       t89 += a3[i * 48 + 47];
-      const b129_ix16p15 = (0.5 / b81_ix16p15) * (2 * (b82_ix16p15 * (t17 * s0)));
-      const b132_ix48p45 = 2 * (b78_ix48p45 * b129_ix16p15);
-      const b132_ix48p46 = 2 * (b78_ix48p46 * b129_ix16p15);
-      const b132_ix48p47 = 2 * (b78_ix48p47 * b129_ix16p15);
-      h146[i * 48 + 47] += t120;
-      h146[i * 48 + 93] += b132_ix48p45;
-      h146[i * 48 + 94] += b132_ix48p46;
-      h146[i * 48 + 95] += b132_ix48p47;
-      h146[i * 48 + 45] -= b132_ix48p45;
-      h146[i * 48 + 46] -= b132_ix48p46;
-      h146[i * 48 + 47] -= b132_ix48p47;
+      const b131_ix16p15 = (0.5 / b81_ix16p15) * (2 * (b82_ix16p15 * (t17 * s0)));
+      const b135_ix48p45 = b78_ix48p45 * (2 * b131_ix16p15);
+      const b135_ix48p46 = b78_ix48p46 * (2 * b131_ix16p15);
+      const b135_ix48p47 = b78_ix48p47 * (2 * b131_ix16p15);
+      h150[i * 48 + 47] += t122;
+      h150[i * 48 + 93] += b135_ix48p45;
+      h150[i * 48 + 94] += b135_ix48p46;
+      h150[i * 48 + 95] += b135_ix48p47;
+      h150[i * 48 + 45] -= b135_ix48p45;
+      h150[i * 48 + 46] -= b135_ix48p46;
+      h150[i * 48 + 47] -= b135_ix48p47;
     }
     const b50_i = t50r0;
     t51 += b50_i;
@@ -475,20 +475,20 @@ export function backwardInto(args, seed, grad, outputs) {
       const b47_jp225 = b46_jp225 - a1;
       t50r0 += (t17 * (b47_jp225 * b47_jp225));
       t89 += a3_jx3p722;
-      const b141_jp225 = (0.5 / b46_jp225) * (2 * (b47_jp225 * (t17 * s0)));
-      const b144_jx3p675 = 2 * (b43_jx3p675 * b141_jp225);
-      const b144_jx3p676 = 2 * (b43_jx3p676 * b141_jp225);
-      const b144_jx3p677 = 2 * (b43_jx3p677 * b141_jp225);
-      h146[j * 3 + 723] += b144_jx3p675;
-      h146[j * 3 + 724] += b144_jx3p676;
-      h146[j * 3 + 725] += b144_jx3p677;
-      h146[j * 3 + 720] -= b144_jx3p675;
-      h146[j * 3 + 721] -= b144_jx3p676;
-      h146[j * 3 + 722] += (t120 - b144_jx3p677);
+      const b144_jp225 = (0.5 / b46_jp225) * (2 * (b47_jp225 * (t17 * s0)));
+      const b148_jx3p675 = b43_jx3p675 * (2 * b144_jp225);
+      const b148_jx3p676 = b43_jx3p676 * (2 * b144_jp225);
+      const b148_jx3p677 = b43_jx3p677 * (2 * b144_jp225);
+      h150[j * 3 + 723] += b148_jx3p675;
+      h150[j * 3 + 724] += b148_jx3p676;
+      h150[j * 3 + 725] += b148_jx3p677;
+      h150[j * 3 + 720] -= b148_jx3p675;
+      h150[j * 3 + 721] -= b148_jx3p676;
+      h150[j * 3 + 722] += (t122 - b148_jx3p677);
     }
     {
       t89 += a3[767];
-      h146[767] += t120;
+      h150[767] += t122;
     }
     const b50_15 = t50r0;
     t51 += b50_15;

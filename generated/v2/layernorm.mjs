@@ -100,10 +100,10 @@ function lossSeed(seed) {
 
 const buf12 = new Float64Array(24);
 const buf35 = new Float64Array(24);
-const buf71 = new Float64Array(24);
 const buf73 = new Float64Array(24);
-const buf74 = new Float64Array(24);
-const buf87 = new Float64Array(24);
+const buf75 = new Float64Array(24);
+const buf76 = new Float64Array(24);
+const buf90 = new Float64Array(24);
 
 function zeroGradients(grad) {
   for (let k = 0, g = grad["x"]; k < 24; k++) g[k] = 0;
@@ -260,13 +260,13 @@ export function backwardInto(args, seed, grad, outputs) {
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   const b12 = buf12;
   const b35 = buf35;
-  const b71 = buf71;
   const b73 = buf73;
-  const b74 = buf74;
-  const b87 = buf87;
-  const h95 = grad["beta"];
-  const h96 = grad["gamma"];
-  const h97 = grad["x"];
+  const b75 = buf75;
+  const b76 = buf76;
+  const b90 = buf90;
+  const h98 = grad["beta"];
+  const h99 = grad["gamma"];
+  const h100 = grad["x"];
   let t8r0_0 = 0;
   let t8r0_1 = 0;
   let t8r0_2 = 0;
@@ -276,22 +276,22 @@ export function backwardInto(args, seed, grad, outputs) {
   let t14r0_2 = 0;
   let t14r0_3 = 0;
   let t29 = 0;
-  let t78_0 = 0;
-  let t78_1 = 0;
-  let t78_2 = 0;
-  let t78_3 = 0;
-  let t83_0 = 0;
-  let t83_1 = 0;
-  let t83_2 = 0;
-  let t83_3 = 0;
-  let t89_0 = 0;
-  let t89_1 = 0;
-  let t89_2 = 0;
-  let t89_3 = 0;
-  let t93_0 = 0;
-  let t93_1 = 0;
-  let t93_2 = 0;
-  let t93_3 = 0;
+  let t80_0 = 0;
+  let t80_1 = 0;
+  let t80_2 = 0;
+  let t80_3 = 0;
+  let t85_0 = 0;
+  let t85_1 = 0;
+  let t85_2 = 0;
+  let t85_3 = 0;
+  let t92_0 = 0;
+  let t92_1 = 0;
+  let t92_2 = 0;
+  let t92_3 = 0;
+  let t96_0 = 0;
+  let t96_1 = 0;
+  let t96_2 = 0;
+  let t96_3 = 0;
   // layernorm.expr:10
   for (let i = 0; i < 6; i++) {
     t8r0_0 += a0[i];
@@ -328,6 +328,7 @@ export function backwardInto(args, seed, grad, outputs) {
   const t19_1 = Math.sqrt(((t14_1 / 6) + 0.00001));
   const t19_2 = Math.sqrt(((t14_2 / 6) + 0.00001));
   const t19_3 = Math.sqrt(((t14_3 / 6) + 0.00001));
+  const t72 = 2 * s0;
   for (let i = 0; i < 6; i++) {
     const b21_i = b12[i] / t19_0;
     const b21_ip6 = b12[i + 6] / t19_1;
@@ -347,61 +348,61 @@ export function backwardInto(args, seed, grad, outputs) {
     b35[i + 6] = (1 / t19_1);
     b35[i + 12] = (1 / t19_2);
     b35[i + 18] = (1 / t19_3);
-    b71[i] = (2 * (b26_i * s0));
-    b71[i + 6] = (2 * (b26_ip6 * s0));
-    b71[i + 12] = (2 * (b26_ip12 * s0));
-    b71[i + 18] = (2 * (b26_ip18 * s0));
-    b73[i] = (a1_i * b71[i]);
-    b73[i + 6] = (a1_i * b71[i + 6]);
-    b73[i + 12] = (a1_i * b71[i + 12]);
-    b73[i + 18] = (a1_i * b71[i + 18]);
-    b74[i] = (b21_i * b71[i]);
-    b74[i + 6] = (b21_ip6 * b71[i + 6]);
-    b74[i + 12] = (b21_ip12 * b71[i + 12]);
-    b74[i + 18] = (b21_ip18 * b71[i + 18]);
-    t78_0 -= ((b21_i * b35[i]) * b73[i]);
-    t78_1 -= ((b21_ip6 * b35[i + 6]) * b73[i + 6]);
-    t78_2 -= ((b21_ip12 * b35[i + 12]) * b73[i + 12]);
-    t78_3 -= ((b21_ip18 * b35[i + 18]) * b73[i + 18]);
+    b73[i] = (b26_i * t72);
+    b73[i + 6] = (b26_ip6 * t72);
+    b73[i + 12] = (b26_ip12 * t72);
+    b73[i + 18] = (b26_ip18 * t72);
+    b75[i] = (a1_i * b73[i]);
+    b75[i + 6] = (a1_i * b73[i + 6]);
+    b75[i + 12] = (a1_i * b73[i + 12]);
+    b75[i + 18] = (a1_i * b73[i + 18]);
+    b76[i] = (b21_i * b73[i]);
+    b76[i + 6] = (b21_ip6 * b73[i + 6]);
+    b76[i + 12] = (b21_ip12 * b73[i + 12]);
+    b76[i + 18] = (b21_ip18 * b73[i + 18]);
+    t80_0 -= ((b21_i * b35[i]) * b75[i]);
+    t80_1 -= ((b21_ip6 * b35[i + 6]) * b75[i + 6]);
+    t80_2 -= ((b21_ip12 * b35[i + 12]) * b75[i + 12]);
+    t80_3 -= ((b21_ip18 * b35[i + 18]) * b75[i + 18]);
   }
   // layernorm.expr:12
-  const t80_0 = 0.16666666666666666 * ((0.5 / t19_0) * t78_0);
-  const t80_1 = 0.16666666666666666 * ((0.5 / t19_1) * t78_1);
-  const t80_2 = 0.16666666666666666 * ((0.5 / t19_2) * t78_2);
-  const t80_3 = 0.16666666666666666 * ((0.5 / t19_3) * t78_3);
-  t83_0 += t80_0;
-  t83_1 += t80_1;
-  t83_2 += t80_2;
-  t83_3 += t80_3;
-  h95.fill(0);
-  h96.fill(0);
+  const t82_0 = 0.16666666666666666 * ((0.5 / t19_0) * t80_0);
+  const t82_1 = 0.16666666666666666 * ((0.5 / t19_1) * t80_1);
+  const t82_2 = 0.16666666666666666 * ((0.5 / t19_2) * t80_2);
+  const t82_3 = 0.16666666666666666 * ((0.5 / t19_3) * t80_3);
+  t85_0 += t82_0;
+  t85_1 += t82_1;
+  t85_2 += t82_2;
+  t85_3 += t82_3;
+  h98.fill(0);
+  h99.fill(0);
   for (let i = 0; i < 6; i++) {
-    b87[i] = ((b35[i] * b73[i]) + (2 * (b12[i] * t83_0)));
-    b87[i + 6] = ((b35[i + 6] * b73[i + 6]) + (2 * (b12[i + 6] * t83_1)));
-    b87[i + 12] = ((b35[i + 12] * b73[i + 12]) + (2 * (b12[i + 12] * t83_2)));
-    b87[i + 18] = ((b35[i + 18] * b73[i + 18]) + (2 * (b12[i + 18] * t83_3)));
-    t89_0 -= b87[i];
-    t89_1 -= b87[i + 6];
-    t89_2 -= b87[i + 12];
-    t89_3 -= b87[i + 18];
-    h95[i] += (((b71[i] + b71[i + 6]) + b71[i + 12]) + b71[i + 18]);
-    h96[i] += (((b74[i] + b74[i + 6]) + b74[i + 12]) + b74[i + 18]);
+    b90[i] = ((b35[i] * b75[i]) + (b12[i] * (2 * t85_0)));
+    b90[i + 6] = ((b35[i + 6] * b75[i + 6]) + (b12[i + 6] * (2 * t85_1)));
+    b90[i + 12] = ((b35[i + 12] * b75[i + 12]) + (b12[i + 12] * (2 * t85_2)));
+    b90[i + 18] = ((b35[i + 18] * b75[i + 18]) + (b12[i + 18] * (2 * t85_3)));
+    t92_0 -= b90[i];
+    t92_1 -= b90[i + 6];
+    t92_2 -= b90[i + 12];
+    t92_3 -= b90[i + 18];
+    h98[i] += (((b73[i] + b73[i + 6]) + b73[i + 12]) + b73[i + 18]);
+    h99[i] += (((b76[i] + b76[i + 6]) + b76[i + 12]) + b76[i + 18]);
   }
   // layernorm.expr:10
-  const t90_0 = 0.16666666666666666 * t89_0;
-  const t90_1 = 0.16666666666666666 * t89_1;
-  const t90_2 = 0.16666666666666666 * t89_2;
-  const t90_3 = 0.16666666666666666 * t89_3;
-  t93_0 += t90_0;
-  t93_1 += t90_1;
-  t93_2 += t90_2;
-  t93_3 += t90_3;
+  const t93_0 = 0.16666666666666666 * t92_0;
+  const t93_1 = 0.16666666666666666 * t92_1;
+  const t93_2 = 0.16666666666666666 * t92_2;
+  const t93_3 = 0.16666666666666666 * t92_3;
+  t96_0 += t93_0;
+  t96_1 += t93_1;
+  t96_2 += t93_2;
+  t96_3 += t93_3;
   // layernorm.expr:7
   for (let i = 0; i < 6; i++) {
-    h97[i] = (b87[i] + t93_0);
-    h97[i + 6] = (b87[i + 6] + t93_1);
-    h97[i + 12] = (b87[i + 12] + t93_2);
-    h97[i + 18] = (b87[i + 18] + t93_3);
+    h100[i] = (b90[i] + t96_0);
+    h100[i + 6] = (b90[i + 6] + t96_1);
+    h100[i + 12] = (b90[i + 12] + t96_2);
+    h100[i + 18] = (b90[i + 18] + t96_3);
   }
   if (outputs !== undefined) {
     // output loss (layernorm.expr:14)

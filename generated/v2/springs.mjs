@@ -260,14 +260,14 @@ export function backwardInto(args, seed, grad, outputs) {
   const a2 = args["mg"];
   const a3 = args["p"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
-  const h66 = grad["p"];
+  const h68 = grad["p"];
   let t33 = 0;
   let t35 = 0;
   // springs.expr:8
   const t14 = a0 * 0.5;
-  const t53 = a2 * s0;
-  let h66carry0 = 0;
-  let h66carry1 = 0;
+  const t54 = a2 * s0;
+  let h68carry0 = 0;
+  let h68carry1 = 0;
   for (let i0 = 0; i0 < 60; i0 += 4) {
     {
       const i = i0;
@@ -282,15 +282,15 @@ export function backwardInto(args, seed, grad, outputs) {
       const b30_i = b29_i - a1;
       t33 += (t14 * (b30_i * b30_i));
       t35 += a3_ix2p1;
-      const b61_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
-      const b64_ix2 = 2 * (b26_ix2 * b61_i);
-      const b64_ix2p1 = 2 * (b26_ix2p1 * b61_i);
-      const h66carry0next = b64_ix2;
-      const h66carry1next = b64_ix2p1;
-      h66[i * 2] = (h66carry0 - b64_ix2);
-      h66carry0 = h66carry0next;
-      h66[i * 2 + 1] = (h66carry1 + (t53 - b64_ix2p1));
-      h66carry1 = h66carry1next;
+      const b62_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
+      const b66_ix2 = b26_ix2 * (2 * b62_i);
+      const b66_ix2p1 = b26_ix2p1 * (2 * b62_i);
+      const h68carry0next = b66_ix2;
+      const h68carry1next = b66_ix2p1;
+      h68[i * 2] = (h68carry0 - b66_ix2);
+      h68carry0 = h68carry0next;
+      h68[i * 2 + 1] = (h68carry1 + (t54 - b66_ix2p1));
+      h68carry1 = h68carry1next;
     }
     {
       const i = i0 + 1;
@@ -305,15 +305,15 @@ export function backwardInto(args, seed, grad, outputs) {
       const b30_i = b29_i - a1;
       t33 += (t14 * (b30_i * b30_i));
       t35 += a3_ix2p1;
-      const b61_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
-      const b64_ix2 = 2 * (b26_ix2 * b61_i);
-      const b64_ix2p1 = 2 * (b26_ix2p1 * b61_i);
-      const h66carry0next = b64_ix2;
-      const h66carry1next = b64_ix2p1;
-      h66[i * 2] = (h66carry0 - b64_ix2);
-      h66carry0 = h66carry0next;
-      h66[i * 2 + 1] = (h66carry1 + (t53 - b64_ix2p1));
-      h66carry1 = h66carry1next;
+      const b62_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
+      const b66_ix2 = b26_ix2 * (2 * b62_i);
+      const b66_ix2p1 = b26_ix2p1 * (2 * b62_i);
+      const h68carry0next = b66_ix2;
+      const h68carry1next = b66_ix2p1;
+      h68[i * 2] = (h68carry0 - b66_ix2);
+      h68carry0 = h68carry0next;
+      h68[i * 2 + 1] = (h68carry1 + (t54 - b66_ix2p1));
+      h68carry1 = h68carry1next;
     }
     {
       const i = i0 + 2;
@@ -328,15 +328,15 @@ export function backwardInto(args, seed, grad, outputs) {
       const b30_i = b29_i - a1;
       t33 += (t14 * (b30_i * b30_i));
       t35 += a3_ix2p1;
-      const b61_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
-      const b64_ix2 = 2 * (b26_ix2 * b61_i);
-      const b64_ix2p1 = 2 * (b26_ix2p1 * b61_i);
-      const h66carry0next = b64_ix2;
-      const h66carry1next = b64_ix2p1;
-      h66[i * 2] = (h66carry0 - b64_ix2);
-      h66carry0 = h66carry0next;
-      h66[i * 2 + 1] = (h66carry1 + (t53 - b64_ix2p1));
-      h66carry1 = h66carry1next;
+      const b62_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
+      const b66_ix2 = b26_ix2 * (2 * b62_i);
+      const b66_ix2p1 = b26_ix2p1 * (2 * b62_i);
+      const h68carry0next = b66_ix2;
+      const h68carry1next = b66_ix2p1;
+      h68[i * 2] = (h68carry0 - b66_ix2);
+      h68carry0 = h68carry0next;
+      h68[i * 2 + 1] = (h68carry1 + (t54 - b66_ix2p1));
+      h68carry1 = h68carry1next;
     }
     {
       const i = i0 + 3;
@@ -351,15 +351,15 @@ export function backwardInto(args, seed, grad, outputs) {
       const b30_i = b29_i - a1;
       t33 += (t14 * (b30_i * b30_i));
       t35 += a3_ix2p1;
-      const b61_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
-      const b64_ix2 = 2 * (b26_ix2 * b61_i);
-      const b64_ix2p1 = 2 * (b26_ix2p1 * b61_i);
-      const h66carry0next = b64_ix2;
-      const h66carry1next = b64_ix2p1;
-      h66[i * 2] = (h66carry0 - b64_ix2);
-      h66carry0 = h66carry0next;
-      h66[i * 2 + 1] = (h66carry1 + (t53 - b64_ix2p1));
-      h66carry1 = h66carry1next;
+      const b62_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
+      const b66_ix2 = b26_ix2 * (2 * b62_i);
+      const b66_ix2p1 = b26_ix2p1 * (2 * b62_i);
+      const h68carry0next = b66_ix2;
+      const h68carry1next = b66_ix2p1;
+      h68[i * 2] = (h68carry0 - b66_ix2);
+      h68carry0 = h68carry0next;
+      h68[i * 2 + 1] = (h68carry1 + (t54 - b66_ix2p1));
+      h68carry1 = h68carry1next;
     }
   }
   for (let i = 60; i < 63; i++) {
@@ -374,21 +374,21 @@ export function backwardInto(args, seed, grad, outputs) {
     const b30_i = b29_i - a1;
     t33 += (t14 * (b30_i * b30_i));
     t35 += a3_ix2p1;
-    const b61_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
-    const b64_ix2 = 2 * (b26_ix2 * b61_i);
-    const b64_ix2p1 = 2 * (b26_ix2p1 * b61_i);
-    const h66carry0next = b64_ix2;
-    const h66carry1next = b64_ix2p1;
-    h66[i * 2] = (h66carry0 - b64_ix2);
-    h66carry0 = h66carry0next;
-    h66[i * 2 + 1] = (h66carry1 + (t53 - b64_ix2p1));
-    h66carry1 = h66carry1next;
+    const b62_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
+    const b66_ix2 = b26_ix2 * (2 * b62_i);
+    const b66_ix2p1 = b26_ix2p1 * (2 * b62_i);
+    const h68carry0next = b66_ix2;
+    const h68carry1next = b66_ix2p1;
+    h68[i * 2] = (h68carry0 - b66_ix2);
+    h68carry0 = h68carry0next;
+    h68[i * 2 + 1] = (h68carry1 + (t54 - b66_ix2p1));
+    h68carry1 = h68carry1next;
   }
-  h66[126] = h66carry0;
-  h66[127] = h66carry1;
+  h68[126] = h68carry0;
+  h68[127] = h68carry1;
   {
     t35 += a3[127];
-    h66[127] += t53;
+    h68[127] += t54;
   }
   const t36 = a2 * t35;
   const t37 = t33 + t36;

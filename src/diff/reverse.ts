@@ -10,6 +10,9 @@ import { RULES, type RuleContext } from "./rules.js";
 
 const isPrefix = (short: Shape, long: Shape) => short.length < long.length && short.every((d, k) => d === long[k]);
 
+/** An operand of `p` that stands for each value more than once: a scalar beside a tensor, or a gather spreading one along an axis. */
+const repeated = (a: Node, p: Node) => (a.shape.length === 0 && p.shape.length > 0) || (a.op === "gather" && a.map!.strides.some((s, d) => s === 0 && a.shape[d] !== 1));
+
 export interface Seeded {
   output: Node;
   seed: Node;
@@ -52,6 +55,18 @@ export function differentiate(graph: Graph, seeded: readonly Seeded[], wanted: r
     }
   };
 
+  // k (g l) with g repeated along the elements (a scalar upstream spread over a tensor: the
+  // adjoint of sum(x * x), of dot(p, p)) is (k g) l: the scaling is done once instead of once
+  // per element. Exact for a power of two, which commutes with rounding (barring overflow).
+  const scaled = (p: Node, k: number): Node => {
+    const factor = graph.constant(k);
+    if ((p.op === "mul" || p.op === "chainmul") && Number.isInteger(Math.log2(k))) {
+      const at = p.args.findIndex((a, i) => (p.op === "mul" || i === 0) && repeated(a, p));
+      if (at >= 0) return graph.elementwise(p.op, p.args.map((a, i) => (i === at ? graph.elementwise("mul", [factor, a]) : a)));
+    }
+    return graph.elementwise("mul", [factor, p]);
+  };
+
   const adjointOf = (n: Node): Node | undefined => {
     const parts = dense.get(n.id);
     const scatters = scattered.get(n.id);
@@ -63,7 +78,7 @@ export function differentiate(graph: Graph, seeded: readonly Seeded[], wanted: r
     // mask (Graph.simplify); groups in the order of their first contribution.
     const groups = new Map<number, Node[]>();
     for (const [p, k] of counts) {
-      const term = k === 1 ? p : graph.elementwise("mul", [graph.constant(k), p]);
+      const term = k === 1 ? p : scaled(p, k);
       const key = term.op === "mask" ? term.args[0].id : -1;
       const group = groups.get(key);
       if (group) group.push(term);
