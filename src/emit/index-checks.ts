@@ -7,10 +7,11 @@
 // are dims are read from the function's locals (`$N`), set before these checks run.
 
 /** A size in a function body: a number, or the dims' locals (`$N * 3`). */
-const sizeText = (s: Size): string => (isKnown(s) ? String(s) : `(${formatSize(s, (d) => `$${d}`)})`);
+const sizeText = (s: Size): string => (isKnown(s) ? String(s) : `(${localSize(s)})`);
 
 import { reachable, rowMajor, type Graph, type Node } from "../ir/graph.js";
 import { formatSize, isKnown, type Size } from "../ir/size.js";
+import { sizeText as localSize } from "../loops/print.js";
 import type { Argument } from "../check/checker.js";
 
 /** Statements for the top of forwardInto and backwardInto; `local(i)` names argument i's local. */
