@@ -275,6 +275,9 @@ output J = jacobian(solve(A, x), x)`;
     ["[N - 1] by [N]", "param x[N]\noutput j = jacobian(x[1:] * x[:-1], x)", { N: 2 }],
     ["[N] by [M]", "input A[N, M]\nparam x[M]\noutput l = sum(jacobian(tanh(A @ x), x) ^ 2)", { N: 3, M: 5 }],
     ["a diagonal hessian", "param x[N]\noutput h = hessian(sum(exp(x)), x)", { N: 3 }],
+    // prod's gradient is prodexcept; its tangent pairs the elements of an axis of run-time length.
+    ["the hessian of a product", "param x[N]\noutput h = hessian(prod(x), x)", { N: 3 }],
+    ["jvp of det (its tangent reads the diagonal of a run-time-sized solve)", "input A[N, N], V[N, N]\nparam k\noutput t = jvp(det(A + k * V), A, V)", { N: 2 }],
   ];
   it.each(shapes)("jacobian and hessian of %s at two sizes: the const program's values and gradients", async (_, body, dims) => {
     const names = Object.keys(dims);

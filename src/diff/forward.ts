@@ -8,10 +8,10 @@
 // its reverse rule applied to each operand's tangent and summed: the local derivatives are
 // written once, in rules.ts, and both modes share their nodes.
 
-import { knownSize, rowMajor, sameShape, type Graph, type Node, type Op } from "../ir/graph.js";
-import { mulSize, productOf } from "../ir/size.js";
+import { rowMajor, sameShape, type Graph, type Node, type Op } from "../ir/graph.js";
+import { addSize, mulSize, productOf } from "../ir/size.js";
 import type { ElementwiseName } from "../ir/ops.js";
-import { RULES, transposeMatrices, type RuleContext } from "./rules.js";
+import { identities, RULES, transposeMatrices, type RuleContext } from "./rules.js";
 
 /** Tangents of a node's operands (undefined: zero) to the node's tangent (undefined: zero). */
 export type TangentRule = (d: RuleContext, node: Node, t: readonly (Node | undefined)[]) => Node | undefined;
@@ -56,10 +56,9 @@ const reduction: TangentRule = (d, n, [t]) => {
  */
 export function groupPairs(graph: Graph, x: Node, keep: number) {
   const kept = x.shape.slice(0, keep);
-  const m = knownSize(productOf(x.shape.slice(keep)));
+  const m = productOf(x.shape.slice(keep));
   const full = [...kept, m, m];
-  const identity = graph.tensor(Array.from({ length: m * m }, (_, k) => (Math.floor(k / m) === k % m ? 1 : 0)), [m, m]);
-  const eye = graph.gather(identity, full, { offset: 0, strides: [...kept.map(() => 0), m, 1] });
+  const eye = identities(graph, full);
   const rows = (v: Node) => graph.gather(graph.reshape(v, [...kept, m]), full, { offset: 0, strides: [...rowMajor(kept).map((s) => mulSize(s, m)), 0, 1] });
   return { eye, rows };
 }
@@ -160,10 +159,10 @@ export const TANGENTS: Record<Op, TangentRule> = {
   det: (d, n, [t]) => {
     if (!t) return undefined;
     const [a] = n.args;
-    const m = knownSize(a.shape[a.shape.length - 1]);
+    const m = a.shape[a.shape.length - 1];
     const stack = a.shape.slice(0, -2);
     const s = d.graph.solve(a, t);
-    const diagonal = d.graph.gather(s, [...stack, m], { offset: 0, strides: [...rowMajor(stack).map((x) => mulSize(x, m * m)), m + 1] });
+    const diagonal = d.graph.gather(s, [...stack, m], { offset: 0, strides: [...rowMajor(stack).map((x) => mulSize(x, mulSize(m, m))), addSize(m, 1)] });
     return d.e("mul", n, d.graph.reduce("sum", diagonal, stack.length));
   },
   scatter: (d, n, t) => {
