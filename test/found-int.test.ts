@@ -1,6 +1,6 @@
 // What showing and measuring integer inputs (examples/ba, examples/mesh, the integer-label
-// spiral) turned up that the compiler does not do yet: each case a minimal program, skipped
-// until it is fixed, with what happens now in its comment. Unskip a case with its fix.
+// spiral) turned up: each case a minimal program, with what happened in its comment; all are
+// fixed now and stay as regression tests.
 
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,8 +21,8 @@ describe("integer inputs: found while writing the examples", () => {
   // bad-observation case of test/ba.test.ts fails. Commit b7eb164 describes both ("data indices
   // force loop code", "the module checks them before computing") but src/compile.ts, which
   // does them (needsLoopCode, indexChecks), was not in it; the change is in the shared tree,
-  // uncommitted. Unskip both cases when it lands.
-  it.skip("a small program with an integer input compiles, to loop code that checks its indices", async () => {
+  // uncommitted. Fixed when it landed.
+  it("a small program with an integer input compiles, to loop code that checks its indices", async () => {
     const r = compile(LABELS, { filename: "labels.expr", format: "js" });
     expect(r.ok).toBe(true);
     if (r.ok) expect(r.code).toMatch(/out of range/);
@@ -31,7 +31,7 @@ describe("integer inputs: found while writing the examples", () => {
   // Before 368d073, `gradc check` drew integer inputs as random reals (every element "skipped
   // at a kink" with error 0, or an internal error once index checks are emitted); it now draws
   // valid indices, but on this program it stops at the compile error above.
-  it.skip("gradc check draws integer inputs as valid indices and checks every element", () => {
+  it("gradc check draws integer inputs as valid indices and checks every element", () => {
     const dir = mkdtempSync(join(tmpdir(), "gradc-found-int-"));
     try {
       writeFileSync(join(dir, "labels.expr"), LABELS);
@@ -46,8 +46,8 @@ describe("integer inputs: found while writing the examples", () => {
 
   // Issue 16 asks that an integer input's type in `Args` say that it is integer (and the
   // declaration that an Int32Array is accepted and fastest). The declaration has
-  // `"y": ArrayLike<number>;` for it, the same as for a real input, with no note.
-  it.skip("the declaration says an integer input is integer", () => {
+  // `"y": ArrayLike<number>;` for it, the same as for a real input, with no note (fixed).
+  it("the declaration says an integer input is integer", () => {
     const r = compile(LABELS, { filename: "labels.expr", format: "js" });
     expect(r.ok).toBe(true);
     if (!r.ok) return;

@@ -7,13 +7,13 @@
 
 import type { Diagnostic } from "../diagnostics.js";
 import { closest } from "../diagnostics.js";
-import type { BinaryOp, Declared, Expr, Program, Span, Statement } from "../syntax/ast.js";
+import type { BinaryOp, Declared, Expr, IndexItem, Program, Span, Statement } from "../syntax/ast.js";
 import { broadcastShapes, findUpstream, formatShape, Graph, knownSize, rowMajor, upstream, sameShape, type Node, type Shape } from "../ir/graph.js";
 import { addSize, ceilDivideSize, dimSize, dimsOf, formatSize, isKnown, mulSize, productOf, provablyAtLeast, subSize, type Size } from "../ir/size.js";
 import type { ElementwiseName } from "../ir/ops.js";
 import { batchOver, Unbatchable } from "../ir/batch.js";
 import { evaluateGraph } from "../ir/interpret.js";
-import { builtin, BUILTIN_NAMES, DERIVATIVES, REDUCERS, type BuiltinArg, type NamedArg } from "./builtins.js";
+import { builtin, BUILTIN_NAMES, DERIVATIVES, ELEMENTWISE_N, REDUCERS, UNARY, type BuiltinArg, type NamedArg } from "./builtins.js";
 import { broadcastOperands, integerSource, permute, ShapeError } from "./tensor.js";
 import { gradient, hessian, jacobian, jvp, NotAtRunTimeSizes, substitute, vjp } from "../diff/operators.js";
 import { difference, formRange, linearDifference, linearForm, rectangleRange, type LinearForm, type LoopBounds } from "./loop-bounds.js";
@@ -969,6 +969,76 @@ class Checker {
   }
 
   /**
+   * `sum(x[0:i+1])`, `mean(w[i:] * x[i:])`: a reduction of every element of slices whose
+   * length changes with a loop variable, rewritten as the same reduction, over `j in a..b`,
+   * of the expression at row j of each slice: a masked loop over the hull of the steps
+   * (`maskedReduction`), where batching the slice itself cannot be done (its shape changes)
+   * and the outer loop would be written out step by step. Only when the expression is
+   * elementwise, its ragged slices share their bounds and those slice the first axis they
+   * keep: then row j of the expression is the expression of the rows j, and reducing each
+   * row and then the rows is reducing all elements (for every reducer: sum, prod, max, min,
+   * logsumexp and norm compose, and the rows of a mean have equal counts).
+   */
+  private raggedSliceRows(e: Extract<Expr, { kind: "call" }>, scope: Scope): Extract<Expr, { kind: "call" }> | undefined {
+    type Slice = Extract<IndexItem, { kind: "slice" }>;
+    const movesWithLoop = (x: Expr | undefined) => x !== undefined && this.mentionsLoopVariable(x, scope);
+    const ragged = new Set<Slice>();
+    let bounds: { from: Expr; to: Expr; key: string } | undefined;
+    const stack: Expr[] = [e.args[0]];
+    while (stack.length) {
+      const x = stack.pop()!;
+      if (x.kind === "unary") stack.push(x.operand);
+      else if (x.kind === "binary" && x.op !== "@") stack.push(x.left, x.right);
+      else if (x.kind === "call" && x.named.length === 0 && !this.defs.has(x.callee) && (x.callee in UNARY || (x.callee in ELEMENTWISE_N && x.args.length >= 2))) stack.push(...x.args);
+      else if (x.kind === "index") {
+        let kept = 0;
+        for (const [d, item] of x.indices.entries()) {
+          if (item.kind !== "slice") continue;
+          kept++;
+          if (!movesWithLoop(item.from) && !movesWithLoop(item.to)) continue;
+          if (item.step || kept > 1) return undefined;
+          // A slice to the end: its axis length, written as a number or a dim's name.
+          let to = item.to;
+          if (!to) {
+            const n = this.evaluate(x.target, scope, false).shape[d];
+            const text = formatSize(n);
+            if (!/^\w+$/.test(text)) return undefined;
+            to = isKnown(n) ? { kind: "number", value: n, text, span: item.span } : { kind: "name", name: text, span: item.span };
+          }
+          const from: Expr = item.from ?? { kind: "number", value: 0, text: "0", span: item.span };
+          const key = `${exprText(this.source, from)}:${item.to ? exprText(this.source, item.to) : formatSize(this.evaluate(x.target, scope, false).shape[d])}`;
+          if (bounds && bounds.key !== key) return undefined;
+          bounds ??= { from, to, key };
+          ragged.add(item);
+        }
+      } else if (x.kind !== "number" && x.kind !== "name") return undefined;
+    }
+    if (!bounds) return undefined;
+    // A window of fixed length (x[i:i+3]) is batched as it is.
+    const [from, to] = [this.evaluate(bounds.from, scope, false), this.evaluate(bounds.to, scope, false)];
+    if (linearDifference(to, from) !== undefined) return undefined;
+    // The row variable: a name no program can write, so it shadows nothing.
+    const row = `$row${this.loops}`;
+    const span = e.args[0].span;
+    const body = { ...e.args[0] } as Expr;
+    const copies: Expr[] = [body];
+    while (copies.length) {
+      const x = copies.pop()!;
+      const copy = (y: Expr) => {
+        const c = { ...y } as Expr;
+        copies.push(c);
+        return c;
+      };
+      if (x.kind === "unary") x.operand = copy(x.operand);
+      else if (x.kind === "binary") [x.left, x.right] = [copy(x.left), copy(x.right)];
+      else if (x.kind === "call") x.args = x.args.map(copy);
+      else if (x.kind === "index") x.indices = x.indices.map((item) => (item.kind === "slice" && ragged.has(item) ? { kind: "name", name: row, span: item.span } : item));
+    }
+    const reduce = (arg: Expr): Extract<Expr, { kind: "call" }> => ({ kind: "call", callee: e.callee, calleeSpan: e.calleeSpan, args: [arg], named: [], span: e.span });
+    return reduce({ kind: "generator", body: reduce(body), variable: row, variableSpan: span, from: bounds.from, to: bounds.to, span });
+  }
+
+  /**
    * Runs `attempt` with diagnostics held back; on any error (or a body that cannot be
    * batched) undoes what it memoized and returns undefined, so the caller can take the
    * step-by-step path, which reports real mistakes exactly.
@@ -998,6 +1068,10 @@ class Checker {
       if (dependent && linearDifference(dependent.to, dependent.from) === undefined) return this.maskedReduction(e, name, generator, dependent, scope, compileTime);
       const packed = this.comprehension(generator, scope, compileTime);
       return this.applyBuiltin(e, name, [{ node: packed }], scope, compileTime);
+    }
+    if (!compileTime && e.args.length === 1 && e.named.length === 0 && (REDUCERS as readonly string[]).includes(name) && !this.defs.has(name)) {
+      const rows = this.raggedSliceRows(e, scope);
+      if (rows) return this.call(rows, scope, compileTime);
     }
     if (this.brokenDefs.has(name) && !BUILTIN_NAMES.has(name)) throw new CheckError(e.span, "", "");
     const def = this.defs.get(name);

@@ -26,12 +26,6 @@ export interface LoopBounds {
 export function linearForm(x: Node): LinearForm | undefined {
   const order = upstream(x);
   const forms = new Map<number, LinearForm>();
-  const combine = (a: LinearForm, b: LinearForm, k: number): LinearForm => {
-    const terms = new Map(a.terms);
-    for (const [v, c] of b.terms) terms.set(v, (terms.get(v) ?? 0) + k * c);
-    for (const [v, c] of terms) if (c === 0) terms.delete(v);
-    return { terms, constant: addSize(a.constant, b.constant, k) };
-  };
   const scale = (a: LinearForm, k: Size): LinearForm | undefined => {
     if (!isKnown(k)) return a.terms.size === 0 ? { terms: a.terms, constant: mulSize(a.constant, k) } : undefined;
     return { terms: new Map([...a.terms].map(([v, c]) => [v, c * k])), constant: mulSize(a.constant, k) };
