@@ -183,6 +183,57 @@ describe("zero guard: no work for the units relu switched off", () => {
   });
 });
 
+describe("zero guard: the masked steps of a loop's hull", () => {
+  // The backward of sum(exp(x[j]) for j in i+1..n) over the hull 0..16: m = j >= r ? 1 : 0.
+  const gx: Buffer = { name: "h9", kind: "holder", size: 64, source: "out" };
+  const body = (mask = apply("ge", { k: "index", index: i }, local("r")), extra: Stmt[] = []): Stmt[] => [
+    { k: "let", name: "r", value: num(5) },
+    { k: "let", name: "acc", value: num(0), mutable: true },
+    loop(16, [
+      { k: "let", name: "e", value: apply("exp", load(x, i)) },
+      { k: "let", name: "m", value: mask },
+      { k: "assign", name: "acc", op: "+=", value: apply("where", local("m"), local("e"), num(0)) },
+      store(gx, i, apply("chainmul", apply("mask", local("m"), local("s"), num(0)), local("e")), "+="),
+      ...extra,
+    ]),
+    store(gx, lit(40), local("acc")),
+  ];
+  const fresh = () => ({ a0: ramp(64, 3), h9: ramp(64, 5) });
+  const runWithSeed = (stmts: Stmt[]) => run([{ k: "let", name: "s", value: num(2) }, ...stmts], fresh());
+
+  it("the mask is tested first and the rest runs where it holds, its selects their first branch, with the same values", () => {
+    const guarded = guardZeroUnits(body());
+    const text = print(guarded);
+    expect(text).toMatch(/const m = .*\n\s*if \(m !== 0\) \{\n\s*const e = Math.exp/);
+    expect(text).toContain("acc += e;");
+    expect(text).not.toContain("MASKED_ZERO");
+    expect(runWithSeed(guarded)).toEqual(runWithSeed(body()));
+  });
+
+  it("declines a mask that reads data (a data-dependent branch), or a statement that is not zero at masked steps", () => {
+    const dataMask = apply("gt", load(y, i), num(0));
+    expect(guardZeroUnits(body(dataMask))).toEqual(body(dataMask));
+    const notZero = [store(gx, affineAdd(i, lit(20)), local("e"), "+=")];
+    expect(guardZeroUnits(body(undefined, notZero))).toEqual(body(undefined, notZero));
+  });
+
+  it("a pair potential over j in i+1..n: backward guards the masked steps, and its gradient is that of plain loops", async () => {
+    const n = 40;
+    const { module, code } = await loadModule(`const n = ${n}\nparam x[n]\noutput e = sum(sum(exp(-(x[i] - x[j]) ^ 2) for j in i+1..n) for i in 0..n-1)\n`);
+    const backward = code.slice(code.indexOf("export function backwardInto"));
+    expect(backward).toMatch(/if \(b\d+_\w+ !== 0\) \{\n\s*const b\d+_\w+ = r\d+ - a0\[/);
+    const x = Float64Array.from({ length: n }, (_, k) => Math.sin(k));
+    const want = new Float64Array(n);
+    for (let a = 0; a < n; a++)
+      for (let b = a + 1; b < n; b++) {
+        const c = -2 * (x[a] - x[b]) * Math.exp(-((x[a] - x[b]) ** 2));
+        want[a] += c;
+        want[b] -= c;
+      }
+    assertClose(module.backward({ x }).grad.x, want, 1e-12, "grad x");
+  });
+});
+
 describe("merging loops", () => {
   const b1 = scratch(1, 10);
   it("a loop reading at [i] what the one before wrote at [i] joins it; a read at [i + 1] keeps them apart", () => {

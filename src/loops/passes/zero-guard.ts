@@ -12,8 +12,17 @@
 // sum of such terms. The skipped terms are products with an exact zero: the result differs
 // only where the other factor is infinite or NaN (the unguarded code would add NaN there),
 // and a loss whose backward carries such values is not finite anyway.
+//
+// The masked steps of a loop's hull get the same treatment. A loop whose bounds read an outer
+// loop variable (`for j in i+1..n`) runs over the hull of every step's range with a mask
+// `m = j >= i + 1 ? 1 : 0` (check/checker.ts, maskedReduction); its backward adds
+// `where(m, e, 0)` and masked-zero products, zero at the masked steps, and without a guard
+// computes `e` (an exp, say) at every one of them: twice the work of the triangle. A mask
+// read from loop indices and values fixed for the loop alone is tested first and the rest of
+// the body runs only where it holds: as predictable a branch as a loop bound (it changes
+// value once or twice along the loop), so the masked steps cost a compare.
 
-import { hasNested, local, visitExpr, type Expr, type Stmt } from "../ir.js";
+import { hasNested, local, mapExpr, visitExpr, type Expr, type Stmt } from "../ir.js";
 
 export function guardZeroUnits(body: readonly Stmt[]): Stmt[] {
   // Loop nests are as deep as a tensor's rank: the recursion is bounded.
@@ -25,15 +34,67 @@ export function guardZeroUnits(body: readonly Stmt[]): Stmt[] {
   });
 }
 
-/** `body` with the statements after the read of a relu output guarded, when they can be. */
+/** `body` with the statements after the read of a relu output guarded, when they can be; else its masked steps. */
 function guardBody(body: readonly Stmt[]): Stmt[] {
+  return guardReluUnits(body) ?? guardMaskedSteps(body) ?? [...body];
+}
+
+/**
+ * The body with its statements but one in a block that runs where the mask `m` holds: `m`
+ * a 0/1 local computed from loop indices and locals the body does not define, the condition
+ * of a `where` or `mask`, and every other statement a local or an addition of a term that is
+ * zero where `m` is.
+ */
+function guardMaskedSteps(body: readonly Stmt[]): Stmt[] | undefined {
+  const defined = new Set<string>();
+  const conditions = new Set<string>();
+  for (const s of body) {
+    if (s.k === "loop" || s.k === "block" || s.k === "call" || s.k === "kernel") return undefined;
+    if (s.k === "let" || s.k === "assign") defined.add(s.name);
+    for (const e of exprsOf(s)) visitExpr(e, (x) => x.k === "op" && (x.op === "where" || x.op === "mask") && x.args[0].k === "local" && conditions.add(x.args[0].name));
+  }
+  const at = body.findIndex((s) => s.k === "let" && !s.mutable && conditions.has(s.name) && isIndexMask(s.value, defined));
+  if (at === -1) return undefined;
+  const m = (body[at] as Extract<Stmt, { k: "let" }>).name;
+  const zero = new Set<string>([m]);
+  let additions = 0;
+  for (const s of body) {
+    if (s === body[at] || s.k === "comment") continue;
+    if (s.k === "let" && !s.mutable) {
+      if (zeroWhere(s.value, zero)) zero.add(s.name);
+      continue;
+    }
+    if ((s.k === "store" || s.k === "assign") && (s.op === "+=" || s.op === "-=") && zeroWhere(s.value, zero)) {
+      additions++;
+      continue;
+    }
+    return undefined;
+  }
+  if (additions === 0) return undefined;
+  // Inside the block the mask holds: its selects are their first branch.
+  const taken = (e: Expr) => mapExpr(e, (x) => (x.k === "op" && (x.op === "where" || x.op === "mask") && x.args[0].k === "local" && x.args[0].name === m ? x.args[1] : x));
+  const rest = body.filter((s) => s !== body[at]).map((s) => (s.k === "let" || s.k === "assign" || s.k === "store" ? { ...s, value: taken(s.value) } : s));
+  return [body[at], { k: "block", when: local(m), body: rest }];
+}
+
+/** A comparison (or a product of comparisons) of loop indices and locals not in `defined`: no loads. */
+function isIndexMask(e: Expr, defined: ReadonlySet<string>): boolean {
+  if (e.k !== "op" || !["lt", "le", "gt", "ge", "eq", "ne", "mul"].includes(e.op)) return false;
+  let fixed = true;
+  visitExpr(e, (x) => {
+    if (x.k === "load" || x.k === "dot" || (x.k === "local" && defined.has(x.name))) fixed = false;
+  });
+  return fixed;
+}
+
+function guardReluUnits(body: readonly Stmt[]): Stmt[] | undefined {
   const masks = new Set<string>();
   for (const s of body)
     if (s.k !== "loop" && s.k !== "block")
       for (const e of exprsOf(s)) visitExpr(e, (x) => x.k === "op" && x.op === "reluGrad" && x.args[1].k === "local" && masks.add(x.args[1].name));
-  if (masks.size === 0) return [...body];
+  if (masks.size === 0) return undefined;
   const at = body.findIndex((s) => s.k === "let" && !s.mutable && s.value.k === "load" && masks.has(s.name));
-  if (at === -1) return [...body];
+  if (at === -1) return undefined;
   const h = (body[at] as Extract<Stmt, { k: "let" }>).name;
   const rest = body.slice(at + 1);
   const zero = new Set<string>([h]);
@@ -48,9 +109,9 @@ function guardBody(body: readonly Stmt[]): Stmt[] {
       additions++;
       continue;
     }
-    return [...body];
+    return undefined;
   }
-  if (additions === 0) return [...body];
+  if (additions === 0) return undefined;
   return [...body.slice(0, at + 1), { k: "block", when: local(h), body: rest }];
 }
 
@@ -69,6 +130,7 @@ export function zeroWhere(e: Expr, zero: ReadonlySet<string>): boolean {
     case "op":
       switch (e.op) {
         case "mul":
+        case "chainmul":
           return e.args.some((a) => zeroWhere(a, zero));
         case "neg":
         case "relu":
@@ -79,7 +141,9 @@ export function zeroWhere(e: Expr, zero: ReadonlySet<string>): boolean {
         case "sub":
           return e.args.every((a) => zeroWhere(a, zero));
         case "where":
-          return zeroWhere(e.args[1], zero) && zeroWhere(e.args[2], zero);
+        case "mask":
+          // Zero where both branches are, or where the condition is 0 and the other branch zero.
+          return (zeroWhere(e.args[0], zero) || zeroWhere(e.args[1], zero)) && zeroWhere(e.args[2], zero);
         default:
           return false;
       }
