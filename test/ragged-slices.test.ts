@@ -91,4 +91,10 @@ describe("reductions of slices whose length changes with a loop variable", () =>
       assertClose(a.grad.x, b.grad.x as Float64Array, 1e-12, `grad x at N = ${n}`);
     }
   });
+
+  it("a slice empty at some step is an error naming the slice as written", () => {
+    const r = compile(`${declarations}output o = sum([sum(x[i:0]) for i in 0..n])\n`, { filename: "empty.expr", format: "js" });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.diagnostics[0].text).toMatch(/^empty\.expr:3:23: error: the slice x\[i:0\] is empty at some step of the outer loop \('a:b' runs from a up to b - 1\)/);
+  });
 });

@@ -123,6 +123,8 @@ class Checker {
   private loops = 0;
   /** Loops whose bounds read outer loop variables, batched over their hull (see `boundedLoop`). */
   private readonly loopBounds = new Map<Node, LoopBounds>();
+  /** Generators made from ragged slices (`raggedSliceRows`), with the slice as the user wrote it. */
+  private readonly sliceRows = new WeakMap<Expr, string>();
   /** Above 0 while a comprehension is tried batched: diagnostics then abort the attempt. */
   private speculating = 0;
   /** Placeholders made for def parameters that are differentiated with respect to. */
@@ -930,16 +932,19 @@ class Checker {
    */
   private maskedReduction(e: Extract<Expr, { kind: "call" }>, name: string, generator: Extract<Expr, { kind: "generator" }>, range: { from: Node; to: Node; bounds: LoopBounds }, scope: Scope, compileTime: boolean): Node {
     const { from, to, bounds } = range;
-    const text = `${exprText(this.source, generator.from)}..${exprText(this.source, generator.to)}`;
+    // A generator made from a ragged slice (raggedSliceRows) is named as the slice the user wrote.
+    const slice = this.sliceRows.get(generator);
+    const text = slice ?? `${exprText(this.source, generator.from)}..${exprText(this.source, generator.to)}`;
+    const range_ = slice ? `the slice ${slice}` : `the range ${text}`;
     const low = formRange(bounds.lower, this.loopBounds);
     const high = formRange(bounds.upper, this.loopBounds);
-    if (low === "empty" || high === "empty") this.fail(generator.span, `the range ${text} is empty at every step`, "E0252");
+    if (low === "empty" || high === "empty") this.fail(generator.span, `${range_} is empty at every step`, "E0252");
     if (!low || !high || !isKnown(low.min))
-      this.fail(generator.span, `the range ${text} reads an outer loop variable over a run-time size in a way not supported yet: its first value must be known at compile time`, "E0299");
+      this.fail(generator.span, `${range_} reads an outer loop variable over a run-time size in a way not supported yet: its first value must be known at compile time`, "E0299");
     // An empty range is an error (language.md), at whichever step of the outer loops.
     const length = formRange(difference(bounds.upper, bounds.lower), this.loopBounds);
     if (length !== "empty" && !(length && provablyAtLeast(length.min, 1)))
-      throw new DefiniteError(generator.span, `the range ${text} is empty at some step of the outer loop ('a..b' runs from a up to b - 1)`, "E0252");
+      throw new DefiniteError(generator.span, `${range_} is empty at some step of the outer loop ('${slice ? "a:b" : "a..b"}' runs from a up to b - 1)`, "E0252");
     const first = low.min;
     const extent = subSize(high.max, first);
     const g = this.graph;
@@ -983,7 +988,7 @@ class Checker {
     type Slice = Extract<IndexItem, { kind: "slice" }>;
     const movesWithLoop = (x: Expr | undefined) => x !== undefined && this.mentionsLoopVariable(x, scope);
     const ragged = new Set<Slice>();
-    let bounds: { from: Expr; to: Expr; key: string } | undefined;
+    let bounds: { from: Expr; to: Expr; key: string; text: string; span: Span } | undefined;
     const stack: Expr[] = [e.args[0]];
     while (stack.length) {
       const x = stack.pop()!;
@@ -1008,7 +1013,7 @@ class Checker {
           const from: Expr = item.from ?? { kind: "number", value: 0, text: "0", span: item.span };
           const key = `${exprText(this.source, from)}:${item.to ? exprText(this.source, item.to) : formatSize(this.evaluate(x.target, scope, false).shape[d])}`;
           if (bounds && bounds.key !== key) return undefined;
-          bounds ??= { from, to, key };
+          bounds ??= { from, to, key, text: `${exprText(this.source, x.target)}[${exprText(this.source, item)}]`, span: item.span };
           ragged.add(item);
         }
       } else if (x.kind !== "number" && x.kind !== "name") return undefined;
@@ -1035,7 +1040,9 @@ class Checker {
       else if (x.kind === "index") x.indices = x.indices.map((item) => (item.kind === "slice" && ragged.has(item) ? { kind: "name", name: row, span: item.span } : item));
     }
     const reduce = (arg: Expr): Extract<Expr, { kind: "call" }> => ({ kind: "call", callee: e.callee, calleeSpan: e.calleeSpan, args: [arg], named: [], span: e.span });
-    return reduce({ kind: "generator", body: reduce(body), variable: row, variableSpan: span, from: bounds.from, to: bounds.to, span });
+    const generator: Expr = { kind: "generator", body: reduce(body), variable: row, variableSpan: span, from: bounds.from, to: bounds.to, span: bounds.span };
+    this.sliceRows.set(generator, bounds.text);
+    return reduce(generator);
   }
 
   /**
