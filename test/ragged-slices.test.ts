@@ -29,6 +29,7 @@ const cases: [string, (i: string) => string][] = [
   ["the first axis kept after an index", (i) => `sum(transpose(X)[1, 0:${i}+1])`],
   ["where over a prefix", (i) => `sum(where(x[0:${i}+1] > 0, x[0:${i}+1], 0.1 * x[0:${i}+1]))`],
   ["a prefix ending before the last row", (i) => `sum(exp(x[${i}:n-1]))`],
+  ["other parts taken whole: a reduction, a softmax's element, a row", (i) => `sum(x[0:${i}+1] * sum(v) - softmax(v)[0]) + max(X[0:${i}+1, :] + v)`],
   // Not rewritten: a window of fixed length is batched as it is; slices of other bounds are
   // written out step by step as before.
   ["a window of fixed length", (i) => `sum(x[${i}:${i}+1] * 3)`],
@@ -96,5 +97,17 @@ describe("reductions of slices whose length changes with a loop variable", () =>
     const r = compile(`${declarations}output o = sum([sum(x[i:0]) for i in 0..n])\n`, { filename: "empty.expr", format: "js" });
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.diagnostics[0].text).toMatch(/^empty\.expr:3:23: error: the slice x\[i:0\] is empty at some step of the outer loop \('a:b' runs from a up to b - 1\)/);
+  });
+
+  it("parts that would broadcast against a row but not against the whole are shape errors, as before", () => {
+    for (const [term, message] of [
+      ["sum(x[0:i+1] * v)", "cannot multiply shapes [2] and [3]"],
+      ["sum(X[0:i+1, :] * x[0:i+1])", "cannot multiply shapes [2, 3] and [2]"],
+      ["max(exp(X[0:i+1, :]) * transpose([v]))", "cannot multiply shapes [2, 3] and [3, 1]"],
+    ]) {
+      const r = compile(`${declarations}output o = sum([${term} for i in 0..n])\n`, { filename: "shapes.expr", format: "js" });
+      expect(r.ok, term).toBe(false);
+      if (!r.ok) expect(r.diagnostics[0].text).toContain(message);
+    }
   });
 });

@@ -979,61 +979,89 @@ class Checker {
    * of the expression at row j of each slice: a masked loop over the hull of the steps
    * (`maskedReduction`), where batching the slice itself cannot be done (its shape changes)
    * and the outer loop would be written out step by step. Only when the expression is
-   * elementwise, its ragged slices share their bounds and those slice the first axis they
-   * keep: then row j of the expression is the expression of the rows j, and reducing each
-   * row and then the rows is reducing all elements (for every reducer: sum, prod, max, min,
-   * logsumexp and norm compose, and the rows of a mean have equal counts).
+   * elementwise down to those slices (other parts are taken whole), the slices share their
+   * bounds, slice the first axis they keep and have one rank R, and every other part has a
+   * lower rank (or a first axis of 1), so that it broadcasts against a row as against the
+   * whole: then row j of the expression is the expression of the rows j, and reducing each
+   * row and then the rows is reducing all elements (sum, prod, max, min, logsumexp and norm
+   * compose, and the rows of a mean have equal counts). Otherwise undefined: the slices are
+   * evaluated as before (step by step, or an error over a dim).
    */
   private raggedSliceRows(e: Extract<Expr, { kind: "call" }>, scope: Scope): Extract<Expr, { kind: "call" }> | undefined {
     type Slice = Extract<IndexItem, { kind: "slice" }>;
     const movesWithLoop = (x: Expr | undefined) => x !== undefined && this.mentionsLoopVariable(x, scope);
+    const elementwise = (x: Expr) =>
+      x.kind === "unary" ||
+      (x.kind === "binary" && x.op !== "@") ||
+      (x.kind === "call" && x.named.length === 0 && !this.defs.has(x.callee) && (x.callee in UNARY || (x.callee in ELEMENTWISE_N && x.args.length >= 2)));
     const ragged = new Set<Slice>();
+    const walked = new Set<Expr>();
+    const others: Expr[] = [];
+    let rank: number | undefined;
     let bounds: { from: Expr; to: Expr; key: string; text: string; span: Span } | undefined;
     const stack: Expr[] = [e.args[0]];
     while (stack.length) {
       const x = stack.pop()!;
-      if (x.kind === "unary") stack.push(x.operand);
-      else if (x.kind === "binary" && x.op !== "@") stack.push(x.left, x.right);
-      else if (x.kind === "call" && x.named.length === 0 && !this.defs.has(x.callee) && (x.callee in UNARY || (x.callee in ELEMENTWISE_N && x.args.length >= 2))) stack.push(...x.args);
-      else if (x.kind === "index") {
-        let kept = 0;
-        for (const [d, item] of x.indices.entries()) {
-          if (item.kind !== "slice") continue;
-          kept++;
-          if (!movesWithLoop(item.from) && !movesWithLoop(item.to)) continue;
-          if (item.step || kept > 1) return undefined;
-          // A slice to the end: its axis length, written as a number or a dim's name.
-          let to = item.to;
-          if (!to) {
-            const n = this.evaluate(x.target, scope, false).shape[d];
-            const text = formatSize(n);
-            if (!/^\w+$/.test(text)) return undefined;
-            to = isKnown(n) ? { kind: "number", value: n, text, span: item.span } : { kind: "name", name: text, span: item.span };
-          }
-          const from: Expr = item.from ?? { kind: "number", value: 0, text: "0", span: item.span };
-          const key = `${exprText(this.source, from)}:${item.to ? exprText(this.source, item.to) : formatSize(this.evaluate(x.target, scope, false).shape[d])}`;
-          if (bounds && bounds.key !== key) return undefined;
-          bounds ??= { from, to, key, text: `${exprText(this.source, x.target)}[${exprText(this.source, item)}]`, span: item.span };
-          ragged.add(item);
-        }
-      } else if (x.kind !== "number" && x.kind !== "name") return undefined;
+      if (elementwise(x)) {
+        walked.add(x);
+        if (x.kind === "unary") stack.push(x.operand);
+        else if (x.kind === "binary") stack.push(x.left, x.right);
+        else if (x.kind === "call") stack.push(...x.args);
+        continue;
+      }
+      const at = x.kind === "index" ? x.indices.findIndex((item) => item.kind === "slice" && (movesWithLoop(item.from) || movesWithLoop(item.to))) : -1;
+      if (x.kind !== "index" || at === -1) {
+        others.push(x);
+        continue;
+      }
+      // The moving slice: no step, the only one that moves, after scalar indices only.
+      const item = x.indices[at] as Slice;
+      if (item.step) return undefined;
+      const target = this.evaluate(x.target, scope, false);
+      let leafRank = target.shape.length - x.indices.length;
+      for (const [d, other] of x.indices.entries()) {
+        if (other.kind === "slice") {
+          if (d !== at && (movesWithLoop(other.from) || movesWithLoop(other.to) || d < at)) return undefined;
+          leafRank++;
+        } else if (this.evaluate(other, scope, false).shape.length !== 0) return undefined;
+      }
+      if (rank !== undefined && rank !== leafRank) return undefined;
+      rank = leafRank;
+      // A slice to the end: its axis length, written as a number or a dim's name.
+      const n = target.shape[at];
+      let to = item.to;
+      if (!to) {
+        const text = formatSize(n);
+        if (!/^\w+$/.test(text)) return undefined;
+        to = isKnown(n) ? { kind: "number", value: n, text, span: item.span } : { kind: "name", name: text, span: item.span };
+      }
+      const from: Expr = item.from ?? { kind: "number", value: 0, text: "0", span: item.span };
+      const key = `${exprText(this.source, from)}:${item.to ? exprText(this.source, item.to) : formatSize(n)}`;
+      if (bounds && bounds.key !== key) return undefined;
+      bounds ??= { from, to, key, text: `${exprText(this.source, x.target)}[${exprText(this.source, item)}]`, span: item.span };
+      ragged.add(item);
     }
-    if (!bounds) return undefined;
+    if (!bounds || rank === undefined) return undefined;
     // A window of fixed length (x[i:i+3]) is batched as it is.
     const [from, to] = [this.evaluate(bounds.from, scope, false), this.evaluate(bounds.to, scope, false)];
     if (linearDifference(to, from) !== undefined) return undefined;
+    for (const other of others) {
+      const shape = this.evaluate(other, scope, false).shape;
+      if (shape.length > rank || (shape.length === rank && shape[0] !== 1)) return undefined;
+    }
     // The row variable: a name no program can write, so it shadows nothing.
     const row = `$row${this.loops}`;
     const span = e.args[0].span;
-    const body = { ...e.args[0] } as Expr;
-    const copies: Expr[] = [body];
+    const copy = (y: Expr): Expr => {
+      if (!walked.has(y) && y.kind !== "index") return y;
+      const c = { ...y } as Expr;
+      copies.push(c);
+      return c;
+    };
+    const copies: Expr[] = [];
+    const body = copy(e.args[0]);
     while (copies.length) {
       const x = copies.pop()!;
-      const copy = (y: Expr) => {
-        const c = { ...y } as Expr;
-        copies.push(c);
-        return c;
-      };
       if (x.kind === "unary") x.operand = copy(x.operand);
       else if (x.kind === "binary") [x.left, x.right] = [copy(x.left), copy(x.right)];
       else if (x.kind === "call") x.args = x.args.map(copy);

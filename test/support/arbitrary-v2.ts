@@ -6,7 +6,8 @@
 //     def or a gate, read rows through affine and non-affine index maps (`X[i]`, `X[N - 1 - i]`,
 //     `X[(i + 1) % N]`, `X[(i * i) % N]`), or ignore the variable (`[w for i in 0..N]`);
 //   - generators whose bounds read the outer variable (`for j in i+1..N`, `0..i+1`, `i..N`,
-//     reading `v[j - i]`), masked over the hull of their steps: N^2 steps, so N <= 300;
+//     reading `v[j - i]`), and reductions of slices whose length changes with `i`
+//     (`sum(X[0:i+1, :] * w)`), masked over the hull of their steps: N^2 steps, so N <= 300;
 //   - whole-tensor operations: broadcasting a row or a column (`X * w`, `X * reshape(v, [N, 1])`),
 //     axis reductions with and without keepdims, softmax along an axis, slices of neighbours
 //     (`T[1:] - T[:-1]`, `T[:, 1:]`, `T[::2]`).
@@ -82,7 +83,7 @@ export function printProgramV2(p: FuzzProgramV2): string {
       case 0: return `sum(${r})`;
       case 1: return `max(${r})`;
       case 2: return `logsumexp(${r})`;
-      case 3: return `(${r}) @ w`;
+      case 3: return `((${r}) @ w)`;
       case 4: return `dot(${r}, ${row(d - 1)})`;
       case 5: return `score(${r})`;
       case 6: return `sig(${scalar(d - 1)}) * ${scalar(d - 1)}`;
@@ -122,7 +123,12 @@ export function printProgramV2(p: FuzzProgramV2): string {
         ]);
       case 10:
         if (N > 300) return `sum(${m})`;
-        return `sum(sum(v[j - i] * X[j, ${F - 1}] for j in i..N) * ${scalar(d)} for i in 0..N)`;
+        return pick([
+          `sum(sum(v[j - i] * X[j, ${F - 1}] for j in i..N) * ${scalar(d)} for i in 0..N)`,
+          // Slices whose length changes with i, reduced whole: row by row over a masked loop.
+          `sum(${inner()}(tanh(X[0:i+1, :] * w)) * ${scalar(d)} for i in 0..N)`,
+          `sum([${inner()}(v[i:] * X[i:, 0] + ${scalar(d)}) for i in 0..N])`,
+        ]);
       case 0: return `sum(${scalar(d)} for i in 0..N)`;
       case 1: return `sum([${scalar(d)} for i in 0..N] * v)`;
       case 2: return `sum(${m})`;
