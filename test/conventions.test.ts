@@ -260,6 +260,25 @@ describe("gates: a def with grad lines", () => {
     expect(grad.x).toBe(27);
   });
 
+  // A reducing gate: a scalar value of a tensor argument. Called per row of a comprehension
+  // (batched), and under jvp and hessian, it gives what the same def without grad lines
+  // gives (its grad line is right): these were internal errors ("cannot broadcast [2] to [2, 1]").
+  it.each([
+    ["per row", "output t = sum([ss(C[i] * x) for i in 0..3] * u)"],
+    ["per row, a scalar argument beside", "output t = sum([sc(C[i], k) for i in 0..3] * u)"],
+    ["jvp", "output t = jvp(ss(x * k), x, d)"],
+    ["jvp per row", "output t = sum(jvp([ss(C[i] * x) for i in 0..3], x, d) * u)"],
+    ["hessian per row", "output t = sum(hessian(sum([ss(C[i] * x) for i in 0..3] * u), x) * E)"],
+  ])("a reducing gate %s gives the values and gradients of its body", async (_, line) => {
+    const gates = "def ss(v) = sum(v * v)\ngrad v = 2 * v\ndef sc(v, s) = s * sum(exp(v))\ngrad v = s * exp(v)\ngrad s = sum(exp(v))\n";
+    const bodies = "def ss(v) = sum(v * v)\ndef sc(v, s) = s * sum(exp(v))\n";
+    const rest = `param x[2], C[3, 2], k\ninput d[2], u[3], E[2, 2]\n${line}\n`;
+    const args = { x: [0.3, -0.7], C: [0.1, 0.2, -0.3, 0.4, 0.5, -0.6], k: 1.3, d: [0.9, -0.2], u: [1, -2, 0.5], E: [1, 2, 3, 4] };
+    const [a, b] = [await backward(gates + rest, args), await backward(bodies + rest, args)];
+    assertClose(a.outputs.t, b.outputs.t as number, 1e-12, "t");
+    for (const name of ["x", "C", "k"]) assertClose(a.grad[name], b.grad[name] as number | Float64Array, 1e-12, `grad ${name}`);
+  });
+
   it("a gate called twice uses its grad line at each call", async () => {
     const src = "def g(z) = z * z\ngrad z = 2 * z\nparam x\nparam y\noutput f = g(x) + g(y) * 10";
     const { grad } = await backward(src, { x: 3, y: 4 });

@@ -181,7 +181,10 @@ export const TANGENTS: Record<Op, TangentRule> = {
         if (!ti) return undefined;
         // A batched gate's per-row scalar argument meets its rows: repeat it along them.
         const spread = ti.shape.length > 0 && ti.shape.length < n.shape.length ? d.graph.expand(ti, n.shape) : ti;
-        return d.chain(spread, n.args[1 + k + i]);
+        const term = d.chain(spread, n.args[1 + k + i]);
+        // A reducing gate's value has fewer axes than its tensor argument: the tangent sums
+        // the argument's own elements (those after the value's axes, the rows if batched).
+        return term.shape.length > n.shape.length ? d.graph.reduce("sum", term, n.shape.length) : term;
       }),
     );
   },

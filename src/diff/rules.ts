@@ -222,8 +222,16 @@ export const RULES: Record<Op, Rule | null> = {
     return n.args.map((_, k) => d.graph.gather(g, part.shape, { offset: mulSize(k, part.size), strides }));
   },
   // args: [forward, ...arguments, ...local gradients]; only the arguments receive gradient.
+  // A reducing gate (a scalar value, a tensor argument) batched over rows has upstream [n]
+  // and locals [n, ...argument]: the upstream is repeated along each row's elements.
   gate: (d, n, g) => {
     const k = n.arity!;
-    return [undefined, ...n.args.slice(1, 1 + k).map((_, i) => d.chain(g, n.args[1 + k + i]))];
+    return [
+      undefined,
+      ...n.args.slice(1, 1 + k).map((_, i) => {
+        const local = n.args[1 + k + i];
+        return d.chain(g.shape.length > 0 && g.shape.length < local.shape.length ? d.graph.expand(g, local.shape) : g, local);
+      }),
+    ];
   },
 };

@@ -122,7 +122,9 @@ function batchNode(graph: Graph, node: Node, n: Size, batched: Map<number, Node>
       // A scalar argument that does not depend on the loop stays scalar: its gradient is
       // summed over every step's elements, as a scalar beside tensors is in a gate.
       const args = node.args.slice(1, 1 + k).map((a) => (!has(a) && a.shape.length === 0 ? a : full(a)));
-      const locals = node.args.slice(1 + k).map((l) => fit(l, shape));
+      // A local shaped like the gate's value is fit to it (a per-step scalar repeated along
+      // it); a reducing gate's (a scalar value, a tensor argument) keeps its own shape.
+      const locals = node.args.slice(1 + k).map((l) => (l.shape.length > shape.length ? full(l) : fit(l, shape)));
       return graph.gate(node.name!, forward, args, locals);
     }
   }
