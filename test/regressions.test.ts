@@ -177,4 +177,13 @@ describe("the straight-line emitter", { timeout: 60_000 }, () => {
     expect(grad.a).toBe(1);
     expect(list(grad.A)).toEqual([1]);
   });
+
+  // Fuzz seed 5151: the same take read by a scalar gather of its one element (`[C[(2*i + 1)
+  // % 1] for i in 0..1][0, 0]`) at the top level of loop code: asked for element [] too.
+  it("a scalar gather of a one-element take in loop code", async () => {
+    const { module } = await load("param A[1, 1], C[1, 1]\noutput f = exp(tanh([C[(2*i + 1) % 1] for i in 0..1][0, 0]))\noutput g = A", { emit: "loops" });
+    const { outputs, grad } = module.backward({ A: [1], C: [0.5] }, { f: 1, g: [0] });
+    expect(outputs.f).toBe(Math.exp(Math.tanh(0.5)));
+    expect(list(grad.C)[0]).toBeCloseTo(Math.exp(Math.tanh(0.5)) * (1 - Math.tanh(0.5) ** 2), 14);
+  });
 });

@@ -331,7 +331,7 @@ export function lowerToLoopIR(
     if (n.op === "gather") {
       const source = args[0];
       if (storage[source.id] === "inline" && source.size !== 1 && source.op !== "iota") materialize(source);
-      if (n.shape.length === 0) scalarResult(source.size === 1 ? element(source, []) : elementAtFlat(source, lit(n.map!.offset)));
+      if (n.shape.length === 0) scalarResult(source.size === 1 ? element(source, source.shape.map(() => lit(0))) : elementAtFlat(source, lit(n.map!.offset)));
       else markInline(n);
       continue;
     }
