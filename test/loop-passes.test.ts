@@ -295,6 +295,34 @@ describe("merging loops", () => {
     const kept = mergeLoops([{ k: "let", name: "r", value: num(0), mutable: true }, sum, late, second]);
     expect(kept.filter((s) => s.k === "loop")).toHaveLength(2);
   });
+
+  it("constants move up as a chain, past an item that stays because of what it reads: reading what that one reads holds nothing back", () => {
+    // The slices chain's backward: `u = c * r` stays after the sum r; `t = c * s0` reads c too,
+    // and `t2 = 2 * t` (the adjoint's scaling, taken out of the loop) reads t: both move up,
+    // and the second loop joins the first.
+    const sum = loop(10, [{ k: "assign", name: "r", op: "+=", value: load(x, i) }]);
+    const second = loop(10, [store(scratch(4, 10), i, apply("mul", load(y, i), local("t2")))]);
+    const body: Stmt[] = [
+      { k: "let", name: "c", value: apply("mul", local("a2"), num(0.5)) },
+      { k: "let", name: "r", value: num(0), mutable: true },
+      sum,
+      { k: "let", name: "u", value: apply("mul", local("c"), local("r")) },
+      { k: "let", name: "t", value: apply("mul", local("c"), local("s0")) },
+      { k: "let", name: "t2", value: apply("mul", num(2), local("t")) },
+      second,
+      store(holder, lit(0), local("u")),
+    ];
+    const merged = mergeLoops(body);
+    expect(merged.filter((s) => s.k === "loop")).toHaveLength(1);
+    const order = merged.flatMap((s) => (s.k === "let" ? [s.name] : s.k === "loop" ? ["loop"] : []));
+    expect(order.indexOf("t2")).toBeLessThan(order.indexOf("loop"));
+    expect(order.indexOf("u")).toBeGreaterThan(order.indexOf("loop"));
+    const arrays = () => ({ a0: ramp(64), a1: ramp(64, 3), h9: new Float64Array(64), b4: new Float64Array(10) });
+    const withLocals = (b: Stmt[]): Stmt[] => [{ k: "let", name: "a2", value: num(3) }, { k: "let", name: "s0", value: num(-2) }, ...b];
+    const after = run(withLocals(merged), arrays());
+    expect(after).toEqual(run(withLocals(body), arrays()));
+    expect(after.h9[0]).not.toBe(0);
+  });
 });
 
 describe("sections, accumulators and short nests (the whole-problem bundle adjustment's backward is one loop)", () => {

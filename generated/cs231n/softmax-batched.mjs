@@ -342,6 +342,7 @@ export function backwardInto(args, seed, grad, outputs) {
   let t82_2 = 0;
   // softmax-batched.expr:19
   const t27 = a2 * 0.5;
+  const t61 = t27 * s0;
   const t64 = 0.0033333333333333335 * s0;
   b81.fill(0);
   for (let i = 0; i < 300; i++) {
@@ -403,8 +404,6 @@ export function backwardInto(args, seed, grad, outputs) {
   t29 += (a3_5 * a3_5);
   const t30 = t27 * t29;
   const t31 = t30 - t24;
-  // softmax-batched.expr:20
-  const t61 = t27 * s0;
   // softmax-batched.expr:17
   const t83 = 2 * t61;
   h85[0] = (b81[0] + (a3_0 * t83));

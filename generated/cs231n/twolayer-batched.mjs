@@ -322,6 +322,7 @@ export function backwardInto(args, seed, grad, outputs) {
   let t109_2 = 0;
   // twolayer-batched.expr:24
   const t34 = a2 * 0.5;
+  const t81 = t34 * s0;
   const t88 = 0.0033333333333333335 * s0;
   b97.fill(0);
   b105.fill(0);
@@ -471,6 +472,7 @@ export function backwardInto(args, seed, grad, outputs) {
   // twolayer-batched.expr:26
   const t31 = t29 / 300;
   // twolayer-batched.expr:27
+  const t110 = 2 * t81;
   for (let i = 0; i < 100; i++) {
     const a3_i = a3[i];
     t36 += (a3_i * a3_i);
@@ -482,22 +484,16 @@ export function backwardInto(args, seed, grad, outputs) {
     t40 += (a5_ix3p1 * a5_ix3p1);
     const a5_ix3p2 = a5[i * 3 + 2];
     t40 += (a5_ix3p2 * a5_ix3p2);
+    h112[i * 3] = (b105[i * 3] + (a5_ix3 * t110));
+    h112[i * 3 + 1] = (b105[i * 3 + 1] + (a5_ix3p1 * t110));
+    h112[i * 3 + 2] = (b105[i * 3 + 2] + (a5_ix3p2 * t110));
+    h115[i] = (b108[i] + (a3_i * t110));
+    h115[i + 100] = (b108[i + 100] + (a3_ip100 * t110));
   }
   const t37 = t34 * t36;
   const t38 = t37 - t31;
   const t41 = t34 * t40;
   const t42 = t38 + t41;
-  // twolayer-batched.expr:27
-  const t81 = t34 * s0;
-  // twolayer-batched.expr:22
-  const t110 = 2 * t81;
-  for (let i = 0; i < 100; i++) {
-    h112[i * 3] = (b105[i * 3] + (a5[i * 3] * t110));
-    h112[i * 3 + 1] = (b105[i * 3 + 1] + (a5[i * 3 + 1] * t110));
-    h112[i * 3 + 2] = (b105[i * 3 + 2] + (a5[i * 3 + 2] * t110));
-    h115[i] = (b108[i] + (a3[i] * t110));
-    h115[i + 100] = (b108[i + 100] + (a3[i + 100] * t110));
-  }
   // twolayer-batched.expr:21
   if (outputs !== undefined) {
     // output loss (twolayer-batched.expr:27)

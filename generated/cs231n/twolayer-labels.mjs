@@ -422,6 +422,7 @@ export function backwardInto(args, seed, grad, outputs) {
     b34[i] = b29[i];
   }
   const t45 = a2 * 0.5;
+  const t92 = t45 * s0;
   const t97 = 0.0033333333333333335 * s0;
   const t98 = -t97;
   b102.fill(0);
@@ -446,8 +447,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const t50 = t47 + t49;
   const t51 = t45 * t50;
   const t52 = t51 - t42;
-  // twolayer-labels.expr:25
-  const t92 = t45 * s0;
   // twolayer-labels.expr:24
   b103.fill(0);
   for (let i = 0; i < 900; i++) {

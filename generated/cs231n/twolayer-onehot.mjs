@@ -321,6 +321,7 @@ export function backwardInto(args, seed, grad, outputs) {
   let t107_2 = 0;
   // twolayer-onehot.expr:15
   const t34 = a2 * 0.5;
+  const t81 = t34 * s0;
   const t86 = 0.0033333333333333335 * s0;
   b95.fill(0);
   b103.fill(0);
@@ -470,6 +471,7 @@ export function backwardInto(args, seed, grad, outputs) {
   // twolayer-onehot.expr:17
   const t31 = t29 / 300;
   // twolayer-onehot.expr:18
+  const t108 = 2 * t81;
   for (let i = 0; i < 100; i++) {
     const a3_i = a3[i];
     t36 += (a3_i * a3_i);
@@ -481,21 +483,16 @@ export function backwardInto(args, seed, grad, outputs) {
     t38 += (a5_ix3p1 * a5_ix3p1);
     const a5_ix3p2 = a5[i * 3 + 2];
     t38 += (a5_ix3p2 * a5_ix3p2);
+    h110[i * 3] = (b103[i * 3] + (a5_ix3 * t108));
+    h110[i * 3 + 1] = (b103[i * 3 + 1] + (a5_ix3p1 * t108));
+    h110[i * 3 + 2] = (b103[i * 3 + 2] + (a5_ix3p2 * t108));
+    h113[i] = (b106[i] + (a3_i * t108));
+    h113[i + 100] = (b106[i + 100] + (a3_ip100 * t108));
   }
   const t39 = t36 + t38;
   const t40 = t34 * t39;
   const t41 = t40 - t31;
-  // twolayer-onehot.expr:18
-  const t81 = t34 * s0;
   // twolayer-onehot.expr:13
-  const t108 = 2 * t81;
-  for (let i = 0; i < 100; i++) {
-    h110[i * 3] = (b103[i * 3] + (a5[i * 3] * t108));
-    h110[i * 3 + 1] = (b103[i * 3 + 1] + (a5[i * 3 + 1] * t108));
-    h110[i * 3 + 2] = (b103[i * 3 + 2] + (a5[i * 3 + 2] * t108));
-    h113[i] = (b106[i] + (a3[i] * t108));
-    h113[i + 100] = (b106[i + 100] + (a3[i + 100] * t108));
-  }
   if (outputs !== undefined) {
     // output loss (twolayer-onehot.expr:18)
     outputs["loss"] = t41;

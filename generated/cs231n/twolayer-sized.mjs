@@ -417,6 +417,7 @@ export function backwardInto(args, seed, grad, outputs) {
   // twolayer-sized.expr:25
   const t34 = a2 * 0.5;
   const t48 = 1 / $N;
+  const t82 = t34 * s0;
   const t89 = t48 * s0;
   b98.fill(0);
   b106.fill(0);
@@ -566,6 +567,7 @@ export function backwardInto(args, seed, grad, outputs) {
   // twolayer-sized.expr:27
   const t31 = t29 / $N;
   // twolayer-sized.expr:28
+  const t111 = 2 * t82;
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
       const i = i0;
@@ -579,6 +581,11 @@ export function backwardInto(args, seed, grad, outputs) {
       t40 += (a5_ix3p1 * a5_ix3p1);
       const a5_ix3p2 = a5[i * 3 + 2];
       t40 += (a5_ix3p2 * a5_ix3p2);
+      h113[i * 3] = (b106[i * 3] + (a5_ix3 * t111));
+      h113[i * 3 + 1] = (b106[i * 3 + 1] + (a5_ix3p1 * t111));
+      h113[i * 3 + 2] = (b106[i * 3 + 2] + (a5_ix3p2 * t111));
+      h116[i] = (b109[i] + (a3_i * t111));
+      h116[i + 100] = (b109[i + 100] + (a3_ip100 * t111));
     }
     {
       const i = i0 + 1;
@@ -592,6 +599,11 @@ export function backwardInto(args, seed, grad, outputs) {
       t40 += (a5_ix3p1 * a5_ix3p1);
       const a5_ix3p2 = a5[i * 3 + 2];
       t40 += (a5_ix3p2 * a5_ix3p2);
+      h113[i * 3] = (b106[i * 3] + (a5_ix3 * t111));
+      h113[i * 3 + 1] = (b106[i * 3 + 1] + (a5_ix3p1 * t111));
+      h113[i * 3 + 2] = (b106[i * 3 + 2] + (a5_ix3p2 * t111));
+      h116[i] = (b109[i] + (a3_i * t111));
+      h116[i + 100] = (b109[i + 100] + (a3_ip100 * t111));
     }
     {
       const i = i0 + 2;
@@ -605,6 +617,11 @@ export function backwardInto(args, seed, grad, outputs) {
       t40 += (a5_ix3p1 * a5_ix3p1);
       const a5_ix3p2 = a5[i * 3 + 2];
       t40 += (a5_ix3p2 * a5_ix3p2);
+      h113[i * 3] = (b106[i * 3] + (a5_ix3 * t111));
+      h113[i * 3 + 1] = (b106[i * 3 + 1] + (a5_ix3p1 * t111));
+      h113[i * 3 + 2] = (b106[i * 3 + 2] + (a5_ix3p2 * t111));
+      h116[i] = (b109[i] + (a3_i * t111));
+      h116[i + 100] = (b109[i + 100] + (a3_ip100 * t111));
     }
     {
       const i = i0 + 3;
@@ -618,50 +635,17 @@ export function backwardInto(args, seed, grad, outputs) {
       t40 += (a5_ix3p1 * a5_ix3p1);
       const a5_ix3p2 = a5[i * 3 + 2];
       t40 += (a5_ix3p2 * a5_ix3p2);
+      h113[i * 3] = (b106[i * 3] + (a5_ix3 * t111));
+      h113[i * 3 + 1] = (b106[i * 3 + 1] + (a5_ix3p1 * t111));
+      h113[i * 3 + 2] = (b106[i * 3 + 2] + (a5_ix3p2 * t111));
+      h116[i] = (b109[i] + (a3_i * t111));
+      h116[i + 100] = (b109[i + 100] + (a3_ip100 * t111));
     }
   }
   const t37 = t34 * t36;
   const t38 = t37 - t31;
   const t41 = t34 * t40;
   const t42 = t38 + t41;
-  // twolayer-sized.expr:28
-  const t82 = t34 * s0;
-  // twolayer-sized.expr:23
-  const t111 = 2 * t82;
-  for (let i0 = 0; i0 < 100; i0 += 4) {
-    {
-      const i = i0;
-      h113[i * 3] = (b106[i * 3] + (a5[i * 3] * t111));
-      h113[i * 3 + 1] = (b106[i * 3 + 1] + (a5[i * 3 + 1] * t111));
-      h113[i * 3 + 2] = (b106[i * 3 + 2] + (a5[i * 3 + 2] * t111));
-      h116[i] = (b109[i] + (a3[i] * t111));
-      h116[i + 100] = (b109[i + 100] + (a3[i + 100] * t111));
-    }
-    {
-      const i = i0 + 1;
-      h113[i * 3] = (b106[i * 3] + (a5[i * 3] * t111));
-      h113[i * 3 + 1] = (b106[i * 3 + 1] + (a5[i * 3 + 1] * t111));
-      h113[i * 3 + 2] = (b106[i * 3 + 2] + (a5[i * 3 + 2] * t111));
-      h116[i] = (b109[i] + (a3[i] * t111));
-      h116[i + 100] = (b109[i + 100] + (a3[i + 100] * t111));
-    }
-    {
-      const i = i0 + 2;
-      h113[i * 3] = (b106[i * 3] + (a5[i * 3] * t111));
-      h113[i * 3 + 1] = (b106[i * 3 + 1] + (a5[i * 3 + 1] * t111));
-      h113[i * 3 + 2] = (b106[i * 3 + 2] + (a5[i * 3 + 2] * t111));
-      h116[i] = (b109[i] + (a3[i] * t111));
-      h116[i + 100] = (b109[i + 100] + (a3[i + 100] * t111));
-    }
-    {
-      const i = i0 + 3;
-      h113[i * 3] = (b106[i * 3] + (a5[i * 3] * t111));
-      h113[i * 3 + 1] = (b106[i * 3 + 1] + (a5[i * 3 + 1] * t111));
-      h113[i * 3 + 2] = (b106[i * 3 + 2] + (a5[i * 3 + 2] * t111));
-      h116[i] = (b109[i] + (a3[i] * t111));
-      h116[i + 100] = (b109[i + 100] + (a3[i + 100] * t111));
-    }
-  }
   // twolayer-sized.expr:22
   if (outputs !== undefined) {
     // output loss (twolayer-sized.expr:28)

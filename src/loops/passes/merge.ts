@@ -250,11 +250,13 @@ export function mergeLoops(body: readonly Stmt[]): Stmt[] {
       const fills = [...zeroFills, ...constants];
       // Other constants between the two (`const t = a2 * s0;`, made after the first loop because
       // their nodes came later) move up before the group when they read nothing it or the items
-      // staying between write, so that a loop needing them still joins.
-      const stay = new Set<string>(itemNames(item));
+      // staying between write, so that a loop needing them still joins. Only writes hold one
+      // back: a constant read by an item that stays (t12 in `t19 = t12 * t18`) is read as well
+      // by one that moves (`t42 = t12 * s0`), and a chain of them (`t45 = 2 * t42`) moves whole.
+      const stay = new Set<string>(itemWrites(item));
       const lifted = between.filter((x) => {
         const liftable = !fills.includes(x) && "stmt" in x && x.stmt.k === "let" && !x.stmt.mutable && ![...itemNames(x)].some((n) => stay.has(n));
-        if (!liftable) for (const n of itemNames(x)) stay.add(n);
+        if (!liftable) for (const n of itemWrites(x)) stay.add(n);
         return liftable;
       });
       const blocked = between.some((x) => !fills.includes(x) && !lifted.includes(x) && [...itemNames(x)].some((n) => ownNames.has(n) && (ownWrites.has(n) || itemWrites(x).has(n))));
