@@ -103,7 +103,6 @@ function lossSeed(seed) {
 }
 
 const buf14 = new Float64Array(30000);
-const buf97 = new Float64Array(300);
 const buf105 = new Float64Array(300);
 const buf108 = new Float64Array(200);
 
@@ -305,7 +304,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const a6 = args["b2"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   const b14 = buf14;
-  const b97 = buf97;
   const b105 = buf105;
   const b108 = buf108;
   const h112 = grad["W2"];
@@ -324,11 +322,11 @@ export function backwardInto(args, seed, grad, outputs) {
   const t34 = a2 * 0.5;
   const t81 = t34 * s0;
   const t88 = 0.0033333333333333335 * s0;
-  b97.fill(0);
   b105.fill(0);
   b108.fill(0);
   h113.fill(0);
   for (let i = 0; i < 300; i++) {
+    let b97_i = 0;
     let t15s0_0 = 0;
     let t15s0_1 = 0;
     let t15s0_2 = 0;
@@ -398,8 +396,8 @@ export function backwardInto(args, seed, grad, outputs) {
     const b95_ix3 = a1[i * 3] * t88;
     const b95_ix3p1 = a1[i * 3 + 1] * t88;
     const b95_ix3p2 = a1[i * 3 + 2] * t88;
-    b97[i] += ((b95_ix3 + b95_ix3p1) + b95_ix3p2);
-    const b98_i = (1 / b24_i) * b97[i];
+    b97_i += ((b95_ix3 + b95_ix3p1) + b95_ix3p2);
+    const b98_i = (1 / b24_i) * b97_i;
     const b101_ix3 = (b23_ix3 * b98_i) - b95_ix3;
     const b101_ix3p1 = (b23_ix3p1 * b98_i) - b95_ix3p1;
     const b101_ix3p2 = (b23_ix3p2 * b98_i) - b95_ix3p2;

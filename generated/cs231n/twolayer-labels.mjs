@@ -110,7 +110,6 @@ const buf34 = new Float64Array(900);
 const buf39 = new Float64Array(300);
 const buf102 = new Float64Array(900);
 const buf103 = new Float64Array(900);
-const buf105 = new Float64Array(300);
 const buf113 = new Float64Array(300);
 const buf116 = new Float64Array(200);
 
@@ -332,7 +331,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const b34 = buf34;
   const b102 = buf102;
   const b103 = buf103;
-  const b105 = buf105;
   const b113 = buf113;
   const b116 = buf116;
   const h120 = grad["W2"];
@@ -453,13 +451,13 @@ export function backwardInto(args, seed, grad, outputs) {
     b103[i] += b102[i];
   }
   const t118 = 2 * t92;
-  b105.fill(0);
   b113.fill(0);
   b116.fill(0);
   h121.fill(0);
   for (let i = 0; i < 300; i++) {
-    b105[i] -= ((b103[i * 3] + b103[i * 3 + 1]) + b103[i * 3 + 2]);
-    const b106_i = (1 / b26[i]) * b105[i];
+    let b105_i = 0;
+    b105_i -= ((b103[i * 3] + b103[i * 3 + 1]) + b103[i * 3 + 2]);
+    const b106_i = (1 / b26[i]) * b105_i;
     const b109_ix3 = b103[i * 3] + (b25[i * 3] * b106_i);
     const b109_ix3p1 = b103[i * 3 + 1] + (b25[i * 3 + 1] * b106_i);
     const b109_ix3p2 = b103[i * 3 + 2] + (b25[i * 3 + 2] * b106_i);

@@ -103,7 +103,6 @@ function lossSeed(seed) {
 }
 
 const buf14 = new Float64Array(30000);
-const buf95 = new Float64Array(300);
 const buf103 = new Float64Array(300);
 const buf106 = new Float64Array(200);
 
@@ -304,7 +303,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const a6 = args["b2"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   const b14 = buf14;
-  const b95 = buf95;
   const b103 = buf103;
   const b106 = buf106;
   const h110 = grad["W2"];
@@ -323,11 +321,11 @@ export function backwardInto(args, seed, grad, outputs) {
   const t34 = a2 * 0.5;
   const t81 = t34 * s0;
   const t86 = 0.0033333333333333335 * s0;
-  b95.fill(0);
   b103.fill(0);
   b106.fill(0);
   h111.fill(0);
   for (let i = 0; i < 300; i++) {
+    let b95_i = 0;
     let t15s0_0 = 0;
     let t15s0_1 = 0;
     let t15s0_2 = 0;
@@ -397,8 +395,8 @@ export function backwardInto(args, seed, grad, outputs) {
     const b93_ix3 = a1[i * 3] * t86;
     const b93_ix3p1 = a1[i * 3 + 1] * t86;
     const b93_ix3p2 = a1[i * 3 + 2] * t86;
-    b95[i] += ((b93_ix3 + b93_ix3p1) + b93_ix3p2);
-    const b96_i = (1 / b24_i) * b95[i];
+    b95_i += ((b93_ix3 + b93_ix3p1) + b93_ix3p2);
+    const b96_i = (1 / b24_i) * b95_i;
     const b99_ix3 = (b23_ix3 * b96_i) - b93_ix3;
     const b99_ix3p1 = (b23_ix3p1 * b96_i) - b93_ix3p1;
     const b99_ix3p2 = (b23_ix3p2 * b96_i) - b93_ix3p2;

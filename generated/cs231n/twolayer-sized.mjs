@@ -131,7 +131,6 @@ function useSizes() {
   if (sized_N === size_N) return;
   sized_N = size_N;
   buf14 = new Float64Array(100 * size_N);
-  buf98 = new Float64Array(size_N);
 }
 
 /** The dims of these arguments: N (RangeError when the arguments disagree) */
@@ -147,7 +146,6 @@ function checkSizes(sizes) {
 }
 
 let buf14 = new Float64Array(0); // 100 * N elements, made by useSizes()
-let buf98 = new Float64Array(0); // N elements, made by useSizes()
 const buf106 = new Float64Array(300);
 const buf109 = new Float64Array(200);
 
@@ -399,7 +397,6 @@ export function backwardInto(args, seed, grad, outputs) {
   useSizes();
   const $N = size_N;
   const b14 = buf14;
-  const b98 = buf98;
   const b106 = buf106;
   const b109 = buf109;
   const h113 = grad["W2"];
@@ -419,11 +416,11 @@ export function backwardInto(args, seed, grad, outputs) {
   const t48 = 1 / $N;
   const t82 = t34 * s0;
   const t89 = t48 * s0;
-  b98.fill(0);
   b106.fill(0);
   b109.fill(0);
   h114.fill(0);
   for (let i = 0; i < $N; i++) {
+    let b98_i = 0;
     let t15s0_0 = 0;
     let t15s0_1 = 0;
     let t15s0_2 = 0;
@@ -493,8 +490,8 @@ export function backwardInto(args, seed, grad, outputs) {
     const b96_ix3 = a1[i * 3] * t89;
     const b96_ix3p1 = a1[i * 3 + 1] * t89;
     const b96_ix3p2 = a1[i * 3 + 2] * t89;
-    b98[i] += ((b96_ix3 + b96_ix3p1) + b96_ix3p2);
-    const b99_i = (1 / b24_i) * b98[i];
+    b98_i += ((b96_ix3 + b96_ix3p1) + b96_ix3p2);
+    const b99_i = (1 / b24_i) * b98_i;
     const b102_ix3 = (b23_ix3 * b99_i) - b96_ix3;
     const b102_ix3p1 = (b23_ix3p1 * b99_i) - b96_ix3p1;
     const b102_ix3p2 = (b23_ix3p2 * b99_i) - b96_ix3p2;

@@ -2,7 +2,11 @@
 //   - A scratch buffer that one top-level loop writes at `[i]` (once, before any read) and
 //     reads only at `[i]` (or the same for each element of its block `[2 * i + c]`), and that nothing else touches except its element n (one past the
 //     loop, the last element of a carried sum) written once right after the loop, becomes a
-//     local of the loop body (`b11_i`, `b11_last`), and its module buffer goes.
+//     local of the loop body (`b11_i`, `b11_last`), and its module buffer goes. So does a
+//     buffer zero-filled for the loop whose iterations add into their own elements. Loops
+//     with nested loops qualify for the buffers their own statements alone touch (the
+//     batched net's per-row sum of the loss gradient, `b98[i] += ...`, which had a module
+//     buffer of N elements).
 //   - In a loop body, an element written once with `=` and read further down is read from the
 //     local its value went into; an element only read, several times, is loaded once. Every
 //     store is to a typed array V8 cannot prove distinct from the others, so it would load
@@ -32,9 +36,13 @@ export function replaceBuffers(body: readonly Stmt[], stores: readonly Stmt[]): 
   const out = [...body];
   const replaced = new Set<string>();
   body.forEach((s, k) => {
-    if (s.k !== "loop" || s.from !== 0 || s.step !== 1 || hasNested(s.body)) return;
+    if (s.k !== "loop" || s.from !== 0 || s.step !== 1) return;
     const loop = s as Loop;
     const last = loop.extent;
+    // In a loop with nested loops (a batched net's rows), only buffers its own statements
+    // alone touch are candidates: the rewrite below does not reach into nested statements.
+    const deep = new Set<string>();
+    if (hasNested(loop.body)) for (const x of loop.body) if (x.k === "loop" || x.k === "block") for (const p of accesses([x]).buffers) deep.add(p.buffer.name);
     // One walk over the body: per scratch buffer, its accesses there, per element of its block.
     type Element = { first: number; writes: number; firstCount: number };
     const inside = new Map<string, { stride: number; sections: boolean; elements: Map<number, Element> }>();
@@ -58,7 +66,7 @@ export function replaceBuffers(body: readonly Stmt[], stores: readonly Stmt[]): 
     const chosen = new Set<string>();
     const tails = new Map<number, Set<string>>();
     for (const [name, e] of inside) {
-      if (inStores.has(name) || e.stride <= 0) continue;
+      if (inStores.has(name) || e.stride <= 0 || deep.has(name)) continue;
       const positions = at.get(name)!;
       if (positions.some((p) => p < k)) continue;
       // Inside: each element of the block written once, with `=`, before any other access.
@@ -86,7 +94,7 @@ export function replaceBuffers(body: readonly Stmt[], stores: readonly Stmt[]): 
     // of the block, starting at the fill's value, and the fill and the buffer go.
     const accumulated = new Map<string, { fill: number; offsets: number[] }>();
     for (const [name, e] of inside) {
-      if (chosen.has(name) || inStores.has(name) || e.stride <= 0) continue;
+      if (chosen.has(name) || inStores.has(name) || e.stride <= 0 || deep.has(name)) continue;
       const positions = at.get(name)!;
       if (positions.length !== 2 || positions[1] !== k) continue;
       const fill = body[positions[0]];
