@@ -464,7 +464,8 @@ function lowerToLoops(
   const noted = (stores: string[][], notes: string[]) => stores.flatMap((s, k) => (s.length ? [notes[k], ...s] : []));
   const outputNotes = outputs.map(outputNote);
   const buffers = new Map([...fwd.buffers, ...bwd.buffers]);
-  const order = (name: string) => (name.startsWith("buf") ? Number(name.slice(3)) : Infinity);
+  // buf14 and its one-row form buf14row (loops/passes/contract.ts) sort by the node id.
+  const order = (name: string) => (name.startsWith("buf") ? Number(name.slice(3, name.endsWith("row") ? -3 : undefined)) : Infinity);
   const sizes: SizeParts | undefined = program.dims.length
     ? { dims: program.dims.map((d) => d.name), requirements: program.requirements, resized: [...new Map([...fwd.resized, ...bwd.resized])].sort((a, b) => order(a[0]) - order(b[0])).map(([source, size]) => ({ source, size })) }
     : undefined;

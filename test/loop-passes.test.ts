@@ -20,6 +20,7 @@ import { carryShiftedSums } from "../src/loops/passes/carry.js";
 import { combineAccumulations } from "../src/loops/passes/combine.js";
 import { accumulateIntoResults } from "../src/loops/passes/accumulate-into.js";
 import { bindElementReads, replaceBuffers, replaceNestedBuffers } from "../src/loops/passes/scalar-replace.js";
+import { contractRowBuffers } from "../src/loops/passes/contract.js";
 import { hoistArgumentReads, hoistNestReads } from "../src/loops/passes/hoist.js";
 import { unrollInnermost } from "../src/loops/passes/unroll.js";
 import { smallTensorsToLocals } from "../src/loops/passes/locals.js";
@@ -576,6 +577,47 @@ describe("row buffers", () => {
       loop(10, [store(acc, i, load(y, i), "+="), loop(4, [store(holder, row(j), apply("mul", load(acc, i), load(x, j)))], "j")]),
     ];
     expect([...replaceBuffers(inner, []).replaced]).toEqual([]);
+  });
+
+  it("a buffer one loop writes and reads only in its own iteration's block, written before it is read, keeps one block", () => {
+    const hidden = scratch(41, 40);
+    const body: Stmt[] = [
+      loop(10, [
+        loop(4, [store(hidden, row(j), apply("exp", load(x, affineAdd(i, j))))], "j"),
+        loop(4, [store(holder, row(k), apply("mul", load(hidden, row(k)), load(hidden, row(k))))], "k"),
+        store(holder, affineAdd(lit(50), i), apply("add", load(hidden, affineAdd(lit(1), i, 4)), load(hidden, affineAdd(lit(3), i, 4)))),
+      ]),
+    ];
+    const { body: out, contracted } = contractRowBuffers(body, []);
+    expect([...contracted.keys()]).toEqual(["b41"]);
+    expect(contracted.get("b41")).toMatchObject({ name: "b41", size: 4, source: "buf41row" });
+    const text = print(out);
+    expect(text).toContain("b41[j] = Math.exp(");
+    expect(text).toContain("h9[i * 4 + k] = (b41[k] * b41[k]);");
+    expect(text).not.toMatch(/b41\[i/);
+    expect(run(out, arrays({ b41: 4 })()).h9).toEqual(run(body, arrays({ b41: 40 })()).h9);
+  });
+
+  it("no block is kept when an iteration reads before writing, when the writer misses elements, or when the buffer is touched elsewhere", () => {
+    const hidden = scratch(42, 40);
+    const write = loop(4, [store(hidden, row(j), load(x, j))], "j");
+    const read = loop(4, [store(holder, row(k), load(hidden, row(k)))], "k");
+    const contracts = (body: Stmt[], stores: Stmt[] = []) => contractRowBuffers(body, stores).contracted.size > 0;
+    expect(contracts([loop(10, [write, read])])).toBe(true);
+    // The previous iteration's block read before this one writes it.
+    expect(contracts([loop(10, [read, write])])).toBe(false);
+    expect(contracts([loop(10, [store(holder, i, load(hidden, affineAdd(lit(0), i, 4))), write])])).toBe(false);
+    // A writer over three of the four elements, or adding into them.
+    expect(contracts([loop(10, [loop(3, [store(hidden, row(j), load(x, j))], "j"), read])])).toBe(false);
+    expect(contracts([loop(10, [loop(4, [store(hidden, row(j), load(x, j), "+=")], "j"), read])])).toBe(false);
+    // Single elements written by the loop's own statements count: all four, then the reads.
+    const own = [0, 1, 2, 3].map((c) => store(hidden, affineAdd(lit(c), i, 4), load(y, i)));
+    expect(contracts([loop(10, [...own, read])])).toBe(true);
+    expect(contracts([loop(10, [...own.slice(0, 3), read])])).toBe(false);
+    // Read after the loop, by the stores, or out of the block (the next row): kept whole.
+    expect(contracts([loop(10, [write, read]), store(holder, lit(0), load(hidden, lit(5)))])).toBe(false);
+    expect(contracts([loop(10, [write, read])], [{ k: "copy", to: holder, from: hidden }])).toBe(false);
+    expect(contracts([loop(10, [write, loop(4, [store(holder, row(k), load(hidden, row(k, 4)))], "k")])])).toBe(false);
   });
 });
 

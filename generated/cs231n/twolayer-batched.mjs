@@ -102,7 +102,7 @@ function lossSeed(seed) {
   return s;
 }
 
-const buf14 = new Float64Array(30000);
+const buf14row = new Float64Array(100);
 const buf105 = new Float64Array(300);
 const buf108 = new Float64Array(200);
 
@@ -303,7 +303,7 @@ export function backwardInto(args, seed, grad, outputs) {
   const a5 = args["W2"];
   const a6 = args["b2"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
-  const b14 = buf14;
+  const b14 = buf14row;
   const b105 = buf105;
   const b108 = buf108;
   const h112 = grad["W2"];
@@ -337,35 +337,35 @@ export function backwardInto(args, seed, grad, outputs) {
     for (let j0 = 0; j0 < 100; j0 += 4) {
       {
         const j = j0;
-        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
-        b14[i * 100 + j] = b14_ix100pj;
-        t15s0_0 += (b14_ix100pj * a5[j * 3]);
-        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
-        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
+        const b14_j = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        b14[j] = b14_j;
+        t15s0_0 += (b14_j * a5[j * 3]);
+        t15s0_1 += (b14_j * a5[j * 3 + 1]);
+        t15s0_2 += (b14_j * a5[j * 3 + 2]);
       }
       {
         const j = j0 + 1;
-        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
-        b14[i * 100 + j] = b14_ix100pj;
-        t15s0_0 += (b14_ix100pj * a5[j * 3]);
-        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
-        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
+        const b14_j = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        b14[j] = b14_j;
+        t15s0_0 += (b14_j * a5[j * 3]);
+        t15s0_1 += (b14_j * a5[j * 3 + 1]);
+        t15s0_2 += (b14_j * a5[j * 3 + 2]);
       }
       {
         const j = j0 + 2;
-        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
-        b14[i * 100 + j] = b14_ix100pj;
-        t15s0_0 += (b14_ix100pj * a5[j * 3]);
-        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
-        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
+        const b14_j = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        b14[j] = b14_j;
+        t15s0_0 += (b14_j * a5[j * 3]);
+        t15s0_1 += (b14_j * a5[j * 3 + 1]);
+        t15s0_2 += (b14_j * a5[j * 3 + 2]);
       }
       {
         const j = j0 + 3;
-        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
-        b14[i * 100 + j] = b14_ix100pj;
-        t15s0_0 += (b14_ix100pj * a5[j * 3]);
-        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
-        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
+        const b14_j = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        b14[j] = b14_j;
+        t15s0_0 += (b14_j * a5[j * 3]);
+        t15s0_1 += (b14_j * a5[j * 3 + 1]);
+        t15s0_2 += (b14_j * a5[j * 3 + 2]);
       }
     }
     const b15_ix3 = t15s0_0;
@@ -412,12 +412,12 @@ export function backwardInto(args, seed, grad, outputs) {
     for (let i10 = 0; i10 < 100; i10 += 4) {
       {
         const i1 = i10;
-        const b14_i1pix100 = b14[i1 + i * 100];
-        if (b14_i1pix100 !== 0) {
-          b105[i1 * 3] += (b14_i1pix100 * r2);
-          b105[i1 * 3 + 1] += (b14_i1pix100 * r3);
-          b105[i1 * 3 + 2] += (b14_i1pix100 * r4);
-          const b106_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        const b14_i1 = b14[i1];
+        if (b14_i1 !== 0) {
+          b105[i1 * 3] += (b14_i1 * r2);
+          b105[i1 * 3 + 1] += (b14_i1 * r3);
+          b105[i1 * 3 + 2] += (b14_i1 * r4);
+          const b106_ix100pi1 = b14_i1 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b108[i1] += (r8 * b106_ix100pi1);
           b108[i1 + 100] += (r9 * b106_ix100pi1);
           h113[i1] += b106_ix100pi1;
@@ -425,12 +425,12 @@ export function backwardInto(args, seed, grad, outputs) {
       }
       {
         const i1 = i10 + 1;
-        const b14_i1pix100 = b14[i1 + i * 100];
-        if (b14_i1pix100 !== 0) {
-          b105[i1 * 3] += (b14_i1pix100 * r2);
-          b105[i1 * 3 + 1] += (b14_i1pix100 * r3);
-          b105[i1 * 3 + 2] += (b14_i1pix100 * r4);
-          const b106_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        const b14_i1 = b14[i1];
+        if (b14_i1 !== 0) {
+          b105[i1 * 3] += (b14_i1 * r2);
+          b105[i1 * 3 + 1] += (b14_i1 * r3);
+          b105[i1 * 3 + 2] += (b14_i1 * r4);
+          const b106_ix100pi1 = b14_i1 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b108[i1] += (r8 * b106_ix100pi1);
           b108[i1 + 100] += (r9 * b106_ix100pi1);
           h113[i1] += b106_ix100pi1;
@@ -438,12 +438,12 @@ export function backwardInto(args, seed, grad, outputs) {
       }
       {
         const i1 = i10 + 2;
-        const b14_i1pix100 = b14[i1 + i * 100];
-        if (b14_i1pix100 !== 0) {
-          b105[i1 * 3] += (b14_i1pix100 * r2);
-          b105[i1 * 3 + 1] += (b14_i1pix100 * r3);
-          b105[i1 * 3 + 2] += (b14_i1pix100 * r4);
-          const b106_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        const b14_i1 = b14[i1];
+        if (b14_i1 !== 0) {
+          b105[i1 * 3] += (b14_i1 * r2);
+          b105[i1 * 3 + 1] += (b14_i1 * r3);
+          b105[i1 * 3 + 2] += (b14_i1 * r4);
+          const b106_ix100pi1 = b14_i1 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b108[i1] += (r8 * b106_ix100pi1);
           b108[i1 + 100] += (r9 * b106_ix100pi1);
           h113[i1] += b106_ix100pi1;
@@ -451,12 +451,12 @@ export function backwardInto(args, seed, grad, outputs) {
       }
       {
         const i1 = i10 + 3;
-        const b14_i1pix100 = b14[i1 + i * 100];
-        if (b14_i1pix100 !== 0) {
-          b105[i1 * 3] += (b14_i1pix100 * r2);
-          b105[i1 * 3 + 1] += (b14_i1pix100 * r3);
-          b105[i1 * 3 + 2] += (b14_i1pix100 * r4);
-          const b106_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        const b14_i1 = b14[i1];
+        if (b14_i1 !== 0) {
+          b105[i1 * 3] += (b14_i1 * r2);
+          b105[i1 * 3 + 1] += (b14_i1 * r3);
+          b105[i1 * 3 + 2] += (b14_i1 * r4);
+          const b106_ix100pi1 = b14_i1 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b108[i1] += (r8 * b106_ix100pi1);
           b108[i1 + 100] += (r9 * b106_ix100pi1);
           h113[i1] += b106_ix100pi1;

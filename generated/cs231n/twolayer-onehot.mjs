@@ -102,7 +102,7 @@ function lossSeed(seed) {
   return s;
 }
 
-const buf14 = new Float64Array(30000);
+const buf14row = new Float64Array(100);
 const buf103 = new Float64Array(300);
 const buf106 = new Float64Array(200);
 
@@ -302,7 +302,7 @@ export function backwardInto(args, seed, grad, outputs) {
   const a5 = args["W2"];
   const a6 = args["b2"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
-  const b14 = buf14;
+  const b14 = buf14row;
   const b103 = buf103;
   const b106 = buf106;
   const h110 = grad["W2"];
@@ -336,35 +336,35 @@ export function backwardInto(args, seed, grad, outputs) {
     for (let j0 = 0; j0 < 100; j0 += 4) {
       {
         const j = j0;
-        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
-        b14[i * 100 + j] = b14_ix100pj;
-        t15s0_0 += (b14_ix100pj * a5[j * 3]);
-        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
-        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
+        const b14_j = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        b14[j] = b14_j;
+        t15s0_0 += (b14_j * a5[j * 3]);
+        t15s0_1 += (b14_j * a5[j * 3 + 1]);
+        t15s0_2 += (b14_j * a5[j * 3 + 2]);
       }
       {
         const j = j0 + 1;
-        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
-        b14[i * 100 + j] = b14_ix100pj;
-        t15s0_0 += (b14_ix100pj * a5[j * 3]);
-        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
-        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
+        const b14_j = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        b14[j] = b14_j;
+        t15s0_0 += (b14_j * a5[j * 3]);
+        t15s0_1 += (b14_j * a5[j * 3 + 1]);
+        t15s0_2 += (b14_j * a5[j * 3 + 2]);
       }
       {
         const j = j0 + 2;
-        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
-        b14[i * 100 + j] = b14_ix100pj;
-        t15s0_0 += (b14_ix100pj * a5[j * 3]);
-        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
-        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
+        const b14_j = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        b14[j] = b14_j;
+        t15s0_0 += (b14_j * a5[j * 3]);
+        t15s0_1 += (b14_j * a5[j * 3 + 1]);
+        t15s0_2 += (b14_j * a5[j * 3 + 2]);
       }
       {
         const j = j0 + 3;
-        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
-        b14[i * 100 + j] = b14_ix100pj;
-        t15s0_0 += (b14_ix100pj * a5[j * 3]);
-        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
-        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
+        const b14_j = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        b14[j] = b14_j;
+        t15s0_0 += (b14_j * a5[j * 3]);
+        t15s0_1 += (b14_j * a5[j * 3 + 1]);
+        t15s0_2 += (b14_j * a5[j * 3 + 2]);
       }
     }
     const b15_ix3 = t15s0_0;
@@ -411,12 +411,12 @@ export function backwardInto(args, seed, grad, outputs) {
     for (let i10 = 0; i10 < 100; i10 += 4) {
       {
         const i1 = i10;
-        const b14_i1pix100 = b14[i1 + i * 100];
-        if (b14_i1pix100 !== 0) {
-          b103[i1 * 3] += (b14_i1pix100 * r2);
-          b103[i1 * 3 + 1] += (b14_i1pix100 * r3);
-          b103[i1 * 3 + 2] += (b14_i1pix100 * r4);
-          const b104_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        const b14_i1 = b14[i1];
+        if (b14_i1 !== 0) {
+          b103[i1 * 3] += (b14_i1 * r2);
+          b103[i1 * 3 + 1] += (b14_i1 * r3);
+          b103[i1 * 3 + 2] += (b14_i1 * r4);
+          const b104_ix100pi1 = b14_i1 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b106[i1] += (r8 * b104_ix100pi1);
           b106[i1 + 100] += (r9 * b104_ix100pi1);
           h111[i1] += b104_ix100pi1;
@@ -424,12 +424,12 @@ export function backwardInto(args, seed, grad, outputs) {
       }
       {
         const i1 = i10 + 1;
-        const b14_i1pix100 = b14[i1 + i * 100];
-        if (b14_i1pix100 !== 0) {
-          b103[i1 * 3] += (b14_i1pix100 * r2);
-          b103[i1 * 3 + 1] += (b14_i1pix100 * r3);
-          b103[i1 * 3 + 2] += (b14_i1pix100 * r4);
-          const b104_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        const b14_i1 = b14[i1];
+        if (b14_i1 !== 0) {
+          b103[i1 * 3] += (b14_i1 * r2);
+          b103[i1 * 3 + 1] += (b14_i1 * r3);
+          b103[i1 * 3 + 2] += (b14_i1 * r4);
+          const b104_ix100pi1 = b14_i1 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b106[i1] += (r8 * b104_ix100pi1);
           b106[i1 + 100] += (r9 * b104_ix100pi1);
           h111[i1] += b104_ix100pi1;
@@ -437,12 +437,12 @@ export function backwardInto(args, seed, grad, outputs) {
       }
       {
         const i1 = i10 + 2;
-        const b14_i1pix100 = b14[i1 + i * 100];
-        if (b14_i1pix100 !== 0) {
-          b103[i1 * 3] += (b14_i1pix100 * r2);
-          b103[i1 * 3 + 1] += (b14_i1pix100 * r3);
-          b103[i1 * 3 + 2] += (b14_i1pix100 * r4);
-          const b104_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        const b14_i1 = b14[i1];
+        if (b14_i1 !== 0) {
+          b103[i1 * 3] += (b14_i1 * r2);
+          b103[i1 * 3 + 1] += (b14_i1 * r3);
+          b103[i1 * 3 + 2] += (b14_i1 * r4);
+          const b104_ix100pi1 = b14_i1 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b106[i1] += (r8 * b104_ix100pi1);
           b106[i1 + 100] += (r9 * b104_ix100pi1);
           h111[i1] += b104_ix100pi1;
@@ -450,12 +450,12 @@ export function backwardInto(args, seed, grad, outputs) {
       }
       {
         const i1 = i10 + 3;
-        const b14_i1pix100 = b14[i1 + i * 100];
-        if (b14_i1pix100 !== 0) {
-          b103[i1 * 3] += (b14_i1pix100 * r2);
-          b103[i1 * 3 + 1] += (b14_i1pix100 * r3);
-          b103[i1 * 3 + 2] += (b14_i1pix100 * r4);
-          const b104_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        const b14_i1 = b14[i1];
+        if (b14_i1 !== 0) {
+          b103[i1 * 3] += (b14_i1 * r2);
+          b103[i1 * 3 + 1] += (b14_i1 * r3);
+          b103[i1 * 3 + 2] += (b14_i1 * r4);
+          const b104_ix100pi1 = b14_i1 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b106[i1] += (r8 * b104_ix100pi1);
           b106[i1 + 100] += (r9 * b104_ix100pi1);
           h111[i1] += b104_ix100pi1;

@@ -125,14 +125,6 @@ function readSizes(args) {
   }
 }
 
-let sized_N = -1;
-/** Scratch buffers of run-time length, made again only when the sizes change. */
-function useSizes() {
-  if (sized_N === size_N) return;
-  sized_N = size_N;
-  buf14 = new Float64Array(100 * size_N);
-}
-
 /** The dims of these arguments: N (RangeError when the arguments disagree) */
 export function sizesOf(args) {
   readSizes(args);
@@ -145,7 +137,7 @@ function checkSizes(sizes) {
   if (typeof N !== "number" || !Number.isInteger(N) || N < 1) throw new RangeError("twolayer-sized.expr" + ": sizes.N must be a whole number of at least 1, got " + describe(N));
 }
 
-let buf14 = new Float64Array(0); // 100 * N elements, made by useSizes()
+const buf14row = new Float64Array(100);
 const buf106 = new Float64Array(300);
 const buf109 = new Float64Array(200);
 
@@ -238,7 +230,6 @@ export function forwardInto(args, outputs) {
   const a4 = args["b1"];
   const a5 = args["W2"];
   const a6 = args["b2"];
-  useSizes();
   const $N = size_N;
   const a6_0 = a6[0];
   const a6_1 = a6[1];
@@ -394,9 +385,8 @@ export function backwardInto(args, seed, grad, outputs) {
   const a5 = args["W2"];
   const a6 = args["b2"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
-  useSizes();
   const $N = size_N;
-  const b14 = buf14;
+  const b14 = buf14row;
   const b106 = buf106;
   const b109 = buf109;
   const h113 = grad["W2"];
@@ -431,35 +421,35 @@ export function backwardInto(args, seed, grad, outputs) {
     for (let j0 = 0; j0 < 100; j0 += 4) {
       {
         const j = j0;
-        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
-        b14[i * 100 + j] = b14_ix100pj;
-        t15s0_0 += (b14_ix100pj * a5[j * 3]);
-        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
-        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
+        const b14_j = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        b14[j] = b14_j;
+        t15s0_0 += (b14_j * a5[j * 3]);
+        t15s0_1 += (b14_j * a5[j * 3 + 1]);
+        t15s0_2 += (b14_j * a5[j * 3 + 2]);
       }
       {
         const j = j0 + 1;
-        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
-        b14[i * 100 + j] = b14_ix100pj;
-        t15s0_0 += (b14_ix100pj * a5[j * 3]);
-        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
-        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
+        const b14_j = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        b14[j] = b14_j;
+        t15s0_0 += (b14_j * a5[j * 3]);
+        t15s0_1 += (b14_j * a5[j * 3 + 1]);
+        t15s0_2 += (b14_j * a5[j * 3 + 2]);
       }
       {
         const j = j0 + 2;
-        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
-        b14[i * 100 + j] = b14_ix100pj;
-        t15s0_0 += (b14_ix100pj * a5[j * 3]);
-        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
-        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
+        const b14_j = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        b14[j] = b14_j;
+        t15s0_0 += (b14_j * a5[j * 3]);
+        t15s0_1 += (b14_j * a5[j * 3 + 1]);
+        t15s0_2 += (b14_j * a5[j * 3 + 2]);
       }
       {
         const j = j0 + 3;
-        const b14_ix100pj = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
-        b14[i * 100 + j] = b14_ix100pj;
-        t15s0_0 += (b14_ix100pj * a5[j * 3]);
-        t15s0_1 += (b14_ix100pj * a5[j * 3 + 1]);
-        t15s0_2 += (b14_ix100pj * a5[j * 3 + 2]);
+        const b14_j = relu(((r0 * a3[j] + r1 * a3[j + 100]) + a4[j]));
+        b14[j] = b14_j;
+        t15s0_0 += (b14_j * a5[j * 3]);
+        t15s0_1 += (b14_j * a5[j * 3 + 1]);
+        t15s0_2 += (b14_j * a5[j * 3 + 2]);
       }
     }
     const b15_ix3 = t15s0_0;
@@ -506,12 +496,12 @@ export function backwardInto(args, seed, grad, outputs) {
     for (let i10 = 0; i10 < 100; i10 += 4) {
       {
         const i1 = i10;
-        const b14_i1pix100 = b14[i1 + i * 100];
-        if (b14_i1pix100 !== 0) {
-          b106[i1 * 3] += (b14_i1pix100 * r2);
-          b106[i1 * 3 + 1] += (b14_i1pix100 * r3);
-          b106[i1 * 3 + 2] += (b14_i1pix100 * r4);
-          const b107_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        const b14_i1 = b14[i1];
+        if (b14_i1 !== 0) {
+          b106[i1 * 3] += (b14_i1 * r2);
+          b106[i1 * 3 + 1] += (b14_i1 * r3);
+          b106[i1 * 3 + 2] += (b14_i1 * r4);
+          const b107_ix100pi1 = b14_i1 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b109[i1] += (r8 * b107_ix100pi1);
           b109[i1 + 100] += (r9 * b107_ix100pi1);
           h114[i1] += b107_ix100pi1;
@@ -519,12 +509,12 @@ export function backwardInto(args, seed, grad, outputs) {
       }
       {
         const i1 = i10 + 1;
-        const b14_i1pix100 = b14[i1 + i * 100];
-        if (b14_i1pix100 !== 0) {
-          b106[i1 * 3] += (b14_i1pix100 * r2);
-          b106[i1 * 3 + 1] += (b14_i1pix100 * r3);
-          b106[i1 * 3 + 2] += (b14_i1pix100 * r4);
-          const b107_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        const b14_i1 = b14[i1];
+        if (b14_i1 !== 0) {
+          b106[i1 * 3] += (b14_i1 * r2);
+          b106[i1 * 3 + 1] += (b14_i1 * r3);
+          b106[i1 * 3 + 2] += (b14_i1 * r4);
+          const b107_ix100pi1 = b14_i1 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b109[i1] += (r8 * b107_ix100pi1);
           b109[i1 + 100] += (r9 * b107_ix100pi1);
           h114[i1] += b107_ix100pi1;
@@ -532,12 +522,12 @@ export function backwardInto(args, seed, grad, outputs) {
       }
       {
         const i1 = i10 + 2;
-        const b14_i1pix100 = b14[i1 + i * 100];
-        if (b14_i1pix100 !== 0) {
-          b106[i1 * 3] += (b14_i1pix100 * r2);
-          b106[i1 * 3 + 1] += (b14_i1pix100 * r3);
-          b106[i1 * 3 + 2] += (b14_i1pix100 * r4);
-          const b107_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        const b14_i1 = b14[i1];
+        if (b14_i1 !== 0) {
+          b106[i1 * 3] += (b14_i1 * r2);
+          b106[i1 * 3 + 1] += (b14_i1 * r3);
+          b106[i1 * 3 + 2] += (b14_i1 * r4);
+          const b107_ix100pi1 = b14_i1 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b109[i1] += (r8 * b107_ix100pi1);
           b109[i1 + 100] += (r9 * b107_ix100pi1);
           h114[i1] += b107_ix100pi1;
@@ -545,12 +535,12 @@ export function backwardInto(args, seed, grad, outputs) {
       }
       {
         const i1 = i10 + 3;
-        const b14_i1pix100 = b14[i1 + i * 100];
-        if (b14_i1pix100 !== 0) {
-          b106[i1 * 3] += (b14_i1pix100 * r2);
-          b106[i1 * 3 + 1] += (b14_i1pix100 * r3);
-          b106[i1 * 3 + 2] += (b14_i1pix100 * r4);
-          const b107_ix100pi1 = b14_i1pix100 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
+        const b14_i1 = b14[i1];
+        if (b14_i1 !== 0) {
+          b106[i1 * 3] += (b14_i1 * r2);
+          b106[i1 * 3 + 1] += (b14_i1 * r3);
+          b106[i1 * 3 + 2] += (b14_i1 * r4);
+          const b107_ix100pi1 = b14_i1 > 0 ? (r5 * a5[i1 * 3] + r6 * a5[i1 * 3 + 1] + r7 * a5[i1 * 3 + 2]) : 0;
           b109[i1] += (r8 * b107_ix100pi1);
           b109[i1 + 100] += (r9 * b107_ix100pi1);
           h114[i1] += b107_ix100pi1;

@@ -6,6 +6,7 @@ import type { Graph, Node } from "../ir/graph.js";
 import type { Buffer, Stmt } from "./ir.js";
 import { lowerToLoopIR, type LoopSink } from "./lower.js";
 import { bindElementReads, replaceBuffers, replaceNestedBuffers } from "./passes/scalar-replace.js";
+import { contractRowBuffers } from "./passes/contract.js";
 import { hoistArgumentReads, hoistNestReads } from "./passes/hoist.js";
 import { mergeLoops } from "./passes/merge.js";
 import { accumulateIntoResults } from "./passes/accumulate-into.js";
@@ -54,12 +55,14 @@ export function buildLoops(graph: Graph, sinks: readonly LoopSink[], leaf: (n: N
   const replaced = replaceBuffers(body, stores.flat());
   const nested = replaceNestedBuffers(replaced.body, stores.flat());
   for (const name of nested.replaced) replaced.replaced.add(name);
-  body = bindElementReads(nested.body);
+  // What could not become locals may still need only one row.
+  const rows = contractRowBuffers(nested.body, stores.flat());
+  body = bindElementReads(rows.body);
   // A source-line comment whose code moved into an earlier loop is left heading nothing.
   body = body.filter((s, k) => !(s.k === "comment" && body[k + 1]?.k === "comment"));
   body = smallTensorsToLocals(unrollInnermost(guardZeroUnits(body)));
   stores = stores.map((s) => smallTensorsToLocals(unrollInnermost(s)));
-  const kept = lowered.aliases.filter((b) => !replaced.replaced.has(b.name) && !folded.replaced.has(b.name));
+  const kept = lowered.aliases.filter((b) => !replaced.replaced.has(b.name) && !folded.replaced.has(b.name)).map((b) => rows.contracted.get(b.name) ?? b);
   const scratch = kept.filter((b) => b.kind === "scratch");
   return { prelude: argumentReads.prelude, aliases: kept, body, stores, scratch, operations: lowered.operations };
 }
