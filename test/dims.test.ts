@@ -107,6 +107,14 @@ describe("scratch buffers of run-time size: made when N changes", () => {
     if (!r.ok) throw new Error(r.diagnostics[0].text);
     expect(r.code).toMatch(/function useSizes\(\)/);
     expect(r.code).toMatch(/let buf\d+ = new Float64Array\(0\); \/\/ 3 \* N elements, made by useSizes\(\)/);
+    // The columns of [3, N] are sections (i + N, i + 2 N) that keep to their row as with a
+    // const N: the loops merge as they do there, and as few buffers remain.
+    const fixed = compile(columns("const N = 40"), { filename: "columns.expr" });
+    if (!fixed.ok) throw new Error(fixed.diagnostics[0].text);
+    const count = (code: string, pattern: RegExp) => code.match(pattern)?.length ?? 0;
+    expect(count(r.code, /^let buf\d+ = /gm)).toBe(count(fixed.code, /^const buf\d+ = new Float64Array\(120\);/gm));
+    const loops = (code: string) => count(code.slice(code.indexOf("export function backwardInto")), /i0 \+= 4\)/g);
+    expect(loops(r.code)).toBe(loops(fixed.code));
   });
 
   it("N, then M, then N again (and the forward between): each gives what the const program gives", async () => {

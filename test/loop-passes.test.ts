@@ -27,6 +27,7 @@ import { smallTensorsToLocals } from "../src/loops/passes/locals.js";
 import { splitLongBody } from "../src/loops/passes/split.js";
 import { MAX_FUSION_DEPTH } from "../src/loops/passes/fusion.js";
 import { compile } from "../src/compile.js";
+import { addSize, dimSize, mulSize } from "../src/ir/size.js";
 import { assertClose, load as loadModule, numericGradient, rng, uniform } from "./support/load.js";
 
 const x: Buffer = { name: "a0", kind: "argument", size: 64 };
@@ -343,6 +344,28 @@ describe("sections, accumulators and short nests (the whole-problem bundle adjus
     expect(mergeLoops([first, loop(10, [store(holder, i, load(c, plus(1)))])]).filter((s) => s.k === "loop")).toHaveLength(2);
     const longer = loop(11, [store(scratch(31, 11), i, load(c, i))]);
     expect(mergeLoops([first, longer]).filter((s) => s.k === "loop")).toHaveLength(2);
+  });
+
+  it("with a dim n, components at v + k * n are sections too: the loops join, and elements written then read become locals", () => {
+    const n = dimSize("N");
+    const c: Buffer = { name: "b33", kind: "scratch", size: mulSize(2, n), source: "buf33" };
+    const over = (body: Stmt[]): Stmt => ({ k: "loop", v: "i", from: 0, extent: n, step: 1, body });
+    const second = affineAdd(i, lit(n));
+    const first = over([store(c, i, load(x, i)), store(c, second, apply("mul", load(y, i), num(2)))]);
+    const user = over([store(holder, i, apply("add", load(c, i), load(c, second)))]);
+    const merged = mergeLoops([first, user]);
+    expect(merged.filter((s) => s.k === "loop")).toHaveLength(1);
+    const withN = (body: Stmt[]): Stmt[] => [{ k: "let", name: "$N", value: num(10) }, ...body];
+    expect(run(withN(merged), arrays({ b33: 20 })()).h9).toEqual(run(withN([first, user]), arrays({ b33: 20 })()).h9);
+    const { body: out, replaced } = replaceBuffers(merged, []);
+    expect([...replaced]).toEqual(["b33"]);
+    expect(print(out)).not.toContain("b33[");
+    expect(run(withN(out), arrays({})()).h9).toEqual(run(withN([first, user]), arrays({ b33: 20 })()).h9);
+    // An offset that is no whole multiple of n (n - 1, or 2n + 1) is no section: the loops stay apart.
+    for (const off of [addSize(n, -1), addSize(mulSize(2, n), 1)]) {
+      const shifted = over([store(holder, i, load(c, affineAdd(i, lit(off))))]);
+      expect(mergeLoops([first, shifted]).filter((s) => s.k === "loop")).toHaveLength(2);
+    }
   });
 
   it("a zero-filled buffer that one loop adds into and reads at its own elements becomes locals, the fill and the buffer gone", () => {

@@ -5,7 +5,7 @@
 // iteration writes before reading can live in locals. `v` itself is the block of stride 1.
 
 import type { Affine } from "../ir.js";
-import { isKnown } from "../../ir/size.js";
+import { isKnown, mulSize, type Size } from "../../ir/size.js";
 
 export interface Block {
   stride: number;
@@ -27,9 +27,19 @@ export function shiftedBlock(x: Affine | undefined, v: string, stride: number): 
   return x.c;
 }
 
-/** Whether `x` is `v + k * extent` with k >= 1: a section (see the top of the file). */
-export function isSection(x: Affine | undefined, v: string, extent: number): boolean {
-  return !!x && extent > 0 && x.terms.length === 1 && x.terms[0][0] === v && x.terms[0][1] === 1 && isKnown(x.c) && x.c > 0 && x.c % extent === 0;
+/**
+ * Whether `x` is `v + k * extent` with k >= 1: a section (see the top of the file). With a
+ * run-time extent the offset is a size too (`i + 2 * N` in a loop over N: the third column
+ * of a [3, N] tensor), compared as interned sizes are.
+ */
+export function isSection(x: Affine | undefined, v: string, extent: Size): boolean {
+  if (!x || x.terms.length !== 1 || x.terms[0][0] !== v || x.terms[0][1] !== 1) return false;
+  if (isKnown(extent) || isKnown(x.c)) return isKnown(extent) && isKnown(x.c) && extent > 0 && x.c > 0 && x.c % extent === 0;
+  // k from the leading terms, then checked on the whole polynomial.
+  const [[of, c]] = x.c.terms;
+  const [[per, e]] = extent.terms;
+  const k = c / e;
+  return of.join("*") === per.join("*") && Number.isInteger(k) && k >= 1 && mulSize(k, extent) === x.c;
 }
 
 /** The values a variable bound inside a loop body can take, lowest and highest. */

@@ -109,8 +109,7 @@ function summarize(body: readonly Stmt[], v: string, extent: Size): Summary {
     const entry = buffers.get(key) ?? { written: false, onlyAccumulated: true, stride: -1, outer: "", sections: false };
     entry.written ||= p.write;
     entry.onlyAccumulated &&= p.write && (p.op === "+=" || p.op === "-=") && p.index !== undefined;
-    // Sections over a run-time size are not recognized: their offsets would be symbolic.
-    const section = isKnown(extent) && isSection(p.index, v, extent);
+    const section = isSection(p.index, v, extent);
     entry.sections ||= section;
     const block = section ? { stride: 1, outer: "" } : nestedBlockOf(p.index, v, ranges, bound);
     const first = entry.stride === -1;

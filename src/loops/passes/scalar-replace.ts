@@ -14,8 +14,7 @@
 //     layer's element four times, and its bias gradient twice after writing it.)
 
 import { blockOf, isSection, nestedBlockOf } from "./blocks.js";
-import { isKnown } from "../../ir/size.js";
-import { knownSize } from "../../ir/graph.js";
+import { isKnown, type Size } from "../../ir/size.js";
 import { accesses, affineKey, bufferKey, hasNested, sizeName, load, local, mapExpr, visitExpr, type Affine, type Buffer, type Expr, type Stmt } from "../ir.js";
 
 type Loop = Extract<Stmt, { k: "loop" }>;
@@ -45,16 +44,17 @@ export function replaceBuffers(body: readonly Stmt[], stores: readonly Stmt[]): 
     if (hasNested(loop.body)) for (const x of loop.body) if (x.k === "loop" || x.k === "block") for (const p of accesses([x]).buffers) deep.add(p.buffer.name);
     // One walk over the body: per scratch buffer, its accesses there, per element of its block.
     type Element = { first: number; writes: number; firstCount: number };
-    const inside = new Map<string, { stride: number; sections: boolean; elements: Map<number, Element> }>();
+    // Elements by offset in the block; a section's offset k * n is a size when n is a dim (sizes are interned).
+    const inside = new Map<string, { stride: number; sections: boolean; elements: Map<Size, Element> }>();
     loop.body.forEach((x, j) => {
       for (const p of accesses([x]).buffers) {
         if (p.buffer.kind !== "scratch") continue;
         let e = inside.get(p.buffer.name);
         if (!e) inside.set(p.buffer.name, (e = { stride: -1, sections: false, elements: new Map() }));
         // A section's element is keyed by its offset k * n, as a block's by its own.
-        const section = isKnown(loop.extent) && isSection(p.index, loop.v, loop.extent);
+        const section = isSection(p.index, loop.v, loop.extent);
         e.sections ||= section;
-        const block = section ? { stride: 1, offset: knownSize(p.index!.c) } : blockOf(p.index, loop.v);
+        const block: { stride: number; offset: Size } | undefined = section ? { stride: 1, offset: p.index!.c } : blockOf(p.index, loop.v);
         e.stride = !block || (e.stride !== -1 && e.stride !== block.stride) ? 0 : block.stride;
         if (!block) continue;
         let el = e.elements.get(block.offset);
@@ -92,14 +92,16 @@ export function replaceBuffers(body: readonly Stmt[], stores: readonly Stmt[]): 
     // Accumulators: a buffer zero-filled (or filled with a constant) just for this loop, whose
     // iterations each add into their own elements and read them: a mutable local per element
     // of the block, starting at the fill's value, and the fill and the buffer go.
-    const accumulated = new Map<string, { fill: number; offsets: number[] }>();
+    const accumulated = new Map<string, { fill: number; offsets: Size[] }>();
     for (const [name, e] of inside) {
       if (chosen.has(name) || inStores.has(name) || e.stride <= 0 || deep.has(name)) continue;
       const positions = at.get(name)!;
       if (positions.length !== 2 || positions[1] !== k) continue;
       const fill = body[positions[0]];
       if (fill.k !== "fill" || fill.buffer.name !== name || fill.value.k !== "num") continue;
-      accumulated.set(name, { fill: positions[0], offsets: [...e.elements.keys()].sort((a, b) => a - b) });
+      // Numbers in order, then sections of run-time offsets as first met.
+      const order = (a: Size, b: Size) => (isKnown(a) && isKnown(b) ? a - b : isKnown(a) ? -1 : isKnown(b) ? 1 : 0);
+      accumulated.set(name, { fill: positions[0], offsets: [...e.elements.keys()].sort(order) });
       replaced.add(name);
     }
     if (chosen.size === 0 && accumulated.size === 0) return;
