@@ -97,6 +97,27 @@ describe("one module for every N: the CS231n batched net", () => {
 
 const sumSquares = (x: Float64Array) => x.reduce((s, v) => s + v * v, 0);
 
+describe("row buffers: per-row values of a deeper net keep one row, whatever N", () => {
+  const mlp = (n: string) => `${n}\nparam X[N, 3], W1[3, 20], W2[20, 20], W3[20, 2]\ninput Y[N, 2]\noutput l = sum((tanh(relu(X @ W1) @ W2) @ W3 - Y) ^ 2)\n`;
+
+  it("its backward has no buffer of run-time size, and N, M, N give what the const programs give", async () => {
+    const r = compile(mlp("dim N"), { filename: "mlp.expr" });
+    if (!r.ok) throw new Error(r.diagnostics[0].text);
+    expect(r.code).not.toMatch(/useSizes|let buf/);
+    expect(r.code.match(/^const buf\d+row = new Float64Array\(20\);/gm)).toHaveLength(3);
+    const m = (await load(mlp("dim N"))).module;
+    for (const n of [9, 2, 9, 1, 9]) {
+      const random = rng(n + 17);
+      const r = (k: number) => Float64Array.from({ length: k }, () => random() * 2 - 1);
+      const args = { X: r(3 * n), Y: r(2 * n), W1: r(60), W2: r(400), W3: r(40) };
+      const a = m.backward(args);
+      const b = (await load(mlp(`const N = ${n}`))).module.backward(args);
+      expect(a.outputs.l as number).toBeCloseTo(b.outputs.l as number, 12);
+      for (const p of ["X", "W1", "W2", "W3"]) closeArrays(a.grad[p] as Float64Array, b.grad[p] as Float64Array);
+    }
+  });
+});
+
 describe("scratch buffers of run-time size: made when N changes", () => {
   // A softmax over the rows needs every row's exponentials before it can divide: buffers of 3 * N.
   const columns = (n: string) => `${n}\nparam x[N, 3]\ninput y[N, 3]\noutput l = sum(softmax(x, axis=0) * y) + sum(x * x)\n`;

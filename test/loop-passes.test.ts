@@ -627,6 +627,10 @@ describe("row buffers", () => {
     const read = loop(4, [store(holder, row(k), load(hidden, row(k)))], "k");
     const contracts = (body: Stmt[], stores: Stmt[] = []) => contractRowBuffers(body, stores).contracted.size > 0;
     expect(contracts([loop(10, [write, read])])).toBe(true);
+    // Reader and writer both loops over j (a layer's forward and backward walks over its units).
+    expect(contracts([loop(10, [write, loop(4, [store(holder, row(j), load(hidden, row(j)))], "j")])])).toBe(true);
+    // ... but a second j of 8 steps reaches past the row.
+    expect(contracts([loop(10, [write, loop(8, [store(holder, row(j), load(hidden, row(j)))], "j")])])).toBe(false);
     // The previous iteration's block read before this one writes it.
     expect(contracts([loop(10, [read, write])])).toBe(false);
     expect(contracts([loop(10, [store(holder, i, load(hidden, affineAdd(lit(0), i, 4))), write])])).toBe(false);

@@ -54,28 +54,31 @@ export function contractRowBuffers(body: readonly Stmt[], stores: readonly Stmt[
   return { body: out, contracted };
 }
 
-/** The values of the loop variables bound in `body` (constant ranges), and every name bound there. */
+/**
+ * The values each loop variable bound in `body` takes (over every loop that binds it: the
+ * forward and backward walks of a row's hidden units are both loops over j), and every name
+ * bound there. A loop of run-time or unknown length, or a name a step binds, has no range.
+ */
 function rangesIn(body: readonly Stmt[]): { ranges: Map<string, [number, number]>; bound: Set<string> } {
   const ranges = new Map<string, [number, number]>();
   const bound = new Set<string>();
+  const unknown = new Set<string>();
   for (const x of allStmts(body)) {
-    if (x.k === "block" && x.bind) bound.add(x.bind.v);
+    if (x.k === "block" && x.bind) {
+      bound.add(x.bind.v);
+      unknown.add(x.bind.v);
+    }
     if (x.k !== "loop") continue;
     bound.add(x.v);
-    if (!isKnown(x.extent) || x.extent < 1 || x.step !== 1 || ranges.has(x.v)) {
-      ranges.delete(x.v);
+    if (!isKnown(x.extent) || x.extent < 1 || x.step !== 1) {
+      unknown.add(x.v);
       continue;
     }
-    ranges.set(x.v, [x.from, x.from + x.extent - 1]);
+    const r = ranges.get(x.v);
+    const [lo, hi] = [x.from, x.from + x.extent - 1];
+    ranges.set(x.v, r ? [Math.min(r[0], lo), Math.max(r[1], hi)] : [lo, hi]);
   }
-  // A name bound twice (two loops, or a loop and a step) has no one range: it fails the test.
-  const seen = new Set<string>();
-  for (const x of allStmts(body)) {
-    const v = x.k === "loop" ? x.v : x.k === "block" && x.bind ? x.bind.v : undefined;
-    if (v === undefined) continue;
-    if (seen.has(v)) ranges.delete(v);
-    seen.add(v);
-  }
+  for (const v of unknown) ranges.delete(v);
   return { ranges, bound };
 }
 
