@@ -117,4 +117,33 @@ describe("the checks of the flat kernels", () => {
     expect(() => m.valueFlat([1, 2, 3])).toThrow(TypeError);
     expect(m.valueAndGradFlat([1, 2, 3], new Float64Array(3), inputs)).toBe(m.valueFlat([1, 2, 3], inputs));
   });
+
+  it("test every length in one bounds check, in a const, and still name the wrong argument after many right calls", async () => {
+    const source = "param c[2], r\ninput px[3], s\noutput loss = sum((px - c[0])^2) * s + r^2 + c[1]";
+    const loaded = await load(source);
+    const check = /const checkValueAndGradFlat = function \(x, grad, inputs\) \{[\s\S]*?\n\};/.exec(loaded.code)![0];
+    expect(check).toContain("LENGTH_OK[(a.length - 3) | (g.length - 3) | (v0.length - 3)] !== undefined");
+    expect(check.match(/LENGTH_OK/g)).toHaveLength(1);
+    expect(check).toContain('typeof v1 === "number"');
+    expect(loaded.code).toMatch(/const checkValueFlat = function \(x, inputs\) \{\n[\s\S]*?LENGTH_OK\[\(a\.length - 3\) \| \(v0\.length - 3\)\]/);
+    expect(loaded.code).not.toContain("function isFlatGrad");
+    const m = loaded.module as unknown as { valueAndGradFlat(x: unknown, g: unknown, inputs?: unknown): number };
+    const x = Float64Array.of(0.5, -1, 2);
+    const grad = new Float64Array(3);
+    const inputs = { px: Float64Array.of(1, 2, 3), s: 0.5 };
+    const value = m.valueAndGradFlat(x, grad, inputs);
+    for (let i = 0; i < 200_000; i++) m.valueAndGradFlat(x, grad, inputs);
+    const before = Array.from(grad);
+    // Two wrong lengths whose differences have opposite signs, one wrong length each, and
+    // wrong kinds: each names the first wrong argument, in the order x, grad, inputs.
+    expect(() => m.valueAndGradFlat(new Float64Array(4), new Float64Array(2), inputs)).toThrow("'x' must have length 3 (paramSize), got length 4");
+    expect(() => m.valueAndGradFlat(x, new Float64Array(4), inputs)).toThrow("'grad' must have length 3 (paramSize), got length 4");
+    expect(() => m.valueAndGradFlat(x, grad, { ...inputs, px: [1, 2] })).toThrow("argument 'px' must have length 3 (flat, row-major), got length 2");
+    expect(() => m.valueAndGradFlat(x, grad, { px: inputs.px })).toThrow("argument 's' must be a number, got nothing (missing)");
+    expect(() => m.valueAndGradFlat([1, "2", 3], grad, inputs)).toThrow("'x' must be a flat array of numbers, but element 1 is a string");
+    expect(() => m.valueAndGradFlat(x, grad)).toThrow("the flat functions need the inputs (px, s), got nothing: 'px' is missing");
+    expect(Array.from(grad)).toEqual(before);
+    // The unusual right values (other typed arrays) pass through the explaining checks.
+    expect(m.valueAndGradFlat(Float32Array.from(x), grad, { px: [1, 2, 3], s: 0.5 })).toBeCloseTo(value, 6);
+  });
 });

@@ -316,18 +316,6 @@ function checkFlat(v, name, writable) {
   if (!writable && Array.isArray(a)) for (let k = 0; k < 15; k++) if (typeof a[k] !== "number") throw new TypeError("observation.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
-function checkInputs(args) {
-  let ok = false;
-  try {
-    const given = args;
-    const v0 = given["f"];
-    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number"));
-  } catch {
-    ok = false;
-  }
-  if (!ok) explainCheckInputs(args);
-}
-
 function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("observation.expr" + ": the flat functions need the inputs (f), got " + (args === undefined ? "nothing: '" + "f" + "' is missing" : describe(args)));
   const given = args;
@@ -384,24 +372,42 @@ function isFlatX(v) {
   }
 }
 
-function isFlatGrad(v) {
+const checkValueFlat = function (x, inputs) {
+  let ok = false;
   try {
-    const a = v;
-    return LENGTH_OK[a.length - 15] !== undefined && (a instanceof Float64Array || Array.isArray(a));
+    const a = x;
+    const given = inputs;
+    const v0 = given["f"];
+    ok = LENGTH_OK[(a.length - 15) | (v0.length - 2)] !== undefined && (a instanceof Float64Array || allNumbers(a, 15)) && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number");
   } catch {
-    return false;
+    ok = false;
   }
+  if (!ok) explainCheckValueFlat(x, inputs);
+};
+
+function explainCheckValueFlat(x, inputs) {
+  checkFlat(x, "x", false);
+  explainCheckInputs(inputs);
 }
 
-function checkValueFlat(x, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  checkInputs(inputs);
-}
+const checkValueAndGradFlat = function (x, grad, inputs) {
+  let ok = false;
+  try {
+    const a = x;
+    const g = grad;
+    const given = inputs;
+    const v0 = given["f"];
+    ok = LENGTH_OK[(a.length - 15) | (g.length - 15) | (v0.length - 2)] !== undefined && (a instanceof Float64Array || allNumbers(a, 15)) && (g instanceof Float64Array || Array.isArray(g)) && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number");
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckValueAndGradFlat(x, grad, inputs);
+};
 
-function checkValueAndGradFlat(x, grad, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
-  checkInputs(inputs);
+function explainCheckValueAndGradFlat(x, grad, inputs) {
+  checkFlat(x, "x", false);
+  checkFlat(grad, "grad", true);
+  explainCheckInputs(inputs);
 }
 
 /** Elements of all params (cam, X, wi, in this order): the length of the flat vector x (observation.expr) */

@@ -244,22 +244,36 @@ function isFlatX(v) {
   }
 }
 
-function isFlatGrad(v) {
+const checkValueFlat = function (x) {
+  let ok = false;
   try {
-    const a = v;
-    return LENGTH_OK[a.length - 5] !== undefined && (a instanceof Float64Array || Array.isArray(a));
+    const a = x;
+    ok = LENGTH_OK[a.length - 5] !== undefined && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number" && typeof a[3] === "number" && typeof a[4] === "number");
   } catch {
-    return false;
+    ok = false;
   }
+  if (!ok) explainCheckValueFlat(x);
+};
+
+function explainCheckValueFlat(x) {
+  checkFlat(x, "x", false);
 }
 
-function checkValueFlat(x) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-}
+const checkValueAndGradFlat = function (x, grad) {
+  let ok = false;
+  try {
+    const a = x;
+    const g = grad;
+    ok = LENGTH_OK[(a.length - 5) | (g.length - 5)] !== undefined && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number" && typeof a[3] === "number" && typeof a[4] === "number") && (g instanceof Float64Array || Array.isArray(g));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckValueAndGradFlat(x, grad);
+};
 
-function checkValueAndGradFlat(x, grad) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
+function explainCheckValueAndGradFlat(x, grad) {
+  checkFlat(x, "x", false);
+  checkFlat(grad, "grad", true);
 }
 
 /** Elements of all params (w, x, in this order): the length of the flat vector x (neuron-def.expr) */

@@ -269,20 +269,6 @@ function checkFlat(v, name, writable) {
   if (!writable && Array.isArray(a)) for (let k = 0; k < 9; k++) if (typeof a[k] !== "number") throw new TypeError("softmax.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
-function checkInputs(args) {
-  let ok = false;
-  try {
-    const given = args;
-    const v0 = given["x"];
-    const v1 = given["y"];
-    const v2 = given["reg"];
-    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number";
-  } catch {
-    ok = false;
-  }
-  if (!ok) explainCheckInputs(args);
-}
-
 function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("softmax.expr" + ": the flat functions need the inputs (x, y, reg), got " + (args === undefined ? "nothing: '" + "x" + "' is missing" : describe(args)));
   const given = args;
@@ -339,24 +325,46 @@ function isFlatX(v) {
   }
 }
 
-function isFlatGrad(v) {
+const checkValueFlat = function (x, inputs) {
+  let ok = false;
   try {
-    const a = v;
-    return LENGTH_OK[a.length - 9] !== undefined && (a instanceof Float64Array || Array.isArray(a));
+    const a = x;
+    const given = inputs;
+    const v0 = given["x"];
+    const v1 = given["y"];
+    const v2 = given["reg"];
+    ok = LENGTH_OK[(a.length - 9) | (v0.length - 2) | (v1.length - 3)] !== undefined && (a instanceof Float64Array || allNumbers(a, 9)) && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number") && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number") && typeof v2 === "number";
   } catch {
-    return false;
+    ok = false;
   }
+  if (!ok) explainCheckValueFlat(x, inputs);
+};
+
+function explainCheckValueFlat(x, inputs) {
+  checkFlat(x, "x", false);
+  explainCheckInputs(inputs);
 }
 
-function checkValueFlat(x, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  checkInputs(inputs);
-}
+const checkValueAndGradFlat = function (x, grad, inputs) {
+  let ok = false;
+  try {
+    const a = x;
+    const g = grad;
+    const given = inputs;
+    const v0 = given["x"];
+    const v1 = given["y"];
+    const v2 = given["reg"];
+    ok = LENGTH_OK[(a.length - 9) | (g.length - 9) | (v0.length - 2) | (v1.length - 3)] !== undefined && (a instanceof Float64Array || allNumbers(a, 9)) && (g instanceof Float64Array || Array.isArray(g)) && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number") && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number") && typeof v2 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckValueAndGradFlat(x, grad, inputs);
+};
 
-function checkValueAndGradFlat(x, grad, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
-  checkInputs(inputs);
+function explainCheckValueAndGradFlat(x, grad, inputs) {
+  checkFlat(x, "x", false);
+  checkFlat(grad, "grad", true);
+  explainCheckInputs(inputs);
 }
 
 /** Elements of all params (W, b, in this order): the length of the flat vector x (softmax.expr) */

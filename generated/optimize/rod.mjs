@@ -221,18 +221,6 @@ function checkFlat(v, name, writable) {
   if (!writable && Array.isArray(a)) for (let k = 0; k < 4; k++) if (typeof a[k] !== "number") throw new TypeError("rod.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
-function checkInputs(args) {
-  let ok = false;
-  try {
-    const given = args;
-    const v0 = given["L"];
-    ok = typeof v0 === "number";
-  } catch {
-    ok = false;
-  }
-  if (!ok) explainCheckInputs(args);
-}
-
 function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("rod.expr" + ": the flat functions need the inputs (L), got " + (args === undefined ? "nothing: '" + "L" + "' is missing" : describe(args)));
   const given = args;
@@ -287,24 +275,42 @@ function isFlatX(v) {
   }
 }
 
-function isFlatGrad(v) {
+const checkValueFlat = function (x, inputs) {
+  let ok = false;
   try {
-    const a = v;
-    return LENGTH_OK[a.length - 4] !== undefined && (a instanceof Float64Array || Array.isArray(a));
+    const a = x;
+    const given = inputs;
+    const v0 = given["L"];
+    ok = LENGTH_OK[a.length - 4] !== undefined && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number" && typeof a[3] === "number") && typeof v0 === "number";
   } catch {
-    return false;
+    ok = false;
   }
+  if (!ok) explainCheckValueFlat(x, inputs);
+};
+
+function explainCheckValueFlat(x, inputs) {
+  checkFlat(x, "x", false);
+  explainCheckInputs(inputs);
 }
 
-function checkValueFlat(x, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  checkInputs(inputs);
-}
+const checkValueAndGradFlat = function (x, grad, inputs) {
+  let ok = false;
+  try {
+    const a = x;
+    const g = grad;
+    const given = inputs;
+    const v0 = given["L"];
+    ok = LENGTH_OK[(a.length - 4) | (g.length - 4)] !== undefined && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number" && typeof a[3] === "number") && (g instanceof Float64Array || Array.isArray(g)) && typeof v0 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckValueAndGradFlat(x, grad, inputs);
+};
 
-function checkValueAndGradFlat(x, grad, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
-  checkInputs(inputs);
+function explainCheckValueAndGradFlat(x, grad, inputs) {
+  checkFlat(x, "x", false);
+  checkFlat(grad, "grad", true);
+  explainCheckInputs(inputs);
 }
 
 /** Elements of all params (p, q, in this order): the length of the flat vector x (rod.expr) */
