@@ -202,7 +202,7 @@ export function createGrad() {
   return { "cams": buffer.subarray(0, 539), "pts": buffer.subarray(539, 23867), "w": buffer.subarray(23867, 55710) };
 }
 
-function checkArgs(args) {
+const checkArgs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -216,7 +216,7 @@ function checkArgs(args) {
     ok = false;
   }
   if (!ok) explainCheckArgs(args);
-}
+};
 
 function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -228,7 +228,7 @@ function explainCheckArgs(args) {
   checkTensor(given["w"], "w", 31843);
 }
 
-function checkGrad(holder) {
+const checkGrad = function (holder) {
   let ok = false;
   try {
     const given = holder;
@@ -240,7 +240,7 @@ function checkGrad(holder) {
     ok = false;
   }
   if (!ok) explainCheckGrad(holder);
-}
+};
 
 function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
@@ -249,7 +249,7 @@ function explainCheckGrad(holder) {
   checkHolder(holder, "grad", "w", 31843);
 }
 
-function checkOutputs(holder) {
+const checkOutputs = function (holder) {
   let ok = false;
   try {
     const given = holder;
@@ -260,7 +260,7 @@ function checkOutputs(holder) {
     ok = false;
   }
   if (!ok) explainCheckOutputs(holder);
-}
+};
 
 function explainCheckOutputs(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);

@@ -108,7 +108,7 @@ export function createGrad() {
   return { "x": NaN, "y": NaN, "z": NaN };
 }
 
-function checkArgs(args) {
+const checkArgs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -120,7 +120,7 @@ function checkArgs(args) {
     ok = false;
   }
   if (!ok) explainCheckArgs(args);
-}
+};
 
 function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -130,13 +130,13 @@ function explainCheckArgs(args) {
   checkScalar(given["z"], "z");
 }
 
-function checkGrad(holder) {
+const checkGrad = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-}
+};
 
-function checkOutputs(holder) {
+const checkOutputs = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
-}
+};
 
 /** Forward pass into preallocated outputs; allocates nothing (circuit.expr) */
 export function forwardInto(args, outputs) {
@@ -199,9 +199,9 @@ function checkFlat(v, name, writable) {
   if (!writable && Array.isArray(a)) for (let k = 0; k < 3; k++) if (typeof a[k] !== "number") throw new TypeError("circuit.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
-function checkParamHolders(holder) {
+const checkParamHolders = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-}
+};
 
 function isFlatX(v) {
   try {

@@ -132,7 +132,7 @@ export function createGrad() {
   return { "W1": buffer.subarray(0, 200), "b1": buffer.subarray(200, 300), "W2": buffer.subarray(300, 600), "b2": buffer.subarray(600, 603) };
 }
 
-function checkArgs(args) {
+const checkArgs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -148,7 +148,7 @@ function checkArgs(args) {
     ok = false;
   }
   if (!ok) explainCheckArgs(args);
-}
+};
 
 function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -162,7 +162,7 @@ function explainCheckArgs(args) {
   checkTensor(given["b2"], "b2", 3);
 }
 
-function checkGrad(holder) {
+const checkGrad = function (holder) {
   let ok = false;
   try {
     const given = holder;
@@ -175,7 +175,7 @@ function checkGrad(holder) {
     ok = false;
   }
   if (!ok) explainCheckGrad(holder);
-}
+};
 
 function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
@@ -185,9 +185,9 @@ function explainCheckGrad(holder) {
   checkHolder(holder, "grad", "b2", 3);
 }
 
-function checkOutputs(holder) {
+const checkOutputs = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
-}
+};
 
 /** Forward pass into preallocated outputs; allocates nothing (twolayer-labels.expr) */
 export function forwardInto(args, outputs) {
@@ -568,7 +568,7 @@ function checkFlat(v, name, writable) {
   if (!writable && Array.isArray(a)) for (let k = 0; k < 603; k++) if (typeof a[k] !== "number") throw new TypeError("twolayer-labels.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
-function checkInputs(args) {
+const checkInputs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -580,7 +580,7 @@ function checkInputs(args) {
     ok = false;
   }
   if (!ok) explainCheckInputs(args);
-}
+};
 
 function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("twolayer-labels.expr" + ": the flat functions need the inputs (X, y, reg), got " + (args === undefined ? "nothing: '" + "X" + "' is missing" : describe(args)));
@@ -590,7 +590,7 @@ function explainCheckInputs(args) {
   checkScalar(given["reg"], "reg");
 }
 
-function checkParams(args) {
+const checkParams = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -603,7 +603,7 @@ function checkParams(args) {
     ok = false;
   }
   if (!ok) explainCheckParams(args);
-}
+};
 
 function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -614,7 +614,7 @@ function explainCheckParams(args) {
   checkTensor(given["b2"], "b2", 3);
 }
 
-function checkParamHolders(holder) {
+const checkParamHolders = function (holder) {
   let ok = false;
   try {
     const given = holder;
@@ -627,7 +627,7 @@ function checkParamHolders(holder) {
     ok = false;
   }
   if (!ok) explainCheckParamHolders(holder);
-}
+};
 
 function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);

@@ -114,7 +114,7 @@ export function createGrad() {
   return { "a": NaN, "b": NaN, "c": NaN };
 }
 
-function checkArgs(args) {
+const checkArgs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -128,7 +128,7 @@ function checkArgs(args) {
     ok = false;
   }
   if (!ok) explainCheckArgs(args);
-}
+};
 
 function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -140,13 +140,13 @@ function explainCheckArgs(args) {
   checkTensor(given["y"], "y", 24);
 }
 
-function checkGrad(holder) {
+const checkGrad = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-}
+};
 
-function checkOutputs(holder) {
+const checkOutputs = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
-}
+};
 
 /** Forward pass into preallocated outputs; allocates nothing (curve-fit.expr) */
 export function forwardInto(args, outputs) {
@@ -283,7 +283,7 @@ function checkFlat(v, name, writable) {
   if (!writable && Array.isArray(a)) for (let k = 0; k < 3; k++) if (typeof a[k] !== "number") throw new TypeError("curve-fit.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
-function checkInputs(args) {
+const checkInputs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -294,7 +294,7 @@ function checkInputs(args) {
     ok = false;
   }
   if (!ok) explainCheckInputs(args);
-}
+};
 
 function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("curve-fit.expr" + ": the flat functions need the inputs (t, y), got " + (args === undefined ? "nothing: '" + "t" + "' is missing" : describe(args)));
@@ -303,7 +303,7 @@ function explainCheckInputs(args) {
   checkTensor(given["y"], "y", 24);
 }
 
-function checkParams(args) {
+const checkParams = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -315,7 +315,7 @@ function checkParams(args) {
     ok = false;
   }
   if (!ok) explainCheckParams(args);
-}
+};
 
 function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -325,9 +325,9 @@ function explainCheckParams(args) {
   checkScalar(given["c"], "c");
 }
 
-function checkParamHolders(holder) {
+const checkParamHolders = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-}
+};
 
 function isFlatX(v) {
   try {

@@ -122,7 +122,7 @@ export function createGrad() {
   return { "x": buffer.subarray(0, 24), "gamma": buffer.subarray(24, 30), "beta": buffer.subarray(30, 36) };
 }
 
-function checkArgs(args) {
+const checkArgs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -135,7 +135,7 @@ function checkArgs(args) {
     ok = false;
   }
   if (!ok) explainCheckArgs(args);
-}
+};
 
 function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -146,7 +146,7 @@ function explainCheckArgs(args) {
   checkTensor(given["target"], "target", 24);
 }
 
-function checkGrad(holder) {
+const checkGrad = function (holder) {
   let ok = false;
   try {
     const given = holder;
@@ -158,7 +158,7 @@ function checkGrad(holder) {
     ok = false;
   }
   if (!ok) explainCheckGrad(holder);
-}
+};
 
 function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
@@ -167,9 +167,9 @@ function explainCheckGrad(holder) {
   checkHolder(holder, "grad", "beta", 6);
 }
 
-function checkOutputs(holder) {
+const checkOutputs = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
-}
+};
 
 /** Forward pass into preallocated outputs; allocates nothing (layernorm.expr) */
 export function forwardInto(args, outputs) {
@@ -427,7 +427,7 @@ function checkFlat(v, name, writable) {
   if (!writable && Array.isArray(a)) for (let k = 0; k < 36; k++) if (typeof a[k] !== "number") throw new TypeError("layernorm.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
-function checkInputs(args) {
+const checkInputs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -437,7 +437,7 @@ function checkInputs(args) {
     ok = false;
   }
   if (!ok) explainCheckInputs(args);
-}
+};
 
 function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("layernorm.expr" + ": the flat functions need the inputs (target), got " + (args === undefined ? "nothing: '" + "target" + "' is missing" : describe(args)));
@@ -445,7 +445,7 @@ function explainCheckInputs(args) {
   checkTensor(given["target"], "target", 24);
 }
 
-function checkParams(args) {
+const checkParams = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -457,7 +457,7 @@ function checkParams(args) {
     ok = false;
   }
   if (!ok) explainCheckParams(args);
-}
+};
 
 function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -467,7 +467,7 @@ function explainCheckParams(args) {
   checkTensor(given["beta"], "beta", 6);
 }
 
-function checkParamHolders(holder) {
+const checkParamHolders = function (holder) {
   let ok = false;
   try {
     const given = holder;
@@ -479,7 +479,7 @@ function checkParamHolders(holder) {
     ok = false;
   }
   if (!ok) explainCheckParamHolders(holder);
-}
+};
 
 function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);

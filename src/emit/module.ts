@@ -301,7 +301,7 @@ function lengthsTest(items: readonly { v: string; size: number }[]): string[] {
  * throws, which sends it, like any other failed test, to `explain<name>`, which checks again
  * one argument at a time, throws naming the first wrong one, or returns for the unusual right
  * values (other typed arrays). Testing `typeof v === "object"` first instead costs a few
- * nanoseconds per argument on every call.
+ * nanoseconds per argument on every call. `name` is a `const` (printFlatKernelCheck says why).
  */
 function printArgChecks(out: (...l: string[]) => void, T: (a: string) => string, name: string, list: readonly ModuleArg[], notObject: string, explainOnly = false) {
   const explain = `explain${name[0].toUpperCase()}${name.slice(1)}`;
@@ -309,15 +309,15 @@ function printArgChecks(out: (...l: string[]) => void, T: (a: string) => string,
     printArgExplanation(out, T, explain, list, notObject);
     return;
   }
-  out(`function ${name}(args${T(": unknown")})${T(": void")} {`);
+  out(`const ${name} = function (args${T(": unknown")})${T(": void")} {`);
   if (!list.length) {
-    out(`  if (args === null || typeof args !== "object") ${notObject};`, "}", "");
+    out(`  if (args === null || typeof args !== "object") ${notObject};`, "};", "");
     return;
   }
   out(`  let ok = false;`, `  try {`, `    const given = args${T(" as Record<string, ArrayLike<unknown>>")};`);
   for (const [i, a] of list.entries()) out(`    const v${i} = given[${key(a.name)}]${T("!")};`);
   const tests = list.map((a, i) => (a.shape.length ? `(${tensorTest(`v${i}`, a.size, a.integer)})` : `typeof v${i} === "number"`));
-  out(`    ok = ${tests.join(" && ")};`, `  } catch {`, `    ok = false;`, `  }`, `  if (!ok) ${explain}(args);`, "}", "");
+  out(`    ok = ${tests.join(" && ")};`, `  } catch {`, `    ok = false;`, `  }`, `  if (!ok) ${explain}(args);`, "};", "");
   printArgExplanation(out, T, explain, list, notObject);
 }
 
@@ -336,16 +336,16 @@ function printArgExplanation(out: (...l: string[]) => void, T: (a: string) => st
 function printHolderChecks(out: (...l: string[]) => void, T: (a: string) => string, name: string, what: "grad" | "outputs" | "params", items: readonly { name: string; shape: Shape; size: Size }[]) {
   const tensors = items.filter((i) => i.shape.length);
   const notObject = `if (holder === null || typeof holder !== "object") checkHolder(holder, "${what}", "", 0);`;
-  out(`function ${name}(holder${T(": unknown")})${T(": void")} {`);
+  out(`const ${name} = function (holder${T(": unknown")})${T(": void")} {`);
   if (!tensors.length) {
-    out(`  ${notObject}`, "}", "");
+    out(`  ${notObject}`, "};", "");
     return;
   }
   const explain = `explain${name[0].toUpperCase()}${name.slice(1)}`;
   out(`  let ok = false;`, `  try {`, `    const given = holder${T(" as Record<string, ArrayLike<number>>")};`);
   for (const [k, t] of tensors.entries()) out(`    const h${k} = given[${key(t.name)}]${T("!")};`);
   out(`    ok = ${tensors.map((t, k) => `${isKnown(t.size) ? lengthTest(`h${k}`, t.size) : `h${k}.length === ${moduleSize(t.size)}`} && h${k} instanceof Float64Array`).join(" && ")};`);
-  out(`  } catch {`, `    ok = false;`, `  }`, `  if (!ok) ${explain}(holder);`, "}", "");
+  out(`  } catch {`, `    ok = false;`, `  }`, `  if (!ok) ${explain}(holder);`, "};", "");
   out(`function ${explain}(holder${T(": unknown")})${T(": void")} {`, `  ${notObject}`);
   for (const t of tensors) out(`  checkHolder(holder, "${what}", ${key(t.name)}, ${moduleSize(t.size)});`);
   out("}", "");
