@@ -26,7 +26,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("observation.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("observation.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("observation.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("observation.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -123,7 +123,7 @@ const checkArgs = function (args) {
     const v1 = given["cam"];
     const v2 = given["X"];
     const v3 = given["wi"];
-    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number")) && (LENGTH_OK[v1.length - 11] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 11))) && (LENGTH_OK[v2.length - 3] !== undefined && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number")) && typeof v3 === "number";
+    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number")) && (LENGTH_OK[v1.length - 11] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 11))) && (LENGTH_OK[v2.length - 3] !== undefined && (v2 instanceof Float64Array || typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number")) && typeof v3 === "number";
   } catch {
     ok = false;
   }
@@ -313,7 +313,7 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("observation.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 15) throw new RangeError("observation.expr" + ": '" + name + "' must have length 15 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 15; k++) if (typeof a[k] !== "number") throw new TypeError("observation.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 15; k++) if (typeof a[k] !== "number") throw new TypeError("observation.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
 function explainCheckInputs(args) {
@@ -329,7 +329,7 @@ const checkParams = function (args) {
     const v0 = given["cam"];
     const v1 = given["X"];
     const v2 = given["wi"];
-    ok = (LENGTH_OK[v0.length - 11] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 11))) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number";
+    ok = (LENGTH_OK[v0.length - 11] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 11))) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number";
   } catch {
     ok = false;
   }
@@ -378,7 +378,7 @@ const checkValueFlat = function (x, inputs) {
     const a = x;
     const given = inputs;
     const v0 = given["f"];
-    ok = LENGTH_OK[(a.length - 15) | (v0.length - 2)] !== undefined && (a instanceof Float64Array || allNumbers(a, 15)) && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number");
+    ok = LENGTH_OK[(a.length - 15) | (v0.length - 2)] !== undefined && (a instanceof Float64Array || allNumbers(a, 15)) && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number");
   } catch {
     ok = false;
   }
@@ -397,7 +397,7 @@ const checkValueAndGradFlat = function (x, grad, inputs) {
     const g = grad;
     const given = inputs;
     const v0 = given["f"];
-    ok = LENGTH_OK[(a.length - 15) | (g.length - 15) | (v0.length - 2)] !== undefined && (a instanceof Float64Array || allNumbers(a, 15)) && (g instanceof Float64Array || Array.isArray(g)) && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number");
+    ok = LENGTH_OK[(a.length - 15) | (g.length - 15) | (v0.length - 2)] !== undefined && (a instanceof Float64Array || allNumbers(a, 15)) && (g instanceof Float64Array || Array.isArray(g)) && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number");
   } catch {
     ok = false;
   }

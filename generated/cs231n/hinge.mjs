@@ -20,7 +20,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("hinge.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("hinge.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("hinge.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("hinge.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -112,7 +112,7 @@ const checkArgs = function (args) {
     const given = args;
     const v0 = given["s"];
     const v1 = given["y"];
-    ok = (LENGTH_OK[v0.length - 3] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 3] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
   } catch {
     ok = false;
   }
@@ -219,7 +219,7 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("hinge.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 3) throw new RangeError("hinge.expr" + ": '" + name + "' must have length 3 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 3; k++) if (typeof a[k] !== "number") throw new TypeError("hinge.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 3; k++) if (typeof a[k] !== "number") throw new TypeError("hinge.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
 function explainCheckInputs(args) {
@@ -233,7 +233,7 @@ const checkParams = function (args) {
   try {
     const given = args;
     const v0 = given["s"];
-    ok = (LENGTH_OK[v0.length - 3] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 3] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number"));
   } catch {
     ok = false;
   }
@@ -266,7 +266,7 @@ function explainCheckParamHolders(holder) {
 function isFlatX(v) {
   try {
     const a = v;
-    return LENGTH_OK[a.length - 3] !== undefined && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number");
+    return LENGTH_OK[a.length - 3] !== undefined && (a instanceof Float64Array || typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number");
   } catch {
     return false;
   }
@@ -278,7 +278,7 @@ const checkValueFlat = function (x, inputs) {
     const a = x;
     const given = inputs;
     const v0 = given["y"];
-    ok = LENGTH_OK[(a.length - 3) | (v0.length - 3)] !== undefined && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number") && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number");
+    ok = LENGTH_OK[(a.length - 3) | (v0.length - 3)] !== undefined && (a instanceof Float64Array || typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number") && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number");
   } catch {
     ok = false;
   }
@@ -297,7 +297,7 @@ const checkValueAndGradFlat = function (x, grad, inputs) {
     const g = grad;
     const given = inputs;
     const v0 = given["y"];
-    ok = LENGTH_OK[(a.length - 3) | (g.length - 3) | (v0.length - 3)] !== undefined && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number") && (g instanceof Float64Array || Array.isArray(g)) && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number");
+    ok = LENGTH_OK[(a.length - 3) | (g.length - 3) | (v0.length - 3)] !== undefined && (a instanceof Float64Array || typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number") && (g instanceof Float64Array || Array.isArray(g)) && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number");
   } catch {
     ok = false;
   }

@@ -20,7 +20,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("neuron-def.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("neuron-def.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("neuron-def.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("neuron-def.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -113,7 +113,7 @@ const checkArgs = function (args) {
     const given = args;
     const v0 = given["w"];
     const v1 = given["x"];
-    ok = (LENGTH_OK[v0.length - 3] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) && (LENGTH_OK[v1.length - 2] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number"));
+    ok = (LENGTH_OK[v0.length - 3] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) && (LENGTH_OK[v1.length - 2] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number"));
   } catch {
     ok = false;
   }
@@ -213,7 +213,7 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("neuron-def.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 5) throw new RangeError("neuron-def.expr" + ": '" + name + "' must have length 5 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 5; k++) if (typeof a[k] !== "number") throw new TypeError("neuron-def.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 5; k++) if (typeof a[k] !== "number") throw new TypeError("neuron-def.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
 const checkParamHolders = function (holder) {
@@ -238,7 +238,7 @@ function explainCheckParamHolders(holder) {
 function isFlatX(v) {
   try {
     const a = v;
-    return LENGTH_OK[a.length - 5] !== undefined && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number" && typeof a[3] === "number" && typeof a[4] === "number");
+    return LENGTH_OK[a.length - 5] !== undefined && (a instanceof Float64Array || typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number" && typeof a[3] === "number" && typeof a[4] === "number");
   } catch {
     return false;
   }
@@ -248,7 +248,7 @@ const checkValueFlat = function (x) {
   let ok = false;
   try {
     const a = x;
-    ok = LENGTH_OK[a.length - 5] !== undefined && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number" && typeof a[3] === "number" && typeof a[4] === "number");
+    ok = LENGTH_OK[a.length - 5] !== undefined && (a instanceof Float64Array || typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number" && typeof a[3] === "number" && typeof a[4] === "number");
   } catch {
     ok = false;
   }
@@ -264,7 +264,7 @@ const checkValueAndGradFlat = function (x, grad) {
   try {
     const a = x;
     const g = grad;
-    ok = LENGTH_OK[(a.length - 5) | (g.length - 5)] !== undefined && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number" && typeof a[3] === "number" && typeof a[4] === "number") && (g instanceof Float64Array || Array.isArray(g));
+    ok = LENGTH_OK[(a.length - 5) | (g.length - 5)] !== undefined && (a instanceof Float64Array || typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number" && typeof a[3] === "number" && typeof a[4] === "number") && (g instanceof Float64Array || Array.isArray(g));
   } catch {
     ok = false;
   }

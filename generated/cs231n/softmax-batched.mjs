@@ -26,7 +26,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("softmax-batched.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("softmax-batched.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("softmax-batched.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("softmax-batched.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -125,7 +125,7 @@ const checkArgs = function (args) {
     const v2 = given["reg"];
     const v3 = given["W"];
     const v4 = given["b"];
-    ok = (LENGTH_OK[v0.length - 600] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (LENGTH_OK[v1.length - 900] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 900))) && typeof v2 === "number" && (LENGTH_OK[v3.length - 6] !== undefined && (v3 instanceof Float64Array || Array.isArray(v3) && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number" && typeof v3[3] === "number" && typeof v3[4] === "number" && typeof v3[5] === "number")) && (LENGTH_OK[v4.length - 3] !== undefined && (v4 instanceof Float64Array || Array.isArray(v4) && typeof v4[0] === "number" && typeof v4[1] === "number" && typeof v4[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 600] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (LENGTH_OK[v1.length - 900] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 900))) && typeof v2 === "number" && (LENGTH_OK[v3.length - 6] !== undefined && (v3 instanceof Float64Array || typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number" && typeof v3[3] === "number" && typeof v3[4] === "number" && typeof v3[5] === "number")) && (LENGTH_OK[v4.length - 3] !== undefined && (v4 instanceof Float64Array || typeof v4[0] === "number" && typeof v4[1] === "number" && typeof v4[2] === "number"));
   } catch {
     ok = false;
   }
@@ -440,7 +440,7 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("softmax-batched.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 9) throw new RangeError("softmax-batched.expr" + ": '" + name + "' must have length 9 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 9; k++) if (typeof a[k] !== "number") throw new TypeError("softmax-batched.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 9; k++) if (typeof a[k] !== "number") throw new TypeError("softmax-batched.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
 const checkInputs = function (args) {
@@ -471,7 +471,7 @@ const checkParams = function (args) {
     const given = args;
     const v0 = given["W"];
     const v1 = given["b"];
-    ok = (LENGTH_OK[v0.length - 6] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 6] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
   } catch {
     ok = false;
   }

@@ -30,7 +30,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("twolayer-onehot.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("twolayer-onehot.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("twolayer-onehot.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("twolayer-onehot.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -136,7 +136,7 @@ const checkArgs = function (args) {
     const v4 = given["b1"];
     const v5 = given["W2"];
     const v6 = given["b2"];
-    ok = (LENGTH_OK[v0.length - 600] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (LENGTH_OK[v1.length - 900] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 900))) && typeof v2 === "number" && (LENGTH_OK[v3.length - 200] !== undefined && (v3 instanceof Float64Array || allNumbers(v3, 200))) && (LENGTH_OK[v4.length - 100] !== undefined && (v4 instanceof Float64Array || allNumbers(v4, 100))) && (LENGTH_OK[v5.length - 300] !== undefined && (v5 instanceof Float64Array || allNumbers(v5, 300))) && (LENGTH_OK[v6.length - 3] !== undefined && (v6 instanceof Float64Array || Array.isArray(v6) && typeof v6[0] === "number" && typeof v6[1] === "number" && typeof v6[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 600] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (LENGTH_OK[v1.length - 900] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 900))) && typeof v2 === "number" && (LENGTH_OK[v3.length - 200] !== undefined && (v3 instanceof Float64Array || allNumbers(v3, 200))) && (LENGTH_OK[v4.length - 100] !== undefined && (v4 instanceof Float64Array || allNumbers(v4, 100))) && (LENGTH_OK[v5.length - 300] !== undefined && (v5 instanceof Float64Array || allNumbers(v5, 300))) && (LENGTH_OK[v6.length - 3] !== undefined && (v6 instanceof Float64Array || typeof v6[0] === "number" && typeof v6[1] === "number" && typeof v6[2] === "number"));
   } catch {
     ok = false;
   }
@@ -523,7 +523,7 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("twolayer-onehot.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 603) throw new RangeError("twolayer-onehot.expr" + ": '" + name + "' must have length 603 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 603; k++) if (typeof a[k] !== "number") throw new TypeError("twolayer-onehot.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 603; k++) if (typeof a[k] !== "number") throw new TypeError("twolayer-onehot.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
 const checkInputs = function (args) {
@@ -556,7 +556,7 @@ const checkParams = function (args) {
     const v1 = given["b1"];
     const v2 = given["W2"];
     const v3 = given["b2"];
-    ok = (LENGTH_OK[v0.length - 200] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 200))) && (LENGTH_OK[v1.length - 100] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 100))) && (LENGTH_OK[v2.length - 300] !== undefined && (v2 instanceof Float64Array || allNumbers(v2, 300))) && (LENGTH_OK[v3.length - 3] !== undefined && (v3 instanceof Float64Array || Array.isArray(v3) && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 200] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 200))) && (LENGTH_OK[v1.length - 100] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 100))) && (LENGTH_OK[v2.length - 300] !== undefined && (v2 instanceof Float64Array || allNumbers(v2, 300))) && (LENGTH_OK[v3.length - 3] !== undefined && (v3 instanceof Float64Array || typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number"));
   } catch {
     ok = false;
   }

@@ -99,7 +99,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("decay.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("decay.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("decay.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("decay.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -182,7 +182,7 @@ function seedTensor(v, name, length) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("decay.expr" + ": the seed of '" + name + "' must be a flat array of " + length + " numbers, got " + describe(v));
   const a = v;
   if (a.length !== length) throw new RangeError("decay.expr" + ": the seed of '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
-  if (Array.isArray(a)) for (let k = 0; k < length; k++) if (typeof a[k] !== "number") throw new TypeError("decay.expr" + ": the seed of '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!ArrayBuffer.isView(a)) for (let k = 0; k < length; k++) if (typeof a[k] !== "number") throw new TypeError("decay.expr" + ": the seed of '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
   return v;
 }
 
@@ -218,7 +218,7 @@ const checkArgs = function (args) {
     const v1 = given["y"];
     const v2 = given["p"];
     const v3 = given["lambda"];
-    ok = (LENGTH_OK[v0.length - 200] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 200))) && (LENGTH_OK[v1.length - 200] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 200))) && (LENGTH_OK[v2.length - 3] !== undefined && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number")) && typeof v3 === "number";
+    ok = (LENGTH_OK[v0.length - 200] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 200))) && (LENGTH_OK[v1.length - 200] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 200))) && (LENGTH_OK[v2.length - 3] !== undefined && (v2 instanceof Float64Array || typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number")) && typeof v3 === "number";
   } catch {
     ok = false;
   }

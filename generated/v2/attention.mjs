@@ -30,7 +30,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("attention.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("attention.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("attention.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("attention.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -113,7 +113,7 @@ function seedTensor(v, name, length) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("attention.expr" + ": the seed of '" + name + "' must be a flat array of " + length + " numbers, got " + describe(v));
   const a = v;
   if (a.length !== length) throw new RangeError("attention.expr" + ": the seed of '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
-  if (Array.isArray(a)) for (let k = 0; k < length; k++) if (typeof a[k] !== "number") throw new TypeError("attention.expr" + ": the seed of '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!ArrayBuffer.isView(a)) for (let k = 0; k < length; k++) if (typeof a[k] !== "number") throw new TypeError("attention.expr" + ": the seed of '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
   return v;
 }
 
@@ -959,7 +959,7 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("attention.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 96) throw new RangeError("attention.expr" + ": '" + name + "' must have length 96 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 96; k++) if (typeof a[k] !== "number") throw new TypeError("attention.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 96; k++) if (typeof a[k] !== "number") throw new TypeError("attention.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
 const checkInputs = function (args) {

@@ -26,7 +26,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("cloth16.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("cloth16.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("cloth16.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("cloth16.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -518,7 +518,7 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("cloth16.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 768) throw new RangeError("cloth16.expr" + ": '" + name + "' must have length 768 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 768; k++) if (typeof a[k] !== "number") throw new TypeError("cloth16.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 768; k++) if (typeof a[k] !== "number") throw new TypeError("cloth16.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
 const checkInputs = function (args) {

@@ -26,7 +26,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("conv1d-einsum.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("conv1d-einsum.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("conv1d-einsum.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("conv1d-einsum.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -121,7 +121,7 @@ const checkArgs = function (args) {
     const v0 = given["x"];
     const v1 = given["k"];
     const v2 = given["target"];
-    ok = (LENGTH_OK[v0.length - 10] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 10))) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && (LENGTH_OK[v2.length - 8] !== undefined && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number" && typeof v2[6] === "number" && typeof v2[7] === "number"));
+    ok = (LENGTH_OK[v0.length - 10] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 10))) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && (LENGTH_OK[v2.length - 8] !== undefined && (v2 instanceof Float64Array || typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number" && typeof v2[6] === "number" && typeof v2[7] === "number"));
   } catch {
     ok = false;
   }
@@ -264,7 +264,7 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("conv1d-einsum.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 13) throw new RangeError("conv1d-einsum.expr" + ": '" + name + "' must have length 13 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 13; k++) if (typeof a[k] !== "number") throw new TypeError("conv1d-einsum.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 13; k++) if (typeof a[k] !== "number") throw new TypeError("conv1d-einsum.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
 function explainCheckInputs(args) {
@@ -279,7 +279,7 @@ const checkParams = function (args) {
     const given = args;
     const v0 = given["x"];
     const v1 = given["k"];
-    ok = (LENGTH_OK[v0.length - 10] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 10))) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 10] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 10))) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
   } catch {
     ok = false;
   }
@@ -327,7 +327,7 @@ const checkValueFlat = function (x, inputs) {
     const a = x;
     const given = inputs;
     const v0 = given["target"];
-    ok = LENGTH_OK[(a.length - 13) | (v0.length - 8)] !== undefined && (a instanceof Float64Array || allNumbers(a, 13)) && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number" && typeof v0[6] === "number" && typeof v0[7] === "number");
+    ok = LENGTH_OK[(a.length - 13) | (v0.length - 8)] !== undefined && (a instanceof Float64Array || allNumbers(a, 13)) && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number" && typeof v0[6] === "number" && typeof v0[7] === "number");
   } catch {
     ok = false;
   }
@@ -346,7 +346,7 @@ const checkValueAndGradFlat = function (x, grad, inputs) {
     const g = grad;
     const given = inputs;
     const v0 = given["target"];
-    ok = LENGTH_OK[(a.length - 13) | (g.length - 13) | (v0.length - 8)] !== undefined && (a instanceof Float64Array || allNumbers(a, 13)) && (g instanceof Float64Array || Array.isArray(g)) && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number" && typeof v0[6] === "number" && typeof v0[7] === "number");
+    ok = LENGTH_OK[(a.length - 13) | (g.length - 13) | (v0.length - 8)] !== undefined && (a instanceof Float64Array || allNumbers(a, 13)) && (g instanceof Float64Array || Array.isArray(g)) && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number" && typeof v0[6] === "number" && typeof v0[7] === "number");
   } catch {
     ok = false;
   }

@@ -26,7 +26,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("layernorm.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("layernorm.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("layernorm.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("layernorm.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -130,7 +130,7 @@ const checkArgs = function (args) {
     const v1 = given["gamma"];
     const v2 = given["beta"];
     const v3 = given["target"];
-    ok = (LENGTH_OK[v0.length - 24] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (LENGTH_OK[v1.length - 6] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number")) && (LENGTH_OK[v2.length - 6] !== undefined && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number")) && (LENGTH_OK[v3.length - 24] !== undefined && (v3 instanceof Float64Array || allNumbers(v3, 24)));
+    ok = (LENGTH_OK[v0.length - 24] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (LENGTH_OK[v1.length - 6] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number")) && (LENGTH_OK[v2.length - 6] !== undefined && (v2 instanceof Float64Array || typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number")) && (LENGTH_OK[v3.length - 24] !== undefined && (v3 instanceof Float64Array || allNumbers(v3, 24)));
   } catch {
     ok = false;
   }
@@ -424,7 +424,7 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("layernorm.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 36) throw new RangeError("layernorm.expr" + ": '" + name + "' must have length 36 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 36; k++) if (typeof a[k] !== "number") throw new TypeError("layernorm.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 36; k++) if (typeof a[k] !== "number") throw new TypeError("layernorm.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
 const checkInputs = function (args) {
@@ -452,7 +452,7 @@ const checkParams = function (args) {
     const v0 = given["x"];
     const v1 = given["gamma"];
     const v2 = given["beta"];
-    ok = (LENGTH_OK[v0.length - 24] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (LENGTH_OK[v1.length - 6] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number")) && (LENGTH_OK[v2.length - 6] !== undefined && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number"));
+    ok = (LENGTH_OK[v0.length - 24] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (LENGTH_OK[v1.length - 6] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number")) && (LENGTH_OK[v2.length - 6] !== undefined && (v2 instanceof Float64Array || typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number"));
   } catch {
     ok = false;
   }
