@@ -171,4 +171,19 @@ describe("checks read lengths first, inside try, and explain anything else one a
     expect(() => m.backwardInto({ w: { length: 3 }, x: args.x }, undefined, grad)).toThrow(TypeError);
     expect(() => m.backwardInto({ w: "abc", x: args.x }, undefined, grad)).toThrow(TypeError);
   });
+
+  it("several holders have their lengths tested in one bounds check, and each wrong one is still named", async () => {
+    const { code, module: m } = await load("param a[2], b[3], c\noutput f = a[0] * b[2] + a[1] * b[0] * c", {});
+    const checkGrad = /const checkGrad = function \(holder\) \{[\s\S]*?\n\};/.exec(code)![0];
+    expect(checkGrad).toContain("ok = LENGTH_OK[(h0.length - 2) | (h1.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;");
+    const args = { a: [0.5, -2], b: [1, 2, 3], c: 4 };
+    const grad = m.createGrad();
+    for (let i = 0; i < 200_000; i++) m.backwardInto(args, undefined, grad);
+    expect(Array.from(grad.b as Float64Array)).toEqual([-8, 0, 0.5]);
+    // Differences of opposite signs, which a sum of differences would cancel.
+    expect(() => m.backwardInto(args, undefined, { a: new Float64Array(3), b: new Float64Array(2), c: 0 })).toThrow("'a' of the grad holder must have length 2, got length 3");
+    expect(() => m.backwardInto(args, undefined, { a: new Float64Array(2), b: new Float64Array(4), c: 0 })).toThrow("'b' of the grad holder must have length 3, got length 4");
+    expect(() => m.backwardInto(args, undefined, { a: new Float64Array(2), c: 0 })).toThrow("the grad holder has no 'b'");
+    expect(() => m.backwardInto(args, undefined, { a: [0, 0], b: new Float64Array(3), c: 0 })).not.toThrow();
+  });
 });

@@ -154,7 +154,7 @@ const checkGrad = function (holder) {
     const h0 = given["cams"];
     const h1 = given["pts"];
     const h2 = given["w"];
-    ok = LENGTH_OK[h0.length - 539] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 23328] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 31843] !== undefined && h2 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 539) | (h1.length - 23328) | (h2.length - 31843)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array && h2 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -582,7 +582,7 @@ const checkParamHolders = function (holder) {
     const h0 = given["cams"];
     const h1 = given["pts"];
     const h2 = given["w"];
-    ok = LENGTH_OK[h0.length - 539] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 23328] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 31843] !== undefined && h2 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 539) | (h1.length - 23328) | (h2.length - 31843)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array && h2 instanceof Float64Array;
   } catch {
     ok = false;
   }

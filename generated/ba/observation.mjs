@@ -145,7 +145,7 @@ const checkGrad = function (holder) {
     const given = holder;
     const h0 = given["cam"];
     const h1 = given["X"];
-    ok = LENGTH_OK[h0.length - 11] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 3] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 11) | (h1.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -350,7 +350,7 @@ const checkParamHolders = function (holder) {
     const given = holder;
     const h0 = given["cam"];
     const h1 = given["X"];
-    ok = LENGTH_OK[h0.length - 11] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 3] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 11) | (h1.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }

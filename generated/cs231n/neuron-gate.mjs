@@ -133,7 +133,7 @@ const checkGrad = function (holder) {
     const given = holder;
     const h0 = given["w"];
     const h1 = given["x"];
-    ok = LENGTH_OK[h0.length - 3] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 2] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 3) | (h1.length - 2)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -222,7 +222,7 @@ const checkParamHolders = function (holder) {
     const given = holder;
     const h0 = given["w"];
     const h1 = given["x"];
-    ok = LENGTH_OK[h0.length - 3] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 2] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 3) | (h1.length - 2)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }

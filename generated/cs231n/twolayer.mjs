@@ -160,7 +160,7 @@ const checkGrad = function (holder) {
     const h1 = given["b1"];
     const h2 = given["W2"];
     const h3 = given["b2"];
-    ok = LENGTH_OK[h0.length - 200] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 100] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 300] !== undefined && h2 instanceof Float64Array && LENGTH_OK[h3.length - 3] !== undefined && h3 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 200) | (h1.length - 100) | (h2.length - 300) | (h3.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array && h2 instanceof Float64Array && h3 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -613,7 +613,7 @@ const checkParamHolders = function (holder) {
     const h1 = given["b1"];
     const h2 = given["W2"];
     const h3 = given["b2"];
-    ok = LENGTH_OK[h0.length - 200] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 100] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 300] !== undefined && h2 instanceof Float64Array && LENGTH_OK[h3.length - 3] !== undefined && h3 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 200) | (h1.length - 100) | (h2.length - 300) | (h3.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array && h2 instanceof Float64Array && h3 instanceof Float64Array;
   } catch {
     ok = false;
   }

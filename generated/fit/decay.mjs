@@ -244,7 +244,7 @@ const checkOutputs = function (holder) {
     const given = holder;
     const h0 = given["r"];
     const h1 = given["step"];
-    ok = LENGTH_OK[h0.length - 200] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 3] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 200) | (h1.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }

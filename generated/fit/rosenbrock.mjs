@@ -275,7 +275,7 @@ const checkOutputs = function (holder) {
     const given = holder;
     const h0 = given["g"];
     const h1 = given["step"];
-    ok = LENGTH_OK[h0.length - 10] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 10] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 10) | (h1.length - 10)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }

@@ -135,7 +135,7 @@ const checkGrad = function (holder) {
     const given = holder;
     const h0 = given["p"];
     const h1 = given["q"];
-    ok = LENGTH_OK[h0.length - 2] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 2] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 2) | (h1.length - 2)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -253,7 +253,7 @@ const checkParamHolders = function (holder) {
     const given = holder;
     const h0 = given["p"];
     const h1 = given["q"];
-    ok = LENGTH_OK[h0.length - 2] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 2] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 2) | (h1.length - 2)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }

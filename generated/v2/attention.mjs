@@ -167,7 +167,7 @@ const checkGrad = function (holder) {
     const h0 = given["Wq"];
     const h1 = given["Wk"];
     const h2 = given["Wv"];
-    ok = LENGTH_OK[h0.length - 32] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 32] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 32] !== undefined && h2 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 32) | (h1.length - 32) | (h2.length - 32)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array && h2 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -1009,7 +1009,7 @@ const checkParamHolders = function (holder) {
     const h0 = given["Wq"];
     const h1 = given["Wk"];
     const h2 = given["Wv"];
-    ok = LENGTH_OK[h0.length - 32] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 32] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 32] !== undefined && h2 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 32) | (h1.length - 32) | (h2.length - 32)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array && h2 instanceof Float64Array;
   } catch {
     ok = false;
   }

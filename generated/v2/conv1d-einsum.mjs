@@ -142,7 +142,7 @@ const checkGrad = function (holder) {
     const given = holder;
     const h0 = given["x"];
     const h1 = given["k"];
-    ok = LENGTH_OK[h0.length - 10] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 3] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 10) | (h1.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -299,7 +299,7 @@ const checkParamHolders = function (holder) {
     const given = holder;
     const h0 = given["x"];
     const h1 = given["k"];
-    ok = LENGTH_OK[h0.length - 10] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 3] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 10) | (h1.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }

@@ -153,7 +153,7 @@ const checkGrad = function (holder) {
     const h0 = given["x"];
     const h1 = given["gamma"];
     const h2 = given["beta"];
-    ok = LENGTH_OK[h0.length - 24] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 6] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 6] !== undefined && h2 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 24) | (h1.length - 6) | (h2.length - 6)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array && h2 instanceof Float64Array;
   } catch {
     ok = false;
   }
@@ -474,7 +474,7 @@ const checkParamHolders = function (holder) {
     const h0 = given["x"];
     const h1 = given["gamma"];
     const h2 = given["beta"];
-    ok = LENGTH_OK[h0.length - 24] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 6] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 6] !== undefined && h2 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 24) | (h1.length - 6) | (h2.length - 6)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array && h2 instanceof Float64Array;
   } catch {
     ok = false;
   }

@@ -308,6 +308,9 @@ function lengthsTest(items: readonly { v: string; size: number }[]): string[] {
  * one argument at a time, throws naming the first wrong one, or returns for the unusual right
  * values (other typed arrays). Testing `typeof v === "object"` first instead costs a few
  * nanoseconds per argument on every call. `name` is a `const` (printFlatKernelCheck says why).
+ * Each argument's length gets a bounds check of its own: with all of them in one
+ * (lengthsTest), V8 no longer folds the kind tests of plain arrays that follow (backwardInto
+ * of the signed triangle area with plain arrays: 2.4x the hand-written flat function -> 4.2x).
  */
 function printArgChecks(out: (...l: string[]) => void, T: (a: string) => string, name: string, list: readonly ModuleArg[], notObject: string, explainOnly = false) {
   const explain = `explain${name[0].toUpperCase()}${name.slice(1)}`;
@@ -350,7 +353,15 @@ function printHolderChecks(out: (...l: string[]) => void, T: (a: string) => stri
   const explain = `explain${name[0].toUpperCase()}${name.slice(1)}`;
   out(`  let ok = false;`, `  try {`, `    const given = holder${T(" as Record<string, ArrayLike<number>>")};`);
   for (const [k, t] of tensors.entries()) out(`    const h${k} = given[${key(t.name)}]${T("!")};`);
-  out(`    ok = ${tensors.map((t, k) => `${isKnown(t.size) ? lengthTest(`h${k}`, t.size) : `h${k}.length === ${moduleSize(t.size)}`} && h${k} instanceof Float64Array`).join(" && ")};`);
+  // Holders of known sizes have their lengths tested in one bounds check (lengthsTest), which
+  // the kind tests can follow: a holder's `instanceof` folds all the same (its map is known
+  // from the length's load), unlike the tests of plain arrays among the arguments.
+  const known = tensors.flatMap((t, k) => (isKnown(t.size) ? [{ v: `h${k}`, size: t.size }] : []));
+  const tests = [
+    ...lengthsTest(known),
+    ...tensors.map((t, k) => (isKnown(t.size) ? `h${k} instanceof Float64Array` : `h${k}.length === ${moduleSize(t.size)} && h${k} instanceof Float64Array`)),
+  ];
+  out(`    ok = ${tests.join(" && ")};`);
   out(`  } catch {`, `    ok = false;`, `  }`, `  if (!ok) ${explain}(holder);`, "};", "");
   out(`function ${explain}(holder${T(": unknown")})${T(": void")} {`, `  ${notObject}`);
   for (const t of tensors) out(`  checkHolder(holder, "${what}", ${key(t.name)}, ${moduleSize(t.size)});`);
