@@ -80,6 +80,23 @@ describe("the stores of a straight-line kernel", () => {
     for (let trial = 0; trial < 3; trial++) checkFlatGradient(loaded.module as unknown as Flat, Array.from({ length: 9 }, () => uniform(random, -1, 1)));
   });
 
+  it("an element read more than once is read once, into a temporary, before any store", async () => {
+    const loaded = await load("param x[2]\noutput f = (1 - x[0])^2 + 100 * (x[1] - x[0]^2)^2");
+    const kernel = functionText(loaded.code, "valueAndGradFlat");
+    expect(kernel.match(/x\[0\]/g)).toHaveLength(1);
+    expect(kernel).toMatch(/^ {2}const t\d+ = x\[0\];$/m);
+    expect(kernel.match(/x\[1\]/g)).toHaveLength(1);
+    const backward = functionText(loaded.code, "backwardInto");
+    expect(backward.match(/a0\[0\]/g)).toHaveLength(1);
+    const m = loaded.module as unknown as Flat;
+    checkFlatGradient(m, [-1.2, 1]);
+    // grad aliasing x: every read is done before the first store.
+    const x = Float64Array.of(-1.2, 1);
+    expect(m.valueAndGradFlat(x, x)).toBeCloseTo(24.2, 12);
+    expect(x[0]).toBeCloseTo(-215.6, 10);
+    expect(x[1]).toBeCloseTo(-88, 10);
+  });
+
   it("stores into a grad that is x itself still see the arguments as given", async () => {
     // Each gradient element reads arguments, so none may be computed after a store into x.
     const m = (await load("param x[3]\noutput f = x[0] * x[1] + x[1] * x[2] + x[2] * x[0]")).module as unknown as Flat;

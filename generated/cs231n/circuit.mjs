@@ -280,12 +280,11 @@ export function valueFlat(x, inputs) {
 /** The objective 'f' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (circuit.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
   checkValueAndGradFlat(x, grad);
+  const t0 = x[2];
   // circuit.expr:6
-  const t0 = x[0] + x[1];
-  // circuit.expr:7
-  const t1 = x[2] * t0;
-  grad[0] = x[2];
-  grad[1] = x[2];
-  grad[2] = t0;
-  return t1;
+  const t1 = x[0] + x[1];
+  grad[0] = t0;
+  grad[1] = t0;
+  grad[2] = t1;
+  return t0 * t1;
 }

@@ -175,34 +175,33 @@ export function backwardInto(args, seed, grad, outputs) {
   const a0 = args["s"];
   const a1 = args["y"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
+  const t0 = a1[0];
+  const t1 = a1[1];
+  const t2 = a1[2];
   // hinge.expr:8
-  const t0 = (a0[2] * a1[2]) + ((a0[0] * a1[0]) + (a0[1] * a1[1]));
+  const t3 = (a0[2] * t2) + ((a0[0] * t0) + (a0[1] * t1));
   // hinge.expr:9
-  const t1 = 1 + (a0[0] - t0);
-  const t2 = 1 + (a0[1] - t0);
-  const t3 = 1 + (a0[2] - t0);
+  const t4 = 1 + (a0[0] - t3);
+  const t5 = 1 + (a0[1] - t3);
+  const t6 = 1 + (a0[2] - t3);
   // hinge.expr:10
-  const t4 = 1 - a1[0];
-  const t5 = 1 - a1[1];
-  const t6 = 1 - a1[2];
+  const t7 = 1 - t0;
+  const t8 = 1 - t1;
+  const t9 = 1 - t2;
   // hinge.expr:9
-  const t7 = t4 * (t1 > 0 ? 1 : (t1 === 0 ? 0.5 : 0));
-  const t8 = t5 * (t2 > 0 ? 1 : (t2 === 0 ? 0.5 : 0));
-  const t9 = t6 * (t3 > 0 ? 1 : (t3 === 0 ? 0.5 : 0));
-  const t10 = t9 + (t7 + t8);
-  // hinge.expr:8
-  const t11 = t7 - (a1[0] * t10);
-  const t12 = t8 - (a1[1] * t10);
-  const t13 = t9 - (a1[2] * t10);
+  const t10 = t7 * (t4 > 0 ? 1 : (t4 === 0 ? 0.5 : 0));
+  const t11 = t8 * (t5 > 0 ? 1 : (t5 === 0 ? 0.5 : 0));
+  const t12 = t9 * (t6 > 0 ? 1 : (t6 === 0 ? 0.5 : 0));
+  const t13 = t12 + (t10 + t11);
   if (outputs !== undefined) {
     // output loss (hinge.expr:10)
-    outputs["loss"] = (Math.max(0, t3) * t6) + ((Math.max(0, t1) * t4) + (Math.max(0, t2) * t5));
+    outputs["loss"] = (Math.max(0, t6) * t9) + ((Math.max(0, t4) * t7) + (Math.max(0, t5) * t8));
   }
   const g0 = grad["s"];
   // gradient of s (param at hinge.expr:6)
-  g0[0] = t11 * s0;
-  g0[1] = t12 * s0;
-  g0[2] = t13 * s0;
+  g0[0] = (t10 - (t0 * t13)) * s0;
+  g0[1] = (t11 - (t1 * t13)) * s0;
+  g0[2] = (t12 - (t2 * t13)) * s0;
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }
@@ -337,38 +336,43 @@ export function unpackParams(x, params) {
 export function valueFlat(x, inputs) {
   checkValueFlat(x, inputs);
   const a1 = inputs["y"];
+  const t0 = x[0];
+  const t1 = x[1];
+  const t2 = x[2];
   // hinge.expr:8
-  const t0 = (x[2] * a1[2]) + ((x[0] * a1[0]) + (x[1] * a1[1]));
+  const t3 = (t2 * a1[2]) + ((t0 * a1[0]) + (t1 * a1[1]));
   // hinge.expr:10
-  const t1 = (Math.max(0, (1 + (x[2] - t0))) * (1 - a1[2])) + ((Math.max(0, (1 + (x[0] - t0))) * (1 - a1[0])) + (Math.max(0, (1 + (x[1] - t0))) * (1 - a1[1])));
-  return t1;
+  const t4 = (Math.max(0, (1 + (t2 - t3))) * (1 - a1[2])) + ((Math.max(0, (1 + (t0 - t3))) * (1 - a1[0])) + (Math.max(0, (1 + (t1 - t3))) * (1 - a1[1])));
+  return t4;
 }
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (hinge.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
   checkValueAndGradFlat(x, grad, inputs);
   const a1 = inputs["y"];
+  const t0 = x[0];
+  const t1 = x[1];
+  const t2 = x[2];
+  const t3 = a1[0];
+  const t4 = a1[1];
+  const t5 = a1[2];
   // hinge.expr:8
-  const t0 = (x[2] * a1[2]) + ((x[0] * a1[0]) + (x[1] * a1[1]));
+  const t6 = (t2 * t5) + ((t0 * t3) + (t1 * t4));
   // hinge.expr:9
-  const t1 = 1 + (x[0] - t0);
-  const t2 = 1 + (x[1] - t0);
-  const t3 = 1 + (x[2] - t0);
+  const t7 = 1 + (t0 - t6);
+  const t8 = 1 + (t1 - t6);
+  const t9 = 1 + (t2 - t6);
   // hinge.expr:10
-  const t4 = 1 - a1[0];
-  const t5 = 1 - a1[1];
-  const t6 = 1 - a1[2];
+  const t10 = 1 - t3;
+  const t11 = 1 - t4;
+  const t12 = 1 - t5;
   // hinge.expr:9
-  const t7 = t4 * (t1 > 0 ? 1 : (t1 === 0 ? 0.5 : 0));
-  const t8 = t5 * (t2 > 0 ? 1 : (t2 === 0 ? 0.5 : 0));
-  const t9 = t6 * (t3 > 0 ? 1 : (t3 === 0 ? 0.5 : 0));
-  const t10 = t9 + (t7 + t8);
-  // hinge.expr:8
-  const t11 = t7 - (a1[0] * t10);
-  const t12 = t8 - (a1[1] * t10);
-  const t13 = t9 - (a1[2] * t10);
-  grad[0] = t11;
-  grad[1] = t12;
-  grad[2] = t13;
-  return (Math.max(0, t3) * t6) + ((Math.max(0, t1) * t4) + (Math.max(0, t2) * t5));
+  const t13 = t10 * (t7 > 0 ? 1 : (t7 === 0 ? 0.5 : 0));
+  const t14 = t11 * (t8 > 0 ? 1 : (t8 === 0 ? 0.5 : 0));
+  const t15 = t12 * (t9 > 0 ? 1 : (t9 === 0 ? 0.5 : 0));
+  const t16 = t15 + (t13 + t14);
+  grad[0] = t13 - (t3 * t16);
+  grad[1] = t14 - (t4 * t16);
+  grad[2] = t15 - (t5 * t16);
+  return (Math.max(0, t9) * t12) + ((Math.max(0, t7) * t10) + (Math.max(0, t8) * t11));
 }

@@ -314,18 +314,18 @@ export function valueFlat(x, inputs) {
 /** The objective 'f' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (neuron-def.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
   checkValueAndGradFlat(x, grad);
+  const t0 = x[0];
+  const t1 = x[3];
+  const t2 = x[1];
+  const t3 = x[4];
   // neuron-def.expr:7
-  const t0 = Math.exp((-(((x[0] * x[3]) + (x[1] * x[4])) + x[2])));
-  const t1 = 1 / (1 + t0);
-  const t2 = t0 * (t1 * t1);
-  const t3 = x[4] * t2;
-  const t4 = x[1] * t2;
-  const t5 = x[3] * t2;
-  const t6 = x[0] * t2;
-  grad[0] = t5;
-  grad[1] = t3;
-  grad[2] = t2;
-  grad[3] = t6;
-  grad[4] = t4;
-  return t1;
+  const t4 = Math.exp((-(((t0 * t1) + (t2 * t3)) + x[2])));
+  const t5 = 1 / (1 + t4);
+  const t6 = t4 * (t5 * t5);
+  grad[0] = t1 * t6;
+  grad[1] = t3 * t6;
+  grad[2] = t6;
+  grad[3] = t0 * t6;
+  grad[4] = t2 * t6;
+  return t5;
 }

@@ -314,18 +314,17 @@ export function valueFlat(x, inputs) {
 /** The objective 'f' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (neuron-gate.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
   checkValueAndGradFlat(x, grad);
+  const t0 = x[0];
+  const t1 = x[3];
+  const t2 = x[1];
+  const t3 = x[4];
   // neuron-gate.expr:10
-  const t0 = 1 / (1 + Math.exp((-(((x[0] * x[3]) + (x[1] * x[4])) + x[2]))));
-  const t1 = t0 * (1 - t0);
-  // neuron-gate.expr:9
-  const t2 = x[4] * t1;
-  const t3 = x[1] * t1;
-  const t4 = x[3] * t1;
-  const t5 = x[0] * t1;
-  grad[0] = t4;
-  grad[1] = t2;
-  grad[2] = t1;
-  grad[3] = t5;
-  grad[4] = t3;
-  return t0;
+  const t4 = 1 / (1 + Math.exp((-(((t0 * t1) + (t2 * t3)) + x[2]))));
+  const t5 = t4 * (1 - t4);
+  grad[0] = t1 * t5;
+  grad[1] = t3 * t5;
+  grad[2] = t5;
+  grad[3] = t0 * t5;
+  grad[4] = t2 * t5;
+  return t4;
 }

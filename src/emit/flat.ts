@@ -97,8 +97,10 @@ export function lowerFlat(program: CheckedProgram, objective: number, straightLi
     const local = `a${argIndex.get(input)}`;
     return n === input ? local : `${local}[${element}]`;
   };
+  // x is the optimizer's Float64Array, whose elements V8 loads again on every read.
+  const xReadsToName = (read: string) => (read.startsWith("x[") ? 2 : 3);
   const [value] = scalar.elements(output);
-  const only = printStraightLine(scalar.graph, [{ node: value, store: (e) => `return ${e};` }], leaf, where);
+  const only = printStraightLine(scalar.graph, [{ node: value, store: (e) => `return ${e};` }], leaf, where, "t", xReadsToName);
   // The gradient has the layout of `x`: each param's elements from its offset on.
   const gradSinks = params.flatMap((p, k) =>
     scalar.elements(grads[k]).map((node, j) => ({ node, store: (e: string) => `grad[${offsets.get(p.node)! + j}] = ${e};` })),
@@ -108,7 +110,7 @@ export function lowerFlat(program: CheckedProgram, objective: number, straightLi
   // element, which a store into an aliasing `grad` could have overwritten by then.
   const late = leaf(value) === undefined;
   const valueSink = { node: value, store: (e: string) => (late ? `return ${e};` : `const value = ${e};`) };
-  const both = printStraightLine(scalar.graph, late ? [...gradSinks, valueSink] : [valueSink, ...gradSinks], leaf, where);
+  const both = printStraightLine(scalar.graph, late ? [...gradSinks, valueSink] : [valueSink, ...gradSinks], leaf, where, "t", xReadsToName);
   if (only.statements.length + both.statements.length + gradSinks.length > SPLIT_LINES) return { objective, helpers: new Set() };
   return {
     objective,
