@@ -5,7 +5,11 @@
 // combination waits for the division; factored, the products run while the division does and
 // one multiplication by s ends the chain, as a hand-written gradient has it (the 3D triangle
 // area's flat kernel: 1.25x the hand-written function's time, 0.99x factored, with three
-// operations more). Not bit for bit: the products round in another order.
+// operations more). Not bit for bit: the products round in another order, and a n is formed
+// without s, so it can overflow where a (n s) did not. Where s is a norm's reciprocal, as in
+// the kernels reverse mode makes, a n stays below the squares that the forward pass itself
+// already summed (the triangle's n = e x f against |n|²); for that range the flat kernels
+// alone are factored, not forward and backward, which keep the operations as written.
 //
 // One forward walk over the scalar graph (topological by construction), rebuilding a node
 // when an operand was rebuilt; new nodes are hash-consed like any other.
