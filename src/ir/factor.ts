@@ -6,10 +6,10 @@
 // one multiplication by s ends the chain, as a hand-written gradient has it (the 3D triangle
 // area's flat kernel: 1.25x the hand-written function's time, 0.99x factored, with three
 // operations more). Not bit for bit: the products round in another order, and a n is formed
-// without s, so it can overflow where a (n s) did not. Where s is a norm's reciprocal, as in
-// the kernels reverse mode makes, a n stays below the squares that the forward pass itself
-// already summed (the triangle's n = e x f against |n|²); for that range the flat kernels
-// alone are factored, not forward and backward, which keep the operations as written.
+// without s, so it can overflow where a (n s) did not (in the triangle's area, an edge near
+// 1e160 long with a normal near 1e150: a n is past 1e308, a (n s) near 1e160). So only the
+// flat kernels, written for the speed of small fits, are factored; forward and backward keep
+// the operations as differentiated.
 //
 // One forward walk over the scalar graph (topological by construction), rebuilding a node
 // when an operand was rebuilt; new nodes are hash-consed like any other.
