@@ -1,7 +1,8 @@
 // The flat kernels' factoring of late scales (ir/factor.ts): a (n s) - b (m s) becomes
 // s (a n - b m) when s waits for a division or a square root and a, n, b, m do not; nothing
-// changes when another factor is late too, or the common factor is early. Values are the
-// reference interpreter's before and after the pass, equal up to rounding.
+// changes when another factor is late too, or the common factor is early. And a power of two
+// on every use of a shared product taken into the product, exactly. Values are the reference
+// interpreter's before and after the pass.
 
 import { describe, expect, it } from "vitest";
 import { Graph, type Node } from "../src/ir/graph.js";
@@ -52,5 +53,43 @@ describe("factoring late scales out of sums and differences", () => {
     const early = g.elementwise("add", [mul(a, mul(n, r)), mul(b, mul(m, r))]);
     const constant = g.elementwise("add", [mul(g.constant(2), mul(n, s)), mul(g.constant(2), mul(m, a))]);
     expect(factorLateScales(g, [bothLate, early, constant])).toEqual([bothLate, early, constant]);
+  });
+
+  it("takes a power of two on every use of a shared product into the product, with the same values", () => {
+    const g = new Graph();
+    const [k, e, l, y0, y1, y2] = scalars(g, ["k", "e", "l", "y0", "y1", "y2"]);
+    const mul = (x: Node, y: Node) => g.elementwise("mul", [x, y]);
+    const two = g.constant(2);
+    // The spring's s = (2 (k e)) (0.5 / l), used as 2 (y_i s).
+    const s = mul(mul(two, mul(k, e)), g.elementwise("div", [g.constant(0.5), l]));
+    const roots = [mul(two, mul(y0, s)), mul(two, mul(y1, s)), g.elementwise("neg", [mul(two, mul(y2, s))])];
+    const out = factorLateScales(g, roots);
+    // Each use is one product by the new s, which divides 1 (not 0.5) by l.
+    for (const [k2, r] of out.entries()) {
+      const product = k2 === 2 ? r.args[0] : r;
+      expect(product.op).toBe("mul");
+      expect(product.args.some((a) => a.op === "const")).toBe(false);
+    }
+    const shared = out[0].args.find((a) => a !== y0)!;
+    expect(shared.args.some((a) => a.op === "div" && a.args[0].value === 1)).toBe(true);
+    const inputs = [k, e, l, y0, y1, y2];
+    const values = [40, 0.37, 1.37, 0.3, -1.1, 0.7];
+    const before = evaluateGraph(g, at(g, inputs, values), roots).map((v) => v[0]);
+    const after = evaluateGraph(g, at(g, inputs, values), out).map((v) => v[0]);
+    expect(after).toEqual(before);
+  });
+
+  it("keeps the power of two in the uses when one use lacks it, or when the quotient is shared", () => {
+    const g = new Graph();
+    const [a, l, y0, y1] = scalars(g, ["a", "l", "y0", "y1"]);
+    const mul = (x: Node, y: Node) => g.elementwise("mul", [x, y]);
+    const two = g.constant(2);
+    const q = g.elementwise("div", [g.constant(1), l]);
+    const s = mul(a, q);
+    const mixed = [mul(two, mul(y0, s)), mul(y1, s)];
+    expect(factorLateScales(g, mixed)).toEqual(mixed);
+    // 1 / l is read elsewhere too: folding the 2 into it would divide a second time.
+    const sharedQuotient = [mul(two, mul(y0, s)), mul(two, mul(y1, s)), mul(q, y1)];
+    expect(factorLateScales(g, sharedQuotient)).toEqual(sharedQuotient);
   });
 });
