@@ -674,8 +674,10 @@ describe("equal contributions scaled once (reverse.ts)", () => {
     if (!result.ok) throw new Error("does not compile");
     const start = result.code.indexOf("export function backwardInto");
     const backward = result.code.slice(start, result.code.indexOf("\n}\n", start));
-    // The loss itself keeps its 0.5; each gradient element is one product.
-    expect(backward.match(/const t\d+ = a0 \* a1\[\d\];/g)).toHaveLength(4);
+    // The loss itself keeps its 0.5; each gradient element is one product, of an element of
+    // W read once into a temporary (it is read twice: in the loss and in its gradient).
+    expect(backward.match(/const t\d+ = a1\[\d\];/g)).toHaveLength(4);
+    expect(backward.match(/const t\d+ = a0 \* t\d+;/g)).toHaveLength(4);
     expect(backward).not.toMatch(/\W2 \*/);
   });
 });

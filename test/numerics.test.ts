@@ -164,6 +164,39 @@ describe("two-argument built-ins over all pairs of edge points", { timeout: 60_0
   });
 });
 
+describe("atan2's gradient between the edge points", () => {
+  // Magnitudes the edge points skip: subnormal, where 1 / max(|x|, |y|) would overflow
+  // unless the maximum is bounded below, and near the largest double.
+  const pairs = [
+    [5e-309, 5e-309],
+    [-3e-320, 7e-310],
+    [2e-308, -1e-300],
+    [1.5e308, 1.5e308],
+    [-1e308, 3e-300],
+    [1e-200, 1e200],
+    [3, -4],
+  ];
+  it.each(FORMS)("%s: equal to x / (x² + y²) and -y / (x² + y²), with two divisions", (emit) => {
+    const m = module("param a, b\noutput y = atan2(a, b)", emit);
+    const problems: string[] = [];
+    for (const [a, b] of pairs) {
+      const { grad } = m.backward({ a, b });
+      for (const [name, d] of [["a", BINARY.atan2.da(a, b)], ["b", BINARY.atan2.db(a, b)]] as const) {
+        const bad = gradientProblem(grad[name] as number, d);
+        if (bad) problems.push(`d/d${name} atan2(${show(a)}, ${show(b)}) = ${bad}`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it("the unrolled backward divides twice", () => {
+    const r = compile("param a, b\noutput y = atan2(a, b)", { filename: "edges.expr", format: "js" });
+    if (!r.ok) throw new Error("did not compile");
+    const body = r.code.slice(r.code.indexOf("export function backwardInto("));
+    expect(body.slice(0, body.indexOf("\n}\n")).match(/ \/ /g)).toHaveLength(2);
+  });
+});
+
 // ---- reductions and vector functions --------------------------------------------------------
 
 describe("reductions and vector functions at the edges", { timeout: 60_000 }, () => {

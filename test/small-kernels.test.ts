@@ -70,7 +70,12 @@ describe("the stores of a straight-line kernel", () => {
   it("a value that reads no argument is printed in its store; valueAndGradFlat returns without a local", async () => {
     const loaded = await load(AREA3D);
     const kernel = functionText(loaded.code, "valueAndGradFlat");
-    expect(kernel).toMatch(/grad\[0\] = -\(t\d+ \+ t\d+\);/);
+    // The reciprocal is factored out of each gradient's combination (ir/factor.ts): the
+    // products do not wait for the division, one multiplication by it ends each element.
+    expect(kernel).toMatch(/grad\[0\] = -\(t\d+ \* \(t\d+ \+ t\d+\)\);/);
+    const scales = [...kernel.matchAll(/grad\[\d\] = (t\d+) \* t\d+;/g)].map((m) => m[1]);
+    expect(scales).toHaveLength(6);
+    expect(new Set(scales).size).toBe(1);
     expect(kernel).not.toContain("const value");
     expect(kernel).toMatch(/return 0\.5 \* t\d+;\n\}/);
     // One reciprocal of the length scales every gradient, as written by hand.
@@ -78,6 +83,23 @@ describe("the stores of a straight-line kernel", () => {
     expect(kernel).not.toMatch(/2 \* \(t\d+ \* t\d+\)/);
     const random = rng(9);
     for (let trial = 0; trial < 3; trial++) checkFlatGradient(loaded.module as unknown as Flat, Array.from({ length: 9 }, () => uniform(random, -1, 1)));
+  });
+
+  it("an element read more than once is read once, into a temporary, before any store", async () => {
+    const loaded = await load("param x[2]\noutput f = (1 - x[0])^2 + 100 * (x[1] - x[0]^2)^2");
+    const kernel = functionText(loaded.code, "valueAndGradFlat");
+    expect(kernel.match(/x\[0\]/g)).toHaveLength(1);
+    expect(kernel).toMatch(/^ {2}const t\d+ = x\[0\];$/m);
+    expect(kernel.match(/x\[1\]/g)).toHaveLength(1);
+    const backward = functionText(loaded.code, "backwardInto");
+    expect(backward.match(/a0\[0\]/g)).toHaveLength(1);
+    const m = loaded.module as unknown as Flat;
+    checkFlatGradient(m, [-1.2, 1]);
+    // grad aliasing x: every read is done before the first store.
+    const x = Float64Array.of(-1.2, 1);
+    expect(m.valueAndGradFlat(x, x)).toBeCloseTo(24.2, 12);
+    expect(x[0]).toBeCloseTo(-215.6, 10);
+    expect(x[1]).toBeCloseTo(-88, 10);
   });
 
   it("stores into a grad that is x itself still see the arguments as given", async () => {
@@ -116,5 +138,34 @@ describe("the checks of the flat kernels", () => {
     expect(() => m.valueAndGradFlat([1, 2, 3], new Float64Array(3), { px: [1] })).toThrow(RangeError);
     expect(() => m.valueFlat([1, 2, 3])).toThrow(TypeError);
     expect(m.valueAndGradFlat([1, 2, 3], new Float64Array(3), inputs)).toBe(m.valueFlat([1, 2, 3], inputs));
+  });
+
+  it("test every length in one bounds check, in a const, and still name the wrong argument after many right calls", async () => {
+    const source = "param c[2], r\ninput px[3], s\noutput loss = sum((px - c[0])^2) * s + r^2 + c[1]";
+    const loaded = await load(source);
+    const check = /const checkValueAndGradFlat = function \(x, grad, inputs\) \{[\s\S]*?\n\};/.exec(loaded.code)![0];
+    expect(check).toContain("LENGTH_OK[(a.length - 3) | (g.length - 3) | (v0.length - 3)] !== undefined");
+    expect(check.match(/LENGTH_OK/g)).toHaveLength(1);
+    expect(check).toContain('typeof v1 === "number"');
+    expect(loaded.code).toMatch(/const checkValueFlat = function \(x, inputs\) \{\n[\s\S]*?LENGTH_OK\[\(a\.length - 3\) \| \(v0\.length - 3\)\]/);
+    expect(loaded.code).not.toContain("function isFlatGrad");
+    const m = loaded.module as unknown as { valueAndGradFlat(x: unknown, g: unknown, inputs?: unknown): number };
+    const x = Float64Array.of(0.5, -1, 2);
+    const grad = new Float64Array(3);
+    const inputs = { px: Float64Array.of(1, 2, 3), s: 0.5 };
+    const value = m.valueAndGradFlat(x, grad, inputs);
+    for (let i = 0; i < 200_000; i++) m.valueAndGradFlat(x, grad, inputs);
+    const before = Array.from(grad);
+    // Two wrong lengths whose differences have opposite signs, one wrong length each, and
+    // wrong kinds: each names the first wrong argument, in the order x, grad, inputs.
+    expect(() => m.valueAndGradFlat(new Float64Array(4), new Float64Array(2), inputs)).toThrow("'x' must have length 3 (paramSize), got length 4");
+    expect(() => m.valueAndGradFlat(x, new Float64Array(4), inputs)).toThrow("'grad' must have length 3 (paramSize), got length 4");
+    expect(() => m.valueAndGradFlat(x, grad, { ...inputs, px: [1, 2] })).toThrow("argument 'px' must have length 3 (flat, row-major), got length 2");
+    expect(() => m.valueAndGradFlat(x, grad, { px: inputs.px })).toThrow("argument 's' must be a number, got nothing (missing)");
+    expect(() => m.valueAndGradFlat([1, "2", 3], grad, inputs)).toThrow("'x' must be a flat array of numbers, but element 1 is a string");
+    expect(() => m.valueAndGradFlat(x, grad)).toThrow("the flat functions need the inputs (px, s), got nothing: 'px' is missing");
+    expect(Array.from(grad)).toEqual(before);
+    // The unusual right values (other typed arrays) pass through the explaining checks.
+    expect(m.valueAndGradFlat(Float32Array.from(x), grad, { px: [1, 2, 3], s: 0.5 })).toBeCloseTo(value, 6);
   });
 });

@@ -83,6 +83,8 @@ describe.each(TINY)("bench/tiny/%s.expr", (name) => {
     const g = new Float64Array(flatModule.paramSize);
     const value = flatModule.valueAndGradFlat(flatModule.packParams(args), g, args);
     expect(value).toBe(outputs[output]);
-    expect(Array.from(g)).toEqual(face.args.filter((a) => a.role === "param").flatMap((a) => flat(grad[a.name])));
+    // Equal up to rounding: the flat kernels factor late scales out of the gradient's sums of
+    // products (ir/factor.ts), which backward keeps as differentiated.
+    assertClose(g, face.args.filter((a) => a.role === "param").flatMap((a) => flat(grad[a.name])), 1e-14, "valueAndGradFlat's gradient");
   });
 });

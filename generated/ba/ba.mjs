@@ -32,7 +32,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("ba.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("ba.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("ba.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("ba.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -121,7 +121,7 @@ export function createGrad() {
   return { "cams": buffer.subarray(0, 539), "pts": buffer.subarray(539, 23867), "w": buffer.subarray(23867, 55710) };
 }
 
-function checkArgs(args) {
+const checkArgs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -135,7 +135,7 @@ function checkArgs(args) {
     ok = false;
   }
   if (!ok) explainCheckArgs(args);
-}
+};
 
 function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -147,19 +147,19 @@ function explainCheckArgs(args) {
   checkTensor(given["w"], "w", 31843);
 }
 
-function checkGrad(holder) {
+const checkGrad = function (holder) {
   let ok = false;
   try {
     const given = holder;
     const h0 = given["cams"];
     const h1 = given["pts"];
     const h2 = given["w"];
-    ok = LENGTH_OK[h0.length - 539] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 23328] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 31843] !== undefined && h2 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 539) | (h1.length - 23328) | (h2.length - 31843)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array && h2 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckGrad(holder);
-}
+};
 
 function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
@@ -168,9 +168,9 @@ function explainCheckGrad(holder) {
   checkHolder(holder, "grad", "w", 31843);
 }
 
-function checkOutputs(holder) {
+const checkOutputs = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
-}
+};
 
 /** Forward pass into preallocated outputs; allocates nothing (ba.expr) */
 export function forwardInto(args, outputs) {
@@ -530,10 +530,10 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("ba.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 55710) throw new RangeError("ba.expr" + ": '" + name + "' must have length 55710 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 55710; k++) if (typeof a[k] !== "number") throw new TypeError("ba.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 55710; k++) if (typeof a[k] !== "number") throw new TypeError("ba.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
-function checkInputs(args) {
+const checkInputs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -544,7 +544,7 @@ function checkInputs(args) {
     ok = false;
   }
   if (!ok) explainCheckInputs(args);
-}
+};
 
 function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("ba.expr" + ": the flat functions need the inputs (obs, feat), got " + (args === undefined ? "nothing: '" + "obs" + "' is missing" : describe(args)));
@@ -553,7 +553,7 @@ function explainCheckInputs(args) {
   checkTensor(given["feat"], "feat", 63686);
 }
 
-function checkParams(args) {
+const checkParams = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -565,7 +565,7 @@ function checkParams(args) {
     ok = false;
   }
   if (!ok) explainCheckParams(args);
-}
+};
 
 function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -575,19 +575,19 @@ function explainCheckParams(args) {
   checkTensor(given["w"], "w", 31843);
 }
 
-function checkParamHolders(holder) {
+const checkParamHolders = function (holder) {
   let ok = false;
   try {
     const given = holder;
     const h0 = given["cams"];
     const h1 = given["pts"];
     const h2 = given["w"];
-    ok = LENGTH_OK[h0.length - 539] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 23328] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 31843] !== undefined && h2 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 539) | (h1.length - 23328) | (h2.length - 31843)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array && h2 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckParamHolders(holder);
-}
+};
 
 function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);

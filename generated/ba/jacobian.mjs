@@ -32,7 +32,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("jacobian.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("jacobian.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("jacobian.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("jacobian.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -115,7 +115,7 @@ function seedTensor(v, name, length) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("jacobian.expr" + ": the seed of '" + name + "' must be a flat array of " + length + " numbers, got " + describe(v));
   const a = v;
   if (a.length !== length) throw new RangeError("jacobian.expr" + ": the seed of '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
-  if (Array.isArray(a)) for (let k = 0; k < length; k++) if (typeof a[k] !== "number") throw new TypeError("jacobian.expr" + ": the seed of '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!ArrayBuffer.isView(a)) for (let k = 0; k < length; k++) if (typeof a[k] !== "number") throw new TypeError("jacobian.expr" + ": the seed of '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
   return v;
 }
 
@@ -195,7 +195,7 @@ export function createGrad() {
   return { "cams": buffer.subarray(0, 539), "pts": buffer.subarray(539, 23867), "w": buffer.subarray(23867, 55710) };
 }
 
-function checkArgs(args) {
+const checkArgs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -209,7 +209,7 @@ function checkArgs(args) {
     ok = false;
   }
   if (!ok) explainCheckArgs(args);
-}
+};
 
 function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -221,19 +221,19 @@ function explainCheckArgs(args) {
   checkTensor(given["w"], "w", 31843);
 }
 
-function checkGrad(holder) {
+const checkGrad = function (holder) {
   let ok = false;
   try {
     const given = holder;
     const h0 = given["cams"];
     const h1 = given["pts"];
     const h2 = given["w"];
-    ok = LENGTH_OK[h0.length - 539] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 23328] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 31843] !== undefined && h2 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 539) | (h1.length - 23328) | (h2.length - 31843)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array && h2 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckGrad(holder);
-}
+};
 
 function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
@@ -242,18 +242,18 @@ function explainCheckGrad(holder) {
   checkHolder(holder, "grad", "w", 31843);
 }
 
-function checkOutputs(holder) {
+const checkOutputs = function (holder) {
   let ok = false;
   try {
     const given = holder;
     const h0 = given["J"];
     const h1 = given["werr"];
-    ok = LENGTH_OK[h0.length - 955290] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 31843] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 955290) | (h1.length - 31843)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckOutputs(holder);
-}
+};
 
 function explainCheckOutputs(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);

@@ -26,7 +26,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("observation.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("observation.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("observation.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("observation.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -115,7 +115,7 @@ export function createGrad() {
   return { "cam": buffer.subarray(0, 11), "X": buffer.subarray(11, 14), "wi": NaN };
 }
 
-function checkArgs(args) {
+const checkArgs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -123,12 +123,12 @@ function checkArgs(args) {
     const v1 = given["cam"];
     const v2 = given["X"];
     const v3 = given["wi"];
-    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number")) && (LENGTH_OK[v1.length - 11] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 11))) && (LENGTH_OK[v2.length - 3] !== undefined && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number")) && typeof v3 === "number";
+    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number")) && (LENGTH_OK[v1.length - 11] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 11))) && (LENGTH_OK[v2.length - 3] !== undefined && (v2 instanceof Float64Array || typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number")) && typeof v3 === "number";
   } catch {
     ok = false;
   }
   if (!ok) explainCheckArgs(args);
-}
+};
 
 function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -139,18 +139,18 @@ function explainCheckArgs(args) {
   checkScalar(given["wi"], "wi");
 }
 
-function checkGrad(holder) {
+const checkGrad = function (holder) {
   let ok = false;
   try {
     const given = holder;
     const h0 = given["cam"];
     const h1 = given["X"];
-    ok = LENGTH_OK[h0.length - 11] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 3] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 11) | (h1.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckGrad(holder);
-}
+};
 
 function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
@@ -158,9 +158,9 @@ function explainCheckGrad(holder) {
   checkHolder(holder, "grad", "X", 3);
 }
 
-function checkOutputs(holder) {
+const checkOutputs = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
-}
+};
 
 /** Forward pass into preallocated outputs; allocates nothing (observation.expr) */
 export function forwardInto(args, outputs) {
@@ -170,28 +170,31 @@ export function forwardInto(args, outputs) {
   const a1 = args["cam"];
   const a2 = args["X"];
   const a3 = args["wi"];
+  const t0 = a1[0];
+  const t1 = a1[1];
+  const t2 = a1[2];
   // observation.expr:23
-  const t0 = 1 - (a3 * a3);
-  const t1 = a2[0] - a1[3];
-  const t2 = a2[1] - a1[4];
-  const t3 = a2[2] - a1[5];
-  const t4 = Math.sqrt(((a1[2] * a1[2]) + ((a1[0] * a1[0]) + (a1[1] * a1[1]))));
-  const t5 = t4 > 1e-15 ? 1 : 0;
-  const t6 = Math.cos(t4);
-  const t7 = a1[0] / t4;
-  const t8 = a1[1] / t4;
-  const t9 = a1[2] / t4;
-  const t10 = Math.sin(t4);
-  const t11 = ((t3 * t9) + ((t1 * t7) + (t2 * t8))) * (1 - t6);
-  const t12 = t5 !== 0 ? (((t3 * t6) + (((t2 * t7) - (t1 * t8)) * t10)) + (t9 * t11)) : (t3 + ((a1[0] * t2) - (a1[1] * t1)));
-  const t13 = (t5 !== 0 ? (((t1 * t6) + (((t3 * t8) - (t2 * t9)) * t10)) + (t7 * t11)) : (t1 + ((a1[1] * t3) - (a1[2] * t2)))) / t12;
-  const t14 = (t5 !== 0 ? (((t2 * t6) + (((t1 * t9) - (t3 * t7)) * t10)) + (t8 * t11)) : (t2 + ((a1[2] * t1) - (a1[0] * t3)))) / t12;
-  const t15 = (t13 * t13) + (t14 * t14);
-  const t16 = (1 + (a1[9] * t15)) + (a1[10] * (t15 * t15));
-  const t17 = a3 * ((a1[7] + (a1[6] * (t13 * t16))) - a0[0]);
-  const t18 = a3 * ((a1[8] + (a1[6] * (t14 * t16))) - a0[1]);
+  const t3 = 1 - (a3 * a3);
+  const t4 = a2[0] - a1[3];
+  const t5 = a2[1] - a1[4];
+  const t6 = a2[2] - a1[5];
+  const t7 = Math.sqrt(((t2 * t2) + ((t0 * t0) + (t1 * t1))));
+  const t8 = t7 > 1e-15 ? 1 : 0;
+  const t9 = Math.cos(t7);
+  const t10 = t0 / t7;
+  const t11 = t1 / t7;
+  const t12 = t2 / t7;
+  const t13 = Math.sin(t7);
+  const t14 = ((t6 * t12) + ((t4 * t10) + (t5 * t11))) * (1 - t9);
+  const t15 = t8 !== 0 ? (((t6 * t9) + (((t5 * t10) - (t4 * t11)) * t13)) + (t12 * t14)) : (t6 + ((t0 * t5) - (t1 * t4)));
+  const t16 = (t8 !== 0 ? (((t4 * t9) + (((t6 * t11) - (t5 * t12)) * t13)) + (t10 * t14)) : (t4 + ((t1 * t6) - (t2 * t5)))) / t15;
+  const t17 = (t8 !== 0 ? (((t5 * t9) + (((t4 * t12) - (t6 * t10)) * t13)) + (t11 * t14)) : (t5 + ((t2 * t4) - (t0 * t6)))) / t15;
+  const t18 = (t16 * t16) + (t17 * t17);
+  const t19 = (1 + (a1[9] * t18)) + (a1[10] * (t18 * t18));
+  const t20 = a3 * ((a1[7] + (a1[6] * (t16 * t19))) - a0[0]);
+  const t21 = a3 * ((a1[8] + (a1[6] * (t17 * t19))) - a0[1]);
   // output err (observation.expr:23)
-  outputs["err"] = (t0 * t0) + ((t17 * t17) + (t18 * t18));
+  outputs["err"] = (t3 * t3) + ((t20 * t20) + (t21 * t21));
   return outputs;
 }
 
@@ -210,93 +213,93 @@ export function backwardInto(args, seed, grad, outputs) {
   const a2 = args["X"];
   const a3 = args["wi"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
+  const t0 = a1[0];
+  const t1 = a1[1];
+  const t2 = a1[2];
+  const t3 = a1[6];
   // observation.expr:23
-  const t0 = 1 - (a3 * a3);
-  const t1 = 2 * a3;
-  const t2 = a2[0] - a1[3];
-  const t3 = a2[1] - a1[4];
-  const t4 = a2[2] - a1[5];
-  const t5 = Math.sqrt(((a1[2] * a1[2]) + ((a1[0] * a1[0]) + (a1[1] * a1[1]))));
-  const t6 = t5 > 1e-15 ? 1 : 0;
-  const t7 = Math.cos(t5);
-  const t8 = a1[0] / t5;
-  const t9 = a1[1] / t5;
-  const t10 = a1[2] / t5;
-  const t11 = (t4 * t9) - (t3 * t10);
-  const t12 = (t2 * t10) - (t4 * t8);
-  const t13 = (t3 * t8) - (t2 * t9);
-  const t14 = Math.sin(t5);
-  const t15 = (t4 * t10) + ((t2 * t8) + (t3 * t9));
-  const t16 = 1 - t7;
-  const t17 = t15 * t16;
-  const t18 = t6 !== 0 ? (((t4 * t7) + (t13 * t14)) + (t10 * t17)) : (t4 + ((a1[0] * t3) - (a1[1] * t2)));
-  const t19 = (t6 !== 0 ? (((t2 * t7) + (t11 * t14)) + (t8 * t17)) : (t2 + ((a1[1] * t4) - (a1[2] * t3)))) / t18;
-  const t20 = (t6 !== 0 ? (((t3 * t7) + (t12 * t14)) + (t9 * t17)) : (t3 + ((a1[2] * t2) - (a1[0] * t4)))) / t18;
-  const t21 = (t19 * t19) + (t20 * t20);
-  const t22 = t21 * t21;
-  const t23 = (1 + (a1[9] * t21)) + (a1[10] * t22);
-  const t24 = t19 * t23;
-  const t25 = t20 * t23;
-  const t26 = (a1[7] + (a1[6] * t24)) - a0[0];
-  const t27 = (a1[8] + (a1[6] * t25)) - a0[1];
-  const t28 = a3 * t26;
-  const t29 = a3 * t27;
-  const t30 = t1 * t26;
-  const t31 = t1 * t27;
+  const t4 = 1 - (a3 * a3);
+  const t5 = 2 * a3;
+  const t6 = a2[0] - a1[3];
+  const t7 = a2[1] - a1[4];
+  const t8 = a2[2] - a1[5];
+  const t9 = Math.sqrt(((t2 * t2) + ((t0 * t0) + (t1 * t1))));
+  const t10 = t9 > 1e-15 ? 1 : 0;
+  const t11 = Math.cos(t9);
+  const t12 = t0 / t9;
+  const t13 = t1 / t9;
+  const t14 = t2 / t9;
+  const t15 = (t8 * t13) - (t7 * t14);
+  const t16 = (t6 * t14) - (t8 * t12);
+  const t17 = (t7 * t12) - (t6 * t13);
+  const t18 = Math.sin(t9);
+  const t19 = (t8 * t14) + ((t6 * t12) + (t7 * t13));
+  const t20 = 1 - t11;
+  const t21 = t19 * t20;
+  const t22 = t10 !== 0 ? (((t8 * t11) + (t17 * t18)) + (t14 * t21)) : (t8 + ((t0 * t7) - (t1 * t6)));
+  const t23 = (t10 !== 0 ? (((t6 * t11) + (t15 * t18)) + (t12 * t21)) : (t6 + ((t1 * t8) - (t2 * t7)))) / t22;
+  const t24 = (t10 !== 0 ? (((t7 * t11) + (t16 * t18)) + (t13 * t21)) : (t7 + ((t2 * t6) - (t0 * t8)))) / t22;
+  const t25 = (t23 * t23) + (t24 * t24);
+  const t26 = t25 * t25;
+  const t27 = (1 + (a1[9] * t25)) + (a1[10] * t26);
+  const t28 = t23 * t27;
+  const t29 = t24 * t27;
+  const t30 = (a1[7] + (t3 * t28)) - a0[0];
+  const t31 = (a1[8] + (t3 * t29)) - a0[1];
   const t32 = a3 * t30;
   const t33 = a3 * t31;
-  const t34 = a1[6] * t32;
-  const t35 = a1[6] * t33;
-  const t36 = (t19 * t34) + (t20 * t35);
-  const t37 = 2 * ((a1[9] * t36) + (2 * (t21 * (a1[10] * t36))));
-  const t38 = (t23 * t34) + (t19 * t37);
-  const t39 = (t23 * t35) + (t20 * t37);
-  const t40 = 1 / t18;
-  const t41 = t38 * t40;
-  const t42 = t39 * t40;
-  const t43 = (t38 * (t19 * t40)) + (t39 * (t20 * t40));
-  const t44 = ((t8 * t41) + (t9 * t42)) - (t10 * t43);
-  const t45 = t16 * t44;
-  const t46 = t14 * t41;
-  const t47 = t14 * t42;
-  const t48 = t14 * t43;
-  const t49 = ((t17 * t41) + (t2 * t45)) - ((t3 * t48) + (t4 * t47));
-  const t50 = ((t4 * t46) + (t2 * t48)) + ((t17 * t42) + (t3 * t45));
-  const t51 = ((t2 * t47) - (t3 * t46)) + ((t4 * t45) - (t17 * t43));
-  const t52 = 1 / t5;
-  const t53 = t6 !== 0 ? (((t10 * t47) + (t9 * t48)) + ((t8 * t45) + (t7 * t41))) : (t41 + ((a1[2] * t42) + (a1[1] * t43)));
-  const t54 = t6 !== 0 ? (((t9 * t45) + (t7 * t42)) - ((t8 * t48) + (t10 * t46))) : (t42 - ((a1[0] * t43) + (a1[2] * t41)));
-  const t55 = t6 !== 0 ? (((t9 * t46) - (t8 * t47)) + ((t10 * t45) - (t7 * t43))) : (((a1[1] * t41) - (a1[0] * t42)) - t43);
-  const t56 = t52 * (((t7 * (((t11 * t41) + (t12 * t42)) - (t13 * t43))) - ((t51 * (t10 * t52)) + ((t49 * (t8 * t52)) + (t50 * (t9 * t52))))) - (t14 * ((((t2 * t41) + (t3 * t42)) - (t4 * t43)) - (t15 * t44))));
-  const t57 = ((t26 * t30) + (t27 * t31)) - (2 * (a3 * (2 * t0)));
-  // observation.expr:8
-  const t58 = t6 !== 0 ? ((t49 * t52) + (a1[0] * t56)) : (-((t3 * t43) + (t4 * t42)));
-  const t59 = t6 !== 0 ? ((t50 * t52) + (a1[1] * t56)) : ((t4 * t41) + (t2 * t43));
-  const t60 = t6 !== 0 ? ((t51 * t52) + (a1[2] * t56)) : ((t2 * t42) - (t3 * t41));
+  const t34 = t5 * t30;
+  const t35 = t5 * t31;
+  const t36 = a3 * t34;
+  const t37 = a3 * t35;
+  const t38 = t3 * t36;
+  const t39 = t3 * t37;
+  const t40 = (t23 * t38) + (t24 * t39);
+  const t41 = 2 * ((a1[9] * t40) + (2 * (t25 * (a1[10] * t40))));
+  const t42 = (t27 * t38) + (t23 * t41);
+  const t43 = (t27 * t39) + (t24 * t41);
+  const t44 = 1 / t22;
+  const t45 = t42 * t44;
+  const t46 = t43 * t44;
+  const t47 = (t42 * (t23 * t44)) + (t43 * (t24 * t44));
+  const t48 = ((t12 * t45) + (t13 * t46)) - (t14 * t47);
+  const t49 = t20 * t48;
+  const t50 = t18 * t45;
+  const t51 = t18 * t46;
+  const t52 = t18 * t47;
+  const t53 = ((t21 * t45) + (t6 * t49)) - ((t7 * t52) + (t8 * t51));
+  const t54 = ((t8 * t50) + (t6 * t52)) + ((t21 * t46) + (t7 * t49));
+  const t55 = ((t6 * t51) - (t7 * t50)) + ((t8 * t49) - (t21 * t47));
+  const t56 = 1 / t9;
+  const t57 = t10 !== 0 ? (((t14 * t51) + (t13 * t52)) + ((t12 * t49) + (t11 * t45))) : (t45 + ((t2 * t46) + (t1 * t47)));
+  const t58 = t10 !== 0 ? (((t13 * t49) + (t11 * t46)) - ((t12 * t52) + (t14 * t50))) : (t46 - ((t0 * t47) + (t2 * t45)));
+  const t59 = t10 !== 0 ? (((t13 * t50) - (t12 * t51)) + ((t14 * t49) - (t11 * t47))) : (((t1 * t45) - (t0 * t46)) - t47);
+  const t60 = t56 * (((t11 * (((t15 * t45) + (t16 * t46)) - (t17 * t47))) - ((t55 * (t14 * t56)) + ((t53 * (t12 * t56)) + (t54 * (t13 * t56))))) - (t18 * ((((t6 * t45) + (t7 * t46)) - (t8 * t47)) - (t19 * t48))));
+  const t61 = ((t30 * t34) + (t31 * t35)) - (2 * (a3 * (2 * t4)));
   if (outputs !== undefined) {
     // output err (observation.expr:23)
-    outputs["err"] = (t0 * t0) + ((t28 * t28) + (t29 * t29));
+    outputs["err"] = (t4 * t4) + ((t32 * t32) + (t33 * t33));
   }
   const g0 = grad["cam"];
   const g1 = grad["X"];
   // gradient of cam (param at observation.expr:8)
-  g0[0] = t58 * s0;
-  g0[1] = t59 * s0;
-  g0[2] = t60 * s0;
-  g0[3] = (-t53) * s0;
-  g0[4] = (-t54) * s0;
-  g0[5] = (-t55) * s0;
-  g0[6] = ((t24 * t32) + (t25 * t33)) * s0;
-  g0[7] = t32 * s0;
-  g0[8] = t33 * s0;
-  g0[9] = (t21 * t36) * s0;
-  g0[10] = (t22 * t36) * s0;
+  g0[0] = (t10 !== 0 ? ((t53 * t56) + (t0 * t60)) : (-((t7 * t47) + (t8 * t46)))) * s0;
+  g0[1] = (t10 !== 0 ? ((t54 * t56) + (t1 * t60)) : ((t8 * t45) + (t6 * t47))) * s0;
+  g0[2] = (t10 !== 0 ? ((t55 * t56) + (t2 * t60)) : ((t6 * t46) - (t7 * t45))) * s0;
+  g0[3] = (-t57) * s0;
+  g0[4] = (-t58) * s0;
+  g0[5] = (-t59) * s0;
+  g0[6] = ((t28 * t36) + (t29 * t37)) * s0;
+  g0[7] = t36 * s0;
+  g0[8] = t37 * s0;
+  g0[9] = (t25 * t40) * s0;
+  g0[10] = (t26 * t40) * s0;
   // gradient of X (param at observation.expr:8)
-  g1[0] = t53 * s0;
-  g1[1] = t54 * s0;
-  g1[2] = t55 * s0;
+  g1[0] = t57 * s0;
+  g1[1] = t58 * s0;
+  g1[2] = t59 * s0;
   // gradient of wi (param at observation.expr:8)
-  grad["wi"] = t57 * s0;
+  grad["wi"] = t61 * s0;
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }
@@ -313,19 +316,7 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("observation.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 15) throw new RangeError("observation.expr" + ": '" + name + "' must have length 15 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 15; k++) if (typeof a[k] !== "number") throw new TypeError("observation.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
-}
-
-function checkInputs(args) {
-  let ok = false;
-  try {
-    const given = args;
-    const v0 = given["f"];
-    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number"));
-  } catch {
-    ok = false;
-  }
-  if (!ok) explainCheckInputs(args);
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 15; k++) if (typeof a[k] !== "number") throw new TypeError("observation.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
 function explainCheckInputs(args) {
@@ -334,19 +325,19 @@ function explainCheckInputs(args) {
   checkTensor(given["f"], "f", 2);
 }
 
-function checkParams(args) {
+const checkParams = function (args) {
   let ok = false;
   try {
     const given = args;
     const v0 = given["cam"];
     const v1 = given["X"];
     const v2 = given["wi"];
-    ok = (LENGTH_OK[v0.length - 11] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 11))) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number";
+    ok = (LENGTH_OK[v0.length - 11] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 11))) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number";
   } catch {
     ok = false;
   }
   if (!ok) explainCheckParams(args);
-}
+};
 
 function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -356,18 +347,18 @@ function explainCheckParams(args) {
   checkScalar(given["wi"], "wi");
 }
 
-function checkParamHolders(holder) {
+const checkParamHolders = function (holder) {
   let ok = false;
   try {
     const given = holder;
     const h0 = given["cam"];
     const h1 = given["X"];
-    ok = LENGTH_OK[h0.length - 11] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 3] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 11) | (h1.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckParamHolders(holder);
-}
+};
 
 function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
@@ -384,24 +375,42 @@ function isFlatX(v) {
   }
 }
 
-function isFlatGrad(v) {
+const checkValueFlat = function (x, inputs) {
+  let ok = false;
   try {
-    const a = v;
-    return LENGTH_OK[a.length - 15] !== undefined && (a instanceof Float64Array || Array.isArray(a));
+    const a = x;
+    const given = inputs;
+    const v0 = given["f"];
+    ok = LENGTH_OK[(a.length - 15) | (v0.length - 2)] !== undefined && (a instanceof Float64Array || allNumbers(a, 15)) && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number");
   } catch {
-    return false;
+    ok = false;
   }
+  if (!ok) explainCheckValueFlat(x, inputs);
+};
+
+function explainCheckValueFlat(x, inputs) {
+  checkFlat(x, "x", false);
+  explainCheckInputs(inputs);
 }
 
-function checkValueFlat(x, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  checkInputs(inputs);
-}
+const checkValueAndGradFlat = function (x, grad, inputs) {
+  let ok = false;
+  try {
+    const a = x;
+    const g = grad;
+    const given = inputs;
+    const v0 = given["f"];
+    ok = LENGTH_OK[(a.length - 15) | (g.length - 15) | (v0.length - 2)] !== undefined && (a instanceof Float64Array || allNumbers(a, 15)) && (g instanceof Float64Array || Array.isArray(g)) && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number");
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckValueAndGradFlat(x, grad, inputs);
+};
 
-function checkValueAndGradFlat(x, grad, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
-  checkInputs(inputs);
+function explainCheckValueAndGradFlat(x, grad, inputs) {
+  checkFlat(x, "x", false);
+  checkFlat(grad, "grad", true);
+  explainCheckInputs(inputs);
 }
 
 /** Elements of all params (cam, X, wi, in this order): the length of the flat vector x (observation.expr) */
@@ -437,110 +446,117 @@ export function unpackParams(x, params) {
 export function valueFlat(x, inputs) {
   checkValueFlat(x, inputs);
   const a0 = inputs["f"];
+  const t0 = x[14];
+  const t1 = x[0];
+  const t2 = x[1];
+  const t3 = x[2];
+  const t4 = x[6];
   // observation.expr:23
-  const t0 = 1 - (x[14] * x[14]);
-  const t1 = x[11] - x[3];
-  const t2 = x[12] - x[4];
-  const t3 = x[13] - x[5];
-  const t4 = Math.sqrt(((x[2] * x[2]) + ((x[0] * x[0]) + (x[1] * x[1]))));
-  const t5 = t4 > 1e-15 ? 1 : 0;
-  const t6 = Math.cos(t4);
-  const t7 = x[0] / t4;
-  const t8 = x[1] / t4;
-  const t9 = x[2] / t4;
-  const t10 = Math.sin(t4);
-  const t11 = ((t3 * t9) + ((t1 * t7) + (t2 * t8))) * (1 - t6);
-  const t12 = t5 !== 0 ? (((t3 * t6) + (((t2 * t7) - (t1 * t8)) * t10)) + (t9 * t11)) : (t3 + ((x[0] * t2) - (x[1] * t1)));
-  const t13 = (t5 !== 0 ? (((t1 * t6) + (((t3 * t8) - (t2 * t9)) * t10)) + (t7 * t11)) : (t1 + ((x[1] * t3) - (x[2] * t2)))) / t12;
-  const t14 = (t5 !== 0 ? (((t2 * t6) + (((t1 * t9) - (t3 * t7)) * t10)) + (t8 * t11)) : (t2 + ((x[2] * t1) - (x[0] * t3)))) / t12;
-  const t15 = (t13 * t13) + (t14 * t14);
-  const t16 = (1 + (x[9] * t15)) + (x[10] * (t15 * t15));
-  const t17 = x[14] * ((x[7] + (x[6] * (t13 * t16))) - a0[0]);
-  const t18 = x[14] * ((x[8] + (x[6] * (t14 * t16))) - a0[1]);
-  return (t0 * t0) + ((t17 * t17) + (t18 * t18));
+  const t5 = 1 - (t0 * t0);
+  const t6 = x[11] - x[3];
+  const t7 = x[12] - x[4];
+  const t8 = x[13] - x[5];
+  const t9 = Math.sqrt(((t3 * t3) + ((t1 * t1) + (t2 * t2))));
+  const t10 = t9 > 1e-15 ? 1 : 0;
+  const t11 = Math.cos(t9);
+  const t12 = t1 / t9;
+  const t13 = t2 / t9;
+  const t14 = t3 / t9;
+  const t15 = Math.sin(t9);
+  const t16 = ((t8 * t14) + ((t6 * t12) + (t7 * t13))) * (1 - t11);
+  const t17 = t10 !== 0 ? (((t8 * t11) + (((t7 * t12) - (t6 * t13)) * t15)) + (t14 * t16)) : (t8 + ((t1 * t7) - (t2 * t6)));
+  const t18 = (t10 !== 0 ? (((t6 * t11) + (((t8 * t13) - (t7 * t14)) * t15)) + (t12 * t16)) : (t6 + ((t2 * t8) - (t3 * t7)))) / t17;
+  const t19 = (t10 !== 0 ? (((t7 * t11) + (((t6 * t14) - (t8 * t12)) * t15)) + (t13 * t16)) : (t7 + ((t3 * t6) - (t1 * t8)))) / t17;
+  const t20 = (t18 * t18) + (t19 * t19);
+  const t21 = (1 + (x[9] * t20)) + (x[10] * (t20 * t20));
+  const t22 = t0 * ((x[7] + (t4 * (t18 * t21))) - a0[0]);
+  const t23 = t0 * ((x[8] + (t4 * (t19 * t21))) - a0[1]);
+  return (t5 * t5) + ((t22 * t22) + (t23 * t23));
 }
 
 /** The objective 'err' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (observation.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
   checkValueAndGradFlat(x, grad, inputs);
   const a0 = inputs["f"];
+  const t0 = x[14];
+  const t1 = x[0];
+  const t2 = x[1];
+  const t3 = x[2];
+  const t4 = x[9];
+  const t5 = x[10];
+  const t6 = x[6];
   // observation.expr:23
-  const t0 = 1 - (x[14] * x[14]);
-  const t1 = 2 * x[14];
-  const t2 = x[11] - x[3];
-  const t3 = x[12] - x[4];
-  const t4 = x[13] - x[5];
-  const t5 = Math.sqrt(((x[2] * x[2]) + ((x[0] * x[0]) + (x[1] * x[1]))));
-  const t6 = t5 > 1e-15 ? 1 : 0;
-  const t7 = Math.cos(t5);
-  const t8 = x[0] / t5;
-  const t9 = x[1] / t5;
-  const t10 = x[2] / t5;
-  const t11 = (t4 * t9) - (t3 * t10);
-  const t12 = (t2 * t10) - (t4 * t8);
-  const t13 = (t3 * t8) - (t2 * t9);
-  const t14 = Math.sin(t5);
-  const t15 = (t4 * t10) + ((t2 * t8) + (t3 * t9));
-  const t16 = 1 - t7;
-  const t17 = t15 * t16;
-  const t18 = t6 !== 0 ? (((t4 * t7) + (t13 * t14)) + (t10 * t17)) : (t4 + ((x[0] * t3) - (x[1] * t2)));
-  const t19 = (t6 !== 0 ? (((t2 * t7) + (t11 * t14)) + (t8 * t17)) : (t2 + ((x[1] * t4) - (x[2] * t3)))) / t18;
-  const t20 = (t6 !== 0 ? (((t3 * t7) + (t12 * t14)) + (t9 * t17)) : (t3 + ((x[2] * t2) - (x[0] * t4)))) / t18;
-  const t21 = (t19 * t19) + (t20 * t20);
-  const t22 = t21 * t21;
-  const t23 = (1 + (x[9] * t21)) + (x[10] * t22);
-  const t24 = t19 * t23;
-  const t25 = t20 * t23;
-  const t26 = (x[7] + (x[6] * t24)) - a0[0];
-  const t27 = (x[8] + (x[6] * t25)) - a0[1];
-  const t28 = x[14] * t26;
-  const t29 = x[14] * t27;
-  const t30 = t1 * t26;
-  const t31 = t1 * t27;
-  const t32 = x[14] * t30;
-  const t33 = x[14] * t31;
-  const t34 = x[6] * t32;
-  const t35 = x[6] * t33;
-  const t36 = (t19 * t34) + (t20 * t35);
-  const t37 = 2 * ((x[9] * t36) + (2 * (t21 * (x[10] * t36))));
-  const t38 = (t23 * t34) + (t19 * t37);
-  const t39 = (t23 * t35) + (t20 * t37);
-  const t40 = 1 / t18;
-  const t41 = t38 * t40;
-  const t42 = t39 * t40;
-  const t43 = (t38 * (t19 * t40)) + (t39 * (t20 * t40));
-  const t44 = ((t8 * t41) + (t9 * t42)) - (t10 * t43);
-  const t45 = t16 * t44;
-  const t46 = t14 * t41;
-  const t47 = t14 * t42;
-  const t48 = t14 * t43;
-  const t49 = ((t17 * t41) + (t2 * t45)) - ((t3 * t48) + (t4 * t47));
-  const t50 = ((t4 * t46) + (t2 * t48)) + ((t17 * t42) + (t3 * t45));
-  const t51 = ((t2 * t47) - (t3 * t46)) + ((t4 * t45) - (t17 * t43));
-  const t52 = 1 / t5;
-  const t53 = t6 !== 0 ? (((t10 * t47) + (t9 * t48)) + ((t8 * t45) + (t7 * t41))) : (t41 + ((x[2] * t42) + (x[1] * t43)));
-  const t54 = t6 !== 0 ? (((t9 * t45) + (t7 * t42)) - ((t8 * t48) + (t10 * t46))) : (t42 - ((x[0] * t43) + (x[2] * t41)));
-  const t55 = t6 !== 0 ? (((t9 * t46) - (t8 * t47)) + ((t10 * t45) - (t7 * t43))) : (((x[1] * t41) - (x[0] * t42)) - t43);
-  const t56 = t52 * (((t7 * (((t11 * t41) + (t12 * t42)) - (t13 * t43))) - ((t51 * (t10 * t52)) + ((t49 * (t8 * t52)) + (t50 * (t9 * t52))))) - (t14 * ((((t2 * t41) + (t3 * t42)) - (t4 * t43)) - (t15 * t44))));
-  const t57 = ((t26 * t30) + (t27 * t31)) - (2 * (x[14] * (2 * t0)));
-  // observation.expr:8
-  const t58 = t6 !== 0 ? ((t49 * t52) + (x[0] * t56)) : (-((t3 * t43) + (t4 * t42)));
-  const t59 = t6 !== 0 ? ((t50 * t52) + (x[1] * t56)) : ((t4 * t41) + (t2 * t43));
-  const t60 = t6 !== 0 ? ((t51 * t52) + (x[2] * t56)) : ((t2 * t42) - (t3 * t41));
-  grad[0] = t58;
-  grad[1] = t59;
-  grad[2] = t60;
-  grad[3] = -t53;
-  grad[4] = -t54;
-  grad[5] = -t55;
-  grad[6] = (t24 * t32) + (t25 * t33);
-  grad[7] = t32;
-  grad[8] = t33;
-  grad[9] = t21 * t36;
-  grad[10] = t22 * t36;
-  grad[11] = t53;
-  grad[12] = t54;
-  grad[13] = t55;
-  grad[14] = t57;
-  return (t0 * t0) + ((t28 * t28) + (t29 * t29));
+  const t7 = 1 - (t0 * t0);
+  const t8 = 2 * t0;
+  const t9 = x[11] - x[3];
+  const t10 = x[12] - x[4];
+  const t11 = x[13] - x[5];
+  const t12 = Math.sqrt(((t3 * t3) + ((t1 * t1) + (t2 * t2))));
+  const t13 = t12 > 1e-15 ? 1 : 0;
+  const t14 = Math.cos(t12);
+  const t15 = t1 / t12;
+  const t16 = t2 / t12;
+  const t17 = t3 / t12;
+  const t18 = (t11 * t16) - (t10 * t17);
+  const t19 = (t9 * t17) - (t11 * t15);
+  const t20 = (t10 * t15) - (t9 * t16);
+  const t21 = Math.sin(t12);
+  const t22 = (t11 * t17) + ((t9 * t15) + (t10 * t16));
+  const t23 = 1 - t14;
+  const t24 = t22 * t23;
+  const t25 = t13 !== 0 ? (((t11 * t14) + (t20 * t21)) + (t17 * t24)) : (t11 + ((t1 * t10) - (t2 * t9)));
+  const t26 = (t13 !== 0 ? (((t9 * t14) + (t18 * t21)) + (t15 * t24)) : (t9 + ((t2 * t11) - (t3 * t10)))) / t25;
+  const t27 = (t13 !== 0 ? (((t10 * t14) + (t19 * t21)) + (t16 * t24)) : (t10 + ((t3 * t9) - (t1 * t11)))) / t25;
+  const t28 = (t26 * t26) + (t27 * t27);
+  const t29 = t28 * t28;
+  const t30 = (1 + (t4 * t28)) + (t5 * t29);
+  const t31 = t26 * t30;
+  const t32 = t27 * t30;
+  const t33 = (x[7] + (t6 * t31)) - a0[0];
+  const t34 = (x[8] + (t6 * t32)) - a0[1];
+  const t35 = t0 * t33;
+  const t36 = t0 * t34;
+  const t37 = t8 * t33;
+  const t38 = t8 * t34;
+  const t39 = t0 * t37;
+  const t40 = t0 * t38;
+  const t41 = t6 * t39;
+  const t42 = t6 * t40;
+  const t43 = (t26 * t41) + (t27 * t42);
+  const t44 = 2 * ((t4 * t43) + (2 * (t28 * (t5 * t43))));
+  const t45 = (t30 * t41) + (t26 * t44);
+  const t46 = (t30 * t42) + (t27 * t44);
+  const t47 = 1 / t25;
+  const t48 = t45 * t47;
+  const t49 = t46 * t47;
+  const t50 = (t45 * (t26 * t47)) + (t46 * (t27 * t47));
+  const t51 = ((t15 * t48) + (t16 * t49)) - (t17 * t50);
+  const t52 = t23 * t51;
+  const t53 = t21 * t48;
+  const t54 = t21 * t49;
+  const t55 = t21 * t50;
+  const t56 = ((t24 * t48) + (t9 * t52)) - ((t10 * t55) + (t11 * t54));
+  const t57 = ((t11 * t53) + (t9 * t55)) + ((t24 * t49) + (t10 * t52));
+  const t58 = ((t9 * t54) - (t10 * t53)) + ((t11 * t52) - (t24 * t50));
+  const t59 = 1 / t12;
+  const t60 = t13 !== 0 ? (((t17 * t54) + (t16 * t55)) + ((t15 * t52) + (t14 * t48))) : (t48 + ((t3 * t49) + (t2 * t50)));
+  const t61 = t13 !== 0 ? (((t16 * t52) + (t14 * t49)) - ((t15 * t55) + (t17 * t53))) : (t49 - ((t1 * t50) + (t3 * t48)));
+  const t62 = t13 !== 0 ? (((t16 * t53) - (t15 * t54)) + ((t17 * t52) - (t14 * t50))) : (((t2 * t48) - (t1 * t49)) - t50);
+  const t63 = t59 * (((t14 * (((t18 * t48) + (t19 * t49)) - (t20 * t50))) - ((t58 * (t17 * t59)) + ((t56 * (t15 * t59)) + (t57 * (t16 * t59))))) - (t21 * ((((t9 * t48) + (t10 * t49)) - (t11 * t50)) - (t22 * t51))));
+  grad[0] = t13 !== 0 ? ((t56 * t59) + (t1 * t63)) : (-((t10 * t50) + (t11 * t49)));
+  grad[1] = t13 !== 0 ? ((t57 * t59) + (t2 * t63)) : ((t11 * t48) + (t9 * t50));
+  grad[2] = t13 !== 0 ? ((t58 * t59) + (t3 * t63)) : ((t9 * t49) - (t10 * t48));
+  grad[3] = -t60;
+  grad[4] = -t61;
+  grad[5] = -t62;
+  grad[6] = (t31 * t39) + (t32 * t40);
+  grad[7] = t39;
+  grad[8] = t40;
+  grad[9] = t28 * t43;
+  grad[10] = t29 * t43;
+  grad[11] = t60;
+  grad[12] = t61;
+  grad[13] = t62;
+  grad[14] = ((t33 * t37) + (t34 * t38)) - (2 * (t0 * (2 * t7)));
+  return (t7 * t7) + ((t35 * t35) + (t36 * t36));
 }

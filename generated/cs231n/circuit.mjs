@@ -20,7 +20,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("circuit.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("circuit.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("circuit.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("circuit.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -108,7 +108,7 @@ export function createGrad() {
   return { "x": NaN, "y": NaN, "z": NaN };
 }
 
-function checkArgs(args) {
+const checkArgs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -120,7 +120,7 @@ function checkArgs(args) {
     ok = false;
   }
   if (!ok) explainCheckArgs(args);
-}
+};
 
 function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -130,13 +130,13 @@ function explainCheckArgs(args) {
   checkScalar(given["z"], "z");
 }
 
-function checkGrad(holder) {
+const checkGrad = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-}
+};
 
-function checkOutputs(holder) {
+const checkOutputs = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
-}
+};
 
 /** Forward pass into preallocated outputs; allocates nothing (circuit.expr) */
 export function forwardInto(args, outputs) {
@@ -196,38 +196,52 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("circuit.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 3) throw new RangeError("circuit.expr" + ": '" + name + "' must have length 3 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 3; k++) if (typeof a[k] !== "number") throw new TypeError("circuit.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 3; k++) if (typeof a[k] !== "number") throw new TypeError("circuit.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
-function checkParamHolders(holder) {
+const checkParamHolders = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-}
+};
 
 function isFlatX(v) {
   try {
     const a = v;
-    return LENGTH_OK[a.length - 3] !== undefined && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number");
+    return LENGTH_OK[a.length - 3] !== undefined && (a instanceof Float64Array || typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number");
   } catch {
     return false;
   }
 }
 
-function isFlatGrad(v) {
+const checkValueFlat = function (x) {
+  let ok = false;
   try {
-    const a = v;
-    return LENGTH_OK[a.length - 3] !== undefined && (a instanceof Float64Array || Array.isArray(a));
+    const a = x;
+    ok = LENGTH_OK[a.length - 3] !== undefined && (a instanceof Float64Array || typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number");
   } catch {
-    return false;
+    ok = false;
   }
+  if (!ok) explainCheckValueFlat(x);
+};
+
+function explainCheckValueFlat(x) {
+  checkFlat(x, "x", false);
 }
 
-function checkValueFlat(x) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-}
+const checkValueAndGradFlat = function (x, grad) {
+  let ok = false;
+  try {
+    const a = x;
+    const g = grad;
+    ok = LENGTH_OK[(a.length - 3) | (g.length - 3)] !== undefined && (a instanceof Float64Array || typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number") && (g instanceof Float64Array || Array.isArray(g));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckValueAndGradFlat(x, grad);
+};
 
-function checkValueAndGradFlat(x, grad) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
+function explainCheckValueAndGradFlat(x, grad) {
+  checkFlat(x, "x", false);
+  checkFlat(grad, "grad", true);
 }
 
 /** Elements of all params (x, y, z, in this order): the length of the flat vector x (circuit.expr) */
@@ -266,12 +280,11 @@ export function valueFlat(x, inputs) {
 /** The objective 'f' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (circuit.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
   checkValueAndGradFlat(x, grad);
+  const t0 = x[2];
   // circuit.expr:6
-  const t0 = x[0] + x[1];
-  // circuit.expr:7
-  const t1 = x[2] * t0;
-  grad[0] = x[2];
-  grad[1] = x[2];
-  grad[2] = t0;
-  return t1;
+  const t1 = x[0] + x[1];
+  grad[0] = t0;
+  grad[1] = t0;
+  grad[2] = t1;
+  return t0 * t1;
 }

@@ -20,7 +20,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("hinge.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("hinge.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("hinge.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("hinge.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -106,18 +106,18 @@ export function createGrad() {
   return { "s": new Float64Array(3) };
 }
 
-function checkArgs(args) {
+const checkArgs = function (args) {
   let ok = false;
   try {
     const given = args;
     const v0 = given["s"];
     const v1 = given["y"];
-    ok = (LENGTH_OK[v0.length - 3] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 3] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
   } catch {
     ok = false;
   }
   if (!ok) explainCheckArgs(args);
-}
+};
 
 function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -126,7 +126,7 @@ function explainCheckArgs(args) {
   checkTensor(given["y"], "y", 3);
 }
 
-function checkGrad(holder) {
+const checkGrad = function (holder) {
   let ok = false;
   try {
     const given = holder;
@@ -136,16 +136,16 @@ function checkGrad(holder) {
     ok = false;
   }
   if (!ok) explainCheckGrad(holder);
-}
+};
 
 function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
   checkHolder(holder, "grad", "s", 3);
 }
 
-function checkOutputs(holder) {
+const checkOutputs = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
-}
+};
 
 /** Forward pass into preallocated outputs; allocates nothing (hinge.expr) */
 export function forwardInto(args, outputs) {
@@ -175,34 +175,33 @@ export function backwardInto(args, seed, grad, outputs) {
   const a0 = args["s"];
   const a1 = args["y"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
+  const t0 = a1[0];
+  const t1 = a1[1];
+  const t2 = a1[2];
   // hinge.expr:8
-  const t0 = (a0[2] * a1[2]) + ((a0[0] * a1[0]) + (a0[1] * a1[1]));
+  const t3 = (a0[2] * t2) + ((a0[0] * t0) + (a0[1] * t1));
   // hinge.expr:9
-  const t1 = 1 + (a0[0] - t0);
-  const t2 = 1 + (a0[1] - t0);
-  const t3 = 1 + (a0[2] - t0);
+  const t4 = 1 + (a0[0] - t3);
+  const t5 = 1 + (a0[1] - t3);
+  const t6 = 1 + (a0[2] - t3);
   // hinge.expr:10
-  const t4 = 1 - a1[0];
-  const t5 = 1 - a1[1];
-  const t6 = 1 - a1[2];
+  const t7 = 1 - t0;
+  const t8 = 1 - t1;
+  const t9 = 1 - t2;
   // hinge.expr:9
-  const t7 = t4 * (t1 > 0 ? 1 : (t1 === 0 ? 0.5 : 0));
-  const t8 = t5 * (t2 > 0 ? 1 : (t2 === 0 ? 0.5 : 0));
-  const t9 = t6 * (t3 > 0 ? 1 : (t3 === 0 ? 0.5 : 0));
-  const t10 = t9 + (t7 + t8);
-  // hinge.expr:8
-  const t11 = t7 - (a1[0] * t10);
-  const t12 = t8 - (a1[1] * t10);
-  const t13 = t9 - (a1[2] * t10);
+  const t10 = t7 * (t4 > 0 ? 1 : (t4 === 0 ? 0.5 : 0));
+  const t11 = t8 * (t5 > 0 ? 1 : (t5 === 0 ? 0.5 : 0));
+  const t12 = t9 * (t6 > 0 ? 1 : (t6 === 0 ? 0.5 : 0));
+  const t13 = t12 + (t10 + t11);
   if (outputs !== undefined) {
     // output loss (hinge.expr:10)
-    outputs["loss"] = (Math.max(0, t3) * t6) + ((Math.max(0, t1) * t4) + (Math.max(0, t2) * t5));
+    outputs["loss"] = (Math.max(0, t6) * t9) + ((Math.max(0, t4) * t7) + (Math.max(0, t5) * t8));
   }
   const g0 = grad["s"];
   // gradient of s (param at hinge.expr:6)
-  g0[0] = t11 * s0;
-  g0[1] = t12 * s0;
-  g0[2] = t13 * s0;
+  g0[0] = (t10 - (t0 * t13)) * s0;
+  g0[1] = (t11 - (t1 * t13)) * s0;
+  g0[2] = (t12 - (t2 * t13)) * s0;
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }
@@ -219,19 +218,7 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("hinge.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 3) throw new RangeError("hinge.expr" + ": '" + name + "' must have length 3 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 3; k++) if (typeof a[k] !== "number") throw new TypeError("hinge.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
-}
-
-function checkInputs(args) {
-  let ok = false;
-  try {
-    const given = args;
-    const v0 = given["y"];
-    ok = (LENGTH_OK[v0.length - 3] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number"));
-  } catch {
-    ok = false;
-  }
-  if (!ok) explainCheckInputs(args);
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 3; k++) if (typeof a[k] !== "number") throw new TypeError("hinge.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
 function explainCheckInputs(args) {
@@ -240,17 +227,17 @@ function explainCheckInputs(args) {
   checkTensor(given["y"], "y", 3);
 }
 
-function checkParams(args) {
+const checkParams = function (args) {
   let ok = false;
   try {
     const given = args;
     const v0 = given["s"];
-    ok = (LENGTH_OK[v0.length - 3] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 3] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number"));
   } catch {
     ok = false;
   }
   if (!ok) explainCheckParams(args);
-}
+};
 
 function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -258,7 +245,7 @@ function explainCheckParams(args) {
   checkTensor(given["s"], "s", 3);
 }
 
-function checkParamHolders(holder) {
+const checkParamHolders = function (holder) {
   let ok = false;
   try {
     const given = holder;
@@ -268,7 +255,7 @@ function checkParamHolders(holder) {
     ok = false;
   }
   if (!ok) explainCheckParamHolders(holder);
-}
+};
 
 function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
@@ -278,30 +265,48 @@ function explainCheckParamHolders(holder) {
 function isFlatX(v) {
   try {
     const a = v;
-    return LENGTH_OK[a.length - 3] !== undefined && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number");
+    return LENGTH_OK[a.length - 3] !== undefined && (a instanceof Float64Array || typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number");
   } catch {
     return false;
   }
 }
 
-function isFlatGrad(v) {
+const checkValueFlat = function (x, inputs) {
+  let ok = false;
   try {
-    const a = v;
-    return LENGTH_OK[a.length - 3] !== undefined && (a instanceof Float64Array || Array.isArray(a));
+    const a = x;
+    const given = inputs;
+    const v0 = given["y"];
+    ok = LENGTH_OK[(a.length - 3) | (v0.length - 3)] !== undefined && (a instanceof Float64Array || typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number") && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number");
   } catch {
-    return false;
+    ok = false;
   }
+  if (!ok) explainCheckValueFlat(x, inputs);
+};
+
+function explainCheckValueFlat(x, inputs) {
+  checkFlat(x, "x", false);
+  explainCheckInputs(inputs);
 }
 
-function checkValueFlat(x, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  checkInputs(inputs);
-}
+const checkValueAndGradFlat = function (x, grad, inputs) {
+  let ok = false;
+  try {
+    const a = x;
+    const g = grad;
+    const given = inputs;
+    const v0 = given["y"];
+    ok = LENGTH_OK[(a.length - 3) | (g.length - 3) | (v0.length - 3)] !== undefined && (a instanceof Float64Array || typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number") && (g instanceof Float64Array || Array.isArray(g)) && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number");
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckValueAndGradFlat(x, grad, inputs);
+};
 
-function checkValueAndGradFlat(x, grad, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
-  checkInputs(inputs);
+function explainCheckValueAndGradFlat(x, grad, inputs) {
+  checkFlat(x, "x", false);
+  checkFlat(grad, "grad", true);
+  explainCheckInputs(inputs);
 }
 
 /** Elements of all params (s, in this order): the length of the flat vector x (hinge.expr) */
@@ -331,38 +336,43 @@ export function unpackParams(x, params) {
 export function valueFlat(x, inputs) {
   checkValueFlat(x, inputs);
   const a1 = inputs["y"];
+  const t0 = x[0];
+  const t1 = x[1];
+  const t2 = x[2];
   // hinge.expr:8
-  const t0 = (x[2] * a1[2]) + ((x[0] * a1[0]) + (x[1] * a1[1]));
+  const t3 = (t2 * a1[2]) + ((t0 * a1[0]) + (t1 * a1[1]));
   // hinge.expr:10
-  const t1 = (Math.max(0, (1 + (x[2] - t0))) * (1 - a1[2])) + ((Math.max(0, (1 + (x[0] - t0))) * (1 - a1[0])) + (Math.max(0, (1 + (x[1] - t0))) * (1 - a1[1])));
-  return t1;
+  const t4 = (Math.max(0, (1 + (t2 - t3))) * (1 - a1[2])) + ((Math.max(0, (1 + (t0 - t3))) * (1 - a1[0])) + (Math.max(0, (1 + (t1 - t3))) * (1 - a1[1])));
+  return t4;
 }
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (hinge.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
   checkValueAndGradFlat(x, grad, inputs);
   const a1 = inputs["y"];
+  const t0 = x[0];
+  const t1 = x[1];
+  const t2 = x[2];
+  const t3 = a1[0];
+  const t4 = a1[1];
+  const t5 = a1[2];
   // hinge.expr:8
-  const t0 = (x[2] * a1[2]) + ((x[0] * a1[0]) + (x[1] * a1[1]));
+  const t6 = (t2 * t5) + ((t0 * t3) + (t1 * t4));
   // hinge.expr:9
-  const t1 = 1 + (x[0] - t0);
-  const t2 = 1 + (x[1] - t0);
-  const t3 = 1 + (x[2] - t0);
+  const t7 = 1 + (t0 - t6);
+  const t8 = 1 + (t1 - t6);
+  const t9 = 1 + (t2 - t6);
   // hinge.expr:10
-  const t4 = 1 - a1[0];
-  const t5 = 1 - a1[1];
-  const t6 = 1 - a1[2];
+  const t10 = 1 - t3;
+  const t11 = 1 - t4;
+  const t12 = 1 - t5;
   // hinge.expr:9
-  const t7 = t4 * (t1 > 0 ? 1 : (t1 === 0 ? 0.5 : 0));
-  const t8 = t5 * (t2 > 0 ? 1 : (t2 === 0 ? 0.5 : 0));
-  const t9 = t6 * (t3 > 0 ? 1 : (t3 === 0 ? 0.5 : 0));
-  const t10 = t9 + (t7 + t8);
-  // hinge.expr:8
-  const t11 = t7 - (a1[0] * t10);
-  const t12 = t8 - (a1[1] * t10);
-  const t13 = t9 - (a1[2] * t10);
-  grad[0] = t11;
-  grad[1] = t12;
-  grad[2] = t13;
-  return (Math.max(0, t3) * t6) + ((Math.max(0, t1) * t4) + (Math.max(0, t2) * t5));
+  const t13 = t10 * (t7 > 0 ? 1 : (t7 === 0 ? 0.5 : 0));
+  const t14 = t11 * (t8 > 0 ? 1 : (t8 === 0 ? 0.5 : 0));
+  const t15 = t12 * (t9 > 0 ? 1 : (t9 === 0 ? 0.5 : 0));
+  const t16 = t15 + (t13 + t14);
+  grad[0] = t13 - (t3 * t16);
+  grad[1] = t14 - (t4 * t16);
+  grad[2] = t15 - (t5 * t16);
+  return (Math.max(0, t9) * t12) + ((Math.max(0, t7) * t10) + (Math.max(0, t8) * t11));
 }

@@ -20,7 +20,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("neuron-gate.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("neuron-gate.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("neuron-gate.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("neuron-gate.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -107,18 +107,18 @@ export function createGrad() {
   return { "w": new Float64Array(3), "x": new Float64Array(2) };
 }
 
-function checkArgs(args) {
+const checkArgs = function (args) {
   let ok = false;
   try {
     const given = args;
     const v0 = given["w"];
     const v1 = given["x"];
-    ok = (LENGTH_OK[v0.length - 3] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) && (LENGTH_OK[v1.length - 2] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number"));
+    ok = (LENGTH_OK[v0.length - 3] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) && (LENGTH_OK[v1.length - 2] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number"));
   } catch {
     ok = false;
   }
   if (!ok) explainCheckArgs(args);
-}
+};
 
 function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -127,18 +127,18 @@ function explainCheckArgs(args) {
   checkTensor(given["x"], "x", 2);
 }
 
-function checkGrad(holder) {
+const checkGrad = function (holder) {
   let ok = false;
   try {
     const given = holder;
     const h0 = given["w"];
     const h1 = given["x"];
-    ok = LENGTH_OK[h0.length - 3] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 2] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 3) | (h1.length - 2)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckGrad(holder);
-}
+};
 
 function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
@@ -146,9 +146,9 @@ function explainCheckGrad(holder) {
   checkHolder(holder, "grad", "x", 2);
 }
 
-function checkOutputs(holder) {
+const checkOutputs = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
-}
+};
 
 /** Forward pass into preallocated outputs; allocates nothing (neuron-gate.expr) */
 export function forwardInto(args, outputs) {
@@ -213,21 +213,21 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("neuron-gate.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 5) throw new RangeError("neuron-gate.expr" + ": '" + name + "' must have length 5 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 5; k++) if (typeof a[k] !== "number") throw new TypeError("neuron-gate.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 5; k++) if (typeof a[k] !== "number") throw new TypeError("neuron-gate.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
-function checkParamHolders(holder) {
+const checkParamHolders = function (holder) {
   let ok = false;
   try {
     const given = holder;
     const h0 = given["w"];
     const h1 = given["x"];
-    ok = LENGTH_OK[h0.length - 3] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 2] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 3) | (h1.length - 2)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckParamHolders(holder);
-}
+};
 
 function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
@@ -238,28 +238,42 @@ function explainCheckParamHolders(holder) {
 function isFlatX(v) {
   try {
     const a = v;
-    return LENGTH_OK[a.length - 5] !== undefined && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number" && typeof a[3] === "number" && typeof a[4] === "number");
+    return LENGTH_OK[a.length - 5] !== undefined && (a instanceof Float64Array || typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number" && typeof a[3] === "number" && typeof a[4] === "number");
   } catch {
     return false;
   }
 }
 
-function isFlatGrad(v) {
+const checkValueFlat = function (x) {
+  let ok = false;
   try {
-    const a = v;
-    return LENGTH_OK[a.length - 5] !== undefined && (a instanceof Float64Array || Array.isArray(a));
+    const a = x;
+    ok = LENGTH_OK[a.length - 5] !== undefined && (a instanceof Float64Array || typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number" && typeof a[3] === "number" && typeof a[4] === "number");
   } catch {
-    return false;
+    ok = false;
   }
+  if (!ok) explainCheckValueFlat(x);
+};
+
+function explainCheckValueFlat(x) {
+  checkFlat(x, "x", false);
 }
 
-function checkValueFlat(x) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-}
+const checkValueAndGradFlat = function (x, grad) {
+  let ok = false;
+  try {
+    const a = x;
+    const g = grad;
+    ok = LENGTH_OK[(a.length - 5) | (g.length - 5)] !== undefined && (a instanceof Float64Array || typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number" && typeof a[3] === "number" && typeof a[4] === "number") && (g instanceof Float64Array || Array.isArray(g));
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckValueAndGradFlat(x, grad);
+};
 
-function checkValueAndGradFlat(x, grad) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
+function explainCheckValueAndGradFlat(x, grad) {
+  checkFlat(x, "x", false);
+  checkFlat(grad, "grad", true);
 }
 
 /** Elements of all params (w, x, in this order): the length of the flat vector x (neuron-gate.expr) */
@@ -300,18 +314,17 @@ export function valueFlat(x, inputs) {
 /** The objective 'f' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (neuron-gate.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
   checkValueAndGradFlat(x, grad);
+  const t0 = x[0];
+  const t1 = x[3];
+  const t2 = x[1];
+  const t3 = x[4];
   // neuron-gate.expr:10
-  const t0 = 1 / (1 + Math.exp((-(((x[0] * x[3]) + (x[1] * x[4])) + x[2]))));
-  const t1 = t0 * (1 - t0);
-  // neuron-gate.expr:9
-  const t2 = x[4] * t1;
-  const t3 = x[1] * t1;
-  const t4 = x[3] * t1;
-  const t5 = x[0] * t1;
-  grad[0] = t4;
-  grad[1] = t2;
-  grad[2] = t1;
-  grad[3] = t5;
-  grad[4] = t3;
-  return t0;
+  const t4 = 1 / (1 + Math.exp((-(((t0 * t1) + (t2 * t3)) + x[2]))));
+  const t5 = t4 * (1 - t4);
+  grad[0] = t1 * t5;
+  grad[1] = t3 * t5;
+  grad[2] = t5;
+  grad[3] = t0 * t5;
+  grad[4] = t2 * t5;
+  return t4;
 }

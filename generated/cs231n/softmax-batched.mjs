@@ -26,7 +26,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("softmax-batched.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("softmax-batched.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("softmax-batched.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("softmax-batched.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -116,7 +116,7 @@ export function createGrad() {
   return { "W": buffer.subarray(0, 6), "b": buffer.subarray(6, 9) };
 }
 
-function checkArgs(args) {
+const checkArgs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -125,12 +125,12 @@ function checkArgs(args) {
     const v2 = given["reg"];
     const v3 = given["W"];
     const v4 = given["b"];
-    ok = (LENGTH_OK[v0.length - 600] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (LENGTH_OK[v1.length - 900] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 900))) && typeof v2 === "number" && (LENGTH_OK[v3.length - 6] !== undefined && (v3 instanceof Float64Array || Array.isArray(v3) && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number" && typeof v3[3] === "number" && typeof v3[4] === "number" && typeof v3[5] === "number")) && (LENGTH_OK[v4.length - 3] !== undefined && (v4 instanceof Float64Array || Array.isArray(v4) && typeof v4[0] === "number" && typeof v4[1] === "number" && typeof v4[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 600] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (LENGTH_OK[v1.length - 900] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 900))) && typeof v2 === "number" && (LENGTH_OK[v3.length - 6] !== undefined && (v3 instanceof Float64Array || typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number" && typeof v3[3] === "number" && typeof v3[4] === "number" && typeof v3[5] === "number")) && (LENGTH_OK[v4.length - 3] !== undefined && (v4 instanceof Float64Array || typeof v4[0] === "number" && typeof v4[1] === "number" && typeof v4[2] === "number"));
   } catch {
     ok = false;
   }
   if (!ok) explainCheckArgs(args);
-}
+};
 
 function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -142,18 +142,18 @@ function explainCheckArgs(args) {
   checkTensor(given["b"], "b", 3);
 }
 
-function checkGrad(holder) {
+const checkGrad = function (holder) {
   let ok = false;
   try {
     const given = holder;
     const h0 = given["W"];
     const h1 = given["b"];
-    ok = LENGTH_OK[h0.length - 6] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 3] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 6) | (h1.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckGrad(holder);
-}
+};
 
 function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
@@ -161,9 +161,9 @@ function explainCheckGrad(holder) {
   checkHolder(holder, "grad", "b", 3);
 }
 
-function checkOutputs(holder) {
+const checkOutputs = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
-}
+};
 
 /** Forward pass into preallocated outputs; allocates nothing (softmax-batched.expr) */
 export function forwardInto(args, outputs) {
@@ -439,10 +439,10 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("softmax-batched.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 9) throw new RangeError("softmax-batched.expr" + ": '" + name + "' must have length 9 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 9; k++) if (typeof a[k] !== "number") throw new TypeError("softmax-batched.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 9; k++) if (typeof a[k] !== "number") throw new TypeError("softmax-batched.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
-function checkInputs(args) {
+const checkInputs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -454,7 +454,7 @@ function checkInputs(args) {
     ok = false;
   }
   if (!ok) explainCheckInputs(args);
-}
+};
 
 function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("softmax-batched.expr" + ": the flat functions need the inputs (X, Y, reg), got " + (args === undefined ? "nothing: '" + "X" + "' is missing" : describe(args)));
@@ -464,18 +464,18 @@ function explainCheckInputs(args) {
   checkScalar(given["reg"], "reg");
 }
 
-function checkParams(args) {
+const checkParams = function (args) {
   let ok = false;
   try {
     const given = args;
     const v0 = given["W"];
     const v1 = given["b"];
-    ok = (LENGTH_OK[v0.length - 6] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 6] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
   } catch {
     ok = false;
   }
   if (!ok) explainCheckParams(args);
-}
+};
 
 function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -484,18 +484,18 @@ function explainCheckParams(args) {
   checkTensor(given["b"], "b", 3);
 }
 
-function checkParamHolders(holder) {
+const checkParamHolders = function (holder) {
   let ok = false;
   try {
     const given = holder;
     const h0 = given["W"];
     const h1 = given["b"];
-    ok = LENGTH_OK[h0.length - 6] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 3] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 6) | (h1.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckParamHolders(holder);
-}
+};
 
 function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);

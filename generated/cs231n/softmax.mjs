@@ -26,7 +26,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("softmax.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("softmax.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("softmax.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("softmax.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -114,7 +114,7 @@ export function createGrad() {
   return { "W": buffer.subarray(0, 6), "b": buffer.subarray(6, 9) };
 }
 
-function checkArgs(args) {
+const checkArgs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -123,12 +123,12 @@ function checkArgs(args) {
     const v2 = given["reg"];
     const v3 = given["W"];
     const v4 = given["b"];
-    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number" && (LENGTH_OK[v3.length - 6] !== undefined && (v3 instanceof Float64Array || Array.isArray(v3) && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number" && typeof v3[3] === "number" && typeof v3[4] === "number" && typeof v3[5] === "number")) && (LENGTH_OK[v4.length - 3] !== undefined && (v4 instanceof Float64Array || Array.isArray(v4) && typeof v4[0] === "number" && typeof v4[1] === "number" && typeof v4[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number" && (LENGTH_OK[v3.length - 6] !== undefined && (v3 instanceof Float64Array || typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number" && typeof v3[3] === "number" && typeof v3[4] === "number" && typeof v3[5] === "number")) && (LENGTH_OK[v4.length - 3] !== undefined && (v4 instanceof Float64Array || typeof v4[0] === "number" && typeof v4[1] === "number" && typeof v4[2] === "number"));
   } catch {
     ok = false;
   }
   if (!ok) explainCheckArgs(args);
-}
+};
 
 function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -140,18 +140,18 @@ function explainCheckArgs(args) {
   checkTensor(given["b"], "b", 3);
 }
 
-function checkGrad(holder) {
+const checkGrad = function (holder) {
   let ok = false;
   try {
     const given = holder;
     const h0 = given["W"];
     const h1 = given["b"];
-    ok = LENGTH_OK[h0.length - 6] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 3] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 6) | (h1.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckGrad(holder);
-}
+};
 
 function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
@@ -159,9 +159,9 @@ function explainCheckGrad(holder) {
   checkHolder(holder, "grad", "b", 3);
 }
 
-function checkOutputs(holder) {
+const checkOutputs = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
-}
+};
 
 /** Forward pass into preallocated outputs; allocates nothing (softmax.expr) */
 export function forwardInto(args, outputs) {
@@ -172,20 +172,28 @@ export function forwardInto(args, outputs) {
   const a2 = args["reg"];
   const a3 = args["W"];
   const a4 = args["b"];
+  const t0 = a0[0];
+  const t1 = a0[1];
+  const t2 = a3[0];
+  const t3 = a3[1];
+  const t4 = a3[2];
+  const t5 = a3[3];
+  const t6 = a3[4];
+  const t7 = a3[5];
   // softmax.expr:24
-  const t0 = a4[0] + ((a0[0] * a3[0]) + (a0[1] * a3[1]));
-  const t1 = a4[1] + ((a0[0] * a3[2]) + (a0[1] * a3[3]));
-  const t2 = a4[2] + ((a0[0] * a3[4]) + (a0[1] * a3[5]));
+  const t8 = a4[0] + ((t0 * t2) + (t1 * t3));
+  const t9 = a4[1] + ((t0 * t4) + (t1 * t5));
+  const t10 = a4[2] + ((t0 * t6) + (t1 * t7));
   // softmax.expr:25
-  const t3 = Math.max(t2, Math.max(t0, t1));
-  const t4 = t0 - t3;
-  const t5 = t1 - t3;
-  const t6 = t2 - t3;
-  const t7 = Math.log((Math.exp(t6) + (Math.exp(t4) + Math.exp(t5))));
+  const t11 = Math.max(t10, Math.max(t8, t9));
+  const t12 = t8 - t11;
+  const t13 = t9 - t11;
+  const t14 = t10 - t11;
+  const t15 = Math.log((Math.exp(t14) + (Math.exp(t12) + Math.exp(t13))));
   // softmax.expr:26
-  const t8 = ((a2 * 0.5) * ((a3[5] * a3[5]) + ((a3[4] * a3[4]) + ((a3[3] * a3[3]) + ((a3[2] * a3[2]) + ((a3[0] * a3[0]) + (a3[1] * a3[1]))))))) - ((a1[2] * (t6 - t7)) + ((a1[0] * (t4 - t7)) + (a1[1] * (t5 - t7))));
+  const t16 = ((a2 * 0.5) * ((t7 * t7) + ((t6 * t6) + ((t5 * t5) + ((t4 * t4) + ((t2 * t2) + (t3 * t3))))))) - ((a1[2] * (t14 - t15)) + ((a1[0] * (t12 - t15)) + (a1[1] * (t13 - t15))));
   // output loss (softmax.expr:26)
-  outputs["loss"] = t8;
+  outputs["loss"] = t16;
   return outputs;
 }
 
@@ -205,51 +213,62 @@ export function backwardInto(args, seed, grad, outputs) {
   const a3 = args["W"];
   const a4 = args["b"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
+  const t0 = a0[0];
+  const t1 = a0[1];
+  const t2 = a1[0];
+  const t3 = a1[1];
+  const t4 = a1[2];
+  const t5 = a3[0];
+  const t6 = a3[1];
+  const t7 = a3[2];
+  const t8 = a3[3];
+  const t9 = a3[4];
+  const t10 = a3[5];
   // softmax.expr:24
-  const t0 = a4[0] + ((a0[0] * a3[0]) + (a0[1] * a3[1]));
-  const t1 = a4[1] + ((a0[0] * a3[2]) + (a0[1] * a3[3]));
-  const t2 = a4[2] + ((a0[0] * a3[4]) + (a0[1] * a3[5]));
+  const t11 = a4[0] + ((t0 * t5) + (t1 * t6));
+  const t12 = a4[1] + ((t0 * t7) + (t1 * t8));
+  const t13 = a4[2] + ((t0 * t9) + (t1 * t10));
   // softmax.expr:25
-  const t3 = Math.max(t2, Math.max(t0, t1));
-  const t4 = t0 - t3;
-  const t5 = t1 - t3;
-  const t6 = t2 - t3;
-  const t7 = Math.exp(t4);
-  const t8 = Math.exp(t5);
-  const t9 = Math.exp(t6);
-  const t10 = t9 + (t7 + t8);
-  const t11 = Math.log(t10);
+  const t14 = Math.max(t13, Math.max(t11, t12));
+  const t15 = t11 - t14;
+  const t16 = t12 - t14;
+  const t17 = t13 - t14;
+  const t18 = Math.exp(t15);
+  const t19 = Math.exp(t16);
+  const t20 = Math.exp(t17);
+  const t21 = t20 + (t18 + t19);
+  const t22 = Math.log(t21);
   // softmax.expr:26
-  const t12 = ((a2 * 0.5) * ((a3[5] * a3[5]) + ((a3[4] * a3[4]) + ((a3[3] * a3[3]) + ((a3[2] * a3[2]) + ((a3[0] * a3[0]) + (a3[1] * a3[1]))))))) - ((a1[2] * (t6 - t11)) + ((a1[0] * (t4 - t11)) + (a1[1] * (t5 - t11))));
+  const t23 = ((a2 * 0.5) * ((t10 * t10) + ((t9 * t9) + ((t8 * t8) + ((t7 * t7) + ((t5 * t5) + (t6 * t6))))))) - ((t4 * (t17 - t22)) + ((t2 * (t15 - t22)) + (t3 * (t16 - t22))));
   // softmax.expr:25
-  const t13 = (a1[2] + (a1[0] + a1[1])) * (1 / t10);
-  const t14 = (t7 * t13) - a1[0];
-  const t15 = (t8 * t13) - a1[1];
-  const t16 = (t9 * t13) - a1[2];
+  const t24 = (t4 + (t2 + t3)) * (1 / t21);
+  const t25 = (t18 * t24) - t2;
+  const t26 = (t19 * t24) - t3;
+  const t27 = (t20 * t24) - t4;
   // softmax.expr:22
-  const t17 = (a0[0] * t14) + (a2 * a3[0]);
-  const t18 = (a0[1] * t14) + (a2 * a3[1]);
-  const t19 = (a0[0] * t15) + (a2 * a3[2]);
-  const t20 = (a0[1] * t15) + (a2 * a3[3]);
-  const t21 = (a0[0] * t16) + (a2 * a3[4]);
-  const t22 = (a0[1] * t16) + (a2 * a3[5]);
+  const t28 = (t0 * t25) + (a2 * t5);
+  const t29 = (t1 * t25) + (a2 * t6);
+  const t30 = (t0 * t26) + (a2 * t7);
+  const t31 = (t1 * t26) + (a2 * t8);
+  const t32 = (t0 * t27) + (a2 * t9);
+  const t33 = (t1 * t27) + (a2 * t10);
   if (outputs !== undefined) {
     // output loss (softmax.expr:26)
-    outputs["loss"] = t12;
+    outputs["loss"] = t23;
   }
   const g0 = grad["W"];
   const g1 = grad["b"];
   // gradient of W (param at softmax.expr:21)
-  g0[0] = t17 * s0;
-  g0[1] = t18 * s0;
-  g0[2] = t19 * s0;
-  g0[3] = t20 * s0;
-  g0[4] = t21 * s0;
-  g0[5] = t22 * s0;
+  g0[0] = t28 * s0;
+  g0[1] = t29 * s0;
+  g0[2] = t30 * s0;
+  g0[3] = t31 * s0;
+  g0[4] = t32 * s0;
+  g0[5] = t33 * s0;
   // gradient of b (param at softmax.expr:22)
-  g1[0] = t14 * s0;
-  g1[1] = t15 * s0;
-  g1[2] = t16 * s0;
+  g1[0] = t25 * s0;
+  g1[1] = t26 * s0;
+  g1[2] = t27 * s0;
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }
@@ -266,21 +285,7 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("softmax.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 9) throw new RangeError("softmax.expr" + ": '" + name + "' must have length 9 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 9; k++) if (typeof a[k] !== "number") throw new TypeError("softmax.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
-}
-
-function checkInputs(args) {
-  let ok = false;
-  try {
-    const given = args;
-    const v0 = given["x"];
-    const v1 = given["y"];
-    const v2 = given["reg"];
-    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number";
-  } catch {
-    ok = false;
-  }
-  if (!ok) explainCheckInputs(args);
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 9; k++) if (typeof a[k] !== "number") throw new TypeError("softmax.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
 function explainCheckInputs(args) {
@@ -291,18 +296,18 @@ function explainCheckInputs(args) {
   checkScalar(given["reg"], "reg");
 }
 
-function checkParams(args) {
+const checkParams = function (args) {
   let ok = false;
   try {
     const given = args;
     const v0 = given["W"];
     const v1 = given["b"];
-    ok = (LENGTH_OK[v0.length - 6] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 6] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
   } catch {
     ok = false;
   }
   if (!ok) explainCheckParams(args);
-}
+};
 
 function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -311,18 +316,18 @@ function explainCheckParams(args) {
   checkTensor(given["b"], "b", 3);
 }
 
-function checkParamHolders(holder) {
+const checkParamHolders = function (holder) {
   let ok = false;
   try {
     const given = holder;
     const h0 = given["W"];
     const h1 = given["b"];
-    ok = LENGTH_OK[h0.length - 6] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 3] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 6) | (h1.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckParamHolders(holder);
-}
+};
 
 function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
@@ -339,24 +344,46 @@ function isFlatX(v) {
   }
 }
 
-function isFlatGrad(v) {
+const checkValueFlat = function (x, inputs) {
+  let ok = false;
   try {
-    const a = v;
-    return LENGTH_OK[a.length - 9] !== undefined && (a instanceof Float64Array || Array.isArray(a));
+    const a = x;
+    const given = inputs;
+    const v0 = given["x"];
+    const v1 = given["y"];
+    const v2 = given["reg"];
+    ok = LENGTH_OK[(a.length - 9) | (v0.length - 2) | (v1.length - 3)] !== undefined && (a instanceof Float64Array || allNumbers(a, 9)) && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number") && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number") && typeof v2 === "number";
   } catch {
-    return false;
+    ok = false;
   }
+  if (!ok) explainCheckValueFlat(x, inputs);
+};
+
+function explainCheckValueFlat(x, inputs) {
+  checkFlat(x, "x", false);
+  explainCheckInputs(inputs);
 }
 
-function checkValueFlat(x, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  checkInputs(inputs);
-}
+const checkValueAndGradFlat = function (x, grad, inputs) {
+  let ok = false;
+  try {
+    const a = x;
+    const g = grad;
+    const given = inputs;
+    const v0 = given["x"];
+    const v1 = given["y"];
+    const v2 = given["reg"];
+    ok = LENGTH_OK[(a.length - 9) | (g.length - 9) | (v0.length - 2) | (v1.length - 3)] !== undefined && (a instanceof Float64Array || allNumbers(a, 9)) && (g instanceof Float64Array || Array.isArray(g)) && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number") && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number") && typeof v2 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckValueAndGradFlat(x, grad, inputs);
+};
 
-function checkValueAndGradFlat(x, grad, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
-  checkInputs(inputs);
+function explainCheckValueAndGradFlat(x, grad, inputs) {
+  checkFlat(x, "x", false);
+  checkFlat(grad, "grad", true);
+  explainCheckInputs(inputs);
 }
 
 /** Elements of all params (W, b, in this order): the length of the flat vector x (softmax.expr) */
@@ -392,19 +419,27 @@ export function valueFlat(x, inputs) {
   const a0 = inputs["x"];
   const a1 = inputs["y"];
   const a2 = inputs["reg"];
+  const t0 = a0[0];
+  const t1 = a0[1];
+  const t2 = x[0];
+  const t3 = x[1];
+  const t4 = x[2];
+  const t5 = x[3];
+  const t6 = x[4];
+  const t7 = x[5];
   // softmax.expr:24
-  const t0 = x[6] + ((a0[0] * x[0]) + (a0[1] * x[1]));
-  const t1 = x[7] + ((a0[0] * x[2]) + (a0[1] * x[3]));
-  const t2 = x[8] + ((a0[0] * x[4]) + (a0[1] * x[5]));
+  const t8 = x[6] + ((t0 * t2) + (t1 * t3));
+  const t9 = x[7] + ((t0 * t4) + (t1 * t5));
+  const t10 = x[8] + ((t0 * t6) + (t1 * t7));
   // softmax.expr:25
-  const t3 = Math.max(t2, Math.max(t0, t1));
-  const t4 = t0 - t3;
-  const t5 = t1 - t3;
-  const t6 = t2 - t3;
-  const t7 = Math.log((Math.exp(t6) + (Math.exp(t4) + Math.exp(t5))));
+  const t11 = Math.max(t10, Math.max(t8, t9));
+  const t12 = t8 - t11;
+  const t13 = t9 - t11;
+  const t14 = t10 - t11;
+  const t15 = Math.log((Math.exp(t14) + (Math.exp(t12) + Math.exp(t13))));
   // softmax.expr:26
-  const t8 = ((a2 * 0.5) * ((x[5] * x[5]) + ((x[4] * x[4]) + ((x[3] * x[3]) + ((x[2] * x[2]) + ((x[0] * x[0]) + (x[1] * x[1]))))))) - ((a1[2] * (t6 - t7)) + ((a1[0] * (t4 - t7)) + (a1[1] * (t5 - t7))));
-  return t8;
+  const t16 = ((a2 * 0.5) * ((t7 * t7) + ((t6 * t6) + ((t5 * t5) + ((t4 * t4) + ((t2 * t2) + (t3 * t3))))))) - ((a1[2] * (t14 - t15)) + ((a1[0] * (t12 - t15)) + (a1[1] * (t13 - t15))));
+  return t16;
 }
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (softmax.expr) */
@@ -413,42 +448,53 @@ export function valueAndGradFlat(x, grad, inputs) {
   const a0 = inputs["x"];
   const a1 = inputs["y"];
   const a2 = inputs["reg"];
+  const t0 = a0[0];
+  const t1 = a0[1];
+  const t2 = a1[0];
+  const t3 = a1[1];
+  const t4 = a1[2];
+  const t5 = x[0];
+  const t6 = x[1];
+  const t7 = x[2];
+  const t8 = x[3];
+  const t9 = x[4];
+  const t10 = x[5];
   // softmax.expr:24
-  const t0 = x[6] + ((a0[0] * x[0]) + (a0[1] * x[1]));
-  const t1 = x[7] + ((a0[0] * x[2]) + (a0[1] * x[3]));
-  const t2 = x[8] + ((a0[0] * x[4]) + (a0[1] * x[5]));
+  const t11 = x[6] + ((t0 * t5) + (t1 * t6));
+  const t12 = x[7] + ((t0 * t7) + (t1 * t8));
+  const t13 = x[8] + ((t0 * t9) + (t1 * t10));
   // softmax.expr:25
-  const t3 = Math.max(t2, Math.max(t0, t1));
-  const t4 = t0 - t3;
-  const t5 = t1 - t3;
-  const t6 = t2 - t3;
-  const t7 = Math.exp(t4);
-  const t8 = Math.exp(t5);
-  const t9 = Math.exp(t6);
-  const t10 = t9 + (t7 + t8);
-  const t11 = Math.log(t10);
+  const t14 = Math.max(t13, Math.max(t11, t12));
+  const t15 = t11 - t14;
+  const t16 = t12 - t14;
+  const t17 = t13 - t14;
+  const t18 = Math.exp(t15);
+  const t19 = Math.exp(t16);
+  const t20 = Math.exp(t17);
+  const t21 = t20 + (t18 + t19);
+  const t22 = Math.log(t21);
   // softmax.expr:26
-  const t12 = ((a2 * 0.5) * ((x[5] * x[5]) + ((x[4] * x[4]) + ((x[3] * x[3]) + ((x[2] * x[2]) + ((x[0] * x[0]) + (x[1] * x[1]))))))) - ((a1[2] * (t6 - t11)) + ((a1[0] * (t4 - t11)) + (a1[1] * (t5 - t11))));
+  const t23 = ((a2 * 0.5) * ((t10 * t10) + ((t9 * t9) + ((t8 * t8) + ((t7 * t7) + ((t5 * t5) + (t6 * t6))))))) - ((t4 * (t17 - t22)) + ((t2 * (t15 - t22)) + (t3 * (t16 - t22))));
   // softmax.expr:25
-  const t13 = (a1[2] + (a1[0] + a1[1])) * (1 / t10);
-  const t14 = (t7 * t13) - a1[0];
-  const t15 = (t8 * t13) - a1[1];
-  const t16 = (t9 * t13) - a1[2];
+  const t24 = (t4 + (t2 + t3)) * (1 / t21);
+  const t25 = (t18 * t24) - t2;
+  const t26 = (t19 * t24) - t3;
+  const t27 = (t20 * t24) - t4;
   // softmax.expr:22
-  const t17 = (a0[0] * t14) + (a2 * x[0]);
-  const t18 = (a0[1] * t14) + (a2 * x[1]);
-  const t19 = (a0[0] * t15) + (a2 * x[2]);
-  const t20 = (a0[1] * t15) + (a2 * x[3]);
-  const t21 = (a0[0] * t16) + (a2 * x[4]);
-  const t22 = (a0[1] * t16) + (a2 * x[5]);
-  grad[0] = t17;
-  grad[1] = t18;
-  grad[2] = t19;
-  grad[3] = t20;
-  grad[4] = t21;
-  grad[5] = t22;
-  grad[6] = t14;
-  grad[7] = t15;
-  grad[8] = t16;
-  return t12;
+  const t28 = (t0 * t25) + (a2 * t5);
+  const t29 = (t1 * t25) + (a2 * t6);
+  const t30 = (t0 * t26) + (a2 * t7);
+  const t31 = (t1 * t26) + (a2 * t8);
+  const t32 = (t0 * t27) + (a2 * t9);
+  const t33 = (t1 * t27) + (a2 * t10);
+  grad[0] = t28;
+  grad[1] = t29;
+  grad[2] = t30;
+  grad[3] = t31;
+  grad[4] = t32;
+  grad[5] = t33;
+  grad[6] = t25;
+  grad[7] = t26;
+  grad[8] = t27;
+  return t23;
 }

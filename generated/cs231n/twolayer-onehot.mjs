@@ -30,7 +30,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("twolayer-onehot.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("twolayer-onehot.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("twolayer-onehot.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("twolayer-onehot.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -124,7 +124,7 @@ export function createGrad() {
   return { "W1": buffer.subarray(0, 200), "b1": buffer.subarray(200, 300), "W2": buffer.subarray(300, 600), "b2": buffer.subarray(600, 603) };
 }
 
-function checkArgs(args) {
+const checkArgs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -135,12 +135,12 @@ function checkArgs(args) {
     const v4 = given["b1"];
     const v5 = given["W2"];
     const v6 = given["b2"];
-    ok = (LENGTH_OK[v0.length - 600] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (LENGTH_OK[v1.length - 900] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 900))) && typeof v2 === "number" && (LENGTH_OK[v3.length - 200] !== undefined && (v3 instanceof Float64Array || allNumbers(v3, 200))) && (LENGTH_OK[v4.length - 100] !== undefined && (v4 instanceof Float64Array || allNumbers(v4, 100))) && (LENGTH_OK[v5.length - 300] !== undefined && (v5 instanceof Float64Array || allNumbers(v5, 300))) && (LENGTH_OK[v6.length - 3] !== undefined && (v6 instanceof Float64Array || Array.isArray(v6) && typeof v6[0] === "number" && typeof v6[1] === "number" && typeof v6[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 600] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (LENGTH_OK[v1.length - 900] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 900))) && typeof v2 === "number" && (LENGTH_OK[v3.length - 200] !== undefined && (v3 instanceof Float64Array || allNumbers(v3, 200))) && (LENGTH_OK[v4.length - 100] !== undefined && (v4 instanceof Float64Array || allNumbers(v4, 100))) && (LENGTH_OK[v5.length - 300] !== undefined && (v5 instanceof Float64Array || allNumbers(v5, 300))) && (LENGTH_OK[v6.length - 3] !== undefined && (v6 instanceof Float64Array || typeof v6[0] === "number" && typeof v6[1] === "number" && typeof v6[2] === "number"));
   } catch {
     ok = false;
   }
   if (!ok) explainCheckArgs(args);
-}
+};
 
 function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -154,7 +154,7 @@ function explainCheckArgs(args) {
   checkTensor(given["b2"], "b2", 3);
 }
 
-function checkGrad(holder) {
+const checkGrad = function (holder) {
   let ok = false;
   try {
     const given = holder;
@@ -162,12 +162,12 @@ function checkGrad(holder) {
     const h1 = given["b1"];
     const h2 = given["W2"];
     const h3 = given["b2"];
-    ok = LENGTH_OK[h0.length - 200] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 100] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 300] !== undefined && h2 instanceof Float64Array && LENGTH_OK[h3.length - 3] !== undefined && h3 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 200) | (h1.length - 100) | (h2.length - 300) | (h3.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array && h2 instanceof Float64Array && h3 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckGrad(holder);
-}
+};
 
 function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
@@ -177,9 +177,9 @@ function explainCheckGrad(holder) {
   checkHolder(holder, "grad", "b2", 3);
 }
 
-function checkOutputs(holder) {
+const checkOutputs = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
-}
+};
 
 /** Forward pass into preallocated outputs; allocates nothing (twolayer-onehot.expr) */
 export function forwardInto(args, outputs) {
@@ -518,10 +518,10 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("twolayer-onehot.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 603) throw new RangeError("twolayer-onehot.expr" + ": '" + name + "' must have length 603 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 603; k++) if (typeof a[k] !== "number") throw new TypeError("twolayer-onehot.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 603; k++) if (typeof a[k] !== "number") throw new TypeError("twolayer-onehot.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
-function checkInputs(args) {
+const checkInputs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -533,7 +533,7 @@ function checkInputs(args) {
     ok = false;
   }
   if (!ok) explainCheckInputs(args);
-}
+};
 
 function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("twolayer-onehot.expr" + ": the flat functions need the inputs (X, Y, reg), got " + (args === undefined ? "nothing: '" + "X" + "' is missing" : describe(args)));
@@ -543,7 +543,7 @@ function explainCheckInputs(args) {
   checkScalar(given["reg"], "reg");
 }
 
-function checkParams(args) {
+const checkParams = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -551,12 +551,12 @@ function checkParams(args) {
     const v1 = given["b1"];
     const v2 = given["W2"];
     const v3 = given["b2"];
-    ok = (LENGTH_OK[v0.length - 200] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 200))) && (LENGTH_OK[v1.length - 100] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 100))) && (LENGTH_OK[v2.length - 300] !== undefined && (v2 instanceof Float64Array || allNumbers(v2, 300))) && (LENGTH_OK[v3.length - 3] !== undefined && (v3 instanceof Float64Array || Array.isArray(v3) && typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 200] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 200))) && (LENGTH_OK[v1.length - 100] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 100))) && (LENGTH_OK[v2.length - 300] !== undefined && (v2 instanceof Float64Array || allNumbers(v2, 300))) && (LENGTH_OK[v3.length - 3] !== undefined && (v3 instanceof Float64Array || typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number"));
   } catch {
     ok = false;
   }
   if (!ok) explainCheckParams(args);
-}
+};
 
 function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -567,7 +567,7 @@ function explainCheckParams(args) {
   checkTensor(given["b2"], "b2", 3);
 }
 
-function checkParamHolders(holder) {
+const checkParamHolders = function (holder) {
   let ok = false;
   try {
     const given = holder;
@@ -575,12 +575,12 @@ function checkParamHolders(holder) {
     const h1 = given["b1"];
     const h2 = given["W2"];
     const h3 = given["b2"];
-    ok = LENGTH_OK[h0.length - 200] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 100] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 300] !== undefined && h2 instanceof Float64Array && LENGTH_OK[h3.length - 3] !== undefined && h3 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 200) | (h1.length - 100) | (h2.length - 300) | (h3.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array && h2 instanceof Float64Array && h3 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckParamHolders(holder);
-}
+};
 
 function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);

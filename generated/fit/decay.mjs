@@ -99,7 +99,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("decay.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("decay.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("decay.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("decay.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -182,7 +182,7 @@ function seedTensor(v, name, length) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("decay.expr" + ": the seed of '" + name + "' must be a flat array of " + length + " numbers, got " + describe(v));
   const a = v;
   if (a.length !== length) throw new RangeError("decay.expr" + ": the seed of '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
-  if (Array.isArray(a)) for (let k = 0; k < length; k++) if (typeof a[k] !== "number") throw new TypeError("decay.expr" + ": the seed of '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!ArrayBuffer.isView(a)) for (let k = 0; k < length; k++) if (typeof a[k] !== "number") throw new TypeError("decay.expr" + ": the seed of '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
   return v;
 }
 
@@ -210,7 +210,7 @@ export function createGrad() {
   return {  };
 }
 
-function checkArgs(args) {
+const checkArgs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -218,12 +218,12 @@ function checkArgs(args) {
     const v1 = given["y"];
     const v2 = given["p"];
     const v3 = given["lambda"];
-    ok = (LENGTH_OK[v0.length - 200] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 200))) && (LENGTH_OK[v1.length - 200] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 200))) && (LENGTH_OK[v2.length - 3] !== undefined && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number")) && typeof v3 === "number";
+    ok = (LENGTH_OK[v0.length - 200] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 200))) && (LENGTH_OK[v1.length - 200] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 200))) && (LENGTH_OK[v2.length - 3] !== undefined && (v2 instanceof Float64Array || typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number")) && typeof v3 === "number";
   } catch {
     ok = false;
   }
   if (!ok) explainCheckArgs(args);
-}
+};
 
 function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -234,22 +234,22 @@ function explainCheckArgs(args) {
   checkScalar(given["lambda"], "lambda");
 }
 
-function checkGrad(holder) {
+const checkGrad = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-}
+};
 
-function checkOutputs(holder) {
+const checkOutputs = function (holder) {
   let ok = false;
   try {
     const given = holder;
     const h0 = given["r"];
     const h1 = given["step"];
-    ok = LENGTH_OK[h0.length - 200] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 3] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 200) | (h1.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckOutputs(holder);
-}
+};
 
 function explainCheckOutputs(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);

@@ -32,7 +32,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("cloth.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("cloth.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("cloth.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("cloth.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -122,7 +122,7 @@ export function createGrad() {
   return { "x": new Float64Array(1200) };
 }
 
-function checkArgs(args) {
+const checkArgs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -138,7 +138,7 @@ function checkArgs(args) {
     ok = false;
   }
   if (!ok) explainCheckArgs(args);
-}
+};
 
 function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -152,7 +152,7 @@ function explainCheckArgs(args) {
   checkTensor(given["x"], "x", 1200);
 }
 
-function checkGrad(holder) {
+const checkGrad = function (holder) {
   let ok = false;
   try {
     const given = holder;
@@ -162,16 +162,16 @@ function checkGrad(holder) {
     ok = false;
   }
   if (!ok) explainCheckGrad(holder);
-}
+};
 
 function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
   checkHolder(holder, "grad", "x", 1200);
 }
 
-function checkOutputs(holder) {
+const checkOutputs = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
-}
+};
 
 /** Forward pass into preallocated outputs; allocates nothing (cloth.expr) */
 export function forwardInto(args, outputs) {
@@ -556,10 +556,10 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("cloth.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 1200) throw new RangeError("cloth.expr" + ": '" + name + "' must have length 1200 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 1200; k++) if (typeof a[k] !== "number") throw new TypeError("cloth.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 1200; k++) if (typeof a[k] !== "number") throw new TypeError("cloth.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
-function checkInputs(args) {
+const checkInputs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -574,7 +574,7 @@ function checkInputs(args) {
     ok = false;
   }
   if (!ok) explainCheckInputs(args);
-}
+};
 
 function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("cloth.expr" + ": the flat functions need the inputs (tris, rest, area0, k, ka, mg), got " + (args === undefined ? "nothing: '" + "tris" + "' is missing" : describe(args)));
@@ -587,7 +587,7 @@ function explainCheckInputs(args) {
   checkScalar(given["mg"], "mg");
 }
 
-function checkParams(args) {
+const checkParams = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -597,7 +597,7 @@ function checkParams(args) {
     ok = false;
   }
   if (!ok) explainCheckParams(args);
-}
+};
 
 function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -605,7 +605,7 @@ function explainCheckParams(args) {
   checkTensor(given["x"], "x", 1200);
 }
 
-function checkParamHolders(holder) {
+const checkParamHolders = function (holder) {
   let ok = false;
   try {
     const given = holder;
@@ -615,7 +615,7 @@ function checkParamHolders(holder) {
     ok = false;
   }
   if (!ok) explainCheckParamHolders(holder);
-}
+};
 
 function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);

@@ -26,7 +26,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("curve-fit.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("curve-fit.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("curve-fit.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("curve-fit.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -114,7 +114,7 @@ export function createGrad() {
   return { "a": NaN, "b": NaN, "c": NaN };
 }
 
-function checkArgs(args) {
+const checkArgs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -128,7 +128,7 @@ function checkArgs(args) {
     ok = false;
   }
   if (!ok) explainCheckArgs(args);
-}
+};
 
 function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -140,13 +140,13 @@ function explainCheckArgs(args) {
   checkTensor(given["y"], "y", 24);
 }
 
-function checkGrad(holder) {
+const checkGrad = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
-}
+};
 
-function checkOutputs(holder) {
+const checkOutputs = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
-}
+};
 
 /** Forward pass into preallocated outputs; allocates nothing (curve-fit.expr) */
 export function forwardInto(args, outputs) {
@@ -280,10 +280,10 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("curve-fit.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 3) throw new RangeError("curve-fit.expr" + ": '" + name + "' must have length 3 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 3; k++) if (typeof a[k] !== "number") throw new TypeError("curve-fit.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 3; k++) if (typeof a[k] !== "number") throw new TypeError("curve-fit.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
-function checkInputs(args) {
+const checkInputs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -294,7 +294,7 @@ function checkInputs(args) {
     ok = false;
   }
   if (!ok) explainCheckInputs(args);
-}
+};
 
 function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("curve-fit.expr" + ": the flat functions need the inputs (t, y), got " + (args === undefined ? "nothing: '" + "t" + "' is missing" : describe(args)));
@@ -303,7 +303,7 @@ function explainCheckInputs(args) {
   checkTensor(given["y"], "y", 24);
 }
 
-function checkParams(args) {
+const checkParams = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -315,7 +315,7 @@ function checkParams(args) {
     ok = false;
   }
   if (!ok) explainCheckParams(args);
-}
+};
 
 function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -325,14 +325,14 @@ function explainCheckParams(args) {
   checkScalar(given["c"], "c");
 }
 
-function checkParamHolders(holder) {
+const checkParamHolders = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
-}
+};
 
 function isFlatX(v) {
   try {
     const a = v;
-    return LENGTH_OK[a.length - 3] !== undefined && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number");
+    return LENGTH_OK[a.length - 3] !== undefined && (a instanceof Float64Array || typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number");
   } catch {
     return false;
   }

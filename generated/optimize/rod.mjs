@@ -20,7 +20,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("rod.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("rod.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("rod.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("rod.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -107,19 +107,19 @@ export function createGrad() {
   return { "p": new Float64Array(2), "q": new Float64Array(2) };
 }
 
-function checkArgs(args) {
+const checkArgs = function (args) {
   let ok = false;
   try {
     const given = args;
     const v0 = given["p"];
     const v1 = given["q"];
     const v2 = given["L"];
-    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number")) && (LENGTH_OK[v1.length - 2] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number")) && typeof v2 === "number";
+    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number")) && (LENGTH_OK[v1.length - 2] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number")) && typeof v2 === "number";
   } catch {
     ok = false;
   }
   if (!ok) explainCheckArgs(args);
-}
+};
 
 function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -129,18 +129,18 @@ function explainCheckArgs(args) {
   checkScalar(given["L"], "L");
 }
 
-function checkGrad(holder) {
+const checkGrad = function (holder) {
   let ok = false;
   try {
     const given = holder;
     const h0 = given["p"];
     const h1 = given["q"];
-    ok = LENGTH_OK[h0.length - 2] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 2] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 2) | (h1.length - 2)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckGrad(holder);
-}
+};
 
 function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
@@ -148,9 +148,9 @@ function explainCheckGrad(holder) {
   checkHolder(holder, "grad", "q", 2);
 }
 
-function checkOutputs(holder) {
+const checkOutputs = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
-}
+};
 
 /** Forward pass into preallocated outputs; allocates nothing (rod.expr) */
 export function forwardInto(args, outputs) {
@@ -218,19 +218,7 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("rod.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 4) throw new RangeError("rod.expr" + ": '" + name + "' must have length 4 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 4; k++) if (typeof a[k] !== "number") throw new TypeError("rod.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
-}
-
-function checkInputs(args) {
-  let ok = false;
-  try {
-    const given = args;
-    const v0 = given["L"];
-    ok = typeof v0 === "number";
-  } catch {
-    ok = false;
-  }
-  if (!ok) explainCheckInputs(args);
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 4; k++) if (typeof a[k] !== "number") throw new TypeError("rod.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
 function explainCheckInputs(args) {
@@ -239,18 +227,18 @@ function explainCheckInputs(args) {
   checkScalar(given["L"], "L");
 }
 
-function checkParams(args) {
+const checkParams = function (args) {
   let ok = false;
   try {
     const given = args;
     const v0 = given["p"];
     const v1 = given["q"];
-    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number")) && (LENGTH_OK[v1.length - 2] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number"));
+    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number")) && (LENGTH_OK[v1.length - 2] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number"));
   } catch {
     ok = false;
   }
   if (!ok) explainCheckParams(args);
-}
+};
 
 function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -259,18 +247,18 @@ function explainCheckParams(args) {
   checkTensor(given["q"], "q", 2);
 }
 
-function checkParamHolders(holder) {
+const checkParamHolders = function (holder) {
   let ok = false;
   try {
     const given = holder;
     const h0 = given["p"];
     const h1 = given["q"];
-    ok = LENGTH_OK[h0.length - 2] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 2] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 2) | (h1.length - 2)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckParamHolders(holder);
-}
+};
 
 function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
@@ -281,30 +269,48 @@ function explainCheckParamHolders(holder) {
 function isFlatX(v) {
   try {
     const a = v;
-    return LENGTH_OK[a.length - 4] !== undefined && (a instanceof Float64Array || Array.isArray(a) && typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number" && typeof a[3] === "number");
+    return LENGTH_OK[a.length - 4] !== undefined && (a instanceof Float64Array || typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number" && typeof a[3] === "number");
   } catch {
     return false;
   }
 }
 
-function isFlatGrad(v) {
+const checkValueFlat = function (x, inputs) {
+  let ok = false;
   try {
-    const a = v;
-    return LENGTH_OK[a.length - 4] !== undefined && (a instanceof Float64Array || Array.isArray(a));
+    const a = x;
+    const given = inputs;
+    const v0 = given["L"];
+    ok = LENGTH_OK[a.length - 4] !== undefined && (a instanceof Float64Array || typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number" && typeof a[3] === "number") && typeof v0 === "number";
   } catch {
-    return false;
+    ok = false;
   }
+  if (!ok) explainCheckValueFlat(x, inputs);
+};
+
+function explainCheckValueFlat(x, inputs) {
+  checkFlat(x, "x", false);
+  explainCheckInputs(inputs);
 }
 
-function checkValueFlat(x, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  checkInputs(inputs);
-}
+const checkValueAndGradFlat = function (x, grad, inputs) {
+  let ok = false;
+  try {
+    const a = x;
+    const g = grad;
+    const given = inputs;
+    const v0 = given["L"];
+    ok = LENGTH_OK[(a.length - 4) | (g.length - 4)] !== undefined && (a instanceof Float64Array || typeof a[0] === "number" && typeof a[1] === "number" && typeof a[2] === "number" && typeof a[3] === "number") && (g instanceof Float64Array || Array.isArray(g)) && typeof v0 === "number";
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckValueAndGradFlat(x, grad, inputs);
+};
 
-function checkValueAndGradFlat(x, grad, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
-  checkInputs(inputs);
+function explainCheckValueAndGradFlat(x, grad, inputs) {
+  checkFlat(x, "x", false);
+  checkFlat(grad, "grad", true);
+  explainCheckInputs(inputs);
 }
 
 /** Elements of all params (p, q, in this order): the length of the flat vector x (rod.expr) */

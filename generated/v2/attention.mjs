@@ -30,7 +30,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("attention.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("attention.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("attention.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("attention.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -113,7 +113,7 @@ function seedTensor(v, name, length) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("attention.expr" + ": the seed of '" + name + "' must be a flat array of " + length + " numbers, got " + describe(v));
   const a = v;
   if (a.length !== length) throw new RangeError("attention.expr" + ": the seed of '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
-  if (Array.isArray(a)) for (let k = 0; k < length; k++) if (typeof a[k] !== "number") throw new TypeError("attention.expr" + ": the seed of '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!ArrayBuffer.isView(a)) for (let k = 0; k < length; k++) if (typeof a[k] !== "number") throw new TypeError("attention.expr" + ": the seed of '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
   return v;
 }
 
@@ -136,7 +136,7 @@ export function createGrad() {
   return { "Wq": buffer.subarray(0, 32), "Wk": buffer.subarray(32, 64), "Wv": buffer.subarray(64, 96) };
 }
 
-function checkArgs(args) {
+const checkArgs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -149,7 +149,7 @@ function checkArgs(args) {
     ok = false;
   }
   if (!ok) explainCheckArgs(args);
-}
+};
 
 function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -160,19 +160,19 @@ function explainCheckArgs(args) {
   checkTensor(given["Wv"], "Wv", 32);
 }
 
-function checkGrad(holder) {
+const checkGrad = function (holder) {
   let ok = false;
   try {
     const given = holder;
     const h0 = given["Wq"];
     const h1 = given["Wk"];
     const h2 = given["Wv"];
-    ok = LENGTH_OK[h0.length - 32] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 32] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 32] !== undefined && h2 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 32) | (h1.length - 32) | (h2.length - 32)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array && h2 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckGrad(holder);
-}
+};
 
 function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
@@ -181,7 +181,7 @@ function explainCheckGrad(holder) {
   checkHolder(holder, "grad", "Wv", 32);
 }
 
-function checkOutputs(holder) {
+const checkOutputs = function (holder) {
   let ok = false;
   try {
     const given = holder;
@@ -191,7 +191,7 @@ function checkOutputs(holder) {
     ok = false;
   }
   if (!ok) explainCheckOutputs(holder);
-}
+};
 
 function explainCheckOutputs(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
@@ -959,10 +959,10 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("attention.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 96) throw new RangeError("attention.expr" + ": '" + name + "' must have length 96 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 96; k++) if (typeof a[k] !== "number") throw new TypeError("attention.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 96; k++) if (typeof a[k] !== "number") throw new TypeError("attention.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
-function checkInputs(args) {
+const checkInputs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -972,7 +972,7 @@ function checkInputs(args) {
     ok = false;
   }
   if (!ok) explainCheckInputs(args);
-}
+};
 
 function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("attention.expr" + ": the flat functions need the inputs (X), got " + (args === undefined ? "nothing: '" + "X" + "' is missing" : describe(args)));
@@ -980,7 +980,7 @@ function explainCheckInputs(args) {
   checkTensor(given["X"], "X", 40);
 }
 
-function checkParams(args) {
+const checkParams = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -992,7 +992,7 @@ function checkParams(args) {
     ok = false;
   }
   if (!ok) explainCheckParams(args);
-}
+};
 
 function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -1002,19 +1002,19 @@ function explainCheckParams(args) {
   checkTensor(given["Wv"], "Wv", 32);
 }
 
-function checkParamHolders(holder) {
+const checkParamHolders = function (holder) {
   let ok = false;
   try {
     const given = holder;
     const h0 = given["Wq"];
     const h1 = given["Wk"];
     const h2 = given["Wv"];
-    ok = LENGTH_OK[h0.length - 32] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 32] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 32] !== undefined && h2 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 32) | (h1.length - 32) | (h2.length - 32)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array && h2 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckParamHolders(holder);
-}
+};
 
 function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);

@@ -26,7 +26,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("conv1d-einsum.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("conv1d-einsum.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("conv1d-einsum.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("conv1d-einsum.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -114,19 +114,19 @@ export function createGrad() {
   return { "x": buffer.subarray(0, 10), "k": buffer.subarray(10, 13) };
 }
 
-function checkArgs(args) {
+const checkArgs = function (args) {
   let ok = false;
   try {
     const given = args;
     const v0 = given["x"];
     const v1 = given["k"];
     const v2 = given["target"];
-    ok = (LENGTH_OK[v0.length - 10] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 10))) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && (LENGTH_OK[v2.length - 8] !== undefined && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number" && typeof v2[6] === "number" && typeof v2[7] === "number"));
+    ok = (LENGTH_OK[v0.length - 10] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 10))) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && (LENGTH_OK[v2.length - 8] !== undefined && (v2 instanceof Float64Array || typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number" && typeof v2[6] === "number" && typeof v2[7] === "number"));
   } catch {
     ok = false;
   }
   if (!ok) explainCheckArgs(args);
-}
+};
 
 function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -136,18 +136,18 @@ function explainCheckArgs(args) {
   checkTensor(given["target"], "target", 8);
 }
 
-function checkGrad(holder) {
+const checkGrad = function (holder) {
   let ok = false;
   try {
     const given = holder;
     const h0 = given["x"];
     const h1 = given["k"];
-    ok = LENGTH_OK[h0.length - 10] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 3] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 10) | (h1.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckGrad(holder);
-}
+};
 
 function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
@@ -155,9 +155,9 @@ function explainCheckGrad(holder) {
   checkHolder(holder, "grad", "k", 3);
 }
 
-function checkOutputs(holder) {
+const checkOutputs = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
-}
+};
 
 /** Forward pass into preallocated outputs; allocates nothing (conv1d-einsum.expr) */
 export function forwardInto(args, outputs) {
@@ -166,17 +166,26 @@ export function forwardInto(args, outputs) {
   const a0 = args["x"];
   const a1 = args["k"];
   const a2 = args["target"];
+  const t0 = a0[2];
+  const t1 = a0[3];
+  const t2 = a0[4];
+  const t3 = a0[5];
+  const t4 = a0[6];
+  const t5 = a0[7];
+  const t6 = a1[0];
+  const t7 = a1[1];
+  const t8 = a1[2];
   // conv1d-einsum.expr:8
-  const t0 = ((a0[2] * a1[2]) + ((a0[0] * a1[0]) + (a0[1] * a1[1]))) - a2[0];
-  const t1 = ((a0[3] * a1[2]) + ((a0[1] * a1[0]) + (a0[2] * a1[1]))) - a2[1];
-  const t2 = ((a0[4] * a1[2]) + ((a0[2] * a1[0]) + (a0[3] * a1[1]))) - a2[2];
-  const t3 = ((a0[5] * a1[2]) + ((a0[3] * a1[0]) + (a0[4] * a1[1]))) - a2[3];
-  const t4 = ((a0[6] * a1[2]) + ((a0[4] * a1[0]) + (a0[5] * a1[1]))) - a2[4];
-  const t5 = ((a0[7] * a1[2]) + ((a0[5] * a1[0]) + (a0[6] * a1[1]))) - a2[5];
-  const t6 = ((a0[8] * a1[2]) + ((a0[6] * a1[0]) + (a0[7] * a1[1]))) - a2[6];
-  const t7 = ((a0[9] * a1[2]) + ((a0[7] * a1[0]) + (a0[8] * a1[1]))) - a2[7];
+  const t9 = ((t0 * t8) + ((a0[0] * t6) + (a0[1] * t7))) - a2[0];
+  const t10 = ((t1 * t8) + ((a0[1] * t6) + (t0 * t7))) - a2[1];
+  const t11 = ((t2 * t8) + ((t0 * t6) + (t1 * t7))) - a2[2];
+  const t12 = ((t3 * t8) + ((t1 * t6) + (t2 * t7))) - a2[3];
+  const t13 = ((t4 * t8) + ((t2 * t6) + (t3 * t7))) - a2[4];
+  const t14 = ((t5 * t8) + ((t3 * t6) + (t4 * t7))) - a2[5];
+  const t15 = ((a0[8] * t8) + ((t4 * t6) + (t5 * t7))) - a2[6];
+  const t16 = ((a0[9] * t8) + ((t5 * t6) + (a0[8] * t7))) - a2[7];
   // output loss (conv1d-einsum.expr:8)
-  outputs["loss"] = (t7 * t7) + ((t6 * t6) + ((t5 * t5) + ((t4 * t4) + ((t3 * t3) + ((t2 * t2) + ((t0 * t0) + (t1 * t1)))))));
+  outputs["loss"] = (t16 * t16) + ((t15 * t15) + ((t14 * t14) + ((t13 * t13) + ((t12 * t12) + ((t11 * t11) + ((t9 * t9) + (t10 * t10)))))));
   return outputs;
 }
 
@@ -194,60 +203,58 @@ export function backwardInto(args, seed, grad, outputs) {
   const a1 = args["k"];
   const a2 = args["target"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
+  const t0 = a0[1];
+  const t1 = a0[2];
+  const t2 = a0[3];
+  const t3 = a0[4];
+  const t4 = a0[5];
+  const t5 = a0[6];
+  const t6 = a0[7];
+  const t7 = a0[8];
+  const t8 = a1[0];
+  const t9 = a1[1];
+  const t10 = a1[2];
   // conv1d-einsum.expr:8
-  const t0 = ((a0[2] * a1[2]) + ((a0[0] * a1[0]) + (a0[1] * a1[1]))) - a2[0];
-  const t1 = ((a0[3] * a1[2]) + ((a0[1] * a1[0]) + (a0[2] * a1[1]))) - a2[1];
-  const t2 = ((a0[4] * a1[2]) + ((a0[2] * a1[0]) + (a0[3] * a1[1]))) - a2[2];
-  const t3 = ((a0[5] * a1[2]) + ((a0[3] * a1[0]) + (a0[4] * a1[1]))) - a2[3];
-  const t4 = ((a0[6] * a1[2]) + ((a0[4] * a1[0]) + (a0[5] * a1[1]))) - a2[4];
-  const t5 = ((a0[7] * a1[2]) + ((a0[5] * a1[0]) + (a0[6] * a1[1]))) - a2[5];
-  const t6 = ((a0[8] * a1[2]) + ((a0[6] * a1[0]) + (a0[7] * a1[1]))) - a2[6];
-  const t7 = ((a0[9] * a1[2]) + ((a0[7] * a1[0]) + (a0[8] * a1[1]))) - a2[7];
-  const t8 = 2 * t0;
-  const t9 = 2 * t1;
-  const t10 = 2 * t2;
-  const t11 = 2 * t3;
-  const t12 = 2 * t4;
-  const t13 = 2 * t5;
-  const t14 = 2 * t6;
-  const t15 = 2 * t7;
-  // conv1d-einsum.expr:7
-  const t16 = a1[0] * t8;
-  const t17 = a1[2] * t15;
+  const t11 = ((t1 * t10) + ((a0[0] * t8) + (t0 * t9))) - a2[0];
+  const t12 = ((t2 * t10) + ((t0 * t8) + (t1 * t9))) - a2[1];
+  const t13 = ((t3 * t10) + ((t1 * t8) + (t2 * t9))) - a2[2];
+  const t14 = ((t4 * t10) + ((t2 * t8) + (t3 * t9))) - a2[3];
+  const t15 = ((t5 * t10) + ((t3 * t8) + (t4 * t9))) - a2[4];
+  const t16 = ((t6 * t10) + ((t4 * t8) + (t5 * t9))) - a2[5];
+  const t17 = ((t7 * t10) + ((t5 * t8) + (t6 * t9))) - a2[6];
+  const t18 = ((a0[9] * t10) + ((t6 * t8) + (t7 * t9))) - a2[7];
+  const t19 = 2 * t11;
+  const t20 = 2 * t12;
+  const t21 = 2 * t13;
+  const t22 = 2 * t14;
+  const t23 = 2 * t15;
+  const t24 = 2 * t16;
+  const t25 = 2 * t17;
+  const t26 = 2 * t18;
   // conv1d-einsum.expr:6
-  const t18 = (a0[7] * t15) + ((a0[6] * t14) + ((a0[5] * t13) + ((a0[4] * t12) + ((a0[3] * t11) + ((a0[2] * t10) + ((a0[0] * t8) + (a0[1] * t9)))))));
-  const t19 = (a0[8] * t15) + ((a0[7] * t14) + ((a0[6] * t13) + ((a0[5] * t12) + ((a0[4] * t11) + ((a0[3] * t10) + ((a0[1] * t8) + (a0[2] * t9)))))));
-  const t20 = (a0[9] * t15) + ((a0[8] * t14) + ((a0[7] * t13) + ((a0[6] * t12) + ((a0[5] * t11) + ((a0[4] * t10) + ((a0[2] * t8) + (a0[3] * t9)))))));
-  // conv1d-einsum.expr:4
-  const t21 = (a1[1] * t8) + (a1[0] * t9);
-  const t22 = (a1[0] * t10) + ((a1[2] * t8) + (a1[1] * t9));
-  const t23 = (a1[0] * t11) + ((a1[2] * t9) + (a1[1] * t10));
-  const t24 = (a1[0] * t12) + ((a1[2] * t10) + (a1[1] * t11));
-  const t25 = (a1[0] * t13) + ((a1[2] * t11) + (a1[1] * t12));
-  const t26 = (a1[0] * t14) + ((a1[2] * t12) + (a1[1] * t13));
-  const t27 = (a1[0] * t15) + ((a1[2] * t13) + (a1[1] * t14));
-  const t28 = (a1[2] * t14) + (a1[1] * t15);
+  const t27 = (t6 * t26) + ((t5 * t25) + ((t4 * t24) + ((t3 * t23) + ((t2 * t22) + ((t1 * t21) + ((a0[0] * t19) + (t0 * t20)))))));
+  const t28 = (a0[9] * t26) + ((t7 * t25) + ((t6 * t24) + ((t5 * t23) + ((t4 * t22) + ((t3 * t21) + ((t1 * t19) + (t2 * t20)))))));
   if (outputs !== undefined) {
     // output loss (conv1d-einsum.expr:8)
-    outputs["loss"] = (t7 * t7) + ((t6 * t6) + ((t5 * t5) + ((t4 * t4) + ((t3 * t3) + ((t2 * t2) + ((t0 * t0) + (t1 * t1)))))));
+    outputs["loss"] = (t18 * t18) + ((t17 * t17) + ((t16 * t16) + ((t15 * t15) + ((t14 * t14) + ((t13 * t13) + ((t11 * t11) + (t12 * t12)))))));
   }
   const g0 = grad["x"];
   const g1 = grad["k"];
   // gradient of x (param at conv1d-einsum.expr:4)
-  g0[0] = t16 * s0;
-  g0[1] = t21 * s0;
-  g0[2] = t22 * s0;
-  g0[3] = t23 * s0;
-  g0[4] = t24 * s0;
-  g0[5] = t25 * s0;
-  g0[6] = t26 * s0;
-  g0[7] = t27 * s0;
-  g0[8] = t28 * s0;
-  g0[9] = t17 * s0;
+  g0[0] = (t8 * t19) * s0;
+  g0[1] = ((t9 * t19) + (t8 * t20)) * s0;
+  g0[2] = ((t8 * t21) + ((t10 * t19) + (t9 * t20))) * s0;
+  g0[3] = ((t8 * t22) + ((t10 * t20) + (t9 * t21))) * s0;
+  g0[4] = ((t8 * t23) + ((t10 * t21) + (t9 * t22))) * s0;
+  g0[5] = ((t8 * t24) + ((t10 * t22) + (t9 * t23))) * s0;
+  g0[6] = ((t8 * t25) + ((t10 * t23) + (t9 * t24))) * s0;
+  g0[7] = ((t8 * t26) + ((t10 * t24) + (t9 * t25))) * s0;
+  g0[8] = ((t10 * t25) + (t9 * t26)) * s0;
+  g0[9] = (t10 * t26) * s0;
   // gradient of k (param at conv1d-einsum.expr:4)
-  g1[0] = t18 * s0;
-  g1[1] = t19 * s0;
-  g1[2] = t20 * s0;
+  g1[0] = t27 * s0;
+  g1[1] = ((t7 * t26) + ((t6 * t25) + ((t5 * t24) + ((t4 * t23) + ((t3 * t22) + ((t2 * t21) + ((t0 * t19) + (t1 * t20)))))))) * s0;
+  g1[2] = t28 * s0;
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }
@@ -264,19 +271,7 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("conv1d-einsum.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 13) throw new RangeError("conv1d-einsum.expr" + ": '" + name + "' must have length 13 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 13; k++) if (typeof a[k] !== "number") throw new TypeError("conv1d-einsum.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
-}
-
-function checkInputs(args) {
-  let ok = false;
-  try {
-    const given = args;
-    const v0 = given["target"];
-    ok = (LENGTH_OK[v0.length - 8] !== undefined && (v0 instanceof Float64Array || Array.isArray(v0) && typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number" && typeof v0[6] === "number" && typeof v0[7] === "number"));
-  } catch {
-    ok = false;
-  }
-  if (!ok) explainCheckInputs(args);
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 13; k++) if (typeof a[k] !== "number") throw new TypeError("conv1d-einsum.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
 function explainCheckInputs(args) {
@@ -285,18 +280,18 @@ function explainCheckInputs(args) {
   checkTensor(given["target"], "target", 8);
 }
 
-function checkParams(args) {
+const checkParams = function (args) {
   let ok = false;
   try {
     const given = args;
     const v0 = given["x"];
     const v1 = given["k"];
-    ok = (LENGTH_OK[v0.length - 10] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 10))) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
+    ok = (LENGTH_OK[v0.length - 10] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 10))) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
   } catch {
     ok = false;
   }
   if (!ok) explainCheckParams(args);
-}
+};
 
 function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -305,18 +300,18 @@ function explainCheckParams(args) {
   checkTensor(given["k"], "k", 3);
 }
 
-function checkParamHolders(holder) {
+const checkParamHolders = function (holder) {
   let ok = false;
   try {
     const given = holder;
     const h0 = given["x"];
     const h1 = given["k"];
-    ok = LENGTH_OK[h0.length - 10] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 3] !== undefined && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 10) | (h1.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckParamHolders(holder);
-}
+};
 
 function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
@@ -333,24 +328,42 @@ function isFlatX(v) {
   }
 }
 
-function isFlatGrad(v) {
+const checkValueFlat = function (x, inputs) {
+  let ok = false;
   try {
-    const a = v;
-    return LENGTH_OK[a.length - 13] !== undefined && (a instanceof Float64Array || Array.isArray(a));
+    const a = x;
+    const given = inputs;
+    const v0 = given["target"];
+    ok = LENGTH_OK[(a.length - 13) | (v0.length - 8)] !== undefined && (a instanceof Float64Array || allNumbers(a, 13)) && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number" && typeof v0[6] === "number" && typeof v0[7] === "number");
   } catch {
-    return false;
+    ok = false;
   }
+  if (!ok) explainCheckValueFlat(x, inputs);
+};
+
+function explainCheckValueFlat(x, inputs) {
+  checkFlat(x, "x", false);
+  explainCheckInputs(inputs);
 }
 
-function checkValueFlat(x, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  checkInputs(inputs);
-}
+const checkValueAndGradFlat = function (x, grad, inputs) {
+  let ok = false;
+  try {
+    const a = x;
+    const g = grad;
+    const given = inputs;
+    const v0 = given["target"];
+    ok = LENGTH_OK[(a.length - 13) | (g.length - 13) | (v0.length - 8)] !== undefined && (a instanceof Float64Array || allNumbers(a, 13)) && (g instanceof Float64Array || Array.isArray(g)) && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number" && typeof v0[6] === "number" && typeof v0[7] === "number");
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckValueAndGradFlat(x, grad, inputs);
+};
 
-function checkValueAndGradFlat(x, grad, inputs) {
-  if (!isFlatX(x)) checkFlat(x, "x", false);
-  if (!isFlatGrad(grad)) checkFlat(grad, "grad", true);
-  checkInputs(inputs);
+function explainCheckValueAndGradFlat(x, grad, inputs) {
+  checkFlat(x, "x", false);
+  checkFlat(grad, "grad", true);
+  explainCheckInputs(inputs);
 }
 
 /** Elements of all params (x, k, in this order): the length of the flat vector x (conv1d-einsum.expr) */
@@ -384,67 +397,75 @@ export function unpackParams(x, params) {
 export function valueFlat(x, inputs) {
   checkValueFlat(x, inputs);
   const a2 = inputs["target"];
+  const t0 = x[1];
+  const t1 = x[2];
+  const t2 = x[3];
+  const t3 = x[4];
+  const t4 = x[5];
+  const t5 = x[6];
+  const t6 = x[7];
+  const t7 = x[8];
+  const t8 = x[10];
+  const t9 = x[11];
+  const t10 = x[12];
   // conv1d-einsum.expr:8
-  const t0 = ((x[2] * x[12]) + ((x[0] * x[10]) + (x[1] * x[11]))) - a2[0];
-  const t1 = ((x[3] * x[12]) + ((x[1] * x[10]) + (x[2] * x[11]))) - a2[1];
-  const t2 = ((x[4] * x[12]) + ((x[2] * x[10]) + (x[3] * x[11]))) - a2[2];
-  const t3 = ((x[5] * x[12]) + ((x[3] * x[10]) + (x[4] * x[11]))) - a2[3];
-  const t4 = ((x[6] * x[12]) + ((x[4] * x[10]) + (x[5] * x[11]))) - a2[4];
-  const t5 = ((x[7] * x[12]) + ((x[5] * x[10]) + (x[6] * x[11]))) - a2[5];
-  const t6 = ((x[8] * x[12]) + ((x[6] * x[10]) + (x[7] * x[11]))) - a2[6];
-  const t7 = ((x[9] * x[12]) + ((x[7] * x[10]) + (x[8] * x[11]))) - a2[7];
-  return (t7 * t7) + ((t6 * t6) + ((t5 * t5) + ((t4 * t4) + ((t3 * t3) + ((t2 * t2) + ((t0 * t0) + (t1 * t1)))))));
+  const t11 = ((t1 * t10) + ((x[0] * t8) + (t0 * t9))) - a2[0];
+  const t12 = ((t2 * t10) + ((t0 * t8) + (t1 * t9))) - a2[1];
+  const t13 = ((t3 * t10) + ((t1 * t8) + (t2 * t9))) - a2[2];
+  const t14 = ((t4 * t10) + ((t2 * t8) + (t3 * t9))) - a2[3];
+  const t15 = ((t5 * t10) + ((t3 * t8) + (t4 * t9))) - a2[4];
+  const t16 = ((t6 * t10) + ((t4 * t8) + (t5 * t9))) - a2[5];
+  const t17 = ((t7 * t10) + ((t5 * t8) + (t6 * t9))) - a2[6];
+  const t18 = ((x[9] * t10) + ((t6 * t8) + (t7 * t9))) - a2[7];
+  return (t18 * t18) + ((t17 * t17) + ((t16 * t16) + ((t15 * t15) + ((t14 * t14) + ((t13 * t13) + ((t11 * t11) + (t12 * t12)))))));
 }
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (conv1d-einsum.expr) */
 export function valueAndGradFlat(x, grad, inputs) {
   checkValueAndGradFlat(x, grad, inputs);
   const a2 = inputs["target"];
+  const t0 = x[0];
+  const t1 = x[1];
+  const t2 = x[2];
+  const t3 = x[3];
+  const t4 = x[4];
+  const t5 = x[5];
+  const t6 = x[6];
+  const t7 = x[7];
+  const t8 = x[8];
+  const t9 = x[9];
+  const t10 = x[10];
+  const t11 = x[11];
+  const t12 = x[12];
   // conv1d-einsum.expr:8
-  const t0 = ((x[2] * x[12]) + ((x[0] * x[10]) + (x[1] * x[11]))) - a2[0];
-  const t1 = ((x[3] * x[12]) + ((x[1] * x[10]) + (x[2] * x[11]))) - a2[1];
-  const t2 = ((x[4] * x[12]) + ((x[2] * x[10]) + (x[3] * x[11]))) - a2[2];
-  const t3 = ((x[5] * x[12]) + ((x[3] * x[10]) + (x[4] * x[11]))) - a2[3];
-  const t4 = ((x[6] * x[12]) + ((x[4] * x[10]) + (x[5] * x[11]))) - a2[4];
-  const t5 = ((x[7] * x[12]) + ((x[5] * x[10]) + (x[6] * x[11]))) - a2[5];
-  const t6 = ((x[8] * x[12]) + ((x[6] * x[10]) + (x[7] * x[11]))) - a2[6];
-  const t7 = ((x[9] * x[12]) + ((x[7] * x[10]) + (x[8] * x[11]))) - a2[7];
-  const t8 = 2 * t0;
-  const t9 = 2 * t1;
-  const t10 = 2 * t2;
-  const t11 = 2 * t3;
-  const t12 = 2 * t4;
-  const t13 = 2 * t5;
-  const t14 = 2 * t6;
-  const t15 = 2 * t7;
-  // conv1d-einsum.expr:7
-  const t16 = x[10] * t8;
-  const t17 = x[12] * t15;
-  // conv1d-einsum.expr:6
-  const t18 = (x[7] * t15) + ((x[6] * t14) + ((x[5] * t13) + ((x[4] * t12) + ((x[3] * t11) + ((x[2] * t10) + ((x[0] * t8) + (x[1] * t9)))))));
-  const t19 = (x[8] * t15) + ((x[7] * t14) + ((x[6] * t13) + ((x[5] * t12) + ((x[4] * t11) + ((x[3] * t10) + ((x[1] * t8) + (x[2] * t9)))))));
-  const t20 = (x[9] * t15) + ((x[8] * t14) + ((x[7] * t13) + ((x[6] * t12) + ((x[5] * t11) + ((x[4] * t10) + ((x[2] * t8) + (x[3] * t9)))))));
-  // conv1d-einsum.expr:4
-  const t21 = (x[11] * t8) + (x[10] * t9);
-  const t22 = (x[10] * t10) + ((x[12] * t8) + (x[11] * t9));
-  const t23 = (x[10] * t11) + ((x[12] * t9) + (x[11] * t10));
-  const t24 = (x[10] * t12) + ((x[12] * t10) + (x[11] * t11));
-  const t25 = (x[10] * t13) + ((x[12] * t11) + (x[11] * t12));
-  const t26 = (x[10] * t14) + ((x[12] * t12) + (x[11] * t13));
-  const t27 = (x[10] * t15) + ((x[12] * t13) + (x[11] * t14));
-  const t28 = (x[12] * t14) + (x[11] * t15);
-  grad[0] = t16;
-  grad[1] = t21;
-  grad[2] = t22;
-  grad[3] = t23;
-  grad[4] = t24;
-  grad[5] = t25;
-  grad[6] = t26;
-  grad[7] = t27;
-  grad[8] = t28;
-  grad[9] = t17;
-  grad[10] = t18;
-  grad[11] = t19;
-  grad[12] = t20;
-  return (t7 * t7) + ((t6 * t6) + ((t5 * t5) + ((t4 * t4) + ((t3 * t3) + ((t2 * t2) + ((t0 * t0) + (t1 * t1)))))));
+  const t13 = ((t2 * t12) + ((t0 * t10) + (t1 * t11))) - a2[0];
+  const t14 = ((t3 * t12) + ((t1 * t10) + (t2 * t11))) - a2[1];
+  const t15 = ((t4 * t12) + ((t2 * t10) + (t3 * t11))) - a2[2];
+  const t16 = ((t5 * t12) + ((t3 * t10) + (t4 * t11))) - a2[3];
+  const t17 = ((t6 * t12) + ((t4 * t10) + (t5 * t11))) - a2[4];
+  const t18 = ((t7 * t12) + ((t5 * t10) + (t6 * t11))) - a2[5];
+  const t19 = ((t8 * t12) + ((t6 * t10) + (t7 * t11))) - a2[6];
+  const t20 = ((t9 * t12) + ((t7 * t10) + (t8 * t11))) - a2[7];
+  const t21 = 2 * t13;
+  const t22 = 2 * t14;
+  const t23 = 2 * t15;
+  const t24 = 2 * t16;
+  const t25 = 2 * t17;
+  const t26 = 2 * t18;
+  const t27 = 2 * t19;
+  const t28 = 2 * t20;
+  grad[0] = t10 * t21;
+  grad[1] = (t11 * t21) + (t10 * t22);
+  grad[2] = (t10 * t23) + ((t12 * t21) + (t11 * t22));
+  grad[3] = (t10 * t24) + ((t12 * t22) + (t11 * t23));
+  grad[4] = (t10 * t25) + ((t12 * t23) + (t11 * t24));
+  grad[5] = (t10 * t26) + ((t12 * t24) + (t11 * t25));
+  grad[6] = (t10 * t27) + ((t12 * t25) + (t11 * t26));
+  grad[7] = (t10 * t28) + ((t12 * t26) + (t11 * t27));
+  grad[8] = (t12 * t27) + (t11 * t28);
+  grad[9] = t12 * t28;
+  grad[10] = (t7 * t28) + ((t6 * t27) + ((t5 * t26) + ((t4 * t25) + ((t3 * t24) + ((t2 * t23) + ((t0 * t21) + (t1 * t22)))))));
+  grad[11] = (t8 * t28) + ((t7 * t27) + ((t6 * t26) + ((t5 * t25) + ((t4 * t24) + ((t3 * t23) + ((t1 * t21) + (t2 * t22)))))));
+  grad[12] = (t9 * t28) + ((t8 * t27) + ((t7 * t26) + ((t6 * t25) + ((t5 * t24) + ((t4 * t23) + ((t2 * t21) + (t3 * t22)))))));
+  return (t20 * t20) + ((t19 * t19) + ((t18 * t18) + ((t17 * t17) + ((t16 * t16) + ((t15 * t15) + ((t13 * t13) + (t14 * t14)))))));
 }

@@ -26,7 +26,7 @@ function checkTensor(v, name, length) {
   const a = v;
   if (a.length !== length) throw new RangeError("layernorm.expr" + ": argument '" + name + "' must have length " + length + " (flat, row-major), got length " + a.length);
   if (typeof a[0] !== "number") throw new TypeError("layernorm.expr" + ": argument '" + name + "' must be a flat array of numbers, but element 0 is " + describe(a[0]));
-  if (Array.isArray(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("layernorm.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
+  if (!ArrayBuffer.isView(a)) for (let i = 1; i < length; i++) if (typeof a[i] !== "number") throw new TypeError("layernorm.expr" + ": argument '" + name + "' must be a flat array of numbers, but element " + i + " is " + describe(a[i]));
 }
 
 function checkArgsObject(args) {
@@ -122,7 +122,7 @@ export function createGrad() {
   return { "x": buffer.subarray(0, 24), "gamma": buffer.subarray(24, 30), "beta": buffer.subarray(30, 36) };
 }
 
-function checkArgs(args) {
+const checkArgs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -130,12 +130,12 @@ function checkArgs(args) {
     const v1 = given["gamma"];
     const v2 = given["beta"];
     const v3 = given["target"];
-    ok = (LENGTH_OK[v0.length - 24] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (LENGTH_OK[v1.length - 6] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number")) && (LENGTH_OK[v2.length - 6] !== undefined && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number")) && (LENGTH_OK[v3.length - 24] !== undefined && (v3 instanceof Float64Array || allNumbers(v3, 24)));
+    ok = (LENGTH_OK[v0.length - 24] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (LENGTH_OK[v1.length - 6] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number")) && (LENGTH_OK[v2.length - 6] !== undefined && (v2 instanceof Float64Array || typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number")) && (LENGTH_OK[v3.length - 24] !== undefined && (v3 instanceof Float64Array || allNumbers(v3, 24)));
   } catch {
     ok = false;
   }
   if (!ok) explainCheckArgs(args);
-}
+};
 
 function explainCheckArgs(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -146,19 +146,19 @@ function explainCheckArgs(args) {
   checkTensor(given["target"], "target", 24);
 }
 
-function checkGrad(holder) {
+const checkGrad = function (holder) {
   let ok = false;
   try {
     const given = holder;
     const h0 = given["x"];
     const h1 = given["gamma"];
     const h2 = given["beta"];
-    ok = LENGTH_OK[h0.length - 24] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 6] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 6] !== undefined && h2 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 24) | (h1.length - 6) | (h2.length - 6)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array && h2 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckGrad(holder);
-}
+};
 
 function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
@@ -167,9 +167,9 @@ function explainCheckGrad(holder) {
   checkHolder(holder, "grad", "beta", 6);
 }
 
-function checkOutputs(holder) {
+const checkOutputs = function (holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
-}
+};
 
 /** Forward pass into preallocated outputs; allocates nothing (layernorm.expr) */
 export function forwardInto(args, outputs) {
@@ -424,10 +424,10 @@ function checkFlat(v, name, writable) {
   if (v === null || typeof v !== "object" || typeof (v).length !== "number") throw new TypeError("layernorm.expr" + ": '" + name + "' must be " + what + ", got " + (v === undefined ? "nothing (missing)" : describe(v)));
   const a = v;
   if (a.length !== 36) throw new RangeError("layernorm.expr" + ": '" + name + "' must have length 36 (paramSize), got length " + a.length);
-  if (!writable && Array.isArray(a)) for (let k = 0; k < 36; k++) if (typeof a[k] !== "number") throw new TypeError("layernorm.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
+  if (!writable && !ArrayBuffer.isView(a)) for (let k = 0; k < 36; k++) if (typeof a[k] !== "number") throw new TypeError("layernorm.expr" + ": '" + name + "' must be a flat array of numbers, but element " + k + " is " + describe(a[k]));
 }
 
-function checkInputs(args) {
+const checkInputs = function (args) {
   let ok = false;
   try {
     const given = args;
@@ -437,7 +437,7 @@ function checkInputs(args) {
     ok = false;
   }
   if (!ok) explainCheckInputs(args);
-}
+};
 
 function explainCheckInputs(args) {
   if (args === null || typeof args !== "object") throw new TypeError("layernorm.expr" + ": the flat functions need the inputs (target), got " + (args === undefined ? "nothing: '" + "target" + "' is missing" : describe(args)));
@@ -445,19 +445,19 @@ function explainCheckInputs(args) {
   checkTensor(given["target"], "target", 24);
 }
 
-function checkParams(args) {
+const checkParams = function (args) {
   let ok = false;
   try {
     const given = args;
     const v0 = given["x"];
     const v1 = given["gamma"];
     const v2 = given["beta"];
-    ok = (LENGTH_OK[v0.length - 24] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (LENGTH_OK[v1.length - 6] !== undefined && (v1 instanceof Float64Array || Array.isArray(v1) && typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number")) && (LENGTH_OK[v2.length - 6] !== undefined && (v2 instanceof Float64Array || Array.isArray(v2) && typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number"));
+    ok = (LENGTH_OK[v0.length - 24] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (LENGTH_OK[v1.length - 6] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number")) && (LENGTH_OK[v2.length - 6] !== undefined && (v2 instanceof Float64Array || typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number"));
   } catch {
     ok = false;
   }
   if (!ok) explainCheckParams(args);
-}
+};
 
 function explainCheckParams(args) {
   if (args === null || typeof args !== "object") checkArgsObject(args);
@@ -467,19 +467,19 @@ function explainCheckParams(args) {
   checkTensor(given["beta"], "beta", 6);
 }
 
-function checkParamHolders(holder) {
+const checkParamHolders = function (holder) {
   let ok = false;
   try {
     const given = holder;
     const h0 = given["x"];
     const h1 = given["gamma"];
     const h2 = given["beta"];
-    ok = LENGTH_OK[h0.length - 24] !== undefined && h0 instanceof Float64Array && LENGTH_OK[h1.length - 6] !== undefined && h1 instanceof Float64Array && LENGTH_OK[h2.length - 6] !== undefined && h2 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 24) | (h1.length - 6) | (h2.length - 6)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array && h2 instanceof Float64Array;
   } catch {
     ok = false;
   }
   if (!ok) explainCheckParamHolders(holder);
-}
+};
 
 function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);

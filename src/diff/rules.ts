@@ -137,13 +137,17 @@ export const RULES: Record<Op, Rule | null> = {
   ceil: none,
   max: (d, { args: [a, b] }, g) => [d.chain(g, winWeight(d, "gt", a, b)), d.chain(g, winWeight(d, "gt", b, a))],
   min: (d, { args: [a, b] }, g) => [d.chain(g, winWeight(d, "lt", a, b)), d.chain(g, winWeight(d, "lt", b, a))],
-  // x / (x² + y²) and -y / (x² + y²), computed on x and y scaled by max(|x|, |y|) so that
-  // neither the squares nor their sum underflow or overflow.
+  // x / (x² + y²) and -y / (x² + y²), computed on x and y scaled by k = 1 / max(|x|, |y|)
+  // so that neither the squares nor their sum underflow or overflow: (x k / r) k with r =
+  // (x k)² + (y k)² in [1, 2]. Two divisions (k and 1 / r) where dividing by the maximum
+  // took six; the maximum is at least 1e-300, so that k stays finite for a subnormal x and
+  // y (r is then smaller, but x k is at least 5e-24 and its square no subnormal), and the
+  // products are taken in the order that keeps every intermediate finite where the result is.
   atan2: (d, { args: [y, x] }, g) => {
-    const s = d.e("max", d.e("abs", x), d.e("abs", y));
-    const [xs, ys] = [d.e("div", x, s), d.e("div", y, s)];
-    const r2 = d.e("add", d.e("mul", xs, xs), d.e("mul", ys, ys));
-    return [d.chain(g, d.e("div", d.e("div", xs, r2), s)), d.chain(g, d.e("neg", d.e("div", d.e("div", ys, r2), s)))];
+    const k = d.e("div", d.c(1), d.e("max", d.e("max", d.e("abs", x), d.e("abs", y)), d.c(1e-300)));
+    const [xs, ys] = [d.e("mul", x, k), d.e("mul", y, k)];
+    const inverse = d.e("div", d.c(1), d.e("add", d.e("mul", xs, xs), d.e("mul", ys, ys)));
+    return [d.chain(g, d.e("mul", d.e("mul", xs, inverse), k)), d.chain(g, d.e("neg", d.e("mul", d.e("mul", ys, inverse), k)))];
   },
   // Index arithmetic: integers in, integers out, nothing to differentiate.
   mod: none,

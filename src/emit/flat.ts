@@ -14,6 +14,7 @@ import { differentiate } from "../diff/reverse.js";
 import { knownSize, type Node } from "../ir/graph.js";
 import { dimReadings, dimsOf, type Size } from "../ir/size.js";
 import { scalarize } from "../ir/scalarize.js";
+import { factorLateScales } from "../ir/factor.js";
 import { SPLIT_LINES } from "./split.js";
 import { printStraightLine } from "./straight.js";
 
@@ -97,18 +98,24 @@ export function lowerFlat(program: CheckedProgram, objective: number, straightLi
     const local = `a${argIndex.get(input)}`;
     return n === input ? local : `${local}[${element}]`;
   };
-  const [value] = scalar.elements(output);
-  const only = printStraightLine(scalar.graph, [{ node: value, store: (e) => `return ${e};` }], leaf, where);
+  // x is the optimizer's Float64Array, whose elements V8 loads again on every read.
+  const xReadsToName = (read: string) => (read.startsWith("x[") ? 2 : 3);
+  // Late scales factored out of the gradient's combinations (ir/factor.ts), in the value too,
+  // so that valueFlat and valueAndGradFlat print the same value.
+  const elements = [scalar.elements(output)[0], ...params.flatMap((p, k) => scalar.elements(grads[k]))];
+  const [value, ...gradElements] = factorLateScales(scalar.graph, elements);
+  const only = printStraightLine(scalar.graph, [{ node: value, store: (e) => `return ${e};` }], leaf, where, "t", xReadsToName);
   // The gradient has the layout of `x`: each param's elements from its offset on.
+  let next = 0;
   const gradSinks = params.flatMap((p, k) =>
-    scalar.elements(grads[k]).map((node, j) => ({ node, store: (e: string) => `grad[${offsets.get(p.node)! + j}] = ${e};` })),
+    scalar.elements(grads[k]).map((_, j) => ({ node: gradElements[next++], store: (e: string) => `grad[${offsets.get(p.node)! + j}] = ${e};` })),
   );
   // The value is returned after the gradient's stores, with no local of its own (one register
   // less, which helps keep the kernel under V8's inlining limit), unless it is an argument's
   // element, which a store into an aliasing `grad` could have overwritten by then.
   const late = leaf(value) === undefined;
   const valueSink = { node: value, store: (e: string) => (late ? `return ${e};` : `const value = ${e};`) };
-  const both = printStraightLine(scalar.graph, late ? [...gradSinks, valueSink] : [valueSink, ...gradSinks], leaf, where);
+  const both = printStraightLine(scalar.graph, late ? [...gradSinks, valueSink] : [valueSink, ...gradSinks], leaf, where, "t", xReadsToName);
   if (only.statements.length + both.statements.length + gradSinks.length > SPLIT_LINES) return { objective, helpers: new Set() };
   return {
     objective,

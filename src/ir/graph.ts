@@ -216,7 +216,7 @@ function negatedGuard(n: Node): [Node, Node] | undefined {
   return undefined;
 }
 
-function powerOfTwo(v: number): boolean {
+export function powerOfTwo(v: number): boolean {
   if (!Number.isFinite(v) || v === 0) return false;
   const m = Math.abs(v);
   return 2 ** Math.round(Math.log2(m)) === m;
