@@ -161,3 +161,31 @@ describe("masks nested in masks", () => {
     expect(kept).toBe(nested);
   });
 });
+
+describe("branches in long bodies", () => {
+  // Each step a where with a costly side: one `if` per step, the body split into part
+  // functions (emit/split.ts), values crossing parts through the register file.
+  const steps = (n: number) => {
+    const lines = ["param x0", "param c[3]"];
+    for (let i = 1; i <= n; i++)
+      lines.push(`x${i} = where(x${i - 1} > 0, 0.5 * sin(x${i - 1}) * cos(x${i - 1} * c[${i % 3}]) + 0.3 * exp(-x${i - 1} * x${i - 1}), x${i - 1} + c[${i % 3}])`);
+    return [...lines, `output f = x${n}`].join("\n");
+  };
+
+  it("are split into parts with the values they assign, equal to the select form bit for bit", async () => {
+    const source = steps(300);
+    const split = await load(source, { emit: "unrolled" });
+    expect(split.code).toMatch(/^function backwardPart1\(/m);
+    expect(branches(split.code)).toBeGreaterThan(300);
+    const selects = (await load(source, { emit: "tape" })).module;
+    const random = rng(3);
+    for (let trial = 0; trial < 20; trial++) {
+      const args = { x0: uniform(random, -2, 2), c: [0, 1, 2].map(() => uniform(random, -1.5, 1.5)) };
+      const [a, b] = [split.module.backward(args), selects.backward(args)];
+      expect(a.outputs.f).toBe(b.outputs.f);
+      expect(flat(a.grad.x0)).toEqual(flat(b.grad.x0));
+      expect(flat(a.grad.c)).toEqual(flat(b.grad.c));
+      expect(split.module.forward(args).f).toBe(b.outputs.f);
+    }
+  });
+});
