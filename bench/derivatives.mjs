@@ -9,7 +9,9 @@
 //   - a dense Hessian, n = 100, of logsumexp(A tanh(x)), over one gradient (goal: at most
 //     3n = 300), and whether it is exactly symmetric;
 //   - a bundle-adjustment reprojection residual (2 residuals of 15 params: camera 11, point
-//     3, weight 1) and its Jacobian, over the residual alone (goal: at most 2).
+//     3, weight 1) and its Jacobian, over the residual alone (goal: at most 2); again at a
+//     zero rotation, where the Rodrigues rotation takes its small-angle branch (and the
+//     full form's divisions by the angle are masked, or not computed at all).
 // Every call is the allocation-free form (forwardInto, backwardInto into holders made once),
 // as modules.md says benchmarks use: a fresh 30-element Float64Array costs more than the
 // residual it would hold. With --baseline PATH (another build's dist/index.js, e.g. of main)
@@ -59,9 +61,12 @@ const PROGRAMS = {
   ba: `${BA_DEFS}param p[15]\ninput f[2]\noutput r = residual(p, f)\n`,
   baJ: `${BA_DEFS}param p[15]\ninput f[2]\noutput J = jacobian(residual(p, f), p)\n`,
 };
+// The same modules at another point: the bundle adjustment at a zero rotation.
+PROGRAMS.ba0 = PROGRAMS.ba;
+PROGRAMS.ba0J = PROGRAMS.baJ;
 
 // The derivative programs (the others are what they are measured against).
-const DERIVED = ['tallJ', 'wideJ', 'rosenHvp', 'rosenH', 'lseH', 'baJ'];
+const DERIVED = ['tallJ', 'wideJ', 'rosenHvp', 'rosenH', 'lseH', 'baJ', 'ba0J'];
 const dir = mkdtempSync(path.join(tmpdir(), 'gradc-bench-derivs-'));
 const modules = {};
 const stats = {};
@@ -92,6 +97,7 @@ const args = {
   lse: { A: vector(10000), x: vector(100) },
   // A camera 5 units from a point near the origin, looking at it; focal 500.
   ba: { p: Float64Array.of(0.1, -0.2, 0.05, 0.3, -0.2, -5, 500, 320, 240, 1e-3, 1e-6, 0.2, 0.1, 0.3, 0.9), f: Float64Array.of(340, 250) },
+  ba0: { p: Float64Array.of(0, 0, 0, 0.3, -0.2, -5, 500, 320, 240, 1e-3, 1e-6, 0.2, 0.1, 0.3, 0.9), f: Float64Array.of(340, 250) },
 };
 const argsOf = (name) => args[name.replace(/^base:/, '').replace(/(J|Hvp|H)$/, '')];
 
@@ -152,6 +158,7 @@ const rows = [
   ['Hessian, Rosenbrock n = 100 (tridiagonal)', us('rosenH.forward'), `${ratio('rosenH.forward', 'rosen.backward').toFixed(2)}x a gradient`, '<= 300x', ops('rosenH'), `${stats.rosen.backwardOperations} (backward)`, ...versus('rosenH')],
   ['Hessian, dense n = 100', us('lseH.forward'), `${ratio('lseH.forward', 'lse.backward').toFixed(2)}x a gradient`, '<= 300x', ops('lseH'), `${stats.lse.backwardOperations} (backward)`, ...versus('lseH')],
   ['Bundle adjustment residual, 2 x 15 Jacobian', us('baJ.forward'), `${ratio('baJ.forward', 'ba.forward').toFixed(2)}x the residual`, '<= 2x', ops('baJ'), ops('ba'), ...versus('baJ')],
+  ['the same at a zero rotation (small-angle branch)', us('ba0J.forward'), `${ratio('ba0J.forward', 'ba0.forward').toFixed(2)}x the residual`, '<= 2x', ops('ba0J'), ops('ba0'), ...versus('ba0J')],
 ];
 const header = ['derivative', 'time per call', 'ratio', 'goal', 'operations', 'operations of the reference', ...(baseline ? ['÷ baseline (its operations)'] : [])];
 const table = markdownTable(header, rows, ['l', 'r', 'l', 'l', 'r', 'r', 'r'].slice(0, header.length));

@@ -121,3 +121,18 @@ describe("gradient, hessian, jacobian, jvp, vjp", () => {
     expect(msg("param x[3]\noutput g = hessian(sum(x))")).toBe("'hessian' takes 2 arguments, as in hessian(y, x); got 1");
   });
 });
+
+describe("a reducing gate in a forward-mode Jacobian", () => {
+  // Columns of J that share no row are computed together (sparsity.ts): a gate's scalar
+  // value reads every element of its tensor argument, so no two columns may be merged.
+  it("gives every column, against finite differences", async () => {
+    const src = "def nrm(v) = sqrt(dot(v, v))\ngrad v = v / out\nparam x[4]\noutput J = jacobian(nrm(x) * x, x)\noutput y = nrm(x) * x";
+    const m = (await load(src)).module;
+    const x = [0.3, -0.5, 0.7, 0.2];
+    const J = list(m.forward({ x }).J as Float64Array);
+    for (let i = 0; i < 4; i++) {
+      const yi = (a: Record<string, number | number[]>) => list(m.forward(a).y as Float64Array)[i];
+      close(J.slice(4 * i, 4 * i + 4), numericGradient(yi, { x }, "x") as number[], 1e-6, `row ${i}`);
+    }
+  });
+});

@@ -1,7 +1,7 @@
 // Generated TypeScript in projects with the strictest flags people turn on:
 // noUncheckedIndexedAccess (array reads are `number | undefined`), exactOptionalPropertyTypes
 // and noPropertyAccessFromIndexSignature, beside strict. Straight-line, loop, split and tape code,
-// scalar and tensor outputs, one output and several.
+// scalar and tensor outputs, one output and several, branches of a costly where.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { Project, ts } from "ts-morph";
@@ -20,6 +20,8 @@ const programs: [string, string, "auto" | "unrolled" | "loops" | "tape"][] = [
   ["rosenbrock", "param x[100]\noutput f = sum(100*(x[i+1] - x[i]^2)^2 + (1 - x[i])^2 for i in 0..99)", "auto"],
   ["several outputs", "param u[6], a\noutput f = a * sum(u)\noutput g = exp(u)", "loops"],
   ["a split body", chain(600), "auto"],
+  // A costly where: its branch's values are lets assigned in an if/else (emit/branches.ts).
+  ["branches", readFileSync("examples/ba/observation.expr", "utf8"), "unrolled"],
   ["a tape", chain(20), "tape"],
   ["a tape with tensor outputs and seeds", "param u[6], a\ninput v[6]\noutput f = a * sum(u * v)\noutput g = relu(u) * sigmoid(v)", "tape"],
 ];

@@ -51,6 +51,13 @@ export function dependencePattern(graph: Graph, y0: Node, x0: Node): Uint32Array
       for (const a of operands) {
         const s = get(a);
         if (!s) continue;
+        // A reducing gate (a scalar value of a tensor argument, per row when batched): each
+        // element of its value reads the whole row of the argument.
+        if (n.op === "gate" && a.size > n.size) {
+          const row = a.size / n.size;
+          for (let k = 0; k < n.size; k++) for (let j = 0; j < row; j++) or(out, k, s, k * row + j);
+          continue;
+        }
         // A scalar operand beside tensors reaches every element; a batched gate's per-row
         // argument (a shape prefix) reaches its row.
         const per = a.size === n.size ? 1 : 0;

@@ -2,9 +2,12 @@
 // topological order, and single-use subexpressions inlined into their user (up to a depth,
 // so V8's parser never meets a thousand nested parentheses). Every temporary is named
 // `t<n>`, and names from the source never become identifiers, so the two cannot collide.
+// What only one side of a costly `where` needs is computed inside an `if` on its condition
+// (emit/branches.ts).
 
 import { reachable, type Graph, type Node } from "../ir/graph.js";
 import { ELEMENTWISE, type ElementwiseOp } from "../ir/ops.js";
+import { scheduleBranches, type Block, type Item } from "./branches.js";
 
 export interface Sink {
   node: Node;
@@ -55,6 +58,12 @@ export function printStraightLine(
   for (const n of graph.nodes) if (needed[n.id] && n.op === "chainmul") uses[n.args[0].id]++;
   const stored = new Uint32Array(graph.nodes.length);
   for (const s of sinks) stored[s.node.id]++;
+  const schedule = scheduleBranches(
+    graph,
+    needed,
+    sinks.map((s) => s.node),
+    (n) => n.op !== "const" && names[n.id] === undefined,
+  );
 
   const text: string[] = new Array(graph.nodes.length);
   const depth = new Uint8Array(graph.nodes.length);
@@ -64,20 +73,47 @@ export function printStraightLine(
   // `a > b` of an inlined comparison, for the `where` that tests it (`a > b ? x : y`, not
   // `(a > b ? 1 : 0) !== 0 ? x : y`).
   const test: (string | undefined)[] = new Array(graph.nodes.length);
-  const statements: string[] = [];
+  // The named values an expression reads, and the list (the top level or a side of a
+  // branch) that declares each name: a value named inside one branch and read outside it
+  // (a later branch on the same condition, or an inlined expression printed there) is
+  // declared at the top with `let` instead.
+  const refs: number[][] = new Array(graph.nodes.length);
+  const declaredIn = new Int32Array(graph.nodes.length).fill(-1);
+  const hoisted = new Uint8Array(graph.nodes.length);
+  const listParent = [-1];
+  const listDepth = [0];
+  const visible = (declared: number, list: number) => {
+    while (listDepth[list] > listDepth[declared]) list = listParent[list];
+    return list === declared;
+  };
+  const check = (ids: readonly number[], list: number) => {
+    for (const r of ids) if (!visible(declaredIn[r], list)) hoisted[r] = 1;
+  };
   const helpers = new Set<string>();
   let operations = 0;
   let temporaries = 0;
   let lastLine: number | undefined;
 
-  for (const n of graph.nodes) {
-    if (!needed[n.id]) continue;
+  const top: Entry[] = [];
+  // The lists being printed, innermost last, with the list number of each.
+  const open: { entries: Entry[]; list: number }[] = [{ entries: top, list: 0 }];
+  const emit = (e: Entry) => open[open.length - 1].entries.push(e);
+  const name = (n: Node) => {
+    const t = `${prefix}${temporaries++}`;
+    text[n.id] = t;
+    refs[n.id] = [n.id];
+    declaredIn[n.id] = open[open.length - 1].list;
+    return t;
+  };
+
+  const printNode = (n: Node) => {
     if (n.op === "const") {
       text[n.id] = literal(n.value!);
-      continue;
+      refs[n.id] = [];
+      return;
     }
-    const name = names[n.id];
-    if (name !== undefined) {
+    const argument = names[n.id];
+    if (argument !== undefined) {
       // An array element read several times is read once into a temporary: V8 does not
       // reuse a loaded typed-array element for the next read of it, so each read is a load
       // and a bounds check again (Rosenbrock's x[0], read four times: the flat kernel took
@@ -87,15 +123,14 @@ export function printStraightLine(
       // read twice; other reads are named from three on: an unrolled program reads each
       // element of a long input for the value and again for the gradient, and its module
       // would grow by a line per element.
-      if (name.endsWith("]") && uses[n.id] + stored[n.id] >= readsToName(name)) {
-        const t = `${prefix}${temporaries++}`;
-        statements.push(`const ${t} = ${name};`);
-        text[n.id] = t;
+      if (argument.endsWith("]") && uses[n.id] + stored[n.id] >= readsToName(argument)) {
+        emit({ kind: "const", id: n.id, name: name(n), expr: argument });
       } else {
-        text[n.id] = name;
+        text[n.id] = argument;
+        refs[n.id] = [];
         readsArgument[n.id] = 1;
       }
-      continue;
+      return;
     }
     const op = ELEMENTWISE[n.op as keyof typeof ELEMENTWISE] as ElementwiseOp | undefined;
     if (!op || n.size !== 1) throw new Error(`internal: '${n.op}' in straight-line code`);
@@ -106,26 +141,140 @@ export function printStraightLine(
     const expr = condition !== undefined ? `(${condition} ? ${args[1]} : ${args[2]})` : op.print(...args);
     const d = 1 + Math.max(0, ...n.args.map((a) => depth[a.id]));
     const reads = n.args.some((a) => readsArgument[a.id]);
+    const read = n.args.flatMap((a) => refs[a.id]);
     // Used once, by one other expression or (reading no argument) by one store: inlined. A
     // store's value is named otherwise, and named values cost V8 a register each; a kernel
     // with fewer registers and instructions stays under V8's inlining limit longer.
     const once = stored[n.id] === 0 ? uses[n.id] === 1 : stored[n.id] === 1 && uses[n.id] === 0 && !reads;
     if (once && d < MAX_INLINE_DEPTH && expr.length < 200) {
       text[n.id] = expr;
+      refs[n.id] = [...new Set(read)];
       depth[n.id] = d;
       readsArgument[n.id] = reads ? 1 : 0;
       if (n.op in COMPARISON) test[n.id] = comparison(n.op, n.args[0].op === "const" && n.args[1].op !== "const", args[0], args[1]);
     } else {
-      const t = `${prefix}${temporaries++}`;
       // A comment where the source line changes, so a profile or stack trace leads back.
-      if (n.line !== undefined && n.line !== lastLine) statements.push(`// ${where(n.line)}`);
+      if (n.line !== undefined && n.line !== lastLine) emit({ kind: "line", text: `// ${where(n.line)}` });
       lastLine = n.line ?? lastLine;
-      statements.push(`const ${t} = ${stripOuter(expr)};`);
-      text[n.id] = t;
+      check(read, open[open.length - 1].list);
+      emit({ kind: "const", id: n.id, name: name(n), expr: stripOuter(expr) });
+    }
+  };
+
+  // The schedule, walked with an explicit stack: a block is entered, its true side printed,
+  // its selections assigned, then the same for its false side, and left.
+  type Frame = { items: Item[]; at: number; block?: Block; side?: 0 | 1 };
+  const stack: Frame[] = [{ items: schedule, at: 0 }];
+  while (stack.length) {
+    const frame = stack[stack.length - 1];
+    if (frame.at < frame.items.length) {
+      const item = frame.items[frame.at++];
+      if (item.kind === "node") {
+        printNode(item.node);
+        continue;
+      }
+      // The selections are named where the `if` is; each side assigns them.
+      const c = item.cond;
+      const parent = open[open.length - 1];
+      check(refs[c.id], parent.list);
+      for (const s of item.selects) {
+        operations++;
+        emit({ kind: "let", id: s.id, name: name(s) });
+      }
+      const entry: Entry = { kind: "if", test: test[c.id] ?? `${text[c.id]} !== 0`, sides: [[], []] };
+      emit(entry);
+      stack.push({ items: item.sides[0], at: 0, block: item, side: 0 });
+      listParent.push(parent.list);
+      listDepth.push(listDepth[parent.list] + 1);
+      open.push({ entries: entry.sides[0], list: listParent.length - 1 });
+      continue;
+    }
+    // The end of a side: assign the selections, then the false side or leave the block.
+    stack.pop();
+    const { block, side } = frame;
+    if (!block) break;
+    const list = open[open.length - 1].list;
+    for (const s of block.selects) {
+      const value = s.args[1 + side!];
+      check(refs[value.id], list);
+      emit({ kind: "assign", name: text[s.id], expr: stripOuter(text[value.id]) });
+    }
+    open.pop();
+    if (side === 0) {
+      const entries = open[open.length - 1].entries;
+      const entry = entries[entries.length - 1] as Extract<Entry, { kind: "if" }>;
+      const parentList = open[open.length - 1].list;
+      stack.push({ items: block.sides[1], at: 0, block, side: 1 });
+      listParent.push(parentList);
+      listDepth.push(listDepth[parentList] + 1);
+      open.push({ entries: entry.sides[1], list: listParent.length - 1 });
     }
   }
-  const stores = sinks.map((s) => s.store(stripOuter(text[s.node.id])));
-  return { statements, stores, helpers, operations };
+
+  const stores = sinks.map((s) => {
+    check(refs[s.node.id], 0);
+    return s.store(stripOuter(text[s.node.id]));
+  });
+  const statements: string[] = [];
+  const lets: string[] = [];
+  render(top, "", hoisted, statements, lets);
+  return { statements: [...lets, ...statements], stores, helpers, operations };
+}
+
+/** A line of straight-line code, or a branch holding two lists of them. */
+type Entry =
+  | { kind: "line"; text: string }
+  | { kind: "const"; id: number; name: string; expr: string }
+  | { kind: "let"; id: number; name: string }
+  | { kind: "assign"; name: string; expr: string }
+  | { kind: "if"; test: string; sides: [Entry[], Entry[]] };
+
+/**
+ * Lines of the entries, indented by nesting; a value read outside the branch that names it
+ * (`hoisted`) is declared in `lets`, at the top, as `let t = 0` (a number from the start,
+ * so that V8 keeps it a double in a register rather than a boxed value that may be undefined).
+ */
+function render(entries: readonly Entry[], indent: string, hoisted: Uint8Array, out: string[], lets: string[]): void {
+  // Explicit stack of (entries, index, indent, closing text).
+  const stack: { entries: readonly Entry[]; at: number; indent: string; close?: string; next?: { entries: readonly Entry[]; head: string } }[] = [
+    { entries, at: 0, indent },
+  ];
+  while (stack.length) {
+    const f = stack[stack.length - 1];
+    if (f.at === f.entries.length) {
+      stack.pop();
+      if (f.next) {
+        out.push(f.next.head);
+        stack.push({ entries: f.next.entries, at: 0, indent: f.indent, close: f.close });
+      } else if (f.close !== undefined) out.push(f.close);
+      continue;
+    }
+    const e = f.entries[f.at++];
+    switch (e.kind) {
+      case "line":
+        out.push(f.indent + e.text);
+        break;
+      case "const":
+        if (hoisted[e.id]) {
+          lets.push(`let ${e.name} = 0;`);
+          out.push(`${f.indent}${e.name} = ${e.expr};`);
+        } else out.push(`${f.indent}const ${e.name} = ${e.expr};`);
+        break;
+      case "let":
+        if (hoisted[e.id]) lets.push(`let ${e.name} = 0;`);
+        else out.push(`${f.indent}let ${e.name} = 0;`);
+        break;
+      case "assign":
+        out.push(`${f.indent}${e.name} = ${e.expr};`);
+        break;
+      case "if": {
+        const outer = f.indent;
+        out.push(`${outer}if (${e.test}) {`);
+        stack.push({ entries: e.sides[0], at: 0, indent: outer + "  ", close: `${outer}}`, next: { entries: e.sides[1], head: `${outer}} else {` } });
+        break;
+      }
+    }
+  }
 }
 
 /** The operators of the comparisons, which print as `(a > b ? 1 : 0)` on their own. */

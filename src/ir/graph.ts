@@ -475,10 +475,35 @@ export class Graph {
           return fit(pick);
         }
         if (t === f) return fit(t);
+        if (op === "mask") {
+          const swapped = this.outerMaskFirst(c, t, f);
+          if (swapped) return swapped;
+        }
         break;
       }
     }
     return undefined;
+  }
+
+  /**
+   * One-sided masks nested in one another test their conditions in id order, the earliest
+   * condition outermost: `mask(c, mask(d, w, 0), 0)` with `d` older than `c` is
+   * `mask(d, mask(c, w, 0), 0)` (both are `w` where both conditions hold, a masked zero
+   * elsewhere; the same with zeros on the true sides). So the masks of one condition meet at
+   * the same depth, where sinkMask merges them, and straight-line code can compute what only
+   * their selected branches need in one `if` (emit/branches.ts): a norm's mask inside a
+   * `where`'s would otherwise keep that `where`'s whole branch outside the `if`.
+   */
+  private outerMaskFirst(c: Node, t: Node, f: Node): Node | undefined {
+    if (isZero(t) === isZero(f)) return undefined;
+    const [outerTrue, v] = isZero(f) ? [true, t] : [false, f];
+    if (v.op !== "mask" || v.args[0].id >= c.id) return undefined;
+    const [d, vt, vf] = v.args;
+    if (isZero(vt) === isZero(vf)) return undefined;
+    const [innerTrue, w] = isZero(vf) ? [true, vt] : [false, vf];
+    const zero = this.constant(0);
+    const inner = this.elementwise("mask", outerTrue ? [c, w, zero] : [c, zero, w]);
+    return this.elementwise("mask", innerTrue ? [d, inner, zero] : [d, zero, inner]);
   }
 
   /**

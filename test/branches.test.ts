@@ -1,0 +1,191 @@
+// Branches for costly selections in straight-line code (src/emit/branches.ts): a scalar
+// `where` whose sides own enough work becomes an `if`/`else` that computes only the taken
+// side, in the forward pass and in every derivative pass. The untaken side's NaN and
+// infinities must not reach any derivative, the values must be the select form's bit for
+// bit (the tape evaluates every selection as a selection, so it is the reference), the
+// derivatives must match finite differences, and a `where` with cheap sides stays a select.
+
+import { describe, expect, it } from "vitest";
+import { Graph } from "../src/ir/graph.js";
+import { assertClose, flat, load, numericGradient, rng, uniform } from "./support/load.js";
+
+// Bundle adjustment's projection with the Rodrigues rotation's small-angle branch: at a zero
+// angle the full form divides by zero (r / th, sin(th) / th), and so do its derivatives.
+const BA = `
+def rodrigues(r, th, X) = where(th > 1e-15,
+    X * cos(th) + cross(r / th, X) * sin(th) + r / th * (dot(r / th, X) * (1 - cos(th))),
+    X + cross(r, X))
+def rotate(r, X) = rodrigues(r, norm(r), X)
+def project(cam, X) = rotate(cam[0:3], X - cam[3:6])[0:2] / rotate(cam[0:3], X - cam[3:6])[2] * cam[6] + cam[7:9]
+def residual(p, f) = p[12] * (project(p[0:9], p[9:12]) - f)
+param p[13]
+input f[2]
+`;
+const RESIDUAL = `${BA}output r = residual(p, f)\n`;
+const LOSS = `${BA}output e = sum(residual(p, f) ^ 2)\n`;
+const JACOBIAN = `${BA}output J = jacobian(residual(p, f), p)\n`;
+const HESSIAN = `${BA}output H = hessian(sum(residual(p, f) ^ 2), p)\n`;
+// The function itself for angles of at most 1e-15: where finite differences must step.
+const SMALL_ANGLE = LOSS.replace(/where\(th > 1e-15,[^]*?\),\n\s*(X \+ cross\(r, X\))\)/, "$1");
+
+/** Camera (rotation `r`, center, focal length, principal point), point and weight: the camera 5 units from the point. */
+const camera = (r: number[]) => [...r, 0.3, -0.2, -5, 500, 320, 240, 0.2, 0.1, 0.3, 0.9];
+const at = (r: number[]) => ({ p: camera(r), f: [340, 250] });
+
+/** The body of one exported function of a module's text. */
+const body = (code: string, name: string) => {
+  const start = code.indexOf(`export function ${name}(`);
+  return code.slice(start, code.indexOf("\n}\n", start));
+};
+const branches = (code: string) => (code.match(/\} else \{/g) ?? []).length;
+
+describe("a costly where in straight-line code", () => {
+  it("becomes an if/else in the forward pass and in the derivative passes", async () => {
+    for (const source of [RESIDUAL, LOSS, JACOBIAN]) {
+      const { code } = await load(source, { emit: "unrolled" });
+      expect(branches(body(code, "forwardInto")), source).toBeGreaterThan(0);
+      expect(branches(body(code, "backwardInto")), source).toBeGreaterThan(0);
+    }
+    // Only what the full form needs moves into its branch: the sines and divisions by the angle.
+    const { code } = await load(RESIDUAL, { emit: "unrolled" });
+    const forward = body(code, "forwardInto");
+    const branch = forward.slice(forward.indexOf("if ("));
+    expect(forward.indexOf("Math.sin(")).toBeGreaterThan(forward.indexOf("if ("));
+    expect(branch).toMatch(/\} else \{\n\s+t\d+ = t\d+ \+/);
+  });
+
+  it("keeps the untaken side's NaN out of every derivative: backward, jacobian, hessian", async () => {
+    const zero = at([0, 0, 0]);
+    const loss = (await load(LOSS, { emit: "unrolled" })).module;
+    const jacobian = (await load(JACOBIAN, { emit: "unrolled" })).module;
+    const hessian = (await load(HESSIAN, { emit: "unrolled" })).module;
+    const { outputs, grad } = loss.backward(zero);
+    expect(Number.isFinite(outputs.e as number)).toBe(true);
+    for (const v of flat(grad.p)) expect(Number.isFinite(v)).toBe(true);
+    for (const v of flat(jacobian.forward(zero).J)) expect(Number.isFinite(v)).toBe(true);
+    const H = flat(hessian.forward(zero).H);
+    expect(H.length).toBe(169);
+    for (const v of H) expect(Number.isFinite(v)).toBe(true);
+    // At a zero angle the small-angle form is the function: its derivatives are the answer
+    // (finite differences step past 1e-15, so they step through that form alone).
+    expect(SMALL_ANGLE).not.toMatch(/where/);
+    const small = (await load(SMALL_ANGLE, { emit: "unrolled" })).module;
+    const e = (args: Record<string, number | number[]>) => small.forward(args).e as number;
+    expect(outputs.e).toBe(small.forward(zero).e);
+    assertClose(grad.p, numericGradient(e, zero, "p", 1e-6) as number[], 1e-5, "gradient at a zero angle");
+    for (let k = 0; k < 13; k++) {
+      const column = (args: Record<string, number | number[]>) => flat(small.backward(args).grad.p)[k];
+      assertClose(H.slice(13 * k, 13 * k + 13), numericGradient(column, zero, "p", 1e-6) as number[], 1e-4, `hessian row ${k}`);
+    }
+  });
+
+  it("gives the select form's values bit for bit, on both sides, at many points", async () => {
+    const random = rng(5);
+    const points = Array.from({ length: 120 }, (_, k) => {
+      // Every third point on the small-angle side (|r| <= 1e-15, some exactly zero).
+      const scale = k % 3 === 0 ? (k % 2 ? 1e-16 : 0) : 1;
+      return at([0, 1, 2].map(() => scale * uniform(random, -1, 1)));
+    });
+    for (const source of [RESIDUAL, LOSS, JACOBIAN, HESSIAN]) {
+      const branched = (await load(source, { emit: "unrolled" })).module;
+      const selects = (await load(source, { emit: "tape" })).module;
+      // A seed for each output element (a loss's is 1).
+      const outputs = Object.entries(branched.forward(points[0]));
+      const seed = source === LOSS ? undefined : Object.fromEntries(outputs.map(([name, v]) => [name, flat(v).map(() => uniform(random, -1, 1))]));
+      for (const args of points) {
+        const [a, b] = [branched.backward(args, seed), selects.backward(args, seed)];
+        for (const name of Object.keys(b.outputs)) expect(flat(a.outputs[name]), source).toEqual(flat(b.outputs[name]));
+        for (const name of Object.keys(b.grad)) expect(flat(a.grad[name]), source).toEqual(flat(b.grad[name]));
+        const [fa, fb] = [branched.forward(args), selects.forward(args)];
+        for (const name of Object.keys(fb)) expect(flat(fa[name])).toEqual(flat(fb[name]));
+      }
+    }
+  });
+
+  it("differentiates through the taken side: the Jacobian and the gradient against finite differences", async () => {
+    const random = rng(11);
+    const residual = (await load(RESIDUAL, { emit: "unrolled" })).module;
+    const jacobian = (await load(JACOBIAN, { emit: "unrolled" })).module;
+    const loss = (await load(LOSS, { emit: "unrolled" })).module;
+    for (let trial = 0; trial < 8; trial++) {
+      const args = at([0, 1, 2].map(() => uniform(random, -0.5, 0.5)));
+      const J = flat(jacobian.forward(args).J);
+      for (const row of [0, 1]) {
+        const r = (a: Record<string, number | number[]>) => flat(residual.forward(a).r)[row];
+        assertClose(J.slice(13 * row, 13 * row + 13), numericGradient(r, args, "p", 1e-7) as number[], 1e-5, `J row ${row}`);
+      }
+      const e = (a: Record<string, number | number[]>) => loss.forward(a).e as number;
+      assertClose(loss.backward(args).grad.p, numericGradient(e, args, "p", 1e-7) as number[], 1e-5, "gradient");
+    }
+  });
+});
+
+describe("a cheap where", () => {
+  it("stays a selection: a leaky relu, a clamp's kinks, a where on values computed anyway", async () => {
+    const sources = [
+      "param x\noutput f = where(x > 0, x, 0.1 * x)",
+      "param x[2]\noutput f = max(0, min(1, x[0] / x[1]))",
+      "param x[3]\nn = sum(x ^ 2)\noutput f = where(n > 1, n, n * x[0]) + n",
+    ];
+    for (const source of sources) {
+      const { code } = await load(source, { emit: "unrolled" });
+      expect(branches(body(code, "forwardInto")), source).toBe(0);
+      expect(branches(body(code, "backwardInto")), source).toBe(0);
+      expect(body(code, "backwardInto"), source).toMatch(/\?/);
+    }
+  });
+});
+
+describe("masks nested in masks", () => {
+  it("test the older condition outermost, so masks on one condition meet and merge", () => {
+    const graph = new Graph();
+    const x = graph.input("x", "param", []);
+    const c = graph.elementwise("gt", [x, graph.constant(0)]);
+    const d = graph.elementwise("lt", [x, graph.constant(2)]);
+    const w = graph.elementwise("sin", [x]);
+    const zero = graph.constant(0);
+    const nested = graph.elementwise("mask", [d, graph.elementwise("mask", [c, w, zero]), zero]);
+    expect(nested.op).toBe("mask");
+    expect(nested.args[0]).toBe(c);
+    expect(nested.args[1].op).toBe("mask");
+    expect(nested.args[1].args[0]).toBe(d);
+    expect(nested.args[1].args[1]).toBe(w);
+    // Zeros on the true sides swap alike: w where c fails and d fails.
+    const other = graph.elementwise("mask", [d, zero, graph.elementwise("mask", [c, zero, w])]);
+    expect(other.args[0]).toBe(c);
+    expect(other.args[1]).toBe(zero);
+    expect(other.args[2].args[0]).toBe(d);
+    expect(other.args[2].args[2]).toBe(w);
+    // Where c is the outer condition already, nothing moves.
+    const kept = graph.elementwise("mask", [c, graph.elementwise("mask", [d, w, zero]), zero]);
+    expect(kept).toBe(nested);
+  });
+});
+
+describe("branches in long bodies", () => {
+  // Each step a where with a costly side: one `if` per step, the body split into part
+  // functions (emit/split.ts), values crossing parts through the register file.
+  const steps = (n: number) => {
+    const lines = ["param x0", "param c[3]"];
+    for (let i = 1; i <= n; i++)
+      lines.push(`x${i} = where(x${i - 1} > 0, 0.5 * sin(x${i - 1}) * cos(x${i - 1} * c[${i % 3}]) + 0.3 * exp(-x${i - 1} * x${i - 1}), x${i - 1} + c[${i % 3}])`);
+    return [...lines, `output f = x${n}`].join("\n");
+  };
+
+  it("are split into parts with the values they assign, equal to the select form bit for bit", async () => {
+    const source = steps(300);
+    const split = await load(source, { emit: "unrolled" });
+    expect(split.code).toMatch(/^function backwardPart1\(/m);
+    expect(branches(split.code)).toBeGreaterThan(300);
+    const selects = (await load(source, { emit: "tape" })).module;
+    const random = rng(3);
+    for (let trial = 0; trial < 20; trial++) {
+      const args = { x0: uniform(random, -2, 2), c: [0, 1, 2].map(() => uniform(random, -1.5, 1.5)) };
+      const [a, b] = [split.module.backward(args), selects.backward(args)];
+      expect(a.outputs.f).toBe(b.outputs.f);
+      expect(flat(a.grad.x0)).toEqual(flat(b.grad.x0));
+      expect(flat(a.grad.c)).toEqual(flat(b.grad.c));
+      expect(split.module.forward(args).f).toBe(b.outputs.f);
+    }
+  });
+});
