@@ -282,9 +282,9 @@ function kindTest(v: string, size: Size, integer = false): string {
   const kinds = `${v} instanceof Float64Array${integer ? ` || ${v} instanceof Int32Array` : ""}`;
   if (!isKnown(size)) return `${kinds} || allNumbers(${v}, ${moduleSize(size)})`;
   // No elements (paramSize 0) leave the kind alone to test.
+  if (size > UNROLLED_CHECK) return `${kinds} || allNumbers(${v}, ${size})`;
   const elements = size === 0 ? `Array.isArray(${v})` : Array.from({ length: size }, (_, k) => `typeof ${v}[${k}] === "number"`).join(" && ");
-  const plain = size <= UNROLLED_CHECK ? elements : `allNumbers(${v}, ${size})`;
-  return `${kinds} || ${plain}`;
+  return `${kinds} || ${elements}`;
 }
 
 /**
