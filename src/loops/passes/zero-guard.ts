@@ -56,21 +56,7 @@ function guardMaskedSteps(body: readonly Stmt[]): Stmt[] | undefined {
   const at = body.findIndex((s) => s.k === "let" && !s.mutable && conditions.has(s.name) && isIndexMask(s.value, defined));
   if (at === -1) return undefined;
   const m = (body[at] as Extract<Stmt, { k: "let" }>).name;
-  const zero = new Set<string>([m]);
-  let additions = 0;
-  for (const s of body) {
-    if (s === body[at] || s.k === "comment") continue;
-    if (s.k === "let" && !s.mutable) {
-      if (zeroWhere(s.value, zero)) zero.add(s.name);
-      continue;
-    }
-    if ((s.k === "store" || s.k === "assign") && (s.op === "+=" || s.op === "-=") && zeroWhere(s.value, zero)) {
-      additions++;
-      continue;
-    }
-    return undefined;
-  }
-  if (additions === 0) return undefined;
+  if (!onlyVanishingAdditions(body.filter((s) => s !== body[at]), m)) return undefined;
   // Inside the block the mask holds: its selects are their first branch.
   const taken = (e: Expr) => mapExpr(e, (x) => (x.k === "op" && (x.op === "where" || x.op === "mask") && x.args[0].k === "local" && x.args[0].name === m ? x.args[1] : x));
   const rest = body.filter((s) => s !== body[at]).map((s) => (s.k === "let" || s.k === "assign" || s.k === "store" ? { ...s, value: taken(s.value) } : s));
@@ -97,9 +83,19 @@ function guardReluUnits(body: readonly Stmt[]): Stmt[] | undefined {
   if (at === -1) return undefined;
   const h = (body[at] as Extract<Stmt, { k: "let" }>).name;
   const rest = body.slice(at + 1);
-  const zero = new Set<string>([h]);
+  if (!onlyVanishingAdditions(rest, h)) return undefined;
+  return [...body.slice(0, at + 1), { k: "block", when: local(h), body: rest }];
+}
+
+/**
+ * Whether `body` only defines locals and adds into stores, with at least one addition, and
+ * every addition is exactly zero where the local `zeroLocal` is: then a block on `zero !== 0`
+ * skips nothing that counts.
+ */
+function onlyVanishingAdditions(body: readonly Stmt[], zeroLocal: string): boolean {
+  const zero = new Set<string>([zeroLocal]);
   let additions = 0;
-  for (const s of rest) {
+  for (const s of body) {
     if (s.k === "comment") continue;
     if (s.k === "let" && !s.mutable) {
       if (zeroWhere(s.value, zero)) zero.add(s.name);
@@ -109,10 +105,9 @@ function guardReluUnits(body: readonly Stmt[]): Stmt[] | undefined {
       additions++;
       continue;
     }
-    return undefined;
+    return false;
   }
-  if (additions === 0) return undefined;
-  return [...body.slice(0, at + 1), { k: "block", when: local(h), body: rest }];
+  return additions > 0;
 }
 
 const exprsOf = (s: Stmt): Expr[] => (s.k === "store" || s.k === "let" || s.k === "assign" || s.k === "result" || s.k === "fill" ? [s.value] : []);
