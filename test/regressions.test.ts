@@ -186,4 +186,15 @@ describe("the straight-line emitter", { timeout: 60_000 }, () => {
     expect(outputs.f).toBe(Math.exp(Math.tanh(0.5)));
     expect(list(grad.C)[0]).toBeCloseTo(Math.exp(Math.tanh(0.5)) * (1 - Math.tanh(0.5) ** 2), 14);
   });
+
+  // Fuzz seed 9326 (v1): a comprehension of its own variable is an iota, and an iota taken
+  // at an index computed when the code runs (`t[j % 3]`) had no element in loop code
+  // ("internal: take from 'iota'"): it is the index's arithmetic.
+  it("an iota taken at a run-time index in loop code", async () => {
+    const source = "param a, q[3]\nt = [i for i in 0..3]\noutput f = [[q[(j + 1) % 3] + t[(i * j + 1) % 3] for j in 0..3] for i in 0..4]\noutput g = a";
+    const forms = await Promise.all((["loops", "unrolled"] as const).map((emit) => load(source, { emit })));
+    const q = [0.5, -1, 2];
+    const expected = Array.from({ length: 4 }, (_, i) => Array.from({ length: 3 }, (_, j) => q[(j + 1) % 3] + ((i * j + 1) % 3)));
+    for (const { module } of forms) expect(list(module.forward({ a: 1, q }).f)).toEqual(expected.flat());
+  });
 });

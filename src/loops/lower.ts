@@ -193,6 +193,12 @@ export function lowerToLoopIR(
     const which = element(index, idx.slice(axis, axis + m));
     if (which.k === "num") return elementAtFlat(x, affineAdd(at, lit(mulSize(which.value, strides[axis]))));
     if (which.k === "index") return elementAtFlat(x, affineAdd(at, which.index, strides[axis]));
+    // An iota is its flat index: taken at a run-time index, it is that index's arithmetic.
+    if (x.op === "iota") {
+      const stride = strides[axis];
+      const scaled = stride === 1 ? which : apply("mul", which, isKnown(stride) ? num(stride) : { k: "index", index: lit(stride) });
+      return apply("add", { k: "index", index: affineAdd(at, lit(x.value!)) }, scaled);
+    }
     const read = elementAtFlat(x, at);
     if (read.k !== "load") throw new Error(`internal: take from '${x.op}'`);
     return { ...read, dynamic: { stride: strides[axis], at: which } };
