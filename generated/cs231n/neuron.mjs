@@ -14,7 +14,7 @@ function describe(v) {
   return typeof v === "object" ? "an object" : typeof v + " " + String(v);
 }
 
-const LENGTH_OK = new Uint8Array(1);
+const LENGTH_OK = new Uint8Array(new ArrayBuffer(1));
 
 function checkScalar(v, name) {
   if (typeof v !== "number") throw new TypeError("neuron.expr" + ": argument '" + name + "' must be a number, got " + (v === undefined ? "nothing (missing)" : describe(v)));

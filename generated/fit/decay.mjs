@@ -87,7 +87,7 @@ function allNumbers(v, length) {
   return true;
 }
 
-const LENGTH_OK = new Uint8Array(1);
+const LENGTH_OK = new Uint8Array(new ArrayBuffer(1));
 
 function checkScalar(v, name) {
   if (typeof v !== "number") throw new TypeError("decay.expr" + ": argument '" + name + "' must be a number, got " + (v === undefined ? "nothing (missing)" : describe(v)));

@@ -14,7 +14,7 @@ function allNumbers(v, length) {
   return true;
 }
 
-const LENGTH_OK = new Uint8Array(1);
+const LENGTH_OK = new Uint8Array(new ArrayBuffer(1));
 
 function checkScalar(v, name) {
   if (typeof v !== "number") throw new TypeError("laplacian.expr" + ": argument '" + name + "' must be a number, got " + (v === undefined ? "nothing (missing)" : describe(v)));

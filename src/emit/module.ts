@@ -407,8 +407,11 @@ function printSupport(m: ModuleParts, out: (...l: string[]) => void, T: (a: stri
     `}`,
     "",
   );
-  // One element: LENGTH_OK[n] is in bounds only for n = 0 (lengthTest).
-  if (m.checks) out(`const LENGTH_OK = new Uint8Array(1);`, "");
+  // One element: LENGTH_OK[n] is in bounds only for n = 0 (lengthTest). Over an ArrayBuffer of
+  // its own, not `new Uint8Array(1)`: V8 keeps a typed array of up to 64 bytes inside the
+  // object and loads its length on every test; the length of a constant array over a buffer
+  // it folds to an immediate.
+  if (m.checks) out(`const LENGTH_OK = new Uint8Array(new ArrayBuffer(1));`, "");
   if (m.checks) out(
     `function checkScalar(v${anyT}, name${T(": string")})${T(": void")} {`,
     `  if (typeof v !== "number") throw new TypeError(${file} + ": argument '" + name + "' must be a number, got " + (v === undefined ? "nothing (missing)" : describe(v)));`,
