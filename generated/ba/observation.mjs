@@ -123,7 +123,7 @@ const checkArgs = function (args) {
     const v1 = given["cam"];
     const v2 = given["X"];
     const v3 = given["wi"];
-    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number")) && (LENGTH_OK[v1.length - 11] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 11))) && (LENGTH_OK[v2.length - 3] !== undefined && (v2 instanceof Float64Array || typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number")) && typeof v3 === "number";
+    ok = LENGTH_OK[(v0.length - 2) | (v2.length - 3)] !== undefined && (typeof v0[0] === "number" && typeof v0[1] === "number") && (LENGTH_OK[v1.length - 11] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 11))) && (typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number") && typeof v3 === "number";
   } catch {
     ok = false;
   }
@@ -384,7 +384,7 @@ const checkParams = function (args) {
     const v0 = given["cam"];
     const v1 = given["X"];
     const v2 = given["wi"];
-    ok = (LENGTH_OK[v0.length - 11] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 11))) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number";
+    ok = LENGTH_OK[v1.length - 3] !== undefined && (LENGTH_OK[v0.length - 11] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 11))) && (typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number") && typeof v2 === "number";
   } catch {
     ok = false;
   }

@@ -112,7 +112,7 @@ const checkArgs = function (args) {
     const given = args;
     const v0 = given["s"];
     const v1 = given["y"];
-    ok = (LENGTH_OK[v0.length - 3] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
+    ok = LENGTH_OK[(v0.length - 3) | (v1.length - 3)] !== undefined && (typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number") && (typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number");
   } catch {
     ok = false;
   }
@@ -232,7 +232,7 @@ const checkParams = function (args) {
   try {
     const given = args;
     const v0 = given["s"];
-    ok = (LENGTH_OK[v0.length - 3] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number"));
+    ok = LENGTH_OK[v0.length - 3] !== undefined && (typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number");
   } catch {
     ok = false;
   }

@@ -123,7 +123,7 @@ const checkArgs = function (args) {
     const v2 = given["reg"];
     const v3 = given["W"];
     const v4 = given["b"];
-    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number" && (LENGTH_OK[v3.length - 6] !== undefined && (v3 instanceof Float64Array || typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number" && typeof v3[3] === "number" && typeof v3[4] === "number" && typeof v3[5] === "number")) && (LENGTH_OK[v4.length - 3] !== undefined && (v4 instanceof Float64Array || typeof v4[0] === "number" && typeof v4[1] === "number" && typeof v4[2] === "number"));
+    ok = LENGTH_OK[(v0.length - 2) | (v1.length - 3) | (v3.length - 6) | (v4.length - 3)] !== undefined && (typeof v0[0] === "number" && typeof v0[1] === "number") && (typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number") && typeof v2 === "number" && (typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number" && typeof v3[3] === "number" && typeof v3[4] === "number" && typeof v3[5] === "number") && (typeof v4[0] === "number" && typeof v4[1] === "number" && typeof v4[2] === "number");
   } catch {
     ok = false;
   }
@@ -302,7 +302,7 @@ const checkParams = function (args) {
     const given = args;
     const v0 = given["W"];
     const v1 = given["b"];
-    ok = (LENGTH_OK[v0.length - 6] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
+    ok = LENGTH_OK[(v0.length - 6) | (v1.length - 3)] !== undefined && (typeof v0[0] === "number" && typeof v0[1] === "number" && typeof v0[2] === "number" && typeof v0[3] === "number" && typeof v0[4] === "number" && typeof v0[5] === "number") && (typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number");
   } catch {
     ok = false;
   }

@@ -135,7 +135,7 @@ const checkArgs = function (args) {
     const v4 = given["b1"];
     const v5 = given["W2"];
     const v6 = given["b2"];
-    ok = (LENGTH_OK[v0.length - 600] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (LENGTH_OK[v1.length - 900] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 900))) && typeof v2 === "number" && (LENGTH_OK[v3.length - 200] !== undefined && (v3 instanceof Float64Array || allNumbers(v3, 200))) && (LENGTH_OK[v4.length - 100] !== undefined && (v4 instanceof Float64Array || allNumbers(v4, 100))) && (LENGTH_OK[v5.length - 300] !== undefined && (v5 instanceof Float64Array || allNumbers(v5, 300))) && (LENGTH_OK[v6.length - 3] !== undefined && (v6 instanceof Float64Array || typeof v6[0] === "number" && typeof v6[1] === "number" && typeof v6[2] === "number"));
+    ok = LENGTH_OK[v6.length - 3] !== undefined && (LENGTH_OK[v0.length - 600] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 600))) && (LENGTH_OK[v1.length - 900] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 900))) && typeof v2 === "number" && (LENGTH_OK[v3.length - 200] !== undefined && (v3 instanceof Float64Array || allNumbers(v3, 200))) && (LENGTH_OK[v4.length - 100] !== undefined && (v4 instanceof Float64Array || allNumbers(v4, 100))) && (LENGTH_OK[v5.length - 300] !== undefined && (v5 instanceof Float64Array || allNumbers(v5, 300))) && (typeof v6[0] === "number" && typeof v6[1] === "number" && typeof v6[2] === "number");
   } catch {
     ok = false;
   }
@@ -553,7 +553,7 @@ const checkParams = function (args) {
     const v1 = given["b1"];
     const v2 = given["W2"];
     const v3 = given["b2"];
-    ok = (LENGTH_OK[v0.length - 200] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 200))) && (LENGTH_OK[v1.length - 100] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 100))) && (LENGTH_OK[v2.length - 300] !== undefined && (v2 instanceof Float64Array || allNumbers(v2, 300))) && (LENGTH_OK[v3.length - 3] !== undefined && (v3 instanceof Float64Array || typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number"));
+    ok = LENGTH_OK[v3.length - 3] !== undefined && (LENGTH_OK[v0.length - 200] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 200))) && (LENGTH_OK[v1.length - 100] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 100))) && (LENGTH_OK[v2.length - 300] !== undefined && (v2 instanceof Float64Array || allNumbers(v2, 300))) && (typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number");
   } catch {
     ok = false;
   }

@@ -133,7 +133,7 @@ const checkArgs = function (args) {
     const v4 = given["b1"];
     const v5 = given["W2"];
     const v6 = given["b2"];
-    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number" && (LENGTH_OK[v3.length - 200] !== undefined && (v3 instanceof Float64Array || allNumbers(v3, 200))) && (LENGTH_OK[v4.length - 100] !== undefined && (v4 instanceof Float64Array || allNumbers(v4, 100))) && (LENGTH_OK[v5.length - 300] !== undefined && (v5 instanceof Float64Array || allNumbers(v5, 300))) && (LENGTH_OK[v6.length - 3] !== undefined && (v6 instanceof Float64Array || typeof v6[0] === "number" && typeof v6[1] === "number" && typeof v6[2] === "number"));
+    ok = LENGTH_OK[(v0.length - 2) | (v1.length - 3) | (v6.length - 3)] !== undefined && (typeof v0[0] === "number" && typeof v0[1] === "number") && (typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number") && typeof v2 === "number" && (LENGTH_OK[v3.length - 200] !== undefined && (v3 instanceof Float64Array || allNumbers(v3, 200))) && (LENGTH_OK[v4.length - 100] !== undefined && (v4 instanceof Float64Array || allNumbers(v4, 100))) && (LENGTH_OK[v5.length - 300] !== undefined && (v5 instanceof Float64Array || allNumbers(v5, 300))) && (typeof v6[0] === "number" && typeof v6[1] === "number" && typeof v6[2] === "number");
   } catch {
     ok = false;
   }
@@ -566,7 +566,7 @@ const checkInputs = function (args) {
     const v0 = given["x"];
     const v1 = given["y"];
     const v2 = given["reg"];
-    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number")) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && typeof v2 === "number";
+    ok = LENGTH_OK[(v0.length - 2) | (v1.length - 3)] !== undefined && (typeof v0[0] === "number" && typeof v0[1] === "number") && (typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number") && typeof v2 === "number";
   } catch {
     ok = false;
   }
@@ -589,7 +589,7 @@ const checkParams = function (args) {
     const v1 = given["b1"];
     const v2 = given["W2"];
     const v3 = given["b2"];
-    ok = (LENGTH_OK[v0.length - 200] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 200))) && (LENGTH_OK[v1.length - 100] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 100))) && (LENGTH_OK[v2.length - 300] !== undefined && (v2 instanceof Float64Array || allNumbers(v2, 300))) && (LENGTH_OK[v3.length - 3] !== undefined && (v3 instanceof Float64Array || typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number"));
+    ok = LENGTH_OK[v3.length - 3] !== undefined && (LENGTH_OK[v0.length - 200] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 200))) && (LENGTH_OK[v1.length - 100] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 100))) && (LENGTH_OK[v2.length - 300] !== undefined && (v2 instanceof Float64Array || allNumbers(v2, 300))) && (typeof v3[0] === "number" && typeof v3[1] === "number" && typeof v3[2] === "number");
   } catch {
     ok = false;
   }

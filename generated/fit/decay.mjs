@@ -218,7 +218,7 @@ const checkArgs = function (args) {
     const v1 = given["y"];
     const v2 = given["p"];
     const v3 = given["lambda"];
-    ok = (LENGTH_OK[v0.length - 200] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 200))) && (LENGTH_OK[v1.length - 200] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 200))) && (LENGTH_OK[v2.length - 3] !== undefined && (v2 instanceof Float64Array || typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number")) && typeof v3 === "number";
+    ok = LENGTH_OK[v2.length - 3] !== undefined && (LENGTH_OK[v0.length - 200] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 200))) && (LENGTH_OK[v1.length - 200] !== undefined && (v1 instanceof Float64Array || allNumbers(v1, 200))) && (typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number") && typeof v3 === "number";
   } catch {
     ok = false;
   }

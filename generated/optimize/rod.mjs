@@ -114,7 +114,7 @@ const checkArgs = function (args) {
     const v0 = given["p"];
     const v1 = given["q"];
     const v2 = given["L"];
-    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number")) && (LENGTH_OK[v1.length - 2] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number")) && typeof v2 === "number";
+    ok = LENGTH_OK[(v0.length - 2) | (v1.length - 2)] !== undefined && (typeof v0[0] === "number" && typeof v0[1] === "number") && (typeof v1[0] === "number" && typeof v1[1] === "number") && typeof v2 === "number";
   } catch {
     ok = false;
   }
@@ -233,7 +233,7 @@ const checkParams = function (args) {
     const given = args;
     const v0 = given["p"];
     const v1 = given["q"];
-    ok = (LENGTH_OK[v0.length - 2] !== undefined && (v0 instanceof Float64Array || typeof v0[0] === "number" && typeof v0[1] === "number")) && (LENGTH_OK[v1.length - 2] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number"));
+    ok = LENGTH_OK[(v0.length - 2) | (v1.length - 2)] !== undefined && (typeof v0[0] === "number" && typeof v0[1] === "number") && (typeof v1[0] === "number" && typeof v1[1] === "number");
   } catch {
     ok = false;
   }

@@ -121,7 +121,7 @@ const checkArgs = function (args) {
     const v0 = given["x"];
     const v1 = given["k"];
     const v2 = given["target"];
-    ok = (LENGTH_OK[v0.length - 10] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 10))) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number")) && (LENGTH_OK[v2.length - 8] !== undefined && (v2 instanceof Float64Array || typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number" && typeof v2[6] === "number" && typeof v2[7] === "number"));
+    ok = LENGTH_OK[(v1.length - 3) | (v2.length - 8)] !== undefined && (LENGTH_OK[v0.length - 10] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 10))) && (typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number") && (typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number" && typeof v2[6] === "number" && typeof v2[7] === "number");
   } catch {
     ok = false;
   }
@@ -286,7 +286,7 @@ const checkParams = function (args) {
     const given = args;
     const v0 = given["x"];
     const v1 = given["k"];
-    ok = (LENGTH_OK[v0.length - 10] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 10))) && (LENGTH_OK[v1.length - 3] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number"));
+    ok = LENGTH_OK[v1.length - 3] !== undefined && (LENGTH_OK[v0.length - 10] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 10))) && (typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number");
   } catch {
     ok = false;
   }

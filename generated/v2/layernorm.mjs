@@ -130,7 +130,7 @@ const checkArgs = function (args) {
     const v1 = given["gamma"];
     const v2 = given["beta"];
     const v3 = given["target"];
-    ok = (LENGTH_OK[v0.length - 24] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (LENGTH_OK[v1.length - 6] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number")) && (LENGTH_OK[v2.length - 6] !== undefined && (v2 instanceof Float64Array || typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number")) && (LENGTH_OK[v3.length - 24] !== undefined && (v3 instanceof Float64Array || allNumbers(v3, 24)));
+    ok = LENGTH_OK[(v1.length - 6) | (v2.length - 6)] !== undefined && (LENGTH_OK[v0.length - 24] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number") && (typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number") && (LENGTH_OK[v3.length - 24] !== undefined && (v3 instanceof Float64Array || allNumbers(v3, 24)));
   } catch {
     ok = false;
   }
@@ -452,7 +452,7 @@ const checkParams = function (args) {
     const v0 = given["x"];
     const v1 = given["gamma"];
     const v2 = given["beta"];
-    ok = (LENGTH_OK[v0.length - 24] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (LENGTH_OK[v1.length - 6] !== undefined && (v1 instanceof Float64Array || typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number")) && (LENGTH_OK[v2.length - 6] !== undefined && (v2 instanceof Float64Array || typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number"));
+    ok = LENGTH_OK[(v1.length - 6) | (v2.length - 6)] !== undefined && (LENGTH_OK[v0.length - 24] !== undefined && (v0 instanceof Float64Array || allNumbers(v0, 24))) && (typeof v1[0] === "number" && typeof v1[1] === "number" && typeof v1[2] === "number" && typeof v1[3] === "number" && typeof v1[4] === "number" && typeof v1[5] === "number") && (typeof v2[0] === "number" && typeof v2[1] === "number" && typeof v2[2] === "number" && typeof v2[3] === "number" && typeof v2[4] === "number" && typeof v2[5] === "number");
   } catch {
     ok = false;
   }

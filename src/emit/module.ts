@@ -7,15 +7,17 @@
 //
 // What the checks cost, and why they are shaped so. A call of a tiny function is a few
 // nanoseconds of arithmetic, so each check must be a few instructions in the usual case:
-// - A Float64Array argument is one length comparison and one `instanceof`, the length read
-//   first so that V8 knows the kind from its feedback and folds the kind tests. The flat
-//   kernels compare the lengths of x, grad and the inputs in one bounds check.
+// - A long Float64Array argument is one length comparison and one `instanceof`, the length
+//   read first so that V8 knows the kind from its feedback and folds the kind tests. The flat
+//   kernels compare the lengths of x, grad and the inputs in one bounds check, and the
+//   argument checks the lengths of all short arrays in one, and then their elements alone.
 // - A plain array is checked on every call, element by element (`typeof a[k] === "number"`),
-//   unrolled inline for short arrays (and then without `Array.isArray`: kindTest). V8 knows that an element of an array of doubles is a
-//   number, so for such arrays these tests fold away and only the loads remain (which the
-//   kernel makes anyway). Remembering that an array was checked would be wrong, since arrays
-//   change between calls; converting it to a Float64Array would allocate; a check fused into
-//   the kernel's reads would have to guard every read of an element used several times.
+//   unrolled inline for short arrays (without `Array.isArray`: kindTest). V8 knows that an
+//   element of an array of doubles or of a Float64Array is a number, so for such arrays these
+//   tests fold away and only the loads remain (which the kernel makes anyway). Remembering
+//   that an array was checked would be wrong, since arrays change between calls; converting
+//   it to a Float64Array would allocate; a check fused into the kernel's reads would have to
+//   guard every read of an element used several times.
 // - The result holders (`grad`, `outputs`) get one `instanceof` and length comparison per
 //   tensor, so an incomplete holder is an error naming it, not an engine error.
 // - A seed object is read in one pass over its keys (for-in, which V8 runs from the
@@ -282,9 +284,22 @@ function kindTest(v: string, size: Size, integer = false): string {
   const kinds = `${v} instanceof Float64Array${integer ? ` || ${v} instanceof Int32Array` : ""}`;
   if (!isKnown(size)) return `${kinds} || allNumbers(${v}, ${moduleSize(size)})`;
   // No elements (paramSize 0) leave the kind alone to test.
-  if (size > UNROLLED_CHECK) return `${kinds} || allNumbers(${v}, ${size})`;
-  const elements = size === 0 ? `Array.isArray(${v})` : Array.from({ length: size }, (_, k) => `typeof ${v}[${k}] === "number"`).join(" && ");
-  return `${kinds} || ${elements}`;
+  const plain = size === 0 ? `Array.isArray(${v})` : isShort(size) ? elementsTest(v, size) : `allNumbers(${v}, ${size})`;
+  return `${kinds} || ${plain}`;
+}
+
+/** Whether an array of this size has its elements tested inline (kindTest, elementsTest). */
+const isShort = (size: Size): size is number => isKnown(size) && size > 0 && size <= UNROLLED_CHECK;
+
+/**
+ * A short argument's kind as its elements alone, whatever the array: every element of a typed
+ * array is a number, so this admits what kindTest does. For an array of doubles or a typed
+ * array, V8 folds the tests to the bounds checks of loads the kernel makes anyway, with no
+ * `instanceof`, which V8 folds only while it knows the map from the length load just before
+ * (printArgChecks).
+ */
+function elementsTest(v: string, size: number): string {
+  return Array.from({ length: size }, (_, k) => `typeof ${v}[${k}] === "number"`).join(" && ");
 }
 
 /**
@@ -308,9 +323,12 @@ function lengthsTest(items: readonly { v: string; size: number }[]): string[] {
  * one argument at a time, throws naming the first wrong one, or returns for the unusual right
  * values (other typed arrays). Testing `typeof v === "object"` first instead costs a few
  * nanoseconds per argument on every call. `name` is a `const` (printFlatKernelCheck says why).
- * Each argument's length gets a bounds check of its own: with all of them in one
- * (lengthsTest), V8 no longer folds the kind tests of plain arrays that follow (backwardInto
- * of the signed triangle area with plain arrays: 2.4x the hand-written flat function -> 4.2x).
+ * The lengths of the short arrays, tested by their elements alone (elementsTest), are tested
+ * first in one bounds check (lengthsTest): each bounds check is a branch in a call of a few
+ * dozen, and a branch of the caller's loop may cost as much as its arithmetic. A longer array
+ * gets a bounds check of its own before its kind test: after a joined one, V8 no longer folds
+ * the `instanceof` of a plain array (backwardInto of the signed triangle area with plain
+ * arrays tested so: 2.4x the hand-written flat function -> 4.2x).
  */
 function printArgChecks(out: (...l: string[]) => void, T: (a: string) => string, name: string, list: readonly ModuleArg[], notObject: string, explainOnly = false) {
   const explain = `explain${name[0].toUpperCase()}${name.slice(1)}`;
@@ -325,7 +343,11 @@ function printArgChecks(out: (...l: string[]) => void, T: (a: string) => string,
   }
   out(`  let ok = false;`, `  try {`, `    const given = args${T(" as Record<string, ArrayLike<unknown>>")};`);
   for (const [i, a] of list.entries()) out(`    const v${i} = given[${key(a.name)}]${T("!")};`);
-  const tests = list.map((a, i) => (a.shape.length ? `(${tensorTest(`v${i}`, a.size, a.integer)})` : `typeof v${i} === "number"`));
+  const short = list.flatMap((a, i) => (a.shape.length && isShort(a.size) ? [{ v: `v${i}`, size: a.size }] : []));
+  const tests = [
+    ...lengthsTest(short),
+    ...list.map((a, i) => (!a.shape.length ? `typeof v${i} === "number"` : isShort(a.size) ? `(${elementsTest(`v${i}`, a.size)})` : `(${tensorTest(`v${i}`, a.size, a.integer)})`)),
+  ];
   out(`    ok = ${tests.join(" && ")};`, `  } catch {`, `    ok = false;`, `  }`, `  if (!ok) ${explain}(args);`, "};", "");
   printArgExplanation(out, T, explain, list, notObject);
 }
