@@ -136,3 +136,52 @@ describe("a reducing gate in a forward-mode Jacobian", () => {
     }
   });
 });
+
+describe("norm's gradient is x / norm(x)", () => {
+  // norm is a gate whose local gradient divides x by the norm (0 at the zero vector): a
+  // program that divides by its norm (a rotation axis r / norm(r)) computes that quotient
+  // already, and the norm's Hessian comes from differentiating it.
+  const x = [0.3, -1.2, 0.7];
+  const n = Math.hypot(...x);
+
+  it("gives x / |x|, 0 at the zero vector, and the Hessian (I - x x^T / |x|^2) / |x|", async () => {
+    const src = "param x[3]\ninput v[3]\noutput g = gradient(norm(x), x)\noutput H = hessian(norm(x), x)\noutput t = jvp(norm(x), x, v)";
+    const v = [1, 2, -1];
+    for (const emit of ["unrolled", "loops", "tape"] as const) {
+      const m = (await load(src, { emit })).module;
+      const out = m.forward({ x, v });
+      close(out.g as Float64Array, x.map((a) => a / n), 1e-15, `${emit} gradient`);
+      close(out.H as Float64Array, [0, 1, 2].flatMap((i) => [0, 1, 2].map((j) => ((i === j ? 1 : 0) - (x[i] * x[j]) / n ** 2) / n)), 1e-14, `${emit} hessian`);
+      close(out.t as number, x.reduce((s, a, i) => s + (a * v[i]) / n, 0), 1e-14, `${emit} jvp`);
+      const zero = m.forward({ x: [0, 0, 0], v });
+      expect(Array.from(zero.g as Float64Array), emit).toEqual([0, 0, 0]);
+      expect(zero.t, emit).toBe(0);
+    }
+  });
+
+  it("along an axis and with keepdims: backward and a Jacobian against finite differences", async () => {
+    const src = "param A[2, 3]\noutput f = sum(norm(A, axis=0) * [1, 2, 3]) + sum(norm(A, axis=1, keepdims=true) ^ 3)\noutput J = jacobian(norm(A, axis=0), A)";
+    const m = (await load(src)).module;
+    const a = { A: [0.3, -1.2, 0.7, 2, 0.1, -0.4] };
+    close(m.backward(a, { f: 1, J: new Array(18).fill(0) }).grad.A as Float64Array, numericGradient((v) => m.forward(v).f as number, a, "A") as number[], 1e-7, "gradient");
+    const J = list(m.forward(a).J as Float64Array);
+    for (let i = 0; i < 3; i++) {
+      const col = Math.hypot(a.A[i], a.A[3 + i]);
+      close(J.slice(6 * i, 6 * i + 6), [0, 1, 2, 3, 4, 5].map((k) => (k % 3 === i ? a.A[k] / col : 0)), 1e-15, `row ${i}`);
+    }
+  });
+
+  it("reuses the program's x / norm(x): no divisions of its own", () => {
+    const ops = (src: string) => compile(src, { emit: "unrolled" }).stats!.forwardOperations;
+    const divided = ops("param r[3]\noutput y = r / norm(r)");
+    // The gradient beside the quotients adds the masks of a zero norm only (was 15 more
+    // operations: the scaled form's chain rule, two divisions by the scale and the root).
+    expect(ops("param r[3]\noutput y = r / norm(r)\noutput g = gradient(norm(r), r)")).toBeLessThanOrEqual(divided + 3);
+    expect(ops("param r[3]\noutput H = hessian(norm(r), r)")).toBeLessThanOrEqual(50);
+  });
+
+  it("of a constant is a constant", () => {
+    const out = outputs("const s = norm([3, 4])\nparam x\noutput y = s * x", { x: 2 });
+    expect(out.y).toBe(10);
+  });
+});

@@ -8,7 +8,7 @@
 // Adding a built-in: an entry here (its shape rule and lowering), a derivative rule in
 // diff/rules.ts only if it needs a new IR op, and a line in grammar/reference.md.
 
-import { broadcastShapes, formatShape, rowMajor, sameShape, sizeOf, type Graph, type Node, type Shape } from "../ir/graph.js";
+import { broadcastShapes, findUpstream, formatShape, rowMajor, sameShape, sizeOf, type Graph, type Node, type Shape } from "../ir/graph.js";
 import { addSize, divideSize, formatSize, isKnown, mulSize, provablyAtLeast, type Size } from "../ir/size.js";
 import { identities } from "../diff/rules.js";
 import type { ElementwiseName, ReductionName } from "../ir/ops.js";
@@ -169,7 +169,12 @@ export function reduce(graph: Graph, name: Reducer, x: Node, axes: readonly numb
   const scale = e("stop", graph.reduce("rmax", e("abs", moved), keep));
   const scaled = e("div", moved, spread(scale));
   const norm = e("mul", scale, e("sqrt", graph.reduce("sum", e("mul", scaled, scaled), keep)));
-  const result = e("where", e("gt", scale, graph.constant(0)), norm, graph.constant(0));
+  const positive = e("gt", scale, graph.constant(0));
+  let result = e("where", positive, norm, graph.constant(0));
+  // A gate whose local gradient is x / |x| (0 at the zero vector): the quotient a program
+  // dividing by its norm computes already (r / norm(r) of a rotation axis), where the body's
+  // own chain rule went back through the scaled form, two divisions and a mask more.
+  if (!isCompileTime(moved)) result = graph.gate("norm", result, [moved], [e("mask", spread(positive), e("div", moved, spread(result)), graph.constant(0))]);
   return keepdims ? graph.reshape(result, x.shape.map((d, k) => (reduced.includes(k) ? 1 : d))) : result;
 }
 
@@ -487,3 +492,6 @@ export const BUILTIN_NAMES: ReadonlySet<string> = new Set([...Object.keys(BUILTI
 export function builtin(name: string): Builtin | undefined {
   return Object.prototype.hasOwnProperty.call(BUILTINS, name) ? BUILTINS[name] : undefined;
 }
+
+/** Whether no argument reaches `x` (nor a gate, which is built only over arguments). */
+const isCompileTime = (x: Node): boolean => findUpstream(x, (n) => n.op === "input" || n.op === "gate") === undefined;
