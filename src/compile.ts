@@ -387,6 +387,8 @@ function estimateOperations(graph: Graph, roots: readonly Node[]): { total: numb
     let cost = 0;
     const size = Math.max(count(n.size), n.args.length ? count(n.args[0].size) : 1);
     if (n.op === "matmul") cost = 2 * count(n.args[0].size) * (n.args[1].shape.length === 2 ? count(n.args[1].shape[1]) : 1);
+    // A scatter places its parts (a gradient's slices); where they cover less than its size, the rest is zeros.
+    else if (n.op === "scatter") cost = Math.min(size, n.args.reduce((sum, part) => sum + count(part.size), 0));
     else if (n.op !== "const" && n.op !== "input" && n.op !== "gather" && n.op !== "pack" && n.op !== "gate") cost = size;
     total += cost;
     if (size > SMALL_TENSOR) tensor += cost;
