@@ -14,7 +14,7 @@
 // prodexcept) are written with operations that have derivative rules, with the same
 // values; chainmul has its own rules and stays, one operation instead of three.
 
-import { knownSize, rowMajor, sameShape, type Graph, type Node, type Shape } from "../ir/graph.js";
+import { knownSize, reachable, rowMajor, sameShape, type Graph, type Node, type Shape } from "../ir/graph.js";
 import { addSize, estimateSize, formatSize, isKnown, mulSize, productOf, type Size } from "../ir/size.js";
 import { compareIndices } from "./rules.js";
 import { isElementwise } from "../ir/ops.js";
@@ -23,6 +23,7 @@ import { cone, remake, substitute } from "../ir/rebuild.js";
 import { differentiate } from "./reverse.js";
 import { groupPairs, pushforward } from "./forward.js";
 import { colorPattern, dependencePattern } from "./sparsity.js";
+import { scalarize } from "../ir/scalarize.js";
 
 export { substitute };
 
@@ -140,7 +141,7 @@ export function jvp(graph: Graph, y: Node, x: Node, v: Node): Node {
 /** `jacobian(y, x)`: shape `y.shape ++ x.shape` (see jacobianOf). */
 export function jacobian(graph: Graph, y: Node, x: Node): Node {
   return record(graph, "jacobian", y, x, () => {
-    const { node, method } = jacobianOf(graph, y, x);
+    const { node, method } = jacobianOf(graph, y, x, true);
     return { result: node, method };
   });
 }
@@ -197,7 +198,7 @@ export function isElementwiseMap(graph: Graph, y: Node, x: Node): boolean {
  * share no column) go together, one pass per color (diff/sparsity.ts), the entries picked
  * from the compressed passes and the structural zeros set; else min(m, n) one-hot passes.
  */
-function jacobianOf(graph: Graph, y: Node, x: Node): { node: Node; diagonal: boolean; method: string } {
+function jacobianOf(graph: Graph, y: Node, x: Node, cut = false, apart = false): { node: Node; diagonal: boolean; method: string } {
   const shape = [...y.shape, ...x.shape];
   // m or n may be run-time sizes (dims): then there is no dependence pattern to color, and
   // the passes are always batched over a loop of that size.
@@ -216,7 +217,7 @@ function jacobianOf(graph: Graph, y: Node, x: Node): { node: Node; diagonal: boo
     const forward = byColumns.colors <= byRows.colors;
     const { color, colors } = forward ? byColumns : byRows;
     if (colors < Math.min(m, n)) {
-      const { node: stacked, batched } = stackedPasses(graph, y, x, forward, colors, graph.tensor(Array.from(color), forward ? x.shape : y.shape));
+      const { node: stacked, batched } = stackedPasses(graph, y, x, forward, colors, graph.tensor(Array.from(color), forward ? x.shape : y.shape), apart);
       // J[i, j] is in the pass of j's color at row i (forward), or of i's color at column j.
       const words = Math.ceil(n / 32);
       const index: number[] = [];
@@ -233,13 +234,114 @@ function jacobianOf(graph: Graph, y: Node, x: Node): { node: Node; diagonal: boo
     }
   }
   const forward = isKnown(n) && isKnown(m) ? n <= m : estimateSize(n) <= estimateSize(m);
-  const { node: stacked, batched } = stackedPasses(graph, y, x, forward, forward ? n : m, positions(graph, forward ? x.shape : y.shape));
+  const { node: stacked, batched } = stackedPasses(graph, y, x, forward, forward ? n : m, positions(graph, forward ? x.shape : y.shape), apart);
   // Forward passes give columns, stacked as [n, ...y.shape]; reverse ones give rows.
   const J = forward
     ? graph.gather(stacked, shape, { offset: 0, strides: [...rowMajor(y.shape), ...rowMajor(x.shape).map((s) => mulSize(s, m))] })
     : graph.reshape(stacked, shape);
   const passes = forward ? `forward, ${formatSize(n)} passes (one per element of x)` : `reverse, ${formatSize(m)} passes (one per element of y)`;
-  return { node: differentiable(graph, J), diagonal: false, method: `${passes}, ${built(batched)}` };
+  const plain = { node: differentiable(graph, J), diagonal: false, method: `${passes}, ${built(batched)}` };
+  return (cut && !forward && throughCut(graph, y, x, plain)) || plain;
+}
+
+/** A Jacobian of at most this many elements tries cuts (each candidate is built and counted). */
+const CUT_MAX_ELEMENTS = 256;
+/** ... and a y of at most this many tensor nodes. */
+const CUT_MAX_NODES = 1000;
+/** Candidate cuts tried, those with the most work upstream of them first. */
+const CUT_CANDIDATES = 8;
+
+/**
+ * A small reverse-mode Jacobian (m passes from y) through a cut: an intermediate tensor c
+ * that y depends on, J = dy/dx (c held) + dy/dc dc/dx. The Jacobian of c (the rotated
+ * point of a bundle adjustment's residual, 3 values of 15 params) is built apart, its passes
+ * seeded by constants that fold, and does not wait for the passes from y: in straight-line
+ * code it is computed beside the rest of the forward pass, where each reverse pass went
+ * back through the rotation after the projection's divisions. Kept only when its
+ * straight-line form has no more operations than the plain passes' and a shorter chain of
+ * operations waiting on each other (latency, which the passes from y add to the forward's).
+ */
+function throughCut(graph: Graph, y: Node, x: Node, plain: { node: Node; method: string }): { node: Node; diagonal: boolean; method: string } | undefined {
+  const [m, n] = [y.size, x.size];
+  // A Jacobian by a def's parameter may be batched over a comprehension's rows, where loop
+  // code, not the chain one waits on, decides what it costs: only the program's own params.
+  if (!isKnown(m) || !isKnown(n) || m < 2 || m * n > CUT_MAX_ELEMENTS || (x.name ?? "#").startsWith("#")) return undefined;
+  const nodes = cone(graph, [y]);
+  if (nodes.length > CUT_MAX_NODES || nodes.some((c) => c.op === "loopvar" || !isKnown(c.size))) return undefined;
+  // Nodes that move with x, and how many of those each one's value needs (a walk of its
+  // cone, at most CUT_MAX_NODES, per candidate).
+  const moving = new Set<number>([x.id]);
+  for (const c of nodes) if (c.args.some((a) => moving.has(a.id))) moving.add(c.id);
+  const workOf = (c: Node) => {
+    const seen = new Set<number>();
+    const stack = [c];
+    while (stack.length) {
+      const d = stack.pop()!;
+      if (seen.has(d.id) || !moving.has(d.id)) continue;
+      seen.add(d.id);
+      stack.push(...d.args);
+    }
+    return seen.size;
+  };
+  const candidates = nodes
+    .filter((c) => moving.has(c.id) && c !== x && c !== y && c.shape.length > 0 && (c.size as number) < n && c.op !== "gather")
+    .map((c) => ({ c, work: workOf(c) }))
+    .sort((a, b) => b.work - a.work || a.c.id - b.c.id)
+    .slice(0, CUT_CANDIDATES);
+  let best: { node: Node; operations: number; depth: number; c: Node } | undefined;
+  const bar = scalarCost(graph, [y, plain.node]);
+  for (const { c } of candidates) {
+    const s = c.size as number;
+    const p = graph.input(`#c${graph.nodes.length}`, "param", c.shape);
+    const yp = substitute(graph, y, c, p);
+    const held = jacobianOf(graph, yp, x, false, true).node;
+    const outer = graph.reshape(jacobianOf(graph, yp, p, false, true).node, [m, s]);
+    const inner = graph.reshape(jacobianOf(graph, c, x, false, true).node, [s, n]);
+    // Entry by entry, as scalars: the product's terms where a column of dc/dx is zero fold,
+    // and no tensor operation is added that would make the program look like loop work.
+    const at = (t: Node, k: number) => graph.gather(t, [], { offset: k, strides: [] });
+    const flatHeld = graph.reshape(held, [m * n]);
+    const [flatOuter, flatInner] = [graph.reshape(outer, [m * s]), graph.reshape(inner, [s * n])];
+    const entries: Node[] = [];
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < n; j++) {
+        let sum = at(flatHeld, i * n + j);
+        for (let k = 0; k < s; k++) sum = graph.elementwise("add", [sum, graph.elementwise("mul", [at(flatOuter, i * s + k), at(flatInner, k * n + j)])]);
+        entries.push(sum);
+      }
+    const J = substitute(graph, graph.reshape(graph.pack(entries), held.shape), p, c);
+    const cost = scalarCost(graph, [y, J]);
+    // No more work than the plain passes, and less to wait for: the shortest chain wins.
+    const better = best ? cost.depth < best.depth || (cost.depth === best.depth && cost.operations < best.operations) : cost.depth < bar.depth;
+    if (cost.operations <= bar.operations && better) best = { node: J, ...cost, c };
+  }
+  if (!best) return undefined;
+  return { node: best.node, diagonal: false, method: `${plain.method.replace(/, each built apart|, built once and batched/, "")} to a cut of ${best.c.size} values, whose own Jacobian is built apart (unrolled: ${best.operations} operations and a chain of ${best.depth}, against ${bar.operations} and ${bar.depth})` };
+}
+
+/** Latency of an operation in the straight-line form, in additions: a division or a root takes several. */
+const LATENCY: Partial<Record<string, number>> = { div: 4, sqrt: 6, exp: 8, log: 8, sin: 8, cos: 8, tan: 8, pow: 10, atan2: 10 };
+
+/**
+ * The straight-line form of `roots` (their scalar elements and what those need): how many
+ * operations, and the longest chain of them that one waits on, weighed by latency.
+ */
+function scalarCost(graph: Graph, roots: readonly Node[]): { operations: number; depth: number } {
+  const scalar = scalarize(graph, roots);
+  const seen = reachable(graph, roots.flatMap((r) => scalar.elements(r)));
+  const depth = new Float64Array(seen.length);
+  let operations = 0;
+  let longest = 0;
+  for (let id = 0; id < seen.length; id++) {
+    const n = graph.nodes[id];
+    if (!seen[id] || n.op === "input" || n.op === "const" || n.op === "tensor" || n.op === "iota") continue;
+    operations++;
+    let start = 0;
+    for (const a of n.args) start = Math.max(start, depth[a.id]);
+    depth[id] = start + (LATENCY[n.op] ?? 1);
+    longest = Math.max(longest, depth[id]);
+  }
+  return { operations, depth: longest };
 }
 
 const built = (batched: boolean) => (batched ? "built once and batched" : "each built apart");
@@ -252,7 +354,7 @@ const FEW_PASSES = 2;
  * seeded with ones where `group` equals k: built once over a loop variable and batched,
  * stacked as [steps, ...result shape].
  */
-function stackedPasses(graph: Graph, y: Node, x: Node, forward: boolean, steps: Size, group: Node): { node: Node; batched: boolean } {
+function stackedPasses(graph: Graph, y: Node, x: Node, forward: boolean, steps: Size, group: Node, apart = false): { node: Node; batched: boolean } {
   const pass = (seed: Node) => (forward ? pushforward(graph, [y], new Map([[x, seed]]), { guarded: true })[0] : pullback(graph, y, x, seed, true));
   const unrolled = () => {
     if (!isKnown(steps)) throw new NotAtRunTimeSizes(`its ${formatSize(steps)} passes could not be batched into one`);
@@ -260,7 +362,7 @@ function stackedPasses(graph: Graph, y: Node, x: Node, forward: boolean, steps: 
     return { node: graph.pack(Array.from({ length: steps }, (_, k) => pass(graph.tensor(groups.map((c) => (c === k ? 1 : 0)), group.shape)))), batched: false };
   };
   // A few passes are cheaper apart: each seed is a constant, whose zeros fold away.
-  if (isKnown(steps) && steps <= FEW_PASSES) return unrolled();
+  if (isKnown(steps) && (steps <= FEW_PASSES || apart)) return unrolled();
   try {
     const loop = freshLoop(graph, steps);
     return { node: batchOver(graph, loop, pass(graph.elementwise("eq", [group, loop]))), batched: true };
