@@ -1,15 +1,17 @@
 // The arithmetic of the tiny functions (bench/tiny/*.expr), which are timed against
 // hand-written code that spends no operation it can avoid: the simplifications that bring
 // gradc's backward close to it (power-of-two constants taken into a shared reciprocal, one
-// division for both operands of a quotient), each with values against the reference
-// interpreter and gradients against central differences.
+// division for both operands of a quotient, and in the flat kernels a quotient multiplied by
+// its divisor's reciprocal), each with values against the reference interpreter and
+// gradients against central differences.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { differentiate } from "../src/diff/reverse.js";
 import { Graph, type Node } from "../src/ir/graph.js";
 import { evaluateGraph, inputKey } from "../src/ir/interpret.js";
-import { assertClose, flat, load, numericGradient, rng, uniform } from "./support/load.js";
+import { factorLateScales } from "../src/ir/factor.js";
+import { assertClose, awayFromZero, flat, load, numericGradient, rng, uniform } from "./support/load.js";
 
 /** The operations reachable from `roots`, by name, counted. */
 function opsOf(roots: Node[]): Map<string, number> {
@@ -64,6 +66,54 @@ describe("the gradient of a quotient takes one division", () => {
   });
 });
 
+describe("a quotient beside its divisor's reciprocal, in the flat kernels", () => {
+  it("a / b becomes a (1 / b) where the gradient needs 1 / b, within two roundings of a / b", () => {
+    const g = new Graph();
+    const [a, c, b] = [g.input("a", "param", []), g.input("c", "param", []), g.input("b", "param", [])];
+    // (a / b)(c / b): two quotients and, in the gradient, 1 / b; no sum that could cancel
+    // and magnify a rounding, so every root stays within a few roundings, relatively.
+    const f = g.elementwise("mul", [g.elementwise("div", [a, b]), g.elementwise("div", [c, b])]);
+    const grads = differentiate(g, [{ output: f, seed: g.constant(1), guarded: false }], [a, c, b]);
+    expect(opsOf([f, ...grads]).get("div")).toBe(3);
+    const roots = factorLateScales(g, [f, ...grads]);
+    expect(opsOf(roots).get("div")).toBe(1);
+    const random = rng(11);
+    for (let k = 0; k < 500; k++) {
+      const values = [uniform(random, -1e3, 1e3), uniform(random, -1e3, 1e3), awayFromZero(random, 1e-3, 1e3)];
+      const at = new Map([a, c, b].map((x, i) => [inputKey(x), values[i]]));
+      const before = evaluateGraph(g, at, [f, ...grads]).map(([v]) => v);
+      const after = evaluateGraph(g, at, roots).map(([v]) => v);
+      const [av, cv, bv] = values;
+      // Each quotient rounds twice: within 2 ulp of the correctly rounded one.
+      expect(Math.abs(av * (1 / bv) - av / bv)).toBeLessThanOrEqual(4 * Number.EPSILON * Math.abs(av / bv));
+      after.forEach((v, i) => expect(Math.abs(v - before[i]), `root ${i} at ${values.join(", ")}`).toBeLessThanOrEqual(1e-14 * Math.abs(before[i])));
+    }
+  });
+
+  it("keeps the division where nothing needs the reciprocal, and for a constant numerator", () => {
+    const g = new Graph();
+    const [a, b] = [g.input("a", "param", []), g.input("b", "param", [])];
+    const alone = g.elementwise("div", [a, b]);
+    expect(factorLateScales(g, [alone])).toEqual([alone]);
+    const half = g.elementwise("div", [g.constant(0.5), b]);
+    const inverse = g.elementwise("div", [g.constant(1), b]);
+    const sum = g.elementwise("add", [half, inverse]);
+    expect(factorLateScales(g, [sum])).toEqual([sum]);
+  });
+
+  it("the pinhole projection's kernels divide once, as the hand-written function does", async () => {
+    const source = readFileSync(join(__dirname, "..", "bench", "tiny", "reprojection.expr"), "utf8");
+    const { code } = await load(source);
+    for (const name of ["valueFlat", "valueAndGradFlat"]) {
+      const body = code.slice(code.indexOf(`export function ${name}(`));
+      expect(body.slice(0, body.indexOf("\n}\n")).match(/ \/ /g), name).toHaveLength(1);
+    }
+    // backward keeps the quotients as the source writes them, and their gradient's 1 / z.
+    const backward = code.slice(code.indexOf("export function backwardInto("));
+    expect(backward.slice(0, backward.indexOf("\n}\n")).match(/ \/ /g)).toHaveLength(3);
+  });
+});
+
 const TINY = ["point-segment", "reprojection", "triangle-area-3d", "distance", "spring", "angle", "bend", "rod", "circle-residual"];
 
 describe.each(TINY)("bench/tiny/%s.expr", (name) => {
@@ -82,9 +132,10 @@ describe.each(TINY)("bench/tiny/%s.expr", (name) => {
     const flatModule = m as unknown as { packParams(p: unknown): Float64Array; valueAndGradFlat(x: Float64Array, g: Float64Array, i: unknown): number; paramSize: number };
     const g = new Float64Array(flatModule.paramSize);
     const value = flatModule.valueAndGradFlat(flatModule.packParams(args), g, args);
-    expect(value).toBe(outputs[output]);
     // Equal up to rounding: the flat kernels factor late scales out of the gradient's sums of
-    // products (ir/factor.ts), which backward keeps as differentiated.
+    // products and multiply by a divisor's reciprocal where backward divides (ir/factor.ts).
+    assertClose(value, outputs[output] as number, 1e-14, "valueAndGradFlat's value");
+    expect((m as unknown as { valueFlat(x: Float64Array, i: unknown): number }).valueFlat(flatModule.packParams(args), args)).toBe(value);
     assertClose(g, face.args.filter((a) => a.role === "param").flatMap((a) => flat(grad[a.name])), 1e-14, "valueAndGradFlat's gradient");
   });
 });

@@ -18,6 +18,17 @@
 // 1.04x the hand-written function). Scaling by 2^k commutes with rounding, so the values are
 // the same, barring overflow.
 //
+// And a quotient a / b whose divisor's reciprocal 1 / b the kernel computes anyway (the
+// gradient of a / b needs it, rules.ts) becomes a (1 / b): one division where the kernel took
+// two, as hand-written code divides once (a pinhole projection's x / z and y / z and their
+// gradient: three divisions, one after; the reprojection kernel 1.31x -> 1.0x the hand-written
+// function). Not bit for bit either: a (1 / b) rounds twice, so it can differ from a / b in
+// the last place (test/tiny-arithmetic.test.ts bounds the kernels at 1e-14 of backward);
+// where |b| is below 2^-1022 or above 2^1022, 1 / b is infinite or subnormal, and a (1 / b)
+// can be infinite, NaN (0 * Infinity) or short of digits where a / b was not; the gradient,
+// which multiplies by that same 1 / b, is then so already. A constant numerator keeps its
+// division (a power of two times 1 / b is that quotient again, Graph's simplification).
+//
 // One forward walk over the scalar graph (topological by construction), rebuilding a node
 // when an operand was rebuilt; new nodes are hash-consed like any other.
 
@@ -89,6 +100,13 @@ export function factorLateScales(g: Graph, roots: readonly Node[]): Node[] {
     for (const s of scaling) absorbed.set(s!.by.id, s!.keep);
   }
 
+  // The divisors whose reciprocal the kernel needs, by the divisor's id.
+  const hasReciprocal = new Uint8Array(top);
+  for (let id = 0; id < top; id++) {
+    const n = g.nodes[id];
+    if (needed[id] && n.op === "div" && n.args[0].op === "const" && n.args[0].value === 1) hasReciprocal[n.args[1].id] = 1;
+  }
+
   const rebuilt: (Node | undefined)[] = new Array(top);
   const saved = g.line;
   for (let id = 0; id < top; id++) {
@@ -104,7 +122,12 @@ export function factorLateScales(g: Graph, roots: readonly Node[]): Node[] {
       continue;
     }
     const args = n.args.map((a) => rebuilt[a.id] ?? a);
-    let m = args.every((a, k) => a === n.args[k]) ? n : g.elementwise(n.op, args);
+    let m: Node;
+    if (n.op === "div" && n.args[0].op !== "const" && hasReciprocal[n.args[1].id]) {
+      // The reciprocal of the rebuilt divisor: the needed one itself (hash-consed), or what it
+      // is rebuilt into when its divisor was rebuilt.
+      m = g.elementwise("mul", [args[0], g.elementwise("div", [g.constant(1), args[1]])]);
+    } else m = args.every((a, k) => a === n.args[k]) ? n : g.elementwise(n.op, args);
     const c = scaleInto.get(id);
     if (c) m = g.elementwise("mul", [c, m]);
     if (m.op === "add" || m.op === "sub") m = factored(m) ?? m;
