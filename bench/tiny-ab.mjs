@@ -1,0 +1,58 @@
+// Before and after for the tiny functions' flat kernels: valueAndGradFlat as compiled by this
+// checkout's gradc and by another build (`--base path/to/dist/cli/main.js`, e.g. main's), timed
+// in one process by bench/tiny.mjs's method (lib/timing.mjs: interleaved rounds, each module
+// imported once per unit), with ratios as medians of within-round ratios to the hand-written
+// flat function. A change to the arithmetic is judged this way: two runs of bench/tiny.mjs on
+// this shared machine differ by more than most such changes do.
+//
+//   node bench/tiny-ab.mjs --base /tmp/main/dist/cli/main.js --only angle,bend
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+import { batchOf } from './lib/contenders.mjs';
+import { CLI, failureLine, runNode } from './lib/gradc.mjs';
+import { ROOT, formatNs, formatRatio, machineLine, markdownTable } from './lib/report.mjs';
+import { pairedRatio, timeUnits } from './lib/timing.mjs';
+import { FUNCTIONS } from './tiny/hand.mjs';
+
+const { values: options } = parseArgs({ options: { base: { type: 'string' }, only: { type: 'string' }, rounds: { type: 'string' } } });
+if (!options.base) {
+  console.error('usage: node bench/tiny-ab.mjs --base <other gradc dist/cli/main.js> [--only a,b] [--rounds 30]');
+  process.exit(2);
+}
+const builds = [
+  ['base', path.resolve(options.base)],
+  ['this', CLI],
+];
+const selected = options.only ? FUNCTIONS.filter((f) => options.only.split(',').includes(f.name)) : FUNCTIONS;
+let copies = 0;
+
+const units = [];
+for (const fn of selected) {
+  const inputs = Object.fromEntries(Object.entries(fn.inputs).map(([k, v]) => [k, Array.isArray(v) ? Float64Array.from(v) : v]));
+  let x;
+  for (const [key, cli] of builds) {
+    const file = `bench/generated/tiny-ab/${fn.name}.${key}.mjs`;
+    const run = runNode(cli, ['compile', `bench/tiny/${fn.name}.expr`, '-o', file]);
+    if (!run.ok) throw new Error(`${key} gradc could not compile ${fn.name}: ${failureLine(run)}`);
+    const m = await import(`${pathToFileURL(path.join(ROOT, file)).href}?copy=${++copies}`);
+    x = m.packParams(fn.params);
+    const g = new Float64Array(x.length);
+    const h = new Float64Array(x.length);
+    const values = [m.valueAndGradFlat(x, g, inputs), fn.flat(x, h, inputs)];
+    const worst = Math.max(Math.abs(values[0] - values[1]), ...g.map((v, k) => Math.abs(v - h[k])));
+    if (!(worst <= 1e-9)) throw new Error(`${fn.name} (${key}): differs from the hand-written function by ${worst}`);
+    units.push({ id: `${fn.name}.${key}`, batch: batchOf({ m }, 'm.valueAndGradFlat(a, g, o)', { a: x, g, o: inputs }) });
+  }
+  units.push({ id: `${fn.name}.hand`, batch: batchOf({ f: fn.flat }, 'f(a, g, o)', { a: x, g: new Float64Array(x.length), o: inputs }) });
+}
+
+console.log(`gradc tiny functions, before and after: ${machineLine()}`);
+const rounds = Number(options.rounds ?? 30);
+const stats = timeUnits(units, { rounds, batchMs: 4, slowStride: 1, minWarmupMs: 1500, maxWarmupMs: 5000 });
+const rows = selected.map((fn) => {
+  const hand = stats.get(`${fn.name}.hand`);
+  const cell = (key) => `${formatNs(stats.get(`${fn.name}.${key}`).median)} (${formatRatio(pairedRatio(stats.get(`${fn.name}.${key}`), hand))}x)`;
+  return [fn.name, formatNs(hand.median), cell('base'), cell('this')];
+});
+console.log(markdownTable(['function', 'hand-written, flat, ns', 'base valueAndGradFlat, ns', 'this valueAndGradFlat, ns'], rows, ['l', 'r', 'r', 'r']));
