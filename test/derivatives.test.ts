@@ -675,9 +675,10 @@ describe("equal contributions scaled once (reverse.ts)", () => {
     const start = result.code.indexOf("export function backwardInto");
     const backward = result.code.slice(start, result.code.indexOf("\n}\n", start));
     // The loss itself keeps its 0.5; each gradient element is one product, of an element of
-    // W read once into a temporary (it is read twice: in the loss and in its gradient).
+    // W read once into a temporary (it is read twice: in the loss and in its gradient), and
+    // the scalar reg, printed in the element's store.
     expect(backward.match(/const t\d+ = a1\[\d\];/g)).toHaveLength(4);
-    expect(backward.match(/const t\d+ = a0 \* t\d+;/g)).toHaveLength(4);
+    expect(backward.match(/g0\[\d\] = \(a0 \* t\d+\) \* s0;/g)).toHaveLength(4);
     expect(backward).not.toMatch(/\W2 \*/);
   });
 });

@@ -114,6 +114,23 @@ describe("a quotient beside its divisor's reciprocal, in the flat kernels", () =
   });
 });
 
+describe("a value that reads a scalar input", () => {
+  it("is returned after the gradient's stores, its atan2 call last, as in the hand-written bend constraint", async () => {
+    const source = readFileSync(join(__dirname, "..", "bench", "tiny", "bend.expr"), "utf8");
+    const { code, module: m } = await load(source);
+    const body = code.slice(code.indexOf("export function valueAndGradFlat("));
+    const kernel = body.slice(0, body.indexOf("\n}\n"));
+    // The scalar input is a local (a3): no store into grad can change it, so the value need
+    // not be computed before the stores, where V8 would keep every temporary across the call.
+    expect(kernel).toMatch(/return Math\.atan2\(t\d+, t\d+\) - a\d+;$/);
+    expect(kernel.match(/Math\.atan2/g)).toHaveLength(1);
+    const flatModule = m as unknown as { packParams(p: unknown): Float64Array; valueAndGradFlat(x: Float64Array, g: Float64Array, i: unknown): number };
+    const args = { a: [-1, 0.2], b: [0, 0], c: [0.8, 0.9], rest: 2 };
+    const x = flatModule.packParams(args);
+    expect(flatModule.valueAndGradFlat(x, new Float64Array(6), args)).toBe(Math.atan2(-1 * 0.9 - 0.2 * 0.8, -1 * 0.8 + 0.2 * 0.9) - 2);
+  });
+});
+
 const TINY = ["point-segment", "reprojection", "triangle-area-3d", "distance", "spring", "angle", "bend", "rod", "circle-residual"];
 
 describe.each(TINY)("bench/tiny/%s.expr", (name) => {

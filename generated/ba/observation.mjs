@@ -297,36 +297,35 @@ export function backwardInto(args, seed, grad, outputs) {
   const t48 = t45 * t47;
   const t49 = t46 * t47;
   const t50 = (t45 * (t26 * t47)) + (t46 * (t27 * t47));
-  const t51 = ((t33 * t37) + (t34 * t38)) - (2 * (a3 * (2 * t4)));
+  let t51 = 0;
   let t52 = 0;
   let t53 = 0;
   let t54 = 0;
   let t55 = 0;
   let t56 = 0;
-  let t57 = 0;
   if (t10 !== 0) {
-    const t58 = ((t15 * t48) + (t16 * t49)) - (t17 * t50);
-    const t59 = t23 * t58;
-    const t60 = t21 * t48;
-    const t61 = t21 * t49;
-    const t62 = t21 * t50;
-    const t63 = ((t24 * t48) + (t6 * t59)) - ((t7 * t62) + (t8 * t61));
-    const t64 = ((t8 * t60) + (t6 * t62)) + ((t24 * t49) + (t7 * t59));
-    const t65 = ((t6 * t61) - (t7 * t60)) + ((t8 * t59) - (t24 * t50));
-    const t66 = t25 * (((t14 * (((t18 * t48) + (t19 * t49)) - (t20 * t50))) - ((t65 * (t17 * t25)) + ((t63 * (t15 * t25)) + (t64 * (t16 * t25))))) - (t21 * ((((t6 * t48) + (t7 * t49)) - (t8 * t50)) - (t22 * t58))));
-    t52 = ((t17 * t61) + (t16 * t62)) + ((t15 * t59) + (t14 * t48));
-    t53 = ((t16 * t59) + (t14 * t49)) - ((t15 * t62) + (t17 * t60));
-    t54 = ((t16 * t60) - (t15 * t61)) + ((t17 * t59) - (t14 * t50));
-    t55 = (t63 * t25) + (t0 * t66);
-    t56 = (t64 * t25) + (t1 * t66);
-    t57 = (t65 * t25) + (t2 * t66);
+    const t57 = ((t15 * t48) + (t16 * t49)) - (t17 * t50);
+    const t58 = t23 * t57;
+    const t59 = t21 * t48;
+    const t60 = t21 * t49;
+    const t61 = t21 * t50;
+    const t62 = ((t24 * t48) + (t6 * t58)) - ((t7 * t61) + (t8 * t60));
+    const t63 = ((t8 * t59) + (t6 * t61)) + ((t24 * t49) + (t7 * t58));
+    const t64 = ((t6 * t60) - (t7 * t59)) + ((t8 * t58) - (t24 * t50));
+    const t65 = t25 * (((t14 * (((t18 * t48) + (t19 * t49)) - (t20 * t50))) - ((t64 * (t17 * t25)) + ((t62 * (t15 * t25)) + (t63 * (t16 * t25))))) - (t21 * ((((t6 * t48) + (t7 * t49)) - (t8 * t50)) - (t22 * t57))));
+    t51 = ((t17 * t60) + (t16 * t61)) + ((t15 * t58) + (t14 * t48));
+    t52 = ((t16 * t58) + (t14 * t49)) - ((t15 * t61) + (t17 * t59));
+    t53 = ((t16 * t59) - (t15 * t60)) + ((t17 * t58) - (t14 * t50));
+    t54 = (t62 * t25) + (t0 * t65);
+    t55 = (t63 * t25) + (t1 * t65);
+    t56 = (t64 * t25) + (t2 * t65);
   } else {
-    t52 = t48 + ((t2 * t49) + (t1 * t50));
-    t53 = t49 - ((t0 * t50) + (t2 * t48));
-    t54 = ((t1 * t48) - (t0 * t49)) - t50;
-    t55 = -((t7 * t50) + (t8 * t49));
-    t56 = (t8 * t48) + (t6 * t50);
-    t57 = (t6 * t49) - (t7 * t48);
+    t51 = t48 + ((t2 * t49) + (t1 * t50));
+    t52 = t49 - ((t0 * t50) + (t2 * t48));
+    t53 = ((t1 * t48) - (t0 * t49)) - t50;
+    t54 = -((t7 * t50) + (t8 * t49));
+    t55 = (t8 * t48) + (t6 * t50);
+    t56 = (t6 * t49) - (t7 * t48);
   }
   if (outputs !== undefined) {
     // output err (observation.expr:23)
@@ -335,23 +334,23 @@ export function backwardInto(args, seed, grad, outputs) {
   const g0 = grad["cam"];
   const g1 = grad["X"];
   // gradient of cam (param at observation.expr:8)
-  g0[0] = t55 * s0;
-  g0[1] = t56 * s0;
-  g0[2] = t57 * s0;
-  g0[3] = (-t52) * s0;
-  g0[4] = (-t53) * s0;
-  g0[5] = (-t54) * s0;
+  g0[0] = t54 * s0;
+  g0[1] = t55 * s0;
+  g0[2] = t56 * s0;
+  g0[3] = (-t51) * s0;
+  g0[4] = (-t52) * s0;
+  g0[5] = (-t53) * s0;
   g0[6] = ((t31 * t39) + (t32 * t40)) * s0;
   g0[7] = t39 * s0;
   g0[8] = t40 * s0;
   g0[9] = (t28 * t43) * s0;
   g0[10] = (t29 * t43) * s0;
   // gradient of X (param at observation.expr:8)
-  g1[0] = t52 * s0;
-  g1[1] = t53 * s0;
-  g1[2] = t54 * s0;
+  g1[0] = t51 * s0;
+  g1[1] = t52 * s0;
+  g1[2] = t53 * s0;
   // gradient of wi (param at observation.expr:8)
-  grad["wi"] = t51 * s0;
+  grad["wi"] = (((t33 * t37) + (t34 * t38)) - (2 * (a3 * (2 * t4)))) * s0;
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }

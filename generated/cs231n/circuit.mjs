@@ -145,10 +145,8 @@ export function forwardInto(args, outputs) {
   const a0 = args["x"];
   const a1 = args["y"];
   const a2 = args["z"];
-  // circuit.expr:7
-  const t0 = a2 * (a0 + a1);
   // output f (circuit.expr:7)
-  outputs["f"] = t0;
+  outputs["f"] = a2 * (a0 + a1);
   return outputs;
 }
 
@@ -168,11 +166,9 @@ export function backwardInto(args, seed, grad, outputs) {
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   // circuit.expr:6
   const t0 = a0 + a1;
-  // circuit.expr:7
-  const t1 = a2 * t0;
   if (outputs !== undefined) {
     // output f (circuit.expr:7)
-    outputs["f"] = t1;
+    outputs["f"] = a2 * t0;
   }
   // gradient of x (param at circuit.expr:3)
   grad["x"] = a2 * s0;

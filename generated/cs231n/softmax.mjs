@@ -238,37 +238,27 @@ export function backwardInto(args, seed, grad, outputs) {
   const t20 = Math.exp(t17);
   const t21 = t20 + (t18 + t19);
   const t22 = Math.log(t21);
-  // softmax.expr:26
-  const t23 = ((a2 * 0.5) * ((t10 * t10) + ((t9 * t9) + ((t8 * t8) + ((t7 * t7) + ((t5 * t5) + (t6 * t6))))))) - ((t4 * (t17 - t22)) + ((t2 * (t15 - t22)) + (t3 * (t16 - t22))));
-  // softmax.expr:25
-  const t24 = (t4 + (t2 + t3)) * (1 / t21);
-  const t25 = (t18 * t24) - t2;
-  const t26 = (t19 * t24) - t3;
-  const t27 = (t20 * t24) - t4;
-  // softmax.expr:22
-  const t28 = (t0 * t25) + (a2 * t5);
-  const t29 = (t1 * t25) + (a2 * t6);
-  const t30 = (t0 * t26) + (a2 * t7);
-  const t31 = (t1 * t26) + (a2 * t8);
-  const t32 = (t0 * t27) + (a2 * t9);
-  const t33 = (t1 * t27) + (a2 * t10);
+  const t23 = (t4 + (t2 + t3)) * (1 / t21);
+  const t24 = (t18 * t23) - t2;
+  const t25 = (t19 * t23) - t3;
+  const t26 = (t20 * t23) - t4;
   if (outputs !== undefined) {
     // output loss (softmax.expr:26)
-    outputs["loss"] = t23;
+    outputs["loss"] = ((a2 * 0.5) * ((t10 * t10) + ((t9 * t9) + ((t8 * t8) + ((t7 * t7) + ((t5 * t5) + (t6 * t6))))))) - ((t4 * (t17 - t22)) + ((t2 * (t15 - t22)) + (t3 * (t16 - t22))));
   }
   const g0 = grad["W"];
   const g1 = grad["b"];
   // gradient of W (param at softmax.expr:21)
-  g0[0] = t28 * s0;
-  g0[1] = t29 * s0;
-  g0[2] = t30 * s0;
-  g0[3] = t31 * s0;
-  g0[4] = t32 * s0;
-  g0[5] = t33 * s0;
+  g0[0] = ((t0 * t24) + (a2 * t5)) * s0;
+  g0[1] = ((t1 * t24) + (a2 * t6)) * s0;
+  g0[2] = ((t0 * t25) + (a2 * t7)) * s0;
+  g0[3] = ((t1 * t25) + (a2 * t8)) * s0;
+  g0[4] = ((t0 * t26) + (a2 * t9)) * s0;
+  g0[5] = ((t1 * t26) + (a2 * t10)) * s0;
   // gradient of b (param at softmax.expr:22)
-  g1[0] = t25 * s0;
-  g1[1] = t26 * s0;
-  g1[2] = t27 * s0;
+  g1[0] = t24 * s0;
+  g1[1] = t25 * s0;
+  g1[2] = t26 * s0;
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }
@@ -473,28 +463,18 @@ export function valueAndGradFlat(x, grad, inputs) {
   const t20 = Math.exp(t17);
   const t21 = t20 + (t18 + t19);
   const t22 = Math.log(t21);
-  // softmax.expr:26
-  const t23 = ((a2 * 0.5) * ((t10 * t10) + ((t9 * t9) + ((t8 * t8) + ((t7 * t7) + ((t5 * t5) + (t6 * t6))))))) - ((t4 * (t17 - t22)) + ((t2 * (t15 - t22)) + (t3 * (t16 - t22))));
-  // softmax.expr:25
-  const t24 = (t4 + (t2 + t3)) * (1 / t21);
-  const t25 = (t18 * t24) - t2;
-  const t26 = (t19 * t24) - t3;
-  const t27 = (t20 * t24) - t4;
-  // softmax.expr:22
-  const t28 = (t0 * t25) + (a2 * t5);
-  const t29 = (t1 * t25) + (a2 * t6);
-  const t30 = (t0 * t26) + (a2 * t7);
-  const t31 = (t1 * t26) + (a2 * t8);
-  const t32 = (t0 * t27) + (a2 * t9);
-  const t33 = (t1 * t27) + (a2 * t10);
-  grad[0] = t28;
-  grad[1] = t29;
-  grad[2] = t30;
-  grad[3] = t31;
-  grad[4] = t32;
-  grad[5] = t33;
-  grad[6] = t25;
-  grad[7] = t26;
-  grad[8] = t27;
-  return t23;
+  const t23 = (t4 + (t2 + t3)) * (1 / t21);
+  const t24 = (t18 * t23) - t2;
+  const t25 = (t19 * t23) - t3;
+  const t26 = (t20 * t23) - t4;
+  grad[0] = (t0 * t24) + (a2 * t5);
+  grad[1] = (t1 * t24) + (a2 * t6);
+  grad[2] = (t0 * t25) + (a2 * t7);
+  grad[3] = (t1 * t25) + (a2 * t8);
+  grad[4] = (t0 * t26) + (a2 * t9);
+  grad[5] = (t1 * t26) + (a2 * t10);
+  grad[6] = t24;
+  grad[7] = t25;
+  grad[8] = t26;
+  return ((a2 * 0.5) * ((t10 * t10) + ((t9 * t9) + ((t8 * t8) + ((t7 * t7) + ((t5 * t5) + (t6 * t6))))))) - ((t4 * (t17 - t22)) + ((t2 * (t15 - t22)) + (t3 * (t16 - t22))));
 }

@@ -162,9 +162,8 @@ export function forwardInto(args, outputs) {
   // rod.expr:5
   const t0 = a0[0] - a1[0];
   const t1 = a0[1] - a1[1];
-  const t2 = Math.sqrt(((t0 * t0) + (t1 * t1))) - a2;
   // output C (rod.expr:5)
-  outputs["C"] = t2;
+  outputs["C"] = Math.sqrt(((t0 * t0) + (t1 * t1))) - a2;
   return outputs;
 }
 
@@ -186,22 +185,21 @@ export function backwardInto(args, seed, grad, outputs) {
   const t0 = a0[0] - a1[0];
   const t1 = a0[1] - a1[1];
   const t2 = Math.sqrt(((t0 * t0) + (t1 * t1)));
-  const t3 = t2 - a2;
-  const t4 = 1 / t2;
-  const t5 = t1 * t4;
-  const t6 = t0 * t4;
+  const t3 = 1 / t2;
+  const t4 = t1 * t3;
+  const t5 = t0 * t3;
   if (outputs !== undefined) {
     // output C (rod.expr:5)
-    outputs["C"] = t3;
+    outputs["C"] = t2 - a2;
   }
   const g0 = grad["p"];
   const g1 = grad["q"];
   // gradient of p (param at rod.expr:3)
-  g0[0] = t6 * s0;
-  g0[1] = t5 * s0;
+  g0[0] = t5 * s0;
+  g0[1] = t4 * s0;
   // gradient of q (param at rod.expr:3)
-  g1[0] = (-t6) * s0;
-  g1[1] = (-t5) * s0;
+  g1[0] = (-t5) * s0;
+  g1[1] = (-t4) * s0;
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }
@@ -347,8 +345,7 @@ export function valueFlat(x, inputs) {
   // rod.expr:5
   const t0 = x[0] - x[2];
   const t1 = x[1] - x[3];
-  const t2 = Math.sqrt(((t0 * t0) + (t1 * t1))) - a2;
-  return t2;
+  return Math.sqrt(((t0 * t0) + (t1 * t1))) - a2;
 }
 
 /** The objective 'C' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (rod.expr) */
@@ -359,13 +356,12 @@ export function valueAndGradFlat(x, grad, inputs) {
   const t0 = x[0] - x[2];
   const t1 = x[1] - x[3];
   const t2 = Math.sqrt(((t0 * t0) + (t1 * t1)));
-  const t3 = t2 - a2;
-  const t4 = 1 / t2;
-  const t5 = t1 * t4;
-  const t6 = t0 * t4;
-  grad[0] = t6;
-  grad[1] = t5;
-  grad[2] = -t6;
-  grad[3] = -t5;
-  return t3;
+  const t3 = 1 / t2;
+  const t4 = t1 * t3;
+  const t5 = t0 * t3;
+  grad[0] = t5;
+  grad[1] = t4;
+  grad[2] = -t5;
+  grad[3] = -t4;
+  return t2 - a2;
 }

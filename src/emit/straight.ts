@@ -67,7 +67,7 @@ export function printStraightLine(
 
   const text: string[] = new Array(graph.nodes.length);
   const depth = new Uint8Array(graph.nodes.length);
-  // Whether an inlined expression reads an argument: the stores come after every statement
+  // Whether an inlined expression reads an argument's element: the stores come after every statement
   // and may write into an array the arguments alias, so such an expression is named first.
   const readsArgument = new Uint8Array(graph.nodes.length);
   // `a > b` of an inlined comparison, for the `where` that tests it (`a > b ? x : y`, not
@@ -128,7 +128,8 @@ export function printStraightLine(
       } else {
         text[n.id] = argument;
         refs[n.id] = [];
-        readsArgument[n.id] = 1;
+        // A scalar argument is a local holding a number, which no store can change.
+        readsArgument[n.id] = argument.endsWith("]") ? 1 : 0;
       }
       return;
     }
