@@ -32,6 +32,27 @@ describe("gradient, hessian, jacobian, jvp, vjp", () => {
     close(out.H, [6 * x[0], 1, 0, 1, 6 * x[1], 0, 0, 0, 6 * x[2]], 1e-12, "hessian");
   });
 
+  it("atan2's Hessian by hand and its third derivatives, at magnitudes from 1e-150 to 1e150", async () => {
+    // f = atan2(y, x), r = x² + y²: f_yy = -2xy/r², f_xx = 2xy/r², f_xy = (y² - x²)/r². At
+    // c (y, x) the Hessian is H(y, x) / c² and the third derivatives T(y, x) / c³: finite
+    // where the formulas' powers of 1 / r are not (c = 1e-100: 1 / r² is past 1e308).
+    const src = "param p[2]\noutput H = hessian(atan2(p[0], p[1]), p)\noutput T = jacobian(hessian(atan2(p[0], p[1]), p), p)";
+    const { module: m } = await load(src);
+    const byHand = (y: number, x: number, c: number) => {
+      const r2 = (x * x + y * y) ** 2;
+      return [(-2 * x * y) / r2, (y * y - x * x) / r2, (y * y - x * x) / r2, (2 * x * y) / r2].map((h) => h / c / c);
+    };
+    const near = (got: number, want: number, what: string) => expect(Math.abs(got - want), what).toBeLessThanOrEqual(1e-12 * Math.abs(want));
+    for (const [y, x] of [[0.3, -1.2], [-3, 4], [2.5, 0.5]]) {
+      const T1 = list(m.forward({ p: [y, x] }).T);
+      for (const c of [1, 1e-40, 1e40, 1e-100, 1e100, 1e-140, 1e140, 1e-150, 1e150]) {
+        const p = [y * c, x * c];
+        for (const H of [list(outputs(src, { p }).H), list(m.forward({ p }).H)]) byHand(y, x, c).forEach((h, k) => near(H[k], h, `H[${k}] at ${p}`));
+        if (Math.abs(Math.log10(c)) <= 100) list(m.forward({ p }).T).forEach((t, k) => near(t * c * c * c, T1[k], `T[${k}] at ${p}`));
+      }
+    }
+  });
+
   it("a dense Hessian is exactly symmetric", () => {
     const src = "param x[4]\noutput H = hessian(exp(x[0] * x[1] + sin(x[2] * x[3] * x[0])) + sum(x) ^ 3, x)";
     const H = list(outputs(src, { x: [0.3, -0.2, 0.5, 0.9] }).H);
