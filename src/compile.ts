@@ -14,7 +14,7 @@ import { printStraightLine, type Sink } from "./emit/straight.js";
 import { printTapes, type TapeLeaf } from "./emit/tape.js";
 import { isElementwise } from "./ir/ops.js";
 import { printLoops, SMALL_TENSOR } from "./loops/index.js";
-import { splitBody, type Part } from "./emit/split.js";
+import { SPLIT_LINES, splitBody, type Part } from "./emit/split.js";
 import type { Graph } from "./ir/graph.js";
 import { commentSafe, key, printModule, type ModuleParts } from "./emit/module.js";
 import { flatObjective, lowerFlat } from "./emit/flat.js";
@@ -269,15 +269,26 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
     })),
   );
 
+  const outputSizes = outputs.map((o) => knownSize(o.node.size));
+  const outputNotes = outputs.map(outputNote);
+  // The output of each sink of outSinks.
+  const outputOf = outputSizes.flatMap((n, k) => Array.from({ length: n }, () => k));
   // Very long scalar programs become a tape (emit/tape.ts) instead of straight-line code.
   const allSinks = [...outSinks, ...gradSinks];
   const scalarCount = emit === "auto" ? scalarOperations(scalar.graph, allSinks.map((s) => s.node)) : 0;
   const tape = emit === "tape" || (emit === "auto" && scalarCount > TAPE_LIMIT);
   const reason = emit === "auto" && tape ? `tape: ${count(scalarCount)} scalar operations > TAPE_LIMIT ${count(TAPE_LIMIT)}` : why;
   const tapeLeaf = (input: Node): TapeLeaf => ({ local: localOf(input), size: knownSize(input.size), scalar: input.shape.length === 0 });
+  // The forward's stores where their values are ready (emit/straight.ts), unless the body is
+  // long enough to be split into parts (splitLongBodies), which keep the stores at the end.
+  const forwardStraight = () => {
+    const noted = outSinks.map((s, k) => ({ ...s, note: outputNotes[outputOf[k]] }));
+    const early = printStraightLine(scalar.graph, noted, leafName, where, "t", undefined, true);
+    return tensorOutputs.length + early.statements.length <= SPLIT_LINES ? early : printStraightLine(scalar.graph, outSinks, leafName, where);
+  };
   const { fwd, bwd, declarations, parts } = tape
     ? printTapes(scalar.graph, outSinks, allSinks, tapeLeaf)
-    : { fwd: printStraightLine(scalar.graph, outSinks, leafName, where), bwd: printStraightLine(scalar.graph, allSinks, leafName, where), declarations: [], parts: [] };
+    : { fwd: forwardStraight(), bwd: printStraightLine(scalar.graph, allSinks, leafName, where), declarations: [], parts: [] };
   // Stores grouped per output and per param, each under its comment.
   const group = (stores: string[], sizes: number[], notes: string[]) => {
     const out: string[] = [];
@@ -288,8 +299,6 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
     });
     return out;
   };
-  const outputSizes = outputs.map((o) => knownSize(o.node.size));
-  const outputNotes = outputs.map(outputNote);
   const outputStores = group(bwd.stores.slice(0, outSinks.length), outputSizes, outputNotes);
   const gradStores = group(bwd.stores.slice(outSinks.length), paramArgs.map((p) => knownSize(p.node.size)), paramArgs.map(gradNote));
   const tensorGrads = paramArgs.map((p, k) => (p.shape.length ? `const g${k} = grad[${key(p.name)}];` : "")).filter(Boolean);
@@ -298,7 +307,7 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
     sourceName,
     version: VERSION,
     ...moduleShape(program),
-    forward: [...tensorOutputs, ...fwd.statements, ...group(fwd.stores, outputSizes, outputNotes)],
+    forward: [...tensorOutputs, ...fwd.statements, ...(fwd.stores.length ? group(fwd.stores, outputSizes, outputNotes) : [])],
     backward: [
       ...bwd.statements,
       "if (outputs !== undefined) {",

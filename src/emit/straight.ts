@@ -13,11 +13,17 @@ export interface Sink {
   node: Node;
   /** The statement that stores the value, given its expression. */
   store: (expr: string) => string;
+  /** With early stores: a comment printed before the first store of its sinks (which output). */
+  note?: string;
 }
 
 export interface Printed {
-  /** The computation, then one store per sink, in sink order. */
+  /**
+   * The computation; with `early` stores (see printStraightLine), the stores too, each where
+   * its value is ready, and `stores` is empty.
+   */
   statements: string[];
+  /** One store per sink, in sink order, to follow the statements. */
   stores: string[];
   helpers: Set<string>;
   /** Scalar operations computed (constants and argument reads excluded). */
@@ -39,6 +45,17 @@ export function literal(v: number): string {
  * `leaf` names argument reads (`a0`, `a0[3]`, `s1`) and returns undefined for other nodes;
  * `prefix` keeps temporaries of several functions in one module apart. An array element read
  * at least `readsToName(read)` times is read once into a temporary (see below).
+ *
+ * `early`: each store is printed as soon as its value is computed (after the top-level line or
+ * branch that completes it), once every argument element has been read, instead of all at the
+ * end. A value waiting for its store at the end is a value V8 keeps in a register or spills
+ * across everything that follows; a Jacobian whose entries are ready at different times (the
+ * bundle adjustment's focal-length and distortion columns long before its rotation columns)
+ * held dozens of them: its forward 0.87-0.90x the time with the stores placed early. The
+ * reads come first because an output array may be an argument's (forwardInto(args, outputs)
+ * with the same array in both): no store may precede a read, as at the end. A store whose
+ * value is an element read goes right after the last read, where the stores before it are
+ * the ones before it at the end too (the sink order).
  */
 export function printStraightLine(
   graph: Graph,
@@ -47,6 +64,7 @@ export function printStraightLine(
   where: (line: number) => string = (line) => `line ${line}`,
   prefix = "t",
   readsToName: (read: string) => number = () => 3,
+  early = false,
 ): Printed {
   const needed = reachable(graph, sinks.map((s) => s.node));
   const names: (string | undefined)[] = graph.nodes.map((n) => (needed[n.id] ? leaf(n) : undefined));
@@ -98,12 +116,20 @@ export function printStraightLine(
   // The lists being printed, innermost last, with the list number of each.
   const open: { entries: Entry[]; list: number }[] = [{ entries: top, list: 0 }];
   const emit = (e: Entry) => open[open.length - 1].entries.push(e);
+  // For early stores: the top-level entry (a line, or the branch holding it) after which each
+  // named value is set, and the last one that reads an argument element.
+  const readyAt = new Int32Array(graph.nodes.length).fill(-1);
+  let lastRead = -1;
   const name = (n: Node) => {
     const t = `${prefix}${temporaries++}`;
     text[n.id] = t;
     refs[n.id] = [n.id];
     declaredIn[n.id] = open[open.length - 1].list;
     return t;
+  };
+  const setAt = (id: number, reads: boolean) => {
+    readyAt[id] = top.length - 1;
+    if (reads) lastRead = top.length - 1;
   };
 
   const printNode = (n: Node) => {
@@ -125,6 +151,7 @@ export function printStraightLine(
       // would grow by a line per element.
       if (argument.endsWith("]") && uses[n.id] + stored[n.id] >= readsToName(argument)) {
         emit({ kind: "const", id: n.id, name: name(n), expr: argument });
+        setAt(n.id, true);
       } else {
         text[n.id] = argument;
         refs[n.id] = [];
@@ -159,6 +186,7 @@ export function printStraightLine(
       lastLine = n.line ?? lastLine;
       check(read, open[open.length - 1].list);
       emit({ kind: "const", id: n.id, name: name(n), expr: stripOuter(expr) });
+      setAt(n.id, reads);
     }
   };
 
@@ -184,6 +212,7 @@ export function printStraightLine(
       }
       const entry: Entry = { kind: "if", test: test[c.id] ?? `${text[c.id]} !== 0`, sides: [[], []] };
       emit(entry);
+      if (readsArgument[c.id]) lastRead = top.length - 1;
       stack.push({ items: item.sides[0], at: 0, block: item, side: 0 });
       listParent.push(parent.list);
       listDepth.push(listDepth[parent.list] + 1);
@@ -199,6 +228,7 @@ export function printStraightLine(
       const value = s.args[1 + side!];
       check(refs[value.id], list);
       emit({ kind: "assign", name: text[s.id], expr: stripOuter(text[value.id]) });
+      setAt(s.id, readsArgument[value.id] === 1);
     }
     open.pop();
     if (side === 0) {
@@ -218,8 +248,32 @@ export function printStraightLine(
   });
   const statements: string[] = [];
   const lets: string[] = [];
-  render(top, "", hoisted, statements, lets);
-  return { statements: [...lets, ...statements], stores, helpers, operations };
+  if (!early) {
+    render(top, "", hoisted, statements, lets);
+    return { statements: [...lets, ...statements], stores, helpers, operations };
+  }
+  // Each store after the entry that completes the last value it reads, and after every read.
+  const after: number[][] = Array.from({ length: top.length + 1 }, () => []);
+  sinks.forEach((s, k) => {
+    let at = lastRead;
+    for (const r of refs[s.node.id]) at = Math.max(at, readyAt[r]);
+    after[at + 1].push(k);
+  });
+  const noted = new Set<string>();
+  const merged: Entry[] = [];
+  for (let i = 0; i <= top.length; i++) {
+    for (const k of after[i]) {
+      const note = sinks[k].note;
+      if (note !== undefined && !noted.has(note)) {
+        noted.add(note);
+        merged.push({ kind: "line", text: note });
+      }
+      merged.push({ kind: "line", text: stores[k] });
+    }
+    if (i < top.length) merged.push(top[i]);
+  }
+  render(merged, "", hoisted, statements, lets);
+  return { statements: [...lets, ...statements], stores: [], helpers, operations };
 }
 
 /** A line of straight-line code, or a branch holding two lists of them. */
