@@ -6,7 +6,9 @@
 // derivatives must match finite differences, and a `where` with cheap sides stays a select.
 
 import { describe, expect, it } from "vitest";
-import { Graph } from "../src/ir/graph.js";
+import { printStraightLine } from "../src/emit/straight.js";
+import { Graph, type Node } from "../src/ir/graph.js";
+import { evaluateGraph, inputKey } from "../src/ir/interpret.js";
 import { assertClose, compileJs, flat, load, numericGradient, rng, uniform } from "./support/load.js";
 
 // Bundle adjustment's projection with the Rodrigues rotation's small-angle branch: at a zero
@@ -192,6 +194,61 @@ describe("branches in long bodies", () => {
       expect(flat(a.grad.x0)).toEqual(flat(b.grad.x0));
       expect(flat(a.grad.c)).toEqual(flat(b.grad.c));
       expect(split.module.forward(args).f).toBe(b.outputs.f);
+    }
+  });
+});
+
+describe("a table of constants", () => {
+  // A selection whose values are constants or such selections (atan2's scale): never an `if`,
+  // and when it is printed on its own line, the tests of its inner selections are computed
+  // before it, as booleans, so that V8 has run each of them whichever side the calls take.
+  const TABLE = "param x\ns = where(x < 1, where(x < 0.5, 3, 2), where(x > 4, where(x > 8, 0.25, 0.5), 1))\noutput f = s * x + s * s";
+  const scale = (x: number) => (x < 1 ? (x < 0.5 ? 3 : 2) : x > 4 ? (x > 8 ? 0.25 : 0.5) : 1);
+
+  it("named, is no branch, and tests its inner conditions as booleans computed before it", async () => {
+    const { code, module: m } = await load(TABLE, { emit: "unrolled" });
+    for (const name of ["forwardInto", "backwardInto"]) {
+      const kernel = body(code, name);
+      expect(branches(kernel), name).toBe(0);
+      for (const test of ["< 0.5", "> 4", "> 8"]) expect(kernel, `${name}: ${test}`).toMatch(new RegExp(`const t\\d+ = a0 ${test};`));
+      expect(kernel, name).toMatch(/const t\d+ = a0 < 1 \? \(t\d+ \? 3 : 2\) : \(t\d+ \? \(t\d+ \? 0\.25 : 0\.5\) : 1\);/);
+    }
+    for (const x of [-3, 0.2, 0.5, 0.7, 1, 2, 4, 5, 8, 9, NaN]) {
+      const s = scale(x);
+      const { outputs, grad } = m.backward({ x });
+      expect(outputs.f, `x = ${x}`).toBe(s * x + s * s);
+      expect(grad.x, `x = ${x}`).toBe(s);
+    }
+  });
+
+  it("inlined where it is used once, keeps its tests inline (the clamp's tie tables)", async () => {
+    const { code } = await load("param x\noutput f = x * where(x > 0, 1, where(x == 0, 0.5, 0))", { emit: "unrolled" });
+    const kernel = body(code, "forwardInto");
+    expect(kernel).toMatch(/a0 > 0 \? 1 : \(a0 === 0 \? 0\.5 : 0\)/);
+    expect(kernel).not.toMatch(/const t\d+ = a0 (>|===) 0;/);
+  });
+
+  it("leaves a comparison that is also a number as a number, and a mask on a boolean test is right", () => {
+    const g = new Graph();
+    const x = g.input("x", "param", []);
+    const below = g.elementwise("lt", [x, g.constant(1)]);
+    const table = g.elementwise("where", [below, g.elementwise("where", [g.elementwise("lt", [x, g.constant(0.5)]), g.constant(3), g.constant(2)]), g.constant(1)]);
+    const masked = g.elementwise("mask", [below, g.elementwise("sin", [x]), g.constant(0)]);
+    const sinks = (extra: Node[]) =>
+      [g.elementwise("mul", [table, x]), g.elementwise("mul", [table, table]), masked, ...extra].map((node, k) => ({ node, store: (e: string) => `out[${k}] = ${e};` }));
+    for (const extra of [[], [g.elementwise("add", [below, x])]]) {
+      const printed = printStraightLine(g, sinks(extra), (n) => (n === x ? "x" : undefined));
+      const text = printed.statements.join("\n");
+      // `below` is a boolean only while every use of it is a selection's test.
+      expect(/const t\d+ = x < 1;/.test(text), text).toBe(extra.length === 0);
+      expect(text).toMatch(/const t\d+ = x < 0\.5;/);
+      const run = new Function("x", "out", "MASKED_ZERO", `${text}\n${printed.stores.join("\n")}`);
+      for (const v of [0.2, 0.7, 1, 3]) {
+        const out: number[] = [];
+        run(v, out, new Float64Array(1));
+        const expected = evaluateGraph(g, new Map([[inputKey(x), v]]), sinks(extra).map((s) => s.node)).map((a) => a[0]);
+        expect(out, `x = ${v}`).toEqual(expected);
+      }
     }
   });
 });

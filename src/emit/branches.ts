@@ -48,6 +48,18 @@ export type Item = { kind: "node"; node: Node } | Block;
 
 export const isSelection = (n: Node): boolean => (n.op === "where" || n.op === "mask") && n.args[0].op !== "const";
 
+/**
+ * By node: whether it is a table of constants, a selection whose two values are constants
+ * or such tables (`r < 1e-100 ? (r < 1e-300 ? a : b) : (r > 1e100 ? c : 1)`). A branch
+ * around one would save nothing but the tests of the side not taken, so none is made.
+ */
+export function constantTables(graph: Graph, needed: Uint8Array): Uint8Array {
+  const table = new Uint8Array(graph.nodes.length);
+  const leaf = (a: Node) => a.op === "const" || table[a.id] === 1;
+  for (const n of graph.nodes) if (needed[n.id] && isSelection(n) && leaf(n.args[1]) && leaf(n.args[2])) table[n.id] = 1;
+  return table;
+}
+
 interface Regions {
   region: Int32Array;
   /** By region: parent region (-1 for the top, 0), depth, and group and side (-1 for the top). */
@@ -120,7 +132,8 @@ function assignRegions(graph: Graph, needed: Uint8Array, roots: readonly Node[],
 export function scheduleBranches(graph: Graph, needed: Uint8Array, roots: readonly Node[], costs: (n: Node) => boolean): Item[] {
   const count = graph.nodes.length;
   // First: every selection a candidate; what each group's sides own, nested regions included.
-  const first = assignRegions(graph, needed, roots, isSelection);
+  const table = constantTables(graph, needed);
+  const first = assignRegions(graph, needed, roots, (n) => isSelection(n) && !table[n.id]);
   const owned = new Float64Array(first.parent.length);
   for (let i = 0; i < count; i++) if (needed[i] && first.region[i] > 0 && costs(graph.nodes[i])) owned[first.region[i]]++;
   // Children come after their parent (a region is made while walking its selection's users).

@@ -7,7 +7,7 @@
 
 import { reachable, type Graph, type Node } from "../ir/graph.js";
 import { ELEMENTWISE, type ElementwiseOp } from "../ir/ops.js";
-import { scheduleBranches, type Block, type Item } from "./branches.js";
+import { constantTables, scheduleBranches, type Block, type Item } from "./branches.js";
 
 export interface Sink {
   node: Node;
@@ -76,6 +76,34 @@ export function printStraightLine(
   for (const n of graph.nodes) if (needed[n.id] && n.op === "chainmul") uses[n.args[0].id]++;
   const stored = new Uint32Array(graph.nodes.length);
   for (const s of sinks) stored[s.node.id]++;
+  // A table of constants printed on its own line (r < 1e-100 ? (r < 1e-300 ? a : b) : ...,
+  // emit/branches.ts) has the tests of its inner selections computed before it: V8 compiles
+  // an operation that has never run as a deoptimization exit, and a test that only a rare
+  // side makes would be one (a caller's loop is then not peeled and its result boxed: the
+  // angle's flat kernel with its scale's rare tests inline took 1.3-1.6x the hand-written
+  // time). A comparison that such a table tests and that only selections test is a boolean
+  // (`const t = r < 1e-300;`, tested as `t ? a : b`), which needs no feedback of its own,
+  // and V8 computes it where a branch needs it. Inlined tables keep their tests (the
+  // point-segment distance's clamp tie tables named this way took 1.06x its kernel's time).
+  const table = constantTables(graph, needed);
+  const inNamedTable = new Uint8Array(graph.nodes.length);
+  const forced = new Uint8Array(graph.nodes.length);
+  const tested = new Uint8Array(graph.nodes.length);
+  for (let i = graph.nodes.length - 1; i >= 0; i--) {
+    if (!table[i]) continue;
+    if (uses[i] + stored[i] >= 2) inNamedTable[i] = 1;
+    if (!inNamedTable[i]) continue;
+    const n = graph.nodes[i];
+    tested[n.args[0].id] = 1;
+    for (const side of [n.args[1], n.args[2]]) {
+      if (!table[side.id] || uses[side.id] !== 1 || stored[side.id] !== 0) continue;
+      inNamedTable[side.id] = 1;
+      if (side.args[0].op in COMPARISON && names[side.args[0].id] === undefined) forced[side.args[0].id] = 1;
+    }
+  }
+  const conditionUses = new Uint32Array(graph.nodes.length);
+  for (const n of graph.nodes) if (needed[n.id] && names[n.id] === undefined && (n.op === "where" || n.op === "mask")) conditionUses[n.args[0].id]++;
+  const boolean = (n: Node) => tested[n.id] === 1 && n.op in COMPARISON && conditionUses[n.id] === uses[n.id] && stored[n.id] === 0;
   const schedule = scheduleBranches(
     graph,
     needed,
@@ -165,8 +193,8 @@ export function printStraightLine(
     for (const h of op.helpers ?? []) helpers.add(h);
     operations++;
     const args = n.args.map((a) => text[a.id]);
-    const condition = n.op === "where" ? test[n.args[0].id] : undefined;
-    const expr = condition !== undefined ? `(${condition} ? ${args[1]} : ${args[2]})` : op.print(...args);
+    const condition = n.op === "where" || (n.op === "mask" && boolean(n.args[0])) ? test[n.args[0].id] : undefined;
+    const expr = condition !== undefined ? `(${condition} ? ${sideText(n.op, args[1])} : ${sideText(n.op, args[2])})` : op.print(...args);
     const d = 1 + Math.max(0, ...n.args.map((a) => depth[a.id]));
     const reads = n.args.some((a) => readsArgument[a.id]);
     const read = n.args.flatMap((a) => refs[a.id]);
@@ -174,7 +202,7 @@ export function printStraightLine(
     // store's value is named otherwise, and named values cost V8 a register each; a kernel
     // with fewer registers and instructions stays under V8's inlining limit longer.
     const once = stored[n.id] === 0 ? uses[n.id] === 1 : stored[n.id] === 1 && uses[n.id] === 0 && !reads;
-    if (once && d < MAX_INLINE_DEPTH && expr.length < 200) {
+    if (once && !forced[n.id] && d < MAX_INLINE_DEPTH && expr.length < 200) {
       text[n.id] = expr;
       refs[n.id] = [...new Set(read)];
       depth[n.id] = d;
@@ -185,7 +213,11 @@ export function printStraightLine(
       if (n.line !== undefined && n.line !== lastLine) emit({ kind: "line", text: `// ${where(n.line)}` });
       lastLine = n.line ?? lastLine;
       check(read, open[open.length - 1].list);
-      emit({ kind: "const", id: n.id, name: name(n), expr: stripOuter(expr) });
+      if (boolean(n)) {
+        const t = name(n);
+        emit({ kind: "const", id: n.id, name: t, expr: comparison(n.op, n.args[0].op === "const" && n.args[1].op !== "const", args[0], args[1]) });
+        test[n.id] = t;
+      } else emit({ kind: "const", id: n.id, name: name(n), expr: stripOuter(expr) });
       setAt(n.id, reads);
     }
   };
@@ -330,6 +362,11 @@ function render(entries: readonly Entry[], indent: string, hoisted: Uint8Array, 
       }
     }
   }
+}
+
+/** A value of a selection printed as `c ? a : b`: a mask's zero is MASKED_ZERO[0] (ir/ops.ts). */
+function sideText(op: string, value: string): string {
+  return op === "mask" && value === "0" ? "MASKED_ZERO[0]" : value;
 }
 
 /** The operators of the comparisons, which print as `(a > b ? 1 : 0)` on their own. */
