@@ -4,14 +4,16 @@
 // division for both operands of a quotient, and in the flat kernels a quotient multiplied by
 // its divisor's reciprocal), each with values against the reference interpreter and
 // gradients against central differences.
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { differentiate } from "../src/diff/reverse.js";
 import { Graph, type Node } from "../src/ir/graph.js";
 import { evaluateGraph, inputKey } from "../src/ir/interpret.js";
 import { factorLateScales } from "../src/ir/factor.js";
-import { assertClose, awayFromZero, flat, load, numericGradient, rng, uniform } from "./support/load.js";
+import { assertClose, awayFromZero, compileJs, flat, load, numericGradient, rng, uniform } from "./support/load.js";
 
 /** The operations reachable from `roots`, by name, counted. */
 function opsOf(roots: Node[]): Map<string, number> {
@@ -128,6 +130,49 @@ describe("a value that reads a scalar input", () => {
     const args = { a: [-1, 0.2], b: [0, 0], c: [0.8, 0.9], rest: 2 };
     const x = flatModule.packParams(args);
     expect(flatModule.valueAndGradFlat(x, new Float64Array(6), args)).toBe(Math.atan2(-1 * 0.9 - 0.2 * 0.8, -1 * 0.8 + 0.2 * 0.9) - 2);
+  });
+});
+
+describe("atan2's gradient in the angle's flat kernel", () => {
+  // The scale is a table whose common range runs two tests; the division takes r itself
+  // there, so it waits for r alone (rules.ts). Both rest on V8 having run every test the
+  // optimized code makes: one that only a rare side makes would be a deoptimization exit,
+  // and the caller's loop would then not be peeled.
+  const source = readFileSync(join(__dirname, "..", "bench", "tiny", "angle.expr"), "utf8");
+  const compiled = compileJs(source, { filename: "angle.expr", checks: false });
+  const kernel = compiled.code.slice(compiled.code.indexOf("export function valueAndGradFlat("), compiled.code.indexOf("\n}\n", compiled.code.indexOf("export function valueAndGradFlat(")));
+
+  it("divides by r where the scale is 1, and by the scaled sum elsewhere", () => {
+    const r = /const t\d+ = (t\d+) < 1e-300;/.exec(kernel)?.[1];
+    expect(kernel).toMatch(new RegExp(`const ${r} = \\((t\\d+) \\* \\1\\) \\+ \\((t\\d+) \\* \\2\\);`));
+    const tests = ["< 1e-300", "< 1e-100", "> 1e\\+100", "> 1e\\+300"].map((t) => new RegExp(`const (t\\d+) = ${r} ${t};`).exec(kernel)?.[1]);
+    expect(tests.every(Boolean), kernel).toBe(true);
+    const [tiny, small, large, huge] = tests;
+    expect(kernel).toMatch(new RegExp(`= ${small} \\? \\(${tiny} \\? [\\d.e+]+ : [\\d.e+]+\\) : \\(${large} \\? \\(${huge} \\? [\\d.e-]+ : [\\d.e-]+\\) : 1\\);`));
+    expect(kernel).toMatch(new RegExp(`1 / \\(${small} \\? (t\\d+) : \\(${large} \\? \\1 : ${r}\\)\\)`));
+    expect(kernel).not.toMatch(/if \(/);
+    expect(kernel.match(/ \/ /g)).toHaveLength(1);
+  });
+
+  it("is optimized by V8 without an exit for missing feedback", () => {
+    const dir = mkdtempSync(join(tmpdir(), "gradc-atan2-"));
+    writeFileSync(join(dir, "angle.mjs"), compiled.code);
+    const driver = [
+      'import { valueAndGradFlat } from "./angle.mjs";',
+      "const x = Float64Array.of(1.2, 0.3, -0.4, 0.9);",
+      "const g = new Float64Array(4);",
+      "%PrepareFunctionForOptimization(valueAndGradFlat);",
+      "for (let i = 0; i < 100; i++) valueAndGradFlat(x, g);",
+      "%OptimizeFunctionOnNextCall(valueAndGradFlat);",
+      "valueAndGradFlat(x, g);",
+    ].join("\n");
+    writeFileSync(join(dir, "driver.mjs"), driver);
+    const run = spawnSync(process.execPath, ["--allow-natives-syntax", "--print-opt-code", "--print-opt-code-filter=valueAndGradFlat", join(dir, "driver.mjs")], { encoding: "utf8" });
+    rmSync(dir, { recursive: true, force: true });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/kind = TURBOFAN/);
+    expect(run.stdout).toMatch(/name = valueAndGradFlat/);
+    expect(run.stdout).not.toMatch(/Insufficient type feedback/);
   });
 });
 
