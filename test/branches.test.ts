@@ -221,11 +221,38 @@ describe("a table of constants", () => {
     }
   });
 
+  it("in a branch, has a boolean test that a later branch reads declared false before both", async () => {
+    const source =
+      "param x\nparam y\ns = where(y < 1, where(y < 0.5, 3, 2), 1)\na = where(x > 0, sin(y) * cos(y) * exp(y) * s + tanh(y * s), y)\noutput f = where(x > 0, sin(a) * cos(a) * exp(a) * s + where(y < 0.5, a, 2 * a) + tanh(a * s), a + 1)";
+    const split = await load(source, { emit: "unrolled" });
+    const forward = body(split.code, "forwardInto");
+    const declared = /let (t\d+) = false;/.exec(forward)?.[1];
+    expect(forward).toMatch(new RegExp(`\\n\\s+${declared} = a1 < 0\\.5;`));
+    expect(branches(forward)).toBe(2);
+    const selects = (await load(source, { emit: "tape" })).module;
+    for (const [x, y] of [[1, 0.2], [1, 0.7], [1, 3], [-1, 0.2], [-1, 3]]) {
+      const [a, b] = [split.module.backward({ x, y }), selects.backward({ x, y })];
+      expect(a.outputs.f, `${x}, ${y}`).toBe(b.outputs.f);
+      expect(a.grad.y, `${x}, ${y}`).toBe(b.grad.y);
+    }
+  });
+
   it("inlined where it is used once, keeps its tests inline (the clamp's tie tables)", async () => {
     const { code } = await load("param x\noutput f = x * where(x > 0, 1, where(x == 0, 0.5, 0))", { emit: "unrolled" });
     const kernel = body(code, "forwardInto");
     expect(kernel).toMatch(/a0 > 0 \? 1 : \(a0 === 0 \? 0\.5 : 0\)/);
     expect(kernel).not.toMatch(/const t\d+ = a0 (>|===) 0;/);
+  });
+
+  it("compared with a constant none of its values equals, is that comparison's constant", () => {
+    const g = new Graph();
+    const x = g.input("x", "param", []);
+    const table = g.elementwise("where", [g.elementwise("lt", [x, g.constant(1)]), g.elementwise("where", [g.elementwise("lt", [x, g.constant(0.5)]), g.constant(3), g.constant(2)]), g.constant(1)]);
+    expect(g.elementwise("eq", [g.constant(0), table]).value).toBe(0);
+    expect(g.elementwise("ne", [table, g.constant(0)]).value).toBe(1);
+    // A value it takes, or a selection with a computed value, keeps the comparison.
+    expect(g.elementwise("eq", [table, g.constant(2)]).op).toBe("eq");
+    expect(g.elementwise("eq", [g.elementwise("where", [g.elementwise("lt", [x, g.constant(1)]), x, g.constant(1)]), g.constant(0)]).op).toBe("eq");
   });
 
   it("leaves a comparison that is also a number as a number, and a mask on a boolean test is right", () => {

@@ -121,6 +121,11 @@ describe("TypeScript output type-checks under strict", { timeout: 60_000 }, () =
     ["inputs only, no params", "input x[2]\noutput f = sum(x)"],
     ["tensor outputs", "param W[2, 3]\ninput x[3]\noutput y = W @ x\noutput s = sum(y)"],
     ["every helper", "param v[3]\noutput f = sum(sigmoid(v)) + sum(softplus(v)) + logsumexp(v) + sum(where(v > 0, sqrt(v), 0)) + max(v) + prod(v)\noutput g = softmax(v)"],
+    ["atan2 and its Hessian (tables of constants, boolean tests)", "param p[2]\noutput f = atan2(p[0], p[1])\noutput H = hessian(atan2(p[0], p[1]), p)"],
+    [
+      "a boolean test declared before the branches that read it",
+      "param x\nparam y\ns = where(y < 1, where(y < 0.5, 3, 2), 1)\na = where(x > 0, sin(y) * cos(y) * exp(y) * s + tanh(y * s), y)\noutput f = where(x > 0, sin(a) * cos(a) * exp(a) * s + where(y < 0.5, a, 2 * a) + tanh(a * s), a + 1)",
+    ],
   ].map(([label, source], i) => [label, forTypeCheck({ [`/small-${i}/m.ts`]: compileTs(source) })[0]] as const);
   it.each(small)("%s", (_, path) => {
     expect(diagnosticsOf(path)).toEqual([]);

@@ -215,7 +215,7 @@ export function printStraightLine(
       check(read, open[open.length - 1].list);
       if (boolean(n)) {
         const t = name(n);
-        emit({ kind: "const", id: n.id, name: t, expr: comparison(n.op, n.args[0].op === "const" && n.args[1].op !== "const", args[0], args[1]) });
+        emit({ kind: "const", id: n.id, name: t, expr: comparison(n.op, n.args[0].op === "const" && n.args[1].op !== "const", args[0], args[1]), boolean: true });
         test[n.id] = t;
       } else emit({ kind: "const", id: n.id, name: name(n), expr: stripOuter(expr) });
       setAt(n.id, reads);
@@ -311,7 +311,7 @@ export function printStraightLine(
 /** A line of straight-line code, or a branch holding two lists of them. */
 type Entry =
   | { kind: "line"; text: string }
-  | { kind: "const"; id: number; name: string; expr: string }
+  | { kind: "const"; id: number; name: string; expr: string; boolean?: true }
   | { kind: "let"; id: number; name: string }
   | { kind: "assign"; name: string; expr: string }
   | { kind: "if"; test: string; sides: [Entry[], Entry[]] };
@@ -343,7 +343,7 @@ function render(entries: readonly Entry[], indent: string, hoisted: Uint8Array, 
         break;
       case "const":
         if (hoisted[e.id]) {
-          lets.push(`let ${e.name} = 0;`);
+          lets.push(`let ${e.name} = ${e.boolean ? "false" : "0"};`);
           out.push(`${f.indent}${e.name} = ${e.expr};`);
         } else out.push(`${f.indent}const ${e.name} = ${e.expr};`);
         break;

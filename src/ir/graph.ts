@@ -467,6 +467,15 @@ export class Graph {
         if (is(b, 0)) return this.broadcast(this.constant(1), shape);
         if (is(b, 2)) return this.elementwise("mul", [a, a]);
         break;
+      // A table of constants (atan2's scale) compared with a constant none of its values
+      // equals: a masked zero's guard testing the scale for 0 in a Hessian.
+      case "eq":
+      case "ne": {
+        const k = valueOf(a) ?? valueOf(b);
+        const values = k === undefined ? undefined : tableValues(valueOf(a) === undefined ? a : b);
+        if (values && !values.includes(k!)) return fit(this.constant(op === "eq" ? 0 : 1));
+        break;
+      }
       case "where":
       case "mask": {
         const [c, t, f] = x;
@@ -781,4 +790,20 @@ export function reachable(graph: Graph, roots: readonly Node[]): Uint8Array {
     for (const x of operands) if (!seen[x.id]) stack.push(x);
   }
   return seen;
+}
+
+/**
+ * The values a selection can take when they are all constants (a table: `r < 1e-100 ? (r <
+ * 1e-300 ? a : b) : 1`), else undefined; at most 16 selections are looked at.
+ */
+function tableValues(n: Node): number[] | undefined {
+  const values: number[] = [];
+  const stack = [n];
+  for (let seen = 0; stack.length; ) {
+    const m = stack.pop()!;
+    if (m.op === "const") values.push(m.value!);
+    else if ((m.op === "where" || m.op === "mask") && ++seen <= 16) stack.push(m.args[1], m.args[2]);
+    else return undefined;
+  }
+  return n.op === "const" ? undefined : values;
 }
