@@ -5,7 +5,7 @@
 // flat function. A change to the arithmetic is judged this way: two runs of bench/tiny.mjs on
 // this shared machine differ by more than most such changes do.
 //
-//   node bench/tiny-ab.mjs --base /tmp/main/dist/cli/main.js --only angle,bend
+//   node bench/tiny-ab.mjs --base /tmp/main/dist/cli/main.js --only angle,bend [--no-checks]
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
@@ -15,9 +15,9 @@ import { ROOT, formatNs, formatRatio, machineLine, markdownTable } from './lib/r
 import { pairedRatio, timeUnits } from './lib/timing.mjs';
 import { FUNCTIONS } from './tiny/hand.mjs';
 
-const { values: options } = parseArgs({ options: { base: { type: 'string' }, only: { type: 'string' }, rounds: { type: 'string' } } });
+const { values: options } = parseArgs({ options: { base: { type: 'string' }, only: { type: 'string' }, rounds: { type: 'string' }, 'no-checks': { type: 'boolean' } } });
 if (!options.base) {
-  console.error('usage: node bench/tiny-ab.mjs --base <other gradc dist/cli/main.js> [--only a,b] [--rounds 30]');
+  console.error('usage: node bench/tiny-ab.mjs --base <other gradc dist/cli/main.js> [--only a,b] [--rounds 30] [--no-checks]');
   process.exit(2);
 }
 const builds = [
@@ -33,7 +33,7 @@ for (const fn of selected) {
   let x;
   for (const [key, cli] of builds) {
     const file = `bench/generated/tiny-ab/${fn.name}.${key}.mjs`;
-    const run = runNode(cli, ['compile', `bench/tiny/${fn.name}.expr`, '-o', file]);
+    const run = runNode(cli, ['compile', `bench/tiny/${fn.name}.expr`, '-o', file, ...(options['no-checks'] ? ['--no-checks'] : [])]);
     if (!run.ok) throw new Error(`${key} gradc could not compile ${fn.name}: ${failureLine(run)}`);
     const m = await import(`${pathToFileURL(path.join(ROOT, file)).href}?copy=${++copies}`);
     x = m.packParams(fn.params);
@@ -47,7 +47,7 @@ for (const fn of selected) {
   units.push({ id: `${fn.name}.hand`, batch: batchOf({ f: fn.flat }, 'f(a, g, o)', { a: x, g: new Float64Array(x.length), o: inputs }) });
 }
 
-console.log(`gradc tiny functions, before and after: ${machineLine()}`);
+console.log(`gradc tiny functions, before and after${options['no-checks'] ? ', compiled with --no-checks' : ''}: ${machineLine()}`);
 const rounds = Number(options.rounds ?? 30);
 const stats = timeUnits(units, { rounds, batchMs: 4, slowStride: 1, minWarmupMs: 1500, maxWarmupMs: 5000 });
 const rows = selected.map((fn) => {
