@@ -158,6 +158,11 @@ export const RULES: Record<Op, Rule | null> = {
   // rare sides. The angle's flat kernel, paired against the hand-written one: 1.16x with four
   // tests in a row, 1.12-1.14x with the table, 1.10-1.11x with the table and this division
   // (by hand, without checks; bench/tiny-ab.mjs against the four tests: 1.17x -> 1.12-1.13x).
+  // Tried: the plain x (1 / r) selected where s is 1 (an if around it, the scaled gradient
+  // named before), 1.08-1.09x by hand, but the bend's checked kernel then has 477 bytes of
+  // bytecode, over V8's inlining limit of 460 (1.7x; 436 bytes as here); s / ((x s)² + (y s)²)
+  // times x s, one product fewer, overflows where max(|x|, |y|) is subnormal and the gradient
+  // finite, and loses the gradient's precision past magnitudes of 1e244.
   atan2: (d, { args: [y, x] }, g) => {
     const r = d.e("add", d.e("mul", x, x), d.e("mul", y, y));
     const [tiny, small, large, huge] = [d.e("lt", r, d.c(1e-300)), d.e("lt", r, d.c(1e-100)), d.e("gt", r, d.c(1e100)), d.e("gt", r, d.c(1e300))];
