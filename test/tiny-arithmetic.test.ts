@@ -13,6 +13,7 @@ import { differentiate } from "../src/diff/reverse.js";
 import { Graph, type Node } from "../src/ir/graph.js";
 import { evaluateGraph, inputKey } from "../src/ir/interpret.js";
 import { factorLateScales } from "../src/ir/factor.js";
+import { compile } from "../src/compile.js";
 import { assertClose, awayFromZero, compileJs, flat, load, numericGradient, rng, uniform } from "./support/load.js";
 
 /** The operations reachable from `roots`, by name, counted. */
@@ -176,7 +177,7 @@ describe("atan2's gradient in the angle's flat kernel", () => {
   });
 });
 
-const TINY = ["point-segment", "reprojection", "triangle-area-3d", "distance", "spring", "angle", "bend", "rod", "circle-residual"];
+const TINY = ["point-segment", "point-segment-gate", "reprojection", "triangle-area-3d", "distance", "spring", "angle", "bend", "rod", "circle-residual"];
 
 describe.each(TINY)("bench/tiny/%s.expr", (name) => {
   it("backward against central differences, and valueAndGradFlat against backward", async () => {
@@ -186,7 +187,7 @@ describe.each(TINY)("bench/tiny/%s.expr", (name) => {
     const args: Record<string, number | number[]> = {};
     for (const a of face.args) args[a.name] = a.shape.length ? Array.from({ length: a.shape.reduce((p: number, d) => p * Number(d), 1) }, () => uniform(random, 0.3, 2)) : uniform(random, 0.3, 2);
     // Points away from the clamp's ends: the segment from (0, 0) to (2, 0), the point above it.
-    if (name === "point-segment") Object.assign(args, { p: [0.7, 1.3], a: [-1, 0.2], b: [2, -0.4] });
+    if (name.startsWith("point-segment")) Object.assign(args, { p: [0.7, 1.3], a: [-1, 0.2], b: [2, -0.4] });
     const { outputs, grad } = m.backward(args);
     const [output] = Object.keys(outputs);
     const f = (v: Record<string, number | number[]>) => m.forward(v)[output] as number;
@@ -199,5 +200,38 @@ describe.each(TINY)("bench/tiny/%s.expr", (name) => {
     assertClose(value, outputs[output] as number, 1e-14, "valueAndGradFlat's value");
     expect((m as unknown as { valueFlat(x: Float64Array, i: unknown): number }).valueFlat(flatModule.packParams(args), args)).toBe(value);
     assertClose(g, face.args.filter((a) => a.role === "param").flatMap((a) => flat(grad[a.name])), 1e-14, "valueAndGradFlat's gradient");
+  });
+});
+
+describe("the point-segment distance written as a gate (bench/tiny/point-segment-gate.expr)", () => {
+  it("has the gradient of the distance differentiated through t, inside the segment and past either end, with t's part left out", async () => {
+    const read = (name: string) => readFileSync(join(__dirname, "..", "bench", "tiny", `${name}.expr`), "utf8");
+    const { module: through } = await load(read("point-segment"));
+    const { module: gate } = await load(read("point-segment-gate"));
+    const random = rng(11);
+    // p above the segment (t inside), before a and past b (t clamped to 0 and 1).
+    for (const along of [0.4, -0.7, 1.8]) {
+      for (let k = 0; k < 20; k++) {
+        const a = [uniform(random, -2, 2), uniform(random, -2, 2)];
+        const b = [uniform(random, -2, 2), uniform(random, -2, 2)];
+        const off = uniform(random, 0.2, 1);
+        const p = [a[0] + along * (b[0] - a[0]) - off * (b[1] - a[1]), a[1] + along * (b[1] - a[1]) + off * (b[0] - a[0])];
+        const args = { p, a, b };
+        const expected = through.backward(args);
+        const got = gate.backward(args);
+        expect(got.outputs.d).toBe(expected.outputs.d);
+        // Inside, t's own part is the rounding of a residual orthogonal to b - a: it is left out.
+        for (const name of ["p", "a", "b"]) assertClose(got.grad[name], expected.grad[name], 1e-12, `dd/d${name} at t = ${along}`);
+      }
+    }
+  });
+  it("costs the hand-written arithmetic: no operation for t's derivative, one division per component", () => {
+    const backward = (name: string) => {
+      const result = compile(readFileSync(join(__dirname, "..", "bench", "tiny", `${name}.expr`), "utf8"));
+      if (!result.ok) throw new Error(`${name}.expr does not compile`);
+      return result.stats.backwardOperations;
+    };
+    expect(backward("point-segment-gate")).toBeLessThanOrEqual(30);
+    expect(backward("point-segment")).toBeGreaterThan(backward("point-segment-gate") + 20);
   });
 });

@@ -450,3 +450,9 @@ export const FUNCTIONS = [
     structFlat: (r) => [r.dtheta, r.dt.x, r.dt.y],
   },
 ];
+
+// The point-segment distance again, with t's vanishing derivative stated in the source as a gate
+// (point-segment-gate.expr): what a user who knows the envelope theorem writes, timed against
+// the same hand-written functions.
+const segment = FUNCTIONS.findIndex((f) => f.name === 'point-segment');
+FUNCTIONS.splice(segment + 1, 0, { ...FUNCTIONS[segment], name: 'point-segment-gate', title: 'point to segment, as a gate' });
