@@ -155,10 +155,14 @@ export function forwardInto(args, outputs) {
   const a1 = args["y"];
   // hinge.expr:8
   const t0 = (a0[2] * a1[2]) + ((a0[0] * a1[0]) + (a0[1] * a1[1]));
+  // hinge.expr:9
+  const t1 = 1 + (a0[0] - t0);
+  const t2 = 1 + (a0[1] - t0);
+  const t3 = 1 + (a0[2] - t0);
   // hinge.expr:10
-  const t1 = (Math.max(0, (1 + (a0[2] - t0))) * (1 - a1[2])) + ((Math.max(0, (1 + (a0[0] - t0))) * (1 - a1[0])) + (Math.max(0, (1 + (a0[1] - t0))) * (1 - a1[1])));
+  const t4 = ((t3 <= 0 ? 0 : t3) * (1 - a1[2])) + (((t1 <= 0 ? 0 : t1) * (1 - a1[0])) + ((t2 <= 0 ? 0 : t2) * (1 - a1[1])));
   // output loss (hinge.expr:10)
-  outputs["loss"] = t1;
+  outputs["loss"] = t4;
   return outputs;
 }
 
@@ -189,13 +193,13 @@ export function backwardInto(args, seed, grad, outputs) {
   const t8 = 1 - t1;
   const t9 = 1 - t2;
   // hinge.expr:9
-  const t10 = t7 * (t4 > 0 ? 1 : (t4 === 0 ? 0.5 : 0));
-  const t11 = t8 * (t5 > 0 ? 1 : (t5 === 0 ? 0.5 : 0));
-  const t12 = t9 * (t6 > 0 ? 1 : (t6 === 0 ? 0.5 : 0));
+  const t10 = t7 * (t4 === 0 ? 0.5 : (t4 > 0 ? 1 : 0));
+  const t11 = t8 * (t5 === 0 ? 0.5 : (t5 > 0 ? 1 : 0));
+  const t12 = t9 * (t6 === 0 ? 0.5 : (t6 > 0 ? 1 : 0));
   const t13 = t12 + (t10 + t11);
   if (outputs !== undefined) {
     // output loss (hinge.expr:10)
-    outputs["loss"] = (Math.max(0, t6) * t9) + ((Math.max(0, t4) * t7) + (Math.max(0, t5) * t8));
+    outputs["loss"] = ((t6 <= 0 ? 0 : t6) * t9) + (((t4 <= 0 ? 0 : t4) * t7) + ((t5 <= 0 ? 0 : t5) * t8));
   }
   const g0 = grad["s"];
   // gradient of s (param at hinge.expr:6)
@@ -341,9 +345,13 @@ export function valueFlat(x, inputs) {
   const t2 = x[2];
   // hinge.expr:8
   const t3 = (t2 * a1[2]) + ((t0 * a1[0]) + (t1 * a1[1]));
+  // hinge.expr:9
+  const t4 = 1 + (t0 - t3);
+  const t5 = 1 + (t1 - t3);
+  const t6 = 1 + (t2 - t3);
   // hinge.expr:10
-  const t4 = (Math.max(0, (1 + (t2 - t3))) * (1 - a1[2])) + ((Math.max(0, (1 + (t0 - t3))) * (1 - a1[0])) + (Math.max(0, (1 + (t1 - t3))) * (1 - a1[1])));
-  return t4;
+  const t7 = ((t6 <= 0 ? 0 : t6) * (1 - a1[2])) + (((t4 <= 0 ? 0 : t4) * (1 - a1[0])) + ((t5 <= 0 ? 0 : t5) * (1 - a1[1])));
+  return t7;
 }
 
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (hinge.expr) */
@@ -367,12 +375,12 @@ export function valueAndGradFlat(x, grad, inputs) {
   const t11 = 1 - t4;
   const t12 = 1 - t5;
   // hinge.expr:9
-  const t13 = t10 * (t7 > 0 ? 1 : (t7 === 0 ? 0.5 : 0));
-  const t14 = t11 * (t8 > 0 ? 1 : (t8 === 0 ? 0.5 : 0));
-  const t15 = t12 * (t9 > 0 ? 1 : (t9 === 0 ? 0.5 : 0));
+  const t13 = t10 * (t7 === 0 ? 0.5 : (t7 > 0 ? 1 : 0));
+  const t14 = t11 * (t8 === 0 ? 0.5 : (t8 > 0 ? 1 : 0));
+  const t15 = t12 * (t9 === 0 ? 0.5 : (t9 > 0 ? 1 : 0));
   const t16 = t15 + (t13 + t14);
   grad[0] = t13 - (t3 * t16);
   grad[1] = t14 - (t4 * t16);
   grad[2] = t15 - (t5 * t16);
-  return (Math.max(0, t9) * t12) + ((Math.max(0, t7) * t10) + (Math.max(0, t8) * t11));
+  return ((t9 <= 0 ? 0 : t9) * t12) + (((t7 <= 0 ? 0 : t7) * t10) + ((t8 <= 0 ? 0 : t8) * t11));
 }

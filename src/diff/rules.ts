@@ -65,11 +65,15 @@ function outer(d: RuleContext, u: Node, v: Node): Node {
 
 /**
  * Tie-splitting weight of `a` in max/min: 1 where it wins, 1/2 on a tie, else 0. A choice
- * (`a > b ? 1 : a === b ? 0.5 : 0` once printed), not the sum `(a > b) + 0.5 * (a === b)`:
+ * (`a === b ? 0.5 : a > b ? 1 : 0` once printed), not the sum `(a > b) + 0.5 * (a === b)`:
  * fewer operations, and less bytecode, which keeps a clamp's kernel under V8's inlining limit.
+ * The tie is tested first, so that every call but a tie runs both tests: V8 compiles a test
+ * that never ran into a deoptimization exit, and the caller's loop is then not peeled and its
+ * result boxed on every call (the point-segment distance, inside the segment, with the win
+ * tested first: 1.91x the hand-written function, 1.76x with the tie first).
  */
 function winWeight(d: RuleContext, wins: "gt" | "lt", a: Node, b: Node): Node {
-  return d.e("where", d.e(wins, a, b), d.c(1), d.e("where", d.e("eq", a, b), d.c(0.5), d.c(0)));
+  return d.e("where", d.e("eq", a, b), d.c(0.5), d.e("where", d.e(wins, a, b), d.c(1), d.c(0)));
 }
 
 /** Adjoint of max/min reductions: the gradient is split evenly between tied extrema. */

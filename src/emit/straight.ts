@@ -6,7 +6,7 @@
 // (emit/branches.ts).
 
 import { reachable, type Graph, type Node } from "../ir/graph.js";
-import { ELEMENTWISE, type ElementwiseOp } from "../ir/ops.js";
+import { ELEMENTWISE, extremumOfConstant, type ElementwiseOp } from "../ir/ops.js";
 import { constantTables, scheduleBranches, type Block, type Item } from "./branches.js";
 
 export interface Sink {
@@ -74,6 +74,11 @@ export function printStraightLine(
   // chainmul reads its upstream twice (g === 0 ? 0 : g * l): named, it is printed inline,
   // where a call of the helper would stay a call once V8's inlining budget is spent.
   for (const n of graph.nodes) if (needed[n.id] && n.op === "chainmul") uses[n.args[0].id]++;
+  // So does max/min of a constant (`t <= 0 ? 0 : t`, ir/ops.ts): its other operand is named.
+  for (const n of graph.nodes) {
+    if (!needed[n.id] || (n.op !== "max" && n.op !== "min") || !extremumOfConstant(n.args[0], n.args[1])) continue;
+    uses[(n.args[0].op === "const" ? n.args[1] : n.args[0]).id]++;
+  }
   const stored = new Uint32Array(graph.nodes.length);
   for (const s of sinks) stored[s.node.id]++;
   // A table of constants printed on its own line (r < 1e-100 ? (r < 1e-300 ? a : b) : ...,
