@@ -84,6 +84,19 @@ describe("max and min in a kernel", () => {
     }
   });
 
+  it("a product or a sum prints a lone name first, and keeps its value", async () => {
+    const { add, mul } = ELEMENTWISE;
+    expect(mul.print("(t1 + t2)", "t3")).toBe("(t3 * (t1 + t2))");
+    expect(add.print("x[2]", "t3")).toBe("(t3 + x[2])");
+    expect(mul.print("0.5", "t3")).toBe("(t3 * 0.5)");
+    expect(mul.print("t1", "(t2 - t3)")).toBe("(t1 * (t2 - t3))");
+    expect(add.print("t1", "t2")).toBe("(t1 + t2)");
+    expect(mul.print("x[0]", "(t2 - t3)")).toBe("(x[0] * (t2 - t3))");
+    // The segment's gradient scales its tie weight by a product of two names.
+    const kernel = functionText((await load(SEGMENT)).code, "valueAndGradFlat");
+    expect(kernel).toMatch(/= 2 \* \(t\d+ \* \(t\d+ \* t\d+\)\);/);
+  });
+
   it("max and min of a constant print as a test, with Math.max's and Math.min's value for every operand", () => {
     const { max, min } = ELEMENTWISE;
     expect(max.print("0", "t3")).toBe("(t3 <= 0 ? 0 : t3)");
@@ -140,7 +153,7 @@ describe("the stores of a straight-line kernel", () => {
     expect(scales).toHaveLength(6);
     expect(new Set(scales).size).toBe(1);
     expect(kernel).not.toContain("const value");
-    expect(kernel).toMatch(/return 0\.5 \* t\d+;\n\}/);
+    expect(kernel).toMatch(/return t\d+ \* 0\.5;\n\}/);
     // One reciprocal of the length scales every gradient, as written by hand.
     expect(kernel.match(/\/ t\d+/g)).toHaveLength(1);
     expect(kernel).not.toMatch(/2 \* \(t\d+ \* t\d+\)/);

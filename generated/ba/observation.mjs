@@ -190,9 +190,9 @@ export function forwardInto(args, outputs) {
     const t15 = t2 / t7;
     const t16 = Math.sin(t7);
     const t17 = ((t6 * t15) + ((t4 * t13) + (t5 * t14))) * (1 - t12);
-    t9 = ((t4 * t12) + (((t6 * t14) - (t5 * t15)) * t16)) + (t13 * t17);
-    t10 = ((t5 * t12) + (((t4 * t15) - (t6 * t13)) * t16)) + (t14 * t17);
-    t11 = ((t6 * t12) + (((t5 * t13) - (t4 * t14)) * t16)) + (t15 * t17);
+    t9 = ((t4 * t12) + (t16 * ((t6 * t14) - (t5 * t15)))) + (t13 * t17);
+    t10 = ((t5 * t12) + (t16 * ((t4 * t15) - (t6 * t13)))) + (t14 * t17);
+    t11 = ((t6 * t12) + (t16 * ((t5 * t13) - (t4 * t14)))) + (t15 * t17);
   } else {
     t9 = t4 + ((t1 * t6) - (t2 * t5));
     t10 = t5 + ((t2 * t4) - (t0 * t6));
@@ -201,7 +201,7 @@ export function forwardInto(args, outputs) {
   const t18 = t9 / t11;
   const t19 = t10 / t11;
   const t20 = (t18 * t18) + (t19 * t19);
-  const t21 = (1 + (a1[9] * t20)) + (a1[10] * (t20 * t20));
+  const t21 = (1 + (t20 * a1[9])) + (a1[10] * (t20 * t20));
   const t22 = a3 * ((a1[7] + (a1[6] * (t18 * t21))) - a0[0]);
   const t23 = a3 * ((a1[8] + (a1[6] * (t19 * t21))) - a0[1]);
   // output err (observation.expr:23)
@@ -242,7 +242,7 @@ export function backwardInto(args, seed, grad, outputs) {
   const t3 = a1[6];
   // observation.expr:23
   const t4 = 1 - (a3 * a3);
-  const t5 = 2 * a3;
+  const t5 = a3 * 2;
   const t6 = a2[0] - a1[3];
   const t7 = a2[1] - a1[4];
   const t8 = a2[2] - a1[5];
@@ -276,7 +276,7 @@ export function backwardInto(args, seed, grad, outputs) {
   const t27 = t12 / t13;
   const t28 = (t26 * t26) + (t27 * t27);
   const t29 = t28 * t28;
-  const t30 = (1 + (a1[9] * t28)) + (a1[10] * t29);
+  const t30 = (1 + (t28 * a1[9])) + (t29 * a1[10]);
   const t31 = t26 * t30;
   const t32 = t27 * t30;
   const t33 = (a1[7] + (t3 * t31)) - a0[0];
@@ -290,7 +290,7 @@ export function backwardInto(args, seed, grad, outputs) {
   const t41 = t3 * t39;
   const t42 = t3 * t40;
   const t43 = (t26 * t41) + (t27 * t42);
-  const t44 = 2 * ((a1[9] * t43) + (2 * (t28 * (a1[10] * t43))));
+  const t44 = 2 * ((t43 * a1[9]) + (2 * (t28 * (t43 * a1[10]))));
   const t45 = (t30 * t41) + (t26 * t44);
   const t46 = (t30 * t42) + (t27 * t44);
   const t47 = 1 / t13;
@@ -350,7 +350,7 @@ export function backwardInto(args, seed, grad, outputs) {
   g1[1] = t52 * s0;
   g1[2] = t53 * s0;
   // gradient of wi (param at observation.expr:8)
-  grad["wi"] = (((t33 * t37) + (t34 * t38)) - (2 * (a3 * (2 * t4)))) * s0;
+  grad["wi"] = (((t33 * t37) + (t34 * t38)) - (2 * (a3 * (t4 * 2)))) * s0;
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }
@@ -520,9 +520,9 @@ export function valueFlat(x, inputs) {
     const t18 = Math.sin(t9);
     const t19 = 1 / t9;
     const t20 = (1 - t17) * (t19 * (((t1 * t6) + (t2 * t7)) + (t3 * t8)));
-    t14 = ((t6 * t17) + (t18 * (t11 * t19))) + ((t1 * t19) * t20);
-    t15 = ((t7 * t17) + (t18 * (t12 * t19))) + ((t2 * t19) * t20);
-    t16 = ((t8 * t17) + (t18 * (t13 * t19))) + ((t3 * t19) * t20);
+    t14 = ((t6 * t17) + (t18 * (t11 * t19))) + (t20 * (t1 * t19));
+    t15 = ((t7 * t17) + (t18 * (t12 * t19))) + (t20 * (t2 * t19));
+    t16 = ((t8 * t17) + (t18 * (t13 * t19))) + (t20 * (t3 * t19));
   } else {
     t14 = t6 + t11;
     t15 = t7 + t12;
@@ -532,7 +532,7 @@ export function valueFlat(x, inputs) {
   const t22 = t14 * t21;
   const t23 = t15 * t21;
   const t24 = (t22 * t22) + (t23 * t23);
-  const t25 = (1 + (x[9] * t24)) + (x[10] * (t24 * t24));
+  const t25 = (1 + (t24 * x[9])) + (x[10] * (t24 * t24));
   const t26 = t0 * ((x[7] + (t4 * (t22 * t25))) - a0[0]);
   const t27 = t0 * ((x[8] + (t4 * (t23 * t25))) - a0[1]);
   return (t5 * t5) + ((t26 * t26) + (t27 * t27));
@@ -563,7 +563,7 @@ export function valueAndGradFlat(x, grad, inputs) {
   const t6 = x[6];
   // observation.expr:23
   const t7 = 1 - (t0 * t0);
-  const t8 = 2 * t0;
+  const t8 = t0 * 2;
   const t9 = x[11] - x[3];
   const t10 = x[12] - x[4];
   const t11 = x[13] - x[5];
@@ -665,6 +665,6 @@ export function valueAndGradFlat(x, grad, inputs) {
   grad[11] = t57;
   grad[12] = t58;
   grad[13] = t59;
-  grad[14] = ((t40 * t44) + (t41 * t45)) - (2 * (t0 * (2 * t7)));
+  grad[14] = ((t40 * t44) + (t41 * t45)) - (2 * (t0 * (t7 * 2)));
   return (t7 * t7) + ((t42 * t42) + (t43 * t43));
 }

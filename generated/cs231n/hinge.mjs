@@ -183,7 +183,7 @@ export function backwardInto(args, seed, grad, outputs) {
   const t1 = a1[1];
   const t2 = a1[2];
   // hinge.expr:8
-  const t3 = (a0[2] * t2) + ((a0[0] * t0) + (a0[1] * t1));
+  const t3 = (t2 * a0[2]) + ((t0 * a0[0]) + (t1 * a0[1]));
   // hinge.expr:9
   const t4 = 1 + (a0[0] - t3);
   const t5 = 1 + (a0[1] - t3);
@@ -199,7 +199,7 @@ export function backwardInto(args, seed, grad, outputs) {
   const t13 = t12 + (t10 + t11);
   if (outputs !== undefined) {
     // output loss (hinge.expr:10)
-    outputs["loss"] = ((t6 <= 0 ? 0 : t6) * t9) + (((t4 <= 0 ? 0 : t4) * t7) + ((t5 <= 0 ? 0 : t5) * t8));
+    outputs["loss"] = (t9 * (t6 <= 0 ? 0 : t6)) + ((t7 * (t4 <= 0 ? 0 : t4)) + (t8 * (t5 <= 0 ? 0 : t5)));
   }
   const g0 = grad["s"];
   // gradient of s (param at hinge.expr:6)
@@ -382,5 +382,5 @@ export function valueAndGradFlat(x, grad, inputs) {
   grad[0] = t13 - (t3 * t16);
   grad[1] = t14 - (t4 * t16);
   grad[2] = t15 - (t5 * t16);
-  return ((t9 <= 0 ? 0 : t9) * t12) + (((t7 <= 0 ? 0 : t7) * t10) + ((t8 <= 0 ? 0 : t8) * t11));
+  return (t12 * (t9 <= 0 ? 0 : t9)) + ((t10 * (t7 <= 0 ? 0 : t7)) + (t11 * (t8 <= 0 ? 0 : t8)));
 }

@@ -178,12 +178,12 @@ export function backwardInto(args, seed, grad, outputs) {
   const s0 = seed === undefined ? 1 : lossSeed(seed);
   // neuron-def.expr:7
   const t0 = Math.exp((-(((a0[0] * a1[0]) + (a0[1] * a1[1])) + a0[2])));
-  const t1 = 1 / (1 + t0);
+  const t1 = 1 / (t0 + 1);
   const t2 = t0 * (t1 * t1);
-  const t3 = a1[1] * t2;
-  const t4 = a0[1] * t2;
-  const t5 = a1[0] * t2;
-  const t6 = a0[0] * t2;
+  const t3 = t2 * a1[1];
+  const t4 = t2 * a0[1];
+  const t5 = t2 * a1[0];
+  const t6 = t2 * a0[0];
   if (outputs !== undefined) {
     // output f (neuron-def.expr:7)
     outputs["f"] = t1;
@@ -320,7 +320,7 @@ export function valueAndGradFlat(x, grad, inputs) {
   const t3 = x[4];
   // neuron-def.expr:7
   const t4 = Math.exp((-(((t0 * t1) + (t2 * t3)) + x[2])));
-  const t5 = 1 / (1 + t4);
+  const t5 = 1 / (t4 + 1);
   const t6 = t4 * (t5 * t5);
   grad[0] = t1 * t6;
   grad[1] = t3 * t6;

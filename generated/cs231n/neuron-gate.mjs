@@ -180,10 +180,10 @@ export function backwardInto(args, seed, grad, outputs) {
   const t0 = 1 / (1 + Math.exp((-(((a0[0] * a1[0]) + (a0[1] * a1[1])) + a0[2]))));
   const t1 = t0 * (1 - t0);
   // neuron-gate.expr:9
-  const t2 = a1[1] * t1;
-  const t3 = a0[1] * t1;
-  const t4 = a1[0] * t1;
-  const t5 = a0[0] * t1;
+  const t2 = t1 * a1[1];
+  const t3 = t1 * a0[1];
+  const t4 = t1 * a1[0];
+  const t5 = t1 * a0[0];
   if (outputs !== undefined) {
     // output f (neuron-gate.expr:10)
     outputs["f"] = t0;

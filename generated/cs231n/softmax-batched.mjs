@@ -191,9 +191,9 @@ export function forwardInto(args, outputs) {
       const i = i0;
       const a0_ix2 = a0[i * 2];
       const a0_ix2p1 = a0[i * 2 + 1];
-      const b10_ix3 = (a0_ix2 * a3_0 + a0_ix2p1 * a3_3) + a4_0;
-      const b10_ix3p1 = (a0_ix2 * a3_1 + a0_ix2p1 * a3_4) + a4_1;
-      const b10_ix3p2 = (a0_ix2 * a3_2 + a0_ix2p1 * a3_5) + a4_2;
+      const b10_ix3 = a4_0 + (a0_ix2 * a3_0 + a0_ix2p1 * a3_3);
+      const b10_ix3p1 = a4_1 + (a0_ix2 * a3_1 + a0_ix2p1 * a3_4);
+      const b10_ix3p2 = a4_2 + (a0_ix2 * a3_2 + a0_ix2p1 * a3_5);
       let t12r0 = -Infinity;
       t12r0 = Math.max(t12r0, b10_ix3);
       t12r0 = Math.max(t12r0, b10_ix3p1);
@@ -217,9 +217,9 @@ export function forwardInto(args, outputs) {
       const i = i0 + 1;
       const a0_ix2 = a0[i * 2];
       const a0_ix2p1 = a0[i * 2 + 1];
-      const b10_ix3 = (a0_ix2 * a3_0 + a0_ix2p1 * a3_3) + a4_0;
-      const b10_ix3p1 = (a0_ix2 * a3_1 + a0_ix2p1 * a3_4) + a4_1;
-      const b10_ix3p2 = (a0_ix2 * a3_2 + a0_ix2p1 * a3_5) + a4_2;
+      const b10_ix3 = a4_0 + (a0_ix2 * a3_0 + a0_ix2p1 * a3_3);
+      const b10_ix3p1 = a4_1 + (a0_ix2 * a3_1 + a0_ix2p1 * a3_4);
+      const b10_ix3p2 = a4_2 + (a0_ix2 * a3_2 + a0_ix2p1 * a3_5);
       let t12r0 = -Infinity;
       t12r0 = Math.max(t12r0, b10_ix3);
       t12r0 = Math.max(t12r0, b10_ix3p1);
@@ -243,9 +243,9 @@ export function forwardInto(args, outputs) {
       const i = i0 + 2;
       const a0_ix2 = a0[i * 2];
       const a0_ix2p1 = a0[i * 2 + 1];
-      const b10_ix3 = (a0_ix2 * a3_0 + a0_ix2p1 * a3_3) + a4_0;
-      const b10_ix3p1 = (a0_ix2 * a3_1 + a0_ix2p1 * a3_4) + a4_1;
-      const b10_ix3p2 = (a0_ix2 * a3_2 + a0_ix2p1 * a3_5) + a4_2;
+      const b10_ix3 = a4_0 + (a0_ix2 * a3_0 + a0_ix2p1 * a3_3);
+      const b10_ix3p1 = a4_1 + (a0_ix2 * a3_1 + a0_ix2p1 * a3_4);
+      const b10_ix3p2 = a4_2 + (a0_ix2 * a3_2 + a0_ix2p1 * a3_5);
       let t12r0 = -Infinity;
       t12r0 = Math.max(t12r0, b10_ix3);
       t12r0 = Math.max(t12r0, b10_ix3p1);
@@ -269,9 +269,9 @@ export function forwardInto(args, outputs) {
       const i = i0 + 3;
       const a0_ix2 = a0[i * 2];
       const a0_ix2p1 = a0[i * 2 + 1];
-      const b10_ix3 = (a0_ix2 * a3_0 + a0_ix2p1 * a3_3) + a4_0;
-      const b10_ix3p1 = (a0_ix2 * a3_1 + a0_ix2p1 * a3_4) + a4_1;
-      const b10_ix3p2 = (a0_ix2 * a3_2 + a0_ix2p1 * a3_5) + a4_2;
+      const b10_ix3 = a4_0 + (a0_ix2 * a3_0 + a0_ix2p1 * a3_3);
+      const b10_ix3p1 = a4_1 + (a0_ix2 * a3_1 + a0_ix2p1 * a3_4);
+      const b10_ix3p2 = a4_2 + (a0_ix2 * a3_2 + a0_ix2p1 * a3_5);
       let t12r0 = -Infinity;
       t12r0 = Math.max(t12r0, b10_ix3);
       t12r0 = Math.max(t12r0, b10_ix3p1);
@@ -343,15 +343,15 @@ export function backwardInto(args, seed, grad, outputs) {
   // softmax-batched.expr:19
   const t27 = a2 * 0.5;
   const t61 = t27 * s0;
-  const t64 = 0.0033333333333333335 * s0;
+  const t64 = s0 * 0.0033333333333333335;
   b81.fill(0);
   for (let i = 0; i < 300; i++) {
     let b73_i = 0;
     const a0_ix2 = a0[i * 2];
     const a0_ix2p1 = a0[i * 2 + 1];
-    const b10_ix3 = (a0_ix2 * a3_0 + a0_ix2p1 * a3_3) + a4_0;
-    const b10_ix3p1 = (a0_ix2 * a3_1 + a0_ix2p1 * a3_4) + a4_1;
-    const b10_ix3p2 = (a0_ix2 * a3_2 + a0_ix2p1 * a3_5) + a4_2;
+    const b10_ix3 = a4_0 + (a0_ix2 * a3_0 + a0_ix2p1 * a3_3);
+    const b10_ix3p1 = a4_1 + (a0_ix2 * a3_1 + a0_ix2p1 * a3_4);
+    const b10_ix3p2 = a4_2 + (a0_ix2 * a3_2 + a0_ix2p1 * a3_5);
     let t12r0 = -Infinity;
     t12r0 = Math.max(t12r0, b10_ix3);
     t12r0 = Math.max(t12r0, b10_ix3p1);
@@ -379,8 +379,8 @@ export function backwardInto(args, seed, grad, outputs) {
     const b71_ix3 = a1_ix3 * t64;
     const b71_ix3p1 = a1_ix3p1 * t64;
     const b71_ix3p2 = a1_ix3p2 * t64;
-    b73_i += ((b71_ix3 + b71_ix3p1) + b71_ix3p2);
-    const b74_i = (1 / b17_i) * b73_i;
+    b73_i += (b71_ix3p2 + (b71_ix3 + b71_ix3p1));
+    const b74_i = b73_i * (1 / b17_i);
     const b77_ix3 = (b16_ix3 * b74_i) - b71_ix3;
     const b77_ix3p1 = (b16_ix3p1 * b74_i) - b71_ix3p1;
     const b77_ix3p2 = (b16_ix3p2 * b74_i) - b71_ix3p2;
@@ -405,7 +405,7 @@ export function backwardInto(args, seed, grad, outputs) {
   const t30 = t27 * t29;
   const t31 = t30 - t24;
   // softmax-batched.expr:17
-  const t83 = 2 * t61;
+  const t83 = t61 * 2;
   h85[0] = (b81[0] + (a3_0 * t83));
   h85[1] = (b81[1] + (a3_1 * t83));
   h85[2] = (b81[2] + (a3_2 * t83));

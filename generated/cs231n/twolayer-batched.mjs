@@ -321,7 +321,7 @@ export function backwardInto(args, seed, grad, outputs) {
   // twolayer-batched.expr:24
   const t34 = a2 * 0.5;
   const t81 = t34 * s0;
-  const t88 = 0.0033333333333333335 * s0;
+  const t88 = s0 * 0.0033333333333333335;
   b105.fill(0);
   b108.fill(0);
   h113.fill(0);
@@ -393,11 +393,11 @@ export function backwardInto(args, seed, grad, outputs) {
     t29 += (a1[i * 3] * (b22_ix3 - b25_i));
     t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
     t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
-    const b95_ix3 = a1[i * 3] * t88;
-    const b95_ix3p1 = a1[i * 3 + 1] * t88;
-    const b95_ix3p2 = a1[i * 3 + 2] * t88;
-    b97_i += ((b95_ix3 + b95_ix3p1) + b95_ix3p2);
-    const b98_i = (1 / b24_i) * b97_i;
+    const b95_ix3 = t88 * a1[i * 3];
+    const b95_ix3p1 = t88 * a1[i * 3 + 1];
+    const b95_ix3p2 = t88 * a1[i * 3 + 2];
+    b97_i += (b95_ix3p2 + (b95_ix3 + b95_ix3p1));
+    const b98_i = b97_i * (1 / b24_i);
     const b101_ix3 = (b23_ix3 * b98_i) - b95_ix3;
     const b101_ix3p1 = (b23_ix3p1 * b98_i) - b95_ix3p1;
     const b101_ix3p2 = (b23_ix3p2 * b98_i) - b95_ix3p2;
@@ -470,7 +470,7 @@ export function backwardInto(args, seed, grad, outputs) {
   // twolayer-batched.expr:26
   const t31 = t29 / 300;
   // twolayer-batched.expr:27
-  const t110 = 2 * t81;
+  const t110 = t81 * 2;
   for (let i = 0; i < 100; i++) {
     const a3_i = a3[i];
     t36 += (a3_i * a3_i);

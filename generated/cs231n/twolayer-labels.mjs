@@ -421,7 +421,7 @@ export function backwardInto(args, seed, grad, outputs) {
   }
   const t45 = a2 * 0.5;
   const t92 = t45 * s0;
-  const t97 = 0.0033333333333333335 * s0;
+  const t97 = s0 * 0.0033333333333333335;
   const t98 = -t97;
   b102.fill(0);
   for (let i = 0; i < 300; i++) {
@@ -450,17 +450,17 @@ export function backwardInto(args, seed, grad, outputs) {
   for (let i = 0; i < 900; i++) {
     b103[i] += b102[i];
   }
-  const t118 = 2 * t92;
+  const t118 = t92 * 2;
   b113.fill(0);
   b116.fill(0);
   h121.fill(0);
   for (let i = 0; i < 300; i++) {
     let b105_i = 0;
     b105_i -= ((b103[i * 3] + b103[i * 3 + 1]) + b103[i * 3 + 2]);
-    const b106_i = (1 / b26[i]) * b105_i;
-    const b109_ix3 = b103[i * 3] + (b25[i * 3] * b106_i);
-    const b109_ix3p1 = b103[i * 3 + 1] + (b25[i * 3 + 1] * b106_i);
-    const b109_ix3p2 = b103[i * 3 + 2] + (b25[i * 3 + 2] * b106_i);
+    const b106_i = b105_i * (1 / b26[i]);
+    const b109_ix3 = b103[i * 3] + (b106_i * b25[i * 3]);
+    const b109_ix3p1 = b103[i * 3 + 1] + (b106_i * b25[i * 3 + 1]);
+    const b109_ix3p2 = b103[i * 3 + 2] + (b106_i * b25[i * 3 + 2]);
     const r2 = b109_ix3;
     const r3 = b109_ix3p1;
     const r4 = b109_ix3p2;
@@ -529,11 +529,11 @@ export function backwardInto(args, seed, grad, outputs) {
   }
   // twolayer-labels.expr:20
   for (let i = 0; i < 100; i++) {
-    h120[i * 3] = (b113[i * 3] + (a5[i * 3] * t118));
-    h120[i * 3 + 1] = (b113[i * 3 + 1] + (a5[i * 3 + 1] * t118));
-    h120[i * 3 + 2] = (b113[i * 3 + 2] + (a5[i * 3 + 2] * t118));
-    h123[i] = (b116[i] + (a3[i] * t118));
-    h123[i + 100] = (b116[i + 100] + (a3[i + 100] * t118));
+    h120[i * 3] = (b113[i * 3] + (t118 * a5[i * 3]));
+    h120[i * 3 + 1] = (b113[i * 3 + 1] + (t118 * a5[i * 3 + 1]));
+    h120[i * 3 + 2] = (b113[i * 3 + 2] + (t118 * a5[i * 3 + 2]));
+    h123[i] = (b116[i] + (t118 * a3[i]));
+    h123[i + 100] = (b116[i + 100] + (t118 * a3[i + 100]));
   }
   if (outputs !== undefined) {
     // output loss (twolayer-labels.expr:25)

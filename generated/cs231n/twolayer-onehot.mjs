@@ -320,7 +320,7 @@ export function backwardInto(args, seed, grad, outputs) {
   // twolayer-onehot.expr:15
   const t34 = a2 * 0.5;
   const t81 = t34 * s0;
-  const t86 = 0.0033333333333333335 * s0;
+  const t86 = s0 * 0.0033333333333333335;
   b103.fill(0);
   b106.fill(0);
   h111.fill(0);
@@ -392,11 +392,11 @@ export function backwardInto(args, seed, grad, outputs) {
     t29 += (a1[i * 3] * (b22_ix3 - b25_i));
     t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
     t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
-    const b93_ix3 = a1[i * 3] * t86;
-    const b93_ix3p1 = a1[i * 3 + 1] * t86;
-    const b93_ix3p2 = a1[i * 3 + 2] * t86;
-    b95_i += ((b93_ix3 + b93_ix3p1) + b93_ix3p2);
-    const b96_i = (1 / b24_i) * b95_i;
+    const b93_ix3 = t86 * a1[i * 3];
+    const b93_ix3p1 = t86 * a1[i * 3 + 1];
+    const b93_ix3p2 = t86 * a1[i * 3 + 2];
+    b95_i += (b93_ix3p2 + (b93_ix3 + b93_ix3p1));
+    const b96_i = b95_i * (1 / b24_i);
     const b99_ix3 = (b23_ix3 * b96_i) - b93_ix3;
     const b99_ix3p1 = (b23_ix3p1 * b96_i) - b93_ix3p1;
     const b99_ix3p2 = (b23_ix3p2 * b96_i) - b93_ix3p2;
@@ -469,7 +469,7 @@ export function backwardInto(args, seed, grad, outputs) {
   // twolayer-onehot.expr:17
   const t31 = t29 / 300;
   // twolayer-onehot.expr:18
-  const t108 = 2 * t81;
+  const t108 = t81 * 2;
   for (let i = 0; i < 100; i++) {
     const a3_i = a3[i];
     t36 += (a3_i * a3_i);

@@ -477,11 +477,11 @@ export function backwardInto(args, seed, grad, outputs) {
     t29 += (a1[i * 3] * (b22_ix3 - b25_i));
     t29 += (a1[i * 3 + 1] * (b22_ix3p1 - b25_i));
     t29 += (a1[i * 3 + 2] * (b22_ix3p2 - b25_i));
-    const b96_ix3 = a1[i * 3] * t89;
-    const b96_ix3p1 = a1[i * 3 + 1] * t89;
-    const b96_ix3p2 = a1[i * 3 + 2] * t89;
-    b98_i += ((b96_ix3 + b96_ix3p1) + b96_ix3p2);
-    const b99_i = (1 / b24_i) * b98_i;
+    const b96_ix3 = t89 * a1[i * 3];
+    const b96_ix3p1 = t89 * a1[i * 3 + 1];
+    const b96_ix3p2 = t89 * a1[i * 3 + 2];
+    b98_i += (b96_ix3p2 + (b96_ix3 + b96_ix3p1));
+    const b99_i = b98_i * (1 / b24_i);
     const b102_ix3 = (b23_ix3 * b99_i) - b96_ix3;
     const b102_ix3p1 = (b23_ix3p1 * b99_i) - b96_ix3p1;
     const b102_ix3p2 = (b23_ix3p2 * b99_i) - b96_ix3p2;
@@ -554,7 +554,7 @@ export function backwardInto(args, seed, grad, outputs) {
   // twolayer-sized.expr:27
   const t31 = t29 / $N;
   // twolayer-sized.expr:28
-  const t111 = 2 * t82;
+  const t111 = t82 * 2;
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
       const i = i0;

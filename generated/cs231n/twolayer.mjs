@@ -469,7 +469,7 @@ export function backwardInto(args, seed, grad, outputs) {
   const t83_1 = (t19_1 * t80) - t77_1;
   const t83_2 = (t19_2 * t80) - t77_2;
   // twolayer.expr:27
-  const t93 = 2 * t69;
+  const t93 = t69 * 2;
   for (let i0 = 0; i0 < 100; i0 += 4) {
     {
       const i = i0;
@@ -482,8 +482,8 @@ export function backwardInto(args, seed, grad, outputs) {
       h95[i] = ((b12_i * t83_0) + (a5_i * t93));
       h95[i + 100] = ((b12_i * t83_1) + (a5_ip100 * t93));
       h95[i + 200] = ((b12_i * t83_2) + (a5_ip200 * t93));
-      h97[i * 2] = ((a0_0 * h89_i) + (a3[i * 2] * t93));
-      h97[i * 2 + 1] = ((a0_1 * h89_i) + (a3[i * 2 + 1] * t93));
+      h97[i * 2] = ((a0_0 * h89_i) + (t93 * a3[i * 2]));
+      h97[i * 2 + 1] = ((a0_1 * h89_i) + (t93 * a3[i * 2 + 1]));
     }
     {
       const i = i0 + 1;
@@ -496,8 +496,8 @@ export function backwardInto(args, seed, grad, outputs) {
       h95[i] = ((b12_i * t83_0) + (a5_i * t93));
       h95[i + 100] = ((b12_i * t83_1) + (a5_ip100 * t93));
       h95[i + 200] = ((b12_i * t83_2) + (a5_ip200 * t93));
-      h97[i * 2] = ((a0_0 * h89_i) + (a3[i * 2] * t93));
-      h97[i * 2 + 1] = ((a0_1 * h89_i) + (a3[i * 2 + 1] * t93));
+      h97[i * 2] = ((a0_0 * h89_i) + (t93 * a3[i * 2]));
+      h97[i * 2 + 1] = ((a0_1 * h89_i) + (t93 * a3[i * 2 + 1]));
     }
     {
       const i = i0 + 2;
@@ -510,8 +510,8 @@ export function backwardInto(args, seed, grad, outputs) {
       h95[i] = ((b12_i * t83_0) + (a5_i * t93));
       h95[i + 100] = ((b12_i * t83_1) + (a5_ip100 * t93));
       h95[i + 200] = ((b12_i * t83_2) + (a5_ip200 * t93));
-      h97[i * 2] = ((a0_0 * h89_i) + (a3[i * 2] * t93));
-      h97[i * 2 + 1] = ((a0_1 * h89_i) + (a3[i * 2 + 1] * t93));
+      h97[i * 2] = ((a0_0 * h89_i) + (t93 * a3[i * 2]));
+      h97[i * 2 + 1] = ((a0_1 * h89_i) + (t93 * a3[i * 2 + 1]));
     }
     {
       const i = i0 + 3;
@@ -524,8 +524,8 @@ export function backwardInto(args, seed, grad, outputs) {
       h95[i] = ((b12_i * t83_0) + (a5_i * t93));
       h95[i + 100] = ((b12_i * t83_1) + (a5_ip100 * t93));
       h95[i + 200] = ((b12_i * t83_2) + (a5_ip200 * t93));
-      h97[i * 2] = ((a0_0 * h89_i) + (a3[i * 2] * t93));
-      h97[i * 2 + 1] = ((a0_1 * h89_i) + (a3[i * 2 + 1] * t93));
+      h97[i * 2] = ((a0_0 * h89_i) + (t93 * a3[i * 2]));
+      h97[i * 2 + 1] = ((a0_1 * h89_i) + (t93 * a3[i * 2 + 1]));
     }
   }
   // twolayer.expr:23

@@ -299,27 +299,27 @@ export function forwardInto(args, outputs) {
   for (let i0 = 0; i0 < 200; i0 += 4) {
     {
       const i = i0;
-      const b13_i = Math.exp((-(a0[i] * t9)));
+      const b13_i = Math.exp((-(t9 * a0[i])));
       b13[i] = b13_i;
-      b18[i] = (((t7 * b13_i) + t16) - a1[i]);
+      b18[i] = ((t16 + (t7 * b13_i)) - a1[i]);
     }
     {
       const i = i0 + 1;
-      const b13_i = Math.exp((-(a0[i] * t9)));
+      const b13_i = Math.exp((-(t9 * a0[i])));
       b13[i] = b13_i;
-      b18[i] = (((t7 * b13_i) + t16) - a1[i]);
+      b18[i] = ((t16 + (t7 * b13_i)) - a1[i]);
     }
     {
       const i = i0 + 2;
-      const b13_i = Math.exp((-(a0[i] * t9)));
+      const b13_i = Math.exp((-(t9 * a0[i])));
       b13[i] = b13_i;
-      b18[i] = (((t7 * b13_i) + t16) - a1[i]);
+      b18[i] = ((t16 + (t7 * b13_i)) - a1[i]);
     }
     {
       const i = i0 + 3;
-      const b13_i = Math.exp((-(a0[i] * t9)));
+      const b13_i = Math.exp((-(t9 * a0[i])));
       b13[i] = b13_i;
-      b18[i] = (((t7 * b13_i) + t16) - a1[i]);
+      b18[i] = ((t16 + (t7 * b13_i)) - a1[i]);
     }
   }
   // decay.expr:8
@@ -518,27 +518,27 @@ export function backwardInto(args, seed, grad, outputs) {
   for (let i0 = 0; i0 < 200; i0 += 4) {
     {
       const i = i0;
-      const b13_i = Math.exp((-(a0[i] * t9)));
+      const b13_i = Math.exp((-(t9 * a0[i])));
       b13[i] = b13_i;
-      b18[i] = (((t7 * b13_i) + t16) - a1[i]);
+      b18[i] = ((t16 + (t7 * b13_i)) - a1[i]);
     }
     {
       const i = i0 + 1;
-      const b13_i = Math.exp((-(a0[i] * t9)));
+      const b13_i = Math.exp((-(t9 * a0[i])));
       b13[i] = b13_i;
-      b18[i] = (((t7 * b13_i) + t16) - a1[i]);
+      b18[i] = ((t16 + (t7 * b13_i)) - a1[i]);
     }
     {
       const i = i0 + 2;
-      const b13_i = Math.exp((-(a0[i] * t9)));
+      const b13_i = Math.exp((-(t9 * a0[i])));
       b13[i] = b13_i;
-      b18[i] = (((t7 * b13_i) + t16) - a1[i]);
+      b18[i] = ((t16 + (t7 * b13_i)) - a1[i]);
     }
     {
       const i = i0 + 3;
-      const b13_i = Math.exp((-(a0[i] * t9)));
+      const b13_i = Math.exp((-(t9 * a0[i])));
       b13[i] = b13_i;
-      b18[i] = (((t7 * b13_i) + t16) - a1[i]);
+      b18[i] = ((t16 + (t7 * b13_i)) - a1[i]);
     }
   }
   // decay.expr:8

@@ -322,7 +322,7 @@ export function forwardInto(args, outputs) {
     t16 += ((100 * (b10_i * b10_i)) + (b13_i * b13_i));
     const b23_i = b10_i * 200;
     b23[i] = b23_i;
-    b31[i] = (b31carry - ((2 * b13_i) + (2 * (a0_i * b23_i))));
+    b31[i] = (b31carry - ((b13_i * 2) + (2 * (a0_i * b23_i))));
     b31carry = b23_i;
     const b32_i = b32[i];
     b60[i] = (b32_i === 0 ? 1 : 0);
@@ -346,9 +346,9 @@ export function forwardInto(args, outputs) {
     const b60_ip20 = b60[i + 20];
     const b68_ip18 = 200 * (b60[i + 21] - (2 * (b60_ip20 === 0 ? 0 : b60_ip20 * a0_i)));
     const b23_i = b23[i];
-    b76[i] -= ((2 * ((b60_i === 0 ? 0 : b60_i * b23_i) + (b68_i === 0 ? 0 : b68_i * a0_i))) - (2 * b60_i));
-    b76[i + 10] -= ((2 * ((b60_ip10 === 0 ? 0 : b60_ip10 * b23_i) + (b68_ip9 === 0 ? 0 : b68_ip9 * a0_i))) - (2 * b60_ip10));
-    b76[i + 20] -= ((2 * ((b60_ip20 === 0 ? 0 : b60_ip20 * b23_i) + (b68_ip18 === 0 ? 0 : b68_ip18 * a0_i))) - (2 * b60_ip20));
+    b76[i] -= ((2 * ((b60_i === 0 ? 0 : b60_i * b23_i) + (b68_i === 0 ? 0 : b68_i * a0_i))) - (b60_i * 2));
+    b76[i + 10] -= ((2 * ((b60_ip10 === 0 ? 0 : b60_ip10 * b23_i) + (b68_ip9 === 0 ? 0 : b68_ip9 * a0_i))) - (b60_ip10 * 2));
+    b76[i + 20] -= ((2 * ((b60_ip20 === 0 ? 0 : b60_ip20 * b23_i) + (b68_ip18 === 0 ? 0 : b68_ip18 * a0_i))) - (b60_ip20 * 2));
     b76[i + 1] += b68_i;
     b76[i + 11] += b68_ip9;
     b76[i + 21] += b68_ip18;
@@ -487,7 +487,7 @@ export function backwardInto(args, seed, grad, outputs) {
     t16 += ((100 * (b10_i * b10_i)) + (b13_i * b13_i));
     const b23_i = b10_i * 200;
     b23[i] = b23_i;
-    b31[i] = (b31carry - ((2 * b13_i) + (2 * (a0_i * b23_i))));
+    b31[i] = (b31carry - ((b13_i * 2) + (2 * (a0_i * b23_i))));
     b31carry = b23_i;
     const b32_i = b32[i];
     b60[i] = (b32_i === 0 ? 1 : 0);
@@ -511,9 +511,9 @@ export function backwardInto(args, seed, grad, outputs) {
     const b60_ip20 = b60[i + 20];
     b68[i + 18] = (200 * (b60[i + 21] - (2 * (b60_ip20 === 0 ? 0 : b60_ip20 * a0_i))));
     const b23_i = b23[i];
-    b76[i] -= ((2 * ((b60_i === 0 ? 0 : b60_i * b23_i) + (b68[i] === 0 ? 0 : b68[i] * a0_i))) - (2 * b60_i));
-    b76[i + 10] -= ((2 * ((b60_ip10 === 0 ? 0 : b60_ip10 * b23_i) + (b68[i + 9] === 0 ? 0 : b68[i + 9] * a0_i))) - (2 * b60_ip10));
-    b76[i + 20] -= ((2 * ((b60_ip20 === 0 ? 0 : b60_ip20 * b23_i) + (b68[i + 18] === 0 ? 0 : b68[i + 18] * a0_i))) - (2 * b60_ip20));
+    b76[i] -= ((2 * ((b60_i === 0 ? 0 : b60_i * b23_i) + (b68[i] === 0 ? 0 : b68[i] * a0_i))) - (b60_i * 2));
+    b76[i + 10] -= ((2 * ((b60_ip10 === 0 ? 0 : b60_ip10 * b23_i) + (b68[i + 9] === 0 ? 0 : b68[i + 9] * a0_i))) - (b60_ip10 * 2));
+    b76[i + 20] -= ((2 * ((b60_ip20 === 0 ? 0 : b60_ip20 * b23_i) + (b68[i + 18] === 0 ? 0 : b68[i + 18] * a0_i))) - (b60_ip20 * 2));
     b76[i + 1] += b68[i];
     b76[i + 11] += b68[i + 9];
     b76[i + 21] += b68[i + 18];
@@ -692,21 +692,21 @@ export function backwardInto(args, seed, grad, outputs) {
     b136[i] += b98[i];
     const b137_i = s1[i] + b136[i];
     b137[i] = b137_i;
-    b142[i] = (2 * b137_i);
-    b148[i] += ((b123_i + b123_ip9) + b123_ip18);
+    b142[i] = (b137_i * 2);
+    b148[i] += (b123_ip18 + (b123_i + b123_ip9));
   }
   {
     b136[9] += b98[9];
     b137[9] = (s1[9] + b136[9]);
   }
-  const t155 = 2 * s0;
+  const t155 = s0 * 2;
   let h169carry = 0;
   for (let i = 0; i < 9; i++) {
     const b142_i = b142[i];
     const a0_i = a0[i];
-    const b163_i = (200 * ((b137[i + 1] - (b142_i === 0 ? 0 : b142_i * a0_i)) + b148[i])) + (2 * chainMul((100 * s0), b10[i]));
+    const b163_i = (200 * ((b137[i + 1] - (b142_i === 0 ? 0 : b142_i * a0_i)) + b148[i])) + (2 * chainMul((s0 * 100), b10[i]));
     const b168_i = (2 * chainMul((-b163_i), a0_i)) + (chainMul((-b142_i), b23[i]) - ((t155 === 0 ? 0 : t155 * b13[i]) - b142_i));
-    h169[i] = (h169carry + (((b135[i] + b135[i + 9]) + b135[i + 18]) + b168_i));
+    h169[i] = (h169carry + (b168_i + ((b135[i] + b135[i + 9]) + b135[i + 18])));
     h169carry = b163_i;
   }
   h169[9] = h169carry;

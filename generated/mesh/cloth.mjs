@@ -431,12 +431,12 @@ export function backwardInto(args, seed, grad, outputs) {
     const b226_i = t226r0;
     const b229_i = b222_i > 0 ? 1 : 0;
     const b230_i = b229_i !== 0 ? (b222_i * Math.sqrt(b226_i)) : 0;
-    const b237_i = (0.5 * b230_i) - a2[i];
+    const b237_i = (b230_i * 0.5) - a2[i];
     t241 += ((t29 * (((b157_i * b157_i) + (b177_i * b177_i)) + (b198_i * b198_i))) + (t93 * (b237_i * b237_i)));
     const b334_i = b237_i * (t93 * s0);
-    const b340_ix3 = b229_i !== 0 ? ((b218_i / b230_i) * b334_i) : MASKED_ZERO[0];
-    const b340_ix3p1 = b229_i !== 0 ? ((b218_ip722 / b230_i) * b334_i) : MASKED_ZERO[0];
-    const b340_ix3p2 = b229_i !== 0 ? ((b218_ip1444 / b230_i) * b334_i) : MASKED_ZERO[0];
+    const b340_ix3 = b229_i !== 0 ? (b334_i * (b218_i / b230_i)) : MASKED_ZERO[0];
+    const b340_ix3p1 = b229_i !== 0 ? (b334_i * (b218_ip722 / b230_i)) : MASKED_ZERO[0];
+    const b340_ix3p2 = b229_i !== 0 ? (b334_i * (b218_ip1444 / b230_i)) : MASKED_ZERO[0];
     b341_i += b340_ix3;
     b341_ip722 += b340_ix3p1;
     b341_ip1444 += b340_ix3p2;
@@ -454,17 +454,17 @@ export function backwardInto(args, seed, grad, outputs) {
     b382_ix3p2 += b366_i;
     b382_ix3p1 += b367_i;
     b382_ix3 += b368_i;
-    const b383_ix3 = (b191_i !== 0 ? ((b181_ix3 / b192_i) * b377_i) : MASKED_ZERO[0]) + b382_ix3;
-    const b383_ix3p1 = (b191_i !== 0 ? ((b181_ix3p1 / b192_i) * b377_i) : MASKED_ZERO[0]) + b382_ix3p1;
-    const b383_ix3p2 = (b191_i !== 0 ? ((b181_ix3p2 / b192_i) * b377_i) : MASKED_ZERO[0]) + b382_ix3p2;
+    const b383_ix3 = b382_ix3 + (b191_i !== 0 ? (b377_i * (b181_ix3 / b192_i)) : MASKED_ZERO[0]);
+    const b383_ix3p1 = b382_ix3p1 + (b191_i !== 0 ? (b377_i * (b181_ix3p1 / b192_i)) : MASKED_ZERO[0]);
+    const b383_ix3p2 = b382_ix3p2 + (b191_i !== 0 ? (b377_i * (b181_ix3p2 / b192_i)) : MASKED_ZERO[0]);
     const b386_i = 2 * (b177_i * b375_i);
-    const b390_ix3 = b170_i !== 0 ? ((b160_ix3 / b171_i) * b386_i) : MASKED_ZERO[0];
-    const b390_ix3p1 = b170_i !== 0 ? ((b160_ix3p1 / b171_i) * b386_i) : MASKED_ZERO[0];
-    const b390_ix3p2 = b170_i !== 0 ? ((b160_ix3p2 / b171_i) * b386_i) : MASKED_ZERO[0];
+    const b390_ix3 = b170_i !== 0 ? (b386_i * (b160_ix3 / b171_i)) : MASKED_ZERO[0];
+    const b390_ix3p1 = b170_i !== 0 ? (b386_i * (b160_ix3p1 / b171_i)) : MASKED_ZERO[0];
+    const b390_ix3p2 = b170_i !== 0 ? (b386_i * (b160_ix3p2 / b171_i)) : MASKED_ZERO[0];
     const b393_i = 2 * (b157_i * b375_i);
-    const b397_ix3 = b150_i !== 0 ? ((b140_ix3 / b151_i) * b393_i) : MASKED_ZERO[0];
-    const b397_ix3p1 = b150_i !== 0 ? ((b140_ix3p1 / b151_i) * b393_i) : MASKED_ZERO[0];
-    const b397_ix3p2 = b150_i !== 0 ? ((b140_ix3p2 / b151_i) * b393_i) : MASKED_ZERO[0];
+    const b397_ix3 = b150_i !== 0 ? (b393_i * (b140_ix3 / b151_i)) : MASKED_ZERO[0];
+    const b397_ix3p1 = b150_i !== 0 ? (b393_i * (b140_ix3p1 / b151_i)) : MASKED_ZERO[0];
+    const b397_ix3p2 = b150_i !== 0 ? (b393_i * (b140_ix3p2 / b151_i)) : MASKED_ZERO[0];
     const b399_ix3 = b383_ix3 - b390_ix3;
     const b399_ix3p1 = b383_ix3p1 - b390_ix3p1;
     const b399_ix3p2 = b383_ix3p2 - b390_ix3p2;
@@ -492,9 +492,9 @@ export function backwardInto(args, seed, grad, outputs) {
       let b410_ix3p2 = 0;
       t243 += a6[i * 3 + 2];
       b410_ix3p2 += t329;
-      h411[i * 3] = ((b407[i * 3] + (b400[i * 3] + b403[i * 3])) + b410_ix3);
-      h411[i * 3 + 1] = ((b407[i * 3 + 1] + (b400[i * 3 + 1] + b403[i * 3 + 1])) + b410_ix3p1);
-      h411[i * 3 + 2] = ((b407[i * 3 + 2] + (b400[i * 3 + 2] + b403[i * 3 + 2])) + b410_ix3p2);
+      h411[i * 3] = (b410_ix3 + (b407[i * 3] + (b400[i * 3] + b403[i * 3])));
+      h411[i * 3 + 1] = (b410_ix3p1 + (b407[i * 3 + 1] + (b400[i * 3 + 1] + b403[i * 3 + 1])));
+      h411[i * 3 + 2] = (b410_ix3p2 + (b407[i * 3 + 2] + (b400[i * 3 + 2] + b403[i * 3 + 2])));
     }
     {
       const i = i0 + 1;
@@ -503,9 +503,9 @@ export function backwardInto(args, seed, grad, outputs) {
       let b410_ix3p2 = 0;
       t243 += a6[i * 3 + 2];
       b410_ix3p2 += t329;
-      h411[i * 3] = ((b407[i * 3] + (b400[i * 3] + b403[i * 3])) + b410_ix3);
-      h411[i * 3 + 1] = ((b407[i * 3 + 1] + (b400[i * 3 + 1] + b403[i * 3 + 1])) + b410_ix3p1);
-      h411[i * 3 + 2] = ((b407[i * 3 + 2] + (b400[i * 3 + 2] + b403[i * 3 + 2])) + b410_ix3p2);
+      h411[i * 3] = (b410_ix3 + (b407[i * 3] + (b400[i * 3] + b403[i * 3])));
+      h411[i * 3 + 1] = (b410_ix3p1 + (b407[i * 3 + 1] + (b400[i * 3 + 1] + b403[i * 3 + 1])));
+      h411[i * 3 + 2] = (b410_ix3p2 + (b407[i * 3 + 2] + (b400[i * 3 + 2] + b403[i * 3 + 2])));
     }
     {
       const i = i0 + 2;
@@ -514,9 +514,9 @@ export function backwardInto(args, seed, grad, outputs) {
       let b410_ix3p2 = 0;
       t243 += a6[i * 3 + 2];
       b410_ix3p2 += t329;
-      h411[i * 3] = ((b407[i * 3] + (b400[i * 3] + b403[i * 3])) + b410_ix3);
-      h411[i * 3 + 1] = ((b407[i * 3 + 1] + (b400[i * 3 + 1] + b403[i * 3 + 1])) + b410_ix3p1);
-      h411[i * 3 + 2] = ((b407[i * 3 + 2] + (b400[i * 3 + 2] + b403[i * 3 + 2])) + b410_ix3p2);
+      h411[i * 3] = (b410_ix3 + (b407[i * 3] + (b400[i * 3] + b403[i * 3])));
+      h411[i * 3 + 1] = (b410_ix3p1 + (b407[i * 3 + 1] + (b400[i * 3 + 1] + b403[i * 3 + 1])));
+      h411[i * 3 + 2] = (b410_ix3p2 + (b407[i * 3 + 2] + (b400[i * 3 + 2] + b403[i * 3 + 2])));
     }
     {
       const i = i0 + 3;
@@ -525,9 +525,9 @@ export function backwardInto(args, seed, grad, outputs) {
       let b410_ix3p2 = 0;
       t243 += a6[i * 3 + 2];
       b410_ix3p2 += t329;
-      h411[i * 3] = ((b407[i * 3] + (b400[i * 3] + b403[i * 3])) + b410_ix3);
-      h411[i * 3 + 1] = ((b407[i * 3 + 1] + (b400[i * 3 + 1] + b403[i * 3 + 1])) + b410_ix3p1);
-      h411[i * 3 + 2] = ((b407[i * 3 + 2] + (b400[i * 3 + 2] + b403[i * 3 + 2])) + b410_ix3p2);
+      h411[i * 3] = (b410_ix3 + (b407[i * 3] + (b400[i * 3] + b403[i * 3])));
+      h411[i * 3 + 1] = (b410_ix3p1 + (b407[i * 3 + 1] + (b400[i * 3 + 1] + b403[i * 3 + 1])));
+      h411[i * 3 + 2] = (b410_ix3p2 + (b407[i * 3 + 2] + (b400[i * 3 + 2] + b403[i * 3 + 2])));
     }
   }
   const t244 = a5 * t243;

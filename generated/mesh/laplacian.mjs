@@ -190,7 +190,7 @@ export function forwardInto(args, outputs) {
       t32r0 += (b30_ix3p1 * b30_ix3p1);
       t32r0 += (b30_ix3p2 * b30_ix3p2);
       const b32_i = t32r0;
-      t34 += (a1[i] * b32_i);
+      t34 += (b32_i * a1[i]);
     }
     {
       const i = i0 + 1;
@@ -204,7 +204,7 @@ export function forwardInto(args, outputs) {
       t32r0 += (b30_ix3p1 * b30_ix3p1);
       t32r0 += (b30_ix3p2 * b30_ix3p2);
       const b32_i = t32r0;
-      t34 += (a1[i] * b32_i);
+      t34 += (b32_i * a1[i]);
     }
     {
       const i = i0 + 2;
@@ -218,7 +218,7 @@ export function forwardInto(args, outputs) {
       t32r0 += (b30_ix3p1 * b30_ix3p1);
       t32r0 += (b30_ix3p2 * b30_ix3p2);
       const b32_i = t32r0;
-      t34 += (a1[i] * b32_i);
+      t34 += (b32_i * a1[i]);
     }
     {
       const i = i0 + 3;
@@ -232,7 +232,7 @@ export function forwardInto(args, outputs) {
       t32r0 += (b30_ix3p1 * b30_ix3p1);
       t32r0 += (b30_ix3p2 * b30_ix3p2);
       const b32_i = t32r0;
-      t34 += (a1[i] * b32_i);
+      t34 += (b32_i * a1[i]);
     }
   }
   for (let i0 = 0; i0 < 1000; i0 += 4) {
@@ -306,7 +306,7 @@ export function backwardInto(args, seed, grad, outputs) {
   let t37 = 0;
   // laplacian.expr:17
   const t57 = a3 * s0;
-  const t60 = 2 * t57;
+  const t60 = t57 * 2;
   b71.fill(0);
   b72.fill(0);
   for (let i0 = 0; i0 < 3000; i0 += 4) {
@@ -325,9 +325,9 @@ export function backwardInto(args, seed, grad, outputs) {
       const a1_i = a1[i];
       t34 += (a1_i * b32_i);
       const b65_i = a1_i * s0;
-      const b69_ix3 = b30_ix3 * (2 * b65_i);
-      const b69_ix3p1 = b30_ix3p1 * (2 * b65_i);
-      const b69_ix3p2 = b30_ix3p2 * (2 * b65_i);
+      const b69_ix3 = b30_ix3 * (b65_i * 2);
+      const b69_ix3p1 = b30_ix3p1 * (b65_i * 2);
+      const b69_ix3p2 = b30_ix3p2 * (b65_i * 2);
       const b70_ix3 = -b69_ix3;
       const b70_ix3p1 = -b69_ix3p1;
       const b70_ix3p2 = -b69_ix3p2;
@@ -353,9 +353,9 @@ export function backwardInto(args, seed, grad, outputs) {
       const a1_i = a1[i];
       t34 += (a1_i * b32_i);
       const b65_i = a1_i * s0;
-      const b69_ix3 = b30_ix3 * (2 * b65_i);
-      const b69_ix3p1 = b30_ix3p1 * (2 * b65_i);
-      const b69_ix3p2 = b30_ix3p2 * (2 * b65_i);
+      const b69_ix3 = b30_ix3 * (b65_i * 2);
+      const b69_ix3p1 = b30_ix3p1 * (b65_i * 2);
+      const b69_ix3p2 = b30_ix3p2 * (b65_i * 2);
       const b70_ix3 = -b69_ix3;
       const b70_ix3p1 = -b69_ix3p1;
       const b70_ix3p2 = -b69_ix3p2;
@@ -381,9 +381,9 @@ export function backwardInto(args, seed, grad, outputs) {
       const a1_i = a1[i];
       t34 += (a1_i * b32_i);
       const b65_i = a1_i * s0;
-      const b69_ix3 = b30_ix3 * (2 * b65_i);
-      const b69_ix3p1 = b30_ix3p1 * (2 * b65_i);
-      const b69_ix3p2 = b30_ix3p2 * (2 * b65_i);
+      const b69_ix3 = b30_ix3 * (b65_i * 2);
+      const b69_ix3p1 = b30_ix3p1 * (b65_i * 2);
+      const b69_ix3p2 = b30_ix3p2 * (b65_i * 2);
       const b70_ix3 = -b69_ix3;
       const b70_ix3p1 = -b69_ix3p1;
       const b70_ix3p2 = -b69_ix3p2;
@@ -409,9 +409,9 @@ export function backwardInto(args, seed, grad, outputs) {
       const a1_i = a1[i];
       t34 += (a1_i * b32_i);
       const b65_i = a1_i * s0;
-      const b69_ix3 = b30_ix3 * (2 * b65_i);
-      const b69_ix3p1 = b30_ix3p1 * (2 * b65_i);
-      const b69_ix3p2 = b30_ix3p2 * (2 * b65_i);
+      const b69_ix3 = b30_ix3 * (b65_i * 2);
+      const b69_ix3p1 = b30_ix3p1 * (b65_i * 2);
+      const b69_ix3p2 = b30_ix3p2 * (b65_i * 2);
       const b70_ix3 = -b69_ix3;
       const b70_ix3p1 = -b69_ix3p1;
       const b70_ix3p2 = -b69_ix3p2;

@@ -207,7 +207,7 @@ export function backwardInto(args, seed, grad, outputs) {
   let t40 = 0;
   let t47 = 0;
   // curve-fit.expr:5
-  const t34 = 2 * s0;
+  const t34 = s0 * 2;
   for (let i0 = 0; i0 < 24; i0 += 4) {
     {
       const i = i0;

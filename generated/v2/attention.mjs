@@ -582,7 +582,7 @@ export function backwardInto(args, seed, grad, outputs) {
     b9[i * 4 + 3] = t9s0_3;
   }
   // attention.expr:12
-  const t31 = 2 * s1;
+  const t31 = s1 * 2;
   b37.fill(0);
   b56.fill(0);
   for (let i = 0; i < 5; i++) {
@@ -747,13 +747,13 @@ export function backwardInto(args, seed, grad, outputs) {
     const b42_ix5p2 = b35_ix5p2 === 0 ? 0 : b35_ix5p2 * (-(b23_ix5p2 * b38_ix5p2));
     const b42_ix5p3 = b35_ix5p3 === 0 ? 0 : b35_ix5p3 * (-(b23_ix5p3 * b38_ix5p3));
     const b42_ix5p4 = b35_ix5p4 === 0 ? 0 : b35_ix5p4 * (-(b23_ix5p4 * b38_ix5p4));
-    b43_i += ((((b42_ix5 + b42_ix5p1) + b42_ix5p2) + b42_ix5p3) + b42_ix5p4);
+    b43_i += (b42_ix5p4 + (b42_ix5p3 + (b42_ix5p2 + (b42_ix5 + b42_ix5p1))));
     const r15 = b43_i;
-    const b50_ix5 = chainMul(((b35_ix5 === 0 ? 0 : b35_ix5 * b38_ix5) + r15), b20_ix5) * 0.5;
-    const b50_ix5p1 = chainMul(((b35_ix5p1 === 0 ? 0 : b35_ix5p1 * b38_ix5p1) + r15), b20_ix5p1) * 0.5;
-    const b50_ix5p2 = chainMul(((b35_ix5p2 === 0 ? 0 : b35_ix5p2 * b38_ix5p2) + r15), b20_ix5p2) * 0.5;
-    const b50_ix5p3 = chainMul(((b35_ix5p3 === 0 ? 0 : b35_ix5p3 * b38_ix5p3) + r15), b20_ix5p3) * 0.5;
-    const b50_ix5p4 = chainMul(((b35_ix5p4 === 0 ? 0 : b35_ix5p4 * b38_ix5p4) + r15), b20_ix5p4) * 0.5;
+    const b50_ix5 = chainMul((r15 + (b35_ix5 === 0 ? 0 : b35_ix5 * b38_ix5)), b20_ix5) * 0.5;
+    const b50_ix5p1 = chainMul((r15 + (b35_ix5p1 === 0 ? 0 : b35_ix5p1 * b38_ix5p1)), b20_ix5p1) * 0.5;
+    const b50_ix5p2 = chainMul((r15 + (b35_ix5p2 === 0 ? 0 : b35_ix5p2 * b38_ix5p2)), b20_ix5p2) * 0.5;
+    const b50_ix5p3 = chainMul((r15 + (b35_ix5p3 === 0 ? 0 : b35_ix5p3 * b38_ix5p3)), b20_ix5p3) * 0.5;
+    const b50_ix5p4 = chainMul((r15 + (b35_ix5p4 === 0 ? 0 : b35_ix5p4 * b38_ix5p4)), b20_ix5p4) * 0.5;
     let t54s0_0 = 0;
     t54s0_0 += (b50_ix5 * b8_0);
     t54s0_0 += (b50_ix5p1 * b8_4);

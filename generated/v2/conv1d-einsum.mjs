@@ -176,14 +176,14 @@ export function forwardInto(args, outputs) {
   const t7 = a1[1];
   const t8 = a1[2];
   // conv1d-einsum.expr:8
-  const t9 = ((t0 * t8) + ((a0[0] * t6) + (a0[1] * t7))) - a2[0];
-  const t10 = ((t1 * t8) + ((a0[1] * t6) + (t0 * t7))) - a2[1];
+  const t9 = ((t0 * t8) + ((t6 * a0[0]) + (t7 * a0[1]))) - a2[0];
+  const t10 = ((t1 * t8) + ((t6 * a0[1]) + (t0 * t7))) - a2[1];
   const t11 = ((t2 * t8) + ((t0 * t6) + (t1 * t7))) - a2[2];
   const t12 = ((t3 * t8) + ((t1 * t6) + (t2 * t7))) - a2[3];
   const t13 = ((t4 * t8) + ((t2 * t6) + (t3 * t7))) - a2[4];
   const t14 = ((t5 * t8) + ((t3 * t6) + (t4 * t7))) - a2[5];
-  const t15 = ((a0[8] * t8) + ((t4 * t6) + (t5 * t7))) - a2[6];
-  const t16 = ((a0[9] * t8) + ((t5 * t6) + (a0[8] * t7))) - a2[7];
+  const t15 = ((t8 * a0[8]) + ((t4 * t6) + (t5 * t7))) - a2[6];
+  const t16 = ((t8 * a0[9]) + ((t5 * t6) + (t7 * a0[8]))) - a2[7];
   // output loss (conv1d-einsum.expr:8)
   outputs["loss"] = (t16 * t16) + ((t15 * t15) + ((t14 * t14) + ((t13 * t13) + ((t12 * t12) + ((t11 * t11) + ((t9 * t9) + (t10 * t10)))))));
   return outputs;
@@ -215,25 +215,25 @@ export function backwardInto(args, seed, grad, outputs) {
   const t9 = a1[1];
   const t10 = a1[2];
   // conv1d-einsum.expr:8
-  const t11 = ((t1 * t10) + ((a0[0] * t8) + (t0 * t9))) - a2[0];
+  const t11 = ((t1 * t10) + ((t8 * a0[0]) + (t0 * t9))) - a2[0];
   const t12 = ((t2 * t10) + ((t0 * t8) + (t1 * t9))) - a2[1];
   const t13 = ((t3 * t10) + ((t1 * t8) + (t2 * t9))) - a2[2];
   const t14 = ((t4 * t10) + ((t2 * t8) + (t3 * t9))) - a2[3];
   const t15 = ((t5 * t10) + ((t3 * t8) + (t4 * t9))) - a2[4];
   const t16 = ((t6 * t10) + ((t4 * t8) + (t5 * t9))) - a2[5];
   const t17 = ((t7 * t10) + ((t5 * t8) + (t6 * t9))) - a2[6];
-  const t18 = ((a0[9] * t10) + ((t6 * t8) + (t7 * t9))) - a2[7];
-  const t19 = 2 * t11;
-  const t20 = 2 * t12;
-  const t21 = 2 * t13;
-  const t22 = 2 * t14;
-  const t23 = 2 * t15;
-  const t24 = 2 * t16;
-  const t25 = 2 * t17;
-  const t26 = 2 * t18;
+  const t18 = ((t10 * a0[9]) + ((t6 * t8) + (t7 * t9))) - a2[7];
+  const t19 = t11 * 2;
+  const t20 = t12 * 2;
+  const t21 = t13 * 2;
+  const t22 = t14 * 2;
+  const t23 = t15 * 2;
+  const t24 = t16 * 2;
+  const t25 = t17 * 2;
+  const t26 = t18 * 2;
   // conv1d-einsum.expr:6
-  const t27 = (t6 * t26) + ((t5 * t25) + ((t4 * t24) + ((t3 * t23) + ((t2 * t22) + ((t1 * t21) + ((a0[0] * t19) + (t0 * t20)))))));
-  const t28 = (a0[9] * t26) + ((t7 * t25) + ((t6 * t24) + ((t5 * t23) + ((t4 * t22) + ((t3 * t21) + ((t1 * t19) + (t2 * t20)))))));
+  const t27 = (t6 * t26) + ((t5 * t25) + ((t4 * t24) + ((t3 * t23) + ((t2 * t22) + ((t1 * t21) + ((t19 * a0[0]) + (t0 * t20)))))));
+  const t28 = (t26 * a0[9]) + ((t7 * t25) + ((t6 * t24) + ((t5 * t23) + ((t4 * t22) + ((t3 * t21) + ((t1 * t19) + (t2 * t20)))))));
   if (outputs !== undefined) {
     // output loss (conv1d-einsum.expr:8)
     outputs["loss"] = (t18 * t18) + ((t17 * t17) + ((t16 * t16) + ((t15 * t15) + ((t14 * t14) + ((t13 * t13) + ((t11 * t11) + (t12 * t12)))))));
@@ -409,14 +409,14 @@ export function valueFlat(x, inputs) {
   const t9 = x[11];
   const t10 = x[12];
   // conv1d-einsum.expr:8
-  const t11 = ((t1 * t10) + ((x[0] * t8) + (t0 * t9))) - a2[0];
+  const t11 = ((t1 * t10) + ((t8 * x[0]) + (t0 * t9))) - a2[0];
   const t12 = ((t2 * t10) + ((t0 * t8) + (t1 * t9))) - a2[1];
   const t13 = ((t3 * t10) + ((t1 * t8) + (t2 * t9))) - a2[2];
   const t14 = ((t4 * t10) + ((t2 * t8) + (t3 * t9))) - a2[3];
   const t15 = ((t5 * t10) + ((t3 * t8) + (t4 * t9))) - a2[4];
   const t16 = ((t6 * t10) + ((t4 * t8) + (t5 * t9))) - a2[5];
   const t17 = ((t7 * t10) + ((t5 * t8) + (t6 * t9))) - a2[6];
-  const t18 = ((x[9] * t10) + ((t6 * t8) + (t7 * t9))) - a2[7];
+  const t18 = ((t10 * x[9]) + ((t6 * t8) + (t7 * t9))) - a2[7];
   return (t18 * t18) + ((t17 * t17) + ((t16 * t16) + ((t15 * t15) + ((t14 * t14) + ((t13 * t13) + ((t11 * t11) + (t12 * t12)))))));
 }
 
@@ -446,14 +446,14 @@ export function valueAndGradFlat(x, grad, inputs) {
   const t18 = ((t7 * t12) + ((t5 * t10) + (t6 * t11))) - a2[5];
   const t19 = ((t8 * t12) + ((t6 * t10) + (t7 * t11))) - a2[6];
   const t20 = ((t9 * t12) + ((t7 * t10) + (t8 * t11))) - a2[7];
-  const t21 = 2 * t13;
-  const t22 = 2 * t14;
-  const t23 = 2 * t15;
-  const t24 = 2 * t16;
-  const t25 = 2 * t17;
-  const t26 = 2 * t18;
-  const t27 = 2 * t19;
-  const t28 = 2 * t20;
+  const t21 = t13 * 2;
+  const t22 = t14 * 2;
+  const t23 = t15 * 2;
+  const t24 = t16 * 2;
+  const t25 = t17 * 2;
+  const t26 = t18 * 2;
+  const t27 = t19 * 2;
+  const t28 = t20 * 2;
   grad[0] = t10 * t21;
   grad[1] = (t11 * t21) + (t10 * t22);
   grad[2] = (t10 * t23) + ((t12 * t21) + (t11 * t22));

@@ -229,10 +229,10 @@ export function forwardInto(args, outputs) {
   for (let i = 0; i < 6; i++) {
     const a1_i = a1[i];
     const a2_i = a2[i];
-    const b26_i = (((b12[i] / t19_0) * a1_i) + a2_i) - a3[i];
-    const b26_ip6 = (((b12[i + 6] / t19_1) * a1_i) + a2_i) - a3[i + 6];
-    const b26_ip12 = (((b12[i + 12] / t19_2) * a1_i) + a2_i) - a3[i + 12];
-    const b26_ip18 = (((b12[i + 18] / t19_3) * a1_i) + a2_i) - a3[i + 18];
+    const b26_i = (a2_i + (a1_i * (b12[i] / t19_0))) - a3[i];
+    const b26_ip6 = (a2_i + (a1_i * (b12[i + 6] / t19_1))) - a3[i + 6];
+    const b26_ip12 = (a2_i + (a1_i * (b12[i + 12] / t19_2))) - a3[i + 12];
+    const b26_ip18 = (a2_i + (a1_i * (b12[i + 18] / t19_3))) - a3[i + 18];
     t29 += (b26_i * b26_i);
     t29 += (b26_ip6 * b26_ip6);
     t29 += (b26_ip12 * b26_ip12);
@@ -328,7 +328,7 @@ export function backwardInto(args, seed, grad, outputs) {
   const t19_1 = Math.sqrt(((t14_1 / 6) + 0.00001));
   const t19_2 = Math.sqrt(((t14_2 / 6) + 0.00001));
   const t19_3 = Math.sqrt(((t14_3 / 6) + 0.00001));
-  const t72 = 2 * s0;
+  const t72 = s0 * 2;
   for (let i = 0; i < 6; i++) {
     const b21_i = b12[i] / t19_0;
     const b21_ip6 = b12[i + 6] / t19_1;
@@ -336,10 +336,10 @@ export function backwardInto(args, seed, grad, outputs) {
     const b21_ip18 = b12[i + 18] / t19_3;
     const a1_i = a1[i];
     const a2_i = a2[i];
-    const b26_i = ((b21_i * a1_i) + a2_i) - a3[i];
-    const b26_ip6 = ((b21_ip6 * a1_i) + a2_i) - a3[i + 6];
-    const b26_ip12 = ((b21_ip12 * a1_i) + a2_i) - a3[i + 12];
-    const b26_ip18 = ((b21_ip18 * a1_i) + a2_i) - a3[i + 18];
+    const b26_i = (a2_i + (b21_i * a1_i)) - a3[i];
+    const b26_ip6 = (a2_i + (b21_ip6 * a1_i)) - a3[i + 6];
+    const b26_ip12 = (a2_i + (b21_ip12 * a1_i)) - a3[i + 12];
+    const b26_ip18 = (a2_i + (b21_ip18 * a1_i)) - a3[i + 18];
     t29 += (b26_i * b26_i);
     t29 += (b26_ip6 * b26_ip6);
     t29 += (b26_ip12 * b26_ip12);
@@ -366,10 +366,10 @@ export function backwardInto(args, seed, grad, outputs) {
     t80_3 -= ((b21_ip18 * b35[i + 18]) * b75[i + 18]);
   }
   // layernorm.expr:12
-  const t82_0 = 0.16666666666666666 * ((0.5 / t19_0) * t80_0);
-  const t82_1 = 0.16666666666666666 * ((0.5 / t19_1) * t80_1);
-  const t82_2 = 0.16666666666666666 * ((0.5 / t19_2) * t80_2);
-  const t82_3 = 0.16666666666666666 * ((0.5 / t19_3) * t80_3);
+  const t82_0 = 0.16666666666666666 * (t80_0 * (0.5 / t19_0));
+  const t82_1 = 0.16666666666666666 * (t80_1 * (0.5 / t19_1));
+  const t82_2 = 0.16666666666666666 * (t80_2 * (0.5 / t19_2));
+  const t82_3 = 0.16666666666666666 * (t80_3 * (0.5 / t19_3));
   t85_0 += t82_0;
   t85_1 += t82_1;
   t85_2 += t82_2;
@@ -377,10 +377,10 @@ export function backwardInto(args, seed, grad, outputs) {
   h98.fill(0);
   h99.fill(0);
   for (let i = 0; i < 6; i++) {
-    b90[i] = ((b35[i] * b75[i]) + (b12[i] * (2 * t85_0)));
-    b90[i + 6] = ((b35[i + 6] * b75[i + 6]) + (b12[i + 6] * (2 * t85_1)));
-    b90[i + 12] = ((b35[i + 12] * b75[i + 12]) + (b12[i + 12] * (2 * t85_2)));
-    b90[i + 18] = ((b35[i + 18] * b75[i + 18]) + (b12[i + 18] * (2 * t85_3)));
+    b90[i] = ((b35[i] * b75[i]) + (b12[i] * (t85_0 * 2)));
+    b90[i + 6] = ((b35[i + 6] * b75[i + 6]) + (b12[i + 6] * (t85_1 * 2)));
+    b90[i + 12] = ((b35[i + 12] * b75[i + 12]) + (b12[i + 12] * (t85_2 * 2)));
+    b90[i + 18] = ((b35[i + 18] * b75[i + 18]) + (b12[i + 18] * (t85_3 * 2)));
     t92_0 -= b90[i];
     t92_1 -= b90[i + 6];
     t92_2 -= b90[i + 12];
@@ -389,20 +389,20 @@ export function backwardInto(args, seed, grad, outputs) {
     h99[i] += (((b76[i] + b76[i + 6]) + b76[i + 12]) + b76[i + 18]);
   }
   // layernorm.expr:10
-  const t93_0 = 0.16666666666666666 * t92_0;
-  const t93_1 = 0.16666666666666666 * t92_1;
-  const t93_2 = 0.16666666666666666 * t92_2;
-  const t93_3 = 0.16666666666666666 * t92_3;
+  const t93_0 = t92_0 * 0.16666666666666666;
+  const t93_1 = t92_1 * 0.16666666666666666;
+  const t93_2 = t92_2 * 0.16666666666666666;
+  const t93_3 = t92_3 * 0.16666666666666666;
   t96_0 += t93_0;
   t96_1 += t93_1;
   t96_2 += t93_2;
   t96_3 += t93_3;
   // layernorm.expr:7
   for (let i = 0; i < 6; i++) {
-    h100[i] = (b90[i] + t96_0);
-    h100[i + 6] = (b90[i + 6] + t96_1);
-    h100[i + 12] = (b90[i + 12] + t96_2);
-    h100[i + 18] = (b90[i + 18] + t96_3);
+    h100[i] = (t96_0 + b90[i]);
+    h100[i + 6] = (t96_1 + b90[i + 6]);
+    h100[i + 12] = (t96_2 + b90[i + 12]);
+    h100[i + 18] = (t96_3 + b90[i + 18]);
   }
   if (outputs !== undefined) {
     // output loss (layernorm.expr:14)

@@ -283,8 +283,8 @@ export function backwardInto(args, seed, grad, outputs) {
       t33 += (t14 * (b30_i * b30_i));
       t35 += a3_ix2p1;
       const b62_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
-      const b66_ix2 = b26_ix2 * (2 * b62_i);
-      const b66_ix2p1 = b26_ix2p1 * (2 * b62_i);
+      const b66_ix2 = b26_ix2 * (b62_i * 2);
+      const b66_ix2p1 = b26_ix2p1 * (b62_i * 2);
       const h68carry0next = b66_ix2;
       const h68carry1next = b66_ix2p1;
       h68[i * 2] = (h68carry0 - b66_ix2);
@@ -306,8 +306,8 @@ export function backwardInto(args, seed, grad, outputs) {
       t33 += (t14 * (b30_i * b30_i));
       t35 += a3_ix2p1;
       const b62_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
-      const b66_ix2 = b26_ix2 * (2 * b62_i);
-      const b66_ix2p1 = b26_ix2p1 * (2 * b62_i);
+      const b66_ix2 = b26_ix2 * (b62_i * 2);
+      const b66_ix2p1 = b26_ix2p1 * (b62_i * 2);
       const h68carry0next = b66_ix2;
       const h68carry1next = b66_ix2p1;
       h68[i * 2] = (h68carry0 - b66_ix2);
@@ -329,8 +329,8 @@ export function backwardInto(args, seed, grad, outputs) {
       t33 += (t14 * (b30_i * b30_i));
       t35 += a3_ix2p1;
       const b62_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
-      const b66_ix2 = b26_ix2 * (2 * b62_i);
-      const b66_ix2p1 = b26_ix2p1 * (2 * b62_i);
+      const b66_ix2 = b26_ix2 * (b62_i * 2);
+      const b66_ix2p1 = b26_ix2p1 * (b62_i * 2);
       const h68carry0next = b66_ix2;
       const h68carry1next = b66_ix2p1;
       h68[i * 2] = (h68carry0 - b66_ix2);
@@ -352,8 +352,8 @@ export function backwardInto(args, seed, grad, outputs) {
       t33 += (t14 * (b30_i * b30_i));
       t35 += a3_ix2p1;
       const b62_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
-      const b66_ix2 = b26_ix2 * (2 * b62_i);
-      const b66_ix2p1 = b26_ix2p1 * (2 * b62_i);
+      const b66_ix2 = b26_ix2 * (b62_i * 2);
+      const b66_ix2p1 = b26_ix2p1 * (b62_i * 2);
       const h68carry0next = b66_ix2;
       const h68carry1next = b66_ix2p1;
       h68[i * 2] = (h68carry0 - b66_ix2);
@@ -375,8 +375,8 @@ export function backwardInto(args, seed, grad, outputs) {
     t33 += (t14 * (b30_i * b30_i));
     t35 += a3_ix2p1;
     const b62_i = (0.5 / b29_i) * (2 * (b30_i * (t14 * s0)));
-    const b66_ix2 = b26_ix2 * (2 * b62_i);
-    const b66_ix2p1 = b26_ix2p1 * (2 * b62_i);
+    const b66_ix2 = b26_ix2 * (b62_i * 2);
+    const b66_ix2p1 = b26_ix2p1 * (b62_i * 2);
     const h68carry0next = b66_ix2;
     const h68carry1next = b66_ix2p1;
     h68[i * 2] = (h68carry0 - b66_ix2);
