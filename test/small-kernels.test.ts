@@ -55,16 +55,27 @@ describe("max and min in a kernel", () => {
   it("tie weights are one choice on the comparison, and the clamp's gradient is right inside, at the ends and past them", async () => {
     const loaded = await load(SEGMENT);
     const kernel = functionText(loaded.code, "valueAndGradFlat");
-    // The tie first: every call but a tie runs both tests (rules.ts, winWeight).
+    // The flat kernel tests the tie first: every call but a tie runs both tests, and V8
+    // compiles no exit for a test never run (rules.ts, winWeight). backwardInto, which returns
+    // the holder, tests the win first, its other side an exit and the weight a constant.
     expect(kernel).toMatch(/\(t\d+ === 0 \? 0\.5 : \(t\d+ > 0 \? 1 : 0\)\)/);
     expect(kernel).toMatch(/\(t\d+ === 1 \? 0\.5 : \(t\d+ < 1 \? 1 : 0\)\)/);
     expect(kernel).not.toContain("? 1 : 0) !== 0");
+    const backward = functionText(loaded.code, "backwardInto");
+    expect(backward).toMatch(/\(t\d+ > 0 \? 1 : \(t\d+ === 0 \? 0\.5 : 0\)\)/);
+    expect(backward).toMatch(/\(t\d+ < 1 \? 1 : \(t\d+ === 1 \? 0\.5 : 0\)\)/);
     // The clamp itself as two tests, not two calls.
     expect(kernel).toMatch(/const (t\d+) = (t\d+) >= 1 \? 1 : \2;\n {2}const t\d+ = \1 <= 0 \? 0 : \1;/);
     expect(kernel).not.toContain("Math.m");
     const m = loaded.module as unknown as Flat;
-    // Projections inside the segment, before a and past b.
-    for (const p of [[0.7, 1.3], [-2, 0.5], [3.5, -1.1]]) checkFlatGradient(m, [...p, -1, 0.2, 2, -0.4]);
+    // Projections inside the segment, before a and past b; backward agrees with the kernel.
+    for (const p of [[0.7, 1.3], [-2, 0.5], [3.5, -1.1]]) {
+      checkFlatGradient(m, [...p, -1, 0.2, 2, -0.4]);
+      const grad = new Float64Array(6);
+      m.valueAndGradFlat(Float64Array.of(...p, -1, 0.2, 2, -0.4), grad);
+      const { grad: g } = loaded.module.backward({ p, a: [-1, 0.2], b: [2, -0.4] });
+      expect([...g.p as Float64Array, ...g.a as Float64Array, ...g.b as Float64Array]).toEqual([...grad]);
+    }
   });
 
   it("a tie still splits the gradient evenly", async () => {

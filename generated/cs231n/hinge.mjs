@@ -193,9 +193,9 @@ export function backwardInto(args, seed, grad, outputs) {
   const t8 = 1 - t1;
   const t9 = 1 - t2;
   // hinge.expr:9
-  const t10 = t7 * (t4 === 0 ? 0.5 : (t4 > 0 ? 1 : 0));
-  const t11 = t8 * (t5 === 0 ? 0.5 : (t5 > 0 ? 1 : 0));
-  const t12 = t9 * (t6 === 0 ? 0.5 : (t6 > 0 ? 1 : 0));
+  const t10 = t7 * (t4 > 0 ? 1 : (t4 === 0 ? 0.5 : 0));
+  const t11 = t8 * (t5 > 0 ? 1 : (t5 === 0 ? 0.5 : 0));
+  const t12 = t9 * (t6 > 0 ? 1 : (t6 === 0 ? 0.5 : 0));
   const t13 = t12 + (t10 + t11);
   if (outputs !== undefined) {
     // output loss (hinge.expr:10)

@@ -226,6 +226,7 @@ export function pushforward(graph: Graph, roots: readonly Node[], tangents: Read
   let currentGuarded = false;
   const d: RuleContext = {
     graph,
+    tiesFirst: false,
     e: (op: ElementwiseName, ...args: Node[]) => graph.elementwise(op, args),
     c: (value: number) => graph.constant(value),
     chain: (t, local) => graph.elementwise(currentGuarded ? "chainmul" : "mul", [t, local]),

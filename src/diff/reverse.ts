@@ -22,9 +22,10 @@ export interface Seeded {
 
 /**
  * The gradient of the seeded outputs with respect to each of `wanted` (params, or any
- * node: `gradc graph` asks for every node's adjoint), in the order given.
+ * node: `gradc graph` asks for every node's adjoint), in the order given. `tiesFirst`: max and
+ * min's weights test the tie first (rules.ts, winWeight), for the flat kernels.
  */
-export function differentiate(graph: Graph, seeded: readonly Seeded[], wanted: readonly Node[]): Node[] {
+export function differentiate(graph: Graph, seeded: readonly Seeded[], wanted: readonly Node[], { tiesFirst = false } = {}): Node[] {
   const top = graph.nodes.length;
   // needsGrad[id]: the node depends on a param, so its operands may receive gradient.
   const needsGrad = new Uint8Array(top);
@@ -102,6 +103,7 @@ export function differentiate(graph: Graph, seeded: readonly Seeded[], wanted: r
   let currentGuarded = false;
   const context: RuleContext = {
     graph,
+    tiesFirst,
     e: (op: ElementwiseName, ...args: Node[]) => graph.elementwise(op, args),
     c: (value: number) => graph.constant(value),
     chain: (g, local) => graph.elementwise(currentGuarded ? "chainmul" : "mul", [g, local]),

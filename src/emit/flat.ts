@@ -78,8 +78,10 @@ export function lowerFlat(program: CheckedProgram, objective: number, straightLi
   const { graph, args, outputs } = program;
   const params = args.filter((a) => a.role === "param");
   const output = outputs[objective].node;
-  // Seed 1 on the objective alone: the other outputs are not part of the flat form.
-  const grads = differentiate(graph, [{ output, seed: graph.constant(1), guarded: false }], params.map((p) => p.node));
+  // Seed 1 on the objective alone: the other outputs are not part of the flat form. The
+  // kernel returns a number, which a caller's loop boxes unless V8 peels it: tie weights test
+  // the tie first (rules.ts, winWeight).
+  const grads = differentiate(graph, [{ output, seed: graph.constant(1), guarded: false }], params.map((p) => p.node), { tiesFirst: true });
   const scalar = scalarize(graph, [output, ...grads]);
 
   const offsets = new Map<Node, number>();
