@@ -75,7 +75,7 @@ function outer(d: RuleContext, u: Node, v: Node): Node {
  * call but a tie runs both tests: such an exit keeps V8 from peeling the loop the kernel is
  * inlined into, and a loop not peeled boxes the number the kernel returns on every call. The
  * point-segment distance, its kernels inlined, each order timed against the hand-written
- * function (bench/tiny.mjs's way, paired): valueAndGradFlat 2.05x with the win first, 1.55x
+ * function (bench/tiny.mjs's way, paired): valueAndGradFlat 1.90x with the win first, 1.70x
  * with the tie first; backwardInto, which returns the holder, 1.66x and 1.81x.
  */
 function winWeight(d: RuleContext, wins: "gt" | "lt", a: Node, b: Node): Node {
