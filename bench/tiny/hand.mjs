@@ -39,7 +39,7 @@ export const FUNCTIONS = [
   {
     name: 'triangle-area',
     title: 'signed area of a triangle',
-    params: { a: [1, 2], b: [4, 3], c: [2, 7] },
+    params: { a: [1.2, 2.1], b: [4.3, 3.2], c: [2.1, 7.4] },
     inputs: {},
     flat(x, g) {
       const ex = x[2] - x[0];
@@ -54,7 +54,7 @@ export const FUNCTIONS = [
       g[5] = 0.5 * ex;
       return 0.5 * (ex * fy - fx * ey);
     },
-    structArgs: () => [P(1, 2), P(4, 3), P(2, 7)],
+    structArgs: () => [P(1.2, 2.1), P(4.3, 3.2), P(2.1, 7.4)],
     struct(a, b, c) {
       const ex = b.x - a.x;
       const ey = b.y - a.y;
