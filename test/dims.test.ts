@@ -207,6 +207,27 @@ describe("shapes are checked at compile time with dims as symbols", () => {
     expect(diagnostics("dim N\ninput a[N]\noutput s = sum(a[i + 1] for i in 0..N)")[0]).toMatch(/E0208 index N out of range for a\[N\]/);
     expect(diagnostics("dim N\ninput a[N]\noutput s = sum(a[i + 1] - a[i] for i in 0..N-1)")).toEqual([]);
   });
+  // A dim has no value at compile time: what would need one is a diagnostic, not the
+  // interpreter's internal error (these compiled to a stack trace).
+  it("a const, an index table or a non-affine index that reads a dim is an error with a code", () => {
+    expect(diagnostics("dim N\nconst M = 2*N\ninput a[N]\noutput s = sum(a)")).toEqual([
+      "E0212 a const must be known at compile time, but this one reads the dim 'N', known only when the module runs: use 'N' itself where its value is needed",
+    ]);
+    expect(diagnostics("dim N\nconst M = [N, 1]\ninput a[N]\noutput s = sum(a)")[0]).toMatch(/^E0212 a const must be known at compile time, but this one reads the dim 'N'/);
+    expect(diagnostics("dim N\ninput a[N]\noutput s = sum(a[[0, N - 1]])")[0]).toMatch(/^E0212 an array of indices must be known at compile time, but this one reads the dim 'N'/);
+    for (const index of ["N % 2", "floor(N / 2)", "max(N - 1, 0)", "(N - 1) % 3"])
+      expect(diagnostics(`dim N\ninput a[N]\noutput s = a[${index}]`)).toEqual([
+        "E0268 an index that reads the dim 'N' must be affine in it and in the loop variables (as in x[N - 1] or x[i + 1]), or a remainder by the size of its axis ((i + 1) % N)",
+      ]);
+    // What a dim may do stays allowed: a value, an affine index, a remainder by it.
+    expect(diagnostics("dim N\ninput a[N]\nM = 2*N\noutput s = a[N - 1] * M + sum(a[(i + 1) % N] for i in 0..N)")).toEqual([]);
+  });
+  it("a derivative with respect to a dim is E0270: a size is not a variable", () => {
+    expect(diagnostics("dim N\nparam a[N]\noutput s = gradient(sum(a) * N, N)")).toEqual([
+      "E0270 'gradient' cannot differentiate with respect to the dim 'N': a size is a whole number, not a variable; name a param, an input or a parameter of the enclosing def",
+    ]);
+    expect(diagnostics("dim N\nparam a[N]\noutput j = jacobian(a * N, N)")[0]).toMatch(/^E0270 'jacobian' cannot differentiate with respect to the dim 'N'/);
+  });
 });
 
 describe("dims through the language", () => {

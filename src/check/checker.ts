@@ -427,6 +427,8 @@ class Checker {
   private constTensor(e: Expr, scope: Scope): Node {
     const node = this.expr(e, scope, true);
     if (!node) throw new CheckError(e.span, "", "");
+    const dim = dimRead(node);
+    if (dim) this.fail(e.span, `a const must be known at compile time, but this one reads the dim '${dim}', known only when the module runs: use '${dim}' itself where its value is needed`, "E0212");
     const values = node.op === "const" ? [node.value!] : Array.from(evaluateGraph(this.graph, new Map(), [node])[0]);
     const bad = values.find((v) => !Number.isFinite(v));
     if (bad !== undefined) this.fail(e.span, `a const must be a finite number, got ${bad}`, "E0213");
@@ -732,6 +734,8 @@ class Checker {
 
   /** The integers of a compile-time index array, each in `0..n-1`. */
   private integerTable(node: Node, span: Span, n: Size, named: string): number[] {
+    const dim = dimRead(node);
+    if (dim) this.fail(span, `an array of indices must be known at compile time, but this one reads the dim '${dim}': index with one value at a time (x[${dim} - 1]) or with an integer input`, "E0212");
     const values = Array.from(evaluateGraph(this.graph, new Map(), [node])[0]);
     for (const v of values) {
       if (!Number.isInteger(v)) this.fail(span, `an index must be an integer, got ${v}`, "E0214");
@@ -767,6 +771,9 @@ class Checker {
         }
       }
     } else {
+      // The steps are tabulated below at compile time, which a dim's value is not.
+      const dim = dimRead(node);
+      if (dim) this.fail(span, `an index that reads the dim '${dim}' must be affine in it and in the loop variables (as in x[${dim} - 1] or x[i + 1]), or a remainder by the size of its axis ((i + 1) % ${dim})`, "E0268");
       const extents = loops.map((l) => l.loop!.extent);
       if (!extents.every(isKnown))
         this.fail(span, "an index inside a loop over a run-time size must be affine in the loop variables (as in x[i + 1]); '%' with the dim is allowed too", "E0268");
@@ -1213,6 +1220,8 @@ class Checker {
     }
     const xExpr = e.args[1];
     const binding = xExpr.kind === "name" ? this.lookup(xExpr.name, scope) : undefined;
+    if (binding?.kind === "dim")
+      this.fail(xExpr.span, `'${name}' cannot differentiate with respect to the dim '${binding.node.name}': a size is a whole number, not a variable; name a param, an input or a parameter of the enclosing def`, "E0270");
     if (!binding || binding.node.op !== "input" || binding.node.role === "seed")
       this.fail(xExpr.span, `'${name}' differentiates with respect to a param, an input or a parameter of the enclosing def, named as it is declared`, "E0270");
     const x = binding.node;
@@ -1353,6 +1362,11 @@ function isIndexValue(x: Node): boolean {
 /** Whether `x` is known at compile time, or at each step of its loops (no argument reaches it). */
 function isCompileTime(x: Node): boolean {
   return findUpstream(x, (n) => n.op === "input" || n.op === "gate") === undefined;
+}
+
+/** The name of a dim that `x` reads, if any: such a value is known only when the module runs. */
+function dimRead(x: Node): string | undefined {
+  return findUpstream(x, (n) => n.op === "input" && n.role === "dim")?.name;
 }
 
 /** Whether `x` depends on a loop variable. */
