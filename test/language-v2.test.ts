@@ -226,6 +226,19 @@ describe("tensor constants", () => {
     const v = args.v as number[];
     expectValues(run(src, args), [v[0] - 2 * v[1] + 1, 2 * v[0] + v[1] + 1]);
   });
+  // Sizes, range bounds and slice bounds are compile-time integer expressions, and an
+  // element of a tensor const is one (these were "must be known at compile time").
+  it("elements of a tensor const size shapes, bound ranges and slices", async () => {
+    const src = "const e = [2, 3]\nparam x[e[1] + 2]\noutput o = sum(x[e[0]:sum(e):e[0] - 1] * [k for k in e[0] - 1..e[1] + 1]) + x[e[0] - 3]";
+    const p = program(src);
+    expect(p.args[0].shape).toEqual([5]);
+    const args = randomArgs(src);
+    const x = args.x as number[];
+    expectValues(run(src, args), [x[2] * 1 + x[3] * 2 + x[4] * 3 + x[4]]);
+    await expectGradients(src);
+    const bad = compile("const e = [2.5, 3]\nparam x[e[0]]\noutput o = sum(x)");
+    expect(bad.ok ? [] : bad.diagnostics.map((d) => `${d.code} ${d.message}`)).toEqual(["E0211 a dimension must be a positive integer, got 2.5"]);
+  });
 });
 
 describe("comprehensions are batched, not unrolled", () => {

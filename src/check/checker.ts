@@ -416,11 +416,22 @@ class Checker {
 
   /** A number known at compile time: numbers, consts, loop variables and arithmetic on them. */
   private constant(e: Expr, scope: Scope, what: string): number {
-    const node = this.expr(e, scope, true);
-    if (!node) throw new CheckError(e.span, "", "");
+    const given = this.expr(e, scope, true);
+    if (!given) throw new CheckError(e.span, "", "");
+    const node = this.fold(given);
     if (node.op !== "const") this.fail(e.span, `${what} must be known at compile time: use numbers, consts and loop variables`, "E0212");
     if (!Number.isFinite(node.value!)) this.fail(e.span, `${what} must be a finite number, got ${node.value}`, "E0213");
     return node.value!;
+  }
+
+  /**
+   * A scalar that no argument, loop variable or dim reaches, as one constant: the graph keeps
+   * an element of a tensor const (`e[1]`, `sum(e) - 2`) as a view of it, and sizes, range
+   * bounds and slice bounds need its number.
+   */
+  private fold(node: Node): Node {
+    if (node.op === "const" || node.shape.length || !isCompileTime(node) || readsLoopVariable(node) || dimRead(node)) return node;
+    return this.graph.constant(evaluateGraph(this.graph, new Map(), [node])[0][0]);
   }
 
   /** A const's value: a number, or a tensor of numbers folded now (`const R = [[0, -1], [1, 0]]`). */
@@ -701,7 +712,7 @@ class Checker {
 
   /** An index or slice bound: its node, and its value when it is a compile-time integer. */
   private indexValue(x: Expr, scope: Scope): { node: Node; fixed?: Size; data?: Node } {
-    const node = this.evaluate(x, scope, false);
+    const node = this.fold(this.evaluate(x, scope, false));
     if (node.op === "const") {
       if (!Number.isInteger(node.value)) this.fail(x.span, `an index must be an integer, got ${node.value}`, "E0214");
       return { node, fixed: node.value };
