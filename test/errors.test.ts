@@ -117,6 +117,10 @@ const CASES: [string, string, string[]][] = [
   ["a def defined twice", "def f(x) = x\ndef f(y) = y\nparam a\noutput o = f(a)", ["2:5 function 'f' is already defined (line 1)"]],
   ["a gate argument named out", "def g(out) = out * 2\ngrad out = 1\nparam a\noutput f = a", ["1:7 a gate cannot name an argument 'out': in its 'grad' lines 'out' is the gate's value"]],
   ["a missing grad line points at the def", "def g(a, b) = a * b\ngrad a = b\nparam x\noutput f = x", ["1:5 gate 'g' has no 'grad' line for 'b': a gate needs one for every argument"]],
+  // The body's direct read of x is lost even though x is also the argument: f(x) = x^2 had gradient x, not 2x.
+  ["a gate reading a param that is also its argument", "param x\ndef f(a) = a * x\ngrad a = x\noutput o = f(x)", ["2:5 gate 'f' reads the param 'x' directly, so backward would give it no gradient; pass it as an argument with its own 'grad' line"]],
+  ["a gate reading a tensor param that is also its argument", "param x[3]\ndef f(a) = a * x\ngrad a = x\noutput o = sum(f(x))", ["2:5 gate 'f' reads the param 'x' directly, so backward would give it no gradient; pass it as an argument with its own 'grad' line"]],
+  ["a tensor local gradient for a scalar argument and a scalar gate", "def f(a) = a\ngrad a = [1, 2]\nparam x\noutput o = f(x)", ["2:10 the local gradient of 'a' is [2] but 'a' and the gate's value are scalars here"]],
   ["a grad line for a non-parameter", "def f(x) = x\ngrad y = 1\nparam a\noutput o = a", ["2:6 'y' is not a parameter of 'f' (did you mean 'x'?)"]],
   ["two grad lines for one argument", "def f(x) = x\ngrad x = 1\ngrad x = 2\nparam a\noutput o = a", ["3:6 'f' has two 'grad' lines for 'x'"]],
   ["a grad line without a def", "param x\ngrad x = 1\noutput f = x", ["2:1 a 'grad' line must directly follow the 'def' it belongs to"]],

@@ -51,6 +51,22 @@ describe("the checker", { timeout: 60_000 }, () => {
   });
 });
 
+describe("gates that read a param", { timeout: 60_000 }, () => {
+  // Found by the spec audit: `def f(a) = a * x` called as f(x) compiled, and backward gave
+  // x instead of 2x (the body's own read of x gets no gradient). It is E0248 now (see
+  // errors.test.ts); these, which lose nothing, still compile and give the right gradient.
+  it.each(EMITS)("a param passed as two arguments, and a body that reads an input by name (%s)", async (emit) => {
+    const source = "param x, y\ninput c\ndef f(a, b) = a * b * c\ngrad a = b * c\ngrad b = a * c\noutput o = f(x, y) + f(x, x)";
+    expect(diagnostics(source, emit)).toEqual([]);
+    const { module } = await load(source, { emit });
+    const { outputs, grad } = module.backward({ x: 1.5, y: -2, c: 3 });
+    // o = c x y + c x^2: do/dx = c y + 2 c x, do/dy = c x.
+    expect(outputs.o).toBeCloseTo(3 * 1.5 * -2 + 3 * 1.5 * 1.5, 14);
+    expect(grad.x).toBeCloseTo(3 * -2 + 2 * 3 * 1.5, 14);
+    expect(grad.y).toBeCloseTo(3 * 1.5, 14);
+  });
+});
+
 describe("the loop emitter", { timeout: 60_000 }, () => {
   // Found by the fuzzer: `output f = u` with u of 5 or more elements (fewer live in locals).
   it.each(EMITS)("an output that is a tensor param passes its seed back as the gradient (%s)", async (emit) => {

@@ -1270,6 +1270,35 @@ class Checker {
       this.fail(span, `gate '${name}' reads the param '${lost[0].name}' directly, so backward would give it no gradient; pass it as an argument with its own 'grad' line`, "E0248");
   }
 
+  /**
+   * A gate's body that reads a param by name loses that param's gradient even when the
+   * param is also an argument (`def f(a) = a * x` called as `f(x)`): backward sends the
+   * gradient only through the argument's local gradient. The body over placeholders shows
+   * what it reads by itself; a body that needs its arguments' values to build (a range
+   * bound) is left to checkGateInputs.
+   */
+  private checkDirectReads(def: Def, built: Node, args: readonly Node[], independent: boolean) {
+    const s = def.statement;
+    let body: Node | undefined = independent ? built : undefined;
+    if (!body) {
+      if (paramsBehind(built, []).length === 0 || [...args].every((a) => paramsBehind(a, []).length === 0)) return;
+      const locals = new Map<string, Binding>();
+      s.params.forEach((p, i) => locals.set(p.name, { node: this.graph.input(`#${s.name}.${this.placeholders++}`, "input", args[i].shape), kind: "parameter", order: 0, span: p.span }));
+      this.speculating++;
+      try {
+        body = this.evaluate(s.body, { locals: [locals], visibleBefore: def.order, inDef: s.name }, false);
+      } catch (err) {
+        if (!(err instanceof CheckError) && !(err instanceof Speculation) && !(err instanceof Unbatchable)) throw err;
+        return;
+      } finally {
+        this.speculating--;
+      }
+    }
+    const read = paramsBehind(body, []);
+    if (read.length)
+      this.fail(s.nameSpan, `gate '${s.name}' reads the param '${read[0].name}' directly, so backward would give it no gradient; pass it as an argument with its own 'grad' line`, "E0248");
+  }
+
   /** Inline a def at a call: its body sees its parameters and the names declared before it. */
   private inline(def: Def, e: Extract<Expr, { kind: "call" }>, scope: Scope, compileTime: boolean): Node {
     const s = def.statement;
@@ -1307,6 +1336,8 @@ class Checker {
         const local = actual(builtLocal);
         const arg = args[i];
         const lShape = local.shape.length ? local.shape : forward.shape;
+        if (local.shape.length && !forward.shape.length && !arg.shape.length)
+          this.fail(line.value.span, `the local gradient of '${p.name}' is ${formatShape(local.shape)} but '${p.name}' and the gate's value are scalars here`, "E0247");
         if (local.shape.length && forward.shape.length && !sameShape(local.shape, forward.shape) ) {
           this.fail(line.value.span, `the local gradient of '${p.name}' is ${formatShape(local.shape)} but the gate's value is ${formatShape(forward.shape)}`, "E0247");
         }
@@ -1314,7 +1345,10 @@ class Checker {
           this.fail(line.value.span, `the local gradient of '${p.name}' is ${formatShape(lShape)} but '${p.name}' is ${formatShape(arg.shape)} here`, "E0247");
         return local;
       });
-      if (!compileTime) this.checkGateInputs(s.name, s.nameSpan, forward, args);
+      if (!compileTime) {
+        this.checkGateInputs(s.name, s.nameSpan, forward, args);
+        this.checkDirectReads(def, built, args, independent);
+      }
       result = compileTime ? forward : this.graph.gate(s.name, forward, args, locs);
     }
     this.calls.set(key, result);
