@@ -69,7 +69,7 @@ describe("bundle adjustment, the whole problem in one call (examples/ba/ba.expr)
     (grad.pts as Float64Array).fill(5);
     const obs = args.obs.slice();
     obs[2 * 40 + 1] = 7776;
-    expect(() => module.backwardInto({ ...args, obs }, undefined, grad)).toThrow(/'obs' element \[40, 1\] is 7776/);
+    expect(() => module.backwardInto({ ...args, obs }, undefined, grad)).toThrow(/'obs': obs\[40, 1\] is 7776/);
     expect(Array.from(grad.pts as Float64Array).every((v) => v === 5)).toBe(true);
   });
 

@@ -458,7 +458,7 @@ describe("integer inputs beside dims", () => {
   it("a label out of range is a RangeError naming the input and the element; a fractional one a TypeError", async () => {
     const m = (await load(labelsWithDim)).module as SizedModule;
     const args = labelArgs(5, 1);
-    expect(() => m.forward({ ...args, y: [0, 1, 2, 3, 0] })).toThrow(/integer input 'y' element \[3\] is 3, out of range 0\.\.2/);
+    expect(() => m.forward({ ...args, y: [0, 1, 2, 3, 0] })).toThrow(/integer input 'y': y\[3\] is 3, out of range 0\.\.2/);
     expect(() => m.forward({ ...args, y: [0, 1, 2.5, 1, 0] })).toThrow(TypeError);
     expect(() => m.forward({ ...args, y: [0, 1, 2] })).toThrow(/input 'y' has 3 elements, but its shape \[N\] needs 5 with N = 5 \(from 'X'\)/);
   });
@@ -476,7 +476,7 @@ describe("integer inputs beside dims", () => {
     const r = m.backward({ X, y, reg, ...m.unpackParams(x) });
     expect(value).toBeCloseTo(r.outputs.loss as number, 12);
     closeArrays(grad.subarray(0, 200), r.grad.W1 as Float64Array);
-    expect(() => m.valueAndGradFlat(x, grad, { X, y: Int32Array.of(0, 1, 2, 3, 0), reg })).toThrow("integer input 'y' element [3] is 3");
+    expect(() => m.valueAndGradFlat(x, grad, { X, y: Int32Array.of(0, 1, 2, 3, 0), reg })).toThrow("integer input 'y': y[3] is 3");
   });
 
   it("an index into a dim axis is checked against that dim at run time", async () => {
@@ -484,7 +484,7 @@ describe("integer inputs beside dims", () => {
     const { outputs, grad } = m.backward({ idx: [0, 2, 2], x: [1, 2, 3] });
     expect(outputs.s).toBe(19);
     expect(Array.from(grad.x as Float64Array)).toEqual([2, 0, 12]);
-    expect(() => m.forward({ idx: [0, 3], x: [1, 2, 3] })).toThrow(/integer input 'idx' element \[1\] is 3, out of range 0\.\.2 for the axis of 3/);
+    expect(() => m.forward({ idx: [0, 3], x: [1, 2, 3] })).toThrow(/integer input 'idx': idx\[1\] is 3, out of range 0\.\.2 for the axis of 3/);
     expect(() => m.forward({ idx: [0, 3], x: [1, 2, 3, 4] })).not.toThrow();
   });
 });

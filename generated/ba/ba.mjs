@@ -181,9 +181,9 @@ export function forwardInto(args, outputs) {
   const a2 = args["cams"];
   const a3 = args["pts"];
   const a4 = args["w"];
-  for (let k = 0; k < 63686; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("ba.expr" + ": integer input " + "'obs'" + " must hold whole numbers, but element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v); }
-  for (let i0 = 0; i0 < 31843; i0++) { const k = 0 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 49)) throw new RangeError("ba.expr" + ": integer input " + "'obs'" + " element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..48 for the axis of 49 it indexes"); }
-  for (let i0 = 0; i0 < 31843; i0++) { const k = 1 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 7776)) throw new RangeError("ba.expr" + ": integer input " + "'obs'" + " element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..7775 for the axis of 7776 it indexes"); }
+  for (let k = 0; k < 63686; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("ba.expr" + ": integer input " + "'obs'" + " must hold whole numbers, but " + "obs" + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v); }
+  for (let i0 = 0; i0 < 31843; i0++) { const k = 0 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 49)) throw new RangeError("ba.expr" + ": integer input " + "'obs'" + ": " + "obs" + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..48 for the axis of 49 it indexes"); }
+  for (let i0 = 0; i0 < 31843; i0++) { const k = 1 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 7776)) throw new RangeError("ba.expr" + ": integer input " + "'obs'" + ": " + "obs" + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..7775 for the axis of 7776 it indexes"); }
   let t187 = 0;
   let t191 = 0;
   // ba.expr:29
@@ -277,9 +277,9 @@ export function backwardInto(args, seed, grad, outputs) {
   const a3 = args["pts"];
   const a4 = args["w"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
-  for (let k = 0; k < 63686; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("ba.expr" + ": integer input " + "'obs'" + " must hold whole numbers, but element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v); }
-  for (let i0 = 0; i0 < 31843; i0++) { const k = 0 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 49)) throw new RangeError("ba.expr" + ": integer input " + "'obs'" + " element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..48 for the axis of 49 it indexes"); }
-  for (let i0 = 0; i0 < 31843; i0++) { const k = 1 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 7776)) throw new RangeError("ba.expr" + ": integer input " + "'obs'" + " element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..7775 for the axis of 7776 it indexes"); }
+  for (let k = 0; k < 63686; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("ba.expr" + ": integer input " + "'obs'" + " must hold whole numbers, but " + "obs" + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v); }
+  for (let i0 = 0; i0 < 31843; i0++) { const k = 0 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 49)) throw new RangeError("ba.expr" + ": integer input " + "'obs'" + ": " + "obs" + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..48 for the axis of 49 it indexes"); }
+  for (let i0 = 0; i0 < 31843; i0++) { const k = 1 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 7776)) throw new RangeError("ba.expr" + ": integer input " + "'obs'" + ": " + "obs" + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..7775 for the axis of 7776 it indexes"); }
   const h486 = grad["pts"];
   const h488 = grad["cams"];
   const h492 = grad["w"];

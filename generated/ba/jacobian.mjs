@@ -270,9 +270,9 @@ export function forwardInto(args, outputs) {
   const a2 = args["cams"];
   const a3 = args["pts"];
   const a4 = args["w"];
-  for (let k = 0; k < 63686; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("jacobian.expr" + ": integer input " + "'obs'" + " must hold whole numbers, but element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v); }
-  for (let i0 = 0; i0 < 31843; i0++) { const k = 0 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 49)) throw new RangeError("jacobian.expr" + ": integer input " + "'obs'" + " element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..48 for the axis of 49 it indexes"); }
-  for (let i0 = 0; i0 < 31843; i0++) { const k = 1 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 7776)) throw new RangeError("jacobian.expr" + ": integer input " + "'obs'" + " element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..7775 for the axis of 7776 it indexes"); }
+  for (let k = 0; k < 63686; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("jacobian.expr" + ": integer input " + "'obs'" + " must hold whole numbers, but " + "obs" + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v); }
+  for (let i0 = 0; i0 < 31843; i0++) { const k = 0 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 49)) throw new RangeError("jacobian.expr" + ": integer input " + "'obs'" + ": " + "obs" + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..48 for the axis of 49 it indexes"); }
+  for (let i0 = 0; i0 < 31843; i0++) { const k = 1 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 7776)) throw new RangeError("jacobian.expr" + ": integer input " + "'obs'" + ": " + "obs" + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..7775 for the axis of 7776 it indexes"); }
   const b107 = buf107;
   const b108 = buf108;
   const b1349 = buf1349;
@@ -692,9 +692,9 @@ export function backwardInto(args, seed, grad, outputs) {
   checkSeedKeys(seed);
   const s0 = seedTensor(seedOf(seed, "J"), "J", 955290);
   const s1 = seedTensor(seedOf(seed, "werr"), "werr", 31843);
-  for (let k = 0; k < 63686; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("jacobian.expr" + ": integer input " + "'obs'" + " must hold whole numbers, but element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v); }
-  for (let i0 = 0; i0 < 31843; i0++) { const k = 0 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 49)) throw new RangeError("jacobian.expr" + ": integer input " + "'obs'" + " element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..48 for the axis of 49 it indexes"); }
-  for (let i0 = 0; i0 < 31843; i0++) { const k = 1 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 7776)) throw new RangeError("jacobian.expr" + ": integer input " + "'obs'" + " element " + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..7775 for the axis of 7776 it indexes"); }
+  for (let k = 0; k < 63686; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("jacobian.expr" + ": integer input " + "'obs'" + " must hold whole numbers, but " + "obs" + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v); }
+  for (let i0 = 0; i0 < 31843; i0++) { const k = 0 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 49)) throw new RangeError("jacobian.expr" + ": integer input " + "'obs'" + ": " + "obs" + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..48 for the axis of 49 it indexes"); }
+  for (let i0 = 0; i0 < 31843; i0++) { const k = 1 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 7776)) throw new RangeError("jacobian.expr" + ": integer input " + "'obs'" + ": " + "obs" + "[" + [Math.floor(k / 2) % 31843, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..7775 for the axis of 7776 it indexes"); }
   const b107 = buf107;
   const b108 = buf108;
   const b1046 = buf1046;

@@ -199,8 +199,8 @@ export function forwardInto(args, outputs) {
   const a4 = args["b1"];
   const a5 = args["W2"];
   const a6 = args["b2"];
-  for (let k = 0; k < 300; k++) { const v = a1[k]; if (!Number.isInteger(v)) throw new TypeError("twolayer-labels.expr" + ": integer input " + "'y'" + " must hold whole numbers, but element " + "[" + k + "]" + " is " + v); }
-  for (let i0 = 0; i0 < 300; i0++) { const k = 0 + i0; const v = a1[k]; if (!(v >= 0 && v < 3)) throw new RangeError("twolayer-labels.expr" + ": integer input " + "'y'" + " element " + "[" + k + "]" + " is " + v + ", out of range 0..2 for the axis of 3 it indexes"); }
+  for (let k = 0; k < 300; k++) { const v = a1[k]; if (!Number.isInteger(v)) throw new TypeError("twolayer-labels.expr" + ": integer input " + "'y'" + " must hold whole numbers, but " + "y" + "[" + k + "]" + " is " + v); }
+  for (let i0 = 0; i0 < 300; i0++) { const k = 0 + i0; const v = a1[k]; if (!(v >= 0 && v < 3)) throw new RangeError("twolayer-labels.expr" + ": integer input " + "'y'" + ": " + "y" + "[" + k + "]" + " is " + v + ", out of range 0..2 for the axis of 3 it indexes"); }
   const b29 = buf29;
   const b39 = buf39;
   const b34 = buf34;
@@ -321,8 +321,8 @@ export function backwardInto(args, seed, grad, outputs) {
   const a5 = args["W2"];
   const a6 = args["b2"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
-  for (let k = 0; k < 300; k++) { const v = a1[k]; if (!Number.isInteger(v)) throw new TypeError("twolayer-labels.expr" + ": integer input " + "'y'" + " must hold whole numbers, but element " + "[" + k + "]" + " is " + v); }
-  for (let i0 = 0; i0 < 300; i0++) { const k = 0 + i0; const v = a1[k]; if (!(v >= 0 && v < 3)) throw new RangeError("twolayer-labels.expr" + ": integer input " + "'y'" + " element " + "[" + k + "]" + " is " + v + ", out of range 0..2 for the axis of 3 it indexes"); }
+  for (let k = 0; k < 300; k++) { const v = a1[k]; if (!Number.isInteger(v)) throw new TypeError("twolayer-labels.expr" + ": integer input " + "'y'" + " must hold whole numbers, but " + "y" + "[" + k + "]" + " is " + v); }
+  for (let i0 = 0; i0 < 300; i0++) { const k = 0 + i0; const v = a1[k]; if (!(v >= 0 && v < 3)) throw new RangeError("twolayer-labels.expr" + ": integer input " + "'y'" + ": " + "y" + "[" + k + "]" + " is " + v + ", out of range 0..2 for the axis of 3 it indexes"); }
   const b14 = buf14;
   const b25 = buf25;
   const b26 = buf26;

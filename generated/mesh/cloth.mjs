@@ -180,10 +180,10 @@ export function forwardInto(args, outputs) {
   const a4 = args["ka"];
   const a5 = args["mg"];
   const a6 = args["x"];
-  for (let k = 0; k < 2166; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("cloth.expr" + ": integer input " + "'tris'" + " must hold whole numbers, but element " + "[" + [Math.floor(k / 3) % 722, Math.floor(k / 1) % 3].join(", ") + "]" + " is " + v); }
-  for (let i0 = 0; i0 < 722; i0++) { const k = 0 + i0 * 3; const v = a0[k]; if (!(v >= 0 && v < 400)) throw new RangeError("cloth.expr" + ": integer input " + "'tris'" + " element " + "[" + [Math.floor(k / 3) % 722, Math.floor(k / 1) % 3].join(", ") + "]" + " is " + v + ", out of range 0..399 for the axis of 400 it indexes"); }
-  for (let i0 = 0; i0 < 722; i0++) { const k = 1 + i0 * 3; const v = a0[k]; if (!(v >= 0 && v < 400)) throw new RangeError("cloth.expr" + ": integer input " + "'tris'" + " element " + "[" + [Math.floor(k / 3) % 722, Math.floor(k / 1) % 3].join(", ") + "]" + " is " + v + ", out of range 0..399 for the axis of 400 it indexes"); }
-  for (let i0 = 0; i0 < 722; i0++) { const k = 2 + i0 * 3; const v = a0[k]; if (!(v >= 0 && v < 400)) throw new RangeError("cloth.expr" + ": integer input " + "'tris'" + " element " + "[" + [Math.floor(k / 3) % 722, Math.floor(k / 1) % 3].join(", ") + "]" + " is " + v + ", out of range 0..399 for the axis of 400 it indexes"); }
+  for (let k = 0; k < 2166; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("cloth.expr" + ": integer input " + "'tris'" + " must hold whole numbers, but " + "tris" + "[" + [Math.floor(k / 3) % 722, Math.floor(k / 1) % 3].join(", ") + "]" + " is " + v); }
+  for (let i0 = 0; i0 < 722; i0++) { const k = 0 + i0 * 3; const v = a0[k]; if (!(v >= 0 && v < 400)) throw new RangeError("cloth.expr" + ": integer input " + "'tris'" + ": " + "tris" + "[" + [Math.floor(k / 3) % 722, Math.floor(k / 1) % 3].join(", ") + "]" + " is " + v + ", out of range 0..399 for the axis of 400 it indexes"); }
+  for (let i0 = 0; i0 < 722; i0++) { const k = 1 + i0 * 3; const v = a0[k]; if (!(v >= 0 && v < 400)) throw new RangeError("cloth.expr" + ": integer input " + "'tris'" + ": " + "tris" + "[" + [Math.floor(k / 3) % 722, Math.floor(k / 1) % 3].join(", ") + "]" + " is " + v + ", out of range 0..399 for the axis of 400 it indexes"); }
+  for (let i0 = 0; i0 < 722; i0++) { const k = 2 + i0 * 3; const v = a0[k]; if (!(v >= 0 && v < 400)) throw new RangeError("cloth.expr" + ": integer input " + "'tris'" + ": " + "tris" + "[" + [Math.floor(k / 3) % 722, Math.floor(k / 1) % 3].join(", ") + "]" + " is " + v + ", out of range 0..399 for the axis of 400 it indexes"); }
   let t241 = 0;
   let t243 = 0;
   // cloth.expr:21
@@ -316,10 +316,10 @@ export function backwardInto(args, seed, grad, outputs) {
   const a5 = args["mg"];
   const a6 = args["x"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
-  for (let k = 0; k < 2166; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("cloth.expr" + ": integer input " + "'tris'" + " must hold whole numbers, but element " + "[" + [Math.floor(k / 3) % 722, Math.floor(k / 1) % 3].join(", ") + "]" + " is " + v); }
-  for (let i0 = 0; i0 < 722; i0++) { const k = 0 + i0 * 3; const v = a0[k]; if (!(v >= 0 && v < 400)) throw new RangeError("cloth.expr" + ": integer input " + "'tris'" + " element " + "[" + [Math.floor(k / 3) % 722, Math.floor(k / 1) % 3].join(", ") + "]" + " is " + v + ", out of range 0..399 for the axis of 400 it indexes"); }
-  for (let i0 = 0; i0 < 722; i0++) { const k = 1 + i0 * 3; const v = a0[k]; if (!(v >= 0 && v < 400)) throw new RangeError("cloth.expr" + ": integer input " + "'tris'" + " element " + "[" + [Math.floor(k / 3) % 722, Math.floor(k / 1) % 3].join(", ") + "]" + " is " + v + ", out of range 0..399 for the axis of 400 it indexes"); }
-  for (let i0 = 0; i0 < 722; i0++) { const k = 2 + i0 * 3; const v = a0[k]; if (!(v >= 0 && v < 400)) throw new RangeError("cloth.expr" + ": integer input " + "'tris'" + " element " + "[" + [Math.floor(k / 3) % 722, Math.floor(k / 1) % 3].join(", ") + "]" + " is " + v + ", out of range 0..399 for the axis of 400 it indexes"); }
+  for (let k = 0; k < 2166; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("cloth.expr" + ": integer input " + "'tris'" + " must hold whole numbers, but " + "tris" + "[" + [Math.floor(k / 3) % 722, Math.floor(k / 1) % 3].join(", ") + "]" + " is " + v); }
+  for (let i0 = 0; i0 < 722; i0++) { const k = 0 + i0 * 3; const v = a0[k]; if (!(v >= 0 && v < 400)) throw new RangeError("cloth.expr" + ": integer input " + "'tris'" + ": " + "tris" + "[" + [Math.floor(k / 3) % 722, Math.floor(k / 1) % 3].join(", ") + "]" + " is " + v + ", out of range 0..399 for the axis of 400 it indexes"); }
+  for (let i0 = 0; i0 < 722; i0++) { const k = 1 + i0 * 3; const v = a0[k]; if (!(v >= 0 && v < 400)) throw new RangeError("cloth.expr" + ": integer input " + "'tris'" + ": " + "tris" + "[" + [Math.floor(k / 3) % 722, Math.floor(k / 1) % 3].join(", ") + "]" + " is " + v + ", out of range 0..399 for the axis of 400 it indexes"); }
+  for (let i0 = 0; i0 < 722; i0++) { const k = 2 + i0 * 3; const v = a0[k]; if (!(v >= 0 && v < 400)) throw new RangeError("cloth.expr" + ": integer input " + "'tris'" + ": " + "tris" + "[" + [Math.floor(k / 3) % 722, Math.floor(k / 1) % 3].join(", ") + "]" + " is " + v + ", out of range 0..399 for the axis of 400 it indexes"); }
   const b400 = buf400;
   const b403 = buf403;
   const b407 = buf407;

@@ -171,9 +171,9 @@ export function forwardInto(args, outputs) {
   const a2 = args["f"];
   const a3 = args["lam"];
   const a4 = args["u"];
-  for (let k = 0; k < 6000; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("laplacian.expr" + ": integer input " + "'edges'" + " must hold whole numbers, but element " + "[" + [Math.floor(k / 2) % 3000, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v); }
-  for (let i0 = 0; i0 < 3000; i0++) { const k = 0 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 1000)) throw new RangeError("laplacian.expr" + ": integer input " + "'edges'" + " element " + "[" + [Math.floor(k / 2) % 3000, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..999 for the axis of 1000 it indexes"); }
-  for (let i0 = 0; i0 < 3000; i0++) { const k = 1 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 1000)) throw new RangeError("laplacian.expr" + ": integer input " + "'edges'" + " element " + "[" + [Math.floor(k / 2) % 3000, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..999 for the axis of 1000 it indexes"); }
+  for (let k = 0; k < 6000; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("laplacian.expr" + ": integer input " + "'edges'" + " must hold whole numbers, but " + "edges" + "[" + [Math.floor(k / 2) % 3000, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v); }
+  for (let i0 = 0; i0 < 3000; i0++) { const k = 0 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 1000)) throw new RangeError("laplacian.expr" + ": integer input " + "'edges'" + ": " + "edges" + "[" + [Math.floor(k / 2) % 3000, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..999 for the axis of 1000 it indexes"); }
+  for (let i0 = 0; i0 < 3000; i0++) { const k = 1 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 1000)) throw new RangeError("laplacian.expr" + ": integer input " + "'edges'" + ": " + "edges" + "[" + [Math.floor(k / 2) % 3000, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..999 for the axis of 1000 it indexes"); }
   let t34 = 0;
   let t37 = 0;
   // laplacian.expr:17
@@ -296,9 +296,9 @@ export function backwardInto(args, seed, grad, outputs) {
   const a3 = args["lam"];
   const a4 = args["u"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
-  for (let k = 0; k < 6000; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("laplacian.expr" + ": integer input " + "'edges'" + " must hold whole numbers, but element " + "[" + [Math.floor(k / 2) % 3000, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v); }
-  for (let i0 = 0; i0 < 3000; i0++) { const k = 0 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 1000)) throw new RangeError("laplacian.expr" + ": integer input " + "'edges'" + " element " + "[" + [Math.floor(k / 2) % 3000, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..999 for the axis of 1000 it indexes"); }
-  for (let i0 = 0; i0 < 3000; i0++) { const k = 1 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 1000)) throw new RangeError("laplacian.expr" + ": integer input " + "'edges'" + " element " + "[" + [Math.floor(k / 2) % 3000, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..999 for the axis of 1000 it indexes"); }
+  for (let k = 0; k < 6000; k++) { const v = a0[k]; if (!Number.isInteger(v)) throw new TypeError("laplacian.expr" + ": integer input " + "'edges'" + " must hold whole numbers, but " + "edges" + "[" + [Math.floor(k / 2) % 3000, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v); }
+  for (let i0 = 0; i0 < 3000; i0++) { const k = 0 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 1000)) throw new RangeError("laplacian.expr" + ": integer input " + "'edges'" + ": " + "edges" + "[" + [Math.floor(k / 2) % 3000, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..999 for the axis of 1000 it indexes"); }
+  for (let i0 = 0; i0 < 3000; i0++) { const k = 1 + i0 * 2; const v = a0[k]; if (!(v >= 0 && v < 1000)) throw new RangeError("laplacian.expr" + ": integer input " + "'edges'" + ": " + "edges" + "[" + [Math.floor(k / 2) % 3000, Math.floor(k / 1) % 2].join(", ") + "]" + " is " + v + ", out of range 0..999 for the axis of 1000 it indexes"); }
   const b71 = buf71;
   const b72 = buf72;
   const h74 = grad["u"];

@@ -1,9 +1,9 @@
 // Checks of integer inputs, run before anything is computed: every element must be a whole
 // number (a TypeError naming the input), and every element that indexes must be in range
-// for the axis it indexes (a RangeError naming the input, the element and its value). As
-// they run first, a bad index leaves every holder as it was. The IR marks indices read from
-// data with `checkindex` nodes (see Graph.checkIndex); each reads a view of one integer
-// input, whose elements are walked here with the view's own index arithmetic. Sizes that
+// for the axis it indexes (a RangeError naming the input, the element as `obs[4, 1]` and its
+// value). As they run first, a bad index leaves every holder as it was. The IR marks indices
+// read from data with `checkindex` nodes (see Graph.checkIndex); each reads a view of one
+// integer input, whose elements are walked here with the view's own index arithmetic. Sizes that
 // are dims are read from the function's locals (`$N`), set before these checks run.
 
 /** A size in a function body: a number, or the dims' locals (`$N * 3`). */
@@ -22,9 +22,11 @@ export function indexChecks(graph: Graph, roots: readonly Node[], args: readonly
   const lines: string[] = [];
   const where = (a: Argument, k: string) =>
     a.shape.length <= 1 ? `"[" + ${k} + "]"` : `"[" + [${rowMajor(a.shape).map((s, d) => `Math.floor(${k} / ${sizeText(s)}) % ${sizeText(a.shape[d])}`).join(", ")}].join(", ") + "]"`;
+  // The element as the source would write it (`obs[4, 1]`); a scalar input by its name.
+  const element = (a: Argument, k: string) => (a.shape.length ? `${JSON.stringify(a.name)} + ${where(a, k)}` : JSON.stringify(a.name));
   for (const { a, i } of integers) {
     const value = a.shape.length ? `a${i}[k]` : `a${i}`;
-    const body = `if (!Number.isInteger(v)) throw new TypeError(${file} + ": integer input " + ${JSON.stringify(`'${a.name}'`)} + " must hold whole numbers, but element " + ${a.shape.length ? where(a, "k") : '"[]"'} + " is " + v);`;
+    const body = `if (!Number.isInteger(v)) throw new TypeError(${file} + ": integer input " + ${JSON.stringify(`'${a.name}'`)} + " must hold whole numbers, but " + ${element(a, "k")} + " is " + v);`;
     lines.push(a.shape.length ? `for (let k = 0; k < ${sizeText(a.node.size)}; k++) { const v = ${value}; ${body} }` : `{ const v = ${value}; ${body} }`);
   }
   const needed = reachable(graph, roots);
@@ -49,7 +51,7 @@ export function indexChecks(graph: Graph, roots: readonly Node[], args: readonly
     const at = [sizeText(view.offset), ...view.strides.map((s, k) => (s === 0 ? "" : s === 1 ? `i${k}` : `i${k} * ${sizeText(s)}`))].filter(Boolean).join(" + ");
     const read = a.shape.length ? `a${i}[k]` : `a${i}`;
     lines.push(
-      `${loops}{ const k = ${at}; const v = ${read}; if (!(v >= 0 && v < ${bound})) throw new RangeError(${file} + ": integer input " + ${JSON.stringify(`'${a.name}'`)} + " element " + ${a.shape.length ? where(a, "k") : '"[]"'} + " is " + v + ", out of range 0..${last} for the axis of ${axis} it indexes"); }`,
+      `${loops}{ const k = ${at}; const v = ${read}; if (!(v >= 0 && v < ${bound})) throw new RangeError(${file} + ": integer input " + ${JSON.stringify(`'${a.name}'`)} + ": " + ${element(a, "k")} + " is " + v + ", out of range 0..${last} for the axis of ${axis} it indexes"); }`,
     );
   }
   return lines;
