@@ -284,6 +284,30 @@ describe("check", () => {
     expect(r.stderr).toMatch(/nope/);
   });
 
+  // These were read as they came: a short value as NaNs (every element "skipped at a kink",
+  // exit 0), values for a dim's argument beside another size (the module's TypeError shown
+  // as an internal error, exit 70), an index out of its axis the same.
+  it("--at with a wrong length, or an integer input's value the module would refuse, is a usage error (exit 2)", () => {
+    const cwd = folder();
+    writeFileSync(join(cwd, "labels.expr"), "dim N\ninput y[N] int\ninput X[N, 2]\ninput k int\nparam W[2, 3]\noutput loss = -mean([log_softmax(X @ W, axis=1)[i, y[i]] for i in 0..N]) * k\n");
+    const usage = (at: string[], message: RegExp) => {
+      const r = gradc(["check", "labels.expr", ...at.flatMap((a) => ["--at", a])], { cwd });
+      expect(r.status, r.stdout + r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(/internal error|^\s+at /m);
+    };
+    usage(["W=1,2"], /^gradc: --at W: 'W' is \[2,3\] and needs 6 values, got 2$/m);
+    usage(["y=0,1", "X=1,2,3,4,5,6"], /^gradc: --at X: 'X' is \[2,2\] and needs 4 values, got 6$/m);
+    usage(["y=0,3", "X=1,2,3,4"], /^gradc: --at y: the integer input indexes an axis of 3, so its values are in 0\.\.2, got 3$/m);
+    usage(["y=0,1.5", "X=1,2,3,4"], /^gradc: --at y: an integer input takes whole numbers, got 1\.5$/m);
+    usage(["k=0.5"], /^gradc: --at k: an integer input takes whole numbers, got 0\.5$/m);
+    // Values that fit check the program at the size they give, an integer input that does not index at any whole number.
+    const r = gradc(["check", "labels.expr", "--at", "y=2,0", "--at", "X=1,-2,0.5,3", "--at", "k=25"], { cwd });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^run-time sizes: checked at N = 2$/m);
+    expect(r.stdout).toMatch(/^W\s+6\s+\S+\s+ok$/m);
+  });
+
   it("a program with errors: exit 1", () => {
     const cwd = folder();
     writeFileSync(join(cwd, "bad.expr"), "param x\noutput f = y\n");

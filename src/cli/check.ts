@@ -19,7 +19,9 @@ import type { CliTools } from "./main.js";
 import { centralDifference, checkDerivatives, elementScale, relativeError, typicalSize, type DerivativeCheck, type Estimate } from "../diff/numeric.js";
 import { carryDerivatives, derivativesOf } from "../diff/operators.js";
 import { knownSize, type Node } from "../ir/graph.js";
-import { specialize } from "../ir/specialize.js";
+import { dimsFromLengths, specialize } from "../ir/specialize.js";
+import { checkAt } from "./graph.js";
+import { integerSource } from "../check/tensor.js";
 import { inputKey, type Value } from "../ir/interpret.js";
 import { integerRanges, type CheckedProgram } from "../check/checker.js";
 
@@ -211,6 +213,9 @@ export async function checkCommand(argv: string[], tools: CliTools): Promise<num
   // The IR, for what the module does not say: which inputs are integers (drawn as whole
   // numbers below the axes they index) and the derivative operators to check.
   const { program } = analyze(source.text, input);
+  // A value of the wrong length would be read as NaNs (and every element "at a kink").
+  const wrong = program && checkAt(program, at);
+  if (wrong) throw usage(wrong);
   // Index bounds may be dims: ranges are read from the program at each size checked.
   const integersAt = (sizes: ReadonlyMap<string, number> | undefined) =>
     program ? integerRanges(sizes ? specialize(program, Object.fromEntries(sizes)) : program) : new Map<string, number>();
@@ -218,7 +223,24 @@ export async function checkCommand(argv: string[], tools: CliTools): Promise<num
   // what constant indices need; each param's row is the worse of the two.
   const dims = program?.dims.map((d) => d.name) ?? [];
   const least = Math.max(2, ...(program?.requirements ?? []).map((r) => r.atLeast));
-  const sizeSets = dims.length ? [least, least + 3].map((n) => new Map(dims.map((d) => [d, n]))) : [undefined];
+  // Values given with --at fix the dims they are sized by: the check runs at those sizes only.
+  const given = program && dims.length && at.size ? dimsFromLengths(program, new Map([...at].map(([name, v]) => [name, v.length])), 0) : {};
+  const fixed = dims.some((d) => given[d] > 0) ? new Map(dims.map((d) => [d, given[d] || least])) : undefined;
+  const sizeSets = dims.length ? (fixed ? [fixed] : [least, least + 3].map((n) => new Map(dims.map((d) => [d, n])))) : [undefined];
+  // An integer input given with --at indexes: a value the module would refuse is the user's.
+  const indexing = new Set(program ? program.graph.nodes.filter((n) => n.op === "checkindex").map((n) => integerSource(n)?.name) : []);
+  for (const [name, values] of at) {
+    const fraction = program?.args.some((a) => a.name === name && a.integer) ? values.find((v) => !Number.isInteger(v)) : undefined;
+    if (fraction !== undefined) throw usage(`--at ${name}: an integer input takes whole numbers, got ${fraction}`);
+  }
+  for (const sizes of sizeSets) {
+    const ranges = integersAt(sizes);
+    for (const [name, values] of at) {
+      const n = ranges.get(name);
+      const outside = n === undefined || !indexing.has(name) ? undefined : values.find((v) => v < 0 || v >= n);
+      if (outside !== undefined) throw usage(`--at ${name}: the integer input indexes an axis of ${n}, so its values are in 0..${n! - 1}, got ${outside}`);
+    }
+  }
   let rows: CheckRow[] = [];
   for (const sizes of sizeSets) {
     const integers = integersAt(sizes);
