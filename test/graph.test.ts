@@ -232,6 +232,17 @@ describe("values without --at, inputs, constants, tensors", () => {
     expect(checkAt(p, new Map([["w", [1, 2]]]))).toBe("--at w: 'w' is [3] and needs 3 values, got 2");
     expect(() => buildDot(p, new Map([["x", [1]]]))).toThrow(RangeError);
   });
+
+  // The interpreter threw on these, which gradc graph reported as an internal error (exit 70).
+  test("--at checks: an integer input's values are whole, and in range where they index", () => {
+    const p = program("dim N\ninput y[N] int\ninput k int\nparam W[N, 3]\noutput f = sum([W[i, y[i]] for i in 0..N]) * k");
+    expect(checkAt(p, new Map([["y", [2, 0]], ["k", [25]]]))).toBeUndefined();
+    expect(checkAt(p, new Map([["y", [0, 3]]]))).toBe("--at y: the integer input indexes an axis of 3, so its values are in 0..2, got 3");
+    expect(checkAt(p, new Map([["y", [0, -1]]]))).toBe("--at y: the integer input indexes an axis of 3, so its values are in 0..2, got -1");
+    expect(checkAt(p, new Map([["y", [0, 1.5]]]))).toBe("--at y: an integer input takes whole numbers, got 1.5");
+    expect(checkAt(p, new Map([["k", [0.5]]]))).toBe("--at k: an integer input takes whole numbers, got 0.5");
+    expect(() => buildDot(p, new Map([["y", [0, 3]]]))).toThrow(RangeError);
+  });
 });
 
 describe("number formatting", () => {

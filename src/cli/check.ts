@@ -20,8 +20,7 @@ import { centralDifference, checkDerivatives, elementScale, relativeError, typic
 import { carryDerivatives, derivativesOf } from "../diff/operators.js";
 import { knownSize, type Node } from "../ir/graph.js";
 import { dimsFromLengths, specialize } from "../ir/specialize.js";
-import { checkAt } from "./graph.js";
-import { integerSource } from "../check/tensor.js";
+import { checkAt, integerProblem } from "./graph.js";
 import { inputKey, type Value } from "../ir/interpret.js";
 import { integerRanges, type CheckedProgram } from "../check/checker.js";
 
@@ -227,19 +226,10 @@ export async function checkCommand(argv: string[], tools: CliTools): Promise<num
   const given = program && dims.length && at.size ? dimsFromLengths(program, new Map([...at].map(([name, v]) => [name, v.length])), 0) : {};
   const fixed = dims.some((d) => given[d] > 0) ? new Map(dims.map((d) => [d, given[d] || least])) : undefined;
   const sizeSets = dims.length ? (fixed ? [fixed] : [least, least + 3].map((n) => new Map(dims.map((d) => [d, n])))) : [undefined];
-  // An integer input given with --at indexes: a value the module would refuse is the user's.
-  const indexing = new Set(program ? program.graph.nodes.filter((n) => n.op === "checkindex").map((n) => integerSource(n)?.name) : []);
-  for (const [name, values] of at) {
-    const fraction = program?.args.some((a) => a.name === name && a.integer) ? values.find((v) => !Number.isInteger(v)) : undefined;
-    if (fraction !== undefined) throw usage(`--at ${name}: an integer input takes whole numbers, got ${fraction}`);
-  }
-  for (const sizes of sizeSets) {
-    const ranges = integersAt(sizes);
-    for (const [name, values] of at) {
-      const n = ranges.get(name);
-      const outside = n === undefined || !indexing.has(name) ? undefined : values.find((v) => v < 0 || v >= n);
-      if (outside !== undefined) throw usage(`--at ${name}: the integer input indexes an axis of ${n}, so its values are in 0..${n! - 1}, got ${outside}`);
-    }
+  // An integer input's values from --at: a value the module would refuse at a size checked is the user's.
+  for (const sizes of program ? sizeSets : []) {
+    const problem = integerProblem(sizes ? specialize(program!, Object.fromEntries(sizes)) : program!, at);
+    if (problem) throw usage(problem);
   }
   let rows: CheckRow[] = [];
   for (const sizes of sizeSets) {

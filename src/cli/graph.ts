@@ -11,6 +11,7 @@
 
 import { mulberry32 } from "../random.js";
 import { integerRanges } from "../check/checker.js";
+import { integerSource } from "../check/tensor.js";
 import { instance } from "@viz-js/viz";
 import type { CheckedProgram } from "../check/checker.js";
 import { differentiate } from "../diff/reverse.js";
@@ -60,6 +61,21 @@ export function checkAt(program0: CheckedProgram, at: ReadonlyMap<string, readon
     if (!arg) return `--at ${name}: the program has no input or param '${name}'`;
     if (values.length !== arg.node.size)
       return `--at ${name}: '${name}' is ${arg.shape.length ? shapeText(arg.shape) : "a scalar"} and needs ${arg.node.size} value${arg.node.size === 1 ? "" : "s"}, got ${values.length}`;
+  }
+  return integerProblem(program, at);
+}
+
+/** A message when `at` gives an integer input a value its module would refuse (a fraction, an index off its axis). */
+export function integerProblem(program: CheckedProgram, at: ReadonlyMap<string, readonly number[]>): string | undefined {
+  const ranges = integerRanges(program);
+  const indexing = new Set(program.graph.nodes.filter((n) => n.op === "checkindex").map((n) => integerSource(n)?.name));
+  for (const [name, values] of at) {
+    if (!program.args.some((a) => a.name === name && a.integer)) continue;
+    const fraction = values.find((v) => !Number.isInteger(v));
+    if (fraction !== undefined) return `--at ${name}: an integer input takes whole numbers, got ${fraction}`;
+    const n = ranges.get(name)!;
+    const outside = indexing.has(name) ? values.find((v) => v < 0 || v >= n) : undefined;
+    if (outside !== undefined) return `--at ${name}: the integer input indexes an axis of ${n}, so its values are in 0..${n - 1}, got ${outside}`;
   }
   return undefined;
 }
