@@ -64,6 +64,20 @@ describe("det, inv, solve", () => {
     expect(list(out.x).some((v) => !Number.isFinite(v))).toBe(true);
     expect(Math.abs(out.d as number)).toBe(0);
   });
+  // language.md: det of a singular matrix is 0 or -0. A zero column divided 0 by its zero
+  // pivot, and det of the zero matrix was NaN; inv and solve stay non-finite, in the module too.
+  it("det of a singular matrix with a zero column, and of the zero matrix, is 0; inv is non-finite", async () => {
+    const src = "input A[3, 3]\noutput d = det(A)\noutput Ai = inv(A)";
+    const { module } = await load(src, { emit: "loops" });
+    for (const M of [[0, 1, 2, 0, 3, 4, 0, 5, 7], new Array(9).fill(0), [1, 2, 3, 0, 0, 0, 4, 5, 6], [2, 0, 1, 4, 0, 2, 1, 0, 5]]) {
+      for (const out of [run(src, { A: M }).outputs, module.forward({ A: M })]) {
+        expect(Math.abs(out.d as number), `det of ${M}`).toBe(0);
+        expect(list(out.Ai as Float64Array).some((v) => !Number.isFinite(v)), `inv of ${M}`).toBe(true);
+      }
+    }
+    // A zero pivot that is skipped changes nothing for a matrix that needs none.
+    close(run(src, { A }).outputs.d, det3(A), 1e-14, "det");
+  });
   it("shape errors", () => {
     const msg = (src: string) => {
       const r = compile(src);

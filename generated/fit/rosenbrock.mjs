@@ -24,6 +24,7 @@ function luFactor(a, lu, piv, sign, count, n) {
         for (let j = 0; j < n; j++) { const t = lu[o + c * n + j]; lu[o + c * n + j] = lu[o + p * n + j]; lu[o + p * n + j] = t; }
       }
       const d = lu[o + c * n + c];
+      if (d === 0) continue;
       for (let r = c + 1; r < n; r++) {
         const f = lu[o + r * n + c] / d;
         lu[o + r * n + c] = f;

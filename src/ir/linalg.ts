@@ -1,8 +1,10 @@
 // Small dense linear algebra for `solve`, `inv` and `det`: LU factorization with partial
 // pivoting, and solves with the factors. One JavaScript source serves the generated modules
 // (printed as helpers) and the compiler's own interpreter, so both compute the same values
-// in the same order. A zero pivot divides by zero: a singular matrix gives infinities or
-// NaN, never a thrown error or a hang (the loops are all bounded by n).
+// in the same order. A zero pivot leaves its column as it is (the entries below it are
+// zeros, as the pivot is the largest), as LAPACK's getrf does, so `det` of a singular matrix
+// is 0 or -0 (the zero matrix too, where 0 / 0 made NaN); solves then divide by that zero
+// and give infinities or NaN, never a thrown error or a hang (the loops are bounded by n).
 
 /** The helpers' source, as written into a generated module that uses them. */
 export const LINALG_SOURCE: Record<"luFactor" | "luSolve" | "luDet", string> = {
@@ -25,6 +27,7 @@ export const LINALG_SOURCE: Record<"luFactor" | "luSolve" | "luDet", string> = {
     "        for (let j = 0; j < n; j++) { const t = lu[o + c * n + j]; lu[o + c * n + j] = lu[o + p * n + j]; lu[o + p * n + j] = t; }",
     "      }",
     "      const d = lu[o + c * n + c];",
+    "      if (d === 0) continue;",
     "      for (let r = c + 1; r < n; r++) {",
     "        const f = lu[o + r * n + c] / d;",
     "        lu[o + r * n + c] = f;",
