@@ -147,6 +147,12 @@ const CASES: [string, string, string[]][] = [
       "6:14 index 3 out of range for w[3]",
     ],
   ],
+  // Independent errors in one expression: each operand is checked even after one fails.
+  ["two unknown names in one expression", "param x\noutput f = y + z", ["2:12 unknown name 'y'", "2:16 unknown name 'z'"]],
+  ["an index out of range and an unknown name in one sum", "param w[3]\noutput f = w[3] * 2 + q", ["2:14 index 3 out of range for w[3]", "2:23 unknown name 'q'"]],
+  ["a shape error and an unknown name around it", "param a[3]\nparam b[4]\noutput f = (a + b) * q", ["3:15 cannot add shapes [3] and [4]: cannot broadcast shapes [3] and [4]", "3:22 unknown name 'q'"]],
+  ["unknown names and functions among a call's arguments", "param x\noutput f = max(y, sigmoidd(x)) * z", ["2:16 unknown name 'y'", "2:19 unknown function 'sigmoidd' (did you mean 'sigmoid'?)", "2:34 unknown name 'z'"]],
+  ["unknown names in a def body, in source order", "def g(a) = [a * y for i in 0..q] + frob(w)\nparam x\noutput f = x", ["1:17 unknown name 'y'", "1:31 unknown name 'q'", "1:36 unknown function 'frob'", "1:41 unknown name 'w'"]],
   ["several syntax errors in one run", "param x\noutput f = x +* 2\noutput g = (x\noutput h = x $ 1", ["2:15 expected an expression, found '*'", "3:12 '(' is never closed: expected ')' before the next statement", "4:14 unexpected character '$'"]],
   // positions
   ["a tab counts as one column", "param x\n\toutput f = y", ["2:13 unknown name 'y'"]],

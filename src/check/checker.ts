@@ -1,9 +1,10 @@
 // The checker turns the syntax tree into the IR: it resolves names in declaration order,
 // computes and checks shapes, evaluates compile-time constants, indices and loop bounds,
 // unrolls comprehensions, and inlines `def`s at each call (so they are shape-polymorphic),
-// building gate nodes for `def`s with `grad` lines. Errors are collected, one per broken
-// statement or expression, and a failed expression yields `undefined` so it reports once
-// instead of cascading.
+// building gate nodes for `def`s with `grad` lines. Errors are collected: the operands of
+// an expression are each checked even after one fails, so independent mistakes are all
+// reported, and a failed expression yields `undefined` so nothing that uses it reports a
+// follow-up error.
 
 import type { Diagnostic } from "../diagnostics.js";
 import { closest } from "../diagnostics.js";
@@ -325,11 +326,14 @@ class Checker {
     for (const g of s.grads) this.resolveNames(g.value, new Set([...params, "out"]), this.order);
   }
 
-  /** Report unknown names and functions in a def body (shapes are checked at each call). */
+  /** Report unknown names and functions in a def body (shapes are checked at each call), in source order. */
   private resolveNames(root: Expr, bound: Set<string>, visibleBefore: number) {
     const stack: { e: Expr; bound: Set<string> }[] = [{ e: root, bound }];
     while (stack.length) {
       const { e, bound: names } = stack.pop()!;
+      // Children in source order, pushed reversed so that the first is checked first.
+      const children: Expr[] = [];
+      let inner = names;
       switch (e.kind) {
         case "number":
           break;
@@ -338,35 +342,38 @@ class Checker {
             this.report("E0201", this.unknownName(e.name, { locals: [new Map([...names].map((n) => [n, undefined as never]))], visibleBefore }), e.span);
           break;
         case "unary":
-          stack.push({ e: e.operand, bound: names });
+          children.push(e.operand);
           break;
         case "binary":
-          stack.push({ e: e.left, bound: names }, { e: e.right, bound: names });
+          children.push(e.left, e.right);
           break;
         case "call":
           if (!BUILTIN_NAMES.has(e.callee) && !this.defs.has(e.callee)) this.report("E0220", this.unknownFunction(e.callee), e.calleeSpan);
-          for (const a of e.args) stack.push({ e: a, bound: names });
-          for (const a of e.named) stack.push({ e: a.value, bound: names });
+          children.push(...e.args, ...e.named.map((a) => a.value));
           break;
         case "index":
-          stack.push({ e: e.target, bound: names });
+          children.push(e.target);
           for (const i of e.indices) {
-            if (i.kind !== "slice") stack.push({ e: i, bound: names });
-            else for (const part of [i.from, i.to, i.step]) if (part) stack.push({ e: part, bound: names });
+            if (i.kind !== "slice") children.push(i);
+            else for (const part of [i.from, i.to, i.step]) if (part) children.push(part);
           }
           break;
         case "array":
-          for (const x of e.elements) stack.push({ e: x, bound: names });
+          children.push(...e.elements);
           break;
         case "comprehension":
         case "generator": {
-          stack.push({ e: e.from, bound: names }, { e: e.to, bound: names });
-          stack.push({ e: e.body, bound: new Set([...names, e.variable]) });
+          // `[body for i in from..to]`: the body, then the range; only the body sees `i`.
+          stack.push({ e: e.to, bound: names }, { e: e.from, bound: names });
+          inner = new Set([...names, e.variable]);
+          children.push(e.body);
           break;
         }
       }
+      for (let k = children.length - 1; k >= 0; k--) stack.push({ e: children[k], bound: inner });
     }
   }
+
 
   private visibleTop(name: string, visibleBefore: number): boolean {
     const b = this.top.get(name);
@@ -514,12 +521,40 @@ class Checker {
       spine.push(left);
       left = left.left;
     }
-    let acc = this.evaluate(left, scope, compileTime);
+    const operands = this.independently(scope);
+    let acc = operands.attempt(() => this.evaluate(left, scope, compileTime));
     for (let i = spine.length - 1; i >= 0; i--) {
       const b = spine[i];
-      acc = this.binary(b, acc, this.evaluate(b.right, scope, compileTime));
+      const right = operands.attempt(() => this.evaluate(b.right, scope, compileTime));
+      if (acc && right) acc = operands.attempt(() => this.binary(b, acc!, right));
     }
-    return acc;
+    return operands.result(e.span, acc);
+  }
+
+  /**
+   * Operands of one expression checked one after another: once one fails (reported at
+   * once), the later ones are still checked for their own errors, which are independent
+   * (`y + z` with both unknown reports both), and the expression then fails silently. While
+   * speculating, the first error ends the attempt as before.
+   */
+  private independently(scope: Scope) {
+    let failed = false;
+    const attempt = (f: () => Node): Node | undefined => {
+      if (failed && this.speculating) return undefined;
+      try {
+        return f();
+      } catch (err) {
+        if (!(err instanceof CheckError) || this.speculating) throw err;
+        if (err.message) this.report(err.code, scope.inDef ? `${err.message} (in '${scope.inDef}')` : err.message, err.span);
+        failed = true;
+        return undefined;
+      }
+    };
+    const result = (span: Span, node: Node | undefined): Node => {
+      if (failed || !node) throw new CheckError(span, "", "");
+      return node;
+    };
+    return { attempt, result, failed: () => failed };
   }
 
   private binary(e: Extract<Expr, { kind: "binary" }>, a: Node, b: Node): Node {
@@ -1139,15 +1174,19 @@ class Checker {
       this.fail(e.calleeSpan, this.unknownFunction(name), "E0220");
     }
     if ((DERIVATIVES as readonly string[]).includes(name)) return this.derivative(e, scope);
+    const operands = this.independently(scope);
     const args: BuiltinArg[] = e.args.map((a) => {
       if (a.kind === "string") return { text: a.value };
       if (a.kind === "array" && a.elements.length > 0 && (name === "concat" || name === "stack")) {
-        const list = a.elements.map((x) => this.evaluate(x, scope, compileTime));
-        const node = list.every((p) => sameShape(p.shape, list[0].shape)) ? this.graph.pack(list) : undefined;
-        return { list, node };
+        const list = a.elements.map((x) => operands.attempt(() => this.evaluate(x, scope, compileTime)));
+        if (operands.failed()) return {};
+        const parts = list as Node[];
+        const node = parts.every((p) => sameShape(p.shape, parts[0].shape)) ? this.graph.pack(parts) : undefined;
+        return { list: parts, node };
       }
-      return { node: this.evaluate(a, scope, compileTime) };
+      return { node: operands.attempt(() => this.evaluate(a, scope, compileTime)) };
     });
+    if (operands.failed()) throw new CheckError(e.span, "", "");
     return this.applyBuiltin(e, name, args, scope, compileTime);
   }
 
