@@ -565,7 +565,8 @@ class Checker {
         if (b.value === 0) this.fail(e.opSpan, "'%' by zero", "E0217");
         return this.graph.constant(a.value! - b.value! * Math.floor(a.value! / b.value!));
       }
-      if (a.shape.length || b.shape.length || !isIndexValue(a) || !isIndexValue(b) || (b.op === "const" && (b.value === 0 || !Number.isInteger(b.value))))
+      const fraction = (x: Node) => x.op === "const" && !Number.isInteger(x.value);
+      if (a.shape.length || b.shape.length || !isIndexValue(a) || !isIndexValue(b) || fraction(a) || fraction(b) || (b.op === "const" && b.value === 0))
         this.fail(e.opSpan, "'%' is only for compile-time integers (index arithmetic)", "E0216");
       return this.graph.elementwise("mod", [a, b]);
     }
