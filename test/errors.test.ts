@@ -79,6 +79,8 @@ const CASES: [string, string, string[]][] = [
   ["% on a param", "param x\noutput f = x % 2", ["2:14 '%' is only for compile-time integers (index arithmetic)"]],
   ["% by zero", "param w[3]\noutput o = w[5 % 0]", ["2:16 '%' by zero"]],
   // language.md: '%' only between compile-time integers; a fraction on the left was accepted (2.5 % 1 gave 0.5).
+  // It compiled to the elementwise maximum, the axis silently ignored.
+  ["an axis for the elementwise max of two arguments", "param a[2, 3]\noutput f = max(a, a, axis=0)", ["2:22 'max' of two arguments is elementwise and takes no named arguments; to reduce one tensor along an axis, write max(t, axis=k)"]],
   ["% of a fraction", "param x\noutput f = 2.5 % 1 + x", ["2:16 '%' is only for compile-time integers (index arithmetic)"]],
   ["% of a fractional const by a loop variable", "const a = 2.5\nparam x\noutput f = sum([x * (a % i) for i in 1..4])", ["3:24 '%' is only for compile-time integers (index arithmetic)"]],
   ["const that is not finite", "const N = 1 / 0\noutput o = 1", ["1:11 a const must be a finite number, got Infinity"]],

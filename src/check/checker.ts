@@ -1201,6 +1201,9 @@ class Checker {
       const hint = argc === 2 && entry.named?.includes("axis") ? `; an axis is a named argument: ${name}(${exprText(this.source, e.args[0])}, axis=${exprText(this.source, e.args[1])})` : "";
       this.fail(e.span, `'${name}' takes ${takes}, got ${argc}${hint}`, "E0222");
     }
+    // Two positional arguments make max/min elementwise, which has no axis to reduce.
+    if ((name === "max" || name === "min") && argc === 2 && e.named.length)
+      this.fail(e.named[0].nameSpan, `'${name}' of two arguments is elementwise and takes no named arguments; to reduce one tensor along an axis, write ${name}(t, axis=k)`, "E0264");
     const named = new Map<string, NamedArg>();
     for (const a of e.named) {
       if (!entry.named?.includes(a.name)) {
