@@ -222,6 +222,14 @@ describe("shapes are checked at compile time with dims as symbols", () => {
     // What a dim may do stays allowed: a value, an affine index, a remainder by it.
     expect(diagnostics("dim N\ninput a[N]\nM = 2*N\noutput s = a[N - 1] * M + sum(a[(i + 1) % N] for i in 0..N)")).toEqual([]);
   });
+  // It said "must be known at compile time: use numbers, consts and loop variables", and
+  // then that the dim was the size of no input or param.
+  it("an axis written as an expression of a dim is one E0212 saying what to write", () => {
+    const message = "E0212 an axis of an input or param is a number, a const or a dim by itself, not an expression of the dim 'N': declare another dim for it, or split it into axes ([N, 2] holds 2 * N elements)";
+    expect(diagnostics("dim N\ninput a[N], b[2*N]\noutput s = sum(a) + sum(b)")).toEqual([message]);
+    expect(diagnostics("dim N\ninput a[N, N + 1]\noutput s = sum(a)")).toEqual([message]);
+    expect(diagnostics("dim N\nconst K = 2\ninput a[N, K + 1]\noutput s = sum(a)")).toEqual([]);
+  });
   it("a derivative with respect to a dim is E0270: a size is not a variable", () => {
     expect(diagnostics("dim N\nparam a[N]\noutput s = gradient(sum(a) * N, N)")).toEqual([
       "E0270 'gradient' cannot differentiate with respect to the dim 'N': a size is a whole number, not a variable; name a param, an input or a parameter of the enclosing def",

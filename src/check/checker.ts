@@ -133,6 +133,8 @@ class Checker {
   private readonly differentiating = new Map<string, boolean>();
   /** Elements of the tensor params declared so far (their gradients share one buffer). */
   private paramElements = 0;
+  /** Dims in an axis written as an expression of them (E0212): not also reported as never read. */
+  private readonly dimsInBadAxes = new Set<string>();
   /** The dims declared so far, with where. */
   private readonly dims = new Map<string, Span>();
   private readonly requirements: SizeRequirement[] = [];
@@ -249,7 +251,7 @@ class Checker {
   private checkDimsAreRead() {
     const read = new Set(this.args.flatMap((a) => a.shape.filter((d) => !isKnown(d) && dimsOf(d).length === 1 && d === dimSize(dimsOf(d)[0])).flatMap(dimsOf)));
     for (const [name, span] of this.dims)
-      if (!read.has(name)) this.report("E0269", `dim '${name}' is not the size of any input or param: a call could not tell its value`, span);
+      if (!read.has(name) && !this.dimsInBadAxes.has(name)) this.report("E0269", `dim '${name}' is not the size of any input or param: a call could not tell its value`, span);
   }
 
   private requireSize(size: Size, atLeast: number, what: string) {
@@ -261,6 +263,14 @@ class Checker {
     const scope: Scope = { locals: [], visibleBefore: this.order };
     const shape = item.dims.map((d): Size => {
       if (d.kind === "name" && this.lookup(d.name, scope)?.kind === "dim") return dimSize(d.name);
+      // A call reads each dim from an axis that is that dim alone (a length divided by the other sizes).
+      const given = this.expr(d, scope, true);
+      if (!given) throw new CheckError(d.span, "", "");
+      const dim = dimRead(given);
+      if (dim) {
+        this.dimsInBadAxes.add(dim);
+        this.fail(d.span, `an axis of an input or param is a number, a const or a dim by itself, not an expression of the dim '${dim}': declare another dim for it, or split it into axes ([${dim}, 2] holds 2 * ${dim} elements)`, "E0212");
+      }
       const v = this.constant(d, scope, "a dimension");
       if (!Number.isInteger(v) || v < 1) this.fail(d.span, `a dimension must be a positive integer, got ${v}`, "E0211");
       return v;
