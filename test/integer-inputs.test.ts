@@ -97,6 +97,18 @@ describe("integer inputs index", () => {
     expect(() => module.forward({ ...args, y: [0, 2, 1.5, 1, 2, 0] })).toThrow(/'y' must hold whole numbers, but y\[2\] is 1.5/);
   });
 
+  // Found by the spec audit: a const tensor picked by data compiled to "internal: take from
+  // 'tensor'" in every form (the loop lowering folded the read to one of its values).
+  it.each(["unrolled", "loops", "auto"] as const)("picks from a const tensor: e[y[0]], E[y], take(E, y, axis=-1) (%s)", async (emit) => {
+    const source = "dim N\ninput y[N] int\nparam x\nconst e = [1, 2, 3]\nconst E = [[1, 2], [3, 4], [5, 6]]\noutput o = sum(E[y] * x, axis=0) * e[y[0]]\noutput t = take(E, y, axis=-1) * x";
+    const { module } = await load(source, { emit });
+    const { outputs, grad } = module.backward({ y: [1, 0], x: 3 }, { o: [1, 1], t: [1, 0, 0, 0, 0, 1] });
+    // E[y] = [[3, 4], [1, 2]], summed over rows [4, 6], times x and e[1] = 2; E[:, y] = [[2, 1], [4, 3], [6, 5]].
+    expect(list(outputs.o as Float64Array)).toEqual([24, 36]);
+    expect(list(outputs.t as Float64Array)).toEqual([6, 3, 12, 9, 18, 15]);
+    expect(grad.x).toBe(8 + 12 + 2 + 5);
+  });
+
   it("an element of an integer input is a number where a value is expected", async () => {
     const { module } = await load("input y[4] int\nparam w\noutput o = w * sum(y) / 4");
     close(module.forward({ y: [1, 2, 3, 4], w: 2 }).o as number, 5, 1e-15, "value");

@@ -199,7 +199,9 @@ export function lowerToLoopIR(
       const scaled = stride === 1 ? which : apply("mul", which, isKnown(stride) ? num(stride) : { k: "index", index: lit(stride) });
       return apply("add", { k: "index", index: affineAdd(at, lit(x.value!)) }, scaled);
     }
-    const read = elementAtFlat(x, at);
+    // A constant tensor is a module buffer: read at a run-time index, it is a load like any
+    // other (elementAtFlat would fold the constant part of the index to one of its values).
+    const read = x.op === "tensor" ? load(buffer[x.id], at) : elementAtFlat(x, at);
     if (read.k !== "load") throw new Error(`internal: take from '${x.op}'`);
     return { ...read, dynamic: { stride: strides[axis], at: which } };
   };
