@@ -81,6 +81,9 @@ const CASES: [string, string, string[]][] = [
   // language.md: '%' only between compile-time integers; a fraction on the left was accepted (2.5 % 1 gave 0.5).
   // It compiled to the elementwise maximum, the axis silently ignored.
   ["an axis for the elementwise max of two arguments", "param a[2, 3]\noutput f = max(a, a, axis=0)", ["2:22 'max' of two arguments is elementwise and takes no named arguments; to reduce one tensor along an axis, write max(t, axis=k)"]],
+  // NumPy pairs two arrays of indices element by element; these gave every combination ([2, 2], [3, 3]).
+  ["two arrays of indices known at compile time", "param t[3, 3]\noutput f = t[[0, 1], [1, 2]]", ["2:22 only one array of indices per index: NumPy would pair the arrays element by element, so pick the pairs in a comprehension, as in [t[a[i], b[i]] for i in 0..n]"]],
+  ["two integer inputs as arrays of indices", "input y[3] int\nparam t[3, 3]\noutput f = t[y, y]", ["3:17 only one array of indices per index: NumPy would pair the arrays element by element, so pick the pairs in a comprehension, as in [t[a[i], b[i]] for i in 0..n]"]],
   ["% of a fraction", "param x\noutput f = 2.5 % 1 + x", ["2:16 '%' is only for compile-time integers (index arithmetic)"]],
   ["% of a fractional const by a loop variable", "const a = 2.5\nparam x\noutput f = sum([x * (a % i) for i in 1..4])", ["3:24 '%' is only for compile-time integers (index arithmetic)"]],
   ["const that is not finite", "const N = 1 / 0\noutput o = 1", ["1:11 a const must be a finite number, got Infinity"]],

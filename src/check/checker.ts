@@ -636,10 +636,15 @@ class Checker {
     const later: { axis: number; index?: Node; data?: boolean; window?: { start: Node; length: number; step: number } }[] = [];
     /** A negative compile-time index counts from the end (not one that a loop variable makes negative). */
     const fromEnd = (v: Size, x: Expr, n: Size): Size => (isKnown(v) && v < 0 && !this.mentionsLoopVariable(x, scope) ? addSize(v, n) : v);
+    // NumPy pairs several arrays of indices element by element (t[a, b] is [t[a[0], b[0]], ...]);
+    // taking each along its axis would give every combination instead, so one is the limit.
+    let arrays = 0;
     e.indices.forEach((item, d) => {
       const n = shape[d];
       if (item.kind !== "slice") {
         const { node, fixed, data } = this.indexValue(item, scope);
+        if (node.shape.length && ++arrays > 1)
+          this.fail(item.span, `only one array of indices per index: NumPy would pair the arrays element by element, so pick the pairs in a comprehension, as in [t[a[i], b[i]] for i in 0..n]`, "E0273");
         if (fixed !== undefined) {
           const at = fromEnd(fixed, item, n);
           if (!provablyAtLeast(at, 0)) this.fail(item.span, `index ${formatSize(fixed)} out of range for ${named}`, "E0208");
