@@ -139,6 +139,7 @@ export type CompileResult =
 
 /** Compile `.expr` source text to module text. Touches no file system. */
 export function compile(source: string, options: CompileOptions = {}): CompileResult {
+  checkOptions(source, options);
   const filename = options.filename ?? "input.expr";
   const fail = (ds: Diagnostic[]): CompileResult => ({ ok: false, diagnostics: ds.map((d) => record(filename, source, d)) });
   const parsed = parse(source);
@@ -171,6 +172,25 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
   const result = { ok: true as const, diagnostics: [] as [], notes, stats, interface: iface };
   if (format === "ts") return { ...result, code: printModule(parts.module, "ts") };
   return { ...result, code: printModule(parts.module, "js"), declaration: printModule(parts.module, "dts") };
+}
+
+/**
+ * The caller's mistakes, not the program's: a TypeError naming the option, as a JavaScript
+ * caller has no type checker to catch `format: "mjs"` (which would otherwise give JavaScript
+ * silently) or a source that is not a string.
+ */
+function checkOptions(source: unknown, options: unknown): void {
+  if (typeof source !== "string") throw new TypeError(`compile: the source must be a string, got ${source === null ? "null" : typeof source}`);
+  if (options === null || typeof options !== "object") throw new TypeError(`compile: the options must be an object, got ${options === null ? "null" : typeof options}`);
+  const o = options as Record<string, unknown>;
+  const oneOf = (name: string, values: readonly unknown[]) => {
+    if (o[name] !== undefined && !values.includes(o[name])) throw new TypeError(`compile: option '${name}' must be ${values.map((v) => JSON.stringify(v)).join(" or ")}, got ${JSON.stringify(o[name])}`);
+  };
+  oneOf("format", ["ts", "js"]);
+  oneOf("emit", ["auto", "unrolled", "loops", "tape"]);
+  oneOf("checks", [true, false]);
+  for (const name of ["filename", "objective"])
+    if (o[name] !== undefined && typeof o[name] !== "string") throw new TypeError(`compile: option '${name}' must be a string, got ${JSON.stringify(o[name])}`);
 }
 
 /** `--objective NAME` that names no output (E0301) or a tensor output (E0302), in the user's terms. */

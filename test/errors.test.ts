@@ -334,3 +334,25 @@ describe("through the CLI", () => {
     expect(r.stderr).not.toMatch(/^\s+at /m);
   });
 });
+
+// A JavaScript caller has no type checker: `format: "mjs"` gave JavaScript silently, and a
+// source that is not a string failed inside the lexer ("reading 'charCodeAt'").
+describe("the library's options: a caller's mistake is a TypeError naming it", () => {
+  it.each([
+    ["format", { format: "mjs" }, `compile: option 'format' must be "ts" or "js", got "mjs"`],
+    ["emit", { emit: "straight" }, `compile: option 'emit' must be "auto" or "unrolled" or "loops" or "tape", got "straight"`],
+    ["checks", { checks: "no" }, `compile: option 'checks' must be true or false, got "no"`],
+    ["objective", { objective: 5 }, "compile: option 'objective' must be a string, got 5"],
+    ["filename", { filename: 3 }, "compile: option 'filename' must be a string, got 3"],
+    ["options", null, "compile: the options must be an object, got null"],
+  ])("%s", (_, options, message) => {
+    expect(() => compile("param x\noutput f = x", options as never)).toThrow(new TypeError(message));
+  });
+  it("a source that is not a string", () => {
+    expect(() => compile(undefined as never)).toThrow(new TypeError("compile: the source must be a string, got undefined"));
+  });
+  it("options left out, or given as undefined, take their defaults", () => {
+    expect(compile("param x\noutput f = x").ok).toBe(true);
+    expect(compile("param x\noutput f = x", { format: undefined, emit: undefined, checks: undefined, objective: undefined, filename: undefined }).ok).toBe(true);
+  });
+});
