@@ -410,6 +410,26 @@ output J = jacobian(solve(A, x), x)`;
       expect.stringMatching(/^diagonal/),
     ]);
   });
+  // language.md: derivative operators may appear in comprehensions. Over a loop of dim size
+  // a hessian's sparsity analysis met the loop variable and threw an internal error; it now
+  // reads no pattern there, and the hessian is computed as where sizes are known.
+  it("a hessian in a comprehension over a dim: 2 t t^T and diag(-t^2 sin(t v)) per row", async () => {
+    const source = "dim N\ninput T[N, 3]\nparam v[3]\noutput H = [hessian(dot(T[i], v)^2, v) for i in 0..N]\noutput S = [hessian(sum(sin(T[i] * v)), v) for i in 0..N]";
+    const { module } = await load(source);
+    const T = [1, 2, 3, 0.5, -1, 2];
+    const v = [0.1, 0.2, 0.3];
+    const out = module.forward({ T, v });
+    const H: number[] = [];
+    const S: number[] = [];
+    for (let r = 0; r < 2; r++)
+      for (let a = 0; a < 3; a++)
+        for (let b = 0; b < 3; b++) {
+          H.push(2 * T[3 * r + a] * T[3 * r + b]);
+          S.push(a === b ? -(T[3 * r + a] ** 2) * Math.sin(T[3 * r + a] * v[a]) : 0);
+        }
+    closeArrays(out.H as Float64Array, H);
+    closeArrays(out.S as Float64Array, S);
+  });
 });
 
 describe("the IR at given sizes (gradc graph, gradc check)", () => {

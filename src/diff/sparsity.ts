@@ -9,7 +9,7 @@
 // in id order (a topological order) with no recursion; the analysis gives up (undefined)
 // past a work budget or on an operation whose pattern depends on run-time values.
 
-import { isKnownShape, knownNode, mapIndex, type Graph, type KnownNode, type Node } from "../ir/graph.js";
+import { isKnownNode, knownNode, mapIndex, type Graph, type KnownNode, type Node } from "../ir/graph.js";
 import { isElementwise } from "../ir/ops.js";
 import { cone } from "../ir/rebuild.js";
 
@@ -26,7 +26,7 @@ const BUDGET = 4_000_000;
 export function dependencePattern(graph: Graph, y0: Node, x0: Node): Uint32Array | undefined {
   // Over run-time sizes the pattern has no fixed number of elements to read.
   const cone0 = cone(graph, [y0]).filter((n) => n.id >= x0.id);
-  if (!cone0.every((n) => isKnownShape(n.shape))) return undefined;
+  if (!cone0.every(isKnownNode) || !isKnownNode(x0) || !isKnownNode(y0)) return undefined;
   const nodes = cone0.map(knownNode);
   const [x, y] = [knownNode(x0), knownNode(y0)];
   const words = Math.ceil(x.size / 32);

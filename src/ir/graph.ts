@@ -143,14 +143,19 @@ export type KnownNode = Omit<Node, "args" | "shape" | "size" | "map" | "maps" | 
 
 /** `n` seen as a KnownNode, after checking that it and its operands have no run-time size. */
 export function knownNode(n: Node): KnownNode {
+  if (!isKnownNode(n)) throw new Error(`internal: '${n.op}' node ${n.id} has run-time sizes here`);
+  return n as KnownNode;
+}
+
+/** Whether `n` and its operands have no run-time size (shape, view, loop extent, index bound): knownNode would accept it. */
+export function isKnownNode(n: Node): boolean {
   const ok = (m: Node) =>
     isKnownShape(m.shape) &&
     (!m.map || isKnownMap(m.map)) &&
     (!m.maps || m.maps.every((x) => isKnownMap(x))) &&
     (!m.loop || isKnown(m.loop.extent)) &&
     (m.bound === undefined || isKnown(m.bound));
-  if (!ok(n) || !n.args.every(ok)) throw new Error(`internal: '${n.op}' node ${n.id} has run-time sizes here`);
-  return n as KnownNode;
+  return ok(n) && n.args.every(ok);
 }
 
 /** Flat operand element read by result element `flat` (row-major over `shape`). */
