@@ -271,7 +271,7 @@ class Checker {
         this.dimsInBadAxes.add(dim);
         this.fail(d.span, `an axis of an input or param is a number, a const or a dim by itself, not an expression of the dim '${dim}': declare another dim for it, or split it into axes ([${dim}, 2] holds 2 * ${dim} elements)`, "E0212");
       }
-      const v = this.constant(d, scope, "a dimension");
+      const v = this.constantOf(given, d.span, "a dimension");
       if (!Number.isInteger(v) || v < 1) this.fail(d.span, `a dimension must be a positive integer, got ${v}`, "E0211");
       return v;
     });
@@ -384,7 +384,6 @@ class Checker {
     }
   }
 
-
   private visibleTop(name: string, visibleBefore: number): boolean {
     const b = this.top.get(name);
     return b !== undefined && b.order < visibleBefore;
@@ -435,9 +434,14 @@ class Checker {
   private constant(e: Expr, scope: Scope, what: string): number {
     const given = this.expr(e, scope, true);
     if (!given) throw new CheckError(e.span, "", "");
+    return this.constantOf(given, e.span, what);
+  }
+
+  /** The number of an evaluated expression that must be known at compile time. */
+  private constantOf(given: Node, span: Span, what: string): number {
     const node = this.fold(given);
-    if (node.op !== "const") this.fail(e.span, `${what} must be known at compile time: use numbers, consts and loop variables`, "E0212");
-    if (!Number.isFinite(node.value!)) this.fail(e.span, `${what} must be a finite number, got ${node.value}`, "E0213");
+    if (node.op !== "const") this.fail(span, `${what} must be known at compile time: use numbers, consts and loop variables`, "E0212");
+    if (!Number.isFinite(node.value!)) this.fail(span, `${what} must be a finite number, got ${node.value}`, "E0213");
     return node.value!;
   }
 
