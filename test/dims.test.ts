@@ -203,6 +203,17 @@ describe("shapes are checked at compile time with dims as symbols", () => {
   it("a dim that no input or param has is an error", () => {
     expect(diagnostics("dim N, K\ninput a[N]\noutput s = sum(a) * K")).toEqual(["E0269 dim 'K' is not the size of any input or param: a call could not tell its value"]);
   });
+  // These passed the check (each dim is an axis of some argument) and then the module's
+  // size reader threw "internal: a dim that no argument gives".
+  it("dims that only share arguments cannot be read apart: E0269 for each", () => {
+    const unreadable = (dim: string, holders: string) =>
+      `E0269 dim '${dim}' cannot be told apart from the other dims of ${holders}: a call knows only each argument's length; give '${dim}' an axis in an argument whose other sizes are known`;
+    expect(diagnostics("dim N, M\ninput a[N, M]\noutput s = sum(a)")).toEqual([unreadable("N", "'a' [N, M]"), unreadable("M", "'a' [N, M]")]);
+    expect(diagnostics("dim N, M\ninput a[N, M], b[M, N]\noutput s = sum(a) + sum(b)")).toEqual([unreadable("N", "'a' [N, M], 'b' [M, N]"), unreadable("M", "'a' [N, M], 'b' [M, N]")]);
+    // One of them read from an argument of its own, then the other from their product; a square.
+    expect(diagnostics("dim N, M\ninput a[N, M], b[M]\noutput s = sum(a) + sum(b)")).toEqual([]);
+    expect(diagnostics("dim S\ninput p[S, S, 3]\noutput s = sum(p)")).toEqual([]);
+  });
   it("an index into a dim axis must be provably in range", () => {
     expect(diagnostics("dim N\ninput a[N]\noutput s = sum(a[i + 1] for i in 0..N)")[0]).toMatch(/E0208 index N out of range for a\[N\]/);
     expect(diagnostics("dim N\ninput a[N]\noutput s = sum(a[i + 1] - a[i] for i in 0..N-1)")).toEqual([]);

@@ -10,7 +10,7 @@ import type { Diagnostic } from "../diagnostics.js";
 import { closest } from "../diagnostics.js";
 import type { BinaryOp, Declared, Expr, IndexItem, Program, Span, Statement } from "../syntax/ast.js";
 import { broadcastShapes, findUpstream, formatShape, Graph, knownSize, rowMajor, upstream, sameShape, type Node, type Shape } from "../ir/graph.js";
-import { addSize, ceilDivideSize, dimSize, dimsOf, formatSize, isKnown, mulSize, productOf, provablyAtLeast, subSize, type Size } from "../ir/size.js";
+import { addSize, ceilDivideSize, dimReadings, dimSize, dimsOf, formatSize, isKnown, mulSize, productOf, provablyAtLeast, subSize, type Size } from "../ir/size.js";
 import type { ElementwiseName } from "../ir/ops.js";
 import { batchOver, Unbatchable } from "../ir/batch.js";
 import { evaluateGraph } from "../ir/interpret.js";
@@ -252,6 +252,22 @@ class Checker {
     const read = new Set(this.args.flatMap((a) => a.shape.filter((d) => !isKnown(d) && dimsOf(d).length === 1 && d === dimSize(dimsOf(d)[0])).flatMap(dimsOf)));
     for (const [name, span] of this.dims)
       if (!read.has(name) && !this.dimsInBadAxes.has(name)) this.report("E0269", `dim '${name}' is not the size of any input or param: a call could not tell its value`, span);
+    // A call knows each argument's length only: a dim is read from an argument whose other
+    // dims are read first (y[N, M] alone tells N * M, not N and M). The dims so readable:
+    const names = [...this.dims.keys()].filter((n) => read.has(n));
+    const readable = new Set<string>();
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const n of names)
+        if (!readable.has(n) && dimReadings([...readable, n], this.args)) {
+          readable.add(n);
+          grew = true;
+        }
+    }
+    for (const name of names.filter((n) => !readable.has(n))) {
+      const holders = this.args.filter((a) => a.shape.some((d) => !isKnown(d) && dimsOf(d).includes(name))).map((a) => `'${a.name}' ${formatShape(a.shape)}`);
+      this.report("E0269", `dim '${name}' cannot be told apart from the other dims of ${holders.join(", ")}: a call knows only each argument's length; give '${name}' an axis in an argument whose other sizes are known`, this.dims.get(name)!);
+    }
   }
 
   private requireSize(size: Size, atLeast: number, what: string) {
