@@ -301,14 +301,27 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
   const tapeLeaf = (input: Node): TapeLeaf => ({ local: localOf(input), size: knownSize(input.size), scalar: input.shape.length === 0 });
   // The forward's stores where their values are ready (emit/straight.ts), unless the body is
   // long enough to be split into parts (splitLongBodies), which keep the stores at the end.
+  const outputNoteLines = outputNotes.map((note) => [note]);
   const forwardStraight = () => {
-    const noted = outSinks.map((s, k) => ({ ...s, note: outputNotes[outputOf[k]] }));
+    const noted = outSinks.map((s, k) => ({ ...s, note: outputNoteLines[outputOf[k]] }));
     const early = printStraightLine(scalar.graph, noted, leafName, where, "t", undefined, true);
     return tensorOutputs.length + early.statements.length <= SPLIT_LINES ? early : printStraightLine(scalar.graph, outSinks, leafName, where);
   };
-  const { fwd, bwd, declarations, parts } = tape
-    ? printTapes(scalar.graph, outSinks, allSinks, tapeLeaf)
-    : { fwd: forwardStraight(), bwd: printStraightLine(scalar.graph, allSinks, leafName, where), declarations: [], parts: [] };
+  // backward's gradient stores too, each param's array read from `grad` before its first
+  // store; the optional outputs stay at the end, under their one `if`.
+  const paramOf = paramArgs.flatMap((p, k) => Array.from({ length: knownSize(p.node.size) }, () => k));
+  const gradNoteLines = paramArgs.map((p, k) => (p.shape.length ? [gradNote(p), `const g${k} = grad[${key(p.name)}];`] : [gradNote(p)]));
+  const backwardStraight = () => {
+    const noted = [...outSinks.map((s) => ({ ...s, late: true })), ...gradSinks.map((s, k) => ({ ...s, note: gradNoteLines[paramOf[k]] }))];
+    const early = printStraightLine(scalar.graph, noted, leafName, where, "t", undefined, true);
+    const tail = 2 + tensorOutputs.length + outputSizes.length + outSinks.length + 1;
+    return early.statements.length + tail <= SPLIT_LINES ? { ...early, early: true } : { ...printStraightLine(scalar.graph, allSinks, leafName, where), early: false };
+  };
+  const tapes = () => {
+    const printed = printTapes(scalar.graph, outSinks, allSinks, tapeLeaf);
+    return { ...printed, bwd: { ...printed.bwd, early: false } };
+  };
+  const { fwd, bwd, declarations, parts } = tape ? tapes() : { fwd: forwardStraight(), bwd: backwardStraight(), declarations: [], parts: [] };
   // Stores grouped per output and per param, each under its comment.
   const group = (stores: string[], sizes: number[], notes: string[]) => {
     const out: string[] = [];
@@ -320,8 +333,8 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
     return out;
   };
   const outputStores = group(bwd.stores.slice(0, outSinks.length), outputSizes, outputNotes);
-  const gradStores = group(bwd.stores.slice(outSinks.length), paramArgs.map((p) => knownSize(p.node.size)), paramArgs.map(gradNote));
-  const tensorGrads = paramArgs.map((p, k) => (p.shape.length ? `const g${k} = grad[${key(p.name)}];` : "")).filter(Boolean);
+  const gradStores = bwd.early ? [] : group(bwd.stores.slice(outSinks.length), paramArgs.map((p) => knownSize(p.node.size)), paramArgs.map(gradNote));
+  const tensorGrads = bwd.early ? [] : paramArgs.map((p, k) => (p.shape.length ? `const g${k} = grad[${key(p.name)}];` : "")).filter(Boolean);
 
   const module: ModuleParts = {
     sourceName,

@@ -291,6 +291,15 @@ export function backwardInto(args, seed, grad, outputs) {
   const t42 = t3 * t40;
   const t43 = (t26 * t41) + (t27 * t42);
   const t44 = 2 * ((t43 * a1[9]) + (2 * (t28 * (t43 * a1[10]))));
+  // gradient of cam (param at observation.expr:8)
+  const g0 = grad["cam"];
+  g0[6] = ((t31 * t39) + (t32 * t40)) * s0;
+  g0[7] = t39 * s0;
+  g0[8] = t40 * s0;
+  g0[9] = (t28 * t43) * s0;
+  g0[10] = (t29 * t43) * s0;
+  // gradient of wi (param at observation.expr:8)
+  grad["wi"] = (((t33 * t37) + (t34 * t38)) - (2 * (a3 * (t4 * 2)))) * s0;
   const t45 = (t30 * t41) + (t26 * t44);
   const t46 = (t30 * t42) + (t27 * t44);
   const t47 = 1 / t13;
@@ -327,30 +336,21 @@ export function backwardInto(args, seed, grad, outputs) {
     t55 = (t8 * t48) + (t6 * t50);
     t56 = (t6 * t49) - (t7 * t48);
   }
-  if (outputs !== undefined) {
-    // output err (observation.expr:23)
-    outputs["err"] = (t4 * t4) + ((t35 * t35) + (t36 * t36));
-  }
-  const g0 = grad["cam"];
-  const g1 = grad["X"];
-  // gradient of cam (param at observation.expr:8)
   g0[0] = t54 * s0;
   g0[1] = t55 * s0;
   g0[2] = t56 * s0;
   g0[3] = (-t51) * s0;
   g0[4] = (-t52) * s0;
   g0[5] = (-t53) * s0;
-  g0[6] = ((t31 * t39) + (t32 * t40)) * s0;
-  g0[7] = t39 * s0;
-  g0[8] = t40 * s0;
-  g0[9] = (t28 * t43) * s0;
-  g0[10] = (t29 * t43) * s0;
   // gradient of X (param at observation.expr:8)
+  const g1 = grad["X"];
   g1[0] = t51 * s0;
   g1[1] = t52 * s0;
   g1[2] = t53 * s0;
-  // gradient of wi (param at observation.expr:8)
-  grad["wi"] = (((t33 * t37) + (t34 * t38)) - (2 * (a3 * (t4 * 2)))) * s0;
+  if (outputs !== undefined) {
+    // output err (observation.expr:23)
+    outputs["err"] = (t4 * t4) + ((t35 * t35) + (t36 * t36));
+  }
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }
@@ -610,11 +610,17 @@ export function valueAndGradFlat(x, grad, inputs) {
   const t43 = t0 * t41;
   const t44 = t8 * t40;
   const t45 = t8 * t41;
+  grad[14] = ((t40 * t44) + (t41 * t45)) - (2 * (t0 * (t7 * 2)));
   const t46 = t0 * t44;
+  grad[7] = t46;
   const t47 = t0 * t45;
+  grad[6] = (t38 * t46) + (t39 * t47);
+  grad[8] = t47;
   const t48 = t6 * t46;
   const t49 = t6 * t47;
   const t50 = (t33 * t48) + (t34 * t49);
+  grad[9] = t35 * t50;
+  grad[10] = t36 * t50;
   const t51 = 2 * ((t4 * t50) + (2 * (t35 * (t5 * t50))));
   const t52 = (t37 * t48) + (t33 * t51);
   const t53 = (t37 * t49) + (t34 * t51);
@@ -657,14 +663,8 @@ export function valueAndGradFlat(x, grad, inputs) {
   grad[3] = -t57;
   grad[4] = -t58;
   grad[5] = -t59;
-  grad[6] = (t38 * t46) + (t39 * t47);
-  grad[7] = t46;
-  grad[8] = t47;
-  grad[9] = t35 * t50;
-  grad[10] = t36 * t50;
   grad[11] = t57;
   grad[12] = t58;
   grad[13] = t59;
-  grad[14] = ((t40 * t44) + (t41 * t45)) - (2 * (t0 * (t7 * 2)));
   return (t7 * t7) + ((t42 * t42) + (t43 * t43));
 }

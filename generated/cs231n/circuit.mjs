@@ -164,18 +164,18 @@ export function backwardInto(args, seed, grad, outputs) {
   const a1 = args["y"];
   const a2 = args["z"];
   const s0 = seed === undefined ? 1 : lossSeed(seed);
-  // circuit.expr:6
-  const t0 = a0 + a1;
-  if (outputs !== undefined) {
-    // output f (circuit.expr:7)
-    outputs["f"] = a2 * t0;
-  }
   // gradient of x (param at circuit.expr:3)
   grad["x"] = a2 * s0;
   // gradient of y (param at circuit.expr:4)
   grad["y"] = a2 * s0;
+  // circuit.expr:6
+  const t0 = a0 + a1;
   // gradient of z (param at circuit.expr:5)
   grad["z"] = t0 * s0;
+  if (outputs !== undefined) {
+    // output f (circuit.expr:7)
+    outputs["f"] = a2 * t0;
+  }
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }

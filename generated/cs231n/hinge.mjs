@@ -197,15 +197,15 @@ export function backwardInto(args, seed, grad, outputs) {
   const t11 = t8 * (t5 > 0 ? 1 : (t5 === 0 ? 0.5 : 0));
   const t12 = t9 * (t6 > 0 ? 1 : (t6 === 0 ? 0.5 : 0));
   const t13 = t12 + (t10 + t11);
+  // gradient of s (param at hinge.expr:6)
+  const g0 = grad["s"];
+  g0[0] = (t10 - (t0 * t13)) * s0;
+  g0[1] = (t11 - (t1 * t13)) * s0;
+  g0[2] = (t12 - (t2 * t13)) * s0;
   if (outputs !== undefined) {
     // output loss (hinge.expr:10)
     outputs["loss"] = (t9 * (t6 <= 0 ? 0 : t6)) + ((t7 * (t4 <= 0 ? 0 : t4)) + (t8 * (t5 <= 0 ? 0 : t5)));
   }
-  const g0 = grad["s"];
-  // gradient of s (param at hinge.expr:6)
-  g0[0] = (t10 - (t0 * t13)) * s0;
-  g0[1] = (t11 - (t1 * t13)) * s0;
-  g0[2] = (t12 - (t2 * t13)) * s0;
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }

@@ -240,25 +240,25 @@ export function backwardInto(args, seed, grad, outputs) {
   const t22 = Math.log(t21);
   const t23 = (t4 + (t2 + t3)) * (1 / t21);
   const t24 = (t18 * t23) - t2;
+  // gradient of W (param at softmax.expr:21)
+  const g0 = grad["W"];
+  g0[0] = ((t0 * t24) + (a2 * t5)) * s0;
+  g0[1] = ((t1 * t24) + (a2 * t6)) * s0;
+  // gradient of b (param at softmax.expr:22)
+  const g1 = grad["b"];
+  g1[0] = t24 * s0;
   const t25 = (t19 * t23) - t3;
+  g0[2] = ((t0 * t25) + (a2 * t7)) * s0;
+  g0[3] = ((t1 * t25) + (a2 * t8)) * s0;
+  g1[1] = t25 * s0;
   const t26 = (t20 * t23) - t4;
+  g0[4] = ((t0 * t26) + (a2 * t9)) * s0;
+  g0[5] = ((t1 * t26) + (a2 * t10)) * s0;
+  g1[2] = t26 * s0;
   if (outputs !== undefined) {
     // output loss (softmax.expr:26)
     outputs["loss"] = ((a2 * 0.5) * ((t10 * t10) + ((t9 * t9) + ((t8 * t8) + ((t7 * t7) + ((t5 * t5) + (t6 * t6))))))) - ((t4 * (t17 - t22)) + ((t2 * (t15 - t22)) + (t3 * (t16 - t22))));
   }
-  const g0 = grad["W"];
-  const g1 = grad["b"];
-  // gradient of W (param at softmax.expr:21)
-  g0[0] = ((t0 * t24) + (a2 * t5)) * s0;
-  g0[1] = ((t1 * t24) + (a2 * t6)) * s0;
-  g0[2] = ((t0 * t25) + (a2 * t7)) * s0;
-  g0[3] = ((t1 * t25) + (a2 * t8)) * s0;
-  g0[4] = ((t0 * t26) + (a2 * t9)) * s0;
-  g0[5] = ((t1 * t26) + (a2 * t10)) * s0;
-  // gradient of b (param at softmax.expr:22)
-  g1[0] = t24 * s0;
-  g1[1] = t25 * s0;
-  g1[2] = t26 * s0;
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }
@@ -465,16 +465,16 @@ export function valueAndGradFlat(x, grad, inputs) {
   const t22 = Math.log(t21);
   const t23 = (t4 + (t2 + t3)) * (1 / t21);
   const t24 = (t18 * t23) - t2;
-  const t25 = (t19 * t23) - t3;
-  const t26 = (t20 * t23) - t4;
   grad[0] = (t0 * t24) + (a2 * t5);
   grad[1] = (t1 * t24) + (a2 * t6);
+  grad[6] = t24;
+  const t25 = (t19 * t23) - t3;
   grad[2] = (t0 * t25) + (a2 * t7);
   grad[3] = (t1 * t25) + (a2 * t8);
+  grad[7] = t25;
+  const t26 = (t20 * t23) - t4;
   grad[4] = (t0 * t26) + (a2 * t9);
   grad[5] = (t1 * t26) + (a2 * t10);
-  grad[6] = t24;
-  grad[7] = t25;
   grad[8] = t26;
   return ((a2 * 0.5) * ((t10 * t10) + ((t9 * t9) + ((t8 * t8) + ((t7 * t7) + ((t5 * t5) + (t6 * t6))))))) - ((t4 * (t17 - t22)) + ((t2 * (t15 - t22)) + (t3 * (t16 - t22))));
 }

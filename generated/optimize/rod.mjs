@@ -187,19 +187,19 @@ export function backwardInto(args, seed, grad, outputs) {
   const t2 = Math.sqrt(((t0 * t0) + (t1 * t1)));
   const t3 = 1 / t2;
   const t4 = t1 * t3;
+  // gradient of p (param at rod.expr:3)
+  const g0 = grad["p"];
+  g0[1] = t4 * s0;
+  // gradient of q (param at rod.expr:3)
+  const g1 = grad["q"];
+  g1[1] = (-t4) * s0;
   const t5 = t0 * t3;
+  g0[0] = t5 * s0;
+  g1[0] = (-t5) * s0;
   if (outputs !== undefined) {
     // output C (rod.expr:5)
     outputs["C"] = t2 - a2;
   }
-  const g0 = grad["p"];
-  const g1 = grad["q"];
-  // gradient of p (param at rod.expr:3)
-  g0[0] = t5 * s0;
-  g0[1] = t4 * s0;
-  // gradient of q (param at rod.expr:3)
-  g1[0] = (-t5) * s0;
-  g1[1] = (-t4) * s0;
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }
@@ -358,10 +358,10 @@ export function valueAndGradFlat(x, grad, inputs) {
   const t2 = Math.sqrt(((t0 * t0) + (t1 * t1)));
   const t3 = 1 / t2;
   const t4 = t1 * t3;
+  grad[1] = t4;
+  grad[3] = -t4;
   const t5 = t0 * t3;
   grad[0] = t5;
-  grad[1] = t4;
   grad[2] = -t5;
-  grad[3] = -t4;
   return t2 - a2;
 }

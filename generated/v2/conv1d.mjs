@@ -234,13 +234,8 @@ export function backwardInto(args, seed, grad, outputs) {
   // conv1d.expr:5
   const t27 = (t6 * t26) + ((t5 * t25) + ((t4 * t24) + ((t3 * t23) + ((t2 * t22) + ((t1 * t21) + ((t19 * a0[0]) + (t0 * t20)))))));
   const t28 = (t26 * a0[9]) + ((t7 * t25) + ((t6 * t24) + ((t5 * t23) + ((t4 * t22) + ((t3 * t21) + ((t1 * t19) + (t2 * t20)))))));
-  if (outputs !== undefined) {
-    // output loss (conv1d.expr:6)
-    outputs["loss"] = (t18 * t18) + ((t17 * t17) + ((t16 * t16) + ((t15 * t15) + ((t14 * t14) + ((t13 * t13) + ((t11 * t11) + (t12 * t12)))))));
-  }
-  const g0 = grad["x"];
-  const g1 = grad["k"];
   // gradient of x (param at conv1d.expr:3)
+  const g0 = grad["x"];
   g0[0] = (t8 * t19) * s0;
   g0[1] = ((t9 * t19) + (t8 * t20)) * s0;
   g0[2] = ((t8 * t21) + ((t10 * t19) + (t9 * t20))) * s0;
@@ -252,9 +247,14 @@ export function backwardInto(args, seed, grad, outputs) {
   g0[8] = ((t10 * t25) + (t9 * t26)) * s0;
   g0[9] = (t10 * t26) * s0;
   // gradient of k (param at conv1d.expr:3)
+  const g1 = grad["k"];
   g1[0] = t27 * s0;
   g1[1] = ((t7 * t26) + ((t6 * t25) + ((t5 * t24) + ((t4 * t23) + ((t3 * t22) + ((t2 * t21) + ((t0 * t19) + (t1 * t20)))))))) * s0;
   g1[2] = t28 * s0;
+  if (outputs !== undefined) {
+    // output loss (conv1d.expr:6)
+    outputs["loss"] = (t18 * t18) + ((t17 * t17) + ((t16 * t16) + ((t15 * t15) + ((t14 * t14) + ((t13 * t13) + ((t11 * t11) + (t12 * t12)))))));
+  }
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }
@@ -447,20 +447,20 @@ export function valueAndGradFlat(x, grad, inputs) {
   const t19 = ((t8 * t12) + ((t6 * t10) + (t7 * t11))) - a2[6];
   const t20 = ((t9 * t12) + ((t7 * t10) + (t8 * t11))) - a2[7];
   const t21 = t13 * 2;
-  const t22 = t14 * 2;
-  const t23 = t15 * 2;
-  const t24 = t16 * 2;
-  const t25 = t17 * 2;
-  const t26 = t18 * 2;
-  const t27 = t19 * 2;
-  const t28 = t20 * 2;
   grad[0] = t10 * t21;
+  const t22 = t14 * 2;
   grad[1] = (t11 * t21) + (t10 * t22);
+  const t23 = t15 * 2;
   grad[2] = (t10 * t23) + ((t12 * t21) + (t11 * t22));
+  const t24 = t16 * 2;
   grad[3] = (t10 * t24) + ((t12 * t22) + (t11 * t23));
+  const t25 = t17 * 2;
   grad[4] = (t10 * t25) + ((t12 * t23) + (t11 * t24));
+  const t26 = t18 * 2;
   grad[5] = (t10 * t26) + ((t12 * t24) + (t11 * t25));
+  const t27 = t19 * 2;
   grad[6] = (t10 * t27) + ((t12 * t25) + (t11 * t26));
+  const t28 = t20 * 2;
   grad[7] = (t10 * t28) + ((t12 * t26) + (t11 * t27));
   grad[8] = (t12 * t27) + (t11 * t28);
   grad[9] = t12 * t28;

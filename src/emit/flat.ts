@@ -116,9 +116,10 @@ export function lowerFlat(program: CheckedProgram, objective: number, straightLi
   // less, which helps keep the kernel under V8's inlining limit), unless it is an argument's
   // element, which a store into an aliasing `grad` could have overwritten by then.
   const late = leaf(value) === undefined;
-  const valueSink = { node: value, store: (e: string) => (late ? `return ${e};` : `const value = ${e};`) };
-  const both = printStraightLine(scalar.graph, late ? [...gradSinks, valueSink] : [valueSink, ...gradSinks], leaf, where, "t", xReadsToName);
-  if (only.statements.length + both.statements.length + gradSinks.length > SPLIT_LINES) return { objective, helpers: new Set() };
+  // Each gradient element is stored where it is ready (emit/straight.ts, early), the return last.
+  const valueSink = { node: value, store: (e: string) => (late ? `return ${e};` : `const value = ${e};`), late };
+  const both = printStraightLine(scalar.graph, late ? [...gradSinks, valueSink] : [valueSink, ...gradSinks], leaf, where, "t", xReadsToName, true);
+  if (only.statements.length + both.statements.length + both.stores.length > SPLIT_LINES) return { objective, helpers: new Set() };
   return {
     objective,
     value: [...only.statements, ...only.stores],

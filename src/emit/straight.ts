@@ -13,17 +13,25 @@ export interface Sink {
   node: Node;
   /** The statement that stores the value, given its expression. */
   store: (expr: string) => string;
-  /** With early stores: a comment printed before the first store of its sinks (which output). */
-  note?: string;
+  /**
+   * With early stores: lines printed before the first store of the sinks sharing this array
+   * (the comment naming the output or gradient, the local holding its array).
+   */
+  note?: readonly string[];
+  /**
+   * With early stores: kept for the end, in `stores`, for a store the caller puts under a
+   * condition of its own (backward's optional outputs).
+   */
+  late?: boolean;
 }
 
 export interface Printed {
   /**
    * The computation; with `early` stores (see printStraightLine), the stores too, each where
-   * its value is ready, and `stores` is empty.
+   * its value is ready, except the `late` sinks'.
    */
   statements: string[];
-  /** One store per sink, in sink order, to follow the statements. */
+  /** One store per sink (per `late` sink with early stores), in sink order, to follow the statements. */
   stores: string[];
   helpers: Set<string>;
   /** Scalar operations computed (constants and argument reads excluded). */
@@ -292,25 +300,26 @@ export function printStraightLine(
   // Each store after the entry that completes the last value it reads, and after every read.
   const after: number[][] = Array.from({ length: top.length + 1 }, () => []);
   sinks.forEach((s, k) => {
+    if (s.late) return;
     let at = lastRead;
     for (const r of refs[s.node.id]) at = Math.max(at, readyAt[r]);
     after[at + 1].push(k);
   });
-  const noted = new Set<string>();
+  const noted = new Set<readonly string[]>();
   const merged: Entry[] = [];
   for (let i = 0; i <= top.length; i++) {
     for (const k of after[i]) {
       const note = sinks[k].note;
       if (note !== undefined && !noted.has(note)) {
         noted.add(note);
-        merged.push({ kind: "line", text: note });
+        for (const text of note) merged.push({ kind: "line", text });
       }
       merged.push({ kind: "line", text: stores[k] });
     }
     if (i < top.length) merged.push(top[i]);
   }
   render(merged, "", hoisted, statements, lets);
-  return { statements: [...lets, ...statements], stores: [], helpers, operations };
+  return { statements: [...lets, ...statements], stores: stores.filter((_, k) => sinks[k].late), helpers, operations };
 }
 
 /** A line of straight-line code, or a branch holding two lists of them. */
