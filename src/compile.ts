@@ -308,14 +308,17 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
     return tensorOutputs.length + early.statements.length <= SPLIT_LINES ? early : printStraightLine(scalar.graph, outSinks, leafName, where);
   };
   // backward's gradient stores too, each param's array read from `grad` before its first
-  // store; the optional outputs stay at the end, under their one `if`.
+  // store; the optional outputs together under their one `if`, where the last is ready.
   const paramOf = paramArgs.flatMap((p, k) => Array.from({ length: knownSize(p.node.size) }, () => k));
   const gradNoteLines = paramArgs.map((p, k) => (p.shape.length ? [gradNote(p), `const g${k} = grad[${key(p.name)}];`] : [gradNote(p)]));
   const backwardStraight = () => {
-    const noted = [...outSinks.map((s) => ({ ...s, late: true })), ...gradSinks.map((s, k) => ({ ...s, note: gradNoteLines[paramOf[k]] }))];
+    const guard = { open: ["if (outputs !== undefined) {", ...tensorOutputs.map((s) => "  " + s)], close: "}" };
+    const noted = [
+      ...outSinks.map((s, k) => ({ ...s, note: outputNoteLines[outputOf[k]], guard })),
+      ...gradSinks.map((s, k) => ({ ...s, note: gradNoteLines[paramOf[k]] })),
+    ];
     const early = printStraightLine(scalar.graph, noted, leafName, where, "t", undefined, true);
-    const tail = 2 + tensorOutputs.length + outputSizes.length + outSinks.length + 1;
-    return early.statements.length + tail <= SPLIT_LINES ? { ...early, early: true } : { ...printStraightLine(scalar.graph, allSinks, leafName, where), early: false };
+    return early.statements.length + 1 <= SPLIT_LINES ? { ...early, early: true } : { ...printStraightLine(scalar.graph, allSinks, leafName, where), early: false };
   };
   const tapes = () => {
     const printed = printTapes(scalar.graph, outSinks, allSinks, tapeLeaf);
@@ -333,8 +336,12 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
     return out;
   };
   const outputStores = group(bwd.stores.slice(0, outSinks.length), outputSizes, outputNotes);
-  const gradStores = bwd.early ? [] : group(bwd.stores.slice(outSinks.length), paramArgs.map((p) => knownSize(p.node.size)), paramArgs.map(gradNote));
-  const tensorGrads = bwd.early ? [] : paramArgs.map((p, k) => (p.shape.length ? `const g${k} = grad[${key(p.name)}];` : "")).filter(Boolean);
+  const gradStores = group(bwd.stores.slice(outSinks.length), paramArgs.map((p) => knownSize(p.node.size)), paramArgs.map(gradNote));
+  const tensorGrads = paramArgs.map((p, k) => (p.shape.length ? `const g${k} = grad[${key(p.name)}];` : "")).filter(Boolean);
+  // With early stores (backwardStraight), bwd.statements holds them all.
+  const backwardStores = bwd.early
+    ? []
+    : ["if (outputs !== undefined) {", ...tensorOutputs.map((s) => "  " + s), ...outputStores.map((s) => "  " + s), "}", ...tensorGrads, ...gradStores];
 
   const module: ModuleParts = {
     sourceName,
@@ -343,12 +350,7 @@ function lower(program: CheckedProgram, sourceName: string, source: string, chec
     forward: [...tensorOutputs, ...fwd.statements, ...(fwd.stores.length ? group(fwd.stores, outputSizes, outputNotes) : [])],
     backward: [
       ...bwd.statements,
-      "if (outputs !== undefined) {",
-      ...tensorOutputs.map((s) => "  " + s),
-      ...outputStores.map((s) => "  " + s),
-      "}",
-      ...tensorGrads,
-      ...gradStores,
+      ...backwardStores,
       ...(lossCase ? seedZero(paramArgs).call : []),
     ],
     declarations,

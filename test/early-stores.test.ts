@@ -6,7 +6,8 @@
 // to be split into parts keeps them at the end (the parts do not see the output arrays, and
 // the split keeps the lines from the first output comment on in the function itself). The
 // backward pass stores its gradient elements the same way (and valueAndGradFlat its
-// gradient), checked against the same module with the stores moved back to the end.
+// gradient), its optional outputs under one `if` where the last is ready, checked against the
+// same module with the stores moved back to the end.
 
 import { describe, expect, it } from "vitest";
 import { readFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -54,13 +55,13 @@ describe("early stores in the forward pass", () => {
     expect(lineOf(body, /^ {2}o0\[/)).toBeGreaterThan(lastRead);
   });
 
-  it("give the same values as the stores at the end, which the backward pass keeps", async () => {
+  it("give the same values as backward's outputs, stored together under one if", async () => {
     const { module } = await load(BA);
     const random = rng(3);
     for (const r of [[0.1, -0.2, 0.05], [0, 0, 0], [random() - 0.5, random() - 0.5, random() - 0.5]]) {
       const args = { p: Float64Array.from([...r, 0.3, -0.2, -5, 500, 320, 240, 1e-3, 1e-6, 0.2, 0.1, 0.3, 0.9]), f: Float64Array.of(340, 250) };
       const early = module.forward(args).J as Float64Array;
-      // backward prints the same graph with the stores at the end (its outputs block).
+      // backward prints the same values with its gradient, its output stores in one block.
       const late = module.backward(args, { J: new Float64Array(30) }).outputs.J as Float64Array;
       expect(Array.from(early)).toEqual(Array.from(late));
     }
@@ -104,16 +105,18 @@ function functionBody(code: string, name: string): string[] {
 }
 
 /**
- * The module with backwardInto's gradient stores moved to the end, before its outputs block,
- * as they were printed before early stores: the code to compare with bit for bit.
+ * The module with backwardInto's outputs block and gradient stores moved to the end, as they
+ * were printed before early stores: the code to compare with bit for bit.
  */
 async function storesAtTheEnd(code: string): Promise<{ module: GeneratedModule; text: string }> {
   const body = functionBody(code, "backwardInto");
+  const open = body.indexOf("  if (outputs !== undefined) {");
+  const outputs = body.slice(open, body.indexOf("  }", open) + 1);
   const isStore = (l: string) => /^ {2}(g\d+\[\d+\]|grad\["[^"]*"\]) = /.test(l) || /^ {2}const g\d+ = grad\[/.test(l) || l.startsWith("  // gradient of ");
   const stores = body.filter(isStore);
-  const rest = body.filter((l) => !isStore(l));
-  const end = rest.indexOf("  if (outputs !== undefined) {");
-  const late = [...rest.slice(0, end), ...stores, ...rest.slice(end)];
+  const rest = [...body.slice(0, open), ...body.slice(open + outputs.length)].filter((l) => !isStore(l));
+  const end = rest.findIndex((l) => l === "  if (s0 === 0) zeroGradients(grad);" || l === "  return grad;");
+  const late = [...rest.slice(0, end), ...outputs, ...stores, ...rest.slice(end)];
   const text = code.replace(body.join("\n"), late.join("\n"));
   const dir = mkdtempSync(join(tmpdir(), "gradc-early-"));
   try {
@@ -139,7 +142,7 @@ const OBSERVATION = readFileSync(new URL("../examples/ba/observation.expr", impo
 const RESIDUAL = OBSERVATION.replace(/output err = .*/, "output r = residual(cam, X, wi, f)");
 
 describe("early stores in the backward pass", () => {
-  it("store each gradient element where it is ready, after every argument read, the outputs and the seed's zero at the end", async () => {
+  it("store each gradient element where it is ready, after every argument read, the outputs under one if, the seed's zero at the end", async () => {
     const body = functionBody(compileJs(SPRINGS).code, "backwardInto");
     const firstStore = lineOf(body, /^ {2}g0\[\d+\] = /);
     const lastTemporary = body.map((l) => /^ {2}const t\d+ = /.test(l)).lastIndexOf(true);
@@ -152,15 +155,18 @@ describe("early stores in the backward pass", () => {
     expect(body.filter((l) => /^ {2}g0\[\d+\] = .* \* s0;$/.test(l)).length).toBe(16);
     const lastRead = body.map((l) => /a[01]\[\d+\]/.test(l)).lastIndexOf(true);
     expect(firstStore).toBeGreaterThan(lastRead);
-    expect(body.slice(-7)).toEqual([
+    // The energy is ready before the gradient's first element, and stored there.
+    const open = lineOf(body, /^ {2}if \(outputs !== undefined\) \{$/);
+    expect(body.filter((l) => l.includes("outputs !== undefined) {")).length).toBe(1);
+    expect(body.slice(open, open + 4)).toEqual([
       "  if (outputs !== undefined) {",
       "    // output E (test.expr:4)",
       expect.stringMatching(/^ {4}outputs\["E"\] = t\d+;$/),
       "  }",
-      "  if (s0 === 0) zeroGradients(grad);",
-      "  return grad;",
-      "}",
     ]);
+    expect(open).toBeGreaterThan(lastRead);
+    expect(open).toBeLessThan(firstStore);
+    expect(body.slice(-3)).toEqual(["  if (s0 === 0) zeroGradients(grad);", "  return grad;", "}"]);
   });
 
   it("give what the stores at the end give, bit for bit, with seeds 1, 0.3 and 0, outputs and a branch", async () => {

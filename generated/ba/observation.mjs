@@ -291,6 +291,10 @@ export function backwardInto(args, seed, grad, outputs) {
   const t42 = t3 * t40;
   const t43 = (t26 * t41) + (t27 * t42);
   const t44 = 2 * ((t43 * a1[9]) + (2 * (t28 * (t43 * a1[10]))));
+  if (outputs !== undefined) {
+    // output err (observation.expr:23)
+    outputs["err"] = (t4 * t4) + ((t35 * t35) + (t36 * t36));
+  }
   // gradient of cam (param at observation.expr:8)
   const g0 = grad["cam"];
   g0[6] = ((t31 * t39) + (t32 * t40)) * s0;
@@ -347,10 +351,6 @@ export function backwardInto(args, seed, grad, outputs) {
   g1[0] = t51 * s0;
   g1[1] = t52 * s0;
   g1[2] = t53 * s0;
-  if (outputs !== undefined) {
-    // output err (observation.expr:23)
-    outputs["err"] = (t4 * t4) + ((t35 * t35) + (t36 * t36));
-  }
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }

@@ -170,12 +170,12 @@ export function backwardInto(args, seed, grad, outputs) {
   grad["y"] = a2 * s0;
   // circuit.expr:6
   const t0 = a0 + a1;
-  // gradient of z (param at circuit.expr:5)
-  grad["z"] = t0 * s0;
   if (outputs !== undefined) {
     // output f (circuit.expr:7)
     outputs["f"] = a2 * t0;
   }
+  // gradient of z (param at circuit.expr:5)
+  grad["z"] = t0 * s0;
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }

@@ -192,6 +192,10 @@ export function backwardInto(args, seed, grad, outputs) {
   const t7 = 1 - t0;
   const t8 = 1 - t1;
   const t9 = 1 - t2;
+  if (outputs !== undefined) {
+    // output loss (hinge.expr:10)
+    outputs["loss"] = (t9 * (t6 <= 0 ? 0 : t6)) + ((t7 * (t4 <= 0 ? 0 : t4)) + (t8 * (t5 <= 0 ? 0 : t5)));
+  }
   // hinge.expr:9
   const t10 = t7 * (t4 > 0 ? 1 : (t4 === 0 ? 0.5 : 0));
   const t11 = t8 * (t5 > 0 ? 1 : (t5 === 0 ? 0.5 : 0));
@@ -202,10 +206,6 @@ export function backwardInto(args, seed, grad, outputs) {
   g0[0] = (t10 - (t0 * t13)) * s0;
   g0[1] = (t11 - (t1 * t13)) * s0;
   g0[2] = (t12 - (t2 * t13)) * s0;
-  if (outputs !== undefined) {
-    // output loss (hinge.expr:10)
-    outputs["loss"] = (t9 * (t6 <= 0 ? 0 : t6)) + ((t7 * (t4 <= 0 ? 0 : t4)) + (t8 * (t5 <= 0 ? 0 : t5)));
-  }
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }

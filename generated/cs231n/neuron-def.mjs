@@ -184,6 +184,10 @@ export function backwardInto(args, seed, grad, outputs) {
   const t4 = t2 * a0[1];
   const t5 = t2 * a1[0];
   const t6 = t2 * a0[0];
+  if (outputs !== undefined) {
+    // output f (neuron-def.expr:7)
+    outputs["f"] = t1;
+  }
   // gradient of w (param at neuron-def.expr:5)
   const g0 = grad["w"];
   g0[0] = t5 * s0;
@@ -193,10 +197,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const g1 = grad["x"];
   g1[0] = t6 * s0;
   g1[1] = t4 * s0;
-  if (outputs !== undefined) {
-    // output f (neuron-def.expr:7)
-    outputs["f"] = t1;
-  }
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }

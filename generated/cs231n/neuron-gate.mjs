@@ -184,6 +184,10 @@ export function backwardInto(args, seed, grad, outputs) {
   const t3 = t1 * a0[1];
   const t4 = t1 * a1[0];
   const t5 = t1 * a0[0];
+  if (outputs !== undefined) {
+    // output f (neuron-gate.expr:10)
+    outputs["f"] = t0;
+  }
   // gradient of w (param at neuron-gate.expr:7)
   const g0 = grad["w"];
   g0[0] = t4 * s0;
@@ -193,10 +197,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const g1 = grad["x"];
   g1[0] = t5 * s0;
   g1[1] = t3 * s0;
-  if (outputs !== undefined) {
-    // output f (neuron-gate.expr:10)
-    outputs["f"] = t0;
-  }
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }

@@ -238,6 +238,10 @@ export function backwardInto(args, seed, grad, outputs) {
   const t20 = Math.exp(t17);
   const t21 = t20 + (t18 + t19);
   const t22 = Math.log(t21);
+  if (outputs !== undefined) {
+    // output loss (softmax.expr:26)
+    outputs["loss"] = ((a2 * 0.5) * ((t10 * t10) + ((t9 * t9) + ((t8 * t8) + ((t7 * t7) + ((t5 * t5) + (t6 * t6))))))) - ((t4 * (t17 - t22)) + ((t2 * (t15 - t22)) + (t3 * (t16 - t22))));
+  }
   const t23 = (t4 + (t2 + t3)) * (1 / t21);
   const t24 = (t18 * t23) - t2;
   // gradient of W (param at softmax.expr:21)
@@ -255,10 +259,6 @@ export function backwardInto(args, seed, grad, outputs) {
   g0[4] = ((t0 * t26) + (a2 * t9)) * s0;
   g0[5] = ((t1 * t26) + (a2 * t10)) * s0;
   g1[2] = t26 * s0;
-  if (outputs !== undefined) {
-    // output loss (softmax.expr:26)
-    outputs["loss"] = ((a2 * 0.5) * ((t10 * t10) + ((t9 * t9) + ((t8 * t8) + ((t7 * t7) + ((t5 * t5) + (t6 * t6))))))) - ((t4 * (t17 - t22)) + ((t2 * (t15 - t22)) + (t3 * (t16 - t22))));
-  }
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }

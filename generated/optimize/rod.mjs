@@ -185,6 +185,10 @@ export function backwardInto(args, seed, grad, outputs) {
   const t0 = a0[0] - a1[0];
   const t1 = a0[1] - a1[1];
   const t2 = Math.sqrt(((t0 * t0) + (t1 * t1)));
+  if (outputs !== undefined) {
+    // output C (rod.expr:5)
+    outputs["C"] = t2 - a2;
+  }
   const t3 = 1 / t2;
   const t4 = t1 * t3;
   // gradient of p (param at rod.expr:3)
@@ -196,10 +200,6 @@ export function backwardInto(args, seed, grad, outputs) {
   const t5 = t0 * t3;
   g0[0] = t5 * s0;
   g1[0] = (-t5) * s0;
-  if (outputs !== undefined) {
-    // output C (rod.expr:5)
-    outputs["C"] = t2 - a2;
-  }
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }

@@ -234,6 +234,10 @@ export function backwardInto(args, seed, grad, outputs) {
   // conv1d.expr:5
   const t27 = (t6 * t26) + ((t5 * t25) + ((t4 * t24) + ((t3 * t23) + ((t2 * t22) + ((t1 * t21) + ((t19 * a0[0]) + (t0 * t20)))))));
   const t28 = (t26 * a0[9]) + ((t7 * t25) + ((t6 * t24) + ((t5 * t23) + ((t4 * t22) + ((t3 * t21) + ((t1 * t19) + (t2 * t20)))))));
+  if (outputs !== undefined) {
+    // output loss (conv1d.expr:6)
+    outputs["loss"] = (t18 * t18) + ((t17 * t17) + ((t16 * t16) + ((t15 * t15) + ((t14 * t14) + ((t13 * t13) + ((t11 * t11) + (t12 * t12)))))));
+  }
   // gradient of x (param at conv1d.expr:3)
   const g0 = grad["x"];
   g0[0] = (t8 * t19) * s0;
@@ -251,10 +255,6 @@ export function backwardInto(args, seed, grad, outputs) {
   g1[0] = t27 * s0;
   g1[1] = ((t7 * t26) + ((t6 * t25) + ((t5 * t24) + ((t4 * t23) + ((t3 * t22) + ((t2 * t21) + ((t0 * t19) + (t1 * t20)))))))) * s0;
   g1[2] = t28 * s0;
-  if (outputs !== undefined) {
-    // output loss (conv1d.expr:6)
-    outputs["loss"] = (t18 * t18) + ((t17 * t17) + ((t16 * t16) + ((t15 * t15) + ((t14 * t14) + ((t13 * t13) + ((t11 * t11) + (t12 * t12)))))));
-  }
   if (s0 === 0) zeroGradients(grad);
   return grad;
 }

@@ -19,9 +19,11 @@ export interface Sink {
    */
   note?: readonly string[];
   /**
-   * With early stores: kept for the end, in `stores`, for a store the caller puts under a
-   * condition of its own (backward's optional outputs).
+   * With early stores: the sinks sharing this guard are printed together, between its lines,
+   * where the last of them is ready (backward's optional outputs, under one `if`).
    */
+  guard?: { open: readonly string[]; close: string };
+  /** With early stores: kept for the end, in `stores` (valueAndGradFlat's return). */
   late?: boolean;
 }
 
@@ -63,7 +65,8 @@ export function literal(v: number): string {
  * reads come first because an output array may be an argument's (forwardInto(args, outputs)
  * with the same array in both): no store may precede a read, as at the end. A store whose
  * value is an element read goes right after the last read, where the stores before it are
- * the ones before it at the end too (the sink order).
+ * the ones before it at the end too (the sink order). backward places its gradient stores so
+ * (a grad array may be an argument's too), its optional outputs as one `guard`.
  */
 export function printStraightLine(
   graph: Graph,
@@ -299,22 +302,36 @@ export function printStraightLine(
   }
   // Each store after the entry that completes the last value it reads, and after every read.
   const after: number[][] = Array.from({ length: top.length + 1 }, () => []);
-  sinks.forEach((s, k) => {
-    if (s.late) return;
+  const readyOf = sinks.map((s) => {
     let at = lastRead;
     for (const r of refs[s.node.id]) at = Math.max(at, readyAt[r]);
-    after[at + 1].push(k);
+    return at;
   });
+  // A guard's sinks all wait for the last of them.
+  const guardReady = new Map<object, number>();
+  sinks.forEach((s, k) => s.guard && guardReady.set(s.guard, Math.max(guardReady.get(s.guard) ?? -1, readyOf[k])));
+  sinks.forEach((s, k) => s.late || after[(s.guard ? guardReady.get(s.guard)! : readyOf[k]) + 1].push(k));
   const noted = new Set<readonly string[]>();
   const merged: Entry[] = [];
+  const place = (k: number, indent: string) => {
+    const note = sinks[k].note;
+    if (note !== undefined && !noted.has(note)) {
+      noted.add(note);
+      for (const text of note) merged.push({ kind: "line", text: indent + text });
+    }
+    merged.push({ kind: "line", text: indent + stores[k] });
+  };
   for (let i = 0; i <= top.length; i++) {
+    const guards = new Set<object>();
     for (const k of after[i]) {
-      const note = sinks[k].note;
-      if (note !== undefined && !noted.has(note)) {
-        noted.add(note);
-        for (const text of note) merged.push({ kind: "line", text });
+      const guard = sinks[k].guard;
+      if (!guard) place(k, "");
+      else if (!guards.has(guard)) {
+        guards.add(guard);
+        for (const text of guard.open) merged.push({ kind: "line", text });
+        for (const j of after[i]) if (sinks[j].guard === guard) place(j, "  ");
+        merged.push({ kind: "line", text: guard.close });
       }
-      merged.push({ kind: "line", text: stores[k] });
     }
     if (i < top.length) merged.push(top[i]);
   }
