@@ -169,6 +169,15 @@ describe("bad calls are RangeErrors naming the argument, the dim and the sizes",
     expect(() => m.forward({ ...good(7), x: new Float64Array(13) })).toThrow("input 'x' has 13 elements, not a multiple of 2 as its shape [N, 2] needs");
   });
 
+  it("a missing argument is a TypeError naming it and the length it needs", async () => {
+    const m = await mod;
+    // x gives N, so its length is known only as a multiple; y's follows from x's.
+    expect(() => m.forward({ ...good(7), x: undefined })).toThrow(TypeError);
+    expect(() => m.forward({ ...good(7), x: undefined })).toThrow("input 'x' is missing: expected a flat array of 2 * N numbers (shape [N, 2], row-major)");
+    expect(() => m.backward({ ...good(7), y: undefined })).toThrow("input 'y' is missing: expected a flat array of 7 numbers");
+    expect(() => m.forward({ ...good(7), y: "abc" })).toThrow("input 'y' must be a Float64Array or an array of 7 numbers, got a string");
+  });
+
   it("N = 0", async () => {
     const m = await mod;
     expect(() => m.forward(good(0))).toThrow("input 'x' has 0 elements, so N = 0; a dim must be at least 1");

@@ -104,9 +104,11 @@ function lossSeed(seed) {
 
 let size_N = 0;
 
-function lengthOf(v, name) {
+function lengthOf(v, name, expected) {
   if (v instanceof Float64Array || Array.isArray(v) || ArrayBuffer.isView(v)) return (v).length;
-  throw new TypeError("twolayer-sized.expr" + ": " + name + " must be a Float64Array or an array of numbers, got " + describe(v));
+  const numbers = typeof expected === "number" ? expected + " numbers" : expected;
+  if (v === undefined) throw new TypeError("twolayer-sized.expr" + ": " + name + " is missing: expected a flat array of " + numbers);
+  throw new TypeError("twolayer-sized.expr" + ": " + name + " must be a Float64Array or an array of " + numbers + ", got " + describe(v));
 }
 
 /** Reads the dims from the arguments (each a flat length divided by the other sizes) and checks they agree. */
@@ -114,13 +116,13 @@ function readSizes(args) {
   if (args === null || typeof args !== "object") throw new TypeError("twolayer-sized.expr" + ": the arguments must be an object, got " + describe(args));
   const given = args;
   {
-    const n = lengthOf(given["X"], "input 'X'");
+    const n = lengthOf(given["X"], "input 'X'", "2 * N numbers (shape [N, 2], row-major)");
     if (n % (2) !== 0) throw new RangeError("twolayer-sized.expr" + ": input 'X' has " + n + " elements, not a multiple of " + (2) + " as its shape [N, 2] needs");
     size_N = n / (2);
     if (size_N < 1) throw new RangeError("twolayer-sized.expr" + ": input 'X' has " + n + " elements, so N = " + size_N + "; a dim must be at least 1");
   }
   {
-    const n = lengthOf(given["Y"], "input 'Y'");
+    const n = lengthOf(given["Y"], "input 'Y'", 3 * size_N);
     if (n !== 3 * size_N) throw new RangeError("twolayer-sized.expr" + ": input 'Y' has " + n + " elements, but its shape [N, 3] needs " + (3 * size_N) + " with " + "N = " + size_N + " (from 'X')");
   }
 }
@@ -661,13 +663,13 @@ function readInputSizes(args) {
   if (args === null || typeof args !== "object") throw new TypeError("twolayer-sized.expr" + ": the flat functions need the inputs (X, Y, reg), got " + (args === undefined ? "nothing: '" + "X" + "' is missing" : describe(args)));
   const given = args;
   {
-    const n = lengthOf(given["X"], "input 'X'");
+    const n = lengthOf(given["X"], "input 'X'", "2 * N numbers (shape [N, 2], row-major)");
     if (n % (2) !== 0) throw new RangeError("twolayer-sized.expr" + ": input 'X' has " + n + " elements, not a multiple of " + (2) + " as its shape [N, 2] needs");
     size_N = n / (2);
     if (size_N < 1) throw new RangeError("twolayer-sized.expr" + ": input 'X' has " + n + " elements, so N = " + size_N + "; a dim must be at least 1");
   }
   {
-    const n = lengthOf(given["Y"], "input 'Y'");
+    const n = lengthOf(given["Y"], "input 'Y'", 3 * size_N);
     if (n !== 3 * size_N) throw new RangeError("twolayer-sized.expr" + ": input 'Y' has " + n + " elements, but its shape [N, 3] needs " + (3 * size_N) + " with " + "N = " + size_N + " (from 'X')");
   }
 }

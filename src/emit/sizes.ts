@@ -31,9 +31,14 @@ export const sizeLocals = (parts: SizeParts): string[] => [
 export function printSizeSupport(parts: SizeParts, args: readonly ModuleArg[], file: string, out: (...l: string[]) => void, T: (a: string) => string) {
   const quote = (s: string) => JSON.stringify(s);
   out(...parts.dims.map((d) => `let size_${d} = 0;`), "");
-  out(`function lengthOf(v${T(": unknown")}, name${T(": string")})${T(": number")} {`);
+  // `expected` is the length the argument needs (a number once the dims are read) or, for an
+  // argument that gives a dim, its shape's element count as text: a missing argument says so
+  // and what it should hold, as a missing tensor of fixed size does.
+  out(`function lengthOf(v${T(": unknown")}, name${T(": string")}, expected${T(": number | string")})${T(": number")} {`);
   out(`  if (v instanceof Float64Array || Array.isArray(v) || ArrayBuffer.isView(v)) return (v${T(" as ArrayLike<number>")}).length;`);
-  out(`  throw new TypeError(${quote(file)} + ": " + name + " must be a Float64Array or an array of numbers, got " + describe(v));`);
+  out(`  const numbers = typeof expected === "number" ? expected + " numbers" : expected;`);
+  out(`  if (v === undefined) throw new TypeError(${quote(file)} + ": " + name + " is missing: expected a flat array of " + numbers);`);
+  out(`  throw new TypeError(${quote(file)} + ": " + name + " must be a Float64Array or an array of " + numbers + ", got " + describe(v));`);
   out("}", "");
   out(`/** Reads the dims from the arguments (each a flat length divided by the other sizes) and checks they agree. */`);
   const notObject = `throw new TypeError(${quote(file)} + ": the arguments must be an object, got " + describe(args));`;
@@ -91,7 +96,8 @@ export function printSizeReader(
   out(`  const given = args${T(" as Record<string, unknown>")};`);
   for (const { dim, arg, rest, power } of order) {
     const name = quote(what(arg));
-    out(`  {`, `    const n = lengthOf(given[${quote(arg.name)}], ${name});`);
+    const count = `${formatSize(productOf(arg.shape))} numbers (shape ${shapeText(arg)}, row-major)`;
+    out(`  {`, `    const n = lengthOf(given[${quote(arg.name)}], ${name}, ${quote(count)});`);
     const r = moduleSize(rest);
     const notOfShape = `throw new RangeError(${quote(file)} + ": ${what(arg)} has " + n + " elements, which its shape ${shapeText(arg)} cannot have");`;
     if (power > 1) {
@@ -111,7 +117,7 @@ export function printSizeReader(
     const size = moduleSize(productOf(arg.shape));
     out(
       `  {`,
-      `    const n = lengthOf(given[${quote(arg.name)}], ${quote(what(arg))});`,
+      `    const n = lengthOf(given[${quote(arg.name)}], ${quote(what(arg))}, ${size});`,
       `    if (n !== ${size}) throw new RangeError(${quote(file)} + ": ${what(arg)} has " + n + " elements, but its shape ${shapeText(arg)} needs " + (${size}) + " with " + ${found(dims)} + " (from ${sources})");`,
       `  }`,
     );
