@@ -556,6 +556,18 @@ describe("JSDoc and header", () => {
     }
   });
 
+  it("every export of a module with dims and the flat form has one, sizesOf included", () => {
+    const source = readExample("twolayer-sized.expr");
+    const r = compileJs(source, { filename: "twolayer-sized.expr" });
+    for (const text of [r.code, r.declaration!, compileTs(source, "twolayer-sized.expr")]) {
+      const lines = text.split("\n");
+      const exported = lines.flatMap((l, i) => (/^export (declare )?(function|const) /.test(l) ? [i] : []));
+      expect(exported.length).toBe(12);
+      expect(lines.some((l) => /^export (declare )?function sizesOf\(/.test(l))).toBe(true);
+      for (const i of exported) expect(lines[i - 1], lines[i]).toMatch(/^\/\*\* .* \(twolayer-sized\.expr\) \*\/$/);
+    }
+  });
+
   it("the module imports nothing", () => {
     for (const file of exampleFiles) {
       const r = compileJs(readExample(file), { filename: file });

@@ -45,7 +45,7 @@ export type Inputs = {
 export declare function createOutputs(sizes: Sizes): Outputs;
 /** Makes gradient holders for backwardInto (twolayer-sized.expr) */
 export declare function createGrad(sizes: Sizes): Grads;
-/** The run-time sizes of these arguments (RangeError when they disagree) (twolayer-sized.expr) */
+/** The dims of these arguments: N (RangeError when the arguments disagree) (twolayer-sized.expr) */
 export declare function sizesOf(args: Args): Sizes;
 /** Forward pass: computes the outputs (twolayer-sized.expr) */
 export declare function forward(args: Args): Outputs;

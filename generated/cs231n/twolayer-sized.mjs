@@ -127,7 +127,7 @@ function readSizes(args) {
   }
 }
 
-/** The dims of these arguments: N (RangeError when the arguments disagree) */
+/** The dims of these arguments: N (RangeError when the arguments disagree) (twolayer-sized.expr) */
 export function sizesOf(args) {
   readSizes(args);
   return { N: size_N };

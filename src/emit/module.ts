@@ -125,7 +125,7 @@ export function printModule(m: ModuleParts, lang: Language): string {
     doc("Makes gradient holders for backwardInto");
     out(`export declare function createGrad(${m.sizes ? "sizes: Sizes" : ""}): Grads;`);
     if (m.sizes) {
-      doc("The run-time sizes of these arguments (RangeError when they disagree)");
+      doc(`The dims of these arguments: ${m.sizes.dims.join(", ")} (RangeError when the arguments disagree)`);
       out("export declare function sizesOf(args: Args): Sizes;");
     }
     doc("Forward pass: computes the outputs");
@@ -159,7 +159,7 @@ export function printModule(m: ModuleParts, lang: Language): string {
   const calls = (h: string) => bodies.some((body) => body.some((l) => l.includes(`${h}(`) || l.includes(`${h}[`)));
   for (const h of [...m.helpers, ...(m.flat?.helpers ?? [])].filter((h, i, all) => all.indexOf(h) === i).sort()) if (calls(h)) out(ts ? typedHelper(HELPER_SOURCE[h]) : HELPER_SOURCE[h], "");
   printSupport(m, out, T);
-  if (m.sizes) printSizeSupport(m.sizes, m.args, m.sourceName, out, T);
+  if (m.sizes) printSizeSupport(m.sizes, m.args, m.sourceName, out, T, (text) => out(`/** ${text} (${commentSafe(m.sourceName)}) */`));
   for (const d of m.declarations) out(ts ? nonNullReads(d) : d);
   if (m.declarations.length) out("");
   // Part functions take the locals of the function they came from: arguments `a<i>`, seeds

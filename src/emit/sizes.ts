@@ -28,7 +28,14 @@ export const sizeLocals = (parts: SizeParts): string[] => [
 ];
 
 /** Module-level code: the size variables, `readSizes`, `useSizes` and the exported `sizesOf`. */
-export function printSizeSupport(parts: SizeParts, args: readonly ModuleArg[], file: string, out: (...l: string[]) => void, T: (a: string) => string) {
+export function printSizeSupport(
+  parts: SizeParts,
+  args: readonly ModuleArg[],
+  file: string,
+  out: (...l: string[]) => void,
+  T: (a: string) => string,
+  doc: (text: string) => void,
+) {
   const quote = (s: string) => JSON.stringify(s);
   out(...parts.dims.map((d) => `let size_${d} = 0;`), "");
   // `expected` is the length the argument needs (a number once the dims are read) or, for an
@@ -52,7 +59,7 @@ export function printSizeSupport(parts: SizeParts, args: readonly ModuleArg[], f
     for (const b of parts.resized) out(`  ${b.source} = new Float64Array(${moduleSize(b.size)});`);
     out("}", "");
   }
-  out(`/** The dims of these arguments: ${parts.dims.join(", ")} (RangeError when the arguments disagree) */`);
+  doc(`The dims of these arguments: ${parts.dims.join(", ")} (RangeError when the arguments disagree)`);
   out(`export function sizesOf(args${T(": Args")})${T(": Sizes")} {`, `  readSizes(args);`, `  return { ${parts.dims.map((d) => `${d}: size_${d}`).join(", ")} };`, "}", "");
   out(`function checkSizes(sizes${T(": unknown")})${T(": void")} {`);
   out(`  if (sizes === null || typeof sizes !== "object") throw new TypeError(${quote(file)} + ": holders need the sizes, as sizesOf(args) gives them: { ${parts.dims.map((d) => `${d}: ...`).join(", ")} }, got " + describe(sizes));`);
