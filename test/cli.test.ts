@@ -50,6 +50,15 @@ describe("help, version and usage errors", () => {
     expect(r.stdout.trim()).toMatch(new RegExp(`(^|\\s)${VERSION.replace(/\./g, "\\.")}$`));
   });
 
+  it.each([["compile"], ["check"], ["graph"]])("%s --version: exit 0, the version, nothing written", (command) => {
+    const cwd = folder();
+    const r = gradc([command, join(ROOT, "examples/cs231n/neuron.expr"), "--version"], { cwd });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`gradc ${VERSION}\n`);
+    expect(r.stderr).toBe("");
+    expect(listing(cwd)).toEqual([]);
+  });
+
   it.each([
     ["an unknown option", ["compile", "examples/cs231n/neuron.expr", "--bogus"], /--bogus/],
     ["an unknown command", ["frobnicate", "x.expr"], /frobnicate/],

@@ -114,6 +114,11 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  // As --help: after a command too (`gradc compile --version`), not an unknown option.
+  if (rest.includes("--version")) {
+    process.stdout.write(`gradc ${VERSION}\n`);
+    return 0;
+  }
   switch (command) {
     case "compile":
       return compileCommand(rest, tools);
