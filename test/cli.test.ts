@@ -220,6 +220,50 @@ describe("compile", () => {
   });
 });
 
+describe("a folder: its tree mirrored under -o, with an index module", () => {
+  const CIRCUIT = "param x\nparam y\nparam z\noutput f = (x + y) * z\n";
+  const tree = (files: Record<string, string>) => {
+    const cwd = folder();
+    for (const [path, text] of Object.entries(files)) {
+      mkdirSync(join(cwd, "models", path, ".."), { recursive: true });
+      writeFileSync(join(cwd, "models", path), text);
+    }
+    return cwd;
+  };
+
+  it("every model by name, subfolders joined with _, loadable from the index", async () => {
+    const cwd = tree({ "circuit.expr": CIRCUIT, "sub/my-model.expr": CIRCUIT });
+    const r = gradc(["compile", "models", "-o", "out", "--format", "js"], { cwd });
+    expect(r.status, r.stderr).toBe(0);
+    expect(listing(join(cwd, "out"))).toEqual(["circuit.d.mts", "circuit.mjs", "index.d.mts", "index.mjs", "sub"]);
+    const index = (await importFile(join(cwd, "out", "index.mjs"))) as Record<string, { forward(a: object): { f: number } }>;
+    expect(Object.keys(index).sort()).toEqual(["circuit", "sub_my_model"]);
+    expect(index.sub_my_model.forward({ x: -2, y: 5, z: -4 }).f).toBe(-12);
+  });
+
+  it("a model named index.expr at the top would be overwritten by the index module: exit 2, nothing written", () => {
+    const cwd = tree({ "index.expr": CIRCUIT, "other.expr": CIRCUIT });
+    const r = gradc(["compile", "models", "-o", "out"], { cwd });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/'models\/index\.expr' would be written to 'out\/index\.ts', the folder's index module/);
+    expect(existsSync(join(cwd, "out"))).toBe(false);
+    // In a subfolder it is only a model: the index is at the top.
+    const sub = tree({ "sub/index.expr": CIRCUIT });
+    expect(gradc(["compile", "models", "-o", "out"], { cwd: sub }).status).toBe(0);
+    expect(listing(join(sub, "out", "sub"))).toEqual(["index.ts"]);
+  });
+
+  it("two folders into one -o would write one index over the other: exit 2, nothing written", () => {
+    const cwd = tree({ "a.expr": CIRCUIT });
+    mkdirSync(join(cwd, "more"));
+    writeFileSync(join(cwd, "more", "b.expr"), CIRCUIT);
+    const r = gradc(["compile", "models", "more", "-o", "out"], { cwd });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/the folders 'models' and 'more' would both write the index module 'out\/index\.ts'/);
+    expect(existsSync(join(cwd, "out"))).toBe(false);
+  });
+});
+
 describe("a failed compile writes nothing", () => {
   const BAD = "param x\noutput f = sigmoidd(x)\n";
 

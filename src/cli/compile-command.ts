@@ -23,7 +23,7 @@ interface Planned {
 interface Plan {
   units: Planned[];
   /** Index modules of folder inputs: path and the units they export. */
-  indexes: { path: string; format: "ts" | "js"; units: Planned[] }[];
+  indexes: { path: string; format: "ts" | "js"; units: Planned[]; folder: string }[];
 }
 
 interface Options {
@@ -119,7 +119,7 @@ function makePlan(inputs: string[], options: Options, tools: CliTools): Plan {
         names.set(u.exportName!, u.input);
       }
       units.push(...found);
-      indexes.push({ path: join(root, `index${extensionOf(format)}`), format, units: found });
+      indexes.push({ path: join(root, `index${extensionOf(format)}`), format, units: found, folder: input });
       continue;
     }
     const name = basename(input, extname(input));
@@ -144,6 +144,16 @@ function makePlan(inputs: string[], options: Options, tools: CliTools): Plan {
     const other = targets.get(u.target);
     if (other && other !== u.input) throw new tools.UsageError(`'${other}' and '${u.input}' would both be written to '${u.target}'`);
     targets.set(u.target, u.input);
+  }
+  // The index module is an output too: a model named index.expr at a folder's top, or two
+  // folders compiled into one -o, would have one file written over another.
+  const indexOf = new Map<string, string>();
+  for (const index of indexes) {
+    const model = targets.get(index.path);
+    if (model) throw new tools.UsageError(`'${model}' would be written to '${index.path}', the folder's index module; rename it or compile it on its own`);
+    const other = indexOf.get(index.path);
+    if (other) throw new tools.UsageError(`the folders '${other}' and '${index.folder}' would both write the index module '${index.path}'; give each its own -o`);
+    indexOf.set(index.path, index.folder);
   }
   return { units, indexes };
 }
