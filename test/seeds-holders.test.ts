@@ -38,6 +38,15 @@ describe.each(forms)("seeds (%s)", (emit) => {
     expect(g.b).toBe(1);
   });
 
+  it("a Map as the seed is a TypeError, not zero gradients (it has no keys an object's loop sees)", async () => {
+    const one = await module(LOSS, emit);
+    const several = await module(SEVERAL, emit);
+    const seed = new Map([["loss", 1]]);
+    expect(() => one.backward({ w, x }, seed)).toThrow(TypeError);
+    expect(() => one.backwardInto({ w, x }, seed, one.createGrad())).toThrow("test.expr: the seed must be an object of upstream gradients by output name, got a Map");
+    expect(() => several.backward({ w, b: 2 }, seed)).toThrow("got a Map");
+  });
+
   it("inherited keys are no seeds and no errors", async () => {
     const m = await module(LOSS, emit);
     const seed = Object.create({ other: 1 }) as Record<string, number>;

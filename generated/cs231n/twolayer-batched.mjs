@@ -51,6 +51,10 @@ function seedObject(seed) {
   if (seed === null || typeof seed !== "object" || Array.isArray(seed)) throw new TypeError("twolayer-batched.expr" + ": the seed must be an object of upstream gradients by output name, got " + describe(seed));
 }
 
+function seedNotMap(seed) {
+  if (seed instanceof Map) throw new TypeError("twolayer-batched.expr" + ": the seed must be an object of upstream gradients by output name, got a Map");
+}
+
 function unknownSeed(name) {
   const outputs = ["loss"];
   const near = nearest(name, outputs);
@@ -98,6 +102,7 @@ function lossSeed(seed) {
     if (k === "loss") s = (seed)[k];
     else unknownSeed(k);
   }
+  if (s === 0) seedNotMap(seed);
   if (typeof s !== "number") throw new TypeError("twolayer-batched.expr" + ": the seed of '" + "loss" + "' must be a number, got " + describe(s));
   return s;
 }

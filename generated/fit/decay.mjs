@@ -121,6 +121,10 @@ function seedObject(seed) {
   if (seed === null || typeof seed !== "object" || Array.isArray(seed)) throw new TypeError("decay.expr" + ": the seed must be an object of upstream gradients by output name, got " + describe(seed));
 }
 
+function seedNotMap(seed) {
+  if (seed instanceof Map) throw new TypeError("decay.expr" + ": the seed must be an object of upstream gradients by output name, got a Map");
+}
+
 function unknownSeed(name) {
   const outputs = ["r","step"];
   const near = nearest(name, outputs);
@@ -162,7 +166,12 @@ function editDistance(a, b) {
 
 function checkSeedKeys(seed) {
   seedObject(seed);
-  for (const k in seed) if (k !== "r" && k !== "step" && Object.prototype.hasOwnProperty.call(seed, k)) unknownSeed(k);
+  let keys = 0;
+  for (const k in seed) {
+    keys++;
+    if (k !== "r" && k !== "step" && Object.prototype.hasOwnProperty.call(seed, k)) unknownSeed(k);
+  }
+  if (keys === 0) seedNotMap(seed);
 }
 
 function seedOf(seed, name) {

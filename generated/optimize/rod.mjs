@@ -41,6 +41,10 @@ function seedObject(seed) {
   if (seed === null || typeof seed !== "object" || Array.isArray(seed)) throw new TypeError("rod.expr" + ": the seed must be an object of upstream gradients by output name, got " + describe(seed));
 }
 
+function seedNotMap(seed) {
+  if (seed instanceof Map) throw new TypeError("rod.expr" + ": the seed must be an object of upstream gradients by output name, got a Map");
+}
+
 function unknownSeed(name) {
   const outputs = ["C"];
   const near = nearest(name, outputs);
@@ -88,6 +92,7 @@ function lossSeed(seed) {
     if (k === "C") s = (seed)[k];
     else unknownSeed(k);
   }
+  if (s === 0) seedNotMap(seed);
   if (typeof s !== "number") throw new TypeError("rod.expr" + ": the seed of '" + "C" + "' must be a number, got " + describe(s));
   return s;
 }

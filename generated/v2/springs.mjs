@@ -47,6 +47,10 @@ function seedObject(seed) {
   if (seed === null || typeof seed !== "object" || Array.isArray(seed)) throw new TypeError("springs.expr" + ": the seed must be an object of upstream gradients by output name, got " + describe(seed));
 }
 
+function seedNotMap(seed) {
+  if (seed instanceof Map) throw new TypeError("springs.expr" + ": the seed must be an object of upstream gradients by output name, got a Map");
+}
+
 function unknownSeed(name) {
   const outputs = ["energy"];
   const near = nearest(name, outputs);
@@ -94,6 +98,7 @@ function lossSeed(seed) {
     if (k === "energy") s = (seed)[k];
     else unknownSeed(k);
   }
+  if (s === 0) seedNotMap(seed);
   if (typeof s !== "number") throw new TypeError("springs.expr" + ": the seed of '" + "energy" + "' must be a number, got " + describe(s));
   return s;
 }

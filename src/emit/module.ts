@@ -475,6 +475,12 @@ function printSupport(m: ModuleParts, out: (...l: string[]) => void, T: (a: stri
     `  if (seed === null || typeof seed !== "object" || Array.isArray(seed)) throw new TypeError(${file} + ": the seed must be an object of upstream gradients by output name, got " + describe(seed));`,
     `}`,
     "",
+    // A Map has no keys that for-in sees: read as an object, it would seed nothing and give
+    // zero gradients without a word. Asked only of a seed without keys, off the common path.
+    `function seedNotMap(seed${anyT})${T(": void")} {`,
+    `  if (seed instanceof Map) throw new TypeError(${file} + ": the seed must be an object of upstream gradients by output name, got a Map");`,
+    `}`,
+    "",
     // A misspelled seed would otherwise leave its output out: zero gradients, silently.
     `function unknownSeed(name${T(": string")})${T(": never")} {`,
     `  const outputs = ${JSON.stringify(outputNames)};`,
@@ -497,6 +503,7 @@ function printSupport(m: ModuleParts, out: (...l: string[]) => void, T: (a: stri
       `    if (k === ${name}) s = (seed${record})[k];`,
       `    else unknownSeed(k);`,
       `  }`,
+      `  if (s === 0) seedNotMap(seed);`,
       `  if (typeof s !== "number") throw new TypeError(${file} + ": the seed of '" + ${name} + "' must be a number, got " + describe(s));`,
       `  return s;`,
       `}`,
@@ -508,7 +515,12 @@ function printSupport(m: ModuleParts, out: (...l: string[]) => void, T: (a: stri
     out(
       `function checkSeedKeys(seed${anyT})${T(": void")} {`,
       `  seedObject(seed);`,
-      `  for (const k in seed${T(" as object")}) if (${known} && ${hasOwn}(seed, k)) unknownSeed(k);`,
+      `  let keys = 0;`,
+      `  for (const k in seed${T(" as object")}) {`,
+      `    keys++;`,
+      `    if (${known} && ${hasOwn}(seed, k)) unknownSeed(k);`,
+      `  }`,
+      `  if (keys === 0) seedNotMap(seed);`,
       `}`,
       "",
       // Seeds are read as own properties: an output named toString or constructor that is
