@@ -337,6 +337,14 @@ describe("check", () => {
     expect(r.stderr).toMatch(/nope/);
   });
 
+  it.each([["check"], ["graph"]])("%s: the same name given twice to --at is a usage error (exit 2)", (command) => {
+    const cwd = folder();
+    const r = gradc([command, join(EXAMPLES, "circuit.expr"), "--at", "x=1", "--at", "x=2", "-o", "g.dot"].slice(0, command === "check" ? 6 : 8), { cwd });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--at x given more than once/);
+    expect(listing(cwd)).toEqual([]);
+  });
+
   // These were read as they came: a short value as NaNs (every element "skipped at a kink",
   // exit 0), values for a dim's argument beside another size (the module's TypeError shown
   // as an internal error, exit 70), an index out of its axis the same.

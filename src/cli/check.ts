@@ -38,6 +38,8 @@ export function parseAt(values: string[], usage: (m: string) => Error): Map<stri
     const parts = v.slice(eq + 1).split(",").map((x) => x.trim());
     const numbers = parts.map(Number);
     if (parts.some((x, i) => x === "" || Number.isNaN(numbers[i]))) throw usage(`--at ${v.slice(0, eq)}: values must be numbers, got '${v.slice(eq + 1)}'`);
+    // As a second -o is: the later value would win without a word.
+    if (at.has(v.slice(0, eq))) throw usage(`--at ${v.slice(0, eq)} given more than once`);
     at.set(v.slice(0, eq), numbers);
   }
   return at;
