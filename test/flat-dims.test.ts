@@ -133,6 +133,7 @@ describe("programs with dims that have no flat form", () => {
     if (!result.ok) return;
     expect(result.declaration).toMatch(/export declare function paramSize\(sizes: Sizes\): number;/);
     expect(result.declaration).toMatch(/export declare function unpackParams\(x: ArrayLike<number>, params\?: Grads, sizes\?: Sizes\): Grads;/);
+    expect(result.declaration).toMatch(/export declare function unpackParams\(x: ArrayLike<number>, params\?: Params, sizes\?: Sizes\): Params;/);
     const line = compile(LINE_FIT, { filename: "line.expr", format: "js" });
     expect(line.ok && line.declaration).toMatch(/export declare const paramSize: number;/);
   });

@@ -199,7 +199,9 @@ describe("types of the flat form", () => {
       "const p: Params = { c: [0, 0], r: 1 };\nconst data: Inputs = { px: [1, 2, 3, 4, 5], py: new Float64Array(5) };\n" +
       "const x: Float64Array = packParams(p);\nconst g = new Float64Array(paramSize);\n" +
       "const f: number = valueAndGradFlat(x, g, data) + valueFlat([1, 2, 3], data);\n" +
-      "const back: Float64Array = unpackParams(x).c;\nexport { f, back };\n";
+      "const back: Float64Array = unpackParams(x).c;\n" +
+      // modules.md: unpackParams(x, params?: Params): Params, so holders of plain arrays type-check too.
+      "const into: Params = unpackParams(x, { c: [0, 0], r: 1 });\nexport { f, back, into };\n";
     project.createSourceFile("caller.ts", caller("circle.js"));
     project.createSourceFile("caller-loops.ts", caller("loops.js"));
     project.createSourceFile("caller-declared.ts", caller("declared.js"));

@@ -61,6 +61,8 @@ export declare const paramSize: number;
 export declare function packParams(params: Params, x?: Float64Array): Float64Array;
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (twolayer-sized.expr) */
 export declare function unpackParams(x: ArrayLike<number>, params?: Grads): Grads;
+/** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (twolayer-sized.expr) */
+export declare function unpackParams(x: ArrayLike<number>, params?: Params): Params;
 /** The objective 'loss' at the params in x (twolayer-sized.expr) */
 export declare function valueFlat(x: ArrayLike<number>, inputs: Inputs): number;
 /** The objective 'loss' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (twolayer-sized.expr) */

@@ -48,6 +48,8 @@ export declare const paramSize: number;
 export declare function packParams(params: Params, x?: Float64Array): Float64Array;
 /** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (springs-10000.expr) */
 export declare function unpackParams(x: ArrayLike<number>, params?: Grads): Grads;
+/** Reads the params back from x into holders shaped like createGrad() (new ones when not given) (springs-10000.expr) */
+export declare function unpackParams(x: ArrayLike<number>, params?: Params): Params;
 /** The objective 'energy' at the params in x (springs-10000.expr) */
 export declare function valueFlat(x: ArrayLike<number>, inputs: Inputs): number;
 /** The objective 'energy' at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing (springs-10000.expr) */

@@ -145,7 +145,11 @@ export function printModule(m: ModuleParts, lang: Language): string {
       doc(flatDocs.packParams);
       out("export declare function packParams(params: Params, x?: Float64Array): Float64Array;");
       doc(flatDocs.unpackParams);
-      out(`export declare function unpackParams(x: ArrayLike<number>, params?: Grads${sizedParams ? ", sizes?: Sizes" : ""}): Grads;`);
+      // Holders from createGrad() come back as Grads; any Params (plain arrays too, as modules.md allows) as Params.
+      const sizesParam = sizedParams ? ", sizes?: Sizes" : "";
+      out(`export declare function unpackParams(x: ArrayLike<number>, params?: Grads${sizesParam}): Grads;`);
+      doc(flatDocs.unpackParams);
+      out(`export declare function unpackParams(x: ArrayLike<number>, params?: Params${sizesParam}): Params;`);
       doc(flatDocs.valueFlat);
       out(`export declare function valueFlat(x: ArrayLike<number>, ${inputsParam}): number;`);
       doc(flatDocs.valueAndGradFlat);
@@ -744,9 +748,16 @@ function printFlat(m: ModuleParts, flat: FlatParts, docs: ReturnType<typeof flat
   });
   out("  return out;", "}", "");
   doc(docs.unpackParams);
-  out(`export function unpackParams(x${T(": ArrayLike<number>")}, params${T("?: Grads")})${T(": Grads")} {`, ...xCheck);
+  // Holders from createGrad() come back as Grads; any Params (plain arrays too, as modules.md allows) as Params.
+  if (ts) {
+    out("export function unpackParams(x: ArrayLike<number>, params?: Grads): Grads;");
+    doc(docs.unpackParams);
+    out("export function unpackParams(x: ArrayLike<number>, params?: Params): Params;");
+    doc(docs.unpackParams);
+  }
+  out(`export function unpackParams(x${T(": ArrayLike<number>")}, params${T("?: Params")})${T(": Params")} {`, ...xCheck);
   if (m.checks) out("  if (params !== undefined) checkParamHolders(params);");
-  out("  const out = params === undefined ? createGrad() : params;");
+  out(`  const out = ${ts ? "(params === undefined ? createGrad() : params) as Grads" : "params === undefined ? createGrad() : params"};`);
   params.forEach((p, k) => {
     if (!p.shape.length) return out(`  out[${key(p.name)}] = x[${offsets[k]}]${bang};`);
     out(`  const p${k} = out[${key(p.name)}];`, `  for (let j = 0; j < ${p.size}; j++) p${k}[j] = x[${offsets[k]} + j]${bang};`);
@@ -870,8 +881,16 @@ function printFlatSized(m: ModuleParts, flat: FlatParts, docs: ReturnType<typeof
   );
   out("  return out;", "}", "");
 
-  doc(docs.unpackParams + (paramDims.length ? "; the sizes come from the holders, from `sizes`, or from x's length where it gives them" : ""));
-  out(`export function unpackParams(x${T(": ArrayLike<number>")}, params${T("?: Grads")}${paramDims.length ? `, sizes${T("?: Sizes")}` : ""})${T(": Grads")} {`);
+  const unpackDoc = docs.unpackParams + (paramDims.length ? "; the sizes come from the holders, from `sizes`, or from x's length where it gives them" : "");
+  doc(unpackDoc);
+  const sizesParam = paramDims.length ? `, sizes${T("?: Sizes")}` : "";
+  if (ts) {
+    out(`export function unpackParams(x: ArrayLike<number>, params?: Grads${sizesParam}): Grads;`);
+    doc(unpackDoc);
+    out(`export function unpackParams(x: ArrayLike<number>, params?: Params${sizesParam}): Params;`);
+    doc(unpackDoc);
+  }
+  out(`export function unpackParams(x${T(": ArrayLike<number>")}, params${T("?: Params")}${sizesParam})${T(": Params")} {`);
   if (paramDims.length) {
     out("  if (params !== undefined) readParamSizes(params);");
     out("  else if (sizes !== undefined) {");
@@ -882,7 +901,7 @@ function printFlatSized(m: ModuleParts, flat: FlatParts, docs: ReturnType<typeof
   out(...xCheck(false));
   if (m.checks) out("  if (params !== undefined) checkParamHolders(params);");
   const fresh = params.map((p) => `${literalKey(p.name)}: ${p.shape.length ? `new Float64Array(${moduleSize(p.size)})` : "NaN"}`);
-  out(`  const out = params === undefined ? { ${fresh.join(", ")} } : params;`);
+  out(`  const out = ${ts ? `(params === undefined ? { ${fresh.join(", ")} } : params) as Grads` : `params === undefined ? { ${fresh.join(", ")} } : params`};`);
   out(
     ...copyParams((p, k) =>
       p.shape.length

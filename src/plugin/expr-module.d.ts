@@ -50,6 +50,7 @@ declare module "*.expr" {
   export function packParams(params: Params, x?: Float64Array): Float64Array;
   /** Reads the params back from x into holders shaped like createGrad() (new ones when not given). */
   export function unpackParams(x: ArrayLike<number>, params?: Grads, sizes?: Sizes): Grads;
+  export function unpackParams(x: ArrayLike<number>, params?: Params, sizes?: Sizes): Params;
   /** The objective at the params in x. */
   export function valueFlat(x: ArrayLike<number>, inputs?: Inputs): number;
   /** The objective at the params in x; overwrites grad (laid out as x) with its gradient; allocates nothing. */
