@@ -217,7 +217,7 @@ describe("checks read lengths first, inside try, and explain anything else one a
   it("several holders have their lengths tested in one bounds check, and each wrong one is still named", async () => {
     const { code, module: m } = await load("param a[2], b[3], c\noutput f = a[0] * b[2] + a[1] * b[0] * c", {});
     const checkGrad = /const checkGrad = function \(holder\) \{[\s\S]*?\n\};/.exec(code)![0];
-    expect(checkGrad).toContain("ok = LENGTH_OK[(h0.length - 2) | (h1.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;");
+    expect(checkGrad).toContain("ok = LENGTH_OK[(h0.length - 2) | (h1.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array && given[\"c\"] !== undefined;");
     const args = { a: [0.5, -2], b: [1, 2, 3], c: 4 };
     const grad = m.createGrad();
     for (let i = 0; i < 200_000; i++) m.backwardInto(args, undefined, grad);
@@ -227,5 +227,19 @@ describe("checks read lengths first, inside try, and explain anything else one a
     expect(() => m.backwardInto(args, undefined, { a: new Float64Array(2), b: new Float64Array(4), c: 0 })).toThrow("'b' of the grad holder must have length 3, got length 4");
     expect(() => m.backwardInto(args, undefined, { a: new Float64Array(2), c: 0 })).toThrow("the grad holder has no 'b'");
     expect(() => m.backwardInto(args, undefined, { a: [0, 0], b: new Float64Array(3), c: 0 })).not.toThrow();
+    // A scalar's field is only written, but a holder without it is named all the same (modules.md).
+    expect(() => m.backwardInto(args, undefined, { a: new Float64Array(2), b: new Float64Array(3) })).toThrow(new TypeError("test.expr: the grad holder has no 'c': expected a number (make holders with createGrad())"));
+  });
+
+  it("a holder of scalars alone that lacks one is a TypeError naming it, for grad and for outputs", async () => {
+    const { module: m } = await load("param x, y, z\noutput f = (x + y) * z\noutput g = x * y", {});
+    const args = { x: -2, y: 5, z: -4 };
+    expect(() => m.backwardInto(args, undefined, {})).toThrow(/the grad holder has no 'x': expected a number/);
+    expect(() => m.backwardInto(args, undefined, { x: 0, y: 0 })).toThrow(TypeError);
+    expect(() => m.backwardInto(args, undefined, { x: 0, y: 0 })).toThrow(/has no 'z'/);
+    expect(() => m.forwardInto(args, { f: 0 })).toThrow(/the outputs holder has no 'g': expected a number \(make holders with createOutputs\(\)\)/);
+    expect(() => m.backwardInto(args, { f: 1 }, m.createGrad(), {})).toThrow(/the outputs holder has no 'f'/);
+    expect(m.backwardInto(args, { f: 1 }, m.createGrad(), m.createOutputs())).toEqual({ x: -4, y: -4, z: 3 });
+    expect(m.forwardInto(args, { f: NaN, g: NaN })).toEqual({ f: -12, g: -10 });
   });
 });

@@ -37,7 +37,8 @@ function checkHolder(holder, what, name, length) {
   const maker = what === "outputs" ? "createOutputs()" : "createGrad()";
   if (holder === null || typeof holder !== "object") throw new TypeError("observation.expr" + ": the " + what + " holder must be an object (make it with " + maker + "), got " + describe(holder));
   const v = (holder)[name];
-  if (v === undefined) throw new TypeError("observation.expr" + ": the " + what + " holder has no '" + name + "': expected a Float64Array of " + length + " numbers (make holders with " + maker + ")");
+  if (v === undefined) throw new TypeError("observation.expr" + ": the " + what + " holder has no '" + name + "': expected " + (length < 0 ? "a number" : "a Float64Array of " + length + " numbers") + " (make holders with " + maker + ")");
+  if (length < 0) return;
   if (!Array.isArray(v) && !(ArrayBuffer.isView(v) && !(v instanceof DataView))) throw new TypeError("observation.expr" + ": '" + name + "' of the " + what + " holder must be a Float64Array of " + length + " numbers, got " + describe(v));
   const n = (v).length;
   if (n !== length) throw new RangeError("observation.expr" + ": '" + name + "' of the " + what + " holder must have length " + length + ", got length " + n);
@@ -150,7 +151,7 @@ const checkGrad = function (holder) {
     const given = holder;
     const h0 = given["cam"];
     const h1 = given["X"];
-    ok = LENGTH_OK[(h0.length - 11) | (h1.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 11) | (h1.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array && given["wi"] !== undefined;
   } catch {
     ok = false;
   }
@@ -161,11 +162,24 @@ function explainCheckGrad(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
   checkHolder(holder, "grad", "cam", 11);
   checkHolder(holder, "grad", "X", 3);
+  checkHolder(holder, "grad", "wi", -1);
 }
 
 const checkOutputs = function (holder) {
-  if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
+  let ok = false;
+  try {
+    const given = holder;
+    ok = given["err"] !== undefined;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckOutputs(holder);
 };
+
+function explainCheckOutputs(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
+  checkHolder(holder, "outputs", "err", -1);
+}
 
 /** Forward pass into preallocated outputs; allocates nothing (observation.expr) */
 export function forwardInto(args, outputs) {
@@ -409,7 +423,7 @@ const checkParamHolders = function (holder) {
     const given = holder;
     const h0 = given["cam"];
     const h1 = given["X"];
-    ok = LENGTH_OK[(h0.length - 11) | (h1.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 11) | (h1.length - 3)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array && given["wi"] !== undefined;
   } catch {
     ok = false;
   }
@@ -420,6 +434,7 @@ function explainCheckParamHolders(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
   checkHolder(holder, "params", "cam", 11);
   checkHolder(holder, "params", "X", 3);
+  checkHolder(holder, "params", "wi", -1);
 }
 
 function isFlatX(v) {

@@ -31,7 +31,8 @@ function checkHolder(holder, what, name, length) {
   const maker = what === "outputs" ? "createOutputs()" : "createGrad()";
   if (holder === null || typeof holder !== "object") throw new TypeError("circuit.expr" + ": the " + what + " holder must be an object (make it with " + maker + "), got " + describe(holder));
   const v = (holder)[name];
-  if (v === undefined) throw new TypeError("circuit.expr" + ": the " + what + " holder has no '" + name + "': expected a Float64Array of " + length + " numbers (make holders with " + maker + ")");
+  if (v === undefined) throw new TypeError("circuit.expr" + ": the " + what + " holder has no '" + name + "': expected " + (length < 0 ? "a number" : "a Float64Array of " + length + " numbers") + " (make holders with " + maker + ")");
+  if (length < 0) return;
   if (!Array.isArray(v) && !(ArrayBuffer.isView(v) && !(v instanceof DataView))) throw new TypeError("circuit.expr" + ": '" + name + "' of the " + what + " holder must be a Float64Array of " + length + " numbers, got " + describe(v));
   const n = (v).length;
   if (n !== length) throw new RangeError("circuit.expr" + ": '" + name + "' of the " + what + " holder must have length " + length + ", got length " + n);
@@ -136,12 +137,38 @@ function explainCheckArgs(args) {
 }
 
 const checkGrad = function (holder) {
-  if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
+  let ok = false;
+  try {
+    const given = holder;
+    ok = given["x"] !== undefined && given["y"] !== undefined && given["z"] !== undefined;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
 };
 
+function explainCheckGrad(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
+  checkHolder(holder, "grad", "x", -1);
+  checkHolder(holder, "grad", "y", -1);
+  checkHolder(holder, "grad", "z", -1);
+}
+
 const checkOutputs = function (holder) {
-  if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
+  let ok = false;
+  try {
+    const given = holder;
+    ok = given["f"] !== undefined;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckOutputs(holder);
 };
+
+function explainCheckOutputs(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
+  checkHolder(holder, "outputs", "f", -1);
+}
 
 /** Forward pass into preallocated outputs; allocates nothing (circuit.expr) */
 export function forwardInto(args, outputs) {
@@ -201,8 +228,22 @@ function checkFlat(v, name, writable) {
 }
 
 const checkParamHolders = function (holder) {
-  if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
+  let ok = false;
+  try {
+    const given = holder;
+    ok = given["x"] !== undefined && given["y"] !== undefined && given["z"] !== undefined;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
 };
+
+function explainCheckParamHolders(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
+  checkHolder(holder, "params", "x", -1);
+  checkHolder(holder, "params", "y", -1);
+  checkHolder(holder, "params", "z", -1);
+}
 
 function isFlatX(v) {
   try {

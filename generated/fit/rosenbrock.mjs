@@ -113,7 +113,8 @@ function checkHolder(holder, what, name, length) {
   const maker = what === "outputs" ? "createOutputs()" : "createGrad()";
   if (holder === null || typeof holder !== "object") throw new TypeError("rosenbrock.expr" + ": the " + what + " holder must be an object (make it with " + maker + "), got " + describe(holder));
   const v = (holder)[name];
-  if (v === undefined) throw new TypeError("rosenbrock.expr" + ": the " + what + " holder has no '" + name + "': expected a Float64Array of " + length + " numbers (make holders with " + maker + ")");
+  if (v === undefined) throw new TypeError("rosenbrock.expr" + ": the " + what + " holder has no '" + name + "': expected " + (length < 0 ? "a number" : "a Float64Array of " + length + " numbers") + " (make holders with " + maker + ")");
+  if (length < 0) return;
   if (!Array.isArray(v) && !(ArrayBuffer.isView(v) && !(v instanceof DataView))) throw new TypeError("rosenbrock.expr" + ": '" + name + "' of the " + what + " holder must be a Float64Array of " + length + " numbers, got " + describe(v));
   const n = (v).length;
   if (n !== length) throw new RangeError("rosenbrock.expr" + ": '" + name + "' of the " + what + " holder must have length " + length + ", got length " + n);
@@ -285,7 +286,7 @@ const checkOutputs = function (holder) {
     const given = holder;
     const h0 = given["g"];
     const h1 = given["step"];
-    ok = LENGTH_OK[(h0.length - 10) | (h1.length - 10)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array;
+    ok = LENGTH_OK[(h0.length - 10) | (h1.length - 10)] !== undefined && h0 instanceof Float64Array && h1 instanceof Float64Array && given["f"] !== undefined;
   } catch {
     ok = false;
   }
@@ -294,6 +295,7 @@ const checkOutputs = function (holder) {
 
 function explainCheckOutputs(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
+  checkHolder(holder, "outputs", "f", -1);
   checkHolder(holder, "outputs", "g", 10);
   checkHolder(holder, "outputs", "step", 10);
 }

@@ -37,7 +37,8 @@ function checkHolder(holder, what, name, length) {
   const maker = what === "outputs" ? "createOutputs()" : "createGrad()";
   if (holder === null || typeof holder !== "object") throw new TypeError("curve-fit.expr" + ": the " + what + " holder must be an object (make it with " + maker + "), got " + describe(holder));
   const v = (holder)[name];
-  if (v === undefined) throw new TypeError("curve-fit.expr" + ": the " + what + " holder has no '" + name + "': expected a Float64Array of " + length + " numbers (make holders with " + maker + ")");
+  if (v === undefined) throw new TypeError("curve-fit.expr" + ": the " + what + " holder has no '" + name + "': expected " + (length < 0 ? "a number" : "a Float64Array of " + length + " numbers") + " (make holders with " + maker + ")");
+  if (length < 0) return;
   if (!Array.isArray(v) && !(ArrayBuffer.isView(v) && !(v instanceof DataView))) throw new TypeError("curve-fit.expr" + ": '" + name + "' of the " + what + " holder must be a Float64Array of " + length + " numbers, got " + describe(v));
   const n = (v).length;
   if (n !== length) throw new RangeError("curve-fit.expr" + ": '" + name + "' of the " + what + " holder must have length " + length + ", got length " + n);
@@ -146,12 +147,38 @@ function explainCheckArgs(args) {
 }
 
 const checkGrad = function (holder) {
-  if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
+  let ok = false;
+  try {
+    const given = holder;
+    ok = given["a"] !== undefined && given["b"] !== undefined && given["c"] !== undefined;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckGrad(holder);
 };
 
+function explainCheckGrad(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "grad", "", 0);
+  checkHolder(holder, "grad", "a", -1);
+  checkHolder(holder, "grad", "b", -1);
+  checkHolder(holder, "grad", "c", -1);
+}
+
 const checkOutputs = function (holder) {
-  if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
+  let ok = false;
+  try {
+    const given = holder;
+    ok = given["loss"] !== undefined;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckOutputs(holder);
 };
+
+function explainCheckOutputs(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
+  checkHolder(holder, "outputs", "loss", -1);
+}
 
 /** Forward pass into preallocated outputs; allocates nothing (curve-fit.expr) */
 export function forwardInto(args, outputs) {
@@ -331,8 +358,22 @@ function explainCheckParams(args) {
 }
 
 const checkParamHolders = function (holder) {
-  if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
+  let ok = false;
+  try {
+    const given = holder;
+    ok = given["a"] !== undefined && given["b"] !== undefined && given["c"] !== undefined;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckParamHolders(holder);
 };
+
+function explainCheckParamHolders(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "params", "", 0);
+  checkHolder(holder, "params", "a", -1);
+  checkHolder(holder, "params", "b", -1);
+  checkHolder(holder, "params", "c", -1);
+}
 
 function isFlatX(v) {
   try {

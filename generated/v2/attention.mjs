@@ -41,7 +41,8 @@ function checkHolder(holder, what, name, length) {
   const maker = what === "outputs" ? "createOutputs()" : "createGrad()";
   if (holder === null || typeof holder !== "object") throw new TypeError("attention.expr" + ": the " + what + " holder must be an object (make it with " + maker + "), got " + describe(holder));
   const v = (holder)[name];
-  if (v === undefined) throw new TypeError("attention.expr" + ": the " + what + " holder has no '" + name + "': expected a Float64Array of " + length + " numbers (make holders with " + maker + ")");
+  if (v === undefined) throw new TypeError("attention.expr" + ": the " + what + " holder has no '" + name + "': expected " + (length < 0 ? "a number" : "a Float64Array of " + length + " numbers") + " (make holders with " + maker + ")");
+  if (length < 0) return;
   if (!Array.isArray(v) && !(ArrayBuffer.isView(v) && !(v instanceof DataView))) throw new TypeError("attention.expr" + ": '" + name + "' of the " + what + " holder must be a Float64Array of " + length + " numbers, got " + describe(v));
   const n = (v).length;
   if (n !== length) throw new RangeError("attention.expr" + ": '" + name + "' of the " + what + " holder must have length " + length + ", got length " + n);
@@ -195,7 +196,7 @@ const checkOutputs = function (holder) {
   try {
     const given = holder;
     const h0 = given["out"];
-    ok = LENGTH_OK[h0.length - 20] !== undefined && h0 instanceof Float64Array;
+    ok = LENGTH_OK[h0.length - 20] !== undefined && h0 instanceof Float64Array && given["loss"] !== undefined;
   } catch {
     ok = false;
   }
@@ -205,6 +206,7 @@ const checkOutputs = function (holder) {
 function explainCheckOutputs(holder) {
   if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
   checkHolder(holder, "outputs", "out", 20);
+  checkHolder(holder, "outputs", "loss", -1);
 }
 
 /** Forward pass into preallocated outputs; allocates nothing (attention.expr) */

@@ -37,7 +37,8 @@ function checkHolder(holder, what, name, length) {
   const maker = what === "outputs" ? "createOutputs()" : "createGrad()";
   if (holder === null || typeof holder !== "object") throw new TypeError("layernorm.expr" + ": the " + what + " holder must be an object (make it with " + maker + "), got " + describe(holder));
   const v = (holder)[name];
-  if (v === undefined) throw new TypeError("layernorm.expr" + ": the " + what + " holder has no '" + name + "': expected a Float64Array of " + length + " numbers (make holders with " + maker + ")");
+  if (v === undefined) throw new TypeError("layernorm.expr" + ": the " + what + " holder has no '" + name + "': expected " + (length < 0 ? "a number" : "a Float64Array of " + length + " numbers") + " (make holders with " + maker + ")");
+  if (length < 0) return;
   if (!Array.isArray(v) && !(ArrayBuffer.isView(v) && !(v instanceof DataView))) throw new TypeError("layernorm.expr" + ": '" + name + "' of the " + what + " holder must be a Float64Array of " + length + " numbers, got " + describe(v));
   const n = (v).length;
   if (n !== length) throw new RangeError("layernorm.expr" + ": '" + name + "' of the " + what + " holder must have length " + length + ", got length " + n);
@@ -173,8 +174,20 @@ function explainCheckGrad(holder) {
 }
 
 const checkOutputs = function (holder) {
-  if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
+  let ok = false;
+  try {
+    const given = holder;
+    ok = given["loss"] !== undefined;
+  } catch {
+    ok = false;
+  }
+  if (!ok) explainCheckOutputs(holder);
 };
+
+function explainCheckOutputs(holder) {
+  if (holder === null || typeof holder !== "object") checkHolder(holder, "outputs", "", 0);
+  checkHolder(holder, "outputs", "loss", -1);
+}
 
 /** Forward pass into preallocated outputs; allocates nothing (layernorm.expr) */
 export function forwardInto(args, outputs) {

@@ -370,9 +370,12 @@ function printArgExplanation(out: (...l: string[]) => void, T: (a: string) => st
  */
 function printHolderChecks(out: (...l: string[]) => void, T: (a: string) => string, name: string, what: "grad" | "outputs" | "params", items: readonly { name: string; shape: Shape; size: Size }[]) {
   const tensors = items.filter((i) => i.shape.length);
+  // A scalar's field is written, not read, but a holder that lacks it is still the caller's
+  // mistake (modules.md, "Seeds and holders"), e.g. {} for the circuit's grad.
+  const scalars = items.filter((i) => !i.shape.length);
   const notObject = `if (holder === null || typeof holder !== "object") checkHolder(holder, "${what}", "", 0);`;
   out(`const ${name} = function (holder${T(": unknown")})${T(": void")} {`);
-  if (!tensors.length) {
+  if (!tensors.length && !scalars.length) {
     out(`  ${notObject}`, "};", "");
     return;
   }
@@ -386,11 +389,12 @@ function printHolderChecks(out: (...l: string[]) => void, T: (a: string) => stri
   const tests = [
     ...lengthsTest(known),
     ...tensors.map((t, k) => (isKnown(t.size) ? `h${k} instanceof Float64Array` : `h${k}.length === ${moduleSize(t.size)} && h${k} instanceof Float64Array`)),
+    ...scalars.map((t) => `given[${key(t.name)}] !== undefined`),
   ];
   out(`    ok = ${tests.join(" && ")};`);
   out(`  } catch {`, `    ok = false;`, `  }`, `  if (!ok) ${explain}(holder);`, "};", "");
   out(`function ${explain}(holder${T(": unknown")})${T(": void")} {`, `  ${notObject}`);
-  for (const t of tensors) out(`  checkHolder(holder, "${what}", ${key(t.name)}, ${moduleSize(t.size)});`);
+  for (const t of items) out(`  checkHolder(holder, "${what}", ${key(t.name)}, ${t.shape.length ? moduleSize(t.size) : -1});`);
   out("}", "");
 }
 
@@ -464,7 +468,9 @@ function printSupport(m: ModuleParts, out: (...l: string[]) => void, T: (a: stri
     `  const maker = what === "outputs" ? "createOutputs()" : "createGrad()";`,
     `  if (holder === null || typeof holder !== "object") throw new TypeError(${file} + ": the " + what + " holder must be an object (make it with " + maker + "), got " + describe(holder));`,
     `  const v = (holder${record})[name];`,
-    `  if (v === undefined) throw new TypeError(${file} + ": the " + what + " holder has no '" + name + "': expected a Float64Array of " + length + " numbers (make holders with " + maker + ")");`,
+    // length -1: a scalar's field, which only has to be there.
+    `  if (v === undefined) throw new TypeError(${file} + ": the " + what + " holder has no '" + name + "': expected " + (length < 0 ? "a number" : "a Float64Array of " + length + " numbers") + " (make holders with " + maker + ")");`,
+    `  if (length < 0) return;`,
     `  if (!Array.isArray(v) && !(ArrayBuffer.isView(v) && !(v instanceof DataView))) throw new TypeError(${file} + ": '" + name + "' of the " + what + " holder must be a Float64Array of " + length + " numbers, got " + describe(v));`,
     `  const n = (v${T(" as ArrayLike<unknown>")}).length;`,
     `  if (n !== length) throw new RangeError(${file} + ": '" + name + "' of the " + what + " holder must have length " + length + ", got length " + n);`,
