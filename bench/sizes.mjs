@@ -1,11 +1,11 @@
 // Module sizes and compile times (`npm run bench:sizes`): the batched net (per-row comprehension
-// and whole-matrix form), `[b for i in 0..N]` and the spring chain with rows, at N = 10 to
-// 100,000. A batched program's module must not grow with N (within 10%) and must compile in
-// under a second; test/scale-v2.test.ts checks the same at N = 100,000.
+// and whole-matrix form), `[b for i in 0..N]`, the spring chain with rows and a ring read through
+// `(i + 1) % N`, at N = 10 to 100,000. A batched program's module must not grow with N (within
+// 10%) and must compile in under a second; test/scale-v2.test.ts checks the same at N = 100,000.
 // Options: --quick (a smoke run; RESULTS.md untouched).
 import { parseArgs } from 'node:util';
 import { commandLine, machineLine, markdownTable, writeResultsSection } from './lib/report.mjs';
-import { broadcastRows, chainRows, compiler, netPerRow, netWhole } from './v2/models.mjs';
+import { broadcastRows, chainRows, compiler, netPerRow, netWhole, ringNext } from './v2/models.mjs';
 
 const { values: options } = parseArgs({ options: { quick: { type: 'boolean' } } });
 const SIZES = [10, 300, 3000, 100000];
@@ -14,6 +14,7 @@ const PROGRAMS = [
   ['net, whole-matrix form', netWhole],
   ['[b for i in 0..N]', broadcastRows],
   ['spring chain, rows and a def', chainRows],
+  ['ring, x[(i + 1) % N] * x[i]', ringNext],
 ];
 const compile = await compiler();
 console.log(`sizes: ${machineLine()}`);

@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { analyze, compile } from "../src/compile.js";
 import { interpretProgram } from "../src/ir/interpret.js";
 import { dimsFromLengths, specialize } from "../src/ir/specialize.js";
+import { INDEX_TABLE_LIMIT } from "../src/ir/batch.js";
 import { buildDot } from "../src/cli/graph.js";
 import { load, rng, type GeneratedModule, type Values } from "./support/load.js";
 
@@ -302,6 +303,52 @@ describe("dims through the language", () => {
     const m = (await load("dim N\ninput x[N]\nparam w\noutput s = w * sum(x[1:] - x[:-1]) + w * x[0]")).module as SizedModule;
     expect(m.forward({ x: [3], w: 2 }).s).toBe(6);
     expect(m.backward({ x: [3], w: 2 }).grad.w).toBe(3);
+  });
+});
+
+describe("modular indices over a const: a table while short, arithmetic in the loop past INDEX_TABLE_LIMIT", () => {
+  const ring = (n: number) => `param x[${n}]\nparam w\noutput s = sum([x[(i + 1) % ${n}] * x[i] * w for i in 0..${n}])\n`;
+  const code = (source: string) => compile(source, { format: "js" }).code!;
+
+  it("the module stays the same size as n grows, as with a dim; a short ring keeps its table", { timeout: 60_000 }, () => {
+    const sizes = [1_000, 10_000, 100_000].map((n) => code(ring(n)).length);
+    // Only the digits of n grow: a table of 100,000 indices was 700K of code.
+    expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThan(200);
+    expect(sizes[2]).toBeLessThan(code(`dim N\ninput x[N]\nparam w\noutput s = sum([x[(i + 1) % N] * x[i] * w for i in 0..N])\n`).length * 1.5);
+    expect(code(ring(100))).toContain("[1, 2, 3, 4, 5");
+    expect(code(ring(INDEX_TABLE_LIMIT + 1))).not.toContain("[1, 2, 3, 4, 5");
+    expect(code(`param x[2]\noutput y = sum([x[i % 2] * i for i in 0..10000000])\n`).length).toBeLessThan(20_000);
+  });
+
+  it("past the limit, values and gradients equal those of the same indices given as a table", async () => {
+    const n = 1000;
+    const computed = (await load(ring(n))).module;
+    const indices = Array.from({ length: n }, (_, i) => (i + 1) % n).join(", ");
+    const tabled = (await load(`param x[${n}]\nparam w\noutput s = sum(x[[${indices}]] * x * w)\n`)).module;
+    const random = rng(11);
+    const args = { x: Float64Array.from({ length: n }, () => random() * 2 - 1), w: 0.75 };
+    const [a, b] = [computed.backward(args), tabled.backward(args)];
+    expect(a.outputs.s as number).toBeCloseTo(b.outputs.s as number, 10);
+    expect(a.grad.w as number).toBeCloseTo(b.grad.w as number, 10);
+    closeArrays(a.grad.x as Float64Array, b.grad.x as Float64Array);
+    // And against finite differences at the ends of the ring, where the index wraps.
+    for (const j of [0, 1, n - 1]) {
+      const at = (v: number) => {
+        const x = args.x.slice();
+        x[j] = v;
+        return computed.forward({ ...args, x }).s as number;
+      };
+      const h = 1e-5;
+      expect((a.grad.x as Float64Array)[j]).toBeCloseTo((at(args.x[j] + h) - at(args.x[j] - h)) / (2 * h), 6);
+    }
+  });
+
+  it("a remainder over ten million steps is arithmetic, its value and gradient exact", { timeout: 60_000 }, async () => {
+    const { module } = await load(`param x[2]\noutput y = sum([x[i % 2] * i for i in 0..10000000])\n`);
+    const { outputs, grad } = module.backward({ x: [1, 2] });
+    // Even steps sum to 2.5e13 - 5e6, odd ones to 2.5e13.
+    expect(outputs.y).toBe(24_999_995_000_000 + 2 * 25_000_000_000_000);
+    expect(Array.from(grad.x as Float64Array)).toEqual([24_999_995_000_000, 25_000_000_000_000]);
   });
 });
 

@@ -12,7 +12,7 @@ import { evaluateGraph, inputKey } from "../src/ir/interpret.js";
 import { apply, lit, load, local, num, variable, affineAdd, allStmts as allStmtsOf, type Buffer, type Stmt } from "../src/loops/ir.js";
 import { Printer } from "../src/loops/print.js";
 import { buildLoops, printLoops } from "../src/loops/index.js";
-import { unrollShortLoops } from "../src/loops/passes/unroll-short.js";
+import { unrollShortLoops, WRITTEN_OUT_PRODUCT } from "../src/loops/passes/unroll-short.js";
 import { partialSums } from "../src/loops/passes/partial-sums.js";
 import { guardZeroUnits, zeroWhere } from "../src/loops/passes/zero-guard.js";
 import { mergeLoops, independent } from "../src/loops/passes/merge.js";
@@ -28,7 +28,7 @@ import { splitLongBody } from "../src/loops/passes/split.js";
 import { MAX_FUSION_DEPTH } from "../src/loops/passes/fusion.js";
 import { compile } from "../src/compile.js";
 import { addSize, dimSize, mulSize } from "../src/ir/size.js";
-import { assertClose, load as loadModule, numericGradient, rng, uniform } from "./support/load.js";
+import { assertClose, centralDifference, load as loadModule, numericGradient, rng, uniform } from "./support/load.js";
 
 const x: Buffer = { name: "a0", kind: "argument", size: 64 };
 const y: Buffer = { name: "a1", kind: "argument", size: 64 };
@@ -64,6 +64,73 @@ describe("unroll-short: short axes get literal indices", () => {
     expect(body).toHaveLength(1);
     expect(body[0].k).toBe("loop");
   });
+
+  it(`a nest of 16 size-2 loops is written out only to ${WRITTEN_OUT_PRODUCT} copies, the outer axes stay loops, and every element is still stored`, () => {
+    const rank = 16;
+    const size = 2 ** rank;
+    const big = (name: string, kind: Buffer["kind"]): Buffer => ({ name, kind, size, source: name });
+    const [from, to] = [big("src", "argument"), big("dst", "holder")];
+    let index = lit(0);
+    for (let d = 0; d < rank; d++) index = affineAdd(index, variable(`u${d}`), 2 ** (rank - 1 - d));
+    let nest: Stmt[] = [store(to, index, apply("mul", load(from, index), num(2)))];
+    for (let d = rank - 1; d >= 0; d--) nest = [loop(2, nest, `u${d}`)];
+    const body = unrollShortLoops(nest);
+    const stores = allStmtsOf(body).filter((s) => s.k === "store");
+    expect(stores).toHaveLength(WRITTEN_OUT_PRODUCT);
+    expect(allStmtsOf(body).filter((s) => s.k === "loop")).toHaveLength(rank - Math.log2(WRITTEN_OUT_PRODUCT));
+    const out = run(body, { src: ramp(size), dst: new Float64Array(size) }).dst;
+    const input = ramp(size);
+    expect(out.every((v, j) => v === 2 * input[j])).toBe(true);
+  });
+
+  it("a nest 20,000 loops deep is walked without recursion", () => {
+    let nest: Stmt[] = [store(holder, lit(0), num(1), "+=")];
+    for (let d = 0; d < 20_000; d++) nest = [loop(d % 2 ? 2 : 5, nest, `v${d}`)];
+    const body = unrollShortLoops(nest);
+    expect(allStmtsOf(body).filter((s) => s.k === "store").length).toBeLessThanOrEqual(WRITTEN_OUT_PRODUCT);
+  });
+});
+
+describe("tensors of many short axes: code of bounded size, right values and gradients", () => {
+  const source = (rank: number) => `param x[${Array(rank).fill(2).join(", ")}]\nparam w[2]\noutput y = sum(tanh(x * w) ^ 2) + 0.5 * sum(exp(-x))\n`;
+  const value = (xs: Float64Array, w: Float64Array) => {
+    let f = 0;
+    xs.forEach((v, j) => (f += Math.tanh(v * w[j % 2]) ** 2 + 0.5 * Math.exp(-v)));
+    return f;
+  };
+
+  it("the module grows with the rank written in the source, not with the 2^rank elements", () => {
+    const length = (rank: number) => compile(source(rank), { format: "js" }).code!.length;
+    const [l12, l16, l20] = [length(12), length(16), length(20)];
+    // 2^20 elements written out would be tens of megabytes; a few kilobytes per axis is the index arithmetic.
+    expect(l20).toBeLessThan(400_000);
+    expect(l20 - l16).toBeLessThan(1.5 * (l16 - l12));
+  });
+
+  for (const rank of [18, 20]) {
+    it(`rank ${rank}: the value, and the gradient against the analytic one and finite differences at sampled elements`, { timeout: 60_000 }, async () => {
+      const { module } = await loadModule(source(rank));
+      const random = rng(rank);
+      const xs = Float64Array.from({ length: 2 ** rank }, () => uniform(random, -1, 1));
+      const w = Float64Array.from([0.7, -1.3]);
+      const { outputs, grad } = module.backward({ x: xs, w });
+      assertClose(outputs.y, value(xs, w), 1e-9);
+      const gx = grad.x as Float64Array;
+      const analytic = xs.map((v, j) => {
+        const t = Math.tanh(v * w[j % 2]);
+        return 2 * t * (1 - t * t) * w[j % 2] - 0.5 * Math.exp(-v);
+      });
+      assertClose(gx, analytic, 1e-9, "grad x");
+      for (const j of [0, 1, 2 ** (rank - 1) + 5, 2 ** rank - 1]) {
+        const at = (v: number) => {
+          const moved = xs.slice();
+          moved[j] = v;
+          return (module.forward({ x: moved, w }).y as number);
+        };
+        assertClose(gx[j], centralDifference(at, xs[j], 1e-3), 1e-4, `grad x[${j}]`);
+      }
+    });
+  }
 });
 
 describe("partial sums: a long dot product keeps four running sums", () => {

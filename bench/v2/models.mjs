@@ -54,6 +54,9 @@ export const netWhole = (N) => `${netHead(N)}output loss = -sum(Y * log_softmax(
 /** `[b for i in 0..N]`, a body that ignores its variable, in a loss. */
 export const broadcastRows = (N) => `const N = ${N}\nparam b[4]\ninput M[N, 4]\noutput l = sum(M * [b for i in 0..N])\n`;
 
+/** A ring over a const N: each element times the next, the last wrapping to the first by a remainder. */
+export const ringNext = (N) => `const N = ${N}\nparam x[N]\nparam w\noutput s = sum([x[(i + 1) % N] * x[i] * w for i in 0..N])\n`;
+
 /** The spiral data and the course's initial weights (0.01 randn), for a batch of N rows. */
 export function netArgs(N = 300, seed = 3) {
   const rng = makeRng(seed);

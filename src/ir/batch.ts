@@ -9,9 +9,17 @@
 // depend on it), in id order (a topological order), with no recursion: linear in the body.
 
 import { findUpstream, rowMajor, type Graph, type Node, type Shape } from "./graph.js";
-import { addSize, mulSize, subSize, type Size } from "./size.js";
+import { addSize, isKnown, mulSize, subSize, type Size } from "./size.js";
 import { isElementwise } from "./ops.js";
 import { evaluateGraph } from "./interpret.js";
+
+/**
+ * The most indices a gather stores as a table of constants. A table is one load per step
+ * where the index arithmetic (`(i + 1) % n`) is a few operations, but it is printed into the
+ * module: past a few hundred entries the module would grow with the loop's length (701K of
+ * code at n = 100,000), so longer index lists are computed in the loop, as over a dim.
+ */
+export const INDEX_TABLE_LIMIT = 256;
 
 /** A body that no rule can batch; the checker then unrolls the loop instead. */
 export class Unbatchable extends Error {
@@ -188,8 +196,10 @@ function batchTake(graph: Graph, node: Node, n: Size, has: (x: Node) => boolean,
   const runtime = graph.runtimeIndices.has(index.id);
   if (runtime) graph.runtimeIndices.add(steps.id);
   else if (readsLoopVariable(steps)) throw new Unbatchable("an index that is not affine in two loop variables");
-  // Indices known now become a table; indices read from data, or clamped, are taken as they are.
-  const table = readsData(steps) || runtime ? steps : graph.tensor(Array.from(evaluateGraph(graph, new Map(), [steps])[0]), steps.shape);
+  // Indices known now become a table, up to INDEX_TABLE_LIMIT of them; indices read from data,
+  // clamped, or too many to store are taken as they are, computed in the loop.
+  const stored = !readsData(steps) && !runtime && isKnown(steps.size) && steps.size <= INDEX_TABLE_LIMIT;
+  const table = stored ? graph.tensor(Array.from(evaluateGraph(graph, new Map(), [steps])[0]), steps.shape) : steps;
   const taken = graph.take(x, table, axis);
   if (axis === 0) return taken;
   // take put the steps at `axis`: move them to the front.
