@@ -155,6 +155,30 @@ describe("gradc check on derivative outputs and integer inputs", () => {
     expect(bad.stdout).toMatch(/^gradient by x \(line 6\)\s+\d+\s+\S+\s+FAIL$/m);
   });
 
+  test("a param none of whose elements could be checked is NOT CHECKED and exit 1, not a pass", () => {
+    const cwd = folder();
+    // Undefined wherever the points are drawn (-1..1): every element is skipped.
+    writeFileSync(join(cwd, "nan.expr"), "param x\nparam y[2]\noutput f = sqrt(x - 10) + sum(y * y)\n");
+    const r = gradc(["check", "nan.expr"], { cwd });
+    expect(r.status, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/^x\s+1\s+-\s+NOT CHECKED {2}\(every element skipped/m);
+    // At a point where it is defined, it is checked.
+    const at = gradc(["check", "nan.expr", "--at", "x=12", "--at", "y=0.5,-1"], { cwd });
+    expect(at.status, at.stdout + at.stderr).toBe(0);
+    expect(at.stdout).toMatch(/^x\s+1\s+\S+\s+ok$/m);
+  });
+
+  test("--points takes a whole number of at least 1", () => {
+    const cwd = folder();
+    writeFileSync(join(cwd, "p.expr"), "param x\noutput f = x * x\n");
+    for (const bad of ["0", "2.5"]) {
+      const r = gradc(["check", "p.expr", "--points", bad], { cwd });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`--points must be a whole number of at least 1, got '${bad}'`);
+    }
+    expect(gradc(["check", "p.expr", "--points", "2"], { cwd }).stdout).toContain("2 point(s)");
+  });
+
   test("with dims, a grad line wrong only at the second size fails there", () => {
     // 2 * z * (N - 1) is right at N = 2 only; the gradient is by the input x, which no
     // param's check sees (g is linear in w), so only the derivative's row can catch it.

@@ -54,6 +54,8 @@ export interface CheckRow {
   skipped?: number;
   /** Elements checked at a point moved off a kink. */
   moved?: number;
+  /** Elements compared with their differences, over all points: 0 when every one was skipped. */
+  checked?: number;
 }
 
 /** How many times the point is moved for one element before it is given up as skipped. */
@@ -170,6 +172,7 @@ export async function gradientCheck(
           continue;
         }
         if (found.moved) rows[k].moved = (rows[k].moved ?? 0) + 1;
+        rows[k].checked = (rows[k].checked ?? 0) + 1;
         const { analytic } = found;
         const numeric = found.estimate.value[0];
         const e = relativeError(analytic, numeric, Math.max(1, Math.abs(f0)));
@@ -195,7 +198,8 @@ export async function checkCommand(argv: string[], tools: CliTools): Promise<num
     return n;
   };
   const at = parseAt(p.flags.get("--at") ?? [], usage);
-  const points = Math.max(1, Math.floor(number("--points", 3)));
+  const points = number("--points", 3);
+  if (!Number.isInteger(points) || points < 1) throw usage(`--points must be a whole number of at least 1, got '${tools.one(p, "--points")}'`);
   const seed = number("--seed", 1);
   const threshold = number("--threshold", 1e-7);
   const input = p.positional[0];
@@ -253,13 +257,20 @@ export async function checkCommand(argv: string[], tools: CliTools): Promise<num
   process.stdout.write(`${"param".padEnd(width)}  ${"size".padStart(6)}  max relative error\n`);
   let bad = 0;
   for (const r of rows) {
-    const ok = r.maxError <= threshold;
+    // Every element skipped (outputs not finite, or not smooth, wherever tried): nothing was
+    // checked, which must not read as a pass.
+    const unchecked = r.size > 0 && !r.checked;
+    const ok = !unchecked && r.maxError <= threshold;
     if (!ok) bad++;
     const notes = [
       r.moved ? `${r.moved} element${r.moved === 1 ? "" : "s"} checked at a moved point` : "",
       r.skipped ? `${r.skipped} element${r.skipped === 1 ? "" : "s"} skipped at a kink` : "",
     ].filter(Boolean);
     const note = notes.length ? `  (${notes.join("; ")})` : "";
+    if (unchecked) {
+      process.stdout.write(`${r.param.padEnd(width)}  ${String(r.size).padStart(6)}  ${"-".padStart(9)}  NOT CHECKED  (every element skipped: the outputs are not finite or not smooth at the points tried; give one with --at)\n`);
+      continue;
+    }
     process.stdout.write(`${r.param.padEnd(width)}  ${String(r.size).padStart(6)}  ${r.maxError.toExponential(2).padStart(9)}  ${ok ? "ok" : "FAIL"}${note}\n`);
   }
   if (rows.length === 0) process.stdout.write("(no params: nothing to check)\n");
