@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { analyze, compile } from "../src/compile.js";
 import { interpretProgram, type Value } from "../src/ir/interpret.js";
 import { compileJs, load, numericGradient, rng } from "./support/load.js";
+import { BA_OBSERVATION } from "./support/ba.js";
 
 function program(source: string) {
   const analyzed = analyze(source, "t.expr");
@@ -211,16 +212,7 @@ describe("a small reverse-mode Jacobian through a cut", () => {
   // J = dy/dx (c held) + dy/dc dc/dx at an intermediate c: the bundle adjustment's rotated
   // point (3 values of 15 params), whose own Jacobian no longer waits for the projection's
   // divisions in each pass from y. Kept only with no more operations and a shorter chain.
-  const BA = `
-def rodrigues(r, X) = where(dot(r, r) > 1e-30,
-    X * cos(norm(r)) + cross(r / norm(r), X) * sin(norm(r)) + r / norm(r) * (dot(r / norm(r), X) * (1 - cos(norm(r)))),
-    X + cross(r, X))
-def proj2(Y) = Y[0:2] / Y[2]
-def distort(q, u) = u * (1 + q[9] * dot(u, u) + q[10] * dot(u, u) ^ 2)
-def residual(q, f) = q[14] * (distort(q, proj2(rodrigues(q[0:3], q[11:14] - q[3:6]))) * q[6] + q[7:9] - f)
-param p[15]
-input f[2]
-`;
+  const BA = BA_OBSERVATION;
   const camera = (r: number[]) => ({ p: [...r, 0.3, -0.2, -5, 500, 320, 240, 1e-3, 1e-6, 0.2, 0.1, 0.3, 0.9], f: [340, 250] });
 
   it("is taken for the bundle adjustment's 2 x 15 Jacobian, which equals finite differences, at a zero rotation too", async () => {

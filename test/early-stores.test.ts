@@ -14,18 +14,9 @@ import { readFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compileJs, importFile, load, rng, uniform, type GeneratedModule, type Value, type Values } from "./support/load.js";
+import { BA_OBSERVATION } from "./support/ba.js";
 
-const BA = `
-def rodrigues(r, X) = where(dot(r, r) > 1e-30,
-    X * cos(norm(r)) + cross(r / norm(r), X) * sin(norm(r)) + r / norm(r) * (dot(r / norm(r), X) * (1 - cos(norm(r)))),
-    X + cross(r, X))
-def proj2(Y) = Y[0:2] / Y[2]
-def distort(q, u) = u * (1 + q[9] * dot(u, u) + q[10] * dot(u, u) ^ 2)
-def residual(q, f) = q[14] * (distort(q, proj2(rodrigues(q[0:3], q[11:14] - q[3:6]))) * q[6] + q[7:9] - f)
-param p[15]
-input f[2]
-output J = jacobian(residual(p, f), p)
-`;
+const BA = BA_OBSERVATION + "output J = jacobian(residual(p, f), p)\n";
 
 /** The lines of the module's forwardInto, from its signature to its closing brace. */
 function forwardBody(code: string): string[] {
