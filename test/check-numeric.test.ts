@@ -168,6 +168,21 @@ describe("gradc check on derivative outputs and integer inputs", () => {
     expect(at.stdout).toMatch(/^x\s+1\s+\S+\s+ok$/m);
   });
 
+  test("a param of more than 1000 elements is checked at 1000 drawn at each point, and a wrong gradient still fails", () => {
+    const cwd = folder();
+    writeFileSync(join(cwd, "big.expr"), "param x[3000]\noutput f = sum(x * x * x)\n");
+    const ok = gradc(["check", "big.expr"], { cwd });
+    expect(ok.status, ok.stdout + ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^x\s+3000\s+\S+\s+ok {2}\(.*1000 of 3000 elements drawn at each point\)$/m);
+    writeFileSync(join(cwd, "wrong.expr"), "def cube(z) = z * z * z\ngrad z = 2 * z * z\nparam x[3000]\noutput f = sum(cube(x))\n");
+    const bad = gradc(["check", "wrong.expr"], { cwd });
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toMatch(/^x\s+3000\s+\S+\s+FAIL {2}\(.*1000 of 3000 elements drawn/m);
+    // Up to 1000 elements, every one is checked: no note.
+    writeFileSync(join(cwd, "small.expr"), "param x[1000]\noutput f = sum(x * x * x)\n");
+    expect(gradc(["check", "small.expr"], { cwd }).stdout).toMatch(/^x\s+1000\s+\S+\s+ok(?!.*drawn).*$/m);
+  });
+
   test("--points takes a whole number of at least 1", () => {
     const cwd = folder();
     writeFileSync(join(cwd, "p.expr"), "param x\noutput f = x * x\n");
