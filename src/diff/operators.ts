@@ -18,8 +18,9 @@ import { knownSize, reachable, rowMajor, sameShape, type Graph, type Node, type 
 import { addSize, estimateSize, formatSize, isKnown, mulSize, productOf, type Size } from "../ir/size.js";
 import { compareIndices } from "./rules.js";
 import { isElementwise } from "../ir/ops.js";
-import { batchOver, Unbatchable } from "../ir/batch.js";
+import { batchOver, INDEX_TABLE_LIMIT, Unbatchable } from "../ir/batch.js";
 import { cone, remake, substitute } from "../ir/rebuild.js";
+import { evaluateGraph } from "../ir/interpret.js";
 import { differentiate } from "./reverse.js";
 import { groupPairs, pushforward } from "./forward.js";
 import { colorPattern, dependencePattern } from "./sparsity.js";
@@ -29,10 +30,14 @@ export { substitute };
 
 const ones = (graph: Graph, shape: Shape) => graph.broadcast(graph.constant(1), shape);
 
-/** `[0, 1, ..., size - 1]` shaped like `shape`: the flat position of each element. */
+/**
+ * `[0, 1, ..., size - 1]` shaped like `shape`: the flat position of each element. A table of
+ * constants up to INDEX_TABLE_LIMIT of them; past that an iota, computed in the loop, so that
+ * the module does not grow with the size.
+ */
 function positions(graph: Graph, shape: Shape): Node {
   const size = productOf(shape);
-  if (!isKnown(size)) return graph.reshape(graph.iota(0, size), shape);
+  if (!isKnown(size) || size > INDEX_TABLE_LIMIT) return graph.reshape(graph.iota(0, size), shape);
   return graph.tensor(Array.from({ length: size }, (_, k) => k), shape);
 }
 
@@ -358,7 +363,8 @@ function stackedPasses(graph: Graph, y: Node, x: Node, forward: boolean, steps: 
   const pass = (seed: Node) => (forward ? pushforward(graph, [y], new Map([[x, seed]]), { guarded: true })[0] : pullback(graph, y, x, seed, true));
   const unrolled = () => {
     if (!isKnown(steps)) throw new NotAtRunTimeSizes(`its ${formatSize(steps)} passes could not be batched into one`);
-    const groups = group.values ?? [group.value!];
+    // A group computed in the loop (positions past the table's size) is evaluated here.
+    const groups = group.values ?? (group.op === "const" ? [group.value!] : Array.from(evaluateGraph(graph, new Map(), [group])[0]));
     return { node: graph.pack(Array.from({ length: steps }, (_, k) => pass(graph.tensor(groups.map((c) => (c === k ? 1 : 0)), group.shape)))), batched: false };
   };
   // A few passes are cheaper apart: each seed is a constant, whose zeros fold away.
@@ -388,9 +394,13 @@ function hessianOf(graph: Graph, grad: Node, x: Node): { node: Node; method: str
   return { node: graph.reshape(graph.elementwise("where", [upper, flat, mirrored]), H.shape), method: `${method}; the upper triangle mirrored` };
 }
 
-/** 1 where row <= column in an n x n matrix, else 0; compared at run time when n is a dim. */
+/**
+ * 1 where row <= column in an n x n matrix, else 0. A table of constants while it has at
+ * most INDEX_TABLE_LIMIT entries; past that (and when n is a dim) the indices are compared
+ * in the loop, or the module would hold n^2 constants (3 MB at n = 1000).
+ */
 function upperTriangle(graph: Graph, n: Size): Node {
-  if (isKnown(n)) return graph.tensor(Array.from({ length: n * n }, (_, k) => (Math.floor(k / n) <= k % n ? 1 : 0)), [n, n]);
+  if (isKnown(n) && n * n <= INDEX_TABLE_LIMIT) return graph.tensor(Array.from({ length: n * n }, (_, k) => (Math.floor(k / n) <= k % n ? 1 : 0)), [n, n]);
   return compareIndices(graph, "le", n);
 }
 
