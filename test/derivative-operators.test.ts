@@ -255,6 +255,13 @@ describe("a dense Hessian's module does not grow with n: past INDEX_TABLE_LIMIT 
     expect(dense[1]).toBeLessThan(1.2 * dense[0]);
   });
 
+  it("the mirror tests i <= j as the selection's condition, not a 0/1 value compared with 0", () => {
+    // `(i <= j ? 1 : 0) !== 0 ? a : b` took 1.16x the time of a table read; `i <= j ? a : b` does not.
+    const code = compileJs(cubic(100)).code;
+    expect(code).toMatch(/\(i\) <= \(j\) \? b\d+\[/);
+    expect(code).not.toContain("? 1 : 0) !== 0");
+  });
+
   it("at n = 100 the Hessian is the forward-over-reverse Jacobian's upper triangle mirrored, exactly symmetric, and matches finite differences of the gradient", async () => {
     const n = 100;
     const random = rng(5);

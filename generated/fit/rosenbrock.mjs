@@ -683,11 +683,11 @@ export function backwardInto(args, seed, grad, outputs) {
     const b115_ip9 = -(2 * b109[i + 10]);
     const b115_ip18 = -(2 * b109[i + 20]);
     const b68_i = b68[i];
-    const b117_i = (b68_i === 0 ? 1 : 0) !== 0 ? MASKED_ZERO[0] : b115_i;
+    const b117_i = b68_i === 0 ? MASKED_ZERO[0] : b115_i;
     const b68_ip9 = b68[i + 9];
-    const b117_ip9 = (b68_ip9 === 0 ? 1 : 0) !== 0 ? MASKED_ZERO[0] : b115_ip9;
+    const b117_ip9 = b68_ip9 === 0 ? MASKED_ZERO[0] : b115_ip9;
     const b68_ip18 = b68[i + 18];
-    const b117_ip18 = (b68_ip18 === 0 ? 1 : 0) !== 0 ? MASKED_ZERO[0] : b115_ip18;
+    const b117_ip18 = b68_ip18 === 0 ? MASKED_ZERO[0] : b115_ip18;
     const b60_i = b60[i];
     const b120_i = b60_i === 0 ? 1 : 0;
     const b60_ip10 = b60[i + 10];

@@ -227,7 +227,7 @@ export function forwardInto(args, outputs) {
     t147r0 += (b145_ix3p1 * b145_ix3p1);
     t147r0 += (b145_ix3p2 * b145_ix3p2);
     const b147_i = t147r0;
-    const b157_i = ((b143_i > 0 ? 1 : 0) !== 0 ? (b143_i * Math.sqrt(b147_i)) : 0) - a1[i * 3];
+    const b157_i = (b143_i > 0 ? (b143_i * Math.sqrt(b147_i)) : 0) - a1[i * 3];
     const a0_ix3p2 = a0[i * 3 + 2];
     const b160_ix3 = a6[3 * a0_ix3p1] - a6[3 * a0_ix3p2];
     const b160_ix3p1 = a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3p2];
@@ -246,7 +246,7 @@ export function forwardInto(args, outputs) {
     t167r0 += (b165_ix3p1 * b165_ix3p1);
     t167r0 += (b165_ix3p2 * b165_ix3p2);
     const b167_i = t167r0;
-    const b177_i = ((b163_i > 0 ? 1 : 0) !== 0 ? (b163_i * Math.sqrt(b167_i)) : 0) - a1[i * 3 + 1];
+    const b177_i = (b163_i > 0 ? (b163_i * Math.sqrt(b167_i)) : 0) - a1[i * 3 + 1];
     const b181_ix3 = a6[3 * a0_ix3p2] - a6[3 * a0_ix3];
     const b181_ix3p1 = a6[1 + 3 * a0_ix3p2] - a6[1 + 3 * a0_ix3];
     const b181_ix3p2 = a6[2 + 3 * a0_ix3p2] - a6[2 + 3 * a0_ix3];
@@ -264,7 +264,7 @@ export function forwardInto(args, outputs) {
     t188r0 += (b186_ix3p1 * b186_ix3p1);
     t188r0 += (b186_ix3p2 * b186_ix3p2);
     const b188_i = t188r0;
-    const b198_i = ((b184_i > 0 ? 1 : 0) !== 0 ? (b184_i * Math.sqrt(b188_i)) : 0) - a1[i * 3 + 2];
+    const b198_i = (b184_i > 0 ? (b184_i * Math.sqrt(b188_i)) : 0) - a1[i * 3 + 2];
     const b202_ix3 = a6[3 * a0_ix3p1] - a6[3 * a0_ix3];
     const b202_ix3p1 = a6[1 + 3 * a0_ix3p1] - a6[1 + 3 * a0_ix3];
     const b202_ix3p2 = a6[2 + 3 * a0_ix3p1] - a6[2 + 3 * a0_ix3];
@@ -288,7 +288,7 @@ export function forwardInto(args, outputs) {
     t226r0 += (b224_ix3p1 * b224_ix3p1);
     t226r0 += (b224_ix3p2 * b224_ix3p2);
     const b226_i = t226r0;
-    const b237_i = (0.5 * ((b222_i > 0 ? 1 : 0) !== 0 ? (b222_i * Math.sqrt(b226_i)) : 0)) - a2[i];
+    const b237_i = (0.5 * (b222_i > 0 ? (b222_i * Math.sqrt(b226_i)) : 0)) - a2[i];
     t241 += ((t29 * (((b157_i * b157_i) + (b177_i * b177_i)) + (b198_i * b198_i))) + (t93 * (b237_i * b237_i)));
   }
   for (let i0 = 0; i0 < 400; i0 += 4) {

@@ -17,6 +17,10 @@ export interface ElementwiseOp {
   print: (...x: string[]) => string;
   /** Module-level helper functions the printed form calls. */
   helpers?: string[];
+  /** A comparison's JavaScript operator, for a selection that tests it (`a <= b ? x : y`). */
+  test?: string;
+  /** A selection's JavaScript given its test as a boolean expression (`where`, `mask`). */
+  choose?: (test: string, a: string, b: string) => string;
 }
 
 const call = (f: string) => (...x: string[]) => `${f}(${x.join(", ")})`;
@@ -124,14 +128,14 @@ export const ELEMENTWISE = {
   atan2: { arity: 2, evaluate: Math.atan2, print: call("Math.atan2") },
   /** `%` of the language, on loop variables (index arithmetic): the mathematical modulo. */
   mod: { arity: 2, evaluate: (a, b) => a - b * Math.floor(a / b), print: call("mod"), helpers: ["mod"] },
-  lt: { arity: 2, evaluate: (a, b) => +(a < b), print: (a, b) => `(${a} < ${b} ? 1 : 0)` },
-  le: { arity: 2, evaluate: (a, b) => +(a <= b), print: (a, b) => `(${a} <= ${b} ? 1 : 0)` },
-  gt: { arity: 2, evaluate: (a, b) => +(a > b), print: (a, b) => `(${a} > ${b} ? 1 : 0)` },
-  ge: { arity: 2, evaluate: (a, b) => +(a >= b), print: (a, b) => `(${a} >= ${b} ? 1 : 0)` },
-  eq: { arity: 2, commutative: true, evaluate: (a, b) => +(a === b), print: (a, b) => `(${a} === ${b} ? 1 : 0)` },
-  ne: { arity: 2, commutative: true, evaluate: (a, b) => +(a !== b), print: (a, b) => `(${a} !== ${b} ? 1 : 0)` },
+  lt: { arity: 2, evaluate: (a, b) => +(a < b), print: (a, b) => `(${a} < ${b} ? 1 : 0)`, test: "<" },
+  le: { arity: 2, evaluate: (a, b) => +(a <= b), print: (a, b) => `(${a} <= ${b} ? 1 : 0)`, test: "<=" },
+  gt: { arity: 2, evaluate: (a, b) => +(a > b), print: (a, b) => `(${a} > ${b} ? 1 : 0)`, test: ">" },
+  ge: { arity: 2, evaluate: (a, b) => +(a >= b), print: (a, b) => `(${a} >= ${b} ? 1 : 0)`, test: ">=" },
+  eq: { arity: 2, commutative: true, evaluate: (a, b) => +(a === b), print: (a, b) => `(${a} === ${b} ? 1 : 0)`, test: "===" },
+  ne: { arity: 2, commutative: true, evaluate: (a, b) => +(a !== b), print: (a, b) => `(${a} !== ${b} ? 1 : 0)`, test: "!==" },
   /** `where(c, a, b)`: a where c is non-zero, else b. */
-  where: { arity: 3, evaluate: (c, a, b) => (c !== 0 ? a : b), print: (c, a, b) => `(${c} !== 0 ? ${a} : ${b})` },
+  where: { arity: 3, evaluate: (c, a, b) => (c !== 0 ? a : b), print: (c, a, b) => `(${c} !== 0 ? ${a} : ${b})`, choose: (t, a, b) => `(${t} ? ${a} : ${b})` },
   /**
    * Backward only: `where(c, a, b)` as the derivative rules make it, a branch that is 0
    * standing for "no gradient here" (the branch `where` did not select, a tie's loser): a
@@ -146,6 +150,7 @@ export const ELEMENTWISE = {
     arity: 3,
     evaluate: (c, a, b) => (c !== 0 ? a : b),
     print: (c, a, b) => `(${c} !== 0 ? ${a === "0" ? "MASKED_ZERO[0]" : a} : ${b === "0" ? "MASKED_ZERO[0]" : b})`,
+    choose: (t, a, b) => `(${t} ? ${a === "0" ? "MASKED_ZERO[0]" : a} : ${b === "0" ? "MASKED_ZERO[0]" : b})`,
     helpers: ["MASKED_ZERO"],
   },
   /**

@@ -45,6 +45,12 @@ export class Printer {
       case "op": {
         const op = ELEMENTWISE[e.op] as ElementwiseOp;
         for (const h of op.helpers ?? []) this.helpers.add(h);
+        // A selection on a comparison tests it directly: `i <= j ? a : b`, not
+        // `(i <= j ? 1 : 0) !== 0 ? a : b`, which V8 does not fold (the Hessian's mirror took
+        // 1.16x the time of reading its mask from a table).
+        const c = e.args[0];
+        const test = c?.k === "op" ? (ELEMENTWISE[c.op] as ElementwiseOp).test : undefined;
+        if (op.choose && test && c.k === "op") return op.choose(`${this.expr(c.args[0])} ${test} ${this.expr(c.args[1])}`, this.expr(e.args[1]), this.expr(e.args[2]));
         return op.print(...e.args.map((a) => this.expr(a)));
       }
       case "dot":
