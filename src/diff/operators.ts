@@ -223,17 +223,8 @@ function jacobianOf(graph: Graph, y: Node, x: Node, cut = false, apart = false):
     const { color, colors } = forward ? byColumns : byRows;
     if (colors < Math.min(m, n)) {
       const { node: stacked, batched } = stackedPasses(graph, y, x, forward, colors, graph.tensor(Array.from(color), forward ? x.shape : y.shape), apart);
-      // J[i, j] is in the pass of j's color at row i (forward), or of i's color at column j.
-      const words = Math.ceil(n / 32);
-      const index: number[] = [];
-      const mask: number[] = [];
-      for (let i = 0; i < m; i++)
-        for (let j = 0; j < n; j++) {
-          index.push(forward ? color[j] * m + i : color[i] * n + j);
-          mask.push((pattern[i * words + (j >> 5)] >>> (j & 31)) & 1);
-        }
-      const picked = graph.take(graph.reshape(stacked, [colors * (forward ? m : n)]), graph.tensor(index, shape), 0);
-      const J = graph.elementwise("where", [graph.tensor(mask, shape), picked, graph.constant(0)]);
+      const flat = graph.reshape(stacked, [colors * (forward ? m : n)]);
+      const J = pickColored(graph, flat, pattern, color, colors, m, n, forward, shape);
       const what = forward ? `columns of J that share no row, for ${n} columns` : `rows of J that share no column, for ${m} rows`;
       return { node: differentiable(graph, J), diagonal: false, method: `${forward ? "forward" : "reverse"}, ${colors} passes (${what}), ${built(batched)}` };
     }
@@ -247,6 +238,45 @@ function jacobianOf(graph: Graph, y: Node, x: Node, cut = false, apart = false):
   const passes = forward ? `forward, ${formatSize(n)} passes (one per element of x)` : `reverse, ${formatSize(m)} passes (one per element of y)`;
   const plain = { node: differentiable(graph, J), diagonal: false, method: `${passes}, ${built(batched)}` };
   return (cut && !forward && throughCut(graph, y, x, plain)) || plain;
+}
+
+/**
+ * J[i, j] from the compressed passes `flat` (colors x m forward, colors x n reverse): it is in
+ * the pass of j's color at row i (forward), or of i's color at column j, where the pattern has
+ * an entry, else 0. While J has at most INDEX_TABLE_LIMIT elements its index and mask are
+ * tables of m x n constants. Past that (a Rosenbrock Hessian's tables were 95K characters of
+ * module at n = 100, 8.6M at 1000) each column (row) takes its color's pass whole, by a table
+ * of n (m) colors, and an entry is kept where a table of colors x m (x n) entries, which
+ * column (row) of that color has an entry in that row (column), names it: at most one does,
+ * by the coloring. Taking by a constant table rather than by a computed index keeps the
+ * index out of a stored n x m buffer (44K operations at n = 100, not 64K).
+ */
+function pickColored(graph: Graph, flat: Node, pattern: Uint32Array, color: ArrayLike<number>, colors: number, m: number, n: number, forward: boolean, shape: Shape): Node {
+  const words = Math.ceil(n / 32);
+  const has = (i: number, j: number) => ((pattern[i * words + (j >> 5)] >>> (j & 31)) & 1) === 1;
+  if (m * n <= INDEX_TABLE_LIMIT) {
+    const index: number[] = [];
+    const mask: number[] = [];
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < n; j++) {
+        index.push(forward ? color[j] * m + i : color[i] * n + j);
+        mask.push(has(i, j) ? 1 : 0);
+      }
+    const picked = graph.take(flat, graph.tensor(index, shape), 0);
+    return graph.elementwise("where", [graph.tensor(mask, shape), picked, graph.constant(0)]);
+  }
+  const size = forward ? m : n;
+  const owner = new Array<number>(colors * size).fill(-1);
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < n; j++) if (has(i, j)) owner[forward ? color[j] * m + i : color[i] * n + j] = forward ? j : i;
+  // Each column's (row's) pass and owners, taken by its color: [n, m] forward, [m, n] reverse.
+  const colorTable = graph.tensor(Array.from(color), [forward ? n : m]);
+  const pass = graph.take(graph.reshape(flat, [colors, size]), colorTable, 0);
+  const owners = graph.take(graph.tensor(owner, [colors, size]), colorTable, 0);
+  const [outer, inner] = forward ? [n, m] : [m, n];
+  const mine = graph.elementwise("eq", [owners, graph.gather(graph.iota(0, outer), [outer, inner], { offset: 0, strides: [1, 0] })]);
+  const picked = graph.elementwise("where", [mine, pass, graph.constant(0)]);
+  return graph.reshape(forward ? graph.gather(picked, [m, n], { offset: 0, strides: [1, m] }) : picked, shape);
 }
 
 /** A Jacobian of at most this many elements tries cuts (each candidate is built and counted). */
