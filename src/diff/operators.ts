@@ -243,7 +243,7 @@ function jacobianOf(graph: Graph, y: Node, x: Node, cut = false, apart = false):
 /**
  * J[i, j] from the compressed passes `flat` (colors x m forward, colors x n reverse): it is in
  * the pass of j's color at row i (forward), or of i's color at column j, where the pattern has
- * an entry, else 0. While J has at most INDEX_TABLE_LIMIT elements its index and mask are
+ * an entry, else 0. While J has at most COLORED_TABLE_LIMIT elements its index and mask are
  * tables of m x n constants. Past that (a Rosenbrock Hessian's tables were 95K characters of
  * module at n = 100, 8.6M at 1000) each column (row) takes its color's pass whole, by a table
  * of n (m) colors, and an entry is kept where a table of colors x m (x n) entries, which
@@ -251,10 +251,17 @@ function jacobianOf(graph: Graph, y: Node, x: Node, cut = false, apart = false):
  * by the coloring. Taking by a constant table rather than by a computed index keeps the
  * index out of a stored n x m buffer (44K operations at n = 100, not 64K).
  */
+/**
+ * Elements of a colored Jacobian up to which its index and mask stay m x n tables: reading
+ * them is faster than the color-indexed pick (the Rosenbrock Hessian at n = 100 took 1.46-1.52x
+ * the tables' time picked by color), and at this bound their text is about 150 KB at most.
+ */
+export const COLORED_TABLE_LIMIT = 16_384;
+
 function pickColored(graph: Graph, flat: Node, pattern: Uint32Array, color: ArrayLike<number>, colors: number, m: number, n: number, forward: boolean, shape: Shape): Node {
   const words = Math.ceil(n / 32);
   const has = (i: number, j: number) => ((pattern[i * words + (j >> 5)] >>> (j & 31)) & 1) === 1;
-  if (m * n <= INDEX_TABLE_LIMIT) {
+  if (m * n <= COLORED_TABLE_LIMIT) {
     const index: number[] = [];
     const mask: number[] = [];
     for (let i = 0; i < m; i++)
