@@ -114,12 +114,12 @@ export function printStraightLine(
     for (const side of [n.args[1], n.args[2]]) {
       if (!table[side.id] || uses[side.id] !== 1 || stored[side.id] !== 0) continue;
       inNamedTable[side.id] = 1;
-      if (side.args[0].op in COMPARISON && names[side.args[0].id] === undefined) forced[side.args[0].id] = 1;
+      if (testOf(side.args[0].op) !== undefined && names[side.args[0].id] === undefined) forced[side.args[0].id] = 1;
     }
   }
   const conditionUses = new Uint32Array(graph.nodes.length);
   for (const n of graph.nodes) if (needed[n.id] && names[n.id] === undefined && (n.op === "where" || n.op === "mask")) conditionUses[n.args[0].id]++;
-  const boolean = (n: Node) => tested[n.id] === 1 && n.op in COMPARISON && conditionUses[n.id] === uses[n.id] && stored[n.id] === 0;
+  const boolean = (n: Node) => tested[n.id] === 1 && testOf(n.op) !== undefined && conditionUses[n.id] === uses[n.id] && stored[n.id] === 0;
   const schedule = scheduleBranches(
     graph,
     needed,
@@ -210,7 +210,7 @@ export function printStraightLine(
     operations++;
     const args = n.args.map((a) => text[a.id]);
     const condition = n.op === "where" || (n.op === "mask" && boolean(n.args[0])) ? test[n.args[0].id] : undefined;
-    const expr = condition !== undefined ? `(${condition} ? ${sideText(n.op, args[1])} : ${sideText(n.op, args[2])})` : op.print(...args);
+    const expr = condition !== undefined && op.choose ? op.choose(condition, args[1], args[2]) : op.print(...args);
     const d = 1 + Math.max(0, ...n.args.map((a) => depth[a.id]));
     const reads = n.args.some((a) => readsArgument[a.id]);
     const read = n.args.flatMap((a) => refs[a.id]);
@@ -223,7 +223,7 @@ export function printStraightLine(
       refs[n.id] = [...new Set(read)];
       depth[n.id] = d;
       readsArgument[n.id] = reads ? 1 : 0;
-      if (n.op in COMPARISON) test[n.id] = comparison(n.op, n.args[0].op === "const" && n.args[1].op !== "const", args[0], args[1]);
+      if (testOf(n.op) !== undefined) test[n.id] = comparison(n.op, n.args[0].op === "const" && n.args[1].op !== "const", args[0], args[1]);
     } else {
       // A comment where the source line changes, so a profile or stack trace leads back.
       if (n.line !== undefined && n.line !== lastLine) emit({ kind: "line", text: `// ${where(n.line)}` });
@@ -395,13 +395,8 @@ function render(entries: readonly Entry[], indent: string, hoisted: Uint8Array, 
   }
 }
 
-/** A value of a selection printed as `c ? a : b`: a mask's zero is MASKED_ZERO[0] (ir/ops.ts). */
-function sideText(op: string, value: string): string {
-  return op === "mask" && value === "0" ? "MASKED_ZERO[0]" : value;
-}
-
-/** The operators of the comparisons, which print as `(a > b ? 1 : 0)` on their own. */
-const COMPARISON: Record<string, string> = { lt: "<", le: "<=", gt: ">", ge: ">=", eq: "===", ne: "!==" };
+/** A comparison's JavaScript operator (ir/ops.ts `test`; on its own it prints as `(a > b ? 1 : 0)`), else undefined. */
+const testOf = (op: string): string | undefined => (ELEMENTWISE as Record<string, ElementwiseOp>)[op]?.test;
 const MIRRORED: Record<string, string> = { lt: "gt", le: "ge", gt: "lt", ge: "le", eq: "eq", ne: "ne" };
 
 /**
@@ -409,7 +404,7 @@ const MIRRORED: Record<string, string> = { lt: "gt", le: "ge", gt: "lt", ge: "le
  * with a constant in its accumulator, so that order is a few bytes shorter.
  */
 function comparison(op: string, flip: boolean, a: string, b: string): string {
-  return flip ? `${b} ${COMPARISON[MIRRORED[op]]} ${a}` : `${a} ${COMPARISON[op]} ${b}`;
+  return flip ? `${b} ${testOf(MIRRORED[op])} ${a}` : `${a} ${testOf(op)} ${b}`;
 }
 
 /** `(a + b)` -> `a + b` when the parentheses enclose the whole expression. */
