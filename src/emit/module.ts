@@ -144,12 +144,7 @@ export function printModule(m: ModuleParts, lang: Language): string {
       out(sizedParams ? "export declare function paramSize(sizes: Sizes): number;" : "export declare const paramSize: number;");
       doc(flatDocs.packParams);
       out("export declare function packParams(params: Params, x?: Float64Array): Float64Array;");
-      doc(flatDocs.unpackParams);
-      // Holders from createGrad() come back as Grads; any Params (plain arrays too, as modules.md allows) as Params.
-      const sizesParam = sizedParams ? ", sizes?: Sizes" : "";
-      out(`export declare function unpackParams(x: ArrayLike<number>, params?: Grads${sizesParam}): Grads;`);
-      doc(flatDocs.unpackParams);
-      out(`export declare function unpackParams(x: ArrayLike<number>, params?: Params${sizesParam}): Params;`);
+      printUnpackOverloads(out, () => doc(flatDocs.unpackParams), sizedParams, "declare ");
       doc(flatDocs.valueFlat);
       out(`export declare function valueFlat(x: ArrayLike<number>, ${inputsParam}): number;`);
       doc(flatDocs.valueAndGradFlat);
@@ -396,6 +391,18 @@ function printHolderChecks(out: (...l: string[]) => void, T: (a: string) => stri
   out(`function ${explain}(holder${T(": unknown")})${T(": void")} {`, `  ${notObject}`);
   for (const t of items) out(`  checkHolder(holder, "${what}", ${key(t.name)}, ${t.shape.length ? moduleSize(t.size) : -1});`);
   out("}", "");
+}
+
+/**
+ * unpackParams's signatures, each under its JSDoc: modules.md's `params?: Params): Params`,
+ * and before it holders from createGrad() coming back as Grads. In the .d.ts (`declare `),
+ * and in a .ts module before the implementation.
+ */
+function printUnpackOverloads(out: (...l: string[]) => void, doc: () => void, sized: boolean, declare: "declare " | ""): void {
+  for (const holders of ["Grads", "Params"]) {
+    doc();
+    out(`export ${declare}function unpackParams(x: ArrayLike<number>, params?: ${holders}${sized ? ", sizes?: Sizes" : ""}): ${holders};`);
+  }
 }
 
 /** Seeds: `s<k>` per output. The loss case (one scalar output) defaults to 1. */
@@ -753,14 +760,8 @@ function printFlat(m: ModuleParts, flat: FlatParts, docs: ReturnType<typeof flat
     out(`  const p${k} = params[${key(p.name)}];`, `  for (let j = 0; j < ${p.size}; j++) out[${offsets[k]} + j] = p${k}[j]${bang};`);
   });
   out("  return out;", "}", "");
+  if (ts) printUnpackOverloads(out, () => doc(docs.unpackParams), false, "");
   doc(docs.unpackParams);
-  // Holders from createGrad() come back as Grads; any Params (plain arrays too, as modules.md allows) as Params.
-  if (ts) {
-    out("export function unpackParams(x: ArrayLike<number>, params?: Grads): Grads;");
-    doc(docs.unpackParams);
-    out("export function unpackParams(x: ArrayLike<number>, params?: Params): Params;");
-    doc(docs.unpackParams);
-  }
   out(`export function unpackParams(x${T(": ArrayLike<number>")}, params${T("?: Params")})${T(": Params")} {`, ...xCheck);
   if (m.checks) out("  if (params !== undefined) checkParamHolders(params);");
   out(`  const out = ${ts ? "(params === undefined ? createGrad() : params) as Grads" : "params === undefined ? createGrad() : params"};`);
@@ -888,14 +889,9 @@ function printFlatSized(m: ModuleParts, flat: FlatParts, docs: ReturnType<typeof
   out("  return out;", "}", "");
 
   const unpackDoc = docs.unpackParams + (paramDims.length ? "; the sizes come from the holders, from `sizes`, or from x's length where it gives them" : "");
+  if (ts) printUnpackOverloads(out, () => doc(unpackDoc), paramDims.length > 0, "");
   doc(unpackDoc);
   const sizesParam = paramDims.length ? `, sizes${T("?: Sizes")}` : "";
-  if (ts) {
-    out(`export function unpackParams(x: ArrayLike<number>, params?: Grads${sizesParam}): Grads;`);
-    doc(unpackDoc);
-    out(`export function unpackParams(x: ArrayLike<number>, params?: Params${sizesParam}): Params;`);
-    doc(unpackDoc);
-  }
   out(`export function unpackParams(x${T(": ArrayLike<number>")}, params${T("?: Params")}${sizesParam})${T(": Params")} {`);
   if (paramDims.length) {
     out("  if (params !== undefined) readParamSizes(params);");
