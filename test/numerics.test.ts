@@ -233,11 +233,13 @@ describe("atan2's gradient between the edge points", () => {
     expect(problems).toEqual([]);
   });
 
-  it("the unrolled backward divides once, fewer than hand-written code", () => {
+  it("the unrolled backward divides by r once, as hand-written code does, and by the scaled sum once", () => {
     const r = compile("param a, b\noutput y = atan2(a, b)", { filename: "edges.expr", format: "js" });
     if (!r.ok) throw new Error("did not compile");
     const body = r.code.slice(r.code.indexOf("export function backwardInto("));
-    expect(body.slice(0, body.indexOf("\n}\n")).match(/ \/ /g)).toHaveLength(1);
+    const divisions = body.slice(0, body.indexOf("\n}\n")).match(/ = 1 \/ .*;/g) ?? [];
+    expect(divisions).toHaveLength(2);
+    expect(divisions[0]).toMatch(/^ = 1 \/ t\d+;$/);
   });
 });
 

@@ -135,24 +135,30 @@ describe("a value that reads a scalar input", () => {
 });
 
 describe("atan2's gradient in the angle's flat kernel", () => {
-  // The scale is a table whose common range runs two tests; the division takes r itself
-  // there, so it waits for r alone (rules.ts). Both rest on V8 having run every test the
-  // optimized code makes: one that only a rare side makes would be a deoptimization exit,
-  // and the caller's loop would then not be peeled.
+  // x (1 / r) where r + 1 / r < 1e100, picked against the scaled formula computed before the
+  // choice, whose scale is a table of constants (rules.ts). Both rest on V8 having run every
+  // operation the optimized code makes: one that only a rare side makes would be a
+  // deoptimization exit, and the caller's loop would then not be peeled.
   const source = readFileSync(join(__dirname, "..", "bench", "tiny", "angle.expr"), "utf8");
   const compiled = compileJs(source, { filename: "angle.expr", checks: false });
   const kernel = compiled.code.slice(compiled.code.indexOf("export function valueAndGradFlat("), compiled.code.indexOf("\n}\n", compiled.code.indexOf("export function valueAndGradFlat(")));
 
-  it("divides by r where the scale is 1, and by the scaled sum elsewhere", () => {
+  it("multiplies by 1 / r in the common range, picked against the scaled formula named before", () => {
     const r = /const t\d+ = (t\d+) < 1e-300;/.exec(kernel)?.[1];
     expect(kernel).toMatch(new RegExp(`const ${r} = \\((t\\d+) \\* \\1\\) \\+ \\((t\\d+) \\* \\2\\);`));
-    const tests = ["< 1e-300", "< 1e-100", "> 1e\\+100", "> 1e\\+300"].map((t) => new RegExp(`const (t\\d+) = ${r} ${t};`).exec(kernel)?.[1]);
-    expect(tests.every(Boolean), kernel).toBe(true);
-    const [tiny, small, large, huge] = tests;
-    expect(kernel).toMatch(new RegExp(`= ${small} \\? \\(${tiny} \\? [\\d.e+]+ : [\\d.e+]+\\) : \\(${large} \\? \\(${huge} \\? [\\d.e-]+ : [\\d.e-]+\\) : 1\\);`));
-    expect(kernel).toMatch(new RegExp(`1 / \\(${small} \\? (t\\d+) : \\(${large} \\? \\1 : ${r}\\)\\)`));
+    const inverse = new RegExp(`const (t\\d+) = 1 / ${r};`).exec(kernel)?.[1];
+    const common = new RegExp(`const (t\\d+) = \\(${r} \\+ ${inverse}\\) < 1e\\+100;`).exec(kernel)?.[1];
+    const tests = ["< 1e-300", "> 1e\\+300"].map((t) => new RegExp(`const (t\\d+) = ${r} ${t};`).exec(kernel)?.[1]);
+    expect([inverse, common, ...tests].every(Boolean), kernel).toBe(true);
+    const [tiny, huge] = tests;
+    const scale = new RegExp(`const (t\\d+) = ${r} < 1 \\? \\(${tiny} \\? [\\d.e+]+ : [\\d.e+]+\\) : \\(${huge} \\? [\\d.e-]+ : [\\d.e-]+\\);`).exec(kernel)?.[1];
+    expect(scale, kernel).toBeDefined();
+    // Each partial: the common side in the choice, the scaled side a name computed before it.
+    const picks = [...kernel.matchAll(new RegExp(`const t\\d+ = ${common} \\? \\((t\\d+) \\* ${inverse}\\) : (t\\d+);`, "g"))];
+    expect(picks, kernel).toHaveLength(2);
+    for (const [, , scaled] of picks) expect(kernel).toMatch(new RegExp(`const ${scaled} = ${scale} \\* \\(t\\d+ \\* t\\d+\\);`));
     expect(kernel).not.toMatch(/if \(/);
-    expect(kernel.match(/ \/ /g)).toHaveLength(1);
+    expect(kernel.match(/ \/ /g)).toHaveLength(2);
   });
 
   it("is optimized by V8 without an exit for missing feedback", () => {

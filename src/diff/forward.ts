@@ -124,6 +124,7 @@ export const TANGENTS: Record<Op, TangentRule> = {
   ne: none,
   where: diagonal,
   mask: diagonal,
+  pick: diagonal,
   stop: none,
   // Backward-only operations, met when a derivative is differentiated again.
   // g === 0 ? 0 : g l, differentiated as where(g == 0, 0, g l) (as rules.ts does): nothing

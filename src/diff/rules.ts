@@ -148,41 +148,41 @@ export const RULES: Record<Op, Rule | null> = {
   ceil: none,
   max: (d, { args: [a, b] }, g) => [d.chain(g, winWeight(d, "gt", a, b)), d.chain(g, winWeight(d, "gt", b, a))],
   min: (d, { args: [a, b] }, g) => [d.chain(g, winWeight(d, "lt", a, b)), d.chain(g, winWeight(d, "lt", b, a))],
-  // x / (x² + y²) and -y / (x² + y²), on x and y scaled by a power of two s chosen by r =
-  // x² + y²: 1 where r is in [1e-100, 1e100], 2^332 in [1e-300, 1e-100), 2^-332 in (1e100,
-  // 1e300], which bring (x s)² + (y s)² into [1e-101, 1e100]; 2^600 below 1e-300 (then
-  // max(|x|, |y|) < 1e-150, and a subnormal one becomes at least 2^-474) and 2^-600 above or
-  // where r overflows (the largest double becomes 2^424). Scaling by a power of two is exact,
-  // so s ((x s) / ((x s)² + (y s)²)) rounds as the plain formula does wherever that one is
-  // finite and normal, and is finite where the gradient is; the scaled sum's powers up to
-  // the third stay in range where the derivatives of that order do (second derivatives are
-  // about 1 / r). One division, as in hand-written code.
-  // How V8 runs it decides the form. s is a table of constants, r < 1e-100 ? (r < 1e-300 ?
-  // 2^600 : 2^332) : r > 1e100 ? ..., never a branch around a scaled formula: V8 makes a
-  // never-taken side that computes anything a deoptimization exit, and a caller's loop is then
-  // not peeled (its result boxed on every call: the angle's flat kernel took 1.3-1.6x the
-  // hand-written time). The common range runs two of its four tests; the straight-line code
-  // computes the inner two before it (emit/straight.ts), so they have run when V8 optimizes,
-  // and V8 then tests them only on the rare sides. The division takes r itself where s is 1,
-  // and the scaled sum, which equals it there, only outside: the quotient then waits for r
-  // alone, not for x s and y s and their squares, and V8 computes the scaled sum inside the
-  // rare sides. The angle's flat kernel, paired against the hand-written one: 1.16x with four
-  // tests in a row, 1.12-1.14x with the table, 1.10-1.11x with the table and this division
-  // (by hand, without checks; bench/tiny-ab.mjs against the four tests: 1.17x -> 1.12-1.13x).
-  // Tried: the plain x (1 / r) selected where s is 1 (an if around it, the scaled gradient
-  // named before), 1.08-1.09x by hand, but the bend's checked kernel then has 477 bytes of
-  // bytecode, over V8's inlining limit of 460 (1.7x; 436 bytes as here); s / ((x s)² + (y s)²)
-  // times x s, one product fewer, overflows where max(|x|, |y|) is subnormal and the gradient
-  // finite, and loses the gradient's precision past magnitudes of 1e244.
+  // x / (x² + y²) and -y / (x² + y²). Where r = x² + y² is in (1e-100, 1e100), which r + 1 / r
+  // < 1e100 tests at the cost of one addition, x (1 / r) and y (1 / r): one division, as in
+  // hand-written code. Elsewhere the same on x and y scaled by a power of two s chosen by r:
+  // 2^332 in [1e-300, 1e-100], 2^-332 in [1e100, 1e300], which bring (x s)² + (y s)² into
+  // [1e-101, 1e101]; 2^600 below 1e-300 (then max(|x|, |y|) < 1e-150, and a subnormal one
+  // becomes at least 2^-474) and 2^-600 above or where r overflows (the largest double
+  // becomes 2^424). Scaling by a power of two is exact, so s ((x s) / ((x s)² + (y s)²))
+  // rounds as the plain formula does wherever that one is finite and normal, and is finite
+  // where the gradient is; the sum's powers up to the third stay in range where the
+  // derivatives of that order do (second derivatives are about 1 / r).
+  // How V8 runs it decides the form: the two are chosen by `pick` (ir/ops.ts), both computed
+  // on every path, never a branch around the scaled formula, whose never-run arithmetic V8
+  // would compile as a deoptimization exit (a caller's loop is then not peeled and its result
+  // boxed: the angle's flat kernel took 1.35x the hand-written time); and s is a table of
+  // constants, not a branch. Computed before the choice, the scaled side is moved by TurboFan
+  // to where it is used, and the common range costs one addition, a test and the two
+  // products. The angle's flat kernel, paired against the hand-written one (by hand, without
+  // checks): 1.08-1.11x with s applied on every path (a table that was 1 in the common range,
+  // the division taking r itself there), 1.07-1.09x so; 1.06x with two scales (2^±600 only),
+  // but then r³ overflows in [1e-300, 1e-100] where second derivatives are finite.
   atan2: (d, { args: [y, x] }, g) => {
     const r = d.e("add", d.e("mul", x, x), d.e("mul", y, y));
-    const [tiny, small, large, huge] = [d.e("lt", r, d.c(1e-300)), d.e("lt", r, d.c(1e-100)), d.e("gt", r, d.c(1e100)), d.e("gt", r, d.c(1e300))];
-    const pick = (test: Node, a: Node | number, b: Node | number) => d.e("where", test, typeof a === "number" ? d.c(a) : a, typeof b === "number" ? d.c(b) : b);
-    const scale = pick(small, pick(tiny, 2 ** 600, 2 ** 332), pick(large, pick(huge, 2 ** -600, 2 ** -332), 1));
+    const inverse = d.e("div", d.c(1), r);
+    const common = d.e("lt", d.e("add", r, inverse), d.c(1e100));
+    const table = (test: Node, a: number, b: number) => d.e("where", test, d.c(a), d.c(b));
+    const scale = d.e(
+      "where",
+      d.e("lt", r, d.c(1)),
+      table(d.e("lt", r, d.c(1e-300)), 2 ** 600, 2 ** 332),
+      table(d.e("gt", r, d.c(1e300)), 2 ** -600, 2 ** -332),
+    );
     const [xs, ys] = [d.e("mul", x, scale), d.e("mul", y, scale)];
-    const scaledSum = d.e("add", d.e("mul", xs, xs), d.e("mul", ys, ys));
-    const inverse = d.e("div", d.c(1), pick(small, scaledSum, pick(large, scaledSum, r)));
-    return [d.chain(g, d.e("mul", d.e("mul", xs, inverse), scale)), d.chain(g, d.e("neg", d.e("mul", d.e("mul", ys, inverse), scale)))];
+    const scaledInverse = d.e("div", d.c(1), d.e("add", d.e("mul", xs, xs), d.e("mul", ys, ys)));
+    const partial = (a: Node, as: Node) => d.e("pick", common, d.e("mul", a, inverse), d.e("mul", scale, d.e("mul", as, scaledInverse)));
+    return [d.chain(g, partial(x, xs)), d.chain(g, d.e("neg", partial(y, ys)))];
   },
   // Index arithmetic: integers in, integers out, nothing to differentiate.
   mod: none,
@@ -197,6 +197,7 @@ export const RULES: Record<Op, Rule | null> = {
   // the mask past the products, so that they need no guard of their own).
   where: selectRule,
   mask: selectRule,
+  pick: selectRule,
   // g === 0 ? 0 : g l, met when a derivative is differentiated again: where g is an exact
   // zero nothing passes, elsewhere it is a product; the same values as differentiating
   // where(g == 0, 0, g l), without building that form into the derivative's own code.

@@ -43,7 +43,7 @@ export function dependencePattern(graph: Graph, y0: Node, x0: Node): Uint32Array
   for (const n of nodes) {
     if (n === x) continue;
     // A gate passes dependence from its arguments only; its forward body is a value.
-    const operands = n.op === "gate" ? n.args.slice(1, 1 + n.arity!) : n.op === "where" || n.op === "mask" ? n.args.slice(1) : n.args;
+    const operands = n.op === "gate" ? n.args.slice(1, 1 + n.arity!) : n.op === "where" || n.op === "mask" || n.op === "pick" ? n.args.slice(1) : n.args;
     if (FLAT.has(n.op) || !operands.some((a) => sets.has(a.id))) continue;
     const out = new Uint32Array(n.size * words);
     const get = (a: KnownNode) => sets.get(a.id);

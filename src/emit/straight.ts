@@ -90,6 +90,8 @@ export function printStraightLine(
     if (!needed[n.id] || (n.op !== "max" && n.op !== "min") || !extremumOfConstant(n.args[0], n.args[1])) continue;
     uses[(n.args[0].op === "const" ? n.args[1] : n.args[0]).id]++;
   }
+  // pick's rare value is computed on every path (ir/ops.ts): named, never inlined into its side.
+  for (const n of graph.nodes) if (needed[n.id] && n.op === "pick") uses[n.args[2].id]++;
   const stored = new Uint32Array(graph.nodes.length);
   for (const s of sinks) stored[s.node.id]++;
   // A table of constants printed on its own line (r < 1e-100 ? (r < 1e-300 ? a : b) : ...,
@@ -117,8 +119,10 @@ export function printStraightLine(
       if (testOf(side.args[0].op) !== undefined && names[side.args[0].id] === undefined) forced[side.args[0].id] = 1;
     }
   }
+  // So is a comparison that picks test (atan2's range, tested by both partials).
+  for (const n of graph.nodes) if (needed[n.id] && n.op === "pick") tested[n.args[0].id] = 1;
   const conditionUses = new Uint32Array(graph.nodes.length);
-  for (const n of graph.nodes) if (needed[n.id] && names[n.id] === undefined && (n.op === "where" || n.op === "mask")) conditionUses[n.args[0].id]++;
+  for (const n of graph.nodes) if (needed[n.id] && names[n.id] === undefined && (n.op === "where" || n.op === "mask" || n.op === "pick")) conditionUses[n.args[0].id]++;
   const boolean = (n: Node) => tested[n.id] === 1 && testOf(n.op) !== undefined && conditionUses[n.id] === uses[n.id] && stored[n.id] === 0;
   const schedule = scheduleBranches(
     graph,
@@ -209,7 +213,7 @@ export function printStraightLine(
     for (const h of op.helpers ?? []) helpers.add(h);
     operations++;
     const args = n.args.map((a) => text[a.id]);
-    const condition = n.op === "where" || (n.op === "mask" && boolean(n.args[0])) ? test[n.args[0].id] : undefined;
+    const condition = n.op === "where" || n.op === "pick" || (n.op === "mask" && boolean(n.args[0])) ? test[n.args[0].id] : undefined;
     const expr = condition !== undefined && op.choose ? op.choose(condition, args[1], args[2]) : op.print(...args);
     const d = 1 + Math.max(0, ...n.args.map((a) => depth[a.id]));
     const reads = n.args.some((a) => readsArgument[a.id]);

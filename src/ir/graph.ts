@@ -300,6 +300,7 @@ export class Graph {
         return true;
       // A literal zero branch is the program's value, not a mask.
       case "where":
+      case "pick":
         return n.args.slice(1).some((a) => this.masked[a.id] && !isZero(a));
       case "chainmul":
         return this.masked[n.args[0].id];
@@ -482,7 +483,8 @@ export class Graph {
         break;
       }
       case "where":
-      case "mask": {
+      case "mask":
+      case "pick": {
         const [c, t, f] = x;
         if (c.op === "const") {
           const pick = c.value !== 0 ? t : f;

@@ -137,6 +137,16 @@ export const ELEMENTWISE = {
   /** `where(c, a, b)`: a where c is non-zero, else b. */
   where: { arity: 3, evaluate: (c, a, b) => (c !== 0 ? a : b), print: (c, a, b) => `(${c} !== 0 ? ${a} : ${b})`, choose: (t, a, b) => `(${t} ? ${a} : ${b})` },
   /**
+   * Backward only: `where(c, a, b)` whose two values are computed on every path, before the
+   * choice, and never put in a branch of their own (emit/branches.ts): for a rare side that a
+   * stable derivative needs (atan2's, past magnitudes of 1e150). V8 compiles code that has
+   * never run as a deoptimization exit, after which it does not peel a caller's loop and
+   * boxes the returned number (the angle's flat kernel: 1.35x the hand-written time with the
+   * rare side in a branch); computed on every path, its arithmetic has run, and TurboFan moves
+   * it to the side that uses it.
+   */
+  pick: { arity: 3, evaluate: (c, a, b) => (c !== 0 ? a : b), print: (c, a, b) => `(${c} !== 0 ? ${a} : ${b})`, choose: (t, a, b) => `(${t} ? ${a} : ${b})` },
+  /**
    * Backward only: `where(c, a, b)` as the derivative rules make it, a branch that is 0
    * standing for "no gradient here" (the branch `where` did not select, a tie's loser): a
    * masked zero. Its own op so that the graph can tell such zeros from computed ones, which

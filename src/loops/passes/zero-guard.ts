@@ -137,6 +137,7 @@ export function zeroWhere(e: Expr, zero: ReadonlySet<string>): boolean {
           return e.args.every((a) => zeroWhere(a, zero));
         case "where":
         case "mask":
+        case "pick":
           // Zero where both branches are, or where the condition is 0 and the other branch zero.
           return (zeroWhere(e.args[0], zero) || zeroWhere(e.args[1], zero)) && zeroWhere(e.args[2], zero);
         default:
