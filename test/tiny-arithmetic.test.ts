@@ -161,6 +161,16 @@ describe("atan2's gradient in the angle's flat kernel", () => {
     expect(kernel.match(/ \/ /g)).toHaveLength(2);
   });
 
+  it("in a loop too, the scaled partial is a local computed before the choice, not inside it", () => {
+    const looped = compileJs("param u[100], v[100]\noutput s = sum(atan2(u, v))", { filename: "angles.expr", checks: false }).code;
+    const choices = [...looped.matchAll(/!== 0 \? \((\w+) \* (\w+)\) : ([^)]*)\)/g)];
+    expect(choices.length, looped).toBeGreaterThanOrEqual(2);
+    for (const [, , , rare] of choices) {
+      expect(rare).toMatch(/^\w+$/);
+      expect(looped).toMatch(new RegExp(`const ${rare} = \\w+ \\* \\(\\w+ \\* \\w+\\);`));
+    }
+  });
+
   it("is optimized by V8 without an exit for missing feedback", () => {
     const dir = mkdtempSync(join(tmpdir(), "gradc-atan2-"));
     writeFileSync(join(dir, "angle.mjs"), compiled.code);

@@ -60,6 +60,8 @@ export function fusable(plan: FusionPlan, n: Node, depth: number): boolean {
     user !== undefined &&
     n.shape.length > 0 &&
     user.op !== "gate" &&
+    // pick's rare value is computed on every path, before the choice (ir/ops.ts).
+    !(user.op === "pick" && user.args[2] === n) &&
     ((isElementwise(user.op) && user.size === n.size) ||
       user.op === "sum" ||
       user.op === "prod" ||
