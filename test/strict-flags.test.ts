@@ -23,6 +23,8 @@ const programs: [string, string, "auto" | "unrolled" | "loops" | "tape"][] = [
   // A costly where: its branch's values are lets assigned in an if/else (emit/branches.ts).
   ["branches", readFileSync("examples/ba/observation.expr", "utf8"), "unrolled"],
   ["a tape", chain(20), "tape"],
+  // An index that reads an array (a pick by an integer input), in a sum and in a compound update.
+  ["picks by an integer input", "dim N\ninput X[N, 3]\ninput y[N] int\nparam W[3, 3]\nscores = X @ W\noutput loss = -mean([log_softmax(scores, axis=1)[i, y[i]] for i in 0..N])", "loops"],
   ["a tape with tensor outputs and seeds", "param u[6], a\ninput v[6]\noutput f = a * sum(u * v)\noutput g = relu(u) * sigmoid(v)", "tape"],
 ];
 

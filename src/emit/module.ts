@@ -987,11 +987,38 @@ function sizesFromLength(total: Size, dims: readonly string[], file: string, T: 
  * (`x[i] = `, `x[i] += `) are left alone. The kernels' array names are ours: arguments
  * `a<n>`, seeds `s<n>`, outputs `o<n>`/`out`, gradients `g<n>`/`h<n>`/`g`, buffers
  * `b<n>`/`buf<n>`, the register files `...Registers`, the tape interpreter's `tapeCode`.
+ * An index may itself read an array (`b24[b29[i]]`, a pick by an integer input), so each
+ * read's closing bracket is found by counting, and both reads get their `!`.
  */
 function nonNullReads(line: string): string {
   // A compound update reads too: `b[i] += e;` -> `b[i] = b[i]! + (e);`.
-  line = line.replace(/^(\s*)((?:[asoghb]\d+|buf\d+|out|g|\w+Registers|tapeCode)\[[^\[\]]*\]) ([-+*])= (.*);$/, "$1$2 = $2 $3 ($4);");
-  return line.replace(/\b((?:[asoghb]\d+|buf\d+|out|g|x|\w+Registers|tapeCode)\[[^\[\]]*\])(?!\s*(?:=(?!=)|\+=|\*=|-=))/g, "$1!");
+  const target = /^(\s*)(?:[asoghb]\d+|buf\d+|out|g|\w+Registers|tapeCode)\[/.exec(line);
+  if (target) {
+    const end = closingBracket(line, target[0].length - 1);
+    const update = end < 0 ? null : /^ ([-+*])= (.*);$/.exec(line.slice(end + 1));
+    if (update) {
+      const written = line.slice(target[1].length, end + 1);
+      line = `${target[1]}${written} = ${written} ${update[1]} (${update[2]});`;
+    }
+  }
+  const after: number[] = [];
+  for (const read of line.matchAll(/\b(?:[asoghb]\d+|buf\d+|out|g|x|\w+Registers|tapeCode)\[/g)) {
+    const end = closingBracket(line, read.index! + read[0].length - 1);
+    if (end >= 0 && !/^\s*(?:=(?!=)|\+=|\*=|-=)/.test(line.slice(end + 1))) after.push(end + 1);
+  }
+  // Inserted from the right, so earlier positions stay valid.
+  for (const at of after.sort((a, b) => b - a)) line = line.slice(0, at) + "!" + line.slice(at);
+  return line;
+}
+
+/** The index of the `]` that closes the `[` at `open`, or -1 when the line does not close it. */
+function closingBracket(line: string, open: number): number {
+  let depth = 0;
+  for (let k = open; k < line.length; k++) {
+    if (line[k] === "[") depth++;
+    else if (line[k] === "]" && --depth === 0) return k;
+  }
+  return -1;
 }
 
 /** Add number annotations to a helper's JavaScript source. */
