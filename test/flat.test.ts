@@ -205,7 +205,7 @@ describe("types of the flat form", () => {
     project.createSourceFile("caller.ts", caller("circle.js"));
     project.createSourceFile("caller-loops.ts", caller("loops.js"));
     project.createSourceFile("caller-declared.ts", caller("declared.js"));
-    const errors = project.getPreEmitDiagnostics().map((d) => `${d.getSourceFile()?.getBaseName()}:${d.getLineNumber()}: ${ts.flattenDiagnosticMessageText(d.getMessageText(), "\n")}`);
+    const errors = project.getPreEmitDiagnostics().map((d) => `${d.getSourceFile()?.getBaseName()}:${d.getLineNumber()}: ${ts.flattenDiagnosticMessageText(d.compilerObject.messageText, "\n")}`);
     expect(errors).toEqual([]);
     // The inputs are required when the program has some: forgetting them is a type error.
     project.createSourceFile("wrong.ts", 'import { valueFlat } from "./declared.js";\nexport const v = valueFlat([1, 2, 3]);\n');

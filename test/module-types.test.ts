@@ -37,6 +37,8 @@ const PROGRAMS: Program[] = [
   { name: "softmax", source: example("cs231n/softmax.expr"), emit: "loops" },
   { name: "twolayer_sized", source: example("cs231n/twolayer-sized.expr"), dims: { N: 4 } },
   { name: "layernorm", source: example("v2/layernorm.expr") },
+  // Linear algebra helpers (solve), a Hessian and a gradient as outputs.
+  { name: "newton", source: example("fit/rosenbrock.expr") },
   // Params of rank 0 to 3, an integer input, a tensor output beside the objective, a dim.
   {
     name: "ranks",
@@ -111,7 +113,7 @@ function consumer(p: Program, iface: ModuleInterface, from: string, flat: boolea
     "}",
     "const list = (v: number | ArrayLike<number>): number[] => (typeof v === \"number\" ? [v] : Array.from(v));",
     "",
-    "export function run(t: Tester): void {",
+    "export function run(t: Tester): { outputs: Outputs; grad: Grads } {",
   );
   out(`  const args: Args = ${objectOf(args, values)};`);
   // The page's signatures: every export must be assignable to them.
@@ -290,7 +292,7 @@ function consumer(p: Program, iface: ModuleInterface, from: string, flat: boolea
       out(`  t.throws(() => backwardInto(args, seed, createGrad(${bigger})), RangeError, [${q(`'${bySize.name}'`)}], "a grad holder of other sizes");`);
     }
   }
-  out("}", "");
+  out("  return result;", "}", "");
   return L.join("\n");
 }
 
@@ -373,12 +375,16 @@ describe("a TypeScript consumer of each generated module, as modules.md writes i
         for (const name of names) expect(message, `${form}: ${what} names ${name}`).toContain(String(name));
       },
     });
+    const results: unknown[] = [];
     for (const f of [FORMS[0], FORMS[2]]) {
       const file = join(dir, `use-${n}-${f.suffix}.js`);
       writeFileSync(file, strip(consumer(b.program, b.iface, f.from(n), b.flat)));
-      const used = (await import(pathToFileURL(file).href)) as { run(t: ReturnType<typeof tester>): void };
-      used.run(tester(f.suffix));
+      const used = (await import(pathToFileURL(file).href)) as { run(t: ReturnType<typeof tester>): unknown };
+      results.push(used.run(tester(f.suffix)));
     }
+    // The TypeScript module's text differs from the JavaScript one's (the `!` of each read,
+    // compound updates spelled out), never its numbers.
+    expect(results[0]).toEqual(results[1]);
   });
 });
 

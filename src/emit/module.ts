@@ -980,32 +980,33 @@ function sizesFromLength(total: Size, dims: readonly string[], file: string, T: 
   ];
 }
 
+/** The kernels' array names (see nonNullReads), as a regular expression's alternatives. */
+const KERNEL_ARRAYS = "[asoghb]\\d+|buf\\d+|out|g|x|\\w+Registers|tapeCode|MASKED_ZERO";
+
 /**
  * TypeScript only: `a0[3]` -> `a0[3]!` for every element read of the kernels' arrays, so
  * the module also type-checks under `noUncheckedIndexedAccess` (where reading an
  * `ArrayLike<number>` or a `Float64Array` gives `number | undefined`). Writes
- * (`x[i] = `, `x[i] += `) are left alone. The kernels' array names are ours: arguments
- * `a<n>`, seeds `s<n>`, outputs `o<n>`/`out`, gradients `g<n>`/`h<n>`/`g`, buffers
- * `b<n>`/`buf<n>`, the register files `...Registers`, the tape interpreter's `tapeCode`.
- * An index may itself read an array (`b24[b29[i]]`, a pick by an integer input), so each
- * read's closing bracket is found by counting, and both reads get their `!`.
+ * (`x[i] = `) are left alone; a compound update reads too, and becomes `b[i] = b[i]! + (e)`.
+ * The kernels' array names are ours: arguments `a<n>`, seeds `s<n>`, outputs `o<n>`/`out`,
+ * gradients `g<n>`/`h<n>`/`g`, buffers `b<n>`/`buf<n>`, the register files `...Registers`,
+ * the tape interpreter's `tapeCode`, the masked zero `MASKED_ZERO`; the linear algebra
+ * helpers pass their own (`arrays`). An index may itself read an array (`b24[b29[i]]`, a
+ * pick by an integer input), so each read's closing bracket is found by counting, and both
+ * reads get their `!`.
  */
-function nonNullReads(line: string): string {
-  // A compound update reads too: `b[i] += e;` -> `b[i] = b[i]! + (e);`.
-  const target = /^(\s*)(?:[asoghb]\d+|buf\d+|out|g|\w+Registers|tapeCode)\[/.exec(line);
-  if (target) {
-    const end = closingBracket(line, target[0].length - 1);
-    const update = end < 0 ? null : /^ ([-+*])= (.*);$/.exec(line.slice(end + 1));
-    if (update) {
-      const written = line.slice(target[1].length, end + 1);
-      line = `${target[1]}${written} = ${written} ${update[1]} (${update[2]});`;
-    }
+function nonNullReads(line: string, arrays = KERNEL_ARRAYS): string {
+  const reads = () => [...line.matchAll(new RegExp(`\\b(?:${arrays})\\[`, "g"))].map((r) => ({ start: r.index!, end: closingBracket(line, r.index! + r[0].length - 1) }));
+  // Compound updates first, from the right, so the positions to their left stay valid.
+  for (const { start, end } of reads().reverse()) {
+    const update = end < 0 ? null : /^ ([-+*])= ([^;]*);/.exec(line.slice(end + 1));
+    if (!update) continue;
+    const written = line.slice(start, end + 1);
+    line = `${line.slice(0, start)}${written} = ${written} ${update[1]} (${update[2]});${line.slice(end + 1 + update[0].length)}`;
   }
-  const after: number[] = [];
-  for (const read of line.matchAll(/\b(?:[asoghb]\d+|buf\d+|out|g|x|\w+Registers|tapeCode)\[/g)) {
-    const end = closingBracket(line, read.index! + read[0].length - 1);
-    if (end >= 0 && !/^\s*(?:=(?!=)|\+=|\*=|-=)/.test(line.slice(end + 1))) after.push(end + 1);
-  }
+  const after = reads()
+    .filter(({ end }) => end >= 0 && !/^\s*(?:=(?!=)|\+=|\*=|-=)/.test(line.slice(end + 1)))
+    .map(({ end }) => end + 1);
   // Inserted from the right, so earlier positions stay valid.
   for (const at of after.sort((a, b) => b - a)) line = line.slice(0, at) + "!" + line.slice(at);
   return line;
@@ -1025,6 +1026,11 @@ function closingBracket(line: string, open: number): number {
 function typedHelper(js: string): string {
   if (!js.startsWith("function ")) return js;
   const name = /^function (\w+)\(/.exec(js)![1];
-  if (Object.prototype.hasOwnProperty.call(LINALG_SIGNATURE, name)) return js.replace(/^[^\n]*/, LINALG_SIGNATURE[name as keyof typeof LINALG_SIGNATURE]);
+  if (Object.prototype.hasOwnProperty.call(LINALG_SIGNATURE, name)) {
+    const signature = LINALG_SIGNATURE[name as keyof typeof LINALG_SIGNATURE];
+    // Its array parameters' reads, as the kernels' (nonNullReads).
+    const arrays = [...signature.matchAll(/(\w+): (?:Float64Array|ArrayLike<number>)/g)].map((p) => p[1]).join("|");
+    return [signature, ...js.split("\n").slice(1).map((l) => nonNullReads(l, arrays))].join("\n");
+  }
   return js.replace(/^function (\w+)\(([^)]*)\) \{/, (_, name: string, ps: string) => `function ${name}(${ps.split(", ").map((p) => `${p}: number`).join(", ")}): number {`);
 }
