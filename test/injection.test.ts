@@ -202,6 +202,36 @@ describe("names special in JavaScript, or spelled like the generated code's own 
     },
   );
 
+  // Found by a TypeScript consumer: a dim's name was a local of checkSizes (`const default =`
+  // did not parse, `const sizes =` clashed with the parameter) and a key of sizesOf's object
+  // literal (`{ __proto__: size___proto__ }` set the prototype, so backward threw).
+  it.each(["unrolled", "loops"] as const)("dims named like anything in SPECIAL (%s): parses, keeps its shape, and runs", (emit) => {
+    const program = (dim: string) => `dim ${dim}\ninput y[${dim}]\nparam p[${dim}], c\noutput loss = c * sum((p - y)^2)\n`;
+    const twin = build(program("N"), "dims.expr", emit);
+    const args = { y: [1, 2], p: [3, 5], c: 0.5 };
+    for (const dim of SPECIAL) {
+      const hostile = build(program(dim), "dims.expr", emit);
+      expect(tsParseErrors(hostile.ts.code, "m.ts"), dim).toEqual([]);
+      expect(tsParseErrors(hostile.js.declaration!, "m.d.mts"), dim).toEqual([]);
+      // A dim's name reaches the module only as a property name (`sizes.N`), in strings, and
+      // in names of our own making (`size_N`, `$N`): the twin's, with N spelled as the dim.
+      const asHostile = (names: Iterable<string>) => [...new Set([...names].map((n) => n.replace(/^(size_|sized_|flatSized_|given_|\$)?N$/, (_, prefix = "") => prefix + dim).replace(/ (size_|sized_|flatSized_|given_|\$)?N$/, (_, prefix = "") => ` ${prefix}${dim}`)))].sort();
+      expect(topLevel(hostile.js.code), dim).toEqual(topLevel(twin.js.code).map((n) => asHostile([n])[0]));
+      expect([...identifiers(hostile.js.code)].sort(), dim).toEqual(asHostile(identifiers(twin.js.code)));
+      const body = hostile.js.code.replace(/^export (function|const) /gm, "$1 ");
+      const m = new Function(`"use strict";\n${body}\nreturn { sizesOf, createGrad, backwardInto, paramSize, valueAndGradFlat };`)() as Record<string, (...a: unknown[]) => unknown>;
+      const sizes = m.sizesOf(args) as Record<string, number>;
+      expect(Object.getPrototypeOf(sizes), dim).toBe(Object.prototype);
+      expect(Object.getOwnPropertyNames(sizes), dim).toEqual([dim]);
+      expect(Object.getOwnPropertyDescriptor(sizes, dim)!.value, dim).toBe(2);
+      expect(m.backwardInto(args, undefined, m.createGrad(sizes)), dim).toEqual({ p: new Float64Array([2, 3]), c: 13 });
+      expect(m.paramSize(sizes), dim).toBe(3);
+      const g = new Float64Array(3);
+      expect(m.valueAndGradFlat([3, 5, 0.5], g, { y: [1, 2] }), dim).toBe(6.5);
+      expect(Array.from(g), dim).toEqual([2, 3, 13]);
+    }
+  });
+
   it("the TypeScript module declares each name as a quoted property of Args, Outputs and Grads", () => {
     const p = namedProgram(SPECIAL);
     const { ts: t } = build(p.source, "names.expr");

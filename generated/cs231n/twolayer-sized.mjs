@@ -141,8 +141,8 @@ export function sizesOf(args) {
 
 function checkSizes(sizes) {
   if (sizes === null || typeof sizes !== "object") throw new TypeError("twolayer-sized.expr" + ": holders need the sizes, as sizesOf(args) gives them: { N: ... }, got " + describe(sizes));
-  const N = (sizes)["N"];
-  if (typeof N !== "number" || !Number.isInteger(N) || N < 1) throw new RangeError("twolayer-sized.expr" + ": sizes.N must be a whole number of at least 1, got " + describe(N));
+  const given_N = (sizes)["N"];
+  if (typeof given_N !== "number" || !Number.isInteger(given_N) || given_N < 1) throw new RangeError("twolayer-sized.expr" + ": sizes.N must be a whole number of at least 1, got " + describe(given_N));
 }
 
 const buf14row = new Float64Array(100);

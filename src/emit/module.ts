@@ -30,7 +30,7 @@
 
 import { knownSize, type Shape, type Size } from "../ir/graph.js";
 import { addSize, dimsOf, evaluateSize, formatSize, isKnown } from "../ir/size.js";
-import { givenSize, moduleSize, printSizeReader, printSizeSupport, sizesType, type SizeParts } from "./sizes.js";
+import { givenSize, moduleSize, printSizeReader, printSizeSupport, sizesLiteral, sizesType, type SizeParts } from "./sizes.js";
 import { HELPER_SOURCE } from "../ir/ops.js";
 import { LINALG_SIGNATURE } from "../ir/linalg.js";
 import type { FlatParts } from "./flat.js";
@@ -930,7 +930,7 @@ function printFlatSized(m: ModuleParts, flat: FlatParts, docs: ReturnType<typeof
   params.forEach((p, k) => {
     if (p.shape.length) out(`    FLAT_ARGS[${key(p.name)}] = FLAT_PARAMS.subarray(${moduleSize(offsets[k])}, ${moduleSize(addSize(offsets[k], p.size))});`);
   });
-  out(`    const sizes = { ${sizes.dims.map((d) => `${d}: size_${d}`).join(", ")} };`, "    FLAT_GRAD = createGrad(sizes);", "    FLAT_OUTPUTS = createOutputs(sizes);", "  }");
+  out(`    const sizes = ${sizesLiteral(sizes.dims)};`, "    FLAT_GRAD = createGrad(sizes);", "    FLAT_OUTPUTS = createOutputs(sizes);", "  }");
   out(...xCheck(false), "  FLAT_PARAMS.set(x);");
   params.forEach((p, k) => {
     if (!p.shape.length) out(`  FLAT_ARGS[${key(p.name)}] = x[${moduleSize(offsets[k])}]${bang};`);

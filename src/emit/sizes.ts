@@ -21,6 +21,13 @@ export const moduleSize = (s: Size): string => formatSize(s, (d) => `size_${d}`)
 /** A size from a `sizes` object given by the caller (createOutputs(sizes)). */
 export const givenSize = (s: Size): string => formatSize(s, (d) => `sizes.${d}`);
 
+/**
+ * The object literal `{ N: size_N, ... }` of the dims' values, one own property per dim:
+ * a dim named `__proto__` is a computed key, as `__proto__: v` would set the prototype.
+ */
+export const sizesLiteral = (dims: readonly string[]): string =>
+  `{ ${dims.map((d) => `${d === "__proto__" ? `["${d}"]` : d}: size_${d}`).join(", ")} }`;
+
 /** The first lines of a function body: the sizes as locals, buffers of the right length. */
 export const sizeLocals = (parts: SizeParts): string[] => [
   ...(parts.resized.length ? ["useSizes();"] : []),
@@ -60,12 +67,13 @@ export function printSizeSupport(
     out("}", "");
   }
   doc(`The dims of these arguments: ${parts.dims.join(", ")} (RangeError when the arguments disagree)`);
-  out(`export function sizesOf(args${T(": Args")})${T(": Sizes")} {`, `  readSizes(args);`, `  return { ${parts.dims.map((d) => `${d}: size_${d}`).join(", ")} };`, "}", "");
+  out(`export function sizesOf(args${T(": Args")})${T(": Sizes")} {`, `  readSizes(args);`, `  return ${sizesLiteral(parts.dims)};`, "}", "");
   out(`function checkSizes(sizes${T(": unknown")})${T(": void")} {`);
   out(`  if (sizes === null || typeof sizes !== "object") throw new TypeError(${quote(file)} + ": holders need the sizes, as sizesOf(args) gives them: { ${parts.dims.map((d) => `${d}: ...`).join(", ")} }, got " + describe(sizes));`);
+  // Each value in a local of our own naming: a dim may be called `default` or `sizes`.
   for (const d of parts.dims) {
-    out(`  const ${d} = (sizes${T(" as Record<string, unknown>")})[${quote(d)}];`);
-    out(`  if (typeof ${d} !== "number" || !Number.isInteger(${d}) || ${d} < 1) throw new RangeError(${quote(file)} + ": sizes.${d} must be a whole number of at least 1, got " + describe(${d}));`);
+    out(`  const given_${d} = (sizes${T(" as Record<string, unknown>")})[${quote(d)}];`);
+    out(`  if (typeof given_${d} !== "number" || !Number.isInteger(given_${d}) || given_${d} < 1) throw new RangeError(${quote(file)} + ": sizes.${d} must be a whole number of at least 1, got " + describe(given_${d}));`);
   }
   out("}", "");
 }
