@@ -328,6 +328,8 @@ describe("a TypeScript consumer of each generated module, as modules.md writes i
       compilerOptions: {
         strict: true,
         noUncheckedIndexedAccess: true,
+        exactOptionalPropertyTypes: true,
+        noPropertyAccessFromIndexSignature: true,
         target: ts.ScriptTarget.ES2022,
         module: ts.ModuleKind.ESNext,
         moduleResolution: ts.ModuleResolutionKind.Bundler,
