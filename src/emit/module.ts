@@ -996,21 +996,30 @@ const KERNEL_ARRAYS = "[asoghb]\\d+|buf\\d+|out|g|x|\\w+Registers|tapeCode|MASKE
  * reads get their `!`.
  */
 function nonNullReads(line: string, arrays = KERNEL_ARRAYS): string {
-  const reads = () => [...line.matchAll(new RegExp(`\\b(?:${arrays})\\[`, "g"))].map((r) => ({ start: r.index!, end: closingBracket(line, r.index! + r[0].length - 1) }));
+  if (!line.includes("[")) return line;
+  let pattern = ARRAY_READS.get(arrays);
+  if (!pattern) ARRAY_READS.set(arrays, (pattern = new RegExp(`\\b(?:${arrays})\\[`, "g")));
+  const reads = () => Array.from(line.matchAll(pattern), (r) => ({ start: r.index!, end: closingBracket(line, r.index! + r[0].length - 1) }));
+  let found = reads();
   // Compound updates first, from the right, so the positions to their left stay valid.
-  for (const { start, end } of reads().reverse()) {
+  let updated = false;
+  for (let k = found.length - 1; k >= 0; k--) {
+    const { start, end } = found[k];
     const update = end < 0 ? null : /^ ([-+*])= ([^;]*);/.exec(line.slice(end + 1));
     if (!update) continue;
     const written = line.slice(start, end + 1);
     line = `${line.slice(0, start)}${written} = ${written} ${update[1]} (${update[2]});${line.slice(end + 1 + update[0].length)}`;
+    updated = true;
   }
-  const after = reads()
-    .filter(({ end }) => end >= 0 && !/^\s*(?:=(?!=)|\+=|\*=|-=)/.test(line.slice(end + 1)))
-    .map(({ end }) => end + 1);
+  if (updated) found = reads();
+  const after = found.filter(({ end }) => end >= 0 && !/^\s*(?:=(?!=)|\+=|\*=|-=)/.test(line.slice(end + 1))).map(({ end }) => end + 1);
   // Inserted from the right, so earlier positions stay valid.
   for (const at of after.sort((a, b) => b - a)) line = line.slice(0, at) + "!" + line.slice(at);
   return line;
 }
+
+/** nonNullReads's patterns, one per list of array names. */
+const ARRAY_READS = new Map<string, RegExp>();
 
 /** The index of the `]` that closes the `[` at `open`, or -1 when the line does not close it. */
 function closingBracket(line: string, open: number): number {
