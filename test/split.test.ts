@@ -1,8 +1,10 @@
 // Long straight-line bodies are split into part functions sharing a register file
 // (src/emit/split.ts): a chain of thousands of scalar statements must still compute the
-// right value and gradient, in functions V8 can optimize and enter.
+// right value and gradient, in functions V8 can optimize and enter; so must a long loop body
+// over a run-time size, whose parts read the dim.
 import { describe, expect, it } from "vitest";
-import { load } from "./support/load.js";
+import { compile } from "../src/compile.js";
+import { assertClose, load, numericGradient } from "./support/load.js";
 
 /** x_i = 0.5 x_(i-1) + 0.1 sin(x_(i-1)) + c_(i mod 3): a contraction, so values stay tame. */
 function chain(n: number): string {
@@ -46,4 +48,34 @@ describe("long bodies become part functions", () => {
       Array.from(grad.c as Float64Array).forEach((v, k) => expect(v).toBeCloseTo(want.dc[k], 10));
     });
   }
+});
+
+describe("long loop bodies over a dim", () => {
+  // Each part that loops over N needs N: loop bounds read the dim as a size, not as a local,
+  // so a part once lacked it (a ReferenceError), and the module printer could not type it
+  // (the compiler threw).
+  const lines = ["dim N", "param x[N], w[3]"];
+  for (let i = 0; i < 300; i++) lines.push(`output o${i} = sum(sin(x * ${(i + 1) / 100}) * w[${i % 3}]) / N`);
+  const source = lines.join("\n");
+  const seed = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`o${i}`, 1]));
+
+  it("compiles to parts that take N, as TypeScript too", { timeout: 60_000 }, () => {
+    const result = compile(source, { filename: "long.expr", format: "ts" });
+    if (!result.ok) throw new Error(result.diagnostics.map((d) => d.text).join("\n"));
+    expect(result.code).toMatch(/function backwardPart\d+\(/);
+    for (const header of result.code.match(/function \w+Part\d+\([^)]*\)/g)!) expect(header).toContain("$N: number");
+  });
+
+  it("gives the values and gradients of the program", { timeout: 60_000 }, async () => {
+    const { module, code } = await load(source, { emit: "loops" });
+    expect(code).toMatch(/function backwardPart\d+\(/);
+    const x = [0.1, 0.5, -0.3, 2, 1.1];
+    const w = [0.3, -0.2, 0.7];
+    const outputs = module.forward({ x, w });
+    for (let i = 0; i < 300; i++) assertClose(outputs[`o${i}`], x.reduce((s, v) => s + Math.sin(v * ((i + 1) / 100)) * w[i % 3], 0) / x.length, 1e-12, `o${i}`);
+    const total = (args: Record<string, number | number[]>) => Object.values(module.forward(args)).reduce((s: number, v) => s + (v as number), 0);
+    const { grad } = module.backward({ x, w }, seed);
+    assertClose(grad.w, numericGradient(total, { x, w }, "w") as number[], 1e-7, "grad w");
+    assertClose(grad.x, numericGradient(total, { x, w }, "x") as number[], 1e-7, "grad x");
+  });
 });

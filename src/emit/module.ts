@@ -170,6 +170,8 @@ export function printModule(m: ModuleParts, lang: Language): string {
     if (param === "tapeRegisters") return "Float64Array";
     if (param === "first") return "number";
     if (param === "outputs") return "Outputs | undefined";
+    // A dim's size (`$N`), which loop code reads in every part that loops over it.
+    if (param.startsWith("$")) return "number";
     const shape = param.startsWith("a") ? m.args[k].shape : m.outputs[k].shape;
     return shape.length ? "ArrayLike<number>" : "number";
   };

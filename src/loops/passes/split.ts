@@ -30,7 +30,7 @@ export interface SplitResult {
 
 /**
  * `name`: the function's name (parts are `${name}Part${k}`); `context`: the calling
- * function's locals a part may take as parameters (`a0`, `s0`, `grad`, `outputs`).
+ * function's locals a part may take as parameters (`a0`, `s0`, `grad`, `outputs`, dims `$N`).
  */
 export function splitLongBody(f: SplitInput, name: string, context: readonly string[], printer: Printer): SplitResult | undefined {
   const lines = f.body.map((s) => {
@@ -87,7 +87,9 @@ export function splitLongBody(f: SplitInput, name: string, context: readonly str
     const prelude = [...a.readLocals].filter((n) => preludeNames.has(n)).map((n) => preludeNames.get(n)!);
     for (const x of accesses(prelude).buffers) buffers.add(x.buffer.name);
     const aliases = f.aliases.filter((b) => buffers.has(b.name));
-    const params = context.filter((c) => buffers.has(c) || a.readLocals.has(c) || aliases.some((b) => b.source?.startsWith(`${c}[`)));
+    // Dims (`$N`) go to every part: loop bounds, sizes and index strides read them as
+    // sizes, not as locals, so the read sets do not show them.
+    const params = context.filter((c) => c.startsWith("$") || buffers.has(c) || a.readLocals.has(c) || aliases.some((b) => b.source?.startsWith(`${c}[`)));
     return { name: `${name}Part${p}`, params, aliases, body: [...prelude, ...rewrite(g)] };
   });
   const calls: Stmt[] = parts.map((p) => ({ k: "call", name: p.name, args: p.params }));
