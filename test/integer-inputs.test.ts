@@ -126,3 +126,59 @@ describe("integer inputs index", () => {
     if (!r.ok) expect(r.diagnostics[0].message).toBe("'k' is an input, not a compile-time constant (declare it 'input k int' to index with it)");
   });
 });
+
+describe("data indices that change with the step, over a run-time size", () => {
+  // A loop over a dim must be batched (it cannot be written out), so reading a value that
+  // depends on the step at an index read from data, and the scatter that a derivative of
+  // such a read makes, each need a batching rule: the steps' axes are laid end to end.
+  const next = rng(17);
+  const data = {
+    X: Array.from({ length: 10 }, () => next() * 2 - 1),
+    y: Int32Array.from([2, 0, 1, 1, 2]),
+    z: Int32Array.from([1, 1, 0, 1, 0]),
+    W: Array.from({ length: 6 }, () => next() * 2 - 1),
+    b: [0.1, -0.2, 0.3],
+    x: [0.4, -1.3, 0.7],
+    T: Array.from({ length: 12 }, () => next() * 2 - 1),
+  };
+  const logSoftmaxAt = (s: number[], k: number) => {
+    const m = Math.max(...s);
+    return s[k] - m - Math.log(s.reduce((t, v) => t + Math.exp(v - m), 0));
+  };
+  const scoresOf = (W: number[], b: number[], X: number[], i: number) => [0, 1, 2].map((r) => W[2 * r] * X[2 * i] + W[2 * r + 1] * X[2 * i + 1] + b[r]);
+
+  it("a per-example loss log_softmax(W @ X[i] + b)[y[i]]: value by hand, gradients against differences", async () => {
+    const src = "dim N\ninput X[N, 2], y[N] int\nparam W[3, 2], b[3]\noutput loss = -mean([log_softmax(W @ X[i] + b)[y[i]] for i in 0..N])";
+    const { module } = await load(src);
+    const f = (a: Record<string, number | number[]>) => {
+      const [W, b, X] = [a.W as number[], a.b as number[], a.X as number[]];
+      return -[0, 1, 2, 3, 4].reduce((t, i) => t + logSoftmaxAt(scoresOf(W, b, X, i), data.y[i]), 0) / 5;
+    };
+    const a = { X: data.X, y: data.y, W: data.W, b: data.b };
+    const { outputs, grad } = module.backward(a);
+    close(outputs.loss as number, f(a as never), 1e-12, "loss");
+    for (const name of ["W", "b"]) close(grad[name] as Float64Array, numericGradient(f, a as never, name) as number[], 1e-7, `d${name}`);
+  });
+
+  it("gradient in a comprehension over a dim, at a data index along the first axis and an inner one", async () => {
+    const src = [
+      "dim N",
+      "input y[N] int, z[N] int",
+      "param x[3], T[3, 2, 2]",
+      "g = [gradient(x[y[i]] ^ 3, x) for i in 0..N]",
+      "h = [gradient(sum(T[:, z[i]] ^ 2), T) for i in 0..N]",
+      "output g",
+      "output h",
+      "output s = sum(g * g) + sum(h * h)",
+    ].join("\n");
+    const { module } = await load(src);
+    const a = { y: data.y, z: data.z, x: data.x, T: data.T };
+    const { g, h } = module.forward(a);
+    // Row i of g is 3 x[y[i]]^2 at y[i], else 0; block i of h is 2 T where the middle index is z[i].
+    close(g as Float64Array, Array.from(data.y).flatMap((k) => [0, 1, 2].map((j) => (j === k ? 3 * data.x[k] ** 2 : 0))), 1e-12, "g");
+    close(h as Float64Array, Array.from(data.z).flatMap((k) => data.T.map((t, e) => (Math.floor(e / 2) % 2 === k ? 2 * t : 0))), 1e-12, "h");
+    const { grad } = module.backward(a, { g: new Float64Array(15), h: new Float64Array(60), s: 1 });
+    const s = (v: Record<string, number | number[]>) => module.forward({ ...a, ...v }).s as number;
+    for (const name of ["x", "T"]) close(grad[name] as Float64Array, numericGradient(s, a as never, name) as number[], 1e-7, `d${name}`);
+  });
+});

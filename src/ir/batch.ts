@@ -121,7 +121,7 @@ function batchNode(graph: Graph, node: Node, n: Size, batched: Map<number, Node>
       );
     case "put": {
       const [values, index] = node.args;
-      if (has(index)) throw new Unbatchable("an index that depends on the loop variable in the adjoint of a gather by index");
+      if (has(index)) return batchPut(graph, node, n, full);
       return graph.put(full(values), index, node.axis! + 1, out);
     }
     case "gate": {
@@ -191,7 +191,14 @@ function batchTake(graph: Graph, node: Node, n: Size, has: (x: Node) => boolean,
     const at = shift === 0 ? r! : graph.elementwise("add", [r!, graph.sizeValue(shift)]);
     return graph.take(view, at, axis + 1);
   }
-  if (has(x)) throw new Unbatchable("an index that is not affine in the loop variable into a value that depends on it");
+  if (has(x)) {
+    // Step k reads its own x at its own index: the steps' x laid end to end along the axis.
+    if (axis !== 0) throw new Unbatchable("an index along an inner axis that is not affine in the loop variable into a value that depends on it");
+    const xs = full(x);
+    const joinedShape = [mulSize(n, x.shape[0]), ...x.shape.slice(1)];
+    const joined = graph.gather(xs, joinedShape, { offset: 0, strides: rowMajor(joinedShape) });
+    return graph.take(joined, indicesEndToEnd(graph, index, full(index), n, x.shape[0]), 0);
+  }
   const steps = full(index);
   const runtime = graph.runtimeIndices.has(index.id);
   if (runtime) graph.runtimeIndices.add(steps.id);
@@ -207,6 +214,49 @@ function batchTake(graph: Graph, node: Node, n: Size, has: (x: Node) => boolean,
   const own = rowMajor(shape);
   const order = [axis, ...shape.map((_, d) => d).filter((d) => d !== axis)];
   return graph.gather(taken, order.map((d) => shape[d]), { offset: 0, strides: order.map((d) => own[d]) });
+}
+
+/**
+ * The adjoint of a gather whose indices change with the step (`gradient(f(x[y[i]]), x)` in a
+ * comprehension): step k adds its values into its own slot of the result. The steps' slots
+ * of the indexed axis are laid end to end, as one axis of n * L, so that one put with the
+ * index k * L + index[k] does every step at once; the result is then read back as
+ * `[n, ...shape]`. The indexed axis is moved next to the step axis for this and back after,
+ * both as views.
+ */
+function batchPut(graph: Graph, node: Node, n: Size, full: (x: Node) => Node): Node {
+  const [values, index] = node.args;
+  const axis = node.axis!;
+  const shape = node.shape;
+  const length = shape[axis];
+  const joined = indicesEndToEnd(graph, index, full(index), n, length);
+  // Values [n, ...outer, ...index, ...inner] seen as [...outer, n, ...index, ...inner].
+  const batchedValues = full(values);
+  const vs = rowMajor(batchedValues.shape);
+  const moved = axis === 0 ? batchedValues : graph.gather(batchedValues, [...values.shape.slice(0, axis), n, ...values.shape.slice(axis)], {
+    offset: 0,
+    strides: [...vs.slice(1, axis + 1), vs[0], ...vs.slice(axis + 1)],
+  });
+  const wide = [...shape.slice(0, axis), mulSize(n, length), ...shape.slice(axis + 1)];
+  const put = graph.put(moved, joined, axis, wide);
+  // [...outer, n * L, ...inner] read as [n, ...outer, L, ...inner].
+  const ws = rowMajor(wide);
+  return graph.gather(put, [n, ...shape], { offset: 0, strides: [mulSize(length, ws[axis]), ...ws.slice(0, axis), ws[axis], ...ws.slice(axis + 1)] });
+}
+
+/**
+ * Each step's indices (`steps`, `[n, ...index.shape]`) into an axis of `length`, shifted by
+ * k * length for step k: indices into the steps' axes laid end to end. Known now, and few,
+ * they are a table, as batchTake's are; otherwise computed in the loop.
+ */
+function indicesEndToEnd(graph: Graph, index: Node, steps: Node, n: Size, length: Size): Node {
+  const starts = graph.elementwise("mul", [graph.iota(0, n), graph.sizeValue(length)]);
+  const shift = graph.gather(starts, steps.shape, { offset: 0, strides: [1, ...index.shape.map(() => 0)] });
+  const joined = graph.elementwise("add", [steps, shift]);
+  if (graph.runtimeIndices.has(index.id) || graph.runtimeIndices.has(steps.id)) graph.runtimeIndices.add(joined.id);
+  else if (!readsData(joined) && !readsLoopVariable(joined) && isKnown(joined.size) && joined.size <= INDEX_TABLE_LIMIT)
+    return graph.tensor(Array.from(evaluateGraph(graph, new Map(), [joined])[0]), joined.shape);
+  return joined;
 }
 
 /** Whether `x` reads an argument (an index read from an integer input). */
