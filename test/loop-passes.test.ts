@@ -83,6 +83,26 @@ describe("unroll-short: short axes get literal indices", () => {
     expect(out.every((v, j) => v === 2 * input[j])).toBe(true);
   });
 
+  it(`a loop whose variable indexes a local tensor is written out past ${WRITTEN_OUT_PRODUCT} copies, since a local has no variable index`, () => {
+    // The sum over the inner axes of a [4, 4, 3, 2] value, kept in the locals t3_0..t3_3.
+    const t: Buffer = { name: "t3", kind: "local", size: 4 };
+    const extents = [4, 4, 3, 2];
+    const strides = [24, 6, 2, 1];
+    let index = lit(0);
+    for (let d = 0; d < 4; d++) index = affineAdd(index, variable(`u${d}`), strides[d]);
+    let nest: Stmt[] = [store(t, variable("u0"), load(x, index), "+=")];
+    for (let d = 3; d >= 0; d--) nest = [loop(extents[d], nest, `u${d}`)];
+    const body = unrollShortLoops([{ k: "fill", buffer: t, value: num(0) }, ...nest]);
+    // All 96 copies: the outer loop goes past the product because it indexes t3.
+    expect(allStmtsOf(body).filter((s) => s.k === "loop")).toHaveLength(0);
+    expect(allStmtsOf(body).filter((s) => s.k === "store")).toHaveLength(96);
+    const printed = [...new Printer().stmts(smallTensorsToLocals(body)), "h9[0] = t3_0; h9[1] = t3_1; h9[2] = t3_2; h9[3] = t3_3;"];
+    const input = ramp(96);
+    const out = new Float64Array(4);
+    new Function("a0", "h9", printed.join("\n"))(input, out);
+    for (let r = 0; r < 4; r++) expect(out[r]).toBeCloseTo(input.slice(24 * r, 24 * r + 24).reduce((a, b) => a + b, 0), 12);
+  });
+
   it("a nest 20,000 loops deep is walked without recursion", () => {
     let nest: Stmt[] = [store(holder, lit(0), num(1), "+=")];
     for (let d = 0; d < 20_000; d++) nest = [loop(d % 2 ? 2 : 5, nest, `v${d}`)];
@@ -129,6 +149,35 @@ describe("tensors of many short axes: code of bounded size, right values and gra
         };
         assertClose(gx[j], centralDifference(at, xs[j], 1e-3), 1e-4, `grad x[${j}]`);
       }
+    });
+  }
+});
+
+describe("reductions along axes of rank-4 and rank-7 tensors whose result fits in locals", () => {
+  // Reducing [4, 4, 3, 2] to [4] or [2]^7 to [2] made a nest too large to write out whole,
+  // whose outer loop indexed a tensor kept in locals: the compiler threw.
+  const cases = [
+    { shape: [4, 4, 3, 2], axis: "[1, 2, 3]" },
+    { shape: [2, 2, 2, 2, 2, 2, 2], axis: "[1, 2, 3, 4, 5, 6]" },
+  ];
+  for (const { shape, axis } of cases) {
+    it(`sum, max and prod of ${JSON.stringify(shape)} along ${axis}: values by hand, gradients against differences`, async () => {
+      const source = `param A[${shape.join(", ")}]\noutput s = sum(A * A, axis=${axis}) + max(A, axis=${axis}) + prod(A, axis=${axis})`;
+      const { module } = await loadModule(source, { emit: "loops" });
+      const size = shape.reduce((a, b) => a * b, 1);
+      const rows = shape[0];
+      const random = rng(5);
+      const A = Array.from({ length: size }, () => uniform(random, 0.8, 1.2));
+      const per = size / rows;
+      const want = Array.from({ length: rows }, (_, r) => {
+        const row = A.slice(r * per, (r + 1) * per);
+        return row.reduce((t, v) => t + v * v, 0) + Math.max(...row) + row.reduce((t, v) => t * v, 1);
+      });
+      const seed = { s: Array.from({ length: rows }, (_, r) => r + 1) };
+      const { outputs, grad } = module.backward({ A }, seed);
+      assertClose(outputs.s, want, 1e-12, "s");
+      const weighted = (args: Record<string, number | number[]>) => Array.from(module.forward(args).s as Float64Array).reduce((t, v, r) => t + (r + 1) * v, 0);
+      assertClose(grad.A, numericGradient(weighted, { A }, "A") as number[], 1e-6, "grad A");
     });
   }
 });

@@ -5,11 +5,14 @@
 // product's accumulator stay apart. Writing out multiplies: a nest of short axes is written
 // out from the inside only while the product of the extents written out stays within
 // WRITTEN_OUT_PRODUCT, and the outer short axes stay loops, so a tensor of many size-2 axes
-// gives code of bounded size. A tensor's rank is the user's to choose, so nests are walked
-// with a stack of their own, not by recursion.
+// gives code of bounded size. A loop whose variable indexes a small tensor kept in locals is
+// written out whatever the product, since a local cannot be named at a variable index; such a
+// tensor has at most SMALL_TENSOR elements, so this multiplies a nest's copies by at most
+// that. A tensor's rank is the user's to choose, so nests are walked with a stack of their
+// own, not by recursion.
 
 import { SMALL_EXTENT } from "../lower.js";
-import { lit, renameLocals, substituteStmts, type Stmt } from "../ir.js";
+import { lit, ownExprs, renameLocals, substituteStmts, visitExpr, type Affine, type Stmt } from "../ir.js";
 import { isKnown } from "../../ir/size.js";
 
 /**
@@ -33,18 +36,32 @@ interface Frame {
   written: number;
   /** A short loop inside stayed a loop, so short loops around it stay loops too. */
   kept: boolean;
+  /** Loop variables that index a small tensor kept in locals somewhere in `out`. */
+  readonly indexLocals: Set<string>;
 }
 
 const isShort = (s: Loop): boolean => isKnown(s.extent) && s.extent <= SMALL_EXTENT && s.step === 1;
 
+/** Adds to `into` the loop variables that index a local tensor in `s` itself (not its nested statements). */
+function localIndexVariables(s: Stmt, into: Set<string>): void {
+  const add = (index: Affine) => {
+    for (const [v] of index.terms) into.add(v);
+  };
+  if (s.k === "store" && s.buffer.kind === "local") add(s.index);
+  for (const e of ownExprs(s)) visitExpr(e, (x) => x.k === "load" && x.buffer.kind === "local" && add(x.index));
+}
+
 export function unrollShortLoops(body: readonly Stmt[]): Stmt[] {
-  const stack: Frame[] = [{ items: body, next: 0, out: [], written: 1, kept: false }];
+  const stack: Frame[] = [{ items: body, next: 0, out: [], written: 1, kept: false, indexLocals: new Set() }];
   for (;;) {
     const top = stack[stack.length - 1];
     if (top.next < top.items.length) {
       const s = top.items[top.next++];
-      if (s.k === "loop" || s.k === "block") stack.push({ items: s.body, next: 0, out: [], owner: s, written: 1, kept: false });
-      else top.out.push(s);
+      if (s.k === "loop" || s.k === "block") stack.push({ items: s.body, next: 0, out: [], owner: s, written: 1, kept: false, indexLocals: new Set() });
+      else {
+        top.out.push(s);
+        localIndexVariables(s, top.indexLocals);
+      }
       continue;
     }
     stack.pop();
@@ -52,6 +69,9 @@ export function unrollShortLoops(body: readonly Stmt[]): Stmt[] {
     if (!owner) return top.out;
     const parent = stack[stack.length - 1];
     if (owner.k === "block") {
+      localIndexVariables(owner, top.indexLocals);
+      if (owner.bind && top.indexLocals.has(owner.bind.v)) for (const [v] of owner.bind.value.terms) top.indexLocals.add(v);
+      for (const v of top.indexLocals) parent.indexLocals.add(v);
       parent.out.push({ ...owner, body: top.out });
       parent.written = Math.max(parent.written, top.written);
       parent.kept ||= top.kept;
@@ -59,9 +79,12 @@ export function unrollShortLoops(body: readonly Stmt[]): Stmt[] {
     }
     const loop: Loop = { ...owner, body: top.out };
     const short = isShort(owner);
-    if (short && !top.kept && (owner.extent as number) * top.written <= WRITTEN_OUT_PRODUCT) {
+    const indexesLocals = top.indexLocals.delete(owner.v);
+    for (const v of top.indexLocals) parent.indexLocals.add(v);
+    if (short && (indexesLocals || (!top.kept && (owner.extent as number) * top.written <= WRITTEN_OUT_PRODUCT))) {
       for (const copy of writeOut(loop)) parent.out.push(copy);
       parent.written = Math.max(parent.written, (owner.extent as number) * top.written);
+      parent.kept ||= top.kept;
       continue;
     }
     parent.out.push(loop);
