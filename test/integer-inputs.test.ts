@@ -160,6 +160,19 @@ describe("data indices that change with the step, over a run-time size", () => {
     for (const name of ["W", "b"]) close(grad[name] as Float64Array, numericGradient(f, a as never, name) as number[], 1e-7, `d${name}`);
   });
 
+  it("a data index along an inner axis of a value that depends on the step: values by hand, gradients against differences", async () => {
+    const src = "dim N\ninput X[N, 2], y[N] int\nparam T[3, 2, 2]\noutput r = [(T * X[i, 0])[:, y[i]] for i in 0..N]\noutput s = sum(r * r)";
+    const { module } = await load(src);
+    const a = { X: data.X, y: Int32Array.from([1, 0, 1, 1, 0]), T: data.T };
+    const { r } = module.forward(a);
+    // Step i: T[:, y[i], :] * X[i, 0], a [3, 2] block.
+    const want = Array.from(a.y).flatMap((k, i) => [0, 1, 2].flatMap((p) => [0, 1].map((q) => data.T[p * 4 + k * 2 + q] * data.X[2 * i])));
+    close(r as Float64Array, want, 1e-12, "r");
+    const { grad } = module.backward(a, { r: new Float64Array(30), s: 1 });
+    const s = (v: Record<string, number | number[]>) => module.forward({ ...a, ...v }).s as number;
+    close(grad.T as Float64Array, numericGradient(s, a as never, "T") as number[], 1e-7, "dT");
+  });
+
   it("gradient in a comprehension over a dim, at a data index along the first axis and an inner one", async () => {
     const src = [
       "dim N",

@@ -192,12 +192,22 @@ function batchTake(graph: Graph, node: Node, n: Size, has: (x: Node) => boolean,
     return graph.take(view, at, axis + 1);
   }
   if (has(x)) {
-    // Step k reads its own x at its own index: the steps' x laid end to end along the axis.
-    if (axis !== 0) throw new Unbatchable("an index along an inner axis that is not affine in the loop variable into a value that depends on it");
+    // Step k reads its own x at its own index: the indexed axis moved next to the steps, the
+    // steps' axes laid end to end as one, and the result's axes put back in order.
     const xs = full(x);
-    const joinedShape = [mulSize(n, x.shape[0]), ...x.shape.slice(1)];
-    const joined = graph.gather(xs, joinedShape, { offset: 0, strides: rowMajor(joinedShape) });
-    return graph.take(joined, indicesEndToEnd(graph, index, full(index), n, x.shape[0]), 0);
+    const length = x.shape[axis];
+    const [outer, inner] = [x.shape.slice(0, axis), x.shape.slice(axis + 1)];
+    const xsStrides = rowMajor(xs.shape);
+    const front =
+      axis === 0 ? xs : graph.gather(xs, [n, length, ...outer, ...inner], { offset: 0, strides: [xsStrides[0], xsStrides[axis + 1], ...xsStrides.slice(1, axis + 1), ...xsStrides.slice(axis + 2)] });
+    const joinedShape = [mulSize(n, length), ...outer, ...inner];
+    const joined = graph.gather(front, joinedShape, { offset: 0, strides: rowMajor(joinedShape) });
+    const taken = graph.take(joined, indicesEndToEnd(graph, index, full(index), n, length), 0);
+    if (axis === 0) return taken;
+    // taken is [n, ...index, ...outer, ...inner].
+    const m = index.shape.length;
+    const ts = rowMajor(taken.shape);
+    return graph.gather(taken, out, { offset: 0, strides: [ts[0], ...ts.slice(1 + m, 1 + m + axis), ...ts.slice(1, 1 + m), ...ts.slice(1 + m + axis)] });
   }
   const steps = full(index);
   const runtime = graph.runtimeIndices.has(index.id);
