@@ -583,3 +583,37 @@ describe("integer inputs beside dims", () => {
     expect(() => m.forward({ idx: [0, 3], x: [1, 2, 3, 4] })).not.toThrow();
   });
 });
+
+describe("a remainder of two loop variables by a dim", () => {
+  // (i + j) % N in a comprehension over j inside one over i: the inner loop's indices read
+  // the outer variable, so they cannot be a table; over a dim both loops must be batched,
+  // and this was refused ("an index that is not affine in two loop variables").
+  const source = [
+    "dim N",
+    "param x[N]",
+    "output C = [[x[(i + j) % N] for j in 0..N] for i in 0..N]",
+    "output r = [sum(x[(i - j) % N] * x[j] for j in 0..N) for i in 0..N]",
+  ].join("\n");
+  const mod = (a: number, n: number) => ((a % n) + n) % n;
+
+  for (const n of [1, 2, 5]) {
+    it(`the circulant matrix and a circular convolution at N = ${n}, by hand and against differences`, async () => {
+      const { module } = await load(source);
+      const next = rng(n);
+      const x = Array.from({ length: n }, () => next() * 2 - 1);
+      const { C, r } = module.forward({ x }) as Record<string, Float64Array>;
+      expect(Array.from(C)).toEqual(Array.from({ length: n * n }, (_, k) => x[mod(Math.floor(k / n) + (k % n), n)]));
+      const conv = (v: number[]) => v.map((_, i) => v.reduce((t, xj, j) => t + v[mod(i - j, n)] * xj, 0));
+      Array.from(r).forEach((v, i) => expect(v).toBeCloseTo(conv(x)[i], 12));
+      // d/dx of sum(r): each x[j] x[k] pair appears once per i, so 2 sum(x) in every element.
+      const { grad } = module.backward({ x }, { C: new Float64Array(n * n), r: new Float64Array(n).fill(1) });
+      const total = x.reduce((t, v) => t + v, 0);
+      Array.from(grad.x as Float64Array).forEach((g, j) => {
+        const h = 1e-6;
+        const moved = (d: number) => conv(x.map((v, k) => (k === j ? v + d : v))).reduce((t, v) => t + v, 0);
+        expect(g).toBeCloseTo(2 * total, 10);
+        expect(Math.abs(g - (moved(h) - moved(-h)) / (2 * h))).toBeLessThan(1e-7);
+      });
+    });
+  }
+});

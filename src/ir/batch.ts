@@ -212,10 +212,10 @@ function batchTake(graph: Graph, node: Node, n: Size, has: (x: Node) => boolean,
   const steps = full(index);
   const runtime = graph.runtimeIndices.has(index.id);
   if (runtime) graph.runtimeIndices.add(steps.id);
-  else if (readsLoopVariable(steps)) throw new Unbatchable("an index that is not affine in two loop variables");
   // Indices known now become a table, up to INDEX_TABLE_LIMIT of them; indices read from data,
-  // clamped, or too many to store are taken as they are, computed in the loop.
-  const stored = !readsData(steps) && !runtime && isKnown(steps.size) && steps.size <= INDEX_TABLE_LIMIT;
+  // clamped, too many to store, or reading an outer loop's variable (`(i + j) % N` batched over
+  // j: the outer loop batches them in turn) are taken as they are, computed in the loop.
+  const stored = !readsData(steps) && !runtime && !readsLoopVariable(steps) && isKnown(steps.size) && steps.size <= INDEX_TABLE_LIMIT;
   const table = stored ? graph.tensor(Array.from(evaluateGraph(graph, new Map(), [steps])[0]), steps.shape) : steps;
   const taken = graph.take(x, table, axis);
   if (axis === 0) return taken;
