@@ -833,8 +833,13 @@ class Checker {
    * its hull may not be, and true says the index must then be clamped where it is read.
    */
   private checkLoopIndex(node: Node, span: Span, low: number, high: Size, named: string, what?: string): boolean {
-    // `e % N` into an axis of N: in 0..N-1 for every integer e (the floored remainder).
-    if (low === 0 && node.op === "mod" && !isKnown(high) && sizeOfValue(node.args[1]) === high && linearForm(node.args[0])) return false;
+    // `e % n` into an axis of n (a dim, or a number): in 0..n-1 for every integer e (the
+    // floored remainder), whatever the steps, so none is evaluated; e must be an integer.
+    const remainder = low === 0 && node.op === "mod" && sizeOfValue(node.args[1]) === high ? linearForm(node.args[0]) : undefined;
+    if (remainder) {
+      if (![...remainder.terms.values()].every(Number.isInteger) || !integralSize(remainder.constant)) this.fail(span, `an index must be an integer at every step`, "E0214");
+      return false;
+    }
     const loops = loopVariablesOf(node);
     const form = linearForm(node);
     let min: Size;
@@ -1505,6 +1510,11 @@ function sizeOfValue(x: Node): Size | undefined {
   const form = x.shape.length === 0 ? linearForm(x) : undefined;
   if (!form || form.terms.size || (isKnown(form.constant) && !Number.isInteger(form.constant))) return undefined;
   return form.constant;
+}
+
+/** Whether a size is an integer for every value of its dims (integer coefficients). */
+function integralSize(s: Size): boolean {
+  return isKnown(s) ? Number.isInteger(s) : s.terms.every(([, c]) => Number.isInteger(c));
 }
 
 /** The source text of an expression, for messages (`slice 0:12`). */
